@@ -1,0 +1,3 @@
+from ircpsyc.cli import main
+
+main()

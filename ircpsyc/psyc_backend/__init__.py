@@ -1,0 +1,1 @@
+"""PSYC packets, uniforms, the router, contexts and (later) server links."""

@@ -1,0 +1,178 @@
+"""The in-memory PSYC packet.
+
+A `Packet` is what every entity hands the router: routing variables (`_source`,
+`_target`, `_context`, `_source_relay`, `_tag`, `_counter`, ...), entity variables
+with `:` (this packet only) semantics, optional persistent modifiers, the method
+and the body.  Local delivery passes the same object to every recipient, so a
+packet is treated as read-only once it has been sent; `render_cache` lets each
+front-end keep the bytes it rendered for one capability set, so a channel line is
+formatted once per distinct set and not once per member.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+# Entity variable values: a string, or a list of strings for `_list_*` names.
+Value = str | list[str]
+
+# Routing variables we understand (Spec:Routing-Variable; psyced's table).
+ROUTING_VARS = frozenset(
+    {
+        "_source",
+        "_target",
+        "_context",
+        "_source_relay",
+        "_target_relay",
+        "_source_identity",
+        "_tag",
+        "_tag_relay",
+        "_counter",
+        "_fragment",
+        "_amount_fragments",
+        "_understand_modules",
+        "_using_modules",
+    }
+)
+
+
+@dataclass(slots=True, frozen=True)
+class Modifier:
+    """A persistent state modifier (`=`, `+`, `-`, `?`) carried by a packet."""
+
+    op: str
+    name: str
+    value: Value
+
+
+class Packet:
+    """A PSYC packet: routing variables, entity variables, method and body."""
+
+    __slots__ = ("body", "method", "modifiers", "render_cache", "routing", "state_op", "vars")
+
+    def __init__(
+        self,
+        method: str,
+        routing: dict[str, str] | None = None,
+        vars: dict[str, Value] | None = None,
+        body: str = "",
+        modifiers: list[Modifier] | None = None,
+        state_op: str = "",
+    ) -> None:
+        self.method = method
+        self.routing: dict[str, str] = routing if routing is not None else {}
+        self.vars: dict[str, Value] = vars if vars is not None else {}
+        self.body = body
+        self.modifiers: list[Modifier] = modifiers if modifiers is not None else []
+        self.state_op = state_op
+        self.render_cache: dict[Any, Any] = {}
+
+    # Convenience accessors for the routing variables used everywhere.
+    @property
+    def source(self) -> str:
+        return self.routing.get("_source", "")
+
+    @property
+    def target(self) -> str:
+        return self.routing.get("_target", "")
+
+    @property
+    def context(self) -> str:
+        return self.routing.get("_context", "")
+
+    @property
+    def relay(self) -> str:
+        """The original speaker of a context cast, else the source."""
+        return self.routing.get("_source_relay") or self.routing.get("_source", "")
+
+    def get(self, name: str, default: str = "") -> str:
+        value = self.vars.get(name, default)
+        if isinstance(value, list):
+            return " ".join(value)
+        return value
+
+    def get_list(self, name: str) -> list[str]:
+        value = self.vars.get(name)
+        if value is None:
+            return []
+        if isinstance(value, list):
+            return value
+        return [value]
+
+    def copy(self, **routing: str) -> Packet:
+        """A shallow copy with some routing variables replaced (empty string drops one)."""
+        new_routing = dict(self.routing)
+        for name, value in routing.items():
+            if value:
+                new_routing[name] = value
+            else:
+                new_routing.pop(name, None)
+        return Packet(
+            self.method, new_routing, dict(self.vars), self.body, list(self.modifiers), self.state_op
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Packet):
+            return NotImplemented
+        return (
+            self.method == other.method
+            and self.routing == other.routing
+            and self.vars == other.vars
+            and self.body == other.body
+            and self.modifiers == other.modifiers
+            and self.state_op == other.state_op
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (
+            f"Packet({self.method!r}, routing={self.routing!r}, vars={self.vars!r}, "
+            f"body={self.body!r})"
+        )
+
+
+def method_chain(method: str) -> Iterator[str]:
+    """Yield a method and its ancestors: `_notice_place_enter_join`, `_notice_place_enter`, ...
+
+    PSYC methods inherit by prefix, so a handler for `_notice_place` also handles
+    any more specific `_notice_place_*` it does not know.
+    """
+    while method:
+        yield method
+        cut = method.rfind("_")
+        if cut <= 0:
+            return
+        method = method[:cut]
+
+
+def family(method: str) -> str:
+    """The method family: `_message`, `_notice`, `_request`, `_error`, ..."""
+    cut = method.find("_", 1)
+    return method if cut < 0 else method[:cut]
+
+
+class Dispatch:
+    """A method table with prefix inheritance and a per-method cache of the lookup."""
+
+    __slots__ = ("_cache", "_table")
+
+    def __init__(self, table: dict[str, Any]) -> None:
+        self._table = table
+        self._cache: dict[str, Any] = {}
+
+    def lookup(self, method: str) -> Any:
+        try:
+            return self._cache[method]
+        except KeyError:
+            pass
+        handler = None
+        for name in method_chain(method):
+            handler = self._table.get(name)
+            if handler is not None:
+                break
+        if len(self._cache) < 4096:
+            self._cache[method] = handler
+        return handler

@@ -1,0 +1,115 @@
+"""PSYC uniforms (`psyc://host[:port]/~nick`, `/@place`, `/$service`) and casefolding.
+
+Uniforms are compared in one normal form: scheme and host lower-cased, the
+entity name casefolded with the server's IRC casemapping (CASEMAPPING in 005),
+so `psyc://h/@Chan` and `psyc://h/@chan` are the same place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+CASEMAPPING = "rfc1459"
+
+# rfc1459: A-Z plus []\~ fold to a-z plus {}|^.
+_RFC1459 = str.maketrans(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZ[]\\~", "abcdefghijklmnopqrstuvwxyz{}|^"
+)
+
+PERSON = "~"
+PLACE = "@"
+SERVICE = "$"
+SIGILS = PERSON + PLACE + SERVICE
+
+
+def casefold(name: str) -> str:
+    """Fold a nick or channel name with the advertised casemapping."""
+    return name.translate(_RFC1459)
+
+
+class UniformError(ValueError):
+    """A string that is not a PSYC uniform."""
+
+
+@dataclass(frozen=True, slots=True)
+class Uniform:
+    """A parsed uniform: `psyc://host[:port]/<sigil><name>` or a root `psyc://host/`."""
+
+    host: str
+    port: str = ""
+    sigil: str = ""
+    name: str = ""
+    channel: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> Uniform:
+        if not text.lower().startswith("psyc://"):
+            raise UniformError(f"not a psyc uniform: {text!r}")
+        rest = text[7:]
+        authority, slash, resource = rest.partition("/")
+        if not authority:
+            raise UniformError(f"uniform without host: {text!r}")
+        host, colon, port = authority.partition(":")
+        if colon and not port:
+            raise UniformError(f"empty port in {text!r}")
+        if not host or any(c in host for c in " \t\r\n@~$#"):
+            raise UniformError(f"bad host in {text!r}")
+        resource, hash_, channel = resource.partition("#")
+        if not resource:
+            return cls(host.lower(), port, "", "", channel)
+        sigil, name = resource[0], resource[1:]
+        if sigil not in SIGILS or not name or "/" in name:
+            raise UniformError(f"bad entity in {text!r}")
+        return cls(host.lower(), port, sigil, name, channel)
+
+    @property
+    def root(self) -> str:
+        """The root entity of the node this uniform lives on."""
+        port = f":{self.port}" if self.port else ""
+        return f"psyc://{self.host}{port}/"
+
+    @property
+    def is_person(self) -> bool:
+        return self.sigil == PERSON
+
+    @property
+    def is_place(self) -> bool:
+        return self.sigil == PLACE
+
+    @property
+    def is_root(self) -> bool:
+        return not self.sigil
+
+    def key(self) -> str:
+        """The normal form used as a dictionary key."""
+        return make(self.host, self.sigil, casefold(self.name), self.port)
+
+    def __str__(self) -> str:
+        text = make(self.host, self.sigil, self.name, self.port)
+        return f"{text}#{self.channel}" if self.channel else text
+
+
+def make(host: str, sigil: str, name: str, port: str = "") -> str:
+    """Build a uniform string without parsing."""
+    portpart = f":{port}" if port else ""
+    return f"psyc://{host}{portpart}/{sigil}{name}"
+
+
+def person(host: str, nick: str) -> str:
+    return f"psyc://{host}/~{nick}"
+
+
+def place(host: str, name: str) -> str:
+    return f"psyc://{host}/@{name}"
+
+
+def root(host: str) -> str:
+    return f"psyc://{host}/"
+
+
+def normalize(text: str) -> str:
+    """The key form of a uniform string; unparsable strings are returned folded."""
+    try:
+        return Uniform.parse(text).key()
+    except UniformError:
+        return casefold(text)
