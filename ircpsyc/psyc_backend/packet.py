@@ -110,7 +110,12 @@ class Packet:
             else:
                 new_routing.pop(name, None)
         return Packet(
-            self.method, new_routing, dict(self.vars), self.body, list(self.modifiers), self.state_op
+            self.method,
+            new_routing,
+            dict(self.vars),
+            self.body,
+            list(self.modifiers),
+            self.state_op,
         )
 
     def __eq__(self, other: object) -> bool:

@@ -12,9 +12,7 @@ from dataclasses import dataclass
 CASEMAPPING = "rfc1459"
 
 # rfc1459: A-Z plus []\~ fold to a-z plus {}|^.
-_RFC1459 = str.maketrans(
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZ[]\\~", "abcdefghijklmnopqrstuvwxyz{}|^"
-)
+_RFC1459 = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ[]\\~", "abcdefghijklmnopqrstuvwxyz{}|^")
 
 PERSON = "~"
 PLACE = "@"
@@ -46,7 +44,7 @@ class Uniform:
         if not text.lower().startswith("psyc://"):
             raise UniformError(f"not a psyc uniform: {text!r}")
         rest = text[7:]
-        authority, slash, resource = rest.partition("/")
+        authority, _, resource = rest.partition("/")
         if not authority:
             raise UniformError(f"uniform without host: {text!r}")
         host, colon, port = authority.partition(":")
@@ -54,7 +52,7 @@ class Uniform:
             raise UniformError(f"empty port in {text!r}")
         if not host or any(c in host for c in " \t\r\n@~$#"):
             raise UniformError(f"bad host in {text!r}")
-        resource, hash_, channel = resource.partition("#")
+        resource, _, channel = resource.partition("#")
         if not resource:
             return cls(host.lower(), port, "", "", channel)
         sigil, name = resource[0], resource[1:]

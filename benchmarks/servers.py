@@ -1,0 +1,446 @@
+"""Start, watch and stop the IRC servers under test.
+
+Each managed server gets a fresh temporary directory with a generated config:
+a listener on 127.0.0.1 and a free port only, room for at least 12,000
+clients, no flood control or connect throttling, a large send queue, no DNS or
+ident lookups. That keeps the servers comparable: none is slowed by a limit the
+others do not have.
+
+CPU time and memory are read from /proc (``utime + stime`` in
+``/proc/PID/stat``, ``VmRSS`` in ``/proc/PID/status``), summed over the server
+process and any children, so the load generator's own CPU never counts.
+An ``external`` server is only connected to: there is no PID to measure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import textwrap
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = [
+    "KINDS",
+    "REPO",
+    "ServerError",
+    "ServerHandle",
+    "ServerSpec",
+    "free_port",
+    "parse_server",
+]
+
+REPO = Path(__file__).resolve().parent.parent
+KINDS = ("ircpsyc", "ngircd", "inspircd", "external")
+SERVER_NAME = "bench.local"
+MAX_CLIENTS = 20000
+SENDQ_BYTES = 8 * 1024 * 1024
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+_STARTUP_TIMEOUT = 30.0
+_STOP_TIMEOUT = 10.0
+
+
+class ServerError(RuntimeError):
+    """A server could not be started, or is not usable."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """What to benchmark: a server kind, plus the address for ``external``."""
+
+    kind: str
+    host: str = "127.0.0.1"
+    port: int = 0
+
+    @property
+    def label(self) -> str:
+        return f"external {self.host}:{self.port}" if self.kind == "external" else self.kind
+
+    @property
+    def managed(self) -> bool:
+        return self.kind != "external"
+
+    def version(self) -> str:
+        """A one-line version string of the server, best effort."""
+        commands = {
+            "ngircd": ["ngircd", "--version"],
+            "inspircd": ["inspircd", "--version"],
+            "ircpsyc": [str(_ircpsyc_bin()), "--version"],
+        }
+        if self.kind not in commands:
+            return "unknown (external)"
+        try:
+            out = subprocess.run(
+                commands[self.kind], capture_output=True, text=True, timeout=15, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"unknown ({exc.__class__.__name__})"
+        lines = [ln.strip() for ln in (out.stdout + out.stderr).splitlines() if ln.strip()]
+        version = lines[0] if lines and out.returncode == 0 else "unknown"
+        if self.kind == "ircpsyc":
+            version = f"{version} (git {_git_head()})"
+        return version
+
+    def start(self) -> ServerHandle:
+        """Start a fresh instance (or, for external, check that it answers)."""
+        if self.kind == "external":
+            if not _is_loopback(self.host):
+                raise ServerError(
+                    f"{self.host}: only loopback addresses (127.0.0.0/8, ::1, localhost) "
+                    "may be load tested from here"
+                )
+            _wait_for_port(self.host, self.port, None, 5.0)
+            return ServerHandle(spec=self, host=self.host, port=self.port)
+        starters = {"ircpsyc": _start_ircpsyc, "ngircd": _start_ngircd, "inspircd": _start_inspircd}
+        if self.kind not in starters:
+            raise ServerError(f"unknown server kind {self.kind!r}; one of {', '.join(KINDS)}")
+        workdir = Path(tempfile.mkdtemp(prefix=f"bench-{self.kind}-"))
+        port = free_port()
+        try:
+            argv = starters[self.kind](workdir, port)
+            handle = _spawn(self, argv, workdir, port)
+        except BaseException:
+            shutil.rmtree(workdir, ignore_errors=True)
+            raise
+        return handle
+
+
+def parse_server(text: str) -> ServerSpec:
+    """``ircpsyc``, ``ngircd``, ``inspircd``, ``external=HOST:PORT`` or ``external HOST:PORT``."""
+    text = text.strip()
+    if text in ("ircpsyc", "ngircd", "inspircd"):
+        return ServerSpec(text)
+    for sep in ("=", " ", ":"):
+        prefix = "external" + sep
+        if text.startswith(prefix):
+            address = text[len(prefix) :].strip()
+            break
+    else:
+        raise ValueError(
+            f"{text!r}: expected ircpsyc, ngircd, inspircd or external=HOST:PORT"
+        )
+    if address.startswith("["):
+        host, _, port = address[1:].partition("]:")
+    else:
+        host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"{text!r}: expected external=HOST:PORT")
+    return ServerSpec("external", host, int(port))
+
+
+@dataclass
+class ServerHandle:
+    """A running server: its address and, when we started it, its process."""
+
+    spec: ServerSpec
+    host: str
+    port: int
+    proc: subprocess.Popen[bytes] | None = None
+    workdir: Path | None = None
+    logs: list[Path] = field(default_factory=list)
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def alive(self) -> bool:
+        return self.proc is None or self.proc.poll() is None
+
+    def exit_status(self) -> int | None:
+        return None if self.proc is None else self.proc.poll()
+
+    def cpu_seconds(self) -> float | None:
+        """User plus system CPU seconds of the server and its children so far."""
+        if self.pid is None:
+            return None
+        total = 0
+        for pid in _process_tree(self.pid):
+            fields = _stat_fields(pid)
+            if fields is not None:
+                # utime, stime, cutime, cstime: fields 14-17, counted from 1.
+                total += sum(int(x) for x in fields[11:15])
+        return total / _CLK_TCK
+
+    def rss_bytes(self) -> int | None:
+        """Resident memory (VmRSS) of the server and its children, in bytes."""
+        if self.pid is None:
+            return None
+        total = 0
+        for pid in _process_tree(self.pid):
+            with contextlib.suppress(OSError):
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+                        break
+        return total
+
+    def log_tail(self, lines: int = 30) -> str:
+        """The last lines of the server's logs (stderr, stdout, log file)."""
+        parts = []
+        for path in self.logs:
+            with contextlib.suppress(OSError):
+                text = path.read_text(errors="replace").splitlines()
+                if text:
+                    parts.append(f"--- {path.name} ---")
+                    parts.extend(text[-lines:])
+        return "\n".join(parts)
+
+    def stop(self, keep_workdir: bool = False) -> None:
+        """SIGTERM the server (SIGKILL after a grace period); remove its directory."""
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(_STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                proc.wait(_STOP_TIMEOUT)
+        if not keep_workdir:
+            self.cleanup()
+
+    def cleanup(self) -> None:
+        """Remove the server's temporary directory (config, logs, database)."""
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+# --- /proc helpers -----------------------------------------------------------
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """Fields of /proc/PID/stat after the command name (so index 0 is field 3, state)."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return raw[raw.rfind(")") + 2 :].split()
+
+
+def _process_tree(root: int) -> list[int]:
+    """``root`` and all its live descendants."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        fields = _stat_fields(int(entry))
+        if fields is not None:
+            children.setdefault(int(fields[1]), []).append(int(entry))
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo.extend(children.get(pid, ()))
+    return tree
+
+
+# --- starting ----------------------------------------------------------------
+
+
+def _ircpsyc_bin() -> Path:
+    return REPO / ".venv" / "bin" / "ircpsyc"
+
+
+def _git_head() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+    dirty = subprocess.run(
+        ["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
+    ).stdout.strip()
+    return out.stdout.strip() + ("+dirty" if dirty else "")
+
+
+def _start_ircpsyc(workdir: Path, port: int) -> list[str]:
+    binary = _ircpsyc_bin()
+    if not binary.exists():
+        raise ServerError(f"{binary} does not exist (run `make` to install the venv)")
+    conf = workdir / "ircpsyc.toml"
+    conf.write_text(
+        textwrap.dedent(
+            f"""\
+            # Generated by benchmarks/servers.py: loopback only, high limits.
+            [server]
+            name = "{SERVER_NAME}"
+
+            [listen]
+            irc = ["127.0.0.1:{port}"]
+
+            [storage]
+            path = "{workdir / "db.sqlite3"}"
+
+            [limits]
+            max_clients = {MAX_CLIENTS}
+            max_per_ip = {MAX_CLIENTS}
+            flood_rate = 0.0
+            sendq_bytes = {SENDQ_BYTES}
+            registration_timeout = 60.0
+            ping_interval = 600.0
+            """
+        )
+    )
+    return [str(binary), "serve", "--config", str(conf)]
+
+
+def _start_ngircd(workdir: Path, port: int) -> list[str]:
+    binary = shutil.which("ngircd") or "/usr/sbin/ngircd"
+    if not Path(binary).exists():
+        raise ServerError("ngircd is not installed (apt-get install ngircd)")
+    # Run as root, ngircd switches to "nobody": it must be able to write its PID file.
+    workdir.chmod(0o755)
+    rundir = workdir / "run"
+    rundir.mkdir()
+    rundir.chmod(0o777)
+    (workdir / "conf.d").mkdir()
+    conf = workdir / "ngircd.conf"
+    # ngircd has no sendq setting: its per-client write buffer is fixed at compile
+    # time. MaxPenaltyTime = 0 turns its command penalties (flood control) off.
+    conf.write_text(
+        textwrap.dedent(
+            f"""\
+            # Generated by benchmarks/servers.py: loopback only, high limits.
+            [Global]
+            \tName = {SERVER_NAME}
+            \tInfo = ircpsyc benchmark
+            \tAdminInfo1 = benchmark
+            \tAdminInfo2 = benchmark
+            \tAdminEMail = bench@{SERVER_NAME}
+            \tListen = 127.0.0.1
+            \tPorts = {port}
+            \tMotdPhrase = benchmark
+            \tPidFile = {rundir / "ngircd.pid"}
+            [Limits]
+            \tMaxConnections = 0
+            \tMaxConnectionsIP = 0
+            \tMaxJoins = 0
+            \tMaxNickLength = 30
+            \tMaxListSize = 1000
+            \tMaxPenaltyTime = 0
+            \tIdleTimeout = 0
+            \tPingTimeout = 600
+            \tPongTimeout = 600
+            [Options]
+            \tDNS = no
+            \tIdent = no
+            \tPAM = no
+            \tIncludeDir = {workdir / "conf.d"}
+            """
+        )
+    )
+    return [binary, "-n", "-f", str(conf)]
+
+
+def _start_inspircd(workdir: Path, port: int) -> list[str]:
+    binary = shutil.which("inspircd") or "/usr/sbin/inspircd"
+    if not Path(binary).exists():
+        raise ServerError("inspircd is not installed (apt-get install inspircd)")
+    motd = workdir / "motd.txt"
+    motd.write_text("benchmark\n")
+    conf = workdir / "inspircd.conf"
+    # commandrate is in thousandths of a command per second: this one is a
+    # million commands per second, i.e. no flood control; fakelag is off too.
+    conf.write_text(
+        textwrap.dedent(
+            f"""\
+            # Generated by benchmarks/servers.py: loopback only, high limits.
+            <server name="{SERVER_NAME}" description="ircpsyc benchmark" network="bench">
+            <admin name="benchmark" nick="bench" email="bench@{SERVER_NAME}">
+            <bind address="127.0.0.1" port="{port}" type="clients">
+            <connect name="bench" allow="127.0.0.1" maxchans="1000"
+                     timeout="60" pingfreq="600"
+                     hardsendq="{SENDQ_BYTES}" softsendq="{SENDQ_BYTES}" recvq="1048576"
+                     threshold="1000000" commandrate="1000000000" fakelag="no"
+                     localmax="{MAX_CLIENTS}" globalmax="{MAX_CLIENTS}" limit="{MAX_CLIENTS}"
+                     maxconnwarn="no" resolvehostnames="no" useident="no">
+            <files motd="{motd}">
+            <channels users="1000" opers="1000">
+            <pid file="{workdir / "inspircd.pid"}">
+            <performance softlimit="{MAX_CLIENTS}" somaxconn="4096" clonesonconnect="no"
+                         netbuffersize="65536" timeskipwarn="0">
+            <security maxtargets="20" userstats="Pu">
+            <log method="file" type="* -USERINPUT -USEROUTPUT" level="sparse"
+                 target="{workdir / "inspircd.log"}">
+            """
+        )
+    )
+    argv = [binary, "--config", str(conf), "--nofork"]
+    if os.geteuid() == 0:
+        argv.append("--runasroot")
+    return argv
+
+
+def _spawn(spec: ServerSpec, argv: list[str], workdir: Path, port: int) -> ServerHandle:
+    stdout_path, stderr_path = workdir / "stdout.log", workdir / "stderr.log"
+    with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            cwd=workdir,
+            start_new_session=True,  # a ^C to the runner reaches us, and we stop it
+        )
+    logs = [stderr_path, stdout_path]
+    if spec.kind == "inspircd":
+        logs.append(workdir / "inspircd.log")
+    handle = ServerHandle(spec=spec, host="127.0.0.1", port=port, proc=proc, workdir=workdir)
+    handle.logs = logs
+    try:
+        _wait_for_port("127.0.0.1", port, proc, _STARTUP_TIMEOUT)
+    except ServerError as exc:
+        tail = handle.log_tail()
+        handle.stop(keep_workdir=True)
+        raise ServerError(f"{spec.label} did not start: {exc}\n{tail}") from None
+    return handle
+
+
+def _wait_for_port(
+    host: str, port: int, proc: subprocess.Popen[bytes] | None, timeout: float
+) -> None:
+    deadline = time.monotonic() + timeout
+    last: OSError | None = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise ServerError(f"exited with status {proc.returncode}")
+        try:
+            with socket.create_connection((host, port), timeout=1.0):
+                return
+        except OSError as exc:
+            last = exc
+        time.sleep(0.1)
+    raise ServerError(f"nothing answered on {host}:{port} within {timeout:.0f}s ({last})")

@@ -1,0 +1,1 @@
+"""Conformance testing of ircpsyc with irctest (see README.md)."""

@@ -1,0 +1,357 @@
+"""irctest controller for ircpsyc.
+
+irctest (https://github.com/progval/irctest) loads this module with
+``--controller ircpsyc_controller`` (``conformance/`` must be on ``PYTHONPATH``;
+``python -m conformance.run`` does that).  It is imported inside irctest's own
+environment, so it may only use the standard library and irctest itself.
+
+For every test case irctest calls :meth:`IrcpsycController.run`, which writes a
+TOML configuration into a fresh temporary directory, starts
+``ircpsyc serve --config CONFIG`` in its own process group and waits until the
+port accepts connections; :meth:`IrcpsycController.kill` stops the whole process
+group again.  Servers are also stopped at interpreter exit (``atexit``) and, on
+Linux, when the test process dies (``PR_SET_PDEATHSIG``), so no server outlives
+the run.
+
+Environment:
+
+``IRCPSYC_BIN``
+    the ``ircpsyc`` executable (default: ``REPO/.venv/bin/ircpsyc``, where REPO
+    is the repository holding this file).
+``IRCPSYC_OPER_HASH``
+    a ready-made password hash for ``operpassword`` (default: computed once per
+    process with ``ircpsyc mkpasswd operpassword``).
+``IRCPSYC_KEEP_LOGS``
+    a directory; when set, each server's output is copied there on shutdown.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import ctypes.util
+import functools
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from irctest.basecontrollers import BaseServerController, DirectoryBasedController
+from irctest.runner import NotImplementedByController
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_BIN = REPO / ".venv" / "bin" / "ircpsyc"
+
+SERVER_NAME = "My.Little.Server"
+SERVER_DESCRIPTION = "test server"
+NETWORK_NAME = "ircpsyc-test"
+OPER_NAME = "operuser"
+OPER_PASSWORD = "operpassword"
+
+CONFIG_FILE = "ircpsyc.toml"
+LOG_FILE = "server.log"
+
+# Seconds given to the server to exit after SIGTERM before its group gets SIGKILL.
+TERM_GRACE = 5.0
+
+_PR_SET_PDEATHSIG = 1
+
+
+def ircpsyc_bin() -> str:
+    """Path of the ircpsyc executable under test."""
+    return os.environ.get("IRCPSYC_BIN") or str(DEFAULT_BIN)
+
+
+def _toml_str(value: str) -> str:
+    # A JSON string (ASCII-only output) is a valid TOML basic string.
+    return json.dumps(value, ensure_ascii=True)
+
+
+@functools.lru_cache(maxsize=1)
+def oper_password_hash() -> str:
+    """Hash of ``operpassword`` as ircpsyc's config expects it (cached per process)."""
+    preset = os.environ.get("IRCPSYC_OPER_HASH")
+    if preset:
+        return preset
+    proc = subprocess.run(
+        [ircpsyc_bin(), "mkpasswd", OPER_PASSWORD],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    lines = [line.strip() for line in proc.stdout.splitlines() if line.strip()]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(
+            f"`{ircpsyc_bin()} mkpasswd` failed (exit {proc.returncode}): "
+            f"{proc.stderr.strip() or proc.stdout.strip()}"
+        )
+    return lines[-1]
+
+
+def render_config(*, port: int, directory: Path, oper_hash: str) -> str:
+    """The TOML configuration for one test server."""
+    return "\n".join(
+        [
+            "[server]",
+            f"name = {_toml_str(SERVER_NAME)}",
+            f"description = {_toml_str(SERVER_DESCRIPTION)}",
+            f"network = {_toml_str(NETWORK_NAME)}",
+            "",
+            "[listen]",
+            f"irc = [{_toml_str(f'127.0.0.1:{port}')}]",
+            "",
+            "[storage]",
+            f"path = {_toml_str(str(directory / 'ircpsyc.sqlite3'))}",
+            "",
+            "[limits]",
+            "flood_rate = 0.0",
+            "max_per_ip = 1000",
+            "",
+            "[[opers]]",
+            f"name = {_toml_str(OPER_NAME)}",
+            f"password_hash = {_toml_str(oper_hash)}",
+            f"hostmask = {_toml_str('*@*')}",
+            "",
+        ]
+    )
+
+
+# --- process-group bookkeeping -------------------------------------------------
+
+_live_groups: set[int] = set()
+_live_lock = threading.Lock()
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> bool:
+    """Send ``sig`` to a process group; False if the group is gone."""
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return False
+    return True
+
+
+def _kill_all_groups() -> None:
+    """atexit hook: no server started by this process survives it."""
+    with _live_lock:
+        groups = list(_live_groups)
+        _live_groups.clear()
+    for pgid in groups:
+        _signal_group(pgid, signal.SIGKILL)
+
+
+atexit.register(_kill_all_groups)
+
+
+def _load_libc() -> Any:
+    # Resolved here, not after fork(): find_library() may itself spawn processes.
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    except OSError:
+        return None
+
+
+_LIBC = _load_libc()
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child after fork()
+    """preexec_fn: new session, and SIGKILL when the parent thread dies (Linux)."""
+    os.setsid()
+    if _LIBC is not None:
+        with contextlib.suppress(OSError, AttributeError):
+            _LIBC.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+
+
+class IrcpsycController(BaseServerController, DirectoryBasedController):
+    software_name = "ircpsyc"
+    # No services yet: no NickServ, no SASL, no account registration.
+    supported_sasl_mechanisms: set[str] = set()
+    supports_sts = False
+    # Left empty on purpose: irctest then skips (rather than fails) tests whose
+    # capability or optional behaviour the server does not advertise.
+    capabilities: frozenset[Any] = frozenset()
+    optional_behaviors: frozenset[Any] = frozenset()
+    extban_mute_char = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pgid: int | None = None
+        self._log: Any = None
+
+    # irctest API ---------------------------------------------------------------
+
+    def create_config(self) -> None:
+        super().create_config()
+        with self.open_file(CONFIG_FILE):
+            pass
+
+    def run(
+        self,
+        hostname: str,
+        port: int,
+        *,
+        password: str | None,
+        ssl: bool,
+        run_services: bool,
+        faketime: str | None,
+        websocket_hostname: str | None,
+        websocket_port: int | None,
+    ) -> None:
+        assert self.proc is None
+        unsupported = self._unsupported(
+            password=password,
+            ssl=ssl,
+            run_services=run_services,
+            websocket=websocket_hostname is not None or websocket_port is not None,
+        )
+        if unsupported:
+            # irctest skips the test, and calls no tearDown: release the ports now.
+            self.kill()
+            raise NotImplementedByController(unsupported)
+
+        self.port = port
+        self.hostname = hostname
+        try:
+            self._start(port, faketime)
+            self.wait_for_port()
+        except BaseException as exc:
+            log_tail = self._log_tail()
+            self.kill()
+            if log_tail and isinstance(exc, Exception) and not isinstance(exc, KeyboardInterrupt):
+                raise RuntimeError(f"ircpsyc failed to start: {exc}\n{log_tail}") from exc
+            raise
+
+    def kill_proc(self) -> None:
+        """Stop the whole process group: SIGTERM, then SIGKILL after a grace period."""
+        proc = self.proc
+        assert proc is not None
+        pgid = self._pgid
+        if pgid is None or not _signal_group(pgid, signal.SIGTERM):
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
+        try:
+            proc.wait(TERM_GRACE)
+        except subprocess.TimeoutExpired:
+            if pgid is None or not _signal_group(pgid, signal.SIGKILL):
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+            proc.wait(10)
+        if pgid is not None:
+            # Children that ignored SIGTERM must not outlive the leader.
+            _signal_group(pgid, signal.SIGKILL)
+            with _live_lock:
+                _live_groups.discard(pgid)
+        self._pgid = None
+        self.proc = None
+        self._close_log()
+
+    def terminate(self) -> None:
+        """Stop the server but keep its directory (irctest restarts it in some tests)."""
+        if self.proc is not None:
+            self.kill_proc()
+        self.port_open = False
+
+    def kill(self) -> None:
+        self._keep_log()
+        super().kill()
+        self.directory = None
+        self.port_open = False
+
+    # helpers -------------------------------------------------------------------
+
+    @staticmethod
+    def _unsupported(
+        *, password: str | None, ssl: bool, run_services: bool, websocket: bool
+    ) -> str:
+        if run_services:
+            return "services (NickServ/SASL)"
+        if password is not None:
+            return "server password (PASS)"
+        if ssl:
+            return "TLS"
+        if websocket:
+            return "WebSocket"
+        return ""
+
+    def _start(self, port: int, faketime: str | None) -> None:
+        binary = ircpsyc_bin()
+        if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
+            raise FileNotFoundError(f"ircpsyc executable not found: {binary} (set IRCPSYC_BIN)")
+        oper_hash = oper_password_hash()
+
+        self.create_config()
+        assert self.directory is not None
+        with self.open_file(CONFIG_FILE, "w") as fd:
+            fd.write(render_config(port=port, directory=self.directory, oper_hash=oper_hash))
+
+        command: list[str] = []
+        if faketime and shutil.which("faketime"):
+            command += ["faketime", "-f", faketime]
+            self.faketime_enabled = True
+        command += [binary, "serve", "--config", str(self.directory / CONFIG_FILE)]
+
+        if self.debug_mode:
+            output: Any = None  # irctest streams it, prefixed, to the test's stdout
+        else:
+            self._log = output = self.open_file(LOG_FILE, "a")
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.proc = self.execute(
+            command,
+            proc_name="ircpsyc",
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=output,
+            preexec_fn=_die_with_parent,
+            env=env,
+            cwd=str(self.directory),
+        )
+        # preexec_fn made the child a session (and group) leader.
+        self._pgid = self.proc.pid
+        with _live_lock:
+            _live_groups.add(self._pgid)
+
+    def _close_log(self) -> None:
+        if self._log is not None:
+            with contextlib.suppress(OSError):
+                self._log.close()
+            self._log = None
+
+    def _log_tail(self, lines: int = 30) -> str:
+        if self.directory is None:
+            return ""
+        try:
+            text = (self.directory / LOG_FILE).read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def _keep_log(self) -> None:
+        keep = os.environ.get("IRCPSYC_KEEP_LOGS")
+        if not keep or self.directory is None:
+            return
+        src = self.directory / LOG_FILE
+        if src.exists():
+            dest = Path(keep)
+            dest.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(OSError):
+                shutil.copyfile(src, dest / f"ircpsyc-{os.getpid()}-{self.port}.log")
+
+
+def get_irctest_controller_class() -> type[IrcpsycController]:
+    """Entry point irctest's conftest.py looks up."""
+    return IrcpsycController
+
+
+get_controller_class = get_irctest_controller_class

@@ -1,0 +1,1 @@
+"""Places: the channel authority.  A place decides membership, modes, topic and bans."""

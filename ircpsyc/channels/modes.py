@@ -1,0 +1,133 @@
+"""Pure parsing of channel and user mode strings, and ban-mask matching.
+
+Parsing turns `+ov-k nick nick key` into typed changes; applying them (with the
+permission checks) is the place's job.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from ircpsyc.psyc_backend.uniform import casefold
+
+# Member ranks, highest first: mode letter -> prefix symbol.
+RANKS: dict[str, str] = {"o": "@", "v": "+"}
+RANK_ORDER = "ov"
+LIST_MODES = "beI"  # CHANMODES type A
+PARAM_MODES = "k"  # type B: parameter to set and to unset
+SET_PARAM_MODES = "l"  # type C: parameter only to set
+FLAG_MODES = "imnpst"  # type D
+CHANMODES = f"{LIST_MODES},{PARAM_MODES},{SET_PARAM_MODES},{FLAG_MODES}"
+PREFIX = f"({RANK_ORDER}){''.join(RANKS[m] for m in RANK_ORDER)}"
+USER_MODES = "iowB"
+
+
+@dataclass(frozen=True, slots=True)
+class ModeChange:
+    """One parsed change; `param` is None for a list query (`MODE #c +b`)."""
+
+    adding: bool
+    mode: str
+    param: str | None = None
+
+
+@dataclass(slots=True)
+class ParsedModes:
+    changes: list[ModeChange]
+    unknown: list[str]
+
+
+def parse_channel_modes(modestring: str, params: list[str]) -> ParsedModes:
+    """Parse a channel mode string and its parameters (RFC 2812 3.2.3, CHANMODES)."""
+    changes: list[ModeChange] = []
+    unknown: list[str] = []
+    args = iter(params)
+    adding = True
+    for char in modestring:
+        if char == "+":
+            adding = True
+        elif char == "-":
+            adding = False
+        elif char in LIST_MODES:
+            changes.append(ModeChange(adding, char, next(args, None)))
+        elif char in RANKS or char in PARAM_MODES:
+            param = next(args, None)
+            if param is not None:
+                changes.append(ModeChange(adding, char, param))
+            elif char in RANKS or adding:
+                # Missing parameter: report as a change without one; the place answers 461/696.
+                changes.append(ModeChange(adding, char, None))
+            else:
+                changes.append(ModeChange(adding, char, "*"))
+        elif char in SET_PARAM_MODES:
+            if adding:
+                changes.append(ModeChange(adding, char, next(args, None)))
+            else:
+                changes.append(ModeChange(adding, char, None))
+        elif char in FLAG_MODES:
+            changes.append(ModeChange(adding, char, None))
+        else:
+            unknown.append(char)
+    return ParsedModes(changes, unknown)
+
+
+def parse_user_modes(modestring: str) -> tuple[list[tuple[bool, str]], list[str]]:
+    """Parse `+iw-o` into (adding, letter) pairs and unknown letters."""
+    changes: list[tuple[bool, str]] = []
+    unknown: list[str] = []
+    adding = True
+    for char in modestring:
+        if char == "+":
+            adding = True
+        elif char == "-":
+            adding = False
+        elif char in USER_MODES:
+            changes.append((adding, char))
+        else:
+            unknown.append(char)
+    return changes, unknown
+
+
+def render_changes(changes: list[ModeChange]) -> tuple[str, list[str]]:
+    """Render applied changes back to `+o-v` and its parameter list."""
+    out: list[str] = []
+    params: list[str] = []
+    sign = ""
+    for change in changes:
+        want = "+" if change.adding else "-"
+        if want != sign:
+            out.append(want)
+            sign = want
+        out.append(change.mode)
+        if change.param is not None:
+            params.append(change.param)
+    return "".join(out), params
+
+
+def normalize_mask(mask: str) -> str:
+    """Complete a partial ban mask: `nick` -> `nick!*@*`, `user@host` -> `*!user@host`."""
+    mask = mask.strip()
+    if not mask:
+        return "*!*@*"
+    if "!" not in mask and "@" not in mask:
+        return f"{mask}!*@*"
+    if "!" not in mask:
+        return f"*!{mask}"
+    if "@" not in mask:
+        return f"{mask}@*"
+    return mask
+
+
+@lru_cache(maxsize=4096)
+def _mask_regex(mask: str) -> re.Pattern[str]:
+    pattern = "".join(
+        ".*" if c == "*" else "." if c == "?" else re.escape(c) for c in casefold(mask)
+    )
+    return re.compile(pattern, re.DOTALL)
+
+
+def mask_match(mask: str, subject: str) -> bool:
+    """Glob-match `*` and `?` case-insensitively under the server's casemapping."""
+    return _mask_regex(mask).fullmatch(casefold(subject)) is not None

@@ -1,0 +1,763 @@
+"""Configuration: one TOML file read into frozen dataclasses.
+
+The schema is the dataclasses below. Each key is a dataclass field whose
+metadata carries its help text and constraints; loading, validation and the
+commented sample file (`default_toml`) are all generic over that schema, so a
+new section is a new dataclass plus one field on `Config`, and the sample
+file never drifts from the code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import functools
+import math
+import os
+import re
+import ssl
+import textwrap
+import tomllib
+import typing
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ircpsyc.passwords import is_argon2_hash
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "KeyInfo",
+    "LimitsSection",
+    "ListenSection",
+    "OperEntry",
+    "Overrides",
+    "ServerSection",
+    "StorageSection",
+    "TlsSection",
+    "default_toml",
+    "load",
+    "parse_hostport",
+    "schema_keys",
+]
+
+DEFAULTS_SOURCE = "<defaults>"
+COMMAND_LINE_SOURCE = "<command line>"
+DATA_FILE_NAME = "ircpsyc.sqlite3"
+
+
+class ConfigError(Exception):
+    """A configuration problem, located by file and dotted key."""
+
+    def __init__(self, file: str, key: str, reason: str) -> None:
+        self.file = file
+        self.key = key  # dotted, e.g. "limits.nicklen" or "opers[1].hostmask"; "" for the file
+        self.reason = reason
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        if not self.key:
+            return f"{self.file}: {self.reason}"
+        return f"{self.file}: {self.key}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Settings given on the command line; they win over the file."""
+
+    listen: tuple[str, ...] = ()
+    data_dir: str | None = None
+    name: str | None = None
+
+
+# --- value checks ----------------------------------------------------------
+# A check returns None when the value is fine, else the reason it is not.
+
+Check = Callable[[Any], str | None]
+
+_HOST_LABEL = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?$")
+
+
+def _check_server_name(value: str) -> str | None:
+    # Clients and peers see this as a message prefix and in uniforms, so it must
+    # be a dotted hostname (a name without a dot would be read as a nick).
+    if not value:
+        return "must not be empty"
+    if len(value) > 63:
+        return "must be at most 63 characters"
+    if "." not in value:
+        return f"{value!r} must look like a hostname with a dot, e.g. irc.example.org"
+    for label in value.split("."):
+        if not _HOST_LABEL.match(label):
+            return f"{value!r} is not a hostname (letters, digits, '-' and dots only)"
+    return None
+
+
+def _check_token(value: str) -> str | None:
+    # Used in RPL_ISUPPORT NETWORK=, where spaces would break the line.
+    if not value:
+        return "must not be empty"
+    if any(c.isspace() for c in value):
+        return "must not contain spaces"
+    return None
+
+
+def _check_single_line(value: str) -> str | None:
+    if "\n" in value or "\r" in value or "\0" in value:
+        return "must be a single line"
+    return None
+
+
+def _check_hostport(value: str) -> str | None:
+    try:
+        parse_hostport(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _check_hostmask(value: str) -> str | None:
+    if not value or any(c.isspace() for c in value):
+        return "must be a non-empty mask without spaces, like *@*.example.org"
+    if "@" not in value:
+        return f"{value!r} must have the form user@host (wildcards * and ? allowed)"
+    return None
+
+
+def _check_password_hash(value: str) -> str | None:
+    if not is_argon2_hash(value):
+        return "must be an argon2 hash starting with $argon2 (make one with `ircpsyc mkpasswd`)"
+    return None
+
+
+def _check_oper_name(value: str) -> str | None:
+    if not value or any(c.isspace() for c in value):
+        return "must be a non-empty name without spaces"
+    return None
+
+
+def parse_hostport(s: str) -> tuple[str, int]:
+    """Split ``HOST:PORT`` or ``[V6]:PORT`` into ``(host, port)``.
+
+    The host comes back without brackets. Port 0 is allowed (an ephemeral
+    port, useful in tests). Raises ValueError with a human reason.
+    """
+    if s.startswith("["):
+        end = s.find("]")
+        if end < 0:
+            raise ValueError(f"{s!r}: missing ']' after IPv6 address")
+        host, rest = s[1:end], s[end + 1 :]
+        if not rest.startswith(":"):
+            raise ValueError(f"{s!r}: expected [ADDRESS]:PORT")
+        port_text = rest[1:]
+        if ":" not in host:
+            raise ValueError(f"{s!r}: brackets are only for IPv6 addresses")
+    else:
+        host, sep, port_text = s.rpartition(":")
+        if not sep:
+            raise ValueError(f"{s!r}: expected HOST:PORT")
+        if ":" in host:
+            raise ValueError(f"{s!r}: write IPv6 addresses in brackets, like [::1]:6667")
+    if not host:
+        raise ValueError(f"{s!r}: missing host (use 0.0.0.0 or [::] for all addresses)")
+    if any(c.isspace() for c in host):
+        raise ValueError(f"{s!r}: host must not contain spaces")
+    if not port_text.isascii() or not port_text.isdigit():
+        raise ValueError(f"{s!r}: port {port_text!r} is not a number")
+    port = int(port_text)
+    if port > 65535:
+        raise ValueError(f"{s!r}: port {port} is out of range 0..65535")
+    return host, port
+
+
+# --- schema ----------------------------------------------------------------
+
+
+def _key(
+    default: Any = dataclasses.MISSING,
+    *,
+    help: str,
+    check: Check | None = None,
+    path: bool = False,
+    ge: float | None = None,
+    gt: float | None = None,
+    example: Any = None,
+) -> Any:
+    """Declare one config key. `path` keys resolve against the config file's folder;
+    `check` applies to each element of an array key; `example` is shown in the sample
+    file for required keys (those without a default)."""
+    meta = {"help": help, "check": check, "path": path, "ge": ge, "gt": gt, "example": example}
+    if default is dataclasses.MISSING:
+        return field(metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class ServerSection:
+    """[server]: who this server is and what it tells clients."""
+
+    name: str = _key(
+        "irc.localhost",
+        help="Server name: the prefix of server messages and this server's PSYC host. "
+        "Must look like a hostname with a dot.",
+        check=_check_server_name,
+    )
+    network: str = _key(
+        "ircpsyc",
+        help="Network name, announced to clients as NETWORK= in RPL_ISUPPORT.",
+        check=_check_token,
+    )
+    description: str = _key(
+        "ircpsyc IRC server",
+        help="One-line description shown in WHOIS and LINKS.",
+        check=_check_single_line,
+    )
+    motd: str = _key(
+        "Welcome to ircpsyc.",
+        help="Message of the day, may span several lines. Empty means no MOTD "
+        "(clients get ERR_NOMOTD).",
+    )
+    motd_file: str = _key(
+        "",
+        help="If set, a UTF-8 text file whose contents replace motd; read at start "
+        "and on every reload.",
+        path=True,
+    )
+    admin_name: str = _key(
+        "", help="Administrator's name, for the ADMIN command.", check=_check_single_line
+    )
+    admin_email: str = _key(
+        "", help="Administrator's e-mail address, for the ADMIN command.", check=_check_single_line
+    )
+    admin_location: str = _key(
+        "", help="Where the server is, for the ADMIN command.", check=_check_single_line
+    )
+
+
+@dataclass(frozen=True)
+class ListenSection:
+    """[listen]: the addresses clients connect to."""
+
+    irc: tuple[str, ...] = _key(
+        ("127.0.0.1:6667",),
+        help="Plain-text IRC listeners, each HOST:PORT or [IPV6]:PORT. Port 0 picks a free port.",
+        check=_check_hostport,
+    )
+    irc_tls: tuple[str, ...] = _key(
+        (),
+        help="TLS IRC listeners, same form as irc. Needs tls.cert and tls.key.",
+        check=_check_hostport,
+    )
+
+    @property
+    def irc_addrs(self) -> tuple[tuple[str, int], ...]:
+        """The plain-text listeners as (host, port) pairs."""
+        return tuple(parse_hostport(s) for s in self.irc)
+
+    @property
+    def irc_tls_addrs(self) -> tuple[tuple[str, int], ...]:
+        """The TLS listeners as (host, port) pairs."""
+        return tuple(parse_hostport(s) for s in self.irc_tls)
+
+
+@dataclass(frozen=True)
+class TlsSection:
+    """[tls]: the certificate for TLS listeners."""
+
+    cert: str = _key(
+        "",
+        help="PEM certificate chain file. Required when listen.irc_tls is set.",
+        path=True,
+    )
+    key: str = _key(
+        "",
+        help="PEM private key file for cert. Required when listen.irc_tls is set.",
+        path=True,
+    )
+
+
+@dataclass(frozen=True)
+class StorageSection:
+    """[storage]: where persistent state lives."""
+
+    path: str = _key(
+        f"ircpsyc-data/{DATA_FILE_NAME}",
+        help="SQLite database file (accounts, channels, history). Its folder is "
+        "created if missing.",
+        path=True,
+    )
+
+
+@dataclass(frozen=True)
+class LimitsSection:
+    """[limits]: sizes, counts and timers."""
+
+    nicklen: int = _key(30, help="Longest nickname, in characters (NICKLEN).", ge=1)
+    channellen: int = _key(50, help="Longest channel name, in characters (CHANNELLEN).", ge=1)
+    topiclen: int = _key(390, help="Longest topic, in bytes (TOPICLEN).", ge=1)
+    kicklen: int = _key(390, help="Longest kick reason, in bytes (KICKLEN).", ge=1)
+    awaylen: int = _key(390, help="Longest away message, in bytes (AWAYLEN).", ge=1)
+    max_clients: int = _key(10000, help="Most client connections at once.", ge=1)
+    max_per_ip: int = _key(32, help="Most client connections from one IP address.", ge=1)
+    max_channels: int = _key(50, help="Most channels one user may be in (CHANLIMIT).", ge=1)
+    max_bans: int = _key(100, help="Most entries in one channel's ban list (MAXLIST).", ge=1)
+    max_targets: int = _key(4, help="Most targets of one PRIVMSG or NOTICE (TARGMAX).", ge=1)
+    sendq_bytes: int = _key(
+        262144,
+        help="Bytes queued to a client before it is dropped with 'SendQ exceeded'.",
+        ge=1,
+    )
+    flood_burst: int = _key(10, help="Lines a client may send at once before throttling.", ge=1)
+    flood_rate: float = _key(
+        4.0,
+        help="Lines per second the flood allowance refills; 0 turns flood control off.",
+        ge=0,
+    )
+    registration_timeout: float = _key(
+        30.0, help="Seconds a connection may take to register (NICK and USER).", gt=0
+    )
+    ping_interval: float = _key(
+        120.0, help="Seconds of client silence before the server sends PING.", gt=0
+    )
+    ping_timeout: float = _key(
+        60.0, help="Seconds to wait for the PONG before disconnecting.", gt=0
+    )
+
+
+@dataclass(frozen=True)
+class OperEntry:
+    """One [[opers]] table: credentials for the OPER command."""
+
+    name: str = _key(help="Name given to OPER.", check=_check_oper_name, example="admin")
+    password_hash: str = _key(
+        help="argon2 hash of the password, from `ircpsyc mkpasswd`.",
+        check=_check_password_hash,
+        example="$argon2id$v=19$m=65536,t=3,p=4$...",
+    )
+    hostmask: str = _key(
+        "*@*",
+        help="user@host mask the operator must connect from (* and ? are wildcards).",
+        check=_check_hostmask,
+    )
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration. Each field but `source` is one TOML section."""
+
+    server: ServerSection = field(
+        default_factory=ServerSection, metadata={"help": "Identity of this server."}
+    )
+    listen: ListenSection = field(
+        default_factory=ListenSection, metadata={"help": "Where clients connect."}
+    )
+    tls: TlsSection = field(
+        default_factory=TlsSection, metadata={"help": "Certificate and key for listen.irc_tls."}
+    )
+    storage: StorageSection = field(
+        default_factory=StorageSection, metadata={"help": "Persistent storage."}
+    )
+    limits: LimitsSection = field(
+        default_factory=LimitsSection, metadata={"help": "Limits and timers."}
+    )
+    opers: tuple[OperEntry, ...] = field(
+        default_factory=tuple,
+        metadata={
+            "help": "IRC operators. Add one [[opers]] table per operator; make the password "
+            "hash with `ircpsyc mkpasswd`."
+        },
+    )
+    # Where this came from: the file path as given, or "<defaults>".
+    source: str = field(default=DEFAULTS_SOURCE, metadata={"internal": True})
+
+
+# --- schema introspection ----------------------------------------------------
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _element_type(tp: Any) -> Any | None:
+    """For ``tuple[X, ...]`` return X, else None."""
+    if typing.get_origin(tp) is tuple:
+        args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return args[0]
+    return None
+
+
+def _is_section(tp: Any) -> bool:
+    return dataclasses.is_dataclass(tp) and isinstance(tp, type)
+
+
+def _sections() -> Iterator[tuple[dataclasses.Field[Any], type, bool]]:
+    """Yield (field, section class, is_array) for each section of Config."""
+    hints = _hints(Config)
+    for f in dataclasses.fields(Config):
+        if f.metadata.get("internal"):
+            continue
+        tp = hints[f.name]
+        elem = _element_type(tp)
+        if elem is not None and _is_section(elem):
+            yield f, elem, True
+        elif _is_section(tp):
+            yield f, tp, False
+        else:  # pragma: no cover - a schema bug, caught by the tests
+            raise TypeError(f"Config.{f.name} is neither a section nor an array of sections")
+
+
+def _type_name(tp: Any) -> str:
+    names = {str: "string", int: "integer", float: "number", bool: "boolean"}
+    if tp in names:
+        return names[tp]
+    elem = _element_type(tp)
+    if elem is not None:
+        return "array of tables" if _is_section(elem) else f"array of {_type_name(elem)}s"
+    if _is_section(tp):
+        return "table"
+    raise TypeError(f"unsupported config type {tp!r}")  # pragma: no cover
+
+
+def _value_type_name(value: Any) -> str:
+    if isinstance(value, bool):  # before int: bool is an int subclass
+        return "boolean"
+    for tp, name in (
+        (int, "integer"),
+        (float, "float"),
+        (str, "string"),
+        (list, "array"),
+        (dict, "table"),
+    ):
+        if isinstance(value, tp):
+            return name
+    return "date/time"
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """Description of one config key, for documentation and tests."""
+
+    section: str
+    name: str
+    type_name: str
+    default: Any  # dataclasses.MISSING when the key is required
+    help: str
+    array_section: bool  # the key belongs to an array of tables like [[opers]]
+    constraint: str  # e.g. "at least 1", or ""
+
+    @property
+    def required(self) -> bool:
+        return self.default is dataclasses.MISSING
+
+
+def _constraint(meta: Any) -> str:
+    if meta.get("ge") is not None:
+        return f"at least {meta['ge']:g}"
+    if meta.get("gt") is not None:
+        return f"greater than {meta['gt']:g}"
+    return ""
+
+
+def schema_keys() -> list[KeyInfo]:
+    """Every key of the schema, in file order."""
+    out: list[KeyInfo] = []
+    for sf, cls, is_array in _sections():
+        hints = _hints(cls)
+        for f in dataclasses.fields(cls):
+            out.append(
+                KeyInfo(
+                    section=sf.name,
+                    name=f.name,
+                    type_name=_type_name(hints[f.name]),
+                    default=f.default,
+                    help=f.metadata["help"],
+                    array_section=is_array,
+                    constraint=_constraint(f.metadata),
+                )
+            )
+    return out
+
+
+# --- loading -----------------------------------------------------------------
+
+
+def _unknown(file: str, key: str, name: str, known: typing.Iterable[str]) -> ConfigError:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return ConfigError(file, key, f"unknown key{hint}")
+
+
+def _convert(tp: Any, value: Any, file: str, key: str) -> Any:
+    """Check `value` from TOML against type `tp`, returning it in schema form."""
+    ok = False
+    if tp is bool:
+        ok = isinstance(value, bool)
+    elif tp is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif tp is float:
+        # Integers are fine for floats ("30" seconds), booleans are not.
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise ConfigError(file, key, "must be a finite number")
+            return float(value)
+    elif tp is str:
+        ok = isinstance(value, str)
+    elif (elem := _element_type(tp)) is not None and isinstance(value, list):
+        return tuple(_convert(elem, v, file, f"{key}[{i}]") for i, v in enumerate(value))
+    if ok:
+        return value
+    raise ConfigError(file, key, f"expected {_type_name(tp)}, got {_value_type_name(value)}")
+
+
+def _resolve(path: str, base: str) -> str:
+    if not path:
+        return path
+    return os.path.normpath(os.path.join(base, os.path.expanduser(path)))
+
+
+def _build_section(cls: type, raw: Any, file: str, key: str, base: str) -> Any:
+    """Validate one TOML table against section class `cls` and instantiate it."""
+    if not isinstance(raw, dict):
+        raise ConfigError(file, key, f"expected table, got {_value_type_name(raw)}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for name in raw:
+        if name not in fields:
+            raise _unknown(file, f"{key}.{name}", name, fields)
+    hints = _hints(cls)
+    values: dict[str, Any] = {}
+    for name, f in fields.items():
+        fkey = f"{key}.{name}"
+        if name in raw:
+            value = _convert(hints[name], raw[name], file, fkey)
+        elif f.default is not dataclasses.MISSING:
+            value = f.default
+        else:
+            raise ConfigError(file, fkey, "missing required key")
+        meta = f.metadata
+        # Numbers: generic range checks.
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if meta["ge"] is not None and value < meta["ge"]:
+                raise ConfigError(file, fkey, f"must be at least {meta['ge']:g}, got {value}")
+            if meta["gt"] is not None and value <= meta["gt"]:
+                raise ConfigError(file, fkey, f"must be greater than {meta['gt']:g}, got {value}")
+        check: Check | None = meta["check"]
+        if check is not None:
+            items = enumerate(value) if isinstance(value, tuple) else [(None, value)]
+            for i, item in items:
+                reason = check(item)
+                if reason is not None:
+                    raise ConfigError(file, fkey if i is None else f"{fkey}[{i}]", reason)
+        if meta["path"]:
+            value = _resolve(value, base)
+        values[name] = value
+    return cls(**values)
+
+
+def _from_dict(raw: dict[str, Any], file: str, base: str) -> Config:
+    sections = {f.name: (f, cls, is_array) for f, cls, is_array in _sections()}
+    for name in raw:
+        if name not in sections:
+            raise _unknown(file, name, name, sections)
+    values: dict[str, Any] = {}
+    for name, (_f, cls, is_array) in sections.items():
+        if is_array:
+            items = raw.get(name, [])
+            if not isinstance(items, list):
+                raise ConfigError(
+                    file,
+                    name,
+                    f"expected array of tables ([[{name}]]), got {_value_type_name(items)}",
+                )
+            values[name] = tuple(
+                _build_section(cls, item, file, f"{name}[{i}]", base)
+                for i, item in enumerate(items)
+            )
+        else:
+            values[name] = _build_section(cls, raw.get(name, {}), file, name, base)
+    return Config(**values, source=file)
+
+
+def _apply_overrides(cfg: Config, ov: Overrides) -> Config:
+    src = COMMAND_LINE_SOURCE
+    if ov.listen:
+        for i, entry in enumerate(ov.listen):
+            reason = _check_hostport(entry)
+            if reason is not None:
+                raise ConfigError(src, f"listen.irc[{i}]", reason)
+        cfg = dataclasses.replace(cfg, listen=dataclasses.replace(cfg.listen, irc=ov.listen))
+    if ov.data_dir is not None:
+        path = os.path.abspath(os.path.join(os.path.expanduser(ov.data_dir), DATA_FILE_NAME))
+        cfg = dataclasses.replace(cfg, storage=dataclasses.replace(cfg.storage, path=path))
+    if ov.name is not None:
+        reason = _check_server_name(ov.name)
+        if reason is not None:
+            raise ConfigError(src, "server.name", reason)
+        cfg = dataclasses.replace(cfg, server=dataclasses.replace(cfg.server, name=ov.name))
+    return cfg
+
+
+def _read_motd_file(cfg: Config) -> Config:
+    path = cfg.server.motd_file
+    if not path:
+        return cfg
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as exc:
+        raise ConfigError(
+            cfg.source, "server.motd_file", f"cannot read {path}: {exc.strerror}"
+        ) from None
+    except UnicodeDecodeError:
+        raise ConfigError(cfg.source, "server.motd_file", f"{path} is not UTF-8 text") from None
+    # Trailing newlines would show as empty MOTD lines.
+    motd = text.rstrip("\r\n")
+    return dataclasses.replace(cfg, server=dataclasses.replace(cfg.server, motd=motd))
+
+
+def _check_readable(file: str, key: str, path: str) -> None:
+    if not os.path.isfile(path):
+        raise ConfigError(file, key, f"no such file: {path}")
+    if not os.access(path, os.R_OK):
+        raise ConfigError(file, key, f"cannot read {path}: permission denied")
+
+
+def _cross_checks(cfg: Config) -> None:
+    """Rules that span keys or sections."""
+    src = cfg.source
+    if not cfg.listen.irc and not cfg.listen.irc_tls:
+        raise ConfigError(src, "listen.irc", "no listeners: set listen.irc or listen.irc_tls")
+    tls = cfg.tls
+    if cfg.listen.irc_tls:
+        if not tls.cert:
+            raise ConfigError(src, "tls.cert", "required when listen.irc_tls is set")
+        if not tls.key:
+            raise ConfigError(src, "tls.key", "required when listen.irc_tls is set")
+    if tls.cert:
+        _check_readable(src, "tls.cert", tls.cert)
+    if tls.key:
+        _check_readable(src, "tls.key", tls.key)
+    if tls.cert and tls.key:
+        # Load the pair now so a bad PEM or mismatched key is a config error,
+        # reported by check-config, not a crash when the listener starts.
+        try:
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(tls.cert, tls.key)
+        except (ssl.SSLError, OSError) as exc:
+            raise ConfigError(src, "tls.cert", f"cannot load certificate and key: {exc}") from None
+    elif tls.cert or tls.key:
+        missing = "tls.key" if tls.cert else "tls.cert"
+        present = "tls.cert" if tls.cert else "tls.key"
+        raise ConfigError(src, missing, f"required when {present} is set")
+    seen: dict[str, int] = {}
+    for i, oper in enumerate(cfg.opers):
+        folded = oper.name.casefold()
+        if folded in seen:
+            raise ConfigError(
+                src,
+                f"opers[{i}].name",
+                f"duplicate oper name {oper.name!r} (see opers[{seen[folded]}])",
+            )
+        seen[folded] = i
+
+
+def load(path: str | None, overrides: Overrides = Overrides()) -> Config:
+    """Load and validate the configuration.
+
+    `path` None means the embedded defaults. Relative paths in the file resolve
+    against the file's folder (without a file, against the current directory).
+    Command-line `overrides` are applied last. Raises ConfigError.
+    """
+    if path is None:
+        cfg = _from_dict({}, DEFAULTS_SOURCE, os.getcwd())
+    else:
+        try:
+            with open(path, "rb") as fh:
+                raw = tomllib.load(fh)
+        except OSError as exc:
+            raise ConfigError(path, "", f"cannot read: {exc.strerror or exc}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(path, "", "not UTF-8 text") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(path, "", f"TOML syntax error: {exc}") from None
+        base = os.path.dirname(os.path.abspath(path))
+        cfg = _from_dict(raw, path, base)
+    cfg = _apply_overrides(cfg, overrides)
+    cfg = _read_motd_file(cfg)
+    _cross_checks(cfg)
+    return cfg
+
+
+# --- sample file ---------------------------------------------------------------
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        out = ['"']
+        for c in value:
+            if c in '"\\':
+                out.append("\\" + c)
+            elif c == "\n":
+                out.append("\\n")
+            elif c == "\t":
+                out.append("\\t")
+            elif ord(c) < 0x20 or ord(c) == 0x7F:
+                out.append(f"\\u{ord(c):04x}")
+            else:
+                out.append(c)
+        out.append('"')
+        return "".join(out)
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot render {value!r} as TOML")  # pragma: no cover
+
+
+def _comment(text: str, prefix: str = "# ") -> list[str]:
+    return textwrap.wrap(
+        text, width=78 - len(prefix), initial_indent=prefix, subsequent_indent=prefix
+    )
+
+
+def default_toml() -> str:
+    """A commented configuration file listing every key with its default and help."""
+    lines = [
+        "# ircpsyc configuration (TOML). Every key is shown with its default value;",
+        "# delete what you do not change. See ircpsyc.toml(5).",
+        "# Relative paths are relative to this file's folder.",
+    ]
+    for sf, cls, is_array in _sections():
+        lines.append("")
+        lines.extend(_comment(sf.metadata["help"]))
+        hints = _hints(cls)
+        if is_array:
+            # No default entries: show one commented example.
+            lines.append("#")
+            lines.append(f"#[[{sf.name}]]")
+            for f in dataclasses.fields(cls):
+                lines.extend(_key_comment(f, hints[f.name], "## "))
+                value = f.default if f.default is not dataclasses.MISSING else f.metadata["example"]
+                lines.append(f"#{f.name} = {_toml_value(value)}")
+            lines.append("#")
+            continue
+        lines.append(f"[{sf.name}]")
+        for f in dataclasses.fields(cls):
+            lines.extend(_key_comment(f, hints[f.name], "# "))
+            lines.append(f"{f.name} = {_toml_value(f.default)}")
+            lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def _key_comment(f: dataclasses.Field[Any], tp: Any, prefix: str) -> list[str]:
+    meta = f.metadata
+    kind = _type_name(tp)
+    extra = _constraint(meta)
+    if extra:
+        kind += ", " + extra
+    if f.default is dataclasses.MISSING:
+        kind += ", required"
+    return _comment(f"{meta['help']} ({kind})", prefix)

@@ -1,0 +1,1 @@
+"""The IRC front-end: sessions, commands, and the translation IRC <-> PSYC."""

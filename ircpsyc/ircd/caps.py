@@ -1,0 +1,59 @@
+"""IRCv3 capability names, defined once, and the bits that change how lines render."""
+
+from __future__ import annotations
+
+from typing import Final
+
+ACCOUNT_NOTIFY: Final = "account-notify"
+ACCOUNT_TAG: Final = "account-tag"
+AWAY_NOTIFY: Final = "away-notify"
+BATCH: Final = "batch"
+CAP_NOTIFY: Final = "cap-notify"
+CHGHOST: Final = "chghost"
+ECHO_MESSAGE: Final = "echo-message"
+EXTENDED_JOIN: Final = "extended-join"
+INVITE_NOTIFY: Final = "invite-notify"
+LABELED_RESPONSE: Final = "labeled-response"
+MESSAGE_TAGS: Final = "message-tags"
+MULTI_PREFIX: Final = "multi-prefix"
+SERVER_TIME: Final = "server-time"
+SETNAME: Final = "setname"
+USERHOST_IN_NAMES: Final = "userhost-in-names"
+NO_IMPLICIT_NAMES: Final = "draft/no-implicit-names"
+STANDARD_REPLIES: Final = "standard-replies"
+EXTENDED_MONITOR: Final = "extended-monitor"
+
+# Capabilities offered by default; a value (302) follows "=" in CAP LS.
+SUPPORTED: dict[str, str] = {
+    ACCOUNT_NOTIFY: "",
+    ACCOUNT_TAG: "",
+    AWAY_NOTIFY: "",
+    BATCH: "",
+    CAP_NOTIFY: "",
+    CHGHOST: "",
+    ECHO_MESSAGE: "",
+    EXTENDED_JOIN: "",
+    EXTENDED_MONITOR: "",
+    INVITE_NOTIFY: "",
+    LABELED_RESPONSE: "",
+    MESSAGE_TAGS: "",
+    MULTI_PREFIX: "",
+    NO_IMPLICIT_NAMES: "",
+    SERVER_TIME: "",
+    SETNAME: "",
+    STANDARD_REPLIES: "",
+    USERHOST_IN_NAMES: "",
+}
+
+# Render-key bits: lines are formatted once per distinct combination of these.
+F_TIME: Final = 1
+F_TAGS: Final = 2
+F_ACCOUNT: Final = 4
+F_EXTJOIN: Final = 8
+
+RENDER_BITS: dict[str, int] = {
+    SERVER_TIME: F_TIME,
+    MESSAGE_TAGS: F_TAGS,
+    ACCOUNT_TAG: F_ACCOUNT,
+    EXTENDED_JOIN: F_EXTJOIN,
+}

@@ -1,0 +1,438 @@
+"""A person as the IRC front-end knows it: the PSYC entity behind one or more sessions.
+
+`Client.receive` turns PSYC packets back into IRC lines.  A line for a cast is
+rendered once per capability set (`Session.fmt`) and cached on the packet, so
+a channel of a thousand members costs one format per distinct set, then a
+dictionary lookup and a transport write per member.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from ircpsyc.ircd import caps as C
+from ircpsyc.ircd import numerics as N
+from ircpsyc.ircd.lines import line, server_time
+from ircpsyc.psyc_backend.packet import Dispatch, Packet, Value
+from ircpsyc.psyc_backend.uniform import casefold, person
+
+if TYPE_CHECKING:
+    from ircpsyc.channels.place import Place
+    from ircpsyc.ircd.core import IRCServer
+    from ircpsyc.ircd.session import Session
+
+# Idle time in WHOIS is reset by talking, not by keep-alives.
+_NOT_ACTIVITY = frozenset({"PING", "PONG", "AWAY", "ISON", "WHO", "WHOIS", "MONITOR"})
+
+
+class Client:
+    """The person entity `psyc://SERVER/~nick`; one per registered nick on this server."""
+
+    __slots__ = (
+        "account",
+        "away",
+        "channels",
+        "core",
+        "host",
+        "ip",
+        "last_active",
+        "modes",
+        "nick",
+        "oper_name",
+        "realname",
+        "seen",
+        "sessions",
+        "signon",
+        "uniform",
+        "user",
+    )
+
+    def __init__(self, core: IRCServer, session: Session, now: float) -> None:
+        self.core = core
+        self.sessions: list[Session] = [session]
+        self.nick = session.nick
+        self.user = session.user
+        self.host = session.host
+        self.ip = session.ip
+        self.realname = session.realname
+        self.uniform = person(core.name, self.nick)
+        self.account = ""
+        self.modes: set[str] = set()
+        self.away = ""
+        self.oper_name = ""
+        self.channels: dict[str, Place] = {}  # casefolded channel name -> place view
+        self.signon = now
+        self.last_active = now
+        self.seen: deque[str] = deque(maxlen=16)
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.nick}!{self.user}@{self.host}"
+
+    @property
+    def is_oper(self) -> bool:
+        return "o" in self.modes
+
+    @property
+    def session(self) -> Session:
+        return self.sessions[0]
+
+    def touch(self, command: str, now: float) -> None:
+        if command not in _NOT_ACTIVITY:
+            self.last_active = now
+
+    def has_cap(self, cap: str) -> bool:
+        return any(cap in s.caps for s in self.sessions)
+
+    def send(self, data: bytes) -> None:
+        for session in self.sessions:
+            session.send(data)
+
+    # -- talking to places and persons
+
+    def request(
+        self, method: str, target: str, vars: dict[str, Value] | None = None, body: str = ""
+    ) -> None:
+        """Hand a packet from this person to the router."""
+        out: dict[str, Value] = {"_nick": self.nick}
+        if vars:
+            out.update(vars)
+        self.core.router.send(
+            Packet(method, {"_source": self.uniform, "_target": target}, out, body)
+        )
+
+    def enter_vars(self) -> dict[str, Value]:
+        return {
+            "_user": self.user,
+            "_host": self.host,
+            "_realname": self.realname,
+            "_account": self.account,
+            "_prefix": self.prefix,
+        }
+
+    # -- leaving
+
+    def detach(self, session: Session, reason: str) -> None:
+        if session in self.sessions:
+            self.sessions.remove(session)
+        if not self.sessions:
+            self.quit(reason)
+
+    def quit(self, reason: str) -> None:
+        from ircpsyc.psyc_backend.ids import new_id
+
+        event_id = new_id()
+        for place in list(self.channels.values()):
+            self.request(
+                "_request_leave_disconnect", place.uniform, {"_reason": reason, "_id": event_id}
+            )
+        self.channels.clear()
+        self.core.forget(self)
+
+    def rename(self, new: str) -> None:
+        """Change nick: re-register under the new uniform and tell every place once."""
+        from ircpsyc.psyc_backend.ids import new_id
+
+        old_uniform, old_prefix = self.uniform, self.prefix
+        core = self.core
+        core.router.unregister(old_uniform, self)
+        if core.clients.get(casefold(self.nick)) is self:
+            del core.clients[casefold(self.nick)]
+        core.remember(self)
+        self.nick = new
+        self.uniform = person(core.name, new)
+        for session in self.sessions:
+            session.nick = new
+        core.clients[casefold(new)] = self
+        core.router.register(self)
+        event_id = new_id()
+        self.seen.append(event_id)
+        self.send(line(old_prefix, "NICK", new))
+        for place in list(self.channels.values()):
+            self.core.router.send(
+                Packet(
+                    "_notice_person_nick",
+                    {"_source": old_uniform, "_target": place.uniform},
+                    {"_nick_new": new, "_uniform_new": self.uniform, "_id": event_id},
+                )
+            )
+
+    # -- packets in
+
+    def receive(self, packet: Packet) -> None:
+        handler = _DISPATCH.lookup(packet.method)
+        if handler is not None:
+            handler(self, packet)
+
+    def _cached(self, packet: Packet, render: Callable[[Packet, int], bytes]) -> None:
+        cache = packet.render_cache
+        for session in self.sessions:
+            fmt = session.fmt
+            data = cache.get(fmt)
+            if data is None:
+                data = cache[fmt] = render(packet, fmt)
+            if data:
+                session.send(data)
+
+    def _once(self, packet: Packet) -> bool:
+        """Drop the second copy of a person event (QUIT, NICK) seen through another place."""
+        event_id = packet.get("_id")
+        if not event_id:
+            return True
+        if event_id in self.seen:
+            return False
+        self.seen.append(event_id)
+        return True
+
+    def _on_message_public(self, packet: Packet) -> None:
+        if packet.routing.get("_source_relay") == self.uniform:
+            sessions = [s for s in self.sessions if C.ECHO_MESSAGE in s.caps]
+            if not sessions:
+                return
+        self._cached(packet, _render_message)
+
+    def _on_message_private(self, packet: Packet) -> None:
+        self._cached(packet, _render_message)
+
+    def _on_enter(self, packet: Packet) -> None:
+        self._cached(packet, _render_join)
+
+    def _on_echo_enter(self, packet: Packet) -> None:
+        place = self.core.places.get(packet.get("_nick_place"))
+        if place is None:
+            return
+        self.channels[place.folded] = place
+        from ircpsyc.ircd.commands.channel import send_names, send_topic
+
+        for session in self.sessions:
+            session.send(_render_join(packet, session.fmt))
+            if place.topic:
+                send_topic(session, place)
+            if C.NO_IMPLICIT_NAMES not in session.caps:
+                send_names(session, place)
+
+    def _on_leave(self, packet: Packet) -> None:
+        if packet.routing.get("_source_relay") == self.uniform:
+            self.channels.pop(casefold(packet.get("_nick_place")), None)
+        self._cached(packet, _render_part)
+
+    def _on_quit(self, packet: Packet) -> None:
+        if self._once(packet):
+            self._cached(packet, _render_quit)
+
+    def _on_kick(self, packet: Packet) -> None:
+        if casefold(packet.get("_nick_target")) == casefold(self.nick):
+            self.channels.pop(casefold(packet.get("_nick_place")), None)
+        self._cached(packet, _render_kick)
+
+    def _on_nick(self, packet: Packet) -> None:
+        if self._once(packet):
+            self._cached(packet, _render_nick)
+
+    def _on_topic(self, packet: Packet) -> None:
+        self._cached(packet, _render_topic)
+
+    def _on_mode(self, packet: Packet) -> None:
+        self._cached(packet, _render_mode)
+
+    def _on_invite(self, packet: Packet) -> None:
+        for session in self.sessions:
+            session.send(
+                line(
+                    packet.get("_prefix"),
+                    "INVITE",
+                    self.nick,
+                    packet.get("_nick_place"),
+                    tags=_tags(packet, session.fmt),
+                )
+            )
+
+    def _on_invite_echo(self, packet: Packet) -> None:
+        for session in self.sessions:
+            session.numeric(N.RPL_INVITING, packet.get("_nick_target"), packet.get("_nick_place"))
+
+    def _on_list(self, packet: Packet) -> None:
+        place = self.core.places.get(packet.get("_nick_place"))
+        if place is None:
+            return
+        from ircpsyc.ircd.commands.channel import send_list_mode
+
+        for session in self.sessions:
+            send_list_mode(session, place, packet.get("_mode"))
+
+    def _on_error(self, packet: Packet) -> None:
+        for session in self.sessions:
+            error_to_numeric(session, packet)
+
+
+# -- rendering, once per capability set
+
+
+def _tags(packet: Packet, fmt: int) -> str:
+    if not fmt:
+        return ""
+    parts = []
+    if fmt & C.F_TAGS:
+        client_tags = packet.get("_tags")
+        if client_tags:
+            parts.append(client_tags)
+        msgid = packet.get("_id")
+        if msgid:
+            parts.append("msgid=" + msgid)
+    if fmt & C.F_TIME:
+        stamp = packet.get("_time")
+        parts.append("time=" + server_time(int(stamp) if stamp else None))
+    if fmt & C.F_ACCOUNT:
+        account = packet.get("_account")
+        if account:
+            parts.append("account=" + account)
+    return ";".join(parts)
+
+
+def _render_message(packet: Packet, fmt: int) -> bytes:
+    notice = packet.method.endswith("_notice")
+    if packet.method.startswith("_message_public"):
+        target = packet.get("_status") + packet.get("_nick_place")
+    else:
+        target = packet.get("_nick_target")
+    verb = "NOTICE" if notice else "PRIVMSG"
+    if packet.method.endswith("_tagmsg"):
+        if not fmt & C.F_TAGS:
+            return b""
+        return line(packet.get("_prefix"), "TAGMSG", target, tags=_tags(packet, fmt))
+    return line(packet.get("_prefix"), verb, target, packet.body, tags=_tags(packet, fmt))
+
+
+def _render_join(packet: Packet, fmt: int) -> bytes:
+    channel = packet.get("_nick_place")
+    if fmt & C.F_EXTJOIN:
+        return line(
+            packet.get("_prefix"),
+            "JOIN",
+            channel,
+            packet.get("_account") or "*",
+            packet.get("_realname"),
+            tags=_tags(packet, fmt),
+        )
+    return line(packet.get("_prefix"), "JOIN", channel, tags=_tags(packet, fmt))
+
+
+def _render_part(packet: Packet, fmt: int) -> bytes:
+    reason = packet.get("_reason")
+    params = [packet.get("_nick_place")] + ([reason] if reason else [])
+    return line(packet.get("_prefix"), "PART", *params, tags=_tags(packet, fmt))
+
+
+def _render_quit(packet: Packet, fmt: int) -> bytes:
+    return line(packet.get("_prefix"), "QUIT", packet.get("_reason"), tags=_tags(packet, fmt))
+
+
+def _render_kick(packet: Packet, fmt: int) -> bytes:
+    return line(
+        packet.get("_prefix"),
+        "KICK",
+        packet.get("_nick_place"),
+        packet.get("_nick_target"),
+        packet.get("_reason"),
+        tags=_tags(packet, fmt),
+    )
+
+
+def _render_nick(packet: Packet, fmt: int) -> bytes:
+    return line(packet.get("_prefix"), "NICK", packet.get("_nick_new"), tags=_tags(packet, fmt))
+
+
+def _render_topic(packet: Packet, fmt: int) -> bytes:
+    return line(
+        packet.get("_prefix"),
+        "TOPIC",
+        packet.get("_nick_place"),
+        packet.get("_topic"),
+        tags=_tags(packet, fmt),
+    )
+
+
+def _render_mode(packet: Packet, fmt: int) -> bytes:
+    return line(
+        packet.get("_prefix"),
+        "MODE",
+        packet.get("_nick_place"),
+        packet.get("_mode"),
+        *packet.get_list("_list_parameters"),
+        tags=_tags(packet, fmt),
+    )
+
+
+# -- PSYC errors from places to IRC numerics
+
+_ERRORS: dict[str, tuple[str, str]] = {
+    "_error_place_enter_necessary_invitation": (N.ERR_INVITEONLYCHAN, "Cannot join channel (+i)"),
+    "_error_place_enter_banned": (N.ERR_BANNEDFROMCHAN, "Cannot join channel (+b)"),
+    "_error_place_enter_necessary_key": (N.ERR_BADCHANNELKEY, "Cannot join channel (+k)"),
+    "_error_place_enter_full": (N.ERR_CHANNELISFULL, "Cannot join channel (+l)"),
+    "_error_place_message_forbidden": (N.ERR_CANNOTSENDTOCHAN, "Cannot send to channel"),
+    "_error_necessary_membership": (N.ERR_NOTONCHANNEL, "You're not on that channel"),
+    "_error_place_privilege_operator": (N.ERR_CHANOPRIVSNEEDED, "You're not channel operator"),
+    "_error_unknown_name_place": (N.ERR_NOSUCHCHANNEL, "No such channel"),
+}
+
+
+def error_to_numeric(session: Session, packet: Packet) -> None:
+    method = packet.method
+    channel = packet.get("_nick_place")
+    if method in _ERRORS:
+        numeric, text = _ERRORS[method]
+        session.numeric(numeric, channel, text)
+    elif method == "_error_place_target_membership":
+        session.numeric(
+            N.ERR_USERNOTINCHANNEL,
+            packet.get("_nick_target"),
+            channel,
+            "They aren't on that channel",
+        )
+    elif method == "_error_place_invite_membership":
+        session.numeric(
+            N.ERR_USERONCHANNEL, packet.get("_nick_target"), channel, "is already on channel"
+        )
+    elif method == "_error_place_mode_unknown":
+        session.numeric(N.ERR_UNKNOWNMODE, packet.get("_mode"), "is unknown mode char to me")
+    elif method == "_error_place_mode_invalid":
+        mode = packet.get("_mode")
+        if mode == "k":
+            session.numeric(N.ERR_INVALIDKEY, channel, "Key is not well-formed")
+        else:
+            session.numeric(N.ERR_INVALIDMODEPARAM, channel, mode, "*", "Invalid mode parameter")
+    elif method == "_error_place_list_full":
+        session.numeric(N.ERR_BANLISTFULL, channel, packet.get("_mask"), "Channel list is full")
+    elif method == "_error_necessary_parameter":
+        session.numeric(N.ERR_NEEDMOREPARAMS, "MODE", "Not enough parameters")
+    elif method == "_error_unknown_name_user":
+        session.numeric(
+            N.ERR_NOSUCHNICK,
+            packet.get("_nick_target") or packet.get("_uniform"),
+            "No such nick/channel",
+        )
+    else:
+        session.fail("*", "UNKNOWN_ERROR", method)
+
+
+_DISPATCH = Dispatch(
+    {
+        "_message_public": Client._on_message_public,
+        "_message_private": Client._on_message_private,
+        "_notice_place_enter": Client._on_enter,
+        "_echo_place_enter": Client._on_echo_enter,
+        "_notice_place_leave": Client._on_leave,
+        "_notice_place_leave_disconnect": Client._on_quit,
+        "_notice_place_leave_kick": Client._on_kick,
+        "_notice_place_nick": Client._on_nick,
+        "_notice_place_topic": Client._on_topic,
+        "_notice_place_mode": Client._on_mode,
+        "_notice_place_invite": Client._on_invite,
+        "_echo_place_invite": Client._on_invite_echo,
+        "_status_place_list": Client._on_list,
+        "_error": Client._on_error,
+    }
+)

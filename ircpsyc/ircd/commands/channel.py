@@ -1,0 +1,350 @@
+"""Channel commands: JOIN, PART, TOPIC, NAMES, LIST, INVITE, KICK, MODE.
+
+Requests go to the place as PSYC packets; the place decides.  Queries (NAMES,
+TOPIC, LIST, list modes) answer from the local view of the place.
+"""
+
+from __future__ import annotations
+
+from irctokens.line import Line
+
+from ircpsyc.channels import modes as M
+from ircpsyc.channels.place import Place
+from ircpsyc.ircd import caps as C
+from ircpsyc.ircd import numerics as N
+from ircpsyc.ircd.client import Client
+from ircpsyc.ircd.core import command
+from ircpsyc.ircd.lines import line
+from ircpsyc.ircd.session import Session
+from ircpsyc.psyc_backend.uniform import casefold, normalize, place
+
+
+def valid_channel(name: str, channellen: int) -> bool:
+    return (
+        1 < len(name) <= channellen
+        and name[0] == "#"
+        and not any(c in name for c in " ,\x07:\r\n\0")
+    )
+
+
+def place_uniform(s: Session, channel: str) -> str:
+    return place(s.core.name, channel[1:])
+
+
+def me(s: Session) -> Client:
+    assert s.client is not None
+    return s.client
+
+
+# -- replies shared with the packet renderers
+
+
+def send_topic(s: Session, view: Place) -> None:
+    if not view.topic:
+        s.numeric(N.RPL_NOTOPIC, view.name, "No topic is set")
+        return
+    s.numeric(N.RPL_TOPIC, view.name, view.topic)
+    s.numeric(N.RPL_TOPICWHOTIME, view.name, view.topic_setter, str(view.topic_time))
+
+
+def send_names(s: Session, view: Place) -> None:
+    client = s.client
+    in_channel = client is not None and view.folded in client.channels
+    multi = C.MULTI_PREFIX in s.caps
+    full = C.USERHOST_IN_NAMES in s.caps
+    symbol = "@" if view.secret else "="
+    names: list[str] = []
+    for member in view.members.values():
+        if not in_channel and client is not None and "i" in _modes_of(s, member.nick):
+            continue
+        names.append(member.prefixes(multi) + (member.prefix if full else member.nick))
+    head = f":{s.core.name} {N.RPL_NAMREPLY} {s.nick} {symbol} {view.name} :"
+    room = 510 - len(head.encode())
+    chunk: list[str] = []
+    size = 0
+    for name in names:
+        if chunk and size + len(name) + 1 > room:
+            s.numeric(N.RPL_NAMREPLY, symbol, view.name, " ".join(chunk))
+            chunk, size = [], 0
+        chunk.append(name)
+        size += len(name) + 1
+    if chunk:
+        s.numeric(N.RPL_NAMREPLY, symbol, view.name, " ".join(chunk))
+    s.numeric(N.RPL_ENDOFNAMES, view.name, "End of /NAMES list")
+
+
+def _modes_of(s: Session, nick: str) -> set[str]:
+    client = s.core.find(nick)
+    return client.modes if client is not None else set()
+
+
+_LIST_REPLIES = {
+    "b": (N.RPL_BANLIST, N.RPL_ENDOFBANLIST, "End of channel ban list"),
+    "e": (N.RPL_EXCEPTLIST, N.RPL_ENDOFEXCEPTLIST, "End of channel exception list"),
+    "I": (N.RPL_INVITELIST, N.RPL_ENDOFINVITELIST, "End of channel invite list"),
+}
+
+
+def send_list_mode(s: Session, view: Place, mode: str) -> None:
+    item, end, text = _LIST_REPLIES[mode]
+    for entry in view.lists[mode]:
+        s.numeric(item, view.name, entry.mask, entry.setter, str(entry.set_at))
+    s.numeric(end, view.name, text)
+
+
+# JOIN <channel>{,<channel>} [<key>{,<key>}]   |   JOIN 0
+@command("JOIN", min_params=1)
+def handle_join(s: Session, msg: Line) -> None:
+    client = me(s)
+    if msg.params[0] == "0":
+        for view in list(client.channels.values()):
+            client.request("_request_leave", view.uniform, {"_reason": ""})
+        return
+    keys = msg.params[1].split(",") if len(msg.params) > 1 else []
+    limits = s.core.config.limits
+    for index, name in enumerate(msg.params[0].split(",")):
+        if not name:
+            continue
+        if not valid_channel(name, limits.channellen):
+            s.numeric(
+                N.ERR_BADCHANNAME if name.startswith("#") else N.ERR_NOSUCHCHANNEL,
+                name,
+                "Illegal channel name" if name.startswith("#") else "No such channel",
+            )
+            continue
+        if casefold(name) in client.channels:
+            continue
+        if len(client.channels) >= limits.max_channels:
+            s.numeric(N.ERR_TOOMANYCHANNELS, name, "You have joined too many channels")
+            continue
+        vars = client.enter_vars()
+        vars["_nick_place"] = name
+        if index < len(keys) and keys[index]:
+            vars["_key"] = keys[index]
+        client.request("_request_enter", place_uniform(s, name), vars)
+
+
+# PART <channel>{,<channel>} [<reason>]
+@command("PART", min_params=1)
+def handle_part(s: Session, msg: Line) -> None:
+    client = me(s)
+    reason = msg.params[1] if len(msg.params) > 1 else ""
+    for name in msg.params[0].split(","):
+        view = client.channels.get(casefold(name))
+        if view is None:
+            if s.core.places.get(name) is not None:
+                s.numeric(N.ERR_NOTONCHANNEL, name, "You're not on that channel")
+            else:
+                s.numeric(N.ERR_NOSUCHCHANNEL, name, "No such channel")
+            continue
+        client.request("_request_leave", view.uniform, {"_reason": reason[:390]})
+
+
+# TOPIC <channel> [<topic>]
+@command("TOPIC", min_params=1)
+def handle_topic(s: Session, msg: Line) -> None:
+    client = me(s)
+    name = msg.params[0]
+    view = s.core.places.get(name)
+    if view is None:
+        s.numeric(N.ERR_NOSUCHCHANNEL, name, "No such channel")
+        return
+    member = view.folded in client.channels
+    if len(msg.params) < 2:
+        if view.secret and not member:
+            s.numeric(N.ERR_NOTONCHANNEL, view.name, "You're not on that channel")
+            return
+        send_topic(s, view)
+        return
+    if not member:
+        s.numeric(N.ERR_NOTONCHANNEL, view.name, "You're not on that channel")
+        return
+    client.request("_request_set_topic", view.uniform, {"_topic": msg.params[1]})
+
+
+# NAMES [<channel>{,<channel>}]
+@command("NAMES")
+def handle_names(s: Session, msg: Line) -> None:
+    client = me(s)
+    if not msg.params:
+        s.numeric(N.RPL_ENDOFNAMES, "*", "End of /NAMES list")
+        return
+    for name in msg.params[0].split(","):
+        view = s.core.places.get(name)
+        if view is None or (view.secret and view.folded not in client.channels):
+            s.numeric(N.RPL_ENDOFNAMES, name, "End of /NAMES list")
+        else:
+            send_names(s, view)
+
+
+# LIST [<channel>{,<channel>}|<mask>] [<elist conditions>]
+@command("LIST")
+def handle_list(s: Session, msg: Line) -> None:
+    client = me(s)
+    names: list[str] = []
+    minimum, maximum = -1, 1 << 30
+    masks: list[str] = []
+    negated: list[str] = []
+    for param in msg.params:
+        for item in param.split(","):
+            if item.startswith(">") and item[1:].isdigit():
+                minimum = int(item[1:])
+            elif item.startswith("<") and item[1:].isdigit():
+                maximum = int(item[1:])
+            elif item.startswith("!"):
+                negated.append(item[1:])
+            elif "*" in item or "?" in item:
+                masks.append(item)
+            elif item:
+                names.append(item)
+    s.numeric(N.RPL_LISTSTART, "Channel", "Users  Name")
+    views: list[Place]
+    if names:
+        views = [v for v in (s.core.places.get(n) for n in names) if v is not None]
+    else:
+        views = list(s.core.places.places.values())
+    for view in views:
+        count = len(view.members)
+        if not minimum < count < maximum:
+            continue
+        if masks and not any(M.mask_match(mask, view.name) for mask in masks):
+            continue
+        if any(M.mask_match(mask, view.name) for mask in negated):
+            continue
+        if view.secret and view.folded not in client.channels and not client.is_oper:
+            continue
+        modes, _ = view.mode_string(False)
+        s.numeric(N.RPL_LIST, view.name, str(count), f"[{modes}] {view.topic}")
+    s.numeric(N.RPL_LISTEND, "End of /LIST")
+
+
+# INVITE <nickname> <channel>
+@command("INVITE")
+def handle_invite(s: Session, msg: Line) -> None:
+    client = me(s)
+    if not msg.params:
+        mine = normalize(client.uniform)
+        for joined in s.core.places.places.values():
+            if mine in joined.invited:
+                s.numeric(N.RPL_INVITELIST, joined.name)
+        s.numeric("337", "End of /INVITE list")
+        return
+    if len(msg.params) < 2:
+        s.numeric(N.ERR_NEEDMOREPARAMS, "INVITE", "Not enough parameters")
+        return
+    nick, name = msg.params[0], msg.params[1]
+    target = s.core.find(nick)
+    if target is None:
+        s.numeric(N.ERR_NOSUCHNICK, nick, "No such nick/channel")
+        return
+    view = s.core.places.get(name)
+    if view is None:
+        s.numeric(N.ERR_NOSUCHCHANNEL, name, "No such channel")
+        return
+    if view.folded not in client.channels:
+        s.numeric(N.ERR_NOTONCHANNEL, view.name, "You're not on that channel")
+        return
+    client.request(
+        "_request_invite",
+        view.uniform,
+        {"_nick_target": target.nick, "_uniform_target": target.uniform, "_prefix": client.prefix},
+    )
+    if target.away:
+        s.numeric(N.RPL_AWAY, target.nick, target.away)
+
+
+# KICK <channel> <user>{,<user>} [<comment>]
+@command("KICK", min_params=2)
+def handle_kick(s: Session, msg: Line) -> None:
+    client = me(s)
+    name = msg.params[0]
+    view = s.core.places.get(name)
+    if view is None:
+        s.numeric(N.ERR_NOSUCHCHANNEL, name, "No such channel")
+        return
+    if view.folded not in client.channels:
+        s.numeric(N.ERR_NOTONCHANNEL, view.name, "You're not on that channel")
+        return
+    reason = msg.params[2] if len(msg.params) > 2 else ""
+    for nick in msg.params[1].split(","):
+        client.request("_request_kick", view.uniform, {"_nick_target": nick, "_reason": reason})
+
+
+# MODE <target> [<modestring> [<mode arguments>...]]
+@command("MODE", min_params=1)
+def handle_mode(s: Session, msg: Line) -> None:
+    target = msg.params[0]
+    if target.startswith("#"):
+        _channel_mode(s, msg)
+    else:
+        _user_mode(s, msg)
+
+
+def _channel_mode(s: Session, msg: Line) -> None:
+    client = me(s)
+    name = msg.params[0]
+    view = s.core.places.get(name)
+    if view is None:
+        s.numeric(N.ERR_NOSUCHCHANNEL, name, "No such channel")
+        return
+    if len(msg.params) == 1:
+        modes, params = view.mode_string(view.folded in client.channels)
+        s.numeric(N.RPL_CHANNELMODEIS, view.name, modes, *params)
+        s.numeric(N.RPL_CREATIONTIME, view.name, str(view.created))
+        return
+    modestring = msg.params[1]
+    args = msg.params[2:]
+    parsed = M.parse_channel_modes(modestring, list(args))
+    # Pure list queries (MODE #c b / +b) are answered here from the view.
+    if (
+        parsed.changes
+        and all(c.mode in M.LIST_MODES and c.param is None for c in parsed.changes)
+        and not parsed.unknown
+    ):
+        for change in parsed.changes:
+            send_list_mode(s, view, change.mode)
+        return
+    vars: dict[str, str | list[str]] = {
+        "_mode": modestring,
+        "_list_parameters": list(args),
+        "_prefix": client.prefix,
+    }
+    client.request("_request_set_mode", view.uniform, vars)
+
+
+def _user_mode(s: Session, msg: Line) -> None:
+    client = me(s)
+    nick = msg.params[0]
+    if casefold(nick) != casefold(client.nick):
+        if s.core.find(nick) is None:
+            s.numeric(N.ERR_NOSUCHNICK, nick, "No such nick/channel")
+        else:
+            s.numeric(N.ERR_USERSDONTMATCH, "Can't change mode for other users")
+        return
+    if len(msg.params) == 1:
+        s.numeric(N.RPL_UMODEIS, "+" + "".join(sorted(client.modes)))
+        return
+    changes, unknown = M.parse_user_modes(msg.params[1])
+    applied: list[tuple[bool, str]] = []
+    for adding, mode in changes:
+        if mode == "o" and adding:
+            continue  # only OPER grants +o
+        if adding == (mode in client.modes):
+            continue
+        if adding:
+            client.modes.add(mode)
+        else:
+            client.modes.discard(mode)
+        applied.append((adding, mode))
+    if unknown:
+        s.numeric(N.ERR_UMODEUNKNOWNFLAG, "Unknown MODE flag")
+    if applied:
+        out = ""
+        sign = ""
+        for adding, mode in applied:
+            want = "+" if adding else "-"
+            if want != sign:
+                out += want
+                sign = want
+            out += mode
+        s.send(line(client.prefix, "MODE", client.nick, out))

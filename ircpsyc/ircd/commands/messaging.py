@@ -1,0 +1,130 @@
+"""PRIVMSG, NOTICE and TAGMSG to channels (places) and nicks (persons)."""
+
+from __future__ import annotations
+
+import time
+
+from irctokens.line import Line
+
+from ircpsyc.ircd import caps as C
+from ircpsyc.ircd import numerics as N
+from ircpsyc.ircd.client import Client, _render_message
+from ircpsyc.ircd.core import command
+from ircpsyc.ircd.lines import format_tags
+from ircpsyc.ircd.session import MAX_TAGS_CLIENT, Session
+from ircpsyc.psyc_backend.ids import new_id
+from ircpsyc.psyc_backend.packet import Packet, Value
+from ircpsyc.psyc_backend.uniform import casefold, place
+
+STATUS_PREFIXES = "@+"
+
+
+def _client_tags(s: Session, msg: Line) -> str | None:
+    """Client-only (+) tags to relay; None when they are over the limit."""
+    if not msg.tags or C.MESSAGE_TAGS not in s.caps:
+        return ""
+    tags = {k: v for k, v in msg.tags.items() if k.startswith("+")}
+    if not tags:
+        return ""
+    rendered = format_tags(tags)
+    if len(rendered.encode()) > MAX_TAGS_CLIENT:
+        return None
+    return rendered
+
+
+def _deliver(s: Session, msg: Line, verb: str) -> None:
+    client = s.client
+    assert client is not None
+    notice = verb == "NOTICE"
+    tagmsg = verb == "TAGMSG"
+    if not msg.params or not msg.params[0]:
+        if not notice:
+            s.numeric(N.ERR_NORECIPIENT, f"No recipient given ({verb})")
+        return
+    text = msg.params[1] if len(msg.params) > 1 else ""
+    if not tagmsg and not text:
+        if not notice:
+            s.numeric(N.ERR_NOTEXTTOSEND, "No text to send")
+        return
+    tags = _client_tags(s, msg)
+    if tags is None:
+        s.numeric(N.ERR_INPUTTOOLONG, "Input line was too long")
+        return
+    if tagmsg and not tags:
+        return  # a TAGMSG without client tags carries nothing
+    targets = [t for t in msg.params[0].split(",") if t]
+    if len(targets) > s.core.config.limits.max_targets:
+        s.numeric(N.ERR_TOOMANYTARGETS, msg.params[0], "Too many targets")
+        return
+    suffix = "_notice" if notice else "_tagmsg" if tagmsg else ""
+    for target in targets:
+        status = ""
+        name = target
+        while name and name[0] in STATUS_PREFIXES and len(name) > 1 and name[1] in "#@+":
+            status = status or name[0]
+            name = name[1:]
+        if name.startswith("#"):
+            vars: dict[str, Value] = {"_prefix": client.prefix, "_nick_place": name}
+            if tags:
+                vars["_tags"] = tags
+            if status:
+                vars["_status"] = status
+            view = client.channels.get(casefold(name))
+            uniform = view.uniform if view is not None else place(s.core.name, name[1:])
+            client.request("_message_public" + suffix, uniform, vars, text)
+        else:
+            _private(s, client, target, text, tags, suffix, notice)
+
+
+def _private(
+    s: Session, client: Client, nick: str, text: str, tags: str, suffix: str, notice: bool
+) -> None:
+    target = s.core.find(nick)
+    if target is None:
+        if not notice:
+            s.numeric(N.ERR_NOSUCHNICK, nick, "No such nick/channel")
+        return
+    vars: dict[str, Value] = {
+        "_nick": client.nick,
+        "_prefix": client.prefix,
+        "_nick_target": target.nick,
+        "_id": new_id(),
+        "_time": str(int(time.time() * 1000)),
+    }
+    if tags:
+        vars["_tags"] = tags
+    if client.account:
+        vars["_account"] = client.account
+    packet = Packet(
+        "_message_private" + suffix,
+        {"_source": client.uniform, "_target": target.uniform},
+        vars,
+        text,
+    )
+    s.core.router.send(packet)
+    if target.away and not notice and not suffix:
+        s.numeric(N.RPL_AWAY, target.nick, target.away)
+    if target is not client:
+        for session in client.sessions:
+            if C.ECHO_MESSAGE in session.caps:
+                data = _render_message(packet, session.fmt)
+                if data:
+                    session.send(data)
+
+
+# PRIVMSG <target>{,<target>} <text to be sent>
+@command("PRIVMSG")
+def handle_privmsg(s: Session, msg: Line) -> None:
+    _deliver(s, msg, "PRIVMSG")
+
+
+# NOTICE <target>{,<target>} <text to be sent>
+@command("NOTICE")
+def handle_notice(s: Session, msg: Line) -> None:
+    _deliver(s, msg, "NOTICE")
+
+
+# TAGMSG <target>{,<target>}
+@command("TAGMSG")
+def handle_tagmsg(s: Session, msg: Line) -> None:
+    _deliver(s, msg, "TAGMSG")

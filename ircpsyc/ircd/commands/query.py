@@ -1,0 +1,286 @@
+"""User queries: WHO (and WHOX), WHOIS, WHOWAS, ISON, USERHOST, and AWAY."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from irctokens.line import Line
+
+from ircpsyc.channels import modes as M
+from ircpsyc.channels.place import Member, Place
+from ircpsyc.ircd import caps as C
+from ircpsyc.ircd import numerics as N
+from ircpsyc.ircd.client import Client
+from ircpsyc.ircd.core import command
+from ircpsyc.ircd.session import Session
+from ircpsyc.psyc_backend.uniform import casefold
+
+
+def _shares_channel(a: Client, b: Client) -> bool:
+    return any(folded in b.channels for folded in a.channels)
+
+
+def _visible(viewer: Client, other: Client) -> bool:
+    return (
+        "i" not in other.modes
+        or viewer is other
+        or viewer.is_oper
+        or _shares_channel(viewer, other)
+    )
+
+
+def _flags(s: Session, client: Client, member: Member | None) -> str:
+    flags = "G" if client.away else "H"
+    if client.is_oper:
+        flags += "*"
+    if "B" in client.modes:
+        flags += "B"
+    if member is not None:
+        flags += member.prefixes(C.MULTI_PREFIX in s.caps)
+    return flags
+
+
+def _who_reply(
+    s: Session, client: Client, channel: str, member: Member | None, whox: str | None, token: str
+) -> None:
+    flags = _flags(s, client, member)
+    if whox is None:
+        s.numeric(
+            N.RPL_WHOREPLY,
+            channel,
+            client.user,
+            client.host,
+            s.core.name,
+            client.nick,
+            flags,
+            f"0 {client.realname}",
+        )
+        return
+    fields: list[str] = []
+    for field in "tcuihsnfdlaor":
+        if field not in whox:
+            continue
+        value = {
+            "t": token or "0",
+            "c": channel,
+            "u": client.user,
+            "i": client.ip if s.client is not None and s.client.is_oper else "255.255.255.255",
+            "h": client.host,
+            "s": s.core.name,
+            "n": client.nick,
+            "f": flags,
+            "d": "0",
+            "l": str(int(s.core.clock() - client.last_active)),
+            "a": client.account or "0",
+            "o": "n/a",
+            "r": client.realname,
+        }[field]
+        fields.append(value)
+    s.numeric(N.RPL_WHOSPCRPL, *fields)
+
+
+# WHO <mask> [<o>|%<fields>[,<token>]]
+@command("WHO")
+def handle_who(s: Session, msg: Line) -> None:
+    viewer = s.client
+    assert viewer is not None
+    mask = msg.params[0] if msg.params else "*"
+    options = msg.params[1] if len(msg.params) > 1 else ""
+    whox: str | None = None
+    token = ""
+    if "%" in options:
+        opts, _, spec = options.partition("%")
+        whox, _, token = spec.partition(",")
+        options = opts
+    opers_only = "o" in options
+    if mask.startswith("#"):
+        view = s.core.places.get(mask)
+        if view is not None and (
+            not view.secret or view.folded in viewer.channels or viewer.is_oper
+        ):
+            for member in list(view.members.values()):
+                client = s.core.find(member.nick)
+                if client is None or (opers_only and not client.is_oper):
+                    continue
+                if (
+                    "i" in client.modes
+                    and view.folded not in viewer.channels
+                    and not viewer.is_oper
+                ):
+                    continue
+                _who_reply(s, client, view.name, member, whox, token)
+    else:
+        exact = s.core.find(mask)
+        candidates: Iterable[Client] = (
+            [exact]
+            if exact is not None
+            else (
+                c
+                for c in s.core.clients.values()
+                if M.mask_match(mask, c.nick)
+                or M.mask_match(mask, c.host)
+                or M.mask_match(mask, c.user)
+                or M.mask_match(mask, c.realname)
+                or M.mask_match(mask, c.prefix)
+            )
+            if mask not in ("*", "0")
+            else s.core.clients.values()
+        )
+        for client in list(candidates):
+            if opers_only and not client.is_oper:
+                continue
+            if exact is None and not _visible(viewer, client):
+                continue
+            channel, shared = _first_shared(viewer, client)
+            _who_reply(s, client, channel, shared, whox, token)
+    s.numeric(N.RPL_ENDOFWHO, mask, "End of WHO list")
+
+
+def _first_shared(viewer: Client, client: Client) -> tuple[str, Member | None]:
+    for folded, view in client.channels.items():
+        if not view.secret or folded in viewer.channels:
+            return view.name, view.member_by_nick(client.nick)
+    return "*", None
+
+
+def _whois_channels(s: Session, viewer: Client, client: Client) -> list[str]:
+    out: list[str] = []
+    multi = C.MULTI_PREFIX in s.caps
+    for folded, view in client.channels.items():
+        if (
+            view.secret
+            and folded not in viewer.channels
+            and viewer is not client
+            and not viewer.is_oper
+        ):
+            continue
+        member = view.member_by_nick(client.nick)
+        out.append((member.prefixes(multi) if member else "") + view.name)
+    return out
+
+
+# WHOIS [<server>] <nick>
+@command("WHOIS", min_params=1)
+def handle_whois(s: Session, msg: Line) -> None:
+    viewer = s.client
+    assert viewer is not None
+    nicks = msg.params[-1]
+    if not nicks:
+        s.numeric(N.ERR_NONICKNAMEGIVEN, "No nickname given")
+        return
+    nick = nicks.split(",")[0]
+    client = s.core.find(nick)
+    if client is None:
+        s.numeric(N.ERR_NOSUCHNICK, nick, "No such nick/channel")
+        s.numeric(N.RPL_ENDOFWHOIS, nick, "End of /WHOIS list")
+        return
+    s.numeric(N.RPL_WHOISUSER, client.nick, client.user, client.host, "*", client.realname)
+    channels = _whois_channels(s, viewer, client)
+    for start in range(0, len(channels), 20):
+        s.numeric(N.RPL_WHOISCHANNELS, client.nick, " ".join(channels[start : start + 20]))
+    s.numeric(N.RPL_WHOISSERVER, client.nick, s.core.name, s.core.config.server.description)
+    if client.away:
+        s.numeric(N.RPL_AWAY, client.nick, client.away)
+    if client.is_oper:
+        s.numeric(N.RPL_WHOISOPERATOR, client.nick, "is an IRC operator")
+    if "B" in client.modes:
+        s.numeric("335", client.nick, "is a bot")
+    if client.account:
+        s.numeric(N.RPL_WHOISACCOUNT, client.nick, client.account, "is logged in as")
+    if any(session.tls for session in client.sessions):
+        s.numeric(N.RPL_WHOISSECURE, client.nick, "is using a secure connection")
+    if viewer is client or viewer.is_oper:
+        s.numeric(N.RPL_WHOISHOST, client.nick, f"is connecting from *@{client.host} {client.ip}")
+        s.numeric(N.RPL_WHOISMODES, client.nick, "is using modes +" + "".join(sorted(client.modes)))
+    idle = int(s.core.clock() - client.last_active)
+    s.numeric(
+        N.RPL_WHOISIDLE,
+        client.nick,
+        str(idle),
+        str(int(client.signon)),
+        "seconds idle, signon time",
+    )
+    s.numeric(N.RPL_ENDOFWHOIS, client.nick, "End of /WHOIS list")
+
+
+# WHOWAS <nick> [<count>]
+@command("WHOWAS", min_params=1)
+def handle_whowas(s: Session, msg: Line) -> None:
+    nick = msg.params[0]
+    if not nick:
+        s.numeric(N.ERR_NONICKNAMEGIVEN, "No nickname given")
+        return
+    count = 0
+    if len(msg.params) > 1 and msg.params[1].lstrip("-").isdigit():
+        count = max(0, int(msg.params[1]))
+    folded = casefold(nick)
+    found = 0
+    for entry in s.core.whowas:
+        if casefold(entry.nick) != folded:
+            continue
+        s.numeric(N.RPL_WHOWASUSER, entry.nick, entry.user, entry.host, "*", entry.realname)
+        s.numeric(N.RPL_WHOISSERVER, entry.nick, entry.server, "ircpsyc")
+        found += 1
+        if count and found >= count:
+            break
+    if not found:
+        s.numeric(N.ERR_WASNOSUCHNICK, nick, "There was no such nickname")
+    s.numeric(N.RPL_ENDOFWHOWAS, nick, "End of WHOWAS")
+
+
+# ISON <nickname>{ <nickname>}
+@command("ISON", min_params=1)
+def handle_ison(s: Session, msg: Line) -> None:
+    online = []
+    for param in msg.params:
+        for nick in param.split():
+            client = s.core.find(nick)
+            if client is not None:
+                online.append(client.nick)
+    s.numeric(N.RPL_ISON, " ".join(online))
+
+
+# USERHOST <nickname>{ <nickname>}
+@command("USERHOST", min_params=1)
+def handle_userhost(s: Session, msg: Line) -> None:
+    replies = []
+    for nick in msg.params[:5]:
+        client = s.core.find(nick)
+        if client is None:
+            continue
+        oper = "*" if client.is_oper else ""
+        away = "-" if client.away else "+"
+        replies.append(f"{client.nick}{oper}={away}{client.user}@{client.host}")
+    s.numeric(N.RPL_USERHOST, " ".join(replies))
+
+
+# AWAY [<text>]
+@command("AWAY")
+def handle_away(s: Session, msg: Line) -> None:
+    client = s.client
+    assert client is not None
+    text = msg.params[0] if msg.params else ""
+    client.away = text[: s.core.config.limits.awaylen]
+    if client.away:
+        s.numeric(N.RPL_NOWAWAY, "You have been marked as being away")
+    else:
+        s.numeric(N.RPL_UNAWAY, "You are no longer marked as being away")
+    notify_peers(client, "AWAY", *([client.away] if client.away else []))
+
+
+def notify_peers(client: Client, verb: str, *params: str, cap: str = C.AWAY_NOTIFY) -> None:
+    """Tell every local person sharing a channel (once each) who negotiated `cap`."""
+    from ircpsyc.ircd.lines import line
+
+    data = line(client.prefix, verb, *params)
+    done: set[int] = {id(client)}
+    views: list[Place] = list(client.channels.values())
+    for view in views:
+        for member in view.members.values():
+            other = member.route
+            if id(other) in done or not isinstance(other, Client):
+                continue
+            done.add(id(other))
+            for session in other.sessions:
+                if cap in session.caps:
+                    session.send(data)

@@ -1,0 +1,305 @@
+"""The IRC front-end's shared state: the roster of local persons, dispatch, welcome.
+
+`IRCServer` is sans-IO like `Session`: the asyncio adapter in `protocol.py`
+feeds it connections and lines; places and persons talk through the router.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ircpsyc import __version__
+from ircpsyc.channels import modes as M
+from ircpsyc.channels.place import PlaceRegistry
+from ircpsyc.ircd import caps as C
+from ircpsyc.ircd import numerics as N
+from ircpsyc.ircd.lines import line
+from ircpsyc.psyc_backend.router import Router
+from ircpsyc.psyc_backend.uniform import CASEMAPPING, casefold
+
+if TYPE_CHECKING:
+    from irctokens.line import Line
+
+    from ircpsyc.config import Config
+    from ircpsyc.ircd.client import Client
+    from ircpsyc.ircd.session import Session
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[["Session", "Line"], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A command's dispatch rules; the dispatcher answers 451/461/481 for all of them."""
+
+    handler: Handler
+    min_params: int = 0
+    pre_registration: bool = False
+    oper: bool = False
+
+
+COMMANDS: dict[str, Command] = {}
+
+
+def command(
+    name: str, min_params: int = 0, pre_registration: bool = False, oper: bool = False
+) -> Callable[[Handler], Handler]:
+    """Register a handler in the command table."""
+
+    def register(handler: Handler) -> Handler:
+        COMMANDS[name] = Command(handler, min_params, pre_registration, oper)
+        return handler
+
+    return register
+
+
+@dataclass(slots=True)
+class WhowasEntry:
+    nick: str
+    user: str
+    host: str
+    realname: str
+    server: str
+    when: float
+
+
+class IRCServer:
+    """Front-end state shared by all sessions of one server."""
+
+    def __init__(
+        self,
+        config: Config,
+        router: Router,
+        places: PlaceRegistry,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.router = router
+        self.places = places
+        self.clock = clock
+        self.name = config.server.name
+        self.created = clock()
+        self.clients: dict[str, Client] = {}  # casefolded nick -> registered person
+        self.reserved: dict[str, Session] = {}  # nicks taken by unregistered sessions
+        self.sessions: set[Session] = set()
+        self.whowas: deque[WhowasEntry] = deque(maxlen=1000)
+        self.command_counts: Counter[str] = Counter()
+        self.max_local = 0
+        self._batch_ids = itertools.count(1)
+        self.on_rehash: Callable[[], str | None] | None = None
+        self.on_stats: Callable[[str], list[tuple[str, list[str]]]] | None = None
+        self.apply_config(config)
+        from ircpsyc.ircd import commands  # noqa: F401  (fills COMMANDS)
+
+    def apply_config(self, config: Config) -> None:
+        self.config = config
+        self.places.config = config
+        for place in self.places.places.values():
+            place.config = config
+        self.config_utf8_only = bool(getattr(config.limits, "utf8_only", False))
+        motd = config.server.motd
+        self.motd_lines = motd.splitlines() if motd else []
+        self.isupport = self._isupport()
+
+    # -- helpers
+
+    def new_batch_id(self) -> str:
+        return f"b{next(self._batch_ids):x}"
+
+    def find(self, nick: str) -> Client | None:
+        return self.clients.get(casefold(nick))
+
+    def nick_taken(self, nick: str, by: Session) -> bool:
+        folded = casefold(nick)
+        owner = self.clients.get(folded)
+        if owner is not None:
+            return by not in owner.sessions
+        pending = self.reserved.get(folded)
+        return pending is not None and pending is not by
+
+    def _isupport(self) -> list[str]:
+        limits = self.config.limits
+        targmax = limits.max_targets
+        tokens = [
+            f"AWAYLEN={limits.awaylen}",
+            f"CASEMAPPING={CASEMAPPING}",
+            f"CHANLIMIT=#:{limits.max_channels}",
+            f"CHANMODES={M.CHANMODES}",
+            f"CHANNELLEN={limits.channellen}",
+            "CHANTYPES=#",
+            "ELIST=MNU",
+            "EXCEPTS=e",
+            "INVEX=I",
+            f"KICKLEN={limits.kicklen}",
+            f"MAXLIST=beI:{limits.max_bans}",
+            f"MAXTARGETS={targmax}",
+            "MODES=4",
+            f"NETWORK={self.config.server.network}",
+            f"NICKLEN={limits.nicklen}",
+            f"PREFIX={M.PREFIX}",
+            "SAFELIST",
+            "STATUSMSG=@+",
+            f"TARGMAX=PRIVMSG:{targmax},NOTICE:{targmax},TAGMSG:{targmax},JOIN:,PART:,KICK:1,"
+            "NAMES:1,WHOIS:1,ISON:,USERHOST:5,MONITOR:",
+            f"TOPICLEN={limits.topiclen}",
+            "USERLEN=10",
+            "WHOX",
+            "BOT=B",
+            "MONITOR=100",
+        ]
+        if self.config_utf8_only:
+            tokens.append("UTF8ONLY")
+        return sorted(tokens)
+
+    # -- dispatch
+
+    def dispatch(self, session: Session, name: str, msg: Line, now: float) -> None:
+        cmd = COMMANDS.get(name)
+        if cmd is None:
+            if session.registered:
+                session.numeric(N.ERR_UNKNOWNCOMMAND, name, "Unknown command")
+            else:
+                session.numeric(N.ERR_NOTREGISTERED, "You have not registered")
+            return
+        if not session.registered and not cmd.pre_registration:
+            session.numeric(N.ERR_NOTREGISTERED, "You have not registered")
+            return
+        if len(msg.params) < cmd.min_params:
+            session.numeric(N.ERR_NEEDMOREPARAMS, name, "Not enough parameters")
+            return
+        if cmd.oper and (session.client is None or not session.client.is_oper):
+            session.numeric(N.ERR_NOPRIVILEGES, "Permission Denied- You're not an IRC operator")
+            return
+        self.command_counts[name] += 1
+        if session.client is not None:
+            session.client.touch(name, self.clock())
+        try:
+            cmd.handler(session, msg)
+        except Exception:  # a bug in one handler must never take the server down
+            log.exception("error handling %s from %s", name, session.nick or session.ip)
+            session.send(line(self.name, "FAIL", name, "INTERNAL_ERROR", "Internal error"))
+
+    # -- registration
+
+    def try_register(self, session: Session) -> None:
+        if session.registered or session.cap_negotiating or not session.nick or not session.user:
+            return
+        if self.nick_taken(session.nick, session):
+            session.numeric(N.ERR_NICKNAMEINUSE, session.nick, "Nickname is already in use")
+            return
+        from ircpsyc.ircd.client import Client
+
+        if len(self.clients) >= self.config.limits.max_clients:
+            session.close("Too many clients on this server")
+            return
+        self.reserved.pop(casefold(session.nick), None)
+        client = Client(self, session, self.clock())
+        session.client = client
+        session.registered = True
+        self.clients[casefold(client.nick)] = client
+        self.router.register(client)
+        self.max_local = max(self.max_local, len(self.clients))
+        self.welcome(session)
+
+    def welcome(self, session: Session) -> None:
+        nick = session.nick
+        client = session.client
+        assert client is not None
+        session.numeric(
+            N.RPL_WELCOME,
+            f"Welcome to the {self.config.server.network} IRC Network {client.prefix}",
+        )
+        session.numeric(
+            N.RPL_YOURHOST, f"Your host is {self.name}, running version ircpsyc-{__version__}"
+        )
+        created = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.created))
+        session.numeric(N.RPL_CREATED, f"This server was created {created}")
+        session.numeric(
+            N.RPL_MYINFO,
+            self.name,
+            f"ircpsyc-{__version__}",
+            M.USER_MODES,
+            "".join(
+                sorted(
+                    M.LIST_MODES + M.PARAM_MODES + M.SET_PARAM_MODES + M.FLAG_MODES + M.RANK_ORDER
+                )
+            ),
+            "beIklov",
+        )
+        self.send_isupport(session)
+        from ircpsyc.ircd.commands.info import send_lusers, send_motd
+
+        send_lusers(session)
+        send_motd(session)
+        del nick
+
+    def send_isupport(self, session: Session) -> None:
+        tokens = self.isupport
+        for start in range(0, len(tokens), 12):
+            session.numeric(
+                N.RPL_ISUPPORT, *tokens[start : start + 12], "are supported by this server"
+            )
+
+    # -- connections coming and going
+
+    def session_gone(self, session: Session, reason: str) -> None:
+        self.sessions.discard(session)
+        if session.nick and self.reserved.get(casefold(session.nick)) is session:
+            del self.reserved[casefold(session.nick)]
+        client = session.client
+        if client is not None:
+            client.detach(session, reason)
+
+    def forget(self, client: Client) -> None:
+        """Drop a person from the roster after its last session left."""
+        folded = casefold(client.nick)
+        if self.clients.get(folded) is client:
+            del self.clients[folded]
+        self.router.unregister(client.uniform, client)
+        self.remember(client)
+
+    def remember(self, client: Client) -> None:
+        self.whowas.appendleft(
+            WhowasEntry(
+                client.nick, client.user, client.host, client.realname, self.name, self.clock()
+            )
+        )
+
+    def tick(self, now: float) -> None:
+        for session in list(self.sessions):
+            session.tick(now)
+
+    def shutdown(self, reason: str) -> None:
+        for session in list(self.sessions):
+            session.close(reason)
+
+    # -- counts for LUSERS
+
+    def counts(self) -> dict[str, Any]:
+        invisible = sum(1 for c in self.clients.values() if "i" in c.modes)
+        opers = sum(1 for c in self.clients.values() if c.is_oper)
+        unknown = sum(1 for s in self.sessions if not s.registered)
+        return {
+            "users": len(self.clients) - invisible,
+            "invisible": invisible,
+            "opers": opers,
+            "unknown": unknown,
+            "channels": len(self.places),
+            "local": len(self.clients),
+            "max_local": self.max_local,
+        }
+
+
+def caps_ls(version: int) -> list[str]:
+    """The CAP LS tokens, with values when the client speaks 302."""
+    out = []
+    for name, value in sorted(C.SUPPORTED.items()):
+        out.append(f"{name}={value}" if value and version >= 302 else name)
+    return out

@@ -1,0 +1,173 @@
+"""The thin asyncio adapter around `Session`: bytes from the socket in, bytes out.
+
+It splits lines, enforces the line-length limit, delays lines for fake lag
+(pausing the socket instead of buffering), and keeps each client's send queue
+bounded: a reader that does not keep up is dropped with "SendQ exceeded" and
+never slows anybody else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, cast
+
+from ircpsyc.ircd import numerics as N
+from ircpsyc.ircd.lines import line
+from ircpsyc.ircd.session import MAX_TAGS_TOTAL, Session
+
+if TYPE_CHECKING:
+    from ircpsyc.server import Server
+
+# Tags (8191) + space + the 512-byte message: anything longer is refused.
+MAX_INPUT = MAX_TAGS_TOTAL + 1 + 512
+
+
+class IRCProtocol(asyncio.Protocol):
+    """One client connection."""
+
+    __slots__ = (
+        "_buffer",
+        "_discarding",
+        "_ip",
+        "_paused",
+        "_server",
+        "_tls",
+        "_transport",
+        "session",
+    )
+
+    def __init__(self, server: Server, tls: bool) -> None:
+        self._server = server
+        self._tls = tls
+        self._buffer = b""
+        self._discarding = False
+        self._paused = False
+        self._transport: asyncio.Transport | None = None
+        self._ip = ""
+        self.session: Session | None = None
+
+    # -- asyncio callbacks
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)
+        peer = transport.get_extra_info("peername") or ("unknown", 0)
+        ip, port = str(peer[0]), int(peer[1])
+        if ip.startswith("::ffff:"):
+            ip = ip[7:]
+        self._ip = ip
+        core = self._server.core
+        refusal = self._server.admit(ip)
+        session = Session(core, self, ip, port, self._tls, time.monotonic())
+        self.session = session
+        if refusal:
+            session.closed = True
+            self._transport.write(line(None, "ERROR", f"Closing Link: {ip} ({refusal})"))
+            self._transport.close()
+            return
+        self._server.connected(ip)
+        core.sessions.add(session)
+        if self._tls:
+            session.certfp = _certfp(transport)
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        if not self._paused:
+            self._process()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        session = self.session
+        if session is None:
+            return
+        if not session.closed or session in self._server.core.sessions:
+            session.lost("Connection reset by peer" if exc else "Connection closed")
+        if self._ip and self._transport is not None and not getattr(self, "_refused", False):
+            self._server.disconnected(self._ip)
+        self._transport = None
+        self._buffer = b""
+
+    # -- the Sink interface used by Session
+
+    def write(self, data: bytes) -> None:
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        transport.write(data)
+        if transport.get_write_buffer_size() > self._server.core.config.limits.sendq_bytes:
+            session = self.session
+            if session is not None and not session.closed:
+                session.closed = True
+                self._server.core.session_gone(session, "SendQ exceeded")
+            transport.abort()
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+    # -- line handling
+
+    def _process(self) -> None:
+        session = self.session
+        transport = self._transport
+        if session is None or transport is None:
+            return
+        buffer = self._buffer
+        loop_time = time.monotonic
+        while not session.closed:
+            end = buffer.find(b"\n")
+            if end < 0:
+                if len(buffer) > MAX_INPUT:
+                    if not self._discarding:
+                        session.numeric(N.ERR_INPUTTOOLONG, "Input line was too long")
+                    self._discarding = True
+                    buffer = b""
+                break
+            raw = buffer[:end]
+            buffer = buffer[end + 1 :]
+            if self._discarding:
+                self._discarding = False
+                continue
+            if raw.endswith(b"\r"):
+                raw = raw[:-1]
+            if len(raw) > MAX_INPUT:
+                session.numeric(N.ERR_INPUTTOOLONG, "Input line was too long")
+                continue
+            now = loop_time()
+            delay = session.flood_delay(now)
+            if delay > 0:
+                # Fake lag: stop reading and come back when the bucket has a token.
+                buffer = raw + b"\n" + buffer
+                self._pause(delay)
+                break
+            session.handle_line(raw, now)
+        self._buffer = buffer
+
+    def _pause(self, delay: float) -> None:
+        if self._transport is None:
+            return
+        self._paused = True
+        self._transport.pause_reading()
+        asyncio.get_running_loop().call_later(delay, self._resume)
+
+    def _resume(self) -> None:
+        self._paused = False
+        if self._transport is None or self._transport.is_closing():
+            return
+        self._transport.resume_reading()
+        self._process()
+        session = self.session
+        if session is not None and session.closed:
+            return
+        if len(self._buffer) > 64 * 1024 and session is not None:
+            session.close("Excess Flood")
+
+
+def _certfp(transport: asyncio.BaseTransport) -> str:
+    """SHA-256 fingerprint of the client certificate, if one was presented."""
+    import hashlib
+
+    ssl_object = transport.get_extra_info("ssl_object")
+    if ssl_object is None:
+        return ""
+    der = ssl_object.getpeercert(binary_form=True)
+    return hashlib.sha256(der).hexdigest() if der else ""

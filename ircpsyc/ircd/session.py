@@ -1,0 +1,235 @@
+"""One IRC connection, sans-IO: lines in, bytes out through a sink.
+
+The session owns what belongs to a connection (registration state, caps,
+labels, flood bucket, ping timers); the person it speaks for is a `Client`.
+Time is passed in, so timeouts and fake lag are tested without sleeping.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+from irctokens.line import tokenise
+
+from ircpsyc.ircd import caps as C
+from ircpsyc.ircd import numerics as N
+from ircpsyc.ircd.lines import add_tag, line
+
+if TYPE_CHECKING:
+    from ircpsyc.ircd.client import Client
+    from ircpsyc.ircd.core import IRCServer
+
+MAX_TAGS_CLIENT = 4094  # bytes of client tag data (IRCv3 message-tags)
+MAX_TAGS_TOTAL = 8191
+
+
+class Sink(Protocol):
+    """Where a session's bytes go: the asyncio transport adapter, or a test buffer."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Session:
+    """Connection state and the command loop for one client socket."""
+
+    __slots__ = (
+        "cap_negotiating",
+        "cap_version",
+        "caps",
+        "certfp",
+        "client",
+        "closed",
+        "connected_at",
+        "core",
+        "fmt",
+        "host",
+        "ip",
+        "label",
+        "last_recv",
+        "last_refill",
+        "nick",
+        "password",
+        "ping_sent",
+        "port",
+        "rb",
+        "realname",
+        "registered",
+        "sink",
+        "tls",
+        "tokens",
+        "user",
+    )
+
+    def __init__(
+        self, core: IRCServer, sink: Sink, ip: str, port: int, tls: bool, now: float
+    ) -> None:
+        self.core = core
+        self.sink = sink
+        self.ip = ip
+        self.host = ip
+        self.port = port
+        self.tls = tls
+        self.certfp = ""
+        self.registered = False
+        self.closed = False
+        self.nick = ""
+        self.user = ""
+        self.realname = ""
+        self.password = ""
+        self.caps: set[str] = set()
+        self.cap_version = 0
+        self.cap_negotiating = False
+        self.fmt = 0
+        self.connected_at = now
+        self.last_recv = now
+        self.ping_sent = 0.0
+        self.tokens = float(core.config.limits.flood_burst)
+        self.last_refill = now
+        self.client: Client | None = None
+        self.rb: list[bytes] | None = None
+        self.label = ""
+
+    # -- output
+
+    def send(self, data: bytes) -> None:
+        if self.rb is not None:
+            self.rb.append(data)
+        elif not self.closed:
+            self.sink.write(data)
+
+    def reply(self, command: str, *params: str) -> None:
+        self.send(line(self.core.name, command, *params))
+
+    def numeric(self, numeric: str, *params: str) -> None:
+        self.send(line(self.core.name, numeric, self.nick or "*", *params))
+
+    def fail(self, command: str, code: str, *context_and_text: str) -> None:
+        """IRCv3 standard reply FAIL."""
+        self.send(line(self.core.name, "FAIL", command, code, *context_and_text))
+
+    def note(self, text: str) -> None:
+        self.send(line(self.core.name, "NOTICE", self.nick or "*", text))
+
+    def set_caps(self, caps: set[str]) -> None:
+        self.caps = caps
+        fmt = 0
+        for cap in caps:
+            fmt |= C.RENDER_BITS.get(cap, 0)
+        self.fmt = fmt
+
+    # -- flood control: a token bucket; the adapter delays lines while it is empty
+
+    def flood_delay(self, now: float) -> float:
+        """Seconds to wait before the next line may be processed (0: go ahead)."""
+        limits = self.core.config.limits
+        if limits.flood_rate <= 0 or (self.client is not None and self.client.is_oper):
+            return 0.0
+        self.tokens = min(
+            float(limits.flood_burst), self.tokens + (now - self.last_refill) * limits.flood_rate
+        )
+        self.last_refill = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return 0.0
+        return (1.0 - self.tokens) / limits.flood_rate
+
+    # -- input
+
+    def handle_line(self, raw: bytes, now: float) -> None:
+        """Process one line (without CR LF)."""
+        self.last_recv = now
+        self.ping_sent = 0.0
+        if not raw.strip():
+            return
+        text = raw.decode("utf-8", "replace") if not raw.isascii() else raw.decode("ascii")
+        if raw[:1] == b"@":
+            space = raw.find(b" ")
+            tags_len = space if space > 0 else len(raw)
+            if tags_len > MAX_TAGS_TOTAL:
+                self.numeric(N.ERR_INPUTTOOLONG, "Input line was too long")
+                return
+            body = raw[tags_len + 1 :]
+        else:
+            body = raw
+        if len(body) > 510:
+            # RFC 1459: the part outside the tags is at most 510 bytes; cut the rest.
+            cut = len(raw) - len(body) + 510
+            text = raw[:cut].decode("utf-8", "replace")
+        if self.core.config_utf8_only and not raw.isascii():
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                self.fail("*", "INVALID_UTF8", "Message rejected: not valid UTF-8")
+                return
+        try:
+            msg = tokenise(text)
+        except ValueError:
+            return
+        if not msg.command:
+            return
+        command = msg.command.upper()
+        label = msg.tags.get("label", "") if msg.tags else ""
+        if label and C.LABELED_RESPONSE in self.caps:
+            self.label = label
+            self.rb = []
+            try:
+                self.core.dispatch(self, command, msg, now)
+            finally:
+                buffered, self.rb = self.rb, None
+                self.label = ""
+                self._flush_labeled(label, buffered)
+        else:
+            self.core.dispatch(self, command, msg, now)
+
+    def _flush_labeled(self, label: str, lines: list[bytes]) -> None:
+        if self.closed:
+            return
+        tag = "label=" + label
+        if not lines:
+            self.sink.write(line(self.core.name, "ACK", tags=tag))
+        elif len(lines) == 1:
+            self.sink.write(add_tag(lines[0], tag))
+        elif C.BATCH in self.caps:
+            ref = self.core.new_batch_id()
+            out = [line(self.core.name, "BATCH", "+" + ref, "labeled-response", tags=tag)]
+            out.extend(add_tag(data, "batch=" + ref) for data in lines)
+            out.append(line(self.core.name, "BATCH", "-" + ref))
+            self.sink.write(b"".join(out))
+        else:
+            self.sink.write(add_tag(lines[0], tag) + b"".join(lines[1:]))
+
+    # -- timers
+
+    def tick(self, now: float) -> None:
+        """Registration timeout, keep-alive PING, ping timeout."""
+        limits = self.core.config.limits
+        if not self.registered:
+            if now - self.connected_at > limits.registration_timeout:
+                self.close("Registration timeout")
+            return
+        if self.ping_sent:
+            if now - self.ping_sent > limits.ping_timeout:
+                self.close(f"Ping timeout: {int(now - self.last_recv)} seconds")
+        elif now - self.last_recv > limits.ping_interval:
+            self.ping_sent = now
+            self.send(line(None, "PING", self.core.name))
+
+    def close(self, reason: str) -> None:
+        """Say goodbye with ERROR, close the connection and leave the network."""
+        if self.closed:
+            return
+        self.rb = None
+        self.sink.write(line(None, "ERROR", f"Closing Link: {self.host} ({reason})"))
+        self.closed = True
+        self.sink.close()
+        self.core.session_gone(self, reason)
+
+    def lost(self, reason: str) -> None:
+        """The transport went away under us."""
+        if self.closed:
+            return
+        self.closed = True
+        self.rb = None
+        self.core.session_gone(self, reason)

@@ -1,0 +1,38 @@
+"""Password hashing for operator passwords (argon2id through argon2-cffi).
+
+Verifying costs tens of milliseconds by design; callers on the event loop
+should run `verify_password` in an executor.
+"""
+
+from __future__ import annotations
+
+import argon2
+from argon2.exceptions import InvalidHashError, VerificationError
+
+# One hasher with the library's recommended parameters; new hashes follow
+# whatever the installed argon2-cffi considers current.
+_hasher = argon2.PasswordHasher()
+
+
+def hash_password(pw: str) -> str:
+    """Return an encoded argon2id hash (``$argon2id$v=19$...``) of `pw`."""
+    return _hasher.hash(pw)
+
+
+def verify_password(hash: str, pw: str) -> bool:
+    """Tell whether `pw` matches `hash`; False on mismatch or a malformed hash."""
+    try:
+        return _hasher.verify(hash, pw)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def is_argon2_hash(hash: str) -> bool:
+    """Tell whether `hash` is a well-formed encoded argon2 hash."""
+    if not hash.startswith("$argon2"):
+        return False
+    try:
+        argon2.extract_parameters(hash)
+    except InvalidHashError:
+        return False
+    return True

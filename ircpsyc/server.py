@@ -1,0 +1,189 @@
+"""The composition root: builds the router, places, front-end and store, and runs them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import resource
+import signal
+import ssl
+import time
+from collections import Counter
+
+from ircpsyc.channels.place import PlaceRegistry
+from ircpsyc.config import Config, ConfigError, Overrides, load, parse_hostport
+from ircpsyc.ircd.core import IRCServer
+from ircpsyc.ircd.protocol import IRCProtocol
+from ircpsyc.psyc_backend.router import Router
+from ircpsyc.store import Store
+
+log = logging.getLogger("ircpsyc")
+
+TICK_SECONDS = 1.0
+
+
+class Server:
+    """One ircpsyc process: listeners, the IRC front-end, places and the store."""
+
+    def __init__(
+        self, config: Config, path: str | None = None, overrides: Overrides | None = None
+    ) -> None:
+        self.config = config
+        self.path = path
+        self.overrides = overrides or Overrides()
+        self.router = Router(config.server.name)
+        self.places = PlaceRegistry(self.router, config.server.name, config)
+        self.core = IRCServer(config, self.router, self.places, time.time)
+        self.core.on_rehash = self.reload
+        self.store: Store | None = None
+        self.per_ip: Counter[str] = Counter()
+        self.listeners: list[asyncio.Server] = []
+        self.ssl_context: ssl.SSLContext | None = None
+        self.stopped = asyncio.Event()
+        self._tick: asyncio.Task[None] | None = None
+
+    # -- admission
+
+    def admit(self, ip: str) -> str:
+        """The reason to refuse a new connection from `ip`, or "" to let it in."""
+        limits = self.config.limits
+        if len(self.core.sessions) >= limits.max_clients:
+            return "Server is full, try again later"
+        if self.per_ip[ip] >= limits.max_per_ip:
+            return "Too many connections from your IP address"
+        return ""
+
+    def connected(self, ip: str) -> None:
+        self.per_ip[ip] += 1
+
+    def disconnected(self, ip: str) -> None:
+        self.per_ip[ip] -= 1
+        if self.per_ip[ip] <= 0:
+            del self.per_ip[ip]
+
+    # -- life cycle
+
+    async def start(self) -> None:
+        _raise_fd_limit()
+        self.store = Store(self.config.storage.path)
+        loop = asyncio.get_running_loop()
+        for entry in self.config.listen.irc:
+            host, port = parse_hostport(entry)
+            listener = await loop.create_server(
+                lambda: IRCProtocol(self, False), host, port, reuse_address=True, backlog=4096
+            )
+            self.listeners.append(listener)
+        if self.config.listen.irc_tls:
+            self.ssl_context = self._make_ssl_context()
+            for entry in self.config.listen.irc_tls:
+                host, port = parse_hostport(entry)
+                listener = await loop.create_server(
+                    lambda: IRCProtocol(self, True),
+                    host,
+                    port,
+                    ssl=self.ssl_context,
+                    reuse_address=True,
+                    backlog=4096,
+                )
+                self.listeners.append(listener)
+        self._tick = asyncio.create_task(self._ticker())
+        log.info("%s listening on %s", self.config.server.name, ", ".join(self.addresses()))
+
+    def addresses(self) -> list[str]:
+        out = []
+        for listener in self.listeners:
+            for sock in listener.sockets:
+                host, port = sock.getsockname()[:2]
+                out.append(f"{host}:{port}")
+        return out
+
+    def _make_ssl_context(self) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.config.tls.cert, self.config.tls.key)
+        # Ask for (but do not require) a client certificate, for SASL EXTERNAL / CERT.
+        context.verify_mode = ssl.CERT_OPTIONAL
+        context.check_hostname = False
+        context.load_default_certs()
+        return context
+
+    async def _ticker(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            try:
+                self.core.tick(time.monotonic())
+            except Exception:
+                log.exception("timer sweep failed")
+
+    def reload(self) -> str | None:
+        """REHASH / SIGHUP: load the config again; keep the old one if the new one is bad."""
+        try:
+            config = load(self.path, self.overrides)
+        except ConfigError as error:
+            log.error("reload refused: %s", error)
+            return str(error)
+        if self.ssl_context is not None and config.tls.cert:
+            try:
+                self.ssl_context.load_cert_chain(config.tls.cert, config.tls.key)
+            except (OSError, ssl.SSLError) as error:
+                log.error("reload refused: %s", error)
+                return f"{config.source}: tls.cert: {error}"
+        if config.listen != self.config.listen:
+            log.warning("listener changes take effect at the next restart")
+        self.config = config
+        self.core.apply_config(config)
+        log.info("configuration reloaded from %s", config.source)
+        return None
+
+    async def stop(self, reason: str = "Server shutting down") -> None:
+        for listener in self.listeners:
+            listener.close()
+        self.core.shutdown(reason)
+        if self._tick is not None:
+            self._tick.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._tick
+        await asyncio.sleep(0.05)  # let transports flush their ERROR lines
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+        self.stopped.set()
+
+
+def _raise_fd_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+async def _main(config: Config, path: str | None, overrides: Overrides) -> int:
+    server = Server(config, path, overrides)
+    try:
+        await server.start()
+    except OSError as error:
+        log.error("cannot listen: %s", error)
+        return 1
+    loop = asyncio.get_running_loop()
+    stopping: list[asyncio.Task[None]] = []
+
+    def shutdown(signame: str) -> None:
+        if not stopping:
+            log.info("%s: shutting down", signame)
+            stopping.append(asyncio.create_task(server.stop("Server shutting down")))
+
+    loop.add_signal_handler(signal.SIGTERM, shutdown, "SIGTERM")
+    loop.add_signal_handler(signal.SIGINT, shutdown, "SIGINT")
+    loop.add_signal_handler(signal.SIGHUP, server.reload)
+    await server.stopped.wait()
+    return 0
+
+
+def serve(config: Config, path: str | None = None, overrides: Overrides | None = None) -> int:
+    """Run the server until SIGTERM/SIGINT; the exit code for the CLI."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(_main(config, path, overrides or Overrides()))
+    return uvloop.run(_main(config, path, overrides or Overrides()))
