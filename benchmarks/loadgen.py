@@ -176,7 +176,8 @@ class IRCConn(asyncio.Protocol):
         if not self.registered.done():
             self.registered.set_exception(failure)
             self.registered.exception()  # mark retrieved: the caller may be gone
-        for fut in [*self._pongs.values(), *self._joins.values()]:
+        waiters: list[asyncio.Future[Any]] = [*self._pongs.values(), *self._joins.values()]
+        for fut in waiters:
             if not fut.done():
                 fut.set_exception(failure)
                 fut.exception()
@@ -462,7 +463,8 @@ def run_async(main: Callable[[], Coroutine[Any, Any, T]]) -> tuple[T, str]:
         with asyncio.Runner() as runner:
             return runner.run(main()), "asyncio"
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(main()), f"uvloop {uvloop.__version__}"
+        version = getattr(uvloop, "__version__", "?")
+        return runner.run(main()), f"uvloop {version}"
 
 
 async def gather_limited(coros: Iterable[Awaitable[T]], limit: int) -> list[T]:

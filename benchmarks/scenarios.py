@@ -321,7 +321,7 @@ async def run_channels(ctx: Context, p: ChannelsParams) -> Result:
         send_burst=send_burst,
     )
     m = meter.stop(ctx.sink.last_delivery_ns)
-    expected = []
+    expected: list[tuple[IRCConn, int]] = []
     for start in range(0, count, p.members):
         group = conns[start : start + p.members]
         group_sent = sum(c.sent for c in group)

@@ -139,9 +139,7 @@ def parse_server(text: str) -> ServerSpec:
             address = text[len(prefix) :].strip()
             break
     else:
-        raise ValueError(
-            f"{text!r}: expected ircpsyc, ngircd, inspircd or external=HOST:PORT"
-        )
+        raise ValueError(f"{text!r}: expected ircpsyc, ngircd, inspircd or external=HOST:PORT")
     if address.startswith("["):
         host, _, port = address[1:].partition("]:")
     else:

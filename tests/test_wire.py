@@ -35,7 +35,7 @@ CANONICAL = [
     "10-message-public.psyc",
 ]
 
-FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def feed_all(parser: Parser, chunks: list[bytes]) -> list[Packet]:
@@ -195,13 +195,13 @@ def test_render_empty_and_routing_only() -> None:
 def test_render_state_ops() -> None:
     assert render(Packet("", state_op="?")) == b"2\n?\n|\n"
     p = Packet("", modifiers=[Modifier("=", "_a", "b")], state_op="=")
-    assert render(p) == b"9\n=\n=_a\tb\n|\n"
+    assert render(p) == b"8\n=\n=_a\tb\n|\n"
     assert roundtrip(p) == p
 
 
 def test_render_binary_values() -> None:
     p = Packet("_m", vars={"_text": "a\nb"})
-    assert render(p) == b"13\n:_text 3\ta\nb\n_m\n|\n"
+    assert render(p) == b"16\n:_text 3\ta\nb\n_m\n|\n"
     long = "x" * (LONG_VALUE + 1)
     data = render(Packet("_m", vars={"_long": long}))
     assert b":_long %d\t" % len(long) in data
@@ -319,8 +319,8 @@ def test_unframed_body() -> None:
     assert parse_one(b"\n_m\n\n|\n").body == ""
     assert parse_one(b"\n_m\n\n\n|\n").body == "\n"
     # Without a length the first LF "|" LF ends the body.
-    parser = Parser()
-    assert parser.feed(b"\n_m\na\n|\nb\n|\n")[0].body == "a"
+    got = Parser().feed(b"\n_m\na\n|\n\n_n\nb\n|\n")
+    assert [p.body for p in got] == ["a", "b"]
 
 
 # ------------------------------------------------------------------- parsing
@@ -351,8 +351,8 @@ def test_unframed_body() -> None:
         b"\n:_list_a\t|2|\n_m\n|\n",
         b"\n:_list_a\t|2 ab#\n_m\n|\n",
         b"2\n_m\n|\n",
-        b"3\n_m\n|\n",
-        b"5\n_m\nx\n|\n",
+        b"4\n_m\nx\n|\n",
+        b"6\n_m\nx\n|\n|\n",
         b"\n_m\n|\n\n",
         b"\n_m\n|\n|x",
     ],
@@ -538,8 +538,8 @@ def test_hyp_list_roundtrip(items: list[str]) -> None:
     assert parse_list(render_list(items).encode("utf-8", "surrogateescape")) == items
 
 
-@FAST
-@given(st.lists(packets(), min_size=1, max_size=6), st.data())
+@settings(FAST, max_examples=60)
+@given(st.lists(packets(), min_size=1, max_size=5), st.data())
 def test_hyp_stream_split_anywhere(items: list[Packet], data: st.DataObject) -> None:
     stream = b"".join(render(p) for p in items)
     cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=12)))

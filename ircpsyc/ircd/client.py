@@ -166,9 +166,10 @@ class Client:
         if handler is not None:
             handler(self, packet)
 
-    def _cached(self, packet: Packet, render: Callable[[Packet, int], bytes]) -> None:
+    def _cached(self, packet: Packet, render: Callable[[Packet, int], bytes],
+                sessions: list[Session] | None = None) -> None:
         cache = packet.render_cache
-        for session in self.sessions:
+        for session in self.sessions if sessions is None else sessions:
             fmt = session.fmt
             data = cache.get(fmt)
             if data is None:
@@ -189,8 +190,9 @@ class Client:
     def _on_message_public(self, packet: Packet) -> None:
         if packet.routing.get("_source_relay") == self.uniform:
             sessions = [s for s in self.sessions if C.ECHO_MESSAGE in s.caps]
-            if not sessions:
-                return
+            if sessions:
+                self._cached(packet, _render_message, sessions)
+            return
         self._cached(packet, _render_message)
 
     def _on_message_private(self, packet: Packet) -> None:

@@ -1,0 +1,1 @@
+"""Services: accounts and SASL, channel registration, away log, history (to come)."""

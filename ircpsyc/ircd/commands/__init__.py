@@ -1,5 +1,8 @@
 """IRC command handlers, one per command, registered in `ircpsyc.ircd.core.COMMANDS`."""
 
-from ircpsyc.ircd.commands import channel, info, messaging, oper, query, registration
-
-__all__ = ["channel", "info", "messaging", "oper", "query", "registration"]
+import ircpsyc.ircd.commands.channel
+import ircpsyc.ircd.commands.info
+import ircpsyc.ircd.commands.messaging
+import ircpsyc.ircd.commands.oper
+import ircpsyc.ircd.commands.query
+import ircpsyc.ircd.commands.registration  # noqa: F401
