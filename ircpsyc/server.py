@@ -42,6 +42,20 @@ class Server:
         self.ssl_context: ssl.SSLContext | None = None
         self.stopped = asyncio.Event()
         self._tick: asyncio.Task[None] | None = None
+        self._dirty: list[IRCProtocol] = []
+
+    # -- output coalescing
+
+    def mark_dirty(self, protocol: IRCProtocol) -> None:
+        """Schedule one flush of every connection that got output in this iteration."""
+        if not self._dirty:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._dirty.append(protocol)
+
+    def _flush(self) -> None:
+        dirty, self._dirty = self._dirty, []
+        for protocol in dirty:
+            protocol.flush()
 
     # -- admission
 

@@ -30,6 +30,7 @@ class IRCProtocol(asyncio.Protocol):
         "_buffer",
         "_discarding",
         "_ip",
+        "_out",
         "_paused",
         "_server",
         "_tls",
@@ -45,6 +46,7 @@ class IRCProtocol(asyncio.Protocol):
         self._paused = False
         self._transport: asyncio.Transport | None = None
         self._ip = ""
+        self._out: list[bytes] | None = None
         self.session: Session | None = None
 
     # -- asyncio callbacks
@@ -89,10 +91,26 @@ class IRCProtocol(asyncio.Protocol):
     # -- the Sink interface used by Session
 
     def write(self, data: bytes) -> None:
+        # Lines are collected and written once per loop iteration: a member who gets
+        # ten lines in one iteration costs one send() system call, not ten.
+        out = self._out
+        if out is None:
+            if self._transport is None:
+                return
+            self._out = [data]
+            self._server.mark_dirty(self)
+        else:
+            out.append(data)
+
+    def flush(self) -> None:
+        out = self._out
+        if out is None:
+            return
+        self._out = None
         transport = self._transport
         if transport is None or transport.is_closing():
             return
-        transport.write(data)
+        transport.write(out[0] if len(out) == 1 else b"".join(out))
         if transport.get_write_buffer_size() > self._server.core.config.limits.sendq_bytes:
             session = self.session
             if session is not None and not session.closed:
@@ -101,6 +119,7 @@ class IRCProtocol(asyncio.Protocol):
             transport.abort()
 
     def close(self) -> None:
+        self.flush()
         if self._transport is not None:
             self._transport.close()
 
