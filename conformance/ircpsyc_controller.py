@@ -39,6 +39,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -126,8 +127,28 @@ def render_config(*, port: int, directory: Path, oper_hash: str) -> str:
 
 # --- process-group bookkeeping -------------------------------------------------
 
-_live_groups: set[int] = set()
+# Servers started by this process and not yet stopped (each leads its own group).
+_live: dict[int, subprocess.Popen[Any]] = {}
 _live_lock = threading.Lock()
+
+
+def _forget(proc: subprocess.Popen[Any]) -> None:
+    with _live_lock:
+        _live.pop(proc.pid, None)
+
+
+def _wait_exited(pid: int, timeout: float) -> bool:
+    """Wait until ``pid`` has exited, without reaping it; False on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+                return True
+        except ChildProcessError:
+            return True  # already reaped
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> bool:
@@ -144,10 +165,12 @@ def _signal_group(pgid: int, sig: signal.Signals) -> bool:
 def _kill_all_groups() -> None:
     """atexit hook: no server started by this process survives it."""
     with _live_lock:
-        groups = list(_live_groups)
-        _live_groups.clear()
-    for pgid in groups:
-        _signal_group(pgid, signal.SIGKILL)
+        procs = list(_live.values())
+        _live.clear()
+    for proc in procs:
+        # Unreaped, so the group ID is still reserved for this server.
+        if proc.returncode is None:
+            _signal_group(proc.pid, signal.SIGKILL)
 
 
 atexit.register(_kill_all_groups)
@@ -187,7 +210,6 @@ class IrcpsycController(BaseServerController, DirectoryBasedController):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._pgid: int | None = None
         self._log: Any = None
 
     # irctest API ---------------------------------------------------------------
@@ -234,26 +256,23 @@ class IrcpsycController(BaseServerController, DirectoryBasedController):
             raise
 
     def kill_proc(self) -> None:
-        """Stop the whole process group: SIGTERM, then SIGKILL after a grace period."""
+        """Stop the whole process group: SIGTERM, then SIGKILL after a grace period.
+
+        The leader is left a zombie (not reaped) until its group has been sent a
+        final SIGKILL, so the process group ID cannot have been reused meanwhile.
+        """
         proc = self.proc
         assert proc is not None
-        pgid = self._pgid
-        if pgid is None or not _signal_group(pgid, signal.SIGTERM):
-            with contextlib.suppress(ProcessLookupError):
-                proc.terminate()
-        try:
-            proc.wait(TERM_GRACE)
-        except subprocess.TimeoutExpired:
-            if pgid is None or not _signal_group(pgid, signal.SIGKILL):
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-            proc.wait(10)
-        if pgid is not None:
+        if proc.returncode is None:
+            _signal_group(proc.pid, signal.SIGTERM)
+            if not _wait_exited(proc.pid, TERM_GRACE):
+                _signal_group(proc.pid, signal.SIGKILL)
+                _wait_exited(proc.pid, 10.0)
             # Children that ignored SIGTERM must not outlive the leader.
-            _signal_group(pgid, signal.SIGKILL)
-            with _live_lock:
-                _live_groups.discard(pgid)
-        self._pgid = None
+            _signal_group(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(10)
+        _forget(proc)
         self.proc = None
         self._close_log()
 
@@ -317,10 +336,9 @@ class IrcpsycController(BaseServerController, DirectoryBasedController):
             env=env,
             cwd=str(self.directory),
         )
-        # preexec_fn made the child a session (and group) leader.
-        self._pgid = self.proc.pid
+        # preexec_fn made the child a session (and process group) leader.
         with _live_lock:
-            _live_groups.add(self._pgid)
+            _live[self.proc.pid] = self.proc
 
     def _close_log(self) -> None:
         if self._log is not None:

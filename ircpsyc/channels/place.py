@@ -249,7 +249,10 @@ class Place:
         )
         if not self.members:
             member.modes = "o"
-        self.cast(self._event("_notice_place_enter", member, {"_realname": member.realname}))
+        enter_vars: dict[str, Value] = {"_realname": member.realname}
+        if packet.get("_away"):
+            enter_vars["_away"] = packet.get("_away")
+        self.cast(self._event("_notice_place_enter", member, enter_vars))
         self.members[key] = member
         self.by_nick[casefold(nick)] = member
         echo = self._event(
@@ -330,7 +333,7 @@ class Place:
         if member is None and ("m" in self.flags or self.is_banned(prefix)):
             return self._reply(packet, "_error_place_message_forbidden")
         vars: dict[str, Value] = {}
-        for name in ("_tags", "_status"):
+        for name in ("_tags", "_status", "_flag_bot"):
             if name in packet.vars:
                 vars[name] = packet.vars[name]
         event = self._event(packet.method, member, vars, packet.body)
@@ -410,6 +413,9 @@ class Place:
         notice = self._event("_notice_place_invite", actor, {"_nick_target": target_nick})
         notice.routing = {"_source": self.uniform, "_target": target}
         self.router.send(notice)
+        # invite-notify: the members who could have invited too learn about it.
+        notify = self._event("_notice_place_invited", actor, {"_nick_target": target_nick})
+        self.cast(notify, OP if "i" in self.flags else None)
 
     # -- modes
 

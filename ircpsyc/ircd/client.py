@@ -39,6 +39,7 @@ class Client:
         "ip",
         "last_active",
         "modes",
+        "monitoring",
         "nick",
         "oper_name",
         "realname",
@@ -66,6 +67,7 @@ class Client:
         self.signon = now
         self.last_active = now
         self.seen: deque[str] = deque(maxlen=16)
+        self.monitoring: dict[str, str] = {}  # casefolded nick -> nick as given
 
     @property
     def prefix(self) -> str:
@@ -135,7 +137,7 @@ class Client:
         """Change nick: re-register under the new uniform and tell every place once."""
         from ircpsyc.psyc_backend.ids import new_id
 
-        old_uniform, old_prefix = self.uniform, self.prefix
+        old_uniform, old_prefix, old_nick = self.uniform, self.prefix, self.nick
         core = self.core
         core.router.unregister(old_uniform, self)
         if core.clients.get(casefold(self.nick)) is self:
@@ -147,6 +149,8 @@ class Client:
             session.nick = new
         core.clients[casefold(new)] = self
         core.router.register(self)
+        core.announce_offline(old_nick)
+        core.announce_online(self)
         event_id = new_id()
         self.seen.append(event_id)
         self.send(line(old_prefix, "NICK", new))
@@ -166,8 +170,12 @@ class Client:
         if handler is not None:
             handler(self, packet)
 
-    def _cached(self, packet: Packet, render: Callable[[Packet, int], bytes],
-                sessions: list[Session] | None = None) -> None:
+    def _cached(
+        self,
+        packet: Packet,
+        render: Callable[[Packet, int], bytes],
+        sessions: list[Session] | None = None,
+    ) -> None:
         cache = packet.render_cache
         for session in self.sessions if sessions is None else sessions:
             fmt = session.fmt
@@ -200,6 +208,12 @@ class Client:
 
     def _on_enter(self, packet: Packet) -> None:
         self._cached(packet, _render_join)
+        away = packet.get("_away")
+        if away:
+            data = line(packet.get("_prefix"), "AWAY", away)
+            for session in self.sessions:
+                if C.AWAY_NOTIFY in session.caps:
+                    session.send(data)
 
     def _on_echo_enter(self, packet: Packet) -> None:
         place = self.core.places.get(packet.get("_nick_place"))
@@ -251,6 +265,23 @@ class Client:
                 )
             )
 
+    def _on_invited(self, packet: Packet) -> None:
+        if packet.routing.get("_source_relay") == self.uniform:
+            return
+        if casefold(packet.get("_nick_target")) == casefold(self.nick):
+            return
+        for session in self.sessions:
+            if C.INVITE_NOTIFY in session.caps:
+                session.send(
+                    line(
+                        packet.get("_prefix"),
+                        "INVITE",
+                        packet.get("_nick_target"),
+                        packet.get("_nick_place"),
+                        tags=_tags(packet, session.fmt),
+                    )
+                )
+
     def _on_invite_echo(self, packet: Packet) -> None:
         for session in self.sessions:
             session.numeric(N.RPL_INVITING, packet.get("_nick_target"), packet.get("_nick_place"))
@@ -283,6 +314,8 @@ def _tags(packet: Packet, fmt: int) -> str:
         msgid = packet.get("_id")
         if msgid:
             parts.append("msgid=" + msgid)
+        if "_flag_bot" in packet.vars:
+            parts.append("bot")
     if fmt & C.F_TIME:
         stamp = packet.get("_time")
         parts.append("time=" + server_time(int(stamp) if stamp else None))
@@ -433,6 +466,7 @@ _DISPATCH = Dispatch(
         "_notice_place_topic": Client._on_topic,
         "_notice_place_mode": Client._on_mode,
         "_notice_place_invite": Client._on_invite,
+        "_notice_place_invited": Client._on_invited,
         "_echo_place_invite": Client._on_invite_echo,
         "_status_place_list": Client._on_list,
         "_error": Client._on_error,

@@ -46,6 +46,7 @@ class Command:
 
 
 COMMANDS: dict[str, Command] = {}
+MONITOR_LIMIT = 100
 
 
 def command(
@@ -90,6 +91,7 @@ class IRCServer:
         self.reserved: dict[str, Session] = {}  # nicks taken by unregistered sessions
         self.sessions: set[Session] = set()
         self.whowas: deque[WhowasEntry] = deque(maxlen=1000)
+        self.monitors: dict[str, set[Client]] = {}  # casefolded nick -> watchers
         self.command_counts: Counter[str] = Counter()
         self.max_local = 0
         self._batch_ids = itertools.count(1)
@@ -207,6 +209,7 @@ class IRCServer:
         self.router.register(client)
         self.max_local = max(self.max_local, len(self.clients))
         self.welcome(session)
+        self.announce_online(client)
 
     def welcome(self, session: Session) -> None:
         nick = session.nick
@@ -264,6 +267,39 @@ class IRCServer:
             del self.clients[folded]
         self.router.unregister(client.uniform, client)
         self.remember(client)
+        for folded in list(client.monitoring):
+            self.unmonitor(client, folded)
+        self.announce_offline(client.nick)
+
+    # -- MONITOR
+
+    def unmonitor(self, client: Client, folded: str) -> None:
+        client.monitoring.pop(folded, None)
+        watchers = self.monitors.get(folded)
+        if watchers is not None:
+            watchers.discard(client)
+            if not watchers:
+                del self.monitors[folded]
+
+    def announce_online(self, client: Client) -> None:
+        for watcher in self.monitors.get(casefold(client.nick), ()):
+            for session in watcher.sessions:
+                session.numeric(N.RPL_MONONLINE, client.prefix)
+
+    def announce_offline(self, nick: str) -> None:
+        for watcher in self.monitors.get(casefold(nick), ()):
+            for session in watcher.sessions:
+                session.numeric(N.RPL_MONOFFLINE, nick)
+
+    def notify_watchers(self, client: Client, data: bytes, cap: str) -> set[int]:
+        """extended-monitor: send an event line to watchers with `cap`; returns who got it."""
+        done: set[int] = set()
+        for watcher in self.monitors.get(casefold(client.nick), ()):
+            for session in watcher.sessions:
+                if cap in session.caps and C.EXTENDED_MONITOR in session.caps:
+                    session.send(data)
+                    done.add(id(watcher))
+        return done
 
     def remember(self, client: Client) -> None:
         self.whowas.appendleft(

@@ -3,6 +3,7 @@
 import ircpsyc.ircd.commands.channel
 import ircpsyc.ircd.commands.info
 import ircpsyc.ircd.commands.messaging
+import ircpsyc.ircd.commands.monitor
 import ircpsyc.ircd.commands.oper
 import ircpsyc.ircd.commands.query
 import ircpsyc.ircd.commands.registration  # noqa: F401

@@ -69,6 +69,8 @@ def _deliver(s: Session, msg: Line, verb: str) -> None:
                 vars["_tags"] = tags
             if status:
                 vars["_status"] = status
+            if "B" in client.modes:
+                vars["_flag_bot"] = "1"
             view = client.channels.get(casefold(name))
             uniform = view.uniform if view is not None else place(s.core.name, name[1:])
             client.request("_message_public" + suffix, uniform, vars, text)
@@ -93,6 +95,8 @@ def _private(
     }
     if tags:
         vars["_tags"] = tags
+    if "B" in client.modes:
+        vars["_flag_bot"] = "1"
     if client.account:
         vars["_account"] = client.account
     packet = Packet(

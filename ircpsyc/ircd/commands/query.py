@@ -273,7 +273,7 @@ def notify_peers(client: Client, verb: str, *params: str, cap: str = C.AWAY_NOTI
     from ircpsyc.ircd.lines import line
 
     data = line(client.prefix, verb, *params)
-    done: set[int] = {id(client)}
+    done: set[int] = {id(client)} | client.core.notify_watchers(client, data, cap)
     views: list[Place] = list(client.channels.values())
     for view in views:
         for member in view.members.values():
@@ -284,3 +284,27 @@ def notify_peers(client: Client, verb: str, *params: str, cap: str = C.AWAY_NOTI
             for session in other.sessions:
                 if cap in session.caps:
                     session.send(data)
+
+
+# SETNAME <realname>
+@command("SETNAME", min_params=1)
+def handle_setname(s: Session, msg: Line) -> None:
+    from ircpsyc.ircd.lines import line
+
+    client = s.client
+    assert client is not None
+    realname = msg.params[0]
+    if not realname or len(realname.encode()) > REALNAME_MAX:
+        s.fail("SETNAME", "INVALID_REALNAME", "Realname is not valid")
+        return
+    client.realname = realname
+    for view in list(client.channels.values()):
+        client.request("_notice_person_update", view.uniform, {"_realname": realname})
+    data = line(client.prefix, "SETNAME", realname)
+    for session in client.sessions:
+        if C.SETNAME in session.caps:
+            session.send(data)
+    notify_peers(client, "SETNAME", realname, cap=C.SETNAME)
+
+
+REALNAME_MAX = 250
