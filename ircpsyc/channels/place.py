@@ -62,12 +62,16 @@ class Member:
 
     def rank(self) -> int:
         """Index in RANK_ORDER of the highest rank (0 = op); len(RANK_ORDER) if none."""
+        if not self.modes:
+            return _NO_RANK
         for index, letter in enumerate(M.RANK_ORDER):
             if letter in self.modes:
                 return index
         return len(M.RANK_ORDER)
 
     def prefixes(self, multi: bool) -> str:
+        if not self.modes:
+            return ""
         marks = [M.RANKS[m] for m in M.RANK_ORDER if m in self.modes]
         return "".join(marks) if multi else "".join(marks[:1])
 
@@ -84,6 +88,7 @@ class ListEntry:
 
 
 OP = M.RANK_ORDER.index("o")
+_NO_RANK = len(M.RANK_ORDER)
 VOICE = M.RANK_ORDER.index("v")
 
 

@@ -196,12 +196,19 @@ class Client:
         return True
 
     def _on_message_public(self, packet: Packet) -> None:
+        # The hot path of every channel line: one cache lookup and one write per session.
         if packet.routing.get("_source_relay") == self.uniform:
             sessions = [s for s in self.sessions if C.ECHO_MESSAGE in s.caps]
             if sessions:
                 self._cached(packet, _render_message, sessions)
             return
-        self._cached(packet, _render_message)
+        cache = packet.render_cache
+        for session in self.sessions:
+            data = cache.get(session.fmt)
+            if data is None:
+                data = cache[session.fmt] = _render_message(packet, session.fmt)
+            if data:
+                session.send(data)
 
     def _on_message_private(self, packet: Packet) -> None:
         self._cached(packet, _render_message)

@@ -1,0 +1,1 @@
+"""Loopback integration tests: a real ircpsyc process, real sockets, real clients."""
