@@ -6,10 +6,8 @@ configuration or bad usage (click's own usage errors also exit 2).
 
 from __future__ import annotations
 
-import importlib
 import sys
-from collections.abc import Callable
-from typing import cast
+from typing import NoReturn
 
 import click
 from rich.console import Console
@@ -17,16 +15,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from ircpsyc import __version__
-from ircpsyc.config import Config, ConfigError, Overrides, default_toml, load
+from ircpsyc.config import ConfigError, Overrides, default_toml, load
 from ircpsyc.passwords import hash_password
 
 EXIT_FAILURE = 1
 EXIT_CONFIG = 2
 
-ServeFn = Callable[[Config, str | None, Overrides], int]
 
-
-def _fail_config(err: ConfigError) -> None:
+def _fail_config(err: ConfigError) -> NoReturn:
     # Plain click.echo, not rich: keys like "opers[1]" must not be read as markup.
     click.echo(str(err), err=True)
     sys.exit(EXIT_CONFIG)
@@ -71,11 +67,11 @@ def serve(
         config = load(config_path, overrides)
     except ConfigError as err:
         _fail_config(err)
-        return
     # Imported late so `init`, `check-config` and `mkpasswd` stay fast and do not
     # pull in the event loop and everything behind it.
-    run = cast(ServeFn, importlib.import_module("ircpsyc.server").serve)
-    sys.exit(run(config, config_path, overrides))
+    from ircpsyc.server import serve as run_server
+
+    sys.exit(run_server(config, config_path, overrides))
 
 
 @main.command()
@@ -104,7 +100,6 @@ def check_config(file: str) -> None:
         config = load(file)
     except ConfigError as err:
         _fail_config(err)
-        return
     console = Console(highlight=False)
     table = Table(title=f"ircpsyc configuration: {file}", title_justify="left")
     table.add_column("setting", style="bold")

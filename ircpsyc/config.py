@@ -54,7 +54,8 @@ class ConfigError(Exception):
         self.file = file
         self.key = key  # dotted, e.g. "limits.nicklen" or "opers[1].hostmask"; "" for the file
         self.reason = reason
-        super().__init__(str(self))
+        # The three parts as args, so the error pickles and compares sensibly.
+        super().__init__(file, key, reason)
 
     def __str__(self) -> str:
         if not self.key:
@@ -233,6 +234,11 @@ class ServerSection:
     admin_location: str = _key(
         "", help="Where the server is, for the ADMIN command.", check=_check_single_line
     )
+    utf8_only: bool = _key(
+        False,
+        help="Refuse messages that are not valid UTF-8 (FAIL INVALID_UTF8) and advertise "
+        "UTF8ONLY in 005.",
+    )
 
 
 @dataclass(frozen=True)
@@ -274,6 +280,18 @@ class TlsSection:
         "",
         help="PEM private key file for cert. Required when listen.irc_tls is set.",
         path=True,
+    )
+    sts_duration: int = _key(
+        2592000,
+        help="Seconds clients should keep using TLS (IRCv3 sts), advertised when a TLS "
+        "listener is configured; 0 turns the policy off.",
+        ge=0,
+    )
+    sts_port: int = _key(
+        0,
+        help="TLS port advertised by sts to plain-text clients; 0 means the first "
+        "listen.irc_tls port.",
+        ge=0,
     )
 
 
@@ -629,6 +647,15 @@ def _cross_checks(cfg: Config) -> None:
     src = cfg.source
     if not cfg.listen.irc and not cfg.listen.irc_tls:
         raise ConfigError(src, "listen.irc", "no listeners: set listen.irc or listen.irc_tls")
+    seen_addr: dict[tuple[str, int], str] = {}
+    for field_name in ("irc", "irc_tls"):
+        for i, entry in enumerate(getattr(cfg.listen, field_name)):
+            addr = parse_hostport(entry)
+            where = f"listen.{field_name}[{i}]"
+            # Port 0 means "any free port", so repeating it is fine.
+            if addr[1] != 0 and addr in seen_addr:
+                raise ConfigError(src, where, f"{entry!r} is already used by {seen_addr[addr]}")
+            seen_addr[addr] = where
     tls = cfg.tls
     if cfg.listen.irc_tls:
         if not tls.cert:

@@ -6,12 +6,17 @@ should run `verify_password` in an executor.
 
 from __future__ import annotations
 
+import re
+
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError
 
 # One hasher with the library's recommended parameters; new hashes follow
 # whatever the installed argon2-cffi considers current.
 _hasher = argon2.PasswordHasher()
+
+# Unpadded standard base64, as argon2 encodes salt and digest.
+_B64 = re.compile(r"[A-Za-z0-9+/]+")
 
 
 def hash_password(pw: str) -> str:
@@ -29,7 +34,13 @@ def verify_password(hash: str, pw: str) -> bool:
 
 def is_argon2_hash(hash: str) -> bool:
     """Tell whether `hash` is a well-formed encoded argon2 hash."""
-    if not hash.startswith("$argon2"):
+    # Five parts for argon2 1.0 hashes (no v=), six otherwise. extract_parameters
+    # accepts an empty salt or digest, but a hash cut short when pasted should fail
+    # here, at load time, not silently never match at OPER time.
+    parts = hash.split("$")
+    if not hash.startswith("$argon2") or len(parts) not in (5, 6):
+        return False
+    if not all(_B64.fullmatch(p) for p in parts[-2:]):
         return False
     try:
         argon2.extract_parameters(hash)

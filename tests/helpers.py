@@ -104,10 +104,14 @@ class FakeClient:
     # -- input
 
     def send(self, text: str | bytes, now: float | None = None) -> list[Line]:
-        """Feed one line (no CR LF) and return the lines it produced."""
+        """Feed one line (no CR LF) and return the lines it produced.
+
+        Those lines count as read: a later take() starts after them.
+        """
         raw = text.encode("utf-8") if isinstance(text, str) else text
         start = len(self.sink.data)
         self.session.handle_line(raw, self.world.now if now is None else now)
+        self._mark = len(self.sink.data)
         return parse_output(bytes(self.sink.data[start:]))
 
     def register(self, nick: str, user: str = "user", realname: str = "Real Name") -> list[Line]:
@@ -237,6 +241,14 @@ class World:
                 )
                 assert place.member_by_nick(member.nick) is member
             assert len(place.by_nick) == len(place.members)
+        for folded, watchers in getattr(core, "monitors", {}).items():
+            assert watchers, f"empty watcher set for {folded}"
+            for watcher in watchers:
+                assert core.clients.get(normalize_nick(watcher.nick)) is watcher
+                assert folded in watcher.monitoring
+        for folded, pending in core.reserved.items():
+            assert pending in core.sessions and not pending.registered
+            assert normalize_nick(pending.nick) == folded
         for session in core.sessions:
             assert not session.closed
             if session.registered:

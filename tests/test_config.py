@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import pickle
 import re
 import shutil
 import subprocess
@@ -142,6 +143,11 @@ def test_schema_keys_cover_config() -> None:
         ('[server]\nnetwork = "my net"\n', "server.network", "spaces"),
         ('[server]\ndescription = "a\\nb"\n', "server.description", "single line"),
         ("[listen]\nirc = []\n", "listen.irc", "no listeners"),
+        (
+            '[listen]\nirc = ["127.0.0.1:6667"]\nirc_tls = ["127.0.0.1:6667"]\n',
+            "listen.irc_tls[0]",
+            "already used by listen.irc[0]",
+        ),
     ],
 )
 def test_schema_errors(tmp_path: Path, text: str, key: str, reason: str) -> None:
@@ -318,6 +324,12 @@ def test_not_utf8(tmp_path: Path) -> None:
     assert "UTF-8" in info.value.reason
 
 
+def test_config_error_pickles() -> None:
+    err = ConfigError("a.toml", "limits.nicklen", "bad")
+    copy = pickle.loads(pickle.dumps(err))
+    assert (copy.file, copy.key, copy.reason) == ("a.toml", "limits.nicklen", "bad")
+
+
 def test_config_error_str() -> None:
     err = ConfigError("a.toml", "limits.nicklen", "must be at least 1, got 0")
     assert str(err) == "a.toml: limits.nicklen: must be at least 1, got 0"
@@ -446,4 +458,6 @@ def test_passwords(good_hash: str) -> None:
     assert not verify_password("$argon2id$v=19$nonsense", "s3cret")
     assert not verify_password("", "")
     assert not is_argon2_hash("$argon2id$")
+    assert not is_argon2_hash("$argon2id$v=19$m=65536,t=3,p=4$$")
+    assert not is_argon2_hash("$argon2id$v=19$m=65536,t=3,p=4$...")
     assert not is_argon2_hash("$2b$12$abcdefghijklmnopqrstuv")

@@ -22,6 +22,7 @@ USERHOST_IN_NAMES: Final = "userhost-in-names"
 NO_IMPLICIT_NAMES: Final = "draft/no-implicit-names"
 STANDARD_REPLIES: Final = "standard-replies"
 EXTENDED_MONITOR: Final = "extended-monitor"
+STS: Final = "sts"  # advertised only, never requested
 
 # Capabilities offered by default; a value (302) follows "=" in CAP LS.
 SUPPORTED: dict[str, str] = {

@@ -105,7 +105,7 @@ class IRCServer:
         self.places.config = config
         for place in self.places.places.values():
             place.config = config
-        self.config_utf8_only = bool(getattr(config.limits, "utf8_only", False))
+        self.config_utf8_only = config.server.utf8_only
         motd = config.server.motd
         self.motd_lines = motd.splitlines() if motd else []
         self.isupport = self._isupport()
@@ -333,9 +333,22 @@ class IRCServer:
         }
 
 
-def caps_ls(version: int) -> list[str]:
+def caps_ls(session: Session) -> list[str]:
     """The CAP LS tokens, with values when the client speaks 302."""
-    out = []
-    for name, value in sorted(C.SUPPORTED.items()):
-        out.append(f"{name}={value}" if value and version >= 302 else name)
+    version = session.cap_version
+    out = [f"{n}={v}" if v and version >= 302 else n for n, v in sorted(C.SUPPORTED.items())]
+    sts = sts_value(session)
+    if sts and version >= 302:
+        out.append(f"{C.STS}={sts}")
     return out
+
+
+def sts_value(session: Session) -> str:
+    """IRCv3 sts: the TLS port for plain-text clients, the duration for TLS ones."""
+    config = session.core.config
+    if not config.listen.irc_tls or config.tls.sts_duration <= 0:
+        return ""
+    if session.tls:
+        return f"duration={config.tls.sts_duration}"
+    port = config.tls.sts_port or config.listen.irc_tls_addrs[0][1]
+    return f"port={port}"

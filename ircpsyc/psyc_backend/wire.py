@@ -82,6 +82,8 @@ _MAX_DIGITS: Final = 10
 # Fast-path patterns; when one fails, a slow diagnosis decides whether the
 # input is merely incomplete or wrong, and says why.
 _ROUTING_HEAD: Final = re.compile(rb"[:=+\-?](_[A-Za-z0-9_]*)\t")
+_ROUTING_LINE: Final = re.compile(rb"[:=+\-?](_[A-Za-z0-9_]*)\t([^\n]*)\n")
+_ENTITY_LINE: Final = re.compile(rb"([:=+\-?@!])([A-Za-z0-9_]+)\t([^\n]*)\n")
 _ENTITY_HEAD: Final = re.compile(rb"([:=+\-?@!])([A-Za-z0-9_]+)(?:\t| ([0-9]{1,10})\t)")
 _METHOD_LINE: Final = re.compile(rb"([A-Za-z0-9_]+)\n")
 
@@ -323,6 +325,7 @@ class Parser:
         "_method",
         "_mods",
         "_nmods",
+        "_nrouting",
         "_phase",
         "_pos",
         "_routing",
@@ -364,6 +367,7 @@ class Parser:
         self._vars: dict[str, Value] = {}
         self._mods: list[Modifier] = []
         self._nmods = 0
+        self._nrouting = 0
         self._state_op = ""
         self._method = ""
         self._first = True  # at the first content line (where a state op may be)
@@ -430,12 +434,35 @@ class Parser:
     def _step_routing(self, packets: list[Packet]) -> bool:
         buf = self._buf
         pos = self._pos
+        limit = self._limit()
+        if self._scan <= pos:
+            # Fast path: complete, valid lines, one regex match each.  Skipped
+            # when the line is known to be unfinished (_scan past its start), so
+            # a long line trickling in is not rescanned from its start each time.
+            match = _ROUTING_LINE.match
+            routing = self._routing
+            m = match(buf, pos, limit)
+            while m is not None:
+                name, raw = m.group(1, 2)
+                if len(name) > self.max_name:
+                    raise PacketError(f"routing variable name longer than {self.max_name}")
+                self._nrouting += 1
+                if self._nrouting > self.max_routing_lines:
+                    raise PacketError(f"more than {self.max_routing_lines} routing variables")
+                key = name.decode("ascii")
+                if is_list_name(key):
+                    parse_list(raw)  # only validated: routing values stay strings
+                routing[key] = raw.decode(_ENCODING, _ERRORS)
+                pos = m.end()
+                m = match(buf, pos, limit)
+            self._pos = pos
         end = len(buf)
         if pos >= end:
             return False
         c = buf[pos]
         if c in _OPERS:
-            lf = buf.find(b"\n", max(pos, self._scan), self._limit())
+            # An unfinished line, or one the fast path refused.
+            lf = buf.find(b"\n", max(pos, self._scan), limit)
             if lf < 0:
                 self._scan = end
                 self._check_partial_routing(pos, end)
@@ -446,7 +473,8 @@ class Parser:
             name = m.group(1)
             if len(name) > self.max_name:
                 raise PacketError(f"routing variable name longer than {self.max_name}")
-            if len(self._routing) >= self.max_routing_lines:
+            self._nrouting += 1
+            if self._nrouting > self.max_routing_lines:
                 raise PacketError(f"more than {self.max_routing_lines} routing variables")
             key = name.decode("ascii")
             raw = buf[m.end() : lf]
@@ -473,7 +501,8 @@ class Parser:
             if self._content_end + 2 - self._start > self.max_packet:
                 raise PacketError(f"packet larger than {self.max_packet} bytes")
             self._phase = _FRAMED
-            return True
+            # Usually the whole packet is here already: go straight on.
+            return self._step_framed(packets) or True
         if c == _LF:
             self._pos = pos + 1
             self._phase = _CONTENT
@@ -557,6 +586,7 @@ class Parser:
             self._first = False
             self._pos = pos
         max_name = self.max_name
+        line = _ENTITY_LINE.match
         while True:
             if pos >= end:
                 if framed:  # content without a method
@@ -564,6 +594,28 @@ class Parser:
                 return False
             c = buf[pos]
             if c in _OPERS:
+                if self._scan <= pos:
+                    # Fast path for a complete simple line (see _step_routing).
+                    m = line(buf, pos, limit)
+                    if m is not None:
+                        op, name_b, raw = m.group(1, 2, 3)
+                        if len(name_b) > max_name:
+                            raise PacketError(f"variable name longer than {max_name}")
+                        self._nmods += 1
+                        if self._nmods > self.max_modifiers:
+                            raise PacketError(f"more than {self.max_modifiers} variables")
+                        name = name_b.decode("ascii")
+                        value: Value = (
+                            parse_list(raw)
+                            if is_list_name(name)
+                            else raw.decode(_ENCODING, _ERRORS)
+                        )
+                        if op == b":":
+                            self._vars[name] = value
+                        else:
+                            self._mods.append(Modifier(op.decode("ascii"), name, value))
+                        pos = self._pos = m.end()
+                        continue
                 m = _ENTITY_HEAD.match(buf, pos, end)
                 if m is None:
                     self._diagnose_entity(pos, end, framed)
@@ -595,7 +647,7 @@ class Parser:
                     raise PacketError(f"more than {self.max_modifiers} variables")
                 name = m.group(2).decode("ascii")
                 raw = buf[vstart:vend]
-                value: Value = parse_list(raw) if is_list_name(name) else _decode(raw)
+                value = parse_list(raw) if is_list_name(name) else _decode(raw)
                 op = m.group(1)
                 if op == b":":
                     self._vars[name] = value

@@ -11,6 +11,7 @@ import asyncio
 import functools
 import itertools
 import os
+import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -72,21 +73,39 @@ class RawClient:
         self.nick = "*"
         self.eof = False
         self.history: list[Line] = []  # everything received, in order
+        self.raw: list[bytes] = []  # the same lines as bytes, CR LF removed
         self.skipped: list[Line] = []  # lines `expect` passed over
         _OPEN.append(self)
 
     @classmethod
     async def connect(
-        cls, port: int, host: str = HOST, *, tls: bool = False, timeout: float = WAIT
+        cls,
+        port: int,
+        host: str = HOST,
+        *,
+        tls: bool = False,
+        timeout: float = WAIT,
+        rcvbuf: int | None = None,
     ) -> RawClient:
+        """Connect; `rcvbuf` shrinks the socket's receive buffer (for slow readers)."""
         context: ssl.SSLContext | None = None
         if tls:
             context = ssl.create_default_context()
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(host, port, ssl=context, limit=1 << 20), timeout
-        )
+        if rcvbuf is None:
+            opened = asyncio.open_connection(host, port, ssl=context, limit=1 << 20)
+        else:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            sock.setblocking(False)
+            try:
+                await asyncio.get_running_loop().sock_connect(sock, (host, port))
+            except BaseException:
+                sock.close()
+                raise
+            opened = asyncio.open_connection(sock=sock, ssl=context, limit=1 << 20)
+        reader, writer = await asyncio.wait_for(opened, timeout)
         return cls(reader, writer)
 
     # -- sending
@@ -115,7 +134,9 @@ class RawClient:
             return None
         if not data.endswith(b"\n"):
             self.eof = True  # a partial last line before the close
-        text = data.rstrip(b"\r\n").decode("utf-8", "replace")
+        data = data.rstrip(b"\r\n")
+        self.raw.append(data)
+        text = data.decode("utf-8", "replace")
         line = irctokens.tokenise(text)
         self.history.append(line)
         return line

@@ -37,7 +37,7 @@ def handle_cap(s: Session, msg: Line) -> None:
             s.set_caps(s.caps)
         if not s.registered:
             s.cap_negotiating = True
-        tokens = caps_ls(s.cap_version)
+        tokens = caps_ls(s)
         chunks: list[list[str]] = [[]]
         size = 0
         for token in tokens:
