@@ -101,6 +101,7 @@ class IRCServer:
         from ircpsyc.ircd import commands  # noqa: F401  (fills COMMANDS)
 
     def apply_config(self, config: Config) -> None:
+        had_sts = bool(getattr(self, "config", None)) and _sts_on(self.config)
         self.config = config
         self.places.config = config
         for place in self.places.places.values():
@@ -109,6 +110,24 @@ class IRCServer:
         motd = config.server.motd
         self.motd_lines = motd.splitlines() if motd else []
         self.isupport = self._isupport()
+        if had_sts != _sts_on(config) and hasattr(self, "sessions"):
+            self.caps_changed(*(([C.STS], []) if not had_sts else ([], [C.STS])))
+
+    def caps_changed(self, new: list[str], deleted: list[str]) -> None:
+        """cap-notify: tell negotiating clients what appeared (CAP NEW) or went (CAP DEL)."""
+        for session in list(self.sessions):
+            if C.CAP_NOTIFY not in session.caps:
+                continue
+            target = session.nick or "*"
+            if new:
+                tokens = []
+                for name in new:
+                    value = sts_value(session) if name == C.STS else C.SUPPORTED.get(name, "")
+                    tokens.append(f"{name}={value}" if value else name)
+                session.reply("CAP", target, "NEW", " ".join(tokens))
+            if deleted:
+                session.set_caps(session.caps - set(deleted))
+                session.reply("CAP", target, "DEL", " ".join(deleted))
 
     # -- helpers
 
@@ -341,6 +360,10 @@ def caps_ls(session: Session) -> list[str]:
     if sts and version >= 302:
         out.append(f"{C.STS}={sts}")
     return out
+
+
+def _sts_on(config: Config) -> bool:
+    return bool(config.listen.irc_tls) and config.tls.sts_duration > 0
 
 
 def sts_value(session: Session) -> str:
