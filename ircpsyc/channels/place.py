@@ -87,6 +87,27 @@ class ListEntry:
     set_at: int
 
 
+class PlaceObserver:
+    """Hooks for services (history, channel registration): override what you need.
+
+    Observers run synchronously inside the place's decision, so they must be
+    cheap: queue work for the store's writer instead of writing.
+    """
+
+    def place_created(self, place: Place) -> None:
+        """A place came into existence (load persistent settings here)."""
+
+    def member_entered(self, place: Place, member: Member) -> None:
+        """A member has entered and got its echo (automatic modes go here)."""
+
+    def place_cast(self, place: Place, packet: Packet) -> None:
+        """The place cast an event to its members (log it for history here)."""
+
+    def keep_empty(self, place: Place) -> bool:
+        """Return True to keep an empty place alive (registered channels)."""
+        return False
+
+
 OP = M.RANK_ORDER.index("o")
 _NO_RANK = len(M.RANK_ORDER)
 VOICE = M.RANK_ORDER.index("v")
@@ -122,6 +143,7 @@ class Place:
         self.by_nick: dict[str, Member] = {}  # casefolded nick -> member
         self.counter = 0
         self.on_empty: Callable[[Place], None] | None = None
+        self.observers: list[PlaceObserver] = []
 
     # -- the read side used by NAMES/WHO/LIST/TOPIC (a remote replica offers the same)
 
@@ -174,11 +196,13 @@ class Place:
         if min_rank is None:
             for member in list(self.members.values()):
                 member.route.receive(packet)
-            return
-        relay = normalize(packet.routing.get("_source_relay", ""))
-        for key, member in list(self.members.items()):
-            if member.rank() <= min_rank or key == relay:
-                member.route.receive(packet)
+        else:
+            relay = normalize(packet.routing.get("_source_relay", ""))
+            for key, member in list(self.members.items()):
+                if member.rank() <= min_rank or key == relay:
+                    member.route.receive(packet)
+        for observer in self.observers:
+            observer.place_cast(self, packet)
 
     def _event(
         self, method: str, actor: Member | None, vars: dict[str, Value], body: str = ""
@@ -200,7 +224,11 @@ class Place:
     def _remove(self, member: Member) -> None:
         self.members.pop(normalize(member.uniform), None)
         self.by_nick.pop(casefold(member.nick), None)
-        if not self.members and self.on_empty is not None:
+        if (
+            not self.members
+            and self.on_empty is not None
+            and not any(o.keep_empty(self) for o in self.observers)
+        ):
             self.on_empty(self)
 
     def _require_member(self, packet: Packet) -> Member | None:
@@ -275,6 +303,8 @@ class Place:
         if "_tag" in packet.routing:
             echo.routing["_tag_relay"] = packet.routing["_tag"]
         route.receive(echo)
+        for observer in self.observers:
+            observer.member_entered(self, member)
 
     def _leave(self, packet: Packet) -> None:
         member = self.members.get(normalize(packet.source))
@@ -567,6 +597,7 @@ class PlaceRegistry:
         self.config = config
         self.clock = clock
         self.places: dict[str, Place] = {}  # casefolded "#name" -> place
+        self.observers: list[PlaceObserver] = []
         self._prefix = normalize(f"psyc://{host}/@")
         router.add_resolver(self._resolve)
 
@@ -582,13 +613,22 @@ class PlaceRegistry:
         ):
             return None
         name = "#" + key[len(self._prefix) :]
-        display = packet.get("_nick_place") or name
+        return self.create(packet.get("_nick_place") or name)
+
+    def create(self, display: str) -> Place:
+        """Create (or return) the place for channel `display`, e.g. a registered one."""
+        existing = self.places.get(casefold(display))
+        if existing is not None:
+            return existing
         place = Place(
             self.router, f"psyc://{self.host}/@{display[1:]}", display, self.config, self.clock
         )
         place.on_empty = self._drop
+        place.observers = self.observers
         self.places[casefold(display)] = place
         self.router.register(place)
+        for observer in self.observers:
+            observer.place_created(place)
         return place
 
     def _drop(self, place: Place) -> None:

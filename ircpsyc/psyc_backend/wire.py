@@ -440,19 +440,9 @@ class Parser:
             # when the line is known to be unfinished (_scan past its start), so
             # a long line trickling in is not rescanned from its start each time.
             match = _ROUTING_LINE.match
-            routing = self._routing
             m = match(buf, pos, limit)
             while m is not None:
-                name, raw = m.group(1, 2)
-                if len(name) > self.max_name:
-                    raise PacketError(f"routing variable name longer than {self.max_name}")
-                self._nrouting += 1
-                if self._nrouting > self.max_routing_lines:
-                    raise PacketError(f"more than {self.max_routing_lines} routing variables")
-                key = name.decode("ascii")
-                if is_list_name(key):
-                    parse_list(raw)  # only validated: routing values stay strings
-                routing[key] = raw.decode(_ENCODING, _ERRORS)
+                self._add_routing(m.group(1), m.group(2))
                 pos = m.end()
                 m = match(buf, pos, limit)
             self._pos = pos
@@ -470,17 +460,7 @@ class Parser:
             m = _ROUTING_HEAD.match(buf, pos, lf)
             if m is None:
                 self._bad_routing(pos, lf)
-            name = m.group(1)
-            if len(name) > self.max_name:
-                raise PacketError(f"routing variable name longer than {self.max_name}")
-            self._nrouting += 1
-            if self._nrouting > self.max_routing_lines:
-                raise PacketError(f"more than {self.max_routing_lines} routing variables")
-            key = name.decode("ascii")
-            raw = buf[m.end() : lf]
-            if is_list_name(key):
-                parse_list(raw)  # only validated: routing values stay strings
-            self._routing[key] = _decode(raw)
+            self._add_routing(m.group(1), buf[m.end() : lf])
             self._pos = lf + 1
             return True
         if c in _DIGITS:
@@ -515,14 +495,44 @@ class Parser:
             return self._finish(packets, pos + 2)
         raise PacketError(f"unexpected byte {c:#04x} in routing header")
 
+    def _add_routing(self, name: bytes, raw: bytes | bytearray) -> None:
+        if len(name) > self.max_name:
+            raise PacketError(f"routing variable name longer than {self.max_name}")
+        self._nrouting += 1
+        if self._nrouting > self.max_routing_lines:
+            raise PacketError(f"more than {self.max_routing_lines} routing variables")
+        key = name.decode("ascii")
+        if is_list_name(key):
+            parse_list(raw)  # only validated: routing values stay strings
+        self._routing[key] = raw.decode(_ENCODING, _ERRORS)
+
+    def _add_entity(self, op: bytes, name: bytes, raw: bytes | bytearray) -> None:
+        if len(name) > self.max_name:
+            raise PacketError(f"variable name longer than {self.max_name}")
+        self._nmods += 1
+        if self._nmods > self.max_modifiers:
+            raise PacketError(f"more than {self.max_modifiers} variables")
+        key = name.decode("ascii")
+        value = parse_list(raw) if is_list_name(key) else raw.decode(_ENCODING, _ERRORS)
+        if op == b":":
+            self._vars[key] = value
+        else:
+            self._mods.append(Modifier(op.decode("ascii"), key, value))
+
+    def _kw_end(self, pos: int, end: int) -> int:
+        """Where the run of keyword bytes from pos ends (looking a little past max_name)."""
+        buf = self._buf
+        stop = min(end, pos + self.max_name + 1)
+        while pos < stop and buf[pos] in _KW:
+            pos += 1
+        return pos
+
     def _check_partial_routing(self, pos: int, end: int) -> None:
         """Refuse an unfinished routing line as soon as it cannot become valid."""
         buf = self._buf
         if buf[pos] not in _ROUTING_OPERS:
             raise PacketError(f"operator {chr(buf[pos])!r} not allowed in routing header")
-        i = pos + 1
-        while i < end and buf[i] in _KW:
-            i += 1
+        i = self._kw_end(pos + 1, end)
         if i - pos - 1 > self.max_name:
             raise PacketError(f"routing variable name longer than {self.max_name}")
         if pos + 1 < end and buf[pos + 1] != _UNDERSCORE:
@@ -535,9 +545,9 @@ class Parser:
         buf = self._buf
         if buf[pos] not in _ROUTING_OPERS:
             raise PacketError(f"operator {chr(buf[pos])!r} not allowed in routing header")
-        i = pos + 1
-        while i < end and buf[i] in _KW:
-            i += 1
+        i = self._kw_end(pos + 1, end)
+        if i - pos - 1 > self.max_name:
+            raise PacketError(f"routing variable name longer than {self.max_name}")
         if i == pos + 1 or buf[pos + 1] != _UNDERSCORE:
             raise PacketError("routing variable name must be '_' and keyword characters")
         if i < end and buf[i] == _SP:
@@ -598,30 +608,13 @@ class Parser:
                     # Fast path for a complete simple line (see _step_routing).
                     m = line(buf, pos, limit)
                     if m is not None:
-                        op, name_b, raw = m.group(1, 2, 3)
-                        if len(name_b) > max_name:
-                            raise PacketError(f"variable name longer than {max_name}")
-                        self._nmods += 1
-                        if self._nmods > self.max_modifiers:
-                            raise PacketError(f"more than {self.max_modifiers} variables")
-                        name = name_b.decode("ascii")
-                        value: Value = (
-                            parse_list(raw)
-                            if is_list_name(name)
-                            else raw.decode(_ENCODING, _ERRORS)
-                        )
-                        if op == b":":
-                            self._vars[name] = value
-                        else:
-                            self._mods.append(Modifier(op.decode("ascii"), name, value))
+                        self._add_entity(m.group(1), m.group(2), m.group(3))
                         pos = self._pos = m.end()
                         continue
                 m = _ENTITY_HEAD.match(buf, pos, end)
                 if m is None:
                     self._diagnose_entity(pos, end, framed)
                     return False
-                if m.end(2) - m.start(2) > max_name:
-                    raise PacketError(f"variable name longer than {max_name}")
                 vstart = m.end()
                 digits = m.group(3)
                 if digits is None:
@@ -642,17 +635,7 @@ class Parser:
                         return False
                     if buf[vend] != _LF:
                         raise PacketError("variable value length is wrong (no LF after it)")
-                self._nmods += 1
-                if self._nmods > self.max_modifiers:
-                    raise PacketError(f"more than {self.max_modifiers} variables")
-                name = m.group(2).decode("ascii")
-                raw = buf[vstart:vend]
-                value = parse_list(raw) if is_list_name(name) else _decode(raw)
-                op = m.group(1)
-                if op == b":":
-                    self._vars[name] = value
-                else:
-                    self._mods.append(Modifier(op.decode("ascii"), name, value))
+                self._add_entity(m.group(1), m.group(2), buf[vstart:vend])
                 pos = self._pos = vend + 1
                 continue
             if c in _KW:
@@ -686,9 +669,7 @@ class Parser:
     def _diagnose_entity(self, pos: int, end: int, framed: bool) -> None:
         """Raise why an entity line header does not parse, or return if it is incomplete."""
         buf = self._buf
-        i = pos + 1
-        while i < end and buf[i] in _KW:
-            i += 1
+        i = self._kw_end(pos + 1, end)
         if i - pos - 1 > self.max_name:
             raise PacketError(f"variable name longer than {self.max_name}")
         if i < end and i == pos + 1:
@@ -710,10 +691,7 @@ class Parser:
 
     def _diagnose_method(self, pos: int, end: int, framed: bool) -> None:
         """Raise why a method line does not parse, or return if it is incomplete."""
-        buf = self._buf
-        i = pos
-        while i < end and buf[i] in _KW:
-            i += 1
+        i = self._kw_end(pos, end)
         if i - pos > self.max_name:
             raise PacketError(f"method name longer than {self.max_name}")
         if i < end:

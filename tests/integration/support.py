@@ -247,6 +247,15 @@ class RawClient:
         if not transport.is_closing():
             transport.abort()
 
+    def drop(self, reset: bool = False) -> None:
+        """Hang up (RST if `reset`, else FIN) and stop tracking this client."""
+        if reset:
+            self.abort()
+        else:
+            self.close()
+        if self in _OPEN:
+            _OPEN.remove(self)
+
     async def quit(self, reason: str = "bye") -> None:
         await self.send(f"QUIT :{reason}")
         await self.until_closed()
