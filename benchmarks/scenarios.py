@@ -32,7 +32,7 @@ from benchmarks.loadgen import (
     now_ns,
     ping_all,
 )
-from benchmarks.servers import ServerHandle
+from benchmarks.servers import CLK_TCK, ServerHandle
 
 __all__ = ["QUICK", "SCENARIOS", "Context", "Scenario", "ScenarioError"]
 
@@ -90,18 +90,38 @@ class Context:
             raise ScenarioError(f"{failed} of {len(conns)} clients did not answer the sync PING")
 
 
+def machine_busy_seconds() -> float | None:
+    """CPU seconds that processes used (user, nice, system), all cores, since boot.
+
+    Interrupt and softirq time is left out: loopback TCP traffic lands there.
+    """
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:4]]
+    except (OSError, ValueError):
+        return None
+    return sum(fields) / CLK_TCK
+
+
 class Meter:
-    """Server CPU (from /proc), load generator CPU and wall time of a measured phase."""
+    """Server CPU (from /proc), load generator CPU and wall time of a measured phase.
+
+    ``other_cpu_s`` is the CPU the rest of the machine used meanwhile: when it is
+    not small, something else competed with the server and the load generator,
+    and rates and latencies are pessimistic (CPU per delivery is not affected).
+    """
 
     def __init__(self, server: ServerHandle) -> None:
         self.server = server
         self.start_ns = 0
         self.cpu0: float | None = None
         self.own0 = 0.0
+        self.busy0: float | None = None
 
     def start(self) -> None:
         self.cpu0 = self.server.cpu_seconds()
         self.own0 = time.process_time()
+        self.busy0 = machine_busy_seconds()
         self.start_ns = now_ns()
 
     def stop(self, end_ns: int | None = None) -> Result:
@@ -109,9 +129,15 @@ class Meter:
         stop_ns = now_ns()
         cpu1 = self.server.cpu_seconds()
         own = time.process_time() - self.own0
+        busy1 = machine_busy_seconds()
         end = end_ns if end_ns and end_ns > self.start_ns else stop_ns
         wall = (end - self.start_ns) / 1e9
         server_cpu = None if cpu1 is None or self.cpu0 is None else cpu1 - self.cpu0
+        other = share = None
+        if busy1 is not None and self.busy0 is not None:
+            other = max(0.0, busy1 - self.busy0 - own - (server_cpu or 0.0))
+            span = (stop_ns - self.start_ns) / 1e9
+            share = round(other / span, 2) if span > 0 else None
         return {
             "wall_s": round(wall, 3),
             "server_cpu_s": None if server_cpu is None else round(server_cpu, 3),
@@ -119,6 +145,8 @@ class Meter:
                 None if server_cpu is None or wall <= 0 else round(server_cpu / wall, 3)
             ),
             "loadgen_cpu_s": round(own, 3),
+            "other_cpu_s": None if other is None else round(other, 3),
+            "other_cpu_share": share,  # cores' worth of CPU used by other processes
         }
 
 
@@ -418,6 +446,8 @@ async def run_idle(ctx: Context, p: IdleParams) -> Result:
 
     rtts: list[int] = []
     timeouts = 0
+    ping_meter = Meter(ctx.server)
+    ping_meter.start()
     per_probe = math.ceil(p.pings / max(1, len(probes)))
 
     async def probe(conn: IRCConn, index: int) -> None:
@@ -434,6 +464,7 @@ async def run_idle(ctx: Context, p: IdleParams) -> Result:
             rtts.append(got - sent)
 
     await asyncio.gather(*(probe(c, i) for i, c in enumerate(probes)))
+    ping_phase = ping_meter.stop()
     rtt = latency_summary(rtts)
     per_conn = None
     if rss0 is not None and rss1 is not None and report.registered:
@@ -452,6 +483,8 @@ async def run_idle(ctx: Context, p: IdleParams) -> Result:
         "registration": report.as_dict(),
         "server_cpu_ms_per_registration": _per(m["server_cpu_s"], report.registered, 1e3),
         "connect_phase": m,
+        "ping_phase": ping_phase,
+        "other_cpu_share": ping_phase["other_cpu_share"],
     }
 
 

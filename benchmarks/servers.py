@@ -14,6 +14,7 @@ An ``external`` server is only connected to: there is no PID to measure.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ipaddress
 import os
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = [
+    "CLK_TCK",
     "KINDS",
     "REPO",
     "ServerError",
@@ -42,9 +44,16 @@ KINDS = ("ircpsyc", "ngircd", "inspircd", "external")
 SERVER_NAME = "bench.local"
 MAX_CLIENTS = 20000
 SENDQ_BYTES = 8 * 1024 * 1024
-_CLK_TCK = os.sysconf("SC_CLK_TCK")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 _STARTUP_TIMEOUT = 30.0
 _STOP_TIMEOUT = 10.0
+_LIVE: set[ServerHandle] = set()  # started and not yet stopped: stopped at exit
+
+
+@atexit.register
+def _stop_leftovers() -> None:
+    for handle in list(_LIVE):
+        handle.stop()
 
 
 class ServerError(RuntimeError):
@@ -149,7 +158,7 @@ def parse_server(text: str) -> ServerSpec:
     return ServerSpec("external", host, int(port))
 
 
-@dataclass
+@dataclass(eq=False)
 class ServerHandle:
     """A running server: its address and, when we started it, its process."""
 
@@ -180,7 +189,7 @@ class ServerHandle:
             if fields is not None:
                 # utime, stime, cutime, cstime: fields 14-17, counted from 1.
                 total += sum(int(x) for x in fields[11:15])
-        return total / _CLK_TCK
+        return total / CLK_TCK
 
     def rss_bytes(self) -> int | None:
         """Resident memory (VmRSS) of the server and its children, in bytes."""
@@ -208,6 +217,7 @@ class ServerHandle:
 
     def stop(self, keep_workdir: bool = False) -> None:
         """SIGTERM the server (SIGKILL after a grace period); remove its directory."""
+        _LIVE.discard(self)
         proc = self.proc
         if proc is not None and proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
@@ -418,6 +428,7 @@ def _spawn(spec: ServerSpec, argv: list[str], workdir: Path, port: int) -> Serve
         logs.append(workdir / "inspircd.log")
     handle = ServerHandle(spec=spec, host="127.0.0.1", port=port, proc=proc, workdir=workdir)
     handle.logs = logs
+    _LIVE.add(handle)
     try:
         _wait_for_port("127.0.0.1", port, proc, _STARTUP_TIMEOUT)
     except ServerError as exc:

@@ -80,6 +80,36 @@ def count_junit(path: Path) -> Score:
     return score
 
 
+def failures_by_area(path: Path) -> dict[str, list[tuple[str, str]]]:
+    """Failed/errored tests from a JUnit report, grouped by irctest module.
+
+    Keys are areas like ``chmodes.operator``; values are ``(Class::test, reason)``.
+    """
+    areas: dict[str, list[tuple[str, str]]] = {}
+    for case in ET.parse(path).getroot().iter("testcase"):
+        bad = next((c for c in case if c.tag in ("failure", "error")), None)
+        if bad is None:
+            continue
+        module, _, cls = case.get("classname", "").rpartition(".")
+        area = module.removeprefix("irctest.server_tests.") or "?"
+        reason = (bad.get("message") or bad.text or "").strip().splitlines()
+        first = reason[0] if reason else ""
+        if bad.tag == "error":
+            first = f"[error] {first}"
+        areas.setdefault(area, []).append((f"{cls}::{case.get('name')}", first[:200]))
+    return dict(sorted(areas.items()))
+
+
+def write_failures(junit: Path, out: Path, server: str, score: Score) -> None:
+    areas = failures_by_area(junit)
+    lines = [f"irctest failures for {server}: {score}", f"(from {junit})", ""]
+    for area, tests in areas.items():
+        lines.append(f"## {area} ({len(tests)})")
+        lines += [f"  {name}\n      {reason}" if reason else f"  {name}" for name, reason in tests]
+        lines.append("")
+    out.write_text("\n".join(lines))
+
+
 def irctest_python(irctest_dir: Path) -> str:
     override = os.environ.get("IRCTEST_PYTHON")
     if override:
@@ -133,6 +163,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="PATH",
         help="where to write the JUnit report (default: TMPDIR/ircpsyc-conformance/SERVER.xml)",
+    )
+    parser.add_argument(
+        "--failures",
+        type=Path,
+        metavar="PATH",
+        help="also write the failed tests, grouped by irctest module, to PATH",
     )
     return parser
 
@@ -212,8 +248,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: irctest did not run (pytest exit {result.returncode})", file=sys.stderr)
         return result.returncode or 2
     tmp_junit.replace(junit)
+    score = count_junit(junit)
     print(f"JUnit report: {junit}")
-    print(count_junit(junit))
+    if args.failures:
+        write_failures(junit, args.failures, args.server, score)
+        print(f"Failures by area: {args.failures}")
+    print(score)
     return 0
 
 

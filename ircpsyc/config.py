@@ -26,14 +26,17 @@ from typing import Any
 from ircpsyc.passwords import is_argon2_hash
 
 __all__ = [
+    "AwaylogSection",
     "Config",
     "ConfigError",
+    "HistorySection",
     "KeyInfo",
     "LimitsSection",
     "ListenSection",
     "OperEntry",
     "Overrides",
     "ServerSection",
+    "ServicesSection",
     "StorageSection",
     "TlsSection",
     "default_toml",
@@ -344,6 +347,107 @@ class LimitsSection:
 
 
 @dataclass(frozen=True)
+class HistorySection:
+    """[history]: what channels and private conversations keep, and the replay on JOIN."""
+
+    enabled: bool = _key(
+        True,
+        help="Keep channel and private-message history (CHATHISTORY, replay on JOIN).",
+    )
+    max_per_channel: int = _key(
+        1000,
+        help="Most events kept per channel, and per private conversation; older ones are deleted.",
+        ge=1,
+    )
+    max_age_days: float = _key(
+        30.0, help="Days an event is kept; 0 keeps events until max_per_channel drops them.", ge=0
+    )
+    join_replay: int = _key(
+        10,
+        help="Messages replayed to a client that joins a channel, as a chathistory batch "
+        "with server-time (only to clients with batch and server-time that did not ask "
+        "for draft/chathistory); 0 turns the replay off.",
+        ge=0,
+    )
+    join_replay_plain: bool = _key(
+        False,
+        help="Also replay to clients without batch and server-time, as NOTICE lines "
+        "that start with the time of each message.",
+    )
+    chathistory_limit: int = _key(
+        100,
+        help="Most messages one CHATHISTORY command returns (CHATHISTORY= in RPL_ISUPPORT).",
+        ge=1,
+    )
+    private: bool = _key(
+        True,
+        help="Keep private messages too (CHATHISTORY with a nick target, and TARGETS).",
+    )
+
+
+@dataclass(frozen=True)
+class AwaylogSection:
+    """[awaylog]: what a registered account missed while away or offline."""
+
+    enabled: bool = _key(
+        True,
+        help="Record private messages to an away or offline registered account, and "
+        "channel messages that mention its nick, and replay them when it returns.",
+    )
+    max_entries: int = _key(200, help="Most entries kept per account.", ge=1)
+    max_age_days: float = _key(
+        30.0, help="Days an entry is kept; 0 keeps entries until max_entries drops them.", ge=0
+    )
+
+
+def _check_guest_prefix(value: str) -> str | None:
+    if not re.match(r"^[A-Za-z\[\]\\`_^{|}][A-Za-z0-9\[\]\\`_^{|}-]{0,19}$", value):
+        return "must be 1 to 20 nickname characters, not starting with a digit or '-'"
+    return None
+
+
+@dataclass(frozen=True)
+class ServicesSection:
+    """[services]: accounts (NickServ), SASL and nick protection."""
+
+    nick_grace: float = _key(
+        30.0,
+        help="Seconds a user may keep a registered nick without logging in to its account "
+        "before being renamed to a guest nick (unless the account set ENFORCE OFF).",
+        ge=0,
+    )
+    guest_prefix: str = _key(
+        "Guest",
+        help="Guest nicks are this prefix followed by digits, e.g. Guest12345.",
+        check=_check_guest_prefix,
+    )
+    enforce_default: bool = _key(
+        True, help="Nick protection (NickServ SET ENFORCE) of newly registered accounts."
+    )
+    login_attempts: int = _key(
+        5,
+        help="Failed logins allowed per account and per IP address within login_window; "
+        "further attempts are refused until older failures expire.",
+        ge=1,
+    )
+    login_window: float = _key(
+        60.0, help="Seconds over which failed logins are counted.", gt=0
+    )
+    scram_iterations: int = _key(
+        4096,
+        help="PBKDF2 iterations of the SCRAM-SHA-256 keys made when a password is set.",
+        ge=4096,
+    )
+    registration_before_connect: bool = _key(
+        True,
+        help="Allow the IRCv3 REGISTER command before connection registration completes.",
+    )
+    registration_email_required: bool = _key(
+        False, help="Registrations (REGISTER, NickServ REGISTER) must give an e-mail address."
+    )
+
+
+@dataclass(frozen=True)
 class OperEntry:
     """One [[opers]] table: credentials for the OPER command."""
 
@@ -378,6 +482,17 @@ class Config:
     )
     limits: LimitsSection = field(
         default_factory=LimitsSection, metadata={"help": "Limits and timers."}
+    )
+    history: HistorySection = field(
+        default_factory=HistorySection, metadata={"help": "Channel and private history."}
+    )
+    awaylog: AwaylogSection = field(
+        default_factory=AwaylogSection,
+        metadata={"help": "The away log: what an account missed while it was away."},
+    )
+    services: ServicesSection = field(
+        default_factory=ServicesSection,
+        metadata={"help": "Accounts (NickServ), SASL and nick protection."},
     )
     opers: tuple[OperEntry, ...] = field(
         default_factory=tuple,

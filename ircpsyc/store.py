@@ -12,7 +12,9 @@ import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import sqlite_utils
@@ -34,9 +36,109 @@ def _m2_server_bans(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[Migration] = [_m1_meta, _m2_server_bans]
+def _m3_accounts(db: sqlite_utils.Database) -> None:
+    """Accounts (NickServ, SASL) and their TLS certificate fingerprints."""
+    db.execute(
+        """
+        CREATE TABLE IF NOT EXISTS accounts (
+            folded TEXT PRIMARY KEY,          -- casefolded name: one account per name
+            name TEXT NOT NULL,               -- as registered
+            password_hash TEXT NOT NULL,      -- argon2id
+            scram_salt TEXT NOT NULL,         -- base64
+            scram_iterations INTEGER NOT NULL,
+            scram_stored_key TEXT NOT NULL,   -- base64 H(HMAC(SaltedPassword, "Client Key"))
+            scram_server_key TEXT NOT NULL,   -- base64 HMAC(SaltedPassword, "Server Key")
+            email TEXT NOT NULL DEFAULT '',
+            registered_at REAL NOT NULL,
+            enforce INTEGER NOT NULL DEFAULT 1
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE IF NOT EXISTS account_certs (
+            fingerprint TEXT PRIMARY KEY,     -- lower-case hex SHA-256 of the certificate
+            account TEXT NOT NULL,            -- accounts.folded
+            added_at REAL NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS account_certs_by_account ON account_certs(account)")
+
+
+def _m4_history_awaylog(db: sqlite_utils.Database) -> None:
+    """History of channels and private conversations; the away log of accounts."""
+    db.execute(
+        """
+        CREATE TABLE IF NOT EXISTS history (
+            id INTEGER PRIMARY KEY,           -- server-wide order of events
+            target TEXT NOT NULL,             -- casefolded #channel, or ~partyA partyB
+            msgid TEXT NOT NULL,
+            time INTEGER NOT NULL,            -- ms since the epoch
+            kind INTEGER NOT NULL,            -- 0 PRIVMSG/NOTICE, 1 TAGMSG, 2 other events
+            method TEXT NOT NULL,             -- the PSYC method of the cast
+            data TEXT NOT NULL                -- JSON {"v": variables, "b": body}
+        )
+        """
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS history_by_target ON history(target, id)")
+    db.execute("CREATE INDEX IF NOT EXISTS history_by_msgid ON history(msgid)")
+    db.execute("CREATE INDEX IF NOT EXISTS history_by_time ON history(time)")
+    db.execute(
+        """
+        CREATE TABLE IF NOT EXISTS history_dm (
+            owner TEXT NOT NULL,              -- party key: a:account or n:nick
+            target TEXT NOT NULL,             -- the conversation (history.target)
+            peer_nick TEXT NOT NULL,          -- the correspondent's latest nick
+            peer_fold TEXT NOT NULL,
+            time INTEGER NOT NULL,            -- of the latest message
+            PRIMARY KEY (owner, target)
+        )
+        """
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS history_dm_by_peer ON history_dm(owner, peer_fold)")
+    db.execute(
+        """
+        CREATE TABLE IF NOT EXISTS awaylog (
+            id INTEGER PRIMARY KEY,
+            account TEXT NOT NULL,            -- casefolded account name
+            time INTEGER NOT NULL,            -- ms since the epoch
+            channel TEXT NOT NULL,            -- where it was said; '' for private
+            method TEXT NOT NULL,
+            data TEXT NOT NULL,               -- JSON {"v": variables, "b": body}
+            read INTEGER NOT NULL DEFAULT 0
+        )
+        """
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS awaylog_by_account ON awaylog(account, id)")
+    db.execute("CREATE INDEX IF NOT EXISTS awaylog_by_time ON awaylog(time)")
+    db.execute(
+        """
+        CREATE TABLE IF NOT EXISTS awaylog_watch (
+            channel TEXT NOT NULL,            -- casefolded channel
+            nick TEXT NOT NULL,               -- casefolded nick whose mentions are kept
+            account TEXT NOT NULL,            -- for this absent account
+            PRIMARY KEY (channel, nick)
+        )
+        """
+    )
+
+
+MIGRATIONS: list[Migration] = [_m1_meta, _m2_server_bans, _m3_accounts, _m4_history_awaylog]
 
 Job = Callable[[sqlite_utils.Database], None]
+
+
+@contextmanager
+def transaction(db: sqlite_utils.Database) -> Iterator[None]:
+    """All or nothing: BEGIN IMMEDIATE ... COMMIT, ROLLBACK on any exception."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
 
 
 class Store:
@@ -50,8 +152,11 @@ class Store:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.db = self._connect()
         self.migrate()
-        self._queue: queue.Queue[Job | None] = queue.Queue()
+        self._queue: queue.Queue[Job | threading.Event | None] = queue.Queue()
         self._writer_db = self._connect() if path != ":memory:" else self.db
+        self._lock = threading.Lock()  # serialises the shared connection of :memory:
+        self._queued = 0  # write_later tickets handed out (event loop thread)
+        self.committed = 0  # write_later jobs committed so far (or dropped), in order
         self._thread = threading.Thread(target=self._writer, name="store-writer", daemon=True)
         self._thread.start()
 
@@ -73,25 +178,31 @@ class Store:
         for number, migration in enumerate(MIGRATIONS, start=1):
             if number <= current:
                 continue
-            with self.db.conn:
+            with transaction(self.db):
                 migration(self.db)
                 self.db.execute(f"PRAGMA user_version={number}")
             log.info("store %s: migrated to schema %d", self.path, number)
 
     def write_now(self, job: Job) -> None:
         """Run a write and commit it before returning (durable acknowledgements)."""
-        with self.db.conn:
+        with self._lock, transaction(self.db):
             job(self.db)
 
-    def write_later(self, job: Job) -> None:
-        """Queue a write for the group-committing writer thread."""
-        self._queue.put(job)
+    def write_later(self, job: Job) -> int:
+        """Queue a write for the group-committing writer thread.
 
-    def flush(self) -> None:
+        Returns a ticket: the job is committed (or was dropped after an error)
+        once `committed` >= ticket.  Readers use it to merge what is still queued.
+        """
+        self._queued += 1
+        self._queue.put(job)
+        return self._queued
+
+    def flush(self, timeout: float = 10.0) -> bool:
         """Wait until everything queued so far is committed."""
         done = threading.Event()
-        self._queue.put(lambda db: done.set())
-        done.wait(10)
+        self._queue.put(done)
+        return done.wait(timeout)
 
     def close(self) -> None:
         self._queue.put(None)
@@ -101,27 +212,45 @@ class Store:
         self.db.conn.close()
 
     def _writer(self) -> None:
-        db = self._writer_db
         while True:
-            job = self._queue.get()
-            if job is None:
+            item = self._queue.get()
+            if item is None:
                 return
-            jobs = [job]
+            batch = [item]
             stop = False
-            try:  # group whatever arrives within the flush interval into one commit
-                while len(jobs) < 10_000:
-                    nxt = self._queue.get(timeout=self.FLUSH_INTERVAL if len(jobs) < 2 else 0.0)
+            deadline = time.monotonic() + self.FLUSH_INTERVAL
+            try:  # group what arrives within 100 ms of the first write into one commit
+                while len(batch) < 10_000:
+                    nxt = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
                     if nxt is None:
                         stop = True
                         break
-                    jobs.append(nxt)
+                    batch.append(nxt)
+                    if isinstance(nxt, threading.Event):
+                        break
             except queue.Empty:
                 pass
-            try:
-                with db.conn:
-                    for item in jobs:
-                        item(db)
-            except sqlite3.Error:
-                log.exception("store writer: a batch of %d writes failed", len(jobs))
+            self._commit(batch)
             if stop:
                 return
+
+    def _commit(self, batch: list[Job | threading.Event]) -> None:
+        jobs = [j for j in batch if not isinstance(j, threading.Event)]
+        db = self._writer_db
+        try:
+            with self._lock, transaction(db):
+                for job in jobs:
+                    job(db)
+        except Exception:
+            # One bad job must not cost the others: retry them one by one.
+            log.exception("store writer: batch of %d failed, retrying singly", len(jobs))
+            for job in jobs:
+                try:
+                    with self._lock, transaction(db):
+                        job(db)
+                except Exception:
+                    log.exception("store writer: dropping one failed write")
+        self.committed += len(jobs)
+        for item in batch:
+            if isinstance(item, threading.Event):
+                item.set()

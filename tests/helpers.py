@@ -53,9 +53,7 @@ def make_config(
     """
     config = load(None)
     if motd is not None:
-        config = dataclasses.replace(
-            config, server=dataclasses.replace(config.server, motd=motd)
-        )
+        config = dataclasses.replace(config, server=dataclasses.replace(config.server, motd=motd))
     entries = tuple(
         OperEntry(name=name, password_hash=oper_hash(password), hostmask=mask)
         for name, password, mask in opers

@@ -592,3 +592,84 @@ def test_list() -> None:
     assert rows["#small"].params[3].endswith("tiny")
     rows = {r.params[1] for r in numerics(carol.send("LIST >1"), "322")}
     assert rows == {"#big"}
+
+
+def test_join_several_with_keys_and_channel_limit() -> None:
+    world = World(max_channels=2)
+    alice = world.client("alice")
+    alice.send("JOIN #a,#b")
+    alice.send("MODE #a +k ka")
+    alice.send("MODE #b +k kb")
+    bob = world.client("bob")
+    out = bob.send("JOIN #a,#b ka,kb")
+    assert [ln.params[0] for ln in numerics(out, "JOIN")] == ["#a", "#b"]
+    err = only(bob.send("JOIN #c"), "405")
+    assert err.params[:2] == ["bob", "#c"]
+    assert world.places.get("#c") is None
+
+
+def test_invite_to_away_user_says_301() -> None:
+    world = World()
+    alice = world.client("alice")
+    alice.send("JOIN #chan")
+    bob = world.client("bob")
+    bob.send("AWAY :asleep")
+    out = alice.send("INVITE bob #chan")
+    assert "341" in cmds(out)
+    assert only(out, "301").params == ["alice", "bob", "asleep"]
+
+
+def test_invite_notify_tells_other_members() -> None:
+    world = World()
+    alice = world.client("alice")
+    watcher = world.client("watcher", caps=["invite-notify"])
+    plain = world.client("plain")
+    world.channel("#chan", alice, watcher, plain)
+    world.client("bob")
+    alice.send("INVITE bob #chan")
+    notify = only(watcher.take(), "INVITE")
+    assert notify.source.startswith("alice!")
+    assert notify.params == ["bob", "#chan"]
+    assert plain.take() == []
+
+
+def test_extended_join() -> None:
+    world = World()
+    alice = world.client("alice", caps=["extended-join"])
+    bob = world.client("bob")
+    alice.send("JOIN #chan")
+    bob.send("JOIN #chan")
+    join = only(alice.take(), "JOIN")
+    assert join.params == ["#chan", "*", "Real Name"]
+
+
+def test_monitor() -> None:
+    world = World()
+    alice = world.client("alice")
+    world.client("bob")
+    out = alice.send("MONITOR + bob,carol")
+    assert only(out, "730").params[1] == "bob!~user@127.0.0.1"
+    assert only(out, "731").params[1] == "carol"
+    carol = world.client("carol")
+    assert only(alice.take(), "730").params[1].startswith("carol!")
+    carol.send("QUIT")
+    assert only(alice.take(), "731").params[1] == "carol"
+    out = alice.send("MONITOR L")
+    assert sorted(only(out, "732").params[1].split(",")) == ["bob", "carol"]
+    assert out[-1].command == "733"
+    alice.send("MONITOR - bob")
+    assert only(alice.send("MONITOR L"), "732").params[1] == "carol"
+    alice.send("MONITOR C")
+    assert cmds(alice.send("MONITOR L")) == ["733"]
+    world.check_consistency()
+
+
+def test_setname() -> None:
+    world = World()
+    alice = world.client("alice", caps=["setname"])
+    bob = world.client("bob", caps=["setname"])
+    world.channel("#chan", alice, bob)
+    out = alice.send("SETNAME :New Name")
+    assert only(out, "SETNAME").params == ["New Name"]
+    assert only(bob.take(), "SETNAME").params == ["New Name"]
+    assert only(bob.send("WHOIS alice"), "311").params[5] == "New Name"

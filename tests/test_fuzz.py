@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import os
 
+from helpers import FakeClient, World, parse_output
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from helpers import FakeClient, World, parse_output
 
 from ircpsyc.ircd.core import COMMANDS
 
 SETTINGS = settings(
     # FUZZ_EXAMPLES=2000 for a longer hunt; the default keeps the file well under 30 s.
-    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "60")),
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "150")),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
     derandomize=False,
@@ -72,7 +72,7 @@ trailing = st.text(
     alphabet=st.characters(blacklist_characters="\r\n\x00", blacklist_categories=("Cs",)),
     max_size=40,
 )
-commands = st.sampled_from(sorted(COMMANDS) + ["FOO", "privmsg", "join"])
+commands = st.sampled_from([*sorted(COMMANDS), "FOO", "privmsg", "join"])
 tags = st.sampled_from(
     [
         "",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -35,7 +37,7 @@ def test_method_chain_property(words: list[str]) -> None:
     assert chain[0] == method
     assert chain[-1] == "_" + words[0]
     assert len(chain) == len(words)
-    for longer, shorter in zip(chain, chain[1:], strict=False):
+    for longer, shorter in itertools.pairwise(chain):
         assert longer.startswith(shorter + "_")
 
 

@@ -453,7 +453,7 @@ def test_topic_errors() -> None:
     world = World()
     alice = world.client("alice")
     assert only(alice.send("TOPIC #nowhere :x"), "403").params[1] == "#nowhere"
-    (bob,) = _join(world, "#chan", "bob")
+    (_bob,) = _join(world, "#chan", "bob")
     assert only(alice.send("TOPIC #chan :x"), "442").params[1] == "#chan"
 
 
@@ -631,3 +631,47 @@ def test_nick_change_updates_the_place() -> None:
     alice.send("MODE #chan +o robert")
     assert member.is_op
     world.check_consistency()
+
+
+def test_ban_list_full() -> None:
+    world = World(max_bans=2)
+    (alice,) = _join(world, "#chan", "alice")
+    out = alice.send("MODE #chan +bbb a b c")
+    assert only(out, "MODE").params == ["#chan", "+bb", "a!*@*", "b!*@*"]
+    assert only(out, "478").params[:2] == ["alice", "#chan"]
+    lobby = world.places.get("#chan")
+    assert lobby is not None and len(lobby.lists["b"]) == 2
+
+
+def test_rank_mode_without_parameter() -> None:
+    world = World()
+    (alice,) = _join(world, "#chan", "alice")
+    out = alice.send("MODE #chan +o")
+    assert cmds(out) in (["461"], ["696"])
+    assert "MODE" not in cmds(out)
+
+
+def test_kick_several_and_part_several() -> None:
+    world = World()
+    alice, _, _ = _join(world, "#chan", "alice", "bob", "carol")
+    alice.send("KICK #chan bob,carol :out")
+    lobby = world.places.get("#chan")
+    assert lobby is not None and list(lobby.by_nick) == ["alice"]
+    alice.send("JOIN #two")
+    out = alice.send("PART #chan,#two :done")
+    assert [p.params for p in numerics(out, "PART")] == [["#chan", "done"], ["#two", "done"]]
+    assert len(world.places) == 0
+    world.check_consistency()
+
+
+def test_away_member_joining_is_announced_with_away_notify() -> None:
+    world = World()
+    alice = world.client("alice", caps=["away-notify"])
+    alice.send("JOIN #chan")
+    bob = world.client("bob")
+    bob.send("AWAY :not here")
+    bob.send("JOIN #chan")
+    got = alice.take()
+    assert cmds(got) == ["JOIN", "AWAY"]
+    assert got[1].source.startswith("bob!")
+    assert got[1].params == ["not here"]

@@ -658,3 +658,28 @@ def test_degenerate_lines(raw: bytes) -> None:
     assert not any(ln.command == "FAIL" for ln in out)
     assert not fake.closed
     assert "PONG" in cmds(fake.send("PING x"))
+
+
+def test_echo_carries_the_same_msgid_as_the_delivered_message() -> None:
+    world = World()
+    alice = world.client("alice", caps=["echo-message", "message-tags"])
+    bob = world.client("bob", caps=["message-tags"])
+    world.channel("#chan", alice, bob)
+    for target in ("#chan", "bob"):
+        echo = only(alice.send(f"PRIVMSG {target} :hi"), "PRIVMSG")
+        got = only(bob.take(), "PRIVMSG")
+        assert echo.tags is not None and got.tags is not None
+        assert echo.tags["msgid"] == got.tags["msgid"]
+        assert echo.params == got.params
+
+
+def test_msgids_are_unique() -> None:
+    world = World()
+    alice = world.client("alice")
+    bob = world.client("bob", caps=["message-tags"])
+    world.channel("#chan", alice, bob)
+    alice.send("PRIVMSG #chan :one")
+    alice.send("PRIVMSG #chan :two")
+    alice.send("PRIVMSG bob :three")
+    ids = [ln.tags["msgid"] for ln in bob.take() if ln.tags]
+    assert len(ids) == 3 and len(set(ids)) == 3

@@ -113,9 +113,7 @@ def test_builders() -> None:
 
 
 names = st.text(
-    alphabet=st.characters(
-        min_codepoint=0x21, max_codepoint=0x7E, blacklist_characters="/#"
-    ),
+    alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E, blacklist_characters="/#"),
     min_size=1,
     max_size=20,
 )

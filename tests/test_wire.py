@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from ircpsyc.psyc_backend.packet import Modifier, Packet, Value
 from ircpsyc.psyc_backend.wire import (
     LONG_VALUE,
+    MAX_NAME_LIMIT,
     PacketError,
     Parser,
     is_list_name,
@@ -460,6 +461,13 @@ def test_limit_name_length() -> None:
     with pytest.raises(PacketError, match="longer"):
         Parser(max_name=64).feed(b"\n_" + b"a" * 100)
     assert parse_one(b"\n:_" + b"a" * 63 + b"\tx\n|\n").vars == {"_" + "a" * 63: "x"}
+    # A huge name in one feed is refused without scanning all of it.
+    for prefix in (b":_", b"\n:_", b"\n_"):
+        with pytest.raises(PacketError, match="longer"):
+            Parser().feed(prefix + b"a" * (4 << 20) + b"\t\n")
+    with pytest.raises(ValueError):
+        Parser(max_name=MAX_NAME_LIMIT + 1)
+    assert parse_one(b"\n:_" + b"a" * 255 + b"\tx\n|\n", max_name=MAX_NAME_LIMIT).vars
 
 
 def test_limit_announced_lengths() -> None:

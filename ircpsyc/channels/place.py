@@ -17,7 +17,8 @@ from ircpsyc.channels import modes as M
 from ircpsyc.psyc_backend.ids import new_id
 from ircpsyc.psyc_backend.packet import Dispatch, Packet, Value
 from ircpsyc.psyc_backend.router import Entity, Router
-from ircpsyc.psyc_backend.uniform import casefold, normalize
+from ircpsyc.psyc_backend.uniform import casefold, normalize, unescape_place
+from ircpsyc.psyc_backend.uniform import place as place_uniform
 
 
 class Member:
@@ -268,6 +269,8 @@ class Place:
                 return self._reply(packet, "_error_place_enter_full")
         route = self.router.lookup(packet.source)
         if route is None:
+            if not self.members and self.on_empty is not None:
+                self.on_empty(self)  # created for a stranger: do not linger empty
             return
         self.invited.discard(key)
         member = Member(
@@ -355,18 +358,18 @@ class Place:
 
     # -- talking
 
+    def _refuse_message(self, packet: Packet) -> None:
+        if not packet.method.endswith("_notice"):  # NOTICE never gets automatic replies
+            self._reply(packet, "_error_place_message_forbidden")
+
     def _message(self, packet: Packet) -> None:
         member = self.members.get(normalize(packet.source))
         prefix = packet.get("_prefix")
         if member is None:
-            if "n" in self.flags:
-                return self._reply(packet, "_error_place_message_forbidden")
-        elif (member.rank() > VOICE and "m" in self.flags) or (
-            member.rank() > VOICE and self.is_banned(member.prefix)
-        ):
-            return self._reply(packet, "_error_place_message_forbidden")
-        if member is None and ("m" in self.flags or self.is_banned(prefix)):
-            return self._reply(packet, "_error_place_message_forbidden")
+            if "n" in self.flags or "m" in self.flags or self.is_banned(prefix):
+                return self._refuse_message(packet)
+        elif member.rank() > VOICE and ("m" in self.flags or self.is_banned(member.prefix)):
+            return self._refuse_message(packet)
         vars: dict[str, Value] = {}
         for name in ("_tags", "_status", "_flag_bot"):
             if name in packet.vars:
@@ -612,7 +615,7 @@ class PlaceRegistry:
             ("_request_enter", "_request_context_enter")
         ):
             return None
-        name = "#" + key[len(self._prefix) :]
+        name = "#" + unescape_place(key[len(self._prefix) :])
         return self.create(packet.get("_nick_place") or name)
 
     def create(self, display: str) -> Place:
@@ -621,7 +624,7 @@ class PlaceRegistry:
         if existing is not None:
             return existing
         place = Place(
-            self.router, f"psyc://{self.host}/@{display[1:]}", display, self.config, self.clock
+            self.router, place_uniform(self.host, display[1:]), display, self.config, self.clock
         )
         place.on_empty = self._drop
         place.observers = self.observers

@@ -23,6 +23,9 @@ NO_IMPLICIT_NAMES: Final = "draft/no-implicit-names"
 STANDARD_REPLIES: Final = "standard-replies"
 EXTENDED_MONITOR: Final = "extended-monitor"
 STS: Final = "sts"  # advertised only, never requested
+# Offered only while the account service runs (IRCServer.extra_caps).
+SASL: Final = "sasl"
+ACCOUNT_REGISTRATION: Final = "draft/account-registration"
 
 # Capabilities offered by default; a value (302) follows "=" in CAP LS.
 SUPPORTED: dict[str, str] = {

@@ -106,13 +106,16 @@ class Client:
         )
 
     def enter_vars(self) -> dict[str, Value]:
-        return {
+        out: dict[str, Value] = {
             "_user": self.user,
             "_host": self.host,
             "_realname": self.realname,
             "_account": self.account,
             "_prefix": self.prefix,
         }
+        if self.away:
+            out["_away"] = self.away
+        return out
 
     # -- leaving
 

@@ -163,9 +163,11 @@ class Session:
             except UnicodeDecodeError:
                 self.fail("*", "INVALID_UTF8", "Message rejected: not valid UTF-8")
                 return
+        if "\0" in text:
+            text = text.replace("\0", "")
         try:
             msg = tokenise(text)
-        except ValueError:
+        except (ValueError, IndexError):  # e.g. a line of tags and no command
             return
         if not msg.command:
             return

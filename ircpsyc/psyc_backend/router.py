@@ -73,8 +73,12 @@ class Router:
 
     def _bounce(self, packet: Packet) -> None:
         source = packet.routing.get("_source")
-        if not source or packet.method.startswith(("_error", "_failure", "_echo", "_notice")):
-            return  # never answer an answer, or we could loop
+        if (
+            not source
+            or packet.method.startswith(("_error", "_failure", "_echo", "_notice"))
+            or packet.method.endswith("_notice")
+        ):
+            return  # never answer an answer (or an IRC NOTICE), or we could loop
         target = packet.routing.get("_target", "")
         kind = "_place" if "/@" in target else "_user"
         reply = Packet(

@@ -98,7 +98,20 @@ def person(host: str, nick: str) -> str:
 
 
 def place(host: str, name: str) -> str:
+    """The uniform of place `name` (without the IRC `#`).
+
+    `#` starts a PSYC channel suffix, so one inside an IRC channel name
+    (`#a#b`) is escaped, as is `%` itself.
+    """
+    if "%" in name or "#" in name:
+        name = name.replace("%", "%25").replace("#", "%23")
     return f"psyc://{host}/@{name}"
+
+
+def unescape_place(name: str) -> str:
+    if "%" in name:
+        return name.replace("%23", "#").replace("%25", "%")
+    return name
 
 
 def root(host: str) -> str:

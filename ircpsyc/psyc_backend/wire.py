@@ -43,6 +43,7 @@ from ircpsyc.psyc_backend.packet import Modifier, Packet, Value
 
 __all__ = [
     "LONG_VALUE",
+    "MAX_NAME_LIMIT",
     "PacketError",
     "Parser",
     "is_list_name",
@@ -81,11 +82,14 @@ _MAX_DIGITS: Final = 10
 
 # Fast-path patterns; when one fails, a slow diagnosis decides whether the
 # input is merely incomplete or wrong, and says why.
-_ROUTING_HEAD: Final = re.compile(rb"[:=+\-?](_[A-Za-z0-9_]*)\t")
-_ROUTING_LINE: Final = re.compile(rb"[:=+\-?](_[A-Za-z0-9_]*)\t([^\n]*)\n")
-_ENTITY_LINE: Final = re.compile(rb"([:=+\-?@!])([A-Za-z0-9_]+)\t([^\n]*)\n")
-_ENTITY_HEAD: Final = re.compile(rb"([:=+\-?@!])([A-Za-z0-9_]+)(?:\t| ([0-9]{1,10})\t)")
-_METHOD_LINE: Final = re.compile(rb"([A-Za-z0-9_]+)\n")
+# Names are matched up to MAX_NAME_LIMIT bytes so a huge run of keyword bytes is
+# not scanned to its end; the per-parser max_name is checked on the result.
+MAX_NAME_LIMIT: Final = 256
+_ROUTING_HEAD: Final = re.compile(rb"[:=+\-?](_[A-Za-z0-9_]{0,255})\t")
+_ROUTING_LINE: Final = re.compile(rb"[:=+\-?](_[A-Za-z0-9_]{0,255})\t([^\n]*)\n")
+_ENTITY_LINE: Final = re.compile(rb"([:=+\-?@!])([A-Za-z0-9_]{1,256})\t([^\n]*)\n")
+_ENTITY_HEAD: Final = re.compile(rb"([:=+\-?@!])([A-Za-z0-9_]{1,256})(?:\t| ([0-9]{1,10})\t)")
+_METHOD_LINE: Final = re.compile(rb"([A-Za-z0-9_]{1,256})\n")
 
 _KEYWORD: Final = re.compile(r"[A-Za-z0-9_]+")
 _ROUTING_NAME: Final = re.compile(r"_[A-Za-z0-9_]*")
@@ -347,6 +351,8 @@ class Parser:
         max_modifiers: int = 256,
         max_name: int = 64,
     ) -> None:
+        if not 1 <= max_name <= MAX_NAME_LIMIT:
+            raise ValueError(f"max_name must be between 1 and {MAX_NAME_LIMIT}")
         self.max_packet = max_packet
         self.max_routing_lines = max_routing_lines
         self.max_modifiers = max_modifiers
@@ -715,9 +721,12 @@ class Parser:
         return self._finish(packets, k + 3, _decode(buf[pos:k]))
 
 
-def parse_one(data: bytes, *, max_packet: int = 1 << 20) -> Packet:
-    """Parse bytes holding exactly one complete packet (and nothing else)."""
-    parser = Parser(max_packet=max_packet)
+def parse_one(data: bytes, **limits: int) -> Packet:
+    """Parse bytes holding exactly one complete packet (and nothing else).
+
+    `limits` are passed to `Parser` (max_packet, max_name, ...).
+    """
+    parser = Parser(**limits)
     packets = parser.feed(data)
     if not packets:
         raise PacketError("incomplete packet")

@@ -247,6 +247,17 @@ class RawClient:
         if not transport.is_closing():
             transport.abort()
 
+    def stop_reading(self) -> None:
+        """Stop taking data off the socket (asyncio would otherwise buffer it for us)."""
+        transport = self.writer.transport
+        assert isinstance(transport, asyncio.ReadTransport)
+        transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        transport = self.writer.transport
+        assert isinstance(transport, asyncio.ReadTransport)
+        transport.resume_reading()
+
     def drop(self, reset: bool = False) -> None:
         """Hang up (RST if `reset`, else FIN) and stop tracking this client."""
         if reset:

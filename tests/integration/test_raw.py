@@ -9,7 +9,15 @@ from __future__ import annotations
 import re
 import time
 
-from conftest import MOTD, NETWORK, OPER_NAME, OPER_PASSWORD, SERVER_NAME, ServerProcess
+from conftest import (
+    MOTD,
+    NETWORK,
+    OPER_NAME,
+    OPER_PASSWORD,
+    SERVER_NAME,
+    ServerProcess,
+    ServerStarter,
+)
 
 from .support import RawClient, aio, connect_registered, find, numerics, unique
 
@@ -885,3 +893,139 @@ async def test_labeled_response(shared_server: ServerProcess) -> None:
     # Without the cap the label is ignored.
     await other.send("@label=four PING x")
     assert not (await other.expect("PONG")).tags
+
+
+# --- finer points ------------------------------------------------------------------------
+
+
+@aio
+async def test_kick_several_and_part_several(shared_server: ServerProcess) -> None:
+    port = shared_server.port
+    channel, (op, a, b) = await channel_with(port, unique("ks"), unique("ks"), unique("ks"))
+    await op.send(f"KICK {channel} {a.nick},{b.nick} :both of you")
+    kicked = {(await op.expect("KICK")).params[1] for _ in range(2)}
+    assert kicked == {a.nick, b.nick}
+    other = "#" + unique("ps")
+    await op.send(f"JOIN {other}")
+    await op.expect("366")
+    await op.send(f"PART {channel},{other} :leaving both")
+    parts = [await op.expect("PART") for _ in range(2)]
+    assert {m.params[0] for m in parts} == {channel, other}
+    assert all(m.params[1] == "leaving both" for m in parts)
+
+
+@aio
+async def test_nick_case_change_and_names_follow(shared_server: ServerProcess) -> None:
+    port = shared_server.port
+    channel, (alice, bob) = await channel_with(port, unique("cc"), unique("cc"))
+    upper = alice.nick.upper()
+    await alice.send(f"NICK {upper}")
+    change = await bob.expect("NICK")
+    assert change.params == [upper]
+    alice.nick = upper
+    await bob.send(f"NAMES {channel}")
+    names = " ".join(m.params[-1] for m in find(await bob.collect("366"), "353")).split()
+    assert "@" + upper in names
+    await bob.send(f"WHOIS {upper.lower()}")
+    assert find(await bob.collect("318"), "311")[0].params[1] == upper
+
+
+@aio
+async def test_secret_channel_is_hidden(shared_server: ServerProcess) -> None:
+    port = shared_server.port
+    channel, (op,) = await channel_with(port, unique("sec"))
+    await op.send(f"MODE {channel} +s")
+    await op.expect("MODE")
+    outsider = await connect_registered(port)
+    await outsider.send("LIST")
+    assert channel not in [m.params[1] for m in find(await outsider.collect("323"), "322")]
+    await outsider.send(f"NAMES {channel}")
+    assert not find(await outsider.collect("366"), "353")
+    await outsider.send(f"WHOIS {op.nick}")
+    assert not find(await outsider.collect("318"), "319")
+    await outsider.send(f"WHO {channel}")
+    assert not find(await outsider.collect("315"), "352")
+    await op.send(f"NAMES {channel}")
+    reply = find(await op.collect("366"), "353")
+    assert reply and reply[0].params[1] == "@"  # RFC 2812: "@" marks a secret channel
+
+
+@aio
+async def test_invisible_users_in_who(shared_server: ServerProcess) -> None:
+    port = shared_server.port
+    hidden = await connect_registered(port, unique("hid"))
+    await hidden.send(f"MODE {hidden.nick} +i")
+    await hidden.expect("MODE")
+    asker = await connect_registered(port)
+    await asker.send(f"WHO {hidden.nick}*")
+    assert not find(await asker.collect("315"), "352"), "+i user listed by a mask"
+    await asker.send(f"WHO {hidden.nick}")  # an exact nick is fine
+    assert find(await asker.collect("315"), "352")
+
+
+@aio
+async def test_relayed_lines_fit_in_512_bytes(shared_server: ServerProcess) -> None:
+    port = shared_server.port
+    long_nick = unique("L" * 20)
+    channel, (sender, receiver) = await channel_with(port, long_nick, unique("r"))
+    text = "é" * 240  # 480 bytes of two-byte characters
+    await sender.send(f"PRIVMSG {channel} :{text}")
+    got = await receiver.expect("PRIVMSG")
+    assert len(receiver.raw[-1]) + 2 <= 512, len(receiver.raw[-1])
+    assert text.startswith(got.params[-1]) and got.params[-1]  # cut at a character boundary
+    topic = "t" * 400
+    await sender.send(f"TOPIC {channel} :{topic}")
+    await receiver.expect("TOPIC")
+    assert len(receiver.raw[-1]) + 2 <= 512
+
+
+@aio
+async def test_channel_edge_cases(ircpsyc_server: ServerStarter) -> None:
+    server = ircpsyc_server({"limits": {"max_channels": 2}})
+    client = await connect_registered(server.port)
+    a, b, c = ("#" + unique("e") for _ in range(3))
+    await client.send(f"JOIN {a}")
+    await client.expect("366")
+    await client.send(f"JOIN {a}")  # already there: nothing happens
+    assert not find(await client.sync(), "JOIN")
+    await client.send(f"JOIN {b},{c}")
+    await client.expect("366", where=lambda m: m.params[1] == b)
+    assert (await client.expect("405")).params[1] == c
+    await client.send(f"MODE {a} +l notanumber")
+    await client.expect("696", "461")
+    await client.send(f"MODE {a} +k")
+    await client.expect("696", "461", "525")
+    await client.send("TOPIC")
+    await client.expect("461")
+    await client.send(f"PRIVMSG {client.nick} :note to self")
+    assert (await client.expect("PRIVMSG")).params == [client.nick, "note to self"]
+
+
+@aio
+async def test_echo_message_with_label(shared_server: ServerProcess) -> None:
+    port = shared_server.port
+    channel = "#" + unique("el")
+    client = await connect_registered(
+        port, caps=["echo-message", "labeled-response", "batch", "message-tags"]
+    )
+    await client.send(f"JOIN {channel}")
+    await client.expect("366")
+    await client.send(f"@label=L1;+client=tag PRIVMSG {channel} :echoed")
+    echo = await client.expect("PRIVMSG")
+    assert echo.tags is not None
+    assert echo.tags.get("label") == "L1", echo.format()
+    assert echo.tags.get("+client") == "tag"
+    assert "msgid" in echo.tags
+
+
+@aio
+async def test_cap_after_registration(shared_server: ServerProcess) -> None:
+    client = await connect_registered(shared_server.port)
+    await client.send("CAP LS 302")
+    ls = await client.expect("CAP")
+    assert ls.params[0] == client.nick
+    await client.send("CAP REQ :server-time")
+    ack = await client.expect("CAP")
+    assert ack.params[0] == client.nick and ack.params[1] == "ACK"
+    await client.send(f"PRIVMSG {client.nick} :timed")
+    assert "time" in ((await client.expect("PRIVMSG")).tags or {})

@@ -52,7 +52,7 @@ def send_names(s: Session, view: Place) -> None:
     in_channel = client is not None and view.folded in client.channels
     multi = C.MULTI_PREFIX in s.caps
     full = C.USERHOST_IN_NAMES in s.caps
-    symbol = "@" if view.secret else "="
+    symbol = "@" if "s" in view.flags else "*" if "p" in view.flags else "="
     names: list[str] = []
     for member in view.members.values():
         if not in_channel and client is not None and "i" in _modes_of(s, member.nick):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from irctokens.line import Line
 
 from ircpsyc.ircd import caps as C
@@ -91,7 +89,7 @@ def _private(
         "_prefix": client.prefix,
         "_nick_target": target.nick,
         "_id": new_id(),
-        "_time": str(int(time.time() * 1000)),
+        "_time": str(int(s.core.clock() * 1000)),
     }
     if tags:
         vars["_tags"] = tags
