@@ -170,7 +170,10 @@ class IRCConn(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         reason = self.error_line.decode("utf-8", "replace") or (repr(exc) if exc else "EOF")
-        if not self.closing:
+        fut = self.registered
+        registered = fut.done() and not fut.cancelled() and fut.exception() is None
+        if registered and not self.closing:
+            # (a failure to register is reported by connect_many instead)
             self.sink.note_disconnect(self.nick, reason)
         failure = ConnectionError(f"{self.nick}: connection lost: {reason}")
         if not self.registered.done():
@@ -315,6 +318,7 @@ class RegistrationReport:
     attempted: int = 0
     registered: int = 0
     failed: int = 0
+    retried: int = 0  # attempts that failed but were tried again
     wall_s: float = 0.0
     latencies_ns: list[int] = field(default_factory=list)  # connect start to end of MOTD
     welcome_ns: list[int] = field(default_factory=list)  # connect start to 001
@@ -329,6 +333,7 @@ class RegistrationReport:
             "attempted": self.attempted,
             "registered": self.registered,
             "failed": self.failed,
+            "retried": self.retried,
             "wall_s": round(self.wall_s, 3),
             "registrations_per_s": round(self.rate, 1),
             "latency_ms": latency_summary(self.latencies_ns),
@@ -346,10 +351,13 @@ async def connect_many(
     concurrency: int = 200,
     timeout: float = 30.0,
     sample: Callable[[int], bool] | None = None,
+    retries: int = 0,
 ) -> tuple[list[IRCConn], RegistrationReport]:
     """Connect and register one client per nick, at most ``concurrency`` at a time.
 
-    A client counts as registered on end of MOTD (376) or "no MOTD" (422).
+    A client counts as registered on end of MOTD (376) or "no MOTD" (422). A
+    client whose attempt fails is tried again up to ``retries`` times, as
+    ``NICK_1``, ``NICK_2``...; its latency counts from its first attempt.
     Returns the registered connections, in the order of ``nicks``, and a report.
     Failed ones are aborted and left out (the report says how many).
     """
@@ -358,25 +366,38 @@ async def connect_many(
     slots = asyncio.Semaphore(max(1, concurrency))
     results: list[IRCConn | None] = [None] * len(nicks)
 
+    async def attempt(i: int, nick: str) -> IRCConn:
+        conn: IRCConn | None = None
+        try:
+            wants_sample = sample(i) if sample is not None else False
+            async with asyncio.timeout(timeout):
+                _, conn = await loop.create_connection(
+                    lambda: IRCConn(nick, sink, sample=wants_sample), host, port
+                )
+                conn.register()
+                await conn.registered
+        except BaseException:
+            if conn is not None:
+                conn.abort()
+            raise
+        return conn
+
     async def one(i: int, nick: str) -> None:
         async with slots:
             start = now_ns()
-            conn: IRCConn | None = None
-            try:
-                wants_sample = sample(i) if sample is not None else False
-                async with asyncio.timeout(timeout):
-                    _, conn = await loop.create_connection(
-                        lambda: IRCConn(nick, sink, sample=wants_sample), host, port
-                    )
-                    conn.register()
-                    await conn.registered
-            except (OSError, TimeoutError) as exc:
-                report.failed += 1
-                if len(report.failure_samples) < _SAMPLE_LIMIT:
-                    report.failure_samples.append(f"{nick}: {exc!r}")
-                if conn is not None:
-                    conn.abort()
-                return
+            for n in range(retries + 1):
+                name = nick if n == 0 else f"{nick}_{n}"
+                try:
+                    conn = await attempt(i, name)
+                except (OSError, TimeoutError) as exc:
+                    if len(report.failure_samples) < _SAMPLE_LIMIT:
+                        report.failure_samples.append(f"{name}: {exc!r}")
+                    if n < retries:
+                        report.retried += 1
+                        continue
+                    report.failed += 1
+                    return
+                break
             report.registered += 1
             report.latencies_ns.append(conn.registered_ns - start)
             if conn.welcome_ns:

@@ -226,7 +226,14 @@ def _rows(results: dict[str, Any], name: str) -> tuple[list[str], list[list[str]
         if entry is None:
             continue
         result = entry.get("result") or {}
-        rows.append([label, *(_fmt(result.get(key)) for key, _ in headline), _problem_text(entry)])
+        rows.append(
+            [
+                label,
+                *(_fmt(result.get(key)) for key, _ in headline),
+                _fmt(result.get("other_cpu_share")),
+                _problem_text(entry),
+            ]
+        )
     return header, rows
 
 
@@ -251,7 +258,11 @@ def markdown_tables(results: dict[str, Any]) -> str:
             continue
         out.append(f"**{name}**: {scenario.description}\n")
         out.append("| " + " | ".join(header) + " |")
-        out.append("|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|")
+        out.append(
+            "|"
+            + "|".join("---" if i in (0, len(header) - 1) else "---:" for i in range(len(header)))
+            + "|"
+        )
         out.extend("| " + " | ".join(row) + " |" for row in rows)
         out.append("")
     return "\n".join(out)

@@ -65,6 +65,7 @@ class Context:
         timeout: float = 30.0,
         sample: Callable[[int], bool] | None = None,
         require_all: bool = True,
+        retries: int = 3,
     ) -> tuple[list[IRCConn], RegistrationReport]:
         nicks = [f"{prefix}{self.tag}{i}" for i in range(count)]
         conns, report = await connect_many(
@@ -75,6 +76,7 @@ class Context:
             concurrency=concurrency,
             timeout=timeout,
             sample=sample,
+            retries=retries,
         )
         self.track(conns)
         if require_all and report.failed:
@@ -145,6 +147,7 @@ class Meter:
                 None if server_cpu is None or wall <= 0 else round(server_cpu / wall, 3)
             ),
             "loadgen_cpu_s": round(own, 3),
+            "loadgen_cpu_util": round(own / wall, 3) if wall > 0 else None,
             "other_cpu_s": None if other is None else round(other, 3),
             "other_cpu_share": share,  # cores' worth of CPU used by other processes
         }
@@ -231,7 +234,9 @@ class ConnectParams:
 async def run_connect(ctx: Context, p: ConnectParams) -> Result:
     meter = Meter(ctx.server)
     meter.start()
-    _, report = await ctx.connect("bc", p.clients, concurrency=p.concurrency, require_all=False)
+    _, report = await ctx.connect(
+        "bc", p.clients, concurrency=p.concurrency, require_all=False, retries=0
+    )
     m = meter.stop()
     reg = report.as_dict()
     return {
@@ -471,6 +476,7 @@ async def run_idle(ctx: Context, p: IdleParams) -> Result:
         per_conn = round((rss1 - rss0) / report.registered / 1024, 2)
     return {
         "clients": report.registered,
+        "registration_retries": report.retried,
         "rss_before_mib": None if rss0 is None else round(rss0 / 2**20, 1),
         "rss_after_mib": None if rss1 is None else round(rss1 / 2**20, 1),
         "rss_per_client_kib": per_conn,
@@ -507,6 +513,7 @@ _DELIVERY_HEADLINE = (
     ("latency_p99_ms", "p99 ms"),
     ("server_cpu_us_per_delivery", "server CPU µs/delivery"),
     ("server_cpu_util", "server CPU util"),
+    ("loadgen_cpu_util", "loadgen CPU util"),
     ("lost", "lost"),
 )
 
@@ -551,6 +558,7 @@ SCENARIOS: dict[str, Scenario] = {
                 ("latency_p99_ms", "p99 ms"),
                 ("server_cpu_us_per_delivery", "server CPU µs/msg"),
                 ("server_cpu_util", "server CPU util"),
+                ("loadgen_cpu_util", "loadgen CPU util"),
                 ("lost", "lost"),
             ),
         ),

@@ -66,17 +66,33 @@ class Score:
         return f"{self.passed} passed, {self.failed} failed, {self.skipped} skipped"
 
 
+def _outcomes(path: Path) -> dict[tuple[str, str], tuple[str, ET.Element | None]]:
+    """One outcome per test: ``passed``, ``failed`` or ``skipped``, plus its failure.
+
+    pytest writes a second ``<testcase>`` for the same test when its teardown
+    errors after the test failed; errors (set-up or teardown) count as failures.
+    """
+    outcomes: dict[tuple[str, str], tuple[str, ET.Element | None]] = {}
+    for case in ET.parse(path).getroot().iter("testcase"):
+        key = (case.get("classname", ""), case.get("name", ""))
+        bad = next((c for c in case if c.tag in ("failure", "error")), None)
+        if bad is not None:
+            outcome = "failed"
+        elif any(c.tag == "skipped" for c in case):
+            outcome = "skipped"
+        else:
+            outcome = "passed"
+        previous = outcomes.get(key)
+        if previous is None or previous[0] != "failed":
+            outcomes[key] = (outcome, bad)
+    return outcomes
+
+
 def count_junit(path: Path) -> Score:
     """Count test outcomes in a pytest JUnit XML report."""
     score = Score()
-    for case in ET.parse(path).getroot().iter("testcase"):
-        tags = {child.tag for child in case}
-        if tags & {"failure", "error"}:
-            score.failed += 1
-        elif "skipped" in tags:
-            score.skipped += 1
-        else:
-            score.passed += 1
+    for outcome, _ in _outcomes(path).values():
+        setattr(score, outcome, getattr(score, outcome) + 1)
     return score
 
 
@@ -86,17 +102,16 @@ def failures_by_area(path: Path) -> dict[str, list[tuple[str, str]]]:
     Keys are areas like ``chmodes.operator``; values are ``(Class::test, reason)``.
     """
     areas: dict[str, list[tuple[str, str]]] = {}
-    for case in ET.parse(path).getroot().iter("testcase"):
-        bad = next((c for c in case if c.tag in ("failure", "error")), None)
-        if bad is None:
+    for (classname, name), (outcome, bad) in _outcomes(path).items():
+        if outcome != "failed" or bad is None:
             continue
-        module, _, cls = case.get("classname", "").rpartition(".")
+        module, _, cls = classname.rpartition(".")
         area = module.removeprefix("irctest.server_tests.") or "?"
         reason = (bad.get("message") or bad.text or "").strip().splitlines()
         first = reason[0] if reason else ""
         if bad.tag == "error":
             first = f"[error] {first}"
-        areas.setdefault(area, []).append((f"{cls}::{case.get('name')}", first[:200]))
+        areas.setdefault(area, []).append((f"{cls}::{name}", first[:200]))
     return dict(sorted(areas.items()))
 
 

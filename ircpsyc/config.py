@@ -30,9 +30,13 @@ __all__ = [
     "Config",
     "ConfigError",
     "HistorySection",
+    "ChannelsSection",
     "KeyInfo",
     "LimitsSection",
+    "LinkEntry",
     "ListenSection",
+    "NetworkSection",
+    "OperClassEntry",
     "OperEntry",
     "Overrides",
     "ServerSection",
@@ -141,6 +145,34 @@ def _check_oper_name(value: str) -> str | None:
     return None
 
 
+# What an operator class may grant (ircpsyc.ircd.commands.moderation checks them).
+OPER_PRIVILEGES = (
+    "auspex",  # see real hosts and IPs, secret channels, invisible users
+    "ban",  # KLINE, UNKLINE, DLINE, UNDLINE
+    "kill",  # KILL
+    "override",  # do what channel rules refuse (announced to the channel)
+    "rehash",  # REHASH
+    "sajoin",  # SAJOIN, SAPART
+    "sanick",  # SANICK
+    "wallops",  # WALLOPS, GLOBOPS
+)
+# Server notice masks (user mode +s): see ircpsyc.ircd.snomask.
+SNOMASK_LETTERS = "ackoqvx"
+
+
+def _check_privilege(value: str) -> str | None:
+    if value not in OPER_PRIVILEGES:
+        return f"unknown privilege {value!r} (known: {', '.join(OPER_PRIVILEGES)})"
+    return None
+
+
+def _check_snomasks(value: str) -> str | None:
+    bad = sorted({c for c in value if c not in SNOMASK_LETTERS})
+    if bad:
+        return f"unknown server notice letters {''.join(bad)!r} (known: {SNOMASK_LETTERS})"
+    return None
+
+
 def parse_hostport(s: str) -> tuple[str, int]:
     """Split ``HOST:PORT`` or ``[V6]:PORT`` into ``(host, port)``.
 
@@ -187,14 +219,25 @@ def _key(
     ge: float | None = None,
     gt: float | None = None,
     example: Any = None,
+    factory: Callable[[], Any] | None = None,
 ) -> Any:
     """Declare one config key. `path` keys resolve against the config file's folder;
-    `check` applies to each element of an array key; `example` is shown in the sample
-    file for required keys (those without a default)."""
+    `check` applies to each element of an array key (to the whole table of a table
+    key); `example` is shown in the sample file for required keys (those without a
+    default); `factory` makes the default of a table key (a dict cannot be one)."""
     meta = {"help": help, "check": check, "path": path, "ge": ge, "gt": gt, "example": example}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
     if default is dataclasses.MISSING:
         return field(metadata=meta)
     return field(default=default, metadata=meta)
+
+
+def _default(f: dataclasses.Field[Any]) -> Any:
+    """A key's default value (made fresh for table keys), or MISSING when it is required."""
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return f.default
 
 
 @dataclass(frozen=True)
@@ -257,6 +300,18 @@ class ListenSection:
         (),
         help="TLS IRC listeners, same form as irc. Needs tls.cert and tls.key.",
         check=_check_hostport,
+    )
+    psyc: str = _key(
+        "",
+        help="Listener for PSYC server links (see [[links]]), HOST:PORT; empty means no "
+        "listener: this server only dials the links that have an address.",
+        check=lambda v: _check_hostport(v) if v else None,
+    )
+    psyc_tls: str = _key(
+        "",
+        help="TLS listener for PSYC server links, HOST:PORT, for peers whose [[links]] "
+        "entry says tls = true. Needs tls.cert and tls.key.",
+        check=lambda v: _check_hostport(v) if v else None,
     )
 
     @property
@@ -430,9 +485,7 @@ class ServicesSection:
         "further attempts are refused until older failures expire.",
         ge=1,
     )
-    login_window: float = _key(
-        60.0, help="Seconds over which failed logins are counted.", gt=0
-    )
+    login_window: float = _key(60.0, help="Seconds over which failed logins are counted.", gt=0)
     scram_iterations: int = _key(
         4096,
         help="PBKDF2 iterations of the SCRAM-SHA-256 keys made when a password is set.",
@@ -444,6 +497,118 @@ class ServicesSection:
     )
     registration_email_required: bool = _key(
         False, help="Registrations (REGISTER, NickServ REGISTER) must give an e-mail address."
+    )
+
+
+def _check_secret(value: str) -> str | None:
+    if len(value) < 16:
+        return "must be at least 16 characters (the same on both servers)"
+    return None
+
+
+def _check_fingerprint(value: str) -> str | None:
+    digits = value.replace(":", "").lower()
+    if value and (len(digits) != 64 or any(c not in "0123456789abcdef" for c in digits)):
+        return "must be a SHA-256 fingerprint: 64 hex digits, colons allowed"
+    return None
+
+
+def _check_pins(value: dict[str, str]) -> str | None:
+    for channel, server in value.items():
+        if not channel.startswith("#") or len(channel) < 2 or any(c in channel for c in " ,:"):
+            return f"{channel!r} is not a channel name like \"#ops\""
+        reason = _check_server_name(server)
+        if reason is not None:
+            return f"{channel}: {reason}"
+    return None
+
+
+@dataclass(frozen=True)
+class NetworkSection:
+    """[network]: the servers that form one IRC network with this one (see [[links]])."""
+
+    servers: tuple[str, ...] = _key(
+        (),
+        help="Names of every server of the network: the home of a channel is chosen among "
+        "them by hashing its name, so the list must be the same on every server. Empty "
+        "means this server and the names in [[links]], which is only right when every "
+        "server links to every other one.",
+        check=_check_server_name,
+    )
+    split_grace: float = _key(
+        15.0,
+        help="Seconds a server may stay unreachable before its users leave the channels "
+        "(QUIT with a netsplit reason); a link that comes back sooner loses nothing.",
+        ge=0,
+    )
+    ping_interval: float = _key(
+        15.0, help="Seconds of silence on a server link before a ping is sent.", gt=0
+    )
+    ping_timeout: float = _key(
+        60.0, help="Seconds of silence after which a server link is dropped.", gt=0
+    )
+    reconnect_min: float = _key(
+        1.0, help="First delay, in seconds, before a lost link is dialled again.", gt=0
+    )
+    reconnect_max: float = _key(
+        60.0,
+        help="Longest delay between two attempts to dial a link; the delay doubles up "
+        "to it.",
+        gt=0,
+    )
+    queue_max: int = _key(
+        100000,
+        help="Packets kept per link until the peer acknowledges them (and while the link "
+        "is down); beyond it the oldest are dropped and the peer resynchronises.",
+        ge=1,
+    )
+    resync_buffer: int = _key(
+        1000,
+        help="Recent casts a channel home keeps to replay to a server that missed some; "
+        "older gaps are repaired by sending the whole channel state.",
+        ge=0,
+    )
+
+
+@dataclass(frozen=True)
+class ChannelsSection:
+    """[channels]: network-wide channel settings."""
+
+    pin: dict[str, str] = _key(
+        help='Channels whose home is a given server instead of the hashed one, as a table '
+        'of channel = server, e.g. [channels.pin] "#ops" = "hub.example.org".',
+        check=_check_pins,
+        factory=dict,
+    )
+
+
+@dataclass(frozen=True)
+class LinkEntry:
+    """One [[links]] table: a server this one links to directly."""
+
+    name: str = _key(
+        help="The peer's server name (its server.name).",
+        check=_check_server_name,
+        example="hub.example.org",
+    )
+    secret: str = _key(
+        help="Shared secret of this link, the same on both servers: each side proves it "
+        "knows it (HMAC-SHA256 over fresh challenges) before anything else is accepted.",
+        check=_check_secret,
+        example="a long random string shared by both servers",
+    )
+    address: str = _key(
+        "",
+        help="HOST:PORT of the peer's listen.psyc (or listen.psyc_tls with tls); empty "
+        "means this server never dials it and waits for the peer to connect.",
+        check=lambda v: _check_hostport(v) if v else None,
+    )
+    tls: bool = _key(False, help="Dial the peer with TLS (its listen.psyc_tls).")
+    fingerprint: str = _key(
+        "",
+        help="With tls: the SHA-256 fingerprint of the peer's certificate, checked when "
+        "dialling; empty accepts any certificate (the secret still authenticates).",
+        check=_check_fingerprint,
     )
 
 
@@ -461,6 +626,33 @@ class OperEntry:
         "*@*",
         help="user@host mask the operator must connect from (* and ? are wildcards).",
         check=_check_hostmask,
+    )
+    oper_class: str = _key(
+        "",
+        help="Name of the [[oper_classes]] table that grants this operator's privileges; "
+        "empty grants every privilege.",
+    )
+
+
+@dataclass(frozen=True)
+class OperClassEntry:
+    """One [[oper_classes]] table: a named set of operator privileges."""
+
+    name: str = _key(
+        help="Name of the class, given as oper_class in [[opers]].",
+        check=_check_oper_name,
+        example="helper",
+    )
+    privileges: tuple[str, ...] = _key(
+        (),
+        help="What operators of this class may do: " + ", ".join(OPER_PRIVILEGES) + ".",
+        check=_check_privilege,
+    )
+    snomasks: str = _key(
+        "",
+        help="Server notices (user mode +s) switched on at OPER, as letters of "
+        f"{SNOMASK_LETTERS}; empty: none until the operator sets +s.",
+        check=_check_snomasks,
     )
 
 
@@ -493,6 +685,27 @@ class Config:
     services: ServicesSection = field(
         default_factory=ServicesSection,
         metadata={"help": "Accounts (NickServ), SASL and nick protection."},
+    )
+    network: NetworkSection = field(
+        default_factory=NetworkSection,
+        metadata={"help": "The network of linked servers."},
+    )
+    channels: ChannelsSection = field(
+        default_factory=ChannelsSection, metadata={"help": "Network-wide channel settings."}
+    )
+    links: tuple[LinkEntry, ...] = field(
+        default_factory=tuple,
+        metadata={
+            "help": "Server links: one [[links]] table per server this one links to "
+            "directly (PSYC over TCP, authenticated by a shared secret)."
+        },
+    )
+    oper_classes: tuple[OperClassEntry, ...] = field(
+        default_factory=tuple,
+        metadata={
+            "help": "Operator classes: named sets of privileges that [[opers]] refer to "
+            "with oper_class."
+        },
     )
     opers: tuple[OperEntry, ...] = field(
         default_factory=tuple,
@@ -551,6 +764,8 @@ def _type_name(tp: Any) -> str:
         return "array of tables" if _is_section(elem) else f"array of {_type_name(elem)}s"
     if _is_section(tp):
         return "table"
+    if typing.get_origin(tp) is dict:
+        return f"table of {_type_name(typing.get_args(tp)[1])}s"
     raise TypeError(f"unsupported config type {tp!r}")  # pragma: no cover
 
 
@@ -605,7 +820,7 @@ def schema_keys() -> list[KeyInfo]:
                     section=sf.name,
                     name=f.name,
                     type_name=_type_name(hints[f.name]),
-                    default=f.default,
+                    default=_default(f),
                     help=f.metadata["help"],
                     array_section=is_array,
                     constraint=_constraint(f.metadata),
@@ -640,6 +855,9 @@ def _convert(tp: Any, value: Any, file: str, key: str) -> Any:
         ok = isinstance(value, str)
     elif (elem := _element_type(tp)) is not None and isinstance(value, list):
         return tuple(_convert(elem, v, file, f"{key}[{i}]") for i, v in enumerate(value))
+    elif typing.get_origin(tp) is dict and isinstance(value, dict):
+        elem = typing.get_args(tp)[1]
+        return {str(k): _convert(elem, v, file, f"{key}.{k}") for k, v in value.items()}
     if ok:
         return value
     raise ConfigError(file, key, f"expected {_type_name(tp)}, got {_value_type_name(value)}")
@@ -665,8 +883,8 @@ def _build_section(cls: type, raw: Any, file: str, key: str, base: str) -> Any:
         fkey = f"{key}.{name}"
         if name in raw:
             value = _convert(hints[name], raw[name], file, fkey)
-        elif f.default is not dataclasses.MISSING:
-            value = f.default
+        elif (default := _default(f)) is not dataclasses.MISSING:
+            value = default
         else:
             raise ConfigError(file, fkey, "missing required key")
         meta = f.metadata
@@ -802,6 +1020,71 @@ def _cross_checks(cfg: Config) -> None:
                 f"duplicate oper name {oper.name!r} (see opers[{seen[folded]}])",
             )
         seen[folded] = i
+    classes: dict[str, int] = {}
+    for i, oper_class in enumerate(cfg.oper_classes):
+        folded = oper_class.name.casefold()
+        if folded in classes:
+            raise ConfigError(
+                src,
+                f"oper_classes[{i}].name",
+                f"duplicate class name {oper_class.name!r} (see oper_classes[{classes[folded]}])",
+            )
+        classes[folded] = i
+    for i, oper in enumerate(cfg.opers):
+        if oper.oper_class and oper.oper_class.casefold() not in classes:
+            known = ", ".join(c.name for c in cfg.oper_classes) or "none are defined"
+            raise ConfigError(
+                src,
+                f"opers[{i}].oper_class",
+                f"no [[oper_classes]] table is named {oper.oper_class!r} ({known})",
+            )
+
+
+def network_servers(cfg: Config) -> tuple[str, ...]:
+    """The servers channel homes are hashed over: [network] servers, or this one and its links."""
+    if cfg.network.servers:
+        return cfg.network.servers
+    return (cfg.server.name, *(link.name for link in cfg.links))
+
+
+def _link_checks(cfg: Config) -> None:
+    """Rules for [[links]], [network] and [channels] (server linking)."""
+    src = cfg.source
+    me = cfg.server.name.lower()
+    seen: dict[str, int] = {}
+    for i, link in enumerate(cfg.links):
+        folded = link.name.lower()
+        if folded == me:
+            raise ConfigError(src, f"links[{i}].name", "a server cannot link to itself")
+        if folded in seen:
+            raise ConfigError(
+                src, f"links[{i}].name", f"duplicate link {link.name!r} (see links[{seen[folded]}])"
+            )
+        seen[folded] = i
+        if not link.address and not (cfg.listen.psyc_tls if link.tls else cfg.listen.psyc):
+            key = "listen.psyc_tls" if link.tls else "listen.psyc"
+            raise ConfigError(
+                src,
+                f"links[{i}].address",
+                f"empty, so the peer must dial this server, but {key} is not set",
+            )
+        if link.fingerprint and not link.tls:
+            raise ConfigError(src, f"links[{i}].fingerprint", "only checked with tls = true")
+    if cfg.listen.psyc_tls and not (cfg.tls.cert and cfg.tls.key):
+        raise ConfigError(src, "tls.cert", "required when listen.psyc_tls is set")
+    servers = [name.lower() for name in cfg.network.servers]
+    if servers and me not in servers:
+        raise ConfigError(src, "network.servers", f"must include this server, {cfg.server.name}")
+    if len(set(servers)) != len(servers):
+        raise ConfigError(src, "network.servers", "lists a server twice")
+    known = {name.lower() for name in network_servers(cfg)}
+    for channel, server in cfg.channels.pin.items():
+        if server.lower() not in known:
+            raise ConfigError(
+                src,
+                f"channels.pin.{channel}",
+                f"{server!r} is not one of the network's servers ({', '.join(sorted(known))})",
+            )
 
 
 def load(path: str | None, overrides: Overrides = Overrides()) -> Config:
@@ -828,6 +1111,7 @@ def load(path: str | None, overrides: Overrides = Overrides()) -> Config:
     cfg = _apply_overrides(cfg, overrides)
     cfg = _read_motd_file(cfg)
     _cross_checks(cfg)
+    _link_checks(cfg)
     return cfg
 
 
@@ -856,6 +1140,9 @@ def _toml_value(value: Any) -> str:
         return "".join(out)
     if isinstance(value, tuple | list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        items = [f"{_toml_value(str(k))} = {_toml_value(v)}" for k, v in value.items()]
+        return "{" + ", ".join(items) + "}"
     raise TypeError(f"cannot render {value!r} as TOML")  # pragma: no cover
 
 
@@ -882,14 +1169,16 @@ def default_toml() -> str:
             lines.append(f"#[[{sf.name}]]")
             for f in dataclasses.fields(cls):
                 lines.extend(_key_comment(f, hints[f.name], "## "))
-                value = f.default if f.default is not dataclasses.MISSING else f.metadata["example"]
+                value = _default(f)
+                if value is dataclasses.MISSING:
+                    value = f.metadata["example"]
                 lines.append(f"#{f.name} = {_toml_value(value)}")
             lines.append("#")
             continue
         lines.append(f"[{sf.name}]")
         for f in dataclasses.fields(cls):
             lines.extend(_key_comment(f, hints[f.name], "# "))
-            lines.append(f"{f.name} = {_toml_value(f.default)}")
+            lines.append(f"{f.name} = {_toml_value(_default(f))}")
             lines.append("")
     return "\n".join(lines) + "\n"
 
@@ -900,6 +1189,6 @@ def _key_comment(f: dataclasses.Field[Any], tp: Any, prefix: str) -> list[str]:
     extra = _constraint(meta)
     if extra:
         kind += ", " + extra
-    if f.default is dataclasses.MISSING:
+    if _default(f) is dataclasses.MISSING:
         kind += ", required"
     return _comment(f"{meta['help']} ({kind})", prefix)

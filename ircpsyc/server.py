@@ -10,12 +10,20 @@ import signal
 import ssl
 import time
 from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from ircpsyc.channels.place import PlaceRegistry
 from ircpsyc.config import Config, ConfigError, Overrides, load, parse_hostport
+from ircpsyc.ircd.client import Client
+from ircpsyc.ircd.commands.account import install as install_accounts
+from ircpsyc.ircd.commands.chathistory import attach_store as attach_history
 from ircpsyc.ircd.core import IRCServer
 from ircpsyc.ircd.protocol import IRCProtocol
+from ircpsyc.ircd.session import Session
 from ircpsyc.psyc_backend.router import Router
+from ircpsyc.services.accounts import Accounts
 from ircpsyc.store import Store
 
 log = logging.getLogger("ircpsyc")
@@ -43,6 +51,8 @@ class Server:
         self.stopped = asyncio.Event()
         self._tick: asyncio.Task[None] | None = None
         self._dirty: list[IRCProtocol] = []
+        # argon2 is memory-hard (64 MiB a hash): a few threads, not one per login.
+        self._slow = ThreadPoolExecutor(max_workers=2, thread_name_prefix="passwords")
 
     # -- output coalescing
 
@@ -56,6 +66,47 @@ class Server:
         dirty, self._dirty = self._dirty, []
         for protocol in dirty:
             protocol.flush()
+
+    # -- slow work (password hashing) off the event loop
+
+    def offload(
+        self, sessions: Sequence[Session], job: Callable[[], Any], done: Callable[[Any], None]
+    ) -> None:
+        """Run `job` in a thread and `done(result)` back on the loop; the input of
+        `sessions` waits meanwhile, so their next lines see the result."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not serving (tools, tests): just do it
+            done(job())
+            return
+        held = [s.sink for s in sessions if isinstance(s.sink, IRCProtocol)]
+        for protocol in held:
+            protocol.hold()
+
+        def finished(future: asyncio.Future[Any]) -> None:
+            try:
+                if future.cancelled():
+                    return
+                error = future.exception()
+                if error is not None:
+                    log.error("offloaded work failed", exc_info=error)
+                    return
+                done(future.result())
+            except Exception:
+                log.exception("completing offloaded work failed")
+            finally:
+                for protocol in held:
+                    protocol.release()
+
+        loop.run_in_executor(self._slow, job).add_done_callback(finished)
+
+    def _offload_for(
+        self, uniform: str, job: Callable[[], Any], done: Callable[[Any], None]
+    ) -> None:
+        """NickServ's offload: hold the input of the person who asked."""
+        entity = self.router.lookup(uniform)
+        sessions = entity.sessions if isinstance(entity, Client) else []
+        self.offload(sessions, job, done)
 
     # -- admission
 
@@ -81,6 +132,11 @@ class Server:
     async def start(self) -> None:
         _raise_fd_limit()
         self.store = Store(self.config.storage.path)
+        attach_history(self.core, self.store)
+        accounts = Accounts(self.store, lambda: self.core.config.services, self.core.clock)
+        nickserv = install_accounts(self.core, accounts)
+        nickserv.offload = self._offload_for
+        self.core.offload = self.offload
         loop = asyncio.get_running_loop()
         for entry in self.config.listen.irc:
             host, port = parse_hostport(entry)
@@ -158,6 +214,7 @@ class Server:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._tick
         await asyncio.sleep(0.05)  # let transports flush their ERROR lines
+        self._slow.shutdown(wait=False, cancel_futures=True)
         if self.store is not None:
             self.store.close()
             self.store = None

@@ -14,6 +14,7 @@ test (a handler that crashed is a server bug even when the client did not notice
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import os
@@ -207,6 +208,15 @@ class ServerProcess:
 
 # Servers alive during the current test, for the failure report and traceback check.
 _LIVE: list[ServerProcess] = []
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    """Last resort if pytest dies before the finalizers ran: no orphaned servers."""
+    for server in list(_LIVE):
+        if server.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(server.proc.pid, signal.SIGKILL)
 
 
 def base_config(data_dir: Path, port: int, tls_port: int | None = None) -> dict[str, Any]:

@@ -113,7 +113,13 @@ def test_schema_keys_cover_config() -> None:
     assert ("limits", "nicklen") in keys
     assert ("opers", "password_hash") in keys
     required = {(k.section, k.name) for k in config.schema_keys() if k.required}
-    assert required == {("opers", "name"), ("opers", "password_hash")}
+    assert required == {
+        ("opers", "name"),
+        ("opers", "password_hash"),
+        ("oper_classes", "name"),
+        ("links", "name"),
+        ("links", "secret"),
+    }
 
 
 # --- errors --------------------------------------------------------------------

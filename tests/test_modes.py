@@ -110,8 +110,9 @@ def test_mixed_all_types() -> None:
 
 
 def test_isupport_tokens_match_the_tables() -> None:
-    assert M.CHANMODES == "beI,k,l,imnpst"
-    assert M.PREFIX == "(ov)@+"
+    assert M.CHANMODES == "beI,k,fl,CMRcimnprst"
+    assert M.PREFIX == "(qaohv)~&@%+"
+    assert M.STATUSMSG == "~&@%+"
 
 
 # -- parse_user_modes

@@ -37,7 +37,7 @@ def test_registration_burst() -> None:
     isupport = [tok for line in numerics(out, "005") for tok in line.params[1:-1]]
     assert "CASEMAPPING=rfc1459" in isupport
     assert "CHANTYPES=#" in isupport
-    assert "PREFIX=(ov)@+" in isupport
+    assert "PREFIX=(qaohv)~&@%+" in isupport
     assert "NICKLEN=30" in isupport
     assert any(tok.startswith("CHANMODES=") for tok in isupport)
     assert "NETWORK=ircpsyc" in isupport

@@ -12,16 +12,21 @@ from functools import lru_cache
 
 from ircpsyc.psyc_backend.uniform import casefold
 
-# Member ranks, highest first: mode letter -> prefix symbol.
-RANKS: dict[str, str] = {"o": "@", "v": "+"}
-RANK_ORDER = "ov"
+# Member ranks, highest first: mode letter -> prefix symbol.  What each rank may
+# do is the place's table (ircpsyc.channels.place, "Who may do what").
+RANKS: dict[str, str] = {"q": "~", "a": "&", "o": "@", "h": "%", "v": "+"}
+RANK_ORDER = "qaohv"
+FOUNDER, ADMIN, OP, HALFOP, VOICE = range(5)  # indexes into RANK_ORDER
+NO_RANK = len(RANK_ORDER)
+RANK_NAMES = ("founder", "admin", "op", "halfop", "voice")
 LIST_MODES = "beI"  # CHANMODES type A
 PARAM_MODES = "k"  # type B: parameter to set and to unset
-SET_PARAM_MODES = "l"  # type C: parameter only to set
-FLAG_MODES = "imnpst"  # type D
+SET_PARAM_MODES = "fl"  # type C: parameter only to set
+FLAG_MODES = "CMRcimnprst"  # type D
 CHANMODES = f"{LIST_MODES},{PARAM_MODES},{SET_PARAM_MODES},{FLAG_MODES}"
 PREFIX = f"({RANK_ORDER}){''.join(RANKS[m] for m in RANK_ORDER)}"
-USER_MODES = "iowB"
+STATUSMSG = "".join(RANKS[m] for m in RANK_ORDER)
+USER_MODES = "iowsB"
 
 
 @dataclass(frozen=True, slots=True)

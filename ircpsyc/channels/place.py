@@ -4,6 +4,33 @@ Requests arrive as PSYC packets (`_request_enter`, `_message_public`,
 `_request_set_mode`, ...).  The place decides, then casts one `_notice_place_*`
 per member route (the same packet object to each) or answers the requester with
 an `_echo_*` or `_error_*` packet.  Front-ends only translate.
+
+Who may do what (the conventions of InspIRCd and UnrealIRCd).  Ranks, highest
+first, and what each may do to the channel and to other members:
+
+    rank       mode  prefix  may set and unset                 may kick, and take ranks from
+    founder    +q    ~       +q +a and all below               anyone
+    admin      +a    &       +o +h +v and all channel modes     admins and below
+    op         +o    @       +o +h +v and all channel modes     ops and below
+    halfop     +h    %       +v; +b +e +I; +i +k +l +m +n +t    voiced and plain members only
+    voice      +v    +       nothing (speaks under +m, quiets and +M)
+
+* +s +p +C +c +M +R +f need op; +r (registered) only services.
+* TOPIC under +t, and INVITE under +i, need halfop.
+* Adding a rank needs the rank that sets it; taking one from somebody else also
+  needs to outrank them (from op up an equal rank is enough, halfops only act
+  on members below halfop).  Anybody may drop their own ranks (`-o me`).
+* Ranks are judged as they were when the command arrived, so `MODE #c -o+v me me`
+  is allowed.  Refusals are `_error_place_privilege_operator` with the reason
+  in the body (IRC: 482 ERR_CHANOPRIVSNEEDED with that text).
+* A request from a service (`psyc://host/$name`, e.g. ChanServ) may do
+  anything, including +r; `service_request` builds one.
+* A request with `_flag_override` comes from an IRC operator with the override
+  privilege (its front-end vouches for that): what the rules would refuse is
+  done anyway and announced to the channel (`_notice_place_override`).
+
+Changes are applied in the order the place receives them and each request is
+cast as one `_notice_place_mode`, so every member sees the same sequence.
 """
 
 from __future__ import annotations
@@ -13,12 +40,36 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ircpsyc.channels import extbans as X
 from ircpsyc.channels import modes as M
+from ircpsyc.channels.flood import QUIET_SECONDS, FloodCounter, FloodLimit, parse_flood
+from ircpsyc.channels.modes import FOUNDER, HALFOP, NO_RANK, OP, VOICE
 from ircpsyc.psyc_backend.ids import new_id
 from ircpsyc.psyc_backend.packet import Dispatch, Packet, Value
-from ircpsyc.psyc_backend.router import Entity, Router
-from ircpsyc.psyc_backend.uniform import casefold, normalize, unescape_place
+from ircpsyc.psyc_backend.router import Entity, RemoteEntity, Router
+from ircpsyc.psyc_backend.uniform import (
+    SERVICE,
+    Uniform,
+    UniformError,
+    casefold,
+    normalize,
+    unescape_place,
+)
 from ircpsyc.psyc_backend.uniform import place as place_uniform
+
+SERVICES = -1  # a "rank" above founder: only services reach it
+# The rank needed to set or unset each mode (see the table above).
+MODE_RANK: dict[str, int] = {
+    "q": FOUNDER,
+    "a": FOUNDER,
+    "o": OP,
+    "h": OP,
+    "v": HALFOP,
+    **{letter: HALFOP for letter in "beIiklmnt"},
+    **{letter: OP for letter in "spCcMRf"},
+    "r": SERVICES,
+}
+_FORMATTING = frozenset("\x02\x03\x04\x0f\x11\x16\x1d\x1e\x1f")
 
 
 class Member:
@@ -26,9 +77,12 @@ class Member:
 
     __slots__ = (
         "account",
+        "flood",
         "host",
+        "ip",
         "joined",
         "modes",
+        "mute_state",
         "nick",
         "realname",
         "route",
@@ -46,6 +100,7 @@ class Member:
         realname: str,
         account: str,
         joined: float,
+        ip: str = "",
     ) -> None:
         self.uniform = uniform
         self.route = route
@@ -54,21 +109,28 @@ class Member:
         self.host = host
         self.realname = realname
         self.account = account
+        self.ip = ip
         self.modes = ""
         self.joined = joined
+        self.flood: FloodCounter | None = None
+        # (lists version, muted?) so a line costs no mask matching while nothing changed.
+        self.mute_state: tuple[int, bool] = (-1, False)
 
     @property
     def prefix(self) -> str:
         return f"{self.nick}!{self.user}@{self.host}"
 
+    def subject(self) -> X.Subject:
+        return X.Subject(self.nick, self.user, self.host, self.ip, self.realname, self.account)
+
     def rank(self) -> int:
-        """Index in RANK_ORDER of the highest rank (0 = op); len(RANK_ORDER) if none."""
+        """Index in RANK_ORDER of the highest rank (0 = founder); NO_RANK if none."""
         if not self.modes:
-            return _NO_RANK
+            return NO_RANK
         for index, letter in enumerate(M.RANK_ORDER):
             if letter in self.modes:
                 return index
-        return len(M.RANK_ORDER)
+        return NO_RANK
 
     def prefixes(self, multi: bool) -> str:
         if not self.modes:
@@ -78,7 +140,8 @@ class Member:
 
     @property
     def is_op(self) -> bool:
-        return "o" in self.modes
+        """Op or above (admin, founder)."""
+        return self.rank() <= OP
 
 
 @dataclass(slots=True)
@@ -86,6 +149,7 @@ class ListEntry:
     mask: str
     setter: str
     set_at: int
+    expires: float = 0.0  # when the place lifts it by itself (flood quiets); 0: never
 
 
 class PlaceObserver:
@@ -109,9 +173,73 @@ class PlaceObserver:
         return False
 
 
-OP = M.RANK_ORDER.index("o")
-_NO_RANK = len(M.RANK_ORDER)
-VOICE = M.RANK_ORDER.index("v")
+def outranks(actor: int, target: int) -> bool:
+    """Whether rank `actor` may kick `target` or take ranks from them."""
+    if actor <= OP:
+        return actor <= target
+    return actor < target
+
+
+def is_service(uniform: str) -> bool:
+    """Services (`psyc://host/$name`) may do anything in a place."""
+    try:
+        return Uniform.parse(uniform).sigil == SERVICE
+    except UniformError:
+        return False
+
+
+def service_request(
+    service: str,
+    place: str,
+    method: str,
+    vars: dict[str, Value],
+    prefix: str = "",
+) -> Packet:
+    """A request from a service to a place (ChanServ: modes incl. +r, kicks, topic).
+
+    E.g. `service_request(chanserv, place, "_request_set_mode",
+    {"_mode": "+rq", "_list_parameters": ["alice"]}, "ChanServ!ChanServ@services")`;
+    hand it to the router.  The place recognises services by the `$` of the
+    source uniform, which only this network's servers can send.
+    """
+    out: dict[str, Value] = {"_nick": prefix.split("!", 1)[0] or service}
+    if prefix:
+        out["_prefix"] = prefix
+    out.update(vars)
+    return Packet(method, {"_source": service, "_target": place}, out)
+
+
+def _needs(rank: int, action: str) -> str:
+    return f"You must have channel {M.RANK_NAMES[rank]} access or above to {action}"
+
+
+def has_formatting(text: str) -> bool:
+    return any(c in _FORMATTING for c in text)
+
+
+def is_blocked_ctcp(text: str) -> bool:
+    """A CTCP other than ACTION (what +C refuses)."""
+    if not text.startswith("\x01"):
+        return False
+    return not (text.startswith("\x01ACTION ") or text.rstrip("\x01") == "\x01ACTION")
+
+
+def _subject_of(packet: Packet) -> X.Subject:
+    """Who a request comes from, for ban matching (entering, outside senders)."""
+    nick = packet.get("_nick")
+    user, host = packet.get("_user"), packet.get("_host")
+    prefix = packet.get("_prefix")
+    if prefix and not (user and host):
+        nick_user, _, host = prefix.partition("@")
+        nick, _, user = nick_user.partition("!")
+    return X.Subject(
+        nick,
+        user or nick,
+        host or "unknown",
+        packet.get("_ip"),
+        packet.get("_realname"),
+        packet.get("_account"),
+    )
 
 
 class Place:
@@ -138,8 +266,12 @@ class Place:
         self.flags: set[str] = {"n", "t"}
         self.key = ""
         self.limit = 0
+        self.flood: FloodLimit | None = None
         self.lists: dict[str, list[ListEntry]] = {m: [] for m in M.LIST_MODES}
+        self.lists_version = 0  # bumped on every change to +b/+e (members' mute caches)
+        self.next_expiry = 0.0  # the earliest `expires` of a list entry; 0: none
         self.invited: set[str] = set()  # normalized person uniforms
+        self.knocks: dict[str, float] = {}  # normalized uniform -> time of the last KNOCK
         self.members: dict[str, Member] = {}  # normalized uniform -> member
         self.by_nick: dict[str, Member] = {}  # casefolded nick -> member
         self.counter = 0
@@ -167,6 +299,9 @@ class Place:
         if self.limit:
             letters += "l"
             params.append(str(self.limit))
+        if self.flood is not None:
+            letters += "f"
+            params.append(str(self.flood))
         return "+" + letters, params
 
     # -- packets in
@@ -180,28 +315,45 @@ class Place:
 
     # -- helpers
 
-    def _reply(self, request: Packet, method: str, vars: dict[str, Value] | None = None) -> None:
+    def _reply(
+        self,
+        request: Packet,
+        method: str,
+        vars: dict[str, Value] | None = None,
+        text: str = "",
+    ) -> None:
         routing = {"_source": self.uniform, "_target": request.source}
         if "_tag" in request.routing:
             routing["_tag_relay"] = request.routing["_tag"]
         out: dict[str, Value] = {"_nick_place": self.name}
         if vars:
             out.update(vars)
-        self.router.send(Packet(method, routing, out))
+        self.router.send(Packet(method, routing, out, text))
+
+    def _deny(self, request: Packet, text: str) -> None:
+        self._reply(request, "_error_place_privilege_operator", None, text)
 
     def cast(self, packet: Packet, min_rank: int | None = None) -> None:
-        """Send one copy per route; the same object goes to every local member."""
+        """Send one copy per route; the same object goes to every local member.
+
+        Members on other servers are routes of one copy per server, handed to the
+        network together (it picks the links); their server filters by rank.
+        """
         self.counter += 1
         packet.routing["_context"] = self.uniform
         packet.routing["_counter"] = str(self.counter)
-        if min_rank is None:
-            for member in list(self.members.values()):
-                member.route.receive(packet)
-        else:
-            relay = normalize(packet.routing.get("_source_relay", ""))
-            for key, member in list(self.members.items()):
-                if member.rank() <= min_rank or key == relay:
-                    member.route.receive(packet)
+        servers: set[str] | None = None
+        relay = "" if min_rank is None else normalize(packet.routing.get("_source_relay", ""))
+        for key, member in list(self.members.items()):
+            route = member.route
+            if route.__class__ is RemoteEntity:
+                if servers is None:
+                    servers = set()
+                servers.add(route.server)
+            elif min_rank is None or member.rank() <= min_rank or key == relay:
+                route.receive(packet)
+        if servers:
+            self.router.cast(packet, servers, min_rank)
         for observer in self.observers:
             observer.place_cast(self, packet)
 
@@ -222,6 +374,24 @@ class Place:
         base.update(vars)
         return Packet(method, routing, base, body)
 
+    def _server_event(self, method: str, vars: dict[str, Value]) -> Packet:
+        """An event the place decides by itself (flood quiets, expiries): from the server."""
+        event = self._event(method, None, vars)
+        event.vars["_prefix"] = self.router.host
+        event.vars["_nick"] = self.router.host
+        return event
+
+    def _actor_event(
+        self, method: str, actor: Member | None, packet: Packet, vars: dict[str, Value]
+    ) -> Packet:
+        """An event caused by a request; a non-member (service, oper) is named by the request."""
+        event = self._event(method, actor, vars)
+        if actor is None:
+            event.vars["_prefix"] = packet.get("_prefix") or packet.get("_nick") or packet.source
+            event.vars["_nick"] = packet.get("_nick") or packet.source
+            event.routing["_source_relay"] = packet.source
+        return event
+
     def _remove(self, member: Member) -> None:
         self.members.pop(normalize(member.uniform), None)
         self.by_nick.pop(casefold(member.nick), None)
@@ -238,35 +408,73 @@ class Place:
             self._reply(packet, "_error_necessary_membership")
         return member
 
-    def is_banned(self, prefix: str) -> bool:
-        if any(M.mask_match(e.mask, prefix) for e in self.lists["b"]):
-            return not any(M.mask_match(e.mask, prefix) for e in self.lists["e"])
-        return False
+    @staticmethod
+    def _authority(packet: Packet) -> str:
+        """ "services", "override" (an oper with the privilege) or "" (the rules apply)."""
+        if is_service(packet.source):
+            return "services"
+        if packet.get("_flag_override") == "1":
+            return "override"
+        return ""
 
-    def _invite_exempt(self, prefix: str) -> bool:
-        return any(M.mask_match(e.mask, prefix) for e in self.lists["I"])
+    def _announce_override(self, packet: Packet, actor: Member | None, action: str) -> None:
+        """Tell the channel that an IRC operator overrode its rules."""
+        event = self._actor_event("_notice_place_override", actor, packet, {"_action": action})
+        self.cast(event)
+
+    def _masks(self, mode: str) -> list[str]:
+        return [e.mask for e in self.lists[mode] if not e.expires or e.expires > self.clock()]
+
+    def is_banned(self, subject: X.Subject | str) -> bool:
+        """Whether `subject` (or a nick!user@host) may not join."""
+        if isinstance(subject, str):
+            nick_user, _, host = subject.partition("@")
+            nick, _, user = nick_user.partition("!")
+            subject = X.Subject(nick, user, host)
+        if not self.lists["b"]:
+            return False
+        return X.banned(self._masks("b"), self._masks("e"), subject)
+
+    def is_muted(self, member: Member) -> bool:
+        """Banned or quieted (voice and above are exempt; the caller checks the rank)."""
+        version, muted = member.mute_state
+        if version != self.lists_version:
+            muted = bool(self.lists["b"]) and X.muted(
+                self._masks("b"), self._masks("e"), member.subject()
+            )
+            member.mute_state = (self.lists_version, muted)
+        return muted
+
+    def _invite_exempt(self, subject: X.Subject) -> bool:
+        return X.invite_exempt(self._masks("I"), subject)
 
     # -- entering and leaving
+
+    def _enter_refusal(self, packet: Packet, subject: X.Subject, invited: bool) -> str:
+        """The error method refusing entry, or "" to let them in."""
+        if invited:
+            return ""
+        if "i" in self.flags and not self._invite_exempt(subject):
+            return "_error_place_enter_necessary_invitation"
+        if "R" in self.flags and not subject.account and not self._invite_exempt(subject):
+            return "_error_place_enter_necessary_account"
+        if self.is_banned(subject):
+            return "_error_place_enter_banned"
+        if self.key and packet.get("_key") != self.key:
+            return "_error_place_enter_necessary_key"
+        if self.limit and len(self.members) >= self.limit:
+            return "_error_place_enter_full"
+        return ""
 
     def _enter(self, packet: Packet) -> None:
         key = normalize(packet.source)
         if key in self.members:
             return  # rejoining is a no-op, as in psyced
-        nick = packet.get("_nick")
-        user = packet.get("_user", nick)
-        host = packet.get("_host", "unknown")
-        prefix = f"{nick}!{user}@{host}"
+        subject = _subject_of(packet)
         invited = key in self.invited
-        override = packet.get("_flag_override") == "1"
-        if not override:
-            if "i" in self.flags and not invited and not self._invite_exempt(prefix):
-                return self._reply(packet, "_error_place_enter_necessary_invitation")
-            if self.is_banned(prefix) and not invited:
-                return self._reply(packet, "_error_place_enter_banned")
-            if self.key and packet.get("_key") != self.key and not invited:
-                return self._reply(packet, "_error_place_enter_necessary_key")
-            if self.limit and len(self.members) >= self.limit and not invited:
-                return self._reply(packet, "_error_place_enter_full")
+        refusal = self._enter_refusal(packet, subject, invited)
+        if refusal and self._authority(packet) == "":
+            return self._reply(packet, refusal)
         route = self.router.lookup(packet.source)
         if route is None:
             if not self.members and self.on_empty is not None:
@@ -276,12 +484,13 @@ class Place:
         member = Member(
             packet.source,
             route,
-            nick,
-            user,
-            host,
-            packet.get("_realname"),
-            packet.get("_account"),
+            subject.nick,
+            subject.user,
+            subject.host,
+            subject.realname,
+            subject.account,
             self.clock(),
+            subject.ip,
         )
         if not self.members:
             member.modes = "o"
@@ -290,7 +499,7 @@ class Place:
             enter_vars["_away"] = packet.get("_away")
         self.cast(self._event("_notice_place_enter", member, enter_vars))
         self.members[key] = member
-        self.by_nick[casefold(nick)] = member
+        self.by_nick[casefold(member.nick)] = member
         echo = self._event(
             "_echo_place_enter",
             member,
@@ -306,6 +515,9 @@ class Place:
         if "_tag" in packet.routing:
             echo.routing["_tag_relay"] = packet.routing["_tag"]
         route.receive(echo)
+        if refusal:
+            reason = refusal.rsplit("_", 1)[-1]
+            self._announce_override(packet, member, f"JOIN despite {reason}")
         for observer in self.observers:
             observer.member_entered(self, member)
 
@@ -338,6 +550,7 @@ class Place:
         )
         member.nick = packet.get("_nick_new")
         member.uniform = packet.get("_uniform_new")
+        member.mute_state = (-1, False)
         self.members[normalize(member.uniform)] = member
         self.by_nick[casefold(member.nick)] = member
         self.cast(event)
@@ -352,24 +565,88 @@ class Place:
             ("_host", "host"),
             ("_user", "user"),
             ("_realname", "realname"),
+            ("_ip", "ip"),
         ):
             if var in packet.vars:
                 setattr(member, attr, packet.get(var))
+        member.mute_state = (-1, False)
 
     # -- talking
 
-    def _refuse_message(self, packet: Packet) -> None:
+    def _refuse_message(self, packet: Packet, text: str) -> None:
         if not packet.method.endswith("_notice"):  # NOTICE never gets automatic replies
-            self._reply(packet, "_error_place_message_forbidden")
+            self._reply(packet, "_error_place_message_forbidden", None, text)
+
+    def _speak_refusal(self, member: Member | None, packet: Packet) -> str:
+        """Why this line may not be said here, or "" (the +f count happens last)."""
+        flags = self.flags
+        if member is None:
+            rank = NO_RANK
+            if "n" in flags:
+                return "Cannot send to channel (no external messages, +n)"
+            if "m" in flags:
+                return "Cannot send to channel (moderated, +m)"
+            subject = _subject_of(packet)
+            if self.lists["b"] and X.muted(self._masks("b"), self._masks("e"), subject):
+                return "Cannot send to channel (you are banned or quieted)"
+            account = subject.account
+        else:
+            rank = member.rank()
+            account = member.account
+            if rank <= VOICE:
+                return ""
+            if "m" in flags:
+                return "Cannot send to channel (moderated, +m)"
+            if self.is_muted(member):
+                return "Cannot send to channel (you are banned or quieted)"
+        if "M" in flags and not account:
+            return "Cannot send to channel (+M: you need to be logged into your account)"
+        if rank > HALFOP:
+            body = packet.body
+            if "C" in flags and is_blocked_ctcp(body):
+                return "Cannot send CTCP to channel (+C)"
+            if "c" in flags and has_formatting(body):
+                return "Cannot send to channel (colours and formatting are blocked, +c)"
+        return ""
+
+    def _flooding(self, member: Member) -> bool:
+        """Count a line of `member` under +f; act (quiet or kick) when it goes over."""
+        limit = self.flood
+        if limit is None or member.rank() <= HALFOP:
+            return False
+        if member.flood is None:
+            member.flood = FloodCounter()
+        if not member.flood.hit(limit, self.clock()):
+            return False
+        reason = f"Flood: more than {limit.lines} lines in {limit.seconds} seconds (+f)"
+        if limit.kick:
+            self.cast(
+                self._server_event(
+                    "_notice_place_leave_kick", {"_nick_target": member.nick, "_reason": reason}
+                )
+            )
+            self._remove(member)
+            return True
+        mask = f"{X.MUTE}:*!{member.user}@{member.host}"
+        entries = self.lists["b"]
+        if not any(casefold(e.mask) == casefold(mask) for e in entries):
+            expires = self.clock() + QUIET_SECONDS
+            entries.append(ListEntry(mask, self.router.host, int(self.clock()), expires))
+            self._lists_changed(expires)
+            self.cast(
+                self._server_event(
+                    "_notice_place_mode", {"_mode": "+b", "_list_parameters": [mask]}
+                )
+            )
+        return True
 
     def _message(self, packet: Packet) -> None:
         member = self.members.get(normalize(packet.source))
-        prefix = packet.get("_prefix")
-        if member is None:
-            if "n" in self.flags or "m" in self.flags or self.is_banned(prefix):
-                return self._refuse_message(packet)
-        elif member.rank() > VOICE and ("m" in self.flags or self.is_banned(member.prefix)):
-            return self._refuse_message(packet)
+        refusal = self._speak_refusal(member, packet)
+        if refusal:
+            return self._refuse_message(packet, refusal)
+        if member is not None and self.flood is not None and self._flooding(member):
+            return self._refuse_message(packet, "Cannot send to channel (flood protection, +f)")
         vars: dict[str, Value] = {}
         for name in ("_tags", "_status", "_flag_bot"):
             if name in packet.vars:
@@ -377,12 +654,14 @@ class Place:
         event = self._event(packet.method, member, vars, packet.body)
         if member is None:
             event.routing["_source_relay"] = packet.source
-            event.vars["_prefix"] = prefix
+            event.vars["_prefix"] = packet.get("_prefix")
             event.vars["_nick"] = packet.get("_nick")
+            if packet.get("_account"):
+                event.vars["_account"] = packet.get("_account")
         status = packet.get("_status")
         min_rank = (
             M.RANK_ORDER.index(next(m for m, s in M.RANKS.items() if s == status[0]))
-            if status
+            if status and status[0] in M.STATUSMSG
             else None
         )
         self.cast(event, min_rank)
@@ -395,25 +674,46 @@ class Place:
     # -- topic
 
     def _set_topic(self, packet: Packet) -> None:
-        member = self._require_member(packet)
-        if member is None:
-            return
-        if "t" in self.flags and member.rank() > OP and packet.get("_flag_override") != "1":
-            return self._reply(packet, "_error_place_privilege_operator")
+        authority = self._authority(packet)
+        actor = self.members.get(normalize(packet.source))
+        if actor is None and not authority:
+            return self._reply(packet, "_error_necessary_membership")
+        overridden = False
+        if "t" in self.flags and (actor is None or actor.rank() > HALFOP):
+            if not authority:
+                return self._deny(packet, _needs(HALFOP, "change the topic (+t)"))
+            overridden = authority == "override"
         topic = packet.get("_topic")[: self.config.limits.topiclen]
+        if overridden:
+            self._announce_override(packet, actor, "TOPIC")
+        event = self._actor_event("_notice_place_topic", actor, packet, {"_topic": topic})
         self.topic = topic
-        self.topic_setter = member.prefix
+        self.topic_setter = event.get("_prefix")
         self.topic_time = int(self.clock())
-        self.cast(self._event("_notice_place_topic", member, {"_topic": topic}))
+        self.cast(event)
 
-    # -- kicking and inviting
+    # -- kicking, inviting and knocking
+
+    def _kick_refusal(self, rank: int, actor: Member | None, victim: Member) -> str:
+        if victim is actor:
+            return "" if rank <= HALFOP else _needs(HALFOP, "kick")
+        if rank > HALFOP:
+            return _needs(HALFOP, "kick")
+        if not outranks(rank, victim.rank()):
+            return (
+                f"You may not kick {victim.nick}: they are channel "
+                f"{M.RANK_NAMES[victim.rank()]} (you are {M.RANK_NAMES[rank]})"
+            )
+        return ""
 
     def _kick(self, packet: Packet) -> None:
-        actor = self._require_member(packet)
-        if actor is None:
-            return
-        if actor.rank() > OP and packet.get("_flag_override") != "1":
-            return self._reply(packet, "_error_place_privilege_operator")
+        authority = self._authority(packet)
+        actor = self.members.get(normalize(packet.source))
+        if actor is None and not authority:
+            return self._reply(packet, "_error_necessary_membership")
+        rank = actor.rank() if actor is not None else NO_RANK
+        if rank > HALFOP and not authority:
+            return self._deny(packet, _needs(HALFOP, "kick"))
         victim = self.by_nick.get(casefold(packet.get("_nick_target")))
         if victim is None:
             return self._reply(
@@ -421,78 +721,149 @@ class Place:
                 "_error_place_target_membership",
                 {"_nick_target": packet.get("_nick_target")},
             )
-        reason = packet.get("_reason")[: self.config.limits.kicklen] or actor.nick
+        refusal = "" if authority == "services" else self._kick_refusal(rank, actor, victim)
+        if refusal and authority != "override":
+            return self._deny(packet, refusal)
+        reason = packet.get("_reason")[: self.config.limits.kicklen] or (
+            actor.nick if actor is not None else packet.get("_nick")
+        )
+        if refusal:
+            self._announce_override(packet, actor, f"KICK {victim.nick}")
         self.cast(
-            self._event(
+            self._actor_event(
                 "_notice_place_leave_kick",
                 actor,
-                {
-                    "_nick_target": victim.nick,
-                    "_reason": reason,
-                },
+                packet,
+                {"_nick_target": victim.nick, "_reason": reason},
             )
         )
         self._remove(victim)
 
     def _invite(self, packet: Packet) -> None:
-        actor = self._require_member(packet)
-        if actor is None:
-            return
+        authority = self._authority(packet)
+        actor = self.members.get(normalize(packet.source))
+        if actor is None and not authority:
+            return self._reply(packet, "_error_necessary_membership")
         target_nick = packet.get("_nick_target")
         target = packet.get("_uniform_target")
-        if "i" in self.flags and actor.rank() > OP:
-            return self._reply(packet, "_error_place_privilege_operator")
+        overridden = False
+        if "i" in self.flags and (actor is None or actor.rank() > HALFOP):
+            if not authority:
+                return self._deny(packet, _needs(HALFOP, "invite (+i)"))
+            overridden = authority == "override"
         if normalize(target) in self.members:
             return self._reply(
                 packet, "_error_place_invite_membership", {"_nick_target": target_nick}
             )
+        if overridden:
+            self._announce_override(packet, actor, f"INVITE {target_nick}")
         self.invited.add(normalize(target))
         self._reply(packet, "_echo_place_invite", {"_nick_target": target_nick})
-        notice = self._event("_notice_place_invite", actor, {"_nick_target": target_nick})
+        notice = self._actor_event(
+            "_notice_place_invite", actor, packet, {"_nick_target": target_nick}
+        )
         notice.routing = {"_source": self.uniform, "_target": target}
         self.router.send(notice)
         # invite-notify: the members who could have invited too learn about it.
-        notify = self._event("_notice_place_invited", actor, {"_nick_target": target_nick})
-        self.cast(notify, OP if "i" in self.flags else None)
+        notify = self._actor_event(
+            "_notice_place_invited", actor, packet, {"_nick_target": target_nick}
+        )
+        self.cast(notify, HALFOP if "i" in self.flags else None)
+
+    def _knock(self, packet: Packet) -> None:
+        """KNOCK: ask the halfops and above of a closed channel for an invitation."""
+        key = normalize(packet.source)
+        if key in self.members:
+            return self._reply(packet, "_error_place_knock_membership")
+        if not ("i" in self.flags or self.key or (self.limit and len(self.members) >= self.limit)):
+            return self._reply(packet, "_error_place_knock_open")
+        subject = _subject_of(packet)
+        if self.is_banned(subject):
+            return self._reply(packet, "_error_place_enter_banned")
+        now = self.clock()
+        last = self.knocks.get(key)
+        if last is not None and now - last < KNOCK_INTERVAL:
+            return self._reply(packet, "_error_place_knock_often")
+        self.knocks = {k: t for k, t in self.knocks.items() if now - t < KNOCK_INTERVAL}
+        self.knocks[key] = now
+        event = self._event(
+            "_notice_place_knock",
+            None,
+            {
+                "_prefix": subject.prefix,
+                "_nick": subject.nick,
+                "_reason": packet.get("_reason")[:300],
+            },
+        )
+        event.routing["_source_relay"] = packet.source
+        self.cast(event, HALFOP)
+        self._reply(packet, "_echo_place_knock")
 
     # -- modes
 
+    def _mode_refusal(self, rank: int, actor: Member | None, change: M.ModeChange) -> str:
+        """Why the actor (of `rank` when the command started) may not make `change`."""
+        mode = change.mode
+        need = MODE_RANK.get(mode, OP)
+        verb = "set" if change.adding else "unset"
+        if need == SERVICES:
+            return f"Only services may {verb} channel mode {mode}"
+        if mode in M.RANKS:
+            target = self.by_nick.get(casefold(change.param)) if change.param else None
+            if not change.adding and target is not None and target is actor:
+                return ""  # anybody may drop their own ranks
+            if rank > need:
+                return _needs(need, f"{verb} channel mode {mode}")
+            if not change.adding and target is not None and not outranks(rank, target.rank()):
+                return (
+                    f"You may not unset channel mode {mode} on {target.nick}: they are channel "
+                    f"{M.RANK_NAMES[target.rank()]}"
+                )
+            return ""
+        if rank > need:
+            return _needs(need, f"{verb} channel mode {mode}")
+        return ""
+
     def _set_mode(self, packet: Packet) -> None:
         actor = self.members.get(normalize(packet.source))
-        override = packet.get("_flag_override") == "1"
+        authority = self._authority(packet)
         parsed = M.parse_channel_modes(packet.get("_mode"), packet.get_list("_list_parameters"))
         for char in parsed.unknown:
             self._reply(packet, "_error_place_mode_unknown", {"_mode": char})
+        rank = actor.rank() if actor is not None else NO_RANK  # judged once, at the start
         applied: list[M.ModeChange] = []
-        denied = False
+        overridden: list[M.ModeChange] = []
+        denials: list[str] = []
         for change in parsed.changes:
             if change.mode in M.LIST_MODES and change.param is None:
                 self._reply(packet, "_status_place_list", {"_mode": change.mode})
                 continue
-            if actor is None and not override:
+            if actor is None and not authority:
                 self._reply(packet, "_error_necessary_membership")
                 return
-            if not override and actor is not None and actor.rank() > OP:
-                denied = True
+            refusal = "" if authority == "services" else self._mode_refusal(rank, actor, change)
+            if refusal and (authority != "override" or MODE_RANK.get(change.mode) == SERVICES):
+                if refusal not in denials:
+                    denials.append(refusal)
                 continue
             result = self._apply(packet, change)
             if result is not None:
                 applied.append(result)
-        if denied:
-            self._reply(packet, "_error_place_privilege_operator")
+                if refusal:
+                    overridden.append(result)
+        for text in denials:
+            self._deny(packet, text)
+        if overridden:
+            modestr, params = M.render_changes(overridden)
+            self._announce_override(packet, actor, " ".join(["MODE", modestr, *params]))
         if applied:
             modestr, params = M.render_changes(applied)
-            event = self._event(
+            event = self._actor_event(
                 "_notice_place_mode",
                 actor,
-                {
-                    "_mode": modestr,
-                    "_list_parameters": params,
-                },
+                packet,
+                {"_mode": modestr, "_list_parameters": params},
             )
-            if actor is None:
-                event.vars["_prefix"] = packet.get("_prefix")
-                event.routing["_source_relay"] = packet.source
             self.cast(event)
 
     def _apply(self, packet: Packet, change: M.ModeChange) -> M.ModeChange | None:
@@ -503,7 +874,9 @@ class Place:
                 return None
             target = self.by_nick.get(casefold(param))
             if target is None:
-                self._reply(packet, "_error_place_target_membership", {"_nick_target": param})
+                self._reply(
+                    packet, "_error_place_target_membership", {"_nick_target": param, "_mode": mode}
+                )
                 return None
             has = mode in target.modes
             if adding == has:
@@ -516,10 +889,10 @@ class Place:
             return M.ModeChange(adding, mode, target.nick)
         if mode in M.LIST_MODES:
             assert param is not None
-            return self._apply_list(packet, mode, adding, M.normalize_mask(param))
+            return self._apply_list(packet, mode, adding, param)
         if mode == "k":
             if adding:
-                if not param or " " in param or "," in param:
+                if not param or " " in param or "," in param or len(param) > 23:
                     self._reply(packet, "_error_place_mode_invalid", {"_mode": "k"})
                     return None
                 self.key = param
@@ -537,13 +910,28 @@ class Place:
             try:
                 limit = int(param or "")
             except ValueError:
-                self._reply(packet, "_error_place_mode_invalid", {"_mode": "l"})
-                return None
+                limit = 0
             if limit <= 0:
-                self._reply(packet, "_error_place_mode_invalid", {"_mode": "l"})
+                self._invalid(packet, "l", param, "The limit must be a positive number")
                 return None
             self.limit = limit
             return M.ModeChange(True, "l", str(limit))
+        if mode == "f":
+            if not adding:
+                if self.flood is None:
+                    return None
+                self.flood = None
+                for member in self.members.values():
+                    member.flood = None
+                return change
+            flood = parse_flood(param or "")
+            if flood is None:
+                self._invalid(
+                    packet, "f", param, "Flood limit must be LINES:SECONDS or kLINES:SECONDS"
+                )
+                return None
+            self.flood = flood
+            return M.ModeChange(True, "f", str(flood))
         if adding == (mode in self.flags):
             return None
         if adding:
@@ -552,25 +940,70 @@ class Place:
             self.flags.discard(mode)
         return change
 
+    def _invalid(self, packet: Packet, mode: str, param: str | None, text: str) -> None:
+        self._reply(
+            packet, "_error_place_mode_invalid", {"_mode": mode, "_mask": param or "*"}, text
+        )
+
+    def _lists_changed(self, expires: float = 0.0) -> None:
+        self.lists_version += 1
+        if expires and (not self.next_expiry or expires < self.next_expiry):
+            self.next_expiry = expires
+
     def _apply_list(
-        self, packet: Packet, mode: str, adding: bool, mask: str
+        self, packet: Packet, mode: str, adding: bool, param: str
     ) -> M.ModeChange | None:
         entries = self.lists[mode]
-        folded = casefold(mask)
+        mask = X.normalize_ban(param)
+        folded = casefold(mask if mask is not None else param.strip())
         existing = next((e for e in entries if casefold(e.mask) == folded), None)
         if adding:
+            if mask is None:
+                self._invalid(packet, mode, param, "Invalid ban mask or unknown extban type")
+                return None
             if existing is not None:
                 return None
             if len(entries) >= self.config.limits.max_bans:
                 self._reply(packet, "_error_place_list_full", {"_mode": mode, "_mask": mask})
                 return None
-            entries.append(ListEntry(mask, packet.get("_nick") or packet.source, int(self.clock())))
+            setter = packet.get("_prefix") or packet.get("_nick") or packet.source
+            entries.append(ListEntry(mask, setter, int(self.clock())))
+            self._lists_changed()
             return M.ModeChange(True, mode, mask)
         if existing is None:
             return None
         entries.remove(existing)
+        self._lists_changed()
         return M.ModeChange(False, mode, existing.mask)
 
+    def expire(self) -> None:
+        """Lift the timed list entries (flood quiets) whose time has come."""
+        now = self.clock()
+        if not self.next_expiry or self.next_expiry > now:
+            return
+        lifted: list[M.ModeChange] = []
+        upcoming = 0.0
+        for mode, entries in self.lists.items():
+            for entry in list(entries):
+                if not entry.expires:
+                    continue
+                if entry.expires <= now:
+                    entries.remove(entry)
+                    lifted.append(M.ModeChange(False, mode, entry.mask))
+                elif not upcoming or entry.expires < upcoming:
+                    upcoming = entry.expires
+        self.next_expiry = upcoming
+        if lifted:
+            self._lists_changed()
+            modestr, params = M.render_changes(lifted)
+            self.cast(
+                self._server_event(
+                    "_notice_place_mode", {"_mode": modestr, "_list_parameters": params}
+                )
+            )
+
+
+KNOCK_INTERVAL = 60.0  # seconds between two KNOCKs of one person at one place
 
 _DISPATCH = Dispatch(
     {
@@ -582,6 +1015,7 @@ _DISPATCH = Dispatch(
         "_request_set_topic": Place._set_topic,
         "_request_kick": Place._kick,
         "_request_invite": Place._invite,
+        "_request_knock": Place._knock,
         "_request_set_mode": Place._set_mode,
         "_notice_person_nick": Place._nick_change,
         "_notice_person_update": Place._person_update,
@@ -603,9 +1037,24 @@ class PlaceRegistry:
         self.observers: list[PlaceObserver] = []
         self._prefix = normalize(f"psyc://{host}/@")
         router.add_resolver(self._resolve)
+        # Server linking: replicas of places homed elsewhere (ircpsyc.channels.replica).
+        self.remote: Callable[[str], Place | None] | None = None
+        self.remote_views: Callable[[], list[Place]] | None = None
 
     def get(self, channel: str) -> Place | None:
-        return self.places.get(casefold(channel))
+        """The place or, for a channel homed on another server, its local replica."""
+        folded = casefold(channel)
+        place = self.places.get(folded)
+        if place is None and self.remote is not None:
+            return self.remote(folded)
+        return place
+
+    def views(self) -> list[Place]:
+        """Every channel this server can answer about: its places and its replicas."""
+        out = list(self.places.values())
+        if self.remote_views is not None:
+            out.extend(self.remote_views())
+        return out
 
     def __len__(self) -> int:
         return len(self.places)
@@ -616,7 +1065,9 @@ class PlaceRegistry:
         ):
             return None
         name = "#" + unescape_place(key[len(self._prefix) :])
-        return self.create(packet.get("_nick_place") or name)
+        display = packet.get("_nick_place")
+        # The uniform decides; the requester's spelling only keeps its case.
+        return self.create(display if casefold(display) == casefold(name) else name)
 
     def create(self, display: str) -> Place:
         """Create (or return) the place for channel `display`, e.g. a registered one."""
@@ -633,6 +1084,11 @@ class PlaceRegistry:
         for observer in self.observers:
             observer.place_created(place)
         return place
+
+    def tick(self) -> None:
+        """Timers (once a second): lift expired flood quiets."""
+        for place in [p for p in self.places.values() if p.next_expiry]:
+            place.expire()
 
     def _drop(self, place: Place) -> None:
         if self.places.get(place.folded) is place:

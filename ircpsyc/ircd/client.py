@@ -59,7 +59,7 @@ class Client:
         self.ip = session.ip
         self.realname = session.realname
         self.uniform = person(core.name, self.nick)
-        self.account = ""
+        self.account = session.account
         self.modes: set[str] = set()
         self.away = ""
         self.oper_name = ""
@@ -112,6 +112,7 @@ class Client:
             "_realname": self.realname,
             "_account": self.account,
             "_prefix": self.prefix,
+            "_ip": self.ip,  # for the place's bans on IP addresses; never cast
         }
         if self.away:
             out["_away"] = self.away
@@ -165,6 +166,8 @@ class Client:
                     {"_nick_new": new, "_uniform_new": self.uniform, "_id": event_id},
                 )
             )
+        for observer in core.person_observers:
+            observer.person_renamed(self, old_nick)
 
     # -- packets in
 
@@ -309,6 +312,36 @@ class Client:
         for session in self.sessions:
             error_to_numeric(session, packet)
 
+    def _on_override(self, packet: Packet) -> None:
+        """An IRC operator overrode the channel's rules: the place tells everybody."""
+        server = self.core.name
+        self._cached(packet, lambda p, fmt: _render_override(server, p, fmt))
+        if packet.routing.get("_source_relay") == self.uniform:
+            self.core.moderation.snomasks.send(
+                "v", f"{self.nick} overrode {packet.get('_nick_place')}: {packet.get('_action')}"
+            )
+
+    def _on_knock(self, packet: Packet) -> None:
+        for session in self.sessions:
+            session.numeric(
+                N.RPL_KNOCK,
+                packet.get("_nick_place"),
+                packet.get("_prefix"),
+                _knock_text(packet.get("_reason")),
+            )
+
+    def _on_knock_echo(self, packet: Packet) -> None:
+        for session in self.sessions:
+            session.numeric(
+                N.RPL_KNOCKDLVR, packet.get("_nick_place"), "Your KNOCK has been delivered."
+            )
+
+    def _on_services(self, packet: Packet) -> None:
+        """Login, logout, forced renames and GHOST, asked for by NickServ."""
+        from ircpsyc.ircd.commands.account import from_service
+
+        from_service(self, packet)
+
 
 # -- rendering, once per capability set
 
@@ -399,6 +432,20 @@ def _render_topic(packet: Packet, fmt: int) -> bytes:
     )
 
 
+def _knock_text(reason: str) -> str:
+    return f"has asked for an invite: {reason}" if reason else "has asked for an invite."
+
+
+def _render_override(server: str, packet: Packet, fmt: int) -> bytes:
+    return line(
+        server,
+        "NOTICE",
+        packet.get("_nick_place"),
+        f"*** {packet.get('_nick')} used operator override: {packet.get('_action')}",
+        tags=_tags(packet, fmt),
+    )
+
+
 def _render_mode(packet: Packet, fmt: int) -> bytes:
     return line(
         packet.get("_prefix"),
@@ -421,6 +468,13 @@ _ERRORS: dict[str, tuple[str, str]] = {
     "_error_necessary_membership": (N.ERR_NOTONCHANNEL, "You're not on that channel"),
     "_error_place_privilege_operator": (N.ERR_CHANOPRIVSNEEDED, "You're not channel operator"),
     "_error_unknown_name_place": (N.ERR_NOSUCHCHANNEL, "No such channel"),
+    "_error_place_enter_necessary_account": (
+        N.ERR_NEEDREGGEDNICK,
+        "Cannot join channel (+R): you need to be logged into your account",
+    ),
+    "_error_place_knock_membership": (N.ERR_KNOCKONCHAN, "You are already on that channel"),
+    "_error_place_knock_open": (N.ERR_CHANOPEN, "Channel is open"),
+    "_error_place_knock_often": (N.ERR_TOOMANYKNOCK, "Too many KNOCKs (wait a minute)"),
 }
 
 
@@ -429,8 +483,12 @@ def error_to_numeric(session: Session, packet: Packet) -> None:
     channel = packet.get("_nick_place")
     if method in _ERRORS:
         numeric, text = _ERRORS[method]
-        session.numeric(numeric, channel, text)
+        session.numeric(numeric, channel, packet.body or text)  # the place may say why
     elif method == "_error_place_target_membership":
+        nick = packet.get("_nick_target")
+        if packet.get("_mode") and session.core.find(nick) is None:  # MODE +o nobody
+            session.numeric(N.ERR_NOSUCHNICK, nick, "No such nick/channel")
+            return
         session.numeric(
             N.ERR_USERNOTINCHANNEL,
             packet.get("_nick_target"),
@@ -448,7 +506,13 @@ def error_to_numeric(session: Session, packet: Packet) -> None:
         if mode == "k":
             session.numeric(N.ERR_INVALIDKEY, channel, "Key is not well-formed")
         else:
-            session.numeric(N.ERR_INVALIDMODEPARAM, channel, mode, "*", "Invalid mode parameter")
+            session.numeric(
+                N.ERR_INVALIDMODEPARAM,
+                channel,
+                mode,
+                packet.get("_mask") or "*",
+                packet.body or "Invalid mode parameter",
+            )
     elif method == "_error_place_list_full":
         session.numeric(N.ERR_BANLISTFULL, channel, packet.get("_mask"), "Channel list is full")
     elif method == "_error_necessary_parameter":
@@ -478,7 +542,12 @@ _DISPATCH = Dispatch(
         "_notice_place_invite": Client._on_invite,
         "_notice_place_invited": Client._on_invited,
         "_echo_place_invite": Client._on_invite_echo,
+        "_notice_place_override": Client._on_override,
+        "_notice_place_knock": Client._on_knock,
+        "_echo_place_knock": Client._on_knock_echo,
         "_status_place_list": Client._on_list,
         "_error": Client._on_error,
+        "_notice_account": Client._on_services,
+        "_request_person": Client._on_services,
     }
 )

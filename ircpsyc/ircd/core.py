@@ -10,12 +10,14 @@ import itertools
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ircpsyc import __version__
 from ircpsyc.channels import modes as M
+from ircpsyc.channels.extbans import ACCOUNT as ACCOUNT_EXTBAN
+from ircpsyc.channels.extbans import ISUPPORT_EXTBAN
 from ircpsyc.channels.place import PlaceRegistry
 from ircpsyc.ircd import caps as C
 from ircpsyc.ircd import numerics as N
@@ -29,6 +31,11 @@ if TYPE_CHECKING:
     from ircpsyc.config import Config
     from ircpsyc.ircd.client import Client
     from ircpsyc.ircd.session import Session
+    from ircpsyc.psyc_backend.packet import Packet
+    from ircpsyc.services.accounts import Accounts
+    from ircpsyc.services.awaylog import AwayLog
+    from ircpsyc.services.history import History
+    from ircpsyc.services.nickserv import NickServ
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +66,49 @@ def command(
         return handler
 
     return register
+
+
+class PersonObserver:
+    """Hooks for services about local persons (accounts, away log): override what you need.
+
+    They run synchronously inside the front-end's handling, so they must be cheap.
+    """
+
+    def person_online(self, client: Client) -> None:
+        """A connection completed registration (its account, if any, is already set)."""
+
+    def person_renamed(self, client: Client, old_nick: str) -> None:
+        """The person changed nick."""
+
+    def person_offline(self, client: Client) -> None:
+        """The person's last session left."""
+
+    def account_changed(self, client: Client, old_account: str) -> None:
+        """The person logged in, out, or to another account (`client.account` is new)."""
+
+    def away_changed(self, client: Client) -> None:
+        """The person set or cleared AWAY."""
+
+    def absent_account(self, nick: str) -> str:
+        """The registered account a private message to `nick` may be kept for while
+        nobody uses that nick ("" for none: the sender gets ERR_NOSUCHNICK)."""
+        return ""
+
+    def private_message(
+        self, session: Session, sender: Client, target: Client | None, packet: Packet
+    ) -> None:
+        """`sender` sent a private message; `target` is None when it went to an absent
+        account (see `absent_account`)."""
+
+
+Offload = Callable[["Sequence[Session]", Callable[[], Any], Callable[[Any], None]], None]
+
+
+def inline_offload(
+    sessions: Sequence[Session], job: Callable[[], Any], done: Callable[[Any], None]
+) -> None:
+    """Run slow work at once: the sans-IO default (the server runs it in a thread)."""
+    done(job())
 
 
 @dataclass(slots=True)
@@ -97,8 +147,24 @@ class IRCServer:
         self._batch_ids = itertools.count(1)
         self.on_rehash: Callable[[], str | None] | None = None
         self.on_stats: Callable[[str], list[tuple[str, list[str]]]] | None = None
+        # Services (installed by ircpsyc.ircd.commands.account.install when there is a store).
+        self.accounts: Accounts | None = None
+        self.nickserv: NickServ | None = None
+        self.service_users: dict[str, Client] = {}  # casefolded nick -> service pseudo-user
+        self.person_observers: list[PersonObserver] = []
+        self.tickers: list[Callable[[float], None]] = []
+        self.extra_caps: dict[str, Callable[[], str]] = {}  # cap -> its CAP LS value
+        # Slow work (password hashing) for `sessions`; the server holds their input meanwhile.
+        self.offload: Offload = inline_offload
+        self.history: History | None = None  # both installed below, in memory until
+        self.awaylog: AwayLog | None = None  # the server attaches its store
         self.apply_config(config)
         from ircpsyc.ircd import commands  # noqa: F401  (fills COMMANDS)
+        from ircpsyc.ircd.commands.chathistory import install
+        from ircpsyc.ircd.commands.moderation import install as install_moderation
+
+        install(self)
+        self.moderation = install_moderation(self)  # oper privileges, snomasks, K/D-lines
 
     def apply_config(self, config: Config) -> None:
         had_sts = bool(getattr(self, "config", None)) and _sts_on(self.config)
@@ -122,7 +188,7 @@ class IRCServer:
             if new:
                 tokens = []
                 for name in new:
-                    value = sts_value(session) if name == C.STS else C.SUPPORTED.get(name, "")
+                    value = sts_value(session) if name == C.STS else cap_value(self, name)
                     tokens.append(f"{name}={value}" if value else name)
                 session.reply("CAP", target, "NEW", " ".join(tokens))
             if deleted:
@@ -135,10 +201,13 @@ class IRCServer:
         return f"b{next(self._batch_ids):x}"
 
     def find(self, nick: str) -> Client | None:
-        return self.clients.get(casefold(nick))
+        folded = casefold(nick)
+        return self.clients.get(folded) or self.service_users.get(folded)
 
     def nick_taken(self, nick: str, by: Session) -> bool:
         folded = casefold(nick)
+        if folded in self.service_users:
+            return True
         owner = self.clients.get(folded)
         if owner is not None:
             return by not in owner.sessions
@@ -157,6 +226,9 @@ class IRCServer:
             "CHANTYPES=#",
             "ELIST=MNU",
             "EXCEPTS=e",
+            f"EXTBAN={ISUPPORT_EXTBAN}",
+            f"ACCOUNTEXTBAN={ACCOUNT_EXTBAN}",
+            "KNOCK",
             "INVEX=I",
             f"KICKLEN={limits.kicklen}",
             f"MAXLIST=beI:{limits.max_bans}",
@@ -166,9 +238,9 @@ class IRCServer:
             f"NICKLEN={limits.nicklen}",
             f"PREFIX={M.PREFIX}",
             "SAFELIST",
-            "STATUSMSG=@+",
-            f"TARGMAX=PRIVMSG:{targmax},NOTICE:{targmax},TAGMSG:{targmax},JOIN:,PART:,KICK:1,"
-            "NAMES:1,WHOIS:1,ISON:,USERHOST:5,MONITOR:",
+            f"STATUSMSG={M.STATUSMSG}",
+            f"TARGMAX=PRIVMSG:{targmax},NOTICE:{targmax},TAGMSG:{targmax},JOIN:,PART:,"
+            f"KICK:{targmax},NAMES:1,WHOIS:1,ISON:,USERHOST:5,MONITOR:",
             f"TOPICLEN={limits.topiclen}",
             "USERLEN=10",
             "WHOX",
@@ -177,6 +249,9 @@ class IRCServer:
         ]
         if self.config_utf8_only:
             tokens.append("UTF8ONLY")
+        if self.config.history.enabled:
+            tokens.append(f"CHATHISTORY={self.config.history.chathistory_limit}")
+            tokens.append("MSGREFTYPES=msgid,timestamp")
         return sorted(tokens)
 
     # -- dispatch
@@ -215,6 +290,12 @@ class IRCServer:
         if self.nick_taken(session.nick, session):
             session.numeric(N.ERR_NICKNAMEINUSE, session.nick, "Nickname is already in use")
             return
+        if session.sasl is not None:
+            session.sasl.registering(session)  # an unfinished exchange is aborted (906)
+        refusal = self.moderation.refusal(session)  # K-lines and D-lines
+        if refusal:
+            session.close(refusal)
+            return
         from ircpsyc.ircd.client import Client
 
         if len(self.clients) >= self.config.limits.max_clients:
@@ -229,6 +310,8 @@ class IRCServer:
         self.max_local = max(self.max_local, len(self.clients))
         self.welcome(session)
         self.announce_online(client)
+        for observer in self.person_observers:
+            observer.person_online(client)
 
     def welcome(self, session: Session) -> None:
         nick = session.nick
@@ -253,7 +336,7 @@ class IRCServer:
                     M.LIST_MODES + M.PARAM_MODES + M.SET_PARAM_MODES + M.FLAG_MODES + M.RANK_ORDER
                 )
             ),
-            "beIklov",
+            "".join(sorted(M.LIST_MODES + M.PARAM_MODES + M.SET_PARAM_MODES + M.RANK_ORDER)),
         )
         self.send_isupport(session)
         from ircpsyc.ircd.commands.info import send_lusers, send_motd
@@ -277,6 +360,7 @@ class IRCServer:
             del self.reserved[casefold(session.nick)]
         client = session.client
         if client is not None:
+            self.moderation.session_gone(session, reason)
             client.detach(session, reason)
 
     def forget(self, client: Client) -> None:
@@ -289,6 +373,8 @@ class IRCServer:
         for folded in list(client.monitoring):
             self.unmonitor(client, folded)
         self.announce_offline(client.nick)
+        for observer in self.person_observers:
+            observer.person_offline(client)
 
     # -- MONITOR
 
@@ -330,6 +416,8 @@ class IRCServer:
     def tick(self, now: float) -> None:
         for session in list(self.sessions):
             session.tick(now)
+        for ticker in self.tickers:
+            ticker(now)
 
     def shutdown(self, reason: str) -> None:
         for session in list(self.sessions):
@@ -355,11 +443,21 @@ class IRCServer:
 def caps_ls(session: Session) -> list[str]:
     """The CAP LS tokens, with values when the client speaks 302."""
     version = session.cap_version
-    out = [f"{n}={v}" if v and version >= 302 else n for n, v in sorted(C.SUPPORTED.items())]
+    offered = {**C.SUPPORTED, **{name: value() for name, value in session.core.extra_caps.items()}}
+    out = [f"{n}={v}" if v and version >= 302 else n for n, v in sorted(offered.items())]
     sts = sts_value(session)
     if sts and version >= 302:
         out.append(f"{C.STS}={sts}")
     return out
+
+
+def cap_value(core: IRCServer, name: str) -> str:
+    value = core.extra_caps.get(name)
+    return value() if value is not None else C.SUPPORTED.get(name, "")
+
+
+def cap_offered(core: IRCServer, name: str) -> bool:
+    return name in C.SUPPORTED or name in core.extra_caps
 
 
 def _sts_on(config: Config) -> bool:

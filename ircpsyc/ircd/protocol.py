@@ -29,6 +29,7 @@ class IRCProtocol(asyncio.Protocol):
     __slots__ = (
         "_buffer",
         "_discarding",
+        "_holds",
         "_ip",
         "_out",
         "_paused",
@@ -44,6 +45,7 @@ class IRCProtocol(asyncio.Protocol):
         self._buffer = b""
         self._discarding = False
         self._paused = False
+        self._holds = 0  # slow work for this client is running: its next line waits
         self._transport: asyncio.Transport | None = None
         self._ip = ""
         self._out: list[bytes] | None = None
@@ -74,7 +76,7 @@ class IRCProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._buffer += data
-        if not self._paused:
+        if not self._paused and not self._holds:
             self._process()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -132,7 +134,7 @@ class IRCProtocol(asyncio.Protocol):
             return
         buffer = self._buffer
         loop_time = time.monotonic
-        while not session.closed:
+        while not session.closed and not self._holds:
             end = buffer.find(b"\n")
             if end < 0:
                 if len(buffer) > MAX_INPUT:
@@ -161,6 +163,21 @@ class IRCProtocol(asyncio.Protocol):
             session.handle_line(raw, now)
         self._buffer = buffer
 
+    def hold(self) -> None:
+        """Process no further input until `release` (a SASL or NickServ password check)."""
+        self._holds += 1
+        if self._holds == 1 and self._transport is not None and not self._paused:
+            self._transport.pause_reading()
+
+    def release(self) -> None:
+        self._holds = max(0, self._holds - 1)
+        if self._holds or self._paused or self._transport is None:
+            return
+        if self._transport.is_closing():
+            return
+        self._transport.resume_reading()
+        self._process()
+
     def _pause(self, delay: float) -> None:
         if self._transport is None:
             return
@@ -170,7 +187,7 @@ class IRCProtocol(asyncio.Protocol):
 
     def _resume(self) -> None:
         self._paused = False
-        if self._transport is None or self._transport.is_closing():
+        if self._transport is None or self._transport.is_closing() or self._holds:
             return
         self._transport.resume_reading()
         self._process()

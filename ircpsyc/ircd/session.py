@@ -17,6 +17,7 @@ from ircpsyc.ircd.lines import add_tag, line
 
 if TYPE_CHECKING:
     from ircpsyc.ircd.client import Client
+    from ircpsyc.ircd.commands.sasl import SaslState
     from ircpsyc.ircd.core import IRCServer
 
 MAX_TAGS_CLIENT = 4094  # bytes of client tag data (IRCv3 message-tags)
@@ -35,6 +36,7 @@ class Session:
     """Connection state and the command loop for one client socket."""
 
     __slots__ = (
+        "account",
         "cap_negotiating",
         "cap_version",
         "caps",
@@ -56,6 +58,7 @@ class Session:
         "rb",
         "realname",
         "registered",
+        "sasl",
         "sink",
         "tls",
         "tokens",
@@ -88,6 +91,8 @@ class Session:
         self.tokens = float(core.config.limits.flood_burst)
         self.last_refill = now
         self.client: Client | None = None
+        self.account = ""  # logged in before registration (SASL, REGISTER); then Client.account
+        self.sasl: SaslState | None = None
         self.rb: list[bytes] | None = None
         self.label = ""
 
@@ -194,9 +199,13 @@ class Session:
         elif len(lines) == 1:
             self.sink.write(add_tag(lines[0], tag))
         elif C.BATCH in self.caps:
+            if _one_batch(lines):  # e.g. CHATHISTORY: the label goes on its BATCH +
+                self.sink.write(add_tag(lines[0], tag) + b"".join(lines[1:]))
+                return
             ref = self.core.new_batch_id()
             out = [line(self.core.name, "BATCH", "+" + ref, "labeled-response", tags=tag)]
-            out.extend(add_tag(data, "batch=" + ref) for data in lines)
+            # Lines of a nested batch keep their own batch tag; its BATCH lines get ours.
+            out.extend(data if _batched(data) else add_tag(data, "batch=" + ref) for data in lines)
             out.append(line(self.core.name, "BATCH", "-" + ref))
             self.sink.write(b"".join(out))
         else:
@@ -235,3 +244,22 @@ class Session:
         self.closed = True
         self.rb = None
         self.core.session_gone(self, reason)
+
+
+def _batched(data: bytes) -> bool:
+    """Whether a formatted line already carries a batch tag."""
+    if not data.startswith(b"@"):
+        return False
+    tags = data[1 : data.find(b" ")]
+    return tags.startswith(b"batch=") or b";batch=" in tags
+
+
+def _one_batch(lines: list[bytes]) -> bool:
+    """Whether the lines are exactly one batch: BATCH +ref, its lines, BATCH -ref."""
+    first = lines[0].split(b" ", 3)
+    if len(first) < 3 or first[1] != b"BATCH" or not first[2].startswith(b"+"):
+        return False
+    end = lines[-1].split(b" ", 3)
+    if len(end) < 3 or end[1] != b"BATCH" or end[2].rstrip(b"\r\n") != b"-" + first[2][1:]:
+        return False
+    return all(_batched(data) for data in lines[1:-1])

@@ -9,7 +9,7 @@ network runs.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from ircpsyc.psyc_backend.packet import Packet
@@ -29,6 +29,40 @@ class Entity(Protocol):
 Resolver = Callable[[str, Packet], "Entity | None"]
 
 
+class Uplink(Protocol):
+    """The server network (ircpsyc.psyc_backend.network.Network), seen from the router."""
+
+    def send(self, packet: Packet) -> bool:
+        """Unicast to an entity on another server; False if it cannot be routed."""
+        ...
+
+    def cast(self, packet: Packet, servers: Iterable[str], min_rank: int | None = None) -> None:
+        """One copy of a local context's cast for the members on `servers`."""
+        ...
+
+
+class RemoteEntity:
+    """An entity on another server, as a route: `receive` sends the packet there.
+
+    Places group their members by it: `server` is where one copy of a cast goes.
+    """
+
+    __slots__ = ("server", "uniform", "uplink")
+
+    def __init__(self, uniform: str, server: str, uplink: Uplink) -> None:
+        self.uniform = uniform
+        self.server = server
+        self.uplink = uplink
+
+    def receive(self, packet: Packet) -> None:
+        if packet.routing.get("_target") != self.uniform:
+            packet = packet.copy(_target=self.uniform)
+        self.uplink.send(packet)
+
+    def __repr__(self) -> str:
+        return f"RemoteEntity({self.uniform!r})"
+
+
 class Router:
     """Delivers packets to local entities; resolvers create entities on demand."""
 
@@ -38,6 +72,9 @@ class Router:
         self._resolvers: list[Resolver] = []
         self.delivered = 0
         self.undeliverable = 0
+        # Server linking: packets for other hosts go to the network (None: single server).
+        self.uplink: Uplink | None = None
+        self._local = f"psyc://{self.host}/"
 
     def register(self, entity: Entity, uniform: str | None = None) -> None:
         self._entities[normalize(uniform or entity.uniform)] = entity
@@ -52,12 +89,33 @@ class Router:
         self._resolvers.append(resolver)
 
     def lookup(self, uniform: str) -> Entity | None:
-        return self._entities.get(normalize(uniform))
+        """The local entity, or a `RemoteEntity` route for one on another server."""
+        key = normalize(uniform)
+        entity = self._entities.get(key)
+        if entity is None and self.uplink is not None and not key.startswith(self._local):
+            host = key[7:].split("/", 1)[0].split(":", 1)[0] if key.startswith("psyc://") else ""
+            if host:
+                return RemoteEntity(uniform, host, self.uplink)
+        return entity
+
+    def is_local(self, uniform: str) -> bool:
+        return normalize(uniform).startswith(self._local)
+
+    def cast(self, packet: Packet, servers: Iterable[str], min_rank: int | None = None) -> None:
+        """Hand the copies of a cast for other servers to the network."""
+        if self.uplink is not None:
+            self.uplink.cast(packet, servers, min_rank)
 
     def send(self, packet: Packet) -> bool:
         """Deliver a unicast packet to its `_target`; answer the source when nobody is there."""
         key = normalize(packet.routing.get("_target", ""))
         entity = self._entities.get(key)
+        if entity is None and self.uplink is not None and not key.startswith(self._local):
+            if self.uplink.send(packet):
+                return True
+            self.undeliverable += 1
+            self._bounce(packet)
+            return False
         if entity is None:
             for resolver in self._resolvers:
                 entity = resolver(key, packet)
@@ -91,6 +149,8 @@ class Router:
         entity = self._entities.get(normalize(source))
         if entity is not None:
             entity.receive(reply)
+        elif self.uplink is not None and not normalize(source).startswith(self._local):
+            self.uplink.send(reply)
 
 
 def _names(packet: Packet) -> dict[str, str | list[str]]:

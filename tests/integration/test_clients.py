@@ -171,7 +171,7 @@ def test_registration_and_isupport(lib: Harness) -> None:
     assert client.conn.get_server_name() == SERVER_NAME
     features = client.conn.features
     assert features.network == NETWORK
-    assert features.prefix == {"@": "o", "+": "v"}
+    assert features.prefix["@"] == "o" and features.prefix["+"] == "v"
     assert list(features.chantypes) == ["#"]
     assert features.nicklen >= 9
     # The library's view of our nick matches the server's.

@@ -72,7 +72,8 @@ async def test_registration_burst(server: ServerProcess) -> None:
             tokens[key] = value
     assert tokens["NETWORK"] == NETWORK
     assert tokens["CHANTYPES"] == "#"
-    assert tokens["PREFIX"] == "(ov)@+"
+    modes, _, symbols = tokens["PREFIX"][1:].partition(")")
+    assert dict(zip(modes, symbols, strict=True)).items() >= {("o", "@"), ("v", "+")}
     assert tokens["CASEMAPPING"] in ("rfc1459", "ascii", "rfc1459-strict")
     assert "CHANMODES" in tokens and "STATUSMSG" in tokens
     assert int(tokens["NICKLEN"]) >= 9
@@ -1029,3 +1030,98 @@ async def test_cap_after_registration(shared_server: ServerProcess) -> None:
     assert ack.params[0] == client.nick and ack.params[1] == "ACK"
     await client.send(f"PRIVMSG {client.nick} :timed")
     assert "time" in ((await client.expect("PRIVMSG")).tags or {})
+
+
+@aio
+async def test_labeled_join_is_one_batch(shared_server: ServerProcess) -> None:
+    client = await connect_registered(shared_server.port, caps=["labeled-response", "batch"])
+    channel = "#" + unique("lj")
+    await client.send(f"@label=J1 JOIN {channel}")
+    start = await client.expect("BATCH")
+    assert start.tags and start.tags.get("label") == "J1", start.format()
+    ref = start.params[0][1:]
+    inside = []
+    while True:
+        m = await client.expect()
+        if m.command == "BATCH":
+            assert m.params == ["-" + ref]
+            break
+        assert m.tags and m.tags.get("batch") == ref, m.format()
+        inside.append(m.command)
+    assert inside[0] == "JOIN" and "353" in inside and inside[-1] == "366", inside
+
+
+@aio
+async def test_casemapping_of_channels_and_nicks(shared_server: ServerProcess) -> None:
+    port = shared_server.port
+    tag = unique("cm")
+    first = await connect_registered(port, f"Nick[{tag}]")
+    other = await RawClient.connect(port)
+    await other.send(f"NICK nick{{{tag.upper()}}}")  # rfc1459: {} are lower-case []
+    await other.expect("433")
+    await other.register(unique("cm"))
+    await first.send(f"JOIN #Chan[{tag}]")
+    await first.expect("366")
+    await other.send(f"JOIN #CHAN{{{tag}}}")
+    joined = await other.expect("JOIN")
+    assert joined.params[0] == f"#Chan[{tag}]"  # the channel's own spelling
+    seen = await first.expect("JOIN")
+    assert seen.source.startswith(other.nick + "!")
+    await other.send(f"PRIVMSG #chan{{{tag.lower()}}} :same channel")
+    got = await first.expect("PRIVMSG")
+    assert got.params == [f"#Chan[{tag}]", "same channel"]
+
+
+@aio
+async def test_exception_lists(shared_server: ServerProcess) -> None:
+    port = shared_server.port
+    channel, (op,) = await channel_with(port, unique("ex"))
+    banned = await connect_registered(port)
+    await op.send(f"MODE {channel} +be *!*@127.0.0.1 {banned.nick}!*@*")
+    change = await op.expect("MODE")
+    assert change.params[1:] == ["+be", "*!*@127.0.0.1", f"{banned.nick}!*@*"]
+    await banned.send(f"JOIN {channel}")
+    await banned.expect("366")  # +e beats +b
+    stranger = await connect_registered(port)
+    await stranger.send(f"JOIN {channel}")
+    await stranger.expect("474")
+    await op.send(f"MODE {channel} -b+iI *!*@127.0.0.1 {stranger.nick}!*@*")
+    await op.expect("MODE", where=lambda m: "I" in m.params[1])
+    await stranger.send(f"JOIN {channel}")
+    await stranger.expect("366")  # +I beats +i
+    await op.send(f"MODE {channel} e", f"MODE {channel} I")
+    excepts = await op.collect("349")
+    assert [m.params[2] for m in find(excepts, "348")] == [f"{banned.nick}!*@*"]
+    invex = await op.collect("347")
+    assert [m.params[2] for m in find(invex, "346")] == [f"{stranger.nick}!*@*"]
+
+
+@aio
+async def test_multi_prefix_and_userhost_in_names(shared_server: ServerProcess) -> None:
+    port = shared_server.port
+    channel, (op,) = await channel_with(port, unique("mp"))
+    await op.send(f"MODE {channel} +v {op.nick}")
+    await op.expect("MODE")
+    viewer = await connect_registered(port, caps=["multi-prefix", "userhost-in-names"])
+    await viewer.send(f"NAMES {channel}")
+    names = find(await viewer.collect("366"), "353")[0].params[-1].split()
+    assert names == [f"@+{op.nick}!~tester@127.0.0.1"]
+    await viewer.send(f"WHO {channel}")
+    flags = find(await viewer.collect("315"), "352")[0].params[6]
+    assert flags.endswith("@+")
+
+
+@aio
+async def test_invite_without_plus_i_and_quit_reason(shared_server: ServerProcess) -> None:
+    port = shared_server.port
+    channel, (op, member) = await channel_with(port, unique("iq"), unique("iq"))
+    guest = await connect_registered(port)
+    await member.send(f"INVITE {guest.nick} {channel}")  # not +i: members may invite
+    assert (await member.expect("341")).params[1:3] == [guest.nick, channel]
+    await guest.expect("INVITE")
+    await member.send("QUIT")
+    quit_line = await op.expect("QUIT")
+    assert quit_line.source.startswith(member.nick + "!")
+    assert quit_line.params and quit_line.params[0], "QUIT without a reason"
+    await op.send("PING")
+    await op.expect("409", "461")

@@ -154,12 +154,17 @@ async def test_nul_in_message_is_not_relayed(server: ServerProcess) -> None:
 
 
 @aio
-async def test_nul_in_nick_is_refused(server: ServerProcess) -> None:
+async def test_nul_in_nick(server: ServerProcess) -> None:
+    # NUL may be refused (432) or stripped; it must never become part of a nick.
     client = await connect_registered(server.port)
     await client.send_bytes(b"NICK nul\x00nick\r\n")
     lines = await client.sync()
-    assert not find(lines, "NICK"), f"a nick with NUL was accepted: {lines[0].format()}"
-    assert "432" in [m.command for m in lines], lines
+    renamed = find(lines, "NICK")
+    if renamed:
+        assert renamed[0].params[0] == "nulnick", renamed[0].format()
+    else:
+        assert "432" in [m.command for m in lines], lines
+    assert not any(b"\x00" in raw for raw in client.raw)
 
 
 @aio
@@ -271,8 +276,10 @@ async def test_registration_timeout(ircpsyc_server: ServerStarter) -> None:
     half = await RawClient.connect(server.port)
     nick = unique("half")
     await half.send(f"NICK {nick}")
+    stalled = await RawClient.connect(server.port)  # CAP negotiation that never ends
+    await stalled.send("CAP LS 302", f"NICK {unique('cap')}", "USER cap 0 * :cap")
     started = time.monotonic()
-    for client in (silent, half):
+    for client in (silent, half, stalled):
         closing = await client.until_closed(timeout=6)
         error = find(closing, "ERROR")
         assert error, closing
@@ -281,6 +288,32 @@ async def test_registration_timeout(ircpsyc_server: ServerStarter) -> None:
     # The half-registered nick is free again.
     again = await connect_registered(server.port, nick)
     assert (await lusers(again))["253"][1] == "0"
+
+
+@aio
+async def test_ping_timeout(ircpsyc_server: ServerStarter) -> None:
+    server = ircpsyc_server({"limits": {"ping_interval": 1.0, "ping_timeout": 1.5}})
+    channel = "#" + unique("pt")
+    mute = await connect_registered(server.port)
+    alive = await connect_registered(server.port)
+    for client in (mute, alive):
+        await client.send(f"JOIN {channel}")
+        await client.expect("366")
+    # `alive` answers every PING; `mute` never does.
+    ping = await alive.expect("PING", timeout=5)
+    await alive.send(f"PONG :{ping.params[-1]}")
+    closing = await mute.until_closed(timeout=8)
+    assert find(closing, "PING"), closing
+    error = find(closing, "ERROR")
+    assert error and "ping timeout" in error[-1].params[-1].lower(), closing
+    while True:
+        m = await alive.expect("PING", "QUIT", timeout=5)
+        if m.command == "QUIT":
+            assert m.source.startswith(mute.nick + "!")
+            assert "ping timeout" in m.params[-1].lower()
+            break
+        await alive.send(f"PONG :{m.params[-1]}")
+    await alive.sync()
 
 
 @aio
@@ -443,4 +476,124 @@ async def test_slow_reader_sendq_exceeded(ircpsyc_server: ServerStarter) -> None
     except ConnectionError:
         pass
     await talker.sync()
+    await still_serving(server.port)
+
+
+# Odd but well-formed lines: each must get an answer or be ignored, never an
+# internal error (the dispatcher would answer FAIL ... INTERNAL_ERROR and log a traceback).
+ODD_LINES = [
+    ":only.a.prefix",
+    "@only=tags",
+    "@a=b;c :prefix",
+    ": ",
+    "PRIVMSG",
+    "PRIVMSG :",
+    "PRIVMSG @ :x",
+    "PRIVMSG @+ :x",
+    "PRIVMSG +# :x",
+    "PRIVMSG #,# :x",
+    "PRIVMSG {chan} :\x01ACTION\x01",
+    "NOTICE ,,, :x",
+    "TAGMSG {chan}",
+    "MODE",
+    "MODE #",
+    "MODE {chan} +bbbbbbbbbb",
+    "MODE {chan} +l -5",
+    "MODE {chan} +l 99999999999999999999999",
+    "MODE {chan} +k :",
+    "MODE {chan} +ov",
+    "MODE {chan} +o nobody",
+    "MODE {chan} -b nomatch",
+    "MODE {chan} :",
+    "MODE {chan} +-+-",
+    "MODE {nick} +",
+    "MODE {nick} :",
+    "JOIN ,,,",
+    "JOIN #a,,#",
+    "JOIN :",
+    "JOIN # key",
+    "PART ,",
+    "PART :",
+    "KICK # x",
+    "KICK {chan} ,,",
+    "KICK {chan} :",
+    "TOPIC #",
+    "TOPIC {chan} :" + "t" * 500,
+    "NAMES ,",
+    "NAMES :",
+    "LIST >",
+    "LIST <abc",
+    "LIST >-1",
+    "LIST !",
+    "LIST ,",
+    "LIST :",
+    "INVITE a",
+    "INVITE {nick} #nowhere",
+    "WHO",
+    "WHO %",
+    "WHO :",
+    "WHO {chan} %",
+    "WHO {chan} %tcuihsnfdlaor,999",
+    "WHO * o%n",
+    "WHOIS :",
+    "WHOIS ,",
+    "WHOIS a b c",
+    "WHOWAS x -5",
+    "WHOWAS x notanumber",
+    "WHOWAS :",
+    "USERHOST",
+    "USERHOST :",
+    "ISON",
+    "ISON :",
+    "STATS :",
+    "STATS zz",
+    "STATS l",
+    "VERSION :",
+    "TIME *",
+    "ADMIN nonexistent.example",
+    "INFO {nick}",
+    "LINKS * *",
+    "CAP",
+    "CAP REQ",
+    "CAP REQ :",
+    "CAP REQ :-",
+    "CAP REQ :-bogus",
+    "CAP LS abc",
+    "CAP LIST extra",
+    "NICK :",
+    "NICK {nick}",
+    "AWAY :",
+    "PONG",
+    "PONG :",
+    "HELP",
+    "HELP nonexistent",
+    "OPER",
+    "OPER a",
+    "KILL",
+    "WALLOPS",
+    "USER a b c d",
+    "PASS x",
+    "PING :",
+]
+
+
+@aio
+async def test_odd_lines_get_no_internal_error(ircpsyc_server: ServerStarter) -> None:
+    server = ircpsyc_server({"limits": {"flood_rate": 0}})  # ~200 lines: no fake lag
+    client = await connect_registered(server.port)
+    channel = "#" + unique("odd")
+    await client.send(f"JOIN {channel}")
+    await client.expect("366")
+    for text in ODD_LINES:
+        await client.send(text.replace("{chan}", channel).replace("{nick}", client.nick))
+        lines = await client.sync()
+        failures = [m for m in lines if m.command == "FAIL" and "INTERNAL_ERROR" in m.params]
+        assert not failures, f"{text!r} -> {failures[0].format()}"
+    # The same before registration: 451 or a real answer, never an internal error.
+    early = await RawClient.connect(server.port)
+    for text in ODD_LINES:
+        await early.send(text.replace("{chan}", channel).replace("{nick}", "early"))
+        lines = await early.sync()
+        failures = [m for m in lines if m.command == "FAIL" and "INTERNAL_ERROR" in m.params]
+        assert not failures, f"unregistered: {text!r} -> {failures[0].format()}"
     await still_serving(server.port)

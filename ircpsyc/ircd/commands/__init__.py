@@ -1,9 +1,13 @@
 """IRC command handlers, one per command, registered in `ircpsyc.ircd.core.COMMANDS`."""
 
+import ircpsyc.ircd.commands.account
+import ircpsyc.ircd.commands.awaylog
 import ircpsyc.ircd.commands.channel
+import ircpsyc.ircd.commands.chathistory
 import ircpsyc.ircd.commands.info
 import ircpsyc.ircd.commands.messaging
 import ircpsyc.ircd.commands.monitor
 import ircpsyc.ircd.commands.oper
 import ircpsyc.ircd.commands.query
-import ircpsyc.ircd.commands.registration  # noqa: F401
+import ircpsyc.ircd.commands.registration
+import ircpsyc.ircd.commands.sasl  # noqa: F401

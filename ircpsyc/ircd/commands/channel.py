@@ -12,7 +12,9 @@ from ircpsyc.channels import modes as M
 from ircpsyc.channels.place import Place
 from ircpsyc.ircd import caps as C
 from ircpsyc.ircd import numerics as N
+from ircpsyc.ircd import snomask
 from ircpsyc.ircd.client import Client
+from ircpsyc.ircd.commands.moderation import override_vars
 from ircpsyc.ircd.core import command
 from ircpsyc.ircd.lines import line
 from ircpsyc.ircd.session import Session
@@ -119,6 +121,7 @@ def handle_join(s: Session, msg: Line) -> None:
             continue
         vars = client.enter_vars()
         vars["_nick_place"] = name
+        vars.update(override_vars(s))
         if index < len(keys) and keys[index]:
             vars["_key"] = keys[index]
         client.request("_request_enter", place_uniform(s, name), vars)
@@ -156,10 +159,12 @@ def handle_topic(s: Session, msg: Line) -> None:
             return
         send_topic(s, view)
         return
-    if not member:
+    extra = override_vars(s)
+    if not member and not extra:
         s.numeric(N.ERR_NOTONCHANNEL, view.name, "You're not on that channel")
         return
-    client.request("_request_set_topic", view.uniform, {"_topic": msg.params[1]})
+    vars = {"_topic": msg.params[1], "_prefix": client.prefix, **extra}
+    client.request("_request_set_topic", view.uniform, vars)
 
 
 # NAMES [<channel>{,<channel>}]
@@ -226,8 +231,8 @@ def handle_invite(s: Session, msg: Line) -> None:
         mine = normalize(client.uniform)
         for joined in s.core.places.places.values():
             if mine in joined.invited:
-                s.numeric(N.RPL_INVITELIST, joined.name)
-        s.numeric("337", "End of /INVITE list")
+                s.numeric(N.RPL_USERINVITELIST, joined.name)
+        s.numeric(N.RPL_ENDOFUSERINVITELIST, "End of /INVITE list")
         return
     if len(msg.params) < 2:
         s.numeric(N.ERR_NEEDMOREPARAMS, "INVITE", "Not enough parameters")
@@ -241,33 +246,49 @@ def handle_invite(s: Session, msg: Line) -> None:
     if view is None:
         s.numeric(N.ERR_NOSUCHCHANNEL, name, "No such channel")
         return
-    if view.folded not in client.channels:
+    extra = override_vars(s)
+    if view.folded not in client.channels and not extra:
         s.numeric(N.ERR_NOTONCHANNEL, view.name, "You're not on that channel")
         return
     client.request(
         "_request_invite",
         view.uniform,
-        {"_nick_target": target.nick, "_uniform_target": target.uniform, "_prefix": client.prefix},
+        {
+            "_nick_target": target.nick,
+            "_uniform_target": target.uniform,
+            "_prefix": client.prefix,
+            **extra,
+        },
     )
     if target.away:
         s.numeric(N.RPL_AWAY, target.nick, target.away)
 
 
-# KICK <channel> <user>{,<user>} [<comment>]
+# KICK <channel>{,<channel>} <user>{,<user>} [<comment>]
 @command("KICK", min_params=2)
 def handle_kick(s: Session, msg: Line) -> None:
     client = me(s)
-    name = msg.params[0]
-    view = s.core.places.get(name)
-    if view is None:
-        s.numeric(N.ERR_NOSUCHCHANNEL, name, "No such channel")
-        return
-    if view.folded not in client.channels:
-        s.numeric(N.ERR_NOTONCHANNEL, view.name, "You're not on that channel")
-        return
+    channels = [c for c in msg.params[0].split(",") if c]
+    nicks = [n for n in msg.params[1].split(",") if n]
     reason = msg.params[2] if len(msg.params) > 2 else ""
-    for nick in msg.params[1].split(","):
-        client.request("_request_kick", view.uniform, {"_nick_target": nick, "_reason": reason})
+    if len(channels) == 1:
+        pairs = [(channels[0], nick) for nick in nicks]
+    elif len(channels) == len(nicks):  # RFC 2812: one channel per user
+        pairs = list(zip(channels, nicks, strict=True))
+    else:
+        s.numeric(N.ERR_NEEDMOREPARAMS, "KICK", "Not enough parameters")
+        return
+    extra = override_vars(s)
+    for name, nick in pairs[: s.core.config.limits.max_targets]:
+        view = s.core.places.get(name)
+        if view is None:
+            s.numeric(N.ERR_NOSUCHCHANNEL, name, "No such channel")
+            continue
+        if view.folded not in client.channels and not extra:
+            s.numeric(N.ERR_NOTONCHANNEL, view.name, "You're not on that channel")
+            continue
+        vars = {"_nick_target": nick, "_reason": reason, "_prefix": client.prefix, **extra}
+        client.request("_request_kick", view.uniform, vars)
 
 
 # MODE <target> [<modestring> [<mode arguments>...]]
@@ -308,6 +329,7 @@ def _channel_mode(s: Session, msg: Line) -> None:
         "_mode": modestring,
         "_list_parameters": list(args),
         "_prefix": client.prefix,
+        **override_vars(s),
     }
     client.request("_request_set_mode", view.uniform, vars)
 
@@ -326,9 +348,25 @@ def _user_mode(s: Session, msg: Line) -> None:
         return
     changes, unknown = M.parse_user_modes(msg.params[1])
     applied: list[tuple[bool, str]] = []
+    snomasks = s.core.moderation.snomasks
     for adding, mode in changes:
         if mode == "o" and adding:
             continue  # only OPER grants +o
+        if mode == "s":  # server notices: +s [+-letters], opers only
+            before = snomasks.get(client)
+            spec = msg.params[2] if adding and len(msg.params) > 2 else snomask.DEFAULT
+            snomasks.set(client, snomask.apply_spec(before, spec) if adding else "")
+            after = snomasks.get(client)
+            if bool(before) != bool(after):
+                applied.append((bool(after), "s"))
+            if after != before and after:
+                snomasks.tell(client)
+            elif adding and not client.is_oper:
+                s.numeric(N.ERR_NOPRIVILEGES, "Permission Denied- You're not an IRC operator")
+            continue
+        if mode == "o" and "s" in client.modes:
+            snomasks.set(client, "")
+            applied.append((False, "s"))
         if adding == (mode in client.modes):
             continue
         if adding:

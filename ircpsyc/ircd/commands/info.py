@@ -174,6 +174,10 @@ def handle_stats(s: Session, msg: Line) -> None:
         if core.on_stats is not None:
             for numeric, params in core.on_stats("l"):
                 s.numeric(numeric, *params)
+    elif query in "kKdD":
+        from ircpsyc.ircd.commands.xlines import send_stats
+
+        send_stats(s, query)  # K-lines and D-lines
     elif core.on_stats is not None:
         for numeric, params in core.on_stats(query):
             s.numeric(numeric, *params)

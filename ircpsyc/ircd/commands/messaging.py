@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from irctokens.line import Line
 
+from ircpsyc.channels.modes import STATUSMSG
 from ircpsyc.ircd import caps as C
 from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.client import Client, _render_message
@@ -12,9 +13,10 @@ from ircpsyc.ircd.lines import format_tags
 from ircpsyc.ircd.session import MAX_TAGS_CLIENT, Session
 from ircpsyc.psyc_backend.ids import new_id
 from ircpsyc.psyc_backend.packet import Packet, Value
-from ircpsyc.psyc_backend.uniform import casefold, place
+from ircpsyc.psyc_backend.uniform import casefold, person, place
 
-STATUS_PREFIXES = "@+"
+STATUS_PREFIXES = STATUSMSG  # ~&@%+
+_STATUS_OR_CHANNEL = "#" + STATUS_PREFIXES
 
 
 def _client_tags(s: Session, msg: Line) -> str | None:
@@ -58,11 +60,13 @@ def _deliver(s: Session, msg: Line, verb: str) -> None:
     for target in targets:
         status = ""
         name = target
-        while name and name[0] in STATUS_PREFIXES and len(name) > 1 and name[1] in "#@+":
+        while len(name) > 1 and name[0] in STATUS_PREFIXES and name[1] in _STATUS_OR_CHANNEL:
             status = status or name[0]
             name = name[1:]
         if name.startswith("#"):
             vars: dict[str, Value] = {"_prefix": client.prefix, "_nick_place": name}
+            if client.account:
+                vars["_account"] = client.account  # outside senders: +M, a: bans, account-tag
             if tags:
                 vars["_tags"] = tags
             if status:
@@ -80,14 +84,17 @@ def _private(
     s: Session, client: Client, nick: str, text: str, tags: str, suffix: str, notice: bool
 ) -> None:
     target = s.core.find(nick)
+    absent = ""  # nobody has the nick, but its account keeps messages (the away log)
     if target is None:
-        if not notice:
-            s.numeric(N.ERR_NOSUCHNICK, nick, "No such nick/channel")
-        return
+        absent = next((a for o in s.core.person_observers if (a := o.absent_account(nick))), "")
+        if not absent:
+            if not notice:
+                s.numeric(N.ERR_NOSUCHNICK, nick, "No such nick/channel")
+            return
     vars: dict[str, Value] = {
         "_nick": client.nick,
         "_prefix": client.prefix,
-        "_nick_target": target.nick,
+        "_nick_target": target.nick if target is not None else nick,
         "_id": new_id(),
         "_time": str(int(s.core.clock() * 1000)),
     }
@@ -97,15 +104,26 @@ def _private(
         vars["_flag_bot"] = "1"
     if client.account:
         vars["_account"] = client.account
+    if target is None:
+        vars["_account_target"] = absent
+    elif "/$" in target.uniform:  # a service (NickServ): it rate-limits by address, CERT ADD
+        vars["_ip"] = client.ip
+        vars["_certfp"] = s.certfp
     packet = Packet(
         "_message_private" + suffix,
-        {"_source": client.uniform, "_target": target.uniform},
+        {
+            "_source": client.uniform,
+            "_target": target.uniform if target is not None else person(s.core.name, nick),
+        },
         vars,
         text,
     )
-    s.core.router.send(packet)
-    if target.away and not notice and not suffix:
-        s.numeric(N.RPL_AWAY, target.nick, target.away)
+    if target is not None:
+        s.core.router.send(packet)
+        if target.away and not notice and not suffix:
+            s.numeric(N.RPL_AWAY, target.nick, target.away)
+    for observer in s.core.person_observers:  # history, the away log
+        observer.private_message(s, client, target, packet)
     if target is not client:
         for session in client.sessions:
             if C.ECHO_MESSAGE in session.caps:

@@ -1,4 +1,8 @@
-"""Operator commands: OPER, KILL, WALLOPS, REHASH."""
+"""Operator commands: OPER, KILL, WALLOPS, REHASH.
+
+What an operator may do comes from its class (see `moderation.privileges`);
+each of these commands sends a server notice (see `ircpsyc.ircd.snomask`).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from irctokens.line import Line
 
 from ircpsyc.channels import modes as M
 from ircpsyc.ircd import numerics as N
+from ircpsyc.ircd.commands.moderation import oper_class, require_privilege
 from ircpsyc.ircd.core import command
 from ircpsyc.ircd.lines import line
 from ircpsyc.ircd.session import Session
@@ -18,19 +23,30 @@ def handle_oper(s: Session, msg: Line) -> None:
     client = s.client
     assert client is not None
     name, password = msg.params[0], msg.params[1]
+    snomasks = s.core.moderation.snomasks
+    who = f"{client.nick} ({client.user}@{client.host})"
     oper = next((o for o in s.core.config.opers if o.name == name), None)
     if oper is None or not verify_password(oper.password_hash, password):
         s.numeric(N.ERR_PASSWDMISMATCH, "Password incorrect")
+        snomasks.send("o", f"Failed OPER attempt as {name} by {who}: wrong name or password")
         return
     if not M.mask_match(oper.hostmask, f"{client.user}@{client.host}") and not M.mask_match(
         oper.hostmask, f"{client.user}@{client.ip}"
     ):
         s.numeric(N.ERR_NOOPERHOST, "No O-lines for your host")
+        snomasks.send("o", f"Failed OPER attempt as {name} by {who}: host does not match")
         return
     client.modes.add("o")
     client.oper_name = name
     s.numeric(N.RPL_YOUREOPER, "You are now an IRC operator")
-    s.send(line(client.prefix, "MODE", client.nick, "+o"))
+    found = oper_class(s.core, oper) if oper.oper_class else None
+    if found is not None and found.snomasks:
+        snomasks.set(client, found.snomasks)
+        s.send(line(client.prefix, "MODE", client.nick, "+os"))
+        snomasks.tell(client)
+    else:
+        s.send(line(client.prefix, "MODE", client.nick, "+o"))
+    snomasks.send("o", f"{who} is now an IRC operator ({name}, {oper.oper_class or 'all'})")
 
 
 # KILL <nickname> <comment>
@@ -38,6 +54,8 @@ def handle_oper(s: Session, msg: Line) -> None:
 def handle_kill(s: Session, msg: Line) -> None:
     client = s.client
     assert client is not None
+    if not require_privilege(s, "kill"):
+        return
     nick, reason = msg.params[0], msg.params[1]
     if nick.lower() == s.core.name.lower():
         s.numeric(N.ERR_CANTKILLSERVER, "You can't kill a server!")
@@ -47,6 +65,11 @@ def handle_kill(s: Session, msg: Line) -> None:
         s.numeric(N.ERR_NOSUCHNICK, nick, "No such nick/channel")
         return
     text = f"Killed ({client.nick} ({reason}))"
+    s.core.moderation.snomasks.send(
+        "k",
+        f"Received KILL message for {victim.prefix}. From {client.nick} Path: "
+        f"{s.core.name}!{client.nick} ({reason})",
+    )
     for session in list(victim.sessions):
         session.send(line(client.prefix, "KILL", victim.nick, reason))
         session.close(text)
@@ -57,6 +80,8 @@ def handle_kill(s: Session, msg: Line) -> None:
 def handle_wallops(s: Session, msg: Line) -> None:
     client = s.client
     assert client is not None
+    if not require_privilege(s, "wallops"):
+        return
     data = line(client.prefix, "WALLOPS", msg.params[0])
     for other in list(s.core.clients.values()):
         if "w" in other.modes or other.is_oper:
@@ -66,8 +91,15 @@ def handle_wallops(s: Session, msg: Line) -> None:
 # REHASH
 @command("REHASH", oper=True)
 def handle_rehash(s: Session, msg: Line) -> None:
+    if not require_privilege(s, "rehash"):
+        return
     hook = s.core.on_rehash
     s.numeric(N.RPL_REHASHING, s.core.config.source, "Rehashing")
     error = hook() if hook is not None else "rehash is not available"
+    client = s.client
+    nick = client.nick if client is not None else "?"
     if error:
         s.fail("REHASH", "CONFIG_ERROR", error)
+        s.core.moderation.snomasks.send("a", f"{nick} tried to REHASH; refused: {error}")
+    else:
+        s.core.moderation.snomasks.send("a", f"{nick} is rehashing the server configuration")

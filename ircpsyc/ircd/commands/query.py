@@ -266,6 +266,8 @@ def handle_away(s: Session, msg: Line) -> None:
     else:
         s.numeric(N.RPL_UNAWAY, "You are no longer marked as being away")
     notify_peers(client, "AWAY", *([client.away] if client.away else []))
+    for observer in s.core.person_observers:  # the away log
+        observer.away_changed(client)
 
 
 def notify_peers(client: Client, verb: str, *params: str, cap: str = C.AWAY_NOTIFY) -> None:

@@ -8,7 +8,7 @@ from irctokens.line import Line
 
 from ircpsyc.ircd import caps as C
 from ircpsyc.ircd import numerics as N
-from ircpsyc.ircd.core import caps_ls, command
+from ircpsyc.ircd.core import cap_offered, caps_ls, command
 from ircpsyc.ircd.lines import line
 from ircpsyc.ircd.session import Session
 from ircpsyc.psyc_backend.uniform import casefold
@@ -62,7 +62,7 @@ def handle_cap(s: Session, msg: Line) -> None:
         ok = bool(request.strip())
         for token in request.split():
             name = token[1:] if token.startswith("-") else token
-            if name not in C.SUPPORTED:
+            if not cap_offered(s.core, name):
                 ok = False
                 break
             if token.startswith("-"):

@@ -1,0 +1,99 @@
+"""Batches (IRCv3 batch) of stored lines: history replies, replay on JOIN, the away log.
+
+Stored events are packets as the place cast them, so they are rendered by the
+same functions as live lines (`ircpsyc.ircd.client`), with the session's
+capability set; inside a batch each line gets the `batch` tag, and its
+`time` and `msgid` tags are the original ones.  Clients without batch and
+server-time get `plain` text lines instead, marked with the time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from ircpsyc.ircd import caps as C
+from ircpsyc.ircd.client import (
+    _render_join,
+    _render_kick,
+    _render_message,
+    _render_mode,
+    _render_nick,
+    _render_part,
+    _render_quit,
+    _render_topic,
+)
+from ircpsyc.ircd.lines import add_tag, line
+from ircpsyc.psyc_backend.packet import Dispatch, Packet
+
+if TYPE_CHECKING:
+    from ircpsyc.ircd.session import Session
+
+CHATHISTORY_BATCH = "chathistory"
+TARGETS_BATCH = "draft/chathistory-targets"
+
+_RENDER = Dispatch(
+    {
+        "_message": _render_message,
+        "_notice_place_enter": _render_join,
+        "_notice_place_leave": _render_part,
+        "_notice_place_leave_disconnect": _render_quit,
+        "_notice_place_leave_kick": _render_kick,
+        "_notice_place_nick": _render_nick,
+        "_notice_place_topic": _render_topic,
+        "_notice_place_mode": _render_mode,
+    }
+)
+
+
+def render(packet: Packet, fmt: int) -> bytes:
+    """One stored event as the IRC line a client with render key `fmt` would have seen."""
+    renderer = _RENDER.lookup(packet.method)
+    return renderer(packet, fmt) if renderer is not None else b""
+
+
+def can_batch(session: Session) -> bool:
+    """Whether the session can tell replayed lines from live ones (batch + server-time)."""
+    return C.BATCH in session.caps and C.SERVER_TIME in session.caps
+
+
+def send_batch(session: Session, kind: str, params: Iterable[str], lines: Iterable[bytes]) -> None:
+    """Send `lines` (already rendered) inside one batch; bare when batch is not on."""
+    if C.BATCH not in session.caps:
+        for data in lines:
+            session.send(data)
+        return
+    core = session.core
+    ref = core.new_batch_id()
+    tag = "batch=" + ref
+    out = [line(core.name, "BATCH", "+" + ref, kind, *params)]
+    out.extend(add_tag(data, tag) for data in lines if data)
+    out.append(line(core.name, "BATCH", "-" + ref))
+    for data in out:
+        session.send(data)
+
+
+def send_packets(session: Session, target: str, packets: Iterable[Packet]) -> None:
+    """A `chathistory` batch for `target` with these stored packets."""
+    fmt = session.fmt
+    send_batch(session, CHATHISTORY_BATCH, [target], (render(p, fmt) for p in packets))
+
+
+def when(ms: int) -> str:
+    """A short UTC time for plain-text replays: 2026-11-21 21:03 UTC."""
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ms / 1000))
+
+
+def plain(packet: Packet, stamp: int, where: str = "") -> str:
+    """A stored message as one line of text: "[time] #chan <nick> text"."""
+    nick = packet.get("_nick") or packet.get("_prefix").split("!", 1)[0]
+    body = packet.body
+    if packet.method.endswith("_notice"):
+        said = f"-{nick}- {body}"
+    elif body.startswith("\x01ACTION ") or body == "\x01ACTION\x01":
+        said = f"* {nick} {body[8:].rstrip(chr(1))}"
+    else:
+        said = f"<{nick}> {body}"
+    prefix = f"[{when(stamp)}] "
+    return prefix + (f"{where} " if where else "") + said

@@ -1,0 +1,263 @@
+"""Operator control at the IRC front-end: privileges, server notices, bans at the door.
+
+- `Moderation` (one per `IRCServer`, `core.moderation`) holds the server notice
+  masks and the K/D-lines, refuses banned connections, sends the connect and
+  quit notices, and runs the places' timers (flood quiets) once a second.
+- Privileges come from the operator's class (`[[oper_classes]]`); an operator
+  without a class has all of them.  `require_privilege` answers 723
+  ERR_NOPRIVS.  The `override` privilege does not decide anything here: the
+  front-end only vouches for it (`_flag_override`) and the place decides
+  whether its rules are overridden, and announces it.
+- Commands: KNOCK, GLOBOPS, SAJOIN, SAPART, SANICK.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from irctokens.line import Line
+
+from ircpsyc.config import OPER_PRIVILEGES, OperClassEntry, OperEntry
+from ircpsyc.ircd import numerics as N
+from ircpsyc.ircd.commands.xlines import XLines
+from ircpsyc.ircd.core import PersonObserver, command
+from ircpsyc.ircd.lines import line
+from ircpsyc.ircd.session import Session
+from ircpsyc.ircd.snomask import Snomasks
+from ircpsyc.psyc_backend.packet import Value
+from ircpsyc.psyc_backend.uniform import casefold
+from ircpsyc.psyc_backend.uniform import place as place_uniform
+
+if TYPE_CHECKING:
+    from ircpsyc.ircd.client import Client
+    from ircpsyc.ircd.core import IRCServer
+    from ircpsyc.store import Store
+
+ALL_PRIVILEGES = frozenset(OPER_PRIVILEGES)
+
+
+class Moderation(PersonObserver):
+    """Operator state of one server: snomasks, server bans, timers."""
+
+    def __init__(self, core: IRCServer) -> None:
+        self.core = core
+        self.snomasks = Snomasks(core)
+        self.xlines = XLines(core)
+        core.person_observers.append(self)
+        core.tickers.append(self.tick)
+
+    def attach_store(self, store: Store) -> None:
+        self.xlines.attach(store)
+
+    def tick(self, now: float) -> None:
+        self.core.places.tick()
+        for ban in self.xlines.expire():
+            what = "K-line" if ban.kind == "K" else "D-line"
+            self.snomasks.send("x", f"{what} for {ban.mask} expired (set by {ban.setter})")
+
+    # -- at the door
+
+    def refusal(self, session: Session) -> str:
+        """Why a registering connection is refused (a K- or D-line), or ""."""
+        ban = self.xlines.match(session.user, session.host, session.ip)
+        if ban is None:
+            return ""
+        what = "K-Lined" if ban.kind == "K" else "D-Lined"
+        session.numeric(N.ERR_YOUREBANNEDCREEP, f"You are banned from this server: {ban.reason}")
+        return f"{what}: {ban.reason}"
+
+    def connect_refusal(self, ip: str) -> str:
+        """D-lines refuse a connection before it says anything."""
+        ban = self.xlines.match("", ip, ip)
+        return f"D-Lined: {ban.reason}" if ban is not None else ""
+
+    # -- person events
+
+    def person_online(self, client: Client) -> None:
+        if self.snomasks.masks:
+            session = client.session
+            self.snomasks.send(
+                "c",
+                f"Client connecting: {client.nick} ({client.user}@{client.host}) "
+                f"[{client.ip}] {'(TLS) ' if session.tls else ''}[{client.realname}]",
+            )
+
+    def person_offline(self, client: Client) -> None:
+        self.snomasks.forget(client)
+
+    def session_gone(self, session: Session, reason: str) -> None:
+        """A connection ended; a quit notice when it was a client's last one."""
+        client = session.client
+        if client is None or client.sessions != [session] or not self.snomasks.masks:
+            return
+        self.snomasks.send(
+            "q",
+            f"Client exiting: {client.nick} ({client.user}@{client.host}) [{client.ip}] [{reason}]",
+        )
+
+
+def install(core: IRCServer) -> Moderation:
+    return Moderation(core)
+
+
+# -- privileges
+
+
+def oper_entry(core: IRCServer, client: Client) -> OperEntry | None:
+    if not client.is_oper or not client.oper_name:
+        return None
+    return next((o for o in core.config.opers if o.name == client.oper_name), None)
+
+
+def oper_class(core: IRCServer, entry: OperEntry) -> OperClassEntry | None:
+    folded = entry.oper_class.casefold()
+    return next((c for c in core.config.oper_classes if c.name.casefold() == folded), None)
+
+
+def privileges(core: IRCServer, client: Client) -> frozenset[str]:
+    """What an operator may do, from the configuration in force (REHASH applies at once)."""
+    entry = oper_entry(core, client)
+    if entry is None:
+        return frozenset()
+    if not entry.oper_class:
+        return ALL_PRIVILEGES
+    found = oper_class(core, entry)
+    return frozenset(found.privileges) if found is not None else frozenset()
+
+
+def has_privilege(core: IRCServer, client: Client | None, privilege: str) -> bool:
+    return client is not None and privilege in privileges(core, client)
+
+
+def require_privilege(s: Session, privilege: str) -> bool:
+    """True if the session's operator has `privilege`; else 723 ERR_NOPRIVS."""
+    if has_privilege(s.core, s.client, privilege):
+        return True
+    s.numeric(N.ERR_NOPRIVS, privilege, "Insufficient oper privileges.")
+    return False
+
+
+def override_vars(s: Session) -> dict[str, Value]:
+    """`_flag_override` for requests of an operator with the override privilege."""
+    return {"_flag_override": "1"} if has_privilege(s.core, s.client, "override") else {}
+
+
+# -- KNOCK
+
+
+# KNOCK <channel> [<message>]
+@command("KNOCK", min_params=1)
+def handle_knock(s: Session, msg: Line) -> None:
+    """KNOCK <channel> [message]: ask the operators of a closed channel to invite you."""
+    client = s.client
+    assert client is not None
+    name = msg.params[0]
+    view = s.core.places.get(name)
+    if view is None:
+        s.numeric(N.ERR_NOSUCHCHANNEL, name, "No such channel")
+        return
+    vars: dict[str, Value] = client.enter_vars()
+    vars["_nick_place"] = view.name
+    vars["_reason"] = msg.params[1] if len(msg.params) > 1 else ""
+    client.request("_request_knock", view.uniform, vars)
+
+
+# -- GLOBOPS
+
+
+# GLOBOPS <text>
+@command("GLOBOPS", min_params=1, oper=True)
+def handle_globops(s: Session, msg: Line) -> None:
+    """GLOBOPS <text>: a message to every IRC operator."""
+    if not require_privilege(s, "wallops"):
+        return
+    client = s.client
+    assert client is not None
+    text = f"*** GLOBOPS from {client.nick}: {msg.params[0]}"
+    for other in list(s.core.clients.values()):
+        if other.is_oper:
+            other.send(line(s.core.name, "NOTICE", other.nick, text))
+
+
+# -- SAJOIN, SAPART, SANICK
+
+
+def _victim(s: Session, nick: str) -> Client | None:
+    victim = s.core.find(nick)
+    if victim is None or not victim.sessions:
+        s.numeric(N.ERR_NOSUCHNICK, nick, "No such nick/channel")
+        return None
+    return victim
+
+
+# SAJOIN <nick> <channel>{,<channel>}
+@command("SAJOIN", min_params=2, oper=True)
+def handle_sajoin(s: Session, msg: Line) -> None:
+    """SAJOIN <nick> <channel>[,<channel>]: make a user join (past +i, +k, +l, +b)."""
+    if not require_privilege(s, "sajoin"):
+        return
+    from ircpsyc.ircd.commands.channel import valid_channel
+
+    victim = _victim(s, msg.params[0])
+    if victim is None:
+        return
+    for name in msg.params[1].split(","):
+        if not valid_channel(name, s.core.config.limits.channellen):
+            s.numeric(N.ERR_BADCHANNAME, name, "Illegal channel name")
+            continue
+        if casefold(name) in victim.channels:
+            continue
+        vars = victim.enter_vars()
+        vars["_nick_place"] = name
+        vars["_flag_override"] = "1"
+        victim.request("_request_enter", place_uniform(s.core.name, name[1:]), vars)
+        _tell(s, f"SAJOIN {victim.nick} {name}")
+
+
+# SAPART <nick> <channel>{,<channel>} [<reason>]
+@command("SAPART", min_params=2, oper=True)
+def handle_sapart(s: Session, msg: Line) -> None:
+    """SAPART <nick> <channel>[,<channel>] [reason]: make a user leave channels."""
+    if not require_privilege(s, "sajoin"):
+        return
+    victim = _victim(s, msg.params[0])
+    if victim is None:
+        return
+    reason = msg.params[2] if len(msg.params) > 2 else ""
+    for name in msg.params[1].split(","):
+        view = victim.channels.get(casefold(name))
+        if view is None:
+            s.numeric(N.ERR_USERNOTINCHANNEL, victim.nick, name, "They aren't on that channel")
+            continue
+        victim.request("_request_leave", view.uniform, {"_reason": reason[:300]})
+        _tell(s, f"SAPART {victim.nick} {view.name}")
+
+
+# SANICK <nick> <new nick>
+@command("SANICK", min_params=2, oper=True)
+def handle_sanick(s: Session, msg: Line) -> None:
+    """SANICK <nick> <new nick>: change a user's nick."""
+    if not require_privilege(s, "sanick"):
+        return
+    from ircpsyc.ircd.commands.registration import valid_nick
+
+    victim = _victim(s, msg.params[0])
+    if victim is None:
+        return
+    new = msg.params[1]
+    if not valid_nick(new, s.core.config.limits.nicklen):
+        s.numeric(N.ERR_ERRONEUSNICKNAME, new, "Erroneous nickname")
+        return
+    if s.core.nick_taken(new, victim.session):
+        s.numeric(N.ERR_NICKNAMEINUSE, new, "Nickname is already in use")
+        return
+    old = victim.nick
+    if new != old:
+        victim.rename(new)
+        _tell(s, f"SANICK {old} {new}")
+
+
+def _tell(s: Session, action: str) -> None:
+    client = s.client
+    assert client is not None
+    s.core.moderation.snomasks.send("v", f"{client.nick} used {action}")

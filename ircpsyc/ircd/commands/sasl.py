@@ -1,0 +1,238 @@
+"""SASL (IRCv3 sasl-3.1 and 3.2): AUTHENTICATE with PLAIN, EXTERNAL and SCRAM-SHA-256.
+
+Every server keeps the account table (ircpsyc.services.accounts), so SASL is
+answered here, at the front-end, without a round trip to NickServ.  Responses
+come in 400-byte base64 chunks (`+` ends one that is a multiple of 400 long,
+or stands for an empty one; `*` aborts).  Before registration a success is
+kept on the session and becomes the person's account at registration; after
+registration (sasl-3.2) it logs the person in, or switches accounts.
+
+The argon2 check of PLAIN runs through `IRCServer.offload`: the server holds
+the connection's input until it is done, so a pipelined `CAP END` still comes
+after the 903.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from irctokens.line import Line
+
+from ircpsyc.ircd import caps as C
+from ircpsyc.ircd import numerics as N
+from ircpsyc.ircd.core import command
+from ircpsyc.ircd.session import Session
+from ircpsyc.psyc_backend.uniform import casefold
+from ircpsyc.services.accounts import Account, ScramError, ScramServer
+
+MECHANISMS = ("PLAIN", "EXTERNAL", "SCRAM-SHA-256")
+CHUNK = 400  # bytes of base64 per AUTHENTICATE line
+MAX_RESPONSE = 8192  # bytes of base64 in one whole response
+
+
+class SaslState:
+    """One connection's SASL exchange."""
+
+    __slots__ = ("attempt", "buffer", "mechanism", "scram", "scram_done")
+
+    def __init__(self) -> None:
+        self.attempt = 0
+        self.mechanism = ""
+        self.buffer = ""
+        self.scram: ScramServer | None = None
+        self.scram_done = False
+
+    def reset(self) -> None:
+        """End the exchange; a slow check still running for it is ignored when it returns."""
+        self.attempt += 1
+        self.mechanism = ""
+        self.buffer = ""
+        self.scram = None
+        self.scram_done = False
+
+    def registering(self, session: Session) -> None:
+        """Connection registration completes: an exchange in progress is aborted."""
+        if self.mechanism:
+            self.reset()
+            session.numeric(N.ERR_SASLABORTED, "SASL authentication aborted")
+
+
+def _fail(s: Session, state: SaslState, text: str = "SASL authentication failed") -> None:
+    state.reset()
+    s.numeric(N.ERR_SASLFAIL, text)
+
+
+def _send(s: Session, data: bytes) -> None:
+    """A server challenge, base64 in 400-byte chunks, `+` after a full last chunk."""
+    encoded = base64.b64encode(data).decode()
+    for start in range(0, len(encoded), CHUNK):
+        s.reply("AUTHENTICATE", encoded[start : start + CHUNK])
+    if len(encoded) % CHUNK == 0:
+        s.reply("AUTHENTICATE", "+")
+
+
+def _succeed(s: Session, state: SaslState, account: Account) -> None:
+    from ircpsyc.ircd.commands.account import login_session
+
+    state.reset()
+    login_session(s, account.name)
+    s.numeric(N.RPL_SASLSUCCESS, "SASL authentication successful")
+
+
+# AUTHENTICATE <mechanism> | <base64 chunk> | + | *
+@command("AUTHENTICATE", min_params=1, pre_registration=True)
+def handle_authenticate(s: Session, msg: Line) -> None:
+    param = msg.params[0]
+    if s.core.accounts is None or C.SASL not in s.caps:
+        s.numeric(N.ERR_SASLFAIL, "SASL authentication failed: sasl is not enabled")
+        return
+    state = s.sasl
+    if state is None:
+        state = s.sasl = SaslState()
+    if not state.mechanism:
+        _start(s, state, param)
+        return
+    if param == "*":
+        state.reset()
+        s.numeric(N.ERR_SASLABORTED, "SASL authentication aborted")
+        return
+    if len(param) > CHUNK:
+        state.reset()
+        s.numeric(N.ERR_SASLTOOLONG, "SASL message too long")
+        return
+    if param != "+":
+        state.buffer += param
+        if len(state.buffer) > MAX_RESPONSE:
+            _fail(s, state, "SASL authentication failed: response too long")
+            return
+        if len(param) == CHUNK:
+            return  # more to come
+    data, state.buffer = state.buffer, ""
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        _fail(s, state, "SASL authentication failed: invalid base64")
+        return
+    if state.mechanism == "PLAIN":
+        _plain(s, state, raw)
+    elif state.mechanism == "EXTERNAL":
+        _external(s, state, raw)
+    else:
+        _scram(s, state, raw)
+
+
+def _start(s: Session, state: SaslState, param: str) -> None:
+    if param == "*":
+        s.numeric(N.ERR_SASLABORTED, "SASL authentication aborted")
+        return
+    if not s.registered and s.account:
+        s.numeric(N.ERR_SASLALREADY, "You have already authenticated using SASL")
+        return
+    mechanism = param.upper()
+    if mechanism not in MECHANISMS:
+        s.numeric(N.RPL_SASLMECHS, ",".join(MECHANISMS), "are available SASL mechanisms")
+        s.numeric(N.ERR_SASLFAIL, "SASL authentication failed: unknown mechanism")
+        return
+    if mechanism == "EXTERNAL" and not s.certfp:
+        s.numeric(N.ERR_SASLFAIL, "SASL authentication failed: no TLS client certificate")
+        return
+    state.mechanism = mechanism
+    s.reply("AUTHENTICATE", "+")
+
+
+def _plain(s: Session, state: SaslState, raw: bytes) -> None:
+    accounts = s.core.accounts
+    assert accounts is not None
+    parts = raw.split(b"\0")
+    if len(parts) != 3:
+        _fail(s, state)
+        return
+    try:
+        authzid, authcid, password = (part.decode("utf-8") for part in parts)
+    except UnicodeDecodeError:
+        _fail(s, state)
+        return
+    if not authcid or not password or (authzid and casefold(authzid) != casefold(authcid)):
+        _fail(s, state)
+        return
+    limiter = accounts.limiter
+    now = s.core.clock()
+    if limiter.blocked(authcid, s.ip, now):
+        _fail(s, state, "SASL authentication failed: too many attempts, try again later")
+        return
+    account = accounts.get(authcid)
+    if account is None:
+        limiter.failed(authcid, s.ip, now)
+        _fail(s, state)
+        return
+    attempt = state.attempt
+
+    def done(ok: bool | None) -> None:
+        if s.closed or state.attempt != attempt:
+            return  # aborted, or the connection is gone
+        if not ok:
+            limiter.failed(account.name, s.ip, s.core.clock())
+            _fail(s, state)
+            return
+        limiter.succeeded(account.name)
+        if accounts.get(account.name) is not account:
+            _fail(s, state)  # dropped meanwhile
+            return
+        _succeed(s, state, account)
+
+    s.core.offload([s], lambda: accounts.check_password(account, password), done)
+
+
+def _external(s: Session, state: SaslState, raw: bytes) -> None:
+    accounts = s.core.accounts
+    assert accounts is not None
+    try:
+        authzid = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        _fail(s, state)
+        return
+    account = accounts.by_certfp(s.certfp) if s.certfp else None
+    if account is None:
+        _fail(s, state, "SASL authentication failed: certificate not registered (NickServ CERT)")
+        return
+    if authzid and casefold(authzid) != account.folded:
+        _fail(s, state)
+        return
+    _succeed(s, state, account)
+
+
+def _scram(s: Session, state: SaslState, raw: bytes) -> None:
+    accounts = s.core.accounts
+    assert accounts is not None
+    limiter = accounts.limiter
+    scram = state.scram
+    if scram is None:
+        scram = ScramServer(accounts)
+        try:
+            challenge = scram.first(raw)
+        except ScramError:
+            _fail(s, state)
+            return
+        if limiter.blocked(scram.username, s.ip, s.core.clock()):
+            _fail(s, state, "SASL authentication failed: too many attempts, try again later")
+            return
+        state.scram = scram
+        _send(s, challenge)
+    elif not state.scram_done:
+        try:
+            final = scram.final(raw)
+        except ScramError:
+            limiter.failed(scram.username, s.ip, s.core.clock())
+            _fail(s, state)
+            return
+        assert scram.account is not None
+        limiter.succeeded(scram.account.name)
+        state.scram_done = True
+        _send(s, final)
+    else:
+        account = scram.account
+        if raw or account is None or accounts.get(account.name) is not account:
+            _fail(s, state)
+            return
+        _succeed(s, state, account)

@@ -1,0 +1,569 @@
+"""The server network: link-state topology, routing, multicast and channel homes.
+
+Every server floods its adjacency (the peers it has an authenticated circuit
+with) as `_notice_circuit_topology` with its boot id and a sequence number;
+every server keeps the newest of each and computes the same graph from them
+(an edge counts when both ends list it).  From that graph:
+
+* `Topology.tree(root)` is the shortest-path tree rooted at `root`, built by a
+  breadth-first search that visits nodes in name order, so every server
+  computes the same tree for the same graph;
+* every packet between servers travels along the tree of the server it comes
+  from (the host of its `_source`, or of its `_context` for casts), so packets
+  from one server to another keep their order;
+* a cast (`Network.cast`) leaves the context's home as one copy per next hop,
+  each copy listing in `_route_servers` the destination servers of its branch;
+  a server that receives a copy delivers it locally when it is listed and
+  forwards the rest along the same tree.  Destination sets are split at every
+  hop and never overlap, so every destination gets one copy and every link
+  carries a cast at most once, in a line, star, tree or mesh;
+* `Network.home_of(channel)` is the server a channel lives on: the configured
+  pin, else the one of the configured servers with the largest
+  sha256(casefolded name NUL server name) (rendezvous hashing).
+
+A packet whose `_source` (or `_context`) host is neither the peer nor a server
+reachable behind that peer is refused with `_error_illegal_source`.
+
+Servers that become unreachable get `split_grace` seconds to come back: packets
+for them wait in the link queues (routed to the link that led to them last), so
+a short split loses nothing.  After the grace, or at once when a server turns
+out to have restarted (new boot id), the listeners hear `server_lost` (places
+make its users leave) and later `server_reachable` (places resynchronise).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ircpsyc.psyc_backend.link import LinkConfig, Links, Peer, Settings
+from ircpsyc.psyc_backend.packet import Packet
+from ircpsyc.psyc_backend.router import Router
+from ircpsyc.psyc_backend.uniform import casefold, root
+from ircpsyc.psyc_backend.wire import render
+
+log = logging.getLogger(__name__)
+
+TOPOLOGY = "_notice_circuit_topology"
+MAX_HOPS = 32
+
+
+def host_of(uniform: str) -> str:
+    """The host of a uniform, lower-cased, without port; "" if it is not one."""
+    if len(uniform) < 8 or uniform[:7].lower() != "psyc://":
+        return ""
+    end = uniform.find("/", 7)
+    authority = uniform[7:] if end < 0 else uniform[7:end]
+    colon = authority.find(":")
+    if colon >= 0:
+        authority = authority[:colon]
+    return authority.lower()
+
+
+def rendezvous(channel: str, servers: Iterable[str]) -> str:
+    """The server with the highest hash for this channel (casefolded name)."""
+    folded = casefold(channel)
+    return max(
+        servers,
+        key=lambda server: hashlib.sha256(f"{folded}\0{server}".encode()).digest(),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Lsa:
+    """One server's advertised adjacency."""
+
+    origin: str
+    boot: int
+    seq: int
+    neighbors: frozenset[str]
+
+    def newer_than(self, other: Lsa) -> bool:
+        return (self.boot, self.seq) > (other.boot, other.seq)
+
+
+def _bfs(graph: dict[str, set[str]], start: str, skip: str = "") -> dict[str, str]:
+    """Parent of each node reached from `start` (start maps to ""), name order."""
+    parent: dict[str, str] = {start: ""}
+    frontier = [start]
+    while frontier:
+        found: list[str] = []
+        for node in frontier:
+            for nxt in sorted(graph.get(node, ())):
+                if nxt not in parent and nxt != skip:
+                    parent[nxt] = node
+                    found.append(nxt)
+        frontier = sorted(found)
+    return parent
+
+
+class Topology:
+    """The link-state database and what follows from it, computed the same everywhere."""
+
+    def __init__(self, me: str) -> None:
+        self.me = me
+        self.lsdb: dict[str, Lsa] = {}
+        self.version = 0
+        self._graph: dict[str, set[str]] | None = None
+        self._trees: dict[str, dict[str, str]] = {}
+        self._hops: dict[str, dict[str, str]] = {}
+        self._behind: dict[str, set[str]] = {}
+
+    def accept(self, lsa: Lsa) -> bool:
+        """Store `lsa` if it is newer than what we have; whether anything changed."""
+        old = self.lsdb.get(lsa.origin)
+        if old is not None and not lsa.newer_than(old):
+            return False
+        self.lsdb[lsa.origin] = lsa
+        if old is None or old.neighbors != lsa.neighbors:
+            self._invalidate()
+        return True
+
+    def _invalidate(self) -> None:
+        self.version += 1
+        self._graph = None
+        self._trees.clear()
+        self._hops.clear()
+        self._behind.clear()
+
+    def graph(self) -> dict[str, set[str]]:
+        """Edges both ends agree on."""
+        if self._graph is None:
+            graph: dict[str, set[str]] = {name: set() for name in self.lsdb}
+            for name, lsa in self.lsdb.items():
+                for other in lsa.neighbors:
+                    peer = self.lsdb.get(other)
+                    if peer is not None and name in peer.neighbors:
+                        graph[name].add(other)
+            graph.setdefault(self.me, set())
+            self._graph = graph
+        return self._graph
+
+    def tree(self, root_name: str) -> dict[str, str]:
+        """Parent map of the shortest-path tree rooted at `root_name`."""
+        tree = self._trees.get(root_name)
+        if tree is None:
+            tree = self._trees[root_name] = _bfs(self.graph(), root_name)
+        return tree
+
+    def reachable(self) -> set[str]:
+        return set(self.tree(self.me))
+
+    def toward(self, root_name: str, dest: str) -> str:
+        """The neighbour of ours that leads to `dest` in the tree of `root_name` ("" if
+        `dest` is not below us in that tree)."""
+        hops = self._hops.get(root_name)
+        if hops is None:
+            hops = self._hops[root_name] = self._below(root_name)
+        return hops.get(dest, "")
+
+    def _below(self, root_name: str) -> dict[str, str]:
+        tree = self.tree(root_name)
+        me = self.me
+        out: dict[str, str] = {}
+        if me not in tree:
+            return out
+        for node in tree:
+            child = node
+            parent = tree[child]
+            while parent and parent != me:
+                child = parent
+                parent = tree[child]
+            if parent == me:
+                out[node] = child
+        return out
+
+    def next_hop(self, dest: str) -> str:
+        """The first hop of our own shortest path to `dest` ("" if unreachable)."""
+        return self.toward(self.me, dest)
+
+    def hops(self, dest: str) -> int:
+        tree = self.tree(self.me)
+        count = 0
+        node = dest
+        while node in tree and tree[node]:
+            node = tree[node]
+            count += 1
+        return count if node == self.me else -1
+
+    def behind(self, neighbor: str) -> set[str]:
+        """Servers reachable from `neighbor` without passing through us."""
+        found = self._behind.get(neighbor)
+        if found is None:
+            found = self._behind[neighbor] = set(_bfs(self.graph(), neighbor, skip=self.me))
+        return found
+
+
+class NetworkListener(Protocol):
+    """Places, replicas and the roster hear about servers coming and going."""
+
+    def server_lost(self, name: str, boot: str) -> None:
+        """`name` stayed unreachable for the grace period, or restarted (its old `boot`
+        is gone): drop what lived there."""
+
+    def server_reachable(self, name: str, how: str) -> None:
+        """`name` is reachable: "new" (first time), "resume" (back within the grace),
+        "rejoin" (back after a split) or "reboot" (a new boot of it)."""
+
+
+Hook = Callable[[Packet], None]
+
+
+class Network:
+    """Routing between this server and the others; the `Uplink` of the router."""
+
+    def __init__(
+        self,
+        me: str,
+        router: Router,
+        links: Iterable[LinkConfig],
+        settings: Settings,
+        servers: Iterable[str],
+        pins: dict[str, str] | None = None,
+        split_grace: float = 15.0,
+        clock: Callable[[], float] = time.monotonic,
+        boot: str = "",
+    ) -> None:
+        self.me = me.lower()
+        self.router = router
+        self.clock = clock
+        self.boot = boot or str(time.time_ns())
+        self.links = Links(self.me, self.boot, links, settings, self)
+        self.topology = Topology(self.me)
+        self.hash_servers = tuple(sorted({s.lower() for s in servers} | {self.me}))
+        self.pins = {casefold(k): v.lower() for k, v in (pins or {}).items()}
+        self.split_grace = split_grace
+        self.seq = 0
+        self.listeners: list[NetworkListener] = []
+        # Delivery hooks, installed by the replicas and the roster.
+        self.on_cast: Hook = _ignore  # a cast copy for this server (`_route_servers`)
+        self.on_root: Hook = _ignore  # a packet to psyc://me/ (replays, state, rosters)
+        self.on_context: Callable[[Packet], bool] = _no  # a context unicast to a local entity
+        self.decorate: Callable[[Packet], Packet] | None = None  # echoes of local places
+        self.ingress: Hook | None = None  # packets from foreign servers (federation)
+        # Reachability.
+        self.reachable: set[str] = {self.me}
+        self.known: set[str] = {self.me}
+        self.boots: dict[str, str] = {self.me: self.boot}
+        self.lost_at: dict[str, float] = {}
+        self.split: set[str] = set()
+        self.rebooted: set[str] = set()
+        self.last_hop: dict[str, str] = {}
+        self._home_cache: dict[str, str] = {}
+        self._previous_hops: dict[str, str] = {}
+        self.refused = 0
+        self.unroutable = 0
+        self._originate(flood=False)
+        router.uplink = self
+
+    # -- names
+
+    def home_of(self, channel: str) -> str:
+        folded = casefold(channel)
+        home = self._home_cache.get(folded)
+        if home is None:
+            home = self.pins.get(folded) or rendezvous(folded, self.hash_servers)
+            if len(self._home_cache) > 10000:
+                self._home_cache.clear()
+            self._home_cache[folded] = home
+        return home
+
+    def in_network(self, host: str) -> bool:
+        return host in self.hash_servers
+
+    def is_reachable(self, host: str) -> bool:
+        return host in self.reachable
+
+    def boot_of(self, host: str) -> str:
+        return self.boots.get(host, "")
+
+    # -- the link-state database
+
+    def _own_lsa(self) -> Lsa:
+        return Lsa(
+            self.me,
+            int(self.boot),
+            self.seq,
+            frozenset(p.name for p in self.links.up_peers()),
+        )
+
+    def _originate(self, flood: bool = True) -> None:
+        self.seq += 1
+        lsa = self._own_lsa()
+        self.topology.accept(lsa)
+        if flood:
+            self._flood(lsa, "")
+
+    def _lsa_packet(self, lsa: Lsa) -> bytes:
+        return render(
+            Packet(
+                TOPOLOGY,
+                {"_source": root(lsa.origin)},
+                {
+                    "_boot": str(lsa.boot),
+                    "_sequence": str(lsa.seq),
+                    "_list_servers": sorted(lsa.neighbors),
+                },
+            )
+        )
+
+    def _flood(self, lsa: Lsa, skip: str) -> None:
+        data = self._lsa_packet(lsa)
+        for peer in self.links.up_peers():
+            if peer.name != skip and peer.circuit is not None:
+                peer.circuit.write(data)
+
+    def _topology(self, peer: Peer, packet: Packet) -> None:
+        origin = host_of(packet.source)
+        boot, seq = packet.get("_boot"), packet.get("_sequence")
+        if not origin or origin == self.me or not boot.isdigit() or not seq.isdigit():
+            return
+        lsa = Lsa(origin, int(boot), int(seq), frozenset(packet.get_list("_list_servers")))
+        old = self.topology.lsdb.get(origin)
+        if not self.topology.accept(lsa):
+            return
+        if old is not None and old.boot != lsa.boot:
+            self._server_rebooted(origin, str(old.boot))
+        self.boots[origin] = boot
+        self._flood(lsa, peer.name)
+        self._recompute()
+
+    # -- link events (LinkHandler)
+
+    def link_hello(self, peer: Peer) -> list[bytes]:
+        """Our whole database first, so the peer can vouch for what we relay."""
+        return [self._lsa_packet(lsa) for lsa in self.topology.lsdb.values()]
+
+    def link_up(self, peer: Peer) -> None:
+        self._originate()
+        self._recompute()
+
+    def link_down(self, peer: Peer) -> None:
+        self._originate()
+        self._recompute()
+
+    def link_packet(self, peer: Peer, packet: Packet) -> None:
+        if packet.method == TOPOLOGY:
+            self._topology(peer, packet)
+            return
+        routing = packet.routing
+        origin = host_of(routing.get("_source") or routing.get("_context", ""))
+        if origin and origin != peer.name and origin not in self.topology.behind(peer.name):
+            self._refuse(peer, packet, origin)
+            return
+        servers = routing.get("_route_servers")
+        if servers is not None:
+            peer.stats.casts_in += 1
+            self._cast_in(packet, origin, servers.split())
+            return
+        target = routing.get("_target", "")
+        host = host_of(target) if target else self.me
+        if host != self.me:
+            self._forward(packet, origin or peer.name, host)
+            return
+        if self.ingress is not None and origin and origin not in self.hash_servers:
+            self.ingress(packet)
+        if not target or target.endswith("/") and target.lower() == root(self.me):
+            self.on_root(packet)
+        elif "_context" in routing and self.on_context(packet):
+            return
+        else:
+            self.router.send(packet)
+
+    def _refuse(self, peer: Peer, packet: Packet, origin: str) -> None:
+        self.refused += 1
+        peer.stats.refused += 1
+        log.warning("link %s: refused %s from %s (not vouched for)", peer.name, packet.method, origin)
+        if packet.method.startswith(("_error", "_failure")):
+            return
+        error = Packet(
+            "_error_illegal_source",
+            {"_source": root(self.me), "_target": root(peer.name)},
+            {
+                "_host": origin,
+                "_method_relay": packet.method,
+                "_reason": f"{peer.name} does not relay for {origin}",
+            },
+        )
+        if "_tag" in packet.routing:
+            error.routing["_tag_relay"] = packet.routing["_tag"]
+        peer.queue(render(error))
+
+    # -- reachability
+
+    def _recompute(self) -> None:
+        now = self.clock()
+        reachable = self.topology.reachable()
+        before = self.reachable
+        gone = before - reachable
+        came = reachable - before
+        for name in gone:
+            hop = self._previous_hops.get(name, "")
+            if hop:
+                self.last_hop[name] = hop
+            self.lost_at.setdefault(name, now)
+            log.info("server %s is unreachable", name)
+        self.reachable = reachable
+        self._previous_hops = {name: self.topology.next_hop(name) for name in reachable}
+        for name in sorted(came):
+            self.last_hop.pop(name, None)
+            log.info("server %s is reachable", name)
+            if name in self.rebooted:
+                self.rebooted.discard(name)
+                self.lost_at.pop(name, None)
+                self.split.discard(name)
+                self.known.add(name)
+                self._tell_reachable(name, "reboot")
+            elif name not in self.known:
+                self.known.add(name)
+                self._tell_reachable(name, "new")
+            elif name in self.split:
+                self.split.discard(name)
+                self.lost_at.pop(name, None)
+                self._tell_reachable(name, "rejoin")
+            else:
+                self.lost_at.pop(name, None)
+                self._tell_reachable(name, "resume")
+        if self.split_grace <= 0:
+            self.tick(now)
+
+    def _server_rebooted(self, name: str, old_boot: str) -> None:
+        log.info("server %s restarted", name)
+        if name not in self.split:
+            self._tell_lost(name, old_boot)
+        self.split.discard(name)
+        self.lost_at.pop(name, None)
+        if name in self.reachable:
+            self._tell_reachable(name, "reboot")
+        else:
+            self.rebooted.add(name)
+
+    def _tell_lost(self, name: str, boot: str) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener.server_lost(name, boot)
+            except Exception:
+                log.exception("listener failed on the loss of %s", name)
+
+    def _tell_reachable(self, name: str, how: str) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener.server_reachable(name, how)
+            except Exception:
+                log.exception("listener failed on %s becoming reachable", name)
+
+    def tick(self, now: float) -> None:
+        for name, since in list(self.lost_at.items()):
+            if name not in self.split and now - since >= self.split_grace:
+                self.split.add(name)
+                log.info("server %s split off (unreachable for %.0fs)", name, now - since)
+                self._tell_lost(name, self.boots.get(name, ""))
+
+    # -- routing
+
+    def _hop(self, origin: str, dest: str) -> str:
+        topology = self.topology
+        hop = topology.toward(origin, dest) if origin != self.me else ""
+        if not hop:
+            hop = topology.next_hop(dest)
+        if not hop:
+            hop = self.last_hop.get(dest, "")
+        if not hop and dest in self.links.peers:
+            hop = dest  # a configured neighbour we have not met yet: wait for it
+        return hop
+
+    def send(self, packet: Packet) -> bool:
+        """Unicast a packet from this server to an entity on another one."""
+        dest = host_of(packet.routing.get("_target", ""))
+        hop = self._hop(self.me, dest) if dest else ""
+        if not hop:
+            self.unroutable += 1
+            return False
+        if self.decorate is not None and packet.method.startswith("_echo_place_enter"):
+            packet = self.decorate(packet)
+        return self.links.send(hop, render(packet))
+
+    def _forward(self, packet: Packet, origin: str, dest: str) -> None:
+        routing = packet.routing
+        hops = int(routing.get("_amount_hops", "0") or 0) + 1
+        hop = self._hop(origin, dest)
+        if not hop or hops > MAX_HOPS:
+            self.unroutable += 1
+            return
+        routing["_amount_hops"] = str(hops)
+        self.links.send(hop, render(packet))
+
+    def cast(self, packet: Packet, servers: Iterable[str], min_rank: int | None = None) -> None:
+        """Send a cast of a local context to the servers that have members of it."""
+        extra = {} if min_rank is None else {"_filter_rank": str(min_rank)}
+        self._spread(packet, self.me, [s for s in servers if s != self.me], 0, extra)
+
+    def _spread(
+        self, packet: Packet, origin: str, dests: list[str], hops: int, extra: dict[str, str]
+    ) -> None:
+        groups: dict[str, list[str]] = {}
+        for dest in dests:
+            hop = self._hop(origin, dest)
+            if hop:
+                groups.setdefault(hop, []).append(dest)
+            else:
+                self.unroutable += 1
+        for hop, group in groups.items():
+            routing = dict(packet.routing)
+            routing.update(extra)
+            routing["_route_servers"] = " ".join(sorted(group))
+            if hops:
+                routing["_amount_hops"] = str(hops)
+            copy = Packet(
+                packet.method, routing, packet.vars, packet.body, packet.modifiers, packet.state_op
+            )
+            self.links.send(hop, render(copy), cast=True)
+
+    def _cast_in(self, packet: Packet, origin: str, dests: list[str]) -> None:
+        hops = int(packet.routing.get("_amount_hops", "0") or 0) + 1
+        rest = [d for d in dests if d != self.me]
+        if rest and hops <= MAX_HOPS:
+            self._spread(packet, origin, rest, hops, {})
+        if len(rest) != len(dests):
+            self.on_cast(packet)
+
+    # -- operator views
+
+    def peer_of(self, name: str) -> Peer | None:
+        return self.links.peers.get(name.lower())
+
+    def snapshot(self) -> dict[str, Any]:
+        now = self.clock()
+        return {
+            "server": self.me,
+            "boot": self.boot,
+            "reachable": sorted(self.reachable),
+            "split": sorted(self.split),
+            "servers": list(self.hash_servers),
+            "refused": self.refused,
+            "unroutable": self.unroutable,
+            "links": [peer.snapshot(now) for peer in self.links.peers.values()],
+        }
+
+    def tree_children(self) -> dict[str, list[str]]:
+        """Our shortest-path tree as parent -> sorted children (for MAP)."""
+        tree = self.topology.tree(self.me)
+        children: dict[str, list[str]] = {}
+        for node, parent in tree.items():
+            if parent:
+                children.setdefault(parent, []).append(node)
+        for names in children.values():
+            names.sort()
+        return children
+
+
+def _ignore(packet: Packet) -> None:
+    pass
+
+
+def _no(packet: Packet) -> bool:
+    return False

@@ -1,0 +1,581 @@
+"""Accounts: the durable account table, SCRAM-SHA-256 and login rate limits.
+
+An account is a registered name with an argon2 password hash, the SCRAM
+credentials RFC 5802 asks a server to keep (salt, iteration count, StoredKey,
+ServerKey; never the password), an optional e-mail address, the ENFORCE flag
+for nick protection and the TLS client certificate fingerprints that may log
+in with SASL EXTERNAL.
+
+The table lives in the store (migration `_m3_accounts` in ircpsyc.store); this module keeps a
+copy of it in memory, so SASL and NickServ read without touching the database
+and every change is written through `Store.write_now`, committed before the
+caller answers.  The casefolded name is the primary key: of two concurrent
+registrations of one name exactly one is inserted.
+
+Slow work (argon2, PBKDF2) is in pure functions, `make_credentials` and
+`check_password`, which callers on the event loop run in an executor; the
+rest is fast and runs on the loop.  Nothing here knows about IRC.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+import sqlite3
+import stringprep
+import unicodedata
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import sqlite_utils
+
+from ircpsyc.passwords import hash_password, verify_password
+from ircpsyc.psyc_backend.uniform import casefold
+
+if TYPE_CHECKING:
+    from ircpsyc.config import ServicesSection
+    from ircpsyc.store import Store
+
+MAX_CERTS = 16  # fingerprints per account
+MAX_PASSWORD = 400  # bytes; a longer "password" is a mistake or an attack
+_EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
+_FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
+
+
+# -- data
+
+
+@dataclass(frozen=True, slots=True)
+class ScramCredentials:
+    """What RFC 5802 section 3 has a server store for one user."""
+
+    salt: bytes
+    iterations: int
+    stored_key: bytes
+    server_key: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """Everything derived from a password: the argon2 hash and the SCRAM keys."""
+
+    password_hash: str
+    scram: ScramCredentials
+
+
+@dataclass(slots=True)
+class Account:
+    name: str
+    password_hash: str
+    scram: ScramCredentials
+    email: str
+    registered_at: float
+    enforce: bool
+    certs: list[str] = field(default_factory=list)
+
+    @property
+    def folded(self) -> str:
+        return casefold(self.name)
+
+
+class AccountError(Exception):
+    """A refused change; `code` is an IRCv3 standard-reply code, `str()` a sentence."""
+
+    def __init__(self, code: str, text: str) -> None:
+        super().__init__(text)
+        self.code = code
+        self.text = text
+
+
+# -- passwords and SCRAM keys (pure; slow ones run off the event loop)
+
+
+def saslprep(text: str) -> str:
+    """RFC 4013 SASLprep (stored strings); ValueError when `text` is not allowed."""
+    mapped = []
+    for char in text:
+        if stringprep.in_table_b1(char):
+            continue
+        mapped.append(" " if stringprep.in_table_c12(char) else char)
+    result = unicodedata.normalize("NFKC", "".join(mapped))
+    for char in result:
+        if (
+            stringprep.in_table_c12(char)
+            or stringprep.in_table_c21_c22(char)
+            or stringprep.in_table_c3(char)
+            or stringprep.in_table_c4(char)
+            or stringprep.in_table_c5(char)
+            or stringprep.in_table_c6(char)
+            or stringprep.in_table_c7(char)
+            or stringprep.in_table_c8(char)
+            or stringprep.in_table_c9(char)
+            or stringprep.in_table_a1(char)
+        ):
+            raise ValueError(f"character {char!r} is prohibited")
+    if any(stringprep.in_table_d1(c) for c in result):
+        if any(stringprep.in_table_d2(c) for c in result):
+            raise ValueError("mixed bidirectional text")
+        if not (stringprep.in_table_d1(result[0]) and stringprep.in_table_d1(result[-1])):
+            raise ValueError("bidirectional text must start and end right-to-left")
+    return result
+
+
+def _prepared(password: str) -> bytes:
+    try:
+        return saslprep(password).encode()
+    except ValueError:
+        return password.encode()  # clients that skip SASLprep still match
+
+
+def scram_credentials(
+    password: str, iterations: int, salt: bytes | None = None
+) -> ScramCredentials:
+    """SaltedPassword = PBKDF2(SASLprep(password)), then ClientKey/StoredKey/ServerKey."""
+    salt = salt if salt is not None else secrets.token_bytes(16)
+    salted = hashlib.pbkdf2_hmac("sha256", _prepared(password), salt, iterations)
+    client_key = hmac.digest(salted, b"Client Key", "sha256")
+    return ScramCredentials(
+        salt,
+        iterations,
+        hashlib.sha256(client_key).digest(),
+        hmac.digest(salted, b"Server Key", "sha256"),
+    )
+
+
+def password_problem(password: str) -> str:
+    """Why `password` cannot be used, or ""."""
+    if not password:
+        return "The password must not be empty."
+    if len(password.encode()) > MAX_PASSWORD:
+        return f"The password must be at most {MAX_PASSWORD} bytes long."
+    if any(c in password for c in "\0\r\n"):
+        return "The password must not contain NUL or line breaks."
+    return ""
+
+
+def normalize_fingerprint(text: str) -> str:
+    """A SHA-256 fingerprint in lower-case hex without colons, or "" if it is not one."""
+    fp = text.replace(":", "").strip().lower()
+    return fp if _FINGERPRINT.match(fp) else ""
+
+
+def valid_email(text: str) -> bool:
+    return len(text) <= 254 and _EMAIL.match(text) is not None
+
+
+# -- login rate limiting
+
+
+class LoginLimiter:
+    """Failed logins per account and per IP address within a sliding window.
+
+    After `attempts` failures within `window` seconds, further attempts for that
+    account, or from that address, are refused without checking the password
+    (which also keeps argon2 from being used to burn our CPU).
+    """
+
+    def __init__(self, settings: Callable[[], ServicesSection]) -> None:
+        self._settings = settings
+        self._accounts: dict[str, deque[float]] = {}
+        self._ips: dict[str, deque[float]] = {}
+
+    def _recent(self, table: dict[str, deque[float]], key: str, now: float) -> int:
+        times = table.get(key)
+        if times is None:
+            return 0
+        window = self._settings().login_window
+        while times and times[0] <= now - window:
+            times.popleft()
+        if not times:
+            del table[key]
+            return 0
+        return len(times)
+
+    def blocked(self, account: str, ip: str, now: float) -> bool:
+        limit = self._settings().login_attempts
+        return (
+            bool(account) and self._recent(self._accounts, casefold(account), now) >= limit
+        ) or (bool(ip) and self._recent(self._ips, ip, now) >= limit)
+
+    def failed(self, account: str, ip: str, now: float) -> None:
+        limit = self._settings().login_attempts
+        for table, key in ((self._accounts, casefold(account)), (self._ips, ip)):
+            if key:
+                table.setdefault(key, deque(maxlen=limit)).append(now)
+
+    def succeeded(self, account: str) -> None:
+        """A good password clears the account's failures (not the address's)."""
+        self._accounts.pop(casefold(account), None)
+
+    def prune(self, now: float) -> None:
+        for table in (self._accounts, self._ips):
+            for key in list(table):
+                self._recent(table, key, now)
+
+
+# -- the account table
+
+
+def _execute(sql: str, params: tuple[object, ...]) -> Callable[[sqlite_utils.Database], None]:
+    """A write job for `Store.write_now`."""
+
+    def job(db: sqlite_utils.Database) -> None:
+        db.execute(sql, params)
+
+    return job
+
+
+class Accounts:
+    """The accounts of this server: an in-memory copy of the table, written through."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Callable[[], ServicesSection],
+        clock: Callable[[], float],
+        hash_fn: Callable[[str], str] = hash_password,
+        verify_fn: Callable[[str, str], bool] = verify_password,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+        self._hash = hash_fn
+        self._verify = verify_fn
+        self.limiter = LoginLimiter(settings)
+        self._accounts: dict[str, Account] = {}
+        self._certs: dict[str, str] = {}  # fingerprint -> folded account
+        self._pending: set[str] = set()  # names whose registration is being hashed
+        self._secret = secrets.token_bytes(32)  # fake SCRAM salts for unknown names
+        self.load()
+
+    def load(self) -> None:
+        db = self.store.db
+        self._accounts.clear()
+        self._certs.clear()
+        for row in db.execute(
+            "SELECT name, password_hash, scram_salt, scram_iterations, scram_stored_key,"
+            " scram_server_key, email, registered_at, enforce FROM accounts"
+        ).fetchall():
+            account = Account(
+                row[0],
+                row[1],
+                ScramCredentials(
+                    base64.b64decode(row[2]),
+                    int(row[3]),
+                    base64.b64decode(row[4]),
+                    base64.b64decode(row[5]),
+                ),
+                row[6],
+                float(row[7]),
+                bool(row[8]),
+            )
+            self._accounts[account.folded] = account
+        for fp, folded in db.execute(
+            "SELECT fingerprint, account FROM account_certs ORDER BY added_at"
+        ).fetchall():
+            owner = self._accounts.get(folded)
+            if owner is not None:
+                owner.certs.append(fp)
+                self._certs[fp] = folded
+
+    def __len__(self) -> int:
+        return len(self._accounts)
+
+    # -- reading
+
+    def get(self, name: str) -> Account | None:
+        return self._accounts.get(casefold(name))
+
+    def by_certfp(self, fingerprint: str) -> Account | None:
+        folded = self._certs.get(fingerprint.lower())
+        return self._accounts.get(folded) if folded is not None else None
+
+    def fake_scram(self, name: str) -> ScramCredentials:
+        """Stable made-up SCRAM parameters, so an unknown name looks like a known one."""
+        salt = hmac.digest(self._secret, casefold(name).encode(), "sha256")[:16]
+        return ScramCredentials(salt, self.settings().scram_iterations, b"\0" * 32, b"\0" * 32)
+
+    # -- slow, pure: call these off the event loop
+
+    def make_credentials(self, password: str) -> Credentials:
+        return Credentials(
+            self._hash(password), scram_credentials(password, self.settings().scram_iterations)
+        )
+
+    def check_password(self, account: Account, password: str) -> bool:
+        return bool(password) and self._verify(account.password_hash, password)
+
+    # -- registration
+
+    def reserve(self, name: str) -> None:
+        """Claim `name` while its password is being hashed; AccountError if taken."""
+        folded = casefold(name)
+        if folded in self._accounts or folded in self._pending:
+            raise AccountError("ACCOUNT_EXISTS", f"The account {name} is already registered.")
+        self._pending.add(folded)
+
+    def release(self, name: str) -> None:
+        self._pending.discard(casefold(name))
+
+    def create(self, name: str, credentials: Credentials, email: str = "") -> Account:
+        """Insert the account, committed before returning; AccountError if the name is taken."""
+        scram = credentials.scram
+        account = Account(
+            name,
+            credentials.password_hash,
+            scram,
+            email,
+            self.clock(),
+            self.settings().enforce_default,
+        )
+        row = (
+            account.folded,
+            name,
+            credentials.password_hash,
+            base64.b64encode(scram.salt).decode(),
+            scram.iterations,
+            base64.b64encode(scram.stored_key).decode(),
+            base64.b64encode(scram.server_key).decode(),
+            email,
+            account.registered_at,
+            int(account.enforce),
+        )
+
+        def insert(db: sqlite_utils.Database) -> None:
+            db.execute(
+                "INSERT INTO accounts (folded, name, password_hash, scram_salt,"
+                " scram_iterations, scram_stored_key, scram_server_key, email,"
+                " registered_at, enforce) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
+
+        try:
+            self.store.write_now(insert)
+        except sqlite3.IntegrityError:
+            raise AccountError(
+                "ACCOUNT_EXISTS", f"The account {name} is already registered."
+            ) from None
+        finally:
+            self.release(name)
+        self._accounts[account.folded] = account
+        return account
+
+    # -- changes
+
+    def _require(self, name: str) -> Account:
+        account = self.get(name)
+        if account is None:
+            raise AccountError("ACCOUNT_DOES_NOT_EXIST", f"The account {name} does not exist.")
+        return account
+
+    def set_credentials(self, name: str, credentials: Credentials) -> None:
+        account = self._require(name)
+        scram = credentials.scram
+        values = (
+            credentials.password_hash,
+            base64.b64encode(scram.salt).decode(),
+            scram.iterations,
+            base64.b64encode(scram.stored_key).decode(),
+            base64.b64encode(scram.server_key).decode(),
+            account.folded,
+        )
+        self.store.write_now(
+            _execute(
+                "UPDATE accounts SET password_hash = ?, scram_salt = ?, scram_iterations = ?,"
+                " scram_stored_key = ?, scram_server_key = ? WHERE folded = ?",
+                values,
+            )
+        )
+        account.password_hash = credentials.password_hash
+        account.scram = scram
+
+    def set_enforce(self, name: str, enforce: bool) -> None:
+        account = self._require(name)
+        self.store.write_now(
+            _execute(
+                "UPDATE accounts SET enforce = ? WHERE folded = ?", (int(enforce), account.folded)
+            )
+        )
+        account.enforce = enforce
+
+    def drop(self, name: str) -> None:
+        account = self._require(name)
+        folded = account.folded
+
+        def delete(db: sqlite_utils.Database) -> None:
+            db.execute("DELETE FROM account_certs WHERE account = ?", (folded,))
+            db.execute("DELETE FROM accounts WHERE folded = ?", (folded,))
+
+        self.store.write_now(delete)
+        del self._accounts[folded]
+        for fp in account.certs:
+            self._certs.pop(fp, None)
+
+    def add_cert(self, name: str, fingerprint: str) -> None:
+        account = self._require(name)
+        fp = normalize_fingerprint(fingerprint)
+        if not fp:
+            raise AccountError("INVALID_FINGERPRINT", "That is not a SHA-256 fingerprint.")
+        owner = self._certs.get(fp)
+        if owner == account.folded:
+            raise AccountError("CERT_EXISTS", f"{fp} is already on your certificate list.")
+        if owner is not None:
+            raise AccountError("CERT_IN_USE", f"{fp} belongs to another account.")
+        if len(account.certs) >= MAX_CERTS:
+            raise AccountError(
+                "TOO_MANY_CERTS", f"An account has at most {MAX_CERTS} certificates."
+            )
+        now = self.clock()
+        try:
+            self.store.write_now(
+                _execute(
+                    "INSERT INTO account_certs (fingerprint, account, added_at) VALUES (?, ?, ?)",
+                    (fp, account.folded, now),
+                )
+            )
+        except sqlite3.IntegrityError:
+            raise AccountError("CERT_IN_USE", f"{fp} belongs to another account.") from None
+        account.certs.append(fp)
+        self._certs[fp] = account.folded
+
+    def del_cert(self, name: str, fingerprint: str) -> bool:
+        account = self._require(name)
+        fp = normalize_fingerprint(fingerprint)
+        if not fp or fp not in account.certs:
+            return False
+        self.store.write_now(
+            _execute(
+                "DELETE FROM account_certs WHERE fingerprint = ? AND account = ?",
+                (fp, account.folded),
+            )
+        )
+        account.certs.remove(fp)
+        self._certs.pop(fp, None)
+        return True
+
+
+# -- SCRAM-SHA-256, the server side of RFC 5802 / RFC 7677
+
+
+class ScramError(Exception):
+    """The exchange failed; the text is for logs, clients only learn that it failed."""
+
+
+def _attributes(text: str) -> list[tuple[str, str]]:
+    out = []
+    for part in text.split(","):
+        if len(part) < 2 or part[1] != "=":
+            raise ScramError(f"malformed attribute {part!r}")
+        out.append((part[0], part[2:]))
+    return out
+
+
+def _saslname(text: str) -> str:
+    if re.search(r"=(?!2C|3D)", text):
+        raise ScramError("bad escape in username")
+    return text.replace("=2C", ",").replace("=3D", "=")
+
+
+class ScramServer:
+    """One SCRAM-SHA-256 exchange: `first()` answers the client-first message,
+    `final()` checks the proof and returns the server-final message."""
+
+    def __init__(self, accounts: Accounts, nonce: Callable[[], str] | None = None) -> None:
+        self.accounts = accounts
+        self._nonce = nonce or (lambda: secrets.token_urlsafe(24))
+        self.username = ""
+        self.account: Account | None = None
+        self._credentials: ScramCredentials | None = None
+        self._gs2_header = ""
+        self._first_bare = ""
+        self._server_first = ""
+        self._nonce_full = ""
+
+    def first(self, message: bytes) -> bytes:
+        try:
+            text = message.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ScramError("client-first is not UTF-8") from None
+        parts = text.split(",", 2)
+        if len(parts) != 3:
+            raise ScramError("client-first without GS2 header")
+        cbind, authzid, bare = parts
+        if cbind not in ("n", "y"):
+            raise ScramError("channel binding is not supported")  # p=... (no -PLUS offered)
+        if authzid and not authzid.startswith("a="):
+            raise ScramError("bad authzid")
+        attrs = _attributes(bare)
+        if len(attrs) < 2 or attrs[0][0] != "n" or attrs[1][0] != "r" or not attrs[1][1]:
+            raise ScramError("client-first must start with n= and r=")
+        if any(key == "m" for key, _ in attrs):
+            raise ScramError("mandatory extension not supported")
+        username = _saslname(attrs[0][1])
+        if not username:
+            raise ScramError("empty username")
+        if authzid and casefold(_saslname(authzid[2:])) != casefold(username):
+            raise ScramError("authzid differs from the username")
+        self.username = username
+        self.account = self.accounts.get(username)
+        self._credentials = (
+            self.account.scram if self.account is not None else self.accounts.fake_scram(username)
+        )
+        self._gs2_header = f"{cbind},{authzid},"
+        self._first_bare = bare
+        self._nonce_full = attrs[1][1] + self._nonce()
+        salt = base64.b64encode(self._credentials.salt).decode()
+        self._server_first = f"r={self._nonce_full},s={salt},i={self._credentials.iterations}"
+        return self._server_first.encode()
+
+    def final(self, message: bytes) -> bytes:
+        """Check the client's proof; the server-final message, or ScramError."""
+        credentials = self._credentials
+        if credentials is None:
+            raise ScramError("client-final before client-first")
+        try:
+            text = message.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ScramError("client-final is not UTF-8") from None
+        cut = text.rfind(",p=")
+        if cut < 0:
+            raise ScramError("client-final without proof")
+        without_proof, proof_text = text[:cut], text[cut + 3 :]
+        attrs = _attributes(without_proof)
+        if len(attrs) < 2 or attrs[0][0] != "c" or attrs[1][0] != "r":
+            raise ScramError("client-final must start with c= and r=")
+        expected_binding = base64.b64encode(self._gs2_header.encode()).decode()
+        if attrs[0][1] != expected_binding:
+            raise ScramError("channel binding data does not match")
+        if attrs[1][1] != self._nonce_full:
+            raise ScramError("nonce does not match")
+        try:
+            proof = base64.b64decode(proof_text, validate=True)
+        except ValueError:
+            raise ScramError("proof is not base64") from None
+        if len(proof) != hashlib.sha256().digest_size:
+            raise ScramError("proof has the wrong length")
+        auth_message = f"{self._first_bare},{self._server_first},{without_proof}".encode()
+        signature = hmac.digest(credentials.stored_key, auth_message, "sha256")
+        client_key = bytes(a ^ b for a, b in zip(proof, signature, strict=True))
+        if self.account is None or not hmac.compare_digest(
+            hashlib.sha256(client_key).digest(), credentials.stored_key
+        ):
+            raise ScramError("wrong password")
+        server_signature = hmac.digest(credentials.server_key, auth_message, "sha256")
+        return b"v=" + base64.b64encode(server_signature)
+
+
+def scram_client_proof(
+    password: str, salt: bytes, iterations: int, auth_message: bytes
+) -> tuple[bytes, bytes]:
+    """The client side, for tests and tools: (ClientProof, expected ServerSignature)."""
+    credentials = scram_credentials(password, iterations, salt)
+    salted = hashlib.pbkdf2_hmac("sha256", _prepared(password), salt, iterations)
+    client_key = hmac.digest(salted, b"Client Key", "sha256")
+    signature = hmac.digest(credentials.stored_key, auth_message, "sha256")
+    proof = bytes(a ^ b for a, b in zip(client_key, signature, strict=True))
+    return proof, hmac.digest(credentials.server_key, auth_message, "sha256")

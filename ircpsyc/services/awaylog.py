@@ -1,0 +1,398 @@
+"""The away log (psyced's lastlog idea): what a registered account missed.
+
+While a registered account is away (AWAY set) or has no session at all,
+private messages to it and channel messages that mention its nick are
+recorded for it; when it comes back the front-end replays them with their
+original times and marks them read.
+
+Mentions are found by a place observer.  It keeps, per channel, the nicks
+to watch (casefolded) and the account each belongs to, so a channel line
+costs one dictionary lookup unless somebody absent is watched there; only
+then is the text split into words.  Watches are added when a logged-in
+member quits (it was in that channel when it went) or goes away, and dropped
+when it parts, is kicked, or comes back.  They are kept in the store so they
+survive a restart.
+
+Entries go through the same write-behind as history: appended on the event
+loop, inserted by the store's writer, merged with what is still pending when
+read.  `resolve` is the seam to the account service: it maps a nick to the
+registered account that owns it ("" for none); until accounts exist it
+answers "" and only logged-in, away clients get entries.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from ircpsyc.channels.place import Place, PlaceObserver
+from ircpsyc.psyc_backend.packet import Packet, Value
+from ircpsyc.psyc_backend.uniform import casefold
+from ircpsyc.services.history import DAY_MS, PRUNE_AGE_EVERY, WriteBehind, encode_row
+
+if TYPE_CHECKING:
+    import sqlite_utils
+
+    from ircpsyc.config import Config
+    from ircpsyc.store import Store
+
+# The characters of an IRC nick; anything else separates words.
+_WORD = re.compile(r"[A-Za-z0-9\[\]\\`_^{|}~-]+")
+
+
+def mentioned(text: str) -> set[str]:
+    """The casefolded words of `text` that could be nicks."""
+    return {casefold(word) for word in _WORD.findall(text)}
+
+
+class AwayEntry:
+    """One recorded line for an account."""
+
+    __slots__ = ("account", "body", "channel", "method", "read", "seq", "time", "vars")
+
+    def __init__(
+        self,
+        seq: int,
+        account: str,
+        time_ms: int,
+        channel: str,
+        method: str,
+        vars: dict[str, Value],
+        body: str,
+        read: bool = False,
+    ) -> None:
+        self.seq = seq
+        self.account = account
+        self.time = time_ms
+        self.channel = channel  # display name of the channel, "" for a private message
+        self.method = method
+        self.vars = vars
+        self.body = body
+        self.read = read
+
+    @property
+    def nick(self) -> str:
+        value = self.vars.get("_nick", "")
+        return value if isinstance(value, str) else ""
+
+    def packet(self, **replace: str) -> Packet:
+        vars = dict(self.vars, **replace) if replace else self.vars
+        return Packet(self.method, {}, vars, self.body)
+
+    def __repr__(self) -> str:
+        return f"AwayEntry({self.seq}, {self.account!r}, {self.channel!r}, {self.body!r})"
+
+
+class AwayLog(PlaceObserver):
+    """Per-account logs of missed lines, and the channel watches that fill them."""
+
+    def __init__(
+        self,
+        config: Callable[[], Config],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.resolve: Callable[[str], str] = lambda nick: ""  # nick -> registered account
+        self.writes: WriteBehind[AwayEntry] = WriteBehind(self._write)
+        self._seq = 0
+        self.watch: dict[str, dict[str, str]] = {}  # channel -> folded nick -> account
+        self._watching: dict[str, set[tuple[str, str]]] = {}  # account -> (channel, nick)
+        self._memory: dict[str, deque[AwayEntry]] = {}  # account -> entries, no store
+        # Marks not yet committed: account -> (seq, ticket).
+        self._read_upto: dict[str, tuple[int, int]] = {}
+        self._cleared_upto: dict[str, tuple[int, int]] = {}
+        self._since_prune: dict[str, int] = {}  # writer thread
+        self._last_age_prune = 0.0  # writer thread
+
+    # -- life cycle
+
+    def attach(self, store: Store) -> None:
+        row = store.db.execute("SELECT max(id) FROM awaylog").fetchone()
+        self._seq = max(self._seq, int(row[0] or 0))
+        self.writes.store = store
+        self._memory.clear()
+        self.watch.clear()
+        self._watching.clear()
+        for channel, nick, account in store.db.execute(
+            "SELECT channel, nick, account FROM awaylog_watch"
+        ):
+            self.watch.setdefault(channel, {})[nick] = account
+            self._watching.setdefault(account, set()).add((channel, nick))
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.config().awaylog.enabled)
+
+    def now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    def cutoff(self) -> int:
+        days = self.config().awaylog.max_age_days
+        return self.now_ms() - int(days * DAY_MS) if days > 0 else 0
+
+    # -- watches: whose mentions are kept in which channel
+
+    def add_watch(self, account: str, nick: str, channels: Iterable[str]) -> None:
+        """Keep mentions of `nick` in these (casefolded) channels for `account`."""
+        if not account or not self.enabled:
+            return
+        account, nick = casefold(account), casefold(nick)
+        rows = []
+        for channel in channels:
+            nicks = self.watch.setdefault(channel, {})
+            if nicks.get(nick) == account:
+                continue
+            previous = nicks.get(nick)
+            if previous is not None:
+                self._watching.get(previous, set()).discard((channel, nick))
+            nicks[nick] = account
+            self._watching.setdefault(account, set()).add((channel, nick))
+            rows.append((channel, nick, account))
+        if rows and self.writes.store is not None:
+            self.writes.run(
+                lambda db: db.conn.executemany(
+                    "INSERT OR REPLACE INTO awaylog_watch (channel, nick, account) "
+                    "VALUES (?, ?, ?)",
+                    rows,
+                )
+            )
+
+    def drop_watches(self, account: str, channel: str | None = None) -> None:
+        """Stop keeping mentions for `account` (in one channel, or everywhere)."""
+        account = casefold(account)
+        pairs = self._watching.get(account)
+        if not pairs:
+            return
+        gone = [p for p in pairs if channel is None or p[0] == channel]
+        for pair in gone:
+            pairs.discard(pair)
+            self._unwatch(*pair)
+        if not pairs:
+            del self._watching[account]
+        if gone and self.writes.store is not None:
+            self.writes.run(
+                lambda db: db.conn.executemany(
+                    "DELETE FROM awaylog_watch WHERE channel = ? AND nick = ?", gone
+                )
+            )
+
+    def _unwatch(self, channel: str, nick: str) -> None:
+        nicks = self.watch.get(channel)
+        if nicks is not None:
+            nicks.pop(nick, None)
+            if not nicks:
+                del self.watch[channel]
+
+    def _drop_nick(self, channel: str, nick: str) -> None:
+        nicks = self.watch.get(channel)
+        account = nicks.get(nick) if nicks else None
+        if account is None:
+            return
+        self._watching.get(account, set()).discard((channel, nick))
+        self._unwatch(channel, nick)
+        if self.writes.store is not None:
+            self.writes.run(
+                lambda db: db.execute(
+                    "DELETE FROM awaylog_watch WHERE channel = ? AND nick = ?", [channel, nick]
+                )
+            )
+
+    def watched_in(self, channel: str) -> dict[str, str]:
+        return self.watch.get(channel, {})
+
+    # -- the place observer: mentions, and watches following the members
+
+    def place_cast(self, place: Place, packet: Packet) -> None:
+        watched = self.watch.get(place.folded)
+        if watched is None:
+            if packet.method == "_notice_place_leave_disconnect":
+                self._gone_offline(place, packet)
+            return
+        method = packet.method
+        if method == "_message_public" or method == "_message_public_notice":
+            if "_status" not in packet.vars:
+                self._mentions(place, packet, watched)
+        elif method == "_notice_place_leave_disconnect":
+            self._gone_offline(place, packet)
+        elif method == "_notice_place_leave" or method == "_notice_place_leave_kick":
+            nick = packet.get("_nick_target" if method.endswith("_kick") else "_nick")
+            self._drop_nick(place.folded, casefold(nick))
+        elif method == "_notice_place_nick":
+            old, new = casefold(packet.get("_nick")), casefold(packet.get("_nick_new"))
+            account = watched.get(old)
+            if account is not None and old != new:
+                self._drop_nick(place.folded, old)
+                self.add_watch(account, new, [place.folded])
+
+    def _gone_offline(self, place: Place, packet: Packet) -> None:
+        """A logged-in member quit: keep what its channel says about it."""
+        account = packet.get("_account")
+        if account:
+            self.add_watch(account, packet.get("_nick"), [place.folded])
+
+    def _mentions(self, place: Place, packet: Packet, watched: dict[str, str]) -> None:
+        speaker = casefold(packet.get("_account"))
+        speaker_nick = casefold(packet.get("_nick"))
+        done: set[str] = set()
+        for word in mentioned(packet.body):
+            account = watched.get(word)
+            if account is None or account in done or account == speaker or word == speaker_nick:
+                continue
+            done.add(account)
+            self.record(account, packet, place.name)
+
+    # -- recording
+
+    def record(self, account: str, packet: Packet, channel: str = "") -> AwayEntry | None:
+        """Keep one line for `account` (a private message, or a mention in `channel`)."""
+        if not account or not self.enabled:
+            return None
+        account = casefold(account)
+        self._seq += 1
+        stamp = packet.get("_time")
+        entry = AwayEntry(
+            self._seq,
+            account,
+            int(stamp) if stamp else self.now_ms(),
+            channel,
+            packet.method,
+            packet.vars,
+            packet.body,
+        )
+        if self.writes.store is not None:
+            self.writes.add(entry)
+        else:
+            entries = self._memory.get(account)
+            if entries is None:
+                limit = self.config().awaylog.max_entries
+                entries = self._memory[account] = deque(maxlen=limit)
+            entries.append(entry)
+        return entry
+
+    # -- reading, marking read, clearing
+
+    def entries(self, account: str, unread_only: bool = True) -> list[AwayEntry]:
+        """The kept entries of `account`, oldest first (the newest max_entries)."""
+        account = casefold(account)
+        cutoff = self.cutoff()
+        limit = self.config().awaylog.max_entries
+        store = self.writes.store
+        if store is None:
+            found = [e for e in self._memory.get(account, ()) if e.time >= cutoff]
+        else:
+            sql = (
+                "SELECT id, account, time, channel, method, data, read FROM awaylog "
+                "WHERE account = ? AND time >= ? ORDER BY id DESC LIMIT ?"
+            )
+            rows = [_entry(r) for r in store.db.execute(sql, [account, cutoff, limit])]
+            rows.reverse()
+            seen = {e.seq for e in rows}
+            pending = [
+                e
+                for e in self.writes.pending()
+                if e.account == account and e.seq not in seen and e.time >= cutoff
+            ]
+            found = (rows + pending)[-limit:]
+            cleared = self._mark(self._cleared_upto, account)
+            read = self._mark(self._read_upto, account)
+            found = [e for e in found if e.seq > cleared]
+            for entry in found:
+                if entry.seq <= read:
+                    entry.read = True
+        if unread_only:
+            found = [e for e in found if not e.read]
+        return found
+
+    def _mark(self, marks: dict[str, tuple[int, int]], account: str) -> int:
+        mark = marks.get(account)
+        if mark is None:
+            return 0
+        if self.writes.committed(mark[1]):
+            del marks[account]  # the store has it now
+            return 0
+        return mark[0]
+
+    def counts(self, account: str) -> tuple[int, int]:
+        """(kept, unread) entries of `account`."""
+        found = self.entries(account, unread_only=False)
+        return len(found), sum(1 for e in found if not e.read)
+
+    def mark_read(self, account: str, entries: list[AwayEntry]) -> None:
+        if not entries:
+            return
+        account = casefold(account)
+        upto = max(e.seq for e in entries)
+        for entry in entries:
+            entry.read = True
+        if self.writes.store is None:
+            for entry in self._memory.get(account, ()):
+                if entry.seq <= upto:
+                    entry.read = True
+            return
+        ticket = self.writes.run(
+            lambda db: db.execute(
+                "UPDATE awaylog SET read = 1 WHERE account = ? AND id <= ?", [account, upto]
+            )
+        )
+        self._read_upto[account] = (upto, ticket)
+
+    def clear(self, account: str) -> int:
+        """Delete every entry of `account`; how many there were."""
+        account = casefold(account)
+        found = self.entries(account, unread_only=False)
+        if self.writes.store is None:
+            self._memory.pop(account, None)
+            return len(found)
+        upto = self._seq
+        ticket = self.writes.run(
+            lambda db: db.execute(
+                "DELETE FROM awaylog WHERE account = ? AND id <= ?", [account, upto]
+            )
+        )
+        self._cleared_upto[account] = (upto, ticket)
+        return len(found)
+
+    def forget(self, account: str) -> None:
+        """The account is gone (dropped): its log and watches too."""
+        self.clear(account)
+        self.drop_watches(account)
+
+    # -- SQLite (writer thread)
+
+    def _write(self, db: sqlite_utils.Database, entries: list[AwayEntry]) -> None:
+        rows = []
+        counts = self._since_prune
+        for e in entries:
+            data = encode_row({"v": e.vars, "b": e.body})
+            rows.append((e.seq, e.account, e.time, e.channel, e.method, data))
+            counts[e.account] = counts.get(e.account, 0) + 1
+        conn = db.conn
+        conn.executemany(
+            "INSERT OR REPLACE INTO awaylog (id, account, time, channel, method, data) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        section = self.config().awaylog
+        every = max(8, section.max_entries // 8)
+        for account in [a for a, n in counts.items() if n >= every]:
+            del counts[account]
+            conn.execute(
+                "DELETE FROM awaylog WHERE account = ? AND id <= (SELECT id FROM awaylog "
+                "WHERE account = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                [account, account, section.max_entries],
+            )
+        now = time.monotonic()
+        if section.max_age_days > 0 and now - self._last_age_prune > PRUNE_AGE_EVERY:
+            self._last_age_prune = now
+            conn.execute("DELETE FROM awaylog WHERE time < ?", [self.cutoff()])
+
+
+def _entry(row: Any) -> AwayEntry:
+    seq, account, stamp, channel, method, data, read = row
+    decoded = json.loads(data)
+    return AwayEntry(seq, account, stamp, channel, method, decoded["v"], decoded["b"], bool(read))

@@ -1,0 +1,557 @@
+"""History: what each place and each private conversation said, bounded and persistent.
+
+`History` is a place observer.  Every cast a place makes that belongs in
+history (messages, TAGMSG, JOIN/PART/QUIT/KICK/MODE/TOPIC/NICK) becomes an
+`Entry` holding the packet's method, variables (msgid `_id`, time `_time`,
+`_prefix`, ...) and body.  Private messages come in through `log_private`,
+keyed by the conversation between two parties (accounts when logged in, else
+nicks).
+
+Logging is on the delivery path, so it costs a small constant: an entry
+object, an append to the write-behind outbox and, for channel messages, an
+append to the place's recent ring (what JOIN replays).  The store's writer
+thread serialises and inserts the outbox in groups, committed at least every
+100 ms (`Store.write_later`), and prunes each target to `max_per_channel`.
+
+Reads (CHATHISTORY) are rare and may query SQLite; they merge what is
+committed with `WriteBehind.pending()`, the entries queued but not yet
+committed, so a reader never misses a line that was already delivered.
+Without a store (unit tests, or before `attach`) the history lives in memory.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from ircpsyc.channels.place import Member, Place, PlaceObserver
+from ircpsyc.psyc_backend.packet import Dispatch, Packet
+from ircpsyc.psyc_backend.uniform import casefold
+
+if TYPE_CHECKING:
+    import sqlite_utils
+
+    from ircpsyc.config import Config
+    from ircpsyc.store import Store
+
+log = logging.getLogger(__name__)
+
+# What a client sees: PRIVMSG/NOTICE always, TAGMSG and events with draft/event-playback.
+KIND_MESSAGE = 0
+KIND_TAGMSG = 1
+KIND_EVENT = 2
+
+_KINDS = Dispatch(
+    {
+        "_message_public": KIND_MESSAGE,
+        "_message_public_notice": KIND_MESSAGE,
+        "_message_public_tagmsg": KIND_TAGMSG,
+        "_message_private": KIND_MESSAGE,
+        "_message_private_notice": KIND_MESSAGE,
+        "_message_private_tagmsg": KIND_TAGMSG,
+        "_notice_place_enter": KIND_EVENT,
+        "_notice_place_leave": KIND_EVENT,
+        "_notice_place_topic": KIND_EVENT,
+        "_notice_place_mode": KIND_EVENT,
+        "_notice_place_nick": KIND_EVENT,
+    }
+)
+
+DAY_MS = 86_400_000
+# One encoder for every row (json.dumps with options would build one per call).
+encode_row = json.JSONEncoder(
+    separators=(",", ":"), ensure_ascii=False, check_circular=False
+).encode
+PRUNE_AGE_EVERY = 300.0  # seconds between age sweeps of the whole table (writer thread)
+
+
+def kind_of(method: str) -> int | None:
+    """The history kind of a cast method, or None when it is not kept."""
+    kind: int | None = _KINDS.lookup(method)
+    return kind
+
+
+def conversation(key_a: str, key_b: str) -> str:
+    """The history target of a private conversation between two party keys."""
+    first, second = sorted((key_a, key_b))
+    return f"~{first} {second}"
+
+
+def party_key(account: str, nick: str) -> str:
+    """Who one side of a private conversation is: the account, else the nick."""
+    return "a:" + casefold(account) if account else "n:" + casefold(nick)
+
+
+class Entry:
+    """One logged event: the packet as it was cast; `seq` orders all entries of this
+    server (it is the row id)."""
+
+    __slots__ = ("kind", "peers", "seq", "source", "target", "time")
+
+    def __init__(
+        self,
+        seq: int,
+        target: str,
+        kind: int,
+        source: Packet,
+        time_ms: int,
+        peers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        self.seq = seq
+        self.target = target
+        self.kind = kind
+        self.source = source  # packets are read-only once sent: no copy needed
+        self.time = time_ms
+        self.peers = peers  # private messages: (owner party key, correspondent nick)
+
+    @property
+    def msgid(self) -> str:
+        return self.source.get("_id")
+
+    def packet(self, **replace: str) -> Packet:
+        """The packet to render this entry with the front-end's usual renderers."""
+        if not replace:
+            return self.source
+        source = self.source
+        return Packet(source.method, {}, dict(source.vars, **replace), source.body)
+
+    def __repr__(self) -> str:
+        return f"Entry({self.seq}, {self.target!r}, {self.source.method!r}, {self.source.body!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class Bound:
+    """An exclusive bound: a sequence number (from a msgid) or a time in ms."""
+
+    by_seq: bool
+    value: int
+
+    def key(self, entry: Entry) -> int:
+        return entry.seq if self.by_seq else entry.time
+
+    @property
+    def column(self) -> str:
+        return "id" if self.by_seq else "time"
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """Entries of `target` strictly between `after` and `before`, at most `limit`.
+
+    `newest_first` picks the `limit` entries nearest `before` (else nearest
+    `after`); the result is always in ascending order.
+    """
+
+    target: str
+    after: Bound | None = None
+    before: Bound | None = None
+    limit: int = 50
+    newest_first: bool = True
+    max_kind: int = KIND_MESSAGE
+    min_time: int = 0
+
+    def matches(self, entry: Entry) -> bool:
+        if entry.kind > self.max_kind or entry.time < self.min_time:
+            return False
+        if self.after is not None and self.after.key(entry) <= self.after.value:
+            return False
+        return self.before is None or self.before.key(entry) < self.before.value
+
+
+def select(entries: Iterable[Entry], query: Query) -> list[Entry]:
+    """Apply a query to entries of one target given in ascending order."""
+    found = [e for e in entries if query.matches(e)]
+    if query.limit <= 0:
+        return []
+    return found[-query.limit :] if query.newest_first else found[: query.limit]
+
+
+def merge(a: list[Entry], b: list[Entry], query: Query) -> list[Entry]:
+    """Combine two query results (committed rows and pending entries) without duplicates."""
+    if not b:
+        return a
+    if not a:
+        return b
+    by_seq = {e.seq: e for e in a}
+    by_seq.update((e.seq, e) for e in b)
+    ordered = [by_seq[s] for s in sorted(by_seq)]
+    return ordered[-query.limit :] if query.newest_first else ordered[: query.limit]
+
+
+T = TypeVar("T")
+
+
+class WriteBehind(Generic[T]):
+    """Items on their way to the store's group-committing writer.
+
+    `add` is the hot path: an append to the outbox and, once per writer cycle,
+    one `write_later` job that drains it (the `_scheduled` flag is cleared
+    by the writer before it drains, so no item is ever stranded).  Until the
+    store reports that job committed, the item stays in `pending()` for readers.
+    """
+
+    def __init__(self, write: Callable[[sqlite_utils.Database, list[T]], None]) -> None:
+        self.store: Store | None = None
+        self._write = write
+        self._outbox: deque[T] = deque()
+        self._pending: deque[tuple[int, T]] = deque()
+        self._scheduled = False
+        self._ticket = 0
+
+    def add(self, item: T) -> None:
+        store = self.store
+        if store is None:
+            return
+        self._outbox.append(item)
+        if not self._scheduled:  # once per writer cycle
+            self._scheduled = True
+            self._ticket = store.write_later(_Drain(self))
+            self._trim(store.committed)
+        self._pending.append((self._ticket, item))
+
+    def _trim(self, committed: int) -> None:
+        queue = self._pending
+        while queue and queue[0][0] <= committed:
+            queue.popleft()
+
+    def run(self, job: Callable[[sqlite_utils.Database], object]) -> int:
+        """Queue another write behind the items added so far; its ticket."""
+        assert self.store is not None
+
+        def write(db: sqlite_utils.Database) -> None:
+            job(db)
+
+        return self.store.write_later(write)
+
+    def committed(self, ticket: int) -> bool:
+        return self.store is None or self.store.committed >= ticket
+
+    def pending(self) -> list[T]:
+        """Items not yet known to be committed, oldest first."""
+        if self.store is None:
+            return []
+        self._trim(self.store.committed)
+        return [item for _, item in self._pending]
+
+
+class _Drain(Generic[T]):
+    """One writer job: takes what the outbox holds when it first runs.
+
+    It keeps those items, so the writer's retry of a failed batch writes them again.
+    """
+
+    __slots__ = ("items", "owner")
+
+    def __init__(self, owner: WriteBehind[T]) -> None:
+        self.owner = owner
+        self.items: list[T] | None = None
+
+    def __call__(self, db: sqlite_utils.Database) -> None:
+        # Writer thread.  Clear the flag first: an item added from now on
+        # schedules its own job, one added before is drained below.
+        if self.items is None:
+            owner = self.owner
+            owner._scheduled = False
+            outbox = owner._outbox
+            items: list[T] = []
+            while outbox:
+                items.append(outbox.popleft())
+            self.items = items
+        if self.items:
+            self.owner._write(db, self.items)
+
+
+class History(PlaceObserver):
+    """Channel and private-message history: a place observer plus a query API."""
+
+    def __init__(
+        self,
+        config: Callable[[], Config],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.writes: WriteBehind[Entry] = WriteBehind(self._write)
+        self._seq = 0
+        self._rings: dict[str, deque[Entry]] = {}  # channel -> last messages, for JOIN
+        self._memory: dict[str, deque[Entry]] = {}  # target -> entries, without a store
+        self._dm_memory: dict[str, dict[str, tuple[str, int]]] = {}  # owner -> conv -> peer
+        # Writer-thread state: inserts per target since its last prune.
+        self._since_prune: dict[str, int] = {}
+        self._last_age_prune = 0.0
+
+    # -- life cycle
+
+    def attach(self, store: Store) -> None:
+        """Keep history in `store` from now on (called once the store is open)."""
+        row = store.db.execute("SELECT max(id) FROM history").fetchone()
+        self._seq = max(self._seq, int(row[0] or 0))
+        self.writes.store = store
+        self._memory.clear()
+        self._dm_memory.clear()
+        self._rings.clear()
+        self._last_age_prune = 0.0  # the first batch sweeps old rows
+
+    @property
+    def store(self) -> Store | None:
+        return self.writes.store
+
+    def now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    def cutoff(self) -> int:
+        """The oldest time (ms) still kept, from max_age_days; 0 without a limit."""
+        days = self.config().history.max_age_days
+        return self.now_ms() - int(days * DAY_MS) if days > 0 else 0
+
+    # -- logging (the hot path)
+
+    def place_cast(self, place: Place, packet: Packet) -> None:
+        kind = _KINDS.lookup(packet.method)
+        if kind is None or "_status" in packet.vars:  # STATUSMSG lines are for ops only
+            return
+        if not self.config().history.enabled:
+            return
+        self._seq += 1
+        stamp = packet.vars.get("_time")
+        entry = Entry(
+            self._seq,
+            place.folded,
+            kind,
+            packet,
+            int(stamp) if isinstance(stamp, str) and stamp else self.now_ms(),
+        )
+        if kind == KIND_MESSAGE:
+            ring = self._rings.get(place.folded)
+            if ring is not None:
+                ring.append(entry)
+        self._keep(entry)
+
+    def log_private(
+        self, packet: Packet, sender_key: str, sender_nick: str, target_key: str, target_nick: str
+    ) -> Entry | None:
+        """Log a private message between two parties (party_key of each)."""
+        history = self.config().history
+        if not history.enabled or not history.private:
+            return None
+        kind = _KINDS.lookup(packet.method)
+        if kind is None:
+            return None
+        peers: tuple[tuple[str, str], ...] = ((sender_key, target_nick),)
+        if target_key != sender_key:
+            peers += ((target_key, sender_nick),)
+        self._seq += 1
+        stamp = packet.get("_time")
+        entry = Entry(
+            self._seq,
+            conversation(sender_key, target_key),
+            kind,
+            packet,
+            int(stamp) if stamp else self.now_ms(),
+            peers,
+        )
+        self._keep(entry)
+        return entry
+
+    def _keep(self, entry: Entry) -> None:
+        if self.writes.store is not None:
+            self.writes.add(entry)
+            return
+        entries = self._memory.get(entry.target)
+        if entries is None:
+            limit = self.config().history.max_per_channel
+            entries = self._memory[entry.target] = deque(maxlen=limit)
+        entries.append(entry)
+        for owner, nick in entry.peers:
+            self._dm_memory.setdefault(owner, {})[entry.target] = (nick, entry.time)
+
+    # -- place observer hooks
+
+    def keep_empty(self, place: Place) -> bool:
+        self._rings.pop(place.folded, None)  # reloaded from the store if it comes back
+        return False
+
+    def member_entered(self, place: Place, member: Member) -> None:
+        """Nothing here: the front-end replays `recent()` in its own observer."""
+
+    # -- reading
+
+    def recent(self, target: str, count: int) -> list[Entry]:
+        """The last `count` messages of a channel (no events), for the replay on JOIN."""
+        if count <= 0 or not self.config().history.enabled:
+            return []
+        ring = self._rings.get(target)
+        if ring is None or ring.maxlen != count:
+            found = self.query(Query(target, limit=count, newest_first=True))
+            ring = self._rings[target] = deque(found, maxlen=count)
+        cutoff = self.cutoff()
+        return [e for e in ring if e.time >= cutoff]
+
+    def query(self, query: Query) -> list[Entry]:
+        """Run a query against committed rows and pending entries (or memory)."""
+        if not self.config().history.enabled or query.limit <= 0:
+            return []
+        cutoff = self.cutoff()
+        if cutoff > query.min_time:
+            query = Query(
+                query.target,
+                query.after,
+                query.before,
+                query.limit,
+                query.newest_first,
+                query.max_kind,
+                cutoff,
+            )
+        store = self.writes.store
+        if store is None:
+            return select(self._memory.get(query.target, ()), query)
+        pending = [e for e in self.writes.pending() if e.target == query.target]
+        return merge(self._select_rows(store, query), select(pending, query), query)
+
+    def find(self, target: str, msgid: str) -> Entry | None:
+        """The entry of `target` with this msgid (for msgid= selectors)."""
+        if not msgid:
+            return None
+        store = self.writes.store
+        if store is None:
+            return next((e for e in self._memory.get(target, ()) if e.msgid == msgid), None)
+        for entry in reversed(self.writes.pending()):
+            if entry.target == target and entry.msgid == msgid:
+                return entry
+        row = store.db.execute(
+            "SELECT id, target, msgid, time, kind, method, data FROM history "
+            "WHERE msgid = ? AND target = ? ORDER BY id LIMIT 1",
+            [msgid, target],
+        ).fetchone()
+        return _entry(row) if row is not None else None
+
+    def latest(self, target: str, max_kind: int, min_time: int = 0) -> Entry | None:
+        found = self.query(Query(target, limit=1, max_kind=max_kind, min_time=min_time))
+        return found[-1] if found else None
+
+    def conversations(
+        self, owner: str, after: int, before: int, limit: int, min_time: int = 0
+    ) -> list[tuple[str, str, int]]:
+        """Private conversations of `owner` whose latest message is strictly between
+        the two times: (correspondent nick, conversation target, time), oldest first."""
+        if not self.config().history.enabled or limit <= 0:
+            return []
+        low = max(after, min_time - 1, self.cutoff() - 1)
+        latest: dict[str, tuple[str, int]] = {}
+        store = self.writes.store
+        if store is None:
+            latest.update(self._dm_memory.get(owner, {}))
+        else:
+            for target, nick, stamp in store.db.execute(
+                "SELECT target, peer_nick, time FROM history_dm WHERE owner = ?", [owner]
+            ):
+                latest[target] = (nick, stamp)
+            for entry in self.writes.pending():
+                for peer_owner, nick in entry.peers:
+                    if peer_owner == owner:
+                        latest[entry.target] = (nick, entry.time)
+        found = [
+            (nick, target, stamp)
+            for target, (nick, stamp) in latest.items()
+            if low < stamp < before
+        ]
+        found.sort(key=lambda item: item[2])
+        return found[:limit]
+
+    def conversation_with(self, owner: str, nick: str) -> str:
+        """The conversation of `owner` whose correspondent last used `nick`, or ""."""
+        folded = casefold(nick)
+        best = ("", -1)
+        store = self.writes.store
+        if store is None:
+            for target, (peer, stamp) in self._dm_memory.get(owner, {}).items():
+                if casefold(peer) == folded and stamp > best[1]:
+                    best = (target, stamp)
+            return best[0]
+        for entry in self.writes.pending():
+            for peer_owner, peer in entry.peers:
+                if peer_owner == owner and casefold(peer) == folded and entry.time > best[1]:
+                    best = (entry.target, entry.time)
+        if best[0]:
+            return best[0]
+        row = store.db.execute(
+            "SELECT target FROM history_dm WHERE owner = ? AND peer_fold = ? "
+            "ORDER BY time DESC LIMIT 1",
+            [owner, folded],
+        ).fetchone()
+        return str(row[0]) if row is not None else ""
+
+    # -- SQLite
+
+    def _select_rows(self, store: Store, query: Query) -> list[Entry]:
+        sql = [
+            "SELECT id, target, msgid, time, kind, method, data FROM history "
+            "WHERE target = ? AND kind <= ? AND time >= ?"
+        ]
+        args: list[Any] = [query.target, query.max_kind, query.min_time]
+        if query.after is not None:
+            sql.append(f"AND {query.after.column} > ?")
+            args.append(query.after.value)
+        if query.before is not None:
+            sql.append(f"AND {query.before.column} < ?")
+            args.append(query.before.value)
+        sql.append("ORDER BY id DESC LIMIT ?" if query.newest_first else "ORDER BY id LIMIT ?")
+        args.append(query.limit)
+        rows = [_entry(row) for row in store.db.execute(" ".join(sql), args)]
+        if query.newest_first:
+            rows.reverse()
+        return rows
+
+    def _write(self, db: sqlite_utils.Database, entries: list[Entry]) -> None:
+        """Writer thread: insert a group of entries and keep every target bounded."""
+        rows = []
+        peers = []
+        counts = self._since_prune
+        for e in entries:
+            source = e.source
+            data = encode_row({"v": source.vars, "b": source.body})
+            rows.append((e.seq, e.target, e.msgid, e.time, e.kind, source.method, data))
+            for owner, nick in e.peers:
+                peers.append((owner, e.target, nick, casefold(nick), e.time))
+            counts[e.target] = counts.get(e.target, 0) + 1
+        conn = db.conn
+        conn.executemany(
+            "INSERT OR REPLACE INTO history (id, target, msgid, time, kind, method, data) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        if peers:
+            conn.executemany(
+                "INSERT INTO history_dm (owner, target, peer_nick, peer_fold, time) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (owner, target) DO UPDATE SET "
+                "peer_nick = excluded.peer_nick, peer_fold = excluded.peer_fold, "
+                "time = excluded.time",
+                peers,
+            )
+        history = self.config().history
+        keep = history.max_per_channel
+        every = max(16, keep // 8)
+        for target in [t for t, n in counts.items() if n >= every]:
+            del counts[target]
+            conn.execute(
+                "DELETE FROM history WHERE target = ? AND id <= (SELECT id FROM history "
+                "WHERE target = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                [target, target, keep],
+            )
+        now = time.monotonic()
+        if history.max_age_days > 0 and now - self._last_age_prune > PRUNE_AGE_EVERY:
+            self._last_age_prune = now
+            cutoff = self.cutoff()
+            conn.execute("DELETE FROM history WHERE time < ?", [cutoff])
+            conn.execute("DELETE FROM history_dm WHERE time < ?", [cutoff])
+
+
+def _entry(row: Any) -> Entry:
+    seq, target, _msgid, stamp, kind, method, data = row
+    decoded = json.loads(data)
+    return Entry(seq, target, kind, Packet(method, {}, decoded["v"], decoded["b"]), stamp)

@@ -1,0 +1,721 @@
+"""NickServ: the account service as a PSYC entity, `psyc://SERVER/$nickserv`.
+
+People talk to it with `_message_private` packets (an IRC front-end maps
+`PRIVMSG NickServ` and the `NS` command to them) and it answers with
+`_message_private_notice`.  It never touches a front-end's objects: what it
+wants done to a person it asks with a packet to that person's uniform, and the
+front-end that owns the person does it:
+
+    _notice_account_login   {_account}         you are now logged in as _account
+    _notice_account_logout  {_account}         you are logged out (if still _account)
+    _request_person_rename  {_nick, _nick_new, _account}
+                                               if your nick is still _nick (and you are
+                                               not logged in to _account, when given),
+                                               change it to _nick_new (a guest nick if empty)
+    _request_person_disconnect {_nick, _reason}
+                                               GHOST: end your sessions
+
+Front-ends keep it informed of who uses which nick with which account:
+
+    _notice_person_present  {_nick, _account}  on sign-on, nick change and login/logout
+    _notice_person_absent   {}                 on sign-off, and for the old nick on a change
+
+from which it runs nick protection: a registered nick used by somebody not
+logged in to its account gets a notice, and after `[services] nick_grace`
+seconds a rename request.  Time comes from the injected clock, checked by
+`tick()`, so tests need no sleeping.
+
+Checking a password costs tens of milliseconds (argon2), so it goes through
+`offload(uniform, job, done)`: the composition root runs `job` in a thread and
+calls `done(result)` back on the event loop (holding the person's input
+meanwhile); the default runs it inline, which is what sans-IO tests use.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ircpsyc.psyc_backend.ids import new_id
+from ircpsyc.psyc_backend.packet import Packet, Value
+from ircpsyc.psyc_backend.router import Router
+from ircpsyc.psyc_backend.uniform import casefold, normalize, person
+from ircpsyc.services.accounts import (
+    Account,
+    AccountError,
+    Accounts,
+    Credentials,
+    normalize_fingerprint,
+    password_problem,
+    valid_email,
+)
+
+if TYPE_CHECKING:
+    from ircpsyc.config import ServicesSection
+
+log = logging.getLogger(__name__)
+
+# Packets between NickServ and the front-ends (see the module docstring).
+LOGIN = "_notice_account_login"
+LOGOUT = "_notice_account_logout"
+RENAME = "_request_person_rename"
+DISCONNECT = "_request_person_disconnect"
+PRESENT = "_notice_person_present"
+ABSENT = "_notice_person_absent"
+
+NICK = "NickServ"
+USER = "NickServ"
+HOST = "services."
+REALNAME = "Nickname and account services"
+
+Offload = Callable[[str, Callable[[], Any], Callable[[Any], None]], None]
+
+
+def inline_offload(uniform: str, job: Callable[[], Any], done: Callable[[Any], None]) -> None:
+    """Run the job now (sans-IO tests, tools)."""
+    done(job())
+
+
+def service_uniform(host: str) -> str:
+    return f"psyc://{host}/$nickserv"
+
+
+@dataclass(slots=True)
+class Request:
+    """One command: who sent it, as the front-end described them."""
+
+    source: str  # the person's uniform
+    nick: str
+    account: str  # the account the person is logged in to, "" if none
+    ip: str
+    certfp: str
+    entity: object | None  # what the router had under `source` when the command came
+    args: list[str]
+
+
+@dataclass(slots=True)
+class Presence:
+    uniform: str
+    nick: str
+    account: str
+
+
+@dataclass(slots=True)
+class Pending:
+    """A registered nick in use by someone not logged in to its account."""
+
+    uniform: str
+    nick: str
+    account: str
+    deadline: float
+
+
+@dataclass(frozen=True, slots=True)
+class CommandSpec:
+    handler: Callable[[NickServ, Request], None]
+    min_args: int
+    syntax: str
+    summary: str
+    help: tuple[str, ...]
+
+
+def _fmt_time(stamp: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(stamp))
+
+
+class NickServ:
+    """The account service entity."""
+
+    def __init__(
+        self,
+        router: Router,
+        host: str,
+        accounts: Accounts,
+        clock: Callable[[], float],
+        settings: Callable[[], ServicesSection],
+    ) -> None:
+        self.router = router
+        self.host = host
+        self.accounts = accounts
+        self.clock = clock
+        self.settings = settings
+        self.uniform = service_uniform(host)
+        self.prefix = f"{NICK}!{USER}@{HOST}"
+        self.offload: Offload = inline_offload
+        self.presence: dict[str, Presence] = {}  # normalized person uniform -> presence
+        self.pending: dict[str, Pending] = {}  # normalized person uniform -> enforcement
+
+    # -- packets in
+
+    def receive(self, packet: Packet) -> None:
+        method = packet.method
+        if method == "_message_private":
+            self._command(packet)
+        elif method == PRESENT:
+            self._present(packet)
+        elif method == ABSENT:
+            key = normalize(packet.source)
+            self.presence.pop(key, None)
+            self.pending.pop(key, None)
+        # Notices, TAGMSGs, errors and echoes are never answered.
+
+    def _command(self, packet: Packet) -> None:
+        text = packet.body.strip()
+        if not text or text.startswith("\x01"):
+            return  # CTCP
+        words = text.split()
+        request = Request(
+            packet.source,
+            packet.get("_nick"),
+            packet.get("_account"),
+            packet.get("_ip"),
+            packet.get("_certfp"),
+            self.router.lookup(packet.source),
+            words[1:],
+        )
+        name = words[0].upper()
+        spec = COMMANDS.get(name)
+        if spec is None:
+            self.notice(request, f"Unknown command {words[0]}. Type /msg {NICK} HELP for help.")
+            return
+        if len(request.args) < spec.min_args:
+            self.notice(request, f"Not enough parameters. Syntax: {spec.syntax}")
+            return
+        try:
+            spec.handler(self, request)
+        except AccountError as error:
+            self.notice(request, error.text)
+
+    # -- packets out
+
+    def notice(self, request: Request, text: str) -> None:
+        self.send_notice(request.source, request.nick, text)
+
+    def send_notice(self, uniform: str, nick: str, text: str) -> None:
+        self.router.send(
+            Packet(
+                "_message_private_notice",
+                {"_source": self.uniform, "_target": uniform},
+                {
+                    "_nick": NICK,
+                    "_prefix": self.prefix,
+                    "_nick_target": nick,
+                    "_id": new_id(),
+                    "_time": str(int(self.clock() * 1000)),
+                },
+                text,
+            )
+        )
+
+    def _tell(self, uniform: str, method: str, vars: dict[str, Value]) -> None:
+        self.router.send(Packet(method, {"_source": self.uniform, "_target": uniform}, vars))
+
+    def still_there(self, request: Request) -> bool:
+        """The person who asked is still the one under that uniform (after offloaded work)."""
+        return request.entity is not None and self.router.lookup(request.source) is request.entity
+
+    def login(self, request: Request, account: Account) -> None:
+        self._tell(request.source, LOGIN, {"_account": account.name})
+
+    def _run(self, request: Request, job: Callable[[], Any], done: Callable[[Any], None]) -> None:
+        """Offload slow work; `done` gets the job's result, or None if it raised."""
+
+        def safe() -> Any:
+            try:
+                return job()
+            except Exception:
+                log.exception("NickServ: offloaded work failed")
+                return None
+
+        self.offload(request.source, safe, done)
+
+    # -- nick protection
+
+    def _present(self, packet: Packet) -> None:
+        key = normalize(packet.source)
+        nick, account = packet.get("_nick"), packet.get("_account")
+        self.presence[key] = Presence(packet.source, nick, account)
+        owner = self.accounts.get(nick)
+        if owner is None or not owner.enforce or casefold(account) == owner.folded:
+            self.pending.pop(key, None)
+            return
+        current = self.pending.get(key)
+        if current is not None and casefold(current.nick) == casefold(nick):
+            return  # already asked, the clock keeps running
+        grace = self.settings().nick_grace
+        self.pending[key] = Pending(packet.source, nick, owner.name, self.clock() + grace)
+        self.send_notice(
+            packet.source,
+            nick,
+            f"The nick {nick} is registered. If it is yours, log in with "
+            f"/msg {NICK} IDENTIFY <password> within {grace:g} seconds, or you will be "
+            "renamed to a guest nick; otherwise please choose another nick.",
+        )
+
+    def tick(self, now: float | None = None) -> None:
+        """Rename those whose grace time ran out; forget old login failures."""
+        now = self.clock() if now is None else now
+        self.accounts.limiter.prune(now)
+        for key, pending in list(self.pending.items()):
+            if pending.deadline > now:
+                continue
+            del self.pending[key]
+            owner = self.accounts.get(pending.nick)
+            presence = self.presence.get(key)
+            if (
+                owner is None
+                or not owner.enforce
+                or presence is None
+                or casefold(presence.nick) != casefold(pending.nick)
+                or casefold(presence.account) == owner.folded
+            ):
+                continue
+            self.send_notice(
+                pending.uniform,
+                pending.nick,
+                f"You did not log in to {owner.name} in time; you are being renamed.",
+            )
+            self._tell(pending.uniform, RENAME, {"_nick": pending.nick, "_account": owner.name})
+
+    def sessions_of(self, account: str) -> list[Presence]:
+        folded = casefold(account)
+        return [p for p in self.presence.values() if p.account and casefold(p.account) == folded]
+
+    # -- commands
+
+    def cmd_help(self, request: Request) -> None:
+        if request.args:
+            name = request.args[0].upper()
+            if name == "SET" and len(request.args) > 1:
+                name = f"SET {request.args[1].upper()}"
+            spec = COMMANDS.get(name) or SET_COMMANDS.get(name)
+            if spec is None:
+                self.notice(request, f"No help for {request.args[0]}.")
+                return
+            self.notice(request, f"Syntax: {spec.syntax}")
+            for line in spec.help:
+                self.notice(request, line)
+            return
+        self.notice(request, f"{NICK} lets you register an account and protect your nick.")
+        self.notice(request, f"Use /msg {NICK} <command> [parameters], or /NS <command>.")
+        for name, spec in COMMANDS.items():
+            self.notice(request, f"{name:<9} {spec.summary}")
+        self.notice(request, f"For more on a command: /msg {NICK} HELP <command>")
+
+    def cmd_register(self, request: Request) -> None:
+        if request.account:
+            self.notice(request, f"You are already logged in as {request.account}.")
+            return
+        password = request.args[0]
+        email = request.args[1] if len(request.args) > 1 else ""
+        problem = password_problem(password)
+        if problem:
+            self.notice(request, problem)
+            return
+        if email and not valid_email(email):
+            self.notice(request, f"{email} is not a valid e-mail address.")
+            return
+        if not email and self.settings().registration_email_required:
+            self.notice(request, "An e-mail address is required: REGISTER <password> <email>")
+            return
+        name = request.nick
+        self.accounts.reserve(name)
+
+        def done(credentials: Credentials | None) -> None:
+            if credentials is None:
+                self.accounts.release(name)
+                self.notice(request, "Registration failed, please try again later.")
+                return
+            account = self.accounts.create(name, credentials, email)  # AccountError: exists
+            self.notice(request, "Account created")
+            if self.still_there(request):
+                self.login(request, account)
+                self.notice(request, f"You are now logged in as {account.name}.")
+
+        def finish(credentials: Credentials | None) -> None:
+            try:
+                done(credentials)
+            except AccountError as error:
+                self.notice(request, error.text)
+
+        self._run(request, lambda: self.accounts.make_credentials(password), finish)
+
+    def _with_password(
+        self,
+        request: Request,
+        account: Account,
+        password: str,
+        then: Callable[[], None],
+        failure: str = "Invalid account credentials.",
+    ) -> None:
+        """Check `password` for `account` (rate limited, off the loop), then call `then`."""
+        now = self.clock()
+        limiter = self.accounts.limiter
+        if limiter.blocked(account.name, request.ip, now):
+            self.notice(request, "Too many failed login attempts; try again later.")
+            return
+
+        def done(ok: bool | None) -> None:
+            if not ok:
+                limiter.failed(account.name, request.ip, self.clock())
+                self.notice(request, failure)
+                return
+            limiter.succeeded(account.name)
+            if self.accounts.get(account.name) is not account:
+                self.notice(request, f"The account {account.name} no longer exists.")
+                return
+            then()
+
+        self._run(request, lambda: self.accounts.check_password(account, password), done)
+
+    def cmd_identify(self, request: Request) -> None:
+        if len(request.args) >= 2:
+            name, password = request.args[0], request.args[1]
+        else:
+            name, password = request.nick, request.args[0]
+        account = self.accounts.get(name)
+        if account is None:
+            limiter = self.accounts.limiter
+            now = self.clock()
+            if limiter.blocked(name, request.ip, now):
+                self.notice(request, "Too many failed login attempts; try again later.")
+            else:
+                limiter.failed(name, request.ip, now)
+                self.notice(request, "Invalid account credentials.")
+            return
+        if request.account and casefold(request.account) == account.folded:
+            self.notice(request, f"You are already logged in as {account.name}.")
+            return
+
+        def then() -> None:
+            if self.still_there(request):
+                self.login(request, account)
+                self.notice(request, f"You are now logged in as {account.name}.")
+
+        self._with_password(request, account, password, then)
+
+    def cmd_logout(self, request: Request) -> None:
+        if not request.account:
+            self.notice(request, "You are not logged in.")
+            return
+        self._tell(request.source, LOGOUT, {"_account": request.account})
+        self.notice(request, "You are now logged out.")
+
+    def _take_back(self, request: Request, recover: bool) -> None:
+        verb = "RECOVER" if recover else "GHOST"
+        nick = request.args[0]
+        password = request.args[1] if len(request.args) > 1 else ""
+        if casefold(nick) == casefold(request.nick):
+            self.notice(request, f"You cannot {verb} yourself.")
+            return
+        target = person(self.host, nick)
+        if self.router.lookup(target) is None:
+            self.notice(request, f"{nick} is not online.")
+            return
+        account = self.accounts.get(nick)
+        if account is None:
+            self.notice(request, f"{nick} is not a registered nick.")
+            return
+
+        def act(log_in: bool) -> None:
+            if self.router.lookup(target) is None:
+                self.notice(request, f"{nick} is not online any more.")
+                return
+            if not self.still_there(request):
+                return
+            if log_in and casefold(request.account) != account.folded:
+                self.login(request, account)
+                self.notice(request, f"You are now logged in as {account.name}.")
+            if recover:
+                self._tell(target, RENAME, {"_nick": nick})
+                self.notice(request, f"{nick} has been recovered.")  # before our uniform changes
+                self._tell(request.source, RENAME, {"_nick": request.nick, "_nick_new": nick})
+            else:
+                self._tell(
+                    target,
+                    DISCONNECT,
+                    {"_nick": nick, "_reason": f"GHOST command used by {request.nick}"},
+                )
+                self.notice(request, f"{nick} has been ghosted.")
+
+        if request.account and casefold(request.account) == account.folded:
+            act(False)
+        elif password:
+            self._with_password(request, account, password, lambda: act(True))
+        else:
+            self.notice(
+                request,
+                f"Access denied: log in to {account.name} first, or give its password: "
+                f"{verb} {nick} <password>",
+            )
+
+    def cmd_ghost(self, request: Request) -> None:
+        self._take_back(request, recover=False)
+
+    def cmd_recover(self, request: Request) -> None:
+        self._take_back(request, recover=True)
+
+    def _own_account(self, request: Request) -> Account | None:
+        if not request.account:
+            self.notice(request, "You are not logged in.")
+            return None
+        account = self.accounts.get(request.account)
+        if account is None:
+            self.notice(request, f"The account {request.account} no longer exists.")
+        return account
+
+    def cmd_drop(self, request: Request) -> None:
+        account = self._own_account(request)
+        if account is None:
+            return
+
+        def then() -> None:
+            self.accounts.drop(account.name)
+            for presence in self.sessions_of(account.name):
+                self._tell(presence.uniform, LOGOUT, {"_account": account.name})
+            for key, pending in list(self.pending.items()):
+                if casefold(pending.account) == account.folded:
+                    del self.pending[key]
+            self.notice(request, f"The account {account.name} has been dropped.")
+
+        self._with_password(
+            request,
+            account,
+            request.args[0],
+            then,
+            failure=f"Wrong password; the account {account.name} was not dropped.",
+        )
+
+    def cmd_set(self, request: Request) -> None:
+        name = f"SET {request.args[0].upper()}"
+        spec = SET_COMMANDS.get(name)
+        if spec is None:
+            self.notice(request, f"Unknown setting {request.args[0]}. Try HELP SET.")
+            return
+        if len(request.args) - 1 < spec.min_args:
+            self.notice(request, f"Not enough parameters. Syntax: {spec.syntax}")
+            return
+        spec.handler(self, dataclasses.replace(request, args=request.args[1:]))
+
+    def cmd_set_password(self, request: Request) -> None:
+        account = self._own_account(request)
+        if account is None:
+            return
+        password = request.args[0]
+        problem = password_problem(password)
+        if problem:
+            self.notice(request, problem)
+            return
+
+        def done(credentials: Credentials | None) -> None:
+            if credentials is None:
+                self.notice(request, "The password was not changed, please try again later.")
+                return
+            try:
+                self.accounts.set_credentials(account.name, credentials)
+            except AccountError as error:
+                self.notice(request, error.text)
+                return
+            self.notice(request, "Your password has been changed.")
+
+        self._run(request, lambda: self.accounts.make_credentials(password), done)
+
+    def cmd_set_enforce(self, request: Request) -> None:
+        account = self._own_account(request)
+        if account is None:
+            return
+        value = request.args[0].upper()
+        if value not in ("ON", "OFF"):
+            self.notice(request, "Syntax: SET ENFORCE ON|OFF")
+            return
+        self.accounts.set_enforce(account.name, value == "ON")
+        if value == "OFF":
+            for key, pending in list(self.pending.items()):
+                if casefold(pending.account) == account.folded:
+                    del self.pending[key]
+        self.notice(request, f"Nick protection for {account.name} is now {value}.")
+
+    def cmd_info(self, request: Request) -> None:
+        name = request.args[0] if request.args else (request.account or request.nick)
+        account = self.accounts.get(name)
+        if account is None:
+            self.notice(request, f"{name} is not registered.")
+            return
+        own = bool(request.account) and casefold(request.account) == account.folded
+        self.notice(request, f"Information on {account.name}:")
+        self.notice(request, f"Registered: {_fmt_time(account.registered_at)}")
+        self.notice(request, f"Nick protection: {'on' if account.enforce else 'off'}")
+        if own:
+            self.notice(request, f"E-mail: {account.email or 'none'}")
+            self.notice(request, f"Certificates: {len(account.certs)}")
+            online = sorted(p.nick for p in self.sessions_of(account.name))
+            self.notice(request, f"Logged in now as: {', '.join(online) or 'nobody'}")
+        self.notice(request, "End of information.")
+
+    def cmd_cert(self, request: Request) -> None:
+        account = self._own_account(request)
+        if account is None:
+            return
+        sub = request.args[0].upper()
+        if sub == "LIST":
+            if not account.certs:
+                self.notice(request, f"No certificate fingerprints for {account.name}.")
+                return
+            self.notice(request, f"Certificate fingerprints for {account.name}:")
+            for fp in account.certs:
+                self.notice(request, fp)
+            self.notice(request, "End of list.")
+        elif sub == "ADD":
+            given = request.args[1] if len(request.args) > 1 else request.certfp
+            if not given:
+                self.notice(
+                    request,
+                    "You are not using a TLS client certificate; give a fingerprint: "
+                    "CERT ADD <fingerprint>",
+                )
+                return
+            self.accounts.add_cert(account.name, given)
+            fp = normalize_fingerprint(given)
+            self.notice(request, f"Added {fp} to the certificates of {account.name}.")
+        elif sub == "DEL":
+            if len(request.args) < 2:
+                self.notice(request, "Syntax: CERT DEL <fingerprint>")
+                return
+            if self.accounts.del_cert(account.name, request.args[1]):
+                fp = normalize_fingerprint(request.args[1])
+                self.notice(request, f"Removed {fp} from the certificates of {account.name}.")
+            else:
+                self.notice(request, f"{request.args[1]} is not on your certificate list.")
+        else:
+            self.notice(
+                request, "Syntax: CERT ADD [fingerprint] | CERT DEL <fingerprint> | CERT LIST"
+            )
+
+
+COMMANDS: dict[str, CommandSpec] = {
+    "HELP": CommandSpec(
+        NickServ.cmd_help,
+        0,
+        "HELP [command]",
+        "Lists the commands, or explains one.",
+        ("Without a parameter, lists every command; with one, explains it.",),
+    ),
+    "REGISTER": CommandSpec(
+        NickServ.cmd_register,
+        1,
+        "REGISTER <password> [email]",
+        "Registers your current nick as an account.",
+        (
+            "Registers an account named after your current nick, with this password, and",
+            "logs you in. The e-mail address is stored but no mail is sent.",
+            "Log in later with IDENTIFY, or with SASL (PLAIN, SCRAM-SHA-256, or EXTERNAL",
+            "after CERT ADD).",
+        ),
+    ),
+    "IDENTIFY": CommandSpec(
+        NickServ.cmd_identify,
+        1,
+        "IDENTIFY [account] <password>",
+        "Logs you in to an account.",
+        (
+            "Logs you in to the account named like your current nick, or to the account",
+            "given. Repeated failures are refused for a while.",
+        ),
+    ),
+    "LOGOUT": CommandSpec(
+        NickServ.cmd_logout,
+        0,
+        "LOGOUT",
+        "Logs you out of your account.",
+        ("Logs you out. If your nick is registered, nick protection applies again.",),
+    ),
+    "GHOST": CommandSpec(
+        NickServ.cmd_ghost,
+        1,
+        "GHOST <nick> [password]",
+        "Disconnects whoever uses your registered nick.",
+        (
+            "Disconnects the user of a nick registered to your account, e.g. a connection",
+            "of yours that did not time out yet. Without being logged in, give the",
+            "account's password (this also logs you in).",
+        ),
+    ),
+    "RECOVER": CommandSpec(
+        NickServ.cmd_recover,
+        1,
+        "RECOVER <nick> [password]",
+        "Takes your registered nick back.",
+        (
+            "Renames the user of a nick registered to your account to a guest nick and",
+            "gives you the nick. Without being logged in, give the account's password",
+            "(this also logs you in).",
+        ),
+    ),
+    "DROP": CommandSpec(
+        NickServ.cmd_drop,
+        1,
+        "DROP <password>",
+        "Deletes your account.",
+        (
+            "Deletes the account you are logged in to, for good; the password confirms it.",
+            "Everybody logged in to it is logged out.",
+        ),
+    ),
+    "SET": CommandSpec(
+        NickServ.cmd_set,
+        1,
+        "SET PASSWORD <new password> | SET ENFORCE ON|OFF",
+        "Changes your password or nick protection.",
+        (
+            "SET PASSWORD <new password>: changes the password of your account.",
+            "SET ENFORCE ON|OFF: whether users of your nick who are not logged in to your",
+            "account are renamed after a grace time.",
+        ),
+    ),
+    "INFO": CommandSpec(
+        NickServ.cmd_info,
+        0,
+        "INFO [account]",
+        "Shows information about an account.",
+        (
+            "Shows when an account was registered and its nick protection; for your own",
+            "account also the e-mail address, certificates and who is logged in to it.",
+        ),
+    ),
+    "CERT": CommandSpec(
+        NickServ.cmd_cert,
+        1,
+        "CERT ADD [fingerprint] | CERT DEL <fingerprint> | CERT LIST",
+        "Manages TLS certificates for SASL EXTERNAL.",
+        (
+            "CERT ADD [fingerprint]: lets the TLS client certificate with this SHA-256",
+            "fingerprint log in to your account with SASL EXTERNAL; without a fingerprint,",
+            "the certificate you are connected with. CERT DEL removes one, CERT LIST shows",
+            "them.",
+        ),
+    ),
+}
+
+SET_COMMANDS: dict[str, CommandSpec] = {
+    "SET PASSWORD": CommandSpec(
+        NickServ.cmd_set_password,
+        1,
+        "SET PASSWORD <new password>",
+        "Changes your password.",
+        ("Changes the password of the account you are logged in to.",),
+    ),
+    "SET ENFORCE": CommandSpec(
+        NickServ.cmd_set_enforce,
+        1,
+        "SET ENFORCE ON|OFF",
+        "Turns nick protection on or off.",
+        (
+            "ON: whoever uses your nick without logging in to your account is asked to",
+            "identify and renamed to a guest nick after a grace time. OFF: nobody is.",
+        ),
+    ),
+}

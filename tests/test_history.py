@@ -1,0 +1,640 @@
+"""History, the replay on JOIN and CHATHISTORY (IRCv3 draft/chathistory), sans-IO.
+
+Most tests keep the history in memory (no store); those named `*_store*`
+attach a real SQLite store, where a read merges committed rows with what the
+writer has not committed yet.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import FakeClient, World, make_config, numerics, only
+from irctokens.line import Line
+
+from ircpsyc.config import Config
+from ircpsyc.ircd.commands.chathistory import attach_store, parse_timestamp
+from ircpsyc.ircd.lines import server_time
+from ircpsyc.psyc_backend.packet import Packet
+from ircpsyc.services.history import Bound, Entry, Query, merge, select
+from ircpsyc.store import Store
+
+FULL = ["batch", "server-time", "message-tags", "echo-message", "draft/chathistory"]
+EVENTS = [*FULL, "draft/event-playback"]
+
+
+def config(**history: Any) -> Config:
+    base = make_config()
+    return dataclasses.replace(base, history=dataclasses.replace(base.history, **history))
+
+
+def history_world(**history: Any) -> World:
+    return World(config(**history))
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    opened = Store(str(tmp_path / "history.sqlite3"))
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def batch_lines(lines: list[Line], kind: str = "chathistory") -> tuple[list[str], list[Line]]:
+    """(the BATCH + parameters, the lines inside) of the one batch in `lines`."""
+    starts = [ln for ln in lines if ln.command == "BATCH" and ln.params[0].startswith("+")]
+    assert len(starts) == 1, [ln.format() for ln in lines]
+    start = starts[0]
+    ref = start.params[0][1:]
+    assert start.params[1] == kind
+    inner = [ln for ln in lines if ln.tags and ln.tags.get("batch") == ref]
+    assert lines[-1].command == "BATCH" and lines[-1].params == ["-" + ref]
+    return start.params[1:], inner
+
+
+def texts(lines: list[Line]) -> list[str]:
+    return [ln.params[-1] for ln in lines if ln.command in ("PRIVMSG", "NOTICE")]
+
+
+def history(client: FakeClient, command: str) -> list[Line]:
+    """The lines inside the reply batch of a CHATHISTORY command."""
+    return batch_lines(client.send(command))[1]
+
+
+def talk(world: World, client: FakeClient, target: str, count: int, start: int = 0) -> list[Line]:
+    """Send `count` PRIVMSGs 10 ms apart; the echoes (the client needs echo-message)."""
+    echoes = []
+    for i in range(start, start + count):
+        world.advance(0.01)
+        out = client.send(f"PRIVMSG {target} :message {i}")
+        echoes.extend(ln for ln in out if ln.command == "PRIVMSG")
+    return echoes
+
+
+def ts(line: Line) -> str:
+    assert line.tags is not None
+    return "timestamp=" + line.tags["time"]
+
+
+def mid(line: Line) -> str:
+    assert line.tags is not None
+    return "msgid=" + line.tags["msgid"]
+
+
+@pytest.fixture
+def chan() -> tuple[World, FakeClient, list[Line]]:
+    """A channel #h with ten messages from alice (who has every history cap)."""
+    world = history_world()
+    alice = world.client("alice", FULL)
+    world.channel("#h", alice)
+    echoes = talk(world, alice, "#h", 10)
+    assert len(echoes) == 10
+    return world, alice, echoes
+
+
+# -- pure selection
+
+
+def _entries(n: int) -> list[Entry]:
+    return [
+        Entry(i, "#t", 0, Packet("_message_public", {}, {"_id": f"id{i}"}), 1000 + i * 10)
+        for i in range(n)
+    ]
+
+
+def test_select_takes_the_end_nearest_the_anchor() -> None:
+    entries = _entries(10)
+    newest = select(entries, Query("#t", limit=3, newest_first=True))
+    assert [e.seq for e in newest] == [7, 8, 9]
+    oldest = select(entries, Query("#t", after=Bound(True, 2), limit=3, newest_first=False))
+    assert [e.seq for e in oldest] == [3, 4, 5]
+    between = select(entries, Query("#t", Bound(False, 1020), Bound(False, 1060), 10, False))
+    assert [e.seq for e in between] == [3, 4, 5]
+
+
+def test_merge_drops_duplicates_and_keeps_order() -> None:
+    entries = _entries(6)
+    query = Query("#t", limit=4, newest_first=True)
+    merged = merge(entries[:4], entries[2:], query)
+    assert [e.seq for e in merged] == [2, 3, 4, 5]
+
+
+def test_timestamps_parse_like_server_time() -> None:
+    ms = 1_700_000_000_123
+    assert parse_timestamp(server_time(ms)) == ms
+    with pytest.raises(ValueError):
+        parse_timestamp("yesterday")
+    with pytest.raises(ValueError):
+        parse_timestamp("2026-01-01T00:00:00")  # no zone
+
+
+# -- CHATHISTORY subcommands and selectors
+
+
+def test_latest_star(chan: tuple[World, FakeClient, list[Line]]) -> None:
+    _world, alice, echoes = chan
+    params, lines = batch_lines(alice.send("CHATHISTORY LATEST #h * 100"))
+    assert params == ["chathistory", "#h"]
+    assert [ln.tags for ln in lines] == [
+        dict(e.tags or {}, batch=lines[0].tags["batch"]) for e in echoes
+    ]  # type: ignore[index]
+    assert texts(lines) == [f"message {i}" for i in range(10)]
+    assert texts(history(alice, "CHATHISTORY LATEST #h * 3")) == texts(echoes[-3:])
+
+
+def test_latest_after_a_reference(chan: tuple[World, FakeClient, list[Line]]) -> None:
+    _world, alice, echoes = chan
+    assert texts(history(alice, f"CHATHISTORY LATEST #h {mid(echoes[4])} 100")) == texts(echoes[5:])
+    assert texts(history(alice, f"CHATHISTORY LATEST #h {ts(echoes[4])} 100")) == texts(echoes[5:])
+    assert texts(history(alice, f"CHATHISTORY LATEST #h {ts(echoes[4])} 2")) == texts(echoes[8:])
+
+
+def test_before(chan: tuple[World, FakeClient, list[Line]]) -> None:
+    _world, alice, echoes = chan
+    assert texts(history(alice, f"CHATHISTORY BEFORE #h {mid(echoes[6])} 100")) == texts(echoes[:6])
+    assert texts(history(alice, f"CHATHISTORY BEFORE #h {ts(echoes[6])} 100")) == texts(echoes[:6])
+    assert texts(history(alice, f"CHATHISTORY BEFORE #h {ts(echoes[6])} 2")) == texts(echoes[4:6])
+
+
+def test_after(chan: tuple[World, FakeClient, list[Line]]) -> None:
+    _world, alice, echoes = chan
+    assert texts(history(alice, f"CHATHISTORY AFTER #h {mid(echoes[3])} 100")) == texts(echoes[4:])
+    assert texts(history(alice, f"CHATHISTORY AFTER #h {ts(echoes[3])} 3")) == texts(echoes[4:7])
+
+
+def test_between_both_ways(chan: tuple[World, FakeClient, list[Line]]) -> None:
+    _world, alice, echoes = chan
+    first, last = echoes[0], echoes[-1]
+    for a, b in ((mid(first), mid(last)), (ts(first), ts(last)), (mid(first), ts(last))):
+        assert texts(history(alice, f"CHATHISTORY BETWEEN #h {a} {b} 100")) == texts(echoes[1:-1])
+        assert texts(history(alice, f"CHATHISTORY BETWEEN #h {b} {a} 100")) == texts(echoes[1:-1])
+        # With a limit, counted from the first reference.
+        assert texts(history(alice, f"CHATHISTORY BETWEEN #h {a} {b} 3")) == texts(echoes[1:4])
+        assert texts(history(alice, f"CHATHISTORY BETWEEN #h {b} {a} 3")) == texts(echoes[-4:-1])
+
+
+def test_around(chan: tuple[World, FakeClient, list[Line]]) -> None:
+    _world, alice, echoes = chan
+    assert texts(history(alice, f"CHATHISTORY AROUND #h {mid(echoes[7])} 1")) == texts(echoes[7:8])
+    assert texts(history(alice, f"CHATHISTORY AROUND #h {mid(echoes[7])} 3")) == texts(echoes[6:9])
+    assert texts(echoes[7:8])[0] in texts(
+        history(alice, f"CHATHISTORY AROUND #h {ts(echoes[7])} 3")
+    )
+    # Near the end there is little after it: the rest comes from before.
+    assert texts(history(alice, f"CHATHISTORY AROUND #h {mid(echoes[9])} 4")) == texts(echoes[6:10])
+
+
+def test_unknown_msgid_gives_an_empty_batch(chan: tuple[World, FakeClient, list[Line]]) -> None:
+    _world, alice, _echoes = chan
+    assert history(alice, "CHATHISTORY BEFORE #h msgid=nosuchid 10") == []
+
+
+def test_limit_is_capped_and_zero_means_the_maximum() -> None:
+    world = history_world(chathistory_limit=4)
+    alice = world.client("alice", FULL)
+    world.channel("#h", alice)
+    talk(world, alice, "#h", 10)
+    assert len(history(alice, "CHATHISTORY LATEST #h * 100")) == 4
+    assert len(history(alice, "CHATHISTORY LATEST #h * 0")) == 4
+    assert len(history(alice, "CHATHISTORY LATEST #h * 2")) == 2
+
+
+def test_isupport_and_caps() -> None:
+    world = history_world(chathistory_limit=77)
+    fake = world.connect()
+    ls = fake.send("CAP LS 302")
+    offered = " ".join(ln.params[-1] for ln in ls)
+    assert "draft/chathistory" in offered.split() and "draft/event-playback" in offered.split()
+    out = fake.register("isu") + fake.send("CAP END")
+    tokens = [t for ln in numerics(out, "005") for t in ln.params[1:-1]]
+    assert "CHATHISTORY=77" in tokens and "MSGREFTYPES=msgid,timestamp" in tokens
+
+
+def test_without_batch_the_lines_come_bare() -> None:
+    world = history_world()
+    alice = world.client("alice", ["echo-message"])
+    world.channel("#h", alice)
+    talk(world, alice, "#h", 3)
+    out = alice.send("CHATHISTORY LATEST #h * 10")
+    assert [ln.command for ln in out] == ["PRIVMSG"] * 3
+    assert texts(out) == ["message 0", "message 1", "message 2"]
+
+
+def test_labeled_request_puts_the_label_on_the_batch(
+    chan: tuple[World, FakeClient, list[Line]],
+) -> None:
+    world, _alice, _echoes = chan
+    bob = world.client("bob", [*FULL, "labeled-response"])
+    world.channel("#h", bob)
+    out = bob.send("@label=L1 CHATHISTORY LATEST #h * 2")
+    assert out[0].command == "BATCH" and out[0].tags == {"label": "L1"}
+    assert len(batch_lines(out)[1]) == 2
+    # A labeled JOIN whose reply holds the replay batch: the lines keep one batch tag each.
+    carol = world.client("carol", ["batch", "server-time", "labeled-response"])
+    out = carol.send("@label=L2 JOIN #h")
+    assert out[0].params[1] == "labeled-response"
+    outer = out[0].params[0][1:]
+    inner_start = next(
+        ln for ln in out if ln.command == "BATCH" and ln.params[1:2] == ["chathistory"]
+    )
+    assert inner_start.tags == {"batch": outer}
+    inner = inner_start.params[0][1:]
+    replayed = [ln for ln in out if ln.command == "PRIVMSG"]
+    assert replayed and all(ln.tags and ln.tags["batch"] == inner for ln in replayed)
+
+
+# -- errors
+
+
+@pytest.mark.parametrize(
+    ("command", "params"),
+    [
+        ("CHATHISTORY FOO #h * 10", ["CHATHISTORY", "INVALID_PARAMS", "FOO", "Unknown command"]),
+        (
+            "CHATHISTORY LATEST #h *",
+            ["CHATHISTORY", "INVALID_PARAMS", "LATEST", "Insufficient parameters"],
+        ),
+        (
+            "CHATHISTORY LATEST #h * 10 x",
+            ["CHATHISTORY", "INVALID_PARAMS", "LATEST", "Too many parameters"],
+        ),
+        (
+            "CHATHISTORY LATEST #h * ten",
+            ["CHATHISTORY", "INVALID_PARAMS", "LATEST", "ten", "Invalid limit"],
+        ),
+        (
+            "CHATHISTORY LATEST #h * -1",
+            ["CHATHISTORY", "INVALID_PARAMS", "LATEST", "-1", "Invalid limit"],
+        ),
+        (
+            "CHATHISTORY BEFORE #h timestamp=soon 10",
+            ["CHATHISTORY", "INVALID_PARAMS", "BEFORE", "timestamp=soon", "Invalid timestamp"],
+        ),
+        (
+            "CHATHISTORY BEFORE #h id=1 10",
+            ["CHATHISTORY", "INVALID_PARAMS", "BEFORE", "id=1", "Invalid message reference"],
+        ),
+        (
+            "CHATHISTORY BEFORE #h * 10",
+            ["CHATHISTORY", "INVALID_PARAMS", "BEFORE", "*", "Invalid message reference"],
+        ),
+        (
+            "CHATHISTORY TARGETS msgid=abc timestamp=2020-01-01T00:00:00.000Z 10",
+            ["CHATHISTORY", "INVALID_PARAMS", "TARGETS", "msgid=abc", "TARGETS needs timestamps"],
+        ),
+        (
+            "CHATHISTORY LATEST #nowhere * 10",
+            [
+                "CHATHISTORY",
+                "INVALID_TARGET",
+                "LATEST",
+                "#nowhere",
+                "Messages could not be retrieved",
+            ],
+        ),
+        (
+            "CHATHISTORY LATEST * * 10",
+            ["CHATHISTORY", "INVALID_TARGET", "LATEST", "*", "Messages could not be retrieved"],
+        ),
+    ],
+)
+def test_errors(
+    chan: tuple[World, FakeClient, list[Line]], command: str, params: list[str]
+) -> None:
+    _world, alice, _echoes = chan
+    assert only(alice.send(command), "FAIL").params == params
+
+
+def test_no_parameters_is_461(chan: tuple[World, FakeClient, list[Line]]) -> None:
+    _world, alice, _echoes = chan
+    assert only(alice.send("CHATHISTORY"), "461").params[1] == "CHATHISTORY"
+
+
+def test_a_channel_one_is_not_in_is_an_invalid_target(
+    chan: tuple[World, FakeClient, list[Line]],
+) -> None:
+    world, _alice, _echoes = chan
+    eve = world.client("eve", FULL)
+    fail = only(eve.send("CHATHISTORY LATEST #h * 10"), "FAIL")
+    assert fail.params[:2] == ["CHATHISTORY", "INVALID_TARGET"]
+    eve.send("JOIN #h")
+    assert len(history(eve, "CHATHISTORY LATEST #h * 100")) == 10
+
+
+# -- what is kept
+
+
+def test_events_need_event_playback() -> None:
+    world = history_world()
+    alice = world.client("alice", EVENTS)
+    bob = world.client("bob", FULL)
+    world.channel("#h", alice, bob)
+    alice.send("TOPIC #h :a topic")
+    alice.send("PRIVMSG #h :text")
+    alice.send("@+draft/react=x TAGMSG #h")
+    alice.send("MODE #h +v bob")
+    bob.send("NICK bobby")
+    bob.send("PART #h :bye")
+    bob.send("JOIN #h")
+    commands = [ln.command for ln in history(alice, "CHATHISTORY LATEST #h * 100")]
+    assert commands == [
+        "JOIN",
+        "JOIN",
+        "TOPIC",
+        "PRIVMSG",
+        "TAGMSG",
+        "MODE",
+        "NICK",
+        "PART",
+        "JOIN",
+    ]
+    assert [ln.command for ln in history(bob, "CHATHISTORY LATEST #h * 100")] == ["PRIVMSG"]
+
+
+def test_statusmsg_lines_are_not_kept() -> None:
+    world = history_world()
+    alice = world.client("alice", FULL)
+    world.channel("#h", alice)
+    alice.send("PRIVMSG @#h :ops only")
+    alice.send("PRIVMSG #h :everyone")
+    assert texts(history(alice, "CHATHISTORY LATEST #h * 10")) == ["everyone"]
+
+
+def test_old_events_age_out() -> None:
+    world = history_world(max_age_days=1)
+    alice = world.client("alice", FULL)
+    world.channel("#h", alice)
+    alice.send("PRIVMSG #h :old")
+    world.advance(2 * 86400)
+    alice.send("PRIVMSG #h :new")
+    assert texts(history(alice, "CHATHISTORY LATEST #h * 10")) == ["new"]
+
+
+def test_memory_history_is_bounded_per_channel() -> None:
+    world = history_world(max_per_channel=5)
+    alice = world.client("alice", FULL)
+    world.channel("#h", alice)
+    talk(world, alice, "#h", 12)
+    assert texts(history(alice, "CHATHISTORY LATEST #h * 100")) == [
+        f"message {i}" for i in range(7, 12)
+    ]
+
+
+def test_disabled_history_keeps_nothing() -> None:
+    world = history_world(enabled=False)
+    assert "draft/chathistory" not in world.core.extra_caps
+    alice = world.client("alice", ["batch", "server-time", "echo-message"])
+    world.channel("#h", alice)
+    talk(world, alice, "#h", 3)
+    assert history(alice, "CHATHISTORY LATEST #h * 10") == []
+    bob = world.client("bob", ["batch", "server-time"])
+    assert [ln.command for ln in bob.send("JOIN #h")] == ["JOIN", "353", "366"]
+    out = world.connect().register("isu")
+    assert not any(t.startswith("CHATHISTORY") for ln in out for t in ln.params)
+
+
+# -- replay on JOIN
+
+
+def _replayed(out: list[Line]) -> list[str]:
+    return texts([ln for ln in out if ln.tags and "batch" in ln.tags])
+
+
+def test_join_replays_the_last_messages_to_batch_and_server_time_clients() -> None:
+    world = history_world(join_replay=3)
+    alice = world.client("alice", ["echo-message"])
+    world.channel("#h", alice)
+    talk(world, alice, "#h", 5)
+    bob = world.client("bob", ["batch", "server-time"])
+    out = bob.send("JOIN #h")
+    assert [ln.command for ln in out[:3]] == ["JOIN", "353", "366"]
+    params, lines = batch_lines(out[3:])
+    assert params == ["chathistory", "#h"]
+    assert texts(lines) == ["message 2", "message 3", "message 4"]
+    assert all(ln.tags and "time" in ln.tags for ln in lines)
+
+
+def test_join_replay_skips_chathistory_and_plain_clients() -> None:
+    world = history_world()
+    alice = world.client("alice", ["echo-message"])
+    world.channel("#h", alice)
+    talk(world, alice, "#h", 2)
+    asks = world.client("asks", FULL)
+    assert not any(ln.command == "BATCH" for ln in asks.send("JOIN #h"))
+    plain = world.client("plain")
+    assert [ln.command for ln in plain.send("JOIN #h")] == ["JOIN", "353", "366"]
+    no_time = world.client("notime", ["batch"])
+    assert not any(ln.command == "BATCH" for ln in no_time.send("JOIN #h"))
+
+
+def test_join_replay_plain_when_configured() -> None:
+    world = history_world(join_replay_plain=True)
+    alice = world.client("alice")
+    world.channel("#h", alice)
+    alice.send("PRIVMSG #h :hello")
+    alice.send("PRIVMSG #h :\x01ACTION waves\x01")
+    alice.send("NOTICE #h :note")
+    plain = world.client("plain")
+    notices = [ln for ln in plain.send("JOIN #h") if ln.command == "NOTICE"]
+    assert [n.params[0] for n in notices] == ["#h"] * 3
+    assert notices[0].source == "irc.localhost"
+    stamp = "[2023-11-14 22:13 UTC]"
+    assert [n.params[1] for n in notices] == [
+        f"{stamp} <alice> hello",
+        f"{stamp} * alice waves",
+        f"{stamp} -alice- note",
+    ]
+
+
+def test_join_replay_off() -> None:
+    world = history_world(join_replay=0)
+    alice = world.client("alice")
+    world.channel("#h", alice)
+    alice.send("PRIVMSG #h :hello")
+    bob = world.client("bob", ["batch", "server-time"])
+    assert [ln.command for ln in bob.send("JOIN #h")] == ["JOIN", "353", "366"]
+
+
+# -- private messages
+
+
+def test_private_history_between_two_nicks() -> None:
+    world = history_world()
+    alice = world.client("alice", FULL)
+    bob = world.client("bob", FULL)
+    talk(world, alice, "bob", 2)
+    talk(world, bob, "alice", 2, start=2)
+    mine = history(alice, "CHATHISTORY LATEST bob * 10")
+    assert texts(mine) == ["message 0", "message 1", "message 2", "message 3"]
+    assert [ln.params[0] for ln in mine] == ["bob", "bob", "alice", "alice"]
+    assert texts(history(bob, "CHATHISTORY LATEST ALICE * 10")) == texts(mine)
+    carol = world.client("carol", FULL)
+    assert history(carol, "CHATHISTORY LATEST bob * 10") == []
+
+
+def test_messages_to_oneself_are_kept_once() -> None:
+    world = history_world()
+    alice = world.client("alice", ["batch", "server-time", "draft/chathistory"])
+    alice.send("PRIVMSG alice :note to self")
+    assert texts(history(alice, "CHATHISTORY LATEST alice * 10")) == ["note to self"]
+
+
+def test_a_later_holder_of_a_nick_does_not_see_its_private_history() -> None:
+    world = history_world()
+    alice = world.client("alice", FULL)
+    bob = world.client("bob", FULL)
+    alice.send("PRIVMSG bob :secret")
+    bob.send("QUIT")
+    world.advance(1)
+    again = world.client("bob", FULL)
+    assert history(again, "CHATHISTORY LATEST alice * 10") == []
+    # alice still sees it, with bob gone.
+    assert texts(history(alice, "CHATHISTORY LATEST bob * 10")) == ["secret"]
+
+
+def test_accounts_key_private_history_across_nicks_and_connections() -> None:
+    world = history_world()
+    alice = world.client("alice", FULL)
+    bob = world.client("bob", FULL)
+    alice.client.account = "alice"
+    bob.client.account = "bob"
+    alice.send("PRIVMSG bob :hello account")
+    bob.send("QUIT")
+    world.advance(1)
+    back = world.client("bob_", FULL)
+    back.client.account = "bob"
+    assert texts(history(back, "CHATHISTORY LATEST alice * 10")) == ["hello account"]
+    # alice asks under bob's new nick: he is online with the same account.
+    assert texts(history(alice, "CHATHISTORY LATEST bob_ * 10")) == ["hello account"]
+
+
+def test_targets_lists_channels_and_correspondents_by_latest_message() -> None:
+    world = history_world()
+    c1 = world.client("c1", FULL)
+    c2 = world.client("c2", FULL)
+    c3 = world.client("c3", FULL)
+    world.channel("#one", c1, c2)
+    world.channel("#two", c1, c3)
+    order = [("#one", "in one"), ("c2", "to c2"), ("#two", "in two"), ("c3", "to c3")]
+    stamps = {}
+    for target, text in order:
+        world.advance(0.01)
+        echo = next(ln for ln in c1.send(f"PRIVMSG {target} :{text}") if ln.command == "PRIVMSG")
+        assert echo.tags is not None
+        stamps[target] = echo.tags["time"]
+    before_all = "timestamp=2020-01-01T00:00:00.000Z"
+    after_all = "timestamp=2262-01-01T00:00:00.000Z"
+
+    def targets(command: str) -> list[tuple[str, str]]:
+        _params, lines = batch_lines(c1.send(command), "draft/chathistory-targets")
+        assert all(ln.command == "CHATHISTORY" and ln.params[0] == "TARGETS" for ln in lines)
+        return [(ln.params[1], ln.params[2]) for ln in lines]
+
+    assert targets(f"CHATHISTORY TARGETS {before_all} {after_all} 100") == [
+        (t, stamps[t]) for t, _ in order
+    ]
+    got = targets(f"CHATHISTORY TARGETS {before_all} {after_all} 2")
+    assert [t for t, _ in got] == ["#one", "c2"]
+    got = targets(f"CHATHISTORY TARGETS timestamp={stamps['#one']} {after_all} 100")
+    assert [t for t, _ in got] == ["c2", "#two", "c3"]
+    got = targets(f"CHATHISTORY TARGETS timestamp={stamps['#one']} timestamp={stamps['c3']} 100")
+    assert [t for t, _ in got] == ["c2", "#two"]
+
+
+def test_private_history_can_be_off() -> None:
+    world = history_world(private=False)
+    alice = world.client("alice", FULL)
+    world.client("bob")
+    alice.send("PRIVMSG bob :not kept")
+    fail = only(alice.send("CHATHISTORY LATEST bob * 10"), "FAIL")
+    assert fail.params[1] == "INVALID_TARGET"
+
+
+# -- with the store
+
+
+def test_store_reads_merge_pending_and_committed(store: Store) -> None:
+    world = history_world()
+    attach_store(world.core, store)
+    alice = world.client("alice", FULL)
+    world.channel("#h", alice)
+    echoes = talk(world, alice, "#h", 5)
+    # Straight away: the writer may not have committed them, the read still sees them.
+    assert texts(history(alice, "CHATHISTORY LATEST #h * 10")) == texts(echoes)
+    store.flush()
+    later = talk(world, alice, "#h", 3, start=5)
+    assert texts(history(alice, "CHATHISTORY LATEST #h * 10")) == texts(echoes + later)
+    assert texts(history(alice, f"CHATHISTORY AFTER #h {mid(echoes[3])} 3")) == texts(
+        [echoes[4], *later[:2]]
+    )
+    store.flush()
+    count = store.db.execute("SELECT count(*) FROM history WHERE target = '#h'").fetchone()[0]
+    assert count == 8 + 1  # the messages and alice's JOIN
+
+
+def test_store_keeps_history_across_a_restart(store: Store, tmp_path: Path) -> None:
+    world = history_world()
+    attach_store(world.core, store)
+    alice = world.client("alice", FULL)
+    bob = world.client("bob", FULL)
+    alice.client.account = "alice"
+    world.channel("#h", alice)
+    echoes = talk(world, alice, "#h", 4)
+    alice.send("PRIVMSG bob :private")
+    store.close()
+    reopened = Store(store.path)
+    try:
+        world2 = history_world()
+        attach_store(world2.core, reopened)
+        alice2 = world2.client("alice", FULL)
+        alice2.client.account = "alice"
+        alice2.send("JOIN #h")
+        got = history(alice2, "CHATHISTORY LATEST #h * 10")
+        assert texts(got) == texts(echoes)
+        assert [ln.tags["msgid"] for ln in got] == [e.tags["msgid"] for e in echoes]  # type: ignore[index]
+        assert texts(history(alice2, "CHATHISTORY LATEST bob * 10")) == ["private"]
+        bob2 = world2.client("carol", ["batch", "server-time"])
+        assert _replayed(bob2.send("JOIN #h")) == texts(echoes)
+        talk(world2, alice2, "#h", 1, start=4)  # ids continue after the old ones
+        reopened.flush()
+        ids = [r[0] for r in reopened.db.execute("SELECT id FROM history ORDER BY id")]
+        assert ids == sorted(set(ids))
+    finally:
+        reopened.close()
+    del bob
+
+
+def test_store_bounds_each_channel(store: Store) -> None:
+    world = history_world(max_per_channel=20)
+    attach_store(world.core, store)
+    alice = world.client("alice", FULL)
+    world.channel("#h", alice)
+    for i in range(100):
+        alice.send(f"PRIVMSG #h :m{i}")
+        if i % 10 == 9:
+            store.flush()  # several writer batches, as in real life
+    store.flush()
+    count = store.db.execute("SELECT count(*) FROM history WHERE target = '#h'").fetchone()[0]
+    assert 20 <= count < 20 + 20
+    assert texts(history(alice, "CHATHISTORY LATEST #h * 5")) == [f"m{i}" for i in range(95, 100)]
+
+
+def test_store_join_ring_reloads_after_the_channel_emptied(store: Store) -> None:
+    world = history_world(join_replay=2)
+    attach_store(world.core, store)
+    alice = world.client("alice")
+    world.channel("#h", alice)
+    for text in ("one", "two", "three"):
+        alice.send(f"PRIVMSG #h :{text}")
+    alice.send("PART #h")
+    assert world.places.get("#h") is None
+    bob = world.client("bob", ["batch", "server-time"])
+    assert _replayed(bob.send("JOIN #h")) == ["two", "three"]
+    bob.send("PRIVMSG #h :four")
+    carol = world.client("carol", ["batch", "server-time"])
+    assert _replayed(carol.send("JOIN #h")) == ["three", "four"]
