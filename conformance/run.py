@@ -67,7 +67,8 @@ class Score:
 
 
 def _outcomes(path: Path) -> dict[tuple[str, str], tuple[str, ET.Element | None]]:
-    """One outcome per test: ``passed``, ``failed`` or ``skipped``, plus its failure.
+    """One outcome per test: ``passed``, ``failed`` or ``skipped``, plus the
+    ``<failure>``/``<error>`` or ``<skipped>`` element explaining it.
 
     pytest writes a second ``<testcase>`` for the same test when its teardown
     errors after the test failed; errors (set-up or teardown) count as failures.
@@ -78,8 +79,8 @@ def _outcomes(path: Path) -> dict[tuple[str, str], tuple[str, ET.Element | None]
         bad = next((c for c in case if c.tag in ("failure", "error")), None)
         if bad is not None:
             outcome = "failed"
-        elif any(c.tag == "skipped" for c in case):
-            outcome = "skipped"
+        elif (skip := next((c for c in case if c.tag == "skipped"), None)) is not None:
+            outcome, bad = "skipped", skip
         else:
             outcome = "passed"
         previous = outcomes.get(key)
@@ -96,6 +97,22 @@ def count_junit(path: Path) -> Score:
     return score
 
 
+def _failure_reason(element: ET.Element, limit: int = 600) -> str:
+    """A one-line summary of a failure: its message plus pytest's ``E`` lines."""
+    parts: list[str] = []
+    message = (element.get("message") or "").strip().splitlines()
+    if message and message[0] != "AssertionError: None":
+        parts.append(message[0])
+    for line in (element.text or "").splitlines():
+        if not line.startswith("E "):
+            continue
+        text = line[1:].strip()
+        if text and text not in parts and text != "AssertionError: None":
+            parts.append(text)
+    summary = " | ".join(parts)
+    return summary if len(summary) <= limit else summary[: limit - 3] + "..."
+
+
 def failures_by_area(path: Path) -> dict[str, list[tuple[str, str]]]:
     """Failed/errored tests from a JUnit report, grouped by irctest module.
 
@@ -107,12 +124,21 @@ def failures_by_area(path: Path) -> dict[str, list[tuple[str, str]]]:
             continue
         module, _, cls = classname.rpartition(".")
         area = module.removeprefix("irctest.server_tests.") or "?"
-        reason = (bad.get("message") or bad.text or "").strip().splitlines()
-        first = reason[0] if reason else ""
+        reason = _failure_reason(bad)
         if bad.tag == "error":
-            first = f"[error] {first}"
-        areas.setdefault(area, []).append((f"{cls}::{name}", first[:200]))
+            reason = f"[error] {reason}"
+        areas.setdefault(area, []).append((f"{cls}::{name}", reason))
     return dict(sorted(areas.items()))
+
+
+def skip_reasons(path: Path) -> list[tuple[int, str]]:
+    """Why tests were skipped: ``(count, reason)``, most frequent first."""
+    counts: dict[str, int] = {}
+    for outcome, element in _outcomes(path).values():
+        if outcome == "skipped" and element is not None:
+            reason = (element.get("message") or element.text or "?").strip().splitlines()[0]
+            counts[reason[:160]] = counts.get(reason[:160], 0) + 1
+    return sorted(((n, r) for r, n in counts.items()), key=lambda item: (-item[0], item[1]))
 
 
 def write_failures(junit: Path, out: Path, server: str, score: Score) -> None:
@@ -122,6 +148,9 @@ def write_failures(junit: Path, out: Path, server: str, score: Score) -> None:
         lines.append(f"## {area} ({len(tests)})")
         lines += [f"  {name}\n      {reason}" if reason else f"  {name}" for name, reason in tests]
         lines.append("")
+    lines.append("## skipped, by reason")
+    lines += [f"  {count:4d}  {reason}" for count, reason in skip_reasons(junit)]
+    lines.append("")
     out.write_text("\n".join(lines))
 
 

@@ -27,10 +27,10 @@ from ircpsyc.passwords import is_argon2_hash
 
 __all__ = [
     "AwaylogSection",
+    "ChannelsSection",
     "Config",
     "ConfigError",
     "HistorySection",
-    "ChannelsSection",
     "KeyInfo",
     "LimitsSection",
     "LinkEntry",
@@ -43,6 +43,8 @@ __all__ = [
     "ServicesSection",
     "StorageSection",
     "TlsSection",
+    "XmppBridgeEntry",
+    "XmppSection",
     "default_toml",
     "load",
     "parse_hostport",
@@ -285,6 +287,11 @@ class ServerSection:
         help="Refuse messages that are not valid UTF-8 (FAIL INVALID_UTF8) and advertise "
         "UTF8ONLY in 005.",
     )
+    password_hash: str = _key(
+        "",
+        help="Connection password (argon2 hash from `ircpsyc mkpasswd`): clients must send "
+        "it with PASS before registering. Empty: no password.",
+    )
 
 
 @dataclass(frozen=True)
@@ -516,7 +523,7 @@ def _check_fingerprint(value: str) -> str | None:
 def _check_pins(value: dict[str, str]) -> str | None:
     for channel, server in value.items():
         if not channel.startswith("#") or len(channel) < 2 or any(c in channel for c in " ,:"):
-            return f"{channel!r} is not a channel name like \"#ops\""
+            return f'{channel!r} is not a channel name like "#ops"'
         reason = _check_server_name(server)
         if reason is not None:
             return f"{channel}: {reason}"
@@ -552,8 +559,7 @@ class NetworkSection:
     )
     reconnect_max: float = _key(
         60.0,
-        help="Longest delay between two attempts to dial a link; the delay doubles up "
-        "to it.",
+        help="Longest delay between two attempts to dial a link; the delay doubles up to it.",
         gt=0,
     )
     queue_max: int = _key(
@@ -574,8 +580,8 @@ class NetworkSection:
 class ChannelsSection:
     """[channels]: network-wide channel settings."""
 
-    pin: dict[str, str] = _key(
-        help='Channels whose home is a given server instead of the hashed one, as a table '
+    pin: dict[str, str] = _key(  # noqa: RUF009  (a field() with a default factory)
+        help="Channels whose home is a given server instead of the hashed one, as a table "
         'of channel = server, e.g. [channels.pin] "#ops" = "hub.example.org".',
         check=_check_pins,
         factory=dict,
@@ -656,6 +662,88 @@ class OperClassEntry:
     )
 
 
+def _check_channel(value: str) -> str | None:
+    if not value.startswith("#") or len(value) < 2 or any(c in value for c in " ,\x07:"):
+        return f'{value!r} is not a channel name like "#chat"'
+    return None
+
+
+def _check_room(value: str) -> str | None:
+    local, at, domain = value.partition("@")
+    if not at or not local or not domain or "/" in value or any(c.isspace() for c in value):
+        return f"{value!r} is not a bare room JID like room@conference.example.org"
+    return None
+
+
+@dataclass(frozen=True)
+class XmppBridgeEntry:
+    """One [[xmpp.bridge]] table: a channel linked to a MUC room on another XMPP server."""
+
+    channel: str = _key(
+        help="The IRC channel; this server must be its home.",
+        check=_check_channel,
+        example="#chat",
+    )
+    room: str = _key(
+        help="The bare JID of the existing MUC room, e.g. chat@conference.example.org.",
+        check=_check_room,
+        example="chat@conference.example.org",
+    )
+
+
+@dataclass(frozen=True)
+class XmppSection:
+    """[xmpp]: the Jabber MUC gateway, an XEP-0114 component of an XMPP server."""
+
+    enabled: bool = _key(
+        False,
+        help="Run the gateway: every channel #name is also the XMPP room name@domain "
+        "(needs slixmpp: pip install 'ircpsyc[xmpp]').",
+    )
+    domain: str = _key(
+        "",
+        help="The component's domain, as declared in the XMPP server (e.g. Prosody's "
+        'Component "irc.example.org"). Required when enabled.',
+    )
+    server: str = _key(
+        "127.0.0.1:5347",
+        help="HOST:PORT of the XMPP server's component port.",
+        check=_check_hostport,
+    )
+    secret: str = _key(
+        "",
+        help="The component secret shared with the XMPP server. Required when enabled.",
+    )
+    name: str = _key(
+        "IRC channels",
+        help="The name of the service in XMPP service discovery.",
+        check=_check_single_line,
+    )
+    history: int = _key(
+        20,
+        help="Messages of the channel's history a joining XMPP user gets (the client may "
+        "ask for fewer); 0 sends none.",
+        ge=0,
+    )
+    grace: float = _key(
+        30.0,
+        help="Seconds XMPP users stay in their channels while the XMPP server is "
+        "unreachable; what is said meanwhile is delivered when it is back.",
+        ge=0,
+    )
+    reconnect_max: float = _key(
+        30.0,
+        help="The delay between attempts to reach the XMPP server doubles from half a "
+        "second up to this many seconds.",
+        gt=0,
+    )
+    bridge: tuple[XmppBridgeEntry, ...] = _key(
+        (),
+        help="Relay mode: channels linked to existing MUC rooms on other XMPP servers, "
+        "one [[xmpp.bridge]] table each, with channel and room.",
+    )
+
+
 @dataclass(frozen=True)
 class Config:
     """The whole configuration. Each field but `source` is one TOML section."""
@@ -706,6 +794,10 @@ class Config:
             "help": "Operator classes: named sets of privileges that [[opers]] refer to "
             "with oper_class."
         },
+    )
+    xmpp: XmppSection = field(
+        default_factory=XmppSection,
+        metadata={"help": "The Jabber MUC gateway (XEP-0114 component)."},
     )
     opers: tuple[OperEntry, ...] = field(
         default_factory=tuple,
@@ -855,6 +947,8 @@ def _convert(tp: Any, value: Any, file: str, key: str) -> Any:
         ok = isinstance(value, str)
     elif (elem := _element_type(tp)) is not None and isinstance(value, list):
         return tuple(_convert(elem, v, file, f"{key}[{i}]") for i, v in enumerate(value))
+    elif _is_section(tp) and isinstance(value, dict):  # e.g. the tables of [[xmpp.bridge]]
+        return _build_section(tp, value, file, key, "")
     elif typing.get_origin(tp) is dict and isinstance(value, dict):
         elem = typing.get_args(tp)[1]
         return {str(k): _convert(elem, v, file, f"{key}.{k}") for k, v in value.items()}
@@ -1087,6 +1181,33 @@ def _link_checks(cfg: Config) -> None:
             )
 
 
+def _xmpp_checks(cfg: Config) -> None:
+    """Rules for [xmpp] and its [[xmpp.bridge]] tables."""
+    src = cfg.source
+    xmpp = cfg.xmpp
+    if xmpp.enabled:
+        if not xmpp.domain:
+            raise ConfigError(src, "xmpp.domain", "required when xmpp.enabled is true")
+        if not xmpp.secret:
+            raise ConfigError(src, "xmpp.secret", "required when xmpp.enabled is true")
+    if xmpp.domain:
+        reason = _check_server_name(xmpp.domain)
+        if reason is not None:
+            raise ConfigError(src, "xmpp.domain", reason)
+    seen: dict[str, int] = {}
+    for i, entry in enumerate(xmpp.bridge):
+        folded = entry.channel.lower()
+        if folded in seen:
+            raise ConfigError(
+                src, f"xmpp.bridge[{i}].channel", f"already bridged by xmpp.bridge[{seen[folded]}]"
+            )
+        seen[folded] = i
+        if xmpp.domain and entry.room.lower().endswith("@" + xmpp.domain.lower()):
+            raise ConfigError(
+                src, f"xmpp.bridge[{i}].room", "is a room of this gateway, not of another server"
+            )
+
+
 def load(path: str | None, overrides: Overrides = Overrides()) -> Config:
     """Load and validate the configuration.
 
@@ -1112,6 +1233,7 @@ def load(path: str | None, overrides: Overrides = Overrides()) -> Config:
     cfg = _read_motd_file(cfg)
     _cross_checks(cfg)
     _link_checks(cfg)
+    _xmpp_checks(cfg)
     return cfg
 
 
@@ -1178,7 +1300,18 @@ def default_toml() -> str:
         lines.append(f"[{sf.name}]")
         for f in dataclasses.fields(cls):
             lines.extend(_key_comment(f, hints[f.name], "# "))
-            lines.append(f"{f.name} = {_toml_value(_default(f))}")
+            elem = _element_type(hints[f.name])
+            if elem is not None and _is_section(elem):
+                # Tables in a section ([[xmpp.bridge]]): a commented example (the last key).
+                lines.append(f"#{f.name} = []")
+                lines.append(f"#[[{sf.name}.{f.name}]]")
+                for sub in dataclasses.fields(elem):
+                    example = _default(sub)
+                    if example is dataclasses.MISSING:
+                        example = sub.metadata["example"]
+                    lines.append(f"#{sub.name} = {_toml_value(example)}")
+            else:
+                lines.append(f"{f.name} = {_toml_value(_default(f))}")
             lines.append("")
     return "\n".join(lines) + "\n"
 

@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ircpsyc.channels.place import PlaceRegistry
 from ircpsyc.config import Config, ConfigError, Overrides, load, parse_hostport
@@ -22,9 +22,14 @@ from ircpsyc.ircd.commands.chathistory import attach_store as attach_history
 from ircpsyc.ircd.core import IRCServer
 from ircpsyc.ircd.protocol import IRCProtocol
 from ircpsyc.ircd.session import Session
+from ircpsyc.linking import Linking
+from ircpsyc.linking import wanted as linking_wanted
 from ircpsyc.psyc_backend.router import Router
 from ircpsyc.services.accounts import Accounts
 from ircpsyc.store import Store
+
+if TYPE_CHECKING:
+    from ircpsyc.xmpp.component import Component
 
 log = logging.getLogger("ircpsyc")
 
@@ -44,12 +49,17 @@ class Server:
         self.places = PlaceRegistry(self.router, config.server.name, config)
         self.core = IRCServer(config, self.router, self.places, time.time)
         self.core.on_rehash = self.reload
+        # Server links ([[links]], listen.psyc): channels and persons across servers.
+        self.linking: Linking | None = None
+        if linking_wanted(config):
+            self.linking = Linking(config, self.router, self.places, self.core)
         self.store: Store | None = None
         self.per_ip: Counter[str] = Counter()
         self.listeners: list[asyncio.Server] = []
         self.ssl_context: ssl.SSLContext | None = None
         self.stopped = asyncio.Event()
         self._tick: asyncio.Task[None] | None = None
+        self.xmpp: Component | None = None  # the Jabber MUC gateway, when [xmpp] enabled
         self._dirty: list[IRCProtocol] = []
         # argon2 is memory-hard (64 MiB a hash): a few threads, not one per login.
         self._slow = ThreadPoolExecutor(max_workers=2, thread_name_prefix="passwords")
@@ -117,7 +127,7 @@ class Server:
             return "Server is full, try again later"
         if self.per_ip[ip] >= limits.max_per_ip:
             return "Too many connections from your IP address"
-        return ""
+        return self.core.moderation.connect_refusal(ip)  # D-lines
 
     def connected(self, ip: str) -> None:
         self.per_ip[ip] += 1
@@ -133,6 +143,7 @@ class Server:
         _raise_fd_limit()
         self.store = Store(self.config.storage.path)
         attach_history(self.core, self.store)
+        self.core.moderation.attach_store(self.store)  # K-lines and D-lines
         accounts = Accounts(self.store, lambda: self.core.config.services, self.core.clock)
         nickserv = install_accounts(self.core, accounts)
         nickserv.offload = self._offload_for
@@ -159,6 +170,22 @@ class Server:
                 self.listeners.append(listener)
         self._tick = asyncio.create_task(self._ticker())
         log.info("%s listening on %s", self.config.server.name, ", ".join(self.addresses()))
+        if self.linking is not None:
+            if self.config.listen.psyc_tls and self.ssl_context is None:
+                self.ssl_context = self._make_ssl_context()
+            await self.linking.start(self.ssl_context)
+        if self.config.xmpp.enabled:
+            self._start_xmpp()
+
+    def _start_xmpp(self) -> None:
+        """The Jabber MUC gateway: whatever happens to it, the IRC side keeps running."""
+        from ircpsyc.xmpp.component import Component, install
+
+        try:
+            self.xmpp = Component(install(self.core), self.config.xmpp)
+            self.xmpp.start()
+        except Exception:
+            log.exception("the XMPP gateway could not start")
 
     def addresses(self) -> list[str]:
         out = []
@@ -208,7 +235,12 @@ class Server:
     async def stop(self, reason: str = "Server shutting down") -> None:
         for listener in self.listeners:
             listener.close()
+        if self.xmpp is not None:
+            with contextlib.suppress(Exception):
+                await self.xmpp.stop()
         self.core.shutdown(reason)
+        if self.linking is not None:
+            await self.linking.stop()  # after the users left, so the peers hear it
         if self._tick is not None:
             self._tick.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -206,7 +206,11 @@ class Store:
 
     def close(self) -> None:
         self._queue.put(None)
-        self._thread.join(10)
+        self._thread.join(60)
+        if self._thread.is_alive():
+            # Closing a connection the writer still uses would crash it; leave both open.
+            log.error("store writer still busy after 60 s; not closing %s", self.path)
+            return
         if self._writer_db is not self.db:
             self._writer_db.conn.close()
         self.db.conn.close()

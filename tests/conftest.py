@@ -40,7 +40,7 @@ MOTD = "Welcome to the ircpsyc integration tests.\nSecond line of the MOTD."
 DATA_DIR = Path(__file__).resolve().parent / "data"
 REPO = Path(__file__).resolve().parent.parent
 
-START_TIMEOUT = 20.0  # seconds for the server to answer on its port (slow CI)
+START_TIMEOUT = 30.0  # seconds for the server to answer on its port (slow CI)
 STOP_TIMEOUT = 5.0  # seconds between SIGTERM and SIGKILL
 
 # Low flood limits: tests that flood see fake lag quickly; everyday tests stay
@@ -286,19 +286,26 @@ def start_server(
             HOST, port, config_path, stderr_path, stdout_path, proc, config, tls_port
         )
         _LIVE.append(server)
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
+        started = time.monotonic()
+        while time.monotonic() < started + START_TIMEOUT:
             if proc.poll() is not None:
                 break
             if _port_answers(HOST, port) and (tls_port is None or _port_answers(HOST, tls_port)):
                 return server
             time.sleep(0.05)
-        last_log = server.log()
+        code = proc.poll()
+        state = f"exited with {code}" if code is not None else "did not answer"
+        waited = time.monotonic() - started
         server.stop()
         _LIVE.remove(server)
+        last_log = server.log()
+        stdout = stdout_path.read_text(encoding="utf-8", errors="replace")
         if "address already in use" not in last_log.lower():
             break  # not a port race: do not hide the failure behind retries
-    raise RuntimeError(f"ircpsyc did not start (config {directory / 'ircpsyc.toml'}):\n{last_log}")
+    raise RuntimeError(
+        f"ircpsyc did not start ({state} after {waited:.1f}s; config {config_path}):\n"
+        f"--- stderr:\n{last_log}--- stdout:\n{stdout}"
+    )
 
 
 class ServerFactory:

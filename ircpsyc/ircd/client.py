@@ -153,8 +153,9 @@ class Client:
             session.nick = new
         core.clients[casefold(new)] = self
         core.router.register(self)
-        core.announce_offline(old_nick)
-        core.announce_online(self)
+        if casefold(old_nick) != casefold(new):  # a case change is no MONITOR event
+            core.announce_offline(old_nick)
+            core.announce_online(self)
         event_id = new_id()
         self.seen.append(event_id)
         self.send(line(old_prefix, "NICK", new))
@@ -217,6 +218,13 @@ class Client:
                 session.send(data)
 
     def _on_message_private(self, packet: Packet) -> None:
+        if packet.routing.get("_source") == self.uniform:
+            # A message to oneself: the delivered copy is not part of a labeled response.
+            for session in self.sessions:
+                data = _render_message(packet, session.fmt)
+                if data and not session.closed:
+                    session.sink.write(data)
+            return
         self._cached(packet, _render_message)
 
     def _on_enter(self, packet: Packet) -> None:
@@ -535,6 +543,7 @@ _DISPATCH = Dispatch(
         "_echo_place_enter": Client._on_echo_enter,
         "_notice_place_leave": Client._on_leave,
         "_notice_place_leave_disconnect": Client._on_quit,
+        "_notice_place_leave_netburp": Client._on_quit,  # a netsplit: QUIT "server server"
         "_notice_place_leave_kick": Client._on_kick,
         "_notice_place_nick": Client._on_nick,
         "_notice_place_topic": Client._on_topic,

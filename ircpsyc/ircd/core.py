@@ -22,6 +22,7 @@ from ircpsyc.channels.place import PlaceRegistry
 from ircpsyc.ircd import caps as C
 from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.lines import line
+from ircpsyc.passwords import verify_password
 from ircpsyc.psyc_backend.router import Router
 from ircpsyc.psyc_backend.uniform import CASEMAPPING, casefold
 
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
     from ircpsyc.config import Config
     from ircpsyc.ircd.client import Client
+    from ircpsyc.ircd.remote import NetFront
     from ircpsyc.ircd.session import Session
     from ircpsyc.psyc_backend.packet import Packet
     from ircpsyc.services.accounts import Accounts
@@ -151,6 +153,8 @@ class IRCServer:
         self.accounts: Accounts | None = None
         self.nickserv: NickServ | None = None
         self.service_users: dict[str, Client] = {}  # casefolded nick -> service pseudo-user
+        # Nicks of the XMPP gateway's users (ircpsyc.xmpp): found like local persons, never taken.
+        self.gateway_users: dict[str, Client] = {}
         self.person_observers: list[PersonObserver] = []
         self.tickers: list[Callable[[float], None]] = []
         self.extra_caps: dict[str, Callable[[], str]] = {}  # cap -> its CAP LS value
@@ -158,6 +162,8 @@ class IRCServer:
         self.offload: Offload = inline_offload
         self.history: History | None = None  # both installed below, in memory until
         self.awaylog: AwayLog | None = None  # the server attaches its store
+        # Server linking (ircpsyc.linking): persons and channels on other servers.
+        self.net: NetFront | None = None
         self.apply_config(config)
         from ircpsyc.ircd import commands  # noqa: F401  (fills COMMANDS)
         from ircpsyc.ircd.commands.chathistory import install
@@ -202,15 +208,24 @@ class IRCServer:
 
     def find(self, nick: str) -> Client | None:
         folded = casefold(nick)
-        return self.clients.get(folded) or self.service_users.get(folded)
+        found = (
+            self.clients.get(folded)
+            or self.service_users.get(folded)
+            or self.gateway_users.get(folded)
+        )
+        if found is None and self.net is not None:
+            return self.net.find(nick)  # a person on another server
+        return found
 
     def nick_taken(self, nick: str, by: Session) -> bool:
         folded = casefold(nick)
-        if folded in self.service_users:
+        if folded in self.service_users or folded in self.gateway_users:
             return True
         owner = self.clients.get(folded)
         if owner is not None:
             return by not in owner.sessions
+        if self.net is not None and self.net.nick_in_use(folded):
+            return True  # a person on another server of the network
         pending = self.reserved.get(folded)
         return pending is not None and pending is not by
 
@@ -224,7 +239,7 @@ class IRCServer:
             f"CHANMODES={M.CHANMODES}",
             f"CHANNELLEN={limits.channellen}",
             "CHANTYPES=#",
-            "ELIST=MNU",
+            "ELIST=CMNTU",
             "EXCEPTS=e",
             f"EXTBAN={ISUPPORT_EXTBAN}",
             f"ACCOUNTEXTBAN={ACCOUNT_EXTBAN}",
@@ -240,7 +255,7 @@ class IRCServer:
             "SAFELIST",
             f"STATUSMSG={M.STATUSMSG}",
             f"TARGMAX=PRIVMSG:{targmax},NOTICE:{targmax},TAGMSG:{targmax},JOIN:,PART:,"
-            f"KICK:{targmax},NAMES:1,WHOIS:1,ISON:,USERHOST:5,MONITOR:",
+            f"KICK:{targmax},NAMES:,WHOIS:1,ISON:,USERHOST:5,MONITOR:",
             f"TOPICLEN={limits.topiclen}",
             "USERLEN=10",
             "WHOX",
@@ -292,6 +307,11 @@ class IRCServer:
             return
         if session.sasl is not None:
             session.sasl.registering(session)  # an unfinished exchange is aborted (906)
+        password_hash = self.config.server.password_hash
+        if password_hash and not verify_password(password_hash, session.password):
+            session.numeric(N.ERR_PASSWDMISMATCH, "Password incorrect")
+            session.close("Bad password")
+            return
         refusal = self.moderation.refusal(session)  # K-lines and D-lines
         if refusal:
             session.close(refusal)

@@ -152,7 +152,8 @@ class Session:
         if raw[:1] == b"@":
             space = raw.find(b" ")
             tags_len = space if space > 0 else len(raw)
-            if tags_len > MAX_TAGS_TOTAL:
+            # Client tag data is at most 4094 bytes between the '@' and the space.
+            if tags_len - 1 > MAX_TAGS_CLIENT:
                 self.numeric(N.ERR_INPUTTOOLONG, "Input line was too long")
                 return
             body = raw[tags_len + 1 :]

@@ -185,7 +185,7 @@ class Topology:
         tree = self.tree(self.me)
         count = 0
         node = dest
-        while node in tree and tree[node]:
+        while tree.get(node):
             node = tree[node]
             count += 1
         return count if node == self.me else -1
@@ -243,6 +243,7 @@ class Network:
         self.on_cast: Hook = _ignore  # a cast copy for this server (`_route_servers`)
         self.on_root: Hook = _ignore  # a packet to psyc://me/ (replays, state, rosters)
         self.on_context: Callable[[Packet], bool] = _no  # a context unicast to a local entity
+        self.on_request: Callable[[Packet], bool] = _no  # from a server root to a local entity
         self.decorate: Callable[[Packet], Packet] | None = None  # echoes of local places
         self.ingress: Hook | None = None  # packets from foreign servers (federation)
         # Reachability.
@@ -367,9 +368,11 @@ class Network:
             return
         if self.ingress is not None and origin and origin not in self.hash_servers:
             self.ingress(packet)
-        if not target or target.endswith("/") and target.lower() == root(self.me):
+        if not target or (target.endswith("/") and target.lower() == root(self.me)):
             self.on_root(packet)
-        elif "_context" in routing and self.on_context(packet):
+        elif ("_context" in routing and self.on_context(packet)) or (
+            routing.get("_source", "").endswith("/") and self.on_request(packet)
+        ):
             return
         else:
             self.router.send(packet)
@@ -377,7 +380,9 @@ class Network:
     def _refuse(self, peer: Peer, packet: Packet, origin: str) -> None:
         self.refused += 1
         peer.stats.refused += 1
-        log.warning("link %s: refused %s from %s (not vouched for)", peer.name, packet.method, origin)
+        log.warning(
+            "link %s: refused %s from %s (not vouched for)", peer.name, packet.method, origin
+        )
         if packet.method.startswith(("_error", "_failure")):
             return
         error = Packet(

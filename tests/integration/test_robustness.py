@@ -52,7 +52,8 @@ async def settle_lusers(
 
 
 @aio
-async def test_huge_line_without_newline(server: ServerProcess) -> None:
+async def test_huge_line_without_newline(shared_server: ServerProcess) -> None:
+    server = shared_server
     bystander = await connect_registered(server.port)
     client = await connect_registered(server.port)
     await client.send_bytes(b"PRIVMSG " + bystander.nick.encode() + b" :" + b"A" * 100_000)
@@ -74,7 +75,8 @@ async def test_huge_line_without_newline(server: ServerProcess) -> None:
 
 
 @aio
-async def test_long_lines_with_newline(server: ServerProcess) -> None:
+async def test_long_lines_with_newline(shared_server: ServerProcess) -> None:
+    server = shared_server
     receiver = await connect_registered(server.port)
     client = await connect_registered(server.port)
     # Over the input limit with a newline: 417, line dropped, connection fine.
@@ -94,7 +96,8 @@ async def test_long_lines_with_newline(server: ServerProcess) -> None:
 
 
 @aio
-async def test_binary_garbage(server: ServerProcess) -> None:
+async def test_binary_garbage(shared_server: ServerProcess) -> None:
+    server = shared_server
     rng = random.Random(1234)
     bystander = await connect_registered(server.port)
     # Unregistered garbage: whatever happens, it must not hurt the server.
@@ -114,7 +117,8 @@ async def test_binary_garbage(server: ServerProcess) -> None:
 
 
 @aio
-async def test_invalid_utf8_is_not_relayed_raw(server: ServerProcess) -> None:
+async def test_invalid_utf8_is_not_relayed_raw(shared_server: ServerProcess) -> None:
+    server = shared_server
     channel = "#" + unique("utf")
     receiver = await connect_registered(server.port)
     sender = await connect_registered(server.port)
@@ -139,7 +143,8 @@ async def test_invalid_utf8_is_not_relayed_raw(server: ServerProcess) -> None:
 
 
 @aio
-async def test_nul_in_message_is_not_relayed(server: ServerProcess) -> None:
+async def test_nul_in_message_is_not_relayed(shared_server: ServerProcess) -> None:
+    server = shared_server
     channel = "#" + unique("nul")
     receiver = await connect_registered(server.port)
     sender = await connect_registered(server.port)
@@ -154,7 +159,8 @@ async def test_nul_in_message_is_not_relayed(server: ServerProcess) -> None:
 
 
 @aio
-async def test_nul_in_nick(server: ServerProcess) -> None:
+async def test_nul_in_nick(shared_server: ServerProcess) -> None:
+    server = shared_server
     # NUL may be refused (432) or stripped; it must never become part of a nick.
     client = await connect_registered(server.port)
     await client.send_bytes(b"NICK nul\x00nick\r\n")
@@ -168,7 +174,8 @@ async def test_nul_in_nick(server: ServerProcess) -> None:
 
 
 @aio
-async def test_line_of_nul_bytes(server: ServerProcess) -> None:
+async def test_line_of_nul_bytes(shared_server: ServerProcess) -> None:
+    server = shared_server
     client = await connect_registered(server.port)
     await client.send_bytes(b"\x00\x00\x00\r\n")
     await client.send_bytes(b"\x00\r\n\x00 \x00\r\n")
@@ -177,7 +184,8 @@ async def test_line_of_nul_bytes(server: ServerProcess) -> None:
 
 
 @aio
-async def test_bare_lf_and_empty_lines(server: ServerProcess) -> None:
+async def test_bare_lf_and_empty_lines(shared_server: ServerProcess) -> None:
+    server = shared_server
     client = await RawClient.connect(server.port)
     nick = unique("lf")
     client.nick = nick
@@ -260,7 +268,7 @@ async def test_excess_flood_is_disconnected(ircpsyc_server: ServerStarter) -> No
     data = b"".join(f"PRIVMSG nobody :{'z' * 200} {i}\r\n".encode() for i in range(2000))
     flooder.writer.write(data)  # do not drain: the server may stop reading us
     await still_serving(server.port, max_rtt=0.5)
-    closing = await flooder.until_closed(timeout=10)
+    closing = await flooder.until_closed(timeout=8)
     errors = find(closing, "ERROR")
     assert errors and "flood" in errors[-1].params[-1].lower(), closing[-3:]
     await still_serving(server.port)
@@ -398,7 +406,7 @@ async def test_max_per_ip(ircpsyc_server: ServerStarter) -> None:
     await first.sync()
     for _ in range(3):  # refused connections must not wear down the limit
         refused = await RawClient.connect(server.port)
-        closing = await refused.until_closed()
+        closing = await refused.until_closed(timeout=3)
         error = find(closing, "ERROR")
         assert error, closing
         assert "too many connections" in error[-1].params[-1].lower()

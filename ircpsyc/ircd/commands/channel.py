@@ -30,6 +30,10 @@ def valid_channel(name: str, channellen: int) -> bool:
 
 
 def place_uniform(s: Session, channel: str) -> str:
+    """The uniform of a channel's place: on its home server when servers are linked."""
+    net = s.core.net
+    if net is not None:
+        return net.place_uniform(channel)
     return place(s.core.name, channel[1:])
 
 
@@ -104,10 +108,12 @@ def handle_join(s: Session, msg: Line) -> None:
         return
     keys = msg.params[1].split(",") if len(msg.params) > 1 else []
     limits = s.core.config.limits
+    net = s.core.net
     for index, name in enumerate(msg.params[0].split(",")):
         if not name:
             continue
-        if not valid_channel(name, limits.channellen):
+        foreign = net.foreign_place(name) if net is not None else ""  # #psyc://host/@name
+        if not foreign and not valid_channel(name, limits.channellen):
             s.numeric(
                 N.ERR_BADCHANNAME if name.startswith("#") else N.ERR_NOSUCHCHANNEL,
                 name,
@@ -124,7 +130,11 @@ def handle_join(s: Session, msg: Line) -> None:
         vars.update(override_vars(s))
         if index < len(keys) and keys[index]:
             vars["_key"] = keys[index]
-        client.request("_request_enter", place_uniform(s, name), vars)
+        target = foreign or place_uniform(s, name)
+        if net is not None and not net.can_reach(target):
+            s.numeric(N.ERR_UNAVAILRESOURCE, name, "Channel unavailable: its server is unreachable")
+            continue
+        client.request("_request_enter", target, vars)
 
 
 # PART <channel>{,<channel>} [<reason>]
@@ -188,6 +198,10 @@ def handle_list(s: Session, msg: Line) -> None:
     client = me(s)
     names: list[str] = []
     minimum, maximum = -1, 1 << 30
+    # ELIST C and T (modern-irc #171): C<n created less than n minutes ago, C>n more.
+    created_before = topic_before = 1 << 62
+    created_after = topic_after = -1
+    now = s.core.clock()
     masks: list[str] = []
     negated: list[str] = []
     for param in msg.params:
@@ -196,6 +210,16 @@ def handle_list(s: Session, msg: Line) -> None:
                 minimum = int(item[1:])
             elif item.startswith("<") and item[1:].isdigit():
                 maximum = int(item[1:])
+            elif item[:2] in ("C>", "C<", "T>", "T<") and item[2:].isdigit():
+                stamp = now - int(item[2:]) * 60
+                if item.startswith("C<"):
+                    created_after = max(created_after, stamp)
+                elif item.startswith("C>"):
+                    created_before = min(created_before, stamp)
+                elif item.startswith("T<"):
+                    topic_after = max(topic_after, stamp)
+                else:
+                    topic_before = min(topic_before, stamp)
             elif item.startswith("!"):
                 negated.append(item[1:])
             elif "*" in item or "?" in item:
@@ -207,10 +231,14 @@ def handle_list(s: Session, msg: Line) -> None:
     if names:
         views = [v for v in (s.core.places.get(n) for n in names) if v is not None]
     else:
-        views = list(s.core.places.places.values())
+        views = s.core.places.views()  # with the replicas of channels homed elsewhere
     for view in views:
         count = len(view.members)
         if not minimum < count < maximum:
+            continue
+        if not created_after < view.created < created_before:
+            continue
+        if not topic_after < view.topic_time < topic_before:
             continue
         if masks and not any(M.mask_match(mask, view.name) for mask in masks):
             continue

@@ -1,4 +1,7 @@
-"""Server queries: MOTD, LUSERS, VERSION, TIME, INFO, ADMIN, LINKS, STATS, HELP."""
+"""Server queries: MOTD, LUSERS, VERSION, TIME, INFO, ADMIN, STATS, HELP.
+
+LINKS and MAP, and the link lines of STATS, are in `links` (the server network).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from irctokens.line import Line
 
 from ircpsyc import __version__
 from ircpsyc.ircd import numerics as N
+from ircpsyc.ircd.commands.links import link_stats
 from ircpsyc.ircd.core import COMMANDS, command
 from ircpsyc.ircd.session import Session
 
@@ -26,14 +30,25 @@ def send_motd(s: Session) -> None:
 def send_lusers(s: Session) -> None:
     counts = s.core.counts()
     total = counts["users"] + counts["invisible"]
+    users, invisible, opers = counts["users"], counts["invisible"], counts["opers"]
+    servers, peers = 1, 0
+    net = s.core.net
+    if net is not None:  # persons on other servers come from the replicated rosters
+        remote = net.counts()
+        users += remote["users"]
+        invisible += remote["invisible"]
+        opers += remote["opers"]
+        servers = remote["servers"]
+        peers = len(net.network.links.up_peers())
+    everyone = users + invisible
     s.numeric(
         N.RPL_LUSERCLIENT,
-        f"There are {counts['users']} users and {counts['invisible']} invisible on 1 servers",
+        f"There are {users} users and {invisible} invisible on {servers} servers",
     )
-    s.numeric(N.RPL_LUSEROP, str(counts["opers"]), "operator(s) online")
+    s.numeric(N.RPL_LUSEROP, str(opers), "operator(s) online")
     s.numeric(N.RPL_LUSERUNKNOWN, str(counts["unknown"]), "unknown connection(s)")
     s.numeric(N.RPL_LUSERCHANNELS, str(counts["channels"]), "channels formed")
-    s.numeric(N.RPL_LUSERME, f"I have {total} clients and 0 servers")
+    s.numeric(N.RPL_LUSERME, f"I have {total} clients and {peers} servers")
     s.numeric(
         N.RPL_LOCALUSERS,
         str(total),
@@ -42,9 +57,9 @@ def send_lusers(s: Session) -> None:
     )
     s.numeric(
         N.RPL_GLOBALUSERS,
-        str(total),
-        str(counts["max_local"]),
-        f"Current global users {total}, max {counts['max_local']}",
+        str(everyone),
+        str(max(everyone, counts["max_local"])),
+        f"Current global users {everyone}, max {max(everyone, counts['max_local'])}",
     )
 
 
@@ -129,13 +144,6 @@ def handle_admin(s: Session, msg: Line) -> None:
     s.numeric(N.RPL_ADMINEMAIL, server.admin_email or "(none configured)")
 
 
-# LINKS [[<remote server>] <server mask>]
-@command("LINKS")
-def handle_links(s: Session, msg: Line) -> None:
-    s.numeric(N.RPL_LINKS, s.core.name, s.core.name, f"0 {s.core.config.server.description}")
-    s.numeric(N.RPL_ENDOFLINKS, "*", "End of /LINKS list")
-
-
 # STATS <query> [<server>]
 @command("STATS")
 def handle_stats(s: Session, msg: Line) -> None:
@@ -171,9 +179,18 @@ def handle_stats(s: Session, msg: Line) -> None:
                     "0",
                     str(int(core.clock() - session.connected_at)),
                 )
+        for numeric, params in link_stats(core, "l", False):  # server links
+            s.numeric(numeric, *params)
         if core.on_stats is not None:
             for numeric, params in core.on_stats("l"):
                 s.numeric(numeric, *params)
+    elif query == "L":  # server links as JSON, for operators
+        client = s.client
+        if client is None or not client.is_oper:
+            s.numeric(N.ERR_NOPRIVILEGES, "Permission Denied- You're not an IRC operator")
+            return
+        for numeric, params in link_stats(core, "L", True):
+            s.numeric(numeric, *params)
     elif query in "kKdD":
         from ircpsyc.ircd.commands.xlines import send_stats
 
@@ -185,6 +202,7 @@ def handle_stats(s: Session, msg: Line) -> None:
 
 
 # HELP [<subject>]
+@command("HELPOP")
 @command("HELP")
 def handle_help(s: Session, msg: Line) -> None:
     subject = msg.params[0].upper() if msg.params else "*"

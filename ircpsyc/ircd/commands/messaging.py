@@ -16,6 +16,14 @@ from ircpsyc.psyc_backend.packet import Packet, Value
 from ircpsyc.psyc_backend.uniform import casefold, person, place
 
 STATUS_PREFIXES = STATUSMSG  # ~&@%+
+
+
+def _place_uniform(s: Session, channel: str) -> str:
+    """Where a channel lives (its home server when servers are linked)."""
+    net = s.core.net
+    return net.place_uniform(channel) if net is not None else place(s.core.name, channel[1:])
+
+
 _STATUS_OR_CHANNEL = "#" + STATUS_PREFIXES
 
 
@@ -74,7 +82,7 @@ def _deliver(s: Session, msg: Line, verb: str) -> None:
             if "B" in client.modes:
                 vars["_flag_bot"] = "1"
             view = client.channels.get(casefold(name))
-            uniform = view.uniform if view is not None else place(s.core.name, name[1:])
+            uniform = view.uniform if view is not None else _place_uniform(s, name)
             client.request("_message_public" + suffix, uniform, vars, text)
         else:
             _private(s, client, target, text, tags, suffix, notice)
@@ -124,12 +132,12 @@ def _private(
             s.numeric(N.RPL_AWAY, target.nick, target.away)
     for observer in s.core.person_observers:  # history, the away log
         observer.private_message(s, client, target, packet)
-    if target is not client:
-        for session in client.sessions:
-            if C.ECHO_MESSAGE in session.caps:
-                data = _render_message(packet, session.fmt)
-                if data:
-                    session.send(data)
+    # To oneself too: the echo is the labeled reply, the delivered copy is not.
+    for session in client.sessions:
+        if C.ECHO_MESSAGE in session.caps:
+            data = _render_message(packet, session.fmt)
+            if data:
+                session.send(data)
 
 
 # PRIVMSG <target>{,<target>} <text to be sent>

@@ -40,6 +40,20 @@ def _flags(s: Session, client: Client, member: Member | None) -> str:
     return flags
 
 
+def _server_of(s: Session, client: Client) -> str:
+    """The server a person is on (a `RemotePerson` has one; local persons are here)."""
+    server: str = getattr(client, "server", s.core.name)
+    return server
+
+
+def _everyone(s: Session) -> Iterable[Client]:
+    """Local persons, then those on other servers of the network."""
+    net = s.core.net
+    if net is None:
+        return s.core.clients.values()
+    return [*s.core.clients.values(), *net.persons()]
+
+
 def _who_reply(
     s: Session, client: Client, channel: str, member: Member | None, whox: str | None, token: str
 ) -> None:
@@ -50,7 +64,7 @@ def _who_reply(
             channel,
             client.user,
             client.host,
-            s.core.name,
+            _server_of(s, client),
             client.nick,
             flags,
             f"0 {client.realname}",
@@ -66,7 +80,7 @@ def _who_reply(
             "u": client.user,
             "i": client.ip if s.client is not None and s.client.is_oper else "255.255.255.255",
             "h": client.host,
-            "s": s.core.name,
+            "s": _server_of(s, client),
             "n": client.nick,
             "f": flags,
             "d": "0",
@@ -116,7 +130,7 @@ def handle_who(s: Session, msg: Line) -> None:
             if exact is not None
             else (
                 c
-                for c in s.core.clients.values()
+                for c in _everyone(s)
                 if M.mask_match(mask, c.nick)
                 or M.mask_match(mask, c.host)
                 or M.mask_match(mask, c.user)
@@ -124,7 +138,7 @@ def handle_who(s: Session, msg: Line) -> None:
                 or M.mask_match(mask, c.prefix)
             )
             if mask not in ("*", "0")
-            else s.core.clients.values()
+            else _everyone(s)
         )
         for client in list(candidates):
             if opers_only and not client.is_oper:
@@ -178,7 +192,9 @@ def handle_whois(s: Session, msg: Line) -> None:
     channels = _whois_channels(s, viewer, client)
     for start in range(0, len(channels), 20):
         s.numeric(N.RPL_WHOISCHANNELS, client.nick, " ".join(channels[start : start + 20]))
-    s.numeric(N.RPL_WHOISSERVER, client.nick, s.core.name, s.core.config.server.description)
+    server = _server_of(s, client)
+    description = s.core.config.server.description if server == s.core.name else "ircpsyc"
+    s.numeric(N.RPL_WHOISSERVER, client.nick, server, description)
     if client.away:
         s.numeric(N.RPL_AWAY, client.nick, client.away)
     if client.is_oper:
@@ -211,7 +227,7 @@ def handle_whowas(s: Session, msg: Line) -> None:
         s.numeric(N.ERR_NONICKNAMEGIVEN, "No nickname given")
         return
     count = 0
-    if len(msg.params) > 1 and msg.params[1].lstrip("-").isdigit():
+    if len(msg.params) > 1 and msg.params[1].lstrip("-").isdecimal():
         count = max(0, int(msg.params[1]))
     folded = casefold(nick)
     found = 0

@@ -128,6 +128,9 @@ def handle_user(s: Session, msg: Line) -> None:
     if not user:
         s.numeric(N.ERR_NEEDMOREPARAMS, "USER", "Not enough parameters")
         return
+    if not msg.params[3]:
+        s.numeric(N.ERR_NEEDMOREPARAMS, "USER", "Not enough parameters")
+        return
     s.user = "~" + user[:9]
     s.realname = msg.params[3]
     s.core.try_register(s)

@@ -1,0 +1,815 @@
+"""Replicas: the local copy of a channel whose home is another server (a context slave).
+
+A server keeps a `Replica` for each remote place that has local members.  It is
+created by the `_echo_place_enter` of the first local member (the home adds the
+full state to that echo), then follows the casts of the home in `_counter` order:
+it fans each one out to its local members (the same packet object to each, as a
+place does) and applies it to its state, which NAMES, TOPIC, WHO, LIST and MODE
+queries read (a `Replica` is a `Place` to them).  When the last local member
+leaves, the replica goes.
+
+Nothing is applied out of order: a cast from the future waits in `pending`
+while the replica asks the home to resync from its last counter
+(`_request_context_resync`); the home replays what it still has or sends the
+whole state (`_status_place_state`), from which the replica shows its users what
+changed (JOIN, PART or QUIT, TOPIC, MODE).
+
+Netsplits: when the home stays unreachable past the grace period, the replica is
+*orphaned*: members on unreachable servers leave (QUIT with a netsplit reason),
+the local members stay.  When the home is back, or when the home made our members
+leave while we could not hear it, the replica sends `_request_context_netjoin`
+with its local members and its state: the home takes the members back (and, when
+it restarted and lost the channel, the topic and modes), answers with the full
+state, and everybody sees the members come back.
+
+Federation: a place on a server outside the network (`#psyc://host/@name`) is
+replicated the same way; its channel name and the nicks of foreign persons
+(`psyc://host/~nick`) are translated for the local users.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from ircpsyc.channels import modes as M
+from ircpsyc.channels.place import ListEntry, Member, Place, PlaceRegistry
+from ircpsyc.psyc_backend.ids import new_id
+from ircpsyc.psyc_backend.packet import Packet, Value
+from ircpsyc.psyc_backend.router import Entity, RemoteEntity, Router
+from ircpsyc.psyc_backend.uniform import casefold, normalize, root, unescape_place
+
+if TYPE_CHECKING:
+    from ircpsyc.psyc_backend.network import Network
+
+log = logging.getLogger(__name__)
+
+RESYNC_RETRY = 3.0  # seconds before asking the home again
+
+
+def netburp_id(uniform: str, boot: str) -> str:
+    """The `_id` of a person's netsplit QUIT: the same on every server and in every
+    channel, so each client shows it once."""
+    digest = hashlib.sha256(f"{normalize(uniform)}\0{boot}".encode()).hexdigest()
+    return "nb" + digest[:20]
+
+
+def place_state(place: Place, departed: Iterable[tuple[str, int]] = ()) -> dict[str, Value]:
+    """Everything a replica needs, as entity variables (lists are parallel).
+
+    `departed` are (uniform, counter) of members who left recently, so a replica
+    that missed those casts knows its local member really left."""
+    gone = list(departed)
+    members = list(place.members.values())
+    modes, params = place.mode_string(True)
+    entries = [(mode, e) for mode, items in place.lists.items() for e in items]
+    return {
+        "_nick_place": place.name,
+        "_time_created": str(place.created),
+        "_topic": place.topic,
+        "_topic_setter": place.topic_setter,
+        "_topic_time": str(place.topic_time),
+        "_mode": modes,
+        "_list_parameters": params,
+        "_list_members": [m.uniform for m in members],
+        "_list_members_nicks": [m.nick for m in members],
+        "_list_members_users": [m.user for m in members],
+        "_list_members_hosts": [m.host for m in members],
+        "_list_members_realnames": [m.realname for m in members],
+        "_list_members_accounts": [m.account for m in members],
+        "_list_members_modes": [m.modes for m in members],
+        "_list_masks_modes": [mode for mode, _ in entries],
+        "_list_masks": [e.mask for _, e in entries],
+        "_list_masks_setters": [e.setter for _, e in entries],
+        "_list_masks_times": [str(e.set_at) for _, e in entries],
+        "_list_departed": [uniform for uniform, _ in gone],
+        "_list_departed_counters": [str(counter) for _, counter in gone],
+    }
+
+
+def has_state(packet: Packet) -> bool:
+    return "_time_created" in packet.vars
+
+
+def _int(text: str, default: int = 0) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        return default
+
+
+def _column(packet: Packet, name: str, length: int) -> list[str]:
+    values = packet.get_list(name)
+    return values + [""] * (length - len(values)) if len(values) < length else values
+
+
+def members_from(packet: Packet) -> list[tuple[str, str, str, str, str, str, str]]:
+    """(uniform, nick, user, host, realname, account, modes) of a state or netjoin."""
+    uniforms = packet.get_list("_list_members")
+    n = len(uniforms)
+    columns = [
+        _column(packet, name, n)
+        for name in (
+            "_list_members_nicks",
+            "_list_members_users",
+            "_list_members_hosts",
+            "_list_members_realnames",
+            "_list_members_accounts",
+            "_list_members_modes",
+        )
+    ]
+    return [(uniforms[i], *(c[i] for c in columns)) for i in range(n)]  # type: ignore[misc]
+
+
+class Replica(Place):
+    """The local copy of a remote place; reads like a `Place`, never decides."""
+
+    def __init__(self, replicas: Replicas, uniform: str, name: str, home: str) -> None:
+        super().__init__(replicas.router, uniform, name, replicas.config(), replicas.clock)
+        self.replicas = replicas
+        self.home = home
+        self.last: int | None = None  # counter of the last cast applied; None: no state yet
+        self.pending: dict[int, Packet] = {}
+        self.local: dict[str, Entity] = {}  # normalized uniform -> local person
+        self.extra_params: dict[str, str] = {}  # parameter modes besides k and l
+        self.orphaned = False
+        self.asked = -RESYNC_RETRY
+        self.home_name = name  # the channel's name at its home (differs when federated)
+        self.federated = False
+        self.home_nicks: dict[str, str] = {}  # federated: folded home nick -> member key
+
+    def receive(self, packet: Packet) -> None:
+        """A replica takes no requests: they go to the home."""
+
+    def mode_string(self, show_key: bool) -> tuple[str, list[str]]:
+        letters = "".join(sorted(self.flags))
+        params: list[str] = []
+        if self.key:
+            letters += "k"
+            params.append(self.key if show_key else "*")
+        if self.limit:
+            letters += "l"
+            params.append(str(self.limit))
+        for mode in sorted(self.extra_params):
+            letters += mode
+            params.append(self.extra_params[mode])
+        return "+" + letters, params
+
+    # -- names (federation)
+
+    def display_nick(self, uniform: str, nick: str) -> str:
+        """How a member shows to local users: its nick, or its uniform when foreign."""
+        if self.replicas.in_network(uniform) or "/~" not in uniform:
+            return _nick_of(uniform) or nick if self.federated else nick
+        return uniform
+
+    def translate(self, packet: Packet) -> Packet:
+        """A cast as local users must see it (federated places only)."""
+        if not self.federated:
+            return packet
+        vars = dict(packet.vars)
+        vars["_nick_place"] = self.name
+        relay = packet.routing.get("_source_relay", "")
+        if relay and "_nick" in vars:
+            home_nick = packet.get("_nick")
+            nick = self.display_nick(relay, _nick_of(relay) or home_nick)
+            vars["_nick"] = nick
+            prefix = packet.get("_prefix")
+            if "!" in prefix:
+                vars["_prefix"] = nick + prefix[prefix.index("!") :]
+        for name in ("_nick_target",):
+            if name in vars:
+                vars[name] = self._home_to_display(packet.get(name))
+        if "_nick_new" in vars and "_uniform_new" in vars:
+            vars["_nick_new"] = self.display_nick(
+                packet.get("_uniform_new"), packet.get("_nick_new")
+            )
+        if packet.method.startswith("_notice_place_mode"):
+            parsed = M.parse_channel_modes(packet.get("_mode"), packet.get_list("_list_parameters"))
+            params = [
+                self._home_to_display(c.param) if c.mode in M.RANKS else c.param
+                for c in parsed.changes
+                if c.param is not None
+            ]
+            vars["_list_parameters"] = params
+        out = Packet(packet.method, packet.routing, vars, packet.body)
+        return out
+
+    def _home_to_display(self, home_nick: str) -> str:
+        key = self.home_nicks.get(casefold(home_nick))
+        member = self.members.get(key) if key else None
+        return member.nick if member is not None else home_nick
+
+    def _member_for(self, home_nick: str) -> Member | None:
+        if self.federated:
+            key = self.home_nicks.get(casefold(home_nick))
+            return self.members.get(key) if key else None
+        return self.by_nick.get(casefold(home_nick))
+
+    # -- membership
+
+    def _add(self, uniform: str, nick: str, user: str, host: str, realname: str, account: str,
+             modes: str = "") -> Member:  # fmt: skip
+        key = normalize(uniform)
+        old = self.members.get(key)
+        if old is not None:
+            self.by_nick.pop(casefold(old.nick), None)
+        route = self.replicas.route(uniform)
+        shown = self.display_nick(uniform, nick)
+        member = Member(uniform, route, shown, user, host, realname, account, self.clock())
+        member.modes = modes
+        self.members[key] = member
+        self.by_nick[casefold(shown)] = member
+        if self.federated:
+            self.home_nicks[casefold(nick)] = key
+        if route.__class__ is not RemoteEntity:
+            self.local[key] = route
+        return member
+
+    def _drop(self, member: Member) -> None:
+        key = normalize(member.uniform)
+        self.members.pop(key, None)
+        if self.by_nick.get(casefold(member.nick)) is member:
+            del self.by_nick[casefold(member.nick)]
+        self.local.pop(key, None)
+
+    # -- casts
+
+    def deliver(self, packet: Packet) -> None:
+        """Fan a cast out to the local members (rank-filtered like the home does)."""
+        shown = self.translate(packet)
+        rank_text = packet.routing.get("_filter_rank")
+        if rank_text is None:
+            for route in list(self.local.values()):
+                route.receive(shown)
+            return
+        min_rank = _int(rank_text, M.NO_RANK)
+        relay = normalize(packet.routing.get("_source_relay", ""))
+        for key, route in list(self.local.items()):
+            member = self.members.get(key)
+            if key == relay or (member is not None and member.rank() <= min_rank):
+                route.receive(shown)
+
+    def apply(self, packet: Packet) -> None:
+        """One cast, in order: show it to the local members, then update the state."""
+        method = packet.method
+        relay = packet.routing.get("_source_relay", "")
+        if method.startswith("_notice_place_leave_netburp"):
+            key = normalize(relay)
+            if key in self.local and self.replicas.alive(key):
+                # The home lost us for a while; our member never left: take it back.
+                self.replicas.want_netjoin(self)
+                return
+        self.deliver(packet)
+        if method.startswith("_notice_place_enter"):
+            nick = packet.get("_nick")
+            user, host = _user_host(packet.get("_prefix"), nick)
+            self._add(relay, nick, user, host, packet.get("_realname"), packet.get("_account"))
+        elif method.startswith("_notice_place_leave_kick"):
+            victim = self._member_for(packet.get("_nick_target"))
+            if victim is not None:
+                self._drop(victim)
+        elif method.startswith("_notice_place_leave"):
+            member = self.members.get(normalize(relay))
+            if member is not None:
+                self._drop(member)
+        elif method.startswith("_notice_place_nick"):
+            self._rename(relay, packet.get("_uniform_new"), packet.get("_nick_new"))
+        elif method.startswith("_notice_place_topic"):
+            self.topic = packet.get("_topic")
+            self.topic_setter = packet.get("_prefix")
+            self.topic_time = _int(packet.get("_time")) // 1000
+        elif method.startswith("_notice_place_mode"):
+            self._apply_modes(packet)
+
+    def _rename(self, old_uniform: str, new_uniform: str, home_nick: str) -> None:
+        member = self.members.pop(normalize(old_uniform), None)
+        if member is None:
+            return
+        if self.by_nick.get(casefold(member.nick)) is member:
+            del self.by_nick[casefold(member.nick)]
+        route = self.local.pop(normalize(old_uniform), None)
+        member.uniform = new_uniform or old_uniform
+        member.nick = self.display_nick(member.uniform, home_nick)
+        key = normalize(member.uniform)
+        self.members[key] = member
+        self.by_nick[casefold(member.nick)] = member
+        if self.federated:
+            self.home_nicks[casefold(home_nick)] = key
+        if route is not None:
+            self.local[key] = route
+
+    def _apply_modes(self, packet: Packet) -> None:
+        parsed = M.parse_channel_modes(packet.get("_mode"), packet.get_list("_list_parameters"))
+        setter = packet.get("_nick") or packet.get("_prefix")
+        when = _int(packet.get("_time")) // 1000
+        for change in parsed.changes:
+            mode, adding, param = change.mode, change.adding, change.param
+            if mode in M.RANKS:
+                member = self._member_for(param or "")
+                if member is not None:
+                    letters = set(member.modes)
+                    if adding:
+                        letters.add(mode)
+                    else:
+                        letters.discard(mode)
+                    member.modes = "".join(m for m in M.RANK_ORDER if m in letters)
+            elif mode in M.LIST_MODES:
+                if param is None:
+                    continue
+                entries = self.lists.setdefault(mode, [])
+                folded = casefold(param)
+                existing = [e for e in entries if casefold(e.mask) == folded]
+                if adding and not existing:
+                    entries.append(ListEntry(param, setter, when))
+                elif not adding:
+                    for entry in existing:
+                        entries.remove(entry)
+                self.lists_version += 1
+            elif mode == "k":
+                self.key = param or "" if adding else ""
+            elif mode == "l":
+                self.limit = _int(param or "") if adding else 0
+            elif mode in M.PARAM_MODES or mode in M.SET_PARAM_MODES:
+                if adding and param is not None:
+                    self.extra_params[mode] = param
+                else:
+                    self.extra_params.pop(mode, None)
+            elif adding:
+                self.flags.add(mode)
+            else:
+                self.flags.discard(mode)
+
+    # -- full state
+
+    def reset(self, packet: Packet, counter: int) -> None:
+        """Replace the state with the home's, and show the local users what changed."""
+        replicas = self.replicas
+        old_members = dict(self.members)
+        old_topic = self.topic
+        old_ranks = {k: m.modes for k, m in old_members.items()}
+        old_modes = self.mode_string(True)
+        self.members = {}
+        self.by_nick = {}
+        self.home_nicks = {}
+        kept_local = dict(self.local)
+        self.local = {}
+        for uniform, nick, user, host, realname, account, modes in members_from(packet):
+            self._add(uniform, nick, user, host, realname, account, modes)
+        self.created = _int(packet.get("_time_created"), self.created)
+        self.topic = packet.get("_topic")
+        self.topic_setter = packet.get("_topic_setter")
+        self.topic_time = _int(packet.get("_topic_time"))
+        self.flags = set()
+        self.key = ""
+        self.limit = 0
+        self.extra_params = {}
+        parsed = M.parse_channel_modes(packet.get("_mode"), packet.get_list("_list_parameters"))
+        for change in parsed.changes:
+            if change.mode == "k":
+                self.key = change.param or ""
+            elif change.mode == "l":
+                self.limit = _int(change.param or "")
+            elif change.mode in M.PARAM_MODES or change.mode in M.SET_PARAM_MODES:
+                if change.param is not None:
+                    self.extra_params[change.mode] = change.param
+            elif change.mode not in M.RANKS and change.mode not in M.LIST_MODES:
+                self.flags.add(change.mode)
+        self.lists = {m: [] for m in M.LIST_MODES}
+        masks = packet.get_list("_list_masks")
+        n = len(masks)
+        kinds = _column(packet, "_list_masks_modes", n)
+        setters = _column(packet, "_list_masks_setters", n)
+        times = _column(packet, "_list_masks_times", n)
+        for i in range(n):
+            self.lists.setdefault(kinds[i] or "b", []).append(
+                ListEntry(masks[i], setters[i], _int(times[i]))
+            )
+        self.lists_version += 1
+        before = self.last
+        self.last = counter
+        self.orphaned = False
+        self.pending = {k: v for k, v in self.pending.items() if k > counter}
+        if before is None:
+            replicas.state_applied(self, False)
+            return  # a new replica: its first member's JOIN shows everything
+        # What the local users saw before: tell them the difference.  A local member
+        # the home does not have left in casts we missed, or was lost in a split.
+        departed = dict(
+            zip(
+                (normalize(u) for u in packet.get_list("_list_departed")),
+                (_int(c) for c in packet.get_list("_list_departed_counters")),
+                strict=False,
+            )
+        )
+        rejoin = False
+        for key, route in kept_local.items():
+            if key in self.members:
+                continue
+            member = old_members.get(key)
+            left = key in departed and (before is None or departed[key] > before)
+            if replicas.alive(key) and not left:
+                self.local[key] = route  # still ours: the netjoin brings it back
+                if member is not None:
+                    self.members[key] = member
+                    self.by_nick[casefold(member.nick)] = member
+                rejoin = True
+            elif member is not None:
+                leave = self._synthetic_leave(member, "")
+                for target in {id(r): r for r in [*self.local.values(), route]}.values():
+                    target.receive(leave)
+        for key, member in self.members.items():
+            if key not in old_members and key not in self.local:
+                self.deliver_synthetic(self._synthetic_enter(member))
+        for key, member in old_members.items():
+            if key not in self.members and key not in kept_local:
+                self.deliver_synthetic(self._synthetic_leave(member, self.home))
+        if self.topic != old_topic and self.topic:
+            self.deliver_synthetic(self._synthetic("_notice_place_topic", self.topic_setter,
+                                                   {"_topic": self.topic}))  # fmt: skip
+        changes = _mode_diff(old_ranks, old_modes, self)
+        if changes:
+            modestr, params = M.render_changes(changes)
+            self.deliver_synthetic(
+                self._synthetic(
+                    "_notice_place_mode",
+                    self.home,
+                    {"_mode": modestr, "_list_parameters": params},
+                )
+            )
+        replicas.state_applied(self, rejoin)
+
+    def deliver_synthetic(self, packet: Packet) -> None:
+        for route in list(self.local.values()):
+            route.receive(packet)
+
+    def _synthetic(self, method: str, prefix: str, vars: dict[str, Value]) -> Packet:
+        out: dict[str, Value] = {
+            "_nick_place": self.name,
+            "_id": new_id(),
+            "_time": str(int(self.clock() * 1000)),
+            "_prefix": prefix,
+            "_nick": prefix.split("!", 1)[0],
+        }
+        out.update(vars)
+        return Packet(method, {"_context": self.uniform}, out)
+
+    def _synthetic_enter(self, member: Member) -> Packet:
+        packet = self._synthetic(
+            "_notice_place_enter", member.prefix, {"_realname": member.realname}
+        )
+        if member.account:
+            packet.vars["_account"] = member.account
+        packet.routing["_source_relay"] = member.uniform
+        return packet
+
+    def _synthetic_leave(self, member: Member, split_from: str) -> Packet:
+        """PART, or a netsplit QUIT when the member's server is gone."""
+        server = _host(member.uniform)
+        replicas = self.replicas
+        if split_from or not replicas.reachable(server):
+            reason = f"{replicas.me} {server if server != replicas.me else split_from}"
+            packet = self._synthetic(
+                "_notice_place_leave_netburp", member.prefix, {"_reason": reason}
+            )
+            packet.vars["_id"] = netburp_id(member.uniform, replicas.boot_of(server))
+        else:
+            packet = self._synthetic("_notice_place_leave", member.prefix, {"_reason": ""})
+        packet.routing["_source_relay"] = member.uniform
+        return packet
+
+    def split_off(self, servers: set[str]) -> None:
+        """Members on unreachable `servers` leave, with a netsplit QUIT for the locals."""
+        for key, member in list(self.members.items()):
+            if key in self.local or _host(member.uniform) not in servers:
+                continue
+            self._drop(member)
+            self.deliver_synthetic(self._synthetic_leave(member, self.home))
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "home": self.home,
+            "counter": self.last,
+            "members": len(self.members),
+            "local": len(self.local),
+            "pending": len(self.pending),
+            "orphaned": self.orphaned,
+        }
+
+
+def _mode_diff(
+    old_ranks: dict[str, str], old_modes: tuple[str, list[str]], replica: Replica
+) -> list[M.ModeChange]:
+    changes: list[M.ModeChange] = []
+    for key, member in replica.members.items():
+        before = set(old_ranks.get(key, "")) if key in old_ranks else set()
+        after = set(member.modes)
+        for mode in M.RANK_ORDER:
+            if mode in after and mode not in before:
+                changes.append(M.ModeChange(True, mode, member.nick))
+            elif mode in before and mode not in after and key in old_ranks:
+                changes.append(M.ModeChange(False, mode, member.nick))
+    new_modes = replica.mode_string(True)
+    if new_modes != old_modes:
+        old = M.parse_channel_modes(old_modes[0], list(old_modes[1]))
+        new = M.parse_channel_modes(new_modes[0], list(new_modes[1]))
+        old_set = {(c.mode, c.param) for c in old.changes}
+        new_set = {(c.mode, c.param) for c in new.changes}
+        old_letters = {c.mode for c in old.changes}
+        new_letters = {c.mode for c in new.changes}
+        for mode, param in sorted(new_set - old_set, key=lambda x: x[0]):
+            changes.append(M.ModeChange(True, mode, param))
+        for mode in sorted(old_letters - new_letters):
+            param = "*" if mode in M.PARAM_MODES else None
+            changes.append(M.ModeChange(False, mode, param))
+    return changes
+
+
+def _host(uniform: str) -> str:
+    from ircpsyc.psyc_backend.network import host_of
+
+    return host_of(uniform)
+
+
+def _nick_of(uniform: str) -> str:
+    cut = uniform.find("/~")
+    return uniform[cut + 2 :] if cut >= 0 else ""
+
+
+def _user_host(prefix: str, nick: str) -> tuple[str, str]:
+    if "!" in prefix and "@" in prefix:
+        user_host = prefix.split("!", 1)[1]
+        user, _, host = user_host.partition("@")
+        return user, host
+    return nick, "unknown"
+
+
+class Replicas:
+    """The replicas of this server: created by echoes, fed by casts and states."""
+
+    def __init__(
+        self,
+        network: Network,
+        router: Router,
+        registry: PlaceRegistry,
+        config: Callable[[], Any],
+        clock: Callable[[], float],
+    ) -> None:
+        self.network = network
+        self.router = router
+        self.registry = registry
+        self.config = config
+        self.clock = clock
+        self.me = network.me
+        self.by_uniform: dict[str, Replica] = {}
+        self.by_name: dict[str, Replica] = {}
+        self._netjoin_sent: set[str] = set()  # replica uniforms waiting for their state
+        registry.remote = self.by_name.get
+        registry.remote_views = lambda: list(self.by_name.values())
+
+    # -- helpers for the replicas
+
+    def in_network(self, uniform: str) -> bool:
+        return self.network.in_network(_host(uniform))
+
+    def reachable(self, server: str) -> bool:
+        return self.network.is_reachable(server)
+
+    def boot_of(self, server: str) -> str:
+        return self.network.boot_of(server)
+
+    def route(self, uniform: str) -> Entity:
+        route = self.router.lookup(uniform)
+        if route is None:  # a local person that is gone already: never fanned out to
+            return RemoteEntity(uniform, self.me, self.network)
+        return route
+
+    def alive(self, key: str) -> bool:
+        """Whether a local member is still connected."""
+        entity = self.router.lookup(key)
+        return entity is not None and entity.__class__ is not RemoteEntity
+
+    def show(self, replica: Replica, route: Entity, packet: Packet) -> None:
+        route.receive(packet)
+
+    def get(self, uniform: str) -> Replica | None:
+        return self.by_uniform.get(normalize(uniform))
+
+    def views(self) -> list[Replica]:
+        return list(self.by_uniform.values())
+
+    def _display(self, uniform: str, home_name: str) -> tuple[str, bool]:
+        """The local channel name of a remote place, and whether it is federated."""
+        host = _host(uniform)
+        if home_name and self.network.in_network(host) and self.network.home_of(home_name) == host:
+            return home_name, False
+        cut = uniform.find("/@")
+        name = unescape_place(uniform[cut + 2 :]) if cut >= 0 else uniform
+        native = "#" + name
+        if self.network.in_network(host) and self.network.home_of(native) == host:
+            return native, False
+        return "#" + uniform, True
+
+    def _create(self, uniform: str, home_name: str) -> Replica:
+        name, federated = self._display(uniform, home_name)
+        replica = Replica(self, uniform, name, _host(uniform))
+        replica.federated = federated
+        replica.home_name = home_name or name
+        self.by_uniform[normalize(uniform)] = replica
+        self.by_name[casefold(name)] = replica
+        return replica
+
+    def _forget(self, replica: Replica) -> None:
+        key = normalize(replica.uniform)
+        if self.by_uniform.get(key) is replica:
+            del self.by_uniform[key]
+        if self.by_name.get(replica.folded) is replica:
+            del self.by_name[replica.folded]
+        self._netjoin_sent.discard(key)
+
+    def _maybe_forget(self, replica: Replica) -> None:
+        if not replica.local:
+            self._forget(replica)
+
+    # -- packets from the network
+
+    def echo(self, packet: Packet) -> bool:
+        """An `_echo_place_enter` for a local person (True: consumed here)."""
+        uniform = packet.context
+        replica = self.get(uniform)
+        if replica is None:
+            replica = self._create(uniform, packet.get("_nick_place"))
+        counter = _int(packet.routing.get("_counter", ""), -1)
+        if has_state(packet) and (replica.last is None or counter > replica.last):
+            replica.reset(packet, counter)
+            self._drain(replica)
+        elif replica.last is None:
+            self.ask(replica)
+        target = packet.target
+        route = self.router.lookup(target)
+        if route is not None and route.__class__ is not RemoteEntity:
+            key = normalize(target)
+            replica.local[key] = route
+            if key not in replica.members:
+                nick = packet.get("_nick")
+                user, host = _user_host(packet.get("_prefix"), nick)
+                replica._add(target, nick, user, host, packet.get("_realname"),
+                             packet.get("_account"))  # fmt: skip
+        if replica.federated:
+            packet.vars["_nick_place"] = replica.name
+        return False  # the router hands it to the person
+
+    def cast(self, packet: Packet) -> None:
+        """A cast (or a replayed one) of a remote place."""
+        replica = self.get(packet.context)
+        if replica is None:
+            return
+        counter = _int(packet.routing.get("_counter", ""), -1)
+        last = replica.last
+        if last is None or counter > last + 1:
+            if counter > (last or 0):
+                replica.pending[counter] = packet
+            if last is not None:
+                self.ask(replica)
+            return
+        if counter <= last:
+            return  # a copy we have already (a replay overlapping what came live)
+        replica.last = counter
+        replica.apply(packet)
+        self._drain(replica)
+        self._maybe_forget(replica)
+
+    def _drain(self, replica: Replica) -> None:
+        pending = replica.pending
+        while replica.last is not None and replica.last + 1 in pending:
+            packet = pending.pop(replica.last + 1)
+            replica.last += 1
+            replica.apply(packet)
+        if replica.last is not None:
+            for counter in [c for c in pending if c <= replica.last]:
+                del pending[counter]
+
+    def state(self, packet: Packet) -> None:
+        """`_status_place_state`: the whole state of a remote place, to resync."""
+        replica = self.get(packet.context)
+        if replica is None:
+            return
+        if packet.get("_flag_gone") == "1":
+            # The home has no such place (it restarted, or everybody left it while we
+            # could not hear): bring our members back, with our state to adopt.
+            self._netjoin_sent.discard(normalize(replica.uniform))
+            self.want_netjoin(replica)
+            self._maybe_forget(replica)
+            return
+        counter = _int(packet.routing.get("_counter", ""), 0)
+        if replica.last is not None and counter < replica.last:
+            return  # older than what we have (counters grow across restarts of a place)
+        replica.reset(packet, counter)
+        self._drain(replica)
+        self._maybe_forget(replica)
+
+    def state_applied(self, replica: Replica, rejoin: bool) -> None:
+        self._netjoin_sent.discard(normalize(replica.uniform))
+        if rejoin:
+            self.want_netjoin(replica)
+
+    # -- asking the home
+
+    def ask(self, replica: Replica) -> None:
+        """Ask the home to resync us from our last counter (at most every few seconds)."""
+        now = self.clock()
+        if now - replica.asked < RESYNC_RETRY:
+            return
+        replica.asked = now
+        self.router.send(
+            Packet(
+                "_request_context_resync",
+                {"_source": root(self.me), "_target": replica.uniform},
+                {"_counter": str(replica.last if replica.last is not None else -1)},
+            )
+        )
+
+    def netjoin_sent(self, replica: Replica) -> bool:
+        return normalize(replica.uniform) in self._netjoin_sent
+
+    def want_netjoin(self, replica: Replica) -> None:
+        """Ask the home to take our local members back (after a split or a restart)."""
+        key = normalize(replica.uniform)
+        if key in self._netjoin_sent:
+            return
+        alive = {k: r for k, r in replica.local.items() if self.alive(k)}
+        if not alive:
+            return
+        self._netjoin_sent.add(key)
+        replica.asked = self.clock()
+        members = [replica.members.get(k) for k in alive]
+        persons = [m for m in members if m is not None]
+        vars = place_state(replica)
+        vars.update(
+            {
+                "_nick_place": replica.home_name,
+                "_list_members": [m.uniform for m in persons],
+                "_list_members_nicks": [_home_nick(m) for m in persons],
+                "_list_members_users": [m.user for m in persons],
+                "_list_members_hosts": [m.host for m in persons],
+                "_list_members_realnames": [m.realname for m in persons],
+                "_list_members_accounts": [m.account for m in persons],
+                "_list_members_modes": [m.modes for m in persons],
+                "_counter": str(replica.last if replica.last is not None else -1),
+            }
+        )
+        vars.pop("_list_netburped", None)
+        self.router.send(
+            Packet(
+                "_request_context_netjoin",
+                {"_source": root(self.me), "_target": replica.uniform},
+                vars,
+            )
+        )
+
+    # -- servers coming and going (NetworkListener)
+
+    def server_lost(self, name: str, boot: str) -> None:
+        gone = set(self.network.split) | {name}
+        for replica in list(self.by_uniform.values()):
+            if replica.home == name:
+                replica.orphaned = True
+            if replica.orphaned:
+                replica.split_off(gone | ({replica.home} if replica.orphaned else set()))
+            self._maybe_forget(replica)
+
+    def server_reachable(self, name: str, how: str) -> None:
+        for replica in list(self.by_uniform.values()):
+            if replica.home != name:
+                continue
+            if how == "resume" and not replica.orphaned:
+                replica.asked = -RESYNC_RETRY
+                self.ask(replica)
+            else:
+                self._netjoin_sent.discard(normalize(replica.uniform))
+                self.want_netjoin(replica)
+
+    def tick(self, now: float) -> None:
+        """Retry resyncs that got no answer; forget replicas whose local users are gone."""
+        for replica in list(self.by_uniform.values()):
+            for key in [k for k in replica.local if not self.alive(k)]:
+                if replica.orphaned or not self.reachable(replica.home):
+                    replica.local.pop(key, None)
+            if (replica.pending or replica.last is None) and now - replica.asked > RESYNC_RETRY:
+                if normalize(replica.uniform) in self._netjoin_sent:
+                    self._netjoin_sent.discard(normalize(replica.uniform))
+                    self.want_netjoin(replica)
+                else:
+                    self.ask(replica)
+            self._maybe_forget(replica)
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        return [r.snapshot() for r in self.by_uniform.values()]
+
+
+def _home_nick(member: Member) -> str:
+    """The nick a member has at the home (local members are never shown as uniforms)."""
+    return _nick_of(member.uniform) or member.nick

@@ -1,0 +1,129 @@
+"""The server network as operators see it: LINKS, MAP, STATS l/L, SQUIT, CONNECT.
+
+LINKS and MAP list the servers this one can reach, along its shortest-path
+tree.  STATS l gives one line per configured link (state, queue, packets and
+bytes both ways, casts); STATS L (operators) dumps the same as JSON, one link
+per line, for tools and tests.  SQUIT breaks a link (it is dialled again after
+the back-off, which is how tests break links); CONNECT dials one now.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from irctokens.line import Line
+
+from ircpsyc.ircd import numerics as N
+from ircpsyc.ircd.core import IRCServer, command
+from ircpsyc.ircd.session import Session
+
+RPL_MAP = "015"
+RPL_MAPEND = "017"
+RPL_STATSDEBUG = "249"
+
+
+# LINKS [[<remote server>] <server mask>]
+@command("LINKS")
+def handle_links(s: Session, msg: Line) -> None:
+    core = s.core
+    description = core.config.server.description
+    net = core.net
+    if net is None:
+        s.numeric(N.RPL_LINKS, core.name, core.name, f"0 {description}")
+    else:
+        for name, parent, hops in net.servers():
+            text = description if name == net.network.me else "ircpsyc"
+            s.numeric(N.RPL_LINKS, name, parent, f"{max(hops, 0)} {text}")
+    s.numeric(N.RPL_ENDOFLINKS, "*", "End of /LINKS list")
+
+
+# MAP
+@command("MAP")
+def handle_map(s: Session, msg: Line) -> None:
+    core = s.core
+    net = core.net
+    if net is None:
+        s.numeric(RPL_MAP, f"{core.name} [{len(core.clients)} users]")
+        s.numeric(RPL_MAPEND, "End of /MAP")
+        return
+    network = net.network
+    children = network.tree_children()
+    users: dict[str, int] = {network.me: len(core.clients)}
+    for replica in net.roster.replicas.values():
+        users[replica.server] = len(replica.persons)
+
+    def walk(name: str, indent: str, last: bool, top: bool) -> None:
+        branch = "" if top else indent + ("`- " if last else "|- ")
+        state = ""
+        peer = network.peer_of(name)
+        if peer is not None and not top:
+            state = f" ({peer.state}, queue {len(peer.unacked)})"
+        s.numeric(RPL_MAP, f"{branch}{name} [{users.get(name, 0)} users]{state}")
+        kids = children.get(name, [])
+        for index, child in enumerate(kids):
+            deeper = "" if top else indent + ("   " if last else "|  ")
+            walk(child, deeper, index == len(kids) - 1, False)
+
+    walk(network.me, "", True, True)
+    for name in sorted(network.split | (network.known - network.reachable)):
+        s.numeric(RPL_MAP, f"   {name} (unreachable)")
+    s.numeric(RPL_MAPEND, "End of /MAP")
+
+
+def link_stats(core: IRCServer, query: str, oper: bool) -> list[tuple[str, list[str]]]:
+    """STATS l (a line per link) and L (JSON, operators only)."""
+    net = core.net
+    if net is None:
+        return []
+    now = time.monotonic()
+    out: list[tuple[str, list[str]]] = []
+    if query == "l":
+        for peer in net.network.links.peers.values():
+            stats = peer.stats
+            up = int(now - peer.up_since) if peer.up else 0
+            out.append(
+                (
+                    N.RPL_STATSLINKINFO,
+                    [
+                        f"{peer.name}[{peer.state}]",
+                        str(len(peer.unacked)),
+                        str(stats.packets_out),
+                        str(stats.bytes_out // 1024),
+                        str(stats.packets_in),
+                        str(stats.bytes_in // 1024),
+                        str(up),
+                    ],
+                )
+            )
+    elif query == "L" and oper:
+        snapshot = net.stats()
+        links = snapshot.pop("links")
+        snapshot.pop("replicas", None)
+        out.append((RPL_STATSDEBUG, ["L", json.dumps(snapshot, separators=(",", ":"))]))
+        for link in links:
+            out.append((RPL_STATSDEBUG, ["L", json.dumps(link, separators=(",", ":"))]))
+    return out
+
+
+# SQUIT <server> [<comment>]
+@command("SQUIT", min_params=1, oper=True)
+def handle_squit(s: Session, msg: Line) -> None:
+    net = s.core.net
+    name = msg.params[0]
+    reason = msg.params[1] if len(msg.params) > 1 else "SQUIT"
+    if net is None or not net.network.links.drop(name, f"SQUIT by {s.nick}: {reason}"):
+        s.numeric(N.ERR_NOSUCHSERVER, name, "No such server")
+        return
+    s.note(f"Link to {name} broken; it is dialled again after the back-off")
+
+
+# CONNECT <server>
+@command("CONNECT", min_params=1, oper=True)
+def handle_connect(s: Session, msg: Line) -> None:
+    net = s.core.net
+    name = msg.params[0]
+    if net is None or not net.network.links.redial(name):
+        s.numeric(N.ERR_NOSUCHSERVER, name, "No such server")
+        return
+    s.note(f"Dialling {name}")

@@ -1,0 +1,184 @@
+"""Server linking, put together: the network, the hub, the replicas and the roster.
+
+`Linking` wires the pieces of the network (ircpsyc.psyc_backend.network, .link)
+to the places (ircpsyc.channels.hub, .replica) and the IRC front-end
+(ircpsyc.ircd.remote) and dispatches what arrives from other servers:
+
+* casts (`_route_servers`): to the roster (`$roster` contexts) or the replicas;
+* packets for this server's root `psyc://me/`: channel states and replays to
+  the replicas, roster snapshots to the roster;
+* `_echo_place_enter` for a local person: the replica sees it first;
+* requests from another server's root (`_request_context_*`, `_request_roster`):
+  to the hub or the roster.
+
+`ircpsyc.server.Server` creates one when [[links]] or listen.psyc is configured;
+the sans-IO tests build several and connect their circuits in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from ircpsyc.channels.hub import Hub
+from ircpsyc.channels.place import PlaceRegistry
+from ircpsyc.channels.replica import Replicas
+from ircpsyc.config import Config, network_servers
+from ircpsyc.ircd.remote import NetFront, Roster
+from ircpsyc.psyc_backend.link import LinkConfig, LinkService, Settings
+from ircpsyc.psyc_backend.network import Network, host_of
+from ircpsyc.psyc_backend.packet import Packet
+from ircpsyc.psyc_backend.router import Router
+
+if TYPE_CHECKING:
+    from ircpsyc.ircd.core import IRCServer
+
+log = logging.getLogger(__name__)
+
+TICK = 0.2  # seconds between link timer sweeps (pings, acknowledgements, dialling)
+
+
+def wanted(config: Config) -> bool:
+    """Whether this server links to others at all."""
+    return bool(config.links or config.listen.psyc or config.listen.psyc_tls)
+
+
+def link_configs(config: Config) -> list[LinkConfig]:
+    return [
+        LinkConfig(link.name, link.secret, link.address, link.tls, link.fingerprint)
+        for link in config.links
+    ]
+
+
+def settings_of(config: Config) -> Settings:
+    net = config.network
+    return Settings(
+        ping_interval=net.ping_interval,
+        ping_timeout=net.ping_timeout,
+        reconnect_min=net.reconnect_min,
+        reconnect_max=net.reconnect_max,
+        queue_max=net.queue_max,
+    )
+
+
+class Linking:
+    """One server's part of the network."""
+
+    def __init__(
+        self,
+        config: Config,
+        router: Router,
+        places: PlaceRegistry,
+        core: IRCServer,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        boot: str = "",
+    ) -> None:
+        self.config = config
+        self.core = core
+        self.clock = clock
+        self.wall_clock = wall_clock
+        self.network = Network(
+            config.server.name,
+            router,
+            link_configs(config),
+            settings_of(config),
+            network_servers(config),
+            dict(config.channels.pin),
+            config.network.split_grace,
+            clock,
+            boot,
+        )
+        network = self.network
+        self.hub = Hub(network, router, places, lambda: core.config, wall_clock)
+        self.replicas = Replicas(network, router, places, lambda: core.config, wall_clock)
+        network.listeners.append(self.replicas)
+        self.roster = Roster(core, network)
+        network.on_cast = self._cast
+        network.on_root = self._root
+        network.on_context = self._context
+        network.on_request = self._request
+        network.ingress = self._ingress
+        core.net = NetFront(core, network, self.roster, self.replicas)
+        self.service: LinkService | None = None
+        self._ticker: asyncio.Task[None] | None = None
+
+    # -- dispatch of what arrives from other servers
+
+    def _cast(self, packet: Packet) -> None:
+        if "/$" in packet.context:
+            self.roster.cast_in(packet)
+        else:
+            self.replicas.cast(packet)
+
+    def _root(self, packet: Packet) -> None:
+        method = packet.method
+        if method.startswith("_status_roster"):
+            self.roster.snapshot_in(packet)
+        elif method.startswith("_status_place_state"):
+            self.replicas.state(packet)
+        elif packet.context and "_counter" in packet.routing:
+            self._cast(packet)  # a replayed cast
+        elif method.startswith(("_error", "_failure")):
+            log.warning("from %s: %s %s", host_of(packet.source), method, packet.get("_reason"))
+
+    def _context(self, packet: Packet) -> bool:
+        if packet.method.startswith("_echo_place_enter"):
+            return self.replicas.echo(packet)
+        return False
+
+    def _request(self, packet: Packet) -> bool:
+        return self.hub.request(packet) or self.roster.request(packet)
+
+    def _ingress(self, packet: Packet) -> None:
+        """A packet from outside the network: its persons show as `psyc://host/~nick`."""
+        source = packet.routing.get("_source", "")
+        vars = packet.vars
+        if "/~" in source:
+            nick = packet.get("_nick") or source[source.index("/~") + 2 :]
+            host = host_of(source)
+            vars["_nick"] = source
+            vars.setdefault("_user", nick)
+            vars.setdefault("_host", host)
+            vars["_prefix"] = f"{source}!{nick}@{host}"
+        target = packet.routing.get("_target", "")
+        if "_nick_target" in vars and "/~" in target:
+            vars["_nick_target"] = target[target.index("/~") + 2 :]
+
+    # -- time
+
+    def tick(self, now: float | None = None) -> None:
+        now = self.clock() if now is None else now
+        self.network.links.tick(now) if self.service is None else self.service.tick(now)
+        self.network.tick(now)
+        self.replicas.tick(self.wall_clock())
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(TICK)
+            try:
+                self.tick()
+            except Exception:
+                log.exception("link timer sweep failed")
+
+    async def start(self, server_ssl: ssl.SSLContext | None = None) -> None:
+        listen = self.config.listen
+        self.service = LinkService(self.network.links, listen.psyc, listen.psyc_tls, server_ssl)
+        await self.service.start()
+        self.tick()
+        self._ticker = asyncio.create_task(self._run())
+        if self.service.addresses():
+            log.info("server links listening on %s", ", ".join(self.service.addresses()))
+
+    async def stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        if self.service is not None:
+            await self.service.stop()

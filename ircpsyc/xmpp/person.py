@@ -1,0 +1,150 @@
+"""The persons the gateway adds to the IRC world.
+
+`XmppPerson` is an XMPP user in one or more rooms under one nick: the PSYC
+person entity `psyc://SERVER/~nick` (registered with the router and in the IRC
+roster, so WHOIS, WHO, NAMES and PRIVMSG find it).  It has no IRC sessions;
+what places and persons send it is rendered as stanzas by the gateway.
+
+`RemoteOccupant` is an occupant of a bridged MUC on another XMPP server
+(relay mode): a member of the bridged channel, nothing to render but private
+messages, which go back through a puppet.
+
+Both subclass the IRC front-end's `Client` so everything that looks a nick up
+in the roster works unchanged; `sessions` stays empty.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ircpsyc.ircd.client import Client
+from ircpsyc.psyc_backend.packet import Packet
+from ircpsyc.psyc_backend.uniform import person
+
+if TYPE_CHECKING:
+    from ircpsyc.ircd.core import IRCServer
+    from ircpsyc.xmpp.bridge import Bridge
+    from ircpsyc.xmpp.gateway import Gateway
+
+
+AWAY_SHOWS = {"away": "Away", "xa": "Extended away", "dnd": "Busy"}
+
+
+def away_text(show: str, status: str) -> str:
+    """The IRC AWAY text of an XMPP show and status ("" when not away)."""
+    if show in AWAY_SHOWS:
+        return status or AWAY_SHOWS[show]
+    return ""
+
+
+@dataclass(slots=True)
+class HistoryRequest:
+    """XEP-0045 7.2.13: what history a joining session asked for (None: not said)."""
+
+    maxstanzas: int | None = None
+    maxchars: int | None = None
+    seconds: int | None = None
+    since: int | None = None  # ms
+
+
+@dataclass(slots=True)
+class Occupancy:
+    """One XMPP session (full JID) in one room."""
+
+    full: str
+    joined: bool = False
+    history: HistoryRequest = field(default_factory=HistoryRequest)
+    show: str = ""
+    status: str = ""
+
+
+@dataclass(slots=True)
+class RoomState:
+    """A person in one room: the channel, the room JID as its client wrote it, its sessions."""
+
+    channel: str
+    jid: str
+    uniform: str
+    requested: str  # the MUC nick asked for (210 when it differs from the nick given)
+    sessions: dict[str, Occupancy] = field(default_factory=dict)
+    joined: bool = False
+    sent: deque[str] = field(default_factory=deque)  # tags of messages awaiting their echo
+
+    def occupant(self, nick: str) -> str:
+        return f"{self.jid}/{nick}"
+
+
+class GatewayUser(Client):
+    """A nick in the IRC roster without IRC sessions."""
+
+    __slots__ = ()
+
+    def __init__(
+        self, core: IRCServer, nick: str, user: str, host: str, realname: str, ip: str = ""
+    ) -> None:
+        self.core = core
+        self.sessions = []
+        self.nick = nick
+        self.user = user
+        self.host = host
+        self.ip = ip or "0.0.0.0"
+        self.realname = realname
+        self.uniform = person(core.name, nick)
+        self.account = ""
+        self.modes = set()
+        self.away = ""
+        self.oper_name = ""
+        self.channels = {}
+        self.signon = core.clock()
+        self.last_active = self.signon
+        self.seen = deque(maxlen=16)
+        self.monitoring = {}
+
+
+class XmppPerson(GatewayUser):
+    """An XMPP user (bare JID) under one nick, in the rooms in `rooms`."""
+
+    __slots__ = ("bare", "gateway", "pm_rooms", "requested", "rooms", "show")
+
+    def __init__(
+        self,
+        gateway: Gateway,
+        nick: str,
+        bare: str,
+        requested: str,
+        user: str,
+        host: str,
+    ) -> None:
+        super().__init__(gateway.core, nick, user, host, bare)
+        self.gateway = gateway
+        self.bare = bare
+        self.requested = requested
+        self.rooms: dict[str, RoomState] = {}  # casefolded channel -> state
+        self.pm_rooms: dict[str, str] = {}  # casefolded nick -> channel its PMs go through
+        self.show = ""
+
+    def receive(self, packet: Packet) -> None:
+        self.gateway.deliver(self, packet)
+
+
+class RemoteOccupant(GatewayUser):
+    """An occupant of a bridged remote MUC, as a member of the bridged channel."""
+
+    __slots__ = ("affiliation", "bridge", "entered", "muc_nick", "real_jid", "role", "seen_at")
+
+    def __init__(
+        self, bridge: Bridge, nick: str, muc_nick: str, user: str, host: str, real_jid: str
+    ) -> None:
+        super().__init__(bridge.gateway.core, nick, user, host, real_jid or muc_nick)
+        self.bridge = bridge
+        self.muc_nick = muc_nick
+        self.real_jid = real_jid
+        self.entered = False
+        self.role = "participant"
+        self.affiliation = "none"
+        self.seen_at = 0  # the bridge's join generation that last confirmed this occupant
+
+    def receive(self, packet: Packet) -> None:
+        self.bridge.deliver(self, packet)

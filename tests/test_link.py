@@ -1,0 +1,343 @@
+"""Server link circuits, sans-IO: handshake, authentication, pings, acknowledgements,
+resending after a broken link, duplicates, garbage, and the link configuration."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from netsim import SECRET, Sim
+
+from ircpsyc.config import ConfigError, load
+from ircpsyc.psyc_backend.link import (
+    CLOSED,
+    DOWN,
+    UP,
+    Circuit,
+    LinkConfig,
+    Links,
+    Peer,
+    Settings,
+    proof,
+)
+from ircpsyc.psyc_backend.packet import Packet
+from ircpsyc.psyc_backend.wire import Parser, render
+
+
+class Handler:
+    """Records what the links report."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str]] = []
+        self.packets: list[Packet] = []
+
+    def link_hello(self, peer: Peer) -> list[bytes]:
+        return []
+
+    def link_up(self, peer: Peer) -> None:
+        self.events.append(("up", peer.name))
+
+    def link_down(self, peer: Peer) -> None:
+        self.events.append(("down", peer.name))
+
+    def link_packet(self, peer: Peer, packet: Packet) -> None:
+        self.packets.append(packet)
+
+
+class End:
+    """One side of a hand-driven connection: what it wrote, and whether it closed."""
+
+    def __init__(self) -> None:
+        self.out = bytearray()
+        self.closed = False
+        self.aborted = False
+
+    def write(self, data: bytes) -> None:
+        self.out += data
+
+    def close(self, abort: bool) -> None:
+        self.closed = True
+        self.aborted = abort
+
+    def take(self) -> bytes:
+        data, self.out = bytes(self.out), bytearray()
+        return data
+
+
+def links(me: str, peer: str, secret: str = SECRET) -> tuple[Links, Handler]:
+    handler = Handler()
+    return Links(me, "1000", [LinkConfig(peer, secret)], Settings(), handler), handler
+
+
+def pair(
+    secret_a: str = SECRET, secret_b: str = SECRET
+) -> tuple[Circuit, End, Links, Handler, Circuit, End, Links, Handler]:
+    la, ha = links("a.test", "b.test", secret_a)
+    lb, hb = links("b.test", "a.test", secret_b)
+    ea, eb = End(), End()
+    ca = la.open(la.peers["b.test"], ea.write, ea.close, 0.0)
+    cb = lb.open(None, eb.write, eb.close, 0.0)
+    return ca, ea, la, ha, cb, eb, lb, hb
+
+
+def shuttle(ca: Circuit, ea: End, cb: Circuit, eb: End, now: float = 0.0) -> None:
+    for _ in range(10):
+        da, db = ea.take(), eb.take()
+        if not da and not db:
+            return
+        if da and not eb.closed:
+            cb.data_received(da, now)
+        if db and not ea.closed:
+            ca.data_received(db, now)
+
+
+def test_handshake_both_sides_send_empty_packet_then_notice() -> None:
+    ca, ea, la, ha, cb, eb, lb, hb = pair()
+    first = bytes(ea.out)
+    assert first.startswith(b"|\n")
+    notice = Parser().feed(first)[1]
+    assert notice.method == "_notice_circuit_established"
+    assert notice.source == "psyc://a.test/"
+    assert len(notice.get("_challenge")) == 32
+    shuttle(ca, ea, cb, eb)
+    assert ca.state == UP and cb.state == UP
+    assert ha.events == [("up", "b.test")] and hb.events == [("up", "a.test")]
+    assert la.peers["b.test"].state == UP
+
+
+def test_proof_is_hmac_over_challenge_and_both_roots() -> None:
+    value = proof("secret", "c" * 32, "psyc://a/", "psyc://b/")
+    assert len(value) == 64
+    assert value != proof("secret", "c" * 32, "psyc://b/", "psyc://a/")
+    assert value != proof("other", "c" * 32, "psyc://a/", "psyc://b/")
+
+
+def test_wrong_secret_is_refused_with_error_and_closed() -> None:
+    ca, ea, la, ha, cb, eb, lb, hb = pair(secret_b="another secret, not the same")
+    shuttle(ca, ea, cb, eb)
+    assert ca.state == CLOSED and cb.state == CLOSED
+    assert ha.events == [] and hb.events == []
+    assert la.peers["b.test"].stats.refused + lb.peers["a.test"].stats.refused >= 1
+    assert "wrong proof" in la.peers["b.test"].last_error + lb.peers["a.test"].last_error
+
+
+def test_unknown_server_is_refused() -> None:
+    la, ha = links("a.test", "b.test")
+    end = End()
+    circuit = la.open(None, end.write, end.close, 0.0)
+    notice = Packet(
+        "_notice_circuit_established",
+        {"_source": "psyc://intruder.test/"},
+        {"_challenge": "x" * 32, "_boot": "1"},
+    )
+    circuit.data_received(b"|\n" + render(notice), 0.0)
+    assert circuit.state == CLOSED
+    errors = [p.method for p in Parser().feed(end.take())]
+    assert "_error_illegal_source" in errors
+    assert la.refused == {"intruder.test": 1}
+
+
+def test_garbage_gets_error_syntax_and_the_link_closes() -> None:
+    ca, ea, la, ha, cb, eb, lb, hb = pair()
+    shuttle(ca, ea, cb, eb)
+    ea.take()
+    ca.data_received(b"this is not PSYC\n\x00\x01|\n", 1.0)
+    assert ca.state == CLOSED and ea.closed
+    assert [p.method for p in Parser().feed(ea.take())] == ["_error_syntax"]
+    assert ha.events[-1] == ("down", "b.test")
+
+
+def test_data_before_authentication_is_refused() -> None:
+    la, ha = links("a.test", "b.test")
+    end = End()
+    circuit = la.open(None, end.write, end.close, 0.0)
+    circuit.data_received(b"|\n" + render(Packet("_message_public", {}, {}, "hi")), 0.0)
+    assert circuit.state == CLOSED
+    assert ha.packets == []
+
+
+def test_pings_and_ping_timeout() -> None:
+    ca, ea, la, ha, cb, eb, lb, hb = pair()
+    shuttle(ca, ea, cb, eb)
+    ea.take()
+    ca.tick(16.0)  # ping_interval 15
+    assert ea.take() == b"|\n"
+    ca.tick(61.0)  # nothing heard for ping_timeout 60
+    assert ca.state == CLOSED
+    assert ha.events[-1] == ("down", "b.test")
+
+
+def test_acknowledged_packets_are_forgotten_unacknowledged_ones_resent() -> None:
+    ca, ea, la, ha, cb, eb, lb, hb = pair()
+    shuttle(ca, ea, cb, eb)
+    peer = la.peers["b.test"]
+    for n in range(5):
+        peer.queue(render(Packet("_message_public", {}, {"_n": str(n)}, "x")))
+    assert len(peer.unacked) == 5
+    shuttle(ca, ea, cb, eb)
+    assert [p.get("_n") for p in hb.packets] == ["0", "1", "2", "3", "4"]
+    cb.tick(1.0)  # b acknowledges what it has
+    shuttle(ca, ea, cb, eb)
+    assert len(peer.unacked) == 0
+    # Three more, of which the link loses the last two on the wire.
+    for n in range(5, 8):
+        peer.queue(render(Packet("_message_public", {}, {"_n": str(n)}, "x")))
+    data = ea.take()
+    first_end = data.index(b"|\n") + 2
+    cb.data_received(data[:first_end], 2.0)
+    ca.lost("broken")
+    cb.lost("broken")
+    assert peer.state == DOWN and len(peer.unacked) == 3
+    # A new circuit: b says it has 6 packets, a resends the other two.
+    ea2, eb2 = End(), End()
+    ca2 = la.open(peer, ea2.write, ea2.close, 3.0)
+    cb2 = lb.open(None, eb2.write, eb2.close, 3.0)
+    shuttle(ca2, ea2, cb2, eb2, 3.0)
+    assert ca2.state == UP
+    assert [p.get("_n") for p in hb.packets] == [str(n) for n in range(8)]
+    assert peer.stats.resent == 2
+
+
+def test_packets_queue_while_the_link_is_down() -> None:
+    la, ha = links("a.test", "b.test")
+    lb, hb = links("b.test", "a.test")
+    peer = la.peers["b.test"]
+    for n in range(3):
+        peer.queue(render(Packet("_notice_test", {}, {"_n": str(n)})))
+    assert peer.state == DOWN and len(peer.unacked) == 3
+    ea, eb = End(), End()
+    ca = la.open(peer, ea.write, ea.close, 0.0)
+    cb = lb.open(None, eb.write, eb.close, 0.0)
+    shuttle(ca, ea, cb, eb)
+    assert [p.get("_n") for p in hb.packets] == ["0", "1", "2"]
+
+
+def test_queue_is_bounded() -> None:
+    handler = Handler()
+    la = Links("a.test", "1", [LinkConfig("b.test", SECRET)], Settings(queue_max=3), handler)
+    peer = la.peers["b.test"]
+    for n in range(10):
+        peer.queue(render(Packet("_notice_test", {}, {"_n": str(n)})))
+    assert len(peer.unacked) == 3
+    assert peer.stats.dropped == 7
+
+
+def test_restarted_peer_gets_the_queue_renumbered() -> None:
+    ca, ea, la, ha, cb, eb, lb, hb = pair()
+    shuttle(ca, ea, cb, eb)
+    peer = la.peers["b.test"]
+    peer.queue(render(Packet("_notice_test", {}, {"_n": "0"})))
+    shuttle(ca, ea, cb, eb)
+    cb.tick(1.0)
+    shuttle(ca, ea, cb, eb)
+    ca.lost("x")
+    cb.lost("x")
+    peer.queue(render(Packet("_notice_test", {}, {"_n": "1"})))
+    # b restarts: a new Links with a new boot, counting from zero.
+    hb2 = Handler()
+    lb2 = Links("b.test", "2000", [LinkConfig("a.test", SECRET)], Settings(), hb2)
+    ea2, eb2 = End(), End()
+    ca2 = la.open(peer, ea2.write, ea2.close, 2.0)
+    cb2 = lb2.open(None, eb2.write, eb2.close, 2.0)
+    shuttle(ca2, ea2, cb2, eb2, 2.0)
+    assert [p.get("_n") for p in hb2.packets] == ["1"]
+    assert lb2.peers["a.test"].received == 1
+
+
+def test_duplicate_circuit_keeps_the_one_dialled_by_the_lower_name() -> None:
+    la, ha = links("a.test", "b.test")
+    lb, hb = links("b.test", "a.test")
+    pa = la.peers["b.test"]
+    pb = lb.peers["a.test"]
+    # Both dial at once: a->b (preferred: a < b) and b->a.
+    e1a, e1b, e2a, e2b = End(), End(), End(), End()
+    c1a = la.open(pa, e1a.write, e1a.close, 0.0)  # a dialled
+    c2b = lb.open(pb, e2b.write, e2b.close, 0.0)  # b dialled
+    c1b = lb.open(None, e1b.write, e1b.close, 0.0)
+    c2a = la.open(None, e2a.write, e2a.close, 0.0)
+    for _ in range(6):
+        shuttle(c1a, e1a, c1b, e1b)
+        shuttle(c2a, e2a, c2b, e2b)
+    assert pa.circuit is c1a and pb.circuit is c1b
+    assert c1a.state == UP and c2a.state == CLOSED
+
+
+def test_sim_link_counters_and_state() -> None:
+    sim = Sim(["a.test", "b.test"], [("a.test", "b.test")])
+    sim.link_all()
+    a = sim["a.test"].peer("b.test")
+    b = sim["b.test"].peer("a.test")
+    assert a.state == UP and b.state == UP
+    snap = a.snapshot(sim.now)
+    assert snap["name"] == "b.test" and snap["state"] == "up"
+    assert snap["bytes_out"] > 0 and snap["bytes_in"] > 0
+    sim.cut("a.test", "b.test")
+    assert a.state == DOWN and b.state == DOWN
+
+
+# --- configuration -----------------------------------------------------------------
+
+
+def write(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "ircpsyc.toml"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+LINKED = """
+[server]
+name = "a.example.org"
+[listen]
+psyc = "127.0.0.1:4404"
+[network]
+servers = ["a.example.org", "b.example.org", "c.example.org"]
+split_grace = 3
+[channels.pin]
+"#ops" = "c.example.org"
+[[links]]
+name = "b.example.org"
+address = "127.0.0.1:4405"
+secret = "0123456789abcdef0123"
+"""
+
+
+def test_config_links_network_and_pins(tmp_path: Path) -> None:
+    config = load(write(tmp_path, LINKED))
+    assert config.listen.psyc == "127.0.0.1:4404"
+    assert config.links[0].name == "b.example.org"
+    assert config.links[0].tls is False and config.links[0].fingerprint == ""
+    assert config.network.split_grace == 3.0
+    assert config.channels.pin == {"#ops": "c.example.org"}
+    assert load(None).channels.pin == {}
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        (lambda t: t.replace('"0123456789abcdef0123"', '"short"'), "links[0].secret"),
+        (lambda t: t.replace('name = "b.example.org"', 'name = "a.example.org"'), "links[0].name"),
+        (lambda t: t.replace('= "c.example.org"\n', '= "z.example.org"\n'), "channels.pin.#ops"),
+        (lambda t: t.replace('"#ops"', '"ops"'), "channels.pin"),
+        (
+            lambda t: t.replace('psyc = "127.0.0.1:4404"', "").replace(
+                'address = "127.0.0.1:4405"\n', ""
+            ),
+            "links[0].address",
+        ),
+        (lambda t: t.replace('"a.example.org", "b', '"b'), "network.servers"),
+    ],
+)
+def test_config_link_errors(tmp_path: Path, change: Callable[[str], str], key: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load(write(tmp_path, change(LINKED)))
+    assert info.value.key == key
+
+
+def test_default_network_servers_are_this_one_and_the_links(tmp_path: Path) -> None:
+    from ircpsyc.config import network_servers
+
+    config = load(write(tmp_path, LINKED))
+    bare = dataclasses.replace(config, network=dataclasses.replace(config.network, servers=()))
+    assert network_servers(bare) == ("a.example.org", "b.example.org")
