@@ -441,6 +441,10 @@ async def run_idle(ctx: Context, p: IdleParams) -> Result:
     conns, report = await ctx.connect("bi", p.clients, concurrency=p.concurrency)
     m = meter.stop()
     await ctx.barrier(conns, timeout=300.0)
+    # From here on the server only idles and answers PINGs: the "other load"
+    # of this span says how undisturbed the RSS and round-trip figures are.
+    after = Meter(ctx.server)
+    after.start()
     await asyncio.sleep(p.settle)
     rss1 = ctx.server.rss_bytes()
 
@@ -470,6 +474,7 @@ async def run_idle(ctx: Context, p: IdleParams) -> Result:
 
     await asyncio.gather(*(probe(c, i) for i, c in enumerate(probes)))
     ping_phase = ping_meter.stop()
+    after_phase = after.stop()
     rtt = latency_summary(rtts)
     per_conn = None
     if rss0 is not None and rss1 is not None and report.registered:
@@ -490,7 +495,7 @@ async def run_idle(ctx: Context, p: IdleParams) -> Result:
         "server_cpu_ms_per_registration": _per(m["server_cpu_s"], report.registered, 1e3),
         "connect_phase": m,
         "ping_phase": ping_phase,
-        "other_cpu_share": ping_phase["other_cpu_share"],
+        "other_cpu_share": after_phase["other_cpu_share"],
     }
 
 

@@ -21,6 +21,9 @@ Environment:
 ``IRCPSYC_OPER_HASH``
     a ready-made password hash for ``operpassword`` (default: computed once per
     process with ``ircpsyc mkpasswd operpassword``).
+``IRCPSYC_SERVICES``
+    ``1`` to run the services tests too (built-in NickServ, SASL PLAIN and
+    SCRAM-SHA-256, REGISTER).  Off by default: they are skipped.
 ``IRCPSYC_KEEP_LOGS``
     a directory; when set, each server's output is copied there on shutdown.
 """
@@ -56,6 +59,14 @@ OPER_NAME = "operuser"
 OPER_PASSWORD = "operpassword"
 
 CONFIG_FILE = "ircpsyc.toml"
+
+
+def services_enabled() -> bool:
+    """Whether services tests run (``IRCPSYC_SERVICES=1``) or are skipped."""
+    return os.environ.get("IRCPSYC_SERVICES", "").strip().lower() in ("1", "true", "yes")
+
+
+SASL_MECHANISMS = {"PLAIN", "SCRAM-SHA-256"}
 LOG_FILE = "server.log"
 
 # Seconds given to the server to exit after SIGTERM before its group gets SIGKILL.
@@ -97,8 +108,22 @@ def oper_password_hash() -> str:
     return lines[-1]
 
 
-def render_config(*, port: int, directory: Path, oper_hash: str) -> str:
-    """The TOML configuration for one test server."""
+def render_config(
+    *,
+    port: int,
+    directory: Path,
+    oper_hash: str,
+    services: dict[str, bool] | None = None,
+) -> str:
+    """The TOML configuration for one test server.
+
+    ``services`` (only when services tests run) becomes a ``[services]`` table.
+    """
+    extra: list[str] = []
+    if services:
+        extra += ["[services]"]
+        extra += [f"{key} = {str(value).lower()}" for key, value in services.items()]
+        extra += [""]
     return "\n".join(
         [
             "[server]",
@@ -121,6 +146,7 @@ def render_config(*, port: int, directory: Path, oper_hash: str) -> str:
             f"password_hash = {_toml_str(oper_hash)}",
             f"hostmask = {_toml_str('*@*')}",
             "",
+            *extra,
         ]
     )
 
@@ -197,16 +223,21 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child after fo
             _LIBC.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
 
 
+def _from_nickserv(msg: Any) -> bool:
+    return bool(msg.command == "NOTICE" and (msg.prefix or "").lower().startswith("nickserv!"))
+
+
 class IrcpsycController(BaseServerController, DirectoryBasedController):
     software_name = "ircpsyc"
-    # No services yet: no NickServ, no SASL, no account registration.
-    supported_sasl_mechanisms: set[str] = set()
+    # Services tests are skipped unless IRCPSYC_SERVICES=1: then NickServ and
+    # SASL are the server's own (there is no separate services package).
+    supported_sasl_mechanisms: set[str] = set(SASL_MECHANISMS) if services_enabled() else set()
     supports_sts = False
     # Left empty on purpose: irctest then skips (rather than fails) tests whose
     # capability or optional behaviour the server does not advertise.
     capabilities: frozenset[Any] = frozenset()
     optional_behaviors: frozenset[Any] = frozenset()
-    extban_mute_char = None
+    extban_mute_char = "m"  # quiets: MODE #chan +b m:mask
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -288,14 +319,50 @@ class IrcpsycController(BaseServerController, DirectoryBasedController):
         self.directory = None
         self.port_open = False
 
+    def wait_for_services(self) -> None:
+        """Services are built in: they are up when the port is."""
+        self.wait_for_port()
+
+    def registerUser(self, case: Any, username: str, password: str | None = None) -> None:
+        """Register an account through NickServ, as irctest's services tests expect."""
+        if not services_enabled():
+            raise NotImplementedByController("account registration (set IRCPSYC_SERVICES=1)")
+        if not case.run_services:
+            raise ValueError("Attempted to register a nick, but `run_services` is not True.")
+        assert password
+        client = case.addClient(show_io=True)
+        case.sendLine(client, "NICK " + username)
+        case.sendLine(client, "USER r e g :user")
+        while case.getRegistrationMessage(client).command != "001":
+            pass
+        case.getMessages(client)
+        case.sendLine(client, f"PRIVMSG NickServ :REGISTER {password}")
+        # Password hashing happens off the event loop: the answer may come late.
+        replies: list[Any] = []
+        deadline = time.monotonic() + 15
+        while not any(_from_nickserv(msg) for msg in replies):
+            assert time.monotonic() < deadline, f"NickServ did not answer REGISTER: {replies}"
+            replies += case.getMessages(client)
+        case.sendLine(client, "QUIT")
+        case.assertDisconnected(client)
+
     # helpers -------------------------------------------------------------------
+
+    def _services_settings(self) -> dict[str, bool] | None:
+        if not services_enabled():
+            return None
+        config = self.test_config
+        return {
+            "registration_before_connect": bool(config.account_registration_before_connect),
+            "registration_email_required": bool(config.account_registration_requires_email),
+        }
 
     @staticmethod
     def _unsupported(
         *, password: str | None, ssl: bool, run_services: bool, websocket: bool
     ) -> str:
-        if run_services:
-            return "services (NickServ/SASL)"
+        if run_services and not services_enabled():
+            return "services (NickServ/SASL; set IRCPSYC_SERVICES=1)"
         if password is not None:
             return "server password (PASS)"
         if ssl:
@@ -313,7 +380,14 @@ class IrcpsycController(BaseServerController, DirectoryBasedController):
         self.create_config()
         assert self.directory is not None
         with self.open_file(CONFIG_FILE, "w") as fd:
-            fd.write(render_config(port=port, directory=self.directory, oper_hash=oper_hash))
+            fd.write(
+                render_config(
+                    port=port,
+                    directory=self.directory,
+                    oper_hash=oper_hash,
+                    services=self._services_settings(),
+                )
+            )
 
         command: list[str] = []
         if faketime and shutil.which("faketime"):

@@ -13,7 +13,7 @@ this interpreter).  Only server tests count: irctest's self-tests are ignored.
 Default selection (``--markers``): ``not implementation-specific and not
 deprecated``.  ngIRCd and InspIRCd are run without a services package, so
 ``and not services`` is added for them; ircpsyc's controller instead skips the
-services tests itself (they show up as skipped).
+services tests itself (they show up as skipped) unless ``--services`` is given.
 
 The last line printed is ``N passed, N failed, N skipped``, counted from the
 JUnit XML report (errors count as failed, xfails as skipped).  The exit status
@@ -209,6 +209,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="where to write the JUnit report (default: TMPDIR/ircpsyc-conformance/SERVER.xml)",
     )
     parser.add_argument(
+        "--services",
+        action="store_true",
+        help="ircpsyc only: run the services tests too (sets IRCPSYC_SERVICES=1)",
+    )
+    parser.add_argument(
         "--failures",
         type=Path,
         metavar="PATH",
@@ -252,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: ircpsyc executable not found: {binary}", file=sys.stderr)
             return 2
         env.setdefault("IRCPSYC_BIN", binary)
+        if args.services:
+            env["IRCPSYC_SERVICES"] = "1"
 
     command = [
         python,

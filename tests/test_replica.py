@@ -272,13 +272,34 @@ def test_replica_gap_is_repaired_by_a_replay() -> None:
     alice = sim["a.test"].client("alice")
     carol = sim["c.test"].client("carol")
     join_all(sim, channel, alice, carol)
-    replica = view_of(sim, "c.test", channel)
-    assert isinstance(replica, Replica)
-    replica.last -= 2  # pretend two casts were missed
+    sim.cut("a.test", "b.test")
+    sim.do(alice, f"PRIVMSG {channel} :lost 1", f"PRIVMSG {channel} :lost 2")
+    peer = sim["a.test"].peer("b.test")
+    peer.acknowledge(peer.sent)  # as if the link queue overflowed: both are gone
+    sim.connect("a.test", "b.test")
+    sim.settle()  # c asks a.test to resync its replica when a.test is back
+    assert sim.texts(carol) == ["lost 1", "lost 2"]
+    assert sim["a.test"].linking.hub.replayed == 2
     sim.do(alice, f"PRIVMSG {channel} :next")
-    sim.settle()
     assert sim.texts(carol) == ["next"]
-    assert sim["a.test"].linking.hub.replayed >= 1
+
+
+def test_replica_gap_older_than_the_buffer_gets_the_state() -> None:
+    sim = line3(resync_buffer=2)
+    channel = homed(sim, "a.test")
+    alice = sim["a.test"].client("alice")
+    carol = sim["c.test"].client("carol")
+    join_all(sim, channel, alice, carol)
+    sim.cut("a.test", "b.test")
+    sim.do(alice, *(f"PRIVMSG {channel} :m{n}" for n in range(4)), f"TOPIC {channel} :new")
+    peer = sim["a.test"].peer("b.test")
+    peer.acknowledge(peer.sent)
+    sim.connect("a.test", "b.test")
+    sim.settle()
+    got = sim.lines(carol)
+    assert [(line.command, line.params[-1]) for line in got] == [("TOPIC", "new")]
+    converged(sim, channel, ["a.test", "c.test"])
+    assert sim["a.test"].linking.hub.states_sent >= 1
 
 
 def test_nicks_are_unique_across_servers() -> None:

@@ -136,6 +136,7 @@ class Replica(Place):
         self.extra_params: dict[str, str] = {}  # parameter modes besides k and l
         self.orphaned = False
         self.asked = -RESYNC_RETRY
+        self.asked_for: int | None = -1
         self.home_name = name  # the channel's name at its home (differs when federated)
         self.federated = False
         self.home_nicks: dict[str, str] = {}  # federated: folded home nick -> member key
@@ -276,7 +277,12 @@ class Replica(Place):
             if member is not None:
                 self._drop(member)
         elif method.startswith("_notice_place_nick"):
-            self._rename(relay, packet.get("_uniform_new"), packet.get("_nick_new"))
+            new_nick = packet.get("_nick_new")
+            new_uniform = packet.get("_uniform_new")
+            cut = relay.rfind("/~")
+            if not new_uniform and cut >= 0 and "/" not in new_nick:
+                new_uniform = relay[: cut + 2] + new_nick  # a person's uniform follows its nick
+            self._rename(relay, new_uniform, new_nick)
         elif method.startswith("_notice_place_topic"):
             self.topic = packet.get("_topic")
             self.topic_setter = packet.get("_prefix")
@@ -719,11 +725,13 @@ class Replicas:
     # -- asking the home
 
     def ask(self, replica: Replica) -> None:
-        """Ask the home to resync us from our last counter (at most every few seconds)."""
+        """Ask the home to resync us from our last counter (once per counter, and again
+        after a few seconds without an answer)."""
         now = self.clock()
-        if now - replica.asked < RESYNC_RETRY:
+        if replica.asked_for == replica.last and now - replica.asked < RESYNC_RETRY:
             return
         replica.asked = now
+        replica.asked_for = replica.last
         self.router.send(
             Packet(
                 "_request_context_resync",
@@ -786,7 +794,6 @@ class Replicas:
             if replica.home != name:
                 continue
             if how == "resume" and not replica.orphaned:
-                replica.asked = -RESYNC_RETRY
                 self.ask(replica)
             else:
                 self._netjoin_sent.discard(normalize(replica.uniform))

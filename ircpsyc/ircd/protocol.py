@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 # Tags (8191) + space + the 512-byte message: anything longer is refused.
 MAX_INPUT = MAX_TAGS_TOTAL + 1 + 512
+# Unprocessed input a lagged client may have waiting before it is dropped.
+RECVQ = 64 * 1024
 
 
 class IRCProtocol(asyncio.Protocol):
@@ -33,6 +35,7 @@ class IRCProtocol(asyncio.Protocol):
         "_ip",
         "_out",
         "_paused",
+        "_refused",
         "_server",
         "_tls",
         "_transport",
@@ -44,7 +47,8 @@ class IRCProtocol(asyncio.Protocol):
         self._tls = tls
         self._buffer = b""
         self._discarding = False
-        self._paused = False
+        self._paused = False  # fake lag: a timer will process the next line
+        self._refused = False
         self._holds = 0  # slow work for this client is running: its next line waits
         self._transport: asyncio.Transport | None = None
         self._ip = ""
@@ -65,6 +69,7 @@ class IRCProtocol(asyncio.Protocol):
         session = Session(core, self, ip, port, self._tls, time.monotonic())
         self.session = session
         if refusal:
+            self._refused = True
             session.closed = True
             self._transport.write(line(None, "ERROR", f"Closing Link: {ip} ({refusal})"))
             self._transport.close()
@@ -75,9 +80,17 @@ class IRCProtocol(asyncio.Protocol):
             session.certfp = _certfp(transport)
 
     def data_received(self, data: bytes) -> None:
+        # Keep reading while lagged (so a hang-up is seen at once), but only so much.
+        session = self.session
+        if session is not None and session.closed:
+            return  # draining after a half-close
         self._buffer += data
-        if not self._paused and not self._holds:
-            self._process()
+        if self._paused or self._holds:
+            if len(self._buffer) > RECVQ and self.session is not None:
+                self._buffer = b""
+                self.session.close("Excess Flood")
+            return
+        self._process()
 
     def connection_lost(self, exc: Exception | None) -> None:
         session = self.session
@@ -85,7 +98,7 @@ class IRCProtocol(asyncio.Protocol):
             return
         if not session.closed or session in self._server.core.sessions:
             session.lost("Connection reset by peer" if exc else "Connection closed")
-        if self._ip and self._transport is not None and not getattr(self, "_refused", False):
+        if self._ip and self._transport is not None and not self._refused:
             self._server.disconnected(self._ip)
         self._transport = None
         self._buffer = b""
@@ -122,8 +135,18 @@ class IRCProtocol(asyncio.Protocol):
 
     def close(self) -> None:
         self.flush()
-        if self._transport is not None:
-            self._transport.close()
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        if transport.can_write_eof():
+            # Half-close and keep draining input for a moment: closing a socket with
+            # unread input sends a reset, and the client would lose our ERROR line.
+            self._holds += 1
+            self._buffer = b""
+            transport.write_eof()
+            asyncio.get_running_loop().call_later(2.0, transport.close)
+        else:
+            transport.close()
 
     # -- line handling
 
@@ -156,9 +179,10 @@ class IRCProtocol(asyncio.Protocol):
             now = loop_time()
             delay = session.flood_delay(now)
             if delay > 0:
-                # Fake lag: stop reading and come back when the bucket has a token.
+                # Fake lag: come back when the bucket has a token.
                 buffer = raw + b"\n" + buffer
-                self._pause(delay)
+                self._paused = True
+                asyncio.get_running_loop().call_later(delay, self._resume)
                 break
             session.handle_line(raw, now)
         self._buffer = buffer
@@ -166,36 +190,17 @@ class IRCProtocol(asyncio.Protocol):
     def hold(self) -> None:
         """Process no further input until `release` (a SASL or NickServ password check)."""
         self._holds += 1
-        if self._holds == 1 and self._transport is not None and not self._paused:
-            self._transport.pause_reading()
 
     def release(self) -> None:
         self._holds = max(0, self._holds - 1)
-        if self._holds or self._paused or self._transport is None:
-            return
-        if self._transport.is_closing():
-            return
-        self._transport.resume_reading()
-        self._process()
-
-    def _pause(self, delay: float) -> None:
-        if self._transport is None:
-            return
-        self._paused = True
-        self._transport.pause_reading()
-        asyncio.get_running_loop().call_later(delay, self._resume)
+        if not self._holds and not self._paused and self._transport is not None:
+            self._process()
 
     def _resume(self) -> None:
         self._paused = False
         if self._transport is None or self._transport.is_closing() or self._holds:
             return
-        self._transport.resume_reading()
         self._process()
-        session = self.session
-        if session is not None and session.closed:
-            return
-        if len(self._buffer) > 64 * 1024 and session is not None:
-            session.close("Excess Flood")
 
 
 def _certfp(transport: asyncio.BaseTransport) -> str:

@@ -44,7 +44,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from ircpsyc import __version__
 from ircpsyc.psyc_backend.packet import Packet
@@ -662,7 +662,7 @@ class LinkProtocol(asyncio.Protocol):
         self._out: list[bytes] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
         self.transport = transport
         with contextlib.suppress(OSError, AttributeError):
             import socket

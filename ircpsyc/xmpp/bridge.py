@@ -71,6 +71,7 @@ class Bridge(PlaceObserver):
         self.by_jid: dict[str, Puppet] = {}
         self.by_muc_nick: dict[str, Puppet] = {}
         self.remotes: dict[str, RemoteOccupant] = {}  # MUC nick -> occupant
+        self.remote_keys: set[str] = set()  # their normalized uniforms
         self.listener: Puppet | None = None
         self.generation = 0
         self.synced = False
@@ -93,7 +94,7 @@ class Bridge(PlaceObserver):
         return sender.bare == self.room
 
     def _remote_uniforms(self) -> set[str]:
-        return {normalize(r.uniform) for r in self.remotes.values()}
+        return self.remote_keys
 
     # -- the link
 
@@ -375,6 +376,7 @@ class Bridge(PlaceObserver):
                 self, given, nick, user, host, real.bare if real is not None else ""
             )
             self.remotes[nick] = remote
+            self.remote_keys.add(normalize(remote.uniform))
             gateway.add_user(remote)
         remote.seen_at = self.generation
         show = S.child_text(element, "show") or ""
@@ -447,10 +449,13 @@ class Bridge(PlaceObserver):
         new = unique_nick(
             wanted, self.gateway.nicklen(), lambda n: self.gateway.nick_taken(n, remote)
         )
+        self.remote_keys.discard(normalize(remote.uniform))
         self.gateway.rename_user(remote, new)
+        self.remote_keys.add(normalize(remote.uniform))
 
     def _remote_leaves(self, remote: RemoteOccupant, reason: str) -> None:
         self.remotes.pop(remote.muc_nick, None)
+        self.remote_keys.discard(normalize(remote.uniform))
         if remote.entered:
             remote.entered = False
             remote.request(

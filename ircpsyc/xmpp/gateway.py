@@ -128,6 +128,7 @@ class Gateway:
         self.domain = settings().domain.lower()
         self.output: Callable[[Element], None] = lambda element: None
         self.persons: dict[tuple[str, str], XmppPerson] = {}  # (bare JID, requested nick)
+        self.by_bare: dict[str, list[XmppPerson]] = {}  # bare JID -> its persons
         self.pending: OrderedDict[str, Pending] = OrderedDict()
         self.bridges: list[Bridge] = []
         self.up = False
@@ -336,7 +337,7 @@ class Gateway:
             return
         channel = J.channel_of(to.local)
         if not self._valid_channel(channel):
-            if kind != "message" or element.get("type") != "error":
+            if element.get("type") not in ("error", "unavailable", "result"):
                 self.send(S.error(element, "item-not-found", "No such channel"))
             return
         if kind == "presence":
@@ -434,14 +435,14 @@ class Gateway:
         self._update_show(person, occ, element)
 
     def _session_person(self, full: str, folded: str) -> XmppPerson | None:
-        bare = J.parse(full)
-        if bare is None:
+        """The person whose session `full` is in the room of channel `folded`."""
+        jid = J.parse(full)
+        if jid is None:
             return None
-        for (owner, _nick), person in self.persons.items():
-            if owner == bare.bare:
-                state = person.rooms.get(folded)
-                if state is not None and full in state.sessions:
-                    return person
+        for person in self.by_bare.get(jid.bare, ()):
+            state = person.rooms.get(folded)
+            if state is not None and full in state.sessions:
+                return person
         return None
 
     def _join(
@@ -488,6 +489,7 @@ class Gateway:
             person.show = occ.show
             person.away = away_text(occ.show, occ.status)
             self.persons[key] = person
+            self.by_bare.setdefault(person.bare, []).append(person)
             self.add_user(person)
         elif view is not None:
             holder = view.member_by_nick(person.nick)
@@ -547,6 +549,11 @@ class Gateway:
         for key, known in list(self.persons.items()):
             if known is person:
                 del self.persons[key]
+        same = self.by_bare.get(person.bare, [])
+        if person in same:
+            same.remove(person)
+        if not same:
+            self.by_bare.pop(person.bare, None)
         person.channels.clear()
         self.drop_user(person)
 
@@ -738,9 +745,7 @@ class Gateway:
             invitee = J.parse(node.get("to", ""))
             if invitee is None:
                 continue
-            target = next(
-                (p for (bare, _), p in self.persons.items() if bare == invitee.bare), None
-            )
+            target = next(iter(self.by_bare.get(invitee.bare, ())), None)
             if target is None:
                 continue
             person.request(
@@ -1159,12 +1164,11 @@ class Gateway:
     # -- the renderers (one per method family)
 
     def _on_echo_enter(self, person: XmppPerson, packet: Packet) -> None:
-        pending = self.pending.pop(packet.routing.get("_tag_relay", ""), None)
+        self.pending.pop(packet.routing.get("_tag_relay", ""), None)
         folded = casefold(packet.get("_nick_place"))
         state = person.rooms.get(folded)
-        if state is None:
-            if pending is None:  # entered for somebody who left meanwhile: leave again
-                person.request("_request_leave", packet.context or packet.source, {"_reason": ""})
+        if state is None:  # entered for a session that left meanwhile: leave again
+            person.request("_request_leave", packet.context or packet.source, {"_reason": ""})
             return
         view = self.view(packet.get("_nick_place"))
         if view is None:

@@ -19,16 +19,25 @@ FALLBACK = "xmpp"
 
 def irc_nick(nick: str, nicklen: int) -> str:
     """A valid IRC nick that looks like MUC nickname `nick`."""
-    decomposed = unicodedata.normalize("NFKD", nick)
+    decomposed = unicodedata.normalize("NFKD", nick.strip())
     out: list[str] = []
+    replaced: list[bool] = []  # whether out[i] stands for characters we could not keep
     for char in decomposed:
         if unicodedata.combining(char):
             continue
         if _ALLOWED.fullmatch(char):
             out.append(char)
-        elif not out or out[-1] != "_":
+            replaced.append(False)
+        elif not replaced or not replaced[-1]:
             out.append("_")
-    text = "".join(out).strip("_") or FALLBACK
+            replaced.append(True)
+    while replaced and replaced[-1]:
+        out.pop()
+        replaced.pop()
+    while replaced and replaced[0]:
+        out.pop(0)
+        replaced.pop(0)
+    text = "".join(out) or FALLBACK
     if not _FIRST.fullmatch(text[0]):
         text = "_" + text
     return text[:nicklen]

@@ -500,3 +500,12 @@ def test_prosody_directory_is_private(tmp_path: Path) -> None:
     prosody.write_config()
     text = prosody.config_path.read_text()
     assert str(tmp_path) in text and "c2s_ports = { 1 }" in text
+
+
+def test_missing_prosody_fails_with_a_clear_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without Prosody the XMPP tests fail (never skip) and say how to get it."""
+    from . import prosody as module
+
+    monkeypatch.setattr(module.shutil, "which", lambda name: None)
+    with pytest.raises(pytest.fail.Exception, match="apt-get install prosody"):
+        module.prosody_binary()

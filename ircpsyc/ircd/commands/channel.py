@@ -14,7 +14,7 @@ from ircpsyc.ircd import caps as C
 from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd import snomask
 from ircpsyc.ircd.client import Client
-from ircpsyc.ircd.commands.moderation import override_vars
+from ircpsyc.ircd.commands.moderation import has_privilege, override_vars
 from ircpsyc.ircd.core import command
 from ircpsyc.ircd.lines import line
 from ircpsyc.ircd.session import Session
@@ -227,6 +227,7 @@ def handle_list(s: Session, msg: Line) -> None:
             elif item:
                 names.append(item)
     s.numeric(N.RPL_LISTSTART, "Channel", "Users  Name")
+    auspex = has_privilege(s.core, client, "auspex")
     views: list[Place]
     if names:
         views = [v for v in (s.core.places.get(n) for n in names) if v is not None]
@@ -244,7 +245,7 @@ def handle_list(s: Session, msg: Line) -> None:
             continue
         if any(M.mask_match(mask, view.name) for mask in negated):
             continue
-        if view.secret and view.folded not in client.channels and not client.is_oper:
+        if view.secret and view.folded not in client.channels and not auspex:
             continue
         modes, _ = view.mode_string(False)
         s.numeric(N.RPL_LIST, view.name, str(count), f"[{modes}] {view.topic}")

@@ -160,6 +160,9 @@ def handle_stats(s: Session, msg: Line) -> None:
             f"{up % 86400 // 3600}:{up % 3600 // 60:02d}:{up % 60:02d}",
         )
     elif query == "o":
+        if s.client is None or not s.client.is_oper:
+            s.numeric(N.ERR_NOPRIVILEGES, "Permission Denied- You're not an IRC operator")
+            return
         for oper in core.config.opers:
             s.numeric(N.RPL_STATSOLINE, "O", oper.hostmask, "*", oper.name, "0", "opers")
     elif query == "m":

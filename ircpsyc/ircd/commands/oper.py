@@ -9,6 +9,7 @@ from __future__ import annotations
 from irctokens.line import Line
 
 from ircpsyc.channels import modes as M
+from ircpsyc.config import OperEntry
 from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.commands.moderation import oper_class, require_privilege
 from ircpsyc.ircd.core import command
@@ -23,21 +24,46 @@ def handle_oper(s: Session, msg: Line) -> None:
     client = s.client
     assert client is not None
     name, password = msg.params[0], msg.params[1]
-    snomasks = s.core.moderation.snomasks
-    who = f"{client.nick} ({client.user}@{client.host})"
     oper = next((o for o in s.core.config.opers if o.name == name), None)
-    if oper is None or not verify_password(oper.password_hash, password):
-        s.numeric(N.ERR_PASSWDMISMATCH, "Password incorrect")
-        snomasks.send("o", f"Failed OPER attempt as {name} by {who}: wrong name or password")
+    if oper is None:
+        _oper_failed(s, name, "wrong name or password")
         return
+
+    def done(ok: bool) -> None:
+        if s.closed or s.client is not client:
+            return
+        if not ok:
+            _oper_failed(s, name, "wrong name or password")
+            return
+        _oper_verified(s, oper)
+
+    # argon2 is slow on purpose: verify off the event loop (this session's input waits).
+    s.core.offload([s], lambda: verify_password(oper.password_hash, password), done)
+
+
+def _oper_failed(s: Session, name: str, why: str) -> None:
+    client = s.client
+    assert client is not None
+    s.numeric(
+        N.ERR_NOOPERHOST if why.startswith("host") else N.ERR_PASSWDMISMATCH,
+        "No O-lines for your host" if why.startswith("host") else "Password incorrect",
+    )
+    s.core.moderation.snomasks.send(
+        "o", f"Failed OPER attempt as {name} by {client.nick} ({client.user}@{client.host}): {why}"
+    )
+
+
+def _oper_verified(s: Session, oper: OperEntry) -> None:
+    client = s.client
+    assert client is not None
     if not M.mask_match(oper.hostmask, f"{client.user}@{client.host}") and not M.mask_match(
         oper.hostmask, f"{client.user}@{client.ip}"
     ):
-        s.numeric(N.ERR_NOOPERHOST, "No O-lines for your host")
-        snomasks.send("o", f"Failed OPER attempt as {name} by {who}: host does not match")
+        _oper_failed(s, oper.name, "host does not match")
         return
+    snomasks = s.core.moderation.snomasks
     client.modes.add("o")
-    client.oper_name = name
+    client.oper_name = oper.name
     s.numeric(N.RPL_YOUREOPER, "You are now an IRC operator")
     found = oper_class(s.core, oper) if oper.oper_class else None
     if found is not None and found.snomasks:
@@ -46,7 +72,11 @@ def handle_oper(s: Session, msg: Line) -> None:
         snomasks.tell(client)
     else:
         s.send(line(client.prefix, "MODE", client.nick, "+o"))
-    snomasks.send("o", f"{who} is now an IRC operator ({name}, {oper.oper_class or 'all'})")
+    snomasks.send(
+        "o",
+        f"{client.nick} ({client.user}@{client.host}) is now an IRC operator "
+        f"({oper.name}, {oper.oper_class or 'all'})",
+    )
 
 
 # KILL <nickname> <comment>

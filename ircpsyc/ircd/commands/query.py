@@ -11,9 +11,15 @@ from ircpsyc.channels.place import Member, Place
 from ircpsyc.ircd import caps as C
 from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.client import Client
+from ircpsyc.ircd.commands.moderation import has_privilege
 from ircpsyc.ircd.core import command
 from ircpsyc.ircd.session import Session
 from ircpsyc.psyc_backend.uniform import casefold
+
+
+def _auspex(viewer: Client | None) -> bool:
+    """Opers with the auspex privilege see real hosts, IPs and what is hidden."""
+    return viewer is not None and has_privilege(viewer.core, viewer, "auspex")
 
 
 def _shares_channel(a: Client, b: Client) -> bool:
@@ -24,7 +30,7 @@ def _visible(viewer: Client, other: Client) -> bool:
     return (
         "i" not in other.modes
         or viewer is other
-        or viewer.is_oper
+        or _auspex(viewer)
         or _shares_channel(viewer, other)
     )
 
@@ -78,7 +84,7 @@ def _who_reply(
             "t": token or "0",
             "c": channel,
             "u": client.user,
-            "i": client.ip if s.client is not None and s.client.is_oper else "255.255.255.255",
+            "i": client.ip if _auspex(s.client) else "255.255.255.255",
             "h": client.host,
             "s": _server_of(s, client),
             "n": client.nick,
@@ -110,7 +116,7 @@ def handle_who(s: Session, msg: Line) -> None:
     if mask.startswith("#"):
         view = s.core.places.get(mask)
         if view is not None and (
-            not view.secret or view.folded in viewer.channels or viewer.is_oper
+            not view.secret or view.folded in viewer.channels or _auspex(viewer)
         ):
             for member in list(view.members.values()):
                 client = s.core.find(member.nick)
@@ -119,7 +125,7 @@ def handle_who(s: Session, msg: Line) -> None:
                 if (
                     "i" in client.modes
                     and view.folded not in viewer.channels
-                    and not viewer.is_oper
+                    and not _auspex(viewer)
                 ):
                     continue
                 _who_reply(s, client, view.name, member, whox, token)
@@ -165,7 +171,7 @@ def _whois_channels(s: Session, viewer: Client, client: Client) -> list[str]:
             view.secret
             and folded not in viewer.channels
             and viewer is not client
-            and not viewer.is_oper
+            and not _auspex(viewer)
         ):
             continue
         member = view.member_by_nick(client.nick)
@@ -205,7 +211,7 @@ def handle_whois(s: Session, msg: Line) -> None:
         s.numeric(N.RPL_WHOISACCOUNT, client.nick, client.account, "is logged in as")
     if any(session.tls for session in client.sessions):
         s.numeric(N.RPL_WHOISSECURE, client.nick, "is using a secure connection")
-    if viewer is client or viewer.is_oper:
+    if viewer is client or _auspex(viewer):
         s.numeric(N.RPL_WHOISHOST, client.nick, f"is connecting from *@{client.host} {client.ip}")
         s.numeric(N.RPL_WHOISMODES, client.nick, "is using modes +" + "".join(sorted(client.modes)))
     idle = int(s.core.clock() - client.last_active)

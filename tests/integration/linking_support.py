@@ -1,0 +1,137 @@
+"""Several real ircpsyc processes linked into one network, for the linking tests.
+
+`LinkedNetwork` gives each server a name (`s0.link.test`, ...), an IRC port and a
+PSYC link port on loopback, writes `[[links]]` for the edges of the wanted
+topology (the server with the lower name dials, the other only accepts) and
+starts the processes in parallel through conftest's `start_server`.  A server
+can be killed (SIGKILL, like a crash) and started again on the same link port.
+Every process is stopped at the end, and a server that logged a traceback
+fails the test (conftest's `ServerFactory` does both).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from conftest import HOST, OPER_NAME, OPER_PASSWORD, ServerFactory, ServerProcess, free_port
+from .support import RawClient
+
+SECRET = "integration tests link secret"
+
+FAST = {
+    "split_grace": 4.0,
+    "ping_interval": 1.0,
+    "ping_timeout": 5.0,
+    "reconnect_min": 0.2,
+    "reconnect_max": 1.0,
+}
+
+
+class LinkedNetwork:
+    """Servers `names` linked along `edges` (pairs of indexes)."""
+
+    def __init__(
+        self,
+        factory: ServerFactory,
+        count: int,
+        edges: list[tuple[int, int]],
+        **network: Any,
+    ) -> None:
+        self.factory = factory
+        self.names = [f"s{i}.link.test" for i in range(count)]
+        self.edges = [(self.names[a], self.names[b]) for a, b in edges]
+        self.psyc_ports = {name: free_port() for name in self.names}
+        self.settings = {**FAST, **network}
+        self.servers: dict[str, ServerProcess] = {}
+        self.starts = 0
+
+    def extra(self, name: str) -> dict[str, Any]:
+        links = []
+        for a, b in self.edges:
+            if name not in (a, b):
+                continue
+            other = b if name == a else a
+            address = f"{HOST}:{self.psyc_ports[other]}" if name < other else ""
+            links.append({"name": other, "address": address, "secret": SECRET})
+        return {
+            "server": {"name": name},
+            "listen": {"psyc": f"{HOST}:{self.psyc_ports[name]}"},
+            "network": {"servers": list(self.names), **self.settings},
+            "links": links,
+            "limits": {"flood_rate": 1000.0, "flood_burst": 1000},
+        }
+
+    def start(self, *names: str) -> None:
+        wanted = names or tuple(self.names)
+        with ThreadPoolExecutor(max_workers=len(wanted)) as pool:
+            started = list(pool.map(lambda n: self.factory(self.extra(n)), wanted))
+        for name, server in zip(wanted, started, strict=True):
+            self.servers[name] = server
+
+    def kill(self, name: str) -> None:
+        """SIGKILL, like a crash: nothing is said to anybody."""
+        server = self.servers[name]
+        server.signal(signal.SIGKILL)
+        server.wait(5.0)
+
+    def port(self, name: str) -> int:
+        return self.servers[name].port
+
+    async def oper(self, name: str) -> RawClient:
+        client = await RawClient.connect(self.port(name))
+        await client.register(f"op{self.names.index(name)}x{self.starts}")
+        self.starts += 1
+        await client.send(f"OPER {OPER_NAME} :{OPER_PASSWORD}")
+        await client.expect("381", timeout=10.0)
+        return client
+
+    async def stats(self, oper: RawClient) -> dict[str, Any]:
+        """STATS L: the network summary and one entry per link."""
+        await oper.send("STATS L")
+        lines = await oper.collect("219")
+        rows = [json.loads(line.params[-1]) for line in lines if line.command == "249"]
+        summary = rows[0]
+        summary["links"] = {row["name"]: row for row in rows[1:]}
+        return summary
+
+    async def wait_converged(self, timeout: float = 20.0) -> dict[str, dict[str, Any]]:
+        """Until every server can reach every other one; the STATS L of each."""
+        opers = {name: await self.oper(name) for name in self.servers}
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                stats = {name: await self.stats(o) for name, o in opers.items()}
+                if all(set(s["reachable"]) == set(self.servers) for s in stats.values()):
+                    return stats
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"network did not converge: {stats}")
+                await asyncio.sleep(0.2)
+        finally:
+            for oper in opers.values():
+                oper.drop()
+
+    async def all_stats(self) -> dict[str, dict[str, Any]]:
+        opers = {name: await self.oper(name) for name in self.servers}
+        try:
+            return {name: await self.stats(o) for name, o in opers.items()}
+        finally:
+            for oper in opers.values():
+                oper.drop()
+
+
+def casts_per_link(stats: dict[str, dict[str, Any]]) -> dict[tuple[str, str], int]:
+    out = {}
+    for name, summary in stats.items():
+        for peer, link in summary["links"].items():
+            out[(name, peer)] = link["casts_out"]
+    return out
+
+
+def directory_of(server: ServerProcess) -> Path:
+    return server.config_path.parent

@@ -1,0 +1,92 @@
+"""Real servers linked into one network (line, star, tree): one channel with members on
+every server; every member sees every message once and in the same order, and each
+message crosses each link at most once (per-link counters from STATS L)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import ServerFactory
+
+from .linking_support import LinkedNetwork, casts_per_link
+from .support import RawClient, aio
+
+TOPOLOGIES = {
+    "line3": (3, [(0, 1), (1, 2)]),
+    "star4": (4, [(0, 1), (0, 2), (0, 3)]),
+    "tree5": (5, [(0, 1), (0, 2), (1, 3), (1, 4)]),
+}
+
+
+@pytest.fixture
+def factory(tmp_path: Path) -> Iterator[ServerFactory]:
+    factory = ServerFactory(tmp_path)
+    problems: list[str] = []
+    try:
+        yield factory
+    finally:
+        problems = factory.close()
+    if problems:
+        pytest.fail("a server logged a traceback:\n" + "\n".join(problems), pytrace=False)
+
+
+async def member(port: int, nick: str, channel: str) -> RawClient:
+    client = await RawClient.connect(port)
+    await client.register(nick, caps=["echo-message"])
+    await client.send(f"JOIN {channel}")
+    await client.expect("366", timeout=10.0)
+    return client
+
+
+async def received(client: RawClient, count: int, timeout: float = 15.0) -> list[str]:
+    """The next `count` channel messages (PRIVMSG text), in arrival order."""
+    out: list[str] = []
+    while len(out) < count:
+        line = await client.expect("PRIVMSG", timeout=timeout)
+        out.append(line.params[-1])
+    return out
+
+
+@pytest.mark.parametrize("kind", sorted(TOPOLOGIES))
+def test_channel_across_the_network(factory: ServerFactory, kind: str) -> None:
+    count, edges = TOPOLOGIES[kind]
+    net = LinkedNetwork(factory, count, edges)
+    net.start()
+
+    @aio
+    async def run() -> None:
+        await net.wait_converged()
+        channel = f"#net{kind}"
+        members = []
+        for index, name in enumerate(net.names):
+            for n in range(2):
+                members.append(await member(net.port(name), f"m{index}n{n}", channel))
+        # Everybody sees everybody in NAMES, wherever the home is.
+        await members[0].send(f"NAMES {channel}")
+        names = (await members[0].expect("353")).params[-1].split()
+        assert sorted(n.lstrip("@") for n in names) == sorted(m.nick for m in members)
+        before = casts_per_link(await net.all_stats())
+        sent = []
+        for round_ in range(3):
+            for client in members:
+                text = f"{client.nick} round {round_}"
+                sent.append(text)
+                await client.send(f"PRIVMSG {channel} :{text}")
+        seen = [await received(client, len(sent)) for client in members]
+        # Exactly once, and the same order for everybody (echo-message shows one's own).
+        for got in seen:
+            assert sorted(got) == sorted(sent)
+            assert got == seen[0]
+        after = casts_per_link(await net.all_stats())
+        used = {link: after[link] - before[link] for link in after}
+        assert all(n <= len(sent) for n in used.values()), used
+        assert {link for link, n in used.items() if n} , "no link carried anything"
+        # A tree: every link carried every message exactly once, in one direction.
+        for a, b in net.edges:
+            assert used[(a, b)] + used[(b, a)] == len(sent), (a, b, used)
+        for client in members:
+            client.drop()
+
+    run()
