@@ -472,6 +472,8 @@ def test_stats() -> None:
     out = alice.send("STATS u")
     assert only(out, "242").params[1] == "Server Up 3 days 1:01:02"
     assert only(out, "219").params[:2] == ["alice", "u"]
+    assert "481" in cmds(alice.send("STATS o"))  # the O-lines are for operators only
+    alice.send(f"OPER admin {OPER_PASSWORD}")
     out = alice.send("STATS o")
     oline = only(out, "243")
     assert oline.params[1:5] == ["O", "*@127.*", "*", "admin"]

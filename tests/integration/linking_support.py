@@ -19,7 +19,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from conftest import HOST, OPER_NAME, OPER_PASSWORD, ServerFactory, ServerProcess, free_port
+from conftest import (
+    HOST,
+    OPER_NAME,
+    OPER_PASSWORD,
+    ServerFactory,
+    ServerProcess,
+    free_port,
+    start_server,
+)
 from .support import RawClient
 
 SECRET = "integration tests link secret"
@@ -50,6 +58,7 @@ class LinkedNetwork:
         self.settings = {**FAST, **network}
         self.servers: dict[str, ServerProcess] = {}
         self.starts = 0
+        self.opers = 0
 
     def extra(self, name: str) -> dict[str, Any]:
         links = []
@@ -68,11 +77,20 @@ class LinkedNetwork:
         }
 
     def start(self, *names: str) -> None:
+        """Start servers (all by default) in parallel; a restart gets a new IRC port and
+        folder but keeps its link port."""
         wanted = names or tuple(self.names)
+        self.starts += 1
+        run = self.starts
+
+        def one(name: str) -> ServerProcess:
+            return start_server(self.factory.directory / f"{name}-{run}", self.extra(name))
+
         with ThreadPoolExecutor(max_workers=len(wanted)) as pool:
-            started = list(pool.map(lambda n: self.factory(self.extra(n)), wanted))
+            started = list(pool.map(one, wanted))
         for name, server in zip(wanted, started, strict=True):
             self.servers[name] = server
+            self.factory.servers.append(server)
 
     def kill(self, name: str) -> None:
         """SIGKILL, like a crash: nothing is said to anybody."""
@@ -85,8 +103,8 @@ class LinkedNetwork:
 
     async def oper(self, name: str) -> RawClient:
         client = await RawClient.connect(self.port(name))
-        await client.register(f"op{self.names.index(name)}x{self.starts}")
-        self.starts += 1
+        self.opers += 1
+        await client.register(f"op{self.names.index(name)}x{self.opers}")
         await client.send(f"OPER {OPER_NAME} :{OPER_PASSWORD}")
         await client.expect("381", timeout=10.0)
         return client

@@ -162,9 +162,9 @@ def handle_stats(s: Session, msg: Line) -> None:
     elif query == "o":
         if s.client is None or not s.client.is_oper:
             s.numeric(N.ERR_NOPRIVILEGES, "Permission Denied- You're not an IRC operator")
-            return
-        for oper in core.config.opers:
-            s.numeric(N.RPL_STATSOLINE, "O", oper.hostmask, "*", oper.name, "0", "opers")
+        else:
+            for oper in core.config.opers:
+                s.numeric(N.RPL_STATSOLINE, "O", oper.hostmask, "*", oper.name, "0", "opers")
     elif query == "m":
         for name, count in sorted(core.command_counts.items()):
             s.numeric(N.RPL_STATSCOMMANDS, name, str(count), "0", "0")
