@@ -21,7 +21,7 @@ import resource
 import time
 from array import array
 from collections import Counter
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
@@ -486,14 +486,3 @@ def run_async(main: Callable[[], Coroutine[Any, Any, T]]) -> tuple[T, str]:
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         version = getattr(uvloop, "__version__", "?")
         return runner.run(main()), f"uvloop {version}"
-
-
-async def gather_limited(coros: Iterable[Awaitable[T]], limit: int) -> list[T]:
-    """Await the awaitables, at most ``limit`` at a time, and return their results in order."""
-    slots = asyncio.Semaphore(max(1, limit))
-
-    async def one(aw: Awaitable[T]) -> T:
-        async with slots:
-            return await aw
-
-    return list(await asyncio.gather(*(one(c) for c in coros)))

@@ -260,6 +260,8 @@ def test_no_ctcp_C_allows_action() -> None:
     got = op.take()
     assert [m.params[1] for m in got if m.command == "PRIVMSG"] == ["\x01ACTION waves\x01"]
     assert "NOTICE" not in cmds(got)
+    op.send("MODE #c +v user")
+    assert "404" in cmds(user.send("PRIVMSG #c :\x01VERSION\x01"))  # voice is not exempt
 
 
 @pytest.mark.parametrize("code", ["\x02", "\x03", "\x034,5", "\x0f", "\x16", "\x1d", "\x1f"])
@@ -617,7 +619,7 @@ def test_override_joins_through_invite_only_and_bans() -> None:
     oper_up(oper)
     out = oper.send("JOIN #c")
     assert "JOIN" in cmds(out)
-    assert "override: JOIN despite invitation" in only(member.take(), "NOTICE").params[1]
+    assert "override: JOIN despite +i" in only(member.take(), "NOTICE").params[1]
 
 
 def test_without_override_privilege_the_rules_apply() -> None:

@@ -79,7 +79,7 @@ def test_sajoin_sapart_sanick() -> None:
     got = target.take()
     assert [m.params[0] for m in got if m.command == "JOIN"] == ["#locked", "#open"]
     override = only(op.take(), "NOTICE")
-    assert "override: JOIN despite invitation" in override.params[1]
+    assert "override: JOIN despite +i" in override.params[1]
     mover.send("SAPART target #open :moved")
     part = only(target.take(), "PART")
     assert part.params == ["#open", "moved"]

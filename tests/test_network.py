@@ -189,3 +189,33 @@ def test_unreachable_home_refuses_join() -> None:
     alice = sim["a.test"].client("alice")
     sim.do(alice, f"JOIN {channel}")
     assert [line.command for line in sim.lines(alice)] == ["437"]
+
+
+def test_unicast_survives_a_relay_that_dies_after_acknowledging_it() -> None:
+    sim = Sim(
+        ["a.test", "b.test", "c.test"],
+        [("a.test", "b.test"), ("b.test", "c.test")],
+        split_grace=30.0,
+    )
+    sim.link_all()
+    alice = sim["a.test"].client("alice")
+    carol = sim["c.test"].client("carol")
+    carol.send("PRIVMSG alice :through b")  # on the wire to b, not delivered yet
+    relay = sim["b.test"]
+    sim.run(limit=1)  # b has it and forwards it (now on the wire to a)
+    relay.peer("c.test").circuit.acknowledge()  # b tells c it has it...
+    to_c = [(p, d) for p, d in sim.wire if p.circuit is not None and p.circuit.links.me == "c.test"]
+    sim.wire.clear()
+    sim.wire.extend(to_c)
+    sim.run()  # ...c forgets it on that link, and the copy for a is lost with b
+    sim.kill("b.test")
+    sim.tick(1.0)
+    assert sim.texts(alice) == []
+    sim.start("b.test")
+    sim.connect("a.test", "b.test")
+    sim.connect("b.test", "c.test")
+    sim.settle()
+    assert sim.texts(alice) == ["through b"]
+    assert sim["c.test"].network.resent >= 1
+    sim.tick(5.0)
+    assert sim.texts(alice) == []  # and only once

@@ -1,8 +1,8 @@
 """Channel flood protection (+f), decided by the place with its own clock.
 
-`MODE #chan +f 5:10` allows each member 5 lines (PRIVMSG, NOTICE, TAGMSG)
-within any 10 seconds.  The line that goes over the limit is refused
-(ERR_CANNOTSENDTOCHAN) and the member is
+`MODE #chan +f 5:10` allows each member 5 lines (PRIVMSG and NOTICE; TAGMSG,
+e.g. typing notifications, is not counted) within any 10 seconds.  The line
+that goes over the limit is refused (ERR_CANNOTSENDTOCHAN) and the member is
 
 * quieted (the default): the place sets `+b m:*!user@host` itself, from the
   server, and lifts it again after QUIET_SECONDS (also visible as a MODE); or

@@ -69,6 +69,14 @@ MODE_RANK: dict[str, int] = {
     **{letter: OP for letter in "spCcMRf"},
     "r": SERVICES,
 }
+# What each entry refusal is about, for override announcements.
+_ENTRY_RULES = {
+    "_error_place_enter_necessary_invitation": "+i",
+    "_error_place_enter_necessary_account": "+R",
+    "_error_place_enter_banned": "+b",
+    "_error_place_enter_necessary_key": "+k",
+    "_error_place_enter_full": "+l",
+}
 _FORMATTING = frozenset("\x02\x03\x04\x0f\x11\x16\x1d\x1e\x1f")
 
 
@@ -516,8 +524,7 @@ class Place:
             echo.routing["_tag_relay"] = packet.routing["_tag"]
         route.receive(echo)
         if refusal:
-            reason = refusal.rsplit("_", 1)[-1]
-            self._announce_override(packet, member, f"JOIN despite {reason}")
+            self._announce_override(packet, member, f"JOIN despite {_ENTRY_RULES[refusal]}")
         for observer in self.observers:
             observer.member_entered(self, member)
 
@@ -593,13 +600,12 @@ class Place:
         else:
             rank = member.rank()
             account = member.account
-            if rank <= VOICE:
-                return ""
-            if "m" in flags:
-                return "Cannot send to channel (moderated, +m)"
-            if self.is_muted(member):
-                return "Cannot send to channel (you are banned or quieted)"
-        if "M" in flags and not account:
+            if rank > VOICE:
+                if "m" in flags:
+                    return "Cannot send to channel (moderated, +m)"
+                if self.is_muted(member):
+                    return "Cannot send to channel (you are banned or quieted)"
+        if "M" in flags and not account and rank > VOICE:
             return "Cannot send to channel (+M: you need to be logged into your account)"
         if rank > HALFOP:
             body = packet.body
@@ -645,7 +651,12 @@ class Place:
         refusal = self._speak_refusal(member, packet)
         if refusal:
             return self._refuse_message(packet, refusal)
-        if member is not None and self.flood is not None and self._flooding(member):
+        if (
+            member is not None
+            and self.flood is not None
+            and not packet.method.endswith("_tagmsg")  # typing notifications do not count
+            and self._flooding(member)
+        ):
             return self._refuse_message(packet, "Cannot send to channel (flood protection, +f)")
         vars: dict[str, Value] = {}
         for name in ("_tags", "_status", "_flag_bot"):

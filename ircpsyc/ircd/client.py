@@ -81,6 +81,18 @@ class Client:
     def session(self) -> Session:
         return self.sessions[0]
 
+    def set_mode(self, mode: str, on: bool) -> bool:
+        """Set or clear a user mode; False when nothing changed."""
+        if on == (mode in self.modes):
+            return False
+        if on:
+            self.modes.add(mode)
+        else:
+            self.modes.discard(mode)
+        if mode in "io" and self.core.clients.get(casefold(self.nick)) is self:
+            self.core.mode_counts[mode] += 1 if on else -1
+        return True
+
     def touch(self, command: str, now: float) -> None:
         if command not in _NOT_ACTIVITY:
             self.last_active = now

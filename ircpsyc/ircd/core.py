@@ -56,6 +56,7 @@ class Command:
 
 COMMANDS: dict[str, Command] = {}
 MONITOR_LIMIT = 100
+COUNTED_MODES = frozenset("io")  # user modes LUSERS counts
 
 
 def command(
@@ -145,6 +146,8 @@ class IRCServer:
         self.whowas: deque[WhowasEntry] = deque(maxlen=1000)
         self.monitors: dict[str, set[Client]] = {}  # casefolded nick -> watchers
         self.command_counts: Counter[str] = Counter()
+        self.mode_counts: Counter[str] = Counter()  # local clients with +i / +o
+        self.registered_sessions = 0
         self.max_local = 0
         self._batch_ids = itertools.count(1)
         self.on_rehash: Callable[[], str | None] | None = None
@@ -325,6 +328,7 @@ class IRCServer:
         client = Client(self, session, self.clock())
         session.client = client
         session.registered = True
+        self.registered_sessions += 1
         self.clients[casefold(client.nick)] = client
         self.router.register(client)
         self.max_local = max(self.max_local, len(self.clients))
@@ -375,7 +379,10 @@ class IRCServer:
     # -- connections coming and going
 
     def session_gone(self, session: Session, reason: str) -> None:
-        self.sessions.discard(session)
+        if session in self.sessions:
+            self.sessions.discard(session)
+            if session.registered:
+                self.registered_sessions -= 1
         if session.nick and self.reserved.get(casefold(session.nick)) is session:
             del self.reserved[casefold(session.nick)]
         client = session.client
@@ -388,6 +395,8 @@ class IRCServer:
         folded = casefold(client.nick)
         if self.clients.get(folded) is client:
             del self.clients[folded]
+            for mode in COUNTED_MODES & client.modes:
+                self.mode_counts[mode] -= 1
         self.router.unregister(client.uniform, client)
         self.remember(client)
         for folded in list(client.monitoring):
@@ -446,9 +455,11 @@ class IRCServer:
     # -- counts for LUSERS
 
     def counts(self) -> dict[str, Any]:
-        invisible = sum(1 for c in self.clients.values() if "i" in c.modes)
-        opers = sum(1 for c in self.clients.values() if c.is_oper)
-        unknown = sum(1 for s in self.sessions if not s.registered)
+        # Kept as running counts: LUSERS is part of every registration, so a scan of
+        # all clients here would make registering N clients cost O(N^2).
+        invisible = self.mode_counts["i"]
+        opers = self.mode_counts["o"]
+        unknown = len(self.sessions) - self.registered_sessions
         return {
             "users": len(self.clients) - invisible,
             "invisible": invisible,

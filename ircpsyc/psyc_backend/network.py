@@ -36,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -49,7 +50,41 @@ from ircpsyc.psyc_backend.wire import render
 log = logging.getLogger(__name__)
 
 TOPOLOGY = "_notice_circuit_topology"
+ROUTE_ACK = "_notice_route_acknowledge"
 MAX_HOPS = 32
+RESEND_AFTER = 3.0  # seconds before an unacknowledged unicast goes out again
+ACK_EVERY = 0.5  # seconds between end-to-end acknowledgements
+
+
+class Outbound:
+    """Unicasts from this server to one other, numbered, kept until that server has them."""
+
+    __slots__ = ("seq", "unacked")
+
+    def __init__(self) -> None:
+        self.seq = 0
+        self.unacked: OrderedDict[int, tuple[float, bytes]] = OrderedDict()
+
+
+class Inbound:
+    """What arrived from one other server's current boot: for dropping duplicates."""
+
+    __slots__ = ("above", "boot", "upto")
+
+    def __init__(self, boot: str) -> None:
+        self.boot = boot
+        self.upto = 0
+        self.above: set[int] = set()
+
+    def fresh(self, seq: int) -> bool:
+        """Record `seq`; False if it came before (a resent copy)."""
+        if seq <= self.upto or seq in self.above:
+            return False
+        self.above.add(seq)
+        while self.upto + 1 in self.above:
+            self.upto += 1
+            self.above.discard(self.upto)
+        return True
 
 
 def host_of(uniform: str) -> str:
@@ -258,6 +293,13 @@ class Network:
         self._previous_hops: dict[str, str] = {}
         self.refused = 0
         self.unroutable = 0
+        # End-to-end: unicasts survive a relay that dies with them (see `send`).
+        self.outbound: dict[str, Outbound] = {}
+        self.inbound: dict[str, Inbound] = {}
+        self.acks_due: set[str] = set()
+        self.last_acks = 0.0
+        self.resent = 0
+        self.duplicates = 0
         self._originate(flood=False)
         router.uplink = self
 
@@ -366,6 +408,13 @@ class Network:
         if host != self.me:
             self._forward(packet, origin or peer.name, host)
             return
+        stamp = routing.get("_route_counter")
+        if stamp is not None and origin and not self._fresh(origin, stamp):
+            self.duplicates += 1
+            return
+        if packet.method == ROUTE_ACK:
+            self._acknowledged(origin, packet)
+            return
         if self.ingress is not None and origin and origin not in self.hash_servers:
             self.ingress(packet)
         if not target or (target.endswith("/") and target.lower() == root(self.me)):
@@ -433,6 +482,10 @@ class Network:
             else:
                 self.lost_at.pop(name, None)
                 self._tell_reachable(name, "resume")
+            # What waited for it goes now, after the resyncs and netjoins just sent.
+            stream = self.outbound.get(name)
+            if stream is not None and stream.unacked:
+                self._resend(name, stream, now, everything=True)
         if self.split_grace <= 0:
             self.tick(now)
 
@@ -462,6 +515,14 @@ class Network:
                 log.exception("listener failed on %s becoming reachable", name)
 
     def tick(self, now: float) -> None:
+        if self.acks_due and now - self.last_acks >= ACK_EVERY:
+            self.last_acks = now
+            for origin in sorted(self.acks_due):
+                self._send_ack(origin)
+            self.acks_due.clear()
+        for dest, stream in self.outbound.items():
+            if dest in self.reachable and stream.unacked:
+                self._resend(dest, stream, now)
         for name, since in list(self.lost_at.items()):
             if name not in self.split and now - since >= self.split_grace:
                 self.split.add(name)
@@ -482,7 +543,15 @@ class Network:
         return hop
 
     def send(self, packet: Packet) -> bool:
-        """Unicast a packet from this server to an entity on another one."""
+        """Unicast a packet from this server to an entity on another one.
+
+        Links resend what a broken circuit lost, but a server that dies while
+        relaying takes what it had acknowledged with it.  So unicasts are also
+        numbered end to end (`_route_counter` = boot.seq): the destination drops
+        copies it has seen and acknowledges now and then; what it does not
+        acknowledge goes out again after a few seconds.  (Casts need none of this:
+        their replicas ask for what they miss by `_counter`.)
+        """
         dest = host_of(packet.routing.get("_target", ""))
         hop = self._hop(self.me, dest) if dest else ""
         if not hop:
@@ -490,7 +559,70 @@ class Network:
             return False
         if self.decorate is not None and packet.method.startswith("_echo_place_enter"):
             packet = self.decorate(packet)
-        return self.links.send(hop, render(packet))
+        stream = self.outbound.get(dest)
+        if stream is None:
+            stream = self.outbound[dest] = Outbound()
+        stream.seq += 1
+        routing = dict(packet.routing)
+        routing["_route_counter"] = f"{self.boot}.{stream.seq}"
+        data = render(
+            Packet(
+                packet.method, routing, packet.vars, packet.body, packet.modifiers, packet.state_op
+            )
+        )
+        stream.unacked[stream.seq] = (self.clock(), data)
+        if len(stream.unacked) > self.links.settings.queue_max:
+            stream.unacked.popitem(last=False)
+        if dest not in self.reachable:
+            return True  # it waits for `dest` to be back (after what that return causes)
+        return self.links.send(hop, data)
+
+    def _fresh(self, origin: str, stamp: str) -> bool:
+        boot, _, number = stamp.partition(".")
+        if not number.isdigit():
+            return True
+        inbound = self.inbound.get(origin)
+        if inbound is None or inbound.boot != boot:
+            inbound = self.inbound[origin] = Inbound(boot)
+        self.acks_due.add(origin)
+        return inbound.fresh(int(number))
+
+    def _send_ack(self, origin: str) -> None:
+        inbound = self.inbound.get(origin)
+        hop = self._hop(self.me, origin)
+        if inbound is None or not hop:
+            return
+        ack = Packet(
+            ROUTE_ACK,
+            {"_source": root(self.me), "_target": root(origin)},
+            {"_boot": inbound.boot, "_counter": str(inbound.upto)},
+        )
+        self.links.send(hop, render(ack))
+
+    def _acknowledged(self, origin: str, packet: Packet) -> None:
+        stream = self.outbound.get(origin)
+        counter = packet.get("_counter")
+        if stream is None or packet.get("_boot") != self.boot or not counter.isdigit():
+            return
+        upto = int(counter)
+        unacked = stream.unacked
+        while unacked:
+            seq = next(iter(unacked))
+            if seq > upto:
+                break
+            del unacked[seq]
+
+    def _resend(self, dest: str, stream: Outbound, now: float, everything: bool = False) -> None:
+        hop = self._hop(self.me, dest)
+        if not hop:
+            return
+        for seq, (sent, data) in list(stream.unacked.items()):
+            if now - sent < RESEND_AFTER and not everything:
+                break
+            stream.unacked[seq] = (now, data)
+            stream.unacked.move_to_end(seq)
+            self.resent += 1
+            self.links.send(hop, data)
 
     def _forward(self, packet: Packet, origin: str, dest: str) -> None:
         routing = packet.routing

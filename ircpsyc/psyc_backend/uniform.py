@@ -8,6 +8,7 @@ so `psyc://h/@Chan` and `psyc://h/@chan` are the same place.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 CASEMAPPING = "rfc1459"
 
@@ -118,8 +119,12 @@ def root(host: str) -> str:
     return f"psyc://{host}/"
 
 
+@lru_cache(maxsize=65536)
 def normalize(text: str) -> str:
-    """The key form of a uniform string; unparsable strings are returned folded."""
+    """The key form of a uniform string; unparsable strings are returned folded.
+
+    Cached: the router normalizes the target of every packet, and targets repeat.
+    """
     try:
         return Uniform.parse(text).key()
     except UniformError:

@@ -59,6 +59,7 @@ class LinkedNetwork:
         self.servers: dict[str, ServerProcess] = {}
         self.starts = 0
         self.opers = 0
+        self.operator: dict[str, RawClient] = {}
 
     def extra(self, name: str) -> dict[str, Any]:
         links = []
@@ -103,6 +104,7 @@ class LinkedNetwork:
 
     async def oper(self, name: str) -> RawClient:
         client = await RawClient.connect(self.port(name))
+        client.port = self.port(name)  # type: ignore[attr-defined]
         self.opers += 1
         await client.register(f"op{self.names.index(name)}x{self.opers}")
         await client.send(f"OPER {OPER_NAME} :{OPER_PASSWORD}")
@@ -118,29 +120,31 @@ class LinkedNetwork:
         summary["links"] = {row["name"]: row for row in rows[1:]}
         return summary
 
+    async def operators(self) -> dict[str, RawClient]:
+        """One operator connection per running server, kept open (a connection that
+        comes or goes is a roster cast, which would blur the per-link counters)."""
+        for name in self.servers:
+            oper = self.operator.get(name)
+            if oper is None or oper.eof or getattr(oper, "port", 0) != self.port(name):
+                self.operator[name] = await self.oper(name)
+        return {name: self.operator[name] for name in self.servers}
+
     async def wait_converged(self, timeout: float = 20.0) -> dict[str, dict[str, Any]]:
         """Until every server can reach every other one; the STATS L of each."""
-        opers = {name: await self.oper(name) for name in self.servers}
         deadline = time.monotonic() + timeout
-        try:
-            while True:
-                stats = {name: await self.stats(o) for name, o in opers.items()}
-                if all(set(s["reachable"]) == set(self.servers) for s in stats.values()):
-                    return stats
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"network did not converge: {stats}")
-                await asyncio.sleep(0.2)
-        finally:
-            for oper in opers.values():
-                oper.drop()
+        while True:
+            opers = await self.operators()
+            stats = {name: await self.stats(o) for name, o in opers.items()}
+            if all(set(s["reachable"]) == set(self.servers) for s in stats.values()):
+                await asyncio.sleep(1.5)  # the operators' +o reaches the rosters
+                return {name: await self.stats(o) for name, o in opers.items()}
+            if time.monotonic() > deadline:
+                raise AssertionError(f"network did not converge: {stats}")
+            await asyncio.sleep(0.2)
 
     async def all_stats(self) -> dict[str, dict[str, Any]]:
-        opers = {name: await self.oper(name) for name in self.servers}
-        try:
-            return {name: await self.stats(o) for name, o in opers.items()}
-        finally:
-            for oper in opers.values():
-                oper.drop()
+        opers = await self.operators()
+        return {name: await self.stats(o) for name, o in opers.items()}
 
 
 def casts_per_link(stats: dict[str, dict[str, Any]]) -> dict[tuple[str, str], int]:

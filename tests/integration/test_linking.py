@@ -40,6 +40,14 @@ async def member(port: int, nick: str, channel: str) -> RawClient:
     return client
 
 
+async def joined(client: RawClient, nicks: list[str]) -> None:
+    """Wait until `client` has seen the JOIN of every one of `nicks`."""
+    seen = {line.source.split("!")[0] for line in client.history if line.command == "JOIN"}
+    while not set(nicks) <= seen:
+        line = await client.expect("JOIN", timeout=10.0)
+        seen.add(line.source.split("!")[0])
+
+
 async def received(client: RawClient, count: int, timeout: float = 15.0) -> list[str]:
     """The next `count` channel messages (PRIVMSG text), in arrival order."""
     out: list[str] = []
@@ -63,7 +71,9 @@ def test_channel_across_the_network(factory: ServerFactory, kind: str) -> None:
         for index, name in enumerate(net.names):
             for n in range(2):
                 members.append(await member(net.port(name), f"m{index}n{n}", channel))
-        # Everybody sees everybody in NAMES, wherever the home is.
+        # Everybody sees everybody join, and in NAMES, wherever the home is.
+        for index, client in enumerate(members):
+            await joined(client, [m.nick for m in members[index:]])
         await members[0].send(f"NAMES {channel}")
         names = (await members[0].expect("353")).params[-1].split()
         assert sorted(n.lstrip("@") for n in names) == sorted(m.nick for m in members)

@@ -199,8 +199,8 @@ def handle_list(s: Session, msg: Line) -> None:
     names: list[str] = []
     minimum, maximum = -1, 1 << 30
     # ELIST C and T (modern-irc #171): C<n created less than n minutes ago, C>n more.
-    created_before = topic_before = 1 << 62
-    created_after = topic_after = -1
+    created_before = topic_before = float(1 << 62)
+    created_after = topic_after = -1.0
     now = s.core.clock()
     masks: list[str] = []
     negated: list[str] = []
@@ -396,13 +396,8 @@ def _user_mode(s: Session, msg: Line) -> None:
         if mode == "o" and "s" in client.modes:
             snomasks.set(client, "")
             applied.append((False, "s"))
-        if adding == (mode in client.modes):
-            continue
-        if adding:
-            client.modes.add(mode)
-        else:
-            client.modes.discard(mode)
-        applied.append((adding, mode))
+        if client.set_mode(mode, adding):
+            applied.append((adding, mode))
     if unknown:
         s.numeric(N.ERR_UMODEUNKNOWNFLAG, "Unknown MODE flag")
     if applied:

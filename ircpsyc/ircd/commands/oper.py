@@ -62,7 +62,7 @@ def _oper_verified(s: Session, oper: OperEntry) -> None:
         _oper_failed(s, oper.name, "host does not match")
         return
     snomasks = s.core.moderation.snomasks
-    client.modes.add("o")
+    client.set_mode("o", True)
     client.oper_name = oper.name
     s.numeric(N.RPL_YOUREOPER, "You are now an IRC operator")
     found = oper_class(s.core, oper) if oper.oper_class else None
