@@ -94,7 +94,7 @@ def shuttle(ca: Circuit, ea: End, cb: Circuit, eb: End, now: float = 0.0) -> Non
 
 
 def test_handshake_both_sides_send_empty_packet_then_notice() -> None:
-    ca, ea, la, ha, cb, eb, lb, hb = pair()
+    ca, ea, la, ha, cb, eb, _lb, hb = pair()
     first = bytes(ea.out)
     assert first.startswith(b"|\n")
     notice = Parser().feed(first)[1]
@@ -124,7 +124,7 @@ def test_wrong_secret_is_refused_with_error_and_closed() -> None:
 
 
 def test_unknown_server_is_refused() -> None:
-    la, ha = links("a.test", "b.test")
+    la, _ha = links("a.test", "b.test")
     end = End()
     circuit = la.open(None, end.write, end.close, 0.0)
     notice = Packet(
@@ -140,7 +140,7 @@ def test_unknown_server_is_refused() -> None:
 
 
 def test_garbage_gets_error_syntax_and_the_link_closes() -> None:
-    ca, ea, la, ha, cb, eb, lb, hb = pair()
+    ca, ea, _la, ha, cb, eb, _lb, _hb = pair()
     shuttle(ca, ea, cb, eb)
     ea.take()
     ca.data_received(b"this is not PSYC\n\x00\x01|\n", 1.0)
@@ -159,7 +159,7 @@ def test_data_before_authentication_is_refused() -> None:
 
 
 def test_pings_and_ping_timeout() -> None:
-    ca, ea, la, ha, cb, eb, lb, hb = pair()
+    ca, ea, _la, ha, cb, eb, _lb, _hb = pair()
     shuttle(ca, ea, cb, eb)
     ea.take()
     ca.tick(16.0)  # ping_interval 15
@@ -170,7 +170,7 @@ def test_pings_and_ping_timeout() -> None:
 
 
 def test_acknowledged_packets_are_forgotten_unacknowledged_ones_resent() -> None:
-    ca, ea, la, ha, cb, eb, lb, hb = pair()
+    ca, ea, la, _ha, cb, eb, lb, hb = pair()
     shuttle(ca, ea, cb, eb)
     peer = la.peers["b.test"]
     for n in range(5):
@@ -201,7 +201,7 @@ def test_acknowledged_packets_are_forgotten_unacknowledged_ones_resent() -> None
 
 
 def test_packets_queue_while_the_link_is_down() -> None:
-    la, ha = links("a.test", "b.test")
+    la, _ha = links("a.test", "b.test")
     lb, hb = links("b.test", "a.test")
     peer = la.peers["b.test"]
     for n in range(3):
@@ -225,7 +225,7 @@ def test_queue_is_bounded() -> None:
 
 
 def test_restarted_peer_gets_the_queue_renumbered() -> None:
-    ca, ea, la, ha, cb, eb, lb, hb = pair()
+    ca, ea, la, _ha, cb, eb, _lb, _hb = pair()
     shuttle(ca, ea, cb, eb)
     peer = la.peers["b.test"]
     peer.queue(render(Packet("_notice_test", {}, {"_n": "0"})))
@@ -247,8 +247,8 @@ def test_restarted_peer_gets_the_queue_renumbered() -> None:
 
 
 def test_duplicate_circuit_keeps_the_one_dialled_by_the_lower_name() -> None:
-    la, ha = links("a.test", "b.test")
-    lb, hb = links("b.test", "a.test")
+    la, _ha = links("a.test", "b.test")
+    lb, _hb = links("b.test", "a.test")
     pa = la.peers["b.test"]
     pb = lb.peers["a.test"]
     # Both dial at once: a->b (preferred: a < b) and b->a.

@@ -184,7 +184,9 @@ def test_unicast_between_persons_across_two_hops() -> None:
 def test_unreachable_home_refuses_join() -> None:
     sim = Sim(["a.test", "b.test"], [("a.test", "b.test")])
     sim.link_all()
-    channel = next(f"#c{i}" for i in range(100) if sim["a.test"].network.home_of(f"#c{i}") == "b.test")
+    channel = next(
+        f"#c{i}" for i in range(100) if sim["a.test"].network.home_of(f"#c{i}") == "b.test"
+    )
     sim.cut("a.test", "b.test")
     alice = sim["a.test"].client("alice")
     sim.do(alice, f"JOIN {channel}")

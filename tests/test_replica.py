@@ -78,7 +78,7 @@ def test_remote_join_builds_a_replica_that_answers_names_topic_mode() -> None:
     assert sim["b.test"].places.get(channel) is None  # nobody there: no replica
     assert [line.command for line in sim.lines(carol)] == ["JOIN"]
     sim.do(alice, f"MODE {channel}")
-    mode = [line for line in sim.lines(alice) if line.command == "324"][0]
+    mode = next(line for line in sim.lines(alice) if line.command == "324")
     assert mode.params[2:] == ["+ntk", "sesame"]
 
 
@@ -180,9 +180,7 @@ def test_split_within_grace_is_invisible() -> None:
     sim.tick(5.0)
     sim.connect("a.test", "b.test")
     sim.settle()
-    assert [(line.command, line.params[-1]) for line in sim.lines(alice)] == [
-        ("PRIVMSG", "during")
-    ]
+    assert [(line.command, line.params[-1]) for line in sim.lines(alice)] == [("PRIVMSG", "during")]
     assert [line.command for line in sim.lines(bob)] == []
 
 
@@ -201,9 +199,9 @@ def test_split_past_grace_shows_netsplit_quits_then_joins() -> None:
     # b and c lost alice; a lost everybody else (its replica is orphaned).
     for fake in (bob, carol):
         got = sim.lines(fake)
-        assert [(line.command, line.source.split("!")[0]) for line in got] == [
-            ("QUIT", "alice")
-        ], fake.nick
+        assert [(line.command, line.source.split("!")[0]) for line in got] == [("QUIT", "alice")], (
+            fake.nick
+        )
         assert got[0].params[-1] == "b.test a.test"
     got = sim.lines(alice)
     assert sorted(line.source.split("!")[0] for line in got if line.command == "QUIT") == [
@@ -259,7 +257,7 @@ def test_home_restart_is_repaired_from_the_replicas() -> None:
     home = sim["c.test"].places.get(channel)
     assert home is not None and not isinstance(home, Replica)
     assert home.topic == "keep me" and "s" in home.flags and home.created == created
-    converged(sim, channel, NAMES[:2] + ["c.test"])
+    converged(sim, channel, [*NAMES[:2], "c.test"])
     assert names(sim, "c.test", channel) == {"alice": "o", "bob": "v"}
     assert [line.command for line in sim.lines(alice)] == []  # nothing visible happened
     sim.do(bob, f"PRIVMSG {channel} :still here")
@@ -343,7 +341,7 @@ def test_whois_ison_userhost_monitor_lusers_see_remote_persons() -> None:
     dave = sim["b.test"].client("dave")
     assert [line.command for line in sim.lines(carol)] == ["730"]
     sim.do(carol, "LUSERS")
-    luser = [line for line in sim.lines(carol) if line.command == "251"][0]
+    luser = next(line for line in sim.lines(carol) if line.command == "251")
     assert luser.params[-1] == "There are 3 users and 0 invisible on 3 servers"
     sim.do(dave, "QUIT :bye")
     assert [line.command for line in sim.lines(carol)] == ["731"]
@@ -361,4 +359,4 @@ def test_links_map_and_stats() -> None:
     stats = [line.params[1] for line in got if line.command == "211"]
     assert stats == ["a.test[up]", "c.test[up]"]
     sim.do(admin, "STATS L")
-    assert [line.command for line in sim.lines(admin)][0] == "481"  # operators only
+    assert next(line.command for line in sim.lines(admin)) == "481"  # operators only

@@ -28,6 +28,7 @@ from conftest import (
     free_port,
     start_server,
 )
+
 from .support import RawClient
 
 SECRET = "integration tests link secret"

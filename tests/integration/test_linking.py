@@ -92,7 +92,7 @@ def test_channel_across_the_network(factory: ServerFactory, kind: str) -> None:
         after = casts_per_link(await net.all_stats())
         used = {link: after[link] - before[link] for link in after}
         assert all(n <= len(sent) for n in used.values()), used
-        assert {link for link, n in used.items() if n} , "no link carried anything"
+        assert {link for link, n in used.items() if n}, "no link carried anything"
         # A tree: every link carried every message exactly once, in one direction.
         for a, b in net.edges:
             assert used[(a, b)] + used[(b, a)] == len(sent), (a, b, used)
