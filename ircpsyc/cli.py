@@ -113,6 +113,7 @@ def check_config(file: str) -> None:
         ("storage", config.storage.path),
         ("MOTD", f"{len(config.server.motd.splitlines())} line(s)" if config.server.motd else "-"),
         ("opers", str(len(config.opers))),
+        ("server links", ", ".join(link.name for link in config.links) or "-"),
     ]
     for key, value in rows:
         # Values are user text and may contain [brackets] that rich reads as markup.

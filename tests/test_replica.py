@@ -360,3 +360,51 @@ def test_links_map_and_stats() -> None:
     assert stats == ["a.test[up]", "c.test[up]"]
     sim.do(admin, "STATS L")
     assert next(line.command for line in sim.lines(admin)) == "481"  # operators only
+
+
+def test_federation_with_a_server_outside_the_network() -> None:
+    # a and b are one network; c is a PSYC server of its own, linked to b.
+    sim = Sim(NAMES, LINE, servers=["a.test", "b.test"])
+    sim.link_all()
+    alice = sim["a.test"].client("alice")
+    carol = sim["c.test"].client("carol")
+    sim.do(carol, "JOIN #lounge")
+    sim.lines(carol)
+    sim.do(alice, "JOIN #psyc://c.test/@lounge")
+    got = sim.lines(alice)
+    assert (got[0].source, got[0].command, got[0].params) == (
+        "alice!~user@127.0.0.1",
+        "JOIN",
+        ["#psyc://c.test/@lounge"],
+    )
+    names = next(line for line in got if line.command == "353").params[-1].split()
+    assert sorted(names) == ["@psyc://c.test/~carol", "alice"]
+    joined = sim.lines(carol)
+    assert joined[0].source == "psyc://a.test/~alice!~user@127.0.0.1"
+    assert joined[0].params == ["#lounge"]
+    sim.do(carol, "PRIVMSG #lounge :hello from c")
+    line = next(line for line in sim.lines(alice) if line.command == "PRIVMSG")
+    assert line.source.startswith("psyc://c.test/~carol!")
+    assert line.params == ["#psyc://c.test/@lounge", "hello from c"]
+    sim.do(alice, "PRIVMSG #psyc://c.test/@lounge :hello from a")
+    line = next(line for line in sim.lines(carol) if line.command == "PRIVMSG")
+    assert line.source.startswith("psyc://a.test/~alice!")
+    assert line.params == ["#lounge", "hello from a"]
+    sim.do(alice, "PRIVMSG psyc://c.test/~carol :psst")
+    line = next(line for line in sim.lines(carol) if line.command == "PRIVMSG")
+    assert line.source.startswith("psyc://a.test/~alice!")
+    assert line.params == ["carol", "psst"]
+    sim.do(carol, "MODE #lounge +v psyc://a.test/~alice")
+    mode = next(line for line in sim.lines(alice) if line.command == "MODE")
+    assert mode.params == ["#psyc://c.test/@lounge", "+v", "alice"]
+    assert names_of(sim, "a.test", "#psyc://c.test/@lounge") == {
+        "alice": "v",
+        "psyc://c.test/~carol": "o",
+    }
+    # c is not part of a's network: no roster, no nick uniqueness with it.
+    other = sim["c.test"].client("alice")
+    assert other.client.nick == "alice"
+
+
+def names_of(sim: Sim, server: str, channel: str) -> dict[str, str]:
+    return names(sim, server, channel)

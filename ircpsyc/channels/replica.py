@@ -665,7 +665,7 @@ class Replicas:
                 replica._add(target, nick, user, host, packet.get("_realname"),
                              packet.get("_account"))  # fmt: skip
         if replica.federated:
-            packet.vars["_nick_place"] = replica.name
+            packet.vars.update(replica.translate(packet).vars)
         return False  # the router hands it to the person
 
     def cast(self, packet: Packet) -> None:

@@ -380,8 +380,8 @@ class Roster(PersonObserver):
         data = line(found.prefix, "AWAY", *([found.away] if found.away else []))
         done: set[int] = set(self.core.notify_watchers(found, data, C.AWAY_NOTIFY))
         for view in found.channels.values():
-            for key in getattr(view, "local", {}) or {}:
-                client = self.core.router.lookup(key)
+            for member in view.members.values():
+                client = member.route
                 if isinstance(client, Client) and id(client) not in done:
                     done.add(id(client))
                     for session in client.sessions:

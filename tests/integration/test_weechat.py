@@ -34,12 +34,14 @@ from typing import Any
 
 import irctokens
 import pytest
-from conftest import ServerProcess
+from conftest import ServerProcess, ServerStarter
 from irctokens.line import Line
 
 from .support import aio, connect_registered, unique
 
 WEECHAT = "weechat-headless"
+PLUGINS = ("irc", "logger", "fifo")  # fifo.so is in weechat-plugins, only a Recommends
+INSTALL = "apt-get install weechat-headless weechat-plugins"
 SERVER = "ircpsyc"  # the server's name inside WeeChat
 WAIT = 8.0  # seconds for one thing WeeChat should do
 STOPPED = 2.2  # seconds WeeChat is kept stopped while a message arrives
@@ -63,17 +65,10 @@ WANTED = {
 class WeeChat:
     """One weechat-headless process, its fifo and its logger files."""
 
-    def __init__(self, home: Path, port: int, nick: str, channel: str) -> None:
+    def __init__(self, binary: str, home: Path, port: int, nick: str, channel: str) -> None:
         self.home = home
         self.nick = nick
         self.channel = channel
-        binary = shutil.which(WEECHAT)
-        if binary is None:
-            pytest.fail(
-                f"{WEECHAT} is not installed: `apt-get install weechat-headless` "
-                "(Debian's package; .ci/run installs it)",
-                pytrace=False,
-            )
         home.mkdir(parents=True, exist_ok=True)
         commands = [
             '/set irc.server_default.capabilities "*"',
@@ -89,7 +84,7 @@ class WeeChat:
             "/command -buffer irc.irc_raw * /logger set 9",
             f"/connect {SERVER}",
         ]
-        argv = [binary, "--dir", str(home), "--plugins", "irc,logger,fifo", "--stdout"]
+        argv = [binary, "--dir", str(home), "--plugins", ",".join(PLUGINS), "--stdout"]
         for command in commands:
             argv += ["--run-command", command]
         env = dict(os.environ, TZ="UTC", LC_ALL="C.UTF-8")  # log timestamps in UTC
@@ -140,18 +135,16 @@ class WeeChat:
     # -- control
 
     async def wait_for(self, what: str, check: Callable[[], object], timeout: float = WAIT) -> Any:
-        """Poll `check` until it returns something true; fail with WeeChat's logs."""
+        """Poll `check` until it returns something true (bounded)."""
         deadline = time.monotonic() + timeout
         while True:
             result = check()
             if result:
                 return result
             if self.proc.poll() is not None:
-                raise AssertionError(
-                    f"weechat exited ({self.proc.returncode}) before {what}\n" + self.report()
-                )
+                raise AssertionError(f"weechat exited ({self.proc.returncode}) before {what}")
             if time.monotonic() > deadline:
-                raise AssertionError(f"weechat: no {what} within {timeout}s\n" + self.report())
+                raise AssertionError(f"weechat: no {what} within {timeout}s")
             await asyncio.sleep(0.05)
 
     async def command(self, text: str) -> None:
@@ -160,7 +153,7 @@ class WeeChat:
         try:
             fd = os.open(self.fifo, os.O_WRONLY | os.O_NONBLOCK)
         except OSError as exc:  # ENXIO: nobody reads the fifo (WeeChat gone)
-            raise AssertionError(f"cannot write to {self.fifo}: {exc}\n" + self.report()) from exc
+            raise AssertionError(f"cannot write to {self.fifo}: {exc}") from exc
         try:
             os.write(fd, text.encode("utf-8") + b"\n")
         finally:
@@ -192,20 +185,31 @@ def find_line(lines: list[Line], command: str, where: Callable[[Line], bool]) ->
     return next((m for m in lines if m.command == command and where(m)), None)
 
 
-@pytest.fixture
-def weechat_home(tmp_path: Path) -> Path:
-    return tmp_path / "weechat"
+def weechat_binary() -> str:
+    """weechat-headless, or a failure (never a skip) that says how to install it."""
+    binary = shutil.which(WEECHAT)
+    if binary is None:
+        pytest.fail(
+            f"{WEECHAT} is not installed: `{INSTALL}` (Debian's packages; .ci/run installs them)",
+            pytrace=False,
+        )
+    return binary
 
 
 @aio
 async def test_weechat_caps_join_talk_server_time(
-    server: ServerProcess, weechat_home: Path
+    ircpsyc_server: ServerStarter, tmp_path: Path
 ) -> None:
+    binary = weechat_binary()  # first: no server started for nothing
+    server = ircpsyc_server()
     nick = unique("wee")
     channel = "#" + unique("wc")
-    weechat = WeeChat(weechat_home, server.port, nick, channel)
+    weechat = WeeChat(binary, tmp_path / "weechat", server.port, nick, channel)
     try:
         await talk(weechat, server)
+    except BaseException:
+        print(weechat.report())  # shown with the failure: stdout and every buffer's log
+        raise
     finally:
         weechat.kill()
     assert weechat.proc.returncode == 0, weechat.report()
@@ -214,34 +218,43 @@ async def test_weechat_caps_join_talk_server_time(
 async def talk(wc: WeeChat, server: ServerProcess) -> None:
     nick, channel = wc.nick, wc.channel
 
+    # 0. WeeChat has the plugins the test drives it with.
+    def plugins_loaded() -> str | None:
+        return next((e for e in wc.log("core.weechat") if "\tPlugins loaded: " in e), None)
+
+    loaded = await wc.wait_for("plugins loaded", plugins_loaded)
+    missing = set(PLUGINS) - set(loaded.split("Plugins loaded: ", 1)[1].split(", "))
+    assert not missing, f"WeeChat plugins {sorted(missing)} are missing: `{INSTALL}`"
+
     # 1. Capability negotiation, as WeeChat saw it.
     def join_done() -> bool:
         return any(m.command == "366" for m in wc.raw("-->"))
 
     await wc.wait_for(f"366 for {channel}", join_done)
     sent, got = wc.raw("<--"), wc.raw("-->")
-    assert find_line(sent, "CAP", lambda m: m.params[:2] == ["LS", "302"]), wc.report()
+    assert find_line(sent, "CAP", lambda m: m.params[:2] == ["LS", "302"])
     ls = find_line(got, "CAP", lambda m: m.params[1] == "LS")
-    assert ls is not None, wc.report()
+    assert ls is not None
     offered = {cap.split("=", 1)[0] for cap in ls.params[-1].split()}
     assert offered >= WANTED, offered
     req = find_line(sent, "CAP", lambda m: m.params[0] == "REQ")
-    assert req is not None, wc.report()
+    assert req is not None
     requested = set(req.params[-1].split())
     assert requested >= WANTED, f"WeeChat asked for {requested}"
     ack = find_line(got, "CAP", lambda m: m.params[1] in ("ACK", "NAK"))
-    assert ack is not None and ack.params[1] == "ACK", wc.report()
+    assert ack is not None and ack.params[1] == "ACK"
     assert set(ack.params[-1].split()) == requested, ack.format()
-    assert find_line(sent, "CAP", lambda m: m.params == ["END"]), wc.report()
-    enabled = next(e for e in wc.log(f"irc.server.{SERVER}") if "capability, enabled:" in e)
+    assert find_line(sent, "CAP", lambda m: m.params == ["END"])
+    server_log = wc.log(f"irc.server.{SERVER}")
+    enabled = next((e for e in server_log if "capability, enabled:" in e), "enabled:")
     assert "server-time" in enabled.split("enabled:", 1)[1].split(), enabled
-    assert find_line(got, "001", lambda m: m.params[0] == nick), wc.report()
+    assert find_line(got, "001", lambda m: m.params[0] == nick)
 
     # WeeChat's own JOIN came back with server-time, a msgid and extended-join's fields.
     own_join = find_line(
         got, "JOIN", lambda m: m.source is not None and m.hostmask.nickname == nick
     )
-    assert own_join is not None, wc.report()
+    assert own_join is not None
     tag_time(own_join)
     assert own_join.tags and own_join.tags.get("msgid"), own_join.format()
     assert own_join.params == [channel, "*", "WeeChat"], own_join.format()
@@ -294,6 +307,7 @@ async def talk(wc: WeeChat, server: ServerProcess) -> None:
     heard = await client.expect("PRIVMSG", where=lambda m: m.params == [channel, reply])
     assert heard.hostmask.nickname == nick, heard.format()
     tag_time(heard)
+    assert heard.tags and heard.tags.get("msgid"), heard.format()
     assert find_line(wc.raw("<--"), "PRIVMSG", lambda m: m.params == [channel, reply])
 
     # 5. WeeChat quits cleanly; the raw client sees it go.
@@ -303,9 +317,17 @@ async def talk(wc: WeeChat, server: ServerProcess) -> None:
     try:
         await asyncio.to_thread(wc.proc.wait, WAIT)
     except subprocess.TimeoutExpired:
-        raise AssertionError("weechat did not exit after /quit\n" + wc.report()) from None
+        raise AssertionError("weechat did not exit after /quit") from None
 
     # 6. WeeChat complained about nothing the server sent (its error prefix is "=!=").
-    errors = [e for e in wc.log(f"irc.server.{SERVER}") if e.split("\t")[1:2] == ["=!="]]
-    errors += [e for e in wc.log(wc.channel_buffer) if e.split("\t")[1:2] == ["=!="]]
+    buffers = ("core.weechat", f"irc.server.{SERVER}", wc.channel_buffer)
+    errors = [e for b in buffers for e in wc.log(b) if e.split("\t")[1:2] == ["=!="]]
     assert not errors, "\n".join(errors)
+
+
+def test_without_weechat_the_test_fails_and_says_how_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(pytest.fail.Exception, match="apt-get install weechat-headless"):
+        weechat_binary()

@@ -6,8 +6,10 @@ import ircpsyc.ircd.commands.channel
 import ircpsyc.ircd.commands.chathistory
 import ircpsyc.ircd.commands.info
 import ircpsyc.ircd.commands.messaging
+import ircpsyc.ircd.commands.moderation
 import ircpsyc.ircd.commands.monitor
 import ircpsyc.ircd.commands.oper
 import ircpsyc.ircd.commands.query
 import ircpsyc.ircd.commands.registration
-import ircpsyc.ircd.commands.sasl  # noqa: F401
+import ircpsyc.ircd.commands.sasl
+import ircpsyc.ircd.commands.xlines  # noqa: F401

@@ -164,7 +164,15 @@ def handle_stats(s: Session, msg: Line) -> None:
             s.numeric(N.ERR_NOPRIVILEGES, "Permission Denied- You're not an IRC operator")
         else:
             for oper in core.config.opers:
-                s.numeric(N.RPL_STATSOLINE, "O", oper.hostmask, "*", oper.name, "0", "opers")
+                s.numeric(
+                    N.RPL_STATSOLINE,
+                    "O",
+                    oper.hostmask,
+                    "*",
+                    oper.name,
+                    "0",
+                    oper.oper_class or "opers",
+                )
     elif query == "m":
         for name, count in sorted(core.command_counts.items()):
             s.numeric(N.RPL_STATSCOMMANDS, name, str(count), "0", "0")

@@ -26,7 +26,6 @@ from ircpsyc.ircd.session import Session
 from ircpsyc.ircd.snomask import Snomasks
 from ircpsyc.psyc_backend.packet import Value
 from ircpsyc.psyc_backend.uniform import casefold
-from ircpsyc.psyc_backend.uniform import place as place_uniform
 
 if TYPE_CHECKING:
     from ircpsyc.ircd.client import Client
@@ -151,15 +150,19 @@ def handle_knock(s: Session, msg: Line) -> None:
     """KNOCK <channel> [message]: ask the operators of a closed channel to invite you."""
     client = s.client
     assert client is not None
+    from ircpsyc.ircd.commands.channel import place_uniform, valid_channel
+
     name = msg.params[0]
-    view = s.core.places.get(name)
-    if view is None:
+    if not valid_channel(name, s.core.config.limits.channellen):
         s.numeric(N.ERR_NOSUCHCHANNEL, name, "No such channel")
         return
+    view = s.core.places.get(name)  # else the home answers (403 if there is no such place)
     vars: dict[str, Value] = client.enter_vars()
-    vars["_nick_place"] = view.name
+    vars["_nick_place"] = view.name if view is not None else name
     vars["_reason"] = msg.params[1] if len(msg.params) > 1 else ""
-    client.request("_request_knock", view.uniform, vars)
+    client.request(
+        "_request_knock", view.uniform if view is not None else place_uniform(s, name), vars
+    )
 
 
 # -- GLOBOPS
@@ -196,7 +199,7 @@ def handle_sajoin(s: Session, msg: Line) -> None:
     """SAJOIN <nick> <channel>[,<channel>]: make a user join (past +i, +k, +l, +b)."""
     if not require_privilege(s, "sajoin"):
         return
-    from ircpsyc.ircd.commands.channel import valid_channel
+    from ircpsyc.ircd.commands.channel import place_uniform, valid_channel
 
     victim = _victim(s, msg.params[0])
     if victim is None:
@@ -210,7 +213,7 @@ def handle_sajoin(s: Session, msg: Line) -> None:
         vars = victim.enter_vars()
         vars["_nick_place"] = name
         vars["_flag_override"] = "1"
-        victim.request("_request_enter", place_uniform(s.core.name, name[1:]), vars)
+        victim.request("_request_enter", place_uniform(s, name), vars)
         _tell(s, f"SAJOIN {victim.nick} {name}")
 
 
