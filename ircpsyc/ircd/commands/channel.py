@@ -53,7 +53,7 @@ def send_topic(s: Session, view: Place) -> None:
     s.numeric(N.RPL_TOPICWHOTIME, view.name, view.topic_setter, str(view.topic_time))
 
 
-def send_names(s: Session, view: Place) -> None:
+def send_names(s: Session, view: Place, end: bool = True) -> None:
     client = s.client
     in_channel = client is not None and view.folded in client.channels
     multi = C.MULTI_PREFIX in s.caps
@@ -76,7 +76,8 @@ def send_names(s: Session, view: Place) -> None:
         size += len(name) + 1
     if chunk:
         s.numeric(N.RPL_NAMREPLY, symbol, view.name, " ".join(chunk))
-    s.numeric(N.RPL_ENDOFNAMES, view.name, "End of /NAMES list")
+    if end:
+        s.numeric(N.RPL_ENDOFNAMES, view.name, "End of /NAMES list")
 
 
 def _modes_of(s: Session, nick: str) -> set[str]:
@@ -184,12 +185,17 @@ def handle_names(s: Session, msg: Line) -> None:
     if not msg.params:
         s.numeric(N.RPL_ENDOFNAMES, "*", "End of /NAMES list")
         return
-    for name in msg.params[0].split(","):
+    names = [n for n in msg.params[0].split(",") if n]
+    several = len(names) > 1
+    for name in names:
         view = s.core.places.get(name)
         if view is None or (view.secret and view.folded not in client.channels):
-            s.numeric(N.RPL_ENDOFNAMES, name, "End of /NAMES list")
+            if not several:
+                s.numeric(N.RPL_ENDOFNAMES, name, "End of /NAMES list")
         else:
-            send_names(s, view)
+            send_names(s, view, end=not several)
+    if several:  # one end for the whole list, as modern.ircdocs.horse shows
+        s.numeric(N.RPL_ENDOFNAMES, msg.params[0], "End of /NAMES list")
 
 
 # LIST [<channel>{,<channel>}|<mask>] [<elist conditions>]
