@@ -470,7 +470,7 @@ def _check_guest_prefix(value: str) -> str | None:
 
 @dataclass(frozen=True)
 class ServicesSection:
-    """[services]: accounts (NickServ), SASL and nick protection."""
+    """[services]: accounts (NickServ), SASL, nick protection and ChanServ."""
 
     nick_grace: float = _key(
         30.0,
@@ -504,6 +504,12 @@ class ServicesSection:
     )
     registration_email_required: bool = _key(
         False, help="Registrations (REGISTER, NickServ REGISTER) must give an e-mail address."
+    )
+    chanserv_max_channels: int = _key(
+        20, help="Most channels one account may found (ChanServ REGISTER and TRANSFER).", ge=1
+    )
+    chanserv_max_access: int = _key(
+        100, help="Most entries (ranks and bans) on the ChanServ access list of a channel.", ge=1
     )
 
 

@@ -18,6 +18,7 @@ from ircpsyc.channels.place import PlaceRegistry
 from ircpsyc.config import Config, ConfigError, Overrides, load, parse_hostport
 from ircpsyc.ircd.client import Client
 from ircpsyc.ircd.commands.account import install as install_accounts
+from ircpsyc.ircd.commands.chanserv import install as install_chanserv
 from ircpsyc.ircd.commands.chathistory import attach_store as attach_history
 from ircpsyc.ircd.core import IRCServer
 from ircpsyc.ircd.protocol import IRCProtocol
@@ -26,6 +27,7 @@ from ircpsyc.linking import Linking
 from ircpsyc.linking import wanted as linking_wanted
 from ircpsyc.psyc_backend.router import Router
 from ircpsyc.services.accounts import Accounts
+from ircpsyc.services.registrations import ChannelRegistrations
 from ircpsyc.store import Store
 
 if TYPE_CHECKING:
@@ -147,6 +149,8 @@ class Server:
         accounts = Accounts(self.store, lambda: self.core.config.services, self.core.clock)
         nickserv = install_accounts(self.core, accounts)
         nickserv.offload = self._offload_for
+        # ChanServ recreates the registered channels: before anybody can connect.
+        install_chanserv(self.core, ChannelRegistrations(self.store, self.core.clock), accounts)
         self.core.offload = self.offload
         loop = asyncio.get_running_loop()
         for entry in self.config.listen.irc:

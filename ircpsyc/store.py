@@ -124,7 +124,47 @@ def _m4_history_awaylog(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[Migration] = [_m1_meta, _m2_server_bans, _m3_accounts, _m4_history_awaylog]
+def _m5_chanserv(db: sqlite_utils.Database) -> None:
+    """Registered channels (ChanServ): founder, options, saved state and access lists."""
+    db.execute(
+        """
+        CREATE TABLE IF NOT EXISTS chanserv_channels (
+            folded TEXT PRIMARY KEY,          -- casefolded #name: one registration per channel
+            name TEXT NOT NULL,               -- as registered
+            founder TEXT NOT NULL,            -- the founder's account name
+            registered_at REAL NOT NULL,
+            topiclock INTEGER NOT NULL DEFAULT 0,
+            founder_auto INTEGER NOT NULL DEFAULT 1,  -- the founder's automatic mode (AMODE)
+            mlock TEXT NOT NULL DEFAULT '',   -- locked modes, e.g. "+nt-s" or "+ntk key"
+            state TEXT NOT NULL DEFAULT '{}'  -- JSON: modes, +b/+e/+I lists, topic
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE IF NOT EXISTS chanserv_access (
+            channel TEXT NOT NULL,            -- chanserv_channels.folded
+            target TEXT NOT NULL,             -- casefolded account, or the mask of a ban entry
+            name TEXT NOT NULL,               -- as given
+            level INTEGER NOT NULL,           -- 1 admin, 2 op, 3 halfop, 4 voice, 9 ban
+            auto INTEGER NOT NULL DEFAULT 1,  -- automatic mode on join
+            reason TEXT NOT NULL DEFAULT '',  -- of a ban entry
+            setter TEXT NOT NULL,
+            added_at REAL NOT NULL,
+            PRIMARY KEY (channel, target)
+        )
+        """
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS chanserv_access_by_target ON chanserv_access(target)")
+
+
+MIGRATIONS: list[Migration] = [
+    _m1_meta,
+    _m2_server_bans,
+    _m3_accounts,
+    _m4_history_awaylog,
+    _m5_chanserv,
+]
 
 Job = Callable[[sqlite_utils.Database], None]
 

@@ -25,6 +25,8 @@ first, and what each may do to the channel and to other members:
   in the body (IRC: 482 ERR_CHANOPRIVSNEEDED with that text).
 * A request from a service (`psyc://host/$name`, e.g. ChanServ) may do
   anything, including +r; `service_request` builds one.
+* The first member of a channel gets +o, except in a registered channel (+r),
+  whose ranks come from ChanServ's access list.
 * A request with `_flag_override` comes from an IRC operator with the override
   privilege (its front-end vouches for that): what the rules would refuse is
   done anyway and announced to the channel (`_notice_place_override`).
@@ -500,8 +502,8 @@ class Place:
             self.clock(),
             subject.ip,
         )
-        if not self.members:
-            member.modes = "o"
+        if not self.members and "r" not in self.flags:
+            member.modes = "o"  # a registered channel's ranks come from ChanServ
         enter_vars: dict[str, Value] = {"_realname": member.realname}
         if packet.get("_away"):
             enter_vars["_away"] = packet.get("_away")

@@ -660,6 +660,7 @@ class LinkProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.circuit: Circuit | None = None
         self._out: list[bytes] = []
+        self.reason = "closed before set-up"
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
@@ -677,7 +678,7 @@ class LinkProtocol(asyncio.Protocol):
             got = fingerprint_of(der) if der else ""
             if got != normalize_fingerprint(peer.config.fingerprint):
                 log.warning("link %s: certificate fingerprint %s does not match", peer.name, got)
-                peer.last_error = "certificate fingerprint mismatch"
+                self.reason = "certificate fingerprint mismatch"
                 peer.stats.refused += 1
                 transport.abort()
                 return
@@ -728,7 +729,7 @@ class LinkProtocol(asyncio.Protocol):
         if circuit is not None:
             circuit.lost(str(exc) if exc else "connection closed")
         elif self.peer is not None:
-            self.service.links.dial_failed(self.peer, "closed before set-up", time.monotonic())
+            self.service.links.dial_failed(self.peer, self.reason, time.monotonic())
 
 
 @dataclass

@@ -250,6 +250,8 @@ class Accounts:
         self._accounts: dict[str, Account] = {}
         self._certs: dict[str, str] = {}  # fingerprint -> folded account
         self._pending: set[str] = set()  # names whose registration is being hashed
+        # Called after an account was dropped (ChanServ hands its channels on).
+        self.dropped: list[Callable[[Account], None]] = []
         self._secret = secrets.token_bytes(32)  # fake SCRAM salts for unknown names
         self.load()
 
@@ -415,6 +417,8 @@ class Accounts:
         del self._accounts[folded]
         for fp in account.certs:
             self._certs.pop(fp, None)
+        for listener in self.dropped:
+            listener(account)
 
     def add_cert(self, name: str, fingerprint: str) -> None:
         account = self._require(name)

@@ -57,6 +57,9 @@ class LinkedNetwork:
         self.edges = [(self.names[a], self.names[b]) for a, b in edges]
         self.psyc_ports = {name: free_port() for name in self.names}
         self.settings = {**FAST, **network}
+        # TLS links: (cert, key, fingerprint the dialler expects), or None.
+        self.tls: tuple[Path, Path, str] | None = None
+        self.tls_ports = {name: free_port() for name in self.names}
         self.servers: dict[str, ServerProcess] = {}
         self.starts = 0
         self.opers = 0
@@ -68,15 +71,23 @@ class LinkedNetwork:
             if name not in (a, b):
                 continue
             other = b if name == a else a
-            address = f"{HOST}:{self.psyc_ports[other]}" if name < other else ""
-            links.append({"name": other, "address": address, "secret": SECRET})
-        return {
+            ports = self.tls_ports if self.tls else self.psyc_ports
+            address = f"{HOST}:{ports[other]}" if name < other else ""
+            link: dict[str, Any] = {"name": other, "address": address, "secret": SECRET}
+            if self.tls:
+                link.update(tls=True, fingerprint=self.tls[2])
+            links.append(link)
+        extra: dict[str, Any] = {
             "server": {"name": name},
             "listen": {"psyc": f"{HOST}:{self.psyc_ports[name]}"},
             "network": {"servers": list(self.names), **self.settings},
             "links": links,
             "limits": {"flood_rate": 1000.0, "flood_burst": 1000},
         }
+        if self.tls:
+            extra["listen"]["psyc_tls"] = f"{HOST}:{self.tls_ports[name]}"
+            extra["tls"] = {"cert": str(self.tls[0]), "key": str(self.tls[1])}
+        return extra
 
     def start(self, *names: str) -> None:
         """Start servers (all by default) in parallel; a restart gets a new IRC port and

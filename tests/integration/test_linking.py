@@ -4,6 +4,9 @@ message crosses each link at most once (per-link counters from STATS L)."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -98,5 +101,34 @@ def test_channel_across_the_network(factory: ServerFactory, kind: str) -> None:
             assert used[(a, b)] + used[(b, a)] == len(sent), (a, b, used)
         for client in members:
             client.drop()
+
+    run()
+
+
+@pytest.mark.parametrize("right", [True, False])
+def test_tls_link_checks_the_certificate_fingerprint(
+    factory: ServerFactory, tls_cert: tuple[Path, Path], right: bool
+) -> None:
+    cert, key = tls_cert
+    der = ssl.PEM_cert_to_DER_cert(cert.read_text())
+    digest = hashlib.sha256(der).hexdigest()
+    fingerprint = ":".join(digest[i : i + 2] for i in range(0, 64, 2))
+    net = LinkedNetwork(factory, 2, [(0, 1)])
+    net.tls = (cert, key, fingerprint if right else "00" * 32)
+    net.start()
+
+    @aio
+    async def run() -> None:
+        if right:
+            stats = await net.wait_converged()
+            link = stats[net.names[0]]["links"][net.names[1]]
+            assert link["state"] == "up" and link["tls"] is True
+            return
+        await asyncio.sleep(2.0)
+        stats = await net.all_stats()
+        link = stats[net.names[0]]["links"][net.names[1]]
+        assert link["state"] != "up"
+        assert "fingerprint" in link["last_error"]
+        assert stats[net.names[0]]["reachable"] == [net.names[0]]
 
     run()

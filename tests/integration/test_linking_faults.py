@@ -6,6 +6,7 @@ channel's members, topic and modes afterwards."""
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -124,20 +125,22 @@ def test_broken_link_and_killed_relay_during_traffic(factory: ServerFactory) -> 
                 await asyncio.sleep(0.03)
 
         oper = await net.oper(s0)
+        seed = random.randrange(1 << 30)
+        chance = random.Random(seed)  # the moments of the faults; the seed is in failures
         traffic = asyncio.gather(talk(a0, 80), talk(c0, 80))
-        await asyncio.sleep(0.6)
+        await asyncio.sleep(chance.uniform(0.2, 1.0))
         await oper.send(f"SQUIT {s1} :testing")  # the link s0 - s1 breaks
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(chance.uniform(0.3, 1.2))
         net.kill(s1)  # the relay between s0 and s2 dies with b0
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(chance.uniform(0.0, 1.0))
         net.start(s1)  # and comes back on the same link port
         await traffic
         oper.drop()
         await net.wait_converged()
         seen = [await messages(client, set(sent)) for client in stayers]
         for got in seen:
-            assert sorted(got) == sorted(sent), "lost or duplicated messages"
-            assert got == seen[0], "members saw different orders"
+            assert sorted(got) == sorted(sent), f"lost or duplicated messages (seed {seed})"
+            assert got == seen[0], f"members saw different orders (seed {seed})"
         await agree(net, channel, ["a0", "a1", "c0", "c1"], [s0, s2])
         _, topic, mode = await view(net.port(s2), channel, "last")
         assert topic == "before the storm"

@@ -3,6 +3,7 @@
 import ircpsyc.ircd.commands.account
 import ircpsyc.ircd.commands.awaylog
 import ircpsyc.ircd.commands.channel
+import ircpsyc.ircd.commands.chanserv
 import ircpsyc.ircd.commands.chathistory
 import ircpsyc.ircd.commands.info
 import ircpsyc.ircd.commands.messaging

@@ -1,0 +1,1206 @@
+"""ChanServ: channel registration as a PSYC entity, `psyc://SERVER/$chanserv`.
+
+People talk to it with `_message_private` packets (the IRC front-end maps
+`PRIVMSG ChanServ` and the `CS` command to them) and it answers with
+`_message_private_notice`, like NickServ.  What it does to a channel it asks
+of the place with `service_request` packets, which a place honours for
+everything (+r and ranks included); the members see the MODE, KICK or TOPIC
+coming from ChanServ.
+
+It is also a `PlaceObserver` of this server's places:
+
+* `place_created`: a registered channel gets its saved modes, lists and topic
+  back (at start-up every registered channel is created, empty);
+* `member_entered`: a matching ban entry of the access list bans and kicks;
+  otherwise the member gets the mode of its access level (founder +q, admin
+  +a, op +o, halfop +h, voice +v) unless AMODE is off for it;
+* `place_cast`: mode and topic changes are saved (committed at once, so an
+  acknowledged change survives a crash); changes against the mode lock
+  (SET MLOCK) are reverted, and so are topic changes under TOPICLOCK by
+  anybody below op level on the access list;
+* `keep_empty`: a registered channel stays when its last member leaves.
+
+The place gives a registered (+r) channel's first member no automatic +o:
+ranks come from the access list only.
+
+When a founder's account is dropped (NickServ DROP) each of its channels goes
+to the access-list admin (else op) added earliest whose account still exists;
+a channel with neither is dropped.  The same is checked at start-up, for a
+crash between the two writes.
+
+In a network of servers each server's ChanServ keeps the channels whose home
+is that server; a command about a channel homed elsewhere is forwarded to the
+ChanServ of its home, which answers the person directly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import hmac
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ircpsyc.channels import extbans as X
+from ircpsyc.channels import modes as M
+from ircpsyc.channels.flood import parse_flood
+from ircpsyc.channels.modes import ADMIN, HALFOP, NO_RANK, OP, VOICE
+from ircpsyc.channels.place import (
+    Member,
+    Place,
+    PlaceObserver,
+    PlaceRegistry,
+    is_service,
+    outranks,
+    service_request,
+)
+from ircpsyc.psyc_backend.ids import new_id
+from ircpsyc.psyc_backend.packet import Packet, Value
+from ircpsyc.psyc_backend.router import Router
+from ircpsyc.psyc_backend.uniform import casefold, normalize
+from ircpsyc.services.registrations import (
+    BANNED,
+    LEVEL_NAMES,
+    AccessEntry,
+    ChannelRegistrations,
+    ChannelState,
+    Registration,
+    RegistrationError,
+    parse_level,
+)
+
+if TYPE_CHECKING:
+    from ircpsyc.config import ServicesSection
+    from ircpsyc.services.accounts import Account, Accounts
+
+log = logging.getLogger(__name__)
+
+NICK = "ChanServ"
+USER = "ChanServ"
+HOST = "services."
+REALNAME = "Channel registration services"
+
+MODE = "_notice_place_mode"
+TOPIC = "_notice_place_topic"
+MODES_PER_REQUEST = 4  # as many changes as one MODE line carries (MODES=4)
+LOCKABLE = "".join(c for c in M.FLAG_MODES if c != "r") + "klf"
+
+
+def service_uniform(host: str) -> str:
+    return f"psyc://{host}/$chanserv"
+
+
+def _fmt_time(stamp: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(stamp))
+
+
+def _is_mask(text: str) -> bool:
+    return any(c in text for c in "!@:*?")
+
+
+@dataclass(slots=True)
+class Request:
+    """One command: who sent it, as the front-end described them."""
+
+    source: str  # the person's uniform
+    nick: str
+    account: str  # "" if not logged in
+    prefix: str  # nick!user@host
+    ip: str
+    args: list[str]
+
+    def subject(self) -> X.Subject:
+        nick_user, _, host = self.prefix.partition("@")
+        nick, _, user = nick_user.partition("!")
+        return X.Subject(nick or self.nick, user or self.nick, host, self.ip, "", self.account)
+
+
+@dataclass(frozen=True, slots=True)
+class CommandSpec:
+    handler: Callable[[ChanServ, Request], None]
+    min_args: int
+    syntax: str
+    summary: str
+    help: tuple[str, ...]
+    channel_first: bool = True  # the first parameter is a channel (forwarded to its home)
+
+
+@dataclass(slots=True)
+class MlockSpec:
+    on: dict[str, str]  # letter -> parameter ("" for flags)
+    off: set[str]
+
+    def render(self) -> str:
+        changes = [M.ModeChange(True, c, self.on[c] or None) for c in sorted(self.on)]
+        changes += [M.ModeChange(False, c) for c in sorted(self.off)]
+        modes, params = M.render_changes(changes)
+        return " ".join([modes, *params]) if changes else ""
+
+
+def parse_mlock(text: str) -> MlockSpec | str:
+    """A mode lock like `+nt-s` or `+ntk-i key`; the reason as a string when it is bad."""
+    words = text.split()
+    if not words:
+        return MlockSpec({}, set())
+    parsed = M.parse_channel_modes(words[0], words[1:])
+    bad = set(parsed.unknown) | {c.mode for c in parsed.changes if c.mode not in LOCKABLE}
+    if bad:
+        return f"These modes cannot be locked: {''.join(sorted(bad))}"
+    on: dict[str, str] = {}
+    off: set[str] = set()
+    for change in parsed.changes:
+        mode, param = change.mode, change.param or ""
+        if not change.adding:
+            on.pop(mode, None)
+            off.add(mode)
+            continue
+        if mode == "k" and (not param or " " in param or "," in param or len(param) > 23):
+            return "The key (+k) must be 1 to 23 characters without spaces or commas."
+        if mode == "l":
+            if not param.isdigit() or int(param) <= 0:
+                return "The limit (+l) must be a positive number."
+            param = str(int(param))
+        if mode == "f":
+            flood = parse_flood(param)
+            if flood is None:
+                return "The flood limit (+f) must be LINES:SECONDS or kLINES:SECONDS."
+            param = str(flood)
+        off.discard(mode)
+        on[mode] = param
+    return MlockSpec(on, off)
+
+
+class ChanServ(PlaceObserver):
+    """The channel registration service entity, and the hooks of registered places."""
+
+    def __init__(
+        self,
+        router: Router,
+        host: str,
+        places: PlaceRegistry,
+        registrations: ChannelRegistrations,
+        accounts: Accounts,
+        clock: Callable[[], float],
+        settings: Callable[[], ServicesSection],
+    ) -> None:
+        self.router = router
+        self.host = host
+        self.places = places
+        self.regs = registrations
+        self.accounts = accounts
+        self.clock = clock
+        self.settings = settings
+        self.uniform = service_uniform(host)
+        self.prefix = f"{NICK}!{USER}@{HOST}"
+        # The home server of a channel (server linking sets it); here: this one.
+        self.home: Callable[[str], str] = lambda channel: self.host
+        self._busy: set[str] = set()  # places whose corrections are being cast
+        self._secret = secrets.token_bytes(16)  # DROP confirmation codes
+
+    def start(self) -> None:
+        """Recreate every registered channel (empty, with its settings); settle founders
+        whose account disappeared while the server was down."""
+        for reg in self.regs:
+            if self.accounts.get(reg.founder) is None:
+                self._founder_gone(reg)
+        for reg in self.regs:
+            for entry in reg.privileged():
+                if self.accounts.get(entry.name) is None:
+                    self.regs.forget_account(entry.name)
+            self.places.create(reg.name)
+
+    # -- packets in
+
+    def receive(self, packet: Packet) -> None:
+        if packet.method == "_message_private":
+            self._command(packet)
+        # Notices, errors from places (a target left meanwhile) and echoes: no answer.
+
+    def _command(self, packet: Packet) -> None:
+        text = packet.body.strip()
+        if not text or text.startswith("\x01"):
+            return  # CTCP
+        words = text.split()
+        request = Request(
+            packet.source,
+            packet.get("_nick"),
+            packet.get("_account"),
+            packet.get("_prefix"),
+            packet.get("_ip"),
+            words[1:],
+        )
+        name = words[0].upper()
+        spec = COMMANDS.get(name)
+        if spec is None:
+            self.notice(request, f"Unknown command {words[0]}. Type /msg {NICK} HELP for help.")
+            return
+        if len(request.args) < spec.min_args:
+            self.notice(request, f"Not enough parameters. Syntax: {spec.syntax}")
+            return
+        if spec.channel_first and request.args and request.args[0].startswith("#"):
+            home = self.home(request.args[0])
+            if home and home != self.host and not packet.get("_flag_forwarded"):
+                forwarded = packet.copy(_target=service_uniform(home))
+                forwarded.vars["_flag_forwarded"] = "1"
+                self.router.send(forwarded)
+                return
+        try:
+            spec.handler(self, request)
+        except RegistrationError as error:
+            self.notice(request, error.text)
+
+    # -- packets out
+
+    def notice(self, request: Request, text: str) -> None:
+        self.send_notice(request.source, request.nick, text)
+
+    def send_notice(self, uniform: str, nick: str, text: str) -> None:
+        self.router.send(
+            Packet(
+                "_message_private_notice",
+                {"_source": self.uniform, "_target": uniform},
+                {
+                    "_nick": NICK,
+                    "_prefix": self.prefix,
+                    "_nick_target": nick,
+                    "_id": new_id(),
+                    "_time": str(int(self.clock() * 1000)),
+                },
+                text,
+            )
+        )
+
+    def _ask(self, place: Place, method: str, vars: dict[str, Value]) -> None:
+        self.router.send(service_request(self.uniform, place.uniform, method, vars, self.prefix))
+
+    def set_modes(self, place: Place, changes: list[M.ModeChange]) -> None:
+        for start in range(0, len(changes), MODES_PER_REQUEST):
+            modes, params = M.render_changes(changes[start : start + MODES_PER_REQUEST])
+            self._ask(place, "_request_set_mode", {"_mode": modes, "_list_parameters": params})
+
+    def kick(self, place: Place, nick: str, reason: str) -> None:
+        self._ask(place, "_request_kick", {"_nick_target": nick, "_reason": reason})
+
+    # -- registered places
+
+    def registered(self, place: Place) -> Registration | None:
+        """The registration of a place homed here (not of a replica)."""
+        reg = self.regs.get(place.folded)
+        if reg is None or self.places.places.get(place.folded) is not place:
+            return None
+        return reg
+
+    def place_of(self, reg: Registration) -> Place:
+        return self.places.places.get(reg.folded) or self.places.create(reg.name)
+
+    def place_created(self, place: Place) -> None:
+        reg = self.regs.get(place.folded)
+        if reg is None:
+            return
+        reg.state.apply(place)
+        place.flags.add("r")
+
+    def member_entered(self, place: Place, member: Member) -> None:
+        reg = self.registered(place)
+        if reg is None:
+            return
+        if reg.level_of(member.account) == NO_RANK and self._akick(reg, place, member):
+            return
+        self._give_mode(reg, place, member)
+
+    def place_cast(self, place: Place, packet: Packet) -> None:
+        method = packet.method
+        if method != MODE and method != TOPIC:
+            return
+        reg = self.registered(place)
+        if reg is None or place.folded in self._busy:
+            return  # corrections cast while correcting: the outer call saves
+        self._busy.add(place.folded)
+        try:
+            if method == TOPIC:
+                self._topic_changed(reg, place, packet)
+            else:
+                self._enforce_mlock(reg, place)
+            self._save(reg, place)
+        finally:
+            self._busy.discard(place.folded)
+
+    def keep_empty(self, place: Place) -> bool:
+        return self.registered(place) is not None
+
+    def _save(self, reg: Registration, place: Place) -> None:
+        state = ChannelState.of(place)
+        if state != reg.state:
+            self.regs.save_state(reg, state)
+
+    def _give_mode(self, reg: Registration, place: Place, member: Member) -> None:
+        letter = reg.auto_mode(member.account)
+        if letter and letter not in member.modes:
+            self.set_modes(place, [M.ModeChange(True, letter, member.nick)])
+
+    def _akick(self, reg: Registration, place: Place, member: Member) -> bool:
+        """Ban and kick a member that a ban entry matches; whether it did."""
+        subject = member.subject()
+        entry = next((e for e in reg.bans() if X.matches(e.name, subject)), None)
+        if entry is None:
+            return False
+        if not any(casefold(e.mask) == casefold(entry.name) for e in place.lists["b"]):
+            self.set_modes(place, [M.ModeChange(True, "b", entry.name)])
+        if place.member(member.uniform) is not None:
+            self.kick(place, member.nick, entry.reason or "You are banned from this channel")
+        return True
+
+    def _topic_changed(self, reg: Registration, place: Place, packet: Packet) -> None:
+        actor = packet.routing.get("_source_relay", "")
+        if not reg.topiclock or is_service(actor):
+            return
+        member = place.member(actor)
+        account = member.account if member is not None else packet.get("_account")
+        if reg.level_of(account) <= OP:
+            return
+        saved = reg.state
+        self._ask(place, "_request_set_topic", {"_topic": saved.topic})
+        place.topic_setter, place.topic_time = saved.topic_setter, saved.topic_time
+        self.send_notice(
+            actor,
+            packet.get("_nick"),
+            f"The topic of {place.name} is locked (TOPICLOCK): only its ops may change it.",
+        )
+
+    def _mlock_fixes(self, reg: Registration, place: Place) -> list[M.ModeChange]:
+        lock = parse_mlock(reg.mlock)
+        if isinstance(lock, str):
+            return []
+        fixes: list[M.ModeChange] = []
+        for letter, param in sorted(lock.on.items()):
+            if letter == "k":
+                if place.key != param:
+                    fixes.append(M.ModeChange(True, "k", param))
+            elif letter == "l":
+                if str(place.limit) != param:
+                    fixes.append(M.ModeChange(True, "l", param))
+            elif letter == "f":
+                if str(place.flood or "") != param:
+                    fixes.append(M.ModeChange(True, "f", param))
+            elif letter not in place.flags:
+                fixes.append(M.ModeChange(True, letter))
+        for letter in sorted(lock.off):
+            if letter == "k":
+                if place.key:
+                    fixes.append(M.ModeChange(False, "k", "*"))
+            elif letter == "l":
+                if place.limit:
+                    fixes.append(M.ModeChange(False, "l"))
+            elif letter == "f":
+                if place.flood is not None:
+                    fixes.append(M.ModeChange(False, "f"))
+            elif letter in place.flags:
+                fixes.append(M.ModeChange(False, letter))
+        return fixes
+
+    def _enforce_mlock(self, reg: Registration, place: Place) -> None:
+        if reg.mlock:
+            fixes = self._mlock_fixes(reg, place)
+            if fixes:
+                self.set_modes(place, fixes)
+
+    def sync_account(self, uniform: str, channels: list[str]) -> None:
+        """A person logged in: give it its modes in the registered `channels` it is in."""
+        for channel in channels:
+            place = self.places.places.get(casefold(channel))
+            reg = self.registered(place) if place is not None else None
+            member = place.member(uniform) if place is not None else None
+            if reg is not None and place is not None and member is not None:
+                self._give_mode(reg, place, member)
+
+    def _members_of(self, place: Place, account: str) -> list[Member]:
+        folded = casefold(account)
+        return [m for m in place.members.values() if m.account and casefold(m.account) == folded]
+
+    def _founder_changed(self, reg: Registration, old: str) -> None:
+        """After a transfer: the old founder's +q goes, the new founder gets it."""
+        place = self.places.places.get(reg.folded)
+        if place is None:
+            return
+        takes = [
+            M.ModeChange(False, "q", m.nick) for m in self._members_of(place, old) if "q" in m.modes
+        ]
+        if takes:
+            self.set_modes(place, takes)
+        for member in self._members_of(place, reg.founder):
+            self._give_mode(reg, place, member)
+
+    def _drop_registration(self, reg: Registration) -> None:
+        self.regs.drop(reg)
+        place = self.places.places.get(reg.folded)
+        if place is None:
+            return
+        if "r" in place.flags:
+            self.set_modes(place, [M.ModeChange(False, "r")])
+        if not place.members and place.on_empty is not None:
+            place.on_empty(place)
+
+    # -- accounts going away
+
+    def account_dropped(self, account: Account) -> None:
+        """NickServ DROP: the account's channels go to a successor or are dropped."""
+        for reg in self.regs.founded_by(account.name):
+            self._founder_gone(reg)
+        self.regs.forget_account(account.name)
+
+    def _founder_gone(self, reg: Registration) -> None:
+        old = reg.founder
+        candidates = sorted(
+            (
+                e
+                for e in reg.privileged()
+                if e.level <= OP
+                and not reg.is_founder(e.name)
+                and self.accounts.get(e.name) is not None
+            ),
+            key=lambda e: (e.level, e.added_at),
+        )
+        if candidates:
+            successor = self.accounts.get(candidates[0].name)
+            assert successor is not None
+            self.regs.set_founder(reg, successor.name)
+            log.info("%s: founder %s is gone, %s succeeds", reg.name, old, successor.name)
+            self._founder_changed(reg, old)
+        else:
+            log.info("%s: founder %s is gone and nobody succeeds; dropped", reg.name, old)
+            self._drop_registration(reg)
+
+    # -- helpers for commands
+
+    def _channel(self, request: Request, name: str) -> tuple[Registration, Place] | None:
+        reg = self.regs.get(name)
+        if reg is None:
+            self.notice(request, f"{name} is not registered.")
+            return None
+        return reg, self.place_of(reg)
+
+    def _need(self, request: Request, reg: Registration, level: int, action: str) -> int | None:
+        """The requester's level if it is `level` or above; else a refusal and None."""
+        if not request.account:
+            self.notice(request, f"You must be logged in to {action}.")
+            return None
+        have = reg.level_of(request.account)
+        if have > level:
+            self.notice(
+                request,
+                f"Access denied: you need {LEVEL_NAMES[level]} access to {reg.name} to {action}.",
+            )
+            return None
+        return have
+
+    def _target_level(self, reg: Registration, member: Member) -> int:
+        return reg.level_of(member.account)
+
+    def _drop_code(self, reg: Registration) -> str:
+        data = f"{reg.folded}\0{reg.founder}\0{reg.registered_at}".encode()
+        return hmac.new(self._secret, data, hashlib.sha256).hexdigest()[:8]
+
+    # -- commands
+
+    def cmd_help(self, request: Request) -> None:
+        if request.args:
+            name = request.args[0].upper()
+            if name == "SET" and len(request.args) > 1:
+                name = f"SET {request.args[1].upper()}"
+            spec = COMMANDS.get(name) or SET_COMMANDS.get(name)
+            if spec is None:
+                self.notice(request, f"No help for {request.args[0]}.")
+                return
+            self.notice(request, f"Syntax: {spec.syntax}")
+            for line in spec.help:
+                self.notice(request, line)
+            return
+        self.notice(request, f"{NICK} lets you register a channel and keep it yours.")
+        self.notice(request, f"Use /msg {NICK} <command> [parameters], or /CS <command>.")
+        for name, spec in COMMANDS.items():
+            self.notice(request, f"{name:<10} {spec.summary}")
+        self.notice(request, f"For more on a command: /msg {NICK} HELP <command>")
+
+    def cmd_register(self, request: Request) -> None:
+        name = request.args[0]
+        if not request.account:
+            self.notice(
+                request,
+                "You must be logged in to register a channel: /msg NickServ IDENTIFY <password>",
+            )
+            return
+        account = self.accounts.get(request.account)
+        if account is None:
+            self.notice(request, f"The account {request.account} no longer exists.")
+            return
+        if not name.startswith("#") or len(name) < 2 or name[1:8].lower() == "psyc://":
+            self.notice(request, f"{name} is not a channel name here.")
+            return
+        existing = self.regs.get(name)
+        if existing is not None:
+            self.notice(request, f"{existing.name} is already registered to {existing.founder}.")
+            return
+        place = self.places.places.get(casefold(name))
+        member = place.member(request.source) if place is not None else None
+        if place is None or member is None:
+            self.notice(request, f"You must be in {name} to register it.")
+            return
+        if member.rank() > OP:
+            self.notice(request, f"You must be a channel operator in {place.name} to register it.")
+            return
+        limit = self.settings().chanserv_max_channels
+        if len(self.regs.founded_by(account.name)) >= limit:
+            self.notice(request, f"You already founded {limit} channels, the most allowed.")
+            return
+        state = ChannelState.of(place)
+        state.flags = "".join(sorted(set(state.flags) | {"r"}))
+        reg = self.regs.register(place.name, account.name, state)  # committed, or raises
+        self.set_modes(place, [M.ModeChange(True, "r")])
+        self._give_mode(reg, place, member)
+        self.notice(request, f"{place.name} is now registered to {account.name}.")
+
+    def cmd_info(self, request: Request) -> None:
+        found = self._channel(request, request.args[0])
+        if found is None:
+            return
+        reg, place = found
+        level = reg.level_of(request.account)
+        self.notice(request, f"Information on {reg.name}:")
+        self.notice(request, f"Founder: {reg.founder}")
+        self.notice(request, f"Registered: {_fmt_time(reg.registered_at)}")
+        self.notice(request, f"Topic lock: {'on' if reg.topiclock else 'off'}")
+        lock = parse_mlock(reg.mlock)
+        shown = reg.mlock
+        if isinstance(lock, MlockSpec) and "k" in lock.on and level > OP:
+            lock.on["k"] = "*"
+            shown = lock.render()
+        self.notice(request, f"Mode lock: {shown or 'none'}")
+        if place.topic and not place.secret:
+            self.notice(request, f"Topic: {place.topic}")
+        if level <= VOICE:
+            counts = f"{len(reg.privileged())} with access, {len(reg.bans())} banned"
+            self.notice(request, f"Access list: {counts}")
+            self.notice(request, f"Your access: {LEVEL_NAMES[level]}")
+        self.notice(request, "End of information.")
+
+    # ACCESS
+
+    def cmd_access(self, request: Request) -> None:
+        found = self._channel(request, request.args[0])
+        if found is None:
+            return
+        reg, place = found
+        sub = request.args[1].upper()
+        rest = request.args[2:]
+        if sub == "LIST":
+            self._access_list(request, reg)
+        elif sub == "ADD" and len(rest) >= 2:
+            self._access_add(request, reg, place, rest[0], rest[1], rest[2:])
+        elif sub == "DEL" and rest:
+            self._access_del(request, reg, rest[0])
+        else:
+            self.notice(request, f"Syntax: {COMMANDS['ACCESS'].syntax}")
+
+    def _access_list(self, request: Request, reg: Registration) -> None:
+        if self._need(request, reg, VOICE, "see the access list") is None:
+            return
+        self.notice(request, f"Access list of {reg.name}:")
+        auto = "" if reg.founder_auto else " (no automatic mode)"
+        self.notice(request, f"  founder  {reg.founder}{auto}")
+        for entry in sorted(reg.access.values(), key=lambda e: (e.level, e.added_at)):
+            text = f"  {LEVEL_NAMES[entry.level]:<8} {entry.name}"
+            if entry.is_ban:
+                if entry.reason:
+                    text += f" ({entry.reason})"
+            elif not entry.auto:
+                text += " (no automatic mode)"
+            text += f", added by {entry.setter} on {_fmt_time(entry.added_at)}"
+            self.notice(request, text)
+        self.notice(request, "End of list.")
+
+    def _access_add(
+        self,
+        request: Request,
+        reg: Registration,
+        place: Place,
+        target: str,
+        level_name: str,
+        rest: list[str],
+    ) -> None:
+        have = self._need(request, reg, ADMIN, "change the access list")
+        if have is None:
+            return
+        level = parse_level(level_name)
+        if level is None:
+            self.notice(request, "The level must be ADMIN, OP, HALFOP, VOICE or BAN.")
+            return
+        if level <= have:
+            self.notice(
+                request,
+                f"You may only add levels below yours ({LEVEL_NAMES[have]}) to {reg.name}.",
+            )
+            return
+        reason = ""
+        auto = True
+        if level == BANNED:
+            if _is_mask(target):
+                name = X.normalize_ban(target)
+                if name is None:
+                    self.notice(request, f"{target} is not a valid ban mask.")
+                    return
+            else:
+                account = self.accounts.get(target)
+                if account is None:
+                    self.notice(
+                        request,
+                        f"{target} is not a registered account; to ban a nick use {target}!*@*",
+                    )
+                    return
+                name = f"{X.ACCOUNT}:{account.name}"
+            reason = " ".join(rest)[:200]
+        else:
+            account = self.accounts.get(target)
+            if account is None:
+                self.notice(request, f"{target} is not a registered account.")
+                return
+            if reg.is_founder(account.name):
+                self.notice(request, f"{account.name} is the founder of {reg.name}.")
+                return
+            name = account.name
+            if rest and rest[0].upper() in ("NOAUTO", "-AUTO"):
+                auto = False
+        existing = reg.access.get(casefold(name))
+        if existing is not None and existing.level <= have:
+            self.notice(request, f"You may not change the entry of {existing.name}.")
+            return
+        if existing is None and len(reg.access) >= self.settings().chanserv_max_access:
+            self.notice(request, f"The access list of {reg.name} is full.")
+            return
+        entry = AccessEntry(name, level, auto, request.account, self.clock(), reason)
+        self.regs.put_access(reg, entry)
+        verb = "changed" if existing is not None else "added"
+        self.notice(request, f"{name} {verb} on the access list of {reg.name} as {level_name}.")
+        if entry.is_ban:
+            for member in list(place.members.values()):
+                if reg.level_of(member.account) == NO_RANK and X.matches(name, member.subject()):
+                    self._akick(reg, place, member)
+        else:
+            for member in self._members_of(place, name):
+                self._give_mode(reg, place, member)
+
+    def _access_del(self, request: Request, reg: Registration, target: str) -> None:
+        if not request.account:
+            self.notice(request, "You must be logged in to change the access list.")
+            return
+        if _is_mask(target):
+            key = casefold(X.normalize_ban(target) or target)
+        else:
+            key = casefold(target)
+            if key not in reg.access:
+                key = casefold(f"{X.ACCOUNT}:{target}")  # an account's ban entry
+        entry = reg.access.get(key)
+        if entry is None:
+            self.notice(request, f"{target} is not on the access list of {reg.name}.")
+            return
+        own = not entry.is_ban and casefold(request.account) == key
+        if not own:
+            have = self._need(request, reg, ADMIN, "change the access list")
+            if have is None:
+                return
+            if entry.level <= have:
+                self.notice(request, f"You may not remove {entry.name}.")
+                return
+        self.regs.del_access(reg, key)
+        self.notice(request, f"{entry.name} removed from the access list of {reg.name}.")
+
+    def cmd_amode(self, request: Request) -> None:
+        found = self._channel(request, request.args[0])
+        if found is None:
+            return
+        reg, place = found
+        if len(request.args) >= 3:
+            target, value = request.args[1], request.args[2].upper()
+        else:
+            target, value = request.account, request.args[1].upper()
+        if value not in ("ON", "OFF"):
+            self.notice(request, f"Syntax: {COMMANDS['AMODE'].syntax}")
+            return
+        if not request.account:
+            self.notice(request, "You must be logged in to change automatic modes.")
+            return
+        on = value == "ON"
+        own = casefold(target) == casefold(request.account)
+        if reg.is_founder(target):
+            if not own:
+                self.notice(request, f"Only {reg.founder} may change their automatic mode.")
+                return
+            self.regs.set_options(reg, founder_auto=on)
+        else:
+            entry = reg.access.get(casefold(target))
+            if entry is None or entry.is_ban:
+                self.notice(request, f"{target} is not on the access list of {reg.name}.")
+                return
+            if not own:
+                have = self._need(request, reg, ADMIN, "change automatic modes of others")
+                if have is None:
+                    return
+                if entry.level <= have:
+                    self.notice(request, f"You may not change the entry of {entry.name}.")
+                    return
+            self.regs.set_auto(reg, entry.key, on)
+        who = reg.founder if reg.is_founder(target) else reg.access[casefold(target)].name
+        self.notice(request, f"Automatic mode of {who} in {reg.name} is now {value}.")
+        if on:
+            for member in self._members_of(place, who):
+                self._give_mode(reg, place, member)
+
+    # SET and TOPICLOCK
+
+    def cmd_set(self, request: Request) -> None:
+        name = f"SET {request.args[1].upper()}"
+        spec = SET_COMMANDS.get(name)
+        if spec is None:
+            self.notice(request, f"Unknown setting {request.args[1]}. Try HELP SET.")
+            return
+        args = [request.args[0], *request.args[2:]]
+        if len(args) < spec.min_args:
+            self.notice(request, f"Not enough parameters. Syntax: {spec.syntax}")
+            return
+        spec.handler(self, dataclasses.replace(request, args=args))
+
+    def cmd_topiclock(self, request: Request) -> None:
+        found = self._channel(request, request.args[0])
+        if found is None:
+            return
+        reg, _place = found
+        value = request.args[1].upper()
+        if value not in ("ON", "OFF"):
+            self.notice(request, "Syntax: TOPICLOCK <#channel> ON|OFF")
+            return
+        if self._need(request, reg, ADMIN, "change the topic lock") is None:
+            return
+        self.regs.set_options(reg, topiclock=value == "ON")
+        self.notice(request, f"Topic lock of {reg.name} is now {value}.")
+
+    def cmd_mlock(self, request: Request) -> None:
+        found = self._channel(request, request.args[0])
+        if found is None:
+            return
+        reg, place = found
+        if self._need(request, reg, ADMIN, "change the mode lock") is None:
+            return
+        text = " ".join(request.args[1:])
+        if text.upper() in ("OFF", "NONE", "-"):
+            text = ""
+        lock = parse_mlock(text)
+        if isinstance(lock, str):
+            self.notice(request, lock)
+            return
+        rendered = lock.render()
+        self.regs.set_options(reg, mlock=rendered)
+        self.notice(request, f"Mode lock of {reg.name} is now {rendered or 'off'}.")
+        self._busy.add(place.folded)
+        try:
+            self._enforce_mlock(reg, place)
+            self._save(reg, place)
+        finally:
+            self._busy.discard(place.folded)
+
+    # OP DEOP VOICE DEVOICE
+
+    def _status(self, request: Request, letter: str, adding: bool) -> None:
+        args = list(request.args)
+        channel = args.pop(0) if args and args[0].startswith("#") else ""
+        nick = args[0] if args else request.nick
+        if channel:
+            found = self._channel(request, channel)
+            if found is None:
+                return
+            targets = [found]
+        else:
+            targets = []
+            for reg in self.regs:
+                place = self.places.places.get(reg.folded)
+                if place is not None and place.member_by_nick(nick) is not None:
+                    targets.append((reg, place))
+            if not targets:
+                verb = ("" if adding else "DE") + ("OP" if letter == "o" else "VOICE")
+                self.notice(request, f"{nick} is in no registered channel: {verb} #channel [nick]")
+                return
+        for reg, place in targets:
+            self._status_one(request, reg, place, letter, adding, nick)
+
+    def _status_one(
+        self,
+        request: Request,
+        reg: Registration,
+        place: Place,
+        letter: str,
+        adding: bool,
+        nick: str,
+    ) -> None:
+        member = place.member_by_nick(nick)
+        if member is None:
+            self.notice(request, f"{nick} is not in {place.name}.")
+            return
+        own = normalize(member.uniform) == normalize(request.source)
+        rank = M.RANK_ORDER.index(letter)
+        if own and not adding:
+            pass  # anybody may drop their own ranks
+        else:
+            need = rank if own else min(rank, HALFOP)  # others: +o needs op, +v halfop
+            verb = ("give" if adding else "take") + f" +{letter}"
+            have = self._need(request, reg, need, verb + ("" if own else " to others"))
+            if have is None:
+                return
+            if not own and not adding and not outranks(have, self._target_level(reg, member)):
+                self.notice(request, f"You may not do that to {member.nick}.")
+                return
+        if (letter in member.modes) != adding:
+            self.set_modes(place, [M.ModeChange(adding, letter, member.nick)])
+
+    def cmd_op(self, request: Request) -> None:
+        self._status(request, "o", True)
+
+    def cmd_deop(self, request: Request) -> None:
+        self._status(request, "o", False)
+
+    def cmd_voice(self, request: Request) -> None:
+        self._status(request, "v", True)
+
+    def cmd_devoice(self, request: Request) -> None:
+        self._status(request, "v", False)
+
+    # KICK BAN UNBAN
+
+    def cmd_kick(self, request: Request) -> None:
+        found = self._channel(request, request.args[0])
+        if found is None:
+            return
+        reg, place = found
+        have = self._need(request, reg, HALFOP, "kick")
+        if have is None:
+            return
+        member = place.member_by_nick(request.args[1])
+        if member is None:
+            self.notice(request, f"{request.args[1]} is not in {place.name}.")
+            return
+        own = normalize(member.uniform) == normalize(request.source)
+        if not own and not outranks(have, self._target_level(reg, member)):
+            self.notice(request, f"You may not kick {member.nick}.")
+            return
+        reason = " ".join(request.args[2:]) or "Requested"
+        self.kick(place, member.nick, f"{reason} ({request.nick})")
+
+    def cmd_ban(self, request: Request) -> None:
+        found = self._channel(request, request.args[0])
+        if found is None:
+            return
+        reg, place = found
+        have = self._need(request, reg, HALFOP, "ban")
+        if have is None:
+            return
+        target = request.args[1]
+        member = place.member_by_nick(target)
+        if member is not None:
+            if not outranks(have, self._target_level(reg, member)):
+                self.notice(request, f"You may not ban {member.nick}.")
+                return
+            mask = f"*!*@{member.host}"
+        else:
+            normalized = X.normalize_ban(target) if _is_mask(target) else None
+            if normalized is None:
+                self.notice(request, f"{target} is not in {place.name} and is not a ban mask.")
+                return
+            mask = normalized
+        reason = " ".join(request.args[2:]) or "Banned"
+        if not any(casefold(e.mask) == casefold(mask) for e in place.lists["b"]):
+            self.set_modes(place, [M.ModeChange(True, "b", mask)])
+        kicked = 0
+        for victim in list(place.members.values()):
+            if normalize(victim.uniform) == normalize(request.source):
+                continue
+            if X.is_mute(mask) or not X.matches(mask, victim.subject()):
+                continue
+            if not outranks(have, self._target_level(reg, victim)):
+                continue
+            self.kick(place, victim.nick, f"{reason} ({request.nick})")
+            kicked += 1
+        self.notice(request, f"{mask} is banned from {place.name} ({kicked} kicked).")
+
+    def cmd_unban(self, request: Request) -> None:
+        found = self._channel(request, request.args[0])
+        if found is None:
+            return
+        reg, place = found
+        target = request.args[1] if len(request.args) > 1 else ""
+        own = not target or casefold(target) == casefold(request.nick)
+        if self._need(request, reg, VOICE if own else HALFOP, "unban") is None:
+            return
+        entries = place.lists["b"]
+        if own:
+            subject = request.subject()
+            masks = [e.mask for e in entries if X.matches(e.mask, subject)]
+            who = "you"
+        elif _is_mask(target):
+            wanted = X.normalize_ban(target)
+            masks = [e.mask for e in entries if wanted and casefold(e.mask) == casefold(wanted)]
+            who = wanted or target
+        else:
+            member = place.member_by_nick(target)
+            if member is None:
+                self.notice(request, f"{target} is not in {place.name}; give a ban mask.")
+                return
+            subject = member.subject()
+            masks = [e.mask for e in entries if X.matches(e.mask, subject)]
+            who = member.nick
+        if not masks:
+            self.notice(request, f"No bans on {place.name} match {who}.")
+            return
+        self.set_modes(place, [M.ModeChange(False, "b", mask) for mask in masks])
+        self.notice(request, f"Removed {len(masks)} ban(s) matching {who} from {place.name}.")
+
+    # TRANSFER DROP
+
+    def cmd_transfer(self, request: Request) -> None:
+        found = self._channel(request, request.args[0])
+        if found is None:
+            return
+        reg, _place = found
+        if not reg.is_founder(request.account):
+            self.notice(request, f"Access denied: only the founder may transfer {reg.name}.")
+            return
+        account = self.accounts.get(request.args[1])
+        if account is None:
+            self.notice(request, f"{request.args[1]} is not a registered account.")
+            return
+        if reg.is_founder(account.name):
+            self.notice(request, f"{account.name} already is the founder of {reg.name}.")
+            return
+        limit = self.settings().chanserv_max_channels
+        if len(self.regs.founded_by(account.name)) >= limit:
+            self.notice(
+                request, f"{account.name} already founded {limit} channels, the most allowed."
+            )
+            return
+        old = reg.founder
+        self.regs.set_founder(reg, account.name)  # committed before the answer
+        self.notice(request, f"{account.name} is now the founder of {reg.name}.")
+        self._founder_changed(reg, old)
+
+    def cmd_drop(self, request: Request) -> None:
+        found = self._channel(request, request.args[0])
+        if found is None:
+            return
+        reg, _place = found
+        if not reg.is_founder(request.account):
+            self.notice(request, f"Access denied: only the founder may drop {reg.name}.")
+            return
+        code = self._drop_code(reg)
+        if len(request.args) < 2:
+            self.notice(
+                request,
+                f"This drops {reg.name} with its settings and access list for good. "
+                f"To confirm, type: /msg {NICK} DROP {reg.name} {code}",
+            )
+            return
+        if not hmac.compare_digest(request.args[1].lower(), code):
+            self.notice(request, f"Wrong confirmation code; {reg.name} was not dropped.")
+            return
+        self._drop_registration(reg)
+        self.notice(request, f"{reg.name} has been dropped.")
+
+
+COMMANDS: dict[str, CommandSpec] = {
+    "HELP": CommandSpec(
+        ChanServ.cmd_help,
+        0,
+        "HELP [command]",
+        "Lists the commands, or explains one.",
+        ("Without a parameter, lists every command; with one, explains it.",),
+        channel_first=False,
+    ),
+    "REGISTER": CommandSpec(
+        ChanServ.cmd_register,
+        1,
+        "REGISTER <#channel>",
+        "Registers a channel to your account.",
+        (
+            "Registers a channel you are in and are operator (or above) of, with your",
+            "account as its founder; you must be logged in to NickServ. A registered",
+            "channel (+r) keeps its modes, ban, exception and invite lists and topic,",
+            "stays when empty and survives restarts; its first member gets no +o any",
+            "more: ranks come from the access list (see ACCESS).",
+        ),
+    ),
+    "INFO": CommandSpec(
+        ChanServ.cmd_info,
+        1,
+        "INFO <#channel>",
+        "Shows information about a registered channel.",
+        ("Shows the founder, when it was registered, the topic and mode locks.",),
+    ),
+    "ACCESS": CommandSpec(
+        ChanServ.cmd_access,
+        2,
+        "ACCESS <#channel> ADD <account|mask> <level> [NOAUTO|reason] | DEL <account|mask> | LIST",
+        "Manages who has which rank in a channel.",
+        (
+            "Levels, highest first: founder (the owner, +q), ADMIN (+a), OP (+o),",
+            "HALFOP (+h), VOICE (+v), and BAN: a ban entry (a mask, or an account, which",
+            "means a:account) is banned and kicked when it joins. Members get the mode of",
+            "their level when they join or log in, unless the entry says NOAUTO (see",
+            "AMODE). Admins and the founder change the list, only below their own level;",
+            "anybody may remove their own entry. LIST is for anybody with access.",
+        ),
+    ),
+    "AMODE": CommandSpec(
+        ChanServ.cmd_amode,
+        2,
+        "AMODE <#channel> [account] ON|OFF",
+        "Turns the automatic mode on join on or off.",
+        (
+            "Whether you (or, for admins and the founder, an account below them) get the",
+            "mode of your access level when you join the channel or log in.",
+        ),
+    ),
+    "SET": CommandSpec(
+        ChanServ.cmd_set,
+        2,
+        "SET <#channel> TOPICLOCK ON|OFF | SET <#channel> MLOCK <modes>|OFF",
+        "Changes the topic lock or the mode lock.",
+        (
+            "SET <#channel> TOPICLOCK ON|OFF: the same as TOPICLOCK.",
+            "SET <#channel> MLOCK <modes> [parameters]|OFF: modes that are kept set or",
+            "unset, e.g. +nt-s, +ntk-i key or +l 50; changes against it are reverted.",
+            "Admins and the founder may change these.",
+        ),
+    ),
+    "TOPICLOCK": CommandSpec(
+        ChanServ.cmd_topiclock,
+        2,
+        "TOPICLOCK <#channel> ON|OFF",
+        "Lets only ops change the topic.",
+        (
+            "ON: a topic change by anybody below op level on the access list (halfops,",
+            "and channel operators who are not on the list) is reverted.",
+            "Admins and the founder may change it.",
+        ),
+    ),
+    "OP": CommandSpec(
+        ChanServ.cmd_op,
+        0,
+        "OP [#channel] [nick]",
+        "Gives +o to you or somebody.",
+        (
+            "Gives +o to you, or to nick, in the channel; without a channel, in every",
+            "registered channel they are in. Needs op access.",
+        ),
+    ),
+    "DEOP": CommandSpec(
+        ChanServ.cmd_deop,
+        0,
+        "DEOP [#channel] [nick]",
+        "Takes +o from you or somebody.",
+        (
+            "Takes +o from you, or from nick if your access is above theirs (op access",
+            "at least); without a channel, in every registered channel they are in.",
+        ),
+    ),
+    "VOICE": CommandSpec(
+        ChanServ.cmd_voice,
+        0,
+        "VOICE [#channel] [nick]",
+        "Gives +v to you or somebody.",
+        (
+            "Gives +v to you (voice access needed) or to nick (halfop access needed);",
+            "without a channel, in every registered channel they are in.",
+        ),
+    ),
+    "DEVOICE": CommandSpec(
+        ChanServ.cmd_devoice,
+        0,
+        "DEVOICE [#channel] [nick]",
+        "Takes +v from you or somebody.",
+        (
+            "Takes +v from you, or from nick if your access is above theirs (halfop",
+            "access at least); without a channel, in every registered channel they are in.",
+        ),
+    ),
+    "KICK": CommandSpec(
+        ChanServ.cmd_kick,
+        2,
+        "KICK <#channel> <nick> [reason]",
+        "Kicks somebody through ChanServ.",
+        ("Kicks nick from the channel. Needs halfop access, and more access than nick's.",),
+    ),
+    "BAN": CommandSpec(
+        ChanServ.cmd_ban,
+        2,
+        "BAN <#channel> <nick|mask> [reason]",
+        "Bans and kicks somebody through ChanServ.",
+        (
+            "Bans nick (as *!*@host) or a mask, and kicks the members it matches whose",
+            "access is below yours. Needs halfop access.",
+        ),
+    ),
+    "UNBAN": CommandSpec(
+        ChanServ.cmd_unban,
+        1,
+        "UNBAN <#channel> [nick|mask]",
+        "Lifts bans on you or somebody.",
+        (
+            "Without a nick, lifts every ban that matches you (voice access needed), so",
+            "you can join again; with a nick or a mask, the bans matching them (halfop",
+            "access needed).",
+        ),
+    ),
+    "TRANSFER": CommandSpec(
+        ChanServ.cmd_transfer,
+        2,
+        "TRANSFER <#channel> <account>",
+        "Gives the channel to another account.",
+        (
+            "Makes account the founder of the channel instead of you; you keep no access",
+            "unless they add you. Only the founder may do this.",
+        ),
+    ),
+    "DROP": CommandSpec(
+        ChanServ.cmd_drop,
+        1,
+        "DROP <#channel> [code]",
+        "Unregisters a channel.",
+        (
+            "Drops the registration with its settings and access list. Without a code,",
+            "tells you the confirmation code to repeat the command with. Only the founder",
+            "may do this. When the founder's account is dropped, the channel goes to the",
+            "earliest added admin (else op) of its access list, or is dropped if there",
+            "is none.",
+        ),
+    ),
+}
+
+SET_COMMANDS: dict[str, CommandSpec] = {
+    "SET TOPICLOCK": CommandSpec(
+        ChanServ.cmd_topiclock,
+        2,
+        "SET <#channel> TOPICLOCK ON|OFF",
+        "Lets only ops change the topic.",
+        COMMANDS["TOPICLOCK"].help,
+    ),
+    "SET MLOCK": CommandSpec(
+        ChanServ.cmd_mlock,
+        2,
+        "SET <#channel> MLOCK <modes> [parameters] | SET <#channel> MLOCK OFF",
+        "Keeps modes set or unset.",
+        (
+            "Modes that are kept set (+) or unset (-): any of " + LOCKABLE + "; +k, +l and +f",
+            "take their parameter, e.g. SET #chan MLOCK +ntk-s key. A change against the",
+            "lock is reverted at once. OFF removes the lock.",
+        ),
+    ),
+}
