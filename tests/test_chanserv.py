@@ -747,3 +747,17 @@ def test_config_keys_exist() -> None:
     config = services_config(chanserv_max_channels=3, chanserv_max_access=7)
     assert config.services.chanserv_max_channels == 3
     assert dataclasses.asdict(config.services)["chanserv_max_access"] == 7
+
+
+def test_an_entry_from_nobody_does_not_remove_an_empty_registered_channel(world: CSWorld) -> None:
+    alice = founded(world)
+    alice.send("PART #room")
+    place = world.places.places["#room"]
+    world.router.send(
+        Packet(
+            "_request_enter",
+            {"_source": "psyc://irc.localhost/~ghost", "_target": place.uniform},
+            {"_nick": "ghost", "_nick_place": "#room"},
+        )
+    )
+    assert world.places.places.get("#room") is place

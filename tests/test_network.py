@@ -217,6 +217,7 @@ def test_unicast_survives_a_relay_that_dies_after_acknowledging_it() -> None:
     sim.connect("a.test", "b.test")
     sim.connect("b.test", "c.test")
     sim.settle()
+    sim.tick(4.0)  # c sends it again when a.test has not acknowledged it for a while
     assert sim.texts(alice) == ["through b"]
     assert sim["c.test"].network.resent >= 1
     sim.tick(5.0)

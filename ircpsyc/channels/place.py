@@ -487,7 +487,11 @@ class Place:
             return self._reply(packet, refusal)
         route = self.router.lookup(packet.source)
         if route is None:
-            if not self.members and self.on_empty is not None:
+            if (
+                not self.members
+                and self.on_empty is not None
+                and not any(o.keep_empty(self) for o in self.observers)
+            ):
                 self.on_empty(self)  # created for a stranger: do not linger empty
             return
         self.invited.discard(key)

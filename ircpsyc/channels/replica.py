@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RESYNC_RETRY = 3.0  # seconds before asking the home again
+RECHECK_AFTER = 2.0  # seconds after a netjoin before the full state settles membership
 
 
 def netburp_id(uniform: str, boot: str) -> str:
@@ -137,6 +138,7 @@ class Replica(Place):
         self.orphaned = False
         self.asked = -RESYNC_RETRY
         self.asked_for: int | None = -1
+        self.recheck_at = 0.0  # when to ask for the full state again (after a netjoin)
         self.home_name = name  # the channel's name at its home (differs when federated)
         self.federated = False
         self.home_nicks: dict[str, str] = {}  # federated: folded home nick -> member key
@@ -350,8 +352,12 @@ class Replica(Place):
 
     # -- full state
 
-    def reset(self, packet: Packet, counter: int) -> None:
-        """Replace the state with the home's, and show the local users what changed."""
+    def reset(self, packet: Packet, counter: int, recovering: bool = False) -> None:
+        """Replace the state with the home's, and show the local users what changed.
+
+        `recovering`: the answer to our netjoin.  Members of other reachable servers
+        missing from it are probably on their way back (their servers netjoin too):
+        they stay for now, and a full state a little later settles it."""
         replicas = self.replicas
         old_members = dict(self.members)
         old_topic = self.topic
@@ -430,8 +436,15 @@ class Replica(Place):
             if key not in old_members and key not in self.local:
                 self.deliver_synthetic(self._synthetic_enter(member))
         for key, member in old_members.items():
-            if key not in self.members and key not in kept_local:
-                self.deliver_synthetic(self._synthetic_leave(member, self.home))
+            if key in self.members or key in kept_local:
+                continue
+            server = _host(member.uniform)
+            if recovering and replicas.reachable(server) and replicas.in_network(member.uniform):
+                self.members[key] = member  # wait for its own server's netjoin
+                self.by_nick[casefold(member.nick)] = member
+                self.recheck_at = self.clock() + RECHECK_AFTER
+                continue
+            self.deliver_synthetic(self._synthetic_leave(member, self.home))
         if self.topic != old_topic and self.topic:
             self.deliver_synthetic(self._synthetic("_notice_place_topic", self.topic_setter,
                                                    {"_topic": self.topic}))  # fmt: skip
@@ -713,7 +726,7 @@ class Replicas:
         counter = _int(packet.routing.get("_counter", ""), 0)
         if replica.last is not None and counter < replica.last:
             return  # older than what we have (counters grow across restarts of a place)
-        replica.reset(packet, counter)
+        replica.reset(packet, counter, normalize(replica.uniform) in self._netjoin_sent)
         self._drain(replica)
         self._maybe_forget(replica)
 
@@ -802,6 +815,15 @@ class Replicas:
     def tick(self, now: float) -> None:
         """Retry resyncs that got no answer; forget replicas whose local users are gone."""
         for replica in list(self.by_uniform.values()):
+            if replica.recheck_at and now >= replica.recheck_at:
+                replica.recheck_at = 0.0
+                self.router.send(  # the full state: since -1 is never in a buffer
+                    Packet(
+                        "_request_context_resync",
+                        {"_source": root(self.me), "_target": replica.uniform},
+                        {"_counter": "-1"},
+                    )
+                )
             for key in [k for k in replica.local if not self.alive(k)]:
                 if replica.orphaned or not self.reachable(replica.home):
                     replica.local.pop(key, None)

@@ -136,6 +136,7 @@ class Peer:
         # Outbound data packets not yet acknowledged; unacked[0] has number `base`.
         self.unacked: deque[bytes] = deque()
         self.base = 1
+        self.written = 0  # the highest number ever written to a circuit
         self.dialing = False
         self.next_dial = 0.0
         self.delay = settings.reconnect_min
@@ -175,6 +176,7 @@ class Peer:
         circuit = self.circuit
         if circuit is not None and circuit.state == UP:
             circuit.write(data)
+            self.written = self.sent
 
     def acknowledge(self, count: int) -> None:
         drop = min(count - self.base + 1, len(self.unacked))
@@ -424,6 +426,10 @@ class Circuit:
         count_text = packet.get("_counter_received")
         count = int(count_text) if count_text.isdigit() else 0
         if peer.boot != self.peer_boot:
+            if peer.boot:
+                # It restarted: what its old boot may have had is not for the new one
+                # (what was never written is: it waited for the link).
+                peer.acknowledge(peer.written)
             peer.boot = self.peer_boot
             peer.received = 0
             peer.acked_sent = 0
@@ -434,6 +440,7 @@ class Circuit:
         peer.stats.resent += len(resend)
         for data in resend:
             self.write(data)
+        peer.written = peer.sent
         links.established(self, peer)
 
     # -- time

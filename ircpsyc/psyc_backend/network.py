@@ -57,13 +57,20 @@ ACK_EVERY = 0.5  # seconds between end-to-end acknowledgements
 
 
 class Outbound:
-    """Unicasts from this server to one other, numbered, kept until that server has them."""
+    """Unicasts from this server to one other, numbered, kept until that server has them.
+
+    An entry is (when sent, the bytes, held): held ones were never sent because the
+    server was unreachable, so they are safe to give even to a new boot of it."""
 
     __slots__ = ("seq", "unacked")
 
     def __init__(self) -> None:
         self.seq = 0
-        self.unacked: OrderedDict[int, tuple[float, bytes]] = OrderedDict()
+        self.unacked: OrderedDict[int, tuple[float, bytes, bool]] = OrderedDict()
+
+    def floor(self) -> int:
+        """Every number up to this one is acknowledged or given up."""
+        return next(iter(self.unacked)) - 1 if self.unacked else self.seq
 
 
 class Inbound:
@@ -76,8 +83,15 @@ class Inbound:
         self.upto = 0
         self.above: set[int] = set()
 
-    def fresh(self, seq: int) -> bool:
-        """Record `seq`; False if it came before (a resent copy)."""
+    def fresh(self, seq: int, floor: int = 0) -> bool:
+        """Record `seq`; False if it came before (a resent copy).  `floor`: the sender
+        has nothing unacknowledged up to it (so nothing there can still arrive)."""
+        if floor > self.upto:
+            self.upto = floor
+            self.above = {n for n in self.above if n > floor}
+            while self.upto + 1 in self.above:
+                self.upto += 1
+                self.above.discard(self.upto)
         if seq <= self.upto or seq in self.above:
             return False
         self.above.add(seq)
@@ -157,6 +171,11 @@ class Topology:
         if old is None or old.neighbors != lsa.neighbors:
             self._invalidate()
         return True
+
+    def forget(self, origin: str) -> None:
+        """Drop a server's advertisement (it restarted: the old one is void)."""
+        if self.lsdb.pop(origin, None) is not None:
+            self._invalidate()
 
     def _invalidate(self) -> None:
         self.version += 1
@@ -382,6 +401,13 @@ class Network:
         return [self._lsa_packet(lsa) for lsa in self.topology.lsdb.values()]
 
     def link_up(self, peer: Peer) -> None:
+        old = self.boots.get(peer.name, "")
+        if peer.boot and old and old != peer.boot:
+            # A neighbour that restarted: its old advertisement must not make it look
+            # reachable as the same server for a moment (its new one comes next).
+            self.topology.forget(peer.name)
+            self.boots[peer.name] = peer.boot
+            self._server_rebooted(peer.name, old)
         self._originate()
         self._recompute()
 
@@ -482,15 +508,21 @@ class Network:
             else:
                 self.lost_at.pop(name, None)
                 self._tell_reachable(name, "resume")
-            # What waited for it goes now, after the resyncs and netjoins just sent.
+            # What waited for it goes now, after the resyncs and netjoins just sent;
+            # what was sent before may have reached it: that waits for the timer (by
+            # then we know whether it restarted, and drop it if so).
             stream = self.outbound.get(name)
             if stream is not None and stream.unacked:
-                self._resend(name, stream, now, everything=True)
+                self._resend(name, stream, now, held=True)
         if self.split_grace <= 0:
             self.tick(now)
 
     def _server_rebooted(self, name: str, old_boot: str) -> None:
         log.info("server %s restarted", name)
+        stream = self.outbound.get(name)
+        if stream is not None:  # what its old boot may have had is not for the new one
+            for seq in [s for s, entry in stream.unacked.items() if not entry[2]]:
+                del stream.unacked[seq]
         if name not in self.split:
             self._tell_lost(name, old_boot)
         self.split.discard(name)
@@ -563,29 +595,32 @@ class Network:
         if stream is None:
             stream = self.outbound[dest] = Outbound()
         stream.seq += 1
+        if len(stream.unacked) >= self.links.settings.queue_max:
+            stream.unacked.popitem(last=False)
         routing = dict(packet.routing)
-        routing["_route_counter"] = f"{self.boot}.{stream.seq}"
+        floor = min(stream.floor(), stream.seq - 1)
+        routing["_route_counter"] = f"{self.boot}.{stream.seq}.{floor}"
         data = render(
             Packet(
                 packet.method, routing, packet.vars, packet.body, packet.modifiers, packet.state_op
             )
         )
-        stream.unacked[stream.seq] = (self.clock(), data)
-        if len(stream.unacked) > self.links.settings.queue_max:
-            stream.unacked.popitem(last=False)
-        if dest not in self.reachable:
+        held = dest not in self.reachable
+        stream.unacked[stream.seq] = (self.clock(), data, held)
+        if held:
             return True  # it waits for `dest` to be back (after what that return causes)
         return self.links.send(hop, data)
 
     def _fresh(self, origin: str, stamp: str) -> bool:
-        boot, _, number = stamp.partition(".")
+        boot, _, numbers = stamp.partition(".")
+        number, _, floor = numbers.partition(".")
         if not number.isdigit():
             return True
         inbound = self.inbound.get(origin)
         if inbound is None or inbound.boot != boot:
             inbound = self.inbound[origin] = Inbound(boot)
         self.acks_due.add(origin)
-        return inbound.fresh(int(number))
+        return inbound.fresh(int(number), int(floor) if floor.isdigit() else 0)
 
     def _send_ack(self, origin: str) -> None:
         inbound = self.inbound.get(origin)
@@ -612,14 +647,19 @@ class Network:
                 break
             del unacked[seq]
 
-    def _resend(self, dest: str, stream: Outbound, now: float, everything: bool = False) -> None:
+    def _resend(self, dest: str, stream: Outbound, now: float, held: bool = False) -> None:
+        """What waited (`held`) for `dest` to be reachable, or what it has not
+        acknowledged for a while (a relay may have died with it)."""
         hop = self._hop(self.me, dest)
         if not hop:
             return
-        for seq, (sent, data) in list(stream.unacked.items()):
-            if now - sent < RESEND_AFTER and not everything:
+        for seq, (sent, data, waited) in list(stream.unacked.items()):
+            if held:
+                if not waited:
+                    continue
+            elif now - sent < RESEND_AFTER:
                 break
-            stream.unacked[seq] = (now, data)
+            stream.unacked[seq] = (now, data, False)
             stream.unacked.move_to_end(seq)
             self.resent += 1
             self.links.send(hop, data)
