@@ -62,8 +62,8 @@ CONFIG_FILE = "ircpsyc.toml"
 
 
 def services_enabled() -> bool:
-    """Whether services tests run (``IRCPSYC_SERVICES=1``) or are skipped."""
-    return os.environ.get("IRCPSYC_SERVICES", "").strip().lower() in ("1", "true", "yes")
+    """Whether services tests run (the default) or are skipped (``IRCPSYC_SERVICES=0``)."""
+    return os.environ.get("IRCPSYC_SERVICES", "1").strip().lower() not in ("0", "false", "no")
 
 
 SASL_MECHANISMS = {"PLAIN", "SCRAM-SHA-256"}
@@ -85,14 +85,16 @@ def _toml_str(value: str) -> str:
     return json.dumps(value, ensure_ascii=True)
 
 
-@functools.lru_cache(maxsize=1)
 def oper_password_hash() -> str:
     """Hash of ``operpassword`` as ircpsyc's config expects it (cached per process)."""
-    preset = os.environ.get("IRCPSYC_OPER_HASH")
-    if preset:
-        return preset
+    return os.environ.get("IRCPSYC_OPER_HASH") or password_hash(OPER_PASSWORD)
+
+
+@functools.lru_cache(maxsize=8)
+def password_hash(password: str) -> str:
+    """An argon2 hash made by ``ircpsyc mkpasswd`` (oper and server passwords)."""
     proc = subprocess.run(
-        [ircpsyc_bin(), "mkpasswd", OPER_PASSWORD],
+        [ircpsyc_bin(), "mkpasswd", password],
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
@@ -114,6 +116,7 @@ def render_config(
     directory: Path,
     oper_hash: str,
     services: dict[str, bool] | None = None,
+    server_password_hash: str = "",
 ) -> str:
     """The TOML configuration for one test server.
 
@@ -130,6 +133,8 @@ def render_config(
             f"name = {_toml_str(SERVER_NAME)}",
             f"description = {_toml_str(SERVER_DESCRIPTION)}",
             f"network = {_toml_str(NETWORK_NAME)}",
+            "utf8_only = true",
+            f"password_hash = {_toml_str(server_password_hash)}",
             "",
             "[listen]",
             f"irc = [{_toml_str(f'127.0.0.1:{port}')}]",
@@ -277,7 +282,7 @@ class IrcpsycController(BaseServerController, DirectoryBasedController):
         self.port = port
         self.hostname = hostname
         try:
-            self._start(port, faketime)
+            self._start(port, faketime, password)
             self.wait_for_port()
         except BaseException as exc:
             log_tail = self._log_tail()
@@ -343,6 +348,10 @@ class IrcpsycController(BaseServerController, DirectoryBasedController):
         while not any(_from_nickserv(msg) for msg in replies):
             assert time.monotonic() < deadline, f"NickServ did not answer REGISTER: {replies}"
             replies += case.getMessages(client)
+        answers = [msg.params[-1] for msg in replies if _from_nickserv(msg)]
+        assert any("account created" in text.lower() for text in answers), (
+            f"NickServ REGISTER {username} failed: {answers}"
+        )
         case.sendLine(client, "QUIT")
         case.assertDisconnected(client)
 
@@ -363,15 +372,13 @@ class IrcpsycController(BaseServerController, DirectoryBasedController):
     ) -> str:
         if run_services and not services_enabled():
             return "services (NickServ/SASL; set IRCPSYC_SERVICES=1)"
-        if password is not None:
-            return "server password (PASS)"
         if ssl:
             return "TLS"
         if websocket:
             return "WebSocket"
         return ""
 
-    def _start(self, port: int, faketime: str | None) -> None:
+    def _start(self, port: int, faketime: str | None, password: str | None = None) -> None:
         binary = ircpsyc_bin()
         if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
             raise FileNotFoundError(f"ircpsyc executable not found: {binary} (set IRCPSYC_BIN)")
@@ -386,6 +393,7 @@ class IrcpsycController(BaseServerController, DirectoryBasedController):
                     directory=self.directory,
                     oper_hash=oper_hash,
                     services=self._services_settings(),
+                    server_password_hash=password_hash(password) if password else "",
                 )
             )
 

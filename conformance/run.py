@@ -209,10 +209,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="where to write the JUnit report (default: TMPDIR/ircpsyc-conformance/SERVER.xml)",
     )
     parser.add_argument(
-        "--services",
-        action="store_true",
-        help="ircpsyc only: run the services tests too (sets IRCPSYC_SERVICES=1)",
+        "--no-services",
+        dest="services",
+        action="store_false",
+        help="ircpsyc only: skip the services tests (they run by default)",
     )
+    parser.add_argument("--services", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
         "--failures",
         type=Path,
@@ -257,8 +259,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: ircpsyc executable not found: {binary}", file=sys.stderr)
             return 2
         env.setdefault("IRCPSYC_BIN", binary)
-        if args.services:
-            env["IRCPSYC_SERVICES"] = "1"
+        env["IRCPSYC_SERVICES"] = "1" if args.services else "0"
 
     command = [
         python,

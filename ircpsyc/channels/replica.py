@@ -139,6 +139,7 @@ class Replica(Place):
         self.asked = -RESYNC_RETRY
         self.asked_for: int | None = -1
         self.recheck_at = 0.0  # when to ask for the full state again (after a netjoin)
+        self.recovering_until = 0.0  # until then, states may lack members still netjoining
         self.home_name = name  # the channel's name at its home (differs when federated)
         self.federated = False
         self.home_nicks: dict[str, str] = {}  # federated: folded home nick -> member key
@@ -442,7 +443,7 @@ class Replica(Place):
             if recovering and replicas.reachable(server) and replicas.in_network(member.uniform):
                 self.members[key] = member  # wait for its own server's netjoin
                 self.by_nick[casefold(member.nick)] = member
-                self.recheck_at = self.clock() + RECHECK_AFTER
+                self.recheck_at = self.clock() + RECHECK_AFTER + 0.5  # after the window
                 continue
             self.deliver_synthetic(self._synthetic_leave(member, self.home))
         if self.topic != old_topic and self.topic:
@@ -726,12 +727,19 @@ class Replicas:
         counter = _int(packet.routing.get("_counter", ""), 0)
         if replica.last is not None and counter < replica.last:
             return  # older than what we have (counters grow across restarts of a place)
-        replica.reset(packet, counter, normalize(replica.uniform) in self._netjoin_sent)
+        recovering = (
+            normalize(replica.uniform) in self._netjoin_sent
+            or self.clock() < replica.recovering_until
+        )
+        replica.reset(packet, counter, recovering)
         self._drain(replica)
         self._maybe_forget(replica)
 
     def state_applied(self, replica: Replica, rejoin: bool) -> None:
-        self._netjoin_sent.discard(normalize(replica.uniform))
+        key = normalize(replica.uniform)
+        if key in self._netjoin_sent:
+            replica.recovering_until = self.clock() + RECHECK_AFTER
+        self._netjoin_sent.discard(key)
         if rejoin:
             self.want_netjoin(replica)
 
@@ -743,6 +751,8 @@ class Replicas:
         now = self.clock()
         if replica.asked_for == replica.last and now - replica.asked < RESYNC_RETRY:
             return
+        if normalize(replica.uniform) in self._netjoin_sent:
+            return  # its answer is the whole state anyway
         replica.asked = now
         replica.asked_for = replica.last
         self.router.send(

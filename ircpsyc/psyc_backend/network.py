@@ -310,6 +310,10 @@ class Network:
         self.last_hop: dict[str, str] = {}
         self._home_cache: dict[str, str] = {}
         self._previous_hops: dict[str, str] = {}
+        # Peers whose own advertisement has not arrived on their new circuit yet: we
+        # advertise the link only after it, so that everybody learns a restarted
+        # server's new boot before seeing it reachable again.
+        self.hello_due: set[str] = set()
         self.refused = 0
         self.unroutable = 0
         # End-to-end: unicasts survive a relay that dies with them (see `send`).
@@ -350,7 +354,7 @@ class Network:
             self.me,
             int(self.boot),
             self.seq,
-            frozenset(p.name for p in self.links.up_peers()),
+            frozenset(p.name for p in self.links.up_peers() if p.name not in self.hello_due),
         )
 
     def _originate(self, flood: bool = True) -> None:
@@ -387,11 +391,18 @@ class Network:
         lsa = Lsa(origin, int(boot), int(seq), frozenset(packet.get_list("_list_servers")))
         old = self.topology.lsdb.get(origin)
         if not self.topology.accept(lsa):
+            if origin == peer.name and origin in self.hello_due:
+                self.hello_due.discard(origin)
+                self._originate()
+                self._recompute()
             return
         if old is not None and old.boot != lsa.boot:
             self._server_rebooted(origin, str(old.boot))
         self.boots[origin] = boot
         self._flood(lsa, peer.name)
+        if origin == peer.name and origin in self.hello_due:
+            self.hello_due.discard(origin)
+            self._originate()
         self._recompute()
 
     # -- link events (LinkHandler)
@@ -408,10 +419,11 @@ class Network:
             self.topology.forget(peer.name)
             self.boots[peer.name] = peer.boot
             self._server_rebooted(peer.name, old)
-        self._originate()
+        self.hello_due.add(peer.name)  # advertised when its own advertisement arrives
         self._recompute()
 
     def link_down(self, peer: Peer) -> None:
+        self.hello_due.discard(peer.name)
         self._originate()
         self._recompute()
 
