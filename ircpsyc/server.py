@@ -29,6 +29,7 @@ from ircpsyc.psyc_backend.router import Router
 from ircpsyc.services.accounts import Accounts
 from ircpsyc.services.registrations import ChannelRegistrations
 from ircpsyc.store import Store
+from ircpsyc.tlsutil import accept_any_client_certificate
 
 if TYPE_CHECKING:
     from ircpsyc.xmpp.component import Component
@@ -202,10 +203,10 @@ class Server:
     def _make_ssl_context(self) -> ssl.SSLContext:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(self.config.tls.cert, self.config.tls.key)
-        # Ask for (but do not require) a client certificate, for SASL EXTERNAL / CERT.
-        context.verify_mode = ssl.CERT_OPTIONAL
         context.check_hostname = False
-        context.load_default_certs()
+        # Ask for (but do not require) a client certificate, self-signed ones included,
+        # for SASL EXTERNAL and NickServ CERT.
+        accept_any_client_certificate(context)
         return context
 
     async def _ticker(self) -> None:
