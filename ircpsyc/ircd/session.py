@@ -52,6 +52,7 @@ class Session:
         "last_recv",
         "last_refill",
         "nick",
+        "nick_refused",
         "password",
         "ping_sent",
         "port",
@@ -78,6 +79,7 @@ class Session:
         self.registered = False
         self.closed = False
         self.nick = ""
+        self.nick_refused = ""  # the last NICK refused before registration (REGISTER *)
         self.user = ""
         self.realname = ""
         self.password = ""

@@ -268,7 +268,9 @@ def handle_register(s: Session, msg: Line) -> None:
     if current:
         _register_fail(s, "ALREADY_AUTHENTICATED", current, "You are already logged in")
         return
-    name = s.nick if wanted == "*" else wanted
+    # `REGISTER *` names the account after the nick, or the one just refused (433): that
+    # nick's holder then keeps it (ACCOUNT_EXISTS below), so nobody grabs a nick in use.
+    name = (s.nick or s.nick_refused) if wanted == "*" else wanted
     if not name:
         _register_fail(s, "NEED_NICK", "*", "Choose a nick first, or name the account")
         return

@@ -104,6 +104,8 @@ def handle_nick(s: Session, msg: Line) -> None:
         return
     if core.nick_taken(nick, s):
         s.numeric(N.ERR_NICKNAMEINUSE, nick, "Nickname is already in use")
+        if not s.registered:
+            s.nick_refused = nick
         return
     client = s.client
     if client is None:
