@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("ircpsyc")
 
 TICK_SECONDS = 1.0
+# Connections with pending output above which the flush waits 1 ms to coalesce more.
+COALESCE_ABOVE = 256
 
 
 class Server:
@@ -64,6 +66,7 @@ class Server:
         self._tick: asyncio.Task[None] | None = None
         self.xmpp: Component | None = None  # the Jabber MUC gateway, when [xmpp] enabled
         self._dirty: list[IRCProtocol] = []
+        self._deferred = False
         # argon2 is memory-hard (64 MiB a hash): a few threads, not one per login.
         self._slow = ThreadPoolExecutor(max_workers=2, thread_name_prefix="passwords")
 
@@ -76,9 +79,17 @@ class Server:
         self._dirty.append(protocol)
 
     def _flush(self) -> None:
+        if len(self._dirty) > COALESCE_ABOVE and not self._deferred:
+            # A big fan-out: give the lines that follow within a millisecond a ride in
+            # the same send() calls, instead of one system call per line per member.
+            self._deferred = True
+            asyncio.get_running_loop().call_later(0.001, self._flush)
+            return
+        self._deferred = False
         dirty, self._dirty = self._dirty, []
+        sendq = self.core.config.limits.sendq_bytes
         for protocol in dirty:
-            protocol.flush()
+            protocol.flush(sendq)
 
     # -- slow work (password hashing) off the event loop
 

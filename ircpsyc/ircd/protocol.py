@@ -117,7 +117,7 @@ class IRCProtocol(asyncio.Protocol):
         else:
             out.append(data)
 
-    def flush(self) -> None:
+    def flush(self, sendq: int = 0) -> None:
         out = self._out
         if out is None:
             return
@@ -126,7 +126,9 @@ class IRCProtocol(asyncio.Protocol):
         if transport is None or transport.is_closing():
             return
         transport.write(out[0] if len(out) == 1 else b"".join(out))
-        if transport.get_write_buffer_size() > self._server.core.config.limits.sendq_bytes:
+        if transport.get_write_buffer_size() > (
+            sendq or self._server.core.config.limits.sendq_bytes
+        ):
             session = self.session
             if session is not None and not session.closed:
                 session.closed = True
