@@ -185,6 +185,22 @@ class Client:
     # -- packets in
 
     def receive(self, packet: Packet) -> None:
+        if (
+            packet.method == "_message_public"
+            and packet.routing.get("_source_relay") != self.uniform
+        ):
+            # The hot path of every channel line, inlined: one cache lookup and one
+            # write per session (the line is rendered once per capability set).
+            cache = packet.render_cache
+            for session in self.sessions:
+                data = cache.get(session.fmt)
+                if data is None:
+                    data = cache[session.fmt] = _render_message(packet, session.fmt)
+                if session.rb is None and not session.closed:
+                    session.sink.write(data)
+                else:
+                    session.send(data)
+            return
         handler = _DISPATCH.lookup(packet.method)
         if handler is not None:
             handler(self, packet)
