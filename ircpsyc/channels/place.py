@@ -353,15 +353,25 @@ class Place:
         packet.routing["_context"] = self.uniform
         packet.routing["_counter"] = str(self.counter)
         servers: set[str] | None = None
-        relay = "" if min_rank is None else normalize(packet.routing.get("_source_relay", ""))
-        for key, member in list(self.members.items()):
-            route = member.route
-            if route.__class__ is RemoteEntity:
-                if servers is None:
-                    servers = set()
-                servers.add(route.server)
-            elif min_rank is None or member.rank() <= min_rank or key == relay:
-                route.receive(packet)
+        if min_rank is None:  # the common case, kept tight: it runs once per member
+            for member in list(self.members.values()):
+                route = member.route
+                if route.__class__ is RemoteEntity:
+                    if servers is None:
+                        servers = set()
+                    servers.add(route.server)
+                else:
+                    route.receive(packet)
+        else:
+            relay = normalize(packet.routing.get("_source_relay", ""))
+            for key, member in list(self.members.items()):
+                route = member.route
+                if route.__class__ is RemoteEntity:
+                    if servers is None:
+                        servers = set()
+                    servers.add(route.server)
+                elif member.rank() <= min_rank or key == relay:
+                    route.receive(packet)
         if servers:
             self.router.cast(packet, servers, min_rank)
         for observer in self.observers:
