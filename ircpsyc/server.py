@@ -65,28 +65,26 @@ class Server:
         self.stopped = asyncio.Event()
         self._tick: asyncio.Task[None] | None = None
         self.xmpp: Component | None = None  # the Jabber MUC gateway, when [xmpp] enabled
-        self._dirty: list[IRCProtocol] = []
+        self.dirty: list[IRCProtocol] = []
         self._deferred = False
         # argon2 is memory-hard (64 MiB a hash): a few threads, not one per login.
         self._slow = ThreadPoolExecutor(max_workers=2, thread_name_prefix="passwords")
 
     # -- output coalescing
 
-    def mark_dirty(self, protocol: IRCProtocol) -> None:
-        """Schedule one flush of every connection that got output in this iteration."""
-        if not self._dirty:
-            asyncio.get_running_loop().call_soon(self._flush)
-        self._dirty.append(protocol)
+    def schedule_flush(self) -> None:
+        """One flush of every connection in `dirty` (output waiting) per loop iteration."""
+        asyncio.get_running_loop().call_soon(self._flush)
 
     def _flush(self) -> None:
-        if len(self._dirty) > COALESCE_ABOVE and not self._deferred:
+        if len(self.dirty) > COALESCE_ABOVE and not self._deferred:
             # A big fan-out: give the lines that follow within a millisecond a ride in
             # the same send() calls, instead of one system call per line per member.
             self._deferred = True
             asyncio.get_running_loop().call_later(0.001, self._flush)
             return
         self._deferred = False
-        dirty, self._dirty = self._dirty, []
+        dirty, self.dirty = self.dirty, []
         sendq = self.core.config.limits.sendq_bytes
         for protocol in dirty:
             protocol.flush(sendq)

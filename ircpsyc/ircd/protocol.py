@@ -113,7 +113,10 @@ class IRCProtocol(asyncio.Protocol):
             if self._transport is None:
                 return
             self._out = [data]
-            self._server.mark_dirty(self)
+            dirty = self._server.dirty
+            if not dirty:
+                self._server.schedule_flush()
+            dirty.append(self)
         else:
             out.append(data)
 
