@@ -40,7 +40,6 @@ import hashlib
 import hmac
 import logging
 import secrets
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -58,10 +57,10 @@ from ircpsyc.channels.place import (
     outranks,
     service_request,
 )
-from ircpsyc.psyc_backend.ids import new_id
 from ircpsyc.psyc_backend.packet import Packet, Value
 from ircpsyc.psyc_backend.router import Router
 from ircpsyc.psyc_backend.uniform import casefold, normalize
+from ircpsyc.services.common import fmt_time, notice_packet
 from ircpsyc.services.registrations import (
     BANNED,
     LEVEL_NAMES,
@@ -92,10 +91,6 @@ LOCKABLE = "".join(c for c in M.FLAG_MODES if c != "r") + "klf"
 
 def service_uniform(host: str) -> str:
     return f"psyc://{host}/$chanserv"
-
-
-def _fmt_time(stamp: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(stamp))
 
 
 def _is_mask(text: str) -> bool:
@@ -260,18 +255,7 @@ class ChanServ(PlaceObserver):
 
     def send_notice(self, uniform: str, nick: str, text: str) -> None:
         self.router.send(
-            Packet(
-                "_message_private_notice",
-                {"_source": self.uniform, "_target": uniform},
-                {
-                    "_nick": NICK,
-                    "_prefix": self.prefix,
-                    "_nick_target": nick,
-                    "_id": new_id(),
-                    "_time": str(int(self.clock() * 1000)),
-                },
-                text,
-            )
+            notice_packet(self.uniform, NICK, self.prefix, self.clock(), uniform, nick, text)
         )
 
     def _ask(self, place: Place, method: str, vars: dict[str, Value]) -> None:
@@ -571,7 +555,7 @@ class ChanServ(PlaceObserver):
         level = reg.level_of(request.account)
         self.notice(request, f"Information on {reg.name}:")
         self.notice(request, f"Founder: {reg.founder}")
-        self.notice(request, f"Registered: {_fmt_time(reg.registered_at)}")
+        self.notice(request, f"Registered: {fmt_time(reg.registered_at)}")
         self.notice(request, f"Topic lock: {'on' if reg.topiclock else 'off'}")
         lock = parse_mlock(reg.mlock)
         shown = reg.mlock
@@ -618,7 +602,7 @@ class ChanServ(PlaceObserver):
                     text += f" ({entry.reason})"
             elif not entry.auto:
                 text += " (no automatic mode)"
-            text += f", added by {entry.setter} on {_fmt_time(entry.added_at)}"
+            text += f", added by {entry.setter} on {fmt_time(entry.added_at)}"
             self.notice(request, text)
         self.notice(request, "End of list.")
 

@@ -35,12 +35,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ircpsyc.psyc_backend.ids import new_id
 from ircpsyc.psyc_backend.packet import Packet, Value
 from ircpsyc.psyc_backend.router import Router
 from ircpsyc.psyc_backend.uniform import casefold, normalize, person
@@ -53,6 +51,7 @@ from ircpsyc.services.accounts import (
     password_problem,
     valid_email,
 )
+from ircpsyc.services.common import fmt_time, notice_packet
 
 if TYPE_CHECKING:
     from ircpsyc.config import ServicesSection
@@ -121,10 +120,6 @@ class CommandSpec:
     syntax: str
     summary: str
     help: tuple[str, ...]
-
-
-def _fmt_time(stamp: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(stamp))
 
 
 class NickServ:
@@ -197,18 +192,7 @@ class NickServ:
 
     def send_notice(self, uniform: str, nick: str, text: str) -> None:
         self.router.send(
-            Packet(
-                "_message_private_notice",
-                {"_source": self.uniform, "_target": uniform},
-                {
-                    "_nick": NICK,
-                    "_prefix": self.prefix,
-                    "_nick_target": nick,
-                    "_id": new_id(),
-                    "_time": str(int(self.clock() * 1000)),
-                },
-                text,
-            )
+            notice_packet(self.uniform, NICK, self.prefix, self.clock(), uniform, nick, text)
         )
 
     def _tell(self, uniform: str, method: str, vars: dict[str, Value]) -> None:
@@ -547,7 +531,7 @@ class NickServ:
             return
         own = bool(request.account) and casefold(request.account) == account.folded
         self.notice(request, f"Information on {account.name}:")
-        self.notice(request, f"Registered: {_fmt_time(account.registered_at)}")
+        self.notice(request, f"Registered: {fmt_time(account.registered_at)}")
         self.notice(request, f"Nick protection: {'on' if account.enforce else 'off'}")
         if own:
             self.notice(request, f"E-mail: {account.email or 'none'}")

@@ -224,16 +224,21 @@ def handle_nickserv(s: Session, msg: Line) -> None:
 
 
 def _to_nickserv(s: Session, text: str) -> None:
+    to_service(s, NS.NICK, text)
+
+
+def to_service(s: Session, nick: str, text: str) -> None:
+    """`NS ...`/`CS ...`: the same packet as PRIVMSG to the service would be."""
     client = s.client
     assert client is not None
-    service = s.core.nickserv
+    service = s.core.service_users.get(casefold(nick))
     if service is None:
-        s.numeric(N.ERR_NOSUCHNICK, NS.NICK, "No such nick/channel")
+        s.numeric(N.ERR_NOSUCHNICK, nick, "No such nick/channel")
         return
     vars: dict[str, Value] = {
         "_nick": client.nick,
         "_prefix": client.prefix,
-        "_nick_target": NS.NICK,
+        "_nick_target": nick,
         "_id": new_id(),
         "_time": str(int(s.core.clock() * 1000)),
         "_ip": client.ip,

@@ -12,13 +12,10 @@ from __future__ import annotations
 
 from irctokens.line import Line
 
-from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.client import Client
-from ircpsyc.ircd.commands.account import ServiceUser
+from ircpsyc.ircd.commands.account import ServiceUser, to_service
 from ircpsyc.ircd.core import IRCServer, PersonObserver, command
 from ircpsyc.ircd.session import Session
-from ircpsyc.psyc_backend.ids import new_id
-from ircpsyc.psyc_backend.packet import Packet, Value
 from ircpsyc.psyc_backend.uniform import casefold
 from ircpsyc.services import chanserv as CS
 from ircpsyc.services.accounts import Accounts
@@ -82,22 +79,4 @@ def handle_chanserv(s: Session, msg: Line) -> None:
 
 
 def _to_chanserv(s: Session, text: str) -> None:
-    client = s.client
-    assert client is not None
-    service = s.core.service_users.get(casefold(CS.NICK))
-    if service is None:
-        s.numeric(N.ERR_NOSUCHNICK, CS.NICK, "No such nick/channel")
-        return
-    vars: dict[str, Value] = {
-        "_nick": client.nick,
-        "_prefix": client.prefix,
-        "_nick_target": CS.NICK,
-        "_id": new_id(),
-        "_time": str(int(s.core.clock() * 1000)),
-        "_ip": client.ip,
-        "_certfp": s.certfp,
-    }
-    if client.account:
-        vars["_account"] = client.account
-    routing = {"_source": client.uniform, "_target": service.uniform}
-    s.core.router.send(Packet("_message_private", routing, vars, text))
+    to_service(s, CS.NICK, text)
