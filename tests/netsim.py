@@ -25,6 +25,8 @@ from ircpsyc.ircd.core import IRCServer
 from ircpsyc.linking import Linking
 from ircpsyc.psyc_backend.link import Circuit
 from ircpsyc.psyc_backend.router import Router
+from ircpsyc.services.accounts import Accounts
+from ircpsyc.store import Store
 
 SECRET = "a shared secret for the tests"
 
@@ -55,7 +57,7 @@ class Pipe:
 class Server:
     """One in-memory server of the simulated network."""
 
-    def __init__(self, sim: Sim, config: Config, boot: str) -> None:
+    def __init__(self, sim: Sim, config: Config, boot: str, services: bool = False) -> None:
         self.sim = sim
         self.config = config
         self.name = config.server.name
@@ -66,6 +68,30 @@ class Server:
             config, self.router, self.places, self.core, self.clock, self.clock, boot
         )
         self.network = self.linking.network
+        self.store: Store | None = None
+        self.accounts: Accounts | None = None
+        if services:
+            self._services()
+
+    def _services(self) -> None:
+        """History, away log, K/D-lines, accounts, NickServ and ChanServ on an in-memory
+        store, wired as `ircpsyc.server.Server.start` does (argon2 at its cheapest)."""
+        from account_helpers import fast_hash, fast_verify
+
+        from ircpsyc.ircd.commands.account import install as install_accounts
+        from ircpsyc.ircd.commands.chanserv import install as install_chanserv
+        from ircpsyc.ircd.commands.chathistory import attach_store
+        from ircpsyc.services.registrations import ChannelRegistrations
+
+        core = self.core
+        self.store = store = Store(":memory:")
+        attach_store(core, store)
+        core.moderation.attach_store(store)
+        self.accounts = Accounts(
+            store, lambda: core.config.services, self.clock, fast_hash, fast_verify
+        )
+        install_accounts(core, self.accounts)
+        install_chanserv(core, ChannelRegistrations(store, self.clock), self.accounts)
 
     @property
     def now(self) -> float:
@@ -104,8 +130,12 @@ class Sim:
         queue_max: int = 100000,
         servers: list[str] | None = None,
         pins: dict[str, str] | None = None,
+        services: bool = False,
     ) -> None:
+        """`services`: every server also has its store (in memory), history, accounts,
+        NickServ and ChanServ."""
         self.now = START
+        self.services = services
         self.inbox: dict[int, list[Line]] = {}
         self.wire: deque[tuple[Pipe, bytes]] = deque()
         self.edges = [tuple(sorted(e)) for e in edges]
@@ -149,7 +179,7 @@ class Sim:
     def start(self, name: str) -> Server:
         self.boots += 1
         boot = str(int(self.now * 1000) * 1000 + self.boots)
-        server = Server(self, self.config(name), boot)
+        server = Server(self, self.config(name), boot, self.services)
         self.servers[name] = server
         return server
 
@@ -191,7 +221,9 @@ class Sim:
         """The server dies (kill -9): its circuits die, its state is gone."""
         for key in [k for k in self.pipes if name in k]:
             self.cut(*key)
-        del self.servers[name]
+        server = self.servers.pop(name)
+        if server.store is not None:
+            server.store.close()
 
     def run(self, limit: int = 1_000_000) -> int:
         """Deliver everything on the wire (and what that causes)."""
