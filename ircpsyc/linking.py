@@ -150,6 +150,26 @@ class Linking:
         if "_nick_target" in vars and "/~" in target:
             vars["_nick_target"] = target[target.index("/~") + 2 :]
 
+    # -- REHASH
+
+    def reconfigure(self, config: Config) -> list[str]:
+        """Apply a reloaded configuration; what changed and what waits for a restart."""
+        old, self.config = self.config, config
+        network = self.network
+        changes = network.links.reconfigure(link_configs(config), settings_of(config))
+        network.split_grace = config.network.split_grace
+        if changes:
+            network.links_changed()
+        if network_servers(old) != network_servers(config) or old.channels.pin != (
+            config.channels.pin
+        ):
+            # Every server must hash over the same list: moving homes under live
+            # channels would split them, so the old homes stay until the restart.
+            changes.append(
+                "network.servers / channels.pin changed: channel homes move at the next restart"
+            )
+        return changes
+
     # -- time
 
     def tick(self, now: float | None = None) -> None:

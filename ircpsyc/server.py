@@ -243,6 +243,12 @@ class Server:
             log.warning("listener changes take effect at the next restart")
         self.config = config
         self.core.apply_config(config)
+        if self.linking is not None:
+            for change in self.linking.reconfigure(config):
+                log.info("reload: %s", change)
+                self.core.moderation.snomasks.send("a", f"Rehash: {change}")
+        elif linking_wanted(config):
+            log.warning("server links take effect at the next restart")
         log.info("configuration reloaded from %s", config.source)
         return None
 

@@ -341,3 +341,68 @@ def test_default_network_servers_are_this_one_and_the_links(tmp_path: Path) -> N
     config = load(write(tmp_path, LINKED))
     bare = dataclasses.replace(config, network=dataclasses.replace(config.network, servers=()))
     assert network_servers(bare) == ("a.example.org", "b.example.org")
+
+
+# --- REHASH -------------------------------------------------------------------------
+
+
+def _rehash(sim: Sim, name: str, secret: str = "") -> list[str]:
+    config = sim.config(name)
+    if secret:
+        config = dataclasses.replace(
+            config,
+            links=tuple(dataclasses.replace(link, secret=secret) for link in config.links),
+        )
+    return sim[name].linking.reconfigure(config)
+
+
+def test_rehash_adds_and_removes_links() -> None:
+    sim = Sim(["a", "b", "c"], [("a", "b")])
+    sim.link_all()
+    assert sim["a"].network.reachable == {"a", "b"}
+    sim.edges.append(("a", "c"))
+    assert _rehash(sim, "a") == ["link c added"]
+    assert _rehash(sim, "c") == ["link a added"]
+    sim.connect("a", "c")
+    sim.settle()
+    assert sim["b"].network.reachable == {"a", "b", "c"}
+    sim.edges.remove(("a", "b"))
+    assert _rehash(sim, "a") == ["link b removed"]
+    sim.settle()
+    assert "b" not in sim["a"].network.links.peers
+    assert sim["a"].network.reachable == {"a", "c"}
+    assert sim["b"].network.reachable == {"b"}
+    assert _rehash(sim, "a") == []  # nothing changed
+
+
+def test_rehash_with_a_new_secret_authenticates_again() -> None:
+    sim = Sim(["a", "b"], [("a", "b")])
+    sim.link_all()
+    changes = _rehash(sim, "a", secret="a new secret, 20+ characters")
+    assert changes == ["link b credentials changed: it links again"]
+    sim.settle()
+    assert sim["a"].peer("b").state == DOWN
+    sim.connect("a", "b")  # b still knows the old secret: refused
+    assert sim["a"].peer("b").state == DOWN
+    _rehash(sim, "b", secret="a new secret, 20+ characters")
+    sim.connect("a", "b")
+    sim.settle()
+    assert sim["a"].peer("b").state == UP
+    assert sim["a"].network.reachable == {"a", "b"}
+
+
+def test_rehash_of_timers_and_the_warning_about_homes() -> None:
+    sim = Sim(["a", "b"], [("a", "b")])
+    config = sim.config("a")
+    config = dataclasses.replace(
+        config,
+        network=dataclasses.replace(
+            config.network, ping_interval=2.0, split_grace=1.0, servers=("a", "b", "z")
+        ),
+    )
+    changes = sim["a"].linking.reconfigure(config)
+    assert sim["a"].network.links.settings.ping_interval == 2.0
+    assert sim["a"].peer("b").settings.ping_interval == 2.0
+    assert sim["a"].network.split_grace == 1.0
+    assert any("next restart" in change for change in changes)
+    assert sim["a"].network.home_of("#x") in ("a", "b")  # homes stay until the restart

@@ -529,6 +529,46 @@ class Links:
     def up_peers(self) -> list[Peer]:
         return [p for p in self.peers.values() if p.up]
 
+    def reconfigure(self, configs: Iterable[LinkConfig], settings: Settings) -> list[str]:
+        """REHASH: take the new [[links]] and timers; what changed, one line each.
+
+        A new peer is dialled at the next tick; a removed one is disconnected (its
+        queue goes with it); a peer whose secret, TLS or fingerprint changed is
+        disconnected so that it authenticates again with the new ones; a new
+        address is used from the next dial on."""
+        for name in Settings.__slots__:
+            setattr(self.settings, name, getattr(settings, name))
+        wanted = {config.name.lower(): config for config in configs}
+        changes: list[str] = []
+        for name in [n for n in self.peers if n not in wanted]:
+            gone = self.peers.pop(name)
+            if gone.circuit is not None:
+                gone.circuit.close("link removed from the configuration")
+            changes.append(f"link {name} removed")
+        for name, config in wanted.items():
+            peer = self.peers.get(name)
+            if peer is None:
+                self.add(config)
+                changes.append(f"link {name} added")
+                continue
+            if peer.config == config:
+                continue
+            old, peer.config = peer.config, config
+            if (old.secret, old.tls, old.fingerprint) != (
+                config.secret,
+                config.tls,
+                config.fingerprint,
+            ):
+                if peer.circuit is not None:
+                    peer.circuit.close("link credentials changed", abort=True)
+                peer.next_dial = 0.0
+                changes.append(f"link {name} credentials changed: it links again")
+            if old.address != config.address:
+                peer.next_dial = 0.0
+                peer.delay = self.settings.reconnect_min
+                changes.append(f"link {name} address is now {config.address or '(none)'}")
+        return changes
+
     def send(self, name: str, data: bytes, cast: bool = False) -> bool:
         peer = self.peers.get(name)
         if peer is None:

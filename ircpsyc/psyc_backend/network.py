@@ -485,6 +485,11 @@ class Network:
             error.routing["_tag_relay"] = packet.routing["_tag"]
         peer.queue(render(error))
 
+    def links_changed(self) -> None:
+        """Peers were added or removed (REHASH): advertise what is up now."""
+        self._originate()
+        self._recompute()
+
     # -- reachability
 
     def _recompute(self) -> None:

@@ -132,3 +132,28 @@ def test_tls_link_checks_the_certificate_fingerprint(
         assert stats[net.names[0]]["reachable"] == [net.names[0]]
 
     run()
+
+
+def test_rehash_links_two_servers_without_a_restart(factory: ServerFactory) -> None:
+    net = LinkedNetwork(factory, 2, [])
+    net.start()
+    a, b = net.names
+
+    @aio
+    async def run() -> None:
+        opers = await net.operators()
+        assert (await net.stats(opers[a]))["reachable"] == [a]
+        net.edges = [(a, b)]
+        for name in (a, b):
+            net.servers[name].write_config({"links": net.extra(name)["links"]})
+            await opers[name].send("REHASH")
+            await opers[name].expect("382")
+        await net.wait_converged()
+        net.edges = []
+        net.servers[a].write_config({"links": []})
+        await opers[a].send("REHASH")
+        await opers[a].expect("382")
+        stats = await net.stats(opers[a])
+        assert b not in stats["links"] and stats["reachable"] == [a]
+
+    run()
