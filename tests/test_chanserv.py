@@ -761,3 +761,29 @@ def test_an_entry_from_nobody_does_not_remove_an_empty_registered_channel(world:
         )
     )
     assert world.places.places.get("#room") is place
+
+
+def test_registration_homed_elsewhere_after_a_network_change_is_not_recreated(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "data.sqlite3"
+    world = CSWorld(path=path)
+    founded(world)
+    world.close()
+    again = ServicesWorld(path=path)  # ChanServ wired by hand: its home lookup differs
+    try:
+        chanserv = CS.ChanServ(
+            again.core.router,
+            again.core.name,
+            again.core.places,
+            ChannelRegistrations(again.store, again.clock),
+            again.accounts,
+            again.clock,
+            lambda: again.core.config.services,
+        )
+        chanserv.home = lambda channel: "other.example.org"
+        chanserv.start()
+        assert "#room" not in again.places.places
+        assert '[channels.pin] "#room"' in caplog.text
+    finally:
+        again.close()

@@ -206,6 +206,19 @@ class ChanServ(PlaceObserver):
             for entry in reg.privileged():
                 if self.accounts.get(entry.name) is None:
                     self.regs.forget_account(entry.name)
+            home = self.home(reg.name)
+            if home != self.host:
+                # [network] servers changed: the channel now hashes elsewhere, and that
+                # server has no registration.  Recreating it here would be unreachable.
+                log.warning(
+                    "%s is registered here but its home is now %s: pin it with "
+                    '[channels.pin] "%s" = "%s" to keep its registration',
+                    reg.name,
+                    home,
+                    reg.name,
+                    self.host,
+                )
+                continue
             self.places.create(reg.name)
 
     # -- packets in
