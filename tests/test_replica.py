@@ -210,6 +210,11 @@ def test_split_past_grace_shows_netsplit_quits_then_joins() -> None:
     ]
     assert names(sim, "a.test", channel) == {"alice": "o"}
     assert names(sim, "c.test", channel) == {"bob": "", "carol": "v"}
+    # The home is gone past the grace: a message would only wait for it, so alice
+    # is told (within the grace it waits: a short split loses nothing).
+    sim.do(alice, f"PRIVMSG {channel} :hello?")
+    error = [line for line in sim.lines(alice) if line.command == "404"]
+    assert error and "b.test is unreachable" in error[0].params[-1]
     sim.connect("a.test", "b.test")
     sim.tick(2.0)
     converged(sim, channel, NAMES)

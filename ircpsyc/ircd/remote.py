@@ -523,6 +523,15 @@ class NetFront:
         host = host_of(uniform)
         return host == self.network.me or self.network.is_reachable(host)
 
+    def split_off(self, uniform: str) -> str:
+        """The host of `uniform` if it is gone past the split grace (or was never seen):
+        what is sent there would wait for its return, so senders are told instead."""
+        host = host_of(uniform)
+        network = self.network
+        if host == network.me or host in network.reachable:
+            return ""
+        return host if host in network.split or host not in network.known else ""
+
     def servers(self) -> list[tuple[str, str, int]]:
         """(server, its parent in our tree, hops) of every reachable server."""
         network = self.network

@@ -83,6 +83,15 @@ def _deliver(s: Session, msg: Line, verb: str) -> None:
                 vars["_flag_bot"] = "1"
             view = client.channels.get(casefold(name))
             uniform = view.uniform if view is not None else _place_uniform(s, name)
+            gone = s.core.net.split_off(uniform) if s.core.net is not None else ""
+            if gone:
+                if not notice:
+                    s.numeric(
+                        N.ERR_CANNOTSENDTOCHAN,
+                        name,
+                        f"Cannot send to channel: its server {gone} is unreachable",
+                    )
+                continue
             client.request("_message_public" + suffix, uniform, vars, text)
         else:
             _private(s, client, target, text, tags, suffix, notice)
