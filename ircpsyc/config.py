@@ -511,6 +511,19 @@ class ServicesSection:
     chanserv_max_access: int = _key(
         100, help="Most entries (ranks and bans) on the ChanServ access list of a channel.", ge=1
     )
+    network_timeout: float = _key(
+        10.0,
+        help="With linked servers: seconds to wait for an account's home server to answer a "
+        "registration or change before telling the user to try again later.",
+        gt=0,
+    )
+    account_tombstone_days: float = _key(
+        30.0,
+        help="With linked servers: days a dropped account is remembered (its name, "
+        "registration time, when and where it was dropped), so that copies on servers "
+        "that were away delete it too instead of giving it back to its home.",
+        gt=0,
+    )
 
 
 def _check_secret(value: str) -> str | None:
@@ -579,6 +592,13 @@ class NetworkSection:
         help="Recent casts a channel home keeps to replay to a server that missed some; "
         "older gaps are repaired by sending the whole channel state.",
         ge=0,
+    )
+    request_timeout: float = _key(
+        5.0,
+        help="Seconds to wait for another server to answer a request made for a client "
+        "(CHATHISTORY or the replay on JOIN of a channel homed there, NAMES of a channel "
+        "without local members); then CHATHISTORY fails with MESSAGE_ERROR.",
+        gt=0,
     )
 
 

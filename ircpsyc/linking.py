@@ -9,7 +9,17 @@ to the places (ircpsyc.channels.hub, .replica) and the IRC front-end
   the replicas, roster snapshots to the roster;
 * `_echo_place_enter` for a local person: the replica sees it first;
 * requests from another server's root (`_request_context_*`, `_request_roster`):
-  to the hub or the roster.
+  to the hub or the roster;
+* the services of the network: `$history` (ircpsyc.services.history_net: the
+  history of channels homed elsewhere) and `$directory` (ircpsyc.channels.directory:
+  every channel of the network, for LIST, TOPIC and NAMES), whose casts and
+  snapshots arrive here too;
+* `$accounts` (ircpsyc.services.account_sync: every account on every server):
+  its casts go to the local `$accounts` entity, which the account service
+  installs; its requests and snapshots reach it through the router;
+* `$operators` (ircpsyc.ircd.netops: K/D-lines network-wide, KILL and
+  SAJOIN/SAPART/SANICK of users of other servers): unicasts between the
+  servers' roots and their `$operators` entities, through the router.
 
 `ircpsyc.server.Server` creates one when [[links]] or listen.psyc is configured;
 the sans-IO tests build several and connect their circuits in memory.
@@ -23,17 +33,22 @@ import logging
 import ssl
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
+from ircpsyc.channels.directory import Directory
 from ircpsyc.channels.hub import Hub
 from ircpsyc.channels.place import PlaceRegistry
 from ircpsyc.channels.replica import Replicas
 from ircpsyc.config import Config, network_servers
+from ircpsyc.ircd.commands.chathistory import replay_missed
+from ircpsyc.ircd.netops import NetOps
 from ircpsyc.ircd.remote import NetFront, Roster
 from ircpsyc.psyc_backend.link import LinkConfig, LinkService, Settings
 from ircpsyc.psyc_backend.network import Network, host_of
 from ircpsyc.psyc_backend.packet import Packet
 from ircpsyc.psyc_backend.router import Router
+from ircpsyc.services.history_net import NetHistory
 
 if TYPE_CHECKING:
     from ircpsyc.ircd.core import IRCServer
@@ -105,13 +120,32 @@ class Linking:
         network.on_request = self._request
         network.ingress = self._ingress
         core.net = NetFront(core, network, self.roster, self.replicas)
+        # Channel history at the homes, the channel directory, and the away log of
+        # mentions in channels homed elsewhere (the replicas see those lines).
+        self.history = NetHistory(
+            network, router, places, lambda: core.history, lambda: core.config, core.clock
+        )
+        self.directory = Directory(network, router, places, lambda: core.config, wall_clock)
+        network.listeners.extend([self.history, self.directory])
+        core.tickers.extend([self.history.tick, self.directory.tick])
+        core.net.history, core.net.directory = self.history, self.directory
+        if core.awaylog is not None:
+            self.replicas.observers.append(core.awaylog.replica_cast)
+        self.replicas.rejoined.append(partial(replay_missed, core))
+        self.netops = NetOps(core, network)  # K/D-lines, KILL, SA* network-wide
         self.service: LinkService | None = None
         self._ticker: asyncio.Task[None] | None = None
 
     # -- dispatch of what arrives from other servers
 
     def _cast(self, packet: Packet) -> None:
-        if "/$" in packet.context:
+        if packet.context.endswith("/$directory"):
+            self.directory.cast_in(packet)
+        elif packet.context.endswith("/$accounts"):  # ircpsyc.services.account_sync
+            entity = self.network.router.lookup(f"psyc://{self.network.me}/$accounts")
+            if entity is not None:
+                entity.receive(packet)
+        elif "/$" in packet.context:
             self.roster.cast_in(packet)
         else:
             self.replicas.cast(packet)

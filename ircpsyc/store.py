@@ -158,12 +158,60 @@ def _m5_chanserv(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS chanserv_access_by_target ON chanserv_access(target)")
 
 
+def _m6_account_homes(db: sqlite_utils.Database) -> None:
+    """The server an account belongs to in a network ('' = this one), see
+    ircpsyc.services.account_sync."""
+    db.execute("ALTER TABLE accounts ADD COLUMN home TEXT NOT NULL DEFAULT ''")
+
+
+def _m7_network_server_bans(db: sqlite_utils.Database) -> None:
+    """K/D-lines network-wide (ircpsyc.ircd.netops): where a ban was set and its version
+    (last writer wins), and removals kept until the removed ban would have expired."""
+    db.execute("ALTER TABLE server_bans ADD COLUMN origin TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE server_bans ADD COLUMN stamp INTEGER NOT NULL DEFAULT 0")
+    db.execute(
+        """
+        CREATE TABLE IF NOT EXISTS server_ban_removals (
+            kind TEXT NOT NULL,               -- K or D
+            mask TEXT NOT NULL,
+            stamp INTEGER NOT NULL,           -- version (microseconds), as server_bans.stamp
+            origin TEXT NOT NULL,             -- the server where it was removed
+            remover TEXT NOT NULL,
+            until REAL NOT NULL,              -- kept until then (0: the ban was permanent)
+            PRIMARY KEY (kind, mask)
+        )
+        """
+    )
+
+
+def _m8_account_tombstones(db: sqlite_utils.Database) -> None:
+    """Accounts across a network (ircpsyc.services.account_sync): a version per account
+    (the time of its latest change, newest wins), and tombstones of dropped accounts, kept
+    for `[services] account_tombstone_days`, so a copy only deletes what was dropped."""
+    db.execute("ALTER TABLE accounts ADD COLUMN updated_at REAL NOT NULL DEFAULT 0")
+    db.execute("UPDATE accounts SET updated_at = registered_at")
+    db.execute(
+        """
+        CREATE TABLE IF NOT EXISTS account_tombstones (
+            folded TEXT PRIMARY KEY,          -- casefolded name of the dropped account
+            name TEXT NOT NULL,
+            registered_at REAL NOT NULL,      -- of the registration that was dropped
+            dropped_at REAL NOT NULL,
+            home TEXT NOT NULL DEFAULT ''     -- the server that dropped it ('' = this one)
+        )
+        """
+    )
+
+
 MIGRATIONS: list[Migration] = [
     _m1_meta,
     _m2_server_bans,
     _m3_accounts,
     _m4_history_awaylog,
     _m5_chanserv,
+    _m6_account_homes,
+    _m7_network_server_bans,
+    _m8_account_tombstones,
 ]
 
 Job = Callable[[sqlite_utils.Database], None]

@@ -350,8 +350,8 @@ ServerStarter = Callable[..., ServerProcess]
 
 
 @pytest.fixture
-def ircpsyc_server(tmp_path: Path) -> Iterator[ServerStarter]:
-    """Factory: ``ircpsyc_server({"limits": {"sendq_bytes": 4096}}, tls=(cert, key))``."""
+def factory(tmp_path: Path) -> Iterator[ServerFactory]:
+    """Servers started in a test, all stopped at its end; a traceback in a log fails it."""
     factory = ServerFactory(tmp_path)
     problems: list[str] = []
     try:
@@ -359,7 +359,13 @@ def ircpsyc_server(tmp_path: Path) -> Iterator[ServerStarter]:
     finally:
         problems = factory.close()
     if problems:
-        pytest.fail("the server logged a traceback:\n" + "\n".join(problems), pytrace=False)
+        pytest.fail("a server logged a traceback:\n" + "\n".join(problems), pytrace=False)
+
+
+@pytest.fixture
+def ircpsyc_server(factory: ServerFactory) -> ServerStarter:
+    """Factory: ``ircpsyc_server({"limits": {"sendq_bytes": 4096}}, tls=(cert, key))``."""
+    return factory
 
 
 @pytest.fixture

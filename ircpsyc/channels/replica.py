@@ -136,6 +136,7 @@ class Replica(Place):
         self.local: dict[str, Entity] = {}  # normalized uniform -> local person
         self.extra_params: dict[str, str] = {}  # parameter modes besides k and l
         self.orphaned = False
+        self.split_since = 0.0  # when the home was lost (wall clock) until the netjoin
         self.asked = -RESYNC_RETRY
         self.asked_for: int | None = -1
         self.recheck_at = 0.0  # when to ask for the full state again (after a netjoin)
@@ -267,6 +268,8 @@ class Replica(Place):
                 self.replicas.want_netjoin(self)
                 return
         self.deliver(packet)
+        for observe in self.replicas.observers:  # the away log: mentions of local members
+            observe(self, packet)
         if method.startswith("_notice_place_enter"):
             nick = packet.get("_nick")
             user, host = _user_host(packet.get("_prefix"), nick)
@@ -587,6 +590,11 @@ class Replicas:
         self.by_uniform: dict[str, Replica] = {}
         self.by_name: dict[str, Replica] = {}
         self._netjoin_sent: set[str] = set()  # replica uniforms waiting for their state
+        # Who else sees the casts a replica applies (they reach this server anyway).
+        self.observers: list[Callable[[Place, Packet], None]] = []
+        # Told when an orphaned replica is whole again, with when its home was lost
+        # (ms): its local members missed what was said there meanwhile.
+        self.rejoined: list[Callable[[Replica, int], None]] = []
         registry.remote = self.by_name.get
         registry.remote_views = lambda: list(self.by_name.values())
 
@@ -736,6 +744,10 @@ class Replicas:
         self._maybe_forget(replica)
 
     def state_applied(self, replica: Replica, rejoin: bool) -> None:
+        if replica.split_since and not replica.orphaned:
+            since, replica.split_since = int(replica.split_since * 1000), 0.0
+            for hook in self.rejoined:
+                hook(replica, since)
         key = normalize(replica.uniform)
         if key in self._netjoin_sent:
             replica.recovering_until = self.clock() + RECHECK_AFTER
@@ -805,8 +817,12 @@ class Replicas:
 
     def server_lost(self, name: str, boot: str) -> None:
         gone = set(self.network.split) | {name}
+        now = self.network.clock()
+        lost_for = now - self.network.lost_at.get(name, now)  # the grace, for a split
         for replica in list(self.by_uniform.values()):
             if replica.home == name:
+                if not replica.orphaned:
+                    replica.split_since = self.clock() - lost_for
                 replica.orphaned = True
             if replica.orphaned:
                 replica.split_off(gone | ({replica.home} if replica.orphaned else set()))

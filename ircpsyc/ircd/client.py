@@ -253,6 +253,10 @@ class Client:
                 if data and not session.closed:
                     session.sink.write(data)
             return
+        if self.away and self.account:  # from another server: its away log is here
+            from ircpsyc.ircd.commands.awaylog import arrived
+
+            arrived(self, packet)
         self._cached(packet, _render_message)
 
     def _on_enter(self, packet: Packet) -> None:
@@ -277,6 +281,10 @@ class Client:
                 send_topic(session, place)
             if C.NO_IMPLICIT_NAMES not in session.caps:
                 send_names(session, place)
+        if self.core.places.places.get(place.folded) is not place:  # homed elsewhere
+            from ircpsyc.ircd.commands.chathistory import remote_entered
+
+            remote_entered(self, place)
 
     def _on_leave(self, packet: Packet) -> None:
         if packet.routing.get("_source_relay") == self.uniform:

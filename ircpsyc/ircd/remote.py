@@ -2,12 +2,15 @@
 
 Each server is the master of the roster of its own online persons, a context
 `psyc://SERVER/$roster`: it casts `_notice_roster_enter`, `_leave`, `_nick` and
-`_update` (away, account, modes, realname, host) to every other server of the
+`_update` (away, account, modes, realname, host, and `_active`, the time of the
+last activity for WHOIS idle, in 30-second steps) to every other server of the
 network, with a `_counter`.  Every server keeps a replica of each other roster
 (`RosterReplica`), fetched whole with `_request_roster` / `_status_roster` when a
 server becomes reachable or a counter is missing, and dropped when the server is
 lost.  So WHOIS, WHO, ISON, USERHOST, MONITOR and LUSERS answer locally, and a
 nick is unique network-wide: NICK and registration refuse nicks in any roster.
+Remote quits and nick changes go into the local WHOWAS history; changes of
+realname or host are shown (SETNAME, CHGHOST) to local members sharing a channel.
 
 Two servers that were apart may both have given out a nick.  When a roster
 brings a remote person with the nick of a local one, the loser is renamed to a
@@ -37,13 +40,17 @@ from ircpsyc.psyc_backend.packet import Packet, Value
 from ircpsyc.psyc_backend.uniform import Uniform, UniformError, casefold, normalize, person, root
 
 if TYPE_CHECKING:
+    from ircpsyc.channels.directory import Directory
     from ircpsyc.channels.replica import Replicas
     from ircpsyc.ircd.core import IRCServer
+    from ircpsyc.services.history_net import NetHistory
 
 log = logging.getLogger(__name__)
 
 ROSTER = "$roster"
-FIELDS = ("nick", "user", "host", "realname", "account", "away", "modes", "signon", "since")
+FIELDS: tuple[str, ...] = ("nick", "user", "host", "realname", "account", "away", "modes")
+FIELDS += ("signon", "since", "active")  # active: last activity (WHOIS idle), coarse
+ACTIVE_STEP = 30  # seconds: idle times are coarse, so the roster is not cast per line
 
 
 class RemotePerson(Client):
@@ -84,6 +91,8 @@ class RemotePerson(Client):
             self.signon = self.last_active = float(_int(fields["signon"]))
         if "since" in fields:
             self.nick_time = _int(fields["since"])
+        if _int(fields.get("active", "")) > 0:
+            self.last_active = float(_int(fields["active"]))
 
     @property
     def channels(self) -> dict[str, Place]:
@@ -120,6 +129,7 @@ def _fields_of(client: Client, since: int) -> dict[str, str]:
         "modes": "".join(sorted(client.modes)),
         "signon": str(int(client.signon)),
         "since": str(since),
+        "active": str(int(client.last_active) // ACTIVE_STEP * ACTIVE_STEP),
     }
 
 
@@ -337,6 +347,8 @@ class Roster(PersonObserver):
             self._online(found)
         elif method.startswith("_notice_roster_leave"):
             gone = self._forget(replica, key)
+            if gone is not None:
+                self._remember(gone)
             if gone is not None and self.find(casefold(gone.nick)) is None:
                 self._offline(gone.nick)
         elif method.startswith("_notice_roster_nick"):
@@ -346,15 +358,21 @@ class Roster(PersonObserver):
             replica.persons[normalize(new_uniform)] = found
             replica.by_nick[casefold(found.nick)] = found
             if gone is not None:
+                self._remember(gone)
                 self._offline(gone.nick)
             self._online(found)
         elif method.startswith("_notice_roster_update"):
             person_now = replica.persons.get(key)
             if person_now is not None:
-                away = person_now.away
+                away, old_prefix = person_now.away, person_now.prefix
+                realname, user, host = person_now.realname, person_now.user, person_now.host
                 person_now.update(_from_vars(packet))
                 if person_now.away != away:
                     self._away_changed(person_now)
+                if person_now.realname != realname:
+                    self._tell_sharing(person_now, person_now.prefix, "SETNAME")
+                if (person_now.user, person_now.host) != (user, host):
+                    self._tell_sharing(person_now, old_prefix, "CHGHOST")
 
     def _forget(self, replica: RosterReplica, key: str) -> RemotePerson | None:
         gone = replica.persons.pop(key, None)
@@ -378,15 +396,39 @@ class Roster(PersonObserver):
         from ircpsyc.ircd import caps as C
 
         data = line(found.prefix, "AWAY", *([found.away] if found.away else []))
-        done: set[int] = set(self.core.notify_watchers(found, data, C.AWAY_NOTIFY))
+        self._to_sharing(found, data, C.AWAY_NOTIFY)
+
+    def _to_sharing(self, found: RemotePerson, data: bytes, cap: str) -> None:
+        """`data` to the local members sharing a channel with `found` who have `cap`
+        (and to its extended-monitor watchers), once each."""
+        done: set[int] = set(self.core.notify_watchers(found, data, cap))
         for view in found.channels.values():
             for member in view.members.values():
                 client = member.route
                 if isinstance(client, Client) and id(client) not in done:
                     done.add(id(client))
                     for session in client.sessions:
-                        if C.AWAY_NOTIFY in session.caps:
+                        if cap in session.caps:
                             session.send(data)
+
+    def _remember(self, gone: RemotePerson) -> None:
+        """A remote nick that quit or changed: for WHOWAS here too."""
+        from ircpsyc.ircd.core import WhowasEntry
+
+        self.core.whowas.appendleft(
+            WhowasEntry(
+                gone.nick, gone.user, gone.host, gone.realname, gone.server, self.core.clock()
+            )
+        )
+
+    def _tell_sharing(self, found: RemotePerson, prefix: str, verb: str) -> None:
+        """SETNAME / CHGHOST of a remote person, to the local members sharing a channel
+        with it who have the cap (and extended-monitor watchers)."""
+        from ircpsyc.ircd import caps as C
+
+        cap = C.SETNAME if verb == "SETNAME" else C.CHGHOST
+        params = (found.realname,) if verb == "SETNAME" else (found.user, found.host)
+        self._to_sharing(found, line(prefix, verb, *params), cap)
 
     def _check_local(self, client: Client) -> None:
         found = self.find(casefold(client.nick))
@@ -467,6 +509,8 @@ class NetFront:
         self.network = network
         self.roster = roster
         self.replicas = replicas
+        self.history: NetHistory | None = None  # channels' history at their homes
+        self.directory: Directory | None = None  # every channel of the network (LIST)
 
     def find(self, nick: str) -> Client | None:
         """A remote person by nick, or a foreign one by uniform (`psyc://host/~nick`)."""
@@ -551,4 +595,7 @@ class NetFront:
         snapshot["replicas"] = self.replicas.snapshot()
         snapshot["persons"] = sum(len(r.persons) for r in self.roster.replicas.values())
         snapshot["collisions"] = self.roster.collisions
+        nickserv = self.core.nickserv
+        if nickserv is not None:  # ircpsyc.services.account_sync
+            snapshot["accounts"] = nickserv.sync.snapshot()
         return snapshot

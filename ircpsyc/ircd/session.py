@@ -7,6 +7,7 @@ Time is passed in, so timeouts and fake lag are tested without sleeping.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from irctokens.line import tokenise
@@ -45,6 +46,7 @@ class Session:
         "closed",
         "connected_at",
         "core",
+        "deferred",
         "fmt",
         "host",
         "ip",
@@ -97,6 +99,7 @@ class Session:
         self.sasl: SaslState | None = None
         self.rb: list[bytes] | None = None
         self.label = ""
+        self.deferred = False  # the command being handled is answered later (`later`)
 
     # -- output
 
@@ -189,9 +192,52 @@ class Session:
             finally:
                 buffered, self.rb = self.rb, None
                 self.label = ""
-                self._flush_labeled(label, buffered)
+                if self.deferred:  # its answer will carry the label
+                    self.deferred = False
+                    for data in buffered:
+                        self.sink.write(data)
+                else:
+                    self._flush_labeled(label, buffered)
         else:
             self.core.dispatch(self, command, msg, now)
+
+    def later(self) -> Callable[[Callable[[], None]], None]:
+        """Answer the command being handled later (it waits for another server).
+
+        Returns `answer(reply)`: call it once with the code that sends the replies;
+        they get the command's label (labeled-response), and the input of this
+        connection waits until then, so later commands are answered after it."""
+        label = self.label if self.rb is not None else ""
+        self.deferred = bool(label)
+        sink = self.sink
+        hold = getattr(sink, "hold", None)
+        release = getattr(sink, "release", None)
+        if hold is not None:
+            hold()
+        answered = False
+
+        def answer(reply: Callable[[], None]) -> None:
+            nonlocal answered
+            if answered:
+                return
+            answered = True
+            try:
+                if self.rb is not None or not label:  # still in the command, or no label
+                    self.deferred = False
+                    reply()
+                else:
+                    self.rb, self.label = [], label
+                    try:
+                        reply()
+                    finally:
+                        buffered, self.rb = self.rb, None
+                        self.label = ""
+                        self._flush_labeled(label, buffered)
+            finally:
+                if release is not None:
+                    release()
+
+        return answer
 
     def _flush_labeled(self, label: str, lines: list[bytes]) -> None:
         if self.closed:

@@ -6,11 +6,17 @@ ServerKey; never the password), an optional e-mail address, the ENFORCE flag
 for nick protection and the TLS client certificate fingerprints that may log
 in with SASL EXTERNAL.
 
-The table lives in the store (migration `_m3_accounts` in ircpsyc.store); this module keeps a
-copy of it in memory, so SASL and NickServ read without touching the database
-and every change is written through `Store.write_now`, committed before the
-caller answers.  The casefolded name is the primary key: of two concurrent
-registrations of one name exactly one is inserted.
+The table lives in the store (migrations `_m3_accounts`, `_m6_account_homes`,
+`_m8_account_tombstones` in ircpsyc.store); this module keeps a copy of it in
+memory, so SASL and NickServ read without touching the database, and every
+change is written through `Store.write_now`, committed before the caller
+answers.  The casefolded name is the primary key: of two concurrent
+registrations of one name exactly one is inserted.  In a network of servers
+every server holds all accounts; ircpsyc.services.account_sync decides who
+writes which (`home`) and keeps the copies alike with `put` and `remove`.  Each
+account has a version, `updated_at` (the time of its latest change, set by its
+home), and a dropped account leaves a `Tombstone` (name, registration time, when
+and by which home) for a bounded time, so copies tell a drop from a loss.
 
 Slow work (argon2, PBKDF2) is in pure functions, `make_credentials` and
 `check_password`, which callers on the event loop run in an executor; the
@@ -20,6 +26,7 @@ rest is fast and runs on the loop.  Nothing here knows about IRC.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import re
@@ -28,7 +35,7 @@ import sqlite3
 import stringprep
 import unicodedata
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -77,10 +84,37 @@ class Account:
     registered_at: float
     enforce: bool
     certs: list[str] = field(default_factory=list)
+    home: str = ""  # the server that decides about it in a network; "" = this one
+    updated_at: float = 0.0  # version: when its home last changed it (newest wins)
 
     @property
     def folded(self) -> str:
         return casefold(self.name)
+
+    def same_as(self, other: Account) -> bool:
+        """The same registration (not another account that got the same name): the
+        registration time tells them apart (it travels with the account)."""
+        return self.registered_at == other.registered_at
+
+
+@dataclass(frozen=True, slots=True)
+class Tombstone:
+    """What is left of a dropped account: copies delete theirs only for one of these
+    (or a drop notice), never because an account is merely missing somewhere."""
+
+    name: str
+    registered_at: float  # of the registration that was dropped
+    dropped_at: float
+    home: str = ""  # the server that dropped it; "" = this one
+
+    @property
+    def folded(self) -> str:
+        return casefold(self.name)
+
+    def buries(self, account: Account) -> bool:
+        """Whether `account` is the dropped registration or an older one of the name
+        (registered before the drop)."""
+        return account.registered_at <= self.dropped_at
 
 
 class AccountError(Exception):
@@ -250,8 +284,12 @@ class Accounts:
         self._accounts: dict[str, Account] = {}
         self._certs: dict[str, str] = {}  # fingerprint -> folded account
         self._pending: set[str] = set()  # names whose registration is being hashed
+        self.tombstones: dict[str, Tombstone] = {}  # folded name -> the latest drop
         # Called after an account was dropped (ChanServ hands its channels on).
         self.dropped: list[Callable[[Account], None]] = []
+        # Called when another registration of the same name took an account's place
+        # (network merges): whoever was logged in to the old one must log out.
+        self.replaced: list[Callable[[Account], None]] = []
         self._secret = secrets.token_bytes(32)  # fake SCRAM salts for unknown names
         self.load()
 
@@ -261,7 +299,7 @@ class Accounts:
         self._certs.clear()
         for row in db.execute(
             "SELECT name, password_hash, scram_salt, scram_iterations, scram_stored_key,"
-            " scram_server_key, email, registered_at, enforce FROM accounts"
+            " scram_server_key, email, registered_at, enforce, home, updated_at FROM accounts"
         ).fetchall():
             account = Account(
                 row[0],
@@ -275,8 +313,16 @@ class Accounts:
                 row[6],
                 float(row[7]),
                 bool(row[8]),
+                home=row[9],
+                updated_at=float(row[10]),
             )
             self._accounts[account.folded] = account
+        self.tombstones = {
+            row[0]: Tombstone(row[1], float(row[2]), float(row[3]), row[4])
+            for row in db.execute(
+                "SELECT folded, name, registered_at, dropped_at, home FROM account_tombstones"
+            ).fetchall()
+        }
         for fp, folded in db.execute(
             "SELECT fingerprint, account FROM account_certs ORDER BY added_at"
         ).fetchall():
@@ -287,6 +333,13 @@ class Accounts:
 
     def __len__(self) -> int:
         return len(self._accounts)
+
+    def __iter__(self) -> Iterator[Account]:
+        return iter(list(self._accounts.values()))
+
+    def pending(self, name: str) -> bool:
+        """Whether a registration of `name` is being hashed here."""
+        return casefold(name) in self._pending
 
     # -- reading
 
@@ -335,6 +388,7 @@ class Accounts:
             self.clock(),
             self.settings().enforce_default,
         )
+        account.updated_at = account.registered_at
         row = (
             account.folded,
             name,
@@ -346,13 +400,14 @@ class Accounts:
             email,
             account.registered_at,
             int(account.enforce),
+            account.updated_at,
         )
 
         def insert(db: sqlite_utils.Database) -> None:
             db.execute(
                 "INSERT INTO accounts (folded, name, password_hash, scram_salt,"
                 " scram_iterations, scram_stored_key, scram_server_key, email,"
-                " registered_at, enforce) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " registered_at, enforce, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 row,
             )
 
@@ -375,50 +430,67 @@ class Accounts:
             raise AccountError("ACCOUNT_DOES_NOT_EXIST", f"The account {name} does not exist.")
         return account
 
+    def _version(self, account: Account) -> float:
+        """The version of a change made now: later than every earlier one."""
+        return max(self.clock(), account.updated_at + 1e-6)
+
     def set_credentials(self, name: str, credentials: Credentials) -> None:
         account = self._require(name)
         scram = credentials.scram
+        version = self._version(account)
         values = (
             credentials.password_hash,
             base64.b64encode(scram.salt).decode(),
             scram.iterations,
             base64.b64encode(scram.stored_key).decode(),
             base64.b64encode(scram.server_key).decode(),
+            version,
             account.folded,
         )
         self.store.write_now(
             _execute(
                 "UPDATE accounts SET password_hash = ?, scram_salt = ?, scram_iterations = ?,"
-                " scram_stored_key = ?, scram_server_key = ? WHERE folded = ?",
+                " scram_stored_key = ?, scram_server_key = ?, updated_at = ? WHERE folded = ?",
                 values,
             )
         )
         account.password_hash = credentials.password_hash
         account.scram = scram
+        account.updated_at = version
 
     def set_enforce(self, name: str, enforce: bool) -> None:
         account = self._require(name)
+        version = self._version(account)
         self.store.write_now(
             _execute(
-                "UPDATE accounts SET enforce = ? WHERE folded = ?", (int(enforce), account.folded)
+                "UPDATE accounts SET enforce = ?, updated_at = ? WHERE folded = ?",
+                (int(enforce), version, account.folded),
             )
         )
         account.enforce = enforce
+        account.updated_at = version
 
-    def drop(self, name: str) -> None:
+    def drop(self, name: str, home: str = "", dropped_at: float | None = None) -> Tombstone:
+        """Delete the account, leaving a tombstone (dropped by `home`, "" = this server,
+        at `dropped_at`, default now) in the same transaction; `dropped` listeners run."""
         account = self._require(name)
         folded = account.folded
+        when = self.clock() if dropped_at is None else dropped_at
+        tombstone = Tombstone(account.name, account.registered_at, when, home)
 
         def delete(db: sqlite_utils.Database) -> None:
             db.execute("DELETE FROM account_certs WHERE account = ?", (folded,))
             db.execute("DELETE FROM accounts WHERE folded = ?", (folded,))
+            _bury(db, tombstone)
 
         self.store.write_now(delete)
         del self._accounts[folded]
+        self.tombstones[folded] = tombstone
         for fp in account.certs:
             self._certs.pop(fp, None)
         for listener in self.dropped:
             listener(account)
+        return tombstone
 
     def add_cert(self, name: str, fingerprint: str) -> None:
         account = self._require(name)
@@ -435,16 +507,23 @@ class Accounts:
                 "TOO_MANY_CERTS", f"An account has at most {MAX_CERTS} certificates."
             )
         now = self.clock()
-        try:
-            self.store.write_now(
-                _execute(
-                    "INSERT INTO account_certs (fingerprint, account, added_at) VALUES (?, ?, ?)",
-                    (fp, account.folded, now),
-                )
+        version = self._version(account)
+
+        def insert(db: sqlite_utils.Database) -> None:
+            db.execute(
+                "INSERT INTO account_certs (fingerprint, account, added_at) VALUES (?, ?, ?)",
+                (fp, account.folded, now),
             )
+            db.execute(
+                "UPDATE accounts SET updated_at = ? WHERE folded = ?", (version, account.folded)
+            )
+
+        try:
+            self.store.write_now(insert)
         except sqlite3.IntegrityError:
             raise AccountError("CERT_IN_USE", f"{fp} belongs to another account.") from None
         account.certs.append(fp)
+        account.updated_at = version
         self._certs[fp] = account.folded
 
     def del_cert(self, name: str, fingerprint: str) -> bool:
@@ -452,15 +531,153 @@ class Accounts:
         fp = normalize_fingerprint(fingerprint)
         if not fp or fp not in account.certs:
             return False
-        self.store.write_now(
-            _execute(
+        version = self._version(account)
+
+        def delete(db: sqlite_utils.Database) -> None:
+            db.execute(
                 "DELETE FROM account_certs WHERE fingerprint = ? AND account = ?",
                 (fp, account.folded),
             )
-        )
+            db.execute(
+                "UPDATE accounts SET updated_at = ? WHERE folded = ?", (version, account.folded)
+            )
+
+        self.store.write_now(delete)
         account.certs.remove(fp)
+        account.updated_at = version
         self._certs.pop(fp, None)
         return True
+
+    # -- copies of accounts decided elsewhere (server networks)
+
+    def put(self, record: Account) -> Account:
+        """Hold `record` as its home has it, certificates included, committed before
+        returning; returns the account now held.  The same registration is updated in
+        place (a SASL check under way keeps it); another one of the same name replaces
+        it (`replaced` listeners hear of the old one).  A fingerprint that another
+        account holds stays with the account whose casefolded name sorts first."""
+        folded = record.folded
+        old = self._accounts.get(folded)
+        certs: list[str] = []
+        stolen: list[tuple[str, str]] = []  # (fingerprint, folded account it leaves)
+        for fp in record.certs:
+            owner = self._certs.get(fp)
+            if owner is not None and owner != folded:
+                if owner < folded:
+                    continue
+                stolen.append((fp, owner))
+            if fp not in certs:
+                certs.append(fp)
+        scram = record.scram
+        row = (
+            folded,
+            record.name,
+            record.password_hash,
+            base64.b64encode(scram.salt).decode(),
+            scram.iterations,
+            base64.b64encode(scram.stored_key).decode(),
+            base64.b64encode(scram.server_key).decode(),
+            record.email,
+            record.registered_at,
+            int(record.enforce),
+            record.home,
+            record.updated_at,
+        )
+        now = self.clock()
+
+        def upsert(db: sqlite_utils.Database) -> None:
+            db.execute(
+                "INSERT OR REPLACE INTO accounts (folded, name, password_hash, scram_salt,"
+                " scram_iterations, scram_stored_key, scram_server_key, email,"
+                " registered_at, enforce, home, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
+            db.execute("DELETE FROM account_certs WHERE account = ?", (folded,))
+            for index, fp in enumerate(certs):
+                db.execute(
+                    "INSERT OR REPLACE INTO account_certs (fingerprint, account, added_at)"
+                    " VALUES (?, ?, ?)",
+                    (fp, folded, now + index * 1e-6),
+                )
+
+        self.store.write_now(upsert)
+        for fp, owner in stolen:
+            loser = self._accounts.get(owner)
+            if loser is not None and fp in loser.certs:
+                loser.certs.remove(fp)
+        if old is not None:
+            for fp in old.certs:
+                if self._certs.get(fp) == folded:
+                    del self._certs[fp]
+        for fp in certs:
+            self._certs[fp] = folded
+        if old is not None and old.same_as(record):
+            old.name = record.name
+            old.password_hash = record.password_hash
+            old.scram = record.scram
+            old.email = record.email
+            old.enforce = record.enforce
+            old.certs = certs
+            old.home = record.home
+            old.updated_at = record.updated_at
+            return old
+        account = dataclasses.replace(record, certs=certs)
+        self._accounts[folded] = account
+        if old is not None:
+            for listener in self.replaced:
+                listener(old)
+        return account
+
+    def remove(self, name: str, home: str = "", dropped_at: float | None = None) -> Account | None:
+        """Drop a copy whose home (`home`) dropped it at `dropped_at`, leaving the same
+        tombstone (`dropped` listeners run); None if unknown.  Only for a real drop: a
+        copy that is merely missing somewhere is never removed."""
+        account = self.get(name)
+        if account is None:
+            return None
+        self.drop(account.name, home, dropped_at)
+        return account
+
+    # -- tombstones
+
+    def tombstone(self, name: str) -> Tombstone | None:
+        return self.tombstones.get(casefold(name))
+
+    def bury(self, tombstone: Tombstone) -> bool:
+        """Keep a tombstone learnt from another server (unless a later drop of the name
+        is known); True if kept."""
+        held = self.tombstones.get(tombstone.folded)
+        if held is not None and held.dropped_at >= tombstone.dropped_at:
+            return False
+        self.store.write_now(lambda db: _bury(db, tombstone))
+        self.tombstones[tombstone.folded] = tombstone
+        return True
+
+    def prune_tombstones(self, before: float) -> int:
+        """Forget the drops made before `before`; how many were forgotten."""
+        old = [k for k, t in self.tombstones.items() if t.dropped_at < before]
+        if old:
+            self.store.write_now(
+                _execute("DELETE FROM account_tombstones WHERE dropped_at < ?", (before,))
+            )
+            for key in old:
+                del self.tombstones[key]
+        return len(old)
+
+
+def _bury(db: sqlite_utils.Database, tombstone: Tombstone) -> None:
+    db.execute(
+        "INSERT OR REPLACE INTO account_tombstones (folded, name, registered_at, dropped_at,"
+        " home) VALUES (?, ?, ?, ?, ?)",
+        (
+            tombstone.folded,
+            tombstone.name,
+            tombstone.registered_at,
+            tombstone.dropped_at,
+            tombstone.home,
+        ),
+    )
 
 
 # -- SCRAM-SHA-256, the server side of RFC 5802 / RFC 7677

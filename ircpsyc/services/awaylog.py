@@ -229,6 +229,16 @@ class AwayLog(PlaceObserver):
                 self._drop_nick(place.folded, old)
                 self.add_watch(account, new, [place.folded])
 
+    def replica_cast(self, place: Place, packet: Packet) -> None:
+        """A cast of a channel homed on another server, as its replica here applies it:
+        mentions of the members of this server who are away are kept here, where they
+        come back (the home keeps those of its own members).  Quits are the home's
+        (`_gone_offline` there), so a line is never kept twice."""
+        watched = self.watch.get(place.folded)
+        if watched is None or packet.method == "_notice_place_leave_disconnect":
+            return
+        self.place_cast(place, packet)
+
     def _gone_offline(self, place: Place, packet: Packet) -> None:
         """A logged-in member quit: keep what its channel says about it."""
         account = packet.get("_account")

@@ -26,7 +26,10 @@ ranks come from the access list only.
 When a founder's account is dropped (NickServ DROP) each of its channels goes
 to the access-list admin (else op) added earliest whose account still exists;
 a channel with neither is dropped.  The same is checked at start-up, for a
-crash between the two writes.
+crash between the two writes.  Only a real drop counts (NickServ DROP, or its
+home's drop notice or tombstone reaching a copy): when servers that were apart
+merge and another registration of the name takes an account's place, or a
+copy is missing from its home for a while, the founder stays.
 
 In a network of servers each server's ChanServ keeps the channels whose home
 is that server; a command about a channel homed elsewhere is forwarded to the

@@ -183,6 +183,85 @@ def merge(a: list[Entry], b: list[Entry], query: Query) -> list[Entry]:
     return ordered[-query.limit :] if query.newest_first else ordered[: query.limit]
 
 
+Reference = tuple[str, str | int]  # ("*", ""), ("msgid", id) or ("timestamp", ms)
+SELECTORS = ("LATEST", "BEFORE", "AFTER", "AROUND", "BETWEEN")
+
+
+def wire_reference(ref: Reference) -> str:
+    """A reference as `_request_history` carries it: "*", "msgid=ID", "timestamp=MS"."""
+    return "*" if ref[0] == "*" else f"{ref[0]}={ref[1]}"
+
+
+def parse_wire_reference(text: str) -> Reference | None:
+    if text == "*":
+        return ("*", "")
+    kind, _, value = text.partition("=")
+    if kind == "msgid" and value:
+        return ("msgid", value)
+    if kind == "timestamp" and value.isdigit():
+        return ("timestamp", int(value))
+    return None
+
+
+def _bound(history: History, key: str, ref: Reference) -> tuple[Bound, tuple[int, int]] | None:
+    """An exclusive bound for a reference, and its position (time, seq) for ordering."""
+    kind, value = ref
+    if kind == "timestamp":
+        assert isinstance(value, int)
+        return Bound(False, value), (value, 0)
+    entry = history.find(key, str(value))
+    if entry is None:
+        return None
+    return Bound(True, entry.seq), (entry.time, entry.seq)
+
+
+def select_refs(
+    history: History,
+    sub: str,
+    key: str,
+    refs: list[Reference],
+    limit: int,
+    max_kind: int,
+    min_time: int,
+) -> list[Entry]:
+    """The entries a CHATHISTORY selector (LATEST, BEFORE, AFTER, AROUND, BETWEEN) picks
+    from target `key`; here, not in the front-end, so a channel's home answers it for
+    other servers too (`_request_history`)."""
+
+    def run(
+        after: Bound | None, before: Bound | None, count: int, newest_first: bool
+    ) -> list[Entry]:
+        return history.query(Query(key, after, before, count, newest_first, max_kind, min_time))
+
+    if sub == "LATEST" and refs[0][0] == "*":
+        return run(None, None, limit, True)
+    first = _bound(history, key, refs[0])
+    if first is None:
+        return []  # an unknown msgid: nothing to anchor on
+    bound, position = first
+    if sub == "LATEST":
+        return run(bound, None, limit, True)
+    if sub == "BEFORE":
+        return run(None, bound, limit, True)
+    if sub == "AFTER":
+        return run(bound, None, limit, False)
+    if sub == "AROUND":
+        # The message itself (or the ones at that time) and its neighbours.
+        inclusive = Bound(bound.by_seq, bound.value - 1)
+        before = run(None, bound, limit // 2, True)
+        after = run(inclusive, None, limit - len(before), False)
+        if len(before) + len(after) < limit and len(before) == limit // 2:
+            before = run(None, bound, limit - len(after), True)
+        return before + after
+    second = _bound(history, key, refs[1])  # BETWEEN
+    if second is None:
+        return []
+    other, other_position = second
+    if position <= other_position:
+        return run(bound, other, limit, False)
+    return run(other, bound, limit, True)
+
+
 T = TypeVar("T")
 
 

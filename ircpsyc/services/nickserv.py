@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 from ircpsyc.psyc_backend.packet import Packet, Value
 from ircpsyc.psyc_backend.router import Router
 from ircpsyc.psyc_backend.uniform import casefold, normalize, person
+from ircpsyc.services.account_sync import AccountSync
 from ircpsyc.services.accounts import (
     Account,
     AccountError,
@@ -143,6 +144,13 @@ class NickServ:
         self.offload: Offload = inline_offload
         self.presence: dict[str, Presence] = {}  # normalized person uniform -> presence
         self.pending: dict[str, Pending] = {}  # normalized person uniform -> enforcement
+        # Every change goes through the `$accounts` entity: decided here, or by the
+        # account's home server in a network (ircpsyc.services.account_sync).
+        self.sync = AccountSync(router, host, accounts, clock, settings)
+        # Nicks of the persons on other servers logged in to a (casefolded) account.
+        self.elsewhere: Callable[[str], list[str]] = lambda folded: []
+        accounts.dropped.append(self._account_gone)
+        accounts.replaced.append(self._account_replaced)
 
     # -- packets in
 
@@ -269,6 +277,30 @@ class NickServ:
         folded = casefold(account)
         return [p for p in self.presence.values() if p.account and casefold(p.account) == folded]
 
+    def _account_gone(self, account: Account) -> None:
+        """An account was dropped (here, or by its home server): its users here are
+        logged out and nobody is renamed for its nick any more."""
+        self._log_out(account)
+
+    def _account_replaced(self, account: Account) -> None:
+        """Another registration of the name took this one's place (servers that were
+        apart both had it): who was logged in to this one is not its owner."""
+        for presence in self.sessions_of(account.name):
+            self.send_notice(
+                presence.uniform,
+                presence.nick,
+                f"The account {account.name} was also registered on another server of the "
+                "network, earlier; that registration keeps the name. You have been logged out.",
+            )
+        self._log_out(account)
+
+    def _log_out(self, account: Account) -> None:
+        for presence in self.sessions_of(account.name):
+            self._tell(presence.uniform, LOGOUT, {"_account": account.name})
+        for key, pending in list(self.pending.items()):
+            if casefold(pending.account) == account.folded:
+                del self.pending[key]
+
     # -- commands
 
     def cmd_help(self, request: Request) -> None:
@@ -309,24 +341,23 @@ class NickServ:
         name = request.nick
         self.accounts.reserve(name)
 
+        def created(result: Account | AccountError) -> None:
+            if isinstance(result, AccountError):
+                self.notice(request, result.text)
+                return
+            self.notice(request, "Account created")
+            if self.still_there(request):
+                self.login(request, result)
+                self.notice(request, f"You are now logged in as {result.name}.")
+
         def done(credentials: Credentials | None) -> None:
             if credentials is None:
                 self.accounts.release(name)
                 self.notice(request, "Registration failed, please try again later.")
                 return
-            account = self.accounts.create(name, credentials, email)  # AccountError: exists
-            self.notice(request, "Account created")
-            if self.still_there(request):
-                self.login(request, account)
-                self.notice(request, f"You are now logged in as {account.name}.")
+            self.sync.register(name, credentials, email, created)
 
-        def finish(credentials: Credentials | None) -> None:
-            try:
-                done(credentials)
-            except AccountError as error:
-                self.notice(request, error.text)
-
-        self._run(request, lambda: self.accounts.make_credentials(password), finish)
+        self._run(request, lambda: self.accounts.make_credentials(password), done)
 
     def _with_password(
         self,
@@ -457,14 +488,14 @@ class NickServ:
         if account is None:
             return
 
+        def dropped(result: Account | AccountError) -> None:
+            if isinstance(result, AccountError):
+                self.notice(request, result.text)
+            else:
+                self.notice(request, f"The account {account.name} has been dropped.")
+
         def then() -> None:
-            self.accounts.drop(account.name)
-            for presence in self.sessions_of(account.name):
-                self._tell(presence.uniform, LOGOUT, {"_account": account.name})
-            for key, pending in list(self.pending.items()):
-                if casefold(pending.account) == account.folded:
-                    del self.pending[key]
-            self.notice(request, f"The account {account.name} has been dropped.")
+            self.sync.drop(account.name, dropped)
 
         self._with_password(
             request,
@@ -499,12 +530,13 @@ class NickServ:
             if credentials is None:
                 self.notice(request, "The password was not changed, please try again later.")
                 return
-            try:
-                self.accounts.set_credentials(account.name, credentials)
-            except AccountError as error:
-                self.notice(request, error.text)
-                return
-            self.notice(request, "Your password has been changed.")
+            self.sync.set_credentials(account.name, credentials, changed)
+
+        def changed(result: Account | AccountError) -> None:
+            if isinstance(result, AccountError):
+                self.notice(request, result.text)
+            else:
+                self.notice(request, "Your password has been changed.")
 
         self._run(request, lambda: self.accounts.make_credentials(password), done)
 
@@ -516,12 +548,18 @@ class NickServ:
         if value not in ("ON", "OFF"):
             self.notice(request, "Syntax: SET ENFORCE ON|OFF")
             return
-        self.accounts.set_enforce(account.name, value == "ON")
-        if value == "OFF":
-            for key, pending in list(self.pending.items()):
-                if casefold(pending.account) == account.folded:
-                    del self.pending[key]
-        self.notice(request, f"Nick protection for {account.name} is now {value}.")
+
+        def changed(result: Account | AccountError) -> None:
+            if isinstance(result, AccountError):
+                self.notice(request, result.text)
+                return
+            if value == "OFF":
+                for key, pending in list(self.pending.items()):
+                    if casefold(pending.account) == account.folded:
+                        del self.pending[key]
+            self.notice(request, f"Nick protection for {account.name} is now {value}.")
+
+        self.sync.set_enforce(account.name, value == "ON", changed)
 
     def cmd_info(self, request: Request) -> None:
         name = request.args[0] if request.args else (request.account or request.nick)
@@ -537,6 +575,7 @@ class NickServ:
             self.notice(request, f"E-mail: {account.email or 'none'}")
             self.notice(request, f"Certificates: {len(account.certs)}")
             online = sorted(p.nick for p in self.sessions_of(account.name))
+            online += sorted(self.elsewhere(account.folded))
             self.notice(request, f"Logged in now as: {', '.join(online) or 'nobody'}")
         self.notice(request, "End of information.")
 
@@ -562,18 +601,32 @@ class NickServ:
                     "CERT ADD <fingerprint>",
                 )
                 return
-            self.accounts.add_cert(account.name, given)
             fp = normalize_fingerprint(given)
-            self.notice(request, f"Added {fp} to the certificates of {account.name}.")
+
+            def added(result: Account | AccountError) -> None:
+                if isinstance(result, AccountError):
+                    self.notice(request, result.text)
+                else:
+                    self.notice(request, f"Added {fp} to the certificates of {account.name}.")
+
+            self.sync.add_cert(account.name, given, added)
         elif sub == "DEL":
             if len(request.args) < 2:
                 self.notice(request, "Syntax: CERT DEL <fingerprint>")
                 return
-            if self.accounts.del_cert(account.name, request.args[1]):
-                fp = normalize_fingerprint(request.args[1])
-                self.notice(request, f"Removed {fp} from the certificates of {account.name}.")
-            else:
-                self.notice(request, f"{request.args[1]} is not on your certificate list.")
+            given = request.args[1]
+            fp = normalize_fingerprint(given)
+            if not fp or fp not in account.certs:
+                self.notice(request, f"{given} is not on your certificate list.")
+                return
+
+            def removed(result: Account | AccountError) -> None:
+                if isinstance(result, AccountError):
+                    self.notice(request, result.text)
+                else:
+                    self.notice(request, f"Removed {fp} from the certificates of {account.name}.")
+
+            self.sync.del_cert(account.name, fp, removed)
         else:
             self.notice(
                 request, "Syntax: CERT ADD [fingerprint] | CERT DEL <fingerprint> | CERT LIST"

@@ -24,6 +24,9 @@ Each channel `#name` is the room `name@DOMAIN` (XEP-0045):
   presences, other mode changes are status 104.
 * Away (show away/xa/dnd) is the person's AWAY (away-notify), and IRC users'
   AWAY is their show/status.
+* An IRC operator's KILL of an XMPP user (`Gateway.disconnect`, called by
+  `Moderation.kill`): every session gets an unavailable presence (110, 307,
+  the reason) and the person quits its channels like a disconnecting IRC user.
 
 Every stanza sent is `from` the component's domain (a room, an occupant of a
 room, or the domain itself): anything else would make the XMPP server drop
@@ -140,6 +143,7 @@ class Gateway:
         core.router.register(self.service)
         core.person_observers.append(_IrcPresence(self))
         core.tickers.append(self.tick)
+        core.moderation.disconnectors.append(self.disconnect)  # KILL of an XMPP user
 
     # -- output and the link
 
@@ -227,6 +231,26 @@ class Gateway:
             self._forget(person)
         for bridge in self.bridges:
             bridge.drop_remotes(reason)
+
+    def disconnect(self, victim: Client, reason: str) -> bool:
+        """An operator KILLed one of our XMPP users: every session of it is told it was
+        removed (307, the reason), and it quits its channels as a disconnecting IRC user
+        does.  False when `victim` is not ours."""
+        if not isinstance(victim, XmppPerson) or victim.gateway is not self:
+            return False
+        event_id = new_id()
+        for state in list(victim.rooms.values()):
+            for occ in self._joined(state):
+                self.send(
+                    self._self_unavailable(victim, state, occ.full, ["110", "307"], "", "", reason)
+                )
+            if state.joined:
+                victim.request(
+                    "_request_leave_disconnect", state.uniform, {"_reason": reason, "_id": event_id}
+                )
+        victim.rooms.clear()
+        self._forget(victim)
+        return True
 
     def shutdown(self) -> None:
         """The server stops: tell every XMPP session it left (332) while the link is up."""

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import ssl
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,18 +20,6 @@ TOPOLOGIES = {
     "star4": (4, [(0, 1), (0, 2), (0, 3)]),
     "tree5": (5, [(0, 1), (0, 2), (1, 3), (1, 4)]),
 }
-
-
-@pytest.fixture
-def factory(tmp_path: Path) -> Iterator[ServerFactory]:
-    factory = ServerFactory(tmp_path)
-    problems: list[str] = []
-    try:
-        yield factory
-    finally:
-        problems = factory.close()
-    if problems:
-        pytest.fail("a server logged a traceback:\n" + "\n".join(problems), pytrace=False)
 
 
 async def member(port: int, nick: str, channel: str) -> RawClient:

@@ -8,28 +8,13 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from conftest import ServerFactory
 
 from ircpsyc.psyc_backend.network import rendezvous
 
 from .linking_support import LinkedNetwork
 from .support import RawClient, aio
-
-
-@pytest.fixture
-def factory(tmp_path: Path) -> Iterator[ServerFactory]:
-    factory = ServerFactory(tmp_path)
-    problems: list[str] = []
-    try:
-        yield factory
-    finally:
-        problems = factory.close()
-    if problems:
-        pytest.fail("a server logged a traceback:\n" + "\n".join(problems), pytrace=False)
 
 
 def homed(net: LinkedNetwork, server: str, prefix: str) -> str:

@@ -11,6 +11,10 @@
   forced rename, GHOST).
 - Commands: `NS`/`NICKSERV` (an alias for PRIVMSG NickServ), and the IRCv3
   `draft/account-registration` REGISTER and VERIFY.
+
+With server linking, `install` also attaches the `$accounts` entity
+(ircpsyc.services.account_sync) to the network: registrations and changes are
+decided by each account's home server, and every server holds all accounts.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from ircpsyc.psyc_backend.packet import Packet, Value
 from ircpsyc.psyc_backend.uniform import casefold, normalize, person
 from ircpsyc.services import nickserv as NS
 from ircpsyc.services.accounts import (
+    Account,
     AccountError,
     Accounts,
     Credentials,
@@ -76,6 +81,14 @@ def install(core: IRCServer, accounts: Accounts) -> NS.NickServ:
         core.router, core.name, accounts, core.clock, lambda: core.config.services
     )
     core.router.register(nickserv)
+    core.router.register(nickserv.sync)  # psyc://SERVER/$accounts
+    core.tickers.append(nickserv.sync.tick)
+    net = core.net
+    if net is not None:  # accounts are decided by their home server, held by all
+        nickserv.sync.attach(net.network)
+        nickserv.elsewhere = lambda folded: [
+            p.nick for p in net.persons() if p.account and casefold(p.account) == folded
+        ]
     core.accounts = accounts
     core.nickserv = nickserv
     core.service_users[casefold(NS.NICK)] = ServiceUser(
@@ -291,7 +304,7 @@ def handle_register(s: Session, msg: Line) -> None:
     if problem:
         _register_fail(s, "UNACCEPTABLE_PASSWORD", name, problem)
         return
-    holder = core.clients.get(folded)
+    holder = core.clients.get(folded) or (core.net.find(name) if core.net is not None else None)
     pending = core.reserved.get(folded)
     taken = holder is not None and holder is not s.client
     if taken or (pending is not None and pending is not s):
@@ -303,20 +316,22 @@ def handle_register(s: Session, msg: Line) -> None:
         _register_fail(s, error.code, name, error.text)
         return
 
+    def created(result: Account | AccountError) -> None:
+        if isinstance(result, AccountError):
+            _register_fail(s, result.code, name, result.text)
+            return
+        if s.closed:
+            return
+        s.reply("REGISTER", "SUCCESS", result.name, "Account created")
+        login_session(s, result.name)
+
     def done(credentials: Credentials | None) -> None:
         if credentials is None:
             accounts.release(name)
             _register_fail(s, "TEMPORARILY_UNAVAILABLE", name, "Please try again later")
             return
-        try:
-            account = accounts.create(name, credentials, email)
-        except AccountError as error:
-            _register_fail(s, error.code, name, error.text)
-            return
-        if s.closed:
-            return
-        s.reply("REGISTER", "SUCCESS", account.name, "Account created")
-        login_session(s, account.name)
+        assert core.nickserv is not None
+        core.nickserv.sync.register(name, credentials, email, created)
 
     def job() -> Credentials | None:
         try:

@@ -4,10 +4,12 @@
 
 The service is `ircpsyc.services.awaylog.AwayLog`; this module decides when to
 record (a private message to an away or absent registered account; channel
-mentions are the service's own place observer), tells the sender the message
-was kept, and replays the log when the account comes back: when it logs in
-(`returned`, called from the account hooks: `person_online` and
-`account_changed`) or clears AWAY.  Clients with batch and server-time get
+mentions are the service's own place observer, and see the replicas' casts
+for channels homed elsewhere), tells the sender the message was kept (for a
+recipient on another server, that server keeps it when it arrives: `arrived`),
+and replays the log when the account comes back: when it logs in (`returned`,
+called from the account hooks: `person_online` and `account_changed`) or
+clears AWAY.  Clients with batch and server-time get
 `chathistory` batches (one per channel or correspondent) whose lines carry
 the original times; others get NOTICE lines that start with the time.
 
@@ -57,7 +59,11 @@ class AwayHooks(PersonObserver):
             account, state = target.account, "away"
         else:
             return
-        if awaylog.record(account, packet) is None:
+        if target is not None and not self.core.router.is_local(target.uniform):
+            # The recipient's server keeps it (`arrived`), where the account comes back.
+            if not awaylog.enabled:
+                return
+        elif awaylog.record(account, packet) is None:
             return
         if packet.method == "_message_private":  # never answer a NOTICE
             nick = packet.get("_nick_target")
@@ -82,6 +88,20 @@ class AwayHooks(PersonObserver):
     def account_changed(self, client: Client, old_account: str) -> None:
         if client.account:
             returned(client)
+
+
+def arrived(client: Client, packet: Packet) -> None:
+    """A private message from another server for a local person who is away: kept
+    here, with the recipient (its sender's server told the sender so)."""
+    awaylog = client.core.awaylog
+    if awaylog is None or not client.away or not client.account:
+        return
+    if packet.method.endswith("_tagmsg") or client.core.router.is_local(packet.source):
+        return  # local senders are recorded by `AwayHooks.private_message`
+    body = packet.body
+    if body.startswith("\x01") and not body.startswith("\x01ACTION"):
+        return
+    awaylog.record(client.account, packet)
 
 
 # -- what the account service and the commands use

@@ -1,7 +1,9 @@
 """Channel commands: JOIN, PART, TOPIC, NAMES, LIST, INVITE, KICK, MODE.
 
 Requests go to the place as PSYC packets; the place decides.  Queries (NAMES,
-TOPIC, LIST, list modes) answer from the local view of the place.
+TOPIC, LIST, list modes) answer from the local view of the place; for a channel
+homed on another server without members here, LIST and TOPIC answer from the
+network's directory (ircpsyc.channels.directory) and NAMES asks the home.
 """
 
 from __future__ import annotations
@@ -9,7 +11,8 @@ from __future__ import annotations
 from irctokens.line import Line
 
 from ircpsyc.channels import modes as M
-from ircpsyc.channels.place import Place
+from ircpsyc.channels.directory import Summary
+from ircpsyc.channels.place import Member, Place
 from ircpsyc.ircd import caps as C
 from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd import snomask
@@ -56,28 +59,41 @@ def send_topic(s: Session, view: Place) -> None:
 def send_names(s: Session, view: Place, end: bool = True) -> None:
     client = s.client
     in_channel = client is not None and view.folded in client.channels
+    send_member_names(s, view.name, view.flags, list(view.members.values()), in_channel, end)
+
+
+def send_member_names(
+    s: Session,
+    channel: str,
+    flags: set[str],
+    members: list[Member],
+    in_channel: bool,
+    end: bool = True,
+) -> None:
+    """RPL_NAMREPLY lines (+i members are left out for those outside) and the end."""
+    client = s.client
     multi = C.MULTI_PREFIX in s.caps
     full = C.USERHOST_IN_NAMES in s.caps
-    symbol = "@" if "s" in view.flags else "*" if "p" in view.flags else "="
+    symbol = "@" if "s" in flags else "*" if "p" in flags else "="
     names: list[str] = []
-    for member in view.members.values():
+    for member in members:
         if not in_channel and client is not None and "i" in _modes_of(s, member.nick):
             continue
         names.append(member.prefixes(multi) + (member.prefix if full else member.nick))
-    head = f":{s.core.name} {N.RPL_NAMREPLY} {s.nick} {symbol} {view.name} :"
+    head = f":{s.core.name} {N.RPL_NAMREPLY} {s.nick} {symbol} {channel} :"
     room = 510 - len(head.encode())
     chunk: list[str] = []
     size = 0
     for name in names:
         if chunk and size + len(name) + 1 > room:
-            s.numeric(N.RPL_NAMREPLY, symbol, view.name, " ".join(chunk))
+            s.numeric(N.RPL_NAMREPLY, symbol, channel, " ".join(chunk))
             chunk, size = [], 0
         chunk.append(name)
         size += len(name) + 1
     if chunk:
-        s.numeric(N.RPL_NAMREPLY, symbol, view.name, " ".join(chunk))
+        s.numeric(N.RPL_NAMREPLY, symbol, channel, " ".join(chunk))
     if end:
-        s.numeric(N.RPL_ENDOFNAMES, view.name, "End of /NAMES list")
+        s.numeric(N.RPL_ENDOFNAMES, channel, "End of /NAMES list")
 
 
 def _modes_of(s: Session, nick: str) -> set[str]:
@@ -159,7 +175,10 @@ def handle_part(s: Session, msg: Line) -> None:
 def handle_topic(s: Session, msg: Line) -> None:
     client = me(s)
     name = msg.params[0]
-    view = s.core.places.get(name)
+    view = _view_or_summary(s, name)
+    if isinstance(view, Summary):  # homed elsewhere, nobody here: the directory knows
+        _remote_topic(s, client, view, msg)
+        return
     if view is None:
         s.numeric(N.ERR_NOSUCHCHANNEL, name, "No such channel")
         return
@@ -178,6 +197,26 @@ def handle_topic(s: Session, msg: Line) -> None:
     client.request("_request_set_topic", view.uniform, vars)
 
 
+def _remote_topic(s: Session, client: Client, summary: Summary, msg: Line) -> None:
+    if len(msg.params) < 2:
+        if summary.secret:
+            s.numeric(N.ERR_NOTONCHANNEL, summary.name, "You're not on that channel")
+        elif not summary.topic:
+            s.numeric(N.RPL_NOTOPIC, summary.name, "No topic is set")
+        else:
+            s.numeric(N.RPL_TOPIC, summary.name, summary.topic)
+            s.numeric(
+                N.RPL_TOPICWHOTIME, summary.name, summary.topic_setter, str(summary.topic_time)
+            )
+        return
+    extra = override_vars(s)
+    if not extra:
+        s.numeric(N.ERR_NOTONCHANNEL, summary.name, "You're not on that channel")
+        return
+    vars = {"_topic": msg.params[1], "_prefix": client.prefix, **extra}
+    client.request("_request_set_topic", place_uniform(s, summary.name), vars)
+
+
 # NAMES [<channel>{,<channel>}]
 @command("NAMES")
 def handle_names(s: Session, msg: Line) -> None:
@@ -186,7 +225,15 @@ def handle_names(s: Session, msg: Line) -> None:
         s.numeric(N.RPL_ENDOFNAMES, "*", "End of /NAMES list")
         return
     names = [n for n in msg.params[0].split(",") if n]
+    if not names:
+        s.numeric(N.RPL_ENDOFNAMES, msg.params[0] or "*", "End of /NAMES list")
+        return
     several = len(names) > 1
+    if not several:
+        summary = _view_or_summary(s, names[0])
+        if isinstance(summary, Summary) and not summary.secret:
+            _remote_names(s, summary)  # homed elsewhere, nobody here: ask its home
+            return
     for name in names:
         view = s.core.places.get(name)
         if view is None or (view.secret and view.folded not in client.channels):
@@ -196,6 +243,31 @@ def handle_names(s: Session, msg: Line) -> None:
             send_names(s, view, end=not several)
     if several:  # one end for the whole list, as modern.ircdocs.horse shows
         s.numeric(N.RPL_ENDOFNAMES, msg.params[0], "End of /NAMES list")
+
+
+def _remote_names(s: Session, summary: Summary) -> None:
+    """NAMES of a public channel without members here: its home lists them (RFC 2812:
+    visible members only), and an unreachable home leaves the list empty."""
+    net = s.core.net
+    directory = net.directory if net is not None else None
+    if directory is None:
+        s.numeric(N.RPL_ENDOFNAMES, summary.name, "End of /NAMES list")
+        return
+    answer = s.later()
+
+    def done(rows: list[tuple[str, str, str, str]] | None) -> None:
+        def reply() -> None:
+            members = []
+            for nick, modes, user, host in rows or []:
+                member = Member("", me(s), nick, user, host, "", "", 0.0)  # only shown
+                member.modes = modes
+                members.append(member)
+            send_member_names(s, summary.name, summary.flags, members, False)
+
+        answer(reply)
+
+    if not directory.members(summary.name, done):
+        done(None)
 
 
 # LIST [<channel>{,<channel>}|<mask>] [<elist conditions>]
@@ -234,13 +306,17 @@ def handle_list(s: Session, msg: Line) -> None:
                 names.append(item)
     s.numeric(N.RPL_LISTSTART, "Channel", "Users  Name")
     auspex = has_privilege(s.core, client, "auspex")
-    views: list[Place]
+    directory = s.core.net.directory if s.core.net is not None else None
+    views: list[Place | Summary]
     if names:
-        views = [v for v in (s.core.places.get(n) for n in names) if v is not None]
+        views = [v for v in (_view_or_summary(s, n) for n in names) if v is not None]
     else:
-        views = s.core.places.views()  # with the replicas of channels homed elsewhere
+        views = list(s.core.places.views())  # with the replicas of channels homed elsewhere
+        if directory is not None:  # and the rest of the network's channels
+            seen = {v.folded for v in views}
+            views.extend(d for d in directory.summaries() if d.folded not in seen)
     for view in views:
-        count = len(view.members)
+        count = len(view.members) if isinstance(view, Place) else view.users
         if not minimum < count < maximum:
             continue
         if not created_after < view.created < created_before:
@@ -253,9 +329,18 @@ def handle_list(s: Session, msg: Line) -> None:
             continue
         if view.secret and view.folded not in client.channels and not auspex:
             continue
-        modes, _ = view.mode_string(False)
+        modes = view.mode_string(False)[0] if isinstance(view, Place) else view.modes.split()[0]
         s.numeric(N.RPL_LIST, view.name, str(count), f"[{modes}] {view.topic}")
     s.numeric(N.RPL_LISTEND, "End of /LIST")
+
+
+def _view_or_summary(s: Session, name: str) -> Place | Summary | None:
+    """A channel as this server sees it, or its directory entry when it has no member
+    here (homed on another server)."""
+    view = s.core.places.get(name)
+    if view is None and s.core.net is not None and s.core.net.directory is not None:
+        return s.core.net.directory.get(name)
+    return view
 
 
 # INVITE <nickname> <channel>

@@ -9,14 +9,19 @@ a channel to a client that joins, and answers CHATHISTORY.
     CHATHISTORY BETWEEN <target> <msgid=ID | timestamp=T> <msgid=ID | timestamp=T> <limit>
     CHATHISTORY TARGETS <timestamp=T> <timestamp=T> <limit>
 
-A channel's history is shown to its members only.  A user who is not logged
-in sees private history from its current connection only, so whoever takes a
-nick later cannot read what its previous holder said.
+A channel's history lives at its home server: for a channel homed elsewhere
+the home selects (`ircpsyc.services.history_net`, `_request_history`) and this
+module renders the answer as for a local channel; the command's label waits
+for it (`Session.later`), and an unreachable or silent home gives FAIL
+CHATHISTORY MESSAGE_ERROR.  A channel's history is shown to its members only.
+A user who is not logged in sees private history from its current connection
+only, so whoever takes a nick later cannot read what its previous holder said.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING
 
 from irctokens.line import Line
@@ -34,21 +39,24 @@ from ircpsyc.ircd.client import Client
 from ircpsyc.ircd.core import IRCServer, PersonObserver, command
 from ircpsyc.ircd.lines import line, server_time
 from ircpsyc.ircd.session import Session
+from ircpsyc.psyc_backend.network import host_of
 from ircpsyc.psyc_backend.packet import Packet
 from ircpsyc.psyc_backend.uniform import casefold
 from ircpsyc.services.awaylog import AwayLog
 from ircpsyc.services.history import (
     KIND_EVENT,
     KIND_MESSAGE,
-    Bound,
     Entry,
     History,
-    Query,
+    Reference,
     conversation,
     party_key,
+    select_refs,
+    wire_reference,
 )
 
 if TYPE_CHECKING:
+    from ircpsyc.services.history_net import NetHistory
     from ircpsyc.store import Store
 
 CMD = "CHATHISTORY"
@@ -188,9 +196,6 @@ def parse_timestamp(value: str) -> int:
     return int(stamp.timestamp() * 1000)
 
 
-Reference = tuple[str, str | int]  # ("*", ""), ("msgid", id) or ("timestamp", ms)
-
-
 def parse_reference(param: str) -> Reference:
     if param == "*":
         return ("*", "")
@@ -257,8 +262,147 @@ def handle_chathistory(s: Session, msg: Line) -> None:
         s.fail(CMD, "INVALID_TARGET", sub, target, "Messages could not be retrieved")
         return
     key, min_time = resolved
-    entries = _select(history, sub, key, refs, limit, max_kind, min_time)
+    home = home_elsewhere(s.core, client.channels.get(key)) if target.startswith("#") else ""
+    if home:
+        _ask_home(s, client, home, sub, target, refs, limit, max_kind)
+        return
+    entries = select_refs(history, sub, key, refs, limit, max_kind, min_time)
     send_packets(s, target, (e.packet() for e in entries))
+
+
+# -- channels homed on other servers: their home answers (ircpsyc.services.history_net)
+
+
+def home_elsewhere(core: IRCServer, view: Place | None) -> str:
+    """The server a channel's history lives on when it is not this one ("" if here)."""
+    if view is None or core.net is None:
+        return ""
+    home = host_of(view.uniform)
+    return home if home and home != core.net.network.me else ""
+
+
+def _net_history(core: IRCServer) -> NetHistory | None:
+    return core.net.history if core.net is not None else None
+
+
+def _ask_home(
+    s: Session,
+    client: Client,
+    home: str,
+    sub: str,
+    target: str,
+    refs: list[Reference],
+    limit: int,
+    max_kind: int,
+) -> None:
+    """CHATHISTORY of a channel homed elsewhere: the home selects, we render."""
+    service = _net_history(s.core)
+    if service is None or not service.can_ask(home):
+        s.fail(CMD, "MESSAGE_ERROR", sub, target, "Messages could not be retrieved")
+        return
+    answer = s.later()
+
+    def done(packets: list[Packet] | None) -> None:
+        def reply() -> None:
+            if packets is None:
+                s.fail(CMD, "MESSAGE_ERROR", sub, target, "Messages could not be retrieved")
+            else:
+                send_packets(s, target, packets)
+
+        answer(reply)
+
+    wire = [wire_reference(ref) for ref in refs]
+    if not service.ask(home, target, client.uniform, sub, wire, limit, max_kind, done):
+        done(None)
+
+
+def remote_entered(client: Client, view: Place) -> None:
+    """A local client entered a channel homed elsewhere: what `JoinReplay` does for
+    local channels (the away log's watch, the replay)."""
+    awaylog = client.core.awaylog
+    if awaylog is not None and client.account:
+        if client.away:
+            awaylog.add_watch(client.account, client.nick, [view.folded])
+        else:
+            awaylog.drop_watches(client.account, view.folded)
+    replay_remote(client, view)
+
+
+def replay_remote(client: Client, view: Place) -> None:
+    """The replay on JOIN for a channel homed elsewhere: asked from its home."""
+    core = client.core
+    settings = core.config.history
+    service = _net_history(core)
+    home = home_elsewhere(core, view)
+    if service is None or not home or not settings.enabled or settings.join_replay <= 0:
+        return
+    wanted = [
+        s
+        for s in client.sessions
+        if C.CHATHISTORY not in s.caps and (can_batch(s) or settings.join_replay_plain)
+    ]
+    if not wanted:
+        return
+
+    service.ask(
+        home,
+        view.name,
+        client.uniform,
+        "LATEST",
+        ["*"],
+        settings.join_replay,
+        KIND_MESSAGE,
+        lambda packets: _replay(client, view, wanted, packets),
+    )
+
+
+def _replay(
+    client: Client, view: Place, sessions: list[Session], packets: list[Packet] | None
+) -> None:
+    """Lines from a home's history: a batch to clients that take one, else NOTICEs."""
+    if not packets or view.folded not in client.channels:
+        return
+    for session in sessions:
+        if session.closed or session not in client.sessions:
+            continue
+        if can_batch(session):
+            send_packets(session, view.name, packets)
+            continue
+        for packet in packets:
+            text = plain(packet, _time_of(packet))
+            session.send(line(client.core.name, "NOTICE", view.name, text))
+
+
+def replay_missed(core: IRCServer, view: Place, since: int) -> None:
+    """A channel whose home split off past the grace is whole again: its local members
+    get what was said there since the split (up to chathistory_limit lines)."""
+    service = _net_history(core)
+    home = home_elsewhere(core, view)
+    settings = core.config.history
+    if service is None or not home or not settings.enabled:
+        return
+    for member in view.members.values():
+        client = member.route
+        if not isinstance(client, Client) or not client.sessions:
+            continue
+        wanted = [s for s in client.sessions if can_batch(s) or settings.join_replay_plain]
+        if not wanted:
+            continue
+        service.ask(
+            home,
+            view.name,
+            client.uniform,
+            "AFTER",
+            [f"timestamp={since}"],
+            settings.chathistory_limit,
+            KIND_MESSAGE,
+            partial(_replay, client, view, wanted),
+        )
+
+
+def _time_of(packet: Packet) -> int:
+    stamp = packet.get("_time")
+    return int(stamp) if stamp.isdigit() else 0
 
 
 def _resolve(s: Session, client: Client, history: History, target: str) -> tuple[str, int] | None:
@@ -285,61 +429,6 @@ def _resolve(s: Session, client: Client, history: History, target: str) -> tuple
     return conversation(me, party_key(account, target)), min_time
 
 
-def _bound(history: History, key: str, ref: Reference) -> tuple[Bound, tuple[int, int]] | None:
-    """An exclusive bound for a reference, and its position (time, seq) for ordering."""
-    kind, value = ref
-    if kind == "timestamp":
-        assert isinstance(value, int)
-        return Bound(False, value), (value, 0)
-    entry = history.find(key, str(value))
-    if entry is None:
-        return None
-    return Bound(True, entry.seq), (entry.time, entry.seq)
-
-
-def _select(
-    history: History,
-    sub: str,
-    key: str,
-    refs: list[Reference],
-    limit: int,
-    max_kind: int,
-    min_time: int,
-) -> list[Entry]:
-    def run(
-        after: Bound | None, before: Bound | None, count: int, newest_first: bool
-    ) -> list[Entry]:
-        return history.query(Query(key, after, before, count, newest_first, max_kind, min_time))
-
-    if sub == "LATEST" and refs[0][0] == "*":
-        return run(None, None, limit, True)
-    first = _bound(history, key, refs[0])
-    if first is None:
-        return []  # an unknown msgid: nothing to anchor on
-    bound, position = first
-    if sub == "LATEST":
-        return run(bound, None, limit, True)
-    if sub == "BEFORE":
-        return run(None, bound, limit, True)
-    if sub == "AFTER":
-        return run(bound, None, limit, False)
-    if sub == "AROUND":
-        # The message itself (or the ones at that time) and its neighbours.
-        inclusive = Bound(bound.by_seq, bound.value - 1)
-        before = run(None, bound, limit // 2, True)
-        after = run(inclusive, None, limit - len(before), False)
-        if len(before) + len(after) < limit and len(before) == limit // 2:
-            before = run(None, bound, limit - len(after), True)
-        return before + after
-    second = _bound(history, key, refs[1])  # BETWEEN
-    if second is None:
-        return []
-    other, other_position = second
-    if position <= other_position:
-        return run(bound, other, limit, False)
-    return run(other, bound, limit, True)
-
-
 def _targets(
     s: Session,
     client: Client,
@@ -352,7 +441,12 @@ def _targets(
     first, second = (int(ref[1]) for ref in refs)
     low, high = min(first, second), max(first, second)
     found: list[tuple[int, str]] = []
+    remote: list[tuple[str, Place]] = []
     for view in list(client.channels.values()):
+        home = home_elsewhere(s.core, view)
+        if home:
+            remote.append((home, view))
+            continue
         latest = history.latest(view.folded, max_kind)
         if latest is not None and low < latest.time < high:
             found.append((latest.time, view.name))
@@ -362,8 +456,53 @@ def _targets(
             key_of(client), low, high, limit, min_time
         ):
             found.append((stamp, nick))
+    if remote:
+        _remote_targets(s, client, remote, found, low, high, limit, first <= second, max_kind)
+        return
+    _send_targets(s, found, limit, first <= second)
+
+
+def _remote_targets(
+    s: Session,
+    client: Client,
+    remote: list[tuple[str, Place]],
+    found: list[tuple[int, str]],
+    low: int,
+    high: int,
+    limit: int,
+    ascending: bool,
+    max_kind: int,
+) -> None:
+    """TARGETS with channels homed elsewhere: each home tells its latest message (a
+    home that cannot answer leaves its channel out rather than failing them all)."""
+    service = _net_history(s.core)
+    answer = s.later()
+    waiting = [len(remote)]
+
+    def one_done(name: str, packets: list[Packet] | None) -> None:
+        if packets:
+            stamp = _time_of(packets[-1])
+            if low < stamp < high:
+                found.append((stamp, name))
+        waiting[0] -= 1
+        if waiting[0] == 0:
+            answer(lambda: _send_targets(s, found, limit, ascending))
+
+    for home, view in remote:
+
+        def done(packets: list[Packet] | None, name: str = view.name) -> None:
+            one_done(name, packets)
+
+        refs = ["*"]
+        if service is None or not service.ask(
+            home, view.name, client.uniform, "LATEST", refs, 1, max_kind, done
+        ):
+            one_done(view.name, None)
+
+
+def _send_targets(s: Session, found: list[tuple[int, str]], limit: int, ascending: bool) -> None:
     found.sort()
-    found = found[:limit] if first <= second else found[-limit:]
+    found = found[:limit] if ascending else found[-limit:]
     name = s.core.name
     send_batch(
         s,

@@ -8,11 +8,16 @@
   ERR_NOPRIVS.  The `override` privilege does not decide anything here: the
   front-end only vouches for it (`_flag_override`) and the place decides
   whether its rules are overridden, and announces it.
-- Commands: KNOCK, GLOBOPS, SAJOIN, SAPART, SANICK.
+- Commands: KNOCK, GLOBOPS, SAJOIN, SAPART, SANICK.  SAJOIN, SAPART and
+  SANICK (and KILL, in oper.py) of a person on another server of the network
+  go to that server (ircpsyc.ircd.netops), which carries them out.
+- `Moderation.kill` disconnects a local person: its IRC sessions, or through
+  the `disconnectors` of front-ends whose persons have none (the XMPP gateway).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from irctokens.line import Line
@@ -22,17 +27,24 @@ from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.commands.xlines import XLines
 from ircpsyc.ircd.core import PersonObserver, command
 from ircpsyc.ircd.lines import line
+from ircpsyc.ircd.remote import RemotePerson
 from ircpsyc.ircd.session import Session
 from ircpsyc.ircd.snomask import Snomasks
 from ircpsyc.psyc_backend.packet import Value
 from ircpsyc.psyc_backend.uniform import casefold
 
 if TYPE_CHECKING:
+    from ircpsyc.channels.place import Place
     from ircpsyc.ircd.client import Client
     from ircpsyc.ircd.core import IRCServer
+    from ircpsyc.ircd.netops import NetOps
     from ircpsyc.store import Store
 
 ALL_PRIVILEGES = frozenset(OPER_PRIVILEGES)
+
+# Disconnects a person that has no IRC sessions (an XMPP user) with a QUIT reason;
+# False when it is not one of the front-end's.
+Disconnector = Callable[["Client", str], bool]
 
 
 class Moderation(PersonObserver):
@@ -42,6 +54,8 @@ class Moderation(PersonObserver):
         self.core = core
         self.snomasks = Snomasks(core)
         self.xlines = XLines(core)
+        self.netops: NetOps | None = None  # set when the server is linked (ircpsyc.linking)
+        self.disconnectors: list[Disconnector] = []
         core.person_observers.append(self)
         core.tickers.append(self.tick)
 
@@ -69,6 +83,17 @@ class Moderation(PersonObserver):
         """D-lines refuse a connection before it says anything."""
         ban = self.xlines.match("", ip, ip)
         return f"D-Lined: {ban.reason}" if ban is not None else ""
+
+    # -- KILL
+
+    def kill(self, victim: Client, killer: str, reason: str, text: str) -> bool:
+        """Disconnect a local person: KILL from `killer` (a prefix), then QUIT `text`."""
+        if victim.sessions:
+            for session in list(victim.sessions):
+                session.send(line(killer, "KILL", victim.nick, reason))
+                session.close(text)
+            return True
+        return any(disconnect(victim, text) for disconnect in list(self.disconnectors))
 
     # -- person events
 
@@ -186,11 +211,52 @@ def handle_globops(s: Session, msg: Line) -> None:
 
 
 def _victim(s: Session, nick: str) -> Client | None:
+    """A local person with IRC sessions, or one of another server of the network."""
     victim = s.core.find(nick)
-    if victim is None or not victim.sessions:
+    if victim is None or not (victim.sessions or remote_ops(s, victim) is not None):
         s.numeric(N.ERR_NOSUCHNICK, nick, "No such nick/channel")
         return None
     return victim
+
+
+def server_of(client: Client) -> str:
+    """The server of a person on another server ("" for a person of this one)."""
+    return client.server if isinstance(client, RemotePerson) else ""
+
+
+def remote_ops(s: Session, victim: Client) -> NetOps | None:
+    """Where to send an action on `victim` when it is on another server of the network."""
+    server = server_of(victim)
+    netops = s.core.moderation.netops
+    if not server or netops is None or not netops.network.in_network(server):
+        return None
+    return netops
+
+
+def force_join(core: IRCServer, victim: Client, channel: str) -> bool:
+    """Make a local person join, past the channel's rules; False if already there."""
+    from ircpsyc.ircd.commands.channel import valid_channel
+    from ircpsyc.psyc_backend.uniform import place
+
+    if casefold(channel) in victim.channels or not valid_channel(
+        channel, core.config.limits.channellen
+    ):
+        return False
+    vars = victim.enter_vars()
+    vars["_nick_place"] = channel
+    vars["_flag_override"] = "1"
+    net = core.net
+    uniform = net.place_uniform(channel) if net is not None else place(core.name, channel[1:])
+    victim.request("_request_enter", uniform, vars)
+    return True
+
+
+def force_part(victim: Client, channel: str, reason: str) -> Place | None:
+    """Make a local person leave a channel; the channel, or None if not in it."""
+    view = victim.channels.get(casefold(channel))
+    if view is not None:
+        victim.request("_request_leave", view.uniform, {"_reason": reason[:300]})
+    return view
 
 
 # SAJOIN <nick> <channel>{,<channel>}
@@ -199,22 +265,29 @@ def handle_sajoin(s: Session, msg: Line) -> None:
     """SAJOIN <nick> <channel>[,<channel>]: make a user join (past +i, +k, +l, +b)."""
     if not require_privilege(s, "sajoin"):
         return
-    from ircpsyc.ircd.commands.channel import place_uniform, valid_channel
+    from ircpsyc.ircd.commands.channel import valid_channel
 
     victim = _victim(s, msg.params[0])
     if victim is None:
         return
+    netops = remote_ops(s, victim)
+    wanted = []
     for name in msg.params[1].split(","):
         if not valid_channel(name, s.core.config.limits.channellen):
             s.numeric(N.ERR_BADCHANNAME, name, "Illegal channel name")
-            continue
-        if casefold(name) in victim.channels:
-            continue
-        vars = victim.enter_vars()
-        vars["_nick_place"] = name
-        vars["_flag_override"] = "1"
-        victim.request("_request_enter", place_uniform(s, name), vars)
-        _tell(s, f"SAJOIN {victim.nick} {name}")
+        elif casefold(name) not in victim.channels:
+            wanted.append(name)
+    if netops is not None:
+        client = s.client
+        assert client is not None
+        if wanted:
+            netops.sajoin(client, victim, wanted)  # its server makes it join
+        for name in wanted:
+            _tell(s, f"SAJOIN {victim.nick} {name}")
+        return
+    for name in wanted:
+        if force_join(s.core, victim, name):
+            _tell(s, f"SAJOIN {victim.nick} {name}")
 
 
 # SAPART <nick> <channel>{,<channel>} [<reason>]
@@ -227,12 +300,21 @@ def handle_sapart(s: Session, msg: Line) -> None:
     if victim is None:
         return
     reason = msg.params[2] if len(msg.params) > 2 else ""
-    for name in msg.params[1].split(","):
-        view = victim.channels.get(casefold(name))
+    names = msg.params[1].split(",")
+    netops = remote_ops(s, victim)
+    if netops is not None:
+        # Only its server knows every channel it is in: that server answers 441.
+        client = s.client
+        assert client is not None
+        netops.sapart(client, victim, names, reason[:300])
+        for name in names:
+            _tell(s, f"SAPART {victim.nick} {name}")
+        return
+    for name in names:
+        view = force_part(victim, name, reason)
         if view is None:
             s.numeric(N.ERR_USERNOTINCHANNEL, victim.nick, name, "They aren't on that channel")
             continue
-        victim.request("_request_leave", view.uniform, {"_reason": reason[:300]})
         _tell(s, f"SAPART {victim.nick} {view.name}")
 
 
@@ -250,6 +332,18 @@ def handle_sanick(s: Session, msg: Line) -> None:
     new = msg.params[1]
     if not valid_nick(new, s.core.config.limits.nicklen):
         s.numeric(N.ERR_ERRONEUSNICKNAME, new, "Erroneous nickname")
+        return
+    netops = remote_ops(s, victim)
+    if netops is not None:
+        holder = s.core.find(new)
+        if holder is not None and holder is not victim:
+            s.numeric(N.ERR_NICKNAMEINUSE, new, "Nickname is already in use")
+            return
+        client = s.client
+        assert client is not None
+        if new != victim.nick:
+            netops.sanick(client, victim, new)  # its server checks the nick again
+            _tell(s, f"SANICK {victim.nick} {new}")
         return
     if s.core.nick_taken(new, victim.session):
         s.numeric(N.ERR_NICKNAMEINUSE, new, "Nickname is already in use")

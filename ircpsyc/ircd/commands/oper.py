@@ -2,6 +2,11 @@
 
 What an operator may do comes from its class (see `moderation.privileges`);
 each of these commands sends a server notice (see `ircpsyc.ircd.snomask`).
+
+KILL works on any person of the network: one on another server is killed by
+its own server (ircpsyc.ircd.netops, `_request_kill`), which sends the usual
+QUIT "Killed (oper (reason))" and a KILL notice to its operators; an XMPP user
+leaves all its rooms the same way (see `Moderation.kill`).
 """
 
 from __future__ import annotations
@@ -11,7 +16,12 @@ from irctokens.line import Line
 from ircpsyc.channels import modes as M
 from ircpsyc.config import OperEntry
 from ircpsyc.ircd import numerics as N
-from ircpsyc.ircd.commands.moderation import oper_class, require_privilege
+from ircpsyc.ircd.commands.moderation import (
+    oper_class,
+    remote_ops,
+    require_privilege,
+    server_of,
+)
 from ircpsyc.ircd.core import command
 from ircpsyc.ircd.lines import line
 from ircpsyc.ircd.session import Session
@@ -91,18 +101,20 @@ def handle_kill(s: Session, msg: Line) -> None:
         s.numeric(N.ERR_CANTKILLSERVER, "You can't kill a server!")
         return
     victim = s.core.find(nick)
-    if victim is None:
+    netops = remote_ops(s, victim) if victim is not None else None
+    if victim is None or (netops is None and server_of(victim)):  # or outside the network
         s.numeric(N.ERR_NOSUCHNICK, nick, "No such nick/channel")
         return
-    text = f"Killed ({client.nick} ({reason}))"
-    s.core.moderation.snomasks.send(
+    moderation = s.core.moderation
+    moderation.snomasks.send(
         "k",
         f"Received KILL message for {victim.prefix}. From {client.nick} Path: "
         f"{s.core.name}!{client.nick} ({reason})",
     )
-    for session in list(victim.sessions):
-        session.send(line(client.prefix, "KILL", victim.nick, reason))
-        session.close(text)
+    if netops is not None:
+        netops.kill(client, victim, reason)  # its server disconnects it
+    elif not moderation.kill(victim, client.prefix, reason, f"Killed ({client.nick} ({reason}))"):
+        s.fail("KILL", "CANNOT_KILL", victim.nick, "That user cannot be killed")
 
 
 # WALLOPS <text>

@@ -8,7 +8,8 @@
 
 A duration is a number of minutes (`30`), or amounts with units `w d h m s`
 (`1d12h`, `90s`); `0` or none means permanent.  A nick is turned into
-`*@host` (K-line) or its IP address (D-line).  The host part of a K-line may be
+`*@host` (K-line) or its IP address (D-line; for a user of another server, its
+host when that is an address).  The host part of a K-line may be
 a glob or a CIDR block; both match the host name and the IP address.
 
 Bans are written to the store's `server_bans` table with a durable commit before
@@ -17,6 +18,16 @@ restart (and a crash).  Adding one disconnects the matching clients at once
 (465 ERR_YOUREBANNEDCREEP, then ERROR); new connections are refused: D-lines
 when they connect, K-lines when they register.  Timed bans lift by themselves.
 Every change is a server notice with mask `x`.  All need the `ban` privilege.
+
+In a network (ircpsyc.linking) the bans are network-wide: every change goes to
+every server (ircpsyc.ircd.netops), which stores it, applies it to its own
+connections and tells its operators who did it where.  Each ban is a version
+(`stamp`, the wall clock in microseconds, then the `origin` server's name):
+the newer version of a (kind, mask) wins, whether it adds or removes, so
+servers that were apart converge when they exchange their lists.  A removal is
+kept (the `server_ban_removals` table) until the ban it removed would have
+expired (forever for a permanent one), so a server that missed an UNKLINE
+cannot bring the ban back.
 """
 
 from __future__ import annotations
@@ -24,6 +35,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -81,13 +93,38 @@ class ServerBan:
     setter: str
     set_at: float
     expires: float  # 0: permanent
+    origin: str = ""  # the server where it was set
+    stamp: int = 0  # its version: newer wins (see the module docstring)
+
+    @property
+    def version(self) -> tuple[int, str]:
+        return self.stamp, self.origin
 
     def describe(self, now: float) -> str:
-        what = "K-line" if self.kind == KLINE else "D-line"
         if self.expires:
             left = format_duration(self.expires - now)
-            return f"timed {what} for {self.mask} (expires in {left})"
-        return f"permanent {what} for {self.mask}"
+            return f"timed {what(self.kind)} for {self.mask} (expires in {left})"
+        return f"permanent {what(self.kind)} for {self.mask}"
+
+
+@dataclass(slots=True)
+class BanRemoval:
+    """A lifted ban, remembered so that an older copy of it cannot come back."""
+
+    kind: str
+    mask: str
+    stamp: int
+    origin: str
+    remover: str
+    until: float  # forgotten then: when the removed ban would have expired (0: never)
+
+    @property
+    def version(self) -> tuple[int, str]:
+        return self.stamp, self.origin
+
+
+def what(kind: str) -> str:
+    return "K-line" if kind == KLINE else "D-line"
 
 
 def canonical_dline(text: str) -> str | None:
@@ -126,11 +163,21 @@ class XLines:
     def __init__(self, core: IRCServer) -> None:
         self.core = core
         self.bans: dict[tuple[str, str], ServerBan] = {}  # (kind, folded mask) -> ban
+        self.removals: dict[tuple[str, str], BanRemoval] = {}
         self.store: Store | None = None
 
     @staticmethod
     def _key(kind: str, mask: str) -> tuple[str, str]:
         return kind, casefold(mask) if kind == KLINE else mask.lower()
+
+    def _version(self, key: tuple[str, str]) -> tuple[int, str]:
+        current = self.bans.get(key) or self.removals.get(key)
+        return current.version if current is not None else (0, "")
+
+    def _stamp(self, key: tuple[str, str]) -> int:
+        """A new version for `key`: the clock, but always past what we have (a change
+        made in the same microsecond as the last one must still win)."""
+        return max(int(self.core.clock() * 1_000_000), self._version(key)[0] + 1)
 
     # -- the store
 
@@ -138,71 +185,183 @@ class XLines:
         """Load the bans kept in the store (dropping the ones that expired meanwhile)."""
         self.store = store
         now = self.core.clock()
+        me = self.core.name.lower()
         rows = list(
-            store.db.execute("SELECT kind, mask, reason, setter, set_at, expires FROM server_bans")
+            store.db.execute(
+                "SELECT kind, mask, reason, setter, set_at, expires, origin, stamp FROM server_bans"
+            )
         )
         expired = []
-        for kind, mask, reason, setter, set_at, expires in rows:
+        for kind, mask, reason, setter, set_at, expires, origin, stamp in rows:
             if kind not in (KLINE, DLINE):
                 continue
             if expires and expires <= now:
                 expired.append((kind, mask))
                 continue
-            ban = ServerBan(kind, mask, reason, setter, float(set_at), float(expires or 0))
+            ban = ServerBan(
+                kind,
+                mask,
+                reason,
+                setter,
+                float(set_at),
+                float(expires or 0),
+                origin or me,  # set before this server was linked: ours
+                int(stamp or 0) or int(float(set_at) * 1_000_000),
+            )
             self.bans[self._key(kind, mask)] = ban
-        if expired:
-            store.write_now(lambda db: _delete(db, expired))
+        stale = []
+        for kind, mask, stamp, origin, remover, until in store.db.execute(
+            "SELECT kind, mask, stamp, origin, remover, until FROM server_ban_removals"
+        ):
+            if until and until <= now:
+                stale.append((kind, mask))
+                continue
+            removal = BanRemoval(kind, mask, int(stamp), origin, remover, float(until))
+            self.removals[self._key(kind, mask)] = removal
+        if expired or stale:
+            store.write_now(lambda db: _forget(db, expired, stale))
         log.info("loaded %d server bans", len(self.bans))
 
-    def _save(self, ban: ServerBan, replaced: ServerBan | None) -> None:
+    def _save(self, bans: Iterable[ServerBan], removals: Iterable[BanRemoval]) -> None:
+        """Write new versions (each replaces whatever its key had) durably."""
         if self.store is None:
             return
-        row = {
-            "kind": ban.kind,
-            "mask": ban.mask,
-            "reason": ban.reason,
-            "setter": ban.setter,
-            "set_at": ban.set_at,
-            "expires": ban.expires,
+        bans, removals = list(bans), list(removals)
+        old = {
+            self._key(kind, mask): (kind, mask)
+            for kind, mask in (
+                *((b.kind, b.mask) for b in self.bans.values()),
+                *((r.kind, r.mask) for r in self.removals.values()),
+            )
         }
+        ban_rows = [
+            {
+                "kind": ban.kind,
+                "mask": ban.mask,
+                "reason": ban.reason,
+                "setter": ban.setter,
+                "set_at": ban.set_at,
+                "expires": ban.expires,
+                "origin": ban.origin,
+                "stamp": ban.stamp,
+            }
+            for ban in bans
+        ]
+        removal_rows = [
+            {
+                "kind": r.kind,
+                "mask": r.mask,
+                "stamp": r.stamp,
+                "origin": r.origin,
+                "remover": r.remover,
+                "until": r.until,
+            }
+            for r in removals
+        ]
+        # A key's previous version may be spelled differently (K-line masks fold case).
+        items: list[ServerBan | BanRemoval] = [*bans, *removals]
+        keys = [self._key(item.kind, item.mask) for item in items]
+        replaced = [old[key] for key in keys if key in old]
 
         def job(db: sqlite_utils.Database) -> None:
-            if replaced is not None:
-                _delete(db, [(replaced.kind, replaced.mask)])
-            db.table("server_bans").upsert(row, pk=("kind", "mask"))
+            _delete(db, replaced)
+            _forget_removals(db, replaced)
+            if ban_rows:
+                db.table("server_bans").upsert_all(ban_rows, pk=("kind", "mask"))
+            if removal_rows:
+                db.table("server_ban_removals").upsert_all(removal_rows, pk=("kind", "mask"))
 
         self.store.write_now(job)
 
-    # -- changes
+    # -- changes made here
 
     def add(self, kind: str, mask: str, reason: str, setter: str, duration: int) -> ServerBan:
         now = self.core.clock()
-        ban = ServerBan(kind, mask, reason, setter, now, now + duration if duration else 0.0)
         key = self._key(kind, mask)
-        replaced = self.bans.get(key)
-        self._save(ban, replaced)  # durable before anybody hears of it
+        ban = ServerBan(
+            kind,
+            mask,
+            reason,
+            setter,
+            now,
+            now + duration if duration else 0.0,
+            self.core.name.lower(),
+            self._stamp(key),
+        )
+        self._save([ban], [])  # durable before anybody hears of it
+        self.removals.pop(key, None)
         self.bans[key] = ban
         return ban
 
-    def remove(self, kind: str, mask: str) -> ServerBan | None:
-        ban = self.bans.get(self._key(kind, mask))
+    def remove(self, kind: str, mask: str, remover: str = "") -> BanRemoval | None:
+        """Lift a ban; the removal that records it, or None when there is no such ban."""
+        key = self._key(kind, mask)
+        ban = self.bans.get(key)
         if ban is None:
             return None
-        if self.store is not None:
-            self.store.write_now(lambda db: _delete(db, [(ban.kind, ban.mask)]))
-        del self.bans[self._key(kind, mask)]
-        return ban
+        removal = BanRemoval(
+            ban.kind, ban.mask, self._stamp(key), self.core.name.lower(), remover, ban.expires
+        )
+        self._save([], [removal])
+        del self.bans[key]
+        self.removals[key] = removal
+        return removal
+
+    # -- changes from other servers: the newer version wins
+
+    def merge(
+        self, bans: Iterable[ServerBan], removals: Iterable[BanRemoval]
+    ) -> tuple[list[ServerBan], list[tuple[BanRemoval, ServerBan]]]:
+        """Take the versions that are newer than ours: (bans added or replaced, (removal,
+        the ban it lifted) pairs).  Bans that expired meanwhile are ignored."""
+        now = self.core.clock()
+        newer: dict[tuple[str, str], ServerBan | BanRemoval] = {}
+        items: list[ServerBan | BanRemoval] = [*bans, *removals]
+        for item in items:
+            if item.kind not in (KLINE, DLINE):
+                continue
+            if isinstance(item, ServerBan) and item.expires and item.expires <= now:
+                continue
+            key = self._key(item.kind, item.mask)
+            best = newer.get(key)
+            if item.version > self._version(key) and (best is None or item.version > best.version):
+                newer[key] = item
+        if not newer:
+            return [], []
+        added = [item for item in newer.values() if isinstance(item, ServerBan)]
+        taken = [item for item in newer.values() if isinstance(item, BanRemoval)]
+        self._save(added, taken)
+        lifted: list[tuple[BanRemoval, ServerBan]] = []
+        for key, item in newer.items():
+            if isinstance(item, ServerBan):
+                self.removals.pop(key, None)
+                self.bans[key] = item
+            else:
+                gone = self.bans.pop(key, None)
+                self.removals[key] = item
+                if gone is not None and not (gone.expires and gone.expires <= now):
+                    lifted.append((item, gone))
+        return added, lifted
+
+    def versions(self) -> tuple[list[ServerBan], list[BanRemoval]]:
+        """Everything a server that was apart needs to converge with us."""
+        return list(self.bans.values()), list(self.removals.values())
 
     def expire(self) -> list[ServerBan]:
+        """Drop the bans that ran out (and the removals nobody needs any more)."""
         now = self.core.clock()
         gone = [b for b in self.bans.values() if b.expires and b.expires <= now]
-        if not gone:
+        stale = [r for r in self.removals.values() if r.until and r.until <= now]
+        if not gone and not stale:
             return []
         for ban in gone:
             del self.bans[self._key(ban.kind, ban.mask)]
+        for removal in stale:
+            del self.removals[self._key(removal.kind, removal.mask)]
         if self.store is not None:
             pairs = [(b.kind, b.mask) for b in gone]
-            self.store.write_now(lambda db: _delete(db, pairs))
+            old = [(r.kind, r.mask) for r in stale]
+            self.store.write_now(lambda db: _forget(db, pairs, old))
         return gone
 
     # -- matching
@@ -235,19 +394,31 @@ class XLines:
     def enforce(self, ban: ServerBan) -> list[str]:
         """Disconnect the connections a new ban matches; their nicks (or IPs)."""
         gone = []
-        what = "K-Lined" if ban.kind == KLINE else "D-Lined"
+        lined = "K-Lined" if ban.kind == KLINE else "D-Lined"
         for session in list(self.core.sessions):
             if session.closed or not self.matches(ban, session):
                 continue
             gone.append(session.nick or session.ip)
             session.numeric(N.ERR_YOUREBANNEDCREEP, f"You are banned: {ban.reason}")
-            session.close(f"{what}: {ban.reason}")
+            session.close(f"{lined}: {ban.reason}")
         return gone
 
 
 def _delete(db: sqlite_utils.Database, pairs: list[tuple[str, str]]) -> None:
     for kind, mask in pairs:
         db.execute("DELETE FROM server_bans WHERE kind = ? AND mask = ?", [kind, mask])
+
+
+def _forget_removals(db: sqlite_utils.Database, pairs: list[tuple[str, str]]) -> None:
+    for kind, mask in pairs:
+        db.execute("DELETE FROM server_ban_removals WHERE kind = ? AND mask = ?", [kind, mask])
+
+
+def _forget(
+    db: sqlite_utils.Database, bans: list[tuple[str, str]], removals: list[tuple[str, str]]
+) -> None:
+    _delete(db, bans)
+    _forget_removals(db, removals)
 
 
 # -- commands
@@ -290,7 +461,10 @@ def _add(s: Session, msg: Line, kind: str) -> None:
         if victim is None:
             s.numeric(N.ERR_NOSUCHNICK, target, "No such nick/channel")
             return
-        mask = f"*@{victim.host}" if kind == KLINE else canonical_dline(victim.ip)
+        # A person on another server has no IP here (the roster does not carry it):
+        # its host is one when it has no host name.
+        address = victim.ip if victim.sessions else victim.host
+        mask = f"*@{victim.host}" if kind == KLINE else canonical_dline(address)
     else:
         mask = canonical_kline(target) if kind == KLINE else canonical_dline(target)
     if mask is None:
@@ -307,9 +481,17 @@ def _add(s: Session, msg: Line, kind: str) -> None:
     now = s.core.clock()
     s.core.moderation.snomasks.send("x", f"{client.nick} added {ban.describe(now)}: {reason}")
     s.note(f"Added {ban.describe(now)}: {reason}")
-    gone = xlines.enforce(ban)
+    enforce_and_tell(s.core, ban)
+    netops = s.core.moderation.netops
+    if netops is not None:
+        netops.ban_added(ban)  # to every other server of the network
+
+
+def enforce_and_tell(core: IRCServer, ban: ServerBan) -> None:
+    """Disconnect the local connections a new ban matches; a notice if there were any."""
+    gone = core.moderation.xlines.enforce(ban)
     if gone:
-        s.core.moderation.snomasks.send(
+        core.moderation.snomasks.send(
             "x", f"{ban.mask} disconnected {len(gone)} client(s): {', '.join(gone[:20])}"
         )
 
@@ -321,22 +503,26 @@ def _remove(s: Session, msg: Line, kind: str) -> None:
         return
     name = "UNKLINE" if kind == KLINE else "UNDLINE"
     target = msg.params[0]
-    mask = canonical_kline(target) if kind == KLINE else canonical_dline(target)
-    ban = _xlines(s).remove(kind, mask) if mask is not None else None
-    what = "K-line" if kind == KLINE else "D-line"
-    if ban is None:
-        s.fail(name, "NO_SUCH_BAN", target, f"No {what} for {target}")
-        return
     client = s.client
     assert client is not None
-    s.core.moderation.snomasks.send("x", f"{client.nick} removed the {what} for {ban.mask}")
-    s.note(f"Removed the {what} for {ban.mask}")
+    mask = canonical_kline(target) if kind == KLINE else canonical_dline(target)
+    setter = f"{client.nick}!{client.user}@{client.host}"
+    removal = _xlines(s).remove(kind, mask, setter) if mask is not None else None
+    if removal is None:
+        s.fail(name, "NO_SUCH_BAN", target, f"No {what(kind)} for {target}")
+        return
+    text = f"the {what(kind)} for {removal.mask}"
+    s.core.moderation.snomasks.send("x", f"{client.nick} removed {text}")
+    s.note(f"Removed {text}")
+    netops = s.core.moderation.netops
+    if netops is not None:
+        netops.ban_removed(removal)
 
 
 # KLINE [<duration>] <user@host|nick> [:<reason>]
 @command("KLINE", min_params=1, oper=True)
 def handle_kline(s: Session, msg: Line) -> None:
-    """KLINE [duration] <user@host|nick> [:reason]: ban user@host from this server.
+    """KLINE [duration] <user@host|nick> [:reason]: ban user@host (from every linked server).
     Duration in minutes, or like 1d12h; 0 or none is permanent."""
     _add(s, msg, KLINE)
 
@@ -377,7 +563,8 @@ def send_stats(s: Session, query: str) -> bool:
         if ban.kind != kind or (ban.expires and ban.expires <= now):
             continue
         left = f" (expires in {format_duration(ban.expires - now)})" if ban.expires else ""
-        text = f"{ban.reason}{left} [set by {ban.setter.split('!')[0]}]"
+        where = f" on {ban.origin}" if ban.origin and ban.origin != s.core.name.lower() else ""
+        text = f"{ban.reason}{left} [set by {ban.setter.split('!')[0]}{where}]"
         if kind == KLINE:
             user, _, host = ban.mask.partition("@")
             s.numeric(N.RPL_STATSKLINE, "K", host, "*", user, text)

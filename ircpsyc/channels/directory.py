@@ -1,0 +1,395 @@
+"""The network's channel directory: a summary of every channel, on every server.
+
+LIST, and TOPIC or NAMES of a channel with no member here, need channels this
+server neither homes nor replicates.  So each server is the master of the
+directory of the channels homed on it, a context `psyc://SERVER/$directory`
+(like the roster): it casts what changed, at most once per tick, to the other
+servers of the network, with a `_counter`; every server keeps a replica of each
+other directory, fetched whole when that server becomes reachable or a counter
+is missing, and dropped when the server is lost.
+
+    _notice_directory_places   cast, _counter: the summaries of the places that
+        changed, as parallel lists _list_places (names), _list_amounts (members),
+        _list_topics, _list_topic_setters, _list_topic_times, _list_created,
+        _list_modes (the mode string, without the key); and _list_places_gone
+    _request_directory         from a server root, _counter: the last one it has
+    _status_directory          to that root: the whole directory, same lists
+
+Members are not in the directory.  NAMES of a channel without local members
+asks its home (psyced's methods, answered by the home's directory service):
+
+    _request_members           psyc://B/$directory -> psyc://A/$directory, _tag,
+                               _nick_place
+    _status_place_members      _tag_relay, _list_members_nicks, _list_members_modes,
+                               _list_members_users, _list_members_hosts
+    _error_unknown_name_place  _tag_relay: no such channel, or a secret one
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ircpsyc.channels.place import Place, PlaceObserver, PlaceRegistry
+from ircpsyc.psyc_backend.packet import Packet, Value
+from ircpsyc.psyc_backend.uniform import casefold, root
+
+if TYPE_CHECKING:
+    from ircpsyc.psyc_backend.network import Network
+    from ircpsyc.psyc_backend.router import Router
+
+log = logging.getLogger(__name__)
+
+SERVICE = "$directory"
+COLUMNS = ("amounts", "topics", "topic_setters", "topic_times", "created", "modes")
+
+
+@dataclass(slots=True)
+class Summary:
+    """What LIST and TOPIC show of a channel homed on another server."""
+
+    name: str
+    users: int
+    topic: str
+    topic_setter: str
+    topic_time: int
+    created: int
+    modes: str
+    home: str
+
+    @property
+    def folded(self) -> str:
+        return casefold(self.name)
+
+    @property
+    def secret(self) -> bool:
+        """+s or +p: listed to its members (and opers with auspex) only."""
+        letters = self.modes.split(" ", 1)[0]
+        return "s" in letters or "p" in letters
+
+    @property
+    def flags(self) -> set[str]:
+        return set(self.modes.split(" ", 1)[0].lstrip("+"))
+
+
+def summary_of(place: Place, home: str) -> Summary:
+    modes, params = place.mode_string(False)
+    return Summary(
+        place.name,
+        len(place.members),
+        place.topic,
+        place.topic_setter,
+        place.topic_time,
+        place.created,
+        " ".join([modes, *params]),
+        home,
+    )
+
+
+def _columns(summaries: list[Summary]) -> dict[str, Value]:
+    return {
+        "_list_places": [s.name for s in summaries],
+        "_list_amounts": [str(s.users) for s in summaries],
+        "_list_topics": [s.topic for s in summaries],
+        "_list_topic_setters": [s.topic_setter for s in summaries],
+        "_list_topic_times": [str(s.topic_time) for s in summaries],
+        "_list_created": [str(s.created) for s in summaries],
+        "_list_modes": [s.modes for s in summaries],
+    }
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        return 0
+
+
+def _summaries(packet: Packet, home: str) -> list[Summary]:
+    names = packet.get_list("_list_places")
+    columns = {}
+    for column in COLUMNS:
+        values = packet.get_list(f"_list_{column}")
+        columns[column] = values + [""] * (len(names) - len(values))
+    return [
+        Summary(
+            name,
+            _int(columns["amounts"][i]),
+            columns["topics"][i],
+            columns["topic_setters"][i],
+            _int(columns["topic_times"][i]),
+            _int(columns["created"][i]),
+            columns["modes"][i] or "+",
+            home,
+        )
+        for i, name in enumerate(names)
+    ]
+
+
+class DirectoryReplica:
+    """The channels of one other server."""
+
+    def __init__(self, server: str) -> None:
+        self.server = server
+        self.last = -1
+        self.places: dict[str, Summary] = {}  # casefolded name -> summary
+
+
+MembersDone = Callable[[list[tuple[str, str, str, str]] | None], None]
+
+
+class Directory(PlaceObserver):
+    """This server's directory (master) and the replicas of the others'."""
+
+    def __init__(
+        self,
+        network: Network,
+        router: Router,
+        registry: PlaceRegistry,
+        config: Callable[[], Any],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.network = network
+        self.router = router
+        self.registry = registry
+        self.config = config
+        self.clock = clock
+        self.me = network.me
+        self.uniform = f"psyc://{self.me}/{SERVICE}"
+        self.counter = int(clock() * 1_000_000)
+        self.dirty: set[str] = set()  # casefolded names of our places that changed
+        self.replicas: dict[str, DirectoryReplica] = {}
+        self.asked: dict[str, float] = {}
+        self.pending: dict[str, tuple[str, float, MembersDone]] = {}  # NAMES requests
+        self._tags = itertools.count(1)
+        registry.observers.append(self)
+        network.listeners.append(self)
+        router.register(self)
+
+    # -- lookups
+
+    def get(self, channel: str) -> Summary | None:
+        """The summary of a channel homed on another server (None: unknown)."""
+        folded = casefold(channel)
+        home = self.network.home_of(folded)
+        replica = self.replicas.get(home)
+        return replica.places.get(folded) if replica is not None else None
+
+    def summaries(self) -> Iterator[Summary]:
+        for replica in list(self.replicas.values()):
+            yield from replica.places.values()
+
+    # -- the master side: what changed in our places
+
+    def place_created(self, place: Place) -> None:
+        self.dirty.add(place.folded)
+
+    def place_cast(self, place: Place, packet: Packet) -> None:
+        # Cheap on the message path: membership, topic and modes are _notice_place_*.
+        if packet.method.startswith("_notice_place"):
+            self.dirty.add(place.folded)
+
+    def tick(self, now: float) -> None:
+        """Cast what changed since the last tick; expire NAMES requests."""
+        if self.dirty:
+            self._flush()
+        if self.pending:
+            clock = self.clock()
+            for tag in [t for t, p in self.pending.items() if clock >= p[1]]:
+                self.pending.pop(tag)[2](None)
+
+    def _servers(self) -> list[str]:
+        network = self.network
+        return [s for s in network.hash_servers if s != self.me and s in network.known]
+
+    def _flush(self) -> None:
+        names, self.dirty = self.dirty, set()
+        servers = self._servers()
+        if not servers:
+            return
+        changed: list[Summary] = []
+        gone: list[str] = []
+        for folded in sorted(names):
+            place = self.registry.places.get(folded)
+            if place is None:
+                gone.append(folded)
+            else:
+                changed.append(summary_of(place, self.me))
+        self.counter += 1
+        vars = _columns(changed)
+        vars["_list_places_gone"] = gone
+        packet = Packet(
+            "_notice_directory_places",
+            {"_context": self.uniform, "_counter": str(self.counter)},
+            vars,
+        )
+        self.network.cast(packet, servers)
+
+    def request(self, packet: Packet) -> bool:
+        """`_request_directory` from another server's root (True: handled)."""
+        if not packet.method.startswith("_request_directory"):
+            return False
+        server = _host(packet.source)
+        if _int(packet.get("_counter") or "-1") == self.counter:
+            return True
+        vars = _columns([summary_of(p, self.me) for p in self.registry.places.values()])
+        self.router.send(
+            Packet(
+                "_status_directory",
+                {"_context": self.uniform, "_target": root(server), "_counter": str(self.counter)},
+                vars,
+            )
+        )
+        return True
+
+    # -- the replica side
+
+    def ask(self, server: str, counter: int = -1) -> None:
+        now = time.monotonic()
+        if now - self.asked.get(server, -10.0) < 2.0:
+            return
+        self.asked[server] = now
+        self.router.send(
+            Packet(
+                "_request_directory",
+                {"_source": root(self.me), "_target": f"psyc://{server}/{SERVICE}"},
+                {"_counter": str(counter)},
+            )
+        )
+
+    def snapshot_in(self, packet: Packet) -> None:
+        """`_status_directory`: the whole directory of another server."""
+        server = _host(packet.context)
+        if not self.network.in_network(server) or server == self.me:
+            return
+        replica = DirectoryReplica(server)
+        replica.last = _int(packet.routing.get("_counter", "-1"))
+        for summary in _summaries(packet, server):
+            replica.places[summary.folded] = summary
+        self.replicas[server] = replica
+        self.asked.pop(server, None)
+
+    def cast_in(self, packet: Packet) -> None:
+        if packet.method.startswith("_status_directory"):
+            self.snapshot_in(packet)
+            return
+        server = _host(packet.context)
+        if not self.network.in_network(server) or server == self.me:
+            return
+        replica = self.replicas.get(server)
+        counter = _int(packet.routing.get("_counter", "-1"))
+        if replica is None:
+            self.ask(server)
+            return
+        if counter <= replica.last:
+            return
+        if counter != replica.last + 1:
+            self.ask(server, replica.last)
+            return
+        replica.last = counter
+        for folded in packet.get_list("_list_places_gone"):
+            replica.places.pop(casefold(folded), None)
+        for summary in _summaries(packet, server):
+            replica.places[summary.folded] = summary
+
+    # -- NAMES of a channel without local members: its home answers
+
+    def members(self, channel: str, done: MembersDone) -> bool:
+        """Ask the home of `channel` for its members: `done([(nick, modes, user, host)])`
+        later, or `done(None)`.  False (and no call) when the home cannot be asked."""
+        home = self.network.home_of(channel)
+        if home == self.me or not self.network.is_reachable(home):
+            return False
+        tag = f"m{next(self._tags)}"
+        sent = self.router.send(
+            Packet(
+                "_request_members",
+                {"_source": self.uniform, "_target": f"psyc://{home}/{SERVICE}", "_tag": tag},
+                {"_nick_place": channel},
+            )
+        )
+        if not sent:
+            return False
+        deadline = self.clock() + float(self.config().network.request_timeout)
+        self.pending[tag] = (home, deadline, done)
+        return True
+
+    def receive(self, packet: Packet) -> None:
+        method = packet.method
+        if method.startswith("_request_directory"):
+            self.request(packet)
+            return
+        if method.startswith("_request_members"):
+            self._answer_members(packet)
+            return
+        tag = packet.routing.get("_tag_relay", "")
+        pending = self.pending.get(tag)
+        if pending is None or _host(packet.source) != pending[0]:
+            return  # late, or not ours
+        del self.pending[tag]
+        if not method.startswith("_status_place_members"):
+            pending[2](None)
+            return
+        nicks = packet.get_list("_list_members_nicks")
+        rows = []
+        columns = [
+            packet.get_list(name)
+            for name in ("_list_members_modes", "_list_members_users", "_list_members_hosts")
+        ]
+        for i, nick in enumerate(nicks):
+            modes, user, host = (c[i] if i < len(c) else "" for c in columns)
+            rows.append((nick, modes, user, host))
+        pending[2](rows)
+
+    def _answer_members(self, packet: Packet) -> None:
+        routing = {
+            "_source": self.uniform,
+            "_target": packet.source,
+            "_tag_relay": packet.routing.get("_tag", ""),
+        }
+        name = packet.get("_nick_place")
+        place = self.registry.places.get(casefold(name))
+        if place is None or place.secret or not self.network.in_network(_host(packet.source)):
+            self.router.send(Packet("_error_unknown_name_place", routing, {"_nick_place": name}))
+            return
+        members = list(place.members.values())
+        self.router.send(
+            Packet(
+                "_status_place_members",
+                routing,
+                {
+                    "_nick_place": place.name,
+                    "_list_members_nicks": [m.nick for m in members],
+                    "_list_members_modes": [m.modes for m in members],
+                    "_list_members_users": [m.user for m in members],
+                    "_list_members_hosts": [m.host for m in members],
+                },
+            )
+        )
+
+    # -- servers coming and going
+
+    def server_lost(self, name: str, boot: str) -> None:
+        self.replicas.pop(name, None)
+        for tag in [t for t, p in self.pending.items() if p[0] == name]:
+            self.pending.pop(tag)[2](None)
+
+    def server_reachable(self, name: str, how: str) -> None:
+        if not self.network.in_network(name) or name == self.me:
+            return
+        replica = self.replicas.get(name)
+        self.asked.pop(name, None)
+        if how == "resume" and replica is not None:
+            self.ask(name, replica.last)
+        else:
+            self.ask(name)
+
+
+def _host(uniform: str) -> str:
+    from ircpsyc.psyc_backend.network import host_of
+
+    return host_of(uniform)

@@ -1,0 +1,468 @@
+"""Operator actions across the network: K/D-lines everywhere, KILL, SAJOIN/SAPART/SANICK.
+
+Every server has the entity `psyc://SERVER/$operators` (`NetOps`).  It takes
+packets only from the root `psyc://HOST/` of another server of the network
+(links are authenticated; anything else is dropped), and sends its own from
+this server's root to the `$operators` of the others.  Privileges are checked
+on the operator's server; the others trust it.
+
+Server bans (ircpsyc.ircd.commands.xlines), unicast to every known server:
+
+* `_notice_xline_add` — a K-line or D-line was set: `_type` (K or D), `_mask`,
+  `_reason`, `_setter`, `_time_set`, `_time_expire` (0: permanent), `_server`
+  (where it was set) and `_stamp` (its version).  Each server stores it,
+  disconnects its matching connections and tells its operators (snomask x).
+* `_notice_xline_remove` — a ban was lifted: `_type`, `_mask`, `_stamp`,
+  `_server`, `_remover`, `_time_expire` (until when the removal is kept).
+* `_request_xlines` — sent to every server that becomes reachable (first time,
+  back after a split, restarted): answered with
+* `_status_xlines` — every ban and every kept removal, as columns `_list_type`,
+  `_list_mask`, `_list_reason`, `_list_setter`, `_list_time_set`,
+  `_list_time_expire`, `_list_server`, `_list_stamp`, `_list_removed` (1 for a
+  removal) and `_list_remover`.
+
+Whatever the order they arrive in, the newer version of each (kind, mask) wins
+(`XLines.merge`), so servers converge after a split or a restart, and an
+UNKLINE made during a split is not undone.
+
+Actions on a person of another server, unicast to that person's server, which
+carries them out as if its own operator had (the usual QUIT, NICK, JOIN or
+PART, the override announced by the place) and tells its operators:
+
+* `_request_kill` — `_uniform_target`, `_nick_target`, `_nick` and `_prefix`
+  of the operator, `_uniform_oper`, `_reason` (snomask k on both servers);
+* `_request_sajoin` — `_list_places` (channel names);
+* `_request_sapart` — `_list_places`, `_reason`;
+* `_request_sanick` — `_nick_new`.
+
+Failures come back to the operator's server as `_error_unknown_name_user`
+(401: the person left or changed nick meanwhile), `_error_place_target_membership`
+(441, with `_nick_place`) or `_error_unavailable_nick` (433, with `_nick_new`),
+each with `_uniform_oper` and `_nick_target`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from ircpsyc.ircd import numerics as N
+from ircpsyc.ircd.client import Client
+from ircpsyc.ircd.commands.moderation import force_join, force_part, server_of
+from ircpsyc.ircd.commands.xlines import (
+    DLINE,
+    KLINE,
+    BanRemoval,
+    ServerBan,
+    enforce_and_tell,
+    what,
+)
+from ircpsyc.psyc_backend.network import Network, host_of
+from ircpsyc.psyc_backend.packet import Dispatch, Packet, Value
+from ircpsyc.psyc_backend.uniform import casefold, normalize, root
+
+if TYPE_CHECKING:
+    from ircpsyc.ircd.core import IRCServer
+
+log = logging.getLogger(__name__)
+
+OPERATORS = "$operators"
+MAX_PLACES = 20  # channels in one SAJOIN/SAPART request
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        return 0
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return 0.0
+
+
+def _nick_of(setter: str) -> str:
+    return setter.split("!", 1)[0] or "?"
+
+
+class NetOps:
+    """This server's `$operators`: sends and carries out operator actions network-wide."""
+
+    def __init__(self, core: IRCServer, network: Network) -> None:
+        self.core = core
+        self.network = network
+        self.me = network.me
+        self.uniform = f"psyc://{self.me}/{OPERATORS}"
+        self.refused = 0
+        core.router.register(self)
+        network.listeners.append(self)
+        core.moderation.netops = self
+
+    # -- sending
+
+    def _send(self, server: str, method: str, vars: dict[str, Value]) -> None:
+        self.core.router.send(
+            Packet(
+                method,
+                {"_source": root(self.me), "_target": f"psyc://{server}/{OPERATORS}"},
+                vars,
+            )
+        )
+
+    def _others(self) -> list[str]:
+        """The servers to tell of a change: the ones we ever saw (the others get
+        everything by `_request_xlines` when they first appear)."""
+        network = self.network
+        return [s for s in network.hash_servers if s != self.me and s in network.known]
+
+    def _spread(self, method: str, vars: dict[str, Value]) -> None:
+        for server in self._others():
+            self._send(server, method, dict(vars))
+
+    # -- servers coming and going (NetworkListener)
+
+    def server_lost(self, name: str, boot: str) -> None:
+        pass  # the bans stay: they are everybody's
+
+    def server_reachable(self, name: str, how: str) -> None:
+        if name != self.me and self.network.in_network(name):
+            self._send(name, "_request_xlines", {})
+
+    # -- server bans, from this server's operators
+
+    def ban_added(self, ban: ServerBan) -> None:
+        self._spread("_notice_xline_add", _ban_vars(ban))
+
+    def ban_removed(self, removal: BanRemoval) -> None:
+        self._spread("_notice_xline_remove", _removal_vars(removal))
+
+    # -- actions on persons of other servers, from this server's operators
+
+    def _act(self, oper: Client, victim: Client, method: str, vars: dict[str, Value]) -> None:
+        out: dict[str, Value] = {
+            "_uniform_target": victim.uniform,
+            "_nick_target": victim.nick,
+            "_nick": oper.nick,
+            "_prefix": oper.prefix,
+            "_uniform_oper": oper.uniform,
+        }
+        out.update(vars)
+        self._send(server_of(victim), method, out)
+
+    def kill(self, oper: Client, victim: Client, reason: str) -> None:
+        self._act(oper, victim, "_request_kill", {"_reason": reason})
+
+    def sajoin(self, oper: Client, victim: Client, channels: list[str]) -> None:
+        self._act(oper, victim, "_request_sajoin", {"_list_places": channels[:MAX_PLACES]})
+
+    def sapart(self, oper: Client, victim: Client, channels: list[str], reason: str) -> None:
+        vars: dict[str, Value] = {"_list_places": channels[:MAX_PLACES], "_reason": reason}
+        self._act(oper, victim, "_request_sapart", vars)
+
+    def sanick(self, oper: Client, victim: Client, new: str) -> None:
+        self._act(oper, victim, "_request_sanick", {"_nick_new": new})
+
+    # -- packets in
+
+    def receive(self, packet: Packet) -> None:
+        server = self._trusted(packet)
+        if not server:
+            self.refused += 1
+            log.warning("%s: refused %s from %s", OPERATORS, packet.method, packet.source)
+            return
+        handler = _DISPATCH.lookup(packet.method)
+        if handler is not None:
+            handler(self, server, packet)
+
+    def _trusted(self, packet: Packet) -> str:
+        """The server that sent the packet, if it is another server of the network."""
+        source = packet.source
+        host = host_of(source)
+        if not host or host == self.me or not self.network.in_network(host):
+            return ""
+        if normalize(source) != normalize(root(host)):
+            return ""  # a person or place of that server: never an operator's request
+        return host
+
+    # K/D-lines
+
+    def _on_xline_add(self, server: str, packet: Packet) -> None:
+        ban = _ban_of(packet.vars, server)
+        if ban is not None:
+            self._adopt([ban], [], "")
+
+    def _on_xline_remove(self, server: str, packet: Packet) -> None:
+        removal = _removal_of(packet.vars, server)
+        if removal is not None:
+            self._adopt([], [removal], "")
+
+    def _on_request_xlines(self, server: str, packet: Packet) -> None:
+        bans, removals = self.core.moderation.xlines.versions()
+        self._send(server, "_status_xlines", _columns(bans, removals))
+
+    def _on_status_xlines(self, server: str, packet: Packet) -> None:
+        bans, removals = _from_columns(packet)
+        self._adopt(bans, removals, f" (from {server} on resync)")
+
+    def _adopt(self, bans: list[ServerBan], removals: list[BanRemoval], note: str) -> None:
+        """Merge versions from the network; apply and announce the ones that won."""
+        core = self.core
+        added, lifted = core.moderation.xlines.merge(bans, removals)
+        snomasks = core.moderation.snomasks
+        now = core.clock()
+        for ban in added:
+            snomasks.send(
+                "x",
+                f"{_nick_of(ban.setter)} on {ban.origin} added {ban.describe(now)}: "
+                f"{ban.reason}{note}",
+            )
+            enforce_and_tell(core, ban)
+        for removal, ban in lifted:
+            snomasks.send(
+                "x",
+                f"{_nick_of(removal.remover)} on {removal.origin} removed the "
+                f"{what(ban.kind)} for {ban.mask}{note}",
+            )
+
+    # actions on our persons
+
+    def _victim(self, server: str, packet: Packet) -> Client | None:
+        """The local person a request is about; else 401 back to the operator."""
+        uniform = packet.get("_uniform_target")
+        nick = uniform.rpartition("/~")[2]
+        core = self.core
+        folded = casefold(nick)
+        found = core.clients.get(folded) or core.gateway_users.get(folded)
+        if found is not None and normalize(found.uniform) == normalize(uniform):
+            return found
+        self._answer(server, packet, "_error_unknown_name_user", {})
+        return None
+
+    def _answer(self, server: str, packet: Packet, method: str, vars: dict[str, Value]) -> None:
+        out: dict[str, Value] = {
+            "_uniform_oper": packet.get("_uniform_oper"),
+            "_nick_target": packet.get("_nick_target"),
+        }
+        out.update(vars)
+        self._send(server, method, out)
+
+    def _on_request_kill(self, server: str, packet: Packet) -> None:
+        victim = self._victim(server, packet)
+        if victim is None:
+            return
+        oper, reason = packet.get("_nick"), packet.get("_reason")
+        moderation = self.core.moderation
+        moderation.snomasks.send(
+            "k",
+            f"Received KILL message for {victim.prefix}. From {oper} Path: "
+            f"{server}!{oper} ({reason})",
+        )
+        if not moderation.kill(
+            victim, packet.get("_prefix"), reason, f"Killed ({oper} ({reason}))"
+        ):
+            self._answer(server, packet, "_error_unknown_name_user", {})
+
+    def _on_request_sajoin(self, server: str, packet: Packet) -> None:
+        victim = self._victim(server, packet)
+        if victim is None:
+            return
+        for name in packet.get_list("_list_places")[:MAX_PLACES]:
+            if force_join(self.core, victim, name):
+                self._tell(server, packet, f"SAJOIN {victim.nick} {name}")
+
+    def _on_request_sapart(self, server: str, packet: Packet) -> None:
+        victim = self._victim(server, packet)
+        if victim is None:
+            return
+        reason = packet.get("_reason")
+        for name in packet.get_list("_list_places")[:MAX_PLACES]:
+            view = force_part(victim, name, reason)
+            if view is None:
+                vars: dict[str, Value] = {"_nick_place": name}
+                self._answer(server, packet, "_error_place_target_membership", vars)
+            else:
+                self._tell(server, packet, f"SAPART {victim.nick} {view.name}")
+
+    def _on_request_sanick(self, server: str, packet: Packet) -> None:
+        victim = self._victim(server, packet)
+        if victim is None:
+            return
+        new = packet.get("_nick_new")
+        old = victim.nick
+        if not victim.sessions or self.core.nick_taken(new, victim.session):
+            self._answer(server, packet, "_error_unavailable_nick", {"_nick_new": new})
+            return
+        if new != old:
+            victim.rename(new)
+            self._tell(server, packet, f"SANICK {old} {new}")
+
+    def _tell(self, server: str, packet: Packet, action: str) -> None:
+        self.core.moderation.snomasks.send("v", f"{packet.get('_nick')} on {server} used {action}")
+
+    # answers for our operators
+
+    def _oper(self, packet: Packet) -> Client | None:
+        uniform = packet.get("_uniform_oper")
+        found = self.core.clients.get(casefold(uniform.rpartition("/~")[2]))
+        if found is None or normalize(found.uniform) != normalize(uniform):
+            return None
+        return found
+
+    def _on_error_unknown_name_user(self, server: str, packet: Packet) -> None:
+        oper = self._oper(packet)
+        if oper is not None:
+            nick = packet.get("_nick_target")
+            for session in oper.sessions:
+                session.numeric(N.ERR_NOSUCHNICK, nick, "No such nick/channel")
+
+    def _on_error_place_target_membership(self, server: str, packet: Packet) -> None:
+        oper = self._oper(packet)
+        if oper is not None:
+            nick, channel = packet.get("_nick_target"), packet.get("_nick_place")
+            for session in oper.sessions:
+                session.numeric(
+                    N.ERR_USERNOTINCHANNEL, nick, channel, "They aren't on that channel"
+                )
+
+    def _on_error_unavailable_nick(self, server: str, packet: Packet) -> None:
+        oper = self._oper(packet)
+        if oper is not None:
+            new = packet.get("_nick_new")
+            for session in oper.sessions:
+                session.numeric(N.ERR_NICKNAMEINUSE, new, "Nickname is already in use")
+
+    def _on_error(self, server: str, packet: Packet) -> None:
+        log.info("%s from %s: %s", OPERATORS, server, packet.method)
+
+
+_DISPATCH = Dispatch(
+    {
+        "_notice_xline_add": NetOps._on_xline_add,
+        "_notice_xline_remove": NetOps._on_xline_remove,
+        "_request_xlines": NetOps._on_request_xlines,
+        "_status_xlines": NetOps._on_status_xlines,
+        "_request_kill": NetOps._on_request_kill,
+        "_request_sajoin": NetOps._on_request_sajoin,
+        "_request_sapart": NetOps._on_request_sapart,
+        "_request_sanick": NetOps._on_request_sanick,
+        "_error_unknown_name_user": NetOps._on_error_unknown_name_user,
+        "_error_place_target_membership": NetOps._on_error_place_target_membership,
+        "_error_unavailable_nick": NetOps._on_error_unavailable_nick,
+        "_error": NetOps._on_error,
+    }
+)
+
+
+# -- bans on the wire
+
+
+def _ban_vars(ban: ServerBan) -> dict[str, Value]:
+    return {
+        "_type": ban.kind,
+        "_mask": ban.mask,
+        "_reason": ban.reason,
+        "_setter": ban.setter,
+        "_time_set": repr(ban.set_at),
+        "_time_expire": repr(ban.expires),
+        "_server": ban.origin,
+        "_stamp": str(ban.stamp),
+    }
+
+
+def _removal_vars(removal: BanRemoval) -> dict[str, Value]:
+    return {
+        "_type": removal.kind,
+        "_mask": removal.mask,
+        "_remover": removal.remover,
+        "_time_expire": repr(removal.until),
+        "_server": removal.origin,
+        "_stamp": str(removal.stamp),
+    }
+
+
+def _str(vars: dict[str, Value], name: str) -> str:
+    value = vars.get(name, "")
+    return value if isinstance(value, str) else " ".join(value)
+
+
+def _valid(kind: str, mask: str, stamp: int) -> bool:
+    return kind in (KLINE, DLINE) and bool(mask) and stamp > 0
+
+
+def _ban_of(vars: dict[str, Value], server: str) -> ServerBan | None:
+    kind, mask, stamp = _str(vars, "_type"), _str(vars, "_mask"), _int(_str(vars, "_stamp"))
+    if not _valid(kind, mask, stamp):
+        return None
+    return ServerBan(
+        kind,
+        mask,
+        _str(vars, "_reason"),
+        _str(vars, "_setter"),
+        _float(_str(vars, "_time_set")),
+        _float(_str(vars, "_time_expire")),
+        (_str(vars, "_server") or server).lower(),
+        stamp,
+    )
+
+
+def _removal_of(vars: dict[str, Value], server: str) -> BanRemoval | None:
+    kind, mask, stamp = _str(vars, "_type"), _str(vars, "_mask"), _int(_str(vars, "_stamp"))
+    if not _valid(kind, mask, stamp):
+        return None
+    return BanRemoval(
+        kind,
+        mask,
+        stamp,
+        (_str(vars, "_server") or server).lower(),
+        _str(vars, "_remover"),
+        _float(_str(vars, "_time_expire")),
+    )
+
+
+_COLUMNS = (
+    ("_type", "_list_type"),
+    ("_mask", "_list_mask"),
+    ("_reason", "_list_reason"),
+    ("_setter", "_list_setter"),
+    ("_time_set", "_list_time_set"),
+    ("_time_expire", "_list_time_expire"),
+    ("_server", "_list_server"),
+    ("_stamp", "_list_stamp"),
+    ("_remover", "_list_remover"),
+)
+
+
+def _columns(bans: Iterable[ServerBan], removals: Iterable[BanRemoval]) -> dict[str, Value]:
+    rows: list[dict[str, Value]] = [_ban_vars(b) for b in bans]
+    flags = ["0"] * len(rows)
+    for removal in removals:
+        rows.append(_removal_vars(removal))
+        flags.append("1")
+    out: dict[str, Value] = {column: [_str(row, name) for row in rows] for name, column in _COLUMNS}
+    out["_list_removed"] = flags
+    return out
+
+
+def _from_columns(packet: Packet) -> tuple[list[ServerBan], list[BanRemoval]]:
+    columns = {name: packet.get_list(column) for name, column in _COLUMNS}
+    flags = packet.get_list("_list_removed")
+    server = host_of(packet.source)
+    bans: list[ServerBan] = []
+    removals: list[BanRemoval] = []
+    for index, flag in enumerate(flags):
+        row: dict[str, Value] = {
+            name: values[index] if index < len(values) else "" for name, values in columns.items()
+        }
+        if flag == "1":
+            removal = _removal_of(row, server)
+            if removal is not None:
+                removals.append(removal)
+        else:
+            ban = _ban_of(row, server)
+            if ban is not None:
+                bans.append(ban)
+    return bans, removals

@@ -1,0 +1,227 @@
+"""History across the network: reading the history of a channel homed on another server.
+
+A channel's history is kept at its home only (`History` observes the places
+there).  Every linked server has a history service, `psyc://SERVER/$history`;
+to read a channel homed elsewhere for a local member (CHATHISTORY, the replay
+on JOIN) a server asks the home's service with psyced's `_request_history`,
+carrying our CHATHISTORY selector, and gets the entries as the packets the
+place cast, followed by `_echo_history`:
+
+    _request_history      psyc://B/$history -> psyc://A/$history, routing _tag
+        _nick_place           the channel
+        _uniform_requester    the member who asks (a person of B: the home checks
+                              that it is a member, B that it is its own)
+        _selector             LATEST, BEFORE, AFTER, AROUND or BETWEEN
+        _list_references      "*", "msgid=ID" or "timestamp=MS" (two for BETWEEN)
+        _amount               the limit (the home caps it to its chathistory_limit)
+        _kind                 the highest history kind wanted (events or not)
+    the entries, oldest first, each as cast (method, vars, body), routing _tag_relay
+    _echo_history         routing _tag_relay, _amount: how many entries were sent
+    _error_necessary_membership   (routing _tag_relay) not a member: nothing sent
+    _failure_history              (routing _tag_relay) no history there
+
+Unicasts between two servers keep their order, so the entries arrive before
+their `_echo_history`.  A request is answered by `done(packets)`, or by
+`done(None)` when the home refused it, bounced it, or did not answer within
+network.request_timeout seconds; whatever arrives for it after that is dropped.
+The service is sans-IO: `tick` expires requests with the time it is given.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ircpsyc.psyc_backend.network import host_of
+from ircpsyc.psyc_backend.packet import Packet, Value
+from ircpsyc.psyc_backend.uniform import casefold, normalize
+from ircpsyc.services.history import (
+    KIND_EVENT,
+    SELECTORS,
+    History,
+    parse_wire_reference,
+    select_refs,
+)
+
+if TYPE_CHECKING:
+    from ircpsyc.channels.place import PlaceRegistry
+    from ircpsyc.psyc_backend.network import Network
+    from ircpsyc.psyc_backend.router import Router
+
+log = logging.getLogger(__name__)
+
+SERVICE = "$history"
+Done = Callable[[list[Packet] | None], None]
+
+
+@dataclass(slots=True)
+class Pending:
+    """A request on its way: what to call, until when, and the entries so far."""
+
+    home: str
+    deadline: float
+    limit: int
+    done: Done
+    entries: list[Packet] = field(default_factory=list)
+
+
+class NetHistory:
+    """The history service of this server: asks homes, and answers as a home."""
+
+    def __init__(
+        self,
+        network: Network,
+        router: Router,
+        registry: PlaceRegistry,
+        history: Callable[[], History | None],
+        config: Callable[[], Any],
+        clock: Callable[[], float],
+    ) -> None:
+        self.network = network
+        self.router = router
+        self.registry = registry
+        self.history = history
+        self.config = config
+        self.clock = clock
+        self.me = network.me
+        self.uniform = f"psyc://{self.me}/{SERVICE}"
+        self.pending: dict[str, Pending] = {}
+        self._tags = itertools.count(1)
+        self.answered = 0
+        self.expired = 0
+        router.register(self)
+
+    # -- asking a home
+
+    def can_ask(self, home: str) -> bool:
+        network = self.network
+        return home != self.me and network.in_network(home) and network.is_reachable(home)
+
+    def ask(
+        self,
+        home: str,
+        channel: str,
+        requester: str,
+        selector: str,
+        refs: list[str],
+        limit: int,
+        max_kind: int,
+        done: Done,
+    ) -> bool:
+        """Ask `home` for entries of `channel` on behalf of the local member `requester`;
+        `done` is called later, once.  False (and `done` never called) when the home
+        cannot be asked now."""
+        if not self.can_ask(home):
+            return False
+        tag = f"h{next(self._tags)}"
+        vars: dict[str, Value] = {
+            "_nick_place": channel,
+            "_uniform_requester": requester,
+            "_selector": selector,
+            "_list_references": refs,
+            "_amount": str(limit),
+            "_kind": str(max_kind),
+        }
+        packet = Packet(
+            "_request_history",
+            {"_source": self.uniform, "_target": f"psyc://{home}/{SERVICE}", "_tag": tag},
+            vars,
+        )
+        if not self.router.send(packet):
+            return False
+        timeout = float(self.config().network.request_timeout)
+        self.pending[tag] = Pending(home, self.clock() + timeout, max(0, limit), done)
+        return True
+
+    def receive(self, packet: Packet) -> None:
+        method = packet.method
+        if method.startswith("_request_history"):
+            self._answer(packet)
+            return
+        pending = self.pending.get(packet.routing.get("_tag_relay", ""))
+        if pending is None or host_of(packet.source) != pending.home:
+            return  # late (it timed out), or not ours: dropped
+        if method.startswith("_echo_history"):
+            self._finish(packet.routing["_tag_relay"], pending.entries)
+        elif method.startswith(("_error", "_failure")):
+            self._finish(packet.routing["_tag_relay"], None)
+        elif len(pending.entries) < pending.limit:
+            pending.entries.append(Packet(method, {}, packet.vars, packet.body))
+
+    def _finish(self, tag: str, entries: list[Packet] | None) -> None:
+        pending = self.pending.pop(tag)
+        self.answered += 1
+        try:
+            pending.done(entries)
+        except Exception:
+            log.exception("history answer from %s failed", pending.home)
+
+    def tick(self, now: float) -> None:
+        """Fail the requests whose home did not answer in time (by our own clock: the
+        front-end's tickers get another one)."""
+        now = self.clock()
+        for tag in [t for t, p in self.pending.items() if now >= p.deadline]:
+            self.expired += 1
+            log.info("history request %s to %s timed out", tag, self.pending[tag].home)
+            self._finish(tag, None)
+
+    def server_lost(self, name: str, boot: str) -> None:
+        """A home that split off will not answer: fail its requests now."""
+        for tag in [t for t, p in self.pending.items() if p.home == name]:
+            self._finish(tag, None)
+
+    def server_reachable(self, name: str, how: str) -> None:
+        pass
+
+    # -- answering as the home
+
+    def _answer(self, packet: Packet) -> None:
+        source = packet.source
+        server = host_of(source)
+        tag = packet.routing.get("_tag", "")
+        routing = {"_source": self.uniform, "_target": source, "_tag_relay": tag}
+        name = packet.get("_nick_place")
+        requester = packet.get("_uniform_requester")
+        history = self.history()
+        place = self.registry.places.get(casefold(name))
+        selector = packet.get("_selector").upper()
+        refs = [parse_wire_reference(r) for r in packet.get_list("_list_references")]
+        wanted = 2 if selector == "BETWEEN" else 1
+        if (
+            history is None
+            or not self.network.in_network(server)
+            or selector not in SELECTORS
+            or len(refs) != wanted
+        ):
+            self.router.send(Packet("_failure_history", routing, {"_nick_place": name}))
+            return
+        if (
+            place is None
+            or host_of(requester) != server  # a server asks for its own persons only
+            or normalize(requester) not in place.members
+        ):
+            self.router.send(Packet("_error_necessary_membership", routing, {"_nick_place": name}))
+            return
+        valid = [r for r in refs if r is not None]
+        if len(valid) != wanted or (valid[0][0] == "*" and selector != "LATEST"):
+            self.router.send(Packet("_failure_history", routing, {"_nick_place": name}))
+            return
+        limit = min(_int(packet.get("_amount")), int(self.config().history.chathistory_limit))
+        max_kind = min(_int(packet.get("_kind")), KIND_EVENT)
+        entries = select_refs(history, selector, place.folded, valid, limit, max_kind, 0)
+        for entry in entries:
+            source_packet = entry.source
+            self.router.send(
+                Packet(source_packet.method, dict(routing), source_packet.vars, source_packet.body)
+            )
+        self.router.send(Packet("_echo_history", routing, {"_amount": str(len(entries))}))
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"pending": len(self.pending), "answered": self.answered, "expired": self.expired}
+
+
+def _int(text: str) -> int:
+    return int(text) if text.isdigit() else 0
