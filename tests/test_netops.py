@@ -320,6 +320,52 @@ def test_kill_of_an_xmpp_user() -> None:
     assert "401" in cmds(admin.send("KILL bob :again"))
 
 
+def test_xmpp_users_are_persons_of_the_network() -> None:
+    """Gateway users are in their server's roster: WHOIS, nick uniqueness and KILL
+    work from the other servers."""
+    from xml.etree.ElementTree import fromstring
+
+    from ircpsyc.xmpp import stanza as S
+    from ircpsyc.xmpp.component import install
+
+    domain = "irc.localhost"
+
+    class XmppOnC(OpSim):
+        def config(self, name: str) -> Config:
+            config = super().config(name)
+            if name != C:
+                return config
+            xmpp = dataclasses.replace(config.xmpp, enabled=True, domain=domain, secret="s")
+            return dataclasses.replace(config, xmpp=xmpp)
+
+    sim = XmppOnC([A, B, C], [(A, B), (B, C)], services=True)
+    sim.link_all()
+    gateway = install(sim[C].core)
+    sent: list[object] = []
+    gateway.output = sent.append
+    gateway.link_up()
+    gateway.handle(
+        fromstring(
+            f"<presence xmlns='{S.COMPONENT}' from='bob@example.org/phone' "
+            f"to='chat@{domain}/bob'><x xmlns='{S.MUC}'/></presence>"
+        )
+    )
+    sim.settle()
+    assert "bob" in sim[C].core.gateway_users
+    admin = oper(sim, A, "admin")
+    sim.do(admin, "WHOIS bob")
+    whois = only(sim.lines(admin), "311")
+    assert whois.params[1] == "bob"
+    taker = FakeClient(sim[A], "127.0.0.1")  # type: ignore[arg-type]
+    assert "433" in cmds(taker.send("NICK bob"))
+    sim.do(admin, "KILL bob :spam from xmpp")
+    sim.settle()
+    assert "bob" not in sim[C].core.gateway_users
+    assert sim[A].core.find("bob") is None
+    gone = [e for e in sent if getattr(e, "get", lambda k: None)("type") == "unavailable"]
+    assert len(gone) == 1
+
+
 # -- SAJOIN, SAPART, SANICK
 
 

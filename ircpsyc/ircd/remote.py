@@ -241,9 +241,19 @@ class Roster(PersonObserver):
     def away_changed(self, client: Client) -> None:
         self._update(client)
 
+    def local_person(self, nick: str) -> Client | None:
+        """A person of this server: an IRC client or a gateway (XMPP) user."""
+        folded = casefold(nick)
+        return self.core.clients.get(folded) or self.core.gateway_users.get(folded)
+
+    def _locals(self) -> list[Client]:
+        core = self.core
+        found = [*core.clients.values(), *core.gateway_users.values()]
+        return [c for c in found if "/$" not in c.uniform]
+
     def _update(self, client: Client) -> None:
         key = normalize(client.uniform)
-        if self.core.clients.get(casefold(client.nick)) is not client:
+        if self.local_person(client.nick) is not client:
             return
         fields = _fields_of(client, self._since(client))
         values = tuple(fields.values())
@@ -254,7 +264,7 @@ class Roster(PersonObserver):
 
     def tick(self, now: float) -> None:
         """Modes, realname and host change without a hook: send what differs."""
-        for client in list(self.core.clients.values()):
+        for client in self._locals():
             self._update(client)
 
     # -- snapshots
@@ -267,7 +277,7 @@ class Roster(PersonObserver):
         since = _int(packet.get("_counter"), -1)
         if since == self.counter:
             return True
-        clients = [c for c in self.core.clients.values() if "/$" not in c.uniform]
+        clients = self._locals()
         columns: dict[str, Value] = {"_list_members": [c.uniform for c in clients]}
         rows = [_fields_of(c, self._since(c)) for c in clients]
         for name in FIELDS:
@@ -383,7 +393,7 @@ class Roster(PersonObserver):
     # -- MONITOR, away-notify and collisions
 
     def _online(self, found: RemotePerson) -> None:
-        local = self.core.clients.get(casefold(found.nick))
+        local = self.local_person(found.nick)
         if local is not None and local is not found:
             self._collide(local, found)
         self.core.announce_online(found)
@@ -526,7 +536,7 @@ class NetFront:
         if not uniform.is_person or not self.network.is_reachable(uniform.host):
             return None
         if uniform.host == self.network.me:
-            return self.core.clients.get(casefold(uniform.name))
+            return self.roster.local_person(uniform.name)
         known = self.roster.by_uniform(str(uniform))
         if known is not None:
             return known

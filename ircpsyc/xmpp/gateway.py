@@ -307,6 +307,8 @@ class Gateway:
         self.core.router.register(user)
         self.core.gateway_users[casefold(user.nick)] = user
         self.core.announce_online(user)
+        if self.core.net is not None:  # the other servers see it in our roster
+            self.core.net.roster.person_online(user)
 
     def drop_user(self, user: GatewayUser) -> None:
         core = self.core
@@ -315,6 +317,8 @@ class Gateway:
             del core.gateway_users[casefold(user.nick)]
         core.remember(user)
         core.announce_offline(user.nick)
+        if core.net is not None:
+            core.net.roster.person_offline(user)
 
     def rename_user(self, user: GatewayUser, new: str) -> None:
         """Give a gateway user a new nick and tell its channels (IRC NICK, MUC 303)."""
