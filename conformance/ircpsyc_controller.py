@@ -122,11 +122,10 @@ def render_config(
 
     ``services`` (only when services tests run) becomes a ``[services]`` table.
     """
-    extra: list[str] = []
-    if services:
-        extra += ["[services]"]
-        extra += [f"{key} = {str(value).lower()}" for key, value in services.items()]
-        extra += [""]
+    # irctest registers many accounts from 127.0.0.1: no per-IP registration limit.
+    extra: list[str] = ["[services]", "register_per_ip_per_hour = 0"]
+    extra += [f"{key} = {str(value).lower()}" for key, value in (services or {}).items()]
+    extra += [""]
     return "\n".join(
         [
             "[server]",

@@ -493,6 +493,12 @@ class ServicesSection:
         ge=1,
     )
     login_window: float = _key(60.0, help="Seconds over which failed logins are counted.", gt=0)
+    register_per_ip_per_hour: int = _key(
+        10,
+        help="Account registrations (REGISTER, NickServ REGISTER) started per IP address "
+        "within an hour; further ones are refused before the password is hashed. 0: no limit.",
+        ge=0,
+    )
     scram_iterations: int = _key(
         4096,
         help="PBKDF2 iterations of the SCRAM-SHA-256 keys made when a password is set.",
@@ -596,8 +602,9 @@ class NetworkSection:
     request_timeout: float = _key(
         5.0,
         help="Seconds to wait for another server to answer a request made for a client "
-        "(CHATHISTORY or the replay on JOIN of a channel homed there, NAMES of a channel "
-        "without local members); then CHATHISTORY fails with MESSAGE_ERROR.",
+        "(CHATHISTORY or the replay on JOIN of a channel homed there, NAMES or WHO of a "
+        "channel without local members, an operator's KILL or SAJOIN/SAPART/SANICK of a "
+        "user there); then CHATHISTORY fails with MESSAGE_ERROR.",
         gt=0,
     )
 

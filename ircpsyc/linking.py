@@ -14,6 +14,9 @@ to the places (ircpsyc.channels.hub, .replica) and the IRC front-end
   history of channels homed elsewhere) and `$directory` (ircpsyc.channels.directory:
   every channel of the network, for LIST, TOPIC and NAMES), whose casts and
   snapshots arrive here too;
+* `$awaylog` (ircpsyc.services.awaylog_net: each account's away log at the
+  account's home): unicasts between the servers' `$awaylog` entities, through
+  the router;
 * `$accounts` (ircpsyc.services.account_sync: every account on every server):
   its casts go to the local `$accounts` entity, which the account service
   installs; its requests and snapshots reach it through the router;
@@ -48,6 +51,7 @@ from ircpsyc.psyc_backend.link import LinkConfig, LinkService, Settings
 from ircpsyc.psyc_backend.network import Network, host_of
 from ircpsyc.psyc_backend.packet import Packet
 from ircpsyc.psyc_backend.router import Router
+from ircpsyc.services.awaylog_net import NetAwayLog
 from ircpsyc.services.history_net import NetHistory
 
 if TYPE_CHECKING:
@@ -132,6 +136,13 @@ class Linking:
         if core.awaylog is not None:
             self.replicas.observers.append(core.awaylog.replica_cast)
         self.replicas.rejoined.append(partial(replay_missed, core))
+        # Each account's away log at its home (ircpsyc.services.awaylog_net).
+        self.awaylog = NetAwayLog(
+            network, router, lambda: core.awaylog, lambda: core.config, core.clock
+        )
+        network.listeners.append(self.awaylog)
+        core.tickers.append(self.awaylog.tick)
+        core.net.awaylog = self.awaylog
         self.netops = NetOps(core, network)  # K/D-lines, KILL, SA* network-wide
         self.service: LinkService | None = None
         self._ticker: asyncio.Task[None] | None = None

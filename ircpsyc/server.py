@@ -95,30 +95,35 @@ class Server:
         self, sessions: Sequence[Session], job: Callable[[], Any], done: Callable[[Any], None]
     ) -> None:
         """Run `job` in a thread and `done(result)` back on the loop; the input of
-        `sessions` waits meanwhile, so their next lines see the result."""
+        `sessions` waits meanwhile, so their next lines see the result, and what
+        `done` sends them carries the label of the command that asked."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # not serving (tools, tests): just do it
             done(job())
             return
-        held = [s.sink for s in sessions if isinstance(s.sink, IRCProtocol)]
-        for protocol in held:
-            protocol.hold()
+        answers = [s.later() for s in sessions]
+
+        def complete(future: asyncio.Future[Any]) -> None:
+            if future.cancelled():
+                return
+            error = future.exception()
+            if error is not None:
+                log.error("offloaded work failed", exc_info=error)
+                return
+            done(future.result())
 
         def finished(future: asyncio.Future[Any]) -> None:
             try:
-                if future.cancelled():
-                    return
-                error = future.exception()
-                if error is not None:
-                    log.error("offloaded work failed", exc_info=error)
-                    return
-                done(future.result())
+                if answers:
+                    answers[0](lambda: complete(future))
+                else:
+                    complete(future)
             except Exception:
                 log.exception("completing offloaded work failed")
             finally:
-                for protocol in held:
-                    protocol.release()
+                for answer in answers[1:]:
+                    answer(lambda: None)
 
         loop.run_in_executor(self._slow, job).add_done_callback(finished)
 

@@ -236,6 +236,8 @@ def base_config(data_dir: Path, port: int, tls_port: int | None = None) -> dict[
         "listen": listen,
         "storage": {"path": str(data_dir / "ircpsyc.sqlite3")},
         "limits": dict(DEFAULT_LIMITS),
+        # Every test client registers from 127.0.0.1.
+        "services": {"register_per_ip_per_hour": 0},
         "opers": [{"name": OPER_NAME, "password_hash": oper_password_hash(), "hostmask": "*@*"}],
     }
 

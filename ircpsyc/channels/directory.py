@@ -19,10 +19,17 @@ Members are not in the directory.  NAMES of a channel without local members
 asks its home (psyced's methods, answered by the home's directory service):
 
     _request_members           psyc://B/$directory -> psyc://A/$directory, _tag,
-                               _nick_place
+                               _nick_place; _flag_secret 1: answer for a secret channel
+                               too (asked for an operator with auspex)
     _status_place_members      _tag_relay, _list_members_nicks, _list_members_modes,
-                               _list_members_users, _list_members_hosts
+                               _list_members_users, _list_members_hosts, and for WHO
+                               _list_members (uniforms: the server), _list_members_realnames,
+                               _list_members_accounts
     _error_unknown_name_place  _tag_relay: no such channel, or a secret one
+
+WHO of such a channel asks the same (`Directory.who`); the asking server adds
+what its roster knows of each member (away, user modes, hops) and leaves out
+the invisible (+i) ones, as for NAMES.
 """
 
 from __future__ import annotations
@@ -140,6 +147,16 @@ class DirectoryReplica:
 
 
 MembersDone = Callable[[list[tuple[str, str, str, str]] | None], None]
+# WHO: one dict per member, keys nick, modes, user, host, uniform, realname, account.
+WhoDone = Callable[[list[dict[str, str]] | None], None]
+_MEMBER_COLUMNS = (
+    ("modes", "_list_members_modes"),
+    ("user", "_list_members_users"),
+    ("host", "_list_members_hosts"),
+    ("uniform", "_list_members"),
+    ("realname", "_list_members_realnames"),
+    ("account", "_list_members_accounts"),
+)
 
 
 class Directory(PlaceObserver):
@@ -164,7 +181,7 @@ class Directory(PlaceObserver):
         self.dirty: set[str] = set()  # casefolded names of our places that changed
         self.replicas: dict[str, DirectoryReplica] = {}
         self.asked: dict[str, float] = {}
-        self.pending: dict[str, tuple[str, float, MembersDone]] = {}  # NAMES requests
+        self.pending: dict[str, tuple[str, float, WhoDone]] = {}  # NAMES/WHO requests
         self._tags = itertools.count(1)
         registry.observers.append(self)
         network.listeners.append(self)
@@ -301,15 +318,32 @@ class Directory(PlaceObserver):
     def members(self, channel: str, done: MembersDone) -> bool:
         """Ask the home of `channel` for its members: `done([(nick, modes, user, host)])`
         later, or `done(None)`.  False (and no call) when the home cannot be asked."""
+
+        def rows(found: list[dict[str, str]] | None) -> None:
+            if found is None:
+                done(None)
+            else:
+                done([(r["nick"], r["modes"], r["user"], r["host"]) for r in found])
+
+        return self.who(channel, rows)
+
+    def who(self, channel: str, done: WhoDone, secret: bool = False) -> bool:
+        """Ask the home of `channel` for its members with what WHO shows (a dict per
+        member, see `WhoDone`), or `done(None)`; `secret`: also for a +s/+p channel
+        (an operator with auspex asks).  False (and no call) when the home cannot be
+        asked."""
         home = self.network.home_of(channel)
         if home == self.me or not self.network.is_reachable(home):
             return False
         tag = f"m{next(self._tags)}"
+        vars: dict[str, Value] = {"_nick_place": channel}
+        if secret:
+            vars["_flag_secret"] = "1"
         sent = self.router.send(
             Packet(
                 "_request_members",
                 {"_source": self.uniform, "_target": f"psyc://{home}/{SERVICE}", "_tag": tag},
-                {"_nick_place": channel},
+                vars,
             )
         )
         if not sent:
@@ -335,14 +369,12 @@ class Directory(PlaceObserver):
             pending[2](None)
             return
         nicks = packet.get_list("_list_members_nicks")
+        columns = [(key, packet.get_list(name)) for key, name in _MEMBER_COLUMNS]
         rows = []
-        columns = [
-            packet.get_list(name)
-            for name in ("_list_members_modes", "_list_members_users", "_list_members_hosts")
-        ]
         for i, nick in enumerate(nicks):
-            modes, user, host = (c[i] if i < len(c) else "" for c in columns)
-            rows.append((nick, modes, user, host))
+            row = {key: values[i] if i < len(values) else "" for key, values in columns}
+            row["nick"] = nick
+            rows.append(row)
         pending[2](rows)
 
     def _answer_members(self, packet: Packet) -> None:
@@ -353,7 +385,8 @@ class Directory(PlaceObserver):
         }
         name = packet.get("_nick_place")
         place = self.registry.places.get(casefold(name))
-        if place is None or place.secret or not self.network.in_network(_host(packet.source)):
+        hidden = place is not None and place.secret and packet.get("_flag_secret") != "1"
+        if place is None or hidden or not self.network.in_network(_host(packet.source)):
             self.router.send(Packet("_error_unknown_name_place", routing, {"_nick_place": name}))
             return
         members = list(place.members.values())
@@ -367,6 +400,9 @@ class Directory(PlaceObserver):
                     "_list_members_modes": [m.modes for m in members],
                     "_list_members_users": [m.user for m in members],
                     "_list_members_hosts": [m.host for m in members],
+                    "_list_members": [m.uniform for m in members],
+                    "_list_members_realnames": [m.realname for m in members],
+                    "_list_members_accounts": [m.account for m in members],
                 },
             )
         )

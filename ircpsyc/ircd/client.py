@@ -253,10 +253,15 @@ class Client:
                 if data and not session.closed:
                     session.sink.write(data)
             return
-        if self.away and self.account:  # from another server: its away log is here
-            from ircpsyc.ircd.commands.awaylog import arrived
+        if not self.core.router.is_local(packet.routing.get("_source", "")):
+            # From another server: its private history (and away log) is kept here too.
+            from ircpsyc.ircd.commands.chathistory import arrived_private
 
-            arrived(self, packet)
+            arrived_private(self, packet)
+            if self.away and self.account:
+                from ircpsyc.ircd.commands.awaylog import arrived
+
+                arrived(self, packet)
         self._cached(packet, _render_message)
 
     def _on_enter(self, packet: Packet) -> None:

@@ -35,16 +35,26 @@ PART, the override announced by the place) and tells its operators:
 * `_request_sapart` — `_list_places`, `_reason`;
 * `_request_sanick` — `_nick_new`.
 
-Failures come back to the operator's server as `_error_unknown_name_user`
-(401: the person left or changed nick meanwhile), `_error_place_target_membership`
-(441, with `_nick_place`) or `_error_unavailable_nick` (433, with `_nick_new`),
-each with `_uniform_oper` and `_nick_target`.
+Each request carries a routing `_tag`; the answers carry it back as
+`_tag_relay`, with `_uniform_oper` and `_nick_target`.  Success comes back as
+`_status_kill`, `_status_sajoin` / `_status_sapart` (`_list_places`: the
+channels joined or left) or `_status_sanick` (`_nick_old`, `_nick_new`); only
+then the operator's server announces the action (the same server notices as
+for a local one, and a NOTICE to the operator when it does not get those).
+Failures come back as `_error_unknown_name_user` (401: the person left or
+changed nick meanwhile), `_error_place_target_membership` (441, with
+`_nick_place`; SAPART goes on with the other channels) or
+`_error_unavailable_nick` (433, with `_nick_new`).  A request without an answer
+within `[network] request_timeout` (or whose server is lost) gets the operator
+a NOTICE saying it was not confirmed.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ircpsyc.ircd import numerics as N
@@ -58,6 +68,7 @@ from ircpsyc.ircd.commands.xlines import (
     enforce_and_tell,
     what,
 )
+from ircpsyc.ircd.lines import line
 from ircpsyc.psyc_backend.network import Network, host_of
 from ircpsyc.psyc_backend.packet import Dispatch, Packet, Value
 from ircpsyc.psyc_backend.uniform import casefold, normalize, root
@@ -89,6 +100,20 @@ def _nick_of(setter: str) -> str:
     return setter.split("!", 1)[0] or "?"
 
 
+@dataclass(slots=True)
+class Pending:
+    """An action sent to another server, waiting for its answer."""
+
+    command: str  # KILL, SAJOIN, SAPART, SANICK
+    server: str
+    oper_uniform: str
+    oper_nick: str
+    target: str  # the nick of the person acted on
+    prefix: str  # its nick!user@host (for the KILL notice)
+    reason: str
+    deadline: float
+
+
 class NetOps:
     """This server's `$operators`: sends and carries out operator actions network-wide."""
 
@@ -98,20 +123,23 @@ class NetOps:
         self.me = network.me
         self.uniform = f"psyc://{self.me}/{OPERATORS}"
         self.refused = 0
+        self.pending: dict[str, Pending] = {}  # tag -> action awaiting its answer
+        self._tags = itertools.count(1)
         core.router.register(self)
         network.listeners.append(self)
+        core.tickers.append(self.tick)
         core.moderation.netops = self
 
     # -- sending
 
-    def _send(self, server: str, method: str, vars: dict[str, Value]) -> None:
-        self.core.router.send(
-            Packet(
-                method,
-                {"_source": root(self.me), "_target": f"psyc://{server}/{OPERATORS}"},
-                vars,
-            )
-        )
+    def _send(
+        self, server: str, method: str, vars: dict[str, Value], tag: tuple[str, str] = ("", "")
+    ) -> None:
+        """`tag`: (`_tag` or `_tag_relay`, its value) for the routing, if any."""
+        routing = {"_source": root(self.me), "_target": f"psyc://{server}/{OPERATORS}"}
+        if tag[1]:
+            routing[tag[0]] = tag[1]
+        self.core.router.send(Packet(method, routing, vars))
 
     def _others(self) -> list[str]:
         """The servers to tell of a change: the ones we ever saw (the others get
@@ -126,7 +154,9 @@ class NetOps:
     # -- servers coming and going (NetworkListener)
 
     def server_lost(self, name: str, boot: str) -> None:
-        pass  # the bans stay: they are everybody's
+        # The bans stay: they are everybody's.  Actions sent there get no answer.
+        for tag in [t for t, p in self.pending.items() if p.server == name]:
+            self._unconfirmed(self.pending.pop(tag), f"{name} split from the network")
 
     def server_reachable(self, name: str, how: str) -> None:
         if name != self.me and self.network.in_network(name):
@@ -142,7 +172,9 @@ class NetOps:
 
     # -- actions on persons of other servers, from this server's operators
 
-    def _act(self, oper: Client, victim: Client, method: str, vars: dict[str, Value]) -> None:
+    def _act(
+        self, oper: Client, victim: Client, method: str, vars: dict[str, Value], reason: str = ""
+    ) -> None:
         out: dict[str, Value] = {
             "_uniform_target": victim.uniform,
             "_nick_target": victim.nick,
@@ -151,10 +183,24 @@ class NetOps:
             "_uniform_oper": oper.uniform,
         }
         out.update(vars)
-        self._send(server_of(victim), method, out)
+        server = server_of(victim)
+        tag = f"o{next(self._tags)}"
+        timeout = float(self.core.config.network.request_timeout)
+        command = method.removeprefix("_request_").upper()
+        self.pending[tag] = Pending(
+            command,
+            server,
+            oper.uniform,
+            oper.nick,
+            victim.nick,
+            victim.prefix,
+            reason,
+            self.core.clock() + timeout,
+        )
+        self._send(server, method, out, ("_tag", tag))
 
     def kill(self, oper: Client, victim: Client, reason: str) -> None:
-        self._act(oper, victim, "_request_kill", {"_reason": reason})
+        self._act(oper, victim, "_request_kill", {"_reason": reason}, reason)
 
     def sajoin(self, oper: Client, victim: Client, channels: list[str]) -> None:
         self._act(oper, victim, "_request_sajoin", {"_list_places": channels[:MAX_PLACES]})
@@ -248,7 +294,7 @@ class NetOps:
             "_nick_target": packet.get("_nick_target"),
         }
         out.update(vars)
-        self._send(server, method, out)
+        self._send(server, method, out, ("_tag_relay", packet.routing.get("_tag", "")))
 
     def _on_request_kill(self, server: str, packet: Packet) -> None:
         victim = self._victim(server, packet)
@@ -265,27 +311,35 @@ class NetOps:
             victim, packet.get("_prefix"), reason, f"Killed ({oper} ({reason}))"
         ):
             self._answer(server, packet, "_error_unknown_name_user", {})
+        else:
+            self._answer(server, packet, "_status_kill", {"_prefix_target": victim.prefix})
 
     def _on_request_sajoin(self, server: str, packet: Packet) -> None:
         victim = self._victim(server, packet)
         if victim is None:
             return
+        joined: list[str] = []
         for name in packet.get_list("_list_places")[:MAX_PLACES]:
             if force_join(self.core, victim, name):
+                joined.append(name)
                 self._tell(server, packet, f"SAJOIN {victim.nick} {name}")
+        self._answer(server, packet, "_status_sajoin", {"_list_places": joined})
 
     def _on_request_sapart(self, server: str, packet: Packet) -> None:
         victim = self._victim(server, packet)
         if victim is None:
             return
         reason = packet.get("_reason")
+        parted: list[str] = []
         for name in packet.get_list("_list_places")[:MAX_PLACES]:
             view = force_part(victim, name, reason)
             if view is None:
                 vars: dict[str, Value] = {"_nick_place": name}
                 self._answer(server, packet, "_error_place_target_membership", vars)
             else:
+                parted.append(view.name)
                 self._tell(server, packet, f"SAPART {victim.nick} {view.name}")
+        self._answer(server, packet, "_status_sapart", {"_list_places": parted})
 
     def _on_request_sanick(self, server: str, packet: Packet) -> None:
         victim = self._victim(server, packet)
@@ -299,6 +353,7 @@ class NetOps:
         if new != old:
             victim.rename(new)
             self._tell(server, packet, f"SANICK {old} {new}")
+        self._answer(server, packet, "_status_sanick", {"_nick_old": old, "_nick_new": new})
 
     def _tell(self, server: str, packet: Packet, action: str) -> None:
         self.core.moderation.snomasks.send("v", f"{packet.get('_nick')} on {server} used {action}")
@@ -306,13 +361,89 @@ class NetOps:
     # answers for our operators
 
     def _oper(self, packet: Packet) -> Client | None:
-        uniform = packet.get("_uniform_oper")
+        return self._oper_of(packet.get("_uniform_oper"))
+
+    def _oper_of(self, uniform: str) -> Client | None:
         found = self.core.clients.get(casefold(uniform.rpartition("/~")[2]))
         if found is None or normalize(found.uniform) != normalize(uniform):
             return None
         return found
 
+    def _done(self, server: str, packet: Packet, final: bool = True) -> Pending | None:
+        """The pending action an answer is for (forgotten when `final`)."""
+        tag = packet.routing.get("_tag_relay", "")
+        pending = self.pending.get(tag)
+        if pending is None or pending.server != server:
+            return None
+        if final:
+            del self.pending[tag]
+        return pending
+
+    def _confirm(self, pending: Pending, letter: str, text: str) -> None:
+        """Announce a confirmed action as a local one is (snomask `letter`), and tell
+        the operator with a NOTICE when it does not get that snomask."""
+        snomasks = self.core.moderation.snomasks
+        snomasks.send(letter, text)
+        oper = self._oper_of(pending.oper_uniform)
+        if oper is not None and not (oper.is_oper and letter in snomasks.masks.get(oper, "")):
+            oper.send(line(self.core.name, "NOTICE", oper.nick, f"*** {text}"))
+
+    def _unconfirmed(self, pending: Pending, why: str) -> None:
+        oper = self._oper_of(pending.oper_uniform)
+        if oper is None:
+            return
+        text = (
+            f"*** {pending.command} {pending.target}: not confirmed ({why}); "
+            "it may not have been carried out"
+        )
+        oper.send(line(self.core.name, "NOTICE", oper.nick, text))
+
+    def tick(self, now: float) -> None:
+        """Actions without an answer past their deadline: tell their operators."""
+        if not self.pending:
+            return
+        clock = self.core.clock()
+        for tag in [t for t, p in self.pending.items() if clock >= p.deadline]:
+            pending = self.pending.pop(tag)
+            timeout = float(self.core.config.network.request_timeout)
+            self._unconfirmed(pending, f"no answer from {pending.server} within {timeout:g}s")
+
+    def _on_status_kill(self, server: str, packet: Packet) -> None:
+        pending = self._done(server, packet)
+        if pending is None:
+            return
+        prefix = packet.get("_prefix_target") or pending.prefix
+        self._confirm(
+            pending,
+            "k",
+            f"Received KILL message for {prefix}. From {pending.oper_nick} Path: "
+            f"{self.me}!{pending.oper_nick} ({pending.reason})",
+        )
+
+    def _on_status_sajoin(self, server: str, packet: Packet) -> None:
+        pending = self._done(server, packet)
+        if pending is None:
+            return
+        for name in packet.get_list("_list_places"):
+            self._confirm(pending, "v", f"{pending.oper_nick} used SAJOIN {pending.target} {name}")
+
+    def _on_status_sapart(self, server: str, packet: Packet) -> None:
+        pending = self._done(server, packet)
+        if pending is None:
+            return
+        for name in packet.get_list("_list_places"):
+            self._confirm(pending, "v", f"{pending.oper_nick} used SAPART {pending.target} {name}")
+
+    def _on_status_sanick(self, server: str, packet: Packet) -> None:
+        pending = self._done(server, packet)
+        if pending is None:
+            return
+        old, new = packet.get("_nick_old") or pending.target, packet.get("_nick_new")
+        if new and new != old:
+            self._confirm(pending, "v", f"{pending.oper_nick} used SANICK {old} {new}")
+
     def _on_error_unknown_name_user(self, server: str, packet: Packet) -> None:
+        self._done(server, packet)
         oper = self._oper(packet)
         if oper is not None:
             nick = packet.get("_nick_target")
@@ -320,6 +451,7 @@ class NetOps:
                 session.numeric(N.ERR_NOSUCHNICK, nick, "No such nick/channel")
 
     def _on_error_place_target_membership(self, server: str, packet: Packet) -> None:
+        self._done(server, packet, final=False)  # SAPART goes on: its status follows
         oper = self._oper(packet)
         if oper is not None:
             nick, channel = packet.get("_nick_target"), packet.get("_nick_place")
@@ -329,6 +461,7 @@ class NetOps:
                 )
 
     def _on_error_unavailable_nick(self, server: str, packet: Packet) -> None:
+        self._done(server, packet)
         oper = self._oper(packet)
         if oper is not None:
             new = packet.get("_nick_new")
@@ -349,6 +482,10 @@ _DISPATCH = Dispatch(
         "_request_sajoin": NetOps._on_request_sajoin,
         "_request_sapart": NetOps._on_request_sapart,
         "_request_sanick": NetOps._on_request_sanick,
+        "_status_kill": NetOps._on_status_kill,
+        "_status_sajoin": NetOps._on_status_sajoin,
+        "_status_sapart": NetOps._on_status_sapart,
+        "_status_sanick": NetOps._on_status_sanick,
         "_error_unknown_name_user": NetOps._on_error_unknown_name_user,
         "_error_place_target_membership": NetOps._on_error_place_target_membership,
         "_error_unavailable_nick": NetOps._on_error_unavailable_nick,

@@ -3,13 +3,15 @@
 Each server is the master of the roster of its own online persons, a context
 `psyc://SERVER/$roster`: it casts `_notice_roster_enter`, `_leave`, `_nick` and
 `_update` (away, account, modes, realname, host, and `_active`, the time of the
-last activity for WHOIS idle, in 30-second steps) to every other server of the
-network, with a `_counter`.  Every server keeps a replica of each other roster
+last activity for WHOIS idle, in 30-second steps, and `_ip`, the address, which
+only operators with auspex are shown and DLINE <nick> bans) to every other server
+of the network, with a `_counter`.  Every server keeps a replica of each other roster
 (`RosterReplica`), fetched whole with `_request_roster` / `_status_roster` when a
 server becomes reachable or a counter is missing, and dropped when the server is
 lost.  So WHOIS, WHO, ISON, USERHOST, MONITOR and LUSERS answer locally, and a
 nick is unique network-wide: NICK and registration refuse nicks in any roster.
-Remote quits and nick changes go into the local WHOWAS history; changes of
+Remote quits and nick changes, and the persons of a server lost in a netsplit
+(`server_lost`), go into the local WHOWAS history; changes of
 realname or host are shown (SETNAME, CHGHOST) to local members sharing a channel.
 
 Two servers that were apart may both have given out a nick.  When a roster
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
     from ircpsyc.channels.directory import Directory
     from ircpsyc.channels.replica import Replicas
     from ircpsyc.ircd.core import IRCServer
+    from ircpsyc.services.awaylog_net import NetAwayLog
     from ircpsyc.services.history_net import NetHistory
 
 log = logging.getLogger(__name__)
@@ -50,6 +53,7 @@ log = logging.getLogger(__name__)
 ROSTER = "$roster"
 FIELDS: tuple[str, ...] = ("nick", "user", "host", "realname", "account", "away", "modes")
 FIELDS += ("signon", "since", "active")  # active: last activity (WHOIS idle), coarse
+FIELDS += ("ip",)  # stays inside the network: for DLINE <nick>, and auspex opers' WHOIS
 ACTIVE_STEP = 30  # seconds: idle times are coarse, so the roster is not cast per line
 
 
@@ -93,6 +97,8 @@ class RemotePerson(Client):
             self.nick_time = _int(fields["since"])
         if _int(fields.get("active", "")) > 0:
             self.last_active = float(_int(fields["active"]))
+        if fields.get("ip"):
+            self.ip = fields["ip"]
 
     @property
     def channels(self) -> dict[str, Place]:
@@ -130,6 +136,7 @@ def _fields_of(client: Client, since: int) -> dict[str, str]:
         "signon": str(int(client.signon)),
         "since": str(since),
         "active": str(int(client.last_active) // ACTIVE_STEP * ACTIVE_STEP),
+        "ip": client.ip,
     }
 
 
@@ -274,6 +281,8 @@ class Roster(PersonObserver):
         if not packet.method.startswith("_request_roster"):
             return False
         server = host_of(packet.source)
+        if not self.network.in_network(server) or server == self.me:
+            return True  # the roster (with addresses) is for servers of the network only
         since = _int(packet.get("_counter"), -1)
         if since == self.counter:
             return True
@@ -473,6 +482,7 @@ class Roster(PersonObserver):
         if replica is None:
             return
         for found in replica.persons.values():
+            self._remember(found)  # left in the netsplit: WHOWAS knows them, with their server
             self._offline(found.nick)
 
     def server_reachable(self, name: str, how: str) -> None:
@@ -521,6 +531,7 @@ class NetFront:
         self.replicas = replicas
         self.history: NetHistory | None = None  # channels' history at their homes
         self.directory: Directory | None = None  # every channel of the network (LIST)
+        self.awaylog: NetAwayLog | None = None  # accounts' away logs at their homes
 
     def find(self, nick: str) -> Client | None:
         """A remote person by nick, or a foreign one by uniform (`psyc://host/~nick`)."""

@@ -86,7 +86,11 @@ def is_control(method: str) -> bool:
 
 @dataclass(slots=True)
 class LinkStats:
-    """Per-link counters, shown by STATS l / STATS L and read by tests."""
+    """Per-link counters, shown by STATS l / STATS L and read by tests.
+
+    `casts_*` count the casts of places (channel messages and events);
+    `service_casts_*` those of the servers' own contexts (rosters, the channel
+    directory, accounts), which come and go with people, not with messages."""
 
     packets_in: int = 0
     packets_out: int = 0
@@ -94,6 +98,8 @@ class LinkStats:
     bytes_out: int = 0
     casts_in: int = 0
     casts_out: int = 0
+    service_casts_in: int = 0
+    service_casts_out: int = 0
     resent: int = 0
     dropped: int = 0
     connects: int = 0
@@ -161,8 +167,9 @@ class Peer:
         """Data packets numbered so far on the outbound stream."""
         return self.base + len(self.unacked) - 1
 
-    def queue(self, data: bytes, cast: bool = False) -> None:
-        """Number a rendered data packet and send it now or when the link is back."""
+    def queue(self, data: bytes, cast: str = "") -> None:
+        """Number a rendered data packet and send it now or when the link is back;
+        `cast`: "place" or "service" for a cast (counted apart)."""
         unacked = self.unacked
         unacked.append(data)
         if len(unacked) > self.settings.queue_max:
@@ -171,8 +178,10 @@ class Peer:
             self.stats.dropped += 1
         stats = self.stats
         stats.packets_out += 1
-        if cast:
+        if cast == "place":
             stats.casts_out += 1
+        elif cast:
+            stats.service_casts_out += 1
         circuit = self.circuit
         if circuit is not None and circuit.state == UP:
             circuit.write(data)
@@ -569,7 +578,7 @@ class Links:
                 changes.append(f"link {name} address is now {config.address or '(none)'}")
         return changes
 
-    def send(self, name: str, data: bytes, cast: bool = False) -> bool:
+    def send(self, name: str, data: bytes, cast: str = "") -> bool:
         peer = self.peers.get(name)
         if peer is None:
             return False

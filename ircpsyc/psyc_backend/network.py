@@ -438,7 +438,10 @@ class Network:
             return
         servers = routing.get("_route_servers")
         if servers is not None:
-            peer.stats.casts_in += 1
+            if "/$" in routing.get("_context", ""):
+                peer.stats.service_casts_in += 1
+            else:
+                peer.stats.casts_in += 1
             self._cast_in(packet, origin, servers.split())
             return
         target = routing.get("_target", "")
@@ -706,6 +709,7 @@ class Network:
                 groups.setdefault(hop, []).append(dest)
             else:
                 self.unroutable += 1
+        kind = "service" if "/$" in packet.routing.get("_context", "") else "place"
         for hop, group in groups.items():
             routing = dict(packet.routing)
             routing.update(extra)
@@ -715,7 +719,7 @@ class Network:
             copy = Packet(
                 packet.method, routing, packet.vars, packet.body, packet.modifiers, packet.state_op
             )
-            self.links.send(hop, render(copy), cast=True)
+            self.links.send(hop, render(copy), cast=kind)
 
     def _cast_in(self, packet: Packet, origin: str, dests: list[str]) -> None:
         hops = int(packet.routing.get("_amount_hops", "0") or 0) + 1

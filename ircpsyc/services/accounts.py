@@ -1,4 +1,4 @@
-"""Accounts: the durable account table, SCRAM-SHA-256 and login rate limits.
+"""Accounts: the durable account table, SCRAM-SHA-256, login and registration limits.
 
 An account is a registered name with an argon2 password hash, the SCRAM
 credentials RFC 5802 asks a server to keep (salt, iteration count, StoredKey,
@@ -252,6 +252,61 @@ class LoginLimiter:
                 self._recent(table, key, now)
 
 
+class RegisterLimiter:
+    """Account registrations started per IP address within the last hour.
+
+    Each registration costs a slow password hash, so after
+    `[services] register_per_ip_per_hour` of them from one address further ones
+    are refused before hashing until the oldest is an hour old (0: no limit).
+    """
+
+    WINDOW = 3600.0
+
+    def __init__(self, settings: Callable[[], ServicesSection]) -> None:
+        self._settings = settings
+        self._ips: dict[str, deque[float]] = {}
+
+    def _recent(self, key: str, now: float) -> deque[float] | None:
+        times = self._ips.get(key)
+        if times is None:
+            return None
+        while times and times[0] <= now - self.WINDOW:
+            times.popleft()
+        if not times:
+            del self._ips[key]
+            return None
+        return times
+
+    def wait(self, key: str, now: float) -> float:
+        """Seconds until `key` (an address) may start another registration; 0: now."""
+        limit = self._settings().register_per_ip_per_hour
+        times = self._recent(key, now)
+        if limit <= 0 or times is None or len(times) < limit:
+            return 0.0
+        return max(1.0, times[-limit] + self.WINDOW - now)
+
+    def take(self, key: str, now: float) -> float:
+        """Count a registration from `key` if it may start one (returns 0), else the
+        seconds to wait (nothing counted)."""
+        wait = self.wait(key, now)
+        if wait == 0.0 and self._settings().register_per_ip_per_hour > 0:
+            self._ips.setdefault(key, deque()).append(now)
+        return wait
+
+    def prune(self, now: float) -> None:
+        for key in list(self._ips):
+            self._recent(key, now)
+
+
+def register_refusal(wait: float) -> str:
+    """What a user refused by the registration limit is told."""
+    minutes = max(1, int(wait + 59) // 60)
+    return (
+        "Too many account registrations from your address; "
+        f"try again in {minutes} minute{'s' if minutes != 1 else ''}."
+    )
+
+
 # -- the account table
 
 
@@ -281,6 +336,7 @@ class Accounts:
         self._hash = hash_fn
         self._verify = verify_fn
         self.limiter = LoginLimiter(settings)
+        self.register_limiter = RegisterLimiter(settings)  # per IP, before hashing
         self._accounts: dict[str, Account] = {}
         self._certs: dict[str, str] = {}  # fingerprint -> folded account
         self._pending: set[str] = set()  # names whose registration is being hashed

@@ -18,6 +18,15 @@ loop, inserted by the store's writer, merged with what is still pending when
 read.  `resolve` is the seam to the account service: it maps a nick to the
 registered account that owns it ("" for none); until accounts exist it
 answers "" and only logged-in, away clients get entries.
+
+A mention is kept only while its account has no session that is here and not
+away (`present`, the seam to the rosters of the network: a watch that outlived
+its reason, e.g. on a server the account quit from, records nothing), and it
+goes where the account's away log lives (`route`: the front-end sends it to
+the account's home server, ircpsyc.services.awaylog_net).  The same line may be
+found by two servers (the channel's home, where the account quit, and the
+server where it was away); its home keeps it once: `record` drops a line whose
+msgid it has just kept for that account.
 """
 
 from __future__ import annotations
@@ -25,7 +34,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +49,9 @@ if TYPE_CHECKING:
     from ircpsyc.config import Config
     from ircpsyc.store import Store
 
+# How many (account, msgid) pairs `record` remembers to keep each line once.
+RECENT_IDS = 4096
+
 # The characters of an IRC nick; anything else separates words.
 _WORD = re.compile(r"[A-Za-z0-9\[\]\\`_^{|}~-]+")
 
@@ -52,7 +64,7 @@ def mentioned(text: str) -> set[str]:
 class AwayEntry:
     """One recorded line for an account."""
 
-    __slots__ = ("account", "body", "channel", "method", "read", "seq", "time", "vars")
+    __slots__ = ("account", "body", "channel", "home", "method", "read", "seq", "time", "vars")
 
     def __init__(
         self,
@@ -64,6 +76,7 @@ class AwayEntry:
         vars: dict[str, Value],
         body: str,
         read: bool = False,
+        home: str = "",
     ) -> None:
         self.seq = seq
         self.account = account
@@ -73,6 +86,7 @@ class AwayEntry:
         self.vars = vars
         self.body = body
         self.read = read
+        self.home = home  # the server whose log holds it when not this one (`seq` is its)
 
     @property
     def nick(self) -> str:
@@ -98,6 +112,12 @@ class AwayLog(PlaceObserver):
         self.config = config
         self.clock = clock
         self.resolve: Callable[[str], str] = lambda nick: ""  # nick -> registered account
+        # account -> whether it has a session (anywhere) that is not away: no mentions then.
+        self.present: Callable[[str], bool] = lambda account: False
+        # Where a mention goes: (account, line, channel); the front-end routes it to the
+        # account's home (ircpsyc.ircd.commands.awaylog.route_mention).
+        self.route: Callable[[str, Packet, str], object] = self.record
+        self._recent: OrderedDict[tuple[str, str], None] = OrderedDict()
         self.writes: WriteBehind[AwayEntry] = WriteBehind(self._write)
         self._seq = 0
         self.watch: dict[str, dict[str, str]] = {}  # channel -> folded nick -> account
@@ -219,6 +239,9 @@ class AwayLog(PlaceObserver):
                 self._mentions(place, packet, watched)
         elif method == "_notice_place_leave_disconnect":
             self._gone_offline(place, packet)
+        elif method.startswith("_notice_place_enter"):
+            if not packet.get("_away"):  # back, and not away: its mentions are its own again
+                self._drop_nick(place.folded, casefold(packet.get("_nick")))
         elif method == "_notice_place_leave" or method == "_notice_place_leave_kick":
             nick = packet.get("_nick_target" if method.endswith("_kick") else "_nick")
             self._drop_nick(place.folded, casefold(nick))
@@ -231,9 +254,10 @@ class AwayLog(PlaceObserver):
 
     def replica_cast(self, place: Place, packet: Packet) -> None:
         """A cast of a channel homed on another server, as its replica here applies it:
-        mentions of the members of this server who are away are kept here, where they
-        come back (the home keeps those of its own members).  Quits are the home's
-        (`_gone_offline` there), so a line is never kept twice."""
+        mentions of the members of this server who are away are found here (the home
+        finds those of its own members, and of members who quit: `_gone_offline`
+        there).  Either way the line goes to the account's away log (`route`), which
+        keeps it once."""
         watched = self.watch.get(place.folded)
         if watched is None or packet.method == "_notice_place_leave_disconnect":
             return
@@ -254,7 +278,10 @@ class AwayLog(PlaceObserver):
             if account is None or account in done or account == speaker or word == speaker_nick:
                 continue
             done.add(account)
-            self.record(account, packet, place.name)
+            if self.present(account):
+                self.drop_watches(account)  # back somewhere: the watch is stale
+            else:
+                self.route(account, packet, place.name)
 
     # -- recording
 
@@ -263,6 +290,14 @@ class AwayLog(PlaceObserver):
         if not account or not self.enabled:
             return None
         account = casefold(account)
+        msgid = packet.get("_id")
+        if msgid:
+            key = (account, msgid)
+            if key in self._recent:
+                return None  # kept already (found by two servers, or sent twice)
+            self._recent[key] = None
+            if len(self._recent) > RECENT_IDS:
+                self._recent.popitem(last=False)
         self._seq += 1
         stamp = packet.get("_time")
         entry = AwayEntry(
@@ -350,6 +385,12 @@ class AwayLog(PlaceObserver):
             )
         )
         self._read_upto[account] = (upto, ticket)
+
+    def mark_read_upto(self, account: str, upto: int) -> None:
+        """Mark the entries of `account` up to number `upto` read (another server played
+        them)."""
+        found = [e for e in self.entries(account, unread_only=True) if e.seq <= upto]
+        self.mark_read(account, found)
 
     def clear(self, account: str) -> int:
         """Delete every entry of `account`; how many there were."""

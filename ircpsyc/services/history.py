@@ -5,7 +5,9 @@ history (messages, TAGMSG, JOIN/PART/QUIT/KICK/MODE/TOPIC/NICK) becomes an
 `Entry` holding the packet's method, variables (msgid `_id`, time `_time`,
 `_prefix`, ...) and body.  Private messages come in through `log_private`,
 keyed by the conversation between two parties (accounts when logged in, else
-nicks).
+nicks).  A private message between persons of two servers is logged by both
+(`ircpsyc.ircd.commands.chathistory.arrived_private`): each server has the
+whole conversation, one entry per message.
 
 Logging is on the delivery path, so it costs a small constant: an entry
 object, an append to the write-behind outbox and, for channel messages, an
@@ -24,7 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -67,6 +69,7 @@ DAY_MS = 86_400_000
 encode_row = json.JSONEncoder(
     separators=(",", ":"), ensure_ascii=False, check_circular=False
 ).encode
+RECENT_PRIVATE = 4096  # (conversation, msgid) pairs remembered to log each message once
 PRUNE_AGE_EVERY = 300.0  # seconds between age sweeps of the whole table (writer thread)
 
 
@@ -360,6 +363,7 @@ class History(PlaceObserver):
         self._rings: dict[str, deque[Entry]] = {}  # channel -> last messages, for JOIN
         self._memory: dict[str, deque[Entry]] = {}  # target -> entries, without a store
         self._dm_memory: dict[str, dict[str, tuple[str, int]]] = {}  # owner -> conv -> peer
+        self._recent_private: OrderedDict[tuple[str, str], None] = OrderedDict()
         # Writer-thread state: inserts per target since its last prune.
         self._since_prune: dict[str, int] = {}
         self._last_age_prune = 0.0
@@ -414,13 +418,23 @@ class History(PlaceObserver):
     def log_private(
         self, packet: Packet, sender_key: str, sender_nick: str, target_key: str, target_nick: str
     ) -> Entry | None:
-        """Log a private message between two parties (party_key of each)."""
+        """Log a private message between two parties (party_key of each); once per
+        msgid and conversation (a copy that arrives twice is not logged again)."""
         history = self.config().history
         if not history.enabled or not history.private:
             return None
         kind = _KINDS.lookup(packet.method)
         if kind is None:
             return None
+        msgid = packet.get("_id")
+        if msgid:
+            key = (conversation(sender_key, target_key), msgid)
+            recent = self._recent_private
+            if key in recent:
+                return None
+            recent[key] = None
+            if len(recent) > RECENT_PRIVATE:
+                recent.popitem(last=False)
         peers: tuple[tuple[str, str], ...] = ((sender_key, target_nick),)
         if target_key != sender_key:
             peers += ((target_key, sender_nick),)

@@ -50,6 +50,7 @@ from ircpsyc.services.accounts import (
     Credentials,
     normalize_fingerprint,
     password_problem,
+    register_refusal,
     valid_email,
 )
 from ircpsyc.services.common import fmt_time, notice_packet
@@ -252,6 +253,7 @@ class NickServ:
         """Rename those whose grace time ran out; forget old login failures."""
         now = self.clock() if now is None else now
         self.accounts.limiter.prune(now)
+        self.accounts.register_limiter.prune(now)
         for key, pending in list(self.pending.items()):
             if pending.deadline > now:
                 continue
@@ -340,6 +342,13 @@ class NickServ:
             return
         name = request.nick
         self.accounts.reserve(name)
+        # Each registration costs a slow hash: a few per address and hour.
+        key = request.ip if request.ip not in ("", "0.0.0.0", "255.255.255.255") else request.source
+        wait = self.accounts.register_limiter.take(key, self.clock())
+        if wait:
+            self.accounts.release(name)
+            self.notice(request, register_refusal(wait))
+            return
 
         def created(result: Account | AccountError) -> None:
             if isinstance(result, AccountError):

@@ -135,3 +135,22 @@ async def test_password_checks_do_not_block_other_clients(shared_server: ServerP
     await other.send("PING :during")
     await asyncio.gather(wait(owner, "900"), wait(other, "PONG"))
     assert arrived["PONG"] < arrived["900"], arrived
+
+
+@aio
+async def test_replies_after_a_password_check_carry_the_label(
+    shared_server: ServerProcess,
+) -> None:
+    account = unique("lbl")
+    first = await register_with_nickserv(shared_server.port, account, "labelled-pw")
+    await first.quit()
+    client = await RawClient.connect(shared_server.port)
+    await client.send("CAP LS 302", "CAP REQ :labeled-response batch message-tags")
+    await client.expect("CAP", where=lambda m: m.params[1] == "ACK")
+    await client.send("CAP END", f"NICK {unique('lb')}", "USER u 0 * :labels")
+    await client.expect("001")
+    await client.send(f"@label=ns1 PRIVMSG NickServ :IDENTIFY {account} labelled-pw")
+    start = await client.expect("BATCH", timeout=10)
+    assert start.tags is not None and start.tags.get("label") == "ns1", start.format()
+    lines = await client.collect("BATCH", timeout=10)
+    assert any(m.command == "900" for m in lines), [m.format() for m in lines]

@@ -42,6 +42,7 @@ from ircpsyc.services.accounts import (
     Accounts,
     Credentials,
     password_problem,
+    register_refusal,
     valid_email,
 )
 
@@ -314,6 +315,11 @@ def handle_register(s: Session, msg: Line) -> None:
         accounts.reserve(name)
     except AccountError as error:
         _register_fail(s, error.code, name, error.text)
+        return
+    wait = accounts.register_limiter.take(s.ip, core.clock())  # before the slow hash
+    if wait:
+        accounts.release(name)
+        _register_fail(s, "TEMPORARILY_UNAVAILABLE", name, register_refusal(wait))
         return
 
     def created(result: Account | AccountError) -> None:

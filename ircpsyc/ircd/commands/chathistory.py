@@ -72,7 +72,7 @@ _NOT_A_NICK = frozenset(" ,*?!@:#")
 
 def install(core: IRCServer) -> None:
     """Give `core` its history and away log (in memory until `attach_store`)."""
-    from ircpsyc.ircd.commands.awaylog import AwayHooks
+    from ircpsyc.ircd.commands.awaylog import AwayHooks, account_present, route_mention
 
     history = History(lambda: core.config, core.clock)
     awaylog = AwayLog(lambda: core.config, core.clock)
@@ -86,6 +86,8 @@ def install(core: IRCServer) -> None:
         return account.name if account is not None else ""
 
     awaylog.resolve = registered_account
+    awaylog.present = partial(account_present, core)
+    awaylog.route = partial(route_mention, core)
     core.places.observers.extend([history, awaylog, JoinReplay(core)])
     core.person_observers.extend([PrivateHistory(core), AwayHooks(core)])
     if core.config.history.enabled:
@@ -130,6 +132,24 @@ class PrivateHistory(PersonObserver):
         else:
             target_key, target_nick = key_of(target), target.nick
         history.log_private(packet, key_of(sender), sender.nick, target_key, target_nick)
+
+
+def arrived_private(client: Client, packet: Packet) -> None:
+    """A private message from another server for the local person `client`: kept here
+    too, so each server has the whole conversation (its sender's server logged it
+    when it was sent).  Same entry as there: the packet with its msgid and time, and
+    the party keys both servers compute (the sender's account as its server vouched
+    for it; a person from outside the network by its uniform)."""
+    core = client.core
+    history = core.history
+    source = packet.routing.get("_source", "")
+    if history is None or not source or "/$" in source or core.router.is_local(source):
+        return
+    net = core.net
+    trusted = net is not None and net.network.in_network(host_of(source))
+    nick = packet.get("_nick") or source
+    sender_key = party_key(packet.get("_account") if trusted else "", nick)
+    history.log_private(packet, sender_key, nick, key_of(client), client.nick)
 
 
 class JoinReplay(PlaceObserver):

@@ -10,7 +10,8 @@
   whether its rules are overridden, and announces it.
 - Commands: KNOCK, GLOBOPS, SAJOIN, SAPART, SANICK.  SAJOIN, SAPART and
   SANICK (and KILL, in oper.py) of a person on another server of the network
-  go to that server (ircpsyc.ircd.netops), which carries them out.
+  go to that server (ircpsyc.ircd.netops), which carries them out and confirms;
+  the server notices here come with the confirmation.
 - `Moderation.kill` disconnects a local person: its IRC sessions, or through
   the `disconnectors` of front-ends whose persons have none (the XMPP gateway).
 """
@@ -281,9 +282,7 @@ def handle_sajoin(s: Session, msg: Line) -> None:
         client = s.client
         assert client is not None
         if wanted:
-            netops.sajoin(client, victim, wanted)  # its server makes it join
-        for name in wanted:
-            _tell(s, f"SAJOIN {victim.nick} {name}")
+            netops.sajoin(client, victim, wanted)  # its server makes it join, then confirms
         return
     for name in wanted:
         if force_join(s.core, victim, name):
@@ -306,9 +305,7 @@ def handle_sapart(s: Session, msg: Line) -> None:
         # Only its server knows every channel it is in: that server answers 441.
         client = s.client
         assert client is not None
-        netops.sapart(client, victim, names, reason[:300])
-        for name in names:
-            _tell(s, f"SAPART {victim.nick} {name}")
+        netops.sapart(client, victim, names, reason[:300])  # confirmed by its server
         return
     for name in names:
         view = force_part(victim, name, reason)
@@ -342,8 +339,7 @@ def handle_sanick(s: Session, msg: Line) -> None:
         client = s.client
         assert client is not None
         if new != victim.nick:
-            netops.sanick(client, victim, new)  # its server checks the nick again
-            _tell(s, f"SANICK {victim.nick} {new}")
+            netops.sanick(client, victim, new)  # its server checks the nick again, confirms
         return
     if s.core.nick_taken(new, victim.session):
         s.numeric(N.ERR_NICKNAMEINUSE, new, "Nickname is already in use")

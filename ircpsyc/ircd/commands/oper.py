@@ -5,8 +5,9 @@ each of these commands sends a server notice (see `ircpsyc.ircd.snomask`).
 
 KILL works on any person of the network: one on another server is killed by
 its own server (ircpsyc.ircd.netops, `_request_kill`), which sends the usual
-QUIT "Killed (oper (reason))" and a KILL notice to its operators; an XMPP user
-leaves all its rooms the same way (see `Moderation.kill`).
+QUIT "Killed (oper (reason))" and a KILL notice to its operators, and confirms
+it (the KILL notice here then; see netops for failures and timeouts); an XMPP
+user leaves all its rooms the same way (see `Moderation.kill`).
 """
 
 from __future__ import annotations
@@ -106,14 +107,15 @@ def handle_kill(s: Session, msg: Line) -> None:
         s.numeric(N.ERR_NOSUCHNICK, nick, "No such nick/channel")
         return
     moderation = s.core.moderation
+    if netops is not None:
+        netops.kill(client, victim, reason)  # its server disconnects it, then confirms
+        return
     moderation.snomasks.send(
         "k",
         f"Received KILL message for {victim.prefix}. From {client.nick} Path: "
         f"{s.core.name}!{client.nick} ({reason})",
     )
-    if netops is not None:
-        netops.kill(client, victim, reason)  # its server disconnects it
-    elif not moderation.kill(victim, client.prefix, reason, f"Killed ({client.nick} ({reason}))"):
+    if not moderation.kill(victim, client.prefix, reason, f"Killed ({client.nick} ({reason}))"):
         s.fail("KILL", "CANNOT_KILL", victim.nick, "That user cannot be killed")
 
 

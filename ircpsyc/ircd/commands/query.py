@@ -1,4 +1,10 @@
-"""User queries: WHO (and WHOX), WHOIS, WHOWAS, ISON, USERHOST, and AWAY."""
+"""User queries: WHO (and WHOX), WHOIS, WHOWAS, ISON, USERHOST, and AWAY.
+
+Persons of other servers come from the replicated roster (ircpsyc.ircd.remote);
+WHO of a channel homed on another server with no member here asks its home
+(`Directory.who`) and answers later (`Session.later`).  Addresses (WHOIS 378,
+WHOX `i`) are shown to the person itself and to operators with auspex only.
+"""
 
 from __future__ import annotations
 
@@ -52,6 +58,14 @@ def _server_of(s: Session, client: Client) -> str:
     return server
 
 
+def _hops(s: Session, server: str) -> str:
+    """The hop count WHO shows: 0 here, the links crossed to another server."""
+    net = s.core.net
+    if net is None or server == s.core.name:
+        return "0"
+    return str(max(0, net.network.topology.hops(server)))
+
+
 def _everyone(s: Session) -> Iterable[Client]:
     """Local persons, then those on other servers of the network."""
     net = s.core.net
@@ -73,7 +87,7 @@ def _who_reply(
             _server_of(s, client),
             client.nick,
             flags,
-            f"0 {client.realname}",
+            f"{_hops(s, _server_of(s, client))} {client.realname}",
         )
         return
     fields: list[str] = []
@@ -89,7 +103,7 @@ def _who_reply(
             "s": _server_of(s, client),
             "n": client.nick,
             "f": flags,
-            "d": "0",
+            "d": _hops(s, _server_of(s, client)),
             "l": str(int(s.core.clock() - client.last_active)),
             "a": client.account or "0",
             "o": "n/a",
@@ -113,6 +127,11 @@ def handle_who(s: Session, msg: Line) -> None:
         whox, _, token = spec.partition(",")
         options = opts
     opers_only = "o" in options
+    if mask.startswith("#") and s.core.places.get(mask) is None and s.core.net is not None:
+        summary = s.core.net.directory.get(mask) if s.core.net.directory else None
+        if summary is not None and (not summary.secret or _auspex(viewer)):
+            _remote_who(s, mask, summary.name, opers_only, whox, token)  # ask its home
+            return
     if mask.startswith("#"):
         view = s.core.places.get(mask)
         if view is not None and (
@@ -154,6 +173,47 @@ def handle_who(s: Session, msg: Line) -> None:
             channel, shared = _first_shared(viewer, client)
             _who_reply(s, client, channel, shared, whox, token)
     s.numeric(N.RPL_ENDOFWHO, mask, "End of WHO list")
+
+
+def _remote_who(
+    s: Session, mask: str, channel: str, opers_only: bool, whox: str | None, token: str
+) -> None:
+    """WHO of a channel homed on another server with no member here: its home lists
+    the members (as for NAMES), the roster adds what it knows of each (away, user
+    modes); +i members are left out (the viewer is not in the channel) unless the
+    viewer has auspex.  An unreachable home, or no answer, ends the list empty."""
+    from ircpsyc.ircd.remote import RemotePerson
+    from ircpsyc.psyc_backend.network import host_of
+    from ircpsyc.psyc_backend.uniform import normalize
+
+    net = s.core.net
+    directory = net.directory if net is not None else None
+    viewer = s.client
+    assert viewer is not None
+    auspex = _auspex(viewer)
+    answer = s.later()
+
+    def done(rows: list[dict[str, str]] | None) -> None:
+        def reply() -> None:
+            for row in rows or []:
+                uniform = row["uniform"]
+                client = s.core.find(row["nick"])
+                if client is None or (uniform and normalize(client.uniform) != normalize(uniform)):
+                    fields = {k: v for k, v in row.items() if k != "modes"}  # ranks, not umodes
+                    client = RemotePerson(s.core, host_of(uniform) or "*", uniform, fields)
+                if opers_only and not client.is_oper:
+                    continue
+                if "i" in client.modes and not auspex:
+                    continue
+                member = Member(uniform, client, client.nick, client.user, client.host, "", "", 0.0)
+                member.modes = row["modes"]
+                _who_reply(s, client, channel, member, whox, token)
+            s.numeric(N.RPL_ENDOFWHO, mask, "End of WHO list")
+
+        answer(reply)
+
+    if directory is None or not directory.who(channel, done, secret=auspex):
+        done(None)
 
 
 def _first_shared(viewer: Client, client: Client) -> tuple[str, Member | None]:

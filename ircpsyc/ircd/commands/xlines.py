@@ -8,8 +8,8 @@
 
 A duration is a number of minutes (`30`), or amounts with units `w d h m s`
 (`1d12h`, `90s`); `0` or none means permanent.  A nick is turned into
-`*@host` (K-line) or its IP address (D-line; for a user of another server, its
-host when that is an address).  The host part of a K-line may be
+`*@host` (K-line) or its IP address (D-line; users of other servers of the
+network have theirs in the roster).  The host part of a K-line may be
 a glob or a CIDR block; both match the host name and the IP address.
 
 Bans are written to the store's `server_bans` table with a durable commit before
@@ -61,6 +61,7 @@ DLINE = "D"
 _UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 _DURATION = re.compile(r"\A(?:\d+[wdhms])+\Z")
 MAX_REASON = 300
+_NO_ADDRESS = frozenset({"", "0.0.0.0", "255.255.255.255"})  # placeholders, not addresses
 
 
 def parse_duration(text: str) -> int | None:
@@ -461,9 +462,9 @@ def _add(s: Session, msg: Line, kind: str) -> None:
         if victim is None:
             s.numeric(N.ERR_NOSUCHNICK, target, "No such nick/channel")
             return
-        # A person on another server has no IP here (the roster does not carry it):
-        # its host is one when it has no host name.
-        address = victim.ip if victim.sessions else victim.host
+        # A person on another server of the network has its IP in the roster; one
+        # without a known address (a foreign federated one) has its host, if that is one.
+        address = victim.ip if victim.ip not in _NO_ADDRESS else victim.host
         mask = f"*@{victim.host}" if kind == KLINE else canonical_dline(address)
     else:
         mask = canonical_kline(target) if kind == KLINE else canonical_dline(target)

@@ -1,0 +1,337 @@
+"""The away log across the network: each account's log lives at the account's home.
+
+An account is network-wide (ircpsyc.services.account_sync) and may log in on
+any server, so what it missed is kept in one place, the away log of its home
+server (the account's `home`; an account this server does not know is kept
+where it was found).  Every linked server has an away-log service,
+`psyc://SERVER/$awaylog`:
+
+* a server that has a line for an account homed elsewhere (a private message
+  to the account while nobody uses its nick, a private message that arrived
+  for a local person who is away, a mention in a channel) hands it to the
+  home with `_request_awaylog_store`;
+* a server where the account logs in, or comes back from AWAY, fetches the
+  unread entries with `_request_awaylog`, replays them as it replays its own,
+  then tells the home they were read with `_request_awaylog_read`;
+* AWAYLOG LIST | PLAY | CLEAR on any server act on the home's log.
+
+The servers of the network trust each other (as for SASL, every server may
+log anybody in): the home answers any server of the network and nobody else.
+
+    _request_awaylog_store   psyc://S/$awaylog -> psyc://HOME/$awaylog, routing _tag
+        _account_awaylog        whose log
+        _method_awaylog         the method of the line (_message_private, _message_public, ...)
+        _nick_place_awaylog     a mention: the channel it was said in (absent: a private message)
+        the line's own variables (_nick, _prefix, _id, _time, _account, _tags, ...)
+        and its body
+    _status_awaylog_store    (routing _tag_relay) kept (or kept already: one entry per msgid)
+    _failure_awaylog_store   (routing _tag_relay) not kept, _reason:
+        "present"              a mention for an account that is here and not away now
+                               (the sender's watch is stale: it drops it)
+        "disabled"             no away log on the home
+        "unknown"              not a line the away log keeps
+
+    _request_awaylog         routing _tag; _account_awaylog, _flag_unread ("1": unread only)
+    the entries, oldest first: each with the line's method, variables and body, and
+        _index_awaylog          the entry's number at the home (for _request_awaylog_read)
+        _time_awaylog           when it was kept (ms)
+        _nick_place_awaylog     the channel of a mention ("" for a private message)
+        _flag_read              "1" when it was read already
+        routing _tag_relay
+    _echo_awaylog            routing _tag_relay, _amount: how many entries were sent
+    _failure_awaylog         routing _tag_relay: no away log there
+
+    _request_awaylog_read    _account_awaylog, _index_awaylog: entries up to it were played
+                             (no answer)
+    _request_awaylog_clear   routing _tag; _account_awaylog
+    _status_awaylog_clear    routing _tag_relay; _amount: how many entries were deleted
+
+Unicasts between two servers keep their order, so the entries arrive before
+their `_echo_awaylog`.  Every request with a `_tag` is answered by calling its
+`done` once: with the answer, or with a failure when the home refused it, was
+lost, or did not answer within network.request_timeout seconds (whatever
+arrives for it later is dropped).  The service is sans-IO: `tick` expires
+requests with the time it is given.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ircpsyc.psyc_backend.network import host_of
+from ircpsyc.psyc_backend.packet import Packet, Value
+from ircpsyc.services.awaylog import AwayEntry, AwayLog
+
+if TYPE_CHECKING:
+    from ircpsyc.psyc_backend.network import Network
+    from ircpsyc.psyc_backend.router import Router
+
+log = logging.getLogger(__name__)
+
+SERVICE = "$awaylog"
+# Variables of the away log itself, not of the kept line.
+OWN_VARS = frozenset(
+    {
+        "_account_awaylog",
+        "_method_awaylog",
+        "_nick_place_awaylog",
+        "_index_awaylog",
+        "_time_awaylog",
+        "_flag_read",
+        "_flag_unread",
+    }
+)
+# What the away log keeps (its senders' own filters apply before this one).
+KEPT = ("_message_private", "_message_public")
+
+Stored = Callable[[str], None]  # "" when kept, else the reason it was not
+Fetched = Callable[[list[AwayEntry] | None], None]
+Cleared = Callable[[int | None], None]
+
+
+@dataclass(slots=True)
+class Pending:
+    """A request on its way: what to call, until when, and the entries so far."""
+
+    home: str
+    kind: str  # "store", "fetch" or "clear"
+    account: str
+    deadline: float
+    done: Callable[[Any], None]
+    entries: list[AwayEntry] = field(default_factory=list)
+
+
+class NetAwayLog:
+    """The away-log service of this server: hands lines to homes, and is one."""
+
+    def __init__(
+        self,
+        network: Network,
+        router: Router,
+        awaylog: Callable[[], AwayLog | None],
+        config: Callable[[], Any],
+        clock: Callable[[], float],
+    ) -> None:
+        self.network = network
+        self.router = router
+        self.awaylog = awaylog
+        self.config = config
+        self.clock = clock
+        self.me = network.me
+        self.uniform = f"psyc://{self.me}/{SERVICE}"
+        self.pending: dict[str, Pending] = {}
+        self._tags = itertools.count(1)
+        self.stored = 0  # lines kept here for accounts of this server, from others
+        self.handed = 0  # lines handed to other homes
+        self.expired = 0
+        router.register(self)
+
+    # -- asking a home
+
+    def can_ask(self, home: str) -> bool:
+        network = self.network
+        return home != self.me and network.in_network(home) and network.is_reachable(home)
+
+    def _ask(
+        self,
+        home: str,
+        kind: str,
+        method: str,
+        account: str,
+        vars: dict[str, Value],
+        body: str,
+        done: Callable[[Any], None],
+    ) -> bool:
+        if not self.can_ask(home):
+            return False
+        tag = f"a{next(self._tags)}"
+        vars["_account_awaylog"] = account
+        packet = Packet(
+            method,
+            {"_source": self.uniform, "_target": f"psyc://{home}/{SERVICE}", "_tag": tag},
+            vars,
+            body,
+        )
+        if not self.router.send(packet):
+            return False
+        timeout = float(self.config().network.request_timeout)
+        self.pending[tag] = Pending(home, kind, account, self.clock() + timeout, done)
+        return True
+
+    def store(self, home: str, account: str, line: Packet, channel: str, done: Stored) -> bool:
+        """Hand `line` (a private message, or a mention in `channel`) to the away log of
+        `account` at `home`; `done("")` once kept, `done(reason)` if not.  False (and
+        `done` never called) when the home cannot be asked now."""
+        vars: dict[str, Value] = {k: v for k, v in line.vars.items() if k not in OWN_VARS}
+        vars["_method_awaylog"] = line.method
+        if channel:
+            vars["_nick_place_awaylog"] = channel
+        sent = self._ask(home, "store", "_request_awaylog_store", account, vars, line.body, done)
+        if sent:
+            self.handed += 1
+        return sent
+
+    def fetch(self, home: str, account: str, unread_only: bool, done: Fetched) -> bool:
+        """The entries of `account` at `home` (`done(None)` if they could not be had)."""
+        vars: dict[str, Value] = {"_flag_unread": "1" if unread_only else "0"}
+        return self._ask(home, "fetch", "_request_awaylog", account, vars, "", done)
+
+    def clear(self, home: str, account: str, done: Cleared) -> bool:
+        """Delete the log of `account` at `home`; `done(count)`, or `done(None)`."""
+        return self._ask(home, "clear", "_request_awaylog_clear", account, {}, "", done)
+
+    def mark_read(self, home: str, account: str, upto: int) -> None:
+        """Entries of `account` at `home` up to number `upto` were played."""
+        if not self.can_ask(home):
+            return
+        self.router.send(
+            Packet(
+                "_request_awaylog_read",
+                {"_source": self.uniform, "_target": f"psyc://{home}/{SERVICE}"},
+                {"_account_awaylog": account, "_index_awaylog": str(upto)},
+            )
+        )
+
+    # -- packets in
+
+    def receive(self, packet: Packet) -> None:
+        method = packet.method
+        if method.startswith("_request_awaylog"):
+            self._answer(packet)
+            return
+        tag = packet.routing.get("_tag_relay", "")
+        pending = self.pending.get(tag)
+        if pending is None or host_of(packet.source) != pending.home:
+            return  # late (it timed out), or not ours: dropped
+        if method.startswith("_echo_awaylog"):
+            self._finish(tag, pending.entries)
+        elif method.startswith("_status_awaylog_clear"):
+            self._finish(tag, _int(packet.get("_amount")))
+        elif method.startswith("_status_awaylog_store"):
+            self._finish(tag, "")
+        elif method.startswith(("_error", "_failure")):
+            self._finish(tag, _failed(pending, packet.get("_reason") or "refused"))
+        elif (
+            pending.kind == "fetch"
+            and method.startswith(KEPT)
+            and len(pending.entries) < self._max_entries()
+        ):
+            pending.entries.append(_entry_of(packet, pending.account, pending.home))
+
+    def _max_entries(self) -> int:
+        return int(self.config().awaylog.max_entries)
+
+    def _finish(self, tag: str, result: object) -> None:
+        pending = self.pending.pop(tag)
+        try:
+            pending.done(result)
+        except Exception:
+            log.exception("away log answer from %s failed", pending.home)
+
+    def tick(self, now: float) -> None:
+        """Fail the requests whose home did not answer in time (by our own clock)."""
+        now = self.clock()
+        for tag in [t for t, p in self.pending.items() if now >= p.deadline]:
+            self.expired += 1
+            pending = self.pending[tag]
+            log.info("away log request %s to %s timed out", tag, pending.home)
+            self._finish(tag, _failed(pending, "timeout"))
+
+    def server_lost(self, name: str, boot: str) -> None:
+        """A home that split off will not answer: fail its requests now."""
+        for tag in [t for t, p in self.pending.items() if p.home == name]:
+            self._finish(tag, _failed(self.pending[tag], "lost"))
+
+    def server_reachable(self, name: str, how: str) -> None:
+        pass
+
+    # -- answering as the home
+
+    def _answer(self, packet: Packet) -> None:
+        source = packet.source
+        server = host_of(source)
+        tag = packet.routing.get("_tag", "")
+        routing = {"_source": self.uniform, "_target": source, "_tag_relay": tag}
+        method = packet.method
+        account = packet.get("_account_awaylog")
+        awaylog = self.awaylog()
+        if not self.network.in_network(server) or server == self.me or not account:
+            return  # strangers get nothing
+        if awaylog is None or not awaylog.enabled:
+            if tag:
+                self.router.send(
+                    Packet("_failure_awaylog" + method[16:], routing, {"_reason": "disabled"})
+                )
+            return
+        if method.startswith("_request_awaylog_store"):
+            self._store_in(awaylog, packet, account, routing)
+        elif method.startswith("_request_awaylog_read"):
+            awaylog.mark_read_upto(account, _int(packet.get("_index_awaylog")))
+        elif method.startswith("_request_awaylog_clear"):
+            count = awaylog.clear(account)
+            self.router.send(Packet("_status_awaylog_clear", routing, {"_amount": str(count)}))
+        else:
+            unread_only = packet.get("_flag_unread") == "1"
+            entries = awaylog.entries(account, unread_only=unread_only)
+            for entry in entries:
+                vars = dict(entry.vars)
+                vars["_index_awaylog"] = str(entry.seq)
+                vars["_time_awaylog"] = str(entry.time)
+                vars["_nick_place_awaylog"] = entry.channel
+                vars["_flag_read"] = "1" if entry.read else "0"
+                self.router.send(Packet(entry.method, dict(routing), vars, entry.body))
+            self.router.send(Packet("_echo_awaylog", routing, {"_amount": str(len(entries))}))
+
+    def _store_in(
+        self, awaylog: AwayLog, packet: Packet, account: str, routing: dict[str, str]
+    ) -> None:
+        line_method = packet.get("_method_awaylog")
+        channel = packet.get("_nick_place_awaylog")
+        reason = ""
+        if not line_method.startswith(KEPT):
+            reason = "unknown"
+        elif channel and awaylog.present(account):
+            reason = "present"
+        if reason:
+            self.router.send(Packet("_failure_awaylog_store", routing, {"_reason": reason}))
+            return
+        vars = {k: v for k, v in packet.vars.items() if k not in OWN_VARS}
+        awaylog.record(account, Packet(line_method, {}, vars, packet.body), channel)
+        self.stored += 1
+        self.router.send(Packet("_status_awaylog_store", routing, {"_account_awaylog": account}))
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "pending": len(self.pending),
+            "stored": self.stored,
+            "handed": self.handed,
+            "expired": self.expired,
+        }
+
+
+def _failed(pending: Pending, reason: str) -> object:
+    """What `done` gets for a request that failed: a reason for a store, else None."""
+    return reason if pending.kind == "store" else None
+
+
+def _entry_of(packet: Packet, account: str, home: str) -> AwayEntry:
+    vars = {k: v for k, v in packet.vars.items() if k not in OWN_VARS}
+    return AwayEntry(
+        _int(packet.get("_index_awaylog")),
+        account,
+        _int(packet.get("_time_awaylog")),
+        packet.get("_nick_place_awaylog"),
+        packet.method,
+        vars,
+        packet.body,
+        packet.get("_flag_read") == "1",
+        home,
+    )
+
+
+def _int(text: str) -> int:
+    return int(text) if text.isdigit() else 0
