@@ -43,6 +43,7 @@ import sqlite_utils
 
 from ircpsyc.passwords import hash_password, verify_password
 from ircpsyc.psyc_backend.uniform import casefold
+from ircpsyc.services.common import ServiceError
 
 if TYPE_CHECKING:
     from ircpsyc.config import ServicesSection
@@ -117,13 +118,12 @@ class Tombstone:
         return account.registered_at <= self.dropped_at
 
 
-class AccountError(Exception):
-    """A refused change; `code` is an IRCv3 standard-reply code, `str()` a sentence."""
+class AccountError(ServiceError):
+    """A refused change; `code` is an IRCv3 standard-reply code, `text` a sentence."""
 
     def __init__(self, code: str, text: str) -> None:
         super().__init__(text)
         self.code = code
-        self.text = text
 
 
 # -- passwords and SCRAM keys (pure; slow ones run off the event loop)

@@ -63,7 +63,7 @@ from ircpsyc.channels.place import (
 from ircpsyc.psyc_backend.packet import Packet, Value
 from ircpsyc.psyc_backend.router import Router
 from ircpsyc.psyc_backend.uniform import casefold, normalize
-from ircpsyc.services.common import fmt_time, notice_packet
+from ircpsyc.services.common import CommandSpec, Request, Service, fmt_time
 from ircpsyc.services.registrations import (
     BANNED,
     LEVEL_NAMES,
@@ -71,7 +71,6 @@ from ircpsyc.services.registrations import (
     ChannelRegistrations,
     ChannelState,
     Registration,
-    RegistrationError,
     parse_level,
 )
 
@@ -100,31 +99,13 @@ def _is_mask(text: str) -> bool:
     return any(c in text for c in "!@:*?")
 
 
-@dataclass(slots=True)
-class Request:
-    """One command: who sent it, as the front-end described them."""
-
-    source: str  # the person's uniform
-    nick: str
-    account: str  # "" if not logged in
-    prefix: str  # nick!user@host
-    ip: str
-    args: list[str]
-
-    def subject(self) -> X.Subject:
-        nick_user, _, host = self.prefix.partition("@")
-        nick, _, user = nick_user.partition("!")
-        return X.Subject(nick or self.nick, user or self.nick, host, self.ip, "", self.account)
-
-
-@dataclass(frozen=True, slots=True)
-class CommandSpec:
-    handler: Callable[[ChanServ, Request], None]
-    min_args: int
-    syntax: str
-    summary: str
-    help: tuple[str, ...]
-    channel_first: bool = True  # the first parameter is a channel (forwarded to its home)
+def subject_of(request: Request) -> X.Subject:
+    """The person who sent a command, as ban masks see it."""
+    nick_user, _, host = request.prefix.partition("@")
+    nick, _, user = nick_user.partition("!")
+    return X.Subject(
+        nick or request.nick, user or request.nick, host, request.ip, "", request.account
+    )
 
 
 @dataclass(slots=True)
@@ -172,8 +153,13 @@ def parse_mlock(text: str) -> MlockSpec | str:
     return MlockSpec(on, off)
 
 
-class ChanServ(PlaceObserver):
+class ChanServ(Service, PlaceObserver):
     """The channel registration service entity, and the hooks of registered places."""
+
+    NICK = NICK
+    INTRO = f"{NICK} lets you register a channel and keep it yours."
+    SHORT = "/CS <command>"
+    WIDTH = 10
 
     def __init__(
         self,
@@ -228,51 +214,21 @@ class ChanServ(PlaceObserver):
 
     def receive(self, packet: Packet) -> None:
         if packet.method == "_message_private":
-            self._command(packet)
+            self.command(packet)
         # Notices, errors from places (a target left meanwhile) and echoes: no answer.
 
-    def _command(self, packet: Packet) -> None:
-        text = packet.body.strip()
-        if not text or text.startswith("\x01"):
-            return  # CTCP
-        words = text.split()
-        request = Request(
-            packet.source,
-            packet.get("_nick"),
-            packet.get("_account"),
-            packet.get("_prefix"),
-            packet.get("_ip"),
-            words[1:],
-        )
-        name = words[0].upper()
-        spec = COMMANDS.get(name)
-        if spec is None:
-            self.notice(request, f"Unknown command {words[0]}. Type /msg {NICK} HELP for help.")
-            return
-        if len(request.args) < spec.min_args:
-            self.notice(request, f"Not enough parameters. Syntax: {spec.syntax}")
-            return
+    def route(self, spec: CommandSpec, request: Request, packet: Packet) -> bool:
+        """A command about a channel homed on another server runs at its ChanServ."""
         if spec.channel_first and request.args and request.args[0].startswith("#"):
             home = self.home(request.args[0])
             if home and home != self.host and not packet.get("_flag_forwarded"):
                 forwarded = packet.copy(_target=service_uniform(home))
                 forwarded.vars["_flag_forwarded"] = "1"
                 self.router.send(forwarded)
-                return
-        try:
-            spec.handler(self, request)
-        except RegistrationError as error:
-            self.notice(request, error.text)
+                return False
+        return True
 
     # -- packets out
-
-    def notice(self, request: Request, text: str) -> None:
-        self.send_notice(request.source, request.nick, text)
-
-    def send_notice(self, uniform: str, nick: str, text: str) -> None:
-        self.router.send(
-            notice_packet(self.uniform, NICK, self.prefix, self.clock(), uniform, nick, text)
-        )
 
     def _ask(self, place: Place, method: str, vars: dict[str, Value]) -> None:
         self.router.send(service_request(self.uniform, place.uniform, method, vars, self.prefix))
@@ -505,25 +461,6 @@ class ChanServ(PlaceObserver):
         return hmac.new(self._secret, data, hashlib.sha256).hexdigest()[:8]
 
     # -- commands
-
-    def cmd_help(self, request: Request) -> None:
-        if request.args:
-            name = request.args[0].upper()
-            if name == "SET" and len(request.args) > 1:
-                name = f"SET {request.args[1].upper()}"
-            spec = COMMANDS.get(name) or SET_COMMANDS.get(name)
-            if spec is None:
-                self.notice(request, f"No help for {request.args[0]}.")
-                return
-            self.notice(request, f"Syntax: {spec.syntax}")
-            for line in spec.help:
-                self.notice(request, line)
-            return
-        self.notice(request, f"{NICK} lets you register a channel and keep it yours.")
-        self.notice(request, f"Use /msg {NICK} <command> [parameters], or /CS <command>.")
-        for name, spec in COMMANDS.items():
-            self.notice(request, f"{name:<10} {spec.summary}")
-        self.notice(request, f"For more on a command: /msg {NICK} HELP <command>")
 
     def cmd_register(self, request: Request) -> None:
         name = request.args[0]
@@ -943,7 +880,7 @@ class ChanServ(PlaceObserver):
             return
         entries = place.lists["b"]
         if own:
-            subject = request.subject()
+            subject = subject_of(request)
             masks = [e.mask for e in entries if X.matches(e.mask, subject)]
             who = "you"
         elif _is_mask(target):
@@ -1204,3 +1141,6 @@ SET_COMMANDS: dict[str, CommandSpec] = {
         ),
     ),
 }
+
+ChanServ.COMMANDS = COMMANDS
+ChanServ.SET_COMMANDS = SET_COMMANDS

@@ -53,7 +53,7 @@ from ircpsyc.services.accounts import (
     register_refusal,
     valid_email,
 )
-from ircpsyc.services.common import fmt_time, notice_packet
+from ircpsyc.services.common import CommandSpec, Request, Service, fmt_time
 
 if TYPE_CHECKING:
     from ircpsyc.config import ServicesSection
@@ -86,19 +86,6 @@ def service_uniform(host: str) -> str:
 
 
 @dataclass(slots=True)
-class Request:
-    """One command: who sent it, as the front-end described them."""
-
-    source: str  # the person's uniform
-    nick: str
-    account: str  # the account the person is logged in to, "" if none
-    ip: str
-    certfp: str
-    entity: object | None  # what the router had under `source` when the command came
-    args: list[str]
-
-
-@dataclass(slots=True)
 class Presence:
     uniform: str
     nick: str
@@ -115,17 +102,13 @@ class Pending:
     deadline: float
 
 
-@dataclass(frozen=True, slots=True)
-class CommandSpec:
-    handler: Callable[[NickServ, Request], None]
-    min_args: int
-    syntax: str
-    summary: str
-    help: tuple[str, ...]
-
-
-class NickServ:
+class NickServ(Service):
     """The account service entity."""
+
+    NICK = NICK
+    INTRO = f"{NICK} lets you register an account and protect your nick."
+    SHORT = "/NS <command>"
+    WIDTH = 9
 
     def __init__(
         self,
@@ -158,7 +141,7 @@ class NickServ:
     def receive(self, packet: Packet) -> None:
         method = packet.method
         if method == "_message_private":
-            self._command(packet)
+            self.command(packet)
         elif method == PRESENT:
             self._present(packet)
         elif method == ABSENT:
@@ -167,42 +150,7 @@ class NickServ:
             self.pending.pop(key, None)
         # Notices, TAGMSGs, errors and echoes are never answered.
 
-    def _command(self, packet: Packet) -> None:
-        text = packet.body.strip()
-        if not text or text.startswith("\x01"):
-            return  # CTCP
-        words = text.split()
-        request = Request(
-            packet.source,
-            packet.get("_nick"),
-            packet.get("_account"),
-            packet.get("_ip"),
-            packet.get("_certfp"),
-            self.router.lookup(packet.source),
-            words[1:],
-        )
-        name = words[0].upper()
-        spec = COMMANDS.get(name)
-        if spec is None:
-            self.notice(request, f"Unknown command {words[0]}. Type /msg {NICK} HELP for help.")
-            return
-        if len(request.args) < spec.min_args:
-            self.notice(request, f"Not enough parameters. Syntax: {spec.syntax}")
-            return
-        try:
-            spec.handler(self, request)
-        except AccountError as error:
-            self.notice(request, error.text)
-
     # -- packets out
-
-    def notice(self, request: Request, text: str) -> None:
-        self.send_notice(request.source, request.nick, text)
-
-    def send_notice(self, uniform: str, nick: str, text: str) -> None:
-        self.router.send(
-            notice_packet(self.uniform, NICK, self.prefix, self.clock(), uniform, nick, text)
-        )
 
     def _tell(self, uniform: str, method: str, vars: dict[str, Value]) -> None:
         self.router.send(Packet(method, {"_source": self.uniform, "_target": uniform}, vars))
@@ -304,25 +252,6 @@ class NickServ:
                 del self.pending[key]
 
     # -- commands
-
-    def cmd_help(self, request: Request) -> None:
-        if request.args:
-            name = request.args[0].upper()
-            if name == "SET" and len(request.args) > 1:
-                name = f"SET {request.args[1].upper()}"
-            spec = COMMANDS.get(name) or SET_COMMANDS.get(name)
-            if spec is None:
-                self.notice(request, f"No help for {request.args[0]}.")
-                return
-            self.notice(request, f"Syntax: {spec.syntax}")
-            for line in spec.help:
-                self.notice(request, line)
-            return
-        self.notice(request, f"{NICK} lets you register an account and protect your nick.")
-        self.notice(request, f"Use /msg {NICK} <command> [parameters], or /NS <command>.")
-        for name, spec in COMMANDS.items():
-            self.notice(request, f"{name:<9} {spec.summary}")
-        self.notice(request, f"For more on a command: /msg {NICK} HELP <command>")
 
     def cmd_register(self, request: Request) -> None:
         if request.account:
@@ -765,3 +694,6 @@ SET_COMMANDS: dict[str, CommandSpec] = {
         ),
     ),
 }
+
+NickServ.COMMANDS = COMMANDS
+NickServ.SET_COMMANDS = SET_COMMANDS

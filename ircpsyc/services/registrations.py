@@ -30,6 +30,7 @@ from ircpsyc.channels.flood import parse_flood
 from ircpsyc.channels.modes import ADMIN, FOUNDER, HALFOP, NO_RANK, OP, VOICE
 from ircpsyc.channels.place import ListEntry, Place
 from ircpsyc.psyc_backend.uniform import casefold
+from ircpsyc.services.common import ServiceError
 
 if TYPE_CHECKING:
     from ircpsyc.store import Store
@@ -223,12 +224,8 @@ class Registration:
         return [e for e in self.access.values() if not e.is_ban]
 
 
-class RegistrationError(Exception):
+class RegistrationError(ServiceError):
     """A refused change, with a sentence for the user."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__(text)
-        self.text = text
 
 
 def _execute(sql: str, params: tuple[object, ...]) -> Callable[[sqlite_utils.Database], None]:
