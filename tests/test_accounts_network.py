@@ -174,7 +174,7 @@ def test_no_answer_in_time_is_a_clear_error() -> None:
     sim.tick(12.0)
     texts = notices(fake.take())
     assert any("try again later" in t for t in texts), texts
-    assert not sync(sim, A).waiting
+    assert not sync(sim, A).requests
 
 
 # -- changes go to the home and reach everybody

@@ -145,7 +145,7 @@ def test_silent_home_times_out_and_late_answers_are_dropped() -> None:
     answer(held[0])  # the home wakes up
     sim.run()
     assert [m for m in sim.lines(bob) if m.command in ("BATCH", "PRIVMSG")] == []
-    assert not sim[B].linking.history.pending
+    assert not sim[B].linking.history.requests
 
 
 def test_labeled_chathistory_of_a_remote_channel() -> None:

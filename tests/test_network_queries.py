@@ -203,7 +203,7 @@ def test_remote_kill_is_announced_when_confirmed() -> None:
     assert len(texts) == 1
     assert "Received KILL message for carol!~user@127.0.0.1" in texts[0]
     assert "Path: a.test!admin (enough)" in texts[0]
-    assert sim[A].linking.netops.pending == {}
+    assert not sim[A].linking.netops.requests
 
 
 def test_remote_sajoin_sapart_sanick_are_announced_when_confirmed() -> None:
@@ -241,7 +241,7 @@ def test_remote_sajoin_sapart_sanick_are_announced_when_confirmed() -> None:
     sim.do(mover, "SANICK carol carla")
     sim.settle()
     assert notices(sim.lines(mover)) == ["*** mover used SANICK carol carla"]
-    assert sim[A].linking.netops.pending == {}
+    assert not sim[A].linking.netops.requests
 
 
 def test_remote_action_without_answer_times_out() -> None:
@@ -257,7 +257,7 @@ def test_remote_action_without_answer_times_out() -> None:
         "it may not have been carried out"
     ]
     assert not carol.session.closed
-    assert sim[A].linking.netops.pending == {}
+    assert not sim[A].linking.netops.requests
 
 
 def test_remote_action_to_a_server_lost_meanwhile() -> None:

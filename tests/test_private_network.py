@@ -291,7 +291,7 @@ def test_a_home_that_does_not_answer_gets_the_sender_a_second_notice() -> None:
     assert any("recorded" in t for t in notices(sim.lines(carol)))
     sim.tick(6.0)
     assert any("may not have been kept after all" in t for t in notices(sim.lines(carol)))
-    assert not sim[C].linking.awaylog.pending
+    assert not sim[C].linking.awaylog.requests
 
 
 def test_awaylog_list_play_clear_act_on_the_home() -> None:

@@ -34,7 +34,6 @@ the invisible (+i) ones, as for NAMES.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -43,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from ircpsyc.channels.place import Place, PlaceObserver, PlaceRegistry
 from ircpsyc.psyc_backend.packet import Packet, Value
+from ircpsyc.psyc_backend.requests import Requests
 from ircpsyc.psyc_backend.uniform import casefold, root
 
 if TYPE_CHECKING:
@@ -181,8 +181,14 @@ class Directory(PlaceObserver):
         self.dirty: set[str] = set()  # casefolded names of our places that changed
         self.replicas: dict[str, DirectoryReplica] = {}
         self.asked: dict[str, float] = {}
-        self.pending: dict[str, tuple[str, float, WhoDone]] = {}  # NAMES/WHO requests
-        self._tags = itertools.count(1)
+        # NAMES/WHO requests; a failed one is answered None.
+        self.requests: Requests[WhoDone] = Requests(
+            "m",
+            clock,
+            lambda: config().network.request_timeout,
+            lambda request, why: request.data(None),
+            network,
+        )
         registry.observers.append(self)
         network.listeners.append(self)
         router.register(self)
@@ -214,10 +220,7 @@ class Directory(PlaceObserver):
         """Cast what changed since the last tick; expire NAMES requests."""
         if self.dirty:
             self._flush()
-        if self.pending:
-            clock = self.clock()
-            for tag in [t for t, p in self.pending.items() if clock >= p[1]]:
-                self.pending.pop(tag)[2](None)
+        self.requests.expire()
 
     def _servers(self) -> list[str]:
         network = self.network
@@ -333,9 +336,9 @@ class Directory(PlaceObserver):
         (an operator with auspex asks).  False (and no call) when the home cannot be
         asked."""
         home = self.network.home_of(channel)
-        if home == self.me or not self.network.is_reachable(home):
+        if not self.requests.can_ask(home):
             return False
-        tag = f"m{next(self._tags)}"
+        tag = self.requests.tag()
         vars: dict[str, Value] = {"_nick_place": channel}
         if secret:
             vars["_flag_secret"] = "1"
@@ -348,8 +351,7 @@ class Directory(PlaceObserver):
         )
         if not sent:
             return False
-        deadline = self.clock() + float(self.config().network.request_timeout)
-        self.pending[tag] = (home, deadline, done)
+        self.requests.add(tag, home, done)
         return True
 
     def receive(self, packet: Packet) -> None:
@@ -360,13 +362,13 @@ class Directory(PlaceObserver):
         if method.startswith("_request_members"):
             self._answer_members(packet)
             return
-        tag = packet.routing.get("_tag_relay", "")
-        pending = self.pending.get(tag)
-        if pending is None or _host(packet.source) != pending[0]:
+        request = self.requests.get(packet)
+        if request is None:
             return  # late, or not ours
-        del self.pending[tag]
+        self.requests.answered_by(request)
+        done = request.data
         if not method.startswith("_status_place_members"):
-            pending[2](None)
+            done(None)
             return
         nicks = packet.get_list("_list_members_nicks")
         columns = [(key, packet.get_list(name)) for key, name in _MEMBER_COLUMNS]
@@ -375,7 +377,7 @@ class Directory(PlaceObserver):
             row = {key: values[i] if i < len(values) else "" for key, values in columns}
             row["nick"] = nick
             rows.append(row)
-        pending[2](rows)
+        done(rows)
 
     def _answer_members(self, packet: Packet) -> None:
         routing = {
@@ -411,8 +413,7 @@ class Directory(PlaceObserver):
 
     def server_lost(self, name: str, boot: str) -> None:
         self.replicas.pop(name, None)
-        for tag in [t for t, p in self.pending.items() if p[0] == name]:
-            self.pending.pop(tag)[2](None)
+        self.requests.server_lost(name)
 
     def server_reachable(self, name: str, how: str) -> None:
         if not self.network.in_network(name) or name == self.me:

@@ -51,7 +51,6 @@ a NOTICE saying it was not confirmed.
 
 from __future__ import annotations
 
-import itertools
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -71,6 +70,7 @@ from ircpsyc.ircd.commands.xlines import (
 from ircpsyc.ircd.lines import line
 from ircpsyc.psyc_backend.network import Network, host_of
 from ircpsyc.psyc_backend.packet import Dispatch, Packet, Value
+from ircpsyc.psyc_backend.requests import Failure, Request, Requests
 from ircpsyc.psyc_backend.uniform import casefold, normalize, root
 
 if TYPE_CHECKING:
@@ -105,13 +105,11 @@ class Pending:
     """An action sent to another server, waiting for its answer."""
 
     command: str  # KILL, SAJOIN, SAPART, SANICK
-    server: str
     oper_uniform: str
     oper_nick: str
     target: str  # the nick of the person acted on
     prefix: str  # its nick!user@host (for the KILL notice)
     reason: str
-    deadline: float
 
 
 class NetOps:
@@ -123,8 +121,10 @@ class NetOps:
         self.me = network.me
         self.uniform = f"psyc://{self.me}/{OPERATORS}"
         self.refused = 0
-        self.pending: dict[str, Pending] = {}  # tag -> action awaiting its answer
-        self._tags = itertools.count(1)
+        # Actions awaiting their answer (the server they went to is the request's home).
+        self.requests: Requests[Pending] = Requests(
+            "o", core.clock, lambda: core.config.network.request_timeout, self._failed
+        )
         core.router.register(self)
         network.listeners.append(self)
         core.tickers.append(self.tick)
@@ -155,8 +155,7 @@ class NetOps:
 
     def server_lost(self, name: str, boot: str) -> None:
         # The bans stay: they are everybody's.  Actions sent there get no answer.
-        for tag in [t for t, p in self.pending.items() if p.server == name]:
-            self._unconfirmed(self.pending.pop(tag), f"{name} split from the network")
+        self.requests.server_lost(name)
 
     def server_reachable(self, name: str, how: str) -> None:
         if name != self.me and self.network.in_network(name):
@@ -184,18 +183,12 @@ class NetOps:
         }
         out.update(vars)
         server = server_of(victim)
-        tag = f"o{next(self._tags)}"
-        timeout = float(self.core.config.network.request_timeout)
+        tag = self.requests.tag()
         command = method.removeprefix("_request_").upper()
-        self.pending[tag] = Pending(
-            command,
+        self.requests.add(
+            tag,
             server,
-            oper.uniform,
-            oper.nick,
-            victim.nick,
-            victim.prefix,
-            reason,
-            self.core.clock() + timeout,
+            Pending(command, oper.uniform, oper.nick, victim.nick, victim.prefix, reason),
         )
         self._send(server, method, out, ("_tag", tag))
 
@@ -369,15 +362,14 @@ class NetOps:
             return None
         return found
 
-    def _done(self, server: str, packet: Packet, final: bool = True) -> Pending | None:
-        """The pending action an answer is for (forgotten when `final`)."""
-        tag = packet.routing.get("_tag_relay", "")
-        pending = self.pending.get(tag)
-        if pending is None or pending.server != server:
+    def _done(self, packet: Packet, final: bool = True) -> Pending | None:
+        """The pending action an answer from its server is for (forgotten when `final`)."""
+        request = self.requests.get(packet)
+        if request is None:
             return None
         if final:
-            del self.pending[tag]
-        return pending
+            self.requests.answered_by(request)
+        return request.data
 
     def _confirm(self, pending: Pending, letter: str, text: str) -> None:
         """Announce a confirmed action as a local one is (snomask `letter`), and tell
@@ -400,16 +392,17 @@ class NetOps:
 
     def tick(self, now: float) -> None:
         """Actions without an answer past their deadline: tell their operators."""
-        if not self.pending:
+        self.requests.expire()
+
+    def _failed(self, request: Request[Pending], why: Failure) -> None:
+        if why == "lost":
+            self._unconfirmed(request.data, f"{request.home} split from the network")
             return
-        clock = self.core.clock()
-        for tag in [t for t, p in self.pending.items() if clock >= p.deadline]:
-            pending = self.pending.pop(tag)
-            timeout = float(self.core.config.network.request_timeout)
-            self._unconfirmed(pending, f"no answer from {pending.server} within {timeout:g}s")
+        timeout = float(self.core.config.network.request_timeout)
+        self._unconfirmed(request.data, f"no answer from {request.home} within {timeout:g}s")
 
     def _on_status_kill(self, server: str, packet: Packet) -> None:
-        pending = self._done(server, packet)
+        pending = self._done(packet)
         if pending is None:
             return
         prefix = packet.get("_prefix_target") or pending.prefix
@@ -421,21 +414,21 @@ class NetOps:
         )
 
     def _on_status_sajoin(self, server: str, packet: Packet) -> None:
-        pending = self._done(server, packet)
+        pending = self._done(packet)
         if pending is None:
             return
         for name in packet.get_list("_list_places"):
             self._confirm(pending, "v", f"{pending.oper_nick} used SAJOIN {pending.target} {name}")
 
     def _on_status_sapart(self, server: str, packet: Packet) -> None:
-        pending = self._done(server, packet)
+        pending = self._done(packet)
         if pending is None:
             return
         for name in packet.get_list("_list_places"):
             self._confirm(pending, "v", f"{pending.oper_nick} used SAPART {pending.target} {name}")
 
     def _on_status_sanick(self, server: str, packet: Packet) -> None:
-        pending = self._done(server, packet)
+        pending = self._done(packet)
         if pending is None:
             return
         old, new = packet.get("_nick_old") or pending.target, packet.get("_nick_new")
@@ -443,7 +436,7 @@ class NetOps:
             self._confirm(pending, "v", f"{pending.oper_nick} used SANICK {old} {new}")
 
     def _on_error_unknown_name_user(self, server: str, packet: Packet) -> None:
-        self._done(server, packet)
+        self._done(packet)
         oper = self._oper(packet)
         if oper is not None:
             nick = packet.get("_nick_target")
@@ -451,7 +444,7 @@ class NetOps:
                 session.numeric(N.ERR_NOSUCHNICK, nick, "No such nick/channel")
 
     def _on_error_place_target_membership(self, server: str, packet: Packet) -> None:
-        self._done(server, packet, final=False)  # SAPART goes on: its status follows
+        self._done(packet, final=False)  # SAPART goes on: its status follows
         oper = self._oper(packet)
         if oper is not None:
             nick, channel = packet.get("_nick_target"), packet.get("_nick_place")
@@ -461,7 +454,7 @@ class NetOps:
                 )
 
     def _on_error_unavailable_nick(self, server: str, packet: Packet) -> None:
-        self._done(server, packet)
+        self._done(packet)
         oper = self._oper(packet)
         if oper is not None:
             new = packet.get("_nick_new")

@@ -117,6 +117,7 @@ from typing import TYPE_CHECKING
 from ircpsyc.psyc_backend.ids import new_id
 from ircpsyc.psyc_backend.network import host_of, rendezvous
 from ircpsyc.psyc_backend.packet import Packet, Value
+from ircpsyc.psyc_backend.requests import Failure, Request, Requests
 from ircpsyc.psyc_backend.router import Router
 from ircpsyc.psyc_backend.uniform import casefold
 from ircpsyc.services.accounts import (
@@ -275,8 +276,6 @@ class Waiting:
     """A change asked of another server's `$accounts`."""
 
     done: Done
-    deadline: float
-    home: str
     op: str
     release: str  # a name reserved here while it registers ("" if none)
 
@@ -312,7 +311,10 @@ class AccountSync:
         self.network: Network | None = None
         self.counter = int(clock() * 1_000_000)
         self.copies: dict[str, HomeCopy] = {}
-        self.waiting: dict[str, Waiting] = {}
+        # Tags unique across restarts: this entity is made anew with NickServ.
+        self.requests: Requests[Waiting] = Requests(
+            "", clock, lambda: settings().network_timeout, self._failed, make_tag=new_id
+        )
         self.asked: dict[str, float] = {}
         self.merges = 0  # registrations that lost their name to an earlier one
         self.restored = 0  # accounts given back to us after we had lost them
@@ -321,6 +323,7 @@ class AccountSync:
     def attach(self, network: Network) -> None:
         """Take part in a network of servers (server linking)."""
         self.network = network
+        self.requests.network = network
         network.listeners.append(self)
 
     # -- homes
@@ -436,8 +439,7 @@ class AccountSync:
     def _ask(
         self, home: str, op: str, vars: dict[str, Value], done: Done, release: str = ""
     ) -> None:
-        network = self.network
-        if network is None or not network.is_reachable(home):
+        if not self.requests.can_ask(home):
             if release:
                 self.accounts.release(release)
             done(
@@ -447,9 +449,8 @@ class AccountSync:
                 )
             )
             return
-        tag = new_id()
-        timeout = self.settings().network_timeout
-        self.waiting[tag] = Waiting(done, self.clock() + timeout, home, op, release)
+        tag = self.requests.tag()
+        self.requests.add(tag, home, Waiting(done, op, release))
         self.router.send(
             Packet(
                 f"_request_account_{op}",
@@ -458,10 +459,8 @@ class AccountSync:
             )
         )
 
-    def _finish(self, tag: str, result: Account | AccountError) -> None:
-        waiting = self.waiting.pop(tag, None)
-        if waiting is None:
-            return
+    def _finish(self, request: Request[Waiting], result: Account | AccountError) -> None:
+        waiting = request.data
         if waiting.release:
             self.accounts.release(waiting.release)
         try:
@@ -470,10 +469,10 @@ class AccountSync:
             log.exception("accounts: completing a %s failed", waiting.op)
 
     def _answer(self, packet: Packet) -> None:
-        tag = packet.routing.get("_tag_relay", "")
-        waiting = self.waiting.get(tag)
-        if waiting is None or host_of(packet.source) != waiting.home:
+        request = self.requests.get(packet)
+        if request is None:
             return
+        waiting, home = request.data, request.home
         method = packet.method
         if method.startswith("_error_account"):
             result: Account | AccountError = AccountError(
@@ -481,22 +480,23 @@ class AccountSync:
             )
         elif method.startswith("_error"):
             result = unavailable(
-                f"The accounts service of {waiting.home} did not take the request; "
+                f"The accounts service of {home} did not take the request; "
                 "nothing was changed. Please try again later."
             )
         else:
-            record = self._record_of(packet, waiting.home)
+            record = self._record_of(packet, home)
             if record is None:
                 result = unavailable("The answer of the accounts server was malformed.")
             elif waiting.op == "drop":
                 held = self.accounts.get(record.name)
                 dropped = _float(packet.get("_time_dropped"), self.clock())
                 if held is not None and held.same_as(record):
-                    self.accounts.remove(record.name, waiting.home, dropped)
+                    self.accounts.remove(record.name, home, dropped)
                 result = record
             else:
                 result = self._offer(record)
-        self._finish(tag, result)
+        if self.requests.answered_by(request):
+            self._finish(request, result)
 
     # -- packets in
 
@@ -951,16 +951,8 @@ class AccountSync:
     def tick(self, _now: float | None = None) -> None:
         """Time out requests, ask again for snapshots (on our own clock: the caller's
         `_now` may be another one, as `IRCServer.tick`'s monotonic time is)."""
+        self.requests.expire()
         now = self.clock()
-        for tag, waiting in list(self.waiting.items()):
-            if now >= waiting.deadline:
-                self._finish(
-                    tag,
-                    unavailable(
-                        f"No answer from the accounts server {waiting.home} yet; please "
-                        "try again later (NickServ INFO shows whether it went through)."
-                    ),
-                )
         if now - self.pruned_at >= PRUNE_EVERY:
             self.pruned_at = now
             self.accounts.prune_tombstones(self._keep_after())
@@ -979,15 +971,18 @@ class AccountSync:
             copy.early = []
             copy.parts = []
         self.asked.pop(name, None)
-        for tag, waiting in list(self.waiting.items()):
-            if waiting.home == name:
-                self._finish(
-                    tag,
-                    unavailable(
-                        f"The accounts server {name} went away before answering; please "
-                        "try again later (NickServ INFO shows whether it went through)."
-                    ),
-                )
+        self.requests.server_lost(name)
+
+    def _failed(self, request: Request[Waiting], why: Failure) -> None:
+        home = request.home
+        if why == "timeout":
+            text = f"No answer from the accounts server {home} yet; please "
+        else:
+            text = f"The accounts server {home} went away before answering; please "
+        self._finish(
+            request,
+            unavailable(text + "try again later (NickServ INFO shows whether it went through)."),
+        )
 
     def server_reachable(self, name: str, how: str) -> None:
         if not self._trusted(name):
@@ -1011,7 +1006,7 @@ class AccountSync:
             homes[home] = homes.get(home, 0) + 1
         return {
             "homes": homes,
-            "waiting": len(self.waiting),
+            "waiting": len(self.requests),
             "merges": self.merges,
             "restored": self.restored,
             "tombstones": len(self.accounts.tombstones),

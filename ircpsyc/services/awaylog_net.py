@@ -56,7 +56,6 @@ requests with the time it is given.
 
 from __future__ import annotations
 
-import itertools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -64,6 +63,7 @@ from typing import TYPE_CHECKING, Any
 
 from ircpsyc.psyc_backend.network import host_of
 from ircpsyc.psyc_backend.packet import Packet, Value
+from ircpsyc.psyc_backend.requests import Failure, Request, Requests
 from ircpsyc.services.awaylog import AwayEntry, AwayLog
 
 if TYPE_CHECKING:
@@ -94,13 +94,11 @@ Cleared = Callable[[int | None], None]
 
 
 @dataclass(slots=True)
-class Pending:
-    """A request on its way: what to call, until when, and the entries so far."""
+class Asked:
+    """What a request keeps: its kind, whose log, whom to tell, and the entries so far."""
 
-    home: str
     kind: str  # "store", "fetch" or "clear"
     account: str
-    deadline: float
     done: Callable[[Any], None]
     entries: list[AwayEntry] = field(default_factory=list)
 
@@ -123,18 +121,14 @@ class NetAwayLog:
         self.clock = clock
         self.me = network.me
         self.uniform = f"psyc://{self.me}/{SERVICE}"
-        self.pending: dict[str, Pending] = {}
-        self._tags = itertools.count(1)
+        self.requests: Requests[Asked] = Requests(
+            "a", clock, lambda: config().network.request_timeout, self._failed, network
+        )
         self.stored = 0  # lines kept here for accounts of this server, from others
         self.handed = 0  # lines handed to other homes
-        self.expired = 0
         router.register(self)
 
     # -- asking a home
-
-    def can_ask(self, home: str) -> bool:
-        network = self.network
-        return home != self.me and network.in_network(home) and network.is_reachable(home)
 
     def _ask(
         self,
@@ -146,9 +140,9 @@ class NetAwayLog:
         body: str,
         done: Callable[[Any], None],
     ) -> bool:
-        if not self.can_ask(home):
+        if not self.requests.can_ask(home):
             return False
-        tag = f"a{next(self._tags)}"
+        tag = self.requests.tag()
         vars["_account_awaylog"] = account
         packet = Packet(
             method,
@@ -158,8 +152,7 @@ class NetAwayLog:
         )
         if not self.router.send(packet):
             return False
-        timeout = float(self.config().network.request_timeout)
-        self.pending[tag] = Pending(home, kind, account, self.clock() + timeout, done)
+        self.requests.add(tag, home, Asked(kind, account, done))
         return True
 
     def store(self, home: str, account: str, line: Packet, channel: str, done: Stored) -> bool:
@@ -186,7 +179,7 @@ class NetAwayLog:
 
     def mark_read(self, home: str, account: str, upto: int) -> None:
         """Entries of `account` at `home` up to number `upto` were played."""
-        if not self.can_ask(home):
+        if not self.requests.can_ask(home):
             return
         self.router.send(
             Packet(
@@ -203,48 +196,50 @@ class NetAwayLog:
         if method.startswith("_request_awaylog"):
             self._answer(packet)
             return
-        tag = packet.routing.get("_tag_relay", "")
-        pending = self.pending.get(tag)
-        if pending is None or host_of(packet.source) != pending.home:
+        request = self.requests.get(packet)
+        if request is None:
             return  # late (it timed out), or not ours: dropped
+        asked = request.data
         if method.startswith("_echo_awaylog"):
-            self._finish(tag, pending.entries)
+            self._answered(request, asked.entries)
         elif method.startswith("_status_awaylog_clear"):
-            self._finish(tag, _int(packet.get("_amount")))
+            self._answered(request, _int(packet.get("_amount")))
         elif method.startswith("_status_awaylog_store"):
-            self._finish(tag, "")
+            self._answered(request, "")
         elif method.startswith(("_error", "_failure")):
-            self._finish(tag, _failed(pending, packet.get("_reason") or "refused"))
+            self._answered(request, _failed(asked, packet.get("_reason") or "refused"))
         elif (
-            pending.kind == "fetch"
+            asked.kind == "fetch"
             and method.startswith(KEPT)
-            and len(pending.entries) < self._max_entries()
+            and len(asked.entries) < self._max_entries()
         ):
-            pending.entries.append(_entry_of(packet, pending.account, pending.home))
+            asked.entries.append(_entry_of(packet, asked.account, request.home))
 
     def _max_entries(self) -> int:
         return int(self.config().awaylog.max_entries)
 
-    def _finish(self, tag: str, result: object) -> None:
-        pending = self.pending.pop(tag)
+    def _answered(self, request: Request[Asked], result: object) -> None:
+        self.requests.answered_by(request)
+        self._finish(request, result)
+
+    def _failed(self, request: Request[Asked], why: Failure) -> None:
+        if why == "timeout":
+            log.info("away log request %s to %s timed out", request.tag, request.home)
+        self._finish(request, _failed(request.data, why))
+
+    def _finish(self, request: Request[Asked], result: object) -> None:
         try:
-            pending.done(result)
+            request.data.done(result)
         except Exception:
-            log.exception("away log answer from %s failed", pending.home)
+            log.exception("away log answer from %s failed", request.home)
 
     def tick(self, now: float) -> None:
         """Fail the requests whose home did not answer in time (by our own clock)."""
-        now = self.clock()
-        for tag in [t for t, p in self.pending.items() if now >= p.deadline]:
-            self.expired += 1
-            pending = self.pending[tag]
-            log.info("away log request %s to %s timed out", tag, pending.home)
-            self._finish(tag, _failed(pending, "timeout"))
+        self.requests.expire()
 
     def server_lost(self, name: str, boot: str) -> None:
         """A home that split off will not answer: fail its requests now."""
-        for tag in [t for t, p in self.pending.items() if p.home == name]:
-            self._finish(tag, _failed(self.pending[tag], "lost"))
+        self.requests.server_lost(name)
 
     def server_reachable(self, name: str, how: str) -> None:
         pass
@@ -306,16 +301,16 @@ class NetAwayLog:
 
     def snapshot(self) -> dict[str, Any]:
         return {
-            "pending": len(self.pending),
+            "pending": len(self.requests),
             "stored": self.stored,
             "handed": self.handed,
-            "expired": self.expired,
+            "expired": self.requests.expired,
         }
 
 
-def _failed(pending: Pending, reason: str) -> object:
+def _failed(asked: Asked, reason: str) -> object:
     """What `done` gets for a request that failed: a reason for a store, else None."""
-    return reason if pending.kind == "store" else None
+    return reason if asked.kind == "store" else None
 
 
 def _entry_of(packet: Packet, account: str, home: str) -> AwayEntry:

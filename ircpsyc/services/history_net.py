@@ -29,7 +29,6 @@ The service is sans-IO: `tick` expires requests with the time it is given.
 
 from __future__ import annotations
 
-import itertools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from ircpsyc.psyc_backend.network import host_of
 from ircpsyc.psyc_backend.packet import Packet, Value
+from ircpsyc.psyc_backend.requests import Failure, Request, Requests
 from ircpsyc.psyc_backend.uniform import casefold, normalize
 from ircpsyc.services.history import (
     KIND_EVENT,
@@ -58,11 +58,9 @@ Done = Callable[[list[Packet] | None], None]
 
 
 @dataclass(slots=True)
-class Pending:
-    """A request on its way: what to call, until when, and the entries so far."""
+class Asked:
+    """What a request keeps: whom to tell, how many entries it wants, and those so far."""
 
-    home: str
-    deadline: float
     limit: int
     done: Done
     entries: list[Packet] = field(default_factory=list)
@@ -88,17 +86,15 @@ class NetHistory:
         self.clock = clock
         self.me = network.me
         self.uniform = f"psyc://{self.me}/{SERVICE}"
-        self.pending: dict[str, Pending] = {}
-        self._tags = itertools.count(1)
-        self.answered = 0
-        self.expired = 0
+        self.requests: Requests[Asked] = Requests(
+            "h", clock, lambda: config().network.request_timeout, self._failed, network
+        )
         router.register(self)
 
     # -- asking a home
 
     def can_ask(self, home: str) -> bool:
-        network = self.network
-        return home != self.me and network.in_network(home) and network.is_reachable(home)
+        return self.requests.can_ask(home)
 
     def ask(
         self,
@@ -116,7 +112,7 @@ class NetHistory:
         cannot be asked now."""
         if not self.can_ask(home):
             return False
-        tag = f"h{next(self._tags)}"
+        tag = self.requests.tag()
         vars: dict[str, Value] = {
             "_nick_place": channel,
             "_uniform_requester": requester,
@@ -132,8 +128,7 @@ class NetHistory:
         )
         if not self.router.send(packet):
             return False
-        timeout = float(self.config().network.request_timeout)
-        self.pending[tag] = Pending(home, self.clock() + timeout, max(0, limit), done)
+        self.requests.add(tag, home, Asked(max(0, limit), done))
         return True
 
     def receive(self, packet: Packet) -> None:
@@ -141,37 +136,40 @@ class NetHistory:
         if method.startswith("_request_history"):
             self._answer(packet)
             return
-        pending = self.pending.get(packet.routing.get("_tag_relay", ""))
-        if pending is None or host_of(packet.source) != pending.home:
+        request = self.requests.get(packet)
+        if request is None:
             return  # late (it timed out), or not ours: dropped
+        asked = request.data
         if method.startswith("_echo_history"):
-            self._finish(packet.routing["_tag_relay"], pending.entries)
+            self._answered(request, asked.entries)
         elif method.startswith(("_error", "_failure")):
-            self._finish(packet.routing["_tag_relay"], None)
-        elif len(pending.entries) < pending.limit:
-            pending.entries.append(Packet(method, {}, packet.vars, packet.body))
+            self._answered(request, None)
+        elif len(asked.entries) < asked.limit:
+            asked.entries.append(Packet(method, {}, packet.vars, packet.body))
 
-    def _finish(self, tag: str, entries: list[Packet] | None) -> None:
-        pending = self.pending.pop(tag)
-        self.answered += 1
+    def _answered(self, request: Request[Asked], entries: list[Packet] | None) -> None:
+        self.requests.answered_by(request)
+        self._finish(request, entries)
+
+    def _failed(self, request: Request[Asked], why: Failure) -> None:
+        if why == "timeout":
+            log.info("history request %s to %s timed out", request.tag, request.home)
+        self._finish(request, None)
+
+    def _finish(self, request: Request[Asked], entries: list[Packet] | None) -> None:
         try:
-            pending.done(entries)
+            request.data.done(entries)
         except Exception:
-            log.exception("history answer from %s failed", pending.home)
+            log.exception("history answer from %s failed", request.home)
 
     def tick(self, now: float) -> None:
         """Fail the requests whose home did not answer in time (by our own clock: the
         front-end's tickers get another one)."""
-        now = self.clock()
-        for tag in [t for t, p in self.pending.items() if now >= p.deadline]:
-            self.expired += 1
-            log.info("history request %s to %s timed out", tag, self.pending[tag].home)
-            self._finish(tag, None)
+        self.requests.expire()
 
     def server_lost(self, name: str, boot: str) -> None:
         """A home that split off will not answer: fail its requests now."""
-        for tag in [t for t, p in self.pending.items() if p.home == name]:
-            self._finish(tag, None)
+        self.requests.server_lost(name)
 
     def server_reachable(self, name: str, how: str) -> None:
         pass
@@ -220,7 +218,10 @@ class NetHistory:
         self.router.send(Packet("_echo_history", routing, {"_amount": str(len(entries))}))
 
     def snapshot(self) -> dict[str, Any]:
-        return {"pending": len(self.pending), "answered": self.answered, "expired": self.expired}
+        requests = self.requests
+        # "answered" has always counted every request settled, failed ones too.
+        settled = requests.answered + requests.expired + requests.lost
+        return {"pending": len(requests), "answered": settled, "expired": requests.expired}
 
 
 def _int(text: str) -> int:
