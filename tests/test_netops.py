@@ -454,3 +454,24 @@ def test_the_target_server_trusts_only_servers_of_the_network() -> None:
     )
     assert carol.session.closed
     assert numerics(carol.take(), "KILL")
+
+
+def test_wallops_and_globops_reach_every_server() -> None:
+    sim = net()
+    admin = oper(sim, A, "admin")
+    far_oper = oper(sim, C, "faroper")
+    wall_reader = person(sim, B, "reader")
+    sim.do(wall_reader, "MODE reader +w")
+    plain_user = person(sim, C, "plain")
+    sim.lines(wall_reader)
+    sim.do(admin, "WALLOPS :network maintenance at noon")
+    sim.settle()
+    for fake in (admin, far_oper, wall_reader):
+        got = only(sim.lines(fake), "WALLOPS")
+        assert got.params == ["network maintenance at noon"]
+        assert got.source is not None and got.source.startswith("admin!")
+    assert "WALLOPS" not in cmds(sim.lines(plain_user))
+    sim.do(admin, "GLOBOPS :opers only")
+    sim.settle()
+    assert "*** GLOBOPS from admin: opers only" in notices(sim.lines(far_oper))
+    assert not notices(sim.lines(wall_reader))

@@ -25,6 +25,9 @@ Whatever the order they arrive in, the newer version of each (kind, mask) wins
 (`XLines.merge`), so servers converge after a split or a restart, and an
 UNKLINE made during a split is not undone.
 
+Messages to the operators of the servers reachable now: `_notice_wallops`
+(`_prefix` of the sender, `_text`) and `_notice_globops` (`_nick`, `_text`).
+
 Actions on a person of another server, unicast to that person's server, which
 carries them out as if its own operator had (the usual QUIT, NICK, JOIN or
 PART, the override announced by the place) and tells its operators:
@@ -58,7 +61,13 @@ from typing import TYPE_CHECKING
 
 from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.client import Client
-from ircpsyc.ircd.commands.moderation import force_join, force_part, server_of
+from ircpsyc.ircd.commands.moderation import (
+    force_join,
+    force_part,
+    globops,
+    server_of,
+    wallops,
+)
 from ircpsyc.ircd.commands.xlines import (
     DLINE,
     KLINE,
@@ -169,6 +178,20 @@ class NetOps:
     def ban_removed(self, removal: BanRemoval) -> None:
         self._spread("_notice_xline_remove", _removal_vars(removal))
 
+    # -- WALLOPS and GLOBOPS, to the servers reachable now (news, not worth a queue)
+
+    def wallops(self, prefix: str, text: str) -> None:
+        self._tell_reachable("_notice_wallops", {"_prefix": prefix, "_text": text})
+
+    def globops(self, nick: str, text: str) -> None:
+        self._tell_reachable("_notice_globops", {"_nick": nick, "_text": text})
+
+    def _tell_reachable(self, method: str, vars: dict[str, Value]) -> None:
+        network = self.network
+        for server in self._others():
+            if server in network.reachable:
+                self._send(server, method, dict(vars))
+
     # -- actions on persons of other servers, from this server's operators
 
     def _act(
@@ -226,6 +249,12 @@ class NetOps:
         if normalize(source) != normalize(root(host)):
             return ""  # a person or place of that server: never an operator's request
         return host
+
+    def _on_notice_wallops(self, server: str, packet: Packet) -> None:
+        wallops(self.core, packet.get("_prefix") or server, packet.get("_text"))
+
+    def _on_notice_globops(self, server: str, packet: Packet) -> None:
+        globops(self.core, packet.get("_nick") or server, packet.get("_text"))
 
     # K/D-lines
 
@@ -467,6 +496,8 @@ class NetOps:
 
 _DISPATCH = Dispatch(
     {
+        "_notice_wallops": NetOps._on_notice_wallops,
+        "_notice_globops": NetOps._on_notice_globops,
         "_notice_xline_add": NetOps._on_xline_add,
         "_notice_xline_remove": NetOps._on_xline_remove,
         "_request_xlines": NetOps._on_request_xlines,

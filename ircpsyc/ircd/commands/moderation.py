@@ -197,15 +197,31 @@ def handle_knock(s: Session, msg: Line) -> None:
 # GLOBOPS <text>
 @command("GLOBOPS", min_params=1, oper=True)
 def handle_globops(s: Session, msg: Line) -> None:
-    """GLOBOPS <text>: a message to every IRC operator."""
+    """GLOBOPS <text>: a message to every IRC operator of the network."""
     if not require_privilege(s, "wallops"):
         return
     client = s.client
     assert client is not None
-    text = f"*** GLOBOPS from {client.nick}: {msg.params[0]}"
-    for other in list(s.core.clients.values()):
+    globops(s.core, client.nick, msg.params[0])
+    netops = s.core.moderation.netops
+    if netops is not None:
+        netops.globops(client.nick, msg.params[0])
+
+
+def globops(core: IRCServer, nick: str, text: str) -> None:
+    """A GLOBOPS to the operators of this server."""
+    notice = f"*** GLOBOPS from {nick}: {text}"
+    for other in list(core.clients.values()):
         if other.is_oper:
-            other.send(line(s.core.name, "NOTICE", other.nick, text))
+            other.send(line(core.name, "NOTICE", other.nick, notice))
+
+
+def wallops(core: IRCServer, prefix: str, text: str) -> None:
+    """A WALLOPS to the users of this server who get them (+w, and operators)."""
+    data = line(prefix, "WALLOPS", text)
+    for other in list(core.clients.values()):
+        if "w" in other.modes or other.is_oper:
+            other.send(data)
 
 
 # -- SAJOIN, SAPART, SANICK

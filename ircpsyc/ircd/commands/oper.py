@@ -22,6 +22,7 @@ from ircpsyc.ircd.commands.moderation import (
     remote_ops,
     require_privilege,
     server_of,
+    wallops,
 )
 from ircpsyc.ircd.core import command
 from ircpsyc.ircd.lines import line
@@ -126,10 +127,10 @@ def handle_wallops(s: Session, msg: Line) -> None:
     assert client is not None
     if not require_privilege(s, "wallops"):
         return
-    data = line(client.prefix, "WALLOPS", msg.params[0])
-    for other in list(s.core.clients.values()):
-        if "w" in other.modes or other.is_oper:
-            other.send(data)
+    wallops(s.core, client.prefix, msg.params[0])
+    netops = s.core.moderation.netops
+    if netops is not None:  # and to the other servers of the network
+        netops.wallops(client.prefix, msg.params[0])
 
 
 # REHASH
