@@ -291,3 +291,9 @@ def test_members_split_off_past_the_grace_get_what_they_missed() -> None:
     assert [line.params[-1] for line in sim.lines(bob) if line.command == "PRIVMSG"] == [
         "live again"
     ]
+
+
+def test_stats_show_the_network_services() -> None:
+    sim = line3()
+    stats = sim[A].core.net.stats()  # what STATS L prints
+    assert {"accounts", "history", "awaylog", "replicas", "links"} <= set(stats)

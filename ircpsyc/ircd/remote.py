@@ -619,4 +619,8 @@ class NetFront:
         nickserv = self.core.nickserv
         if nickserv is not None:  # ircpsyc.services.account_sync
             snapshot["accounts"] = nickserv.sync.snapshot()
+        if self.history is not None:
+            snapshot["history"] = self.history.snapshot()
+        if self.awaylog is not None:
+            snapshot["awaylog"] = self.awaylog.snapshot()
         return snapshot
