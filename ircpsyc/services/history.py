@@ -603,14 +603,16 @@ class History(PlaceObserver):
     def _write(self, db: sqlite_utils.Database, entries: list[Entry]) -> None:
         """Writer thread: insert a group of entries and keep every target bounded."""
         rows = []
-        peers = []
+        # The conversation list keeps only the latest of each (owner, conversation):
+        # one upsert per pair a batch, not one per message.
+        peers: dict[tuple[str, str], tuple[str, str, str, str, int]] = {}
         counts = self._since_prune
         for e in entries:
             source = e.source
             data = encode_row({"v": source.vars, "b": source.body})
             rows.append((e.seq, e.target, e.msgid, e.time, e.kind, source.method, data))
             for owner, nick in e.peers:
-                peers.append((owner, e.target, nick, casefold(nick), e.time))
+                peers[(owner, e.target)] = (owner, e.target, nick, casefold(nick), e.time)
             counts[e.target] = counts.get(e.target, 0) + 1
         conn = db.conn
         conn.executemany(
@@ -624,7 +626,7 @@ class History(PlaceObserver):
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (owner, target) DO UPDATE SET "
                 "peer_nick = excluded.peer_nick, peer_fold = excluded.peer_fold, "
                 "time = excluded.time",
-                peers,
+                list(peers.values()),
             )
         history = self.config().history
         keep = history.max_per_channel
