@@ -8,6 +8,8 @@ from __future__ import annotations
 from irctokens.line import Line
 from netsim import Sim
 
+from ircpsyc.psyc_backend.packet import Packet
+
 A, B, C = "a.test", "b.test", "c.test"
 
 
@@ -179,3 +181,24 @@ def test_setname_and_chghost_of_remote_members() -> None:
         "*",
         "Robert the Builder",
     ]
+
+
+def test_a_server_outside_the_network_gets_no_directory() -> None:
+    # c is a foreign PSYC server linked to b (federation): it may enter our places,
+    # but the directory lists secret channels, so it is for the network only.
+    sim = Sim([A, B, C], [(A, B), (B, C)], servers=[A, B], pins={"#hidden": A})
+    sim.link_all()
+    alice = sim[A].client("alice")
+    sim.do(alice, "JOIN #hidden", "MODE #hidden +s")
+    directory = sim[A].linking.directory
+    sent: list[Packet] = []
+    directory.router.send = lambda packet: sent.append(packet) or True  # type: ignore[method-assign]
+    for asker in (C, B):
+        packet = Packet(
+            "_request_directory",
+            {"_source": f"psyc://{asker}/", "_target": directory.uniform},
+            {"_counter": "-1"},
+        )
+        assert directory.request(packet)
+    assert [p.routing["_target"] for p in sent] == [f"psyc://{B}/"]
+    assert "#hidden" in sent[0].get_list("_list_places")

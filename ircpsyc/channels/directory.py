@@ -254,6 +254,8 @@ class Directory(PlaceObserver):
         if not packet.method.startswith("_request_directory"):
             return False
         server = _host(packet.source)
+        if not self.network.in_network(server) or server == self.me:
+            return True  # secret channels are listed: for our network's servers only
         if _int(packet.get("_counter") or "-1") == self.counter:
             return True
         vars = _columns([summary_of(p, self.me) for p in self.registry.places.values()])
