@@ -346,7 +346,8 @@ class Roster(PersonObserver):
         server = host_of(packet.context)
         replica = self.replicas.get(server)
         if replica is None:
-            self.ask(server)
+            if self.network.in_network(server) and server != self.me:
+                self.ask(server)
             return
         counter = _int(packet.routing.get("_counter", ""), -1)
         if counter <= replica.last:
