@@ -222,3 +222,13 @@ def test_unicast_survives_a_relay_that_dies_after_acknowledging_it() -> None:
     assert sim["c.test"].network.resent >= 1
     sim.tick(5.0)
     assert sim.texts(alice) == []  # and only once
+
+
+def test_out_of_order_numbers_are_remembered_within_a_bound() -> None:
+    from ircpsyc.psyc_backend.network import MAX_AHEAD, Inbound
+
+    inbound = Inbound("boot")
+    for seq in range(2, 2 * MAX_AHEAD + 10, 2):  # every other number: all holes
+        assert inbound.fresh(seq)
+    assert len(inbound.above) <= MAX_AHEAD
+    assert not inbound.fresh(2)  # what was dropped from the memory counts as seen

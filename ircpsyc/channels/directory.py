@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ircpsyc.channels.place import Place, PlaceObserver, PlaceRegistry
-from ircpsyc.psyc_backend.packet import Packet, Value
+from ircpsyc.psyc_backend.packet import Packet, Value, number
 from ircpsyc.psyc_backend.requests import Requests
 from ircpsyc.psyc_backend.uniform import casefold, root
 
@@ -110,10 +110,7 @@ def _columns(summaries: list[Summary]) -> dict[str, Value]:
 
 
 def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        return 0
+    return number(text, 0)
 
 
 def _summaries(packet: Packet, home: str) -> list[Summary]:

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 from ircpsyc.channels import modes as M
 from ircpsyc.channels.place import ListEntry, Member, Place, PlaceRegistry
 from ircpsyc.psyc_backend.ids import new_id
-from ircpsyc.psyc_backend.packet import Packet, Value
+from ircpsyc.psyc_backend.packet import Packet, Value, number
 from ircpsyc.psyc_backend.router import Entity, RemoteEntity, Router
 from ircpsyc.psyc_backend.uniform import casefold, normalize, root, unescape_place
 
@@ -95,10 +95,7 @@ def has_state(packet: Packet) -> bool:
 
 
 def _int(text: str, default: int = 0) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        return default
+    return number(text, default)
 
 
 def _column(packet: Packet, name: str, length: int) -> list[str]:

@@ -78,7 +78,7 @@ from ircpsyc.ircd.commands.xlines import (
 )
 from ircpsyc.ircd.lines import line
 from ircpsyc.psyc_backend.network import Network, host_of
-from ircpsyc.psyc_backend.packet import Dispatch, Packet, Value
+from ircpsyc.psyc_backend.packet import Dispatch, Packet, Value, number, seconds
 from ircpsyc.psyc_backend.requests import Failure, Request, Requests
 from ircpsyc.psyc_backend.uniform import casefold, normalize, root
 
@@ -92,17 +92,11 @@ MAX_PLACES = 20  # channels in one SAJOIN/SAPART request
 
 
 def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        return 0
+    return number(text, 0)
 
 
 def _float(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        return 0.0
+    return seconds(text, 0.0)
 
 
 def _nick_of(setter: str) -> str:

@@ -38,7 +38,7 @@ from ircpsyc.ircd.client import Client
 from ircpsyc.ircd.core import PersonObserver
 from ircpsyc.ircd.lines import line
 from ircpsyc.psyc_backend.network import Network, host_of
-from ircpsyc.psyc_backend.packet import Packet, Value
+from ircpsyc.psyc_backend.packet import Packet, Value, number, seconds
 from ircpsyc.psyc_backend.uniform import Uniform, UniformError, casefold, normalize, person, root
 
 if TYPE_CHECKING:
@@ -92,11 +92,11 @@ class RemotePerson(Client):
         if "modes" in fields:
             self.modes = set(fields["modes"])
         if "signon" in fields:
-            self.signon = self.last_active = float(_int(fields["signon"]))
+            self.signon = self.last_active = _time(fields["signon"])
         if "since" in fields:
             self.nick_time = _int(fields["since"])
-        if _int(fields.get("active", "")) > 0:
-            self.last_active = float(_int(fields["active"]))
+        if _time(fields.get("active", "")) > 0:
+            self.last_active = _time(fields["active"])
         if fields.get("ip"):
             self.ip = fields["ip"]
 
@@ -118,10 +118,12 @@ class RemotePerson(Client):
 
 
 def _int(text: str, default: int = 0) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        return default
+    return number(text, default)
+
+
+def _time(text: str) -> float:
+    """A time in seconds from another server's roster (0: unknown or malformed)."""
+    return float(int(seconds(text, 0.0)))
 
 
 def _fields_of(client: Client, since: int) -> dict[str, str]:

@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
 from ircpsyc import __version__
-from ircpsyc.psyc_backend.packet import Packet
+from ircpsyc.psyc_backend.packet import Packet, number
 from ircpsyc.psyc_backend.uniform import Uniform, UniformError, root
 from ircpsyc.psyc_backend.wire import PacketError, Parser, render
 
@@ -329,9 +329,10 @@ class Circuit:
             method = packet.method
             if not method:
                 ack = packet.routing.get("_acknowledge")
-                if ack and ack.isdigit():
+                count = number(ack, -1) if ack else -1
+                if count >= 0:
                     assert self.peer is not None
-                    self.peer.acknowledge(int(ack))
+                    self.peer.acknowledge(count)
                 return
             if is_control(method):
                 self._control(packet)
@@ -433,7 +434,7 @@ class Circuit:
             self.fail("_error_circuit_authentication", "wrong proof: check the link secret")
             return
         count_text = packet.get("_counter_received")
-        count = int(count_text) if count_text.isdigit() else 0
+        count = max(0, number(count_text, 0))
         if peer.boot != self.peer_boot:
             if peer.boot:
                 # It restarted: what its old boot may have had is not for the new one

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ircpsyc.psyc_backend.link import LinkConfig, Links, Peer, Settings
-from ircpsyc.psyc_backend.packet import Packet
+from ircpsyc.psyc_backend.packet import MAX_SECONDS, Packet, number
 from ircpsyc.psyc_backend.router import Router
 from ircpsyc.psyc_backend.uniform import casefold, root
 from ircpsyc.psyc_backend.wire import render
@@ -54,6 +54,7 @@ ROUTE_ACK = "_notice_route_acknowledge"
 MAX_HOPS = 32
 RESEND_AFTER = 3.0  # seconds before an unacknowledged unicast goes out again
 ACK_EVERY = 0.5  # seconds between end-to-end acknowledgements
+MAX_AHEAD = 100_000  # unicasts received out of order, per server, remembered at most
 
 
 class Outbound:
@@ -95,6 +96,13 @@ class Inbound:
         if seq <= self.upto or seq in self.above:
             return False
         self.above.add(seq)
+        if len(self.above) > MAX_AHEAD:
+            # Only a broken or hostile sender leaves that many holes: stop waiting for
+            # the older half (bounded memory beats waiting forever).
+            ordered = sorted(self.above)
+            half = len(ordered) // 2
+            self.upto = ordered[half - 1]
+            self.above = set(ordered[half:])
         while self.upto + 1 in self.above:
             self.upto += 1
             self.above.discard(self.upto)
@@ -385,10 +393,17 @@ class Network:
 
     def _topology(self, peer: Peer, packet: Packet) -> None:
         origin = host_of(packet.source)
-        boot, seq = packet.get("_boot"), packet.get("_sequence")
-        if not origin or origin == self.me or not boot.isdigit() or not seq.isdigit():
+        boot, seq = number(packet.get("_boot"), -1), number(packet.get("_sequence"), -1)
+        if not origin or origin == self.me or boot < 0 or seq < 0:
+            log.debug("link %s: malformed topology advertisement dropped", peer.name)
             return
-        lsa = Lsa(origin, int(boot), int(seq), frozenset(packet.get_list("_list_servers")))
+        if origin in self.hash_servers and peer.name not in self.hash_servers:
+            # A server outside the network (federation) speaks for itself and what is
+            # behind it, never for ours: it could make them look restarted or gone.
+            log.warning("link %s: refused topology of %s (not vouched for)", peer.name, origin)
+            return
+        servers = frozenset(s.lower() for s in packet.get_list("_list_servers") if s)
+        lsa = Lsa(origin, boot, seq, servers)
         old = self.topology.lsdb.get(origin)
         if not self.topology.accept(lsa):
             if origin == peer.name and origin in self.hello_due:
@@ -398,7 +413,7 @@ class Network:
             return
         if old is not None and old.boot != lsa.boot:
             self._server_rebooted(origin, str(old.boot))
-        self.boots[origin] = boot
+        self.boots[origin] = str(boot)
         self._flood(lsa, peer.name)
         if origin == peer.name and origin in self.hello_due:
             self.hello_due.discard(origin)
@@ -431,6 +446,7 @@ class Network:
         if packet.method == TOPOLOGY:
             self._topology(peer, packet)
             return
+        _check_time(packet)
         routing = packet.routing
         origin = host_of(routing.get("_source") or routing.get("_context", ""))
         if origin and origin != peer.name and origin not in self.topology.behind(peer.name):
@@ -633,14 +649,15 @@ class Network:
 
     def _fresh(self, origin: str, stamp: str) -> bool:
         boot, _, numbers = stamp.partition(".")
-        number, _, floor = numbers.partition(".")
-        if not number.isdigit():
+        seq_text, _, floor_text = numbers.partition(".")
+        seq = number(seq_text, -1, 18)
+        if seq < 0:
             return True
         inbound = self.inbound.get(origin)
         if inbound is None or inbound.boot != boot:
             inbound = self.inbound[origin] = Inbound(boot)
         self.acks_due.add(origin)
-        return inbound.fresh(int(number), int(floor) if floor.isdigit() else 0)
+        return inbound.fresh(seq, max(0, number(floor_text, 0, 18)))
 
     def _send_ack(self, origin: str) -> None:
         inbound = self.inbound.get(origin)
@@ -656,10 +673,9 @@ class Network:
 
     def _acknowledged(self, origin: str, packet: Packet) -> None:
         stream = self.outbound.get(origin)
-        counter = packet.get("_counter")
-        if stream is None or packet.get("_boot") != self.boot or not counter.isdigit():
+        upto = number(packet.get("_counter"), -1)
+        if stream is None or packet.get("_boot") != self.boot or upto < 0:
             return
-        upto = int(counter)
         unacked = stream.unacked
         while unacked:
             seq = next(iter(unacked))
@@ -686,7 +702,7 @@ class Network:
 
     def _forward(self, packet: Packet, origin: str, dest: str) -> None:
         routing = packet.routing
-        hops = int(routing.get("_amount_hops", "0") or 0) + 1
+        hops = _hops(routing) + 1
         hop = self._hop(origin, dest)
         if not hop or hops > MAX_HOPS:
             self.unroutable += 1
@@ -722,7 +738,7 @@ class Network:
             self.links.send(hop, render(copy), cast=kind)
 
     def _cast_in(self, packet: Packet, origin: str, dests: list[str]) -> None:
-        hops = int(packet.routing.get("_amount_hops", "0") or 0) + 1
+        hops = _hops(packet.routing) + 1
         rest = [d for d in dests if d != self.me]
         if rest and hops <= MAX_HOPS:
             self._spread(packet, origin, rest, hops, {})
@@ -757,6 +773,29 @@ class Network:
         for names in children.values():
             names.sort()
         return children
+
+
+def _check_time(packet: Packet) -> None:
+    """A message's `_time` (ms) is shown to clients (server-time) and kept by the
+    history and the away log: one that is not a time is dropped at the link, so the
+    line counts as said now."""
+    stamp = packet.vars.get("_time")
+    if stamp is None:
+        return
+    ms = number(stamp, -1, 15) if isinstance(stamp, str) else -1
+    if not 0 <= ms <= int(MAX_SECONDS * 1000) + 999:
+        log.debug("dropped a malformed _time from a link: %r", stamp)
+        del packet.vars["_time"]
+
+
+def _hops(routing: dict[str, str]) -> int:
+    """How many servers relayed a packet so far; a malformed count (not a small
+    non-negative number, which could let a packet loop) counts as too many."""
+    text = routing.get("_amount_hops", "")
+    if not text:
+        return 0
+    hops = number(text, MAX_HOPS, 4)
+    return hops if hops >= 0 else MAX_HOPS
 
 
 def _ignore(packet: Packet) -> None:

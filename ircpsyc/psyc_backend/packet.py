@@ -139,6 +139,29 @@ class Packet:
         )
 
 
+def number(text: str, default: int = 0, digits: int = 30) -> int:
+    """A decimal integer from another server (ASCII digits, an optional `-`, at most
+    `digits` digits), else `default`: `str.isdigit` takes "²" and `int` takes " 1",
+    "1_0" and Arabic-Indic digits, and a value of thousands of digits is an error."""
+    body = text[1:] if text[:1] == "-" else text
+    if not body or len(body) > digits or not body.isascii() or not body.isdigit():
+        return default
+    return int(text)
+
+
+def seconds(text: str, default: float) -> float:
+    """A time in seconds from another server: finite, within 0 .. year 9999, else
+    `default` (`float` takes "nan", "inf" and "1e400")."""
+    try:
+        value = float(text)
+    except ValueError:
+        return default
+    return value if 0.0 <= value <= MAX_SECONDS else default
+
+
+MAX_SECONDS = 253402300799.0  # 9999-12-31T23:59:59Z: what datetime and strftime can show
+
+
 def method_chain(method: str) -> Iterator[str]:
     """Yield a method and its ancestors: `_notice_place_enter_join`, `_notice_place_enter`, ...
 

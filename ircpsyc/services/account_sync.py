@@ -116,7 +116,7 @@ from typing import TYPE_CHECKING
 
 from ircpsyc.psyc_backend.ids import new_id
 from ircpsyc.psyc_backend.network import host_of, rendezvous
-from ircpsyc.psyc_backend.packet import Packet, Value
+from ircpsyc.psyc_backend.packet import Packet, Value, number, seconds
 from ircpsyc.psyc_backend.requests import Failure, Request, Requests
 from ircpsyc.psyc_backend.router import Router
 from ircpsyc.psyc_backend.uniform import casefold
@@ -258,17 +258,13 @@ def _credentials_of(packet: Packet) -> Credentials:
 
 
 def _int(text: str, default: int = -1) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        return default
+    return number(text, default)
 
 
 def _float(text: str, default: float) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        return default
+    """A time from another server: finite and plausible, else `default` ("nan" would
+    make every comparison of versions false)."""
+    return seconds(text, default)
 
 
 @dataclass(slots=True)

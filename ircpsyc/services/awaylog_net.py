@@ -62,7 +62,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ircpsyc.psyc_backend.network import host_of
-from ircpsyc.psyc_backend.packet import Packet, Value
+from ircpsyc.psyc_backend.packet import Packet, Value, number
 from ircpsyc.psyc_backend.requests import Failure, Request, Requests
 from ircpsyc.services.awaylog import AwayEntry, AwayLog
 
@@ -329,4 +329,4 @@ def _entry_of(packet: Packet, account: str, home: str) -> AwayEntry:
 
 
 def _int(text: str) -> int:
-    return int(text) if text.isdigit() else 0
+    return max(0, number(text, 0))

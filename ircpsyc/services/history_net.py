@@ -35,13 +35,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ircpsyc.psyc_backend.network import host_of
-from ircpsyc.psyc_backend.packet import Packet, Value
+from ircpsyc.psyc_backend.packet import MAX_SECONDS, Packet, Value, number
 from ircpsyc.psyc_backend.requests import Failure, Request, Requests
 from ircpsyc.psyc_backend.uniform import casefold, normalize
 from ircpsyc.services.history import (
     KIND_EVENT,
     SELECTORS,
     History,
+    Reference,
     parse_wire_reference,
     select_refs,
 )
@@ -186,7 +187,7 @@ class NetHistory:
         history = self.history()
         place = self.registry.places.get(casefold(name))
         selector = packet.get("_selector").upper()
-        refs = [parse_wire_reference(r) for r in packet.get_list("_list_references")]
+        refs = [_reference(r) for r in packet.get_list("_list_references")]
         wanted = 2 if selector == "BETWEEN" else 1
         if (
             history is None
@@ -225,4 +226,14 @@ class NetHistory:
 
 
 def _int(text: str) -> int:
-    return int(text) if text.isdigit() else 0
+    return max(0, number(text, 0))
+
+
+def _reference(text: str) -> Reference | None:
+    """A reference from another server; None when malformed (a timestamp that is not
+    a time in ms: `isdigit` takes "²", and a huge one does not fit the store)."""
+    if text.startswith("timestamp="):
+        ms = number(text[10:], -1, 15)
+        if not 0 <= ms <= int(MAX_SECONDS * 1000):
+            return None
+    return parse_wire_reference(text)
