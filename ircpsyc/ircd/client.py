@@ -418,18 +418,43 @@ def _tags(packet: Packet, fmt: int) -> str:
     return ";".join(parts)
 
 
+# method -> (a channel line?, verb): the verb is TAGMSG, NOTICE or PRIVMSG.
+_MESSAGE_SHAPES: dict[str, tuple[bool, str]] = {
+    "_message_public": (True, "PRIVMSG"),
+    "_message_public_notice": (True, "NOTICE"),
+    "_message_public_tagmsg": (True, "TAGMSG"),
+    "_message_private": (False, "PRIVMSG"),
+    "_message_private_notice": (False, "NOTICE"),
+    "_message_private_tagmsg": (False, "TAGMSG"),
+}
+
+
+def _message_shape(method: str) -> tuple[bool, str]:
+    shape = _MESSAGE_SHAPES.get(method)
+    if shape is not None:
+        return shape
+    if method.endswith("_tagmsg"):
+        verb = "TAGMSG"
+    elif method.endswith("_notice"):
+        verb = "NOTICE"
+    else:
+        verb = "PRIVMSG"
+    return method.startswith("_message_public"), verb
+
+
 def _render_message(packet: Packet, fmt: int) -> bytes:
-    notice = packet.method.endswith("_notice")
-    if packet.method.startswith("_message_public"):
+    # Every message line is rendered here (once per capability set for a channel).
+    public, verb = _message_shape(packet.method)
+    if public:
         target = packet.get("_status") + packet.get("_nick_place")
     else:
         target = packet.get("_nick_target")
-    verb = "NOTICE" if notice else "PRIVMSG"
-    if packet.method.endswith("_tagmsg"):
+    tags = _tags(packet, fmt) if fmt else ""
+    if verb == "TAGMSG":
         if not fmt & C.F_TAGS:
             return b""
-        return line(packet.get("_prefix"), "TAGMSG", target, tags=_tags(packet, fmt))
-    return line(packet.get("_prefix"), verb, target, packet.body, tags=_tags(packet, fmt))
+        return line(packet.get("_prefix"), "TAGMSG", target, tags=tags)
+    return line(packet.get("_prefix"), verb, target, packet.body, tags=tags)
 
 
 def _render_join(packet: Packet, fmt: int) -> bytes:

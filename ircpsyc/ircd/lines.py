@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from functools import lru_cache
 
 MAX_LINE = 512  # RFC 1459 line length, CR LF included, tags excluded
 
@@ -22,23 +23,32 @@ def server_time(ms: int | None = None) -> str:
     """IRCv3 server-time: UTC with millisecond precision."""
     if ms is None:
         ms = int(time.time() * 1000)
-    stamp = datetime.fromtimestamp(ms / 1000, UTC)
-    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    second, milli = divmod(ms, 1000)
+    return f"{_second_stamp(second)}{milli:03d}Z"
+
+
+@lru_cache(maxsize=64)
+def _second_stamp(second: int) -> str:
+    """`2026-11-22T00:14:36.` for a second: strftime costs more than the rest of a
+    tagged line, and the messages of one second share it."""
+    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
 
 
 def line(source: str | None, command: str, *params: str, tags: str = "") -> bytes:
     """One IRC line as bytes, CR LF terminated, cut to 512 bytes outside the tags."""
-    parts = []
-    if source:
-        parts.append(":" + source)
-    parts.append(command)
+    # Built with f-strings rather than a list and a join: every line sent goes through here.
     if params:
-        *middle, last = params
-        parts.extend(middle)
+        last = params[-1]
         if not last or " " in last or last[0] == ":":
             last = ":" + last
-        parts.append(last)
-    text = " ".join(parts)
+        if len(params) == 1:
+            text = f"{command} {last}"
+        else:
+            text = f"{command} {' '.join(params[:-1])} {last}"
+    else:
+        text = command
+    if source:
+        text = f":{source} {text}"
     if "\r" in text or "\n" in text or "\0" in text:
         text = text.replace("\r", " ").replace("\n", " ").replace("\0", "")
     data = text.encode("utf-8", "replace")
