@@ -36,6 +36,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ircpsyc.ircd.commands.links import read_rows
+
 REPO = Path(__file__).resolve().parent.parent
 OPER_PASSWORD = "bench links oper"
 SECRET = "benchmark link secret, long enough"
@@ -219,14 +221,15 @@ class Client:
 
 async def stats(oper: Client) -> dict[str, Any]:
     oper.send("STATS L")
-    rows: list[dict[str, Any]] = []
+    rows: list[str] = []
     while True:
         words = await oper.line()
         if words[1] == "249":
-            rows.append(json.loads(words[-1]))
+            rows.append(words[-1])
         elif words[1] == "219":
             break
-    return {"summary": rows[0], "links": rows[1:]}
+    summary = read_rows(rows)
+    return {"summary": summary, "links": list(summary["links"].values())}
 
 
 def totals(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> dict[str, int]:

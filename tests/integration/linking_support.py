@@ -12,7 +12,6 @@ fails the test (conftest's `ServerFactory` does both).
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +27,8 @@ from conftest import (
     free_port,
     start_server,
 )
+
+from ircpsyc.ircd.commands.links import read_rows
 
 from .support import RawClient
 
@@ -127,10 +128,7 @@ class LinkedNetwork:
         """STATS L: the network summary and one entry per link."""
         await oper.send("STATS L")
         lines = await oper.collect("219")
-        rows = [json.loads(line.params[-1]) for line in lines if line.command == "249"]
-        summary = rows[0]
-        summary["links"] = {row["name"]: row for row in rows[1:]}
-        return summary
+        return read_rows([line.params[-1] for line in lines if line.command == "249"])
 
     async def operators(self) -> dict[str, RawClient]:
         """One operator connection per running server, kept open (a connection that

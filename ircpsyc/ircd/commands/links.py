@@ -2,15 +2,19 @@
 
 LINKS and MAP list the servers this one can reach, along its shortest-path
 tree.  STATS l gives one line per configured link (state, queue, packets and
-bytes both ways, casts); STATS L (operators) dumps the same as JSON, one link
-per line, for tools and tests.  SQUIT breaks a link (it is dialled again after
-the back-off, which is how tests break links); CONNECT dials one now.
+bytes both ways, casts); STATS L (operators) dumps the same as JSON objects,
+one per 249 line: the network summary (objects without a marker), each link
+(`"name"`) and each network service (`"service"`: accounts, history, awaylog),
+an object split over several lines when it is too long for one.  SQUIT breaks
+a link (it is dialled again after the back-off, which is how tests break links);
+CONNECT dials one now.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 from irctokens.line import Line
 
@@ -100,10 +104,58 @@ def link_stats(core: IRCServer, query: str, oper: bool) -> list[tuple[str, list[
         snapshot = net.stats()
         links = snapshot.pop("links")
         snapshot.pop("replicas", None)
-        out.append((RPL_STATSDEBUG, ["L", json.dumps(snapshot, separators=(",", ":"))]))
+        services = {k: snapshot.pop(k) for k in list(snapshot) if isinstance(snapshot[k], dict)}
+        rows = _json_rows({}, snapshot)
         for link in links:
-            out.append((RPL_STATSDEBUG, ["L", json.dumps(link, separators=(",", ":"))]))
+            rows += _json_rows({"name": link.pop("name")}, link)
+        for name, figures in services.items():
+            rows += _json_rows({"service": name}, figures)
+        out += [(RPL_STATSDEBUG, ["L", row]) for row in rows]
     return out
+
+
+JSON_ROW = 400  # bytes of JSON per 249 line: the rest of the line must fit in 512
+
+
+def _json_rows(marker: dict[str, Any], data: dict[str, Any]) -> list[str]:
+    """`data` as JSON objects that each fit in one line, every one carrying `marker`
+    (a reader merges the rows with the same marker); a value too long for a line
+    on its own is shown cut, as a string."""
+    rows: list[str] = []
+    current = dict(marker)
+    for key, value in data.items():
+        candidate = {**current, key: value}
+        if len(_dump(candidate)) <= JSON_ROW:
+            current = candidate
+            continue
+        if len(current) > len(marker):
+            rows.append(_dump(current))
+        current = {**marker, key: value}
+        if len(_dump(current)) > JSON_ROW:
+            current = {**marker, key: _dump(value)[: JSON_ROW // 2] + "..."}
+    if len(current) > len(marker) or not rows:
+        rows.append(_dump(current))
+    return rows
+
+
+def read_rows(rows: list[str]) -> dict[str, Any]:
+    """The STATS L lines (their JSON) put back together, for tools and tests: the
+    summary, with `links` and `services` as {name: figures}."""
+    summary: dict[str, Any] = {"links": {}, "services": {}}
+    for text in rows:
+        row = json.loads(text)
+        if "name" in row:
+            summary["links"].setdefault(row["name"], {}).update(row)
+        elif "service" in row:
+            name = row.pop("service")
+            summary["services"].setdefault(name, {}).update(row)
+        else:
+            summary.update(row)
+    return summary
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
 
 
 # SQUIT <server> [<comment>]
