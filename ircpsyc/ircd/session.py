@@ -232,7 +232,12 @@ class Session:
                     finally:
                         buffered, self.rb = self.rb, None
                         self.label = ""
-                        self._flush_labeled(label, buffered)
+                        if self.deferred:  # the reply waits again: its answer has the label
+                            self.deferred = False
+                            for data in buffered:
+                                self.sink.write(data)
+                        else:
+                            self._flush_labeled(label, buffered)
             finally:
                 if release is not None:
                     release()

@@ -82,3 +82,31 @@ def test_register_on_one_server_sasl_on_the_others(factory: ServerFactory) -> No
         await eventually(net.port(middle), account, "pass-word!", "904")
 
     run()
+
+
+def test_register_before_connecting_waits_for_a_remote_home(factory: ServerFactory) -> None:
+    net = LinkedNetwork(factory, 2, [(0, 1)])
+    net.start()
+    first, second = net.names
+
+    @aio
+    async def run() -> None:
+        await net.wait_converged()
+        account = next(
+            name
+            for name in (unique("pre") for _ in range(200))
+            if rendezvous(f"~{name}", net.names) == second
+        )
+        client = await RawClient.connect(net.port(first))
+        await client.send("CAP LS 302", "CAP REQ :draft/account-registration")
+        await client.expect("CAP", where=lambda m: m.params[1] == "ACK")
+        # Pipelined: CAP END must wait until the account's home has answered.
+        await client.send(
+            f"NICK {account}", "USER u 0 * :early", "REGISTER * * early-pw!", "CAP END"
+        )
+        lines = await client.collect("001", timeout=15.0)
+        commands = [m.command for m in lines]
+        assert "REGISTER" in commands, [m.format() for m in lines]
+        assert commands.index("REGISTER") < commands.index("900") < commands.index("001")
+
+    run()

@@ -337,7 +337,12 @@ def handle_register(s: Session, msg: Line) -> None:
             _register_fail(s, "TEMPORARILY_UNAVAILABLE", name, "Please try again later")
             return
         assert core.nickserv is not None
-        core.nickserv.sync.register(name, credentials, email, created)
+        # The account's home may be another server: the input waits for its answer
+        # too, so a CAP END sent meanwhile finds the account made (or refused).
+        answer = s.later()
+        core.nickserv.sync.register(
+            name, credentials, email, lambda result: answer(lambda: created(result))
+        )
 
     def job() -> Credentials | None:
         try:
