@@ -159,7 +159,7 @@ OPER_PRIVILEGES = (
     "wallops",  # WALLOPS, GLOBOPS
 )
 # Server notice masks (user mode +s): see ircpsyc.ircd.snomask.
-SNOMASK_LETTERS = "ackoqvx"
+SNOMASK_LETTERS = "acFkoqvx"
 
 
 def _check_privilege(value: str) -> str | None:
@@ -604,7 +604,8 @@ class NetworkSection:
         help="Seconds to wait for another server to answer a request made for a client "
         "(CHATHISTORY or the replay on JOIN of a channel homed there, NAMES or WHO of a "
         "channel without local members, an operator's KILL or SAJOIN/SAPART/SANICK of a "
-        "user there); then CHATHISTORY fails with MESSAGE_ERROR.",
+        "user there, VERSION/MOTD/TIME/ADMIN/INFO of that server); then CHATHISTORY "
+        "fails with MESSAGE_ERROR and the server queries with 402.",
         gt=0,
     )
 
@@ -618,6 +619,47 @@ class ChannelsSection:
         'of channel = server, e.g. [channels.pin] "#ops" = "hub.example.org".',
         check=_check_pins,
         factory=dict,
+    )
+
+
+def _check_cloak_secret(value: str) -> str | None:
+    if value and len(value) < 16:
+        return "must be empty (generated and kept in the store) or at least 16 characters"
+    return None
+
+
+def _check_cloak_suffix(value: str) -> str | None:
+    labels = value.split(".")
+    if not value or not all(_HOST_LABEL.match(label) for label in labels):
+        return 'must be one or more host name labels, like "ip" or "users.example.org"'
+    return None
+
+
+@dataclass(frozen=True)
+class CloaksSection:
+    """[cloaks]: host cloaking, user mode +x (ircpsyc.ircd.cloak)."""
+
+    enabled: bool = _key(
+        True,
+        help="Offer user mode +x, which shows a keyed hash of the user's address instead "
+        "of the address. Off: +x is refused and every user shows its address.",
+    )
+    set_on_connect: bool = _key(
+        True,
+        help="Give every IRC connection +x as it registers (users may still -x).",
+    )
+    secret: str = _key(
+        "",
+        help="Key of the cloak hash. Empty: one is generated once and kept in the store, "
+        "so cloaks stay the same across restarts. Every server of a network must have the "
+        "same secret, or a user's cloak differs from server to server. Changing it changes "
+        "every cloak (and so voids bans on cloaks).",
+        check=_check_cloak_secret,
+    )
+    suffix: str = _key(
+        "ip",
+        help='Last label(s) of every cloak, e.g. "ip" gives 1a2b3c4d.5e6f7a8b.9c0d1e2f.ip.',
+        check=_check_cloak_suffix,
     )
 
 
@@ -813,6 +855,9 @@ class Config:
     )
     channels: ChannelsSection = field(
         default_factory=ChannelsSection, metadata={"help": "Network-wide channel settings."}
+    )
+    cloaks: CloaksSection = field(
+        default_factory=CloaksSection, metadata={"help": "Host cloaking (user mode +x)."}
     )
     links: tuple[LinkEntry, ...] = field(
         default_factory=tuple,

@@ -22,7 +22,9 @@ to the places (ircpsyc.channels.hub, .replica) and the IRC front-end
   installs; its requests and snapshots reach it through the router;
 * `$operators` (ircpsyc.ircd.netops: K/D-lines network-wide, KILL and
   SAJOIN/SAPART/SANICK of users of other servers): unicasts between the
-  servers' roots and their `$operators` entities, through the router.
+  servers' roots and their `$operators` entities, through the router;
+* `$info` (ircpsyc.ircd.serverinfo: VERSION, MOTD, TIME, ADMIN and INFO of
+  another server): the same, between the roots and the `$info` entities.
 
 `ircpsyc.server.Server` creates one when [[links]] or listen.psyc is configured;
 the sans-IO tests build several and connect their circuits in memory.
@@ -47,6 +49,7 @@ from ircpsyc.config import Config, network_servers
 from ircpsyc.ircd.commands.chathistory import replay_missed
 from ircpsyc.ircd.netops import NetOps
 from ircpsyc.ircd.remote import NetFront, Roster
+from ircpsyc.ircd.serverinfo import ServerInfo
 from ircpsyc.psyc_backend.link import LinkConfig, LinkService, Settings
 from ircpsyc.psyc_backend.network import Network, host_of
 from ircpsyc.psyc_backend.packet import Packet
@@ -144,6 +147,7 @@ class Linking:
         core.tickers.append(self.awaylog.tick)
         core.net.awaylog = self.awaylog
         self.netops = NetOps(core, network)  # K/D-lines, KILL, SA* network-wide
+        self.info = core.net.info = ServerInfo(core, network)  # VERSION etc. of the others
         self.service: LinkService | None = None
         self._ticker: asyncio.Task[None] | None = None
 

@@ -161,6 +161,7 @@ class Server:
         self.store = Store(self.config.storage.path)
         attach_history(self.core, self.store)
         self.core.moderation.attach_store(self.store)  # K-lines and D-lines
+        self.core.cloaks.attach_store(self.store)  # the generated cloak secret, if any
         accounts = Accounts(self.store, lambda: self.core.config.services, self.core.clock)
         nickserv = install_accounts(self.core, accounts)
         nickserv.offload = self._offload_for

@@ -45,13 +45,20 @@ def make_config(
     *,
     motd: str | None = None,
     opers: Iterable[tuple[str, str, str]] = (),
+    cloaks: bool = False,
     **limits: Any,
 ) -> Config:
     """The default configuration with some fields replaced.
 
     `opers` is (name, password, hostmask) triples; `limits` replaces [limits] keys.
+    Host cloaking is off unless `cloaks` (a real server cloaks by default): most
+    tests check hosts and bans on the addresses they connect from.
     """
     config = load(None)
+    if not cloaks:
+        config = dataclasses.replace(
+            config, cloaks=dataclasses.replace(config.cloaks, enabled=False)
+        )
     if motd is not None:
         config = dataclasses.replace(config, server=dataclasses.replace(config.server, motd=motd))
     entries = tuple(

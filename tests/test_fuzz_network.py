@@ -56,7 +56,7 @@ SETTINGS = settings(
     derandomize=False,
 )
 
-SERVICES = ["$roster", "$directory", "$history", "$awaylog", "$accounts", "$operators"]
+SERVICES = ["$roster", "$directory", "$history", "$awaylog", "$accounts", "$operators", "$info"]
 METHODS = [
     "_notice_roster_enter",
     "_notice_roster_leave",
@@ -138,6 +138,9 @@ METHODS = [
     "_error_unknown_name_place",
     "_error_place_target_membership",
     "_error_unavailable_nick",
+    "_request_server_info",
+    "_status_server_info",
+    "_failure_server_info",
     "_notice_route_acknowledge",
     "_error_illegal_source",
     "_failure",
@@ -214,6 +217,13 @@ VARS = [
     "_boot",
     "_sequence",
     "_filter_rank",
+    "_command",
+    "_version",
+    "_description",
+    "_flag_motd",
+    "_admin_location",
+    "_admin_name",
+    "_admin_email",
 ]
 LISTS = [
     "_list_members",
@@ -270,6 +280,9 @@ LISTS = [
     "_list_netburped",
     "_list_parameters",
     "_list_servers",
+    "_list_isupport",
+    "_list_motd",
+    "_list_info",
 ]
 WORDS = [
     "",
@@ -303,6 +316,9 @@ WORDS = [
     "LATEST",
     "BEFORE",
     "BETWEEN",
+    "VERSION",
+    "MOTD",
+    "TIME",
     "msgid=x",
     "timestamp=abc",
     "timestamp=99999999999999999999999",
@@ -389,6 +405,7 @@ SHAPES: list[tuple[str, tuple[str, str, str]]] = [
     ("_unavailable", ("psyc://P/", "psyc://A/$operators", "")),
     ("_unknown_name_user", ("psyc://P/", "psyc://A/$operators", "")),
     ("_target_membership", ("psyc://P/", "psyc://A/$operators", "")),
+    ("_server_info", ("psyc://P/", "psyc://A/$info", "")),
 ]
 
 
@@ -549,15 +566,18 @@ def next_counter(sim: Sim, context: str) -> str:
     return str(last + 1) if isinstance(last, int) else "1"
 
 
-def pending_tag(sim: Sim) -> str:
+def pending_tag(sim: Sim, method: str = "") -> str:
     """The tag of a request A has just sent to B and waits for the answer to: alice asks
-    for the history of a channel she is in and the names of one she is not in (the
-    requests are still on the wire: the answer under test comes first)."""
+    for the history of a channel she is in, the names of one she is not in and B's
+    TIME (the requests are still on the wire: the answer under test comes first)."""
     alice = KEEP[id(sim)][0]
     alice.send(f"CHATHISTORY LATEST {BCHAN} * 10")
     alice.send(f"NAMES {NAMES}")
+    alice.send(f"TIME {B}")
     linking = sim[A].linking
-    for service in (linking.history, linking.directory, linking.awaylog, linking.netops):
+    services: list[Any] = [linking.history, linking.directory, linking.awaylog, linking.netops]
+    services.insert(0 if "_server_info" in method else 4, linking.info)
+    for service in services:
         if service.requests.pending:
             return next(reversed(service.requests.pending))
     return "tag-never-made"
@@ -568,7 +588,7 @@ def inject(sim: Sim, peer: str, packet: Packet) -> None:
     if packet.routing.get("_counter") == "NEXT":
         packet.routing["_counter"] = next_counter(sim, packet.context)
     if packet.routing.get("_tag_relay") == "TAG":  # an answer to a request A made
-        packet.routing["_tag_relay"] = pending_tag(sim)
+        packet.routing["_tag_relay"] = pending_tag(sim, packet.method)
     sim[A].network.link_packet(sim[A].peer(peer), packet)
     sim.run()
 

@@ -119,9 +119,9 @@ def test_isupport_tokens_match_the_tables() -> None:
 
 
 def test_parse_user_modes() -> None:
-    changes, unknown = parse_user_modes("+iw-o+xB")
-    assert changes == [(True, "i"), (True, "w"), (False, "o"), (True, "B")]
-    assert unknown == ["x"]
+    changes, unknown = parse_user_modes("+iw-o+zB-x")
+    assert changes == [(True, "i"), (True, "w"), (False, "o"), (True, "B"), (False, "x")]
+    assert unknown == ["z"]
 
 
 # -- render_changes

@@ -2,9 +2,12 @@
 
 A list entry of +b, +e or +I is either a hostmask or an extban:
 
-    nick!user@host   glob (`*`, `?`) on the member's nick!user@host and on
-                     nick!user@ip; the host part may be a CIDR block
-                     (`*!*@192.0.2.0/24`, `*!*@2001:db8::/32`)
+    nick!user@host   glob (`*`, `?`) on the member's nick!user@host (the host
+                     shown, a cloak under +x), on nick!user@ip (the real
+                     address, whoever set the ban) and on nick!user@cloak (so a
+                     ban on a cloak holds while its owner is -x); the host part
+                     may be a CIDR block on the address (`*!*@192.0.2.0/24`,
+                     `*!*@2001:db8::/32`)
     a:ACCOUNT        glob on the account the member is logged in to (never
                      matches somebody who is not logged in)
     r:REALNAME       glob on the realname (gecos); spaces cannot be written,
@@ -52,6 +55,7 @@ class Subject:
     ip: str = ""
     realname: str = ""
     account: str = ""
+    cloak: str = ""  # the cloak of `ip` (ircpsyc.ircd.cloak), even when not shown
 
     @property
     def prefix(self) -> str:
@@ -120,13 +124,16 @@ def host_match(mask_host: str, host: str, ip: str = "") -> bool:
 
 
 def hostmask_match(mask: str, subject: Subject) -> bool:
-    """A normalised nick!user@host mask against the subject (host or IP, CIDR)."""
+    """A normalised nick!user@host mask against the subject (host, IP or CIDR, cloak)."""
     nick_user, at, mask_host = mask.rpartition("@")
     if not at:
         return mask_match(mask, subject.prefix)
     if not mask_match(nick_user, f"{subject.nick}!{subject.user}"):
         return False
-    return host_match(mask_host, subject.host, subject.ip)
+    if host_match(mask_host, subject.host, subject.ip):
+        return True
+    cloak = subject.cloak
+    return bool(cloak) and cloak != subject.host and mask_match(mask_host, cloak)
 
 
 def matches(mask: str, subject: Subject) -> bool:

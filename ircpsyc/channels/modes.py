@@ -26,7 +26,7 @@ FLAG_MODES = "CMRcimnprst"  # type D
 CHANMODES = f"{LIST_MODES},{PARAM_MODES},{SET_PARAM_MODES},{FLAG_MODES}"
 PREFIX = f"({RANK_ORDER}){''.join(RANKS[m] for m in RANK_ORDER)}"
 STATUSMSG = "".join(RANKS[m] for m in RANK_ORDER)
-USER_MODES = "iowsB"
+USER_MODES = "iowsBx"  # x: cloaked host (ircpsyc.ircd.cloak)
 
 
 @dataclass(frozen=True, slots=True)

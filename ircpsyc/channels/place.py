@@ -87,6 +87,7 @@ class Member:
 
     __slots__ = (
         "account",
+        "cloak",
         "flood",
         "host",
         "ip",
@@ -111,6 +112,7 @@ class Member:
         account: str,
         joined: float,
         ip: str = "",
+        cloak: str = "",
     ) -> None:
         self.uniform = uniform
         self.route = route
@@ -120,6 +122,7 @@ class Member:
         self.realname = realname
         self.account = account
         self.ip = ip
+        self.cloak = cloak  # for bans on the cloak while the member shows its address
         self.modes = ""
         self.joined = joined
         self.flood: FloodCounter | None = None
@@ -131,7 +134,9 @@ class Member:
         return f"{self.nick}!{self.user}@{self.host}"
 
     def subject(self) -> X.Subject:
-        return X.Subject(self.nick, self.user, self.host, self.ip, self.realname, self.account)
+        return X.Subject(
+            self.nick, self.user, self.host, self.ip, self.realname, self.account, self.cloak
+        )
 
     def rank(self) -> int:
         """Index in RANK_ORDER of the highest rank (0 = founder); NO_RANK if none."""
@@ -249,6 +254,7 @@ def _subject_of(packet: Packet) -> X.Subject:
         packet.get("_ip"),
         packet.get("_realname"),
         packet.get("_account"),
+        packet.get("_cloak"),
     )
 
 
@@ -515,6 +521,7 @@ class Place:
             subject.account,
             self.clock(),
             subject.ip,
+            subject.cloak,
         )
         if not self.members and "r" not in self.flags:
             member.modes = "o"  # a registered channel's ranks come from ChanServ
@@ -589,6 +596,7 @@ class Place:
             ("_user", "user"),
             ("_realname", "realname"),
             ("_ip", "ip"),
+            ("_cloak", "cloak"),
         ):
             if var in packet.vars:
                 setattr(member, attr, packet.get(var))

@@ -42,6 +42,7 @@ class Client:
         "monitoring",
         "nick",
         "oper_name",
+        "quit_reason",
         "realname",
         "seen",
         "sessions",
@@ -68,10 +69,30 @@ class Client:
         self.last_active = now
         self.seen: deque[str] = deque(maxlen=16)
         self.monitoring: dict[str, str] = {}  # casefolded nick -> nick as given
+        self.quit_reason = ""  # set as the last session goes: the roster tells the network
+        core.cloaks.on_connect(self)  # +x at sign-on, before anyone sees the host
 
     @property
     def prefix(self) -> str:
         return f"{self.nick}!{self.user}@{self.host}"
+
+    @property
+    def real_host(self) -> str:
+        """The host the connection came from, whatever `host` shows (+x shows a cloak).
+
+        Only the person itself and auspex operators see it.  Nothing here resolves
+        names, so for a connection it is the address.  A person of another server
+        (no session) shows its real host unless it is +x; then its `ip` stands in.
+        """
+        if self.sessions:
+            return self.sessions[0].host
+        return self.ip if "x" in self.modes else self.host
+
+    @property
+    def cloak(self) -> str:
+        """The cloak of this person's address ("" when cloaking is off or there is no
+        address): what +x shows, and what bans are also matched on while -x."""
+        return self.core.cloaks.cloak_of(self.ip) if self.sessions else ""
 
     @property
     def is_oper(self) -> bool:
@@ -125,6 +146,7 @@ class Client:
             "_account": self.account,
             "_prefix": self.prefix,
             "_ip": self.ip,  # for the place's bans on IP addresses; never cast
+            "_cloak": self.cloak,  # bans on the cloak match while -x too; never cast
         }
         if self.away:
             out["_away"] = self.away
@@ -142,6 +164,7 @@ class Client:
         from ircpsyc.psyc_backend.ids import new_id
 
         event_id = new_id()
+        self.quit_reason = reason
         for place in list(self.channels.values()):
             self.request(
                 "_request_leave_disconnect", place.uniform, {"_reason": reason, "_id": event_id}

@@ -174,6 +174,9 @@ class IRCServer:
 
         install(self)
         self.moderation = install_moderation(self)  # oper privileges, snomasks, K/D-lines
+        from ircpsyc.ircd.cloak import Cloaks
+
+        self.cloaks = Cloaks(self)  # host cloaking, user mode +x
 
     def apply_config(self, config: Config) -> None:
         had_sts = bool(getattr(self, "config", None)) and _sts_on(self.config)
@@ -354,7 +357,7 @@ class IRCServer:
             N.RPL_MYINFO,
             self.name,
             f"ircpsyc-{__version__}",
-            M.USER_MODES,
+            M.USER_MODES if self.cloaks.enabled else M.USER_MODES.replace("x", ""),
             "".join(
                 sorted(
                     M.LIST_MODES + M.PARAM_MODES + M.SET_PARAM_MODES + M.FLAG_MODES + M.RANK_ORDER
@@ -363,6 +366,7 @@ class IRCServer:
             "".join(sorted(M.LIST_MODES + M.PARAM_MODES + M.SET_PARAM_MODES + M.RANK_ORDER)),
         )
         self.send_isupport(session)
+        self.cloaks.welcome(session)  # +x and 396 inside the burst, before the MOTD ends it
         from ircpsyc.ircd.commands.info import send_lusers, send_motd
 
         send_lusers(session)

@@ -13,6 +13,10 @@ nick is unique network-wide: NICK and registration refuse nicks in any roster.
 Remote quits and nick changes, and the persons of a server lost in a netsplit
 (`server_lost`), go into the local WHOWAS history; changes of
 realname or host are shown (SETNAME, CHGHOST) to local members sharing a channel.
+Operators with snomask F see each remote connect and exit (`_notice_roster_leave`
+carries the quit `_reason`), and one summary per server for a netsplit (a
+replica dropped) or a netjoin (a first snapshot) instead of one per person; a
+snapshot that refreshes a replica (after a gap) announces nobody.
 
 Two servers that were apart may both have given out a nick.  When a roster
 brings a remote person with the nick of a local one, the loser is renamed to a
@@ -45,6 +49,7 @@ if TYPE_CHECKING:
     from ircpsyc.channels.directory import Directory
     from ircpsyc.channels.replica import Replicas
     from ircpsyc.ircd.core import IRCServer
+    from ircpsyc.ircd.serverinfo import ServerInfo
     from ircpsyc.services.awaylog_net import NetAwayLog
     from ircpsyc.services.history_net import NetHistory
 
@@ -242,7 +247,9 @@ class Roster(PersonObserver):
         key = normalize(client.uniform)
         self.since.pop(key, None)
         self.shown.pop(key, None)
-        self._cast("_notice_roster_leave", client.uniform, {"_nick": client.nick})
+        reason = getattr(client, "quit_reason", "")  # for the operators' far-exit notices
+        vars: dict[str, Value] = {"_nick": client.nick, "_reason": reason}
+        self._cast("_notice_roster_leave", client.uniform, vars)
 
     def account_changed(self, client: Client, old_account: str) -> None:
         self._update(client)
@@ -334,6 +341,8 @@ class Roster(PersonObserver):
             replica.by_nick[casefold(found.nick)] = found
         self.replicas[server] = replica
         self.asked.pop(server, None)
+        if old is None:  # a netjoin: one notice, not one per person
+            self.core.moderation.netjoin(server, len(replica.persons))
         previous = old.by_nick if old is not None else {}
         for folded, gone in previous.items():
             if folded not in replica.by_nick and self.find(folded) is None:
@@ -367,10 +376,12 @@ class Roster(PersonObserver):
             replica.persons[key] = found
             replica.by_nick[casefold(found.nick)] = found
             self._online(found)
+            self.core.moderation.far_connect(found)
         elif method.startswith("_notice_roster_leave"):
             gone = self._forget(replica, key)
             if gone is not None:
                 self._remember(gone)
+                self.core.moderation.far_exit(gone, packet.get("_reason"))
             if gone is not None and self.find(casefold(gone.nick)) is None:
                 self._offline(gone.nick)
         elif method.startswith("_notice_roster_nick"):
@@ -395,6 +406,15 @@ class Roster(PersonObserver):
                     self._tell_sharing(person_now, person_now.prefix, "SETNAME")
                 if (person_now.user, person_now.host) != (user, host):
                     self._tell_sharing(person_now, old_prefix, "CHGHOST")
+                    self._rehost(person_now)
+
+    def _rehost(self, found: RemotePerson) -> None:
+        """A new user or host (+x/-x): the channel views here show it from now on
+        (the home updates its own; replicas hear it only from the roster)."""
+        for view in found.channels.values():
+            member = view.member(found.uniform)
+            if member is not None:
+                member.user, member.host = found.user, found.host
 
     def _forget(self, replica: RosterReplica, key: str) -> RemotePerson | None:
         gone = replica.persons.pop(key, None)
@@ -484,6 +504,7 @@ class Roster(PersonObserver):
         replica = self.replicas.pop(name, None)
         if replica is None:
             return
+        self.core.moderation.netsplit(name, len(replica.persons))  # one notice, not one each
         for found in replica.persons.values():
             self._remember(found)  # left in the netsplit: WHOWAS knows them, with their server
             self._offline(found.nick)
@@ -535,6 +556,7 @@ class NetFront:
         self.history: NetHistory | None = None  # channels' history at their homes
         self.directory: Directory | None = None  # every channel of the network (LIST)
         self.awaylog: NetAwayLog | None = None  # accounts' away logs at their homes
+        self.info: ServerInfo | None = None  # VERSION, MOTD, ... of other servers
 
     def find(self, nick: str) -> Client | None:
         """A remote person by nick, or a foreign one by uniform (`psyc://host/~nick`)."""

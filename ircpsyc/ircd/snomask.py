@@ -6,6 +6,8 @@ letters (config.SNOMASK_LETTERS):
 
     a  announcements: REHASH, and who did it
     c  clients connecting to this server
+    F  far connects and exits: persons of other servers of the network (from the
+       roster), and one summary per server for a netsplit or a netjoin
     k  KILLs
     o  users becoming IRC operators (and failed OPER attempts)
     q  clients quitting this server
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
 LABELS = {
     "a": "ANNOUNCEMENT",
     "c": "CONNECT",
+    "F": "REMOTE",
     "k": "KILL",
     "o": "OPER",
     "q": "QUIT",

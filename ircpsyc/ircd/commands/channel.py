@@ -1,5 +1,8 @@
 """Channel commands: JOIN, PART, TOPIC, NAMES, LIST, INVITE, KICK, MODE.
 
+MODE of one's own nick sets user modes; +x/-x shows the cloak or the real
+host (`show_host`: 396 to the person, CHGHOST to those with the cap).
+
 Requests go to the place as PSYC packets; the place decides.  Queries (NAMES,
 TOPIC, LIST, list modes) answer from the local view of the place; for a channel
 homed on another server without members here, LIST and TOPIC answer from the
@@ -14,13 +17,14 @@ from ircpsyc.channels import modes as M
 from ircpsyc.channels.directory import Summary
 from ircpsyc.channels.place import Member, Place
 from ircpsyc.ircd import caps as C
+from ircpsyc.ircd import cloak, snomask
 from ircpsyc.ircd import numerics as N
-from ircpsyc.ircd import snomask
 from ircpsyc.ircd.client import Client
 from ircpsyc.ircd.commands.moderation import has_privilege, override_vars
 from ircpsyc.ircd.core import command
 from ircpsyc.ircd.lines import line
 from ircpsyc.ircd.session import Session
+from ircpsyc.psyc_backend.network import host_of
 from ircpsyc.psyc_backend.uniform import casefold, normalize, place
 
 
@@ -143,6 +147,10 @@ def handle_join(s: Session, msg: Line) -> None:
             s.numeric(N.ERR_TOOMANYCHANNELS, name, "You have joined too many channels")
             continue
         vars = client.enter_vars()
+        if foreign and net is not None and not net.network.in_network(host_of(foreign)):
+            # The address (and its cloak) stay inside the network, as the roster's do.
+            vars.pop("_ip", None)
+            vars.pop("_cloak", None)
         vars["_nick_place"] = name
         vars.update(override_vars(s))
         if index < len(keys) and keys[index]:
@@ -484,6 +492,14 @@ def _user_mode(s: Session, msg: Line) -> None:
             elif adding and not client.is_oper:
                 s.numeric(N.ERR_NOPRIVILEGES, "Permission Denied- You're not an IRC operator")
             continue
+        if mode == cloak.MODE:
+            # Not offered when off (nor in 004); but -x still works for a person
+            # cloaked before a REHASH turned cloaking off.
+            if not s.core.cloaks.enabled and (adding or mode not in client.modes):
+                unknown.append(mode)
+            elif (not adding or client.cloak) and client.set_mode(mode, adding):
+                applied.append((adding, mode))
+            continue
         if mode == "o" and "s" in client.modes:
             snomasks.set(client, "")
             applied.append((False, "s"))
@@ -501,3 +517,33 @@ def _user_mode(s: Session, msg: Line) -> None:
                 sign = want
             out += mode
         s.send(line(client.prefix, "MODE", client.nick, out))
+    if any(mode == cloak.MODE for _, mode in applied):
+        show_host(client, client.cloak if cloak.MODE in client.modes else client.real_host)
+
+
+def show_host(client: Client, host: str) -> None:
+    """Show `host` for the person from now on (+x: its cloak; -x: its real host).
+
+    The person gets 396 RPL_VISIBLEHOST (and CHGHOST with the cap), local
+    members sharing a channel with the `chghost` cap get CHGHOST from the old
+    prefix; the places (and the local replicas, which the home does not tell)
+    learn the new host for JOIN lines and NAMES, and the roster carries it to
+    the other servers, whose members get their CHGHOST from it.  Only -x, the
+    person's own choice, shows the real host to others.
+    """
+    from ircpsyc.ircd.commands.query import notify_peers
+
+    if host == client.host:
+        return
+    notify_peers(client, "CHGHOST", client.user, host, cap=C.CHGHOST)  # from the old prefix
+    data = line(client.prefix, "CHGHOST", client.user, host)
+    client.host = host
+    for session in client.sessions:
+        if C.CHGHOST in session.caps:
+            session.send(data)
+        session.numeric(N.RPL_VISIBLEHOST, host, "is now your displayed host")
+    for view in list(client.channels.values()):
+        client.request("_notice_person_update", view.uniform, {"_host": host})
+        member = view.member(client.uniform)
+        if member is not None:
+            member.host = host

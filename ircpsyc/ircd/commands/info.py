@@ -1,5 +1,14 @@
 """Server queries: MOTD, LUSERS, VERSION, TIME, INFO, ADMIN, STATS, HELP.
 
+VERSION, MOTD, TIME, ADMIN and INFO take a target (RFC 2812 §3.4): a server
+name, a mask matching a server (`*.example`; this server first, then the
+others in name order), or a nick, meaning that person's server.  Another
+server of the network is asked through `$info` (ircpsyc.ircd.serverinfo) and
+its answer is shown with that server as the source of the numerics, exactly as
+it would answer itself; an unknown, unreachable or silent server gets 402.
+LUSERS counts the whole network (the rosters are replicated): every server
+would give the same numbers, so its mask and target are not looked at.
+
 LINKS and MAP, and the link lines of STATS, are in `links` (the server network).
 """
 
@@ -10,21 +19,30 @@ import time
 from irctokens.line import Line
 
 from ircpsyc import __version__
+from ircpsyc.channels.modes import mask_match
 from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.commands.links import link_stats
-from ircpsyc.ircd.core import COMMANDS, command
+from ircpsyc.ircd.core import COMMANDS, IRCServer, command
+from ircpsyc.ircd.lines import line
 from ircpsyc.ircd.session import Session
+from ircpsyc.psyc_backend.packet import Packet, Value, seconds
+
+MAX_LINES = 1000  # MOTD or INFO lines shown from another server
+MAX_TOKENS = 100  # ISUPPORT tokens shown from another server
 
 
 def send_motd(s: Session) -> None:
-    lines = s.core.motd_lines
+    _show_motd(s, s.core.name, s.core.motd_lines)
+
+
+def _show_motd(s: Session, server: str, lines: list[str]) -> None:
     if not lines:
-        s.numeric(N.ERR_NOMOTD, "MOTD File is missing")
+        _numeric(s, server, N.ERR_NOMOTD, "MOTD File is missing")
         return
-    s.numeric(N.RPL_MOTDSTART, f"- {s.core.name} Message of the day - ")
+    _numeric(s, server, N.RPL_MOTDSTART, f"- {server} Message of the day - ")
     for text in lines:
-        s.numeric(N.RPL_MOTD, f"- {text}")
-    s.numeric(N.RPL_ENDOFMOTD, "End of /MOTD command.")
+        _numeric(s, server, N.RPL_MOTD, f"- {text}")
+    _numeric(s, server, N.RPL_ENDOFMOTD, "End of /MOTD command.")
 
 
 def send_lusers(s: Session) -> None:
@@ -63,28 +81,136 @@ def send_lusers(s: Session) -> None:
     )
 
 
-def _other_server(s: Session, msg: Line, index: int = 0) -> bool:
-    """Answer 402 when a command names a server that is not this one."""
-    if len(msg.params) > index:
-        target = msg.params[index]
-        if (
-            target.lower() != s.core.name.lower()
-            and s.core.find(target) is None
-            and "*" not in target
-        ):
-            s.numeric(N.ERR_NOSUCHSERVER, target, "No such server")
-            return True
-    return False
+# -- the server a target means, and what a server says about itself
+
+
+def target_server(core: IRCServer, target: str) -> str:
+    """The server (lower case) that a query's target names: a server of the network
+    by name, the first one a mask matches (this one first), or a nick's server;
+    "" for none.  A configured server is named even while unreachable (asking it
+    then fails with 402 like an unknown one)."""
+    me = core.name.lower()
+    name = target.lower()
+    servers = [me]
+    net = core.net
+    if net is not None:
+        network = net.network
+        if network.in_network(name):
+            return name
+        servers += sorted(s for s in network.reachable if s != me and network.in_network(s))
+    if name in servers:
+        return name
+    if "*" in name or "?" in name:
+        return next((s for s in servers if mask_match(name, s)), "")
+    from ircpsyc.ircd.remote import RemotePerson
+
+    found = core.find(target)
+    if found is None:
+        return ""
+    if isinstance(found, RemotePerson):  # foreign persons' servers are not asked
+        return found.server if net is not None and net.network.in_network(found.server) else ""
+    return me
+
+
+def info_vars(core: IRCServer, command: str) -> dict[str, Value]:
+    """What this server shows for `command`, as the variables of `_status_server_info`."""
+    if command == "VERSION":
+        return {
+            "_version": f"ircpsyc-{__version__}",
+            "_description": "PSYC places behind IRC",
+            "_list_isupport": list(core.isupport),
+        }
+    if command == "MOTD":
+        # The flag: an MOTD of one empty line and no MOTD are different things.
+        lines = core.motd_lines
+        return {"_flag_motd": "1" if lines else "0", "_list_motd": list(lines)}
+    if command == "TIME":
+        return {"_time": str(int(core.clock()))}
+    if command == "ADMIN":
+        server = core.config.server
+        return {
+            "_admin_location": server.admin_location or server.description,
+            "_admin_name": server.admin_name or server.network,
+            "_admin_email": server.admin_email or "(none configured)",
+        }
+    if command == "INFO":
+        return {"_list_info": list(_INFO)}
+    return {}
+
+
+def _numeric(s: Session, server: str, numeric: str, *params: str) -> None:
+    s.send(line(server, numeric, s.nick or "*", *params))
+
+
+def _word(text: str) -> str:
+    """A middle parameter from another server: one word, never empty or ':'-led."""
+    return text.replace(" ", "_").lstrip(":") or "*"
+
+
+def show(s: Session, server: str, command: str, answer: Packet) -> None:
+    """The numerics of `command` from `server`'s answer (or this server's own)."""
+    if command == "VERSION":
+        version = _word(answer.get("_version"))
+        _numeric(s, server, N.RPL_VERSION, version, server, answer.get("_description"))
+        tokens = [t for t in answer.get_list("_list_isupport") if " " not in t and t[:1] not in ":"]
+        tokens = tokens[:MAX_TOKENS]
+        for start in range(0, len(tokens), 12):
+            row = tokens[start : start + 12]
+            _numeric(s, server, N.RPL_ISUPPORT, *row, "are supported by this server")
+    elif command == "MOTD":
+        lines = answer.get_list("_list_motd") if answer.get("_flag_motd") == "1" else []
+        _show_motd(s, server, lines[:MAX_LINES])
+    elif command == "TIME":
+        now = int(seconds(answer.get("_time"), 0.0))
+        text = time.strftime("%A %B %d %Y -- %H:%M:%S +00:00", time.gmtime(now))
+        _numeric(s, server, N.RPL_TIME, server, str(now), "0", text)
+    elif command == "ADMIN":
+        _numeric(s, server, N.RPL_ADMINME, server, "Administrative info")
+        _numeric(s, server, N.RPL_ADMINLOC1, answer.get("_admin_location"))
+        _numeric(s, server, N.RPL_ADMINLOC2, answer.get("_admin_name"))
+        _numeric(s, server, N.RPL_ADMINEMAIL, answer.get("_admin_email"))
+    elif command == "INFO":
+        for text in answer.get_list("_list_info")[:MAX_LINES]:
+            _numeric(s, server, N.RPL_INFO, text)
+        _numeric(s, server, N.RPL_ENDOFINFO, "End of INFO list")
+
+
+def _query(s: Session, msg: Line, command: str) -> None:
+    """Answer `command` for the server its target names: here at once, or when the
+    other server has answered (this client's input waits meanwhile)."""
+    core = s.core
+    target = msg.params[0] if msg.params else ""
+    server = target_server(core, target) if target else core.name.lower()
+    if server == core.name.lower():
+        show(s, core.name, command, Packet("_status_server_info", {}, info_vars(core, command)))
+        return
+    net = core.net
+    info = net.info if net is not None else None
+    if not server or info is None or not info.requests.can_ask(server):
+        s.numeric(N.ERR_NOSUCHSERVER, target, "No such server")
+        return
+    answer = s.later()
+
+    def done(packet: Packet | None, why: str) -> None:
+        def reply() -> None:
+            if packet is None:
+                s.numeric(N.ERR_NOSUCHSERVER, target, why)
+            else:
+                show(s, server, command, packet)
+
+        answer(reply)
+
+    if not info.ask(server, command, done):
+        done(None, "No such server")
 
 
 # MOTD [<target>]
 @command("MOTD")
 def handle_motd(s: Session, msg: Line) -> None:
-    if not _other_server(s, msg):
-        send_motd(s)
+    _query(s, msg, "MOTD")
 
 
-# LUSERS
+# LUSERS [<mask> [<target>]]: the network's counts, whatever the mask (see above)
 @command("LUSERS")
 def handle_lusers(s: Session, msg: Line) -> None:
     send_lusers(s)
@@ -93,25 +219,13 @@ def handle_lusers(s: Session, msg: Line) -> None:
 # VERSION [<target>]
 @command("VERSION")
 def handle_version(s: Session, msg: Line) -> None:
-    if _other_server(s, msg):
-        return
-    s.numeric(N.RPL_VERSION, f"ircpsyc-{__version__}", s.core.name, "PSYC places behind IRC")
-    s.core.send_isupport(s)
+    _query(s, msg, "VERSION")
 
 
-# TIME [<server>]
+# TIME [<target>]
 @command("TIME")
 def handle_time(s: Session, msg: Line) -> None:
-    if _other_server(s, msg):
-        return
-    now = s.core.clock()
-    s.numeric(
-        N.RPL_TIME,
-        s.core.name,
-        str(int(now)),
-        "0",
-        time.strftime("%A %B %d %Y -- %H:%M:%S +00:00", time.gmtime(now)),
-    )
+    _query(s, msg, "TIME")
 
 
 _INFO = [
@@ -125,23 +239,13 @@ _INFO = [
 # INFO [<target>]
 @command("INFO")
 def handle_info(s: Session, msg: Line) -> None:
-    if _other_server(s, msg):
-        return
-    for text in _INFO:
-        s.numeric(N.RPL_INFO, text)
-    s.numeric(N.RPL_ENDOFINFO, "End of INFO list")
+    _query(s, msg, "INFO")
 
 
 # ADMIN [<target>]
 @command("ADMIN")
 def handle_admin(s: Session, msg: Line) -> None:
-    if _other_server(s, msg):
-        return
-    server = s.core.config.server
-    s.numeric(N.RPL_ADMINME, s.core.name, "Administrative info")
-    s.numeric(N.RPL_ADMINLOC1, server.admin_location or server.description)
-    s.numeric(N.RPL_ADMINLOC2, server.admin_name or server.network)
-    s.numeric(N.RPL_ADMINEMAIL, server.admin_email or "(none configured)")
+    _query(s, msg, "ADMIN")
 
 
 # STATS <query> [<server>]

@@ -2,7 +2,9 @@
 
 - `Moderation` (one per `IRCServer`, `core.moderation`) holds the server notice
   masks and the K/D-lines, refuses banned connections, sends the connect and
-  quit notices, and runs the places' timers (flood quiets) once a second.
+  quit notices (and, snomask F, those of other servers that the roster
+  reports, with one summary per netsplit or netjoin), and runs the places'
+  timers (flood quiets) once a second.
 - Privileges come from the operator's class (`[[oper_classes]]`); an operator
   without a class has all of them.  `require_privilege` answers 723
   ERR_NOPRIVS.  The `override` privilege does not decide anything here: the
@@ -73,7 +75,8 @@ class Moderation(PersonObserver):
 
     def refusal(self, session: Session) -> str:
         """Why a registering connection is refused (a K- or D-line), or ""."""
-        ban = self.xlines.match(session.user, session.host, session.ip)
+        cloak = self.core.cloaks.cloak_of(session.ip)  # the person is not made yet
+        ban = self.xlines.match(session.user, session.host, session.ip, cloak)
         if ban is None:
             return ""
         what = "K-Lined" if ban.kind == "K" else "D-Lined"
@@ -119,6 +122,32 @@ class Moderation(PersonObserver):
             "q",
             f"Client exiting: {client.nick} ({client.user}@{client.host}) [{client.ip}] [{reason}]",
         )
+
+    # -- persons of other servers (snomask F), as the roster learns of them
+
+    def far_connect(self, found: RemotePerson) -> None:
+        if self.snomasks.masks:
+            self.snomasks.send(
+                "F",
+                f"Client connecting at {found.server}: {found.nick} ({found.user}@{found.host}) "
+                f"[{found.ip}] [{found.realname}]",
+            )
+
+    def far_exit(self, found: RemotePerson, reason: str) -> None:
+        if self.snomasks.masks:
+            self.snomasks.send(
+                "F",
+                f"Client exiting at {found.server}: {found.nick} ({found.user}@{found.host}) "
+                f"[{found.ip}] [{reason}]",
+            )
+
+    def netsplit(self, server: str, users: int) -> None:
+        if self.snomasks.masks:
+            self.snomasks.send("F", f"Netsplit: {server} lost, {users} users")
+
+    def netjoin(self, server: str, users: int) -> None:
+        if self.snomasks.masks:
+            self.snomasks.send("F", f"Netjoin: {server} joined, {users} users")
 
 
 def install(core: IRCServer) -> Moderation:

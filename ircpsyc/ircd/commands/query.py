@@ -3,7 +3,8 @@
 Persons of other servers come from the replicated roster (ircpsyc.ircd.remote);
 WHO of a channel homed on another server with no member here asks its home
 (`Directory.who`) and answers later (`Session.later`).  Addresses (WHOIS 378,
-WHOX `i`) are shown to the person itself and to operators with auspex only.
+WHOX `i`) are shown to the person itself and to operators with auspex only;
+everything else shows the displayed host, the cloak of a +x person.
 """
 
 from __future__ import annotations
@@ -272,7 +273,9 @@ def handle_whois(s: Session, msg: Line) -> None:
     if any(session.tls for session in client.sessions):
         s.numeric(N.RPL_WHOISSECURE, client.nick, "is using a secure connection")
     if viewer is client or _auspex(viewer):
-        s.numeric(N.RPL_WHOISHOST, client.nick, f"is connecting from *@{client.host} {client.ip}")
+        # The real host and address, never the cloak (+x): only here, and only to these.
+        where = f"is connecting from *@{client.real_host} {client.ip}"
+        s.numeric(N.RPL_WHOISHOST, client.nick, where)
         s.numeric(N.RPL_WHOISMODES, client.nick, "is using modes +" + "".join(sorted(client.modes)))
     idle = int(s.core.clock() - client.last_active)
     s.numeric(

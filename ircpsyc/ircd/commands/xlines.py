@@ -10,7 +10,10 @@ A duration is a number of minutes (`30`), or amounts with units `w d h m s`
 (`1d12h`, `90s`); `0` or none means permanent.  A nick is turned into
 `*@host` (K-line) or its IP address (D-line; users of other servers of the
 network have theirs in the roster).  The host part of a K-line may be
-a glob or a CIDR block; both match the host name and the IP address.
+a glob or a CIDR block; both match the host name and the IP address, and a
+glob matches the cloak of the address too (ircpsyc.ircd.cloak), shown or not:
+`KLINE <nick>` of a cloaked user bans `*@cloak` without telling the operator
+the address, and a K-line on the address holds against +x.
 
 Bans are written to the store's `server_bans` table with a durable commit before
 the operator gets an answer, and are loaded again at start, so they survive a
@@ -367,8 +370,13 @@ class XLines:
 
     # -- matching
 
-    def match(self, user: str, host: str, ip: str) -> ServerBan | None:
-        """The ban that keeps a connection out (D-lines first), or None."""
+    def match(self, user: str, host: str, ip: str, cloak: str = "") -> ServerBan | None:
+        """The ban that keeps a connection out (D-lines first), or None.
+
+        K-lines match the host, the address and the cloak of the address: an
+        operator who sees only cloaks bans one (KLINE <nick> does) and it holds
+        whether the user is +x or not, and a ban on the address holds under +x.
+        """
         if not self.bans:
             return None
         now = self.core.clock()
@@ -380,7 +388,7 @@ class XLines:
                     return ban
             elif user:
                 ban_user, _, ban_host = ban.mask.partition("@")
-                if mask_match(ban_user, user) and host_match(ban_host, host, ip):
+                if mask_match(ban_user, user) and _host_or_cloak(ban_host, host, ip, cloak):
                     return ban
         return None
 
@@ -390,7 +398,10 @@ class XLines:
         if not session.user:
             return False
         ban_user, _, ban_host = ban.mask.partition("@")
-        return mask_match(ban_user, session.user) and host_match(ban_host, session.host, session.ip)
+        cloak = session.client.cloak if session.client is not None else ""
+        return mask_match(ban_user, session.user) and _host_or_cloak(
+            ban_host, session.host, session.ip, cloak
+        )
 
     def enforce(self, ban: ServerBan) -> list[str]:
         """Disconnect the connections a new ban matches; their nicks (or IPs)."""
@@ -403,6 +414,10 @@ class XLines:
             session.numeric(N.ERR_YOUREBANNEDCREEP, f"You are banned: {ban.reason}")
             session.close(f"{lined}: {ban.reason}")
         return gone
+
+
+def _host_or_cloak(ban_host: str, host: str, ip: str, cloak: str) -> bool:
+    return host_match(ban_host, host, ip) or (bool(cloak) and mask_match(ban_host, cloak))
 
 
 def _delete(db: sqlite_utils.Database, pairs: list[tuple[str, str]]) -> None:
