@@ -142,11 +142,15 @@ class Cloaks:
             client.host = cloak
 
     def welcome(self, session: Session) -> None:
-        """In the welcome burst (after 005, as UnrealIRCd does): a person cloaked at
-        sign-on learns its mode and displayed host.  Not after the MOTD, whose end
-        clients (and irctest) take for the end of registration."""
+        """In the welcome burst, after 005 (as UnrealIRCd does): a person cloaked at
+        sign-on learns its displayed host."""
         client = session.client
-        if client is None or MODE not in client.modes:
-            return
-        session.send(line(client.prefix, "MODE", client.nick, "+" + MODE))
-        session.numeric(N.RPL_VISIBLEHOST, client.host, "is now your displayed host")
+        if client is not None and MODE in client.modes:
+            session.numeric(N.RPL_VISIBLEHOST, client.host, "is now your displayed host")
+
+    def welcomed(self, session: Session) -> None:
+        """After the MOTD, as InspIRCd and Ergo send the user modes set at sign-on: a
+        MODE line inside the numeric burst breaks clients that parse it strictly."""
+        client = session.client
+        if client is not None and MODE in client.modes:
+            session.send(line(client.prefix, "MODE", client.nick, "+" + MODE))

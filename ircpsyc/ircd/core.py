@@ -366,11 +366,12 @@ class IRCServer:
             "".join(sorted(M.LIST_MODES + M.PARAM_MODES + M.SET_PARAM_MODES + M.RANK_ORDER)),
         )
         self.send_isupport(session)
-        self.cloaks.welcome(session)  # +x and 396 inside the burst, before the MOTD ends it
+        self.cloaks.welcome(session)  # 396: the displayed host
         from ircpsyc.ircd.commands.info import send_lusers, send_motd
 
         send_lusers(session)
         send_motd(session)
+        self.cloaks.welcomed(session)  # MODE +x
         del nick
 
     def send_isupport(self, session: Session) -> None:
