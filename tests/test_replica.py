@@ -429,3 +429,26 @@ def test_stats_l_rows_fit_in_a_line_and_read_back() -> None:
         k: v for k, v in data.items() if k != "huge"
     }
     assert accounts["huge"].endswith("...")
+
+
+def test_netjoin_brings_the_members_addresses_back_to_the_home() -> None:
+    # The home matches bans on addresses and cloaks: a JOIN carries them, and so does
+    # the netjoin that brings members back after a split (never cast to anybody).
+    sim = line3(split_grace=3.0)
+    channel = homed(sim, "a.test")
+    alice = sim["a.test"].client("alice")
+    carol = sim["c.test"].client("carol")
+    join_all(sim, channel, alice, carol)
+    place = sim["a.test"].places.places[channel.lower()]
+    carol_key = next(k for k, m in place.members.items() if m.nick == "carol")
+    assert place.members[carol_key].ip == "127.0.0.1"
+    sim.cut("a.test", "b.test")
+    sim.tick(5.0)
+    assert carol_key not in place.members
+    sim.connect("a.test", "b.test")
+    sim.tick(3.0)
+    assert place.members[carol_key].ip == "127.0.0.1"
+    sim.do(alice, f"MODE {channel} +b *!*@127.0.0.1", f"KICK {channel} carol")
+    sim.settle()
+    sim.do(carol, f"JOIN {channel}")
+    assert "474" in [line.command for line in sim.lines(carol)]

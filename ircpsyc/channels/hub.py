@@ -29,7 +29,14 @@ from typing import TYPE_CHECKING, Any
 
 from ircpsyc.channels import modes as M
 from ircpsyc.channels.place import Member, Place, PlaceObserver, PlaceRegistry, service_request
-from ircpsyc.channels.replica import _int, has_state, members_from, netburp_id, place_state
+from ircpsyc.channels.replica import (
+    _column,
+    _int,
+    has_state,
+    members_from,
+    netburp_id,
+    place_state,
+)
 from ircpsyc.psyc_backend.ids import new_id
 from ircpsyc.psyc_backend.packet import Packet, Value
 from ircpsyc.psyc_backend.router import RemoteEntity, Router
@@ -224,7 +231,10 @@ class Hub(PlaceObserver):
             self._adopt(place, packet)
         memory = self.split_memory.get(key, {})
         ranks: list[M.ModeChange] = []
-        for uniform, nick, user, host, realname, account, modes in members_from(packet):
+        rows = members_from(packet)
+        ips = _column(packet, "_list_members_ips", len(rows))
+        cloaks = _column(packet, "_list_members_cloaks", len(rows))
+        for index, (uniform, nick, user, host, realname, account, modes) in enumerate(rows):
             member_key = normalize(uniform)
             if _host(uniform) != server or member_key in place.members:
                 continue  # a server speaks for its own users only
@@ -233,7 +243,18 @@ class Hub(PlaceObserver):
             route = self.router.lookup(uniform)
             if route is None:
                 continue
-            member = Member(uniform, route, nick, user, host, realname, account, place.clock())
+            member = Member(
+                uniform,
+                route,
+                nick,
+                user,
+                host,
+                realname,
+                account,
+                place.clock(),
+                ips[index],
+                cloaks[index],
+            )
             place.cast(self._enter_event(place, member))
             place.members[member_key] = member
             place.by_nick[casefold(nick)] = member

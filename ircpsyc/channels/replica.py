@@ -785,9 +785,15 @@ class Replicas:
             return
         self._netjoin_sent.add(key)
         replica.asked = self.clock()
-        members = [replica.members.get(k) for k in alive]
-        persons = [m for m in members if m is not None]
+        pairs = [(replica.members.get(k), route) for k, route in alive.items()]
+        persons = [m for m, _ in pairs if m is not None]
         vars = place_state(replica)
+        if self.in_network(replica.uniform):
+            # For the home's bans on addresses and cloaks, as a JOIN carries them (never
+            # to a server outside the network).
+            routes = [route for m, route in pairs if m is not None]
+            vars["_list_members_ips"] = [getattr(r, "ip", "") for r in routes]
+            vars["_list_members_cloaks"] = [getattr(r, "cloak", "") for r in routes]
         vars.update(
             {
                 "_nick_place": replica.home_name,
