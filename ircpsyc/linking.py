@@ -133,8 +133,8 @@ class Linking:
             network, router, places, lambda: core.history, lambda: core.config, core.clock
         )
         self.directory = Directory(network, router, places, lambda: core.config, wall_clock)
-        network.listeners.extend([self.history, self.directory])
-        core.tickers.extend([self.history.tick, self.directory.tick])
+        network.listeners.extend([self.history.requests, self.directory])
+        core.tickers.extend([self.history.requests.tick, self.directory.tick])
         core.net.history, core.net.directory = self.history, self.directory
         if core.awaylog is not None:
             self.replicas.observers.append(core.awaylog.replica_cast)
@@ -143,8 +143,8 @@ class Linking:
         self.awaylog = NetAwayLog(
             network, router, lambda: core.awaylog, lambda: core.config, core.clock
         )
-        network.listeners.append(self.awaylog)
-        core.tickers.append(self.awaylog.tick)
+        network.listeners.append(self.awaylog.requests)
+        core.tickers.append(self.awaylog.requests.tick)
         core.net.awaylog = self.awaylog
         self.netops = NetOps(core, network)  # K/D-lines, KILL, SA* network-wide
         self.info = core.net.info = ServerInfo(core, network)  # VERSION etc. of the others

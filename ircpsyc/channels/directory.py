@@ -43,7 +43,8 @@ from typing import TYPE_CHECKING, Any
 from ircpsyc.channels.place import Place, PlaceObserver, PlaceRegistry
 from ircpsyc.psyc_backend.packet import Packet, Value, number
 from ircpsyc.psyc_backend.requests import Requests
-from ircpsyc.psyc_backend.uniform import casefold, root
+from ircpsyc.psyc_backend.server_context import ServerContext
+from ircpsyc.psyc_backend.uniform import casefold
 
 if TYPE_CHECKING:
     from ircpsyc.psyc_backend.network import Network
@@ -173,11 +174,11 @@ class Directory(PlaceObserver):
         self.config = config
         self.clock = clock
         self.me = network.me
-        self.uniform = f"psyc://{self.me}/{SERVICE}"
+        self.context = ServerContext(network, router, SERVICE[1:])
+        self.uniform = self.context.uniform
         self.counter = int(clock() * 1_000_000)
         self.dirty: set[str] = set()  # casefolded names of our places that changed
         self.replicas: dict[str, DirectoryReplica] = {}
-        self.asked: dict[str, float] = {}
         # NAMES/WHO requests; a failed one is answered None.
         self.requests: Requests[WhoDone] = Requests(
             "m",
@@ -256,29 +257,10 @@ class Directory(PlaceObserver):
         if _int(packet.get("_counter") or "-1") == self.counter:
             return True
         vars = _columns([summary_of(p, self.me) for p in self.registry.places.values()])
-        self.router.send(
-            Packet(
-                "_status_directory",
-                {"_context": self.uniform, "_target": root(server), "_counter": str(self.counter)},
-                vars,
-            )
-        )
+        self.context.send_copy(server, self.counter, vars)
         return True
 
     # -- the replica side
-
-    def ask(self, server: str, counter: int = -1) -> None:
-        now = time.monotonic()
-        if now - self.asked.get(server, -10.0) < 2.0:
-            return
-        self.asked[server] = now
-        self.router.send(
-            Packet(
-                "_request_directory",
-                {"_source": root(self.me), "_target": f"psyc://{server}/{SERVICE}"},
-                {"_counter": str(counter)},
-            )
-        )
 
     def snapshot_in(self, packet: Packet) -> None:
         """`_status_directory`: the whole directory of another server."""
@@ -290,7 +272,7 @@ class Directory(PlaceObserver):
         for summary in _summaries(packet, server):
             replica.places[summary.folded] = summary
         self.replicas[server] = replica
-        self.asked.pop(server, None)
+        self.context.got_copy(server)
 
     def cast_in(self, packet: Packet) -> None:
         if packet.method.startswith("_status_directory"):
@@ -302,12 +284,9 @@ class Directory(PlaceObserver):
         replica = self.replicas.get(server)
         counter = _int(packet.routing.get("_counter", "-1"))
         if replica is None:
-            self.ask(server)
+            self.context.ask(server)
             return
-        if counter <= replica.last:
-            return
-        if counter != replica.last + 1:
-            self.ask(server, replica.last)
+        if not self.context.in_order(server, replica.last, counter):
             return
         replica.last = counter
         for folded in packet.get_list("_list_places_gone"):
@@ -415,14 +394,12 @@ class Directory(PlaceObserver):
         self.requests.server_lost(name)
 
     def server_reachable(self, name: str, how: str) -> None:
-        if not self.network.in_network(name) or name == self.me:
+        if not self.context.is_peer(name):
             return
         replica = self.replicas.get(name)
-        self.asked.pop(name, None)
-        if how == "resume" and replica is not None:
-            self.ask(name, replica.last)
-        else:
-            self.ask(name)
+        # Back within the grace: what we missed; otherwise the whole copy.
+        since = replica.last if how == "resume" and replica is not None else -1
+        self.context.ask(name, since, again=True)
 
 
 def _host(uniform: str) -> str:

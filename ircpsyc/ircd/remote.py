@@ -32,7 +32,6 @@ unchanged for persons on other servers.
 from __future__ import annotations
 
 import logging
-import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -43,7 +42,8 @@ from ircpsyc.ircd.core import PersonObserver
 from ircpsyc.ircd.lines import line
 from ircpsyc.psyc_backend.network import Network, host_of
 from ircpsyc.psyc_backend.packet import Packet, Value, number, seconds
-from ircpsyc.psyc_backend.uniform import Uniform, UniformError, casefold, normalize, person, root
+from ircpsyc.psyc_backend.server_context import ServerContext
+from ircpsyc.psyc_backend.uniform import Uniform, UniformError, casefold, normalize, person
 
 if TYPE_CHECKING:
     from ircpsyc.channels.directory import Directory
@@ -172,12 +172,12 @@ class Roster(PersonObserver):
         self.core = core
         self.network = network
         self.me = network.me
-        self.uniform = f"psyc://{self.me}/{ROSTER}"
+        self.context = ServerContext(network, core.router, ROSTER[1:])
+        self.uniform = self.context.uniform
         self.counter = int(core.clock() * 1_000_000)
         self.since: dict[str, int] = {}  # local person key -> when it took its nick (ms)
         self.shown: dict[str, tuple[str, ...]] = {}  # local person key -> last fields sent
         self.replicas: dict[str, RosterReplica] = {}
-        self.asked: dict[str, float] = {}
         self.collisions = 0
         core.person_observers.append(self)
         core.tickers.append(self.tick)
@@ -300,27 +300,8 @@ class Roster(PersonObserver):
         rows = [_fields_of(c, self._since(c)) for c in clients]
         for name in FIELDS:
             columns[f"_list_{name}"] = [row[name] for row in rows]
-        self.core.router.send(
-            Packet(
-                "_status_roster",
-                {"_context": self.uniform, "_target": root(server), "_counter": str(self.counter)},
-                columns,
-            )
-        )
+        self.context.send_copy(server, self.counter, columns)
         return True
-
-    def ask(self, server: str, counter: int = -1) -> None:
-        now = time.monotonic()
-        if now - self.asked.get(server, -10.0) < 2.0:
-            return
-        self.asked[server] = now
-        self.core.router.send(
-            Packet(
-                "_request_roster",
-                {"_source": root(self.me), "_target": f"psyc://{server}/{ROSTER}"},
-                {"_counter": str(counter)},
-            )
-        )
 
     def snapshot_in(self, packet: Packet) -> None:
         server = host_of(packet.context)
@@ -340,7 +321,7 @@ class Roster(PersonObserver):
             replica.persons[normalize(uniform)] = found
             replica.by_nick[casefold(found.nick)] = found
         self.replicas[server] = replica
-        self.asked.pop(server, None)
+        self.context.got_copy(server)
         if old is None:  # a netjoin: one notice, not one per person
             self.core.moderation.netjoin(server, len(replica.persons))
         previous = old.by_nick if old is not None else {}
@@ -357,14 +338,11 @@ class Roster(PersonObserver):
         server = host_of(packet.context)
         replica = self.replicas.get(server)
         if replica is None:
-            if self.network.in_network(server) and server != self.me:
-                self.ask(server)
+            if self.context.is_peer(server):
+                self.context.ask(server)
             return
         counter = _int(packet.routing.get("_counter", ""), -1)
-        if counter <= replica.last:
-            return
-        if counter != replica.last + 1:
-            self.ask(server, replica.last)
+        if not self.context.in_order(server, replica.last, counter):
             return
         replica.last = counter
         method = packet.method
@@ -513,12 +491,9 @@ class Roster(PersonObserver):
         if not self.network.in_network(name) or name == self.me:
             return
         replica = self.replicas.get(name)
-        if how == "resume" and replica is not None:
-            self.asked.pop(name, None)
-            self.ask(name, replica.last)
-        else:
-            self.asked.pop(name, None)
-            self.ask(name)
+        # Back within the grace: what we missed; otherwise the whole copy.
+        since = replica.last if how == "resume" and replica is not None else -1
+        self.context.ask(name, since, again=True)
 
     # -- counts
 

@@ -63,8 +63,8 @@ class ServerInfo:
             "i", core.clock, lambda: core.config.network.request_timeout, self._failed, network
         )
         core.router.register(self)
-        network.listeners.append(self)
-        core.tickers.append(self.tick)
+        network.listeners.append(self.requests)  # timeouts and lost servers
+        core.tickers.append(self.requests.tick)
 
     # -- asking
 
@@ -84,19 +84,8 @@ class ServerInfo:
         self.requests.add(tag, server, done)
         return True
 
-    def tick(self, now: float) -> None:
-        self.requests.expire()
-
     def _failed(self, request: Request[Done], why: Failure) -> None:
         request.data(None, "Server did not answer" if why == "timeout" else "Server split")
-
-    # -- servers coming and going (NetworkListener)
-
-    def server_lost(self, name: str, boot: str) -> None:
-        self.requests.server_lost(name)
-
-    def server_reachable(self, name: str, how: str) -> None:
-        pass
 
     # -- packets in
 

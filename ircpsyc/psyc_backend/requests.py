@@ -112,6 +112,11 @@ class Requests(Generic[T]):
         self.answered += 1
         return True
 
+    def tick(self, now: float) -> None:
+        """A timer sweep: `expire`.  (A `Requests` can be a ticker and a network
+        listener of its own, for owners that have nothing else to do then.)"""
+        self.expire()
+
     def expire(self) -> None:
         """Fail the requests past their deadline (by our own clock: the tickers that call
         this may run on another one)."""
@@ -124,7 +129,10 @@ class Requests(Generic[T]):
                 self.expired += 1
                 self.fail(request, "timeout")
 
-    def server_lost(self, name: str) -> None:
+    def server_reachable(self, name: str, how: str) -> None:
+        pass  # what was asked before is answered, or expires
+
+    def server_lost(self, name: str, boot: str = "") -> None:
         """A server that split off will not answer: fail what was asked of it now."""
         for tag in [t for t, r in self.pending.items() if r.home == name]:
             request = self.pending.pop(tag, None)

@@ -233,17 +233,6 @@ class NetAwayLog:
         except Exception:
             log.exception("away log answer from %s failed", request.home)
 
-    def tick(self, now: float) -> None:
-        """Fail the requests whose home did not answer in time (by our own clock)."""
-        self.requests.expire()
-
-    def server_lost(self, name: str, boot: str) -> None:
-        """A home that split off will not answer: fail its requests now."""
-        self.requests.server_lost(name)
-
-    def server_reachable(self, name: str, how: str) -> None:
-        pass
-
     # -- answering as the home
 
     def _answer(self, packet: Packet) -> None:

@@ -163,18 +163,6 @@ class NetHistory:
         except Exception:
             log.exception("history answer from %s failed", request.home)
 
-    def tick(self, now: float) -> None:
-        """Fail the requests whose home did not answer in time (by our own clock: the
-        front-end's tickers get another one)."""
-        self.requests.expire()
-
-    def server_lost(self, name: str, boot: str) -> None:
-        """A home that split off will not answer: fail its requests now."""
-        self.requests.server_lost(name)
-
-    def server_reachable(self, name: str, how: str) -> None:
-        pass
-
     # -- answering as the home
 
     def _answer(self, packet: Packet) -> None:
