@@ -171,15 +171,11 @@ class ChanServ(Service, PlaceObserver):
         clock: Callable[[], float],
         settings: Callable[[], ServicesSection],
     ) -> None:
-        self.router = router
-        self.host = host
+        super().__init__(router, host, service_uniform(host), f"{NICK}!{USER}@{HOST}", clock)
         self.places = places
         self.regs = registrations
         self.accounts = accounts
-        self.clock = clock
         self.settings = settings
-        self.uniform = service_uniform(host)
-        self.prefix = f"{NICK}!{USER}@{HOST}"
         # The home server of a channel (server linking sets it); here: this one.
         self.home: Callable[[str], str] = lambda channel: self.host
         self._busy: set[str] = set()  # places whose corrections are being cast

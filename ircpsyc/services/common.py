@@ -83,10 +83,14 @@ class Service:
     COMMANDS: dict[str, CommandSpec] = {}
     SET_COMMANDS: dict[str, CommandSpec] = {}
 
-    router: Router
-    uniform: str
-    prefix: str
-    clock: Callable[[], float]
+    def __init__(
+        self, router: Router, host: str, uniform: str, prefix: str, clock: Callable[[], float]
+    ) -> None:
+        self.router = router
+        self.host = host  # this server
+        self.uniform = uniform
+        self.prefix = prefix  # nick!user@host, as IRC shows the service
+        self.clock = clock
 
     def command(self, packet: Packet) -> None:
         """`_message_private` to the service: run the command in its text."""

@@ -118,13 +118,9 @@ class NickServ(Service):
         clock: Callable[[], float],
         settings: Callable[[], ServicesSection],
     ) -> None:
-        self.router = router
-        self.host = host
+        super().__init__(router, host, service_uniform(host), f"{NICK}!{USER}@{HOST}", clock)
         self.accounts = accounts
-        self.clock = clock
         self.settings = settings
-        self.uniform = service_uniform(host)
-        self.prefix = f"{NICK}!{USER}@{HOST}"
         self.offload: Offload = inline_offload
         self.presence: dict[str, Presence] = {}  # normalized person uniform -> presence
         self.pending: dict[str, Pending] = {}  # normalized person uniform -> enforcement
