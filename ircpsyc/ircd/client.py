@@ -72,6 +72,39 @@ class Client:
         self.quit_reason = ""  # set as the last session goes: the roster tells the network
         core.cloaks.on_connect(self)  # +x at sign-on, before anyone sees the host
 
+    def _init_detached(
+        self,
+        core: IRCServer,
+        uniform: str,
+        nick: str,
+        user: str,
+        host: str,
+        realname: str,
+        ip: str,
+        signon: float,
+        seen: int = 1,
+    ) -> None:
+        """Instead of `__init__`, for persons with no IRC session here (services,
+        gateway users, persons of other servers): every field a handler may read."""
+        self.core = core
+        self.sessions = []
+        self.uniform = uniform
+        self.nick = nick
+        self.user = user
+        self.host = host
+        self.realname = realname
+        self.ip = ip
+        self.account = ""
+        self.away = ""
+        self.modes = set()
+        self.oper_name = ""
+        self.channels = {}
+        self.signon = signon
+        self.last_active = signon
+        self.seen = deque(maxlen=seen)
+        self.monitoring = {}
+        self.quit_reason = ""
+
     @property
     def prefix(self) -> str:
         return f"{self.nick}!{self.user}@{self.host}"

@@ -32,7 +32,6 @@ unchanged for persons on other servers.
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -69,24 +68,9 @@ class RemotePerson(Client):
 
     def __init__(self, core: IRCServer, server: str, uniform: str, fields: dict[str, str]) -> None:
         # Not Client.__init__: there is no session behind a remote person.
-        self.core = core
+        self._init_detached(core, uniform, "", "", "", "", "255.255.255.255", 0.0)
         self.server = server
-        self.uniform = uniform
-        self.sessions = []
-        self.ip = "255.255.255.255"
-        self.oper_name = ""
-        self.seen = deque(maxlen=1)
-        self.monitoring = {}
         self.description = ""
-        self.nick = ""
-        self.user = ""
-        self.host = ""
-        self.realname = ""
-        self.account = ""
-        self.away = ""
-        self.modes = set()
-        self.signon = 0.0
-        self.last_active = 0.0
         self.nick_time = 0
         self.update(fields)
 

@@ -84,23 +84,9 @@ class GatewayUser(Client):
     def __init__(
         self, core: IRCServer, nick: str, user: str, host: str, realname: str, ip: str = ""
     ) -> None:
-        self.core = core
-        self.sessions = []
-        self.nick = nick
-        self.user = user
-        self.host = host
-        self.ip = ip or "0.0.0.0"
-        self.realname = realname
-        self.uniform = person(core.name, nick)
-        self.account = ""
-        self.modes = set()
-        self.away = ""
-        self.oper_name = ""
-        self.channels = {}
-        self.signon = core.clock()
-        self.last_active = self.signon
-        self.seen = deque(maxlen=16)
-        self.monitoring = {}
+        uniform = person(core.name, nick)
+        address = ip or "0.0.0.0"
+        self._init_detached(core, uniform, nick, user, host, realname, address, core.clock(), 16)
 
 
 class XmppPerson(GatewayUser):

@@ -55,25 +55,7 @@ class ServiceUser(Client):
     def __init__(
         self, core: IRCServer, nick: str, user: str, host: str, realname: str, uniform: str
     ) -> None:
-        from collections import deque
-
-        self.core = core
-        self.sessions = []
-        self.nick = nick
-        self.user = user
-        self.host = host
-        self.ip = "0.0.0.0"
-        self.realname = realname
-        self.uniform = uniform
-        self.account = ""
-        self.modes = set()
-        self.away = ""
-        self.oper_name = ""
-        self.channels = {}
-        self.signon = core.clock()
-        self.last_active = self.signon
-        self.seen = deque(maxlen=1)
-        self.monitoring = {}
+        self._init_detached(core, uniform, nick, user, host, realname, "0.0.0.0", core.clock())
 
 
 def install(core: IRCServer, accounts: Accounts) -> NS.NickServ:
