@@ -347,9 +347,11 @@ class TlsSection:
         path=True,
     )
     sts_duration: int = _key(
-        2592000,
+        0,
         help="Seconds clients should keep using TLS (IRCv3 sts), advertised when a TLS "
-        "listener is configured; 0 turns the policy off.",
+        "listener is configured; 0 (the default) advertises no policy. Turn it on only "
+        "with a certificate clients can verify (a public CA's): a client that honours it "
+        "refuses the server for that long if the certificate stops verifying.",
         ge=0,
     )
     sts_port: int = _key(
