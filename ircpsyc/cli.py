@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ircpsyc import __version__
-from ircpsyc.config import ConfigError, Overrides, default_toml, load
+from ircpsyc.config import Config, ConfigError, Overrides, default_toml, load, network_servers
 from ircpsyc.passwords import hash_password
 
 EXIT_FAILURE = 1
@@ -24,7 +24,8 @@ EXIT_CONFIG = 2
 
 def _fail_config(err: ConfigError) -> NoReturn:
     # Plain click.echo, not rich: keys like "opers[1]" must not be read as markup.
-    click.echo(str(err), err=True)
+    for error in err.all:
+        click.echo(str(error), err=True)
     sys.exit(EXIT_CONFIG)
 
 
@@ -114,12 +115,28 @@ def check_config(file: str) -> None:
         ("MOTD", f"{len(config.server.motd.splitlines())} line(s)" if config.server.motd else "-"),
         ("opers", str(len(config.opers))),
         ("server links", ", ".join(link.name for link in config.links) or "-"),
+        ("network servers", ", ".join(network_servers(config))),
+        ("STS", _sts_summary(config)),
+        ("XMPP gateway", _xmpp_summary(config)),
     ]
     for key, value in rows:
         # Values are user text and may contain [brackets] that rich reads as markup.
         table.add_row(key, escape(value))
     console.print(table)
     console.print("OK", style="bold green")
+
+
+def _sts_summary(config: Config) -> str:
+    if not config.listen.irc_tls or config.tls.sts_duration <= 0:
+        return "off"
+    return f"{config.tls.sts_duration} s"
+
+
+def _xmpp_summary(config: Config) -> str:
+    xmpp = config.xmpp
+    if not xmpp.enabled:
+        return "off"
+    return f"{xmpp.domain} via {xmpp.server} ({len(xmpp.bridge)} bridged room(s))"
 
 
 @main.command()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import ipaddress
 import math
 import os
 import re
@@ -63,8 +64,24 @@ class ConfigError(Exception):
         self.file = file
         self.key = key  # dotted, e.g. "limits.nicklen" or "opers[1].hostmask"; "" for the file
         self.reason = reason
+        # Further errors found in the same pass: a file is checked whole, so its
+        # author sees every problem at once, not one per try.
+        self.more: list[ConfigError] = []
         # The three parts as args, so the error pickles and compares sensibly.
         super().__init__(file, key, reason)
+
+    @property
+    def all(self) -> list[ConfigError]:
+        """This error and the ones found with it, in file order."""
+        return [self, *self.more]
+
+    @staticmethod
+    def raise_first(errors: list[ConfigError]) -> None:
+        """Raise the first of `errors` carrying the rest; nothing if there are none."""
+        if errors:
+            first = errors[0]
+            first.more = errors[1:]
+            raise first
 
     def __str__(self) -> str:
         if not self.key:
@@ -201,6 +218,12 @@ def parse_hostport(s: str) -> tuple[str, int]:
         raise ValueError(f"{s!r}: missing host (use 0.0.0.0 or [::] for all addresses)")
     if any(c.isspace() for c in host):
         raise ValueError(f"{s!r}: host must not contain spaces")
+    if ":" in host or all(c.isdigit() or c == "." for c in host):
+        # Looks like an address, so it must be one: 999.1.1.1 is no host name either.
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise ValueError(f"{s!r}: {host} is not a valid IP address") from None
     if not port_text.isascii() or not port_text.isdigit():
         raise ValueError(f"{s!r}: port {port_text!r} is not a number")
     port = int(port_text)
@@ -1048,61 +1071,84 @@ def _build_section(cls: type, raw: Any, file: str, key: str, base: str) -> Any:
     if not isinstance(raw, dict):
         raise ConfigError(file, key, f"expected table, got {_value_type_name(raw)}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
+    errors: list[ConfigError] = []
     for name in raw:
         if name not in fields:
-            raise _unknown(file, f"{key}.{name}", name, fields)
+            errors.append(_unknown(file, f"{key}.{name}", name, fields))
     hints = _hints(cls)
     values: dict[str, Any] = {}
     for name, f in fields.items():
-        fkey = f"{key}.{name}"
-        if name in raw:
-            value = _convert(hints[name], raw[name], file, fkey)
-        elif (default := _default(f)) is not dataclasses.MISSING:
-            value = default
-        else:
-            raise ConfigError(file, fkey, "missing required key")
-        meta = f.metadata
-        # Numbers: generic range checks.
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            if meta["ge"] is not None and value < meta["ge"]:
-                raise ConfigError(file, fkey, f"must be at least {meta['ge']:g}, got {value}")
-            if meta["gt"] is not None and value <= meta["gt"]:
-                raise ConfigError(file, fkey, f"must be greater than {meta['gt']:g}, got {value}")
-        check: Check | None = meta["check"]
-        if check is not None:
-            items = enumerate(value) if isinstance(value, tuple) else [(None, value)]
-            for i, item in items:
-                reason = check(item)
-                if reason is not None:
-                    raise ConfigError(file, fkey if i is None else f"{fkey}[{i}]", reason)
-        if meta["path"]:
-            value = _resolve(value, base)
-        values[name] = value
+        try:
+            values[name] = _build_value(f, hints[name], raw, file, f"{key}.{name}", base)
+        except ConfigError as error:
+            errors.extend(error.all)
+    ConfigError.raise_first(errors)
     return cls(**values)
+
+
+def _build_value(
+    f: dataclasses.Field[Any], hint: Any, raw: dict[str, Any], file: str, fkey: str, base: str
+) -> Any:
+    """One key of a section: converted, range-checked, checked and resolved."""
+    if f.name in raw:
+        value = _convert(hint, raw[f.name], file, fkey)
+    elif (default := _default(f)) is not dataclasses.MISSING:
+        value = default
+    else:
+        raise ConfigError(file, fkey, "missing required key")
+    meta = f.metadata
+    # Numbers: generic range checks.
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if meta["ge"] is not None and value < meta["ge"]:
+            raise ConfigError(file, fkey, f"must be at least {meta['ge']:g}, got {value}")
+        if meta["gt"] is not None and value <= meta["gt"]:
+            raise ConfigError(file, fkey, f"must be greater than {meta['gt']:g}, got {value}")
+    check: Check | None = meta["check"]
+    if check is not None:
+        items = enumerate(value) if isinstance(value, tuple) else [(None, value)]
+        errors = [
+            ConfigError(file, fkey if i is None else f"{fkey}[{i}]", reason)
+            for i, item in items
+            if (reason := check(item)) is not None
+        ]
+        ConfigError.raise_first(errors)
+    if meta["path"]:
+        value = _resolve(value, base)
+    return value
 
 
 def _from_dict(raw: dict[str, Any], file: str, base: str) -> Config:
     sections = {f.name: (f, cls, is_array) for f, cls, is_array in _sections()}
-    for name in raw:
-        if name not in sections:
-            raise _unknown(file, name, name, sections)
     values: dict[str, Any] = {}
+    errors = [_unknown(file, name, name, sections) for name in raw if name not in sections]
     for name, (_f, cls, is_array) in sections.items():
-        if is_array:
-            items = raw.get(name, [])
-            if not isinstance(items, list):
-                raise ConfigError(
-                    file,
-                    name,
-                    f"expected array of tables ([[{name}]]), got {_value_type_name(items)}",
-                )
-            values[name] = tuple(
-                _build_section(cls, item, file, f"{name}[{i}]", base)
-                for i, item in enumerate(items)
-            )
-        else:
-            values[name] = _build_section(cls, raw.get(name, {}), file, name, base)
+        try:
+            values[name] = _build_sections(cls, is_array, raw, name, file, base)
+        except ConfigError as error:
+            errors.extend(error.all)
+    ConfigError.raise_first(errors)
     return Config(**values, source=file)
+
+
+def _build_sections(
+    cls: type, is_array: bool, raw: dict[str, Any], name: str, file: str, base: str
+) -> Any:
+    """A section, or the tuple of an array of tables ([[name]])."""
+    if not is_array:
+        return _build_section(cls, raw.get(name, {}), file, name, base)
+    items = raw.get(name, [])
+    if not isinstance(items, list):
+        raise ConfigError(
+            file, name, f"expected array of tables ([[{name}]]), got {_value_type_name(items)}"
+        )
+    built, errors = [], []
+    for i, item in enumerate(items):
+        try:
+            built.append(_build_section(cls, item, file, f"{name}[{i}]", base))
+        except ConfigError as error:
+            errors.extend(error.all)
+    ConfigError.raise_first(errors)
+    return tuple(built)
 
 
 def _apply_overrides(cfg: Config, ov: Overrides) -> Config:
@@ -1142,18 +1188,18 @@ def _read_motd_file(cfg: Config) -> Config:
     return dataclasses.replace(cfg, server=dataclasses.replace(cfg.server, motd=motd))
 
 
-def _check_readable(file: str, key: str, path: str) -> None:
+def _check_readable(file: str, key: str, path: str) -> Iterator[ConfigError]:
     if not os.path.isfile(path):
-        raise ConfigError(file, key, f"no such file: {path}")
+        yield ConfigError(file, key, f"no such file: {path}")
     if not os.access(path, os.R_OK):
-        raise ConfigError(file, key, f"cannot read {path}: permission denied")
+        yield ConfigError(file, key, f"cannot read {path}: permission denied")
 
 
-def _cross_checks(cfg: Config) -> None:
+def _cross_checks(cfg: Config) -> Iterator[ConfigError]:
     """Rules that span keys or sections."""
     src = cfg.source
     if not cfg.listen.irc and not cfg.listen.irc_tls:
-        raise ConfigError(src, "listen.irc", "no listeners: set listen.irc or listen.irc_tls")
+        yield ConfigError(src, "listen.irc", "no listeners: set listen.irc or listen.irc_tls")
     seen_addr: dict[tuple[str, int], str] = {}
     for field_name in ("irc", "irc_tls"):
         for i, entry in enumerate(getattr(cfg.listen, field_name)):
@@ -1161,34 +1207,37 @@ def _cross_checks(cfg: Config) -> None:
             where = f"listen.{field_name}[{i}]"
             # Port 0 means "any free port", so repeating it is fine.
             if addr[1] != 0 and addr in seen_addr:
-                raise ConfigError(src, where, f"{entry!r} is already used by {seen_addr[addr]}")
+                yield ConfigError(src, where, f"{entry!r} is already used by {seen_addr[addr]}")
             seen_addr[addr] = where
     tls = cfg.tls
     if cfg.listen.irc_tls:
         if not tls.cert:
-            raise ConfigError(src, "tls.cert", "required when listen.irc_tls is set")
+            yield ConfigError(src, "tls.cert", "required when listen.irc_tls is set")
         if not tls.key:
-            raise ConfigError(src, "tls.key", "required when listen.irc_tls is set")
-    if tls.cert:
-        _check_readable(src, "tls.cert", tls.cert)
-    if tls.key:
-        _check_readable(src, "tls.key", tls.key)
-    if tls.cert and tls.key:
+            yield ConfigError(src, "tls.key", "required when listen.irc_tls is set")
+    unreadable = [
+        *(_check_readable(src, "tls.cert", tls.cert) if tls.cert else ()),
+        *(_check_readable(src, "tls.key", tls.key) if tls.key else ()),
+    ]
+    yield from unreadable
+    if unreadable:
+        pass
+    elif tls.cert and tls.key:
         # Load the pair now so a bad PEM or mismatched key is a config error,
         # reported by check-config, not a crash when the listener starts.
         try:
             ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(tls.cert, tls.key)
         except (ssl.SSLError, OSError) as exc:
-            raise ConfigError(src, "tls.cert", f"cannot load certificate and key: {exc}") from None
+            yield ConfigError(src, "tls.cert", f"cannot load certificate and key: {exc}")
     elif tls.cert or tls.key:
         missing = "tls.key" if tls.cert else "tls.cert"
         present = "tls.cert" if tls.cert else "tls.key"
-        raise ConfigError(src, missing, f"required when {present} is set")
+        yield ConfigError(src, missing, f"required when {present} is set")
     seen: dict[str, int] = {}
     for i, oper in enumerate(cfg.opers):
         folded = oper.name.casefold()
         if folded in seen:
-            raise ConfigError(
+            yield ConfigError(
                 src,
                 f"opers[{i}].name",
                 f"duplicate oper name {oper.name!r} (see opers[{seen[folded]}])",
@@ -1198,7 +1247,7 @@ def _cross_checks(cfg: Config) -> None:
     for i, oper_class in enumerate(cfg.oper_classes):
         folded = oper_class.name.casefold()
         if folded in classes:
-            raise ConfigError(
+            yield ConfigError(
                 src,
                 f"oper_classes[{i}].name",
                 f"duplicate class name {oper_class.name!r} (see oper_classes[{classes[folded]}])",
@@ -1207,7 +1256,7 @@ def _cross_checks(cfg: Config) -> None:
     for i, oper in enumerate(cfg.opers):
         if oper.oper_class and oper.oper_class.casefold() not in classes:
             known = ", ".join(c.name for c in cfg.oper_classes) or "none are defined"
-            raise ConfigError(
+            yield ConfigError(
                 src,
                 f"opers[{i}].oper_class",
                 f"no [[oper_classes]] table is named {oper.oper_class!r} ({known})",
@@ -1221,7 +1270,7 @@ def network_servers(cfg: Config) -> tuple[str, ...]:
     return (cfg.server.name, *(link.name for link in cfg.links))
 
 
-def _link_checks(cfg: Config) -> None:
+def _link_checks(cfg: Config) -> Iterator[ConfigError]:
     """Rules for [[links]], [network] and [channels] (server linking)."""
     src = cfg.source
     me = cfg.server.name.lower()
@@ -1229,61 +1278,61 @@ def _link_checks(cfg: Config) -> None:
     for i, link in enumerate(cfg.links):
         folded = link.name.lower()
         if folded == me:
-            raise ConfigError(src, f"links[{i}].name", "a server cannot link to itself")
+            yield ConfigError(src, f"links[{i}].name", "a server cannot link to itself")
         if folded in seen:
-            raise ConfigError(
+            yield ConfigError(
                 src, f"links[{i}].name", f"duplicate link {link.name!r} (see links[{seen[folded]}])"
             )
         seen[folded] = i
         if not link.address and not (cfg.listen.psyc_tls if link.tls else cfg.listen.psyc):
             key = "listen.psyc_tls" if link.tls else "listen.psyc"
-            raise ConfigError(
+            yield ConfigError(
                 src,
                 f"links[{i}].address",
                 f"empty, so the peer must dial this server, but {key} is not set",
             )
         if link.fingerprint and not link.tls:
-            raise ConfigError(src, f"links[{i}].fingerprint", "only checked with tls = true")
+            yield ConfigError(src, f"links[{i}].fingerprint", "only checked with tls = true")
     if cfg.listen.psyc_tls and not (cfg.tls.cert and cfg.tls.key):
-        raise ConfigError(src, "tls.cert", "required when listen.psyc_tls is set")
+        yield ConfigError(src, "tls.cert", "required when listen.psyc_tls is set")
     servers = [name.lower() for name in cfg.network.servers]
     if servers and me not in servers:
-        raise ConfigError(src, "network.servers", f"must include this server, {cfg.server.name}")
+        yield ConfigError(src, "network.servers", f"must include this server, {cfg.server.name}")
     if len(set(servers)) != len(servers):
-        raise ConfigError(src, "network.servers", "lists a server twice")
+        yield ConfigError(src, "network.servers", "lists a server twice")
     known = {name.lower() for name in network_servers(cfg)}
     for channel, server in cfg.channels.pin.items():
         if server.lower() not in known:
-            raise ConfigError(
+            yield ConfigError(
                 src,
                 f"channels.pin.{channel}",
                 f"{server!r} is not one of the network's servers ({', '.join(sorted(known))})",
             )
 
 
-def _xmpp_checks(cfg: Config) -> None:
+def _xmpp_checks(cfg: Config) -> Iterator[ConfigError]:
     """Rules for [xmpp] and its [[xmpp.bridge]] tables."""
     src = cfg.source
     xmpp = cfg.xmpp
     if xmpp.enabled:
         if not xmpp.domain:
-            raise ConfigError(src, "xmpp.domain", "required when xmpp.enabled is true")
+            yield ConfigError(src, "xmpp.domain", "required when xmpp.enabled is true")
         if not xmpp.secret:
-            raise ConfigError(src, "xmpp.secret", "required when xmpp.enabled is true")
+            yield ConfigError(src, "xmpp.secret", "required when xmpp.enabled is true")
     if xmpp.domain:
         reason = _check_server_name(xmpp.domain)
         if reason is not None:
-            raise ConfigError(src, "xmpp.domain", reason)
+            yield ConfigError(src, "xmpp.domain", reason)
     seen: dict[str, int] = {}
     for i, entry in enumerate(xmpp.bridge):
         folded = entry.channel.lower()
         if folded in seen:
-            raise ConfigError(
+            yield ConfigError(
                 src, f"xmpp.bridge[{i}].channel", f"already bridged by xmpp.bridge[{seen[folded]}]"
             )
         seen[folded] = i
         if xmpp.domain and entry.room.lower().endswith("@" + xmpp.domain.lower()):
-            raise ConfigError(
+            yield ConfigError(
                 src, f"xmpp.bridge[{i}].room", "is a room of this gateway, not of another server"
             )
 
@@ -1311,9 +1360,7 @@ def load(path: str | None, overrides: Overrides = Overrides()) -> Config:
         cfg = _from_dict(raw, path, base)
     cfg = _apply_overrides(cfg, overrides)
     cfg = _read_motd_file(cfg)
-    _cross_checks(cfg)
-    _link_checks(cfg)
-    _xmpp_checks(cfg)
+    ConfigError.raise_first([*_cross_checks(cfg), *_link_checks(cfg), *_xmpp_checks(cfg)])
     return cfg
 
 

@@ -164,3 +164,58 @@ def test_python_m_check_config_subprocess(tmp_path: Path) -> None:
     assert f"{path}: listen.irc[0]: " in proc.stderr
     assert "out of range" in proc.stderr
     assert proc.stdout == ""
+
+
+def test_check_config_lists_every_error(runner: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(
+        '[limits]\nnicklen = 0\nmax_clients = "many"\n'
+        '[listen]\nirc = ["999.1.1.1:6667", "127.0.0.1:99999"]\n'
+        "[nosuch]\nx = 1\n"
+        '[[opers]]\nname = "a"\n',
+        encoding="utf-8",
+    )
+    result = runner.invoke(main, ["check-config", str(path)])
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    for key in (
+        "limits.nicklen",
+        "limits.max_clients",
+        "listen.irc[0]",
+        "listen.irc[1]",
+        "nosuch",
+        "opers[0].password_hash",
+    ):
+        assert any(line.startswith(f"{path}: {key}: ") for line in lines), (key, lines)
+    assert "999.1.1.1 is not a valid IP address" in result.stderr
+
+
+def test_check_config_lists_every_cross_key_error(runner: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(
+        '[listen]\nirc_tls = ["127.0.0.1:6697"]\n'
+        '[network]\nservers = ["other.example"]\n'
+        "[xmpp]\nenabled = true\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(main, ["check-config", str(path)])
+    assert result.exit_code == 2
+    for key in ("tls.cert", "tls.key", "network.servers", "xmpp.domain", "xmpp.secret"):
+        assert f"{path}: {key}: " in result.stderr, (key, result.stderr)
+
+
+def test_check_config_summary_names_network_sts_and_xmpp(runner: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "ok.toml"
+    path.write_text(
+        '[server]\nname = "a.test"\n'
+        '[network]\nservers = ["a.test", "b.test"]\n'
+        '[[links]]\nname = "b.test"\naddress = "127.0.0.1:4405"\nsecret = "0123456789abcdef"\n'
+        '[xmpp]\nenabled = true\ndomain = "irc.a.test"\nsecret = "s"\n',
+        encoding="utf-8",
+    )
+    result = runner.invoke(main, ["check-config", str(path)])
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.stdout.replace("│", " ").split())
+    assert "network servers a.test, b.test" in out
+    assert "STS off" in out
+    assert "irc.a.test via 127.0.0.1:5347" in out
