@@ -344,8 +344,27 @@ class NickServ(Service):
             if self.still_there(request):
                 self.login(request, account)
                 self.notice(request, f"You are now logged in as {account.name}.")
+                self._reclaim_nick(request, account)
 
         self._with_password(request, account, password, then)
+
+    def _reclaim_nick(self, request: Request, account: Account) -> None:
+        """After a login, a guest nick (given when a SASL login failed or the grace
+        time ran out) goes back to the account's own nick, or says how to get it."""
+        prefix = casefold(self.settings().guest_prefix)
+        if casefold(request.nick) == account.folded or not casefold(request.nick).startswith(
+            prefix
+        ):
+            return
+        if self.router.lookup(person(self.host, account.name)) is not None:
+            self.notice(
+                request,
+                f"Your nick {account.name} is in use; /msg {NICK} RECOVER {account.name} "
+                "takes it back.",
+            )
+            return
+        self.notice(request, f"Taking back your nick {account.name}.")  # before our uniform changes
+        self._tell(request.source, RENAME, {"_nick": request.nick, "_nick_new": account.name})
 
     def cmd_logout(self, request: Request) -> None:
         if not request.account:
@@ -380,6 +399,12 @@ class NickServ(Service):
                 self.login(request, account)
                 self.notice(request, f"You are now logged in as {account.name}.")
             if recover:
+                self.send_notice(
+                    target,
+                    nick,
+                    f"{request.nick} used RECOVER: the nick {nick} belongs to their account "
+                    f"{account.name}, so you are being renamed.",
+                )
                 self._tell(target, RENAME, {"_nick": nick})
                 self.notice(request, f"{nick} has been recovered.")  # before our uniform changes
                 self._tell(request.source, RENAME, {"_nick": request.nick, "_nick_new": nick})
