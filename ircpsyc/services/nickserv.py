@@ -351,10 +351,8 @@ class NickServ(Service):
     def _reclaim_nick(self, request: Request, account: Account) -> None:
         """After a login, a guest nick (given when a SASL login failed or the grace
         time ran out) goes back to the account's own nick, or says how to get it."""
-        prefix = casefold(self.settings().guest_prefix)
-        if casefold(request.nick) == account.folded or not casefold(request.nick).startswith(
-            prefix
-        ):
+        nick = casefold(request.nick)
+        if nick == account.folded or not nick.startswith(casefold(self.settings().guest_prefix)):
             return
         if self.router.lookup(person(self.host, account.name)) is not None:
             self.notice(
