@@ -294,12 +294,12 @@ def test_labeled_request_puts_the_label_on_the_batch(
                 "INVALID_TARGET",
                 "LATEST",
                 "#nowhere",
-                "Messages could not be retrieved",
+                "You are not on #nowhere: a channel's history is for its members",
             ],
         ),
         (
             "CHATHISTORY LATEST * * 10",
-            ["CHATHISTORY", "INVALID_TARGET", "LATEST", "*", "Messages could not be retrieved"],
+            ["CHATHISTORY", "INVALID_TARGET", "LATEST", "*", "* is neither a channel nor a nick"],
         ),
     ],
 )

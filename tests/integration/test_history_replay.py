@@ -153,3 +153,18 @@ async def test_away_log_with_nickserv_accounts(ircpsyc_server: ServerStarter) ->
         lines = await again.collect("BATCH")
         got[start.params[2]] = [ln.params[-1] for ln in lines[:-1]]
     assert got == {channel: [f"{bob_nick}: ping"], alice.nick: ["later"]}
+
+
+@aio
+async def test_chathistory_of_a_channel_one_is_not_on_says_why(
+    shared_server: ServerProcess,
+) -> None:
+    channel = "#" + unique("closed")
+    member = await connect_registered(shared_server.port, unique("m"))
+    await member.send(f"JOIN {channel}", f"PRIVMSG {channel} :secret plans")
+    await member.expect("JOIN")
+    outsider = await connect_registered(shared_server.port, unique("o"))
+    await outsider.send(f"CHATHISTORY LATEST {channel} * 10")
+    fail = await outsider.expect("FAIL")
+    assert fail.params[:4] == ["CHATHISTORY", "INVALID_TARGET", "LATEST", channel]
+    assert fail.params[4] == f"You are not on {channel}: a channel's history is for its members"

@@ -271,15 +271,15 @@ def handle_chathistory(s: Session, msg: Line) -> None:
         return
     max_kind = KIND_EVENT if C.EVENT_PLAYBACK in s.caps else KIND_MESSAGE
     if history is None:
-        s.fail(CMD, "MESSAGE_ERROR", sub, params[0], "Messages could not be retrieved")
+        s.fail(CMD, "MESSAGE_ERROR", sub, params[0], "This server keeps no history")
         return
     if sub == "TARGETS":
         _targets(s, client, history, refs, limit, max_kind)
         return
     target = params[0]
     resolved = _resolve(s, client, history, target)
-    if resolved is None:
-        s.fail(CMD, "INVALID_TARGET", sub, target, "Messages could not be retrieved")
+    if isinstance(resolved, str):
+        s.fail(CMD, "INVALID_TARGET", sub, target, resolved)
         return
     key, min_time = resolved
     home = home_elsewhere(s.core, client.channels.get(key)) if target.startswith("#") else ""
@@ -317,15 +317,16 @@ def _ask_home(
 ) -> None:
     """CHATHISTORY of a channel homed elsewhere: the home selects, we render."""
     service = _net_history(s.core)
+    unreachable = f"The history of {target} is on {home}, which cannot be reached now"
     if service is None or not service.can_ask(home):
-        s.fail(CMD, "MESSAGE_ERROR", sub, target, "Messages could not be retrieved")
+        s.fail(CMD, "MESSAGE_ERROR", sub, target, unreachable)
         return
     answer = s.later()
 
     def done(packets: list[Packet] | None) -> None:
         def reply() -> None:
             if packets is None:
-                s.fail(CMD, "MESSAGE_ERROR", sub, target, "Messages could not be retrieved")
+                s.fail(CMD, "MESSAGE_ERROR", sub, target, unreachable)
             else:
                 send_packets(s, target, packets)
 
@@ -425,22 +426,25 @@ def _time_of(packet: Packet) -> int:
     return int(stamp) if stamp.isdigit() else 0
 
 
-def _resolve(s: Session, client: Client, history: History, target: str) -> tuple[str, int] | None:
-    """The history target a client may read for `target`, and its earliest time."""
+def _resolve(s: Session, client: Client, history: History, target: str) -> tuple[str, int] | str:
+    """The history target a client may read for `target` and its earliest time, or
+    why it may not (the text of the FAIL)."""
     if target.startswith("#"):
         folded = casefold(target)
-        return (folded, 0) if folded in client.channels else None
+        if folded in client.channels:
+            return folded, 0
+        return f"You are not on {target}: a channel's history is for its members"
     if not target or any(c in _NOT_A_NICK for c in target):
-        return None
+        return f"{target or '*'} is neither a channel nor a nick"
     if not s.core.config.history.private:
-        return None
+        return "This server keeps no history of private messages"
     me = key_of(client)
     # Not logged in: only what this connection saw (a nick is not an identity).
     min_time = 0 if client.account else int(client.signon * 1000)
     other = s.core.find(target)
     if other is not None:
         if "/$" in other.uniform:
-            return None
+            return f"{target} is a service: it keeps no conversation history"
         return conversation(me, key_of(other)), min_time
     known = history.conversation_with(me, target)
     if known:
