@@ -247,6 +247,11 @@ class Server:
                 return f"{config.source}: tls.cert: {error}"
         if config.listen != self.config.listen:
             log.warning("listener changes take effect at the next restart")
+        if config.xmpp != self.config.xmpp:
+            # The gateway's puppets and rooms are built at start; rebuilding them live
+            # would drop every XMPP occupant, which a restart does openly.
+            log.warning("[xmpp] changes take effect at the next restart")
+            self.core.moderation.snomasks.send("a", "Rehash: [xmpp] changes need a restart")
         self.config = config
         self.core.apply_config(config)
         if self.linking is not None:

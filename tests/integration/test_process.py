@@ -325,3 +325,13 @@ async def test_tls_certificate_reload(
     assert _peer_der(fresh) == _der(other_cert)
     await fresh.register(unique("tls"))
     await oper.sync()
+
+
+@aio
+async def test_sighup_says_xmpp_changes_need_a_restart(server: ServerProcess) -> None:
+    server.write_config({"xmpp": {"domain": "irc.changed.example"}})
+    mark = len(server.log())
+    server.signal(signal.SIGHUP)
+    server.wait_for_log("reloaded", start=mark)
+    assert "[xmpp] changes take effect at the next restart" in server.log()[mark:]
+    assert server.alive()
