@@ -121,6 +121,9 @@ def test_private_message_to_an_away_account_is_kept_and_replayed_when_back() -> 
     assert notices(out) == [
         "bob is away; your message has been recorded and will be shown when they return."
     ]
+    # From bob's nick, so clients show it in the query with bob.
+    assert only(out, "NOTICE").source is not None
+    assert only(out, "NOTICE").source.startswith("bob!awaylog@")
     alice.send("NOTICE bob :a notice is kept but not answered")
     assert notices(alice.take()) == []
     bob.clear()

@@ -132,6 +132,8 @@ async def test_away_log_with_nickserv_accounts(ircpsyc_server: ServerStarter) ->
     await alice.expect("301")
     told = await alice.expect("NOTICE")
     assert "recorded" in told.params[-1]
+    # From bob's nick: clients show it in the query window with bob, not in status.
+    assert told.hostmask is not None and told.hostmask.nickname == bob_nick
     await bob.send("AWAY")
     await bob.expect("305")
     start = await bob.expect("BATCH")

@@ -63,6 +63,13 @@ if TYPE_CHECKING:
 CMD = "AWAYLOG"
 
 
+def _about(session: Session, nick: str, text: str) -> None:
+    """What became of a private message, as a NOTICE from the recipient's nick, so
+    that clients show it in the query window with the message, not in the status
+    window (the user part says it is the server speaking, never the person)."""
+    session.send(line(f"{nick}!awaylog@{session.core.name}", "NOTICE", session.nick or "*", text))
+
+
 class AwayHooks(PersonObserver):
     """Records private messages for away or absent accounts; replays on return."""
 
@@ -100,9 +107,11 @@ class AwayHooks(PersonObserver):
 
             def failed(reason: str) -> None:
                 if speak and not session.closed:
-                    session.note(
+                    _about(
+                        session,
+                        nick,
                         f"Sorry, your message to {nick} may not have been kept after all "
-                        f"({_REASONS.get(reason, reason)}); please send it again later."
+                        f"({_REASONS.get(reason, reason)}); please send it again later.",
                     )
 
             kept = keep(self.core, account, packet, "", failed)
@@ -110,16 +119,20 @@ class AwayHooks(PersonObserver):
                 return
             if not kept:
                 if speak:
-                    session.note(
+                    _about(
+                        session,
+                        nick,
                         f"{nick} is {state} and the server {log_home(self.core, account)} "
                         "that keeps their messages cannot be reached right now; your "
-                        "message could not be kept. Please send it again later."
+                        "message could not be kept. Please send it again later.",
                     )
                 return
         if speak:
-            session.note(
+            _about(
+                session,
+                nick,
                 f"{nick} is {state}; your message has been recorded and will be shown "
-                "when they return."
+                "when they return.",
             )
 
     def away_changed(self, client: Client) -> None:
