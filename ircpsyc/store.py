@@ -269,7 +269,10 @@ class Store:
             with transaction(self.db):
                 migration(self.db)
                 self.db.execute(f"PRAGMA user_version={number}")
-            log.info("store %s: migrated to schema %d", self.path, number)
+        if current == 0:
+            log.info("store %s: created (schema %d)", self.path, len(MIGRATIONS))
+        elif current < len(MIGRATIONS):
+            log.info("store %s: migrated from schema %d to %d", self.path, current, len(MIGRATIONS))
 
     def write_now(self, job: Job) -> None:
         """Run a write and commit it before returning (durable acknowledgements)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
@@ -232,3 +233,13 @@ def test_memory_store() -> None:
         assert rows == [("x", "1"), ("y", "2")]
     finally:
         store.close()
+
+
+def test_a_new_store_logs_one_line(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="ircpsyc.store")
+    Store(str(tmp_path / "new.sqlite3")).close()
+    lines = [r.getMessage() for r in caplog.records if r.name == "ircpsyc.store"]
+    assert len(lines) == 1 and "created (schema" in lines[0], lines
+    caplog.clear()
+    Store(str(tmp_path / "new.sqlite3")).close()  # up to date: nothing to say
+    assert [r for r in caplog.records if r.name == "ircpsyc.store"] == []
