@@ -1,4 +1,5 @@
-# ircpsyc: `make run` starts the server on its embedded defaults, `make test` runs everything.
+# ircpsyc: `make run` starts the server on its embedded defaults (`make run ARGS="--config
+# ircpsyc.toml"` passes options to `ircpsyc serve`), `make test` runs everything.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -13,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/ircpsyc serve
+	$(BIN)/ircpsyc serve $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check ircpsyc tests benchmarks conformance

@@ -797,8 +797,7 @@ class XmppSection:
 
     enabled: bool = _key(
         False,
-        help="Run the gateway: every channel #name is also the XMPP room name@domain "
-        "(needs slixmpp: pip install 'ircpsyc[xmpp]').",
+        help="Run the gateway: every channel #name is also the XMPP room name@domain.",
     )
     domain: str = _key(
         "",

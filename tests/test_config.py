@@ -8,6 +8,7 @@ import pickle
 import re
 import shutil
 import subprocess
+import textwrap
 import tomllib
 from pathlib import Path
 
@@ -103,9 +104,14 @@ def test_man_page_documents_every_key() -> None:
     for key in config.schema_keys():
         header = f"[[{key.section}]]" if key.array_section else f"[{key.section}]"
         assert header in sections, f"man page lacks section {header}"
-        assert re.search(rf"^\.BR? {re.escape(key.name)}\b", sections[header], re.M), (
-            f"man page lacks {header} {key.name}"
-        )
+        entry = re.search(rf"^\.BR? {re.escape(key.name)}\b(.*)$", sections[header], re.M)
+        assert entry, f"man page lacks {header} {key.name}"
+        typed = re.search(r'\(([a-z ]+?)(?:,| ?\)|"|$)', entry.group(1))
+        if typed:  # entries of required keys say "(string, required)" and the like
+            assert typed.group(1) == key.type_name, (
+                f"man page types {header} {key.name} as {typed.group(1)}, the code "
+                f"as {key.type_name}"
+            )
 
 
 def test_schema_keys_cover_config() -> None:
@@ -467,3 +473,41 @@ def test_passwords(good_hash: str) -> None:
     assert not is_argon2_hash("$argon2id$v=19$m=65536,t=3,p=4$$")
     assert not is_argon2_hash("$argon2id$v=19$m=65536,t=3,p=4$...")
     assert not is_argon2_hash("$2b$12$abcdefghijklmnopqrstuv")
+
+
+def test_readme_overview_names_every_key() -> None:
+    """The README's configuration overview stays true to the schema."""
+    readme = (MAN_PAGE.parent.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("The sections:\n", 1)[1].lstrip("\n").split("\n\n", 1)[0]
+    sections: dict[str, str] = {}
+    current = ""
+    for text in block.splitlines():
+        header = re.match(r"\s+(\[\[?[a-z_.]+\]\]?)\s", text)
+        if header:
+            current = header.group(1)
+            text = text[header.end() :]
+        sections[current] = sections.get(current, "") + " " + text
+    for key in config.schema_keys():
+        header = f"[[{key.section}]]" if key.array_section else f"[{key.section}]"
+        if key.section == "xmpp.bridge":
+            header = "[xmpp]"
+        assert header in sections, f"README overview lacks {header}"
+        named = re.findall(r"[a-z_0-9]+\*?", sections[header])
+        assert any(
+            key.name == word or (word.endswith("*") and key.name.startswith(word[:-1]))
+            for word in named
+        ), f"README overview lacks {header} {key.name}"
+
+
+def test_readme_link_examples_pass_check_config(tmp_path: Path) -> None:
+    readme = (MAN_PAGE.parent.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("Three servers in a line", 1)[1].split("A link secret", 1)[0]
+    configs = re.split(r"^    # (\S+).*$", block, flags=re.M)[1:]
+    names = configs[0::2]
+    assert names == ["a.example.org", "b.example.org", "c.example.org"]
+    for name, text in zip(names, configs[1::2], strict=True):
+        path = tmp_path / f"{name}.toml"
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+        loaded = load(str(path))
+        assert loaded.server.name == name
+        assert loaded.links

@@ -13,8 +13,8 @@ clears AWAY.  Clients with batch and server-time get
 `chathistory` batches (one per channel or correspondent) whose lines carry
 the original times; others get NOTICE lines that start with the time.
 
-For the account service (NickServ AWAYLOG): `summary(client)`,
-`play(client)` and `clear(client)`.
+The AWAYLOG command is built from `summary(client)`, `play(client)` and
+`clear(client)`.
 
 Across servers, an account's away log lives at the account's home
 (`log_home`; ircpsyc.services.awaylog_net has the PSYC methods):
