@@ -38,7 +38,7 @@ def test_a_source_that_was_idle_is_served_within_one_round() -> None:
     queue: FairQueue[str] = FairQueue()
     sources = [f"10.0.0.{n}" for n in range(60)]
     for source in sources:
-        for n in range(4):
+        for _ in range(4):
             queue.push(source, Work.HASH, source)
     for _ in range(200):  # the flood runs for a while, refilled as it goes
         picked = queue.pop()
