@@ -488,8 +488,8 @@ class ServicesSection:
     )
     login_attempts: int = _key(
         5,
-        help="Login attempts allowed per IP address (IPv6 per /64), and per account from "
-        "one address, within login_window; an attempt counts from when it starts, a "
+        help="Login attempts allowed from one IP address (IPv6: one /64), whatever the "
+        "accounts, within login_window; an attempt counts from when it starts, a "
         "successful one is taken back. Further attempts are refused, before the password "
         "is checked, until older ones expire.",
         ge=1,

@@ -228,20 +228,19 @@ class LoginAttempt:
 
 
 class LoginLimiter:
-    """Login attempts per address, per (account, address) and per account.
+    """Login attempts per address and per account.
 
     An attempt counts from the moment it starts (`begin`), before its password
     is checked, so many attempts at once cannot all pass the check before the
     first result is in.  A success (`finish(ok=True)`) takes its own attempt
-    back and forgets the failures of that account from that address; a failure
-    keeps it counted for `login_window` seconds.
+    back; a failure keeps it counted for `login_window` seconds.
 
     Limits within `login_window`, all refused before argon2 (which also keeps
     the hashing threads from being burnt by guesses):
 
     - `login_attempts` attempts from one address (IPv6 grouped by /64), whatever
-      the accounts;
-    - `login_attempts` attempts at one account from one address;
+      the accounts: this is also the limit per (account, address), so guesses
+      from one address never touch the owner's logins from elsewhere;
     - `login_account_attempts` attempts at one account from all addresses
       together, much higher, against guessing from many addresses.
 
@@ -261,7 +260,6 @@ class LoginLimiter:
     def __init__(self, settings: Callable[[], ServicesSection]) -> None:
         self._settings = settings
         self._accounts: dict[str, deque[float]] = {}
-        self._pairs: dict[tuple[str, str], deque[float]] = {}
         self._ips: dict[str, deque[float]] = {}
         self._known: dict[str, dict[str, float]] = {}  # account -> address -> last success
 
@@ -291,11 +289,7 @@ class LoginLimiter:
         settings = self._settings()
         folded, address = casefold(account), source_key(ip)
         trusted = certified or self.known(folded, ip, now)
-        limit = settings.login_attempts
-        if address and (
-            self._recent(self._ips, address, now) >= limit
-            or self._recent(self._pairs, (folded, address), now) >= limit
-        ):
+        if address and self._recent(self._ips, address, now) >= settings.login_attempts:
             return None
         if not trusted and self._recent(self._accounts, folded, now) >= (
             settings.login_account_attempts
@@ -309,17 +303,15 @@ class LoginLimiter:
     def _tables(self, attempt: LoginAttempt) -> Iterator[tuple[dict[Any, deque[float]], Any]]:
         if attempt.address:
             yield self._ips, attempt.address
-            yield self._pairs, (attempt.account, attempt.address)
         if not attempt.trusted:
             yield self._accounts, attempt.account
 
     def finish(self, attempt: LoginAttempt, ok: bool, now: float) -> None:
-        """The password was checked: a failure stays counted; a success is taken back,
-        clears the failures of the account from the address and makes it known."""
+        """The password was checked: a failure stays counted; a success is taken back
+        and makes the address known to the account."""
         if not ok:
             return
         self.cancel(attempt)
-        self._pairs.pop((attempt.account, attempt.address), None)
         self.remember(attempt.account, attempt.address, now)
 
     def cancel(self, attempt: LoginAttempt) -> None:
@@ -345,8 +337,6 @@ class LoginLimiter:
     def prune(self, now: float) -> None:
         for account in list(self._accounts):
             self._recent(self._accounts, account, now)
-        for pair in list(self._pairs):
-            self._recent(self._pairs, pair, now)
         for address in list(self._ips):
             self._recent(self._ips, address, now)
         for account, known in list(self._known.items()):
