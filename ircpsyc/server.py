@@ -55,6 +55,7 @@ class PasswordWork:
         self.queue = FairQueue()
         self.threads = threads
         self.running = 0
+        self.closed = False
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="passwords")
 
     def submit(
@@ -66,14 +67,14 @@ class PasswordWork:
     ) -> bool:
         """Queue `job`; `finished(future)` runs on the loop when it is done.  False when
         `source` has its share queued already (nothing is queued then)."""
-        if not self.queue.push(source, kind, (job, finished)):
+        if self.closed or not self.queue.push(source, kind, (job, finished)):
             return False
         self._start()
         return True
 
     def _start(self) -> None:
         loop = asyncio.get_running_loop()
-        while self.running < self.threads:
+        while self.running < self.threads and not self.closed:
             picked = self.queue.pop()
             if picked is None:
                 return
@@ -97,6 +98,7 @@ class PasswordWork:
                 self._start()
 
     def shutdown(self) -> None:
+        self.closed = True
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
