@@ -625,7 +625,9 @@ COMMANDS: dict[str, CommandSpec] = {
         "Registers your current nick as an account.",
         (
             "Registers an account named after your current nick, with this password, and",
-            "logs you in. The e-mail address is stored but no mail is sent.",
+            "logs you in. The e-mail address is stored but no mail is sent. The password",
+            "must be long enough (8 characters unless configured otherwise) and must not",
+            "be the nick.",
             "Log in later with IDENTIFY, or with SASL (PLAIN, SCRAM-SHA-256, or EXTERNAL",
             "after CERT ADD).",
         ),
