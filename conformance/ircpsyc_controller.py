@@ -122,8 +122,13 @@ def render_config(
 
     ``services`` (only when services tests run) becomes a ``[services]`` table.
     """
-    # irctest registers many accounts from 127.0.0.1: no per-IP registration limit.
-    extra: list[str] = ["[services]", "register_per_ip_per_hour = 0"]
+    # irctest registers many accounts from 127.0.0.1: no per-IP registration limit;
+    # its passwords are short ("sesame"): no minimum length beyond one character.
+    extra: list[str] = [
+        "[services]",
+        "register_per_ip_per_hour = 0",
+        "password_min_length = 1",
+    ]
     extra += [f"{key} = {str(value).lower()}" for key, value in (services or {}).items()]
     extra += [""]
     return "\n".join(

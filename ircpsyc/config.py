@@ -513,11 +513,27 @@ class ServicesSection:
     )
     login_attempts: int = _key(
         5,
-        help="Failed logins allowed per account and per IP address within login_window; "
-        "further attempts are refused until older failures expire.",
+        help="Login attempts allowed from one IP address (IPv6: one /64), whatever the "
+        "accounts, within login_window; an attempt counts from when it starts, a "
+        "successful one is taken back. Further attempts are refused, before the password "
+        "is checked, until older ones expire.",
         ge=1,
     )
-    login_window: float = _key(60.0, help="Seconds over which failed logins are counted.", gt=0)
+    login_account_attempts: int = _key(
+        50,
+        help="Login attempts allowed per account from all addresses together within "
+        "login_window (against guessing from many addresses). The owner's known ways in "
+        "do not count and are never refused by it: an address the account logged in from "
+        "within 30 days, and its TLS client certificates.",
+        ge=1,
+    )
+    login_window: float = _key(60.0, help="Seconds over which login attempts are counted.", gt=0)
+    password_min_length: int = _key(
+        8,
+        help="Fewest characters of a new account password (REGISTER, NickServ REGISTER and "
+        "SET PASSWORD); a password equal to the account name is refused too.",
+        ge=1,
+    )
     register_per_ip_per_hour: int = _key(
         10,
         help="Account registrations (REGISTER, NickServ REGISTER) started per IP address "

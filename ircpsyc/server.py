@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import resource
 import signal
@@ -27,6 +28,7 @@ from ircpsyc.linking import Linking
 from ircpsyc.linking import wanted as linking_wanted
 from ircpsyc.psyc_backend.router import Router
 from ircpsyc.services.accounts import Accounts
+from ircpsyc.services.hash_queue import FairQueue, Work, source_key
 from ircpsyc.services.registrations import ChannelRegistrations
 from ircpsyc.store import Store
 from ircpsyc.tlsutil import accept_any_client_certificate
@@ -39,6 +41,65 @@ log = logging.getLogger("ircpsyc")
 TICK_SECONDS = 1.0
 # Connections with pending output above which the flush waits 1 ms to coalesce more.
 COALESCE_ABOVE = 256
+# argon2 is memory-hard (64 MiB a hash): a few threads, not one per login.
+HASH_THREADS = 2
+
+
+class PasswordWork:
+    """The thread adapter of `FairQueue`: password jobs run on `threads` threads in
+    the queue's order (logins first, sources in turn), each finishing back on the
+    event loop."""
+
+    def __init__(self, threads: int = HASH_THREADS) -> None:
+        self.queue: FairQueue[tuple[Callable[[], Any], Callable[[asyncio.Future[Any]], None]]]
+        self.queue = FairQueue()
+        self.threads = threads
+        self.running = 0
+        self.closed = False
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="passwords")
+
+    def submit(
+        self,
+        source: str,
+        kind: Work,
+        job: Callable[[], Any],
+        finished: Callable[[asyncio.Future[Any]], None],
+    ) -> bool:
+        """Queue `job`; `finished(future)` runs on the loop when it is done.  False when
+        `source` has its share queued already (nothing is queued then)."""
+        if self.closed or not self.queue.push(source, kind, (job, finished)):
+            return False
+        self._start()
+        return True
+
+    def _start(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self.running < self.threads and not self.closed:
+            picked = self.queue.pop()
+            if picked is None:
+                return
+            source, (job, finished) = picked
+            self.running += 1
+            future = loop.run_in_executor(self._executor, job)
+            future.add_done_callback(functools.partial(self._ended, source, finished))
+
+    def _ended(
+        self,
+        source: str,
+        finished: Callable[[asyncio.Future[Any]], None],
+        future: asyncio.Future[Any],
+    ) -> None:
+        self.running -= 1
+        self.queue.done(source)
+        try:
+            finished(future)
+        finally:
+            if not future.cancelled():
+                self._start()
+
+    def shutdown(self) -> None:
+        self.closed = True
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
 
 class Server:
@@ -67,8 +128,7 @@ class Server:
         self.xmpp: Component | None = None  # the Jabber MUC gateway, when [xmpp] enabled
         self.dirty: list[IRCProtocol] = []
         self._deferred = False
-        # argon2 is memory-hard (64 MiB a hash): a few threads, not one per login.
-        self._slow = ThreadPoolExecutor(max_workers=2, thread_name_prefix="passwords")
+        self.passwords = PasswordWork()  # argon2, fairly shared between addresses
 
     # -- output coalescing
 
@@ -92,17 +152,26 @@ class Server:
     # -- slow work (password hashing) off the event loop
 
     def offload(
-        self, sessions: Sequence[Session], job: Callable[[], Any], done: Callable[[Any], None]
-    ) -> None:
-        """Run `job` in a thread and `done(result)` back on the loop; the input of
-        `sessions` waits meanwhile, so their next lines see the result, and what
-        `done` sends them carries the label of the command that asked."""
+        self,
+        sessions: Sequence[Session],
+        job: Callable[[], Any],
+        done: Callable[[Any], None],
+        kind: Work = Work.HASH,
+        source: str = "",
+    ) -> bool:
+        """Queue `job` (password work of `kind`) for its source, the address of `source`
+        or else of the first session, run it in a thread and `done(result)` back on
+        the loop; the input of `sessions` waits meanwhile, so their next lines see the
+        result, and what `done` sends them carries the label of the command that
+        asked.  False (nothing queued, `done` never called) when that source has its
+        share of the queue already."""
         try:
-            loop = asyncio.get_running_loop()
+            asyncio.get_running_loop()
         except RuntimeError:  # not serving (tools, tests): just do it
             done(job())
-            return
-        answers = [s.later() for s in sessions]
+            return True
+        source = source_key(source or (sessions[0].ip if sessions else ""))
+        answers: list[Callable[[Callable[[], None]], None]] = []
 
         def complete(future: asyncio.Future[Any]) -> None:
             if future.cancelled():
@@ -125,15 +194,23 @@ class Server:
                 for answer in answers[1:]:
                     answer(lambda: None)
 
-        loop.run_in_executor(self._slow, job).add_done_callback(finished)
+        if not self.passwords.submit(source, kind, job, finished):
+            return False
+        answers.extend(s.later() for s in sessions)
+        return True
 
     def _offload_for(
-        self, uniform: str, job: Callable[[], Any], done: Callable[[Any], None]
-    ) -> None:
+        self,
+        uniform: str,
+        job: Callable[[], Any],
+        done: Callable[[Any], None],
+        kind: Work = Work.HASH,
+        source: str = "",
+    ) -> bool:
         """NickServ's offload: hold the input of the person who asked."""
         entity = self.router.lookup(uniform)
         sessions = entity.sessions if isinstance(entity, Client) else []
-        self.offload(sessions, job, done)
+        return self.offload(sessions, job, done, kind, source)
 
     # -- admission
 
@@ -277,7 +354,7 @@ class Server:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._tick
         await asyncio.sleep(0.05)  # let transports flush their ERROR lines
-        self._slow.shutdown(wait=False, cancel_futures=True)
+        self.passwords.shutdown()
         if self.store is not None:
             self.store.close()
             self.store = None

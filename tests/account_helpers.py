@@ -52,8 +52,11 @@ class Deferred:
     def __init__(self) -> None:
         self.jobs: list[tuple[Callable[[], Any], Callable[[Any], None]]] = []
 
-    def __call__(self, _who: Any, job: Callable[[], Any], done: Callable[[Any], None]) -> None:
+    def __call__(
+        self, _who: Any, job: Callable[[], Any], done: Callable[[Any], None], *_how: Any
+    ) -> bool:
         self.jobs.append((job, done))
+        return True
 
     def run(self) -> int:
         jobs, self.jobs = self.jobs, []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import sqlite3
 from collections.abc import Iterator
@@ -54,9 +55,9 @@ def accounts_on(path: str | Path) -> tuple[Store, Accounts]:
 def test_create_get_and_casefolded_uniqueness(tmp_path: Path) -> None:
     store, accounts = accounts_on(tmp_path / "a.sqlite3")
     try:
-        account = accounts.create("Alice", accounts.make_credentials("pw"))
+        account = accounts.create("Alice", accounts.make_credentials("pass-word"))
         assert accounts.get("ALICE") is account and account.name == "Alice"
-        assert accounts.check_password(account, "pw")
+        assert accounts.check_password(account, "pass-word")
         assert not accounts.check_password(account, "wrong")
         assert not accounts.check_password(account, "")
         with pytest.raises(AccountError) as error:
@@ -65,9 +66,9 @@ def test_create_get_and_casefolded_uniqueness(tmp_path: Path) -> None:
         with pytest.raises(AccountError):
             accounts.reserve("ALICE")
         # rfc1459 casemapping: [ and { are one letter
-        accounts.create("a[b", accounts.make_credentials("pw"))
+        accounts.create("a[b", accounts.make_credentials("pass-word"))
         with pytest.raises(AccountError):
-            accounts.create("A{B", accounts.make_credentials("pw"))
+            accounts.create("A{B", accounts.make_credentials("pass-word"))
     finally:
         store.close()
 
@@ -78,7 +79,7 @@ def test_the_unique_constraint_decides_between_two_writers(tmp_path: Path) -> No
     store1, first = accounts_on(path)
     store2, second = accounts_on(path)
     try:
-        credentials = first.make_credentials("pw")
+        credentials = first.make_credentials("pass-word")
         first.reserve("bob")
         second.reserve("BOB")  # each copy only knows its own reservations
         first.create("bob", credentials)
@@ -136,8 +137,8 @@ def test_the_password_itself_is_never_stored(tmp_path: Path) -> None:
 
 def test_certificates(world: ServicesWorld) -> None:
     accounts = world.accounts
-    accounts.create("erin", accounts.make_credentials("pw"))
-    accounts.create("frank", accounts.make_credentials("pw"))
+    accounts.create("erin", accounts.make_credentials("pass-word"))
+    accounts.create("frank", accounts.make_credentials("pass-word"))
     accounts.add_cert("erin", ":".join(FP[i : i + 2] for i in range(0, 64, 2)))
     assert accounts.get("erin").certs == [FP]  # type: ignore[union-attr]
     for bad, code in (("nothex", "INVALID_FINGERPRINT"), (FP, "CERT_EXISTS")):
@@ -253,21 +254,60 @@ def test_scram_keys_are_what_rfc5802_says() -> None:
 # -- rate limits
 
 
-def test_login_limiter_per_account_and_per_ip() -> None:
-    config = load(None)
-    limiter = LoginLimiter(lambda: config.services)
-    for i in range(5):
-        assert not limiter.blocked("acct", "1.2.3.4", 100 + i)
-        limiter.failed("acct", "1.2.3.4", 100 + i)
-    assert limiter.blocked("ACCT", "9.9.9.9", 105)  # the account, from anywhere
-    assert limiter.blocked("other", "1.2.3.4", 105)  # anything, from that address
-    assert not limiter.blocked("other", "9.9.9.9", 105)
-    assert not limiter.blocked("acct", "9.9.9.9", 161)  # the window slid past
-    limiter.failed("x", "5.5.5.5", 0)
-    limiter.succeeded("x")
-    assert not limiter.blocked("x", "", 1)
+def limiter_with(**services: object) -> LoginLimiter:
+    settings = dataclasses.replace(load(None).services, **services)  # type: ignore[arg-type]
+    return LoginLimiter(lambda: settings)
+
+
+def test_login_limiter_counts_attempts_when_they_start() -> None:
+    limiter = limiter_with()
+    started = [limiter.begin("acct", "1.2.3.4", 100) for _ in range(5)]
+    assert all(started)  # five checks under way, none finished
+    assert limiter.begin("acct", "1.2.3.4", 100) is None  # the sixth waits for nothing
+    assert limiter.begin("other", "1.2.3.4", 100) is None  # the address is used up
+    assert limiter.begin("ACCT", "9.9.9.9", 100) is not None  # the owner elsewhere is not
+    assert limiter.begin("acct", "1.2.3.4", 161) is not None  # the window slid past
     limiter.prune(1000)
     assert not limiter._accounts and not limiter._ips
+
+
+def test_login_limiter_success_takes_its_attempt_back() -> None:
+    limiter = limiter_with()
+    failed = [limiter.begin("acct", "1.2.3.4", 100) for _ in range(4)]
+    for attempt in failed:
+        assert attempt is not None
+        limiter.finish(attempt, False, 100)
+    good = limiter.begin("acct", "1.2.3.4", 100)
+    assert good is not None
+    limiter.finish(good, True, 100)  # a success does not count
+    assert limiter.begin("acct", "1.2.3.4", 100) is not None
+    cancelled = limiter.begin("x", "5.5.5.5", 100)
+    assert cancelled is not None
+    limiter.cancel(cancelled)
+    assert not limiter._ips.get("5.5.5.5")
+
+
+def test_login_limiter_per_account_cap_spares_known_addresses_and_certificates() -> None:
+    limiter = limiter_with(login_account_attempts=10)
+    limiter.remember("acct", "192.0.2.1", 0)  # the owner logged in from there
+    for n in range(10):
+        assert limiter.begin("acct", f"10.0.0.{n}", 100) is not None
+    assert limiter.begin("acct", "10.0.1.1", 100) is None  # the account's cap
+    assert limiter.begin("ACCT", "192.0.2.1", 100) is not None  # a known address
+    assert limiter.begin("acct", "10.0.2.2", 100, certified=True) is not None
+    assert limiter.begin("other", "10.0.1.1", 100) is not None  # other accounts are not
+    # Known addresses are forgotten after a while.
+    later = 2 * LoginLimiter.KNOWN_FOR
+    limiter.prune(later)
+    assert not limiter.known("acct", "192.0.2.1", later)
+
+
+def test_login_limiter_groups_ipv6_by_64() -> None:
+    limiter = limiter_with()
+    for n in range(5):
+        assert limiter.begin(f"a{n}", f"2001:db8::{n + 1}", 100) is not None
+    assert limiter.begin("b", "2001:db8::ffff", 100) is None  # the same /64
+    assert limiter.begin("b", "2001:db8:0:1::1", 100) is not None  # another /64
 
 
 # -- NickServ as a nick
@@ -330,7 +370,7 @@ def test_help_for_every_command(world: ServicesWorld) -> None:
 
 def test_register_logs_in_and_is_durable(world: ServicesWorld) -> None:
     alice = world.client("alice", caps=("account-notify",))
-    out = alice.send("PRIVMSG NickServ :REGISTER s3cret alice@example.org")
+    out = alice.send("PRIVMSG NickServ :REGISTER s3cret-pw alice@example.org")
     assert notices(out)[0] == "Account created"
     logged = only(out, "900")
     assert logged.params == [
@@ -349,11 +389,11 @@ def test_register_logs_in_and_is_durable(world: ServicesWorld) -> None:
 def test_register_refusals(world: ServicesWorld) -> None:
     world.registered("alice")
     bob = world.client("bob")
-    assert notices(bob.send("NS REGISTER pw not-an-address")) == [
+    assert notices(bob.send("NS REGISTER pass-word not-an-address")) == [
         "not-an-address is not a valid e-mail address."
     ]
     world.accounts.create("bob", world.accounts.make_credentials("x"))
-    assert notices(bob.send("NS REGISTER pw")) == ["The account bob is already registered."]
+    assert notices(bob.send("NS REGISTER pass-word")) == ["The account bob is already registered."]
     assert bob.client.account == ""
 
 
@@ -361,8 +401,8 @@ def test_register_can_require_an_email() -> None:
     world = ServicesWorld(registration_email_required=True)
     try:
         alice = world.client("alice")
-        assert "e-mail address is required" in notices(alice.send("NS REGISTER pw"))[0]
-        assert notices(alice.send("NS REGISTER pw a@b.example"))[0] == "Account created"
+        assert "e-mail address is required" in notices(alice.send("NS REGISTER pass-word"))[0]
+        assert notices(alice.send("NS REGISTER pass-word a@b.example"))[0] == "Account created"
     finally:
         world.close()
 
@@ -395,17 +435,75 @@ def test_logout(world: ServicesWorld) -> None:
 
 
 def test_identify_is_rate_limited_per_account_and_address(world: ServicesWorld) -> None:
-    world.registered("alice", "right").send("QUIT")
+    world.registered("alice", "right-password").send("QUIT")
     bob = world.client("bob", ip="10.0.0.1")
     for _ in range(5):
         assert notices(bob.send("NS IDENTIFY alice wrong")) == ["Invalid account credentials."]
     refused = ["Too many failed login attempts; try again later."]
-    assert notices(bob.send("NS IDENTIFY alice right")) == refused
-    carol = world.client("carol", ip="10.0.0.2")
-    assert notices(carol.send("NS IDENTIFY alice right")) == refused  # the account
+    assert notices(bob.send("NS IDENTIFY alice right-password")) == refused
     assert notices(bob.send("NS IDENTIFY carol whatever")) == refused  # the address
+    # Failures from one address do not lock the account's owner out elsewhere.
+    carol = world.client("carol", ip="10.0.0.2")
+    assert notices(carol.send("NS IDENTIFY alice right-password")) == [
+        "You are now logged in as alice."
+    ]
     world.advance(61)
-    assert notices(carol.send("NS IDENTIFY alice right")) == ["You are now logged in as alice."]
+    assert notices(bob.send("NS IDENTIFY alice right-password")) == [
+        "You are now logged in as alice."
+    ]
+
+
+def test_identify_from_many_addresses_hits_the_account_cap(world: ServicesWorld) -> None:
+    world.core.config = dataclasses.replace(
+        world.core.config,
+        services=dataclasses.replace(world.core.config.services, login_account_attempts=10),
+    )
+    world.registered("alice", "right-password").send("QUIT")  # from 127.0.0.1
+    guessers = [world.client(f"g{n}", ip=f"10.0.0.{n}") for n in range(5)]
+    for guesser in guessers:
+        for _ in range(2):
+            assert notices(guesser.send("NS IDENTIFY alice wrong")) == [
+                "Invalid account credentials."
+            ]
+    refused = ["Too many failed login attempts; try again later."]
+    stranger = world.client("stranger", ip="10.9.9.9")
+    assert notices(stranger.send("NS IDENTIFY alice right-password")) == refused
+    owner = world.client("owner")  # 127.0.0.1, where alice registered
+    assert notices(owner.send("NS IDENTIFY alice right-password")) == [
+        "You are now logged in as alice."
+    ]
+
+
+def test_weak_passwords_are_refused(world: ServicesWorld) -> None:
+    alice = world.client("alice")
+    assert notices(alice.send("NS REGISTER x")) == [
+        "The password must be at least 8 characters long."
+    ]
+    assert notices(alice.send("NS REGISTER ALICE123")) != []  # 8 characters: long enough
+    bob = world.client("bobbybobby")
+    assert notices(bob.send("NS REGISTER BobbyBobby")) == [
+        "The password must not be the account name."
+    ]
+    assert world.accounts.get("bobbybobby") is None
+    alice.send("NS LOGOUT")
+    carol = world.registered("carolyn1", "carol-password")
+    assert notices(carol.send("NS SET PASSWORD short")) == [
+        "The password must be at least 8 characters long."
+    ]
+    assert notices(carol.send("NS SET PASSWORD CAROLYN1")) == [
+        "The password must not be the account name."
+    ]
+    assert notices(carol.send("NS SET PASSWORD another-password")) == [
+        "Your password has been changed."
+    ]
+
+
+def test_password_min_length_is_configurable() -> None:
+    world = ServicesWorld(password_min_length=3)
+    try:
+        assert notices(world.client("alice").send("NS REGISTER abc"))[0] == "Account created"
+    finally:
+        world.close()
 
 
 # -- GHOST and RECOVER
@@ -427,7 +525,7 @@ def test_ghost_when_logged_in(world: ServicesWorld) -> None:
 
 
 def test_ghost_and_recover_refusals(world: ServicesWorld) -> None:
-    world.registered("alice", "pw").send("NICK other")
+    world.registered("alice", "pass-word").send("NICK other")
     bob = world.client("bob")
     assert notices(bob.send("NS GHOST bob")) == ["You cannot GHOST yourself."]
     assert notices(bob.send("NS GHOST nobody")) == ["nobody is not online."]
@@ -440,10 +538,10 @@ def test_ghost_and_recover_refusals(world: ServicesWorld) -> None:
 
 
 def test_recover_with_password_takes_the_nick_and_logs_in(world: ServicesWorld) -> None:
-    world.registered("alice", "pw").send("QUIT")
+    world.registered("alice", "pass-word").send("QUIT")
     squatter = world.client("alice")
     owner = world.client("owner")
-    out = owner.send("NS RECOVER alice pw")
+    out = owner.send("NS RECOVER alice pass-word")
     assert "alice has been recovered." in notices(out)
     assert owner.nick == "alice" and owner.client.account == "alice"
     assert squatter.nick.startswith("Guest") and len(squatter.nick) == 10
@@ -452,10 +550,10 @@ def test_recover_with_password_takes_the_nick_and_logs_in(world: ServicesWorld) 
 
 
 def test_ghost_with_password(world: ServicesWorld) -> None:
-    world.registered("alice", "pw").send("QUIT")
+    world.registered("alice", "pass-word").send("QUIT")
     squatter = world.client("alice")
     owner = world.client("owner")
-    out = owner.send("NS GHOST alice pw")
+    out = owner.send("NS GHOST alice pass-word")
     assert "alice has been ghosted." in notices(out)
     assert squatter.closed and owner.client.account == "alice"
 
@@ -464,15 +562,15 @@ def test_ghost_with_password(world: ServicesWorld) -> None:
 
 
 def test_drop_needs_the_password_and_logs_everybody_out(world: ServicesWorld) -> None:
-    alice = world.registered("alice", "pw")
+    alice = world.registered("alice", "pass-word")
     other = world.client("other")
-    other.send("NS IDENTIFY alice pw")
-    assert notices(world.client("x").send("NS DROP pw")) == ["You are not logged in."]
+    other.send("NS IDENTIFY alice pass-word")
+    assert notices(world.client("x").send("NS DROP pass-word")) == ["You are not logged in."]
     assert notices(alice.send("NS DROP wrong")) == [
         "Wrong password; the account alice was not dropped."
     ]
     assert world.accounts.get("alice") is not None
-    out = alice.send("NS DROP pw")
+    out = alice.send("NS DROP pass-word")
     assert "The account alice has been dropped." in notices(out)
     assert only(out, "901")
     assert alice.client.account == "" and other.client.account == ""
@@ -480,11 +578,13 @@ def test_drop_needs_the_password_and_logs_everybody_out(world: ServicesWorld) ->
 
 
 def test_set_password(world: ServicesWorld) -> None:
-    alice = world.registered("alice", "old")
-    assert notices(alice.send("NS SET PASSWORD new")) == ["Your password has been changed."]
+    alice = world.registered("alice", "old-password")
+    assert notices(alice.send("NS SET PASSWORD new-password")) == [
+        "Your password has been changed."
+    ]
     alice.send("NS LOGOUT")
-    assert notices(alice.send("NS IDENTIFY old")) == ["Invalid account credentials."]
-    assert notices(alice.send("NS IDENTIFY new")) == ["You are now logged in as alice."]
+    assert notices(alice.send("NS IDENTIFY old-password")) == ["Invalid account credentials."]
+    assert notices(alice.send("NS IDENTIFY new-password")) == ["You are now logged in as alice."]
     assert notices(alice.send("NS SET")) == [
         "Not enough parameters. Syntax: SET PASSWORD <new password> | SET ENFORCE ON|OFF"
     ]
@@ -537,12 +637,12 @@ def test_cert_add_list_del(world: ServicesWorld) -> None:
 
 
 def test_account_notify_tag_extended_join_and_whois(world: ServicesWorld) -> None:
-    world.registered("alice", "pw").send("NS LOGOUT")
+    world.registered("alice", "pass-word").send("NS LOGOUT")
     alice = world.client("alice2")
     watcher = world.client("watcher", caps=("account-notify", "account-tag", "extended-join"))
     plain = world.client("plain")
     world.channel("#room", watcher, alice, plain)
-    alice.send("NS IDENTIFY alice pw")
+    alice.send("NS IDENTIFY alice pass-word")
     assert only(watcher.take(), "ACCOUNT").params == ["alice"]
     assert "ACCOUNT" not in cmds(plain.take())
     alice.send("PRIVMSG #room :hello")
@@ -588,10 +688,10 @@ def test_unidentified_user_of_a_registered_nick_is_renamed_after_the_grace(
 
 
 def test_identifying_in_time_keeps_the_nick(world: ServicesWorld) -> None:
-    world.registered("alice", "pw").send("QUIT")
+    world.registered("alice", "pass-word").send("QUIT")
     owner = world.client("alice")
     world.tick(10)
-    owner.send("NS IDENTIFY pw")
+    owner.send("NS IDENTIFY pass-word")
     world.tick(60)
     assert owner.nick == "alice" and owner.client.account == "alice"
 
@@ -599,12 +699,12 @@ def test_identifying_in_time_keeps_the_nick(world: ServicesWorld) -> None:
 def test_sasl_login_before_registration_is_never_warned(world: ServicesWorld) -> None:
     from account_helpers import plain
 
-    world.registered("alice", "pw").send("QUIT")
+    world.registered("alice", "pass-word").send("QUIT")
     fake = world.connect()
     fake.send("CAP LS 302")
     fake.send("CAP REQ sasl")
     fake.send("AUTHENTICATE PLAIN")
-    fake.send("AUTHENTICATE " + plain("alice", "pw"))
+    fake.send("AUTHENTICATE " + plain("alice", "pass-word"))
     fake.register("alice")
     fake.send("CAP END")
     assert notices(fake.lines) == []
@@ -613,13 +713,13 @@ def test_sasl_login_before_registration_is_never_warned(world: ServicesWorld) ->
 
 
 def test_changing_nick_away_in_time_or_enforce_off(world: ServicesWorld) -> None:
-    world.registered("alice", "pw").send("QUIT")
+    world.registered("alice", "pass-word").send("QUIT")
     squatter = world.client("alice")
     squatter.send("NICK bob")
     world.tick(60)
     assert squatter.nick == "bob"
     owner = world.client("owner")
-    owner.send("NS IDENTIFY alice pw")
+    owner.send("NS IDENTIFY alice pass-word")
     assert notices(owner.send("NS SET ENFORCE OFF")) == ["Nick protection for alice is now OFF."]
     squatter.send("NICK alice")
     assert notices(squatter.take()) == []
@@ -673,10 +773,10 @@ def test_only_nickserv_may_rename_or_disconnect(world: ServicesWorld) -> None:
 
 def test_identify_result_for_someone_who_left_is_dropped(world: ServicesWorld) -> None:
     deferred = Deferred()
-    world.registered("alice", "pw").send("QUIT")
+    world.registered("alice", "pass-word").send("QUIT")
     world.nickserv.offload = deferred
     bob = world.client("bob")
-    bob.send("NS IDENTIFY alice pw")
+    bob.send("NS IDENTIFY alice pass-word")
     bob.send("QUIT")
     impostor = world.client("bob")  # same nick, same uniform, another person
     assert deferred.run() == 1
@@ -690,10 +790,10 @@ def test_concurrent_nickserv_registrations_of_one_name_have_one_winner(
     deferred = Deferred()
     world.nickserv.offload = deferred
     alice = world.client("alice")
-    alice.send("NS REGISTER first")
+    alice.send("NS REGISTER first-password")
     alice.send("NICK other")
     alice.send("NICK alice")
-    second = notices(alice.send("NS REGISTER second"))
+    second = notices(alice.send("NS REGISTER second-password"))
     assert second == ["The account alice is already registered."]
     deferred.run()
-    assert world.accounts.check_password(world.accounts.get("alice"), "first")  # type: ignore[arg-type]
+    assert world.accounts.check_password(world.accounts.get("alice"), "first-password")  # type: ignore[arg-type]

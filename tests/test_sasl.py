@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 from collections.abc import Iterator
 
 import pytest
@@ -66,7 +67,7 @@ def test_no_sasl_without_the_account_service() -> None:
     assert "sasl" not in " ".join(m.params[-1] for m in fake.send("CAP LS 302"))
     assert only(fake.send("CAP REQ :sasl"), "CAP").params[1] == "NAK"
     assert only(fake.send("AUTHENTICATE PLAIN"), "904")
-    out = fake.send("REGISTER foo * pw")
+    out = fake.send("REGISTER foo * pass-word")
     assert only(out, "FAIL").params[:2] == ["REGISTER", "TEMPORARILY_UNAVAILABLE"]
 
 
@@ -334,12 +335,59 @@ def test_plain_is_rate_limited(world: ServicesWorld) -> None:
     start(fake)
     out = fake.send("AUTHENTICATE " + plain("jilles", "sesame"))
     assert codes(out) == ["904"] and "too many attempts" in out[0].params[-1]
+    # Guesses from one address do not lock the account out elsewhere.
     elsewhere = sasl_client(world, ip="10.2.2.2")
     start(elsewhere)
-    assert codes(elsewhere.send("AUTHENTICATE " + plain("jilles", "sesame"))) == ["904"]
-    world.advance(61)
-    start(elsewhere)
     assert codes(elsewhere.send("AUTHENTICATE " + plain("jilles", "sesame"))) == ["900", "903"]
+    world.advance(61)
+    start(again := sasl_client(world, ip="10.1.1.1"))
+    assert codes(again.send("AUTHENTICATE " + plain("jilles", "sesame"))) == ["900", "903"]
+
+
+def test_parallel_plain_attempts_count_when_they_start(world: ServicesWorld) -> None:
+    """Checks still under way count: the sixth attempt from an address is refused
+    even though none of the first five has finished."""
+    deferred = Deferred()
+    world.core.offload = deferred
+    guessers = [sasl_client(world, ip="10.1.1.1") for _ in range(6)]
+    for fake in guessers:
+        start(fake)
+    for fake in guessers[:-1]:
+        assert fake.send("AUTHENTICATE " + plain("jilles", "millet")) == []  # hashing
+    out = guessers[-1].send("AUTHENTICATE " + plain("jilles", "sesame"))
+    assert codes(out) == ["904"] and "too many attempts" in out[0].params[-1]
+    assert deferred.run() == 5
+    assert all(codes(fake.take()) == ["904"] for fake in guessers[:-1])
+
+
+def test_the_owners_certificate_is_spared_by_the_account_cap(world: ServicesWorld) -> None:
+    fp = "ab" * 32
+    world.accounts.add_cert("jilles", fp)
+    world.core.config = dataclasses.replace(
+        world.core.config,
+        services=dataclasses.replace(world.core.config.services, login_account_attempts=4),
+    )
+    for n in range(4):
+        start(guesser := sasl_client(world, ip=f"10.0.0.{n}"))
+        assert codes(guesser.send("AUTHENTICATE " + plain("jilles", "millet"))) == ["904"]
+    start(stranger := sasl_client(world, ip="10.9.9.9"))
+    out = stranger.send("AUTHENTICATE " + plain("jilles", "sesame"))
+    assert "too many attempts" in out[0].params[-1]
+    # With the account's certificate: PLAIN is let through, EXTERNAL always is.
+    start(owner := sasl_client(world, ip="10.9.9.8", certfp=fp))
+    assert codes(owner.send("AUTHENTICATE " + plain("jilles", "sesame"))) == ["900", "903"]
+    start(external := sasl_client(world, ip="10.9.9.7", certfp=fp), "EXTERNAL")
+    assert codes(external.send("AUTHENTICATE +")) == ["900", "903"]
+
+
+def test_a_full_hashing_queue_refuses_plain_without_counting(world: ServicesWorld) -> None:
+    world.core.offload = lambda *args: False  # the address has its share queued
+    fake = sasl_client(world, ip="10.1.1.1")
+    for _ in range(8):
+        start(fake)
+        out = fake.send("AUTHENTICATE " + plain("jilles", "sesame"))
+        assert codes(out) == ["904"] and "password checks" in out[0].params[-1]
+    assert not world.accounts.limiter._ips  # refused before any check: nothing counted
 
 
 def test_a_slow_check_that_returns_after_an_abort_is_ignored(world: ServicesWorld) -> None:
@@ -374,7 +422,7 @@ def test_register_before_connect(world: ServicesWorld) -> None:
     fake.send("USER u 0 * :u")
     fake.send("CAP END")
     assert fake.client.account == "bar"
-    out = fake.send("REGISTER other * pw")
+    out = fake.send("REGISTER other * pass-word")
     assert only(out, "FAIL").params[:3] == ["REGISTER", "ALREADY_AUTHENTICATED", "bar"]
 
 
@@ -391,12 +439,12 @@ def test_register_after_connect_with_a_custom_name(world: ServicesWorld) -> None
 @pytest.mark.parametrize(
     ("line", "code"),
     [
-        ("REGISTER jilles * pw", "ACCOUNT_EXISTS"),
-        ("REGISTER JILLES * pw", "ACCOUNT_EXISTS"),
-        ("REGISTER bad!name * pw", "BAD_ACCOUNT_NAME"),
-        ("REGISTER nickserv * pw", "BAD_ACCOUNT_NAME"),
-        ("REGISTER squatter * pw", "ACCOUNT_EXISTS"),  # somebody online uses that nick
-        ("REGISTER foo not-an-email pw", "INVALID_EMAIL"),
+        ("REGISTER jilles * pass-word", "ACCOUNT_EXISTS"),
+        ("REGISTER JILLES * pass-word", "ACCOUNT_EXISTS"),
+        ("REGISTER bad!name * pass-word", "BAD_ACCOUNT_NAME"),
+        ("REGISTER nickserv * pass-word", "BAD_ACCOUNT_NAME"),
+        ("REGISTER squatter * pass-word", "ACCOUNT_EXISTS"),  # somebody online uses that nick
+        ("REGISTER foo not-an-email pass-word", "INVALID_EMAIL"),
     ],
 )
 def test_register_failures(world: ServicesWorld, line: str, code: str) -> None:
@@ -407,9 +455,24 @@ def test_register_failures(world: ServicesWorld, line: str, code: str) -> None:
     assert fake.client.account == ""
 
 
+def test_register_refuses_weak_passwords(world: ServicesWorld) -> None:
+    fake = world.client("bar")
+    out = fake.send("REGISTER * * x")
+    assert only(out, "FAIL").params == [
+        "REGISTER",
+        "WEAK_PASSWORD",
+        "bar",
+        "The password must be at least 8 characters long.",
+    ]
+    out = fake.send("REGISTER longername * LongerName")
+    assert only(out, "FAIL").params[:2] == ["REGISTER", "WEAK_PASSWORD"]
+    assert world.accounts.get("longername") is None and fake.client.account == ""
+    assert only(fake.send("REGISTER * * 8-chars!"), "REGISTER").params[0] == "SUCCESS"
+
+
 def test_register_needs_a_nick_for_star(world: ServicesWorld) -> None:
     fake = world.connect()
-    out = fake.send("REGISTER * * pw")
+    out = fake.send("REGISTER * * pass-word")
     assert only(out, "FAIL").params[:3] == ["REGISTER", "NEED_NICK", "*"]
 
 
@@ -420,13 +483,13 @@ def test_register_configuration() -> None:
         ls = " ".join(m.params[-1] for m in fake.send("CAP LS 302"))
         assert "draft/account-registration=custom-account-name,email-required" in ls.split()
         fake.send("NICK bar")
-        out = fake.send("REGISTER * * pw")
+        out = fake.send("REGISTER * * pass-word")
         assert only(out, "FAIL").params[:2] == ["REGISTER", "COMPLETE_CONNECTION_REQUIRED"]
         fake.send("USER u 0 * :u")
         fake.send("CAP END")
-        out = fake.send("REGISTER * * pw")
+        out = fake.send("REGISTER * * pass-word")
         assert only(out, "FAIL").params[:2] == ["REGISTER", "INVALID_EMAIL"]
-        out = fake.send("REGISTER * bar@example.org pw")
+        out = fake.send("REGISTER * bar@example.org pass-word")
         assert only(out, "REGISTER").params[0] == "SUCCESS"
     finally:
         world.close()
@@ -436,8 +499,8 @@ def test_concurrent_registrations_of_one_name_have_one_winner(world: ServicesWor
     deferred = Deferred()
     world.core.offload = deferred
     first, second = world.client("one"), world.client("two")
-    assert first.send("REGISTER samename * pw1") == []  # hashing
-    out = second.send("REGISTER SameName * pw2")
+    assert first.send("REGISTER samename * password1") == []  # hashing
+    out = second.send("REGISTER SameName * password2")
     assert only(out, "FAIL").params[:2] == ["REGISTER", "ACCOUNT_EXISTS"]
     deferred.run()
     assert only(first.take(), "REGISTER").params[:2] == ["SUCCESS", "samename"]

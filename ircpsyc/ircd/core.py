@@ -12,7 +12,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ircpsyc import __version__
 from ircpsyc.channels import modes as M
@@ -25,6 +25,7 @@ from ircpsyc.ircd.lines import line
 from ircpsyc.passwords import verify_password
 from ircpsyc.psyc_backend.router import Router
 from ircpsyc.psyc_backend.uniform import CASEMAPPING, casefold
+from ircpsyc.services.hash_queue import Work
 
 if TYPE_CHECKING:
     from irctokens.line import Line
@@ -104,14 +105,29 @@ class PersonObserver:
         account (see `absent_account`)."""
 
 
-Offload = Callable[["Sequence[Session]", Callable[[], Any], Callable[[Any], None]], None]
+class Offload(Protocol):
+    """Runs slow password work (`kind`) for `sessions` and calls `done(result)`; False
+    when the work was refused (the sessions' address has too much queued), and then
+    `done` is never called.  The address is that of the first session."""
+
+    def __call__(
+        self,
+        sessions: Sequence[Session],
+        job: Callable[[], Any],
+        done: Callable[[Any], None],
+        kind: Work = Work.HASH,
+    ) -> bool: ...
 
 
 def inline_offload(
-    sessions: Sequence[Session], job: Callable[[], Any], done: Callable[[Any], None]
-) -> None:
+    sessions: Sequence[Session],
+    job: Callable[[], Any],
+    done: Callable[[Any], None],
+    kind: Work = Work.HASH,
+) -> bool:
     """Run slow work at once: the sans-IO default (the server runs it in a thread)."""
     done(job())
+    return True
 
 
 @dataclass(slots=True)

@@ -37,13 +37,14 @@ import unicodedata
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlite_utils
 
 from ircpsyc.passwords import hash_password, verify_password
 from ircpsyc.psyc_backend.uniform import casefold
 from ircpsyc.services.common import ServiceError
+from ircpsyc.services.hash_queue import source_key
 
 if TYPE_CHECKING:
     from ircpsyc.config import ServicesSection
@@ -53,6 +54,7 @@ MAX_CERTS = 16  # fingerprints per account
 MAX_PASSWORD = 400  # bytes; a longer "password" is a mistake or an attack
 _EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
 _FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
+_K = TypeVar("_K")
 
 
 # -- data
@@ -192,6 +194,16 @@ def password_problem(password: str) -> str:
     return ""
 
 
+def weak_password(password: str, name: str, min_length: int) -> str:
+    """Why `password` is too weak for the account `name` (`[services]
+    password_min_length`, not the name itself), or ""."""
+    if len(password) < min_length:
+        return f"The password must be at least {min_length} characters long."
+    if casefold(password) == casefold(name):
+        return "The password must not be the account name."
+    return ""
+
+
 def normalize_fingerprint(text: str) -> str:
     """A SHA-256 fingerprint in lower-case hex without colons, or "" if it is not one."""
     fp = text.replace(":", "").strip().lower()
@@ -205,20 +217,53 @@ def valid_email(text: str) -> bool:
 # -- login rate limiting
 
 
-class LoginLimiter:
-    """Failed logins per account and per IP address within a sliding window.
+@dataclass(slots=True)
+class LoginAttempt:
+    """A login attempt counted by `LoginLimiter.begin`, until `finish` or `cancel`."""
 
-    After `attempts` failures within `window` seconds, further attempts for that
-    account, or from that address, are refused without checking the password
-    (which also keeps argon2 from being used to burn our CPU).
+    account: str  # casefolded
+    address: str  # the source key of the address (IPv6 by /64)
+    at: float
+    trusted: bool  # a known address or certificate: outside the account's cap
+
+
+class LoginLimiter:
+    """Login attempts per address and per account.
+
+    An attempt counts from the moment it starts (`begin`), before its password
+    is checked, so many attempts at once cannot all pass the check before the
+    first result is in.  A success (`finish(ok=True)`) takes its own attempt
+    back; a failure keeps it counted for `login_window` seconds.
+
+    Limits within `login_window`, all refused before argon2 (which also keeps
+    the hashing threads from being burnt by guesses):
+
+    - `login_attempts` attempts from one address (IPv6 grouped by /64), whatever
+      the accounts: this is also the limit per (account, address), so guesses
+      from one address never touch the owner's logins from elsewhere;
+    - `login_account_attempts` attempts at one account from all addresses
+      together, much higher, against guessing from many addresses.
+
+    The last cap could be used to lock the owner out, so it does not apply to
+    the owner's known ways in: an address the account logged in from (or
+    registered from) within the last `KNOWN_FOR` seconds, and a connection with
+    one of the account's TLS client certificates (SASL EXTERNAL is never
+    limited at all).  Known addresses are kept in memory, a few per account, and
+    are forgotten at a restart.  An attacker who floods guesses thus locks out
+    only himself (his addresses) and, from new addresses only, the owner for
+    at most `login_window` seconds.
     """
+
+    KNOWN_FOR = 30 * 86400.0  # seconds an address of a successful login stays known
+    MAX_KNOWN = 8  # known addresses per account (the oldest is forgotten)
 
     def __init__(self, settings: Callable[[], ServicesSection]) -> None:
         self._settings = settings
         self._accounts: dict[str, deque[float]] = {}
         self._ips: dict[str, deque[float]] = {}
+        self._known: dict[str, dict[str, float]] = {}  # account -> address -> last success
 
-    def _recent(self, table: dict[str, deque[float]], key: str, now: float) -> int:
+    def _recent(self, table: dict[_K, deque[float]], key: _K, now: float) -> int:
         times = table.get(key)
         if times is None:
             return 0
@@ -230,26 +275,76 @@ class LoginLimiter:
             return 0
         return len(times)
 
-    def blocked(self, account: str, ip: str, now: float) -> bool:
-        limit = self._settings().login_attempts
-        return (
-            bool(account) and self._recent(self._accounts, casefold(account), now) >= limit
-        ) or (bool(ip) and self._recent(self._ips, ip, now) >= limit)
+    def known(self, account: str, ip: str, now: float) -> bool:
+        """Whether the account logged in from this address (its /64) recently."""
+        since = self._known.get(casefold(account), {}).get(source_key(ip))
+        return since is not None and since > now - self.KNOWN_FOR
 
-    def failed(self, account: str, ip: str, now: float) -> None:
-        limit = self._settings().login_attempts
-        for table, key in ((self._accounts, casefold(account)), (self._ips, ip)):
-            if key:
-                table.setdefault(key, deque(maxlen=limit)).append(now)
+    def begin(
+        self, account: str, ip: str, now: float, certified: bool = False
+    ) -> LoginAttempt | None:
+        """Count an attempt at `account` from `ip` that starts now; None (nothing
+        counted) when a limit refuses it.  `certified`: the connection has one of the
+        account's certificates."""
+        settings = self._settings()
+        folded, address = casefold(account), source_key(ip)
+        trusted = certified or self.known(folded, ip, now)
+        if address and self._recent(self._ips, address, now) >= settings.login_attempts:
+            return None
+        if not trusted and self._recent(self._accounts, folded, now) >= (
+            settings.login_account_attempts
+        ):
+            return None
+        attempt = LoginAttempt(folded, address, now, trusted)
+        for table, key in self._tables(attempt):
+            table.setdefault(key, deque()).append(now)
+        return attempt
 
-    def succeeded(self, account: str) -> None:
-        """A good password clears the account's failures (not the address's)."""
-        self._accounts.pop(casefold(account), None)
+    def _tables(self, attempt: LoginAttempt) -> Iterator[tuple[dict[Any, deque[float]], Any]]:
+        if attempt.address:
+            yield self._ips, attempt.address
+        if not attempt.trusted:
+            yield self._accounts, attempt.account
+
+    def finish(self, attempt: LoginAttempt, ok: bool, now: float) -> None:
+        """The password was checked: a failure stays counted; a success is taken back
+        and makes the address known to the account."""
+        if not ok:
+            return
+        self.cancel(attempt)
+        self.remember(attempt.account, attempt.address, now)
+
+    def cancel(self, attempt: LoginAttempt) -> None:
+        """The attempt was not checked after all (e.g. no room to hash): uncount it."""
+        for table, key in self._tables(attempt):
+            times = table.get(key)
+            if times is not None and attempt.at in times:
+                times.remove(attempt.at)
+                if not times:
+                    del table[key]
+
+    def remember(self, account: str, ip: str, now: float) -> None:
+        """The account logged in (or registered) from `ip`: a known address now."""
+        address = source_key(ip)
+        if not address:
+            return
+        known = self._known.setdefault(casefold(account), {})
+        known.pop(address, None)
+        known[address] = now
+        while len(known) > self.MAX_KNOWN:
+            del known[next(iter(known))]
 
     def prune(self, now: float) -> None:
-        for table in (self._accounts, self._ips):
-            for key in list(table):
-                self._recent(table, key, now)
+        for account in list(self._accounts):
+            self._recent(self._accounts, account, now)
+        for address in list(self._ips):
+            self._recent(self._ips, address, now)
+        for account, known in list(self._known.items()):
+            for address, since in list(known.items()):
+                if since <= now - self.KNOWN_FOR:
+                    del known[address]
+            if not known:
+                del self._known[account]
 
 
 class RegisterLimiter:
@@ -292,6 +387,14 @@ class RegisterLimiter:
         if wait == 0.0 and self._settings().register_per_ip_per_hour > 0:
             self._ips.setdefault(key, deque()).append(now)
         return wait
+
+    def untake(self, key: str) -> None:
+        """Uncount the latest registration of `key` (it was refused after `take`)."""
+        times = self._ips.get(key)
+        if times:
+            times.pop()
+            if not times:
+                del self._ips[key]
 
     def prune(self, now: float) -> None:
         for key in list(self._ips):

@@ -26,9 +26,11 @@ seconds a rename request.  Time comes from the injected clock, checked by
 `tick()`, so tests need no sleeping.
 
 Checking a password costs tens of milliseconds (argon2), so it goes through
-`offload(uniform, job, done)`: the composition root runs `job` in a thread and
+`offload(uniform, job, done, kind, source)`: the composition root queues `job`
+fairly per source address (ircpsyc.services.hash_queue), runs it in a thread and
 calls `done(result)` back on the event loop (holding the person's input
-meanwhile); the default runs it inline, which is what sans-IO tests use.
+meanwhile), or returns False when that address has too much queued already; the
+default runs it inline, which is what sans-IO tests use.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ircpsyc.psyc_backend.packet import Packet, Value
 from ircpsyc.psyc_backend.router import Router
@@ -52,8 +54,10 @@ from ircpsyc.services.accounts import (
     password_problem,
     register_refusal,
     valid_email,
+    weak_password,
 )
 from ircpsyc.services.common import CommandSpec, Request, Service, fmt_time
+from ircpsyc.services.hash_queue import Work
 
 if TYPE_CHECKING:
     from ircpsyc.config import ServicesSection
@@ -72,13 +76,35 @@ NICK = "NickServ"
 USER = "NickServ"
 HOST = "services."
 REALNAME = "Nickname and account services"
+TOO_MANY = "Too many failed login attempts; try again later."
 
-Offload = Callable[[str, Callable[[], Any], Callable[[Any], None]], None]
+BUSY = "Too many password checks from your address at once; try again in a moment."
 
 
-def inline_offload(uniform: str, job: Callable[[], Any], done: Callable[[Any], None]) -> None:
+class Offload(Protocol):
+    """Runs slow password work for the person `uniform`, queued as `source`'s (an
+    address); False, and `done` never called, when that source has too much queued."""
+
+    def __call__(
+        self,
+        uniform: str,
+        job: Callable[[], Any],
+        done: Callable[[Any], None],
+        kind: Work = Work.HASH,
+        source: str = "",
+    ) -> bool: ...
+
+
+def inline_offload(
+    uniform: str,
+    job: Callable[[], Any],
+    done: Callable[[Any], None],
+    kind: Work = Work.HASH,
+    source: str = "",
+) -> bool:
     """Run the job now (sans-IO tests, tools)."""
     done(job())
+    return True
 
 
 def service_uniform(host: str) -> str:
@@ -158,8 +184,15 @@ class NickServ(Service):
     def login(self, request: Request, account: Account) -> None:
         self._tell(request.source, LOGIN, {"_account": account.name})
 
-    def _run(self, request: Request, job: Callable[[], Any], done: Callable[[Any], None]) -> None:
-        """Offload slow work; `done` gets the job's result, or None if it raised."""
+    def _run(
+        self,
+        request: Request,
+        job: Callable[[], Any],
+        done: Callable[[Any], None],
+        kind: Work = Work.HASH,
+    ) -> bool:
+        """Offload slow work; `done` gets the job's result, or None if it raised.  False
+        (and the person told so) when the person's address has too much queued."""
 
         def safe() -> Any:
             try:
@@ -168,7 +201,10 @@ class NickServ(Service):
                 log.exception("NickServ: offloaded work failed")
                 return None
 
-        self.offload(request.source, safe, done)
+        if self.offload(request.source, safe, done, kind, request.ip or request.source):
+            return True
+        self.notice(request, BUSY)
+        return False
 
     # -- nick protection
 
@@ -255,7 +291,10 @@ class NickServ(Service):
             return
         password = request.args[0]
         email = request.args[1] if len(request.args) > 1 else ""
-        problem = password_problem(password)
+        name = request.nick
+        problem = password_problem(password) or weak_password(
+            password, name, self.settings().password_min_length
+        )
         if problem:
             self.notice(request, problem)
             return
@@ -265,7 +304,6 @@ class NickServ(Service):
         if not email and self.settings().registration_email_required:
             self.notice(request, "An e-mail address is required: REGISTER <password> <email>")
             return
-        name = request.nick
         self.accounts.reserve(name)
         # Each registration costs a slow hash: a few per address and hour.
         key = request.ip if request.ip not in ("", "0.0.0.0", "255.255.255.255") else request.source
@@ -280,6 +318,7 @@ class NickServ(Service):
                 self.notice(request, result.text)
                 return
             self.notice(request, "Account created")
+            self.accounts.limiter.remember(result.name, request.ip, self.clock())
             if self.still_there(request):
                 self.login(request, result)
                 self.notice(request, f"You are now logged in as {result.name}.")
@@ -291,7 +330,9 @@ class NickServ(Service):
                 return
             self.sync.register(name, credentials, email, created)
 
-        self._run(request, lambda: self.accounts.make_credentials(password), done)
+        if not self._run(request, lambda: self.accounts.make_credentials(password), done):
+            self.accounts.release(name)
+            self.accounts.register_limiter.untake(key)
 
     def _with_password(
         self,
@@ -302,24 +343,26 @@ class NickServ(Service):
         failure: str = "Invalid account credentials.",
     ) -> None:
         """Check `password` for `account` (rate limited, off the loop), then call `then`."""
-        now = self.clock()
         limiter = self.accounts.limiter
-        if limiter.blocked(account.name, request.ip, now):
-            self.notice(request, "Too many failed login attempts; try again later.")
+        certified = bool(request.certfp) and request.certfp in account.certs
+        attempt = limiter.begin(account.name, request.ip, self.clock(), certified)
+        if attempt is None:
+            self.notice(request, TOO_MANY)
             return
 
         def done(ok: bool | None) -> None:
+            limiter.finish(attempt, bool(ok), self.clock())
             if not ok:
-                limiter.failed(account.name, request.ip, self.clock())
                 self.notice(request, failure)
                 return
-            limiter.succeeded(account.name)
             if self.accounts.get(account.name) is not account:
                 self.notice(request, f"The account {account.name} no longer exists.")
                 return
             then()
 
-        self._run(request, lambda: self.accounts.check_password(account, password), done)
+        job = lambda: self.accounts.check_password(account, password)  # noqa: E731
+        if not self._run(request, job, done, Work.VERIFY):
+            limiter.cancel(attempt)
 
     def cmd_identify(self, request: Request) -> None:
         if len(request.args) >= 2:
@@ -328,12 +371,10 @@ class NickServ(Service):
             name, password = request.nick, request.args[0]
         account = self.accounts.get(name)
         if account is None:
-            limiter = self.accounts.limiter
-            now = self.clock()
-            if limiter.blocked(name, request.ip, now):
-                self.notice(request, "Too many failed login attempts; try again later.")
+            # Counted like a wrong password, so unknown names tell nothing apart.
+            if self.accounts.limiter.begin(name, request.ip, self.clock()) is None:
+                self.notice(request, TOO_MANY)
             else:
-                limiter.failed(name, request.ip, now)
                 self.notice(request, "Invalid account credentials.")
             return
         if request.account and casefold(request.account) == account.folded:
@@ -478,7 +519,9 @@ class NickServ(Service):
         if account is None:
             return
         password = request.args[0]
-        problem = password_problem(password)
+        problem = password_problem(password) or weak_password(
+            password, account.name, self.settings().password_min_length
+        )
         if problem:
             self.notice(request, problem)
             return
@@ -605,7 +648,9 @@ COMMANDS: dict[str, CommandSpec] = {
         "Registers your current nick as an account.",
         (
             "Registers an account named after your current nick, with this password, and",
-            "logs you in. The e-mail address is stored but no mail is sent.",
+            "logs you in. The e-mail address is stored but no mail is sent. The password",
+            "must be long enough (8 characters unless configured otherwise) and must not",
+            "be the nick.",
             "Log in later with IDENTIFY, or with SASL (PLAIN, SCRAM-SHA-256, or EXTERNAL",
             "after CERT ADD).",
         ),

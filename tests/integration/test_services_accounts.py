@@ -57,7 +57,7 @@ async def test_register_then_sasl_plain_on_a_new_connection(shared_server: Serve
 @aio
 async def test_wrong_sasl_password_and_nickserv_in_whois(shared_server: ServerProcess) -> None:
     account = unique("acct")
-    owner = await register_with_nickserv(shared_server.port, account, "right")
+    owner = await register_with_nickserv(shared_server.port, account, "right-password")
     client = await RawClient.connect(shared_server.port)
     await client.send("CAP LS 302", "CAP REQ :sasl", "AUTHENTICATE PLAIN")
     await client.expect("AUTHENTICATE")
@@ -81,7 +81,7 @@ async def test_wrong_sasl_password_and_nickserv_in_whois(shared_server: ServerPr
 async def test_concurrent_registrations_of_one_name(shared_server: ServerProcess) -> None:
     name = unique("race")
     clients = [await connect_registered(shared_server.port) for _ in range(4)]
-    await asyncio.gather(*(c.send(f"REGISTER {name} * pw{i}") for i, c in enumerate(clients)))
+    await asyncio.gather(*(c.send(f"REGISTER {name} * password{i}") for i, c in enumerate(clients)))
     answers = [await c.expect("REGISTER", "FAIL") for c in clients]
     winners = [a for a in answers if a.command == "REGISTER"]
     assert len(winners) == 1, [a.format() for a in answers]
@@ -121,7 +121,7 @@ async def test_password_checks_do_not_block_other_clients(shared_server: ServerP
     """argon2 takes tens to hundreds of milliseconds: it runs in a thread, so a
     PING from somebody else is answered while a login is being checked."""
     account = unique("slow")
-    owner = await register_with_nickserv(shared_server.port, account, "pw")
+    owner = await register_with_nickserv(shared_server.port, account, "slow-password")
     await owner.send("NS LOGOUT")
     await owner.expect("901")
     other = await connect_registered(shared_server.port)
@@ -131,7 +131,7 @@ async def test_password_checks_do_not_block_other_clients(shared_server: ServerP
         await client.expect(command, timeout=10)
         arrived[command] = time.monotonic()
 
-    await owner.send("NS IDENTIFY pw")
+    await owner.send("NS IDENTIFY slow-password")
     await other.send("PING :during")
     await asyncio.gather(wait(owner, "900"), wait(other, "PONG"))
     assert arrived["PONG"] < arrived["900"], arrived

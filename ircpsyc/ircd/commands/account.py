@@ -44,7 +44,9 @@ from ircpsyc.services.accounts import (
     password_problem,
     register_refusal,
     valid_email,
+    weak_password,
 )
+from ircpsyc.services.hash_queue import Work
 
 
 class ServiceUser(Client):
@@ -287,6 +289,10 @@ def handle_register(s: Session, msg: Line) -> None:
     if problem:
         _register_fail(s, "UNACCEPTABLE_PASSWORD", name, problem)
         return
+    weak = weak_password(password, name, settings.password_min_length)
+    if weak:
+        _register_fail(s, "WEAK_PASSWORD", name, weak)
+        return
     holder = core.clients.get(folded) or (core.net.find(name) if core.net is not None else None)
     pending = core.reserved.get(folded)
     taken = holder is not None and holder is not s.client
@@ -310,6 +316,7 @@ def handle_register(s: Session, msg: Line) -> None:
             return
         if s.closed:
             return
+        accounts.limiter.remember(result.name, s.ip, core.clock())
         s.reply("REGISTER", "SUCCESS", result.name, "Account created")
         login_session(s, result.name)
 
@@ -332,7 +339,10 @@ def handle_register(s: Session, msg: Line) -> None:
         except Exception:
             return None
 
-    core.offload([s], job, done)
+    if not core.offload([s], job, done, Work.HASH):
+        accounts.release(name)
+        accounts.register_limiter.untake(s.ip)
+        _register_fail(s, "TEMPORARILY_UNAVAILABLE", name, NS.BUSY)
 
 
 # VERIFY <account> <code>

@@ -28,6 +28,7 @@ from ircpsyc.ircd.core import command
 from ircpsyc.ircd.lines import line
 from ircpsyc.ircd.session import Session
 from ircpsyc.passwords import verify_password
+from ircpsyc.services.hash_queue import Work
 
 
 # OPER <name> <password>
@@ -50,7 +51,9 @@ def handle_oper(s: Session, msg: Line) -> None:
         _oper_verified(s, oper)
 
     # argon2 is slow on purpose: verify off the event loop (this session's input waits).
-    s.core.offload([s], lambda: verify_password(oper.password_hash, password), done)
+    job = lambda: verify_password(oper.password_hash, password)  # noqa: E731
+    if not s.core.offload([s], job, done, Work.VERIFY):
+        s.note("Too many password checks from your address at once; try again in a moment.")
 
 
 def _oper_failed(s: Session, name: str, why: str) -> None:

@@ -9,7 +9,9 @@ registration (sasl-3.2) it logs the person in, or switches accounts.
 
 The argon2 check of PLAIN runs through `IRCServer.offload`: the server holds
 the connection's input until it is done, so a pipelined `CAP END` still comes
-after the 903.
+after the 903.  Every PLAIN and SCRAM attempt is counted by the login limits
+(`LoginLimiter`) when it starts, before any check; EXTERNAL is not limited (a
+certificate cannot be guessed).
 """
 
 from __future__ import annotations
@@ -24,17 +26,20 @@ from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.core import command
 from ircpsyc.ircd.session import Session
 from ircpsyc.psyc_backend.uniform import casefold
-from ircpsyc.services.accounts import Account, ScramError, ScramServer
+from ircpsyc.services.accounts import Account, LoginAttempt, ScramError, ScramServer
+from ircpsyc.services.hash_queue import Work
 
 MECHANISMS = ("PLAIN", "EXTERNAL", "SCRAM-SHA-256")
 CHUNK = 400  # bytes of base64 per AUTHENTICATE line
 MAX_RESPONSE = 8192  # bytes of base64 in one whole response
+TOO_MANY = "SASL authentication failed: too many attempts, try again later"
+BUSY = "SASL authentication failed: too many password checks from your address, try again"
 
 
 class SaslState:
     """One connection's SASL exchange."""
 
-    __slots__ = ("attempt", "buffer", "mechanism", "scram", "scram_done")
+    __slots__ = ("attempt", "buffer", "login", "mechanism", "scram", "scram_done")
 
     def __init__(self) -> None:
         self.attempt = 0
@@ -42,6 +47,7 @@ class SaslState:
         self.buffer = ""
         self.scram: ScramServer | None = None
         self.scram_done = False
+        self.login: LoginAttempt | None = None  # the SCRAM exchange's counted attempt
 
     def reset(self) -> None:
         """End the exchange; a slow check still running for it is ignored when it returns."""
@@ -50,6 +56,7 @@ class SaslState:
         self.buffer = ""
         self.scram = None
         self.scram_done = False
+        self.login = None  # an exchange cut short stays counted as a failure
 
     def registering(self, session: Session) -> None:
         """Connection registration completes: an exchange in progress is aborted."""
@@ -157,31 +164,33 @@ def _plain(s: Session, state: SaslState, raw: bytes) -> None:
         _fail(s, state)
         return
     limiter = accounts.limiter
-    now = s.core.clock()
-    if limiter.blocked(authcid, s.ip, now):
-        _fail(s, state, "SASL authentication failed: too many attempts, try again later")
-        return
     account = accounts.get(authcid)
+    certified = account is not None and bool(s.certfp) and s.certfp in account.certs
+    login = limiter.begin(authcid, s.ip, s.core.clock(), certified)
+    if login is None:
+        _fail(s, state, TOO_MANY)
+        return
     if account is None:
-        limiter.failed(authcid, s.ip, now)
-        _fail(s, state)
+        _fail(s, state)  # counted like a wrong password
         return
     attempt = state.attempt
 
     def done(ok: bool | None) -> None:
+        limiter.finish(login, bool(ok), s.core.clock())
         if s.closed or state.attempt != attempt:
             return  # aborted, or the connection is gone
         if not ok:
-            limiter.failed(account.name, s.ip, s.core.clock())
             _fail(s, state)
             return
-        limiter.succeeded(account.name)
         if accounts.get(account.name) is not account:
             _fail(s, state)  # dropped meanwhile
             return
         _succeed(s, state, account)
 
-    s.core.offload([s], lambda: accounts.check_password(account, password), done)
+    job = lambda: accounts.check_password(account, password)  # noqa: E731
+    if not s.core.offload([s], job, done, Work.VERIFY):
+        limiter.cancel(login)
+        _fail(s, state, BUSY)
 
 
 def _external(s: Session, state: SaslState, raw: bytes) -> None:
@@ -199,6 +208,7 @@ def _external(s: Session, state: SaslState, raw: bytes) -> None:
     if authzid and casefold(authzid) != account.folded:
         _fail(s, state)
         return
+    accounts.limiter.remember(account.name, s.ip, s.core.clock())
     _succeed(s, state, account)
 
 
@@ -214,20 +224,27 @@ def _scram(s: Session, state: SaslState, raw: bytes) -> None:
         except ScramError:
             _fail(s, state)
             return
-        if limiter.blocked(scram.username, s.ip, s.core.clock()):
-            _fail(s, state, "SASL authentication failed: too many attempts, try again later")
+        account = scram.account
+        certified = account is not None and bool(s.certfp) and s.certfp in account.certs
+        login = limiter.begin(scram.username, s.ip, s.core.clock(), certified)
+        if login is None:
+            _fail(s, state, TOO_MANY)
             return
         state.scram = scram
+        state.login = login
         _send(s, challenge)
     elif not state.scram_done:
+        login = state.login
         try:
             final = scram.final(raw)
         except ScramError:
-            limiter.failed(scram.username, s.ip, s.core.clock())
+            if login is not None:
+                limiter.finish(login, False, s.core.clock())
             _fail(s, state)
             return
         assert scram.account is not None
-        limiter.succeeded(scram.account.name)
+        if login is not None:
+            limiter.finish(login, True, s.core.clock())
         state.scram_done = True
         _send(s, final)
     else:
