@@ -82,6 +82,7 @@ class IRCProtocol(asyncio.Protocol):
             return
         self._server.connected(ip)
         core.sessions.add(session)
+        core.hostnames.start(session, session.connected_at)  # reverse DNS, if configured
         if self._tls:
             session.certfp = _certfp(transport)
 
