@@ -53,7 +53,7 @@ from ircpsyc.services.accounts import (
     register_refusal,
     valid_email,
 )
-from ircpsyc.services.common import CommandSpec, Request, Service, fmt_time
+from ircpsyc.services.common import SERVICES_HOST, CommandSpec, Request, Service, fmt_time
 
 if TYPE_CHECKING:
     from ircpsyc.config import ServicesSection
@@ -70,7 +70,7 @@ ABSENT = "_notice_person_absent"
 
 NICK = "NickServ"
 USER = "NickServ"
-HOST = "services."
+HOST = SERVICES_HOST
 REALNAME = "Nickname and account services"
 
 Offload = Callable[[str, Callable[[], Any], Callable[[Any], None]], None]
