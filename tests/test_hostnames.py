@@ -9,6 +9,7 @@ import dataclasses
 
 import argon2
 from helpers import FakeClient, World, cmds, make_config, only
+from netsim import Sim
 
 from ircpsyc.config import OperEntry
 from ircpsyc.ircd.hostnames import (
@@ -216,3 +217,51 @@ def test_system_resolver_real_lookup_of_loopback() -> None:
 
     name = asyncio.run(run())[0]
     assert name == "" or valid_hostname(name)
+
+
+# -- channel bans on host names hold against the cloak
+
+
+def cloaked(world: World, nick: str, ip: str, name: str) -> FakeClient:
+    """A client whose address resolved to `name`, cloaked (+x) at sign-on."""
+    fake = FakeClient(world, ip)
+    fake.session.host = name  # what a finished lookup leaves
+    fake.register(nick)
+    assert "x" in fake.client.modes and fake.client.host != name
+    return fake
+
+
+def test_channel_bans_on_a_host_name_match_under_the_cloak() -> None:
+    world = World(make_config(cloaks=True))
+    op = world.client("op")
+    op.send("JOIN #room")
+    op.send("MODE #room +b *!*@*.example.org")
+    banned = cloaked(world, "banned", ADDRESS, "desk.example.org")
+    assert "474" in cmds(banned.send("JOIN #room"))
+    banned.send("MODE banned -x")  # shown or not, the name is the name
+    assert "474" in cmds(banned.send("JOIN #room"))
+    other = cloaked(world, "other", "192.0.2.8", "desk.example.net")
+    assert "366" in cmds(other.send("JOIN #room"))
+    op.send("MODE #room +b m:*!*@*.example.net")  # a quiet on the name of a member
+    other.clear()
+    assert "404" in cmds(other.send("PRIVMSG #room :hello"))
+
+
+def test_a_ban_on_a_host_name_holds_at_a_home_on_another_server() -> None:
+    sim = Sim(["a.test", "b.test"], [("a.test", "b.test")])
+    for server in sim.servers.values():
+        config = server.core.config
+        server.core.apply_config(
+            dataclasses.replace(config, cloaks=dataclasses.replace(config.cloaks, enabled=True))
+        )
+    sim.link_all()
+    network = sim["a.test"].network
+    channel = next(f"#h{i}" for i in range(1000) if network.home_of(f"#h{i}") == "a.test")
+    op = sim["a.test"].client("op")
+    sim.do(op, f"JOIN {channel}", f"MODE {channel} +b *!*@*.example.org")
+    fake = FakeClient(sim["b.test"], ADDRESS)  # type: ignore[arg-type]
+    fake.session.host = "desk.example.org"
+    fake.register("far")
+    sim.settle()
+    sim.do(fake, f"JOIN {channel}")
+    assert "474" in cmds(sim.lines(fake))

@@ -182,6 +182,9 @@ class Client:
             "_ip": self.ip,  # for the place's bans on IP addresses; never cast
             "_cloak": self.cloak,  # bans on the cloak match while -x too; never cast
         }
+        real = self.real_host
+        if real not in (self.host, self.ip):  # +x over a host name: bans on the name hold
+            out["_host_real"] = real
         if self.away:
             out["_away"] = self.away
         return out
