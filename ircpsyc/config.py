@@ -431,6 +431,18 @@ class LimitsSection:
     ping_timeout: float = _key(
         60.0, help="Seconds to wait for the PONG before disconnecting.", gt=0
     )
+    resolve_hostnames: bool = _key(
+        True,
+        help="Look up each client's host name (reverse DNS, confirmed by a forward lookup "
+        "that must give the address back), so K-lines, oper blocks and bans can name hosts. "
+        "Loopback is localhost without a lookup. The cloak (+x) is still what others see.",
+    )
+    resolve_timeout: float = _key(
+        3.0,
+        help="Seconds registration waits at most for the host name lookup; then the "
+        "address is used.",
+        gt=0,
+    )
 
 
 @dataclass(frozen=True)

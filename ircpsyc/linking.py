@@ -115,6 +115,7 @@ class Linking:
             config.network.split_grace,
             clock,
             boot,
+            config.server.description,
         )
         network = self.network
         self.hub = Hub(network, router, places, lambda: core.config, wall_clock)
@@ -207,6 +208,7 @@ class Linking:
         network = self.network
         changes = network.links.reconfigure(link_configs(config), settings_of(config))
         network.split_grace = config.network.split_grace
+        network.set_description(config.server.description)
         if changes:
             network.links_changed()
         if network_servers(old) != network_servers(config) or old.channels.pin != (

@@ -22,6 +22,7 @@ from ircpsyc.ircd.commands.account import install as install_accounts
 from ircpsyc.ircd.commands.chanserv import install as install_chanserv
 from ircpsyc.ircd.commands.chathistory import attach_store as attach_history
 from ircpsyc.ircd.core import IRCServer
+from ircpsyc.ircd.hostnames import SystemResolver
 from ircpsyc.ircd.protocol import IRCProtocol
 from ircpsyc.ircd.session import Session
 from ircpsyc.linking import Linking
@@ -126,6 +127,7 @@ class Server:
         self.stopped = asyncio.Event()
         self._tick: asyncio.Task[None] | None = None
         self.xmpp: Component | None = None  # the Jabber MUC gateway, when [xmpp] enabled
+        self.resolver: SystemResolver | None = None  # client host names, once started
         self.dirty: list[IRCProtocol] = []
         self._deferred = False
         self.passwords = PasswordWork()  # argon2, fairly shared between addresses
@@ -245,6 +247,7 @@ class Server:
         # ChanServ recreates the registered channels: before anybody can connect.
         install_chanserv(self.core, ChannelRegistrations(self.store, self.core.clock), accounts)
         self.core.offload = self.offload
+        self._install_resolver()
         loop = asyncio.get_running_loop()
         for entry in self.config.listen.irc:
             host, port = parse_hostport(entry)
@@ -273,6 +276,11 @@ class Server:
             await self.linking.start(self.ssl_context)
         if self.config.xmpp.enabled:
             self._start_xmpp()
+
+    def _install_resolver(self) -> None:
+        """Host names of clients ([limits] resolve_hostnames): the system's resolver."""
+        self.resolver = SystemResolver()
+        self.core.hostnames.resolver = self.resolver
 
     def _start_xmpp(self) -> None:
         """The Jabber MUC gateway: whatever happens to it, the IRC side keeps running."""
@@ -355,6 +363,8 @@ class Server:
                 await self._tick
         await asyncio.sleep(0.05)  # let transports flush their ERROR lines
         self.passwords.shutdown()
+        if self.resolver is not None:
+            self.resolver.close()
         if self.store is not None:
             self.store.close()
             self.store = None

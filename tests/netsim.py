@@ -162,7 +162,7 @@ class Sim:
                 links.append(LinkEntry(name=other, secret=SECRET, address=""))
         return dataclasses.replace(
             config,
-            server=dataclasses.replace(config.server, name=name),
+            server=dataclasses.replace(config.server, name=name, description=f"The {name} server"),
             links=tuple(links),
             network=dataclasses.replace(
                 config.network,

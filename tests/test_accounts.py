@@ -318,7 +318,7 @@ def test_nickserv_is_a_nick_nobody_can_take(world: ServicesWorld) -> None:
     assert only(alice.send("NICK nickserv"), "433")
     assert only(alice.send("ISON NickServ bob"), "303").params[-1] == "NickServ"
     whois = alice.send("WHOIS NickServ")
-    assert only(whois, "311").params[1:4] == ["NickServ", "NickServ", "services."]
+    assert only(whois, "311").params[1:4] == ["NickServ", "NickServ", "services.int"]
     fresh = world.connect()
     fresh.send("NICK NICKSERV")
     assert "001" not in cmds(fresh.send("USER u 0 * :u"))
@@ -329,7 +329,7 @@ def test_nickserv_answers_with_notices_from_its_own_prefix(world: ServicesWorld)
     alice = world.client("alice")
     out = alice.send("PRIVMSG NickServ :FROBNICATE")
     notice = only(out, "NOTICE")
-    assert notice.source == "NickServ!NickServ@services."
+    assert notice.source == "NickServ!NickServ@services.int"
     assert notice.params == [
         "alice",
         "Unknown command FROBNICATE. Type /msg NickServ HELP for help.",

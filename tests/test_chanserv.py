@@ -105,7 +105,7 @@ def test_register_sets_r_and_q_and_is_committed(world: CSWorld) -> None:
     bob.clear()
     out = alice.send("PRIVMSG ChanServ :REGISTER #room")
     assert modes(out) == [["#Room", "+r"], ["#Room", "+q", "alice"]]
-    assert all(m.source == "ChanServ!ChanServ@services." for m in out if m.command == "MODE")
+    assert all(m.source == "ChanServ!ChanServ@services.int" for m in out if m.command == "MODE")
     assert cs(out) == ["#Room is now registered to alice."]
     assert modes(bob.take()) == [["#Room", "+r"], ["#Room", "+q", "alice"]]
     reg = reloaded(world).get("#ROOM")
@@ -520,7 +520,7 @@ def test_kick_through_chanserv(world: CSWorld) -> None:
     troll.send("JOIN #room")
     out = bob.send("CS KICK #room troll be nice")
     kick = next(m for m in out if m.command == "KICK")
-    assert kick.source == "ChanServ!ChanServ@services."
+    assert kick.source == "ChanServ!ChanServ@services.int"
     assert kick.params == ["#room", "troll", "be nice (bob)"]
     assert cs(bob.send("CS KICK #room alice")) == ["You may not kick alice."]
     assert cs(bob.send("CS KICK #room ghost")) == ["ghost is not in #room."]
@@ -706,7 +706,7 @@ def test_the_service_as_a_user(world: CSWorld) -> None:
     assert next(m for m in whois if m.command == "311").params[1:4] == [
         "ChanServ",
         "ChanServ",
-        "services.",
+        "services.int",
     ]
     assert cs(guest.send("CS SET #room")) == [
         "Not enough parameters. Syntax: SET <#channel> TOPICLOCK ON|OFF "

@@ -110,6 +110,29 @@ def test_generated_secret_is_kept_in_the_store(tmp_path: Path) -> None:
     assert fixed.core.cloaks.cloak_of(IP) == cloak_address(IP, b"configured secret value", "ip")
 
 
+def test_unshared_secret_is_warned_about_at_every_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = str(tmp_path / "data.sqlite3")
+
+    def start(**cloaks: object) -> int:
+        world = world_with(**cloaks)
+        config = world.core.config
+        world.core.config = dataclasses.replace(
+            config, network=dataclasses.replace(config.network, servers=("a.test", "b.test"))
+        )
+        caplog.clear()
+        store = Store(path)
+        world.core.cloaks.attach_store(store)
+        store.close()
+        return sum("[cloaks] secret is not set" in r.getMessage() for r in caplog.records)
+
+    assert start() == 1  # the start that makes the secret
+    assert start() == 1  # and every later one, with the secret from the store
+    assert start(secret="configured secret value") == 0
+    assert start(enabled=False) == 0  # no cloaks: nothing differs
+
+
 # -- one server
 
 

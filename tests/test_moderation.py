@@ -326,11 +326,11 @@ def test_registered_r_only_from_services() -> None:
             place_uniform(SERVER, "c"),
             "_request_set_mode",
             {"_mode": "+rq", "_list_parameters": ["founder"]},
-            "ChanServ!ChanServ@services.",
+            "ChanServ!ChanServ@services.int",
         )
     )
     change = only(founder.take(), "MODE")
-    assert change.source == "ChanServ!ChanServ@services."
+    assert change.source == "ChanServ!ChanServ@services.int"
     assert change.params == ["#c", "+r"]  # founder already had +q
     assert "r" in view_of(world).flags
     # services also kick anyone, founders included, without being members
@@ -340,7 +340,7 @@ def test_registered_r_only_from_services() -> None:
             place_uniform(SERVER, "c"),
             "_request_kick",
             {"_nick_target": "founder", "_reason": "channel closed"},
-            "ChanServ!ChanServ@services.",
+            "ChanServ!ChanServ@services.int",
         )
     )
     kick = only(founder.take(), "KICK")

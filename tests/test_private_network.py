@@ -68,8 +68,14 @@ def kept(sim: Sim, server: str, account: str) -> list[str]:
 
 
 def notices(lines: list[Line]) -> list[str]:
-    """Texts of NOTICEs from the server (not from NickServ)."""
-    return [m.params[-1] for m in lines if m.command == "NOTICE" and "!" not in (m.source or "")]
+    """Texts of NOTICEs from the server, and the away log's word about a private
+    message (from the recipient's nick), not from NickServ."""
+    return [
+        m.params[-1]
+        for m in lines
+        if m.command == "NOTICE"
+        and ("!" not in (m.source or "") or "!awaylog@" in (m.source or ""))
+    ]
 
 
 def privmsgs(lines: list[Line]) -> list[tuple[str, str]]:

@@ -200,6 +200,10 @@ class Directory(PlaceObserver):
         replica = self.replicas.get(home)
         return replica.places.get(folded) if replica is not None else None
 
+    def count(self) -> int:
+        """How many channels the other servers home (LUSERS): no scan, one per server."""
+        return sum(len(replica.places) for replica in self.replicas.values())
+
     def summaries(self) -> Iterator[Summary]:
         for replica in list(self.replicas.values()):
             yield from replica.places.values()

@@ -5,7 +5,9 @@ A list entry of +b, +e or +I is either a hostmask or an extban:
     nick!user@host   glob (`*`, `?`) on the member's nick!user@host (the host
                      shown, a cloak under +x), on nick!user@ip (the real
                      address, whoever set the ban) and on nick!user@cloak (so a
-                     ban on a cloak holds while its owner is -x); the host part
+                     ban on a cloak holds while its owner is -x), and on
+                     nick!user@name, the real host name of a member under +x
+                     (ircpsyc.ircd.hostnames); the host part
                      may be a CIDR block on the address (`*!*@192.0.2.0/24`,
                      `*!*@2001:db8::/32`)
     a:ACCOUNT        glob on the account the member is logged in to (never
@@ -56,6 +58,7 @@ class Subject:
     realname: str = ""
     account: str = ""
     cloak: str = ""  # the cloak of `ip` (ircpsyc.ircd.cloak), even when not shown
+    real_host: str = ""  # the host name behind a cloak (shown or not: "" when it is `host`)
 
     @property
     def prefix(self) -> str:
@@ -133,7 +136,10 @@ def hostmask_match(mask: str, subject: Subject) -> bool:
     if host_match(mask_host, subject.host, subject.ip):
         return True
     cloak = subject.cloak
-    return bool(cloak) and cloak != subject.host and mask_match(mask_host, cloak)
+    if cloak and cloak != subject.host and mask_match(mask_host, cloak):
+        return True
+    real = subject.real_host
+    return bool(real) and real != subject.host and mask_match(mask_host, real)
 
 
 def matches(mask: str, subject: Subject) -> bool:

@@ -234,6 +234,7 @@ class Hub(PlaceObserver):
         rows = members_from(packet)
         ips = _column(packet, "_list_members_ips", len(rows))
         cloaks = _column(packet, "_list_members_cloaks", len(rows))
+        real_hosts = _column(packet, "_list_members_hosts_real", len(rows))
         for index, (uniform, nick, user, host, realname, account, modes) in enumerate(rows):
             member_key = normalize(uniform)
             if _host(uniform) != server or member_key in place.members:
@@ -254,6 +255,7 @@ class Hub(PlaceObserver):
                 place.clock(),
                 ips[index],
                 cloaks[index],
+                real_hosts[index],
             )
             place.cast(self._enter_event(place, member))
             place.members[member_key] = member

@@ -95,6 +95,7 @@ class Member:
         "modes",
         "mute_state",
         "nick",
+        "real_host",
         "realname",
         "route",
         "uniform",
@@ -113,6 +114,7 @@ class Member:
         joined: float,
         ip: str = "",
         cloak: str = "",
+        real_host: str = "",
     ) -> None:
         self.uniform = uniform
         self.route = route
@@ -123,6 +125,7 @@ class Member:
         self.account = account
         self.ip = ip
         self.cloak = cloak  # for bans on the cloak while the member shows its address
+        self.real_host = real_host  # for bans on its host name while it shows the cloak
         self.modes = ""
         self.joined = joined
         self.flood: FloodCounter | None = None
@@ -135,7 +138,14 @@ class Member:
 
     def subject(self) -> X.Subject:
         return X.Subject(
-            self.nick, self.user, self.host, self.ip, self.realname, self.account, self.cloak
+            self.nick,
+            self.user,
+            self.host,
+            self.ip,
+            self.realname,
+            self.account,
+            self.cloak,
+            self.real_host,
         )
 
     def rank(self) -> int:
@@ -255,6 +265,7 @@ def _subject_of(packet: Packet) -> X.Subject:
         packet.get("_realname"),
         packet.get("_account"),
         packet.get("_cloak"),
+        packet.get("_host_real"),
     )
 
 
@@ -522,6 +533,7 @@ class Place:
             self.clock(),
             subject.ip,
             subject.cloak,
+            subject.real_host,
         )
         if not self.members and "r" not in self.flags:
             member.modes = "o"  # a registered channel's ranks come from ChanServ
@@ -597,6 +609,7 @@ class Place:
             ("_realname", "realname"),
             ("_ip", "ip"),
             ("_cloak", "cloak"),
+            ("_host_real", "real_host"),
         ):
             if var in packet.vars:
                 setattr(member, attr, packet.get(var))

@@ -103,6 +103,13 @@ def _column(packet: Packet, name: str, length: int) -> list[str]:
     return values + [""] * (length - len(values)) if len(values) < length else values
 
 
+def _real_host(route: object) -> str:
+    """The host name behind a local person's cloak, for the home's bans ("" when it
+    shows that name, or has none)."""
+    real = str(getattr(route, "real_host", "") or "")
+    return "" if real in (getattr(route, "host", ""), getattr(route, "ip", "")) else real
+
+
 def members_from(packet: Packet) -> list[tuple[str, str, str, str, str, str, str]]:
     """(uniform, nick, user, host, realname, account, modes) of a state or netjoin."""
     uniforms = packet.get_list("_list_members")
@@ -794,6 +801,7 @@ class Replicas:
             routes = [route for m, route in pairs if m is not None]
             vars["_list_members_ips"] = [getattr(r, "ip", "") for r in routes]
             vars["_list_members_cloaks"] = [getattr(r, "cloak", "") for r in routes]
+            vars["_list_members_hosts_real"] = [_real_host(r) for r in routes]
         vars.update(
             {
                 "_nick_place": replica.home_name,

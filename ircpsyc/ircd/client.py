@@ -113,9 +113,10 @@ class Client:
     def real_host(self) -> str:
         """The host the connection came from, whatever `host` shows (+x shows a cloak).
 
-        Only the person itself and auspex operators see it.  Nothing here resolves
-        names, so for a connection it is the address.  A person of another server
-        (no session) shows its real host unless it is +x; then its `ip` stands in.
+        Only the person itself and auspex operators see it.  For a connection it is
+        its host name when the lookup found one (ircpsyc.ircd.hostnames), else the
+        address.  A person of another server (no session) shows its real host unless
+        it is +x; then its `ip` stands in.
         """
         if self.sessions:
             return self.sessions[0].host
@@ -181,6 +182,9 @@ class Client:
             "_ip": self.ip,  # for the place's bans on IP addresses; never cast
             "_cloak": self.cloak,  # bans on the cloak match while -x too; never cast
         }
+        real = self.real_host
+        if real not in (self.host, self.ip):  # +x over a host name: bans on the name hold
+            out["_host_real"] = real
         if self.away:
             out["_away"] = self.away
         return out

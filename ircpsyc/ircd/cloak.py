@@ -107,6 +107,7 @@ class Cloaks:
 
     def attach_store(self, store: Store) -> None:
         """Keep the generated secret in the store so cloaks survive restarts."""
+        self._warn_unshared()  # at every start, not only the one that made the secret
         row = store.db.execute("SELECT value FROM meta WHERE key = ?", [STORE_KEY]).fetchone()
         if row is not None and row[0]:
             self.generated = str(row[0])
@@ -119,10 +120,13 @@ class Cloaks:
             )
 
         store.write_now(keep)
+
+    def _warn_unshared(self) -> None:
         config = self.core.config
-        if not config.cloaks.secret and (config.network.servers or config.links):
+        linked = config.network.servers or config.links
+        if config.cloaks.enabled and not config.cloaks.secret and linked:
             log.warning(
-                "[cloaks] secret is not set: this server made its own, so a user's cloak "
+                "[cloaks] secret is not set: this server uses its own, so a user's cloak "
                 "differs from server to server of the network; set the same secret on all"
             )
 

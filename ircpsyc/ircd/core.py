@@ -191,8 +191,11 @@ class IRCServer:
         install(self)
         self.moderation = install_moderation(self)  # oper privileges, snomasks, K/D-lines
         from ircpsyc.ircd.cloak import Cloaks
+        from ircpsyc.ircd.hostnames import HostLookups
 
         self.cloaks = Cloaks(self)  # host cloaking, user mode +x
+        self.hostnames = HostLookups(self)  # reverse DNS ([limits] resolve_hostnames)
+        self.tickers.append(self.hostnames.tick)
 
     def apply_config(self, config: Config) -> None:
         had_sts = bool(getattr(self, "config", None)) and _sts_on(self.config)
@@ -324,6 +327,8 @@ class IRCServer:
     def try_register(self, session: Session) -> None:
         if session.registered or session.cap_negotiating or not session.nick or not session.user:
             return
+        if self.hostnames.waiting(session):
+            return  # registration goes on when the host name lookup is over
         if self.nick_taken(session.nick, session):
             session.numeric(N.ERR_NICKNAMEINUSE, session.nick, "Nickname is already in use")
             return
@@ -404,6 +409,7 @@ class IRCServer:
             self.sessions.discard(session)
             if session.registered:
                 self.registered_sessions -= 1
+        self.hostnames.forget(session)
         if session.nick and self.reserved.get(casefold(session.nick)) is session:
             del self.reserved[casefold(session.nick)]
         client = session.client

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, cast
 
 from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.lines import line
-from ircpsyc.ircd.session import MAX_TAGS_TOTAL, Session
+from ircpsyc.ircd.session import MAX_TAGS_TOTAL, Session, Traffic
 
 if TYPE_CHECKING:
     from ircpsyc.server import Server
@@ -30,9 +30,13 @@ class IRCProtocol(asyncio.Protocol):
 
     __slots__ = (
         "_buffer",
+        "_bytes_in",
+        "_bytes_out",
         "_discarding",
         "_holds",
         "_ip",
+        "_lines_in",
+        "_lines_out",
         "_out",
         "_paused",
         "_refused",
@@ -54,6 +58,8 @@ class IRCProtocol(asyncio.Protocol):
         self._ip = ""
         self._out: list[bytes] | None = None
         self.session: Session | None = None
+        # STATS l: what this connection carried (lines counted by their LF).
+        self._lines_in = self._bytes_in = self._lines_out = self._bytes_out = 0
 
     # -- asyncio callbacks
 
@@ -76,6 +82,7 @@ class IRCProtocol(asyncio.Protocol):
             return
         self._server.connected(ip)
         core.sessions.add(session)
+        core.hostnames.start(session, session.connected_at)  # reverse DNS, if configured
         if self._tls:
             session.certfp = _certfp(transport)
 
@@ -84,6 +91,8 @@ class IRCProtocol(asyncio.Protocol):
         session = self.session
         if session is not None and session.closed:
             return  # draining after a half-close
+        self._bytes_in += len(data)
+        self._lines_in += data.count(b"\n")
         self._buffer += data
         if self._paused or self._holds:
             if len(self._buffer) > RECVQ and self.session is not None:
@@ -128,7 +137,10 @@ class IRCProtocol(asyncio.Protocol):
         transport = self._transport
         if transport is None or transport.is_closing():
             return
-        transport.write(out[0] if len(out) == 1 else b"".join(out))
+        data = out[0] if len(out) == 1 else b"".join(out)
+        self._bytes_out += len(data)
+        self._lines_out += data.count(b"\n")
+        transport.write(data)
         if transport.get_write_buffer_size() > (
             sendq or self._server.core.config.limits.sendq_bytes
         ):
@@ -152,6 +164,14 @@ class IRCProtocol(asyncio.Protocol):
             asyncio.get_running_loop().call_later(2.0, transport.close)
         else:
             transport.close()
+
+    def traffic(self) -> Traffic:
+        """STATS l: bytes queued (written, not yet sent) and what went each way."""
+        transport = self._transport
+        sendq = sum(map(len, self._out or ()))
+        if transport is not None:
+            sendq += transport.get_write_buffer_size()
+        return Traffic(sendq, self._lines_out, self._bytes_out, self._lines_in, self._bytes_in)
 
     # -- line handling
 

@@ -64,13 +64,12 @@ ACTIVE_STEP = 30  # seconds: idle times are coarse, so the roster is not cast pe
 class RemotePerson(Client):
     """A person on another server, as the command handlers see one (no sessions)."""
 
-    __slots__ = ("description", "nick_time", "server")
+    __slots__ = ("nick_time", "server")
 
     def __init__(self, core: IRCServer, server: str, uniform: str, fields: dict[str, str]) -> None:
         # Not Client.__init__: there is no session behind a remote person.
         self._init_detached(core, uniform, "", "", "", "", "255.255.255.255", 0.0)
         self.server = server
-        self.description = ""
         self.nick_time = 0
         self.update(fields)
 
@@ -591,8 +590,14 @@ class NetFront:
         return out
 
     def counts(self) -> dict[str, int]:
+        """Persons on the other servers, the servers, and the channels LIST can show
+        that are not homed here (secret ones too: LUSERS counts, LIST hides)."""
         counts = self.roster.counts()
         counts["servers"] = len(self.network.reachable)
+        channels = self.directory.count() if self.directory is not None else 0
+        # Places on PSYC servers outside the network are in no directory.
+        channels += sum(1 for r in self.replicas.by_name.values() if r.federated)
+        counts["channels"] = channels
         return counts
 
     def stats(self) -> dict[str, Any]:

@@ -8,7 +8,7 @@ Time is passed in, so timeouts and fake lag are tested without sleeping.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from irctokens.line import tokenise
 
@@ -33,6 +33,16 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
 
+class Traffic(NamedTuple):
+    """What one connection has carried (STATS l): its send queue and both directions."""
+
+    sendq: int = 0  # bytes written but not yet taken by the socket
+    lines_out: int = 0
+    bytes_out: int = 0
+    lines_in: int = 0
+    bytes_in: int = 0
+
+
 class Session:
     """Connection state and the command loop for one client socket."""
 
@@ -55,6 +65,7 @@ class Session:
         "last_refill",
         "nick",
         "nick_refused",
+        "opened",
         "password",
         "ping_sent",
         "port",
@@ -89,7 +100,8 @@ class Session:
         self.cap_version = 0
         self.cap_negotiating = False
         self.fmt = 0
-        self.connected_at = now
+        self.connected_at = now  # on the adapter's clock (monotonic), like `tick`'s now
+        self.opened = core.clock()  # on the server's clock: STATS l's time open
         self.last_recv = now
         self.ping_sent = 0.0
         self.tokens = float(core.config.limits.flood_burst)
@@ -121,6 +133,11 @@ class Session:
 
     def note(self, text: str) -> None:
         self.send(line(self.core.name, "NOTICE", self.nick or "*", text))
+
+    def traffic(self) -> Traffic:
+        """The connection's counters, when its sink keeps them (the asyncio adapter)."""
+        traffic = getattr(self.sink, "traffic", None)
+        return traffic() if traffic is not None else Traffic()
 
     def set_caps(self, caps: set[str]) -> None:
         self.caps = caps

@@ -1,7 +1,8 @@
 """The server network: link-state topology, routing, multicast and channel homes.
 
 Every server floods its adjacency (the peers it has an authenticated circuit
-with) as `_notice_circuit_topology` with its boot id and a sequence number;
+with) as `_notice_circuit_topology` with its boot id and a sequence number
+(and `_description`, its `[server] description`, for WHOIS and LINKS);
 every server keeps the newest of each and computes the same graph from them
 (an edge counts when both ends list it).  From that graph:
 
@@ -42,7 +43,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ircpsyc.psyc_backend.link import LinkConfig, Links, Peer, Settings
-from ircpsyc.psyc_backend.packet import MAX_SECONDS, Packet, number
+from ircpsyc.psyc_backend.packet import MAX_SECONDS, Packet, Value, number
 from ircpsyc.psyc_backend.router import Router
 from ircpsyc.psyc_backend.uniform import casefold, root
 from ircpsyc.psyc_backend.wire import render
@@ -55,6 +56,13 @@ MAX_HOPS = 32
 RESEND_AFTER = 3.0  # seconds before an unacknowledged unicast goes out again
 ACK_EVERY = 0.5  # seconds between end-to-end acknowledgements
 MAX_AHEAD = 100_000  # unicasts received out of order, per server, remembered at most
+MAX_DESCRIPTION = 120  # characters of a server's advertised description kept
+
+
+def clean_description(text: str) -> str:
+    """A server description fit for a numeric's last parameter: one line, bounded."""
+    text = "".join(c if c.isprintable() else " " for c in text)
+    return " ".join(text.split())[:MAX_DESCRIPTION]
 
 
 class Outbound:
@@ -138,6 +146,7 @@ class Lsa:
     boot: int
     seq: int
     neighbors: frozenset[str]
+    description: str = ""  # the server's `[server] description` (WHOIS 312, LINKS)
 
     def newer_than(self, other: Lsa) -> bool:
         return (self.boot, self.seq) > (other.boot, other.seq)
@@ -289,6 +298,7 @@ class Network:
         split_grace: float = 15.0,
         clock: Callable[[], float] = time.monotonic,
         boot: str = "",
+        description: str = "",
     ) -> None:
         self.me = me.lower()
         self.router = router
@@ -331,6 +341,7 @@ class Network:
         self.last_acks = 0.0
         self.resent = 0
         self.duplicates = 0
+        self.description = clean_description(description)
         self._originate(flood=False)
         router.uplink = self
 
@@ -363,7 +374,22 @@ class Network:
             int(self.boot),
             self.seq,
             frozenset(p.name for p in self.links.up_peers() if p.name not in self.hello_due),
+            self.description,
         )
+
+    def set_description(self, text: str) -> None:
+        """A new `[server] description` (REHASH): advertised to the network at once."""
+        text = clean_description(text)
+        if text != self.description:
+            self.description = text
+            self._originate()
+
+    def description_of(self, server: str) -> str:
+        """What `server` advertises as its description ("" when unknown)."""
+        if server == self.me:
+            return self.description
+        lsa = self.topology.lsdb.get(server)
+        return lsa.description if lsa is not None else ""
 
     def _originate(self, flood: bool = True) -> None:
         self.seq += 1
@@ -373,17 +399,14 @@ class Network:
             self._flood(lsa, "")
 
     def _lsa_packet(self, lsa: Lsa) -> bytes:
-        return render(
-            Packet(
-                TOPOLOGY,
-                {"_source": root(lsa.origin)},
-                {
-                    "_boot": str(lsa.boot),
-                    "_sequence": str(lsa.seq),
-                    "_list_servers": sorted(lsa.neighbors),
-                },
-            )
-        )
+        vars: dict[str, Value] = {
+            "_boot": str(lsa.boot),
+            "_sequence": str(lsa.seq),
+            "_list_servers": sorted(lsa.neighbors),
+        }
+        if lsa.description:
+            vars["_description"] = lsa.description
+        return render(Packet(TOPOLOGY, {"_source": root(lsa.origin)}, vars))
 
     def _flood(self, lsa: Lsa, skip: str) -> None:
         data = self._lsa_packet(lsa)
@@ -403,7 +426,7 @@ class Network:
             log.warning("link %s: refused topology of %s (not vouched for)", peer.name, origin)
             return
         servers = frozenset(s.lower() for s in packet.get_list("_list_servers") if s)
-        lsa = Lsa(origin, boot, seq, servers)
+        lsa = Lsa(origin, boot, seq, servers, clean_description(packet.get("_description")))
         old = self.topology.lsdb.get(origin)
         if not self.topology.accept(lsa):
             if origin == peer.name and origin in self.hello_due:

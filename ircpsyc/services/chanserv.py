@@ -63,7 +63,7 @@ from ircpsyc.channels.place import (
 from ircpsyc.psyc_backend.packet import Packet, Value
 from ircpsyc.psyc_backend.router import Router
 from ircpsyc.psyc_backend.uniform import casefold, normalize
-from ircpsyc.services.common import CommandSpec, Request, Service, fmt_time
+from ircpsyc.services.common import SERVICES_HOST, CommandSpec, Request, Service, fmt_time
 from ircpsyc.services.registrations import (
     BANNED,
     LEVEL_NAMES,
@@ -82,7 +82,7 @@ log = logging.getLogger(__name__)
 
 NICK = "ChanServ"
 USER = "ChanServ"
-HOST = "services."
+HOST = SERVICES_HOST
 REALNAME = "Channel registration services"
 
 MODE = "_notice_place_mode"

@@ -12,6 +12,10 @@ from ircpsyc.psyc_backend.ids import new_id
 from ircpsyc.psyc_backend.packet import Packet
 from ircpsyc.psyc_backend.router import Router
 
+# The host of the service pseudo-users (NickServ!NickServ@services.int), as on
+# Atheme: a plain host name, which clients show and ban masks match like any other.
+SERVICES_HOST = "services.int"
+
 
 def fmt_time(stamp: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(stamp))

@@ -56,7 +56,7 @@ from ircpsyc.services.accounts import (
     valid_email,
     weak_password,
 )
-from ircpsyc.services.common import CommandSpec, Request, Service, fmt_time
+from ircpsyc.services.common import SERVICES_HOST, CommandSpec, Request, Service, fmt_time
 from ircpsyc.services.hash_queue import Work
 
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ ABSENT = "_notice_person_absent"
 
 NICK = "NickServ"
 USER = "NickServ"
-HOST = "services."
+HOST = SERVICES_HOST
 REALNAME = "Nickname and account services"
 TOO_MANY = "Too many failed login attempts; try again later."
 

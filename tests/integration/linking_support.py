@@ -81,7 +81,7 @@ class LinkedNetwork:
                 link.update(tls=True, fingerprint=self.tls[2])
             links.append(link)
         extra: dict[str, Any] = {
-            "server": {"name": name},
+            "server": {"name": name, "description": f"The {name} server"},
             "listen": {"psyc": f"{HOST}:{self.psyc_ports[name]}"},
             "network": {"servers": list(self.names), **self.settings},
             "links": links,

@@ -20,7 +20,7 @@ async def register_with_nickserv(port: int, nick: str, password: str) -> RawClie
     client = await connect_registered(port, nick)
     await client.send(f"PRIVMSG NickServ :REGISTER {password}")
     created = await client.expect("NOTICE")
-    assert created.source == "NickServ!NickServ@services.", created.format()
+    assert created.source == "NickServ!NickServ@services.int", created.format()
     assert created.params == [nick, "Account created"], created.format()
     logged_in = await client.expect("900")
     assert logged_in.params[2] == nick
@@ -74,7 +74,7 @@ async def test_wrong_sasl_password_and_nickserv_in_whois(shared_server: ServerPr
     await client.expect("904")
     await owner.send("WHOIS NickServ")
     whois = await owner.collect("318")
-    assert find(whois, "311")[0].params[1:4] == ["NickServ", "NickServ", "services."]
+    assert find(whois, "311")[0].params[1:4] == ["NickServ", "NickServ", "services.int"]
 
 
 @aio

@@ -71,7 +71,7 @@ async def test_a_registered_channel_survives_kill_9(ircpsyc_server: ServerStarte
     names = await alice.collect("366")
     assert find(names, "353")[0].params[-1] == founder, names  # no op for being first
     mode = await alice.expect("MODE")
-    assert mode.source == "ChanServ!ChanServ@services."
+    assert mode.source == "ChanServ!ChanServ@services.int"
     assert mode.params == [channel, "+q", founder]
 
     bob = await connect_registered(second.port, voiced)

@@ -151,6 +151,7 @@ def handle_join(s: Session, msg: Line) -> None:
             # The address (and its cloak) stay inside the network, as the roster's do.
             vars.pop("_ip", None)
             vars.pop("_cloak", None)
+            vars.pop("_host_real", None)
         vars["_nick_place"] = name
         vars.update(override_vars(s))
         if index < len(keys) and keys[index]:

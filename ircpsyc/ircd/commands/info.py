@@ -29,6 +29,7 @@ from ircpsyc.psyc_backend.packet import Packet, Value, seconds
 
 MAX_LINES = 1000  # MOTD or INFO lines shown from another server
 MAX_TOKENS = 100  # ISUPPORT tokens shown from another server
+MAX_STATS_SESSIONS = 500  # connections STATS l lists
 
 
 def send_motd(s: Session) -> None:
@@ -49,7 +50,7 @@ def send_lusers(s: Session) -> None:
     counts = s.core.counts()
     total = counts["users"] + counts["invisible"]
     users, invisible, opers = counts["users"], counts["invisible"], counts["opers"]
-    servers, peers = 1, 0
+    servers, peers, channels = 1, 0, counts["channels"]
     net = s.core.net
     if net is not None:  # persons on other servers come from the replicated rosters
         remote = net.counts()
@@ -57,6 +58,7 @@ def send_lusers(s: Session) -> None:
         invisible += remote["invisible"]
         opers += remote["opers"]
         servers = remote["servers"]
+        channels += remote["channels"]  # homed elsewhere: the channel directory
         peers = len(net.network.links.up_peers())
     everyone = users + invisible
     s.numeric(
@@ -65,7 +67,7 @@ def send_lusers(s: Session) -> None:
     )
     s.numeric(N.RPL_LUSEROP, str(opers), "operator(s) online")
     s.numeric(N.RPL_LUSERUNKNOWN, str(counts["unknown"]), "unknown connection(s)")
-    s.numeric(N.RPL_LUSERCHANNELS, str(counts["channels"]), "channels formed")
+    s.numeric(N.RPL_LUSERCHANNELS, str(channels), "channels formed")
     s.numeric(N.RPL_LUSERME, f"I have {total} clients and {peers} servers")
     s.numeric(
         N.RPL_LOCALUSERS,
@@ -283,16 +285,20 @@ def handle_stats(s: Session, msg: Line) -> None:
     elif query == "l":
         client = s.client
         if client is not None and client.is_oper:
-            for session in list(core.sessions)[:500]:
+            now = core.clock()
+            for session in list(core.sessions)[:MAX_STATS_SESSIONS]:
+                # RFC 2812 211: sendq (bytes), messages and kilobytes sent, the same
+                # received, and seconds open.
+                traffic = session.traffic()
                 s.numeric(
                     N.RPL_STATSLINKINFO,
                     f"{session.nick or '*'}[{session.ip}]",
-                    "0",
-                    "0",
-                    "0",
-                    "0",
-                    "0",
-                    str(int(core.clock() - session.connected_at)),
+                    str(traffic.sendq),
+                    str(traffic.lines_out),
+                    str(traffic.bytes_out // 1024),
+                    str(traffic.lines_in),
+                    str(traffic.bytes_in // 1024),
+                    str(max(0, int(now - session.opened))),
                 )
         for numeric, params in link_stats(core, "l", False):  # server links
             s.numeric(numeric, *params)

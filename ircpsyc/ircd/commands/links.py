@@ -25,19 +25,29 @@ from ircpsyc.ircd.session import Session
 RPL_MAP = "015"
 RPL_MAPEND = "017"
 RPL_STATSDEBUG = "249"
+DEFAULT_DESCRIPTION = "ircpsyc"  # a server that advertises none (an older one)
+
+
+def server_description(core: IRCServer, server: str) -> str:
+    """What WHOIS (312), WHOWAS and LINKS show for `server`: its `[server] description`,
+    which the others learn from its topology advertisements."""
+    if server.lower() == core.name.lower():
+        return core.config.server.description
+    net = core.net
+    text = net.network.description_of(server.lower()) if net is not None else ""
+    return text or DEFAULT_DESCRIPTION
 
 
 # LINKS [[<remote server>] <server mask>]
 @command("LINKS")
 def handle_links(s: Session, msg: Line) -> None:
     core = s.core
-    description = core.config.server.description
     net = core.net
     if net is None:
-        s.numeric(N.RPL_LINKS, core.name, core.name, f"0 {description}")
+        s.numeric(N.RPL_LINKS, core.name, core.name, f"0 {core.config.server.description}")
     else:
         for name, parent, hops in net.servers():
-            text = description if name == net.network.me else "ircpsyc"
+            text = server_description(core, name)
             s.numeric(N.RPL_LINKS, name, parent, f"{max(hops, 0)} {text}")
     s.numeric(N.RPL_ENDOFLINKS, "*", "End of /LINKS list")
 

@@ -71,7 +71,8 @@ def _oper_failed(s: Session, name: str, why: str) -> None:
 def _oper_verified(s: Session, oper: OperEntry) -> None:
     client = s.client
     assert client is not None
-    if not M.mask_match(oper.hostmask, f"{client.user}@{client.host}") and not M.mask_match(
+    # The real host (its name when it resolved), or the address; never the cloak.
+    if not M.mask_match(oper.hostmask, f"{client.user}@{client.real_host}") and not M.mask_match(
         oper.hostmask, f"{client.user}@{client.ip}"
     ):
         _oper_failed(s, oper.name, "host does not match")

@@ -18,6 +18,7 @@ from ircpsyc.channels.place import Member, Place
 from ircpsyc.ircd import caps as C
 from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.client import Client
+from ircpsyc.ircd.commands.links import server_description
 from ircpsyc.ircd.commands.moderation import has_privilege
 from ircpsyc.ircd.core import command
 from ircpsyc.ircd.session import Session
@@ -260,8 +261,7 @@ def handle_whois(s: Session, msg: Line) -> None:
     for start in range(0, len(channels), 20):
         s.numeric(N.RPL_WHOISCHANNELS, client.nick, " ".join(channels[start : start + 20]))
     server = _server_of(s, client)
-    description = s.core.config.server.description if server == s.core.name else "ircpsyc"
-    s.numeric(N.RPL_WHOISSERVER, client.nick, server, description)
+    s.numeric(N.RPL_WHOISSERVER, client.nick, server, server_description(s.core, server))
     if client.away:
         s.numeric(N.RPL_AWAY, client.nick, client.away)
     if client.is_oper:
@@ -304,7 +304,9 @@ def handle_whowas(s: Session, msg: Line) -> None:
         if casefold(entry.nick) != folded:
             continue
         s.numeric(N.RPL_WHOWASUSER, entry.nick, entry.user, entry.host, "*", entry.realname)
-        s.numeric(N.RPL_WHOISSERVER, entry.nick, entry.server, "ircpsyc")
+        s.numeric(
+            N.RPL_WHOISSERVER, entry.nick, entry.server, server_description(s.core, entry.server)
+        )
         found += 1
         if count and found >= count:
             break
