@@ -39,6 +39,7 @@ class IRCProtocol(asyncio.Protocol):
         "_lines_out",
         "_out",
         "_paused",
+        "_processing",
         "_refused",
         "_server",
         "_tls",
@@ -54,6 +55,7 @@ class IRCProtocol(asyncio.Protocol):
         self._paused = False  # fake lag: a timer will process the next line
         self._refused = False
         self._holds = 0  # slow work for this client is running: its next line waits
+        self._processing = False  # _process is on the stack: a nested call leaves it to it
         self._transport: asyncio.Transport | None = None
         self._ip = ""
         self._out: list[bytes] | None = None
@@ -176,47 +178,62 @@ class IRCProtocol(asyncio.Protocol):
     # -- line handling
 
     def _process(self) -> None:
-        session = self.session
-        transport = self._transport
-        if session is None or transport is None:
+        # Never re-entered: a command answered at once from `Session.later()` calls
+        # release() from inside handle_line; processing there again would run lines
+        # twice or out of order.  The running loop below sees the hold gone and goes on.
+        if self._processing:
             return
-        buffer = self._buffer
+        session = self.session
+        if session is None or self._transport is None:
+            return
+        self._processing = True
+        try:
+            self._process_lines(session)
+        finally:
+            self._processing = False
+
+    def _process_lines(self, session: Session) -> None:
         loop_time = time.monotonic
-        while not session.closed and not self._holds:
+        while not session.closed and not self._holds and not self._paused:
+            # Each line leaves the buffer before it is handled: whatever the handler
+            # does (close, hold, release), it cannot be read a second time.
+            buffer = self._buffer
             end = buffer.find(b"\n")
             if end < 0:
                 if len(buffer) > MAX_INPUT:
                     if not self._discarding:
                         session.numeric(N.ERR_INPUTTOOLONG, "Input line was too long")
                     self._discarding = True
-                    buffer = b""
+                    self._buffer = b""
                 break
             raw = buffer[:end]
-            buffer = buffer[end + 1 :]
-            if self._discarding:
+            if self._discarding:  # the tail of a line that was too long
                 self._discarding = False
+                self._buffer = buffer[end + 1 :]
                 continue
             if raw.endswith(b"\r"):
                 raw = raw[:-1]
             if len(raw) > MAX_INPUT:
+                self._buffer = buffer[end + 1 :]
                 session.numeric(N.ERR_INPUTTOOLONG, "Input line was too long")
                 continue
             now = loop_time()
             delay = session.flood_delay(now)
             if delay > 0:
-                # Fake lag: come back when the bucket has a token.
-                buffer = raw + b"\n" + buffer
+                # Fake lag: the line stays in the buffer; come back when the bucket
+                # has a token.
                 self._paused = True
                 asyncio.get_running_loop().call_later(delay, self._resume)
                 break
+            self._buffer = buffer[end + 1 :]
             session.handle_line(raw, now)
-        self._buffer = buffer
 
     def hold(self) -> None:
         """Process no further input until `release` (a SASL or NickServ password check)."""
         self._holds += 1
 
     def release(self) -> None:
+        """End a hold; the waiting input is processed (by the running loop, if inside it)."""
         self._holds = max(0, self._holds - 1)
         if not self._holds and not self._paused and self._transport is not None:
             self._process()

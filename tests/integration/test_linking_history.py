@@ -54,3 +54,13 @@ async def test_chathistory_of_a_channel_homed_on_the_other_server(
     await bob.send(f"CHATHISTORY LATEST {channel} * 10")
     fail = await bob.expect("FAIL", timeout=15.0)
     assert fail.params[:2] == ["CHATHISTORY", "MESSAGE_ERROR"]
+
+    # TARGETS with the home of one of bob's channels down: one batch, once.  An
+    # answer that came at once used to run the command again (10 empty batches
+    # with flood control, a RecursionError without).
+    span = "timestamp=2000-01-01T00:00:00.000Z timestamp=2100-01-01T00:00:00.000Z"
+    await bob.send(f"CHATHISTORY TARGETS {span} 10")
+    lines = await bob.sync(timeout=15.0)
+    starts = [m for m in lines if m.command == "BATCH" and m.params[0].startswith("+")]
+    assert len(starts) == 1, [m.format() for m in lines]
+    assert not [m for m in lines if m.command == "FAIL" and "INTERNAL_ERROR" in m.params]
