@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import resource
 import signal
+import socket
 import ssl
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from ircpsyc.admission import FULL, Admission, Quota
 from ircpsyc.channels.place import PlaceRegistry
 from ircpsyc.config import Config, ConfigError, Overrides, load, parse_hostport
 from ircpsyc.ircd.client import Client
@@ -25,6 +27,7 @@ from ircpsyc.ircd.protocol import IRCProtocol
 from ircpsyc.ircd.session import Session
 from ircpsyc.linking import Linking
 from ircpsyc.linking import wanted as linking_wanted
+from ircpsyc.netaddr import address_group
 from ircpsyc.psyc_backend.router import Router
 from ircpsyc.services.accounts import Accounts
 from ircpsyc.services.registrations import ChannelRegistrations
@@ -39,6 +42,16 @@ log = logging.getLogger("ircpsyc")
 TICK_SECONDS = 1.0
 # Connections with pending output above which the flush waits 1 ms to coalesce more.
 COALESCE_ABOVE = 256
+# Descriptors kept back from client connections, for the store, server links, logs
+# and the accept() that refuses: a share of the limit, and at least a minimum.
+FD_RESERVE_MIN = 64
+FD_RESERVE_SHARE = 0.05
+# Connections a TLS listener accepts per wake-up; more wait for the next round.
+ACCEPT_BATCH = 64
+# accept() failed for want of descriptors or memory: seconds before trying again.
+ACCEPT_RETRY = 0.1
+_ACCEPT_PAUSE_ERRORS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+DISPLACED = "Too many connections are registering"
 
 
 class Server:
@@ -59,8 +72,13 @@ class Server:
         if linking_wanted(config):
             self.linking = Linking(config, self.router, self.places, self.core)
         self.store: Store | None = None
-        self.per_ip: Counter[str] = Counter()
+        # Client connections from accept() on (TLS handshakes included) to their close.
+        self.admission: Admission[IRCProtocol] = Admission()
+        self.core.on_registered = self._registered
+        self.fd_budget = _fd_budget()
         self.listeners: list[asyncio.Server] = []
+        self.tls_sockets: list[socket.socket] = []  # TLS listeners: accepted by us
+        self._handshakes: dict[IRCProtocol, asyncio.Task[None]] = {}
         self.ssl_context: ssl.SSLContext | None = None
         self.stopped = asyncio.Event()
         self._tick: asyncio.Task[None] | None = None
@@ -137,27 +155,100 @@ class Server:
 
     # -- admission
 
-    def admit(self, ip: str) -> str:
-        """The reason to refuse a new connection from `ip`, or "" to let it in."""
+    def admit(self, ip: str, protocol: IRCProtocol) -> str:
+        """The reason to refuse a new connection from `ip`, or "" to count it in.
+
+        Called at accept(), before any TLS handshake, and again when the handshake
+        is done (then it is counted already)."""
+        refusal = self.core.moderation.connect_refusal(ip)  # D-lines
+        if refusal:
+            return refusal
         limits = self.config.limits
-        if len(self.core.sessions) >= limits.max_clients:
-            return "Server is full, try again later"
-        if self.per_ip[ip] >= limits.max_per_ip:
-            return "Too many connections from your IP address"
-        return self.core.moderation.connect_refusal(ip)  # D-lines
+        if len(self.core.clients) >= limits.max_clients:
+            return FULL
+        quota = Quota(limits.max_per_ip, limits.max_unregistered, self.fd_budget)
+        verdict = self.admission.admit(protocol, address_group(ip, limits.ipv6_prefix), quota)
+        if verdict.victim is not None:
+            self._displace(verdict.victim)
+        return verdict.refusal
 
-    def connected(self, ip: str) -> None:
-        self.per_ip[ip] += 1
+    def _displace(self, victim: IRCProtocol) -> None:
+        task = self._handshakes.pop(victim, None)
+        if not victim.drop(DISPLACED) and task is not None:
+            task.cancel()  # still in its TLS handshake
 
-    def disconnected(self, ip: str) -> None:
-        self.per_ip[ip] -= 1
-        if self.per_ip[ip] <= 0:
-            del self.per_ip[ip]
+    def _registered(self, session: Session) -> None:
+        if isinstance(session.sink, IRCProtocol):
+            self.admission.registered(session.sink)
+
+    def disconnected(self, protocol: IRCProtocol) -> None:
+        """A connection closed (or its TLS handshake failed); harmless twice."""
+        self.admission.gone(protocol)
+
+    # -- TLS listeners: admission at accept(), then the handshake, within a time
+
+    def _listen_tls(self, host: str, port: int) -> None:
+        loop = asyncio.get_running_loop()
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        for family, _, _, _, address in dict.fromkeys(infos):
+            sock = socket.create_server(address, family=family, backlog=4096)
+            sock.setblocking(False)
+            self.tls_sockets.append(sock)
+            loop.add_reader(sock.fileno(), self._accept_tls, sock)
+
+    def _accept_tls(self, listener: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        for _ in range(ACCEPT_BATCH):
+            try:
+                conn, peer = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as error:
+                if error.errno not in _ACCEPT_PAUSE_ERRORS:
+                    continue  # e.g. ECONNABORTED: that client is gone already
+                log.warning("accept() failed: %s; retrying in %.1fs", error, ACCEPT_RETRY)
+                loop.remove_reader(listener.fileno())
+                loop.call_later(ACCEPT_RETRY, self._resume_accept, listener)
+                return
+            conn.setblocking(False)
+            protocol = IRCProtocol(self, True)
+            ip = str(peer[0])
+            if ip.startswith("::ffff:"):
+                ip = ip[7:]
+            if self.admit(ip, protocol):
+                conn.close()  # no ERROR line: the client expects a TLS handshake
+                continue
+            task = loop.create_task(self._handshake(conn, protocol))
+            self._handshakes[protocol] = task
+
+    def _resume_accept(self, listener: socket.socket) -> None:
+        if listener in self.tls_sockets and listener.fileno() >= 0:
+            asyncio.get_running_loop().add_reader(listener.fileno(), self._accept_tls, listener)
+
+    async def _handshake(self, conn: socket.socket, protocol: IRCProtocol) -> None:
+        """The TLS handshake, then `protocol.connection_made`; a handshake that fails,
+        times out or is displaced gives its place back."""
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.connect_accepted_socket(
+                lambda: protocol,
+                conn,
+                ssl=self.ssl_context,
+                ssl_handshake_timeout=self.config.limits.tls_handshake_timeout,
+            )
+        except asyncio.CancelledError:
+            protocol.drop(DISPLACED)  # connected meanwhile? then close that too
+            self.disconnected(protocol)
+        except Exception:  # the handshake failed or timed out: the loop closed the socket
+            self.disconnected(protocol)
+        finally:
+            self._handshakes.pop(protocol, None)
 
     # -- life cycle
 
     async def start(self) -> None:
         _raise_fd_limit()
+        self.fd_budget = _fd_budget()
         self.store = Store(self.config.storage.path)
         attach_history(self.core, self.store)
         self.core.moderation.attach_store(self.store)  # K-lines and D-lines
@@ -178,16 +269,7 @@ class Server:
         if self.config.listen.irc_tls:
             self.ssl_context = self._make_ssl_context()
             for entry in self.config.listen.irc_tls:
-                host, port = parse_hostport(entry)
-                listener = await loop.create_server(
-                    lambda: IRCProtocol(self, True),
-                    host,
-                    port,
-                    ssl=self.ssl_context,
-                    reuse_address=True,
-                    backlog=4096,
-                )
-                self.listeners.append(listener)
+                self._listen_tls(*parse_hostport(entry))
         self._tick = asyncio.create_task(self._ticker())
         log.info("%s listening on %s", self.config.server.name, ", ".join(self.addresses()))
         if self.linking is not None:
@@ -213,6 +295,9 @@ class Server:
             for sock in listener.sockets:
                 host, port = sock.getsockname()[:2]
                 out.append(f"{host}:{port}")
+        for sock in self.tls_sockets:
+            host, port = sock.getsockname()[:2]
+            out.append(f"{host}:{port}")
         return out
 
     def _make_ssl_context(self) -> ssl.SSLContext:
@@ -261,6 +346,13 @@ class Server:
     async def stop(self, reason: str = "Server shutting down") -> None:
         for listener in self.listeners:
             listener.close()
+        loop = asyncio.get_running_loop()
+        for sock in self.tls_sockets:
+            loop.remove_reader(sock.fileno())
+            sock.close()
+        self.tls_sockets.clear()
+        for task in list(self._handshakes.values()):
+            task.cancel()
         if self.xmpp is not None:
             with contextlib.suppress(Exception):
                 await self.xmpp.stop()
@@ -284,6 +376,15 @@ def _raise_fd_limit() -> None:
     if soft < hard:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def _fd_budget() -> int:
+    """Client connections the descriptor limit leaves room for, after the reserve."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 1 << 30
+    reserve = max(FD_RESERVE_MIN, int(soft * FD_RESERVE_SHARE))
+    return max(1, soft - reserve)
 
 
 async def _main(config: Config, path: str | None, overrides: Overrides) -> int:

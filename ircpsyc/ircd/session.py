@@ -271,7 +271,13 @@ class Session:
         """Registration timeout, keep-alive PING, ping timeout."""
         limits = self.core.config.limits
         if not self.registered:
-            if now - self.connected_at > limits.registration_timeout:
+            waited = now - self.connected_at
+            # A connection that has not said a word gets a shorter time than one
+            # that is registering (CAP negotiation, SASL, a password check).
+            silent = self.last_recv == self.connected_at
+            if waited > limits.registration_timeout or (
+                silent and waited > limits.first_line_timeout
+            ):
                 self.close("Registration timeout")
             return
         if self.ping_sent:
