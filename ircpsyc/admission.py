@@ -40,6 +40,7 @@ class Quota:
     per_group: int  # connections of one address group
     registering: int  # connections not registered yet, TLS handshakes included
     total: int  # connections in all (the descriptors the server may spend on them)
+    displace: bool = True  # whether a newcomer may displace a registering connection
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ class Admission(Generic[K]):
             return Verdict(TOO_MANY_FROM_ADDRESS)
         victim: K | None = None
         if len(self._registering) >= quota.registering or len(self._group) >= quota.total:
-            victim = self._victim(group)
+            victim = self._victim(group) if quota.displace else None
             if victim is None:
                 return Verdict(FULL)
             self.gone(victim)

@@ -13,6 +13,7 @@ import ssl
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ircpsyc.admission import FULL, Admission, Quota
@@ -52,6 +53,7 @@ ACCEPT_BATCH = 64
 ACCEPT_RETRY = 0.1
 _ACCEPT_PAUSE_ERRORS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 DISPLACED = "Too many connections are registering"
+DISPLACING_AT_ONCE = 16  # within the descriptor reserve
 
 
 class Server:
@@ -78,7 +80,9 @@ class Server:
         self.fd_budget = _fd_budget()
         self.listeners: list[asyncio.Server] = []
         self.tls_sockets: list[socket.socket] = []  # TLS listeners: accepted by us
-        self._handshakes: dict[IRCProtocol, asyncio.Task[None]] = {}
+        self._handshakes: dict[IRCProtocol, _Handshake] = {}
+        # Displaced connections whose descriptors are not closed yet: they still count.
+        self._closing: set[IRCProtocol] = set()
         self.ssl_context: ssl.SSLContext | None = None
         self.stopped = asyncio.Event()
         self._tick: asyncio.Task[None] | None = None
@@ -166,16 +170,30 @@ class Server:
         limits = self.config.limits
         if len(self.core.clients) >= limits.max_clients:
             return FULL
-        quota = Quota(limits.max_per_ip, limits.max_unregistered, self.fd_budget)
+        quota = Quota(
+            limits.max_per_ip,
+            limits.max_unregistered,
+            self.fd_budget - len(self._closing),
+            # A displaced connection's descriptor is closed at the loop's next turn:
+            # so many at once, and no more, may be on their way out.
+            displace=len(self._closing) < DISPLACING_AT_ONCE,
+        )
         verdict = self.admission.admit(protocol, address_group(ip, limits.ipv6_prefix), quota)
         if verdict.victim is not None:
             self._displace(verdict.victim)
         return verdict.refusal
 
     def _displace(self, victim: IRCProtocol) -> None:
-        task = self._handshakes.pop(victim, None)
-        if not victim.drop(DISPLACED) and task is not None:
-            task.cancel()  # still in its TLS handshake
+        handshake = self._handshakes.get(victim)
+        if handshake is not None and not handshake.started:
+            # Its task has not run yet: the socket is still ours to close, now.
+            del self._handshakes[victim]
+            handshake.task.cancel()
+            handshake.conn.close()
+            return
+        self._closing.add(victim)
+        if not victim.drop(DISPLACED) and handshake is not None:
+            handshake.task.cancel()  # in its TLS handshake: the loop closes the socket
 
     def _registered(self, session: Session) -> None:
         if isinstance(session.sink, IRCProtocol):
@@ -184,6 +202,8 @@ class Server:
     def disconnected(self, protocol: IRCProtocol) -> None:
         """A connection closed (or its TLS handshake failed); harmless twice."""
         self.admission.gone(protocol)
+        if protocol not in self._handshakes:  # else the handshake's end does it
+            self._closing.discard(protocol)
 
     # -- TLS listeners: admission at accept(), then the handshake, within a time
 
@@ -218,31 +238,35 @@ class Server:
             if self.admit(ip, protocol):
                 conn.close()  # no ERROR line: the client expects a TLS handshake
                 continue
-            task = loop.create_task(self._handshake(conn, protocol))
-            self._handshakes[protocol] = task
+            handshake = _Handshake(conn)
+            handshake.task = loop.create_task(self._handshake(handshake, protocol))
+            self._handshakes[protocol] = handshake
 
     def _resume_accept(self, listener: socket.socket) -> None:
         if listener in self.tls_sockets and listener.fileno() >= 0:
             asyncio.get_running_loop().add_reader(listener.fileno(), self._accept_tls, listener)
 
-    async def _handshake(self, conn: socket.socket, protocol: IRCProtocol) -> None:
+    async def _handshake(self, handshake: _Handshake, protocol: IRCProtocol) -> None:
         """The TLS handshake, then `protocol.connection_made`; a handshake that fails,
         times out or is displaced gives its place back."""
+        handshake.started = True  # from here on the loop owns the socket
         loop = asyncio.get_running_loop()
         try:
             await loop.connect_accepted_socket(
                 lambda: protocol,
-                conn,
+                handshake.conn,
                 ssl=self.ssl_context,
                 ssl_handshake_timeout=self.config.limits.tls_handshake_timeout,
             )
         except asyncio.CancelledError:
             protocol.drop(DISPLACED)  # connected meanwhile? then close that too
-            self.disconnected(protocol)
-        except Exception:  # the handshake failed or timed out: the loop closed the socket
-            self.disconnected(protocol)
+            self.admission.gone(protocol)
+        except Exception:  # the handshake failed or timed out
+            self.admission.gone(protocol)
         finally:
-            self._handshakes.pop(protocol, None)
+            del self._handshakes[protocol]
+            if protocol.session is None:  # the loop closes the socket at its next turn:
+                loop.call_soon(self._closing.discard, protocol)  # till then it counts
 
     # -- life cycle
 
@@ -351,8 +375,10 @@ class Server:
             loop.remove_reader(sock.fileno())
             sock.close()
         self.tls_sockets.clear()
-        for task in list(self._handshakes.values()):
-            task.cancel()
+        for handshake in list(self._handshakes.values()):
+            handshake.task.cancel()
+            if not handshake.started:
+                handshake.conn.close()
         if self.xmpp is not None:
             with contextlib.suppress(Exception):
                 await self.xmpp.stop()
@@ -376,6 +402,15 @@ def _raise_fd_limit() -> None:
     if soft < hard:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+@dataclass
+class _Handshake:
+    """A TLS connection between accept() and the end of its handshake."""
+
+    conn: socket.socket
+    task: asyncio.Task[None] = field(init=False)
+    started: bool = False  # its task runs: the socket belongs to the event loop
 
 
 def _fd_budget() -> int:
