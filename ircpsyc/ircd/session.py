@@ -50,6 +50,7 @@ class Session:
         "fmt",
         "host",
         "ip",
+        "heard",
         "label",
         "last_recv",
         "last_refill",
@@ -91,6 +92,7 @@ class Session:
         self.fmt = 0
         self.connected_at = now
         self.last_recv = now
+        self.heard = False  # a line came in (first_line_timeout)
         self.ping_sent = 0.0
         self.tokens = float(core.config.limits.flood_burst)
         self.last_refill = now
@@ -150,6 +152,7 @@ class Session:
     def handle_line(self, raw: bytes, now: float) -> None:
         """Process one line (without CR LF)."""
         self.last_recv = now
+        self.heard = True
         self.ping_sent = 0.0
         if not raw.strip():
             return
@@ -274,9 +277,8 @@ class Session:
             waited = now - self.connected_at
             # A connection that has not said a word gets a shorter time than one
             # that is registering (CAP negotiation, SASL, a password check).
-            silent = self.last_recv == self.connected_at
             if waited > limits.registration_timeout or (
-                silent and waited > limits.first_line_timeout
+                not self.heard and waited > limits.first_line_timeout
             ):
                 self.close("Registration timeout")
             return
