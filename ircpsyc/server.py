@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import logging
 import resource
 import signal
-import socket
 import ssl
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ircpsyc.admission import FULL, Admission, Quota
@@ -33,6 +30,7 @@ from ircpsyc.psyc_backend.router import Router
 from ircpsyc.services.accounts import Accounts
 from ircpsyc.services.registrations import ChannelRegistrations
 from ircpsyc.store import Store
+from ircpsyc.tlsaccept import TLSListener
 from ircpsyc.tlsutil import accept_any_client_certificate
 
 if TYPE_CHECKING:
@@ -47,11 +45,6 @@ COALESCE_ABOVE = 256
 # and the accept() that refuses: a share of the limit, and at least a minimum.
 FD_RESERVE_MIN = 64
 FD_RESERVE_SHARE = 0.05
-# Connections a TLS listener accepts per wake-up; more wait for the next round.
-ACCEPT_BATCH = 64
-# accept() failed for want of descriptors or memory: seconds before trying again.
-ACCEPT_RETRY = 0.1
-_ACCEPT_PAUSE_ERRORS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 DISPLACED = "Too many connections are registering"
 DISPLACING_AT_ONCE = 16  # within the descriptor reserve
 
@@ -79,8 +72,7 @@ class Server:
         self.core.on_registered = self._registered
         self.fd_budget = _fd_budget()
         self.listeners: list[asyncio.Server] = []
-        self.tls_sockets: list[socket.socket] = []  # TLS listeners: accepted by us
-        self._handshakes: dict[IRCProtocol, _Handshake] = {}
+        self.tls_listener: TLSListener[IRCProtocol] | None = None
         # Displaced connections whose descriptors are not closed yet: they still count.
         self._closing: set[IRCProtocol] = set()
         self.ssl_context: ssl.SSLContext | None = None
@@ -184,89 +176,25 @@ class Server:
         return verdict.refusal
 
     def _displace(self, victim: IRCProtocol) -> None:
-        handshake = self._handshakes.get(victim)
-        if handshake is not None and not handshake.started:
-            # Its task has not run yet: the socket is still ours to close, now.
-            del self._handshakes[victim]
-            handshake.task.cancel()
-            handshake.conn.close()
+        tls = self.tls_listener
+        if tls is not None and tls.in_handshake(victim):
+            if tls.cancel(victim):  # closed at once
+                return
+            self._closing.add(victim)  # till `disconnected`, when its socket is closed
             return
         self._closing.add(victim)
-        if not victim.drop(DISPLACED) and handshake is not None:
-            handshake.task.cancel()  # in its TLS handshake: the loop closes the socket
+        victim.drop(DISPLACED)
 
     def _registered(self, session: Session) -> None:
         if isinstance(session.sink, IRCProtocol):
             self.admission.registered(session.sink)
 
     def disconnected(self, protocol: IRCProtocol) -> None:
-        """A connection closed (or its TLS handshake failed); harmless twice."""
+        """A connection closed, or its TLS handshake ended without one; harmless twice."""
         self.admission.gone(protocol)
-        if protocol not in self._handshakes:  # else the handshake's end does it
+        tls = self.tls_listener
+        if tls is None or not tls.in_handshake(protocol):  # else its socket is not closed yet
             self._closing.discard(protocol)
-
-    # -- TLS listeners: admission at accept(), then the handshake, within a time
-
-    def _listen_tls(self, host: str, port: int) -> None:
-        loop = asyncio.get_running_loop()
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-        for family, _, _, _, address in dict.fromkeys(infos):
-            sock = socket.create_server(address, family=family, backlog=4096)
-            sock.setblocking(False)
-            self.tls_sockets.append(sock)
-            loop.add_reader(sock.fileno(), self._accept_tls, sock)
-
-    def _accept_tls(self, listener: socket.socket) -> None:
-        loop = asyncio.get_running_loop()
-        for _ in range(ACCEPT_BATCH):
-            try:
-                conn, peer = listener.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as error:
-                if error.errno not in _ACCEPT_PAUSE_ERRORS:
-                    continue  # e.g. ECONNABORTED: that client is gone already
-                log.warning("accept() failed: %s; retrying in %.1fs", error, ACCEPT_RETRY)
-                loop.remove_reader(listener.fileno())
-                loop.call_later(ACCEPT_RETRY, self._resume_accept, listener)
-                return
-            conn.setblocking(False)
-            protocol = IRCProtocol(self, True)
-            ip = str(peer[0])
-            if ip.startswith("::ffff:"):
-                ip = ip[7:]
-            if self.admit(ip, protocol):
-                conn.close()  # no ERROR line: the client expects a TLS handshake
-                continue
-            handshake = _Handshake(conn)
-            handshake.task = loop.create_task(self._handshake(handshake, protocol))
-            self._handshakes[protocol] = handshake
-
-    def _resume_accept(self, listener: socket.socket) -> None:
-        if listener in self.tls_sockets and listener.fileno() >= 0:
-            asyncio.get_running_loop().add_reader(listener.fileno(), self._accept_tls, listener)
-
-    async def _handshake(self, handshake: _Handshake, protocol: IRCProtocol) -> None:
-        """The TLS handshake, then `protocol.connection_made`; a handshake that fails,
-        times out or is displaced gives its place back."""
-        handshake.started = True  # from here on the loop owns the socket
-        loop = asyncio.get_running_loop()
-        try:
-            await loop.connect_accepted_socket(
-                lambda: protocol,
-                handshake.conn,
-                ssl=self.ssl_context,
-                ssl_handshake_timeout=self.config.limits.tls_handshake_timeout,
-            )
-        except asyncio.CancelledError:
-            protocol.drop(DISPLACED)  # connected meanwhile? then close that too
-            self.admission.gone(protocol)
-        except Exception:  # the handshake failed or timed out
-            self.admission.gone(protocol)
-        finally:
-            del self._handshakes[protocol]
-            if protocol.session is None:  # the loop closes the socket at its next turn:
-                loop.call_soon(self._closing.discard, protocol)  # till then it counts
 
     # -- life cycle
 
@@ -292,8 +220,16 @@ class Server:
             self.listeners.append(listener)
         if self.config.listen.irc_tls:
             self.ssl_context = self._make_ssl_context()
+            self.tls_listener = TLSListener(
+                self.ssl_context,
+                lambda: IRCProtocol(self, True),
+                self.admit,
+                self.disconnected,
+                lambda protocol: protocol.drop(DISPLACED),
+                lambda: self.config.limits.tls_handshake_timeout,
+            )
             for entry in self.config.listen.irc_tls:
-                self._listen_tls(*parse_hostport(entry))
+                self.tls_listener.listen(*parse_hostport(entry))
         self._tick = asyncio.create_task(self._ticker())
         log.info("%s listening on %s", self.config.server.name, ", ".join(self.addresses()))
         if self.linking is not None:
@@ -319,9 +255,8 @@ class Server:
             for sock in listener.sockets:
                 host, port = sock.getsockname()[:2]
                 out.append(f"{host}:{port}")
-        for sock in self.tls_sockets:
-            host, port = sock.getsockname()[:2]
-            out.append(f"{host}:{port}")
+        if self.tls_listener is not None:
+            out += self.tls_listener.addresses()
         return out
 
     def _make_ssl_context(self) -> ssl.SSLContext:
@@ -370,15 +305,8 @@ class Server:
     async def stop(self, reason: str = "Server shutting down") -> None:
         for listener in self.listeners:
             listener.close()
-        loop = asyncio.get_running_loop()
-        for sock in self.tls_sockets:
-            loop.remove_reader(sock.fileno())
-            sock.close()
-        self.tls_sockets.clear()
-        for handshake in list(self._handshakes.values()):
-            handshake.task.cancel()
-            if not handshake.started:
-                handshake.conn.close()
+        if self.tls_listener is not None:
+            self.tls_listener.close()
         if self.xmpp is not None:
             with contextlib.suppress(Exception):
                 await self.xmpp.stop()
@@ -402,15 +330,6 @@ def _raise_fd_limit() -> None:
     if soft < hard:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-@dataclass
-class _Handshake:
-    """A TLS connection between accept() and the end of its handshake."""
-
-    conn: socket.socket
-    task: asyncio.Task[None] = field(init=False)
-    started: bool = False  # its task runs: the socket belongs to the event loop
 
 
 def _fd_budget() -> int:
