@@ -14,6 +14,7 @@ import socket
 import time
 from pathlib import Path
 
+import pytest
 from conftest import HOST, ServerStarter
 
 from .support import RawClient, aio, find, unique
@@ -96,22 +97,23 @@ async def test_half_open_tls_handshakes_are_limited_per_address_and_time_out(
         close_all(attack)
 
 
+@pytest.mark.parametrize("attacked", ["tls", "plain"])
 @aio
-async def test_half_open_tls_handshakes_at_the_descriptor_limit(
-    ircpsyc_server: ServerStarter, tls_cert: tuple[Path, Path]
+async def test_half_open_connections_at_the_descriptor_limit(
+    ircpsyc_server: ServerStarter, tls_cert: tuple[Path, Path], attacked: str
 ) -> None:
     nofile = 160
-    server = ircpsyc_server(
-        {"limits": {"tls_handshake_timeout": 60.0}}, tls=tls_cert, nofile=nofile
-    )
+    slow = {"tls_handshake_timeout": 60.0, "first_line_timeout": 60.0}
+    server = ircpsyc_server({"limits": slow}, tls=tls_cert, nofile=nofile)
     assert server.tls_port is not None
+    port = server.tls_port if attacked == "tls" else server.port
     attack: list[socket.socket] = []
     try:
         for source in ATTACKERS:  # 8 addresses x 40 tries: far beyond the descriptors
-            attack += await asyncio.to_thread(half_open, server.tls_port, source, 40)
+            attack += await asyncio.to_thread(half_open, port, source, 40)
         await asyncio.sleep(0.5)
         held = still_open(attack)
-        print(f"half-open TLS handshakes held under RLIMIT_NOFILE={nofile}: {len(held)}")
+        print(f"half-open {attacked} connections held, RLIMIT_NOFILE={nofile}: {len(held)}")
         assert 0 < len(held) < nofile - 32  # the server kept descriptors in reserve
         await registers(server.port)
         await registers(server.tls_port, tls=True)
