@@ -397,6 +397,10 @@ class StorageSection:
     )
 
 
+def _check_ipv6_prefix(value: int) -> str | None:
+    return None if 1 <= value <= 128 else "must be from 1 to 128"
+
+
 @dataclass(frozen=True)
 class LimitsSection:
     """[limits]: sizes, counts and timers."""
@@ -406,8 +410,34 @@ class LimitsSection:
     topiclen: int = _key(390, help="Longest topic, in bytes (TOPICLEN).", ge=1)
     kicklen: int = _key(390, help="Longest kick reason, in bytes (KICKLEN).", ge=1)
     awaylen: int = _key(390, help="Longest away message, in bytes (AWAYLEN).", ge=1)
-    max_clients: int = _key(10000, help="Most client connections at once.", ge=1)
-    max_per_ip: int = _key(32, help="Most client connections from one IP address.", ge=1)
+    max_clients: int = _key(
+        10000,
+        help="Most registered clients at once; connections still registering count "
+        "against max_unregistered instead.",
+        ge=1,
+    )
+    max_unregistered: int = _key(
+        1000,
+        help="Most connections at once that have not registered yet, TLS handshakes "
+        "included; when full, a newcomer displaces the oldest one of the address that "
+        "holds the most.",
+        ge=1,
+    )
+    max_per_ip: int = _key(
+        32,
+        help="Most client connections from one address (IPv6: one ipv6_prefix network), "
+        "counted from the moment they are accepted, before any TLS handshake.",
+        ge=1,
+    )
+    ipv6_prefix: int = _key(
+        64,
+        help="Per-address limits count an IPv6 address as its network of this many bits "
+        "(one subscriber usually holds a /64 or more); IPv4-mapped addresses count as IPv4.",
+        check=_check_ipv6_prefix,
+    )
+    tls_handshake_timeout: float = _key(
+        10.0, help="Seconds a TLS connection may take to finish its handshake.", gt=0
+    )
     max_channels: int = _key(50, help="Most channels one user may be in (CHANLIMIT).", ge=1)
     max_bans: int = _key(100, help="Most entries in one channel's ban list (MAXLIST).", ge=1)
     max_targets: int = _key(4, help="Most targets of one PRIVMSG or NOTICE (TARGMAX).", ge=1)
@@ -424,6 +454,11 @@ class LimitsSection:
     )
     registration_timeout: float = _key(
         30.0, help="Seconds a connection may take to register (NICK and USER).", gt=0
+    )
+    first_line_timeout: float = _key(
+        10.0,
+        help="Seconds a new connection may stay silent (send no line) before it is closed.",
+        gt=0,
     )
     ping_interval: float = _key(
         120.0, help="Seconds of client silence before the server sends PING.", gt=0

@@ -8,13 +8,14 @@ import functools
 import logging
 import resource
 import signal
+import socket
 import ssl
 import time
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from ircpsyc.admission import FULL, Admission, Quota
 from ircpsyc.channels.place import PlaceRegistry
 from ircpsyc.config import Config, ConfigError, Overrides, load, parse_hostport
 from ircpsyc.ircd.client import Client
@@ -27,11 +28,13 @@ from ircpsyc.ircd.protocol import IRCProtocol
 from ircpsyc.ircd.session import Session
 from ircpsyc.linking import Linking
 from ircpsyc.linking import wanted as linking_wanted
+from ircpsyc.netaddr import address_group
 from ircpsyc.psyc_backend.router import Router
 from ircpsyc.services.accounts import Accounts
-from ircpsyc.services.hash_queue import FairQueue, Work, source_key
+from ircpsyc.services.hash_queue import FairQueue, Work
 from ircpsyc.services.registrations import ChannelRegistrations
 from ircpsyc.store import Store
+from ircpsyc.tlsaccept import TLSListener
 from ircpsyc.tlsutil import accept_any_client_certificate
 
 if TYPE_CHECKING:
@@ -39,9 +42,19 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ircpsyc")
 
+EXIT_CONFIG = 2  # as the command line exits for a bad configuration
+
 TICK_SECONDS = 1.0
 # Connections with pending output above which the flush waits 1 ms to coalesce more.
 COALESCE_ABOVE = 256
+# Descriptors kept back from client connections, for the store, server links, logs
+# and the accept() that refuses: a share of the limit, and at least a minimum.
+FD_RESERVE_MIN = 64
+FD_RESERVE_SHARE = 0.05
+DISPLACED = "Too many connections are registering"
+DISPLACING_AT_ONCE = 16  # within the descriptor reserve
+
+
 # argon2 is memory-hard (64 MiB a hash): a few threads, not one per login.
 HASH_THREADS = 2
 
@@ -121,8 +134,14 @@ class Server:
         if linking_wanted(config):
             self.linking = Linking(config, self.router, self.places, self.core)
         self.store: Store | None = None
-        self.per_ip: Counter[str] = Counter()
+        # Client connections from accept() on (TLS handshakes included) to their close.
+        self.admission: Admission[IRCProtocol] = Admission()
+        self.core.on_registered = self._registered
+        self.fd_budget = _fd_budget()
         self.listeners: list[asyncio.Server] = []
+        self.tls_listener: TLSListener[IRCProtocol] | None = None
+        # Displaced connections whose descriptors are not closed yet: they still count.
+        self._closing: set[IRCProtocol] = set()
         self.ssl_context: ssl.SSLContext | None = None
         self.stopped = asyncio.Event()
         self._tick: asyncio.Task[None] | None = None
@@ -172,7 +191,9 @@ class Server:
         except RuntimeError:  # not serving (tools, tests): just do it
             done(job())
             return True
-        source = source_key(source or (sessions[0].ip if sessions else ""))
+        source = address_group(
+            source or (sessions[0].ip if sessions else ""), self.config.limits.ipv6_prefix
+        )
         answers: list[Callable[[Callable[[], None]], None]] = []
 
         def complete(future: asyncio.Future[Any]) -> None:
@@ -216,27 +237,56 @@ class Server:
 
     # -- admission
 
-    def admit(self, ip: str) -> str:
-        """The reason to refuse a new connection from `ip`, or "" to let it in."""
+    def admit(self, ip: str, protocol: IRCProtocol) -> str:
+        """The reason to refuse a new connection from `ip`, or "" to count it in.
+
+        Called at accept(), before any TLS handshake, and again when the handshake
+        is done (then it is counted already)."""
+        refusal = self.core.moderation.connect_refusal(ip)  # D-lines
+        if refusal:
+            return refusal
         limits = self.config.limits
-        if len(self.core.sessions) >= limits.max_clients:
-            return "Server is full, try again later"
-        if self.per_ip[ip] >= limits.max_per_ip:
-            return "Too many connections from your IP address"
-        return self.core.moderation.connect_refusal(ip)  # D-lines
+        if len(self.core.clients) >= limits.max_clients:
+            return FULL
+        quota = Quota(
+            limits.max_per_ip,
+            limits.max_unregistered,
+            self.fd_budget - len(self._closing),
+            # A displaced connection's descriptor is closed at the loop's next turn:
+            # so many at once, and no more, may be on their way out.
+            displace=len(self._closing) < DISPLACING_AT_ONCE,
+        )
+        verdict = self.admission.admit(protocol, address_group(ip, limits.ipv6_prefix), quota)
+        if verdict.victim is not None:
+            self._displace(verdict.victim)
+        return verdict.refusal
 
-    def connected(self, ip: str) -> None:
-        self.per_ip[ip] += 1
+    def _displace(self, victim: IRCProtocol) -> None:
+        tls = self.tls_listener
+        if tls is not None and tls.in_handshake(victim):
+            if tls.cancel(victim):  # closed at once
+                return
+            self._closing.add(victim)  # till `disconnected`, when its socket is closed
+            return
+        self._closing.add(victim)
+        victim.drop(DISPLACED)
 
-    def disconnected(self, ip: str) -> None:
-        self.per_ip[ip] -= 1
-        if self.per_ip[ip] <= 0:
-            del self.per_ip[ip]
+    def _registered(self, session: Session) -> None:
+        if isinstance(session.sink, IRCProtocol):
+            self.admission.registered(session.sink)
+
+    def disconnected(self, protocol: IRCProtocol) -> None:
+        """A connection closed, or its TLS handshake ended without one; harmless twice."""
+        self.admission.gone(protocol)
+        tls = self.tls_listener
+        if tls is None or not tls.in_handshake(protocol):  # else its socket is not closed yet
+            self._closing.discard(protocol)
 
     # -- life cycle
 
     async def start(self) -> None:
         _raise_fd_limit()
+        self.fd_budget = _fd_budget()
         self.store = Store(self.config.storage.path)
         attach_history(self.core, self.store)
         self.core.moderation.attach_store(self.store)  # K-lines and D-lines
@@ -249,27 +299,28 @@ class Server:
         self.core.offload = self.offload
         self._install_resolver()
         loop = asyncio.get_running_loop()
-        for entry in self.config.listen.irc:
+        for i, entry in enumerate(self.config.listen.irc):
             host, port = parse_hostport(entry)
-            listener = await loop.create_server(
-                lambda: IRCProtocol(self, False), host, port, reuse_address=True, backlog=4096
-            )
+            with _opening(f"listen.irc[{i}]", entry):
+                listener = await loop.create_server(
+                    lambda: IRCProtocol(self, False), host, port, reuse_address=True, backlog=4096
+                )
             self.listeners.append(listener)
         if self.config.listen.irc_tls:
             self.ssl_context = self._make_ssl_context()
-            for entry in self.config.listen.irc_tls:
-                host, port = parse_hostport(entry)
-                listener = await loop.create_server(
-                    lambda: IRCProtocol(self, True),
-                    host,
-                    port,
-                    ssl=self.ssl_context,
-                    reuse_address=True,
-                    backlog=4096,
-                )
-                self.listeners.append(listener)
+            self.tls_listener = TLSListener(
+                self.ssl_context,
+                lambda: IRCProtocol(self, True),
+                self.admit,
+                self.disconnected,
+                lambda protocol: protocol.drop(DISPLACED),
+                lambda: self.config.limits.tls_handshake_timeout,
+            )
+            for i, entry in enumerate(self.config.listen.irc_tls):
+                with _opening(f"listen.irc_tls[{i}]", entry):
+                    self.tls_listener.listen(*parse_hostport(entry))
         self._tick = asyncio.create_task(self._ticker())
-        log.info("%s listening on %s", self.config.server.name, ", ".join(self.addresses()))
+        log.info("%s listening on %s", self.config.server.name, ", ".join(self.described()))
         if self.linking is not None:
             if self.config.listen.psyc_tls and self.ssl_context is None:
                 self.ssl_context = self._make_ssl_context()
@@ -292,12 +343,27 @@ class Server:
         except Exception:
             log.exception("the XMPP gateway could not start")
 
+    def described(self) -> list[str]:
+        """The listeners for the log: address, and what speaks there."""
+        plain = [f"{address} (IRC)" for address in self._plain_addresses()]
+        tls = self.tls_listener.addresses() if self.tls_listener is not None else []
+        return plain + [f"{address} (IRC over TLS)" for address in tls]
+
+    def _plain_addresses(self) -> list[str]:
+        return [
+            "{}:{}".format(*sock.getsockname()[:2])
+            for listener in self.listeners
+            for sock in listener.sockets
+        ]
+
     def addresses(self) -> list[str]:
         out = []
         for listener in self.listeners:
             for sock in listener.sockets:
                 host, port = sock.getsockname()[:2]
                 out.append(f"{host}:{port}")
+        if self.tls_listener is not None:
+            out += self.tls_listener.addresses()
         return out
 
     def _make_ssl_context(self) -> ssl.SSLContext:
@@ -351,6 +417,8 @@ class Server:
     async def stop(self, reason: str = "Server shutting down") -> None:
         for listener in self.listeners:
             listener.close()
+        if self.tls_listener is not None:
+            self.tls_listener.close()
         if self.xmpp is not None:
             with contextlib.suppress(Exception):
                 await self.xmpp.stop()
@@ -371,6 +439,27 @@ class Server:
         self.stopped.set()
 
 
+class ListenError(Exception):
+    """A listener could not be opened: names its configuration key and address."""
+
+    def __init__(self, key: str, entry: str, error: OSError) -> None:
+        self.key = key
+        # A name that does not resolve is the configuration's fault; a port in use is not.
+        self.config_problem = isinstance(error, socket.gaierror)
+        reason = error.strerror or str(error)
+        if self.config_problem:
+            reason = f"cannot resolve {parse_hostport(entry)[0]!r}: {reason}"
+        super().__init__(f"{key}: {entry}: {reason}")
+
+
+@contextlib.contextmanager
+def _opening(key: str, entry: str) -> Iterator[None]:
+    try:
+        yield
+    except OSError as error:
+        raise ListenError(key, entry, error) from error
+
+
 def _raise_fd_limit() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
@@ -378,10 +467,23 @@ def _raise_fd_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+def _fd_budget() -> int:
+    """Client connections the descriptor limit leaves room for, after the reserve."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 1 << 30
+    reserve = max(FD_RESERVE_MIN, int(soft * FD_RESERVE_SHARE))
+    return max(1, soft - reserve)
+
+
 async def _main(config: Config, path: str | None, overrides: Overrides) -> int:
     server = Server(config, path, overrides)
     try:
         await server.start()
+    except ListenError as error:
+        log.error("cannot listen: %s: %s", config.source, error)
+        await server.stop()
+        return EXIT_CONFIG if error.config_problem else 1
     except OSError as error:
         log.error("cannot listen: %s", error)
         return 1

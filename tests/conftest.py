@@ -242,6 +242,12 @@ def base_config(data_dir: Path, port: int, tls_port: int | None = None) -> dict[
     }
 
 
+def _limit_fds(count: int) -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_NOFILE, (count, count))
+
+
 def _port_answers(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=0.5):
@@ -256,8 +262,11 @@ def start_server(
     *,
     tls: tuple[Path, Path] | None = None,
     attempts: int = 4,
+    nofile: int | None = None,
 ) -> ServerProcess:
-    """Write a config into `directory` and start a server; retries when a port was taken."""
+    """Write a config into `directory` and start a server; retries when a port was taken.
+
+    `nofile` lowers the server's descriptor limit (RLIMIT_NOFILE, soft and hard)."""
     directory.mkdir(parents=True, exist_ok=True)
     last_log = ""
     for attempt in range(attempts):
@@ -283,6 +292,7 @@ def start_server(
                 cwd=directory,
                 env=env,
                 start_new_session=True,  # its own process group, killed as one
+                preexec_fn=None if nofile is None else functools.partial(_limit_fds, nofile),
             )
         server = ServerProcess(
             HOST, port, config_path, stderr_path, stdout_path, proc, config, tls_port
@@ -318,9 +328,15 @@ class ServerFactory:
         self.servers: list[ServerProcess] = []
 
     def __call__(
-        self, extra: Mapping[str, Any] | None = None, *, tls: tuple[Path, Path] | None = None
+        self,
+        extra: Mapping[str, Any] | None = None,
+        *,
+        tls: tuple[Path, Path] | None = None,
+        nofile: int | None = None,
     ) -> ServerProcess:
-        server = start_server(self.directory / f"server{len(self.servers)}", extra, tls=tls)
+        server = start_server(
+            self.directory / f"server{len(self.servers)}", extra, tls=tls, nofile=nofile
+        )
         self.servers.append(server)
         return server
 

@@ -99,6 +99,28 @@ def test_topic_and_names_of_a_channel_without_local_members() -> None:
     assert numerics(sim.lines(carol), "403") == [["#nosuch", "No such channel"]]
 
 
+def test_mode_of_a_channel_without_local_members() -> None:
+    """MODE #chan answers from the directory, like TOPIC and LIST (issue #18, 8)."""
+    sim = line3()
+    alice = sim[A].client("alice")
+    sim.do(alice, "JOIN #x", "MODE #x +kl sesame 10", "JOIN #hidden", "MODE #hidden +s")
+    sim.tick(1.0)
+    carol = sim[C].client("carol")
+    assert sim[C].core.places.get("#x") is None  # no member here: no replica
+    sim.do(carol, "MODE #x")
+    out = sim.lines(carol)
+    assert numerics(out, "324") == [["#x", "+ntkl", "*", "10"]]  # the key hidden
+    created = sim[A].core.places.get("#x")
+    assert created is not None
+    assert numerics(out, "329") == [["#x", str(created.created)]]
+    sim.do(carol, "MODE #hidden")
+    assert numerics(sim.lines(carol), "324") == [["#hidden", "+nst"]]
+    sim.do(carol, "MODE #x +m", "MODE #x b")
+    assert numerics(sim.lines(carol), "442") == [["#x", "You're not on that channel"]] * 2
+    sim.do(carol, "MODE #nosuch")
+    assert numerics(sim.lines(carol), "403") == [["#nosuch", "No such channel"]]
+
+
 def test_names_of_a_channel_whose_home_is_gone_ends_empty() -> None:
     sim = line3()
     alice = sim[A].client("alice")

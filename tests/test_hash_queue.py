@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ircpsyc.services.hash_queue import FairQueue, Work, source_key
+from ircpsyc.netaddr import address_group as source_key
+from ircpsyc.services.hash_queue import FairQueue, Work
 
 
 def drain(queue: FairQueue[str]) -> list[str]:

@@ -167,6 +167,8 @@ class IRCServer:
         self.max_local = 0
         self._batch_ids = itertools.count(1)
         self.on_rehash: Callable[[], str | None] | None = None
+        # The server's admission counts a session as registering until this is called.
+        self.on_registered: Callable[[Session], None] | None = None
         self.on_stats: Callable[[str], list[tuple[str, list[str]]]] | None = None
         # Services (installed by ircpsyc.ircd.commands.account.install when there is a store).
         self.accounts: Accounts | None = None
@@ -353,6 +355,8 @@ class IRCServer:
         session.client = client
         session.registered = True
         self.registered_sessions += 1
+        if self.on_registered is not None:
+            self.on_registered(session)
         self.clients[casefold(client.nick)] = client
         self.router.register(client)
         self.max_local = max(self.max_local, len(self.clients))

@@ -34,13 +34,11 @@ class IRCProtocol(asyncio.Protocol):
         "_bytes_out",
         "_discarding",
         "_holds",
-        "_ip",
         "_lines_in",
         "_lines_out",
         "_out",
         "_paused",
         "_processing",
-        "_refused",
         "_server",
         "_tls",
         "_transport",
@@ -53,11 +51,9 @@ class IRCProtocol(asyncio.Protocol):
         self._buffer = b""
         self._discarding = False
         self._paused = False  # fake lag: a timer will process the next line
-        self._refused = False
         self._holds = 0  # slow work for this client is running: its next line waits
         self._processing = False  # _process is on the stack: a nested call leaves it to it
         self._transport: asyncio.Transport | None = None
-        self._ip = ""
         self._out: list[bytes] | None = None
         self.session: Session | None = None
         # STATS l: what this connection carried (lines counted by their LF).
@@ -66,23 +62,22 @@ class IRCProtocol(asyncio.Protocol):
     # -- asyncio callbacks
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # Plain connections are admitted here, at accept(); TLS ones were admitted by
+        # the server at accept() already and arrive after their handshake.
         self._transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername") or ("unknown", 0)
         ip, port = str(peer[0]), int(peer[1])
         if ip.startswith("::ffff:"):
             ip = ip[7:]
-        self._ip = ip
         core = self._server.core
-        refusal = self._server.admit(ip)
+        refusal = self._server.admit(ip, self)
         session = Session(core, self, ip, port, self._tls, time.monotonic())
         self.session = session
         if refusal:
-            self._refused = True
             session.closed = True
             self._transport.write(line(None, "ERROR", f"Closing Link: {ip} ({refusal})"))
             self._transport.close()
             return
-        self._server.connected(ip)
         core.sessions.add(session)
         core.hostnames.start(session, session.connected_at)  # reverse DNS, if configured
         if self._tls:
@@ -104,15 +99,27 @@ class IRCProtocol(asyncio.Protocol):
         self._process()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._server.disconnected(self)  # also after a TLS handshake that failed
         session = self.session
         if session is None:
             return
         if not session.closed or session in self._server.core.sessions:
             session.lost("Connection reset by peer" if exc else "Connection closed")
-        if self._ip and self._transport is not None and not self._refused:
-            self._server.disconnected(self._ip)
         self._transport = None
         self._buffer = b""
+
+    def drop(self, reason: str) -> bool:
+        """Close at once, without the goodbye (admission needs the descriptor back);
+        False when there is no connection yet (a TLS handshake under way)."""
+        session = self.session
+        if session is not None and not session.closed:
+            session.closed = True
+            self._server.core.session_gone(session, reason)
+        transport = self._transport
+        if transport is None:
+            return False
+        transport.abort()
+        return True
 
     # -- the Sink interface used by Session
 

@@ -58,6 +58,7 @@ class Session:
         "core",
         "deferred",
         "fmt",
+        "heard",
         "host",
         "ip",
         "label",
@@ -103,6 +104,7 @@ class Session:
         self.connected_at = now  # on the adapter's clock (monotonic), like `tick`'s now
         self.opened = core.clock()  # on the server's clock: STATS l's time open
         self.last_recv = now
+        self.heard = False  # a line came in (first_line_timeout)
         self.ping_sent = 0.0
         self.tokens = float(core.config.limits.flood_burst)
         self.last_refill = now
@@ -167,6 +169,7 @@ class Session:
     def handle_line(self, raw: bytes, now: float) -> None:
         """Process one line (without CR LF)."""
         self.last_recv = now
+        self.heard = True
         self.ping_sent = 0.0
         if not raw.strip():
             return
@@ -288,7 +291,12 @@ class Session:
         """Registration timeout, keep-alive PING, ping timeout."""
         limits = self.core.config.limits
         if not self.registered:
-            if now - self.connected_at > limits.registration_timeout:
+            waited = now - self.connected_at
+            # A connection that has not said a word gets a shorter time than one
+            # that is registering (CAP negotiation, SASL, a password check).
+            if waited > limits.registration_timeout or (
+                not self.heard and waited > limits.first_line_timeout
+            ):
                 self.close("Registration timeout")
             return
         if self.ping_sent:

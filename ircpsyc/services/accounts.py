@@ -41,10 +41,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlite_utils
 
+from ircpsyc.netaddr import address_group
 from ircpsyc.passwords import hash_password, verify_password
 from ircpsyc.psyc_backend.uniform import casefold
 from ircpsyc.services.common import ServiceError
-from ircpsyc.services.hash_queue import source_key
 
 if TYPE_CHECKING:
     from ircpsyc.config import ServicesSection
@@ -277,7 +277,7 @@ class LoginLimiter:
 
     def known(self, account: str, ip: str, now: float) -> bool:
         """Whether the account logged in from this address (its /64) recently."""
-        since = self._known.get(casefold(account), {}).get(source_key(ip))
+        since = self._known.get(casefold(account), {}).get(address_group(ip))
         return since is not None and since > now - self.KNOWN_FOR
 
     def begin(
@@ -287,7 +287,7 @@ class LoginLimiter:
         counted) when a limit refuses it.  `certified`: the connection has one of the
         account's certificates."""
         settings = self._settings()
-        folded, address = casefold(account), source_key(ip)
+        folded, address = casefold(account), address_group(ip)
         trusted = certified or self.known(folded, ip, now)
         if address and self._recent(self._ips, address, now) >= settings.login_attempts:
             return None
@@ -325,7 +325,7 @@ class LoginLimiter:
 
     def remember(self, account: str, ip: str, now: float) -> None:
         """The account logged in (or registered) from `ip`: a known address now."""
-        address = source_key(ip)
+        address = address_group(ip)
         if not address:
             return
         known = self._known.setdefault(casefold(account), {})

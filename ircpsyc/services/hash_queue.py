@@ -28,7 +28,6 @@ adapter that feeds the thread pool.
 from __future__ import annotations
 
 import enum
-import ipaddress
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -37,7 +36,6 @@ T = TypeVar("T")
 
 PER_SOURCE = 4  # jobs queued or running per source
 TOTAL = 2048  # jobs queued or running in all
-IPV6_PREFIX = 64  # IPv6 addresses in one /64 are one source (one customer, usually)
 
 
 class Work(enum.IntEnum):
@@ -45,20 +43,6 @@ class Work(enum.IntEnum):
 
     VERIFY = 0  # check a password somebody is logging in with
     HASH = 1  # hash a new password (a registration or a change)
-
-
-def source_key(address: str, ipv6_prefix: int = IPV6_PREFIX) -> str:
-    """The source an address counts as: itself, or its /`ipv6_prefix` for IPv6;
-    anything that is not an address (a uniform, "") is its own source."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return address
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.IPv6Network((ip, ipv6_prefix), strict=False))
-    return str(ip)
 
 
 @dataclass(slots=True)

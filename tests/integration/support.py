@@ -86,14 +86,20 @@ class RawClient:
         tls: bool = False,
         timeout: float = WAIT,
         rcvbuf: int | None = None,
+        source: str | None = None,
     ) -> RawClient:
-        """Connect; `rcvbuf` shrinks the socket's receive buffer (for slow readers)."""
+        """Connect; `rcvbuf` shrinks the socket's receive buffer (for slow readers);
+        `source` is the local address to connect from (e.g. 127.0.0.2)."""
         context: ssl.SSLContext | None = None
         if tls:
             context = ssl.create_default_context()
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
-        if rcvbuf is None:
+        if source is not None:
+            opened = asyncio.open_connection(
+                host, port, ssl=context, limit=1 << 20, local_addr=(source, 0)
+            )
+        elif rcvbuf is None:
             opened = asyncio.open_connection(host, port, ssl=context, limit=1 << 20)
         else:
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -144,3 +144,36 @@ def test_rehash_links_two_servers_without_a_restart(factory: ServerFactory) -> N
         assert b not in stats["links"] and stats["reachable"] == [a]
 
     run()
+
+
+def test_mode_topic_and_names_of_a_channel_homed_elsewhere(factory: ServerFactory) -> None:
+    """A server with no member of a channel homed on another one answers MODE as it
+    answers TOPIC and NAMES (issue #18, 8: MODE said 403)."""
+    from ircpsyc.psyc_backend.network import rendezvous
+
+    net = LinkedNetwork(factory, 2, [(0, 1)])
+    net.start()
+    s0, s1 = net.names
+    channel = next(f"#away{i}" for i in range(1000) if rendezvous(f"#away{i}", net.names) == s0)
+
+    @aio
+    async def run() -> None:
+        await net.wait_converged()
+        alice = await member(net.port(s0), "alice", channel)
+        await alice.send(f"TOPIC {channel} :over there", f"MODE {channel} +m")
+        await alice.expect("MODE")
+        asker = await RawClient.connect(net.port(s1))
+        await asker.register("asker")
+        for _ in range(50):  # the directory follows within a tick
+            await asker.send(f"MODE {channel}")
+            reply = await asker.expect("324", "403", timeout=10.0)
+            if reply.command == "324" and "m" in reply.params[2]:
+                break
+            await asyncio.sleep(0.2)
+        assert reply.command == "324" and reply.params[1:] == [channel, "+mnt"], reply
+        await asker.expect("329")
+        await asker.send(f"TOPIC {channel}", f"NAMES {channel}")
+        assert (await asker.expect("332")).params[-1] == "over there"
+        assert "@alice" in (await asker.expect("353")).params[-1].split()
+
+    run()

@@ -335,3 +335,41 @@ async def test_sighup_says_xmpp_changes_need_a_restart(server: ServerProcess) ->
     server.wait_for_log("reloaded", start=mark)
     assert "[xmpp] changes take effect at the next restart" in server.log()[mark:]
     assert server.alive()
+
+
+def _serve(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.run(
+        [sys.executable, "-m", "ircpsyc", "serve", "--data-dir", str(tmp_path), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=tmp_path,
+    )
+
+
+def test_serve_names_a_listen_address_that_does_not_resolve(tmp_path: Path) -> None:
+    done = _serve(tmp_path, "--listen", "127.0.0.1:0", "--listen", "no-such-host.invalid:6667")
+    assert done.returncode == 2, done.stderr
+    assert "listen.irc[1]: no-such-host.invalid:6667: cannot resolve" in done.stderr
+
+
+def test_serve_names_a_listen_address_in_use(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = _serve(tmp_path, "--listen", f"127.0.0.1:{port}")
+    assert done.returncode == 1, done.stderr
+    assert f"listen.irc[0]: 127.0.0.1:{port}:" in done.stderr
+
+
+@aio
+async def test_the_start_up_log_says_which_listener_is_tls(
+    ircpsyc_server: ServerStarter, tls_cert: tuple[Path, Path]
+) -> None:
+    server = ircpsyc_server(tls=tls_cert)
+    server.wait_for_log("listening on")
+    assert f"127.0.0.1:{server.port} (IRC)" in server.log()
+    assert f"127.0.0.1:{server.tls_port} (IRC over TLS)" in server.log()

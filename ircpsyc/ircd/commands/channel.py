@@ -433,7 +433,10 @@ def handle_mode(s: Session, msg: Line) -> None:
 def _channel_mode(s: Session, msg: Line) -> None:
     client = me(s)
     name = msg.params[0]
-    view = s.core.places.get(name)
+    view = _view_or_summary(s, name)
+    if isinstance(view, Summary):  # homed elsewhere, nobody here: the directory knows
+        _remote_mode(s, client, view, msg)
+        return
     if view is None:
         s.numeric(N.ERR_NOSUCHCHANNEL, name, "No such channel")
         return
@@ -461,6 +464,28 @@ def _channel_mode(s: Session, msg: Line) -> None:
         **override_vars(s),
     }
     client.request("_request_set_mode", view.uniform, vars)
+
+
+def _remote_mode(s: Session, client: Client, summary: Summary, msg: Line) -> None:
+    """MODE of a channel without members here: its modes as the directory has them
+    (the key hidden, as from outside), like TOPIC and LIST; changes and list queries
+    are for members, and for operators with an override, which the home decides."""
+    if len(msg.params) == 1:
+        modes, *params = summary.modes.split(" ")
+        s.numeric(N.RPL_CHANNELMODEIS, summary.name, modes or "+", *params)
+        s.numeric(N.RPL_CREATIONTIME, summary.name, str(summary.created))
+        return
+    extra = override_vars(s)
+    if not extra:
+        s.numeric(N.ERR_NOTONCHANNEL, summary.name, "You're not on that channel")
+        return
+    vars: dict[str, str | list[str]] = {
+        "_mode": msg.params[1],
+        "_list_parameters": list(msg.params[2:]),
+        "_prefix": client.prefix,
+        **extra,
+    }
+    client.request("_request_set_mode", place_uniform(s, summary.name), vars)
 
 
 def _user_mode(s: Session, msg: Line) -> None:
