@@ -42,18 +42,23 @@ def half_open(port: int, source: str, count: int) -> list[socket.socket]:
 
 
 def still_open(socks: list[socket.socket]) -> list[socket.socket]:
-    """Those of `socks` the server has not closed."""
+    """Those of `socks` the server has not closed or refused (what they were sent, the
+    host-name lookup's NOTICEs say, is read and dropped)."""
     out = []
     for sock in socks:
-        try:
-            data = sock.recv(1, socket.MSG_DONTWAIT)
-        except BlockingIOError:
-            out.append(sock)
-            continue
-        except OSError:
-            continue
-        if data:  # something was said (a refusal line): the server closes next
-            continue
+        said = b""
+        while True:
+            try:
+                data = sock.recv(65536, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                if b"ERROR" not in said:  # an ERROR line: the server closes next
+                    out.append(sock)
+                break
+            except OSError:
+                break
+            if not data:
+                break
+            said += data
     return out
 
 
