@@ -15,6 +15,9 @@ from ircpsyc.psyc_backend.link import (
     CLOSED,
     DOWN,
     UP,
+    INITIATOR,
+    PROTOCOL,
+    RESPONDER,
     Circuit,
     LinkConfig,
     Links,
@@ -107,11 +110,16 @@ def test_handshake_both_sides_send_empty_packet_then_notice() -> None:
     assert la.peers["b.test"].state == UP
 
 
-def test_proof_is_hmac_over_challenge_and_both_roots() -> None:
-    value = proof("secret", "c" * 32, "psyc://a/", "psyc://b/")
+def test_proof_binds_role_both_nonces_and_both_names() -> None:
+    args = ("n" * 32, "m" * 32, "psyc://a/", "psyc://b/", "1", "2")
+    value = proof("secret", INITIATOR, *args)
     assert len(value) == 64
-    assert value != proof("secret", "c" * 32, "psyc://b/", "psyc://a/")
-    assert value != proof("other", "c" * 32, "psyc://a/", "psyc://b/")
+    assert value != proof("secret", RESPONDER, *args)  # the other direction
+    assert value != proof("secret", INITIATOR, "m" * 32, "n" * 32, *args[2:])
+    assert value != proof("secret", INITIATOR, *args[:2], "psyc://b/", "psyc://a/", *args[4:])
+    assert value != proof("other", INITIATOR, *args)
+    # Length-prefixed fields: moving a character from one field to the next shows.
+    assert proof("s", INITIATOR, "ab", "c", "x", "y") != proof("s", INITIATOR, "a", "bc", "x", "y")
 
 
 def test_wrong_secret_is_refused_with_error_and_closed() -> None:
@@ -130,7 +138,7 @@ def test_unknown_server_is_refused() -> None:
     notice = Packet(
         "_notice_circuit_established",
         {"_source": "psyc://intruder.test/"},
-        {"_challenge": "x" * 32, "_boot": "1"},
+        {"_challenge": "0" * 32, "_boot": "1", "_protocol": PROTOCOL},
     )
     circuit.data_received(b"|\n" + render(notice), 0.0)
     assert circuit.state == CLOSED
