@@ -79,7 +79,9 @@ import hmac
 import logging
 import random
 import secrets
+import socket
 import ssl
+import struct
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable
@@ -984,49 +986,42 @@ def normalize_fingerprint(text: str) -> str:
 class LinkProtocol(asyncio.Protocol):
     """Bytes between a transport and its circuit; writes coalesced per loop turn.
 
-    An accepted connection is counted by `Links.admit` at accept(), before any
-    TLS: over the limits it is aborted at once.  On a TLS listener the protocol
-    upgrades the accepted TCP connection itself (`loop.start_tls`) with a short
-    handshake timeout, so a handshake that never finishes holds a slot only
-    that long."""
+    An accepted connection comes counted by `Links.admit` (`admitted`: its
+    host), from accept() on; the circuit takes the count over."""
 
     def __init__(
-        self, service: LinkService, peer: Peer | None, tls: ssl.SSLContext | None = None
+        self,
+        service: LinkService,
+        peer: Peer | None,
+        admitted: str | None = None,
+        accepted: float = 0.0,
     ) -> None:
         self.service = service
         self.peer = peer
-        self.tls = tls  # accepted on a TLS listener: upgrade before the circuit
         self.transport: asyncio.Transport | None = None
         self.circuit: Circuit | None = None
         self._out: list[bytes] = []
-        self._early: list[bytes] = []  # arrived with the end of the TLS handshake
-        self.admitted: str | None = None
-        self.accepted = 0.0
+        self.admitted = admitted
+        self.accepted = accepted  # when accept() returned it (0: now, or dialled)
         self.reason = "closed before set-up"
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
         self.transport = transport
         with contextlib.suppress(OSError, AttributeError):
-            import socket
-
             sock = transport.get_extra_info("socket")
             if sock is not None:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         peer = self.peer
-        if peer is None:
-            self.accepted = time.monotonic()
+        now = time.monotonic()
+        if peer is None and self.admitted is None:  # the plain listener: count it now
             host = _host_of(transport)
             if not self.service.links.admit(host):
                 log.debug("link listener: %s is over the unauthenticated limits", host)
                 transport.abort()
                 return
             self.admitted = host
-            if self.tls is not None:
-                transport.pause_reading()  # nothing may arrive before start_tls
-                self.service.spawn(self._upgrade(transport, self.tls))
-                return
-        elif peer.config.tls and peer.config.fingerprint:
+        if peer is not None and peer.config.tls and peer.config.fingerprint:
             ssl_object = transport.get_extra_info("ssl_object")
             der = ssl_object.getpeercert(binary_form=True) if ssl_object else None
             got = fingerprint_of(der) if der else ""
@@ -1036,42 +1031,19 @@ class LinkProtocol(asyncio.Protocol):
                 peer.stats.refused += 1
                 transport.abort()
                 return
-        self._open(transport)
-
-    async def _upgrade(self, raw: asyncio.Transport, context: ssl.SSLContext) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            transport = await loop.start_tls(
-                raw, self, context, server_side=True, ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT
-            )
-        except Exception as error:  # timeout, reset, TLS alert: the slot comes back
-            log.debug("link listener: TLS handshake failed: %r", error)
-            transport = None
-        if transport is None or transport.is_closing():
-            raw.abort()
-            self._release()
-            return
-        self.transport = transport
-        self._open(transport)
-
-    def _open(self, transport: asyncio.Transport) -> None:
-        peer = self.peer
         address = ""
         with contextlib.suppress(Exception):
             host, port = transport.get_extra_info("peername")[:2]
             address = f"{host}:{port}"
-        now = time.monotonic()
         admitted, self.admitted = self.admitted, None  # the circuit counts it from now
         self.circuit = self.service.links.open(
             peer, self._write, self._close, self.accepted or now, address, admitted
         )
         if peer is not None:
             peer.dialing = False
-        early, self._early = self._early, []
-        for data in early:
-            self.data_received(data)
 
-    def _release(self) -> None:
+    def release(self) -> None:
+        """Give the admission back if no circuit took it (TLS failed, aborted)."""
         if self.admitted is not None:
             self.service.links.release(self.admitted)
             self.admitted = None
@@ -1101,8 +1073,6 @@ class LinkProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         circuit = self.circuit
         if circuit is None:
-            if self.admitted is not None and sum(map(len, self._early)) < PRE_AUTH_BYTES:
-                self._early.append(data)  # TLS done, start_tls not yet returned
             return
         try:
             circuit.data_received(data, time.monotonic())
@@ -1112,12 +1082,11 @@ class LinkProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         circuit = self.circuit
-        self._early.clear()
         if circuit is not None:
             circuit.lost(str(exc) if exc else "connection closed")
         elif self.peer is not None:
             self.service.links.dial_failed(self.peer, self.reason, time.monotonic())
-        self._release()
+        self.release()
 
 
 def _host_of(transport: asyncio.BaseTransport) -> str:
@@ -1127,15 +1096,42 @@ def _host_of(transport: asyncio.BaseTransport) -> str:
     return "?"
 
 
+def _listening_sockets(host: str, port: int) -> list[socket.socket]:
+    """Bound, listening, non-blocking sockets for HOST:PORT (every address of it)."""
+    infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, proto, _name, address in dict.fromkeys(infos):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.listen(100)
+            sock.setblocking(False)
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
 @dataclass
 class LinkService:
-    """Listeners and dialling for `Links`, on the running asyncio loop."""
+    """Listeners and dialling for `Links`, on the running asyncio loop.
+
+    The TLS listener accepts by itself (`_accept`) so that a connection is
+    counted by `Links.admit` before its TLS handshake, which gets
+    `TLS_HANDSHAKE_TIMEOUT` (asyncio's `create_server(ssl=...)` would only show
+    it after the handshake, and waits 60 s for it)."""
 
     links: Links
     listen: str = ""
     listen_tls: str = ""
     server_ssl: ssl.SSLContext | None = None
     servers: list[asyncio.Server] = field(default_factory=list)
+    tls_sockets: list[socket.socket] = field(default_factory=list)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def start(self) -> None:
@@ -1152,14 +1148,43 @@ class LinkService:
         if self.listen_tls:
             if self.server_ssl is None:
                 raise ValueError("listen.psyc_tls needs a TLS context")
-            context = self.server_ssl
             host, port = parse_hostport(self.listen_tls)
-            # Plain TCP here: LinkProtocol counts the connection, then does TLS.
-            self.servers.append(
-                await loop.create_server(
-                    lambda: LinkProtocol(self, None, context), host, port, reuse_address=True
-                )
+            self.tls_sockets = _listening_sockets(host, port)
+            for sock in self.tls_sockets:
+                self.spawn(self._accept(sock, self.server_ssl))
+
+    async def _accept(self, listener: socket.socket, context: ssl.SSLContext) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                conn, address = await loop.sock_accept(listener)
+            except OSError as error:  # out of descriptors, say: try again soon
+                log.warning("link listener: accept failed: %s", error)
+                await asyncio.sleep(0.5)
+                continue
+            host = str(address[0])
+            if not self.links.admit(host):
+                log.debug("link listener: %s is over the unauthenticated limits", host)
+                with contextlib.suppress(OSError):  # a reset, not a lingering close
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                conn.close()
+                continue
+            protocol = LinkProtocol(self, None, host, time.monotonic())
+            self.spawn(self._handshake(conn, protocol, context))
+
+    async def _handshake(
+        self, conn: socket.socket, protocol: LinkProtocol, context: ssl.SSLContext
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.connect_accepted_socket(
+                lambda: protocol, conn, ssl=context, ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT
             )
+        except Exception as error:  # timeout, reset, TLS alert: the slot comes back
+            log.debug("link listener: TLS handshake failed: %r", error)
+            conn.close()
+        finally:
+            protocol.release()
 
     def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
@@ -1167,11 +1192,11 @@ class LinkService:
         task.add_done_callback(self.tasks.discard)
 
     def addresses(self) -> list[str]:
+        sockets = [sock for server in self.servers for sock in server.sockets]
         out = []
-        for server in self.servers:
-            for sock in server.sockets:
-                host, port = sock.getsockname()[:2]
-                out.append(f"{host}:{port}")
+        for sock in [*sockets, *self.tls_sockets]:
+            host, port = sock.getsockname()[:2]
+            out.append(f"{host}:{port}")
         return out
 
     def tick(self, now: float) -> None:
@@ -1212,4 +1237,6 @@ class LinkService:
             server.close()
         for task in list(self.tasks):
             task.cancel()
+        for sock in self.tls_sockets:
+            sock.close()
         await asyncio.sleep(0)
