@@ -410,7 +410,7 @@ class Circuit:
         self.last_recv = now
         if self.peer is not None:
             self.peer.stats.bytes_in += len(data)
-        if self.state != UP and self.admitted is not None:
+        if self.peer is None:  # not authenticated: only the handshake may come
             self.pre_auth_bytes += len(data)
             if self.pre_auth_bytes > PRE_AUTH_BYTES:
                 self.fail("_error_circuit_authentication", "too much before authentication")
