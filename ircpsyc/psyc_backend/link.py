@@ -62,8 +62,10 @@ Why it holds (the attacks of issue 18 and the classic ones):
 
 Empty packets are pings.  A peer that sends bytes the codec refuses gets
 `_error_syntax` and is disconnected.  When both servers dial each other, the
-circuit dialled by the server with the lower name is kept (the other side never
-dials while a circuit exists, so this only decides a simultaneous start).
+circuit dialled by the server with the lower name is kept, decided when a
+circuit authenticates (the other side never dials while a circuit is up, so
+this only decides a simultaneous start).  A dialled circuit that closes before
+it authenticated is dialled again after the back-off, like a refused dial.
 
 `Links` keeps the peers and circuits and reports to a `LinkHandler` (the
 network layer): a peer came up or went down, a data packet arrived.  Time is
