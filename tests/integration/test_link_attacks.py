@@ -300,6 +300,9 @@ def test_oversized_packets_and_silence_before_authentication(factory: ServerFact
         held = [end for end, wait in zip(silent, waits, strict=True) if wait is None]
         print(f"one address holds {len(held)} unauthenticated link connections")
         assert len(held) == PRE_AUTH_PER_ADDRESS, waits
+        door = (await net.all_stats())[name]
+        assert door["unauthenticated"] == PRE_AUTH_PER_ADDRESS
+        assert door["turned_away"] == 12 - PRE_AUTH_PER_ADDRESS
         other = await Psyc.connect(port, local="127.0.2.2")
         assert await eof_within(other, 0.5) is None  # another address still gets in
         other.close()
@@ -308,6 +311,8 @@ def test_oversized_packets_and_silence_before_authentication(factory: ServerFact
         again = await Psyc.connect(port, local="127.0.2.1")
         assert await eof_within(again, 0.5) is None  # the slots came back
         again.close()
+        await asyncio.sleep(0.3)
+        assert (await net.all_stats())[name]["unauthenticated"] == 0
 
     run()
 
