@@ -24,6 +24,7 @@ from ircpsyc.psyc_backend.link import (
     Links,
     Peer,
     Settings,
+    admission_key,
     proof,
 )
 from ircpsyc.psyc_backend.packet import Packet
@@ -559,6 +560,15 @@ def test_unauthenticated_circuits_are_limited_per_address_and_in_all() -> None:
     la.tick(settings.handshake_timeout + 0.1)
     assert all(c.state == CLOSED for c in circuits) and all(e.aborted for e in ends[1:])
     assert la.circuits == set() and la.unauthenticated == {} and la.unauthenticated_total == 0
+
+
+def test_admission_counts_an_ipv6_site_as_one_address() -> None:
+    assert admission_key("192.0.2.7") == "192.0.2.7"
+    assert admission_key("2001:db8:1:2:aaaa::1") == admission_key("2001:db8:1:2:bbbb::9")
+    assert admission_key("2001:db8:1:2::1") == "2001:db8:1:2::/64"
+    assert admission_key("2001:db8:1:3::1") != admission_key("2001:db8:1:2::1")
+    assert admission_key("::ffff:192.0.2.7") == "192.0.2.7"
+    assert admission_key("fe80::1%eth0") == "fe80::/64"
 
 
 def test_authenticated_circuit_leaves_the_admission_count() -> None:

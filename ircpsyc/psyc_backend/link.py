@@ -78,6 +78,7 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import ipaddress
 import logging
 import random
 import secrets
@@ -112,6 +113,7 @@ PROTOCOL = "ircpsyc-link-v2"
 INITIATOR = "initiator"
 RESPONDER = "responder"
 NONCE_MIN, NONCE_MAX = 32, 128  # hex digits of a challenge
+IPV6_PREFIX = 64  # one IPv6 site is one address for the limits above
 MAX_BOOT = 64
 
 # Link states, as operators see them.
@@ -139,6 +141,20 @@ def proof(
     fields = (PROTOCOL, role, nonce_i, nonce_r, root_i, root_r, boot_i, boot_r)
     message = "".join(f"{len(f)}:{f}" for f in fields).encode()
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def admission_key(host: str) -> str:
+    """What the per-address limit counts: the address, its /64 for IPv6 (one host
+    has a whole /64), the IPv4 address of an IPv4-mapped one."""
+    try:
+        ip = ipaddress.ip_address(host.partition("%")[0])
+    except ValueError:
+        return host
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/{IPV6_PREFIX}", strict=False))
+    return str(ip)
 
 
 def valid_nonce(text: str) -> bool:
@@ -1092,9 +1108,9 @@ class LinkProtocol(asyncio.Protocol):
 
 
 def _host_of(transport: asyncio.BaseTransport) -> str:
-    """The address an accepted connection comes from (its port left out)."""
+    """What an accepted connection counts as (`admission_key` of its address)."""
     with contextlib.suppress(Exception):
-        return str(transport.get_extra_info("peername")[0])
+        return admission_key(str(transport.get_extra_info("peername")[0]))
     return "?"
 
 
@@ -1164,7 +1180,7 @@ class LinkService:
                 log.warning("link listener: accept failed: %s", error)
                 await asyncio.sleep(0.5)
                 continue
-            host = str(address[0])
+            host = admission_key(str(address[0]))
             if not self.links.admit(host):
                 log.debug("link listener: %s is over the unauthenticated limits", host)
                 with contextlib.suppress(OSError):  # a reset, not a lingering close
