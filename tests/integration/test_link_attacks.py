@@ -32,12 +32,14 @@ MiB = 1 << 20
 class Psyc:
     """A hand-driven PSYC connection to a link port: the attacker's end."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self, reader: asyncio.StreamReader | None, writer: asyncio.StreamWriter | None
+    ) -> None:
         self.reader = reader
         self.writer = writer
         self.parser = Parser(max_packet=1 << 20, max_name=128)
         self.got: list[Packet] = []
-        self.eof = False
+        self.eof = reader is None  # reset before connect() returned: refused at once
 
     @classmethod
     async def connect(cls, port: int, local: str = "", tls: bool = False) -> Psyc:
@@ -46,13 +48,17 @@ class Psyc:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
-        reader, writer = await asyncio.open_connection(
-            HOST, port, local_addr=(local, 0) if local else None, ssl=context
-        )
+        try:
+            reader, writer = await asyncio.open_connection(
+                HOST, port, local_addr=(local, 0) if local else None, ssl=context
+            )
+        except ConnectionResetError:
+            return cls(None, None)
         return cls(reader, writer)
 
     def send(self, *packets: Packet, greet: bool = False) -> None:
         data = b"|\n" if greet else b""
+        assert self.writer is not None, "refused"
         self.writer.write(data + b"".join(render(p) for p in packets))
 
     async def read(self, seconds: float, until: str = "") -> list[Packet]:
@@ -60,7 +66,9 @@ class Psyc:
         packet with the variable `until` came."""
         out: list[Packet] = []
         deadline = time.monotonic() + seconds
-        while not self.eof and (left := deadline - time.monotonic()) > 0:
+        while (
+            self.reader is not None and not self.eof and (left := deadline - time.monotonic()) > 0
+        ):
             try:
                 data = await asyncio.wait_for(self.reader.read(65536), left)
             except TimeoutError:
@@ -81,7 +89,8 @@ class Psyc:
         return out
 
     def close(self) -> None:
-        self.writer.transport.abort()
+        if self.writer is not None:
+            self.writer.transport.abort()
 
 
 def first(packets: list[Packet], name: str) -> str:
@@ -270,6 +279,8 @@ async def flood(port: int, local: str, size: int) -> float | None:
     """One connection that sends the start of a `size`-byte packet before any
     handshake; seconds until the server closed it (None: it took everything)."""
     end = await Psyc.connect(port, local=local)
+    if end.writer is None:
+        return 0.0
     header = f"|\n:_source\tpsyc://stranger.test/\n{size}\n".encode()
     started = time.monotonic()
     try:
