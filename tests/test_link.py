@@ -4,6 +4,7 @@ resending after a broken link, duplicates, garbage, and the link configuration."
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,12 +15,16 @@ from ircpsyc.config import ConfigError, load
 from ircpsyc.psyc_backend.link import (
     CLOSED,
     DOWN,
+    INITIATOR,
+    PROTOCOL,
+    RESPONDER,
     UP,
     Circuit,
     LinkConfig,
     Links,
     Peer,
     Settings,
+    admission_key,
     proof,
 )
 from ircpsyc.psyc_backend.packet import Packet
@@ -107,11 +112,16 @@ def test_handshake_both_sides_send_empty_packet_then_notice() -> None:
     assert la.peers["b.test"].state == UP
 
 
-def test_proof_is_hmac_over_challenge_and_both_roots() -> None:
-    value = proof("secret", "c" * 32, "psyc://a/", "psyc://b/")
+def test_proof_binds_role_both_nonces_and_both_names() -> None:
+    args = ("n" * 32, "m" * 32, "psyc://a/", "psyc://b/", "1", "2")
+    value = proof("secret", INITIATOR, *args)
     assert len(value) == 64
-    assert value != proof("secret", "c" * 32, "psyc://b/", "psyc://a/")
-    assert value != proof("other", "c" * 32, "psyc://a/", "psyc://b/")
+    assert value != proof("secret", RESPONDER, *args)  # the other direction
+    assert value != proof("secret", INITIATOR, "m" * 32, "n" * 32, *args[2:])
+    assert value != proof("secret", INITIATOR, *args[:2], "psyc://b/", "psyc://a/", *args[4:])
+    assert value != proof("other", INITIATOR, *args)
+    # Length-prefixed fields: moving a character from one field to the next shows.
+    assert proof("s", INITIATOR, "ab", "c", "x", "y") != proof("s", INITIATOR, "a", "bc", "x", "y")
 
 
 def test_wrong_secret_is_refused_with_error_and_closed() -> None:
@@ -130,7 +140,7 @@ def test_unknown_server_is_refused() -> None:
     notice = Packet(
         "_notice_circuit_established",
         {"_source": "psyc://intruder.test/"},
-        {"_challenge": "x" * 32, "_boot": "1"},
+        {"_challenge": "0" * 32, "_boot": "1", "_protocol": PROTOCOL},
     )
     circuit.data_received(b"|\n" + render(notice), 0.0)
     assert circuit.state == CLOSED
@@ -406,3 +416,202 @@ def test_rehash_of_timers_and_the_warning_about_homes() -> None:
     assert sim["a"].network.split_grace == 1.0
     assert any("next restart" in change for change in changes)
     assert sim["a"].network.home_of("#x") in ("a", "b")  # homes stay until the restart
+
+
+# --- attacks on the handshake (issue 18) --------------------------------------------
+
+
+def packets_of(end: End) -> list[Packet]:
+    return [p for p in Parser(max_name=128).feed(end.take()) if p.method]
+
+
+def claim(me: str, peer: str, challenge: str, boot: str = "666") -> bytes:
+    notice = Packet(
+        "_notice_circuit_established",
+        {"_source": f"psyc://{me}/", "_target": f"psyc://{peer}/"},
+        {"_challenge": challenge, "_boot": boot, "_protocol": PROTOCOL},
+    )
+    return b"|\n" + render(notice)
+
+
+def answer(me: str, peer: str, proof_text: str) -> bytes:
+    return render(
+        Packet(
+            "_status_circuit_authentication",
+            {"_source": f"psyc://{me}/", "_target": f"psyc://{peer}/"},
+            {"_proof": proof_text, "_counter_received": "0"},
+        )
+    )
+
+
+def test_reflection_between_two_servers_authenticates_nobody() -> None:
+    """The attacker dials a and b, claims to be each to the other and hands each
+    one's challenge and proof to the other: both stay responders, whose proofs are
+    never an initiator's, and the real circuit is untouched."""
+    ca, ea, la, ha, cb, eb, lb, hb = pair()
+    shuttle(ca, ea, cb, eb)
+    pa, pb = la.peers["b.test"], lb.peers["a.test"]
+    state = (pa.circuit, pb.circuit, pa.boot, pb.boot, pa.received, pb.received)
+    to_a, to_b = End(), End()
+    xa = la.open(None, to_a.write, to_a.close, 1.0)  # the attacker, as b
+    xb = lb.open(None, to_b.write, to_b.close, 1.0)  # the attacker, as a
+    xb.data_received(claim("a.test", "b.test", "0123456789abcdef" * 2), 1.0)
+    from_b = packets_of(to_b)[0]
+    assert from_b.method == "_status_circuit_challenge"
+    xa.data_received(claim("b.test", "a.test", from_b.get("_challenge")), 1.0)
+    from_a = packets_of(to_a)[0]
+    # Each got the other's responder proof, for the nonce it asked for.
+    xa.data_received(answer("b.test", "a.test", from_b.get("_proof")), 1.0)
+    xb.data_received(answer("a.test", "b.test", from_a.get("_proof")), 1.0)
+    assert xa.state == CLOSED and xb.state == CLOSED
+    assert "_error_circuit_authentication" in [p.method for p in packets_of(to_a)]
+    assert xa.peer is None and xb.peer is None
+    assert (pa.circuit, pb.circuit, pa.boot, pb.boot, pa.received, pb.received) == state
+    assert ca.state == UP and cb.state == UP
+    assert ha.events == [("up", "b.test")] and hb.events == [("up", "a.test")]
+    assert la.auth_failures == 1 and lb.auth_failures == 1
+    assert la.circuits == {ca} and lb.circuits == {cb}
+
+
+def test_a_responder_never_proves_itself_over_a_replayed_or_reflected_nonce() -> None:
+    """Whatever nonce a stranger sends, the responder's proof covers a fresh nonce of
+    its own, and its role: it is never the proof any server expects from anybody."""
+    _ca, ea, la, _ha, _cb, _eb, _lb, _hb = pair()
+    to_a = End()
+    xa = la.open(None, to_a.write, to_a.close, 0.0)
+    mine = Parser().feed(bytes(ea.out))[1].get("_challenge")  # a's own initiator nonce
+    xa.data_received(claim("b.test", "a.test", mine), 0.0)
+    got = packets_of(to_a)[0]
+    assert got.get("_challenge") != mine
+    # Not what a, as initiator, would accept from b (nor what b would from a).
+    expected_by_a = proof(
+        SECRET, RESPONDER, mine, got.get("_challenge"), "psyc://a.test/", "psyc://b.test/"
+    )
+    assert got.get("_proof") != expected_by_a
+
+
+def test_claims_before_authentication_change_nothing() -> None:
+    ca, ea, _la, _ha, cb, eb, lb, hb = pair()
+    shuttle(ca, ea, cb, eb)
+    pb = lb.peers["a.test"]
+    before = (pb.circuit, pb.boot, pb.received, pb.acked_sent, pb.last_error, pb.stats.refused)
+    for n in range(50):
+        end = End()
+        stranger = lb.open(None, end.write, end.close, 1.0)
+        stranger.data_received(claim("a.test", "b.test", f"{n:032x}", boot=str(n)), 1.0)
+        assert stranger.state != UP and stranger.peer is None
+        if n % 2:
+            stranger.data_received(answer("a.test", "b.test", "0" * 64), 1.0)
+        else:
+            stranger.lost("gone")
+        assert stranger.state == CLOSED
+    assert (pb.circuit, pb.boot, pb.received, pb.acked_sent, pb.last_error, pb.stats.refused) == (
+        before
+    )
+    assert cb.state == UP and hb.events == [("up", "a.test")]
+    assert lb.circuits == {cb} and lb.unauthenticated == {}
+
+
+def test_pre_auth_packets_are_small_and_the_limit_rises_once_authenticated() -> None:
+    la, _ha = links("a.test", "b.test")
+    end = End()
+    circuit = la.open(None, end.write, end.close, 0.0, admitted="10.0.0.1")
+    big = Packet("_notice_circuit_established", {"_source": "psyc://b.test/"}, {}, "x" * 5000)
+    circuit.data_received(b"|\n" + render(big), 0.0)
+    assert circuit.state == CLOSED
+    assert "_error_syntax" in [p.method for p in packets_of(end)]
+    assert la.circuits == set() and la.unauthenticated == {}
+    # Pings alone are not a way to stay and send forever either.
+    end = End()
+    circuit = la.open(None, end.write, end.close, 0.0, admitted="10.0.0.1")
+    for _ in range(20000):
+        circuit.data_received(b"|\n", 0.0)
+        if circuit.state == CLOSED:
+            break
+    assert circuit.state == CLOSED
+    # Once up, a full channel state fits.
+    ca, ea, la, _ha, cb, eb, _lb, hb = pair()
+    shuttle(ca, ea, cb, eb)
+    la.peers["b.test"].queue(render(Packet("_status_place_state", {}, {}, "y" * (1 << 20))))
+    shuttle(ca, ea, cb, eb)
+    assert cb.state == UP and len(hb.packets[-1].body) == 1 << 20
+
+
+def test_unauthenticated_circuits_are_limited_per_address_and_in_all() -> None:
+    handler = Handler()
+    settings = Settings(pre_auth_per_address=2, pre_auth_total=3)
+    la = Links("a.test", "1", [LinkConfig("b.test", SECRET)], settings, handler)
+    assert la.admit("10.0.0.1") and la.admit("10.0.0.1")
+    assert not la.admit("10.0.0.1")  # the address is full
+    assert la.admit("10.0.0.2")
+    assert not la.admit("10.0.0.3")  # everybody is full
+    assert la.turned_away == 2
+    ends = [End() for _ in range(3)]
+    hosts = ["10.0.0.1", "10.0.0.1", "10.0.0.2"]
+    circuits = [
+        la.open(None, e.write, e.close, 0.0, admitted=h) for e, h in zip(ends, hosts, strict=True)
+    ]
+    circuits[0].lost("gone")
+    assert la.admit("10.0.0.3")  # a slot came back when a circuit went
+    la.release("10.0.0.3")
+    # The handshake timeout closes the silent ones, at the tick.
+    la.tick(5.0)
+    assert all(c.state != CLOSED for c in circuits[1:])
+    la.tick(settings.handshake_timeout + 0.1)
+    assert all(c.state == CLOSED for c in circuits) and all(e.aborted for e in ends[1:])
+    assert la.circuits == set() and la.unauthenticated == {} and la.unauthenticated_total == 0
+
+
+def test_admission_counts_an_ipv6_site_as_one_address() -> None:
+    assert admission_key("192.0.2.7") == "192.0.2.7"
+    assert admission_key("2001:db8:1:2:aaaa::1") == admission_key("2001:db8:1:2:bbbb::9")
+    assert admission_key("2001:db8:1:2::1") == "2001:db8:1:2::/64"
+    assert admission_key("2001:db8:1:3::1") != admission_key("2001:db8:1:2::1")
+    assert admission_key("::ffff:192.0.2.7") == "192.0.2.7"
+    assert admission_key("fe80::1%eth0") == "fe80::/64"
+
+
+def test_authenticated_circuit_leaves_the_admission_count() -> None:
+    la, _ha = links("a.test", "b.test")
+    lb, _hb = links("b.test", "a.test")
+    ea, eb = End(), End()
+    assert lb.admit("10.0.0.9")
+    ca = la.open(la.peers["b.test"], ea.write, ea.close, 0.0)
+    cb = lb.open(None, eb.write, eb.close, 0.0, admitted="10.0.0.9")
+    assert lb.unauthenticated == {"10.0.0.9": 1}
+    shuttle(ca, ea, cb, eb)
+    assert cb.state == UP and lb.unauthenticated == {} and lb.unauthenticated_total == 0
+    cb.lost("x")
+    assert lb.unauthenticated_total == 0
+
+
+def test_a_dialled_peer_that_fails_the_handshake_is_redialled_after_the_back_off() -> None:
+    """Issue 15: a peer that accepts TCP but never authenticates was dialled again
+    at every tick; now its back-off grows as for a refused connection."""
+    handler = Handler()
+    settings = Settings(reconnect_min=1.0, reconnect_max=8.0)
+    la = Links("a.test", "1", [LinkConfig("b.test", SECRET, "127.0.0.1:1")], settings, handler)
+    peer = la.peers["b.test"]
+    now = 0.0
+    dials = []
+    for _ in range(400):  # 80 s in ticks of 0.2 s
+        for due in la.tick(now):
+            dials.append(now)
+            end = End()
+            circuit = la.open(due, end.write, end.close, now)
+            assert peer.state == "handshake"
+            circuit.data_received(b"|\nthis is no PSYC server\n", now)  # it answers garbage
+            assert circuit.state == CLOSED and peer.dialled is None
+        now += 0.2
+    gaps = [b - a for a, b in itertools.pairwise(dials)]
+    assert len(dials) < 20, dials
+    assert gaps[0] >= 0.8 - 0.01 and max(gaps) >= 8 * 0.8 - 0.2
+    assert peer.last_error and peer.circuit is None
+    # One that accepts and stays silent: closed at the handshake timeout, then the back-off.
+    due = la.tick(now + 100.0)
+    assert due == [peer]
+    end = End()
+    circuit = la.open(peer, end.write, end.close, now + 100.0)
+    assert la.tick(now + 105.0) == [] and circuit.state != CLOSED
+    la.tick(now + 100.0 + settings.handshake_timeout + 0.1)
+    assert circuit.state == CLOSED and peer.next_dial > now + 100.0 + settings.handshake_timeout

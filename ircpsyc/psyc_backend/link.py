@@ -4,26 +4,68 @@ A `Peer` is one configured neighbour ([[links]]) and holds what must outlive a T
 connection: the outbound stream (every data packet sent, kept until the peer
 acknowledges it), the count of data packets received from the peer's current
 boot, the reconnect back-off and the counters operators see.  A `Circuit` is one
-TCP connection and does the PSYC circuit set-up (DESIGN.md 4):
+TCP connection and does the PSYC circuit set-up (DESIGN.md 4).  The server that
+dialled is the initiator I, the one that accepted the responder R; both know the
+link's secret K.  The handshake is the three-pass mutual authentication of
+ISO/IEC 9798-4 (a MAC over both nonces, both identities and the role), with a
+fourth message that opens the data stream:
 
-1. both sides send an empty packet `|`, then `_notice_circuit_established` with
-   `_source` = their root uniform `psyc://NAME/`, a random `_challenge` and their
-   `_boot` (an id that changes at every start);
-2. each answers the other's notice with `_status_circuit_authentication`
-   carrying `_proof` = HMAC-SHA256(secret, peer_challenge + own_root + peer_root)
-   and `_counter_received`, the number of data packets it already has from the
-   peer's current boot; a wrong proof gets `_error_circuit_authentication`;
-3. from then on every packet with content is a data packet, counted in order by
-   both sides.  The receiver acknowledges with content-less packets carrying the
-   routing variable `_acknowledge` = its count; the sender keeps what is not
-   acknowledged and, on the next circuit, resends everything after the count
-   the receiver announced.  So a link that breaks and comes back loses and
-   duplicates nothing, and a circuit can replace another at any moment.
+1. both sides send the empty packet `|`; I sends `_notice_circuit_established`
+   with `_source` = root_I (`psyc://I/`), `_target` = root_R, a fresh random
+   `_challenge` N_I and its `_boot` B_I (an id that changes at every start).
+   R sends nothing else before this;
+2. R answers `_status_circuit_challenge`: its own fresh `_challenge` N_R, its
+   `_boot` B_R and `_proof` = MAC("responder"), where
+   MAC(role) = HMAC-SHA256(K, "ircpsyc-link-v2", role, N_I, N_R, root_I,
+   root_R, B_I, B_R), each field length-prefixed (`proof`);
+3. I checks R's proof; only then it answers `_status_circuit_authentication`
+   with `_proof` = MAC("initiator") and `_counter_received`, the number of data
+   packets it already has from R's boot B_R;
+4. R checks I's proof and answers `_status_circuit_established` with its
+   `_counter_received`; a wrong proof anywhere gets
+   `_error_circuit_authentication` and the circuit closes.  From then on every
+   packet with content is a data packet, counted in order by both sides.  The
+   receiver acknowledges with content-less packets carrying the routing variable
+   `_acknowledge` = its count; the sender keeps what is not acknowledged and, on
+   the next circuit, resends everything after the count the receiver announced.
+   So a link that breaks and comes back loses and duplicates nothing, and a
+   circuit can replace another at any moment.
+
+Why it holds (the attacks of issue 18 and the classic ones):
+
+* No oracle: R's proof covers N_R, which R chose fresh for this circuit, and I
+  proves nothing before R has proven itself over I's own fresh N_I.  Whatever
+  challenge a stranger sends, what comes back is a MAC over a nonce the
+  stranger did not choose, useless anywhere else.
+* No reflection: the role is inside the MAC, so a responder's proof is never an
+  initiator's; a stranger who dials two servers (or the same one twice) makes
+  both of them responders and only ever gets responder proofs, while each
+  server, as responder, accepts only an initiator's proof.  Both identities
+  are inside too (in a fixed order, initiator first), so a proof for the a-b
+  circuit is worth nothing for a-c even where the secrets are the same.
+* No replay: every proof covers the verifier's fresh 128-bit nonce.
+* Relay: a stranger who forwards a whole honest handshake between I and R
+  only connects I to R (I dials the configured address, and R's proof binds
+  R's name).  Over plain TCP whoever sits on the path can still inject after
+  the handshake: links across untrusted networks need `tls` with a
+  `fingerprint` (the dialler pins the acceptor's certificate, so there is no
+  path in the middle to sit on).
+* Nothing said before authentication changes state: the claimed name, nonce
+  and boot stay in the circuit; the peer's circuit (`Links.claim`), its boot,
+  its counters and its error line change only once its proof verified.  So a
+  stranger claiming a peer's name cannot knock the live link down.
+* Before authentication a circuit may send only the handshake, in packets of
+  at most `PRE_AUTH_PACKET` bytes and `PRE_AUTH_BYTES` in all, within
+  `Settings.handshake_timeout` of the accept; `Links.admit` bounds such
+  circuits per address and in all (`LinkService` counts them from accept(),
+  before the TLS handshake, which has its own short timeout).
 
 Empty packets are pings.  A peer that sends bytes the codec refuses gets
 `_error_syntax` and is disconnected.  When both servers dial each other, the
-circuit dialled by the server with the lower name is kept (the other side never
-dials while a circuit exists, so this only decides a simultaneous start).
+circuit dialled by the server with the lower name is kept, decided when a
+circuit authenticates (the other side never dials while a circuit is up, so
+this only decides a simultaneous start).  A dialled circuit that closes before
+it authenticated is dialled again after the back-off, like a refused dial.
 
 `Links` keeps the peers and circuits and reports to a `LinkHandler` (the
 network layer): a peer came up or went down, a data packet arrived.  Time is
@@ -36,13 +78,16 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import ipaddress
 import logging
 import random
 import secrets
+import socket
 import ssl
+import struct
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
@@ -55,8 +100,21 @@ log = logging.getLogger(__name__)
 
 EMPTY = b"|\n"
 MAX_LINK_PACKET = 16 << 20  # a full channel state may be large
-HANDSHAKE_TIMEOUT = 20.0
+# Before authentication only the handshake: small packets, little in all.
+PRE_AUTH_PACKET = 4096
+PRE_AUTH_BYTES = 16384
+PRE_AUTH_PER_ADDRESS = 8  # unauthenticated circuits from one address
+PRE_AUTH_TOTAL = 64  # and from everywhere
+HANDSHAKE_TIMEOUT = 10.0  # from accept() (or connect) to authenticated
+TLS_HANDSHAKE_TIMEOUT = 5.0  # of an accepted TLS link, within the above
+DIAL_TIMEOUT = 20.0  # TCP connect and TLS handshake of a dialled link
 ACK_EVERY = 256  # data packets between acknowledgements under load
+PROTOCOL = "ircpsyc-link-v2"
+INITIATOR = "initiator"
+RESPONDER = "responder"
+NONCE_MIN, NONCE_MAX = 32, 128  # hex digits of a challenge
+IPV6_PREFIX = 64  # one IPv6 site is one address for the limits above
+MAX_BOOT = 64
 
 # Link states, as operators see them.
 DOWN = "down"
@@ -65,10 +123,48 @@ HANDSHAKE = "handshake"
 UP = "up"
 
 
-def proof(secret: str, challenge: str, own_root: str, peer_root: str) -> str:
-    """The HMAC a side sends to prove it knows the link secret."""
-    message = (challenge + own_root + peer_root).encode()
+def proof(
+    secret: str,
+    role: str,
+    nonce_i: str,
+    nonce_r: str,
+    root_i: str,
+    root_r: str,
+    boot_i: str = "",
+    boot_r: str = "",
+) -> str:
+    """The HMAC a side sends to prove it knows the link secret: over the role
+    (INITIATOR or RESPONDER), both nonces and both identities, initiator's first.
+
+    Every field is length-prefixed, so no two different field lists give the same
+    message."""
+    fields = (PROTOCOL, role, nonce_i, nonce_r, root_i, root_r, boot_i, boot_r)
+    message = "".join(f"{len(f)}:{f}" for f in fields).encode()
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def admission_key(host: str) -> str:
+    """What the per-address limit counts: the address, its /64 for IPv6 (one host
+    has a whole /64), the IPv4 address of an IPv4-mapped one."""
+    try:
+        ip = ipaddress.ip_address(host.partition("%")[0])
+    except ValueError:
+        return host
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/{IPV6_PREFIX}", strict=False))
+    return str(ip)
+
+
+def valid_nonce(text: str) -> bool:
+    if not NONCE_MIN <= len(text) <= NONCE_MAX:
+        return False
+    try:
+        int(text, 16)
+    except ValueError:
+        return False
+    return True
 
 
 def is_control(method: str) -> bool:
@@ -125,6 +221,9 @@ class Settings:
     reconnect_min: float = 1.0
     reconnect_max: float = 60.0
     queue_max: int = 100000
+    handshake_timeout: float = HANDSHAKE_TIMEOUT
+    pre_auth_per_address: int = PRE_AUTH_PER_ADDRESS
+    pre_auth_total: int = PRE_AUTH_TOTAL
 
 
 class Peer:
@@ -134,7 +233,8 @@ class Peer:
         self.config = config
         self.name = config.name.lower()
         self.settings = settings
-        self.circuit: Circuit | None = None
+        self.circuit: Circuit | None = None  # authenticated (or confirming)
+        self.dialled: Circuit | None = None  # ours, still in the handshake
         self.stats = LinkStats()
         self.boot = ""  # the peer boot whose packets `received` counts
         self.received = 0
@@ -154,6 +254,8 @@ class Peer:
     def state(self) -> str:
         circuit = self.circuit
         if circuit is None:
+            if self.dialled is not None:
+                return HANDSHAKE
             return CONNECTING if self.dialing else DOWN
         return UP if circuit.state == UP else HANDSHAKE
 
@@ -228,13 +330,25 @@ class LinkHandler(Protocol):
 
 
 # Circuit states besides UP.
-GREETING = "greeting"
-AUTH = "auth"
+GREETING = "greeting"  # I: waiting for R's proof; R: waiting for I's notice
+AUTH = "auth"  # R: proved itself, waiting for I's proof
+CONFIRM = "confirm"  # I: authenticated both ways, waiting for R's counter
 CLOSED = "closed"
+
+# What each side may receive in each handshake state (by role: outbound or not).
+_HANDSHAKE_STEPS = {
+    (False, GREETING): "_notice_circuit_established",
+    (False, AUTH): "_status_circuit_authentication",
+    (True, GREETING): "_status_circuit_challenge",
+    (True, CONFIRM): "_status_circuit_established",
+}
 
 
 class Circuit:
-    """One TCP connection to a peer: handshake, pings, acknowledgements, framing."""
+    """One TCP connection to a peer: handshake, pings, acknowledgements, framing.
+
+    Until the peer has proven itself, what it claims (`candidate`, `peer_nonce`,
+    `peer_boot`) stays here; `peer` is set, and the `Peer` touched, only after."""
 
     def __init__(
         self,
@@ -244,18 +358,22 @@ class Circuit:
         close: Callable[[bool], None],
         now: float,
         address: str = "",
+        admitted: str | None = None,
     ) -> None:
         self.links = links
-        self.outbound = peer is not None  # we dialled it
+        self.outbound = peer is not None  # we dialled it: the initiator
         self.expected = peer
-        self.peer: Peer | None = None  # known once its notice named it
+        self.candidate: Peer | None = peer  # who it claims (or we expect) to be
+        self.peer: Peer | None = None  # known once it proved it
         self._write = write
         self._close = close
         self.address = address
+        self.admitted = admitted  # counted in Links.admit until authenticated or closed
         self.state = GREETING
-        self.parser = Parser(max_packet=MAX_LINK_PACKET, max_name=128)
-        self.challenge = secrets.token_hex(16)
-        self.peer_challenge = ""
+        self.parser = Parser(max_packet=PRE_AUTH_PACKET, max_name=128)
+        self.pre_auth_bytes = 0
+        self.nonce = secrets.token_hex(16)
+        self.peer_nonce = ""
         self.peer_boot = ""
         self.got_empty = False
         self.opened = now
@@ -266,8 +384,7 @@ class Circuit:
         self.was_up = False
 
     def __repr__(self) -> str:
-        name = self.peer.name if self.peer else (self.expected.name if self.expected else "?")
-        return f"<Circuit {name} {'out' if self.outbound else 'in'} {self.state}>"
+        return f"<Circuit {self._name()} {'out' if self.outbound else 'in'} {self.state}>"
 
     # -- output
 
@@ -284,17 +401,19 @@ class Circuit:
         self.write(render(packet))
 
     def start(self) -> None:
-        """Greet: the empty packet and our notice with a fresh challenge."""
+        """Greet: the empty packet; the initiator adds its notice with a fresh nonce."""
+        expected = self.expected
+        if expected is None:
+            self.write(EMPTY)  # the responder speaks when it knows who calls
+            return
         links = self.links
-        routing = {"_source": root(links.me)}
-        if self.expected is not None:
-            routing["_target"] = root(self.expected.name)
         notice = Packet(
             "_notice_circuit_established",
-            routing,
+            {"_source": root(links.me), "_target": root(expected.name)},
             {
-                "_challenge": self.challenge,
+                "_challenge": self.nonce,
                 "_boot": links.boot,
+                "_protocol": PROTOCOL,
                 "_implementation": f"ircpsyc/{__version__}",
             },
         )
@@ -309,6 +428,11 @@ class Circuit:
         self.last_recv = now
         if self.peer is not None:
             self.peer.stats.bytes_in += len(data)
+        if self.peer is None:  # not authenticated: only the handshake may come
+            self.pre_auth_bytes += len(data)
+            if self.pre_auth_bytes > PRE_AUTH_BYTES:
+                self.fail("_error_circuit_authentication", "too much before authentication")
+                return
         try:
             packets = self.parser.feed(data)
         except PacketError as error:
@@ -351,16 +475,22 @@ class Circuit:
                 return
             self.got_empty = True
             return
-        if not packet.method:
+        method = packet.method
+        if not method:
             return  # a ping during the handshake
-        if state == GREETING and packet.method == "_notice_circuit_established":
-            self._notice(packet)
-        elif state == AUTH and packet.method == "_status_circuit_authentication":
-            self._proof(packet)
-        elif packet.method.startswith("_error"):
+        if method == _HANDSHAKE_STEPS.get((self.outbound, state)):
+            if method == "_notice_circuit_established":
+                self._notice(packet)
+            elif method == "_status_circuit_challenge":
+                self._challenge(packet)
+            elif method == "_status_circuit_authentication":
+                self._authentication(packet)
+            else:
+                self._established(packet)
+        elif method.startswith("_error"):
             self._control(packet)
         else:
-            self.fail("_error_circuit_order", f"unexpected {packet.method} before authentication")
+            self.fail("_error_circuit_order", f"unexpected {method} before authentication")
 
     def _control(self, packet: Packet) -> None:
         method = packet.method
@@ -369,72 +499,163 @@ class Circuit:
         elif method.startswith("_request_circuit_shutdown"):
             self.close("peer shut down")
         elif method.startswith("_error"):
-            reason = packet.get("_reason") or method
+            reason = packet.get("_reason")[:200] or method
             log.warning("link %s: peer refused us: %s %s", self._name(), method, reason)
-            if self.peer is not None:
-                self.peer.last_error = f"peer: {reason}"
             self.close(f"peer refused: {reason}")
 
     def _name(self) -> str:
         if self.peer is not None:
             return self.peer.name
-        if self.expected is not None:
-            return self.expected.name
+        if self.candidate is not None:
+            return self.candidate.name if self.outbound else f"{self.candidate.name}?"
         return self.address or "?"
 
-    def _notice(self, packet: Packet) -> None:
+    # -- the handshake (module docstring)
+
+    def _identity(self, packet: Packet, expected: Peer | None) -> Peer | None:
+        """The configured peer whose root `_source` names, addressed to us; or fail."""
         links = self.links
         try:
             uniform = Uniform.parse(packet.source)
         except UniformError:
             self.fail("_error_illegal_source", "_source must be your root uniform")
-            return
+            return None
         name = uniform.host
         peer = links.peers.get(name)
         if peer is None or not uniform.is_root:
-            links.note_refused(name)
+            if not self.outbound:
+                links.note_refused(name)
             self.fail("_error_illegal_source", f"{name} is not a configured link here")
+            return None
+        if expected is not None and peer is not expected:
+            self.fail("_error_illegal_source", f"expected {expected.name}, not {name}")
+            return None
+        target = packet.routing.get("_target")
+        if target is not None and target != root(links.me):
+            self.fail("_error_illegal_target", f"this is {root(links.me)}, not {target}")
+            return None
+        nonce, boot = packet.get("_challenge"), packet.get("_boot")
+        if not valid_nonce(nonce) or len(boot) > MAX_BOOT:
+            self.fail("_error_circuit_authentication", "missing or malformed challenge")
+            return None
+        return peer
+
+    def _notice(self, packet: Packet) -> None:
+        """R, pass 1 received: prove ourselves over I's nonce and our own fresh one."""
+        if packet.get("_protocol") != PROTOCOL:
+            self.fail("_error_circuit_version", f"this server speaks {PROTOCOL}")
             return
-        if self.expected is not None and peer is not self.expected:
-            self.fail("_error_illegal_source", f"expected {self.expected.name}, not {name}")
+        candidate = self._identity(packet, None)
+        if candidate is None:
             return
-        challenge = packet.get("_challenge")
-        if len(challenge) < 16:
-            self.fail("_error_circuit_authentication", "missing challenge")
-            return
-        if not links.claim(self, peer):
-            self.fail("_error_circuit_duplicate", "a circuit between us exists already")
-            return
-        self.peer = peer
-        self.peer_challenge = challenge
+        links = self.links
+        self.candidate = candidate
+        self.peer_nonce = packet.get("_challenge")
         self.peer_boot = packet.get("_boot")
-        # What we have of the peer's stream; nothing if it restarted (new boot).
-        have = peer.received if peer.boot == self.peer_boot else 0
+        me, them = root(links.me), root(candidate.name)
+        answer = proof(
+            candidate.config.secret,
+            RESPONDER,
+            self.peer_nonce,
+            self.nonce,
+            them,
+            me,
+            self.peer_boot,
+            links.boot,
+        )
         self._send(
             Packet(
-                "_status_circuit_authentication",
-                {"_source": root(links.me), "_target": root(peer.name)},
+                "_status_circuit_challenge",
+                {"_source": me, "_target": them},
                 {
-                    "_proof": proof(peer.config.secret, challenge, root(links.me), root(name)),
-                    "_counter_received": str(have),
+                    "_challenge": self.nonce,
+                    "_boot": links.boot,
+                    "_proof": answer,
+                    "_implementation": f"ircpsyc/{__version__}",
                 },
             )
         )
         self.state = AUTH
 
-    def _proof(self, packet: Packet) -> None:
-        peer = self.peer
-        assert peer is not None
+    def _challenge(self, packet: Packet) -> None:
+        """I, pass 2 received: check R's proof; only then prove ourselves."""
+        expected = self.expected
+        assert expected is not None
+        if self._identity(packet, expected) is None:
+            return
         links = self.links
-        expected = proof(peer.config.secret, self.challenge, root(peer.name), root(links.me))
-        if not hmac.compare_digest(expected, packet.get("_proof")):
-            peer.stats.refused += 1
-            peer.last_error = "authentication failed"
-            log.warning("link %s: wrong proof, refused", peer.name)
+        self.peer_nonce = packet.get("_challenge")
+        self.peer_boot = packet.get("_boot")
+        me, them = root(links.me), root(expected.name)
+        secret = expected.config.secret
+        want = proof(
+            secret, RESPONDER, self.nonce, self.peer_nonce, me, them, links.boot, self.peer_boot
+        )
+        if not hmac.compare_digest(want, packet.get("_proof")):
+            expected.stats.refused += 1
             self.fail("_error_circuit_authentication", "wrong proof: check the link secret")
             return
-        count_text = packet.get("_counter_received")
-        count = max(0, number(count_text, 0))
+        if not self._authenticated(expected):
+            return
+        answer = proof(
+            secret, INITIATOR, self.nonce, self.peer_nonce, me, them, links.boot, self.peer_boot
+        )
+        self._send(
+            Packet(
+                "_status_circuit_authentication",
+                {"_source": me, "_target": them},
+                {"_proof": answer, "_counter_received": str(expected.received)},
+            )
+        )
+        self.state = CONFIRM
+
+    def _authentication(self, packet: Packet) -> None:
+        """R, pass 3 received: check I's proof; then the circuit is up."""
+        candidate = self.candidate
+        assert candidate is not None
+        links = self.links
+        if links.peers.get(candidate.name) is not candidate:
+            self.fail("_error_illegal_source", f"{candidate.name} is not a configured link here")
+            return
+        want = proof(
+            candidate.config.secret,
+            INITIATOR,
+            self.peer_nonce,
+            self.nonce,
+            root(candidate.name),
+            root(links.me),
+            self.peer_boot,
+            links.boot,
+        )
+        if not hmac.compare_digest(want, packet.get("_proof")):
+            links.auth_failures += 1
+            self.fail("_error_circuit_authentication", "wrong proof: check the link secret")
+            return
+        if not self._authenticated(candidate):
+            return
+        self._send(
+            Packet(
+                "_status_circuit_established",
+                {"_source": root(links.me), "_target": root(candidate.name)},
+                {"_counter_received": str(candidate.received)},
+            )
+        )
+        self._up(packet.get("_counter_received"))
+
+    def _established(self, packet: Packet) -> None:
+        """I, pass 4 received: R's counter; the circuit is up."""
+        self._up(packet.get("_counter_received"))
+
+    def _authenticated(self, peer: Peer) -> bool:
+        """The peer proved itself: the circuit becomes its circuit (or is a duplicate),
+        and what it said about its boot counts from now on."""
+        links = self.links
+        self.release()
+        if not links.claim(self, peer):
+            self.fail("_error_circuit_duplicate", "a circuit between us exists already")
+            return False
+        self.peer = peer
+        self.parser.max_packet = MAX_LINK_PACKET
         if peer.boot != self.peer_boot:
             if peer.boot:
                 # It restarted: what its old boot may have had is not for the new one
@@ -443,6 +664,13 @@ class Circuit:
             peer.boot = self.peer_boot
             peer.received = 0
             peer.acked_sent = 0
+        return True
+
+    def _up(self, count_text: str) -> None:
+        peer = self.peer
+        assert peer is not None
+        links = self.links
+        count = max(0, number(count_text, 0))
         self.state = UP
         for data in links.handler.link_hello(peer):
             self.write(data)
@@ -452,6 +680,12 @@ class Circuit:
             self.write(data)
         peer.written = peer.sent
         links.established(self, peer)
+
+    def release(self) -> None:
+        """Leave the count of unauthenticated circuits (once)."""
+        if self.admitted is not None:
+            self.links.release(self.admitted)
+            self.admitted = None
 
     # -- time
 
@@ -466,8 +700,8 @@ class Circuit:
         self.now = now
         settings = self.links.settings
         if self.state != UP:
-            if now - self.opened > HANDSHAKE_TIMEOUT:
-                self.close("handshake timeout")
+            if now - self.opened > settings.handshake_timeout:
+                self.close("handshake timeout", abort=True)
             return
         if now - self.last_recv > settings.ping_timeout:
             self.close(f"ping timeout: {int(now - self.last_recv)} seconds")
@@ -486,8 +720,9 @@ class Circuit:
             return
         routing = {"_source": root(self.links.me)}
         self.write(render(Packet(method, routing, {"_reason": reason})))
-        if self.peer is not None:
-            self.peer.last_error = reason
+        peer = self.peer or self.expected  # ours to tell about: never a stranger's claim
+        if peer is not None:
+            peer.last_error = reason
         log.warning("link %s: %s (%s)", self._name(), reason, method)
         self.close(reason)
 
@@ -498,7 +733,7 @@ class Circuit:
         self.state = CLOSED
         self.close_reason = reason
         self._close(abort)
-        self.links.circuit_closed(self)
+        self._closed()
 
     def lost(self, reason: str = "connection lost") -> None:
         """The transport went away under us."""
@@ -507,6 +742,11 @@ class Circuit:
         self.was_up = self.state == UP
         self.state = CLOSED
         self.close_reason = reason
+        self._closed()
+
+    def _closed(self) -> None:
+        self.release()
+        self.parser = Parser(max_packet=1)  # its buffer goes now, not with the circuit
         self.links.circuit_closed(self)
 
 
@@ -528,6 +768,11 @@ class Links:
         self.peers: dict[str, Peer] = {}
         self.circuits: set[Circuit] = set()
         self.refused: dict[str, int] = {}  # unknown names that tried to link
+        # Accepted circuits not yet authenticated, per address (Links.admit).
+        self.unauthenticated: dict[str, int] = {}
+        self.unauthenticated_total = 0
+        self.turned_away = 0  # connections refused by those limits
+        self.auth_failures = 0  # wrong proofs from whoever dialled us
         for config in configs:
             self.add(config)
 
@@ -554,6 +799,8 @@ class Links:
             gone = self.peers.pop(name)
             if gone.circuit is not None:
                 gone.circuit.close("link removed from the configuration")
+            if gone.dialled is not None:
+                gone.dialled.close("link removed from the configuration", abort=True)
             changes.append(f"link {name} removed")
         for name, config in wanted.items():
             peer = self.peers.get(name)
@@ -571,6 +818,8 @@ class Links:
             ):
                 if peer.circuit is not None:
                     peer.circuit.close("link credentials changed", abort=True)
+                if peer.dialled is not None:
+                    peer.dialled.close("link credentials changed", abort=True)
                 peer.next_dial = 0.0
                 changes.append(f"link {name} credentials changed: it links again")
             if old.address != config.address:
@@ -588,6 +837,30 @@ class Links:
 
     # -- circuits
 
+    def admit(self, host: str) -> bool:
+        """An accepted connection from `host`, not yet authenticated: within the
+        limits per address and in all?  If so it counts until `release`."""
+        settings = self.settings
+        held = self.unauthenticated.get(host, 0)
+        if held >= settings.pre_auth_per_address or (
+            self.unauthenticated_total >= settings.pre_auth_total
+        ):
+            self.turned_away += 1
+            return False
+        self.unauthenticated[host] = held + 1
+        self.unauthenticated_total += 1
+        return True
+
+    def release(self, host: str) -> None:
+        held = self.unauthenticated.get(host, 0)
+        if held <= 0:
+            return
+        if held == 1:
+            del self.unauthenticated[host]
+        else:
+            self.unauthenticated[host] = held - 1
+        self.unauthenticated_total -= 1
+
     def open(
         self,
         peer: Peer | None,
@@ -595,12 +868,19 @@ class Links:
         close: Callable[[bool], None],
         now: float,
         address: str = "",
+        admitted: str | None = None,
     ) -> Circuit:
-        """A new TCP connection: dialled to `peer`, or accepted (peer None)."""
-        circuit = Circuit(self, peer, write, close, now, address)
+        """A new TCP connection: dialled to `peer`, or accepted (peer None).
+
+        `admitted`: the host an accepted circuit was counted for by `admit`;
+        the circuit leaves that count when it authenticates or closes."""
+        circuit = Circuit(self, peer, write, close, now, address, admitted)
         self.circuits.add(circuit)
         if peer is not None:
             peer.stats.connects += 1
+            if peer.dialled is not None:
+                peer.dialled.close("dialled again", abort=True)
+            peer.dialled = circuit
         circuit.start()
         return circuit
 
@@ -609,7 +889,10 @@ class Links:
         return initiator == min(self.me, peer.name)
 
     def claim(self, circuit: Circuit, peer: Peer) -> bool:
-        """Make `circuit` the peer's circuit, or refuse it as a duplicate."""
+        """Make the authenticated `circuit` the peer's circuit, or refuse it as a
+        duplicate (only a circuit whose peer proved itself may replace another)."""
+        if peer.dialled is circuit:
+            peer.dialled = None
         old = peer.circuit
         if old is not None and old is not circuit and old.state != CLOSED:
             new_pref, old_pref = self._preferred(circuit, peer), self._preferred(old, peer)
@@ -629,6 +912,15 @@ class Links:
 
     def circuit_closed(self, circuit: Circuit) -> None:
         self.circuits.discard(circuit)
+        expected = circuit.expected
+        if expected is not None and expected.dialled is circuit:
+            # Ours, and it never authenticated: dial again after the back-off, not
+            # at the next tick (a peer that accepts TCP and fails the handshake).
+            expected.dialled = None
+            expected.next_dial = circuit.now + self._backoff(expected)
+            if circuit.close_reason and not expected.last_error:
+                expected.last_error = circuit.close_reason
+            return
         peer = circuit.peer
         if peer is None or peer.circuit is not circuit:
             return
@@ -678,6 +970,7 @@ class Links:
             if (
                 peer.config.address
                 and peer.circuit is None
+                and peer.dialled is None
                 and not peer.dialing
                 and now >= peer.next_dial
             ):
@@ -709,26 +1002,43 @@ def normalize_fingerprint(text: str) -> str:
 
 
 class LinkProtocol(asyncio.Protocol):
-    """Bytes between a transport and its circuit; writes coalesced per loop turn."""
+    """Bytes between a transport and its circuit; writes coalesced per loop turn.
 
-    def __init__(self, service: LinkService, peer: Peer | None) -> None:
+    An accepted connection comes counted by `Links.admit` (`admitted`: its
+    host), from accept() on; the circuit takes the count over."""
+
+    def __init__(
+        self,
+        service: LinkService,
+        peer: Peer | None,
+        admitted: str | None = None,
+        accepted: float = 0.0,
+    ) -> None:
         self.service = service
         self.peer = peer
         self.transport: asyncio.Transport | None = None
         self.circuit: Circuit | None = None
         self._out: list[bytes] = []
+        self.admitted = admitted
+        self.accepted = accepted  # when accept() returned it (0: now, or dialled)
         self.reason = "closed before set-up"
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
         self.transport = transport
         with contextlib.suppress(OSError, AttributeError):
-            import socket
-
             sock = transport.get_extra_info("socket")
             if sock is not None:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         peer = self.peer
+        now = time.monotonic()
+        if peer is None and self.admitted is None:  # the plain listener: count it now
+            host = _host_of(transport)
+            if not self.service.links.admit(host):
+                log.debug("link listener: %s is over the unauthenticated limits", host)
+                transport.abort()
+                return
+            self.admitted = host
         if peer is not None and peer.config.tls and peer.config.fingerprint:
             ssl_object = transport.get_extra_info("ssl_object")
             der = ssl_object.getpeercert(binary_form=True) if ssl_object else None
@@ -743,11 +1053,18 @@ class LinkProtocol(asyncio.Protocol):
         with contextlib.suppress(Exception):
             host, port = transport.get_extra_info("peername")[:2]
             address = f"{host}:{port}"
+        admitted, self.admitted = self.admitted, None  # the circuit counts it from now
         self.circuit = self.service.links.open(
-            peer, self._write, self._close, time.monotonic(), address
+            peer, self._write, self._close, self.accepted or now, address, admitted
         )
         if peer is not None:
             peer.dialing = False
+
+    def release(self) -> None:
+        """Give the admission back if no circuit took it (TLS failed, aborted)."""
+        if self.admitted is not None:
+            self.service.links.release(self.admitted)
+            self.admitted = None
 
     def _write(self, data: bytes) -> None:
         if not self._out:
@@ -787,17 +1104,52 @@ class LinkProtocol(asyncio.Protocol):
             circuit.lost(str(exc) if exc else "connection closed")
         elif self.peer is not None:
             self.service.links.dial_failed(self.peer, self.reason, time.monotonic())
+        self.release()
+
+
+def _host_of(transport: asyncio.BaseTransport) -> str:
+    """What an accepted connection counts as (`admission_key` of its address)."""
+    with contextlib.suppress(Exception):
+        return admission_key(str(transport.get_extra_info("peername")[0]))
+    return "?"
+
+
+def _listening_sockets(host: str, port: int) -> list[socket.socket]:
+    """Bound, listening, non-blocking sockets for HOST:PORT (every address of it)."""
+    infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, proto, _name, address in dict.fromkeys(infos):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.listen(100)
+            sock.setblocking(False)
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
 
 
 @dataclass
 class LinkService:
-    """Listeners and dialling for `Links`, on the running asyncio loop."""
+    """Listeners and dialling for `Links`, on the running asyncio loop.
+
+    The TLS listener accepts by itself (`_accept`) so that a connection is
+    counted by `Links.admit` before its TLS handshake, which gets
+    `TLS_HANDSHAKE_TIMEOUT` (asyncio's `create_server(ssl=...)` would only show
+    it after the handshake, and waits 60 s for it)."""
 
     links: Links
     listen: str = ""
     listen_tls: str = ""
     server_ssl: ssl.SSLContext | None = None
     servers: list[asyncio.Server] = field(default_factory=list)
+    tls_sockets: list[socket.socket] = field(default_factory=list)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def start(self) -> None:
@@ -812,23 +1164,57 @@ class LinkService:
                 )
             )
         if self.listen_tls:
+            if self.server_ssl is None:
+                raise ValueError("listen.psyc_tls needs a TLS context")
             host, port = parse_hostport(self.listen_tls)
-            self.servers.append(
-                await loop.create_server(
-                    lambda: LinkProtocol(self, None),
-                    host,
-                    port,
-                    ssl=self.server_ssl,
-                    reuse_address=True,
-                )
+            self.tls_sockets = _listening_sockets(host, port)
+            for sock in self.tls_sockets:
+                self.spawn(self._accept(sock, self.server_ssl))
+
+    async def _accept(self, listener: socket.socket, context: ssl.SSLContext) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                conn, address = await loop.sock_accept(listener)
+            except OSError as error:  # out of descriptors, say: try again soon
+                log.warning("link listener: accept failed: %s", error)
+                await asyncio.sleep(0.5)
+                continue
+            host = admission_key(str(address[0]))
+            if not self.links.admit(host):
+                log.debug("link listener: %s is over the unauthenticated limits", host)
+                with contextlib.suppress(OSError):  # a reset, not a lingering close
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                conn.close()
+                continue
+            protocol = LinkProtocol(self, None, host, time.monotonic())
+            self.spawn(self._handshake(conn, protocol, context))
+
+    async def _handshake(
+        self, conn: socket.socket, protocol: LinkProtocol, context: ssl.SSLContext
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.connect_accepted_socket(
+                lambda: protocol, conn, ssl=context, ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT
             )
+        except Exception as error:  # timeout, reset, TLS alert: the slot comes back
+            log.debug("link listener: TLS handshake failed: %r", error)
+            conn.close()
+        finally:
+            protocol.release()
+
+    def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
     def addresses(self) -> list[str]:
+        sockets = [sock for server in self.servers for sock in server.sockets]
         out = []
-        for server in self.servers:
-            for sock in server.sockets:
-                host, port = sock.getsockname()[:2]
-                out.append(f"{host}:{port}")
+        for sock in [*sockets, *self.tls_sockets]:
+            host, port = sock.getsockname()[:2]
+            out.append(f"{host}:{port}")
         return out
 
     def tick(self, now: float) -> None:
@@ -837,9 +1223,7 @@ class LinkService:
 
     def dial(self, peer: Peer) -> None:
         peer.dialing = True
-        task = asyncio.get_running_loop().create_task(self._dial(peer))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        self.spawn(self._dial(peer))
 
     async def _dial(self, peer: Peer) -> None:
         from ircpsyc.config import parse_hostport
@@ -860,7 +1244,7 @@ class LinkService:
                     ssl=context,
                     server_hostname=peer.name if context else None,
                 ),
-                HANDSHAKE_TIMEOUT,
+                DIAL_TIMEOUT,
             )
         except (OSError, TimeoutError, ssl.SSLError) as error:
             self.links.dial_failed(peer, f"dial: {error}", time.monotonic())
@@ -871,4 +1255,6 @@ class LinkService:
             server.close()
         for task in list(self.tasks):
             task.cancel()
+        for sock in self.tls_sockets:
+            sock.close()
         await asyncio.sleep(0)

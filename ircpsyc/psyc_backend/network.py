@@ -783,6 +783,11 @@ class Network:
             "servers": list(self.hash_servers),
             "refused": self.refused,
             "unroutable": self.unroutable,
+            # The link port's door: connections not yet authenticated, refused by
+            # the limits on those, and wrong proofs from whoever dialled us.
+            "unauthenticated": self.links.unauthenticated_total,
+            "turned_away": self.links.turned_away,
+            "auth_failures": self.links.auth_failures,
             "links": [peer.snapshot(now) for peer in self.links.peers.values()],
         }
 
