@@ -169,6 +169,7 @@ class Server:
         install_chanserv(self.core, ChannelRegistrations(self.store, self.core.clock), accounts)
         self.core.offload = self.offload
         loop = asyncio.get_running_loop()
+        self._durable_echoes(loop, self.store)
         for entry in self.config.listen.irc:
             host, port = parse_hostport(entry)
             listener = await loop.create_server(
@@ -258,9 +259,32 @@ class Server:
         log.info("configuration reloaded from %s", config.source)
         return None
 
+    def _durable_echoes(self, loop: asyncio.AbstractEventLoop, store: Store) -> None:
+        """Echoes of channel lines wait for their history batch's commit (DESIGN 6)."""
+        from ircpsyc.ircd.durable import DurableEcho
+
+        history = self.core.history
+        if history is None:
+            return
+        durable = DurableEcho(
+            history, lambda: store.committed, loop.call_soon, self.core.router.host
+        )
+        self.core.durable = durable
+
+        def committed() -> None:  # the writer thread: wake the loop
+            loop.call_soon_threadsafe(durable.committed)
+
+        store.on_commit = committed
+
     async def stop(self, reason: str = "Server shutting down") -> None:
         for listener in self.listeners:
             listener.close()
+        durable = self.core.durable
+        if durable is not None and self.store is not None:
+            self.store.flush()  # what was echoed so far is committed: send it
+            self.store.on_commit = None
+            durable.release_all()
+            self.core.durable = None
         if self.xmpp is not None:
             with contextlib.suppress(Exception):
                 await self.xmpp.stop()

@@ -245,6 +245,8 @@ class Store:
         self._lock = threading.Lock()  # serialises the shared connection of :memory:
         self._queued = 0  # write_later tickets handed out (event loop thread)
         self.committed = 0  # write_later jobs committed so far (or dropped), in order
+        # Called in the writer thread after each commit (the server wakes its loop).
+        self.on_commit: Callable[[], None] | None = None
         self._thread = threading.Thread(target=self._writer, name="store-writer", daemon=True)
         self._thread.start()
 
@@ -343,6 +345,12 @@ class Store:
                 except Exception:
                     log.exception("store writer: dropping one failed write")
         self.committed += len(jobs)
+        on_commit = self.on_commit
+        if on_commit is not None and jobs:
+            try:
+                on_commit()
+            except Exception:  # the loop is closing: nobody waits any more
+                log.debug("store writer: commit notification failed", exc_info=True)
         for item in batch:
             if isinstance(item, threading.Event):
                 item.set()
