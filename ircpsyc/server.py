@@ -267,7 +267,7 @@ class Server:
         if history is None:
             return
         durable = DurableEcho(
-            history, lambda: store.committed, loop.call_soon, self.core.router.host
+            history, lambda: store.committed, loop.call_soon, self.core.router.host, store.hurry
         )
         self.core.durable = durable
 

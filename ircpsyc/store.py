@@ -3,7 +3,9 @@
 Schema changes are numbered migrations.  Durable writes (accounts,
 registrations) go through `write_now`, committed before the caller answers;
 high-volume writes (history, away log) go through `write_later`, grouped and
-committed by one writer thread at least every 100 ms, off the event loop.
+committed by one writer thread at least every 100 ms, off the event loop;
+after 10 ms when somebody waits for the batch (`hurry`: an echo-message
+acknowledgement, ircpsyc.ircd.durable).
 """
 
 from __future__ import annotations
@@ -229,10 +231,20 @@ def transaction(db: sqlite_utils.Database) -> Iterator[None]:
     db.execute("COMMIT")
 
 
+class _Hurry:
+    """Queued by `Store.hurry`: somebody waits for the batch being grouped."""
+
+
+_HURRY = _Hurry()
+
+
 class Store:
     """The SQLite store; open it once per process."""
 
     FLUSH_INTERVAL = 0.1
+    # A batch somebody waits for (an echo: ircpsyc.ircd.durable) is committed this
+    # long after its first write instead: still a group, much sooner.
+    HURRY_INTERVAL = 0.01
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -240,7 +252,7 @@ class Store:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.db = self._connect()
         self.migrate()
-        self._queue: queue.Queue[Job | threading.Event | None] = queue.Queue()
+        self._queue: queue.Queue[Job | threading.Event | _Hurry | None] = queue.Queue()
         self._writer_db = self._connect() if path != ":memory:" else self.db
         self._lock = threading.Lock()  # serialises the shared connection of :memory:
         self._queued = 0  # write_later tickets handed out (event loop thread)
@@ -288,6 +300,10 @@ class Store:
         self._queue.put(job)
         return self._queued
 
+    def hurry(self) -> None:
+        """Commit what is queued so far soon (HURRY_INTERVAL after the batch began)."""
+        self._queue.put(_HURRY)
+
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until everything queued so far is committed."""
         done = threading.Event()
@@ -310,15 +326,21 @@ class Store:
             item = self._queue.get()
             if item is None:
                 return
-            batch = [item]
+            if isinstance(item, _Hurry):
+                continue  # nothing waits: what it hurried was committed already
+            batch: list[Job | threading.Event] = [item]
             stop = False
-            deadline = time.monotonic() + self.FLUSH_INTERVAL
+            began = time.monotonic()
+            deadline = began + self.FLUSH_INTERVAL
             try:  # group what arrives within 100 ms of the first write into one commit
                 while len(batch) < 10_000:
                     nxt = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
                     if nxt is None:
                         stop = True
                         break
+                    if isinstance(nxt, _Hurry):
+                        deadline = min(deadline, began + self.HURRY_INTERVAL)
+                        continue
                     batch.append(nxt)
                     if isinstance(nxt, threading.Event):
                         break

@@ -723,7 +723,12 @@ class Gateway:
                 Packet(
                     "_message_public",
                     {"_source": person.uniform, "_target": state.uniform, "_tag": tag},
-                    {"_nick": person.nick, "_prefix": person.prefix, "_nick_place": state.channel},
+                    {
+                        "_nick": person.nick,
+                        "_prefix": person.prefix,
+                        "_nick_place": state.channel,
+                        "_time": str(int(self.core.clock() * 1000)),
+                    },
                     text,
                 )
             )

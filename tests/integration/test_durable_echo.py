@@ -112,3 +112,23 @@ async def test_kill_9_loses_no_acknowledged_line(ircpsyc_server: ServerStarter) 
         totals.append((len(echoed), sent, len(kept)))
         bob.drop()
     assert time.monotonic() - started < 20, totals
+
+
+@aio
+async def test_held_echo_keeps_label_order_and_quit(ircpsyc_server: ServerStarter) -> None:
+    """A held echo is still the labeled response, what follows it waits behind it, and
+    a QUIT right after the lines closes only once they went out."""
+    server = ircpsyc_server({"limits": {"flood_rate": 0.0}})
+    channel = "#" + unique("held")
+    alice = await connect_registered(server.port, unique("a"), caps=[*CAPS, "labeled-response"])
+    await alice.send(f"JOIN {channel}")
+    await alice.expect("366")
+    await alice.send(f"@label=e1 PRIVMSG {channel} :labeled", "PING :after")
+    echo = await alice.expect("PRIVMSG", "ACK", "PONG")
+    assert echo.command == "PRIVMSG" and echo.tags and echo.tags.get("label") == "e1", echo
+    assert (await alice.expect("PONG")).params[-1] == "after"
+    await alice.send(*(f"PRIVMSG {channel} :bye {i}" for i in range(50)), "QUIT :done")
+    closing = await alice.until_closed()
+    texts = [ln.params[-1] for ln in closing if ln.command == "PRIVMSG"]
+    assert texts == [f"bye {i}" for i in range(50)]
+    assert closing[-1].command == "ERROR"
