@@ -75,6 +75,12 @@ RECENT_PRIVATE = 4096  # (conversation, msgid) pairs remembered to log each mess
 PRUNE_AGE_EVERY = 300.0  # seconds between age sweeps of the whole table (writer thread)
 
 
+def time_of(packet: Packet) -> int:
+    """The time (ms) a history packet says its line was said; 0 when it says none."""
+    stamp = packet.get("_time")
+    return int(stamp) if stamp.isascii() and stamp.isdigit() else 0
+
+
 def kind_of(method: str) -> int | None:
     """The history kind of a cast method, or None when it is not kept."""
     kind: int | None = _KINDS.lookup(method)

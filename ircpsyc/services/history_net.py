@@ -5,7 +5,9 @@ there).  Every linked server has a history service, `psyc://SERVER/$history`;
 to read a channel homed elsewhere for a local member (CHATHISTORY, the replay
 on JOIN) a server asks the home's service with psyced's `_request_history`,
 carrying our CHATHISTORY selector, and gets the entries as the packets the
-place cast, followed by `_echo_history`:
+place cast, followed by `_echo_history`.  The front-ends render the answer:
+IRC (CHATHISTORY, the replay on JOIN) and the XMPP gateway (the MUC history of
+a joining occupant).
 
     _request_history      psyc://B/$history -> psyc://A/$history, routing _tag
         _nick_place           the channel
@@ -93,6 +95,12 @@ class NetHistory:
         router.register(self)
 
     # -- asking a home
+
+    def elsewhere(self, place_uniform: str) -> str:
+        """The server a channel's history lives on when it is not this one ("" if here):
+        its home, the host of its place's uniform."""
+        home = host_of(place_uniform)
+        return home if home and home != self.me else ""
 
     def can_ask(self, home: str) -> bool:
         return self.requests.can_ask(home)
