@@ -39,13 +39,13 @@ if TYPE_CHECKING:
 
 
 class Segment:
-    """Bytes held for one session until store ticket `ticket` is committed (0: the
+    """Bytes held for one session until store ticket `ticket` is committed (None: the
     ticket is not known yet: the line's history entry is being queued)."""
 
     __slots__ = ("data", "ticket")
 
     def __init__(self) -> None:
-        self.ticket = 0
+        self.ticket: int | None = None
         self.data: list[bytes] = []
 
 
@@ -117,7 +117,7 @@ class DurableEcho:
                 session.sink = sink
                 self.held[session] = sink
             segments = sink.segments
-            if not segments or segments[-1].ticket:
+            if not segments or segments[-1].ticket is not None:
                 segment = Segment()
                 segments.append(segment)
                 self.unbound.append(segment)
@@ -146,7 +146,10 @@ class DurableEcho:
         for session, sink in list(self.held.items()):
             segments = sink.segments
             inner = sink.inner
-            while segments and segments[0].ticket and segments[0].ticket <= done:
+            while segments:
+                ticket = segments[0].ticket
+                if ticket is None or ticket > done:
+                    break
                 for data in segments.popleft().data:
                     inner.write(data)
             if segments:
@@ -159,14 +162,8 @@ class DurableEcho:
 
     def release_all(self) -> None:
         """Shutting down (the store is flushed): send everything held."""
-        for segment in self.unbound:
-            segment.ticket = 1
         self.unbound.clear()
         for sink in self.held.values():
             for segment in sink.segments:
-                segment.ticket = 1
-        self.store_committed, committed = (lambda: 1 << 62), self.store_committed
-        try:
-            self.committed()
-        finally:
-            self.store_committed = committed
+                segment.ticket = 0
+        self.committed()
