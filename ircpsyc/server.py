@@ -270,9 +270,24 @@ class Server:
             history, lambda: store.committed, loop.call_soon, self.core.router.host, store.hurry
         )
         self.core.durable = durable
+        listeners = [durable.committed]
+        if self.linking is not None:
+            # Lines of persons of other servers: their servers hold the echoes until
+            # we say they are committed; ours, of channels homed elsewhere, likewise.
+            net_history = self.linking.history
+            listeners.append(net_history.committed)
+            net_history.on_committed.append(durable.committed_there)
+            durable.in_network = self.linking.network.in_network
+            durable.timeout = lambda: self.core.config.network.request_timeout * 3
+            self.linking.network.listeners.append(durable)
+            self.core.tickers.append(durable.tick)
+
+        def on_loop() -> None:
+            for listener in listeners:
+                listener()
 
         def committed() -> None:  # the writer thread: wake the loop
-            loop.call_soon_threadsafe(durable.committed)
+            loop.call_soon_threadsafe(on_loop)
 
         store.on_commit = committed
 
@@ -284,6 +299,8 @@ class Server:
             self.store.flush()  # what was echoed so far is committed: send it
             self.store.on_commit = None
             durable.release_all()
+            if self.linking is not None:
+                self.linking.history.committed()  # and tell the other servers
             self.core.durable = None
         if self.xmpp is not None:
             with contextlib.suppress(Exception):

@@ -292,8 +292,8 @@ class Client:
             sessions = [s for s in self.sessions if C.ECHO_MESSAGE in s.caps]
             if sessions:
                 durable = self.core.durable
-                if durable is not None and durable.wanted(packet):
-                    durable.hold(sessions)  # the echo is an acknowledgement: after the commit
+                if durable is not None:  # the echo is an acknowledgement: after the commit
+                    durable.hold_echo(packet, sessions)
                 self._cached(packet, _render_message, sessions)
             return
         cache = packet.render_cache

@@ -13,11 +13,15 @@ import os
 import random
 import signal
 import time
+from typing import Any
 
-from conftest import ServerStarter
+from conftest import ServerFactory, ServerStarter
 from irctokens import tokenise
 
-from .support import aio, connect_registered, unique
+from ircpsyc.psyc_backend.network import rendezvous
+
+from .linking_support import LinkedNetwork
+from .support import RawClient, aio, connect_registered, unique
 
 CAPS = ["batch", "server-time", "message-tags", "echo-message", "draft/chathistory"]
 ROUNDS = 3
@@ -132,3 +136,80 @@ async def test_held_echo_keeps_label_order_and_quit(ircpsyc_server: ServerStarte
     texts = [ln.params[-1] for ln in closing if ln.command == "PRIVMSG"]
     assert texts == [f"bye {i}" for i in range(50)]
     assert closing[-1].command == "ERROR"
+
+
+@aio
+async def test_kill_9_of_a_channel_s_home_loses_no_line_echoed_on_another_server(
+    factory: ServerFactory,
+) -> None:
+    """bob on s1 streams lines into a channel homed on s0; s0 is killed with SIGKILL
+    and restarted on its data: every line whose echo bob got (s1 sends it once s0
+    said the line is committed) is in s0's history."""
+    net = KeptData(factory)
+    net.start()
+    await net.wait_converged()
+    home, other = net.names
+    channel = next(f"#dur{i}" for i in range(1000) if rendezvous(f"#dur{i}", net.names) == home)
+    bob = await RawClient.connect(net.port(other))
+    await bob.register("bob", caps=CAPS)
+    await bob.send(f"JOIN {channel}")
+    await bob.expect("366", timeout=10.0)
+    echoed: list[str] = []
+    sent = 0
+
+    async def writer() -> None:
+        nonlocal sent
+        while sent < LIMIT:
+            lines = [f"PRIVMSG {channel} :line {sent + i}" for i in range(BURST)]
+            bob.writer.write("".join(t + "\r\n" for t in lines).encode())
+            sent += BURST
+            await bob.writer.drain()
+            await asyncio.sleep(PAUSE * 4)
+
+    async def reader() -> None:
+        while True:
+            data = await bob.reader.readline()
+            if not data.endswith(b"\n"):
+                return
+            line = tokenise(data.decode("utf-8", "replace").rstrip("\r\n"))
+            if line.command == "PRIVMSG" and line.tags and "msgid" in line.tags:
+                echoed.append(line.tags["msgid"])
+
+    reading = asyncio.create_task(reader())
+    writing = asyncio.create_task(writer())
+    await asyncio.sleep(1.0)
+    net.kill(home)
+    writing.cancel()
+    await asyncio.gather(writing, return_exceptions=True)
+    await asyncio.sleep(2.0)  # echoes still on their way arrive (or are dropped)
+    assert echoed, "no echo before the kill"
+    net.start(home)
+    await net.wait_converged(timeout=30.0)
+    reading.cancel()
+    await asyncio.gather(reading, return_exceptions=True)
+    carol = await RawClient.connect(net.port(home))
+    await carol.register("carol", caps=CAPS)
+    await carol.send(f"JOIN {channel}")
+    await carol.expect("366", timeout=10.0)
+    await carol.send(f"CHATHISTORY LATEST {channel} * {LIMIT}")
+    start = await carol.expect("BATCH", where=lambda m: m.params[0].startswith("+"))
+    lines = await carol.collect("BATCH", timeout=20)
+    ref = start.params[0][1:]
+    kept = {ln.tags["msgid"] for ln in lines if ln.tags and ln.tags.get("batch") == ref}
+    lost = [m for m in echoed if m not in kept]
+    assert not lost, f"{len(lost)} of {len(echoed)} acknowledged lines lost ({sent} sent)"
+
+
+class KeptData(LinkedNetwork):
+    """Two linked servers whose data directories survive a restart."""
+
+    def __init__(self, factory: ServerFactory) -> None:
+        super().__init__(factory, 2, [(0, 1)])
+
+    def extra(self, name: str) -> dict[str, Any]:
+        extra = super().extra(name)
+        path = self.factory.directory / f"{name}-data" / "ircpsyc.sqlite3"
+        extra["storage"] = {"path": str(path)}
+        extra["limits"] = {"flood_rate": 0.0}
+        extra["history"] = {"chathistory_limit": LIMIT, "max_per_channel": 100_000}
+        return extra
