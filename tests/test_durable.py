@@ -13,7 +13,7 @@ from helpers import FakeClient, World
 from netsim import Sim
 
 from ircpsyc.ircd.commands.chathistory import attach_store
-from ircpsyc.ircd.durable import DurableEcho
+from ircpsyc.ircd.durable import REMOTE_TIMEOUT, DurableEcho
 from ircpsyc.store import Store
 
 A, B = "a.test", "b.test"
@@ -172,9 +172,9 @@ def test_echo_of_a_line_in_a_channel_homed_elsewhere_waits_for_the_home() -> Non
     # A home that is there but does not confirm (here: nobody tells a's service of
     # the commit) costs the timeout, then the echo goes as it did before.
     sim.do(bob, "PRIVMSG #x :unconfirmed")
-    sim.tick(20.0)
+    sim.tick(3 * REMOTE_TIMEOUT - 1)
     assert sim.texts(bob) == []
-    sim.tick(11.0)
+    sim.tick(2.0)
     assert sim.texts(bob) == ["unconfirmed"]
 
 

@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-REMOTE_TIMEOUT = 10.0  # network.request_timeout's default: an echo waits 3 x that at most
+REMOTE_TIMEOUT = 5.0  # network.request_timeout's default: an echo waits 3 x that at most
 
 
 class Segment:
