@@ -693,7 +693,9 @@ class NetworkSection:
         "(CHATHISTORY or the replay on JOIN of a channel homed there, NAMES or WHO of a "
         "channel without local members, an operator's KILL or SAJOIN/SAPART/SANICK of a "
         "user there, VERSION/MOTD/TIME/ADMIN/INFO of that server); then CHATHISTORY "
-        "fails with MESSAGE_ERROR and the server queries with 402.",
+        "fails with MESSAGE_ERROR and the server queries with 402.  The echo of a line "
+        "in a channel homed there waits at most three times this for the home to say "
+        "the line is committed.",
         gt=0,
     )
 

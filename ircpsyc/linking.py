@@ -118,6 +118,10 @@ class Linking:
             config.server.description,
         )
         network = self.network
+        # Lines said during a split keep their time of origin, within its length.
+        places.delayed = network.delayed
+        for place in places.places.values():
+            place.delayed = network.delayed
         self.hub = Hub(network, router, places, lambda: core.config, wall_clock)
         self.replicas = Replicas(network, router, places, lambda: core.config, wall_clock)
         network.listeners.append(self.replicas)

@@ -299,6 +299,7 @@ class Server:
         self.core.offload = self.offload
         self._install_resolver()
         loop = asyncio.get_running_loop()
+        self._durable_echoes(loop, self.store)
         for i, entry in enumerate(self.config.listen.irc):
             host, port = parse_hostport(entry)
             with _opening(f"listen.irc[{i}]", entry):
@@ -414,11 +415,51 @@ class Server:
         log.info("configuration reloaded from %s", config.source)
         return None
 
+    def _durable_echoes(self, loop: asyncio.AbstractEventLoop, store: Store) -> None:
+        """Echoes of channel lines wait for their history batch's commit (DESIGN 6)."""
+        from ircpsyc.ircd.durable import DurableEcho
+
+        history = self.core.history
+        if history is None:
+            return
+        durable = DurableEcho(
+            history, lambda: store.committed, loop.call_soon, self.core.router.host, store.hurry
+        )
+        self.core.durable = durable
+        listeners = [durable.committed]
+        if self.linking is not None:
+            # Lines of persons of other servers: their servers hold the echoes until
+            # we say they are committed; ours, of channels homed elsewhere, likewise.
+            net_history = self.linking.history
+            listeners.append(net_history.committed)
+            net_history.on_committed.append(durable.committed_there)
+            durable.in_network = self.linking.network.in_network
+            durable.timeout = lambda: self.core.config.network.request_timeout * 3
+            self.linking.network.listeners.append(durable)
+            self.core.tickers.append(durable.tick)
+
+        def on_loop() -> None:
+            for listener in listeners:
+                listener()
+
+        def committed() -> None:  # the writer thread: wake the loop
+            loop.call_soon_threadsafe(on_loop)
+
+        store.on_commit = committed
+
     async def stop(self, reason: str = "Server shutting down") -> None:
         for listener in self.listeners:
             listener.close()
         if self.tls_listener is not None:
             self.tls_listener.close()
+        durable = self.core.durable
+        if durable is not None and self.store is not None:
+            self.store.flush()  # what was echoed so far is committed: send it
+            self.store.on_commit = None
+            durable.release_all()
+            if self.linking is not None:
+                self.linking.history.committed()  # and tell the other servers
+            self.core.durable = None
         if self.xmpp is not None:
             with contextlib.suppress(Exception):
                 await self.xmpp.stop()

@@ -3,7 +3,9 @@
 Schema changes are numbered migrations.  Durable writes (accounts,
 registrations) go through `write_now`, committed before the caller answers;
 high-volume writes (history, away log) go through `write_later`, grouped and
-committed by one writer thread at least every 100 ms, off the event loop.
+committed by one writer thread at least every 100 ms, off the event loop;
+after 10 ms when somebody waits for the batch (`hurry`: an echo-message
+acknowledgement, ircpsyc.ircd.durable).
 """
 
 from __future__ import annotations
@@ -229,10 +231,20 @@ def transaction(db: sqlite_utils.Database) -> Iterator[None]:
     db.execute("COMMIT")
 
 
+class _Hurry:
+    """Queued by `Store.hurry`: somebody waits for the batch being grouped."""
+
+
+_HURRY = _Hurry()
+
+
 class Store:
     """The SQLite store; open it once per process."""
 
     FLUSH_INTERVAL = 0.1
+    # A batch somebody waits for (an echo: ircpsyc.ircd.durable) is committed this
+    # long after its first write instead: still a group, much sooner.
+    HURRY_INTERVAL = 0.01
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -240,11 +252,13 @@ class Store:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.db = self._connect()
         self.migrate()
-        self._queue: queue.Queue[Job | threading.Event | None] = queue.Queue()
+        self._queue: queue.Queue[Job | threading.Event | _Hurry | None] = queue.Queue()
         self._writer_db = self._connect() if path != ":memory:" else self.db
         self._lock = threading.Lock()  # serialises the shared connection of :memory:
         self._queued = 0  # write_later tickets handed out (event loop thread)
         self.committed = 0  # write_later jobs committed so far (or dropped), in order
+        # Called in the writer thread after each commit (the server wakes its loop).
+        self.on_commit: Callable[[], None] | None = None
         self._thread = threading.Thread(target=self._writer, name="store-writer", daemon=True)
         self._thread.start()
 
@@ -289,6 +303,10 @@ class Store:
         self._queue.put(job)
         return self._queued
 
+    def hurry(self) -> None:
+        """Commit what is queued so far soon (HURRY_INTERVAL after the batch began)."""
+        self._queue.put(_HURRY)
+
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until everything queued so far is committed."""
         done = threading.Event()
@@ -311,15 +329,21 @@ class Store:
             item = self._queue.get()
             if item is None:
                 return
-            batch = [item]
+            if isinstance(item, _Hurry):
+                continue  # nothing waits: what it hurried was committed already
+            batch: list[Job | threading.Event] = [item]
             stop = False
-            deadline = time.monotonic() + self.FLUSH_INTERVAL
+            began = time.monotonic()
+            deadline = began + self.FLUSH_INTERVAL
             try:  # group what arrives within 100 ms of the first write into one commit
                 while len(batch) < 10_000:
                     nxt = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
                     if nxt is None:
                         stop = True
                         break
+                    if isinstance(nxt, _Hurry):
+                        deadline = min(deadline, began + self.HURRY_INTERVAL)
+                        continue
                     batch.append(nxt)
                     if isinstance(nxt, threading.Event):
                         break
@@ -346,6 +370,12 @@ class Store:
                 except Exception:
                     log.exception("store writer: dropping one failed write")
         self.committed += len(jobs)
+        on_commit = self.on_commit
+        if on_commit is not None and jobs:
+            try:
+                on_commit()
+            except Exception:  # the loop is closing: nobody waits any more
+                log.debug("store writer: commit notification failed", exc_info=True)
         for item in batch:
             if isinstance(item, threading.Event):
                 item.set()

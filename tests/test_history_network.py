@@ -12,6 +12,7 @@ from helpers import FakeClient
 from irctokens.line import Line
 from netsim import Sim
 
+from ircpsyc.channels.place import ORIGIN_SLACK
 from ircpsyc.psyc_backend.packet import Packet
 
 A, B, C = "a.test", "b.test", "c.test"
@@ -297,3 +298,74 @@ def test_stats_show_the_network_services() -> None:
     sim = line3()
     stats = sim[A].core.net.stats()  # what STATS L prints
     assert {"accounts", "history", "awaylog", "replicas", "links"} <= set(stats)
+
+
+def _stamp(line: Line) -> int:
+    """server-time of a line, in ms."""
+    from ircpsyc.ircd.commands.chathistory import parse_timestamp
+
+    assert line.tags is not None
+    return parse_timestamp(line.tags["time"])
+
+
+def test_a_line_queued_during_a_split_keeps_the_time_it_was_said() -> None:
+    """bob (on b) speaks while a, the home of #x, is unreachable: the line waits in
+    b's queue and reaches a when the link is back; members, the echo and the history
+    date it when it was said, not when it arrived."""
+    sim = line3(split_grace=30.0)
+    alice, carol, bob, _ = setup(sim)
+    sim.lines(alice)
+    sim.lines(bob)
+    sim.cut(A, B)
+    sim.tick(2.0)
+    said = int(sim.now * 1000)
+    sim.do(bob, "PRIVMSG #x :said during the split")
+    sim.tick(20.0)  # longer than any clock slack (within the grace: nobody leaves)
+    sim.do(alice, "PRIVMSG #x :said at the home meanwhile")
+    sim.connect(A, B)
+    sim.settle()
+    arrived = int(sim.now * 1000)
+    assert arrived - said > ORIGIN_SLACK * 1000
+    heard = [ln for ln in sim.lines(carol) if ln.command == "PRIVMSG"]
+    assert [ln.params[-1] for ln in heard] == [
+        "said at the home meanwhile",
+        "said during the split",
+    ]
+    assert _stamp(heard[1]) == said  # server-time: when it was said
+    sim.lines(bob)
+    # The history at the home: by time, it sits before the home's own line.
+    remote = ask(sim, bob, "CHATHISTORY BEFORE #x timestamp=2099-01-01T00:00:00.000Z 2")
+    local = ask(sim, carol, "CHATHISTORY BEFORE #x timestamp=2099-01-01T00:00:00.000Z 2")
+    for got in (remote, local):
+        lines = {ln.params[-1]: _stamp(ln) for ln in got if ln.command == "PRIVMSG"}
+        assert lines["said during the split"] == said
+        assert lines["said at the home meanwhile"] > said
+    before_home = ask(sim, carol, f"CHATHISTORY BEFORE #x timestamp={_iso(said + 1)} 10")
+    assert "said during the split" in [ln.params[-1] for ln in before_home]
+
+
+def _iso(ms: int) -> str:
+    from ircpsyc.ircd.lines import server_time
+
+    return server_time(ms)
+
+
+def test_an_implausible_origin_time_counts_as_now() -> None:
+    """A server that stamps a line far in the past or the future (a broken clock, or
+    a lie) does not get it dated so: the home takes its own time."""
+    sim = line3()
+    _alice, carol, _bob, _ = setup(sim)
+    sim.lines(carol)
+    home = sim[A].places.places["#x"]
+    now = int(sim.now * 1000)
+    sender = sim[B].core.find("bob")
+    assert sender is not None
+    for stamp in (now - 3_600_000, now + 3_600_000, "junk"):
+        vars = {"_nick": "bob", "_prefix": "bob!bob@host", "_nick_place": "#x"}
+        vars["_time"] = str(stamp)
+        routing = {"_source": sender.uniform, "_target": home.uniform}
+        sim[B].router.send(Packet("_message_public", routing, dict(vars), "odd clock"))
+        sim.settle()
+        heard = [ln for ln in sim.lines(carol) if ln.command == "PRIVMSG"]
+        assert len(heard) == 1
+        assert abs(_stamp(heard[0]) - int(sim.now * 1000)) < 2000, stamp

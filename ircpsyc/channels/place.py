@@ -47,7 +47,8 @@ from ircpsyc.channels import modes as M
 from ircpsyc.channels.flood import QUIET_SECONDS, FloodCounter, FloodLimit, parse_flood
 from ircpsyc.channels.modes import FOUNDER, HALFOP, NO_RANK, OP, VOICE
 from ircpsyc.psyc_backend.ids import new_id
-from ircpsyc.psyc_backend.packet import Dispatch, Packet, Value
+from ircpsyc.psyc_backend.network import host_of
+from ircpsyc.psyc_backend.packet import Dispatch, Packet, Value, number
 from ircpsyc.psyc_backend.router import Entity, RemoteEntity, Router
 from ircpsyc.psyc_backend.uniform import (
     SERVICE,
@@ -60,6 +61,12 @@ from ircpsyc.psyc_backend.uniform import (
 from ircpsyc.psyc_backend.uniform import place as place_uniform
 
 SERVICES = -1  # a "rank" above founder: only services reach it
+# A line carries the time its sender's server stamped it (`_time`, ms): kept when it
+# is plausible, so a line queued during a split is dated when it was said.  Plausible:
+# at most CLOCK_SKEW in the future (then it counts as now), and at most ORIGIN_SLACK
+# (clocks, transit, resends) plus the time its server was lately unreachable old.
+CLOCK_SKEW = 5.0
+ORIGIN_SLACK = 10.0
 # The rank needed to set or unset each mode (see the table above).
 MODE_RANK: dict[str, int] = {
     "q": FOUNDER,
@@ -303,6 +310,9 @@ class Place:
         self.by_nick: dict[str, Member] = {}  # casefolded nick -> member
         self.counter = 0
         self.on_empty: Callable[[Place], None] | None = None
+        # Seconds a packet from a server may have waited to get here (linking: how
+        # long that server was lately unreachable); None: no links.
+        self.delayed: Callable[[str], float] | None = None
         self.observers: list[PlaceObserver] = []
 
     # -- the read side used by NAMES/WHO/LIST/TOPIC (a remote replica offers the same)
@@ -700,6 +710,9 @@ class Place:
             if name in packet.vars:
                 vars[name] = packet.vars[name]
         event = self._event(packet.method, member, vars, packet.body)
+        stamp = self._origin_time(packet)
+        if stamp:
+            event.vars["_time"] = str(stamp)
         if member is None:
             event.routing["_source_relay"] = packet.source
             event.vars["_prefix"] = packet.get("_prefix")
@@ -718,6 +731,21 @@ class Place:
             route = self.router.lookup(packet.source)
             if route is not None:
                 route.receive(event)
+
+    def _origin_time(self, packet: Packet) -> int:
+        """The time (ms) the sender's server says the line was said, when plausible;
+        0: it says none, or one out of bounds (the line counts as said now)."""
+        stamp = number(packet.get("_time"), -1, 15)
+        if stamp < 0:
+            return 0
+        now = int(self.clock() * 1000)
+        slack = ORIGIN_SLACK
+        delayed = self.delayed
+        if delayed is not None:
+            slack += delayed(host_of(packet.source))
+        if stamp > now + CLOCK_SKEW * 1000 or stamp < now - int(slack * 1000):
+            return 0
+        return min(stamp, now)
 
     # -- topic
 
@@ -1088,6 +1116,7 @@ class PlaceRegistry:
         # Server linking: replicas of places homed elsewhere (ircpsyc.channels.replica).
         self.remote: Callable[[str], Place | None] | None = None
         self.remote_views: Callable[[], list[Place]] | None = None
+        self.delayed: Callable[[str], float] | None = None  # see Place.delayed
 
     def get(self, channel: str) -> Place | None:
         """The place or, for a channel homed on another server, its local replica."""
@@ -1127,6 +1156,7 @@ class PlaceRegistry:
         )
         place.on_empty = self._drop
         place.observers = self.observers
+        place.delayed = self.delayed
         self.places[casefold(display)] = place
         self.router.register(place)
         for observer in self.observers:

@@ -295,6 +295,9 @@ class Client:
         if packet.routing.get("_source_relay") == self.uniform:
             sessions = [s for s in self.sessions if C.ECHO_MESSAGE in s.caps]
             if sessions:
+                durable = self.core.durable
+                if durable is not None:  # the echo is an acknowledgement: after the commit
+                    durable.hold_echo(packet, sessions)
                 self._cached(packet, _render_message, sessions)
             return
         cache = packet.render_cache

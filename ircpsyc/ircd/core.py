@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
     from ircpsyc.config import Config
     from ircpsyc.ircd.client import Client
+    from ircpsyc.ircd.durable import DurableEcho
     from ircpsyc.ircd.remote import NetFront
     from ircpsyc.ircd.session import Session
     from ircpsyc.psyc_backend.packet import Packet
@@ -183,6 +184,8 @@ class IRCServer:
         self.offload: Offload = inline_offload
         self.history: History | None = None  # both installed below, in memory until
         self.awaylog: AwayLog | None = None  # the server attaches its store
+        # Echoes of channel lines wait for their history commit (the server installs it).
+        self.durable: DurableEcho | None = None
         # Server linking (ircpsyc.linking): persons and channels on other servers.
         self.net: NetFront | None = None
         self.apply_config(config)

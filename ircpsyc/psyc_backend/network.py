@@ -56,6 +56,7 @@ MAX_HOPS = 32
 RESEND_AFTER = 3.0  # seconds before an unacknowledged unicast goes out again
 ACK_EVERY = 0.5  # seconds between end-to-end acknowledgements
 MAX_AHEAD = 100_000  # unicasts received out of order, per server, remembered at most
+OUTAGE_MEMORY = 60.0  # seconds an outage is remembered after its end (see `delayed`)
 MAX_DESCRIPTION = 120  # characters of a server's advertised description kept
 
 
@@ -323,6 +324,7 @@ class Network:
         self.known: set[str] = {self.me}
         self.boots: dict[str, str] = {self.me: self.boot}
         self.lost_at: dict[str, float] = {}
+        self.outages: dict[str, tuple[float, float]] = {}  # server -> (lost, back again)
         self.split: set[str] = set()
         self.rebooted: set[str] = set()
         self.last_hop: dict[str, str] = {}
@@ -551,6 +553,8 @@ class Network:
         for name in sorted(came):
             self.last_hop.pop(name, None)
             log.info("server %s is reachable", name)
+            if name in self.lost_at:
+                self.outages[name] = (self.lost_at[name], now)
             if name in self.rebooted:
                 self.rebooted.discard(name)
                 self.lost_at.pop(name, None)
@@ -575,6 +579,22 @@ class Network:
                 self._resend(name, stream, now, held=True)
         if self.split_grace <= 0:
             self.tick(now)
+
+    def delayed(self, server: str) -> float:
+        """How long a packet from `server` may have waited on its way here (seconds):
+        since the start of its outage while it is unreachable or was until lately
+        (its packets queued meanwhile), else 0."""
+        now = self.clock()
+        since = self.lost_at.get(server)
+        if since is None:
+            outage = self.outages.get(server)
+            if outage is None:
+                return 0.0
+            since, back = outage
+            if now - back > OUTAGE_MEMORY:
+                del self.outages[server]
+                return 0.0
+        return max(0.0, now - since)
 
     def _server_rebooted(self, name: str, old_boot: str) -> None:
         log.info("server %s restarted", name)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
@@ -72,6 +73,12 @@ encode_row = json.JSONEncoder(
 ).encode
 RECENT_PRIVATE = 4096  # (conversation, msgid) pairs remembered to log each message once
 PRUNE_AGE_EVERY = 300.0  # seconds between age sweeps of the whole table (writer thread)
+
+
+def time_of(packet: Packet) -> int:
+    """The time (ms) a history packet says its line was said; 0 when it says none."""
+    stamp = packet.get("_time")
+    return int(stamp) if stamp.isascii() and stamp.isdigit() else 0
 
 
 def kind_of(method: str) -> int | None:
@@ -287,17 +294,27 @@ class WriteBehind(Generic[T]):
         self._pending: deque[tuple[int, T]] = deque()
         self._scheduled = False
         self._ticket = 0
+        # The flag and the outbox change together, so an item's ticket is exactly the
+        # job that writes it (echoes wait for that job: ircpsyc.ircd.durable).
+        self._lock = threading.Lock()
+
+    @property
+    def last_ticket(self) -> int:
+        """The store ticket of the job holding the latest item added (0: none yet)."""
+        return self._ticket
 
     def add(self, item: T) -> None:
         store = self.store
         if store is None:
             return
-        self._outbox.append(item)
-        if not self._scheduled:  # once per writer cycle
-            self._scheduled = True
-            self._ticket = store.write_later(_Drain(self))
-            self._trim(store.committed)
-        self._pending.append((self._ticket, item))
+        with self._lock:
+            self._outbox.append(item)
+            if not self._scheduled:  # once per writer cycle
+                self._scheduled = True
+                self._ticket = store.write_later(_Drain(self))
+                self._trim(store.committed)
+            ticket = self._ticket
+        self._pending.append((ticket, item))
 
     def _trim(self, committed: int) -> None:
         queue = self._pending
@@ -341,11 +358,10 @@ class _Drain(Generic[T]):
         # schedules its own job, one added before is drained below.
         if self.items is None:
             owner = self.owner
-            owner._scheduled = False
-            outbox = owner._outbox
-            items: list[T] = []
-            while outbox:
-                items.append(outbox.popleft())
+            with owner._lock:
+                owner._scheduled = False
+                items = list(owner._outbox)
+                owner._outbox.clear()
             self.items = items
         if self.items:
             self.owner._write(db, self.items)
@@ -396,6 +412,15 @@ class History(PlaceObserver):
         return self.now_ms() - int(days * DAY_MS) if days > 0 else 0
 
     # -- logging (the hot path)
+
+    def will_log(self, packet: Packet) -> bool:
+        """Whether `place_cast` keeps this cast in the store (not in memory only)."""
+        return (
+            self.writes.store is not None
+            and "_status" not in packet.vars  # STATUSMSG lines are for ops only
+            and _KINDS.lookup(packet.method) is not None
+            and self.config().history.enabled
+        )
 
     def place_cast(self, place: Place, packet: Packet) -> None:
         kind = _KINDS.lookup(packet.method)

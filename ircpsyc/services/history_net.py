@@ -5,7 +5,9 @@ there).  Every linked server has a history service, `psyc://SERVER/$history`;
 to read a channel homed elsewhere for a local member (CHATHISTORY, the replay
 on JOIN) a server asks the home's service with psyced's `_request_history`,
 carrying our CHATHISTORY selector, and gets the entries as the packets the
-place cast, followed by `_echo_history`:
+place cast, followed by `_echo_history`.  The front-ends render the answer:
+IRC (CHATHISTORY, the replay on JOIN) and the XMPP gateway (the MUC history of
+a joining occupant).
 
     _request_history      psyc://B/$history -> psyc://A/$history, routing _tag
         _nick_place           the channel
@@ -20,6 +22,19 @@ place cast, followed by `_echo_history`:
     _error_necessary_membership   (routing _tag_relay) not a member: nothing sent
     _failure_history              (routing _tag_relay) no history there
 
+A line said by a person of another server of the network is kept here, at the
+home; its echo (echo-message) is its sender's acknowledgement, so the sender's
+server holds the echo until the home says the line is committed:
+
+    _notice_history_committed   psyc://A/$history -> psyc://B/$history
+        _uniform_place            the place (the cast's _context)
+        _counter                  the cast counter up to which B's persons' lines
+                                  are committed (or were not to be kept)
+
+sent once a commit covers them (the home hurries that commit), one per place
+and commit (`committed`); the sender's server releases what waited
+(`on_committed`, ircpsyc.ircd.durable).
+
 Unicasts between two servers keep their order, so the entries arrive before
 their `_echo_history`.  A request is answered by `done(packets)`, or by
 `done(None)` when the home refused it, bounced it, or did not answer within
@@ -30,10 +45,12 @@ The service is sans-IO: `tick` expires requests with the time it is given.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ircpsyc.channels.place import PlaceObserver
 from ircpsyc.psyc_backend.network import host_of
 from ircpsyc.psyc_backend.packet import MAX_SECONDS, Packet, Value, number
 from ircpsyc.psyc_backend.requests import Failure, Request, Requests
@@ -48,13 +65,14 @@ from ircpsyc.services.history import (
 )
 
 if TYPE_CHECKING:
-    from ircpsyc.channels.place import PlaceRegistry
+    from ircpsyc.channels.place import Place, PlaceRegistry
     from ircpsyc.psyc_backend.network import Network
     from ircpsyc.psyc_backend.router import Router
 
 log = logging.getLogger(__name__)
 
 SERVICE = "$history"
+COMMITTED = "_notice_history_committed"
 Done = Callable[[list[Packet] | None], None]
 
 
@@ -67,8 +85,9 @@ class Asked:
     entries: list[Packet] = field(default_factory=list)
 
 
-class NetHistory:
-    """The history service of this server: asks homes, and answers as a home."""
+class NetHistory(PlaceObserver):
+    """The history service of this server: asks homes, and answers as a home; tells
+    the servers of the senders of lines when those lines are committed."""
 
     def __init__(
         self,
@@ -90,9 +109,77 @@ class NetHistory:
         self.requests: Requests[Asked] = Requests(
             "h", clock, lambda: config().network.request_timeout, self._failed, network
         )
+        # Lines of other servers' persons not yet known committed: (store ticket,
+        # their server, place, cast counter), in ticket order.
+        self.uncommitted: deque[tuple[int, str, str, int]] = deque()
+        self.hurried = 0
+        # Told when a home committed lines of our persons: (place, counter).
+        self.on_committed: list[Callable[[str, int], None]] = []
         router.register(self)
+        registry.observers.append(self)  # after History: the entry is queued by now
+
+    # -- commits of lines of other servers' persons (their echoes wait for them)
+
+    def place_cast(self, place: Place, packet: Packet) -> None:
+        relay = packet.routing.get("_source_relay", "")
+        if not relay or not packet.method.startswith("_message_public"):
+            return
+        server = host_of(relay)
+        if server == self.me or not self.network.in_network(server):
+            return
+        history = self.history()
+        store = history.store if history is not None else None
+        counter = number(packet.routing.get("_counter", ""), -1)
+        if counter < 0:
+            return
+        ticket = 0
+        if history is not None and store is not None and history.will_log(packet):
+            ticket = history.writes.last_ticket
+            if ticket > self.hurried and ticket > store.committed:
+                self.hurried = ticket
+                store.hurry()
+        self.uncommitted.append((ticket, server, place.uniform, counter))
+        if ticket == 0 or store is None:
+            self.committed()  # nothing to wait for
+
+    def committed(self) -> None:
+        """The store committed (or nothing was to be kept): tell each server up to
+        which counter of each place its persons' lines are safe."""
+        pending = self.uncommitted
+        if not pending:
+            return
+        history = self.history()
+        store = history.store if history is not None else None
+        done = store.committed if store is not None else 0
+        safe: dict[tuple[str, str], int] = {}
+        while pending and (pending[0][0] == 0 or pending[0][0] <= done):
+            _ticket, server, place, counter = pending.popleft()
+            safe[(server, place)] = max(counter, safe.get((server, place), -1))
+        for (server, place), counter in safe.items():
+            self.router.send(
+                Packet(
+                    COMMITTED,
+                    {"_source": self.uniform, "_target": f"psyc://{server}/{SERVICE}"},
+                    {"_uniform_place": place, "_counter": str(counter)},
+                )
+            )
+
+    def _committed_there(self, packet: Packet) -> None:
+        """A home committed lines of our persons: their echoes may go."""
+        place = packet.get("_uniform_place")
+        counter = number(packet.get("_counter"), -1)
+        if counter < 0 or host_of(place) != host_of(packet.source):
+            return  # a server speaks for its own places only
+        for hook in self.on_committed:
+            hook(place, counter)
 
     # -- asking a home
+
+    def elsewhere(self, place_uniform: str) -> str:
+        """The server a channel's history lives on when it is not this one ("" if here):
+        its home, the host of its place's uniform."""
+        home = host_of(place_uniform)
+        return home if home and home != self.me else ""
 
     def can_ask(self, home: str) -> bool:
         return self.requests.can_ask(home)
@@ -136,6 +223,9 @@ class NetHistory:
         method = packet.method
         if method.startswith("_request_history"):
             self._answer(packet)
+            return
+        if method == COMMITTED:
+            self._committed_there(packet)
             return
         request = self.requests.get(packet)
         if request is None:

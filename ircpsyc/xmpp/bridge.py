@@ -488,6 +488,7 @@ class Bridge(PlaceObserver):
                                 "_nick": remote.nick,
                                 "_prefix": remote.prefix,
                                 "_nick_place": self.channel,
+                                "_time": str(int(self.core.clock() * 1000)),
                             },
                             text,
                         )

@@ -51,6 +51,7 @@ from ircpsyc.ircd.core import PersonObserver
 from ircpsyc.psyc_backend.ids import new_id
 from ircpsyc.psyc_backend.packet import Dispatch, Packet, Value
 from ircpsyc.psyc_backend.uniform import casefold, normalize, place
+from ircpsyc.services.history import KIND_MESSAGE, Query, time_of
 from ircpsyc.xmpp import jid as J
 from ircpsyc.xmpp import stanza as S
 from ircpsyc.xmpp.nicks import irc_nick, unique_nick
@@ -139,6 +140,9 @@ class Gateway:
         self.queue: deque[Element] = deque(maxlen=QUEUE_MAX)
         self._tags = itertools.count(1)
         self.probes: dict[str, tuple[XmppPerson, str, str]] = {}  # ping id -> session
+        # Joining sessions waiting for a remote home's history: (full JID, room JID) ->
+        # the stanzas for them meanwhile (sent after the history and the subject).
+        self.waiting: dict[tuple[str, str], list[Element]] = {}
         self.service = _Service(core)
         core.router.register(self.service)
         core.person_observers.append(_IrcPresence(self))
@@ -148,6 +152,13 @@ class Gateway:
     # -- output and the link
 
     def send(self, element: Element) -> None:
+        if self.waiting:
+            held = self.waiting.get(
+                (element.get("to", ""), element.get("from", "").partition("/")[0])
+            )
+            if held is not None:  # a joining session waits for its history
+                held.append(element)
+                return
         if self.up:
             self.output(element)
         else:
@@ -563,6 +574,8 @@ class Gateway:
         if state is None or full not in state.sessions:
             return
         occ = state.sessions.pop(full)
+        for element in self.waiting.pop((full, state.jid), ()):  # no history any more
+            self.send(element)
         if not bounced and occ.joined:
             self.send(self._self_unavailable(person, state, full, ["110"], status))
         if state.sessions:
@@ -723,7 +736,12 @@ class Gateway:
                 Packet(
                     "_message_public",
                     {"_source": person.uniform, "_target": state.uniform, "_tag": tag},
-                    {"_nick": person.nick, "_prefix": person.prefix, "_nick_place": state.channel},
+                    {
+                        "_nick": person.nick,
+                        "_prefix": person.prefix,
+                        "_nick_place": state.channel,
+                        "_time": str(int(self.core.clock() * 1000)),
+                    },
                     text,
                 )
             )
@@ -1127,8 +1145,14 @@ class Gateway:
             if person.nick != state.requested:
                 codes.append("210")
             self.send(self._occupant_presence(view, me, state, occ.full, person, codes))
+        if self._ask_home(person, view, state, occ):
+            return  # the history and the subject follow the home's answer
         for message in self._history(view, state, occ):
             self.send(message)
+        self._subject(view, state, occ)
+
+    def _subject(self, view: Place, state: RoomState, occ: Occupancy) -> None:
+        """The subject ends the join sequence (after the history, XEP-0045 7.2.15)."""
         subject = S.stanza("message", state.jid, occ.full, "groupchat", new_id())
         setter = view.topic_setter.split("!", 1)[0]
         if view.topic and setter and view.member_by_nick(setter) is not None:
@@ -1136,24 +1160,32 @@ class Gateway:
         S.text_child(subject, "subject", view.topic)
         self.send(subject)
 
-    def _history(self, view: Place, state: RoomState, occ: Occupancy) -> list[Element]:
-        history = self.core.history
-        if history is None or not self.core.config.history.enabled:
-            return []
-        from ircpsyc.services.history import KIND_MESSAGE, Query
-
+    def _history_wanted(self, occ: Occupancy) -> tuple[int, int] | None:
+        """How many messages a joining session gets at most, and since when (ms);
+        None when it gets none."""
+        if self.core.history is None or not self.core.config.history.enabled:
+            return None
         wanted = occ.history
         count = self.settings().history
         if wanted.maxstanzas is not None:
             count = min(count, wanted.maxstanzas)
         if wanted.maxchars == 0 or count <= 0:
-            return []
+            return None
         min_time = 0
         now_ms = int(self.core.clock() * 1000)
         if wanted.seconds is not None:
             min_time = now_ms - wanted.seconds * 1000
         if wanted.since is not None:
             min_time = max(min_time, wanted.since + 1)
+        return count, max(0, min_time)
+
+    def _history(self, view: Place, state: RoomState, occ: Occupancy) -> list[Element]:
+        """The history of a channel homed here, as the session asked for it."""
+        history = self.core.history
+        asked = self._history_wanted(occ)
+        if history is None or asked is None:
+            return []
+        count, min_time = asked
         try:
             entries = history.query(
                 Query(view.folded, limit=count, max_kind=KIND_MESSAGE, min_time=min_time)
@@ -1161,10 +1193,55 @@ class Gateway:
         except Exception:
             log.exception("history of %s unavailable", view.name)
             return []
+        return self._render_history(state, occ, [(e.packet(), e.time) for e in entries])
+
+    def _ask_home(self, person: XmppPerson, view: Place, state: RoomState, occ: Occupancy) -> bool:
+        """The history of a channel homed on another server is asked from its home
+        (`_request_history`, as IRC's replay on JOIN does); until it answers (or the
+        request times out), what the room sends this session waits behind it.  False
+        when the history is here, not wanted, or the home cannot be asked."""
+        net = self.core.net
+        service = net.history if net is not None else None
+        home = service.elsewhere(view.uniform) if service is not None else ""
+        asked = self._history_wanted(occ) if home else None
+        if service is None or asked is None:
+            return False
+        count, min_time = asked
+        refs = [f"timestamp={min_time - 1}"] if min_time > 0 else ["*"]
+        key = (occ.full, state.jid)
+        self.waiting[key] = []
+
+        def done(packets: list[Packet] | None) -> None:
+            held = self.waiting.pop(key, None)
+            if held is None or state.sessions.get(occ.full) is not occ:
+                return  # the session left meanwhile (what waited went then)
+            current = self.view(state.channel)
+            shown: set[str] = set()
+            if packets and current is not None:
+                items = [(p, time_of(p)) for p in packets]
+                shown = {p.get("_id") for p in packets}
+                for message in self._render_history(state, occ, items):
+                    self.send(message)
+            if current is not None:
+                self._subject(current, state, occ)
+            for element in held:
+                # A line said while the request travelled may be in the history too.
+                if _stanza_id(element) not in shown:
+                    self.send(element)
+
+        if service.ask(home, view.name, person.uniform, "LATEST", refs, count, KIND_MESSAGE, done):
+            return True
+        del self.waiting[key]
+        return False
+
+    def _render_history(
+        self, state: RoomState, occ: Occupancy, items: list[tuple[Packet, int]]
+    ) -> list[Element]:
+        """Messages (packets and their times, oldest first) as delayed groupchat
+        messages (XEP-0203), newest kept first within maxchars."""
         out: list[Element] = []
-        budget = wanted.maxchars
-        for entry in reversed(entries):
-            packet = entry.packet()
+        budget = occ.history.maxchars
+        for packet, stamp in reversed(items):
             body = to_xmpp(packet.body)
             if body is None or not packet.method.startswith("_message_public"):
                 continue
@@ -1179,7 +1256,7 @@ class Gateway:
             SubElement(
                 message,
                 S.qname("delay", S.DELAY),
-                {"from": state.jid, "stamp": S.stamp(entry.time)},
+                {"from": state.jid, "stamp": S.stamp(stamp)},
             )
             if packet.get("_id"):
                 SubElement(
@@ -1507,6 +1584,12 @@ _GONE = frozenset(
         "remote-server-timeout",
     }
 )
+
+
+def _stanza_id(element: Element) -> str | None:
+    """The XEP-0359 stanza-id of a room message (the PSYC `_id`), None if it has none."""
+    node = S.child(element, "stanza-id", S.SID)
+    return node.get("id") if node is not None else None
 
 
 def _history_request(muc: Element | None) -> HistoryRequest:

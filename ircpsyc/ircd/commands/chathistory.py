@@ -52,6 +52,7 @@ from ircpsyc.services.history import (
     conversation,
     party_key,
     select_refs,
+    time_of,
     wire_reference,
 )
 
@@ -295,10 +296,10 @@ def handle_chathistory(s: Session, msg: Line) -> None:
 
 def home_elsewhere(core: IRCServer, view: Place | None) -> str:
     """The server a channel's history lives on when it is not this one ("" if here)."""
-    if view is None or core.net is None:
+    service = _net_history(core)
+    if view is None or service is None:
         return ""
-    home = host_of(view.uniform)
-    return home if home and home != core.net.network.me else ""
+    return service.elsewhere(view.uniform)
 
 
 def _net_history(core: IRCServer) -> NetHistory | None:
@@ -390,7 +391,7 @@ def _replay(
             send_packets(session, view.name, packets)
             continue
         for packet in packets:
-            text = plain(packet, _time_of(packet))
+            text = plain(packet, time_of(packet))
             session.send(line(client.core.name, "NOTICE", view.name, text))
 
 
@@ -419,11 +420,6 @@ def replay_missed(core: IRCServer, view: Place, since: int) -> None:
             KIND_MESSAGE,
             partial(_replay, client, view, wanted),
         )
-
-
-def _time_of(packet: Packet) -> int:
-    stamp = packet.get("_time")
-    return int(stamp) if stamp.isdigit() else 0
 
 
 def _resolve(s: Session, client: Client, history: History, target: str) -> tuple[str, int] | str:
@@ -505,7 +501,7 @@ def _remote_targets(
 
     def one_done(name: str, packets: list[Packet] | None) -> None:
         if packets:
-            stamp = _time_of(packets[-1])
+            stamp = time_of(packets[-1])
             if low < stamp < high:
                 found.append((stamp, name))
         waiting[0] -= 1

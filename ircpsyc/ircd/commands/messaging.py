@@ -72,7 +72,12 @@ def _deliver(s: Session, msg: Line, verb: str) -> None:
             status = status or name[0]
             name = name[1:]
         if name.startswith("#"):
-            vars: dict[str, Value] = {"_prefix": client.prefix, "_nick_place": name}
+            # When it was said: a line queued during a split is dated by its origin.
+            vars: dict[str, Value] = {
+                "_prefix": client.prefix,
+                "_nick_place": name,
+                "_time": str(int(s.core.clock() * 1000)),
+            }
             if client.account:
                 vars["_account"] = client.account  # outside senders: +M, a: bans, account-tag
             if tags:
