@@ -78,13 +78,11 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
-import ipaddress
 import logging
 import random
 import secrets
 import socket
 import ssl
-import struct
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable
@@ -92,9 +90,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
 from ircpsyc import __version__
+from ircpsyc.netaddr import address_group
 from ircpsyc.psyc_backend.packet import Packet, number
 from ircpsyc.psyc_backend.uniform import Uniform, UniformError, root
 from ircpsyc.psyc_backend.wire import PacketError, Parser, render
+from ircpsyc.tlsaccept import TLSListener
 
 log = logging.getLogger(__name__)
 
@@ -144,17 +144,9 @@ def proof(
 
 
 def admission_key(host: str) -> str:
-    """What the per-address limit counts: the address, its /64 for IPv6 (one host
-    has a whole /64), the IPv4 address of an IPv4-mapped one."""
-    try:
-        ip = ipaddress.ip_address(host.partition("%")[0])
-    except ValueError:
-        return host
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.ip_network(f"{ip}/{IPV6_PREFIX}", strict=False))
-    return str(ip)
+    """What the per-address limit counts: the address, or its /64 for IPv6 (one
+    site has a whole /64), the IPv4 address of an IPv4-mapped one."""
+    return address_group(host, IPV6_PREFIX)
 
 
 def valid_nonce(text: str) -> bool:
@@ -1060,6 +1052,11 @@ class LinkProtocol(asyncio.Protocol):
         if peer is not None:
             peer.dialing = False
 
+    def abort(self) -> None:
+        """Drop the connection at once (its TLS handshake was cancelled)."""
+        if self.transport is not None:
+            self.transport.abort()
+
     def release(self) -> None:
         """Give the admission back if no circuit took it (TLS failed, aborted)."""
         if self.admitted is not None:
@@ -1114,33 +1111,12 @@ def _host_of(transport: asyncio.BaseTransport) -> str:
     return "?"
 
 
-def _listening_sockets(host: str, port: int) -> list[socket.socket]:
-    """Bound, listening, non-blocking sockets for HOST:PORT (every address of it)."""
-    infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    sockets: list[socket.socket] = []
-    try:
-        for family, kind, proto, _name, address in dict.fromkeys(infos):
-            sock = socket.socket(family, kind, proto)
-            sockets.append(sock)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if family == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            sock.bind(address)
-            sock.listen(100)
-            sock.setblocking(False)
-    except OSError:
-        for sock in sockets:
-            sock.close()
-        raise
-    return sockets
-
-
 @dataclass
 class LinkService:
     """Listeners and dialling for `Links`, on the running asyncio loop.
 
-    The TLS listener accepts by itself (`_accept`) so that a connection is
-    counted by `Links.admit` before its TLS handshake, which gets
+    The TLS listener is a `TLSListener`, so that a connection is counted by
+    `Links.admit` at accept(), before its TLS handshake, which gets
     `TLS_HANDSHAKE_TIMEOUT` (asyncio's `create_server(ssl=...)` would only show
     it after the handshake, and waits 60 s for it)."""
 
@@ -1149,7 +1125,7 @@ class LinkService:
     listen_tls: str = ""
     server_ssl: ssl.SSLContext | None = None
     servers: list[asyncio.Server] = field(default_factory=list)
-    tls_sockets: list[socket.socket] = field(default_factory=list)
+    tls_listener: TLSListener[LinkProtocol] | None = None
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def start(self) -> None:
@@ -1166,43 +1142,24 @@ class LinkService:
         if self.listen_tls:
             if self.server_ssl is None:
                 raise ValueError("listen.psyc_tls needs a TLS context")
-            host, port = parse_hostport(self.listen_tls)
-            self.tls_sockets = _listening_sockets(host, port)
-            for sock in self.tls_sockets:
-                self.spawn(self._accept(sock, self.server_ssl))
-
-    async def _accept(self, listener: socket.socket, context: ssl.SSLContext) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            try:
-                conn, address = await loop.sock_accept(listener)
-            except OSError as error:  # out of descriptors, say: try again soon
-                log.warning("link listener: accept failed: %s", error)
-                await asyncio.sleep(0.5)
-                continue
-            host = admission_key(str(address[0]))
-            if not self.links.admit(host):
-                log.debug("link listener: %s is over the unauthenticated limits", host)
-                with contextlib.suppress(OSError):  # a reset, not a lingering close
-                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                conn.close()
-                continue
-            protocol = LinkProtocol(self, None, host, time.monotonic())
-            self.spawn(self._handshake(conn, protocol, context))
-
-    async def _handshake(
-        self, conn: socket.socket, protocol: LinkProtocol, context: ssl.SSLContext
-    ) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            await loop.connect_accepted_socket(
-                lambda: protocol, conn, ssl=context, ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT
+            self.tls_listener = TLSListener(
+                self.server_ssl,
+                lambda: LinkProtocol(self, None, accepted=time.monotonic()),
+                self._admit,
+                LinkProtocol.release,
+                lambda protocol: protocol.abort(),
+                lambda: TLS_HANDSHAKE_TIMEOUT,
             )
-        except Exception as error:  # timeout, reset, TLS alert: the slot comes back
-            log.debug("link listener: TLS handshake failed: %r", error)
-            conn.close()
-        finally:
-            protocol.release()
+            self.tls_listener.listen(*parse_hostport(self.listen_tls), backlog=100)
+
+    def _admit(self, ip: str, protocol: LinkProtocol) -> str:
+        """A TLS connection at accept(): counted from now, or refused at once."""
+        host = admission_key(ip)
+        if not self.links.admit(host):
+            log.debug("link listener: %s is over the unauthenticated limits", host)
+            return "over the unauthenticated limits"
+        protocol.admitted = host
+        return ""
 
     def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
@@ -1212,9 +1169,11 @@ class LinkService:
     def addresses(self) -> list[str]:
         sockets = [sock for server in self.servers for sock in server.sockets]
         out = []
-        for sock in [*sockets, *self.tls_sockets]:
+        for sock in sockets:
             host, port = sock.getsockname()[:2]
             out.append(f"{host}:{port}")
+        if self.tls_listener is not None:
+            out += self.tls_listener.addresses()
         return out
 
     def tick(self, now: float) -> None:
@@ -1255,6 +1214,6 @@ class LinkService:
             server.close()
         for task in list(self.tasks):
             task.cancel()
-        for sock in self.tls_sockets:
-            sock.close()
+        if self.tls_listener is not None:
+            self.tls_listener.close()
         await asyncio.sleep(0)
