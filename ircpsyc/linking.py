@@ -119,9 +119,7 @@ class Linking:
         )
         network = self.network
         # Lines said during a split keep their time of origin, within its length.
-        places.delayed = network.delayed
-        for place in places.places.values():
-            place.delayed = network.delayed
+        places.set_delayed(network.delayed)
         self.masters = PlaceMasters(network, router, places, lambda: core.config, wall_clock)
         self.replicas = Replicas(network, router, places, lambda: core.config, wall_clock)
         network.listeners.append(self.replicas)

@@ -88,7 +88,7 @@ class PlaceMasters(PlaceObserver):
 
     def _place(self, uniform: str) -> Place | None:
         entity = self.router.lookup(uniform)
-        if isinstance(entity, Place) and self.registry.places.get(entity.folded) is entity:
+        if isinstance(entity, Place) and self.registry.is_home_of(entity):
             return entity
         return None
 
@@ -318,7 +318,7 @@ class PlaceMasters(PlaceObserver):
 
     def server_lost(self, name: str, boot: str) -> None:
         reason = f"{self.me} {name}"
-        for place in list(self.registry.places.values()):
+        for place in self.registry.homed():
             victims = [
                 m
                 for m in place.members.values()

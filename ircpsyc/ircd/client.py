@@ -19,7 +19,7 @@ from ircpsyc.psyc_backend.packet import Dispatch, Packet, Value
 from ircpsyc.psyc_backend.uniform import casefold, person
 
 if TYPE_CHECKING:
-    from ircpsyc.channels.place import Place
+    from ircpsyc.channels.place import PlaceView
     from ircpsyc.ircd.core import IRCServer
     from ircpsyc.ircd.session import Session
 
@@ -64,7 +64,7 @@ class Client:
         self.modes: set[str] = set()
         self.away = ""
         self.oper_name = ""
-        self.channels: dict[str, Place] = {}  # casefolded channel name -> place view
+        self.channels: dict[str, PlaceView] = {}  # casefolded channel name -> place view
         self.signon = now
         self.last_active = now
         self.seen: deque[str] = deque(maxlen=16)
@@ -349,7 +349,7 @@ class Client:
                 send_topic(session, place)
             if C.NO_IMPLICIT_NAMES not in session.caps:
                 send_names(session, place)
-        if self.core.places.places.get(place.folded) is not place:  # homed elsewhere
+        if not self.core.places.is_home_of(place):  # homed elsewhere
             from ircpsyc.ircd.commands.chathistory import remote_entered
 
             remote_entered(self, place)

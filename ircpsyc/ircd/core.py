@@ -205,9 +205,7 @@ class IRCServer:
     def apply_config(self, config: Config) -> None:
         had_sts = bool(getattr(self, "config", None)) and _sts_on(self.config)
         self.config = config
-        self.places.config = config
-        for place in self.places.places.values():
-            place.config = config
+        self.places.configure(config)
         self.config_utf8_only = config.server.utf8_only
         motd = config.server.motd
         self.motd_lines = motd.splitlines() if motd else []

@@ -40,6 +40,7 @@ import itertools
 import logging
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from xml.etree.ElementTree import Element, SubElement
@@ -68,7 +69,7 @@ from ircpsyc.xmpp.person import (
 from ircpsyc.xmpp.text import to_irc, to_xmpp
 
 if TYPE_CHECKING:
-    from ircpsyc.channels.place import Member, Place
+    from ircpsyc.channels.place import Member, PlaceView
     from ircpsyc.config import XmppSection
     from ircpsyc.ircd.core import IRCServer
     from ircpsyc.xmpp.bridge import Bridge
@@ -282,7 +283,7 @@ class Gateway:
         while len(self.pending) > PENDING_MAX:
             self.pending.popitem(last=False)
 
-    def view(self, channel: str) -> Place | None:
+    def view(self, channel: str) -> PlaceView | None:
         return self.core.places.get(channel)
 
     def place_uniform(self, channel: str) -> str:
@@ -421,7 +422,7 @@ class Gateway:
         elif element.get("type") == "get" and ns == S.DISCO_ITEMS:
             reply = S.iq_result(element)
             items = SubElement(reply, S.qname("query", S.DISCO_ITEMS))
-            for view in sorted(self.core.places.places.values(), key=lambda p: p.folded):
+            for view in sorted(self.core.places.homed(), key=lambda p: p.folded):
                 if view.secret or not view.members:
                     continue
                 SubElement(
@@ -868,7 +869,7 @@ class Gateway:
             return
         view = self.view(channel)
         name = view.name if view is not None else channel
-        flags: set[str] = view.flags if view is not None else {"n", "t"}
+        flags: AbstractSet[str] = view.flags if view is not None else {"n", "t"}
         reply = S.iq_result(element)
         info = SubElement(reply, S.qname("query", S.DISCO_INFO))
         SubElement(
@@ -972,7 +973,7 @@ class Gateway:
         self.pending.pop(tag, None)
         self.send(S.iq_result(element))
 
-    def _admin_list(self, element: Element, view: Place, query: Element) -> None:
+    def _admin_list(self, element: Element, view: PlaceView, query: Element) -> None:
         wanted = {item.get("affiliation") or item.get("role") for item in query}
         reply = S.iq_result(element)
         out = SubElement(reply, S.qname("query", S.MUC_ADMIN))
@@ -994,7 +995,7 @@ class Gateway:
                 SubElement(out, S.qname("item", S.MUC_ADMIN), attrs)
         self.send(reply)
 
-    def _member_by_jid(self, view: Place, text: str) -> Member | None:
+    def _member_by_jid(self, view: PlaceView, text: str) -> Member | None:
         wanted = J.parse(text)
         if wanted is None:
             return None
@@ -1015,7 +1016,7 @@ class Gateway:
         except Exception:
             log.exception("error rendering %s for XMPP user %s", packet.method, person.bare)
 
-    def _room(self, person: XmppPerson, packet: Packet) -> tuple[RoomState, Place] | None:
+    def _room(self, person: XmppPerson, packet: Packet) -> tuple[RoomState, PlaceView] | None:
         folded = casefold(packet.get("_nick_place"))
         state = person.rooms.get(folded)
         if state is None or not state.joined:
@@ -1029,11 +1030,11 @@ class Gateway:
     def _joined(state: RoomState) -> list[Occupancy]:
         return [occ for occ in state.sessions.values() if occ.joined]
 
-    def _xmpp_members(self, view: Place) -> list[XmppPerson]:
+    def _xmpp_members(self, view: PlaceView) -> list[XmppPerson]:
         return [m.route for m in list(view.members.values()) if isinstance(m.route, XmppPerson)]
 
     @staticmethod
-    def _real_jid(route: object, view: Place | None = None) -> str:
+    def _real_jid(route: object, view: PlaceView | None = None) -> str:
         """The JID a member is known by in MUC items (XMPP users: the session in that room)."""
         if isinstance(route, XmppPerson):
             state = route.rooms.get(view.folded) if view is not None else None
@@ -1044,7 +1045,9 @@ class Gateway:
             return route.real_jid
         return ""
 
-    def _item(self, view: Place, member: Member, attrs: dict[str, str] | None = None) -> Element:
+    def _item(
+        self, view: PlaceView, member: Member, attrs: dict[str, str] | None = None
+    ) -> Element:
         affiliation, role = role_of(member, "m" in view.flags)
         item = Element(S.qname("item", S.MUC_USER), {"affiliation": affiliation, "role": role})
         real = self._real_jid(member.route, view)
@@ -1057,7 +1060,7 @@ class Gateway:
 
     def _occupant_presence(
         self,
-        view: Place,
+        view: PlaceView,
         member: Member,
         state: RoomState,
         to: str,
@@ -1070,7 +1073,7 @@ class Gateway:
 
     def _presence_of(
         self,
-        view: Place,
+        view: PlaceView,
         state: RoomState,
         to: str,
         viewer: XmppPerson,
@@ -1151,7 +1154,7 @@ class Gateway:
             self.send(message)
         self._subject(view, state, occ)
 
-    def _subject(self, view: Place, state: RoomState, occ: Occupancy) -> None:
+    def _subject(self, view: PlaceView, state: RoomState, occ: Occupancy) -> None:
         """The subject ends the join sequence (after the history, XEP-0045 7.2.15)."""
         subject = S.stanza("message", state.jid, occ.full, "groupchat", new_id())
         setter = view.topic_setter.split("!", 1)[0]
@@ -1179,7 +1182,7 @@ class Gateway:
             min_time = max(min_time, wanted.since + 1)
         return count, max(0, min_time)
 
-    def _history(self, view: Place, state: RoomState, occ: Occupancy) -> list[Element]:
+    def _history(self, view: PlaceView, state: RoomState, occ: Occupancy) -> list[Element]:
         """The history of a channel homed here, as the session asked for it."""
         history = self.core.history
         asked = self._history_wanted(occ)
@@ -1195,7 +1198,9 @@ class Gateway:
             return []
         return self._render_history(state, occ, [(e.packet(), e.time) for e in entries])
 
-    def _ask_home(self, person: XmppPerson, view: Place, state: RoomState, occ: Occupancy) -> bool:
+    def _ask_home(
+        self, person: XmppPerson, view: PlaceView, state: RoomState, occ: Occupancy
+    ) -> bool:
         """The history of a channel homed on another server is asked from its home
         (`_request_history`, as IRC's replay on JOIN does); until it answers (or the
         request times out), what the room sends this session waits behind it.  False
@@ -1559,10 +1564,8 @@ def state_of(person: XmppPerson | None, folded: str) -> RoomState | None:
     return person.rooms.get(folded) if person is not None else None
 
 
-def _kept(view: Place) -> bool:
-    return (
-        any(observer.keep_empty(view) for observer in view.observers) if view.observers else False
-    )
+def _kept(view: PlaceView) -> bool:
+    return view.persistent()
 
 
 def _gone(element: Element) -> bool:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from irctokens.line import Line
 
-from ircpsyc.channels.place import Member, Place, PlaceObserver
+from ircpsyc.channels.place import Member, Place, PlaceObserver, PlaceView
 from ircpsyc.ircd import caps as C
 from ircpsyc.ircd.batch import (
     TARGETS_BATCH,
@@ -294,7 +294,7 @@ def handle_chathistory(s: Session, msg: Line) -> None:
 # -- channels homed on other servers: their home answers (ircpsyc.services.history_net)
 
 
-def home_elsewhere(core: IRCServer, view: Place | None) -> str:
+def home_elsewhere(core: IRCServer, view: PlaceView | None) -> str:
     """The server a channel's history lives on when it is not this one ("" if here)."""
     service = _net_history(core)
     if view is None or service is None:
@@ -338,7 +338,7 @@ def _ask_home(
         done(None)
 
 
-def remote_entered(client: Client, view: Place) -> None:
+def remote_entered(client: Client, view: PlaceView) -> None:
     """A local client entered a channel homed elsewhere: what `JoinReplay` does for
     local channels (the away log's watch, the replay)."""
     awaylog = client.core.awaylog
@@ -350,7 +350,7 @@ def remote_entered(client: Client, view: Place) -> None:
     replay_remote(client, view)
 
 
-def replay_remote(client: Client, view: Place) -> None:
+def replay_remote(client: Client, view: PlaceView) -> None:
     """The replay on JOIN for a channel homed elsewhere: asked from its home."""
     core = client.core
     settings = core.config.history
@@ -379,7 +379,7 @@ def replay_remote(client: Client, view: Place) -> None:
 
 
 def _replay(
-    client: Client, view: Place, sessions: list[Session], packets: list[Packet] | None
+    client: Client, view: PlaceView, sessions: list[Session], packets: list[Packet] | None
 ) -> None:
     """Lines from a home's history: a batch to clients that take one, else NOTICEs."""
     if not packets or view.folded not in client.channels:
@@ -395,7 +395,7 @@ def _replay(
             session.send(line(client.core.name, "NOTICE", view.name, text))
 
 
-def replay_missed(core: IRCServer, view: Place, since: int) -> None:
+def replay_missed(core: IRCServer, view: PlaceView, since: int) -> None:
     """A channel whose home split off past the grace is whole again: its local members
     get what was said there since the split (up to chathistory_limit lines)."""
     service = _net_history(core)
@@ -461,7 +461,7 @@ def _targets(
     first, second = (int(ref[1]) for ref in refs)
     low, high = min(first, second), max(first, second)
     found: list[tuple[int, str]] = []
-    remote: list[tuple[str, Place]] = []
+    remote: list[tuple[str, PlaceView]] = []
     for view in list(client.channels.values()):
         home = home_elsewhere(s.core, view)
         if home:
@@ -485,7 +485,7 @@ def _targets(
 def _remote_targets(
     s: Session,
     client: Client,
-    remote: list[tuple[str, Place]],
+    remote: list[tuple[str, PlaceView]],
     found: list[tuple[int, str]],
     low: int,
     high: int,

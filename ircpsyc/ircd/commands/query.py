@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from irctokens.line import Line
 
 from ircpsyc.channels import modes as M
-from ircpsyc.channels.place import Member, Place
+from ircpsyc.channels.place import Member, PlaceView
 from ircpsyc.ircd import caps as C
 from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.client import Client
@@ -363,7 +363,7 @@ def notify_peers(client: Client, verb: str, *params: str, cap: str = C.AWAY_NOTI
 
     data = line(client.prefix, verb, *params)
     done: set[int] = {id(client)} | client.core.notify_watchers(client, data, cap)
-    views: list[Place] = list(client.channels.values())
+    views: list[PlaceView] = list(client.channels.values())
     for view in views:
         for member in view.members.values():
             other = member.route
