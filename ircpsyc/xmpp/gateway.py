@@ -334,6 +334,8 @@ class Gateway:
             and channel[1:2] != ""
         )
 
+    # -- XMPP persons (the state the sections share)
+
     def session_person(self, full: str, folded: str) -> XmppPerson | None:
         """The person whose session `full` is in the room of channel `folded`."""
         jid = J.parse(full)
@@ -346,6 +348,7 @@ class Gateway:
         return None
 
     def forget_if_idle(self, person: XmppPerson) -> None:
+        """Forget `person` once it is in no room."""
         if not person.rooms:
             self.forget(person)
 
