@@ -35,21 +35,24 @@ FRONT_ENDS = {"ircd", "xmpp", "web"}
 COMPOSITION = {"server", "linking", "cli", "__main__"}
 MAX_CYCLE = 3
 
-# Upward or cross-front-end imports still in the code: (importer, imported).
+# Upward or cross-front-end imports still in the code, as (importer, imported)
+# module prefixes: a debt each, with the work that pays it.
 KNOWN_VIOLATIONS = {
     # The XMPP gateway renders persons that live in the IRC front-end; the
     # persons layer (issue: seams, item 1) moves them below both front-ends.
-    ("ircpsyc.xmpp.bridge", "ircpsyc.ircd.commands.query"),
-    ("ircpsyc.xmpp.bridge", "ircpsyc.ircd.core"),
-    ("ircpsyc.xmpp.component", "ircpsyc.ircd.core"),
-    ("ircpsyc.xmpp.gateway", "ircpsyc.ircd.client"),
-    ("ircpsyc.xmpp.gateway", "ircpsyc.ircd.commands.query"),
-    ("ircpsyc.xmpp.gateway", "ircpsyc.ircd.core"),
-    ("ircpsyc.xmpp.person", "ircpsyc.ircd.client"),
-    ("ircpsyc.xmpp.person", "ircpsyc.ircd.core"),
+    ("ircpsyc.xmpp", "ircpsyc.ircd"),
     # The connection adapter's type names the server it reports to.
     ("ircpsyc.ircd.protocol", "ircpsyc.server"),
 }
+
+
+def _within(name: str, prefix: str) -> bool:
+    return name == prefix or name.startswith(prefix + ".")
+
+
+def _known(pair: tuple[str, str]) -> bool:
+    return any(_within(pair[0], a) and _within(pair[1], b) for a, b in KNOWN_VIOLATIONS)
+
 
 # Import cycles of more than MAX_CYCLE modules still in the code, each named by
 # the package it sits in: the modules of a cycle must all be in that package.
@@ -143,14 +146,19 @@ def cycles(graph: dict[str, set[str]]) -> list[set[str]]:
 
 
 def test_no_import_goes_up_or_across_front_ends() -> None:
-    new = violations(import_graph()) - KNOWN_VIOLATIONS
+    new = {pair for pair in violations(import_graph()) if not _known(pair)}
     assert not new, "imports against the layer rule (see DEVELOPING.md):\n" + "\n".join(
         f"  {a} imports {b}" for a, b in sorted(new)
     )
 
 
 def test_known_violations_are_still_there() -> None:
-    gone = KNOWN_VIOLATIONS - violations(import_graph())
+    found = violations(import_graph())
+    gone = {
+        (a, b)
+        for a, b in KNOWN_VIOLATIONS
+        if not any(_within(x, a) and _within(y, b) for x, y in found)
+    }
     assert not gone, "fixed, so remove from KNOWN_VIOLATIONS: " + ", ".join(sorted(map(str, gone)))
 
 
