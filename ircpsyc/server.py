@@ -188,6 +188,7 @@ class Server:
                     backlog=4096,
                 )
                 self.listeners.append(listener)
+        await self._start_web()
         self._tick = asyncio.create_task(self._ticker())
         log.info("%s listening on %s", self.config.server.name, ", ".join(self.addresses()))
         if self.linking is not None:
@@ -196,6 +197,35 @@ class Server:
             await self.linking.start(self.ssl_context)
         if self.config.xmpp.enabled:
             self._start_xmpp()
+
+    async def _start_web(self) -> None:
+        """The web listeners (IRC over WebSocket and the web client): one that cannot be
+        opened is logged and skipped, and IRC keeps running (the default one is on a
+        fixed port that something else may hold)."""
+        from ircpsyc.web.websocket import WebProtocol
+
+        loop = asyncio.get_running_loop()
+        wanted = [(entry, False) for entry in self.config.listen.web]
+        wanted += [(entry, True) for entry in self.config.listen.web_tls]
+        for entry, tls in wanted:
+            if tls and self.ssl_context is None:
+                self.ssl_context = self._make_ssl_context()
+            host, port = parse_hostport(entry)
+            try:
+                listener = await loop.create_server(
+                    lambda tls=tls: WebProtocol(self, tls),
+                    host,
+                    port,
+                    ssl=self.ssl_context if tls else None,
+                    reuse_address=True,
+                    backlog=4096,
+                )
+            except OSError as error:
+                log.error("web listener %s: cannot listen: %s", entry, error)
+                continue
+            self.listeners.append(listener)
+            scheme = "https" if tls else "http"
+            log.info("web client and WebSocket on %s://%s/", scheme, entry)
 
     def _start_xmpp(self) -> None:
         """The Jabber MUC gateway: whatever happens to it, the IRC side keeps running."""

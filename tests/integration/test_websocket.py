@@ -1,0 +1,275 @@
+"""IRC over WebSocket (IRCv3 websocket) against a real server: framing, subprotocols,
+origins, limits, proxies, and talk between a WebSocket client and a TCP one."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import urllib.error
+import urllib.request
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.frames import CloseCode
+
+from tests.conftest import HOST, ServerFactory
+from tests.integration.support import aio, connect_registered, unique
+from tests.integration.web_support import WsClient, close_all, start_web_server
+
+
+@pytest.fixture(scope="module")
+def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, int]]:
+    """One server for the module: (IRC port, web port). 127.0.0.1 is a trusted proxy
+    (clients that send no forwarding header are unaffected) and hosts are not cloaked,
+    so tests can see the address the server took."""
+    factory = ServerFactory(tmp_path_factory.mktemp("web"))
+    try:
+        port = start_web_server(
+            factory,
+            {
+                "web": {"trusted_proxies": ["127.0.0.1"], "origins": ["https://ok.example"]},
+                "cloaks": {"set_on_connect": False},
+            },
+        )
+        yield factory.servers[0].port, port
+    finally:
+        problems = factory.close()
+        assert not problems, problems
+
+
+def ws_test(fn: Callable[..., Awaitable[None]]) -> Callable[..., None]:
+    """`aio`, closing the WebSocket clients too."""
+
+    @functools.wraps(fn)
+    async def run(*args: object, **kwargs: object) -> None:
+        try:
+            await fn(*args, **kwargs)
+        finally:
+            await close_all()
+
+    return aio(run)
+
+
+@ws_test
+async def test_text_subprotocol_one_line_per_message(web: tuple[int, int]) -> None:
+    client = await WsClient.connect(web[1], subprotocols=["text.ircv3.net"])
+    assert client.ws.subprotocol == "text.ircv3.net"
+    burst = await client.register(unique("wst"))
+    assert len(burst) > 5
+    assert all(isinstance(m, str) for m in client.messages)
+    assert burst[0].command == "001"
+
+
+@ws_test
+async def test_binary_subprotocol_preferred_in_client_order(web: tuple[int, int]) -> None:
+    client = await WsClient.connect(web[1], subprotocols=["binary.ircv3.net", "text.ircv3.net"])
+    assert client.ws.subprotocol == "binary.ircv3.net"
+    await client.register(unique("wsb"))
+    assert client.messages and all(isinstance(m, bytes) for m in client.messages)
+    # Binary frames carry any bytes, so a Latin-1 line reaches the server as is.
+    await client.ws.send(b"PING :caf\xe9")
+    pong = await client.expect("PONG")
+    assert pong.params[-1].startswith("caf")
+    text_first = await WsClient.connect(web[1], subprotocols=["text.ircv3.net", "binary.ircv3.net"])
+    assert text_first.ws.subprotocol == "text.ircv3.net"
+
+
+@ws_test
+async def test_no_subprotocol_means_text(web: tuple[int, int]) -> None:
+    client = await WsClient.connect(web[1], subprotocols=None)
+    assert client.ws.subprotocol is None
+    assert "Sec-WebSocket-Protocol" not in client.ws.response.headers
+    await client.register(unique("wsn"))
+    assert all(isinstance(m, str) for m in client.messages)
+    unknown = await WsClient.connect(web[1], subprotocols=["chat.example"])
+    assert unknown.ws.subprotocol is None
+    await unknown.register(unique("wsu"))
+
+
+@ws_test
+async def test_origins(web: tuple[int, int]) -> None:
+    with pytest.raises(InvalidStatus) as refused:
+        await WsClient.connect(web[1], origin="https://evil.example")
+    assert refused.value.response.status_code == 403
+    own = await WsClient.connect(web[1], origin=f"http://{HOST}:{web[1]}")
+    await own.register(unique("wso"))
+    listed = await WsClient.connect(web[1], origin="https://ok.example")
+    await listed.register(unique("wsl"))
+
+
+@ws_test
+async def test_oversized_message_closes_1009(web: tuple[int, int]) -> None:
+    client = await WsClient.connect(web[1])
+    await client.register(unique("wsbig"))
+    await client.send("PRIVMSG x :" + "a" * 20000)
+    await client.closed()
+    assert client.ws.close_code == CloseCode.MESSAGE_TOO_BIG
+
+
+@ws_test
+async def test_long_line_within_frame_limit_gets_input_too_long(web: tuple[int, int]) -> None:
+    client = await WsClient.connect(web[1])
+    await client.register(unique("wslong"))
+    await client.send("@" + "a=b;" * 2100 + " PING :x")
+    await client.expect("417")
+    await client.send("PING :still")
+    assert (await client.expect("PONG")).params[-1] == "still"
+
+
+@ws_test
+async def test_invalid_utf8_in_text_message_closes_1007(web: tuple[int, int]) -> None:
+    client = await WsClient.connect(web[1])
+    await client.register(unique("wsutf"))
+    await client.ws.send(b"PRIVMSG x :\xff\xfe", text=True)
+    await client.closed()
+    assert client.ws.close_code == CloseCode.INVALID_DATA
+
+
+@ws_test
+async def test_one_line_per_message(web: tuple[int, int]) -> None:
+    client = await WsClient.connect(web[1])
+    await client.register(unique("wsline"))
+    await client.send("PING :a\r\nPING :b")  # two lines in one message: dropped
+    await client.send("PING :c\r\n")  # a trailing CR LF is tolerated
+    pong = await client.expect("PONG")
+    assert pong.params[-1] == "c"
+
+
+@ws_test
+async def test_talk_with_a_tcp_client_and_abrupt_close(web: tuple[int, int]) -> None:
+    irc_port, web_port = web
+    channel = "#" + unique("webchat")
+    tcp = await connect_registered(irc_port, unique("tcp"))
+    ws = await WsClient.connect(web_port)
+    ws_nick = unique("wsu")
+    await ws.register(ws_nick)
+    await tcp.send(f"JOIN {channel}")
+    await tcp.expect("366")
+    await ws.send(f"JOIN {channel}")
+    await ws.expect("366")
+    join = await tcp.expect("JOIN")
+    assert join.source is not None and join.source.startswith(ws_nick + "!")
+    await ws.send(f"PRIVMSG {channel} :hello from the browser <b>")
+    got = await tcp.expect("PRIVMSG")
+    assert got.params == [channel, "hello from the browser <b>"]
+    await tcp.send(f"PRIVMSG {channel} :h\u00e9llo back", f"PRIVMSG {ws_nick} :private")
+    back = await ws.expect("PRIVMSG")
+    assert back.params == [channel, "h\u00e9llo back"]
+    private = await ws.expect("PRIVMSG")
+    assert private.params == [ws_nick, "private"]
+    ws.ws.transport.abort()  # no close frame, no QUIT
+    quit_ = await tcp.expect("QUIT")
+    assert quit_.source is not None and quit_.source.startswith(ws_nick + "!")
+
+
+@ws_test
+async def test_close_frame_from_client_ends_session(web: tuple[int, int]) -> None:
+    irc_port, web_port = web
+    channel = "#" + unique("webclose")
+    tcp = await connect_registered(irc_port, unique("tcp"))
+    ws = await WsClient.connect(web_port)
+    await ws.register(unique("wsc"))
+    await ws.send(f"JOIN {channel}")
+    await ws.expect("366")
+    await tcp.send(f"JOIN {channel}")
+    await tcp.expect("366")
+    await ws.ws.close()
+    assert ws.ws.close_code == CloseCode.NORMAL_CLOSURE
+    await tcp.expect("QUIT")
+
+
+@ws_test
+async def test_quit_sends_error_then_close_1000(web: tuple[int, int]) -> None:
+    ws = await WsClient.connect(web[1])
+    await ws.register(unique("wsq"))
+    await ws.send("QUIT :bye")
+    lines = await ws.closed()
+    assert lines and lines[-1].command == "ERROR"
+    assert ws.ws.close_code == CloseCode.NORMAL_CLOSURE
+
+
+@ws_test
+async def test_forwarded_address_from_trusted_proxy(web: tuple[int, int]) -> None:
+    nick = unique("wsfwd")
+    ws = await WsClient.connect(web[1], headers={"X-Forwarded-For": "203.0.113.7, 127.0.0.1"})
+    await ws.register(nick)
+    await ws.send(f"WHO {nick}")
+    who = await ws.expect("352")
+    assert who.params[3] == "203.0.113.7"
+    forwarded = await WsClient.connect(web[1], headers={"Forwarded": 'for="[2001:db8::5]:99"'})
+    await forwarded.register(unique("wsfw6"))
+    await forwarded.send(f"WHO {forwarded.nick}")
+    assert (await forwarded.expect("352")).params[3] == "2001:db8::5"
+
+
+@ws_test
+async def test_ping_keepalive_answered(web: tuple[int, int]) -> None:
+    ws = await WsClient.connect(web[1])
+    await ws.register(unique("wsping"))
+    latency = await asyncio.wait_for(await ws.ws.ping(), 5)
+    assert latency >= 0
+
+
+def test_page_served_with_csp(web: tuple[int, int]) -> None:
+    with urllib.request.urlopen(f"http://{HOST}:{web[1]}/?nick=x", timeout=5) as response:
+        body = response.read()
+        csp = response.headers["Content-Security-Policy"]
+        assert response.headers["Content-Type"].startswith("text/html")
+    assert b"<script" in body and b'type="module"' in body
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert "default-src 'none'" in csp
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        urllib.request.urlopen(f"http://{HOST}:{web[1]}/../../etc/passwd", timeout=5)
+    assert missing.value.code == 404
+
+
+def test_limits_per_ip_apply_to_websocket(tmp_path: Path) -> None:
+    factory = ServerFactory(tmp_path)
+    try:
+        port = start_web_server(factory, {"limits": {"max_per_ip": 2}, "web": {"client": False}})
+
+        @ws_test
+        async def run() -> None:
+            first = await WsClient.connect(port)
+            second = await WsClient.connect(port)
+            await first.register(unique("lim"))
+            await second.register(unique("lim"))
+            third = await WsClient.connect(port)
+            lines = await third.closed()
+            assert lines and lines[-1].command == "ERROR"
+            assert "Too many connections" in lines[-1].params[-1]
+            with pytest.raises(urllib.error.HTTPError) as no_page:
+                urllib.request.urlopen(f"http://{HOST}:{port}/", timeout=5)
+            assert no_page.value.code == 426
+            await first.ws.close()
+            await asyncio.sleep(0.2)
+            fourth = await WsClient.connect(port)
+            await fourth.register(unique("lim"))
+
+        run()
+    finally:
+        assert not factory.close()
+
+
+def test_garbage_and_early_hangups_do_not_hurt(web: tuple[int, int]) -> None:
+    import socket
+
+    payloads = (
+        b"",
+        b"GET / HTTP/1.1\r\n",
+        b"\x16\x03\x01garbage\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+        b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+    )
+    for payload in payloads:
+        with socket.create_connection((HOST, web[1]), timeout=5) as sock:
+            sock.sendall(payload)
+
+    @ws_test
+    async def still_serving() -> None:
+        client = await WsClient.connect(web[1])
+        await client.register(unique("wsafter"))
+
+    still_serving()
