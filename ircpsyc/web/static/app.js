@@ -241,8 +241,8 @@ function addLine(buf, line) {
     if (mentioned) buf.mention = true;
     updateBadge(buf);
     if (!line.history && mentioned) notify(buf, line);
-  } else if (visible(buf) && next === null) {
-    markRead(buf);
+  } else if (visible(buf) && next === null && !line.history) {
+    markRead(buf); // history is marked read once whole, after the marker is placed
   }
   return el;
 }
