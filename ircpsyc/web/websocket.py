@@ -103,6 +103,8 @@ class WebProtocol(asyncio.Protocol):
             self._timer.cancel()
             self._timer = None
         self._raw = None
+        if self._shim is not None:
+            self._shim.lost()
         irc = self._irc
         if irc is not None:
             self._irc = None
@@ -120,9 +122,9 @@ class WebProtocol(asyncio.Protocol):
                 self._frame(event.opcode, bytes(event.data), event.fin)
             elif event.opcode is Opcode.PONG:
                 self._awaiting_pong = False
-        self._send()
+        self.send_pending()
 
-    def _send(self) -> None:
+    def send_pending(self) -> None:
         raw = self._raw
         if raw is None:
             return
@@ -163,7 +165,7 @@ class WebProtocol(asyncio.Protocol):
             return
         self._binary = self._ws.subprotocol == BINARY
         self._shim = WebSocketTransport(self, (ip, self._peer[1]))
-        self._send()  # the 101 goes out before IRC says anything
+        self.send_pending()  # the 101 goes out before IRC says anything
         self._irc = IRCProtocol(self._server, tls)
         self._irc.connection_made(self._shim)
         self._schedule_ping()
@@ -199,25 +201,6 @@ class WebProtocol(asyncio.Protocol):
 
     # -- lines out (through WebSocketTransport)
 
-    def send_lines(self, data: bytes) -> None:
-        ws = self._ws
-        if ws.state is not State.OPEN:
-            return
-        lines = data.split(b"\r\n")
-        if lines[-1] == b"":
-            lines.pop()
-        if self._binary:
-            for one in lines:
-                ws.send_binary(one)
-        else:
-            try:
-                data.decode()
-            except UnicodeDecodeError:
-                lines = [one.decode("utf-8", "replace").encode() for one in lines]
-            for one in lines:
-                ws.send_text(one)
-        self._send()
-
     def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
         """Start the closing handshake; drop the connection if the client does not answer."""
         if self._closing:
@@ -225,7 +208,7 @@ class WebProtocol(asyncio.Protocol):
         self._closing = True
         if self._ws.state is State.OPEN:
             self._ws.send_close(code, reason)
-            self._send()
+            self.send_pending()
         if self._timer is not None:
             self._timer.cancel()
         self._timer = asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, self._expired)
@@ -237,9 +220,6 @@ class WebProtocol(asyncio.Protocol):
     @property
     def closing(self) -> bool:
         return self._closing or self._raw is None or self._raw.is_closing()
-
-    def write_buffer_size(self) -> int:
-        return self._raw.get_write_buffer_size() if self._raw is not None else 0
 
     def extra(self, name: str, default: Any = None) -> Any:
         return self._raw.get_extra_info(name, default) if self._raw is not None else default
@@ -265,8 +245,41 @@ class WebProtocol(asyncio.Protocol):
             return
         self._awaiting_pong = True
         self._ws.send_ping(os.urandom(4))
-        self._send()
+        self.send_pending()
         self._schedule_ping()
+
+
+# A channel message reaches every member as the same bytes object (its hash is cached
+# in it), so its frames are serialized once, not once per member.
+_FRAMED: tuple[dict[bytes, bytes], dict[bytes, bytes]] = ({}, {})
+FRAME_CACHE_ENTRIES = 1024
+FRAME_CACHE_MAX_BYTES = 4096  # bigger writes (a history replay) are framed each time
+
+
+def framed(data: bytes, binary: bool) -> bytes:
+    """CR LF terminated IRC lines as server-to-client WebSocket messages, one per line.
+
+    Text messages must be UTF-8: a line that is not is sent with U+FFFD in its place
+    (the IRCv3 websocket spec; binary.ircv3.net carries the bytes as they are)."""
+    cache = _FRAMED[binary]
+    out = cache.get(data)
+    if out is not None:
+        return out
+    lines = data.split(b"\r\n")
+    if lines[-1] == b"":
+        lines.pop()
+    opcode = Opcode.BINARY if binary else Opcode.TEXT
+    if not binary:
+        try:
+            data.decode()
+        except UnicodeDecodeError:
+            lines = [one.decode("utf-8", "replace").encode() for one in lines]
+    out = b"".join(Frame(opcode, one).serialize(mask=False, extensions=[]) for one in lines)
+    if len(data) <= FRAME_CACHE_MAX_BYTES:
+        if len(cache) >= FRAME_CACHE_ENTRIES:
+            cache.clear()
+        cache[data] = out
+    return out
 
 
 class WebSocketTransport(asyncio.Transport):
@@ -277,6 +290,9 @@ class WebSocketTransport(asyncio.Transport):
         super().__init__()
         self._owner = owner
         self._peer = peer
+        self._ws = owner._ws
+        self._raw = owner._raw
+        self._binary = owner._binary
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         if name == "peername":
@@ -284,10 +300,20 @@ class WebSocketTransport(asyncio.Transport):
         return self._owner.extra(name, default)
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        self._owner.send_lines(bytes(data))
+        # Every line sent to a web client passes here: kept to the bare minimum.
+        raw = self._raw
+        if raw is None or self._ws.state is not State.OPEN:
+            return
+        if self._ws.writes:
+            self._owner.send_pending()  # a pong the core owes goes first
+        raw.write(framed(bytes(data), self._binary))
 
     def get_write_buffer_size(self) -> int:
-        return self._owner.write_buffer_size()
+        raw = self._raw
+        return raw.get_write_buffer_size() if raw is not None else 0
+
+    def lost(self) -> None:
+        self._raw = None
 
     def is_closing(self) -> bool:
         return self._owner.closing
