@@ -90,7 +90,10 @@ class WebProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._awaiting_pong:
             self._awaiting_pong = False  # anything from the client shows it is alive
-        self._ws.receive_data(data)
+        try:
+            self._ws.receive_data(data)
+        except EOFError:
+            return  # data after the end of the stream: nothing to read any more
         self._pump()
 
     def eof_received(self) -> bool | None:

@@ -14,9 +14,9 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.frames import CloseCode
 
-from tests.conftest import HOST, ServerFactory
+from tests.conftest import HOST, ServerFactory, free_port
 from tests.integration.support import aio, connect_registered, unique
-from tests.integration.web_support import WsClient, close_all, start_web_server
+from tests.integration.web_support import WsClient, close_all, start_web_server, wait_for_port
 
 
 @pytest.fixture(scope="module")
@@ -273,3 +273,37 @@ def test_garbage_and_early_hangups_do_not_hurt(web: tuple[int, int]) -> None:
         await client.register(unique("wsafter"))
 
     still_serving()
+
+
+def test_websocket_over_tls(tmp_path: Path, tls_cert: tuple[Path, Path]) -> None:
+    import ssl
+
+    from websockets.asyncio.client import connect
+
+    port = free_port()
+    factory = ServerFactory(tmp_path)
+    try:
+        factory({"listen": {"web_tls": [f"{HOST}:{port}"]}}, tls=tls_cert)
+        wait_for_port(port)
+
+        @ws_test
+        async def run() -> None:
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            ws = await connect(
+                f"wss://{HOST}:{port}/", ssl=context, subprotocols=["text.ircv3.net"]
+            )
+            client = WsClient(ws)
+            nick = unique("wss")
+            await client.register(nick)
+            await client.send(f"WHOIS {nick}")
+            await client.expect("671")  # RPL_WHOISSECURE: TLS counts as TLS
+            with urllib.request.urlopen(
+                f"https://{HOST}:{port}/", timeout=5, context=context
+            ) as response:
+                assert "wss://" in response.headers["Content-Security-Policy"]
+
+        run()
+    finally:
+        assert not factory.close()
