@@ -294,3 +294,59 @@ async def test_come_back_and_see_what_was_said(page: Any, web: tuple[int, int]) 
     text = log_text(page)
     assert text.index("before you came") < text.index("new since you left")
     assert text.index("new since you left") < text.index("while you were gone")
+
+
+@aio
+async def test_op_buttons_and_scroll_up_for_more_history(page: Any, web: tuple[int, int]) -> None:
+    irc_port, web_port = web
+    channel = "#" + unique("ops")
+    nick = unique("chief")
+    await call(open_page, page, web_port, f"?nick={nick}&channels=%23{channel[1:]}")
+    await until(lambda: page.find_element(By.ID, "title").text == channel, "joined")
+    peer = await connect_registered(irc_port, unique("peer"))
+    pest = await connect_registered(irc_port, unique("pest"))
+    for client in (peer, pest):
+        await client.send(f"JOIN {channel}")
+        await client.expect("366")
+    # The channel's creator is its op: the member buttons give ranks and kick.
+    await until(lambda: pest.nick in page.find_element(By.ID, "member-list").text, "members")
+
+    async def act(member: str, action: str) -> None:
+        buttons = page.find_elements(By.CSS_SELECTOR, "#member-list button")
+        [target] = [b for b in buttons if b.text.endswith(member)]
+        if target.get_attribute("aria-pressed") != "true":
+            await call(target.click)
+        await call(lambda: page.find_element(By.CSS_SELECTOR, f"[data-act={action}]").click())
+
+    await act(peer.nick, "voice")
+    mode = await peer.expect("MODE")
+    assert mode.params == [channel, "+v", peer.nick]
+    await until(lambda: "+" + peer.nick in page.find_element(By.ID, "member-list").text, "+v")
+    await act(pest.nick, "kick")
+    kick = await peer.expect("KICK")
+    assert kick.params[:2] == [channel, pest.nick]
+    await call(send, page, f"/topic Ops are {nick}")
+    topic = await peer.expect("TOPIC")
+    assert topic.params == [channel, f"Ops are {nick}"]
+    await until(lambda: page.find_element(By.ID, "topic").text == f"Ops are {nick}", "topic")
+
+    # 120 lines (flood control is low in tests: slow bursts); a fresh page gets the
+    # latest 50, and scrolling up brings the earlier ones, in order.
+    for start in range(0, 120, 15):
+        await peer.send(*(f"PRIVMSG {channel} :old line {i:03}" for i in range(start, start + 15)))
+        await asyncio.sleep(1.6)
+    await until(lambda: "old line 119" in log_text(page), "the live lines", timeout=20)
+    await call(page.refresh)
+    await until(lambda: "old line 119" in log_text(page), "history on join")
+    count = "return document.querySelectorAll('.log:not([hidden]) .msg').length"
+    first = page.execute_script(count)
+    assert "old line 000" not in log_text(page)
+    for _ in range(20):
+        page.execute_script("document.querySelector('.log:not([hidden])').scrollTop = 0")
+        await asyncio.sleep(0.3)
+        if "old line 000" in log_text(page):
+            break
+    assert "old line 000" in log_text(page)
+    assert page.execute_script(count) > first
+    text = log_text(page)
+    assert text.index("old line 000") < text.index("old line 060") < text.index("old line 119")

@@ -86,7 +86,7 @@ function buffer(name, kind, create = true) {
   buf = {
     key, name, kind, log, li, button, label, badge,
     unread: 0, mention: false, topic: "", members: new Map(), joined: false,
-    ids: new Set(), oldest: null, loading: null, done: false,
+    ids: new Set(), loading: null, done: false,
     lastRead: localStorage.getItem(READ + key) || "",
     markerPlaced: false,
   };
@@ -225,14 +225,19 @@ function addLine(buf, line) {
   const stick = atEnd(log);
   const before = log.scrollHeight;
   let next = null;
-  for (let node = log.lastElementChild; node; node = node.previousElementSibling) {
-    if (!node.dataset.time || node.dataset.time <= line.time) break;
-    next = node;
+  if (line.anchor !== undefined) {
+    next = line.anchor; // an older page of history goes above what is shown, in its order
+  } else {
+    for (let node = log.lastElementChild; node; node = node.previousElementSibling) {
+      if (!node.dataset.time || node.dataset.time <= line.time) break;
+      next = node;
+    }
   }
+  if (line.msgid) el.dataset.msgid = line.msgid;
   log.insertBefore(el, next);
-  if (!buf.oldest || line.time < buf.oldest) buf.oldest = line.time;
   if (next === null && stick) scrollToEnd(buf);
-  else if (next !== null && log.scrollTop > 0) log.scrollTop += log.scrollHeight - before;
+  // Lines put above what is shown keep the view where it was (an older page stays above).
+  else if (next !== null && (log.scrollTop > 0 || line.anchor)) log.scrollTop += log.scrollHeight - before;
 
   const counts = (line.kind === "privmsg" || line.kind === "action" || line.kind === "notice") && !own;
   const fresh = !line.history || line.time > buf.lastRead;
@@ -299,9 +304,12 @@ function placeMarker(buf) {
 function requestHistory(buf, how) {
   if (!state.caps.has("draft/chathistory") || buf.kind === "server" || buf.loading) return;
   if (how === "before") {
-    if (buf.done || !buf.oldest) return;
+    const first = buf.log.querySelector(".msg[data-msgid]");
+    if (buf.done || !first) return;
     buf.loading = "before";
-    state.conn.send("CHATHISTORY", "BEFORE", buf.name, `timestamp=${buf.oldest}`, String(HISTORY_PAGE));
+    // msgid= is exact where several lines share a timestamp
+    const ref = `msgid=${first.dataset.msgid}`;
+    state.conn.send("CHATHISTORY", "BEFORE", buf.name, ref, String(HISTORY_PAGE));
   } else {
     buf.loading = "latest";
     state.conn.send("CHATHISTORY", "LATEST", buf.name, "*", String(HISTORY_PAGE));
@@ -617,7 +625,8 @@ const handlers = {
     if (!batch) return;
     if (batch.type === "chathistory") {
       const buf = buffer(batch.params[0], isChannel(batch.params[0]) ? "channel" : "query");
-      for (const line of batch.lines) message(line, line.command === "NOTICE" ? "notice" : "privmsg", buf);
+      const anchor = buf.loading === "before" ? buf.log.querySelector(".msg") : undefined;
+      for (const line of batch.lines) message(line, line.command === "NOTICE" ? "notice" : "privmsg", buf, anchor);
       historyDone(buf, batch.lines.length);
     } else if (batch.type === "draft/chathistory-targets") {
       for (const line of batch.lines) {
@@ -674,7 +683,7 @@ function error(msg) {
   info(state.current || buffer("", "server"), text, "error");
 }
 
-function message(msg, kind, historyBuf = null) {
+function message(msg, kind, historyBuf = null, anchor = undefined) {
   const from = nickOf(msg.source);
   const [target, raw = ""] = msg.params;
   let text = raw;
@@ -702,6 +711,7 @@ function message(msg, kind, historyBuf = null) {
     kind,
     msgid: msg.tags.msgid,
     history: !!historyBuf,
+    anchor,
   });
 }
 
