@@ -125,6 +125,8 @@ class WebProtocol(asyncio.Protocol):
                 self._frame(event.opcode, bytes(event.data), event.fin)
             elif event.opcode is Opcode.PONG:
                 self._awaiting_pong = False
+        if self._shim is not None and self._ws.state is not State.OPEN:
+            self._shim.open = False  # the client closed, or broke the protocol
         self.send_pending()
 
     def send_pending(self) -> None:
@@ -209,6 +211,8 @@ class WebProtocol(asyncio.Protocol):
         if self._closing:
             return
         self._closing = True
+        if self._shim is not None:
+            self._shim.open = False
         if self._ws.state is State.OPEN:
             self._ws.send_close(code, reason)
             self.send_pending()
@@ -219,10 +223,6 @@ class WebProtocol(asyncio.Protocol):
     def abort(self) -> None:
         if self._raw is not None:
             self._raw.abort()
-
-    @property
-    def closing(self) -> bool:
-        return self._closing or self._raw is None or self._raw.is_closing()
 
     def extra(self, name: str, default: Any = None) -> Any:
         return self._raw.get_extra_info(name, default) if self._raw is not None else default
@@ -296,6 +296,8 @@ class WebSocketTransport(asyncio.Transport):
         self._ws = owner._ws
         self._raw = owner._raw
         self._binary = owner._binary
+        # Kept here rather than asked of the owner: IRCProtocol checks it on every flush.
+        self.open = True
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         if name == "peername":
@@ -305,7 +307,7 @@ class WebSocketTransport(asyncio.Transport):
     def write(self, data: bytes | bytearray | memoryview) -> None:
         # Every line sent to a web client passes here: kept to the bare minimum.
         raw = self._raw
-        if raw is None or self._ws.state is not State.OPEN:
+        if raw is None or not self.open:
             return
         if self._ws.writes:
             self._owner.send_pending()  # a pong the core owes goes first
@@ -317,9 +319,11 @@ class WebSocketTransport(asyncio.Transport):
 
     def lost(self) -> None:
         self._raw = None
+        self.open = False
 
     def is_closing(self) -> bool:
-        return self._owner.closing
+        raw = self._raw
+        return not self.open or raw is None or raw.is_closing()
 
     def can_write_eof(self) -> bool:
         return False  # the close frame is the WebSocket's half-close
