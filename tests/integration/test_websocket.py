@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Awaitable, Callable, Iterator
@@ -305,5 +306,41 @@ def test_websocket_over_tls(tmp_path: Path, tls_cert: tuple[Path, Path]) -> None
                 assert "wss://" in response.headers["Content-Security-Policy"]
 
         run()
+    finally:
+        assert not factory.close()
+
+
+def test_keepalive_pings_close_a_silent_client(tmp_path: Path) -> None:
+    import socket
+
+    factory = ServerFactory(tmp_path)
+    try:
+        port = start_web_server(factory, {"web": {"ping_interval": 0.3}})
+
+        @ws_test
+        async def answering() -> None:
+            # The websockets client answers pings by itself: it stays connected.
+            client = await WsClient.connect(port)
+            await client.register(unique("alive"))
+            await asyncio.sleep(1.2)
+            await client.send("PING :still")
+            assert (await client.expect("PONG")).params[-1] == "still"
+
+        answering()
+        # A client that completes the handshake and then never reads nor answers.
+        with socket.create_connection((HOST, port), timeout=5) as sock:
+            sock.sendall(
+                b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            )
+            received = b""
+            started = time.monotonic()
+            while chunk := sock.recv(65536):
+                received += chunk
+            waited = time.monotonic() - started
+        assert received.startswith(b"HTTP/1.1 101")
+        assert b"\x89" in received  # a ping frame (opcode 9) was sent
+        assert b"keepalive ping timeout" in received  # then a close frame saying why
+        assert waited < 5
     finally:
         assert not factory.close()
