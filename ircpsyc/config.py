@@ -45,6 +45,7 @@ __all__ = [
     "StorageSection",
     "TlsSection",
     "WebSection",
+    "WebircEntry",
     "XmppBridgeEntry",
     "XmppSection",
     "default_toml",
@@ -779,6 +780,27 @@ class LinkEntry:
 
 
 @dataclass(frozen=True)
+class WebircEntry:
+    """One [[webirc]] table: an external web gateway trusted to say who its users are."""
+
+    password_hash: str = _key(
+        help="argon2 hash (from `ircpsyc mkpasswd`) of the password the gateway sends with WEBIRC.",
+        check=_check_password_hash,
+        example="$argon2id$v=19$m=65536,t=3,p=4$...",
+    )
+    hosts: tuple[str, ...] = _key(
+        help="Addresses or networks (CIDR) the gateway connects from; WEBIRC from "
+        "anywhere else is refused.",
+        check=_check_cidr,
+        example=["127.0.0.1"],
+    )
+    name: str = _key(
+        "",
+        help="The gateway's name as it sends it in WEBIRC; empty accepts any name.",
+    )
+
+
+@dataclass(frozen=True)
 class OperEntry:
     """One [[opers]] table: credentials for the OPER command."""
 
@@ -965,6 +987,13 @@ class Config:
     xmpp: XmppSection = field(
         default_factory=XmppSection,
         metadata={"help": "The Jabber MUC gateway (XEP-0114 component)."},
+    )
+    webirc: tuple[WebircEntry, ...] = field(
+        default_factory=tuple,
+        metadata={
+            "help": "Web gateways (Kiwi IRC, gamja behind webircgateway, ...) allowed to "
+            "pass on their users' addresses with WEBIRC; one [[webirc]] table each."
+        },
     )
     opers: tuple[OperEntry, ...] = field(
         default_factory=tuple,

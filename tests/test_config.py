@@ -125,6 +125,8 @@ def test_schema_keys_cover_config() -> None:
         ("oper_classes", "name"),
         ("links", "name"),
         ("links", "secret"),
+        ("webirc", "password_hash"),
+        ("webirc", "hosts"),
     }
 
 

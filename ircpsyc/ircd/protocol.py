@@ -192,6 +192,20 @@ class IRCProtocol(asyncio.Protocol):
             session.handle_line(raw, now)
         self._buffer = buffer
 
+    def readdress(self, ip: str) -> str:
+        """WEBIRC: this connection is really `ip`'s. The limits per address move to it;
+        the reason it is refused (too many from `ip`, a D-line), or ""."""
+        if self._refused or not self._ip:
+            return "Connection refused"
+        self._server.disconnected(self._ip)
+        refusal = self._server.admit(ip)
+        if refusal:
+            self._refused = True  # counted nowhere now: connection_lost must not uncount
+            return refusal
+        self._ip = ip
+        self._server.connected(ip)
+        return ""
+
     def hold(self) -> None:
         """Process no further input until `release` (a SASL or NickServ password check)."""
         self._holds += 1
