@@ -361,6 +361,24 @@ class ListenSection:
         "and tls.key.",
         check=_check_hostport,
     )
+    irc_proxy: tuple[str, ...] = _key(
+        (),
+        help="Plain IRC listeners behind a proxy that speaks the PROXY protocol (HAProxy's "
+        "send-proxy or send-proxy-v2): every connection starts with a header naming the "
+        "client, and must come from listen.proxy_from. Same form as irc.",
+        check=_check_hostport,
+    )
+    web_proxy: tuple[str, ...] = _key(
+        (),
+        help="Web listeners (as web) behind a proxy that speaks the PROXY protocol.",
+        check=_check_hostport,
+    )
+    proxy_from: tuple[str, ...] = _key(
+        ("127.0.0.1", "::1"),
+        help="Addresses or networks (CIDR) of the proxies allowed to connect to "
+        "irc_proxy and web_proxy listeners; anyone else is dropped.",
+        check=_check_cidr,
+    )
     psyc: str = _key(
         "",
         help="Listener for PSYC server links (see [[links]]), HOST:PORT; empty means no "
@@ -1294,7 +1312,7 @@ def _cross_checks(cfg: Config) -> Iterator[ConfigError]:
     if not cfg.listen.irc and not cfg.listen.irc_tls:
         yield ConfigError(src, "listen.irc", "no listeners: set listen.irc or listen.irc_tls")
     seen_addr: dict[tuple[str, int], str] = {}
-    for field_name in ("irc", "irc_tls", "web", "web_tls"):
+    for field_name in ("irc", "irc_tls", "web", "web_tls", "irc_proxy", "web_proxy"):
         for i, entry in enumerate(getattr(cfg.listen, field_name)):
             addr = parse_hostport(entry)
             where = f"listen.{field_name}[{i}]"

@@ -189,6 +189,7 @@ class Server:
                 )
                 self.listeners.append(listener)
         await self._start_web()
+        await self._start_proxied()
         self._tick = asyncio.create_task(self._ticker())
         log.info("%s listening on %s", self.config.server.name, ", ".join(self.addresses()))
         if self.linking is not None:
@@ -226,6 +227,30 @@ class Server:
             self.listeners.append(listener)
             scheme = "https" if tls else "http"
             log.info("web client and WebSocket on %s://%s/", scheme, entry)
+
+    async def _start_proxied(self) -> None:
+        """Listeners behind a PROXY-protocol proxy (HAProxy): IRC and web."""
+        from ircpsyc import proxy_protocol
+        from ircpsyc.web.forwarded import parse_networks
+        from ircpsyc.web.websocket import WebProtocol
+
+        listen = self.config.listen
+        trusted = parse_networks(listen.proxy_from)
+        loop = asyncio.get_running_loop()
+        wanted: list[tuple[str, Callable[[], asyncio.Protocol]]] = [
+            (entry, lambda: IRCProtocol(self, False)) for entry in listen.irc_proxy
+        ]
+        wanted += [(entry, lambda: WebProtocol(self, False)) for entry in listen.web_proxy]
+        for entry, factory in wanted:
+            host, port = parse_hostport(entry)
+            listener = await loop.create_server(
+                proxy_protocol.wrap(factory, trusted),
+                host,
+                port,
+                reuse_address=True,
+                backlog=4096,
+            )
+            self.listeners.append(listener)
 
     def _start_xmpp(self) -> None:
         """The Jabber MUC gateway: whatever happens to it, the IRC side keeps running."""
