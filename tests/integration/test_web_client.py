@@ -25,6 +25,7 @@ webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.chrome.options import Options  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -229,7 +230,8 @@ async def test_phone_layout(page: Any, web: tuple[int, int]) -> None:
     await call(send, page, "typing on a phone")
     await until(lambda: "typing on a phone" in log_text(page), "own line")
     width = page.execute_script("return document.documentElement.clientWidth")
-    side = page.execute_script("return document.getElementById('sidebar').getBoundingClientRect()")
+    rect = "return document.getElementById('sidebar').getBoundingClientRect()"
+    side = page.execute_script(rect)
     assert side["right"] <= 0, "the conversation list is off screen on a phone"
     box = page.execute_script("return document.getElementById('input').getBoundingClientRect()")
     assert box["right"] <= width and box["width"] > width / 2
@@ -238,9 +240,23 @@ async def test_phone_layout(page: Any, web: tuple[int, int]) -> None:
     await call(screenshot, page, "phone")
     await call(lambda: page.find_element(By.ID, "b-menu").click())
     await asyncio.sleep(0.3)
-    side = page.execute_script("return document.getElementById('sidebar').getBoundingClientRect()")
+    side = page.execute_script(rect)
     assert side["left"] >= 0 and side["right"] > 100
     await call(screenshot, page, "phone-menu")
+    # The dark theme follows the system's preference.
+    dark = {"features": [{"name": "prefers-color-scheme", "value": "dark"}]}
+    await call(page.execute_cdp_cmd, "Emulation.setEmulatedMedia", dark)
+    try:
+        await call(lambda: page.find_element(By.ID, "input").send_keys(Keys.ESCAPE))
+        await asyncio.sleep(0.3)
+        side = page.execute_script(rect)
+        assert side["right"] <= 0, "Escape closes the list"
+        background = page.execute_script("return getComputedStyle(document.body).backgroundColor")
+        red, green, blue = (int(x) for x in background[background.index("(") + 1 : -1].split(","))
+        assert red + green + blue < 150, background
+        await call(screenshot, page, "phone-dark")
+    finally:
+        await call(page.execute_cdp_cmd, "Emulation.setEmulatedMedia", {"features": []})
 
 
 @aio

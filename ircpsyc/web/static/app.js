@@ -1102,6 +1102,10 @@ function init() {
       $("app").classList.toggle("no-members", !settings.showMembers || state.current.kind !== "channel");
     }
   });
+  // On a phone the lists cover the conversation: a tap beside them closes them.
+  document.querySelector(".main").addEventListener("click", (event) => {
+    if (!event.target.closest("#b-menu, #b-members")) $("app").classList.remove("show-side", "show-members");
+  });
   $("b-topic").addEventListener("click", () => {
     const input = $("input");
     input.value = `/topic ${strip(state.current.topic || "")}`;
