@@ -287,8 +287,9 @@ async def test_reconnects_after_server_restart(page: Any, tmp_path: Path) -> Non
 
 @aio
 async def test_come_back_and_see_what_was_said(page: Any, web: tuple[int, int]) -> None:
-    """Close the tab, others talk, open the page again: the missed lines follow a
-    "new since you left" marker."""
+    """The issue's story: a registered user closes the tab, others talk (a mention in
+    the channel, a private message), and opening the page again shows the missed lines
+    after a "new since you left" line, and the private conversation as unread."""
     irc_port, web_port = web
     channel = "#" + unique("away")
     nick = unique("leaver")
@@ -298,18 +299,34 @@ async def test_come_back_and_see_what_was_said(page: Any, web: tuple[int, int]) 
     await call(open_page, page, web_port, f"?nick={nick}&channels=%23{channel[1:]}")
     await until(lambda: "before you came" in log_text(page), "history")
     await peer.expect("JOIN")
+    await call(lambda: page.find_element(By.ID, "b-account").click())
+    await call(lambda: page.find_element(By.ID, "a-password").send_keys("a fine password"))
+    await call(lambda: page.find_element(By.ID, "a-go").click())
+    await until(
+        lambda: page.find_element(By.ID, "b-account").text == f"Account: {nick}",
+        "registered",
+        timeout=20,
+    )
     await call(page.get, "about:blank")  # the tab is closed
     await peer.expect("QUIT")
-    await peer.send(f"PRIVMSG {channel} :while you were gone")
+    await peer.send(f"PRIVMSG {channel} :{nick}: while you were gone", f"PRIVMSG {nick} :psst")
     await peer.sync()
     await call(open_page, page, web_port)
     await until(lambda: page.find_element(By.ID, "f-nick").is_displayed(), "the connect form")
     assert channel in page.find_element(By.ID, "f-channels").get_attribute("value")
     await call(lambda: page.find_element(By.ID, "f-go").click())
-    await until(lambda: "while you were gone" in log_text(page), "the missed line")
+    await until(lambda: "while you were gone" in log_text(page), "the missed line", timeout=20)
+    await until(lambda: "new since you left" in log_text(page), "the marker")
     text = log_text(page)
     assert text.index("before you came") < text.index("new since you left")
     assert text.index("new since you left") < text.index("while you were gone")
+    assert text.count("while you were gone") == 1  # the away log and history agree
+    badges = await until(
+        lambda: [b.text for b in page.find_elements(By.CSS_SELECTOR, ".buffers .badge") if b.text],
+        "the private message as unread",
+    )
+    assert badges == ["1"]
+    await call(screenshot, page, "come-back")
 
 
 @aio

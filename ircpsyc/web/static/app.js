@@ -88,8 +88,10 @@ function buffer(name, kind, create = true) {
     unread: 0, mention: false, topic: "", members: new Map(), joined: false,
     ids: new Set(), loading: null, done: false,
     lastRead: localStorage.getItem(READ + key) || "",
-    markerPlaced: false,
   };
+  // What was read when this browser left (page load, or the connection dropped): the
+  // "new since you left" line goes after it, whatever gets read in the meantime.
+  buf.leftAt = buf.lastRead;
   label.textContent = kind === "server" ? "Server" : name;
   button.addEventListener("click", () => select(buf));
   state.buffers.set(key, buf);
@@ -278,10 +280,10 @@ function notify(buf, line) {
 /** After a history load: a line before the first message that came while we were away. */
 function placeMarker(buf) {
   const old = buf.log.querySelector(".marker");
-  if (!buf.lastRead) return;
+  if (!buf.leftAt) return;
   let first = null;
   for (const node of buf.log.querySelectorAll(".msg")) {
-    if (node.dataset.time > buf.lastRead && !node.classList.contains("event")) {
+    if (node.dataset.time > buf.leftAt && !node.classList.contains("event")) {
       const nick = node.querySelector(".nick").textContent;
       if (!isMe(nick)) {
         first = node;
@@ -326,7 +328,7 @@ function historyDone(buf, count) {
   buf.loading = null;
   if (how === "before" && count < HISTORY_PAGE) buf.done = true;
   if (how === "latest") {
-    if (count < HISTORY_PAGE) buf.done = true;
+    // Not "done" even when short: the away log's batch may have been taken for this one.
     placeMarker(buf);
     markRead(buf);
     if (buf.log.scrollHeight <= buf.log.clientHeight) requestHistory(buf, "before");
@@ -372,6 +374,7 @@ function onClose(delay) {
   for (const buf of state.buffers.values()) {
     buf.joined = false;
     buf.loading = null;
+    buf.leftAt = buf.lastRead;
     updateBadge(buf);
   }
   if (delay === null) {
@@ -627,7 +630,8 @@ const handlers = {
       const buf = buffer(batch.params[0], isChannel(batch.params[0]) ? "channel" : "query");
       const anchor = buf.loading === "before" ? buf.log.querySelector(".msg") : undefined;
       for (const line of batch.lines) message(line, line.command === "NOTICE" ? "notice" : "privmsg", buf, anchor);
-      historyDone(buf, batch.lines.length);
+      if (buf.loading) historyDone(buf, batch.lines.length);
+      else placeMarker(buf); // the away log, replayed at login
     } else if (batch.type === "draft/chathistory-targets") {
       for (const line of batch.lines) {
         const target = line.params[1];
