@@ -150,6 +150,13 @@ async def test_join_by_url_history_and_lines_both_ways(page: Any, web: tuple[int
     assert page.find_elements(By.CSS_SELECTOR, ".log:not([hidden]) .msg.highlight")
     members = await call(lambda: page.find_element(By.ID, "member-list").text)
     assert peer.nick in members and nick in members
+    # The keyboard alone: Tab completes a nick, Alt+Down goes to the next conversation.
+    box = page.find_element(By.ID, "input")
+    await call(box.send_keys, peer.nick[:4], Keys.TAB, "ping")
+    assert box.get_attribute("value") == f"{peer.nick}: ping"
+    await call(box.send_keys, Keys.ENTER)
+    said = await peer.expect("PRIVMSG")
+    assert said.params == [channel, f"{peer.nick}: ping"]
     # A private message opens a conversation with an unread count.
     await peer.send(f"PRIVMSG {nick} :psst, private")
     badge = await until(
@@ -158,6 +165,9 @@ async def test_join_by_url_history_and_lines_both_ways(page: Any, web: tuple[int
     )
     assert badge == ["1"]
     await call(screenshot, page, "desktop")
+    await call(page.find_element(By.ID, "input").send_keys, Keys.ALT, Keys.ARROW_DOWN)
+    await until(lambda: page.find_element(By.ID, "title").text == peer.nick, "Alt+Down")
+    assert "psst, private" in log_text(page)
 
 
 @aio

@@ -492,6 +492,13 @@ const handlers = {
     state.wantedNick = (state.wantedNick + "_").slice(0, 30);
     state.conn.send("NICK", state.wantedNick);
   },
+  432(msg) {
+    // A nick the server does not take (from a link, say): in with a guest nick, and say so.
+    if (state.registered) return error(msg);
+    info(buffer("", "server"), `The nick ${msg.params[1]} is not allowed here; you are a guest for now (/nick NAME).`, "error");
+    state.wantedNick = `Guest${Math.floor(Math.random() * 90000) + 10000}`;
+    state.conn.send("NICK", state.wantedNick);
+  },
   JOIN(msg) {
     const nick = nickOf(msg.source);
     const name = msg.params[0];
