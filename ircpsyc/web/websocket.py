@@ -36,7 +36,10 @@ from ircpsyc.web.forwarded import client_address, normal_ip, parse_networks
 if TYPE_CHECKING:
     from ircpsyc.server import Server
 
-log = logging.getLogger("ircpsyc.web")
+# websockets logs every connection opened, refused or closed at INFO: for a server
+# with many browsers that is noise. Its warnings and errors still show.
+_CORE_LOG = logging.getLogger("ircpsyc.web.connections")
+_CORE_LOG.setLevel(logging.WARNING)
 
 BINARY = Subprotocol("binary.ircv3.net")
 TEXT = Subprotocol("text.ircv3.net")
@@ -69,6 +72,7 @@ class WebProtocol(asyncio.Protocol):
             subprotocols=[BINARY, TEXT],
             select_subprotocol=_select_subprotocol,
             max_size=MAX_MESSAGE,
+            logger=_CORE_LOG,
         )
         self._binary = False
         self._irc: IRCProtocol | None = None
