@@ -344,3 +344,28 @@ def test_keepalive_pings_close_a_silent_client(tmp_path: Path) -> None:
         assert waited < 5
     finally:
         assert not factory.close()
+
+
+@ws_test
+async def test_dlines_and_klines_apply_to_websocket_clients(web: tuple[int, int]) -> None:
+    from tests.conftest import OPER_NAME, OPER_PASSWORD
+
+    irc_port, web_port = web
+    admin = await connect_registered(irc_port, unique("admin"))
+    await admin.send(f"OPER {OPER_NAME} :{OPER_PASSWORD}")
+    await admin.expect("381", timeout=10)
+    await admin.send("DLINE 0 203.0.113.66 :no web from there")
+    await admin.sync()
+    # The address a trusted proxy forwards is the one D-lines see.
+    banned = await WsClient.connect(web_port, headers={"X-Forwarded-For": "203.0.113.66"})
+    lines = await banned.closed()
+    assert lines and "no web from there" in lines[-1].params[-1]
+    # A K-line on a WebSocket user's host drops the live session.
+    nick = unique("wsk")
+    victim = await WsClient.connect(web_port, headers={"X-Forwarded-For": "203.0.113.67"})
+    await victim.register(nick)
+    await admin.send("KLINE 0 *@203.0.113.67 :not this one either")
+    lines = await victim.closed()
+    assert "not this one either" in lines[-1].params[-1]
+    await admin.send("UNDLINE 203.0.113.66", "UNKLINE *@203.0.113.67")
+    await admin.sync()
