@@ -168,6 +168,33 @@ async def test_join_by_url_history_and_lines_both_ways(page: Any, web: tuple[int
     await call(page.find_element(By.ID, "input").send_keys, Keys.ALT, Keys.ARROW_DOWN)
     await until(lambda: page.find_element(By.ID, "title").text == peer.nick, "Alt+Down")
     assert "psst, private" in log_text(page)
+    # The channel list: LIST in a dialog, with a Join button per channel.
+    await call(lambda: page.find_element(By.ID, "b-list").click())
+    await until(lambda: channel in page.find_element(By.ID, "channel-list").text, "LIST")
+    await call(lambda: page.find_element(By.CSS_SELECTOR, "#list-dialog menu button").click())
+    # In the background, a mention or a private message notifies; other lines do not.
+    page.execute_script(
+        """
+        window.notes = [];
+        Object.defineProperty(document, "hidden", { get: () => true, configurable: true });
+        window.Notification = function (title, options) {
+          window.notes.push([title, options.body]);
+          this.close = () => {};
+        };
+        window.Notification.permission = "granted";
+        """
+    )
+    await peer.send(
+        f"PRIVMSG {channel} :just chatting",
+        f"PRIVMSG {channel} :{nick}, look here",
+        f"PRIVMSG {nick} :and a private one",
+    )
+    await until(lambda: len(page.execute_script("return window.notes")) >= 2, "notes")
+    notes = page.execute_script("return window.notes")
+    assert notes == [
+        [f"{peer.nick} in {channel}", f"{nick}, look here"],
+        [peer.nick, "and a private one"],
+    ]
 
 
 @aio
