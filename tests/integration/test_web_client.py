@@ -142,6 +142,14 @@ async def test_join_by_url_history_and_lines_both_ways(page: Any, web: tuple[int
     await call(send, page, "hello from a browser")
     said = await peer.expect("PRIVMSG")
     assert said.params == [channel, "hello from a browser"]
+    # A long paste goes out as several lines that each fit in 512 bytes.
+    long = " ".join(f"w\u00e9rd{i}" for i in range(150))
+    await call(send, page, long)
+    parts: list[str] = []
+    while len(" ".join(parts)) < len(long):
+        parts.append((await peer.expect("PRIVMSG")).params[1])
+    assert " ".join(parts) == long and len(parts) > 1
+    assert all(len(p.encode()) <= 400 for p in parts)
     await peer.send(f"PRIVMSG {channel} :\x02bold\x02 and \x0304red\x03 for {nick}")
     await until(lambda: "bold and red" in log_text(page), "a line from IRC")
     bold = page.find_elements(By.CSS_SELECTOR, ".log:not([hidden]) .text .b")

@@ -926,8 +926,39 @@ const COMMANDS = {
   },
 };
 
+// Room for the text in a 512-byte line after ":nick!user@host PRIVMSG target :".
+const TEXT_BYTES = 400;
+
+/** `text` cut into pieces of at most TEXT_BYTES UTF-8 bytes, at spaces where possible. */
+function pieces(text) {
+  const encoder = new TextEncoder();
+  const out = [];
+  let rest = text;
+  while (encoder.encode(rest).length > TEXT_BYTES) {
+    let cut = 0;
+    let bytes = 0;
+    for (const ch of rest) {
+      bytes += encoder.encode(ch).length;
+      if (bytes > TEXT_BYTES) break;
+      cut += ch.length;
+    }
+    const space = rest.lastIndexOf(" ", cut);
+    if (space > cut / 2) cut = space + 1;
+    out.push(rest.slice(0, cut).trimEnd());
+    rest = rest.slice(cut);
+  }
+  if (rest) out.push(rest);
+  return out;
+}
+
+const IN_A_CONVERSATION = new Set([
+  "me", "topic", "kick", "ban", "unban", "op", "deop", "voice", "devoice", "part", "close",
+]);
+
 function say(target, text) {
-  for (const line of text.split(/\r?\n/)) {
+  const action = text.startsWith("\x01ACTION ") && text.endsWith("\x01");
+  const lines = action ? [text] : text.split(/\r?\n/).flatMap(pieces);
+  for (const line of lines) {
     if (!line) continue;
     state.conn.send("PRIVMSG", target, line);
     if (!state.caps.has("echo-message")) {
@@ -948,7 +979,9 @@ function submitInput(event) {
     const name = (space < 0 ? text.slice(1) : text.slice(1, space)).toLowerCase();
     const args = space < 0 ? "" : text.slice(space + 1).trim();
     const command = COMMANDS[name === "j" ? "join" : name === "m" ? "msg" : name];
-    if (command) command(args, buf);
+    if (command && buf.kind === "server" && IN_A_CONVERSATION.has(name)) {
+      info(buf, `/${name} works in a channel or a conversation.`, "error");
+    } else if (command) command(args, buf);
     else info(buf, `Unknown command /${name}; try /help`, "error");
     return;
   }
