@@ -369,3 +369,48 @@ async def test_dlines_and_klines_apply_to_websocket_clients(web: tuple[int, int]
     assert "not this one either" in lines[-1].params[-1]
     await admin.send("UNDLINE 203.0.113.66", "UNKLINE *@203.0.113.67")
     await admin.sync()
+
+
+def test_malformed_frames_close_cleanly(web: tuple[int, int]) -> None:
+    """Protocol errors end that connection with a close frame; the server logs no
+    traceback (the fixture checks) and keeps serving."""
+    import os
+    import random
+    import socket
+
+    handshake = (
+        b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    mask = b"\x00\x00\x00\x00"
+    bad = [
+        b"\xf1\x80" + mask,  # RSV bits set
+        b"\x83\x80" + mask,  # reserved opcode
+        b"\x81\x05hello",  # a client frame without a mask
+        b"\x09\x80" + mask,  # a fragmented ping
+        b"\x80\x80" + mask,  # a continuation with nothing to continue
+        b"\x89\xfe\x00\xc8" + mask + bytes(200),  # a ping longer than 125 bytes
+        b"\x88\x82" + mask + b"\x03\xe7",  # a close with a reserved code (999)
+        b"\x01\x82" + mask + b"PI" + b"\x81\x82" + mask + b"NG",  # a new message mid-message
+        b"\x81\xff" + b"\x7f" * 8 + mask,  # a 2**63-byte length
+    ]
+    rng = random.Random(14)
+    bad += [os.urandom(rng.randint(1, 64)) for _ in range(20)]
+    for payload in bad:
+        with socket.create_connection((HOST, web[1]), timeout=5) as sock:
+            sock.sendall(handshake + payload)
+            sock.shutdown(socket.SHUT_WR)  # an incomplete frame ends at the end of input
+            received = b""
+            try:
+                while chunk := sock.recv(65536):
+                    received += chunk
+            except ConnectionResetError:
+                pass
+            assert received.startswith(b"HTTP/1.1 101"), payload
+
+    @ws_test
+    async def still_serving() -> None:
+        client = await WsClient.connect(web[1])
+        await client.register(unique("wsfine"))
+
+    still_serving()
