@@ -372,6 +372,9 @@ async def test_come_back_and_see_what_was_said(page: Any, web: tuple[int, int]) 
     )
     assert badges == ["1"]
     await call(screenshot, page, "come-back")
+    await call(page.set_window_size, *PHONE)  # the hidden list's count is on its button
+    assert page.find_element(By.ID, "b-menu").get_attribute("data-unread") == "1"
+    await call(screenshot, page, "come-back-phone")
 
 
 @aio

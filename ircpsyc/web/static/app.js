@@ -154,6 +154,12 @@ function updateBadge(buf) {
   buf.li.classList.toggle("mention", buf.mention);
   buf.li.classList.toggle("parted", buf.kind === "channel" && !buf.joined);
   const total = state.order.reduce((n, b) => n + b.unread, 0);
+  // On a phone the list is hidden: its menu button carries the count.
+  const menu = $("b-menu");
+  if (total) menu.dataset.unread = total > 99 ? "99+" : String(total);
+  else delete menu.dataset.unread;
+  menu.classList.toggle("mention", state.order.some((b) => b.mention));
+  menu.setAttribute("aria-label", total ? `Conversations, ${total} unread` : "Conversations");
   document.title = (total ? `(${total}) ` : "") + (state.nick ? `${state.nick} - ` : "") + "ircpsyc";
 }
 
