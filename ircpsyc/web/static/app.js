@@ -1112,10 +1112,10 @@ function init() {
     }
     const password = $("f-password").value;
     if (password) {
+      if (password !== settings.password || !settings.account) settings.account = nick;
       settings.password = password;
-      settings.account = nick;
-    } else if (settings.account && state.fold(settings.account) !== state.fold(nick)) {
-      settings.password = "";
+    } else {
+      settings.password = ""; // an emptied field forgets the login kept in this browser
       settings.account = "";
     }
     if ("Notification" in window && Notification.permission === "default") {
