@@ -17,10 +17,12 @@ and lines sent in text mode are made valid UTF-8 (U+FFFD) first.
 from __future__ import annotations
 
 import asyncio
+import functools
 import http
 import logging
 import os
-from typing import TYPE_CHECKING, Any
+from collections import Counter
+from typing import TYPE_CHECKING, Any, cast
 
 from websockets.exceptions import InvalidOrigin
 from websockets.frames import CloseCode, Frame, Opcode
@@ -31,7 +33,7 @@ from websockets.typing import Subprotocol
 
 from ircpsyc.ircd.protocol import MAX_INPUT, IRCProtocol
 from ircpsyc.web import pages
-from ircpsyc.web.forwarded import client_address, normal_ip, parse_networks
+from ircpsyc.web.forwarded import Network, client_address, is_trusted, normal_ip, parse_networks
 
 if TYPE_CHECKING:
     from ircpsyc.server import Server
@@ -49,6 +51,17 @@ MAX_MESSAGE = MAX_INPUT + 2
 HANDSHAKE_TIMEOUT = 10.0
 # Seconds we wait for the client's close frame before dropping the TCP connection.
 CLOSE_TIMEOUT = 2.0
+
+
+@functools.lru_cache(maxsize=8)
+def _trusted(entries: tuple[str, ...]) -> tuple[Network, ...]:
+    """[web] trusted_proxies as networks, parsed once per configuration."""
+    return parse_networks(entries)
+
+
+# Connections per address that have not sent their HTTP request yet: an address may
+# hold no more of these than limits.max_per_ip (each waits up to HANDSHAKE_TIMEOUT).
+_handshaking: Counter[str] = Counter()
 
 
 def _select_subprotocol(
@@ -82,13 +95,22 @@ class WebProtocol(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._awaiting_pong = False
         self._closing = False
+        self._counted = False  # in _handshaking
 
     # -- asyncio callbacks
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._raw = transport  # type: ignore[assignment]
-        peer = transport.get_extra_info("peername") or ("unknown", 0)
+        raw = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
+        self._raw = raw
+        peer = raw.get_extra_info("peername") or ("unknown", 0)
         self._peer = (normal_ip(str(peer[0])) or str(peer[0]), int(peer[1]))
+        config = self._server.config
+        proxy = is_trusted(self._peer[0], _trusted(config.web.trusted_proxies))
+        if not proxy and _handshaking[self._peer[0]] >= config.limits.max_per_ip:
+            raw.abort()  # that address already has as many waiting as it may
+            return
+        _handshaking[self._peer[0]] += 1
+        self._counted = True
         self._timer = asyncio.get_running_loop().call_later(HANDSHAKE_TIMEOUT, self._expired)
 
     def data_received(self, data: bytes) -> None:
@@ -106,6 +128,7 @@ class WebProtocol(asyncio.Protocol):
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._uncount()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -150,12 +173,21 @@ class WebProtocol(asyncio.Protocol):
 
     # -- the opening handshake
 
+    def _uncount(self) -> None:
+        if self._counted:
+            self._counted = False
+            ip = self._peer[0]
+            _handshaking[ip] -= 1
+            if _handshaking[ip] <= 0:
+                del _handshaking[ip]
+
     def _request(self, request: Request) -> None:
+        self._uncount()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
         config = self._server.config
-        trusted = parse_networks(config.web.trusted_proxies)
+        trusted = _trusted(config.web.trusted_proxies)
         ip, secure = client_address(self._peer[0], request.headers.raw_items(), trusted)
         tls = self._tls if secure is None else secure
         upgrade = request.headers.get("Upgrade", "").lower() == "websocket"

@@ -248,6 +248,13 @@ def test_limits_per_ip_apply_to_websocket(tmp_path: Path) -> None:
             await asyncio.sleep(0.2)
             fourth = await WsClient.connect(port)
             await fourth.register(unique("lim"))
+            # Connections that never send their HTTP request: two may wait, a third
+            # from the same address is dropped at once.
+            idle = [await asyncio.open_connection(HOST, port) for _ in range(2)]
+            reader, _ = await asyncio.open_connection(HOST, port)
+            assert await asyncio.wait_for(reader.read(), 2) == b""
+            for _, writer in idle:
+                writer.close()
 
         run()
     finally:
