@@ -203,11 +203,13 @@ class Server:
         """The web listeners (IRC over WebSocket and the web client): one that cannot be
         opened is logged and skipped, and IRC keeps running (the default one is on a
         fixed port that something else may hold)."""
+        wanted = [(entry, False) for entry in self.config.listen.web]
+        wanted += [(entry, True) for entry in self.config.listen.web_tls]
+        if not wanted:
+            return
         from ircpsyc.web.websocket import WebProtocol
 
         loop = asyncio.get_running_loop()
-        wanted = [(entry, False) for entry in self.config.listen.web]
-        wanted += [(entry, True) for entry in self.config.listen.web_tls]
         for entry, tls in wanted:
             if tls and self.ssl_context is None:
                 self.ssl_context = self._make_ssl_context()
@@ -230,11 +232,13 @@ class Server:
 
     async def _start_proxied(self) -> None:
         """Listeners behind a PROXY-protocol proxy (HAProxy): IRC and web."""
+        listen = self.config.listen
+        if not listen.irc_proxy and not listen.web_proxy:
+            return
         from ircpsyc import proxy_protocol
         from ircpsyc.web.forwarded import parse_networks
         from ircpsyc.web.websocket import WebProtocol
 
-        listen = self.config.listen
         trusted = parse_networks(listen.proxy_from)
         loop = asyncio.get_running_loop()
         wanted: list[tuple[str, Callable[[], asyncio.Protocol]]] = [
@@ -348,12 +352,15 @@ def _raise_fd_limit() -> None:
 
 async def _main(config: Config, path: str | None, overrides: Overrides) -> int:
     server = Server(config, path, overrides)
+    loop = asyncio.get_running_loop()
+    # Before the listeners open: a SIGHUP that comes as soon as the port answers must
+    # reload, not kill the process (SIGHUP's default action).
+    loop.add_signal_handler(signal.SIGHUP, server.reload)
     try:
         await server.start()
     except OSError as error:
         log.error("cannot listen: %s", error)
         return 1
-    loop = asyncio.get_running_loop()
     stopping: list[asyncio.Task[None]] = []
 
     def shutdown(signame: str) -> None:
@@ -363,7 +370,6 @@ async def _main(config: Config, path: str | None, overrides: Overrides) -> int:
 
     loop.add_signal_handler(signal.SIGTERM, shutdown, "SIGTERM")
     loop.add_signal_handler(signal.SIGINT, shutdown, "SIGINT")
-    loop.add_signal_handler(signal.SIGHUP, server.reload)
     await server.stopped.wait()
     return 0
 
