@@ -25,9 +25,21 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 K = TypeVar("K", bound=Hashable)
+
+
+class Connection(Protocol):
+    """What admission closes when it displaces a connection: an IRC connection, or a
+    web one that has not become an IRC connection yet."""
+
+    def drop(self, reason: str) -> bool:
+        """Close at once; False when there is no transport yet (a TLS handshake)."""
+        ...
+
+    def __hash__(self) -> int: ...
+
 
 TOO_MANY_FROM_ADDRESS = "Too many connections from your IP address"
 FULL = "Server is full, try again later"

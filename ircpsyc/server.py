@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from ircpsyc.admission import FULL, Admission, Quota
+from ircpsyc.admission import FULL, Admission, Connection, Quota
 from ircpsyc.channels.place import PlaceRegistry
 from ircpsyc.config import Config, ConfigError, Overrides, load, parse_hostport
 from ircpsyc.ircd.client import Client
@@ -36,6 +36,7 @@ from ircpsyc.services.registrations import ChannelRegistrations
 from ircpsyc.store import Store
 from ircpsyc.tlsaccept import TLSListener
 from ircpsyc.tlsutil import accept_any_client_certificate
+from ircpsyc.web.websocket import WebProtocol
 
 if TYPE_CHECKING:
     from ircpsyc.xmpp.component import Component
@@ -135,13 +136,14 @@ class Server:
             self.linking = Linking(config, self.router, self.places, self.core)
         self.store: Store | None = None
         # Client connections from accept() on (TLS handshakes included) to their close.
-        self.admission: Admission[IRCProtocol] = Admission()
+        self.admission: Admission[Connection] = Admission()
         self.core.on_registered = self._registered
         self.fd_budget = _fd_budget()
         self.listeners: list[asyncio.Server] = []
         self.tls_listener: TLSListener[IRCProtocol] | None = None
+        self.web_tls_listener: TLSListener[WebProtocol] | None = None
         # Displaced connections whose descriptors are not closed yet: they still count.
-        self._closing: set[IRCProtocol] = set()
+        self._closing: set[Connection] = set()
         self.ssl_context: ssl.SSLContext | None = None
         self.stopped = asyncio.Event()
         self._tick: asyncio.Task[None] | None = None
@@ -237,11 +239,12 @@ class Server:
 
     # -- admission
 
-    def admit(self, ip: str, protocol: IRCProtocol) -> str:
+    def admit(self, ip: str, protocol: Connection, per_address: bool = True) -> str:
         """The reason to refuse a new connection from `ip`, or "" to count it in.
 
         Called at accept(), before any TLS handshake, and again when the handshake
-        is done (then it is counted already)."""
+        is done (then it is counted already). A web connection from a trusted proxy
+        is not `per_address`: its user's address comes with its request."""
         refusal = self.core.moderation.connect_refusal(ip)  # D-lines
         if refusal:
             return refusal
@@ -256,7 +259,8 @@ class Server:
             # so many at once, and no more, may be on their way out.
             displace=len(self._closing) < DISPLACING_AT_ONCE,
         )
-        verdict = self.admission.admit(protocol, address_group(ip, limits.ipv6_prefix), quota)
+        group = address_group(ip, limits.ipv6_prefix) if per_address else f"{ip}#{id(protocol)}"
+        verdict = self.admission.admit(protocol, group, quota)
         if verdict.victim is not None:
             self._displace(verdict.victim)
         return verdict.refusal
@@ -267,9 +271,17 @@ class Server:
         self.admission.gone(protocol)
         return self.admit(ip, protocol)
 
-    def _displace(self, victim: IRCProtocol) -> None:
-        tls = self.tls_listener
-        if tls is not None and tls.in_handshake(victim):
+    def _handshaking(self, protocol: Connection) -> TLSListener[Any] | None:
+        """The TLS listener whose handshake `protocol` is still in, if any."""
+        listeners: list[TLSListener[Any] | None] = [self.tls_listener, self.web_tls_listener]
+        for tls in listeners:
+            if tls is not None and tls.in_handshake(protocol):
+                return tls
+        return None
+
+    def _displace(self, victim: Connection) -> None:
+        tls = self._handshaking(victim)
+        if tls is not None:
             if tls.cancel(victim):  # closed at once
                 return
             self._closing.add(victim)  # till `disconnected`, when its socket is closed
@@ -281,11 +293,11 @@ class Server:
         if isinstance(session.sink, IRCProtocol):
             self.admission.registered(session.sink)
 
-    def disconnected(self, protocol: IRCProtocol) -> None:
-        """A connection closed, or its TLS handshake ended without one; harmless twice."""
+    def disconnected(self, protocol: Connection) -> None:
+        """A connection closed, or its TLS handshake ended without one, or a web
+        connection became an IRC one (which counts itself); harmless twice."""
         self.admission.gone(protocol)
-        tls = self.tls_listener
-        if tls is None or not tls.in_handshake(protocol):  # else its socket is not closed yet
+        if self._handshaking(protocol) is None:  # else its socket is not closed yet
             self._closing.discard(protocol)
 
     # -- life cycle
@@ -345,33 +357,39 @@ class Server:
     async def _start_web(self) -> None:
         """The web listeners (IRC over WebSocket and the web client): one that cannot be
         opened is logged and skipped, and IRC keeps running (the default one is on a
-        fixed port that something else may hold)."""
-        wanted = [(entry, False) for entry in self.config.listen.web]
-        wanted += [(entry, True) for entry in self.config.listen.web_tls]
-        if not wanted:
-            return
-        from ircpsyc.web.websocket import WebProtocol
-
+        fixed port that something else may hold). As for IRC, a connection is counted
+        from accept(), before its TLS handshake."""
         loop = asyncio.get_running_loop()
-        for entry, tls in wanted:
-            if tls and self.ssl_context is None:
-                self.ssl_context = self._make_ssl_context()
+        for entry in self.config.listen.web:
             host, port = parse_hostport(entry)
             try:
                 listener = await loop.create_server(
-                    lambda tls=tls: WebProtocol(self, tls),
-                    host,
-                    port,
-                    ssl=self.ssl_context if tls else None,
-                    reuse_address=True,
-                    backlog=4096,
+                    lambda: WebProtocol(self, False), host, port, reuse_address=True, backlog=4096
                 )
             except OSError as error:
                 log.error("web listener %s: cannot listen: %s", entry, error)
                 continue
             self.listeners.append(listener)
-            scheme = "https" if tls else "http"
-            log.info("web client and WebSocket on %s://%s/", scheme, entry)
+            log.info("web client and WebSocket on http://%s/", entry)
+        if not self.config.listen.web_tls:
+            return
+        if self.ssl_context is None:
+            self.ssl_context = self._make_ssl_context()
+        self.web_tls_listener = TLSListener(
+            self.ssl_context,
+            lambda: WebProtocol(self, True),
+            lambda ip, protocol: protocol.admit(ip),
+            self.disconnected,
+            lambda protocol: protocol.drop(DISPLACED),
+            lambda: self.config.limits.tls_handshake_timeout,
+        )
+        for entry in self.config.listen.web_tls:
+            try:
+                self.web_tls_listener.listen(*parse_hostport(entry))
+            except OSError as error:
+                log.error("web listener %s: cannot listen: %s", entry, error)
+                continue
+            log.info("web client and WebSocket on https://%s/", entry)
 
     async def _start_proxied(self) -> None:
         """Listeners behind a PROXY-protocol proxy (HAProxy): IRC and web."""
@@ -380,7 +398,6 @@ class Server:
             return
         from ircpsyc import proxy_protocol
         from ircpsyc.web.forwarded import parse_networks
-        from ircpsyc.web.websocket import WebProtocol
 
         trusted = parse_networks(listen.proxy_from)
         loop = asyncio.get_running_loop()
@@ -517,6 +534,8 @@ class Server:
             listener.close()
         if self.tls_listener is not None:
             self.tls_listener.close()
+        if self.web_tls_listener is not None:
+            self.web_tls_listener.close()
         durable = self.core.durable
         if durable is not None and self.store is not None:
             self.store.flush()  # what was echoed so far is committed: send it

@@ -21,7 +21,6 @@ import functools
 import http
 import logging
 import os
-from collections import Counter
 from typing import TYPE_CHECKING, Any, cast
 
 from websockets.exceptions import InvalidOrigin
@@ -59,11 +58,6 @@ def _trusted(entries: tuple[str, ...]) -> tuple[Network, ...]:
     return parse_networks(entries)
 
 
-# Connections per address that have not sent their HTTP request yet: an address may
-# hold no more of these than limits.max_per_ip (each waits up to HANDSHAKE_TIMEOUT).
-_handshaking: Counter[str] = Counter()
-
-
 def _select_subprotocol(
     protocol: ServerProtocol, offered: Any
 ) -> Subprotocol | None:  # the client's order of preference wins (IRCv3 websocket)
@@ -95,7 +89,7 @@ class WebProtocol(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._awaiting_pong = False
         self._closing = False
-        self._counted = False  # in _handshaking
+        self._admitted = False  # counted by the server's admission (until handed to IRC)
 
     # -- asyncio callbacks
 
@@ -104,14 +98,37 @@ class WebProtocol(asyncio.Protocol):
         self._raw = raw
         peer = raw.get_extra_info("peername") or ("unknown", 0)
         self._peer = (normal_ip(str(peer[0])) or str(peer[0]), int(peer[1]))
-        config = self._server.config
-        proxy = is_trusted(self._peer[0], _trusted(config.web.trusted_proxies))
-        if not proxy and _handshaking[self._peer[0]] >= config.limits.max_per_ip:
-            raw.abort()  # that address already has as many waiting as it may
-            return
-        _handshaking[self._peer[0]] += 1
-        self._counted = True
+        if not self._admitted:
+            refusal = self.admit(self._peer[0])
+            if refusal:  # over the limits: said in HTTP, before reading the request
+                body = f"{refusal}\n".encode()
+                raw.write(
+                    b"HTTP/1.1 503 Service Unavailable\r\n"
+                    b"Content-Type: text/plain; charset=utf-8\r\n"
+                    + f"Content-Length: {len(body)}\r\n".encode()
+                    + b"Connection: close\r\n\r\n"
+                    + body
+                )
+                raw.close()
+                return
         self._timer = asyncio.get_running_loop().call_later(HANDSHAKE_TIMEOUT, self._expired)
+
+    def admit(self, ip: str) -> str:
+        """Counted by the server's limits from accept() (the TLS listener asks before
+        the handshake); the reason to refuse, or "". Connections from a trusted proxy
+        are not limited per address: their users' addresses come with the request."""
+        ip = normal_ip(ip) or ip
+        proxy = is_trusted(ip, _trusted(self._server.config.web.trusted_proxies))
+        refusal = self._server.admit(ip, self, per_address=not proxy)
+        self._admitted = not refusal
+        return refusal
+
+    def drop(self, reason: str) -> bool:
+        """Admission displaces this connection (it never became an IRC one): hang up."""
+        if self._raw is None:
+            return False
+        self._raw.abort()
+        return True
 
     def data_received(self, data: bytes) -> None:
         if self._awaiting_pong:
@@ -129,6 +146,7 @@ class WebProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._uncount()
+        self._server.disconnected(self)
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -174,15 +192,12 @@ class WebProtocol(asyncio.Protocol):
     # -- the opening handshake
 
     def _uncount(self) -> None:
-        if self._counted:
-            self._counted = False
-            ip = self._peer[0]
-            _handshaking[ip] -= 1
-            if _handshaking[ip] <= 0:
-                del _handshaking[ip]
+        """The IRC connection counts itself from here on (under the user's address)."""
+        if self._admitted:
+            self._admitted = False
+            self._server.disconnected(self)
 
     def _request(self, request: Request) -> None:
-        self._uncount()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -207,6 +222,7 @@ class WebProtocol(asyncio.Protocol):
         self._binary = self._ws.subprotocol == BINARY
         self._shim = WebSocketTransport(self, (ip, self._peer[1]))
         self.send_pending()  # the 101 goes out before IRC says anything
+        self._uncount()
         self._irc = IRCProtocol(self._server, tls)
         self._irc.connection_made(self._shim)
         self._schedule_ping()

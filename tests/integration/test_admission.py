@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import HOST, ServerStarter
+from conftest import HOST, ServerStarter, free_port
 
 from .support import RawClient, aio, find, unique
 
@@ -193,3 +193,38 @@ async def test_silent_connection_is_closed_after_first_line_timeout(
     assert time.monotonic() - started < 4
     await talking.send(f"NICK {unique('slow')}", "USER a 0 * :a", "CAP END")
     await talking.expect("001")
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["web", "web_tls"])
+@aio
+async def test_web_listeners_count_connections_from_accept(
+    ircpsyc_server: ServerStarter, tls_cert: tuple[Path, Path], tls: bool
+) -> None:
+    """Half-open connections to a web listener (no HTTP request; for web_tls no TLS
+    handshake either) are held to max_per_ip per address and closed after their
+    timeout, and a WebSocket client from elsewhere still gets in."""
+    from tests.integration.web_support import WsClient, wait_for_port
+
+    web_port = free_port()
+    key = "web_tls" if tls else "web"
+    limits = {"tls_handshake_timeout": 2.0, "max_per_ip": 8}
+    server = ircpsyc_server(
+        {"listen": {key: [f"{HOST}:{web_port}"]}, "limits": limits}, tls=tls_cert
+    )
+    await asyncio.to_thread(wait_for_port, web_port)
+    attack = await asyncio.to_thread(half_open, web_port, ATTACKERS[0], 30)
+    try:
+        await asyncio.sleep(0.5)
+        held = still_open(attack)
+        print(f"half-open {key} connections held by one address: {len(held)} of 30")
+        assert len(held) == 8
+        if not tls:
+            client = await WsClient.connect(web_port)
+            await client.register(unique("ws"))
+        started = time.monotonic()
+        while still_open(held) and time.monotonic() - started < 15:
+            await asyncio.sleep(0.2)
+        assert not still_open(held)  # the TLS handshake or the HTTP request timed out
+        assert server.alive()
+    finally:
+        close_all(attack)
