@@ -51,9 +51,17 @@ from ircpsyc.ircd.netops import NetOps
 from ircpsyc.ircd.remote import NetFront, Roster
 from ircpsyc.ircd.serverinfo import ServerInfo
 from ircpsyc.psyc_backend.link import LinkConfig, LinkService, Settings
-from ircpsyc.psyc_backend.network import Network, host_of
+from ircpsyc.psyc_backend.network import Network
 from ircpsyc.psyc_backend.packet import Packet
 from ircpsyc.psyc_backend.router import Router
+from ircpsyc.psyc_backend.uniform import (
+    host_of,
+    is_person,
+    is_service,
+    nick_of,
+    service,
+    service_name_of,
+)
 from ircpsyc.services.awaylog_net import NetAwayLog
 from ircpsyc.services.history_net import NetHistory
 
@@ -159,13 +167,14 @@ class Linking:
     # -- dispatch of what arrives from other servers
 
     def _cast(self, packet: Packet) -> None:
-        if packet.context.endswith("/$directory"):
+        name = service_name_of(packet.context)
+        if name == "directory":
             self.directory.cast_in(packet)
-        elif packet.context.endswith("/$accounts"):  # ircpsyc.services.account_sync
-            entity = self.network.router.lookup(f"psyc://{self.network.me}/$accounts")
+        elif name == "accounts":  # ircpsyc.services.account_sync
+            entity = self.network.router.lookup(service(self.network.me, "accounts"))
             if entity is not None:
                 entity.receive(packet)
-        elif "/$" in packet.context:
+        elif is_service(packet.context):
             self.roster.cast_in(packet)
         else:
             self.replicas.cast(packet)
@@ -193,16 +202,16 @@ class Linking:
         """A packet from outside the network: its persons show as `psyc://host/~nick`."""
         source = packet.routing.get("_source", "")
         vars = packet.vars
-        if "/~" in source:
-            nick = packet.get("_nick") or source[source.index("/~") + 2 :]
+        if is_person(source):
+            nick = packet.get("_nick") or nick_of(source)
             host = host_of(source)
             vars["_nick"] = source
             vars.setdefault("_user", nick)
             vars.setdefault("_host", host)
             vars["_prefix"] = f"{source}!{nick}@{host}"
         target = packet.routing.get("_target", "")
-        if "_nick_target" in vars and "/~" in target:
-            vars["_nick_target"] = target[target.index("/~") + 2 :]
+        if "_nick_target" in vars and is_person(target):
+            vars["_nick_target"] = nick_of(target)
 
     # -- REHASH
 

@@ -44,7 +44,7 @@ from ircpsyc.channels.place import Place, PlaceObserver, PlaceRegistry
 from ircpsyc.psyc_backend.packet import Packet, Value, number
 from ircpsyc.psyc_backend.requests import Requests
 from ircpsyc.psyc_backend.server_context import ServerContext
-from ircpsyc.psyc_backend.uniform import casefold
+from ircpsyc.psyc_backend.uniform import casefold, host_of
 
 if TYPE_CHECKING:
     from ircpsyc.psyc_backend.network import Network
@@ -255,7 +255,7 @@ class Directory(PlaceObserver):
         """`_request_directory` from another server's root (True: handled)."""
         if not packet.method.startswith("_request_directory"):
             return False
-        server = _host(packet.source)
+        server = host_of(packet.source)
         if not self.network.in_network(server) or server == self.me:
             return True  # secret channels are listed: for our network's servers only
         if _int(packet.get("_counter") or "-1") == self.counter:
@@ -268,7 +268,7 @@ class Directory(PlaceObserver):
 
     def snapshot_in(self, packet: Packet) -> None:
         """`_status_directory`: the whole directory of another server."""
-        server = _host(packet.context)
+        server = host_of(packet.context)
         if not self.network.in_network(server) or server == self.me:
             return
         replica = DirectoryReplica(server)
@@ -282,7 +282,7 @@ class Directory(PlaceObserver):
         if packet.method.startswith("_status_directory"):
             self.snapshot_in(packet)
             return
-        server = _host(packet.context)
+        server = host_of(packet.context)
         if not self.network.in_network(server) or server == self.me:
             return
         replica = self.replicas.get(server)
@@ -370,7 +370,7 @@ class Directory(PlaceObserver):
         name = packet.get("_nick_place")
         place = self.registry.places.get(casefold(name))
         hidden = place is not None and place.secret and packet.get("_flag_secret") != "1"
-        if place is None or hidden or not self.network.in_network(_host(packet.source)):
+        if place is None or hidden or not self.network.in_network(host_of(packet.source)):
             self.router.send(Packet("_error_unknown_name_place", routing, {"_nick_place": name}))
             return
         members = list(place.members.values())
@@ -404,9 +404,3 @@ class Directory(PlaceObserver):
         # Back within the grace: what we missed; otherwise the whole copy.
         since = replica.last if how == "resume" and replica is not None else -1
         self.context.ask(name, since, again=True)
-
-
-def _host(uniform: str) -> str:
-    from ircpsyc.psyc_backend.network import host_of
-
-    return host_of(uniform)

@@ -40,7 +40,16 @@ from ircpsyc.channels.replica import (
 from ircpsyc.psyc_backend.ids import new_id
 from ircpsyc.psyc_backend.packet import Packet, Value
 from ircpsyc.psyc_backend.router import RemoteEntity, Router
-from ircpsyc.psyc_backend.uniform import casefold, normalize, root, unescape_place
+from ircpsyc.psyc_backend.uniform import (
+    casefold,
+    host_of,
+    is_place,
+    normalize,
+    place_name_of,
+    root,
+    service,
+    unescape_place,
+)
 
 if TYPE_CHECKING:
     from ircpsyc.psyc_backend.network import Network
@@ -49,12 +58,6 @@ log = logging.getLogger(__name__)
 
 MAX_DEPARTED = 256  # recent departures remembered per place
 MAX_SPLIT_MEMORY = 4096  # netburped members remembered per place
-
-
-def _host(uniform: str) -> str:
-    from ircpsyc.psyc_backend.network import host_of
-
-    return host_of(uniform)
 
 
 class Hub(PlaceObserver):
@@ -74,7 +77,7 @@ class Hub(PlaceObserver):
         self.config = config
         self.wall_clock = wall_clock
         self.me = network.me
-        self.service = f"psyc://{self.me}/$netjoin"
+        self.service = service(self.me, "netjoin")
         self.buffers: dict[str, deque[Packet]] = {}
         self.departed: dict[str, dict[str, int]] = {}
         self.split_memory: dict[str, dict[str, str]] = {}
@@ -139,7 +142,7 @@ class Hub(PlaceObserver):
         place = self._place(echo.context)
         if place is None:
             return echo
-        server = _host(echo.target)
+        server = host_of(echo.target)
         on_server = 0
         for member in place.members.values():
             route = member.route
@@ -187,7 +190,7 @@ class Hub(PlaceObserver):
         return False
 
     def _resync(self, packet: Packet) -> None:
-        server = _host(packet.source)
+        server = host_of(packet.source)
         place = self._place(packet.target)
         if place is None:
             self.router.send(
@@ -213,15 +216,14 @@ class Hub(PlaceObserver):
         self._send_state(place, server)
 
     def _netjoin(self, packet: Packet) -> None:
-        server = _host(packet.source)
+        server = host_of(packet.source)
         target = packet.target
         place = self._place(target)
         fresh = False
         if place is None:
-            cut = target.find("/@")
-            if cut < 0 or _host(target) != self.me:
+            if not is_place(target) or host_of(target) != self.me:
                 return
-            name = "#" + unescape_place(target[cut + 2 :])
+            name = "#" + unescape_place(place_name_of(target))
             display = packet.get("_nick_place")
             place = self.registry.create(display if casefold(display) == casefold(name) else name)
             fresh = True
@@ -237,7 +239,7 @@ class Hub(PlaceObserver):
         real_hosts = _column(packet, "_list_members_hosts_real", len(rows))
         for index, (uniform, nick, user, host, realname, account, modes) in enumerate(rows):
             member_key = normalize(uniform)
-            if _host(uniform) != server or member_key in place.members:
+            if host_of(uniform) != server or member_key in place.members:
                 continue  # a server speaks for its own users only
             if casefold(nick) in place.by_nick:
                 continue  # somebody else has that nick here now
@@ -355,7 +357,7 @@ class Hub(PlaceObserver):
             return
         # The persons we remember from its last boot are gone for good.
         for memory in self.split_memory.values():
-            for member_key in [k for k in memory if _host(k) == name]:
+            for member_key in [k for k in memory if host_of(k) == name]:
                 del memory[member_key]
 
     def snapshot(self) -> dict[str, Any]:

@@ -47,7 +47,6 @@ from ircpsyc.channels import modes as M
 from ircpsyc.channels.flood import QUIET_SECONDS, FloodCounter, FloodLimit, parse_flood
 from ircpsyc.channels.modes import FOUNDER, HALFOP, NO_RANK, OP, VOICE
 from ircpsyc.psyc_backend.ids import new_id
-from ircpsyc.psyc_backend.network import host_of
 from ircpsyc.psyc_backend.packet import Dispatch, Packet, Value, number
 from ircpsyc.psyc_backend.router import Entity, RemoteEntity, Router
 from ircpsyc.psyc_backend.uniform import (
@@ -55,6 +54,7 @@ from ircpsyc.psyc_backend.uniform import (
     Uniform,
     UniformError,
     casefold,
+    host_of,
     normalize,
     unescape_place,
 )

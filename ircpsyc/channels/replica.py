@@ -39,7 +39,18 @@ from ircpsyc.channels.place import ListEntry, Member, Place, PlaceRegistry
 from ircpsyc.psyc_backend.ids import new_id
 from ircpsyc.psyc_backend.packet import Packet, Value, number
 from ircpsyc.psyc_backend.router import Entity, RemoteEntity, Router
-from ircpsyc.psyc_backend.uniform import casefold, normalize, root, unescape_place
+from ircpsyc.psyc_backend.uniform import (
+    casefold,
+    host_of,
+    is_person,
+    is_place,
+    nick_of,
+    normalize,
+    place_name_of,
+    root,
+    unescape_place,
+    with_nick,
+)
 
 if TYPE_CHECKING:
     from ircpsyc.psyc_backend.network import Network
@@ -170,8 +181,8 @@ class Replica(Place):
 
     def display_nick(self, uniform: str, nick: str) -> str:
         """How a member shows to local users: its nick, or its uniform when foreign."""
-        if self.replicas.in_network(uniform) or "/~" not in uniform:
-            return _nick_of(uniform) or nick if self.federated else nick
+        if self.replicas.in_network(uniform) or not is_person(uniform):
+            return nick_of(uniform) or nick if self.federated else nick
         return uniform
 
     def translate(self, packet: Packet) -> Packet:
@@ -183,7 +194,7 @@ class Replica(Place):
         relay = packet.routing.get("_source_relay", "")
         if relay and "_nick" in vars:
             home_nick = packet.get("_nick")
-            nick = self.display_nick(relay, _nick_of(relay) or home_nick)
+            nick = self.display_nick(relay, nick_of(relay) or home_nick)
             vars["_nick"] = nick
             prefix = packet.get("_prefix")
             if "!" in prefix:
@@ -289,9 +300,8 @@ class Replica(Place):
         elif method.startswith("_notice_place_nick"):
             new_nick = packet.get("_nick_new")
             new_uniform = packet.get("_uniform_new")
-            cut = relay.rfind("/~")
-            if not new_uniform and cut >= 0 and "/" not in new_nick:
-                new_uniform = relay[: cut + 2] + new_nick  # a person's uniform follows its nick
+            if not new_uniform and is_person(relay) and "/" not in new_nick:
+                new_uniform = with_nick(relay, new_nick)  # a person's uniform follows its nick
             self._rename(relay, new_uniform, new_nick)
         elif method.startswith("_notice_place_topic"):
             self.topic = packet.get("_topic")
@@ -446,7 +456,7 @@ class Replica(Place):
         for key, member in old_members.items():
             if key in self.members or key in kept_local:
                 continue
-            server = _host(member.uniform)
+            server = host_of(member.uniform)
             if recovering and replicas.reachable(server) and replicas.in_network(member.uniform):
                 self.members[key] = member  # wait for its own server's netjoin
                 self.by_nick[casefold(member.nick)] = member
@@ -494,7 +504,7 @@ class Replica(Place):
 
     def _synthetic_leave(self, member: Member, split_from: str) -> Packet:
         """PART, or a netsplit QUIT when the member's server is gone."""
-        server = _host(member.uniform)
+        server = host_of(member.uniform)
         replicas = self.replicas
         if split_from or not replicas.reachable(server):
             reason = f"{replicas.me} {server if server != replicas.me else split_from}"
@@ -510,7 +520,7 @@ class Replica(Place):
     def split_off(self, servers: set[str]) -> None:
         """Members on unreachable `servers` leave, with a netsplit QUIT for the locals."""
         for key, member in list(self.members.items()):
-            if key in self.local or _host(member.uniform) not in servers:
+            if key in self.local or host_of(member.uniform) not in servers:
                 continue
             self._drop(member)
             self.deliver_synthetic(self._synthetic_leave(member, self.home))
@@ -555,17 +565,6 @@ def _mode_diff(
     return changes
 
 
-def _host(uniform: str) -> str:
-    from ircpsyc.psyc_backend.network import host_of
-
-    return host_of(uniform)
-
-
-def _nick_of(uniform: str) -> str:
-    cut = uniform.find("/~")
-    return uniform[cut + 2 :] if cut >= 0 else ""
-
-
 def _user_host(prefix: str, nick: str) -> tuple[str, str]:
     if "!" in prefix and "@" in prefix:
         user_host = prefix.split("!", 1)[1]
@@ -605,7 +604,7 @@ class Replicas:
     # -- helpers for the replicas
 
     def in_network(self, uniform: str) -> bool:
-        return self.network.in_network(_host(uniform))
+        return self.network.in_network(host_of(uniform))
 
     def reachable(self, server: str) -> bool:
         return self.network.is_reachable(server)
@@ -635,11 +634,10 @@ class Replicas:
 
     def _display(self, uniform: str, home_name: str) -> tuple[str, bool]:
         """The local channel name of a remote place, and whether it is federated."""
-        host = _host(uniform)
+        host = host_of(uniform)
         if home_name and self.network.in_network(host) and self.network.home_of(home_name) == host:
             return home_name, False
-        cut = uniform.find("/@")
-        name = unescape_place(uniform[cut + 2 :]) if cut >= 0 else uniform
+        name = unescape_place(place_name_of(uniform)) if is_place(uniform) else uniform
         native = "#" + name
         if self.network.in_network(host) and self.network.home_of(native) == host:
             return native, False
@@ -647,7 +645,7 @@ class Replicas:
 
     def _create(self, uniform: str, home_name: str) -> Replica:
         name, federated = self._display(uniform, home_name)
-        replica = Replica(self, uniform, name, _host(uniform))
+        replica = Replica(self, uniform, name, host_of(uniform))
         replica.federated = federated
         replica.home_name = home_name or name
         self.by_uniform[normalize(uniform)] = replica
@@ -878,4 +876,4 @@ class Replicas:
 
 def _home_nick(member: Member) -> str:
     """The nick a member has at the home (local members are never shown as uniforms)."""
-    return _nick_of(member.uniform) or member.nick
+    return nick_of(member.uniform) or member.nick

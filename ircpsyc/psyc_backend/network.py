@@ -45,7 +45,10 @@ from typing import Any, Protocol
 from ircpsyc.psyc_backend.link import LinkConfig, Links, Peer, Settings
 from ircpsyc.psyc_backend.packet import MAX_SECONDS, Packet, Value, number
 from ircpsyc.psyc_backend.router import Router
-from ircpsyc.psyc_backend.uniform import casefold, root
+from ircpsyc.psyc_backend.uniform import casefold, is_service, root
+
+# Re-exported for ircd/ and xmpp/ (and older imports): host_of lives in uniform.
+from ircpsyc.psyc_backend.uniform import host_of as host_of
 from ircpsyc.psyc_backend.wire import render
 
 log = logging.getLogger(__name__)
@@ -116,18 +119,6 @@ class Inbound:
             self.upto += 1
             self.above.discard(self.upto)
         return True
-
-
-def host_of(uniform: str) -> str:
-    """The host of a uniform, lower-cased, without port; "" if it is not one."""
-    if len(uniform) < 8 or uniform[:7].lower() != "psyc://":
-        return ""
-    end = uniform.find("/", 7)
-    authority = uniform[7:] if end < 0 else uniform[7:end]
-    colon = authority.find(":")
-    if colon >= 0:
-        authority = authority[:colon]
-    return authority.lower()
 
 
 def rendezvous(channel: str, servers: Iterable[str]) -> str:
@@ -479,7 +470,7 @@ class Network:
             return
         servers = routing.get("_route_servers")
         if servers is not None:
-            if "/$" in routing.get("_context", ""):
+            if is_service(routing.get("_context", "")):
                 peer.stats.service_casts_in += 1
             else:
                 peer.stats.casts_in += 1
@@ -768,7 +759,7 @@ class Network:
                 groups.setdefault(hop, []).append(dest)
             else:
                 self.unroutable += 1
-        kind = "service" if "/$" in packet.routing.get("_context", "") else "place"
+        kind = "service" if is_service(packet.routing.get("_context", "")) else "place"
         for hop, group in groups.items():
             routing = dict(packet.routing)
             routing.update(extra)

@@ -11,9 +11,9 @@ formatted once per distinct set and not once per member.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 # Entity variable values: a string, or a list of strings for `_list_*` names.
 Value = str | list[str]
@@ -182,21 +182,30 @@ def family(method: str) -> str:
     return method if cut < 0 else method[:cut]
 
 
-class Dispatch:
-    """A method table with prefix inheritance and a per-method cache of the lookup."""
+H = TypeVar("H")
+
+
+class Dispatch(Generic[H]):
+    """A method table with prefix inheritance and a per-method cache of the lookup.
+
+    `H` is what the table maps a method to: usually a handler such as
+    `Callable[[Place, Packet], None]`, sometimes a plain value (history's kinds).
+    `lookup` walks the method's chain (`_notice_place_leave_kick`, then
+    `_notice_place_leave`, ...) and returns the most specific entry or None.
+    """
 
     __slots__ = ("_cache", "_table")
 
-    def __init__(self, table: dict[str, Any]) -> None:
+    def __init__(self, table: Mapping[str, H]) -> None:
         self._table = table
-        self._cache: dict[str, Any] = {}
+        self._cache: dict[str, H | None] = {}
 
-    def lookup(self, method: str) -> Any:
+    def lookup(self, method: str) -> H | None:
         try:
             return self._cache[method]
         except KeyError:
             pass
-        handler = None
+        handler: H | None = None
         for name in method_chain(method):
             handler = self._table.get(name)
             if handler is not None:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, Literal, TypeVar
 
-from ircpsyc.psyc_backend.network import host_of
+from ircpsyc.psyc_backend.uniform import host_of
 
 if TYPE_CHECKING:
     from ircpsyc.psyc_backend.network import Network

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from ircpsyc.psyc_backend.packet import Packet
-from ircpsyc.psyc_backend.uniform import normalize
+from ircpsyc.psyc_backend.uniform import host_of, is_place, normalize
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class Router:
         key = normalize(uniform)
         entity = self._entities.get(key)
         if entity is None and self.uplink is not None and not key.startswith(self._local):
-            host = key[7:].split("/", 1)[0].split(":", 1)[0] if key.startswith("psyc://") else ""
+            host = host_of(key)
             if host:
                 return RemoteEntity(uniform, host, self.uplink)
         return entity
@@ -138,7 +138,7 @@ class Router:
         ):
             return  # never answer an answer (or an IRC NOTICE), or we could loop
         target = packet.routing.get("_target", "")
-        kind = "_place" if "/@" in target else "_user"
+        kind = "_place" if is_place(target) else "_user"
         reply = Packet(
             f"_error_unknown_name{kind}",
             {"_source": target, "_target": source},

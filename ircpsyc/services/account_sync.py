@@ -115,11 +115,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ircpsyc.psyc_backend.ids import new_id
-from ircpsyc.psyc_backend.network import host_of, rendezvous
+from ircpsyc.psyc_backend.network import rendezvous
 from ircpsyc.psyc_backend.packet import Packet, Value, number, seconds
 from ircpsyc.psyc_backend.requests import Failure, Request, Requests
 from ircpsyc.psyc_backend.router import Router
-from ircpsyc.psyc_backend.uniform import casefold
+from ircpsyc.psyc_backend.uniform import casefold, host_of
 from ircpsyc.services.accounts import (
     Account,
     AccountError,

@@ -61,9 +61,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ircpsyc.psyc_backend.network import host_of
 from ircpsyc.psyc_backend.packet import Packet, Value, number
 from ircpsyc.psyc_backend.requests import Failure, Request, Requests
+from ircpsyc.psyc_backend.uniform import host_of
 from ircpsyc.services.awaylog import AwayEntry, AwayLog
 
 if TYPE_CHECKING:

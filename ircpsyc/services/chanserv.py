@@ -62,7 +62,7 @@ from ircpsyc.channels.place import (
 )
 from ircpsyc.psyc_backend.packet import Packet, Value
 from ircpsyc.psyc_backend.router import Router
-from ircpsyc.psyc_backend.uniform import casefold, normalize
+from ircpsyc.psyc_backend.uniform import casefold, normalize, service
 from ircpsyc.services.common import SERVICES_HOST, CommandSpec, Request, Service, fmt_time
 from ircpsyc.services.registrations import (
     BANNED,
@@ -92,7 +92,7 @@ LOCKABLE = "".join(c for c in M.FLAG_MODES if c != "r") + "klf"
 
 
 def service_uniform(host: str) -> str:
-    return f"psyc://{host}/$chanserv"
+    return service(host, "chanserv")
 
 
 def _is_mask(text: str) -> bool:

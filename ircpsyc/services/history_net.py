@@ -51,10 +51,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ircpsyc.channels.place import PlaceObserver
-from ircpsyc.psyc_backend.network import host_of
 from ircpsyc.psyc_backend.packet import MAX_SECONDS, Packet, Value, number
 from ircpsyc.psyc_backend.requests import Failure, Request, Requests
-from ircpsyc.psyc_backend.uniform import casefold, normalize
+from ircpsyc.psyc_backend.uniform import casefold, host_of, normalize
 from ircpsyc.services.history import (
     KIND_EVENT,
     SELECTORS,

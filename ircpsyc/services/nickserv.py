@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ircpsyc.psyc_backend.packet import Packet, Value
 from ircpsyc.psyc_backend.router import Router
-from ircpsyc.psyc_backend.uniform import casefold, normalize, person
+from ircpsyc.psyc_backend.uniform import casefold, normalize, person, service
 from ircpsyc.services.account_sync import AccountSync
 from ircpsyc.services.accounts import (
     Account,
@@ -108,7 +108,7 @@ def inline_offload(
 
 
 def service_uniform(host: str) -> str:
-    return f"psyc://{host}/$nickserv"
+    return service(host, "nickserv")
 
 
 @dataclass(slots=True)

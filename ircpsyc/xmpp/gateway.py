@@ -1668,7 +1668,7 @@ def _rank_change(target: Member, role: str | None, affiliation: str | None, mode
     return ""
 
 
-_DELIVERY: Dispatch = Dispatch(
+_DELIVERY = Dispatch(
     {
         "_echo_place_enter": Gateway._on_echo_enter,
         "_notice_place_enter": Gateway._on_enter,
