@@ -15,25 +15,27 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from ircpsyc.psyc_backend import vocabulary as V
+
 # Entity variable values: a string, or a list of strings for `_list_*` names.
 Value = str | list[str]
 
 # Routing variables we understand (Spec:Routing-Variable; psyced's table).
 ROUTING_VARS = frozenset(
     {
-        "_source",
-        "_target",
-        "_context",
-        "_source_relay",
-        "_target_relay",
-        "_source_identity",
-        "_tag",
-        "_tag_relay",
-        "_counter",
-        "_fragment",
-        "_amount_fragments",
-        "_understand_modules",
-        "_using_modules",
+        V.SOURCE,
+        V.TARGET,
+        V.CONTEXT,
+        V.SOURCE_RELAY,
+        V.TARGET_RELAY,
+        V.SOURCE_IDENTITY,
+        V.TAG,
+        V.TAG_RELAY,
+        V.COUNTER,
+        V.FRAGMENT,
+        V.AMOUNT_FRAGMENTS,
+        V.UNDERSTAND_MODULES,
+        V.USING_MODULES,
     }
 )
 
@@ -72,20 +74,20 @@ class Packet:
     # Convenience accessors for the routing variables used everywhere.
     @property
     def source(self) -> str:
-        return self.routing.get("_source", "")
+        return self.routing.get(V.SOURCE, "")
 
     @property
     def target(self) -> str:
-        return self.routing.get("_target", "")
+        return self.routing.get(V.TARGET, "")
 
     @property
     def context(self) -> str:
-        return self.routing.get("_context", "")
+        return self.routing.get(V.CONTEXT, "")
 
     @property
     def relay(self) -> str:
         """The original speaker of a context cast, else the source."""
-        return self.routing.get("_source_relay") or self.routing.get("_source", "")
+        return self.routing.get(V.SOURCE_RELAY) or self.routing.get(V.SOURCE, "")
 
     def get(self, name: str, default: str = "") -> str:
         value = self.vars.get(name, default)

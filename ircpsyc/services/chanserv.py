@@ -60,6 +60,7 @@ from ircpsyc.channels.place import (
     outranks,
     service_request,
 )
+from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.packet import Packet, Value
 from ircpsyc.psyc_backend.router import Router
 from ircpsyc.psyc_backend.uniform import casefold, normalize, service
@@ -85,8 +86,8 @@ USER = "ChanServ"
 HOST = SERVICES_HOST
 REALNAME = "Channel registration services"
 
-MODE = "_notice_place_mode"
-TOPIC = "_notice_place_topic"
+MODE = V.NOTICE_PLACE_MODE
+TOPIC = V.NOTICE_PLACE_TOPIC
 MODES_PER_REQUEST = 4  # as many changes as one MODE line carries (MODES=4)
 LOCKABLE = "".join(c for c in M.FLAG_MODES if c != "r") + "klf"
 
@@ -209,7 +210,7 @@ class ChanServ(Service, PlaceObserver):
     # -- packets in
 
     def receive(self, packet: Packet) -> None:
-        if packet.method == "_message_private":
+        if packet.method == V.MESSAGE_PRIVATE:
             self.command(packet)
         # Notices, errors from places (a target left meanwhile) and echoes: no answer.
 
@@ -217,9 +218,9 @@ class ChanServ(Service, PlaceObserver):
         """A command about a channel homed on another server runs at its ChanServ."""
         if spec.channel_first and request.args and request.args[0].startswith("#"):
             home = self.home(request.args[0])
-            if home and home != self.host and not packet.get("_flag_forwarded"):
+            if home and home != self.host and not packet.get(V.FLAG_FORWARDED):
                 forwarded = packet.copy(_target=service_uniform(home))
-                forwarded.vars["_flag_forwarded"] = "1"
+                forwarded.vars[V.FLAG_FORWARDED] = "1"
                 self.router.send(forwarded)
                 return False
         return True
@@ -232,10 +233,10 @@ class ChanServ(Service, PlaceObserver):
     def set_modes(self, place: Place, changes: list[M.ModeChange]) -> None:
         for start in range(0, len(changes), MODES_PER_REQUEST):
             modes, params = M.render_changes(changes[start : start + MODES_PER_REQUEST])
-            self._ask(place, "_request_set_mode", {"_mode": modes, "_list_parameters": params})
+            self._ask(place, V.REQUEST_SET_MODE, {V.MODE: modes, V.LIST_PARAMETERS: params})
 
     def kick(self, place: Place, nick: str, reason: str) -> None:
-        self._ask(place, "_request_kick", {"_nick_target": nick, "_reason": reason})
+        self._ask(place, V.REQUEST_KICK, {V.NICK_TARGET: nick, V.REASON: reason})
 
     # -- registered places
 
@@ -307,19 +308,19 @@ class ChanServ(Service, PlaceObserver):
         return True
 
     def _topic_changed(self, reg: Registration, place: Place, packet: Packet) -> None:
-        actor = packet.routing.get("_source_relay", "")
+        actor = packet.routing.get(V.SOURCE_RELAY, "")
         if not reg.topiclock or is_service(actor):
             return
         member = place.member(actor)
-        account = member.account if member is not None else packet.get("_account")
+        account = member.account if member is not None else packet.get(V.ACCOUNT)
         if reg.level_of(account) <= OP:
             return
         saved = reg.state
-        self._ask(place, "_request_set_topic", {"_topic": saved.topic})
+        self._ask(place, V.REQUEST_SET_TOPIC, {V.TOPIC: saved.topic})
         place.topic_setter, place.topic_time = saved.topic_setter, saved.topic_time
         self.send_notice(
             actor,
-            packet.get("_nick"),
+            packet.get(V.NICK),
             f"The topic of {place.name} is locked (TOPICLOCK): only its ops may change it.",
         )
 
