@@ -53,7 +53,7 @@ STATUS_CIRCUIT_ESTABLISHED = "_status_circuit_established"  # both proved: the l
 REQUEST_CIRCUIT = "_request_circuit"  # circuit requests family
 REQUEST_CIRCUIT_SHUTDOWN = "_request_circuit_shutdown"  # the peer closes the link on purpose
 NOTICE_CIRCUIT_TOPOLOGY = "_notice_circuit_topology"  # link-state advert: a server's neighbours
-NOTICE_ROUTE_ACKNOWLEDGE = "_notice_route_acknowledge"  # hop-by-hop ack of routed packets
+NOTICE_ROUTE_ACKNOWLEDGE = "_notice_route_acknowledge"  # end to end: numbered unicasts arrived
 ERROR_CIRCUIT = "_error_circuit"  # the handshake failed (family)
 ERROR_CIRCUIT_AUTHENTICATION = "_error_circuit_authentication"  # bad or missing proof/challenge
 ERROR_CIRCUIT_DUPLICATE = "_error_circuit_duplicate"  # a circuit between us exists already
@@ -148,8 +148,8 @@ STATUS_PLACE_MEMBERS = "_status_place_members"  # psyced: the answer, a member l
 
 NOTICE_PERSON_NICK = "_notice_person_nick"  # a person changed its nick (to its places)
 NOTICE_PERSON_UPDATE = "_notice_person_update"  # realname/host/account/away of a person changed
-NOTICE_PERSON_PRESENT = "_notice_person_present"  # psyced-like: an account's person came online
-NOTICE_PERSON_ABSENT = "_notice_person_absent"  # psyced-like: an account's person went away
+NOTICE_PERSON_PRESENT = "_notice_person_present"  # to NickServ: my nick and account (enforcement)
+NOTICE_PERSON_ABSENT = "_notice_person_absent"  # to NickServ: I no longer hold that nick
 REQUEST_PERSON = "_request_person"  # family: services ask a person's session to do something
 REQUEST_PERSON_RENAME = "_request_person_rename"  # NickServ enforcement: change your nick
 REQUEST_PERSON_DISCONNECT = "_request_person_disconnect"  # NickServ GHOST: close that session
@@ -268,11 +268,11 @@ FRAGMENT = "_fragment"  # Spec: fragment number of a split packet (understood, u
 AMOUNT_FRAGMENTS = "_amount_fragments"  # Spec: how many fragments (understood, unused)
 UNDERSTAND_MODULES = "_understand_modules"  # psyced: modules a peer understands
 USING_MODULES = "_using_modules"  # psyced: modules in use on the circuit
-ROUTE_COUNTER = "_route_counter"  # boot.sequence.floor of a routed packet (duplicate check)
+ROUTE_COUNTER = "_route_counter"  # boot.seq.floor: end-to-end number of a unicast (drops copies)
 ROUTE_SERVERS = "_route_servers"  # the servers a cast's copy is for (one copy per link)
 AMOUNT_HOPS = "_amount_hops"  # hops travelled (loop guard)
 FILTER_RANK = "_filter_rank"  # only members of this rank or above get the cast (STATUSMSG)
-ACKNOWLEDGE = "_acknowledge"  # the last routed packet received (hop-by-hop ack)
+ACKNOWLEDGE = "_acknowledge"  # link ack: how many data packets the receiver has (no content)
 
 # -- Circuit set-up and topology ----------------------------------------------
 
@@ -281,7 +281,7 @@ CHALLENGE = "_challenge"  # a random nonce to prove the link password with
 PROOF = "_proof"  # HMAC of the challenge with the link password
 PROTOCOL = "_protocol"  # the link protocol version
 IMPLEMENTATION = "_implementation"  # software and version of the peer
-COUNTER_RECEIVED = "_counter_received"  # the last routed packet seen before a reconnect
+COUNTER_RECEIVED = "_counter_received"  # data packets already had from the peer's boot
 SEQUENCE = "_sequence"  # the number of a topology advert
 LIST_SERVERS = "_list_servers"  # the neighbours of a server (topology)
 DESCRIPTION = "_description"  # a server's description (topology, server info)
@@ -311,7 +311,7 @@ PREFIX = "_prefix"  # nick!user@host of the sender
 PREFIX_TARGET = "_prefix_target"  # nick!user@host of the person acted on
 MODES = "_modes"  # a person's user modes (roster)
 SIGNON = "_signon"  # when a person signed on (roster)
-SINCE = "_since"  # since when the roster entry holds (roster)
+SINCE = "_since"  # when the person took its nick (collisions: the earlier wins; roster)
 ACTIVE = "_active"  # last activity, coarse (WHOIS idle; roster)
 FLAG_BOT = "_flag_bot"  # the sender is a bot (+B)
 TAGS = "_tags"  # IRCv3 client-only tags of a line (+typing, ...)
@@ -397,7 +397,7 @@ FLAG_FORWARDED = "_flag_forwarded"  # ChanServ: already forwarded to the place's
 
 # -- History and away log -----------------------------------------------------
 
-AMOUNT = "_amount"  # how many lines (answers of history and away log)
+AMOUNT = "_amount"  # how many lines (a history request's limit, an answer's count)
 SELECTOR = "_selector"  # the CHATHISTORY selector (LATEST, BEFORE, ...)
 KIND = "_kind"  # the highest kind of line wanted (messages, tagmsg, events)
 LIST_REFERENCES = "_list_references"  # the references of the CHATHISTORY request
