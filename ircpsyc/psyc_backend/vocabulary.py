@@ -44,17 +44,17 @@ FAILURE = "_failure"  # family: could not be done, the request was fine; never a
 
 # -- Circuit: a link between two servers (psyc_backend/link.py) --------------
 
-NOTICE_CIRCUIT = "_notice_circuit"  # circuit set-up family (link handshake step)
+NOTICE_CIRCUIT = "_notice_circuit"  # family: circuit-level notices (not counted, not resent)
 NOTICE_CIRCUIT_ESTABLISHED = "_notice_circuit_established"  # psyced: a circuit greets the peer
-STATUS_CIRCUIT = "_status_circuit"  # handshake answers family
+STATUS_CIRCUIT = "_status_circuit"  # family: the handshake's answers (circuit-level)
 STATUS_CIRCUIT_CHALLENGE = "_status_circuit_challenge"  # the answer to a greeting: our challenge
 STATUS_CIRCUIT_AUTHENTICATION = "_status_circuit_authentication"  # the proof for the challenge
 STATUS_CIRCUIT_ESTABLISHED = "_status_circuit_established"  # both proved: the link is up
-REQUEST_CIRCUIT = "_request_circuit"  # circuit requests family
+REQUEST_CIRCUIT = "_request_circuit"  # family: circuit-level requests
 REQUEST_CIRCUIT_SHUTDOWN = "_request_circuit_shutdown"  # the peer closes the link on purpose
 NOTICE_CIRCUIT_TOPOLOGY = "_notice_circuit_topology"  # link-state advert: a server's neighbours
 NOTICE_ROUTE_ACKNOWLEDGE = "_notice_route_acknowledge"  # end to end: numbered unicasts arrived
-ERROR_CIRCUIT = "_error_circuit"  # the handshake failed (family)
+ERROR_CIRCUIT = "_error_circuit"  # family: the circuit is refused and closes
 ERROR_CIRCUIT_AUTHENTICATION = "_error_circuit_authentication"  # bad or missing proof/challenge
 ERROR_CIRCUIT_DUPLICATE = "_error_circuit_duplicate"  # a circuit between us exists already
 ERROR_CIRCUIT_ORDER = "_error_circuit_order"  # a packet the handshake did not expect yet
@@ -104,7 +104,7 @@ NOTICE_PLACE_NICK = "_notice_place_nick"  # a member changed nick
 NOTICE_PLACE_TOPIC = "_notice_place_topic"  # psyced: the topic changed
 NOTICE_PLACE_MODE = "_notice_place_mode"  # modes changed
 NOTICE_PLACE_INVITE = "_notice_place_invite"  # to the invited person: you are invited
-NOTICE_PLACE_INVITED = "_notice_place_invited"  # to the operators: someone invited someone
+NOTICE_PLACE_INVITED = "_notice_place_invited"  # to who could invite too: an invite (invite-notify)
 NOTICE_PLACE_KNOCK = "_notice_place_knock"  # to the operators: someone knocks
 NOTICE_PLACE_OVERRIDE = "_notice_place_override"  # an oper overrode the place's rules
 
@@ -153,7 +153,7 @@ NOTICE_PERSON_ABSENT = "_notice_person_absent"  # to NickServ: I no longer hold 
 REQUEST_PERSON = "_request_person"  # family: services ask a person's session to do something
 REQUEST_PERSON_RENAME = "_request_person_rename"  # NickServ enforcement: change your nick
 REQUEST_PERSON_DISCONNECT = "_request_person_disconnect"  # NickServ GHOST: close that session
-ERROR_UNKNOWN_NAME = "_error_unknown_name"  # nobody by that uniform (family)
+ERROR_UNKNOWN_NAME = "_error_unknown_name"  # family: nobody by that uniform (psyced)
 ERROR_UNKNOWN_NAME_PLACE = "_error_unknown_name_place"  # no such place (403)
 ERROR_UNKNOWN_NAME_USER = "_error_unknown_name_user"  # psyced: no such person (401)
 ERROR_UNAVAILABLE_NICK = "_error_unavailable_nick"  # the nick is taken (433)
@@ -233,7 +233,7 @@ REQUEST_SANICK = "_request_sanick"  # SANICK: rename a person
 STATUS_SANICK = "_status_sanick"  # renamed
 NOTICE_WALLOPS = "_notice_wallops"  # WALLOPS to every server
 NOTICE_GLOBOPS = "_notice_globops"  # GLOBOPS to every server
-REQUEST_XLINES = "_request_xlines"  # a server asks for the network bans (K/D/X-lines)
+REQUEST_XLINES = "_request_xlines"  # a server asks for the network bans (K-/D-lines)
 STATUS_XLINES = "_status_xlines"  # all network bans and removals
 NOTICE_XLINE_ADD = "_notice_xline_add"  # a network ban was set
 NOTICE_XLINE_REMOVE = "_notice_xline_remove"  # a network ban was lifted
@@ -412,7 +412,7 @@ FLAG_UNREAD = "_flag_unread"  # only unread lines, please
 # -- Operators and server information ----------------------------------------
 
 COMMAND = "_command"  # the IRC command asked of another server (VERSION, ADMIN, ...)
-TYPE = "_type"  # the kind of a network ban (K, D, X, ...)
+TYPE = "_type"  # the kind of a network ban (KLINE or DLINE)
 SERVER = "_server"  # the server that set a network ban
 SETTER = "_setter"  # who set a network ban
 REMOVER = "_remover"  # who lifted it

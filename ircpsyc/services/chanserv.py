@@ -86,8 +86,6 @@ USER = "ChanServ"
 HOST = SERVICES_HOST
 REALNAME = "Channel registration services"
 
-MODE = V.NOTICE_PLACE_MODE
-TOPIC = V.NOTICE_PLACE_TOPIC
 MODES_PER_REQUEST = 4  # as many changes as one MODE line carries (MODES=4)
 LOCKABLE = "".join(c for c in M.FLAG_MODES if c != "r") + "klf"
 
@@ -267,14 +265,14 @@ class ChanServ(Service, PlaceObserver):
 
     def place_cast(self, place: Place, packet: Packet) -> None:
         method = packet.method
-        if method != MODE and method != TOPIC:
+        if method != V.NOTICE_PLACE_MODE and method != V.NOTICE_PLACE_TOPIC:
             return
         reg = self.registered(place)
         if reg is None or place.folded in self._busy:
             return  # corrections cast while correcting: the outer call saves
         self._busy.add(place.folded)
         try:
-            if method == TOPIC:
+            if method == V.NOTICE_PLACE_TOPIC:
                 self._topic_changed(reg, place, packet)
             else:
                 self._enforce_mlock(reg, place)
