@@ -145,6 +145,7 @@ def test_quick_tests_and_parts() -> None:
     assert U.service_name_of(svc) == "directory" and U.service_name_of(alice) == ""
     assert U.service("h", "directory") == svc
     assert U.with_nick(alice, "Bob") == "psyc://h:4405/~Bob" and U.with_nick(lobby, "x") == ""
+    assert U.is_uniform("PSYC://h/@x") and not U.is_uniform("#psyc") and not U.is_uniform("")
 
 
 @given(hosts, st.sampled_from("~@$"), names.filter(lambda n: "/" not in n))

@@ -134,6 +134,11 @@ def service(host: str, name: str) -> str:
 # sigil after the first `/` decides.
 
 
+def is_uniform(text: str) -> bool:
+    """Whether `text` starts like a PSYC uniform (`psyc://`, any case)."""
+    return text[:7].lower() == "psyc://"
+
+
 def host_of(uniform: str) -> str:
     """The host of a uniform, lower-cased, without port; "" if it is not one."""
     if len(uniform) < 8 or uniform[:7].lower() != "psyc://":

@@ -63,7 +63,7 @@ from ircpsyc.channels.place import (
 from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.packet import Packet, Value
 from ircpsyc.psyc_backend.router import Router
-from ircpsyc.psyc_backend.uniform import casefold, normalize, service
+from ircpsyc.psyc_backend.uniform import casefold, is_uniform, normalize, service
 from ircpsyc.services.common import SERVICES_HOST, CommandSpec, Request, Service, fmt_time
 from ircpsyc.services.registrations import (
     BANNED,
@@ -469,7 +469,7 @@ class ChanServ(Service, PlaceObserver):
         if account is None:
             self.notice(request, f"The account {request.account} no longer exists.")
             return
-        if not name.startswith("#") or len(name) < 2 or name[1:8].lower() == "psyc://":
+        if not name.startswith("#") or len(name) < 2 or is_uniform(name[1:]):
             self.notice(request, f"{name} is not a channel name here.")
             return
         existing = self.regs.get(name)
