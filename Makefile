@@ -17,8 +17,8 @@ run: $(STAMP)
 	$(BIN)/ircpsyc serve $(ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check ircpsyc tests benchmarks conformance
-	$(BIN)/ruff format --check ircpsyc tests benchmarks conformance
+	$(BIN)/ruff check ircpsyc tests benchmarks conformance tools
+	$(BIN)/ruff format --check ircpsyc tests benchmarks conformance tools
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

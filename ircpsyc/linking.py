@@ -50,10 +50,19 @@ from ircpsyc.ircd.commands.chathistory import replay_missed
 from ircpsyc.ircd.netops import NetOps
 from ircpsyc.ircd.remote import NetFront, Roster
 from ircpsyc.ircd.serverinfo import ServerInfo
+from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.link import LinkConfig, LinkService, Settings
-from ircpsyc.psyc_backend.network import Network, host_of
+from ircpsyc.psyc_backend.network import Network
 from ircpsyc.psyc_backend.packet import Packet
 from ircpsyc.psyc_backend.router import Router
+from ircpsyc.psyc_backend.uniform import (
+    host_of,
+    is_person,
+    is_service,
+    nick_of,
+    service,
+    service_name_of,
+)
 from ircpsyc.services.awaylog_net import NetAwayLog
 from ircpsyc.services.history_net import NetHistory
 
@@ -157,30 +166,31 @@ class Linking:
     # -- dispatch of what arrives from other servers
 
     def _cast(self, packet: Packet) -> None:
-        if packet.context.endswith("/$directory"):
+        name = service_name_of(packet.context)
+        if name == "directory":
             self.directory.cast_in(packet)
-        elif packet.context.endswith("/$accounts"):  # ircpsyc.services.account_sync
-            entity = self.network.router.lookup(f"psyc://{self.network.me}/$accounts")
+        elif name == "accounts":  # ircpsyc.services.account_sync
+            entity = self.network.router.lookup(service(self.network.me, "accounts"))
             if entity is not None:
                 entity.receive(packet)
-        elif "/$" in packet.context:
+        elif is_service(packet.context):
             self.roster.cast_in(packet)
         else:
             self.replicas.cast(packet)
 
     def _root(self, packet: Packet) -> None:
         method = packet.method
-        if method.startswith("_status_roster"):
+        if method.startswith(V.STATUS_ROSTER):
             self.roster.snapshot_in(packet)
-        elif method.startswith("_status_place_state"):
+        elif method.startswith(V.STATUS_PLACE_STATE):
             self.replicas.state(packet)
-        elif packet.context and "_counter" in packet.routing:
+        elif packet.context and V.COUNTER in packet.routing:
             self._cast(packet)  # a replayed cast
-        elif method.startswith(("_error", "_failure")):
-            log.warning("from %s: %s %s", host_of(packet.source), method, packet.get("_reason"))
+        elif method.startswith((V.ERROR, V.FAILURE)):
+            log.warning("from %s: %s %s", host_of(packet.source), method, packet.get(V.REASON))
 
     def _context(self, packet: Packet) -> bool:
-        if packet.method.startswith("_echo_place_enter"):
+        if packet.method.startswith(V.ECHO_PLACE_ENTER):
             return self.replicas.echo(packet)
         return False
 
@@ -189,18 +199,18 @@ class Linking:
 
     def _ingress(self, packet: Packet) -> None:
         """A packet from outside the network: its persons show as `psyc://host/~nick`."""
-        source = packet.routing.get("_source", "")
+        source = packet.routing.get(V.SOURCE, "")
         vars = packet.vars
-        if "/~" in source:
-            nick = packet.get("_nick") or source[source.index("/~") + 2 :]
+        if is_person(source):
+            nick = packet.get(V.NICK) or nick_of(source)
             host = host_of(source)
-            vars["_nick"] = source
-            vars.setdefault("_user", nick)
-            vars.setdefault("_host", host)
-            vars["_prefix"] = f"{source}!{nick}@{host}"
-        target = packet.routing.get("_target", "")
-        if "_nick_target" in vars and "/~" in target:
-            vars["_nick_target"] = target[target.index("/~") + 2 :]
+            vars[V.NICK] = source
+            vars.setdefault(V.USER, nick)
+            vars.setdefault(V.HOST, host)
+            vars[V.PREFIX] = f"{source}!{nick}@{host}"
+        target = packet.routing.get(V.TARGET, "")
+        if V.NICK_TARGET in vars and is_person(target):
+            vars[V.NICK_TARGET] = nick_of(target)
 
     # -- REHASH
 

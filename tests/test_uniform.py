@@ -132,3 +132,27 @@ def test_round_trip(host: str, sigil: str, name: str) -> None:
     assert str(u) == text
     assert Uniform.parse(str(u)) == u
     assert u.key() == normalize(text) == normalize(text.upper().replace("PSYC://", "psyc://"))
+
+
+def test_quick_tests_and_parts() -> None:
+    alice, lobby, svc = "psyc://h:4405/~Alice", "psyc://H/@a%23b", "psyc://h/$directory"
+    assert (U.is_person(alice), U.is_place(alice), U.is_service(alice)) == (True, False, False)
+    assert (U.is_person(lobby), U.is_place(lobby), U.is_service(lobby)) == (False, True, False)
+    assert (U.is_person(svc), U.is_place(svc), U.is_service(svc)) == (False, False, True)
+    assert U.host_of(alice) == "h" and U.host_of(lobby) == "h" and U.host_of("irc://h/") == ""
+    assert U.nick_of(alice) == "Alice" and U.nick_of(lobby) == ""
+    assert U.unescape_place(U.place_name_of(lobby)) == "a#b" and U.place_name_of(alice) == ""
+    assert U.service_name_of(svc) == "directory" and U.service_name_of(alice) == ""
+    assert U.service("h", "directory") == svc
+    assert U.with_nick(alice, "Bob") == "psyc://h:4405/~Bob" and U.with_nick(lobby, "x") == ""
+    assert U.is_uniform("PSYC://h/@x") and not U.is_uniform("#psyc") and not U.is_uniform("")
+
+
+@given(hosts, st.sampled_from("~@$"), names.filter(lambda n: "/" not in n))
+def test_quick_tests_agree_with_parse(host: str, sigil: str, name: str) -> None:
+    text = U.make(host, sigil, name)
+    u = Uniform.parse(text)
+    assert U.is_person(text) == u.is_person and U.is_place(text) == u.is_place
+    assert U.host_of(text) == u.host
+    part = {"~": U.nick_of, "@": U.place_name_of, "$": U.service_name_of}[sigil](text)
+    assert part == name

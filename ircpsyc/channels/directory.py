@@ -41,10 +41,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ircpsyc.channels.place import Place, PlaceObserver, PlaceRegistry
+from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.packet import Packet, Value, number
 from ircpsyc.psyc_backend.requests import Requests
 from ircpsyc.psyc_backend.server_context import ServerContext
-from ircpsyc.psyc_backend.uniform import casefold
+from ircpsyc.psyc_backend.uniform import casefold, host_of
 
 if TYPE_CHECKING:
     from ircpsyc.psyc_backend.network import Network
@@ -100,13 +101,13 @@ def summary_of(place: Place, home: str) -> Summary:
 
 def _columns(summaries: list[Summary]) -> dict[str, Value]:
     return {
-        "_list_places": [s.name for s in summaries],
-        "_list_amounts": [str(s.users) for s in summaries],
-        "_list_topics": [s.topic for s in summaries],
-        "_list_topic_setters": [s.topic_setter for s in summaries],
-        "_list_topic_times": [str(s.topic_time) for s in summaries],
-        "_list_created": [str(s.created) for s in summaries],
-        "_list_modes": [s.modes for s in summaries],
+        V.LIST_PLACES: [s.name for s in summaries],
+        V.LIST_AMOUNTS: [str(s.users) for s in summaries],
+        V.LIST_TOPICS: [s.topic for s in summaries],
+        V.LIST_TOPIC_SETTERS: [s.topic_setter for s in summaries],
+        V.LIST_TOPIC_TIMES: [str(s.topic_time) for s in summaries],
+        V.LIST_CREATED: [str(s.created) for s in summaries],
+        V.LIST_MODES: [s.modes for s in summaries],
     }
 
 
@@ -115,10 +116,10 @@ def _int(text: str) -> int:
 
 
 def _summaries(packet: Packet, home: str) -> list[Summary]:
-    names = packet.get_list("_list_places")
+    names = packet.get_list(V.LIST_PLACES)
     columns = {}
     for column in COLUMNS:
-        values = packet.get_list(f"_list_{column}")
+        values = packet.get_list(V.LIST_PREFIX + column)
         columns[column] = values + [""] * (len(names) - len(values))
     return [
         Summary(
@@ -148,12 +149,12 @@ MembersDone = Callable[[list[tuple[str, str, str, str]] | None], None]
 # WHO: one dict per member, keys nick, modes, user, host, uniform, realname, account.
 WhoDone = Callable[[list[dict[str, str]] | None], None]
 _MEMBER_COLUMNS = (
-    ("modes", "_list_members_modes"),
-    ("user", "_list_members_users"),
-    ("host", "_list_members_hosts"),
-    ("uniform", "_list_members"),
-    ("realname", "_list_members_realnames"),
-    ("account", "_list_members_accounts"),
+    ("modes", V.LIST_MEMBERS_MODES),
+    ("user", V.LIST_MEMBERS_USERS),
+    ("host", V.LIST_MEMBERS_HOSTS),
+    ("uniform", V.LIST_MEMBERS),
+    ("realname", V.LIST_MEMBERS_REALNAMES),
+    ("account", V.LIST_MEMBERS_ACCOUNTS),
 )
 
 
@@ -215,7 +216,7 @@ class Directory(PlaceObserver):
 
     def place_cast(self, place: Place, packet: Packet) -> None:
         # Cheap on the message path: membership, topic and modes are _notice_place_*.
-        if packet.method.startswith("_notice_place"):
+        if packet.method.startswith(V.NOTICE_PLACE):
             self.dirty.add(place.folded)
 
     def tick(self, now: float) -> None:
@@ -243,22 +244,22 @@ class Directory(PlaceObserver):
                 changed.append(summary_of(place, self.me))
         self.counter += 1
         vars = _columns(changed)
-        vars["_list_places_gone"] = gone
+        vars[V.LIST_PLACES_GONE] = gone
         packet = Packet(
-            "_notice_directory_places",
-            {"_context": self.uniform, "_counter": str(self.counter)},
+            V.NOTICE_DIRECTORY_PLACES,
+            {V.CONTEXT: self.uniform, V.COUNTER: str(self.counter)},
             vars,
         )
         self.network.cast(packet, servers)
 
     def request(self, packet: Packet) -> bool:
         """`_request_directory` from another server's root (True: handled)."""
-        if not packet.method.startswith("_request_directory"):
+        if not packet.method.startswith(V.REQUEST_DIRECTORY):
             return False
-        server = _host(packet.source)
+        server = host_of(packet.source)
         if not self.network.in_network(server) or server == self.me:
             return True  # secret channels are listed: for our network's servers only
-        if _int(packet.get("_counter") or "-1") == self.counter:
+        if _int(packet.get(V.COUNTER) or "-1") == self.counter:
             return True
         vars = _columns([summary_of(p, self.me) for p in self.registry.homed()])
         self.context.send_copy(server, self.counter, vars)
@@ -268,32 +269,32 @@ class Directory(PlaceObserver):
 
     def snapshot_in(self, packet: Packet) -> None:
         """`_status_directory`: the whole directory of another server."""
-        server = _host(packet.context)
+        server = host_of(packet.context)
         if not self.network.in_network(server) or server == self.me:
             return
         replica = DirectoryReplica(server)
-        replica.last = _int(packet.routing.get("_counter", "-1"))
+        replica.last = _int(packet.routing.get(V.COUNTER, "-1"))
         for summary in _summaries(packet, server):
             replica.places[summary.folded] = summary
         self.replicas[server] = replica
         self.context.got_copy(server)
 
     def cast_in(self, packet: Packet) -> None:
-        if packet.method.startswith("_status_directory"):
+        if packet.method.startswith(V.STATUS_DIRECTORY):
             self.snapshot_in(packet)
             return
-        server = _host(packet.context)
+        server = host_of(packet.context)
         if not self.network.in_network(server) or server == self.me:
             return
         replica = self.replicas.get(server)
-        counter = _int(packet.routing.get("_counter", "-1"))
+        counter = _int(packet.routing.get(V.COUNTER, "-1"))
         if replica is None:
             self.context.ask(server)
             return
         if not self.context.in_order(server, replica.last, counter):
             return
         replica.last = counter
-        for folded in packet.get_list("_list_places_gone"):
+        for folded in packet.get_list(V.LIST_PLACES_GONE):
             replica.places.pop(casefold(folded), None)
         for summary in _summaries(packet, server):
             replica.places[summary.folded] = summary
@@ -321,13 +322,13 @@ class Directory(PlaceObserver):
         if not self.requests.can_ask(home):
             return False
         tag = self.requests.tag()
-        vars: dict[str, Value] = {"_nick_place": channel}
+        vars: dict[str, Value] = {V.NICK_PLACE: channel}
         if secret:
-            vars["_flag_secret"] = "1"
+            vars[V.FLAG_SECRET] = "1"
         sent = self.router.send(
             Packet(
-                "_request_members",
-                {"_source": self.uniform, "_target": f"psyc://{home}/{SERVICE}", "_tag": tag},
+                V.REQUEST_MEMBERS,
+                {V.SOURCE: self.uniform, V.TARGET: f"psyc://{home}/{SERVICE}", V.TAG: tag},
                 vars,
             )
         )
@@ -338,10 +339,10 @@ class Directory(PlaceObserver):
 
     def receive(self, packet: Packet) -> None:
         method = packet.method
-        if method.startswith("_request_directory"):
+        if method.startswith(V.REQUEST_DIRECTORY):
             self.request(packet)
             return
-        if method.startswith("_request_members"):
+        if method.startswith(V.REQUEST_MEMBERS):
             self._answer_members(packet)
             return
         request = self.requests.get(packet)
@@ -349,10 +350,10 @@ class Directory(PlaceObserver):
             return  # late, or not ours
         self.requests.answered_by(request)
         done = request.data
-        if not method.startswith("_status_place_members"):
+        if not method.startswith(V.STATUS_PLACE_MEMBERS):
             done(None)
             return
-        nicks = packet.get_list("_list_members_nicks")
+        nicks = packet.get_list(V.LIST_MEMBERS_NICKS)
         columns = [(key, packet.get_list(name)) for key, name in _MEMBER_COLUMNS]
         rows = []
         for i, nick in enumerate(nicks):
@@ -363,30 +364,30 @@ class Directory(PlaceObserver):
 
     def _answer_members(self, packet: Packet) -> None:
         routing = {
-            "_source": self.uniform,
-            "_target": packet.source,
-            "_tag_relay": packet.routing.get("_tag", ""),
+            V.SOURCE: self.uniform,
+            V.TARGET: packet.source,
+            V.TAG_RELAY: packet.routing.get(V.TAG, ""),
         }
-        name = packet.get("_nick_place")
+        name = packet.get(V.NICK_PLACE)
         place = self.registry.place(name)
-        hidden = place is not None and place.secret and packet.get("_flag_secret") != "1"
-        if place is None or hidden or not self.network.in_network(_host(packet.source)):
-            self.router.send(Packet("_error_unknown_name_place", routing, {"_nick_place": name}))
+        hidden = place is not None and place.secret and packet.get(V.FLAG_SECRET) != "1"
+        if place is None or hidden or not self.network.in_network(host_of(packet.source)):
+            self.router.send(Packet(V.ERROR_UNKNOWN_NAME_PLACE, routing, {V.NICK_PLACE: name}))
             return
         members = list(place.members.values())
         self.router.send(
             Packet(
-                "_status_place_members",
+                V.STATUS_PLACE_MEMBERS,
                 routing,
                 {
-                    "_nick_place": place.name,
-                    "_list_members_nicks": [m.nick for m in members],
-                    "_list_members_modes": [m.modes for m in members],
-                    "_list_members_users": [m.user for m in members],
-                    "_list_members_hosts": [m.host for m in members],
-                    "_list_members": [m.uniform for m in members],
-                    "_list_members_realnames": [m.realname for m in members],
-                    "_list_members_accounts": [m.account for m in members],
+                    V.NICK_PLACE: place.name,
+                    V.LIST_MEMBERS_NICKS: [m.nick for m in members],
+                    V.LIST_MEMBERS_MODES: [m.modes for m in members],
+                    V.LIST_MEMBERS_USERS: [m.user for m in members],
+                    V.LIST_MEMBERS_HOSTS: [m.host for m in members],
+                    V.LIST_MEMBERS: [m.uniform for m in members],
+                    V.LIST_MEMBERS_REALNAMES: [m.realname for m in members],
+                    V.LIST_MEMBERS_ACCOUNTS: [m.account for m in members],
                 },
             )
         )
@@ -404,9 +405,3 @@ class Directory(PlaceObserver):
         # Back within the grace: what we missed; otherwise the whole copy.
         since = replica.last if how == "resume" and replica is not None else -1
         self.context.ask(name, since, again=True)
-
-
-def _host(uniform: str) -> str:
-    from ircpsyc.psyc_backend.network import host_of
-
-    return host_of(uniform)

@@ -38,10 +38,20 @@ from ircpsyc.channels.replica import (
     netburp_id,
     place_state,
 )
+from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.ids import new_id
 from ircpsyc.psyc_backend.packet import Packet, Value
 from ircpsyc.psyc_backend.router import RemoteEntity, Router
-from ircpsyc.psyc_backend.uniform import casefold, normalize, root, unescape_place
+from ircpsyc.psyc_backend.uniform import (
+    casefold,
+    host_of,
+    is_place,
+    normalize,
+    place_name_of,
+    root,
+    service,
+    unescape_place,
+)
 
 if TYPE_CHECKING:
     from ircpsyc.psyc_backend.network import Network
@@ -50,12 +60,6 @@ log = logging.getLogger(__name__)
 
 MAX_DEPARTED = 256  # recent departures remembered per place
 MAX_SPLIT_MEMORY = 4096  # netburped members remembered per place
-
-
-def _host(uniform: str) -> str:
-    from ircpsyc.psyc_backend.network import host_of
-
-    return host_of(uniform)
 
 
 class PlaceMasters(PlaceObserver):
@@ -75,7 +79,7 @@ class PlaceMasters(PlaceObserver):
         self.config = config
         self.wall_clock = wall_clock
         self.me = network.me
-        self.service = f"psyc://{self.me}/$netjoin"
+        self.service = service(self.me, "netjoin")
         self.buffers: dict[str, deque[Packet]] = {}
         self.departed: dict[str, dict[str, int]] = {}
         self.split_memory: dict[str, dict[str, str]] = {}
@@ -119,14 +123,14 @@ class PlaceMasters(PlaceObserver):
         if buffer is not None:
             buffer.append(packet)
         method = packet.method
-        if method.startswith("_notice_place_leave") and not method.startswith(
-            "_notice_place_leave_netburp"
+        if method.startswith(V.NOTICE_PLACE_LEAVE) and not method.startswith(
+            V.NOTICE_PLACE_LEAVE_NETBURP
         ):
-            if method.startswith("_notice_place_leave_kick"):
-                victim = place.by_nick.get(casefold(packet.get("_nick_target")))
+            if method.startswith(V.NOTICE_PLACE_LEAVE_KICK):
+                victim = place.by_nick.get(casefold(packet.get(V.NICK_TARGET)))
                 uniform = victim.uniform if victim is not None else ""
             else:
-                uniform = packet.routing.get("_source_relay", "")
+                uniform = packet.routing.get(V.SOURCE_RELAY, "")
             if uniform:
                 departed = self.departed.setdefault(key, {})
                 departed.pop(normalize(uniform), None)
@@ -140,7 +144,7 @@ class PlaceMasters(PlaceObserver):
         place = self._place(echo.context)
         if place is None:
             return echo
-        server = _host(echo.target)
+        server = host_of(echo.target)
         on_server = 0
         for member in place.members.values():
             route = member.route
@@ -150,9 +154,9 @@ class PlaceMasters(PlaceObserver):
             return echo
         vars = dict(echo.vars)
         vars.update(self._state(place))
-        vars["_nick_place"] = place.name
+        vars[V.NICK_PLACE] = place.name
         routing = dict(echo.routing)
-        routing["_counter"] = str(place.counter)
+        routing[V.COUNTER] = str(place.counter)
         return Packet(echo.method, routing, vars, echo.body)
 
     def _state(self, place: Place) -> dict[str, Value]:
@@ -164,11 +168,11 @@ class PlaceMasters(PlaceObserver):
         self.states_sent += 1
         self.router.send(
             Packet(
-                "_status_place_state",
+                V.STATUS_PLACE_STATE,
                 {
-                    "_context": place.uniform,
-                    "_target": root(server),
-                    "_counter": str(place.counter),
+                    V.CONTEXT: place.uniform,
+                    V.TARGET: root(server),
+                    V.COUNTER: str(place.counter),
                 },
                 self._state(place),
             )
@@ -179,51 +183,50 @@ class PlaceMasters(PlaceObserver):
     def request(self, packet: Packet) -> bool:
         """`_request_context_*` from a server root to a place here (True: handled)."""
         method = packet.method
-        if method.startswith("_request_context_resync"):
+        if method.startswith(V.REQUEST_CONTEXT_RESYNC):
             self._resync(packet)
             return True
-        if method.startswith("_request_context_netjoin"):
+        if method.startswith(V.REQUEST_CONTEXT_NETJOIN):
             self._netjoin(packet)
             return True
         return False
 
     def _resync(self, packet: Packet) -> None:
-        server = _host(packet.source)
+        server = host_of(packet.source)
         place = self._place(packet.target)
         if place is None:
             self.router.send(
                 Packet(
-                    "_status_place_state",
-                    {"_context": packet.target, "_target": root(server)},
-                    {"_flag_gone": "1"},
+                    V.STATUS_PLACE_STATE,
+                    {V.CONTEXT: packet.target, V.TARGET: root(server)},
+                    {V.FLAG_GONE: "1"},
                 )
             )
             return
-        since = _int(packet.get("_counter"), -1)
+        since = _int(packet.get(V.COUNTER), -1)
         if since >= place.counter:
             return  # up to date
         buffer = self.buffers.get(normalize(place.uniform))
         if since >= 0 and buffer:
-            first = _int(buffer[0].routing.get("_counter", ""), 0)
+            first = _int(buffer[0].routing.get(V.COUNTER, ""), 0)
             if first <= since + 1:
                 for cast in buffer:
-                    if _int(cast.routing.get("_counter", ""), 0) > since:
+                    if _int(cast.routing.get(V.COUNTER, ""), 0) > since:
                         self.replayed += 1
                         self.router.send(cast.copy(_target=root(server)))
                 return
         self._send_state(place, server)
 
     def _netjoin(self, packet: Packet) -> None:
-        server = _host(packet.source)
+        server = host_of(packet.source)
         target = packet.target
         place = self._place(target)
         fresh = False
         if place is None:
-            cut = target.find("/@")
-            if cut < 0 or _host(target) != self.me:
+            if not is_place(target) or host_of(target) != self.me:
                 return
-            name = "#" + unescape_place(target[cut + 2 :])
-            display = packet.get("_nick_place")
+            name = "#" + unescape_place(place_name_of(target))
+            display = packet.get(V.NICK_PLACE)
             place = self.registry.create(display if casefold(display) == casefold(name) else name)
             fresh = True
         key = normalize(place.uniform)
@@ -233,12 +236,12 @@ class PlaceMasters(PlaceObserver):
         memory = self.split_memory.get(key, {})
         ranks: list[M.ModeChange] = []
         rows = members_from(packet)
-        ips = _column(packet, "_list_members_ips", len(rows))
-        cloaks = _column(packet, "_list_members_cloaks", len(rows))
-        real_hosts = _column(packet, "_list_members_hosts_real", len(rows))
+        ips = _column(packet, V.LIST_MEMBERS_IPS, len(rows))
+        cloaks = _column(packet, V.LIST_MEMBERS_CLOAKS, len(rows))
+        real_hosts = _column(packet, V.LIST_MEMBERS_HOSTS_REAL, len(rows))
         for index, (uniform, nick, user, host, realname, account, modes) in enumerate(rows):
             member_key = normalize(uniform)
-            if _host(uniform) != server or member_key in place.members:
+            if host_of(uniform) != server or member_key in place.members:
                 continue  # a server speaks for its own users only
             if casefold(nick) in place.by_nick:
                 continue  # somebody else has that nick here now
@@ -273,40 +276,40 @@ class PlaceMasters(PlaceObserver):
 
     def _enter_event(self, place: Place, member: Member) -> Packet:
         vars: dict[str, Value] = {
-            "_nick_place": place.name,
-            "_id": new_id(),
-            "_time": str(int(place.clock() * 1000)),
-            "_prefix": member.prefix,
-            "_nick": member.nick,
-            "_realname": member.realname,
+            V.NICK_PLACE: place.name,
+            V.ID: new_id(),
+            V.TIME: str(int(place.clock() * 1000)),
+            V.PREFIX: member.prefix,
+            V.NICK: member.nick,
+            V.REALNAME: member.realname,
         }
         if member.account:
-            vars["_account"] = member.account
-        return Packet("_notice_place_enter", {"_source_relay": member.uniform}, vars)
+            vars[V.ACCOUNT] = member.account
+        return Packet(V.NOTICE_PLACE_ENTER, {V.SOURCE_RELAY: member.uniform}, vars)
 
     def _service_mode(self, place: Place, modestr: str, params: list[str]) -> None:
         self.router.send(
             service_request(
                 self.service,
                 place.uniform,
-                "_request_set_mode",
-                {"_mode": modestr, "_list_parameters": params},
+                V.REQUEST_SET_MODE,
+                {V.MODE: modestr, V.LIST_PARAMETERS: params},
                 self.me,
             )
         )
 
     def _adopt(self, place: Place, packet: Packet) -> None:
         """A place this server lost (it restarted) takes the state a replica kept."""
-        place.topic = packet.get("_topic")
-        place.topic_setter = packet.get("_topic_setter")
-        place.topic_time = _int(packet.get("_topic_time"))
-        place.created = _int(packet.get("_time_created"), place.created)
-        wanted = M.parse_channel_modes(packet.get("_mode"), packet.get_list("_list_parameters"))
+        place.topic = packet.get(V.TOPIC)
+        place.topic_setter = packet.get(V.TOPIC_SETTER)
+        place.topic_time = _int(packet.get(V.TOPIC_TIME))
+        place.created = _int(packet.get(V.TIME_CREATED), place.created)
+        wanted = M.parse_channel_modes(packet.get(V.MODE), packet.get_list(V.LIST_PARAMETERS))
         letters = {c.mode for c in wanted.changes}
         changes = [M.ModeChange(False, f) for f in sorted(place.flags) if f not in letters]
         changes.extend(c for c in wanted.changes if c.mode not in M.RANKS)
-        kinds = packet.get_list("_list_masks_modes")
-        for index, mask in enumerate(packet.get_list("_list_masks")):
+        kinds = packet.get_list(V.LIST_MASKS_MODES)
+        for index, mask in enumerate(packet.get_list(V.LIST_MASKS)):
             kind = kinds[index] if index < len(kinds) else "b"
             if kind in M.LIST_MODES:
                 changes.append(M.ModeChange(True, kind, mask))
@@ -336,15 +339,15 @@ class PlaceMasters(PlaceObserver):
                     del place.by_nick[casefold(member.nick)]
             for member in victims:
                 vars: dict[str, Value] = {
-                    "_nick_place": place.name,
-                    "_id": netburp_id(member.uniform, boot),
-                    "_time": str(int(place.clock() * 1000)),
-                    "_prefix": member.prefix,
-                    "_nick": member.nick,
-                    "_reason": reason,
+                    V.NICK_PLACE: place.name,
+                    V.ID: netburp_id(member.uniform, boot),
+                    V.TIME: str(int(place.clock() * 1000)),
+                    V.PREFIX: member.prefix,
+                    V.NICK: member.nick,
+                    V.REASON: reason,
                 }
                 place.cast(
-                    Packet("_notice_place_leave_netburp", {"_source_relay": member.uniform}, vars)
+                    Packet(V.NOTICE_PLACE_LEAVE_NETBURP, {V.SOURCE_RELAY: member.uniform}, vars)
                 )
             log.info("%s: %d members lost with %s", place.name, len(victims), name)
             keep = any(o.keep_empty(place) for o in place.observers)
@@ -356,7 +359,7 @@ class PlaceMasters(PlaceObserver):
             return
         # The persons we remember from its last boot are gone for good.
         for memory in self.split_memory.values():
-            for member_key in [k for k in memory if _host(k) == name]:
+            for member_key in [k for k in memory if host_of(k) == name]:
                 del memory[member_key]
 
     def snapshot(self) -> dict[str, Any]:

@@ -49,8 +49,8 @@ from ircpsyc.channels import extbans as X
 from ircpsyc.channels import modes as M
 from ircpsyc.channels.flood import QUIET_SECONDS, FloodCounter, FloodLimit, parse_flood
 from ircpsyc.channels.modes import FOUNDER, HALFOP, NO_RANK, OP, VOICE
+from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.ids import new_id
-from ircpsyc.psyc_backend.network import host_of
 from ircpsyc.psyc_backend.packet import Dispatch, Packet, Value, number
 from ircpsyc.psyc_backend.router import Entity, RemoteEntity, Router
 from ircpsyc.psyc_backend.uniform import (
@@ -58,6 +58,7 @@ from ircpsyc.psyc_backend.uniform import (
     Uniform,
     UniformError,
     casefold,
+    host_of,
     normalize,
     unescape_place,
 )
@@ -83,11 +84,11 @@ MODE_RANK: dict[str, int] = {
 }
 # What each entry refusal is about, for override announcements.
 _ENTRY_RULES = {
-    "_error_place_enter_necessary_invitation": "+i",
-    "_error_place_enter_necessary_account": "+R",
-    "_error_place_enter_banned": "+b",
-    "_error_place_enter_necessary_key": "+k",
-    "_error_place_enter_full": "+l",
+    V.ERROR_PLACE_ENTER_NECESSARY_INVITATION: "+i",
+    V.ERROR_PLACE_ENTER_NECESSARY_ACCOUNT: "+R",
+    V.ERROR_PLACE_ENTER_BANNED: "+b",
+    V.ERROR_PLACE_ENTER_NECESSARY_KEY: "+k",
+    V.ERROR_PLACE_ENTER_FULL: "+l",
 }
 _FORMATTING = frozenset("\x02\x03\x04\x0f\x11\x16\x1d\x1e\x1f")
 
@@ -237,11 +238,11 @@ def service_request(
     hand it to the router.  The place recognises services by the `$` of the
     source uniform, which only this network's servers can send.
     """
-    out: dict[str, Value] = {"_nick": prefix.split("!", 1)[0] or service}
+    out: dict[str, Value] = {V.NICK: prefix.split("!", 1)[0] or service}
     if prefix:
-        out["_prefix"] = prefix
+        out[V.PREFIX] = prefix
     out.update(vars)
-    return Packet(method, {"_source": service, "_target": place}, out)
+    return Packet(method, {V.SOURCE: service, V.TARGET: place}, out)
 
 
 def _needs(rank: int, action: str) -> str:
@@ -261,9 +262,9 @@ def is_blocked_ctcp(text: str) -> bool:
 
 def _subject_of(packet: Packet) -> X.Subject:
     """Who a request comes from, for ban matching (entering, outside senders)."""
-    nick = packet.get("_nick")
-    user, host = packet.get("_user"), packet.get("_host")
-    prefix = packet.get("_prefix")
+    nick = packet.get(V.NICK)
+    user, host = packet.get(V.USER), packet.get(V.HOST)
+    prefix = packet.get(V.PREFIX)
     if prefix and not (user and host):
         nick_user, _, host = prefix.partition("@")
         nick, _, user = nick_user.partition("!")
@@ -271,11 +272,11 @@ def _subject_of(packet: Packet) -> X.Subject:
         nick,
         user or nick,
         host or "unknown",
-        packet.get("_ip"),
-        packet.get("_realname"),
-        packet.get("_account"),
-        packet.get("_cloak"),
-        packet.get("_host_real"),
+        packet.get(V.IP),
+        packet.get(V.REALNAME),
+        packet.get(V.ACCOUNT),
+        packet.get(V.CLOAK),
+        packet.get(V.HOST_REAL),
     )
 
 
@@ -540,8 +541,8 @@ class Place(StateHolder):
         handler = _DISPATCH.lookup(packet.method)
         if handler is not None:
             handler(self, packet)
-        elif packet.method.startswith("_request"):
-            self._reply(packet, "_error_unsupported_method", {"_method_relay": packet.method})
+        elif packet.method.startswith(V.REQUEST):
+            self._reply(packet, V.ERROR_UNSUPPORTED_METHOD, {V.METHOD_RELAY: packet.method})
 
     # -- helpers
 
@@ -552,16 +553,16 @@ class Place(StateHolder):
         vars: dict[str, Value] | None = None,
         text: str = "",
     ) -> None:
-        routing = {"_source": self.uniform, "_target": request.source}
-        if "_tag" in request.routing:
-            routing["_tag_relay"] = request.routing["_tag"]
-        out: dict[str, Value] = {"_nick_place": self.name}
+        routing = {V.SOURCE: self.uniform, V.TARGET: request.source}
+        if V.TAG in request.routing:
+            routing[V.TAG_RELAY] = request.routing[V.TAG]
+        out: dict[str, Value] = {V.NICK_PLACE: self.name}
         if vars:
             out.update(vars)
         self.router.send(Packet(method, routing, out, text))
 
     def _deny(self, request: Packet, text: str) -> None:
-        self._reply(request, "_error_place_privilege_operator", None, text)
+        self._reply(request, V.ERROR_PLACE_PRIVILEGE_OPERATOR, None, text)
 
     def cast(self, packet: Packet, min_rank: int | None = None) -> None:
         """Send one copy per route; the same object goes to every local member.
@@ -570,8 +571,8 @@ class Place(StateHolder):
         network together (it picks the links); their server filters by rank.
         """
         self.counter += 1
-        packet.routing["_context"] = self.uniform
-        packet.routing["_counter"] = str(self.counter)
+        packet.routing[V.CONTEXT] = self.uniform
+        packet.routing[V.COUNTER] = str(self.counter)
         servers: set[str] | None = None
         if min_rank is None:  # the common case, kept tight: it runs once per member
             for member in list(self.members.values()):
@@ -583,7 +584,7 @@ class Place(StateHolder):
                 else:
                     route.receive(packet)
         else:
-            relay = normalize(packet.routing.get("_source_relay", ""))
+            relay = normalize(packet.routing.get(V.SOURCE_RELAY, ""))
             for key, member in list(self.members.items()):
                 route = member.route
                 if route.__class__ is RemoteEntity:
@@ -600,25 +601,25 @@ class Place(StateHolder):
     def _event(
         self, method: str, actor: Member | None, vars: dict[str, Value], body: str = ""
     ) -> Packet:
-        routing = {"_source_relay": actor.uniform} if actor else {}
+        routing = {V.SOURCE_RELAY: actor.uniform} if actor else {}
         base: dict[str, Value] = {
-            "_nick_place": self.name,
-            "_id": new_id(),
-            "_time": str(int(self.clock() * 1000)),
+            V.NICK_PLACE: self.name,
+            V.ID: new_id(),
+            V.TIME: str(int(self.clock() * 1000)),
         }
         if actor is not None:
-            base["_prefix"] = actor.prefix
-            base["_nick"] = actor.nick
+            base[V.PREFIX] = actor.prefix
+            base[V.NICK] = actor.nick
             if actor.account:
-                base["_account"] = actor.account
+                base[V.ACCOUNT] = actor.account
         base.update(vars)
         return Packet(method, routing, base, body)
 
     def _server_event(self, method: str, vars: dict[str, Value]) -> Packet:
         """An event the place decides by itself (flood quiets, expiries): from the server."""
         event = self._event(method, None, vars)
-        event.vars["_prefix"] = self.router.host
-        event.vars["_nick"] = self.router.host
+        event.vars[V.PREFIX] = self.router.host
+        event.vars[V.NICK] = self.router.host
         return event
 
     def _actor_event(
@@ -627,9 +628,9 @@ class Place(StateHolder):
         """An event caused by a request; a non-member (service, oper) is named by the request."""
         event = self._event(method, actor, vars)
         if actor is None:
-            event.vars["_prefix"] = packet.get("_prefix") or packet.get("_nick") or packet.source
-            event.vars["_nick"] = packet.get("_nick") or packet.source
-            event.routing["_source_relay"] = packet.source
+            event.vars[V.PREFIX] = packet.get(V.PREFIX) or packet.get(V.NICK) or packet.source
+            event.vars[V.NICK] = packet.get(V.NICK) or packet.source
+            event.routing[V.SOURCE_RELAY] = packet.source
         return event
 
     def _remove(self, member: Member) -> None:
@@ -645,7 +646,7 @@ class Place(StateHolder):
     def _require_member(self, packet: Packet) -> Member | None:
         member = self.members.get(normalize(packet.source))
         if member is None:
-            self._reply(packet, "_error_necessary_membership")
+            self._reply(packet, V.ERROR_NECESSARY_MEMBERSHIP)
         return member
 
     @staticmethod
@@ -653,13 +654,13 @@ class Place(StateHolder):
         """ "services", "override" (an oper with the privilege) or "" (the rules apply)."""
         if is_service(packet.source):
             return "services"
-        if packet.get("_flag_override") == "1":
+        if packet.get(V.FLAG_OVERRIDE) == "1":
             return "override"
         return ""
 
     def _announce_override(self, packet: Packet, actor: Member | None, action: str) -> None:
         """Tell the channel that an IRC operator overrode its rules."""
-        event = self._actor_event("_notice_place_override", actor, packet, {"_action": action})
+        event = self._actor_event(V.NOTICE_PLACE_OVERRIDE, actor, packet, {V.ACTION: action})
         self.cast(event)
 
     def _masks(self, mode: str) -> list[str]:
@@ -685,15 +686,15 @@ class Place(StateHolder):
         if invited:
             return ""
         if "i" in self.flags and not self._invite_exempt(subject):
-            return "_error_place_enter_necessary_invitation"
+            return V.ERROR_PLACE_ENTER_NECESSARY_INVITATION
         if "R" in self.flags and not subject.account and not self._invite_exempt(subject):
-            return "_error_place_enter_necessary_account"
+            return V.ERROR_PLACE_ENTER_NECESSARY_ACCOUNT
         if self.is_banned(subject):
-            return "_error_place_enter_banned"
-        if self.key and packet.get("_key") != self.key:
-            return "_error_place_enter_necessary_key"
+            return V.ERROR_PLACE_ENTER_BANNED
+        if self.key and packet.get(V.KEY) != self.key:
+            return V.ERROR_PLACE_ENTER_NECESSARY_KEY
         if self.limit and len(self.members) >= self.limit:
-            return "_error_place_enter_full"
+            return V.ERROR_PLACE_ENTER_FULL
         return ""
 
     def _enter(self, packet: Packet) -> None:
@@ -730,26 +731,26 @@ class Place(StateHolder):
         )
         if not self.members and "r" not in self.flags:
             member.modes = "o"  # a registered channel's ranks come from ChanServ
-        enter_vars: dict[str, Value] = {"_realname": member.realname}
-        if packet.get("_away"):
-            enter_vars["_away"] = packet.get("_away")
-        self.cast(self._event("_notice_place_enter", member, enter_vars))
+        enter_vars: dict[str, Value] = {V.REALNAME: member.realname}
+        if packet.get(V.AWAY):
+            enter_vars[V.AWAY] = packet.get(V.AWAY)
+        self.cast(self._event(V.NOTICE_PLACE_ENTER, member, enter_vars))
         self.members[key] = member
         self.by_nick[casefold(member.nick)] = member
         echo = self._event(
-            "_echo_place_enter",
+            V.ECHO_PLACE_ENTER,
             member,
             {
-                "_realname": member.realname,
-                "_topic": self.topic,
-                "_list_members": [m.uniform for m in self.members.values()],
-                "_list_members_nicks": [m.nick for m in self.members.values()],
+                V.REALNAME: member.realname,
+                V.TOPIC: self.topic,
+                V.LIST_MEMBERS: [m.uniform for m in self.members.values()],
+                V.LIST_MEMBERS_NICKS: [m.nick for m in self.members.values()],
             },
         )
-        echo.routing["_target"] = packet.source
-        echo.routing["_context"] = self.uniform
-        if "_tag" in packet.routing:
-            echo.routing["_tag_relay"] = packet.routing["_tag"]
+        echo.routing[V.TARGET] = packet.source
+        echo.routing[V.CONTEXT] = self.uniform
+        if V.TAG in packet.routing:
+            echo.routing[V.TAG_RELAY] = packet.routing[V.TAG]
         route.receive(echo)
         if refusal:
             self._announce_override(packet, member, f"JOIN despite {_ENTRY_RULES[refusal]}")
@@ -759,14 +760,14 @@ class Place(StateHolder):
     def _leave(self, packet: Packet) -> None:
         member = self.members.get(normalize(packet.source))
         if member is None:
-            if not packet.method.startswith("_request_leave_disconnect"):
-                self._reply(packet, "_error_necessary_membership")
+            if not packet.method.startswith(V.REQUEST_LEAVE_DISCONNECT):
+                self._reply(packet, V.ERROR_NECESSARY_MEMBERSHIP)
             return
-        suffix = packet.method[len("_request_leave") :]
-        vars: dict[str, Value] = {"_reason": packet.get("_reason")}
-        event = self._event("_notice_place_leave" + suffix, member, vars)
-        if packet.get("_id"):
-            event.vars["_id"] = packet.get("_id")  # one QUIT per recipient across places
+        suffix = packet.method[len(V.REQUEST_LEAVE) :]
+        vars: dict[str, Value] = {V.REASON: packet.get(V.REASON)}
+        event = self._event(V.NOTICE_PLACE_LEAVE + suffix, member, vars)
+        if packet.get(V.ID):
+            event.vars[V.ID] = packet.get(V.ID)  # one QUIT per recipient across places
         self.cast(event)
         self._remove(member)
 
@@ -776,15 +777,15 @@ class Place(StateHolder):
             return
         self.by_nick.pop(casefold(member.nick), None)
         event = self._event(
-            "_notice_place_nick",
+            V.NOTICE_PLACE_NICK,
             member,
             {
-                "_nick_new": packet.get("_nick_new"),
-                "_id": packet.get("_id") or new_id(),
+                V.NICK_NEW: packet.get(V.NICK_NEW),
+                V.ID: packet.get(V.ID) or new_id(),
             },
         )
-        member.nick = packet.get("_nick_new")
-        member.uniform = packet.get("_uniform_new")
+        member.nick = packet.get(V.NICK_NEW)
+        member.uniform = packet.get(V.UNIFORM_NEW)
         member.mute_state = (-1, False)
         self.members[normalize(member.uniform)] = member
         self.by_nick[casefold(member.nick)] = member
@@ -796,13 +797,13 @@ class Place(StateHolder):
         if member is None:
             return
         for var, attr in (
-            ("_account", "account"),
-            ("_host", "host"),
-            ("_user", "user"),
-            ("_realname", "realname"),
-            ("_ip", "ip"),
-            ("_cloak", "cloak"),
-            ("_host_real", "real_host"),
+            (V.ACCOUNT, "account"),
+            (V.HOST, "host"),
+            (V.USER, "user"),
+            (V.REALNAME, "realname"),
+            (V.IP, "ip"),
+            (V.CLOAK, "cloak"),
+            (V.HOST_REAL, "real_host"),
         ):
             if var in packet.vars:
                 setattr(member, attr, packet.get(var))
@@ -811,8 +812,8 @@ class Place(StateHolder):
     # -- talking
 
     def _refuse_message(self, packet: Packet, text: str) -> None:
-        if not packet.method.endswith("_notice"):  # NOTICE never gets automatic replies
-            self._reply(packet, "_error_place_message_forbidden", None, text)
+        if not packet.method.endswith(V.NOTICE):  # NOTICE never gets automatic replies
+            self._reply(packet, V.ERROR_PLACE_MESSAGE_FORBIDDEN, None, text)
 
     def _speak_refusal(self, member: Member | None, packet: Packet) -> str:
         """Why this line may not be said here, or "" (the +f count happens last)."""
@@ -858,7 +859,7 @@ class Place(StateHolder):
         if limit.kick:
             self.cast(
                 self._server_event(
-                    "_notice_place_leave_kick", {"_nick_target": member.nick, "_reason": reason}
+                    V.NOTICE_PLACE_LEAVE_KICK, {V.NICK_TARGET: member.nick, V.REASON: reason}
                 )
             )
             self._remove(member)
@@ -870,9 +871,7 @@ class Place(StateHolder):
             entries.append(ListEntry(mask, self.router.host, int(self.clock()), expires))
             self._lists_changed(expires)
             self.cast(
-                self._server_event(
-                    "_notice_place_mode", {"_mode": "+b", "_list_parameters": [mask]}
-                )
+                self._server_event(V.NOTICE_PLACE_MODE, {V.MODE: "+b", V.LIST_PARAMETERS: [mask]})
             )
         return True
 
@@ -884,25 +883,25 @@ class Place(StateHolder):
         if (
             member is not None
             and self.flood is not None
-            and not packet.method.endswith("_tagmsg")  # typing notifications do not count
+            and not packet.method.endswith(V.TAGMSG_SUFFIX)  # typing notifications do not count
             and self._flooding(member)
         ):
             return self._refuse_message(packet, "Cannot send to channel (flood protection, +f)")
         vars: dict[str, Value] = {}
-        for name in ("_tags", "_status", "_flag_bot"):
+        for name in (V.TAGS, V.STATUSMSG, V.FLAG_BOT):
             if name in packet.vars:
                 vars[name] = packet.vars[name]
         event = self._event(packet.method, member, vars, packet.body)
         stamp = self._origin_time(packet)
         if stamp:
-            event.vars["_time"] = str(stamp)
+            event.vars[V.TIME] = str(stamp)
         if member is None:
-            event.routing["_source_relay"] = packet.source
-            event.vars["_prefix"] = packet.get("_prefix")
-            event.vars["_nick"] = packet.get("_nick")
-            if packet.get("_account"):
-                event.vars["_account"] = packet.get("_account")
-        status = packet.get("_status")
+            event.routing[V.SOURCE_RELAY] = packet.source
+            event.vars[V.PREFIX] = packet.get(V.PREFIX)
+            event.vars[V.NICK] = packet.get(V.NICK)
+            if packet.get(V.ACCOUNT):
+                event.vars[V.ACCOUNT] = packet.get(V.ACCOUNT)
+        status = packet.get(V.STATUSMSG)
         min_rank = (
             M.RANK_ORDER.index(next(m for m, s in M.RANKS.items() if s == status[0]))
             if status and status[0] in M.STATUSMSG
@@ -918,7 +917,7 @@ class Place(StateHolder):
     def _origin_time(self, packet: Packet) -> int:
         """The time (ms) the sender's server says the line was said, when plausible;
         0: it says none, or one out of bounds (the line counts as said now)."""
-        stamp = number(packet.get("_time"), -1, 15)
+        stamp = number(packet.get(V.TIME), -1, 15)
         if stamp < 0:
             return 0
         now = int(self.clock() * 1000)
@@ -936,18 +935,18 @@ class Place(StateHolder):
         authority = self._authority(packet)
         actor = self.members.get(normalize(packet.source))
         if actor is None and not authority:
-            return self._reply(packet, "_error_necessary_membership")
+            return self._reply(packet, V.ERROR_NECESSARY_MEMBERSHIP)
         overridden = False
         if "t" in self.flags and (actor is None or actor.rank() > HALFOP):
             if not authority:
                 return self._deny(packet, _needs(HALFOP, "change the topic (+t)"))
             overridden = authority == "override"
-        topic = packet.get("_topic")[: self.config.limits.topiclen]
+        topic = packet.get(V.TOPIC)[: self.config.limits.topiclen]
         if overridden:
             self._announce_override(packet, actor, "TOPIC")
-        event = self._actor_event("_notice_place_topic", actor, packet, {"_topic": topic})
+        event = self._actor_event(V.NOTICE_PLACE_TOPIC, actor, packet, {V.TOPIC: topic})
         self.topic = topic
-        self.topic_setter = event.get("_prefix")
+        self.topic_setter = event.get(V.PREFIX)
         self.topic_time = int(self.clock())
         self.cast(event)
 
@@ -969,31 +968,31 @@ class Place(StateHolder):
         authority = self._authority(packet)
         actor = self.members.get(normalize(packet.source))
         if actor is None and not authority:
-            return self._reply(packet, "_error_necessary_membership")
+            return self._reply(packet, V.ERROR_NECESSARY_MEMBERSHIP)
         rank = actor.rank() if actor is not None else NO_RANK
         if rank > HALFOP and not authority:
             return self._deny(packet, _needs(HALFOP, "kick"))
-        victim = self.by_nick.get(casefold(packet.get("_nick_target")))
+        victim = self.by_nick.get(casefold(packet.get(V.NICK_TARGET)))
         if victim is None:
             return self._reply(
                 packet,
-                "_error_place_target_membership",
-                {"_nick_target": packet.get("_nick_target")},
+                V.ERROR_PLACE_TARGET_MEMBERSHIP,
+                {V.NICK_TARGET: packet.get(V.NICK_TARGET)},
             )
         refusal = "" if authority == "services" else self._kick_refusal(rank, actor, victim)
         if refusal and authority != "override":
             return self._deny(packet, refusal)
-        reason = packet.get("_reason")[: self.config.limits.kicklen] or (
-            actor.nick if actor is not None else packet.get("_nick")
+        reason = packet.get(V.REASON)[: self.config.limits.kicklen] or (
+            actor.nick if actor is not None else packet.get(V.NICK)
         )
         if refusal:
             self._announce_override(packet, actor, f"KICK {victim.nick}")
         self.cast(
             self._actor_event(
-                "_notice_place_leave_kick",
+                V.NOTICE_PLACE_LEAVE_KICK,
                 actor,
                 packet,
-                {"_nick_target": victim.nick, "_reason": reason},
+                {V.NICK_TARGET: victim.nick, V.REASON: reason},
             )
         )
         self._remove(victim)
@@ -1002,9 +1001,9 @@ class Place(StateHolder):
         authority = self._authority(packet)
         actor = self.members.get(normalize(packet.source))
         if actor is None and not authority:
-            return self._reply(packet, "_error_necessary_membership")
-        target_nick = packet.get("_nick_target")
-        target = packet.get("_uniform_target")
+            return self._reply(packet, V.ERROR_NECESSARY_MEMBERSHIP)
+        target_nick = packet.get(V.NICK_TARGET)
+        target = packet.get(V.UNIFORM_TARGET)
         overridden = False
         if "i" in self.flags and (actor is None or actor.rank() > HALFOP):
             if not authority:
@@ -1012,20 +1011,20 @@ class Place(StateHolder):
             overridden = authority == "override"
         if normalize(target) in self.members:
             return self._reply(
-                packet, "_error_place_invite_membership", {"_nick_target": target_nick}
+                packet, V.ERROR_PLACE_INVITE_MEMBERSHIP, {V.NICK_TARGET: target_nick}
             )
         if overridden:
             self._announce_override(packet, actor, f"INVITE {target_nick}")
         self.invited.add(normalize(target))
-        self._reply(packet, "_echo_place_invite", {"_nick_target": target_nick})
+        self._reply(packet, V.ECHO_PLACE_INVITE, {V.NICK_TARGET: target_nick})
         notice = self._actor_event(
-            "_notice_place_invite", actor, packet, {"_nick_target": target_nick}
+            V.NOTICE_PLACE_INVITE, actor, packet, {V.NICK_TARGET: target_nick}
         )
-        notice.routing = {"_source": self.uniform, "_target": target}
+        notice.routing = {V.SOURCE: self.uniform, V.TARGET: target}
         self.router.send(notice)
         # invite-notify: the members who could have invited too learn about it.
         notify = self._actor_event(
-            "_notice_place_invited", actor, packet, {"_nick_target": target_nick}
+            V.NOTICE_PLACE_INVITED, actor, packet, {V.NICK_TARGET: target_nick}
         )
         self.cast(notify, HALFOP if "i" in self.flags else None)
 
@@ -1033,30 +1032,30 @@ class Place(StateHolder):
         """KNOCK: ask the halfops and above of a closed channel for an invitation."""
         key = normalize(packet.source)
         if key in self.members:
-            return self._reply(packet, "_error_place_knock_membership")
+            return self._reply(packet, V.ERROR_PLACE_KNOCK_MEMBERSHIP)
         if not ("i" in self.flags or self.key or (self.limit and len(self.members) >= self.limit)):
-            return self._reply(packet, "_error_place_knock_open")
+            return self._reply(packet, V.ERROR_PLACE_KNOCK_OPEN)
         subject = _subject_of(packet)
         if self.is_banned(subject):
-            return self._reply(packet, "_error_place_enter_banned")
+            return self._reply(packet, V.ERROR_PLACE_ENTER_BANNED)
         now = self.clock()
         last = self.knocks.get(key)
         if last is not None and now - last < KNOCK_INTERVAL:
-            return self._reply(packet, "_error_place_knock_often")
+            return self._reply(packet, V.ERROR_PLACE_KNOCK_OFTEN)
         self.knocks = {k: t for k, t in self.knocks.items() if now - t < KNOCK_INTERVAL}
         self.knocks[key] = now
         event = self._event(
-            "_notice_place_knock",
+            V.NOTICE_PLACE_KNOCK,
             None,
             {
-                "_prefix": subject.prefix,
-                "_nick": subject.nick,
-                "_reason": packet.get("_reason")[:300],
+                V.PREFIX: subject.prefix,
+                V.NICK: subject.nick,
+                V.REASON: packet.get(V.REASON)[:300],
             },
         )
-        event.routing["_source_relay"] = packet.source
+        event.routing[V.SOURCE_RELAY] = packet.source
         self.cast(event, HALFOP)
-        self._reply(packet, "_echo_place_knock")
+        self._reply(packet, V.ECHO_PLACE_KNOCK)
 
     # -- modes
 
@@ -1086,19 +1085,19 @@ class Place(StateHolder):
     def _set_mode(self, packet: Packet) -> None:
         actor = self.members.get(normalize(packet.source))
         authority = self._authority(packet)
-        parsed = M.parse_channel_modes(packet.get("_mode"), packet.get_list("_list_parameters"))
+        parsed = M.parse_channel_modes(packet.get(V.MODE), packet.get_list(V.LIST_PARAMETERS))
         for char in parsed.unknown:
-            self._reply(packet, "_error_place_mode_unknown", {"_mode": char})
+            self._reply(packet, V.ERROR_PLACE_MODE_UNKNOWN, {V.MODE: char})
         rank = actor.rank() if actor is not None else NO_RANK  # judged once, at the start
         applied: list[M.ModeChange] = []
         overridden: list[M.ModeChange] = []
         denials: list[str] = []
         for change in parsed.changes:
             if change.mode in M.LIST_MODES and change.param is None:
-                self._reply(packet, "_status_place_list", {"_mode": change.mode})
+                self._reply(packet, V.STATUS_PLACE_LIST, {V.MODE: change.mode})
                 continue
             if actor is None and not authority:
-                self._reply(packet, "_error_necessary_membership")
+                self._reply(packet, V.ERROR_NECESSARY_MEMBERSHIP)
                 return
             refusal = "" if authority == "services" else self._mode_refusal(rank, actor, change)
             if refusal and (authority != "override" or MODE_RANK.get(change.mode) == SERVICES):
@@ -1118,10 +1117,10 @@ class Place(StateHolder):
         if applied:
             modestr, params = M.render_changes(applied)
             event = self._actor_event(
-                "_notice_place_mode",
+                V.NOTICE_PLACE_MODE,
                 actor,
                 packet,
-                {"_mode": modestr, "_list_parameters": params},
+                {V.MODE: modestr, V.LIST_PARAMETERS: params},
             )
             self.cast(event)
 
@@ -1129,12 +1128,12 @@ class Place(StateHolder):
         mode, adding, param = change.mode, change.adding, change.param
         if mode in M.RANKS:
             if param is None:
-                self._reply(packet, "_error_necessary_parameter", {"_mode": mode})
+                self._reply(packet, V.ERROR_NECESSARY_PARAMETER, {V.MODE: mode})
                 return None
             target = self.by_nick.get(casefold(param))
             if target is None:
                 self._reply(
-                    packet, "_error_place_target_membership", {"_nick_target": param, "_mode": mode}
+                    packet, V.ERROR_PLACE_TARGET_MEMBERSHIP, {V.NICK_TARGET: param, V.MODE: mode}
                 )
                 return None
             has = mode in target.modes
@@ -1152,7 +1151,7 @@ class Place(StateHolder):
         if mode == "k":
             if adding:
                 if not param or " " in param or "," in param or len(param) > 23:
-                    self._reply(packet, "_error_place_mode_invalid", {"_mode": "k"})
+                    self._reply(packet, V.ERROR_PLACE_MODE_INVALID, {V.MODE: "k"})
                     return None
                 self.key = param
                 return change
@@ -1200,9 +1199,7 @@ class Place(StateHolder):
         return change
 
     def _invalid(self, packet: Packet, mode: str, param: str | None, text: str) -> None:
-        self._reply(
-            packet, "_error_place_mode_invalid", {"_mode": mode, "_mask": param or "*"}, text
-        )
+        self._reply(packet, V.ERROR_PLACE_MODE_INVALID, {V.MODE: mode, V.MASK: param or "*"}, text)
 
     def _lists_changed(self, expires: float = 0.0) -> None:
         self.lists_version += 1
@@ -1223,9 +1220,9 @@ class Place(StateHolder):
             if existing is not None:
                 return None
             if len(entries) >= self.config.limits.max_bans:
-                self._reply(packet, "_error_place_list_full", {"_mode": mode, "_mask": mask})
+                self._reply(packet, V.ERROR_PLACE_LIST_FULL, {V.MODE: mode, V.MASK: mask})
                 return None
-            setter = packet.get("_prefix") or packet.get("_nick") or packet.source
+            setter = packet.get(V.PREFIX) or packet.get(V.NICK) or packet.source
             entries.append(ListEntry(mask, setter, int(self.clock())))
             self._lists_changed()
             return M.ModeChange(True, mode, mask)
@@ -1257,7 +1254,7 @@ class Place(StateHolder):
             modestr, params = M.render_changes(lifted)
             self.cast(
                 self._server_event(
-                    "_notice_place_mode", {"_mode": modestr, "_list_parameters": params}
+                    V.NOTICE_PLACE_MODE, {V.MODE: modestr, V.LIST_PARAMETERS: params}
                 )
             )
 
@@ -1266,18 +1263,18 @@ KNOCK_INTERVAL = 60.0  # seconds between two KNOCKs of one person at one place
 
 _DISPATCH = Dispatch(
     {
-        "_request_enter": Place._enter,
-        "_request_context_enter": Place._enter,
-        "_request_leave": Place._leave,
-        "_notice_place_leave": Place._leave,
-        "_message_public": Place._message,
-        "_request_set_topic": Place._set_topic,
-        "_request_kick": Place._kick,
-        "_request_invite": Place._invite,
-        "_request_knock": Place._knock,
-        "_request_set_mode": Place._set_mode,
-        "_notice_person_nick": Place._nick_change,
-        "_notice_person_update": Place._person_update,
+        V.REQUEST_ENTER: Place._enter,
+        V.REQUEST_CONTEXT_ENTER: Place._enter,
+        V.REQUEST_LEAVE: Place._leave,
+        V.NOTICE_PLACE_LEAVE: Place._leave,
+        V.MESSAGE_PUBLIC: Place._message,
+        V.REQUEST_SET_TOPIC: Place._set_topic,
+        V.REQUEST_KICK: Place._kick,
+        V.REQUEST_INVITE: Place._invite,
+        V.REQUEST_KNOCK: Place._knock,
+        V.REQUEST_SET_MODE: Place._set_mode,
+        V.NOTICE_PERSON_NICK: Place._nick_change,
+        V.NOTICE_PERSON_UPDATE: Place._person_update,
     }
 )
 
@@ -1359,11 +1356,11 @@ class PlaceRegistry:
 
     def _resolve(self, key: str, packet: Packet) -> Place | None:
         if not key.startswith(self._prefix) or not packet.method.startswith(
-            ("_request_enter", "_request_context_enter")
+            (V.REQUEST_ENTER, V.REQUEST_CONTEXT_ENTER)
         ):
             return None
         name = "#" + unescape_place(key[len(self._prefix) :])
-        display = packet.get("_nick_place")
+        display = packet.get(V.NICK_PLACE)
         # The uniform decides; the requester's spelling only keeps its case.
         return self.create(display if casefold(display) == casefold(name) else name)
 

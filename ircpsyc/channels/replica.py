@@ -44,10 +44,22 @@ from ircpsyc.channels.place import (
     PlaceView,
     StateHolder,
 )
+from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.ids import new_id
 from ircpsyc.psyc_backend.packet import Packet, Value, number
 from ircpsyc.psyc_backend.router import Entity, RemoteEntity, Router
-from ircpsyc.psyc_backend.uniform import casefold, normalize, root, unescape_place
+from ircpsyc.psyc_backend.uniform import (
+    casefold,
+    host_of,
+    is_person,
+    is_place,
+    nick_of,
+    normalize,
+    place_name_of,
+    root,
+    unescape_place,
+    with_nick,
+)
 
 if TYPE_CHECKING:
     from ircpsyc.psyc_backend.network import Network
@@ -75,31 +87,31 @@ def place_state(place: PlaceView, departed: Iterable[tuple[str, int]] = ()) -> d
     modes, params = place.mode_string(True)
     entries = [(mode, e) for mode, items in place.lists.items() for e in items]
     return {
-        "_nick_place": place.name,
-        "_time_created": str(place.created),
-        "_topic": place.topic,
-        "_topic_setter": place.topic_setter,
-        "_topic_time": str(place.topic_time),
-        "_mode": modes,
-        "_list_parameters": params,
-        "_list_members": [m.uniform for m in members],
-        "_list_members_nicks": [m.nick for m in members],
-        "_list_members_users": [m.user for m in members],
-        "_list_members_hosts": [m.host for m in members],
-        "_list_members_realnames": [m.realname for m in members],
-        "_list_members_accounts": [m.account for m in members],
-        "_list_members_modes": [m.modes for m in members],
-        "_list_masks_modes": [mode for mode, _ in entries],
-        "_list_masks": [e.mask for _, e in entries],
-        "_list_masks_setters": [e.setter for _, e in entries],
-        "_list_masks_times": [str(e.set_at) for _, e in entries],
-        "_list_departed": [uniform for uniform, _ in gone],
-        "_list_departed_counters": [str(counter) for _, counter in gone],
+        V.NICK_PLACE: place.name,
+        V.TIME_CREATED: str(place.created),
+        V.TOPIC: place.topic,
+        V.TOPIC_SETTER: place.topic_setter,
+        V.TOPIC_TIME: str(place.topic_time),
+        V.MODE: modes,
+        V.LIST_PARAMETERS: params,
+        V.LIST_MEMBERS: [m.uniform for m in members],
+        V.LIST_MEMBERS_NICKS: [m.nick for m in members],
+        V.LIST_MEMBERS_USERS: [m.user for m in members],
+        V.LIST_MEMBERS_HOSTS: [m.host for m in members],
+        V.LIST_MEMBERS_REALNAMES: [m.realname for m in members],
+        V.LIST_MEMBERS_ACCOUNTS: [m.account for m in members],
+        V.LIST_MEMBERS_MODES: [m.modes for m in members],
+        V.LIST_MASKS_MODES: [mode for mode, _ in entries],
+        V.LIST_MASKS: [e.mask for _, e in entries],
+        V.LIST_MASKS_SETTERS: [e.setter for _, e in entries],
+        V.LIST_MASKS_TIMES: [str(e.set_at) for _, e in entries],
+        V.LIST_DEPARTED: [uniform for uniform, _ in gone],
+        V.LIST_DEPARTED_COUNTERS: [str(counter) for _, counter in gone],
     }
 
 
 def has_state(packet: Packet) -> bool:
-    return "_time_created" in packet.vars
+    return V.TIME_CREATED in packet.vars
 
 
 def _int(text: str, default: int = 0) -> int:
@@ -120,17 +132,17 @@ def _real_host(route: object) -> str:
 
 def members_from(packet: Packet) -> list[tuple[str, str, str, str, str, str, str]]:
     """(uniform, nick, user, host, realname, account, modes) of a state or netjoin."""
-    uniforms = packet.get_list("_list_members")
+    uniforms = packet.get_list(V.LIST_MEMBERS)
     n = len(uniforms)
     columns = [
         _column(packet, name, n)
         for name in (
-            "_list_members_nicks",
-            "_list_members_users",
-            "_list_members_hosts",
-            "_list_members_realnames",
-            "_list_members_accounts",
-            "_list_members_modes",
+            V.LIST_MEMBERS_NICKS,
+            V.LIST_MEMBERS_USERS,
+            V.LIST_MEMBERS_HOSTS,
+            V.LIST_MEMBERS_REALNAMES,
+            V.LIST_MEMBERS_ACCOUNTS,
+            V.LIST_MEMBERS_MODES,
         )
     ]
     return [(uniforms[i], *(c[i] for c in columns)) for i in range(n)]  # type: ignore[misc]
@@ -166,8 +178,8 @@ class Replica(StateHolder):
 
     def display_nick(self, uniform: str, nick: str) -> str:
         """How a member shows to local users: its nick, or its uniform when foreign."""
-        if self.replicas.in_network(uniform) or "/~" not in uniform:
-            return _nick_of(uniform) or nick if self.federated else nick
+        if self.replicas.in_network(uniform) or not is_person(uniform):
+            return nick_of(uniform) or nick if self.federated else nick
         return uniform
 
     def translate(self, packet: Packet) -> Packet:
@@ -175,30 +187,28 @@ class Replica(StateHolder):
         if not self.federated:
             return packet
         vars = dict(packet.vars)
-        vars["_nick_place"] = self.name
-        relay = packet.routing.get("_source_relay", "")
-        if relay and "_nick" in vars:
-            home_nick = packet.get("_nick")
-            nick = self.display_nick(relay, _nick_of(relay) or home_nick)
-            vars["_nick"] = nick
-            prefix = packet.get("_prefix")
+        vars[V.NICK_PLACE] = self.name
+        relay = packet.routing.get(V.SOURCE_RELAY, "")
+        if relay and V.NICK in vars:
+            home_nick = packet.get(V.NICK)
+            nick = self.display_nick(relay, nick_of(relay) or home_nick)
+            vars[V.NICK] = nick
+            prefix = packet.get(V.PREFIX)
             if "!" in prefix:
-                vars["_prefix"] = nick + prefix[prefix.index("!") :]
-        for name in ("_nick_target",):
+                vars[V.PREFIX] = nick + prefix[prefix.index("!") :]
+        for name in (V.NICK_TARGET,):
             if name in vars:
                 vars[name] = self._home_to_display(packet.get(name))
-        if "_nick_new" in vars and "_uniform_new" in vars:
-            vars["_nick_new"] = self.display_nick(
-                packet.get("_uniform_new"), packet.get("_nick_new")
-            )
-        if packet.method.startswith("_notice_place_mode"):
-            parsed = M.parse_channel_modes(packet.get("_mode"), packet.get_list("_list_parameters"))
+        if V.NICK_NEW in vars and V.UNIFORM_NEW in vars:
+            vars[V.NICK_NEW] = self.display_nick(packet.get(V.UNIFORM_NEW), packet.get(V.NICK_NEW))
+        if packet.method.startswith(V.NOTICE_PLACE_MODE):
+            parsed = M.parse_channel_modes(packet.get(V.MODE), packet.get_list(V.LIST_PARAMETERS))
             params = [
                 self._home_to_display(c.param) if c.mode in M.RANKS else c.param
                 for c in parsed.changes
                 if c.param is not None
             ]
-            vars["_list_parameters"] = params
+            vars[V.LIST_PARAMETERS] = params
         out = Packet(packet.method, packet.routing, vars, packet.body)
         return out
 
@@ -245,13 +255,13 @@ class Replica(StateHolder):
     def deliver(self, packet: Packet) -> None:
         """Fan a cast out to the local members (rank-filtered like the home does)."""
         shown = self.translate(packet)
-        rank_text = packet.routing.get("_filter_rank")
+        rank_text = packet.routing.get(V.FILTER_RANK)
         if rank_text is None:
             for route in list(self.local.values()):
                 route.receive(shown)
             return
         min_rank = _int(rank_text, M.NO_RANK)
-        relay = normalize(packet.routing.get("_source_relay", ""))
+        relay = normalize(packet.routing.get(V.SOURCE_RELAY, ""))
         for key, route in list(self.local.items()):
             member = self.members.get(key)
             if key == relay or (member is not None and member.rank() <= min_rank):
@@ -260,8 +270,8 @@ class Replica(StateHolder):
     def apply(self, packet: Packet) -> None:
         """One cast, in order: show it to the local members, then update the state."""
         method = packet.method
-        relay = packet.routing.get("_source_relay", "")
-        if method.startswith("_notice_place_leave_netburp"):
+        relay = packet.routing.get(V.SOURCE_RELAY, "")
+        if method.startswith(V.NOTICE_PLACE_LEAVE_NETBURP):
             key = normalize(relay)
             if key in self.local and self.replicas.alive(key):
                 # The home lost us for a while; our member never left: take it back.
@@ -270,30 +280,29 @@ class Replica(StateHolder):
         self.deliver(packet)
         for observe in self.replicas.observers:  # the away log: mentions of local members
             observe(self, packet)
-        if method.startswith("_notice_place_enter"):
-            nick = packet.get("_nick")
-            user, host = _user_host(packet.get("_prefix"), nick)
-            self._add(relay, nick, user, host, packet.get("_realname"), packet.get("_account"))
-        elif method.startswith("_notice_place_leave_kick"):
-            victim = self._member_for(packet.get("_nick_target"))
+        if method.startswith(V.NOTICE_PLACE_ENTER):
+            nick = packet.get(V.NICK)
+            user, host = _user_host(packet.get(V.PREFIX), nick)
+            self._add(relay, nick, user, host, packet.get(V.REALNAME), packet.get(V.ACCOUNT))
+        elif method.startswith(V.NOTICE_PLACE_LEAVE_KICK):
+            victim = self._member_for(packet.get(V.NICK_TARGET))
             if victim is not None:
                 self._drop(victim)
-        elif method.startswith("_notice_place_leave"):
+        elif method.startswith(V.NOTICE_PLACE_LEAVE):
             member = self.members.get(normalize(relay))
             if member is not None:
                 self._drop(member)
-        elif method.startswith("_notice_place_nick"):
-            new_nick = packet.get("_nick_new")
-            new_uniform = packet.get("_uniform_new")
-            cut = relay.rfind("/~")
-            if not new_uniform and cut >= 0 and "/" not in new_nick:
-                new_uniform = relay[: cut + 2] + new_nick  # a person's uniform follows its nick
+        elif method.startswith(V.NOTICE_PLACE_NICK):
+            new_nick = packet.get(V.NICK_NEW)
+            new_uniform = packet.get(V.UNIFORM_NEW)
+            if not new_uniform and is_person(relay) and "/" not in new_nick:
+                new_uniform = with_nick(relay, new_nick)  # a person's uniform follows its nick
             self._rename(relay, new_uniform, new_nick)
-        elif method.startswith("_notice_place_topic"):
-            self.topic = packet.get("_topic")
-            self.topic_setter = packet.get("_prefix")
-            self.topic_time = _int(packet.get("_time")) // 1000
-        elif method.startswith("_notice_place_mode"):
+        elif method.startswith(V.NOTICE_PLACE_TOPIC):
+            self.topic = packet.get(V.TOPIC)
+            self.topic_setter = packet.get(V.PREFIX)
+            self.topic_time = _int(packet.get(V.TIME)) // 1000
+        elif method.startswith(V.NOTICE_PLACE_MODE):
             self._apply_modes(packet)
 
     def _rename(self, old_uniform: str, new_uniform: str, home_nick: str) -> None:
@@ -314,9 +323,9 @@ class Replica(StateHolder):
             self.local[key] = route
 
     def _apply_modes(self, packet: Packet) -> None:
-        parsed = M.parse_channel_modes(packet.get("_mode"), packet.get_list("_list_parameters"))
-        setter = packet.get("_nick") or packet.get("_prefix")
-        when = _int(packet.get("_time")) // 1000
+        parsed = M.parse_channel_modes(packet.get(V.MODE), packet.get_list(V.LIST_PARAMETERS))
+        setter = packet.get(V.NICK) or packet.get(V.PREFIX)
+        when = _int(packet.get(V.TIME)) // 1000
         for change in parsed.changes:
             mode, adding, param = change.mode, change.adding, change.param
             if mode in M.RANKS:
@@ -374,15 +383,15 @@ class Replica(StateHolder):
         self.local = {}
         for uniform, nick, user, host, realname, account, modes in members_from(packet):
             self._add(uniform, nick, user, host, realname, account, modes)
-        self.created = _int(packet.get("_time_created"), self.created)
-        self.topic = packet.get("_topic")
-        self.topic_setter = packet.get("_topic_setter")
-        self.topic_time = _int(packet.get("_topic_time"))
+        self.created = _int(packet.get(V.TIME_CREATED), self.created)
+        self.topic = packet.get(V.TOPIC)
+        self.topic_setter = packet.get(V.TOPIC_SETTER)
+        self.topic_time = _int(packet.get(V.TOPIC_TIME))
         self.flags = set()
         self.key = ""
         self.limit = 0
         self.extra_params = {}
-        parsed = M.parse_channel_modes(packet.get("_mode"), packet.get_list("_list_parameters"))
+        parsed = M.parse_channel_modes(packet.get(V.MODE), packet.get_list(V.LIST_PARAMETERS))
         for change in parsed.changes:
             if change.mode == "k":
                 self.key = change.param or ""
@@ -394,11 +403,11 @@ class Replica(StateHolder):
             elif change.mode not in M.RANKS and change.mode not in M.LIST_MODES:
                 self.flags.add(change.mode)
         self.lists = {m: [] for m in M.LIST_MODES}
-        masks = packet.get_list("_list_masks")
+        masks = packet.get_list(V.LIST_MASKS)
         n = len(masks)
-        kinds = _column(packet, "_list_masks_modes", n)
-        setters = _column(packet, "_list_masks_setters", n)
-        times = _column(packet, "_list_masks_times", n)
+        kinds = _column(packet, V.LIST_MASKS_MODES, n)
+        setters = _column(packet, V.LIST_MASKS_SETTERS, n)
+        times = _column(packet, V.LIST_MASKS_TIMES, n)
         for i in range(n):
             self.lists.setdefault(kinds[i] or "b", []).append(
                 ListEntry(masks[i], setters[i], _int(times[i]))
@@ -415,8 +424,8 @@ class Replica(StateHolder):
         # the home does not have left in casts we missed, or was lost in a split.
         departed = dict(
             zip(
-                (normalize(u) for u in packet.get_list("_list_departed")),
-                (_int(c) for c in packet.get_list("_list_departed_counters")),
+                (normalize(u) for u in packet.get_list(V.LIST_DEPARTED)),
+                (_int(c) for c in packet.get_list(V.LIST_DEPARTED_COUNTERS)),
                 strict=False,
             )
         )
@@ -442,7 +451,7 @@ class Replica(StateHolder):
         for key, member in old_members.items():
             if key in self.members or key in kept_local:
                 continue
-            server = _host(member.uniform)
+            server = host_of(member.uniform)
             if recovering and replicas.reachable(server) and replicas.in_network(member.uniform):
                 self.members[key] = member  # wait for its own server's netjoin
                 self.by_nick[casefold(member.nick)] = member
@@ -450,16 +459,16 @@ class Replica(StateHolder):
                 continue
             self.deliver_synthetic(self._synthetic_leave(member, self.home))
         if self.topic != old_topic and self.topic:
-            self.deliver_synthetic(self._synthetic("_notice_place_topic", self.topic_setter,
-                                                   {"_topic": self.topic}))  # fmt: skip
+            self.deliver_synthetic(self._synthetic(V.NOTICE_PLACE_TOPIC, self.topic_setter,
+                                                   {V.TOPIC: self.topic}))  # fmt: skip
         changes = _mode_diff(old_ranks, old_modes, self)
         if changes:
             modestr, params = M.render_changes(changes)
             self.deliver_synthetic(
                 self._synthetic(
-                    "_notice_place_mode",
+                    V.NOTICE_PLACE_MODE,
                     self.home,
-                    {"_mode": modestr, "_list_parameters": params},
+                    {V.MODE: modestr, V.LIST_PARAMETERS: params},
                 )
             )
         replicas.state_applied(self, rejoin)
@@ -470,43 +479,41 @@ class Replica(StateHolder):
 
     def _synthetic(self, method: str, prefix: str, vars: dict[str, Value]) -> Packet:
         out: dict[str, Value] = {
-            "_nick_place": self.name,
-            "_id": new_id(),
-            "_time": str(int(self.clock() * 1000)),
-            "_prefix": prefix,
-            "_nick": prefix.split("!", 1)[0],
+            V.NICK_PLACE: self.name,
+            V.ID: new_id(),
+            V.TIME: str(int(self.clock() * 1000)),
+            V.PREFIX: prefix,
+            V.NICK: prefix.split("!", 1)[0],
         }
         out.update(vars)
-        return Packet(method, {"_context": self.uniform}, out)
+        return Packet(method, {V.CONTEXT: self.uniform}, out)
 
     def _synthetic_enter(self, member: Member) -> Packet:
-        packet = self._synthetic(
-            "_notice_place_enter", member.prefix, {"_realname": member.realname}
-        )
+        packet = self._synthetic(V.NOTICE_PLACE_ENTER, member.prefix, {V.REALNAME: member.realname})
         if member.account:
-            packet.vars["_account"] = member.account
-        packet.routing["_source_relay"] = member.uniform
+            packet.vars[V.ACCOUNT] = member.account
+        packet.routing[V.SOURCE_RELAY] = member.uniform
         return packet
 
     def _synthetic_leave(self, member: Member, split_from: str) -> Packet:
         """PART, or a netsplit QUIT when the member's server is gone."""
-        server = _host(member.uniform)
+        server = host_of(member.uniform)
         replicas = self.replicas
         if split_from or not replicas.reachable(server):
             reason = f"{replicas.me} {server if server != replicas.me else split_from}"
             packet = self._synthetic(
-                "_notice_place_leave_netburp", member.prefix, {"_reason": reason}
+                V.NOTICE_PLACE_LEAVE_NETBURP, member.prefix, {V.REASON: reason}
             )
-            packet.vars["_id"] = netburp_id(member.uniform, replicas.boot_of(server))
+            packet.vars[V.ID] = netburp_id(member.uniform, replicas.boot_of(server))
         else:
-            packet = self._synthetic("_notice_place_leave", member.prefix, {"_reason": ""})
-        packet.routing["_source_relay"] = member.uniform
+            packet = self._synthetic(V.NOTICE_PLACE_LEAVE, member.prefix, {V.REASON: ""})
+        packet.routing[V.SOURCE_RELAY] = member.uniform
         return packet
 
     def split_off(self, servers: set[str]) -> None:
         """Members on unreachable `servers` leave, with a netsplit QUIT for the locals."""
         for key, member in list(self.members.items()):
-            if key in self.local or _host(member.uniform) not in servers:
+            if key in self.local or host_of(member.uniform) not in servers:
                 continue
             self._drop(member)
             self.deliver_synthetic(self._synthetic_leave(member, self.home))
@@ -551,17 +558,6 @@ def _mode_diff(
     return changes
 
 
-def _host(uniform: str) -> str:
-    from ircpsyc.psyc_backend.network import host_of
-
-    return host_of(uniform)
-
-
-def _nick_of(uniform: str) -> str:
-    cut = uniform.find("/~")
-    return uniform[cut + 2 :] if cut >= 0 else ""
-
-
 def _user_host(prefix: str, nick: str) -> tuple[str, str]:
     if "!" in prefix and "@" in prefix:
         user_host = prefix.split("!", 1)[1]
@@ -601,7 +597,7 @@ class Replicas:
     # -- helpers for the replicas
 
     def in_network(self, uniform: str) -> bool:
-        return self.network.in_network(_host(uniform))
+        return self.network.in_network(host_of(uniform))
 
     def reachable(self, server: str) -> bool:
         return self.network.is_reachable(server)
@@ -631,11 +627,10 @@ class Replicas:
 
     def _display(self, uniform: str, home_name: str) -> tuple[str, bool]:
         """The local channel name of a remote place, and whether it is federated."""
-        host = _host(uniform)
+        host = host_of(uniform)
         if home_name and self.network.in_network(host) and self.network.home_of(home_name) == host:
             return home_name, False
-        cut = uniform.find("/@")
-        name = unescape_place(uniform[cut + 2 :]) if cut >= 0 else uniform
+        name = unescape_place(place_name_of(uniform)) if is_place(uniform) else uniform
         native = "#" + name
         if self.network.in_network(host) and self.network.home_of(native) == host:
             return native, False
@@ -643,7 +638,7 @@ class Replicas:
 
     def _create(self, uniform: str, home_name: str) -> Replica:
         name, federated = self._display(uniform, home_name)
-        replica = Replica(self, uniform, name, _host(uniform))
+        replica = Replica(self, uniform, name, host_of(uniform))
         replica.federated = federated
         replica.home_name = home_name or name
         self.by_uniform[normalize(uniform)] = replica
@@ -669,8 +664,8 @@ class Replicas:
         uniform = packet.context
         replica = self.get(uniform)
         if replica is None:
-            replica = self._create(uniform, packet.get("_nick_place"))
-        counter = _int(packet.routing.get("_counter", ""), -1)
+            replica = self._create(uniform, packet.get(V.NICK_PLACE))
+        counter = _int(packet.routing.get(V.COUNTER, ""), -1)
         if has_state(packet) and (replica.last is None or counter > replica.last):
             replica.reset(packet, counter)
             self._drain(replica)
@@ -682,10 +677,10 @@ class Replicas:
             key = normalize(target)
             replica.local[key] = route
             if key not in replica.members:
-                nick = packet.get("_nick")
-                user, host = _user_host(packet.get("_prefix"), nick)
-                replica._add(target, nick, user, host, packet.get("_realname"),
-                             packet.get("_account"))  # fmt: skip
+                nick = packet.get(V.NICK)
+                user, host = _user_host(packet.get(V.PREFIX), nick)
+                replica._add(target, nick, user, host, packet.get(V.REALNAME),
+                             packet.get(V.ACCOUNT))  # fmt: skip
         if replica.federated:
             packet.vars.update(replica.translate(packet).vars)
         return False  # the router hands it to the person
@@ -695,7 +690,7 @@ class Replicas:
         replica = self.get(packet.context)
         if replica is None:
             return
-        counter = _int(packet.routing.get("_counter", ""), -1)
+        counter = _int(packet.routing.get(V.COUNTER, ""), -1)
         last = replica.last
         if last is None or counter > last + 1:
             if counter > (last or 0):
@@ -725,14 +720,14 @@ class Replicas:
         replica = self.get(packet.context)
         if replica is None:
             return
-        if packet.get("_flag_gone") == "1":
+        if packet.get(V.FLAG_GONE) == "1":
             # The home has no such place (it restarted, or everybody left it while we
             # could not hear): bring our members back, with our state to adopt.
             self._netjoin_sent.discard(normalize(replica.uniform))
             self.want_netjoin(replica)
             self._maybe_forget(replica)
             return
-        counter = _int(packet.routing.get("_counter", ""), 0)
+        counter = _int(packet.routing.get(V.COUNTER, ""), 0)
         if replica.last is not None and counter < replica.last:
             return  # older than what we have (counters grow across restarts of a place)
         recovering = (
@@ -769,9 +764,9 @@ class Replicas:
         replica.asked_for = replica.last
         self.router.send(
             Packet(
-                "_request_context_resync",
-                {"_source": root(self.me), "_target": replica.uniform},
-                {"_counter": str(replica.last if replica.last is not None else -1)},
+                V.REQUEST_CONTEXT_RESYNC,
+                {V.SOURCE: root(self.me), V.TARGET: replica.uniform},
+                {V.COUNTER: str(replica.last if replica.last is not None else -1)},
             )
         )
 
@@ -795,27 +790,27 @@ class Replicas:
             # For the home's bans on addresses and cloaks, as a JOIN carries them (never
             # to a server outside the network).
             routes = [route for m, route in pairs if m is not None]
-            vars["_list_members_ips"] = [getattr(r, "ip", "") for r in routes]
-            vars["_list_members_cloaks"] = [getattr(r, "cloak", "") for r in routes]
-            vars["_list_members_hosts_real"] = [_real_host(r) for r in routes]
+            vars[V.LIST_MEMBERS_IPS] = [getattr(r, "ip", "") for r in routes]
+            vars[V.LIST_MEMBERS_CLOAKS] = [getattr(r, "cloak", "") for r in routes]
+            vars[V.LIST_MEMBERS_HOSTS_REAL] = [_real_host(r) for r in routes]
         vars.update(
             {
-                "_nick_place": replica.home_name,
-                "_list_members": [m.uniform for m in persons],
-                "_list_members_nicks": [_home_nick(m) for m in persons],
-                "_list_members_users": [m.user for m in persons],
-                "_list_members_hosts": [m.host for m in persons],
-                "_list_members_realnames": [m.realname for m in persons],
-                "_list_members_accounts": [m.account for m in persons],
-                "_list_members_modes": [m.modes for m in persons],
-                "_counter": str(replica.last if replica.last is not None else -1),
+                V.NICK_PLACE: replica.home_name,
+                V.LIST_MEMBERS: [m.uniform for m in persons],
+                V.LIST_MEMBERS_NICKS: [_home_nick(m) for m in persons],
+                V.LIST_MEMBERS_USERS: [m.user for m in persons],
+                V.LIST_MEMBERS_HOSTS: [m.host for m in persons],
+                V.LIST_MEMBERS_REALNAMES: [m.realname for m in persons],
+                V.LIST_MEMBERS_ACCOUNTS: [m.account for m in persons],
+                V.LIST_MEMBERS_MODES: [m.modes for m in persons],
+                V.COUNTER: str(replica.last if replica.last is not None else -1),
             }
         )
-        vars.pop("_list_netburped", None)
+        vars.pop(V.LIST_NETBURPED, None)
         self.router.send(
             Packet(
-                "_request_context_netjoin",
-                {"_source": root(self.me), "_target": replica.uniform},
+                V.REQUEST_CONTEXT_NETJOIN,
+                {V.SOURCE: root(self.me), V.TARGET: replica.uniform},
                 vars,
             )
         )
@@ -852,9 +847,9 @@ class Replicas:
                 replica.recheck_at = 0.0
                 self.router.send(  # the full state: since -1 is never in a buffer
                     Packet(
-                        "_request_context_resync",
-                        {"_source": root(self.me), "_target": replica.uniform},
-                        {"_counter": "-1"},
+                        V.REQUEST_CONTEXT_RESYNC,
+                        {V.SOURCE: root(self.me), V.TARGET: replica.uniform},
+                        {V.COUNTER: "-1"},
                     )
                 )
             for key in [k for k in replica.local if not self.alive(k)]:
@@ -874,4 +869,4 @@ class Replicas:
 
 def _home_nick(member: Member) -> str:
     """The nick a member has at the home (local members are never shown as uniforms)."""
-    return _nick_of(member.uniform) or member.nick
+    return nick_of(member.uniform) or member.nick

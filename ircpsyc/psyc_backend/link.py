@@ -91,6 +91,7 @@ from typing import Any, Protocol, cast
 
 from ircpsyc import __version__
 from ircpsyc.netaddr import address_group
+from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.packet import Packet, number
 from ircpsyc.psyc_backend.uniform import Uniform, UniformError, root
 from ircpsyc.psyc_backend.wire import PacketError, Parser, render
@@ -163,11 +164,11 @@ def is_control(method: str) -> bool:
     """Circuit-level packets: not counted, not kept for resending."""
     return method.startswith(
         (
-            "_notice_circuit",
-            "_status_circuit",
-            "_error_circuit",
-            "_request_circuit",
-            "_error_syntax",
+            V.NOTICE_CIRCUIT,
+            V.STATUS_CIRCUIT,
+            V.ERROR_CIRCUIT,
+            V.REQUEST_CIRCUIT,
+            V.ERROR_SYNTAX,
         )
     )
 
@@ -329,10 +330,10 @@ CLOSED = "closed"
 
 # What each side may receive in each handshake state (by role: outbound or not).
 _HANDSHAKE_STEPS = {
-    (False, GREETING): "_notice_circuit_established",
-    (False, AUTH): "_status_circuit_authentication",
-    (True, GREETING): "_status_circuit_challenge",
-    (True, CONFIRM): "_status_circuit_established",
+    (False, GREETING): V.NOTICE_CIRCUIT_ESTABLISHED,
+    (False, AUTH): V.STATUS_CIRCUIT_AUTHENTICATION,
+    (True, GREETING): V.STATUS_CIRCUIT_CHALLENGE,
+    (True, CONFIRM): V.STATUS_CIRCUIT_ESTABLISHED,
 }
 
 
@@ -400,13 +401,13 @@ class Circuit:
             return
         links = self.links
         notice = Packet(
-            "_notice_circuit_established",
-            {"_source": root(links.me), "_target": root(expected.name)},
+            V.NOTICE_CIRCUIT_ESTABLISHED,
+            {V.SOURCE: root(links.me), V.TARGET: root(expected.name)},
             {
-                "_challenge": self.nonce,
-                "_boot": links.boot,
-                "_protocol": PROTOCOL,
-                "_implementation": f"ircpsyc/{__version__}",
+                V.CHALLENGE: self.nonce,
+                V.BOOT: links.boot,
+                V.PROTOCOL: PROTOCOL,
+                V.IMPLEMENTATION: f"ircpsyc/{__version__}",
             },
         )
         self.write(EMPTY + render(notice))
@@ -423,7 +424,7 @@ class Circuit:
         if self.peer is None:  # not authenticated: only the handshake may come
             self.pre_auth_bytes += len(data)
             if self.pre_auth_bytes > PRE_AUTH_BYTES:
-                self.fail("_error_circuit_authentication", "too much before authentication")
+                self.fail(V.ERROR_CIRCUIT_AUTHENTICATION, "too much before authentication")
                 return
         try:
             packets = self.parser.feed(data)
@@ -432,7 +433,7 @@ class Circuit:
                 if self.state == CLOSED:
                     return
                 self._packet(packet)
-            self.fail("_error_syntax", f"cannot parse your packets: {error.reason}")
+            self.fail(V.ERROR_SYNTAX, f"cannot parse your packets: {error.reason}")
             return
         for packet in packets:
             if self.state == CLOSED:
@@ -444,7 +445,7 @@ class Circuit:
         if state == UP:
             method = packet.method
             if not method:
-                ack = packet.routing.get("_acknowledge")
+                ack = packet.routing.get(V.ACKNOWLEDGE)
                 count = number(ack, -1) if ack else -1
                 if count >= 0:
                     assert self.peer is not None
@@ -463,7 +464,7 @@ class Circuit:
             return
         if not self.got_empty:
             if packet.method or packet.routing:
-                self.fail("_error_syntax_initialization", "a circuit starts with an empty packet")
+                self.fail(V.ERROR_SYNTAX_INITIALIZATION, "a circuit starts with an empty packet")
                 return
             self.got_empty = True
             return
@@ -471,27 +472,27 @@ class Circuit:
         if not method:
             return  # a ping during the handshake
         if method == _HANDSHAKE_STEPS.get((self.outbound, state)):
-            if method == "_notice_circuit_established":
+            if method == V.NOTICE_CIRCUIT_ESTABLISHED:
                 self._notice(packet)
-            elif method == "_status_circuit_challenge":
+            elif method == V.STATUS_CIRCUIT_CHALLENGE:
                 self._challenge(packet)
-            elif method == "_status_circuit_authentication":
+            elif method == V.STATUS_CIRCUIT_AUTHENTICATION:
                 self._authentication(packet)
             else:
                 self._established(packet)
-        elif method.startswith("_error"):
+        elif method.startswith(V.ERROR):
             self._control(packet)
         else:
-            self.fail("_error_circuit_order", f"unexpected {method} before authentication")
+            self.fail(V.ERROR_CIRCUIT_ORDER, f"unexpected {method} before authentication")
 
     def _control(self, packet: Packet) -> None:
         method = packet.method
-        if method.startswith("_notice_circuit_topology") and self.peer is not None:
+        if method.startswith(V.NOTICE_CIRCUIT_TOPOLOGY) and self.peer is not None:
             self.links.handler.link_packet(self.peer, packet)  # not counted: link state
-        elif method.startswith("_request_circuit_shutdown"):
+        elif method.startswith(V.REQUEST_CIRCUIT_SHUTDOWN):
             self.close("peer shut down")
-        elif method.startswith("_error"):
-            reason = packet.get("_reason")[:200] or method
+        elif method.startswith(V.ERROR):
+            reason = packet.get(V.REASON)[:200] or method
             log.warning("link %s: peer refused us: %s %s", self._name(), method, reason)
             self.close(f"peer refused: {reason}")
 
@@ -510,40 +511,40 @@ class Circuit:
         try:
             uniform = Uniform.parse(packet.source)
         except UniformError:
-            self.fail("_error_illegal_source", "_source must be your root uniform")
+            self.fail(V.ERROR_ILLEGAL_SOURCE, "_source must be your root uniform")
             return None
         name = uniform.host
         peer = links.peers.get(name)
         if peer is None or not uniform.is_root:
             if not self.outbound:
                 links.note_refused(name)
-            self.fail("_error_illegal_source", f"{name} is not a configured link here")
+            self.fail(V.ERROR_ILLEGAL_SOURCE, f"{name} is not a configured link here")
             return None
         if expected is not None and peer is not expected:
-            self.fail("_error_illegal_source", f"expected {expected.name}, not {name}")
+            self.fail(V.ERROR_ILLEGAL_SOURCE, f"expected {expected.name}, not {name}")
             return None
-        target = packet.routing.get("_target")
+        target = packet.routing.get(V.TARGET)
         if target is not None and target != root(links.me):
-            self.fail("_error_illegal_target", f"this is {root(links.me)}, not {target}")
+            self.fail(V.ERROR_ILLEGAL_TARGET, f"this is {root(links.me)}, not {target}")
             return None
-        nonce, boot = packet.get("_challenge"), packet.get("_boot")
+        nonce, boot = packet.get(V.CHALLENGE), packet.get(V.BOOT)
         if not valid_nonce(nonce) or len(boot) > MAX_BOOT:
-            self.fail("_error_circuit_authentication", "missing or malformed challenge")
+            self.fail(V.ERROR_CIRCUIT_AUTHENTICATION, "missing or malformed challenge")
             return None
         return peer
 
     def _notice(self, packet: Packet) -> None:
         """R, pass 1 received: prove ourselves over I's nonce and our own fresh one."""
-        if packet.get("_protocol") != PROTOCOL:
-            self.fail("_error_circuit_version", f"this server speaks {PROTOCOL}")
+        if packet.get(V.PROTOCOL) != PROTOCOL:
+            self.fail(V.ERROR_CIRCUIT_VERSION, f"this server speaks {PROTOCOL}")
             return
         candidate = self._identity(packet, None)
         if candidate is None:
             return
         links = self.links
         self.candidate = candidate
-        self.peer_nonce = packet.get("_challenge")
-        self.peer_boot = packet.get("_boot")
+        self.peer_nonce = packet.get(V.CHALLENGE)
+        self.peer_boot = packet.get(V.BOOT)
         me, them = root(links.me), root(candidate.name)
         answer = proof(
             candidate.config.secret,
@@ -557,13 +558,13 @@ class Circuit:
         )
         self._send(
             Packet(
-                "_status_circuit_challenge",
-                {"_source": me, "_target": them},
+                V.STATUS_CIRCUIT_CHALLENGE,
+                {V.SOURCE: me, V.TARGET: them},
                 {
-                    "_challenge": self.nonce,
-                    "_boot": links.boot,
-                    "_proof": answer,
-                    "_implementation": f"ircpsyc/{__version__}",
+                    V.CHALLENGE: self.nonce,
+                    V.BOOT: links.boot,
+                    V.PROOF: answer,
+                    V.IMPLEMENTATION: f"ircpsyc/{__version__}",
                 },
             )
         )
@@ -576,16 +577,16 @@ class Circuit:
         if self._identity(packet, expected) is None:
             return
         links = self.links
-        self.peer_nonce = packet.get("_challenge")
-        self.peer_boot = packet.get("_boot")
+        self.peer_nonce = packet.get(V.CHALLENGE)
+        self.peer_boot = packet.get(V.BOOT)
         me, them = root(links.me), root(expected.name)
         secret = expected.config.secret
         want = proof(
             secret, RESPONDER, self.nonce, self.peer_nonce, me, them, links.boot, self.peer_boot
         )
-        if not hmac.compare_digest(want, packet.get("_proof")):
+        if not hmac.compare_digest(want, packet.get(V.PROOF)):
             expected.stats.refused += 1
-            self.fail("_error_circuit_authentication", "wrong proof: check the link secret")
+            self.fail(V.ERROR_CIRCUIT_AUTHENTICATION, "wrong proof: check the link secret")
             return
         if not self._authenticated(expected):
             return
@@ -594,9 +595,9 @@ class Circuit:
         )
         self._send(
             Packet(
-                "_status_circuit_authentication",
-                {"_source": me, "_target": them},
-                {"_proof": answer, "_counter_received": str(expected.received)},
+                V.STATUS_CIRCUIT_AUTHENTICATION,
+                {V.SOURCE: me, V.TARGET: them},
+                {V.PROOF: answer, V.COUNTER_RECEIVED: str(expected.received)},
             )
         )
         self.state = CONFIRM
@@ -607,7 +608,7 @@ class Circuit:
         assert candidate is not None
         links = self.links
         if links.peers.get(candidate.name) is not candidate:
-            self.fail("_error_illegal_source", f"{candidate.name} is not a configured link here")
+            self.fail(V.ERROR_ILLEGAL_SOURCE, f"{candidate.name} is not a configured link here")
             return
         want = proof(
             candidate.config.secret,
@@ -619,24 +620,24 @@ class Circuit:
             self.peer_boot,
             links.boot,
         )
-        if not hmac.compare_digest(want, packet.get("_proof")):
+        if not hmac.compare_digest(want, packet.get(V.PROOF)):
             links.auth_failures += 1
-            self.fail("_error_circuit_authentication", "wrong proof: check the link secret")
+            self.fail(V.ERROR_CIRCUIT_AUTHENTICATION, "wrong proof: check the link secret")
             return
         if not self._authenticated(candidate):
             return
         self._send(
             Packet(
-                "_status_circuit_established",
-                {"_source": root(links.me), "_target": root(candidate.name)},
-                {"_counter_received": str(candidate.received)},
+                V.STATUS_CIRCUIT_ESTABLISHED,
+                {V.SOURCE: root(links.me), V.TARGET: root(candidate.name)},
+                {V.COUNTER_RECEIVED: str(candidate.received)},
             )
         )
-        self._up(packet.get("_counter_received"))
+        self._up(packet.get(V.COUNTER_RECEIVED))
 
     def _established(self, packet: Packet) -> None:
         """I, pass 4 received: R's counter; the circuit is up."""
-        self._up(packet.get("_counter_received"))
+        self._up(packet.get(V.COUNTER_RECEIVED))
 
     def _authenticated(self, peer: Peer) -> bool:
         """The peer proved itself: the circuit becomes its circuit (or is a duplicate),
@@ -644,7 +645,7 @@ class Circuit:
         links = self.links
         self.release()
         if not links.claim(self, peer):
-            self.fail("_error_circuit_duplicate", "a circuit between us exists already")
+            self.fail(V.ERROR_CIRCUIT_DUPLICATE, "a circuit between us exists already")
             return False
         self.peer = peer
         self.parser.max_packet = MAX_LINK_PACKET
@@ -710,8 +711,8 @@ class Circuit:
         """Tell the peer what is wrong, then close."""
         if self.state == CLOSED:
             return
-        routing = {"_source": root(self.links.me)}
-        self.write(render(Packet(method, routing, {"_reason": reason})))
+        routing = {V.SOURCE: root(self.links.me)}
+        self.write(render(Packet(method, routing, {V.REASON: reason})))
         peer = self.peer or self.expected  # ours to tell about: never a stranger's claim
         if peer is not None:
             peer.last_error = reason
@@ -978,7 +979,7 @@ class Links:
         """Say goodbye on every circuit (the peers keep our stream for nothing: we stop)."""
         for circuit in list(self.circuits):
             if circuit.state == UP:
-                circuit.write(render(Packet("_request_circuit_shutdown", {})))
+                circuit.write(render(Packet(V.REQUEST_CIRCUIT_SHUTDOWN, {})))
             circuit.close("shutting down")
 
 

@@ -42,16 +42,20 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.link import LinkConfig, Links, Peer, Settings
 from ircpsyc.psyc_backend.packet import MAX_SECONDS, Packet, Value, number
 from ircpsyc.psyc_backend.router import Router
-from ircpsyc.psyc_backend.uniform import casefold, root
+from ircpsyc.psyc_backend.uniform import casefold, is_service, root
+
+# Re-exported for ircd/ and xmpp/ (and older imports): host_of lives in uniform.
+from ircpsyc.psyc_backend.uniform import host_of as host_of
 from ircpsyc.psyc_backend.wire import render
 
 log = logging.getLogger(__name__)
 
-TOPOLOGY = "_notice_circuit_topology"
-ROUTE_ACK = "_notice_route_acknowledge"
+TOPOLOGY = V.NOTICE_CIRCUIT_TOPOLOGY
+ROUTE_ACK = V.NOTICE_ROUTE_ACKNOWLEDGE
 MAX_HOPS = 32
 RESEND_AFTER = 3.0  # seconds before an unacknowledged unicast goes out again
 ACK_EVERY = 0.5  # seconds between end-to-end acknowledgements
@@ -116,18 +120,6 @@ class Inbound:
             self.upto += 1
             self.above.discard(self.upto)
         return True
-
-
-def host_of(uniform: str) -> str:
-    """The host of a uniform, lower-cased, without port; "" if it is not one."""
-    if len(uniform) < 8 or uniform[:7].lower() != "psyc://":
-        return ""
-    end = uniform.find("/", 7)
-    authority = uniform[7:] if end < 0 else uniform[7:end]
-    colon = authority.find(":")
-    if colon >= 0:
-        authority = authority[:colon]
-    return authority.lower()
 
 
 def rendezvous(channel: str, servers: Iterable[str]) -> str:
@@ -402,13 +394,13 @@ class Network:
 
     def _lsa_packet(self, lsa: Lsa) -> bytes:
         vars: dict[str, Value] = {
-            "_boot": str(lsa.boot),
-            "_sequence": str(lsa.seq),
-            "_list_servers": sorted(lsa.neighbors),
+            V.BOOT: str(lsa.boot),
+            V.SEQUENCE: str(lsa.seq),
+            V.LIST_SERVERS: sorted(lsa.neighbors),
         }
         if lsa.description:
-            vars["_description"] = lsa.description
-        return render(Packet(TOPOLOGY, {"_source": root(lsa.origin)}, vars))
+            vars[V.DESCRIPTION] = lsa.description
+        return render(Packet(TOPOLOGY, {V.SOURCE: root(lsa.origin)}, vars))
 
     def _flood(self, lsa: Lsa, skip: str) -> None:
         data = self._lsa_packet(lsa)
@@ -418,7 +410,7 @@ class Network:
 
     def _topology(self, peer: Peer, packet: Packet) -> None:
         origin = host_of(packet.source)
-        boot, seq = number(packet.get("_boot"), -1), number(packet.get("_sequence"), -1)
+        boot, seq = number(packet.get(V.BOOT), -1), number(packet.get(V.SEQUENCE), -1)
         if not origin or origin == self.me or boot < 0 or seq < 0:
             log.debug("link %s: malformed topology advertisement dropped", peer.name)
             return
@@ -427,8 +419,8 @@ class Network:
             # behind it, never for ours: it could make them look restarted or gone.
             log.warning("link %s: refused topology of %s (not vouched for)", peer.name, origin)
             return
-        servers = frozenset(s.lower() for s in packet.get_list("_list_servers") if s)
-        lsa = Lsa(origin, boot, seq, servers, clean_description(packet.get("_description")))
+        servers = frozenset(s.lower() for s in packet.get_list(V.LIST_SERVERS) if s)
+        lsa = Lsa(origin, boot, seq, servers, clean_description(packet.get(V.DESCRIPTION)))
         old = self.topology.lsdb.get(origin)
         if not self.topology.accept(lsa):
             if origin == peer.name and origin in self.hello_due:
@@ -473,24 +465,24 @@ class Network:
             return
         _check_time(packet)
         routing = packet.routing
-        origin = host_of(routing.get("_source") or routing.get("_context", ""))
+        origin = host_of(routing.get(V.SOURCE) or routing.get(V.CONTEXT, ""))
         if origin and origin != peer.name and origin not in self.topology.behind(peer.name):
             self._refuse(peer, packet, origin)
             return
-        servers = routing.get("_route_servers")
+        servers = routing.get(V.ROUTE_SERVERS)
         if servers is not None:
-            if "/$" in routing.get("_context", ""):
+            if is_service(routing.get(V.CONTEXT, "")):
                 peer.stats.service_casts_in += 1
             else:
                 peer.stats.casts_in += 1
             self._cast_in(packet, origin, servers.split())
             return
-        target = routing.get("_target", "")
+        target = routing.get(V.TARGET, "")
         host = host_of(target) if target else self.me
         if host != self.me:
             self._forward(packet, origin or peer.name, host)
             return
-        stamp = routing.get("_route_counter")
+        stamp = routing.get(V.ROUTE_COUNTER)
         if stamp is not None and origin and not self._fresh(origin, stamp):
             self.duplicates += 1
             return
@@ -501,8 +493,8 @@ class Network:
             self.ingress(packet)
         if not target or (target.endswith("/") and target.lower() == root(self.me)):
             self.on_root(packet)
-        elif ("_context" in routing and self.on_context(packet)) or (
-            routing.get("_source", "").endswith("/") and self.on_request(packet)
+        elif (V.CONTEXT in routing and self.on_context(packet)) or (
+            routing.get(V.SOURCE, "").endswith("/") and self.on_request(packet)
         ):
             return
         else:
@@ -514,19 +506,19 @@ class Network:
         log.warning(
             "link %s: refused %s from %s (not vouched for)", peer.name, packet.method, origin
         )
-        if packet.method.startswith(("_error", "_failure")):
+        if packet.method.startswith((V.ERROR, V.FAILURE)):
             return
         error = Packet(
-            "_error_illegal_source",
-            {"_source": root(self.me), "_target": root(peer.name)},
+            V.ERROR_ILLEGAL_SOURCE,
+            {V.SOURCE: root(self.me), V.TARGET: root(peer.name)},
             {
-                "_host": origin,
-                "_method_relay": packet.method,
-                "_reason": f"{peer.name} does not relay for {origin}",
+                V.HOST: origin,
+                V.METHOD_RELAY: packet.method,
+                V.REASON: f"{peer.name} does not relay for {origin}",
             },
         )
-        if "_tag" in packet.routing:
-            error.routing["_tag_relay"] = packet.routing["_tag"]
+        if V.TAG in packet.routing:
+            error.routing[V.TAG_RELAY] = packet.routing[V.TAG]
         peer.queue(render(error))
 
     def links_changed(self) -> None:
@@ -663,12 +655,12 @@ class Network:
         acknowledge goes out again after a few seconds.  (Casts need none of this:
         their replicas ask for what they miss by `_counter`.)
         """
-        dest = host_of(packet.routing.get("_target", ""))
+        dest = host_of(packet.routing.get(V.TARGET, ""))
         hop = self._hop(self.me, dest) if dest else ""
         if not hop:
             self.unroutable += 1
             return False
-        if self.decorate is not None and packet.method.startswith("_echo_place_enter"):
+        if self.decorate is not None and packet.method.startswith(V.ECHO_PLACE_ENTER):
             packet = self.decorate(packet)
         stream = self.outbound.get(dest)
         if stream is None:
@@ -678,7 +670,7 @@ class Network:
             stream.unacked.popitem(last=False)
         routing = dict(packet.routing)
         floor = min(stream.floor(), stream.seq - 1)
-        routing["_route_counter"] = f"{self.boot}.{stream.seq}.{floor}"
+        routing[V.ROUTE_COUNTER] = f"{self.boot}.{stream.seq}.{floor}"
         data = render(
             Packet(
                 packet.method, routing, packet.vars, packet.body, packet.modifiers, packet.state_op
@@ -709,15 +701,15 @@ class Network:
             return
         ack = Packet(
             ROUTE_ACK,
-            {"_source": root(self.me), "_target": root(origin)},
-            {"_boot": inbound.boot, "_counter": str(inbound.upto)},
+            {V.SOURCE: root(self.me), V.TARGET: root(origin)},
+            {V.BOOT: inbound.boot, V.COUNTER: str(inbound.upto)},
         )
         self.links.send(hop, render(ack))
 
     def _acknowledged(self, origin: str, packet: Packet) -> None:
         stream = self.outbound.get(origin)
-        upto = number(packet.get("_counter"), -1)
-        if stream is None or packet.get("_boot") != self.boot or upto < 0:
+        upto = number(packet.get(V.COUNTER), -1)
+        if stream is None or packet.get(V.BOOT) != self.boot or upto < 0:
             return
         unacked = stream.unacked
         while unacked:
@@ -750,12 +742,12 @@ class Network:
         if not hop or hops > MAX_HOPS:
             self.unroutable += 1
             return
-        routing["_amount_hops"] = str(hops)
+        routing[V.AMOUNT_HOPS] = str(hops)
         self.links.send(hop, render(packet))
 
     def cast(self, packet: Packet, servers: Iterable[str], min_rank: int | None = None) -> None:
         """Send a cast of a local context to the servers that have members of it."""
-        extra = {} if min_rank is None else {"_filter_rank": str(min_rank)}
+        extra = {} if min_rank is None else {V.FILTER_RANK: str(min_rank)}
         self._spread(packet, self.me, [s for s in servers if s != self.me], 0, extra)
 
     def _spread(
@@ -768,13 +760,13 @@ class Network:
                 groups.setdefault(hop, []).append(dest)
             else:
                 self.unroutable += 1
-        kind = "service" if "/$" in packet.routing.get("_context", "") else "place"
+        kind = "service" if is_service(packet.routing.get(V.CONTEXT, "")) else "place"
         for hop, group in groups.items():
             routing = dict(packet.routing)
             routing.update(extra)
-            routing["_route_servers"] = " ".join(sorted(group))
+            routing[V.ROUTE_SERVERS] = " ".join(sorted(group))
             if hops:
-                routing["_amount_hops"] = str(hops)
+                routing[V.AMOUNT_HOPS] = str(hops)
             copy = Packet(
                 packet.method, routing, packet.vars, packet.body, packet.modifiers, packet.state_op
             )
@@ -827,19 +819,19 @@ def _check_time(packet: Packet) -> None:
     """A message's `_time` (ms) is shown to clients (server-time) and kept by the
     history and the away log: one that is not a time is dropped at the link, so the
     line counts as said now."""
-    stamp = packet.vars.get("_time")
+    stamp = packet.vars.get(V.TIME)
     if stamp is None:
         return
     ms = number(stamp, -1, 15) if isinstance(stamp, str) else -1
     if not 0 <= ms <= int(MAX_SECONDS * 1000) + 999:
         log.debug("dropped a malformed _time from a link: %r", stamp)
-        del packet.vars["_time"]
+        del packet.vars[V.TIME]
 
 
 def _hops(routing: dict[str, str]) -> int:
     """How many servers relayed a packet so far; a malformed count (not a small
     non-negative number, which could let a packet loop) counts as too many."""
-    text = routing.get("_amount_hops", "")
+    text = routing.get(V.AMOUNT_HOPS, "")
     if not text:
         return 0
     hops = number(text, MAX_HOPS, 4)

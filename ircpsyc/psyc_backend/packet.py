@@ -11,9 +11,11 @@ formatted once per distinct set and not once per member.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+from ircpsyc.psyc_backend import vocabulary as V
 
 # Entity variable values: a string, or a list of strings for `_list_*` names.
 Value = str | list[str]
@@ -21,19 +23,19 @@ Value = str | list[str]
 # Routing variables we understand (Spec:Routing-Variable; psyced's table).
 ROUTING_VARS = frozenset(
     {
-        "_source",
-        "_target",
-        "_context",
-        "_source_relay",
-        "_target_relay",
-        "_source_identity",
-        "_tag",
-        "_tag_relay",
-        "_counter",
-        "_fragment",
-        "_amount_fragments",
-        "_understand_modules",
-        "_using_modules",
+        V.SOURCE,
+        V.TARGET,
+        V.CONTEXT,
+        V.SOURCE_RELAY,
+        V.TARGET_RELAY,
+        V.SOURCE_IDENTITY,
+        V.TAG,
+        V.TAG_RELAY,
+        V.COUNTER,
+        V.FRAGMENT,
+        V.AMOUNT_FRAGMENTS,
+        V.UNDERSTAND_MODULES,
+        V.USING_MODULES,
     }
 )
 
@@ -72,20 +74,20 @@ class Packet:
     # Convenience accessors for the routing variables used everywhere.
     @property
     def source(self) -> str:
-        return self.routing.get("_source", "")
+        return self.routing.get(V.SOURCE, "")
 
     @property
     def target(self) -> str:
-        return self.routing.get("_target", "")
+        return self.routing.get(V.TARGET, "")
 
     @property
     def context(self) -> str:
-        return self.routing.get("_context", "")
+        return self.routing.get(V.CONTEXT, "")
 
     @property
     def relay(self) -> str:
         """The original speaker of a context cast, else the source."""
-        return self.routing.get("_source_relay") or self.routing.get("_source", "")
+        return self.routing.get(V.SOURCE_RELAY) or self.routing.get(V.SOURCE, "")
 
     def get(self, name: str, default: str = "") -> str:
         value = self.vars.get(name, default)
@@ -182,21 +184,30 @@ def family(method: str) -> str:
     return method if cut < 0 else method[:cut]
 
 
-class Dispatch:
-    """A method table with prefix inheritance and a per-method cache of the lookup."""
+H = TypeVar("H")
+
+
+class Dispatch(Generic[H]):
+    """A method table with prefix inheritance and a per-method cache of the lookup.
+
+    `H` is what the table maps a method to: usually a handler such as
+    `Callable[[Place, Packet], None]`, sometimes a plain value (history's kinds).
+    `lookup` walks the method's chain (`_notice_place_leave_kick`, then
+    `_notice_place_leave`, ...) and returns the most specific entry or None.
+    """
 
     __slots__ = ("_cache", "_table")
 
-    def __init__(self, table: dict[str, Any]) -> None:
+    def __init__(self, table: Mapping[str, H]) -> None:
         self._table = table
-        self._cache: dict[str, Any] = {}
+        self._cache: dict[str, H | None] = {}
 
-    def lookup(self, method: str) -> Any:
+    def lookup(self, method: str) -> H | None:
         try:
             return self._cache[method]
         except KeyError:
             pass
-        handler = None
+        handler: H | None = None
         for name in method_chain(method):
             handler = self._table.get(name)
             if handler is not None:

@@ -20,7 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, Literal, TypeVar
 
-from ircpsyc.psyc_backend.network import host_of
+from ircpsyc.psyc_backend import vocabulary as V
+from ircpsyc.psyc_backend.uniform import host_of
 
 if TYPE_CHECKING:
     from ircpsyc.psyc_backend.network import Network
@@ -100,7 +101,7 @@ class Requests(Generic[T]):
     def get(self, packet: Packet) -> Request[T] | None:
         """The request `packet` answers (by its `_tag_relay`), if it came from the server
         that was asked; None for a late answer (the request failed) or a stray one."""
-        request = self.pending.get(packet.routing.get("_tag_relay", ""))
+        request = self.pending.get(packet.routing.get(V.TAG_RELAY, ""))
         if request is None or host_of(packet.source) != request.home:
             return None
         return request

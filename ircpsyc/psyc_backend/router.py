@@ -12,8 +12,9 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
+from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.packet import Packet
-from ircpsyc.psyc_backend.uniform import normalize
+from ircpsyc.psyc_backend.uniform import host_of, is_place, normalize
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ class RemoteEntity:
         self.uplink = uplink
 
     def receive(self, packet: Packet) -> None:
-        if packet.routing.get("_target") != self.uniform:
+        if packet.routing.get(V.TARGET) != self.uniform:
             packet = packet.copy(_target=self.uniform)
         self.uplink.send(packet)
 
@@ -93,7 +94,7 @@ class Router:
         key = normalize(uniform)
         entity = self._entities.get(key)
         if entity is None and self.uplink is not None and not key.startswith(self._local):
-            host = key[7:].split("/", 1)[0].split(":", 1)[0] if key.startswith("psyc://") else ""
+            host = host_of(key)
             if host:
                 return RemoteEntity(uniform, host, self.uplink)
         return entity
@@ -108,7 +109,7 @@ class Router:
 
     def send(self, packet: Packet) -> bool:
         """Deliver a unicast packet to its `_target`; answer the source when nobody is there."""
-        key = normalize(packet.routing.get("_target", ""))
+        key = normalize(packet.routing.get(V.TARGET, ""))
         entity = self._entities.get(key)
         if entity is None and self.uplink is not None and not key.startswith(self._local):
             if self.uplink.send(packet):
@@ -130,22 +131,22 @@ class Router:
         return True
 
     def _bounce(self, packet: Packet) -> None:
-        source = packet.routing.get("_source")
+        source = packet.routing.get(V.SOURCE)
         if (
             not source
-            or packet.method.startswith(("_error", "_failure", "_echo", "_notice"))
-            or packet.method.endswith("_notice")
+            or packet.method.startswith((V.ERROR, V.FAILURE, V.ECHO, V.NOTICE))
+            or packet.method.endswith(V.NOTICE)
         ):
             return  # never answer an answer (or an IRC NOTICE), or we could loop
-        target = packet.routing.get("_target", "")
-        kind = "_place" if "/@" in target else "_user"
+        target = packet.routing.get(V.TARGET, "")
+        unknown = V.ERROR_UNKNOWN_NAME_PLACE if is_place(target) else V.ERROR_UNKNOWN_NAME_USER
         reply = Packet(
-            f"_error_unknown_name{kind}",
-            {"_source": target, "_target": source},
-            {"_uniform": target, "_method_relay": packet.method, **_names(packet)},
+            unknown,
+            {V.SOURCE: target, V.TARGET: source},
+            {V.UNIFORM: target, V.METHOD_RELAY: packet.method, **_names(packet)},
         )
-        if "_tag" in packet.routing:
-            reply.routing["_tag_relay"] = packet.routing["_tag"]
+        if V.TAG in packet.routing:
+            reply.routing[V.TAG_RELAY] = packet.routing[V.TAG]
         entity = self._entities.get(normalize(source))
         if entity is not None:
             entity.receive(reply)
@@ -155,4 +156,4 @@ class Router:
 
 def _names(packet: Packet) -> dict[str, str | list[str]]:
     """Keep the display names a front-end needs to word the error."""
-    return {k: v for k, v in packet.vars.items() if k in ("_nick_place", "_nick_target")}
+    return {k: v for k, v in packet.vars.items() if k in (V.NICK_PLACE, V.NICK_TARGET)}

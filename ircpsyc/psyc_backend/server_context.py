@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.network import Network
 from ircpsyc.psyc_backend.packet import Packet, Value
 from ircpsyc.psyc_backend.router import Router
@@ -50,9 +51,9 @@ class ServerContext:
         self.asked[server] = now
         self.router.send(
             Packet(
-                f"_request_{self.name}",
-                {"_source": root(self.me), "_target": f"psyc://{server}/${self.name}"},
-                {"_counter": str(counter)},
+                V.REQUEST_PREFIX + self.name,
+                {V.SOURCE: root(self.me), V.TARGET: f"psyc://{server}/${self.name}"},
+                {V.COUNTER: str(counter)},
             )
         )
 
@@ -60,8 +61,8 @@ class ServerContext:
         """`_status_<name>`: our whole copy, as of cast `counter`, to `server`."""
         self.router.send(
             Packet(
-                f"_status_{self.name}",
-                {"_context": self.uniform, "_target": root(server), "_counter": str(counter)},
+                V.STATUS_PREFIX + self.name,
+                {V.CONTEXT: self.uniform, V.TARGET: root(server), V.COUNTER: str(counter)},
                 vars,
             )
         )

@@ -124,6 +124,72 @@ def root(host: str) -> str:
     return f"psyc://{host}/"
 
 
+def service(host: str, name: str) -> str:
+    """The uniform of the service `name` on `host`: `psyc://host/$name`."""
+    return f"psyc://{host}/${name}"
+
+
+# Quick tests on uniform strings, without parsing: they run for every packet on
+# some paths.  A nick, place name or service name never holds a `/`, so the
+# sigil after the first `/` decides.
+
+
+def is_uniform(text: str) -> bool:
+    """Whether `text` starts like a PSYC uniform (`psyc://`, any case)."""
+    return text[:7].lower() == "psyc://"
+
+
+def host_of(uniform: str) -> str:
+    """The host of a uniform, lower-cased, without port; "" if it is not one."""
+    if len(uniform) < 8 or uniform[:7].lower() != "psyc://":
+        return ""
+    end = uniform.find("/", 7)
+    authority = uniform[7:] if end < 0 else uniform[7:end]
+    colon = authority.find(":")
+    if colon >= 0:
+        authority = authority[:colon]
+    return authority.lower()
+
+
+def is_person(uniform: str) -> bool:
+    """Whether `uniform` names a person (`psyc://host/~nick`)."""
+    return "/~" in uniform
+
+
+def is_place(uniform: str) -> bool:
+    """Whether `uniform` names a place (`psyc://host/@name`)."""
+    return "/@" in uniform
+
+
+def is_service(uniform: str) -> bool:
+    """Whether `uniform` names a service or server context (`psyc://host/$name`)."""
+    return "/$" in uniform
+
+
+def nick_of(uniform: str) -> str:
+    """The nick of a person's uniform (as written, not folded); "" if it is not a person."""
+    cut = uniform.find("/~")
+    return uniform[cut + 2 :] if cut >= 0 else ""
+
+
+def place_name_of(uniform: str) -> str:
+    """The escaped name of a place's uniform (see `unescape_place`); "" if not a place."""
+    cut = uniform.find("/@")
+    return uniform[cut + 2 :] if cut >= 0 else ""
+
+
+def service_name_of(uniform: str) -> str:
+    """The name of a service's uniform (`directory` of `psyc://h/$directory`); "" if none."""
+    cut = uniform.rfind("/$")
+    return uniform[cut + 2 :] if cut >= 0 else ""
+
+
+def with_nick(uniform: str, nick: str) -> str:
+    """A person's uniform with its nick replaced (a person's uniform follows its nick)."""
+    cut = uniform.rfind("/~")
+    return uniform[: cut + 2] + nick if cut >= 0 else ""
+
+
 @lru_cache(maxsize=65536)
 def normalize(text: str) -> str:
     """The key form of a uniform string; unparsable strings are returned folded.

@@ -39,6 +39,7 @@ from __future__ import annotations
 import re
 from typing import Final, NoReturn
 
+from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.packet import Modifier, Packet, Value
 
 __all__ = [
@@ -111,7 +112,7 @@ class PacketError(Exception):
 
 def is_list_name(name: str) -> bool:
     """Whether a variable carries a list: `_list` itself or any `_list_*` below it."""
-    return name.startswith("_list") and (len(name) == 5 or name[5] == "_")
+    return name.startswith(V.LIST) and (len(name) == 5 or name[5] == "_")
 
 
 # --------------------------------------------------------------------------- render
@@ -324,7 +325,7 @@ class Parser:
     __slots__ = (
         "_buf",
         "_content_end",
-        "_error",
+        V.ERROR,
         "_first",
         "_method",
         "_mods",

@@ -114,12 +114,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.ids import new_id
-from ircpsyc.psyc_backend.network import host_of, rendezvous
+from ircpsyc.psyc_backend.network import rendezvous
 from ircpsyc.psyc_backend.packet import Packet, Value, number, seconds
 from ircpsyc.psyc_backend.requests import Failure, Request, Requests
 from ircpsyc.psyc_backend.router import Router
-from ircpsyc.psyc_backend.uniform import casefold
+from ircpsyc.psyc_backend.uniform import casefold, host_of
 from ircpsyc.services.accounts import (
     Account,
     AccountError,
@@ -224,7 +225,7 @@ def _account_of(row: dict[str, str], certs: list[str], home: str) -> Account | N
 
 def _tombstones_of(packet: Packet, home: str) -> list[Tombstone]:
     """The tombstones listed in a snapshot or a restore (dropped by `home`)."""
-    columns = [packet.get_list(f"_list_dropped_{name}") for name in TOMB_FIELDS]
+    columns = [packet.get_list(V.LIST_DROPPED_PREFIX + name) for name in TOMB_FIELDS]
     out = []
     for name, registered, dropped in zip(*columns, strict=False):
         try:
@@ -238,11 +239,11 @@ def _tombstones_of(packet: Packet, home: str) -> list[Tombstone]:
 def _credential_vars(credentials: Credentials) -> dict[str, Value]:
     scram = credentials.scram
     return {
-        "_password_hash": credentials.password_hash,
-        "_scram_salt": _b64(scram.salt),
-        "_scram_iterations": str(scram.iterations),
-        "_scram_stored_key": _b64(scram.stored_key),
-        "_scram_server_key": _b64(scram.server_key),
+        V.PASSWORD_HASH: credentials.password_hash,
+        V.SCRAM_SALT: _b64(scram.salt),
+        V.SCRAM_ITERATIONS: str(scram.iterations),
+        V.SCRAM_STORED_KEY: _b64(scram.stored_key),
+        V.SCRAM_SERVER_KEY: _b64(scram.server_key),
     }
 
 
@@ -361,7 +362,7 @@ class AccountSync:
             self._cast_record(account)
             done(account)
             return
-        vars: dict[str, Value] = {"_account": name, "_email": email}
+        vars: dict[str, Value] = {V.ACCOUNT: name, V.EMAIL: email}
         vars.update(_credential_vars(credentials))
         self._ask(home, "register", vars, done, release=name)
 
@@ -369,7 +370,7 @@ class AccountSync:
         self._change(name, "password", dict(_credential_vars(credentials)), done)
 
     def set_enforce(self, name: str, enforce: bool, done: Done) -> None:
-        self._change(name, "enforce", {"_flag_enforce": "1" if enforce else "0"}, done)
+        self._change(name, "enforce", {V.FLAG_ENFORCE: "1" if enforce else "0"}, done)
 
     def add_cert(self, name: str, fingerprint: str, done: Done) -> None:
         fp = normalize_fingerprint(fingerprint)
@@ -380,10 +381,10 @@ class AccountSync:
         if owner is not None and owner.folded != casefold(name):
             done(AccountError("CERT_IN_USE", f"{fp} belongs to another account."))
             return
-        self._change(name, "cert_add", {"_fingerprint": fp}, done)
+        self._change(name, "cert_add", {V.FINGERPRINT: fp}, done)
 
     def del_cert(self, name: str, fingerprint: str, done: Done) -> None:
-        self._change(name, "cert_remove", {"_fingerprint": fingerprint}, done)
+        self._change(name, "cert_remove", {V.FINGERPRINT: fingerprint}, done)
 
     def drop(self, name: str, done: Done) -> None:
         self._change(name, "drop", {}, done)
@@ -395,7 +396,7 @@ class AccountSync:
             return
         home = self.home_of(account)
         if home != self.host:
-            self._ask(home, op, {"_account": account.name, **vars}, done)
+            self._ask(home, op, {V.ACCOUNT: account.name, **vars}, done)
             return
         try:
             result = self._apply(account, op, Packet("", {}, vars))
@@ -416,11 +417,11 @@ class AccountSync:
         if op == "password":
             accounts.set_credentials(name, _credentials_of(packet))
         elif op == "enforce":
-            accounts.set_enforce(name, packet.get("_flag_enforce") == "1")
+            accounts.set_enforce(name, packet.get(V.FLAG_ENFORCE) == "1")
         elif op == "cert_add":
-            accounts.add_cert(name, packet.get("_fingerprint"))
+            accounts.add_cert(name, packet.get(V.FINGERPRINT))
         elif op == "cert_remove":
-            fingerprint = packet.get("_fingerprint")
+            fingerprint = packet.get(V.FINGERPRINT)
             if not accounts.del_cert(name, fingerprint):
                 raise AccountError(
                     "CERT_NOT_FOUND", f"{fingerprint} is not on your certificate list."
@@ -449,8 +450,8 @@ class AccountSync:
         self.requests.add(tag, home, Waiting(done, op, release))
         self.router.send(
             Packet(
-                f"_request_account_{op}",
-                {"_source": self.uniform, "_target": service_uniform(home), "_tag": tag},
+                V.REQUEST_ACCOUNT_PREFIX + op,
+                {V.SOURCE: self.uniform, V.TARGET: service_uniform(home), V.TAG: tag},
                 vars,
             )
         )
@@ -470,11 +471,11 @@ class AccountSync:
             return
         waiting, home = request.data, request.home
         method = packet.method
-        if method.startswith("_error_account"):
+        if method.startswith(V.ERROR_ACCOUNT):
             result: Account | AccountError = AccountError(
-                packet.get("_code") or "ACCOUNT_ERROR", packet.get("_reason") or "Refused."
+                packet.get(V.CODE) or "ACCOUNT_ERROR", packet.get(V.REASON) or "Refused."
             )
-        elif method.startswith("_error"):
+        elif method.startswith(V.ERROR):
             result = unavailable(
                 f"The accounts service of {home} did not take the request; "
                 "nothing was changed. Please try again later."
@@ -485,7 +486,7 @@ class AccountSync:
                 result = unavailable("The answer of the accounts server was malformed.")
             elif waiting.op == "drop":
                 held = self.accounts.get(record.name)
-                dropped = _float(packet.get("_time_dropped"), self.clock())
+                dropped = _float(packet.get(V.TIME_DROPPED), self.clock())
                 if held is not None and held.same_as(record):
                     self.accounts.remove(record.name, home, dropped)
                 result = record
@@ -498,19 +499,19 @@ class AccountSync:
 
     def receive(self, packet: Packet) -> None:
         method = packet.method
-        if method.startswith("_request_account_restore"):
+        if method.startswith(V.REQUEST_ACCOUNT_RESTORE):
             self._restore_in(packet)
-        elif method.startswith("_status_account_restore"):
+        elif method.startswith(V.STATUS_ACCOUNT_RESTORE):
             self._restore_answer(packet)
-        elif method.startswith("_request_account_"):
+        elif method.startswith(V.REQUEST_ACCOUNT_PREFIX):
             self._request(packet)
-        elif method.startswith("_request_accounts"):
+        elif method.startswith(V.REQUEST_ACCOUNTS):
             self._snapshot_request(packet)
-        elif method.startswith("_status_accounts"):
+        elif method.startswith(V.STATUS_ACCOUNTS):
             self._snapshot_in(packet)
-        elif "_tag_relay" in packet.routing and method.startswith(("_status", "_error")):
+        elif V.TAG_RELAY in packet.routing and method.startswith((V.STATUS, V.ERROR)):
             self._answer(packet)
-        elif method.startswith("_notice_account") and packet.context:
+        elif method.startswith(V.NOTICE_ACCOUNT) and packet.context:
             self._cast_in(packet)
 
     def _request(self, packet: Packet) -> None:
@@ -518,15 +519,15 @@ class AccountSync:
         server = host_of(packet.source)
         if not self._trusted(server):
             return
-        op = packet.method[len("_request_account_") :]
-        name = packet.get("_account")
+        op = packet.method[len(V.REQUEST_ACCOUNT_PREFIX) :]
+        name = packet.get(V.ACCOUNT)
         try:
             if not name:
                 raise AccountError("ACCOUNT_DOES_NOT_EXIST", "No account was named.")
             if op == "register":
                 credentials = _credentials_of(packet)
                 self.accounts.reserve(name)
-                account = self.accounts.create(name, credentials, packet.get("_email"))
+                account = self.accounts.create(name, credentials, packet.get(V.EMAIL))
                 self._cast_record(account)
             else:
                 held = self.accounts.get(name)
@@ -543,11 +544,11 @@ class AccountSync:
         except AccountError as error:
             self._reply(
                 packet,
-                f"_error_account_{op}",
+                V.ERROR_ACCOUNT_PREFIX + op,
                 {
-                    "_account": name,
-                    "_code": error.code,
-                    "_reason": error.text,
+                    V.ACCOUNT: name,
+                    V.CODE: error.code,
+                    V.REASON: error.text,
                 },
             )
             return
@@ -555,26 +556,26 @@ class AccountSync:
         if op == "drop":
             tombstone = self.accounts.tombstone(account.name)
             if tombstone is not None:
-                vars["_time_dropped"] = repr(tombstone.dropped_at)
-        self._reply(packet, f"_status_account_{op}", vars)
+                vars[V.TIME_DROPPED] = repr(tombstone.dropped_at)
+        self._reply(packet, V.STATUS_ACCOUNT_PREFIX + op, vars)
 
     def _reply(self, request: Packet, method: str, vars: dict[str, Value]) -> None:
-        routing = {"_source": self.uniform, "_target": request.source}
-        if "_tag" in request.routing:
-            routing["_tag_relay"] = request.routing["_tag"]
+        routing = {V.SOURCE: self.uniform, V.TARGET: request.source}
+        if V.TAG in request.routing:
+            routing[V.TAG_RELAY] = request.routing[V.TAG]
         self.router.send(Packet(method, routing, vars))
 
     # -- the context of the accounts homed here
 
     def _record_vars(self, account: Account) -> dict[str, Value]:
         vars: dict[str, Value] = {f"_{name}": value for name, value in _row(account).items()}
-        vars["_host_home"] = account.home or self.host
-        vars["_list_certs"] = list(account.certs)
+        vars[V.HOST_HOME] = account.home or self.host
+        vars[V.LIST_CERTS] = list(account.certs)
         return vars
 
     def _record_of(self, packet: Packet, home: str) -> Account | None:
         row = {name: packet.get(f"_{name}") for name in FIELDS}
-        return _account_of(row, packet.get_list("_list_certs"), "" if home == self.host else home)
+        return _account_of(row, packet.get_list(V.LIST_CERTS), "" if home == self.host else home)
 
     def _cast(self, method: str, vars: dict[str, Value]) -> None:
         self.counter += 1
@@ -583,19 +584,19 @@ class AccountSync:
             return
         servers = [s for s in network.hash_servers if s != self.host and s in network.known]
         if servers:
-            packet = Packet(method, {"_context": self.uniform, "_counter": str(self.counter)}, vars)
+            packet = Packet(method, {V.CONTEXT: self.uniform, V.COUNTER: str(self.counter)}, vars)
             self.router.cast(packet, servers)
 
     def _cast_record(self, account: Account) -> None:
-        self._cast("_notice_account_update", self._record_vars(account))
+        self._cast(V.NOTICE_ACCOUNT_UPDATE, self._record_vars(account))
 
     def _cast_drop(self, tombstone: Tombstone) -> None:
         self._cast(
-            "_notice_account_drop",
+            V.NOTICE_ACCOUNT_DROP,
             {
-                "_account": tombstone.name,
-                "_time_registered": repr(tombstone.registered_at),
-                "_time_dropped": repr(tombstone.dropped_at),
+                V.ACCOUNT: tombstone.name,
+                V.TIME_REGISTERED: repr(tombstone.registered_at),
+                V.TIME_DROPPED: repr(tombstone.dropped_at),
             },
         )
 
@@ -613,26 +614,26 @@ class AccountSync:
             chunk = accounts[index * CHUNK : (index + 1) * CHUNK]
             rows = [_row(a) for a in chunk]
             vars: dict[str, Value] = {
-                f"_list_{name}": [row[name] for row in rows] for name in FIELDS
+                V.LIST_PREFIX + name: [row[name] for row in rows] for name in FIELDS
             }
-            vars["_list_certs"] = [" ".join(a.certs) for a in chunk]
-            vars["_list_host_home"] = [a.home or self.host for a in chunk]
+            vars[V.LIST_CERTS] = [" ".join(a.certs) for a in chunk]
+            vars[V.LIST_HOST_HOME] = [a.home or self.host for a in chunk]
             tombs = tombstones[index * CHUNK : (index + 1) * CHUNK]
             if tombs:
-                vars["_list_dropped_account"] = [t.name for t in tombs]
-                vars["_list_dropped_time_registered"] = [repr(t.registered_at) for t in tombs]
-                vars["_list_dropped_time_dropped"] = [repr(t.dropped_at) for t in tombs]
-            vars["_part"] = str(index + 1)
-            vars["_amount_parts"] = str(parts)
+                vars[V.LIST_DROPPED_ACCOUNT] = [t.name for t in tombs]
+                vars[V.LIST_DROPPED_TIME_REGISTERED] = [repr(t.registered_at) for t in tombs]
+                vars[V.LIST_DROPPED_TIME_DROPPED] = [repr(t.dropped_at) for t in tombs]
+            vars[V.PART] = str(index + 1)
+            vars[V.AMOUNT_PARTS] = str(parts)
             out.append(vars)
         return out
 
     def _records_of_lists(self, packet: Packet, home: str, own_home: bool) -> list[Account]:
         """The accounts listed in a snapshot or a restore; `own_home`: each row's
         `_list_host_home` says whose it is (else all are `home`'s)."""
-        columns = {name: packet.get_list(f"_list_{name}") for name in FIELDS}
-        certs = packet.get_list("_list_certs")
-        homes = packet.get_list("_list_host_home")
+        columns = {name: packet.get_list(V.LIST_PREFIX + name) for name in FIELDS}
+        certs = packet.get_list(V.LIST_CERTS)
+        homes = packet.get_list(V.LIST_HOST_HOME)
         out = []
         for index in range(len(columns["account"])):
             row = {
@@ -653,12 +654,12 @@ class AccountSync:
         if not self._trusted(server):
             return
         routing = {
-            "_source": self.uniform,
-            "_target": service_uniform(server),
-            "_counter": str(self.counter),
+            V.SOURCE: self.uniform,
+            V.TARGET: service_uniform(server),
+            V.COUNTER: str(self.counter),
         }
-        if _int(packet.get("_counter")) == self.counter:
-            self.router.send(Packet("_status_accounts_unchanged", routing, {}))
+        if _int(packet.get(V.COUNTER)) == self.counter:
+            self.router.send(Packet(V.STATUS_ACCOUNTS_UNCHANGED, routing, {}))
             return
         mine = [a for a in self.accounts if not a.home]
         keep_after = self._keep_after()
@@ -668,7 +669,7 @@ class AccountSync:
             if not t.home and t.dropped_at >= keep_after
         ]
         for vars in self._list_vars(mine, dropped):
-            self.router.send(Packet("_status_accounts", dict(routing), vars))
+            self.router.send(Packet(V.STATUS_ACCOUNTS, dict(routing), vars))
 
     # -- copies of the others' contexts
 
@@ -681,9 +682,9 @@ class AccountSync:
         self.asked[server] = now
         self.router.send(
             Packet(
-                "_request_accounts",
-                {"_source": self.uniform, "_target": service_uniform(server)},
-                {"_counter": str(counter)},
+                V.REQUEST_ACCOUNTS,
+                {V.SOURCE: self.uniform, V.TARGET: service_uniform(server)},
+                {V.COUNTER: str(counter)},
             )
         )
 
@@ -691,13 +692,13 @@ class AccountSync:
         server = host_of(packet.context)
         if not self._trusted(server) or packet.context.lower() != service_uniform(server):
             return
-        source = packet.routing.get("_source", "")
+        source = packet.routing.get(V.SOURCE, "")
         if source and host_of(source) != server:
             return  # a unicast naming somebody else's context: not a cast of it
         copy = self.copies.get(server)
         if copy is None:
             copy = self.copies[server] = HomeCopy(server)
-        counter = _int(packet.routing.get("_counter", ""))
+        counter = _int(packet.routing.get(V.COUNTER, ""))
         if copy.last >= 0 and counter <= copy.last:
             return
         if copy.last < 0 or counter != copy.last + 1:
@@ -711,10 +712,10 @@ class AccountSync:
 
     def _apply_cast(self, server: str, packet: Packet) -> None:
         method = packet.method
-        if method.startswith("_notice_account_drop"):
-            name = packet.get("_account")
+        if method.startswith(V.NOTICE_ACCOUNT_DROP):
+            name = packet.get(V.ACCOUNT)
             held = self.accounts.get(name)
-            registered = _float(packet.get("_time_registered"), -1.0)
+            registered = _float(packet.get(V.TIME_REGISTERED), -1.0)
             if registered < 0 and held is not None:
                 registered = held.registered_at  # an older peer: the one it held
             if not name or registered < 0:
@@ -722,11 +723,11 @@ class AccountSync:
             tombstone = Tombstone(
                 held.name if held is not None else name,
                 registered,
-                _float(packet.get("_time_dropped"), self.clock()),
+                _float(packet.get(V.TIME_DROPPED), self.clock()),
                 server,
             )
             self._bury(server, tombstone)
-        elif method.startswith("_notice_account_update"):
+        elif method.startswith(V.NOTICE_ACCOUNT_UPDATE):
             record = self._record_of(packet, server)
             if record is not None:
                 kept = self._offer(record)
@@ -786,13 +787,13 @@ class AccountSync:
         copy = self.copies.get(server)
         if copy is None:
             copy = self.copies[server] = HomeCopy(server)
-        counter = _int(packet.routing.get("_counter", ""))
-        if packet.method.startswith("_status_accounts_unchanged"):
+        counter = _int(packet.routing.get(V.COUNTER, ""))
+        if packet.method.startswith(V.STATUS_ACCOUNTS_UNCHANGED):
             self.asked.pop(server, None)
             if copy.last >= 0 and counter == copy.last:
                 self._replay(copy)
             return
-        part, parts = _int(packet.get("_part"), 1), _int(packet.get("_amount_parts"), 1)
+        part, parts = _int(packet.get(V.PART), 1), _int(packet.get(V.AMOUNT_PARTS), 1)
         if part <= 1:
             copy.parts = []
         copy.parts.append(packet)
@@ -843,10 +844,10 @@ class AccountSync:
 
     def _replay(self, copy: HomeCopy) -> None:
         """The casts that came while the snapshot was on its way, in order."""
-        early = sorted(copy.early, key=lambda p: _int(p.routing.get("_counter", "")))
+        early = sorted(copy.early, key=lambda p: _int(p.routing.get(V.COUNTER, "")))
         copy.early = []
         for index, packet in enumerate(early):
-            counter = _int(packet.routing.get("_counter", ""))
+            counter = _int(packet.routing.get(V.COUNTER, ""))
             if counter <= copy.last:
                 continue
             if counter != copy.last + 1:
@@ -863,8 +864,8 @@ class AccountSync:
         for vars in self._list_vars(accounts, tombstones):
             self.router.send(
                 Packet(
-                    "_request_account_restore",
-                    {"_source": self.uniform, "_target": service_uniform(home)},
+                    V.REQUEST_ACCOUNT_RESTORE,
+                    {V.SOURCE: self.uniform, V.TARGET: service_uniform(home)},
                     vars,
                 )
             )
@@ -929,7 +930,7 @@ class AccountSync:
             self._cast_record(accounts.put(record))
         if answer or refused:
             for vars in self._list_vars(answer, refused):
-                self._reply(packet, "_status_account_restore", vars)
+                self._reply(packet, V.STATUS_ACCOUNT_RESTORE, vars)
 
     def _restore_answer(self, packet: Packet) -> None:
         """What a home holds instead of the copies we gave back: take it."""

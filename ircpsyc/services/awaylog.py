@@ -39,6 +39,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from ircpsyc.channels.place import PlaceObserver, PlaceView
+from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.packet import Packet, Value
 from ircpsyc.psyc_backend.uniform import casefold
 from ircpsyc.services.history import DAY_MS, PRUNE_AGE_EVERY, WriteBehind, encode_row
@@ -90,7 +91,7 @@ class AwayEntry:
 
     @property
     def nick(self) -> str:
-        value = self.vars.get("_nick", "")
+        value = self.vars.get(V.NICK, "")
         return value if isinstance(value, str) else ""
 
     def packet(self, **replace: str) -> Packet:
@@ -230,23 +231,23 @@ class AwayLog(PlaceObserver):
     def place_cast(self, place: PlaceView, packet: Packet) -> None:
         watched = self.watch.get(place.folded)
         if watched is None:
-            if packet.method == "_notice_place_leave_disconnect":
+            if packet.method == V.NOTICE_PLACE_LEAVE_DISCONNECT:
                 self._gone_offline(place, packet)
             return
         method = packet.method
-        if method == "_message_public" or method == "_message_public_notice":
-            if "_status" not in packet.vars:
+        if method == V.MESSAGE_PUBLIC or method == V.MESSAGE_PUBLIC_NOTICE:
+            if V.STATUSMSG not in packet.vars:
                 self._mentions(place, packet, watched)
-        elif method == "_notice_place_leave_disconnect":
+        elif method == V.NOTICE_PLACE_LEAVE_DISCONNECT:
             self._gone_offline(place, packet)
-        elif method.startswith("_notice_place_enter"):
-            if not packet.get("_away"):  # back, and not away: its mentions are its own again
-                self._drop_nick(place.folded, casefold(packet.get("_nick")))
-        elif method == "_notice_place_leave" or method == "_notice_place_leave_kick":
-            nick = packet.get("_nick_target" if method.endswith("_kick") else "_nick")
+        elif method.startswith(V.NOTICE_PLACE_ENTER):
+            if not packet.get(V.AWAY):  # back, and not away: its mentions are its own again
+                self._drop_nick(place.folded, casefold(packet.get(V.NICK)))
+        elif method == V.NOTICE_PLACE_LEAVE or method == V.NOTICE_PLACE_LEAVE_KICK:
+            nick = packet.get(V.NICK_TARGET if method.endswith(V.KICK_SUFFIX) else V.NICK)
             self._drop_nick(place.folded, casefold(nick))
-        elif method == "_notice_place_nick":
-            old, new = casefold(packet.get("_nick")), casefold(packet.get("_nick_new"))
+        elif method == V.NOTICE_PLACE_NICK:
+            old, new = casefold(packet.get(V.NICK)), casefold(packet.get(V.NICK_NEW))
             account = watched.get(old)
             if account is not None and old != new:
                 self._drop_nick(place.folded, old)
@@ -259,19 +260,19 @@ class AwayLog(PlaceObserver):
         there).  Either way the line goes to the account's away log (`route`), which
         keeps it once."""
         watched = self.watch.get(place.folded)
-        if watched is None or packet.method == "_notice_place_leave_disconnect":
+        if watched is None or packet.method == V.NOTICE_PLACE_LEAVE_DISCONNECT:
             return
         self.place_cast(place, packet)
 
     def _gone_offline(self, place: PlaceView, packet: Packet) -> None:
         """A logged-in member quit: keep what its channel says about it."""
-        account = packet.get("_account")
+        account = packet.get(V.ACCOUNT)
         if account:
-            self.add_watch(account, packet.get("_nick"), [place.folded])
+            self.add_watch(account, packet.get(V.NICK), [place.folded])
 
     def _mentions(self, place: PlaceView, packet: Packet, watched: dict[str, str]) -> None:
-        speaker = casefold(packet.get("_account"))
-        speaker_nick = casefold(packet.get("_nick"))
+        speaker = casefold(packet.get(V.ACCOUNT))
+        speaker_nick = casefold(packet.get(V.NICK))
         done: set[str] = set()
         for word in mentioned(packet.body):
             account = watched.get(word)
@@ -290,7 +291,7 @@ class AwayLog(PlaceObserver):
         if not account or not self.enabled:
             return None
         account = casefold(account)
-        msgid = packet.get("_id")
+        msgid = packet.get(V.ID)
         if msgid:
             key = (account, msgid)
             if key in self._recent:
@@ -299,7 +300,7 @@ class AwayLog(PlaceObserver):
             if len(self._recent) > RECENT_IDS:
                 self._recent.popitem(last=False)
         self._seq += 1
-        stamp = packet.get("_time")
+        stamp = packet.get(V.TIME)
         entry = AwayEntry(
             self._seq,
             account,

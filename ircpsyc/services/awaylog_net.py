@@ -61,9 +61,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ircpsyc.psyc_backend.network import host_of
+from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.packet import Packet, Value, number
 from ircpsyc.psyc_backend.requests import Failure, Request, Requests
+from ircpsyc.psyc_backend.uniform import host_of
 from ircpsyc.services.awaylog import AwayEntry, AwayLog
 
 if TYPE_CHECKING:
@@ -76,17 +77,17 @@ SERVICE = "$awaylog"
 # Variables of the away log itself, not of the kept line.
 OWN_VARS = frozenset(
     {
-        "_account_awaylog",
-        "_method_awaylog",
-        "_nick_place_awaylog",
-        "_index_awaylog",
-        "_time_awaylog",
-        "_flag_read",
-        "_flag_unread",
+        V.ACCOUNT_AWAYLOG,
+        V.METHOD_AWAYLOG,
+        V.NICK_PLACE_AWAYLOG,
+        V.INDEX_AWAYLOG,
+        V.TIME_AWAYLOG,
+        V.FLAG_READ,
+        V.FLAG_UNREAD,
     }
 )
 # What the away log keeps (its senders' own filters apply before this one).
-KEPT = ("_message_private", "_message_public")
+KEPT = (V.MESSAGE_PRIVATE, V.MESSAGE_PUBLIC)
 
 Stored = Callable[[str], None]  # "" when kept, else the reason it was not
 Fetched = Callable[[list[AwayEntry] | None], None]
@@ -143,10 +144,10 @@ class NetAwayLog:
         if not self.requests.can_ask(home):
             return False
         tag = self.requests.tag()
-        vars["_account_awaylog"] = account
+        vars[V.ACCOUNT_AWAYLOG] = account
         packet = Packet(
             method,
-            {"_source": self.uniform, "_target": f"psyc://{home}/{SERVICE}", "_tag": tag},
+            {V.SOURCE: self.uniform, V.TARGET: f"psyc://{home}/{SERVICE}", V.TAG: tag},
             vars,
             body,
         )
@@ -160,22 +161,22 @@ class NetAwayLog:
         `account` at `home`; `done("")` once kept, `done(reason)` if not.  False (and
         `done` never called) when the home cannot be asked now."""
         vars: dict[str, Value] = {k: v for k, v in line.vars.items() if k not in OWN_VARS}
-        vars["_method_awaylog"] = line.method
+        vars[V.METHOD_AWAYLOG] = line.method
         if channel:
-            vars["_nick_place_awaylog"] = channel
-        sent = self._ask(home, "store", "_request_awaylog_store", account, vars, line.body, done)
+            vars[V.NICK_PLACE_AWAYLOG] = channel
+        sent = self._ask(home, "store", V.REQUEST_AWAYLOG_STORE, account, vars, line.body, done)
         if sent:
             self.handed += 1
         return sent
 
     def fetch(self, home: str, account: str, unread_only: bool, done: Fetched) -> bool:
         """The entries of `account` at `home` (`done(None)` if they could not be had)."""
-        vars: dict[str, Value] = {"_flag_unread": "1" if unread_only else "0"}
-        return self._ask(home, "fetch", "_request_awaylog", account, vars, "", done)
+        vars: dict[str, Value] = {V.FLAG_UNREAD: "1" if unread_only else "0"}
+        return self._ask(home, "fetch", V.REQUEST_AWAYLOG, account, vars, "", done)
 
     def clear(self, home: str, account: str, done: Cleared) -> bool:
         """Delete the log of `account` at `home`; `done(count)`, or `done(None)`."""
-        return self._ask(home, "clear", "_request_awaylog_clear", account, {}, "", done)
+        return self._ask(home, "clear", V.REQUEST_AWAYLOG_CLEAR, account, {}, "", done)
 
     def mark_read(self, home: str, account: str, upto: int) -> None:
         """Entries of `account` at `home` up to number `upto` were played."""
@@ -183,9 +184,9 @@ class NetAwayLog:
             return
         self.router.send(
             Packet(
-                "_request_awaylog_read",
-                {"_source": self.uniform, "_target": f"psyc://{home}/{SERVICE}"},
-                {"_account_awaylog": account, "_index_awaylog": str(upto)},
+                V.REQUEST_AWAYLOG_READ,
+                {V.SOURCE: self.uniform, V.TARGET: f"psyc://{home}/{SERVICE}"},
+                {V.ACCOUNT_AWAYLOG: account, V.INDEX_AWAYLOG: str(upto)},
             )
         )
 
@@ -193,21 +194,21 @@ class NetAwayLog:
 
     def receive(self, packet: Packet) -> None:
         method = packet.method
-        if method.startswith("_request_awaylog"):
+        if method.startswith(V.REQUEST_AWAYLOG):
             self._answer(packet)
             return
         request = self.requests.get(packet)
         if request is None:
             return  # late (it timed out), or not ours: dropped
         asked = request.data
-        if method.startswith("_echo_awaylog"):
+        if method.startswith(V.ECHO_AWAYLOG):
             self._answered(request, asked.entries)
-        elif method.startswith("_status_awaylog_clear"):
-            self._answered(request, _int(packet.get("_amount")))
-        elif method.startswith("_status_awaylog_store"):
+        elif method.startswith(V.STATUS_AWAYLOG_CLEAR):
+            self._answered(request, _int(packet.get(V.AMOUNT)))
+        elif method.startswith(V.STATUS_AWAYLOG_STORE):
             self._answered(request, "")
-        elif method.startswith(("_error", "_failure")):
-            self._answered(request, _failed(asked, packet.get("_reason") or "refused"))
+        elif method.startswith((V.ERROR, V.FAILURE)):
+            self._answered(request, _failed(asked, packet.get(V.REASON) or "refused"))
         elif (
             asked.kind == "fetch"
             and method.startswith(KEPT)
@@ -238,55 +239,59 @@ class NetAwayLog:
     def _answer(self, packet: Packet) -> None:
         source = packet.source
         server = host_of(source)
-        tag = packet.routing.get("_tag", "")
-        routing = {"_source": self.uniform, "_target": source, "_tag_relay": tag}
+        tag = packet.routing.get(V.TAG, "")
+        routing = {V.SOURCE: self.uniform, V.TARGET: source, V.TAG_RELAY: tag}
         method = packet.method
-        account = packet.get("_account_awaylog")
+        account = packet.get(V.ACCOUNT_AWAYLOG)
         awaylog = self.awaylog()
         if not self.network.in_network(server) or server == self.me or not account:
             return  # strangers get nothing
         if awaylog is None or not awaylog.enabled:
             if tag:
                 self.router.send(
-                    Packet("_failure_awaylog" + method[16:], routing, {"_reason": "disabled"})
+                    Packet(
+                        V.FAILURE_AWAYLOG + method[len(V.REQUEST_AWAYLOG) :],
+                        routing,
+                        {V.REASON: "disabled"},
+                    )
                 )
             return
-        if method.startswith("_request_awaylog_store"):
+        if method.startswith(V.REQUEST_AWAYLOG_STORE):
             self._store_in(awaylog, packet, account, routing)
-        elif method.startswith("_request_awaylog_read"):
-            awaylog.mark_read_upto(account, _int(packet.get("_index_awaylog")))
-        elif method.startswith("_request_awaylog_clear"):
+        elif method.startswith(V.REQUEST_AWAYLOG_READ):
+            awaylog.mark_read_upto(account, _int(packet.get(V.INDEX_AWAYLOG)))
+        elif method.startswith(V.REQUEST_AWAYLOG_CLEAR):
             count = awaylog.clear(account)
-            self.router.send(Packet("_status_awaylog_clear", routing, {"_amount": str(count)}))
+            self.router.send(Packet(V.STATUS_AWAYLOG_CLEAR, routing, {V.AMOUNT: str(count)}))
         else:
-            unread_only = packet.get("_flag_unread") == "1"
+            unread_only = packet.get(V.FLAG_UNREAD) == "1"
             entries = awaylog.entries(account, unread_only=unread_only)
             for entry in entries:
                 vars = dict(entry.vars)
-                vars["_index_awaylog"] = str(entry.seq)
-                vars["_time_awaylog"] = str(entry.time)
-                vars["_nick_place_awaylog"] = entry.channel
-                vars["_flag_read"] = "1" if entry.read else "0"
+                vars[V.INDEX_AWAYLOG] = str(entry.seq)
+                vars[V.TIME_AWAYLOG] = str(entry.time)
+                vars[V.NICK_PLACE_AWAYLOG] = entry.channel
+                vars[V.FLAG_READ] = "1" if entry.read else "0"
                 self.router.send(Packet(entry.method, dict(routing), vars, entry.body))
-            self.router.send(Packet("_echo_awaylog", routing, {"_amount": str(len(entries))}))
+            self.router.send(Packet(V.ECHO_AWAYLOG, routing, {V.AMOUNT: str(len(entries))}))
 
     def _store_in(
         self, awaylog: AwayLog, packet: Packet, account: str, routing: dict[str, str]
     ) -> None:
-        line_method = packet.get("_method_awaylog")
-        channel = packet.get("_nick_place_awaylog")
+        line_method = packet.get(V.METHOD_AWAYLOG)
+        channel = packet.get(V.NICK_PLACE_AWAYLOG)
         reason = ""
         if not line_method.startswith(KEPT):
             reason = "unknown"
         elif channel and awaylog.present(account):
             reason = "present"
         if reason:
-            self.router.send(Packet("_failure_awaylog_store", routing, {"_reason": reason}))
+            self.router.send(Packet(V.FAILURE_AWAYLOG_STORE, routing, {V.REASON: reason}))
             return
         vars = {k: v for k, v in packet.vars.items() if k not in OWN_VARS}
         awaylog.record(account, Packet(line_method, {}, vars, packet.body), channel)
         self.stored += 1
-        self.router.send(Packet("_status_awaylog_store", routing, {"_account_awaylog": account}))
+        self.router.send(Packet(V.STATUS_AWAYLOG_STORE, routing, {V.ACCOUNT_AWAYLOG: account}))
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -305,14 +310,14 @@ def _failed(asked: Asked, reason: str) -> object:
 def _entry_of(packet: Packet, account: str, home: str) -> AwayEntry:
     vars = {k: v for k, v in packet.vars.items() if k not in OWN_VARS}
     return AwayEntry(
-        _int(packet.get("_index_awaylog")),
+        _int(packet.get(V.INDEX_AWAYLOG)),
         account,
-        _int(packet.get("_time_awaylog")),
-        packet.get("_nick_place_awaylog"),
+        _int(packet.get(V.TIME_AWAYLOG)),
+        packet.get(V.NICK_PLACE_AWAYLOG),
         packet.method,
         vars,
         packet.body,
-        packet.get("_flag_read") == "1",
+        packet.get(V.FLAG_READ) == "1",
         home,
     )
 

@@ -60,9 +60,10 @@ from ircpsyc.channels.place import (
     outranks,
     service_request,
 )
+from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.packet import Packet, Value
 from ircpsyc.psyc_backend.router import Router
-from ircpsyc.psyc_backend.uniform import casefold, normalize
+from ircpsyc.psyc_backend.uniform import casefold, is_uniform, normalize, service
 from ircpsyc.services.common import SERVICES_HOST, CommandSpec, Request, Service, fmt_time
 from ircpsyc.services.registrations import (
     BANNED,
@@ -85,14 +86,12 @@ USER = "ChanServ"
 HOST = SERVICES_HOST
 REALNAME = "Channel registration services"
 
-MODE = "_notice_place_mode"
-TOPIC = "_notice_place_topic"
 MODES_PER_REQUEST = 4  # as many changes as one MODE line carries (MODES=4)
 LOCKABLE = "".join(c for c in M.FLAG_MODES if c != "r") + "klf"
 
 
 def service_uniform(host: str) -> str:
-    return f"psyc://{host}/$chanserv"
+    return service(host, "chanserv")
 
 
 def _is_mask(text: str) -> bool:
@@ -209,7 +208,7 @@ class ChanServ(Service, PlaceObserver):
     # -- packets in
 
     def receive(self, packet: Packet) -> None:
-        if packet.method == "_message_private":
+        if packet.method == V.MESSAGE_PRIVATE:
             self.command(packet)
         # Notices, errors from places (a target left meanwhile) and echoes: no answer.
 
@@ -217,9 +216,9 @@ class ChanServ(Service, PlaceObserver):
         """A command about a channel homed on another server runs at its ChanServ."""
         if spec.channel_first and request.args and request.args[0].startswith("#"):
             home = self.home(request.args[0])
-            if home and home != self.host and not packet.get("_flag_forwarded"):
+            if home and home != self.host and not packet.get(V.FLAG_FORWARDED):
                 forwarded = packet.copy(_target=service_uniform(home))
-                forwarded.vars["_flag_forwarded"] = "1"
+                forwarded.vars[V.FLAG_FORWARDED] = "1"
                 self.router.send(forwarded)
                 return False
         return True
@@ -232,10 +231,10 @@ class ChanServ(Service, PlaceObserver):
     def set_modes(self, place: Place, changes: list[M.ModeChange]) -> None:
         for start in range(0, len(changes), MODES_PER_REQUEST):
             modes, params = M.render_changes(changes[start : start + MODES_PER_REQUEST])
-            self._ask(place, "_request_set_mode", {"_mode": modes, "_list_parameters": params})
+            self._ask(place, V.REQUEST_SET_MODE, {V.MODE: modes, V.LIST_PARAMETERS: params})
 
     def kick(self, place: Place, nick: str, reason: str) -> None:
-        self._ask(place, "_request_kick", {"_nick_target": nick, "_reason": reason})
+        self._ask(place, V.REQUEST_KICK, {V.NICK_TARGET: nick, V.REASON: reason})
 
     # -- registered places
 
@@ -265,14 +264,14 @@ class ChanServ(Service, PlaceObserver):
 
     def place_cast(self, place: Place, packet: Packet) -> None:
         method = packet.method
-        if method != MODE and method != TOPIC:
+        if method != V.NOTICE_PLACE_MODE and method != V.NOTICE_PLACE_TOPIC:
             return
         reg = self.registered(place)
         if reg is None or place.folded in self._busy:
             return  # corrections cast while correcting: the outer call saves
         self._busy.add(place.folded)
         try:
-            if method == TOPIC:
+            if method == V.NOTICE_PLACE_TOPIC:
                 self._topic_changed(reg, place, packet)
             else:
                 self._enforce_mlock(reg, place)
@@ -306,19 +305,19 @@ class ChanServ(Service, PlaceObserver):
         return True
 
     def _topic_changed(self, reg: Registration, place: Place, packet: Packet) -> None:
-        actor = packet.routing.get("_source_relay", "")
+        actor = packet.routing.get(V.SOURCE_RELAY, "")
         if not reg.topiclock or is_service(actor):
             return
         member = place.member(actor)
-        account = member.account if member is not None else packet.get("_account")
+        account = member.account if member is not None else packet.get(V.ACCOUNT)
         if reg.level_of(account) <= OP:
             return
         saved = reg.state
-        self._ask(place, "_request_set_topic", {"_topic": saved.topic})
+        self._ask(place, V.REQUEST_SET_TOPIC, {V.TOPIC: saved.topic})
         place.date_topic(saved.topic_setter, saved.topic_time)
         self.send_notice(
             actor,
-            packet.get("_nick"),
+            packet.get(V.NICK),
             f"The topic of {place.name} is locked (TOPICLOCK): only its ops may change it.",
         )
 
@@ -468,7 +467,7 @@ class ChanServ(Service, PlaceObserver):
         if account is None:
             self.notice(request, f"The account {request.account} no longer exists.")
             return
-        if not name.startswith("#") or len(name) < 2 or name[1:8].lower() == "psyc://":
+        if not name.startswith("#") or len(name) < 2 or is_uniform(name[1:]):
             self.notice(request, f"{name} is not a channel name here.")
             return
         existing = self.regs.get(name)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.ids import new_id
 from ircpsyc.psyc_backend.packet import Packet
 from ircpsyc.psyc_backend.router import Router
@@ -26,14 +27,14 @@ def notice_packet(
 ) -> Packet:
     """A service's answer to a person, rendered by the IRC front-end as a NOTICE."""
     return Packet(
-        "_message_private_notice",
-        {"_source": service, "_target": target},
+        V.MESSAGE_PRIVATE_NOTICE,
+        {V.SOURCE: service, V.TARGET: target},
         {
-            "_nick": nick,
-            "_prefix": prefix,
-            "_nick_target": target_nick,
-            "_id": new_id(),
-            "_time": str(int(now * 1000)),
+            V.NICK: nick,
+            V.PREFIX: prefix,
+            V.NICK_TARGET: target_nick,
+            V.ID: new_id(),
+            V.TIME: str(int(now * 1000)),
         },
         text,
     )
@@ -104,11 +105,11 @@ class Service:
         words = text.split()
         request = Request(
             packet.source,
-            packet.get("_nick"),
-            packet.get("_account"),
-            packet.get("_prefix"),
-            packet.get("_ip"),
-            packet.get("_certfp"),
+            packet.get(V.NICK),
+            packet.get(V.ACCOUNT),
+            packet.get(V.PREFIX),
+            packet.get(V.IP),
+            packet.get(V.CERTFP),
             self.router.lookup(packet.source),
             words[1:],
         )

@@ -34,6 +34,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ircpsyc.channels.place import Member, Place, PlaceObserver
+from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.packet import Dispatch, Packet
 from ircpsyc.psyc_backend.uniform import casefold
 
@@ -52,17 +53,17 @@ KIND_EVENT = 2
 
 _KINDS = Dispatch(
     {
-        "_message_public": KIND_MESSAGE,
-        "_message_public_notice": KIND_MESSAGE,
-        "_message_public_tagmsg": KIND_TAGMSG,
-        "_message_private": KIND_MESSAGE,
-        "_message_private_notice": KIND_MESSAGE,
-        "_message_private_tagmsg": KIND_TAGMSG,
-        "_notice_place_enter": KIND_EVENT,
-        "_notice_place_leave": KIND_EVENT,
-        "_notice_place_topic": KIND_EVENT,
-        "_notice_place_mode": KIND_EVENT,
-        "_notice_place_nick": KIND_EVENT,
+        V.MESSAGE_PUBLIC: KIND_MESSAGE,
+        V.MESSAGE_PUBLIC_NOTICE: KIND_MESSAGE,
+        V.MESSAGE_PUBLIC_TAGMSG: KIND_TAGMSG,
+        V.MESSAGE_PRIVATE: KIND_MESSAGE,
+        V.MESSAGE_PRIVATE_NOTICE: KIND_MESSAGE,
+        V.MESSAGE_PRIVATE_TAGMSG: KIND_TAGMSG,
+        V.NOTICE_PLACE_ENTER: KIND_EVENT,
+        V.NOTICE_PLACE_LEAVE: KIND_EVENT,
+        V.NOTICE_PLACE_TOPIC: KIND_EVENT,
+        V.NOTICE_PLACE_MODE: KIND_EVENT,
+        V.NOTICE_PLACE_NICK: KIND_EVENT,
     }
 )
 
@@ -77,7 +78,7 @@ PRUNE_AGE_EVERY = 300.0  # seconds between age sweeps of the whole table (writer
 
 def time_of(packet: Packet) -> int:
     """The time (ms) a history packet says its line was said; 0 when it says none."""
-    stamp = packet.get("_time")
+    stamp = packet.get(V.TIME)
     return int(stamp) if stamp.isascii() and stamp.isdigit() else 0
 
 
@@ -124,7 +125,7 @@ class Entry:
 
     @property
     def msgid(self) -> str:
-        return self.source.get("_id")
+        return self.source.get(V.ID)
 
     def packet(self, **replace: str) -> Packet:
         """The packet to render this entry with the front-end's usual renderers."""
@@ -417,19 +418,19 @@ class History(PlaceObserver):
         """Whether `place_cast` keeps this cast in the store (not in memory only)."""
         return (
             self.writes.store is not None
-            and "_status" not in packet.vars  # STATUSMSG lines are for ops only
+            and V.STATUSMSG not in packet.vars  # STATUSMSG lines are for ops only
             and _KINDS.lookup(packet.method) is not None
             and self.config().history.enabled
         )
 
     def place_cast(self, place: Place, packet: Packet) -> None:
         kind = _KINDS.lookup(packet.method)
-        if kind is None or "_status" in packet.vars:  # STATUSMSG lines are for ops only
+        if kind is None or V.STATUSMSG in packet.vars:  # STATUSMSG lines are for ops only
             return
         if not self.config().history.enabled:
             return
         self._seq += 1
-        stamp = packet.vars.get("_time")
+        stamp = packet.vars.get(V.TIME)
         entry = Entry(
             self._seq,
             place.folded,
@@ -455,7 +456,7 @@ class History(PlaceObserver):
         if kind is None:
             return None
         target = conversation(sender_key, target_key)
-        msgid = packet.get("_id")
+        msgid = packet.get(V.ID)
         if msgid:
             key = (target, msgid)
             recent = self._recent_private
@@ -468,7 +469,7 @@ class History(PlaceObserver):
         if target_key != sender_key:
             peers += ((target_key, sender_nick),)
         self._seq += 1
-        stamp = packet.get("_time")
+        stamp = packet.get(V.TIME)
         entry = Entry(
             self._seq, target, kind, packet, int(stamp) if stamp else self.now_ms(), peers
         )
@@ -638,7 +639,7 @@ class History(PlaceObserver):
             source = e.source
             target = e.target
             data = encode_row({"v": source.vars, "b": source.body})
-            rows.append((e.seq, target, source.get("_id"), e.time, e.kind, source.method, data))
+            rows.append((e.seq, target, source.get(V.ID), e.time, e.kind, source.method, data))
             for owner, nick in e.peers:
                 latest[(owner, target)] = (nick, e.time)
             counts[target] = counts.get(target, 0) + 1

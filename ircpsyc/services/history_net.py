@@ -51,10 +51,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ircpsyc.channels.place import PlaceObserver
-from ircpsyc.psyc_backend.network import host_of
+from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.packet import MAX_SECONDS, Packet, Value, number
 from ircpsyc.psyc_backend.requests import Failure, Request, Requests
-from ircpsyc.psyc_backend.uniform import normalize
+from ircpsyc.psyc_backend.uniform import host_of, normalize
 from ircpsyc.services.history import (
     KIND_EVENT,
     SELECTORS,
@@ -72,7 +72,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SERVICE = "$history"
-COMMITTED = "_notice_history_committed"
+COMMITTED = V.NOTICE_HISTORY_COMMITTED
 Done = Callable[[list[Packet] | None], None]
 
 
@@ -121,15 +121,15 @@ class NetHistory(PlaceObserver):
     # -- commits of lines of other servers' persons (their echoes wait for them)
 
     def place_cast(self, place: Place, packet: Packet) -> None:
-        relay = packet.routing.get("_source_relay", "")
-        if not relay or not packet.method.startswith("_message_public"):
+        relay = packet.routing.get(V.SOURCE_RELAY, "")
+        if not relay or not packet.method.startswith(V.MESSAGE_PUBLIC):
             return
         server = host_of(relay)
         if server == self.me or not self.network.in_network(server):
             return
         history = self.history()
         store = history.store if history is not None else None
-        counter = number(packet.routing.get("_counter", ""), -1)
+        counter = number(packet.routing.get(V.COUNTER, ""), -1)
         if counter < 0:
             return
         ticket = 0
@@ -159,15 +159,15 @@ class NetHistory(PlaceObserver):
             self.router.send(
                 Packet(
                     COMMITTED,
-                    {"_source": self.uniform, "_target": f"psyc://{server}/{SERVICE}"},
-                    {"_uniform_place": place, "_counter": str(counter)},
+                    {V.SOURCE: self.uniform, V.TARGET: f"psyc://{server}/{SERVICE}"},
+                    {V.UNIFORM_PLACE: place, V.COUNTER: str(counter)},
                 )
             )
 
     def _committed_there(self, packet: Packet) -> None:
         """A home committed lines of our persons: their echoes may go."""
-        place = packet.get("_uniform_place")
-        counter = number(packet.get("_counter"), -1)
+        place = packet.get(V.UNIFORM_PLACE)
+        counter = number(packet.get(V.COUNTER), -1)
         if counter < 0 or host_of(place) != host_of(packet.source):
             return  # a server speaks for its own places only
         for hook in self.on_committed:
@@ -202,16 +202,16 @@ class NetHistory(PlaceObserver):
             return False
         tag = self.requests.tag()
         vars: dict[str, Value] = {
-            "_nick_place": channel,
-            "_uniform_requester": requester,
-            "_selector": selector,
-            "_list_references": refs,
-            "_amount": str(limit),
-            "_kind": str(max_kind),
+            V.NICK_PLACE: channel,
+            V.UNIFORM_REQUESTER: requester,
+            V.SELECTOR: selector,
+            V.LIST_REFERENCES: refs,
+            V.AMOUNT: str(limit),
+            V.KIND: str(max_kind),
         }
         packet = Packet(
-            "_request_history",
-            {"_source": self.uniform, "_target": f"psyc://{home}/{SERVICE}", "_tag": tag},
+            V.REQUEST_HISTORY,
+            {V.SOURCE: self.uniform, V.TARGET: f"psyc://{home}/{SERVICE}", V.TAG: tag},
             vars,
         )
         if not self.router.send(packet):
@@ -221,7 +221,7 @@ class NetHistory(PlaceObserver):
 
     def receive(self, packet: Packet) -> None:
         method = packet.method
-        if method.startswith("_request_history"):
+        if method.startswith(V.REQUEST_HISTORY):
             self._answer(packet)
             return
         if method == COMMITTED:
@@ -231,9 +231,9 @@ class NetHistory(PlaceObserver):
         if request is None:
             return  # late (it timed out), or not ours: dropped
         asked = request.data
-        if method.startswith("_echo_history"):
+        if method.startswith(V.ECHO_HISTORY):
             self._answered(request, asked.entries)
-        elif method.startswith(("_error", "_failure")):
+        elif method.startswith((V.ERROR, V.FAILURE)):
             self._answered(request, None)
         elif len(asked.entries) < asked.limit:
             asked.entries.append(Packet(method, {}, packet.vars, packet.body))
@@ -258,14 +258,14 @@ class NetHistory(PlaceObserver):
     def _answer(self, packet: Packet) -> None:
         source = packet.source
         server = host_of(source)
-        tag = packet.routing.get("_tag", "")
-        routing = {"_source": self.uniform, "_target": source, "_tag_relay": tag}
-        name = packet.get("_nick_place")
-        requester = packet.get("_uniform_requester")
+        tag = packet.routing.get(V.TAG, "")
+        routing = {V.SOURCE: self.uniform, V.TARGET: source, V.TAG_RELAY: tag}
+        name = packet.get(V.NICK_PLACE)
+        requester = packet.get(V.UNIFORM_REQUESTER)
         history = self.history()
         place = self.registry.place(name)
-        selector = packet.get("_selector").upper()
-        refs = [_reference(r) for r in packet.get_list("_list_references")]
+        selector = packet.get(V.SELECTOR).upper()
+        refs = [_reference(r) for r in packet.get_list(V.LIST_REFERENCES)]
         wanted = 2 if selector == "BETWEEN" else 1
         if (
             history is None
@@ -273,28 +273,28 @@ class NetHistory(PlaceObserver):
             or selector not in SELECTORS
             or len(refs) != wanted
         ):
-            self.router.send(Packet("_failure_history", routing, {"_nick_place": name}))
+            self.router.send(Packet(V.FAILURE_HISTORY, routing, {V.NICK_PLACE: name}))
             return
         if (
             place is None
             or host_of(requester) != server  # a server asks for its own persons only
             or normalize(requester) not in place.members
         ):
-            self.router.send(Packet("_error_necessary_membership", routing, {"_nick_place": name}))
+            self.router.send(Packet(V.ERROR_NECESSARY_MEMBERSHIP, routing, {V.NICK_PLACE: name}))
             return
         valid = [r for r in refs if r is not None]
         if len(valid) != wanted or (valid[0][0] == "*" and selector != "LATEST"):
-            self.router.send(Packet("_failure_history", routing, {"_nick_place": name}))
+            self.router.send(Packet(V.FAILURE_HISTORY, routing, {V.NICK_PLACE: name}))
             return
-        limit = min(_int(packet.get("_amount")), int(self.config().history.chathistory_limit))
-        max_kind = min(_int(packet.get("_kind")), KIND_EVENT)
+        limit = min(_int(packet.get(V.AMOUNT)), int(self.config().history.chathistory_limit))
+        max_kind = min(_int(packet.get(V.KIND)), KIND_EVENT)
         entries = select_refs(history, selector, place.folded, valid, limit, max_kind, 0)
         for entry in entries:
             source_packet = entry.source
             self.router.send(
                 Packet(source_packet.method, dict(routing), source_packet.vars, source_packet.body)
             )
-        self.router.send(Packet("_echo_history", routing, {"_amount": str(len(entries))}))
+        self.router.send(Packet(V.ECHO_HISTORY, routing, {V.AMOUNT: str(len(entries))}))
 
     def snapshot(self) -> dict[str, Any]:
         requests = self.requests

@@ -41,9 +41,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.packet import Packet, Value
 from ircpsyc.psyc_backend.router import Router
-from ircpsyc.psyc_backend.uniform import casefold, normalize, person
+from ircpsyc.psyc_backend.uniform import casefold, normalize, person, service
 from ircpsyc.services.account_sync import AccountSync
 from ircpsyc.services.accounts import (
     Account,
@@ -65,12 +66,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Packets between NickServ and the front-ends (see the module docstring).
-LOGIN = "_notice_account_login"
-LOGOUT = "_notice_account_logout"
-RENAME = "_request_person_rename"
-DISCONNECT = "_request_person_disconnect"
-PRESENT = "_notice_person_present"
-ABSENT = "_notice_person_absent"
+LOGIN = V.NOTICE_ACCOUNT_LOGIN
+LOGOUT = V.NOTICE_ACCOUNT_LOGOUT
+RENAME = V.REQUEST_PERSON_RENAME
+DISCONNECT = V.REQUEST_PERSON_DISCONNECT
+PRESENT = V.NOTICE_PERSON_PRESENT
+ABSENT = V.NOTICE_PERSON_ABSENT
 
 NICK = "NickServ"
 USER = "NickServ"
@@ -108,7 +109,7 @@ def inline_offload(
 
 
 def service_uniform(host: str) -> str:
-    return f"psyc://{host}/$nickserv"
+    return service(host, "nickserv")
 
 
 @dataclass(slots=True)
@@ -162,7 +163,7 @@ class NickServ(Service):
 
     def receive(self, packet: Packet) -> None:
         method = packet.method
-        if method == "_message_private":
+        if method == V.MESSAGE_PRIVATE:
             self.command(packet)
         elif method == PRESENT:
             self._present(packet)
@@ -175,14 +176,14 @@ class NickServ(Service):
     # -- packets out
 
     def _tell(self, uniform: str, method: str, vars: dict[str, Value]) -> None:
-        self.router.send(Packet(method, {"_source": self.uniform, "_target": uniform}, vars))
+        self.router.send(Packet(method, {V.SOURCE: self.uniform, V.TARGET: uniform}, vars))
 
     def still_there(self, request: Request) -> bool:
         """The person who asked is still the one under that uniform (after offloaded work)."""
         return request.entity is not None and self.router.lookup(request.source) is request.entity
 
     def login(self, request: Request, account: Account) -> None:
-        self._tell(request.source, LOGIN, {"_account": account.name})
+        self._tell(request.source, LOGIN, {V.ACCOUNT: account.name})
 
     def _run(
         self,
@@ -210,7 +211,7 @@ class NickServ(Service):
 
     def _present(self, packet: Packet) -> None:
         key = normalize(packet.source)
-        nick, account = packet.get("_nick"), packet.get("_account")
+        nick, account = packet.get(V.NICK), packet.get(V.ACCOUNT)
         self.presence[key] = Presence(packet.source, nick, account)
         owner = self.accounts.get(nick)
         if owner is None or not owner.enforce or casefold(account) == owner.folded:
@@ -253,7 +254,7 @@ class NickServ(Service):
                 pending.nick,
                 f"You did not log in to {owner.name} in time; you are being renamed.",
             )
-            self._tell(pending.uniform, RENAME, {"_nick": pending.nick, "_account": owner.name})
+            self._tell(pending.uniform, RENAME, {V.NICK: pending.nick, V.ACCOUNT: owner.name})
 
     def sessions_of(self, account: str) -> list[Presence]:
         folded = casefold(account)
@@ -278,7 +279,7 @@ class NickServ(Service):
 
     def _log_out(self, account: Account) -> None:
         for presence in self.sessions_of(account.name):
-            self._tell(presence.uniform, LOGOUT, {"_account": account.name})
+            self._tell(presence.uniform, LOGOUT, {V.ACCOUNT: account.name})
         for key, pending in list(self.pending.items()):
             if casefold(pending.account) == account.folded:
                 del self.pending[key]
@@ -403,13 +404,13 @@ class NickServ(Service):
             )
             return
         self.notice(request, f"Taking back your nick {account.name}.")  # before our uniform changes
-        self._tell(request.source, RENAME, {"_nick": request.nick, "_nick_new": account.name})
+        self._tell(request.source, RENAME, {V.NICK: request.nick, V.NICK_NEW: account.name})
 
     def cmd_logout(self, request: Request) -> None:
         if not request.account:
             self.notice(request, "You are not logged in.")
             return
-        self._tell(request.source, LOGOUT, {"_account": request.account})
+        self._tell(request.source, LOGOUT, {V.ACCOUNT: request.account})
         self.notice(request, "You are now logged out.")
 
     def _take_back(self, request: Request, recover: bool) -> None:
@@ -444,14 +445,14 @@ class NickServ(Service):
                     f"{request.nick} used RECOVER: the nick {nick} belongs to their account "
                     f"{account.name}, so you are being renamed.",
                 )
-                self._tell(target, RENAME, {"_nick": nick})
+                self._tell(target, RENAME, {V.NICK: nick})
                 self.notice(request, f"{nick} has been recovered.")  # before our uniform changes
-                self._tell(request.source, RENAME, {"_nick": request.nick, "_nick_new": nick})
+                self._tell(request.source, RENAME, {V.NICK: request.nick, V.NICK_NEW: nick})
             else:
                 self._tell(
                     target,
                     DISCONNECT,
-                    {"_nick": nick, "_reason": f"GHOST command used by {request.nick}"},
+                    {V.NICK: nick, V.REASON: f"GHOST command used by {request.nick}"},
                 )
                 self.notice(request, f"{nick} has been ghosted.")
 

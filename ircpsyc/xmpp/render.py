@@ -358,7 +358,7 @@ def _error_text(method: str) -> str:
     return words[:1].upper() + words[1:]
 
 
-DELIVERY: Dispatch = Dispatch(
+DELIVERY: Dispatch[Renderer] = Dispatch(
     {
         "_echo_place_enter": on_echo_enter,
         "_notice_place_enter": on_enter,
