@@ -106,6 +106,8 @@ class PasswordWork:
     ) -> None:
         self.running -= 1
         self.queue.done(source)
+        if self.closed:
+            return  # shutting down: the store its answer would write to is closing
         try:
             finished(future)
         finally:
