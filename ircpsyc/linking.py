@@ -46,7 +46,7 @@ from ircpsyc.channels.hub import Hub
 from ircpsyc.channels.place import PlaceRegistry
 from ircpsyc.channels.replica import Replicas
 from ircpsyc.config import Config, network_servers
-from ircpsyc.ircd.commands.chathistory import replay_missed
+from ircpsyc.ircd.history_hooks import replay_missed
 from ircpsyc.ircd.netops import NetOps
 from ircpsyc.ircd.remote import NetFront, Roster
 from ircpsyc.ircd.serverinfo import ServerInfo

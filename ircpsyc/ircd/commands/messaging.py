@@ -7,7 +7,7 @@ from irctokens.line import Line
 from ircpsyc.channels.modes import STATUSMSG
 from ircpsyc.ircd import caps as C
 from ircpsyc.ircd import numerics as N
-from ircpsyc.ircd.client import Client, _render_message
+from ircpsyc.ircd.client import Client, render_message
 from ircpsyc.ircd.core import command
 from ircpsyc.ircd.lines import format_tags
 from ircpsyc.ircd.session import MAX_TAGS_CLIENT, Session
@@ -149,7 +149,7 @@ def _private(
     # To oneself too: the echo is the labeled reply, the delivered copy is not.
     for session in client.sessions:
         if C.ECHO_MESSAGE in session.caps:
-            data = _render_message(packet, session.fmt)
+            data = render_message(packet, session.fmt)
             if data:
                 session.send(data)
 

@@ -14,13 +14,14 @@ from collections.abc import Iterable
 from irctokens.line import Line
 
 from ircpsyc.channels import modes as M
-from ircpsyc.channels.place import Member, Place
+from ircpsyc.channels.place import Member
 from ircpsyc.ircd import caps as C
 from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.client import Client
+from ircpsyc.ircd.client import notify_peers as notify_peers  # for ircpsyc.xmpp
 from ircpsyc.ircd.commands.links import server_description
-from ircpsyc.ircd.commands.moderation import has_privilege
 from ircpsyc.ircd.core import command
+from ircpsyc.ircd.moderation import has_privilege
 from ircpsyc.ircd.session import Session
 from ircpsyc.psyc_backend.uniform import casefold
 
@@ -355,24 +356,6 @@ def handle_away(s: Session, msg: Line) -> None:
     notify_peers(client, "AWAY", *([client.away] if client.away else []))
     for observer in s.core.person_observers:  # the away log
         observer.away_changed(client)
-
-
-def notify_peers(client: Client, verb: str, *params: str, cap: str = C.AWAY_NOTIFY) -> None:
-    """Tell every local person sharing a channel (once each) who negotiated `cap`."""
-    from ircpsyc.ircd.lines import line
-
-    data = line(client.prefix, verb, *params)
-    done: set[int] = {id(client)} | client.core.notify_watchers(client, data, cap)
-    views: list[Place] = list(client.channels.values())
-    for view in views:
-        for member in view.members.values():
-            other = member.route
-            if id(other) in done or not isinstance(other, Client):
-                continue
-            done.add(id(other))
-            for session in other.sessions:
-                if cap in session.caps:
-                    session.send(data)
 
 
 # SETNAME <realname>
