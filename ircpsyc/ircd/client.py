@@ -16,6 +16,7 @@ from ircpsyc.ircd import caps as C
 from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.lines import line, server_time
 from ircpsyc.ircd.replies import send_list_mode, send_names, send_topic
+from ircpsyc.psyc_backend.ids import new_id
 from ircpsyc.psyc_backend.packet import Dispatch, Packet, Value
 from ircpsyc.psyc_backend.uniform import casefold, person
 
@@ -199,8 +200,6 @@ class Client:
             self.quit(reason)
 
     def quit(self, reason: str) -> None:
-        from ircpsyc.psyc_backend.ids import new_id
-
         event_id = new_id()
         self.quit_reason = reason
         for place in list(self.channels.values()):
@@ -212,8 +211,6 @@ class Client:
 
     def rename(self, new: str) -> None:
         """Change nick: re-register under the new uniform and tell every place once."""
-        from ircpsyc.psyc_backend.ids import new_id
-
         old_uniform, old_prefix, old_nick = self.uniform, self.prefix, self.nick
         core = self.core
         core.router.unregister(old_uniform, self)

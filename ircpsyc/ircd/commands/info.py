@@ -18,15 +18,16 @@ import time
 
 from irctokens.line import Line
 
-from ircpsyc import __version__
 from ircpsyc.channels.modes import mask_match
 from ircpsyc.ircd import numerics as N
-from ircpsyc.ircd.commands.links import link_stats
 from ircpsyc.ircd.core import COMMANDS, IRCServer, command
+from ircpsyc.ircd.linkinfo import link_stats
+from ircpsyc.ircd.remote import RemotePerson
 from ircpsyc.ircd.replies import numeric_from, send_lusers, show_motd
+from ircpsyc.ircd.serverinfo import info_vars
 from ircpsyc.ircd.session import Session
 from ircpsyc.ircd.xlines import send_stats
-from ircpsyc.psyc_backend.packet import Packet, Value, seconds
+from ircpsyc.psyc_backend.packet import Packet, seconds
 
 MAX_LINES = 1000  # MOTD or INFO lines shown from another server
 MAX_TOKENS = 100  # ISUPPORT tokens shown from another server
@@ -54,40 +55,12 @@ def target_server(core: IRCServer, target: str) -> str:
         return name
     if "*" in name or "?" in name:
         return next((s for s in servers if mask_match(name, s)), "")
-    from ircpsyc.ircd.remote import RemotePerson
-
     found = core.find(target)
     if found is None:
         return ""
     if isinstance(found, RemotePerson):  # foreign persons' servers are not asked
         return found.server if net is not None and net.network.in_network(found.server) else ""
     return me
-
-
-def info_vars(core: IRCServer, command: str) -> dict[str, Value]:
-    """What this server shows for `command`, as the variables of `_status_server_info`."""
-    if command == "VERSION":
-        return {
-            "_version": f"ircpsyc-{__version__}",
-            "_description": "PSYC places behind IRC",
-            "_list_isupport": list(core.isupport),
-        }
-    if command == "MOTD":
-        # The flag: an MOTD of one empty line and no MOTD are different things.
-        lines = core.motd_lines
-        return {"_flag_motd": "1" if lines else "0", "_list_motd": list(lines)}
-    if command == "TIME":
-        return {"_time": str(int(core.clock()))}
-    if command == "ADMIN":
-        server = core.config.server
-        return {
-            "_admin_location": server.admin_location or server.description,
-            "_admin_name": server.admin_name or server.network,
-            "_admin_email": server.admin_email or "(none configured)",
-        }
-    if command == "INFO":
-        return {"_list_info": list(_INFO)}
-    return {}
 
 
 def _word(text: str) -> str:
@@ -174,14 +147,6 @@ def handle_version(s: Session, msg: Line) -> None:
 @command("TIME")
 def handle_time(s: Session, msg: Line) -> None:
     _query(s, msg, "TIME")
-
-
-_INFO = [
-    f"ircpsyc {__version__}",
-    "An IRC server whose channels are PSYC places:",
-    "one home server decides for each channel, and its messages",
-    "reach other servers by multicast, one copy per server link.",
-]
 
 
 # INFO [<target>]

@@ -19,11 +19,14 @@ from ircpsyc.ircd import caps as C
 from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.client import Client
 from ircpsyc.ircd.client import notify_peers as notify_peers  # for ircpsyc.xmpp
-from ircpsyc.ircd.commands.links import server_description
 from ircpsyc.ircd.core import command
+from ircpsyc.ircd.lines import line
+from ircpsyc.ircd.linkinfo import server_description
 from ircpsyc.ircd.moderation import has_privilege
+from ircpsyc.ircd.remote import RemotePerson
 from ircpsyc.ircd.session import Session
-from ircpsyc.psyc_backend.uniform import casefold
+from ircpsyc.psyc_backend.network import host_of
+from ircpsyc.psyc_backend.uniform import casefold, normalize
 
 
 def _auspex(viewer: Client | None) -> bool:
@@ -185,10 +188,6 @@ def _remote_who(
     the members (as for NAMES), the roster adds what it knows of each (away, user
     modes); +i members are left out (the viewer is not in the channel) unless the
     viewer has auspex.  An unreachable home, or no answer, ends the list empty."""
-    from ircpsyc.ircd.remote import RemotePerson
-    from ircpsyc.psyc_backend.network import host_of
-    from ircpsyc.psyc_backend.uniform import normalize
-
     net = s.core.net
     directory = net.directory if net is not None else None
     viewer = s.client
@@ -361,8 +360,6 @@ def handle_away(s: Session, msg: Line) -> None:
 # SETNAME <realname>
 @command("SETNAME", min_params=1)
 def handle_setname(s: Session, msg: Line) -> None:
-    from ircpsyc.ircd.lines import line
-
     client = s.client
     assert client is not None
     realname = msg.params[0]
