@@ -36,7 +36,7 @@ from ircpsyc.xmpp.text import to_irc, to_xmpp
 if TYPE_CHECKING:
     from ircpsyc.channels.place import Place
     from ircpsyc.ircd.core import IRCServer
-    from ircpsyc.xmpp.gateway import Gateway
+    from ircpsyc.xmpp.state import Host
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class Puppet:
 class Bridge(PlaceObserver):
     """One channel <-> one remote MUC room (see the module docstring)."""
 
-    def __init__(self, gateway: Gateway, channel: str, room: str) -> None:
+    def __init__(self, gateway: Host, channel: str, room: str) -> None:
         self.gateway = gateway
         self.channel = channel
         self.folded = casefold(channel)

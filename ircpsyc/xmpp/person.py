@@ -10,14 +10,16 @@ what places and persons send it is rendered as stanzas by the gateway.
 messages, which go back through a puppet.
 
 Both subclass the IRC front-end's `Client` so everything that looks a nick up
-in the roster works unchanged; `sessions` stays empty.
+in the roster works unchanged; `sessions` stays empty.  What they deliver to
+is described by the protocols `PersonHost` and `OccupantHost` (the gateway and
+a bridge implement them), so this module imports nothing else of the gateway.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from ircpsyc.ircd.client import Client
 from ircpsyc.psyc_backend.packet import Packet
@@ -25,8 +27,6 @@ from ircpsyc.psyc_backend.uniform import person
 
 if TYPE_CHECKING:
     from ircpsyc.ircd.core import IRCServer
-    from ircpsyc.xmpp.bridge import Bridge
-    from ircpsyc.xmpp.gateway import Gateway
 
 
 AWAY_SHOWS = {"away": "Away", "xa": "Extended away", "dnd": "Busy"}
@@ -76,6 +76,24 @@ class RoomState:
         return f"{self.jid}/{nick}"
 
 
+class PersonHost(Protocol):
+    """What renders the packets an `XmppPerson` receives (the gateway)."""
+
+    @property
+    def core(self) -> IRCServer: ...
+
+    def deliver(self, person: XmppPerson, packet: Packet) -> None: ...
+
+
+class OccupantHost(Protocol):
+    """What takes the packets a `RemoteOccupant` receives (its bridge)."""
+
+    @property
+    def core(self) -> IRCServer: ...
+
+    def deliver(self, remote: RemoteOccupant, packet: Packet) -> None: ...
+
+
 class GatewayUser(Client):
     """A nick in the IRC roster without IRC sessions."""
 
@@ -96,7 +114,7 @@ class XmppPerson(GatewayUser):
 
     def __init__(
         self,
-        gateway: Gateway,
+        gateway: PersonHost,
         nick: str,
         bare: str,
         requested: str,
@@ -121,9 +139,9 @@ class RemoteOccupant(GatewayUser):
     __slots__ = ("affiliation", "bridge", "entered", "muc_nick", "real_jid", "role", "seen_at")
 
     def __init__(
-        self, bridge: Bridge, nick: str, muc_nick: str, user: str, host: str, real_jid: str
+        self, bridge: OccupantHost, nick: str, muc_nick: str, user: str, host: str, real_jid: str
     ) -> None:
-        super().__init__(bridge.gateway.core, nick, user, host, real_jid or muc_nick)
+        super().__init__(bridge.core, nick, user, host, real_jid or muc_nick)
         self.bridge = bridge
         self.muc_nick = muc_nick
         self.real_jid = real_jid
