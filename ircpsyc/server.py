@@ -417,8 +417,6 @@ class Server:
         from ircpsyc.ircd.durable import DurableEcho
 
         history = self.core.history
-        if history is None:
-            return
         durable = DurableEcho(
             history, lambda: store.committed, loop.call_soon, self.core.router.host, store.hurry
         )

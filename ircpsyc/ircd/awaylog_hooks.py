@@ -72,7 +72,7 @@ class AwayHooks(PersonObserver):
 
     def absent_account(self, nick: str) -> str:
         awaylog = self.core.awaylog
-        if awaylog is None or not awaylog.enabled:
+        if not awaylog.enabled:
             return ""
         return awaylog.resolve(nick)
 
@@ -80,7 +80,7 @@ class AwayHooks(PersonObserver):
         self, session: Session, sender: Client, target: Client | None, packet: Packet
     ) -> None:
         awaylog = self.core.awaylog
-        if awaylog is None or target is sender or packet.method.endswith("_tagmsg"):
+        if target is sender or packet.method.endswith("_tagmsg"):
             return
         body = packet.body
         if body.startswith("\x01") and not body.startswith("\x01ACTION"):
@@ -131,7 +131,7 @@ class AwayHooks(PersonObserver):
 
     def away_changed(self, client: Client) -> None:
         awaylog = self.core.awaylog
-        if awaylog is None or not client.account:
+        if not client.account:
             return
         if client.away:
             awaylog.add_watch(client.account, client.nick, list(client.channels))
@@ -157,7 +157,7 @@ def arrived(client: Client, packet: Packet) -> None:
     reached; its sender's server told the sender it was kept)."""
     core = client.core
     awaylog = core.awaylog
-    if awaylog is None or not client.away or not client.account:
+    if not client.away or not client.account:
         return
     if packet.method.endswith("_tagmsg") or core.router.is_local(packet.source):
         return  # local senders are recorded by `AwayHooks.private_message`
@@ -213,7 +213,7 @@ def keep(
     not answer); False: the home cannot be reached now; None: not kept (no away log,
     or kept already)."""
     awaylog = core.awaylog
-    if awaylog is None or not awaylog.enabled:
+    if not awaylog.enabled:
         return None
     home = log_home(core, account)
     service = _service(core)
@@ -231,8 +231,6 @@ def route_mention(core: IRCServer, account: str, packet: Packet, channel: str) -
     """A mention of an absent account (`AwayLog.route`): to the away log at its home;
     kept here when the home cannot be reached or does not answer."""
     awaylog = core.awaylog
-    if awaylog is None:
-        return
 
     def failed(reason: str) -> None:
         if reason == "present":  # back somewhere: what made us watch is over
@@ -265,7 +263,7 @@ def gather(client: Client, unread_only: bool, done: Callable[[list[AwayEntry], s
     core = client.core
     awaylog = core.awaylog
     account = client.account
-    if awaylog is None or not account:
+    if not account:
         done([], "")
         return
     local = awaylog.entries(account, unread_only=unread_only)
@@ -289,8 +287,7 @@ def gather(client: Client, unread_only: bool, done: Callable[[list[AwayEntry], s
                     continue
                 seen.add(msgid)
             merged.append(entry)
-        if awaylog is not None:
-            awaylog.mark_read(account, [e for e in twice if not e.home])
+        awaylog.mark_read(account, [e for e in twice if not e.home])
         done(merged[-core.config.awaylog.max_entries :], "")
 
     if not service.fetch(home, account, unread_only, fetched):
@@ -302,7 +299,7 @@ def mark_read(client: Client, entries: list[AwayEntry]) -> None:
     core = client.core
     awaylog = core.awaylog
     account = client.account
-    if awaylog is None or not account or not entries:
+    if not account or not entries:
         return
     service = _service(core)
     homes: dict[str, int] = {}
@@ -324,7 +321,7 @@ def returned(client: Client) -> int:
     missed (unless it is away), then mark that read.  Returns the number replayed
     now (entries at the account's home on another server follow when it answers)."""
     awaylog = client.core.awaylog
-    if awaylog is None or not client.account:
+    if not client.account:
         return 0
     if client.away:
         awaylog.add_watch(client.account, client.nick, list(client.channels))
@@ -392,7 +389,7 @@ def summary(client: Client, entries: list[AwayEntry] | None = None) -> list[str]
     """Lines describing the away log of `client`'s account (AWAYLOG LIST); `entries`
     as `gather` found them (without: what this server holds)."""
     awaylog = client.core.awaylog
-    if awaylog is None or not client.account:
+    if not client.account:
         return ["You are not logged in to an account, so you have no away log."]
     if entries is None:
         entries = awaylog.entries(client.account, unread_only=False)
@@ -416,7 +413,7 @@ def clear(client: Client, done: Callable[[int | None], None] | None = None) -> i
     not be reached: then only what this server held is gone)."""
     core = client.core
     awaylog = core.awaylog
-    if awaylog is None or not client.account:
+    if not client.account:
         if done is not None:
             done(0)
         return 0

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 
 from ircpsyc.channels.place import Member, Place, PlaceObserver
 from ircpsyc.ircd import caps as C
-from ircpsyc.ircd.awaylog_hooks import AwayHooks, account_present, route_mention
 from ircpsyc.ircd.batch import can_batch, plain, send_packets
 from ircpsyc.ircd.client import Client
 from ircpsyc.ircd.core import IRCServer, PersonObserver
@@ -24,50 +23,13 @@ from ircpsyc.ircd.lines import line
 from ircpsyc.ircd.session import Session
 from ircpsyc.psyc_backend.network import host_of
 from ircpsyc.psyc_backend.packet import Packet
-from ircpsyc.services.awaylog import AwayLog
-from ircpsyc.services.history import KIND_MESSAGE, Entry, History, party_key, time_of
+from ircpsyc.services.history import KIND_MESSAGE, Entry, party_key, time_of
 
 if TYPE_CHECKING:
     from ircpsyc.services.history_net import NetHistory
-    from ircpsyc.store import Store
 
 
 # -- wiring
-
-
-def install(core: IRCServer) -> None:
-    """Give `core` its history and away log (in memory until `attach_store`)."""
-    history = History(lambda: core.config, core.clock)
-    awaylog = AwayLog(lambda: core.config, core.clock)
-    core.history = history
-    core.awaylog = awaylog
-
-    def registered_account(nick: str) -> str:
-        """The account named like `nick` (NickServ registers nicks as accounts)."""
-        accounts = core.accounts
-        account = accounts.get(nick) if accounts is not None else None
-        return account.name if account is not None else ""
-
-    awaylog.resolve = registered_account
-    awaylog.present = partial(account_present, core)
-    awaylog.route = partial(route_mention, core)
-    core.places.observers.extend([history, awaylog, JoinReplay(core)])
-    core.person_observers.extend([PrivateHistory(core), AwayHooks(core)])
-    if core.config.history.enabled:
-        core.extra_caps[C.CHATHISTORY] = _no_value
-        core.extra_caps[C.EVENT_PLAYBACK] = _no_value
-
-
-def _no_value() -> str:
-    return ""
-
-
-def attach_store(core: IRCServer, store: Store) -> None:
-    """Keep history and away logs in the store from now on."""
-    if core.history is not None:
-        core.history.attach(store)
-    if core.awaylog is not None:
-        core.awaylog.attach(store)
 
 
 def key_of(client: Client) -> str:
@@ -85,8 +47,6 @@ class PrivateHistory(PersonObserver):
         self, session: Session, sender: Client, target: Client | None, packet: Packet
     ) -> None:
         history = self.core.history
-        if history is None:
-            return
         if target is None:
             account = packet.get("_account_target")
             target_key, target_nick = party_key(account, ""), packet.get("_nick_target")
@@ -105,7 +65,7 @@ class PrivateHistory(PersonObserver):
         core = client.core
         history = core.history
         source = packet.routing.get("_source", "")
-        if history is None or not source or "/$" in source or core.router.is_local(source):
+        if not source or "/$" in source or core.router.is_local(source):
             return
         net = core.net
         trusted = net is not None and net.network.in_network(host_of(source))
@@ -128,14 +88,14 @@ class JoinReplay(PlaceObserver):
         if not isinstance(client, Client):
             return
         awaylog = self.core.awaylog
-        if awaylog is not None and client.account:
+        if client.account:
             if client.away:
                 awaylog.add_watch(client.account, client.nick, [place.folded])
             else:
                 awaylog.drop_watches(client.account, place.folded)
         history = self.core.history
         settings = self.core.config.history
-        if history is None or not settings.enabled or settings.join_replay <= 0:
+        if not settings.enabled or settings.join_replay <= 0:
             return
         entries: list[Entry] | None = None
         for session in client.sessions:
@@ -175,7 +135,7 @@ def remote_entered(client: Client, view: Place) -> None:
     """A local client entered a channel homed elsewhere: what `JoinReplay` does for
     local channels (the away log's watch, the replay)."""
     awaylog = client.core.awaylog
-    if awaylog is not None and client.account:
+    if client.account:
         if client.away:
             awaylog.add_watch(client.account, client.nick, [view.folded])
         else:

@@ -139,9 +139,6 @@ def handle_chathistory(s: Session, msg: Line) -> None:
         s.fail(CMD, "INVALID_PARAMS", sub, error.param, error.text)
         return
     max_kind = KIND_EVENT if C.EVENT_PLAYBACK in s.caps else KIND_MESSAGE
-    if history is None:
-        s.fail(CMD, "MESSAGE_ERROR", sub, params[0], "This server keeps no history")
-        return
     if sub == "TARGETS":
         _targets(s, client, history, refs, limit, max_kind)
         return
