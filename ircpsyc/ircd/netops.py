@@ -128,10 +128,6 @@ class NetOps:
         self.requests: Requests[Pending] = Requests(
             "o", core.clock, lambda: core.config.network.request_timeout, self._failed
         )
-        core.router.register(self)
-        network.listeners.append(self)
-        core.tickers.append(self.tick)
-        core.moderation.netops = self
 
     # -- sending
 

@@ -171,9 +171,6 @@ class Roster(PersonObserver):
         self.shown: dict[str, tuple[str, ...]] = {}  # local person key -> last fields sent
         self.replicas: dict[str, RosterReplica] = {}
         self.collisions = 0
-        core.person_observers.append(self)
-        core.tickers.append(self.tick)
-        network.listeners.append(self)
 
     # -- lookups
 

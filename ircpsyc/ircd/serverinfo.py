@@ -96,9 +96,6 @@ class ServerInfo:
         self.requests: Requests[Done] = Requests(
             "i", core.clock, lambda: core.config.network.request_timeout, self._failed, network
         )
-        core.router.register(self)
-        network.listeners.append(self.requests)  # timeouts and lost servers
-        core.tickers.append(self.requests.tick)
 
     # -- asking
 
