@@ -17,8 +17,7 @@ from ircpsyc.channels import modes as M
 from ircpsyc.channels.place import Member
 from ircpsyc.ircd import caps as C
 from ircpsyc.ircd import numerics as N
-from ircpsyc.ircd.client import Client
-from ircpsyc.ircd.client import notify_peers as notify_peers  # for ircpsyc.xmpp
+from ircpsyc.ircd.client import Client, notify_peers
 from ircpsyc.ircd.core import command
 from ircpsyc.ircd.lines import line
 from ircpsyc.ircd.linkinfo import server_description
