@@ -1,11 +1,7 @@
-"""Channel registration at the IRC front-end: ChanServ as a nick, and the CS command.
+"""CS <command> [<parameters>] (also CHANSERV): PRIVMSG ChanServ without the typing.
 
-- `install` puts ChanServ into an `IRCServer`: the entity on the router, the
-  `ChanServ` pseudo-user (WHOIS, ISON, a nick nobody can take), its place
-  hooks, a person observer that gives members their access modes when they
-  log in, and NickServ DROP handing a founder's channels on.  It recreates
-  the registered channels, so call it before the listeners open.
-- Commands: `CS`/`CHANSERV`, aliases for PRIVMSG ChanServ.
+ChanServ's pseudo-user and its hooks are `ircpsyc.ircd.service_users`; the
+composition root (`ircpsyc.assemble.install_chanserv`) builds and wires it.
 """
 
 from __future__ import annotations
