@@ -1,7 +1,7 @@
-"""Server linking, put together: the network, the hub, the replicas and the roster.
+"""Server linking, put together: the network, the place masters, the replicas and the roster.
 
 `Linking` wires the pieces of the network (ircpsyc.psyc_backend.network, .link)
-to the places (ircpsyc.channels.hub, .replica) and the IRC front-end
+to the places (ircpsyc.channels.master, .replica) and the IRC front-end
 (ircpsyc.ircd.remote) and dispatches what arrives from other servers:
 
 * casts (`_route_servers`): to the roster (`$roster` contexts) or the replicas;
@@ -9,7 +9,7 @@ to the places (ircpsyc.channels.hub, .replica) and the IRC front-end
   the replicas, roster snapshots to the roster;
 * `_echo_place_enter` for a local person: the replica sees it first;
 * requests from another server's root (`_request_context_*`, `_request_roster`):
-  to the hub or the roster;
+  to the place masters or the roster;
 * the services of the network: `$history` (ircpsyc.services.history_net: the
   history of channels homed elsewhere) and `$directory` (ircpsyc.channels.directory:
   every channel of the network, for LIST, TOPIC and NAMES), whose casts and
@@ -42,7 +42,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from ircpsyc.channels.directory import Directory
-from ircpsyc.channels.hub import Hub
+from ircpsyc.channels.master import PlaceMasters
 from ircpsyc.channels.place import PlaceRegistry
 from ircpsyc.channels.replica import Replicas
 from ircpsyc.config import Config, network_servers
@@ -119,10 +119,8 @@ class Linking:
         )
         network = self.network
         # Lines said during a split keep their time of origin, within its length.
-        places.delayed = network.delayed
-        for place in places.places.values():
-            place.delayed = network.delayed
-        self.hub = Hub(network, router, places, lambda: core.config, wall_clock)
+        places.set_delayed(network.delayed)
+        self.masters = PlaceMasters(network, router, places, lambda: core.config, wall_clock)
         self.replicas = Replicas(network, router, places, lambda: core.config, wall_clock)
         network.listeners.append(self.replicas)
         self.roster = Roster(core, network)
@@ -197,7 +195,7 @@ class Linking:
         return False
 
     def _request(self, packet: Packet) -> bool:
-        return self.hub.request(packet) or self.roster.request(packet)
+        return self.masters.request(packet) or self.roster.request(packet)
 
     def _ingress(self, packet: Packet) -> None:
         """A packet from outside the network: its persons show as `psyc://host/~nick`."""

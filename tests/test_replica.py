@@ -282,7 +282,7 @@ def test_replica_gap_is_repaired_by_a_replay() -> None:
     sim.connect("a.test", "b.test")
     sim.settle()  # c asks a.test to resync its replica when a.test is back
     assert sim.texts(carol) == ["lost 1", "lost 2"]
-    assert sim["a.test"].linking.hub.replayed == 2
+    assert sim["a.test"].linking.masters.replayed == 2
     sim.do(alice, f"PRIVMSG {channel} :next")
     assert sim.texts(carol) == ["next"]
 
@@ -302,7 +302,7 @@ def test_replica_gap_older_than_the_buffer_gets_the_state() -> None:
     got = sim.lines(carol)
     assert [(line.command, line.params[-1]) for line in got] == [("TOPIC", "new")]
     converged(sim, channel, ["a.test", "c.test"])
-    assert sim["a.test"].linking.hub.states_sent >= 1
+    assert sim["a.test"].linking.masters.states_sent >= 1
 
 
 def test_nicks_are_unique_across_servers() -> None:

@@ -236,7 +236,7 @@ class Directory(PlaceObserver):
         changed: list[Summary] = []
         gone: list[str] = []
         for folded in sorted(names):
-            place = self.registry.places.get(folded)
+            place = self.registry.place(folded)
             if place is None:
                 gone.append(folded)
             else:
@@ -260,7 +260,7 @@ class Directory(PlaceObserver):
             return True  # secret channels are listed: for our network's servers only
         if _int(packet.get("_counter") or "-1") == self.counter:
             return True
-        vars = _columns([summary_of(p, self.me) for p in self.registry.places.values()])
+        vars = _columns([summary_of(p, self.me) for p in self.registry.homed()])
         self.context.send_copy(server, self.counter, vars)
         return True
 
@@ -368,7 +368,7 @@ class Directory(PlaceObserver):
             "_tag_relay": packet.routing.get("_tag", ""),
         }
         name = packet.get("_nick_place")
-        place = self.registry.places.get(casefold(name))
+        place = self.registry.place(name)
         hidden = place is not None and place.secret and packet.get("_flag_secret") != "1"
         if place is None or hidden or not self.network.in_network(_host(packet.source)):
             self.router.send(Packet("_error_unknown_name_place", routing, {"_nick_place": name}))

@@ -38,9 +38,12 @@ cast as one `_notice_place_mode`, so every member sees the same sequence.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from typing import Any
+from operator import attrgetter
+from types import MappingProxyType
+from typing import Any, Protocol
 
 from ircpsyc.channels import extbans as X
 from ircpsyc.channels import modes as M
@@ -276,22 +279,38 @@ def _subject_of(packet: Packet) -> X.Subject:
     )
 
 
-class Place:
-    """The home copy of a channel: members by route, modes, topic, lists."""
+class PlaceState:
+    """The truth of one channel: who is in, topic, modes, lists; and its read side.
 
-    def __init__(
-        self,
-        router: Router,
-        uniform: str,
-        name: str,
-        config: Any,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.router = router
+    A `Place` decides over one; a `Replica` (ircpsyc.channels.replica) applies the
+    casts of a remote home to one.  Only those two write it; front-ends and services
+    read it through a `PlaceView`.
+    """
+
+    __slots__ = (
+        "by_nick",
+        "clock",
+        "created",
+        "extra_params",
+        "flags",
+        "flood",
+        "folded",
+        "key",
+        "limit",
+        "lists",
+        "lists_version",
+        "members",
+        "name",
+        "topic",
+        "topic_setter",
+        "topic_time",
+        "uniform",
+    )
+
+    def __init__(self, uniform: str, name: str, clock: Callable[[], float]) -> None:
         self.uniform = uniform
         self.name = name
         self.folded = casefold(name)
-        self.config = config
         self.clock = clock
         self.created = int(clock())
         self.topic = ""
@@ -301,21 +320,12 @@ class Place:
         self.key = ""
         self.limit = 0
         self.flood: FloodLimit | None = None
+        # Parameter modes a replica only shows (its home's +f): mode -> parameter.
+        self.extra_params: dict[str, str] = {}
         self.lists: dict[str, list[ListEntry]] = {m: [] for m in M.LIST_MODES}
         self.lists_version = 0  # bumped on every change to +b/+e (members' mute caches)
-        self.next_expiry = 0.0  # the earliest `expires` of a list entry; 0: none
-        self.invited: set[str] = set()  # normalized person uniforms
-        self.knocks: dict[str, float] = {}  # normalized uniform -> time of the last KNOCK
         self.members: dict[str, Member] = {}  # normalized uniform -> member
         self.by_nick: dict[str, Member] = {}  # casefolded nick -> member
-        self.counter = 0
-        self.on_empty: Callable[[Place], None] | None = None
-        # Seconds a packet from a server may have waited to get here (linking: how
-        # long that server was lately unreachable); None: no links.
-        self.delayed: Callable[[str], float] | None = None
-        self.observers: list[PlaceObserver] = []
-
-    # -- the read side used by NAMES/WHO/LIST/TOPIC (a remote replica offers the same)
 
     @property
     def secret(self) -> bool:
@@ -339,7 +349,190 @@ class Place:
         if self.flood is not None:
             letters += "f"
             params.append(str(self.flood))
+        for mode in sorted(self.extra_params):
+            letters += mode
+            params.append(self.extra_params[mode])
         return "+" + letters, params
+
+    def masks(self, mode: str) -> list[str]:
+        """The masks of list `mode` in force (flood quiets lapse at their time)."""
+        return [e.mask for e in self.lists[mode] if not e.expires or e.expires > self.clock()]
+
+    def is_banned(self, subject: X.Subject | str) -> bool:
+        """Whether `subject` (or a nick!user@host) may not join."""
+        if isinstance(subject, str):
+            nick_user, _, host = subject.partition("@")
+            nick, _, user = nick_user.partition("!")
+            subject = X.Subject(nick, user, host)
+        if not self.lists["b"]:
+            return False
+        return X.banned(self.masks("b"), self.masks("e"), subject)
+
+
+class PlaceView(Protocol):
+    """A channel as front-ends and services read it (a `Place` or a `Replica`).
+
+    Read-only: what they want changed they ask the place for with a packet.
+    """
+
+    @property
+    def uniform(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def folded(self) -> str: ...
+    @property
+    def created(self) -> int: ...
+    @property
+    def topic(self) -> str: ...
+    @property
+    def topic_setter(self) -> str: ...
+    @property
+    def topic_time(self) -> int: ...
+    @property
+    def flags(self) -> AbstractSet[str]: ...
+    @property
+    def key(self) -> str: ...
+    @property
+    def limit(self) -> int: ...
+    @property
+    def flood(self) -> FloodLimit | None: ...
+    @property
+    def lists(self) -> Mapping[str, Sequence[ListEntry]]: ...
+    @property
+    def members(self) -> Mapping[str, Member]: ...
+    @property
+    def by_nick(self) -> Mapping[str, Member]: ...
+    @property
+    def secret(self) -> bool: ...
+    def member(self, uniform: str) -> Member | None: ...
+    def member_by_nick(self, nick: str) -> Member | None: ...
+    def mode_string(self, show_key: bool) -> tuple[str, list[str]]: ...
+    def is_banned(self, subject: X.Subject | str) -> bool: ...
+    def persistent(self) -> bool:
+        """Whether the channel stays when its last member leaves (registered)."""
+        ...
+
+
+def _in_state(name: str) -> Any:
+    """An attribute of the holder's `PlaceState`, read and written as the holder's own."""
+
+    def store(holder: StateHolder, value: Any) -> None:
+        setattr(holder.state, name, value)
+
+    return property(attrgetter("state." + name), store)
+
+
+class StateHolder:
+    """What `Place` and `Replica` share: they hold a `PlaceState` (composition) and
+    show it as their own attributes, so each of them is a `PlaceView`."""
+
+    state: PlaceState
+    uniform: str = _in_state("uniform")
+    name: str = _in_state("name")
+    folded: str = _in_state("folded")
+    created: int = _in_state("created")
+    topic: str = _in_state("topic")
+    topic_setter: str = _in_state("topic_setter")
+    topic_time: int = _in_state("topic_time")
+    flags: set[str] = _in_state("flags")
+    key: str = _in_state("key")
+    limit: int = _in_state("limit")
+    flood: FloodLimit | None = _in_state("flood")
+    extra_params: dict[str, str] = _in_state("extra_params")
+    lists: dict[str, list[ListEntry]] = _in_state("lists")
+    lists_version: int = _in_state("lists_version")
+    members: dict[str, Member] = _in_state("members")
+    by_nick: dict[str, Member] = _in_state("by_nick")
+
+    @property
+    def secret(self) -> bool:
+        return self.state.secret
+
+    def member(self, uniform: str) -> Member | None:
+        return self.state.member(uniform)
+
+    def member_by_nick(self, nick: str) -> Member | None:
+        return self.state.member_by_nick(nick)
+
+    def mode_string(self, show_key: bool) -> tuple[str, list[str]]:
+        return self.state.mode_string(show_key)
+
+    def is_banned(self, subject: X.Subject | str) -> bool:
+        """Whether `subject` (or a nick!user@host) may not join."""
+        return self.state.is_banned(subject)
+
+
+class Place(StateHolder):
+    """The home copy of a channel: it holds the channel's `PlaceState` and decides.
+
+    Members by route, modes, topic and lists are in the state; what only the home
+    keeps (invitations, knocks, timers, the cast counter) is here.
+    """
+
+    def __init__(
+        self,
+        router: Router,
+        uniform: str,
+        name: str,
+        config: Any,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.state = PlaceState(uniform, name, clock)
+        self.router = router
+        self.config = config
+        self.clock = clock
+        self.next_expiry = 0.0  # the earliest `expires` of a list entry; 0: none
+        self.invited: set[str] = set()  # normalized person uniforms
+        self.knocks: dict[str, float] = {}  # normalized uniform -> time of the last KNOCK
+        self.counter = 0
+        self.on_empty: Callable[[Place], None] | None = None
+        # Seconds a packet from a server may have waited to get here (linking: how
+        # long that server was lately unreachable); None: no links.
+        self.delayed: Callable[[str], float] | None = None
+        self.observers: list[PlaceObserver] = []
+
+    def persistent(self) -> bool:
+        """Whether an observer keeps this place when it is empty (registered channels)."""
+        return any(o.keep_empty(self) for o in self.observers)
+
+    # -- what services change directly (no member asks for it, nothing is cast)
+
+    def restore(
+        self,
+        flags: str,
+        key: str,
+        limit: int,
+        flood: str,
+        lists: Mapping[str, Iterable[tuple[str, str, int]]],
+        topic: str,
+        topic_setter: str,
+        topic_time: int,
+    ) -> None:
+        """Give a new (empty) place the settings a service kept for it (ChanServ, at
+        creation): modes, key, limit, +f, the +b/+e/+I lists and the topic."""
+        self.flags = set(flags)
+        self.key = key
+        self.limit = limit
+        self.flood = parse_flood(flood) if flood else None
+        for mode in M.LIST_MODES:
+            self.lists[mode] = [
+                ListEntry(mask, setter, set_at) for mask, setter, set_at in lists.get(mode, [])
+            ]
+        self.lists_version += 1
+        self.topic = topic
+        self.topic_setter = topic_setter
+        self.topic_time = topic_time
+
+    def date_topic(self, setter: str, when: int) -> None:
+        """Credit the topic to who set it first (ChanServ's topic lock puts back a saved
+        topic as it was)."""
+        self.topic_setter, self.topic_time = setter, when
+
+    def discard_if_empty(self) -> None:
+        """Go now if nobody is in (a service stopped keeping this place)."""
+        if not self.members and self.on_empty is not None:
+            self.on_empty(self)
 
     # -- packets in
 
@@ -470,17 +663,7 @@ class Place:
         self.cast(event)
 
     def _masks(self, mode: str) -> list[str]:
-        return [e.mask for e in self.lists[mode] if not e.expires or e.expires > self.clock()]
-
-    def is_banned(self, subject: X.Subject | str) -> bool:
-        """Whether `subject` (or a nick!user@host) may not join."""
-        if isinstance(subject, str):
-            nick_user, _, host = subject.partition("@")
-            nick, _, user = nick_user.partition("!")
-            subject = X.Subject(nick, user, host)
-        if not self.lists["b"]:
-            return False
-        return X.banned(self._masks("b"), self._masks("e"), subject)
+        return self.state.masks(mode)
 
     def is_muted(self, member: Member) -> bool:
         """Banned or quieted (voice and above are exempt; the caller checks the rank)."""
@@ -1100,7 +1283,11 @@ _DISPATCH = Dispatch(
 
 
 class PlaceRegistry:
-    """The places this server is home for; creates one when somebody enters."""
+    """The places this server is home for; creates one when somebody enters.
+
+    Front-ends look channels up with `get` and `views` (read-only views, replicas of
+    channels homed elsewhere included); services that act as the home use `place`.
+    """
 
     def __init__(
         self, router: Router, host: str, config: Any, clock: Callable[[], float] = time.time
@@ -1109,32 +1296,66 @@ class PlaceRegistry:
         self.host = host
         self.config = config
         self.clock = clock
-        self.places: dict[str, Place] = {}  # casefolded "#name" -> place
+        self._places: dict[str, Place] = {}  # casefolded "#name" -> place
         self.observers: list[PlaceObserver] = []
         self._prefix = normalize(f"psyc://{host}/@")
         router.add_resolver(self._resolve)
         # Server linking: replicas of places homed elsewhere (ircpsyc.channels.replica).
-        self.remote: Callable[[str], Place | None] | None = None
-        self.remote_views: Callable[[], list[Place]] | None = None
+        self.remote: Callable[[str], PlaceView | None] | None = None
+        self.remote_views: Callable[[], Iterable[PlaceView]] | None = None
         self.delayed: Callable[[str], float] | None = None  # see Place.delayed
 
-    def get(self, channel: str) -> Place | None:
+    @property
+    def places(self) -> Mapping[str, Place]:
+        """The places homed here by casefolded name (read-only)."""
+        return MappingProxyType(self._places)
+
+    def get(self, channel: str) -> PlaceView | None:
         """The place or, for a channel homed on another server, its local replica."""
         folded = casefold(channel)
-        place = self.places.get(folded)
+        place = self._places.get(folded)
         if place is None and self.remote is not None:
             return self.remote(folded)
         return place
 
-    def views(self) -> list[Place]:
+    def views(self) -> list[PlaceView]:
         """Every channel this server can answer about: its places and its replicas."""
-        out = list(self.places.values())
+        out: list[PlaceView] = list(self._places.values())
         if self.remote_views is not None:
             out.extend(self.remote_views())
         return out
 
+    def place(self, channel: str) -> Place | None:
+        """The place of `channel` if it is homed here (not a replica)."""
+        return self._places.get(casefold(channel))
+
+    def homed(self) -> list[Place]:
+        """Every place homed here."""
+        return list(self._places.values())
+
+    def is_home_of(self, view: PlaceView) -> bool:
+        """Whether `view` is a place homed here (not a replica)."""
+        return self._places.get(view.folded) is view
+
+    def invitations(self, uniform: str) -> list[PlaceView]:
+        """The places here that have invited person `uniform` (INVITE with no arguments)."""
+        key = normalize(uniform)
+        return [place for place in self._places.values() if key in place.invited]
+
+    def configure(self, config: Any) -> None:
+        """A new configuration (a rehash): new places and the existing ones use it."""
+        self.config = config
+        for place in self._places.values():
+            place.config = config
+
+    def set_delayed(self, delayed: Callable[[str], float]) -> None:
+        """How long a server was lately unreachable (linking), for every place."""
+        self.delayed = delayed
+        for place in self._places.values():
+            place.delayed = delayed
+
     def __len__(self) -> int:
-        return len(self.places)
+        return len(self._places)
 
     def _resolve(self, key: str, packet: Packet) -> Place | None:
         if not key.startswith(self._prefix) or not packet.method.startswith(
@@ -1148,7 +1369,7 @@ class PlaceRegistry:
 
     def create(self, display: str) -> Place:
         """Create (or return) the place for channel `display`, e.g. a registered one."""
-        existing = self.places.get(casefold(display))
+        existing = self._places.get(casefold(display))
         if existing is not None:
             return existing
         place = Place(
@@ -1157,7 +1378,7 @@ class PlaceRegistry:
         place.on_empty = self._drop
         place.observers = self.observers
         place.delayed = self.delayed
-        self.places[casefold(display)] = place
+        self._places[casefold(display)] = place
         self.router.register(place)
         for observer in self.observers:
             observer.place_created(place)
@@ -1165,10 +1386,10 @@ class PlaceRegistry:
 
     def tick(self) -> None:
         """Timers (once a second): lift expired flood quiets."""
-        for place in [p for p in self.places.values() if p.next_expiry]:
+        for place in [p for p in self._places.values() if p.next_expiry]:
             place.expire()
 
     def _drop(self, place: Place) -> None:
-        if self.places.get(place.folded) is place:
-            del self.places[place.folded]
+        if self._places.get(place.folded) is place:
+            del self._places[place.folded]
             self.router.unregister(place.uniform, place)

@@ -5,7 +5,8 @@ created by the `_echo_place_enter` of the first local member (the home adds the
 full state to that echo), then follows the casts of the home in `_counter` order:
 it fans each one out to its local members (the same packet object to each, as a
 place does) and applies it to its state, which NAMES, TOPIC, WHO, LIST and MODE
-queries read (a `Replica` is a `Place` to them).  When the last local member
+queries read (a `Replica` holds a `PlaceState` as a `Place` does, and is a
+`PlaceView` to them; it decides nothing).  When the last local member
 leaves, the replica goes.
 
 Nothing is applied out of order: a cast from the future waits in `pending`
@@ -35,7 +36,14 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from ircpsyc.channels import modes as M
-from ircpsyc.channels.place import ListEntry, Member, Place, PlaceRegistry
+from ircpsyc.channels.place import (
+    ListEntry,
+    Member,
+    PlaceRegistry,
+    PlaceState,
+    PlaceView,
+    StateHolder,
+)
 from ircpsyc.psyc_backend.ids import new_id
 from ircpsyc.psyc_backend.packet import Packet, Value, number
 from ircpsyc.psyc_backend.router import Entity, RemoteEntity, Router
@@ -57,7 +65,7 @@ def netburp_id(uniform: str, boot: str) -> str:
     return "nb" + digest[:20]
 
 
-def place_state(place: Place, departed: Iterable[tuple[str, int]] = ()) -> dict[str, Value]:
+def place_state(place: PlaceView, departed: Iterable[tuple[str, int]] = ()) -> dict[str, Value]:
     """Everything a replica needs, as entity variables (lists are parallel).
 
     `departed` are (uniform, counter) of members who left recently, so a replica
@@ -128,17 +136,18 @@ def members_from(packet: Packet) -> list[tuple[str, str, str, str, str, str, str
     return [(uniforms[i], *(c[i] for c in columns)) for i in range(n)]  # type: ignore[misc]
 
 
-class Replica(Place):
-    """The local copy of a remote place; reads like a `Place`, never decides."""
+class Replica(StateHolder):
+    """The local copy of a remote place: holds its `PlaceState`, applies its casts."""
 
     def __init__(self, replicas: Replicas, uniform: str, name: str, home: str) -> None:
-        super().__init__(replicas.router, uniform, name, replicas.config(), replicas.clock)
+        self.state = PlaceState(uniform, name, replicas.clock)
+        self.router = replicas.router
+        self.clock = replicas.clock
         self.replicas = replicas
         self.home = home
         self.last: int | None = None  # counter of the last cast applied; None: no state yet
         self.pending: dict[int, Packet] = {}
         self.local: dict[str, Entity] = {}  # normalized uniform -> local person
-        self.extra_params: dict[str, str] = {}  # parameter modes besides k and l
         self.orphaned = False
         self.split_since = 0.0  # when the home was lost (wall clock) until the netjoin
         self.asked = -RESYNC_RETRY
@@ -149,22 +158,9 @@ class Replica(Place):
         self.federated = False
         self.home_nicks: dict[str, str] = {}  # federated: folded home nick -> member key
 
-    def receive(self, packet: Packet) -> None:
-        """A replica takes no requests: they go to the home."""
-
-    def mode_string(self, show_key: bool) -> tuple[str, list[str]]:
-        letters = "".join(sorted(self.flags))
-        params: list[str] = []
-        if self.key:
-            letters += "k"
-            params.append(self.key if show_key else "*")
-        if self.limit:
-            letters += "l"
-            params.append(str(self.limit))
-        for mode in sorted(self.extra_params):
-            letters += mode
-            params.append(self.extra_params[mode])
-        return "+" + letters, params
+    def persistent(self) -> bool:
+        """Only the home knows whether the channel stays when empty."""
+        return False
 
     # -- names (federation)
 
@@ -595,7 +591,7 @@ class Replicas:
         self.by_name: dict[str, Replica] = {}
         self._netjoin_sent: set[str] = set()  # replica uniforms waiting for their state
         # Who else sees the casts a replica applies (they reach this server anyway).
-        self.observers: list[Callable[[Place, Packet], None]] = []
+        self.observers: list[Callable[[PlaceView, Packet], None]] = []
         # Told when an orphaned replica is whole again, with when its home was lost
         # (ms): its local members missed what was said there meanwhile.
         self.rejoined: list[Callable[[Replica, int], None]] = []

@@ -21,7 +21,7 @@ from ircpsyc.psyc_backend.packet import Dispatch, Packet, Value
 from ircpsyc.psyc_backend.uniform import casefold, person
 
 if TYPE_CHECKING:
-    from ircpsyc.channels.place import Place
+    from ircpsyc.channels.place import PlaceView
     from ircpsyc.ircd.core import IRCServer
     from ircpsyc.ircd.session import Session
 
@@ -66,7 +66,7 @@ class Client:
         self.modes: set[str] = set()
         self.away = ""
         self.oper_name = ""
-        self.channels: dict[str, Place] = {}  # casefolded channel name -> place view
+        self.channels: dict[str, PlaceView] = {}  # casefolded channel name -> place view
         self.signon = now
         self.last_active = now
         self.seen: deque[str] = deque(maxlen=16)
@@ -340,7 +340,7 @@ class Client:
                 send_topic(session, place)
             if C.NO_IMPLICIT_NAMES not in session.caps:
                 send_names(session, place)
-        if self.core.places.places.get(place.folded) is not place:  # homed elsewhere
+        if not self.core.places.is_home_of(place):  # homed elsewhere
             for observer in self.core.person_observers:
                 observer.remote_channel_entered(self, place)
 
@@ -448,7 +448,7 @@ def notify_peers(client: Client, verb: str, *params: str, cap: str = C.AWAY_NOTI
     """Tell every local person sharing a channel (once each) who negotiated `cap`."""
     data = line(client.prefix, verb, *params)
     done: set[int] = {id(client)} | client.core.notify_watchers(client, data, cap)
-    views: list[Place] = list(client.channels.values())
+    views: list[PlaceView] = list(client.channels.values())
     for view in views:
         for member in view.members.values():
             other = member.route

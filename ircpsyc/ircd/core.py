@@ -32,7 +32,7 @@ from ircpsyc.services.hash_queue import Work
 if TYPE_CHECKING:
     from irctokens.line import Line
 
-    from ircpsyc.channels.place import Place
+    from ircpsyc.channels.place import PlaceView
     from ircpsyc.config import Config
     from ircpsyc.ircd.cloak import Cloaks
     from ircpsyc.ircd.durable import DurableEcho
@@ -115,7 +115,7 @@ class PersonObserver:
     def private_arrived(self, client: Client, packet: Packet) -> None:
         """A private message from another server reached the local person `client`."""
 
-    def remote_channel_entered(self, client: Client, place: Place) -> None:
+    def remote_channel_entered(self, client: Client, place: PlaceView) -> None:
         """`client` entered a channel homed on another server (`place` is its replica)."""
 
 
@@ -218,9 +218,7 @@ class IRCServer:
     def apply_config(self, config: Config) -> None:
         had_sts = bool(getattr(self, "config", None)) and _sts_on(self.config)
         self.config = config
-        self.places.config = config
-        for place in self.places.places.values():
-            place.config = config
+        self.places.configure(config)
         self.config_utf8_only = config.server.utf8_only
         motd = config.server.motd
         self.motd_lines = motd.splitlines() if motd else []

@@ -14,7 +14,7 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING
 
-from ircpsyc.channels.place import Member, Place, PlaceObserver
+from ircpsyc.channels.place import Member, Place, PlaceObserver, PlaceView
 from ircpsyc.ircd import caps as C
 from ircpsyc.ircd.batch import can_batch, plain, send_packets
 from ircpsyc.ircd.client import Client
@@ -73,7 +73,7 @@ class PrivateHistory(PersonObserver):
         sender_key = party_key(packet.get("_account") if trusted else "", nick)
         history.log_private(packet, sender_key, nick, key_of(client), client.nick)
 
-    def remote_channel_entered(self, client: Client, place: Place) -> None:
+    def remote_channel_entered(self, client: Client, place: PlaceView) -> None:
         remote_entered(client, place)
 
 
@@ -119,7 +119,7 @@ class JoinReplay(PlaceObserver):
 # -- channels homed on other servers: their home answers (ircpsyc.services.history_net)
 
 
-def home_elsewhere(core: IRCServer, view: Place | None) -> str:
+def home_elsewhere(core: IRCServer, view: PlaceView | None) -> str:
     """The server a channel's history lives on when it is not this one ("" if here)."""
     service = net_history(core)
     if view is None or service is None:
@@ -131,7 +131,7 @@ def net_history(core: IRCServer) -> NetHistory | None:
     return core.net.history if core.net is not None else None
 
 
-def remote_entered(client: Client, view: Place) -> None:
+def remote_entered(client: Client, view: PlaceView) -> None:
     """A local client entered a channel homed elsewhere: what `JoinReplay` does for
     local channels (the away log's watch, the replay)."""
     awaylog = client.core.awaylog
@@ -143,7 +143,7 @@ def remote_entered(client: Client, view: Place) -> None:
     replay_remote(client, view)
 
 
-def replay_remote(client: Client, view: Place) -> None:
+def replay_remote(client: Client, view: PlaceView) -> None:
     """The replay on JOIN for a channel homed elsewhere: asked from its home."""
     core = client.core
     settings = core.config.history
@@ -172,7 +172,7 @@ def replay_remote(client: Client, view: Place) -> None:
 
 
 def _replay(
-    client: Client, view: Place, sessions: list[Session], packets: list[Packet] | None
+    client: Client, view: PlaceView, sessions: list[Session], packets: list[Packet] | None
 ) -> None:
     """Lines from a home's history: a batch to clients that take one, else NOTICEs."""
     if not packets or view.folded not in client.channels:
@@ -188,7 +188,7 @@ def _replay(
             session.send(line(client.core.name, "NOTICE", view.name, text))
 
 
-def replay_missed(core: IRCServer, view: Place, since: int) -> None:
+def replay_missed(core: IRCServer, view: PlaceView, since: int) -> None:
     """A channel whose home split off past the grace is whole again: its local members
     get what was said there since the split (up to chathistory_limit lines)."""
     service = net_history(core)

@@ -37,7 +37,7 @@ from ircpsyc.psyc_backend.packet import Value
 from ircpsyc.psyc_backend.uniform import casefold, place
 
 if TYPE_CHECKING:
-    from ircpsyc.channels.place import Place
+    from ircpsyc.channels.place import PlaceView
     from ircpsyc.ircd.client import Client
     from ircpsyc.ircd.core import IRCServer
     from ircpsyc.ircd.netops import NetOps
@@ -238,7 +238,7 @@ def force_join(core: IRCServer, victim: Client, channel: str) -> bool:
     return True
 
 
-def force_part(victim: Client, channel: str, reason: str) -> Place | None:
+def force_part(victim: Client, channel: str, reason: str) -> PlaceView | None:
     """Make a local person leave a channel; the channel, or None if not in it."""
     view = victim.channels.get(casefold(channel))
     if view is not None:

@@ -35,7 +35,7 @@ import logging
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from ircpsyc.channels.place import Place
+from ircpsyc.channels.place import PlaceView
 from ircpsyc.ircd import caps as C
 from ircpsyc.ircd.client import Client
 from ircpsyc.ircd.core import PersonObserver, WhowasEntry
@@ -98,13 +98,13 @@ class RemotePerson(Client):
             self.ip = fields["ip"]
 
     @property
-    def channels(self) -> dict[str, Place]:
+    def channels(self) -> dict[str, PlaceView]:
         """The channels this server knows the person is in (its places and replicas)."""
         key = normalize(self.uniform)
         return {v.folded: v for v in self.core.places.views() if key in v.members}
 
     @channels.setter
-    def channels(self, value: dict[str, Place]) -> None:
+    def channels(self, value: dict[str, PlaceView]) -> None:
         pass
 
     def send(self, data: bytes) -> None:

@@ -7,6 +7,7 @@ The bottom tier of the IRC front-end: it imports no command and no feature, so
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING
 
 from ircpsyc.ircd import caps as C
@@ -14,14 +15,14 @@ from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.lines import line
 
 if TYPE_CHECKING:
-    from ircpsyc.channels.place import Member, Place
+    from ircpsyc.channels.place import Member, PlaceView
     from ircpsyc.ircd.session import Session
 
 
 # -- channels
 
 
-def send_topic(s: Session, view: Place) -> None:
+def send_topic(s: Session, view: PlaceView) -> None:
     if not view.topic:
         s.numeric(N.RPL_NOTOPIC, view.name, "No topic is set")
         return
@@ -29,7 +30,7 @@ def send_topic(s: Session, view: Place) -> None:
     s.numeric(N.RPL_TOPICWHOTIME, view.name, view.topic_setter, str(view.topic_time))
 
 
-def send_names(s: Session, view: Place, end: bool = True) -> None:
+def send_names(s: Session, view: PlaceView, end: bool = True) -> None:
     client = s.client
     in_channel = client is not None and view.folded in client.channels
     send_member_names(s, view.name, view.flags, list(view.members.values()), in_channel, end)
@@ -38,7 +39,7 @@ def send_names(s: Session, view: Place, end: bool = True) -> None:
 def send_member_names(
     s: Session,
     channel: str,
-    flags: set[str],
+    flags: AbstractSet[str],
     members: list[Member],
     in_channel: bool,
     end: bool = True,
@@ -81,7 +82,7 @@ _LIST_REPLIES = {
 }
 
 
-def send_list_mode(s: Session, view: Place, mode: str) -> None:
+def send_list_mode(s: Session, view: PlaceView, mode: str) -> None:
     item, end, text = _LIST_REPLIES[mode]
     for entry in view.lists[mode]:
         s.numeric(item, view.name, entry.mask, entry.setter, str(entry.set_at))

@@ -38,7 +38,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from ircpsyc.channels.place import Place, PlaceObserver
+from ircpsyc.channels.place import PlaceObserver, PlaceView
 from ircpsyc.psyc_backend.packet import Packet, Value
 from ircpsyc.psyc_backend.uniform import casefold
 from ircpsyc.services.history import DAY_MS, PRUNE_AGE_EVERY, WriteBehind, encode_row
@@ -227,7 +227,7 @@ class AwayLog(PlaceObserver):
 
     # -- the place observer: mentions, and watches following the members
 
-    def place_cast(self, place: Place, packet: Packet) -> None:
+    def place_cast(self, place: PlaceView, packet: Packet) -> None:
         watched = self.watch.get(place.folded)
         if watched is None:
             if packet.method == "_notice_place_leave_disconnect":
@@ -252,7 +252,7 @@ class AwayLog(PlaceObserver):
                 self._drop_nick(place.folded, old)
                 self.add_watch(account, new, [place.folded])
 
-    def replica_cast(self, place: Place, packet: Packet) -> None:
+    def replica_cast(self, place: PlaceView, packet: Packet) -> None:
         """A cast of a channel homed on another server, as its replica here applies it:
         mentions of the members of this server who are away are found here (the home
         finds those of its own members, and of members who quit: `_gone_offline`
@@ -263,13 +263,13 @@ class AwayLog(PlaceObserver):
             return
         self.place_cast(place, packet)
 
-    def _gone_offline(self, place: Place, packet: Packet) -> None:
+    def _gone_offline(self, place: PlaceView, packet: Packet) -> None:
         """A logged-in member quit: keep what its channel says about it."""
         account = packet.get("_account")
         if account:
             self.add_watch(account, packet.get("_nick"), [place.folded])
 
-    def _mentions(self, place: Place, packet: Packet, watched: dict[str, str]) -> None:
+    def _mentions(self, place: PlaceView, packet: Packet, watched: dict[str, str]) -> None:
         speaker = casefold(packet.get("_account"))
         speaker_nick = casefold(packet.get("_nick"))
         done: set[str] = set()

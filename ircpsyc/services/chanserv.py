@@ -242,19 +242,18 @@ class ChanServ(Service, PlaceObserver):
     def registered(self, place: Place) -> Registration | None:
         """The registration of a place homed here (not of a replica)."""
         reg = self.regs.get(place.folded)
-        if reg is None or self.places.places.get(place.folded) is not place:
+        if reg is None or not self.places.is_home_of(place):
             return None
         return reg
 
     def place_of(self, reg: Registration) -> Place:
-        return self.places.places.get(reg.folded) or self.places.create(reg.name)
+        return self.places.place(reg.name) or self.places.create(reg.name)
 
     def place_created(self, place: Place) -> None:
         reg = self.regs.get(place.folded)
         if reg is None:
             return
-        reg.state.apply(place)
-        place.flags.add("r")
+        reg.state.apply(place, "r")
 
     def member_entered(self, place: Place, member: Member) -> None:
         reg = self.registered(place)
@@ -316,7 +315,7 @@ class ChanServ(Service, PlaceObserver):
             return
         saved = reg.state
         self._ask(place, "_request_set_topic", {"_topic": saved.topic})
-        place.topic_setter, place.topic_time = saved.topic_setter, saved.topic_time
+        place.date_topic(saved.topic_setter, saved.topic_time)
         self.send_notice(
             actor,
             packet.get("_nick"),
@@ -363,7 +362,7 @@ class ChanServ(Service, PlaceObserver):
     def sync_account(self, uniform: str, channels: list[str]) -> None:
         """A person logged in: give it its modes in the registered `channels` it is in."""
         for channel in channels:
-            place = self.places.places.get(casefold(channel))
+            place = self.places.place(channel)
             reg = self.registered(place) if place is not None else None
             member = place.member(uniform) if place is not None else None
             if reg is not None and place is not None and member is not None:
@@ -375,7 +374,7 @@ class ChanServ(Service, PlaceObserver):
 
     def _founder_changed(self, reg: Registration, old: str) -> None:
         """After a transfer: the old founder's +q goes, the new founder gets it."""
-        place = self.places.places.get(reg.folded)
+        place = self.places.place(reg.name)
         if place is None:
             return
         takes = [
@@ -388,13 +387,12 @@ class ChanServ(Service, PlaceObserver):
 
     def _drop_registration(self, reg: Registration) -> None:
         self.regs.drop(reg)
-        place = self.places.places.get(reg.folded)
+        place = self.places.place(reg.name)
         if place is None:
             return
         if "r" in place.flags:
             self.set_modes(place, [M.ModeChange(False, "r")])
-        if not place.members and place.on_empty is not None:
-            place.on_empty(place)
+        place.discard_if_empty()
 
     # -- accounts going away
 
@@ -477,7 +475,7 @@ class ChanServ(Service, PlaceObserver):
         if existing is not None:
             self.notice(request, f"{existing.name} is already registered to {existing.founder}.")
             return
-        place = self.places.places.get(casefold(name))
+        place = self.places.place(name)
         member = place.member(request.source) if place is not None else None
         if place is None or member is None:
             self.notice(request, f"You must be in {name} to register it.")
@@ -757,7 +755,7 @@ class ChanServ(Service, PlaceObserver):
         else:
             targets = []
             for reg in self.regs:
-                place = self.places.places.get(reg.folded)
+                place = self.places.place(reg.name)
                 if place is not None and place.member_by_nick(nick) is not None:
                     targets.append((reg, place))
             if not targets:

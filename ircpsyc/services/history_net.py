@@ -54,7 +54,7 @@ from ircpsyc.channels.place import PlaceObserver
 from ircpsyc.psyc_backend.network import host_of
 from ircpsyc.psyc_backend.packet import MAX_SECONDS, Packet, Value, number
 from ircpsyc.psyc_backend.requests import Failure, Request, Requests
-from ircpsyc.psyc_backend.uniform import casefold, normalize
+from ircpsyc.psyc_backend.uniform import normalize
 from ircpsyc.services.history import (
     KIND_EVENT,
     SELECTORS,
@@ -263,7 +263,7 @@ class NetHistory(PlaceObserver):
         name = packet.get("_nick_place")
         requester = packet.get("_uniform_requester")
         history = self.history()
-        place = self.registry.places.get(casefold(name))
+        place = self.registry.place(name)
         selector = packet.get("_selector").upper()
         refs = [_reference(r) for r in packet.get_list("_list_references")]
         wanted = 2 if selector == "BETWEEN" else 1

@@ -26,9 +26,8 @@ from typing import TYPE_CHECKING, Any
 import sqlite_utils
 
 from ircpsyc.channels import modes as M
-from ircpsyc.channels.flood import parse_flood
 from ircpsyc.channels.modes import ADMIN, FOUNDER, HALFOP, NO_RANK, OP, VOICE
-from ircpsyc.channels.place import ListEntry, Place
+from ircpsyc.channels.place import Place, PlaceView
 from ircpsyc.psyc_backend.uniform import casefold
 from ircpsyc.services.common import ServiceError
 
@@ -87,7 +86,7 @@ class ChannelState:
     topic_time: int = 0
 
     @classmethod
-    def of(cls, place: Place) -> ChannelState:
+    def of(cls, place: PlaceView) -> ChannelState:
         return cls(
             "".join(sorted(place.flags)),
             place.key,
@@ -103,20 +102,18 @@ class ChannelState:
             place.topic_time,
         )
 
-    def apply(self, place: Place) -> None:
-        """Give a new (empty) place this state."""
-        place.flags = set(self.flags)
-        place.key = self.key
-        place.limit = self.limit
-        place.flood = parse_flood(self.flood) if self.flood else None
-        for mode in M.LIST_MODES:
-            place.lists[mode] = [
-                ListEntry(mask, setter, set_at) for mask, setter, set_at in self.lists.get(mode, [])
-            ]
-        place.lists_version += 1
-        place.topic = self.topic
-        place.topic_setter = self.topic_setter
-        place.topic_time = self.topic_time
+    def apply(self, place: Place, flags: str = "") -> None:
+        """Give a new (empty) place this state, with the mode letters `flags` besides."""
+        place.restore(
+            self.flags + flags,
+            self.key,
+            self.limit,
+            self.flood,
+            self.lists,
+            self.topic,
+            self.topic_setter,
+            self.topic_time,
+        )
 
     def to_json(self) -> str:
         data: dict[str, Any] = {

@@ -35,7 +35,7 @@ from ircpsyc.xmpp.person import RemoteOccupant, away_text
 from ircpsyc.xmpp.text import to_irc, to_xmpp
 
 if TYPE_CHECKING:
-    from ircpsyc.channels.place import Place
+    from ircpsyc.channels.place import Place, PlaceView
     from ircpsyc.ircd.core import IRCServer
     from ircpsyc.xmpp.state import Host
 
@@ -84,7 +84,7 @@ class Bridge(PlaceObserver):
     def core(self) -> IRCServer:
         return self.gateway.core
 
-    def view(self) -> Place | None:
+    def view(self) -> PlaceView | None:
         return self.gateway.view(self.channel)
 
     def _send(self, element: Element) -> None:

@@ -49,7 +49,7 @@ from ircpsyc.xmpp.person import GatewayUser, XmppPerson
 from ircpsyc.xmpp.state import Pending, Service, joined
 
 if TYPE_CHECKING:
-    from ircpsyc.channels.place import Place
+    from ircpsyc.channels.place import PlaceView
     from ircpsyc.config import XmppSection
     from ircpsyc.ircd.core import IRCServer
     from ircpsyc.xmpp.bridge import Bridge
@@ -219,7 +219,7 @@ class Gateway:
         while len(self.pending) > PENDING_MAX:
             self.pending.popitem(last=False)
 
-    def view(self, channel: str) -> Place | None:
+    def view(self, channel: str) -> PlaceView | None:
         return self.core.places.get(channel)
 
     def place_uniform(self, channel: str) -> str:

@@ -21,7 +21,7 @@ from ircpsyc.xmpp.person import HistoryRequest, Occupancy, RoomState, XmppPerson
 from ircpsyc.xmpp.text import to_xmpp
 
 if TYPE_CHECKING:
-    from ircpsyc.channels.place import Place
+    from ircpsyc.channels.place import PlaceView
     from ircpsyc.xmpp.state import Host
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ def wanted(gw: Host, occ: Occupancy) -> tuple[int, int] | None:
     return count, max(0, min_time)
 
 
-def local(gw: Host, view: Place, state: RoomState, occ: Occupancy) -> list[Element]:
+def local(gw: Host, view: PlaceView, state: RoomState, occ: Occupancy) -> list[Element]:
     """The history of a channel homed here, as the session asked for it."""
     history = gw.core.history
     asked = wanted(gw, occ)
@@ -86,7 +86,9 @@ def local(gw: Host, view: Place, state: RoomState, occ: Occupancy) -> list[Eleme
     return render(state, occ, [(e.packet(), e.time) for e in entries])
 
 
-def ask_home(gw: Host, person: XmppPerson, view: Place, state: RoomState, occ: Occupancy) -> bool:
+def ask_home(
+    gw: Host, person: XmppPerson, view: PlaceView, state: RoomState, occ: Occupancy
+) -> bool:
     """The history of a channel homed on another server is asked from its home
     (`_request_history`, as IRC's replay on JOIN does); until it answers (or the
     request times out), what the room sends this session waits behind it.  False

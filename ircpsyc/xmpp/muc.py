@@ -18,7 +18,7 @@ from ircpsyc.xmpp import stanza as S
 from ircpsyc.xmpp.person import AWAY_SHOWS, Occupancy, RemoteOccupant, RoomState, XmppPerson
 
 if TYPE_CHECKING:
-    from ircpsyc.channels.place import Member, Place
+    from ircpsyc.channels.place import Member, PlaceView
 
 
 class Absent:
@@ -42,7 +42,7 @@ def role_of(member: Member, moderated: bool) -> tuple[str, str]:
     return "none", "visitor" if moderated else "participant"
 
 
-def real_jid(route: object, view: Place | None = None) -> str:
+def real_jid(route: object, view: PlaceView | None = None) -> str:
     """The JID a member is known by in MUC items (XMPP users: the session in that room)."""
     if isinstance(route, XmppPerson):
         state = route.rooms.get(view.folded) if view is not None else None
@@ -54,7 +54,7 @@ def real_jid(route: object, view: Place | None = None) -> str:
     return ""
 
 
-def item(view: Place, member: Member, attrs: dict[str, str] | None = None) -> Element:
+def item(view: PlaceView, member: Member, attrs: dict[str, str] | None = None) -> Element:
     """A member's muc#user `<item/>`: its affiliation, role and real JID."""
     affiliation, role = role_of(member, "m" in view.flags)
     node = Element(S.qname("item", S.MUC_USER), {"affiliation": affiliation, "role": role})
@@ -68,7 +68,7 @@ def item(view: Place, member: Member, attrs: dict[str, str] | None = None) -> El
 
 
 def occupant_presence(
-    view: Place,
+    view: PlaceView,
     member: Member,
     state: RoomState,
     to: str,
@@ -82,7 +82,7 @@ def occupant_presence(
 
 
 def presence_of(
-    view: Place,
+    view: PlaceView,
     state: RoomState,
     to: str,
     viewer: XmppPerson,
@@ -144,7 +144,7 @@ def self_unavailable(
     return presence
 
 
-def subject(view: Place, state: RoomState, occ: Occupancy) -> Element:
+def subject(view: PlaceView, state: RoomState, occ: Occupancy) -> Element:
     """The subject that ends the join sequence (after the history, XEP-0045 7.2.15)."""
     message = S.stanza("message", state.jid, occ.full, "groupchat", new_id())
     setter = view.topic_setter.split("!", 1)[0]

@@ -27,7 +27,7 @@ from ircpsyc.xmpp.state import joined
 from ircpsyc.xmpp.text import to_xmpp
 
 if TYPE_CHECKING:
-    from ircpsyc.channels.place import Member, Place
+    from ircpsyc.channels.place import Member, PlaceView
     from ircpsyc.xmpp.state import Host
 
 Renderer = Callable[["Host", XmppPerson, Packet], None]
@@ -51,7 +51,7 @@ ENTER_ERRORS: dict[str, tuple[str, str]] = {
 }
 
 
-def _room(gw: Host, person: XmppPerson, packet: Packet) -> tuple[RoomState, Place] | None:
+def _room(gw: Host, person: XmppPerson, packet: Packet) -> tuple[RoomState, PlaceView] | None:
     folded = casefold(packet.get("_nick_place"))
     state = person.rooms.get(folded)
     if state is None or not state.joined:

@@ -25,7 +25,9 @@ from ircpsyc.xmpp.person import RoomState, XmppPerson
 from ircpsyc.xmpp.state import Pending
 
 if TYPE_CHECKING:
-    from ircpsyc.channels.place import Member, Place
+    from collections.abc import Set as AbstractSet
+
+    from ircpsyc.channels.place import Member, PlaceView
     from ircpsyc.xmpp.state import Host
 
 
@@ -52,7 +54,7 @@ def service_iq(gw: Host, kind: str, element: Element, sender: J.JID) -> None:
     elif element.get("type") == "get" and ns == S.DISCO_ITEMS:
         reply = S.iq_result(element)
         items = SubElement(reply, S.qname("query", S.DISCO_ITEMS))
-        for view in sorted(gw.core.places.places.values(), key=lambda p: p.folded):
+        for view in sorted(gw.core.places.homed(), key=lambda p: p.folded):
             if view.secret or not view.members:
                 continue
             SubElement(
@@ -132,7 +134,7 @@ def _room_info(gw: Host, element: Element, channel: str, query: Element) -> None
         return
     view = gw.view(channel)
     name = view.name if view is not None else channel
-    flags: set[str] = view.flags if view is not None else {"n", "t"}
+    flags: AbstractSet[str] = view.flags if view is not None else {"n", "t"}
     reply = S.iq_result(element)
     info = SubElement(reply, S.qname("query", S.DISCO_INFO))
     SubElement(
@@ -236,7 +238,7 @@ def _admin(
     gw.send(S.iq_result(element))
 
 
-def _admin_list(gw: Host, element: Element, view: Place, query: Element) -> None:
+def _admin_list(gw: Host, element: Element, view: PlaceView, query: Element) -> None:
     wanted = {item.get("affiliation") or item.get("role") for item in query}
     reply = S.iq_result(element)
     out = SubElement(reply, S.qname("query", S.MUC_ADMIN))
@@ -259,7 +261,7 @@ def _admin_list(gw: Host, element: Element, view: Place, query: Element) -> None
     gw.send(reply)
 
 
-def _member_by_jid(view: Place, text: str) -> Member | None:
+def _member_by_jid(view: PlaceView, text: str) -> Member | None:
     wanted = J.parse(text)
     if wanted is None:
         return None
@@ -270,10 +272,8 @@ def _member_by_jid(view: Place, text: str) -> Member | None:
     return None
 
 
-def _kept(view: Place) -> bool:
-    return (
-        any(observer.keep_empty(view) for observer in view.observers) if view.observers else False
-    )
+def _kept(view: PlaceView) -> bool:
+    return view.persistent()
 
 
 def _ban_mask(target: Member | None, jid_text: str) -> str | None:

@@ -19,7 +19,7 @@ from ircpsyc.psyc_backend.packet import Packet
 from ircpsyc.xmpp.person import GatewayUser, Occupancy, RoomState, XmppPerson
 
 if TYPE_CHECKING:
-    from ircpsyc.channels.place import Place
+    from ircpsyc.channels.place import PlaceView
     from ircpsyc.config import XmppSection
     from ircpsyc.ircd.core import IRCServer
 
@@ -90,7 +90,7 @@ class Host(Protocol):
 
     def remember(self, tag: str, pending: Pending) -> None: ...
 
-    def view(self, channel: str) -> Place | None: ...
+    def view(self, channel: str) -> PlaceView | None: ...
 
     def place_uniform(self, channel: str) -> str: ...
 
@@ -118,7 +118,7 @@ def joined(state: RoomState) -> list[Occupancy]:
     return [occ for occ in state.sessions.values() if occ.joined]
 
 
-def xmpp_members(view: Place) -> list[XmppPerson]:
+def xmpp_members(view: PlaceView) -> list[XmppPerson]:
     return [m.route for m in list(view.members.values()) if isinstance(m.route, XmppPerson)]
 
 

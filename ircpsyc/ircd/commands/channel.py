@@ -15,7 +15,7 @@ from irctokens.line import Line
 
 from ircpsyc.channels import modes as M
 from ircpsyc.channels.directory import Summary
-from ircpsyc.channels.place import Member, Place
+from ircpsyc.channels.place import Member, PlaceView
 from ircpsyc.ircd import caps as C
 from ircpsyc.ircd import cloak, snomask
 from ircpsyc.ircd import numerics as N
@@ -232,7 +232,7 @@ def handle_list(s: Session, msg: Line) -> None:
     s.numeric(N.RPL_LISTSTART, "Channel", "Users  Name")
     auspex = has_privilege(s.core, client, "auspex")
     directory = s.core.net.directory if s.core.net is not None else None
-    views: list[Place | Summary]
+    views: list[PlaceView | Summary]
     if names:
         views = [v for v in (_view_or_summary(s, n) for n in names) if v is not None]
     else:
@@ -241,7 +241,7 @@ def handle_list(s: Session, msg: Line) -> None:
             seen = {v.folded for v in views}
             views.extend(d for d in directory.summaries() if d.folded not in seen)
     for view in views:
-        count = len(view.members) if isinstance(view, Place) else view.users
+        count = view.users if isinstance(view, Summary) else len(view.members)
         if not minimum < count < maximum:
             continue
         if not created_after < view.created < created_before:
@@ -254,12 +254,12 @@ def handle_list(s: Session, msg: Line) -> None:
             continue
         if view.secret and view.folded not in client.channels and not auspex:
             continue
-        modes = view.mode_string(False)[0] if isinstance(view, Place) else view.modes.split()[0]
+        modes = view.modes.split()[0] if isinstance(view, Summary) else view.mode_string(False)[0]
         s.numeric(N.RPL_LIST, view.name, str(count), f"[{modes}] {view.topic}")
     s.numeric(N.RPL_LISTEND, "End of /LIST")
 
 
-def _view_or_summary(s: Session, name: str) -> Place | Summary | None:
+def _view_or_summary(s: Session, name: str) -> PlaceView | Summary | None:
     """A channel as this server sees it, or its directory entry when it has no member
     here (homed on another server)."""
     view = s.core.places.get(name)
@@ -274,9 +274,8 @@ def handle_invite(s: Session, msg: Line) -> None:
     client = me(s)
     if not msg.params:
         mine = normalize(client.uniform)
-        for joined in s.core.places.places.values():
-            if mine in joined.invited:
-                s.numeric(N.RPL_USERINVITELIST, joined.name)
+        for joined in s.core.places.invitations(mine):
+            s.numeric(N.RPL_USERINVITELIST, joined.name)
         s.numeric(N.RPL_ENDOFUSERINVITELIST, "End of /INVITE list")
         return
     if len(msg.params) < 2:

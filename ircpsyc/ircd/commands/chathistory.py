@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from irctokens.line import Line
 
-from ircpsyc.channels.place import Place
+from ircpsyc.channels.place import PlaceView
 from ircpsyc.ircd import caps as C
 from ircpsyc.ircd.batch import (
     TARGETS_BATCH,
@@ -227,7 +227,7 @@ def _targets(
     first, second = (int(ref[1]) for ref in refs)
     low, high = min(first, second), max(first, second)
     found: list[tuple[int, str]] = []
-    remote: list[tuple[str, Place]] = []
+    remote: list[tuple[str, PlaceView]] = []
     for view in list(client.channels.values()):
         home = home_elsewhere(s.core, view)
         if home:
@@ -251,7 +251,7 @@ def _targets(
 def _remote_targets(
     s: Session,
     client: Client,
-    remote: list[tuple[str, Place]],
+    remote: list[tuple[str, PlaceView]],
     found: list[tuple[int, str]],
     low: int,
     high: int,

@@ -1,8 +1,9 @@
-"""The network duties of the places homed on this server (the context masters).
+"""The masters of place replication: the network duties of the places homed here.
 
 A place casts one copy per route (`Place.cast`); members on other servers are
-`RemoteEntity` routes, so their copies go to the network, one per server.  The
-`Hub` adds what a master owes its replicas:
+`RemoteEntity` routes, so their copies go to the network, one per server.
+`PlaceMasters` adds what each place, as the master of its context, owes the
+replicas on other servers:
 
 * counters that grow across re-creations of a place (they start at the creation
   time in microseconds), so a replica never mistakes a new place for an old one;
@@ -57,7 +58,7 @@ def _host(uniform: str) -> str:
     return host_of(uniform)
 
 
-class Hub(PlaceObserver):
+class PlaceMasters(PlaceObserver):
     """Buffers, resyncs, netsplits and netjoins of the places homed here."""
 
     def __init__(
@@ -87,7 +88,7 @@ class Hub(PlaceObserver):
 
     def _place(self, uniform: str) -> Place | None:
         entity = self.router.lookup(uniform)
-        if isinstance(entity, Place) and self.registry.places.get(entity.folded) is entity:
+        if isinstance(entity, Place) and self.registry.is_home_of(entity):
             return entity
         return None
 
@@ -317,7 +318,7 @@ class Hub(PlaceObserver):
 
     def server_lost(self, name: str, boot: str) -> None:
         reason = f"{self.me} {name}"
-        for place in list(self.registry.places.values()):
+        for place in self.registry.homed():
             victims = [
                 m
                 for m in place.members.values()
