@@ -29,6 +29,7 @@ __all__ = [
     "IRCConn",
     "RegistrationReport",
     "Sink",
+    "WSConn",
     "abort_all",
     "connect_many",
     "join_all",
@@ -311,6 +312,66 @@ class IRCConn(asyncio.Protocol):
             self.transport.abort()
 
 
+class WSConn(IRCConn):
+    """The same client over WebSocket (IRCv3 websocket, text.ircv3.net), framed by
+    `websockets`' sans-IO client: each message received is one line for IRCConn's
+    parsing, each line written one message."""
+
+    def __init__(self, nick: str, sink: Sink, *, sample: bool = False) -> None:
+        super().__init__(nick, sink, sample=sample)
+        from websockets.client import ClientProtocol
+        from websockets.typing import Subprotocol
+        from websockets.uri import parse_uri
+
+        self._ws = ClientProtocol(
+            parse_uri("ws://127.0.0.1/"),
+            subprotocols=[Subprotocol("text.ircv3.net")],
+            max_size=None,
+        )
+        self._open = False
+        self._pending: list[bytes] = []
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._ws.send_request(self._ws.connect())
+        self._flush()
+
+    def data_received(self, data: bytes) -> None:
+        from websockets.frames import Frame, Opcode
+
+        ws = self._ws
+        ws.receive_data(data)
+        lines: list[bytes] = []
+        for event in ws.events_received():
+            if isinstance(event, Frame):
+                if event.opcode is Opcode.TEXT or event.opcode is Opcode.BINARY:
+                    lines.append(bytes(event.data))
+            elif not self._open:
+                self._open = True
+                pending, self._pending = self._pending, []
+                for chunk in pending:
+                    self.write(chunk)
+        self._flush()
+        if lines:
+            lines.append(b"")
+            super().data_received(b"\r\n".join(lines))
+
+    def write(self, data: bytes) -> None:
+        if not self._open:
+            self._pending.append(data)
+            return
+        for line in data.split(b"\r\n"):
+            if line:
+                self._ws.send_text(line)
+        self._flush()
+
+    def _flush(self) -> None:
+        out = self._ws.data_to_send()
+        transport = self.transport
+        if out and transport is not None and not transport.is_closing():
+            transport.write(b"".join(out))
+
+
 @dataclass
 class RegistrationReport:
     """How a batch of connections went: who registered, how fast, and what failed."""
@@ -352,6 +413,7 @@ async def connect_many(
     timeout: float = 30.0,
     sample: Callable[[int], bool] | None = None,
     retries: int = 0,
+    websocket: bool = False,
 ) -> tuple[list[IRCConn], RegistrationReport]:
     """Connect and register one client per nick, at most ``concurrency`` at a time.
 
@@ -371,8 +433,9 @@ async def connect_many(
         try:
             wants_sample = sample(i) if sample is not None else False
             async with asyncio.timeout(timeout):
+                kind = WSConn if websocket else IRCConn
                 _, conn = await loop.create_connection(
-                    lambda: IRCConn(nick, sink, sample=wants_sample), host, port
+                    lambda: kind(nick, sink, sample=wants_sample), host, port
                 )
                 conn.register()
                 await conn.registered

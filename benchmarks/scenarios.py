@@ -51,6 +51,7 @@ class Context:
     sink: Sink = field(default_factory=Sink)
     conns: list[IRCConn] = field(default_factory=list)
     tag: str = ""  # put into nicks, so runs against one external server do not collide
+    websocket: bool = False  # clients connect over WebSocket (the ws- scenarios)
 
     def track(self, conns: Sequence[IRCConn]) -> None:
         """Remember connections so the runner can close them after the server stopped."""
@@ -68,15 +69,21 @@ class Context:
         retries: int = 3,
     ) -> tuple[list[IRCConn], RegistrationReport]:
         nicks = [f"{prefix}{self.tag}{i}" for i in range(count)]
+        port = self.server.port
+        if self.websocket:
+            if self.server.web_port is None:
+                raise ScenarioError("this server has no WebSocket listener")
+            port = self.server.web_port
         conns, report = await connect_many(
             self.server.host,
-            self.server.port,
+            port,
             nicks,
             self.sink,
             concurrency=concurrency,
             timeout=timeout,
             sample=sample,
             retries=retries,
+            websocket=self.websocket,
         )
         self.track(conns)
         if require_all and report.failed:
@@ -499,6 +506,19 @@ async def run_idle(ctx: Context, p: IdleParams) -> Result:
     }
 
 
+# --- over WebSocket -------------------------------------------------------------
+
+
+async def run_ws_connect(ctx: Context, p: ConnectParams) -> Result:
+    ctx.websocket = True
+    return await run_connect(ctx, p)
+
+
+async def run_ws_fanout(ctx: Context, p: FanoutParams) -> Result:
+    ctx.websocket = True
+    return await run_fanout(ctx, p)
+
+
 # --- registry ----------------------------------------------------------------
 
 
@@ -546,6 +566,26 @@ SCENARIOS: dict[str, Scenario] = {
             _DELIVERY_HEADLINE,
         ),
         Scenario(
+            "ws-connect",
+            "connect, every client over WebSocket (IRCv3 websocket, text)",
+            ConnectParams,
+            run_ws_connect,
+            (
+                ("registrations_per_s", "registrations/s"),
+                ("latency_p50_ms", "p50 ms"),
+                ("latency_p99_ms", "p99 ms"),
+                ("server_cpu_ms_per_registration", "server CPU ms/reg"),
+                ("failed", "failed"),
+            ),
+        ),
+        Scenario(
+            "ws-fanout",
+            "fanout, every member over WebSocket (IRCv3 websocket, text)",
+            FanoutParams,
+            run_ws_fanout,
+            _DELIVERY_HEADLINE,
+        ),
+        Scenario(
             "channels",
             "200 channels of 5 members, everyone sends to their channel",
             ChannelsParams,
@@ -587,6 +627,8 @@ SCENARIOS: dict[str, Scenario] = {
 QUICK: dict[str, dict[str, Any]] = {
     "connect": {"clients": 300, "concurrency": 50},
     "fanout": {"members": 200, "senders": 5, "messages": 40},
+    "ws-connect": {"clients": 300, "concurrency": 50},
+    "ws-fanout": {"members": 200, "senders": 5, "messages": 40},
     "channels": {"channels": 40, "messages": 10},
     "privmsg": {"pairs": 100, "messages": 20},
     "idle": {"clients": 1000, "pings": 50, "quiet": 2.0, "settle": 1.0},

@@ -47,6 +47,7 @@ SENDQ_BYTES = 8 * 1024 * 1024
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 _STARTUP_TIMEOUT = 30.0
 _STOP_TIMEOUT = 10.0
+WEB_PORT_FILE = "web-port"  # where _start_ircpsyc notes the port of its web listener
 _LIVE: set[ServerHandle] = set()  # started and not yet stopped: stopped at exit
 
 
@@ -131,6 +132,9 @@ class ServerSpec:
         try:
             argv = starters[self.kind](workdir, port)
             handle = _spawn(self, argv, workdir, port)
+            if self.kind == "ircpsyc":
+                handle.web_port = int((workdir / WEB_PORT_FILE).read_text())
+                _wait_for_port("127.0.0.1", handle.web_port, handle.proc, _STARTUP_TIMEOUT)
         except BaseException:
             shutil.rmtree(workdir, ignore_errors=True)
             raise
@@ -168,6 +172,7 @@ class ServerHandle:
     proc: subprocess.Popen[bytes] | None = None
     workdir: Path | None = None
     logs: list[Path] = field(default_factory=list)
+    web_port: int | None = None  # IRC over WebSocket (ircpsyc's listen.web), if any
 
     @property
     def pid(self) -> int | None:
@@ -299,6 +304,8 @@ def _start_ircpsyc(workdir: Path, port: int) -> list[str]:
     if not binary.exists():
         raise ServerError(f"{binary} does not exist (run `make` to install the venv)")
     conf = workdir / "ircpsyc.toml"
+    web_port = free_port()
+    (workdir / WEB_PORT_FILE).write_text(str(web_port))
     conf.write_text(
         textwrap.dedent(
             f"""\
@@ -308,6 +315,7 @@ def _start_ircpsyc(workdir: Path, port: int) -> list[str]:
 
             [listen]
             irc = ["127.0.0.1:{port}"]
+            web = ["127.0.0.1:{web_port}"]
 
             [storage]
             path = "{workdir / "db.sqlite3"}"

@@ -117,6 +117,7 @@ def render_config(
     oper_hash: str,
     services: dict[str, bool] | None = None,
     server_password_hash: str = "",
+    websocket: str | None = None,
 ) -> str:
     """The TOML configuration for one test server.
 
@@ -142,6 +143,8 @@ def render_config(
             "",
             "[listen]",
             f"irc = [{_toml_str(f'127.0.0.1:{port}')}]",
+            # The default web listener is on a fixed port: only when irctest asks for one.
+            f"web = [{_toml_str(websocket) if websocket else ''}]",
             "",
             "[storage]",
             f"path = {_toml_str(str(directory / 'ircpsyc.sqlite3'))}",
@@ -276,7 +279,6 @@ class IrcpsycController(BaseServerController, DirectoryBasedController):
             password=password,
             ssl=ssl,
             run_services=run_services,
-            websocket=websocket_hostname is not None or websocket_port is not None,
         )
         if unsupported:
             # irctest skips the test, and calls no tearDown: release the ports now.
@@ -286,7 +288,10 @@ class IrcpsycController(BaseServerController, DirectoryBasedController):
         self.port = port
         self.hostname = hostname
         try:
-            self._start(port, faketime, password)
+            websocket = None
+            if websocket_hostname is not None or websocket_port is not None:
+                websocket = f"{websocket_hostname or '127.0.0.1'}:{websocket_port or 0}"
+            self._start(port, faketime, password, websocket)
             self.wait_for_port()
         except BaseException as exc:
             log_tail = self._log_tail()
@@ -371,18 +376,20 @@ class IrcpsycController(BaseServerController, DirectoryBasedController):
         }
 
     @staticmethod
-    def _unsupported(
-        *, password: str | None, ssl: bool, run_services: bool, websocket: bool
-    ) -> str:
+    def _unsupported(*, password: str | None, ssl: bool, run_services: bool) -> str:
         if run_services and not services_enabled():
             return "services (NickServ/SASL; set IRCPSYC_SERVICES=1)"
         if ssl:
             return "TLS"
-        if websocket:
-            return "WebSocket"
         return ""
 
-    def _start(self, port: int, faketime: str | None, password: str | None = None) -> None:
+    def _start(
+        self,
+        port: int,
+        faketime: str | None,
+        password: str | None = None,
+        websocket: str | None = None,
+    ) -> None:
         binary = ircpsyc_bin()
         if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
             raise FileNotFoundError(f"ircpsyc executable not found: {binary} (set IRCPSYC_BIN)")
@@ -398,6 +405,7 @@ class IrcpsycController(BaseServerController, DirectoryBasedController):
                     oper_hash=oper_hash,
                     services=self._services_settings(),
                     server_password_hash=password_hash(password) if password else "",
+                    websocket=websocket,
                 )
             )
 

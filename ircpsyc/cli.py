@@ -111,6 +111,7 @@ def check_config(file: str) -> None:
         ("network", config.server.network),
         ("listen (plain)", ", ".join(listen.irc) or "-"),
         ("listen (TLS)", ", ".join(listen.irc_tls) or "-"),
+        ("web", _web_summary(config)),
         ("storage", config.storage.path),
         ("MOTD", f"{len(config.server.motd.splitlines())} line(s)" if config.server.motd else "-"),
         ("opers", str(len(config.opers))),
@@ -124,6 +125,17 @@ def check_config(file: str) -> None:
         table.add_row(key, escape(value))
     console.print(table)
     console.print("OK", style="bold green")
+
+
+def _web_summary(config: Config) -> str:
+    listen = config.listen
+    urls = [f"http://{entry}/" for entry in listen.web]
+    urls += [f"https://{entry}/" for entry in listen.web_tls]
+    urls += [f"{entry} (PROXY)" for entry in listen.web_proxy]
+    if not urls:
+        return "-"
+    what = "web client and WebSocket" if config.web.client else "WebSocket only"
+    return f"{', '.join(urls)}: {what}"
 
 
 def _sts_summary(config: Config) -> str:

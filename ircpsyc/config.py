@@ -44,6 +44,8 @@ __all__ = [
     "ServicesSection",
     "StorageSection",
     "TlsSection",
+    "WebSection",
+    "WebircEntry",
     "XmppBridgeEntry",
     "XmppSection",
     "default_toml",
@@ -141,6 +143,22 @@ def _check_hostport(value: str) -> str | None:
         parse_hostport(value)
     except ValueError as exc:
         return str(exc)
+    return None
+
+
+def _check_cidr(value: str) -> str | None:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return f"{value!r} is not an address or network, like 10.0.0.0/8 or ::1"
+    return None
+
+
+def _check_origin(value: str) -> str | None:
+    if value == "*":
+        return None
+    if not re.match(r"^https?://[^/\s]+$", value):
+        return f'{value!r} must be a web origin like "https://chat.example.org" (no path) or "*"'
     return None
 
 
@@ -331,6 +349,36 @@ class ListenSection:
         help="TLS IRC listeners, same form as irc. Needs tls.cert and tls.key.",
         check=_check_hostport,
     )
+    web: tuple[str, ...] = _key(
+        ("127.0.0.1:8080",),
+        help="HTTP listeners for browsers, same form as irc: IRC over WebSocket (IRCv3 "
+        "websocket) on any path, and the built-in web client at / (see [web]).",
+        check=_check_hostport,
+    )
+    web_tls: tuple[str, ...] = _key(
+        (),
+        help="HTTPS listeners (WebSocket over TLS, wss://), same form as irc. Needs tls.cert "
+        "and tls.key.",
+        check=_check_hostport,
+    )
+    irc_proxy: tuple[str, ...] = _key(
+        (),
+        help="Plain IRC listeners behind a proxy that speaks the PROXY protocol (HAProxy's "
+        "send-proxy or send-proxy-v2): every connection starts with a header naming the "
+        "client, and must come from listen.proxy_from. Same form as irc.",
+        check=_check_hostport,
+    )
+    web_proxy: tuple[str, ...] = _key(
+        (),
+        help="Web listeners (as web) behind a proxy that speaks the PROXY protocol.",
+        check=_check_hostport,
+    )
+    proxy_from: tuple[str, ...] = _key(
+        ("127.0.0.1", "::1"),
+        help="Addresses or networks (CIDR) of the proxies allowed to connect to "
+        "irc_proxy and web_proxy listeners; anyone else is dropped.",
+        check=_check_cidr,
+    )
     psyc: str = _key(
         "",
         help="Listener for PSYC server links (see [[links]]), HOST:PORT; empty means no "
@@ -382,6 +430,37 @@ class TlsSection:
         help="TLS port advertised by sts to plain-text clients; 0 means the first "
         "listen.irc_tls port.",
         ge=0,
+    )
+
+
+@dataclass(frozen=True)
+class WebSection:
+    """[web]: the WebSocket transport and the built-in web client (listen.web, listen.web_tls)."""
+
+    client: bool = _key(
+        True,
+        help="Serve the built-in web client at / of every web listener. Off: the listeners "
+        "only take WebSocket connections (for gamja, Kiwi IRC and other web clients).",
+    )
+    origins: tuple[str, ...] = _key(
+        (),
+        help='Web origins (like "https://chat.example.org") whose pages may open a '
+        "WebSocket; the page's own origin is always allowed, others get HTTP 403. "
+        '"*" allows any. Connections without an Origin header (non-browsers) are allowed.',
+        check=_check_origin,
+    )
+    trusted_proxies: tuple[str, ...] = _key(
+        (),
+        help="Addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For or "
+        "Forwarded header gives the client's address (and X-Forwarded-Proto whether it "
+        "used TLS). Others' headers are ignored.",
+        check=_check_cidr,
+    )
+    ping_interval: float = _key(
+        30.0,
+        help="Seconds between WebSocket pings on an idle connection, which keep proxies "
+        "from closing it; a connection that has not answered the previous ping is closed.",
+        gt=0,
     )
 
 
@@ -784,6 +863,27 @@ class LinkEntry:
 
 
 @dataclass(frozen=True)
+class WebircEntry:
+    """One [[webirc]] table: an external web gateway trusted to say who its users are."""
+
+    password_hash: str = _key(
+        help="argon2 hash (from `ircpsyc mkpasswd`) of the password the gateway sends with WEBIRC.",
+        check=_check_password_hash,
+        example="$argon2id$v=19$m=65536,t=3,p=4$...",
+    )
+    hosts: tuple[str, ...] = _key(
+        help="Addresses or networks (CIDR) the gateway connects from; WEBIRC from "
+        "anywhere else is refused.",
+        check=_check_cidr,
+        example=["127.0.0.1"],
+    )
+    name: str = _key(
+        "",
+        help="The gateway's name as it sends it in WEBIRC; empty accepts any name.",
+    )
+
+
+@dataclass(frozen=True)
 class OperEntry:
     """One [[opers]] table: credentials for the OPER command."""
 
@@ -919,7 +1019,12 @@ class Config:
         default_factory=ListenSection, metadata={"help": "Where clients connect."}
     )
     tls: TlsSection = field(
-        default_factory=TlsSection, metadata={"help": "Certificate and key for listen.irc_tls."}
+        default_factory=TlsSection,
+        metadata={"help": "Certificate and key for listen.irc_tls and listen.web_tls."},
+    )
+    web: WebSection = field(
+        default_factory=WebSection,
+        metadata={"help": "IRC over WebSocket and the built-in web client."},
     )
     storage: StorageSection = field(
         default_factory=StorageSection, metadata={"help": "Persistent storage."}
@@ -965,6 +1070,13 @@ class Config:
     xmpp: XmppSection = field(
         default_factory=XmppSection,
         metadata={"help": "The Jabber MUC gateway (XEP-0114 component)."},
+    )
+    webirc: tuple[WebircEntry, ...] = field(
+        default_factory=tuple,
+        metadata={
+            "help": "Web gateways (Kiwi IRC, gamja behind webircgateway, ...) allowed to "
+            "pass on their users' addresses with WEBIRC; one [[webirc]] table each."
+        },
     )
     opers: tuple[OperEntry, ...] = field(
         default_factory=tuple,
@@ -1265,7 +1377,7 @@ def _cross_checks(cfg: Config) -> Iterator[ConfigError]:
     if not cfg.listen.irc and not cfg.listen.irc_tls:
         yield ConfigError(src, "listen.irc", "no listeners: set listen.irc or listen.irc_tls")
     seen_addr: dict[tuple[str, int], str] = {}
-    for field_name in ("irc", "irc_tls"):
+    for field_name in ("irc", "irc_tls", "web", "web_tls", "irc_proxy", "web_proxy"):
         for i, entry in enumerate(getattr(cfg.listen, field_name)):
             addr = parse_hostport(entry)
             where = f"listen.{field_name}[{i}]"
@@ -1274,11 +1386,12 @@ def _cross_checks(cfg: Config) -> Iterator[ConfigError]:
                 yield ConfigError(src, where, f"{entry!r} is already used by {seen_addr[addr]}")
             seen_addr[addr] = where
     tls = cfg.tls
-    if cfg.listen.irc_tls:
+    tls_listener = "listen.irc_tls" if cfg.listen.irc_tls else "listen.web_tls"
+    if cfg.listen.irc_tls or cfg.listen.web_tls:
         if not tls.cert:
-            yield ConfigError(src, "tls.cert", "required when listen.irc_tls is set")
+            yield ConfigError(src, "tls.cert", f"required when {tls_listener} is set")
         if not tls.key:
-            yield ConfigError(src, "tls.key", "required when listen.irc_tls is set")
+            yield ConfigError(src, "tls.key", f"required when {tls_listener} is set")
     unreadable = [
         *(_check_readable(src, "tls.cert", tls.cert) if tls.cert else ()),
         *(_check_readable(src, "tls.key", tls.key) if tls.key else ()),

@@ -20,6 +20,7 @@ from ircpsyc.assemble import attach_store, front_end, install_accounts, install_
 from ircpsyc.channels.place import PlaceRegistry
 from ircpsyc.config import Config, ConfigError, Overrides, load, parse_hostport
 from ircpsyc.ircd.client import Client
+from ircpsyc.ircd.durable import DurableEcho
 from ircpsyc.ircd.hostnames import SystemResolver
 from ircpsyc.ircd.protocol import IRCProtocol
 from ircpsyc.ircd.session import Session
@@ -258,6 +259,12 @@ class Server:
             self._displace(verdict.victim)
         return verdict.refusal
 
+    def readmit(self, protocol: IRCProtocol, ip: str) -> str:
+        """WEBIRC: count `protocol` under the user's address `ip` instead of the
+        gateway's; the reason to refuse it there, or ""."""
+        self.admission.gone(protocol)
+        return self.admit(ip, protocol)
+
     def _displace(self, victim: IRCProtocol) -> None:
         tls = self.tls_listener
         if tls is not None and tls.in_handshake(victim):
@@ -317,6 +324,8 @@ class Server:
             for i, entry in enumerate(self.config.listen.irc_tls):
                 with _opening(f"listen.irc_tls[{i}]", entry):
                     self.tls_listener.listen(*parse_hostport(entry))
+        await self._start_web()
+        await self._start_proxied()
         self._tick = asyncio.create_task(self._ticker())
         log.info("%s listening on %s", self.config.server.name, ", ".join(self.described()))
         if self.linking is not None:
@@ -330,6 +339,63 @@ class Server:
         """Host names of clients ([limits] resolve_hostnames): the system's resolver."""
         self.resolver = SystemResolver()
         self.core.hostnames.resolver = self.resolver
+
+    async def _start_web(self) -> None:
+        """The web listeners (IRC over WebSocket and the web client): one that cannot be
+        opened is logged and skipped, and IRC keeps running (the default one is on a
+        fixed port that something else may hold)."""
+        wanted = [(entry, False) for entry in self.config.listen.web]
+        wanted += [(entry, True) for entry in self.config.listen.web_tls]
+        if not wanted:
+            return
+        from ircpsyc.web.websocket import WebProtocol
+
+        loop = asyncio.get_running_loop()
+        for entry, tls in wanted:
+            if tls and self.ssl_context is None:
+                self.ssl_context = self._make_ssl_context()
+            host, port = parse_hostport(entry)
+            try:
+                listener = await loop.create_server(
+                    lambda tls=tls: WebProtocol(self, tls),
+                    host,
+                    port,
+                    ssl=self.ssl_context if tls else None,
+                    reuse_address=True,
+                    backlog=4096,
+                )
+            except OSError as error:
+                log.error("web listener %s: cannot listen: %s", entry, error)
+                continue
+            self.listeners.append(listener)
+            scheme = "https" if tls else "http"
+            log.info("web client and WebSocket on %s://%s/", scheme, entry)
+
+    async def _start_proxied(self) -> None:
+        """Listeners behind a PROXY-protocol proxy (HAProxy): IRC and web."""
+        listen = self.config.listen
+        if not listen.irc_proxy and not listen.web_proxy:
+            return
+        from ircpsyc import proxy_protocol
+        from ircpsyc.web.forwarded import parse_networks
+        from ircpsyc.web.websocket import WebProtocol
+
+        trusted = parse_networks(listen.proxy_from)
+        loop = asyncio.get_running_loop()
+        wanted: list[tuple[str, Callable[[], asyncio.Protocol]]] = [
+            (entry, lambda: IRCProtocol(self, False)) for entry in listen.irc_proxy
+        ]
+        wanted += [(entry, lambda: WebProtocol(self, False)) for entry in listen.web_proxy]
+        for entry, factory in wanted:
+            host, port = parse_hostport(entry)
+            listener = await loop.create_server(
+                proxy_protocol.wrap(factory, trusted),
+                host,
+                port,
+                reuse_address=True,
+                backlog=4096,
+            )
+            self.listeners.append(listener)
 
     def _start_xmpp(self) -> None:
         """The Jabber MUC gateway: whatever happens to it, the IRC side keeps running."""
@@ -414,8 +480,6 @@ class Server:
 
     def _durable_echoes(self, loop: asyncio.AbstractEventLoop, store: Store) -> None:
         """Echoes of channel lines wait for their history batch's commit (DESIGN 6)."""
-        from ircpsyc.ircd.durable import DurableEcho
-
         history = self.core.history
         durable = DurableEcho(
             history, lambda: store.committed, loop.call_soon, self.core.router.host, store.hurry
@@ -514,6 +578,10 @@ def _fd_budget() -> int:
 
 async def _main(config: Config, path: str | None, overrides: Overrides) -> int:
     server = Server(config, path, overrides)
+    loop = asyncio.get_running_loop()
+    # Before the listeners open: a SIGHUP that comes as soon as the port answers must
+    # reload, not kill the process (SIGHUP's default action).
+    loop.add_signal_handler(signal.SIGHUP, server.reload)
     try:
         await server.start()
     except ListenError as error:
@@ -523,7 +591,6 @@ async def _main(config: Config, path: str | None, overrides: Overrides) -> int:
     except OSError as error:
         log.error("cannot listen: %s", error)
         return 1
-    loop = asyncio.get_running_loop()
     stopping: list[asyncio.Task[None]] = []
 
     def shutdown(signame: str) -> None:
@@ -533,7 +600,6 @@ async def _main(config: Config, path: str | None, overrides: Overrides) -> int:
 
     loop.add_signal_handler(signal.SIGTERM, shutdown, "SIGTERM")
     loop.add_signal_handler(signal.SIGINT, shutdown, "SIGINT")
-    loop.add_signal_handler(signal.SIGHUP, server.reload)
     await server.stopped.wait()
     return 0
 

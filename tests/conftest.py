@@ -220,7 +220,8 @@ def _kill_leftovers() -> None:
 
 
 def base_config(data_dir: Path, port: int, tls_port: int | None = None) -> dict[str, Any]:
-    listen: dict[str, Any] = {"irc": [f"{HOST}:{port}"]}
+    # No web listener unless a test asks (the default one is on a fixed port).
+    listen: dict[str, Any] = {"irc": [f"{HOST}:{port}"], "web": []}
     if tls_port is not None:
         listen["irc_tls"] = [f"{HOST}:{tls_port}"]
     return {

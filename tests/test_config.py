@@ -125,6 +125,8 @@ def test_schema_keys_cover_config() -> None:
         ("oper_classes", "name"),
         ("links", "name"),
         ("links", "secret"),
+        ("webirc", "password_hash"),
+        ("webirc", "hosts"),
     }
 
 
@@ -160,6 +162,20 @@ def test_schema_keys_cover_config() -> None:
             "listen.irc_tls[0]",
             "already used by listen.irc[0]",
         ),
+        (
+            '[listen]\nweb = ["127.0.0.1:6667"]\n',
+            "listen.web[0]",
+            "already used by listen.irc[0]",
+        ),
+        ('[listen]\nweb_tls = ["127.0.0.1:8443"]\n', "tls.cert", "listen.web_tls"),
+        ('[web]\norigins = ["chat.example.org"]\n', "web.origins[0]", "web origin"),
+        (
+            '[web]\ntrusted_proxies = ["10.0.0.0/33"]\n',
+            "web.trusted_proxies[0]",
+            "not an address or network",
+        ),
+        ("[web]\nping_interval = 0\n", "web.ping_interval", "greater than 0"),
+        ('[[webirc]]\nhosts = ["127.0.0.1"]\n', "webirc[0].password_hash", "required"),
     ],
 )
 def test_schema_errors(tmp_path: Path, text: str, key: str, reason: str) -> None:

@@ -235,6 +235,11 @@ class IRCProtocol(asyncio.Protocol):
             self._buffer = buffer[end + 1 :]
             session.handle_line(raw, now)
 
+    def readdress(self, ip: str) -> str:
+        """WEBIRC: this connection is really `ip`'s. The limits per address move to it;
+        the reason it is refused (too many from `ip`, a D-line), or ""."""
+        return self._server.readmit(self, ip)
+
     def hold(self) -> None:
         """Process no further input until `release` (a SASL or NickServ password check)."""
         self._holds += 1
