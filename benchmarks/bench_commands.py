@@ -30,9 +30,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ircpsyc.assemble import attach_store, front_end
 from ircpsyc.channels.place import PlaceRegistry
 from ircpsyc.config import Config, load
-from ircpsyc.ircd.commands.chathistory import attach_store
 from ircpsyc.ircd.core import IRCServer
 from ircpsyc.ircd.session import Session
 from ircpsyc.psyc_backend.router import Router
@@ -65,7 +65,7 @@ def make_core(history: str) -> tuple[IRCServer, Store | None]:
         )
     router = Router(config.server.name)
     places = PlaceRegistry(router, config.server.name, config)
-    core = IRCServer(config, router, places)
+    core = front_end(config, router, places)
     store = None
     if history == "sqlite":
         path = Path(tempfile.mkdtemp(prefix="bench-commands-")) / "store.db"

@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ircpsyc.ircd.commands.links import read_rows
+from ircpsyc.ircd.linkinfo import read_rows
 
 REPO = Path(__file__).resolve().parent.parent
 OPER_PASSWORD = "bench links oper"

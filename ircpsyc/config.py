@@ -182,7 +182,7 @@ def _check_oper_name(value: str) -> str | None:
     return None
 
 
-# What an operator class may grant (ircpsyc.ircd.commands.moderation checks them).
+# What an operator class may grant (ircpsyc.ircd.moderation checks them).
 OPER_PRIVILEGES = (
     "auspex",  # see real hosts and IPs, secret channels, invisible users
     "ban",  # KLINE, UNKLINE, DLINE, UNDLINE

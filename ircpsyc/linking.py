@@ -46,7 +46,7 @@ from ircpsyc.channels.master import PlaceMasters
 from ircpsyc.channels.place import PlaceRegistry
 from ircpsyc.channels.replica import Replicas
 from ircpsyc.config import Config, network_servers
-from ircpsyc.ircd.commands.chathistory import replay_missed
+from ircpsyc.ircd.history_hooks import replay_missed
 from ircpsyc.ircd.netops import NetOps
 from ircpsyc.ircd.remote import NetFront, Roster
 from ircpsyc.ircd.serverinfo import ServerInfo
@@ -133,6 +133,9 @@ class Linking:
         self.replicas = Replicas(network, router, places, lambda: core.config, wall_clock)
         network.listeners.append(self.replicas)
         self.roster = Roster(core, network)
+        core.person_observers.append(self.roster)
+        core.tickers.append(self.roster.tick)
+        network.listeners.append(self.roster)
         network.on_cast = self._cast
         network.on_root = self._root
         network.on_context = self._context
@@ -148,8 +151,7 @@ class Linking:
         network.listeners.extend([self.history.requests, self.directory])
         core.tickers.extend([self.history.requests.tick, self.directory.tick])
         core.net.history, core.net.directory = self.history, self.directory
-        if core.awaylog is not None:
-            self.replicas.observers.append(core.awaylog.replica_cast)
+        self.replicas.observers.append(core.awaylog.replica_cast)
         self.replicas.rejoined.append(partial(replay_missed, core))
         # Each account's away log at its home (ircpsyc.services.awaylog_net).
         self.awaylog = NetAwayLog(
@@ -158,8 +160,16 @@ class Linking:
         network.listeners.append(self.awaylog.requests)
         core.tickers.append(self.awaylog.requests.tick)
         core.net.awaylog = self.awaylog
-        self.netops = NetOps(core, network)  # K/D-lines, KILL, SA* network-wide
-        self.info = core.net.info = ServerInfo(core, network)  # VERSION etc. of the others
+        self.netops = netops = NetOps(core, network)  # K/D-lines, KILL, SA* network-wide
+        router.register(netops)
+        network.listeners.append(netops)
+        core.tickers.append(netops.tick)
+        core.moderation.netops = netops
+        self.info = info = ServerInfo(core, network)  # VERSION etc. of the others
+        core.net.info = info
+        router.register(info)
+        network.listeners.append(info.requests)  # timeouts and lost servers
+        core.tickers.append(info.requests.tick)
         self.service: LinkService | None = None
         self._ticker: asyncio.Task[None] | None = None
 

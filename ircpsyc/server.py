@@ -16,13 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from ircpsyc.admission import FULL, Admission, Connection, Quota
+from ircpsyc.assemble import attach_store, front_end, install_accounts, install_chanserv
 from ircpsyc.channels.place import PlaceRegistry
 from ircpsyc.config import Config, ConfigError, Overrides, load, parse_hostport
 from ircpsyc.ircd.client import Client
-from ircpsyc.ircd.commands.account import install as install_accounts
-from ircpsyc.ircd.commands.chanserv import install as install_chanserv
-from ircpsyc.ircd.commands.chathistory import attach_store as attach_history
-from ircpsyc.ircd.core import IRCServer
+from ircpsyc.ircd.durable import DurableEcho
 from ircpsyc.ircd.hostnames import SystemResolver
 from ircpsyc.ircd.protocol import IRCProtocol
 from ircpsyc.ircd.session import Session
@@ -130,7 +128,7 @@ class Server:
         self.overrides = overrides or Overrides()
         self.router = Router(config.server.name)
         self.places = PlaceRegistry(self.router, config.server.name, config)
-        self.core = IRCServer(config, self.router, self.places, time.time)
+        self.core = front_end(config, self.router, self.places, time.time)
         self.core.on_rehash = self.reload
         # Server links ([[links]], listen.psyc): channels and persons across servers.
         self.linking: Linking | None = None
@@ -308,7 +306,7 @@ class Server:
         _raise_fd_limit()
         self.fd_budget = _fd_budget()
         self.store = Store(self.config.storage.path)
-        attach_history(self.core, self.store)
+        attach_store(self.core, self.store)
         self.core.moderation.attach_store(self.store)  # K-lines and D-lines
         self.core.cloaks.attach_store(self.store)  # the generated cloak secret, if any
         accounts = Accounts(self.store, lambda: self.core.config.services, self.core.clock)
@@ -501,11 +499,7 @@ class Server:
 
     def _durable_echoes(self, loop: asyncio.AbstractEventLoop, store: Store) -> None:
         """Echoes of channel lines wait for their history batch's commit (DESIGN 6)."""
-        from ircpsyc.ircd.durable import DurableEcho
-
         history = self.core.history
-        if history is None:
-            return
         durable = DurableEcho(
             history, lambda: store.committed, loop.call_soon, self.core.router.host, store.hurry
         )

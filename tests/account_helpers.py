@@ -17,8 +17,8 @@ import argon2
 from argon2.exceptions import InvalidHashError, VerificationError
 from helpers import FakeClient, World, make_config
 
+from ircpsyc.assemble import install_accounts
 from ircpsyc.config import Config
-from ircpsyc.ircd.commands.account import install
 from ircpsyc.services.accounts import Accounts
 from ircpsyc.services.nickserv import NickServ
 from ircpsyc.store import Store
@@ -76,7 +76,7 @@ class ServicesWorld(World):
         self.accounts = Accounts(
             self.store, lambda: self.core.config.services, self.clock, fast_hash, fast_verify
         )
-        self.nickserv: NickServ = install(self.core, self.accounts)
+        self.nickserv: NickServ = install_accounts(self.core, self.accounts)
 
     def close(self) -> None:
         self.store.close()

@@ -17,10 +17,10 @@ from typing import Any
 import irctokens
 from irctokens.line import Line
 
+from ircpsyc.assemble import front_end
 from ircpsyc.channels.place import PlaceRegistry
 from ircpsyc.config import Config, OperEntry, load
 from ircpsyc.ircd.client import Client
-from ircpsyc.ircd.core import IRCServer
 from ircpsyc.ircd.session import Session
 from ircpsyc.psyc_backend.packet import Packet
 from ircpsyc.psyc_backend.router import Router
@@ -184,7 +184,7 @@ class World:
         self.now = START
         self.router = Router(self.config.server.name)
         self.places = PlaceRegistry(self.router, self.config.server.name, self.config, self.clock)
-        self.core = IRCServer(self.config, self.router, self.places, self.clock)
+        self.core = front_end(self.config, self.router, self.places, self.clock)
 
     def clock(self) -> float:
         return self.now

@@ -19,9 +19,9 @@ from collections.abc import Iterable
 from helpers import START, FakeClient, make_config
 from irctokens.line import Line
 
+from ircpsyc.assemble import front_end
 from ircpsyc.channels.place import PlaceRegistry
 from ircpsyc.config import Config, LinkEntry
-from ircpsyc.ircd.core import IRCServer
 from ircpsyc.linking import Linking
 from ircpsyc.psyc_backend.link import Circuit
 from ircpsyc.psyc_backend.router import Router
@@ -63,7 +63,7 @@ class Server:
         self.name = config.server.name
         self.router = Router(self.name)
         self.places = PlaceRegistry(self.router, self.name, config, self.clock)
-        self.core = IRCServer(config, self.router, self.places, self.clock)
+        self.core = front_end(config, self.router, self.places, self.clock)
         self.linking = Linking(
             config, self.router, self.places, self.core, self.clock, self.clock, boot
         )
@@ -78,9 +78,7 @@ class Server:
         store, wired as `ircpsyc.server.Server.start` does (argon2 at its cheapest)."""
         from account_helpers import fast_hash, fast_verify
 
-        from ircpsyc.ircd.commands.account import install as install_accounts
-        from ircpsyc.ircd.commands.chanserv import install as install_chanserv
-        from ircpsyc.ircd.commands.chathistory import attach_store
+        from ircpsyc.assemble import attach_store, install_accounts, install_chanserv
         from ircpsyc.services.registrations import ChannelRegistrations
 
         core = self.core

@@ -16,10 +16,10 @@ import pytest
 from helpers import FakeClient, World, make_config, only, parse_output
 from irctokens.line import Line
 
+from ircpsyc.assemble import attach_store
 from ircpsyc.config import Config
-from ircpsyc.ircd.commands.account import set_account
-from ircpsyc.ircd.commands.awaylog import returned
-from ircpsyc.ircd.commands.chathistory import attach_store
+from ircpsyc.ircd.awaylog_hooks import returned
+from ircpsyc.ircd.service_users import set_account
 from ircpsyc.psyc_backend.uniform import casefold
 from ircpsyc.services.awaylog import AwayLog, mentioned
 from ircpsyc.store import Store

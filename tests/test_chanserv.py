@@ -13,8 +13,8 @@ from account_helpers import ServicesWorld, services_config
 from helpers import FakeClient, Recorder, cmds
 from irctokens.line import Line
 
+from ircpsyc.assemble import install_chanserv
 from ircpsyc.config import Config
-from ircpsyc.ircd.commands.chanserv import install as install_chanserv
 from ircpsyc.psyc_backend.packet import Packet
 from ircpsyc.services import chanserv as CS
 from ircpsyc.services.registrations import (

@@ -12,7 +12,7 @@ import pytest
 from helpers import FakeClient, World
 from netsim import Sim
 
-from ircpsyc.ircd.commands.chathistory import attach_store
+from ircpsyc.assemble import attach_store
 from ircpsyc.ircd.durable import REMOTE_TIMEOUT, DurableEcho
 from ircpsyc.store import Store
 

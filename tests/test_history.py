@@ -16,8 +16,9 @@ import pytest
 from helpers import FakeClient, World, make_config, numerics, only
 from irctokens.line import Line
 
+from ircpsyc.assemble import attach_store
 from ircpsyc.config import Config
-from ircpsyc.ircd.commands.chathistory import attach_store, parse_timestamp
+from ircpsyc.ircd.commands.chathistory import parse_timestamp
 from ircpsyc.ircd.lines import server_time
 from ircpsyc.psyc_backend.packet import Packet
 from ircpsyc.services.history import Bound, Entry, Query, merge, select

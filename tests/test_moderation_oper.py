@@ -10,7 +10,7 @@ import pytest
 from helpers import World, cmds, make_config, only
 
 from ircpsyc.config import ConfigError, OperClassEntry, OperEntry, load
-from ircpsyc.ircd.commands.moderation import privileges
+from ircpsyc.ircd.moderation import privileges
 from ircpsyc.server import Server
 
 PASSWORD = "oper-class-password"

@@ -15,7 +15,7 @@ from irctokens.line import Line
 from netsim import Sim
 
 from ircpsyc.config import Config, OperClassEntry, OperEntry
-from ircpsyc.ircd.commands.xlines import BanRemoval, ServerBan
+from ircpsyc.ircd.xlines import BanRemoval, ServerBan
 from ircpsyc.psyc_backend.packet import Packet
 from ircpsyc.store import Store
 

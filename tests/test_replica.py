@@ -416,10 +416,10 @@ def names_of(sim: Sim, server: str, channel: str) -> dict[str, str]:
 
 
 def test_stats_l_rows_fit_in_a_line_and_read_back() -> None:
-    from ircpsyc.ircd.commands.links import JSON_ROW, _json_rows, read_rows
+    from ircpsyc.ircd.linkinfo import JSON_ROW, json_rows, read_rows
 
     data = {f"key{i}": "x" * 50 for i in range(20)} | {"huge": "y" * 1000}
-    rows = _json_rows({"service": "accounts"}, data)
+    rows = json_rows({"service": "accounts"}, data)
     assert len(rows) > 1 and all(len(row) <= JSON_ROW for row in rows)
     back = read_rows(['{"server":"a.test"}', '{"name":"b.test","state":"up"}', *rows])
     assert back["server"] == "a.test"

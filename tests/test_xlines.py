@@ -10,7 +10,7 @@ import pytest
 from helpers import World, cmds, make_config, numerics, only
 
 from ircpsyc.config import OperClassEntry, OperEntry
-from ircpsyc.ircd.commands.xlines import (
+from ircpsyc.ircd.xlines import (
     canonical_dline,
     canonical_kline,
     format_duration,

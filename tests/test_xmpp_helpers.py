@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ircpsyc.config import ConfigError, load
-from ircpsyc.ircd.commands.registration import valid_nick
+from ircpsyc.ircd.names import valid_nick
 from ircpsyc.xmpp import jid as J
 from ircpsyc.xmpp import stanza as S
 from ircpsyc.xmpp.nicks import irc_nick, unique_nick

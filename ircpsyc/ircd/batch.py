@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING
 
 from ircpsyc.ircd import caps as C
 from ircpsyc.ircd.client import (
-    _render_join,
-    _render_kick,
-    _render_message,
-    _render_mode,
-    _render_nick,
-    _render_part,
-    _render_quit,
-    _render_topic,
+    render_join,
+    render_kick,
+    render_message,
+    render_mode,
+    render_nick,
+    render_part,
+    render_quit,
+    render_topic,
 )
 from ircpsyc.ircd.lines import add_tag, line
 from ircpsyc.psyc_backend.packet import Dispatch, Packet
@@ -35,14 +35,14 @@ TARGETS_BATCH = "draft/chathistory-targets"
 
 _RENDER = Dispatch(
     {
-        "_message": _render_message,
-        "_notice_place_enter": _render_join,
-        "_notice_place_leave": _render_part,
-        "_notice_place_leave_disconnect": _render_quit,
-        "_notice_place_leave_kick": _render_kick,
-        "_notice_place_nick": _render_nick,
-        "_notice_place_topic": _render_topic,
-        "_notice_place_mode": _render_mode,
+        "_message": render_message,
+        "_notice_place_enter": render_join,
+        "_notice_place_leave": render_part,
+        "_notice_place_leave_disconnect": render_quit,
+        "_notice_place_leave_kick": render_kick,
+        "_notice_place_nick": render_nick,
+        "_notice_place_topic": render_topic,
+        "_notice_place_mode": render_mode,
     }
 )
 

@@ -23,7 +23,7 @@ NO_IMPLICIT_NAMES: Final = "draft/no-implicit-names"
 STANDARD_REPLIES: Final = "standard-replies"
 EXTENDED_MONITOR: Final = "extended-monitor"
 STS: Final = "sts"  # advertised only, never requested
-# Offered while history is on (IRCServer.extra_caps, ircpsyc.ircd.commands.chathistory).
+# Offered while history is on (IRCServer.extra_caps, set in ircpsyc.assemble).
 CHATHISTORY: Final = "draft/chathistory"
 EVENT_PLAYBACK: Final = "draft/event-playback"
 # Offered only while the account service runs (IRCServer.extra_caps).

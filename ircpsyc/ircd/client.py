@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 from ircpsyc.ircd import caps as C
 from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.lines import line, server_time
+from ircpsyc.ircd.replies import send_list_mode, send_names, send_topic
+from ircpsyc.psyc_backend.ids import new_id
 from ircpsyc.psyc_backend.packet import Dispatch, Packet, Value
 from ircpsyc.psyc_backend.uniform import casefold, person
 
@@ -198,8 +200,6 @@ class Client:
             self.quit(reason)
 
     def quit(self, reason: str) -> None:
-        from ircpsyc.psyc_backend.ids import new_id
-
         event_id = new_id()
         self.quit_reason = reason
         for place in list(self.channels.values()):
@@ -211,8 +211,6 @@ class Client:
 
     def rename(self, new: str) -> None:
         """Change nick: re-register under the new uniform and tell every place once."""
-        from ircpsyc.psyc_backend.ids import new_id
-
         old_uniform, old_prefix, old_nick = self.uniform, self.prefix, self.nick
         core = self.core
         core.router.unregister(old_uniform, self)
@@ -255,7 +253,7 @@ class Client:
             for session in self.sessions:
                 data = cache.get(session.fmt)
                 if data is None:
-                    data = cache[session.fmt] = _render_message(packet, session.fmt)
+                    data = cache[session.fmt] = render_message(packet, session.fmt)
                 if session.rb is None and not session.closed:
                     session.sink.write(data)
                 else:
@@ -298,13 +296,13 @@ class Client:
                 durable = self.core.durable
                 if durable is not None:  # the echo is an acknowledgement: after the commit
                     durable.hold_echo(packet, sessions)
-                self._cached(packet, _render_message, sessions)
+                self._cached(packet, render_message, sessions)
             return
         cache = packet.render_cache
         for session in self.sessions:
             data = cache.get(session.fmt)
             if data is None:
-                data = cache[session.fmt] = _render_message(packet, session.fmt)
+                data = cache[session.fmt] = render_message(packet, session.fmt)
             if data:
                 session.send(data)
 
@@ -312,23 +310,18 @@ class Client:
         if packet.routing.get("_source") == self.uniform:
             # A message to oneself: the delivered copy is not part of a labeled response.
             for session in self.sessions:
-                data = _render_message(packet, session.fmt)
+                data = render_message(packet, session.fmt)
                 if data and not session.closed:
                     session.sink.write(data)
             return
         if not self.core.router.is_local(packet.routing.get("_source", "")):
             # From another server: its private history (and away log) is kept here too.
-            from ircpsyc.ircd.commands.chathistory import arrived_private
-
-            arrived_private(self, packet)
-            if self.away and self.account:
-                from ircpsyc.ircd.commands.awaylog import arrived
-
-                arrived(self, packet)
-        self._cached(packet, _render_message)
+            for observer in self.core.person_observers:
+                observer.private_arrived(self, packet)
+        self._cached(packet, render_message)
 
     def _on_enter(self, packet: Packet) -> None:
-        self._cached(packet, _render_join)
+        self._cached(packet, render_join)
         away = packet.get("_away")
         if away:
             data = line(packet.get("_prefix"), "AWAY", away)
@@ -341,42 +334,39 @@ class Client:
         if place is None:
             return
         self.channels[place.folded] = place
-        from ircpsyc.ircd.commands.channel import send_names, send_topic
-
         for session in self.sessions:
-            session.send(_render_join(packet, session.fmt))
+            session.send(render_join(packet, session.fmt))
             if place.topic:
                 send_topic(session, place)
             if C.NO_IMPLICIT_NAMES not in session.caps:
                 send_names(session, place)
         if not self.core.places.is_home_of(place):  # homed elsewhere
-            from ircpsyc.ircd.commands.chathistory import remote_entered
-
-            remote_entered(self, place)
+            for observer in self.core.person_observers:
+                observer.remote_channel_entered(self, place)
 
     def _on_leave(self, packet: Packet) -> None:
         if packet.routing.get("_source_relay") == self.uniform:
             self.channels.pop(casefold(packet.get("_nick_place")), None)
-        self._cached(packet, _render_part)
+        self._cached(packet, render_part)
 
     def _on_quit(self, packet: Packet) -> None:
         if self._once(packet):
-            self._cached(packet, _render_quit)
+            self._cached(packet, render_quit)
 
     def _on_kick(self, packet: Packet) -> None:
         if casefold(packet.get("_nick_target")) == casefold(self.nick):
             self.channels.pop(casefold(packet.get("_nick_place")), None)
-        self._cached(packet, _render_kick)
+        self._cached(packet, render_kick)
 
     def _on_nick(self, packet: Packet) -> None:
         if self._once(packet):
-            self._cached(packet, _render_nick)
+            self._cached(packet, render_nick)
 
     def _on_topic(self, packet: Packet) -> None:
-        self._cached(packet, _render_topic)
+        self._cached(packet, render_topic)
 
     def _on_mode(self, packet: Packet) -> None:
-        self._cached(packet, _render_mode)
+        self._cached(packet, render_mode)
 
     def _on_invite(self, packet: Packet) -> None:
         for session in self.sessions:
@@ -415,8 +405,6 @@ class Client:
         place = self.core.places.get(packet.get("_nick_place"))
         if place is None:
             return
-        from ircpsyc.ircd.commands.channel import send_list_mode
-
         for session in self.sessions:
             send_list_mode(session, place, packet.get("_mode"))
 
@@ -427,7 +415,7 @@ class Client:
     def _on_override(self, packet: Packet) -> None:
         """An IRC operator overrode the channel's rules: the place tells everybody."""
         server = self.core.name
-        self._cached(packet, lambda p, fmt: _render_override(server, p, fmt))
+        self._cached(packet, lambda p, fmt: render_override(server, p, fmt))
         if packet.routing.get("_source_relay") == self.uniform:
             self.core.moderation.snomasks.send(
                 "v", f"{self.nick} overrode {packet.get('_nick_place')}: {packet.get('_action')}"
@@ -450,9 +438,26 @@ class Client:
 
     def _on_services(self, packet: Packet) -> None:
         """Login, logout, forced renames and GHOST, asked for by NickServ."""
-        from ircpsyc.ircd.commands.account import from_service
+        self.core.service_requests(self, packet)
 
-        from_service(self, packet)
+
+# -- telling the peers
+
+
+def notify_peers(client: Client, verb: str, *params: str, cap: str = C.AWAY_NOTIFY) -> None:
+    """Tell every local person sharing a channel (once each) who negotiated `cap`."""
+    data = line(client.prefix, verb, *params)
+    done: set[int] = {id(client)} | client.core.notify_watchers(client, data, cap)
+    views: list[PlaceView] = list(client.channels.values())
+    for view in views:
+        for member in view.members.values():
+            other = member.route
+            if id(other) in done or not isinstance(other, Client):
+                continue
+            done.add(id(other))
+            for session in other.sessions:
+                if cap in session.caps:
+                    session.send(data)
 
 
 # -- rendering, once per capability set
@@ -505,7 +510,7 @@ def _message_shape(method: str) -> tuple[bool, str]:
     return method.startswith("_message_public"), verb
 
 
-def _render_message(packet: Packet, fmt: int) -> bytes:
+def render_message(packet: Packet, fmt: int) -> bytes:
     # Every message line is rendered here (once per capability set for a channel).
     public, verb = _message_shape(packet.method)
     if public:
@@ -520,7 +525,7 @@ def _render_message(packet: Packet, fmt: int) -> bytes:
     return line(packet.get("_prefix"), verb, target, packet.body, tags=tags)
 
 
-def _render_join(packet: Packet, fmt: int) -> bytes:
+def render_join(packet: Packet, fmt: int) -> bytes:
     channel = packet.get("_nick_place")
     if fmt & C.F_EXTJOIN:
         return line(
@@ -534,17 +539,17 @@ def _render_join(packet: Packet, fmt: int) -> bytes:
     return line(packet.get("_prefix"), "JOIN", channel, tags=_tags(packet, fmt))
 
 
-def _render_part(packet: Packet, fmt: int) -> bytes:
+def render_part(packet: Packet, fmt: int) -> bytes:
     reason = packet.get("_reason")
     params = [packet.get("_nick_place")] + ([reason] if reason else [])
     return line(packet.get("_prefix"), "PART", *params, tags=_tags(packet, fmt))
 
 
-def _render_quit(packet: Packet, fmt: int) -> bytes:
+def render_quit(packet: Packet, fmt: int) -> bytes:
     return line(packet.get("_prefix"), "QUIT", packet.get("_reason"), tags=_tags(packet, fmt))
 
 
-def _render_kick(packet: Packet, fmt: int) -> bytes:
+def render_kick(packet: Packet, fmt: int) -> bytes:
     return line(
         packet.get("_prefix"),
         "KICK",
@@ -555,11 +560,11 @@ def _render_kick(packet: Packet, fmt: int) -> bytes:
     )
 
 
-def _render_nick(packet: Packet, fmt: int) -> bytes:
+def render_nick(packet: Packet, fmt: int) -> bytes:
     return line(packet.get("_prefix"), "NICK", packet.get("_nick_new"), tags=_tags(packet, fmt))
 
 
-def _render_topic(packet: Packet, fmt: int) -> bytes:
+def render_topic(packet: Packet, fmt: int) -> bytes:
     return line(
         packet.get("_prefix"),
         "TOPIC",
@@ -573,7 +578,7 @@ def _knock_text(reason: str) -> str:
     return f"has asked for an invite: {reason}" if reason else "has asked for an invite."
 
 
-def _render_override(server: str, packet: Packet, fmt: int) -> bytes:
+def render_override(server: str, packet: Packet, fmt: int) -> bytes:
     return line(
         server,
         "NOTICE",
@@ -583,7 +588,7 @@ def _render_override(server: str, packet: Packet, fmt: int) -> bytes:
     )
 
 
-def _render_mode(packet: Packet, fmt: int) -> bytes:
+def render_mode(packet: Packet, fmt: int) -> bytes:
     return line(
         packet.get("_prefix"),
         "MODE",

@@ -20,7 +20,7 @@ and two networks with different secrets give unrelated cloaks.
 holds the secret: the configured `[cloaks] secret`, or one generated once and
 kept in the store's `meta` table.  It also tells a person cloaked at sign-on
 what its host is (MODE +x and 396 in the welcome burst).  Setting and clearing
-+x by MODE is in ircpsyc.ircd.commands.channel (`set_cloaked`).
++x by MODE is in ircpsyc.ircd.commands.channel (`show_host`).
 
 Only IRC connections are cloaked: XMPP gateway users and services show the
 host their front-end gives them and never get +x.

@@ -21,7 +21,9 @@ from ircpsyc.channels.extbans import ISUPPORT_EXTBAN
 from ircpsyc.channels.place import PlaceRegistry
 from ircpsyc.ircd import caps as C
 from ircpsyc.ircd import numerics as N
+from ircpsyc.ircd.client import Client
 from ircpsyc.ircd.lines import line
+from ircpsyc.ircd.replies import send_lusers, send_motd
 from ircpsyc.passwords import verify_password
 from ircpsyc.psyc_backend.router import Router
 from ircpsyc.psyc_backend.uniform import CASEMAPPING, casefold
@@ -30,9 +32,12 @@ from ircpsyc.services.hash_queue import Work
 if TYPE_CHECKING:
     from irctokens.line import Line
 
+    from ircpsyc.channels.place import PlaceView
     from ircpsyc.config import Config
-    from ircpsyc.ircd.client import Client
+    from ircpsyc.ircd.cloak import Cloaks
     from ircpsyc.ircd.durable import DurableEcho
+    from ircpsyc.ircd.hostnames import HostLookups
+    from ircpsyc.ircd.moderation import Moderation
     from ircpsyc.ircd.remote import NetFront
     from ircpsyc.ircd.session import Session
     from ircpsyc.psyc_backend.packet import Packet
@@ -62,12 +67,14 @@ COUNTED_MODES = frozenset("io")  # user modes LUSERS counts
 
 
 def command(
-    name: str, min_params: int = 0, pre_registration: bool = False, oper: bool = False
+    *names: str, min_params: int = 0, pre_registration: bool = False, oper: bool = False
 ) -> Callable[[Handler], Handler]:
-    """Register a handler in the command table."""
+    """Register a handler in the command table under `names` (a command and its aliases)."""
 
     def register(handler: Handler) -> Handler:
-        COMMANDS[name] = Command(handler, min_params, pre_registration, oper)
+        entry = Command(handler, min_params, pre_registration, oper)
+        for name in names:
+            COMMANDS[name] = entry
         return handler
 
     return register
@@ -105,6 +112,12 @@ class PersonObserver:
         """`sender` sent a private message; `target` is None when it went to an absent
         account (see `absent_account`)."""
 
+    def private_arrived(self, client: Client, packet: Packet) -> None:
+        """A private message from another server reached the local person `client`."""
+
+    def remote_channel_entered(self, client: Client, place: PlaceView) -> None:
+        """`client` entered a channel homed on another server (`place` is its replica)."""
+
 
 class Offload(Protocol):
     """Runs slow password work (`kind`) for `sessions` and calls `done(result)`; False
@@ -129,6 +142,10 @@ def inline_offload(
     """Run slow work at once: the sans-IO default (the server runs it in a thread)."""
     done(job())
     return True
+
+
+def _ignore_service(client: Client, packet: Packet) -> None:
+    """No accounts on this server: nothing asks anything of persons."""
 
 
 @dataclass(slots=True)
@@ -171,36 +188,32 @@ class IRCServer:
         # The server's admission counts a session as registering until this is called.
         self.on_registered: Callable[[Session], None] | None = None
         self.on_stats: Callable[[str], list[tuple[str, list[str]]]] | None = None
-        # Services (installed by ircpsyc.ircd.commands.account.install when there is a store).
+        # Services (installed by ircpsyc.assemble.install_accounts when there is a store).
         self.accounts: Accounts | None = None
         self.nickserv: NickServ | None = None
         self.service_users: dict[str, Client] = {}  # casefolded nick -> service pseudo-user
         # Nicks of the XMPP gateway's users (ircpsyc.xmpp): found like local persons, never taken.
         self.gateway_users: dict[str, Client] = {}
         self.person_observers: list[PersonObserver] = []
+        # What NickServ asks of a local person (login, logout, renames): the accounts
+        # front-end, when there are accounts (ircpsyc.ircd.service_users).
+        self.service_requests: Callable[[Client, Packet], None] = _ignore_service
         self.tickers: list[Callable[[float], None]] = []
         self.extra_caps: dict[str, Callable[[], str]] = {}  # cap -> its CAP LS value
         # Slow work (password hashing) for `sessions`; the server holds their input meanwhile.
         self.offload: Offload = inline_offload
-        self.history: History | None = None  # both installed below, in memory until
-        self.awaylog: AwayLog | None = None  # the server attaches its store
         # Echoes of channel lines wait for their history commit (the server installs it).
         self.durable: DurableEcho | None = None
         # Server linking (ircpsyc.linking): persons and channels on other servers.
         self.net: NetFront | None = None
         self.apply_config(config)
-        from ircpsyc.ircd import commands  # noqa: F401  (fills COMMANDS)
-        from ircpsyc.ircd.commands.chathistory import install
-        from ircpsyc.ircd.commands.moderation import install as install_moderation
 
-        install(self)
-        self.moderation = install_moderation(self)  # oper privileges, snomasks, K/D-lines
-        from ircpsyc.ircd.cloak import Cloaks
-        from ircpsyc.ircd.hostnames import HostLookups
-
-        self.cloaks = Cloaks(self)  # host cloaking, user mode +x
-        self.hostnames = HostLookups(self)  # reverse DNS ([limits] resolve_hostnames)
-        self.tickers.append(self.hostnames.tick)
+    # Built by the composition root (ircpsyc.assemble.front_end) right after this.
+    history: History  # in memory until the server attaches its store
+    awaylog: AwayLog
+    moderation: Moderation  # oper privileges, snomasks, K/D-lines
+    cloaks: Cloaks  # host cloaking, user mode +x
+    hostnames: HostLookups  # reverse DNS ([limits] resolve_hostnames)
 
     def apply_config(self, config: Config) -> None:
         had_sts = bool(getattr(self, "config", None)) and _sts_on(self.config)
@@ -346,8 +359,6 @@ class IRCServer:
         if refusal:
             session.close(refusal)
             return
-        from ircpsyc.ircd.client import Client
-
         if len(self.clients) >= self.config.limits.max_clients:
             session.close("Too many clients on this server")
             return
@@ -393,8 +404,6 @@ class IRCServer:
         )
         self.send_isupport(session)
         self.cloaks.welcome(session)  # 396: the displayed host
-        from ircpsyc.ircd.commands.info import send_lusers, send_motd
-
         send_lusers(session)
         send_motd(session)
         self.cloaks.welcomed(session)  # MODE +x

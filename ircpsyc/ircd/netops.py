@@ -6,7 +6,7 @@ packets only from the root `psyc://HOST/` of another server of the network
 this server's root to the `$operators` of the others.  Privileges are checked
 on the operator's server; the others trust it.
 
-Server bans (ircpsyc.ircd.commands.xlines), unicast to every known server:
+Server bans (ircpsyc.ircd.xlines), unicast to every known server:
 
 * `_notice_xline_add` — a K-line or D-line was set: `_type` (K or D), `_mask`,
   `_reason`, `_setter`, `_time_set`, `_time_expire` (0: permanent), `_server`
@@ -61,14 +61,15 @@ from typing import TYPE_CHECKING
 
 from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.client import Client
-from ircpsyc.ircd.commands.moderation import (
+from ircpsyc.ircd.lines import line
+from ircpsyc.ircd.moderation import (
     force_join,
     force_part,
     globops,
     server_of,
     wallops,
 )
-from ircpsyc.ircd.commands.xlines import (
+from ircpsyc.ircd.xlines import (
     DLINE,
     KLINE,
     BanRemoval,
@@ -76,7 +77,6 @@ from ircpsyc.ircd.commands.xlines import (
     enforce_and_tell,
     what,
 )
-from ircpsyc.ircd.lines import line
 from ircpsyc.psyc_backend.network import Network, host_of
 from ircpsyc.psyc_backend.packet import Dispatch, Packet, Value, number, seconds
 from ircpsyc.psyc_backend.requests import Failure, Request, Requests
@@ -128,10 +128,6 @@ class NetOps:
         self.requests: Requests[Pending] = Requests(
             "o", core.clock, lambda: core.config.network.request_timeout, self._failed
         )
-        core.router.register(self)
-        network.listeners.append(self)
-        core.tickers.append(self.tick)
-        core.moderation.netops = self
 
     # -- sending
 

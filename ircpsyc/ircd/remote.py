@@ -36,13 +36,22 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ircpsyc.channels.place import PlaceView
+from ircpsyc.ircd import caps as C
 from ircpsyc.ircd.client import Client
-from ircpsyc.ircd.core import PersonObserver
+from ircpsyc.ircd.core import PersonObserver, WhowasEntry
 from ircpsyc.ircd.lines import line
+from ircpsyc.ircd.names import guest_nick
 from ircpsyc.psyc_backend.network import Network, host_of
 from ircpsyc.psyc_backend.packet import Packet, Value, number, seconds
 from ircpsyc.psyc_backend.server_context import ServerContext
-from ircpsyc.psyc_backend.uniform import Uniform, UniformError, casefold, normalize, person
+from ircpsyc.psyc_backend.uniform import (
+    Uniform,
+    UniformError,
+    casefold,
+    normalize,
+    person,
+    place,
+)
 
 if TYPE_CHECKING:
     from ircpsyc.channels.directory import Directory
@@ -162,9 +171,6 @@ class Roster(PersonObserver):
         self.shown: dict[str, tuple[str, ...]] = {}  # local person key -> last fields sent
         self.replicas: dict[str, RosterReplica] = {}
         self.collisions = 0
-        core.person_observers.append(self)
-        core.tickers.append(self.tick)
-        network.listeners.append(self)
 
     # -- lookups
 
@@ -396,8 +402,6 @@ class Roster(PersonObserver):
             self.core.announce_offline(nick)
 
     def _away_changed(self, found: RemotePerson) -> None:
-        from ircpsyc.ircd import caps as C
-
         data = line(found.prefix, "AWAY", *([found.away] if found.away else []))
         self._to_sharing(found, data, C.AWAY_NOTIFY)
 
@@ -416,8 +420,6 @@ class Roster(PersonObserver):
 
     def _remember(self, gone: RemotePerson) -> None:
         """A remote nick that quit or changed: for WHOWAS here too."""
-        from ircpsyc.ircd.core import WhowasEntry
-
         self.core.whowas.appendleft(
             WhowasEntry(
                 gone.nick, gone.user, gone.host, gone.realname, gone.server, self.core.clock()
@@ -427,8 +429,6 @@ class Roster(PersonObserver):
     def _tell_sharing(self, found: RemotePerson, prefix: str, verb: str) -> None:
         """SETNAME / CHGHOST of a remote person, to the local members sharing a channel
         with it who have the cap (and extended-monitor watchers)."""
-        from ircpsyc.ircd import caps as C
-
         cap = C.SETNAME if verb == "SETNAME" else C.CHGHOST
         params = (found.realname,) if verb == "SETNAME" else (found.user, found.host)
         self._to_sharing(found, line(prefix, verb, *params), cap)
@@ -443,8 +443,6 @@ class Roster(PersonObserver):
         the same for its own)."""
         if not _loses(local, self.since.get(normalize(local.uniform), 0), self.me, found):
             return
-        from ircpsyc.ircd.commands.account import guest_nick
-
         if not local.sessions:
             return
         self.collisions += 1
@@ -549,8 +547,6 @@ class NetFront:
 
     def place_uniform(self, channel: str) -> str:
         """The uniform of a channel: at its home, or given as `#psyc://host/@name`."""
-        from ircpsyc.psyc_backend.uniform import place
-
         if channel[1:8].lower() == "psyc://":
             return channel[1:]
         return place(self.network.home_of(channel), channel[1:])

@@ -14,7 +14,7 @@ server's root to the `$info` of the others.
 * `_request_server_info` — `_command`: VERSION, MOTD, TIME, ADMIN or INFO;
   routing `_tag`.  Answered, with the tag back as `_tag_relay`, by
 * `_status_server_info` — `_command` and what it shows (see
-  `ircpsyc.ircd.commands.info.info_vars`): VERSION `_version`, `_description`
+  `info_vars`): VERSION `_version`, `_description`
   and `_list_isupport` (the 005 tokens); MOTD `_flag_motd` (0: none, 422) and
   `_list_motd`; TIME `_time` (Unix seconds); ADMIN `_admin_location`,
   `_admin_name`, `_admin_email`; INFO `_list_info`.
@@ -32,7 +32,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ircpsyc.ircd.commands.info import info_vars
+from ircpsyc import __version__
 from ircpsyc.psyc_backend.network import Network, host_of
 from ircpsyc.psyc_backend.packet import Packet, Value
 from ircpsyc.psyc_backend.requests import Failure, Request, Requests
@@ -42,6 +42,40 @@ if TYPE_CHECKING:
     from ircpsyc.ircd.core import IRCServer
 
 log = logging.getLogger(__name__)
+
+_INFO = [
+    f"ircpsyc {__version__}",
+    "An IRC server whose channels are PSYC places:",
+    "one home server decides for each channel, and its messages",
+    "reach other servers by multicast, one copy per server link.",
+]
+
+
+def info_vars(core: IRCServer, command: str) -> dict[str, Value]:
+    """What this server shows for `command`, as the variables of `_status_server_info`."""
+    if command == "VERSION":
+        return {
+            "_version": f"ircpsyc-{__version__}",
+            "_description": "PSYC places behind IRC",
+            "_list_isupport": list(core.isupport),
+        }
+    if command == "MOTD":
+        # The flag: an MOTD of one empty line and no MOTD are different things.
+        lines = core.motd_lines
+        return {"_flag_motd": "1" if lines else "0", "_list_motd": list(lines)}
+    if command == "TIME":
+        return {"_time": str(int(core.clock()))}
+    if command == "ADMIN":
+        server = core.config.server
+        return {
+            "_admin_location": server.admin_location or server.description,
+            "_admin_name": server.admin_name or server.network,
+            "_admin_email": server.admin_email or "(none configured)",
+        }
+    if command == "INFO":
+        return {"_list_info": list(_INFO)}
+    return {}
+
 
 INFO = "$info"
 COMMANDS = frozenset({"VERSION", "MOTD", "TIME", "ADMIN", "INFO"})
@@ -62,9 +96,6 @@ class ServerInfo:
         self.requests: Requests[Done] = Requests(
             "i", core.clock, lambda: core.config.network.request_timeout, self._failed, network
         )
-        core.router.register(self)
-        network.listeners.append(self.requests)  # timeouts and lost servers
-        core.tickers.append(self.requests.tick)
 
     # -- asking
 

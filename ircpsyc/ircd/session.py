@@ -18,8 +18,8 @@ from ircpsyc.ircd.lines import add_tag, line
 
 if TYPE_CHECKING:
     from ircpsyc.ircd.client import Client
-    from ircpsyc.ircd.commands.sasl import SaslState
     from ircpsyc.ircd.core import IRCServer
+    from ircpsyc.ircd.sasl_state import SaslState
 
 MAX_TAGS_CLIENT = 4094  # bytes of client tag data (IRCv3 message-tags)
 MAX_TAGS_TOTAL = 8191

@@ -116,7 +116,7 @@ class AwayLog(PlaceObserver):
         # account -> whether it has a session (anywhere) that is not away: no mentions then.
         self.present: Callable[[str], bool] = lambda account: False
         # Where a mention goes: (account, line, channel); the front-end routes it to the
-        # account's home (ircpsyc.ircd.commands.awaylog.route_mention).
+        # account's home (ircpsyc.ircd.awaylog_hooks.route_mention).
         self.route: Callable[[str, Packet, str], object] = self.record
         self._recent: OrderedDict[tuple[str, str], None] = OrderedDict()
         self.writes: WriteBehind[AwayEntry] = WriteBehind(self._write)

@@ -6,7 +6,7 @@ history (messages, TAGMSG, JOIN/PART/QUIT/KICK/MODE/TOPIC/NICK) becomes an
 `_prefix`, ...) and body.  Private messages come in through `log_private`,
 keyed by the conversation between two parties (accounts when logged in, else
 nicks).  A private message between persons of two servers is logged by both
-(`ircpsyc.ircd.commands.chathistory.arrived_private`): each server has the
+(`ircpsyc.ircd.history_hooks.PrivateHistory.private_arrived`): each server has the
 whole conversation, one entry per message.
 
 Logging is on the delivery path, so it costs a small constant: an entry

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from xml.etree.ElementTree import Element, SubElement
 
 from ircpsyc.channels.place import PlaceObserver, service_request
+from ircpsyc.ircd.client import notify_peers
 from ircpsyc.psyc_backend.ids import new_id
 from ircpsyc.psyc_backend.packet import Packet
 from ircpsyc.psyc_backend.uniform import casefold, normalize
@@ -385,8 +386,6 @@ class Bridge(PlaceObserver):
         if away != remote.away:
             remote.away = away
             if remote.entered:
-                from ircpsyc.ircd.commands.query import notify_peers
-
                 notify_peers(remote, "AWAY", *([away] if away else []))
         if item is not None:
             remote.role = item.get("role", "participant")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from xml.etree.ElementTree import Element
 
-from ircpsyc.ircd.client import Client
+from ircpsyc.ircd.client import Client, notify_peers
 from ircpsyc.psyc_backend.packet import Packet
 from ircpsyc.psyc_backend.uniform import casefold
 from ircpsyc.xmpp import history, muc
@@ -198,8 +198,6 @@ def _update_show(gw: Host, person: XmppPerson | None, occ: Occupancy, element: E
     changed = show != person.show or away != person.away
     person.show = show
     if away != person.away:
-        from ircpsyc.ircd.commands.query import notify_peers
-
         person.away = away
         notify_peers(person, "AWAY", *([away] if away else []))
     if changed:

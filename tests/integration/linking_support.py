@@ -28,7 +28,7 @@ from conftest import (
     start_server,
 )
 
-from ircpsyc.ircd.commands.links import read_rows
+from ircpsyc.ircd.linkinfo import read_rows
 
 from .support import RawClient
 

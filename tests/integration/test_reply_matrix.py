@@ -50,11 +50,11 @@ END_OF = {
     "733",  # MONITOR list
 }
 
-# Edge arguments every command gets (but QUIT, and NICK, which has its own).
+# Edge arguments every command gets (but QUIT, NICK, which has its own, and WEBIRC).
 TOO_MANY = "#zz-nochan " + " ".join(f"p{i}" for i in range(2, 21))
 UNICODE = "#ünïcødé ☃ :ünïcødé 𝄞 ☃ \u202e"
 GENERIC = ["", TOO_MANY, UNICODE, "nobody-here :some text", "#nowhere-here"]
-NO_GENERIC = {"QUIT", "NICK"}
+NO_GENERIC = {"QUIT", "NICK", "WEBIRC"}
 TS = "timestamp=2020-01-01T00:00:00.000Z"
 TS_LATE = "timestamp=2099-01-01T00:00:00.000Z"
 
@@ -155,6 +155,9 @@ TYPICAL: dict[str, list[str]] = {
     "VERIFY": ["acct-matrix 123456"],
     "VERSION": ["{server}", "nowhere.example"],
     "WALLOPS": [":matrix wallops"],
+    # Too few parameters only: a whole WEBIRC after registration closes the
+    # connection, as the specification says (tests/integration/test_webirc.py).
+    "WEBIRC": ["", "secret gateway"],
     "WHO": ["{chan}", "{peer}", "* %tnuhraf,42", "{chan} o", "*a*a*a*a*a*ab", "0"],
     "WHOIS": ["{peer}", "{me}", "{server} {peer}", "{peer},{me}", "{peer} {peer}"],
     "WHOWAS": ["nobody-here", "{victim}", "{peer} 1"],

@@ -11,8 +11,6 @@ network's directory (ircpsyc.channels.directory) and NAMES asks the home.
 
 from __future__ import annotations
 
-from collections.abc import Set as AbstractSet
-
 from irctokens.line import Line
 
 from ircpsyc.channels import modes as M
@@ -21,104 +19,20 @@ from ircpsyc.channels.place import Member, PlaceView
 from ircpsyc.ircd import caps as C
 from ircpsyc.ircd import cloak, snomask
 from ircpsyc.ircd import numerics as N
-from ircpsyc.ircd.client import Client
-from ircpsyc.ircd.commands.moderation import has_privilege, override_vars
+from ircpsyc.ircd.client import Client, notify_peers
 from ircpsyc.ircd.core import command
 from ircpsyc.ircd.lines import line
+from ircpsyc.ircd.moderation import has_privilege, override_vars
+from ircpsyc.ircd.names import place_uniform, valid_channel
+from ircpsyc.ircd.replies import send_list_mode, send_member_names, send_names, send_topic
 from ircpsyc.ircd.session import Session
 from ircpsyc.psyc_backend.network import host_of
-from ircpsyc.psyc_backend.uniform import casefold, normalize, place
-
-
-def valid_channel(name: str, channellen: int) -> bool:
-    return (
-        1 < len(name) <= channellen
-        and name[0] == "#"
-        and not any(c in name for c in " ,\x07:\r\n\0")
-    )
-
-
-def place_uniform(s: Session, channel: str) -> str:
-    """The uniform of a channel's place: on its home server when servers are linked."""
-    net = s.core.net
-    if net is not None:
-        return net.place_uniform(channel)
-    return place(s.core.name, channel[1:])
+from ircpsyc.psyc_backend.uniform import casefold, normalize
 
 
 def me(s: Session) -> Client:
     assert s.client is not None
     return s.client
-
-
-# -- replies shared with the packet renderers
-
-
-def send_topic(s: Session, view: PlaceView) -> None:
-    if not view.topic:
-        s.numeric(N.RPL_NOTOPIC, view.name, "No topic is set")
-        return
-    s.numeric(N.RPL_TOPIC, view.name, view.topic)
-    s.numeric(N.RPL_TOPICWHOTIME, view.name, view.topic_setter, str(view.topic_time))
-
-
-def send_names(s: Session, view: PlaceView, end: bool = True) -> None:
-    client = s.client
-    in_channel = client is not None and view.folded in client.channels
-    send_member_names(s, view.name, view.flags, list(view.members.values()), in_channel, end)
-
-
-def send_member_names(
-    s: Session,
-    channel: str,
-    flags: AbstractSet[str],
-    members: list[Member],
-    in_channel: bool,
-    end: bool = True,
-) -> None:
-    """RPL_NAMREPLY lines (+i members are left out for those outside) and the end."""
-    client = s.client
-    multi = C.MULTI_PREFIX in s.caps
-    full = C.USERHOST_IN_NAMES in s.caps
-    symbol = "@" if "s" in flags else "*" if "p" in flags else "="
-    names: list[str] = []
-    for member in members:
-        if not in_channel and client is not None and "i" in _modes_of(s, member.nick):
-            continue
-        names.append(member.prefixes(multi) + (member.prefix if full else member.nick))
-    head = f":{s.core.name} {N.RPL_NAMREPLY} {s.nick} {symbol} {channel} :"
-    room = 510 - len(head.encode())
-    chunk: list[str] = []
-    size = 0
-    for name in names:
-        if chunk and size + len(name) + 1 > room:
-            s.numeric(N.RPL_NAMREPLY, symbol, channel, " ".join(chunk))
-            chunk, size = [], 0
-        chunk.append(name)
-        size += len(name) + 1
-    if chunk:
-        s.numeric(N.RPL_NAMREPLY, symbol, channel, " ".join(chunk))
-    if end:
-        s.numeric(N.RPL_ENDOFNAMES, channel, "End of /NAMES list")
-
-
-def _modes_of(s: Session, nick: str) -> set[str]:
-    client = s.core.find(nick)
-    return client.modes if client is not None else set()
-
-
-_LIST_REPLIES = {
-    "b": (N.RPL_BANLIST, N.RPL_ENDOFBANLIST, "End of channel ban list"),
-    "e": (N.RPL_EXCEPTLIST, N.RPL_ENDOFEXCEPTLIST, "End of channel exception list"),
-    "I": (N.RPL_INVITELIST, N.RPL_ENDOFINVITELIST, "End of channel invite list"),
-}
-
-
-def send_list_mode(s: Session, view: PlaceView, mode: str) -> None:
-    item, end, text = _LIST_REPLIES[mode]
-    for entry in view.lists[mode]:
-        s.numeric(item, view.name, entry.mask, entry.setter, str(entry.set_at))
-    s.numeric(end, view.name, text)
 
 
 # JOIN <channel>{,<channel>} [<key>{,<key>}]   |   JOIN 0
@@ -558,8 +472,6 @@ def show_host(client: Client, host: str) -> None:
     the other servers, whose members get their CHGHOST from it.  Only -x, the
     person's own choice, shows the real host to others.
     """
-    from ircpsyc.ircd.commands.query import notify_peers
-
     if host == client.host:
         return
     notify_peers(client, "CHGHOST", client.user, host, cap=C.CHGHOST)  # from the old prefix

@@ -1,9 +1,7 @@
-"""CHATHISTORY (IRCv3 draft/chathistory), the replay on JOIN, and the history wiring.
+"""CHATHISTORY (IRCv3 draft/chathistory).
 
-The history itself is `ircpsyc.services.history.History`, a place observer;
-this module is its IRC side: it logs private messages (keyed by the two
-parties: accounts when logged in, else nicks), replays the last messages of
-a channel to a client that joins, and answers CHATHISTORY.
+The history itself is `ircpsyc.services.history.History`; what is logged and
+replayed on JOIN is decided in `ircpsyc.ircd.history_hooks`.
 
     CHATHISTORY LATEST|BEFORE|AFTER|AROUND <target> <* | msgid=ID | timestamp=T> <limit>
     CHATHISTORY BETWEEN <target> <msgid=ID | timestamp=T> <msgid=ID | timestamp=T> <limit>
@@ -21,32 +19,27 @@ only, so whoever takes a nick later cannot read what its previous holder said.
 from __future__ import annotations
 
 from datetime import datetime
-from functools import partial
 from typing import TYPE_CHECKING
 
 from irctokens.line import Line
 
-from ircpsyc.channels.place import Member, Place, PlaceObserver, PlaceView
+from ircpsyc.channels.place import PlaceView
 from ircpsyc.ircd import caps as C
 from ircpsyc.ircd.batch import (
     TARGETS_BATCH,
-    can_batch,
-    plain,
     send_batch,
     send_packets,
 )
 from ircpsyc.ircd.client import Client
-from ircpsyc.ircd.core import IRCServer, PersonObserver, command
+from ircpsyc.ircd.core import command
+from ircpsyc.ircd.history_hooks import home_elsewhere, key_of, net_history
 from ircpsyc.ircd.lines import line, server_time
 from ircpsyc.ircd.session import Session
-from ircpsyc.psyc_backend.network import host_of
 from ircpsyc.psyc_backend.packet import Packet
 from ircpsyc.psyc_backend.uniform import casefold
-from ircpsyc.services.awaylog import AwayLog
 from ircpsyc.services.history import (
     KIND_EVENT,
     KIND_MESSAGE,
-    Entry,
     History,
     Reference,
     conversation,
@@ -57,8 +50,7 @@ from ircpsyc.services.history import (
 )
 
 if TYPE_CHECKING:
-    from ircpsyc.services.history_net import NetHistory
-    from ircpsyc.store import Store
+    pass
 
 CMD = "CHATHISTORY"
 
@@ -66,130 +58,6 @@ CMD = "CHATHISTORY"
 SUBCOMMANDS = {"LATEST": 1, "BEFORE": 1, "AFTER": 1, "AROUND": 1, "BETWEEN": 2, "TARGETS": 2}
 
 _NOT_A_NICK = frozenset(" ,*?!@:#")
-
-
-# -- wiring
-
-
-def install(core: IRCServer) -> None:
-    """Give `core` its history and away log (in memory until `attach_store`)."""
-    from ircpsyc.ircd.commands.awaylog import AwayHooks, account_present, route_mention
-
-    history = History(lambda: core.config, core.clock)
-    awaylog = AwayLog(lambda: core.config, core.clock)
-    core.history = history
-    core.awaylog = awaylog
-
-    def registered_account(nick: str) -> str:
-        """The account named like `nick` (NickServ registers nicks as accounts)."""
-        accounts = core.accounts
-        account = accounts.get(nick) if accounts is not None else None
-        return account.name if account is not None else ""
-
-    awaylog.resolve = registered_account
-    awaylog.present = partial(account_present, core)
-    awaylog.route = partial(route_mention, core)
-    core.places.observers.extend([history, awaylog, JoinReplay(core)])
-    core.person_observers.extend([PrivateHistory(core), AwayHooks(core)])
-    if core.config.history.enabled:
-        core.extra_caps[C.CHATHISTORY] = _no_value
-        core.extra_caps[C.EVENT_PLAYBACK] = _no_value
-
-
-def _no_value() -> str:
-    return ""
-
-
-def attach_store(core: IRCServer, store: Store) -> None:
-    """Keep history and away logs in the store from now on."""
-    if core.history is not None:
-        core.history.attach(store)
-    if core.awaylog is not None:
-        core.awaylog.attach(store)
-
-
-def key_of(client: Client) -> str:
-    """The party key of a client in private conversations."""
-    return party_key(client.account, client.nick)
-
-
-class PrivateHistory(PersonObserver):
-    """Logs private messages into the conversation of the two parties."""
-
-    def __init__(self, core: IRCServer) -> None:
-        self.core = core
-
-    def private_message(
-        self, session: Session, sender: Client, target: Client | None, packet: Packet
-    ) -> None:
-        history = self.core.history
-        if history is None:
-            return
-        if target is None:
-            account = packet.get("_account_target")
-            target_key, target_nick = party_key(account, ""), packet.get("_nick_target")
-        elif "/$" in target.uniform:
-            return  # services: passwords and such are never kept
-        else:
-            target_key, target_nick = key_of(target), target.nick
-        history.log_private(packet, key_of(sender), sender.nick, target_key, target_nick)
-
-
-def arrived_private(client: Client, packet: Packet) -> None:
-    """A private message from another server for the local person `client`: kept here
-    too, so each server has the whole conversation (its sender's server logged it
-    when it was sent).  Same entry as there: the packet with its msgid and time, and
-    the party keys both servers compute (the sender's account as its server vouched
-    for it; a person from outside the network by its uniform)."""
-    core = client.core
-    history = core.history
-    source = packet.routing.get("_source", "")
-    if history is None or not source or "/$" in source or core.router.is_local(source):
-        return
-    net = core.net
-    trusted = net is not None and net.network.in_network(host_of(source))
-    nick = packet.get("_nick") or source
-    sender_key = party_key(packet.get("_account") if trusted else "", nick)
-    history.log_private(packet, sender_key, nick, key_of(client), client.nick)
-
-
-class JoinReplay(PlaceObserver):
-    """Replays the last messages of a channel to a local client that joins it."""
-
-    def __init__(self, core: IRCServer) -> None:
-        self.core = core
-
-    def member_entered(self, place: Place, member: Member) -> None:
-        client = member.route
-        if not isinstance(client, Client):
-            return
-        awaylog = self.core.awaylog
-        if awaylog is not None and client.account:
-            if client.away:
-                awaylog.add_watch(client.account, client.nick, [place.folded])
-            else:
-                awaylog.drop_watches(client.account, place.folded)
-        history = self.core.history
-        settings = self.core.config.history
-        if history is None or not settings.enabled or settings.join_replay <= 0:
-            return
-        entries: list[Entry] | None = None
-        for session in client.sessions:
-            if C.CHATHISTORY in session.caps:
-                continue  # it asks with CHATHISTORY itself
-            batch = can_batch(session)
-            if not batch and not settings.join_replay_plain:
-                continue
-            if entries is None:
-                entries = history.recent(place.folded, settings.join_replay)
-            if not entries:
-                return
-            if batch:
-                send_packets(session, place.name, (e.packet() for e in entries))
-            else:
-                for entry in entries:
-                    text = plain(entry.packet(), entry.time)
-                    session.send(line(self.core.name, "NOTICE", place.name, text))
 
 
 # -- CHATHISTORY
@@ -271,9 +139,6 @@ def handle_chathistory(s: Session, msg: Line) -> None:
         s.fail(CMD, "INVALID_PARAMS", sub, error.param, error.text)
         return
     max_kind = KIND_EVENT if C.EVENT_PLAYBACK in s.caps else KIND_MESSAGE
-    if history is None:
-        s.fail(CMD, "MESSAGE_ERROR", sub, params[0], "This server keeps no history")
-        return
     if sub == "TARGETS":
         _targets(s, client, history, refs, limit, max_kind)
         return
@@ -291,21 +156,6 @@ def handle_chathistory(s: Session, msg: Line) -> None:
     send_packets(s, target, (e.packet() for e in entries))
 
 
-# -- channels homed on other servers: their home answers (ircpsyc.services.history_net)
-
-
-def home_elsewhere(core: IRCServer, view: PlaceView | None) -> str:
-    """The server a channel's history lives on when it is not this one ("" if here)."""
-    service = _net_history(core)
-    if view is None or service is None:
-        return ""
-    return service.elsewhere(view.uniform)
-
-
-def _net_history(core: IRCServer) -> NetHistory | None:
-    return core.net.history if core.net is not None else None
-
-
 def _ask_home(
     s: Session,
     client: Client,
@@ -317,7 +167,7 @@ def _ask_home(
     max_kind: int,
 ) -> None:
     """CHATHISTORY of a channel homed elsewhere: the home selects, we render."""
-    service = _net_history(s.core)
+    service = net_history(s.core)
     unreachable = f"The history of {target} is on {home}, which cannot be reached now"
     if service is None or not service.can_ask(home):
         s.fail(CMD, "MESSAGE_ERROR", sub, target, unreachable)
@@ -336,90 +186,6 @@ def _ask_home(
     wire = [wire_reference(ref) for ref in refs]
     if not service.ask(home, target, client.uniform, sub, wire, limit, max_kind, done):
         done(None)
-
-
-def remote_entered(client: Client, view: PlaceView) -> None:
-    """A local client entered a channel homed elsewhere: what `JoinReplay` does for
-    local channels (the away log's watch, the replay)."""
-    awaylog = client.core.awaylog
-    if awaylog is not None and client.account:
-        if client.away:
-            awaylog.add_watch(client.account, client.nick, [view.folded])
-        else:
-            awaylog.drop_watches(client.account, view.folded)
-    replay_remote(client, view)
-
-
-def replay_remote(client: Client, view: PlaceView) -> None:
-    """The replay on JOIN for a channel homed elsewhere: asked from its home."""
-    core = client.core
-    settings = core.config.history
-    service = _net_history(core)
-    home = home_elsewhere(core, view)
-    if service is None or not home or not settings.enabled or settings.join_replay <= 0:
-        return
-    wanted = [
-        s
-        for s in client.sessions
-        if C.CHATHISTORY not in s.caps and (can_batch(s) or settings.join_replay_plain)
-    ]
-    if not wanted:
-        return
-
-    service.ask(
-        home,
-        view.name,
-        client.uniform,
-        "LATEST",
-        ["*"],
-        settings.join_replay,
-        KIND_MESSAGE,
-        lambda packets: _replay(client, view, wanted, packets),
-    )
-
-
-def _replay(
-    client: Client, view: PlaceView, sessions: list[Session], packets: list[Packet] | None
-) -> None:
-    """Lines from a home's history: a batch to clients that take one, else NOTICEs."""
-    if not packets or view.folded not in client.channels:
-        return
-    for session in sessions:
-        if session.closed or session not in client.sessions:
-            continue
-        if can_batch(session):
-            send_packets(session, view.name, packets)
-            continue
-        for packet in packets:
-            text = plain(packet, time_of(packet))
-            session.send(line(client.core.name, "NOTICE", view.name, text))
-
-
-def replay_missed(core: IRCServer, view: PlaceView, since: int) -> None:
-    """A channel whose home split off past the grace is whole again: its local members
-    get what was said there since the split (up to chathistory_limit lines)."""
-    service = _net_history(core)
-    home = home_elsewhere(core, view)
-    settings = core.config.history
-    if service is None or not home or not settings.enabled:
-        return
-    for member in view.members.values():
-        client = member.route
-        if not isinstance(client, Client) or not client.sessions:
-            continue
-        wanted = [s for s in client.sessions if can_batch(s) or settings.join_replay_plain]
-        if not wanted:
-            continue
-        service.ask(
-            home,
-            view.name,
-            client.uniform,
-            "AFTER",
-            [f"timestamp={since}"],
-            settings.chathistory_limit,
-            KIND_MESSAGE,
-            partial(_replay, client, view, wanted),
-        )
 
 
 def _resolve(s: Session, client: Client, history: History, target: str) -> tuple[str, int] | str:
@@ -495,7 +261,7 @@ def _remote_targets(
 ) -> None:
     """TARGETS with channels homed elsewhere: each home tells its latest message (a
     home that cannot answer leaves its channel out rather than failing them all)."""
-    service = _net_history(s.core)
+    service = net_history(s.core)
     answer = s.later()
     waiting = [len(remote)]
 

@@ -18,69 +18,20 @@ import time
 
 from irctokens.line import Line
 
-from ircpsyc import __version__
 from ircpsyc.channels.modes import mask_match
 from ircpsyc.ircd import numerics as N
-from ircpsyc.ircd.commands.links import link_stats
 from ircpsyc.ircd.core import COMMANDS, IRCServer, command
-from ircpsyc.ircd.lines import line
+from ircpsyc.ircd.linkinfo import link_stats
+from ircpsyc.ircd.remote import RemotePerson
+from ircpsyc.ircd.replies import numeric_from, send_lusers, show_motd
+from ircpsyc.ircd.serverinfo import info_vars
 from ircpsyc.ircd.session import Session
-from ircpsyc.psyc_backend.packet import Packet, Value, seconds
+from ircpsyc.ircd.xlines import send_stats
+from ircpsyc.psyc_backend.packet import Packet, seconds
 
 MAX_LINES = 1000  # MOTD or INFO lines shown from another server
 MAX_TOKENS = 100  # ISUPPORT tokens shown from another server
 MAX_STATS_SESSIONS = 500  # connections STATS l lists
-
-
-def send_motd(s: Session) -> None:
-    _show_motd(s, s.core.name, s.core.motd_lines)
-
-
-def _show_motd(s: Session, server: str, lines: list[str]) -> None:
-    if not lines:
-        _numeric(s, server, N.ERR_NOMOTD, "MOTD File is missing")
-        return
-    _numeric(s, server, N.RPL_MOTDSTART, f"- {server} Message of the day - ")
-    for text in lines:
-        _numeric(s, server, N.RPL_MOTD, f"- {text}")
-    _numeric(s, server, N.RPL_ENDOFMOTD, "End of /MOTD command.")
-
-
-def send_lusers(s: Session) -> None:
-    counts = s.core.counts()
-    total = counts["users"] + counts["invisible"]
-    users, invisible, opers = counts["users"], counts["invisible"], counts["opers"]
-    servers, peers, channels = 1, 0, counts["channels"]
-    net = s.core.net
-    if net is not None:  # persons on other servers come from the replicated rosters
-        remote = net.counts()
-        users += remote["users"]
-        invisible += remote["invisible"]
-        opers += remote["opers"]
-        servers = remote["servers"]
-        channels += remote["channels"]  # homed elsewhere: the channel directory
-        peers = len(net.network.links.up_peers())
-    everyone = users + invisible
-    s.numeric(
-        N.RPL_LUSERCLIENT,
-        f"There are {users} users and {invisible} invisible on {servers} servers",
-    )
-    s.numeric(N.RPL_LUSEROP, str(opers), "operator(s) online")
-    s.numeric(N.RPL_LUSERUNKNOWN, str(counts["unknown"]), "unknown connection(s)")
-    s.numeric(N.RPL_LUSERCHANNELS, str(channels), "channels formed")
-    s.numeric(N.RPL_LUSERME, f"I have {total} clients and {peers} servers")
-    s.numeric(
-        N.RPL_LOCALUSERS,
-        str(total),
-        str(counts["max_local"]),
-        f"Current local users {total}, max {counts['max_local']}",
-    )
-    s.numeric(
-        N.RPL_GLOBALUSERS,
-        str(everyone),
-        str(max(everyone, counts["max_local"])),
-        f"Current global users {everyone}, max {max(everyone, counts['max_local'])}",
-    )
 
 
 # -- the server a target means, and what a server says about itself
@@ -104,44 +55,12 @@ def target_server(core: IRCServer, target: str) -> str:
         return name
     if "*" in name or "?" in name:
         return next((s for s in servers if mask_match(name, s)), "")
-    from ircpsyc.ircd.remote import RemotePerson
-
     found = core.find(target)
     if found is None:
         return ""
     if isinstance(found, RemotePerson):  # foreign persons' servers are not asked
         return found.server if net is not None and net.network.in_network(found.server) else ""
     return me
-
-
-def info_vars(core: IRCServer, command: str) -> dict[str, Value]:
-    """What this server shows for `command`, as the variables of `_status_server_info`."""
-    if command == "VERSION":
-        return {
-            "_version": f"ircpsyc-{__version__}",
-            "_description": "PSYC places behind IRC",
-            "_list_isupport": list(core.isupport),
-        }
-    if command == "MOTD":
-        # The flag: an MOTD of one empty line and no MOTD are different things.
-        lines = core.motd_lines
-        return {"_flag_motd": "1" if lines else "0", "_list_motd": list(lines)}
-    if command == "TIME":
-        return {"_time": str(int(core.clock()))}
-    if command == "ADMIN":
-        server = core.config.server
-        return {
-            "_admin_location": server.admin_location or server.description,
-            "_admin_name": server.admin_name or server.network,
-            "_admin_email": server.admin_email or "(none configured)",
-        }
-    if command == "INFO":
-        return {"_list_info": list(_INFO)}
-    return {}
-
-
-def _numeric(s: Session, server: str, numeric: str, *params: str) -> None:
-    s.send(line(server, numeric, s.nick or "*", *params))
 
 
 def _word(text: str) -> str:
@@ -153,28 +72,28 @@ def show(s: Session, server: str, command: str, answer: Packet) -> None:
     """The numerics of `command` from `server`'s answer (or this server's own)."""
     if command == "VERSION":
         version = _word(answer.get("_version"))
-        _numeric(s, server, N.RPL_VERSION, version, server, answer.get("_description"))
+        numeric_from(s, server, N.RPL_VERSION, version, server, answer.get("_description"))
         tokens = [t for t in answer.get_list("_list_isupport") if " " not in t and t[:1] not in ":"]
         tokens = tokens[:MAX_TOKENS]
         for start in range(0, len(tokens), 12):
             row = tokens[start : start + 12]
-            _numeric(s, server, N.RPL_ISUPPORT, *row, "are supported by this server")
+            numeric_from(s, server, N.RPL_ISUPPORT, *row, "are supported by this server")
     elif command == "MOTD":
         lines = answer.get_list("_list_motd") if answer.get("_flag_motd") == "1" else []
-        _show_motd(s, server, lines[:MAX_LINES])
+        show_motd(s, server, lines[:MAX_LINES])
     elif command == "TIME":
         now = int(seconds(answer.get("_time"), 0.0))
         text = time.strftime("%A %B %d %Y -- %H:%M:%S +00:00", time.gmtime(now))
-        _numeric(s, server, N.RPL_TIME, server, str(now), "0", text)
+        numeric_from(s, server, N.RPL_TIME, server, str(now), "0", text)
     elif command == "ADMIN":
-        _numeric(s, server, N.RPL_ADMINME, server, "Administrative info")
-        _numeric(s, server, N.RPL_ADMINLOC1, answer.get("_admin_location"))
-        _numeric(s, server, N.RPL_ADMINLOC2, answer.get("_admin_name"))
-        _numeric(s, server, N.RPL_ADMINEMAIL, answer.get("_admin_email"))
+        numeric_from(s, server, N.RPL_ADMINME, server, "Administrative info")
+        numeric_from(s, server, N.RPL_ADMINLOC1, answer.get("_admin_location"))
+        numeric_from(s, server, N.RPL_ADMINLOC2, answer.get("_admin_name"))
+        numeric_from(s, server, N.RPL_ADMINEMAIL, answer.get("_admin_email"))
     elif command == "INFO":
         for text in answer.get_list("_list_info")[:MAX_LINES]:
-            _numeric(s, server, N.RPL_INFO, text)
-        _numeric(s, server, N.RPL_ENDOFINFO, "End of INFO list")
+            numeric_from(s, server, N.RPL_INFO, text)
+        numeric_from(s, server, N.RPL_ENDOFINFO, "End of INFO list")
 
 
 def _query(s: Session, msg: Line, command: str) -> None:
@@ -228,14 +147,6 @@ def handle_version(s: Session, msg: Line) -> None:
 @command("TIME")
 def handle_time(s: Session, msg: Line) -> None:
     _query(s, msg, "TIME")
-
-
-_INFO = [
-    f"ircpsyc {__version__}",
-    "An IRC server whose channels are PSYC places:",
-    "one home server decides for each channel, and its messages",
-    "reach other servers by multicast, one copy per server link.",
-]
 
 
 # INFO [<target>]
@@ -313,8 +224,6 @@ def handle_stats(s: Session, msg: Line) -> None:
         for numeric, params in link_stats(core, "L", True):
             s.numeric(numeric, *params)
     elif query in "kKdD":
-        from ircpsyc.ircd.commands.xlines import send_stats
-
         send_stats(s, query)  # K-lines and D-lines
     elif core.on_stats is not None:
         for numeric, params in core.on_stats(query):
@@ -323,8 +232,7 @@ def handle_stats(s: Session, msg: Line) -> None:
 
 
 # HELP [<subject>]
-@command("HELPOP")
-@command("HELP")
+@command("HELP", "HELPOP")
 def handle_help(s: Session, msg: Line) -> None:
     subject = msg.params[0].upper() if msg.params else "*"
     if subject == "*":

@@ -7,21 +7,16 @@ from irctokens.line import Line
 from ircpsyc.channels.modes import STATUSMSG
 from ircpsyc.ircd import caps as C
 from ircpsyc.ircd import numerics as N
-from ircpsyc.ircd.client import Client, _render_message
+from ircpsyc.ircd.client import Client, render_message
 from ircpsyc.ircd.core import command
 from ircpsyc.ircd.lines import format_tags
+from ircpsyc.ircd.names import place_uniform
 from ircpsyc.ircd.session import MAX_TAGS_CLIENT, Session
 from ircpsyc.psyc_backend.ids import new_id
 from ircpsyc.psyc_backend.packet import Packet, Value
-from ircpsyc.psyc_backend.uniform import casefold, person, place
+from ircpsyc.psyc_backend.uniform import casefold, person
 
 STATUS_PREFIXES = STATUSMSG  # ~&@%+
-
-
-def _place_uniform(s: Session, channel: str) -> str:
-    """Where a channel lives (its home server when servers are linked)."""
-    net = s.core.net
-    return net.place_uniform(channel) if net is not None else place(s.core.name, channel[1:])
 
 
 _STATUS_OR_CHANNEL = "#" + STATUS_PREFIXES
@@ -87,7 +82,7 @@ def _deliver(s: Session, msg: Line, verb: str) -> None:
             if "B" in client.modes:
                 vars["_flag_bot"] = "1"
             view = client.channels.get(casefold(name))
-            uniform = view.uniform if view is not None else _place_uniform(s, name)
+            uniform = view.uniform if view is not None else place_uniform(s, name)
             gone = s.core.net.split_off(uniform) if s.core.net is not None else ""
             if gone:
                 if not notice:
@@ -149,7 +144,7 @@ def _private(
     # To oneself too: the echo is the labeled reply, the delivered copy is not.
     for session in client.sessions:
         if C.ECHO_MESSAGE in session.caps:
-            data = _render_message(packet, session.fmt)
+            data = render_message(packet, session.fmt)
             if data:
                 session.send(data)
 

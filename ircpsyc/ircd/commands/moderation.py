@@ -1,199 +1,28 @@
-"""Operator control at the IRC front-end: privileges, server notices, bans at the door.
-
-- `Moderation` (one per `IRCServer`, `core.moderation`) holds the server notice
-  masks and the K/D-lines, refuses banned connections, sends the connect and
-  quit notices (and, snomask F, those of other servers that the roster
-  reports, with one summary per netsplit or netjoin), and runs the places'
-  timers (flood quiets) once a second.
-- Privileges come from the operator's class (`[[oper_classes]]`); an operator
-  without a class has all of them.  `require_privilege` answers 723
-  ERR_NOPRIVS.  The `override` privilege does not decide anything here: the
-  front-end only vouches for it (`_flag_override`) and the place decides
-  whether its rules are overridden, and announces it.
-- Commands: KNOCK, GLOBOPS, SAJOIN, SAPART, SANICK.  SAJOIN, SAPART and
-  SANICK (and KILL, in oper.py) of a person on another server of the network
-  go to that server (ircpsyc.ircd.netops), which carries them out and confirms;
-  the server notices here come with the confirmation.
-- `Moderation.kill` disconnects a local person: its IRC sessions, or through
-  the `disconnectors` of front-ends whose persons have none (the XMPP gateway).
-"""
+"""Operator commands: KNOCK, GLOBOPS, SAJOIN, SAPART, SANICK (the operator state,
+privileges and forcing are `ircpsyc.ircd.moderation`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from irctokens.line import Line
 
-from ircpsyc.config import OPER_PRIVILEGES, OperClassEntry, OperEntry
 from ircpsyc.ircd import numerics as N
-from ircpsyc.ircd.commands.xlines import XLines
-from ircpsyc.ircd.core import PersonObserver, command
-from ircpsyc.ircd.lines import line
-from ircpsyc.ircd.remote import RemotePerson
+from ircpsyc.ircd.core import command
+from ircpsyc.ircd.moderation import (
+    force_join,
+    force_part,
+    globops,
+    remote_ops,
+    require_privilege,
+)
+from ircpsyc.ircd.names import place_uniform, valid_channel, valid_nick
 from ircpsyc.ircd.session import Session
-from ircpsyc.ircd.snomask import Snomasks
 from ircpsyc.psyc_backend.packet import Value
 from ircpsyc.psyc_backend.uniform import casefold
 
 if TYPE_CHECKING:
-    from ircpsyc.channels.place import PlaceView
     from ircpsyc.ircd.client import Client
-    from ircpsyc.ircd.core import IRCServer
-    from ircpsyc.ircd.netops import NetOps
-    from ircpsyc.store import Store
-
-ALL_PRIVILEGES = frozenset(OPER_PRIVILEGES)
-
-# Disconnects a person that has no IRC sessions (an XMPP user) with a QUIT reason;
-# False when it is not one of the front-end's.
-Disconnector = Callable[["Client", str], bool]
-
-
-class Moderation(PersonObserver):
-    """Operator state of one server: snomasks, server bans, timers."""
-
-    def __init__(self, core: IRCServer) -> None:
-        self.core = core
-        self.snomasks = Snomasks(core)
-        self.xlines = XLines(core)
-        self.netops: NetOps | None = None  # set when the server is linked (ircpsyc.linking)
-        self.disconnectors: list[Disconnector] = []
-        core.person_observers.append(self)
-        core.tickers.append(self.tick)
-
-    def attach_store(self, store: Store) -> None:
-        self.xlines.attach(store)
-
-    def tick(self, now: float) -> None:
-        self.core.places.tick()
-        for ban in self.xlines.expire():
-            what = "K-line" if ban.kind == "K" else "D-line"
-            self.snomasks.send("x", f"{what} for {ban.mask} expired (set by {ban.setter})")
-
-    # -- at the door
-
-    def refusal(self, session: Session) -> str:
-        """Why a registering connection is refused (a K- or D-line), or ""."""
-        cloak = self.core.cloaks.cloak_of(session.ip)  # the person is not made yet
-        ban = self.xlines.match(session.user, session.host, session.ip, cloak)
-        if ban is None:
-            return ""
-        what = "K-Lined" if ban.kind == "K" else "D-Lined"
-        session.numeric(N.ERR_YOUREBANNEDCREEP, f"You are banned from this server: {ban.reason}")
-        return f"{what}: {ban.reason}"
-
-    def connect_refusal(self, ip: str) -> str:
-        """D-lines refuse a connection before it says anything."""
-        ban = self.xlines.match("", ip, ip)
-        return f"D-Lined: {ban.reason}" if ban is not None else ""
-
-    # -- KILL
-
-    def kill(self, victim: Client, killer: str, reason: str, text: str) -> bool:
-        """Disconnect a local person: KILL from `killer` (a prefix), then QUIT `text`."""
-        if victim.sessions:
-            for session in list(victim.sessions):
-                session.send(line(killer, "KILL", victim.nick, reason))
-                session.close(text)
-            return True
-        return any(disconnect(victim, text) for disconnect in list(self.disconnectors))
-
-    # -- person events
-
-    def person_online(self, client: Client) -> None:
-        if self.snomasks.masks:
-            session = client.session
-            self.snomasks.send(
-                "c",
-                f"Client connecting: {client.nick} ({client.user}@{client.host}) "
-                f"[{client.ip}] {'(TLS) ' if session.tls else ''}[{client.realname}]",
-            )
-
-    def person_offline(self, client: Client) -> None:
-        self.snomasks.forget(client)
-
-    def session_gone(self, session: Session, reason: str) -> None:
-        """A connection ended; a quit notice when it was a client's last one."""
-        client = session.client
-        if client is None or client.sessions != [session] or not self.snomasks.masks:
-            return
-        self.snomasks.send(
-            "q",
-            f"Client exiting: {client.nick} ({client.user}@{client.host}) [{client.ip}] [{reason}]",
-        )
-
-    # -- persons of other servers (snomask F), as the roster learns of them
-
-    def far_connect(self, found: RemotePerson) -> None:
-        if self.snomasks.masks:
-            self.snomasks.send(
-                "F",
-                f"Client connecting at {found.server}: {found.nick} ({found.user}@{found.host}) "
-                f"[{found.ip}] [{found.realname}]",
-            )
-
-    def far_exit(self, found: RemotePerson, reason: str) -> None:
-        if self.snomasks.masks:
-            self.snomasks.send(
-                "F",
-                f"Client exiting at {found.server}: {found.nick} ({found.user}@{found.host}) "
-                f"[{found.ip}] [{reason}]",
-            )
-
-    def netsplit(self, server: str, users: int) -> None:
-        if self.snomasks.masks:
-            self.snomasks.send("F", f"Netsplit: {server} lost, {users} users")
-
-    def netjoin(self, server: str, users: int) -> None:
-        if self.snomasks.masks:
-            self.snomasks.send("F", f"Netjoin: {server} joined, {users} users")
-
-
-def install(core: IRCServer) -> Moderation:
-    return Moderation(core)
-
-
-# -- privileges
-
-
-def oper_entry(core: IRCServer, client: Client) -> OperEntry | None:
-    if not client.is_oper or not client.oper_name:
-        return None
-    return next((o for o in core.config.opers if o.name == client.oper_name), None)
-
-
-def oper_class(core: IRCServer, entry: OperEntry) -> OperClassEntry | None:
-    folded = entry.oper_class.casefold()
-    return next((c for c in core.config.oper_classes if c.name.casefold() == folded), None)
-
-
-def privileges(core: IRCServer, client: Client) -> frozenset[str]:
-    """What an operator may do, from the configuration in force (REHASH applies at once)."""
-    entry = oper_entry(core, client)
-    if entry is None:
-        return frozenset()
-    if not entry.oper_class:
-        return ALL_PRIVILEGES
-    found = oper_class(core, entry)
-    return frozenset(found.privileges) if found is not None else frozenset()
-
-
-def has_privilege(core: IRCServer, client: Client | None, privilege: str) -> bool:
-    return client is not None and privilege in privileges(core, client)
-
-
-def require_privilege(s: Session, privilege: str) -> bool:
-    """True if the session's operator has `privilege`; else 723 ERR_NOPRIVS."""
-    if has_privilege(s.core, s.client, privilege):
-        return True
-    s.numeric(N.ERR_NOPRIVS, privilege, "Insufficient oper privileges.")
-    return False
-
-
-def override_vars(s: Session) -> dict[str, Value]:
-    """`_flag_override` for requests of an operator with the override privilege."""
-    return {"_flag_override": "1"} if has_privilege(s.core, s.client, "override") else {}
 
 
 # -- KNOCK
@@ -205,8 +34,6 @@ def handle_knock(s: Session, msg: Line) -> None:
     """KNOCK <channel> [message]: ask the operators of a closed channel to invite you."""
     client = s.client
     assert client is not None
-    from ircpsyc.ircd.commands.channel import place_uniform, valid_channel
-
     name = msg.params[0]
     if not valid_channel(name, s.core.config.limits.channellen):
         s.numeric(N.ERR_NOSUCHCHANNEL, name, "No such channel")
@@ -237,22 +64,6 @@ def handle_globops(s: Session, msg: Line) -> None:
         netops.globops(client.nick, msg.params[0])
 
 
-def globops(core: IRCServer, nick: str, text: str) -> None:
-    """A GLOBOPS to the operators of this server."""
-    notice = f"*** GLOBOPS from {nick}: {text}"
-    for other in list(core.clients.values()):
-        if other.is_oper:
-            other.send(line(core.name, "NOTICE", other.nick, notice))
-
-
-def wallops(core: IRCServer, prefix: str, text: str) -> None:
-    """A WALLOPS to the users of this server who get them (+w, and operators)."""
-    data = line(prefix, "WALLOPS", text)
-    for other in list(core.clients.values()):
-        if "w" in other.modes or other.is_oper:
-            other.send(data)
-
-
 # -- SAJOIN, SAPART, SANICK
 
 
@@ -265,54 +76,11 @@ def _victim(s: Session, nick: str) -> Client | None:
     return victim
 
 
-def server_of(client: Client) -> str:
-    """The server of a person on another server ("" for a person of this one)."""
-    return client.server if isinstance(client, RemotePerson) else ""
-
-
-def remote_ops(s: Session, victim: Client) -> NetOps | None:
-    """Where to send an action on `victim` when it is on another server of the network."""
-    server = server_of(victim)
-    netops = s.core.moderation.netops
-    if not server or netops is None or not netops.network.in_network(server):
-        return None
-    return netops
-
-
-def force_join(core: IRCServer, victim: Client, channel: str) -> bool:
-    """Make a local person join, past the channel's rules; False if already there."""
-    from ircpsyc.ircd.commands.channel import valid_channel
-    from ircpsyc.psyc_backend.uniform import place
-
-    if casefold(channel) in victim.channels or not valid_channel(
-        channel, core.config.limits.channellen
-    ):
-        return False
-    vars = victim.enter_vars()
-    vars["_nick_place"] = channel
-    vars["_flag_override"] = "1"
-    net = core.net
-    uniform = net.place_uniform(channel) if net is not None else place(core.name, channel[1:])
-    victim.request("_request_enter", uniform, vars)
-    return True
-
-
-def force_part(victim: Client, channel: str, reason: str) -> PlaceView | None:
-    """Make a local person leave a channel; the channel, or None if not in it."""
-    view = victim.channels.get(casefold(channel))
-    if view is not None:
-        victim.request("_request_leave", view.uniform, {"_reason": reason[:300]})
-    return view
-
-
-# SAJOIN <nick> <channel>{,<channel>}
 @command("SAJOIN", min_params=2, oper=True)
 def handle_sajoin(s: Session, msg: Line) -> None:
     """SAJOIN <nick> <channel>[,<channel>]: make a user join (past +i, +k, +l, +b)."""
     if not require_privilege(s, "sajoin"):
         return
-    from ircpsyc.ircd.commands.channel import valid_channel
-
     victim = _victim(s, msg.params[0])
     if victim is None:
         return
@@ -366,8 +134,6 @@ def handle_sanick(s: Session, msg: Line) -> None:
     """SANICK <nick> <new nick>: change a user's nick."""
     if not require_privilege(s, "sanick"):
         return
-    from ircpsyc.ircd.commands.registration import valid_nick
-
     victim = _victim(s, msg.params[0])
     if victim is None:
         return

@@ -17,15 +17,15 @@ from irctokens.line import Line
 from ircpsyc.channels import modes as M
 from ircpsyc.config import OperEntry
 from ircpsyc.ircd import numerics as N
-from ircpsyc.ircd.commands.moderation import (
+from ircpsyc.ircd.core import command
+from ircpsyc.ircd.lines import line
+from ircpsyc.ircd.moderation import (
     oper_class,
     remote_ops,
     require_privilege,
     server_of,
     wallops,
 )
-from ircpsyc.ircd.core import command
-from ircpsyc.ircd.lines import line
 from ircpsyc.ircd.session import Session
 from ircpsyc.passwords import verify_password
 from ircpsyc.services.hash_queue import Work

@@ -14,15 +14,18 @@ from collections.abc import Iterable
 from irctokens.line import Line
 
 from ircpsyc.channels import modes as M
-from ircpsyc.channels.place import Member, PlaceView
+from ircpsyc.channels.place import Member
 from ircpsyc.ircd import caps as C
 from ircpsyc.ircd import numerics as N
-from ircpsyc.ircd.client import Client
-from ircpsyc.ircd.commands.links import server_description
-from ircpsyc.ircd.commands.moderation import has_privilege
+from ircpsyc.ircd.client import Client, notify_peers
 from ircpsyc.ircd.core import command
+from ircpsyc.ircd.lines import line
+from ircpsyc.ircd.linkinfo import server_description
+from ircpsyc.ircd.moderation import has_privilege
+from ircpsyc.ircd.remote import RemotePerson
 from ircpsyc.ircd.session import Session
-from ircpsyc.psyc_backend.uniform import casefold
+from ircpsyc.psyc_backend.network import host_of
+from ircpsyc.psyc_backend.uniform import casefold, normalize
 
 
 def _auspex(viewer: Client | None) -> bool:
@@ -184,10 +187,6 @@ def _remote_who(
     the members (as for NAMES), the roster adds what it knows of each (away, user
     modes); +i members are left out (the viewer is not in the channel) unless the
     viewer has auspex.  An unreachable home, or no answer, ends the list empty."""
-    from ircpsyc.ircd.remote import RemotePerson
-    from ircpsyc.psyc_backend.network import host_of
-    from ircpsyc.psyc_backend.uniform import normalize
-
     net = s.core.net
     directory = net.directory if net is not None else None
     viewer = s.client
@@ -357,29 +356,9 @@ def handle_away(s: Session, msg: Line) -> None:
         observer.away_changed(client)
 
 
-def notify_peers(client: Client, verb: str, *params: str, cap: str = C.AWAY_NOTIFY) -> None:
-    """Tell every local person sharing a channel (once each) who negotiated `cap`."""
-    from ircpsyc.ircd.lines import line
-
-    data = line(client.prefix, verb, *params)
-    done: set[int] = {id(client)} | client.core.notify_watchers(client, data, cap)
-    views: list[PlaceView] = list(client.channels.values())
-    for view in views:
-        for member in view.members.values():
-            other = member.route
-            if id(other) in done or not isinstance(other, Client):
-                continue
-            done.add(id(other))
-            for session in other.sessions:
-                if cap in session.caps:
-                    session.send(data)
-
-
 # SETNAME <realname>
 @command("SETNAME", min_params=1)
 def handle_setname(s: Session, msg: Line) -> None:
-    from ircpsyc.ircd.lines import line
-
     client = s.client
     assert client is not None
     realname = msg.params[0]

@@ -10,16 +10,11 @@ from ircpsyc.ircd import caps as C
 from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.core import cap_offered, caps_ls, command
 from ircpsyc.ircd.lines import line
+from ircpsyc.ircd.names import valid_nick
 from ircpsyc.ircd.session import Session
 from ircpsyc.psyc_backend.uniform import casefold
 
-# RFC 2812 nick grammar, with the digit and '-' allowed after the first character.
-_NICK = re.compile(r"^[A-Za-z\[\]\\`_^{|}][A-Za-z0-9\[\]\\`_^{|}-]*$")
 _USER_BAD = re.compile(r"[\s@!:]")
-
-
-def valid_nick(nick: str, nicklen: int) -> bool:
-    return 0 < len(nick) <= nicklen and _NICK.match(nick) is not None
 
 
 # CAP <subcommand> [...]

@@ -24,45 +24,12 @@ from irctokens.line import Line
 from ircpsyc.ircd import caps as C
 from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.core import command
+from ircpsyc.ircd.sasl_state import BUSY, CHUNK, MAX_RESPONSE, MECHANISMS, TOO_MANY, SaslState
+from ircpsyc.ircd.service_users import login_session
 from ircpsyc.ircd.session import Session
 from ircpsyc.psyc_backend.uniform import casefold
-from ircpsyc.services.accounts import Account, LoginAttempt, ScramError, ScramServer
+from ircpsyc.services.accounts import Account, ScramError, ScramServer
 from ircpsyc.services.hash_queue import Work
-
-MECHANISMS = ("PLAIN", "EXTERNAL", "SCRAM-SHA-256")
-CHUNK = 400  # bytes of base64 per AUTHENTICATE line
-MAX_RESPONSE = 8192  # bytes of base64 in one whole response
-TOO_MANY = "SASL authentication failed: too many attempts, try again later"
-BUSY = "SASL authentication failed: too many password checks from your address, try again"
-
-
-class SaslState:
-    """One connection's SASL exchange."""
-
-    __slots__ = ("attempt", "buffer", "login", "mechanism", "scram", "scram_done")
-
-    def __init__(self) -> None:
-        self.attempt = 0
-        self.mechanism = ""
-        self.buffer = ""
-        self.scram: ScramServer | None = None
-        self.scram_done = False
-        self.login: LoginAttempt | None = None  # the SCRAM exchange's counted attempt
-
-    def reset(self) -> None:
-        """End the exchange; a slow check still running for it is ignored when it returns."""
-        self.attempt += 1
-        self.mechanism = ""
-        self.buffer = ""
-        self.scram = None
-        self.scram_done = False
-        self.login = None  # an exchange cut short stays counted as a failure
-
-    def registering(self, session: Session) -> None:
-        """Connection registration completes: an exchange in progress is aborted."""
-        if self.mechanism:
-            self.reset()
-            session.numeric(N.ERR_SASLABORTED, "SASL authentication aborted")
 
 
 def _fail(s: Session, state: SaslState, text: str = "SASL authentication failed") -> None:
@@ -80,8 +47,6 @@ def _send(s: Session, data: bytes) -> None:
 
 
 def _succeed(s: Session, state: SaslState, account: Account) -> None:
-    from ircpsyc.ircd.commands.account import login_session
-
     state.reset()
     login_session(s, account.name)
     s.numeric(N.RPL_SASLSUCCESS, "SASL authentication successful")

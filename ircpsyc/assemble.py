@@ -1,0 +1,156 @@
+"""The composition root's assembly of the IRC front-end and its services.
+
+`ircpsyc.server.Server` calls these in order: `front_end` when it is built,
+then, once the store is open, `attach_store`, `install_accounts` and
+`install_chanserv` (which recreates the registered channels, so before the
+listeners open).  Here, and only here, components are built and every hook is
+registered: the command modules (ircpsyc.ircd.commands) only define handlers,
+and the feature modules of ircpsyc.ircd only define what is registered.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING
+
+import ircpsyc.ircd.commands  # noqa: F401  (fills the command table)
+from ircpsyc.ircd import caps as C
+from ircpsyc.ircd.awaylog_hooks import AwayHooks, account_present, route_mention
+from ircpsyc.ircd.cloak import Cloaks
+from ircpsyc.ircd.core import IRCServer
+from ircpsyc.ircd.history_hooks import JoinReplay, PrivateHistory
+from ircpsyc.ircd.hostnames import HostLookups
+from ircpsyc.ircd.moderation import Moderation
+from ircpsyc.ircd.sasl_state import MECHANISMS
+from ircpsyc.ircd.service_users import (
+    LoginModes,
+    Presence,
+    ServiceUser,
+    channel_home,
+    from_service,
+    registration_cap,
+)
+from ircpsyc.psyc_backend.uniform import casefold
+from ircpsyc.services import chanserv as CS
+from ircpsyc.services import nickserv as NS
+from ircpsyc.services.awaylog import AwayLog
+from ircpsyc.services.history import History
+
+if TYPE_CHECKING:
+    from ircpsyc.channels.place import PlaceRegistry
+    from ircpsyc.config import Config
+    from ircpsyc.psyc_backend.router import Router
+    from ircpsyc.services.accounts import Accounts
+    from ircpsyc.services.registrations import ChannelRegistrations
+    from ircpsyc.store import Store
+
+
+def front_end(
+    config: Config,
+    router: Router,
+    places: PlaceRegistry,
+    clock: Callable[[], float] = time.time,
+) -> IRCServer:
+    """The IRC front-end with its history and away log (in memory until
+    `attach_store`), operator state, host cloaking and host name lookups."""
+    core = IRCServer(config, router, places, clock)
+    _install_history(core)
+    # Operator privileges, snomasks, K/D-lines, and the places' timers.
+    moderation = Moderation(core)
+    core.moderation = moderation
+    core.person_observers.append(moderation)
+    core.tickers.append(moderation.tick)
+    core.cloaks = Cloaks(core)  # host cloaking, user mode +x
+    core.hostnames = HostLookups(core)  # reverse DNS ([limits] resolve_hostnames)
+    core.tickers.append(core.hostnames.tick)
+    return core
+
+
+def _install_history(core: IRCServer) -> None:
+    history = History(lambda: core.config, core.clock)
+    awaylog = AwayLog(lambda: core.config, core.clock)
+    core.history = history
+    core.awaylog = awaylog
+
+    def registered_account(nick: str) -> str:
+        """The account named like `nick` (NickServ registers nicks as accounts)."""
+        accounts = core.accounts
+        account = accounts.get(nick) if accounts is not None else None
+        return account.name if account is not None else ""
+
+    awaylog.resolve = registered_account
+    awaylog.present = partial(account_present, core)
+    awaylog.route = partial(route_mention, core)
+    core.places.observers.extend([history, awaylog, JoinReplay(core)])
+    core.person_observers.extend([PrivateHistory(core), AwayHooks(core)])
+    if core.config.history.enabled:
+        core.extra_caps[C.CHATHISTORY] = _no_value
+        core.extra_caps[C.EVENT_PLAYBACK] = _no_value
+
+
+def _no_value() -> str:
+    return ""
+
+
+def attach_store(core: IRCServer, store: Store) -> None:
+    """Keep history and away logs in the store from now on."""
+    core.history.attach(store)
+    core.awaylog.attach(store)
+
+
+def install_accounts(core: IRCServer, accounts: Accounts) -> NS.NickServ:
+    """Run the account service in `core`: the NickServ entity on the router, its
+    pseudo-user, the `sasl` and `draft/account-registration` capabilities, and the
+    observer that tells NickServ who uses which nick.  Returns the entity."""
+    nickserv = NS.NickServ(
+        core.router, core.name, accounts, core.clock, lambda: core.config.services
+    )
+    core.router.register(nickserv)
+    core.router.register(nickserv.sync)  # psyc://SERVER/$accounts
+    core.tickers.append(nickserv.sync.tick)
+    net = core.net
+    if net is not None:  # accounts are decided by their home server, held by all
+        nickserv.sync.attach(net.network)
+        nickserv.elsewhere = lambda folded: [
+            p.nick for p in net.persons() if p.account and casefold(p.account) == folded
+        ]
+    core.accounts = accounts
+    core.nickserv = nickserv
+    core.service_requests = from_service
+    core.service_users[casefold(NS.NICK)] = ServiceUser(
+        core, NS.NICK, NS.USER, NS.HOST, NS.REALNAME, nickserv.uniform
+    )
+    core.person_observers.append(Presence(core, nickserv.uniform))
+    core.tickers.append(lambda now: nickserv.tick())
+    core.extra_caps[C.SASL] = lambda: ",".join(MECHANISMS)
+    core.extra_caps[C.ACCOUNT_REGISTRATION] = lambda: registration_cap(core)
+    return nickserv
+
+
+def install_chanserv(
+    core: IRCServer, registrations: ChannelRegistrations, accounts: Accounts
+) -> CS.ChanServ:
+    """Run ChanServ in `core` (the entity, its pseudo-user, its place hooks, the modes
+    of members who log in, NickServ DROP handing a founder's channels on) and
+    recreate the registered channels; returns the entity."""
+    chanserv = CS.ChanServ(
+        core.router,
+        core.name,
+        core.places,
+        registrations,
+        accounts,
+        core.clock,
+        lambda: core.config.services,
+    )
+    chanserv.home = lambda channel: channel_home(core, channel)
+    core.router.register(chanserv)
+    core.service_users[casefold(CS.NICK)] = ServiceUser(
+        core, CS.NICK, CS.USER, CS.HOST, CS.REALNAME, chanserv.uniform
+    )
+    core.places.observers.append(chanserv)
+    core.person_observers.append(LoginModes(chanserv))
+    accounts.dropped.append(chanserv.account_dropped)
+    chanserv.start()
+    return chanserv

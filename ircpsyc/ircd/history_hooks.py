@@ -1,0 +1,215 @@
+"""The history's IRC hooks: private messages logged (keyed by the two parties:
+accounts when logged in, else nicks), the replay of a channel's last messages
+to a client that joins, and the wiring of the history and away-log services.
+
+The history itself is `ircpsyc.services.history.History`, a place observer;
+CHATHISTORY is `ircpsyc.ircd.commands.chathistory`.  A channel's history
+lives at its home server: for a channel homed elsewhere the home selects
+(`ircpsyc.services.history_net`, `_request_history`) and the replay renders
+the answer as for a local channel.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING
+
+from ircpsyc.channels.place import Member, Place, PlaceObserver, PlaceView
+from ircpsyc.ircd import caps as C
+from ircpsyc.ircd.batch import can_batch, plain, send_packets
+from ircpsyc.ircd.client import Client
+from ircpsyc.ircd.core import IRCServer, PersonObserver
+from ircpsyc.ircd.lines import line
+from ircpsyc.ircd.session import Session
+from ircpsyc.psyc_backend.network import host_of
+from ircpsyc.psyc_backend.packet import Packet
+from ircpsyc.services.history import KIND_MESSAGE, Entry, party_key, time_of
+
+if TYPE_CHECKING:
+    from ircpsyc.services.history_net import NetHistory
+
+
+# -- wiring
+
+
+def key_of(client: Client) -> str:
+    """The party key of a client in private conversations."""
+    return party_key(client.account, client.nick)
+
+
+class PrivateHistory(PersonObserver):
+    """Logs private messages into the conversation of the two parties."""
+
+    def __init__(self, core: IRCServer) -> None:
+        self.core = core
+
+    def private_message(
+        self, session: Session, sender: Client, target: Client | None, packet: Packet
+    ) -> None:
+        history = self.core.history
+        if target is None:
+            account = packet.get("_account_target")
+            target_key, target_nick = party_key(account, ""), packet.get("_nick_target")
+        elif "/$" in target.uniform:
+            return  # services: passwords and such are never kept
+        else:
+            target_key, target_nick = key_of(target), target.nick
+        history.log_private(packet, key_of(sender), sender.nick, target_key, target_nick)
+
+    def private_arrived(self, client: Client, packet: Packet) -> None:
+        """A private message from another server for the local person `client`: kept here
+        too, so each server has the whole conversation (its sender's server logged it
+        when it was sent).  Same entry as there: the packet with its msgid and time, and
+        the party keys both servers compute (the sender's account as its server vouched
+        for it; a person from outside the network by its uniform)."""
+        core = client.core
+        history = core.history
+        source = packet.routing.get("_source", "")
+        if not source or "/$" in source or core.router.is_local(source):
+            return
+        net = core.net
+        trusted = net is not None and net.network.in_network(host_of(source))
+        nick = packet.get("_nick") or source
+        sender_key = party_key(packet.get("_account") if trusted else "", nick)
+        history.log_private(packet, sender_key, nick, key_of(client), client.nick)
+
+    def remote_channel_entered(self, client: Client, place: PlaceView) -> None:
+        remote_entered(client, place)
+
+
+class JoinReplay(PlaceObserver):
+    """Replays the last messages of a channel to a local client that joins it."""
+
+    def __init__(self, core: IRCServer) -> None:
+        self.core = core
+
+    def member_entered(self, place: Place, member: Member) -> None:
+        client = member.route
+        if not isinstance(client, Client):
+            return
+        awaylog = self.core.awaylog
+        if client.account:
+            if client.away:
+                awaylog.add_watch(client.account, client.nick, [place.folded])
+            else:
+                awaylog.drop_watches(client.account, place.folded)
+        history = self.core.history
+        settings = self.core.config.history
+        if not settings.enabled or settings.join_replay <= 0:
+            return
+        entries: list[Entry] | None = None
+        for session in client.sessions:
+            if C.CHATHISTORY in session.caps:
+                continue  # it asks with CHATHISTORY itself
+            batch = can_batch(session)
+            if not batch and not settings.join_replay_plain:
+                continue
+            if entries is None:
+                entries = history.recent(place.folded, settings.join_replay)
+            if not entries:
+                return
+            if batch:
+                send_packets(session, place.name, (e.packet() for e in entries))
+            else:
+                for entry in entries:
+                    text = plain(entry.packet(), entry.time)
+                    session.send(line(self.core.name, "NOTICE", place.name, text))
+
+
+# -- channels homed on other servers: their home answers (ircpsyc.services.history_net)
+
+
+def home_elsewhere(core: IRCServer, view: PlaceView | None) -> str:
+    """The server a channel's history lives on when it is not this one ("" if here)."""
+    service = net_history(core)
+    if view is None or service is None:
+        return ""
+    return service.elsewhere(view.uniform)
+
+
+def net_history(core: IRCServer) -> NetHistory | None:
+    return core.net.history if core.net is not None else None
+
+
+def remote_entered(client: Client, view: PlaceView) -> None:
+    """A local client entered a channel homed elsewhere: what `JoinReplay` does for
+    local channels (the away log's watch, the replay)."""
+    awaylog = client.core.awaylog
+    if client.account:
+        if client.away:
+            awaylog.add_watch(client.account, client.nick, [view.folded])
+        else:
+            awaylog.drop_watches(client.account, view.folded)
+    replay_remote(client, view)
+
+
+def replay_remote(client: Client, view: PlaceView) -> None:
+    """The replay on JOIN for a channel homed elsewhere: asked from its home."""
+    core = client.core
+    settings = core.config.history
+    service = net_history(core)
+    home = home_elsewhere(core, view)
+    if service is None or not home or not settings.enabled or settings.join_replay <= 0:
+        return
+    wanted = [
+        s
+        for s in client.sessions
+        if C.CHATHISTORY not in s.caps and (can_batch(s) or settings.join_replay_plain)
+    ]
+    if not wanted:
+        return
+
+    service.ask(
+        home,
+        view.name,
+        client.uniform,
+        "LATEST",
+        ["*"],
+        settings.join_replay,
+        KIND_MESSAGE,
+        lambda packets: _replay(client, view, wanted, packets),
+    )
+
+
+def _replay(
+    client: Client, view: PlaceView, sessions: list[Session], packets: list[Packet] | None
+) -> None:
+    """Lines from a home's history: a batch to clients that take one, else NOTICEs."""
+    if not packets or view.folded not in client.channels:
+        return
+    for session in sessions:
+        if session.closed or session not in client.sessions:
+            continue
+        if can_batch(session):
+            send_packets(session, view.name, packets)
+            continue
+        for packet in packets:
+            text = plain(packet, time_of(packet))
+            session.send(line(client.core.name, "NOTICE", view.name, text))
+
+
+def replay_missed(core: IRCServer, view: PlaceView, since: int) -> None:
+    """A channel whose home split off past the grace is whole again: its local members
+    get what was said there since the split (up to chathistory_limit lines)."""
+    service = net_history(core)
+    home = home_elsewhere(core, view)
+    settings = core.config.history
+    if service is None or not home or not settings.enabled:
+        return
+    for member in view.members.values():
+        client = member.route
+        if not isinstance(client, Client) or not client.sessions:
+            continue
+        wanted = [s for s in client.sessions if can_batch(s) or settings.join_replay_plain]
+        if not wanted:
+            continue
+        service.ask(
+            home,
+            view.name,
+            client.uniform,
+            "AFTER",
+            [f"timestamp={since}"],
+            settings.chathistory_limit,
+            KIND_MESSAGE,
+            partial(_replay, client, view, wanted),
+        )
