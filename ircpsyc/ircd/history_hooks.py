@@ -21,6 +21,7 @@ from ircpsyc.ircd.client import Client
 from ircpsyc.ircd.core import IRCServer, PersonObserver
 from ircpsyc.ircd.lines import line
 from ircpsyc.ircd.session import Session
+from ircpsyc.persons.person import Person
 from ircpsyc.psyc_backend.network import host_of
 from ircpsyc.psyc_backend.packet import Packet
 from ircpsyc.services.history import KIND_MESSAGE, Entry, party_key, time_of
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 # -- wiring
 
 
-def key_of(client: Client) -> str:
+def key_of(client: Person) -> str:
     """The party key of a client in private conversations."""
     return party_key(client.account, client.nick)
 

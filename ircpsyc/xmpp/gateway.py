@@ -39,6 +39,7 @@ from xml.etree.ElementTree import Element, SubElement
 
 from ircpsyc.ircd.client import Client
 from ircpsyc.ircd.core import PersonObserver
+from ircpsyc.persons.person import Person
 from ircpsyc.psyc_backend.ids import new_id
 from ircpsyc.psyc_backend.packet import Packet
 from ircpsyc.psyc_backend.uniform import casefold, place
@@ -180,7 +181,7 @@ class Gateway:
         for bridge in self.bridges:
             bridge.drop_remotes(reason)
 
-    def disconnect(self, victim: Client, reason: str) -> bool:
+    def disconnect(self, victim: Person, reason: str) -> bool:
         """An operator KILLed one of our XMPP users: every session of it is told it was
         removed (307, the reason), and it quits its channels as a disconnecting IRC user
         does.  False when `victim` is not ours."""
