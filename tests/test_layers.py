@@ -42,9 +42,6 @@ MAX_CYCLE = 3
 # Upward or cross-front-end imports still in the code, as (importer, imported)
 # module prefixes: a debt each, with the work that pays it.
 KNOWN_VIOLATIONS = {
-    # The XMPP gateway renders persons that live in the IRC front-end; the
-    # persons layer (issue: seams, item 1) moves them below both front-ends.
-    ("ircpsyc.xmpp", "ircpsyc.ircd"),
     # The connection adapters' types name the server they report to.
     ("ircpsyc.ircd.protocol", "ircpsyc.server"),
     ("ircpsyc.web", "ircpsyc.server"),

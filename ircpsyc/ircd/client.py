@@ -9,13 +9,13 @@ dictionary lookup and a transport write per member.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ircpsyc.ircd import caps as C
 from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.lines import line, server_time
 from ircpsyc.ircd.replies import send_list_mode, send_names, send_topic
-from ircpsyc.persons.person import Person
+from ircpsyc.persons.person import Person, PersonObserver
 from ircpsyc.psyc_backend.packet import Dispatch, Packet
 from ircpsyc.psyc_backend.uniform import casefold, person
 
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from ircpsyc.channels.place import PlaceView
     from ircpsyc.ircd.core import IRCServer
     from ircpsyc.ircd.session import Session
+    from ircpsyc.persons.directory import PersonDirectory
 
 # Idle time in WHOIS is reset by talking, not by keep-alives.
 _NOT_ACTIVITY = frozenset({"PING", "PONG", "AWAY", "ISON", "WHO", "WHOIS", "MONITOR"})
@@ -308,10 +309,10 @@ class Client(Person):
 # -- telling the peers
 
 
-def notify_peers(client: Client, verb: str, *params: str, cap: str = C.AWAY_NOTIFY) -> None:
+def notify_peers(client: Person, verb: str, *params: str, cap: str = C.AWAY_NOTIFY) -> None:
     """Tell every local person sharing a channel (once each) who negotiated `cap`."""
     data = line(client.prefix, verb, *params)
-    done: set[int] = {id(client)} | client.core.notify_watchers(client, data, cap)
+    done: set[int] = {id(client)} | notify_watchers(client.directory, client, data, cap)
     views: list[PlaceView] = list(client.channels.values())
     for view in views:
         for member in view.members.values():
@@ -322,6 +323,28 @@ def notify_peers(client: Client, verb: str, *params: str, cap: str = C.AWAY_NOTI
             for session in other.sessions:
                 if cap in session.caps:
                     session.send(data)
+
+
+def notify_watchers(
+    persons: PersonDirectory[Any, Any], client: Person, data: bytes, cap: str
+) -> set[int]:
+    """extended-monitor: send an event line to watchers with `cap`; returns who got it."""
+    done: set[int] = set()
+    for watcher in persons.watchers(client.nick):
+        if not isinstance(watcher, Client):
+            continue
+        for session in watcher.sessions:
+            if cap in session.caps and C.EXTENDED_MONITOR in session.caps:
+                session.send(data)
+                done.add(id(watcher))
+    return done
+
+
+class GatewayAway(PersonObserver[Client, "Session"]):
+    """A gateway (XMPP) user's AWAY, for the IRC users sharing a channel with it."""
+
+    def gateway_away(self, client: Person) -> None:
+        notify_peers(client, "AWAY", *([client.away] if client.away else []))
 
 
 # -- rendering, once per capability set

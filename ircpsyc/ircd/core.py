@@ -21,7 +21,7 @@ from ircpsyc.channels.extbans import ISUPPORT_EXTBAN
 from ircpsyc.channels.place import PlaceRegistry
 from ircpsyc.ircd import caps as C
 from ircpsyc.ircd import numerics as N
-from ircpsyc.ircd.client import Client
+from ircpsyc.ircd.client import Client, notify_watchers
 from ircpsyc.ircd.lines import line
 from ircpsyc.ircd.replies import send_lusers, send_motd
 from ircpsyc.passwords import verify_password
@@ -392,15 +392,7 @@ class IRCServer:
 
     def notify_watchers(self, client: Person, data: bytes, cap: str) -> set[int]:
         """extended-monitor: send an event line to watchers with `cap`; returns who got it."""
-        done: set[int] = set()
-        for watcher in self.monitors.get(casefold(client.nick), ()):
-            if not isinstance(watcher, Client):
-                continue
-            for session in watcher.sessions:
-                if cap in session.caps and C.EXTENDED_MONITOR in session.caps:
-                    session.send(data)
-                    done.add(id(watcher))
-        return done
+        return notify_watchers(self.persons, client, data, cap)
 
     def remember(self, client: Person) -> None:
         self.persons.remember(client)

@@ -127,6 +127,11 @@ class PersonDirectory(Generic[C, L]):
         if self.roster is not None:
             self.roster.person_offline(user)
 
+    def gateway_away(self, user: Person) -> None:
+        """A gateway user's away changed: the other front-ends show it."""
+        for observer in self.observers:
+            observer.gateway_away(user)
+
     def remember(self, person: Person, server: str = "") -> None:
         """A nick that quit or changed (here, or on `server`): for WHOWAS."""
         self.whowas.appendleft(

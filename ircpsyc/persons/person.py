@@ -263,6 +263,10 @@ class PersonObserver(Generic[P, S]):
     def away_changed(self, client: P) -> None:
         """The person set or cleared AWAY."""
 
+    def gateway_away(self, client: Person) -> None:
+        """A gateway user (a person whose sessions are another front-end's) set or
+        cleared AWAY: show it to your users who share a channel with it."""
+
     def absent_account(self, nick: str) -> str:
         """The registered account a private message to `nick` may be kept for while
         nobody uses that nick ("" for none: the sender gets ERR_NOSUCHNICK)."""
