@@ -54,23 +54,6 @@ class Client(Person):
         self.account = session.account
         core.cloaks.on_connect(self)  # +x at sign-on, before anyone sees the host
 
-    def _init_detached(
-        self,
-        core: IRCServer,
-        uniform: str,
-        nick: str,
-        user: str,
-        host: str,
-        realname: str,
-        ip: str,
-        signon: float,
-        seen: int = 1,
-    ) -> None:
-        """Instead of `__init__`, for persons with no IRC session here (services'
-        pseudo-users): every field a handler may read."""
-        Person.__init__(self, core.persons, uniform, nick, user, host, realname, ip, signon, seen)
-        self.core = core
-
     @property
     def cloak(self) -> str:
         """The cloak of this person's address ("" when cloaking is off or there is no
