@@ -62,8 +62,8 @@ KNOWN_CYCLES = {
     # Only type annotations now (at run time, function-level imports included,
     # ircd has no cycle): core, client and session name each other's types and
     # those of the parts IRCServer holds (moderation, cloaks, host names, the
-    # network facade). Protocols for those parts, or the persons layer (seams,
-    # item 1), pay it.
+    # network facade). The persons layer took the person tables out of it, not
+    # these types: protocols for those parts pay it.
     "ircpsyc.ircd",
 }
 

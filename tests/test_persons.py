@@ -53,6 +53,9 @@ class Log(PersonObserver[Person, Any]):
     def __init__(self) -> None:
         self.seen: list[str] = []
 
+    def person_online(self, client: Person) -> None:
+        self.seen.append(f"online {client.nick}")
+
     def person_renamed(self, client: Person, old_nick: str) -> None:
         self.seen.append(f"renamed {old_nick} -> {client.nick}")
 
@@ -70,9 +73,8 @@ def online(persons: PersonDirectory[Person, Device], nick: str, *devices: Device
     """What a front-end does as a session registers: the person in the directory."""
     found = Person(persons, person(HOST, nick), nick, "u", "host.example", nick, "10.0.0.1", NOW)
     found.sessions.extend(devices)
-    persons.clients[nick.lower()] = found
-    persons.router.register(found)
-    persons.announce_online(found)
+    persons.add(found)
+    persons.tell_online(found)
     return found
 
 
@@ -82,19 +84,20 @@ def test_a_person_with_two_sessions_stays_online_until_the_last_leaves() -> None
     persons.observers.append(log)
     laptop, phone = Device("laptop.example"), Device("phone.example")
     alice = online(persons, "Alice", laptop, phone)
+    assert log.seen == ["online Alice"]
     alice.send(b"hello\r\n")
     assert laptop.out == phone.out == [b"hello\r\n"]
     assert alice.real_host == "laptop.example"
 
     alice.detach(laptop, "bye")
-    assert persons.find("alice") is alice and log.seen == []
+    assert persons.find("alice") is alice and log.seen == ["online Alice"]
     assert persons.nick_taken("ALICE", phone) is False  # her own session may keep it
     assert persons.nick_taken("ALICE", Device("x")) is True
 
     alice.detach(phone, "gone")
     assert persons.find("alice") is None
     assert alice.quit_reason == "gone"
-    assert log.seen == ["offline Alice"]
+    assert log.seen == ["online Alice", "offline Alice"]
     assert persons.whowas[0].nick == "Alice" and persons.whowas[0].server == HOST
 
 
@@ -123,7 +126,7 @@ def test_rename_moves_the_person_in_the_directory_and_the_router() -> None:
     assert persons.find("caroline") is carol and persons.find("carol") is None
     assert persons.router.lookup(person(HOST, "Caroline")) is carol
     assert persons.router.lookup(person(HOST, "Carol")) is None
-    assert log.seen == ["renamed Carol -> Caroline"]
+    assert log.seen == ["online Carol", "renamed Carol -> Caroline"]
     assert persons.whowas[0].nick == "Carol"
     carol.quit("x")
     assert persons.mode_counts["i"] == 0

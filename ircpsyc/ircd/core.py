@@ -313,13 +313,10 @@ class IRCServer:
         self.registered_sessions += 1
         if self.on_registered is not None:
             self.on_registered(session)
-        self.clients[casefold(client.nick)] = client
-        self.router.register(client)
+        self.persons.add(client)
         self.max_local = max(self.max_local, len(self.clients))
         self.welcome(session)
-        self.announce_online(client)
-        for observer in self.person_observers:
-            observer.person_online(client)
+        self.persons.tell_online(client)
 
     def welcome(self, session: Session) -> None:
         nick = session.nick

@@ -28,11 +28,11 @@ from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.core import PersonObserver
 from ircpsyc.ircd.lines import line
 from ircpsyc.ircd.names import valid_channel
-from ircpsyc.ircd.remote import RemotePerson
 from ircpsyc.ircd.session import Session
 from ircpsyc.ircd.snomask import Snomasks
 from ircpsyc.ircd.xlines import XLines
 from ircpsyc.persons.person import Person
+from ircpsyc.persons.roster import RemotePerson
 from ircpsyc.psyc_backend.packet import Value
 from ircpsyc.psyc_backend.uniform import casefold, place
 

@@ -22,7 +22,7 @@ from ircpsyc.ircd.client import Client
 from ircpsyc.ircd.lines import line
 from ircpsyc.ircd.names import guest_nick
 from ircpsyc.persons.person import Person
-from ircpsyc.persons.roster import RemotePerson, RosterReplica
+from ircpsyc.persons.roster import RemotePerson
 from ircpsyc.persons.roster import Roster as NetworkRoster
 from ircpsyc.psyc_backend.network import Network, host_of
 from ircpsyc.psyc_backend.uniform import Uniform, UniformError, place
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     from ircpsyc.services.awaylog_net import NetAwayLog
     from ircpsyc.services.history_net import NetHistory
 
-__all__ = ["NetFront", "RemotePerson", "Roster", "RosterReplica"]
 
 log = logging.getLogger(__name__)
 

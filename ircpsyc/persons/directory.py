@@ -94,6 +94,18 @@ class PersonDirectory(Generic[C, L]):
 
     # -- coming and going
 
+    def add(self, client: C) -> None:
+        """A person of a session here comes online: found by nick, reached by uniform."""
+        self.clients[casefold(client.nick)] = client
+        self.router.register(client)
+
+    def tell_online(self, client: C) -> None:
+        """Tell MONITOR watchers and the observers that `client` came online (after its
+        front-end welcomed it, so what observers send it comes after the welcome)."""
+        self.announce_online(client)
+        for observer in self.observers:
+            observer.person_online(client)
+
     def forget(self, client: Person) -> None:
         """Drop a person from the roster after its last session left."""
         folded = casefold(client.nick)

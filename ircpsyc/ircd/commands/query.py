@@ -1,6 +1,6 @@
 """User queries: WHO (and WHOX), WHOIS, WHOWAS, ISON, USERHOST, and AWAY.
 
-Persons of other servers come from the replicated roster (ircpsyc.ircd.remote);
+Persons of other servers come from the replicated roster (ircpsyc.persons.roster);
 WHO of a channel homed on another server with no member here asks its home
 (`Directory.who`) and answers later (`Session.later`).  Addresses (WHOIS 378,
 WHOX `i`) are shown to the person itself and to operators with auspex only;
@@ -22,9 +22,9 @@ from ircpsyc.ircd.core import command
 from ircpsyc.ircd.lines import line
 from ircpsyc.ircd.linkinfo import server_description
 from ircpsyc.ircd.moderation import has_privilege
-from ircpsyc.ircd.remote import RemotePerson
 from ircpsyc.ircd.session import Session
 from ircpsyc.persons.person import Person
+from ircpsyc.persons.roster import RemotePerson
 from ircpsyc.psyc_backend.network import host_of
 from ircpsyc.psyc_backend.uniform import casefold, normalize
 
