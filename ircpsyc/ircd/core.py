@@ -1,4 +1,8 @@
-"""The IRC front-end's shared state: the roster of local persons, dispatch, welcome.
+"""The IRC front-end's shared state: the command table, dispatch, registration, welcome.
+
+Who is online is the local directory of persons (`IRCServer.persons`,
+`ircpsyc.persons.directory`); `IRCServer` keeps the names the handlers use for
+its tables and lookups (`clients`, `monitors`, `find`, `nick_taken`, ...).
 
 `IRCServer` is sans-IO like `Session`: the asyncio adapter in `protocol.py`
 feeds it connections and lines; places and persons talk through the router.
