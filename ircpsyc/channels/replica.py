@@ -45,6 +45,7 @@ from ircpsyc.channels.place import (
     StateHolder,
 )
 from ircpsyc.psyc_backend import vocabulary as V
+from ircpsyc.psyc_backend.context import ContextSlave, Order, counter_of
 from ircpsyc.psyc_backend.ids import new_id
 from ircpsyc.psyc_backend.packet import Packet, Value, number
 from ircpsyc.psyc_backend.router import Entity, RemoteEntity, Router
@@ -157,8 +158,7 @@ class Replica(StateHolder):
         self.clock = replicas.clock
         self.replicas = replicas
         self.home = home
-        self.last: int | None = None  # counter of the last cast applied; None: no state yet
-        self.pending: dict[int, Packet] = {}
+        self.context = ContextSlave()  # the casts of the home, applied in order
         self.local: dict[str, Entity] = {}  # normalized uniform -> local person
         self.orphaned = False
         self.split_since = 0.0  # when the home was lost (wall clock) until the netjoin
@@ -169,6 +169,16 @@ class Replica(StateHolder):
         self.home_name = name  # the channel's name at its home (differs when federated)
         self.federated = False
         self.home_nicks: dict[str, str] = {}  # federated: folded home nick -> member key
+
+    @property
+    def last(self) -> int | None:
+        """The counter of the last cast applied; None: no state yet."""
+        return self.context.last
+
+    @property
+    def pending(self) -> dict[int, Packet]:
+        """Casts from the future, waiting for the resync."""
+        return self.context.pending
 
     def persistent(self) -> bool:
         """Only the home knows whether the channel stays when empty."""
@@ -414,9 +424,8 @@ class Replica(StateHolder):
             )
         self.lists_version += 1
         before = self.last
-        self.last = counter
+        self.context.reset(counter)
         self.orphaned = False
-        self.pending = {k: v for k, v in self.pending.items() if k > counter}
         if before is None:
             replicas.state_applied(self, False)
             return  # a new replica: its first member's JOIN shows everything
@@ -690,30 +699,20 @@ class Replicas:
         replica = self.get(packet.context)
         if replica is None:
             return
-        counter = _int(packet.routing.get(V.COUNTER, ""), -1)
-        last = replica.last
-        if last is None or counter > last + 1:
-            if counter > (last or 0):
-                replica.pending[counter] = packet
-            if last is not None:
+        found = replica.context.offer(counter_of(packet), packet)
+        if found is Order.GAP:
+            if replica.last is not None:
                 self.ask(replica)
             return
-        if counter <= last:
+        if found is Order.OLD:
             return  # a copy we have already (a replay overlapping what came live)
-        replica.last = counter
         replica.apply(packet)
         self._drain(replica)
         self._maybe_forget(replica)
 
     def _drain(self, replica: Replica) -> None:
-        pending = replica.pending
-        while replica.last is not None and replica.last + 1 in pending:
-            packet = pending.pop(replica.last + 1)
-            replica.last += 1
+        for packet in replica.context.drain():
             replica.apply(packet)
-        if replica.last is not None:
-            for counter in [c for c in pending if c <= replica.last]:
-                del pending[counter]
 
     def state(self, packet: Packet) -> None:
         """`_status_place_state`: the whole state of a remote place, to resync."""
