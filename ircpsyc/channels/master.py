@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 from ircpsyc.channels import modes as M
 from ircpsyc.channels.place import Member, Place, PlaceObserver, PlaceRegistry, service_request
 from ircpsyc.channels.replica import (
-    _column,
     _int,
     has_state,
     members_from,
@@ -237,9 +236,10 @@ class PlaceMasters(PlaceObserver):
         memory = self.split_memory.get(key, {})
         ranks: list[M.ModeChange] = []
         rows = members_from(packet)
-        ips = _column(packet, V.LIST_MEMBERS_IPS, len(rows))
-        cloaks = _column(packet, V.LIST_MEMBERS_CLOAKS, len(rows))
-        real_hosts = _column(packet, V.LIST_MEMBERS_HOSTS_REAL, len(rows))
+        # For the bans on addresses and cloaks (`Replicas.want_netjoin`).
+        addresses = packet.rows(
+            (V.LIST_MEMBERS, V.LIST_MEMBERS_IPS, V.LIST_MEMBERS_CLOAKS, V.LIST_MEMBERS_HOSTS_REAL)
+        )
         for index, (uniform, nick, user, host, realname, account, modes) in enumerate(rows):
             member_key = normalize(uniform)
             if host_of(uniform) != server or member_key in place.members:
@@ -258,9 +258,7 @@ class PlaceMasters(PlaceObserver):
                 realname,
                 account,
                 place.clock(),
-                ips[index],
-                cloaks[index],
-                real_hosts[index],
+                *addresses[index][1:],
             )
             place.cast(self._enter_event(place, member))
             place.members[member_key] = member
