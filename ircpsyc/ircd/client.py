@@ -522,7 +522,7 @@ def render_message(packet: Packet, fmt: int) -> bytes:
         if not fmt & C.F_TAGS:
             return b""
         return line(packet.get("_prefix"), "TAGMSG", target, tags=tags)
-    return line(packet.get("_prefix"), verb, target, packet.body, tags=tags, text=True)
+    return line(packet.get("_prefix"), verb, target, packet.body, tags=tags, trailing=True)
 
 
 def render_join(packet: Packet, fmt: int) -> bytes:
