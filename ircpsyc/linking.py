@@ -145,7 +145,6 @@ class Linking:
         core.person_observers.append(self.roster)
         core.tickers.append(self.roster.tick)
         network.listeners.append(self.roster)
-        network.ingress = self._ingress
         core.net = NetFront(core, network, self.roster, self.replicas)
         # Channel history at the homes, the channel directory, and the away log of
         # mentions in channels homed elsewhere (the replicas see those lines).
@@ -194,6 +193,7 @@ class Linking:
         router.on_request(V.REQUEST_CONTEXT_RESYNC, self.masters.request)
         router.on_request(V.REQUEST_CONTEXT_NETJOIN, self.masters.request)
         router.on_request(V.REQUEST_ROSTER, self.roster.request)
+        router.on_foreign(self._ingress)
 
     def _ingress(self, packet: Packet) -> None:
         """A packet from outside the network: its persons show as `psyc://host/~nick`."""

@@ -227,3 +227,16 @@ def test_request_and_context_handlers_see_packets_before_the_entity() -> None:
     router.link_in(_from_network(V.ECHO_PLACE_ENTER, echo))
     assert claimed == [V.REQUEST_CONTEXT_RESYNC, V.ECHO_PLACE_ENTER]
     assert place.methods() == [V.REQUEST_CONTEXT_RESYNC, V.ECHO_PLACE_ENTER]
+
+
+def test_border_handlers_for_outgoing_and_foreign_packets() -> None:
+    router = Router(HOST)
+    router.on_outgoing(V.ECHO_PLACE_ENTER, lambda p: p.copy(_counter="42"))
+    echo = _from_network(V.ECHO_PLACE_ENTER + "_join", {V.TARGET: "psyc://b.example/~x"})
+    assert router.outgoing(echo).routing[V.COUNTER] == "42"  # inherited by prefix
+    other = _from_network(V.MESSAGE_PUBLIC, {})
+    assert router.outgoing(other) is other
+    seen: list[str] = []
+    router.on_foreign(lambda p: seen.append(p.method))
+    router.foreign_in(other)
+    assert seen == [V.MESSAGE_PUBLIC]

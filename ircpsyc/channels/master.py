@@ -88,7 +88,7 @@ class PlaceMasters(PlaceObserver):
         self.replayed = 0
         self.states_sent = 0
         registry.observers.append(self)
-        network.decorate = self.decorate
+        router.on_outgoing(V.ECHO_PLACE_ENTER, self.decorate)
         network.listeners.append(self)
 
     def _place(self, uniform: str) -> Place | None:

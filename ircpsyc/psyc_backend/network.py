@@ -274,9 +274,6 @@ class NetworkListener(Protocol):
         "rejoin" (back after a split) or "reboot" (a new boot of it)."""
 
 
-Hook = Callable[[Packet], None]
-
-
 class Network:
     """Routing between this server and the others; the `Uplink` of the router."""
 
@@ -304,9 +301,8 @@ class Network:
         self.split_grace = split_grace
         self.seq = 0
         self.listeners: list[NetworkListener] = []
-        # What arrives for this server goes to the router (`cast_in`, `link_in`).
-        self.decorate: Callable[[Packet], Packet] | None = None  # echoes of local places
-        self.ingress: Hook | None = None  # packets from foreign servers (federation)
+        # What arrives for this server goes to the router (`cast_in`, `link_in`,
+        # `foreign_in`), and what leaves passes `Router.outgoing`.
         # Reachability.
         self.reachable: set[str] = {self.me}
         self.known: set[str] = {self.me}
@@ -485,8 +481,8 @@ class Network:
         if packet.method == ROUTE_ACK:
             self._acknowledged(origin, packet)
             return
-        if self.ingress is not None and origin and origin not in self.hash_servers:
-            self.ingress(packet)
+        if origin and origin not in self.hash_servers:
+            self.router.foreign_in(packet)
         self.router.link_in(packet)
 
     def _refuse(self, peer: Peer, packet: Packet, origin: str) -> None:
@@ -649,8 +645,7 @@ class Network:
         if not hop:
             self.unroutable += 1
             return False
-        if self.decorate is not None and packet.method.startswith(V.ECHO_PLACE_ENTER):
-            packet = self.decorate(packet)
+        packet = self.router.outgoing(packet)
         stream = self.outbound.get(dest)
         if stream is None:
             stream = self.outbound[dest] = Outbound()

@@ -16,7 +16,11 @@ network (`ircpsyc.psyc_backend.network` hands every packet for this server here)
 * method handlers, with prefix inheritance (`Dispatch`): for packets to this
   server's root `psyc://me/` (`on_root`), for requests from another server's
   root (`on_request`) and for context unicasts a slave sees before the entity
-  they are for (`on_context`).
+  they are for (`on_context`);
+* what passes the border: local packets leaving for another server
+  (`on_outgoing`: the place masters add a place's state to the echo for a
+  server's first member), packets from servers outside the network
+  (`on_foreign`: federation shows their persons as uniforms).
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ class Entity(Protocol):
 Resolver = Callable[[str, Packet], "Entity | None"]
 Hook = Callable[[Packet], None]
 Claim = Callable[[Packet], bool]  # True: the packet is consumed
+Transform = Callable[[Packet], Packet]
 
 EVERY_PLACE = "@"  # `subscribe` key for the casts of every place without its own slave
 
@@ -107,6 +112,9 @@ class Router:
         self._root_dispatch: Dispatch[Hook] = Dispatch(self._root_table)
         self._request_dispatch: Dispatch[Claim] = Dispatch(self._request_table)
         self._context_dispatch: Dispatch[Claim] = Dispatch(self._context_table)
+        self._outgoing_table: dict[str, Transform] = {}
+        self._outgoing_dispatch: Dispatch[Transform] = Dispatch(self._outgoing_table)
+        self._foreign: list[Hook] = []
 
     def register(self, entity: Entity, uniform: str | None = None) -> None:
         self._entities[normalize(uniform or entity.uniform)] = entity
@@ -160,6 +168,27 @@ class Router:
         entity it is for; it returns True when it consumed the packet."""
         self._context_table[method] = handler
         self._context_dispatch = Dispatch(self._context_table)
+
+    def on_outgoing(self, method: str, handler: Transform) -> None:
+        """A local packet of `method` (and below) leaving for another server goes out
+        as `handler` returns it."""
+        self._outgoing_table[method] = handler
+        self._outgoing_dispatch = Dispatch(self._outgoing_table)
+
+    def on_foreign(self, hook: Hook) -> None:
+        """`hook` sees (and may rewrite) each packet from a server outside the network
+        before it is routed."""
+        self._foreign.append(hook)
+
+    def outgoing(self, packet: Packet) -> Packet:
+        """`packet` as it leaves for another server (see `on_outgoing`)."""
+        handler = self._outgoing_dispatch.lookup(packet.method)
+        return packet if handler is None else handler(packet)
+
+    def foreign_in(self, packet: Packet) -> None:
+        """A packet from a server outside the network, before `link_in`."""
+        for hook in self._foreign:
+            hook(packet)
 
     def subscriber(self, context: str) -> Hook | None:
         """The slave that applies the casts of `context`, if any."""
