@@ -65,7 +65,7 @@ def make_core(history: str) -> tuple[IRCServer, Store | None]:
         )
     router = Router(config.server.name)
     places = PlaceRegistry(router, config.server.name, config)
-    core = front_end(config, router, places)
+    core, _ = front_end(config, router, places)
     store = None
     if history == "sqlite":
         path = Path(tempfile.mkdtemp(prefix="bench-commands-")) / "store.db"

@@ -25,6 +25,7 @@ from ircpsyc.ircd.history_hooks import JoinReplay, PrivateHistory
 from ircpsyc.ircd.hostnames import HostLookups
 from ircpsyc.ircd.moderation import Moderation
 from ircpsyc.ircd.sasl_state import MECHANISMS
+from ircpsyc.linking import Linking
 from ircpsyc.ircd.service_users import (
     LoginModes,
     Presence,
@@ -53,9 +54,13 @@ def front_end(
     router: Router,
     places: PlaceRegistry,
     clock: Callable[[], float] = time.time,
-) -> IRCServer:
+    monotonic: Callable[[], float] = time.monotonic,
+    boot: str = "",
+) -> tuple[IRCServer, Linking]:
     """The IRC front-end with its history and away log (in memory until
-    `attach_store`), operator state, host cloaking and host name lookups."""
+    `attach_store`), operator state, host cloaking and host name lookups, and
+    its network: a network of one unless [[links]] are configured (`Linking`
+    keeps link timers on `monotonic`)."""
     core = IRCServer(config, router, places, clock)
     _install_history(core)
     # Operator privileges, snomasks, K/D-lines, and the places' timers.
@@ -66,7 +71,8 @@ def front_end(
     core.cloaks = Cloaks(core)  # host cloaking, user mode +x
     core.hostnames = HostLookups(core)  # reverse DNS ([limits] resolve_hostnames)
     core.tickers.append(core.hostnames.tick)
-    return core
+    linking = Linking(config, router, places, core, monotonic, clock, boot)
+    return core, linking
 
 
 def _install_history(core: IRCServer) -> None:
@@ -111,12 +117,11 @@ def install_accounts(core: IRCServer, accounts: Accounts) -> NS.NickServ:
     core.router.register(nickserv)
     core.router.register(nickserv.sync)  # psyc://SERVER/$accounts
     core.tickers.append(nickserv.sync.tick)
-    net = core.net
-    if net is not None:  # accounts are decided by their home server, held by all
-        nickserv.sync.attach(net.network)
-        nickserv.elsewhere = lambda folded: [
-            p.nick for p in net.persons() if p.account and casefold(p.account) == folded
-        ]
+    net = core.net  # accounts are decided by their home server, held by all
+    nickserv.sync.attach(net.network)
+    nickserv.elsewhere = lambda folded: [
+        p.nick for p in net.persons() if p.account and casefold(p.account) == folded
+    ]
     core.accounts = accounts
     core.nickserv = nickserv
     core.service_requests = from_service

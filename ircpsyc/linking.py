@@ -29,8 +29,10 @@ table) what arrives from other servers:
 * `$info` (ircpsyc.ircd.serverinfo: VERSION, MOTD, TIME, ADMIN and INFO of
   another server): the same, between the roots and the `$info` entities.
 
-`ircpsyc.server.Server` creates one when [[links]] or listen.psyc is configured;
-the sans-IO tests build several and connect their circuits in memory.
+Every server has one (`ircpsyc.assemble.front_end` builds it): a server without
+[[links]] is a network of one, whose services answer for it alone; nothing is
+dialled and no PSYC listener opened unless configured.  The sans-IO tests build
+several and connect their circuits in memory.
 """
 
 from __future__ import annotations
@@ -81,11 +83,6 @@ def _to_local(router: Router, uniform: str, packet: Packet) -> None:
     entity = router.lookup(uniform)
     if entity is not None:
         entity.receive(packet)
-
-
-def wanted(config: Config) -> bool:
-    """Whether this server links to others at all."""
-    return bool(config.links or config.listen.psyc or config.listen.psyc_tls)
 
 
 def link_configs(config: Config) -> list[LinkConfig]:
@@ -145,7 +142,6 @@ class Linking:
         core.person_observers.append(self.roster)
         core.tickers.append(self.roster.tick)
         network.listeners.append(self.roster)
-        core.net = NetFront(core, network, self.roster, self.replicas)
         # Channel history at the homes, the channel directory, and the away log of
         # mentions in channels homed elsewhere (the replicas see those lines).
         self.history = NetHistory(
@@ -154,7 +150,6 @@ class Linking:
         self.directory = Directory(network, router, places, lambda: core.config, wall_clock)
         network.listeners.extend([self.history.requests, self.directory])
         core.tickers.extend([self.history.requests.tick, self.directory.tick])
-        core.net.history, core.net.directory = self.history, self.directory
         self.replicas.observers.append(core.awaylog.replica_cast)
         self.replicas.rejoined.append(partial(replay_missed, core))
         # Each account's away log at its home (ircpsyc.services.awaylog_net).
@@ -163,17 +158,25 @@ class Linking:
         )
         network.listeners.append(self.awaylog.requests)
         core.tickers.append(self.awaylog.requests.tick)
-        core.net.awaylog = self.awaylog
         self.netops = netops = NetOps(core, network)  # K/D-lines, KILL, SA* network-wide
         router.register(netops)
         network.listeners.append(netops)
         core.tickers.append(netops.tick)
         core.moderation.netops = netops
         self.info = info = ServerInfo(core, network)  # VERSION etc. of the others
-        core.net.info = info
         router.register(info)
         network.listeners.append(info.requests)  # timeouts and lost servers
         core.tickers.append(info.requests.tick)
+        core.net = NetFront(
+            core,
+            network,
+            self.roster,
+            self.replicas,
+            self.history,
+            self.directory,
+            self.awaylog,
+            info,
+        )
         self._route(router)
         self.service: LinkService | None = None
         self._ticker: asyncio.Task[None] | None = None

@@ -24,8 +24,6 @@ from ircpsyc.ircd.durable import DurableEcho
 from ircpsyc.ircd.hostnames import SystemResolver
 from ircpsyc.ircd.protocol import IRCProtocol
 from ircpsyc.ircd.session import Session
-from ircpsyc.linking import Linking
-from ircpsyc.linking import wanted as linking_wanted
 from ircpsyc.netaddr import address_group
 from ircpsyc.psyc_backend.router import Router
 from ircpsyc.services.accounts import Accounts
@@ -128,12 +126,9 @@ class Server:
         self.overrides = overrides or Overrides()
         self.router = Router(config.server.name)
         self.places = PlaceRegistry(self.router, config.server.name, config)
-        self.core = front_end(config, self.router, self.places, time.time)
+        # The network: of this server alone unless [[links]] are configured.
+        self.core, self.linking = front_end(config, self.router, self.places, time.time)
         self.core.on_rehash = self.reload
-        # Server links ([[links]], listen.psyc): channels and persons across servers.
-        self.linking: Linking | None = None
-        if linking_wanted(config):
-            self.linking = Linking(config, self.router, self.places, self.core)
         self.store: Store | None = None
         # Client connections from accept() on (TLS handshakes included) to their close.
         self.admission: Admission[Connection] = Admission()
@@ -343,10 +338,9 @@ class Server:
         await self._start_proxied()
         self._tick = asyncio.create_task(self._ticker())
         log.info("%s listening on %s", self.config.server.name, ", ".join(self.described()))
-        if self.linking is not None:
-            if self.config.listen.psyc_tls and self.ssl_context is None:
-                self.ssl_context = self._make_ssl_context()
-            await self.linking.start(self.ssl_context)
+        if self.config.listen.psyc_tls and self.ssl_context is None:
+            self.ssl_context = self._make_ssl_context()
+        await self.linking.start(self.ssl_context)  # opens listen.psyc, if configured
         if self.config.xmpp.enabled:
             self._start_xmpp()
 
@@ -497,12 +491,9 @@ class Server:
             self.core.moderation.snomasks.send("a", "Rehash: [xmpp] changes need a restart")
         self.config = config
         self.core.apply_config(config)
-        if self.linking is not None:
-            for change in self.linking.reconfigure(config):
-                log.info("reload: %s", change)
-                self.core.moderation.snomasks.send("a", f"Rehash: {change}")
-        elif linking_wanted(config):
-            log.warning("server links take effect at the next restart")
+        for change in self.linking.reconfigure(config):
+            log.info("reload: %s", change)
+            self.core.moderation.snomasks.send("a", f"Rehash: {change}")
         log.info("configuration reloaded from %s", config.source)
         return None
 
@@ -513,17 +504,15 @@ class Server:
             history, lambda: store.committed, loop.call_soon, self.core.router.host, store.hurry
         )
         self.core.durable = durable
-        listeners = [durable.committed]
-        if self.linking is not None:
-            # Lines of persons of other servers: their servers hold the echoes until
-            # we say they are committed; ours, of channels homed elsewhere, likewise.
-            net_history = self.linking.history
-            listeners.append(net_history.committed)
-            net_history.on_committed.append(durable.committed_there)
-            durable.in_network = self.linking.network.in_network
-            durable.timeout = lambda: self.core.config.network.request_timeout * 3
-            self.linking.network.listeners.append(durable)
-            self.core.tickers.append(durable.tick)
+        # Lines of persons of other servers: their servers hold the echoes until
+        # we say they are committed; ours, of channels homed elsewhere, likewise.
+        net_history = self.linking.history
+        listeners = [durable.committed, net_history.committed]
+        net_history.on_committed.append(durable.committed_there)
+        durable.in_network = self.linking.network.in_network
+        durable.timeout = lambda: self.core.config.network.request_timeout * 3
+        self.linking.network.listeners.append(durable)
+        self.core.tickers.append(durable.tick)
 
         def on_loop() -> None:
             for listener in listeners:
@@ -546,15 +535,13 @@ class Server:
             self.store.flush()  # what was echoed so far is committed: send it
             self.store.on_commit = None
             durable.release_all()
-            if self.linking is not None:
-                self.linking.history.committed()  # and tell the other servers
+            self.linking.history.committed()  # and tell the other servers
             self.core.durable = None
         if self.xmpp is not None:
             with contextlib.suppress(Exception):
                 await self.xmpp.stop()
         self.core.shutdown(reason)
-        if self.linking is not None:
-            await self.linking.stop()  # after the users left, so the peers hear it
+        await self.linking.stop()  # after the users left, so the peers hear it
         if self._tick is not None:
             self._tick.cancel()
             with contextlib.suppress(asyncio.CancelledError):

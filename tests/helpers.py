@@ -184,7 +184,10 @@ class World:
         self.now = START
         self.router = Router(self.config.server.name)
         self.places = PlaceRegistry(self.router, self.config.server.name, self.config, self.clock)
-        self.core = front_end(self.config, self.router, self.places, self.clock)
+        # A network of one: the network's services answer for this server alone.
+        self.core, self.linking = front_end(
+            self.config, self.router, self.places, self.clock, self.clock
+        )
 
     def clock(self) -> float:
         return self.now

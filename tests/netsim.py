@@ -63,9 +63,8 @@ class Server:
         self.name = config.server.name
         self.router = Router(self.name)
         self.places = PlaceRegistry(self.router, self.name, config, self.clock)
-        self.core = front_end(config, self.router, self.places, self.clock)
-        self.linking = Linking(
-            config, self.router, self.places, self.core, self.clock, self.clock, boot
+        self.core, self.linking = front_end(
+            config, self.router, self.places, self.clock, self.clock, boot
         )
         self.network = self.linking.network
         self.store: Store | None = None

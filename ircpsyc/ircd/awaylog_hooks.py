@@ -182,17 +182,12 @@ _REASONS = {
 }
 
 
-def _service(core: IRCServer) -> NetAwayLog | None:
-    net = core.net
-    return net.awaylog if net is not None else None
-
-
 def log_home(core: IRCServer, account: str) -> str:
     """The server whose away log keeps `account`: its home ("" for this server, and
     for an account this server does not know)."""
-    service = _service(core)
+    service = core.net.awaylog
     nickserv, accounts = core.nickserv, core.accounts
-    if service is None or nickserv is None or accounts is None or not account:
+    if nickserv is None or accounts is None or not account:
         return ""
     held = accounts.get(account)
     if held is None:
@@ -216,8 +211,8 @@ def keep(
     if not awaylog.enabled:
         return None
     home = log_home(core, account)
-    service = _service(core)
-    if not home or service is None:
+    service = core.net.awaylog
+    if not home:
         return awaylog.record(account, packet, channel) is not None
 
     def done(reason: str) -> None:
@@ -248,11 +243,9 @@ def account_present(core: IRCServer, account: str) -> bool:
     for client in core.clients.values():
         if client.account and not client.away and casefold(client.account) == folded:
             return True
-    net = core.net
-    if net is not None:
-        for found in net.persons():
-            if found.account and not found.away and casefold(found.account) == folded:
-                return True
+    for found in core.net.persons():
+        if found.account and not found.away and casefold(found.account) == folded:
+            return True
     return False
 
 
@@ -268,8 +261,8 @@ def gather(client: Client, unread_only: bool, done: Callable[[list[AwayEntry], s
         return
     local = awaylog.entries(account, unread_only=unread_only)
     home = log_home(core, account)
-    service = _service(core)
-    if not home or service is None:
+    service = core.net.awaylog
+    if not home:
         done(local, "")
         return
 
@@ -301,15 +294,14 @@ def mark_read(client: Client, entries: list[AwayEntry]) -> None:
     account = client.account
     if not account or not entries:
         return
-    service = _service(core)
+    service = core.net.awaylog
     homes: dict[str, int] = {}
     for entry in entries:
         if entry.home:
             homes[entry.home] = max(homes.get(entry.home, 0), entry.seq)
             entry.read = True
-    if service is not None:
-        for home, upto in homes.items():
-            service.mark_read(home, account, upto)
+    for home, upto in homes.items():
+        service.mark_read(home, account, upto)
     awaylog.mark_read(account, [e for e in entries if not e.home])
 
 
@@ -419,13 +411,13 @@ def clear(client: Client, done: Callable[[int | None], None] | None = None) -> i
         return 0
     count = awaylog.clear(client.account)
     home = log_home(core, client.account)
-    service = _service(core)
+    service = core.net.awaylog
 
     def cleared(theirs: int | None) -> None:
         if done is not None:
             done(None if theirs is None else count + theirs)
 
-    if not home or service is None:
+    if not home:
         cleared(0)
     elif not service.clear(home, client.account, cleared):
         cleared(None)

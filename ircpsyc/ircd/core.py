@@ -169,12 +169,13 @@ class IRCServer:
         self.offload: Offload = inline_offload
         # Echoes of channel lines wait for their history commit (the server installs it).
         self.durable: DurableEcho | None = None
-        # Server linking (ircpsyc.linking): persons and channels on other servers.
-        self.net: NetFront | None = None
         self.apply_config(config)
 
     # Built by the composition root (ircpsyc.assemble.front_end) right after this.
     history: History  # in memory until the server attaches its store
+    # The network (ircpsyc.linking), of one server when none is linked: persons
+    # and channels on other servers, and the network's services.
+    net: NetFront
     awaylog: AwayLog
     moderation: Moderation  # oper privileges, snomasks, K/D-lines
     cloaks: Cloaks  # host cloaking, user mode +x

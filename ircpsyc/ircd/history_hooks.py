@@ -68,8 +68,7 @@ class PrivateHistory(PersonObserver):
         source = packet.routing.get("_source", "")
         if not source or "/$" in source or core.router.is_local(source):
             return
-        net = core.net
-        trusted = net is not None and net.network.in_network(host_of(source))
+        trusted = core.net.network.in_network(host_of(source))
         nick = packet.get("_nick") or source
         sender_key = party_key(packet.get("_account") if trusted else "", nick)
         history.log_private(packet, sender_key, nick, key_of(client), client.nick)
@@ -122,14 +121,9 @@ class JoinReplay(PlaceObserver):
 
 def home_elsewhere(core: IRCServer, view: PlaceView | None) -> str:
     """The server a channel's history lives on when it is not this one ("" if here)."""
-    service = net_history(core)
-    if view is None or service is None:
+    if view is None:
         return ""
-    return service.elsewhere(view.uniform)
-
-
-def net_history(core: IRCServer) -> NetHistory | None:
-    return core.net.history if core.net is not None else None
+    return core.net.history.elsewhere(view.uniform)
 
 
 def remote_entered(client: Client, view: PlaceView) -> None:
@@ -148,9 +142,9 @@ def replay_remote(client: Client, view: PlaceView) -> None:
     """The replay on JOIN for a channel homed elsewhere: asked from its home."""
     core = client.core
     settings = core.config.history
-    service = net_history(core)
+    service = core.net.history
     home = home_elsewhere(core, view)
-    if service is None or not home or not settings.enabled or settings.join_replay <= 0:
+    if not home or not settings.enabled or settings.join_replay <= 0:
         return
     wanted = [
         s
@@ -192,10 +186,10 @@ def _replay(
 def replay_missed(core: IRCServer, view: PlaceView, since: int) -> None:
     """A channel whose home split off past the grace is whole again: its local members
     get what was said there since the split (up to chathistory_limit lines)."""
-    service = net_history(core)
+    service = core.net.history
     home = home_elsewhere(core, view)
     settings = core.config.history
-    if service is None or not home or not settings.enabled:
+    if not home or not settings.enabled:
         return
     for member in view.members.values():
         client = member.route

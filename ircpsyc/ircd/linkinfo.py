@@ -22,16 +22,13 @@ def server_description(core: IRCServer, server: str) -> str:
     which the others learn from its topology advertisements."""
     if server.lower() == core.name.lower():
         return core.config.server.description
-    net = core.net
-    text = net.network.description_of(server.lower()) if net is not None else ""
+    text = core.net.network.description_of(server.lower())
     return text or DEFAULT_DESCRIPTION
 
 
 def link_stats(core: IRCServer, query: str, oper: bool) -> list[tuple[str, list[str]]]:
     """STATS l (a line per link) and L (JSON, operators only)."""
     net = core.net
-    if net is None:
-        return []
     now = time.monotonic()
     out: list[tuple[str, list[str]]] = []
     if query == "l":

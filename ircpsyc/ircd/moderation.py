@@ -231,8 +231,7 @@ def force_join(core: IRCServer, victim: Person, channel: str) -> bool:
     vars = victim.enter_vars()
     vars["_nick_place"] = channel
     vars["_flag_override"] = "1"
-    net = core.net
-    uniform = net.place_uniform(channel) if net is not None else place(core.name, channel[1:])
+    uniform = core.net.place_uniform(channel)
     victim.request("_request_enter", uniform, vars)
     return True
 

@@ -30,11 +30,8 @@ def valid_channel(name: str, channellen: int) -> bool:
 
 
 def place_uniform(s: Session, channel: str) -> str:
-    """The uniform of a channel's place: on its home server when servers are linked."""
-    net = s.core.net
-    if net is not None:
-        return net.place_uniform(channel)
-    return place(s.core.name, channel[1:])
+    """The uniform of a channel's place, on its home server."""
+    return s.core.net.place_uniform(channel)
 
 
 def guest_nick(core: IRCServer, by: Session) -> str:

@@ -100,16 +100,24 @@ class NetFront:
     """What the IRC front-end asks the network (installed as `IRCServer.net`)."""
 
     def __init__(
-        self, core: IRCServer, network: Network, roster: Roster, replicas: Replicas
+        self,
+        core: IRCServer,
+        network: Network,
+        roster: Roster,
+        replicas: Replicas,
+        history: NetHistory,
+        directory: Directory,
+        awaylog: NetAwayLog,
+        info: ServerInfo,
     ) -> None:
         self.core = core
         self.network = network
         self.roster = roster
         self.replicas = replicas
-        self.history: NetHistory | None = None  # channels' history at their homes
-        self.directory: Directory | None = None  # every channel of the network (LIST)
-        self.awaylog: NetAwayLog | None = None  # accounts' away logs at their homes
-        self.info: ServerInfo | None = None  # VERSION, MOTD, ... of other servers
+        self.history = history  # channels' history at their homes
+        self.directory = directory  # every channel of the network (LIST)
+        self.awaylog = awaylog  # accounts' away logs at their homes
+        self.info = info  # VERSION, MOTD, ... of other servers
 
     def find(self, nick: str) -> Person | None:
         """A remote person by nick, or a foreign one by uniform (`psyc://host/~nick`)."""
@@ -166,7 +174,7 @@ class NetFront:
         that are not homed here (secret ones too: LUSERS counts, LIST hides)."""
         counts = self.roster.counts()
         counts["servers"] = len(self.network.reachable)
-        channels = self.directory.count() if self.directory is not None else 0
+        channels = self.directory.count()
         # Places on PSYC servers outside the network are in no directory.
         channels += sum(1 for r in self.replicas.by_name.values() if r.federated)
         counts["channels"] = channels
@@ -180,8 +188,6 @@ class NetFront:
         nickserv = self.core.nickserv
         if nickserv is not None:  # ircpsyc.services.account_sync
             snapshot["accounts"] = nickserv.sync.snapshot()
-        if self.history is not None:
-            snapshot["history"] = self.history.snapshot()
-        if self.awaylog is not None:
-            snapshot["awaylog"] = self.awaylog.snapshot()
+        snapshot["history"] = self.history.snapshot()
+        snapshot["awaylog"] = self.awaylog.snapshot()
         return snapshot

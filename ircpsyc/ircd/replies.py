@@ -110,16 +110,14 @@ def send_lusers(s: Session) -> None:
     counts = s.core.counts()
     total = counts["users"] + counts["invisible"]
     users, invisible, opers = counts["users"], counts["invisible"], counts["opers"]
-    servers, peers, channels = 1, 0, counts["channels"]
-    net = s.core.net
-    if net is not None:  # persons on other servers come from the replicated rosters
-        remote = net.counts()
-        users += remote["users"]
-        invisible += remote["invisible"]
-        opers += remote["opers"]
-        servers = remote["servers"]
-        channels += remote["channels"]  # homed elsewhere: the channel directory
-        peers = len(net.network.links.up_peers())
+    net = s.core.net  # persons on other servers come from the replicated rosters
+    remote = net.counts()
+    users += remote["users"]
+    invisible += remote["invisible"]
+    opers += remote["opers"]
+    servers = remote["servers"]
+    channels = counts["channels"] + remote["channels"]  # homed elsewhere: the directory
+    peers = len(net.network.links.up_peers())
     everyone = users + invisible
     s.numeric(
         N.RPL_LUSERCLIENT,

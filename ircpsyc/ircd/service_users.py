@@ -181,7 +181,7 @@ def to_service(s: Session, nick: str, text: str) -> None:
 
 def channel_home(core: IRCServer, channel: str) -> str:
     """The server a channel lives on (this one unless servers are linked)."""
-    if core.net is None or channel[1:8].lower() == "psyc://":
+    if channel[1:8].lower() == "psyc://":
         return core.name
     return host_of(core.net.place_uniform(channel)) or core.name
 

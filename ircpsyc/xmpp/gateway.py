@@ -222,11 +222,8 @@ class Gateway:
         return self.core.places.get(channel)
 
     def place_uniform(self, channel: str) -> str:
-        """The uniform of a channel's place: on its home server when servers are linked."""
-        net = self.core.net
-        if net is not None:
-            return net.place_uniform(channel)
-        return place(self.core.name, channel[1:])
+        """The uniform of a channel's place, on its home server."""
+        return self.core.net.place_uniform(channel)
 
     def nicklen(self) -> int:
         return int(self.core.config.limits.nicklen)

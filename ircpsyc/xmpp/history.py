@@ -93,11 +93,10 @@ def ask_home(
     (`_request_history`, as IRC's replay on JOIN does); until it answers (or the
     request times out), what the room sends this session waits behind it.  False
     when the history is here, not wanted, or the home cannot be asked."""
-    net = gw.core.net
-    service = net.history if net is not None else None
-    home = service.elsewhere(view.uniform) if service is not None else ""
+    service = gw.core.net.history
+    home = service.elsewhere(view.uniform)
     asked = wanted(gw, occ) if home else None
-    if service is None or asked is None:
+    if asked is None:
         return False
     count, min_time = asked
     refs = [f"timestamp={min_time - 1}"] if min_time > 0 else ["*"]

@@ -81,7 +81,7 @@ def handle_register(s: Session, msg: Line) -> None:
     if weak:
         _register_fail(s, "WEAK_PASSWORD", name, weak)
         return
-    holder = core.clients.get(folded) or (core.net.find(name) if core.net is not None else None)
+    holder = core.clients.get(folded) or core.net.find(name)
     pending = core.reserved.get(folded)
     taken = holder is not None and holder is not s.client
     if taken or (pending is not None and pending is not s):

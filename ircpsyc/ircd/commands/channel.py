@@ -49,7 +49,7 @@ def handle_join(s: Session, msg: Line) -> None:
     for index, name in enumerate(msg.params[0].split(",")):
         if not name:
             continue
-        foreign = net.foreign_place(name) if net is not None else ""  # #psyc://host/@name
+        foreign = net.foreign_place(name)  # #psyc://host/@name
         if not foreign and not valid_channel(name, limits.channellen):
             s.numeric(
                 N.ERR_BADCHANNAME if name.startswith("#") else N.ERR_NOSUCHCHANNEL,
@@ -63,7 +63,7 @@ def handle_join(s: Session, msg: Line) -> None:
             s.numeric(N.ERR_TOOMANYCHANNELS, name, "You have joined too many channels")
             continue
         vars = client.enter_vars()
-        if foreign and net is not None and not net.network.in_network(host_of(foreign)):
+        if foreign and not net.network.in_network(host_of(foreign)):
             # The address (and its cloak) stay inside the network, as the roster's do.
             vars.pop("_ip", None)
             vars.pop("_cloak", None)
@@ -73,7 +73,7 @@ def handle_join(s: Session, msg: Line) -> None:
         if index < len(keys) and keys[index]:
             vars["_key"] = keys[index]
         target = foreign or place_uniform(s, name)
-        if net is not None and not net.can_reach(target):
+        if not net.can_reach(target):
             s.numeric(N.ERR_UNAVAILRESOURCE, name, "Channel unavailable: its server is unreachable")
             continue
         client.request("_request_enter", target, vars)
@@ -173,11 +173,7 @@ def handle_names(s: Session, msg: Line) -> None:
 def _remote_names(s: Session, summary: Summary) -> None:
     """NAMES of a public channel without members here: its home lists them (RFC 2812:
     visible members only), and an unreachable home leaves the list empty."""
-    net = s.core.net
-    directory = net.directory if net is not None else None
-    if directory is None:
-        s.numeric(N.RPL_ENDOFNAMES, summary.name, "End of /NAMES list")
-        return
+    directory = s.core.net.directory
     answer = s.later()
 
     def done(rows: list[tuple[str, str, str, str]] | None) -> None:
@@ -231,15 +227,14 @@ def handle_list(s: Session, msg: Line) -> None:
                 names.append(item)
     s.numeric(N.RPL_LISTSTART, "Channel", "Users  Name")
     auspex = has_privilege(s.core, client, "auspex")
-    directory = s.core.net.directory if s.core.net is not None else None
+    directory = s.core.net.directory
     views: list[PlaceView | Summary]
     if names:
         views = [v for v in (_view_or_summary(s, n) for n in names) if v is not None]
     else:
         views = list(s.core.places.views())  # with the replicas of channels homed elsewhere
-        if directory is not None:  # and the rest of the network's channels
-            seen = {v.folded for v in views}
-            views.extend(d for d in directory.summaries() if d.folded not in seen)
+        seen = {v.folded for v in views}  # and the rest of the network's channels
+        views.extend(d for d in directory.summaries() if d.folded not in seen)
     for view in views:
         count = view.users if isinstance(view, Summary) else len(view.members)
         if not minimum < count < maximum:
@@ -263,7 +258,7 @@ def _view_or_summary(s: Session, name: str) -> PlaceView | Summary | None:
     """A channel as this server sees it, or its directory entry when it has no member
     here (homed on another server)."""
     view = s.core.places.get(name)
-    if view is None and s.core.net is not None and s.core.net.directory is not None:
+    if view is None:
         return s.core.net.directory.get(name)
     return view
 

@@ -32,7 +32,7 @@ from ircpsyc.ircd.batch import (
 )
 from ircpsyc.ircd.client import Client
 from ircpsyc.ircd.core import command
-from ircpsyc.ircd.history_hooks import home_elsewhere, key_of, net_history
+from ircpsyc.ircd.history_hooks import home_elsewhere, key_of
 from ircpsyc.ircd.lines import line, server_time
 from ircpsyc.ircd.session import Session
 from ircpsyc.psyc_backend.packet import Packet
@@ -167,9 +167,9 @@ def _ask_home(
     max_kind: int,
 ) -> None:
     """CHATHISTORY of a channel homed elsewhere: the home selects, we render."""
-    service = net_history(s.core)
+    service = s.core.net.history
     unreachable = f"The history of {target} is on {home}, which cannot be reached now"
-    if service is None or not service.can_ask(home):
+    if not service.can_ask(home):
         s.fail(CMD, "MESSAGE_ERROR", sub, target, unreachable)
         return
     answer = s.later()
@@ -261,7 +261,7 @@ def _remote_targets(
 ) -> None:
     """TARGETS with channels homed elsewhere: each home tells its latest message (a
     home that cannot answer leaves its channel out rather than failing them all)."""
-    service = net_history(s.core)
+    service = s.core.net.history
     answer = s.later()
     waiting = [len(remote)]
 

@@ -45,12 +45,10 @@ def target_server(core: IRCServer, target: str) -> str:
     me = core.name.lower()
     name = target.lower()
     servers = [me]
-    net = core.net
-    if net is not None:
-        network = net.network
-        if network.in_network(name):
-            return name
-        servers += sorted(s for s in network.reachable if s != me and network.in_network(s))
+    network = core.net.network
+    if network.in_network(name):
+        return name
+    servers += sorted(s for s in network.reachable if s != me and network.in_network(s))
     if name in servers:
         return name
     if "*" in name or "?" in name:
@@ -59,7 +57,7 @@ def target_server(core: IRCServer, target: str) -> str:
     if found is None:
         return ""
     if isinstance(found, RemotePerson):  # foreign persons' servers are not asked
-        return found.server if net is not None and net.network.in_network(found.server) else ""
+        return found.server if network.in_network(found.server) else ""
     return me
 
 
@@ -105,9 +103,8 @@ def _query(s: Session, msg: Line, command: str) -> None:
     if server == core.name.lower():
         show(s, core.name, command, Packet("_status_server_info", {}, info_vars(core, command)))
         return
-    net = core.net
-    info = net.info if net is not None else None
-    if not server or info is None or not info.requests.can_ask(server):
+    info = core.net.info
+    if not server or not info.requests.can_ask(server):
         s.numeric(N.ERR_NOSUCHSERVER, target, "No such server")
         return
     answer = s.later()

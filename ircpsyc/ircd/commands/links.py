@@ -27,13 +27,9 @@ RPL_MAPEND = "017"
 @command("LINKS")
 def handle_links(s: Session, msg: Line) -> None:
     core = s.core
-    net = core.net
-    if net is None:
-        s.numeric(N.RPL_LINKS, core.name, core.name, f"0 {core.config.server.description}")
-    else:
-        for name, parent, hops in net.servers():
-            text = server_description(core, name)
-            s.numeric(N.RPL_LINKS, name, parent, f"{max(hops, 0)} {text}")
+    for name, parent, hops in core.net.servers():
+        text = server_description(core, name)
+        s.numeric(N.RPL_LINKS, name, parent, f"{max(hops, 0)} {text}")
     s.numeric(N.RPL_ENDOFLINKS, "*", "End of /LINKS list")
 
 
@@ -42,10 +38,6 @@ def handle_links(s: Session, msg: Line) -> None:
 def handle_map(s: Session, msg: Line) -> None:
     core = s.core
     net = core.net
-    if net is None:
-        s.numeric(RPL_MAP, f"{core.name} [{len(core.clients)} users]")
-        s.numeric(RPL_MAPEND, "End of /MAP")
-        return
     network = net.network
     children = network.tree_children()
     users: dict[str, int] = {network.me: len(core.clients)}
@@ -76,7 +68,7 @@ def handle_squit(s: Session, msg: Line) -> None:
     net = s.core.net
     name = msg.params[0]
     reason = msg.params[1] if len(msg.params) > 1 else "SQUIT"
-    if net is None or not net.network.links.drop(name, f"SQUIT by {s.nick}: {reason}"):
+    if not net.network.links.drop(name, f"SQUIT by {s.nick}: {reason}"):
         s.numeric(N.ERR_NOSUCHSERVER, name, "No such server")
         return
     s.note(f"Link to {name} broken; it is dialled again after the back-off")
@@ -87,7 +79,7 @@ def handle_squit(s: Session, msg: Line) -> None:
 def handle_connect(s: Session, msg: Line) -> None:
     net = s.core.net
     name = msg.params[0]
-    if net is None or not net.network.links.redial(name):
+    if not net.network.links.redial(name):
         s.numeric(N.ERR_NOSUCHSERVER, name, "No such server")
         return
     s.note(f"Dialling {name}")

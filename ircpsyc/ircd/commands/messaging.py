@@ -83,7 +83,7 @@ def _deliver(s: Session, msg: Line, verb: str) -> None:
                 vars["_flag_bot"] = "1"
             view = client.channels.get(casefold(name))
             uniform = view.uniform if view is not None else place_uniform(s, name)
-            gone = s.core.net.split_off(uniform) if s.core.net is not None else ""
+            gone = s.core.net.split_off(uniform)
             if gone:
                 if not notice:
                     s.numeric(

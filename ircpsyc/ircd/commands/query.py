@@ -66,18 +66,14 @@ def _server_of(s: Session, client: Person) -> str:
 
 def _hops(s: Session, server: str) -> str:
     """The hop count WHO shows: 0 here, the links crossed to another server."""
-    net = s.core.net
-    if net is None or server == s.core.name:
+    if server == s.core.name:
         return "0"
-    return str(max(0, net.network.topology.hops(server)))
+    return str(max(0, s.core.net.network.topology.hops(server)))
 
 
 def _everyone(s: Session) -> Iterable[Person]:
     """Local persons, then those on other servers of the network."""
-    net = s.core.net
-    if net is None:
-        return s.core.clients.values()
-    return [*s.core.clients.values(), *net.persons()]
+    return [*s.core.clients.values(), *s.core.net.persons()]
 
 
 def _who_reply(
@@ -133,8 +129,8 @@ def handle_who(s: Session, msg: Line) -> None:
         whox, _, token = spec.partition(",")
         options = opts
     opers_only = "o" in options
-    if mask.startswith("#") and s.core.places.get(mask) is None and s.core.net is not None:
-        summary = s.core.net.directory.get(mask) if s.core.net.directory else None
+    if mask.startswith("#") and s.core.places.get(mask) is None:
+        summary = s.core.net.directory.get(mask)
         if summary is not None and (not summary.secret or _auspex(viewer)):
             _remote_who(s, mask, summary.name, opers_only, whox, token)  # ask its home
             return
@@ -188,8 +184,7 @@ def _remote_who(
     the members (as for NAMES), the roster adds what it knows of each (away, user
     modes); +i members are left out (the viewer is not in the channel) unless the
     viewer has auspex.  An unreachable home, or no answer, ends the list empty."""
-    net = s.core.net
-    directory = net.directory if net is not None else None
+    directory = s.core.net.directory
     viewer = s.client
     assert viewer is not None
     auspex = _auspex(viewer)
