@@ -25,7 +25,6 @@ from ircpsyc.ircd.history_hooks import JoinReplay, PrivateHistory
 from ircpsyc.ircd.hostnames import HostLookups
 from ircpsyc.ircd.moderation import Moderation
 from ircpsyc.ircd.sasl_state import MECHANISMS
-from ircpsyc.linking import Linking
 from ircpsyc.ircd.service_users import (
     LoginModes,
     Presence,
@@ -34,6 +33,7 @@ from ircpsyc.ircd.service_users import (
     from_service,
     registration_cap,
 )
+from ircpsyc.linking import Linking
 from ircpsyc.psyc_backend.uniform import casefold
 from ircpsyc.services import chanserv as CS
 from ircpsyc.services import nickserv as NS
@@ -56,11 +56,12 @@ def front_end(
     clock: Callable[[], float] = time.time,
     monotonic: Callable[[], float] = time.monotonic,
     boot: str = "",
+    alone: bool = False,
 ) -> tuple[IRCServer, Linking]:
     """The IRC front-end with its history and away log (in memory until
     `attach_store`), operator state, host cloaking and host name lookups, and
     its network: a network of one unless [[links]] are configured (`Linking`
-    keeps link timers on `monotonic`)."""
+    keeps link timers on `monotonic`; `alone`: see there)."""
     core = IRCServer(config, router, places, clock)
     _install_history(core)
     # Operator privileges, snomasks, K/D-lines, and the places' timers.
@@ -71,7 +72,7 @@ def front_end(
     core.cloaks = Cloaks(core)  # host cloaking, user mode +x
     core.hostnames = HostLookups(core)  # reverse DNS ([limits] resolve_hostnames)
     core.tickers.append(core.hostnames.tick)
-    linking = Linking(config, router, places, core, monotonic, clock, boot)
+    linking = Linking(config, router, places, core, monotonic, clock, boot, alone)
     return core, linking
 
 

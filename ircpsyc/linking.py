@@ -85,6 +85,11 @@ def _to_local(router: Router, uniform: str, packet: Packet) -> None:
         entity.receive(packet)
 
 
+def linked(config: Config) -> bool:
+    """Whether this server dials or accepts links at all."""
+    return bool(config.links or config.listen.psyc or config.listen.psyc_tls)
+
+
 def link_configs(config: Config) -> list[LinkConfig]:
     return [
         LinkConfig(link.name, link.secret, link.address, link.tls, link.fingerprint)
@@ -115,7 +120,11 @@ class Linking:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         boot: str = "",
+        alone: bool = False,
     ) -> None:
+        # Started with no links to dial or accept (`alone`), the server keeps every
+        # channel whatever [network] servers and [channels] pin say, until a restart.
+        self.alone = alone
         self.config = config
         self.core = core
         self.clock = clock
@@ -125,8 +134,8 @@ class Linking:
             router,
             link_configs(config),
             settings_of(config),
-            network_servers(config),
-            dict(config.channels.pin),
+            (config.server.name,) if alone else network_servers(config),
+            {} if alone else dict(config.channels.pin),
             config.network.split_grace,
             clock,
             boot,
@@ -219,9 +228,11 @@ class Linking:
         """Apply a reloaded configuration; what changed and what waits for a restart."""
         old, self.config = self.config, config
         network = self.network
+        network.set_description(config.server.description)
+        if self.alone:
+            return []  # links wait for a restart (the server says so)
         changes = network.links.reconfigure(link_configs(config), settings_of(config))
         network.split_grace = config.network.split_grace
-        network.set_description(config.server.description)
         if changes:
             network.links_changed()
         if network_servers(old) != network_servers(config) or old.channels.pin != (

@@ -24,6 +24,7 @@ from ircpsyc.ircd.durable import DurableEcho
 from ircpsyc.ircd.hostnames import SystemResolver
 from ircpsyc.ircd.protocol import IRCProtocol
 from ircpsyc.ircd.session import Session
+from ircpsyc.linking import linked
 from ircpsyc.netaddr import address_group
 from ircpsyc.psyc_backend.router import Router
 from ircpsyc.services.accounts import Accounts
@@ -127,7 +128,9 @@ class Server:
         self.router = Router(config.server.name)
         self.places = PlaceRegistry(self.router, config.server.name, config)
         # The network: of this server alone unless [[links]] are configured.
-        self.core, self.linking = front_end(config, self.router, self.places, time.time)
+        self.core, self.linking = front_end(
+            config, self.router, self.places, time.time, alone=not linked(config)
+        )
         self.core.on_rehash = self.reload
         self.store: Store | None = None
         # Client connections from accept() on (TLS handshakes included) to their close.
@@ -494,6 +497,8 @@ class Server:
         for change in self.linking.reconfigure(config):
             log.info("reload: %s", change)
             self.core.moderation.snomasks.send("a", f"Rehash: {change}")
+        if self.linking.alone and linked(config):
+            log.warning("server links take effect at the next restart")
         log.info("configuration reloaded from %s", config.source)
         return None
 

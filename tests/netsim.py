@@ -22,7 +22,6 @@ from irctokens.line import Line
 from ircpsyc.assemble import front_end
 from ircpsyc.channels.place import PlaceRegistry
 from ircpsyc.config import Config, LinkEntry
-from ircpsyc.linking import Linking
 from ircpsyc.psyc_backend.link import Circuit
 from ircpsyc.psyc_backend.router import Router
 from ircpsyc.services.accounts import Accounts

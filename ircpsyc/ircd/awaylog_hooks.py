@@ -42,7 +42,6 @@ Across servers, an account's away log lives at the account's home
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from ircpsyc.ircd.batch import can_batch, plain, send_packets, when
 from ircpsyc.ircd.client import Client
@@ -52,9 +51,6 @@ from ircpsyc.ircd.session import Session
 from ircpsyc.psyc_backend.packet import Packet
 from ircpsyc.psyc_backend.uniform import casefold
 from ircpsyc.services.awaylog import AwayEntry
-
-if TYPE_CHECKING:
-    from ircpsyc.services.awaylog_net import NetAwayLog
 
 
 def _about(session: Session, nick: str, text: str) -> None:

@@ -12,7 +12,6 @@ the answer as for a local channel.
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING
 
 from ircpsyc.channels.place import Member, Place, PlaceObserver, PlaceView
 from ircpsyc.ircd import caps as C
@@ -25,10 +24,6 @@ from ircpsyc.persons.person import Person
 from ircpsyc.psyc_backend.network import host_of
 from ircpsyc.psyc_backend.packet import Packet
 from ircpsyc.services.history import KIND_MESSAGE, Entry, party_key, time_of
-
-if TYPE_CHECKING:
-    from ircpsyc.services.history_net import NetHistory
-
 
 # -- wiring
 

@@ -34,7 +34,7 @@ from ircpsyc.ircd.xlines import XLines
 from ircpsyc.persons.person import Person
 from ircpsyc.persons.roster import RemotePerson
 from ircpsyc.psyc_backend.packet import Value
-from ircpsyc.psyc_backend.uniform import casefold, place
+from ircpsyc.psyc_backend.uniform import casefold
 
 if TYPE_CHECKING:
     from ircpsyc.channels.place import PlaceView
@@ -52,11 +52,12 @@ ALL_PRIVILEGES = frozenset(OPER_PRIVILEGES)
 class Moderation(PersonObserver):
     """Operator state of one server: snomasks, server bans, timers."""
 
+    netops: NetOps  # network-wide K/D-lines and actions: set by ircpsyc.linking
+
     def __init__(self, core: IRCServer) -> None:
         self.core = core
         self.snomasks = Snomasks(core)
         self.xlines = XLines(core)
-        self.netops: NetOps | None = None  # set when the server is linked (ircpsyc.linking)
         self.disconnectors = core.persons.disconnectors  # front-ends without sessions
 
     def attach_store(self, store: Store) -> None:
@@ -217,7 +218,7 @@ def remote_ops(s: Session, victim: Person) -> NetOps | None:
     """Where to send an action on `victim` when it is on another server of the network."""
     server = server_of(victim)
     netops = s.core.moderation.netops
-    if not server or netops is None or not netops.network.in_network(server):
+    if not server or not netops.network.in_network(server):
         return None
     return netops
 

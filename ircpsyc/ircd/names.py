@@ -7,8 +7,6 @@ import random
 import re
 from typing import TYPE_CHECKING
 
-from ircpsyc.psyc_backend.uniform import place
-
 if TYPE_CHECKING:
     from ircpsyc.ircd.core import IRCServer
     from ircpsyc.ircd.session import Session

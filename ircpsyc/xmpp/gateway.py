@@ -40,7 +40,7 @@ from xml.etree.ElementTree import Element, SubElement
 from ircpsyc.persons.person import Person, PersonObserver
 from ircpsyc.psyc_backend.ids import new_id
 from ircpsyc.psyc_backend.packet import Packet
-from ircpsyc.psyc_backend.uniform import casefold, place
+from ircpsyc.psyc_backend.uniform import casefold
 from ircpsyc.xmpp import jid as J
 from ircpsyc.xmpp import messages, muc, presence, render, rooms
 from ircpsyc.xmpp import stanza as S

@@ -23,13 +23,13 @@ if TYPE_CHECKING:
 
 
 class Network(Protocol):
-    """The network, as far as the gateway asks it (None on a single server)."""
+    """The network (of one server when none is linked), as far as the gateway asks it."""
 
     def place_uniform(self, channel: str) -> str:
         """The uniform of a channel's place at its home server."""
 
     @property
-    def history(self) -> NetHistory | None:
+    def history(self) -> NetHistory:
         """Channels' history at their homes."""
 
 
@@ -62,6 +62,6 @@ class Core(Protocol):
     def tickers(self) -> list[Callable[[float], None]]: ...
 
     @property
-    def net(self) -> Network | None: ...
+    def net(self) -> Network: ...
 
     def clock(self) -> float: ...

@@ -280,9 +280,7 @@ def _remote_targets(
             one_done(name, packets)
 
         refs = ["*"]
-        if service is None or not service.ask(
-            home, view.name, client.uniform, "LATEST", refs, 1, max_kind, done
-        ):
+        if not service.ask(home, view.name, client.uniform, "LATEST", refs, 1, max_kind, done):
             one_done(view.name, None)
 
 

@@ -60,9 +60,7 @@ def handle_globops(s: Session, msg: Line) -> None:
     client = s.client
     assert client is not None
     globops(s.core, client.nick, msg.params[0])
-    netops = s.core.moderation.netops
-    if netops is not None:
-        netops.globops(client.nick, msg.params[0])
+    s.core.moderation.netops.globops(client.nick, msg.params[0])
 
 
 # -- SAJOIN, SAPART, SANICK

@@ -132,9 +132,7 @@ def handle_wallops(s: Session, msg: Line) -> None:
     if not require_privilege(s, "wallops"):
         return
     wallops(s.core, client.prefix, msg.params[0])
-    netops = s.core.moderation.netops
-    if netops is not None:  # and to the other servers of the network
-        netops.wallops(client.prefix, msg.params[0])
+    s.core.moderation.netops.wallops(client.prefix, msg.params[0])  # and the other servers
 
 
 # REHASH

@@ -209,7 +209,7 @@ def _remote_who(
 
         answer(reply)
 
-    if directory is None or not directory.who(channel, done, secret=auspex):
+    if not directory.who(channel, done, secret=auspex):
         done(None)
 
 

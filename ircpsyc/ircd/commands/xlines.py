@@ -88,9 +88,7 @@ def _add(s: Session, msg: Line, kind: str) -> None:
     s.core.moderation.snomasks.send("x", f"{client.nick} added {ban.describe(now)}: {reason}")
     s.note(f"Added {ban.describe(now)}: {reason}")
     enforce_and_tell(s.core, ban)
-    netops = s.core.moderation.netops
-    if netops is not None:
-        netops.ban_added(ban)  # to every other server of the network
+    s.core.moderation.netops.ban_added(ban)  # to every other server of the network
 
 
 def _remove(s: Session, msg: Line, kind: str) -> None:
@@ -109,9 +107,7 @@ def _remove(s: Session, msg: Line, kind: str) -> None:
     text = f"the {what(kind)} for {removal.mask}"
     s.core.moderation.snomasks.send("x", f"{client.nick} removed {text}")
     s.note(f"Removed {text}")
-    netops = s.core.moderation.netops
-    if netops is not None:
-        netops.ban_removed(removal)
+    s.core.moderation.netops.ban_removed(removal)
 
 
 # KLINE [<duration>] <user@host|nick> [:<reason>]
