@@ -34,8 +34,10 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from ircpsyc.persons.person import NO_ADDRESS, Person, PersonObserver
+from ircpsyc.psyc_backend import vocabulary as V
+from ircpsyc.psyc_backend.context import ContextMaster, counter_of
 from ircpsyc.psyc_backend.network import Network, host_of
-from ircpsyc.psyc_backend.packet import Packet, Value, number, seconds
+from ircpsyc.psyc_backend.packet import Packet, Value, columns, number, seconds
 from ircpsyc.psyc_backend.server_context import ServerContext
 from ircpsyc.psyc_backend.uniform import (
     Uniform,
@@ -54,6 +56,8 @@ FIELDS: tuple[str, ...] = ("nick", "user", "host", "realname", "account", "away"
 FIELDS += ("signon", "since", "active")  # active: last activity (WHOIS idle), coarse
 FIELDS += ("ip",)  # stays inside the network: for DLINE <nick>, and auspex opers' WHOIS
 ACTIVE_STEP = 30  # seconds: idle times are coarse, so the roster is not cast per line
+# A snapshot: a person per row, as parallel `_list_*` columns.
+SNAPSHOT_COLUMNS: tuple[str, ...] = (V.LIST_MEMBERS, *(f"_list_{name}" for name in FIELDS))
 
 
 class RemotePerson(Person):
@@ -159,7 +163,8 @@ class Roster(PersonObserver[Person, Any]):
         self.me = network.me
         self.context = ServerContext(network, directory.router, ROSTER[1:])
         self.uniform = self.context.uniform
-        self.counter = int(directory.clock() * 1_000_000)
+        # Counters grow across restarts: they start at the time in microseconds.
+        self.master = ContextMaster(int(directory.clock() * 1_000_000))
         self.since: dict[str, int] = {}  # local person key -> when it took its nick (ms)
         self.shown: dict[str, tuple[str, ...]] = {}  # local person key -> last fields sent
         self.replicas: dict[str, RosterReplica] = {}
@@ -215,12 +220,8 @@ class Roster(PersonObserver[Person, Any]):
         return [s for s in network.hash_servers if s != self.me and s in network.known]
 
     def _cast(self, method: str, source: str, vars: dict[str, Value]) -> None:
-        self.counter += 1
-        packet = Packet(
-            method,
-            {"_context": self.uniform, "_counter": str(self.counter), "_source_relay": source},
-            vars,
-        )
+        packet = Packet(method, {V.CONTEXT: self.uniform, V.SOURCE_RELAY: source}, vars)
+        packet = self.master.stamp(packet)
         servers = self._servers()
         if servers:
             self.network.cast(packet, servers)
@@ -299,15 +300,14 @@ class Roster(PersonObserver[Person, Any]):
         server = host_of(packet.source)
         if not self.network.in_network(server) or server == self.me:
             return True  # the roster (with addresses) is for servers of the network only
-        since = _int(packet.get("_counter"), -1)
-        if since == self.counter:
+        since = _int(packet.get(V.COUNTER), -1)
+        if since == self.master.counter:
             return True
-        clients = self._locals()
-        columns: dict[str, Value] = {"_list_members": [c.uniform for c in clients]}
-        rows = [fields_of(c, self._since(c)) for c in clients]
-        for name in FIELDS:
-            columns[f"_list_{name}"] = [row[name] for row in rows]
-        self.context.send_copy(server, self.counter, columns)
+        rows = []
+        for client in self._locals():
+            fields = fields_of(client, self._since(client))
+            rows.append((client.uniform, *(fields[name] for name in FIELDS)))
+        self.context.send_copy(server, self.master.counter, columns(SNAPSHOT_COLUMNS, rows))
         return True
 
     def snapshot_in(self, packet: Packet) -> None:
@@ -316,14 +316,9 @@ class Roster(PersonObserver[Person, Any]):
             return
         old = self.replicas.get(server)
         replica = RosterReplica(server)
-        replica.last = _int(packet.routing.get("_counter", ""), -1)
-        uniforms = packet.get_list("_list_members")
-        columns = {name: packet.get_list(f"_list_{name}") for name in FIELDS}
-        for index, uniform in enumerate(uniforms):
-            fields = {
-                name: (values[index] if index < len(values) else "")
-                for name, values in columns.items()
-            }
+        replica.last = counter_of(packet)
+        for uniform, *values in packet.rows(SNAPSHOT_COLUMNS):
+            fields = dict(zip(FIELDS, values, strict=True))
             found = RemotePerson(self.directory, server, uniform, fields)
             replica.persons[normalize(uniform)] = found
             replica.by_nick[casefold(found.nick)] = found
@@ -348,7 +343,7 @@ class Roster(PersonObserver[Person, Any]):
             if self.context.is_peer(server):
                 self.context.ask(server)
             return
-        counter = _int(packet.routing.get("_counter", ""), -1)
+        counter = counter_of(packet)
         if not self.context.in_order(server, replica.last, counter):
             return
         replica.last = counter
