@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from netsim import Sim
 
+from ircpsyc.psyc_backend.context import ASK_AGAIN, ServerContext
 from ircpsyc.psyc_backend.packet import Packet
-from ircpsyc.psyc_backend.server_context import ASK_AGAIN, ServerContext
 
 
 def context() -> tuple[ServerContext, list[Packet], list[float]]:

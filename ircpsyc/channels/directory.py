@@ -42,10 +42,9 @@ from typing import TYPE_CHECKING, Any
 
 from ircpsyc.channels.place import Place, PlaceObserver, PlaceRegistry
 from ircpsyc.psyc_backend import vocabulary as V
-from ircpsyc.psyc_backend.context import ContextMaster
+from ircpsyc.psyc_backend.context import ContextMaster, ServerContext
 from ircpsyc.psyc_backend.packet import Packet, Value, columns, number
 from ircpsyc.psyc_backend.requests import Requests
-from ircpsyc.psyc_backend.server_context import ServerContext
 from ircpsyc.psyc_backend.uniform import casefold, host_of
 
 if TYPE_CHECKING:

@@ -35,10 +35,9 @@ from typing import TYPE_CHECKING, Any
 
 from ircpsyc.persons.person import NO_ADDRESS, Person, PersonObserver
 from ircpsyc.psyc_backend import vocabulary as V
-from ircpsyc.psyc_backend.context import ContextMaster, counter_of
+from ircpsyc.psyc_backend.context import ContextMaster, ServerContext, counter_of
 from ircpsyc.psyc_backend.network import Network, host_of
 from ircpsyc.psyc_backend.packet import Packet, Value, columns, number, seconds
-from ircpsyc.psyc_backend.server_context import ServerContext
 from ircpsyc.psyc_backend.uniform import (
     Uniform,
     UniformError,
