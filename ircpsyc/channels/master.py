@@ -119,8 +119,10 @@ class PlaceMasters(PlaceObserver):
             memory.pop(normalize(member.uniform), None)
 
     def place_cast(self, place: Place, packet: Packet) -> None:
-        key = normalize(place.uniform)
-        context = self.contexts.get(key)
+        # On every channel line: nothing to do for places with no member elsewhere.
+        contexts = self.contexts
+        key = normalize(place.uniform) if contexts else ""
+        context = contexts.get(key) if contexts else None
         if context is not None:
             context.counter = place.counter
             context.keep(packet)
@@ -128,6 +130,7 @@ class PlaceMasters(PlaceObserver):
         if method.startswith(V.NOTICE_PLACE_LEAVE) and not method.startswith(
             V.NOTICE_PLACE_LEAVE_NETBURP
         ):
+            key = key or normalize(place.uniform)
             if method.startswith(V.NOTICE_PLACE_LEAVE_KICK):
                 victim = place.by_nick.get(casefold(packet.get(V.NICK_TARGET)))
                 uniform = victim.uniform if victim is not None else ""

@@ -118,6 +118,7 @@ class NetFront:
         self.directory = directory  # every channel of the network (LIST)
         self.awaylog = awaylog  # accounts' away logs at their homes
         self.info = info  # VERSION, MOTD, ... of other servers
+        self.local = f"psyc://{network.me}/"  # uniforms here (a fast path per line)
 
     def find(self, nick: str) -> Person | None:
         """A remote person by nick, or a foreign one by uniform (`psyc://host/~nick`)."""
@@ -154,6 +155,8 @@ class NetFront:
     def split_off(self, uniform: str) -> str:
         """The host of `uniform` if it is gone past the split grace (or was never seen):
         what is sent there would wait for its return, so senders are told instead."""
+        if uniform.startswith(self.local):
+            return ""
         host = host_of(uniform)
         network = self.network
         if host == network.me or host in network.reachable:

@@ -561,16 +561,18 @@ class Network:
         """How long a packet from `server` may have waited on its way here (seconds):
         since the start of its outage while it is unreachable or was until lately
         (its packets queued meanwhile), else 0."""
-        now = self.clock()
         since = self.lost_at.get(server)
         if since is None:
             outage = self.outages.get(server)
             if outage is None:
-                return 0.0
+                return 0.0  # on every channel line: no clock read for this
             since, back = outage
+            now = self.clock()
             if now - back > OUTAGE_MEMORY:
                 del self.outages[server]
                 return 0.0
+        else:
+            now = self.clock()
         return max(0.0, now - since)
 
     def _server_rebooted(self, name: str, old_boot: str) -> None:

@@ -106,6 +106,7 @@ class NetHistory(PlaceObserver):
         self.clock = clock
         self.me = network.me
         self.uniform = f"psyc://{self.me}/{SERVICE}"
+        self.local = f"psyc://{self.me}/"  # the uniforms of this server's persons
         self.requests: Requests[Asked] = Requests(
             "h", clock, lambda: config().network.request_timeout, self._failed, network
         )
@@ -122,7 +123,9 @@ class NetHistory(PlaceObserver):
 
     def place_cast(self, place: Place, packet: Packet) -> None:
         relay = packet.routing.get(V.SOURCE_RELAY, "")
-        if not relay or not packet.method.startswith(V.MESSAGE_PUBLIC):
+        if not relay or relay.startswith(self.local):  # ours are committed here
+            return
+        if not packet.method.startswith(V.MESSAGE_PUBLIC):
             return
         server = host_of(relay)
         if server == self.me or not self.network.in_network(server):
