@@ -50,6 +50,7 @@ from ircpsyc.ircd.commands.chathistory import replay_missed
 from ircpsyc.ircd.netops import NetOps
 from ircpsyc.ircd.remote import NetFront, Roster
 from ircpsyc.ircd.serverinfo import ServerInfo
+from ircpsyc.psyc_backend.foreign import Foreign, ForeignService, bind_address
 from ircpsyc.psyc_backend.link import LinkConfig, LinkService, Settings
 from ircpsyc.psyc_backend.network import Network, host_of
 from ircpsyc.psyc_backend.packet import Packet
@@ -131,6 +132,9 @@ class Linking:
         network.on_context = self._context
         network.on_request = self._request
         network.ingress = self._ingress
+        # psyced and other PSYC servers outside the network, on demand.
+        self.foreign = network.foreign = Foreign(network, clock)
+        self.foreign_service: ForeignService | None = None
         core.net = NetFront(core, network, self.roster, self.replicas)
         # Channel history at the homes, the channel directory, and the away log of
         # mentions in channels homed elsewhere (the replicas see those lines).
@@ -201,7 +205,7 @@ class Linking:
             vars.setdefault("_host", host)
             vars["_prefix"] = f"{source}!{nick}@{host}"
         target = packet.routing.get("_target", "")
-        if "_nick_target" in vars and "/~" in target:
+        if ("_nick_target" in vars or packet.method.startswith("_message")) and "/~" in target:
             vars["_nick_target"] = target[target.index("/~") + 2 :]
 
     # -- REHASH
@@ -230,6 +234,7 @@ class Linking:
     def tick(self, now: float | None = None) -> None:
         now = self.clock() if now is None else now
         self.network.links.tick(now) if self.service is None else self.service.tick(now)
+        self.foreign.tick(now)
         self.network.tick(now)
         self.replicas.tick(self.wall_clock())
 
@@ -244,6 +249,8 @@ class Linking:
     async def start(self, server_ssl: ssl.SSLContext | None = None) -> None:
         listen = self.config.listen
         self.service = LinkService(self.network.links, listen.psyc, listen.psyc_tls, server_ssl)
+        self.foreign_service = ForeignService(self.foreign, bind_address(listen.psyc))
+        self.service.foreign = self.foreign_service
         await self.service.start()
         self.tick()
         self._ticker = asyncio.create_task(self._run())
@@ -255,5 +262,7 @@ class Linking:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
+        if self.foreign_service is not None:
+            await self.foreign_service.stop()
         if self.service is not None:
             await self.service.stop()

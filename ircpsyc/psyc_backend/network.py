@@ -319,6 +319,9 @@ class Network:
         self.on_request: Callable[[Packet], bool] = _no  # from a server root to a local entity
         self.decorate: Callable[[Packet], Packet] | None = None  # echoes of local places
         self.ingress: Hook | None = None  # packets from foreign servers (federation)
+        # Servers outside the network and its links (psyced): plain PSYC circuits on
+        # demand (ircpsyc.psyc_backend.foreign.Foreign), installed by the linking.
+        self.foreign: Any = None
         # Reachability.
         self.reachable: set[str] = {self.me}
         self.known: set[str] = {self.me}
@@ -363,7 +366,10 @@ class Network:
         return host in self.hash_servers
 
     def is_reachable(self, host: str) -> bool:
-        return host in self.reachable
+        if host in self.reachable:
+            return True
+        foreign = self.foreign
+        return foreign is not None and foreign.is_foreign(host)  # dialled on demand
 
     def boot_of(self, host: str) -> str:
         return self.boots.get(host, "")
@@ -664,6 +670,8 @@ class Network:
         their replicas ask for what they miss by `_counter`.)
         """
         dest = host_of(packet.routing.get("_target", ""))
+        if self.foreign is not None and self.foreign.is_foreign(dest):
+            return bool(self.foreign.send(packet))  # plain PSYC: nothing numbered or resent
         hop = self._hop(self.me, dest) if dest else ""
         if not hop:
             self.unroutable += 1
@@ -756,7 +764,13 @@ class Network:
     def cast(self, packet: Packet, servers: Iterable[str], min_rank: int | None = None) -> None:
         """Send a cast of a local context to the servers that have members of it."""
         extra = {} if min_rank is None else {"_filter_rank": str(min_rank)}
-        self._spread(packet, self.me, [s for s in servers if s != self.me], 0, extra)
+        dests = [s for s in servers if s != self.me]
+        if self.foreign is not None:
+            for host in [s for s in dests if self.foreign.is_foreign(s)]:
+                dests.remove(host)
+                if min_rank is None:  # a rank-filtered cast has no place outside
+                    self.foreign.cast(packet, host)
+        self._spread(packet, self.me, dests, 0, extra)
 
     def _spread(
         self, packet: Packet, origin: str, dests: list[str], hops: int, extra: dict[str, str]

@@ -1,0 +1,187 @@
+"""Federation with the real psyced (`../shared/psyced`, the original PSYC server).
+
+psyced runs on 127.0.0.1 with free ports (its PSYC port, its own IRC emulation);
+our server is `127.P.Q.R` (a loopback address of its own) with its PSYC listener on
+port 4404 there, so that psyced reaches our uniforms (`psyc://127.P.Q.R/~nick`)
+the way it reaches any PSYC host: port 4404 of the uniform's host.  On psyced's
+side an IRC client (`boss`, psyced's administrator: unregistered psyced users get
+no private messages from strangers) plays the psyced user.
+
+Skipped with a reason when `../shared/psyced` (beside the repository) is absent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import REPO, ServerFactory, ServerProcess, free_port
+
+from .support import RawClient, aio
+
+
+def _psyced_dir() -> Path:
+    """`../shared/psyced` beside the repository (beside the main checkout for a git
+    worktree); IRCPSYC_PSYCED names another place."""
+    if os.environ.get("IRCPSYC_PSYCED"):
+        return Path(os.environ["IRCPSYC_PSYCED"])
+    here = REPO.parent / "shared" / "psyced"
+    if here.exists():
+        return here
+    common = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--path-format=absolute", "--git-common-dir"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return Path(common).parent.parent / "shared" / "psyced" if common else here
+
+
+PSYCED = _psyced_dir()
+START = PSYCED / "start.sh"
+WAIT = 20.0
+
+pytestmark = pytest.mark.skipif(
+    not START.exists(), reason=f"no psyced to talk to: {PSYCED} is missing"
+)
+
+
+class Psyced:
+    """A running psyced on 127.0.0.1."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.psyc = free_port()
+        self.irc = free_port()
+        self.telnet = free_port()
+        out = subprocess.run(
+            [str(START), str(directory), str(self.psyc), str(self.irc), str(self.telnet)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        self.pid = int(out.stdout.split()[-1])
+
+    @property
+    def root(self) -> str:
+        return f"psyc://127.0.0.1:{self.psyc}/"
+
+    def place(self, name: str) -> str:
+        return f"{self.root}@{name}"
+
+    def person(self, nick: str) -> str:
+        return f"{self.root}~{nick}"
+
+    def stop(self) -> None:
+        try:
+            os.kill(self.pid, 15)
+        except ProcessLookupError:
+            return
+        for _ in range(50):
+            try:
+                os.kill(self.pid, 0)
+            except ProcessLookupError:
+                return
+            subprocess.run(["sleep", "0.1"], check=False)
+        os.kill(self.pid, 9)
+
+    def restart(self) -> None:
+        self.stop()
+        out = subprocess.run(
+            [str(START), str(self.directory), str(self.psyc), str(self.irc), str(self.telnet)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        self.pid = int(out.stdout.split()[-1])
+
+
+@pytest.fixture
+def psyced(tmp_path: Path) -> Iterator[Psyced]:
+    server = Psyced(tmp_path / "psyced")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def loopback_with_4404() -> str:
+    """A loopback address whose port 4404 is free (psyced dials 4404 of our host)."""
+    for _ in range(50):
+        address = f"127.{random.randint(2, 254)}.{random.randint(0, 254)}.{random.randint(1, 254)}"
+        with socket.socket() as sock:
+            try:
+                sock.bind((address, 4404))
+            except OSError:
+                continue
+            return address
+    pytest.skip("no loopback address with a free port 4404")
+
+
+@pytest.fixture
+def ours(factory: ServerFactory) -> ServerProcess:
+    name = loopback_with_4404()
+    return factory(
+        {
+            "server": {"name": name},
+            "listen": {"psyc": f"{name}:4404"},
+            "limits": {"flood_rate": 1000.0, "flood_burst": 1000},
+        }
+    )
+
+
+def our_host(server: ServerProcess) -> str:
+    return str(server.config["server"]["name"])
+
+
+async def psyced_user(psyced: Psyced, nick: str = "boss", password: str = "boss") -> RawClient:
+    client = await RawClient.connect(psyced.irc)
+    client.nick = nick
+    await client.send(f"PASS {password}", f"NICK {nick}", f"USER {nick} 0 * :{nick}")
+    await client.expect("001", timeout=WAIT)
+    await client.expect("376", "422", timeout=WAIT)
+    return client
+
+
+async def chat_line(client: RawClient, text: str) -> object:
+    return await client.expect("PRIVMSG", where=lambda m: m.params[-1] == text, timeout=WAIT)
+
+
+@aio
+async def test_join_a_psyced_place_and_chat_both_ways(psyced: Psyced, ours: ServerProcess) -> None:
+    boss = await psyced_user(psyced)
+    await boss.send("JOIN #lounge")
+    await boss.expect("366", timeout=WAIT)
+    alice = await RawClient.connect(ours.port)
+    await alice.register("alice")
+    room = "#" + psyced.place("lounge")
+    await alice.send(f"JOIN {room}")
+    join = await alice.expect("JOIN", timeout=WAIT)
+    assert join.params[0] == room
+    names = await alice.expect("353", timeout=WAIT)
+    assert "alice" in names.params[-1].split()
+    assert psyced.person("boss") in names.params[-1].replace("@", "").split()
+    # psyced tells its user (the nick is our uniform)
+    await boss.expect("JOIN", where=lambda m: "~alice" in (m.source or ""), timeout=WAIT)
+    await alice.send(f"PRIVMSG {room} :hello psyced")
+    line = await chat_line(boss, "hello psyced")
+    assert line.params[0] == "#lounge"
+    await boss.send("PRIVMSG #lounge :hello ircpsyc")
+    line = await chat_line(alice, "hello ircpsyc")
+    assert line.params[0] == room
+    assert (line.source or "").startswith(psyced.person("boss") + "!")
+    # Exactly once, both ways: nothing doubled or resent after a while.
+    await asyncio.sleep(4.0)
+    later = await alice.sync()
+    assert not [m for m in later if m.command == "PRIVMSG"]
+    assert [m.params[-1] for m in alice.history if m.command == "PRIVMSG"] == ["hello ircpsyc"]
+    await boss.quiet(0.5)
+    assert [m.params[-1] for m in boss.history if m.command == "PRIVMSG"].count("hello psyced") == 1
