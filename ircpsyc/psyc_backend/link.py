@@ -1065,6 +1065,9 @@ class LinkProtocol(asyncio.Protocol):
         )
         if peer is not None:
             peer.dialing = False
+        elif transport.get_extra_info("ssl_object") is not None and self.circuit.greet_due:
+            self.circuit.greet_due = False  # psyced never calls over TLS: greet at once
+            self.circuit.write(EMPTY)
 
     def abort(self) -> None:
         """Drop the connection at once (its TLS handshake was cancelled)."""
