@@ -448,6 +448,18 @@ class Foreign:
     def _outgoing(self, packet: Packet) -> Packet:
         routing = {k: v for k, v in packet.routing.items() if k in FOREIGN_ROUTING}
         vars = packet.vars
+        if packet.method.startswith("_echo") and "_context" in routing and "_target" in routing:
+            # psyced: a place answers from itself (`_source`), not as a context.
+            routing["_source"] = routing.pop("_context")
+            routing.pop("_source_relay", None)
+        nick = packet.get("_nick")
+        if nick.startswith("psyc://") and "/~" in nick:  # psyced wants the nick itself
+            vars = dict(vars)
+            vars["_nick"] = nick[nick.index("/~") + 2 :]
+        place = packet.get("_nick_place")
+        if place.startswith("#") and not place.startswith("#psyc:"):
+            vars = dict(vars)
+            vars["_nick_place"] = place[1:]
         if packet.method.startswith("_echo_place_enter") and "_tag_relay" not in routing:
             tag = self.tags.pop((routing.get("_target", ""), routing.get("_source", "")), "")
             if tag:

@@ -185,3 +185,56 @@ async def test_join_a_psyced_place_and_chat_both_ways(psyced: Psyced, ours: Serv
     assert [m.params[-1] for m in alice.history if m.command == "PRIVMSG"] == ["hello ircpsyc"]
     await boss.quiet(0.5)
     assert [m.params[-1] for m in boss.history if m.command == "PRIVMSG"].count("hello psyced") == 1
+
+
+@aio
+async def test_private_messages_both_ways(psyced: Psyced, ours: ServerProcess) -> None:
+    boss = await psyced_user(psyced)
+    alice = await RawClient.connect(ours.port)
+    await alice.register("alice")
+    await alice.send(f"PRIVMSG {psyced.person('boss')} :psst boss")
+    line = await chat_line(boss, "psst boss")
+    assert line.params[0] == "boss"
+    assert "~alice" in (line.source or "")
+    alice_uniform = f"psyc://{our_host(ours)}/~alice"
+    await boss.send(f"PRIVMSG {alice_uniform} :psst alice")
+    line = await chat_line(alice, "psst alice")
+    assert line.params[0] == "alice"  # never `PRIVMSG  :text`
+    assert (line.source or "").startswith(psyced.person("boss") + "!")
+    await asyncio.sleep(4.0)  # nothing resent: each arrived once
+    await alice.sync()
+    assert [m.params[-1] for m in alice.history if m.command == "PRIVMSG"] == ["psst alice"]
+    await boss.quiet(0.5)
+    assert [m.params[-1] for m in boss.history if m.command == "PRIVMSG"].count("psst boss") == 1
+
+
+@aio
+async def test_psyced_user_in_our_channel(psyced: Psyced, ours: ServerProcess) -> None:
+    alice = await RawClient.connect(ours.port)
+    await alice.register("alice")
+    await alice.send("JOIN #ours", "TOPIC #ours :our topic")
+    await alice.expect("TOPIC", timeout=WAIT)
+    boss = await psyced_user(psyced)
+    room = f"#psyc://{our_host(ours)}/@ours"
+    await boss.send(f"JOIN {room}")
+    joined = await alice.expect("JOIN", timeout=WAIT)
+    foreign = psyced.person("boss")
+    assert (joined.source or "").startswith(foreign + "!")
+    await boss.expect("JOIN", where=lambda m: m.params[0].lower() == room.lower(), timeout=WAIT)
+    await alice.send("PRIVMSG #ours :welcome")
+    line = await chat_line(boss, "welcome")
+    await boss.send(f"PRIVMSG {room} :thanks")
+    line = await chat_line(alice, "thanks")
+    assert line.params[0] == "#ours" and (line.source or "").startswith(foreign + "!")
+    # A foreign person is kicked and banned like anyone.
+    await alice.send(f"MODE #ours +b {foreign}!*@*", f"KICK #ours {foreign} :out")
+    kick = await alice.expect("KICK", timeout=WAIT)
+    assert kick.params[1] == foreign
+    # psyced shows its user leaving the place (its IRC emulation has no KICK).
+    await boss.expect(
+        "KICK", "PART", where=lambda m: m.params[0].lower() == room.lower(), timeout=WAIT
+    )
+    await boss.send(f"JOIN {room}")
+    await asyncio.sleep(3.0)
+    await alice.sync()
+    assert not [m for m in alice.history if m.command == "JOIN" and foreign in (m.source or "")][1:]
