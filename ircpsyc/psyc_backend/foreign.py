@@ -316,6 +316,9 @@ class Foreign:
             return
         if circuit.outbound and authority != circuit.outbound:
             log.info("foreign %s greets as %s", circuit.outbound, authority)
+        if not self.is_foreign(split_authority(authority)[0]):
+            circuit.fail(f"greets as {authority}, a server of our network")
+            return
         ok = self._vouch(circuit, split_authority(authority)[0])
         if ok is None:  # resolving: the greeting comes back through `resolved`
             circuit.held.append(packet)
