@@ -546,15 +546,30 @@ class Foreign:
                 self.tags[(routing.get("_source", ""), target)] = tag
                 while len(self.tags) > MAX_TAGS:
                     self.tags.popitem(last=False)
-        if method.startswith("_echo_place_enter") and "_context" not in routing:
-            # psyced: from the place itself.  Our replicas want the context and state.
-            context = routing.get("_source", "")
-            routing["_context"] = context
-            packet.vars.setdefault("_time_created", "0")
-            routing["_counter"] = str(self.counters.setdefault(context, 0))
+        if (
+            method.startswith("_echo_place_leave_invalid")
+            and routing.get("_source") in self.counters
+        ):
+            # psyced forgot our member (it restarted): make it leave as if cast.
+            packet = Packet(
+                "_notice_place_leave",
+                {"_context": routing["_source"], "_source_relay": target},
+                {"_nick": target[target.rfind("/~") + 2 :]},
+            )
+            routing, target = packet.routing, ""
+        elif method.startswith("_echo_place") and "_context" not in routing and target:
+            # psyced: from the place itself.  Our replicas want the context (and state).
+            context = routing["_context"] = routing.get("_source", "")
+            if method.startswith("_echo_place_enter"):
+                packet.vars.setdefault("_time_created", "0")
+                routing["_counter"] = str(self.counters.setdefault(context, 0))
         if method.startswith("_message") and "/~" in target and "_nick_target" not in packet.vars:
             packet.vars["_nick_target"] = target[target.index("/~") + 2 :]
         relay = routing.get("_source_relay", "")
+        nick = packet.get("_nick")
+        if relay and relay == routing.get("_context") and nick and "/" not in nick:
+            # psyced's place relays its own topic notice, naming the person by `_nick`.
+            routing["_source_relay"] = relay = relay[: relay.index("/", 7) + 1] + "~" + nick
         if not relay and not target and packet.get("_nick"):
             # psyced leaves `_source_relay` out of a cast to the speaker's own host.
             mine = f"psyc://{network.me}/~{packet.get('_nick')}"

@@ -238,3 +238,77 @@ async def test_psyced_user_in_our_channel(psyced: Psyced, ours: ServerProcess) -
     await asyncio.sleep(3.0)
     await alice.sync()
     assert not [m for m in alice.history if m.command == "JOIN" and foreign in (m.source or "")][1:]
+
+
+@aio
+async def test_topic_and_leave_both_ways(psyced: Psyced, ours: ServerProcess) -> None:
+    boss = await psyced_user(psyced)
+    await boss.send("JOIN #lounge")
+    await boss.expect("366", timeout=WAIT)
+    alice = await RawClient.connect(ours.port)
+    await alice.register("alice")
+    room = "#" + psyced.place("lounge")
+    await alice.send(f"JOIN {room}")
+    await alice.expect("366", timeout=WAIT)
+    await boss.expect("JOIN", where=lambda m: "~alice" in (m.source or ""), timeout=WAIT)
+    # psyced's topic reaches us, as a TOPIC and in TOPIC's answer.
+    await boss.send("TOPIC #lounge :set on psyced")
+    topic = await alice.expect("TOPIC", timeout=WAIT)
+    assert topic.params == [room, "set on psyced"]
+    assert (topic.source or "").startswith(psyced.person("boss") + "!")
+    await alice.send(f"TOPIC {room}")
+    assert (await alice.expect("332", timeout=WAIT)).params[-1] == "set on psyced"
+    # Our channel's topic reaches psyced's user in it; so does a PART, both ways.
+    await alice.send("JOIN #ours", "TOPIC #ours :first")
+    await alice.expect("TOPIC", where=lambda m: m.params[0] == "#ours", timeout=WAIT)
+    ours_room = f"#psyc://{our_host(ours)}/@ours"
+    await boss.send(f"JOIN {ours_room}")
+    await alice.expect("JOIN", where=lambda m: m.params[0] == "#ours", timeout=WAIT)
+    await alice.send("TOPIC #ours :second")
+    seen = await boss.expect("TOPIC", where=lambda m: m.params[-1] == "second", timeout=WAIT)
+    assert seen.params[0].lower() == ours_room.lower()
+    await boss.send(f"PART {ours_room}")
+    part = await alice.expect("PART", where=lambda m: m.params[0] == "#ours", timeout=WAIT)
+    assert (part.source or "").startswith(psyced.person("boss") + "!")
+    await alice.send(f"PART {room} :bye")
+    await alice.expect("PART", where=lambda m: m.params[0] == room, timeout=WAIT)
+    await boss.expect(
+        "PART",
+        where=lambda m: "~alice" in (m.source or "") and m.params[0] == "#lounge",
+        timeout=WAIT,
+    )
+    await alice.send(f"JOIN {room}")
+    await alice.expect("366", timeout=WAIT)
+    await boss.send("PART #lounge")
+    part = await alice.expect("PART", where=lambda m: m.params[0] == room, timeout=WAIT)
+    assert (part.source or "").startswith(psyced.person("boss") + "!")
+
+
+@aio
+async def test_psyced_restarted_mid_conversation(psyced: Psyced, ours: ServerProcess) -> None:
+    boss = await psyced_user(psyced)
+    await boss.send("JOIN #lounge")
+    await boss.expect("366", timeout=WAIT)
+    alice = await RawClient.connect(ours.port)
+    await alice.register("alice")
+    room = "#" + psyced.place("lounge")
+    await alice.send(f"JOIN {room}")
+    await alice.expect("366", timeout=WAIT)
+    await alice.send(f"PRIVMSG {room} :before")
+    await chat_line(boss, "before")
+    psyced.restart()
+    # Its users are gone with it: they leave the channel for us.
+    gone = await alice.expect("PART", "QUIT", "KICK", timeout=WAIT)
+    assert psyced.person("boss") in (gone.source or "") or gone.command == "KICK"
+    boss = await psyced_user(psyced)
+    await boss.send("JOIN #lounge")
+    await boss.expect("366", timeout=WAIT)
+    await alice.send(f"PART {room}")  # psyced forgot her: it says so, and she leaves
+    await alice.expect("PART", where=lambda m: m.params[0] == room, timeout=WAIT)
+    await alice.send(f"JOIN {room}")
+    names = await alice.expect("353", timeout=WAIT)
+    assert psyced.person("boss") in names.params[-1].replace("@", "").split()
+    await alice.send(f"PRIVMSG {room} :after")
+    await chat_line(boss, "after")
+    await boss.send("PRIVMSG #lounge :welcome back")
+    await chat_line(alice, "welcome back")
