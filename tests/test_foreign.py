@@ -195,7 +195,9 @@ def test_on_demand_dial_queue_bound_backoff_and_log(caplog: pytest.LogCaptureFix
     assert len(foreign.queues["10.0.0.7:14404"]) == F.QUEUE_MAX and foreign.dropped == 10
     foreign.dial_failed("10.0.0.7:14404", "dial: connection refused")
     assert "foreign circuit to 10.0.0.7:14404 failed: dial: connection refused" in caplog.text
-    foreign.tick(clock())
+    # The sender hears that nobody is there, once per packet that waited.
+    assert [p.method for p in alice.got] == ["_error_unknown_name_user"] * F.QUEUE_MAX
+    foreign.send(Packet("_message_private", {"_source": alice.uniform, "_target": target}))
     assert dialled == ["10.0.0.7:14404"]  # not before the back-off
     clock.now += F.BACKOFF_MIN * 1.5
     foreign.tick(clock())

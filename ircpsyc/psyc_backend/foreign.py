@@ -391,9 +391,12 @@ class Foreign:
     def dial_failed(self, authority: str, reason: str) -> None:
         self.dialing.discard(authority)
         self._failed(authority, reason)
-        if self.delay.get(authority, 0) >= BACKOFF_MAX:
-            queue = self.queues.pop(authority, None)  # nobody there: stop holding
-            self.dropped += len(queue or ())
+        # Nobody there: what waited is answered with an error (a JOIN gets its 403, a
+        # PRIVMSG its 401) instead of waiting for a server that may never come.
+        queue = self.queues.pop(authority, None) or ()
+        self.dropped += len(queue)
+        for packet in queue:
+            self.network.router._bounce(packet)
 
     def tick(self, now: float) -> None:
         for circuit in list(self.circuits):

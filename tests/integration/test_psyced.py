@@ -312,3 +312,17 @@ async def test_psyced_restarted_mid_conversation(psyced: Psyced, ours: ServerPro
     await chat_line(boss, "after")
     await boss.send("PRIVMSG #lounge :welcome back")
     await chat_line(alice, "welcome back")
+
+
+@aio
+async def test_a_foreign_host_nobody_answers_on(ours: ServerProcess) -> None:
+    alice = await RawClient.connect(ours.port)
+    await alice.register("alice")
+    closed = free_port()  # nothing listens there
+    await alice.send(f"JOIN #psyc://127.0.0.1:{closed}/@nowhere")
+    error = await alice.expect("403", "437", "479", timeout=WAIT)
+    assert f"{closed}" in " ".join(error.params)
+    await alice.send(f"PRIVMSG psyc://127.0.0.1:{closed}/~nobody :hello?")
+    await alice.expect("401", timeout=WAIT)
+    log = ours.log()
+    assert f"foreign circuit to 127.0.0.1:{closed} failed" in log
