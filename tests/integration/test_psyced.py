@@ -326,3 +326,21 @@ async def test_a_foreign_host_nobody_answers_on(ours: ServerProcess) -> None:
     await alice.expect("401", timeout=WAIT)
     log = ours.log()
     assert f"foreign circuit to 127.0.0.1:{closed} failed" in log
+
+
+@aio
+async def test_psyced_lost_its_users_leave_our_channel(psyced: Psyced, ours: ServerProcess) -> None:
+    alice = await RawClient.connect(ours.port)
+    await alice.register("alice")
+    await alice.send("JOIN #ours")
+    await alice.expect("366", timeout=WAIT)
+    boss = await psyced_user(psyced)
+    await boss.send(f"JOIN #psyc://{our_host(ours)}/@ours")
+    foreign = psyced.person("boss")
+    await alice.expect("JOIN", where=lambda m: (m.source or "").startswith(foreign), timeout=WAIT)
+    psyced.stop()
+    gone = await alice.expect("PART", "QUIT", timeout=WAIT)
+    assert (gone.source or "").startswith(foreign + "!")
+    await alice.send("NAMES #ours")
+    names = await alice.expect("353", timeout=WAIT)
+    assert foreign not in names.params[-1]
