@@ -7,6 +7,8 @@ from __future__ import annotations
 import logging
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ircpsyc.psyc_backend import foreign as F
 from ircpsyc.psyc_backend.foreign import Foreign, ForeignCircuit, authority_of, bind_address
@@ -325,3 +327,73 @@ def test_helpers() -> None:
     assert bind_address("127.0.0.2:4404") == "127.0.0.2"
     assert bind_address("0.0.0.0:4404") == "" and bind_address("[::]:4404") == ""
     assert bind_address("irc.example.org:4404") == ""
+
+
+def test_impossible_ports_are_not_dialled() -> None:
+    assert authority_of("psyc://10.0.0.7:99999999/@x") == ""
+    assert authority_of("psyc://10.0.0.7:0/@x") == ""
+    assert authority_of("psyc://10.0.0.7:٣/@x") == ""
+    foreign, _, alice, _, dialled = setup()
+    target = "psyc://10.0.0.7:99999999/~bob"
+    assert not foreign.send(
+        Packet("_message_private", {"_source": alice.uniform, "_target": target})
+    )
+    assert dialled == []
+
+
+uniforms = st.sampled_from(
+    [
+        f"psyc://{PEER}/~bob",
+        f"psyc://{PEER}/@lounge",
+        f"psyc://{PEER}/",
+        f"psyc://{ME}/~alice",
+        f"psyc://{ME}/@chan",
+        f"psyc://{ME}/",
+        "psyc://b.test/~carol",
+        "psyc://other.example:1/~x",
+        "psyc://10.0.0.5:99999/@x",
+        "",
+        "not a uniform",
+    ]
+)
+methods = st.sampled_from(
+    [
+        "_message_private",
+        "_message_public",
+        "_echo_place_enter",
+        "_echo_place_leave_invalid",
+        "_notice_place_topic",
+        "_notice_place_leave",
+        "_request_enter_join",
+        "_status_place_topic",
+        "_notice_circuit_established",
+        "_request_circuit_shutdown",
+        "_error_x",
+    ]
+)
+routing_names = st.sampled_from(["_source", "_target", "_context", "_source_relay", "_tag"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            methods,
+            st.dictionaries(routing_names, uniforms, max_size=4),
+            st.dictionaries(
+                st.sampled_from(["_nick", "_topic", "_list_members"]),
+                st.text(max_size=10),
+                max_size=3,
+            ),
+        ),
+        max_size=12,
+    )
+)
+def test_hyp_whatever_a_foreign_peer_sends_never_breaks_us(
+    script: list[tuple[str, dict[str, str], dict[str, str]]],
+) -> None:
+    foreign, clock, _, _, _ = setup()
+    circuit, _ = accepted(foreign, clock)
+    for method, routing, vars in script:
+        circuit.data_received(render09(Packet(method, routing, dict(vars))), clock())
+        foreign.tick(clock())

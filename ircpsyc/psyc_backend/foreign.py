@@ -96,6 +96,8 @@ def authority_of(uniform: str) -> str:
     except UniformError:
         return ""
     port = "" if parsed.port in ("", str(DEFAULT_PORT)) else parsed.port
+    if port and not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+        return ""  # no such port: nothing to dial
     return f"{parsed.host}:{port}" if port else parsed.host
 
 
@@ -700,8 +702,8 @@ class ForeignService:
                 ),
                 DIAL_TIMEOUT,
             )
-        except (OSError, TimeoutError) as error:
-            self.foreign.dial_failed(authority, f"dial: {error}")
+        except (OSError, TimeoutError, ValueError) as error:
+            self.foreign.dial_failed(authority, f"dial: {error or type(error).__name__}")
 
     def _resolve(self, host: str) -> None:
         if host in self.resolving or len(self.resolving) > 64:

@@ -344,3 +344,22 @@ async def test_psyced_lost_its_users_leave_our_channel(psyced: Psyced, ours: Ser
     await alice.send("NAMES #ours")
     names = await alice.expect("353", timeout=WAIT)
     assert foreign not in names.params[-1]
+
+
+@aio
+async def test_entering_a_psyced_place_shows_its_topic(psyced: Psyced, ours: ServerProcess) -> None:
+    boss = await psyced_user(psyced)
+    await boss.send("JOIN #lounge")
+    await boss.expect("366", timeout=WAIT)
+    await boss.send("TOPIC #lounge :psyced's own topic")
+    await boss.expect("TOPIC", "332", timeout=WAIT)
+    alice = await RawClient.connect(ours.port)
+    await alice.register("alice")
+    room = "#" + psyced.place("lounge")
+    await alice.send(f"JOIN {room}")
+    lines = await alice.collect("366", timeout=WAIT)
+    lines += await alice.sync()
+    topics = [m for m in lines if m.command == "332"]
+    assert [m.params[-1] for m in topics] == ["psyced's own topic"], lines
+    await alice.send(f"TOPIC {room}")
+    assert (await alice.expect("332", timeout=WAIT)).params[-1] == "psyced's own topic"
