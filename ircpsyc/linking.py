@@ -89,6 +89,17 @@ def settings_of(config: Config) -> Settings:
     )
 
 
+def _foreign_in_use(places: PlaceRegistry, replicas: Replicas, host: str) -> bool:
+    """Whether our members sit in a place of `host`, or its persons in ours."""
+    if any(host_of(replica.uniform) == host for replica in replicas.views()):
+        return True
+    return any(
+        host_of(member.uniform) == host
+        for place in places.places.values()
+        for member in place.members.values()
+    )
+
+
 class Linking:
     """One server's part of the network."""
 
@@ -134,6 +145,7 @@ class Linking:
         network.ingress = self._ingress
         # psyced and other PSYC servers outside the network, on demand.
         self.foreign = network.foreign = Foreign(network, clock)
+        self.foreign.in_use = partial(_foreign_in_use, places, self.replicas)
         self.foreign_service: ForeignService | None = None
         core.net = NetFront(core, network, self.roster, self.replicas)
         # Channel history at the homes, the channel directory, and the away log of

@@ -397,3 +397,17 @@ def test_hyp_whatever_a_foreign_peer_sends_never_breaks_us(
     for method, routing, vars in script:
         circuit.data_received(render09(Packet(method, routing, dict(vars))), clock())
         foreign.tick(clock())
+
+
+def test_an_idle_circuit_with_members_behind_it_is_kept_alive() -> None:
+    foreign, clock, _, _, _ = setup()
+    _circuit, wire = accepted(foreign, clock)
+    foreign.in_use = lambda host: host == PEER
+    wire.out.clear()
+    clock.now += F.IDLE_TIMEOUT + 1
+    foreign.tick(clock())
+    assert not wire.closed and bytes(wire.out) == b".\n"  # a ping instead
+    foreign.in_use = lambda host: False
+    clock.now += F.IDLE_TIMEOUT + 1
+    foreign.tick(clock())
+    assert wire.closed

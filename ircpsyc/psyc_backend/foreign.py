@@ -234,7 +234,12 @@ class ForeignCircuit:
         if self.state == OPENING_STATE and now - self.opened > HANDSHAKE_TIMEOUT:
             self.fail("no greeting within the handshake timeout")
         elif now - max(self.last_recv, self.last_sent) > IDLE_TIMEOUT:
-            self.close("idle", idle=True)
+            host = split_authority(self.authority)[0]
+            if self.state == OPEN and self.foreign.in_use(host):
+                # psyced drops the members behind a closed circuit: keep it, and alive.
+                self.send(Packet(""), now)
+            else:
+                self.close("idle", idle=True)
 
     def fail(self, reason: str) -> None:
         log.warning("foreign circuit %s: %s", self.authority or self.address, reason)
@@ -283,6 +288,9 @@ class Foreign:
         self.refused = 0
         self.dropped = 0
         self.dial: Callable[[str], None] = lambda authority: None
+        # Whether members of a place sit behind `host` (ours in its places, or its
+        # persons in ours): such a circuit is kept when idle (ircpsyc.linking).
+        self.in_use: Callable[[str], bool] = lambda host: False
         self.resolve: Callable[[str], None] = lambda host: None
 
     # -- who is foreign
