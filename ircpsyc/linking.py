@@ -264,6 +264,10 @@ class Linking:
         self.foreign_service = ForeignService(self.foreign, bind_address(listen.psyc))
         self.service.foreign = self.foreign_service
         await self.service.start()
+        if self.service.servers:  # the plain PSYC listener is where psyced calls
+            sockets = self.service.servers[0].sockets
+            if sockets:
+                self.foreign.set_port(int(sockets[0].getsockname()[1]))
         self.tick()
         self._ticker = asyncio.create_task(self._run())
         if self.service.addresses():

@@ -411,3 +411,48 @@ def test_an_idle_circuit_with_members_behind_it_is_kept_alive() -> None:
     clock.now += F.IDLE_TIMEOUT + 1
     foreign.tick(clock())
     assert wire.closed
+
+
+def test_our_uniforms_carry_our_port_when_it_is_not_4404() -> None:
+    foreign, clock, alice, _, _ = setup()
+    foreign.set_port(14405)
+    circuit, wire = accepted(foreign, clock)
+    (hello,) = wire.packets()
+    assert hello.source == f"psyc://{ME}:14405/"  # psyced dials the port it sees
+    wire.out.clear()
+    bob = f"psyc://{PEER}/~bob"
+    foreign.send(
+        Packet(
+            "_message_private",
+            {"_source": alice.uniform, "_target": bob},
+            {"_list_members": [alice.uniform, bob]},
+        )
+    )
+    (out,) = wire.packets()
+    assert out.source == f"psyc://{ME}:14405/~alice"
+    assert out.get_list("_list_members") == [f"psyc://{ME}:14405/~alice", bob]
+    target = {"_source": bob, "_target": f"psyc://{ME}:14405/~alice"}
+    send(circuit, clock, Packet("_message_private", target, {}, "hi"))
+    assert [p.target for p in alice.got] == [alice.uniform]
+    # Still never in our name, with or without the port.
+    for forged in (f"psyc://{ME}:14405/~dave", f"psyc://{ME}/~dave"):
+        send(circuit, clock, Packet("_message_private", {**target, "_source": forged}))
+    assert len(alice.got) == 1 and foreign.refused == 2
+    foreign.set_port(4404)
+    assert foreign.me_root == f"psyc://{ME}/"
+
+
+def test_casts_that_overtake_the_echo_wait_for_it() -> None:
+    """psyced sends the echo over a circuit to our host and its casts along the one
+    the request came on: a cast may come first, and must not be lost."""
+    foreign, clock, alice, casts, _ = setup()
+    circuit, _ = accepted(foreign, clock)
+    place = f"psyc://{PEER}/@Lounge"
+    foreign.send(Packet("_request_enter", {"_source": alice.uniform, "_target": place}))
+    relay = {"_context": place.lower(), "_source_relay": f"psyc://{PEER}/~bob"}
+    send(circuit, clock, Packet("_message_public", relay, {"_nick": "bob"}, "early"))
+    assert casts == []
+    echo = {"_source": place.lower(), "_target": alice.uniform}
+    send(circuit, clock, Packet("_echo_place_enter", echo, {"_list_members": [alice.uniform]}))
+    send(circuit, clock, Packet("_message_public", relay, {"_nick": "bob"}, "later"))
+    assert [(p.body, p.routing["_counter"]) for p in casts] == [("early", "1"), ("later", "2")]

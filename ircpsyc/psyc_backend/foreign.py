@@ -44,9 +44,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from ircpsyc import __version__
-from ircpsyc.psyc_backend.packet import Packet
+from ircpsyc.psyc_backend.packet import Packet, Value
 from ircpsyc.psyc_backend.router import RemoteEntity
-from ircpsyc.psyc_backend.uniform import Uniform, UniformError, root
+from ircpsyc.psyc_backend.uniform import Uniform, UniformError, normalize, root
 from ircpsyc.psyc_backend.wire import PacketError, Parser, render
 from ircpsyc.psyc_backend.wire09 import (
     OPENING,
@@ -78,6 +78,8 @@ TOTAL: Final = 256  # foreign circuits in all
 RESOLVE_TTL: Final = 300.0
 MAX_TAGS: Final = 4096  # enter requests whose `_tag` waits for our echo
 MAX_AUTHORITIES: Final = 4096
+ENTER_HOLD: Final = 64  # casts of a place kept while our enter request awaits its echo
+MAX_ENTERING: Final = 256
 
 # The routing variables psyced accepts (it refuses packets with any other).
 FOREIGN_ROUTING: Final = frozenset(
@@ -275,6 +277,8 @@ class Foreign:
         self.network = network
         self.clock = clock
         self.me_root = root(network.me)
+        self.local_root = self.me_root  # our uniforms inside the server
+        self.authority = network.me  # and towards foreign servers (with our port)
         self.circuits: set[ForeignCircuit] = set()
         self.by_authority: dict[str, ForeignCircuit] = {}  # open circuits we may send on
         self.queues: dict[str, deque[Packet]] = {}  # packets for circuits being opened
@@ -285,6 +289,10 @@ class Foreign:
         self.addresses: dict[str, tuple[set[str], float]] = {}  # resolved host names
         self.counters: dict[str, int] = {}  # per foreign context: casts seen
         self.tags: OrderedDict[tuple[str, str], str] = OrderedDict()  # (person, place) -> _tag
+        # Places we asked to enter, with their casts that overtook the echo: psyced
+        # sends the echo to our person's host (a circuit it may still be opening) and
+        # its casts along the circuit the request came on.
+        self.entering: OrderedDict[str, deque[Packet]] = OrderedDict()
         self.refused = 0
         self.dropped = 0
         self.dial: Callable[[str], None] = lambda authority: None
@@ -292,6 +300,28 @@ class Foreign:
         # persons in ours): such a circuit is kept when idle (ircpsyc.linking).
         self.in_use: Callable[[str], bool] = lambda host: False
         self.resolve: Callable[[str], None] = lambda host: None
+
+    def set_port(self, port: int) -> None:
+        """Our PSYC listener's port: when it is not 4404 our uniforms carry it towards
+        foreign servers, as psyced's do (`psyc://host:port/~nick`), so they dial it."""
+        me = self.network.me
+        self.authority = me if port in (0, DEFAULT_PORT) else f"{me}:{port}"
+        self.me_root = root(self.authority)
+
+    def _translate(self, packet: Packet, old: str, new: str) -> Packet:
+        """Our uniforms from one form to the other, in routing and entity variables."""
+        if old == new:
+            return packet
+
+        def fix(text: str) -> str:
+            return new + text[len(old) :] if text.lower().startswith(old) else text
+
+        routing = {k: fix(v) for k, v in packet.routing.items()}
+        vars: dict[str, Value] = {
+            k: [fix(x) for x in v] if isinstance(v, list) else fix(v)
+            for k, v in packet.vars.items()
+        }
+        return Packet(packet.method, routing, vars, packet.body, packet.modifiers)
 
     # -- who is foreign
 
@@ -431,6 +461,13 @@ class Foreign:
             authority = authority_of(target)
         if not authority:
             return False
+        method = packet.method
+        if method.startswith(("_request_enter", "_request_context_enter")):
+            place = normalize(packet.routing.get("_target", ""))
+            if place not in self.entering:
+                self.entering[place] = deque(maxlen=ENTER_HOLD)
+                while len(self.entering) > MAX_ENTERING:
+                    self.entering.popitem(last=False)
         circuit = self.by_authority.get(authority)
         if circuit is not None and circuit.state == OPEN:
             circuit.send(self._outgoing(packet), self.clock())
@@ -482,7 +519,8 @@ class Foreign:
                 routing["_tag_relay"] = tag
         if any(k.startswith("_INTERNAL") for k in vars):
             vars = {k: v for k, v in vars.items() if not k.startswith("_INTERNAL")}
-        return Packet(packet.method, routing, vars, packet.body, packet.modifiers)
+        out = Packet(packet.method, routing, vars, packet.body, packet.modifiers)
+        return self._translate(out, self.local_root, self.me_root)
 
     # -- receiving
 
@@ -517,6 +555,7 @@ class Foreign:
 
     def incoming(self, circuit: ForeignCircuit, packet: Packet) -> None:
         """A packet from a foreign peer: checked, translated, delivered."""
+        packet = self._translate(packet, self.me_root, self.local_root)
         routing = packet.routing
         origin = routing.get("_source") or routing.get("_context", "")
         host = split_authority(authority_of(origin))[0]
@@ -524,7 +563,7 @@ class Foreign:
         network = self.network
         if not host or not self.is_foreign(host):
             return self._refuse(circuit, packet, f"speaks for {host or 'nobody'}")
-        if target and authority_of(target) != network.me:
+        if target and authority_of(target) != network.me.lower():
             return self._refuse(circuit, packet, f"relays to {target}")
         if "_context" in routing and "_source" in routing and not target:
             return self._refuse(circuit, packet, "a cast with a _source")
@@ -602,7 +641,10 @@ class Foreign:
                 return  # no services of foreign servers
             count = self.counters.get(context)
             if count is None:
-                return  # not a context any of ours entered
+                held = self.entering.get(normalize(context))
+                if held is not None:  # before the echo of our request: wait for it
+                    held.append(packet)
+                return  # else not a context any of ours entered
             self.counters[context] = count + 1
             routing["_counter"] = str(count + 1)
             network.on_cast(packet)
@@ -612,6 +654,9 @@ class Foreign:
         if "_context" in routing and network.on_context(packet):
             return
         network.router.send(packet)
+        if packet.method.startswith("_echo_place_enter"):
+            for cast in self.entering.pop(normalize(routing.get("_context", "")), ()):
+                self._deliver(cast)
 
     def forget_context(self, context: str) -> None:
         self.counters.pop(context, None)

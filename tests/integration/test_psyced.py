@@ -363,3 +363,31 @@ async def test_entering_a_psyced_place_shows_its_topic(psyced: Psyced, ours: Ser
     assert [m.params[-1] for m in topics] == ["psyced's own topic"], lines
     await alice.send(f"TOPIC {room}")
     assert (await alice.expect("332", timeout=WAIT)).params[-1] == "psyced's own topic"
+
+
+@aio
+async def test_our_psyc_port_is_not_4404(psyced: Psyced, factory: ServerFactory) -> None:
+    """Our uniforms carry our port then, as psyced's do, and psyced dials it."""
+    name = loopback_with_4404()
+    ours = factory(
+        {
+            "server": {"name": name},
+            "listen": {"psyc": f"{name}:{free_port()}"},
+            "limits": {"flood_rate": 1000.0, "flood_burst": 1000},
+        }
+    )
+    port = str(ours.config["listen"]["psyc"]).rsplit(":", 1)[1]
+    boss = await psyced_user(psyced)
+    await boss.send("JOIN #lounge")
+    await boss.expect("366", timeout=WAIT)
+    alice = await RawClient.connect(ours.port)
+    await alice.register("alice")
+    room = "#" + psyced.place("lounge")
+    await alice.send(f"JOIN {room}")
+    await alice.expect("366", timeout=WAIT)
+    me = f"psyc://{name}:{port}/~alice"
+    await boss.expect("JOIN", where=lambda m: (m.source or "").startswith(me + "!"), timeout=WAIT)
+    await boss.send("PRIVMSG #lounge :hello", f"PRIVMSG {me} :psst")
+    await chat_line(alice, "hello")
+    line = await chat_line(alice, "psst")
+    assert line.params[0] == "alice"
