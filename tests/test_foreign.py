@@ -456,3 +456,33 @@ def test_casts_that_overtake_the_echo_wait_for_it() -> None:
     send(circuit, clock, Packet("_echo_place_enter", echo, {"_list_members": [alice.uniform]}))
     send(circuit, clock, Packet("_message_public", relay, {"_nick": "bob"}, "later"))
     assert [(p.body, p.routing["_counter"]) for p in casts] == [("early", "1"), ("later", "2")]
+
+
+def test_dials_and_waiting_hosts_are_bounded() -> None:
+    """Users name the hosts we dial: only so many at once, and so many waiting."""
+    foreign, clock, alice, _, dialled = setup()
+    results = [
+        foreign.send(
+            Packet(
+                "_message_private",
+                {"_source": alice.uniform, "_target": f"psyc://10.1.{i // 250}.{i % 250 + 1}/~x"},
+            )
+        )
+        for i in range(F.MAX_QUEUES + 5)
+    ]
+    assert len(dialled) == F.MAX_DIALING
+    assert results.count(False) == 5 and len(foreign.queues) == F.MAX_QUEUES
+    foreign.dial_failed(dialled[0], "dial: refused")
+    foreign.tick(clock())
+    assert len(dialled) == F.MAX_DIALING + 1  # the next one, as a slot came free
+
+
+def test_pings_are_answered_now_and_then() -> None:
+    foreign, clock, _, _, _ = setup()
+    circuit, wire = accepted(foreign, clock)
+    wire.out.clear()
+    circuit.data_received(b".\n", clock())
+    assert bytes(wire.out) == b""  # just greeted
+    clock.now += F.PONG_EVERY
+    circuit.data_received(b".\n.\n", clock())
+    assert bytes(wire.out) == b".\n"

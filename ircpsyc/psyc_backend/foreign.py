@@ -78,6 +78,9 @@ TOTAL: Final = 256  # foreign circuits in all
 RESOLVE_TTL: Final = 300.0
 MAX_TAGS: Final = 4096  # enter requests whose `_tag` waits for our echo
 MAX_AUTHORITIES: Final = 4096
+MAX_DIALING: Final = 16  # dials under way at once (users name the hosts)
+MAX_QUEUES: Final = 256  # hosts with packets waiting for a circuit
+PONG_EVERY: Final = 120.0  # seconds between our answers to a peer's pings (psyced's rule)
 ENTER_HOLD: Final = 64  # casts of a place kept while our enter request awaits its echo
 MAX_ENTERING: Final = 256
 
@@ -150,6 +153,7 @@ class ForeignCircuit:
         self.detected = False
         self.greeted = False
         self.opened = self.last_recv = self.last_sent = now
+        self.last_pong = now
         self.held: deque[Packet] = deque()  # waiting for a name to resolve
         self.reason = ""
         if outbound:
@@ -211,6 +215,9 @@ class ForeignCircuit:
 
     def _packet(self, packet: Packet, now: float) -> None:
         if not packet.method and not packet.vars and not packet.routing:
+            if self.greeted and now - self.last_pong >= PONG_EVERY:
+                self.last_pong = now  # a ping: psyced answers one per 120 s at most
+                self.send(Packet(""), now)
             return  # the opening line, or a ping
         if not self.greeted:
             self.greeted = True
@@ -444,7 +451,11 @@ class Foreign:
         for authority, queue in list(self.queues.items()):
             if not queue:
                 del self.queues[authority]
-            elif authority not in self.dialing and now >= self.next_dial.get(authority, 0.0):
+            elif (
+                authority not in self.dialing
+                and len(self.dialing) < MAX_DIALING
+                and now >= self.next_dial.get(authority, 0.0)
+            ):
                 self._open(authority)
 
     def _open(self, authority: str) -> None:
@@ -472,12 +483,20 @@ class Foreign:
         if circuit is not None and circuit.state == OPEN:
             circuit.send(self._outgoing(packet), self.clock())
             return True
-        queue = self.queues.setdefault(authority, deque())
+        queue = self.queues.get(authority)
+        if queue is None:
+            if len(self.queues) >= MAX_QUEUES:
+                return False  # the sender hears it cannot be routed now
+            queue = self.queues[authority] = deque()
         if len(queue) >= QUEUE_MAX:
             self.dropped += 1
             return True  # sent into the void like a full link queue: never blocks
         queue.append(packet)
-        if authority not in self.dialing and self.clock() >= self.next_dial.get(authority, 0.0):
+        if (
+            authority not in self.dialing
+            and len(self.dialing) < MAX_DIALING
+            and self.clock() >= self.next_dial.get(authority, 0.0)
+        ):
             self._open(authority)
         return True
 
