@@ -486,3 +486,13 @@ def test_pings_are_answered_now_and_then() -> None:
     clock.now += F.PONG_EVERY
     circuit.data_received(b".\n.\n", clock())
     assert bytes(wire.out) == b".\n"
+
+
+def test_a_peer_that_keeps_forging_is_dropped(caplog: pytest.LogCaptureFixture) -> None:
+    foreign, clock, alice, _, _ = setup()
+    circuit, wire = accepted(foreign, clock)
+    forged = Packet("_message_private", {"_source": f"psyc://{ME}/~dave", "_target": alice.uniform})
+    for _ in range(F.REFUSED_MAX):
+        send(circuit, clock, forged)
+    assert wire.closed and alice.got == []
+    assert caplog.text.count("refused _message_private") == F.REFUSED_LOGGED

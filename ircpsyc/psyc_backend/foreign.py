@@ -78,6 +78,8 @@ TOTAL: Final = 256  # foreign circuits in all
 RESOLVE_TTL: Final = 300.0
 MAX_TAGS: Final = 4096  # enter requests whose `_tag` waits for our echo
 MAX_AUTHORITIES: Final = 4096
+REFUSED_MAX: Final = 100  # refused packets before a circuit is closed
+REFUSED_LOGGED: Final = 10  # of which logged one by one
 MAX_DIALING: Final = 16  # dials under way at once (users name the hosts)
 MAX_QUEUES: Final = 256  # hosts with packets waiting for a circuit
 PONG_EVERY: Final = 120.0  # seconds between our answers to a peer's pings (psyced's rule)
@@ -156,6 +158,7 @@ class ForeignCircuit:
         self.last_pong = now
         self.held: deque[Packet] = deque()  # waiting for a name to resolve
         self.reason = ""
+        self.refused = 0
         if outbound:
             self._greet()
 
@@ -603,8 +606,12 @@ class Foreign:
 
     def _refuse(self, circuit: ForeignCircuit, packet: Packet, why: str) -> None:
         self.refused += 1
-        log.warning("foreign %s: refused %s (%s)", circuit.authority or circuit.address,
-                    packet.method, why)  # fmt: skip
+        circuit.refused += 1
+        if circuit.refused <= REFUSED_LOGGED:
+            log.warning("foreign %s: refused %s (%s)", circuit.authority or circuit.address,
+                        packet.method, why)  # fmt: skip
+        if circuit.refused >= REFUSED_MAX:
+            circuit.fail(f"{circuit.refused} packets refused")
 
     def _deliver(self, packet: Packet) -> None:
         network = self.network
