@@ -496,3 +496,18 @@ def test_a_peer_that_keeps_forging_is_dropped(caplog: pytest.LogCaptureFixture) 
         send(circuit, clock, forged)
     assert wire.closed and alice.got == []
     assert caplog.text.count("refused _message_private") == F.REFUSED_LOGGED
+
+
+def test_a_private_message_without_nick_target_names_its_recipient() -> None:
+    from ircpsyc.ircd.client import _render_message
+
+    packet = Packet(
+        "_message_private",
+        {"_source": f"psyc://{PEER}/~bob", "_target": f"psyc://{ME}/~alice"},
+        {"_prefix": f"psyc://{PEER}/~bob!bob@{PEER}"},
+        "hi",
+    )
+    assert (
+        _render_message(packet, 0)
+        == f":psyc://{PEER}/~bob!bob@{PEER} PRIVMSG alice hi\r\n".encode()
+    )
