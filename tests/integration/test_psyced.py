@@ -267,6 +267,13 @@ async def test_topic_and_leave_both_ways(psyced: Psyced, ours: ServerProcess) ->
     await alice.send("TOPIC #ours :second")
     seen = await boss.expect("TOPIC", where=lambda m: m.params[-1] == "second", timeout=WAIT)
     assert seen.params[0].lower() == ours_room.lower()
+    # psyced's user, made an operator of ours, sets our topic.
+    await alice.send(f"MODE #ours +o {psyced.person('boss')}")
+    await alice.expect("MODE", where=lambda m: m.params[0] == "#ours", timeout=WAIT)
+    await boss.send(f"TOPIC {ours_room} :third, from psyced")
+    topic = await alice.expect("TOPIC", where=lambda m: m.params[0] == "#ours", timeout=WAIT)
+    assert topic.params[-1] == "third, from psyced"
+    assert (topic.source or "").startswith(psyced.person("boss") + "!")
     await boss.send(f"PART {ours_room}")
     part = await alice.expect("PART", where=lambda m: m.params[0] == "#ours", timeout=WAIT)
     assert (part.source or "").startswith(psyced.person("boss") + "!")
