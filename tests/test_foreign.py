@@ -511,3 +511,19 @@ def test_a_private_message_without_nick_target_names_its_recipient() -> None:
         _render_message(packet, 0)
         == f":psyc://{PEER}/~bob!bob@{PEER} PRIVMSG alice hi\r\n".encode()
     )
+
+
+def test_psyceds_refusals_show_as_a_notice() -> None:
+    foreign, clock, alice, _, _ = setup()
+    circuit, _ = accepted(foreign, clock)
+    refusal = Packet(
+        "_failure_filter_strangers",
+        {"_source": f"psyc://{PEER}/~bob", "_target": alice.uniform},
+        {"_nick": "bob"},
+        "[_nick] does not talk to strangers.",
+    )
+    send(circuit, clock, refusal)
+    (got,) = alice.got
+    assert got.method == "_message_private_notice"
+    assert got.body == "bob does not talk to strangers."
+    assert got.get("_nick_target") == "alice"

@@ -37,6 +37,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import re
 import socket
 import time
 from collections import OrderedDict, deque
@@ -128,6 +129,19 @@ def bind_address(listen: str) -> str:
     if literal is None or ipaddress.ip_address(literal).is_unspecified:
         return ""
     return literal
+
+
+_PLACEHOLDER: Final = re.compile(r"\[(_[A-Za-z0-9_]+)\]")
+
+
+def psyctext(template: str, packet: Packet) -> str:
+    """A PSYC text template with its `[_var]` placeholders filled from the packet."""
+
+    def fill(match: re.Match[str]) -> str:
+        name = match.group(1)
+        return packet.get(name) or packet.routing.get(name) or match.group(0)
+
+    return _PLACEHOLDER.sub(fill, template)[:400].replace("\n", " ")
 
 
 class ForeignCircuit:
@@ -641,6 +655,16 @@ class Foreign:
             if method.startswith("_echo_place_enter"):
                 packet.vars.setdefault("_time_created", "0")
                 routing["_counter"] = str(self.counters.setdefault(context, 0))
+        if method.startswith("_failure") and "/~" in target and "/~" in routing.get("_source", ""):
+            # psyced's refusals (`_failure_filter_strangers`, ...) have no IRC form:
+            # its own words, as a NOTICE from whoever refused.
+            packet = Packet(
+                "_message_private_notice",
+                {"_source": routing["_source"], "_target": target},
+                {"_nick": packet.get("_nick")},
+                psyctext(packet.body, packet) or method,
+            )
+            routing, method = packet.routing, packet.method
         if method.startswith("_message") and "/~" in target and "_nick_target" not in packet.vars:
             packet.vars["_nick_target"] = target[target.index("/~") + 2 :]
         relay = routing.get("_source_relay", "")
