@@ -145,7 +145,9 @@ def our_host(server: ServerProcess) -> str:
 async def psyced_user(psyced: Psyced, nick: str = "boss", password: str = "boss") -> RawClient:
     client = await RawClient.connect(psyced.irc)
     client.nick = nick
-    await client.send(f"PASS {password}", f"NICK {nick}", f"USER {nick} 0 * :{nick}")
+    if password:
+        await client.send(f"PASS {password}")
+    await client.send(f"NICK {nick}", f"USER {nick} 0 * :{nick}")
     await client.expect("001", timeout=WAIT)
     await client.expect("376", "422", timeout=WAIT)
     return client
@@ -206,6 +208,12 @@ async def test_private_messages_both_ways(psyced: Psyced, ours: ServerProcess) -
     assert [m.params[-1] for m in alice.history if m.command == "PRIVMSG"] == ["psst alice"]
     await boss.quiet(0.5)
     assert [m.params[-1] for m in boss.history if m.command == "PRIVMSG"].count("psst boss") == 1
+    # An unregistered psyced user takes no messages from strangers: psyced says so.
+    await psyced_user(psyced, "carl", password="")
+    await alice.send(f"PRIVMSG {psyced.person('carl')} :psst carl")
+    notice = await alice.expect("NOTICE", timeout=WAIT)
+    assert (notice.source or "").startswith(psyced.person("carl") + "!")
+    assert notice.params[0] == "alice"
 
 
 @aio
