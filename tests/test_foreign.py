@@ -527,3 +527,12 @@ def test_psyceds_refusals_show_as_a_notice() -> None:
     assert got.method == "_message_private_notice"
     assert got.body == "bob does not talk to strangers."
     assert got.get("_nick_target") == "alice"
+
+
+def test_operators_see_the_foreign_circuits() -> None:
+    foreign, clock, _, _, _ = setup()
+    accepted(foreign, clock)
+    view = foreign.network.snapshot()["foreign"]
+    (circuit,) = view["circuits"]
+    assert circuit["peer"] == PEER and circuit["state"] == F.OPEN and circuit["syntax"] == "0.9"
+    assert circuit["dialled"] is False and view["refused"] == 0

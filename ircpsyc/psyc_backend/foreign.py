@@ -480,6 +480,25 @@ class Foreign:
         self.next_dial[authority] = self.clock() + BACKOFF_MIN
         self.dial(authority)
 
+    def snapshot(self, now: float) -> dict[str, Any]:
+        """For operators (STATS L): the foreign circuits and what was refused."""
+        return {
+            "circuits": [
+                {
+                    "peer": c.authority or c.address,
+                    "address": c.address,
+                    "state": c.state,
+                    "syntax": c.syntax,
+                    "dialled": bool(c.outbound),
+                    "idle": int(now - max(c.last_recv, c.last_sent)),
+                }
+                for c in sorted(self.circuits, key=lambda c: c.authority or c.address)
+            ],
+            "queued": sum(len(q) for q in self.queues.values()),
+            "refused": self.refused,
+            "dropped": self.dropped,
+        }
+
     # -- sending
 
     def send(self, packet: Packet, authority: str = "") -> bool:

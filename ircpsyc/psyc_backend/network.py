@@ -823,6 +823,7 @@ class Network:
             "turned_away": self.links.turned_away,
             "auth_failures": self.links.auth_failures,
             "links": [peer.snapshot(now) for peer in self.links.peers.values()],
+            "foreign": self.foreign.snapshot(now) if self.foreign is not None else {},
         }
 
     def tree_children(self) -> dict[str, list[str]]:
