@@ -33,7 +33,7 @@ from ircpsyc.ircd.service_users import (
     from_service,
     registration_cap,
 )
-from ircpsyc.linking import Linking
+from ircpsyc.linking import Linking, linked
 from ircpsyc.psyc_backend.uniform import casefold
 from ircpsyc.services import chanserv as CS
 from ircpsyc.services import nickserv as NS
@@ -56,12 +56,13 @@ def front_end(
     clock: Callable[[], float] = time.time,
     monotonic: Callable[[], float] = time.monotonic,
     boot: str = "",
-    alone: bool = False,
+    alone: bool | None = None,
 ) -> tuple[IRCServer, Linking]:
     """The IRC front-end with its history and away log (in memory until
     `attach_store`), operator state, host cloaking and host name lookups, and
     its network: a network of one unless [[links]] are configured (`Linking`
-    keeps link timers on `monotonic`; `alone`: see there)."""
+    keeps link timers on `monotonic`; `alone`, by default whether the
+    configuration neither dials nor accepts links: see there)."""
     core = IRCServer(config, router, places, clock)
     _install_history(core)
     # Operator privileges, snomasks, K/D-lines, and the places' timers.
@@ -72,6 +73,8 @@ def front_end(
     core.cloaks = Cloaks(core)  # host cloaking, user mode +x
     core.hostnames = HostLookups(core)  # reverse DNS ([limits] resolve_hostnames)
     core.tickers.append(core.hostnames.tick)
+    if alone is None:
+        alone = not linked(config)
     linking = Linking(config, router, places, core, monotonic, clock, boot, alone)
     return core, linking
 

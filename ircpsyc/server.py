@@ -128,9 +128,7 @@ class Server:
         self.router = Router(config.server.name)
         self.places = PlaceRegistry(self.router, config.server.name, config)
         # The network: of this server alone unless [[links]] are configured.
-        self.core, self.linking = front_end(
-            config, self.router, self.places, time.time, alone=not linked(config)
-        )
+        self.core, self.linking = front_end(config, self.router, self.places, time.time)
         self.core.on_rehash = self.reload
         self.store: Store | None = None
         # Client connections from accept() on (TLS handshakes included) to their close.

@@ -62,8 +62,9 @@ class Server:
         self.name = config.server.name
         self.router = Router(self.name)
         self.places = PlaceRegistry(self.router, self.name, config, self.clock)
+        # Linked or not at first, each can be linked by a REHASH.
         self.core, self.linking = front_end(
-            config, self.router, self.places, self.clock, self.clock, boot
+            config, self.router, self.places, self.clock, self.clock, boot, alone=False
         )
         self.network = self.linking.network
         self.store: Store | None = None

@@ -132,13 +132,14 @@ class NetFront:
 
     def place_uniform(self, channel: str) -> str:
         """The uniform of a channel: at its home, or given as `#psyc://host/@name`."""
-        if channel[1:8].lower() == "psyc://":
+        if channel[1:8].lower() == "psyc://" and self.network.foreign is not None:
             return channel[1:]
         return place(self.network.home_of(channel), channel[1:])
 
     def foreign_place(self, channel: str) -> str:
-        """The uniform of `#psyc://host/@name` (a place on any reachable PSYC server)."""
-        if channel[1:8].lower() != "psyc://":
+        """The uniform of `#psyc://host/@name` (a place on any reachable PSYC server);
+        "" from a server started with no links, which federates with nothing."""
+        if channel[1:8].lower() != "psyc://" or self.network.foreign is None:
             return ""
         try:
             uniform = Uniform.parse(channel[1:])
@@ -159,7 +160,7 @@ class NetFront:
             return ""
         host = host_of(uniform)
         network = self.network
-        if host == network.me or host in network.reachable:
+        if host == network.me or network.is_reachable(host):  # foreign hosts: on demand
             return ""
         return host if host in network.split or host not in network.known else ""
 
