@@ -12,7 +12,7 @@
   whether its rules are overridden, and announces it.
 - Commands (ircpsyc.ircd.commands.moderation): KNOCK, GLOBOPS, SAJOIN, SAPART,
   SANICK.  SAJOIN, SAPART and SANICK (and KILL, in oper.py) of a person on
-  another server of the network go to that server (ircpsyc.ircd.netops),
+  another server of the network go to that server (ircpsyc.ircd.operator_service),
   which carries them out and confirms; the server notices here come with the
   confirmation.
 - `Moderation.kill` disconnects a local person: its IRC sessions, or through
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from ircpsyc.channels.place import PlaceView
     from ircpsyc.ircd.client import Client
     from ircpsyc.ircd.core import IRCServer
-    from ircpsyc.ircd.netops import NetOps
+    from ircpsyc.ircd.operator_service import OperatorService
     from ircpsyc.store import Store
 
 ALL_PRIVILEGES = frozenset(OPER_PRIVILEGES)
@@ -56,7 +56,9 @@ class Moderation(PersonObserver):
         self.core = core
         self.snomasks = Snomasks(core)
         self.xlines = XLines(core)
-        self.netops: NetOps | None = None  # set when the server is linked (ircpsyc.linking)
+        self.netops: OperatorService | None = (
+            None  # set when the server is linked (ircpsyc.linking)
+        )
         self.disconnectors = core.persons.disconnectors  # front-ends without sessions
 
     def attach_store(self, store: Store) -> None:
@@ -205,7 +207,7 @@ def wallops(core: IRCServer, prefix: str, text: str) -> None:
             other.send(data)
 
 
-# -- forcing persons (SAJOIN, SAPART, SANICK; ircpsyc.ircd.netops)
+# -- forcing persons (SAJOIN, SAPART, SANICK; ircpsyc.ircd.operator_service)
 
 
 def server_of(client: Person) -> str:
@@ -213,7 +215,7 @@ def server_of(client: Person) -> str:
     return client.server if isinstance(client, RemotePerson) else ""
 
 
-def remote_ops(s: Session, victim: Person) -> NetOps | None:
+def remote_ops(s: Session, victim: Person) -> OperatorService | None:
     """Where to send an action on `victim` when it is on another server of the network."""
     server = server_of(victim)
     netops = s.core.moderation.netops

@@ -6,7 +6,7 @@ than this one: its `psyc://SERVER/$info` answers, and the client sees the usual
 numerics with that server as their source.
 
 Every server has the entity `psyc://SERVER/$info` (`ServerInfo`).  Like
-`$operators` (ircpsyc.ircd.netops) it takes packets only from the root
+`$operators` (ircpsyc.ircd.operator_service) it takes packets only from the root
 `psyc://HOST/` of another server of the network (a foreign federated server,
 or a person or place anywhere, is refused), and sends its own from this
 server's root to the `$info` of the others.

@@ -24,7 +24,7 @@ Every change is a server notice with mask `x`.  All need the `ban` privilege.
 The commands are in `ircpsyc.ircd.commands.xlines`.
 
 In a network (ircpsyc.linking) the bans are network-wide: every change goes to
-every server (ircpsyc.ircd.netops), which stores it, applies it to its own
+every server (ircpsyc.ircd.operator_service), which stores it, applies it to its own
 connections and tells its operators who did it where.  Each ban is a version
 (`stamp`, the wall clock in microseconds, then the `origin` server's name):
 the newer version of a (kind, mask) wins, whether it adds or removes, so
