@@ -1,0 +1,60 @@
+"""What the front-end's parts need of each other, as small protocols at the bottom of ircd/.
+
+`IRCServer` (core.py), `Session` and `Client` hold the features (host lookups,
+SASL exchanges, durable echo, server info ...) and the features work on them.
+The features name these protocols, not those classes, so that their type
+annotations point down and ircd/ has no import cycle (tests/test_layers.py).
+Only what a feature reads or calls is here; the real classes satisfy them
+structurally.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from ircpsyc.config import Config
+    from ircpsyc.psyc_backend.router import Router
+
+
+class Sink(Protocol):
+    """Where a session's bytes go: the asyncio transport adapter, or a test buffer."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class NumericTarget(Protocol):
+    """A connection numeric replies go to (`Session.numeric`)."""
+
+    def numeric(self, numeric: str, *params: str) -> None: ...
+
+
+class SinkHolder(Protocol):
+    """A connection whose output may be held back (ircpsyc.ircd.durable)."""
+
+    sink: Sink
+
+    @property
+    def closed(self) -> bool: ...
+
+
+class ServerFacts(Protocol):
+    """What this server tells others about itself (ircpsyc.ircd.serverinfo)."""
+
+    @property
+    def config(self) -> Config: ...
+
+    @property
+    def router(self) -> Router: ...
+
+    @property
+    def clock(self) -> Callable[[], float]: ...
+
+    @property
+    def motd_lines(self) -> list[str]: ...
+
+    @property
+    def isupport(self) -> list[str]: ...
