@@ -178,7 +178,7 @@ class IRCServer:
     awaylog: AwayLog
     moderation: Moderation  # oper privileges, snomasks, K/D-lines
     cloaks: Cloaks  # host cloaking, user mode +x
-    hostnames: HostLookups  # reverse DNS ([limits] resolve_hostnames)
+    hostnames: HostLookups[Session]  # reverse DNS ([limits] resolve_hostnames)
 
     def apply_config(self, config: Config) -> None:
         had_sts = bool(getattr(self, "config", None)) and _sts_on(self.config)

@@ -11,11 +11,13 @@ structurally.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from ircpsyc.config import Config
     from ircpsyc.psyc_backend.router import Router
+
+S_contra = TypeVar("S_contra", contravariant=True)
 
 
 class Sink(Protocol):
@@ -58,3 +60,28 @@ class ServerFacts(Protocol):
 
     @property
     def isupport(self) -> list[str]: ...
+
+
+class LookupSession(Protocol):
+    """A registering connection whose host name is looked up (ircpsyc.ircd.hostnames)."""
+
+    host: str
+
+    @property
+    def ip(self) -> str: ...
+
+    @property
+    def closed(self) -> bool: ...
+
+    def note(self, text: str) -> None: ...
+
+    def later(self) -> Callable[[Callable[[], None]], None]: ...
+
+
+class Registrar(Protocol[S_contra]):
+    """The core that registers a connection once its host name is known."""
+
+    @property
+    def config(self) -> Config: ...
+
+    def try_register(self, session: S_contra) -> None: ...
