@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from ircpsyc.config import Config
+    from ircpsyc.persons.person import Person
     from ircpsyc.psyc_backend.router import Router
 
 S_contra = TypeVar("S_contra", contravariant=True)
@@ -85,3 +86,21 @@ class Registrar(Protocol[S_contra]):
     def config(self) -> Config: ...
 
     def try_register(self, session: S_contra) -> None: ...
+
+
+class Configured(Protocol):
+    """The core as a part that only reads the configuration sees it (it changes on REHASH)."""
+
+    @property
+    def config(self) -> Config: ...
+
+
+class PersonSession(Protocol):
+    """A connection and the person it speaks for, once registered (`Session.client`)."""
+
+    @property
+    def client(self) -> Person | None: ...
+
+    def numeric(self, numeric: str, *params: str) -> None: ...
+
+    def send(self, data: bytes) -> None: ...
