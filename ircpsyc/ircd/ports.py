@@ -11,11 +11,13 @@ structurally.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from collections.abc import Set as AbstractSet
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from ircpsyc.config import Config
     from ircpsyc.persons.person import Person
+    from ircpsyc.psyc_backend.network import Network
     from ircpsyc.psyc_backend.router import Router
 
 S_contra = TypeVar("S_contra", contravariant=True)
@@ -100,6 +102,52 @@ class PersonSession(Protocol):
 
     @property
     def client(self) -> Person | None: ...
+
+    def numeric(self, numeric: str, *params: str) -> None: ...
+
+    def send(self, data: bytes) -> None: ...
+
+
+class NetCounts(Protocol):
+    """The network as LUSERS counts it (`NetFront`)."""
+
+    @property
+    def network(self) -> Network: ...
+
+    def counts(self) -> dict[str, int]: ...
+
+
+class ReplyCore(Protocol):
+    """What the shared replies (ircpsyc.ircd.replies) read of the core."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def motd_lines(self) -> list[str]: ...
+
+    @property
+    def net(self) -> NetCounts | None: ...
+
+    def find(self, nick: str) -> Person | None: ...
+
+    def counts(self) -> dict[str, Any]: ...
+
+
+class ReplySession(Protocol):
+    """A connection the shared replies go to (`Session`)."""
+
+    @property
+    def core(self) -> ReplyCore: ...
+
+    @property
+    def client(self) -> Person | None: ...
+
+    @property
+    def nick(self) -> str: ...
+
+    @property
+    def caps(self) -> AbstractSet[str]: ...
 
     def numeric(self, numeric: str, *params: str) -> None: ...
 
