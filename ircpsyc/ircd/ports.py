@@ -152,3 +152,10 @@ class ReplySession(Protocol):
     def numeric(self, numeric: str, *params: str) -> None: ...
 
     def send(self, data: bytes) -> None: ...
+
+
+class Named(Protocol):
+    """The core as the server that signs its notices (`IRCServer.name`)."""
+
+    @property
+    def name(self) -> str: ...
