@@ -63,6 +63,7 @@ from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.client import Client
 from ircpsyc.ircd.lines import line
 from ircpsyc.ircd.moderation import (
+    enforce_and_tell,
     force_join,
     force_part,
     globops,
@@ -74,7 +75,6 @@ from ircpsyc.ircd.xlines import (
     KLINE,
     BanRemoval,
     ServerBan,
-    enforce_and_tell,
     what,
 )
 from ircpsyc.persons.person import Person

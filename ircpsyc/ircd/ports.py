@@ -159,3 +159,42 @@ class Named(Protocol):
 
     @property
     def name(self) -> str: ...
+
+
+class BannableSession(Protocol):
+    """A connection a K-line or D-line may match and disconnect (ircpsyc.ircd.xlines)."""
+
+    @property
+    def ip(self) -> str: ...
+
+    @property
+    def user(self) -> str: ...
+
+    @property
+    def host(self) -> str: ...
+
+    @property
+    def nick(self) -> str: ...
+
+    @property
+    def client(self) -> Person | None: ...
+
+    @property
+    def closed(self) -> bool: ...
+
+    def numeric(self, numeric: str, *params: str) -> None: ...
+
+    def close(self, reason: str) -> None: ...
+
+
+class BanCore(Protocol):
+    """What the server bans read of the core: its name, clock and connections."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def clock(self) -> Callable[[], float]: ...
+
+    @property
+    def sessions(self) -> AbstractSet[BannableSession]: ...
