@@ -56,10 +56,11 @@ def _known(pair: tuple[str, str]) -> bool:
 # the package it sits in: the modules of a cycle must all be in that package.
 KNOWN_CYCLES = {
     # Only type annotations now (at run time, function-level imports included,
-    # ircd has no cycle): core, client and session name each other's types and
-    # those of the parts IRCServer holds (moderation, cloaks, host names, the
-    # network facade). The persons layer took the person tables out of it, not
-    # these types: protocols for those parts pay it.
+    # ircd has no cycle): core, client and session name each other's types,
+    # and IRCServer holds `moderation` and `net` (remote.NetFront), which with
+    # names and operator_service name them back. The other features it holds
+    # name protocols of ircd/ports.py instead; ports for what the core and the
+    # commands use of Moderation (snomasks, xlines, netops) and NetFront pay it.
     "ircpsyc.ircd",
 }
 
