@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from ircpsyc.channels.place import PlaceView
     from ircpsyc.ircd.client import Client
     from ircpsyc.ircd.core import IRCServer
-    from ircpsyc.ircd.operator_service import OperatorService
+    from ircpsyc.ircd.moderation_port import OperatorsPort
     from ircpsyc.ircd.xlines import ServerBan
     from ircpsyc.store import Store
 
@@ -58,7 +58,7 @@ class Moderation(PersonObserver):
         self.snomasks = Snomasks(core)
         self.xlines = XLines(core)
         # The operators' network service, set when the server is linked (ircpsyc.linking).
-        self.netops: OperatorService | None = None
+        self.netops: OperatorsPort | None = None
         self.disconnectors = core.persons.disconnectors  # front-ends without sessions
 
     def attach_store(self, store: Store) -> None:
@@ -215,7 +215,7 @@ def server_of(client: Person) -> str:
     return client.server if isinstance(client, RemotePerson) else ""
 
 
-def remote_ops(s: Session, victim: Person) -> OperatorService | None:
+def remote_ops(s: Session, victim: Person) -> OperatorsPort | None:
     """Where to send an action on `victim` when it is on another server of the network."""
     server = server_of(victim)
     netops = s.core.moderation.netops

@@ -186,7 +186,7 @@ class OperatorService:
     # -- actions on persons of other servers, from this server's operators
 
     def _act(
-        self, oper: Client, victim: Person, method: str, vars: dict[str, Value], reason: str = ""
+        self, oper: Person, victim: Person, method: str, vars: dict[str, Value], reason: str = ""
     ) -> None:
         out: dict[str, Value] = {
             "_uniform_target": victim.uniform,
@@ -206,17 +206,17 @@ class OperatorService:
         )
         self._send(server, method, out, ("_tag", tag))
 
-    def kill(self, oper: Client, victim: Person, reason: str) -> None:
+    def kill(self, oper: Person, victim: Person, reason: str) -> None:
         self._act(oper, victim, "_request_kill", {"_reason": reason}, reason)
 
-    def sajoin(self, oper: Client, victim: Person, channels: list[str]) -> None:
+    def sajoin(self, oper: Person, victim: Person, channels: list[str]) -> None:
         self._act(oper, victim, "_request_sajoin", {"_list_places": channels[:MAX_PLACES]})
 
-    def sapart(self, oper: Client, victim: Person, channels: list[str], reason: str) -> None:
+    def sapart(self, oper: Person, victim: Person, channels: list[str], reason: str) -> None:
         vars: dict[str, Value] = {"_list_places": channels[:MAX_PLACES], "_reason": reason}
         self._act(oper, victim, "_request_sapart", vars)
 
-    def sanick(self, oper: Client, victim: Person, new: str) -> None:
+    def sanick(self, oper: Person, victim: Person, new: str) -> None:
         self._act(oper, victim, "_request_sanick", {"_nick_new": new})
 
     # -- packets in
