@@ -57,10 +57,10 @@ def _known(pair: tuple[str, str]) -> bool:
 KNOWN_CYCLES = {
     # Only type annotations now (at run time, function-level imports included,
     # ircd has no cycle): core, client and session name each other's types,
-    # and IRCServer holds `moderation` and `net` (remote.NetFront), which with
-    # names and operator_service name them back. The other features it holds
-    # name protocols of ircd/ports.py instead; ports for what the core and the
-    # commands use of Moderation (snomasks, xlines, netops) and NetFront pay it.
+    # and IRCServer holds `net` (remote.NetFront), which with names names them
+    # back. The other parts it holds are typed with protocols (ircd/ports.py,
+    # ircd/moderation_port.py); a protocol of what the front-end uses of
+    # NetFront pays it, once the network of one is in (no `net is None`).
     "ircpsyc.ircd",
 }
 
