@@ -386,7 +386,9 @@ def render_message(packet: Packet, fmt: int) -> bytes:
     if public:
         target = packet.get("_status") + packet.get("_nick_place")
     else:
-        target = packet.get("_nick_target")
+        # A peer outside the network may leave `_nick_target` out (issue 15): never
+        # `PRIVMSG  :text`, the recipient's nick is in its uniform.
+        target = packet.get("_nick_target") or packet.target.rpartition("/~")[2] or "*"
     tags = _tags(packet, fmt) if fmt else ""
     if verb == "TAGMSG":
         if not fmt & C.F_TAGS:

@@ -148,7 +148,7 @@ class NetFront:
         what is sent there would wait for its return, so senders are told instead."""
         host = host_of(uniform)
         network = self.network
-        if host == network.me or host in network.reachable:
+        if host == network.me or network.is_reachable(host):  # foreign hosts: on demand
             return ""
         return host if host in network.split or host not in network.known else ""
 

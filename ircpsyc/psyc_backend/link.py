@@ -368,6 +368,9 @@ class Circuit:
         self.now = now
         self.close_reason = ""
         self.was_up = False
+        # A responder answers the peer's first line: psyced (0.9) would take our `|`
+        # for its own and close, so we wait to see which syntax calls.
+        self.greet_due = False
 
     def __repr__(self) -> str:
         return f"<Circuit {self._name()} {'out' if self.outbound else 'in'} {self.state}>"
@@ -390,7 +393,7 @@ class Circuit:
         """Greet: the empty packet; the initiator adds its notice with a fresh nonce."""
         expected = self.expected
         if expected is None:
-            self.write(EMPTY)  # the responder speaks when it knows who calls
+            self.greet_due = True  # the responder speaks when it knows who calls
             return
         links = self.links
         notice = Packet(
@@ -412,6 +415,9 @@ class Circuit:
             return
         self.now = now
         self.last_recv = now
+        if self.greet_due:
+            self.greet_due = False
+            self.write(EMPTY)
         if self.peer is not None:
             self.peer.stats.bytes_in += len(data)
         if self.peer is None:  # not authenticated: only the handshake may come
@@ -903,9 +909,16 @@ class Links:
             # Ours, and it never authenticated: dial again after the back-off, not
             # at the next tick (a peer that accepts TCP and fails the handshake).
             expected.dialled = None
-            expected.next_dial = circuit.now + self._backoff(expected)
+            delay = self._backoff(expected)
+            expected.next_dial = circuit.now + delay
             if circuit.close_reason and not expected.last_error:
                 expected.last_error = circuit.close_reason
+            log.warning(
+                "link %s: handshake failed: %s (next try in %.0fs)",
+                expected.name,
+                circuit.close_reason or "closed",
+                delay,
+            )
             return
         peer = circuit.peer
         if peer is None or peer.circuit is not circuit:

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from ircpsyc.psyc_backend.link import (
+    CLOSED,
+    EMPTY,
     Circuit,
     Links,
     Peer,
@@ -54,6 +56,7 @@ class LinkProtocol(asyncio.Protocol):
         self.admitted = admitted
         self.accepted = accepted  # when accept() returned it (0: now, or dialled)
         self.reason = "closed before set-up"
+        self.foreign: Any = None  # a psyced that called: its ForeignProtocol takes over
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
@@ -91,6 +94,9 @@ class LinkProtocol(asyncio.Protocol):
         )
         if peer is not None:
             peer.dialing = False
+        elif transport.get_extra_info("ssl_object") is not None and self.circuit.greet_due:
+            self.circuit.greet_due = False  # psyced never calls over TLS: greet at once
+            self.circuit.write(EMPTY)
 
     def abort(self) -> None:
         """Drop the connection at once (its TLS handshake was cancelled)."""
@@ -126,8 +132,25 @@ class LinkProtocol(asyncio.Protocol):
             transport.close()
 
     def data_received(self, data: bytes) -> None:
+        if self.foreign is not None:
+            self.foreign.data_received(data)
+            return
         circuit = self.circuit
         if circuit is None:
+            return
+        if (
+            data[:1] == b"."
+            and self.service.foreign is not None
+            and circuit.greet_due
+            and self.transport is not None
+            and not self.transport.get_extra_info("ssl_object")
+        ):
+            # PSYC 0.9 (psyced): a foreign circuit, not a link of the network.
+            circuit.state = CLOSED
+            circuit.release()
+            self.service.links.circuits.discard(circuit)
+            self.circuit = None
+            self.foreign = self.service.foreign.adopt(self.transport, data)
             return
         try:
             circuit.data_received(data, time.monotonic())
@@ -136,6 +159,9 @@ class LinkProtocol(asyncio.Protocol):
             circuit.close("internal error", abort=True)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.foreign is not None:
+            self.foreign.connection_lost(exc)
+            return
         circuit = self.circuit
         if circuit is not None:
             circuit.lost(str(exc) if exc else "connection closed")
@@ -166,6 +192,7 @@ class LinkService:
     server_ssl: ssl.SSLContext | None = None
     servers: list[asyncio.Server] = field(default_factory=list)
     tls_listener: TLSListener[LinkProtocol] | None = None
+    foreign: Any = None  # ircpsyc.psyc_backend.foreign.ForeignService, for psyced's calls
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def start(self) -> None:
