@@ -596,6 +596,13 @@ class HistorySection:
         True,
         help="Keep private messages too (CHATHISTORY with a nick target, and TARGETS).",
     )
+    redact_window: float = _key(
+        3600.0,
+        help="Seconds during which the sender of a channel line may take it back "
+        "(REDACT, draft/message-redaction); channel operators and IRC operators may "
+        "always; 0 leaves it to them alone.",
+        ge=0,
+    )
 
 
 @dataclass(frozen=True)

@@ -188,6 +188,15 @@ class ListEntry:
     expires: float = 0.0  # when the place lifts it by itself (flood quiets); 0: never
 
 
+@dataclass(frozen=True)
+class Said:
+    """Who said a line of a place and when (for REDACT: the place asks its observers)."""
+
+    prefix: str  # nick!user@host of the sender when it was said
+    account: str  # the sender's account then, or ""
+    time_ms: int
+
+
 class PlaceObserver:
     """Hooks for services (history, channel registration): override what you need.
 
@@ -207,6 +216,10 @@ class PlaceObserver:
     def keep_empty(self, place: Place) -> bool:
         """Return True to keep an empty place alive (registered channels)."""
         return False
+
+    def said(self, place: Place, msgid: str) -> Said | None:
+        """Who said the line `msgid` of this place, if this observer kept it (history)."""
+        return None
 
 
 def outranks(actor: int, target: int) -> bool:
@@ -929,6 +942,38 @@ class Place(StateHolder):
             return 0
         return min(stamp, now)
 
+    # -- taking a line back (draft/message-redaction)
+
+    def _redact(self, packet: Packet) -> None:
+        """Its sender within `[history] redact_window`, an op, services or an oper's
+        override may take a line back; the cast tells every member (and history)."""
+        msgid = packet.get(V.ID_REDACTED)
+        answer: dict[str, Value] = {V.ID_REDACTED: msgid}
+        authority = self._authority(packet)
+        actor = self.members.get(normalize(packet.source))
+        if actor is None and not authority:
+            return self._reply(packet, V.ERROR_NECESSARY_MEMBERSHIP)
+        said = next((w for o in self.observers if (w := o.said(self, msgid))), None)
+        if said is None:
+            return self._reply(packet, V.ERROR_PLACE_REDACT_UNKNOWN, answer)
+        if not authority and (actor is None or actor.rank() > OP):
+            assert actor is not None
+            mine = (
+                casefold(said.account) == casefold(actor.account)
+                if said.account and actor.account
+                else casefold(said.prefix) == casefold(actor.prefix)
+            )
+            if not mine:
+                return self._reply(packet, V.ERROR_PLACE_REDACT_FORBIDDEN, answer)
+            window = self.config.history.redact_window
+            if not window or self.clock() * 1000 - said.time_ms > window * 1000:
+                return self._reply(packet, V.ERROR_PLACE_REDACT_EXPIRED, answer)
+        vars: dict[str, Value] = {V.ID_REDACTED: msgid}
+        reason = packet.get(V.REASON)[: self.config.limits.kicklen]
+        if reason:
+            vars[V.REASON] = reason
+        self.cast(self._actor_event(V.NOTICE_PLACE_REDACT, actor, packet, vars))
+
     # -- topic
 
     def _set_topic(self, packet: Packet) -> None:
@@ -1272,6 +1317,7 @@ _DISPATCH = Dispatch(
         V.REQUEST_KICK: Place._kick,
         V.REQUEST_INVITE: Place._invite,
         V.REQUEST_KNOCK: Place._knock,
+        V.REQUEST_REDACT: Place._redact,
         V.REQUEST_SET_MODE: Place._set_mode,
         V.NOTICE_PERSON_NICK: Place._nick_change,
         V.NOTICE_PERSON_UPDATE: Place._person_update,

@@ -23,6 +23,7 @@ NO_IMPLICIT_NAMES: Final = "draft/no-implicit-names"
 STANDARD_REPLIES: Final = "standard-replies"
 EXTENDED_MONITOR: Final = "extended-monitor"
 STS: Final = "sts"  # advertised only, never requested
+MESSAGE_REDACTION: Final = "draft/message-redaction"
 # Offered while history is on (IRCServer.extra_caps, set in ircpsyc.assemble).
 CHATHISTORY: Final = "draft/chathistory"
 EVENT_PLAYBACK: Final = "draft/event-playback"
@@ -43,6 +44,7 @@ SUPPORTED: dict[str, str] = {
     EXTENDED_MONITOR: "",
     INVITE_NOTIFY: "",
     LABELED_RESPONSE: "",
+    MESSAGE_REDACTION: "",
     MESSAGE_TAGS: "",
     MULTI_PREFIX: "",
     NO_IMPLICIT_NAMES: "",

@@ -436,6 +436,12 @@ class Client:
                 N.RPL_KNOCKDLVR, packet.get("_nick_place"), "Your KNOCK has been delivered."
             )
 
+    def _on_redact(self, packet: Packet) -> None:
+        """A line was taken back: REDACT to the sessions that negotiated the cap."""
+        sessions = [s for s in self.sessions if C.MESSAGE_REDACTION in s.caps]
+        if sessions:
+            self._cached(packet, render_redact, sessions)
+
     def _on_services(self, packet: Packet) -> None:
         """Login, logout, forced renames and GHOST, asked for by NickServ."""
         self.core.service_requests(self, packet)
@@ -574,6 +580,13 @@ def render_topic(packet: Packet, fmt: int) -> bytes:
     )
 
 
+def render_redact(packet: Packet, fmt: int) -> bytes:
+    params = [packet.get("_nick_place"), packet.get("_id_redacted")]
+    if packet.get("_reason"):
+        params.append(packet.get("_reason"))
+    return line(packet.get("_prefix"), "REDACT", *params, tags=_tags(packet, fmt))
+
+
 def _knock_text(reason: str) -> str:
     return f"has asked for an invite: {reason}" if reason else "has asked for an invite."
 
@@ -665,8 +678,21 @@ def error_to_numeric(session: Session, packet: Packet) -> None:
             packet.get("_nick_target") or packet.get("_uniform"),
             "No such nick/channel",
         )
+    elif method in _REDACT_FAILS:
+        code, text = _REDACT_FAILS[method]
+        session.fail("REDACT", code, channel, packet.get("_id_redacted"), text)
     else:
         session.fail("*", "UNKNOWN_ERROR", method)
+
+
+_REDACT_FAILS: dict[str, tuple[str, str]] = {
+    "_error_place_redact_forbidden": ("REDACT_FORBIDDEN", "You may not redact that message"),
+    "_error_place_redact_unknown": ("UNKNOWN_MSGID", "No such message in the history"),
+    "_error_place_redact_expired": (
+        "REDACT_WINDOW_EXPIRED",
+        "That message is too old to take back",
+    ),
+}
 
 
 _DISPATCH = Dispatch(
@@ -686,6 +712,7 @@ _DISPATCH = Dispatch(
         "_notice_place_invited": Client._on_invited,
         "_echo_place_invite": Client._on_invite_echo,
         "_notice_place_override": Client._on_override,
+        "_notice_place_redact": Client._on_redact,
         "_notice_place_knock": Client._on_knock,
         "_echo_place_knock": Client._on_knock_echo,
         "_status_place_list": Client._on_list,

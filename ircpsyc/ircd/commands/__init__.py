@@ -12,6 +12,7 @@ import ircpsyc.ircd.commands.moderation
 import ircpsyc.ircd.commands.monitor
 import ircpsyc.ircd.commands.oper
 import ircpsyc.ircd.commands.query
+import ircpsyc.ircd.commands.redact
 import ircpsyc.ircd.commands.registration
 import ircpsyc.ircd.commands.sasl
 import ircpsyc.ircd.commands.webirc
