@@ -901,7 +901,7 @@ class Place(StateHolder):
         ):
             return self._refuse_message(packet, "Cannot send to channel (flood protection, +f)")
         vars: dict[str, Value] = {}
-        for name in (V.TAGS, V.STATUSMSG, V.FLAG_BOT):
+        for name in (V.TAGS, V.STATUSMSG, V.FLAG_BOT, V.MULTILINE):
             if name in packet.vars:
                 vars[name] = packet.vars[name]
         event = self._event(packet.method, member, vars, packet.body)

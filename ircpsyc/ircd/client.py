@@ -524,11 +524,35 @@ def render_message(packet: Packet, fmt: int) -> bytes:
     else:
         target = packet.get("_nick_target")
     tags = _tags(packet, fmt) if fmt else ""
+    if "_multiline" in packet.vars:
+        return _render_multiline(packet, fmt, verb, target, tags)
     if verb == "TAGMSG":
         if not fmt & C.F_TAGS:
             return b""
         return line(packet.get("_prefix"), "TAGMSG", target, tags=tags)
     return line(packet.get("_prefix"), verb, target, packet.body, tags=tags)
+
+
+def _render_multiline(packet: Packet, fmt: int, verb: str, target: str, tags: str) -> bytes:
+    """A draft/multiline message: one batch with the capability, else a line per
+    non-blank line (the first has the msgid, as Ergo does)."""
+    prefix = packet.get("_prefix")
+    flags = packet.get("_multiline")
+    texts = packet.body.split("\n")
+    if fmt & C.F_MULTILINE:
+        ref = "ml" + (packet.get("_id") or new_id())
+        out = [line(prefix, "BATCH", "+" + ref, C.MULTILINE_BATCH, target, tags=tags)]
+        for i, text in enumerate(texts):
+            concat = ";" + C.MULTILINE_CONCAT if flags[i : i + 1] == "1" else ""
+            out.append(line(prefix, verb, target, text, tags=f"batch={ref}{concat}"))
+        out.append(line(prefix, "BATCH", "-" + ref))
+        return b"".join(out)
+    rest = ";".join(p for p in tags.split(";") if not p.startswith("msgid=")) if tags else ""
+    out = []
+    for text in texts:
+        if text:
+            out.append(line(prefix, verb, target, text, tags=rest if out else tags))
+    return b"".join(out)
 
 
 def render_join(packet: Packet, fmt: int) -> bytes:

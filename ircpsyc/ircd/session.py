@@ -19,6 +19,7 @@ from ircpsyc.ircd.lines import add_tag, line
 if TYPE_CHECKING:
     from ircpsyc.ircd.client import Client
     from ircpsyc.ircd.core import IRCServer
+    from ircpsyc.ircd.multiline import Multiline
     from ircpsyc.ircd.sasl_state import SaslState
 
 MAX_TAGS_CLIENT = 4094  # bytes of client tag data (IRCv3 message-tags)
@@ -48,6 +49,7 @@ class Session:
 
     __slots__ = (
         "account",
+        "batch_label",
         "cap_negotiating",
         "cap_version",
         "caps",
@@ -64,6 +66,7 @@ class Session:
         "label",
         "last_recv",
         "last_refill",
+        "multiline",
         "nick",
         "nick_refused",
         "opened",
@@ -114,6 +117,8 @@ class Session:
         self.rb: list[bytes] | None = None
         self.label = ""
         self.deferred = False  # the command being handled is answered later (`later`)
+        self.multiline: Multiline | None = None  # a client batch being collected
+        self.batch_label = ""  # the label of the open client batch: its end is answered
 
     # -- output
 
@@ -204,6 +209,12 @@ class Session:
             return
         command = msg.command.upper()
         label = msg.tags.get("label", "") if msg.tags else ""
+        if command == "BATCH" and msg.params:
+            # A client batch (draft/multiline) is answered when it ends, with its label.
+            if msg.params[0].startswith("+"):
+                self.batch_label, label = label, ""
+            elif msg.params[0].startswith("-") and self.batch_label:
+                label, self.batch_label = self.batch_label, ""
         if label and C.LABELED_RESPONSE in self.caps:
             self.label = label
             self.rb = []

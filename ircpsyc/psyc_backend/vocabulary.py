@@ -326,6 +326,7 @@ TAGS = "_tags"  # IRCv3 client-only tags of a line (+typing, ...)
 
 ID = "_id"  # the id of a line (IRCv3 msgid)
 ID_REDACTED = "_id_redacted"  # the id of the line a REDACT takes back
+MULTILINE = "_multiline"  # a draft/multiline message: one flag per body line, "1": concatenated
 TIME = "_time"  # when a line was said, in ms since the epoch (server-time)
 STATUSMSG = "_status"  # rank sigils of a STATUSMSG (@#chan): only those ranks get the line
 TEXT = "_text"  # the text of WALLOPS/GLOBOPS

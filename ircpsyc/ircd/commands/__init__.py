@@ -10,6 +10,7 @@ import ircpsyc.ircd.commands.links
 import ircpsyc.ircd.commands.messaging
 import ircpsyc.ircd.commands.moderation
 import ircpsyc.ircd.commands.monitor
+import ircpsyc.ircd.commands.multiline
 import ircpsyc.ircd.commands.oper
 import ircpsyc.ircd.commands.query
 import ircpsyc.ircd.commands.redact
