@@ -211,7 +211,12 @@ class Session:
         label = msg.tags.get("label", "") if msg.tags else ""
         if command == "BATCH" and msg.params:
             # A client batch (draft/multiline) is answered when it ends, with its label.
-            if msg.params[0].startswith("+"):
+            if (
+                msg.params[0].startswith("+")
+                and msg.params[1:2] == [C.MULTILINE_BATCH]
+                and C.MULTILINE in self.caps
+                and self.multiline is None
+            ):
                 self.batch_label, label = label, ""
             elif msg.params[0].startswith("-") and self.batch_label:
                 label, self.batch_label = self.batch_label, ""

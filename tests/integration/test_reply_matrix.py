@@ -64,6 +64,7 @@ TYPICAL: dict[str, list[str]] = {
     "AUTHENTICATE": ["PLAIN", "*"],
     "AWAY": [":gone for lunch", ""],
     "AWAYLOG": ["LIST", "PLAY", "CLEAR", "LIST"],
+    "BATCH": ["+m1 draft/multiline {chan}", "-m1", "+m2 other.example/type {chan}", "nothing"],
     "CAP": ["LS 302", "LIST", "REQ :no-such-cap", "END"],
     "CHANSERV": ["HELP", "INFO {chan}"],
     "CHATHISTORY": [
@@ -90,6 +91,7 @@ TYPICAL: dict[str, list[str]] = {
     "KILL": ["nobody-here :matrix"],
     "KLINE": ["1m *@192.0.2.2 :matrix", "1m nobody@192.0.2.3", "*@192.0.2.4"],
     "KNOCK": ["{chan}"],
+    "REDACT": ["{chan} nosuchid", "{chan} nosuchid :why", "#nowhere-here x", "{peer} x"],
     "LINKS": ["*", "nowhere.example"],
     "LIST": ["{chan}", ">0", "<100", "#*", "*a*a*a*a*a*a*a*ab", "!{chan}"],
     "LUSERS": ["*"],
