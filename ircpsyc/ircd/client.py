@@ -442,6 +442,13 @@ class Client:
         if sessions:
             self._cached(packet, render_redact, sessions)
 
+    def _on_redact_private(self, packet: Packet) -> None:
+        """A private line taken back by its sender (REDACT nick msgid)."""
+        if not self.core.router.is_local(packet.routing.get("_source", "")):
+            for observer in self.core.person_observers:  # history kept here too
+                observer.private_redacted(self, packet)
+        self._on_redact(packet)
+
     def _on_services(self, packet: Packet) -> None:
         """Login, logout, forced renames and GHOST, asked for by NickServ."""
         self.core.service_requests(self, packet)
@@ -605,7 +612,8 @@ def render_topic(packet: Packet, fmt: int) -> bytes:
 
 
 def render_redact(packet: Packet, fmt: int) -> bytes:
-    params = [packet.get("_nick_place"), packet.get("_id_redacted")]
+    target = packet.get("_nick_place") or packet.get("_nick_target")
+    params = [target, packet.get("_id_redacted")]
     if packet.get("_reason"):
         params.append(packet.get("_reason"))
     return line(packet.get("_prefix"), "REDACT", *params, tags=_tags(packet, fmt))
@@ -737,6 +745,7 @@ _DISPATCH = Dispatch(
         "_echo_place_invite": Client._on_invite_echo,
         "_notice_place_override": Client._on_override,
         "_notice_place_redact": Client._on_redact,
+        "_notice_private_redact": Client._on_redact_private,
         "_notice_place_knock": Client._on_knock,
         "_echo_place_knock": Client._on_knock_echo,
         "_status_place_list": Client._on_list,

@@ -115,6 +115,9 @@ class PersonObserver:
     def private_arrived(self, client: Client, packet: Packet) -> None:
         """A private message from another server reached the local person `client`."""
 
+    def private_redacted(self, client: Client, packet: Packet) -> None:
+        """A person of another server took back a private line to the local `client`."""
+
     def remote_channel_entered(self, client: Client, place: PlaceView) -> None:
         """`client` entered a channel homed on another server (`place` is its replica)."""
 

@@ -152,6 +152,7 @@ STATUS_PLACE_MEMBERS = "_status_place_members"  # psyced: the answer, a member l
 
 # -- Person -------------------------------------------------------------------
 
+NOTICE_PRIVATE_REDACT = "_notice_private_redact"  # the sender took back a private line
 NOTICE_PERSON_NICK = "_notice_person_nick"  # a person changed its nick (to its places)
 NOTICE_PERSON_UPDATE = "_notice_person_update"  # realname/host/account/away of a person changed
 NOTICE_PERSON_PRESENT = "_notice_person_present"  # to NickServ: my nick and account (enforcement)

@@ -4,6 +4,8 @@ sessions with the capability), and history at the home forgets the line."""
 
 from __future__ import annotations
 
+import asyncio
+
 from conftest import ServerFactory
 
 from ircpsyc.psyc_backend.network import rendezvous
@@ -79,3 +81,44 @@ async def test_redact_across_two_servers(factory: ServerFactory) -> None:
         _, kept = await chathistory(person, f"CHATHISTORY LATEST {channel} * 10")
         texts = [m.params[-1] for m in kept if m.command == "PRIVMSG"]
         assert texts == ["from alice"], texts
+
+
+@aio
+async def test_redact_private_across_two_servers(factory: ServerFactory) -> None:
+    net = LinkedNetwork(factory, 2, [(0, 1)])
+    net.start()
+    await net.wait_converged()
+    one, two = net.names
+    alice = await RawClient.connect(net.port(one))
+    await alice.register("alice", caps=REDACT)
+    bob = await RawClient.connect(net.port(two))
+    await bob.register("bob", caps=REDACT)
+    for _ in range(50):  # until bob's server has told alice's about him
+        await alice.send("ISON bob")
+        ison = await alice.expect("303", timeout=10.0)
+        if ison.params[-1].strip():
+            break
+        await asyncio.sleep(0.1)
+    await alice.send("PRIVMSG bob :secret")
+    echo = await alice.expect("PRIVMSG", timeout=10.0)
+    assert echo.tags is not None
+    msgid = echo.tags["msgid"]
+    await bob.expect("PRIVMSG", where=lambda m: m.params[-1] == "secret", timeout=10.0)
+
+    for person, other in ((alice, "bob"), (bob, "alice")):
+        _, kept = await chathistory(person, f"CHATHISTORY LATEST {other} * 10")
+        assert [m.params[-1] for m in kept] == ["secret"], [m.format() for m in kept]
+
+    await bob.send(f"REDACT alice {msgid}")  # not his line
+    fail = await bob.expect("FAIL", timeout=10.0)
+    assert fail.params[:4] == ["REDACT", "REDACT_FORBIDDEN", "alice", msgid]
+    await alice.send(f"REDACT bob {msgid} :oops")
+    for person in (alice, bob):
+        redact = await person.expect("REDACT", timeout=10.0)
+        assert redact.params == ["bob", msgid, "oops"]
+        assert redact.source is not None and redact.source.startswith("alice!")
+    # Both servers kept the conversation; both forgot the line.
+    await bob.sync(timeout=10.0)
+    for person, other in ((alice, "bob"), (bob, "alice")):
+        _, kept = await chathistory(person, f"CHATHISTORY LATEST {other} * 10")
+        assert [m.params[-1] for m in kept] == [], [m.format() for m in kept]
