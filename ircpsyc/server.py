@@ -28,6 +28,7 @@ from ircpsyc.linking import Linking
 from ircpsyc.linking import wanted as linking_wanted
 from ircpsyc.netaddr import address_group
 from ircpsyc.psyc_backend.router import Router
+from ircpsyc.psyc_backend.uniform import set_casemapping
 from ircpsyc.services.accounts import Accounts
 from ircpsyc.services.hash_queue import FairQueue, Work
 from ircpsyc.services.registrations import ChannelRegistrations
@@ -126,6 +127,7 @@ class Server:
         self.config = config
         self.path = path
         self.overrides = overrides or Overrides()
+        set_casemapping(config.server.casemapping)  # before any name is folded
         self.router = Router(config.server.name)
         self.places = PlaceRegistry(self.router, config.server.name, config)
         self.core = front_end(config, self.router, self.places, time.time)

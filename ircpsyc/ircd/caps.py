@@ -25,6 +25,8 @@ EXTENDED_MONITOR: Final = "extended-monitor"
 STS: Final = "sts"  # advertised only, never requested
 MESSAGE_REDACTION: Final = "draft/message-redaction"
 MULTILINE: Final = "draft/multiline"
+EXTENDED_ISUPPORT: Final = "draft/extended-isupport"  # ISUPPORT command, also before registering
+PRE_AWAY: Final = "draft/pre-away"  # AWAY before registration
 MULTILINE_BATCH: Final = "draft/multiline"  # the client batch type (ircpsyc.ircd.multiline)
 MULTILINE_CONCAT: Final = "draft/multiline-concat"  # tag: the line continues the previous one
 MULTILINE_MAX_BYTES: Final = 4096  # text of all the lines of one batch
@@ -45,6 +47,7 @@ SUPPORTED: dict[str, str] = {
     CAP_NOTIFY: "",
     CHGHOST: "",
     ECHO_MESSAGE: "",
+    EXTENDED_ISUPPORT: "",
     EXTENDED_JOIN: "",
     EXTENDED_MONITOR: "",
     INVITE_NOTIFY: "",
@@ -54,6 +57,7 @@ SUPPORTED: dict[str, str] = {
     MULTI_PREFIX: "",
     MULTILINE: f"max-bytes={MULTILINE_MAX_BYTES},max-lines={MULTILINE_MAX_LINES}",
     NO_IMPLICIT_NAMES: "",
+    PRE_AWAY: "",
     SERVER_TIME: "",
     SETNAME: "",
     STANDARD_REPLIES: "",

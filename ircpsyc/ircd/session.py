@@ -73,6 +73,7 @@ class Session:
         "password",
         "ping_sent",
         "port",
+        "pre_away",
         "rb",
         "realname",
         "registered",
@@ -119,6 +120,7 @@ class Session:
         self.deferred = False  # the command being handled is answered later (`later`)
         self.multiline: Multiline | None = None  # a client batch being collected
         self.batch_label = ""  # the label of the open client batch: its end is answered
+        self.pre_away = ""  # AWAY before registration (draft/pre-away)
 
     # -- output
 

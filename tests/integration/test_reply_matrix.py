@@ -86,6 +86,7 @@ TYPICAL: dict[str, list[str]] = {
     "INFO": ["{server}"],
     "INVITE": ["{peer} {chan}", "nobody-here {chan}"],
     "ISON": ["{peer} nobody-here {me}"],
+    "ISUPPORT": [""],
     "JOIN": ["{chan}", "{chan}x,{chan}y", "{chan}z key", "&local", "0", "{chan}"],
     "KICK": ["{chan} {victim} :bye", "{chan} nobody-here", "#nowhere-here {peer}"],
     "KILL": ["nobody-here :matrix"],

@@ -6,6 +6,7 @@ import ircpsyc.ircd.commands.channel
 import ircpsyc.ircd.commands.chanserv
 import ircpsyc.ircd.commands.chathistory
 import ircpsyc.ircd.commands.info
+import ircpsyc.ircd.commands.isupport
 import ircpsyc.ircd.commands.links
 import ircpsyc.ircd.commands.messaging
 import ircpsyc.ircd.commands.moderation
