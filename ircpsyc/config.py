@@ -626,6 +626,11 @@ class HistorySection:
         True,
         help="Keep private messages too (CHATHISTORY with a nick target, and TARGETS).",
     )
+    tagmsg_storage: tuple[str, ...] = _key(
+        ("+draft/react", "+react", "+draft/reply", "+reply"),
+        help="A TAGMSG is kept in history when it carries one of these client-only tags "
+        "(reactions, replies); others, like +typing, are not kept. Empty: no TAGMSG is kept.",
+    )
     redact_window: float = _key(
         3600.0,
         help="Seconds during which the sender of a channel line may take it back "

@@ -89,6 +89,11 @@ def kind_of(method: str) -> int | None:
     return kind
 
 
+def tag_names(rendered: str) -> list[str]:
+    """The names of the client-only tags of a line (`_tags`, as rendered)."""
+    return [part.split("=", 1)[0] for part in rendered.split(";") if part]
+
+
 def conversation(key_a: str, key_b: str) -> str:
     """The history target of a private conversation between two party keys."""
     return f"~{key_a} {key_b}" if key_a <= key_b else f"~{key_b} {key_a}"
@@ -420,12 +425,19 @@ class History(PlaceObserver):
 
     def will_log(self, packet: Packet) -> bool:
         """Whether `place_cast` keeps this cast in the store (not in memory only)."""
+        kind = _KINDS.lookup(packet.method)
         return (
             self.writes.store is not None
             and V.STATUSMSG not in packet.vars  # STATUSMSG lines are for ops only
-            and _KINDS.lookup(packet.method) is not None
+            and kind is not None
             and self.config().history.enabled
+            and (kind != KIND_TAGMSG or self._keeps_tagmsg(packet))
         )
+
+    def _keeps_tagmsg(self, packet: Packet) -> bool:
+        """Reactions and replies are kept, typing notifications not ([history] tagmsg_storage)."""
+        kept = self.config().history.tagmsg_storage
+        return bool(kept) and any(name in kept for name in tag_names(packet.get(V.TAGS)))
 
     def place_cast(self, place: Place, packet: Packet) -> None:
         if packet.method == V.NOTICE_PLACE_REDACT:
@@ -435,6 +447,8 @@ class History(PlaceObserver):
         if kind is None or V.STATUSMSG in packet.vars:  # STATUSMSG lines are for ops only
             return
         if not self.config().history.enabled:
+            return
+        if kind == KIND_TAGMSG and not self._keeps_tagmsg(packet):
             return
         self._seq += 1
         stamp = packet.vars.get(V.TIME)
@@ -460,7 +474,7 @@ class History(PlaceObserver):
         if not history.enabled or not history.private:
             return None
         kind = _KINDS.lookup(packet.method)
-        if kind is None:
+        if kind is None or (kind == KIND_TAGMSG and not self._keeps_tagmsg(packet)):
             return None
         target = conversation(sender_key, target_key)
         msgid = packet.get(V.ID)
