@@ -50,5 +50,13 @@ class Multiline:
     def text(self) -> str:
         return "\n".join(self.lines)
 
+    def logical(self) -> str:
+        """The text as one: concatenated lines joined without a break (for services,
+        which read commands, e.g. a NickServ REGISTER with a password over 400 bytes)."""
+        parts: list[str] = []
+        for text, concat in zip(self.lines, self.concat, strict=True):
+            parts.append(text if concat or not parts else "\n" + text)
+        return "".join(parts)
+
     def flags(self) -> str:
         return "".join("1" if c else "0" for c in self.concat)

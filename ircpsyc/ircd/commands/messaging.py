@@ -59,16 +59,24 @@ def send_multiline(s: Session, batch: Multiline) -> None:
         s.fail("BATCH", "MULTILINE_INVALID", "Empty multiline batch")
         return
     tags = dict(batch.tags)
+    target = s.core.find(batch.target) if not batch.target.startswith("#") else None
+    if target is not None and "/$" in target.uniform:
+        # A service reads one command: the logical line, however it was cut.
+        line = Line(
+            tags=tags, source=None, command=batch.verb, params=[batch.target, batch.logical()]
+        )
+        _deliver(s, line, batch.verb, "", whole=True)
+        return
     line = Line(tags=tags, source=None, command=batch.verb, params=[batch.target, batch.text()])
-    _deliver(s, line, batch.verb, batch.flags())
+    _deliver(s, line, batch.verb, batch.flags(), whole=True)
 
 
-def _deliver(s: Session, msg: Line, verb: str, multiline: str = "") -> None:
+def _deliver(s: Session, msg: Line, verb: str, multiline: str = "", whole: bool = False) -> None:
     client = s.client
     assert client is not None
     notice = verb == "NOTICE"
     tagmsg = verb == "TAGMSG"
-    if msg.tags and "batch" in msg.tags and s.multiline is not None and not multiline:
+    if msg.tags and "batch" in msg.tags and s.multiline is not None and not whole:
         return _collect(s, msg, verb, msg.tags["batch"])
     if not msg.params or not msg.params[0]:
         if not notice:
