@@ -2,11 +2,14 @@
 
 `Linking` wires the pieces of the network (ircpsyc.psyc_backend.network, .link)
 to the places (ircpsyc.channels.master, .replica) and the IRC front-end
-(ircpsyc.ircd.remote) and dispatches what arrives from other servers:
+(ircpsyc.ircd.remote) and registers with the router (ircpsyc.psyc_backend.router, the one routing
+table) what arrives from other servers:
 
-* casts (`_route_servers`): to the roster (`$roster` contexts) or the replicas;
-* packets for this server's root `psyc://me/`: channel states and replays to
-  the replicas, roster snapshots to the roster;
+* casts (`_route_servers`): the context slaves, by context: the place replicas
+  (every place), the roster (`$roster`), the directory (`$directory`), the
+  account replicas (`$accounts`); replayed casts to this server's root too;
+* packets for this server's root `psyc://me/`: channel states to the
+  replicas, roster snapshots to the roster;
 * `_echo_place_enter` for a local person: the replica sees it first;
 * requests from another server's root (`_request_context_*`, `_request_roster`):
   to the place masters or the roster;
@@ -54,14 +57,12 @@ from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.link import LinkConfig, LinkService, Settings
 from ircpsyc.psyc_backend.network import Network
 from ircpsyc.psyc_backend.packet import Packet
-from ircpsyc.psyc_backend.router import Router
+from ircpsyc.psyc_backend.router import EVERY_PLACE, Router
 from ircpsyc.psyc_backend.uniform import (
     host_of,
     is_person,
-    is_service,
     nick_of,
     service,
-    service_name_of,
 )
 from ircpsyc.services.awaylog_net import NetAwayLog
 from ircpsyc.services.history_net import NetHistory
@@ -71,7 +72,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+ROSTER, DIRECTORY, ACCOUNTS = "$roster", "$directory", "$accounts"  # service contexts
+
 TICK = 0.2  # seconds between link timer sweeps (pings, acknowledgements, dialling)
+
+
+def _to_local(router: Router, uniform: str, packet: Packet) -> None:
+    entity = router.lookup(uniform)
+    if entity is not None:
+        entity.receive(packet)
 
 
 def wanted(config: Config) -> bool:
@@ -136,11 +145,6 @@ class Linking:
         core.person_observers.append(self.roster)
         core.tickers.append(self.roster.tick)
         network.listeners.append(self.roster)
-        network.on_cast = self._cast
-        network.on_root = self._root
-        network.on_context = self._context
-        network.on_request = self._request
-        network.ingress = self._ingress
         core.net = NetFront(core, network, self.roster, self.replicas)
         # Channel history at the homes, the channel directory, and the away log of
         # mentions in channels homed elsewhere (the replicas see those lines).
@@ -170,42 +174,26 @@ class Linking:
         router.register(info)
         network.listeners.append(info.requests)  # timeouts and lost servers
         core.tickers.append(info.requests.tick)
+        self._route(router)
         self.service: LinkService | None = None
         self._ticker: asyncio.Task[None] | None = None
 
-    # -- dispatch of what arrives from other servers
+    # -- what arrives from other servers: registered with the router
 
-    def _cast(self, packet: Packet) -> None:
-        name = service_name_of(packet.context)
-        if name == "directory":
-            self.directory.cast_in(packet)
-        elif name == "accounts":  # ircpsyc.services.account_sync
-            entity = self.network.router.lookup(service(self.network.me, "accounts"))
-            if entity is not None:
-                entity.receive(packet)
-        elif is_service(packet.context):
-            self.roster.cast_in(packet)
-        else:
-            self.replicas.cast(packet)
-
-    def _root(self, packet: Packet) -> None:
-        method = packet.method
-        if method.startswith(V.STATUS_ROSTER):
-            self.roster.snapshot_in(packet)
-        elif method.startswith(V.STATUS_PLACE_STATE):
-            self.replicas.state(packet)
-        elif packet.context and V.COUNTER in packet.routing:
-            self._cast(packet)  # a replayed cast
-        elif method.startswith((V.ERROR, V.FAILURE)):
-            log.warning("from %s: %s %s", host_of(packet.source), method, packet.get(V.REASON))
-
-    def _context(self, packet: Packet) -> bool:
-        if packet.method.startswith(V.ECHO_PLACE_ENTER):
-            return self.replicas.echo(packet)
-        return False
-
-    def _request(self, packet: Packet) -> bool:
-        return self.masters.request(packet) or self.roster.request(packet)
+    def _route(self, router: Router) -> None:
+        """The contexts this server follows and the handlers of its root."""
+        router.subscribe(EVERY_PLACE, self.replicas.cast)
+        router.subscribe(ROSTER, self.roster.cast_in)
+        router.subscribe(DIRECTORY, self.directory.cast_in)
+        # The account service installs (and reinstalls) the `$accounts` entity.
+        router.subscribe(ACCOUNTS, partial(_to_local, router, service(self.network.me, "accounts")))
+        router.on_root(V.STATUS_ROSTER, self.roster.snapshot_in)
+        router.on_root(V.STATUS_PLACE_STATE, self.replicas.state)
+        router.on_context(V.ECHO_PLACE_ENTER, self.replicas.echo)
+        router.on_request(V.REQUEST_CONTEXT_RESYNC, self.masters.request)
+        router.on_request(V.REQUEST_CONTEXT_NETJOIN, self.masters.request)
+        router.on_request(V.REQUEST_ROSTER, self.roster.request)
+        router.on_foreign(self._ingress)
 
     def _ingress(self, packet: Packet) -> None:
         """A packet from outside the network: its persons show as `psyc://host/~nick`."""

@@ -142,6 +142,7 @@ class Server:
         self.core.on_registered = self._registered
         self.fd_budget = _fd_budget()
         self.listeners: list[asyncio.Server] = []
+        self.kinds: dict[asyncio.Server, str] = {}  # what speaks on a listener, for the log
         self.tls_listener: TLSListener[IRCProtocol] | None = None
         self.web_tls_listener: TLSListener[WebProtocol] | None = None
         # Displaced connections whose descriptors are not closed yet: they still count.
@@ -372,6 +373,7 @@ class Server:
                 log.error("web listener %s: cannot listen: %s", entry, error)
                 continue
             self.listeners.append(listener)
+            self.kinds[listener] = "web"
             log.info("web client and WebSocket on http://%s/", entry)
         if not self.config.listen.web_tls:
             return
@@ -403,11 +405,15 @@ class Server:
 
         trusted = parse_networks(listen.proxy_from)
         loop = asyncio.get_running_loop()
-        wanted: list[tuple[str, Callable[[], asyncio.Protocol]]] = [
-            (entry, lambda: IRCProtocol(self, False)) for entry in listen.irc_proxy
+        wanted: list[tuple[str, Callable[[], asyncio.Protocol], str]] = [
+            (entry, lambda: IRCProtocol(self, False), "IRC behind PROXY")
+            for entry in listen.irc_proxy
         ]
-        wanted += [(entry, lambda: WebProtocol(self, False)) for entry in listen.web_proxy]
-        for entry, factory in wanted:
+        wanted += [
+            (entry, lambda: WebProtocol(self, False), "web behind PROXY")
+            for entry in listen.web_proxy
+        ]
+        for entry, factory, kind in wanted:
             host, port = parse_hostport(entry)
             listener = await loop.create_server(
                 proxy_protocol.wrap(factory, trusted),
@@ -417,6 +423,7 @@ class Server:
                 backlog=4096,
             )
             self.listeners.append(listener)
+            self.kinds[listener] = kind
 
     def _start_xmpp(self) -> None:
         """The Jabber MUC gateway: whatever happens to it, the IRC side keeps running."""
@@ -430,16 +437,18 @@ class Server:
 
     def described(self) -> list[str]:
         """The listeners for the log: address, and what speaks there."""
-        plain = [f"{address} (IRC)" for address in self._plain_addresses()]
-        tls = self.tls_listener.addresses() if self.tls_listener is not None else []
-        return plain + [f"{address} (IRC over TLS)" for address in tls]
-
-    def _plain_addresses(self) -> list[str]:
-        return [
-            "{}:{}".format(*sock.getsockname()[:2])
+        out = [
+            "{}:{} ({})".format(*sock.getsockname()[:2], self.kinds.get(listener, "IRC"))
             for listener in self.listeners
             for sock in listener.sockets
         ]
+        for tls, kind in (
+            (self.tls_listener, "IRC over TLS"),
+            (self.web_tls_listener, "web over TLS"),
+        ):
+            if tls is not None:
+                out += [f"{address} ({kind})" for address in tls.addresses()]
+        return out
 
     def addresses(self) -> list[str]:
         out = []

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from helpers import Recorder
 
+from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.packet import Packet
-from ircpsyc.psyc_backend.router import Router
+from ircpsyc.psyc_backend.router import EVERY_PLACE, Router
 
 HOST = "irc.example"
 ALICE = f"psyc://{HOST}/~Alice"
@@ -154,3 +155,88 @@ def test_no_bounce_without_source_or_to_unknown_source() -> None:
         Packet("_message_private", {"_source": "psyc://h/~ghost", "_target": "psyc://h/~zz"})
     )
     assert router.undeliverable == 2
+
+
+# -- the routing table for what arrives from the network
+
+
+def _from_network(method: str, routing: dict[str, str]) -> Packet:
+    return Packet(method, routing, {})
+
+
+def test_casts_go_to_the_slave_subscribed_to_their_context() -> None:
+    router = Router(HOST)
+    got: dict[str, list[str]] = {"place": [], "roster": [], "one": []}
+    router.subscribe(EVERY_PLACE, lambda p: got["place"].append(p.context))
+    router.subscribe("$roster", lambda p: got["roster"].append(p.context))
+    one = "psyc://other.example/@special"
+    router.subscribe(one, lambda p: got["one"].append(p.context))
+    for context in (
+        "psyc://other.example/@chan",
+        "psyc://other.example/$roster",
+        "psyc://OTHER.example/@Special",
+        "psyc://other.example/$nobody",  # no slave: dropped
+    ):
+        router.cast_in(_from_network(V.MESSAGE_PUBLIC, {V.CONTEXT: context}))
+    assert got == {
+        "place": ["psyc://other.example/@chan"],
+        "roster": ["psyc://other.example/$roster"],
+        "one": ["psyc://OTHER.example/@Special"],
+    }
+    router.unsubscribe(one)
+    assert router.subscriber(one) is router.subscriber("psyc://x/@y")
+
+
+def test_root_handlers_inherit_by_prefix_and_replays_are_casts() -> None:
+    router = Router(HOST)
+    seen: list[str] = []
+    router.on_root(V.STATUS_ROSTER, lambda p: seen.append("roster " + p.method))
+    router.subscribe(EVERY_PLACE, lambda p: seen.append("cast " + p.method))
+    me = f"psyc://{HOST}/"
+    router.link_in(_from_network(V.STATUS_ROSTER + "_more", {V.TARGET: me}))
+    replay = {V.TARGET: me, V.CONTEXT: "psyc://b.example/@c", V.COUNTER: "7"}
+    router.link_in(_from_network(V.MESSAGE_PUBLIC, replay))
+    router.link_in(_from_network(V.STATUS_PLACE_STATE, {V.TARGET: me}))  # nobody: dropped
+    assert seen == [f"roster {V.STATUS_ROSTER}_more", f"cast {V.MESSAGE_PUBLIC}"]
+
+
+def test_request_and_context_handlers_see_packets_before_the_entity() -> None:
+    router = Router(HOST)
+    place = Recorder(f"psyc://{HOST}/@chan")
+    router.register(place)
+    claimed: list[str] = []
+
+    def claim(packet: Packet) -> bool:
+        claimed.append(packet.method)
+        return packet.method == V.REQUEST_CONTEXT_RESYNC
+
+    router.on_request(V.REQUEST_CONTEXT_RESYNC, claim)
+    router.on_context(V.ECHO_PLACE_ENTER, claim)
+    other_root = "psyc://other.example/"
+    router.link_in(
+        _from_network(V.REQUEST_CONTEXT_RESYNC, {V.SOURCE: other_root, V.TARGET: place.uniform})
+    )
+    # Not from a server root: no request handler, straight to the place.
+    router.link_in(
+        _from_network(
+            V.REQUEST_CONTEXT_RESYNC, {V.SOURCE: "psyc://o.example/~x", V.TARGET: place.uniform}
+        )
+    )
+    # The context handler sees it and lets it through (returns False).
+    echo = {V.CONTEXT: place.uniform, V.TARGET: place.uniform}
+    router.link_in(_from_network(V.ECHO_PLACE_ENTER, echo))
+    assert claimed == [V.REQUEST_CONTEXT_RESYNC, V.ECHO_PLACE_ENTER]
+    assert place.methods() == [V.REQUEST_CONTEXT_RESYNC, V.ECHO_PLACE_ENTER]
+
+
+def test_border_handlers_for_outgoing_and_foreign_packets() -> None:
+    router = Router(HOST)
+    router.on_outgoing(V.ECHO_PLACE_ENTER, lambda p: p.copy(_counter="42"))
+    echo = _from_network(V.ECHO_PLACE_ENTER + "_join", {V.TARGET: "psyc://b.example/~x"})
+    assert router.outgoing(echo).routing[V.COUNTER] == "42"  # inherited by prefix
+    other = _from_network(V.MESSAGE_PUBLIC, {})
+    assert router.outgoing(other) is other
+    seen: list[str] = []
+    router.on_foreign(lambda p: seen.append(p.method))
+    router.foreign_in(other)
+    assert seen == [V.MESSAGE_PUBLIC]

@@ -42,7 +42,8 @@ from typing import TYPE_CHECKING, Any
 
 from ircpsyc.channels.place import Place, PlaceObserver, PlaceRegistry
 from ircpsyc.psyc_backend import vocabulary as V
-from ircpsyc.psyc_backend.packet import Packet, Value, number
+from ircpsyc.psyc_backend.context import ContextMaster
+from ircpsyc.psyc_backend.packet import Packet, Value, columns, number
 from ircpsyc.psyc_backend.requests import Requests
 from ircpsyc.psyc_backend.server_context import ServerContext
 from ircpsyc.psyc_backend.uniform import casefold, host_of
@@ -54,7 +55,16 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SERVICE = "$directory"
-COLUMNS = ("amounts", "topics", "topic_setters", "topic_times", "created", "modes")
+# A place's summary per row, as parallel columns.
+SUMMARY_COLUMNS = (
+    V.LIST_PLACES,
+    V.LIST_AMOUNTS,
+    V.LIST_TOPICS,
+    V.LIST_TOPIC_SETTERS,
+    V.LIST_TOPIC_TIMES,
+    V.LIST_CREATED,
+    V.LIST_MODES,
+)
 
 
 @dataclass(slots=True)
@@ -100,15 +110,11 @@ def summary_of(place: Place, home: str) -> Summary:
 
 
 def _columns(summaries: list[Summary]) -> dict[str, Value]:
-    return {
-        V.LIST_PLACES: [s.name for s in summaries],
-        V.LIST_AMOUNTS: [str(s.users) for s in summaries],
-        V.LIST_TOPICS: [s.topic for s in summaries],
-        V.LIST_TOPIC_SETTERS: [s.topic_setter for s in summaries],
-        V.LIST_TOPIC_TIMES: [str(s.topic_time) for s in summaries],
-        V.LIST_CREATED: [str(s.created) for s in summaries],
-        V.LIST_MODES: [s.modes for s in summaries],
-    }
+    rows = [
+        (s.name, str(s.users), s.topic, s.topic_setter, str(s.topic_time), str(s.created), s.modes)
+        for s in summaries
+    ]
+    return columns(SUMMARY_COLUMNS, rows)
 
 
 def _int(text: str) -> int:
@@ -116,23 +122,9 @@ def _int(text: str) -> int:
 
 
 def _summaries(packet: Packet, home: str) -> list[Summary]:
-    names = packet.get_list(V.LIST_PLACES)
-    columns = {}
-    for column in COLUMNS:
-        values = packet.get_list(V.LIST_PREFIX + column)
-        columns[column] = values + [""] * (len(names) - len(values))
     return [
-        Summary(
-            name,
-            _int(columns["amounts"][i]),
-            columns["topics"][i],
-            columns["topic_setters"][i],
-            _int(columns["topic_times"][i]),
-            _int(columns["created"][i]),
-            columns["modes"][i] or "+",
-            home,
-        )
-        for i, name in enumerate(names)
+        Summary(name, _int(users), topic, setter, _int(at), _int(created), modes or "+", home)
+        for name, users, topic, setter, at, created, modes in packet.rows(SUMMARY_COLUMNS)
     ]
 
 
@@ -177,7 +169,8 @@ class Directory(PlaceObserver):
         self.me = network.me
         self.context = ServerContext(network, router, SERVICE[1:])
         self.uniform = self.context.uniform
-        self.counter = int(clock() * 1_000_000)
+        # Our directory's counter (no replays: a server that missed a cast gets it all).
+        self.master = ContextMaster(int(clock() * 1_000_000))
         self.dirty: set[str] = set()  # casefolded names of our places that changed
         self.replicas: dict[str, DirectoryReplica] = {}
         # NAMES/WHO requests; a failed one is answered None.
@@ -242,13 +235,10 @@ class Directory(PlaceObserver):
                 gone.append(folded)
             else:
                 changed.append(summary_of(place, self.me))
-        self.counter += 1
         vars = _columns(changed)
         vars[V.LIST_PLACES_GONE] = gone
-        packet = Packet(
-            V.NOTICE_DIRECTORY_PLACES,
-            {V.CONTEXT: self.uniform, V.COUNTER: str(self.counter)},
-            vars,
+        packet = self.master.stamp(
+            Packet(V.NOTICE_DIRECTORY_PLACES, {V.CONTEXT: self.uniform}, vars)
         )
         self.network.cast(packet, servers)
 
@@ -259,10 +249,10 @@ class Directory(PlaceObserver):
         server = host_of(packet.source)
         if not self.network.in_network(server) or server == self.me:
             return True  # secret channels are listed: for our network's servers only
-        if _int(packet.get(V.COUNTER) or "-1") == self.counter:
+        if _int(packet.get(V.COUNTER) or "-1") == self.master.counter:
             return True
         vars = _columns([summary_of(p, self.me) for p in self.registry.homed()])
-        self.context.send_copy(server, self.counter, vars)
+        self.context.send_copy(server, self.master.counter, vars)
         return True
 
     # -- the replica side
@@ -353,14 +343,9 @@ class Directory(PlaceObserver):
         if not method.startswith(V.STATUS_PLACE_MEMBERS):
             done(None)
             return
-        nicks = packet.get_list(V.LIST_MEMBERS_NICKS)
-        columns = [(key, packet.get_list(name)) for key, name in _MEMBER_COLUMNS]
-        rows = []
-        for i, nick in enumerate(nicks):
-            row = {key: values[i] if i < len(values) else "" for key, values in columns}
-            row["nick"] = nick
-            rows.append(row)
-        done(rows)
+        keys = ["nick", *(key for key, _ in _MEMBER_COLUMNS)]
+        names = (V.LIST_MEMBERS_NICKS, *(name for _, name in _MEMBER_COLUMNS))
+        done([dict(zip(keys, row, strict=True)) for row in packet.rows(names)])
 
     def _answer_members(self, packet: Packet) -> None:
         routing = {

@@ -24,14 +24,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ircpsyc.channels import modes as M
 from ircpsyc.channels.place import Member, Place, PlaceObserver, PlaceRegistry, service_request
 from ircpsyc.channels.replica import (
-    _column,
     _int,
     has_state,
     members_from,
@@ -39,6 +37,7 @@ from ircpsyc.channels.replica import (
     place_state,
 )
 from ircpsyc.psyc_backend import vocabulary as V
+from ircpsyc.psyc_backend.context import ContextMaster
 from ircpsyc.psyc_backend.ids import new_id
 from ircpsyc.psyc_backend.packet import Packet, Value
 from ircpsyc.psyc_backend.router import RemoteEntity, Router
@@ -80,14 +79,16 @@ class PlaceMasters(PlaceObserver):
         self.wall_clock = wall_clock
         self.me = network.me
         self.service = service(self.me, "netjoin")
-        self.buffers: dict[str, deque[Packet]] = {}
+        # The master side of each place's context that has members elsewhere: the
+        # place numbers its casts itself (`Place.cast`), this keeps them for replays.
+        self.contexts: dict[str, ContextMaster] = {}
         self.departed: dict[str, dict[str, int]] = {}
         self.split_memory: dict[str, dict[str, str]] = {}
         self.adopted: set[str] = set()
         self.replayed = 0
         self.states_sent = 0
         registry.observers.append(self)
-        network.decorate = self.decorate
+        router.on_outgoing(V.ECHO_PLACE_ENTER, self.decorate)
         network.listeners.append(self)
 
     def _place(self, uniform: str) -> Place | None:
@@ -104,24 +105,25 @@ class PlaceMasters(PlaceObserver):
     def place_created(self, place: Place) -> None:
         key = normalize(place.uniform)
         place.counter = max(place.counter, int(self.wall_clock() * 1_000_000))
-        self.buffers.pop(key, None)
+        self.contexts.pop(key, None)
         self.adopted.discard(key)
 
     def member_entered(self, place: Place, member: Member) -> None:
         if member.route.__class__ is not RemoteEntity:
             return
         key = normalize(place.uniform)
-        if key not in self.buffers:
-            self.buffers[key] = deque(maxlen=max(1, self._buffer_size()))
+        if key not in self.contexts:
+            self.contexts[key] = ContextMaster(place.counter, max(1, self._buffer_size()))
         memory = self.split_memory.get(key)
         if memory:
             memory.pop(normalize(member.uniform), None)
 
     def place_cast(self, place: Place, packet: Packet) -> None:
         key = normalize(place.uniform)
-        buffer = self.buffers.get(key)
-        if buffer is not None:
-            buffer.append(packet)
+        context = self.contexts.get(key)
+        if context is not None:
+            context.counter = place.counter
+            context.keep(packet)
         method = packet.method
         if method.startswith(V.NOTICE_PLACE_LEAVE) and not method.startswith(
             V.NOTICE_PLACE_LEAVE_NETBURP
@@ -206,16 +208,14 @@ class PlaceMasters(PlaceObserver):
         since = _int(packet.get(V.COUNTER), -1)
         if since >= place.counter:
             return  # up to date
-        buffer = self.buffers.get(normalize(place.uniform))
-        if since >= 0 and buffer:
-            first = _int(buffer[0].routing.get(V.COUNTER, ""), 0)
-            if first <= since + 1:
-                for cast in buffer:
-                    if _int(cast.routing.get(V.COUNTER, ""), 0) > since:
-                        self.replayed += 1
-                        self.router.send(cast.copy(_target=root(server)))
-                return
-        self._send_state(place, server)
+        context = self.contexts.get(normalize(place.uniform))
+        casts = context.replay(since) if context is not None else None
+        if casts is None:
+            self._send_state(place, server)
+            return
+        for cast in casts:
+            self.replayed += 1
+            self.router.send(cast.copy(_target=root(server)))
 
     def _netjoin(self, packet: Packet) -> None:
         server = host_of(packet.source)
@@ -236,9 +236,10 @@ class PlaceMasters(PlaceObserver):
         memory = self.split_memory.get(key, {})
         ranks: list[M.ModeChange] = []
         rows = members_from(packet)
-        ips = _column(packet, V.LIST_MEMBERS_IPS, len(rows))
-        cloaks = _column(packet, V.LIST_MEMBERS_CLOAKS, len(rows))
-        real_hosts = _column(packet, V.LIST_MEMBERS_HOSTS_REAL, len(rows))
+        # For the bans on addresses and cloaks (`Replicas.want_netjoin`).
+        addresses = packet.rows(
+            (V.LIST_MEMBERS, V.LIST_MEMBERS_IPS, V.LIST_MEMBERS_CLOAKS, V.LIST_MEMBERS_HOSTS_REAL)
+        )
         for index, (uniform, nick, user, host, realname, account, modes) in enumerate(rows):
             member_key = normalize(uniform)
             if host_of(uniform) != server or member_key in place.members:
@@ -257,9 +258,7 @@ class PlaceMasters(PlaceObserver):
                 realname,
                 account,
                 place.clock(),
-                ips[index],
-                cloaks[index],
-                real_hosts[index],
+                *addresses[index][1:],
             )
             place.cast(self._enter_event(place, member))
             place.members[member_key] = member
@@ -364,7 +363,7 @@ class PlaceMasters(PlaceObserver):
 
     def snapshot(self) -> dict[str, Any]:
         return {
-            "buffers": len(self.buffers),
+            "buffers": len(self.contexts),
             "replayed": self.replayed,
             "states_sent": self.states_sent,
             "adopted": len(self.adopted),

@@ -45,8 +45,9 @@ from ircpsyc.channels.place import (
     StateHolder,
 )
 from ircpsyc.psyc_backend import vocabulary as V
+from ircpsyc.psyc_backend.context import ContextSlave, Order, counter_of
 from ircpsyc.psyc_backend.ids import new_id
-from ircpsyc.psyc_backend.packet import Packet, Value, number
+from ircpsyc.psyc_backend.packet import Packet, Value, columns, number
 from ircpsyc.psyc_backend.router import Entity, RemoteEntity, Router
 from ircpsyc.psyc_backend.uniform import (
     casefold,
@@ -94,20 +95,28 @@ def place_state(place: PlaceView, departed: Iterable[tuple[str, int]] = ()) -> d
         V.TOPIC_TIME: str(place.topic_time),
         V.MODE: modes,
         V.LIST_PARAMETERS: params,
-        V.LIST_MEMBERS: [m.uniform for m in members],
-        V.LIST_MEMBERS_NICKS: [m.nick for m in members],
-        V.LIST_MEMBERS_USERS: [m.user for m in members],
-        V.LIST_MEMBERS_HOSTS: [m.host for m in members],
-        V.LIST_MEMBERS_REALNAMES: [m.realname for m in members],
-        V.LIST_MEMBERS_ACCOUNTS: [m.account for m in members],
-        V.LIST_MEMBERS_MODES: [m.modes for m in members],
-        V.LIST_MASKS_MODES: [mode for mode, _ in entries],
-        V.LIST_MASKS: [e.mask for _, e in entries],
-        V.LIST_MASKS_SETTERS: [e.setter for _, e in entries],
-        V.LIST_MASKS_TIMES: [str(e.set_at) for _, e in entries],
-        V.LIST_DEPARTED: [uniform for uniform, _ in gone],
-        V.LIST_DEPARTED_COUNTERS: [str(counter) for _, counter in gone],
+        **columns(MEMBER_COLUMNS, [_member_row(m) for m in members]),
+        **columns(MASK_COLUMNS, [(e.mask, mode, e.setter, str(e.set_at)) for mode, e in entries]),
+        **columns(DEPARTED_COLUMNS, [(uniform, str(counter)) for uniform, counter in gone]),
     }
+
+
+# The tables of a place's state, as parallel `_list_*` columns.
+MEMBER_COLUMNS = (
+    V.LIST_MEMBERS,
+    V.LIST_MEMBERS_NICKS,
+    V.LIST_MEMBERS_USERS,
+    V.LIST_MEMBERS_HOSTS,
+    V.LIST_MEMBERS_REALNAMES,
+    V.LIST_MEMBERS_ACCOUNTS,
+    V.LIST_MEMBERS_MODES,
+)
+MASK_COLUMNS = (V.LIST_MASKS, V.LIST_MASKS_MODES, V.LIST_MASKS_SETTERS, V.LIST_MASKS_TIMES)
+DEPARTED_COLUMNS = (V.LIST_DEPARTED, V.LIST_DEPARTED_COUNTERS)
+
+
+def _member_row(m: Member) -> tuple[str, str, str, str, str, str, str]:
+    return (m.uniform, m.nick, m.user, m.host, m.realname, m.account, m.modes)
 
 
 def has_state(packet: Packet) -> bool:
@@ -116,11 +125,6 @@ def has_state(packet: Packet) -> bool:
 
 def _int(text: str, default: int = 0) -> int:
     return number(text, default)
-
-
-def _column(packet: Packet, name: str, length: int) -> list[str]:
-    values = packet.get_list(name)
-    return values + [""] * (length - len(values)) if len(values) < length else values
 
 
 def _real_host(route: object) -> str:
@@ -132,20 +136,7 @@ def _real_host(route: object) -> str:
 
 def members_from(packet: Packet) -> list[tuple[str, str, str, str, str, str, str]]:
     """(uniform, nick, user, host, realname, account, modes) of a state or netjoin."""
-    uniforms = packet.get_list(V.LIST_MEMBERS)
-    n = len(uniforms)
-    columns = [
-        _column(packet, name, n)
-        for name in (
-            V.LIST_MEMBERS_NICKS,
-            V.LIST_MEMBERS_USERS,
-            V.LIST_MEMBERS_HOSTS,
-            V.LIST_MEMBERS_REALNAMES,
-            V.LIST_MEMBERS_ACCOUNTS,
-            V.LIST_MEMBERS_MODES,
-        )
-    ]
-    return [(uniforms[i], *(c[i] for c in columns)) for i in range(n)]  # type: ignore[misc]
+    return packet.rows(MEMBER_COLUMNS)  # type: ignore[return-value]
 
 
 class Replica(StateHolder):
@@ -157,8 +148,7 @@ class Replica(StateHolder):
         self.clock = replicas.clock
         self.replicas = replicas
         self.home = home
-        self.last: int | None = None  # counter of the last cast applied; None: no state yet
-        self.pending: dict[int, Packet] = {}
+        self.context = ContextSlave()  # the casts of the home, applied in order
         self.local: dict[str, Entity] = {}  # normalized uniform -> local person
         self.orphaned = False
         self.split_since = 0.0  # when the home was lost (wall clock) until the netjoin
@@ -169,6 +159,16 @@ class Replica(StateHolder):
         self.home_name = name  # the channel's name at its home (differs when federated)
         self.federated = False
         self.home_nicks: dict[str, str] = {}  # federated: folded home nick -> member key
+
+    @property
+    def last(self) -> int | None:
+        """The counter of the last cast applied; None: no state yet."""
+        return self.context.last
+
+    @property
+    def pending(self) -> dict[int, Packet]:
+        """Casts from the future, waiting for the resync."""
+        return self.context.pending
 
     def persistent(self) -> bool:
         """Only the home knows whether the channel stays when empty."""
@@ -403,20 +403,12 @@ class Replica(StateHolder):
             elif change.mode not in M.RANKS and change.mode not in M.LIST_MODES:
                 self.flags.add(change.mode)
         self.lists = {m: [] for m in M.LIST_MODES}
-        masks = packet.get_list(V.LIST_MASKS)
-        n = len(masks)
-        kinds = _column(packet, V.LIST_MASKS_MODES, n)
-        setters = _column(packet, V.LIST_MASKS_SETTERS, n)
-        times = _column(packet, V.LIST_MASKS_TIMES, n)
-        for i in range(n):
-            self.lists.setdefault(kinds[i] or "b", []).append(
-                ListEntry(masks[i], setters[i], _int(times[i]))
-            )
+        for mask, kind, setter, at in packet.rows(MASK_COLUMNS):
+            self.lists.setdefault(kind or "b", []).append(ListEntry(mask, setter, _int(at)))
         self.lists_version += 1
         before = self.last
-        self.last = counter
+        self.context.reset(counter)
         self.orphaned = False
-        self.pending = {k: v for k, v in self.pending.items() if k > counter}
         if before is None:
             replicas.state_applied(self, False)
             return  # a new replica: its first member's JOIN shows everything
@@ -690,30 +682,20 @@ class Replicas:
         replica = self.get(packet.context)
         if replica is None:
             return
-        counter = _int(packet.routing.get(V.COUNTER, ""), -1)
-        last = replica.last
-        if last is None or counter > last + 1:
-            if counter > (last or 0):
-                replica.pending[counter] = packet
-            if last is not None:
+        found = replica.context.offer(counter_of(packet), packet)
+        if found is Order.GAP:
+            if replica.last is not None:
                 self.ask(replica)
             return
-        if counter <= last:
+        if found is Order.OLD:
             return  # a copy we have already (a replay overlapping what came live)
-        replica.last = counter
         replica.apply(packet)
         self._drain(replica)
         self._maybe_forget(replica)
 
     def _drain(self, replica: Replica) -> None:
-        pending = replica.pending
-        while replica.last is not None and replica.last + 1 in pending:
-            packet = pending.pop(replica.last + 1)
-            replica.last += 1
+        for packet in replica.context.drain():
             replica.apply(packet)
-        if replica.last is not None:
-            for counter in [c for c in pending if c <= replica.last]:
-                del pending[counter]
 
     def state(self, packet: Packet) -> None:
         """`_status_place_state`: the whole state of a remote place, to resync."""

@@ -537,7 +537,7 @@ def render_message(packet: Packet, fmt: int) -> bytes:
         if not fmt & C.F_TAGS:
             return b""
         return line(packet.get("_prefix"), "TAGMSG", target, tags=tags)
-    return line(packet.get("_prefix"), verb, target, packet.body, tags=tags)
+    return line(packet.get("_prefix"), verb, target, packet.body, tags=tags, trailing=True)
 
 
 def _render_multiline(packet: Packet, fmt: int, verb: str, target: str, tags: str) -> bytes:

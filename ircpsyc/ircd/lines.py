@@ -34,12 +34,18 @@ def _second_stamp(second: int) -> str:
     return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
 
 
-def line(source: str | None, command: str, *params: str, tags: str = "") -> bytes:
-    """One IRC line as bytes, CR LF terminated, cut to 512 bytes outside the tags."""
+def line(
+    source: str | None, command: str, *params: str, tags: str = "", trailing: bool = False
+) -> bytes:
+    """One IRC line as bytes, CR LF terminated, cut to 512 bytes outside the tags.
+
+    `trailing`: the last parameter is message text and always gets its ":", as other
+    servers write it, so a client that counts the bytes of a line it will receive
+    (to cut long messages) counts right."""
     # Built with f-strings rather than a list and a join: every line sent goes through here.
     if params:
         last = params[-1]
-        if not last or " " in last or last[0] == ":":
+        if trailing or not last or " " in last or last[0] == ":":
             last = ":" + last
         if len(params) == 1:
             text = f"{command} {last}"

@@ -274,9 +274,6 @@ class NetworkListener(Protocol):
         "rejoin" (back after a split) or "reboot" (a new boot of it)."""
 
 
-Hook = Callable[[Packet], None]
-
-
 class Network:
     """Routing between this server and the others; the `Uplink` of the router."""
 
@@ -304,13 +301,8 @@ class Network:
         self.split_grace = split_grace
         self.seq = 0
         self.listeners: list[NetworkListener] = []
-        # Delivery hooks, installed by the replicas and the roster.
-        self.on_cast: Hook = _ignore  # a cast copy for this server (`_route_servers`)
-        self.on_root: Hook = _ignore  # a packet to psyc://me/ (replays, state, rosters)
-        self.on_context: Callable[[Packet], bool] = _no  # a context unicast to a local entity
-        self.on_request: Callable[[Packet], bool] = _no  # from a server root to a local entity
-        self.decorate: Callable[[Packet], Packet] | None = None  # echoes of local places
-        self.ingress: Hook | None = None  # packets from foreign servers (federation)
+        # What arrives for this server goes to the router (`cast_in`, `link_in`,
+        # `foreign_in`), and what leaves passes `Router.outgoing`.
         # Reachability.
         self.reachable: set[str] = {self.me}
         self.known: set[str] = {self.me}
@@ -489,16 +481,9 @@ class Network:
         if packet.method == ROUTE_ACK:
             self._acknowledged(origin, packet)
             return
-        if self.ingress is not None and origin and origin not in self.hash_servers:
-            self.ingress(packet)
-        if not target or (target.endswith("/") and target.lower() == root(self.me)):
-            self.on_root(packet)
-        elif (V.CONTEXT in routing and self.on_context(packet)) or (
-            routing.get(V.SOURCE, "").endswith("/") and self.on_request(packet)
-        ):
-            return
-        else:
-            self.router.send(packet)
+        if origin and origin not in self.hash_servers:
+            self.router.foreign_in(packet)
+        self.router.link_in(packet)
 
     def _refuse(self, peer: Peer, packet: Packet, origin: str) -> None:
         self.refused += 1
@@ -660,8 +645,7 @@ class Network:
         if not hop:
             self.unroutable += 1
             return False
-        if self.decorate is not None and packet.method.startswith(V.ECHO_PLACE_ENTER):
-            packet = self.decorate(packet)
+        packet = self.router.outgoing(packet)
         stream = self.outbound.get(dest)
         if stream is None:
             stream = self.outbound[dest] = Outbound()
@@ -778,7 +762,7 @@ class Network:
         if rest and hops <= MAX_HOPS:
             self._spread(packet, origin, rest, hops, {})
         if len(rest) != len(dests):
-            self.on_cast(packet)
+            self.router.cast_in(packet)
 
     # -- operator views
 
@@ -836,11 +820,3 @@ def _hops(routing: dict[str, str]) -> int:
         return 0
     hops = number(text, MAX_HOPS, 4)
     return hops if hops >= 0 else MAX_HOPS
-
-
-def _ignore(packet: Packet) -> None:
-    pass
-
-
-def _no(packet: Packet) -> bool:
-    return False

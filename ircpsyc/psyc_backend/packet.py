@@ -11,7 +11,7 @@ formatted once per distinct set and not once per member.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -103,6 +103,19 @@ class Packet:
             return value
         return [value]
 
+    def rows(self, names: Sequence[str]) -> list[tuple[str, ...]]:
+        """A table sent as parallel `_list_*` columns (see `columns`), as rows.
+
+        The first column says how many rows there are; a shorter column (an older
+        or careless peer) reads as "" where it ends, a longer one is cut."""
+        first = self.get_list(names[0])
+        n = len(first)
+        cols = [first]
+        for name in names[1:]:
+            values = self.get_list(name)
+            cols.append(values + [""] * (n - len(values)) if len(values) < n else values)
+        return list(zip(*cols, strict=False)) if n else []  # longer ones are cut
+
     def copy(self, **routing: str) -> Packet:
         """A shallow copy with some routing variables replaced (empty string drops one)."""
         new_routing = dict(self.routing)
@@ -139,6 +152,16 @@ class Packet:
             f"Packet({self.method!r}, routing={self.routing!r}, vars={self.vars!r}, "
             f"body={self.body!r})"
         )
+
+
+def columns(names: Sequence[str], rows: Iterable[Sequence[str]]) -> dict[str, Value]:
+    """A table as entity variables: one `_list_*` column per name, in parallel
+    (`Packet.rows` reads it back)."""
+    cols: list[list[str]] = [[] for _ in names]
+    for row in rows:
+        for col, value in zip(cols, row, strict=True):
+            col.append(value)
+    return dict(zip(names, cols, strict=True))
 
 
 def number(text: str, default: int = 0, digits: int = 30) -> int:

@@ -4,6 +4,23 @@ A local entity gets the packet by a plain method call (no serialisation); a
 remote one will get it rendered once onto a server link.  Because every
 single-server path goes through here, a single server runs the same code a
 network runs.
+
+It is the one routing table of the server, also for what arrives from the
+network (`ircpsyc.psyc_backend.network` hands every packet for this server here):
+
+* entities by uniform (`register`), and resolvers that create them (places);
+* context subscriptions (`subscribe`): the local slave that applies the casts of
+  a context (a place replica, the roster, directory or account replicas), by the
+  context's uniform, by its service name on every server (`$roster`) or for
+  every place (`@`);
+* method handlers, with prefix inheritance (`Dispatch`): for packets to this
+  server's root `psyc://me/` (`on_root`), for requests from another server's
+  root (`on_request`) and for context unicasts a slave sees before the entity
+  they are for (`on_context`);
+* what passes the border: local packets leaving for another server
+  (`on_outgoing`: the place masters add a place's state to the echo for a
+  server's first member), packets from servers outside the network
+  (`on_foreign`: federation shows their persons as uniforms).
 """
 
 from __future__ import annotations
@@ -13,8 +30,14 @@ from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from ircpsyc.psyc_backend import vocabulary as V
-from ircpsyc.psyc_backend.packet import Packet
-from ircpsyc.psyc_backend.uniform import host_of, is_place, normalize
+from ircpsyc.psyc_backend.packet import Dispatch, Packet
+from ircpsyc.psyc_backend.uniform import (
+    host_of,
+    is_place,
+    is_service,
+    normalize,
+    service_name_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +51,11 @@ class Entity(Protocol):
 
 
 Resolver = Callable[[str, Packet], "Entity | None"]
+Hook = Callable[[Packet], None]
+Claim = Callable[[Packet], bool]  # True: the packet is consumed
+Transform = Callable[[Packet], Packet]
+
+EVERY_PLACE = "@"  # `subscribe` key for the casts of every place without its own slave
 
 
 class Uplink(Protocol):
@@ -76,6 +104,17 @@ class Router:
         # Server linking: packets for other hosts go to the network (None: single server).
         self.uplink: Uplink | None = None
         self._local = f"psyc://{self.host}/"
+        # What arrives from the network (see the module docstring).
+        self._contexts: dict[str, Hook] = {}
+        self._root_table: dict[str, Hook] = {}
+        self._request_table: dict[str, Claim] = {}
+        self._context_table: dict[str, Claim] = {}
+        self._root_dispatch: Dispatch[Hook] = Dispatch(self._root_table)
+        self._request_dispatch: Dispatch[Claim] = Dispatch(self._request_table)
+        self._context_dispatch: Dispatch[Claim] = Dispatch(self._context_table)
+        self._outgoing_table: dict[str, Transform] = {}
+        self._outgoing_dispatch: Dispatch[Transform] = Dispatch(self._outgoing_table)
+        self._foreign: list[Hook] = []
 
     def register(self, entity: Entity, uniform: str | None = None) -> None:
         self._entities[normalize(uniform or entity.uniform)] = entity
@@ -98,6 +137,102 @@ class Router:
             if host:
                 return RemoteEntity(uniform, host, self.uplink)
         return entity
+
+    # -- the routing table for what arrives from the network
+
+    def subscribe(self, context: str, apply: Hook) -> None:
+        """`apply` takes the casts (and replayed casts) of `context`: a context
+        uniform, `$name` for that service's context on every server, or
+        `EVERY_PLACE`."""
+        key = context if context == EVERY_PLACE or context.startswith("$") else normalize(context)
+        self._contexts[key] = apply
+
+    def unsubscribe(self, context: str) -> None:
+        key = context if context == EVERY_PLACE or context.startswith("$") else normalize(context)
+        self._contexts.pop(key, None)
+
+    def on_root(self, method: str, handler: Hook) -> None:
+        """`handler` takes `method` (and the methods below it) sent to this server's root."""
+        self._root_table[method] = handler
+        self._root_dispatch = Dispatch(self._root_table)
+
+    def on_request(self, method: str, handler: Claim) -> None:
+        """`handler` sees `method` (and below) from another server's root to a local
+        entity before the entity itself (the place masters, the roster); it returns
+        True when it consumed the packet."""
+        self._request_table[method] = handler
+        self._request_dispatch = Dispatch(self._request_table)
+
+    def on_context(self, method: str, handler: Claim) -> None:
+        """`handler` sees a context unicast of `method` (and below) before the local
+        entity it is for; it returns True when it consumed the packet."""
+        self._context_table[method] = handler
+        self._context_dispatch = Dispatch(self._context_table)
+
+    def on_outgoing(self, method: str, handler: Transform) -> None:
+        """A local packet of `method` (and below) leaving for another server goes out
+        as `handler` returns it."""
+        self._outgoing_table[method] = handler
+        self._outgoing_dispatch = Dispatch(self._outgoing_table)
+
+    def on_foreign(self, hook: Hook) -> None:
+        """`hook` sees (and may rewrite) each packet from a server outside the network
+        before it is routed."""
+        self._foreign.append(hook)
+
+    def outgoing(self, packet: Packet) -> Packet:
+        """`packet` as it leaves for another server (see `on_outgoing`)."""
+        handler = self._outgoing_dispatch.lookup(packet.method)
+        return packet if handler is None else handler(packet)
+
+    def foreign_in(self, packet: Packet) -> None:
+        """A packet from a server outside the network, before `link_in`."""
+        for hook in self._foreign:
+            hook(packet)
+
+    def subscriber(self, context: str) -> Hook | None:
+        """The slave that applies the casts of `context`, if any."""
+        found = self._contexts.get(normalize(context))
+        if found is None:
+            if is_service(context):
+                found = self._contexts.get("$" + service_name_of(context))
+            else:
+                found = self._contexts.get(EVERY_PLACE)
+        return found
+
+    def cast_in(self, packet: Packet) -> None:
+        """A cast copy for this server (or one replayed to it): to the context's slave."""
+        apply = self.subscriber(packet.routing.get(V.CONTEXT, ""))
+        if apply is not None:
+            apply(packet)
+
+    def link_in(self, packet: Packet) -> None:
+        """A unicast from the network for this server: to its root's handlers, a
+        context's slave or request handler, or the local entity."""
+        routing = packet.routing
+        target = routing.get(V.TARGET, "")
+        if not target or (target.endswith("/") and target.lower() == self._local):
+            self._root_in(packet)
+            return
+        if V.CONTEXT in routing:
+            claim = self._context_dispatch.lookup(packet.method)
+            if claim is not None and claim(packet):
+                return
+        if routing.get(V.SOURCE, "").endswith("/"):
+            handler = self._request_dispatch.lookup(packet.method)
+            if handler is not None and handler(packet):
+                return
+        self.send(packet)
+
+    def _root_in(self, packet: Packet) -> None:
+        handler = self._root_dispatch.lookup(packet.method)
+        if handler is not None:
+            handler(packet)
+        elif packet.context and V.COUNTER in packet.routing:
+            self.cast_in(packet)  # a replayed cast
+        elif packet.method.startswith((V.ERROR, V.FAILURE)):
+            source = host_of(packet.source)
+            log.warning("from %s: %s %s", source, packet.method, packet.get(V.REASON))
 
     def is_local(self, uniform: str) -> bool:
         return normalize(uniform).startswith(self._local)

@@ -4,6 +4,10 @@ Each server is the master of its own `psyc://SERVER/$name`: it casts changes wit
 a `_counter` to the other servers and answers `_request_<name>` with
 `_status_<name>`, its whole copy.  The others ask for that copy when they first
 hear of the server, when it comes back, or when a cast shows a gap.
+
+The counting itself is `ircpsyc.psyc_backend.context`'s; this adds the asking
+for whole copies, with `-1` for "no copy yet", which the roster and the
+directory replicas keep per server.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import time
 from collections.abc import Callable
 
 from ircpsyc.psyc_backend import vocabulary as V
+from ircpsyc.psyc_backend.context import Order, order
 from ircpsyc.psyc_backend.network import Network
 from ircpsyc.psyc_backend.packet import Packet, Value
 from ircpsyc.psyc_backend.router import Router
@@ -73,9 +78,7 @@ class ServerContext:
     def in_order(self, server: str, last: int, counter: int) -> bool:
         """Whether a cast numbered `counter` comes right after `last`; on a gap the
         whole copy is asked for (an old or repeated cast is just dropped)."""
-        if counter <= last:
-            return False
-        if counter != last + 1:
+        found = order(last, counter)
+        if found is Order.GAP:
             self.ask(server, last)
-            return False
-        return True
+        return found is Order.NEXT

@@ -115,9 +115,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ircpsyc.psyc_backend import vocabulary as V
+from ircpsyc.psyc_backend.context import ContextMaster, ContextSlave, Order, counter_of
 from ircpsyc.psyc_backend.ids import new_id
 from ircpsyc.psyc_backend.network import rendezvous
-from ircpsyc.psyc_backend.packet import Packet, Value, number, seconds
+from ircpsyc.psyc_backend.packet import Packet, Value, columns, number, seconds
 from ircpsyc.psyc_backend.requests import Failure, Request, Requests
 from ircpsyc.psyc_backend.router import Router
 from ircpsyc.psyc_backend.uniform import casefold, host_of
@@ -192,6 +193,12 @@ def _row(account: Account) -> dict[str, str]:
     }
 
 
+def _fields(account: Account) -> list[str]:
+    """An account's `FIELDS`, in their order (a row of `ACCOUNT_COLUMNS`)."""
+    row = _row(account)
+    return [row[name] for name in FIELDS]
+
+
 def _scram_of(row: dict[str, str]) -> ScramCredentials:
     return ScramCredentials(
         base64.b64decode(row["scram_salt"], validate=True),
@@ -223,11 +230,16 @@ def _account_of(row: dict[str, str], certs: list[str], home: str) -> Account | N
         return None
 
 
+# The tables of snapshots and restores, as parallel `_list_*` columns: an account per
+# row (its fields, certificate fingerprints, home), a drop per row.
+ACCOUNT_COLUMNS = (*(V.LIST_PREFIX + name for name in FIELDS), V.LIST_CERTS, V.LIST_HOST_HOME)
+TOMB_COLUMNS = tuple(V.LIST_DROPPED_PREFIX + name for name in TOMB_FIELDS)
+
+
 def _tombstones_of(packet: Packet, home: str) -> list[Tombstone]:
     """The tombstones listed in a snapshot or a restore (dropped by `home`)."""
-    columns = [packet.get_list(V.LIST_DROPPED_PREFIX + name) for name in TOMB_FIELDS]
     out = []
-    for name, registered, dropped in zip(*columns, strict=False):
+    for name, registered, dropped in packet.rows(TOMB_COLUMNS):
         try:
             if name:
                 out.append(Tombstone(name, float(registered), float(dropped), home))
@@ -283,9 +295,20 @@ class HomeCopy:
     waiting."""
 
     server: str
-    last: int = -1  # -1: no snapshot yet (since we started, or since it was lost)
-    early: list[Packet] = field(default_factory=list)
+    # Its casts in order; those that come while a snapshot is on its way wait.
+    context: ContextSlave = field(default_factory=lambda: ContextSlave(EARLY_MAX))
     parts: list[Packet] = field(default_factory=list)
+
+    @property
+    def last(self) -> int:
+        """The counter of the last cast applied; -1: no snapshot yet (since we
+        started, or since it was lost)."""
+        last = self.context.last
+        return -1 if last is None else last
+
+    @last.setter
+    def last(self, value: int) -> None:
+        self.context.last = None if value < 0 else value
 
 
 class AccountSync:
@@ -306,7 +329,8 @@ class AccountSync:
         self.settings = settings
         self.uniform = service_uniform(self.host)
         self.network: Network | None = None
-        self.counter = int(clock() * 1_000_000)
+        # Our context's counter (no replays: a server that missed a cast gets a snapshot).
+        self.master = ContextMaster(int(clock() * 1_000_000))
         self.copies: dict[str, HomeCopy] = {}
         # Tags unique across restarts: this entity is made anew with NickServ.
         self.requests: Requests[Waiting] = Requests(
@@ -578,13 +602,12 @@ class AccountSync:
         return _account_of(row, packet.get_list(V.LIST_CERTS), "" if home == self.host else home)
 
     def _cast(self, method: str, vars: dict[str, Value]) -> None:
-        self.counter += 1
+        packet = self.master.stamp(Packet(method, {V.CONTEXT: self.uniform}, vars))
         network = self.network
         if network is None:
             return
         servers = [s for s in network.hash_servers if s != self.host and s in network.known]
         if servers:
-            packet = Packet(method, {V.CONTEXT: self.uniform, V.COUNTER: str(self.counter)}, vars)
             self.router.cast(packet, servers)
 
     def _cast_record(self, account: Account) -> None:
@@ -612,17 +635,16 @@ class AccountSync:
         out = []
         for index in range(parts):
             chunk = accounts[index * CHUNK : (index + 1) * CHUNK]
-            rows = [_row(a) for a in chunk]
-            vars: dict[str, Value] = {
-                V.LIST_PREFIX + name: [row[name] for row in rows] for name in FIELDS
-            }
-            vars[V.LIST_CERTS] = [" ".join(a.certs) for a in chunk]
-            vars[V.LIST_HOST_HOME] = [a.home or self.host for a in chunk]
+            rows = [(*_fields(a), " ".join(a.certs), a.home or self.host) for a in chunk]
+            vars = columns(ACCOUNT_COLUMNS, rows)
             tombs = tombstones[index * CHUNK : (index + 1) * CHUNK]
             if tombs:
-                vars[V.LIST_DROPPED_ACCOUNT] = [t.name for t in tombs]
-                vars[V.LIST_DROPPED_TIME_REGISTERED] = [repr(t.registered_at) for t in tombs]
-                vars[V.LIST_DROPPED_TIME_DROPPED] = [repr(t.dropped_at) for t in tombs]
+                vars.update(
+                    columns(
+                        TOMB_COLUMNS,
+                        [(t.name, repr(t.registered_at), repr(t.dropped_at)) for t in tombs],
+                    )
+                )
             vars[V.PART] = str(index + 1)
             vars[V.AMOUNT_PARTS] = str(parts)
             out.append(vars)
@@ -631,20 +653,11 @@ class AccountSync:
     def _records_of_lists(self, packet: Packet, home: str, own_home: bool) -> list[Account]:
         """The accounts listed in a snapshot or a restore; `own_home`: each row's
         `_list_host_home` says whose it is (else all are `home`'s)."""
-        columns = {name: packet.get_list(V.LIST_PREFIX + name) for name in FIELDS}
-        certs = packet.get_list(V.LIST_CERTS)
-        homes = packet.get_list(V.LIST_HOST_HOME)
         out = []
-        for index in range(len(columns["account"])):
-            row = {
-                name: (values[index] if index < len(values) else "")
-                for name, values in columns.items()
-            }
-            fps = certs[index].split() if index < len(certs) else []
-            where = home
-            if own_home and index < len(homes) and homes[index]:
-                where = homes[index].lower()
-            record = _account_of(row, fps, "" if where == self.host else where)
+        for *fields, certs, row_home in packet.rows(ACCOUNT_COLUMNS):
+            row = dict(zip(FIELDS, fields, strict=True))
+            where = row_home.lower() if own_home and row_home else home
+            record = _account_of(row, certs.split(), "" if where == self.host else where)
             if record is not None:
                 out.append(record)
         return out
@@ -656,9 +669,9 @@ class AccountSync:
         routing = {
             V.SOURCE: self.uniform,
             V.TARGET: service_uniform(server),
-            V.COUNTER: str(self.counter),
+            V.COUNTER: str(self.master.counter),
         }
-        if _int(packet.get(V.COUNTER)) == self.counter:
+        if _int(packet.get(V.COUNTER)) == self.master.counter:
             self.router.send(Packet(V.STATUS_ACCOUNTS_UNCHANGED, routing, {}))
             return
         mine = [a for a in self.accounts if not a.home]
@@ -698,17 +711,11 @@ class AccountSync:
         copy = self.copies.get(server)
         if copy is None:
             copy = self.copies[server] = HomeCopy(server)
-        counter = _int(packet.routing.get(V.COUNTER, ""))
-        if copy.last >= 0 and counter <= copy.last:
-            return
-        if copy.last < 0 or counter != copy.last + 1:
-            if len(copy.early) >= EARLY_MAX:
-                del copy.early[0]
-            copy.early.append(packet)
+        found = copy.context.offer(counter_of(packet), packet)
+        if found is Order.GAP:
             self.ask(server, copy.last)
-            return
-        copy.last = counter
-        self._apply_cast(server, packet)
+        elif found is Order.NEXT:
+            self._apply_cast(server, packet)
 
     def _apply_cast(self, server: str, packet: Packet) -> None:
         method = packet.method
@@ -838,24 +845,16 @@ class AccountSync:
                 len(lost_drops),
             )
             self._give_back(server, give_back, lost_drops)
-        copy.last = counter
+        copy.context.reset(counter)
         self.asked.pop(server, None)
         self._replay(copy)
 
     def _replay(self, copy: HomeCopy) -> None:
         """The casts that came while the snapshot was on its way, in order."""
-        early = sorted(copy.early, key=lambda p: _int(p.routing.get(V.COUNTER, "")))
-        copy.early = []
-        for index, packet in enumerate(early):
-            counter = _int(packet.routing.get(V.COUNTER, ""))
-            if counter <= copy.last:
-                continue
-            if counter != copy.last + 1:
-                copy.early = early[index:]
-                self.ask(copy.server, copy.last)
-                return
-            copy.last = counter
+        for packet in copy.context.drain():
             self._apply_cast(copy.server, packet)
+        if copy.context.gap:
+            self.ask(copy.server, copy.last)
 
     # -- giving accounts back to a home that lost them
 
@@ -964,8 +963,7 @@ class AccountSync:
         """The copies stay (SASL keeps working); the next contact brings a snapshot."""
         copy = self.copies.get(name)
         if copy is not None:
-            copy.last = -1
-            copy.early = []
+            copy.context.forget()
             copy.parts = []
         self.asked.pop(name, None)
         self.requests.server_lost(name)

@@ -369,7 +369,9 @@ def test_serve_names_a_listen_address_in_use(tmp_path: Path) -> None:
 async def test_the_start_up_log_says_which_listener_is_tls(
     ircpsyc_server: ServerStarter, tls_cert: tuple[Path, Path]
 ) -> None:
-    server = ircpsyc_server(tls=tls_cert)
+    web = free_port()
+    server = ircpsyc_server({"listen": {"web": [f"127.0.0.1:{web}"]}}, tls=tls_cert)
     server.wait_for_log("listening on")
     assert f"127.0.0.1:{server.port} (IRC)" in server.log()
     assert f"127.0.0.1:{server.tls_port} (IRC over TLS)" in server.log()
+    assert f"127.0.0.1:{web} (web)" in server.log()
