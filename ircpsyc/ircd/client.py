@@ -551,14 +551,14 @@ def _render_multiline(packet: Packet, fmt: int, verb: str, target: str, tags: st
         out = [line(prefix, "BATCH", "+" + ref, C.MULTILINE_BATCH, target, tags=tags)]
         for i, text in enumerate(texts):
             concat = ";" + C.MULTILINE_CONCAT if flags[i : i + 1] == "1" else ""
-            out.append(line(prefix, verb, target, text, tags=f"batch={ref}{concat}"))
+            out.append(line(prefix, verb, target, text, tags=f"batch={ref}{concat}", trailing=True))
         out.append(line(prefix, "BATCH", "-" + ref))
         return b"".join(out)
     rest = ";".join(p for p in tags.split(";") if not p.startswith("msgid=")) if tags else ""
     out = []
     for text in texts:
         if text:
-            out.append(line(prefix, verb, target, text, tags=rest if out else tags))
+            out.append(line(prefix, verb, target, text, tags=rest if out else tags, trailing=True))
     return b"".join(out)
 
 
