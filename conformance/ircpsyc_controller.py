@@ -153,6 +153,11 @@ def render_config(
             "flood_rate = 0.0",
             "max_per_ip = 1000",
             "",
+            # As irctest's Ergo configuration: +draft/persist TAGMSGs are kept too.
+            "[history]",
+            'tagmsg_storage = ["+draft/react", "+react", "+draft/reply", "+reply", '
+            '"+draft/persist", "+persist"]',
+            "",
             "[[opers]]",
             f"name = {_toml_str(OPER_NAME)}",
             f"password_hash = {_toml_str(oper_hash)}",

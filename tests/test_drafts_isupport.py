@@ -79,3 +79,14 @@ def test_ascii_casemapping() -> None:
     finally:
         set_casemapping("rfc1459")
     assert casefold("Nick[1]") == "nick{1}"
+
+
+def test_cap_ls_before_302_is_one_line() -> None:
+    """A 301 client cannot read a continued LS: the names (no values) go on one line,
+    however many drafts are offered."""
+    world = World()
+    out = world.connect().send("CAP LS")
+    assert [m.command for m in out] == ["CAP"]
+    names = out[0].params[-1].split()
+    assert {"draft/multiline", "draft/message-redaction", "draft/pre-away"} <= set(names)
+    assert not [n for n in names if "=" in n]
