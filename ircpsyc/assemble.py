@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import ircpsyc.ircd.commands  # noqa: F401  (fills the command table)
 from ircpsyc.ircd import caps as C
 from ircpsyc.ircd.awaylog_hooks import AwayHooks, account_present, route_mention
+from ircpsyc.ircd.client import GatewayAway
 from ircpsyc.ircd.cloak import Cloaks
 from ircpsyc.ircd.core import IRCServer
 from ircpsyc.ircd.history_hooks import JoinReplay, PrivateHistory
@@ -60,7 +61,7 @@ def front_end(
     # Operator privileges, snomasks, K/D-lines, and the places' timers.
     moderation = Moderation(core)
     core.moderation = moderation
-    core.person_observers.append(moderation)
+    core.person_observers.extend([moderation, GatewayAway()])
     core.tickers.append(moderation.tick)
     core.cloaks = Cloaks(core)  # host cloaking, user mode +x
     core.hostnames = HostLookups(core)  # reverse DNS ([limits] resolve_hostnames)

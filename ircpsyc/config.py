@@ -1521,6 +1521,17 @@ def _link_checks(cfg: Config) -> Iterator[ConfigError]:
     if cfg.listen.psyc_tls and not (cfg.tls.cert and cfg.tls.key):
         yield ConfigError(src, "tls.cert", "required when listen.psyc_tls is set")
     servers = [name.lower() for name in cfg.network.servers]
+    outside = [link.name for link in cfg.links if link.name.lower() not in servers]
+    if outside:
+        # Each server would hash channel homes over itself and its own links: three
+        # servers in a line would each have their own #chan, with no warning.
+        yield ConfigError(
+            src,
+            "network.servers",
+            f"must list every server of [[links]] ({', '.join(outside)} missing): "
+            "linked servers form one network only when each lists all of them, itself "
+            "included (PSYC servers outside the network need no link)",
+        )
     if servers and me not in servers:
         yield ConfigError(src, "network.servers", f"must include this server, {cfg.server.name}")
     if len(set(servers)) != len(servers):

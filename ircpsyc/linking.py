@@ -54,6 +54,7 @@ from ircpsyc.ircd.netops import NetOps
 from ircpsyc.ircd.remote import NetFront, Roster
 from ircpsyc.ircd.serverinfo import ServerInfo
 from ircpsyc.psyc_backend import vocabulary as V
+from ircpsyc.psyc_backend.foreign import Foreign, ForeignService, bind_address
 from ircpsyc.psyc_backend.link import LinkConfig, LinkService, Settings
 from ircpsyc.psyc_backend.network import Network
 from ircpsyc.psyc_backend.packet import Packet
@@ -106,6 +107,17 @@ def settings_of(config: Config) -> Settings:
     )
 
 
+def _foreign_in_use(places: PlaceRegistry, replicas: Replicas, host: str) -> bool:
+    """Whether our members sit in a place of `host`, or its persons in ours."""
+    if any(host_of(replica.uniform) == host for replica in replicas.views()):
+        return True
+    return any(
+        host_of(member.uniform) == host
+        for place in places.places.values()
+        for member in place.members.values()
+    )
+
+
 class Linking:
     """One server's part of the network."""
 
@@ -145,6 +157,10 @@ class Linking:
         core.person_observers.append(self.roster)
         core.tickers.append(self.roster.tick)
         network.listeners.append(self.roster)
+        # psyced and other PSYC servers outside the network, on demand.
+        self.foreign = network.foreign = Foreign(network, clock)
+        self.foreign.in_use = partial(_foreign_in_use, places, self.replicas)
+        self.foreign_service: ForeignService | None = None
         core.net = NetFront(core, network, self.roster, self.replicas)
         # Channel history at the homes, the channel directory, and the away log of
         # mentions in channels homed elsewhere (the replicas see those lines).
@@ -207,7 +223,7 @@ class Linking:
             vars.setdefault(V.HOST, host)
             vars[V.PREFIX] = f"{source}!{nick}@{host}"
         target = packet.routing.get(V.TARGET, "")
-        if V.NICK_TARGET in vars and is_person(target):
+        if (V.NICK_TARGET in vars or packet.method.startswith(V.MESSAGE)) and is_person(target):
             vars[V.NICK_TARGET] = nick_of(target)
 
     # -- REHASH
@@ -236,6 +252,7 @@ class Linking:
     def tick(self, now: float | None = None) -> None:
         now = self.clock() if now is None else now
         self.network.links.tick(now) if self.service is None else self.service.tick(now)
+        self.foreign.tick(now)
         self.network.tick(now)
         self.replicas.tick(self.wall_clock())
 
@@ -250,7 +267,13 @@ class Linking:
     async def start(self, server_ssl: ssl.SSLContext | None = None) -> None:
         listen = self.config.listen
         self.service = LinkService(self.network.links, listen.psyc, listen.psyc_tls, server_ssl)
+        self.foreign_service = ForeignService(self.foreign, bind_address(listen.psyc))
+        self.service.foreign = self.foreign_service
         await self.service.start()
+        if self.service.servers:  # the plain PSYC listener is where psyced calls
+            sockets = self.service.servers[0].sockets
+            if sockets:
+                self.foreign.set_port(int(sockets[0].getsockname()[1]))
         self.tick()
         self._ticker = asyncio.create_task(self._run())
         if self.service.addresses():
@@ -261,5 +284,7 @@ class Linking:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
+        if self.foreign_service is not None:
+            await self.foreign_service.stop()
         if self.service is not None:
             await self.service.stop()

@@ -219,3 +219,21 @@ def test_check_config_summary_names_network_sts_and_xmpp(runner: CliRunner, tmp_
     assert "network servers a.test, b.test" in out
     assert "STS off" in out
     assert "irc.a.test via 127.0.0.1:5347" in out
+
+
+def test_check_config_links_outside_network_servers(runner: CliRunner, tmp_path: Path) -> None:
+    """Issue 15's trap: servers with [[links]] but without [network] servers each had
+    their own #chan.  Such a configuration is refused, saying why."""
+    path = tmp_path / "a.toml"
+    secret = "x" * 32
+    link = f'[[links]]\nname = "b.test"\naddress = "127.0.0.1:4405"\nsecret = "{secret}"\n'
+    path.write_text(f'[server]\nname = "a.test"\n\n{link}', encoding="utf-8")
+    result = runner.invoke(main, ["check-config", str(path)])
+    assert result.exit_code == 2
+    assert f"{path}: network.servers: must list every server of [[links]]" in result.stderr
+    assert "b.test missing" in result.stderr
+    path.write_text(
+        f'[server]\nname = "a.test"\n\n[network]\nservers = ["a.test", "b.test"]\n\n{link}',
+        encoding="utf-8",
+    )
+    assert runner.invoke(main, ["check-config", str(path)]).exit_code == 0

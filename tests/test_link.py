@@ -615,3 +615,28 @@ def test_a_dialled_peer_that_fails_the_handshake_is_redialled_after_the_back_off
     assert la.tick(now + 105.0) == [] and circuit.state != CLOSED
     la.tick(now + 100.0 + settings.handshake_timeout + 0.1)
     assert circuit.state == CLOSED and peer.next_dial > now + 100.0 + settings.handshake_timeout
+
+
+def test_a_failed_handshake_is_logged_with_its_back_off(caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 15: the failed handshakes of a dialled peer were silent."""
+    settings = Settings(reconnect_min=1.0, reconnect_max=8.0)
+    la = Links("a.test", "1", [LinkConfig("b.test", SECRET, "127.0.0.1:1")], settings, Handler())
+    for now in (0.0, 10.0):
+        (due,) = la.tick(now)
+        end = End()
+        circuit = la.open(due, end.write, end.close, now)
+        circuit.data_received(b"|\nthis is no PSYC server\n", now)
+    failures = [r.getMessage() for r in caplog.records if "handshake failed" in r.getMessage()]
+    assert len(failures) == 2
+    assert failures[0].startswith("link b.test: handshake failed: ")
+    assert "next try in" in failures[0]
+
+
+def test_a_responder_speaks_only_after_the_callers_first_line() -> None:
+    """psyced takes a first line of `|` for a syntax error: we answer what calls."""
+    la, _ = links("a.test", "b.test")
+    end = End()
+    circuit = la.open(None, end.write, end.close, 0.0)
+    assert end.take() == b""
+    circuit.data_received(b"|\n", 0.0)
+    assert end.take() == b"|\n"

@@ -1,4 +1,4 @@
-"""A person as the IRC front-end knows it: the PSYC entity behind one or more sessions.
+"""A person as the IRC front-end renders it: the IRC sessions of a `Person`.
 
 `Client.receive` turns PSYC packets back into IRC lines.  A line for a cast is
 rendered once per capability set (`Session.fmt`) and cached on the packet, so
@@ -8,121 +8,52 @@ dictionary lookup and a transport write per member.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ircpsyc.ircd import caps as C
 from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.lines import line, server_time
 from ircpsyc.ircd.replies import send_list_mode, send_names, send_topic
+from ircpsyc.persons.person import Person, PersonObserver
 from ircpsyc.psyc_backend.ids import new_id
-from ircpsyc.psyc_backend.packet import Dispatch, Packet, Value
+from ircpsyc.psyc_backend.packet import Dispatch, Packet
 from ircpsyc.psyc_backend.uniform import casefold, person
 
 if TYPE_CHECKING:
     from ircpsyc.channels.place import PlaceView
     from ircpsyc.ircd.core import IRCServer
     from ircpsyc.ircd.session import Session
+    from ircpsyc.persons.directory import PersonDirectory
 
 # Idle time in WHOIS is reset by talking, not by keep-alives.
 _NOT_ACTIVITY = frozenset({"PING", "PONG", "AWAY", "ISON", "WHO", "WHOIS", "MONITOR"})
 
 
-class Client:
-    """The person entity `psyc://SERVER/~nick`; one per registered nick on this server."""
+class Client(Person):
+    """A person with IRC sessions on this server: renders what it receives as IRC
+    lines (the person record is `ircpsyc.persons.person.Person`)."""
 
-    __slots__ = (
-        "account",
-        "away",
-        "channels",
-        "core",
-        "host",
-        "ip",
-        "last_active",
-        "modes",
-        "monitoring",
-        "nick",
-        "oper_name",
-        "quit_reason",
-        "realname",
-        "seen",
-        "sessions",
-        "signon",
-        "uniform",
-        "user",
-    )
+    __slots__ = ("core",)
+    sessions: list[Session]
 
     def __init__(self, core: IRCServer, session: Session, now: float) -> None:
+        nick = session.nick
+        super().__init__(
+            core.persons,
+            person(core.name, nick),
+            nick,
+            session.user,
+            session.host,
+            session.realname,
+            session.ip,
+            now,
+            seen=16,
+        )
         self.core = core
-        self.sessions: list[Session] = [session]
-        self.nick = session.nick
-        self.user = session.user
-        self.host = session.host
-        self.ip = session.ip
-        self.realname = session.realname
-        self.uniform = person(core.name, self.nick)
+        self.sessions = [session]
         self.account = session.account
-        self.modes: set[str] = set()
-        self.away = ""
-        self.oper_name = ""
-        self.channels: dict[str, PlaceView] = {}  # casefolded channel name -> place view
-        self.signon = now
-        self.last_active = now
-        self.seen: deque[str] = deque(maxlen=16)
-        self.monitoring: dict[str, str] = {}  # casefolded nick -> nick as given
-        self.quit_reason = ""  # set as the last session goes: the roster tells the network
         core.cloaks.on_connect(self)  # +x at sign-on, before anyone sees the host
-
-    def _init_detached(
-        self,
-        core: IRCServer,
-        uniform: str,
-        nick: str,
-        user: str,
-        host: str,
-        realname: str,
-        ip: str,
-        signon: float,
-        seen: int = 1,
-    ) -> None:
-        """Instead of `__init__`, for persons with no IRC session here (services,
-        gateway users, persons of other servers): every field a handler may read."""
-        self.core = core
-        self.sessions = []
-        self.uniform = uniform
-        self.nick = nick
-        self.user = user
-        self.host = host
-        self.realname = realname
-        self.ip = ip
-        self.account = ""
-        self.away = ""
-        self.modes = set()
-        self.oper_name = ""
-        self.channels = {}
-        self.signon = signon
-        self.last_active = signon
-        self.seen = deque(maxlen=seen)
-        self.monitoring = {}
-        self.quit_reason = ""
-
-    @property
-    def prefix(self) -> str:
-        return f"{self.nick}!{self.user}@{self.host}"
-
-    @property
-    def real_host(self) -> str:
-        """The host the connection came from, whatever `host` shows (+x shows a cloak).
-
-        Only the person itself and auspex operators see it.  For a connection it is
-        its host name when the lookup found one (ircpsyc.ircd.hostnames), else the
-        address.  A person of another server (no session) shows its real host unless
-        it is +x; then its `ip` stands in.
-        """
-        if self.sessions:
-            return self.sessions[0].host
-        return self.ip if "x" in self.modes else self.host
 
     @property
     def cloak(self) -> str:
@@ -131,24 +62,8 @@ class Client:
         return self.core.cloaks.cloak_of(self.ip) if self.sessions else ""
 
     @property
-    def is_oper(self) -> bool:
-        return "o" in self.modes
-
-    @property
     def session(self) -> Session:
         return self.sessions[0]
-
-    def set_mode(self, mode: str, on: bool) -> bool:
-        """Set or clear a user mode; False when nothing changed."""
-        if on == (mode in self.modes):
-            return False
-        if on:
-            self.modes.add(mode)
-        else:
-            self.modes.discard(mode)
-        if mode in "io" and self.core.clients.get(casefold(self.nick)) is self:
-            self.core.mode_counts[mode] += 1 if on else -1
-        return True
 
     def touch(self, command: str, now: float) -> None:
         if command not in _NOT_ACTIVITY:
@@ -157,88 +72,22 @@ class Client:
     def has_cap(self, cap: str) -> bool:
         return any(cap in s.caps for s in self.sessions)
 
-    def send(self, data: bytes) -> None:
-        for session in self.sessions:
-            session.send(data)
+    # -- what the person is shown of itself and of whom it watches
 
-    # -- talking to places and persons
-
-    def request(
-        self, method: str, target: str, vars: dict[str, Value] | None = None, body: str = ""
-    ) -> None:
-        """Hand a packet from this person to the router."""
-        out: dict[str, Value] = {"_nick": self.nick}
-        if vars:
-            out.update(vars)
-        self.core.router.send(
-            Packet(method, {"_source": self.uniform, "_target": target}, out, body)
-        )
-
-    def enter_vars(self) -> dict[str, Value]:
-        out: dict[str, Value] = {
-            "_user": self.user,
-            "_host": self.host,
-            "_realname": self.realname,
-            "_account": self.account,
-            "_prefix": self.prefix,
-            "_ip": self.ip,  # for the place's bans on IP addresses; never cast
-            "_cloak": self.cloak,  # bans on the cloak match while -x too; never cast
-        }
-        real = self.real_host
-        if real not in (self.host, self.ip):  # +x over a host name: bans on the name hold
-            out["_host_real"] = real
-        if self.away:
-            out["_away"] = self.away
-        return out
-
-    # -- leaving
-
-    def detach(self, session: Session, reason: str) -> None:
-        if session in self.sessions:
-            self.sessions.remove(session)
-        if not self.sessions:
-            self.quit(reason)
-
-    def quit(self, reason: str) -> None:
-        event_id = new_id()
-        self.quit_reason = reason
-        for place in list(self.channels.values()):
-            self.request(
-                "_request_leave_disconnect", place.uniform, {"_reason": reason, "_id": event_id}
-            )
-        self.channels.clear()
-        self.core.forget(self)
-
-    def rename(self, new: str) -> None:
-        """Change nick: re-register under the new uniform and tell every place once."""
-        old_uniform, old_prefix, old_nick = self.uniform, self.prefix, self.nick
-        core = self.core
-        core.router.unregister(old_uniform, self)
-        if core.clients.get(casefold(self.nick)) is self:
-            del core.clients[casefold(self.nick)]
-        core.remember(self)
-        self.nick = new
-        self.uniform = person(core.name, new)
+    def sessions_renamed(self, new: str) -> None:
         for session in self.sessions:
             session.nick = new
-        core.clients[casefold(new)] = self
-        core.router.register(self)
-        if casefold(old_nick) != casefold(new):  # a case change is no MONITOR event
-            core.announce_offline(old_nick)
-            core.announce_online(self)
-        event_id = new_id()
-        self.seen.append(event_id)
-        self.send(line(old_prefix, "NICK", new))
-        for place in list(self.channels.values()):
-            self.core.router.send(
-                Packet(
-                    "_notice_person_nick",
-                    {"_source": old_uniform, "_target": place.uniform},
-                    {"_nick_new": new, "_uniform_new": self.uniform, "_id": event_id},
-                )
-            )
-        for observer in core.person_observers:
-            observer.person_renamed(self, old_nick)
+
+    def renamed_shown(self, old_prefix: str) -> None:
+        self.send(line(old_prefix, "NICK", self.nick))
+
+    def watched_online(self, found: Person) -> None:
+        for session in self.sessions:
+            session.numeric(N.RPL_MONONLINE, found.prefix)
+
+    def watched_offline(self, nick: str) -> None:
+        for session in self.sessions:
+            session.numeric(N.RPL_MONOFFLINE, nick)
 
     # -- packets in
 
@@ -457,10 +306,10 @@ class Client:
 # -- telling the peers
 
 
-def notify_peers(client: Client, verb: str, *params: str, cap: str = C.AWAY_NOTIFY) -> None:
+def notify_peers(client: Person, verb: str, *params: str, cap: str = C.AWAY_NOTIFY) -> None:
     """Tell every local person sharing a channel (once each) who negotiated `cap`."""
     data = line(client.prefix, verb, *params)
-    done: set[int] = {id(client)} | client.core.notify_watchers(client, data, cap)
+    done: set[int] = {id(client)} | notify_watchers(client.directory, client, data, cap)
     views: list[PlaceView] = list(client.channels.values())
     for view in views:
         for member in view.members.values():
@@ -471,6 +320,28 @@ def notify_peers(client: Client, verb: str, *params: str, cap: str = C.AWAY_NOTI
             for session in other.sessions:
                 if cap in session.caps:
                     session.send(data)
+
+
+def notify_watchers(
+    persons: PersonDirectory[Any, Any], client: Person, data: bytes, cap: str
+) -> set[int]:
+    """extended-monitor: send an event line to watchers with `cap`; returns who got it."""
+    done: set[int] = set()
+    for watcher in persons.watchers(client.nick):
+        if not isinstance(watcher, Client):
+            continue
+        for session in watcher.sessions:
+            if cap in session.caps and C.EXTENDED_MONITOR in session.caps:
+                session.send(data)
+                done.add(id(watcher))
+    return done
+
+
+class GatewayAway(PersonObserver[Client, "Session"]):
+    """A gateway (XMPP) user's AWAY, for the IRC users sharing a channel with it."""
+
+    def gateway_away(self, client: Person) -> None:
+        notify_peers(client, "AWAY", *([client.away] if client.away else []))
 
 
 # -- rendering, once per capability set
@@ -529,7 +400,9 @@ def render_message(packet: Packet, fmt: int) -> bytes:
     if public:
         target = packet.get("_status") + packet.get("_nick_place")
     else:
-        target = packet.get("_nick_target")
+        # A peer outside the network may leave `_nick_target` out (issue 15): never
+        # `PRIVMSG  :text`, the recipient's nick is in its uniform.
+        target = packet.get("_nick_target") or packet.target.rpartition("/~")[2] or "*"
     tags = _tags(packet, fmt) if fmt else ""
     if "_multiline" in packet.vars:
         return _render_multiline(packet, fmt, verb, target, tags)

@@ -1,4 +1,8 @@
-"""The IRC front-end's shared state: the roster of local persons, dispatch, welcome.
+"""The IRC front-end's shared state: the command table, dispatch, registration, welcome.
+
+Who is online is the local directory of persons (`IRCServer.persons`,
+`ircpsyc.persons.directory`); `IRCServer` keeps the names the handlers use for
+its tables and lookups (`clients`, `monitors`, `find`, `nick_taken`, ...).
 
 `IRCServer` is sans-IO like `Session`: the asyncio adapter in `protocol.py`
 feeds it connections and lines; places and persons talk through the router.
@@ -9,7 +13,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -21,10 +25,13 @@ from ircpsyc.channels.extbans import ISUPPORT_EXTBAN
 from ircpsyc.channels.place import PlaceRegistry
 from ircpsyc.ircd import caps as C
 from ircpsyc.ircd import numerics as N
-from ircpsyc.ircd.client import Client
+from ircpsyc.ircd.client import Client, notify_watchers
 from ircpsyc.ircd.lines import line
 from ircpsyc.ircd.replies import send_lusers, send_motd
 from ircpsyc.passwords import verify_password
+from ircpsyc.persons import person as persons_person
+from ircpsyc.persons.directory import PersonDirectory
+from ircpsyc.persons.person import Person
 from ircpsyc.psyc_backend.router import Router
 from ircpsyc.psyc_backend.uniform import casefold, casemapping
 from ircpsyc.services.hash_queue import Work
@@ -32,7 +39,6 @@ from ircpsyc.services.hash_queue import Work
 if TYPE_CHECKING:
     from irctokens.line import Line
 
-    from ircpsyc.channels.place import PlaceView
     from ircpsyc.config import Config
     from ircpsyc.ircd.cloak import Cloaks
     from ircpsyc.ircd.durable import DurableEcho
@@ -63,7 +69,6 @@ class Command:
 
 COMMANDS: dict[str, Command] = {}
 MONITOR_LIMIT = 100
-COUNTED_MODES = frozenset("io")  # user modes LUSERS counts
 
 
 def command(
@@ -80,46 +85,9 @@ def command(
     return register
 
 
-class PersonObserver:
-    """Hooks for services about local persons (accounts, away log): override what you need.
-
-    They run synchronously inside the front-end's handling, so they must be cheap.
-    """
-
-    def person_online(self, client: Client) -> None:
-        """A connection completed registration (its account, if any, is already set)."""
-
-    def person_renamed(self, client: Client, old_nick: str) -> None:
-        """The person changed nick."""
-
-    def person_offline(self, client: Client) -> None:
-        """The person's last session left."""
-
-    def account_changed(self, client: Client, old_account: str) -> None:
-        """The person logged in, out, or to another account (`client.account` is new)."""
-
-    def away_changed(self, client: Client) -> None:
-        """The person set or cleared AWAY."""
-
-    def absent_account(self, nick: str) -> str:
-        """The registered account a private message to `nick` may be kept for while
-        nobody uses that nick ("" for none: the sender gets ERR_NOSUCHNICK)."""
-        return ""
-
-    def private_message(
-        self, session: Session, sender: Client, target: Client | None, packet: Packet
-    ) -> None:
-        """`sender` sent a private message; `target` is None when it went to an absent
-        account (see `absent_account`)."""
-
-    def private_arrived(self, client: Client, packet: Packet) -> None:
-        """A private message from another server reached the local person `client`."""
-
-    def private_redacted(self, client: Client, packet: Packet) -> None:
-        """A person of another server took back a private line to the local `client`."""
-
-    def remote_channel_entered(self, client: Client, place: PlaceView) -> None:
-        """`client` entered a channel homed on another server (`place` is its replica)."""
+# What services and features hear about the persons of IRC sessions
+# (ircpsyc.persons.person.PersonObserver, told by the local directory).
+PersonObserver = persons_person.PersonObserver[Client, "Session"]
 
 
 class Offload(Protocol):
@@ -151,16 +119,6 @@ def _ignore_service(client: Client, packet: Packet) -> None:
     """No accounts on this server: nothing asks anything of persons."""
 
 
-@dataclass(slots=True)
-class WhowasEntry:
-    nick: str
-    user: str
-    host: str
-    realname: str
-    server: str
-    when: float
-
-
 class IRCServer:
     """Front-end state shared by all sessions of one server."""
 
@@ -177,13 +135,17 @@ class IRCServer:
         self.clock = clock
         self.name = config.server.name
         self.created = clock()
-        self.clients: dict[str, Client] = {}  # casefolded nick -> registered person
-        self.reserved: dict[str, Session] = {}  # nicks taken by unregistered sessions
+        # Who is online here (ircpsyc.persons): its tables, by their old names too.
+        self.persons: PersonDirectory[Client, Session] = PersonDirectory(
+            self.name, router, places, clock
+        )
+        self.clients = self.persons.clients  # casefolded nick -> registered person
+        self.reserved = self.persons.reserved  # nicks taken by unregistered sessions
         self.sessions: set[Session] = set()
-        self.whowas: deque[WhowasEntry] = deque(maxlen=1000)
-        self.monitors: dict[str, set[Client]] = {}  # casefolded nick -> watchers
+        self.whowas = self.persons.whowas
+        self.monitors = self.persons.monitors  # casefolded nick -> watchers
         self.command_counts: Counter[str] = Counter()
-        self.mode_counts: Counter[str] = Counter()  # local clients with +i / +o
+        self.mode_counts = self.persons.mode_counts  # local clients with +i / +o
         self.registered_sessions = 0
         self.max_local = 0
         self._batch_ids = itertools.count(1)
@@ -194,10 +156,10 @@ class IRCServer:
         # Services (installed by ircpsyc.assemble.install_accounts when there is a store).
         self.accounts: Accounts | None = None
         self.nickserv: NickServ | None = None
-        self.service_users: dict[str, Client] = {}  # casefolded nick -> service pseudo-user
+        self.service_users = self.persons.service_users  # casefolded nick -> pseudo-user
         # Nicks of the XMPP gateway's users (ircpsyc.xmpp): found like local persons, never taken.
-        self.gateway_users: dict[str, Client] = {}
-        self.person_observers: list[PersonObserver] = []
+        self.gateway_users = self.persons.gateway_users
+        self.person_observers = self.persons.observers
         # What NickServ asks of a local person (login, logout, renames): the accounts
         # front-end, when there are accounts (ircpsyc.ircd.service_users).
         self.service_requests: Callable[[Client, Packet], None] = _ignore_service
@@ -250,28 +212,11 @@ class IRCServer:
     def new_batch_id(self) -> str:
         return f"b{next(self._batch_ids):x}"
 
-    def find(self, nick: str) -> Client | None:
-        folded = casefold(nick)
-        found = (
-            self.clients.get(folded)
-            or self.service_users.get(folded)
-            or self.gateway_users.get(folded)
-        )
-        if found is None and self.net is not None:
-            return self.net.find(nick)  # a person on another server
-        return found
+    def find(self, nick: str) -> Person | None:
+        return self.persons.find(nick)
 
     def nick_taken(self, nick: str, by: Session) -> bool:
-        folded = casefold(nick)
-        if folded in self.service_users or folded in self.gateway_users:
-            return True
-        owner = self.clients.get(folded)
-        if owner is not None:
-            return by not in owner.sessions
-        if self.net is not None and self.net.nick_in_use(folded):
-            return True  # a person on another server of the network
-        pending = self.reserved.get(folded)
-        return pending is not None and pending is not by
+        return self.persons.nick_taken(nick, by)
 
     def _isupport(self) -> list[str]:
         limits = self.config.limits
@@ -381,13 +326,10 @@ class IRCServer:
         self.registered_sessions += 1
         if self.on_registered is not None:
             self.on_registered(session)
-        self.clients[casefold(client.nick)] = client
-        self.router.register(client)
+        self.persons.add(client)
         self.max_local = max(self.max_local, len(self.clients))
         self.welcome(session)
-        self.announce_online(client)
-        for observer in self.person_observers:
-            observer.person_online(client)
+        self.persons.tell_online(client)
 
     def welcome(self, session: Session) -> None:
         nick = session.nick
@@ -443,57 +385,27 @@ class IRCServer:
             self.moderation.session_gone(session, reason)
             client.detach(session, reason)
 
-    def forget(self, client: Client) -> None:
+    def forget(self, client: Person) -> None:
         """Drop a person from the roster after its last session left."""
-        folded = casefold(client.nick)
-        if self.clients.get(folded) is client:
-            del self.clients[folded]
-            for mode in COUNTED_MODES & client.modes:
-                self.mode_counts[mode] -= 1
-        self.router.unregister(client.uniform, client)
-        self.remember(client)
-        for folded in list(client.monitoring):
-            self.unmonitor(client, folded)
-        self.announce_offline(client.nick)
-        for observer in self.person_observers:
-            observer.person_offline(client)
+        self.persons.forget(client)
 
     # -- MONITOR
 
-    def unmonitor(self, client: Client, folded: str) -> None:
-        client.monitoring.pop(folded, None)
-        watchers = self.monitors.get(folded)
-        if watchers is not None:
-            watchers.discard(client)
-            if not watchers:
-                del self.monitors[folded]
+    def unmonitor(self, client: Person, folded: str) -> None:
+        self.persons.unmonitor(client, folded)
 
-    def announce_online(self, client: Client) -> None:
-        for watcher in self.monitors.get(casefold(client.nick), ()):
-            for session in watcher.sessions:
-                session.numeric(N.RPL_MONONLINE, client.prefix)
+    def announce_online(self, client: Person) -> None:
+        self.persons.announce_online(client)
 
     def announce_offline(self, nick: str) -> None:
-        for watcher in self.monitors.get(casefold(nick), ()):
-            for session in watcher.sessions:
-                session.numeric(N.RPL_MONOFFLINE, nick)
+        self.persons.announce_offline(nick)
 
-    def notify_watchers(self, client: Client, data: bytes, cap: str) -> set[int]:
+    def notify_watchers(self, client: Person, data: bytes, cap: str) -> set[int]:
         """extended-monitor: send an event line to watchers with `cap`; returns who got it."""
-        done: set[int] = set()
-        for watcher in self.monitors.get(casefold(client.nick), ()):
-            for session in watcher.sessions:
-                if cap in session.caps and C.EXTENDED_MONITOR in session.caps:
-                    session.send(data)
-                    done.add(id(watcher))
-        return done
+        return notify_watchers(self.persons, client, data, cap)
 
-    def remember(self, client: Client) -> None:
-        self.whowas.appendleft(
-            WhowasEntry(
-                client.nick, client.user, client.host, client.realname, self.name, self.clock()
-            )
-        )
+    def remember(self, client: Person) -> None:
+        self.persons.remember(client)
 
     def tick(self, now: float) -> None:
         for session in list(self.sessions):

@@ -21,6 +21,7 @@ from ircpsyc.ircd.client import Client
 from ircpsyc.ircd.core import IRCServer, PersonObserver
 from ircpsyc.ircd.lines import line
 from ircpsyc.ircd.session import Session
+from ircpsyc.persons.person import Person
 from ircpsyc.psyc_backend.network import host_of
 from ircpsyc.psyc_backend.packet import Packet
 from ircpsyc.psyc_backend.uniform import casefold
@@ -40,12 +41,12 @@ if TYPE_CHECKING:
 # -- wiring
 
 
-def key_of(client: Client) -> str:
+def key_of(client: Person) -> str:
     """The party key of a client in private conversations."""
     return party_key(client.account, client.nick)
 
 
-def redact_private(core: IRCServer, sender: Client, target: Client, msgid: str) -> str:
+def redact_private(core: IRCServer, sender: Client, target: Person, msgid: str) -> str:
     """Forget a private line `sender` said to `target` and may take back; "" when it
     is forgotten, else the FAIL REDACT code.  Only the sender may, within
     `[history] redact_window` (nobody else can see where a private line went)."""

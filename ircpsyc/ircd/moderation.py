@@ -21,7 +21,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ircpsyc.config import OPER_PRIVILEGES, OperClassEntry, OperEntry
@@ -29,10 +28,11 @@ from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.core import PersonObserver
 from ircpsyc.ircd.lines import line
 from ircpsyc.ircd.names import valid_channel
-from ircpsyc.ircd.remote import RemotePerson
 from ircpsyc.ircd.session import Session
 from ircpsyc.ircd.snomask import Snomasks
 from ircpsyc.ircd.xlines import XLines
+from ircpsyc.persons.person import Person
+from ircpsyc.persons.roster import RemotePerson
 from ircpsyc.psyc_backend.packet import Value
 from ircpsyc.psyc_backend.uniform import casefold, place
 
@@ -47,7 +47,6 @@ ALL_PRIVILEGES = frozenset(OPER_PRIVILEGES)
 
 # Disconnects a person that has no IRC sessions (an XMPP user) with a QUIT reason;
 # False when it is not one of the front-end's.
-Disconnector = Callable[["Client", str], bool]
 
 
 class Moderation(PersonObserver):
@@ -58,7 +57,7 @@ class Moderation(PersonObserver):
         self.snomasks = Snomasks(core)
         self.xlines = XLines(core)
         self.netops: NetOps | None = None  # set when the server is linked (ircpsyc.linking)
-        self.disconnectors: list[Disconnector] = []
+        self.disconnectors = core.persons.disconnectors  # front-ends without sessions
 
     def attach_store(self, store: Store) -> None:
         self.xlines.attach(store)
@@ -88,7 +87,7 @@ class Moderation(PersonObserver):
 
     # -- KILL
 
-    def kill(self, victim: Client, killer: str, reason: str, text: str) -> bool:
+    def kill(self, victim: Person, killer: str, reason: str, text: str) -> bool:
         """Disconnect a local person: KILL from `killer` (a prefix), then QUIT `text`."""
         if victim.sessions:
             for session in list(victim.sessions):
@@ -209,12 +208,12 @@ def wallops(core: IRCServer, prefix: str, text: str) -> None:
 # -- forcing persons (SAJOIN, SAPART, SANICK; ircpsyc.ircd.netops)
 
 
-def server_of(client: Client) -> str:
+def server_of(client: Person) -> str:
     """The server of a person on another server ("" for a person of this one)."""
     return client.server if isinstance(client, RemotePerson) else ""
 
 
-def remote_ops(s: Session, victim: Client) -> NetOps | None:
+def remote_ops(s: Session, victim: Person) -> NetOps | None:
     """Where to send an action on `victim` when it is on another server of the network."""
     server = server_of(victim)
     netops = s.core.moderation.netops
@@ -223,7 +222,7 @@ def remote_ops(s: Session, victim: Client) -> NetOps | None:
     return netops
 
 
-def force_join(core: IRCServer, victim: Client, channel: str) -> bool:
+def force_join(core: IRCServer, victim: Person, channel: str) -> bool:
     """Make a local person join, past the channel's rules; False if already there."""
     if casefold(channel) in victim.channels or not valid_channel(
         channel, core.config.limits.channellen
@@ -238,7 +237,7 @@ def force_join(core: IRCServer, victim: Client, channel: str) -> bool:
     return True
 
 
-def force_part(victim: Client, channel: str, reason: str) -> PlaceView | None:
+def force_part(victim: Person, channel: str, reason: str) -> PlaceView | None:
     """Make a local person leave a channel; the channel, or None if not in it."""
     view = victim.channels.get(casefold(channel))
     if view is not None:

@@ -77,6 +77,7 @@ from ircpsyc.ircd.xlines import (
     enforce_and_tell,
     what,
 )
+from ircpsyc.persons.person import Person
 from ircpsyc.psyc_backend.network import Network, host_of
 from ircpsyc.psyc_backend.packet import Dispatch, Packet, Value, number, seconds
 from ircpsyc.psyc_backend.requests import Failure, Request, Requests
@@ -185,7 +186,7 @@ class NetOps:
     # -- actions on persons of other servers, from this server's operators
 
     def _act(
-        self, oper: Client, victim: Client, method: str, vars: dict[str, Value], reason: str = ""
+        self, oper: Client, victim: Person, method: str, vars: dict[str, Value], reason: str = ""
     ) -> None:
         out: dict[str, Value] = {
             "_uniform_target": victim.uniform,
@@ -205,17 +206,17 @@ class NetOps:
         )
         self._send(server, method, out, ("_tag", tag))
 
-    def kill(self, oper: Client, victim: Client, reason: str) -> None:
+    def kill(self, oper: Client, victim: Person, reason: str) -> None:
         self._act(oper, victim, "_request_kill", {"_reason": reason}, reason)
 
-    def sajoin(self, oper: Client, victim: Client, channels: list[str]) -> None:
+    def sajoin(self, oper: Client, victim: Person, channels: list[str]) -> None:
         self._act(oper, victim, "_request_sajoin", {"_list_places": channels[:MAX_PLACES]})
 
-    def sapart(self, oper: Client, victim: Client, channels: list[str], reason: str) -> None:
+    def sapart(self, oper: Client, victim: Person, channels: list[str], reason: str) -> None:
         vars: dict[str, Value] = {"_list_places": channels[:MAX_PLACES], "_reason": reason}
         self._act(oper, victim, "_request_sapart", vars)
 
-    def sanick(self, oper: Client, victim: Client, new: str) -> None:
+    def sanick(self, oper: Client, victim: Person, new: str) -> None:
         self._act(oper, victim, "_request_sanick", {"_nick_new": new})
 
     # -- packets in
@@ -288,7 +289,7 @@ class NetOps:
 
     # actions on our persons
 
-    def _victim(self, server: str, packet: Packet) -> Client | None:
+    def _victim(self, server: str, packet: Packet) -> Person | None:
         """The local person a request is about; else 401 back to the operator."""
         uniform = packet.get("_uniform_target")
         nick = uniform.rpartition("/~")[2]
@@ -359,7 +360,7 @@ class NetOps:
             return
         new = packet.get("_nick_new")
         old = victim.nick
-        if not victim.sessions or self.core.nick_taken(new, victim.session):
+        if not victim.sessions or self.core.nick_taken(new, victim.sessions[0]):
             self._answer(server, packet, "_error_unavailable_nick", {"_nick_new": new})
             return
         if new != old:

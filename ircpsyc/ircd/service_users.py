@@ -23,6 +23,7 @@ from ircpsyc.ircd.core import IRCServer, PersonObserver
 from ircpsyc.ircd.lines import line
 from ircpsyc.ircd.names import guest_nick
 from ircpsyc.ircd.session import Session
+from ircpsyc.persons.person import Person
 from ircpsyc.psyc_backend.ids import new_id
 from ircpsyc.psyc_backend.network import host_of
 from ircpsyc.psyc_backend.packet import Packet, Value
@@ -31,7 +32,7 @@ from ircpsyc.services import chanserv as CS
 from ircpsyc.services import nickserv as NS
 
 
-class ServiceUser(Client):
+class ServiceUser(Person):
     """A service as IRC users see it: a nick with no connection, found by WHOIS and ISON."""
 
     __slots__ = ()
@@ -39,7 +40,7 @@ class ServiceUser(Client):
     def __init__(
         self, core: IRCServer, nick: str, user: str, host: str, realname: str, uniform: str
     ) -> None:
-        self._init_detached(core, uniform, nick, user, host, realname, "0.0.0.0", core.clock())
+        super().__init__(core.persons, uniform, nick, user, host, realname, "0.0.0.0", core.clock())
 
 
 def registration_cap(core: IRCServer) -> str:

@@ -375,6 +375,9 @@ class Circuit:
         self.now = now
         self.close_reason = ""
         self.was_up = False
+        # A responder answers the peer's first line: psyced (0.9) would take our `|`
+        # for its own and close, so we wait to see which syntax calls.
+        self.greet_due = False
 
     def __repr__(self) -> str:
         return f"<Circuit {self._name()} {'out' if self.outbound else 'in'} {self.state}>"
@@ -397,7 +400,7 @@ class Circuit:
         """Greet: the empty packet; the initiator adds its notice with a fresh nonce."""
         expected = self.expected
         if expected is None:
-            self.write(EMPTY)  # the responder speaks when it knows who calls
+            self.greet_due = True  # the responder speaks when it knows who calls
             return
         links = self.links
         notice = Packet(
@@ -419,6 +422,9 @@ class Circuit:
             return
         self.now = now
         self.last_recv = now
+        if self.greet_due:
+            self.greet_due = False
+            self.write(EMPTY)
         if self.peer is not None:
             self.peer.stats.bytes_in += len(data)
         if self.peer is None:  # not authenticated: only the handshake may come
@@ -910,9 +916,16 @@ class Links:
             # Ours, and it never authenticated: dial again after the back-off, not
             # at the next tick (a peer that accepts TCP and fails the handshake).
             expected.dialled = None
-            expected.next_dial = circuit.now + self._backoff(expected)
+            delay = self._backoff(expected)
+            expected.next_dial = circuit.now + delay
             if circuit.close_reason and not expected.last_error:
                 expected.last_error = circuit.close_reason
+            log.warning(
+                "link %s: handshake failed: %s (next try in %.0fs)",
+                expected.name,
+                circuit.close_reason or "closed",
+                delay,
+            )
             return
         peer = circuit.peer
         if peer is None or peer.circuit is not circuit:
@@ -1015,6 +1028,7 @@ class LinkProtocol(asyncio.Protocol):
         self.admitted = admitted
         self.accepted = accepted  # when accept() returned it (0: now, or dialled)
         self.reason = "closed before set-up"
+        self.foreign: Any = None  # a psyced that called: its ForeignProtocol takes over
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
@@ -1052,6 +1066,9 @@ class LinkProtocol(asyncio.Protocol):
         )
         if peer is not None:
             peer.dialing = False
+        elif transport.get_extra_info("ssl_object") is not None and self.circuit.greet_due:
+            self.circuit.greet_due = False  # psyced never calls over TLS: greet at once
+            self.circuit.write(EMPTY)
 
     def abort(self) -> None:
         """Drop the connection at once (its TLS handshake was cancelled)."""
@@ -1087,8 +1104,25 @@ class LinkProtocol(asyncio.Protocol):
             transport.close()
 
     def data_received(self, data: bytes) -> None:
+        if self.foreign is not None:
+            self.foreign.data_received(data)
+            return
         circuit = self.circuit
         if circuit is None:
+            return
+        if (
+            data[:1] == b"."
+            and self.service.foreign is not None
+            and circuit.greet_due
+            and self.transport is not None
+            and not self.transport.get_extra_info("ssl_object")
+        ):
+            # PSYC 0.9 (psyced): a foreign circuit, not a link of the network.
+            circuit.state = CLOSED
+            circuit.release()
+            self.service.links.circuits.discard(circuit)
+            self.circuit = None
+            self.foreign = self.service.foreign.adopt(self.transport, data)
             return
         try:
             circuit.data_received(data, time.monotonic())
@@ -1097,6 +1131,9 @@ class LinkProtocol(asyncio.Protocol):
             circuit.close("internal error", abort=True)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.foreign is not None:
+            self.foreign.connection_lost(exc)
+            return
         circuit = self.circuit
         if circuit is not None:
             circuit.lost(str(exc) if exc else "connection closed")
@@ -1127,6 +1164,7 @@ class LinkService:
     server_ssl: ssl.SSLContext | None = None
     servers: list[asyncio.Server] = field(default_factory=list)
     tls_listener: TLSListener[LinkProtocol] | None = None
+    foreign: Any = None  # ircpsyc.psyc_backend.foreign.ForeignService, for psyced's calls
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def start(self) -> None:

@@ -303,6 +303,9 @@ class Network:
         self.listeners: list[NetworkListener] = []
         # What arrives for this server goes to the router (`cast_in`, `link_in`,
         # `foreign_in`), and what leaves passes `Router.outgoing`.
+        # Servers outside the network and its links (psyced): plain PSYC circuits on
+        # demand (ircpsyc.psyc_backend.foreign.Foreign), installed by the linking.
+        self.foreign: Any = None
         # Reachability.
         self.reachable: set[str] = {self.me}
         self.known: set[str] = {self.me}
@@ -347,7 +350,10 @@ class Network:
         return host in self.hash_servers
 
     def is_reachable(self, host: str) -> bool:
-        return host in self.reachable
+        if host in self.reachable:
+            return True
+        foreign = self.foreign
+        return foreign is not None and foreign.is_foreign(host)  # dialled on demand
 
     def boot_of(self, host: str) -> str:
         return self.boots.get(host, "")
@@ -641,6 +647,8 @@ class Network:
         their replicas ask for what they miss by `_counter`.)
         """
         dest = host_of(packet.routing.get(V.TARGET, ""))
+        if self.foreign is not None and self.foreign.is_foreign(dest):
+            return bool(self.foreign.send(packet))  # plain PSYC: nothing numbered or resent
         hop = self._hop(self.me, dest) if dest else ""
         if not hop:
             self.unroutable += 1
@@ -732,7 +740,13 @@ class Network:
     def cast(self, packet: Packet, servers: Iterable[str], min_rank: int | None = None) -> None:
         """Send a cast of a local context to the servers that have members of it."""
         extra = {} if min_rank is None else {V.FILTER_RANK: str(min_rank)}
-        self._spread(packet, self.me, [s for s in servers if s != self.me], 0, extra)
+        dests = [s for s in servers if s != self.me]
+        if self.foreign is not None:
+            for host in [s for s in dests if self.foreign.is_foreign(s)]:
+                dests.remove(host)
+                if min_rank is None:  # a rank-filtered cast has no place outside
+                    self.foreign.cast(packet, host)
+        self._spread(packet, self.me, dests, 0, extra)
 
     def _spread(
         self, packet: Packet, origin: str, dests: list[str], hops: int, extra: dict[str, str]
@@ -785,6 +799,7 @@ class Network:
             "turned_away": self.links.turned_away,
             "auth_failures": self.links.auth_failures,
             "links": [peer.snapshot(now) for peer in self.links.peers.values()],
+            "foreign": self.foreign.snapshot(now) if self.foreign is not None else {},
         }
 
     def tree_children(self) -> dict[str, list[str]]:

@@ -88,7 +88,9 @@ REQUEST_REDACT = "_request_redact"  # take back a line said in the place (REDACT
 
 # -- Place: answers to the one who asked -------------------------------------
 
+ECHO_PLACE = "_echo_place"  # family: a place's answers to the one who asked
 ECHO_PLACE_ENTER = "_echo_place_enter"  # psyced: you are in; carries the member list and state
+ECHO_PLACE_LEAVE_INVALID = "_echo_place_leave_invalid"  # psyced: you were not in (it restarted)
 ECHO_PLACE_INVITE = "_echo_place_invite"  # your invitation was sent (341 RPL_INVITING)
 ECHO_PLACE_KNOCK = "_echo_place_knock"  # your knock was delivered (711 RPL_KNOCKDLVR)
 STATUS_PLACE_LIST = "_status_place_list"  # a list mode's entries (+b/+e/+I lists)

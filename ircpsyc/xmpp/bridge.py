@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING
 from xml.etree.ElementTree import Element, SubElement
 
 from ircpsyc.channels.place import PlaceObserver, service_request
-from ircpsyc.ircd.client import notify_peers
 from ircpsyc.psyc_backend.ids import new_id
 from ircpsyc.psyc_backend.packet import Packet
 from ircpsyc.psyc_backend.uniform import casefold, normalize
@@ -36,7 +35,7 @@ from ircpsyc.xmpp.text import to_irc, to_xmpp
 
 if TYPE_CHECKING:
     from ircpsyc.channels.place import Place, PlaceView
-    from ircpsyc.ircd.core import IRCServer
+    from ircpsyc.xmpp.host import Core
     from ircpsyc.xmpp.state import Host
 
 log = logging.getLogger(__name__)
@@ -81,7 +80,7 @@ class Bridge(PlaceObserver):
     # -- helpers
 
     @property
-    def core(self) -> IRCServer:
+    def core(self) -> Core:
         return self.gateway.core
 
     def view(self) -> PlaceView | None:
@@ -386,7 +385,7 @@ class Bridge(PlaceObserver):
         if away != remote.away:
             remote.away = away
             if remote.entered:
-                notify_peers(remote, "AWAY", *([away] if away else []))
+                self.core.persons.gateway_away(remote)
         if item is not None:
             remote.role = item.get("role", "participant")
             remote.affiliation = item.get("affiliation", "none")

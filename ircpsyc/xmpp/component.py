@@ -27,14 +27,14 @@ from ircpsyc.xmpp.gateway import Gateway
 
 if TYPE_CHECKING:
     from ircpsyc.config import XmppSection
-    from ircpsyc.ircd.core import IRCServer
+    from ircpsyc.xmpp.host import Core
 
 log = logging.getLogger(__name__)
 
 FIRST_DELAY = 0.5  # seconds before the first reconnection attempt
 
 
-def install(core: IRCServer) -> Gateway:
+def install(core: Core) -> Gateway:
     """The gateway for `core`, with the bridges of its configuration (no link yet)."""
     gateway = Gateway(core, lambda: core.config.xmpp)
     for entry in core.config.xmpp.bridge:

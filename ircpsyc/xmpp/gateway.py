@@ -34,11 +34,10 @@ import itertools
 import logging
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from xml.etree.ElementTree import Element, SubElement
 
-from ircpsyc.ircd.client import Client
-from ircpsyc.ircd.core import PersonObserver
+from ircpsyc.persons.person import Person, PersonObserver
 from ircpsyc.psyc_backend.ids import new_id
 from ircpsyc.psyc_backend.packet import Packet
 from ircpsyc.psyc_backend.uniform import casefold, place
@@ -51,8 +50,8 @@ from ircpsyc.xmpp.state import Pending, Service, joined
 if TYPE_CHECKING:
     from ircpsyc.channels.place import PlaceView
     from ircpsyc.config import XmppSection
-    from ircpsyc.ircd.core import IRCServer
     from ircpsyc.xmpp.bridge import Bridge
+    from ircpsyc.xmpp.host import Core
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +62,7 @@ PENDING_MAX = 4096  # requests waiting for the place's answer
 class Gateway:
     """XEP-0045 rooms for the channels of one IRC core (see the module docstring)."""
 
-    def __init__(self, core: IRCServer, settings: Callable[[], XmppSection]) -> None:
+    def __init__(self, core: Core, settings: Callable[[], XmppSection]) -> None:
         self.core = core
         self.settings = settings
         self.domain = settings().domain.lower()
@@ -82,9 +81,9 @@ class Gateway:
         self.waiting: dict[tuple[str, str], list[Element]] = {}
         self.service = Service(core)
         core.router.register(self.service)
-        core.person_observers.append(_IrcPresence(self))
+        core.persons.observers.append(_IrcPresence(self))
         core.tickers.append(self.tick)
-        core.moderation.disconnectors.append(self.disconnect)  # KILL of an XMPP user
+        core.persons.disconnectors.append(self.disconnect)  # KILL of an XMPP user
 
     # -- output and the link
 
@@ -180,7 +179,7 @@ class Gateway:
         for bridge in self.bridges:
             bridge.drop_remotes(reason)
 
-    def disconnect(self, victim: Client, reason: str) -> bool:
+    def disconnect(self, victim: Person, reason: str) -> bool:
         """An operator KILLed one of our XMPP users: every session of it is told it was
         removed (307, the reason), and it quits its channels as a disconnecting IRC user
         does.  False when `victim` is not ours."""
@@ -236,10 +235,10 @@ class Gateway:
         """Whether `nick` is used on IRC (or registered) by anybody but `mine`."""
         core = self.core
         folded = casefold(nick)
-        found = core.find(nick)
+        found = core.persons.find(nick)
         if found is not None and found is not mine:
             return True
-        if folded in core.reserved:
+        if folded in core.persons.reserved:
             return True
         accounts = core.accounts
         if accounts is not None:
@@ -251,22 +250,11 @@ class Gateway:
         return False
 
     def add_user(self, user: GatewayUser) -> None:
-        """Put a gateway user into the router and the IRC roster."""
-        self.core.router.register(user)
-        self.core.gateway_users[casefold(user.nick)] = user
-        self.core.announce_online(user)
-        if self.core.net is not None:  # the other servers see it in our roster
-            self.core.net.roster.person_online(user)
+        """Put a gateway user into the router and the directory of persons."""
+        self.core.persons.add_gateway_user(user)
 
     def drop_user(self, user: GatewayUser) -> None:
-        core = self.core
-        core.router.unregister(user.uniform, user)
-        if core.gateway_users.get(casefold(user.nick)) is user:
-            del core.gateway_users[casefold(user.nick)]
-        core.remember(user)
-        core.announce_offline(user.nick)
-        if core.net is not None:
-            core.net.roster.person_offline(user)
+        self.core.persons.drop_gateway_user(user)
 
     def rename_user(self, user: GatewayUser, new: str) -> None:
         """Give a gateway user a new nick and tell its channels (IRC NICK, MUC 303)."""
@@ -365,7 +353,7 @@ class Gateway:
         person.channels.clear()
         self.drop_user(person)
 
-    def presence_changed(self, user: Client) -> None:
+    def presence_changed(self, user: Person) -> None:
         """Show `user`'s (new) show/status to the XMPP occupants of its channels."""
         presence.presence_changed(self, user)
 
@@ -402,11 +390,11 @@ _GONE = frozenset(
 )
 
 
-class _IrcPresence(PersonObserver):
-    """IRC users' AWAY shows as their MUC presence."""
+class _IrcPresence(PersonObserver[Person, Any]):
+    """Other front-ends' users' AWAY shows as their MUC presence."""
 
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
 
-    def away_changed(self, client: Client) -> None:
+    def away_changed(self, client: Person) -> None:
         self.gateway.presence_changed(client)

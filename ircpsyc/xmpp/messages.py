@@ -121,13 +121,13 @@ def _private(
         return
     view = gw.view(state.channel)
     member = view.member_by_nick(to.resource) if view is not None else None
-    target = gw.core.find(to.resource) if member is not None else None
+    target = gw.core.persons.find(to.resource) if member is not None else None
     if member is None or target is None:
         gw.send(S.error(element, "item-not-found", "No such occupant", by=to.bare))
         return
     person.pm_rooms[casefold(target.nick)] = state.channel
     for text in to_irc(body):
-        person.core.router.send(
+        gw.core.router.send(
             Packet(
                 "_message_private",
                 {"_source": person.uniform, "_target": target.uniform},

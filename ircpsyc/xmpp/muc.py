@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 from xml.etree.ElementTree import Element, SubElement
 
-from ircpsyc.ircd.client import Client
+from ircpsyc.persons.person import Person
 from ircpsyc.psyc_backend.ids import new_id
 from ircpsyc.xmpp import stanza as S
 from ircpsyc.xmpp.person import AWAY_SHOWS, Occupancy, RemoteOccupant, RoomState, XmppPerson
@@ -99,7 +99,7 @@ def presence_of(
         status = route.away or ""
         if show not in AWAY_SHOWS and show != "chat":
             status = ""
-    elif isinstance(route, Client | Absent) and route.away:
+    elif isinstance(route, Person | Absent) and route.away:
         show, status = "away", route.away
     if show:
         S.text_child(presence, "show", show)

@@ -9,8 +9,9 @@ what places and persons send it is rendered as stanzas by the gateway.
 (relay mode): a member of the bridged channel, nothing to render but private
 messages, which go back through a puppet.
 
-Both subclass the IRC front-end's `Client` so everything that looks a nick up
-in the roster works unchanged; `sessions` stays empty.  What they deliver to
+Both are `Person`s of the local directory (`ircpsyc.persons`), so everything
+that looks a nick up finds them, whatever the front-end; `sessions` stays
+empty (an XMPP session is not yet a location of the person: issue 13).  What they deliver to
 is described by the protocols `PersonHost` and `OccupantHost` (the gateway and
 a bridge implement them), so this module imports nothing else of the gateway.
 """
@@ -21,12 +22,12 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from ircpsyc.ircd.client import Client
+from ircpsyc.persons.person import Person
 from ircpsyc.psyc_backend.packet import Packet
 from ircpsyc.psyc_backend.uniform import person
 
 if TYPE_CHECKING:
-    from ircpsyc.ircd.core import IRCServer
+    from ircpsyc.xmpp.host import Core
 
 
 AWAY_SHOWS = {"away": "Away", "xa": "Extended away", "dnd": "Busy"}
@@ -80,7 +81,7 @@ class PersonHost(Protocol):
     """What renders the packets an `XmppPerson` receives (the gateway)."""
 
     @property
-    def core(self) -> IRCServer: ...
+    def core(self) -> Core: ...
 
     def deliver(self, person: XmppPerson, packet: Packet) -> None: ...
 
@@ -89,22 +90,24 @@ class OccupantHost(Protocol):
     """What takes the packets a `RemoteOccupant` receives (its bridge)."""
 
     @property
-    def core(self) -> IRCServer: ...
+    def core(self) -> Core: ...
 
     def deliver(self, remote: RemoteOccupant, packet: Packet) -> None: ...
 
 
-class GatewayUser(Client):
-    """A nick in the IRC roster without IRC sessions."""
+class GatewayUser(Person):
+    """A person of this server whose sessions are not IRC ones."""
 
     __slots__ = ()
 
     def __init__(
-        self, core: IRCServer, nick: str, user: str, host: str, realname: str, ip: str = ""
+        self, core: Core, nick: str, user: str, host: str, realname: str, ip: str = ""
     ) -> None:
         uniform = person(core.name, nick)
         address = ip or "0.0.0.0"
-        self._init_detached(core, uniform, nick, user, host, realname, address, core.clock(), 16)
+        super().__init__(
+            core.persons, uniform, nick, user, host, realname, address, core.clock(), 16
+        )
 
 
 class XmppPerson(GatewayUser):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from xml.etree.ElementTree import Element
 
-from ircpsyc.ircd.client import Client, notify_peers
+from ircpsyc.persons.person import Person
 from ircpsyc.psyc_backend.packet import Packet
 from ircpsyc.psyc_backend.uniform import casefold
 from ircpsyc.xmpp import history, muc
@@ -199,12 +199,12 @@ def _update_show(gw: Host, person: XmppPerson | None, occ: Occupancy, element: E
     person.show = show
     if away != person.away:
         person.away = away
-        notify_peers(person, "AWAY", *([away] if away else []))
+        gw.core.persons.gateway_away(person)
     if changed:
         presence_changed(gw, person)
 
 
-def presence_changed(gw: Host, user: Client) -> None:
+def presence_changed(gw: Host, user: Person) -> None:
     """Show `user`'s (new) show/status to the XMPP occupants of its channels."""
     for view in list(user.channels.values()):
         member = view.member(user.uniform)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from xml.etree.ElementTree import Element, SubElement
 
 from ircpsyc.channels import modes as M
-from ircpsyc.ircd.client import Client
+from ircpsyc.persons.person import Person
 from ircpsyc.psyc_backend.ids import new_id
 from ircpsyc.psyc_backend.packet import Dispatch, Packet
 from ircpsyc.psyc_backend.uniform import casefold, normalize
@@ -93,7 +93,7 @@ def on_enter(gw: Host, person: XmppPerson, packet: Packet) -> None:
     if real:
         item.set("jid", real)
     shown: object = route
-    if not isinstance(route, Client):
+    if not isinstance(route, Person):
         shown = muc.Absent(packet.get("_away"))
     for occ in joined(state):
         gw.send(muc.presence_of(view, state, occ.full, person, packet.get("_nick"), shown, item))
@@ -280,7 +280,7 @@ def _pm_room(gw: Host, person: XmppPerson, packet: Packet) -> RoomState | None:
     """Which room a private message to an XMPP user comes through."""
     sender_nick = packet.get("_nick")
     candidates = [packet.get("_nick_place"), person.pm_rooms.get(casefold(sender_nick), "")]
-    sender = gw.core.find(sender_nick)
+    sender = gw.core.persons.find(sender_nick)
     if sender is not None:
         candidates.extend(view.name for view in sender.channels.values())
     candidates.extend(state.channel for state in person.rooms.values())

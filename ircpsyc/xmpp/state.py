@@ -21,7 +21,7 @@ from ircpsyc.xmpp.person import GatewayUser, Occupancy, RoomState, XmppPerson
 if TYPE_CHECKING:
     from ircpsyc.channels.place import PlaceView
     from ircpsyc.config import XmppSection
-    from ircpsyc.ircd.core import IRCServer
+    from ircpsyc.xmpp.host import Core
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class Pending:
 class Service:
     """`psyc://SERVER/$xmpp`: the gateway as a service (bridges set topics and ranks)."""
 
-    def __init__(self, core: IRCServer) -> None:
+    def __init__(self, core: Core) -> None:
         self.uniform = f"psyc://{core.name}/$xmpp"
 
     def receive(self, packet: Packet) -> None:
@@ -54,7 +54,7 @@ class Host(Protocol):
     """The gateway as its sections and bridges use it (`Gateway` implements it)."""
 
     @property
-    def core(self) -> IRCServer: ...
+    def core(self) -> Core: ...
 
     @property
     def settings(self) -> Callable[[], XmppSection]: ...

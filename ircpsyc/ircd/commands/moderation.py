@@ -18,11 +18,12 @@ from ircpsyc.ircd.moderation import (
 )
 from ircpsyc.ircd.names import place_uniform, valid_channel, valid_nick
 from ircpsyc.ircd.session import Session
+from ircpsyc.persons.person import Person
 from ircpsyc.psyc_backend.packet import Value
 from ircpsyc.psyc_backend.uniform import casefold
 
 if TYPE_CHECKING:
-    from ircpsyc.ircd.client import Client
+    pass
 
 
 # -- KNOCK
@@ -67,7 +68,7 @@ def handle_globops(s: Session, msg: Line) -> None:
 # -- SAJOIN, SAPART, SANICK
 
 
-def _victim(s: Session, nick: str) -> Client | None:
+def _victim(s: Session, nick: str) -> Person | None:
     """A local person with IRC sessions, or one of another server of the network."""
     victim = s.core.find(nick)
     if victim is None or not (victim.sessions or remote_ops(s, victim) is not None):
@@ -152,7 +153,7 @@ def handle_sanick(s: Session, msg: Line) -> None:
         if new != victim.nick:
             netops.sanick(client, victim, new)  # its server checks the nick again, confirms
         return
-    if s.core.nick_taken(new, victim.session):
+    if s.core.nick_taken(new, victim.sessions[0]):
         s.numeric(N.ERR_NICKNAMEINUSE, new, "Nickname is already in use")
         return
     old = victim.nick

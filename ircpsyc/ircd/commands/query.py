@@ -1,6 +1,6 @@
 """User queries: WHO (and WHOX), WHOIS, WHOWAS, ISON, USERHOST, and AWAY.
 
-Persons of other servers come from the replicated roster (ircpsyc.ircd.remote);
+Persons of other servers come from the replicated roster (ircpsyc.persons.roster);
 WHO of a channel homed on another server with no member here asks its home
 (`Directory.who`) and answers later (`Session.later`).  Addresses (WHOIS 378,
 WHOX `i`) are shown to the person itself and to operators with auspex only;
@@ -22,8 +22,9 @@ from ircpsyc.ircd.core import command
 from ircpsyc.ircd.lines import line
 from ircpsyc.ircd.linkinfo import server_description
 from ircpsyc.ircd.moderation import has_privilege
-from ircpsyc.ircd.remote import RemotePerson
 from ircpsyc.ircd.session import Session
+from ircpsyc.persons.person import Person
+from ircpsyc.persons.roster import RemotePerson
 from ircpsyc.psyc_backend.network import host_of
 from ircpsyc.psyc_backend.uniform import casefold, normalize
 
@@ -33,11 +34,11 @@ def _auspex(viewer: Client | None) -> bool:
     return viewer is not None and has_privilege(viewer.core, viewer, "auspex")
 
 
-def _shares_channel(a: Client, b: Client) -> bool:
+def _shares_channel(a: Person, b: Person) -> bool:
     return any(folded in b.channels for folded in a.channels)
 
 
-def _visible(viewer: Client, other: Client) -> bool:
+def _visible(viewer: Client, other: Person) -> bool:
     return (
         "i" not in other.modes
         or viewer is other
@@ -46,7 +47,7 @@ def _visible(viewer: Client, other: Client) -> bool:
     )
 
 
-def _flags(s: Session, client: Client, member: Member | None) -> str:
+def _flags(s: Session, client: Person, member: Member | None) -> str:
     flags = "G" if client.away else "H"
     if client.is_oper:
         flags += "*"
@@ -57,7 +58,7 @@ def _flags(s: Session, client: Client, member: Member | None) -> str:
     return flags
 
 
-def _server_of(s: Session, client: Client) -> str:
+def _server_of(s: Session, client: Person) -> str:
     """The server a person is on (a `RemotePerson` has one; local persons are here)."""
     server: str = getattr(client, "server", s.core.name)
     return server
@@ -71,7 +72,7 @@ def _hops(s: Session, server: str) -> str:
     return str(max(0, net.network.topology.hops(server)))
 
 
-def _everyone(s: Session) -> Iterable[Client]:
+def _everyone(s: Session) -> Iterable[Person]:
     """Local persons, then those on other servers of the network."""
     net = s.core.net
     if net is None:
@@ -80,7 +81,7 @@ def _everyone(s: Session) -> Iterable[Client]:
 
 
 def _who_reply(
-    s: Session, client: Client, channel: str, member: Member | None, whox: str | None, token: str
+    s: Session, client: Person, channel: str, member: Member | None, whox: str | None, token: str
 ) -> None:
     flags = _flags(s, client, member)
     if whox is None:
@@ -155,7 +156,7 @@ def handle_who(s: Session, msg: Line) -> None:
                 _who_reply(s, client, view.name, member, whox, token)
     else:
         exact = s.core.find(mask)
-        candidates: Iterable[Client] = (
+        candidates: Iterable[Person] = (
             [exact]
             if exact is not None
             else (
@@ -201,7 +202,7 @@ def _remote_who(
                 client = s.core.find(row["nick"])
                 if client is None or (uniform and normalize(client.uniform) != normalize(uniform)):
                     fields = {k: v for k, v in row.items() if k != "modes"}  # ranks, not umodes
-                    client = RemotePerson(s.core, host_of(uniform) or "*", uniform, fields)
+                    client = RemotePerson(s.core.persons, host_of(uniform) or "*", uniform, fields)
                 if opers_only and not client.is_oper:
                     continue
                 if "i" in client.modes and not auspex:
@@ -217,14 +218,14 @@ def _remote_who(
         done(None)
 
 
-def _first_shared(viewer: Client, client: Client) -> tuple[str, Member | None]:
+def _first_shared(viewer: Client, client: Person) -> tuple[str, Member | None]:
     for folded, view in client.channels.items():
         if not view.secret or folded in viewer.channels:
             return view.name, view.member_by_nick(client.nick)
     return "*", None
 
 
-def _whois_channels(s: Session, viewer: Client, client: Client) -> list[str]:
+def _whois_channels(s: Session, viewer: Client, client: Person) -> list[str]:
     out: list[str] = []
     multi = C.MULTI_PREFIX in s.caps
     for folded, view in client.channels.items():

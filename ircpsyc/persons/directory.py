@@ -1,0 +1,179 @@
+"""Who is online on this server: the local directory of persons.
+
+`PersonDirectory` keeps the persons of this server by nick (those of a
+front-end's sessions, services' pseudo-users, gateway users), the nicks
+reserved by connections still registering, MONITOR watchers, the WHOWAS
+history, the `PersonObserver`s, and, once the server is linked, the network
+roster (`ircpsyc.persons.roster.Roster`) that knows the persons of the other
+servers.  A nick is found and taken here, whatever front-end asks.
+
+It is sans-IO and renders nothing: what a watcher is shown is up to its
+front-end (`Person.watched_online`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from ircpsyc.persons.person import Person, PersonObserver, WhowasEntry
+from ircpsyc.psyc_backend.uniform import casefold
+
+if TYPE_CHECKING:
+    from ircpsyc.channels.place import PlaceRegistry
+    from ircpsyc.persons.roster import Roster
+    from ircpsyc.psyc_backend.router import Router
+
+WHOWAS_MAX = 1000  # nicks WHOWAS remembers
+COUNTED_MODES = frozenset("io")  # user modes LUSERS counts
+
+C = TypeVar("C", bound=Person)  # the persons of the front-end's sessions
+L = TypeVar("L")  # a session that is still registering
+
+# Ends a person of a front-end with no sessions (KILL of an XMPP user): True when
+# the person was its own.
+Disconnector = Callable[[Person, str], bool]
+
+
+class PersonDirectory(Generic[C, L]):
+    """The persons online on this server, by nick (see the module docstring)."""
+
+    def __init__(
+        self, name: str, router: Router, places: PlaceRegistry, clock: Callable[[], float]
+    ) -> None:
+        self.name = name
+        self.router = router
+        self.places = places
+        self.clock = clock
+        self.clients: dict[str, C] = {}  # casefolded nick -> person of a session here
+        self.reserved: dict[str, L] = {}  # nicks taken by unregistered sessions
+        self.service_users: dict[str, Person] = {}  # casefolded nick -> service pseudo-user
+        # Nicks of gateway users (ircpsyc.xmpp): found like local persons, never taken.
+        self.gateway_users: dict[str, Person] = {}
+        self.whowas: deque[WhowasEntry] = deque(maxlen=WHOWAS_MAX)
+        self.monitors: dict[str, set[Person]] = {}  # casefolded nick -> watchers
+        self.mode_counts: Counter[str] = Counter()  # local clients with +i / +o
+        self.observers: list[PersonObserver[Any, Any]] = []
+        self.disconnectors: list[Disconnector] = []
+        self.roster: Roster | None = None  # the other servers' persons, once linked
+
+    # -- finding and taking nicks
+
+    def find(self, nick: str) -> Person | None:
+        folded = casefold(nick)
+        found = (
+            self.clients.get(folded)
+            or self.service_users.get(folded)
+            or self.gateway_users.get(folded)
+        )
+        if found is None and self.roster is not None:
+            return self.roster.find_nick(nick)  # a person on another server
+        return found
+
+    def local_person(self, nick: str) -> Person | None:
+        """A person of this server: of a session here, or a gateway user."""
+        folded = casefold(nick)
+        return self.clients.get(folded) or self.gateway_users.get(folded)
+
+    def nick_taken(self, nick: str, by: L) -> bool:
+        folded = casefold(nick)
+        if folded in self.service_users or folded in self.gateway_users:
+            return True
+        owner = self.clients.get(folded)
+        if owner is not None:
+            return by not in owner.sessions
+        if self.roster is not None and self.roster.find(folded) is not None:
+            return True  # a person on another server of the network
+        pending = self.reserved.get(folded)
+        return pending is not None and pending is not by
+
+    def mode_changed(self, person: Person, mode: str, on: bool) -> None:
+        if mode in COUNTED_MODES and self.clients.get(casefold(person.nick)) is person:
+            self.mode_counts[mode] += 1 if on else -1
+
+    # -- coming and going
+
+    def add(self, client: C) -> None:
+        """A person of a session here comes online: found by nick, reached by uniform."""
+        self.clients[casefold(client.nick)] = client
+        self.router.register(client)
+
+    def tell_online(self, client: C) -> None:
+        """Tell MONITOR watchers and the observers that `client` came online (after its
+        front-end welcomed it, so what observers send it comes after the welcome)."""
+        self.announce_online(client)
+        for observer in self.observers:
+            observer.person_online(client)
+
+    def forget(self, client: Person) -> None:
+        """Drop a person from the roster after its last session left."""
+        folded = casefold(client.nick)
+        if self.clients.get(folded) is client:
+            del self.clients[folded]
+            for mode in COUNTED_MODES & client.modes:
+                self.mode_counts[mode] -= 1
+        self.router.unregister(client.uniform, client)
+        self.remember(client)
+        for folded in list(client.monitoring):
+            self.unmonitor(client, folded)
+        self.announce_offline(client.nick)
+        for observer in self.observers:
+            observer.person_offline(client)
+
+    def add_gateway_user(self, user: Person) -> None:
+        """A gateway user comes online: in the router, the directory and the network's
+        roster (it has no sessions here, so no `PersonObserver` hears of it)."""
+        self.router.register(user)
+        self.gateway_users[casefold(user.nick)] = user
+        self.announce_online(user)
+        if self.roster is not None:  # the other servers see it in our roster
+            self.roster.person_online(user)
+
+    def drop_gateway_user(self, user: Person) -> None:
+        self.router.unregister(user.uniform, user)
+        if self.gateway_users.get(casefold(user.nick)) is user:
+            del self.gateway_users[casefold(user.nick)]
+        self.remember(user)
+        self.announce_offline(user.nick)
+        if self.roster is not None:
+            self.roster.person_offline(user)
+
+    def gateway_away(self, user: Person) -> None:
+        """A gateway user's away changed: the other front-ends show it."""
+        for observer in self.observers:
+            observer.gateway_away(user)
+
+    def remember(self, person: Person, server: str = "") -> None:
+        """A nick that quit or changed (here, or on `server`): for WHOWAS."""
+        self.whowas.appendleft(
+            WhowasEntry(
+                person.nick,
+                person.user,
+                person.host,
+                person.realname,
+                server or self.name,
+                self.clock(),
+            )
+        )
+
+    # -- MONITOR
+
+    def unmonitor(self, watcher: Person, folded: str) -> None:
+        watcher.monitoring.pop(folded, None)
+        watchers = self.monitors.get(folded)
+        if watchers is not None:
+            watchers.discard(watcher)
+            if not watchers:
+                del self.monitors[folded]
+
+    def watchers(self, nick: str) -> set[Person]:
+        return self.monitors.get(casefold(nick), set())
+
+    def announce_online(self, found: Person) -> None:
+        for watcher in self.monitors.get(casefold(found.nick), ()):
+            watcher.watched_online(found)
+
+    def announce_offline(self, nick: str) -> None:
+        for watcher in self.monitors.get(casefold(nick), ()):
+            watcher.watched_offline(nick)

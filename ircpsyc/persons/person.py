@@ -1,0 +1,298 @@
+"""A person: the record every front-end shows, apart from the sessions it is online by.
+
+PSYC has one identity in several locations: the person `psyc://SERVER/~nick`
+is what places cast to and what other persons address; each of its sessions
+(an IRC connection, ...) is a `Location` a front-end provides and renders to.
+Today a person of this server has at most one session (the IRC front-end
+makes a new person per connection); the record does not assume it.
+
+A person with no session is a service's pseudo-user, a gateway user (its
+front-end renders what it receives some other way) or a person of another
+server (`ircpsyc.persons.roster.RemotePerson`).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+
+from ircpsyc.psyc_backend.ids import new_id
+from ircpsyc.psyc_backend.packet import Packet, Value
+from ircpsyc.psyc_backend.uniform import casefold, person
+
+if TYPE_CHECKING:
+    from ircpsyc.channels.place import PlaceView
+    from ircpsyc.persons.directory import PersonDirectory
+
+# WHOWAS and MONITOR address a person by its nick; an unknown address is shown as
+# this (never a real one).
+NO_ADDRESS = "255.255.255.255"
+
+
+class Location(Protocol):
+    """One session of a person, as its front-end provides it."""
+
+    host: str  # where it connects from (its host name, or its address)
+
+    def send(self, data: bytes) -> None:
+        """Write what the front-end rendered for this session."""
+
+
+class Person:
+    """The PSYC person entity `psyc://SERVER/~nick` and what front-ends show of it."""
+
+    __slots__ = (
+        "account",
+        "away",
+        "channels",
+        "directory",
+        "host",
+        "ip",
+        "last_active",
+        "modes",
+        "monitoring",
+        "nick",
+        "oper_name",
+        "quit_reason",
+        "realname",
+        "seen",
+        "sessions",
+        "signon",
+        "uniform",
+        "user",
+    )
+
+    def __init__(
+        self,
+        directory: PersonDirectory[Any, Any],
+        uniform: str,
+        nick: str,
+        user: str,
+        host: str,
+        realname: str,
+        ip: str,
+        signon: float,
+        seen: int = 1,
+    ) -> None:
+        self.directory = directory
+        # Its sessions, each a `Location` of its front-end (typed by the front-end's
+        # subclass: an IRC `Client` has IRC sessions).
+        self.sessions: list[Any] = []
+        self.uniform = uniform
+        self.nick = nick
+        self.user = user
+        self.host = host
+        self.realname = realname
+        self.ip = ip
+        self.account = ""
+        self.away = ""
+        self.modes: set[str] = set()
+        self.oper_name = ""
+        self.channels: dict[str, PlaceView] = {}  # casefolded channel name -> place view
+        self.signon = signon
+        self.last_active = signon
+        # Ids of person events (QUIT, NICK) already shown: one copy per place arrives.
+        self.seen: deque[str] = deque(maxlen=seen)
+        self.monitoring: dict[str, str] = {}  # casefolded nick -> nick as given
+        self.quit_reason = ""  # set as the last session goes: the roster tells the network
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.nick}!{self.user}@{self.host}"
+
+    @property
+    def real_host(self) -> str:
+        """The host the connection came from, whatever `host` shows (+x shows a cloak).
+
+        Only the person itself and auspex operators see it.  For a connection it is
+        its host name when the lookup found one (ircpsyc.ircd.hostnames), else the
+        address.  A person of another server (no session) shows its real host unless
+        it is +x; then its `ip` stands in.
+        """
+        if self.sessions:
+            first: Location = self.sessions[0]
+            return first.host
+        return self.ip if "x" in self.modes else self.host
+
+    @property
+    def cloak(self) -> str:
+        """The cloak of this person's address: what +x shows, and what bans are also
+        matched on while -x ("" without a connection; front-ends that cloak say)."""
+        return ""
+
+    @property
+    def is_oper(self) -> bool:
+        return "o" in self.modes
+
+    def set_mode(self, mode: str, on: bool) -> bool:
+        """Set or clear a user mode; False when nothing changed."""
+        if on == (mode in self.modes):
+            return False
+        if on:
+            self.modes.add(mode)
+        else:
+            self.modes.discard(mode)
+        self.directory.mode_changed(self, mode, on)
+        return True
+
+    def send(self, data: bytes) -> None:
+        for session in self.sessions:
+            session.send(data)
+
+    # -- talking to places and persons
+
+    def request(
+        self, method: str, target: str, vars: dict[str, Value] | None = None, body: str = ""
+    ) -> None:
+        """Hand a packet from this person to the router."""
+        out: dict[str, Value] = {"_nick": self.nick}
+        if vars:
+            out.update(vars)
+        self.directory.router.send(
+            Packet(method, {"_source": self.uniform, "_target": target}, out, body)
+        )
+
+    def enter_vars(self) -> dict[str, Value]:
+        out: dict[str, Value] = {
+            "_user": self.user,
+            "_host": self.host,
+            "_realname": self.realname,
+            "_account": self.account,
+            "_prefix": self.prefix,
+            "_ip": self.ip,  # for the place's bans on IP addresses; never cast
+            "_cloak": self.cloak,  # bans on the cloak match while -x too; never cast
+        }
+        real = self.real_host
+        if real not in (self.host, self.ip):  # +x over a host name: bans on the name hold
+            out["_host_real"] = real
+        if self.away:
+            out["_away"] = self.away
+        return out
+
+    def receive(self, packet: Packet) -> None:
+        """What places and persons send this person; its front-end renders it."""
+
+    # -- what its front-end shows it (nothing, for a person without one)
+
+    def renamed_shown(self, old_prefix: str) -> None:
+        """Show the person its own nick change (`rename`)."""
+
+    def watched_online(self, found: Person) -> None:
+        """A nick this person MONITORs came online."""
+
+    def watched_offline(self, nick: str) -> None:
+        """A nick this person MONITORs went offline."""
+
+    # -- leaving
+
+    def detach(self, session: Location, reason: str) -> None:
+        if session in self.sessions:
+            self.sessions.remove(session)
+        if not self.sessions:
+            self.quit(reason)
+
+    def quit(self, reason: str) -> None:
+        event_id = new_id()
+        self.quit_reason = reason
+        for place in list(self.channels.values()):
+            self.request(
+                "_request_leave_disconnect", place.uniform, {"_reason": reason, "_id": event_id}
+            )
+        self.channels.clear()
+        self.directory.forget(self)
+
+    def rename(self, new: str) -> None:
+        """Change nick: re-register under the new uniform and tell every place once."""
+        old_uniform, old_prefix, old_nick = self.uniform, self.prefix, self.nick
+        directory = self.directory
+        directory.router.unregister(old_uniform, self)
+        if directory.clients.get(casefold(self.nick)) is self:
+            del directory.clients[casefold(self.nick)]
+        directory.remember(self)
+        self.nick = new
+        self.uniform = person(directory.name, new)
+        self.sessions_renamed(new)
+        directory.clients[casefold(new)] = self
+        directory.router.register(self)
+        if casefold(old_nick) != casefold(new):  # a case change is no MONITOR event
+            directory.announce_offline(old_nick)
+            directory.announce_online(self)
+        event_id = new_id()
+        self.seen.append(event_id)
+        self.renamed_shown(old_prefix)
+        for place in list(self.channels.values()):
+            directory.router.send(
+                Packet(
+                    "_notice_person_nick",
+                    {"_source": old_uniform, "_target": place.uniform},
+                    {"_nick_new": new, "_uniform_new": self.uniform, "_id": event_id},
+                )
+            )
+        for observer in directory.observers:
+            observer.person_renamed(self, old_nick)
+
+    def sessions_renamed(self, new: str) -> None:
+        """The sessions learn the new nick (a front-end's sessions keep it)."""
+
+
+P = TypeVar("P", bound=Person, contravariant=True)
+S = TypeVar("S", contravariant=True)
+
+
+class PersonObserver(Generic[P, S]):
+    """Hooks for services about local persons (accounts, away log, the network
+    roster): override what you need.  `P` is the kind of person a front-end tells
+    about, `S` its sessions.
+
+    They run synchronously inside the front-end's handling, so they must be cheap.
+    """
+
+    def person_online(self, client: P) -> None:
+        """A connection completed registration (its account, if any, is already set)."""
+
+    def person_renamed(self, client: P, old_nick: str) -> None:
+        """The person changed nick."""
+
+    def person_offline(self, client: P) -> None:
+        """The person's last session left."""
+
+    def account_changed(self, client: P, old_account: str) -> None:
+        """The person logged in, out, or to another account (`client.account` is new)."""
+
+    def away_changed(self, client: P) -> None:
+        """The person set or cleared AWAY."""
+
+    def gateway_away(self, client: Person) -> None:
+        """A gateway user (a person whose sessions are another front-end's) set or
+        cleared AWAY: show it to your users who share a channel with it."""
+
+    def absent_account(self, nick: str) -> str:
+        """The registered account a private message to `nick` may be kept for while
+        nobody uses that nick ("" for none: the sender gets ERR_NOSUCHNICK)."""
+        return ""
+
+    def private_message(self, session: S, sender: P, target: P | None, packet: Packet) -> None:
+        """`sender` sent a private message; `target` is None when it went to an absent
+        account (see `absent_account`)."""
+
+    def private_arrived(self, client: P, packet: Packet) -> None:
+        """A private message from another server reached the local person `client`."""
+
+    def private_redacted(self, client: P, packet: Packet) -> None:
+        """A person of another server took back a private line to the local `client`."""
+
+    def remote_channel_entered(self, client: P, place: PlaceView) -> None:
+        """`client` entered a channel homed on another server (`place` is its replica)."""
+
+
+@dataclass(slots=True)
+class WhowasEntry:
+    """A nick that was in use: WHOWAS shows it."""
+
+    nick: str
+    user: str
+    host: str
+    realname: str
+    server: str
+    when: float
