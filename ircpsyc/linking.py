@@ -23,7 +23,7 @@ table) what arrives from other servers:
 * `$accounts` (ircpsyc.services.account_sync: every account on every server):
   its casts go to the local `$accounts` entity, which the account service
   installs; its requests and snapshots reach it through the router;
-* `$operators` (ircpsyc.ircd.netops: K/D-lines network-wide, KILL and
+* `$operators` (ircpsyc.ircd.operator_service: K/D-lines network-wide, KILL and
   SAJOIN/SAPART/SANICK of users of other servers): unicasts between the
   servers' roots and their `$operators` entities, through the router;
 * `$info` (ircpsyc.ircd.serverinfo: VERSION, MOTD, TIME, ADMIN and INFO of
@@ -50,12 +50,13 @@ from ircpsyc.channels.place import PlaceRegistry
 from ircpsyc.channels.replica import Replicas
 from ircpsyc.config import Config, network_servers
 from ircpsyc.ircd.history_hooks import replay_missed
-from ircpsyc.ircd.netops import NetOps
+from ircpsyc.ircd.operator_service import OperatorService
 from ircpsyc.ircd.remote import NetFront, Roster
 from ircpsyc.ircd.serverinfo import ServerInfo
 from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.foreign import Foreign, ForeignService, bind_address
-from ircpsyc.psyc_backend.link import LinkConfig, LinkService, Settings
+from ircpsyc.psyc_backend.link import LinkConfig, Settings
+from ircpsyc.psyc_backend.link_io import LinkService
 from ircpsyc.psyc_backend.network import Network
 from ircpsyc.psyc_backend.packet import Packet
 from ircpsyc.psyc_backend.router import EVERY_PLACE, Router
@@ -180,7 +181,7 @@ class Linking:
         network.listeners.append(self.awaylog.requests)
         core.tickers.append(self.awaylog.requests.tick)
         core.net.awaylog = self.awaylog
-        self.netops = netops = NetOps(core, network)  # K/D-lines, KILL, SA* network-wide
+        self.netops = netops = OperatorService(core, network)  # K/D-lines, KILL, SA* network-wide
         router.register(netops)
         network.listeners.append(netops)
         core.tickers.append(netops.tick)

@@ -167,7 +167,7 @@ def _m6_account_homes(db: sqlite_utils.Database) -> None:
 
 
 def _m7_network_server_bans(db: sqlite_utils.Database) -> None:
-    """K/D-lines network-wide (ircpsyc.ircd.netops): where a ban was set and its version
+    """K/D-lines network-wide (ircpsyc.ircd.operator_service): where a ban was set and its version
     (last writer wins), and removals kept until the removed ban would have expired."""
     db.execute("ALTER TABLE server_bans ADD COLUMN origin TEXT NOT NULL DEFAULT ''")
     db.execute("ALTER TABLE server_bans ADD COLUMN stamp INTEGER NOT NULL DEFAULT 0")

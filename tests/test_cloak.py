@@ -12,7 +12,7 @@ import pytest
 from helpers import FakeClient, World, cmds, make_config, numerics, only
 from irctokens.line import Line
 from test_moderation_oper import HASH, PASSWORD
-from test_netops import OpSim, oper, person
+from test_operator_service import OpSim, oper, person
 
 from ircpsyc.config import Config, ConfigError, OperClassEntry, OperEntry, load
 from ircpsyc.ircd.cloak import Cloaks, cloak_address
@@ -377,7 +377,7 @@ def test_services_and_gateway_users_are_not_cloaked() -> None:
 
 
 class CloakSim(OpSim):
-    """Operators as in test_netops; every server cloaks with one shared secret."""
+    """Operators as in test_operator_service; every server cloaks with one shared secret."""
 
     def config(self, name: str) -> Config:
         config = super().config(name)

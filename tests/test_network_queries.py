@@ -3,14 +3,14 @@ elsewhere, WHOWAS after a netsplit, the roster's addresses (WHOIS for auspex,
 DLINE <nick>), and the confirmation of remote KILL, SAJOIN, SAPART and SANICK.
 
 Three servers in a line (a - b - c) with their stores; `#x` and `#hidden` are
-pinned to a; operators as in test_netops."""
+pinned to a; operators as in test_operator_service."""
 
 from __future__ import annotations
 
 from helpers import FakeClient, cmds
 from irctokens.line import Line
 from netsim import Sim
-from test_netops import OpSim, notices, oper, person
+from test_operator_service import OpSim, notices, oper, person
 
 A, B, C = "a.test", "b.test", "c.test"
 

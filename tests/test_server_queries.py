@@ -7,7 +7,7 @@ with snomask F see the persons of other servers come and go, and one summary per
 netsplit or netjoin.
 
 Three servers in a line (a - b - c) with their stores; c has its own MOTD and
-admin, b has no MOTD; operators as in test_netops."""
+admin, b has no MOTD; operators as in test_operator_service."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import dataclasses
 from helpers import FakeClient, cmds
 from irctokens.line import Line
 from netsim import Sim
-from test_netops import OpSim, notices, oper, person
+from test_operator_service import OpSim, notices, oper, person
 
 from ircpsyc.config import Config
 from ircpsyc.psyc_backend.packet import Packet

@@ -49,6 +49,7 @@ from ircpsyc.channels import extbans as X
 from ircpsyc.channels import modes as M
 from ircpsyc.channels.flood import QUIET_SECONDS, FloodCounter, FloodLimit, parse_flood
 from ircpsyc.channels.modes import FOUNDER, HALFOP, NO_RANK, OP, VOICE
+from ircpsyc.config import Config
 from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.ids import new_id
 from ircpsyc.psyc_backend.packet import Dispatch, Packet, Value, number
@@ -489,7 +490,7 @@ class Place(StateHolder):
         router: Router,
         uniform: str,
         name: str,
-        config: Any,
+        config: Config,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.state = PlaceState(uniform, name, clock)
@@ -1333,7 +1334,7 @@ class PlaceRegistry:
     """
 
     def __init__(
-        self, router: Router, host: str, config: Any, clock: Callable[[], float] = time.time
+        self, router: Router, host: str, config: Config, clock: Callable[[], float] = time.time
     ) -> None:
         self.router = router
         self.host = host
@@ -1385,7 +1386,7 @@ class PlaceRegistry:
         key = normalize(uniform)
         return [place for place in self._places.values() if key in place.invited]
 
-    def configure(self, config: Any) -> None:
+    def configure(self, config: Config) -> None:
         """A new configuration (a rehash): new places and the existing ones use it."""
         self.config = config
         for place in self._places.values():

@@ -42,9 +42,8 @@ from ircpsyc.ircd.lines import line
 if TYPE_CHECKING:
     import sqlite_utils
 
-    from ircpsyc.ircd.client import Client
-    from ircpsyc.ircd.core import IRCServer
-    from ircpsyc.ircd.session import Session
+    from ircpsyc.ircd.ports import Configured, PersonSession
+    from ircpsyc.persons.person import Person
     from ircpsyc.store import Store
 
 log = logging.getLogger(__name__)
@@ -91,7 +90,7 @@ def cloak_address(ip: str, secret: bytes, suffix: str) -> str:
 class Cloaks:
     """The server's cloaking: settings from `[cloaks]`, the secret, sign-on cloaks."""
 
-    def __init__(self, core: IRCServer) -> None:
+    def __init__(self, core: Configured) -> None:
         self.core = core
         # Until a store is attached (and for servers without one, as in tests) the
         # secret is random per process: stable for this run only.
@@ -136,7 +135,7 @@ class Cloaks:
             return ""
         return cloak_address(ip, self.secret, self.core.config.cloaks.suffix)
 
-    def on_connect(self, client: Client) -> None:
+    def on_connect(self, client: Person) -> None:
         """Called as a connection's person is made: cloak it when configured to."""
         if not self.core.config.cloaks.set_on_connect:
             return
@@ -145,14 +144,14 @@ class Cloaks:
             client.modes.add(MODE)
             client.host = cloak
 
-    def welcome(self, session: Session) -> None:
+    def welcome(self, session: PersonSession) -> None:
         """In the welcome burst, after 005 (as UnrealIRCd does): a person cloaked at
         sign-on learns its displayed host."""
         client = session.client
         if client is not None and MODE in client.modes:
             session.numeric(N.RPL_VISIBLEHOST, client.host, "is now your displayed host")
 
-    def welcomed(self, session: Session) -> None:
+    def welcomed(self, session: PersonSession) -> None:
         """After the MOTD, as InspIRCd and Ergo send the user modes set at sign-on: a
         MODE line inside the numeric burst breaks clients that parse it strictly."""
         client = session.client

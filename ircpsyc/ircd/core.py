@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from ircpsyc.ircd.cloak import Cloaks
     from ircpsyc.ircd.durable import DurableEcho
     from ircpsyc.ircd.hostnames import HostLookups
-    from ircpsyc.ircd.moderation import Moderation
+    from ircpsyc.ircd.moderation_port import ModerationPort
     from ircpsyc.ircd.remote import NetFront
     from ircpsyc.ircd.session import Session
     from ircpsyc.psyc_backend.packet import Packet
@@ -176,9 +176,9 @@ class IRCServer:
     # Built by the composition root (ircpsyc.assemble.front_end) right after this.
     history: History  # in memory until the server attaches its store
     awaylog: AwayLog
-    moderation: Moderation  # oper privileges, snomasks, K/D-lines
+    moderation: ModerationPort[Session]  # oper privileges, snomasks, K/D-lines
     cloaks: Cloaks  # host cloaking, user mode +x
-    hostnames: HostLookups  # reverse DNS ([limits] resolve_hostnames)
+    hostnames: HostLookups[Session]  # reverse DNS ([limits] resolve_hostnames)
 
     def apply_config(self, config: Config) -> None:
         had_sts = bool(getattr(self, "config", None)) and _sts_on(self.config)

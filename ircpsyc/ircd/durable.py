@@ -34,14 +34,14 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from ircpsyc.psyc_backend.network import host_of
 from ircpsyc.psyc_backend.packet import number
 
 if TYPE_CHECKING:
-    from ircpsyc.ircd.session import Session, Sink
+    from ircpsyc.ircd.ports import Sink, SinkHolder
     from ircpsyc.psyc_backend.packet import Packet
     from ircpsyc.services.history import History
 
@@ -114,7 +114,7 @@ class DurableEcho:
         self.clock = clock
         self.hurried = 0  # the last ticket the writer was asked to commit soon
         self.local_places = f"psyc://{host}/@"
-        self.held: dict[Session, HeldSink] = {}
+        self.held: dict[SinkHolder, HeldSink] = {}
         self.unbound: list[Segment] = []
         self.bind_scheduled = False
         # Linked servers: whether a host is a server of our network (its places
@@ -123,7 +123,7 @@ class DurableEcho:
         self.timeout: Callable[[], float] = lambda: REMOTE_TIMEOUT * 3
         self.safe: dict[str, int] = {}  # place homed elsewhere -> counter committed there
 
-    def hold_echo(self, packet: Packet, sessions: list[Session]) -> None:
+    def hold_echo(self, packet: Packet, sessions: Sequence[SinkHolder]) -> None:
         """The echo of `packet` is about to go to `sessions`: hold it if the line is
         kept in a history that has not committed it yet."""
         context = packet.routing.get("_context", "")
@@ -141,7 +141,7 @@ class DurableEcho:
             return
         self.hold(sessions, Segment(context, counter, self.clock() + self.timeout()))
 
-    def hold(self, sessions: list[Session], remote: Segment | None = None) -> None:
+    def hold(self, sessions: Sequence[SinkHolder], remote: Segment | None = None) -> None:
         """Hold these sessions' output from now on until the line being cast is
         committed (call before the echo is written)."""
         for session in sessions:

@@ -32,11 +32,10 @@ import re
 import socket
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 if TYPE_CHECKING:
-    from ircpsyc.ircd.core import IRCServer
-    from ircpsyc.ircd.session import Session
+    from ircpsyc.ircd.ports import LookupSession, Registrar
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +49,7 @@ DNS_THREADS = 8  # lookups at once; more wait (and time out like a slow answer)
 _HOSTNAME = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9_-]{1,63}(?<!-))*")
 
 Done = Callable[[str], None]
+S = TypeVar("S", bound="LookupSession")  # the connection type of the core
 
 
 class Resolver(Protocol):
@@ -101,18 +101,18 @@ async def confirmed_name(
     return name if confirms(ip, await forward(name)) else ""
 
 
-class HostLookups:
+class HostLookups(Generic[S]):
     """The lookups of this server's registering connections (sans-IO)."""
 
-    def __init__(self, core: IRCServer) -> None:
+    def __init__(self, core: Registrar[S]) -> None:
         self.core = core
         self.resolver: Resolver | None = None  # none: hosts stay addresses (but localhost)
-        self.pending: dict[Session, float] = {}  # waiting connection -> deadline
+        self.pending: dict[S, float] = {}  # waiting connection -> deadline
         # Connections ready to register meanwhile: their input waits (`Session.later`),
         # so a JOIN right after USER is not refused as "not registered".
-        self.held: dict[Session, Callable[[Callable[[], None]], None]] = {}
+        self.held: dict[S, Callable[[Callable[[], None]], None]] = {}
 
-    def start(self, session: Session, now: float) -> None:
+    def start(self, session: S, now: float) -> None:
         """A connection came in (`now` on the clock `tick` gets): find its host name."""
         limits = self.core.config.limits
         if not limits.resolve_hostnames or _address(session.ip) is None:
@@ -134,7 +134,7 @@ class HostLookups:
             log.exception("host name lookup of %s failed", session.ip)
             self.done(session, "")
 
-    def waiting(self, session: Session) -> bool:
+    def waiting(self, session: S) -> bool:
         """Whether registration waits for this connection's lookup; if so, the
         connection's input waits too, and registration goes on with the answer."""
         if session not in self.pending:
@@ -143,7 +143,7 @@ class HostLookups:
             self.held[session] = session.later()
         return True
 
-    def done(self, session: Session, name: str) -> None:
+    def done(self, session: S, name: str) -> None:
         """The answer (or "" for none, or the timeout): tell the client, go on registering."""
         if self.pending.pop(session, None) is None or session.closed:
             return  # already timed out, or gone
@@ -156,7 +156,7 @@ class HostLookups:
         if answer is not None:  # registration was waiting: it goes on, then the input
             answer(lambda: self.core.try_register(session))
 
-    def forget(self, session: Session) -> None:
+    def forget(self, session: S) -> None:
         self.pending.pop(session, None)
         self.held.pop(session, None)
 

@@ -12,7 +12,7 @@
   whether its rules are overridden, and announces it.
 - Commands (ircpsyc.ircd.commands.moderation): KNOCK, GLOBOPS, SAJOIN, SAPART,
   SANICK.  SAJOIN, SAPART and SANICK (and KILL, in oper.py) of a person on
-  another server of the network go to that server (ircpsyc.ircd.netops),
+  another server of the network go to that server (ircpsyc.ircd.operator_service),
   which carries them out and confirms; the server notices here come with the
   confirmation.
 - `Moderation.kill` disconnects a local person: its IRC sessions, or through
@@ -30,7 +30,7 @@ from ircpsyc.ircd.lines import line
 from ircpsyc.ircd.names import valid_channel
 from ircpsyc.ircd.session import Session
 from ircpsyc.ircd.snomask import Snomasks
-from ircpsyc.ircd.xlines import XLines
+from ircpsyc.ircd.xlines import DLINE, KLINE, XLines, format_duration
 from ircpsyc.persons.person import Person
 from ircpsyc.persons.roster import RemotePerson
 from ircpsyc.psyc_backend.packet import Value
@@ -40,7 +40,8 @@ if TYPE_CHECKING:
     from ircpsyc.channels.place import PlaceView
     from ircpsyc.ircd.client import Client
     from ircpsyc.ircd.core import IRCServer
-    from ircpsyc.ircd.netops import NetOps
+    from ircpsyc.ircd.moderation_port import OperatorsPort
+    from ircpsyc.ircd.xlines import ServerBan
     from ircpsyc.store import Store
 
 ALL_PRIVILEGES = frozenset(OPER_PRIVILEGES)
@@ -56,7 +57,8 @@ class Moderation(PersonObserver):
         self.core = core
         self.snomasks = Snomasks(core)
         self.xlines = XLines(core)
-        self.netops: NetOps | None = None  # set when the server is linked (ircpsyc.linking)
+        # The operators' network service, set when the server is linked (ircpsyc.linking).
+        self.netops: OperatorsPort | None = None
         self.disconnectors = core.persons.disconnectors  # front-ends without sessions
 
     def attach_store(self, store: Store) -> None:
@@ -205,7 +207,7 @@ def wallops(core: IRCServer, prefix: str, text: str) -> None:
             other.send(data)
 
 
-# -- forcing persons (SAJOIN, SAPART, SANICK; ircpsyc.ircd.netops)
+# -- forcing persons (SAJOIN, SAPART, SANICK; ircpsyc.ircd.operator_service)
 
 
 def server_of(client: Person) -> str:
@@ -213,7 +215,7 @@ def server_of(client: Person) -> str:
     return client.server if isinstance(client, RemotePerson) else ""
 
 
-def remote_ops(s: Session, victim: Person) -> NetOps | None:
+def remote_ops(s: Session, victim: Person) -> OperatorsPort | None:
     """Where to send an action on `victim` when it is on another server of the network."""
     server = server_of(victim)
     netops = s.core.moderation.netops
@@ -246,3 +248,39 @@ def force_part(victim: Person, channel: str, reason: str) -> PlaceView | None:
 
 
 # SAJOIN <nick> <channel>{,<channel>}
+
+
+# -- what every server does with a new ban, and STATS k/d
+
+
+def enforce_and_tell(core: IRCServer, ban: ServerBan) -> None:
+    """Disconnect the local connections a new ban matches; a notice if there were any."""
+    gone = core.moderation.xlines.enforce(ban)
+    if gone:
+        core.moderation.snomasks.send(
+            "x", f"{ban.mask} disconnected {len(gone)} client(s): {', '.join(gone[:20])}"
+        )
+
+
+def send_stats(s: Session, query: str) -> bool:
+    """STATS k/K (K-lines) and d/D (D-lines), for operators; False for other queries."""
+    if query not in "kKdD":
+        return False
+    client = s.client
+    if client is None or not client.is_oper:
+        s.numeric(N.ERR_NOPRIVILEGES, "Permission Denied- You're not an IRC operator")
+        return True
+    kind = KLINE if query in "kK" else DLINE
+    now = s.core.clock()
+    for ban in sorted(s.core.moderation.xlines.bans.values(), key=lambda b: b.set_at):
+        if ban.kind != kind or (ban.expires and ban.expires <= now):
+            continue
+        left = f" (expires in {format_duration(ban.expires - now)})" if ban.expires else ""
+        where = f" on {ban.origin}" if ban.origin and ban.origin != s.core.name.lower() else ""
+        text = f"{ban.reason}{left} [set by {ban.setter.split('!')[0]}{where}]"
+        if kind == KLINE:
+            user, _, host = ban.mask.partition("@")
+            s.numeric(N.RPL_STATSKLINE, "K", host, "*", user, text)
+        else:
+            s.numeric(N.RPL_STATSDLINE, "D", ban.mask, text)
+    return True

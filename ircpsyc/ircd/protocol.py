@@ -10,19 +10,48 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.lines import line
 from ircpsyc.ircd.session import MAX_TAGS_TOTAL, Session, Traffic
 
 if TYPE_CHECKING:
-    from ircpsyc.server import Server
+    from ircpsyc.admission import Connection
+    from ircpsyc.config import Config
+    from ircpsyc.ircd.core import IRCServer
 
 # Tags (8191) + space + the 512-byte message: anything longer is refused.
 MAX_INPUT = MAX_TAGS_TOTAL + 1 + 512
 # Unprocessed input a lagged client may have waiting before it is dropped.
 RECVQ = 64 * 1024
+
+
+class ConnectionHost(Protocol):
+    """What the connection adapters (IRC here, WebSocket in ircpsyc.web) need of
+    the server that accepted them: admission, the flush of pending output and
+    the front-end core.  `ircpsyc.server.Server` is the one; the type lives here
+    so that the adapters' imports point down, never at the composition root."""
+
+    core: IRCServer
+    config: Config
+    dirty: list[IRCProtocol]  # connections with output to flush this turn
+
+    def admit(self, ip: str, protocol: Connection, per_address: bool = True) -> str:
+        """Count a new connection from `ip`; a reason to refuse it, or ""."""
+        ...
+
+    def readmit(self, protocol: IRCProtocol, ip: str) -> str:
+        """WEBIRC: count it under the user's address instead of the gateway's."""
+        ...
+
+    def disconnected(self, protocol: Connection) -> None:
+        """The connection is gone: give its admission back."""
+        ...
+
+    def schedule_flush(self) -> None:
+        """Write the `dirty` connections' output at the end of this loop turn."""
+        ...
 
 
 class IRCProtocol(asyncio.Protocol):
@@ -45,7 +74,7 @@ class IRCProtocol(asyncio.Protocol):
         "session",
     )
 
-    def __init__(self, server: Server, tls: bool) -> None:
+    def __init__(self, server: ConnectionHost, tls: bool) -> None:
         self._server = server
         self._tls = tls
         self._buffer = b""

@@ -16,13 +16,13 @@ from ircpsyc.ircd.lines import line
 
 if TYPE_CHECKING:
     from ircpsyc.channels.place import Member, PlaceView
-    from ircpsyc.ircd.session import Session
+    from ircpsyc.ircd.ports import ReplySession
 
 
 # -- channels
 
 
-def send_topic(s: Session, view: PlaceView) -> None:
+def send_topic(s: ReplySession, view: PlaceView) -> None:
     if not view.topic:
         s.numeric(N.RPL_NOTOPIC, view.name, "No topic is set")
         return
@@ -30,14 +30,14 @@ def send_topic(s: Session, view: PlaceView) -> None:
     s.numeric(N.RPL_TOPICWHOTIME, view.name, view.topic_setter, str(view.topic_time))
 
 
-def send_names(s: Session, view: PlaceView, end: bool = True) -> None:
+def send_names(s: ReplySession, view: PlaceView, end: bool = True) -> None:
     client = s.client
     in_channel = client is not None and view.folded in client.channels
     send_member_names(s, view.name, view.flags, list(view.members.values()), in_channel, end)
 
 
 def send_member_names(
-    s: Session,
+    s: ReplySession,
     channel: str,
     flags: AbstractSet[str],
     members: list[Member],
@@ -70,7 +70,7 @@ def send_member_names(
         s.numeric(N.RPL_ENDOFNAMES, channel, "End of /NAMES list")
 
 
-def _modes_of(s: Session, nick: str) -> set[str]:
+def _modes_of(s: ReplySession, nick: str) -> set[str]:
     client = s.core.find(nick)
     return client.modes if client is not None else set()
 
@@ -82,7 +82,7 @@ _LIST_REPLIES = {
 }
 
 
-def send_list_mode(s: Session, view: PlaceView, mode: str) -> None:
+def send_list_mode(s: ReplySession, view: PlaceView, mode: str) -> None:
     item, end, text = _LIST_REPLIES[mode]
     for entry in view.lists[mode]:
         s.numeric(item, view.name, entry.mask, entry.setter, str(entry.set_at))
@@ -92,11 +92,11 @@ def send_list_mode(s: Session, view: PlaceView, mode: str) -> None:
 # -- the server
 
 
-def send_motd(s: Session) -> None:
+def send_motd(s: ReplySession) -> None:
     show_motd(s, s.core.name, s.core.motd_lines)
 
 
-def show_motd(s: Session, server: str, lines: list[str]) -> None:
+def show_motd(s: ReplySession, server: str, lines: list[str]) -> None:
     if not lines:
         numeric_from(s, server, N.ERR_NOMOTD, "MOTD File is missing")
         return
@@ -106,7 +106,7 @@ def show_motd(s: Session, server: str, lines: list[str]) -> None:
     numeric_from(s, server, N.RPL_ENDOFMOTD, "End of /MOTD command.")
 
 
-def send_lusers(s: Session) -> None:
+def send_lusers(s: ReplySession) -> None:
     counts = s.core.counts()
     total = counts["users"] + counts["invisible"]
     users, invisible, opers = counts["users"], counts["invisible"], counts["opers"]
@@ -143,6 +143,6 @@ def send_lusers(s: Session) -> None:
     )
 
 
-def numeric_from(s: Session, server: str, numeric: str, *params: str) -> None:
+def numeric_from(s: ReplySession, server: str, numeric: str, *params: str) -> None:
     """A numeric with another server as its source (its answer shown here)."""
     s.send(line(server, numeric, s.nick or "*", *params))

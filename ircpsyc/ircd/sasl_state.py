@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from ircpsyc.ircd import numerics as N
 
 if TYPE_CHECKING:
-    from ircpsyc.ircd.session import Session
+    from ircpsyc.ircd.ports import NumericTarget
     from ircpsyc.services.accounts import LoginAttempt, ScramServer
 
 MECHANISMS = ("PLAIN", "EXTERNAL", "SCRAM-SHA-256")
@@ -39,7 +39,7 @@ class SaslState:
         self.scram_done = False
         self.login = None  # an exchange cut short stays counted as a failure
 
-    def registering(self, session: Session) -> None:
+    def registering(self, session: NumericTarget) -> None:
         """Connection registration completes: an exchange in progress is aborted."""
         if self.mechanism:
             self.reset()

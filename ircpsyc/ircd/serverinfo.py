@@ -6,7 +6,7 @@ than this one: its `psyc://SERVER/$info` answers, and the client sees the usual
 numerics with that server as their source.
 
 Every server has the entity `psyc://SERVER/$info` (`ServerInfo`).  Like
-`$operators` (ircpsyc.ircd.netops) it takes packets only from the root
+`$operators` (ircpsyc.ircd.operator_service) it takes packets only from the root
 `psyc://HOST/` of another server of the network (a foreign federated server,
 or a person or place anywhere, is refused), and sends its own from this
 server's root to the `$info` of the others.
@@ -39,7 +39,7 @@ from ircpsyc.psyc_backend.requests import Failure, Request, Requests
 from ircpsyc.psyc_backend.uniform import normalize, root
 
 if TYPE_CHECKING:
-    from ircpsyc.ircd.core import IRCServer
+    from ircpsyc.ircd.ports import ServerFacts
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ _INFO = [
 ]
 
 
-def info_vars(core: IRCServer, command: str) -> dict[str, Value]:
+def info_vars(core: ServerFacts, command: str) -> dict[str, Value]:
     """What this server shows for `command`, as the variables of `_status_server_info`."""
     if command == "VERSION":
         return {
@@ -87,7 +87,7 @@ Done = Callable[[Packet | None, str], None]
 class ServerInfo:
     """This server's `$info`: answers the others, and asks them for our clients."""
 
-    def __init__(self, core: IRCServer, network: Network) -> None:
+    def __init__(self, core: ServerFacts, network: Network) -> None:
         self.core = core
         self.network = network
         self.me = network.me

@@ -8,13 +8,14 @@ Time is passed in, so timeouts and fake lag are tested without sleeping.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple
 
 from irctokens.line import tokenise
 
 from ircpsyc.ircd import caps as C
 from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.lines import add_tag, line
+from ircpsyc.ircd.ports import Sink
 
 if TYPE_CHECKING:
     from ircpsyc.ircd.client import Client
@@ -24,14 +25,6 @@ if TYPE_CHECKING:
 
 MAX_TAGS_CLIENT = 4094  # bytes of client tag data (IRCv3 message-tags)
 MAX_TAGS_TOTAL = 8191
-
-
-class Sink(Protocol):
-    """Where a session's bytes go: the asyncio transport adapter, or a test buffer."""
-
-    def write(self, data: bytes) -> None: ...
-
-    def close(self) -> None: ...
 
 
 class Traffic(NamedTuple):

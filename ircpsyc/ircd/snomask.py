@@ -28,8 +28,8 @@ from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.lines import line
 
 if TYPE_CHECKING:
-    from ircpsyc.ircd.client import Client
-    from ircpsyc.ircd.core import IRCServer
+    from ircpsyc.ircd.ports import Named
+    from ircpsyc.persons.person import Person
 
 LABELS = {
     "a": "ANNOUNCEMENT",
@@ -66,14 +66,14 @@ def apply_spec(current: str, spec: str) -> str:
 class Snomasks:
     """Who gets which server notices."""
 
-    def __init__(self, core: IRCServer) -> None:
+    def __init__(self, core: Named) -> None:
         self.core = core
-        self.masks: dict[Client, str] = {}
+        self.masks: dict[Person, str] = {}
 
-    def get(self, client: Client) -> str:
+    def get(self, client: Person) -> str:
         return self.masks.get(client, "")
 
-    def set(self, client: Client, letters: str) -> None:
+    def set(self, client: Person, letters: str) -> None:
         """Set a client's mask (and user mode +s with it); empty removes it."""
         if letters and client.is_oper:
             self.masks[client] = letters
@@ -82,10 +82,10 @@ class Snomasks:
             self.masks.pop(client, None)
             client.modes.discard("s")
 
-    def forget(self, client: Client) -> None:
+    def forget(self, client: Person) -> None:
         self.masks.pop(client, None)
 
-    def tell(self, client: Client) -> None:
+    def tell(self, client: Person) -> None:
         """RPL_SNOMASK (008): the client's current mask."""
         mask = self.get(client)
         for session in client.sessions:

@@ -24,7 +24,7 @@ Every change is a server notice with mask `x`.  All need the `ban` privilege.
 The commands are in `ircpsyc.ircd.commands.xlines`.
 
 In a network (ircpsyc.linking) the bans are network-wide: every change goes to
-every server (ircpsyc.ircd.netops), which stores it, applies it to its own
+every server (ircpsyc.ircd.operator_service), which stores it, applies it to its own
 connections and tells its operators who did it where.  Each ban is a version
 (`stamp`, the wall clock in microseconds, then the `origin` server's name):
 the newer version of a (kind, mask) wins, whether it adds or removes, so
@@ -51,8 +51,7 @@ from ircpsyc.psyc_backend.uniform import casefold
 if TYPE_CHECKING:
     import sqlite_utils
 
-    from ircpsyc.ircd.core import IRCServer
-    from ircpsyc.ircd.session import Session
+    from ircpsyc.ircd.ports import BanCore, BannableSession
     from ircpsyc.store import Store
 
 log = logging.getLogger(__name__)
@@ -162,7 +161,7 @@ def too_broad(kind: str, mask: str) -> bool:
 class XLines:
     """The K-lines and D-lines of this server, in memory and in the store."""
 
-    def __init__(self, core: IRCServer) -> None:
+    def __init__(self, core: BanCore) -> None:
         self.core = core
         self.bans: dict[tuple[str, str], ServerBan] = {}  # (kind, folded mask) -> ban
         self.removals: dict[tuple[str, str], BanRemoval] = {}
@@ -390,7 +389,7 @@ class XLines:
                     return ban
         return None
 
-    def matches(self, ban: ServerBan, session: Session) -> bool:
+    def matches(self, ban: ServerBan, session: BannableSession) -> bool:
         if ban.kind == DLINE:
             return host_match(ban.mask, session.ip, session.ip)
         if not session.user:
@@ -433,39 +432,3 @@ def _forget(
 ) -> None:
     _delete(db, bans)
     _forget_removals(db, removals)
-
-
-# -- what every server does with a new ban, and STATS k/d
-
-
-def enforce_and_tell(core: IRCServer, ban: ServerBan) -> None:
-    """Disconnect the local connections a new ban matches; a notice if there were any."""
-    gone = core.moderation.xlines.enforce(ban)
-    if gone:
-        core.moderation.snomasks.send(
-            "x", f"{ban.mask} disconnected {len(gone)} client(s): {', '.join(gone[:20])}"
-        )
-
-
-def send_stats(s: Session, query: str) -> bool:
-    """STATS k/K (K-lines) and d/D (D-lines), for operators; False for other queries."""
-    if query not in "kKdD":
-        return False
-    client = s.client
-    if client is None or not client.is_oper:
-        s.numeric(N.ERR_NOPRIVILEGES, "Permission Denied- You're not an IRC operator")
-        return True
-    kind = KLINE if query in "kK" else DLINE
-    now = s.core.clock()
-    for ban in sorted(s.core.moderation.xlines.bans.values(), key=lambda b: b.set_at):
-        if ban.kind != kind or (ban.expires and ban.expires <= now):
-            continue
-        left = f" (expires in {format_duration(ban.expires - now)})" if ban.expires else ""
-        where = f" on {ban.origin}" if ban.origin and ban.origin != s.core.name.lower() else ""
-        text = f"{ban.reason}{left} [set by {ban.setter.split('!')[0]}{where}]"
-        if kind == KLINE:
-            user, _, host = ban.mask.partition("@")
-            s.numeric(N.RPL_STATSKLINE, "K", host, "*", user, text)
-        else:
-            s.numeric(N.RPL_STATSDLINE, "D", ban.mask, text)
-    return True

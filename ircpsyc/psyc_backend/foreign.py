@@ -846,7 +846,7 @@ class ForeignService:
 
     def adopt(self, transport: asyncio.Transport, first: bytes) -> ForeignProtocol:
         """A connection to our PSYC listener whose first line is psyced's `.`: the
-        link listener hands it over (see ircpsyc.psyc_backend.link.LinkProtocol)."""
+        link listener hands it over (see ircpsyc.psyc_backend.link_io.LinkProtocol)."""
         protocol = ForeignProtocol(self, "")
         protocol.transport = transport
         address = ""

@@ -230,7 +230,7 @@ STATUS_AWAYLOG_CLEAR = "_status_awaylog_clear"  # cleared, with the count
 FAILURE_AWAYLOG = "_failure_awaylog"  # the away log is disabled there (family)
 FAILURE_AWAYLOG_STORE = "_failure_awaylog_store"  # the line could not be kept
 
-# -- Operators: the network service of opers (ircd/netops.py) ----------------
+# -- Operators: the network service of opers (ircd/operator_service.py) ----------------
 
 REQUEST_KILL = "_request_kill"  # KILL a person on another server
 STATUS_KILL = "_status_kill"  # killed
@@ -304,7 +304,7 @@ NICK_TARGET = "_nick_target"  # the nick of the person acted on (kicked, invited
 UNIFORM = "_uniform"  # a uniform the packet is about
 UNIFORM_NEW = "_uniform_new"  # a person's new uniform after a nick change
 UNIFORM_TARGET = "_uniform_target"  # the uniform of the person acted on
-UNIFORM_OPER = "_uniform_oper"  # the operator who asked (netops)
+UNIFORM_OPER = "_uniform_oper"  # the operator who asked (operator_service)
 UNIFORM_REQUESTER = "_uniform_requester"  # who asked for history (membership check)
 USER = "_user"  # the IRC user name (ident)
 HOST = "_host"  # the shown (maybe cloaked) host

@@ -21,7 +21,7 @@ import functools
 import http
 import logging
 import os
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from websockets.exceptions import InvalidOrigin
 from websockets.frames import CloseCode, Frame, Opcode
@@ -30,12 +30,9 @@ from websockets.protocol import SEND_EOF, State
 from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
 
-from ircpsyc.ircd.protocol import MAX_INPUT, IRCProtocol
+from ircpsyc.ircd.protocol import MAX_INPUT, ConnectionHost, IRCProtocol
 from ircpsyc.web import pages
 from ircpsyc.web.forwarded import Network, client_address, is_trusted, normal_ip, parse_networks
-
-if TYPE_CHECKING:
-    from ircpsyc.server import Server
 
 # websockets logs every connection opened, refused or closed at INFO: for a server
 # with many browsers that is noise. Its warnings and errors still show.
@@ -70,7 +67,7 @@ def _select_subprotocol(
 class WebProtocol(asyncio.Protocol):
     """One TCP (or TLS) connection to a web listener: a page request or an IRC session."""
 
-    def __init__(self, server: Server, tls: bool) -> None:
+    def __init__(self, server: ConnectionHost, tls: bool) -> None:
         self._server = server
         self._tls = tls
         self._raw: asyncio.Transport | None = None

@@ -100,12 +100,13 @@ async def test_oversized_packets_and_garbage_close_the_circuit(factory: ServerFa
     server, name = start(factory)
     reader, writer = await call(name)
     writer.write(b"\n:_junk\t" + b"x" * (200 << 10))  # never buffered: dropped
-    with contextlib.suppress(ConnectionResetError):
+    with contextlib.suppress(ConnectionError):  # reset or broken pipe: closed early
         await writer.drain()
     assert await closed(reader)
     reader, writer = await asyncio.open_connection(name, 4404)
     writer.write(b"GET / HTTP/1.0\r\n\r\n")  # not PSYC at all
-    await writer.drain()
+    with contextlib.suppress(ConnectionError):
+        await writer.drain()
     assert await closed(reader)
     alice = await RawClient.connect(server.port)
     await alice.register("alice")  # and the server is fine

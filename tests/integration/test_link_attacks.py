@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from conftest import HOST, ServerFactory
 
-from ircpsyc.psyc_backend.link import PRE_AUTH_PER_ADDRESS, TLS_HANDSHAKE_TIMEOUT
+from ircpsyc.psyc_backend.link import PRE_AUTH_PER_ADDRESS
+from ircpsyc.psyc_backend.link_io import TLS_HANDSHAKE_TIMEOUT
 from ircpsyc.psyc_backend.packet import Packet
 from ircpsyc.psyc_backend.wire import PacketError, Parser, render
 

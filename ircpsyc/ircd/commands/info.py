@@ -22,10 +22,10 @@ from ircpsyc.channels.modes import mask_match
 from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.core import COMMANDS, IRCServer, command
 from ircpsyc.ircd.linkinfo import link_stats
+from ircpsyc.ircd.moderation import send_stats
 from ircpsyc.ircd.replies import numeric_from, send_lusers, show_motd
 from ircpsyc.ircd.serverinfo import info_vars
 from ircpsyc.ircd.session import Session
-from ircpsyc.ircd.xlines import send_stats
 from ircpsyc.persons.roster import RemotePerson
 from ircpsyc.psyc_backend.packet import Packet, seconds
 

@@ -4,9 +4,9 @@ What an operator may do comes from its class (see `moderation.privileges`);
 each of these commands sends a server notice (see `ircpsyc.ircd.snomask`).
 
 KILL works on any person of the network: one on another server is killed by
-its own server (ircpsyc.ircd.netops, `_request_kill`), which sends the usual
+its own server (ircpsyc.ircd.operator_service, `_request_kill`), which sends the usual
 QUIT "Killed (oper (reason))" and a KILL notice to its operators, and confirms
-it (the KILL notice here then; see netops for failures and timeouts); an XMPP
+it (the KILL notice here then; see operator_service for failures and timeouts); an XMPP
 user leaves all its rooms the same way (see `Moderation.kill`).
 """
 

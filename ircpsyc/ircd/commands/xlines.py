@@ -13,7 +13,7 @@ from irctokens.line import Line
 
 from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.core import command
-from ircpsyc.ircd.moderation import require_privilege
+from ircpsyc.ircd.moderation import enforce_and_tell, require_privilege
 from ircpsyc.ircd.session import Session
 from ircpsyc.ircd.xlines import (
     DLINE,
@@ -23,7 +23,6 @@ from ircpsyc.ircd.xlines import (
     XLines,
     canonical_dline,
     canonical_kline,
-    enforce_and_tell,
     parse_duration,
     too_broad,
     what,

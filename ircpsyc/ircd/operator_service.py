@@ -1,6 +1,6 @@
-"""Operator actions across the network: K/D-lines everywhere, KILL, SAJOIN/SAPART/SANICK.
+"""The operators' network service: K/D-lines everywhere, KILL, SAJOIN/SAPART/SANICK.
 
-Every server has the entity `psyc://SERVER/$operators` (`NetOps`).  It takes
+Every server has the entity `psyc://SERVER/$operators` (`OperatorService`).  It takes
 packets only from the root `psyc://HOST/` of another server of the network
 (links are authenticated; anything else is dropped), and sends its own from
 this server's root to the `$operators` of the others.  Privileges are checked
@@ -63,6 +63,7 @@ from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.client import Client
 from ircpsyc.ircd.lines import line
 from ircpsyc.ircd.moderation import (
+    enforce_and_tell,
     force_join,
     force_part,
     globops,
@@ -74,7 +75,6 @@ from ircpsyc.ircd.xlines import (
     KLINE,
     BanRemoval,
     ServerBan,
-    enforce_and_tell,
     what,
 )
 from ircpsyc.persons.person import Person
@@ -116,7 +116,7 @@ class Pending:
     reason: str
 
 
-class NetOps:
+class OperatorService:
     """This server's `$operators`: sends and carries out operator actions network-wide."""
 
     def __init__(self, core: IRCServer, network: Network) -> None:
@@ -186,7 +186,7 @@ class NetOps:
     # -- actions on persons of other servers, from this server's operators
 
     def _act(
-        self, oper: Client, victim: Person, method: str, vars: dict[str, Value], reason: str = ""
+        self, oper: Person, victim: Person, method: str, vars: dict[str, Value], reason: str = ""
     ) -> None:
         out: dict[str, Value] = {
             "_uniform_target": victim.uniform,
@@ -206,17 +206,17 @@ class NetOps:
         )
         self._send(server, method, out, ("_tag", tag))
 
-    def kill(self, oper: Client, victim: Person, reason: str) -> None:
+    def kill(self, oper: Person, victim: Person, reason: str) -> None:
         self._act(oper, victim, "_request_kill", {"_reason": reason}, reason)
 
-    def sajoin(self, oper: Client, victim: Person, channels: list[str]) -> None:
+    def sajoin(self, oper: Person, victim: Person, channels: list[str]) -> None:
         self._act(oper, victim, "_request_sajoin", {"_list_places": channels[:MAX_PLACES]})
 
-    def sapart(self, oper: Client, victim: Person, channels: list[str], reason: str) -> None:
+    def sapart(self, oper: Person, victim: Person, channels: list[str], reason: str) -> None:
         vars: dict[str, Value] = {"_list_places": channels[:MAX_PLACES], "_reason": reason}
         self._act(oper, victim, "_request_sapart", vars)
 
-    def sanick(self, oper: Client, victim: Person, new: str) -> None:
+    def sanick(self, oper: Person, victim: Person, new: str) -> None:
         self._act(oper, victim, "_request_sanick", {"_nick_new": new})
 
     # -- packets in
@@ -487,24 +487,24 @@ class NetOps:
 
 _DISPATCH = Dispatch(
     {
-        "_notice_wallops": NetOps._on_notice_wallops,
-        "_notice_globops": NetOps._on_notice_globops,
-        "_notice_xline_add": NetOps._on_xline_add,
-        "_notice_xline_remove": NetOps._on_xline_remove,
-        "_request_xlines": NetOps._on_request_xlines,
-        "_status_xlines": NetOps._on_status_xlines,
-        "_request_kill": NetOps._on_request_kill,
-        "_request_sajoin": NetOps._on_request_sajoin,
-        "_request_sapart": NetOps._on_request_sapart,
-        "_request_sanick": NetOps._on_request_sanick,
-        "_status_kill": NetOps._on_status_kill,
-        "_status_sajoin": NetOps._on_status_sajoin,
-        "_status_sapart": NetOps._on_status_sapart,
-        "_status_sanick": NetOps._on_status_sanick,
-        "_error_unknown_name_user": NetOps._on_error_unknown_name_user,
-        "_error_place_target_membership": NetOps._on_error_place_target_membership,
-        "_error_unavailable_nick": NetOps._on_error_unavailable_nick,
-        "_error": NetOps._on_error,
+        "_notice_wallops": OperatorService._on_notice_wallops,
+        "_notice_globops": OperatorService._on_notice_globops,
+        "_notice_xline_add": OperatorService._on_xline_add,
+        "_notice_xline_remove": OperatorService._on_xline_remove,
+        "_request_xlines": OperatorService._on_request_xlines,
+        "_status_xlines": OperatorService._on_status_xlines,
+        "_request_kill": OperatorService._on_request_kill,
+        "_request_sajoin": OperatorService._on_request_sajoin,
+        "_request_sapart": OperatorService._on_request_sapart,
+        "_request_sanick": OperatorService._on_request_sanick,
+        "_status_kill": OperatorService._on_status_kill,
+        "_status_sajoin": OperatorService._on_status_sajoin,
+        "_status_sapart": OperatorService._on_status_sapart,
+        "_status_sanick": OperatorService._on_status_sanick,
+        "_error_unknown_name_user": OperatorService._on_error_unknown_name_user,
+        "_error_place_target_membership": OperatorService._on_error_place_target_membership,
+        "_error_unavailable_nick": OperatorService._on_error_unavailable_nick,
+        "_error": OperatorService._on_error,
     }
 )
 
