@@ -153,6 +153,11 @@ def render_config(
             "flood_rate = 0.0",
             "max_per_ip = 1000",
             "",
+            # As irctest's Ergo configuration: +draft/persist TAGMSGs are kept too.
+            "[history]",
+            'tagmsg_storage = ["+draft/react", "+react", "+draft/reply", "+reply", '
+            '"+draft/persist", "+persist"]',
+            "",
             "[[opers]]",
             f"name = {_toml_str(OPER_NAME)}",
             f"password_hash = {_toml_str(oper_hash)}",
@@ -237,6 +242,10 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child after fo
 
 def _from_nickserv(msg: Any) -> bool:
     return bool(msg.command == "NOTICE" and (msg.prefix or "").lower().startswith("nickserv!"))
+
+
+REGISTER_LINE_MAX = 400  # bytes of "REGISTER <password>" sent as one PRIVMSG
+REGISTER_CHUNK = 300  # characters per line of a multiline REGISTER
 
 
 class IrcpsycController(BaseServerController, DirectoryBasedController):
@@ -344,13 +353,30 @@ class IrcpsycController(BaseServerController, DirectoryBasedController):
         if not case.run_services:
             raise ValueError("Attempted to register a nick, but `run_services` is not True.")
         assert password
+        command = f"REGISTER {password}"
+        # A password too long for one line (testPlainLarge800) goes in a draft/multiline
+        # batch of concatenated lines, which NickServ reads as one command.
+        multiline = len(command.encode()) > REGISTER_LINE_MAX
         client = case.addClient(show_io=True)
+        if multiline:
+            case.sendLine(client, "CAP LS 302")
+            case.sendLine(client, "CAP REQ :batch draft/multiline")
         case.sendLine(client, "NICK " + username)
         case.sendLine(client, "USER r e g :user")
+        if multiline:
+            case.sendLine(client, "CAP END")
         while case.getRegistrationMessage(client).command != "001":
             pass
         case.getMessages(client)
-        case.sendLine(client, f"PRIVMSG NickServ :REGISTER {password}")
+        if multiline:
+            case.sendLine(client, "BATCH +reg draft/multiline NickServ")
+            for i in range(0, len(command), REGISTER_CHUNK):
+                tags = "batch=reg" + (";draft/multiline-concat" if i else "")
+                chunk = command[i : i + REGISTER_CHUNK]
+                case.sendLine(client, f"@{tags} PRIVMSG NickServ :{chunk}")
+            case.sendLine(client, "BATCH -reg")
+        else:
+            case.sendLine(client, f"PRIVMSG NickServ :{command}")
         # Password hashing happens off the event loop: the answer may come late.
         replies: list[Any] = []
         deadline = time.monotonic() + 15

@@ -132,6 +132,22 @@ def _check_token(value: str) -> str | None:
     return None
 
 
+CASEMAPPINGS = ("rfc1459", "ascii")
+
+
+def _check_casemapping(value: str) -> str | None:
+    return None if value in CASEMAPPINGS else f"must be one of {', '.join(CASEMAPPINGS)}"
+
+
+def _check_icon(value: str) -> str | None:
+    # Sent as the value of draft/ICON= in 005: a URL, no spaces.
+    if any(c.isspace() for c in value):
+        return "must not contain spaces"
+    if value and not value.startswith(("https://", "http://")):
+        return "must be an http(s) URL"
+    return None
+
+
 def _check_single_line(value: str) -> str | None:
     if "\n" in value or "\r" in value or "\0" in value:
         return "must be a single line"
@@ -332,6 +348,20 @@ class ServerSection:
         "",
         help="Connection password (argon2 hash from `ircpsyc mkpasswd`): clients must send "
         "it with PASS before registering. Empty: no password.",
+    )
+    casemapping: str = _key(
+        "rfc1459",
+        help="How nicks and channel names fold case (CASEMAPPING in 005): rfc1459 "
+        "(A-Z and []\\~ fold to a-z and {}|^) or ascii (only A-Z). Every server of a "
+        "network must use the same, and it is read at start only: changing it on an "
+        "existing store may make names with []\\~ collide or split.",
+        check=_check_casemapping,
+    )
+    icon: str = _key(
+        "",
+        help="URL of the network's icon, advertised as draft/ICON= in 005 for clients "
+        "to show; empty: none.",
+        check=_check_icon,
     )
 
 
@@ -596,6 +626,18 @@ class HistorySection:
         True,
         help="Keep private messages too (CHATHISTORY with a nick target, and TARGETS).",
     )
+    tagmsg_storage: tuple[str, ...] = _key(
+        ("+draft/react", "+react", "+draft/reply", "+reply"),
+        help="A TAGMSG is kept in history when it carries one of these client-only tags "
+        "(reactions, replies); others, like +typing, are not kept. Empty: no TAGMSG is kept.",
+    )
+    redact_window: float = _key(
+        3600.0,
+        help="Seconds during which the sender of a channel line may take it back "
+        "(REDACT, draft/message-redaction); channel operators and IRC operators may "
+        "always; 0 leaves it to them alone.",
+        ge=0,
+    )
 
 
 @dataclass(frozen=True)
@@ -677,6 +719,12 @@ class ServicesSection:
     )
     registration_email_required: bool = _key(
         False, help="Registrations (REGISTER, NickServ REGISTER) must give an e-mail address."
+    )
+    require_account: bool = _key(
+        False,
+        help="Connections must log in to an account (SASL, or REGISTER before connecting) "
+        "before registration completes; others get FAIL * ACCOUNT_REQUIRED and are "
+        "closed. Advertised as ACCOUNTREQUIRED in 005.",
     )
     chanserv_max_channels: int = _key(
         20, help="Most channels one account may found (ChanServ REGISTER and TRANSFER).", ge=1

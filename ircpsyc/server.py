@@ -27,6 +27,7 @@ from ircpsyc.ircd.session import Session
 from ircpsyc.linking import linked
 from ircpsyc.netaddr import address_group
 from ircpsyc.psyc_backend.router import Router
+from ircpsyc.psyc_backend.uniform import set_casemapping
 from ircpsyc.services.accounts import Accounts
 from ircpsyc.services.hash_queue import FairQueue, Work
 from ircpsyc.services.registrations import ChannelRegistrations
@@ -125,6 +126,7 @@ class Server:
         self.config = config
         self.path = path
         self.overrides = overrides or Overrides()
+        set_casemapping(config.server.casemapping)  # before any name is folded
         self.router = Router(config.server.name)
         self.places = PlaceRegistry(self.router, config.server.name, config)
         # The network: of this server alone unless [[links]] are configured.

@@ -357,6 +357,28 @@ def test_events_need_event_playback() -> None:
     assert [ln.command for ln in history(bob, "CHATHISTORY LATEST #h * 100")] == ["PRIVMSG"]
 
 
+def test_only_reactions_and_replies_of_tagmsgs_are_kept() -> None:
+    world = history_world()
+    alice = world.client("alice", EVENTS)
+    world.channel("#h", alice)
+    alice.send("@+typing=active TAGMSG #h")
+    alice.send("@+draft/react=x TAGMSG #h")
+    alice.send("@+draft/reply=abc;+typing=done TAGMSG #h")
+    alice.send("@+typing=active TAGMSG alice")
+    kept = [ln for ln in history(alice, "CHATHISTORY LATEST #h * 100") if ln.command == "TAGMSG"]
+    assert [sorted(k for k in (ln.tags or {}) if k.startswith("+")) for ln in kept] == [
+        ["+draft/react"],
+        ["+draft/reply", "+typing"],
+    ]
+    assert history(alice, "CHATHISTORY LATEST alice * 100") == []
+    # An empty list keeps none.
+    world = history_world(tagmsg_storage=())
+    alice = world.client("alice", EVENTS)
+    world.channel("#h", alice)
+    alice.send("@+draft/react=x TAGMSG #h")
+    assert [ln.command for ln in history(alice, "CHATHISTORY LATEST #h * 100")] == ["JOIN"]
+
+
 def test_statusmsg_lines_are_not_kept() -> None:
     world = history_world()
     alice = world.client("alice", FULL)

@@ -569,3 +569,32 @@ def test_irc_text_never_breaks_the_stream(gate: Gate) -> None:
     assert body(out) == "colourbell[0m"
     alice.send("PRIVMSG #chat :\x01VERSION\x01")
     assert gate.take() == []
+
+
+def test_redact_is_a_retraction_and_multiline_one_body(gate: Gate) -> None:
+    caps = ("message-tags", "echo-message", "batch", "draft/message-redaction", "draft/multiline")
+    alice = gate.irc("alice", "#chat", caps=caps)
+    gate.join(BOB, "bob")
+    alice.take()
+    echo = alice.send("PRIVMSG #chat :regret")[0]
+    assert echo.tags is not None
+    msgid = echo.tags["msgid"]
+    said = next(e for e in gate.take() if e.get("to") == BOB)
+    assert S.child(said, "stanza-id", S.SID).get("id") == msgid  # type: ignore[union-attr]
+
+    redacted = alice.send(f"REDACT #chat {msgid} :typo")
+    assert [(m.command, m.params) for m in redacted] == [("REDACT", ["#chat", msgid, "typo"])]
+    (out,) = gate.take()
+    assert out.get("to") == BOB and out.get("from") == f"{ROOM}/alice"
+    retract = S.child(out, "retract", S.RETRACT)
+    assert retract is not None and retract.get("id") == msgid
+    assert S.child_text(retract, "reason", S.RETRACT) == "typo"
+    assert S.child(out, "fallback", S.FALLBACK) is not None and body(out)
+
+    # A multiline message from IRC is one XMPP body.
+    alice.send("BATCH +m draft/multiline #chat")
+    alice.send("@batch=m PRIVMSG #chat :one")
+    alice.send("@batch=m PRIVMSG #chat :two")
+    alice.send("BATCH -m")
+    (out,) = gate.take()
+    assert body(out) == "one\ntwo"

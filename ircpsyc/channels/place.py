@@ -189,6 +189,15 @@ class ListEntry:
     expires: float = 0.0  # when the place lifts it by itself (flood quiets); 0: never
 
 
+@dataclass(frozen=True)
+class Said:
+    """Who said a line of a place and when (for REDACT: the place asks its observers)."""
+
+    prefix: str  # nick!user@host of the sender when it was said
+    account: str  # the sender's account then, or ""
+    time_ms: int
+
+
 class PlaceObserver:
     """Hooks for services (history, channel registration): override what you need.
 
@@ -208,6 +217,10 @@ class PlaceObserver:
     def keep_empty(self, place: Place) -> bool:
         """Return True to keep an empty place alive (registered channels)."""
         return False
+
+    def said(self, place: Place, msgid: str) -> Said | None:
+        """Who said the line `msgid` of this place, if this observer kept it (history)."""
+        return None
 
 
 def outranks(actor: int, target: int) -> bool:
@@ -889,7 +902,7 @@ class Place(StateHolder):
         ):
             return self._refuse_message(packet, "Cannot send to channel (flood protection, +f)")
         vars: dict[str, Value] = {}
-        for name in (V.TAGS, V.STATUSMSG, V.FLAG_BOT):
+        for name in (V.TAGS, V.STATUSMSG, V.FLAG_BOT, V.MULTILINE):
             if name in packet.vars:
                 vars[name] = packet.vars[name]
         event = self._event(packet.method, member, vars, packet.body)
@@ -929,6 +942,38 @@ class Place(StateHolder):
         if stamp > now + CLOCK_SKEW * 1000 or stamp < now - int(slack * 1000):
             return 0
         return min(stamp, now)
+
+    # -- taking a line back (draft/message-redaction)
+
+    def _redact(self, packet: Packet) -> None:
+        """Its sender within `[history] redact_window`, an op, services or an oper's
+        override may take a line back; the cast tells every member (and history)."""
+        msgid = packet.get(V.ID_REDACTED)
+        answer: dict[str, Value] = {V.ID_REDACTED: msgid}
+        authority = self._authority(packet)
+        actor = self.members.get(normalize(packet.source))
+        if actor is None and not authority:
+            return self._reply(packet, V.ERROR_NECESSARY_MEMBERSHIP)
+        said = next((w for o in self.observers if (w := o.said(self, msgid))), None)
+        if said is None:
+            return self._reply(packet, V.ERROR_PLACE_REDACT_UNKNOWN, answer)
+        if not authority and (actor is None or actor.rank() > OP):
+            assert actor is not None
+            mine = (
+                casefold(said.account) == casefold(actor.account)
+                if said.account and actor.account
+                else casefold(said.prefix) == casefold(actor.prefix)
+            )
+            if not mine:
+                return self._reply(packet, V.ERROR_PLACE_REDACT_FORBIDDEN, answer)
+            window = self.config.history.redact_window
+            if not window or self.clock() * 1000 - said.time_ms > window * 1000:
+                return self._reply(packet, V.ERROR_PLACE_REDACT_EXPIRED, answer)
+        vars: dict[str, Value] = {V.ID_REDACTED: msgid}
+        reason = packet.get(V.REASON)[: self.config.limits.kicklen]
+        if reason:
+            vars[V.REASON] = reason
+        self.cast(self._actor_event(V.NOTICE_PLACE_REDACT, actor, packet, vars))
 
     # -- topic
 
@@ -1273,6 +1318,7 @@ _DISPATCH = Dispatch(
         V.REQUEST_KICK: Place._kick,
         V.REQUEST_INVITE: Place._invite,
         V.REQUEST_KNOCK: Place._knock,
+        V.REQUEST_REDACT: Place._redact,
         V.REQUEST_SET_MODE: Place._set_mode,
         V.NOTICE_PERSON_NICK: Place._nick_change,
         V.NOTICE_PERSON_UPDATE: Place._person_update,

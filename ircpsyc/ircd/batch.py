@@ -68,7 +68,13 @@ def send_batch(session: Session, kind: str, params: Iterable[str], lines: Iterab
     ref = core.new_batch_id()
     tag = "batch=" + ref
     out = [line(core.name, "BATCH", "+" + ref, kind, *params)]
-    out.extend(add_tag(data, tag) for data in lines if data)
+    for data in lines:
+        if not data:
+            continue
+        if data.count(b"\n") > 1:  # several lines (a multiline message): tag each
+            out.extend(add_tag(one + b"\n", tag) for one in data.split(b"\n")[:-1])
+        else:
+            out.append(add_tag(data, tag))
     out.append(line(core.name, "BATCH", "-" + ref))
     for data in out:
         session.send(data)

@@ -23,6 +23,14 @@ NO_IMPLICIT_NAMES: Final = "draft/no-implicit-names"
 STANDARD_REPLIES: Final = "standard-replies"
 EXTENDED_MONITOR: Final = "extended-monitor"
 STS: Final = "sts"  # advertised only, never requested
+MESSAGE_REDACTION: Final = "draft/message-redaction"
+MULTILINE: Final = "draft/multiline"
+EXTENDED_ISUPPORT: Final = "draft/extended-isupport"  # ISUPPORT command, also before registering
+PRE_AWAY: Final = "draft/pre-away"  # AWAY before registration
+MULTILINE_BATCH: Final = "draft/multiline"  # the client batch type (ircpsyc.ircd.multiline)
+MULTILINE_CONCAT: Final = "draft/multiline-concat"  # tag: the line continues the previous one
+MULTILINE_MAX_BYTES: Final = 4096  # text of all the lines of one batch
+MULTILINE_MAX_LINES: Final = 100
 # Offered while history is on (IRCServer.extra_caps, set in ircpsyc.assemble).
 CHATHISTORY: Final = "draft/chathistory"
 EVENT_PLAYBACK: Final = "draft/event-playback"
@@ -39,13 +47,17 @@ SUPPORTED: dict[str, str] = {
     CAP_NOTIFY: "",
     CHGHOST: "",
     ECHO_MESSAGE: "",
+    EXTENDED_ISUPPORT: "",
     EXTENDED_JOIN: "",
     EXTENDED_MONITOR: "",
     INVITE_NOTIFY: "",
     LABELED_RESPONSE: "",
+    MESSAGE_REDACTION: "",
     MESSAGE_TAGS: "",
     MULTI_PREFIX: "",
+    MULTILINE: f"max-bytes={MULTILINE_MAX_BYTES},max-lines={MULTILINE_MAX_LINES}",
     NO_IMPLICIT_NAMES: "",
+    PRE_AWAY: "",
     SERVER_TIME: "",
     SETNAME: "",
     STANDARD_REPLIES: "",
@@ -57,10 +69,12 @@ F_TIME: Final = 1
 F_TAGS: Final = 2
 F_ACCOUNT: Final = 4
 F_EXTJOIN: Final = 8
+F_MULTILINE: Final = 16
 
 RENDER_BITS: dict[str, int] = {
     SERVER_TIME: F_TIME,
     MESSAGE_TAGS: F_TAGS,
     ACCOUNT_TAG: F_ACCOUNT,
     EXTENDED_JOIN: F_EXTJOIN,
+    MULTILINE: F_MULTILINE,
 }

@@ -16,6 +16,7 @@ from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.lines import line, server_time
 from ircpsyc.ircd.replies import send_list_mode, send_names, send_topic
 from ircpsyc.persons.person import Person, PersonObserver
+from ircpsyc.psyc_backend.ids import new_id
 from ircpsyc.psyc_backend.packet import Dispatch, Packet
 from ircpsyc.psyc_backend.uniform import casefold, person
 
@@ -284,6 +285,19 @@ class Client(Person):
                 N.RPL_KNOCKDLVR, packet.get("_nick_place"), "Your KNOCK has been delivered."
             )
 
+    def _on_redact(self, packet: Packet) -> None:
+        """A line was taken back: REDACT to the sessions that negotiated the cap."""
+        sessions = [s for s in self.sessions if C.MESSAGE_REDACTION in s.caps]
+        if sessions:
+            self._cached(packet, render_redact, sessions)
+
+    def _on_redact_private(self, packet: Packet) -> None:
+        """A private line taken back by its sender (REDACT nick msgid)."""
+        if not self.core.router.is_local(packet.routing.get("_source", "")):
+            for observer in self.core.person_observers:  # history kept here too
+                observer.private_redacted(self, packet)
+        self._on_redact(packet)
+
     def _on_services(self, packet: Packet) -> None:
         """Login, logout, forced renames and GHOST, asked for by NickServ."""
         self.core.service_requests(self, packet)
@@ -390,11 +404,35 @@ def render_message(packet: Packet, fmt: int) -> bytes:
         # `PRIVMSG  :text`, the recipient's nick is in its uniform.
         target = packet.get("_nick_target") or packet.target.rpartition("/~")[2] or "*"
     tags = _tags(packet, fmt) if fmt else ""
+    if "_multiline" in packet.vars:
+        return _render_multiline(packet, fmt, verb, target, tags)
     if verb == "TAGMSG":
         if not fmt & C.F_TAGS:
             return b""
         return line(packet.get("_prefix"), "TAGMSG", target, tags=tags)
     return line(packet.get("_prefix"), verb, target, packet.body, tags=tags, trailing=True)
+
+
+def _render_multiline(packet: Packet, fmt: int, verb: str, target: str, tags: str) -> bytes:
+    """A draft/multiline message: one batch with the capability, else a line per
+    non-blank line (the first has the msgid, as Ergo does)."""
+    prefix = packet.get("_prefix")
+    flags = packet.get("_multiline")
+    texts = packet.body.split("\n")
+    if fmt & C.F_MULTILINE:
+        ref = "ml" + (packet.get("_id") or new_id())
+        out = [line(prefix, "BATCH", "+" + ref, C.MULTILINE_BATCH, target, tags=tags)]
+        for i, text in enumerate(texts):
+            concat = ";" + C.MULTILINE_CONCAT if flags[i : i + 1] == "1" else ""
+            out.append(line(prefix, verb, target, text, tags=f"batch={ref}{concat}", trailing=True))
+        out.append(line(prefix, "BATCH", "-" + ref))
+        return b"".join(out)
+    rest = ";".join(p for p in tags.split(";") if not p.startswith("msgid=")) if tags else ""
+    out = []
+    for text in texts:
+        if text:
+            out.append(line(prefix, verb, target, text, tags=rest if out else tags, trailing=True))
+    return b"".join(out)
 
 
 def render_join(packet: Packet, fmt: int) -> bytes:
@@ -444,6 +482,14 @@ def render_topic(packet: Packet, fmt: int) -> bytes:
         packet.get("_topic"),
         tags=_tags(packet, fmt),
     )
+
+
+def render_redact(packet: Packet, fmt: int) -> bytes:
+    target = packet.get("_nick_place") or packet.get("_nick_target")
+    params = [target, packet.get("_id_redacted")]
+    if packet.get("_reason"):
+        params.append(packet.get("_reason"))
+    return line(packet.get("_prefix"), "REDACT", *params, tags=_tags(packet, fmt))
 
 
 def _knock_text(reason: str) -> str:
@@ -537,8 +583,21 @@ def error_to_numeric(session: Session, packet: Packet) -> None:
             packet.get("_nick_target") or packet.get("_uniform"),
             "No such nick/channel",
         )
+    elif method in _REDACT_FAILS:
+        code, text = _REDACT_FAILS[method]
+        session.fail("REDACT", code, channel, packet.get("_id_redacted"), text)
     else:
         session.fail("*", "UNKNOWN_ERROR", method)
+
+
+_REDACT_FAILS: dict[str, tuple[str, str]] = {
+    "_error_place_redact_forbidden": ("REDACT_FORBIDDEN", "You may not redact that message"),
+    "_error_place_redact_unknown": ("UNKNOWN_MSGID", "No such message in the history"),
+    "_error_place_redact_expired": (
+        "REDACT_WINDOW_EXPIRED",
+        "That message is too old to take back",
+    ),
+}
 
 
 _DISPATCH = Dispatch(
@@ -558,6 +617,8 @@ _DISPATCH = Dispatch(
         "_notice_place_invited": Client._on_invited,
         "_echo_place_invite": Client._on_invite_echo,
         "_notice_place_override": Client._on_override,
+        "_notice_place_redact": Client._on_redact,
+        "_notice_private_redact": Client._on_redact_private,
         "_notice_place_knock": Client._on_knock,
         "_echo_place_knock": Client._on_knock_echo,
         "_status_place_list": Client._on_list,

@@ -33,7 +33,7 @@ from ircpsyc.persons import person as persons_person
 from ircpsyc.persons.directory import PersonDirectory
 from ircpsyc.persons.person import Person
 from ircpsyc.psyc_backend.router import Router
-from ircpsyc.psyc_backend.uniform import CASEMAPPING, casefold
+from ircpsyc.psyc_backend.uniform import casefold, casemapping
 from ircpsyc.services.hash_queue import Work
 
 if TYPE_CHECKING:
@@ -224,7 +224,7 @@ class IRCServer:
         targmax = limits.max_targets
         tokens = [
             f"AWAYLEN={limits.awaylen}",
-            f"CASEMAPPING={CASEMAPPING}",
+            f"CASEMAPPING={casemapping()}",
             f"CHANLIMIT=#:{limits.max_channels}",
             f"CHANMODES={M.CHANMODES}",
             f"CHANNELLEN={limits.channellen}",
@@ -254,6 +254,10 @@ class IRCServer:
         ]
         if self.config_utf8_only:
             tokens.append("UTF8ONLY")
+        if self.config.server.icon:
+            tokens.append(f"draft/ICON={self.config.server.icon}")
+        if self.config.services.require_account:
+            tokens.append("ACCOUNTREQUIRED")
         if self.config.history.enabled:
             tokens.append(f"CHATHISTORY={self.config.history.chathistory_limit}")
             tokens.append("MSGREFTYPES=msgid,timestamp")
@@ -311,8 +315,13 @@ class IRCServer:
         if len(self.clients) >= self.config.limits.max_clients:
             session.close("Too many clients on this server")
             return
+        if self.config.services.require_account and not session.account:
+            session.fail("*", "ACCOUNT_REQUIRED", "Log in to an account (SASL) to connect")
+            session.close("An account is required")
+            return
         self.reserved.pop(casefold(session.nick), None)
         client = Client(self, session, self.clock())
+        client.away = session.pre_away  # draft/pre-away
         session.client = client
         session.registered = True
         self.registered_sessions += 1

@@ -23,7 +23,15 @@ from ircpsyc.ircd.session import Session
 from ircpsyc.persons.person import Person
 from ircpsyc.psyc_backend.network import host_of
 from ircpsyc.psyc_backend.packet import Packet
-from ircpsyc.services.history import KIND_MESSAGE, Entry, party_key, time_of
+from ircpsyc.psyc_backend.uniform import casefold
+from ircpsyc.services.history import (
+    KIND_MESSAGE,
+    KIND_TAGMSG,
+    Entry,
+    conversation,
+    party_key,
+    time_of,
+)
 
 # -- wiring
 
@@ -31,6 +39,30 @@ from ircpsyc.services.history import KIND_MESSAGE, Entry, party_key, time_of
 def key_of(client: Person) -> str:
     """The party key of a client in private conversations."""
     return party_key(client.account, client.nick)
+
+
+def redact_private(core: IRCServer, sender: Client, target: Person, msgid: str) -> str:
+    """Forget a private line `sender` said to `target` and may take back; "" when it
+    is forgotten, else the FAIL REDACT code.  Only the sender may, within
+    `[history] redact_window` (nobody else can see where a private line went)."""
+    history = core.history
+    where = conversation(key_of(sender), key_of(target))
+    entry = history.find(where, msgid)
+    if entry is None or entry.kind > KIND_TAGMSG:  # a message or a TAGMSG, no event
+        return "UNKNOWN_MSGID"
+    said = entry.source
+    account = said.get("_account")
+    if account and sender.account:
+        mine = casefold(account) == casefold(sender.account)
+    else:
+        mine = casefold(said.get("_nick")) == casefold(sender.nick)
+    if not mine:
+        return "REDACT_FORBIDDEN"
+    window = core.config.history.redact_window
+    if not window or core.clock() * 1000 - entry.time > window * 1000:
+        return "REDACT_WINDOW_EXPIRED"
+    history.redact(where, msgid)
+    return ""
 
 
 class PrivateHistory(PersonObserver):
@@ -67,6 +99,17 @@ class PrivateHistory(PersonObserver):
         nick = packet.get("_nick") or source
         sender_key = party_key(packet.get("_account") if trusted else "", nick)
         history.log_private(packet, sender_key, nick, key_of(client), client.nick)
+
+    def private_redacted(self, client: Client, packet: Packet) -> None:
+        """Forget a private line its sender on another server took back (its server
+        forgot it already)."""
+        source = packet.routing.get("_source", "")
+        net = client.core.net
+        trusted = net is not None and net.network.in_network(host_of(source))
+        nick = packet.get("_nick") or source
+        sender_key = party_key(packet.get("_account") if trusted else "", nick)
+        target = conversation(sender_key, key_of(client))
+        client.core.history.redact(target, packet.get("_id_redacted"))
 
     def remote_channel_entered(self, client: Client, place: PlaceView) -> None:
         remote_entered(client, place)

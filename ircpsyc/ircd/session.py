@@ -20,6 +20,7 @@ from ircpsyc.ircd.ports import Sink
 if TYPE_CHECKING:
     from ircpsyc.ircd.client import Client
     from ircpsyc.ircd.core import IRCServer
+    from ircpsyc.ircd.multiline import Multiline
     from ircpsyc.ircd.sasl_state import SaslState
 
 MAX_TAGS_CLIENT = 4094  # bytes of client tag data (IRCv3 message-tags)
@@ -41,6 +42,7 @@ class Session:
 
     __slots__ = (
         "account",
+        "batch_label",
         "cap_negotiating",
         "cap_version",
         "caps",
@@ -57,12 +59,14 @@ class Session:
         "label",
         "last_recv",
         "last_refill",
+        "multiline",
         "nick",
         "nick_refused",
         "opened",
         "password",
         "ping_sent",
         "port",
+        "pre_away",
         "rb",
         "realname",
         "registered",
@@ -107,6 +111,9 @@ class Session:
         self.rb: list[bytes] | None = None
         self.label = ""
         self.deferred = False  # the command being handled is answered later (`later`)
+        self.multiline: Multiline | None = None  # a client batch being collected
+        self.batch_label = ""  # the label of the open client batch: its end is answered
+        self.pre_away = ""  # AWAY before registration (draft/pre-away)
 
     # -- output
 
@@ -197,6 +204,17 @@ class Session:
             return
         command = msg.command.upper()
         label = msg.tags.get("label", "") if msg.tags else ""
+        if command == "BATCH" and msg.params:
+            # A client batch (draft/multiline) is answered when it ends, with its label.
+            if (
+                msg.params[0].startswith("+")
+                and msg.params[1:2] == [C.MULTILINE_BATCH]
+                and C.MULTILINE in self.caps
+                and self.multiline is None
+            ):
+                self.batch_label, label = label, ""
+            elif msg.params[0].startswith("-") and self.batch_label:
+                label, self.batch_label = self.batch_label, ""
         if label and C.LABELED_RESPONSE in self.caps:
             self.label = label
             self.rb = []

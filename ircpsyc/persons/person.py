@@ -279,6 +279,9 @@ class PersonObserver(Generic[P, S]):
     def private_arrived(self, client: P, packet: Packet) -> None:
         """A private message from another server reached the local person `client`."""
 
+    def private_redacted(self, client: P, packet: Packet) -> None:
+        """A person of another server took back a private line to the local `client`."""
+
     def remote_channel_entered(self, client: P, place: PlaceView) -> None:
         """`client` entered a channel homed on another server (`place` is its replica)."""
 

@@ -21,8 +21,28 @@ SERVICE = "$"
 SIGILS = PERSON + PLACE + SERVICE
 
 
+_ascii_only = False  # CASEMAPPING=ascii: only A-Z fold (set once at start)
+_ASCII = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def set_casemapping(name: str) -> None:
+    """Choose the casemapping ("rfc1459" or "ascii") for the whole process, at start,
+    before any name is folded (names folded before would not match the new way)."""
+    global CASEMAPPING, _ascii_only
+    CASEMAPPING = name
+    _ascii_only = name == "ascii"
+    normalize.cache_clear()
+
+
+def casemapping() -> str:
+    """The casemapping in use (CASEMAPPING in 005)."""
+    return CASEMAPPING
+
+
 def casefold(name: str) -> str:
     """Fold a nick or channel name with the advertised casemapping."""
+    if _ascii_only:
+        return name.lower() if name.isascii() else name.translate(_ASCII)
     if not name.isascii():
         return name.translate(_RFC1459)  # only A-Z and []\~ fold, not other letters
     # Names are nearly always ASCII, and this runs a few times per command: lower()

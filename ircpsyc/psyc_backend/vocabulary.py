@@ -84,6 +84,7 @@ REQUEST_SET_MODE = "_request_set_mode"  # change channel or member modes (MODE)
 REQUEST_KICK = "_request_kick"  # psyced: put a member out (KICK)
 REQUEST_INVITE = "_request_invite"  # invite a person (INVITE)
 REQUEST_KNOCK = "_request_knock"  # ask the operators to be let in (KNOCK)
+REQUEST_REDACT = "_request_redact"  # take back a line said in the place (REDACT)
 
 # -- Place: answers to the one who asked -------------------------------------
 
@@ -109,6 +110,7 @@ NOTICE_PLACE_INVITE = "_notice_place_invite"  # to the invited person: you are i
 NOTICE_PLACE_INVITED = "_notice_place_invited"  # to who could invite too: an invite (invite-notify)
 NOTICE_PLACE_KNOCK = "_notice_place_knock"  # to the operators: someone knocks
 NOTICE_PLACE_OVERRIDE = "_notice_place_override"  # an oper overrode the place's rules
+NOTICE_PLACE_REDACT = "_notice_place_redact"  # a line was taken back (IRCv3 REDACT)
 
 # -- Place: refusals ----------------------------------------------------------
 
@@ -128,6 +130,10 @@ ERROR_PLACE_MODE_INVALID = "_error_place_mode_invalid"  # a mode's parameter is 
 ERROR_PLACE_MODE_UNKNOWN = "_error_place_mode_unknown"  # no such mode letter (472)
 ERROR_PLACE_PRIVILEGE_OPERATOR = "_error_place_privilege_operator"  # needs a higher rank (482)
 ERROR_PLACE_TARGET_MEMBERSHIP = "_error_place_target_membership"  # the target is not in (441)
+ERROR_PLACE_REDACT = "_error_place_redact"  # family: a REDACT was refused (FAIL REDACT)
+ERROR_PLACE_REDACT_FORBIDDEN = "_error_place_redact_forbidden"  # not yours, not an op
+ERROR_PLACE_REDACT_UNKNOWN = "_error_place_redact_unknown"  # no such line in history
+ERROR_PLACE_REDACT_EXPIRED = "_error_place_redact_expired"  # yours, older than redact_window
 ERROR_NECESSARY_MEMBERSHIP = "_error_necessary_membership"  # psyced: you are not a member (442)
 ERROR_NECESSARY_PARAMETER = "_error_necessary_parameter"  # a mode needs a parameter (461)
 ERROR_UNSUPPORTED_METHOD = "_error_unsupported_method"  # the target has no such request
@@ -148,6 +154,7 @@ STATUS_PLACE_MEMBERS = "_status_place_members"  # psyced: the answer, a member l
 
 # -- Person -------------------------------------------------------------------
 
+NOTICE_PRIVATE_REDACT = "_notice_private_redact"  # the sender took back a private line
 NOTICE_PERSON_NICK = "_notice_person_nick"  # a person changed its nick (to its places)
 NOTICE_PERSON_UPDATE = "_notice_person_update"  # realname/host/account/away of a person changed
 NOTICE_PERSON_PRESENT = "_notice_person_present"  # to NickServ: my nick and account (enforcement)
@@ -321,6 +328,8 @@ TAGS = "_tags"  # IRCv3 client-only tags of a line (+typing, ...)
 # -- Lines --------------------------------------------------------------------
 
 ID = "_id"  # the id of a line (IRCv3 msgid)
+ID_REDACTED = "_id_redacted"  # the id of the line a REDACT takes back
+MULTILINE = "_multiline"  # a draft/multiline message: one flag per body line, "1": concatenated
 TIME = "_time"  # when a line was said, in ms since the epoch (server-time)
 STATUSMSG = "_status"  # rank sigils of a STATUSMSG (@#chan): only those ranks get the line
 TEXT = "_text"  # the text of WALLOPS/GLOBOPS

@@ -51,7 +51,9 @@ if TYPE_CHECKING:
     from ircpsyc.store import Store
 
 MAX_CERTS = 16  # fingerprints per account
-MAX_PASSWORD = 400  # bytes; a longer "password" is a mistake or an attack
+# Bytes; a longer "password" is a mistake or an attack.  Above one IRC line: SASL PLAIN
+# takes it in 400-byte chunks, NickServ REGISTER in a draft/multiline batch.
+MAX_PASSWORD = 1024
 _EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
 _FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
 _K = TypeVar("_K")

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from ircpsyc.channels.place import Member, Place, PlaceObserver
+from ircpsyc.channels.place import Member, Place, PlaceObserver, Said
 from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.packet import Dispatch, Packet
 from ircpsyc.psyc_backend.uniform import casefold
@@ -73,6 +73,7 @@ encode_row = json.JSONEncoder(
     separators=(",", ":"), ensure_ascii=False, check_circular=False
 ).encode
 RECENT_PRIVATE = 4096  # (conversation, msgid) pairs remembered to log each message once
+REDACTED_KEPT = 4096  # (target, msgid) taken back, hidden while their rows may still be read
 PRUNE_AGE_EVERY = 300.0  # seconds between age sweeps of the whole table (writer thread)
 
 
@@ -86,6 +87,11 @@ def kind_of(method: str) -> int | None:
     """The history kind of a cast method, or None when it is not kept."""
     kind: int | None = _KINDS.lookup(method)
     return kind
+
+
+def tag_names(rendered: str) -> list[str]:
+    """The names of the client-only tags of a line (`_tags`, as rendered)."""
+    return [part.split("=", 1)[0] for part in rendered.split(";") if part]
 
 
 def conversation(key_a: str, key_b: str) -> str:
@@ -384,6 +390,9 @@ class History(PlaceObserver):
         self._memory: dict[str, deque[Entry]] = {}  # target -> entries, without a store
         self._dm_memory: dict[str, dict[str, tuple[str, int]]] = {}  # owner -> conv -> peer
         self._recent_private: OrderedDict[tuple[str, str], None] = OrderedDict()
+        # Lines taken back (REDACT): the store deletes them behind the queued inserts;
+        # until then a read must not show them.
+        self._redacted: OrderedDict[tuple[str, str], None] = OrderedDict()
         # Writer-thread state: inserts per target since its last prune.
         self._since_prune: dict[str, int] = {}
         self._last_age_prune = 0.0
@@ -416,18 +425,30 @@ class History(PlaceObserver):
 
     def will_log(self, packet: Packet) -> bool:
         """Whether `place_cast` keeps this cast in the store (not in memory only)."""
+        kind = _KINDS.lookup(packet.method)
         return (
             self.writes.store is not None
             and V.STATUSMSG not in packet.vars  # STATUSMSG lines are for ops only
-            and _KINDS.lookup(packet.method) is not None
+            and kind is not None
             and self.config().history.enabled
+            and (kind != KIND_TAGMSG or self._keeps_tagmsg(packet))
         )
 
+    def _keeps_tagmsg(self, packet: Packet) -> bool:
+        """Reactions and replies are kept, typing notifications not ([history] tagmsg_storage)."""
+        kept = self.config().history.tagmsg_storage
+        return bool(kept) and any(name in kept for name in tag_names(packet.get(V.TAGS)))
+
     def place_cast(self, place: Place, packet: Packet) -> None:
+        if packet.method == V.NOTICE_PLACE_REDACT:
+            self.redact(place.folded, packet.get(V.ID_REDACTED))
+            return
         kind = _KINDS.lookup(packet.method)
         if kind is None or V.STATUSMSG in packet.vars:  # STATUSMSG lines are for ops only
             return
         if not self.config().history.enabled:
+            return
+        if kind == KIND_TAGMSG and not self._keeps_tagmsg(packet):
             return
         self._seq += 1
         stamp = packet.vars.get(V.TIME)
@@ -453,7 +474,7 @@ class History(PlaceObserver):
         if not history.enabled or not history.private:
             return None
         kind = _KINDS.lookup(packet.method)
-        if kind is None:
+        if kind is None or (kind == KIND_TAGMSG and not self._keeps_tagmsg(packet)):
             return None
         target = conversation(sender_key, target_key)
         msgid = packet.get(V.ID)
@@ -500,6 +521,47 @@ class History(PlaceObserver):
     def member_entered(self, place: Place, member: Member) -> None:
         """Nothing here: the front-end replays `recent()` in its own observer."""
 
+    def said(self, place: Place, msgid: str) -> Said | None:
+        entry = self.find(place.folded, msgid)
+        if entry is None or entry.kind == KIND_EVENT:
+            return None
+        return Said(entry.source.get(V.PREFIX), entry.source.get(V.ACCOUNT), entry.time)
+
+    # -- taking lines back
+
+    def redact(self, target: str, msgid: str) -> None:
+        """Forget the line `msgid` of `target`: no read returns it from now on."""
+        if not msgid:
+            return
+        key = (target, msgid)
+        self._redacted[key] = None
+        if len(self._redacted) > REDACTED_KEPT:
+            self._redacted.popitem(last=False)
+        ring = self._rings.get(target)
+        if ring is not None:
+            kept = [e for e in ring if e.msgid != msgid]
+            if len(kept) != len(ring):
+                self._rings[target] = deque(kept, maxlen=ring.maxlen)
+        memory = self._memory.get(target)
+        if memory is not None:
+            kept = [e for e in memory if e.msgid != msgid]
+            if len(kept) != len(memory):
+                self._memory[target] = deque(kept, maxlen=memory.maxlen)
+        if self.writes.store is not None:
+
+            def delete(db: sqlite_utils.Database) -> None:
+                db.conn.execute(
+                    "DELETE FROM history WHERE target = ? AND msgid = ?", [target, msgid]
+                )
+
+            self.writes.run(delete)
+
+    def _visible(self, entries: list[Entry]) -> list[Entry]:
+        redacted = self._redacted
+        if not redacted:
+            return entries
+        return [e for e in entries if (e.target, e.msgid) not in redacted]
+
     # -- reading
 
     def recent(self, target: str, count: int) -> list[Entry]:
@@ -531,12 +593,12 @@ class History(PlaceObserver):
         store = self.writes.store
         if store is None:
             return select(self._memory.get(query.target, ()), query)
-        pending = [e for e in self.writes.pending() if e.target == query.target]
-        return merge(self._select_rows(store, query), select(pending, query), query)
+        pending = [e for e in self._visible(self.writes.pending()) if e.target == query.target]
+        return merge(self._visible(self._select_rows(store, query)), select(pending, query), query)
 
     def find(self, target: str, msgid: str) -> Entry | None:
         """The entry of `target` with this msgid (for msgid= selectors)."""
-        if not msgid:
+        if not msgid or (target, msgid) in self._redacted:
             return None
         store = self.writes.store
         if store is None:

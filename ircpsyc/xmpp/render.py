@@ -214,6 +214,27 @@ def on_message(gw: Host, person: XmppPerson, packet: Packet) -> None:
         gw.send(message)
 
 
+def on_redact(gw: Host, person: XmppPerson, packet: Packet) -> None:
+    """An IRC REDACT: an XEP-0424 retraction of the message (by its stanza-id, which is
+    the IRC msgid), with a fallback body for clients without retraction."""
+    room = _room(gw, person, packet)
+    if room is None:
+        return
+    state, _view = room
+    msgid = packet.get("_id_redacted")
+    for occ in joined(state):
+        message = S.stanza(
+            "message", state.occupant(packet.get("_nick")), occ.full, "groupchat", packet.get("_id")
+        )
+        retract = SubElement(message, S.qname("retract", S.RETRACT), {"id": msgid})
+        reason = packet.get("_reason")
+        if reason:
+            S.text_child(retract, "reason", reason, S.RETRACT)
+        SubElement(message, S.qname("fallback", S.FALLBACK), {"for": S.RETRACT})
+        S.text_child(message, "body", f"{packet.get('_nick')} retracted a message.")
+        gw.send(message)
+
+
 def _message_id(gw: Host, packet: Packet) -> tuple[str, str]:
     """The XMPP id a cast message goes out with: the sender's, when an XMPP user said it."""
     cached = packet.render_cache.get(_XID)
@@ -369,6 +390,7 @@ DELIVERY: Dispatch[Renderer] = Dispatch(
         "_notice_place_mode": on_mode,
         "_notice_place_invite": on_invite,
         "_message_public": on_message,
+        "_notice_place_redact": on_redact,
         "_message_private": on_private,
         "_error": on_error,
     }

@@ -148,6 +148,7 @@ def _room_info(gw: Host, element: Element, channel: str, query: Element) -> None
         S.PING,
         S.MUC_STABLE_ID,
         S.SID,
+        S.RETRACT,
         "muc_nonanonymous",
         "muc_hidden" if ("s" in flags or "p" in flags) else "muc_public",
         "muc_persistent" if view is not None and _kept(view) else "muc_temporary",

@@ -36,8 +36,13 @@ async def test_register_then_sasl_plain_on_a_new_connection(shared_server: Serve
     client = await RawClient.connect(shared_server.port)
     nick = unique("sasl")
     await client.send("CAP LS 302", f"NICK {nick}", "USER u 0 * :SASL user")
-    ls = await client.expect("CAP", where=lambda m: m.params[1] == "LS")
-    assert "sasl=PLAIN,EXTERNAL,SCRAM-SHA-256" in ls.params[-1].split()
+    offered: list[str] = []
+    while True:  # CAP LS 302 may continue over several lines ("*")
+        ls = await client.expect("CAP", where=lambda m: m.params[1] == "LS")
+        offered += ls.params[-1].split()
+        if ls.params[2] != "*":
+            break
+    assert "sasl=PLAIN,EXTERNAL,SCRAM-SHA-256" in offered
     await client.send("CAP REQ :sasl")
     await client.expect("CAP", where=lambda m: m.params[1] == "ACK")
     await client.send("AUTHENTICATE PLAIN")
@@ -154,3 +159,41 @@ async def test_replies_after_a_password_check_carry_the_label(
     assert start.tags is not None and start.tags.get("label") == "ns1", start.format()
     lines = await client.collect("BATCH", timeout=10)
     assert any(m.command == "900" for m in lines), [m.format() for m in lines]
+
+
+@aio
+async def test_long_password_by_multiline_register_then_sasl_in_chunks(
+    shared_server: ServerProcess,
+) -> None:
+    """A password of about 590 bytes (irctest's testPlainLarge800): too long for one
+    line, so NickServ REGISTER comes in a draft/multiline batch (read as one command),
+    and SASL PLAIN takes it in two 400-byte chunks and a "+"."""
+    account = unique("long")
+    password = "x" * (598 - 2 * len(account))  # 800 bytes of base64 with the account twice
+    client = await connect_registered(
+        shared_server.port, account, caps=["batch", "draft/multiline"]
+    )
+    command = f"REGISTER {password}"
+    chunks = [command[i : i + 300] for i in range(0, len(command), 300)]
+    await client.send(
+        "BATCH +r draft/multiline NickServ",
+        *(
+            f"@batch=r{';draft/multiline-concat' if i else ''} PRIVMSG NickServ :{chunk}"
+            for i, chunk in enumerate(chunks)
+        ),
+        "BATCH -r",
+    )
+    created = await client.expect("NOTICE", timeout=10)
+    assert created.params == [account, "Account created"], created.format()
+    await client.quit()
+
+    sasl = await RawClient.connect(shared_server.port)
+    await sasl.send("CAP LS 302", "CAP REQ :sasl", f"NICK {unique('sl')}", "USER u 0 * :u")
+    await sasl.send("AUTHENTICATE PLAIN")
+    await sasl.expect("AUTHENTICATE", where=lambda m: m.params == ["+"])
+    encoded = base64.b64encode(f"{account}\0{account}\0{password}".encode()).decode()
+    assert len(encoded) == 800
+    await sasl.send(*(f"AUTHENTICATE {encoded[i : i + 400]}" for i in range(0, 800, 400)))
+    await sasl.send("AUTHENTICATE +")
+    done = await sasl.expect("903", "904", timeout=10)
+    assert done.command == "903", done.format()

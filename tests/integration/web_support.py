@@ -120,7 +120,7 @@ class WsClient:
         caps = list(caps)
         if caps:
             await self.send("CAP LS 302", f"NICK {nick}", "USER web 0 * :Web Tester")
-            await self.expect("CAP", where=lambda m: m.params[1] == "LS")
+            await self.expect("CAP", where=lambda m: m.params[1] == "LS" and m.params[2] != "*")
             await self.send(f"CAP REQ :{' '.join(caps)}")
             ack = await self.expect("CAP")
             assert ack.params[1] == "ACK", ack.format()

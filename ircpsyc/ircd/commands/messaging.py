@@ -10,8 +10,10 @@ from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.client import Client, render_message
 from ircpsyc.ircd.core import command
 from ircpsyc.ircd.lines import format_tags
+from ircpsyc.ircd.multiline import Multiline
 from ircpsyc.ircd.names import place_uniform
 from ircpsyc.ircd.session import MAX_TAGS_CLIENT, Session
+from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.ids import new_id
 from ircpsyc.psyc_backend.packet import Packet, Value
 from ircpsyc.psyc_backend.uniform import casefold, person
@@ -35,11 +37,47 @@ def _client_tags(s: Session, msg: Line) -> str | None:
     return rendered
 
 
-def _deliver(s: Session, msg: Line, verb: str) -> None:
+def _collect(s: Session, msg: Line, verb: str, ref: str) -> None:
+    """A line of a client batch (draft/multiline): kept until the batch ends."""
+    batch = s.multiline
+    if batch is None:
+        return
+    if ref != batch.ref or verb == "TAGMSG" or len(msg.params) < 2:
+        s.multiline = None
+        s.fail("BATCH", "MULTILINE_INVALID", "Invalid multiline batch")
+        return
+    assert msg.tags is not None
+    refusal = batch.add(verb, msg.params[0], msg.params[1], C.MULTILINE_CONCAT in msg.tags)
+    if refusal:
+        s.multiline = None
+        s.fail("BATCH", *refusal, "Invalid multiline batch")
+
+
+def send_multiline(s: Session, batch: Multiline) -> None:
+    """A client batch that ended: one message to its target."""
+    if not batch.lines or not any(batch.lines):
+        s.fail("BATCH", "MULTILINE_INVALID", "Empty multiline batch")
+        return
+    tags = dict(batch.tags)
+    target = s.core.find(batch.target) if not batch.target.startswith("#") else None
+    if target is not None and "/$" in target.uniform:
+        # A service reads one command: the logical line, however it was cut.
+        line = Line(
+            tags=tags, source=None, command=batch.verb, params=[batch.target, batch.logical()]
+        )
+        _deliver(s, line, batch.verb, "", whole=True)
+        return
+    line = Line(tags=tags, source=None, command=batch.verb, params=[batch.target, batch.text()])
+    _deliver(s, line, batch.verb, batch.flags(), whole=True)
+
+
+def _deliver(s: Session, msg: Line, verb: str, multiline: str = "", whole: bool = False) -> None:
     client = s.client
     assert client is not None
     notice = verb == "NOTICE"
     tagmsg = verb == "TAGMSG"
+    if msg.tags and "batch" in msg.tags and s.multiline is not None and not whole:
+        return _collect(s, msg, verb, msg.tags["batch"])
     if not msg.params or not msg.params[0]:
         if not notice:
             s.numeric(N.ERR_NORECIPIENT, f"No recipient given ({verb})")
@@ -81,6 +119,8 @@ def _deliver(s: Session, msg: Line, verb: str) -> None:
                 vars["_status"] = status
             if "B" in client.modes:
                 vars["_flag_bot"] = "1"
+            if multiline:
+                vars[V.MULTILINE] = multiline
             view = client.channels.get(casefold(name))
             uniform = view.uniform if view is not None else place_uniform(s, name)
             gone = s.core.net.split_off(uniform)
@@ -94,11 +134,18 @@ def _deliver(s: Session, msg: Line, verb: str) -> None:
                 continue
             client.request("_message_public" + suffix, uniform, vars, text)
         else:
-            _private(s, client, target, text, tags, suffix, notice)
+            _private(s, client, target, text, tags, suffix, notice, multiline)
 
 
 def _private(
-    s: Session, client: Client, nick: str, text: str, tags: str, suffix: str, notice: bool
+    s: Session,
+    client: Client,
+    nick: str,
+    text: str,
+    tags: str,
+    suffix: str,
+    notice: bool,
+    multiline: str = "",
 ) -> None:
     target = s.core.find(nick)
     absent = ""  # nobody has the nick, but its account keeps messages (the away log)
@@ -117,6 +164,8 @@ def _private(
     }
     if tags:
         vars["_tags"] = tags
+    if multiline:
+        vars[V.MULTILINE] = multiline
     if "B" in client.modes:
         vars["_flag_bot"] = "1"
     if client.account:

@@ -337,11 +337,16 @@ def handle_userhost(s: Session, msg: Line) -> None:
 
 
 # AWAY [<text>]
-@command("AWAY")
+@command("AWAY", pre_registration=True)
 def handle_away(s: Session, msg: Line) -> None:
     client = s.client
-    assert client is not None
     text = msg.params[0] if msg.params else ""
+    if client is None:  # draft/pre-away: kept until registration completes
+        if C.PRE_AWAY not in s.caps:
+            s.numeric(N.ERR_NOTREGISTERED, "You have not registered")
+            return
+        s.pre_away = text[: s.core.config.limits.awaylen]
+        return
     client.away = text[: s.core.config.limits.awaylen]
     if client.away:
         s.numeric(N.RPL_NOWAWAY, "You have been marked as being away")

@@ -36,7 +36,8 @@ def handle_cap(s: Session, msg: Line) -> None:
         chunks: list[list[str]] = [[]]
         size = 0
         for token in tokens:
-            if size + len(token) + 1 > 380 and chunks[-1]:
+            # Before 302 the list must be one line (names only, it fits).
+            if s.cap_version >= 302 and size + len(token) + 1 > 380 and chunks[-1]:
                 chunks.append([])
                 size = 0
             chunks[-1].append(token)
