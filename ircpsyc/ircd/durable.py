@@ -113,7 +113,8 @@ class DurableEcho:
         self.hurry = hurry
         self.clock = clock
         self.hurried = 0  # the last ticket the writer was asked to commit soon
-        self.local_places = f"psyc://{host}/@"
+        # Host names are case-insensitive: the network writes them folded.
+        self.local_places = f"psyc://{host.lower()}/@"
         self.held: dict[SinkHolder, HeldSink] = {}
         self.unbound: list[Segment] = []
         self.bind_scheduled = False
@@ -127,7 +128,7 @@ class DurableEcho:
         """The echo of `packet` is about to go to `sessions`: hold it if the line is
         kept in a history that has not committed it yet."""
         context = packet.routing.get("_context", "")
-        if context.startswith(self.local_places):
+        if context[: len(self.local_places)].lower() == self.local_places:
             if self.history.will_log(packet):
                 self.hold(sessions)
             return

@@ -213,3 +213,21 @@ class KeptData(LinkedNetwork):
         extra["limits"] = {"flood_rate": 0.0}
         extra["history"] = {"chathistory_limit": LIMIT, "max_per_channel": 100_000}
         return extra
+
+
+@aio
+async def test_echo_is_prompt_on_a_server_whose_name_has_capitals(
+    ircpsyc_server: ServerStarter,
+) -> None:
+    """Host names are case-insensitive: a channel of `My.Little.Server` is homed here,
+    and its echo waits for the local commit only (not for a home's confirmation)."""
+    server = ircpsyc_server({"server": {"name": "My.Little.Server"}})
+    client = await connect_registered(server.port, unique("cap"), caps=["echo-message"])
+    channel = "#" + unique("caps")
+    await client.send(f"JOIN {channel}")
+    await client.expect("366")
+    started = time.monotonic()
+    await client.send(f"PRIVMSG {channel} :hello")
+    await client.expect("PRIVMSG", timeout=5)
+    assert time.monotonic() - started < 1.0
+    assert "did not confirm a commit" not in server.log()
