@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from conftest import OPER_NAME, OPER_PASSWORD, ServerFactory, ServerProcess
+from conftest import OPER_NAME, OPER_PASSWORD, ServerFactory, ServerProcess, ServerStarter
 
 from .linking_support import LinkedNetwork
 from .support import aio, connect_registered, find, unique
@@ -64,3 +64,12 @@ def test_lusers_whois_and_links_across_linked_servers(factory: ServerFactory) ->
         assert links[s0] == f"1 The {s0} server"
 
     run()
+
+
+@aio
+async def test_links_and_map_show_the_configured_name(ircpsyc_server: ServerStarter) -> None:
+    server = ircpsyc_server({"server": {"name": "My.Little.Server"}})
+    client = await connect_registered(server.port, unique("lk"))
+    await client.send("LINKS")
+    links = await client.expect("364")
+    assert links.params[1:3] == ["My.Little.Server", "My.Little.Server"]

@@ -27,9 +27,14 @@ RPL_MAPEND = "017"
 @command("LINKS")
 def handle_links(s: Session, msg: Line) -> None:
     core = s.core
+    me = core.net.network.me
+
+    def shown(name: str) -> str:  # this server as configured, not as the network folds it
+        return core.name if name == me else name
+
     for name, parent, hops in core.net.servers():
         text = server_description(core, name)
-        s.numeric(N.RPL_LINKS, name, parent, f"{max(hops, 0)} {text}")
+        s.numeric(N.RPL_LINKS, shown(name), shown(parent), f"{max(hops, 0)} {text}")
     s.numeric(N.RPL_ENDOFLINKS, "*", "End of /LINKS list")
 
 
@@ -50,7 +55,8 @@ def handle_map(s: Session, msg: Line) -> None:
         peer = network.peer_of(name)
         if peer is not None and not top:
             state = f" ({peer.state}, queue {len(peer.unacked)})"
-        s.numeric(RPL_MAP, f"{branch}{name} [{users.get(name, 0)} users]{state}")
+        shown = core.name if name == network.me else name
+        s.numeric(RPL_MAP, f"{branch}{shown} [{users.get(name, 0)} users]{state}")
         kids = children.get(name, [])
         for index, child in enumerate(kids):
             deeper = "" if top else indent + ("   " if last else "|  ")
