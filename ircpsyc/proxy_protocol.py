@@ -18,6 +18,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
+from ircpsyc.netaddr import unmapped
+
 log = logging.getLogger("ircpsyc.proxy")
 
 V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
@@ -102,9 +104,7 @@ def _port(payload: bytes, offset: int) -> int:
 
 
 def _unmapped(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return str(address.ipv4_mapped)
-    return str(address)
+    return str(unmapped(address))
 
 
 class _PeerTransport(asyncio.Transport):

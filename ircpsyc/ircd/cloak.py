@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 
 from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.lines import line
+from ircpsyc.netaddr import parse_address
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -70,14 +71,11 @@ def cloak_address(ip: str, secret: bytes, suffix: str) -> str:
     """
     if ip in _NO_ADDRESS or not secret:
         return ""
-    try:
-        address = ipaddress.ip_address(ip.partition("%")[0])  # no IPv6 zone index
-    except ValueError:
+    address = parse_address(ip)  # ::ffff:192.0.2.7 is 192.0.2.7 on a dual-stack socket
+    if address is None:
         # Not an address (a host name, should a front-end ever give one): one label,
         # so the name's domain is not kept as InspIRCd does; nothing here resolves names.
         return f"{_label(secret, b'host:' + ip.lower().encode())}.{suffix}"
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped  # ::ffff:192.0.2.7 is 192.0.2.7 on a dual-stack socket
     prefixes = IPV4_PREFIXES if address.version == 4 else IPV6_PREFIXES
     labels = []
     for prefix in prefixes:

@@ -26,13 +26,14 @@ so a slow DNS server never holds up the event loop or the password hashing.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import re
 import socket
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+
+from ircpsyc.netaddr import parse_address
 
 if TYPE_CHECKING:
     from ircpsyc.ircd.ports import LookupSession, Registrar
@@ -68,25 +69,15 @@ def valid_hostname(name: str) -> bool:
     return any(c.isalpha() for c in name)
 
 
-def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        address = ipaddress.ip_address(text.partition("%")[0])  # no IPv6 zone index
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
-
-
 def is_loopback(ip: str) -> bool:
-    address = _address(ip)
+    address = parse_address(ip)
     return address is not None and address.is_loopback
 
 
 def confirms(ip: str, addresses: list[str]) -> bool:
     """Whether the forward lookup's `addresses` contain `ip` again."""
-    mine = _address(ip)
-    return mine is not None and any(_address(a) == mine for a in addresses)
+    mine = parse_address(ip)
+    return mine is not None and any(parse_address(a) == mine for a in addresses)
 
 
 async def confirmed_name(
@@ -115,7 +106,7 @@ class HostLookups(Generic[S]):
     def start(self, session: S, now: float) -> None:
         """A connection came in (`now` on the clock `tick` gets): find its host name."""
         limits = self.core.config.limits
-        if not limits.resolve_hostnames or _address(session.ip) is None:
+        if not limits.resolve_hostnames or parse_address(session.ip) is None:
             return
         if is_loopback(session.ip):
             session.note(LOOKING_UP)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Sequence
 
+from ircpsyc.netaddr import parse_address
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -21,13 +23,8 @@ def parse_networks(entries: Iterable[str]) -> tuple[Network, ...]:
 
 def normal_ip(text: str) -> str | None:
     """`text` as a canonical address string, IPv4-mapped IPv6 unwrapped; None if it is none."""
-    try:
-        address = ipaddress.ip_address(text.strip())
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return str(address)
+    address = parse_address(text)
+    return None if address is None else str(address)
 
 
 def is_trusted(ip: str, trusted: Sequence[Network]) -> bool:

@@ -19,19 +19,15 @@ from irctokens.line import Line
 from ircpsyc.config import WebircEntry
 from ircpsyc.ircd.core import command
 from ircpsyc.ircd.session import Session
+from ircpsyc.netaddr import parse_address
 from ircpsyc.passwords import verify_password
 
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
 
 
 def _address(text: str) -> str | None:
-    try:
-        address = ipaddress.ip_address(text)
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return str(address)
+    address = parse_address(text)
+    return None if address is None else str(address)
 
 
 def _allowed(entry: WebircEntry, ip: str, gateway: str) -> bool:
