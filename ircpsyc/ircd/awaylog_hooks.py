@@ -48,6 +48,7 @@ from ircpsyc.ircd.client import Client
 from ircpsyc.ircd.core import IRCServer, PersonObserver
 from ircpsyc.ircd.lines import line
 from ircpsyc.ircd.session import Session
+from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.packet import Packet
 from ircpsyc.psyc_backend.uniform import casefold
 from ircpsyc.services.awaylog import AwayEntry
@@ -76,19 +77,19 @@ class AwayHooks(PersonObserver):
         self, session: Session, sender: Client, target: Client | None, packet: Packet
     ) -> None:
         awaylog = self.core.awaylog
-        if target is sender or packet.method.endswith("_tagmsg"):
+        if target is sender or packet.method.endswith(V.TAGMSG_SUFFIX):
             return
         body = packet.body
         if body.startswith("\x01") and not body.startswith("\x01ACTION"):
             return  # CTCP requests are not messages
         if target is None:
-            account, state = packet.get("_account_target"), "not online"
+            account, state = packet.get(V.ACCOUNT_TARGET), "not online"
         elif target.away and target.account and "/$" not in target.uniform:
             account, state = target.account, "away"
         else:
             return
-        nick = packet.get("_nick_target")
-        speak = packet.method == "_message_private"  # never answer a NOTICE
+        nick = packet.get(V.NICK_TARGET)
+        speak = packet.method == V.MESSAGE_PRIVATE  # never answer a NOTICE
         if target is not None and not self.core.router.is_local(target.uniform):
             # The recipient's server keeps it (`arrived`), where the account comes back.
             if not awaylog.enabled:
@@ -155,7 +156,7 @@ def arrived(client: Client, packet: Packet) -> None:
     awaylog = core.awaylog
     if not client.away or not client.account:
         return
-    if packet.method.endswith("_tagmsg") or core.router.is_local(packet.source):
+    if packet.method.endswith(V.TAGMSG_SUFFIX) or core.router.is_local(packet.source):
         return  # local senders are recorded by `AwayHooks.private_message`
     body = packet.body
     if body.startswith("\x01") and not body.startswith("\x01ACTION"):
@@ -269,7 +270,7 @@ def gather(client: Client, unread_only: bool, done: Callable[[list[AwayEntry], s
         seen: set[str] = set()
         merged, twice = [], []
         for entry in sorted([*remote, *local], key=lambda e: e.time):
-            msgid = entry.vars.get("_id")
+            msgid = entry.vars.get(V.ID)
             if isinstance(msgid, str) and msgid:
                 if msgid in seen:  # kept here after the home timed out, and there too
                     twice.append(entry)

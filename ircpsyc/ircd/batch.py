@@ -25,6 +25,7 @@ from ircpsyc.ircd.client import (
     render_topic,
 )
 from ircpsyc.ircd.lines import add_tag, line
+from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.packet import Dispatch, Packet
 
 if TYPE_CHECKING:
@@ -35,14 +36,14 @@ TARGETS_BATCH = "draft/chathistory-targets"
 
 _RENDER = Dispatch(
     {
-        "_message": render_message,
-        "_notice_place_enter": render_join,
-        "_notice_place_leave": render_part,
-        "_notice_place_leave_disconnect": render_quit,
-        "_notice_place_leave_kick": render_kick,
-        "_notice_place_nick": render_nick,
-        "_notice_place_topic": render_topic,
-        "_notice_place_mode": render_mode,
+        V.MESSAGE: render_message,
+        V.NOTICE_PLACE_ENTER: render_join,
+        V.NOTICE_PLACE_LEAVE: render_part,
+        V.NOTICE_PLACE_LEAVE_DISCONNECT: render_quit,
+        V.NOTICE_PLACE_LEAVE_KICK: render_kick,
+        V.NOTICE_PLACE_NICK: render_nick,
+        V.NOTICE_PLACE_TOPIC: render_topic,
+        V.NOTICE_PLACE_MODE: render_mode,
     }
 )
 
@@ -93,9 +94,9 @@ def when(ms: int) -> str:
 
 def plain(packet: Packet, stamp: int, where: str = "") -> str:
     """A stored message as one line of text: "[time] #chan <nick> text"."""
-    nick = packet.get("_nick") or packet.get("_prefix").split("!", 1)[0]
+    nick = packet.get(V.NICK) or packet.get(V.PREFIX).split("!", 1)[0]
     body = packet.body
-    if packet.method.endswith("_notice"):
+    if packet.method.endswith(V.NOTICE):
         said = f"-{nick}- {body}"
     elif body.startswith("\x01ACTION ") or body == "\x01ACTION\x01":
         said = f"* {nick} {body[8:].rstrip(chr(1))}"

@@ -16,6 +16,7 @@ from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.lines import line, server_time
 from ircpsyc.ircd.replies import send_list_mode, send_names, send_topic
 from ircpsyc.persons.person import Person, PersonObserver
+from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.ids import new_id
 from ircpsyc.psyc_backend.packet import Dispatch, Packet
 from ircpsyc.psyc_backend.uniform import casefold, person
@@ -92,10 +93,7 @@ class Client(Person):
     # -- packets in
 
     def receive(self, packet: Packet) -> None:
-        if (
-            packet.method == "_message_public"
-            and packet.routing.get("_source_relay") != self.uniform
-        ):
+        if packet.method == V.MESSAGE_PUBLIC and packet.routing.get(V.SOURCE_RELAY) != self.uniform:
             # The hot path of every channel line, inlined: one cache lookup and one
             # write per session (the line is rendered once per capability set).
             cache = packet.render_cache
@@ -129,7 +127,7 @@ class Client(Person):
 
     def _once(self, packet: Packet) -> bool:
         """Drop the second copy of a person event (QUIT, NICK) seen through another place."""
-        event_id = packet.get("_id")
+        event_id = packet.get(V.ID)
         if not event_id:
             return True
         if event_id in self.seen:
@@ -139,7 +137,7 @@ class Client(Person):
 
     def _on_message_public(self, packet: Packet) -> None:
         # The hot path of every channel line: one cache lookup and one write per session.
-        if packet.routing.get("_source_relay") == self.uniform:
+        if packet.routing.get(V.SOURCE_RELAY) == self.uniform:
             sessions = [s for s in self.sessions if C.ECHO_MESSAGE in s.caps]
             if sessions:
                 durable = self.core.durable
@@ -156,14 +154,14 @@ class Client(Person):
                 session.send(data)
 
     def _on_message_private(self, packet: Packet) -> None:
-        if packet.routing.get("_source") == self.uniform:
+        if packet.routing.get(V.SOURCE) == self.uniform:
             # A message to oneself: the delivered copy is not part of a labeled response.
             for session in self.sessions:
                 data = render_message(packet, session.fmt)
                 if data and not session.closed:
                     session.sink.write(data)
             return
-        if not self.core.router.is_local(packet.routing.get("_source", "")):
+        if not self.core.router.is_local(packet.routing.get(V.SOURCE, "")):
             # From another server: its private history (and away log) is kept here too.
             for observer in self.core.person_observers:
                 observer.private_arrived(self, packet)
@@ -171,15 +169,15 @@ class Client(Person):
 
     def _on_enter(self, packet: Packet) -> None:
         self._cached(packet, render_join)
-        away = packet.get("_away")
+        away = packet.get(V.AWAY)
         if away:
-            data = line(packet.get("_prefix"), "AWAY", away)
+            data = line(packet.get(V.PREFIX), "AWAY", away)
             for session in self.sessions:
                 if C.AWAY_NOTIFY in session.caps:
                     session.send(data)
 
     def _on_echo_enter(self, packet: Packet) -> None:
-        place = self.core.places.get(packet.get("_nick_place"))
+        place = self.core.places.get(packet.get(V.NICK_PLACE))
         if place is None:
             return
         self.channels[place.folded] = place
@@ -194,8 +192,8 @@ class Client(Person):
                 observer.remote_channel_entered(self, place)
 
     def _on_leave(self, packet: Packet) -> None:
-        if packet.routing.get("_source_relay") == self.uniform:
-            self.channels.pop(casefold(packet.get("_nick_place")), None)
+        if packet.routing.get(V.SOURCE_RELAY) == self.uniform:
+            self.channels.pop(casefold(packet.get(V.NICK_PLACE)), None)
         self._cached(packet, render_part)
 
     def _on_quit(self, packet: Packet) -> None:
@@ -203,8 +201,8 @@ class Client(Person):
             self._cached(packet, render_quit)
 
     def _on_kick(self, packet: Packet) -> None:
-        if casefold(packet.get("_nick_target")) == casefold(self.nick):
-            self.channels.pop(casefold(packet.get("_nick_place")), None)
+        if casefold(packet.get(V.NICK_TARGET)) == casefold(self.nick):
+            self.channels.pop(casefold(packet.get(V.NICK_PLACE)), None)
         self._cached(packet, render_kick)
 
     def _on_nick(self, packet: Packet) -> None:
@@ -221,41 +219,41 @@ class Client(Person):
         for session in self.sessions:
             session.send(
                 line(
-                    packet.get("_prefix"),
+                    packet.get(V.PREFIX),
                     "INVITE",
                     self.nick,
-                    packet.get("_nick_place"),
+                    packet.get(V.NICK_PLACE),
                     tags=_tags(packet, session.fmt),
                 )
             )
 
     def _on_invited(self, packet: Packet) -> None:
-        if packet.routing.get("_source_relay") == self.uniform:
+        if packet.routing.get(V.SOURCE_RELAY) == self.uniform:
             return
-        if casefold(packet.get("_nick_target")) == casefold(self.nick):
+        if casefold(packet.get(V.NICK_TARGET)) == casefold(self.nick):
             return
         for session in self.sessions:
             if C.INVITE_NOTIFY in session.caps:
                 session.send(
                     line(
-                        packet.get("_prefix"),
+                        packet.get(V.PREFIX),
                         "INVITE",
-                        packet.get("_nick_target"),
-                        packet.get("_nick_place"),
+                        packet.get(V.NICK_TARGET),
+                        packet.get(V.NICK_PLACE),
                         tags=_tags(packet, session.fmt),
                     )
                 )
 
     def _on_invite_echo(self, packet: Packet) -> None:
         for session in self.sessions:
-            session.numeric(N.RPL_INVITING, packet.get("_nick_target"), packet.get("_nick_place"))
+            session.numeric(N.RPL_INVITING, packet.get(V.NICK_TARGET), packet.get(V.NICK_PLACE))
 
     def _on_list(self, packet: Packet) -> None:
-        place = self.core.places.get(packet.get("_nick_place"))
+        place = self.core.places.get(packet.get(V.NICK_PLACE))
         if place is None:
             return
         for session in self.sessions:
-            send_list_mode(session, place, packet.get("_mode"))
+            send_list_mode(session, place, packet.get(V.MODE))
 
     def _on_error(self, packet: Packet) -> None:
         for session in self.sessions:
@@ -265,7 +263,7 @@ class Client(Person):
         """An IRC operator overrode the channel's rules: the place tells everybody."""
         server = self.core.name
         self._cached(packet, lambda p, fmt: render_override(server, p, fmt))
-        if packet.routing.get("_source_relay") == self.uniform:
+        if packet.routing.get(V.SOURCE_RELAY) == self.uniform:
             self.core.moderation.snomasks.send(
                 "v", f"{self.nick} overrode {packet.get('_nick_place')}: {packet.get('_action')}"
             )
@@ -274,15 +272,15 @@ class Client(Person):
         for session in self.sessions:
             session.numeric(
                 N.RPL_KNOCK,
-                packet.get("_nick_place"),
-                packet.get("_prefix"),
-                _knock_text(packet.get("_reason")),
+                packet.get(V.NICK_PLACE),
+                packet.get(V.PREFIX),
+                _knock_text(packet.get(V.REASON)),
             )
 
     def _on_knock_echo(self, packet: Packet) -> None:
         for session in self.sessions:
             session.numeric(
-                N.RPL_KNOCKDLVR, packet.get("_nick_place"), "Your KNOCK has been delivered."
+                N.RPL_KNOCKDLVR, packet.get(V.NICK_PLACE), "Your KNOCK has been delivered."
             )
 
     def _on_redact(self, packet: Packet) -> None:
@@ -293,7 +291,7 @@ class Client(Person):
 
     def _on_redact_private(self, packet: Packet) -> None:
         """A private line taken back by its sender (REDACT nick msgid)."""
-        if not self.core.router.is_local(packet.routing.get("_source", "")):
+        if not self.core.router.is_local(packet.routing.get(V.SOURCE, "")):
             for observer in self.core.person_observers:  # history kept here too
                 observer.private_redacted(self, packet)
         self._on_redact(packet)
@@ -352,19 +350,19 @@ def _tags(packet: Packet, fmt: int) -> str:
         return ""
     parts = []
     if fmt & C.F_TAGS:
-        client_tags = packet.get("_tags")
+        client_tags = packet.get(V.TAGS)
         if client_tags:
             parts.append(client_tags)
-        msgid = packet.get("_id")
+        msgid = packet.get(V.ID)
         if msgid:
             parts.append("msgid=" + msgid)
-        if "_flag_bot" in packet.vars:
+        if V.FLAG_BOT in packet.vars:
             parts.append("bot")
     if fmt & C.F_TIME:
-        stamp = packet.get("_time")
+        stamp = packet.get(V.TIME)
         parts.append("time=" + server_time(int(stamp) if stamp else None))
     if fmt & C.F_ACCOUNT:
-        account = packet.get("_account")
+        account = packet.get(V.ACCOUNT)
         if account:
             parts.append("account=" + account)
     return ";".join(parts)
@@ -372,12 +370,12 @@ def _tags(packet: Packet, fmt: int) -> str:
 
 # method -> (a channel line?, verb): the verb is TAGMSG, NOTICE or PRIVMSG.
 _MESSAGE_SHAPES: dict[str, tuple[bool, str]] = {
-    "_message_public": (True, "PRIVMSG"),
-    "_message_public_notice": (True, "NOTICE"),
-    "_message_public_tagmsg": (True, "TAGMSG"),
-    "_message_private": (False, "PRIVMSG"),
-    "_message_private_notice": (False, "NOTICE"),
-    "_message_private_tagmsg": (False, "TAGMSG"),
+    V.MESSAGE_PUBLIC: (True, "PRIVMSG"),
+    V.MESSAGE_PUBLIC_NOTICE: (True, "NOTICE"),
+    V.MESSAGE_PUBLIC_TAGMSG: (True, "TAGMSG"),
+    V.MESSAGE_PRIVATE: (False, "PRIVMSG"),
+    V.MESSAGE_PRIVATE_NOTICE: (False, "NOTICE"),
+    V.MESSAGE_PRIVATE_TAGMSG: (False, "TAGMSG"),
 }
 
 
@@ -385,42 +383,42 @@ def _message_shape(method: str) -> tuple[bool, str]:
     shape = _MESSAGE_SHAPES.get(method)
     if shape is not None:
         return shape
-    if method.endswith("_tagmsg"):
+    if method.endswith(V.TAGMSG_SUFFIX):
         verb = "TAGMSG"
-    elif method.endswith("_notice"):
+    elif method.endswith(V.NOTICE):
         verb = "NOTICE"
     else:
         verb = "PRIVMSG"
-    return method.startswith("_message_public"), verb
+    return method.startswith(V.MESSAGE_PUBLIC), verb
 
 
 def render_message(packet: Packet, fmt: int) -> bytes:
     # Every message line is rendered here (once per capability set for a channel).
     public, verb = _message_shape(packet.method)
     if public:
-        target = packet.get("_status") + packet.get("_nick_place")
+        target = packet.get(V.STATUSMSG) + packet.get(V.NICK_PLACE)
     else:
         # A peer outside the network may leave `_nick_target` out (issue 15): never
         # `PRIVMSG  :text`, the recipient's nick is in its uniform.
-        target = packet.get("_nick_target") or packet.target.rpartition("/~")[2] or "*"
+        target = packet.get(V.NICK_TARGET) or packet.target.rpartition("/~")[2] or "*"
     tags = _tags(packet, fmt) if fmt else ""
-    if "_multiline" in packet.vars:
+    if V.MULTILINE in packet.vars:
         return _render_multiline(packet, fmt, verb, target, tags)
     if verb == "TAGMSG":
         if not fmt & C.F_TAGS:
             return b""
-        return line(packet.get("_prefix"), "TAGMSG", target, tags=tags)
-    return line(packet.get("_prefix"), verb, target, packet.body, tags=tags, trailing=True)
+        return line(packet.get(V.PREFIX), "TAGMSG", target, tags=tags)
+    return line(packet.get(V.PREFIX), verb, target, packet.body, tags=tags, trailing=True)
 
 
 def _render_multiline(packet: Packet, fmt: int, verb: str, target: str, tags: str) -> bytes:
     """A draft/multiline message: one batch with the capability, else a line per
     non-blank line (the first has the msgid, as Ergo does)."""
-    prefix = packet.get("_prefix")
-    flags = packet.get("_multiline")
+    prefix = packet.get(V.PREFIX)
+    flags = packet.get(V.MULTILINE)
     texts = packet.body.split("\n")
     if fmt & C.F_MULTILINE:
-        ref = "ml" + (packet.get("_id") or new_id())
+        ref = "ml" + (packet.get(V.ID) or new_id())
         out = [line(prefix, "BATCH", "+" + ref, C.MULTILINE_BATCH, target, tags=tags)]
         for i, text in enumerate(texts):
             concat = ";" + C.MULTILINE_CONCAT if flags[i : i + 1] == "1" else ""
@@ -436,60 +434,60 @@ def _render_multiline(packet: Packet, fmt: int, verb: str, target: str, tags: st
 
 
 def render_join(packet: Packet, fmt: int) -> bytes:
-    channel = packet.get("_nick_place")
+    channel = packet.get(V.NICK_PLACE)
     if fmt & C.F_EXTJOIN:
         return line(
-            packet.get("_prefix"),
+            packet.get(V.PREFIX),
             "JOIN",
             channel,
-            packet.get("_account") or "*",
-            packet.get("_realname"),
+            packet.get(V.ACCOUNT) or "*",
+            packet.get(V.REALNAME),
             tags=_tags(packet, fmt),
         )
-    return line(packet.get("_prefix"), "JOIN", channel, tags=_tags(packet, fmt))
+    return line(packet.get(V.PREFIX), "JOIN", channel, tags=_tags(packet, fmt))
 
 
 def render_part(packet: Packet, fmt: int) -> bytes:
-    reason = packet.get("_reason")
-    params = [packet.get("_nick_place")] + ([reason] if reason else [])
-    return line(packet.get("_prefix"), "PART", *params, tags=_tags(packet, fmt))
+    reason = packet.get(V.REASON)
+    params = [packet.get(V.NICK_PLACE)] + ([reason] if reason else [])
+    return line(packet.get(V.PREFIX), "PART", *params, tags=_tags(packet, fmt))
 
 
 def render_quit(packet: Packet, fmt: int) -> bytes:
-    return line(packet.get("_prefix"), "QUIT", packet.get("_reason"), tags=_tags(packet, fmt))
+    return line(packet.get(V.PREFIX), "QUIT", packet.get(V.REASON), tags=_tags(packet, fmt))
 
 
 def render_kick(packet: Packet, fmt: int) -> bytes:
     return line(
-        packet.get("_prefix"),
+        packet.get(V.PREFIX),
         "KICK",
-        packet.get("_nick_place"),
-        packet.get("_nick_target"),
-        packet.get("_reason"),
+        packet.get(V.NICK_PLACE),
+        packet.get(V.NICK_TARGET),
+        packet.get(V.REASON),
         tags=_tags(packet, fmt),
     )
 
 
 def render_nick(packet: Packet, fmt: int) -> bytes:
-    return line(packet.get("_prefix"), "NICK", packet.get("_nick_new"), tags=_tags(packet, fmt))
+    return line(packet.get(V.PREFIX), "NICK", packet.get(V.NICK_NEW), tags=_tags(packet, fmt))
 
 
 def render_topic(packet: Packet, fmt: int) -> bytes:
     return line(
-        packet.get("_prefix"),
+        packet.get(V.PREFIX),
         "TOPIC",
-        packet.get("_nick_place"),
-        packet.get("_topic"),
+        packet.get(V.NICK_PLACE),
+        packet.get(V.TOPIC),
         tags=_tags(packet, fmt),
     )
 
 
 def render_redact(packet: Packet, fmt: int) -> bytes:
-    target = packet.get("_nick_place") or packet.get("_nick_target")
-    params = [target, packet.get("_id_redacted")]
-    if packet.get("_reason"):
-        params.append(packet.get("_reason"))
-    return line(packet.get("_prefix"), "REDACT", *params, tags=_tags(packet, fmt))
+    target = packet.get(V.NICK_PLACE) or packet.get(V.NICK_TARGET)
+    params = [target, packet.get(V.ID_REDACTED)]
+    if packet.get(V.REASON):
+        params.append(packet.get(V.REASON))
+    return line(packet.get(V.PREFIX), "REDACT", *params, tags=_tags(packet, fmt))
 
 
 def _knock_text(reason: str) -> str:
@@ -500,7 +498,7 @@ def render_override(server: str, packet: Packet, fmt: int) -> bytes:
     return line(
         server,
         "NOTICE",
-        packet.get("_nick_place"),
+        packet.get(V.NICK_PLACE),
         f"*** {packet.get('_nick')} used operator override: {packet.get('_action')}",
         tags=_tags(packet, fmt),
     )
@@ -508,11 +506,11 @@ def render_override(server: str, packet: Packet, fmt: int) -> bytes:
 
 def render_mode(packet: Packet, fmt: int) -> bytes:
     return line(
-        packet.get("_prefix"),
+        packet.get(V.PREFIX),
         "MODE",
-        packet.get("_nick_place"),
-        packet.get("_mode"),
-        *packet.get_list("_list_parameters"),
+        packet.get(V.NICK_PLACE),
+        packet.get(V.MODE),
+        *packet.get_list(V.LIST_PARAMETERS),
         tags=_tags(packet, fmt),
     )
 
@@ -520,49 +518,49 @@ def render_mode(packet: Packet, fmt: int) -> bytes:
 # -- PSYC errors from places to IRC numerics
 
 _ERRORS: dict[str, tuple[str, str]] = {
-    "_error_place_enter_necessary_invitation": (N.ERR_INVITEONLYCHAN, "Cannot join channel (+i)"),
-    "_error_place_enter_banned": (N.ERR_BANNEDFROMCHAN, "Cannot join channel (+b)"),
-    "_error_place_enter_necessary_key": (N.ERR_BADCHANNELKEY, "Cannot join channel (+k)"),
-    "_error_place_enter_full": (N.ERR_CHANNELISFULL, "Cannot join channel (+l)"),
-    "_error_place_message_forbidden": (N.ERR_CANNOTSENDTOCHAN, "Cannot send to channel"),
-    "_error_necessary_membership": (N.ERR_NOTONCHANNEL, "You're not on that channel"),
-    "_error_place_privilege_operator": (N.ERR_CHANOPRIVSNEEDED, "You're not channel operator"),
-    "_error_unknown_name_place": (N.ERR_NOSUCHCHANNEL, "No such channel"),
-    "_error_place_enter_necessary_account": (
+    V.ERROR_PLACE_ENTER_NECESSARY_INVITATION: (N.ERR_INVITEONLYCHAN, "Cannot join channel (+i)"),
+    V.ERROR_PLACE_ENTER_BANNED: (N.ERR_BANNEDFROMCHAN, "Cannot join channel (+b)"),
+    V.ERROR_PLACE_ENTER_NECESSARY_KEY: (N.ERR_BADCHANNELKEY, "Cannot join channel (+k)"),
+    V.ERROR_PLACE_ENTER_FULL: (N.ERR_CHANNELISFULL, "Cannot join channel (+l)"),
+    V.ERROR_PLACE_MESSAGE_FORBIDDEN: (N.ERR_CANNOTSENDTOCHAN, "Cannot send to channel"),
+    V.ERROR_NECESSARY_MEMBERSHIP: (N.ERR_NOTONCHANNEL, "You're not on that channel"),
+    V.ERROR_PLACE_PRIVILEGE_OPERATOR: (N.ERR_CHANOPRIVSNEEDED, "You're not channel operator"),
+    V.ERROR_UNKNOWN_NAME_PLACE: (N.ERR_NOSUCHCHANNEL, "No such channel"),
+    V.ERROR_PLACE_ENTER_NECESSARY_ACCOUNT: (
         N.ERR_NEEDREGGEDNICK,
         "Cannot join channel (+R): you need to be logged into your account",
     ),
-    "_error_place_knock_membership": (N.ERR_KNOCKONCHAN, "You are already on that channel"),
-    "_error_place_knock_open": (N.ERR_CHANOPEN, "Channel is open"),
-    "_error_place_knock_often": (N.ERR_TOOMANYKNOCK, "Too many KNOCKs (wait a minute)"),
+    V.ERROR_PLACE_KNOCK_MEMBERSHIP: (N.ERR_KNOCKONCHAN, "You are already on that channel"),
+    V.ERROR_PLACE_KNOCK_OPEN: (N.ERR_CHANOPEN, "Channel is open"),
+    V.ERROR_PLACE_KNOCK_OFTEN: (N.ERR_TOOMANYKNOCK, "Too many KNOCKs (wait a minute)"),
 }
 
 
 def error_to_numeric(session: Session, packet: Packet) -> None:
     method = packet.method
-    channel = packet.get("_nick_place")
+    channel = packet.get(V.NICK_PLACE)
     if method in _ERRORS:
         numeric, text = _ERRORS[method]
         session.numeric(numeric, channel, packet.body or text)  # the place may say why
-    elif method == "_error_place_target_membership":
-        nick = packet.get("_nick_target")
-        if packet.get("_mode") and session.core.find(nick) is None:  # MODE +o nobody
+    elif method == V.ERROR_PLACE_TARGET_MEMBERSHIP:
+        nick = packet.get(V.NICK_TARGET)
+        if packet.get(V.MODE) and session.core.find(nick) is None:  # MODE +o nobody
             session.numeric(N.ERR_NOSUCHNICK, nick, "No such nick/channel")
             return
         session.numeric(
             N.ERR_USERNOTINCHANNEL,
-            packet.get("_nick_target"),
+            packet.get(V.NICK_TARGET),
             channel,
             "They aren't on that channel",
         )
-    elif method == "_error_place_invite_membership":
+    elif method == V.ERROR_PLACE_INVITE_MEMBERSHIP:
         session.numeric(
-            N.ERR_USERONCHANNEL, packet.get("_nick_target"), channel, "is already on channel"
+            N.ERR_USERONCHANNEL, packet.get(V.NICK_TARGET), channel, "is already on channel"
         )
-    elif method == "_error_place_mode_unknown":
-        session.numeric(N.ERR_UNKNOWNMODE, packet.get("_mode"), "is unknown mode char to me")
-    elif method == "_error_place_mode_invalid":
-        mode = packet.get("_mode")
+    elif method == V.ERROR_PLACE_MODE_UNKNOWN:
+        session.numeric(N.ERR_UNKNOWNMODE, packet.get(V.MODE), "is unknown mode char to me")
+    elif method == V.ERROR_PLACE_MODE_INVALID:
+        mode = packet.get(V.MODE)
         if mode == "k":
             session.numeric(N.ERR_INVALIDKEY, channel, "Key is not well-formed")
         else:
@@ -570,30 +568,30 @@ def error_to_numeric(session: Session, packet: Packet) -> None:
                 N.ERR_INVALIDMODEPARAM,
                 channel,
                 mode,
-                packet.get("_mask") or "*",
+                packet.get(V.MASK) or "*",
                 packet.body or "Invalid mode parameter",
             )
-    elif method == "_error_place_list_full":
-        session.numeric(N.ERR_BANLISTFULL, channel, packet.get("_mask"), "Channel list is full")
-    elif method == "_error_necessary_parameter":
+    elif method == V.ERROR_PLACE_LIST_FULL:
+        session.numeric(N.ERR_BANLISTFULL, channel, packet.get(V.MASK), "Channel list is full")
+    elif method == V.ERROR_NECESSARY_PARAMETER:
         session.numeric(N.ERR_NEEDMOREPARAMS, "MODE", "Not enough parameters")
-    elif method == "_error_unknown_name_user":
+    elif method == V.ERROR_UNKNOWN_NAME_USER:
         session.numeric(
             N.ERR_NOSUCHNICK,
-            packet.get("_nick_target") or packet.get("_uniform"),
+            packet.get(V.NICK_TARGET) or packet.get(V.UNIFORM),
             "No such nick/channel",
         )
     elif method in _REDACT_FAILS:
         code, text = _REDACT_FAILS[method]
-        session.fail("REDACT", code, channel, packet.get("_id_redacted"), text)
+        session.fail("REDACT", code, channel, packet.get(V.ID_REDACTED), text)
     else:
         session.fail("*", "UNKNOWN_ERROR", method)
 
 
 _REDACT_FAILS: dict[str, tuple[str, str]] = {
-    "_error_place_redact_forbidden": ("REDACT_FORBIDDEN", "You may not redact that message"),
-    "_error_place_redact_unknown": ("UNKNOWN_MSGID", "No such message in the history"),
-    "_error_place_redact_expired": (
+    V.ERROR_PLACE_REDACT_FORBIDDEN: ("REDACT_FORBIDDEN", "You may not redact that message"),
+    V.ERROR_PLACE_REDACT_UNKNOWN: ("UNKNOWN_MSGID", "No such message in the history"),
+    V.ERROR_PLACE_REDACT_EXPIRED: (
         "REDACT_WINDOW_EXPIRED",
         "That message is too old to take back",
     ),
@@ -602,28 +600,28 @@ _REDACT_FAILS: dict[str, tuple[str, str]] = {
 
 _DISPATCH = Dispatch(
     {
-        "_message_public": Client._on_message_public,
-        "_message_private": Client._on_message_private,
-        "_notice_place_enter": Client._on_enter,
-        "_echo_place_enter": Client._on_echo_enter,
-        "_notice_place_leave": Client._on_leave,
-        "_notice_place_leave_disconnect": Client._on_quit,
-        "_notice_place_leave_netburp": Client._on_quit,  # a netsplit: QUIT "server server"
-        "_notice_place_leave_kick": Client._on_kick,
-        "_notice_place_nick": Client._on_nick,
-        "_notice_place_topic": Client._on_topic,
-        "_notice_place_mode": Client._on_mode,
-        "_notice_place_invite": Client._on_invite,
-        "_notice_place_invited": Client._on_invited,
-        "_echo_place_invite": Client._on_invite_echo,
-        "_notice_place_override": Client._on_override,
-        "_notice_place_redact": Client._on_redact,
-        "_notice_private_redact": Client._on_redact_private,
-        "_notice_place_knock": Client._on_knock,
-        "_echo_place_knock": Client._on_knock_echo,
-        "_status_place_list": Client._on_list,
-        "_error": Client._on_error,
-        "_notice_account": Client._on_services,
-        "_request_person": Client._on_services,
+        V.MESSAGE_PUBLIC: Client._on_message_public,
+        V.MESSAGE_PRIVATE: Client._on_message_private,
+        V.NOTICE_PLACE_ENTER: Client._on_enter,
+        V.ECHO_PLACE_ENTER: Client._on_echo_enter,
+        V.NOTICE_PLACE_LEAVE: Client._on_leave,
+        V.NOTICE_PLACE_LEAVE_DISCONNECT: Client._on_quit,
+        V.NOTICE_PLACE_LEAVE_NETBURP: Client._on_quit,  # a netsplit: QUIT "server server"
+        V.NOTICE_PLACE_LEAVE_KICK: Client._on_kick,
+        V.NOTICE_PLACE_NICK: Client._on_nick,
+        V.NOTICE_PLACE_TOPIC: Client._on_topic,
+        V.NOTICE_PLACE_MODE: Client._on_mode,
+        V.NOTICE_PLACE_INVITE: Client._on_invite,
+        V.NOTICE_PLACE_INVITED: Client._on_invited,
+        V.ECHO_PLACE_INVITE: Client._on_invite_echo,
+        V.NOTICE_PLACE_OVERRIDE: Client._on_override,
+        V.NOTICE_PLACE_REDACT: Client._on_redact,
+        V.NOTICE_PRIVATE_REDACT: Client._on_redact_private,
+        V.NOTICE_PLACE_KNOCK: Client._on_knock,
+        V.ECHO_PLACE_KNOCK: Client._on_knock_echo,
+        V.STATUS_PLACE_LIST: Client._on_list,
+        V.ERROR: Client._on_error,
+        V.NOTICE_ACCOUNT: Client._on_services,
+        V.REQUEST_PERSON: Client._on_services,
     }
 )

@@ -37,6 +37,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.network import host_of
 from ircpsyc.psyc_backend.packet import number
 
@@ -127,7 +128,7 @@ class DurableEcho:
     def hold_echo(self, packet: Packet, sessions: Sequence[SinkHolder]) -> None:
         """The echo of `packet` is about to go to `sessions`: hold it if the line is
         kept in a history that has not committed it yet."""
-        context = packet.routing.get("_context", "")
+        context = packet.routing.get(V.CONTEXT, "")
         if context[: len(self.local_places)].lower() == self.local_places:
             if self.history.will_log(packet):
                 self.hold(sessions)
@@ -137,7 +138,7 @@ class DurableEcho:
             return
         if not in_network(host_of(context)):
             return  # a foreign place (psyced) confirms nothing
-        counter = number(packet.routing.get("_counter", ""), -1)
+        counter = number(packet.routing.get(V.COUNTER, ""), -1)
         if counter < 0 or self.safe.get(context, -1) >= counter:
             return
         self.hold(sessions, Segment(context, counter, self.clock() + self.timeout()))

@@ -21,6 +21,7 @@ from ircpsyc.ircd.core import IRCServer, PersonObserver
 from ircpsyc.ircd.lines import line
 from ircpsyc.ircd.session import Session
 from ircpsyc.persons.person import Person
+from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.network import host_of
 from ircpsyc.psyc_backend.packet import Packet
 from ircpsyc.psyc_backend.uniform import casefold
@@ -51,11 +52,11 @@ def redact_private(core: IRCServer, sender: Client, target: Person, msgid: str) 
     if entry is None or entry.kind > KIND_TAGMSG:  # a message or a TAGMSG, no event
         return "UNKNOWN_MSGID"
     said = entry.source
-    account = said.get("_account")
+    account = said.get(V.ACCOUNT)
     if account and sender.account:
         mine = casefold(account) == casefold(sender.account)
     else:
-        mine = casefold(said.get("_nick")) == casefold(sender.nick)
+        mine = casefold(said.get(V.NICK)) == casefold(sender.nick)
     if not mine:
         return "REDACT_FORBIDDEN"
     window = core.config.history.redact_window
@@ -76,8 +77,8 @@ class PrivateHistory(PersonObserver):
     ) -> None:
         history = self.core.history
         if target is None:
-            account = packet.get("_account_target")
-            target_key, target_nick = party_key(account, ""), packet.get("_nick_target")
+            account = packet.get(V.ACCOUNT_TARGET)
+            target_key, target_nick = party_key(account, ""), packet.get(V.NICK_TARGET)
         elif "/$" in target.uniform:
             return  # services: passwords and such are never kept
         else:
@@ -92,24 +93,24 @@ class PrivateHistory(PersonObserver):
         for it; a person from outside the network by its uniform)."""
         core = client.core
         history = core.history
-        source = packet.routing.get("_source", "")
+        source = packet.routing.get(V.SOURCE, "")
         if not source or "/$" in source or core.router.is_local(source):
             return
         trusted = core.net.network.in_network(host_of(source))
-        nick = packet.get("_nick") or source
-        sender_key = party_key(packet.get("_account") if trusted else "", nick)
+        nick = packet.get(V.NICK) or source
+        sender_key = party_key(packet.get(V.ACCOUNT) if trusted else "", nick)
         history.log_private(packet, sender_key, nick, key_of(client), client.nick)
 
     def private_redacted(self, client: Client, packet: Packet) -> None:
         """Forget a private line its sender on another server took back (its server
         forgot it already)."""
-        source = packet.routing.get("_source", "")
+        source = packet.routing.get(V.SOURCE, "")
         net = client.core.net
         trusted = net is not None and net.network.in_network(host_of(source))
-        nick = packet.get("_nick") or source
-        sender_key = party_key(packet.get("_account") if trusted else "", nick)
+        nick = packet.get(V.NICK) or source
+        sender_key = party_key(packet.get(V.ACCOUNT) if trusted else "", nick)
         target = conversation(sender_key, key_of(client))
-        client.core.history.redact(target, packet.get("_id_redacted"))
+        client.core.history.redact(target, packet.get(V.ID_REDACTED))
 
     def remote_channel_entered(self, client: Client, place: PlaceView) -> None:
         remote_entered(client, place)

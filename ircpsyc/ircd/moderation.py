@@ -33,6 +33,7 @@ from ircpsyc.ircd.snomask import Snomasks
 from ircpsyc.ircd.xlines import DLINE, KLINE, XLines, format_duration
 from ircpsyc.persons.person import Person
 from ircpsyc.persons.roster import RemotePerson
+from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.packet import Value
 from ircpsyc.psyc_backend.uniform import casefold
 
@@ -190,7 +191,7 @@ def require_privilege(s: Session, privilege: str) -> bool:
 
 def override_vars(s: Session) -> dict[str, Value]:
     """`_flag_override` for requests of an operator with the override privilege."""
-    return {"_flag_override": "1"} if has_privilege(s.core, s.client, "override") else {}
+    return {V.FLAG_OVERRIDE: "1"} if has_privilege(s.core, s.client, "override") else {}
 
 
 def globops(core: IRCServer, nick: str, text: str) -> None:
@@ -233,10 +234,10 @@ def force_join(core: IRCServer, victim: Person, channel: str) -> bool:
     ):
         return False
     vars = victim.enter_vars()
-    vars["_nick_place"] = channel
-    vars["_flag_override"] = "1"
+    vars[V.NICK_PLACE] = channel
+    vars[V.FLAG_OVERRIDE] = "1"
     uniform = core.net.place_uniform(channel)
-    victim.request("_request_enter", uniform, vars)
+    victim.request(V.REQUEST_ENTER, uniform, vars)
     return True
 
 
@@ -244,7 +245,7 @@ def force_part(victim: Person, channel: str, reason: str) -> PlaceView | None:
     """Make a local person leave a channel; the channel, or None if not in it."""
     view = victim.channels.get(casefold(channel))
     if view is not None:
-        victim.request("_request_leave", view.uniform, {"_reason": reason[:300]})
+        victim.request(V.REQUEST_LEAVE, view.uniform, {V.REASON: reason[:300]})
     return view
 
 

@@ -78,6 +78,7 @@ from ircpsyc.ircd.xlines import (
     what,
 )
 from ircpsyc.persons.person import Person
+from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.network import Network, host_of
 from ircpsyc.psyc_backend.packet import Dispatch, Packet, Value, number, seconds
 from ircpsyc.psyc_backend.requests import Failure, Request, Requests
@@ -136,7 +137,7 @@ class OperatorService:
         self, server: str, method: str, vars: dict[str, Value], tag: tuple[str, str] = ("", "")
     ) -> None:
         """`tag`: (`_tag` or `_tag_relay`, its value) for the routing, if any."""
-        routing = {"_source": root(self.me), "_target": f"psyc://{server}/{OPERATORS}"}
+        routing = {V.SOURCE: root(self.me), V.TARGET: f"psyc://{server}/{OPERATORS}"}
         if tag[1]:
             routing[tag[0]] = tag[1]
         self.core.router.send(Packet(method, routing, vars))
@@ -159,23 +160,23 @@ class OperatorService:
 
     def server_reachable(self, name: str, how: str) -> None:
         if name != self.me and self.network.in_network(name):
-            self._send(name, "_request_xlines", {})
+            self._send(name, V.REQUEST_XLINES, {})
 
     # -- server bans, from this server's operators
 
     def ban_added(self, ban: ServerBan) -> None:
-        self._spread("_notice_xline_add", _ban_vars(ban))
+        self._spread(V.NOTICE_XLINE_ADD, _ban_vars(ban))
 
     def ban_removed(self, removal: BanRemoval) -> None:
-        self._spread("_notice_xline_remove", _removal_vars(removal))
+        self._spread(V.NOTICE_XLINE_REMOVE, _removal_vars(removal))
 
     # -- WALLOPS and GLOBOPS, to the servers reachable now (news, not worth a queue)
 
     def wallops(self, prefix: str, text: str) -> None:
-        self._tell_reachable("_notice_wallops", {"_prefix": prefix, "_text": text})
+        self._tell_reachable(V.NOTICE_WALLOPS, {V.PREFIX: prefix, V.TEXT: text})
 
     def globops(self, nick: str, text: str) -> None:
-        self._tell_reachable("_notice_globops", {"_nick": nick, "_text": text})
+        self._tell_reachable(V.NOTICE_GLOBOPS, {V.NICK: nick, V.TEXT: text})
 
     def _tell_reachable(self, method: str, vars: dict[str, Value]) -> None:
         network = self.network
@@ -189,35 +190,35 @@ class OperatorService:
         self, oper: Person, victim: Person, method: str, vars: dict[str, Value], reason: str = ""
     ) -> None:
         out: dict[str, Value] = {
-            "_uniform_target": victim.uniform,
-            "_nick_target": victim.nick,
-            "_nick": oper.nick,
-            "_prefix": oper.prefix,
-            "_uniform_oper": oper.uniform,
+            V.UNIFORM_TARGET: victim.uniform,
+            V.NICK_TARGET: victim.nick,
+            V.NICK: oper.nick,
+            V.PREFIX: oper.prefix,
+            V.UNIFORM_OPER: oper.uniform,
         }
         out.update(vars)
         server = server_of(victim)
         tag = self.requests.tag()
-        command = method.removeprefix("_request_").upper()
+        command = method.removeprefix(V.REQUEST_PREFIX).upper()
         self.requests.add(
             tag,
             server,
             Pending(command, oper.uniform, oper.nick, victim.nick, victim.prefix, reason),
         )
-        self._send(server, method, out, ("_tag", tag))
+        self._send(server, method, out, (V.TAG, tag))
 
     def kill(self, oper: Person, victim: Person, reason: str) -> None:
-        self._act(oper, victim, "_request_kill", {"_reason": reason}, reason)
+        self._act(oper, victim, V.REQUEST_KILL, {V.REASON: reason}, reason)
 
     def sajoin(self, oper: Person, victim: Person, channels: list[str]) -> None:
-        self._act(oper, victim, "_request_sajoin", {"_list_places": channels[:MAX_PLACES]})
+        self._act(oper, victim, V.REQUEST_SAJOIN, {V.LIST_PLACES: channels[:MAX_PLACES]})
 
     def sapart(self, oper: Person, victim: Person, channels: list[str], reason: str) -> None:
-        vars: dict[str, Value] = {"_list_places": channels[:MAX_PLACES], "_reason": reason}
-        self._act(oper, victim, "_request_sapart", vars)
+        vars: dict[str, Value] = {V.LIST_PLACES: channels[:MAX_PLACES], V.REASON: reason}
+        self._act(oper, victim, V.REQUEST_SAPART, vars)
 
     def sanick(self, oper: Person, victim: Person, new: str) -> None:
-        self._act(oper, victim, "_request_sanick", {"_nick_new": new})
+        self._act(oper, victim, V.REQUEST_SANICK, {V.NICK_NEW: new})
 
     # -- packets in
 
@@ -242,10 +243,10 @@ class OperatorService:
         return host
 
     def _on_notice_wallops(self, server: str, packet: Packet) -> None:
-        wallops(self.core, packet.get("_prefix") or server, packet.get("_text"))
+        wallops(self.core, packet.get(V.PREFIX) or server, packet.get(V.TEXT))
 
     def _on_notice_globops(self, server: str, packet: Packet) -> None:
-        globops(self.core, packet.get("_nick") or server, packet.get("_text"))
+        globops(self.core, packet.get(V.NICK) or server, packet.get(V.TEXT))
 
     # K/D-lines
 
@@ -261,7 +262,7 @@ class OperatorService:
 
     def _on_request_xlines(self, server: str, packet: Packet) -> None:
         bans, removals = self.core.moderation.xlines.versions()
-        self._send(server, "_status_xlines", _columns(bans, removals))
+        self._send(server, V.STATUS_XLINES, _columns(bans, removals))
 
     def _on_status_xlines(self, server: str, packet: Packet) -> None:
         bans, removals = _from_columns(packet)
@@ -291,82 +292,80 @@ class OperatorService:
 
     def _victim(self, server: str, packet: Packet) -> Person | None:
         """The local person a request is about; else 401 back to the operator."""
-        uniform = packet.get("_uniform_target")
+        uniform = packet.get(V.UNIFORM_TARGET)
         nick = uniform.rpartition("/~")[2]
         core = self.core
         folded = casefold(nick)
         found = core.clients.get(folded) or core.gateway_users.get(folded)
         if found is not None and normalize(found.uniform) == normalize(uniform):
             return found
-        self._answer(server, packet, "_error_unknown_name_user", {})
+        self._answer(server, packet, V.ERROR_UNKNOWN_NAME_USER, {})
         return None
 
     def _answer(self, server: str, packet: Packet, method: str, vars: dict[str, Value]) -> None:
         out: dict[str, Value] = {
-            "_uniform_oper": packet.get("_uniform_oper"),
-            "_nick_target": packet.get("_nick_target"),
+            V.UNIFORM_OPER: packet.get(V.UNIFORM_OPER),
+            V.NICK_TARGET: packet.get(V.NICK_TARGET),
         }
         out.update(vars)
-        self._send(server, method, out, ("_tag_relay", packet.routing.get("_tag", "")))
+        self._send(server, method, out, (V.TAG_RELAY, packet.routing.get(V.TAG, "")))
 
     def _on_request_kill(self, server: str, packet: Packet) -> None:
         victim = self._victim(server, packet)
         if victim is None:
             return
-        oper, reason = packet.get("_nick"), packet.get("_reason")
+        oper, reason = packet.get(V.NICK), packet.get(V.REASON)
         moderation = self.core.moderation
         moderation.snomasks.send(
             "k",
             f"Received KILL message for {victim.prefix}. From {oper} Path: "
             f"{server}!{oper} ({reason})",
         )
-        if not moderation.kill(
-            victim, packet.get("_prefix"), reason, f"Killed ({oper} ({reason}))"
-        ):
-            self._answer(server, packet, "_error_unknown_name_user", {})
+        if not moderation.kill(victim, packet.get(V.PREFIX), reason, f"Killed ({oper} ({reason}))"):
+            self._answer(server, packet, V.ERROR_UNKNOWN_NAME_USER, {})
         else:
-            self._answer(server, packet, "_status_kill", {"_prefix_target": victim.prefix})
+            self._answer(server, packet, V.STATUS_KILL, {V.PREFIX_TARGET: victim.prefix})
 
     def _on_request_sajoin(self, server: str, packet: Packet) -> None:
         victim = self._victim(server, packet)
         if victim is None:
             return
         joined: list[str] = []
-        for name in packet.get_list("_list_places")[:MAX_PLACES]:
+        for name in packet.get_list(V.LIST_PLACES)[:MAX_PLACES]:
             if force_join(self.core, victim, name):
                 joined.append(name)
                 self._tell(server, packet, f"SAJOIN {victim.nick} {name}")
-        self._answer(server, packet, "_status_sajoin", {"_list_places": joined})
+        self._answer(server, packet, V.STATUS_SAJOIN, {V.LIST_PLACES: joined})
 
     def _on_request_sapart(self, server: str, packet: Packet) -> None:
         victim = self._victim(server, packet)
         if victim is None:
             return
-        reason = packet.get("_reason")
+        reason = packet.get(V.REASON)
         parted: list[str] = []
-        for name in packet.get_list("_list_places")[:MAX_PLACES]:
+        for name in packet.get_list(V.LIST_PLACES)[:MAX_PLACES]:
             view = force_part(victim, name, reason)
             if view is None:
-                vars: dict[str, Value] = {"_nick_place": name}
-                self._answer(server, packet, "_error_place_target_membership", vars)
+                vars: dict[str, Value] = {V.NICK_PLACE: name}
+                self._answer(server, packet, V.ERROR_PLACE_TARGET_MEMBERSHIP, vars)
             else:
                 parted.append(view.name)
                 self._tell(server, packet, f"SAPART {victim.nick} {view.name}")
-        self._answer(server, packet, "_status_sapart", {"_list_places": parted})
+        self._answer(server, packet, V.STATUS_SAPART, {V.LIST_PLACES: parted})
 
     def _on_request_sanick(self, server: str, packet: Packet) -> None:
         victim = self._victim(server, packet)
         if victim is None:
             return
-        new = packet.get("_nick_new")
+        new = packet.get(V.NICK_NEW)
         old = victim.nick
         if not victim.sessions or self.core.nick_taken(new, victim.sessions[0]):
-            self._answer(server, packet, "_error_unavailable_nick", {"_nick_new": new})
+            self._answer(server, packet, V.ERROR_UNAVAILABLE_NICK, {V.NICK_NEW: new})
             return
         if new != old:
             victim.rename(new)
             self._tell(server, packet, f"SANICK {old} {new}")
-        self._answer(server, packet, "_status_sanick", {"_nick_old": old, "_nick_new": new})
+        self._answer(server, packet, V.STATUS_SANICK, {V.NICK_OLD: old, V.NICK_NEW: new})
 
     def _tell(self, server: str, packet: Packet, action: str) -> None:
         self.core.moderation.snomasks.send("v", f"{packet.get('_nick')} on {server} used {action}")
@@ -374,7 +373,7 @@ class OperatorService:
     # answers for our operators
 
     def _oper(self, packet: Packet) -> Client | None:
-        return self._oper_of(packet.get("_uniform_oper"))
+        return self._oper_of(packet.get(V.UNIFORM_OPER))
 
     def _oper_of(self, uniform: str) -> Client | None:
         found = self.core.clients.get(casefold(uniform.rpartition("/~")[2]))
@@ -425,7 +424,7 @@ class OperatorService:
         pending = self._done(packet)
         if pending is None:
             return
-        prefix = packet.get("_prefix_target") or pending.prefix
+        prefix = packet.get(V.PREFIX_TARGET) or pending.prefix
         self._confirm(
             pending,
             "k",
@@ -437,21 +436,21 @@ class OperatorService:
         pending = self._done(packet)
         if pending is None:
             return
-        for name in packet.get_list("_list_places"):
+        for name in packet.get_list(V.LIST_PLACES):
             self._confirm(pending, "v", f"{pending.oper_nick} used SAJOIN {pending.target} {name}")
 
     def _on_status_sapart(self, server: str, packet: Packet) -> None:
         pending = self._done(packet)
         if pending is None:
             return
-        for name in packet.get_list("_list_places"):
+        for name in packet.get_list(V.LIST_PLACES):
             self._confirm(pending, "v", f"{pending.oper_nick} used SAPART {pending.target} {name}")
 
     def _on_status_sanick(self, server: str, packet: Packet) -> None:
         pending = self._done(packet)
         if pending is None:
             return
-        old, new = packet.get("_nick_old") or pending.target, packet.get("_nick_new")
+        old, new = packet.get(V.NICK_OLD) or pending.target, packet.get(V.NICK_NEW)
         if new and new != old:
             self._confirm(pending, "v", f"{pending.oper_nick} used SANICK {old} {new}")
 
@@ -459,7 +458,7 @@ class OperatorService:
         self._done(packet)
         oper = self._oper(packet)
         if oper is not None:
-            nick = packet.get("_nick_target")
+            nick = packet.get(V.NICK_TARGET)
             for session in oper.sessions:
                 session.numeric(N.ERR_NOSUCHNICK, nick, "No such nick/channel")
 
@@ -467,7 +466,7 @@ class OperatorService:
         self._done(packet, final=False)  # SAPART goes on: its status follows
         oper = self._oper(packet)
         if oper is not None:
-            nick, channel = packet.get("_nick_target"), packet.get("_nick_place")
+            nick, channel = packet.get(V.NICK_TARGET), packet.get(V.NICK_PLACE)
             for session in oper.sessions:
                 session.numeric(
                     N.ERR_USERNOTINCHANNEL, nick, channel, "They aren't on that channel"
@@ -477,7 +476,7 @@ class OperatorService:
         self._done(packet)
         oper = self._oper(packet)
         if oper is not None:
-            new = packet.get("_nick_new")
+            new = packet.get(V.NICK_NEW)
             for session in oper.sessions:
                 session.numeric(N.ERR_NICKNAMEINUSE, new, "Nickname is already in use")
 
@@ -487,24 +486,24 @@ class OperatorService:
 
 _DISPATCH = Dispatch(
     {
-        "_notice_wallops": OperatorService._on_notice_wallops,
-        "_notice_globops": OperatorService._on_notice_globops,
-        "_notice_xline_add": OperatorService._on_xline_add,
-        "_notice_xline_remove": OperatorService._on_xline_remove,
-        "_request_xlines": OperatorService._on_request_xlines,
-        "_status_xlines": OperatorService._on_status_xlines,
-        "_request_kill": OperatorService._on_request_kill,
-        "_request_sajoin": OperatorService._on_request_sajoin,
-        "_request_sapart": OperatorService._on_request_sapart,
-        "_request_sanick": OperatorService._on_request_sanick,
-        "_status_kill": OperatorService._on_status_kill,
-        "_status_sajoin": OperatorService._on_status_sajoin,
-        "_status_sapart": OperatorService._on_status_sapart,
-        "_status_sanick": OperatorService._on_status_sanick,
-        "_error_unknown_name_user": OperatorService._on_error_unknown_name_user,
-        "_error_place_target_membership": OperatorService._on_error_place_target_membership,
-        "_error_unavailable_nick": OperatorService._on_error_unavailable_nick,
-        "_error": OperatorService._on_error,
+        V.NOTICE_WALLOPS: OperatorService._on_notice_wallops,
+        V.NOTICE_GLOBOPS: OperatorService._on_notice_globops,
+        V.NOTICE_XLINE_ADD: OperatorService._on_xline_add,
+        V.NOTICE_XLINE_REMOVE: OperatorService._on_xline_remove,
+        V.REQUEST_XLINES: OperatorService._on_request_xlines,
+        V.STATUS_XLINES: OperatorService._on_status_xlines,
+        V.REQUEST_KILL: OperatorService._on_request_kill,
+        V.REQUEST_SAJOIN: OperatorService._on_request_sajoin,
+        V.REQUEST_SAPART: OperatorService._on_request_sapart,
+        V.REQUEST_SANICK: OperatorService._on_request_sanick,
+        V.STATUS_KILL: OperatorService._on_status_kill,
+        V.STATUS_SAJOIN: OperatorService._on_status_sajoin,
+        V.STATUS_SAPART: OperatorService._on_status_sapart,
+        V.STATUS_SANICK: OperatorService._on_status_sanick,
+        V.ERROR_UNKNOWN_NAME_USER: OperatorService._on_error_unknown_name_user,
+        V.ERROR_PLACE_TARGET_MEMBERSHIP: OperatorService._on_error_place_target_membership,
+        V.ERROR_UNAVAILABLE_NICK: OperatorService._on_error_unavailable_nick,
+        V.ERROR: OperatorService._on_error,
     }
 )
 
@@ -514,25 +513,25 @@ _DISPATCH = Dispatch(
 
 def _ban_vars(ban: ServerBan) -> dict[str, Value]:
     return {
-        "_type": ban.kind,
-        "_mask": ban.mask,
-        "_reason": ban.reason,
-        "_setter": ban.setter,
-        "_time_set": repr(ban.set_at),
-        "_time_expire": repr(ban.expires),
-        "_server": ban.origin,
-        "_stamp": str(ban.stamp),
+        V.TYPE: ban.kind,
+        V.MASK: ban.mask,
+        V.REASON: ban.reason,
+        V.SETTER: ban.setter,
+        V.TIME_SET: repr(ban.set_at),
+        V.TIME_EXPIRE: repr(ban.expires),
+        V.SERVER: ban.origin,
+        V.STAMP: str(ban.stamp),
     }
 
 
 def _removal_vars(removal: BanRemoval) -> dict[str, Value]:
     return {
-        "_type": removal.kind,
-        "_mask": removal.mask,
-        "_remover": removal.remover,
-        "_time_expire": repr(removal.until),
-        "_server": removal.origin,
-        "_stamp": str(removal.stamp),
+        V.TYPE: removal.kind,
+        V.MASK: removal.mask,
+        V.REMOVER: removal.remover,
+        V.TIME_EXPIRE: repr(removal.until),
+        V.SERVER: removal.origin,
+        V.STAMP: str(removal.stamp),
     }
 
 
@@ -546,45 +545,45 @@ def _valid(kind: str, mask: str, stamp: int) -> bool:
 
 
 def _ban_of(vars: dict[str, Value], server: str) -> ServerBan | None:
-    kind, mask, stamp = _str(vars, "_type"), _str(vars, "_mask"), _int(_str(vars, "_stamp"))
+    kind, mask, stamp = _str(vars, V.TYPE), _str(vars, V.MASK), _int(_str(vars, V.STAMP))
     if not _valid(kind, mask, stamp):
         return None
     return ServerBan(
         kind,
         mask,
-        _str(vars, "_reason"),
-        _str(vars, "_setter"),
-        _float(_str(vars, "_time_set")),
-        _float(_str(vars, "_time_expire")),
-        (_str(vars, "_server") or server).lower(),
+        _str(vars, V.REASON),
+        _str(vars, V.SETTER),
+        _float(_str(vars, V.TIME_SET)),
+        _float(_str(vars, V.TIME_EXPIRE)),
+        (_str(vars, V.SERVER) or server).lower(),
         stamp,
     )
 
 
 def _removal_of(vars: dict[str, Value], server: str) -> BanRemoval | None:
-    kind, mask, stamp = _str(vars, "_type"), _str(vars, "_mask"), _int(_str(vars, "_stamp"))
+    kind, mask, stamp = _str(vars, V.TYPE), _str(vars, V.MASK), _int(_str(vars, V.STAMP))
     if not _valid(kind, mask, stamp):
         return None
     return BanRemoval(
         kind,
         mask,
         stamp,
-        (_str(vars, "_server") or server).lower(),
-        _str(vars, "_remover"),
-        _float(_str(vars, "_time_expire")),
+        (_str(vars, V.SERVER) or server).lower(),
+        _str(vars, V.REMOVER),
+        _float(_str(vars, V.TIME_EXPIRE)),
     )
 
 
 _COLUMNS = (
-    ("_type", "_list_type"),
-    ("_mask", "_list_mask"),
-    ("_reason", "_list_reason"),
-    ("_setter", "_list_setter"),
-    ("_time_set", "_list_time_set"),
-    ("_time_expire", "_list_time_expire"),
-    ("_server", "_list_server"),
-    ("_stamp", "_list_stamp"),
-    ("_remover", "_list_remover"),
+    (V.TYPE, V.LIST_TYPE),
+    (V.MASK, V.LIST_MASK),
+    (V.REASON, V.LIST_REASON),
+    (V.SETTER, V.LIST_SETTER),
+    (V.TIME_SET, V.LIST_TIME_SET),
+    (V.TIME_EXPIRE, V.LIST_TIME_EXPIRE),
+    (V.SERVER, V.LIST_SERVER),
+    (V.STAMP, V.LIST_STAMP),
+    (V.REMOVER, V.LIST_REMOVER),
 )
 
 
@@ -595,13 +594,13 @@ def _columns(bans: Iterable[ServerBan], removals: Iterable[BanRemoval]) -> dict[
         rows.append(_removal_vars(removal))
         flags.append("1")
     out: dict[str, Value] = {column: [_str(row, name) for row in rows] for name, column in _COLUMNS}
-    out["_list_removed"] = flags
+    out[V.LIST_REMOVED] = flags
     return out
 
 
 def _from_columns(packet: Packet) -> tuple[list[ServerBan], list[BanRemoval]]:
     columns = {name: packet.get_list(column) for name, column in _COLUMNS}
-    flags = packet.get_list("_list_removed")
+    flags = packet.get_list(V.LIST_REMOVED)
     server = host_of(packet.source)
     bans: list[ServerBan] = []
     removals: list[BanRemoval] = []

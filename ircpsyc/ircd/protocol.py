@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Protocol, cast
 from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.lines import line
 from ircpsyc.ircd.session import MAX_TAGS_TOTAL, Session, Traffic
+from ircpsyc.psyc_backend import vocabulary as V
 
 if TYPE_CHECKING:
     from ircpsyc.admission import Connection
@@ -68,7 +69,7 @@ class IRCProtocol(asyncio.Protocol):
         "_out",
         "_paused",
         "_processing",
-        "_server",
+        V.SERVER,
         "_tls",
         "_transport",
         "session",

@@ -33,6 +33,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ircpsyc import __version__
+from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.network import Network, host_of
 from ircpsyc.psyc_backend.packet import Packet, Value
 from ircpsyc.psyc_backend.requests import Failure, Request, Requests
@@ -55,25 +56,25 @@ def info_vars(core: ServerFacts, command: str) -> dict[str, Value]:
     """What this server shows for `command`, as the variables of `_status_server_info`."""
     if command == "VERSION":
         return {
-            "_version": f"ircpsyc-{__version__}",
-            "_description": "PSYC places behind IRC",
-            "_list_isupport": list(core.isupport),
+            V.VERSION: f"ircpsyc-{__version__}",
+            V.DESCRIPTION: "PSYC places behind IRC",
+            V.LIST_ISUPPORT: list(core.isupport),
         }
     if command == "MOTD":
         # The flag: an MOTD of one empty line and no MOTD are different things.
         lines = core.motd_lines
-        return {"_flag_motd": "1" if lines else "0", "_list_motd": list(lines)}
+        return {V.FLAG_MOTD: "1" if lines else "0", V.LIST_MOTD: list(lines)}
     if command == "TIME":
-        return {"_time": str(int(core.clock()))}
+        return {V.TIME: str(int(core.clock()))}
     if command == "ADMIN":
         server = core.config.server
         return {
-            "_admin_location": server.admin_location or server.description,
-            "_admin_name": server.admin_name or server.network,
-            "_admin_email": server.admin_email or "(none configured)",
+            V.ADMIN_LOCATION: server.admin_location or server.description,
+            V.ADMIN_NAME: server.admin_name or server.network,
+            V.ADMIN_EMAIL: server.admin_email or "(none configured)",
         }
     if command == "INFO":
-        return {"_list_info": list(_INFO)}
+        return {V.LIST_INFO: list(_INFO)}
     return {}
 
 
@@ -106,9 +107,9 @@ class ServerInfo:
             return False
         tag = self.requests.tag()
         packet = Packet(
-            "_request_server_info",
-            {"_source": root(self.me), "_target": f"psyc://{server}/{INFO}", "_tag": tag},
-            {"_command": command},
+            V.REQUEST_SERVER_INFO,
+            {V.SOURCE: root(self.me), V.TARGET: f"psyc://{server}/{INFO}", V.TAG: tag},
+            {V.COMMAND: command},
         )
         if not self.core.router.send(packet):
             return False
@@ -127,13 +128,13 @@ class ServerInfo:
             log.warning("%s: refused %s from %s", INFO, packet.method, packet.source)
             return
         method = packet.method
-        if method.startswith("_request_server_info"):
+        if method.startswith(V.REQUEST_SERVER_INFO):
             self._answer(server, packet)
-        elif method.startswith(("_status_server_info", "_failure_server_info")):
+        elif method.startswith((V.STATUS_SERVER_INFO, V.FAILURE_SERVER_INFO)):
             request = self.requests.get(packet)
             if request is None or not self.requests.answered_by(request):
                 return  # late (already failed) or never asked
-            if method.startswith("_status"):
+            if method.startswith(V.STATUS):
                 request.data(packet, "")
             else:
                 request.data(None, "Server cannot answer that")
@@ -148,15 +149,15 @@ class ServerInfo:
         return host if normalize(source) == normalize(root(host)) else ""
 
     def _answer(self, server: str, packet: Packet) -> None:
-        tag = packet.routing.get("_tag", "")
+        tag = packet.routing.get(V.TAG, "")
         if not tag:
             return  # an answer nobody could match
-        command = packet.get("_command").upper()
-        vars: dict[str, Value] = {"_command": command}
-        method = "_failure_server_info"
+        command = packet.get(V.COMMAND).upper()
+        vars: dict[str, Value] = {V.COMMAND: command}
+        method = V.FAILURE_SERVER_INFO
         if command in COMMANDS:
-            method = "_status_server_info"
+            method = V.STATUS_SERVER_INFO
             vars.update(info_vars(self.core, command))
-        routing = {"_source": root(self.me), "_target": f"psyc://{server}/{INFO}"}
-        routing["_tag_relay"] = tag
+        routing = {V.SOURCE: root(self.me), V.TARGET: f"psyc://{server}/{INFO}"}
+        routing[V.TAG_RELAY] = tag
         self.core.router.send(Packet(method, routing, vars))

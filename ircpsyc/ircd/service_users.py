@@ -24,6 +24,7 @@ from ircpsyc.ircd.lines import line
 from ircpsyc.ircd.names import guest_nick
 from ircpsyc.ircd.session import Session
 from ircpsyc.persons.person import Person
+from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.ids import new_id
 from ircpsyc.psyc_backend.network import host_of
 from ircpsyc.psyc_backend.packet import Packet, Value
@@ -61,20 +62,20 @@ class Presence(PersonObserver):
         self.service = service
 
     def _send(self, method: str, source: str, vars: dict[str, Value]) -> None:
-        self.core.router.send(Packet(method, {"_source": source, "_target": self.service}, vars))
+        self.core.router.send(Packet(method, {V.SOURCE: source, V.TARGET: self.service}, vars))
 
     def _present(self, client: Client) -> None:
-        self._send(NS.PRESENT, client.uniform, {"_nick": client.nick, "_account": client.account})
+        self._send(NS.PRESENT, client.uniform, {V.NICK: client.nick, V.ACCOUNT: client.account})
 
     def person_online(self, client: Client) -> None:
         self._present(client)
 
     def person_renamed(self, client: Client, old_nick: str) -> None:
-        self._send(NS.ABSENT, person(self.core.name, old_nick), {"_nick": old_nick})
+        self._send(NS.ABSENT, person(self.core.name, old_nick), {V.NICK: old_nick})
         self._present(client)
 
     def person_offline(self, client: Client) -> None:
-        self._send(NS.ABSENT, client.uniform, {"_nick": client.nick})
+        self._send(NS.ABSENT, client.uniform, {V.NICK: client.nick})
 
     def account_changed(self, client: Client, old_account: str) -> None:
         self._present(client)
@@ -97,7 +98,7 @@ def set_account(client: Client, account: str) -> None:
         return
     client.account = account
     for view in list(client.channels.values()):
-        client.request("_notice_person_update", view.uniform, {"_account": account})
+        client.request(V.NOTICE_PERSON_UPDATE, view.uniform, {V.ACCOUNT: account})
     data = line(client.prefix, "ACCOUNT", account or "*")
     for session in client.sessions:
         if C.ACCOUNT_NOTIFY in session.caps:
@@ -125,27 +126,27 @@ def from_service(client: Client, packet: Packet) -> None:
         return
     method = packet.method
     if method == NS.LOGIN:
-        set_account(client, packet.get("_account"))
+        set_account(client, packet.get(V.ACCOUNT))
     elif method == NS.LOGOUT:
-        wanted = packet.get("_account")
+        wanted = packet.get(V.ACCOUNT)
         if client.account and (not wanted or casefold(wanted) == casefold(client.account)):
             set_account(client, "")
     elif method == NS.RENAME:
-        if casefold(packet.get("_nick")) != casefold(client.nick) or not client.sessions:
+        if casefold(packet.get(V.NICK)) != casefold(client.nick) or not client.sessions:
             return
-        owner = packet.get("_account")
+        owner = packet.get(V.ACCOUNT)
         if owner and casefold(owner) == casefold(client.account):
             return  # logged in to the nick's account in time
-        new = packet.get("_nick_new")
+        new = packet.get(V.NICK_NEW)
         if new and core.nick_taken(new, client.session):
             return
         new = new or guest_nick(core, client.session)
         if new and new != client.nick:
             client.rename(new)
     elif method == NS.DISCONNECT:
-        if casefold(packet.get("_nick")) != casefold(client.nick):
+        if casefold(packet.get(V.NICK)) != casefold(client.nick):
             return
-        reason = packet.get("_reason") or "Disconnected by services"
+        reason = packet.get(V.REASON) or "Disconnected by services"
         for session in list(client.sessions):
             session.close(reason)
 
@@ -162,18 +163,18 @@ def to_service(s: Session, nick: str, text: str) -> None:
         s.numeric(N.ERR_NOSUCHNICK, nick, "No such nick/channel")
         return
     vars: dict[str, Value] = {
-        "_nick": client.nick,
-        "_prefix": client.prefix,
-        "_nick_target": nick,
-        "_id": new_id(),
-        "_time": str(int(s.core.clock() * 1000)),
-        "_ip": client.ip,
-        "_certfp": s.certfp,
+        V.NICK: client.nick,
+        V.PREFIX: client.prefix,
+        V.NICK_TARGET: nick,
+        V.ID: new_id(),
+        V.TIME: str(int(s.core.clock() * 1000)),
+        V.IP: client.ip,
+        V.CERTFP: s.certfp,
     }
     if client.account:
-        vars["_account"] = client.account
-    routing = {"_source": client.uniform, "_target": service.uniform}
-    s.core.router.send(Packet("_message_private", routing, vars, text))
+        vars[V.ACCOUNT] = client.account
+    routing = {V.SOURCE: client.uniform, V.TARGET: service.uniform}
+    s.core.router.send(Packet(V.MESSAGE_PRIVATE, routing, vars, text))
 
 
 # -- ChanServ

@@ -17,6 +17,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
+from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.ids import new_id
 from ircpsyc.psyc_backend.packet import Packet, Value
 from ircpsyc.psyc_backend.uniform import casefold, person
@@ -146,28 +147,28 @@ class Person:
         self, method: str, target: str, vars: dict[str, Value] | None = None, body: str = ""
     ) -> None:
         """Hand a packet from this person to the router."""
-        out: dict[str, Value] = {"_nick": self.nick}
+        out: dict[str, Value] = {V.NICK: self.nick}
         if vars:
             out.update(vars)
         self.directory.router.send(
-            Packet(method, {"_source": self.uniform, "_target": target}, out, body)
+            Packet(method, {V.SOURCE: self.uniform, V.TARGET: target}, out, body)
         )
 
     def enter_vars(self) -> dict[str, Value]:
         out: dict[str, Value] = {
-            "_user": self.user,
-            "_host": self.host,
-            "_realname": self.realname,
-            "_account": self.account,
-            "_prefix": self.prefix,
-            "_ip": self.ip,  # for the place's bans on IP addresses; never cast
-            "_cloak": self.cloak,  # bans on the cloak match while -x too; never cast
+            V.USER: self.user,
+            V.HOST: self.host,
+            V.REALNAME: self.realname,
+            V.ACCOUNT: self.account,
+            V.PREFIX: self.prefix,
+            V.IP: self.ip,  # for the place's bans on IP addresses; never cast
+            V.CLOAK: self.cloak,  # bans on the cloak match while -x too; never cast
         }
         real = self.real_host
         if real not in (self.host, self.ip):  # +x over a host name: bans on the name hold
-            out["_host_real"] = real
+            out[V.HOST_REAL] = real
         if self.away:
-            out["_away"] = self.away
+            out[V.AWAY] = self.away
         return out
 
     def receive(self, packet: Packet) -> None:
@@ -197,7 +198,7 @@ class Person:
         self.quit_reason = reason
         for place in list(self.channels.values()):
             self.request(
-                "_request_leave_disconnect", place.uniform, {"_reason": reason, "_id": event_id}
+                V.REQUEST_LEAVE_DISCONNECT, place.uniform, {V.REASON: reason, V.ID: event_id}
             )
         self.channels.clear()
         self.directory.forget(self)
@@ -224,9 +225,9 @@ class Person:
         for place in list(self.channels.values()):
             directory.router.send(
                 Packet(
-                    "_notice_person_nick",
-                    {"_source": old_uniform, "_target": place.uniform},
-                    {"_nick_new": new, "_uniform_new": self.uniform, "_id": event_id},
+                    V.NOTICE_PERSON_NICK,
+                    {V.SOURCE: old_uniform, V.TARGET: place.uniform},
+                    {V.NICK_NEW: new, V.UNIFORM_NEW: self.uniform, V.ID: event_id},
                 )
             )
         for observer in directory.observers:

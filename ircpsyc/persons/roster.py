@@ -235,7 +235,7 @@ class Roster(PersonObserver[Person, Any]):
     def person_online(self, client: Person) -> None:
         fields = fields_of(client, self._since(client))
         self.shown[normalize(client.uniform)] = tuple(fields.values())
-        self._cast("_notice_roster_enter", client.uniform, _vars(fields))
+        self._cast(V.NOTICE_ROSTER_ENTER, client.uniform, _vars(fields))
         self._check_local(client)
 
     def person_renamed(self, client: Person, old_nick: str) -> None:
@@ -247,8 +247,8 @@ class Roster(PersonObserver[Person, Any]):
         fields = fields_of(client, since)
         self.shown[normalize(client.uniform)] = tuple(fields.values())
         vars = _vars(fields)
-        vars["_uniform_new"] = client.uniform
-        self._cast("_notice_roster_nick", old_uniform, vars)
+        vars[V.UNIFORM_NEW] = client.uniform
+        self._cast(V.NOTICE_ROSTER_NICK, old_uniform, vars)
         self._check_local(client)
 
     def person_offline(self, client: Person) -> None:
@@ -256,8 +256,8 @@ class Roster(PersonObserver[Person, Any]):
         self.since.pop(key, None)
         self.shown.pop(key, None)
         reason = client.quit_reason  # for the operators' far-exit notices
-        vars: dict[str, Value] = {"_nick": client.nick, "_reason": reason}
-        self._cast("_notice_roster_leave", client.uniform, vars)
+        vars: dict[str, Value] = {V.NICK: client.nick, V.REASON: reason}
+        self._cast(V.NOTICE_ROSTER_LEAVE, client.uniform, vars)
 
     def account_changed(self, client: Person, old_account: str) -> None:
         self._update(client)
@@ -283,7 +283,7 @@ class Roster(PersonObserver[Person, Any]):
         if self.shown.get(key) == values:
             return
         self.shown[key] = values
-        self._cast("_notice_roster_update", client.uniform, _vars(fields))
+        self._cast(V.NOTICE_ROSTER_UPDATE, client.uniform, _vars(fields))
 
     def tick(self, now: float) -> None:
         """Modes, realname and host change without a hook: send what differs."""
@@ -294,7 +294,7 @@ class Roster(PersonObserver[Person, Any]):
 
     def request(self, packet: Packet) -> bool:
         """`_request_roster` from another server (True: handled)."""
-        if not packet.method.startswith("_request_roster"):
+        if not packet.method.startswith(V.REQUEST_ROSTER):
             return False
         server = host_of(packet.source)
         if not self.network.in_network(server) or server == self.me:
@@ -347,25 +347,25 @@ class Roster(PersonObserver[Person, Any]):
             return
         replica.last = counter
         method = packet.method
-        relay = packet.routing.get("_source_relay", "")
+        relay = packet.routing.get(V.SOURCE_RELAY, "")
         key = normalize(relay)
-        if method.startswith("_notice_roster_enter"):
+        if method.startswith(V.NOTICE_ROSTER_ENTER):
             found = RemotePerson(self.directory, server, relay, _from_vars(packet))
             self._forget(replica, key)
             replica.persons[key] = found
             replica.by_nick[casefold(found.nick)] = found
             self._online(found)
             self.connected_far(found)
-        elif method.startswith("_notice_roster_leave"):
+        elif method.startswith(V.NOTICE_ROSTER_LEAVE):
             gone = self._forget(replica, key)
             if gone is not None:
                 self._remember(gone)
-                self.exited_far(gone, packet.get("_reason"))
+                self.exited_far(gone, packet.get(V.REASON))
             if gone is not None and self.find(casefold(gone.nick)) is None:
                 self._offline(gone.nick)
-        elif method.startswith("_notice_roster_nick"):
+        elif method.startswith(V.NOTICE_ROSTER_NICK):
             gone = self._forget(replica, key)
-            new_uniform = packet.get("_uniform_new") or relay
+            new_uniform = packet.get(V.UNIFORM_NEW) or relay
             found = RemotePerson(self.directory, server, new_uniform, _from_vars(packet))
             replica.persons[normalize(new_uniform)] = found
             replica.by_nick[casefold(found.nick)] = found
@@ -373,7 +373,7 @@ class Roster(PersonObserver[Person, Any]):
                 self._remember(gone)
                 self._offline(gone.nick)
             self._online(found)
-        elif method.startswith("_notice_roster_update"):
+        elif method.startswith(V.NOTICE_ROSTER_UPDATE):
             person_now = replica.persons.get(key)
             if person_now is not None:
                 away, old_prefix = person_now.away, person_now.prefix

@@ -45,6 +45,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from ircpsyc import __version__
+from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.packet import Packet, Value
 from ircpsyc.psyc_backend.router import RemoteEntity
 from ircpsyc.psyc_backend.uniform import Uniform, UniformError, normalize, root
@@ -89,7 +90,7 @@ MAX_ENTERING: Final = 256
 
 # The routing variables psyced accepts (it refuses packets with any other).
 FOREIGN_ROUTING: Final = frozenset(
-    {"_source", "_target", "_context", "_source_relay", "_tag", "_tag_relay"}
+    {V.SOURCE, V.TARGET, V.CONTEXT, V.SOURCE_RELAY, V.TAG, V.TAG_RELAY}
 )
 
 OPENING_STATE: Final = "opening"  # waiting for the peer's first line / greeting
@@ -182,9 +183,9 @@ class ForeignCircuit:
     def _greet(self) -> None:
         me = self.foreign.me_root
         hello = Packet(
-            "_notice_circuit_established",
-            {"_source": me},
-            {"_implementation": f"ircpsyc/{__version__}"},
+            V.NOTICE_CIRCUIT_ESTABLISHED,
+            {V.SOURCE: me},
+            {V.IMPLEMENTATION: f"ircpsyc/{__version__}"},
         )
         opening = OPENING if self.syntax == SYNTAX_09 else b"|\n"
         self._write(opening + self.encode(hello))
@@ -240,16 +241,16 @@ class ForeignCircuit:
             self.greeted = True
             self.parser.max_packet = MAX_PACKET
         method = packet.method
-        if method == "_notice_circuit_established" or method.startswith("_status_circuit"):
+        if method == V.NOTICE_CIRCUIT_ESTABLISHED or method.startswith(V.STATUS_CIRCUIT):
             self.foreign.greeting(self, packet, now)
             return
-        if method == "_request_circuit_shutdown":
+        if method == V.REQUEST_CIRCUIT_SHUTDOWN:
             self.close("the peer shut the circuit down")
             return
-        if not packet.routing.get("_target") and not packet.routing.get("_context"):
-            if method.startswith(("_error", "_failure")):
+        if not packet.routing.get(V.TARGET) and not packet.routing.get(V.CONTEXT):
+            if method.startswith((V.ERROR, V.FAILURE)):
                 log.info(
-                    "foreign %s says %s: %s", self, method, packet.get("_reason") or packet.body
+                    "foreign %s says %s: %s", self, method, packet.get(V.REASON) or packet.body
                 )
             return  # a circuit-level packet we have no use for
         self.foreign.incoming(self, packet)
@@ -374,7 +375,7 @@ class Foreign:
         """The peer's `_notice_circuit_established` (or `_status_circuit`)."""
         if circuit.state != OPENING_STATE:
             return
-        source = packet.routing.get("_source", "")
+        source = packet.routing.get(V.SOURCE, "")
         authority = authority_of(source) if source else circuit.outbound
         if not authority:
             return
@@ -504,13 +505,13 @@ class Foreign:
     def send(self, packet: Packet, authority: str = "") -> bool:
         """A packet for a foreign host: on its open circuit, or queued while it opens."""
         if not authority:
-            target = packet.routing.get("_target", "")
+            target = packet.routing.get(V.TARGET, "")
             authority = authority_of(target)
         if not authority:
             return False
         method = packet.method
-        if method.startswith(("_request_enter", "_request_context_enter")):
-            place = normalize(packet.routing.get("_target", ""))
+        if method.startswith((V.REQUEST_ENTER, V.REQUEST_CONTEXT_ENTER)):
+            place = normalize(packet.routing.get(V.TARGET, ""))
             if place not in self.entering:
                 self.entering[place] = deque(maxlen=ENTER_HOLD)
                 while len(self.entering) > MAX_ENTERING:
@@ -540,7 +541,7 @@ class Foreign:
         """One copy of a local cast for the members behind a foreign `host`."""
         copy = Packet(
             packet.method,
-            {k: v for k, v in packet.routing.items() if k not in ("_source", "_target")},
+            {k: v for k, v in packet.routing.items() if k not in (V.SOURCE, V.TARGET)},
             packet.vars,
             packet.body,
             packet.modifiers,
@@ -556,22 +557,22 @@ class Foreign:
     def _outgoing(self, packet: Packet) -> Packet:
         routing = {k: v for k, v in packet.routing.items() if k in FOREIGN_ROUTING}
         vars = packet.vars
-        if packet.method.startswith("_echo") and "_context" in routing and "_target" in routing:
+        if packet.method.startswith(V.ECHO) and V.CONTEXT in routing and V.TARGET in routing:
             # psyced: a place answers from itself (`_source`), not as a context.
-            routing["_source"] = routing.pop("_context")
-            routing.pop("_source_relay", None)
-        nick = packet.get("_nick")
+            routing[V.SOURCE] = routing.pop(V.CONTEXT)
+            routing.pop(V.SOURCE_RELAY, None)
+        nick = packet.get(V.NICK)
         if nick.startswith("psyc://") and "/~" in nick:  # psyced wants the nick itself
             vars = dict(vars)
-            vars["_nick"] = nick[nick.index("/~") + 2 :]
-        place = packet.get("_nick_place")
+            vars[V.NICK] = nick[nick.index("/~") + 2 :]
+        place = packet.get(V.NICK_PLACE)
         if place.startswith("#") and not place.startswith("#psyc:"):
             vars = dict(vars)
-            vars["_nick_place"] = place[1:]
-        if packet.method.startswith("_echo_place_enter") and "_tag_relay" not in routing:
-            tag = self.tags.pop((routing.get("_target", ""), routing.get("_source", "")), "")
+            vars[V.NICK_PLACE] = place[1:]
+        if packet.method.startswith(V.ECHO_PLACE_ENTER) and V.TAG_RELAY not in routing:
+            tag = self.tags.pop((routing.get(V.TARGET, ""), routing.get(V.SOURCE, "")), "")
             if tag:
-                routing["_tag_relay"] = tag
+                routing[V.TAG_RELAY] = tag
         if any(k.startswith("_INTERNAL") for k in vars):
             vars = {k: v for k, v in vars.items() if not k.startswith("_INTERNAL")}
         out = Packet(packet.method, routing, vars, packet.body, packet.modifiers)
@@ -601,8 +602,8 @@ class Foreign:
             for packet in held:
                 if circuit.state == CLOSED:
                     break
-                if packet.method == "_notice_circuit_established" or packet.method.startswith(
-                    "_status_circuit"
+                if packet.method == V.NOTICE_CIRCUIT_ESTABLISHED or packet.method.startswith(
+                    V.STATUS_CIRCUIT
                 ):
                     self.greeting(circuit, packet, now)
                 else:
@@ -612,15 +613,15 @@ class Foreign:
         """A packet from a foreign peer: checked, translated, delivered."""
         packet = self._translate(packet, self.me_root, self.local_root)
         routing = packet.routing
-        origin = routing.get("_source") or routing.get("_context", "")
+        origin = routing.get(V.SOURCE) or routing.get(V.CONTEXT, "")
         host = split_authority(authority_of(origin))[0]
-        target = routing.get("_target", "")
+        target = routing.get(V.TARGET, "")
         network = self.network
         if not host or not self.is_foreign(host):
             return self._refuse(circuit, packet, f"speaks for {host or 'nobody'}")
         if target and authority_of(target) != network.me.lower():
             return self._refuse(circuit, packet, f"relays to {target}")
-        if "_context" in routing and "_source" in routing and not target:
+        if V.CONTEXT in routing and V.SOURCE in routing and not target:
             return self._refuse(circuit, packet, "a cast with a _source")
         ok = self._vouch(circuit, host)
         if ok is None:
@@ -632,8 +633,8 @@ class Foreign:
         if not ok:
             return self._refuse(circuit, packet, f"{host} is not its address {circuit.address}")
         if circuit.state != OPEN:  # no greeting: its first packet vouches for its host
-            self.greeting(circuit, Packet("", {"_source": root(host)}), self.clock())
-        for name in [k for k in routing if k.startswith("_route") or k == "_counter"]:
+            self.greeting(circuit, Packet("", {V.SOURCE: root(host)}), self.clock())
+        for name in [k for k in routing if k.startswith("_route") or k == V.COUNTER]:
             del routing[name]  # nothing numbered or routed end to end from outside
         self._deliver(packet)
 
@@ -650,61 +651,58 @@ class Foreign:
         network = self.network
         routing = packet.routing
         method = packet.method
-        target = routing.get("_target", "")
-        if method.startswith("_request_enter") or method.startswith("_request_context_enter"):
-            tag = routing.get("_tag")
+        target = routing.get(V.TARGET, "")
+        if method.startswith(V.REQUEST_ENTER) or method.startswith(V.REQUEST_CONTEXT_ENTER):
+            tag = routing.get(V.TAG)
             if tag and target:
-                self.tags[(routing.get("_source", ""), target)] = tag
+                self.tags[(routing.get(V.SOURCE, ""), target)] = tag
                 while len(self.tags) > MAX_TAGS:
                     self.tags.popitem(last=False)
-        if (
-            method.startswith("_echo_place_leave_invalid")
-            and routing.get("_source") in self.counters
-        ):
+        if method.startswith(V.ECHO_PLACE_LEAVE_INVALID) and routing.get(V.SOURCE) in self.counters:
             # psyced forgot our member (it restarted): make it leave as if cast.
             packet = Packet(
-                "_notice_place_leave",
-                {"_context": routing["_source"], "_source_relay": target},
-                {"_nick": target[target.rfind("/~") + 2 :]},
+                V.NOTICE_PLACE_LEAVE,
+                {V.CONTEXT: routing[V.SOURCE], V.SOURCE_RELAY: target},
+                {V.NICK: target[target.rfind("/~") + 2 :]},
             )
             routing, target = packet.routing, ""
-        elif method.startswith("_echo_place") and "_context" not in routing and target:
+        elif method.startswith(V.ECHO_PLACE) and V.CONTEXT not in routing and target:
             # psyced: from the place itself.  Our replicas want the context (and state).
-            context = routing["_context"] = routing.get("_source", "")
-            if method.startswith("_echo_place_enter"):
-                packet.vars.setdefault("_time_created", "0")
-                routing["_counter"] = str(self.counters.setdefault(context, 0))
-        if method.startswith("_failure") and "/~" in target and "/~" in routing.get("_source", ""):
+            context = routing[V.CONTEXT] = routing.get(V.SOURCE, "")
+            if method.startswith(V.ECHO_PLACE_ENTER):
+                packet.vars.setdefault(V.TIME_CREATED, "0")
+                routing[V.COUNTER] = str(self.counters.setdefault(context, 0))
+        if method.startswith(V.FAILURE) and "/~" in target and "/~" in routing.get(V.SOURCE, ""):
             # psyced's refusals (`_failure_filter_strangers`, ...) have no IRC form:
             # its own words, as a NOTICE from whoever refused.
             packet = Packet(
-                "_message_private_notice",
-                {"_source": routing["_source"], "_target": target},
-                {"_nick": packet.get("_nick")},
+                V.MESSAGE_PRIVATE_NOTICE,
+                {V.SOURCE: routing[V.SOURCE], V.TARGET: target},
+                {V.NICK: packet.get(V.NICK)},
                 psyctext(packet.body, packet) or method,
             )
             routing, method = packet.routing, packet.method
-        if method.startswith("_message") and "/~" in target and "_nick_target" not in packet.vars:
-            packet.vars["_nick_target"] = target[target.index("/~") + 2 :]
-        relay = routing.get("_source_relay", "")
-        nick = packet.get("_nick")
-        if relay and relay == routing.get("_context") and nick and "/" not in nick:
+        if method.startswith(V.MESSAGE) and "/~" in target and V.NICK_TARGET not in packet.vars:
+            packet.vars[V.NICK_TARGET] = target[target.index("/~") + 2 :]
+        relay = routing.get(V.SOURCE_RELAY, "")
+        nick = packet.get(V.NICK)
+        if relay and relay == routing.get(V.CONTEXT) and nick and "/" not in nick:
             # psyced's place relays its own topic notice, naming the person by `_nick`.
-            routing["_source_relay"] = relay = relay[: relay.index("/", 7) + 1] + "~" + nick
-        if not relay and not target and packet.get("_nick"):
+            routing[V.SOURCE_RELAY] = relay = relay[: relay.index("/", 7) + 1] + "~" + nick
+        if not relay and not target and packet.get(V.NICK):
             # psyced leaves `_source_relay` out of a cast to the speaker's own host.
             mine = f"psyc://{network.me}/~{packet.get('_nick')}"
             entity = network.router.lookup(mine)
             if entity is not None and entity.__class__ is not RemoteEntity:
-                routing["_source_relay"] = relay = mine
-        if "/~" in relay and "_prefix" not in packet.vars:
+                routing[V.SOURCE_RELAY] = relay = mine
+        if "/~" in relay and V.PREFIX not in packet.vars:
             relay_host = split_authority(authority_of(relay))[0]
             if self.is_foreign(relay_host):  # psyced's casts name the speaker only so
-                nick = packet.get("_nick") or relay[relay.index("/~") + 2 :]
-                packet.vars["_prefix"] = f"{relay}!{nick}@{relay_host}"
+                nick = packet.get(V.NICK) or relay[relay.index("/~") + 2 :]
+                packet.vars[V.PREFIX] = f"{relay}!{nick}@{relay_host}"
         network.router.foreign_in(packet)
         if not target:
-            context = routing.get("_context", "")
+            context = routing.get(V.CONTEXT, "")
             if "/$" in context:
                 return  # no services of foreign servers
             count = self.counters.get(context)
@@ -714,14 +712,14 @@ class Foreign:
                     held.append(packet)
                 return  # else not a context any of ours entered
             self.counters[context] = count + 1
-            routing["_counter"] = str(count + 1)
+            routing[V.COUNTER] = str(count + 1)
             network.router.cast_in(packet)
             return
         if target.endswith("/"):
             return  # nothing for our root from outside (roster, states: network only)
         network.router.link_in(packet)
-        if packet.method.startswith("_echo_place_enter"):
-            for cast in self.entering.pop(normalize(routing.get("_context", "")), ()):
+        if packet.method.startswith(V.ECHO_PLACE_ENTER):
+            for cast in self.entering.pop(normalize(routing.get(V.CONTEXT, "")), ()):
                 self._deliver(cast)
 
     def forget_context(self, context: str) -> None:
@@ -858,7 +856,7 @@ class ForeignService:
     async def stop(self) -> None:
         for circuit in list(self.foreign.circuits):
             with contextlib.suppress(Exception):
-                circuit.send(Packet("_request_circuit_shutdown"), time.monotonic())
+                circuit.send(Packet(V.REQUEST_CIRCUIT_SHUTDOWN), time.monotonic())
             circuit.close("shutting down")
         for task in list(self.tasks):
             task.cancel()

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from xml.etree.ElementTree import Element, SubElement
 
 from ircpsyc.channels.place import PlaceObserver, service_request
+from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.ids import new_id
 from ircpsyc.psyc_backend.packet import Packet
 from ircpsyc.psyc_backend.uniform import casefold, normalize
@@ -198,11 +199,11 @@ class Bridge(PlaceObserver):
         relay = normalize(packet.relay)
         if relay in self._remote_uniforms() or relay == normalize(self.gateway.service.uniform):
             return
-        if method.startswith("_notice_place_enter"):
+        if method.startswith(V.NOTICE_PLACE_ENTER):
             if relay not in self.puppets:
-                self._add_puppet(packet.relay, packet.get("_nick"))
-        elif method.startswith("_notice_place_leave_kick"):
-            victim = packet.get("_nick_target")
+                self._add_puppet(packet.relay, packet.get(V.NICK))
+        elif method.startswith(V.NOTICE_PLACE_LEAVE_KICK):
+            victim = packet.get(V.NICK_TARGET)
             remote = next(
                 (r for r in self.remotes.values() if casefold(r.nick) == casefold(victim)), None
             )
@@ -216,15 +217,15 @@ class Bridge(PlaceObserver):
                 self._drop_puppet(
                     puppet, True, f"Kicked by {packet.get('_nick')}: {packet.get('_reason')}"
                 )
-        elif method.startswith("_notice_place_leave"):
+        elif method.startswith(V.NOTICE_PLACE_LEAVE):
             puppet = self.puppets.get(relay)
             if puppet is not None:
-                self._drop_puppet(puppet, True, packet.get("_reason"))
-        elif method.startswith("_notice_place_nick"):
+                self._drop_puppet(puppet, True, packet.get(V.REASON))
+        elif method.startswith(V.NOTICE_PLACE_NICK):
             puppet = self.puppets.pop(relay, None)
             if puppet is None:
                 return
-            new = packet.get("_nick_new")
+            new = packet.get(V.NICK_NEW)
             member = place.member_by_nick(new)
             puppet.owner = member.uniform if member is not None else puppet.owner
             puppet.nick = new
@@ -235,23 +236,23 @@ class Bridge(PlaceObserver):
             puppet.attempts = 0
             self.by_muc_nick[new] = puppet
             self._send(S.stanza("presence", puppet.jid, f"{self.room}/{new}"))
-        elif method.startswith("_message_public"):
-            if method.endswith("_tagmsg") or packet.get("_status"):
+        elif method.startswith(V.MESSAGE_PUBLIC):
+            if method.endswith(V.TAGMSG_SUFFIX) or packet.get(V.STATUSMSG):
                 return
             puppet = self.puppets.get(relay)
             body = to_xmpp(packet.body)
             if puppet is None or body is None:
                 return
             message = S.stanza(
-                "message", puppet.jid, self.room, "groupchat", packet.get("_id") or new_id()
+                "message", puppet.jid, self.room, "groupchat", packet.get(V.ID) or new_id()
             )
             S.text_child(message, "body", body)
             self._puppet_says(puppet, message)
-        elif method.startswith("_notice_place_topic"):
+        elif method.startswith(V.NOTICE_PLACE_TOPIC):
             puppet = self.puppets.get(relay)
             if puppet is not None:
                 message = S.stanza("message", puppet.jid, self.room, "groupchat", new_id())
-                S.text_child(message, "subject", packet.get("_topic"))
+                S.text_child(message, "subject", packet.get(V.TOPIC))
                 self._puppet_says(puppet, message)
 
     # -- what the remote room says
@@ -391,16 +392,16 @@ class Bridge(PlaceObserver):
             remote.affiliation = item.get("affiliation", "none")
         if not remote.entered:
             vars = remote.enter_vars()
-            vars["_nick_place"] = self.channel
-            vars["_ip"] = "0.0.0.0"
+            vars[V.NICK_PLACE] = self.channel
+            vars[V.IP] = "0.0.0.0"
             self.core.router.send(
                 Packet(
-                    "_request_enter",
+                    V.REQUEST_ENTER,
                     {
-                        "_source": remote.uniform,
-                        "_target": self.gateway.place_uniform(self.channel),
+                        V.SOURCE: remote.uniform,
+                        V.TARGET: self.gateway.place_uniform(self.channel),
                     },
-                    {"_nick": remote.nick, **vars},
+                    {V.NICK: remote.nick, **vars},
                 )
             )
         else:
@@ -428,8 +429,8 @@ class Bridge(PlaceObserver):
                 service_request(
                     self.gateway.service.uniform,
                     view.uniform,
-                    "_request_set_mode",
-                    {"_mode": changes, "_list_parameters": params, "_nick_place": view.name},
+                    V.REQUEST_SET_MODE,
+                    {V.MODE: changes, V.LIST_PARAMETERS: params, V.NICK_PLACE: view.name},
                     self._service_prefix(),
                 )
             )
@@ -457,7 +458,7 @@ class Bridge(PlaceObserver):
         if remote.entered:
             remote.entered = False
             remote.request(
-                "_request_leave", self.gateway.place_uniform(self.channel), {"_reason": reason}
+                V.REQUEST_LEAVE, self.gateway.place_uniform(self.channel), {V.REASON: reason}
             )
         remote.channels.clear()
         self.gateway.drop_user(remote)
@@ -480,13 +481,13 @@ class Bridge(PlaceObserver):
                 for text in to_irc(body):
                     self.core.router.send(
                         Packet(
-                            "_message_public",
-                            {"_source": remote.uniform, "_target": uniform},
+                            V.MESSAGE_PUBLIC,
+                            {V.SOURCE: remote.uniform, V.TARGET: uniform},
                             {
-                                "_nick": remote.nick,
-                                "_prefix": remote.prefix,
-                                "_nick_place": self.channel,
-                                "_time": str(int(self.core.clock() * 1000)),
+                                V.NICK: remote.nick,
+                                V.PREFIX: remote.prefix,
+                                V.NICK_PLACE: self.channel,
+                                V.TIME: str(int(self.core.clock() * 1000)),
                             },
                             text,
                         )
@@ -499,14 +500,14 @@ class Bridge(PlaceObserver):
             for text in to_irc(body):
                 self.core.router.send(
                     Packet(
-                        "_message_private",
-                        {"_source": remote.uniform, "_target": puppet.owner},
+                        V.MESSAGE_PRIVATE,
+                        {V.SOURCE: remote.uniform, V.TARGET: puppet.owner},
                         {
-                            "_nick": remote.nick,
-                            "_prefix": remote.prefix,
-                            "_nick_target": puppet.nick,
-                            "_id": new_id(),
-                            "_time": str(int(self.core.clock() * 1000)),
+                            V.NICK: remote.nick,
+                            V.PREFIX: remote.prefix,
+                            V.NICK_TARGET: puppet.nick,
+                            V.ID: new_id(),
+                            V.TIME: str(int(self.core.clock() * 1000)),
                         },
                         text,
                     )
@@ -523,8 +524,8 @@ class Bridge(PlaceObserver):
             service_request(
                 self.gateway.service.uniform,
                 view.uniform,
-                "_request_set_topic",
-                {"_topic": topic, "_nick_place": view.name, "_nick": name},
+                V.REQUEST_SET_TOPIC,
+                {V.TOPIC: topic, V.NICK_PLACE: view.name, V.NICK: name},
                 prefix,
             )
         )
@@ -533,24 +534,24 @@ class Bridge(PlaceObserver):
 
     def deliver(self, remote: RemoteOccupant, packet: Packet) -> None:
         method = packet.method
-        if method.startswith("_echo_place_enter"):
+        if method.startswith(V.ECHO_PLACE_ENTER):
             remote.entered = True
             view = self.view()
             if view is not None:
                 remote.channels[self.folded] = view
             self._sync_ranks(remote)
-        elif method.startswith("_error_place_enter"):
+        elif method.startswith(V.ERROR_PLACE_ENTER):
             remote.entered = False
-        elif method.startswith("_message_private") and not method.endswith("_tagmsg"):
+        elif method.startswith(V.MESSAGE_PRIVATE) and not method.endswith(V.TAGMSG_SUFFIX):
             body = to_xmpp(packet.body)
             puppet = self.puppets.get(normalize(packet.source))
             if puppet is None or not puppet.joined:
-                if not method.endswith("_notice"):
+                if not method.endswith(V.NOTICE):
                     self.core.router.send(
                         Packet(
-                            "_error_unknown_name_user",
-                            {"_source": remote.uniform, "_target": packet.source},
-                            {"_nick_target": remote.nick, "_uniform": remote.uniform},
+                            V.ERROR_UNKNOWN_NAME_USER,
+                            {V.SOURCE: remote.uniform, V.TARGET: packet.source},
+                            {V.NICK_TARGET: remote.nick, V.UNIFORM: remote.uniform},
                         )
                     )
                 return
@@ -561,7 +562,7 @@ class Bridge(PlaceObserver):
                 puppet.jid,
                 f"{self.room}/{remote.muc_nick}",
                 "chat",
-                packet.get("_id") or new_id(),
+                packet.get(V.ID) or new_id(),
             )
             S.text_child(message, "body", body)
             SubElement(message, S.qname("x", S.MUC_USER))

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from xml.etree.ElementTree import Element, SubElement
 
 from ircpsyc.persons.person import Person, PersonObserver
+from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.ids import new_id
 from ircpsyc.psyc_backend.packet import Packet
 from ircpsyc.psyc_backend.uniform import casefold
@@ -170,9 +171,9 @@ class Gateway:
             for state in list(person.rooms.values()):
                 if state.joined:
                     person.request(
-                        "_request_leave_disconnect",
+                        V.REQUEST_LEAVE_DISCONNECT,
                         state.uniform,
-                        {"_reason": reason, "_id": event_id},
+                        {V.REASON: reason, V.ID: event_id},
                     )
             person.rooms.clear()
             self.forget(person)
@@ -193,7 +194,7 @@ class Gateway:
                 )
             if state.joined:
                 victim.request(
-                    "_request_leave_disconnect", state.uniform, {"_reason": reason, "_id": event_id}
+                    V.REQUEST_LEAVE_DISCONNECT, state.uniform, {V.REASON: reason, V.ID: event_id}
                 )
         victim.rooms.clear()
         self.forget(victim)
@@ -266,9 +267,9 @@ class Gateway:
         for view in list(user.channels.values()):
             self.core.router.send(
                 Packet(
-                    "_notice_person_nick",
-                    {"_source": old_uniform, "_target": view.uniform},
-                    {"_nick_new": new, "_uniform_new": user.uniform, "_id": event_id},
+                    V.NOTICE_PERSON_NICK,
+                    {V.SOURCE: old_uniform, V.TARGET: view.uniform},
+                    {V.NICK_NEW: new, V.UNIFORM_NEW: user.uniform, V.ID: event_id},
                 )
             )
 

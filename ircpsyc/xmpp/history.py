@@ -12,6 +12,7 @@ import logging
 from typing import TYPE_CHECKING
 from xml.etree.ElementTree import Element, SubElement
 
+from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.ids import new_id
 from ircpsyc.psyc_backend.packet import Packet
 from ircpsyc.services.history import KIND_MESSAGE, Query, time_of
@@ -111,7 +112,7 @@ def ask_home(
         shown: set[str] = set()
         if packets and current is not None:
             items = [(p, time_of(p)) for p in packets]
-            shown = {p.get("_id") for p in packets}
+            shown = {p.get(V.ID) for p in packets}
             for message in render(state, occ, items):
                 gw.send(message)
         if current is not None:
@@ -134,14 +135,14 @@ def render(state: RoomState, occ: Occupancy, items: list[tuple[Packet, int]]) ->
     budget = occ.history.maxchars
     for packet, stamp in reversed(items):
         body = to_xmpp(packet.body)
-        if body is None or not packet.method.startswith("_message_public"):
+        if body is None or not packet.method.startswith(V.MESSAGE_PUBLIC):
             continue
         message = S.stanza(
             "message",
-            state.occupant(packet.get("_nick")),
+            state.occupant(packet.get(V.NICK)),
             occ.full,
             "groupchat",
-            packet.get("_id") or new_id(),
+            packet.get(V.ID) or new_id(),
         )
         S.text_child(message, "body", body)
         SubElement(
@@ -149,9 +150,9 @@ def render(state: RoomState, occ: Occupancy, items: list[tuple[Packet, int]]) ->
             S.qname("delay", S.DELAY),
             {"from": state.jid, "stamp": S.stamp(stamp)},
         )
-        if packet.get("_id"):
+        if packet.get(V.ID):
             SubElement(
-                message, S.qname("stanza-id", S.SID), {"id": packet.get("_id"), "by": state.jid}
+                message, S.qname("stanza-id", S.SID), {"id": packet.get(V.ID), "by": state.jid}
             )
         if budget is not None:
             budget -= len(body) + 200  # roughly the stanza around the body

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from xml.etree.ElementTree import Element, SubElement
 
+from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.ids import new_id
 from ircpsyc.psyc_backend.packet import Packet
 from ircpsyc.psyc_backend.uniform import casefold
@@ -45,13 +46,13 @@ def handle(gw: Host, element: Element, sender: J.JID, to: J.JID, channel: str) -
             gw.remember(tag, Pending("topic", person, folded, full, element.get("id", "")))
             gw.core.router.send(
                 Packet(
-                    "_request_set_topic",
-                    {"_source": person.uniform, "_target": state.uniform, "_tag": tag},
+                    V.REQUEST_SET_TOPIC,
+                    {V.SOURCE: person.uniform, V.TARGET: state.uniform, V.TAG: tag},
                     {
-                        "_nick": person.nick,
-                        "_prefix": person.prefix,
-                        "_topic": " ".join(subject.split("\n")),
-                        "_nick_place": state.channel,
+                        V.NICK: person.nick,
+                        V.PREFIX: person.prefix,
+                        V.TOPIC: " ".join(subject.split("\n")),
+                        V.NICK_PLACE: state.channel,
                     },
                 )
             )
@@ -94,13 +95,13 @@ def _say(
         state.sent.append(tag)
         gw.core.router.send(
             Packet(
-                "_message_public",
-                {"_source": person.uniform, "_target": state.uniform, "_tag": tag},
+                V.MESSAGE_PUBLIC,
+                {V.SOURCE: person.uniform, V.TARGET: state.uniform, V.TAG: tag},
                 {
-                    "_nick": person.nick,
-                    "_prefix": person.prefix,
-                    "_nick_place": state.channel,
-                    "_time": str(int(gw.core.clock() * 1000)),
+                    V.NICK: person.nick,
+                    V.PREFIX: person.prefix,
+                    V.NICK_PLACE: state.channel,
+                    V.TIME: str(int(gw.core.clock() * 1000)),
                 },
                 text,
             )
@@ -129,15 +130,15 @@ def _private(
     for text in to_irc(body):
         gw.core.router.send(
             Packet(
-                "_message_private",
-                {"_source": person.uniform, "_target": target.uniform},
+                V.MESSAGE_PRIVATE,
+                {V.SOURCE: person.uniform, V.TARGET: target.uniform},
                 {
-                    "_nick": person.nick,
-                    "_prefix": person.prefix,
-                    "_nick_target": target.nick,
-                    "_nick_place": state.channel,
-                    "_id": new_id(),
-                    "_time": str(int(gw.core.clock() * 1000)),
+                    V.NICK: person.nick,
+                    V.PREFIX: person.prefix,
+                    V.NICK_TARGET: target.nick,
+                    V.NICK_PLACE: state.channel,
+                    V.ID: new_id(),
+                    V.TIME: str(int(gw.core.clock() * 1000)),
                 },
                 text,
             )
@@ -161,12 +162,12 @@ def _invite(gw: Host, person: XmppPerson, state: RoomState, x: Element) -> None:
         if target is None:
             continue
         person.request(
-            "_request_invite",
+            V.REQUEST_INVITE,
             state.uniform,
             {
-                "_nick_target": target.nick,
-                "_uniform_target": target.uniform,
-                "_nick_place": state.channel,
-                "_prefix": person.prefix,
+                V.NICK_TARGET: target.nick,
+                V.UNIFORM_TARGET: target.uniform,
+                V.NICK_PLACE: state.channel,
+                V.PREFIX: person.prefix,
             },
         )

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from xml.etree.ElementTree import Element
 
 from ircpsyc.persons.person import Person
+from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.packet import Packet
 from ircpsyc.psyc_backend.uniform import casefold
 from ircpsyc.xmpp import history, muc
@@ -122,16 +123,16 @@ def _join(
     tag = gw.tag()
     gw.remember(tag, Pending("enter", person, folded, full))
     vars = person.enter_vars()
-    vars["_nick_place"] = state.channel
-    vars["_ip"] = "0.0.0.0"
+    vars[V.NICK_PLACE] = state.channel
+    vars[V.IP] = "0.0.0.0"
     password = S.child_text(muc_x, "password", S.MUC) if muc_x is not None else None
     if password:
-        vars["_key"] = password
+        vars[V.KEY] = password
     gw.core.router.send(
         Packet(
-            "_request_enter",
-            {"_source": person.uniform, "_target": state.uniform, "_tag": tag},
-            {"_nick": person.nick, **vars},
+            V.REQUEST_ENTER,
+            {V.SOURCE: person.uniform, V.TARGET: state.uniform, V.TAG: tag},
+            {V.NICK: person.nick, **vars},
         )
     )
 
@@ -153,7 +154,7 @@ def leave_session(
     del person.rooms[folded]
     if state.joined:
         person.channels.pop(folded, None)
-        person.request("_request_leave", state.uniform, {"_reason": status})
+        person.request(V.REQUEST_LEAVE, state.uniform, {V.REASON: status})
     gw.forget_if_idle(person)
 
 

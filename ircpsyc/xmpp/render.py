@@ -15,6 +15,7 @@ from xml.etree.ElementTree import Element, SubElement
 
 from ircpsyc.channels import modes as M
 from ircpsyc.persons.person import Person
+from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.ids import new_id
 from ircpsyc.psyc_backend.packet import Dispatch, Packet
 from ircpsyc.psyc_backend.uniform import casefold, normalize
@@ -36,23 +37,23 @@ _XID = "xmpp-id"  # render_cache key: the XMPP id of a reflected message
 
 # What a place's refusal to let somebody in is in XEP-0045 (7.2.4 - 7.2.10).
 ENTER_ERRORS: dict[str, tuple[str, str]] = {
-    "_error_place_enter_necessary_invitation": (
+    V.ERROR_PLACE_ENTER_NECESSARY_INVITATION: (
         "registration-required",
         "This channel is invite-only (+i)",
     ),
-    "_error_place_enter_necessary_account": (
+    V.ERROR_PLACE_ENTER_NECESSARY_ACCOUNT: (
         "registration-required",
         "Only users logged into an account may join (+R)",
     ),
-    "_error_place_enter_banned": ("forbidden", "You are banned from this channel (+b)"),
-    "_error_place_enter_necessary_key": ("not-authorized", "This channel needs a password (+k)"),
-    "_error_place_enter_full": ("service-unavailable", "This channel is full (+l)"),
-    "_error_unknown_name_place": ("item-not-found", "No such channel"),
+    V.ERROR_PLACE_ENTER_BANNED: ("forbidden", "You are banned from this channel (+b)"),
+    V.ERROR_PLACE_ENTER_NECESSARY_KEY: ("not-authorized", "This channel needs a password (+k)"),
+    V.ERROR_PLACE_ENTER_FULL: ("service-unavailable", "This channel is full (+l)"),
+    V.ERROR_UNKNOWN_NAME_PLACE: ("item-not-found", "No such channel"),
 }
 
 
 def _room(gw: Host, person: XmppPerson, packet: Packet) -> tuple[RoomState, PlaceView] | None:
-    folded = casefold(packet.get("_nick_place"))
+    folded = casefold(packet.get(V.NICK_PLACE))
     state = person.rooms.get(folded)
     if state is None or not state.joined:
         return None
@@ -63,13 +64,13 @@ def _room(gw: Host, person: XmppPerson, packet: Packet) -> tuple[RoomState, Plac
 
 
 def on_echo_enter(gw: Host, person: XmppPerson, packet: Packet) -> None:
-    gw.pending.pop(packet.routing.get("_tag_relay", ""), None)
-    folded = casefold(packet.get("_nick_place"))
+    gw.pending.pop(packet.routing.get(V.TAG_RELAY, ""), None)
+    folded = casefold(packet.get(V.NICK_PLACE))
     state = person.rooms.get(folded)
     if state is None:  # entered for a session that left meanwhile: leave again
-        person.request("_request_leave", packet.context or packet.source, {"_reason": ""})
+        person.request(V.REQUEST_LEAVE, packet.context or packet.source, {V.REASON: ""})
         return
-    view = gw.view(packet.get("_nick_place"))
+    view = gw.view(packet.get(V.NICK_PLACE))
     if view is None:
         return
     state.joined = True
@@ -94,9 +95,9 @@ def on_enter(gw: Host, person: XmppPerson, packet: Packet) -> None:
         item.set("jid", real)
     shown: object = route
     if not isinstance(route, Person):
-        shown = muc.Absent(packet.get("_away"))
+        shown = muc.Absent(packet.get(V.AWAY))
     for occ in joined(state):
-        gw.send(muc.presence_of(view, state, occ.full, person, packet.get("_nick"), shown, item))
+        gw.send(muc.presence_of(view, state, occ.full, person, packet.get(V.NICK), shown, item))
 
 
 def on_leave(gw: Host, person: XmppPerson, packet: Packet) -> None:
@@ -104,13 +105,13 @@ def on_leave(gw: Host, person: XmppPerson, packet: Packet) -> None:
     if room is None:
         return
     state, view = room
-    nick = packet.get("_nick")
+    nick = packet.get(V.NICK)
     if normalize(packet.relay) == normalize(person.uniform):
         return  # our own leave: already answered
     member = view.member(packet.relay)
     for occ in joined(state):
         presence = S.stanza("presence", state.occupant(nick), occ.full, "unavailable")
-        reason = packet.get("_reason")
+        reason = packet.get(V.REASON)
         if reason:
             S.text_child(presence, "status", reason)
         x = SubElement(presence, S.qname("x", S.MUC_USER))
@@ -127,7 +128,7 @@ def on_kick(gw: Host, person: XmppPerson, packet: Packet) -> None:
     if room is None:
         return
     state, view = room
-    victim_nick = packet.get("_nick_target")
+    victim_nick = packet.get(V.NICK_TARGET)
     victim = view.member_by_nick(victim_nick)
     banned = False
     if victim is not None:
@@ -137,8 +138,8 @@ def on_kick(gw: Host, person: XmppPerson, packet: Packet) -> None:
             banned = view.is_banned(victim.prefix)
     code = "301" if banned else "307"
     affiliation = "outcast" if banned else "none"
-    actor = packet.get("_nick")
-    reason = packet.get("_reason")
+    actor = packet.get(V.NICK)
+    reason = packet.get(V.REASON)
     if casefold(victim_nick) == casefold(person.nick):
         for occ in joined(state):
             gw.send(
@@ -170,7 +171,7 @@ def on_nick(gw: Host, person: XmppPerson, packet: Packet) -> None:
     if room is None:
         return
     state, view = room
-    old, new = packet.get("_nick"), packet.get("_nick_new")
+    old, new = packet.get(V.NICK), packet.get(V.NICK_NEW)
     member = view.member_by_nick(new)
     mine = casefold(new) == casefold(person.nick)
     for occ in joined(state):
@@ -187,7 +188,7 @@ def on_nick(gw: Host, person: XmppPerson, packet: Packet) -> None:
 
 
 def on_message(gw: Host, person: XmppPerson, packet: Packet) -> None:
-    if packet.method.endswith("_tagmsg"):
+    if packet.method.endswith(V.TAGMSG_SUFFIX):
         return
     room = _room(gw, person, packet)
     if room is None:
@@ -197,11 +198,11 @@ def on_message(gw: Host, person: XmppPerson, packet: Packet) -> None:
     if body is None:
         return
     xid, origin = _message_id(gw, packet)
-    psyc_id = packet.get("_id")
+    psyc_id = packet.get(V.ID)
     for occ in joined(state):
         message = S.stanza(
             "message",
-            state.occupant(packet.get("_nick")),
+            state.occupant(packet.get(V.NICK)),
             occ.full,
             "groupchat",
             xid or psyc_id,
@@ -221,13 +222,13 @@ def on_redact(gw: Host, person: XmppPerson, packet: Packet) -> None:
     if room is None:
         return
     state, _view = room
-    msgid = packet.get("_id_redacted")
+    msgid = packet.get(V.ID_REDACTED)
     for occ in joined(state):
         message = S.stanza(
-            "message", state.occupant(packet.get("_nick")), occ.full, "groupchat", packet.get("_id")
+            "message", state.occupant(packet.get(V.NICK)), occ.full, "groupchat", packet.get(V.ID)
         )
         retract = SubElement(message, S.qname("retract", S.RETRACT), {"id": msgid})
-        reason = packet.get("_reason")
+        reason = packet.get(V.REASON)
         if reason:
             S.text_child(retract, "reason", reason, S.RETRACT)
         SubElement(message, S.qname("fallback", S.FALLBACK), {"for": S.RETRACT})
@@ -242,7 +243,7 @@ def _message_id(gw: Host, packet: Packet) -> tuple[str, str]:
         cached = ("", "")
         sender = gw.core.router.lookup(packet.relay)
         if isinstance(sender, XmppPerson):
-            state = sender.rooms.get(casefold(packet.get("_nick_place")))
+            state = sender.rooms.get(casefold(packet.get(V.NICK_PLACE)))
             while state is not None and state.sent:
                 pending = gw.pending.pop(state.sent.popleft(), None)
                 if pending is not None:
@@ -254,12 +255,12 @@ def _message_id(gw: Host, packet: Packet) -> tuple[str, str]:
 
 
 def on_private(gw: Host, person: XmppPerson, packet: Packet) -> None:
-    if packet.method.endswith("_tagmsg"):
+    if packet.method.endswith(V.TAGMSG_SUFFIX):
         return
     body = to_xmpp(packet.body)
     if body is None:
         return
-    sender_nick = packet.get("_nick")
+    sender_nick = packet.get(V.NICK)
     state = _pm_room(gw, person, packet)
     if state is None:
         return
@@ -269,7 +270,7 @@ def on_private(gw: Host, person: XmppPerson, packet: Packet) -> None:
             state.occupant(sender_nick),
             occ.full,
             "chat",
-            packet.get("_id") or new_id(),
+            packet.get(V.ID) or new_id(),
         )
         S.text_child(message, "body", body)
         SubElement(message, S.qname("x", S.MUC_USER))
@@ -278,8 +279,8 @@ def on_private(gw: Host, person: XmppPerson, packet: Packet) -> None:
 
 def _pm_room(gw: Host, person: XmppPerson, packet: Packet) -> RoomState | None:
     """Which room a private message to an XMPP user comes through."""
-    sender_nick = packet.get("_nick")
-    candidates = [packet.get("_nick_place"), person.pm_rooms.get(casefold(sender_nick), "")]
+    sender_nick = packet.get(V.NICK)
+    candidates = [packet.get(V.NICK_PLACE), person.pm_rooms.get(casefold(sender_nick), "")]
     sender = gw.core.persons.find(sender_nick)
     if sender is not None:
         candidates.extend(view.name for view in sender.channels.values())
@@ -297,11 +298,11 @@ def on_topic(gw: Host, person: XmppPerson, packet: Packet) -> None:
     if room is None:
         return
     state, view = room
-    nick = packet.get("_nick")
+    nick = packet.get(V.NICK)
     sender = state.occupant(nick) if view.member_by_nick(nick) is not None else state.jid
     for occ in joined(state):
-        message = S.stanza("message", sender, occ.full, "groupchat", packet.get("_id") or new_id())
-        S.text_child(message, "subject", packet.get("_topic"))
+        message = S.stanza("message", sender, occ.full, "groupchat", packet.get(V.ID) or new_id())
+        S.text_child(message, "subject", packet.get(V.TOPIC))
         gw.send(message)
 
 
@@ -310,7 +311,7 @@ def on_mode(gw: Host, person: XmppPerson, packet: Packet) -> None:
     if room is None:
         return
     state, view = room
-    parsed = M.parse_channel_modes(packet.get("_mode"), packet.get_list("_list_parameters"))
+    parsed = M.parse_channel_modes(packet.get(V.MODE), packet.get_list(V.LIST_PARAMETERS))
     changed: dict[str, Member] = {}
     config_change = False
     for change in parsed.changes:
@@ -336,11 +337,11 @@ def on_mode(gw: Host, person: XmppPerson, packet: Packet) -> None:
 
 
 def on_invite(gw: Host, person: XmppPerson, packet: Packet) -> None:
-    channel = packet.get("_nick_place")
+    channel = packet.get(V.NICK_PLACE)
     room = J.room_jid(channel, gw.domain)
     message = S.stanza("message", room, person.bare, "normal", new_id())
     x = SubElement(message, S.qname("x", S.MUC_USER))
-    inviter = packet.get("_nick")
+    inviter = packet.get(V.NICK)
     invite = SubElement(x, S.qname("invite", S.MUC_USER), {"from": f"{room}/{inviter}"})
     S.text_child(invite, "reason", f"{inviter} invites you to {channel}", S.MUC_USER)
     SubElement(message, S.qname("x", S.CONFERENCE), {"jid": room})
@@ -348,7 +349,7 @@ def on_invite(gw: Host, person: XmppPerson, packet: Packet) -> None:
 
 
 def on_error(gw: Host, person: XmppPerson, packet: Packet) -> None:
-    pending = gw.pending.pop(packet.routing.get("_tag_relay", ""), None)
+    pending = gw.pending.pop(packet.routing.get(V.TAG_RELAY, ""), None)
     if pending is None:
         return
     state = person.rooms.get(pending.folded)
@@ -375,23 +376,23 @@ def on_error(gw: Host, person: XmppPerson, packet: Packet) -> None:
 
 
 def _error_text(method: str) -> str:
-    words = method.removeprefix("_error_").replace("_", " ")
+    words = method.removeprefix(V.ERROR_PREFIX).replace("_", " ")
     return words[:1].upper() + words[1:]
 
 
 DELIVERY: Dispatch[Renderer] = Dispatch(
     {
-        "_echo_place_enter": on_echo_enter,
-        "_notice_place_enter": on_enter,
-        "_notice_place_leave": on_leave,
-        "_notice_place_leave_kick": on_kick,
-        "_notice_place_nick": on_nick,
-        "_notice_place_topic": on_topic,
-        "_notice_place_mode": on_mode,
-        "_notice_place_invite": on_invite,
-        "_message_public": on_message,
-        "_notice_place_redact": on_redact,
-        "_message_private": on_private,
-        "_error": on_error,
+        V.ECHO_PLACE_ENTER: on_echo_enter,
+        V.NOTICE_PLACE_ENTER: on_enter,
+        V.NOTICE_PLACE_LEAVE: on_leave,
+        V.NOTICE_PLACE_LEAVE_KICK: on_kick,
+        V.NOTICE_PLACE_NICK: on_nick,
+        V.NOTICE_PLACE_TOPIC: on_topic,
+        V.NOTICE_PLACE_MODE: on_mode,
+        V.NOTICE_PLACE_INVITE: on_invite,
+        V.MESSAGE_PUBLIC: on_message,
+        V.NOTICE_PLACE_REDACT: on_redact,
+        V.MESSAGE_PRIVATE: on_private,
+        V.ERROR: on_error,
     }
 )

@@ -15,6 +15,7 @@ from xml.etree.ElementTree import Element, SubElement
 
 from ircpsyc import __version__
 from ircpsyc.channels import modes as M
+from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.packet import Packet, Value
 from ircpsyc.psyc_backend.uniform import casefold
 from ircpsyc.xmpp import jid as J
@@ -201,36 +202,36 @@ def _admin(
             if mask is None:
                 gw.send(S.error(element, "bad-request", "Whom to ban?"))
                 return
-            requests.append(("_request_set_mode", {"_mode": "+b", "_list_parameters": [mask]}))
+            requests.append((V.REQUEST_SET_MODE, {V.MODE: "+b", V.LIST_PARAMETERS: [mask]}))
             if target is not None:
-                requests.append(("_request_kick", {"_nick_target": target.nick, "_reason": reason}))
+                requests.append((V.REQUEST_KICK, {V.NICK_TARGET: target.nick, V.REASON: reason}))
             continue
         if target is None:
             gw.send(S.error(element, "item-not-found", "No such occupant"))
             return
         if role == "none":
-            requests.append(("_request_kick", {"_nick_target": target.nick, "_reason": reason}))
+            requests.append((V.REQUEST_KICK, {V.NICK_TARGET: target.nick, V.REASON: reason}))
             continue
         change = _rank_change(target, role, affiliation, "m" in view.flags)
         if change:
             letters = len(change) - 1
             requests.append(
                 (
-                    "_request_set_mode",
-                    {"_mode": change, "_list_parameters": [target.nick] * letters},
+                    V.REQUEST_SET_MODE,
+                    {V.MODE: change, V.LIST_PARAMETERS: [target.nick] * letters},
                 )
             )
     tag = gw.tag()
     pending = Pending("admin", person, view.folded, stanza=element)
     gw.remember(tag, pending)
     for method, vars in requests:
-        vars["_nick_place"] = view.name
-        vars["_prefix"] = person.prefix
+        vars[V.NICK_PLACE] = view.name
+        vars[V.PREFIX] = person.prefix
         gw.core.router.send(
             Packet(
                 method,
-                {"_source": person.uniform, "_target": view.uniform, "_tag": tag},
-                {"_nick": person.nick, **vars},
+                {V.SOURCE: person.uniform, V.TARGET: view.uniform, V.TAG: tag},
+                {V.NICK: person.nick, **vars},
             )
         )
         if tag not in gw.pending:

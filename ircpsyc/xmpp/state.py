@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 from xml.etree.ElementTree import Element
 
+from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.packet import Packet
 from ircpsyc.xmpp.person import GatewayUser, Occupancy, RoomState, XmppPerson
 
@@ -46,8 +47,8 @@ class Service:
         self.uniform = f"psyc://{core.name}/$xmpp"
 
     def receive(self, packet: Packet) -> None:
-        if packet.method.startswith("_error"):
-            log.info("a bridged channel refused %s: %s", packet.get("_method_relay"), packet.method)
+        if packet.method.startswith(V.ERROR):
+            log.info("a bridged channel refused %s: %s", packet.get(V.METHOD_RELAY), packet.method)
 
 
 class Host(Protocol):

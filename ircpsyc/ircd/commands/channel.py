@@ -26,6 +26,7 @@ from ircpsyc.ircd.moderation import has_privilege, override_vars
 from ircpsyc.ircd.names import place_uniform, valid_channel
 from ircpsyc.ircd.replies import send_list_mode, send_member_names, send_names, send_topic
 from ircpsyc.ircd.session import Session
+from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.network import host_of
 from ircpsyc.psyc_backend.uniform import casefold, normalize
 
@@ -41,7 +42,7 @@ def handle_join(s: Session, msg: Line) -> None:
     client = me(s)
     if msg.params[0] == "0":
         for view in list(client.channels.values()):
-            client.request("_request_leave", view.uniform, {"_reason": ""})
+            client.request(V.REQUEST_LEAVE, view.uniform, {V.REASON: ""})
         return
     keys = msg.params[1].split(",") if len(msg.params) > 1 else []
     limits = s.core.config.limits
@@ -65,18 +66,18 @@ def handle_join(s: Session, msg: Line) -> None:
         vars = client.enter_vars()
         if foreign and not net.network.in_network(host_of(foreign)):
             # The address (and its cloak) stay inside the network, as the roster's do.
-            vars.pop("_ip", None)
-            vars.pop("_cloak", None)
-            vars.pop("_host_real", None)
-        vars["_nick_place"] = name
+            vars.pop(V.IP, None)
+            vars.pop(V.CLOAK, None)
+            vars.pop(V.HOST_REAL, None)
+        vars[V.NICK_PLACE] = name
         vars.update(override_vars(s))
         if index < len(keys) and keys[index]:
-            vars["_key"] = keys[index]
+            vars[V.KEY] = keys[index]
         target = foreign or place_uniform(s, name)
         if not net.can_reach(target):
             s.numeric(N.ERR_UNAVAILRESOURCE, name, "Channel unavailable: its server is unreachable")
             continue
-        client.request("_request_enter", target, vars)
+        client.request(V.REQUEST_ENTER, target, vars)
 
 
 # PART <channel>{,<channel>} [<reason>]
@@ -92,7 +93,7 @@ def handle_part(s: Session, msg: Line) -> None:
             else:
                 s.numeric(N.ERR_NOSUCHCHANNEL, name, "No such channel")
             continue
-        client.request("_request_leave", view.uniform, {"_reason": reason[:390]})
+        client.request(V.REQUEST_LEAVE, view.uniform, {V.REASON: reason[:390]})
 
 
 # TOPIC <channel> [<topic>]
@@ -118,8 +119,8 @@ def handle_topic(s: Session, msg: Line) -> None:
     if not member and not extra:
         s.numeric(N.ERR_NOTONCHANNEL, view.name, "You're not on that channel")
         return
-    vars = {"_topic": msg.params[1], "_prefix": client.prefix, **extra}
-    client.request("_request_set_topic", view.uniform, vars)
+    vars = {V.TOPIC: msg.params[1], V.PREFIX: client.prefix, **extra}
+    client.request(V.REQUEST_SET_TOPIC, view.uniform, vars)
 
 
 def _remote_topic(s: Session, client: Client, summary: Summary, msg: Line) -> None:
@@ -138,8 +139,8 @@ def _remote_topic(s: Session, client: Client, summary: Summary, msg: Line) -> No
     if not extra:
         s.numeric(N.ERR_NOTONCHANNEL, summary.name, "You're not on that channel")
         return
-    vars = {"_topic": msg.params[1], "_prefix": client.prefix, **extra}
-    client.request("_request_set_topic", place_uniform(s, summary.name), vars)
+    vars = {V.TOPIC: msg.params[1], V.PREFIX: client.prefix, **extra}
+    client.request(V.REQUEST_SET_TOPIC, place_uniform(s, summary.name), vars)
 
 
 # NAMES [<channel>{,<channel>}]
@@ -290,12 +291,12 @@ def handle_invite(s: Session, msg: Line) -> None:
         s.numeric(N.ERR_NOTONCHANNEL, view.name, "You're not on that channel")
         return
     client.request(
-        "_request_invite",
+        V.REQUEST_INVITE,
         view.uniform,
         {
-            "_nick_target": target.nick,
-            "_uniform_target": target.uniform,
-            "_prefix": client.prefix,
+            V.NICK_TARGET: target.nick,
+            V.UNIFORM_TARGET: target.uniform,
+            V.PREFIX: client.prefix,
             **extra,
         },
     )
@@ -326,8 +327,8 @@ def handle_kick(s: Session, msg: Line) -> None:
         if view.folded not in client.channels and not extra:
             s.numeric(N.ERR_NOTONCHANNEL, view.name, "You're not on that channel")
             continue
-        vars = {"_nick_target": nick, "_reason": reason, "_prefix": client.prefix, **extra}
-        client.request("_request_kick", view.uniform, vars)
+        vars = {V.NICK_TARGET: nick, V.REASON: reason, V.PREFIX: client.prefix, **extra}
+        client.request(V.REQUEST_KICK, view.uniform, vars)
 
 
 # MODE <target> [<modestring> [<mode arguments>...]]
@@ -368,12 +369,12 @@ def _channel_mode(s: Session, msg: Line) -> None:
             send_list_mode(s, view, change.mode)
         return
     vars: dict[str, str | list[str]] = {
-        "_mode": modestring,
-        "_list_parameters": list(args),
-        "_prefix": client.prefix,
+        V.MODE: modestring,
+        V.LIST_PARAMETERS: list(args),
+        V.PREFIX: client.prefix,
         **override_vars(s),
     }
-    client.request("_request_set_mode", view.uniform, vars)
+    client.request(V.REQUEST_SET_MODE, view.uniform, vars)
 
 
 def _remote_mode(s: Session, client: Client, summary: Summary, msg: Line) -> None:
@@ -390,12 +391,12 @@ def _remote_mode(s: Session, client: Client, summary: Summary, msg: Line) -> Non
         s.numeric(N.ERR_NOTONCHANNEL, summary.name, "You're not on that channel")
         return
     vars: dict[str, str | list[str]] = {
-        "_mode": msg.params[1],
-        "_list_parameters": list(msg.params[2:]),
-        "_prefix": client.prefix,
+        V.MODE: msg.params[1],
+        V.LIST_PARAMETERS: list(msg.params[2:]),
+        V.PREFIX: client.prefix,
         **extra,
     }
-    client.request("_request_set_mode", place_uniform(s, summary.name), vars)
+    client.request(V.REQUEST_SET_MODE, place_uniform(s, summary.name), vars)
 
 
 def _user_mode(s: Session, msg: Line) -> None:
@@ -477,7 +478,7 @@ def show_host(client: Client, host: str) -> None:
             session.send(data)
         session.numeric(N.RPL_VISIBLEHOST, host, "is now your displayed host")
     for view in list(client.channels.values()):
-        client.request("_notice_person_update", view.uniform, {"_host": host})
+        client.request(V.NOTICE_PERSON_UPDATE, view.uniform, {V.HOST: host})
         member = view.member(client.uniform)
         if member is not None:
             member.host = host

@@ -27,6 +27,7 @@ from ircpsyc.ircd.replies import numeric_from, send_lusers, show_motd
 from ircpsyc.ircd.serverinfo import info_vars
 from ircpsyc.ircd.session import Session
 from ircpsyc.persons.roster import RemotePerson
+from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.packet import Packet, seconds
 
 MAX_LINES = 1000  # MOTD or INFO lines shown from another server
@@ -69,27 +70,27 @@ def _word(text: str) -> str:
 def show(s: Session, server: str, command: str, answer: Packet) -> None:
     """The numerics of `command` from `server`'s answer (or this server's own)."""
     if command == "VERSION":
-        version = _word(answer.get("_version"))
-        numeric_from(s, server, N.RPL_VERSION, version, server, answer.get("_description"))
-        tokens = [t for t in answer.get_list("_list_isupport") if " " not in t and t[:1] not in ":"]
+        version = _word(answer.get(V.VERSION))
+        numeric_from(s, server, N.RPL_VERSION, version, server, answer.get(V.DESCRIPTION))
+        tokens = [t for t in answer.get_list(V.LIST_ISUPPORT) if " " not in t and t[:1] not in ":"]
         tokens = tokens[:MAX_TOKENS]
         for start in range(0, len(tokens), 12):
             row = tokens[start : start + 12]
             numeric_from(s, server, N.RPL_ISUPPORT, *row, "are supported by this server")
     elif command == "MOTD":
-        lines = answer.get_list("_list_motd") if answer.get("_flag_motd") == "1" else []
+        lines = answer.get_list(V.LIST_MOTD) if answer.get(V.FLAG_MOTD) == "1" else []
         show_motd(s, server, lines[:MAX_LINES])
     elif command == "TIME":
-        now = int(seconds(answer.get("_time"), 0.0))
+        now = int(seconds(answer.get(V.TIME), 0.0))
         text = time.strftime("%A %B %d %Y -- %H:%M:%S +00:00", time.gmtime(now))
         numeric_from(s, server, N.RPL_TIME, server, str(now), "0", text)
     elif command == "ADMIN":
         numeric_from(s, server, N.RPL_ADMINME, server, "Administrative info")
-        numeric_from(s, server, N.RPL_ADMINLOC1, answer.get("_admin_location"))
-        numeric_from(s, server, N.RPL_ADMINLOC2, answer.get("_admin_name"))
-        numeric_from(s, server, N.RPL_ADMINEMAIL, answer.get("_admin_email"))
+        numeric_from(s, server, N.RPL_ADMINLOC1, answer.get(V.ADMIN_LOCATION))
+        numeric_from(s, server, N.RPL_ADMINLOC2, answer.get(V.ADMIN_NAME))
+        numeric_from(s, server, N.RPL_ADMINEMAIL, answer.get(V.ADMIN_EMAIL))
     elif command == "INFO":
-        for text in answer.get_list("_list_info")[:MAX_LINES]:
+        for text in answer.get_list(V.LIST_INFO)[:MAX_LINES]:
             numeric_from(s, server, N.RPL_INFO, text)
         numeric_from(s, server, N.RPL_ENDOFINFO, "End of INFO list")
 
@@ -101,7 +102,7 @@ def _query(s: Session, msg: Line, command: str) -> None:
     target = msg.params[0] if msg.params else ""
     server = target_server(core, target) if target else core.name.lower()
     if server == core.name.lower():
-        show(s, core.name, command, Packet("_status_server_info", {}, info_vars(core, command)))
+        show(s, core.name, command, Packet(V.STATUS_SERVER_INFO, {}, info_vars(core, command)))
         return
     info = core.net.info
     if not server or not info.requests.can_ask(server):

@@ -97,7 +97,7 @@ def _deliver(s: Session, msg: Line, verb: str, multiline: str = "", whole: bool 
     if len(targets) > s.core.config.limits.max_targets:
         s.numeric(N.ERR_TOOMANYTARGETS, msg.params[0], "Too many targets")
         return
-    suffix = "_notice" if notice else "_tagmsg" if tagmsg else ""
+    suffix = V.NOTICE if notice else V.TAGMSG_SUFFIX if tagmsg else ""
     for target in targets:
         status = ""
         name = target
@@ -107,18 +107,18 @@ def _deliver(s: Session, msg: Line, verb: str, multiline: str = "", whole: bool 
         if name.startswith("#"):
             # When it was said: a line queued during a split is dated by its origin.
             vars: dict[str, Value] = {
-                "_prefix": client.prefix,
-                "_nick_place": name,
-                "_time": str(int(s.core.clock() * 1000)),
+                V.PREFIX: client.prefix,
+                V.NICK_PLACE: name,
+                V.TIME: str(int(s.core.clock() * 1000)),
             }
             if client.account:
-                vars["_account"] = client.account  # outside senders: +M, a: bans, account-tag
+                vars[V.ACCOUNT] = client.account  # outside senders: +M, a: bans, account-tag
             if tags:
-                vars["_tags"] = tags
+                vars[V.TAGS] = tags
             if status:
-                vars["_status"] = status
+                vars[V.STATUSMSG] = status
             if "B" in client.modes:
-                vars["_flag_bot"] = "1"
+                vars[V.FLAG_BOT] = "1"
             if multiline:
                 vars[V.MULTILINE] = multiline
             view = client.channels.get(casefold(name))
@@ -132,7 +132,7 @@ def _deliver(s: Session, msg: Line, verb: str, multiline: str = "", whole: bool 
                         f"Cannot send to channel: its server {gone} is unreachable",
                     )
                 continue
-            client.request("_message_public" + suffix, uniform, vars, text)
+            client.request(V.MESSAGE_PUBLIC + suffix, uniform, vars, text)
         else:
             _private(s, client, target, text, tags, suffix, notice, multiline)
 
@@ -156,30 +156,30 @@ def _private(
                 s.numeric(N.ERR_NOSUCHNICK, nick, "No such nick/channel")
             return
     vars: dict[str, Value] = {
-        "_nick": client.nick,
-        "_prefix": client.prefix,
-        "_nick_target": target.nick if target is not None else nick,
-        "_id": new_id(),
-        "_time": str(int(s.core.clock() * 1000)),
+        V.NICK: client.nick,
+        V.PREFIX: client.prefix,
+        V.NICK_TARGET: target.nick if target is not None else nick,
+        V.ID: new_id(),
+        V.TIME: str(int(s.core.clock() * 1000)),
     }
     if tags:
-        vars["_tags"] = tags
+        vars[V.TAGS] = tags
     if multiline:
         vars[V.MULTILINE] = multiline
     if "B" in client.modes:
-        vars["_flag_bot"] = "1"
+        vars[V.FLAG_BOT] = "1"
     if client.account:
-        vars["_account"] = client.account
+        vars[V.ACCOUNT] = client.account
     if target is None:
-        vars["_account_target"] = absent
+        vars[V.ACCOUNT_TARGET] = absent
     elif "/$" in target.uniform:  # a service (NickServ): it rate-limits by address, CERT ADD
-        vars["_ip"] = client.ip
-        vars["_certfp"] = s.certfp
+        vars[V.IP] = client.ip
+        vars[V.CERTFP] = s.certfp
     packet = Packet(
-        "_message_private" + suffix,
+        V.MESSAGE_PRIVATE + suffix,
         {
-            "_source": client.uniform,
-            "_target": target.uniform if target is not None else person(s.core.name, nick),
+            V.SOURCE: client.uniform,
+            V.TARGET: target.uniform if target is not None else person(s.core.name, nick),
         },
         vars,
         text,

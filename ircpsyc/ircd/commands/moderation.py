@@ -19,6 +19,7 @@ from ircpsyc.ircd.moderation import (
 from ircpsyc.ircd.names import place_uniform, valid_channel, valid_nick
 from ircpsyc.ircd.session import Session
 from ircpsyc.persons.person import Person
+from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.packet import Value
 from ircpsyc.psyc_backend.uniform import casefold
 
@@ -41,10 +42,10 @@ def handle_knock(s: Session, msg: Line) -> None:
         return
     view = s.core.places.get(name)  # else the home answers (403 if there is no such place)
     vars: dict[str, Value] = client.enter_vars()
-    vars["_nick_place"] = view.name if view is not None else name
-    vars["_reason"] = msg.params[1] if len(msg.params) > 1 else ""
+    vars[V.NICK_PLACE] = view.name if view is not None else name
+    vars[V.REASON] = msg.params[1] if len(msg.params) > 1 else ""
     client.request(
-        "_request_knock", view.uniform if view is not None else place_uniform(s, name), vars
+        V.REQUEST_KNOCK, view.uniform if view is not None else place_uniform(s, name), vars
     )
 
 

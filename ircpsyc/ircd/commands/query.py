@@ -25,6 +25,7 @@ from ircpsyc.ircd.moderation import has_privilege
 from ircpsyc.ircd.session import Session
 from ircpsyc.persons.person import Person
 from ircpsyc.persons.roster import RemotePerson
+from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.network import host_of
 from ircpsyc.psyc_backend.uniform import casefold, normalize
 
@@ -368,7 +369,7 @@ def handle_setname(s: Session, msg: Line) -> None:
         return
     client.realname = realname
     for view in list(client.channels.values()):
-        client.request("_notice_person_update", view.uniform, {"_realname": realname})
+        client.request(V.NOTICE_PERSON_UPDATE, view.uniform, {V.REALNAME: realname})
     data = line(client.prefix, "SETNAME", realname)
     for session in client.sessions:
         if C.SETNAME in session.caps:
