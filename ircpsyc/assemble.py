@@ -23,6 +23,7 @@ from ircpsyc.ircd.cloak import Cloaks
 from ircpsyc.ircd.core import IRCServer
 from ircpsyc.ircd.history_hooks import JoinReplay, PrivateHistory
 from ircpsyc.ircd.hostnames import HostLookups
+from ircpsyc.ircd.metadata import LoginMetadata
 from ircpsyc.ircd.moderation import Moderation
 from ircpsyc.ircd.sasl_state import MECHANISMS
 from ircpsyc.ircd.service_users import (
@@ -69,6 +70,7 @@ def front_end(
     moderation = Moderation(core)
     core.moderation = moderation
     core.person_observers.extend([moderation, GatewayAway()])
+    core.person_observers.append(LoginMetadata(core, core.account_metadata))
     core.tickers.append(moderation.tick)
     core.cloaks = Cloaks(core)  # host cloaking, user mode +x
     core.hostnames = HostLookups(core)  # reverse DNS ([limits] resolve_hostnames)
@@ -106,9 +108,10 @@ def _no_value() -> str:
 
 
 def attach_store(core: IRCServer, store: Store) -> None:
-    """Keep history and away logs in the store from now on."""
+    """Keep history, away logs and the metadata of accounts in the store from now on."""
     core.history.attach(store)
     core.awaylog.attach(store)
+    core.account_metadata.attach(store)
 
 
 def install_accounts(core: IRCServer, accounts: Accounts) -> NS.NickServ:

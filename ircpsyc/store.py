@@ -205,6 +205,21 @@ def _m8_account_tombstones(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m9_metadata(db: sqlite_utils.Database) -> None:
+    """IRCv3 metadata of accounts (ircpsyc.ircd.metadata): kept across connections and
+    restarts, and copied from the network's rosters."""
+    db.execute(
+        """
+        CREATE TABLE IF NOT EXISTS account_metadata (
+            account TEXT NOT NULL,            -- casefolded account name
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            PRIMARY KEY (account, key)
+        )
+        """
+    )
+
+
 MIGRATIONS: list[Migration] = [
     _m1_meta,
     _m2_server_bans,
@@ -214,6 +229,7 @@ MIGRATIONS: list[Migration] = [
     _m6_account_homes,
     _m7_network_server_bans,
     _m8_account_tombstones,
+    _m9_metadata,
 ]
 
 Job = Callable[[sqlite_utils.Database], None]

@@ -259,6 +259,12 @@ def service_request(
     return Packet(method, {V.SOURCE: service, V.TARGET: place}, out)
 
 
+# IRCv3 metadata limits (draft/metadata-2), the same for channels and persons.
+METADATA_MAX_KEYS = 20  # keys on one channel or person
+METADATA_MAX_VALUE_BYTES = 300  # of one value, in UTF-8
+METADATA_MAX_KEY_LENGTH = 64  # characters of a key name
+
+
 def _needs(rank: int, action: str) -> str:
     return f"You must have channel {M.RANK_NAMES[rank]} access or above to {action}"
 
@@ -315,6 +321,7 @@ class PlaceState:
         "lists",
         "lists_version",
         "members",
+        "metadata",
         "name",
         "topic",
         "topic_setter",
@@ -341,6 +348,7 @@ class PlaceState:
         self.lists_version = 0  # bumped on every change to +b/+e (members' mute caches)
         self.members: dict[str, Member] = {}  # normalized uniform -> member
         self.by_nick: dict[str, Member] = {}  # casefolded nick -> member
+        self.metadata: dict[str, str] = {}  # IRCv3 metadata: key -> value
 
     @property
     def secret(self) -> bool:
@@ -419,6 +427,8 @@ class PlaceView(Protocol):
     @property
     def by_nick(self) -> Mapping[str, Member]: ...
     @property
+    def metadata(self) -> Mapping[str, str]: ...
+    @property
     def secret(self) -> bool: ...
     def member(self, uniform: str) -> Member | None: ...
     def member_by_nick(self, nick: str) -> Member | None: ...
@@ -459,6 +469,7 @@ class StateHolder:
     lists_version: int = _in_state("lists_version")
     members: dict[str, Member] = _in_state("members")
     by_nick: dict[str, Member] = _in_state("by_nick")
+    metadata: dict[str, str] = _in_state("metadata")
 
     @property
     def secret(self) -> bool:
@@ -996,6 +1007,41 @@ class Place(StateHolder):
         self.topic_time = int(self.clock())
         self.cast(event)
 
+    # -- metadata (IRCv3 draft/metadata-2), set by the place's operators
+
+    def _set_metadata(self, packet: Packet) -> None:
+        authority = self._authority(packet)
+        actor = self.members.get(normalize(packet.source))
+        if actor is None and not authority:
+            return self._reply(packet, V.ERROR_NECESSARY_MEMBERSHIP)
+        if (actor is None or actor.rank() > OP) and not authority:
+            return self._deny(packet, _needs(OP, "change the channel's metadata"))
+        clear = packet.get(V.FLAG_CLEAR) == "1"
+        unset = list(self.metadata) if clear else packet.get_list(V.LIST_METADATA_UNSET)
+        unset = [key for key in unset if key in self.metadata]
+        wanted = packet.rows((V.LIST_METADATA_KEYS, V.LIST_METADATA_VALUES))
+        sets = [
+            (key, value.encode()[:METADATA_MAX_VALUE_BYTES].decode("utf-8", "ignore"))
+            for key, value in wanted
+            if key and len(key) <= METADATA_MAX_KEY_LENGTH
+        ]
+        new_keys = {key for key, _ in sets if key not in self.metadata}
+        if len(self.metadata) + len(new_keys) - len(unset) > METADATA_MAX_KEYS:
+            return self._reply(packet, V.ERROR_PLACE_METADATA_LIMIT)
+        for key in unset:
+            del self.metadata[key]
+        for key, value in sets:
+            self.metadata[key] = value
+        vars: dict[str, Value] = {
+            V.LIST_METADATA_KEYS: [key for key, _ in sets],
+            V.LIST_METADATA_VALUES: [value for _, value in sets],
+            V.LIST_METADATA_UNSET: unset,
+        }
+        if clear:
+            vars[V.FLAG_CLEAR] = "1"
+        if sets or unset or clear:
+            self.cast(self._actor_event(V.NOTICE_PLACE_METADATA, actor, packet, vars))
+
     # -- kicking, inviting and knocking
 
     def _kick_refusal(self, rank: int, actor: Member | None, victim: Member) -> str:
@@ -1315,6 +1361,7 @@ _DISPATCH = Dispatch(
         V.NOTICE_PLACE_LEAVE: Place._leave,
         V.MESSAGE_PUBLIC: Place._message,
         V.REQUEST_SET_TOPIC: Place._set_topic,
+        V.REQUEST_SET_METADATA: Place._set_metadata,
         V.REQUEST_KICK: Place._kick,
         V.REQUEST_INVITE: Place._invite,
         V.REQUEST_KNOCK: Place._knock,

@@ -27,6 +27,15 @@ MAX_TAGS_CLIENT = 4094  # bytes of client tag data (IRCv3 message-tags)
 MAX_TAGS_TOTAL = 8191
 
 
+def _command_of(body: bytes) -> str:
+    """The command of a raw line (without tags), for a FAIL about the line itself."""
+    words = body.split()
+    if words and words[0][:1] == b":":
+        words = words[1:]
+    word = words[0].decode("ascii", "replace").upper() if words else ""
+    return word if word.isalpha() else "*"
+
+
 class Traffic(NamedTuple):
     """What one connection has carried (STATS l): its send queue and both directions."""
 
@@ -59,6 +68,7 @@ class Session:
         "label",
         "last_recv",
         "last_refill",
+        "metadata_subs",
         "multiline",
         "nick",
         "nick_refused",
@@ -67,6 +77,7 @@ class Session:
         "ping_sent",
         "port",
         "pre_away",
+        "pre_metadata",
         "rb",
         "realname",
         "registered",
@@ -114,6 +125,8 @@ class Session:
         self.multiline: Multiline | None = None  # a client batch being collected
         self.batch_label = ""  # the label of the open client batch: its end is answered
         self.pre_away = ""  # AWAY before registration (draft/pre-away)
+        self.metadata_subs: dict[str, None] = {}  # metadata keys subscribed to, in order
+        self.pre_metadata: dict[str, str] = {}  # METADATA * SET before registration
 
     # -- output
 
@@ -192,7 +205,7 @@ class Session:
             try:
                 raw.decode("utf-8")
             except UnicodeDecodeError:
-                self.fail("*", "INVALID_UTF8", "Message rejected: not valid UTF-8")
+                self.fail(_command_of(body), "INVALID_UTF8", "Message rejected: not valid UTF-8")
                 return
         if "\0" in text:
             text = text.replace("\0", "")

@@ -51,6 +51,7 @@ class Person:
         "host",
         "ip",
         "last_active",
+        "metadata",
         "modes",
         "monitoring",
         "nick",
@@ -97,6 +98,7 @@ class Person:
         self.seen: deque[str] = deque(maxlen=seen)
         self.monitoring: dict[str, str] = {}  # casefolded nick -> nick as given
         self.quit_reason = ""  # set as the last session goes: the roster tells the network
+        self.metadata: dict[str, str] = {}  # IRCv3 metadata (display-name, avatar ...)
 
     @property
     def prefix(self) -> str:
@@ -263,6 +265,9 @@ class PersonObserver(Generic[P, S]):
 
     def away_changed(self, client: P) -> None:
         """The person set or cleared AWAY."""
+
+    def metadata_changed(self, client: P) -> None:
+        """The person's metadata (`client.metadata`) changed."""
 
     def gateway_away(self, client: Person) -> None:
         """A gateway user (a person whose sessions are another front-end's) set or

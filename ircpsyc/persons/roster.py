@@ -30,6 +30,7 @@ for persons on other servers.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +55,8 @@ ROSTER = "$roster"
 FIELDS: tuple[str, ...] = ("nick", "user", "host", "realname", "account", "away", "modes")
 FIELDS += ("signon", "since", "active")  # active: last activity (WHOIS idle), coarse
 FIELDS += ("ip",)  # stays inside the network: for DLINE <nick>, and auspex opers' WHOIS
+FIELDS += ("metadata",)  # IRCv3 metadata, a JSON object of key -> value
+METADATA_MAX_BYTES = 32_768  # a longer `_metadata` from a peer is ignored
 ACTIVE_STEP = 30  # seconds: idle times are coarse, so the roster is not cast per line
 # A snapshot: a person per row, as parallel `_list_*` columns.
 SNAPSHOT_COLUMNS: tuple[str, ...] = (V.LIST_MEMBERS, *(f"_list_{name}" for name in FIELDS))
@@ -90,6 +93,8 @@ class RemotePerson(Person):
             self.last_active = _time(fields["active"])
         if fields.get("ip"):
             self.ip = fields["ip"]
+        if "metadata" in fields:
+            self.metadata = metadata_of(fields["metadata"])
 
     @property
     def channels(self) -> dict[str, PlaceView]:
@@ -107,6 +112,25 @@ class RemotePerson(Person):
 
 def _int(text: str, default: int = 0) -> int:
     return number(text, default)
+
+
+def metadata_text(metadata: dict[str, str]) -> str:
+    """A person's metadata as the roster carries it (`{}` for none: never empty, so
+    a person that removed its last key is seen to have done so)."""
+    return json.dumps(metadata, sort_keys=True, ensure_ascii=False)
+
+
+def metadata_of(text: str) -> dict[str, str]:
+    """The metadata another server's roster sent; anything malformed reads as none."""
+    if not text or len(text) > METADATA_MAX_BYTES:
+        return {}
+    try:
+        found = json.loads(text)
+    except ValueError:
+        return {}
+    if not isinstance(found, dict):
+        return {}
+    return {k: v for k, v in found.items() if isinstance(k, str) and isinstance(v, str)}
 
 
 def _time(text: str) -> float:
@@ -128,6 +152,7 @@ def fields_of(client: Person, since: int) -> dict[str, str]:
         "since": str(since),
         "active": str(int(client.last_active) // ACTIVE_STEP * ACTIVE_STEP),
         "ip": client.ip,
+        "metadata": metadata_text(client.metadata),
     }
 
 
@@ -265,6 +290,9 @@ class Roster(PersonObserver[Person, Any]):
     def away_changed(self, client: Person) -> None:
         self._update(client)
 
+    def metadata_changed(self, client: Person) -> None:
+        self._update(client)
+
     def local_person(self, nick: str) -> Person | None:
         """A person of this server: of a session here, or a gateway (XMPP) user."""
         return self.directory.local_person(nick)
@@ -356,6 +384,8 @@ class Roster(PersonObserver[Person, Any]):
             replica.by_nick[casefold(found.nick)] = found
             self._online(found)
             self.connected_far(found)
+            if found.metadata:
+                self.metadata_changed_far(found, {}, found.metadata)
         elif method.startswith(V.NOTICE_ROSTER_LEAVE):
             gone = self._forget(replica, key)
             if gone is not None:
@@ -378,7 +408,10 @@ class Roster(PersonObserver[Person, Any]):
             if person_now is not None:
                 away, old_prefix = person_now.away, person_now.prefix
                 realname, user, host = person_now.realname, person_now.user, person_now.host
+                metadata = person_now.metadata
                 person_now.update(_from_vars(packet))
+                if person_now.metadata != metadata:
+                    self.metadata_changed_far(person_now, metadata, person_now.metadata)
                 if person_now.away != away:
                     self.away_changed_far(person_now)
                 if person_now.realname != realname:
@@ -478,6 +511,11 @@ class Roster(PersonObserver[Person, Any]):
 
     def away_changed_far(self, found: RemotePerson) -> None:
         """A remote person set or cleared AWAY."""
+
+    def metadata_changed_far(
+        self, found: RemotePerson, old: dict[str, str], new: dict[str, str]
+    ) -> None:
+        """A remote person's metadata changed from `old` to `new`."""
 
     def realname_changed_far(self, found: RemotePerson) -> None:
         """A remote person's realname changed."""
