@@ -534,9 +534,10 @@ class Place(StateHolder):
         topic: str,
         topic_setter: str,
         topic_time: int,
+        metadata: Mapping[str, str] | None = None,
     ) -> None:
         """Give a new (empty) place the settings a service kept for it (ChanServ, at
-        creation): modes, key, limit, +f, the +b/+e/+I lists and the topic."""
+        creation): modes, key, limit, +f, the +b/+e/+I lists, the topic and metadata."""
         self.flags = set(flags)
         self.key = key
         self.limit = limit
@@ -549,6 +550,7 @@ class Place(StateHolder):
         self.topic = topic
         self.topic_setter = topic_setter
         self.topic_time = topic_time
+        self.metadata = dict(metadata or {})
 
     def date_topic(self, setter: str, when: int) -> None:
         """Credit the topic to who set it first (ChanServ's topic lock puts back a saved

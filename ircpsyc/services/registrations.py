@@ -84,6 +84,7 @@ class ChannelState:
     topic: str = ""
     topic_setter: str = ""
     topic_time: int = 0
+    metadata: dict[str, str] = field(default_factory=dict)  # IRCv3 channel metadata
 
     @classmethod
     def of(cls, place: PlaceView) -> ChannelState:
@@ -100,6 +101,7 @@ class ChannelState:
             place.topic,
             place.topic_setter,
             place.topic_time,
+            dict(place.metadata),
         )
 
     def apply(self, place: Place, flags: str = "") -> None:
@@ -113,6 +115,7 @@ class ChannelState:
             self.topic,
             self.topic_setter,
             self.topic_time,
+            self.metadata,
         )
 
     def to_json(self) -> str:
@@ -125,6 +128,7 @@ class ChannelState:
             "topic": self.topic,
             "topic_setter": self.topic_setter,
             "topic_time": self.topic_time,
+            "metadata": self.metadata,
         }
         return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
@@ -154,6 +158,11 @@ class ChannelState:
             str(data.get("topic", "")),
             str(data.get("topic_setter", "")),
             int(data.get("topic_time", 0) or 0),
+            {
+                str(k): str(v)
+                for k, v in dict(data.get("metadata") or {}).items()
+                if isinstance(v, str)
+            },
         )
 
 

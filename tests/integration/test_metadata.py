@@ -349,6 +349,15 @@ def test_two_linked_servers(factory: ServerFactory) -> None:
         # Bob is no op there: the home refuses (his server says so at once).
         await bob.send(f"METADATA {channel} SET url :https://mine.example/")
         assert (await bob.expect("FAIL", timeout=10.0)).params[1] == "KEY_NO_PERMISSION"
+        # An op on the other server: the request goes to the home, which answers.
+        await alice.send(f"MODE {channel} +o {bob.nick}")
+        await bob.expect("MODE", timeout=10.0)
+        await bob.send(f"METADATA {channel} SET topic-url :https://bob.example/")
+        assert keyvalue(await answer(bob)) == (channel, "topic-url", "https://bob.example/")
+        await alice.send(f"METADATA {channel} GET topic-url")
+        assert [keyvalue(m) for m in await batch_of(alice)] == [
+            (channel, "topic-url", "https://bob.example/")
+        ]
         # Alice's metadata was copied for her account: she finds it on the other server.
         await alice.quit()
         _client, burst = await sasl_client(net.port(other), account, "pw-linked")
@@ -357,3 +366,29 @@ def test_two_linked_servers(factory: ServerFactory) -> None:
         }
 
     run()
+
+
+@aio
+async def test_a_registered_channel_keeps_its_metadata(ircpsyc_server: ServerStarter) -> None:
+    first = ircpsyc_server()
+    storage = first.config["storage"]["path"]
+    founder = unique("cf")
+    channel = unique("#ckm")
+    alice = await register_account(first.port, founder, "pw-founder")
+    await joined(alice, channel)
+    await alice.send(f"CS REGISTER {channel}")
+    await alice.expect("NOTICE", where=lambda m: "is now registered" in m.params[-1])
+    await alice.send(f"METADATA {channel} SET url :https://kept.example/")
+    assert keyvalue(await answer(alice)) == (channel, "url", "https://kept.example/")
+    await alice.send(f"METADATA {channel} SET display-name :Kept")
+    await answer(alice)
+    await alice.send(f"METADATA {channel} SET display-name")
+    assert keyvalue(await answer(alice)) == (channel, "display-name", None)
+    first.stop()
+
+    second = ircpsyc_server({"storage": {"path": storage}})
+    stranger = await connect_registered(second.port, caps=CAPS)
+    await stranger.send(f"METADATA {channel} LIST")
+    assert [keyvalue(m) for m in await batch_of(stranger)] == [
+        (channel, "url", "https://kept.example/")
+    ]
