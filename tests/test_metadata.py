@@ -92,7 +92,10 @@ def test_account_store_and_login_merge() -> None:
 
 
 def test_roster_field_reads_only_what_it_should() -> None:
-    assert metadata_of(metadata_text({"a": "1", "é": "💜"})) == {"a": "1", "é": "💜"}
+    assert metadata_of(metadata_text({"a": "1", "b": "💜"})) == {"a": "1", "b": "💜"}
+    # Keys outside the spec's names are dropped, line breaks in values become spaces.
+    sent = metadata_text({"é": "x", "bad key": "x", "ok": "a\r\nQUIT :x"})
+    assert metadata_of(sent) == {"ok": "a  QUIT :x"}
     assert metadata_text({}) == "{}"
     for bad in ("", "{", "[1, 2]", '"text"', '{"a": 1, "b": null, "c": "ok"}', "x" * 40000):
         got = metadata_of(bad)
@@ -164,6 +167,9 @@ def test_replicas_copy_the_state_and_apply_the_casts() -> None:
     assert copy == {"b": "2", "c": "3"}
     apply_metadata(copy, Packet(V.NOTICE_PLACE_METADATA, {}, {V.FLAG_CLEAR: "1"}))
     assert copy == {}
+    hostile = {V.LIST_METADATA_KEYS: ["a b", "ok"], V.LIST_METADATA_VALUES: ["x", "1\n2"]}
+    apply_metadata(copy, Packet(V.NOTICE_PLACE_METADATA, {}, hostile))
+    assert copy == {"ok": "1 2"}
 
 
 # -- the command, through sans-IO sessions

@@ -28,7 +28,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ircpsyc.channels import modes as M
-from ircpsyc.channels.place import Member, Place, PlaceObserver, PlaceRegistry, service_request
+from ircpsyc.channels.place import (
+    Member,
+    Place,
+    PlaceObserver,
+    PlaceRegistry,
+    metadata_entries,
+    service_request,
+)
 from ircpsyc.channels.replica import (
     METADATA_COLUMNS,
     _int,
@@ -306,7 +313,7 @@ class PlaceMasters(PlaceObserver):
         place.topic = packet.get(V.TOPIC)
         place.topic_setter = packet.get(V.TOPIC_SETTER)
         place.topic_time = _int(packet.get(V.TOPIC_TIME))
-        place.metadata = {k: v for k, v in packet.rows(METADATA_COLUMNS)}
+        place.metadata = metadata_entries(packet.rows(METADATA_COLUMNS))
         place.created = _int(packet.get(V.TIME_CREATED), place.created)
         wanted = M.parse_channel_modes(packet.get(V.MODE), packet.get_list(V.LIST_PARAMETERS))
         letters = {c.mode for c in wanted.changes}

@@ -37,6 +37,7 @@ cast as one `_notice_place_mode`, so every member sees the same sequence.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
@@ -263,6 +264,19 @@ def service_request(
 METADATA_MAX_KEYS = 20  # keys on one channel or person
 METADATA_MAX_VALUE_BYTES = 300  # of one value, in UTF-8
 METADATA_MAX_KEY_LENGTH = 64  # characters of a key name
+METADATA_KEY = re.compile(rf"[a-z0-9_./-]{{1,{METADATA_MAX_KEY_LENGTH}}}")  # the spec's names
+_NOT_IN_VALUES = str.maketrans("\r\n\0", "   ")  # a value never breaks a line
+
+
+def metadata_entries(pairs: Iterable[Sequence[str]]) -> dict[str, str]:
+    """Metadata from a request, a cast or another server: valid keys only, values
+    within `METADATA_MAX_VALUE_BYTES` and without line breaks."""
+    out: dict[str, str] = {}
+    for key, value in pairs:
+        if METADATA_KEY.fullmatch(key):
+            cut = value.encode()[:METADATA_MAX_VALUE_BYTES].decode("utf-8", "ignore")
+            out[key] = cut.translate(_NOT_IN_VALUES)
+    return out
 
 
 def _needs(rank: int, action: str) -> str:
@@ -1022,11 +1036,7 @@ class Place(StateHolder):
         unset = list(self.metadata) if clear else packet.get_list(V.LIST_METADATA_UNSET)
         unset = [key for key in unset if key in self.metadata]
         wanted = packet.rows((V.LIST_METADATA_KEYS, V.LIST_METADATA_VALUES))
-        sets = [
-            (key, value.encode()[:METADATA_MAX_VALUE_BYTES].decode("utf-8", "ignore"))
-            for key, value in wanted
-            if key and len(key) <= METADATA_MAX_KEY_LENGTH
-        ]
+        sets = list(metadata_entries(wanted).items())
         new_keys = {key for key, _ in sets if key not in self.metadata}
         if len(self.metadata) + len(new_keys) - len(unset) > METADATA_MAX_KEYS:
             return self._reply(packet, V.ERROR_PLACE_METADATA_LIMIT)

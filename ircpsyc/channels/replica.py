@@ -43,6 +43,7 @@ from ircpsyc.channels.place import (
     PlaceState,
     PlaceView,
     StateHolder,
+    metadata_entries,
 )
 from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.context import ContextSlave, Order, counter_of
@@ -123,7 +124,7 @@ def apply_metadata(metadata: dict[str, str], packet: Packet) -> None:
         metadata.clear()
     for key in packet.get_list(V.LIST_METADATA_UNSET):
         metadata.pop(key, None)
-    metadata.update({k: v for k, v in packet.rows(METADATA_COLUMNS)})
+    metadata.update(metadata_entries(packet.rows(METADATA_COLUMNS)))
 
 
 def _member_row(m: Member) -> tuple[str, str, str, str, str, str, str]:
@@ -400,7 +401,7 @@ class Replica(StateHolder):
         self.topic = packet.get(V.TOPIC)
         self.topic_setter = packet.get(V.TOPIC_SETTER)
         self.topic_time = _int(packet.get(V.TOPIC_TIME))
-        self.metadata = {k: v for k, v in packet.rows(METADATA_COLUMNS)}
+        self.metadata = metadata_entries(packet.rows(METADATA_COLUMNS))
         self.flags = set()
         self.key = ""
         self.limit = 0

@@ -19,12 +19,11 @@ command handlers can all use it.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from ircpsyc.channels.place import METADATA_MAX_KEY_LENGTH, METADATA_MAX_VALUE_BYTES
+from ircpsyc.channels.place import METADATA_KEY, METADATA_MAX_VALUE_BYTES
 from ircpsyc.ircd import caps as C
 from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.lines import add_tag, line
@@ -37,7 +36,6 @@ if TYPE_CHECKING:
 
     from ircpsyc.store import Store
 
-KEY = re.compile(r"[a-z0-9_./-]+")  # the spec's key names; the empty string is not one
 BATCH = "metadata"  # the batch type of GET, LIST, SYNC, CLEAR and the welcome
 VISIBLE = "*"  # the visibility of every key here: everybody may see it
 NOT_SET = "key not set"
@@ -55,7 +53,7 @@ class MetaSession(Protocol):
 
 
 def valid_key(key: str) -> bool:
-    return len(key) <= METADATA_MAX_KEY_LENGTH and KEY.fullmatch(key) is not None
+    return METADATA_KEY.fullmatch(key) is not None
 
 
 def valid_value(value: str) -> bool:

@@ -34,6 +34,7 @@ import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from ircpsyc.channels.place import metadata_entries
 from ircpsyc.persons.person import NO_ADDRESS, Person, PersonObserver
 from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.context import ContextMaster, ServerContext, counter_of
@@ -130,7 +131,7 @@ def metadata_of(text: str) -> dict[str, str]:
         return {}
     if not isinstance(found, dict):
         return {}
-    return {k: v for k, v in found.items() if isinstance(k, str) and isinstance(v, str)}
+    return metadata_entries((k, v) for k, v in found.items() if isinstance(v, str))
 
 
 def _time(text: str) -> float:

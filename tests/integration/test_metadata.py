@@ -109,8 +109,13 @@ async def test_limits_and_permissions(shared_server: ServerProcess) -> None:
     bob = await connect_registered(port, unique("lb"), caps=CAPS)
     ls = await RawClient.connect(port)
     await ls.send("CAP LS 302")
-    caps_line = await ls.expect("CAP")
-    offered = dict(([*tok.split("=", 1), ""])[:2] for tok in caps_line.params[-1].split())
+    tokens: list[str] = []
+    while True:  # CAP LS 302 may continue over several lines ("*")
+        caps_line = await ls.expect("CAP")
+        tokens += caps_line.params[-1].split()
+        if caps_line.params[2] != "*":
+            break
+    offered = dict([*tok.split("=", 1), ""][:2] for tok in tokens)
     value = dict(([*t.split("=", 1), ""])[:2] for t in offered["draft/metadata-2"].split(","))
     assert "before-connect" in value
     max_keys, max_bytes = int(value["max-keys"]), int(value["max-value-bytes"])
