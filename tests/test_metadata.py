@@ -201,6 +201,17 @@ def test_command_replies_and_join_burst() -> None:
     assert kv(bob.take()) == [("alice", "avatar", "key not set")]
     failed = plain.send("METADATA #x SET url :mine")
     assert only(failed, "FAIL").params[:4] == ["METADATA", "KEY_NO_PERMISSION", "#x", "url"]
+    # Subscribing later: the current values of the new keys come right after 770.
+    alice.send("METADATA * SET color :teal")
+    carol = world.client("carol", CAPS)
+    carol.send("JOIN #x")
+    out = carol.send("METADATA * SUB color url")
+    assert cmds(out)[0] == "770"
+    assert sorted(kv(out)) == [
+        ("#x", "url", "*", "https://x.example/"),
+        ("alice", "color", "*", "teal"),
+    ]
+    assert kv(carol.send("METADATA * SUB color")) == []  # already subscribed: nothing new
 
 
 def test_metadata_crosses_two_servers() -> None:

@@ -134,6 +134,35 @@ def audience(person: Person) -> list[object]:
     return out
 
 
+def current_values(
+    server: str, session: MetaSession, person: Person, keys: set[str]
+) -> list[bytes]:
+    """RPL_KEYVALUE for `keys` of the channels `person` is in and of their members (once
+    each): what a session that just subscribed to them hears of."""
+    lines: list[bytes] = []
+    seen: set[str] = {casefold(person.nick)}
+    directory = person.directory
+    for view in list(person.channels.values()):
+        lines += [
+            key_value(server, session.nick, view.name, k, v)
+            for k, v in view.metadata.items()
+            if k in keys
+        ]
+        for member in view.members.values():
+            folded = casefold(member.nick)
+            if folded in seen:
+                continue
+            seen.add(folded)
+            found = directory.find(member.nick)
+            if found is not None:
+                lines += [
+                    key_value(server, session.nick, found.nick, k, v)
+                    for k, v in found.metadata.items()
+                    if k in keys
+                ]
+    return lines
+
+
 def diff(old: dict[str, str], new: dict[str, str]) -> dict[str, str | None]:
     """What changed from `old` to `new` (None: removed)."""
     changes: dict[str, str | None] = {k: v for k, v in new.items() if old.get(k) != v}

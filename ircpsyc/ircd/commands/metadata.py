@@ -90,6 +90,7 @@ def _subscriptions(s: Session, sub: str, keys: list[str]) -> None:
                 s.send(data)
         return
     done: list[str] = []
+    added: set[str] = set()
     failures: list[tuple[str, ...]] = []
     for key in keys:
         if not meta.valid_key(key):
@@ -105,11 +106,17 @@ def _subscriptions(s: Session, sub: str, keys: list[str]) -> None:
         else:
             subs[key] = None
             done.append(key)
+            added.add(key)
     numeric = N.RPL_METADATAUNSUBOK if sub == "UNSUB" else N.RPL_METADATASUBOK
     for start in range(0, len(done), KEYS_PER_LINE):
         s.numeric(numeric, *done[start : start + KEYS_PER_LINE])
     for failure in failures:
         s.fail(CMD, *failure)
+    if added and s.client is not None and meta.enabled(s.caps):
+        # What the new keys hold now, on the channels we are in and their members.
+        current = meta.current_values(s.core.name, s, s.client, added)
+        if current:
+            s.core.send_metadata(s, s.nick, current)
 
 
 # -- a person's metadata (`client` None: this session, before registration)
