@@ -8,12 +8,17 @@ away only while every session is (draft/pre-away), and quits with its last one.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import time
 
-from conftest import ServerProcess, ServerStarter
+from conftest import ServerFactory, ServerProcess, ServerStarter
 from irctokens.line import Line
 
+from .linking_support import LinkedNetwork
 from .support import RawClient, aio, connect_registered, find, unique
+from .test_clients import Harness
+from .test_linking_accounts import eventually
 
 PASSWORD = "multi-pass-word"
 
@@ -265,3 +270,76 @@ async def test_away_only_when_every_session_is(shared_server: ServerProcess) -> 
     assert not find(await bob.sync(), "QUIT")
     await again.send("AWAY :gone")
     assert (await bob.expect("AWAY")).params == ["gone"]
+
+
+def test_a_session_on_another_server_is_told_where_the_person_is(
+    factory: ServerFactory,
+) -> None:
+    """A person lives on one server; a connection of its account to another server
+    of the network is refused with the name of the server to use (README)."""
+    net = LinkedNetwork(factory, 2, [(0, 1)])
+    net.start()
+    first, second = net.names
+
+    @aio
+    async def run() -> None:
+        await net.wait_converged()
+        laptop = await registered_account(net.port(first))
+        nick = laptop.nick
+        await eventually(net.port(second), nick, PASSWORD, "903")
+        # Until the roster has it: the person is seen on the other server.
+        deadline = time.monotonic() + 10.0
+        while True:
+            other = await connect_registered(net.port(second), unique("look"))
+            await other.send(f"WHOIS {nick}")
+            if find(await other.collect("318"), "311") or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
+        phone = await RawClient.connect(net.port(second))
+        await phone.send("CAP LS 302", f"NICK {nick}", "USER p 0 * :P", "CAP REQ :sasl")
+        await phone.expect("CAP", where=lambda m: m.params[1] == "ACK")
+        await phone.send("AUTHENTICATE PLAIN")
+        await phone.expect("AUTHENTICATE")
+        await phone.send("AUTHENTICATE " + plain(nick, PASSWORD), "CAP END")
+        lines = await phone.until_closed(timeout=10.0)
+        fail = find(lines, "FAIL")
+        assert fail and fail[0].params[1] == "ACCOUNT_ELSEWHERE", [m.format() for m in lines]
+        assert first in fail[0].params[-1]
+        assert first in find(lines, "ERROR")[0].params[0]
+        assert not find(lines, "001")
+        # The person on its own server is untouched.
+        await laptop.send(f"PRIVMSG {nick} :still me")
+        assert (await laptop.expect("PRIVMSG")).params == [nick, "still me"]
+
+    run()
+
+
+def test_the_irc_library_attaches_with_a_server_password(shared_server: ServerProcess) -> None:
+    """The `irc` package's server password (PASS account@device:password) makes a
+    second connection of the same person; lines go from one to the other."""
+    harness = Harness(shared_server.port)
+    try:
+        laptop = harness.connect(unique("lib"))
+        nick = laptop.nick
+        laptop.conn.privmsg("NickServ", f"REGISTER {PASSWORD}")
+        laptop.wait("privnotice", where=lambda e: e.arguments == ["Account created"])
+        channel = unique("#mcl")
+        laptop.conn.join(channel)
+        laptop.wait("endofnames")
+
+        conn = harness.reactor.server()
+        phone = harness.attach(conn)
+        conn.connect(
+            "127.0.0.1", shared_server.port, unique("libphone"), password=f"{nick}@lib:{PASSWORD}"
+        )
+        assert phone.wait("welcome").target == nick
+        assert phone.wait("join").target == channel
+        phone.wait("endofnames")
+        assert phone.nick == nick
+
+        phone.conn.privmsg(channel, "hello from the phone")
+        got = laptop.wait("pubmsg")
+        assert got.arguments == ["hello from the phone"] and got.source.nick == nick
+        phone.no_event("pubmsg")
+    finally:
+        harness.close()
