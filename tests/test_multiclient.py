@@ -3,8 +3,10 @@ copies of what one session says, and the directory's account index."""
 
 from __future__ import annotations
 
-from account_helpers import ServicesWorld
+from account_helpers import ServicesWorld, fast_hash
 from helpers import FakeClient
+
+from ircpsyc.services.accounts import Accounts
 
 PASSWORD = "secret-pw"
 
@@ -77,3 +79,44 @@ def test_a_private_line_is_copied_to_the_other_sessions_not_to_services() -> Non
     assert [m.params for m in bob.take() if m.command == "PRIVMSG"] == [["bob", "hi bob"]]
     tablet.send("PRIVMSG NickServ :INFO")
     assert not [m for m in alice.take() if m.command == "PRIVMSG"]
+
+
+def test_channel_lines_labels_and_the_join_burst_per_session() -> None:
+    world = ServicesWorld()
+    alice = world.registered("alice", PASSWORD)
+    bob = world.client("bob")
+    world.channel("#team", alice, bob)
+    tablet = attach(world, "alice", "echo-message", "labeled-response", "extended-join")
+    burst = tablet.lines
+    joins = [m for m in burst if m.command == "JOIN"]
+    assert [m.params for m in joins] == [["#team", "alice", "Real Name"]]  # extended-join
+    assert any(m.command == "353" and "bob" in m.params[-1] for m in burst)
+    assert not [m for m in bob.take() if m.command == "JOIN"]
+    alice.clear()
+
+    echo = tablet.send("@label=x1 PRIVMSG #team :from the tablet")
+    assert [(m.tags or {}).get("label") for m in echo if m.command == "PRIVMSG"] == ["x1"]
+    copy = [m for m in alice.take() if m.command == "PRIVMSG"]
+    assert [m.params for m in copy] == [["#team", "from the tablet"]]
+    assert "label" not in (copy[0].tags or {})  # labels are the sender's session's
+    assert [m.params for m in bob.take() if m.command == "PRIVMSG"] == [
+        ["#team", "from the tablet"]
+    ]
+    # The laptop (no echo-message) sees no echo of its own line; the tablet a copy.
+    assert not [m for m in alice.send("PRIVMSG #team :from the laptop") if m.command == "PRIVMSG"]
+    assert [m.params for m in tablet.take() if m.command == "PRIVMSG"] == [
+        ["#team", "from the laptop"]
+    ]
+
+
+def test_set_multiclient_is_kept_with_the_account() -> None:
+    world = ServicesWorld()
+    alice = world.registered("alice", PASSWORD)
+    out = alice.send("NS SET MULTICLIENT OFF")
+    assert any("OFF" in m.params[-1] for m in out if m.command == "NOTICE")
+    again = Accounts(world.store, lambda: world.core.config.services, world.clock, fast_hash)
+    record = again.get("alice")
+    assert record is not None and record.multiclient is False
+    tablet = attach(world, "alice")  # asks for someone-else: a person of its own
+    assert tablet.nick == "someone-else" and tablet.client is not alice.client
+    assert alice.send("NS SET MULTICLIENT maybe")[-1].params[-1] == "Syntax: SET MULTICLIENT ON|OFF"
