@@ -3,7 +3,7 @@ copies of what one session says, and the directory's account index."""
 
 from __future__ import annotations
 
-from account_helpers import ServicesWorld, fast_hash
+from account_helpers import ServicesWorld, fast_hash, plain
 from helpers import FakeClient
 
 from ircpsyc.services.accounts import Accounts
@@ -120,3 +120,19 @@ def test_set_multiclient_is_kept_with_the_account() -> None:
     tablet = attach(world, "alice")  # asks for someone-else: a person of its own
     assert tablet.nick == "someone-else" and tablet.client is not alice.client
     assert alice.send("NS SET MULTICLIENT maybe")[-1].params[-1] == "Syntax: SET MULTICLIENT ON|OFF"
+
+
+def test_sasl_plain_with_a_device_attaches() -> None:
+    world = ServicesWorld()
+    alice = world.registered("alice", PASSWORD)
+    phone = world.connect()
+    phone.send("CAP LS 302")
+    phone.send("CAP REQ :sasl")
+    phone.send("NICK alice")  # before logging in: 433, the nick is the person's
+    phone.send("USER p 0 * :Phone")
+    phone.send("AUTHENTICATE PLAIN")
+    out = phone.send("AUTHENTICATE " + plain("alice@phone", PASSWORD))
+    assert "903" in [m.command for m in out]
+    welcome = phone.send("CAP END")
+    assert [m.params[0] for m in welcome if m.command == "001"] == ["alice"]
+    assert phone.session.device == "phone" and phone.client is alice.client

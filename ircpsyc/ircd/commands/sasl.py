@@ -222,10 +222,13 @@ def _external(s: Session, state: SaslState, raw: bytes) -> None:
     if account is None:
         _fail(s, state, "SASL authentication failed: certificate not registered (NickServ CERT)")
         return
+    authzid, device = split_device(authzid)  # account@device: a client id
     if authzid and casefold(authzid) != account.folded:
         _fail(s, state)
         return
     accounts.limiter.remember(account.name, s.ip, s.core.clock())
+    if not s.registered:
+        s.device = device
     _succeed(s, state, account)
 
 
