@@ -15,6 +15,8 @@ import time
 from conftest import ServerFactory, ServerProcess, ServerStarter
 from irctokens.line import Line
 
+from ircpsyc.psyc_backend.network import rendezvous
+
 from .linking_support import LinkedNetwork
 from .support import RawClient, aio, connect_registered, find, unique
 from .test_clients import Harness
@@ -307,9 +309,28 @@ def test_a_session_on_another_server_is_told_where_the_person_is(
         assert first in fail[0].params[-1]
         assert first in find(lines, "ERROR")[0].params[0]
         assert not find(lines, "001")
-        # The person on its own server is untouched.
+        # The person on its own server is untouched; its second session there shares
+        # a channel homed on the other server: copies come back through the link.
         await laptop.send(f"PRIVMSG {nick} :still me")
         assert (await laptop.expect("PRIVMSG")).params == [nick, "still me"]
+        tag = unique("r")
+        channel = next(
+            f"#{tag}{i}" for i in range(1000) if rendezvous(f"#{tag}{i}", net.names) == second
+        )
+        await laptop.send(f"JOIN {channel}")
+        await laptop.expect("366", timeout=10.0)
+        tablet, burst = await sasl_session(net.port(first), nick, caps=("echo-message",))
+        assert [j.params[0] for j in find(burst, "JOIN")] == [channel]
+        bob = await connect_registered(net.port(second), unique("bob"))
+        await bob.send(f"JOIN {channel}")
+        await bob.expect("366", timeout=10.0)
+        await laptop.expect("JOIN", where=lambda m: m.hostmask.nickname == bob.nick)
+        await tablet.send(f"PRIVMSG {channel} :over the link")
+        assert (await tablet.expect("PRIVMSG", timeout=10.0)).params[-1] == "over the link"
+        assert (await laptop.expect("PRIVMSG", timeout=10.0)).params[-1] == "over the link"
+        assert (await bob.expect("PRIVMSG", timeout=10.0)).params[-1] == "over the link"
+        assert not said(await tablet.sync(), "over the link")
+        assert not said(await laptop.sync(), "over the link")
 
     run()
 
