@@ -205,7 +205,12 @@ def _m8_account_tombstones(db: sqlite_utils.Database) -> None:
     )
 
 
-def _m9_metadata(db: sqlite_utils.Database) -> None:
+def _m9_account_multiclient(db: sqlite_utils.Database) -> None:
+    """NickServ SET MULTICLIENT: whether an account's connections share its person."""
+    db.execute("ALTER TABLE accounts ADD COLUMN multiclient INTEGER NOT NULL DEFAULT 1")
+
+
+def _m10_metadata(db: sqlite_utils.Database) -> None:
     """IRCv3 metadata of accounts (ircpsyc.ircd.metadata): kept across connections and
     restarts, and copied from the network's rosters."""
     db.execute(
@@ -229,7 +234,8 @@ MIGRATIONS: list[Migration] = [
     _m6_account_homes,
     _m7_network_server_bans,
     _m8_account_tombstones,
-    _m9_metadata,
+    _m9_account_multiclient,
+    _m10_metadata,
 ]
 
 Job = Callable[[sqlite_utils.Database], None]

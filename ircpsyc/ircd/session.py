@@ -51,6 +51,8 @@ class Session:
 
     __slots__ = (
         "account",
+        "away",
+        "away_at",
         "batch_label",
         "cap_negotiating",
         "cap_version",
@@ -61,6 +63,7 @@ class Session:
         "connected_at",
         "core",
         "deferred",
+        "device",
         "fmt",
         "heard",
         "host",
@@ -76,7 +79,6 @@ class Session:
         "password",
         "ping_sent",
         "port",
-        "pre_away",
         "pre_metadata",
         "rb",
         "realname",
@@ -124,7 +126,11 @@ class Session:
         self.deferred = False  # the command being handled is answered later (`later`)
         self.multiline: Multiline | None = None  # a client batch being collected
         self.batch_label = ""  # the label of the open client batch: its end is answered
-        self.pre_away = ""  # AWAY before registration (draft/pre-away)
+        # This connection's own AWAY (set before registration too, draft/pre-away); the
+        # person is away only while every session is (`Client.aggregate_away`).
+        self.away = ""
+        self.away_at = 0.0  # when it was set: the newest message is the person's
+        self.device = ""  # the client id of `account@device` logins ("" for none)
         self.metadata_subs: dict[str, None] = {}  # metadata keys subscribed to, in order
         self.pre_metadata: dict[str, str] = {}  # METADATA * SET before registration
 
