@@ -656,6 +656,7 @@ class Accounts:
 
         def delete(db: sqlite_utils.Database) -> None:
             db.execute("DELETE FROM account_certs WHERE account = ?", (folded,))
+            db.execute("DELETE FROM account_metadata WHERE account = ?", (folded,))  # IRCv3
             db.execute("DELETE FROM accounts WHERE folded = ?", (folded,))
             _bury(db, tombstone)
 

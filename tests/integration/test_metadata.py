@@ -397,3 +397,17 @@ async def test_a_registered_channel_keeps_its_metadata(ircpsyc_server: ServerSta
     assert [keyvalue(m) for m in await batch_of(stranger)] == [
         (channel, "url", "https://kept.example/")
     ]
+
+
+@aio
+async def test_a_dropped_account_keeps_no_metadata(shared_server: ServerProcess) -> None:
+    account = unique("drop")
+    owner = await register_account(shared_server.port, account, "pw-drop-1")
+    await owner.send("METADATA * SET avatar :https://example.com/old.png")
+    await answer(owner)
+    await owner.send("NS DROP pw-drop-1")
+    await owner.expect("NOTICE", where=lambda m: "has been dropped" in m.params[-1])
+    await owner.quit()
+    again = await register_account(shared_server.port, account, "pw-drop-2")
+    await again.send("METADATA * LIST")
+    assert await batch_of(again) == []
