@@ -351,6 +351,16 @@ def test_two_linked_servers(factory: ServerFactory) -> None:
         assert [keyvalue(m) for m in await batch_of(bob)] == [
             (channel, "url", "https://linked.example/")
         ]
+        # A newcomer on the other server gets the channel's and alice's keys on JOIN.
+        carol = await connect_registered(net.port(other), unique("lc"), caps=CAPS)
+        await carol.send("METADATA * SUB display-name url")
+        await carol.expect("770")
+        burst = await joined(carol, channel)
+        burst += await carol.sync()
+        assert {keyvalue(m) for m in burst if m.command == "761"} == {
+            (channel, "url", "https://linked.example/"),
+            (alice.nick, "display-name", "Alice Far"),
+        }
         # Bob is no op there: the home refuses (his server says so at once).
         await bob.send(f"METADATA {channel} SET url :https://mine.example/")
         assert (await bob.expect("FAIL", timeout=10.0)).params[1] == "KEY_NO_PERMISSION"
