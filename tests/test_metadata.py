@@ -4,6 +4,7 @@ METADATA command through sans-IO sessions, and two servers of an in-memory netwo
 
 from __future__ import annotations
 
+from account_helpers import ServicesWorld
 from helpers import SERVER, Recorder, World, cmds, only
 from irctokens.line import Line
 from netsim import Sim
@@ -233,3 +234,28 @@ def test_metadata_crosses_two_servers() -> None:
     sim.do(alice, "METADATA * CLEAR")
     sim.settle()
     assert kv(sim.lines(bob)) == [("alice", "status", "key not set")]
+
+
+def test_an_attaching_session_brings_what_it_set_before_registering() -> None:
+    world = ServicesWorld()
+    alice = world.registered("alice", "secret-pw", caps=CAPS)
+    alice.send("METADATA * SUB display-name")
+    alice.send("METADATA * SET pronouns :she/her")
+    tablet = world.connect()
+    tablet.send("CAP LS 302")
+    tablet.send("CAP REQ :draft/metadata-2 batch")
+    tablet.send("PASS alice@tablet:secret-pw")
+    assert kv(tablet.send("METADATA * SET display-name :Alice T.")) == [
+        ("*", "display-name", "*", "Alice T.")
+    ]
+    tablet.send("NICK someone-else")
+    tablet.send("USER t 0 * :Tablet")
+    burst = tablet.send("CAP END")
+    assert tablet.client is alice.client
+    assert alice.client.metadata == {"pronouns": "she/her", "display-name": "Alice T."}
+    # The other session hears of it; the new one gets the person's keys in its welcome.
+    assert kv(alice.take()) == [("alice", "display-name", "*", "Alice T.")]
+    assert sorted(kv(burst)) == [
+        ("alice", "display-name", "*", "Alice T."),
+        ("alice", "pronouns", "*", "she/her"),
+    ]
