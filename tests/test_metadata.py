@@ -259,3 +259,14 @@ def test_an_attaching_session_brings_what_it_set_before_registering() -> None:
         ("alice", "display-name", "*", "Alice T."),
         ("alice", "pronouns", "*", "she/her"),
     ]
+
+
+def test_monitor_brings_the_subscribed_keys_and_their_changes() -> None:
+    world = World()
+    alice = world.client("alice", CAPS)
+    watcher = world.client("watcher", CAPS)
+    alice.send("METADATA * SET status :reading")
+    watcher.send("METADATA * SUB status")
+    assert kv(watcher.send("MONITOR + alice")) == [("alice", "status", "*", "reading")]
+    alice.send("METADATA * SET status :writing")
+    assert kv(watcher.take()) == [("alice", "status", "*", "writing")]

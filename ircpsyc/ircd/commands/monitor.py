@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from irctokens.line import Line
 
+from ircpsyc.ircd import metadata as meta
 from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.core import MONITOR_LIMIT, command
 from ircpsyc.ircd.session import Session
@@ -49,6 +50,14 @@ def handle_monitor(s: Session, msg: Line) -> None:
                 core.monitors.setdefault(folded, set()).add(client)
             added.append(nick)
         _status(s, added)
+        if s.metadata_subs and meta.enabled(s.caps):  # IRCv3 metadata: their keys now
+            lines: list[bytes] = []
+            for nick in added:
+                found = core.find(nick)
+                if found is not None and found.metadata:
+                    lines += meta.subscribed_lines(core.name, s, found.nick, found.metadata)
+            if lines:
+                core.send_metadata(s, s.nick, lines)
     elif sub == "-":
         for nick in targets:
             core.unmonitor(client, casefold(nick))
