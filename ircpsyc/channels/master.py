@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ircpsyc.channels import modes as M
 from ircpsyc.channels.place import Member, Place, PlaceObserver, PlaceRegistry, service_request
@@ -59,6 +59,15 @@ log = logging.getLogger(__name__)
 
 MAX_DEPARTED = 256  # recent departures remembered per place
 MAX_SPLIT_MEMORY = 4096  # netburped members remembered per place
+
+
+T = TypeVar("T")
+
+
+def _rekey(table: dict[str, T], old: str, new: str) -> None:
+    kept = table.pop(old, None)
+    if kept is not None:
+        table[new] = kept
 
 
 class PlaceMasters(PlaceObserver):
@@ -142,6 +151,17 @@ class PlaceMasters(PlaceObserver):
                 departed[normalize(uniform)] = place.counter
                 if len(departed) > MAX_DEPARTED:
                     del departed[next(iter(departed))]
+
+    def place_renamed(self, place: Place, old_name: str, old_uniform: str) -> None:
+        old, new = normalize(old_uniform), normalize(place.uniform)
+        if old == new:
+            return
+        _rekey(self.contexts, old, new)
+        _rekey(self.departed, old, new)
+        _rekey(self.split_memory, old, new)
+        if old in self.adopted:
+            self.adopted.discard(old)
+            self.adopted.add(new)
 
     # -- echoes carry the state to a server's first member
 

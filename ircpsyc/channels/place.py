@@ -222,6 +222,15 @@ class PlaceObserver:
         """Who said the line `msgid` of this place, if this observer kept it (history)."""
         return None
 
+    def rename_refusal(self, place: Place, new_name: str, request: Packet) -> tuple[str, str]:
+        """Why `place` may not become `new_name`: (an `_error_place_rename_*` method,
+        the text), or ("", "") to let it (the directory: taken elsewhere; ChanServ)."""
+        return "", ""
+
+    def place_renamed(self, place: Place, old_name: str, old_uniform: str) -> None:
+        """`place` has its new name and uniform now (re-key what is kept by name);
+        its rename is cast right after."""
+
 
 def outranks(actor: int, target: int) -> bool:
     """Whether rank `actor` may kick `target` or take ranks from them."""
@@ -501,7 +510,10 @@ class Place(StateHolder):
         self.invited: set[str] = set()  # normalized person uniforms
         self.knocks: dict[str, float] = {}  # normalized uniform -> time of the last KNOCK
         self.counter = 0
+        self.renamed_at = 0.0  # when the last RENAME happened (a cooldown)
         self.on_empty: Callable[[Place], None] | None = None
+        # The registry re-keys a renamed place: True when the new name was free.
+        self.on_rename: Callable[[Place, str], bool] | None = None
         # Seconds a packet from a server may have waited to get here (linking: how
         # long that server was lately unreachable); None: no links.
         self.delayed: Callable[[str], float] | None = None
@@ -578,14 +590,15 @@ class Place(StateHolder):
     def _deny(self, request: Packet, text: str) -> None:
         self._reply(request, V.ERROR_PLACE_PRIVILEGE_OPERATOR, None, text)
 
-    def cast(self, packet: Packet, min_rank: int | None = None) -> None:
+    def cast(self, packet: Packet, min_rank: int | None = None, context: str = "") -> None:
         """Send one copy per route; the same object goes to every local member.
 
         Members on other servers are routes of one copy per server, handed to the
         network together (it picks the links); their server filters by rank.
+        `context`: another uniform for the copies (a rename goes out under the old).
         """
         self.counter += 1
-        packet.routing[V.CONTEXT] = self.uniform
+        packet.routing[V.CONTEXT] = context or self.uniform
         packet.routing[V.COUNTER] = str(self.counter)
         servers: set[str] | None = None
         if min_rank is None:  # the common case, kept tight: it runs once per member
@@ -996,6 +1009,53 @@ class Place(StateHolder):
         self.topic_time = int(self.clock())
         self.cast(event)
 
+    # -- renaming (draft/channel-rename)
+
+    def _rename(self, packet: Packet) -> None:
+        """RENAME: ops (and services, opers with override) give the place a new name;
+        members, modes, lists and topic stay, and so does its home (see the README)."""
+        authority = self._authority(packet)
+        actor = self.members.get(normalize(packet.source))
+        new = packet.get(V.NICK_PLACE_NEW)
+        vars: dict[str, Value] = {V.NICK_PLACE_NEW: new}
+        if actor is None and not authority:
+            return self._reply(packet, V.ERROR_NECESSARY_MEMBERSHIP)
+        rank = actor.rank() if actor is not None else NO_RANK
+        if rank > OP and not authority:
+            return self._deny(packet, _needs(OP, "rename the channel"))
+        forbidden = V.ERROR_PLACE_RENAME_FORBIDDEN
+        if not new.startswith("#") or new[1:8].lower() == "psyc://" or new == self.name:
+            return self._reply(packet, forbidden, vars, "That is not a new channel name")
+        now = self.clock()
+        if not authority and now - self.renamed_at < RENAME_COOLDOWN:
+            return self._reply(packet, forbidden, vars, "This channel has been renamed recently")
+        for observer in self.observers:
+            method, text = observer.rename_refusal(self, new, packet)
+            if method:
+                return self._reply(packet, method, vars, text)
+        old_name, old_uniform = self.name, self.uniform
+        if self.on_rename is None or not self.on_rename(self, new):
+            return self._reply(
+                packet, V.ERROR_PLACE_RENAME_IN_USE, vars, "The channel name is already taken"
+            )
+        self.renamed_at = now
+        self.invited.clear()  # invitations name the old channel
+        event = self._actor_event(
+            V.NOTICE_PLACE_RENAME,
+            actor,
+            packet,
+            {
+                V.NICK_PLACE: old_name,
+                V.NICK_PLACE_NEW: self.name,
+                V.UNIFORM_PLACE_NEW: self.uniform,
+                V.REASON: packet.get(V.REASON)[: self.config.limits.kicklen],
+            },
+        )
+        for observer in self.observers:
+            observer.place_renamed(self, old_name, old_uniform)
+        # Under the old uniform: every replica finds itself by it, then takes the new.
+        self.cast(event, context=old_uniform)
+
     # -- kicking, inviting and knocking
 
     def _kick_refusal(self, rank: int, actor: Member | None, victim: Member) -> str:
@@ -1306,6 +1366,7 @@ class Place(StateHolder):
 
 
 KNOCK_INTERVAL = 60.0  # seconds between two KNOCKs of one person at one place
+RENAME_COOLDOWN = 10.0  # seconds between two RENAMEs of one place (each one bursts to all)
 
 _DISPATCH = Dispatch(
     {
@@ -1319,6 +1380,7 @@ _DISPATCH = Dispatch(
         V.REQUEST_INVITE: Place._invite,
         V.REQUEST_KNOCK: Place._knock,
         V.REQUEST_REDACT: Place._redact,
+        V.REQUEST_RENAME: Place._rename,
         V.REQUEST_SET_MODE: Place._set_mode,
         V.NOTICE_PERSON_NICK: Place._nick_change,
         V.NOTICE_PERSON_UPDATE: Place._person_update,
@@ -1420,6 +1482,7 @@ class PlaceRegistry:
             self.router, place_uniform(self.host, display[1:]), display, self.config, self.clock
         )
         place.on_empty = self._drop
+        place.on_rename = self._rename
         place.observers = self.observers
         place.delayed = self.delayed
         self._places[casefold(display)] = place
@@ -1432,6 +1495,20 @@ class PlaceRegistry:
         """Timers (once a second): lift expired flood quiets."""
         for place in [p for p in self._places.values() if p.next_expiry]:
             place.expire()
+
+    def _rename(self, place: Place, new: str) -> bool:
+        """Re-key `place` under the name `new` (False: another place has that name)."""
+        folded = casefold(new)
+        if self._places.get(folded, place) is not place:
+            return False
+        self.router.unregister(place.uniform, place)
+        del self._places[place.folded]
+        state = place.state
+        state.name, state.folded = new, folded
+        state.uniform = place_uniform(self.host, new[1:])
+        self._places[folded] = place
+        self.router.register(place)
+        return True
 
     def _drop(self, place: Place) -> None:
         if self._places.get(place.folded) is place:
