@@ -1026,13 +1026,14 @@ class Place(StateHolder):
         forbidden = V.ERROR_PLACE_RENAME_FORBIDDEN
         if not new.startswith("#") or new[1:8].lower() == "psyc://" or new == self.name:
             return self._reply(packet, forbidden, vars, "That is not a new channel name")
-        now = self.clock()
-        if not authority and now - self.renamed_at < RENAME_COOLDOWN:
-            return self._reply(packet, forbidden, vars, "This channel has been renamed recently")
         for observer in self.observers:
             method, text = observer.rename_refusal(self, new, packet)
             if method:
                 return self._reply(packet, method, vars, text)
+        now = self.clock()
+        case_only = casefold(new) == self.folded  # no PART/JOIN burst: no cooldown
+        if not authority and not case_only and now - self.renamed_at < RENAME_COOLDOWN:
+            return self._reply(packet, forbidden, vars, "This channel has been renamed recently")
         old_name, old_uniform = self.name, self.uniform
         if self.on_rename is None or not self.on_rename(self, new):
             return self._reply(
