@@ -1368,6 +1368,8 @@ class Place(StateHolder):
 
 KNOCK_INTERVAL = 60.0  # seconds between two KNOCKs of one person at one place
 RENAME_COOLDOWN = 10.0  # seconds between two RENAMEs of one place (each one bursts to all)
+RENAMED_ALIAS = 3600.0  # seconds the home answers resyncs and netjoins for an old uniform
+RENAMED_KEPT = 4096  # old uniforms remembered at most
 
 _DISPATCH = Dispatch(
     {
@@ -1404,6 +1406,9 @@ class PlaceRegistry:
         self.config = config
         self.clock = clock
         self._places: dict[str, Place] = {}  # casefolded "#name" -> place
+        # Renamed places by their old uniform, for replicas that missed the rename:
+        # normalized old uniform -> (place, until when).  Never routed to.
+        self._renamed: dict[str, tuple[Place, float]] = {}
         self.observers: list[PlaceObserver] = []
         self._prefix = normalize(f"psyc://{host}/@")
         router.add_resolver(self._resolve)
@@ -1439,6 +1444,19 @@ class PlaceRegistry:
     def homed(self) -> list[Place]:
         """Every place homed here."""
         return list(self._places.values())
+
+    def renamed_place(self, uniform: str) -> Place | None:
+        """The place that had `uniform` before a recent RENAME (None: none, or too long
+        ago): what a replica that missed the rename still asks for."""
+        key = normalize(uniform)
+        found = self._renamed.get(key)
+        if found is None:
+            return None
+        place, until = found
+        if until < self.clock() or self._places.get(place.folded) is not place:
+            del self._renamed[key]
+            return None
+        return place
 
     def is_home_of(self, view: PlaceView) -> bool:
         """Whether `view` is a place homed here (not a replica)."""
@@ -1504,6 +1522,13 @@ class PlaceRegistry:
             return False
         self.router.unregister(place.uniform, place)
         del self._places[place.folded]
+        now = self.clock()
+        if len(self._renamed) >= RENAMED_KEPT:  # the oldest go first
+            for key in [k for k, (_, until) in self._renamed.items() if until < now] or [
+                next(iter(self._renamed))
+            ]:
+                del self._renamed[key]
+        self._renamed[normalize(place.uniform)] = (place, now + RENAMED_ALIAS)
         state = place.state
         state.name, state.folded = new, folded
         state.uniform = place_uniform(self.host, new[1:])

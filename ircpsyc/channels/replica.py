@@ -675,6 +675,23 @@ class Replicas:
         self.network.moved_to(old_name, "")
         self.network.moved_to(new_name, replica.home)
 
+    def _missed_rename(self, replica: Replica, packet: Packet) -> None:
+        """A state for our old uniform names the place's new name: the RENAME we missed,
+        shown to the local members as the home would have (from the home server)."""
+        event = replica._synthetic(
+            V.NOTICE_PLACE_RENAME,
+            replica.home,
+            {
+                V.NICK_PLACE_NEW: packet.get(V.NICK_PLACE_NEW),
+                V.UNIFORM_PLACE_NEW: packet.get(V.UNIFORM_PLACE_NEW),
+                V.REASON: "",
+            },
+        )
+        old = replica.uniform
+        self.renamed(replica, event)
+        if replica.uniform != old:
+            replica.deliver_synthetic(event)
+
     def _maybe_forget(self, replica: Replica) -> None:
         if not replica.local:
             self._forget(replica)
@@ -742,6 +759,8 @@ class Replicas:
         counter = _int(packet.routing.get(V.COUNTER, ""), 0)
         if replica.last is not None and counter < replica.last:
             return  # older than what we have (counters grow across restarts of a place)
+        if packet.get(V.UNIFORM_PLACE_NEW):
+            self._missed_rename(replica, packet)
         recovering = (
             normalize(replica.uniform) in self._netjoin_sent
             or self.clock() < replica.recovering_until
