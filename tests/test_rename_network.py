@@ -4,7 +4,6 @@ the channel stays on its home, and a replica that missed the rename catches up."
 from __future__ import annotations
 
 from netsim import Sim
-
 from test_replica import LINE, NAMES, homed, join_all, line3, names, view_of
 
 CAP = "draft/channel-rename"
