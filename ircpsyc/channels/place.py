@@ -1035,6 +1035,8 @@ class Place(StateHolder):
         if not authority and not case_only and now - self.renamed_at < RENAME_COOLDOWN:
             return self._reply(packet, forbidden, vars, "This channel has been renamed recently")
         old_name, old_uniform = self.name, self.uniform
+        if rank > OP and authority == "override":
+            self._announce_override(packet, actor, f"RENAME {old_name} {new}")
         if self.on_rename is None or not self.on_rename(self, new):
             return self._reply(
                 packet, V.ERROR_PLACE_RENAME_IN_USE, vars, "The channel name is already taken"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import signal
 
-from conftest import ServerFactory, ServerProcess, ServerStarter
+from conftest import OPER_NAME, OPER_PASSWORD, ServerFactory, ServerProcess, ServerStarter
 
 from ircpsyc.psyc_backend.network import rendezvous
 
@@ -117,6 +117,23 @@ async def test_rename_on_one_server(shared_server: ServerProcess) -> None:
     assert not [m for m in lines if m.command in ("PART", "JOIN", "RENAME")], lines
     await said(alice, shout, "shouted")
     await bob.expect("PRIVMSG", where=lambda m: m.params[-1] == "shouted")
+
+
+@aio
+async def test_an_operator_renames_a_channel_it_is_not_in(shared_server: ServerProcess) -> None:
+    port = shared_server.port
+    old, new = "#" + unique("opold"), "#" + unique("opnew")
+    alice = await connect_registered(port, unique("alice"), caps=CAPS)
+    await joined(alice, old)
+    oper = await connect_registered(port, unique("oper"), caps=CAPS)
+    await oper.send(f"OPER {OPER_NAME} :{OPER_PASSWORD}")
+    await oper.expect("381")
+    await oper.send(f"RENAME {old} {new} :by the staff")
+    notice = await alice.expect("NOTICE", where=lambda m: "override" in m.params[-1])
+    assert f"RENAME {old} {new}" in notice.params[-1]
+    rename = await alice.expect("RENAME")
+    assert rename.params == [old, new, "by the staff"]
+    assert (rename.source or "").startswith(oper.nick + "!")
 
 
 @aio
