@@ -251,6 +251,7 @@ class Directory(PlaceObserver):
     def place_renamed(self, place: Place, old_name: str, old_uniform: str) -> None:
         old = casefold(old_name)
         self.dirty.update((old, place.folded))
+        self.renamed.pop(place.folded, None)  # a live name again, not a redirect
         if old != place.folded:
             self.renamed[old] = (place.name, self.me, self.clock() + RENAME_REDIRECT)
             self.renames_due.append((old_name, place.name))
