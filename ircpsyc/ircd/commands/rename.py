@@ -37,23 +37,25 @@ def handle_rename(s: Session, msg: Line) -> None:
     core = s.core
     view = client.channels.get(casefold(old))
     override = override_vars(s)
-    if view is None:
-        known = core.places.get(old)
-        if known is None and core.net.directory.get(old) is None:
+    if view is not None:
+        old, uniform = view.name, view.uniform
+    else:
+        known = core.places.get(old) or core.net.directory.get(old)
+        if known is None:
             s.numeric(N.ERR_NOSUCHCHANNEL, old, "No such channel")
             return
-        if known is None or not override:
+        if not override:
             s.numeric(N.ERR_NOTONCHANNEL, old, "You're not on that channel")
             return
-        view = known  # an operator may rename a channel it is not in
-    old = view.name
+        # An operator may rename a channel it is not in, seen here or in the directory.
+        old, uniform = known.name, core.net.place_uniform(known.name)
     if old[1:8].lower() == "psyc://":
         s.fail(CMD, "CANNOT_RENAME", old, new, "Channels on other PSYC servers cannot be renamed")
         return
     if not valid_channel(new, core.config.limits.channellen):
         s.fail(CMD, "CANNOT_RENAME", old, new, "Illegal channel name")
         return
-    if casefold(new) != view.folded and (
+    if casefold(new) != casefold(old) and (
         core.places.get(new) is not None or core.net.directory.get(new) is not None
     ):
         s.fail(CMD, "CHANNEL_NAME_IN_USE", old, new, "The channel name is already taken")
@@ -66,4 +68,4 @@ def handle_rename(s: Session, msg: Line) -> None:
     }
     if client.account:
         vars[V.ACCOUNT] = client.account
-    client.request(V.REQUEST_RENAME, view.uniform, vars)
+    client.request(V.REQUEST_RENAME, uniform, vars)
