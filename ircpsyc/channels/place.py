@@ -91,6 +91,7 @@ _ENTRY_RULES = {
     V.ERROR_PLACE_ENTER_NECESSARY_KEY: "+k",
     V.ERROR_PLACE_ENTER_FULL: "+l",
 }
+_NOT_IN_NAMES = " ,\x07:\r\n\0"  # as IRC's channel names (no "psyc://" either)
 _FORMATTING = frozenset("\x02\x03\x04\x0f\x11\x16\x1d\x1e\x1f")
 
 
@@ -1024,7 +1025,7 @@ class Place(StateHolder):
         if rank > OP and not authority:
             return self._deny(packet, _needs(OP, "rename the channel"))
         forbidden = V.ERROR_PLACE_RENAME_FORBIDDEN
-        if not new.startswith("#") or new[1:8].lower() == "psyc://" or new == self.name:
+        if not self._good_name(new) or new == self.name:
             return self._reply(packet, forbidden, vars, "That is not a new channel name")
         for observer in self.observers:
             method, text = observer.rename_refusal(self, new, packet)
@@ -1058,6 +1059,14 @@ class Place(StateHolder):
             observer.place_renamed(self, old_name, old_uniform)
         # Under the old uniform: every replica finds itself by it, then takes the new.
         self.cast(event, context=old_uniform)
+
+    def _good_name(self, name: str) -> bool:
+        """A channel name IRC can show (a peer outside the network may ask too)."""
+        return (
+            1 < len(name) <= self.config.limits.channellen
+            and name[0] == "#"
+            and not any(c in name for c in _NOT_IN_NAMES)
+        )
 
     # -- kicking, inviting and knocking
 
