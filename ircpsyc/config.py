@@ -27,6 +27,7 @@ from typing import Any
 from ircpsyc.passwords import is_argon2_hash
 
 __all__ = [
+    "AccountsSection",
     "AwaylogSection",
     "ChannelsSection",
     "Config",
@@ -655,6 +656,40 @@ class AwaylogSection:
     )
 
 
+ALWAYS_ON_POLICIES = ("opt-in", "opt-out", "mandatory", "disabled")
+
+
+def _check_always_on(value: str) -> str | None:
+    if value not in ALWAYS_ON_POLICIES:
+        return "must be one of " + ", ".join(f'"{p}"' for p in ALWAYS_ON_POLICIES)
+    return None
+
+
+@dataclass(frozen=True)
+class AccountsSection:
+    """[accounts]: how a registered account's person is online (always-on)."""
+
+    always_on: str = _key(
+        "opt-out",
+        help="Whether a logged-in account's person stays online when its last connection "
+        'leaves (keeping its nick and channels, and what it is sent): "opt-out" (yes, unless '
+        'the account says NickServ SET ALWAYS-ON OFF), "opt-in" (only after SET ALWAYS-ON '
+        'ON), "mandatory" (always; SET ALWAYS-ON is refused) or "disabled" (never).',
+        check=_check_always_on,
+    )
+    always_on_expire: float = _key(
+        30.0,
+        help="Days an always-on person with no connection stays online; then it quits. "
+        "0 keeps it until it is ended (NickServ LOGOUT, DROP, GHOST or KILL).",
+        ge=0,
+    )
+    auto_away: bool = _key(
+        True,
+        help='An always-on person with no connection is shown away ("Disconnected") until '
+        "a connection attaches to it again.",
+    )
+
+
 def _check_guest_prefix(value: str) -> str | None:
     if not re.match(r"^[A-Za-z\[\]\\`_^{|}][A-Za-z0-9\[\]\\`_^{|}-]{0,19}$", value):
         return "must be 1 to 20 nickname characters, not starting with a digit or '-'"
@@ -1090,6 +1125,10 @@ class Config:
     services: ServicesSection = field(
         default_factory=ServicesSection,
         metadata={"help": "Accounts (NickServ), SASL and nick protection."},
+    )
+    accounts: AccountsSection = field(
+        default_factory=AccountsSection,
+        metadata={"help": "Persons of accounts: always-on."},
     )
     network: NetworkSection = field(
         default_factory=NetworkSection,

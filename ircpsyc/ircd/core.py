@@ -27,7 +27,7 @@ from ircpsyc.ircd import caps as C
 from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.client import Client, notify_watchers
 from ircpsyc.ircd.lines import line
-from ircpsyc.ircd.replies import send_lusers, send_motd
+from ircpsyc.ircd.replies import send_lusers, send_motd, send_names, send_topic
 from ircpsyc.passwords import verify_password
 from ircpsyc.persons import person as persons_person
 from ircpsyc.persons.directory import PersonDirectory
@@ -115,6 +115,11 @@ def inline_offload(
     return True
 
 
+def _no_person(account: str) -> Client | None:
+    """No person attaches connections that log in (no always-on persons)."""
+    return None
+
+
 def _ignore_service(client: Client, packet: Packet) -> None:
     """No accounts on this server: nothing asks anything of persons."""
 
@@ -164,6 +169,11 @@ class IRCServer:
         # front-end, when there are accounts (ircpsyc.ircd.service_users).
         self.service_requests: Callable[[Client, Packet], None] = _ignore_service
         self.tickers: list[Callable[[float], None]] = []
+        # The local person of an account that a connection logging in to it attaches
+        # to instead of becoming a person of its own (always-on: ircpsyc.ircd.always_on).
+        self.account_person: Callable[[str], Client | None] = _no_person
+        # Called after a session attached to an existing person (`attach`).
+        self.on_attached: list[Callable[[Session, Client], None]] = []
         self.extra_caps: dict[str, Callable[[], str]] = {}  # cap -> its CAP LS value
         # Slow work (password hashing) for `sessions`; the server holds their input meanwhile.
         self.offload: Offload = inline_offload
@@ -298,7 +308,9 @@ class IRCServer:
             return
         if self.hostnames.waiting(session):
             return  # registration goes on when the host name lookup is over
-        if self.nick_taken(session.nick, session):
+        # Logged in (SASL) to an account whose person is online here: it attaches.
+        existing = self.account_person(session.account) if session.account else None
+        if existing is None and self.nick_taken(session.nick, session):
             session.numeric(N.ERR_NICKNAMEINUSE, session.nick, "Nickname is already in use")
             return
         if session.sasl is not None:
@@ -320,6 +332,9 @@ class IRCServer:
             session.close("An account is required")
             return
         self.reserved.pop(casefold(session.nick), None)
+        if existing is not None:
+            self.attach(session, existing)
+            return
         client = Client(self, session, self.clock())
         client.away = session.pre_away  # draft/pre-away
         session.client = client
@@ -331,6 +346,26 @@ class IRCServer:
         self.max_local = max(self.max_local, len(self.clients))
         self.welcome(session)
         self.persons.tell_online(client)
+
+    def attach(self, session: Session, person: Client) -> None:
+        """A registering session logged in to `person`'s account becomes a session of
+        that person (which has none: an always-on person): the welcome with its nick,
+        then JOIN, topic and NAMES for each of its channels."""
+        session.nick = person.nick
+        session.client = person
+        session.registered = True
+        person.sessions.append(session)
+        self.registered_sessions += 1
+        if self.on_registered is not None:
+            self.on_registered(session)
+        self.welcome(session)
+        for view in list(person.channels.values()):
+            session.send(line(person.prefix, "JOIN", view.name))
+            if view.topic:
+                send_topic(session, view)
+            send_names(session, view)
+        for attached in list(self.on_attached):
+            attached(session, person)
 
     def welcome(self, session: Session) -> None:
         nick = session.nick
