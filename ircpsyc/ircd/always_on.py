@@ -193,7 +193,9 @@ class AlwaysOn(PersonObserver):
 
     # -- time
 
-    def tick(self, now: float) -> None:
+    def tick(self, monotonic: float) -> None:
+        # Last use is wall-clock time (kept across restarts), so ticks go by the clock.
+        now = self.core.clock()
         if self.rejoins:
             self._rejoin(now)
         if now < self.next_check:
