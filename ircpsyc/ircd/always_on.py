@@ -49,6 +49,9 @@ EXPIRED = "Always-on expired: not used for too long"
 EXPIRY_CHECK = 60.0  # seconds between looks for expired persons (at most)
 REJOIN_WINDOW = 600.0  # seconds a restored person waits for its channels' servers
 SEEN_EVENTS = 16  # as a connection's person (Client): QUIT/NICK ids already shown
+# A person with no session renders nothing, so it needs no memory of the events it
+# showed: all of them share this one, which keeps nothing (a deque costs ~600 bytes).
+NOTHING_SEEN: deque[str] = deque(maxlen=0)
 
 
 def set_away(client: Client, text: str) -> None:
@@ -114,6 +117,7 @@ class AlwaysOn(PersonObserver):
         if current is not None and current is not person:
             return False  # the account has its always-on person already
         self.persons[folded] = person
+        person.seen = NOTHING_SEEN
         now = self.core.clock()
         self.service.unused(folded, now)
         if self.core.config.accounts.auto_away and not person.away:
@@ -144,8 +148,8 @@ class AlwaysOn(PersonObserver):
         """`session` attached to `client` (IRCServer.on_attached)."""
         if client.account:
             self.service.used(client.account)
-        if len(client.sessions) == 1:
-            client.seen = deque(client.seen, maxlen=SEEN_EVENTS)
+        if client.seen is NOTHING_SEEN:
+            client.seen = deque(maxlen=SEEN_EVENTS)
         if client.away == AUTO_AWAY:
             set_away(client, "")  # the away log is replayed (AwayHooks.away_changed)
         elif not client.away:
@@ -236,6 +240,7 @@ class AlwaysOn(PersonObserver):
         client = Client.restored(
             core, record.nick, record.user, record.host, record.realname, record.ip, record.signon
         )
+        client.seen = NOTHING_SEEN
         client.account = account.name
         client.away = record.away
         core.persons.add(client)
