@@ -161,3 +161,25 @@ def test_logout_and_set_off_let_the_person_leave(tmp_path: Path) -> None:
     bob.send("QUIT")
     assert world.core.find("bob") is None
     world.close()
+
+
+def test_an_oper_is_kept_without_its_status_and_sanick_works_on_it(tmp_path: Path) -> None:
+    config = dataclasses.replace(
+        make_config(opers=[("root", "oper-pw", "*@*")]), accounts=accounts()
+    )
+    world = ServicesWorld(config, path=tmp_path / "s.sqlite3")
+    install_always_on(world.core, world.store)
+    alice = world.registered("alice", "secret-pw")
+    assert "381" in cmds(alice.send("OPER root oper-pw"))
+    alice.send("QUIT")
+    person = world.core.find("alice")
+    assert person is not None and not person.is_oper and not person.oper_name
+    assert world.core.mode_counts["o"] == 0
+    root = world.client("root")
+    assert "381" in cmds(root.send("OPER root oper-pw"))
+    assert "433" in cmds(root.send("SANICK alice root"))
+    root.send("SANICK alice alice2")
+    assert world.core.find("alice2") is person and world.core.find("alice") is None
+    root.send("KILL alice2 :bye")
+    assert world.core.find("alice2") is None
+    world.close()

@@ -118,6 +118,11 @@ class AlwaysOn(PersonObserver):
             return False  # the account has its always-on person already
         self.persons[folded] = person
         person.seen = NOTHING_SEEN
+        if person.is_oper:  # operator status goes with the connection that opered
+            self.core.moderation.snomasks.set(person, "")
+            person.set_mode("s", False)
+            person.set_mode("o", False)
+            person.oper_name = ""
         now = self.core.clock()
         self.service.unused(folded, now)
         if self.core.config.accounts.auto_away and not person.away:
