@@ -9,6 +9,9 @@ from typing import Any
 
 from conftest import OPER_NAME, OPER_PASSWORD, ServerFactory, ServerProcess, start_server
 
+from ircpsyc.psyc_backend.network import rendezvous
+
+from .linking_support import LinkedNetwork
 from .support import RawClient, aio, connect_registered, find, unique
 
 PASSWORD = "always-on-pw!"
@@ -216,3 +219,54 @@ async def test_an_unused_always_on_person_expires(factory: ServerFactory) -> Non
     assert gone.source is not None and gone.source.startswith(nick + "!")
     assert "expired" in gone.params[-1]
     assert nick not in await names(bob, channel)
+
+
+def test_on_a_network_the_person_lives_at_its_home_and_comes_back_into_far_channels(
+    factory: ServerFactory,
+) -> None:
+    """Two linked servers: the account is homed on the first.  Its person stays there
+    in a channel homed on the second, comes back into it after the first restarts, and
+    a login on the second server is an ordinary connection there."""
+    net = LinkedNetwork(factory, 2, [(0, 1)])
+    net.start()
+    home, other = net.names
+
+    @aio
+    async def run() -> None:
+        await net.wait_converged()
+        account = next(
+            n for n in (unique("ao") for _ in range(200)) if rendezvous(f"~{n}", net.names) == home
+        )
+        far = next(
+            c for c in (unique("#far") for _ in range(200)) if rendezvous(c, net.names) == other
+        )
+        alice = await register(net.port(home), account)
+        await alice.send(f"JOIN {far}")
+        await alice.expect("366", timeout=10.0)
+        bob = await connect_registered(net.port(other), unique("bob"), caps=["away-notify"])
+        await bob.send(f"JOIN {far}")
+        await bob.expect("366", timeout=10.0)
+        await alice.quit()
+        away = await bob.expect("AWAY", timeout=10.0)
+        assert away.source is not None and away.source.startswith(account + "!")
+
+        # The first server restarts on its store: the person is back in the far channel.
+        server = net.servers[home]
+        server.stop()
+        again = start_server(server.config_path.parent, net.extra(home))
+        factory.servers.append(again)
+        net.servers[home] = again
+        joined = await bob.expect(
+            "JOIN", where=lambda m: (m.source or "").startswith(account + "!"), timeout=30.0
+        )
+        assert joined.params[0] == far
+        assert account in await names(bob, far)
+
+        # A login on the other server is a connection of its own there, not the person.
+        there, burst = await sasl_connect(net.port(other), unique("dev"), account)
+        assert find(burst, "001")[0].params[0] == there.nick != account
+        await there.quit()
+        _back, burst = await sasl_connect(net.port(home), unique("dev"), account)
+        assert find(burst, "001")[0].params[0] == account
+
+    run()
