@@ -183,3 +183,26 @@ def test_an_oper_is_kept_without_its_status_and_sanick_works_on_it(tmp_path: Pat
     root.send("KILL alice2 :bye")
     assert world.core.find("alice2") is None
     world.close()
+
+
+def test_drop_and_recover_end_a_person_with_no_session(tmp_path: Path) -> None:
+    world = _world(tmp_path / "s.sqlite3")
+    service = world.nickserv.always_on
+    assert service is not None
+    for nick in ("alice", "bob"):
+        world.registered(nick, "secret-pw").send("QUIT")
+    assert set(service.kept) == {"alice", "bob"}
+
+    # The owner, connected under another nick, takes the nick back: the person quits.
+    owner = world.client("someone")
+    owner.send("NS RECOVER alice secret-pw")
+    assert owner.nick == "alice" and owner.client.account == "alice"
+    assert world.core.find("alice") is owner.client
+    assert "alice" not in service.kept
+
+    # DROP from another connection logged in to the account ends its person.
+    other = world.client("other")
+    other.send("NS IDENTIFY bob secret-pw")
+    other.send("NS DROP secret-pw")
+    assert world.core.find("bob") is None and "bob" not in service.kept
+    world.close()
