@@ -180,8 +180,6 @@ def install_always_on(core: IRCServer, store: Store | None = None) -> AlwaysOn:
     always_on = AlwaysOn(core, service)
     core.persons.keepers.append(always_on.keep)
     core.persons.disconnectors.append(always_on.disconnect)
-    core.account_person = always_on.account_person
-    core.on_attached.append(always_on.attached)
     core.person_observers.append(always_on)
     core.tickers.append(always_on.tick)
     if core.accounts is not None:

@@ -667,8 +667,19 @@ def _check_always_on(value: str) -> str | None:
 
 @dataclass(frozen=True)
 class AccountsSection:
-    """[accounts]: how a registered account's person is online (always-on)."""
+    """[accounts]: a person of an account: several connections (multiclient), and
+    staying online with none (always-on)."""
 
+    multiclient: bool = _key(
+        True,
+        help="A connection that logs in (SASL, or PASS account:password) to an account whose "
+        "person is online here becomes one more session of it: same nick, same channels, "
+        "what one session says is copied to the others (an account may turn it off with "
+        "NickServ SET MULTICLIENT OFF).",
+    )
+    max_sessions: int = _key(
+        10, help="Most connections one account's person may have at once.", ge=1
+    )
     always_on: str = _key(
         "opt-out",
         help="Whether a logged-in account's person stays online when its last connection "
@@ -1122,13 +1133,16 @@ class Config:
         default_factory=AwaylogSection,
         metadata={"help": "The away log: what an account missed while it was away."},
     )
+    accounts: AccountsSection = field(
+        default_factory=AccountsSection,
+        metadata={
+            "help": "A person of an account: several connections (multiclient), and "
+            "staying online with none (always-on)."
+        },
+    )
     services: ServicesSection = field(
         default_factory=ServicesSection,
         metadata={"help": "Accounts (NickServ), SASL and nick protection."},
-    )
-    accounts: AccountsSection = field(
-        default_factory=AccountsSection,
-        metadata={"help": "Persons of accounts: always-on."},
     )
     network: NetworkSection = field(
         default_factory=NetworkSection,

@@ -205,7 +205,12 @@ def _m8_account_tombstones(db: sqlite_utils.Database) -> None:
     )
 
 
-def _m9_always_on(db: sqlite_utils.Database) -> None:
+def _m9_account_multiclient(db: sqlite_utils.Database) -> None:
+    """NickServ SET MULTICLIENT: whether an account's connections share its person."""
+    db.execute("ALTER TABLE accounts ADD COLUMN multiclient INTEGER NOT NULL DEFAULT 1")
+
+
+def _m10_always_on(db: sqlite_utils.Database) -> None:
     """Always-on persons (ircpsyc.services.always_on): each account's choice (NickServ
     SET ALWAYS-ON) and the persons online with no connection, restored at start."""
     db.execute(
@@ -244,7 +249,8 @@ MIGRATIONS: list[Migration] = [
     _m6_account_homes,
     _m7_network_server_bans,
     _m8_account_tombstones,
-    _m9_always_on,
+    _m9_account_multiclient,
+    _m10_always_on,
 ]
 
 Job = Callable[[sqlite_utils.Database], None]

@@ -10,10 +10,10 @@ IRC users see of it:
   `[accounts] auto_away` it is marked away ("Disconnected", with away-notify
   to its channels' members), so private messages to it go to its away log
   (and to the private history, as for anybody) and mentions are watched.
-* A connection that logs in to the account with SASL before registering
-  attaches to the person (`IRCServer.attach`): welcome with its nick, JOIN,
-  topic and NAMES of its channels; the automatic away is cleared, which
-  replays the away log.
+* A connection that logs in to the account (SASL or PASS before registering)
+  attaches to the person (`IRCServer.attach`, with or without multiclient):
+  welcome with its nick, JOIN, topic and NAMES of its channels; the automatic
+  away is cleared, which replays the away log.
 * The records are written when a person is kept (so also when the server
   stops, as its connections close) and read at start (`restore`): persons
   come back with nick, away, user modes (never +o) and channels (those homed
@@ -98,11 +98,6 @@ class AlwaysOn(PersonObserver):
         nickserv = self.core.nickserv
         return nickserv is not None and nickserv.sync.home_of(account) == self.core.name
 
-    def account_person(self, account: str) -> Client | None:
-        """The always-on person of `account` a logging-in connection attaches to."""
-        found = self.persons.get(casefold(account))
-        return found if found is not None and not found.sessions else None
-
     # -- the last session leaves
 
     def keep(self, person: Person, reason: str) -> bool:
@@ -149,16 +144,17 @@ class AlwaysOn(PersonObserver):
 
     # -- a connection comes back
 
-    def attached(self, session: Session, client: Client) -> None:
-        """`session` attached to `client` (IRCServer.on_attached)."""
+    def session_attached(self, client: Client, session: Session) -> None:
+        """A connection attached to `client` (IRCServer.attach, which also takes the
+        automatic away back, and so replays the away log)."""
+        if len(client.sessions) != 1:
+            return  # it had a connection already
         if client.account:
             self.service.used(client.account)
         if client.seen is NOTHING_SEEN:
             client.seen = deque(maxlen=SEEN_EVENTS)
-        if client.away == AUTO_AWAY:
-            set_away(client, "")  # the away log is replayed (AwayHooks.away_changed)
-        elif not client.away:
-            returned(client)
+        if not client.away and not self.core.config.accounts.auto_away:
+            returned(client)  # it was not shown away: the away log is shown now
 
     # -- ending it
 

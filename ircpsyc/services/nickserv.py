@@ -565,6 +565,23 @@ class NickServ(Service):
 
         self.sync.set_enforce(account.name, value == "ON", changed)
 
+    def cmd_set_multiclient(self, request: Request) -> None:
+        account = self._own_account(request)
+        if account is None:
+            return
+        value = request.args[0].upper()
+        if value not in ("ON", "OFF"):
+            self.notice(request, "Syntax: SET MULTICLIENT ON|OFF")
+            return
+
+        def changed(result: Account | AccountError) -> None:
+            if isinstance(result, AccountError):
+                self.notice(request, result.text)
+                return
+            self.notice(request, f"Shared connections for {account.name} are now {value}.")
+
+        self.sync.set_multiclient(account.name, value == "ON", changed)
+
     def cmd_set_always_on(self, request: Request) -> None:
         account = self._own_account(request)
         if account is None:
@@ -604,6 +621,7 @@ class NickServ(Service):
         self.notice(request, f"Information on {account.name}:")
         self.notice(request, f"Registered: {fmt_time(account.registered_at)}")
         self.notice(request, f"Nick protection: {'on' if account.enforce else 'off'}")
+        self.notice(request, f"Shared connections: {'on' if account.multiclient else 'off'}")
         if self.always_on is not None:
             self.notice(
                 request, f"Always-on: {'on' if self.always_on.enabled(account.name) else 'off'}"
@@ -744,12 +762,15 @@ COMMANDS: dict[str, CommandSpec] = {
     "SET": CommandSpec(
         NickServ.cmd_set,
         1,
-        "SET PASSWORD <new password> | SET ENFORCE ON|OFF | SET ALWAYS-ON ON|OFF",
-        "Changes your password, nick protection or always-on.",
+        "SET PASSWORD <new password> | SET ENFORCE ON|OFF | SET MULTICLIENT ON|OFF | "
+        "SET ALWAYS-ON ON|OFF",
+        "Changes your password, nick protection, shared connections or always-on.",
         (
             "SET PASSWORD <new password>: changes the password of your account.",
             "SET ENFORCE ON|OFF: whether users of your nick who are not logged in to your",
             "account are renamed after a grace time.",
+            "SET MULTICLIENT ON|OFF: whether your connections share one nick and its",
+            "channels.",
             "SET ALWAYS-ON ON|OFF: whether your nick stays online, in its channels, when",
             "your last connection leaves (what it is sent waits for your return).",
         ),
@@ -794,6 +815,18 @@ SET_COMMANDS: dict[str, CommandSpec] = {
         (
             "ON: whoever uses your nick without logging in to your account is asked to",
             "identify and renamed to a guest nick after a grace time. OFF: nobody is.",
+        ),
+    ),
+    "SET MULTICLIENT": CommandSpec(
+        NickServ.cmd_set_multiclient,
+        1,
+        "SET MULTICLIENT ON|OFF",
+        "Lets your connections share one nick, or not.",
+        (
+            "ON: a connection that logs in to your account (SASL, or the server password",
+            "account:password) while you are online becomes one more connection of your",
+            "nick, in your channels; what one says, the others see. OFF: each connection",
+            "needs a nick of its own. The server's [accounts] multiclient decides first.",
         ),
     ),
 }
