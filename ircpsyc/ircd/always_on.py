@@ -23,7 +23,9 @@ IRC users see of it:
   operator's KILL (a `disconnector` of the directory), and after
   `[accounts] always_on_expire` days without a connection.
 * On a network the person is kept only on its account's home server; a
-  connection on another server is an ordinary one that quits when it leaves.
+  connection on another server that asks for its nick is refused there
+  (`IRCServer.elsewhere`), one with a nick of its own is an ordinary one that
+  quits when it leaves.
 """
 
 from __future__ import annotations
