@@ -206,3 +206,23 @@ def test_drop_and_recover_end_a_person_with_no_session(tmp_path: Path) -> None:
     other.send("NS DROP secret-pw")
     assert world.core.find("bob") is None and "bob" not in service.kept
     world.close()
+
+
+def test_the_record_follows_a_kick_while_nobody_is_connected(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    world = _world(path)
+    alice = world.registered("alice", "secret-pw")
+    op = world.client("op")
+    world.channel("#a", op, alice)
+    world.channel("#b", alice)
+    alice.send("QUIT")
+    service = world.nickserv.always_on
+    assert service is not None and sorted(service.kept["alice"].channels) == ["#a", "#b"]
+    op.send("KICK #a alice :out")
+    world.tick(61)
+    assert service.kept["alice"].channels == ["#b"]
+    world.close()
+    again = _world(path)
+    restored = again.core.find("alice")
+    assert restored is not None and list(restored.channels) == ["#b"]
+    again.close()

@@ -127,7 +127,9 @@ class AlwaysOn(PersonObserver):
         self.save(person, now)
         return True
 
-    def save(self, client: Client, now: float) -> None:
+    def save(self, client: Client, now: float, pending: list[str] | None = None) -> None:
+        """Write the record of `client`, unused since `now` (with `pending`: channels
+        on other servers it has not been able to go back into yet)."""
         self.service.save(
             KeptPerson(
                 casefold(client.account),
@@ -138,7 +140,7 @@ class AlwaysOn(PersonObserver):
                 client.ip,
                 client.away,
                 "".join(sorted(m for m in client.modes if m in KEPT_MODES)),
-                [view.name for view in client.channels.values()],
+                [view.name for view in client.channels.values()] + (pending or []),
                 client.signon,
                 now,
             )
@@ -215,6 +217,22 @@ class AlwaysOn(PersonObserver):
                 self.service.used(folded)
                 continue
             self.end(client, EXPIRED)
+        self._refresh()
+
+    def _refresh(self) -> None:
+        """Rewrite the records of persons with no session that changed meanwhile (kicked,
+        renamed by an operator, a far channel rejoined): a restart finds them as they are."""
+        for folded, since in list(self.service.idle.items()):
+            client = self.persons.get(folded)
+            record = self.service.kept.get(folded)
+            if client is None or client.sessions or record is None:
+                continue
+            channels = [view.name for view in client.channels.values()]
+            pending = [n for r in self.rejoins if r.client is client for n in r.channels]
+            if (record.nick, record.away) != (client.nick, client.away) or sorted(
+                record.channels
+            ) != sorted(channels + pending):
+                self.save(client, since, pending)
 
     # -- after a restart
 
