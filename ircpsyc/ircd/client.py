@@ -65,6 +65,26 @@ class Client(Person):
         self.origins: deque[tuple[str, str, str, Session]] | None = None
         core.cloaks.on_connect(self)  # +x at sign-on, before anyone sees the host
 
+    @classmethod
+    def restored(
+        cls,
+        core: IRCServer,
+        nick: str,
+        user: str,
+        host: str,
+        realname: str,
+        ip: str,
+        signon: float,
+    ) -> Client:
+        """A person of this front-end with no session yet (an always-on person brought
+        back after a restart, ircpsyc.ircd.always_on): `host` is shown as it was."""
+        client = cls.__new__(cls)
+        Person.__init__(
+            client, core.persons, person(core.name, nick), nick, user, host, realname, ip, signon
+        )
+        client.core = core
+        return client
+
     @property
     def cloak(self) -> str:
         """The cloak of this person's address ("" when cloaking is off or there is no
