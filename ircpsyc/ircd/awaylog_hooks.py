@@ -86,6 +86,8 @@ class AwayHooks(PersonObserver):
             account, state = packet.get(V.ACCOUNT_TARGET), "not online"
         elif target.away and target.account and "/$" not in target.uniform:
             account, state = target.account, "away"
+        elif target.account and not target.sessions and isinstance(target, Client):
+            account, state = target.account, "not connected"  # always-on, not shown away
         else:
             return
         nick = packet.get(V.NICK_TARGET)

@@ -369,9 +369,12 @@ class IRCServer:
         """The person online here that the logged-in `session` attaches to (None: it
         registers a person of its own)."""
         account = session.account
-        if not account or not self.multiclient(account):
+        person = self.persons.account_person(account) if account else None
+        if person is None:
             return None
-        return self.persons.account_person(account)
+        # An always-on person with no connection is its account's to take up, with or
+        # without multiclient (ircpsyc.ircd.always_on).
+        return person if not person.sessions or self.multiclient(account) else None
 
     def elsewhere(self, session: Session) -> str:
         """Why a logged-in session may not register here: the nick it asks for is its

@@ -34,6 +34,9 @@ L = TypeVar("L")  # a session that is still registering
 # Ends a person of a front-end with no sessions (KILL of an XMPP user): True when
 # the person was its own.
 Disconnector = Callable[[Person, str], bool]
+# Asked when a person's last session leaves (with the reason): True keeps the person
+# online with no session (always-on, ircpsyc.ircd.always_on).
+Keeper = Callable[[Person, str], bool]
 
 
 class PersonDirectory(Generic[C, L]):
@@ -56,6 +59,9 @@ class PersonDirectory(Generic[C, L]):
         self.mode_counts: Counter[str] = Counter()  # local clients with +i / +o
         self.observers: list[PersonObserver[Any, Any]] = []
         self.disconnectors: list[Disconnector] = []
+        self.keepers: list[Keeper] = []
+        # Persons whose sessions are being ended for good (KILL, GHOST): not kept.
+        self.letting_go: set[Person] = set()
         self.roster: Roster | None = None  # the other servers' persons, once linked
         # casefolded account -> the persons of a session here logged in to it (the first
         # is the one a new connection of the account attaches to: multiclient)
@@ -131,6 +137,17 @@ class PersonDirectory(Generic[C, L]):
         for observer in self.observers:
             observer.person_online(client)
 
+    def let_go(self, person: Person) -> None:
+        """`person` is ended for good (KILL, GHOST): its last session leaving quits it
+        even if a keeper would keep it online."""
+        self.letting_go.add(person)
+
+    def keeps(self, person: Person, reason: str) -> bool:
+        """Whether `person`, whose last session left, stays online (always-on)."""
+        if person in self.letting_go:
+            return False
+        return any(keep(person, reason) for keep in list(self.keepers))
+
     def tell_attached(self, client: C, session: L) -> None:
         """Tell the observers that `session` attached to `client` (multiclient), after
         its front-end sent it the welcome and the person's channels."""
@@ -139,6 +156,7 @@ class PersonDirectory(Generic[C, L]):
 
     def forget(self, client: Person) -> None:
         """Drop a person from the roster after its last session left."""
+        self.letting_go.discard(client)
         folded = casefold(client.nick)
         if self.clients.get(folded) is client:
             del self.clients[folded]

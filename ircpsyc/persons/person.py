@@ -192,7 +192,7 @@ class Person:
     def detach(self, session: Location, reason: str) -> None:
         if session in self.sessions:
             self.sessions.remove(session)
-        if not self.sessions:
+        if not self.sessions and not self.directory.keeps(self, reason):
             self.quit(reason)
 
     def quit(self, reason: str) -> None:

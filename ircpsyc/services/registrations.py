@@ -17,6 +17,7 @@ channel exactly one is inserted.  Nothing here knows about IRC.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -84,6 +85,9 @@ class ChannelState:
     topic: str = ""
     topic_setter: str = ""
     topic_time: int = 0
+    # The server that keeps a renamed channel whose new name hashes elsewhere ("":
+    # where its name hashes); not a place's state, carried over by ChanServ.
+    home: str = ""
     metadata: dict[str, str] = field(default_factory=dict)  # IRCv3 channel metadata
 
     @classmethod
@@ -101,7 +105,7 @@ class ChannelState:
             place.topic,
             place.topic_setter,
             place.topic_time,
-            dict(place.metadata),
+            metadata=dict(place.metadata),
         )
 
     def apply(self, place: Place, flags: str = "") -> None:
@@ -130,6 +134,8 @@ class ChannelState:
             "topic_time": self.topic_time,
             "metadata": self.metadata,
         }
+        if self.home:
+            data["home"] = self.home
         return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
     @classmethod
@@ -158,6 +164,7 @@ class ChannelState:
             str(data.get("topic", "")),
             str(data.get("topic_setter", "")),
             int(data.get("topic_time", 0) or 0),
+            str(data.get("home", "")),
             {
                 str(k): str(v)
                 for k, v in dict(data.get("metadata") or {}).items()
@@ -364,6 +371,25 @@ class ChannelRegistrations:
             )
         )
         reg.topiclock, reg.founder_auto, reg.mlock = new_topiclock, new_auto, new_mlock
+
+    def rename(self, reg: Registration, name: str, home: str) -> None:
+        """RENAME: the registration, its access list and saved state follow the channel;
+        `home`: the server that keeps it when the new name hashes elsewhere ("": none)."""
+        old, new = reg.folded, casefold(name)
+        state = dataclasses.replace(reg.state, home=home)
+
+        def update(db: sqlite_utils.Database) -> None:
+            db.execute("UPDATE chanserv_access SET channel = ? WHERE channel = ?", (new, old))
+            db.execute(
+                "UPDATE chanserv_channels SET folded = ?, name = ?, state = ? WHERE folded = ?",
+                (new, name, state.to_json(), old),
+            )
+
+        self.store.write_now(update)
+        if self._channels.get(old) is reg:
+            del self._channels[old]
+        reg.name, reg.state = name, state
+        self._channels[new] = reg
 
     def save_state(self, reg: Registration, state: ChannelState) -> None:
         self.store.write_now(
