@@ -4,11 +4,14 @@ METADATA command through sans-IO sessions, and two servers of an in-memory netwo
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from account_helpers import ServicesWorld
-from helpers import SERVER, Recorder, World, cmds, only
+from helpers import SERVER, Recorder, World, cmds, make_config, only
 from irctokens.line import Line
 from netsim import Sim
 
+from ircpsyc.assemble import install_always_on
 from ircpsyc.channels.place import METADATA_MAX_KEYS, METADATA_MAX_VALUE_BYTES
 from ircpsyc.channels.replica import METADATA_COLUMNS, apply_metadata, place_state
 from ircpsyc.ircd import metadata as meta
@@ -270,3 +273,30 @@ def test_monitor_brings_the_subscribed_keys_and_their_changes() -> None:
     assert kv(watcher.send("MONITOR + alice")) == [("alice", "status", "*", "reading")]
     alice.send("METADATA * SET status :writing")
     assert kv(watcher.take()) == [("alice", "status", "*", "writing")]
+
+
+def _always_on_world(path: Path) -> ServicesWorld:
+    world = ServicesWorld(make_config(), path=path)
+    world.core.account_metadata.attach(world.store)  # as Server.start: attach_store first
+    install_always_on(world.core, world.store)
+    return world
+
+
+def test_an_always_on_person_comes_back_with_its_metadata(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    world = _always_on_world(path)
+    alice = world.registered("alice", "secret-pw", caps=CAPS)
+    alice.send("JOIN #c")
+    alice.send("METADATA * SET avatar :https://a.example/a.png")
+    alice.send("QUIT")
+    assert world.core.find("alice") is not None  # kept, with no connection
+    world.close()
+    again = _always_on_world(path)
+    restored = again.core.find("alice")
+    assert restored is not None and not restored.sessions
+    assert restored.metadata == {"avatar": "https://a.example/a.png"}
+    bob = again.client("bob", CAPS)
+    assert kv(bob.send("METADATA alice LIST")) == [
+        ("alice", "avatar", "*", "https://a.example/a.png")
+    ]
+    again.close()

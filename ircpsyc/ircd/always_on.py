@@ -264,6 +264,7 @@ class AlwaysOn(PersonObserver):
         client.seen = NOTHING_SEEN
         client.account = account.name
         client.away = record.away
+        client.metadata = core.account_metadata.load(account.name)  # IRCv3 metadata
         core.persons.add(client)
         for mode in record.modes:
             if mode in KEPT_MODES:
