@@ -4,7 +4,7 @@ A person's metadata is `Person.metadata` (the roster carries it to the other
 servers of the network, `ircpsyc.persons.roster`); a channel's is its place's
 (`PlaceState.metadata`, changed only by `_request_set_metadata` to the place,
 which its operators may send).  A session subscribes to keys (`METADATA * SUB`)
-and is told, with RPL_KEYVALUE / RPL_KEYNOTSET as irctest and Ergo do, when a
+and is told, with RPL_KEYVALUE / RPL_KEYNOTSET as irctest expects, when a
 subscribed key changes on a person it shares a channel with or MONITORs, or on
 a channel it is in, and on JOIN what the channel and its members hold.
 
