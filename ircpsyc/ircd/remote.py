@@ -97,7 +97,8 @@ class Roster(NetworkRoster):
 
 
 class NetFront:
-    """What the IRC front-end asks the network (installed as `IRCServer.net`)."""
+    """What the IRC front-end asks the network (installed as `IRCServer.net`, which the
+    core types with the protocol `ircpsyc.ircd.net_port.NetPort`)."""
 
     def __init__(
         self,
