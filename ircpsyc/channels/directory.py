@@ -38,7 +38,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ircpsyc.channels.place import Place, PlaceObserver, PlaceRegistry
 from ircpsyc.psyc_backend import vocabulary as V
@@ -48,6 +48,7 @@ from ircpsyc.psyc_backend.requests import Requests
 from ircpsyc.psyc_backend.uniform import casefold, host_of
 
 if TYPE_CHECKING:
+    from ircpsyc.config import Config
     from ircpsyc.psyc_backend.network import Network
     from ircpsyc.psyc_backend.router import Router
 
@@ -165,7 +166,7 @@ class Directory(PlaceObserver):
         network: Network,
         router: Router,
         registry: PlaceRegistry,
-        config: Callable[[], Any],
+        config: Callable[[], Config],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.network = network

@@ -265,7 +265,7 @@ class Client(Person):
         self._cached(packet, lambda p, fmt: render_override(server, p, fmt))
         if packet.routing.get(V.SOURCE_RELAY) == self.uniform:
             self.core.moderation.snomasks.send(
-                "v", f"{self.nick} overrode {packet.get('_nick_place')}: {packet.get('_action')}"
+                "v", f"{self.nick} overrode {packet.get(V.NICK_PLACE)}: {packet.get(V.ACTION)}"
             )
 
     def _on_knock(self, packet: Packet) -> None:
@@ -499,7 +499,7 @@ def render_override(server: str, packet: Packet, fmt: int) -> bytes:
         server,
         "NOTICE",
         packet.get(V.NICK_PLACE),
-        f"*** {packet.get('_nick')} used operator override: {packet.get('_action')}",
+        f"*** {packet.get(V.NICK)} used operator override: {packet.get(V.ACTION)}",
         tags=_tags(packet, fmt),
     )
 

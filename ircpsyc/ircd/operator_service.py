@@ -368,7 +368,7 @@ class OperatorService:
         self._answer(server, packet, V.STATUS_SANICK, {V.NICK_OLD: old, V.NICK_NEW: new})
 
     def _tell(self, server: str, packet: Packet, action: str) -> None:
-        self.core.moderation.snomasks.send("v", f"{packet.get('_nick')} on {server} used {action}")
+        self.core.moderation.snomasks.send("v", f"{packet.get(V.NICK)} on {server} used {action}")
 
     # answers for our operators
 

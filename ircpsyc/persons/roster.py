@@ -57,7 +57,7 @@ FIELDS += ("ip",)  # stays inside the network: for DLINE <nick>, and auspex oper
 ACTIVE_STEP = 30  # seconds: idle times are coarse, so the roster is not cast per line
 MAX_PENDING = 1000  # casts of another roster kept while its whole copy is on its way
 # A snapshot: a person per row, as parallel `_list_*` columns.
-SNAPSHOT_COLUMNS: tuple[str, ...] = (V.LIST_MEMBERS, *(f"_list_{name}" for name in FIELDS))
+SNAPSHOT_COLUMNS: tuple[str, ...] = (V.LIST_MEMBERS, *(f"{V.LIST_PREFIX}{name}" for name in FIELDS))
 
 
 class RemotePerson(Person):

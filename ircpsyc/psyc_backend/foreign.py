@@ -443,7 +443,7 @@ class Foreign:
         # A circuit lost under its members: psyced calls this a netburp.  Places make
         # the persons of that host leave, replicas of its places lose its members.
         log.info("foreign circuit with %s lost: %s", authority, circuit.reason)
-        self.network._tell_lost(host, "")
+        self.network.tell_lost(host, "")
 
     def _failed(self, authority: str, reason: str) -> None:
         delay = self.delay.get(authority, BACKOFF_MIN)
@@ -461,7 +461,7 @@ class Foreign:
         queue = self.queues.pop(authority, None) or ()
         self.dropped += len(queue)
         for packet in queue:
-            self.network.router._bounce(packet)
+            self.network.router.bounce(packet)
 
     def tick(self, now: float) -> None:
         for circuit in list(self.circuits):
@@ -691,7 +691,7 @@ class Foreign:
             routing[V.SOURCE_RELAY] = relay = relay[: relay.index("/", 7) + 1] + "~" + nick
         if not relay and not target and packet.get(V.NICK):
             # psyced leaves `_source_relay` out of a cast to the speaker's own host.
-            mine = f"psyc://{network.me}/~{packet.get('_nick')}"
+            mine = f"psyc://{network.me}/~{packet.get(V.NICK)}"
             entity = network.router.lookup(mine)
             if entity is not None and entity.__class__ is not RemoteEntity:
                 routing[V.SOURCE_RELAY] = relay = mine
