@@ -19,7 +19,7 @@ from ircpsyc.persons.person import Person, PersonObserver
 from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.ids import new_id
 from ircpsyc.psyc_backend.packet import Dispatch, Packet
-from ircpsyc.psyc_backend.uniform import casefold, person
+from ircpsyc.psyc_backend.uniform import casefold, nick_of, person
 
 if TYPE_CHECKING:
     from ircpsyc.channels.place import PlaceView
@@ -400,7 +400,7 @@ def render_message(packet: Packet, fmt: int) -> bytes:
     else:
         # A peer outside the network may leave `_nick_target` out (issue 15): never
         # `PRIVMSG  :text`, the recipient's nick is in its uniform.
-        target = packet.get(V.NICK_TARGET) or packet.target.rpartition("/~")[2] or "*"
+        target = packet.get(V.NICK_TARGET) or nick_of(packet.target) or "*"
     tags = _tags(packet, fmt) if fmt else ""
     if V.MULTILINE in packet.vars:
         return _render_multiline(packet, fmt, verb, target, tags)

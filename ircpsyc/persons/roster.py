@@ -42,6 +42,7 @@ from ircpsyc.psyc_backend.uniform import (
     Uniform,
     UniformError,
     casefold,
+    is_service,
     normalize,
     person,
 )
@@ -280,7 +281,7 @@ class Roster(PersonObserver[Person, Any]):
     def _locals(self) -> list[Person]:
         directory = self.directory
         found: list[Person] = [*directory.clients.values(), *directory.gateway_users.values()]
-        return [c for c in found if "/$" not in c.uniform]
+        return [c for c in found if not is_service(c.uniform)]
 
     def _update(self, client: Person) -> None:
         key = normalize(client.uniform)

@@ -16,7 +16,7 @@ from ircpsyc.ircd.session import MAX_TAGS_CLIENT, Session
 from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.ids import new_id
 from ircpsyc.psyc_backend.packet import Packet, Value
-from ircpsyc.psyc_backend.uniform import casefold, person
+from ircpsyc.psyc_backend.uniform import casefold, is_service, person
 
 STATUS_PREFIXES = STATUSMSG  # ~&@%+
 
@@ -60,7 +60,7 @@ def send_multiline(s: Session, batch: Multiline) -> None:
         return
     tags = dict(batch.tags)
     target = s.core.find(batch.target) if not batch.target.startswith("#") else None
-    if target is not None and "/$" in target.uniform:
+    if target is not None and is_service(target.uniform):
         # A service reads one command: the logical line, however it was cut.
         line = Line(
             tags=tags, source=None, command=batch.verb, params=[batch.target, batch.logical()]
@@ -172,7 +172,7 @@ def _private(
         vars[V.ACCOUNT] = client.account
     if target is None:
         vars[V.ACCOUNT_TARGET] = absent
-    elif "/$" in target.uniform:  # a service (NickServ): it rate-limits by address, CERT ADD
+    elif is_service(target.uniform):  # a service (NickServ): it rate-limits by address, CERT ADD
         vars[V.IP] = client.ip
         vars[V.CERTFP] = s.certfp
     packet = Packet(
