@@ -9,13 +9,13 @@ dictionary lookup and a transport write per member.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ircpsyc.ircd import caps as C
 from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.lines import line, server_time
 from ircpsyc.ircd.replies import send_list_mode, send_names, send_topic
-from ircpsyc.persons.person import Person, PersonObserver
+from ircpsyc.persons.person import Person, PersonObserver, Persons
 from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.ids import new_id
 from ircpsyc.psyc_backend.packet import Dispatch, Packet
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from ircpsyc.channels.place import PlaceView
     from ircpsyc.ircd.core import IRCServer
     from ircpsyc.ircd.session import Session
-    from ircpsyc.persons.directory import PersonDirectory
 
 # Idle time in WHOIS is reset by talking, not by keep-alives.
 _NOT_ACTIVITY = frozenset({"PING", "PONG", "AWAY", "ISON", "WHO", "WHOIS", "MONITOR"})
@@ -320,9 +319,7 @@ def notify_peers(client: Person, verb: str, *params: str, cap: str = C.AWAY_NOTI
                     session.send(data)
 
 
-def notify_watchers(
-    persons: PersonDirectory[Any, Any], client: Person, data: bytes, cap: str
-) -> set[int]:
+def notify_watchers(persons: Persons, client: Person, data: bytes, cap: str) -> set[int]:
     """extended-monitor: send an event line to watchers with `cap`; returns who got it."""
     done: set[int] = set()
     for watcher in persons.watchers(client.nick):

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from ircpsyc.persons.person import Person, PersonObserver, WhowasEntry
 from ircpsyc.psyc_backend.uniform import casefold
 
 if TYPE_CHECKING:
     from ircpsyc.channels.place import PlaceRegistry
-    from ircpsyc.persons.roster import Roster
     from ircpsyc.psyc_backend.router import Router
 
 WHOWAS_MAX = 1000  # nicks WHOWAS remembers
@@ -30,6 +29,21 @@ COUNTED_MODES = frozenset("io")  # user modes LUSERS counts
 
 C = TypeVar("C", bound=Person)  # the persons of the front-end's sessions
 L = TypeVar("L")  # a session that is still registering
+
+
+class NetworkPersons(Protocol):
+    """The persons of the other servers (`ircpsyc.persons.roster.Roster`, which
+    imports this module), as the directory finds nicks in them and tells them of its
+    own persons."""
+
+    def find(self, folded: str) -> Person | None: ...
+
+    def find_nick(self, nick: str) -> Person | None: ...
+
+    def person_online(self, client: Person) -> None: ...
+
+    def person_offline(self, client: Person) -> None: ...
+
 
 # Ends a person of a front-end with no sessions (KILL of an XMPP user): True when
 # the person was its own.
@@ -56,7 +70,7 @@ class PersonDirectory(Generic[C, L]):
         self.mode_counts: Counter[str] = Counter()  # local clients with +i / +o
         self.observers: list[PersonObserver[Any, Any]] = []
         self.disconnectors: list[Disconnector] = []
-        self.roster: Roster | None = None  # the other servers' persons, once linked
+        self.roster: NetworkPersons | None = None  # the other servers' persons, once linked
 
     # -- finding and taking nicks
 
