@@ -1,9 +1,10 @@
 """What the front-end asks the network: `IRCServer.net`, as the core and the commands use it.
 
 `IRCServer.net` is typed with `NetPort`, not with `NetFront`, so that core.py
-does not import remote.py (which renders remote persons to clients and so works
-on the core and its clients): the type annotations of ircd/ point down
-(tests/test_layers.py).  `NetFront` (remote.py) satisfies it structurally.
+does not import net_front.py (which names the core, and the roster of remote.py
+that works on the core and its clients): the type annotations of ircd/ point
+down (tests/test_layers.py).  `NetFront` (net_front.py) satisfies it
+structurally.
 """
 
 from __future__ import annotations
