@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from ircpsyc.ircd.durable import DurableEcho
     from ircpsyc.ircd.hostnames import HostLookups
     from ircpsyc.ircd.moderation_port import ModerationPort
-    from ircpsyc.ircd.remote import NetFront
+    from ircpsyc.ircd.net_port import NetPort
     from ircpsyc.ircd.session import Session
     from ircpsyc.psyc_backend.packet import Packet
     from ircpsyc.services.accounts import Accounts
@@ -175,7 +175,7 @@ class IRCServer:
     history: History  # in memory until the server attaches its store
     # The network (ircpsyc.linking), of one server when none is linked: persons
     # and channels on other servers, and the network's services.
-    net: NetFront
+    net: NetPort
     awaylog: AwayLog
     moderation: ModerationPort[Session]  # oper privileges, snomasks, K/D-lines
     cloaks: Cloaks  # host cloaking, user mode +x

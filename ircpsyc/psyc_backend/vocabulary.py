@@ -172,7 +172,7 @@ ERROR_UNKNOWN_NAME_PLACE = "_error_unknown_name_place"  # no such place (403)
 ERROR_UNKNOWN_NAME_USER = "_error_unknown_name_user"  # psyced: no such person (401)
 ERROR_UNAVAILABLE_NICK = "_error_unavailable_nick"  # the nick is taken (433)
 
-# -- Roster: who is online on each server (ircd/remote.py) -------------------
+# -- Roster: who is online on each server (persons/roster.py) ----------------
 
 REQUEST_ROSTER = "_request_roster"  # a server asks another for its online persons
 STATUS_ROSTER = "_status_roster"  # the whole roster of a server (snapshot)
@@ -280,6 +280,7 @@ TARGET_RELAY = "_target_relay"  # psyced: the final receiver behind _target
 SOURCE_IDENTITY = "_source_identity"  # psyced: the identity (UNI) behind a location
 TAG = "_tag"  # psyced: a request's tag; the answer carries it as _tag_relay
 TAG_RELAY = "_tag_relay"  # psyced: the tag of the request this packet answers
+TAG_REPLY = "_tag_reply"  # psyced's 0.9 syntax for _tag_relay (wire09 translates it)
 COUNTER = "_counter"  # psyced: a context's sequence number (in-order apply, replay)
 FRAGMENT = "_fragment"  # Spec: fragment number of a split packet (understood, unused)
 AMOUNT_FRAGMENTS = "_amount_fragments"  # Spec: how many fragments (understood, unused)
