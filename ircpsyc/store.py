@@ -205,6 +205,31 @@ def _m8_account_tombstones(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m9_marks(db: sqlite_utils.Database) -> None:
+    """Read markers (draft/read-marker) per account and target, and what each device
+    of an account last saw (the replay of what it missed): ircpsyc.services.marks."""
+    db.execute(
+        """
+        CREATE TABLE IF NOT EXISTS read_markers (
+            account TEXT NOT NULL,            -- casefolded account name
+            target TEXT NOT NULL,             -- casefolded #channel or nick
+            time INTEGER NOT NULL,            -- ms since the epoch; only ever grows
+            PRIMARY KEY (account, target)
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE IF NOT EXISTS device_seen (
+            account TEXT NOT NULL,            -- casefolded account name
+            device TEXT NOT NULL,             -- client id (account@device); '' = the person
+            time INTEGER NOT NULL,            -- ms since the epoch: seen up to here
+            PRIMARY KEY (account, device)
+        )
+        """
+    )
+
+
 MIGRATIONS: list[Migration] = [
     _m1_meta,
     _m2_server_bans,
@@ -214,6 +239,7 @@ MIGRATIONS: list[Migration] = [
     _m6_account_homes,
     _m7_network_server_bans,
     _m8_account_tombstones,
+    _m9_marks,
 ]
 
 Job = Callable[[sqlite_utils.Database], None]

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from ircpsyc.services.accounts import Accounts
     from ircpsyc.services.awaylog import AwayLog
     from ircpsyc.services.history import History
+    from ircpsyc.services.marks import LastSeen, ReadMarkers
     from ircpsyc.services.nickserv import NickServ
 
 log = logging.getLogger(__name__)
@@ -177,6 +178,8 @@ class IRCServer:
     # and channels on other servers, and the network's services.
     net: NetFront
     awaylog: AwayLog
+    readmarkers: ReadMarkers  # draft/read-marker, per account and target
+    lastseen: LastSeen  # what each device of an account saw last (ircpsyc.ircd.replay)
     moderation: ModerationPort[Session]  # oper privileges, snomasks, K/D-lines
     cloaks: Cloaks  # host cloaking, user mode +x
     hostnames: HostLookups[Session]  # reverse DNS ([limits] resolve_hostnames)
@@ -384,6 +387,9 @@ class IRCServer:
         client = session.client
         if client is not None:
             self.moderation.session_gone(session, reason)
+            if session in client.sessions:
+                for observer in self.person_observers:
+                    observer.session_detached(client, session)
             client.detach(session, reason)
 
     def forget(self, client: Person) -> None:

@@ -52,6 +52,7 @@ class Session:
         "connected_at",
         "core",
         "deferred",
+        "device",
         "fmt",
         "heard",
         "host",
@@ -114,6 +115,8 @@ class Session:
         self.multiline: Multiline | None = None  # a client batch being collected
         self.batch_label = ""  # the label of the open client batch: its end is answered
         self.pre_away = ""  # AWAY before registration (draft/pre-away)
+        # The client id of `account@device` (SASL): what it missed is replayed per device.
+        self.device = ""
 
     # -- output
 

@@ -252,6 +252,14 @@ class PersonObserver(Generic[P, S]):
     def person_online(self, client: P) -> None:
         """A connection completed registration (its account, if any, is already set)."""
 
+    def session_attached(self, client: P, session: S) -> None:
+        """One more session attached to the online person `client` (several sessions
+        of one account); told after the session got the JOIN burst of its channels."""
+
+    def session_detached(self, client: P, session: S) -> None:
+        """A session of `client` is leaving (told before it is removed, so the last
+        session of a person is told too, before `person_offline`)."""
+
     def person_renamed(self, client: P, old_nick: str) -> None:
         """The person changed nick."""
 

@@ -24,7 +24,15 @@ from irctokens.line import Line
 from ircpsyc.ircd import caps as C
 from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.core import command
-from ircpsyc.ircd.sasl_state import BUSY, CHUNK, MAX_RESPONSE, MECHANISMS, TOO_MANY, SaslState
+from ircpsyc.ircd.sasl_state import (
+    BUSY,
+    CHUNK,
+    MAX_RESPONSE,
+    MECHANISMS,
+    TOO_MANY,
+    SaslState,
+    split_device,
+)
 from ircpsyc.ircd.service_users import login_session
 from ircpsyc.ircd.session import Session
 from ircpsyc.psyc_backend.uniform import casefold
@@ -125,6 +133,11 @@ def _plain(s: Session, state: SaslState, raw: bytes) -> None:
     except UnicodeDecodeError:
         _fail(s, state)
         return
+    # A client id may follow the account (`account@device`, in either name, as Ergo
+    # takes it): the replay of what it missed is kept per device.
+    authcid, device = split_device(authcid)
+    authzid, zdevice = split_device(authzid)
+    device = device or zdevice
     if not authcid or not password or (authzid and casefold(authzid) != casefold(authcid)):
         _fail(s, state)
         return
@@ -150,6 +163,7 @@ def _plain(s: Session, state: SaslState, raw: bytes) -> None:
         if accounts.get(account.name) is not account:
             _fail(s, state)  # dropped meanwhile
             return
+        s.device = device
         _succeed(s, state, account)
 
     job = lambda: accounts.check_password(account, password)  # noqa: E731

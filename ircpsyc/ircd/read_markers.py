@@ -1,0 +1,40 @@
+"""draft/read-marker on IRC: whose markers a person has, and the MARKREAD line.
+
+The markers are `ircpsyc.services.marks.ReadMarkers` (`IRCServer.readmarkers`);
+MARKREAD is `ircpsyc.ircd.commands.readmarker`, and `Client` sends a channel's
+marker after JOIN, before the end of NAMES.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ircpsyc.ircd import caps as C
+from ircpsyc.ircd.lines import line, server_time
+from ircpsyc.persons.person import Person
+from ircpsyc.services.marks import owner_of
+
+if TYPE_CHECKING:
+    from ircpsyc.ircd.session import Session
+    from ircpsyc.services.marks import ReadMarkers
+
+MARKREAD = "MARKREAD"
+NO_MARKER = "*"  # a target without a marker
+
+
+def owner(person: Person) -> str:
+    """Who a person's markers belong to: its account, else the person while online."""
+    return owner_of(person.account, f"{id(person):x}")
+
+
+def markread(server: str, target: str, stamp: int | None) -> bytes:
+    """`MARKREAD <target> timestamp=...` (or `*` without a marker)."""
+    value = NO_MARKER if stamp is None else "timestamp=" + server_time(stamp)
+    return line(server, MARKREAD, target, value)
+
+
+def send_marker(session: Session, markers: ReadMarkers, person: Person, target: str) -> None:
+    """The marker of `target` to one session, if it negotiated draft/read-marker."""
+    if C.READ_MARKER in session.caps:
+        stamp = markers.get(owner(person), target)
+        session.send(markread(session.core.name, target, stamp))
