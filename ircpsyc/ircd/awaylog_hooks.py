@@ -48,6 +48,7 @@ from ircpsyc.ircd.client import Client, render_message
 from ircpsyc.ircd.core import IRCServer, PersonObserver
 from ircpsyc.ircd.lines import line
 from ircpsyc.ircd.session import Session
+from ircpsyc.persons.person import Person
 from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.packet import Packet
 from ircpsyc.psyc_backend.uniform import casefold
@@ -228,14 +229,19 @@ def route_mention(core: IRCServer, account: str, packet: Packet, channel: str) -
         awaylog.record(account, packet, channel)
 
 
-def account_present(core: IRCServer, account: str) -> bool:
-    """Whether `account` has a session, on any server, that is not away (`AwayLog.present`)."""
+def account_present(core: IRCServer, account: str, channel: str) -> bool:
+    """Whether a person of `account`, on any server, is in `channel` and not away
+    (`AwayLog.present`): it sees what is said there."""
+    view = core.places.get(channel)
+    if view is None:
+        return False
     folded = casefold(account)
-    for client in core.clients.values():
-        if client.account and not client.away and casefold(client.account) == folded:
-            return True
-    for found in core.net.persons():
-        if found.account and not found.away and casefold(found.account) == folded:
+    for member in view.members.values():
+        if not member.account or casefold(member.account) != folded:
+            continue
+        route = member.route
+        found = route if isinstance(route, Person) else core.find(member.nick)
+        if found is None or not found.away:
             return True
     return False
 
