@@ -117,20 +117,24 @@ class Replay(PersonObserver):
                 continue
             start = self.starts[session] = _Start(since)
             if C.CHATHISTORY in session.caps:
-                continue  # it fetches; the away log still comes
+                continue  # it fetches; the away log still comes (`returned`)
             self._private(client, session, start)
             for view in list(client.channels.values()):
                 self._channel(client, session, view, start)
         returned(client, sessions, self._shown_already)
 
     def _shown_already(self, session: Session, entry: AwayEntry) -> bool:
-        """Whether an away-log entry reaches `session` by the device replay: shown
-        already, or a mention in a channel it will replay on JOIN."""
+        """Whether `session` was shown an away-log entry by the device replay; if not,
+        it is shown now and remembered, so that the replay of its channel on JOIN
+        leaves it out."""
         start = self.starts.get(session)
-        if start is None or C.CHATHISTORY in session.caps:
-            return False
         msgid = entry.vars.get(V.ID)
-        return isinstance(msgid, str) and msgid in start.shown
+        if start is None or not isinstance(msgid, str) or not msgid:
+            return False
+        if msgid in start.shown:
+            return True
+        start.shown.add(msgid)
+        return False
 
     def _private(self, client: Client, session: Session, start: _Start) -> None:
         core = self.core
@@ -250,4 +254,3 @@ def _send_playback(session: Session, packet: Packet, stamp: int, now: int) -> No
     data = render_message(playback(packet, stamp, now), session.fmt)
     if data:
         session.send(data)
-
