@@ -24,6 +24,7 @@ from ircpsyc.ircd.core import IRCServer
 from ircpsyc.ircd.history_hooks import JoinReplay, PrivateHistory
 from ircpsyc.ircd.hostnames import HostLookups
 from ircpsyc.ircd.moderation import Moderation
+from ircpsyc.ircd.read_markers import tell
 from ircpsyc.ircd.replay import Replay, ReplayOnJoin
 from ircpsyc.ircd.sasl_state import MECHANISMS
 from ircpsyc.ircd.service_users import (
@@ -97,6 +98,9 @@ def _install_history(core: IRCServer) -> None:
     awaylog.present = partial(account_present, core)
     awaylog.route = partial(route_mention, core)
     core.readmarkers = ReadMarkers()
+    core.readmarkers.arrived = lambda mine, target, stamp: tell(
+        core.name, core.clients.values(), mine, target, stamp
+    )
     core.lastseen = LastSeen()
     replay = Replay(core)  # what each device missed, the away log, the replay on JOIN
     core.places.observers.extend([history, awaylog, JoinReplay(core), ReplayOnJoin(replay)])

@@ -7,6 +7,7 @@ marker after JOIN, before the end of NAMES.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from ircpsyc.ircd import caps as C
@@ -38,3 +39,22 @@ def send_marker(session: Session, markers: ReadMarkers, person: Person, target: 
     if C.READ_MARKER in session.caps:
         stamp = markers.get(owner(person), target)
         session.send(markread(session.core.name, target, stamp))
+
+
+def tell(
+    server: str,
+    persons: Iterable[Person],
+    mine: str,
+    target: str,
+    stamp: int,
+    skip: object = None,
+) -> None:
+    """A marker of owner `mine` moved: MARKREAD to every session (but `skip`) of its
+    persons here that negotiated draft/read-marker."""
+    data = markread(server, target, stamp)
+    for person in persons:
+        if not person.sessions or owner(person) != mine:
+            continue
+        for session in person.sessions:
+            if session is not skip and C.READ_MARKER in session.caps and not session.closed:
+                session.send(data)

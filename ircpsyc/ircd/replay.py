@@ -107,6 +107,7 @@ class Replay(PersonObserver):
         account = client.account
         if not account:
             return
+        self.core.readmarkers.fetch(account)  # from its home, when that is elsewhere
         lastseen = self.core.lastseen
         settings = self.core.config.history
         now = self.now_ms()

@@ -19,6 +19,7 @@ writer thread, so a restart keeps them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ircpsyc.psyc_backend.uniform import casefold
@@ -41,25 +42,26 @@ class _Marks:
 
     def __init__(self) -> None:
         self.store: Store | None = None
-        self._marks: dict[tuple[str, str], int] = {}
+        self._marks: dict[str, dict[str, int]] = {}  # owner -> name -> time
 
     def attach(self, store: Store) -> None:
         self.store = store
         sql = f"SELECT account, {self.COLUMN}, time FROM {self.TABLE}"
         for owner, name, stamp in store.db.execute(sql):
-            key = (owner, name)
-            self._marks[key] = max(int(stamp), self._marks.get(key, 0))
+            held = self._marks.setdefault(owner, {})
+            held[name] = max(int(stamp), held.get(name, 0))
 
     def _get(self, owner: str, name: str) -> int | None:
-        return self._marks.get((owner, name))
+        held = self._marks.get(owner)
+        return held.get(name) if held is not None else None
 
     def _set(self, owner: str, name: str, stamp: int) -> int:
         """Move the mark forward to `stamp`; the mark as it is now."""
-        key = (owner, name)
-        held = self._marks.get(key)
+        marks = self._marks.setdefault(owner, {})
+        held = marks.get(name)
         if held is not None and held >= stamp:
             return held
-        self._marks[key] = stamp
+        marks[name] = stamp
         store = self.store
         if store is not None and not owner.startswith(EPHEMERAL):
             sql = (
@@ -73,27 +75,52 @@ class _Marks:
 
     def forget(self, owner: str) -> None:
         """Everything of `owner` (an account dropped, an ephemeral owner gone)."""
-        for key in [k for k in self._marks if k[0] == owner]:
-            del self._marks[key]
+        self._marks.pop(owner, None)
         store = self.store
         if store is not None and not owner.startswith(EPHEMERAL):
             sql = f"DELETE FROM {self.TABLE} WHERE account = ?"
             store.write_later(lambda db: _run(db, sql, [owner]))
 
 
+def _nobody(owner: str, target: str, stamp: int) -> None:
+    """No network, nobody to tell."""
+
+
 class ReadMarkers(_Marks):
-    """draft/read-marker: the last read time per account (or ephemeral owner) and target."""
+    """draft/read-marker: the last read time per account (or ephemeral owner) and target.
+
+    `shared` hands a marker a user of this server moved to the account's home
+    (ircpsyc.services.marks_net); `arrived` tells this server's sessions of a marker
+    the network moved."""
 
     TABLE = "read_markers"
     COLUMN = "target"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shared: Callable[[str, str, int], None] = _nobody
+        self.arrived: Callable[[str, str, int], None] = _nobody
+        # An account logged in here: ask its home for its markers.
+        self.fetch: Callable[[str], None] = lambda account: None
 
     def get(self, owner: str, target: str) -> int | None:
         """The marker of `target` (ms), None when none was ever set."""
         return self._get(owner, casefold(target))
 
-    def set(self, owner: str, target: str, stamp: int) -> int:
-        """Move the marker of `target` to `stamp` unless it is past it; the marker now."""
-        return self._set(owner, casefold(target), stamp)
+    def set(self, owner: str, target: str, stamp: int, share: bool = True) -> int:
+        """Move the marker of `target` to `stamp` unless it is past it; the marker now.
+        A stored marker that moved is shared with the network (`share`: set here by a
+        user), or told to this server's sessions (set by the network)."""
+        target = casefold(target)
+        held = self._get(owner, target)
+        now = self._set(owner, target, stamp)
+        if now != held and not owner.startswith(EPHEMERAL):
+            (self.shared if share else self.arrived)(owner, target, now)
+        return now
+
+    def all_of(self, owner: str) -> list[tuple[str, int]]:
+        """Every marker of `owner`: (target, time)."""
+        return list(self._marks.get(owner, {}).items())
 
 
 class LastSeen(_Marks):

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 from irctokens.line import Line
 
-from ircpsyc.ircd import caps as C
 from ircpsyc.ircd.commands.chathistory import parse_timestamp
 from ircpsyc.ircd.core import command
 from ircpsyc.ircd.names import valid_channel, valid_nick
-from ircpsyc.ircd.read_markers import MARKREAD, markread, owner
+from ircpsyc.ircd.read_markers import MARKREAD, markread, owner, tell
 from ircpsyc.ircd.session import Session
-from ircpsyc.psyc_backend.uniform import casefold
 
 TIMESTAMP = "timestamp="
 
@@ -53,17 +51,6 @@ def handle_markread(s: Session, msg: Line) -> None:
         return
     held = markers.get(mine, target)
     now = markers.set(mine, target, stamp)
-    data = markread(s.core.name, target, now)
-    s.send(data)  # the answer, also when the marker stays where it was
-    if held == now:
-        return
-    # Every other session of this person, and of its account elsewhere on this server.
-    others = list(client.sessions)
-    if client.account:
-        folded = casefold(client.account)
-        for person in s.core.clients.values():
-            if person is not client and person.account and casefold(person.account) == folded:
-                others.extend(person.sessions)
-    for session in others:
-        if session is not s and C.READ_MARKER in session.caps and not session.closed:
-            session.send(data)
+    s.send(markread(s.core.name, target, now))  # the answer, also when it stays put
+    if held != now:  # every other session of the person, and of its account here
+        tell(s.core.name, s.core.clients.values(), mine, target, now, skip=s)
