@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from helpers import FakeClient
 from netsim import Sim
+from test_private_network import A, B, C, homed, line3, register
 
 from ircpsyc.services.marks import owner_of
-from test_private_network import A, B, C, homed, line3, register
 
 MARKER = ["draft/read-marker"]
 TS = "2024-01-02T03:04:05.678Z"
