@@ -83,7 +83,9 @@ class Replay(PersonObserver):
     def session_detached(self, client: Client, session: Session) -> None:
         self.starts.pop(session, None)
         if client.account:
-            now = self.now_ms()
+            # Times are in ms: a line stamped in the very ms the session left may not
+            # have reached it; better shown twice than lost.
+            now = self.now_ms() - 1
             lastseen = self.core.lastseen
             if session.device:
                 lastseen.seen(client.account, session.device, now)
@@ -92,7 +94,7 @@ class Replay(PersonObserver):
 
     def person_offline(self, client: Client) -> None:
         if client.account:
-            self.core.lastseen.seen(client.account, "", self.now_ms())
+            self.core.lastseen.seen(client.account, "", self.now_ms() - 1)
         else:
             self.core.readmarkers.forget(owner(client))  # its markers lived while it did
 
