@@ -241,7 +241,11 @@ def account_present(core: IRCServer, account: str, channel: str) -> bool:
             continue
         route = member.route
         found = route if isinstance(route, Person) else core.find(member.nick)
-        if found is None or not found.away:
+        if found is None:
+            return True
+        if isinstance(found, Client) and not found.sessions:
+            continue  # a person of this server that stays with no session: absent
+        if not found.away:
             return True
     return False
 

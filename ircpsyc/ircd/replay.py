@@ -91,6 +91,9 @@ class Replay(PersonObserver):
                 lastseen.seen(client.account, session.device, now)
             if all(s is session or s.closed for s in client.sessions):
                 lastseen.seen(client.account, "", now)  # the person's last disconnect
+                # Nobody sees its channels now: their mentions go to the away log
+                # (also when the person stays in them, always-on).
+                self.core.awaylog.add_watch(client.account, client.nick, list(client.channels))
 
     def person_offline(self, client: Client) -> None:
         if client.account:
@@ -192,8 +195,12 @@ class Replay(PersonObserver):
             self._show_channel(client, session, view, [e.packet() for e in entries])
             return
 
+        asked = self.now_ms()
+
         def answered(packets: list[Packet] | None) -> None:
             if packets and session in client.sessions and view.folded in client.channels:
+                # What was said since it was asked reached the session live.
+                packets = [p for p in packets if time_of(p) <= asked]
                 self._show_channel(client, session, view, packets)
 
         core.net.history.ask(

@@ -1,14 +1,16 @@
-"""Read markers across linked servers: kept at the account's home, told everywhere.
+"""Read markers and the replay across linked servers.
 
 Three servers in a line (a - b - c); an account homed on one of them logs in on
-the others (ircpsyc.services.marks_net).
+the others.  Markers are kept at the account's home and told everywhere
+(ircpsyc.services.marks_net); the replay of a channel homed elsewhere is asked
+from its home (ircpsyc.ircd.replay).
 """
 
 from __future__ import annotations
 
 from helpers import FakeClient
 from netsim import Sim
-from test_private_network import A, B, C, homed, line3, register
+from test_private_network import A, B, C, homed, identify, line3, offline_account, register
 
 from ircpsyc.services.marks import owner_of
 
@@ -78,3 +80,30 @@ def test_a_server_that_missed_a_marker_asks_the_home_when_the_account_logs_in() 
         f"{name}x",
         f"timestamp={TS}",
     ]
+
+
+TIMED = ["batch", "server-time", "message-tags"]
+
+
+def test_the_replay_of_a_channel_homed_elsewhere_comes_from_its_home() -> None:
+    """An account on c was in #x (homed on a); what was said there while it was gone
+    is asked from a when it joins again: once, and nothing said after the join twice."""
+    sim = line3()
+    name = offline_account(sim, home=C, typed_on=C)
+    alice = sim[A].client("alice")
+    sim.do(alice, "JOIN #x")
+    me = identify(sim, C, name, TIMED)
+    sim.do(me, "JOIN #x")
+    sim.settle()
+    sim.do(me, "QUIT :later")
+    sim.settle()
+    sim.tick(0.5)
+    sim.do(alice, "PRIVMSG #x :while you were out")
+    sim.settle()
+    sim.tick(0.5)
+    me = identify(sim, C, name, TIMED)
+    sim.do(me, "JOIN #x")
+    sim.do(alice, "PRIVMSG #x :live, after the join")
+    sim.settle()
+    texts = [m.params[-1] for m in sim.lines(me) if m.command == "PRIVMSG"]
+    assert sorted(texts) == ["live, after the join", "while you were out"], texts
