@@ -205,7 +205,12 @@ def _m8_account_tombstones(db: sqlite_utils.Database) -> None:
     )
 
 
-def _m9_marks(db: sqlite_utils.Database) -> None:
+def _m9_account_multiclient(db: sqlite_utils.Database) -> None:
+    """NickServ SET MULTICLIENT: whether an account's connections share its person."""
+    db.execute("ALTER TABLE accounts ADD COLUMN multiclient INTEGER NOT NULL DEFAULT 1")
+
+
+def _m10_marks(db: sqlite_utils.Database) -> None:
     """Read markers (draft/read-marker) per account and target, and what each device
     of an account last saw (the replay of what it missed): ircpsyc.services.marks."""
     db.execute(
@@ -239,7 +244,8 @@ MIGRATIONS: list[Migration] = [
     _m6_account_homes,
     _m7_network_server_bans,
     _m8_account_tombstones,
-    _m9_marks,
+    _m9_account_multiclient,
+    _m10_marks,
 ]
 
 Job = Callable[[sqlite_utils.Database], None]

@@ -32,7 +32,7 @@ from ircpsyc.ircd.batch import can_batch, playback, send_packets
 from ircpsyc.ircd.client import Client, render_message
 from ircpsyc.ircd.core import IRCServer, PersonObserver
 from ircpsyc.ircd.history_hooks import home_elsewhere, key_of, replay_plain
-from ircpsyc.ircd.read_markers import owner, send_marker
+from ircpsyc.ircd.read_markers import owner
 from ircpsyc.ircd.session import Session
 from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.packet import Packet
@@ -75,9 +75,6 @@ class Replay(PersonObserver):
             self.arrived(client, list(client.sessions))
 
     def session_attached(self, client: Client, session: Session) -> None:
-        markers = self.core.readmarkers
-        for view in list(client.channels.values()):
-            send_marker(session, markers, client, view.name)
         self.arrived(client, [session])
 
     def session_detached(self, client: Client, session: Session) -> None:

@@ -17,12 +17,6 @@ TOO_MANY = "SASL authentication failed: too many attempts, try again later"
 BUSY = "SASL authentication failed: too many password checks from your address, try again"
 
 
-def split_device(name: str) -> tuple[str, str]:
-    """`account@device` as (account, device); a name without "@" has no device."""
-    account, _, device = name.partition("@")
-    return account, device
-
-
 class SaslState:
     """One connection's SASL exchange."""
 

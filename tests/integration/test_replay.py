@@ -196,6 +196,9 @@ async def test_read_markers_reach_the_account_s_other_connections(
     assert [m.params for m in find(lines, "MARKREAD")] == [[chan, "*"]]
     commands = [m.command for m in lines]
     assert commands.index("MARKREAD") < commands.index("366"), commands
+    # The other connection is a session of the same person (multiclient): it joined too.
+    seen = await other.collect("366")
+    assert [m.params for m in find(seen, "MARKREAD")] == [[chan, "*"]]
 
     await one.send(f"MARKREAD {chan} timestamp={TS}")
     assert (await one.expect("MARKREAD")).params == [chan, f"timestamp={TS}"]
@@ -240,3 +243,35 @@ async def test_markers_and_what_a_device_saw_survive_a_restart(
     lines = await join(me, chan)
     assert [m.params for m in find(lines, "MARKREAD")] == [[chan, f"timestamp={TS}"]]
     assert batched(lines, chan) == []  # the desk saw that line live
+
+
+@aio
+async def test_a_device_that_attaches_gets_what_it_missed_in_the_person_s_channels(
+    shared_server: ServerProcess,
+) -> None:
+    """The phone stays online; the laptop, gone meanwhile, attaches to the same person
+    (multiclient): after the JOIN burst (with the channel's read marker) it gets the
+    lines of the person's channels it has not seen; the phone gets nothing again."""
+    port = shared_server.port
+    account, chan = unique("at"), "#" + unique("atc")
+    caps = [*TIMED, MARKER]
+    await register(port, account)
+    talker = await connect_registered(port, unique("talk"))
+    await join(talker, chan)
+    laptop, _ = await sasl(port, account, account, "laptop", caps)
+    await join(laptop, chan)
+    await laptop.send(f"MARKREAD {chan} timestamp={TS}")
+    await laptop.expect("MARKREAD")
+    await laptop.quit()
+    phone, _ = await sasl(port, account, account, "phone", caps)
+    await join(phone, chan)
+    await talker.send(f"PRIVMSG {chan} :while the laptop was away")
+    await phone.expect("PRIVMSG")
+
+    laptop, burst = await sasl(port, account, account, "laptop", caps)
+    burst += await laptop.sync()
+    commands = [m.command for m in burst]
+    assert [m.params for m in find(burst, "MARKREAD")] == [[chan, f"timestamp={TS}"]]
+    assert commands.index("JOIN") < commands.index("MARKREAD") < commands.index("366")
+    assert batched(burst, chan) == ["while the laptop was away"]
+    assert not [m for m in await phone.sync() if m.command in ("PRIVMSG", "BATCH")]
