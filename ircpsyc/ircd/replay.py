@@ -115,7 +115,8 @@ class Replay(PersonObserver):
         now = self.now_ms()
         for session in sessions:
             since = lastseen.get(account, session.device)
-            lastseen.seen(account, session.device, now)
+            if session.device:  # here from now on (if the server dies before it leaves)
+                lastseen.seen(account, session.device, now)
             if since is None or not settings.enabled or settings.autoreplay_lines <= 0:
                 continue
             start = self.starts[session] = _Start(since)
