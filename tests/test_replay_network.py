@@ -12,6 +12,8 @@ from helpers import FakeClient
 from netsim import Sim
 from test_private_network import A, B, C, homed, identify, line3, offline_account, register
 
+from ircpsyc.psyc_backend import vocabulary as V
+from ircpsyc.psyc_backend.packet import Packet
 from ircpsyc.services.marks import owner_of
 
 MARKER = ["draft/read-marker"]
@@ -107,3 +109,26 @@ def test_the_replay_of_a_channel_homed_elsewhere_comes_from_its_home() -> None:
     sim.settle()
     texts = [m.params[-1] for m in sim.lines(me) if m.command == "PRIVMSG"]
     assert sorted(texts) == ["live, after the join", "while you were out"], texts
+
+
+def test_a_peer_s_marker_out_of_range_or_from_outside_is_dropped() -> None:
+    sim = line3()
+    service = sim[A].linking.markers
+    rows = {V.LIST_TARGET_MARKER: ["#x", "#y", "#z"], V.LIST_TIME_MARKER: ["9" * 16, "-5", "x"]}
+    for source in ("psyc://b.test/$markers", "psyc://evil.example/$markers"):
+        service.receive(
+            Packet(
+                V.NOTICE_MARKER,
+                {V.SOURCE: source, V.TARGET: service.uniform},
+                {V.ACCOUNT_MARKER: "mallory", **rows},
+            )
+        )
+    assert marks(sim, A, "mallory") == {}
+    service.receive(
+        Packet(
+            V.NOTICE_MARKER,
+            {V.SOURCE: "psyc://evil.example/$markers", V.TARGET: service.uniform},
+            {V.ACCOUNT_MARKER: "mallory", V.LIST_TARGET_MARKER: ["#x"], V.LIST_TIME_MARKER: ["5"]},
+        )
+    )
+    assert marks(sim, A, "mallory") == {}  # not a server of the network

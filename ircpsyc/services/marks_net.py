@@ -42,6 +42,9 @@ SERVICE = "$markers"
 _COLUMNS = (V.LIST_TARGET_MARKER, V.LIST_TIME_MARKER)
 # Markers in one packet at most (an account's are sent in several).
 CHUNK = 200
+# The latest time a marker may have (9999-12-31T23:59:59.999Z, what server-time can
+# show); a peer's later one is dropped.
+MAX_STAMP = 253_402_300_799_999
 
 
 class NetMarkers:
@@ -115,7 +118,7 @@ class NetMarkers:
         moved: list[tuple[str, str]] = []
         for target, text in packet.rows(_COLUMNS):
             stamp = number(text, -1, 16)
-            if not target or stamp < 0:
+            if not target or not 0 <= stamp <= MAX_STAMP:
                 continue
             held = self.markers.get(owner, target)
             if self.markers.set(owner, target, stamp, share=False) != held:

@@ -221,8 +221,11 @@ async def test_read_markers_reach_the_account_s_other_connections(
     await other.send("MARKREAD")
     fail = await other.expect("FAIL")
     assert fail.params[:2] == ["MARKREAD", "NEED_MORE_PARAMS"]
-    await other.send(f"MARKREAD {chan} *")
-    assert (await other.expect("FAIL")).params[:2] == ["MARKREAD", "INVALID_PARAMS"]
+    for bad in ("*", "timestamp=0001-01-01T00:00:00.000Z", "timestamp=9999-99-99T00:00:00Z"):
+        await other.send(f"MARKREAD {chan} {bad}")
+        assert (await other.expect("FAIL")).params[:2] == ["MARKREAD", "INVALID_PARAMS"]
+    await other.send(f"MARKREAD {chan} timestamp=9999-12-31T23:59:59.999Z")
+    assert (await other.expect("MARKREAD")).params == [chan, "timestamp=9999-12-31T23:59:59.999Z"]
 
 
 @aio

@@ -47,6 +47,8 @@ def handle_markread(s: Session, msg: Line) -> None:
     try:
         stamp = parse_timestamp(value[len(TIMESTAMP) :])
     except ValueError:
+        stamp = -1
+    if stamp < 0:  # before 1970: nothing was said then
         s.fail(MARKREAD, "INVALID_PARAMS", target, value, "Invalid timestamp")
         return
     held = markers.get(mine, target)
