@@ -289,3 +289,23 @@ async def test_a_device_that_attaches_gets_what_it_missed_in_the_person_s_channe
     assert commands.index("JOIN") < commands.index("MARKREAD") < commands.index("366")
     assert batched(burst, chan) == ["while the laptop was away"]
     assert not [m for m in await phone.sync() if m.command in ("PRIVMSG", "BATCH")]
+
+
+@aio
+async def test_read_markers_reach_separate_persons_of_one_account(
+    shared_server: ServerProcess,
+) -> None:
+    """With NS SET MULTICLIENT OFF a second connection is a person of its own, under
+    another nick; a marker set by one is still told to the other."""
+    port = shared_server.port
+    account = unique("so")
+    first = await connect_registered(port, account, caps=[MARKER])
+    await first.send(f"PRIVMSG NickServ :REGISTER {PASSWORD}")
+    await first.expect("900")
+    await first.send("PRIVMSG NickServ :SET MULTICLIENT OFF")
+    await first.expect("NOTICE", where=lambda m: "OFF" in m.params[-1])
+    second, burst = await sasl(port, unique("so2"), account, "two", [MARKER])
+    assert find(burst, "001")[0].params[0] != account  # not attached: its own nick
+    await second.send(f"MARKREAD {account}x timestamp={TS}")
+    assert (await second.expect("MARKREAD")).params == [f"{account}x", f"timestamp={TS}"]
+    assert (await first.expect("MARKREAD")).params == [f"{account}x", f"timestamp={TS}"]
