@@ -166,6 +166,9 @@ def install_chanserv(
         lambda: core.config.services,
     )
     chanserv.home = lambda channel: channel_home(core, channel)
+    network = core.net.network
+    chanserv.hashed_home = network.hashed_home
+    chanserv.keep_home = lambda channel: network.moved_to(channel, network.me)
     core.router.register(chanserv)
     core.service_users[casefold(CS.NICK)] = ServiceUser(
         core, CS.NICK, CS.USER, CS.HOST, CS.REALNAME, chanserv.uniform

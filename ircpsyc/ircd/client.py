@@ -266,6 +266,42 @@ class Client(Person):
             self.channels.pop(casefold(packet.get(V.NICK_PLACE)), None)
         self._cached(packet, render_part)
 
+    def _on_rename(self, packet: Packet) -> None:
+        """draft/channel-rename: RENAME to the sessions with the capability; the others
+        leave the old name and join the new one, with its topic and NAMES, as the
+        specification's fallback says (nothing when only the case changes)."""
+        old, new = packet.get(V.NICK_PLACE), packet.get(V.NICK_PLACE_NEW)
+        view = self.channels.pop(casefold(old), None)
+        if view is not None:
+            self.channels[casefold(new)] = view
+        reason = packet.get(V.REASON)
+        case_only = casefold(old) == casefold(new)
+        for session in self.sessions:
+            if C.CHANNEL_RENAME in session.caps:
+                session.send(
+                    line(
+                        packet.get(V.PREFIX),
+                        "RENAME",
+                        old,
+                        new,
+                        reason,
+                        tags=_tags(packet, session.fmt),
+                        trailing=True,
+                    )
+                )
+                continue
+            if case_only or view is None:
+                continue
+            session.send(line(self.prefix, "PART", old, reason or f"Channel renamed to {new}"))
+            if C.EXTENDED_JOIN in session.caps:
+                session.send(line(self.prefix, "JOIN", new, self.account or "*", self.realname))
+            else:
+                session.send(line(self.prefix, "JOIN", new))
+            if view.topic:
+                send_topic(session, view)
+            if C.NO_IMPLICIT_NAMES not in session.caps:
+                send_names(session, view)
+
     def _on_quit(self, packet: Packet) -> None:
         if self._once(packet):
             self._cached(packet, render_quit)
@@ -651,6 +687,10 @@ def error_to_numeric(session: Session, packet: Packet) -> None:
             packet.get(V.NICK_TARGET) or packet.get(V.UNIFORM),
             "No such nick/channel",
         )
+    elif method == V.ERROR_PLACE_RENAME_IN_USE or method == V.ERROR_PLACE_RENAME_FORBIDDEN:
+        code = "CHANNEL_NAME_IN_USE" if method == V.ERROR_PLACE_RENAME_IN_USE else "CANNOT_RENAME"
+        new = packet.get(V.NICK_PLACE_NEW)
+        session.fail("RENAME", code, channel, new, packet.body or "The channel cannot be renamed")
     elif method in _REDACT_FAILS:
         code, text = _REDACT_FAILS[method]
         session.fail("REDACT", code, channel, packet.get(V.ID_REDACTED), text)
@@ -686,6 +726,7 @@ _DISPATCH = Dispatch(
         V.ECHO_PLACE_INVITE: Client._on_invite_echo,
         V.NOTICE_PLACE_OVERRIDE: Client._on_override,
         V.NOTICE_PLACE_REDACT: Client._on_redact,
+        V.NOTICE_PLACE_RENAME: Client._on_rename,
         V.NOTICE_PRIVATE_REDACT: Client._on_redact_private,
         V.NOTICE_PLACE_KNOCK: Client._on_knock,
         V.ECHO_PLACE_KNOCK: Client._on_knock_echo,

@@ -186,6 +186,12 @@ class Bridge(PlaceObserver):
 
     # -- what the channel does (place observer)
 
+    def rename_refusal(self, place: Place, new_name: str, request: Packet) -> tuple[str, str]:
+        """A bridged channel keeps the name its configuration gives (case aside)."""
+        if place.folded == self.folded and casefold(new_name) != self.folded:
+            return V.ERROR_PLACE_RENAME_FORBIDDEN, f"{self.channel} is bridged to {self.room}"
+        return "", ""
+
     def place_cast(self, place: Place, packet: Packet) -> None:
         if place.folded != self.folded:
             return
