@@ -240,6 +240,31 @@ def _m10_always_on(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m11_marks(db: sqlite_utils.Database) -> None:
+    """Read markers (draft/read-marker) per account and target, and what each device
+    of an account last saw (the replay of what it missed): ircpsyc.services.marks."""
+    db.execute(
+        """
+        CREATE TABLE IF NOT EXISTS read_markers (
+            account TEXT NOT NULL,            -- casefolded account name
+            target TEXT NOT NULL,             -- casefolded #channel or nick
+            time INTEGER NOT NULL,            -- ms since the epoch; only ever grows
+            PRIMARY KEY (account, target)
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE IF NOT EXISTS device_seen (
+            account TEXT NOT NULL,            -- casefolded account name
+            device TEXT NOT NULL,             -- client id (account@device); '' = the person
+            time INTEGER NOT NULL,            -- ms since the epoch: seen up to here
+            PRIMARY KEY (account, device)
+        )
+        """
+    )
+
+
 MIGRATIONS: list[Migration] = [
     _m1_meta,
     _m2_server_bans,
@@ -251,6 +276,7 @@ MIGRATIONS: list[Migration] = [
     _m8_account_tombstones,
     _m9_account_multiclient,
     _m10_always_on,
+    _m11_marks,
 ]
 
 Job = Callable[[sqlite_utils.Database], None]

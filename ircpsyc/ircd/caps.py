@@ -28,6 +28,7 @@ MULTILINE: Final = "draft/multiline"
 CHANNEL_RENAME: Final = "draft/channel-rename"  # RENAME lines instead of PART and JOIN
 EXTENDED_ISUPPORT: Final = "draft/extended-isupport"  # ISUPPORT command, also before registering
 PRE_AWAY: Final = "draft/pre-away"  # AWAY before registration
+READ_MARKER: Final = "draft/read-marker"  # MARKREAD (ircpsyc.ircd.commands.readmarker)
 MULTILINE_BATCH: Final = "draft/multiline"  # the client batch type (ircpsyc.ircd.multiline)
 MULTILINE_CONCAT: Final = "draft/multiline-concat"  # tag: the line continues the previous one
 MULTILINE_MAX_BYTES: Final = 4096  # text of all the lines of one batch
@@ -60,6 +61,7 @@ SUPPORTED: dict[str, str] = {
     MULTILINE: f"max-bytes={MULTILINE_MAX_BYTES},max-lines={MULTILINE_MAX_LINES}",
     NO_IMPLICIT_NAMES: "",
     PRE_AWAY: "",
+    READ_MARKER: "",
     SERVER_TIME: "",
     SETNAME: "",
     STANDARD_REPLIES: "",

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from ircpsyc.ircd import caps as C
 from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.lines import line, server_time
+from ircpsyc.ircd.read_markers import send_marker
 from ircpsyc.ircd.replies import send_list_mode, send_names, send_topic
 from ircpsyc.persons.person import Person, PersonObserver, Persons
 from ircpsyc.psyc_backend import vocabulary as V
@@ -267,10 +268,14 @@ class Client(Person):
         if place is None:
             return
         self.channels[place.folded] = place
+        markers = self.core.readmarkers
         for session in self.sessions:
             session.send(render_join(packet, session.fmt))
             if place.topic:
                 send_topic(session, place)
+            send_marker(
+                self.core.name, session, markers, self, place.name
+            )  # before the end of NAMES
             if C.NO_IMPLICIT_NAMES not in session.caps:
                 send_names(session, place)
         if not self.core.places.is_home_of(place):  # homed elsewhere

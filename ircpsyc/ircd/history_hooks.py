@@ -14,7 +14,6 @@ from __future__ import annotations
 from functools import partial
 
 from ircpsyc.channels.place import Member, Place, PlaceObserver, PlaceView
-from ircpsyc.ircd import caps as C
 from ircpsyc.ircd.batch import can_batch, plain, send_packets
 from ircpsyc.ircd.client import Client
 from ircpsyc.ircd.core import IRCServer, PersonObserver
@@ -28,7 +27,6 @@ from ircpsyc.psyc_backend.uniform import casefold, is_service
 from ircpsyc.services.history import (
     KIND_MESSAGE,
     KIND_TAGMSG,
-    Entry,
     conversation,
     party_key,
     time_of,
@@ -116,7 +114,8 @@ class PrivateHistory(PersonObserver):
 
 
 class JoinReplay(PlaceObserver):
-    """Replays the last messages of a channel to a local client that joins it."""
+    """The away log's watch follows a local client that joins a channel (the replay
+    on JOIN itself is `ircpsyc.ircd.replay`, which calls `replay_plain`)."""
 
     def __init__(self, core: IRCServer) -> None:
         self.core = core
@@ -131,27 +130,25 @@ class JoinReplay(PlaceObserver):
                 awaylog.add_watch(client.account, client.nick, [place.folded])
             else:
                 awaylog.drop_watches(client.account, place.folded)
-        history = self.core.history
-        settings = self.core.config.history
-        if not settings.enabled or settings.join_replay <= 0:
-            return
-        entries: list[Entry] | None = None
-        for session in client.sessions:
-            if C.CHATHISTORY in session.caps:
-                continue  # it asks with CHATHISTORY itself
-            batch = can_batch(session)
-            if not batch and not settings.join_replay_plain:
-                continue
-            if entries is None:
-                entries = history.recent(place.folded, settings.join_replay)
-            if not entries:
-                return
-            if batch:
-                send_packets(session, place.name, (e.packet() for e in entries))
-            else:
-                for entry in entries:
-                    text = plain(entry.packet(), entry.time)
-                    session.send(line(self.core.name, "NOTICE", place.name, text))
+
+
+def replay_plain(client: Client, view: PlaceView, sessions: list[Session]) -> None:
+    """The replay on JOIN (`[history] join_replay` last messages) to `sessions` of
+    `client`, which have no device replay (ircpsyc.ircd.replay): a batch to clients
+    with batch and server-time, NOTICEs with the time to others if configured."""
+    core = client.core
+    settings = core.config.history
+    if not settings.enabled or settings.join_replay <= 0:
+        return
+    wanted = [s for s in sessions if can_batch(s) or settings.join_replay_plain]
+    if not wanted:
+        return
+    if home_elsewhere(core, view):
+        replay_remote(client, view, wanted)
+        return
+    entries = core.history.recent(view.folded, settings.join_replay)
+    if entries:
+        _replay(client, view, wanted, [e.packet() for e in entries])
 
 
 # -- channels homed on other servers: their home answers (ircpsyc.services.history_net)
@@ -166,30 +163,22 @@ def home_elsewhere(core: IRCServer, view: PlaceView | None) -> str:
 
 def remote_entered(client: Client, view: PlaceView) -> None:
     """A local client entered a channel homed elsewhere: what `JoinReplay` does for
-    local channels (the away log's watch, the replay)."""
+    local channels (the away log's watch; the replay is ircpsyc.ircd.replay's)."""
     awaylog = client.core.awaylog
     if client.account:
         if client.away:
             awaylog.add_watch(client.account, client.nick, [view.folded])
         else:
             awaylog.drop_watches(client.account, view.folded)
-    replay_remote(client, view)
 
 
-def replay_remote(client: Client, view: PlaceView) -> None:
+def replay_remote(client: Client, view: PlaceView, wanted: list[Session]) -> None:
     """The replay on JOIN for a channel homed elsewhere: asked from its home."""
     core = client.core
     settings = core.config.history
     service = core.net.history
     home = home_elsewhere(core, view)
     if not home or not settings.enabled or settings.join_replay <= 0:
-        return
-    wanted = [
-        s
-        for s in client.sessions
-        if C.CHATHISTORY not in s.caps and (can_batch(s) or settings.join_replay_plain)
-    ]
-    if not wanted:
         return
 
     service.ask(

@@ -298,6 +298,10 @@ class PersonObserver(Generic[P, S]):
         welcome and the JOIN, topic and NAMES of the person's channels
         (`person_online` is told of the first)."""
 
+    def session_detached(self, client: P, session: S) -> None:
+        """A session of `client` is leaving (told before it is removed, so the last
+        session of a person is told too, before `person_offline`)."""
+
     def person_renamed(self, client: P, old_nick: str) -> None:
         """The person changed nick."""
 

@@ -237,6 +237,9 @@ STATUS_AWAYLOG_STORE = "_status_awaylog_store"  # the line is kept
 STATUS_AWAYLOG_CLEAR = "_status_awaylog_clear"  # cleared, with the count
 FAILURE_AWAYLOG = "_failure_awaylog"  # the away log is disabled there (family)
 FAILURE_AWAYLOG_STORE = "_failure_awaylog_store"  # the line could not be kept
+REQUEST_MARKER = "_request_marker"  # move an account's read marker at its home
+REQUEST_MARKERS = "_request_markers"  # send me all read markers of an account
+NOTICE_MARKER = "_notice_marker"  # an account's read markers moved (from its home)
 
 # -- Operators: the network service of opers (ircd/operator_service.py) ----------------
 
@@ -431,6 +434,9 @@ METHOD_AWAYLOG = "_method_awaylog"  # the method of the kept line
 NICK_PLACE_AWAYLOG = "_nick_place_awaylog"  # the place the kept line was said in
 INDEX_AWAYLOG = "_index_awaylog"  # the number of a kept line
 TIME_AWAYLOG = "_time_awaylog"  # when the kept line was said
+ACCOUNT_MARKER = "_account_marker"  # whose read markers
+LIST_TARGET_MARKER = "_list_target_marker"  # read markers: their targets (channel or nick)
+LIST_TIME_MARKER = "_list_time_marker"  # read markers: their times in ms (same order)
 FLAG_READ = "_flag_read"  # the kept line was read
 FLAG_UNREAD = "_flag_unread"  # only unread lines, please
 

@@ -26,7 +26,7 @@ log anybody in): the home answers any server of the network and nobody else.
         and its body
     _status_awaylog_store    (routing _tag_relay) kept (or kept already: one entry per msgid)
     _failure_awaylog_store   (routing _tag_relay) not kept, _reason:
-        "present"              a mention for an account that is here and not away now
+        "present"              a mention for an account that is in that channel, not away
                                (the sender's watch is stale: it drops it)
         "disabled"             no away log on the home
         "unknown"              not a line the away log keeps
@@ -284,7 +284,7 @@ class NetAwayLog:
         reason = ""
         if not line_method.startswith(KEPT):
             reason = "unknown"
-        elif channel and awaylog.present(account):
+        elif channel and awaylog.present(account, channel):
             reason = "present"
         if reason:
             self.router.send(Packet(V.FAILURE_AWAYLOG_STORE, routing, {V.REASON: reason}))
