@@ -26,6 +26,8 @@ from ircpsyc.ircd.history_hooks import JoinReplay, PrivateHistory
 from ircpsyc.ircd.hostnames import HostLookups
 from ircpsyc.ircd.metadata import LoginMetadata
 from ircpsyc.ircd.moderation import Moderation
+from ircpsyc.ircd.read_markers import tell
+from ircpsyc.ircd.replay import Replay, ReplayOnJoin
 from ircpsyc.ircd.sasl_state import MECHANISMS
 from ircpsyc.ircd.service_users import (
     LoginModes,
@@ -42,6 +44,7 @@ from ircpsyc.services import nickserv as NS
 from ircpsyc.services.always_on import AlwaysOnService
 from ircpsyc.services.awaylog import AwayLog
 from ircpsyc.services.history import History
+from ircpsyc.services.marks import LastSeen, ReadMarkers
 
 if TYPE_CHECKING:
     from ircpsyc.channels.place import PlaceRegistry
@@ -98,8 +101,14 @@ def _install_history(core: IRCServer) -> None:
     awaylog.resolve = registered_account
     awaylog.present = partial(account_present, core)
     awaylog.route = partial(route_mention, core)
-    core.places.observers.extend([history, awaylog, JoinReplay(core)])
-    core.person_observers.extend([PrivateHistory(core), AwayHooks(core)])
+    core.readmarkers = ReadMarkers()
+    core.readmarkers.arrived = lambda mine, target, stamp: tell(
+        core.name, core.persons.by_account.get(mine, []), mine, target, stamp
+    )
+    core.lastseen = LastSeen()
+    replay = Replay(core)  # what each device missed, the away log, the replay on JOIN
+    core.places.observers.extend([history, awaylog, JoinReplay(core), ReplayOnJoin(replay)])
+    core.person_observers.extend([PrivateHistory(core), AwayHooks(core), replay])
     if core.config.history.enabled:
         core.extra_caps[C.CHATHISTORY] = _no_value
         core.extra_caps[C.EVENT_PLAYBACK] = _no_value
@@ -114,6 +123,8 @@ def attach_store(core: IRCServer, store: Store) -> None:
     core.history.attach(store)
     core.awaylog.attach(store)
     core.account_metadata.attach(store)
+    core.readmarkers.attach(store)
+    core.lastseen.attach(store)
 
 
 def install_accounts(core: IRCServer, accounts: Accounts) -> NS.NickServ:

@@ -618,6 +618,16 @@ class HistorySection:
         help="Also replay to clients without batch and server-time, as NOTICE lines "
         "that start with the time of each message.",
     )
+    autoreplay_lines: int = _key(
+        50,
+        help="Most lines per channel or correspondent replayed, without asking, to a "
+        "logged-in client of what its device (the client id of `account@device`, else "
+        "the account's last disconnect) has not seen: a chathistory batch with "
+        "server-time, or for clients without them the original lines with the time "
+        "before the text. Clients with draft/chathistory fetch channel lines "
+        "themselves. 0 turns it off (join_replay still applies).",
+        ge=0,
+    )
     chathistory_limit: int = _key(
         100,
         help="Most messages one CHATHISTORY command returns (CHATHISTORY= in RPL_ISUPPORT).",

@@ -2,8 +2,9 @@
 
 `Linking` wires the pieces of the network (ircpsyc.psyc_backend.network, .link)
 to the places (ircpsyc.channels.master, .replica) and the IRC front-end
-(ircpsyc.ircd.remote) and registers with the router (ircpsyc.psyc_backend.router, the one routing
-table) what arrives from other servers:
+(ircpsyc.ircd.remote, .net_front) and registers with the router
+(ircpsyc.psyc_backend.router, the one routing table) what arrives from other
+servers:
 
 * casts (`_route_servers`): the context slaves, by context: the place replicas
   (every place), the roster (`$roster`), the directory (`$directory`), the
@@ -19,7 +20,8 @@ table) what arrives from other servers:
   snapshots arrive here too;
 * `$awaylog` (ircpsyc.services.awaylog_net: each account's away log at the
   account's home): unicasts between the servers' `$awaylog` entities, through
-  the router;
+  the router; `$markers` (ircpsyc.services.marks_net: each account's read
+  markers at its home) likewise;
 * `$accounts` (ircpsyc.services.account_sync: every account on every server):
   its casts go to the local `$accounts` entity, which the account service
   installs; its requests and snapshots reach it through the router;
@@ -51,9 +53,11 @@ from ircpsyc.channels.master import PlaceMasters
 from ircpsyc.channels.place import PlaceRegistry
 from ircpsyc.channels.replica import Replicas
 from ircpsyc.config import Config, network_servers
+from ircpsyc.ircd.awaylog_hooks import log_home
 from ircpsyc.ircd.history_hooks import replay_missed
+from ircpsyc.ircd.net_front import NetFront
 from ircpsyc.ircd.operator_service import OperatorService
-from ircpsyc.ircd.remote import NetFront, Roster
+from ircpsyc.ircd.remote import Roster
 from ircpsyc.ircd.serverinfo import ServerInfo
 from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.foreign import Foreign, ForeignService, bind_address
@@ -70,6 +74,7 @@ from ircpsyc.psyc_backend.uniform import (
 )
 from ircpsyc.services.awaylog_net import NetAwayLog
 from ircpsyc.services.history_net import NetHistory
+from ircpsyc.services.marks_net import NetMarkers
 
 if TYPE_CHECKING:
     from ircpsyc.ircd.core import IRCServer
@@ -187,6 +192,10 @@ class Linking:
         )
         network.listeners.append(self.awaylog.requests)
         core.tickers.append(self.awaylog.requests.tick)
+        # Each account's read markers at its home (ircpsyc.services.marks_net).
+        self.markers = NetMarkers(network, router, core.readmarkers, partial(log_home, core))
+        core.readmarkers.shared = self.markers.moved
+        core.readmarkers.fetch = self.markers.fetch
         self.netops = netops = OperatorService(core, network)  # K/D-lines, KILL, SA* network-wide
         router.register(netops)
         network.listeners.append(netops)

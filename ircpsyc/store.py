@@ -240,7 +240,32 @@ def _m10_always_on(db: sqlite_utils.Database) -> None:
     )
 
 
-def _m11_metadata(db: sqlite_utils.Database) -> None:
+def _m11_marks(db: sqlite_utils.Database) -> None:
+    """Read markers (draft/read-marker) per account and target, and what each device
+    of an account last saw (the replay of what it missed): ircpsyc.services.marks."""
+    db.execute(
+        """
+        CREATE TABLE IF NOT EXISTS read_markers (
+            account TEXT NOT NULL,            -- casefolded account name
+            target TEXT NOT NULL,             -- casefolded #channel or nick
+            time INTEGER NOT NULL,            -- ms since the epoch; only ever grows
+            PRIMARY KEY (account, target)
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE IF NOT EXISTS device_seen (
+            account TEXT NOT NULL,            -- casefolded account name
+            device TEXT NOT NULL,             -- client id (account@device); '' = the person
+            time INTEGER NOT NULL,            -- ms since the epoch: seen up to here
+            PRIMARY KEY (account, device)
+        )
+        """
+    )
+
+
+def _m12_metadata(db: sqlite_utils.Database) -> None:
     """IRCv3 metadata of accounts (ircpsyc.ircd.metadata): kept across connections and
     restarts, and copied from the network's rosters."""
     db.execute(
@@ -266,7 +291,8 @@ MIGRATIONS: list[Migration] = [
     _m8_account_tombstones,
     _m9_account_multiclient,
     _m10_always_on,
-    _m11_metadata,
+    _m11_marks,
+    _m12_metadata,
 ]
 
 Job = Callable[[sqlite_utils.Database], None]

@@ -25,7 +25,6 @@ from ircpsyc.services.awaylog import AwayLog, mentioned
 from ircpsyc.store import Store
 
 TIMED = ["batch", "server-time", "message-tags"]
-STAMP = "[2023-11-14 22:13 UTC]"
 
 
 def config(**awaylog: Any) -> Config:
@@ -144,7 +143,10 @@ def test_private_message_to_an_away_account_is_kept_and_replayed_when_back() -> 
     assert bob.send("AWAY")[1:] == []
 
 
-def test_plain_clients_get_timestamped_notices() -> None:
+def test_plain_clients_get_the_original_lines_with_their_time() -> None:
+    """Without batch and server-time, each kept line comes from its sender to its own
+    window (the query, the channel) with the time before the text, as ZNC plays back;
+    never as server NOTICEs in the status window."""
     world = world_with_accounts()
     alice = world.client("alice")
     bob = world.client("bob")
@@ -157,12 +159,14 @@ def test_plain_clients_get_timestamped_notices() -> None:
     out = bob.send("AWAY")
     assert notices(out) == [
         "Away log: 3 messages recorded while you were away (AWAYLOG CLEAR deletes them).",
-        f"{STAMP} <alice> private one",
-        f"{STAMP} #c <alice> bob: in the channel",
-        f"{STAMP} #c * alice pokes bob",
         "End of away log.",
     ]
-    assert all(ln.source == "irc.localhost" for ln in out if ln.command == "NOTICE")
+    played = [(ln.source.split("!")[0], ln.params) for ln in out if ln.command == "PRIVMSG"]
+    assert played == [
+        ("alice", ["bob", "[22:13] private one"]),
+        ("alice", ["#c", "[22:13] bob: in the channel"]),
+        ("alice", ["#c", "\x01ACTION [22:13] pokes bob\x01"]),
+    ]
 
 
 def test_channel_mentions_while_away() -> None:
@@ -244,8 +248,11 @@ def test_messages_for_an_absent_account_and_the_replay_at_login() -> None:
     assert [ln.params for ln in got["#c"]] == [["#c", "has anyone seen bob?"]]
     assert got["alice"][0].tags is not None
     assert got["alice"][0].tags["time"] == "2023-11-14T22:13:50.000Z"
-    # Read now; and back in the channel, mentions are no longer kept.
+    # Read now.  Mentions in #c are kept until the account is back in #c (a device
+    # that comes and goes before joining its channels must not end them).
     assert awaylog_of(world).entries("Bob") == []
+    assert awaylog_of(world).watched_in("#c") == {"bob": "bob"}
+    again.send("JOIN #c")
     assert awaylog_of(world).watched_in("#c") == {}
 
 
@@ -261,6 +268,10 @@ def test_an_absent_account_stops_being_watched_when_it_rejoins() -> None:
     bob.client.account = "Bob"  # logged in by SASL: person_online does the replay
     for observer in world.core.person_observers:
         observer.person_online(bob.client)
+    assert awaylog_of(world).watched_in("#c") == {"bob": "bob"}  # not in #c yet
+    alice.send("PRIVMSG #c :bob, before you join")
+    assert [e.body for e in awaylog_of(world).entries("bob")] == ["bob, before you join"]
+    bob.send("JOIN #c")
     assert awaylog_of(world).watched_in("#c") == {}
 
 
@@ -332,8 +343,11 @@ def test_awaylog_command() -> None:
     assert listing[0] == "Away log: 2 kept, 2 unread."
     assert listing[1].startswith("  alice: 1 private message, the last at 2023-11-14")
     assert listing[2].startswith("  #c: 1 mention, the last at")
-    played = notices(bob.send("AWAYLOG PLAY"))
-    assert played[1:3] == [f"{STAMP} <alice> one", f"{STAMP} #c <alice> bob two"]
+    played = bob.send("AWAYLOG PLAY")
+    assert [ln.params for ln in played if ln.command == "PRIVMSG"] == [
+        ["bob", "[22:13] one"],
+        ["#c", "[22:13] bob two"],
+    ]
     assert notices(bob.send("AWAYLOG list"))[0] == "Away log: 2 kept, 0 unread."
     assert bob.send("AWAY")[1:] == []  # already read
     assert notices(bob.send("AWAYLOG CLEAR")) == ["Away log cleared (2 entries)."]

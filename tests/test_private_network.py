@@ -262,15 +262,17 @@ def test_message_to_an_offline_account_is_kept_at_its_home_and_shown_anywhere() 
     assert privmsgs(sim.lines(again)) == []
 
 
-def test_plain_clients_get_timestamped_notices_from_the_home_s_log() -> None:
+def test_plain_clients_get_the_original_lines_from_the_home_s_log() -> None:
     sim = line3()
     name = offline_account(sim, home=C)
     carol = sim[A].client("carol")
     sim.do(carol, f"PRIVMSG {name} :plain words")
     sim.settle()
     back = identify(sim, B, name)
-    texts = notices(sim.lines(back))
-    assert any(t.endswith("<carol> plain words") and t.startswith("[") for t in texts), texts
+    got = [ln for ln in sim.lines(back) if ln.command == "PRIVMSG"]
+    assert [ln.source.split("!")[0] for ln in got] == ["carol"], got
+    text = got[0].params[-1]
+    assert text.startswith("[") and text.endswith("] plain words"), text
 
 
 def test_the_home_unreachable_tells_the_sender_at_once() -> None:
@@ -384,6 +386,9 @@ def test_a_mention_is_kept_once_at_the_account_s_home() -> None:
     sim.tick(1.0)
     out = sim.lines(back)
     assert [t for _, t in privmsgs(out)] == [f"{name}: lunch?", f"{name}: still there?"]
+    # Back in #x and not away: mentions there are his own again.
+    sim.do(back, "JOIN #x")
+    sim.settle()
     sim.do(alice, f"PRIVMSG #x :{name}: welcome back")
     sim.settle()
     assert len(awaylog(sim, B).entries(name, unread_only=False)) == 2

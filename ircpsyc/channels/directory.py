@@ -44,22 +44,24 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ircpsyc.channels.place import Place, PlaceObserver, PlaceRegistry
 from ircpsyc.psyc_backend import vocabulary as V
-from ircpsyc.psyc_backend.context import ContextMaster, ServerContext
+from ircpsyc.psyc_backend.context import ContextMaster, ContextSlave, ServerContext, counter_of
 from ircpsyc.psyc_backend.packet import Packet, Value, columns, number
 from ircpsyc.psyc_backend.requests import Requests
 from ircpsyc.psyc_backend.uniform import casefold, host_of
 
 if TYPE_CHECKING:
+    from ircpsyc.config import Config
     from ircpsyc.psyc_backend.network import Network
     from ircpsyc.psyc_backend.router import Router
 
 log = logging.getLogger(__name__)
 
 SERVICE = "$directory"
+MAX_PENDING = 1000  # casts of another directory kept while its whole copy is on its way
 RENAME_REDIRECT = 3600.0  # seconds a renamed channel's old name answers with the new one
 # A place's summary per row, as parallel columns.
 SUMMARY_COLUMNS = (
@@ -135,12 +137,19 @@ def _summaries(packet: Packet, home: str) -> list[Summary]:
 
 
 class DirectoryReplica:
-    """The channels of one other server."""
+    """The channels of one other server, and where its casts stand (`context`, kept
+    from one copy of the directory to the next)."""
 
-    def __init__(self, server: str) -> None:
+    def __init__(self, server: str, context: ContextSlave | None = None) -> None:
         self.server = server
-        self.last = -1
+        self.context = context if context is not None else ContextSlave(MAX_PENDING)
         self.places: dict[str, Summary] = {}  # casefolded name -> summary
+
+    @property
+    def last(self) -> int:
+        """The counter of the last cast applied (-1: none)."""
+        last = self.context.last
+        return -1 if last is None else last
 
 
 MembersDone = Callable[[list[tuple[str, str, str, str]] | None], None]
@@ -164,7 +173,7 @@ class Directory(PlaceObserver):
         network: Network,
         router: Router,
         registry: PlaceRegistry,
-        config: Callable[[], Any],
+        config: Callable[[], Config],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.network = network
@@ -321,8 +330,8 @@ class Directory(PlaceObserver):
         server = host_of(packet.context)
         if not self.network.in_network(server) or server == self.me:
             return
-        replica = DirectoryReplica(server)
-        replica.last = _int(packet.routing.get(V.COUNTER, "-1"))
+        old = self.replicas.get(server)
+        replica = DirectoryReplica(server, old.context if old is not None else None)
         summaries = _summaries(packet, server)
         for summary in summaries:
             replica.places[summary.folded] = summary
@@ -332,7 +341,8 @@ class Directory(PlaceObserver):
             if folded not in replica.places:
                 network.moved_to(folded, "")
         self._learn(packet, server, summaries)
-        self.context.got_copy(server)
+        for cast in self.context.copy_in(server, replica.context, counter_of(packet)):
+            self._apply(server, replica, cast)  # what came while the copy was on its way
 
     def cast_in(self, packet: Packet) -> None:
         if packet.method.startswith(V.STATUS_DIRECTORY):
@@ -342,13 +352,14 @@ class Directory(PlaceObserver):
         if not self.network.in_network(server) or server == self.me:
             return
         replica = self.replicas.get(server)
-        counter = _int(packet.routing.get(V.COUNTER, "-1"))
         if replica is None:
             self.context.ask(server)
             return
-        if not self.context.in_order(server, replica.last, counter):
-            return
-        replica.last = counter
+        for cast in self.context.offer(server, replica.context, packet):
+            self._apply(server, replica, cast)
+
+    def _apply(self, server: str, replica: DirectoryReplica, packet: Packet) -> None:
+        """A cast of `server`'s directory, in order: places gone and places changed."""
         for folded in packet.get_list(V.LIST_PLACES_GONE):
             folded = casefold(folded)
             replica.places.pop(folded, None)

@@ -38,7 +38,6 @@ from ircpsyc.channels.place import (
 )
 from ircpsyc.channels.replica import (
     METADATA_COLUMNS,
-    _int,
     has_state,
     members_from,
     netburp_id,
@@ -47,7 +46,7 @@ from ircpsyc.channels.replica import (
 from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.context import ContextMaster
 from ircpsyc.psyc_backend.ids import new_id
-from ircpsyc.psyc_backend.packet import Packet, Value
+from ircpsyc.psyc_backend.packet import Packet, Value, number
 from ircpsyc.psyc_backend.router import RemoteEntity, Router
 from ircpsyc.psyc_backend.uniform import (
     casefold,
@@ -61,6 +60,7 @@ from ircpsyc.psyc_backend.uniform import (
 )
 
 if TYPE_CHECKING:
+    from ircpsyc.config import Config
     from ircpsyc.psyc_backend.network import Network
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ class PlaceMasters(PlaceObserver):
         network: Network,
         router: Router,
         registry: PlaceRegistry,
-        config: Callable[[], Any],
+        config: Callable[[], Config],
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.network = network
@@ -246,7 +246,7 @@ class PlaceMasters(PlaceObserver):
         if normalize(place.uniform) != normalize(packet.target):
             self._send_state(place, server, packet.target)  # renamed since: all of it
             return
-        since = _int(packet.get(V.COUNTER), -1)
+        since = number(packet.get(V.COUNTER), -1)
         if since >= place.counter:
             return  # up to date
         context = self.contexts.get(normalize(place.uniform))
@@ -342,9 +342,9 @@ class PlaceMasters(PlaceObserver):
         """A place this server lost (it restarted) takes the state a replica kept."""
         place.topic = packet.get(V.TOPIC)
         place.topic_setter = packet.get(V.TOPIC_SETTER)
-        place.topic_time = _int(packet.get(V.TOPIC_TIME))
+        place.topic_time = number(packet.get(V.TOPIC_TIME))
         place.metadata = metadata_entries(packet.rows(METADATA_COLUMNS))
-        place.created = _int(packet.get(V.TIME_CREATED), place.created)
+        place.created = number(packet.get(V.TIME_CREATED), place.created)
         wanted = M.parse_channel_modes(packet.get(V.MODE), packet.get_list(V.LIST_PARAMETERS))
         letters = {c.mode for c in wanted.changes}
         changes = [M.ModeChange(False, f) for f in sorted(place.flags) if f not in letters]

@@ -64,6 +64,7 @@ from ircpsyc.psyc_backend.uniform import (
 )
 
 if TYPE_CHECKING:
+    from ircpsyc.config import Config
     from ircpsyc.psyc_backend.network import Network
 
 log = logging.getLogger(__name__)
@@ -583,7 +584,7 @@ class Replicas:
         network: Network,
         router: Router,
         registry: PlaceRegistry,
-        config: Callable[[], Any],
+        config: Callable[[], Config],
         clock: Callable[[], float],
     ) -> None:
         self.network = network

@@ -43,14 +43,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ircpsyc.ircd.batch import can_batch, plain, send_packets, when
-from ircpsyc.ircd.client import Client
+from ircpsyc.ircd.batch import can_batch, playback, send_packets, when
+from ircpsyc.ircd.client import Client, render_message
 from ircpsyc.ircd.core import IRCServer, PersonObserver
 from ircpsyc.ircd.lines import line
 from ircpsyc.ircd.session import Session
+from ircpsyc.persons.person import Person
 from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.packet import Packet
-from ircpsyc.psyc_backend.uniform import casefold
+from ircpsyc.psyc_backend.uniform import casefold, is_service
 from ircpsyc.services.awaylog import AwayEntry
 
 
@@ -84,7 +85,7 @@ class AwayHooks(PersonObserver):
             return  # CTCP requests are not messages
         if target is None:
             account, state = packet.get(V.ACCOUNT_TARGET), "not online"
-        elif target.away and target.account and "/$" not in target.uniform:
+        elif target.away and target.account and not is_service(target.uniform):
             account, state = target.account, "away"
         elif target.account and not target.sessions and isinstance(target, Client):
             account, state = target.account, "not connected"  # always-on, not shown away
@@ -137,13 +138,7 @@ class AwayHooks(PersonObserver):
         else:
             returned(client)
 
-    def person_online(self, client: Client) -> None:
-        if client.account:
-            returned(client)
-
-    def account_changed(self, client: Client, old_account: str) -> None:
-        if client.account:
-            returned(client)
+    # Coming online and logging in replay through ircpsyc.ircd.replay (`returned`).
 
     def private_arrived(self, client: Client, packet: Packet) -> None:
         if client.away and client.account:
@@ -236,14 +231,23 @@ def route_mention(core: IRCServer, account: str, packet: Packet, channel: str) -
         awaylog.record(account, packet, channel)
 
 
-def account_present(core: IRCServer, account: str) -> bool:
-    """Whether `account` has a session, on any server, that is not away (`AwayLog.present`)."""
+def account_present(core: IRCServer, account: str, channel: str) -> bool:
+    """Whether a person of `account`, on any server, is in `channel` and not away
+    (`AwayLog.present`): it sees what is said there."""
+    view = core.places.get(channel)
+    if view is None:
+        return False
     folded = casefold(account)
-    for client in core.clients.values():
-        if client.account and not client.away and casefold(client.account) == folded:
+    for member in view.members.values():
+        if not member.account or casefold(member.account) != folded:
+            continue
+        route = member.route
+        found = route if isinstance(route, Person) else core.find(member.nick)
+        if found is None:
             return True
-    for found in core.net.persons():
-        if found.account and not found.away and casefold(found.account) == folded:
+        if isinstance(found, Client) and not found.sessions:
+            continue  # a person of this server that stays with no session: absent
+        if not found.away:
             return True
     return False
 
@@ -307,22 +311,38 @@ def mark_read(client: Client, entries: list[AwayEntry]) -> None:
 # -- what the account service and the commands use
 
 
-def returned(client: Client) -> int:
-    """The account of `client` is back: stop watching for it and replay what it
-    missed (unless it is away), then mark that read.  Returns the number replayed
-    now (entries at the account's home on another server follow when it answers)."""
+# Whether an entry reaches a session another way already (the device replay).
+Skip = Callable[[Session, AwayEntry], bool]
+
+
+def returned(
+    client: Client, sessions: list[Session] | None = None, skip: Skip | None = None
+) -> int:
+    """The account of `client` is back (`sessions` of it came, or AWAY is off): stop
+    watching the channels it is in and replay what it missed (unless it is away),
+    then mark that read.  Returns the number replayed now (entries at the account's
+    home on another server follow when it answers)."""
     awaylog = client.core.awaylog
     if not client.account:
         return 0
     if client.away:
         awaylog.add_watch(client.account, client.nick, list(client.channels))
         return 0
-    awaylog.drop_watches(client.account)
-    return play(client, unread_only=True)
+    # Only where it is now: a session that has not joined its channels yet (or
+    # drops before it does) leaves the mentions elsewhere kept.
+    for channel in list(client.channels):
+        awaylog.drop_watches(client.account, channel)
+    return play(client, unread_only=True, sessions=sessions, skip=skip)
 
 
-def play(client: Client, unread_only: bool = False) -> int:
-    """Replay the away log of `client`'s account to all its sessions; mark it read.
+def play(
+    client: Client,
+    unread_only: bool = False,
+    sessions: list[Session] | None = None,
+    skip: Skip | None = None,
+) -> int:
+    """Replay the away log of `client`'s account to its sessions (all, or these); mark
+    it read.  Entries `skip` says a session sees otherwise are left out for it.
     Returns the number shown at once (0 while the account's home is asked)."""
     shown = [0]
     account = client.account
@@ -330,17 +350,23 @@ def play(client: Client, unread_only: bool = False) -> int:
     def done(entries: list[AwayEntry], unreachable: str) -> None:
         if client.account != account:
             return  # logged out or in to another account meanwhile
-        sessions = [s for s in client.sessions if not s.closed]
+        to = [
+            s
+            for s in (client.sessions if sessions is None else sessions)
+            if not s.closed and s in client.sessions
+        ]
         if unreachable:
-            for session in sessions:
+            for session in to:
                 session.note(
                     f"Your away log is kept by the server {unreachable}, which cannot be "
                     "reached right now; AWAYLOG PLAY shows it later."
                 )
-        if not entries or not sessions:
+        if not entries or not to:
             return  # nobody to show them to: they stay unread
-        for session in sessions:
-            present(session, entries)
+        for session in to:
+            mine = entries if skip is None else [e for e in entries if not skip(session, e)]
+            if mine:
+                present(session, mine)
         mark_read(client, entries)
         shown[0] = len(entries)
 
@@ -349,7 +375,8 @@ def play(client: Client, unread_only: bool = False) -> int:
 
 
 def present(session: Session, entries: list[AwayEntry]) -> None:
-    """Show away-log entries: chathistory batches, or NOTICE lines marked with their time."""
+    """Show away-log entries: chathistory batches, or the original lines from their
+    senders with the time before the text (each in its channel or query window)."""
     nick = session.nick
     count = len(entries)
     session.note(
@@ -364,10 +391,11 @@ def present(session: Session, entries: list[AwayEntry]) -> None:
         for where, packets in groups.items():
             send_packets(session, where, packets)
         return
-    name = session.core.name
+    now = int(session.core.clock() * 1000)
     for entry in entries:
-        text = plain(_packet(entry, nick), entry.time, entry.channel)
-        session.send(line(name, "NOTICE", nick, text))
+        data = render_message(playback(_packet(entry, nick), entry.time, now), session.fmt)
+        if data:
+            session.send(data)
     session.note("End of away log.")
 
 

@@ -104,6 +104,23 @@ def when(ms: int) -> str:
     return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ms / 1000))
 
 
+# Lines older than this get the date too in `playback`.
+PLAYBACK_DATE_AFTER_MS = 86_400_000
+
+
+def playback(packet: Packet, stamp: int, now_ms: int) -> Packet:
+    """A stored message for a client without batch and server-time, as ZNC plays it
+    back: the same line from the same sender, the UTC time put before the text
+    (`[14:05] hello`; with the date when it is older than a day)."""
+    moment = time.gmtime(stamp / 1000)
+    old = now_ms - stamp > PLAYBACK_DATE_AFTER_MS
+    mark = time.strftime("[%Y-%m-%d %H:%M] " if old else "[%H:%M] ", moment)
+    body = packet.body
+    action = body.startswith("\x01ACTION ")
+    body = "\x01ACTION " + mark + body[8:] if action else mark + body
+    return Packet(packet.method, {}, packet.vars, body)
+
+
 def plain(packet: Packet, stamp: int, where: str = "") -> str:
     """A stored message as one line of text: "[time] #chan <nick> text"."""
     nick = packet.get(V.NICK) or packet.get(V.PREFIX).split("!", 1)[0]

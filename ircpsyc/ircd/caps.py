@@ -36,6 +36,7 @@ METADATA: Final = "draft/metadata-2"
 METADATA_3: Final = "draft/metadata-3"
 METADATA_CAPS: Final = frozenset({METADATA, METADATA_3})
 METADATA_MAX_SUBS: Final = 50  # keys one session may subscribe to
+READ_MARKER: Final = "draft/read-marker"  # MARKREAD (ircpsyc.ircd.commands.readmarker)
 MULTILINE_BATCH: Final = "draft/multiline"  # the client batch type (ircpsyc.ircd.multiline)
 MULTILINE_CONCAT: Final = "draft/multiline-concat"  # tag: the line continues the previous one
 MULTILINE_MAX_BYTES: Final = 4096  # text of all the lines of one batch
@@ -75,6 +76,7 @@ SUPPORTED: dict[str, str] = {
     MULTILINE: f"max-bytes={MULTILINE_MAX_BYTES},max-lines={MULTILINE_MAX_LINES}",
     NO_IMPLICIT_NAMES: "",
     PRE_AWAY: "",
+    READ_MARKER: "",
     SERVER_TIME: "",
     SETNAME: "",
     STANDARD_REPLIES: "",

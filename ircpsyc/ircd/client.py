@@ -10,24 +10,24 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ircpsyc.ircd import caps as C
 from ircpsyc.ircd import metadata as meta
 from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.lines import line, server_time
+from ircpsyc.ircd.read_markers import send_marker
 from ircpsyc.ircd.replies import send_list_mode, send_names, send_topic
-from ircpsyc.persons.person import Person, PersonObserver
+from ircpsyc.persons.person import Person, PersonObserver, Persons
 from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.ids import new_id
 from ircpsyc.psyc_backend.packet import Dispatch, Packet
-from ircpsyc.psyc_backend.uniform import casefold, person
+from ircpsyc.psyc_backend.uniform import casefold, nick_of, person
 
 if TYPE_CHECKING:
     from ircpsyc.channels.place import PlaceView
     from ircpsyc.ircd.core import IRCServer
     from ircpsyc.ircd.session import Session
-    from ircpsyc.persons.directory import PersonDirectory
 
 # draft/pre-away: a session away for no stated reason (a connection nobody looks at).
 ABSENT = "*"
@@ -269,10 +269,14 @@ class Client(Person):
         if place is None:
             return
         self.channels[place.folded] = place
+        markers = self.core.readmarkers
         for session in self.sessions:
             session.send(render_join(packet, session.fmt))
             if place.topic:
                 send_topic(session, place)
+            send_marker(
+                self.core.name, session, markers, self, place.name
+            )  # before the end of NAMES
             if C.NO_IMPLICIT_NAMES not in session.caps:
                 send_names(session, place)
             if session.metadata_subs and meta.enabled(session.caps):
@@ -426,7 +430,7 @@ class Client(Person):
         self._cached(packet, lambda p, fmt: render_override(server, p, fmt))
         if packet.routing.get(V.SOURCE_RELAY) == self.uniform:
             self.core.moderation.snomasks.send(
-                "v", f"{self.nick} overrode {packet.get('_nick_place')}: {packet.get('_action')}"
+                "v", f"{self.nick} overrode {packet.get(V.NICK_PLACE)}: {packet.get(V.ACTION)}"
             )
 
     def _on_knock(self, packet: Packet) -> None:
@@ -481,9 +485,7 @@ def notify_peers(client: Person, verb: str, *params: str, cap: str = C.AWAY_NOTI
                     session.send(data)
 
 
-def notify_watchers(
-    persons: PersonDirectory[Any, Any], client: Person, data: bytes, cap: str
-) -> set[int]:
+def notify_watchers(persons: Persons, client: Person, data: bytes, cap: str) -> set[int]:
     """extended-monitor: send an event line to watchers with `cap`; returns who got it."""
     done: set[int] = set()
     for watcher in persons.watchers(client.nick):
@@ -561,7 +563,7 @@ def render_message(packet: Packet, fmt: int) -> bytes:
     else:
         # A peer outside the network may leave `_nick_target` out (issue 15): never
         # `PRIVMSG  :text`, the recipient's nick is in its uniform.
-        target = packet.get(V.NICK_TARGET) or packet.target.rpartition("/~")[2] or "*"
+        target = packet.get(V.NICK_TARGET) or nick_of(packet.target) or "*"
     tags = _tags(packet, fmt) if fmt else ""
     if V.MULTILINE in packet.vars:
         return _render_multiline(packet, fmt, verb, target, tags)
@@ -660,7 +662,7 @@ def render_override(server: str, packet: Packet, fmt: int) -> bytes:
         server,
         "NOTICE",
         packet.get(V.NICK_PLACE),
-        f"*** {packet.get('_nick')} used operator override: {packet.get('_action')}",
+        f"*** {packet.get(V.NICK)} used operator override: {packet.get(V.ACTION)}",
         tags=_tags(packet, fmt),
     )
 

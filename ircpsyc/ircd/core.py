@@ -28,6 +28,7 @@ from ircpsyc.ircd import metadata as meta
 from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.client import Client, notify_watchers
 from ircpsyc.ircd.lines import line
+from ircpsyc.ircd.read_markers import send_marker
 from ircpsyc.ircd.replies import send_lusers, send_motd, send_names, send_topic
 from ircpsyc.passwords import verify_password
 from ircpsyc.persons import person as persons_person
@@ -45,12 +46,13 @@ if TYPE_CHECKING:
     from ircpsyc.ircd.durable import DurableEcho
     from ircpsyc.ircd.hostnames import HostLookups
     from ircpsyc.ircd.moderation_port import ModerationPort
-    from ircpsyc.ircd.remote import NetFront
+    from ircpsyc.ircd.net_port import NetPort
     from ircpsyc.ircd.session import Session
     from ircpsyc.psyc_backend.packet import Packet
     from ircpsyc.services.accounts import Accounts
     from ircpsyc.services.awaylog import AwayLog
     from ircpsyc.services.history import History
+    from ircpsyc.services.marks import LastSeen, ReadMarkers
     from ircpsyc.services.nickserv import NickServ
 
 log = logging.getLogger(__name__)
@@ -178,8 +180,10 @@ class IRCServer:
     history: History  # in memory until the server attaches its store
     # The network (ircpsyc.linking), of one server when none is linked: persons
     # and channels on other servers, and the network's services.
-    net: NetFront
+    net: NetPort
     awaylog: AwayLog
+    readmarkers: ReadMarkers  # draft/read-marker, per account and target
+    lastseen: LastSeen  # what each device of an account saw last (ircpsyc.ircd.replay)
     moderation: ModerationPort[Session]  # oper privileges, snomasks, K/D-lines
     cloaks: Cloaks  # host cloaking, user mode +x
     hostnames: HostLookups[Session]  # reverse DNS ([limits] resolve_hostnames)
@@ -426,6 +430,9 @@ class IRCServer:
             session.send(line(person.prefix, "JOIN", view.name, *extra))
             if view.topic:
                 send_topic(session, view)
+            send_marker(
+                self.name, session, self.readmarkers, person, view.name
+            )  # before NAMES' end
             if C.NO_IMPLICIT_NAMES not in session.caps:
                 send_names(session, view)
         person.update_away()  # a session that is not away brings the person back
@@ -503,6 +510,9 @@ class IRCServer:
         client = session.client
         if client is not None:
             self.moderation.session_gone(session, reason)
+            if session in client.sessions:
+                for observer in self.person_observers:
+                    observer.session_detached(client, session)
             client.detach(session, reason)
             if client.sessions:  # another session goes on: is the person away now?
                 client.update_away()

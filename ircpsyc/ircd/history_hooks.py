@@ -14,7 +14,6 @@ from __future__ import annotations
 from functools import partial
 
 from ircpsyc.channels.place import Member, Place, PlaceObserver, PlaceView
-from ircpsyc.ircd import caps as C
 from ircpsyc.ircd.batch import can_batch, plain, send_packets
 from ircpsyc.ircd.client import Client
 from ircpsyc.ircd.core import IRCServer, PersonObserver
@@ -24,11 +23,10 @@ from ircpsyc.persons.person import Person
 from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.network import host_of
 from ircpsyc.psyc_backend.packet import Packet
-from ircpsyc.psyc_backend.uniform import casefold
+from ircpsyc.psyc_backend.uniform import casefold, is_service
 from ircpsyc.services.history import (
     KIND_MESSAGE,
     KIND_TAGMSG,
-    Entry,
     conversation,
     party_key,
     time_of,
@@ -79,7 +77,7 @@ class PrivateHistory(PersonObserver):
         if target is None:
             account = packet.get(V.ACCOUNT_TARGET)
             target_key, target_nick = party_key(account, ""), packet.get(V.NICK_TARGET)
-        elif "/$" in target.uniform:
+        elif is_service(target.uniform):
             return  # services: passwords and such are never kept
         else:
             target_key, target_nick = key_of(target), target.nick
@@ -94,7 +92,7 @@ class PrivateHistory(PersonObserver):
         core = client.core
         history = core.history
         source = packet.routing.get(V.SOURCE, "")
-        if not source or "/$" in source or core.router.is_local(source):
+        if not source or is_service(source) or core.router.is_local(source):
             return
         trusted = core.net.network.in_network(host_of(source))
         nick = packet.get(V.NICK) or source
@@ -105,8 +103,7 @@ class PrivateHistory(PersonObserver):
         """Forget a private line its sender on another server took back (its server
         forgot it already)."""
         source = packet.routing.get(V.SOURCE, "")
-        net = client.core.net
-        trusted = net is not None and net.network.in_network(host_of(source))
+        trusted = client.core.net.network.in_network(host_of(source))
         nick = packet.get(V.NICK) or source
         sender_key = party_key(packet.get(V.ACCOUNT) if trusted else "", nick)
         target = conversation(sender_key, key_of(client))
@@ -117,7 +114,8 @@ class PrivateHistory(PersonObserver):
 
 
 class JoinReplay(PlaceObserver):
-    """Replays the last messages of a channel to a local client that joins it."""
+    """The away log's watch follows a local client that joins a channel (the replay
+    on JOIN itself is `ircpsyc.ircd.replay`, which calls `replay_plain`)."""
 
     def __init__(self, core: IRCServer) -> None:
         self.core = core
@@ -132,27 +130,25 @@ class JoinReplay(PlaceObserver):
                 awaylog.add_watch(client.account, client.nick, [place.folded])
             else:
                 awaylog.drop_watches(client.account, place.folded)
-        history = self.core.history
-        settings = self.core.config.history
-        if not settings.enabled or settings.join_replay <= 0:
-            return
-        entries: list[Entry] | None = None
-        for session in client.sessions:
-            if C.CHATHISTORY in session.caps:
-                continue  # it asks with CHATHISTORY itself
-            batch = can_batch(session)
-            if not batch and not settings.join_replay_plain:
-                continue
-            if entries is None:
-                entries = history.recent(place.folded, settings.join_replay)
-            if not entries:
-                return
-            if batch:
-                send_packets(session, place.name, (e.packet() for e in entries))
-            else:
-                for entry in entries:
-                    text = plain(entry.packet(), entry.time)
-                    session.send(line(self.core.name, "NOTICE", place.name, text))
+
+
+def replay_plain(client: Client, view: PlaceView, sessions: list[Session]) -> None:
+    """The replay on JOIN (`[history] join_replay` last messages) to `sessions` of
+    `client`, which have no device replay (ircpsyc.ircd.replay): a batch to clients
+    with batch and server-time, NOTICEs with the time to others if configured."""
+    core = client.core
+    settings = core.config.history
+    if not settings.enabled or settings.join_replay <= 0:
+        return
+    wanted = [s for s in sessions if can_batch(s) or settings.join_replay_plain]
+    if not wanted:
+        return
+    if home_elsewhere(core, view):
+        replay_remote(client, view, wanted)
+        return
+    entries = core.history.recent(view.folded, settings.join_replay)
+    if entries:
+        _replay(client, view, wanted, [e.packet() for e in entries])
 
 
 # -- channels homed on other servers: their home answers (ircpsyc.services.history_net)
@@ -167,30 +163,22 @@ def home_elsewhere(core: IRCServer, view: PlaceView | None) -> str:
 
 def remote_entered(client: Client, view: PlaceView) -> None:
     """A local client entered a channel homed elsewhere: what `JoinReplay` does for
-    local channels (the away log's watch, the replay)."""
+    local channels (the away log's watch; the replay is ircpsyc.ircd.replay's)."""
     awaylog = client.core.awaylog
     if client.account:
         if client.away:
             awaylog.add_watch(client.account, client.nick, [view.folded])
         else:
             awaylog.drop_watches(client.account, view.folded)
-    replay_remote(client, view)
 
 
-def replay_remote(client: Client, view: PlaceView) -> None:
+def replay_remote(client: Client, view: PlaceView, wanted: list[Session]) -> None:
     """The replay on JOIN for a channel homed elsewhere: asked from its home."""
     core = client.core
     settings = core.config.history
     service = core.net.history
     home = home_elsewhere(core, view)
     if not home or not settings.enabled or settings.join_replay <= 0:
-        return
-    wanted = [
-        s
-        for s in client.sessions
-        if C.CHATHISTORY not in s.caps and (can_batch(s) or settings.join_replay_plain)
-    ]
-    if not wanted:
         return
 
     service.ask(

@@ -19,7 +19,7 @@ command handlers can all use it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -135,13 +135,16 @@ def audience(person: Person) -> list[object]:
 
 
 def current_values(
-    server: str, session: MetaSession, person: Person, keys: set[str]
+    server: str,
+    session: MetaSession,
+    person: Person,
+    keys: set[str],
+    find: Callable[[str], Person | None],
 ) -> list[bytes]:
     """RPL_KEYVALUE for `keys` of the channels `person` is in and of their members (once
-    each): what a session that just subscribed to them hears of."""
+    each, found by nick with `find`): what a session that just subscribed hears of."""
     lines: list[bytes] = []
     seen: set[str] = {casefold(person.nick)}
-    directory = person.directory
     for view in list(person.channels.values()):
         lines += [
             key_value(server, session.nick, view.name, k, v)
@@ -153,7 +156,7 @@ def current_values(
             if folded in seen:
                 continue
             seen.add(folded)
-            found = directory.find(member.nick)
+            found = find(member.nick)
             if found is not None:
                 lines += [
                     key_value(server, session.nick, found.nick, k, v)

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from ircpsyc.persons.person import Person, PersonObserver, WhowasEntry
 from ircpsyc.psyc_backend.uniform import casefold
 
 if TYPE_CHECKING:
     from ircpsyc.channels.place import PlaceRegistry
-    from ircpsyc.persons.roster import Roster
     from ircpsyc.psyc_backend.router import Router
 
 WHOWAS_MAX = 1000  # nicks WHOWAS remembers
@@ -30,6 +29,35 @@ COUNTED_MODES = frozenset("io")  # user modes LUSERS counts
 
 C = TypeVar("C", bound=Person)  # the persons of the front-end's sessions
 L = TypeVar("L")  # a session that is still registering
+
+
+class FarPerson(Protocol):
+    """A person of another server as the roster has it (`RemotePerson`)."""
+
+    @property
+    def nick(self) -> str: ...
+
+    @property
+    def account(self) -> str: ...
+
+    @property
+    def server(self) -> str:
+        """The server it is online on."""
+
+
+class NetworkPersons(Protocol):
+    """The persons of the other servers (`ircpsyc.persons.roster.Roster`, which
+    imports this module), as the directory finds nicks in them and tells them of its
+    own persons."""
+
+    def find(self, folded: str) -> FarPerson | None: ...
+
+    def find_nick(self, nick: str) -> Person | None: ...
+
+    def person_online(self, client: Person) -> None: ...
+
+    def person_offline(self, client: Person) -> None: ...
+
 
 # Ends a person of a front-end with no sessions (KILL of an XMPP user): True when
 # the person was its own.
@@ -62,7 +90,7 @@ class PersonDirectory(Generic[C, L]):
         self.keepers: list[Keeper] = []
         # Persons whose sessions are being ended for good (KILL, GHOST): not kept.
         self.letting_go: set[Person] = set()
-        self.roster: Roster | None = None  # the other servers' persons, once linked
+        self.roster: NetworkPersons | None = None  # the other servers' persons, once linked
         # casefolded account -> the persons of a session here logged in to it (the first
         # is the one a new connection of the account attaches to: multiclient)
         self.by_account: dict[str, list[C]] = {}

@@ -48,7 +48,15 @@ from ircpsyc import __version__
 from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.packet import Packet, Value
 from ircpsyc.psyc_backend.router import RemoteEntity
-from ircpsyc.psyc_backend.uniform import Uniform, UniformError, normalize, root
+from ircpsyc.psyc_backend.uniform import (
+    Uniform,
+    UniformError,
+    is_person,
+    is_service,
+    nick_of,
+    normalize,
+    root,
+)
 from ircpsyc.psyc_backend.wire import PacketError, Parser, render
 from ircpsyc.psyc_backend.wire09 import (
     OPENING,
@@ -443,7 +451,7 @@ class Foreign:
         # A circuit lost under its members: psyced calls this a netburp.  Places make
         # the persons of that host leave, replicas of its places lose its members.
         log.info("foreign circuit with %s lost: %s", authority, circuit.reason)
-        self.network._tell_lost(host, "")
+        self.network.tell_lost(host, "")
 
     def _failed(self, authority: str, reason: str) -> None:
         delay = self.delay.get(authority, BACKOFF_MIN)
@@ -461,7 +469,7 @@ class Foreign:
         queue = self.queues.pop(authority, None) or ()
         self.dropped += len(queue)
         for packet in queue:
-            self.network.router._bounce(packet)
+            self.network.router.bounce(packet)
 
     def tick(self, now: float) -> None:
         for circuit in list(self.circuits):
@@ -562,9 +570,9 @@ class Foreign:
             routing[V.SOURCE] = routing.pop(V.CONTEXT)
             routing.pop(V.SOURCE_RELAY, None)
         nick = packet.get(V.NICK)
-        if nick.startswith("psyc://") and "/~" in nick:  # psyced wants the nick itself
+        if nick.startswith("psyc://") and is_person(nick):  # psyced wants the nick itself
             vars = dict(vars)
-            vars[V.NICK] = nick[nick.index("/~") + 2 :]
+            vars[V.NICK] = nick_of(nick)
         place = packet.get(V.NICK_PLACE)
         if place.startswith("#") and not place.startswith("#psyc:"):
             vars = dict(vars)
@@ -663,7 +671,7 @@ class Foreign:
             packet = Packet(
                 V.NOTICE_PLACE_LEAVE,
                 {V.CONTEXT: routing[V.SOURCE], V.SOURCE_RELAY: target},
-                {V.NICK: target[target.rfind("/~") + 2 :]},
+                {V.NICK: nick_of(target)},
             )
             routing, target = packet.routing, ""
         elif method.startswith(V.ECHO_PLACE) and V.CONTEXT not in routing and target:
@@ -672,7 +680,11 @@ class Foreign:
             if method.startswith(V.ECHO_PLACE_ENTER):
                 packet.vars.setdefault(V.TIME_CREATED, "0")
                 routing[V.COUNTER] = str(self.counters.setdefault(context, 0))
-        if method.startswith(V.FAILURE) and "/~" in target and "/~" in routing.get(V.SOURCE, ""):
+        if (
+            method.startswith(V.FAILURE)
+            and is_person(target)
+            and is_person(routing.get(V.SOURCE, ""))
+        ):
             # psyced's refusals (`_failure_filter_strangers`, ...) have no IRC form:
             # its own words, as a NOTICE from whoever refused.
             packet = Packet(
@@ -682,8 +694,8 @@ class Foreign:
                 psyctext(packet.body, packet) or method,
             )
             routing, method = packet.routing, packet.method
-        if method.startswith(V.MESSAGE) and "/~" in target and V.NICK_TARGET not in packet.vars:
-            packet.vars[V.NICK_TARGET] = target[target.index("/~") + 2 :]
+        if method.startswith(V.MESSAGE) and is_person(target) and V.NICK_TARGET not in packet.vars:
+            packet.vars[V.NICK_TARGET] = nick_of(target)
         relay = routing.get(V.SOURCE_RELAY, "")
         nick = packet.get(V.NICK)
         if relay and relay == routing.get(V.CONTEXT) and nick and "/" not in nick:
@@ -691,19 +703,19 @@ class Foreign:
             routing[V.SOURCE_RELAY] = relay = relay[: relay.index("/", 7) + 1] + "~" + nick
         if not relay and not target and packet.get(V.NICK):
             # psyced leaves `_source_relay` out of a cast to the speaker's own host.
-            mine = f"psyc://{network.me}/~{packet.get('_nick')}"
+            mine = f"psyc://{network.me}/~{packet.get(V.NICK)}"
             entity = network.router.lookup(mine)
             if entity is not None and entity.__class__ is not RemoteEntity:
                 routing[V.SOURCE_RELAY] = relay = mine
-        if "/~" in relay and V.PREFIX not in packet.vars:
+        if is_person(relay) and V.PREFIX not in packet.vars:
             relay_host = split_authority(authority_of(relay))[0]
             if self.is_foreign(relay_host):  # psyced's casts name the speaker only so
-                nick = packet.get(V.NICK) or relay[relay.index("/~") + 2 :]
+                nick = packet.get(V.NICK) or nick_of(relay)
                 packet.vars[V.PREFIX] = f"{relay}!{nick}@{relay_host}"
         network.router.foreign_in(packet)
         if not target:
             context = routing.get(V.CONTEXT, "")
-            if "/$" in context:
+            if is_service(context):
                 return  # no services of foreign servers
             count = self.counters.get(context)
             if count is None:

@@ -611,7 +611,7 @@ class Network:
             for seq in [s for s, entry in stream.unacked.items() if not entry[2]]:
                 del stream.unacked[seq]
         if name not in self.split:
-            self._tell_lost(name, old_boot)
+            self.tell_lost(name, old_boot)
         self.split.discard(name)
         self.lost_at.pop(name, None)
         if name in self.reachable:
@@ -619,7 +619,8 @@ class Network:
         else:
             self.rebooted.add(name)
 
-    def _tell_lost(self, name: str, boot: str) -> None:
+    def tell_lost(self, name: str, boot: str) -> None:
+        """Tell the listeners that server (or foreign host) `name` is lost."""
         for listener in list(self.listeners):
             try:
                 listener.server_lost(name, boot)
@@ -646,7 +647,7 @@ class Network:
             if name not in self.split and now - since >= self.split_grace:
                 self.split.add(name)
                 log.info("server %s split off (unreachable for %.0fs)", name, now - since)
-                self._tell_lost(name, self.boots.get(name, ""))
+                self.tell_lost(name, self.boots.get(name, ""))
 
     # -- routing
 

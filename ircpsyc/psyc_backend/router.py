@@ -250,7 +250,7 @@ class Router:
             if self.uplink.send(packet):
                 return True
             self.undeliverable += 1
-            self._bounce(packet)
+            self.bounce(packet)
             return False
         if entity is None:
             for resolver in self._resolvers:
@@ -259,13 +259,15 @@ class Router:
                     break
         if entity is None:
             self.undeliverable += 1
-            self._bounce(packet)
+            self.bounce(packet)
             return False
         self.delivered += 1
         entity.receive(packet)
         return True
 
-    def _bounce(self, packet: Packet) -> None:
+    def bounce(self, packet: Packet) -> None:
+        """Tell the sender of `packet` that its target is unknown (an `_error_unknown_name_*`),
+        unless the packet is itself an answer."""
         source = packet.routing.get(V.SOURCE)
         if (
             not source

@@ -175,7 +175,7 @@ ERROR_UNKNOWN_NAME_PLACE = "_error_unknown_name_place"  # no such place (403)
 ERROR_UNKNOWN_NAME_USER = "_error_unknown_name_user"  # psyced: no such person (401)
 ERROR_UNAVAILABLE_NICK = "_error_unavailable_nick"  # the nick is taken (433)
 
-# -- Roster: who is online on each server (ircd/remote.py) -------------------
+# -- Roster: who is online on each server (persons/roster.py) ----------------
 
 REQUEST_ROSTER = "_request_roster"  # a server asks another for its online persons
 STATUS_ROSTER = "_status_roster"  # the whole roster of a server (snapshot)
@@ -240,6 +240,9 @@ STATUS_AWAYLOG_STORE = "_status_awaylog_store"  # the line is kept
 STATUS_AWAYLOG_CLEAR = "_status_awaylog_clear"  # cleared, with the count
 FAILURE_AWAYLOG = "_failure_awaylog"  # the away log is disabled there (family)
 FAILURE_AWAYLOG_STORE = "_failure_awaylog_store"  # the line could not be kept
+REQUEST_MARKER = "_request_marker"  # move an account's read marker at its home
+REQUEST_MARKERS = "_request_markers"  # send me all read markers of an account
+NOTICE_MARKER = "_notice_marker"  # an account's read markers moved (from its home)
 
 # -- Operators: the network service of opers (ircd/operator_service.py) ----------------
 
@@ -283,6 +286,7 @@ TARGET_RELAY = "_target_relay"  # psyced: the final receiver behind _target
 SOURCE_IDENTITY = "_source_identity"  # psyced: the identity (UNI) behind a location
 TAG = "_tag"  # psyced: a request's tag; the answer carries it as _tag_relay
 TAG_RELAY = "_tag_relay"  # psyced: the tag of the request this packet answers
+TAG_REPLY = "_tag_reply"  # psyced's 0.9 syntax for _tag_relay (wire09 translates it)
 COUNTER = "_counter"  # psyced: a context's sequence number (in-order apply, replay)
 FRAGMENT = "_fragment"  # Spec: fragment number of a split packet (understood, unused)
 AMOUNT_FRAGMENTS = "_amount_fragments"  # Spec: how many fragments (understood, unused)
@@ -439,6 +443,9 @@ METHOD_AWAYLOG = "_method_awaylog"  # the method of the kept line
 NICK_PLACE_AWAYLOG = "_nick_place_awaylog"  # the place the kept line was said in
 INDEX_AWAYLOG = "_index_awaylog"  # the number of a kept line
 TIME_AWAYLOG = "_time_awaylog"  # when the kept line was said
+ACCOUNT_MARKER = "_account_marker"  # whose read markers
+LIST_TARGET_MARKER = "_list_target_marker"  # read markers: their targets (channel or nick)
+LIST_TIME_MARKER = "_list_time_marker"  # read markers: their times in ms (same order)
 FLAG_READ = "_flag_read"  # the kept line was read
 FLAG_UNREAD = "_flag_unread"  # only unread lines, please
 

@@ -19,9 +19,10 @@ read.  `resolve` is the seam to the account service: it maps a nick to the
 registered account that owns it ("" for none); until accounts exist it
 answers "" and only logged-in, away clients get entries.
 
-A mention is kept only while its account has no session that is here and not
-away (`present`, the seam to the rosters of the network: a watch that outlived
-its reason, e.g. on a server the account quit from, records nothing), and it
+A mention is kept only while no person of its account is in that channel and not
+away (`present`, the seam to the places and rosters of the network: a watch that
+outlived its reason records nothing; a session elsewhere, e.g. a phone that has
+not joined its channels yet, does not end the watch), and it
 goes where the account's away log lives (`route`: the front-end sends it to
 the account's home server, ircpsyc.services.awaylog_net).  The same line may be
 found by two servers (the channel's home, where the account quit, and the
@@ -113,8 +114,9 @@ class AwayLog(PlaceObserver):
         self.config = config
         self.clock = clock
         self.resolve: Callable[[str], str] = lambda nick: ""  # nick -> registered account
-        # account -> whether it has a session (anywhere) that is not away: no mentions then.
-        self.present: Callable[[str], bool] = lambda account: False
+        # (account, channel) -> whether a person of the account is in that channel and
+        # not away (on any server): it sees the line, no mention is kept then.
+        self.present: Callable[[str, str], bool] = lambda account, channel: False
         # Where a mention goes: (account, line, channel); the front-end routes it to the
         # account's home (ircpsyc.ircd.awaylog_hooks.route_mention).
         self.route: Callable[[str, Packet, str], object] = self.record
@@ -303,8 +305,8 @@ class AwayLog(PlaceObserver):
             if account is None or account in done or account == speaker or word == speaker_nick:
                 continue
             done.add(account)
-            if self.present(account):
-                self.drop_watches(account)  # back somewhere: the watch is stale
+            if self.present(account, place.folded):
+                self.drop_watches(account, place.folded)  # back there: the watch is stale
             else:
                 self.route(account, packet, place.name)
 

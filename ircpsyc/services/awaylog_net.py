@@ -26,7 +26,7 @@ log anybody in): the home answers any server of the network and nobody else.
         and its body
     _status_awaylog_store    (routing _tag_relay) kept (or kept already: one entry per msgid)
     _failure_awaylog_store   (routing _tag_relay) not kept, _reason:
-        "present"              a mention for an account that is here and not away now
+        "present"              a mention for an account that is in that channel, not away
                                (the sender's watch is stale: it drops it)
         "disabled"             no away log on the home
         "unknown"              not a line the away log keeps
@@ -68,6 +68,7 @@ from ircpsyc.psyc_backend.uniform import host_of
 from ircpsyc.services.awaylog import AwayEntry, AwayLog
 
 if TYPE_CHECKING:
+    from ircpsyc.config import Config
     from ircpsyc.psyc_backend.network import Network
     from ircpsyc.psyc_backend.router import Router
 
@@ -112,7 +113,7 @@ class NetAwayLog:
         network: Network,
         router: Router,
         awaylog: Callable[[], AwayLog | None],
-        config: Callable[[], Any],
+        config: Callable[[], Config],
         clock: Callable[[], float],
     ) -> None:
         self.network = network
@@ -283,7 +284,7 @@ class NetAwayLog:
         reason = ""
         if not line_method.startswith(KEPT):
             reason = "unknown"
-        elif channel and awaylog.present(account):
+        elif channel and awaylog.present(account, channel):
             reason = "present"
         if reason:
             self.router.send(Packet(V.FAILURE_AWAYLOG_STORE, routing, {V.REASON: reason}))

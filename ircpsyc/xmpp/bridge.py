@@ -221,7 +221,7 @@ class Bridge(PlaceObserver):
             puppet = self.puppets.get(normalize(member.uniform)) if member is not None else None
             if puppet is not None:
                 self._drop_puppet(
-                    puppet, True, f"Kicked by {packet.get('_nick')}: {packet.get('_reason')}"
+                    puppet, True, f"Kicked by {packet.get(V.NICK)}: {packet.get(V.REASON)}"
                 )
         elif method.startswith(V.NOTICE_PLACE_LEAVE):
             puppet = self.puppets.get(relay)

@@ -258,7 +258,7 @@ def on_redact(gw: Host, person: XmppPerson, packet: Packet) -> None:
         if reason:
             S.text_child(retract, "reason", reason, S.RETRACT)
         SubElement(message, S.qname("fallback", S.FALLBACK), {"for": S.RETRACT})
-        S.text_child(message, "body", f"{packet.get('_nick')} retracted a message.")
+        S.text_child(message, "body", f"{packet.get(V.NICK)} retracted a message.")
         gw.send(message)
 
 

@@ -99,7 +99,9 @@ async def test_a_person_stays_when_it_quits_and_gets_back_what_it_missed(
     more = await back.sync()
     joined = find(more, "JOIN")
     assert joined and joined[0].params[0] == channel, more
-    assert any("while you were gone" in m.params[-1] for m in more if m.command == "NOTICE"), more
+    # The away log's line, from its sender with its time (ircpsyc.ircd.replay).
+    kept = [m for m in more if m.command == "PRIVMSG" and m.params[0] == nick]
+    assert kept and kept[0].params[1].endswith("] while you were gone"), more
     unaway = await bob.expect("AWAY")
     assert unaway.params == [] and unaway.source is not None
     assert unaway.source.startswith(nick + "!")

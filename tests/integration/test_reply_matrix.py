@@ -98,6 +98,14 @@ TYPICAL: dict[str, list[str]] = {
     "LINKS": ["*", "nowhere.example"],
     "LIST": ["{chan}", ">0", "<100", "#*", "*a*a*a*a*a*a*a*ab", "!{chan}"],
     "LUSERS": ["*"],
+    "MARKREAD": [
+        "{chan}",
+        f"{{chan}} {TS}",
+        f"{{peer}} {TS_LATE}",
+        "{chan} *",
+        "{chan} timestamp=garbage",
+        "{peer}",
+    ],
     "MAP": ["*"],
     "MODE": [
         "{chan}",

@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -65,7 +66,15 @@ WANTED = {
 class WeeChat:
     """One weechat-headless process, its fifo and its logger files."""
 
-    def __init__(self, binary: str, home: Path, port: int, nick: str, channel: str) -> None:
+    def __init__(
+        self,
+        binary: str,
+        home: Path,
+        port: int,
+        nick: str,
+        channel: str,
+        sasl: tuple[str, str] | None = None,
+    ) -> None:
         self.home = home
         self.nick = nick
         self.channel = channel
@@ -78,7 +87,12 @@ class WeeChat:
             "/set logger.file.flush_delay 0",
             f'/set logger.file.time_format "{LOG_TIME}"',
             f"/server add {SERVER} 127.0.0.1/{port} -notls -nicks={nick} "
-            f"-username=wee -realname=WeeChat -autojoin={channel}",
+            f"-username=wee -realname=WeeChat -autojoin={channel}"
+            + (
+                f" -sasl_mechanism=plain -sasl_username={sasl[0]} -sasl_password={sasl[1]}"
+                if sasl is not None
+                else ""
+            ),
             "/server raw",
             "/command -buffer irc.irc_raw * /buffer set localvar_del_no_log",
             "/command -buffer irc.irc_raw * /logger set 9",
@@ -323,6 +337,74 @@ async def talk(wc: WeeChat, server: ServerProcess) -> None:
     buffers = ("core.weechat", f"irc.server.{SERVER}", wc.channel_buffer)
     errors = [e for b in buffers for e in wc.log(b) if e.split("\t")[1:2] == ["=!="]]
     assert not errors, "\n".join(errors)
+
+
+@aio
+async def test_weechat_reconnects_and_sees_what_it_missed(
+    ircpsyc_server: ServerStarter, tmp_path: Path
+) -> None:
+    """WeeChat 3.8 has server-time but no batch: what its device (SASL
+    `account@weechat`) missed comes back as the original lines from their sender, in
+    the channel's buffer and in a query buffer, the time before the text."""
+    binary = weechat_binary()
+    server = ircpsyc_server()
+    account, channel, password = unique("wr"), "#" + unique("wrc"), "wee-pass"
+    first = await connect_registered(server.port, account)
+    await first.send(f"PRIVMSG NickServ :REGISTER {password}")
+    await first.expect("900")
+    await first.quit()
+    wc = WeeChat(
+        binary,
+        tmp_path / "weechat",
+        server.port,
+        account,
+        channel,
+        sasl=(f"{account}@weechat", password),
+    )
+    try:
+        await wc.wait_for(
+            f"366 for {channel}", lambda: any(m.command == "366" for m in wc.raw("-->"))
+        )
+        assert find_line(wc.raw("-->"), "903", lambda m: True), "SASL did not succeed"
+        other = unique("raw")
+        client = await connect_registered(server.port, other)
+        await client.send(f"JOIN {channel}")
+        await client.collect("366")
+        await wc.command(f"irc.server.{SERVER} */disconnect")
+        # The account's person is always-on (the default): it stays, shown away.
+        for _ in range(50):
+            await client.send(f"WHOIS {account}")
+            if find_line(await client.collect("318"), "301", lambda m: True):
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the always-on person was not shown away")
+        await client.send(f"PRIVMSG {channel} :said while you were gone")
+        await client.send(f"PRIVMSG {account} :a private word")
+        await client.sync()
+        await wc.command(f"irc.server.{SERVER} */connect {SERVER}")
+
+        def in_buffer(buffer: str, text: str) -> str | None:
+            pattern = re.compile(r"\[\d\d:\d\d\] " + re.escape(text) + "$")
+            return next((e for e in wc.log(buffer) if pattern.search(e)), None)
+
+        said = await wc.wait_for(
+            "the channel line replayed",
+            lambda: in_buffer(wc.channel_buffer, "said while you were gone"),
+        )
+        assert said.split("\t")[1].endswith(other), said
+        query = f"irc.{SERVER}.{other.lower()}"
+        private = await wc.wait_for(
+            "the private message replayed", lambda: in_buffer(query, "a private word")
+        )
+        assert private.split("\t")[1].endswith(other), private
+        status = wc.log(f"irc.server.{SERVER}")
+        assert not any("said while you were gone" in e for e in status), status
+    except BaseException:
+        print(wc.report())
+        raise
+    finally:
+        wc.kill()
 
 
 def test_without_weechat_the_test_fails_and_says_how_to_install(

@@ -15,6 +15,7 @@ import ircpsyc.ircd.commands.monitor
 import ircpsyc.ircd.commands.multiline
 import ircpsyc.ircd.commands.oper
 import ircpsyc.ircd.commands.query
+import ircpsyc.ircd.commands.readmarker
 import ircpsyc.ircd.commands.redact
 import ircpsyc.ircd.commands.registration
 import ircpsyc.ircd.commands.rename

@@ -114,7 +114,7 @@ def _subscriptions(s: Session, sub: str, keys: list[str]) -> None:
         s.fail(CMD, *failure)
     if added and s.client is not None and meta.enabled(s.caps):
         # What the new keys hold now, on the channels we are in and their members.
-        current = meta.current_values(s.core.name, s, s.client, added)
+        current = meta.current_values(s.core.name, s, s.client, added, s.core.find)
         if current:
             s.core.send_metadata(s, s.nick, current)
 
