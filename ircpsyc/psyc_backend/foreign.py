@@ -156,6 +156,7 @@ class ForeignCircuit:
         write: Callable[[bytes], None],
         close: Callable[[], None],
         now: float,
+        answered: bool = False,
     ) -> None:
         self.foreign = foreign
         self.address = address  # the peer's IP address
@@ -174,6 +175,7 @@ class ForeignCircuit:
         self.held: deque[Packet] = deque()  # waiting for a name to resolve
         self.reason = ""
         self.refused = 0
+        self.opening_sent = answered  # the link listener sent our `|` already
         if outbound:
             self._greet()
 
@@ -187,7 +189,8 @@ class ForeignCircuit:
             {V.SOURCE: me},
             {V.IMPLEMENTATION: f"ircpsyc/{__version__}"},
         )
-        opening = OPENING if self.syntax == SYNTAX_09 else b"|\n"
+        opening = b"" if self.opening_sent else OPENING if self.syntax == SYNTAX_09 else b"|\n"
+        self.opening_sent = True
         self._write(opening + self.encode(hello))
 
     def encode(self, packet: Packet) -> bytes:
@@ -208,6 +211,16 @@ class ForeignCircuit:
             try:
                 syntax = detect_syntax(self.head)
             except PacketError as error:
+                # psyced's answer to a circuit that starts with neither `.` nor `|`.
+                self._write(
+                    render09(
+                        Packet(
+                            V.ERROR_SYNTAX_INITIALIZATION,
+                            {V.SOURCE: self.foreign.me_root},
+                            {V.REASON: error.reason},
+                        )
+                    )
+                )
                 self.fail(f"bad first line: {error.reason}")
                 return
             if syntax is None:
@@ -224,6 +237,12 @@ class ForeignCircuit:
         except PacketError as error:
             for packet in error.packets:
                 self._packet(packet, now)
+            if self.state != CLOSED:
+                reason = f"cannot parse your packets: {error.reason}"
+                self.send(
+                    Packet(V.ERROR_SYNTAX, {V.SOURCE: self.foreign.me_root}, {V.REASON: reason}),
+                    now,
+                )
             self.fail(f"cannot parse its packets: {error.reason}")
             return
         for packet in packets:
@@ -788,7 +807,12 @@ class ForeignService:
         task.add_done_callback(self.tasks.discard)
 
     def start_circuit(
-        self, protocol: ForeignProtocol, address: str, authority: str, first: bytes
+        self,
+        protocol: ForeignProtocol,
+        address: str,
+        authority: str,
+        first: bytes,
+        answered: bool = False,
     ) -> ForeignCircuit | None:
         foreign = self.foreign
         if not foreign.admit(address):
@@ -798,7 +822,7 @@ class ForeignService:
                 foreign.dial_failed(authority, "too many circuits with its address")
             return None
         circuit = ForeignCircuit(
-            foreign, address, authority, protocol.write, protocol.close, time.monotonic()
+            foreign, address, authority, protocol.write, protocol.close, time.monotonic(), answered
         )
         foreign.opened(circuit)
         if first:
@@ -842,15 +866,19 @@ class ForeignService:
             self.resolving.discard(host)
         self.foreign.resolved(host, found)
 
-    def adopt(self, transport: asyncio.Transport, first: bytes) -> ForeignProtocol:
-        """A connection to our PSYC listener whose first line is psyced's `.`: the
-        link listener hands it over (see ircpsyc.psyc_backend.link_io.LinkProtocol)."""
+    def adopt(
+        self, transport: asyncio.Transport, first: bytes, answered: bool = False
+    ) -> ForeignProtocol:
+        """A connection to our PSYC listener from a foreign server (psyced's `.`, or
+        PSYC 1.0 without our link handshake): the link listener hands it over with
+        what it received (ircpsyc.psyc_backend.link_io.LinkProtocol); `answered`: it
+        sent our `|` opening already."""
         protocol = ForeignProtocol(self, "")
         protocol.transport = transport
         address = ""
         with contextlib.suppress(Exception):
             address = str(transport.get_extra_info("peername")[0])
-        protocol.circuit = self.start_circuit(protocol, address, "", first)
+        protocol.circuit = self.start_circuit(protocol, address, "", first, answered)
         return protocol
 
     async def stop(self) -> None:
