@@ -579,7 +579,7 @@ def error_to_numeric(session: Session, packet: Packet) -> None:
         session.numeric(
             N.ERR_NOSUCHNICK,
             packet.get(V.NICK_TARGET) or packet.get(V.UNIFORM),
-            "No such nick/channel",
+            packet.body or "No such nick/channel",
         )
     elif method in _REDACT_FAILS:
         code, text = _REDACT_FAILS[method]

@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ircpsyc import __version__
 from ircpsyc.psyc_backend import vocabulary as V
+from ircpsyc.psyc_backend.hostpolicy import HostPolicy
 from ircpsyc.psyc_backend.packet import Packet, Value
 from ircpsyc.psyc_backend.router import RemoteEntity
 from ircpsyc.psyc_backend.uniform import Uniform, UniformError, normalize, root
@@ -174,6 +175,7 @@ class ForeignCircuit:
         self.last_pong = now
         self.held: deque[Packet] = deque()  # waiting for a name to resolve
         self.reason = ""
+        self.peer_error = ""  # what the peer said was wrong with us, if it did
         self.refused = 0
         self.opening_sent = answered  # the link listener sent our `|` already
         if outbound:
@@ -268,9 +270,9 @@ class ForeignCircuit:
             return
         if not packet.routing.get(V.TARGET) and not packet.routing.get(V.CONTEXT):
             if method.startswith((V.ERROR, V.FAILURE)):
-                log.info(
-                    "foreign %s says %s: %s", self, method, packet.get(V.REASON) or packet.body
-                )
+                said = (packet.get(V.REASON) or packet.body)[:200]
+                log.info("foreign %s says %s: %s", self, method, said)
+                self.peer_error = f"it says {method}: {said}" if said else f"it says {method}"
             return  # a circuit-level packet we have no use for
         self.foreign.incoming(self, packet)
 
@@ -337,8 +339,15 @@ class Foreign:
         # sends the echo to our person's host (a circuit it may still be opening) and
         # its casts along the circuit the request came on.
         self.entering: OrderedDict[str, deque[Packet]] = OrderedDict()
+        # And the requests themselves, answered with an error if the circuit goes
+        # (or the peer refuses us) before the echo: a JOIN never waits for ever.
+        self.requests: OrderedDict[str, Packet] = OrderedDict()
         self.refused = 0
+        self.refused_dials = 0  # packets for hosts [federation] keeps us from dialling
         self.dropped = 0
+        # Which hosts we federate with ([federation]); linking installs the configured
+        # one (whose default keeps users from making us dial non-public addresses).
+        self.policy = HostPolicy(dial_private=True)
         self.dial: Callable[[str], None] = lambda authority: None
         # Whether members of a place sit behind `host` (ours in its places, or its
         # persons in ours): such a circuit is kept when idle (ircpsyc.linking).
@@ -410,6 +419,12 @@ class Foreign:
         if not ok or not self.is_foreign(split_authority(authority)[0]):
             circuit.fail(f"greets as {authority}, which is not its address {circuit.address}")
             return
+        refusal = self.policy.caller_refusal(split_authority(authority)[0], circuit.address)
+        if refusal:  # psyced's answer to a peer it blocks
+            error = Packet(V.ERROR_ILLEGAL_SOURCE, {V.SOURCE: self.me_root}, {V.REASON: refusal})
+            circuit.send(error, now)
+            circuit.fail(refusal)
+            return
         circuit.authority = authority
         circuit.state = "open"
         self._remember(authority)
@@ -451,12 +466,16 @@ class Foreign:
         if circuit.outbound:
             self.dialing.discard(circuit.outbound)
             if circuit.state != OPEN and not idle and not circuit.greeted:
-                self._failed(circuit.outbound, circuit.reason or "closed before its greeting")
+                reason = circuit.peer_error or circuit.reason or "closed before its greeting"
+                self.dial_failed(circuit.outbound, reason)
         if idle or not authority or authority in self.by_authority:
             return
+        host = split_authority(authority)[0]
+        # Enter requests it will never answer now: the user hears why.
+        why = circuit.peer_error or f"lost the circuit: {circuit.reason or 'closed'}"
+        self._unanswered(authority, f"cannot federate with {authority}: {why}")
         if self.queues.get(authority):
             self.next_dial.setdefault(authority, self.clock())
-        host = split_authority(authority)[0]
         if any(split_authority(a)[0] == host for a in self.by_authority):
             return
         # A circuit lost under its members: psyced calls this a netburp.  Places make
@@ -479,8 +498,19 @@ class Foreign:
         # PRIVMSG its 401) instead of waiting for a server that may never come.
         queue = self.queues.pop(authority, None) or ()
         self.dropped += len(queue)
+        why = f"cannot federate with {authority}: {reason}"
         for packet in queue:
-            self.network.router._bounce(packet)
+            self.network.router.bounce(packet, why)
+        self._unanswered(authority, why, bounce=False)
+
+    def _unanswered(self, authority: str, why: str, bounce: bool = True) -> None:
+        """Forget the enter requests to `authority` (answered with `why`, unless the
+        caller bounced them with the queue they waited in)."""
+        for place in [p for p in self.requests if authority_of(p) == authority]:
+            self.entering.pop(place, None)
+            request = self.requests.pop(place)
+            if bounce:
+                self.network.router.bounce(request, why)
 
     def tick(self, now: float) -> None:
         for circuit in list(self.circuits):
@@ -516,6 +546,7 @@ class Foreign:
             ],
             "queued": sum(len(q) for q in self.queues.values()),
             "refused": self.refused,
+            "refused_dials": self.refused_dials,
             "dropped": self.dropped,
         }
 
@@ -528,6 +559,14 @@ class Foreign:
             authority = authority_of(target)
         if not authority:
             return False
+        circuit = self.by_authority.get(authority)
+        if circuit is not None and circuit.state != OPEN:
+            circuit = None
+        refusal = "" if circuit else self.policy.name_refusal(split_authority(authority)[0])
+        if refusal:  # never dialled: the user hears why at once
+            self.refused_dials += 1
+            self.network.router.bounce(packet, refusal)
+            return True
         method = packet.method
         if method.startswith((V.REQUEST_ENTER, V.REQUEST_CONTEXT_ENTER)):
             place = normalize(packet.routing.get(V.TARGET, ""))
@@ -535,8 +574,10 @@ class Foreign:
                 self.entering[place] = deque(maxlen=ENTER_HOLD)
                 while len(self.entering) > MAX_ENTERING:
                     self.entering.popitem(last=False)
-        circuit = self.by_authority.get(authority)
-        if circuit is not None and circuit.state == OPEN:
+            self.requests[place] = packet
+            while len(self.requests) > MAX_ENTERING:
+                self.requests.popitem(last=False)
+        if circuit is not None:
             circuit.send(self._outgoing(packet), self.clock())
             return True
         queue = self.queues.get(authority)
@@ -651,6 +692,9 @@ class Foreign:
             return
         if not ok:
             return self._refuse(circuit, packet, f"{host} is not its address {circuit.address}")
+        refusal = self.policy.caller_refusal(host, circuit.address)
+        if refusal:
+            return self._refuse(circuit, packet, refusal)
         if circuit.state != OPEN:  # no greeting: its first packet vouches for its host
             self.greeting(circuit, Packet("", {V.SOURCE: root(host)}), self.clock())
         for name in [k for k in routing if k.startswith("_route") or k == V.COUNTER]:
@@ -738,6 +782,7 @@ class Foreign:
             return  # nothing for our root from outside (roster, states: network only)
         network.router.link_in(packet)
         if packet.method.startswith(V.ECHO_PLACE_ENTER):
+            self.requests.pop(normalize(routing.get(V.CONTEXT, "")), None)
             for cast in self.entering.pop(normalize(routing.get(V.CONTEXT, "")), ()):
                 self._deliver(cast)
 
@@ -837,12 +882,33 @@ class ForeignService:
         loop = asyncio.get_running_loop()
         local = (self.bind, 0) if self.bind else None
         try:
-            await asyncio.wait_for(
-                loop.create_connection(
-                    lambda: ForeignProtocol(self, authority), host, port, local_addr=local
-                ),
-                DIAL_TIMEOUT,
+            # Resolved here and checked against [federation]; the connection goes to an
+            # address checked, never to the name again (which could resolve elsewhere).
+            infos = await asyncio.wait_for(
+                loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), DIAL_TIMEOUT
             )
+            found = list(dict.fromkeys(str(info[4][0]) for info in infos))
+            addresses, refusal = self.foreign.policy.dial_addresses(host, found)
+            if refusal:
+                self.foreign.refused_dials += 1
+                self.foreign.dial_failed(authority, refusal)
+                return
+            error: Exception | None = None
+            for address in addresses:
+                try:
+                    await asyncio.wait_for(
+                        loop.create_connection(
+                            lambda: ForeignProtocol(self, authority),
+                            address,
+                            port,
+                            local_addr=local,
+                        ),
+                        DIAL_TIMEOUT,
+                    )
+                    return
+                except (OSError, TimeoutError) as failed:
+                    error = failed
+            raise error or OSError(f"{host} does not resolve")
         except (OSError, TimeoutError, ValueError) as error:
             self.foreign.dial_failed(authority, f"dial: {error or type(error).__name__}")
 

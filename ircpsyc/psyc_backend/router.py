@@ -250,7 +250,7 @@ class Router:
             if self.uplink.send(packet):
                 return True
             self.undeliverable += 1
-            self._bounce(packet)
+            self.bounce(packet)
             return False
         if entity is None:
             for resolver in self._resolvers:
@@ -259,13 +259,14 @@ class Router:
                     break
         if entity is None:
             self.undeliverable += 1
-            self._bounce(packet)
+            self.bounce(packet)
             return False
         self.delivered += 1
         entity.receive(packet)
         return True
 
-    def _bounce(self, packet: Packet) -> None:
+    def bounce(self, packet: Packet, reason: str = "") -> None:
+        """Tell the sender its packet reached nobody (`reason`: why, in its words)."""
         source = packet.routing.get(V.SOURCE)
         if (
             not source
@@ -279,6 +280,7 @@ class Router:
             unknown,
             {V.SOURCE: target, V.TARGET: source},
             {V.UNIFORM: target, V.METHOD_RELAY: packet.method, **_names(packet)},
+            reason,
         )
         if V.TAG in packet.routing:
             reply.routing[V.TAG_RELAY] = packet.routing[V.TAG]

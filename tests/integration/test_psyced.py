@@ -134,6 +134,7 @@ def ours(factory: ServerFactory) -> ServerProcess:
             "server": {"name": name},
             "listen": {"psyc": f"{name}:4404"},
             "limits": {"flood_rate": 1000.0, "flood_burst": 1000},
+            "federation": {"dial_private": True},  # psyced is on loopback
         }
     )
 
@@ -389,6 +390,7 @@ async def test_our_psyc_port_is_not_4404(psyced: Psyced, factory: ServerFactory)
             "server": {"name": name},
             "listen": {"psyc": f"{name}:{free_port()}"},
             "limits": {"flood_rate": 1000.0, "flood_burst": 1000},
+            "federation": {"dial_private": True},
         }
     )
     port = str(ours.config["listen"]["psyc"]).rsplit(":", 1)[1]
