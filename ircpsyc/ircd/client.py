@@ -584,6 +584,12 @@ def error_to_numeric(session: Session, packet: Packet) -> None:
     elif method in _REDACT_FAILS:
         code, text = _REDACT_FAILS[method]
         session.fail("REDACT", code, channel, packet.get(V.ID_REDACTED), text)
+    elif channel and method.startswith(
+        (V.ERROR_UNAVAILABLE_FUNCTION_PLACE, V.ERROR_NECESSARY_PRIVILEGE)
+    ):  # a foreign place (psyced) refusing a topic, kick or setting
+        session.numeric(N.ERR_CHANOPRIVSNEEDED, channel, packet.body or "Not for you here")
+    elif packet.body:  # a foreign server's own words
+        session.fail("*", "UNKNOWN_ERROR", method, packet.body[:300])
     else:
         session.fail("*", "UNKNOWN_ERROR", method)
 

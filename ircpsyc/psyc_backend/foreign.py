@@ -88,6 +88,7 @@ MAX_QUEUES: Final = 256  # hosts with packets waiting for a circuit
 PONG_EVERY: Final = 120.0  # seconds between our answers to a peer's pings (psyced's rule)
 ENTER_HOLD: Final = 64  # casts of a place kept while our enter request awaits its echo
 MAX_ENTERING: Final = 256
+KICK_ANSWER: Final = 5.0  # seconds a foreign place has to act on our kick (psyced: owners)
 
 # The routing variables psyced accepts (it refuses packets with any other).
 FOREIGN_ROUTING: Final = frozenset(
@@ -342,6 +343,10 @@ class Foreign:
         # And the requests themselves, answered with an error if the circuit goes
         # (or the peer refuses us) before the echo: a JOIN never waits for ever.
         self.requests: OrderedDict[str, Packet] = OrderedDict()
+        # Kicks sent to foreign places, until the place acts on them: psyced answers
+        # its owners' with `_status_place_banned` and nobody else's at all, so after
+        # KICK_ANSWER seconds the kicker hears that the place would not.
+        self.kicks: OrderedDict[tuple[str, str], tuple[float, Packet]] = OrderedDict()
         self.refused = 0
         self.refused_dials = 0  # packets for hosts [federation] keeps us from dialling
         self.dropped = 0
@@ -515,6 +520,8 @@ class Foreign:
     def tick(self, now: float) -> None:
         for circuit in list(self.circuits):
             circuit.tick(now)
+        if self.kicks:
+            self._kicks_due(now)
         for authority, queue in list(self.queues.items()):
             if not queue:
                 del self.queues[authority]
@@ -568,6 +575,11 @@ class Foreign:
             self.network.router.bounce(packet, refusal)
             return True
         method = packet.method
+        if method.startswith(V.REQUEST_KICK) and V.SOURCE in packet.routing:
+            key = (normalize(packet.routing[V.TARGET]), normalize(packet.routing[V.SOURCE]))
+            self.kicks[key] = (self.clock() + KICK_ANSWER, packet)
+            while len(self.kicks) > MAX_ENTERING:
+                self.kicks.popitem(last=False)
         if method.startswith((V.REQUEST_ENTER, V.REQUEST_CONTEXT_ENTER)):
             place = normalize(packet.routing.get(V.TARGET, ""))
             if place not in self.entering:
@@ -622,7 +634,12 @@ class Foreign:
             routing[V.SOURCE] = routing.pop(V.CONTEXT)
             routing.pop(V.SOURCE_RELAY, None)
         nick = packet.get(V.NICK)
-        if nick.startswith("psyc://") and "/~" in nick:  # psyced wants the nick itself
+        if packet.method.startswith(V.REQUEST_SET_TOPIC) and V.SOURCE in routing:
+            # psyced names the setter in its topic notice by this `_nick`: our person's
+            # uniform, or it would pass for one of its own.
+            vars = dict(vars)
+            vars[V.NICK] = routing[V.SOURCE]
+        elif nick.startswith("psyc://") and "/~" in nick:  # psyced wants the nick itself
             vars = dict(vars)
             vars[V.NICK] = nick[nick.index("/~") + 2 :]
         place = packet.get(V.NICK_PLACE)
@@ -633,10 +650,39 @@ class Foreign:
             tag = self.tags.pop((routing.get(V.TARGET, ""), routing.get(V.SOURCE, "")), "")
             if tag:
                 routing[V.TAG_RELAY] = tag
+        if packet.method.startswith(V.REQUEST_KICK) and V.PERSON not in vars:
+            vars = dict(vars)
+            vars[V.PERSON] = self._kicked(packet)
         if any(k.startswith("_INTERNAL") for k in vars):
             vars = {k: v for k, v in vars.items() if not k.startswith("_INTERNAL")}
         out = Packet(packet.method, routing, vars, packet.body, packet.modifiers)
         return self._translate(out, self.local_root, self.me_root)
+
+    def _kicked(self, packet: Packet) -> str:
+        """psyced's `_person` for a kick: the nick of one of the place's host, else the
+        uniform (IRC names foreign persons by their uniforms, ours by their nicks)."""
+        nick = packet.get(V.NICK_TARGET)
+        place = packet.routing.get(V.TARGET, "")
+        if not nick.startswith("psyc://"):
+            return f"{self.local_root}~{nick}"
+        if authority_of(nick) == authority_of(place) and "/~" in nick:
+            return nick[nick.index("/~") + 2 :]
+        return nick
+
+    def _kicks_due(self, now: float) -> None:
+        for key, (deadline, packet) in list(self.kicks.items()):
+            if deadline > now:
+                break
+            del self.kicks[key]
+            place, kicker = packet.routing[V.TARGET], packet.routing[V.SOURCE]
+            error = Packet(
+                V.ERROR_UNAVAILABLE_FUNCTION_PLACE_KICK,
+                {V.SOURCE: place, V.TARGET: kicker},
+                {V.NICK_PLACE: packet.get(V.NICK_PLACE) or "#" + place,
+                 V.NICK_TARGET: packet.get(V.NICK_TARGET)},
+                f"{place} did not act on the kick: only its owners may kick there",
+            )  # fmt: skip
+            self.network.router.link_in(error)
 
     # -- receiving
 
@@ -745,6 +791,13 @@ class Foreign:
                 psyctext(packet.body, packet) or method,
             )
             routing, method = packet.routing, packet.method
+        if method.startswith(V.STATUS_PLACE_BANNED):  # the place did as its owner asked
+            self.kicks.pop((normalize(routing.get(V.SOURCE, "")), normalize(target)), None)
+        if method.startswith(V.ERROR) and "/~" in target:
+            source = routing.get(V.SOURCE, "")
+            if "/@" in source and not packet.get(V.NICK_PLACE):
+                packet.vars[V.NICK_PLACE] = "#" + source  # the channel, as our users name it
+            packet.body = psyctext(packet.body, packet)
         if method.startswith(V.MESSAGE) and "/~" in target and V.NICK_TARGET not in packet.vars:
             packet.vars[V.NICK_TARGET] = target[target.index("/~") + 2 :]
         relay = routing.get(V.SOURCE_RELAY, "")
@@ -752,6 +805,8 @@ class Foreign:
         if relay and relay == routing.get(V.CONTEXT) and nick and "/" not in nick:
             # psyced's place relays its own topic notice, naming the person by `_nick`.
             routing[V.SOURCE_RELAY] = relay = relay[: relay.index("/", 7) + 1] + "~" + nick
+        elif relay and relay == routing.get(V.CONTEXT) and nick.startswith("psyc://"):
+            routing[V.SOURCE_RELAY] = relay = nick  # a setter of another host, by uniform
         if not relay and not target and packet.get(V.NICK):
             # psyced leaves `_source_relay` out of a cast to the speaker's own host.
             mine = f"psyc://{network.me}/~{packet.get('_nick')}"
@@ -763,6 +818,10 @@ class Foreign:
             if self.is_foreign(relay_host):  # psyced's casts name the speaker only so
                 nick = packet.get(V.NICK) or relay[relay.index("/~") + 2 :]
                 packet.vars[V.PREFIX] = f"{relay}!{nick}@{relay_host}"
+            else:  # one of ours (its topic, say): as our places show it
+                prefix = getattr(network.router.lookup(relay), "prefix", None)
+                if isinstance(prefix, str):
+                    packet.vars[V.PREFIX] = prefix
         network.router.foreign_in(packet)
         if not target:
             context = routing.get(V.CONTEXT, "")

@@ -82,6 +82,7 @@ REQUEST_LEAVE_DISCONNECT = "_request_leave_disconnect"  # psyced: leaves because
 REQUEST_SET_TOPIC = "_request_set_topic"  # psyced: change the topic (TOPIC)
 REQUEST_SET_MODE = "_request_set_mode"  # change channel or member modes (MODE)
 REQUEST_KICK = "_request_kick"  # psyced: put a member out (KICK)
+STATUS_PLACE_BANNED = "_status_place_banned"  # psyced: a kick done, with `_list_banned`
 REQUEST_INVITE = "_request_invite"  # invite a person (INVITE)
 REQUEST_KNOCK = "_request_knock"  # ask the operators to be let in (KNOCK)
 REQUEST_REDACT = "_request_redact"  # take back a line said in the place (REDACT)
@@ -166,6 +167,11 @@ ERROR_UNKNOWN_NAME = "_error_unknown_name"  # family: nobody by that uniform (ps
 ERROR_UNKNOWN_NAME_PLACE = "_error_unknown_name_place"  # no such place (403)
 ERROR_UNKNOWN_NAME_USER = "_error_unknown_name_user"  # psyced: no such person (401)
 ERROR_UNAVAILABLE_NICK = "_error_unavailable_nick"  # the nick is taken (433)
+ERROR_UNAVAILABLE_FUNCTION_PLACE = "_error_unavailable_function_place"  # psyced: not yours (482)
+ERROR_NECESSARY_PRIVILEGE = "_error_necessary_privilege"  # psyced: needs an administrator (482)
+ERROR_UNAVAILABLE_FUNCTION_PLACE_KICK = (  # a foreign place did not act on a kick (482)
+    "_error_unavailable_function_place_kick"
+)
 
 # -- Roster: who is online on each server (ircd/remote.py) -------------------
 
@@ -301,6 +307,7 @@ NICK = "_nick"  # psyced: the nick of the sender or subject
 NICK_NEW = "_nick_new"  # the new nick of a nick change
 NICK_OLD = "_nick_old"  # the old nick of a nick change
 NICK_TARGET = "_nick_target"  # the nick of the person acted on (kicked, invited, missing)
+PERSON = "_person"  # psyced: whom `_request_kick` puts out (a nick or a uniform)
 UNIFORM = "_uniform"  # a uniform the packet is about
 UNIFORM_NEW = "_uniform_new"  # a person's new uniform after a nick change
 UNIFORM_TARGET = "_uniform_target"  # the uniform of the person acted on

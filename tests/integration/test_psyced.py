@@ -413,3 +413,42 @@ async def test_our_psyc_port_is_not_4404(psyced: Psyced, factory: ServerFactory)
         lines["hello"] = await chat_line(alice, "hello")
     assert lines["psst"].params[0] == "alice"
     assert lines["hello"].params[0] == room
+
+
+@aio
+async def test_topic_and_kick_sent_to_a_psyced_place(psyced: Psyced, ours: ServerProcess) -> None:
+    """psyced decides: a topic from anyone while the place is not public, only from
+    its previous setter or an administrator once it is; a kick only from its owners.
+    Its refusals reach our user as numerics."""
+    boss = await psyced_user(psyced)
+    await boss.send("JOIN #lounge")
+    await boss.expect("366", timeout=WAIT)
+    alice = await RawClient.connect(ours.port)
+    await alice.register("alice")
+    room = "#" + psyced.place("lounge")
+    await alice.send(f"JOIN {room}")
+    await alice.expect("366", timeout=WAIT)
+    await boss.expect("JOIN", where=lambda m: "~alice" in (m.source or ""), timeout=WAIT)
+    await alice.send(f"TOPIC {room} :set from ircpsyc")
+    seen = await boss.expect("TOPIC", timeout=WAIT)
+    assert seen.params == ["#lounge", "set from ircpsyc"]
+    topic = await alice.expect("TOPIC", timeout=WAIT)
+    assert topic.params == [room, "set from ircpsyc"]
+    assert (topic.source or "").startswith("alice!")  # herself, as our places show her
+    assert (seen.source or "").startswith(f"psyc://{our_host(ours)}/~alice!")
+    # The place made public, then topic set by psyced's administrator: ours is refused.
+    await boss.send("PRIVMSG #lounge :+public on")
+    await boss.send("TOPIC #lounge :the administrator's")
+    await alice.expect("TOPIC", where=lambda m: m.params[-1] == "the administrator's", timeout=WAIT)
+    await alice.send(f"TOPIC {room} :again from ircpsyc")
+    refused = await alice.expect("482", timeout=WAIT)
+    assert refused.params[1:] == [room, "This function is not available to you here."]
+    # A kick: psyced acts on its owners' only, and answers nobody else at all; our
+    # user hears that it did not act.
+    await alice.send(f"KICK {room} {psyced.person('boss')} :out")
+    refused = await alice.expect("482", timeout=WAIT)
+    assert refused.params[1] == room and "only its owners may kick" in refused.params[-1]
+    await alice.send(f"NAMES {room}")
+    names = await alice.expect("353", timeout=WAIT)
+    assert psyced.person("boss") in names.params[-1].replace("@", "").split()
+    assert not [m for m in boss.history if m.command in ("KICK", "PART")]
