@@ -883,6 +883,13 @@ class FederationSection:
         "the server connect into the operator's own network. Servers that call this "
         "one are not concerned.",
     )
+    verify_tls: bool = _key(
+        True,
+        help="Check the certificate of a foreign server dialled with TLS "
+        "(psyc://HOST:PORTs/, the s after the port) against the system's certificate "
+        "authorities and HOST. Off: any certificate (the server is still trusted only "
+        "for its own host's uniforms, by its address).",
+    )
 
 
 @dataclass(frozen=True)

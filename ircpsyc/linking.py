@@ -299,13 +299,18 @@ class Linking:
         listen = self.config.listen
         self.service = LinkService(self.network.links, listen.psyc, listen.psyc_tls, server_ssl)
         if self.foreign is not None:
-            self.foreign_service = ForeignService(self.foreign, bind_address(listen.psyc))
+            self.foreign_service = ForeignService(
+                self.foreign, bind_address(listen.psyc), self.config.federation.verify_tls
+            )
             self.service.foreign = self.foreign_service
         await self.service.start()
         if self.foreign is not None and self.service.servers:  # where psyced calls
             sockets = self.service.servers[0].sockets
             if sockets:
                 self.foreign.set_port(int(sockets[0].getsockname()[1]))
+        tls = self.service.tls_listener
+        if self.foreign is not None and tls is not None and tls.addresses():
+            self.foreign.set_tls_port(int(tls.addresses()[0].rsplit(":", 1)[1]))
         self.tick()
         self._ticker = asyncio.create_task(self._run())
         if self.service.addresses():

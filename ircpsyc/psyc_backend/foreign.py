@@ -39,6 +39,7 @@ import ipaddress
 import logging
 import re
 import socket
+import ssl
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
@@ -66,6 +67,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT: Final = 4404
+TLS_TRANSPORT: Final = "s"  # after a uniform's port: the circuit speaks TLS (libpsyc)
 HANDSHAKE_TIMEOUT: Final = 15.0  # seconds from connect/accept to the peer's greeting
 IDLE_TIMEOUT: Final = 600.0  # seconds without a packet either way before closing
 DIAL_TIMEOUT: Final = 10.0
@@ -101,20 +103,34 @@ CLOSED: Final = "closed"
 
 
 def authority_of(uniform: str) -> str:
-    """`host[:port]` of a uniform, lower-cased, without the default port; "" if none."""
+    """`host[:port[s]]` of a uniform, lower-cased, without the default port; "" if none.
+
+    A port may end in a transport letter (libpsyc's `uniform.h`): `s` is TLS (kept:
+    the circuit is dialled with TLS), `c` plain TCP (dropped: the default)."""
     try:
         parsed = Uniform.parse(uniform)
     except UniformError:
         return ""
-    port = "" if parsed.port in ("", str(DEFAULT_PORT)) else parsed.port
-    if port and not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+    port = parsed.port.lower()
+    if port.endswith("c"):
+        port = port[:-1]
+    digits = port[:-1] if port.endswith(TLS_TRANSPORT) else port
+    if port == str(DEFAULT_PORT):
+        port = ""
+    if port and not (digits.isascii() and digits.isdigit() and 0 < int(digits) < 65536):
         return ""  # no such port: nothing to dial
     return f"{parsed.host}:{port}" if port else parsed.host
 
 
 def split_authority(authority: str) -> tuple[str, int]:
     host, _, port = authority.partition(":")
+    port = port.removesuffix(TLS_TRANSPORT)
     return host, int(port) if port.isdigit() else DEFAULT_PORT
+
+
+def is_tls(authority: str) -> bool:
+    """Whether a circuit to `authority` is TLS (`psyc://host:9404s/`)."""
+    return authority.endswith(TLS_TRANSPORT) and ":" in authority
 
 
 def _literal(host: str) -> str | None:
@@ -179,6 +195,9 @@ class ForeignCircuit:
         self.peer_error = ""  # what the peer said was wrong with us, if it did
         self.refused = 0
         self.opening_sent = answered  # the link listener sent our `|` already
+        # Our root towards this peer: with our TLS port when it called that listener,
+        # so that our answers name us as it named us.
+        self.me_root = foreign.me_root
         if outbound:
             self._greet()
 
@@ -186,7 +205,7 @@ class ForeignCircuit:
         return f"<ForeignCircuit {self.authority or self.address} {self.state}>"
 
     def _greet(self) -> None:
-        me = self.foreign.me_root
+        me = self.me_root
         hello = Packet(
             V.NOTICE_CIRCUIT_ESTABLISHED,
             {V.SOURCE: me},
@@ -219,7 +238,7 @@ class ForeignCircuit:
                     render09(
                         Packet(
                             V.ERROR_SYNTAX_INITIALIZATION,
-                            {V.SOURCE: self.foreign.me_root},
+                            {V.SOURCE: self.me_root},
                             {V.REASON: error.reason},
                         )
                     )
@@ -243,7 +262,7 @@ class ForeignCircuit:
             if self.state != CLOSED:
                 reason = f"cannot parse your packets: {error.reason}"
                 self.send(
-                    Packet(V.ERROR_SYNTAX, {V.SOURCE: self.foreign.me_root}, {V.REASON: reason}),
+                    Packet(V.ERROR_SYNTAX, {V.SOURCE: self.me_root}, {V.REASON: reason}),
                     now,
                 )
             self.fail(f"cannot parse its packets: {error.reason}")
@@ -325,6 +344,7 @@ class Foreign:
         self.clock = clock
         self.me_root = root(network.me)
         self.local_root = self.me_root  # our uniforms inside the server
+        self.tls_root = ""  # and towards those that call our TLS listener
         self.authority = network.me  # and towards foreign servers (with our port)
         self.circuits: set[ForeignCircuit] = set()
         self.by_authority: dict[str, ForeignCircuit] = {}  # open circuits we may send on
@@ -365,6 +385,11 @@ class Foreign:
         me = self.network.me
         self.authority = me if port in (0, DEFAULT_PORT) else f"{me}:{port}"
         self.me_root = root(self.authority)
+
+    def set_tls_port(self, port: int) -> None:
+        """Our TLS PSYC listener's port: a foreign server that calls it names us
+        `psyc://host:PORTs/`, and is answered so."""
+        self.tls_root = root(f"{self.network.me}:{port}{TLS_TRANSPORT}")
 
     def _translate(self, packet: Packet, old: str, new: str) -> Packet:
         """Our uniforms from one form to the other, in routing and entity variables."""
@@ -448,7 +473,7 @@ class Foreign:
             queue = self.queues.pop(circuit.outbound, queue)
             self.by_authority.setdefault(circuit.outbound, circuit)
         for waiting in queue or ():
-            circuit.send(self._outgoing(waiting), now)
+            circuit.send(self._outgoing(waiting, circuit.me_root), now)
 
     def _remember(self, authority: str) -> None:
         self.authorities[authority] = None
@@ -590,7 +615,7 @@ class Foreign:
             while len(self.requests) > MAX_ENTERING:
                 self.requests.popitem(last=False)
         if circuit is not None:
-            circuit.send(self._outgoing(packet), self.clock())
+            circuit.send(self._outgoing(packet, circuit.me_root), self.clock())
             return True
         queue = self.queues.get(authority)
         if queue is None:
@@ -626,7 +651,7 @@ class Foreign:
         if not sent:
             self.dropped += 1
 
-    def _outgoing(self, packet: Packet) -> Packet:
+    def _outgoing(self, packet: Packet, me_root: str) -> Packet:
         routing = {k: v for k, v in packet.routing.items() if k in FOREIGN_ROUTING}
         vars = packet.vars
         if packet.method.startswith(V.ECHO) and V.CONTEXT in routing and V.TARGET in routing:
@@ -656,7 +681,7 @@ class Foreign:
         if any(k.startswith("_INTERNAL") for k in vars):
             vars = {k: v for k, v in vars.items() if not k.startswith("_INTERNAL")}
         out = Packet(packet.method, routing, vars, packet.body, packet.modifiers)
-        return self._translate(out, self.local_root, self.me_root)
+        return self._translate(out, self.local_root, me_root)
 
     def _kicked(self, packet: Packet) -> str:
         """psyced's `_person` for a kick: the nick of one of the place's host, else the
@@ -718,6 +743,8 @@ class Foreign:
     def incoming(self, circuit: ForeignCircuit, packet: Packet) -> None:
         """A packet from a foreign peer: checked, translated, delivered."""
         packet = self._translate(packet, self.me_root, self.local_root)
+        if circuit.me_root != self.me_root:
+            packet = self._translate(packet, circuit.me_root, self.local_root)
         routing = packet.routing
         origin = routing.get(V.SOURCE) or routing.get(V.CONTEXT, "")
         host = split_authority(authority_of(origin))[0]
@@ -897,9 +924,10 @@ class ForeignProtocol(asyncio.Protocol):
 class ForeignService:
     """The asyncio side of `Foreign`: dialling, name resolution, adopted connections."""
 
-    def __init__(self, foreign: Foreign, bind: str = "") -> None:
+    def __init__(self, foreign: Foreign, bind: str = "", verify_tls: bool = True) -> None:
         self.foreign = foreign
         self.bind = bind  # our PSYC listener's address: psyced checks where we come from
+        self.verify_tls = verify_tls  # check the certificates of servers dialled with TLS
         self.tasks: set[asyncio.Task[None]] = set()
         self.resolving: set[str] = set()
         foreign.dial = self._dial
@@ -917,6 +945,7 @@ class ForeignService:
         authority: str,
         first: bytes,
         answered: bool = False,
+        tls: bool = False,
     ) -> ForeignCircuit | None:
         foreign = self.foreign
         if not foreign.admit(address):
@@ -928,6 +957,8 @@ class ForeignService:
         circuit = ForeignCircuit(
             foreign, address, authority, protocol.write, protocol.close, time.monotonic(), answered
         )
+        if tls and not authority and foreign.tls_root:
+            circuit.me_root = foreign.tls_root  # it called our TLS listener
         foreign.opened(circuit)
         if first:
             circuit.data_received(first, time.monotonic())
@@ -952,6 +983,7 @@ class ForeignService:
                 self.foreign.refused_dials += 1
                 self.foreign.dial_failed(authority, refusal)
                 return
+            context = self._tls_context() if is_tls(authority) else None
             error: Exception | None = None
             for address in addresses:
                 try:
@@ -961,6 +993,8 @@ class ForeignService:
                             address,
                             port,
                             local_addr=local,
+                            ssl=context,
+                            server_hostname=host if context else None,
                         ),
                         DIAL_TIMEOUT,
                     )
@@ -970,6 +1004,16 @@ class ForeignService:
             raise error or OSError(f"{host} does not resolve")
         except (OSError, TimeoutError, ValueError) as error:
             self.foreign.dial_failed(authority, f"dial: {error or type(error).__name__}")
+
+    def _tls_context(self) -> ssl.SSLContext:
+        """For `psyc://host:PORTs/`: the system's authorities and the host name, unless
+        [federation] verify_tls is off (the peer is still trusted for its own host's
+        uniforms only, by its address)."""
+        context = ssl.create_default_context()
+        if not self.verify_tls:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
 
     def _resolve(self, host: str) -> None:
         if host in self.resolving or len(self.resolving) > 64:
@@ -1003,7 +1047,8 @@ class ForeignService:
         address = ""
         with contextlib.suppress(Exception):
             address = str(transport.get_extra_info("peername")[0])
-        protocol.circuit = self.start_circuit(protocol, address, "", first, answered)
+        tls = transport.get_extra_info("ssl_object") is not None
+        protocol.circuit = self.start_circuit(protocol, address, "", first, answered, tls)
         return protocol
 
     async def stop(self) -> None:

@@ -4,6 +4,7 @@ for which hosts users may make a server dial (real server processes on loopback)
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from conftest import ServerFactory, ServerProcess, free_port
 
@@ -124,3 +125,50 @@ async def test_denied_hosts_are_neither_dialled_nor_accepted(factory: ServerFact
     assert f"federation with {a_name} is denied here" in error.params[-1]
     await bob.send("NAMES #chan")
     assert "alice" not in (await bob.expect("353", "366", timeout=WAIT)).params[-1]
+
+
+@aio
+async def test_federation_over_tls(factory: ServerFactory, tls_cert: tuple[Path, Path]) -> None:
+    """`psyc://HOST:PORTs/` (the s after the port, as libpsyc writes TLS) is dialled
+    with TLS, and a server that calls our TLS PSYC listener is served as a foreign
+    circuit, answered with the uniforms it used."""
+    cert, key = tls_cert
+    a, a_name = network(factory, verify_tls=False)  # a self-signed certificate
+    b_name = loopback_with_4404()
+    tls_port = free_port()
+    b = factory(
+        {
+            "server": {"name": b_name},
+            "listen": {"psyc": f"{b_name}:4404", "psyc_tls": f"{b_name}:{tls_port}"},
+            "tls": {"cert": str(cert), "key": str(key)},
+            "federation": {"dial_private": True},
+        }
+    )
+    bob = await RawClient.connect(b.port)
+    await bob.register("bob")
+    await bob.send("JOIN #chan")
+    await bob.expect("366", timeout=WAIT)
+    alice = await RawClient.connect(a.port)
+    await alice.register("alice")
+    room = f"#psyc://{b_name}:{tls_port}s/@chan"
+    await alice.send(f"JOIN {room}")
+    names = await alice.expect("353", timeout=WAIT)
+    bob_there = f"psyc://{b_name}:{tls_port}s/~bob"
+    assert sorted(names.params[-1].replace("@", "").split()) == sorted(["alice", bob_there])
+    await bob.expect("JOIN", where=lambda m: m.params[0] == "#chan", timeout=WAIT)
+    await alice.send(f"PRIVMSG {room} :over TLS")
+    line = await bob.expect("PRIVMSG", timeout=WAIT)
+    assert line.params == ["#chan", "over TLS"]
+    await bob.send("PRIVMSG #chan :back over TLS")
+    line = await alice.expect("PRIVMSG", timeout=WAIT)
+    assert line.params == [room, "back over TLS"]
+    assert (line.source or "").startswith(bob_there + "!")
+    assert f"foreign circuit with {b_name}:{tls_port}s open (dialled" in a.log()
+    assert "foreign circuit with" in b.log() and "(accepted, PSYC 0.9)" in b.log()
+    # Verifying certificates (the default), a self-signed one is refused, and said so.
+    c, _ = network(factory)
+    carol = await RawClient.connect(c.port)
+    await carol.register("carol")
+    await carol.send(f"JOIN {room}")
+    error = await carol.expect("403", timeout=WAIT)
+    assert "CERTIFICATE_VERIFY_FAILED" in error.params[-1] or "certificate" in error.params[-1]
