@@ -133,7 +133,7 @@ async def test_federation_over_tls(factory: ServerFactory, tls_cert: tuple[Path,
     with TLS, and a server that calls our TLS PSYC listener is served as a foreign
     circuit, answered with the uniforms it used."""
     cert, key = tls_cert
-    a, a_name = network(factory, verify_tls=False)  # a self-signed certificate
+    a, _ = network(factory, verify_tls=False)  # a self-signed certificate
     b_name = loopback_with_4404()
     tls_port = free_port()
     b = factory(
