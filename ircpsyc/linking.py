@@ -178,6 +178,8 @@ class Linking:
             self.foreign = network.foreign = Foreign(network, clock)
             self.foreign.in_use = partial(_foreign_in_use, places, self.replicas)
             self.foreign.policy = host_policy(config)
+            history = config.history
+            self.foreign.history_amount = history.join_replay if history.enabled else 0
         self.foreign_service: ForeignService | None = None
         # Channel history at the homes, the channel directory, and the away log of
         # mentions in channels homed elsewhere (the replicas see those lines).

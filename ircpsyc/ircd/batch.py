@@ -31,7 +31,7 @@ from ircpsyc.psyc_backend.packet import Dispatch, Packet
 if TYPE_CHECKING:
     from ircpsyc.ircd.session import Session
 
-CHATHISTORY_BATCH = "chathistory"
+CHATHISTORY_BATCH = C.CHATHISTORY_BATCH
 TARGETS_BATCH = "draft/chathistory-targets"
 
 _RENDER = Dispatch(

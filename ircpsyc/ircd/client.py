@@ -8,12 +8,13 @@ dictionary lookup and a transport write per member.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ircpsyc.ircd import caps as C
 from ircpsyc.ircd import numerics as N
-from ircpsyc.ircd.lines import line, server_time
+from ircpsyc.ircd.lines import add_tag, line, server_time
 from ircpsyc.ircd.replies import send_list_mode, send_names, send_topic
 from ircpsyc.persons.person import Person, PersonObserver
 from ircpsyc.psyc_backend import vocabulary as V
@@ -166,6 +167,26 @@ class Client(Person):
             for observer in self.core.person_observers:
                 observer.private_arrived(self, packet)
         self._cached(packet, render_message)
+
+    def _on_history(self, packet: Packet) -> None:
+        """A line a foreign place (psyced) replays to its newcomer: a `chathistory`
+        batch with server-time for sessions that take one, else a NOTICE that says
+        when; never a live line."""
+        said = Packet(V.MESSAGE_PUBLIC, packet.routing, packet.vars, packet.body)
+        name = packet.get(V.NICK_PLACE)
+        core = self.core
+        for session in self.sessions:
+            if C.BATCH in session.caps and C.SERVER_TIME in session.caps:
+                ref = core.new_batch_id()
+                session.send(line(core.name, "BATCH", "+" + ref, C.CHATHISTORY_BATCH, name))
+                session.send(add_tag(render_message(said, session.fmt), "batch=" + ref))
+                session.send(line(core.name, "BATCH", "-" + ref))
+                continue
+            stamp = int(packet.get(V.TIME) or 0) // 1000
+            when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(stamp))
+            nick = packet.get(V.PREFIX).split("!", 1)[0] or packet.get(V.NICK)
+            text = f"[{when}] <{nick}> {packet.body}"
+            session.send(line(core.name, "NOTICE", name, text))
 
     def _on_enter(self, packet: Packet) -> None:
         self._cached(packet, render_join)
@@ -608,6 +629,7 @@ _DISPATCH = Dispatch(
     {
         V.MESSAGE_PUBLIC: Client._on_message_public,
         V.MESSAGE_PRIVATE: Client._on_message_private,
+        V.MESSAGE_PUBLIC_HISTORY: Client._on_history,
         V.NOTICE_PLACE_ENTER: Client._on_enter,
         V.ECHO_PLACE_ENTER: Client._on_echo_enter,
         V.NOTICE_PLACE_LEAVE: Client._on_leave,

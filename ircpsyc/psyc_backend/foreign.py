@@ -345,6 +345,7 @@ class Foreign:
         self.me_root = root(network.me)
         self.local_root = self.me_root  # our uniforms inside the server
         self.tls_root = ""  # and towards those that call our TLS listener
+        self.history_amount = 0  # lines a foreign place should replay when we enter
         self.authority = network.me  # and towards foreign servers (with our port)
         self.circuits: set[ForeignCircuit] = set()
         self.by_authority: dict[str, ForeignCircuit] = {}  # open circuits we may send on
@@ -675,6 +676,9 @@ class Foreign:
             tag = self.tags.pop((routing.get(V.TARGET, ""), routing.get(V.SOURCE, "")), "")
             if tag:
                 routing[V.TAG_RELAY] = tag
+        if packet.method.startswith(V.REQUEST_ENTER) and self.history_amount:
+            vars = dict(vars)  # psyced replays that many lines (3 at most) to the newcomer
+            vars.setdefault(V.AMOUNT_HISTORY, str(self.history_amount))
         if packet.method.startswith(V.REQUEST_KICK) and V.PERSON not in vars:
             vars = dict(vars)
             vars[V.PERSON] = self._kicked(packet)
@@ -818,6 +822,19 @@ class Foreign:
                 psyctext(packet.body, packet) or method,
             )
             routing, method = packet.routing, packet.method
+        if (
+            method.startswith(V.MESSAGE_PUBLIC)
+            and target
+            and routing.get(V.CONTEXT)
+            and packet.get(V.TIME_PLACE).isdigit()
+        ):
+            # psyced's history on entering: its own lines, with their time, for the
+            # newcomer (a state sync: `_context` and `_target`), never live lines.
+            vars = dict(packet.vars)
+            vars[V.TIME] = str(int(packet.get(V.TIME_PLACE)) * 1000)
+            vars[V.NICK_PLACE] = "#" + routing[V.CONTEXT]
+            packet = Packet(V.MESSAGE_PUBLIC_HISTORY, routing, vars, packet.body)
+            method = packet.method
         if method.startswith(V.STATUS_PLACE_BANNED):  # the place did as its owner asked
             self.kicks.pop((normalize(routing.get(V.SOURCE, "")), normalize(target)), None)
         if method.startswith(V.ERROR) and "/~" in target:

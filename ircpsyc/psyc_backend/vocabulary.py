@@ -67,6 +67,7 @@ ERROR_ILLEGAL_TARGET = "_error_illegal_target"  # the circuit was opened to anot
 # -- Messages: what people say -----------------------------------------------
 
 MESSAGE_PUBLIC = "_message_public"  # psyced: a line said in a place (PRIVMSG #chan)
+MESSAGE_PUBLIC_HISTORY = "_message_public_history"  # a foreign place's line replayed on enter
 MESSAGE_PUBLIC_NOTICE = "_message_public_notice"  # NOTICE #chan
 MESSAGE_PUBLIC_TAGMSG = "_message_public_tagmsg"  # TAGMSG #chan (IRCv3 tags only, no text)
 MESSAGE_PRIVATE = "_message_private"  # psyced: a line to one person (PRIVMSG nick)
@@ -338,6 +339,8 @@ ID = "_id"  # the id of a line (IRCv3 msgid)
 ID_REDACTED = "_id_redacted"  # the id of the line a REDACT takes back
 MULTILINE = "_multiline"  # a draft/multiline message: one flag per body line, "1": concatenated
 TIME = "_time"  # when a line was said, in ms since the epoch (server-time)
+TIME_PLACE = "_time_place"  # psyced: when a replayed line was said, in seconds
+AMOUNT_HISTORY = "_amount_history"  # psyced: lines of history wanted on entering
 STATUSMSG = "_status"  # rank sigils of a STATUSMSG (@#chan): only those ranks get the line
 TEXT = "_text"  # the text of WALLOPS/GLOBOPS
 

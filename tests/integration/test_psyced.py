@@ -452,3 +452,32 @@ async def test_topic_and_kick_sent_to_a_psyced_place(psyced: Psyced, ours: Serve
     names = await alice.expect("353", timeout=WAIT)
     assert psyced.person("boss") in names.params[-1].replace("@", "").split()
     assert not [m for m in boss.history if m.command in ("KICK", "PART")]
+
+
+@aio
+async def test_psyced_replays_its_history_as_history(psyced: Psyced, ours: ServerProcess) -> None:
+    """psyced replays lines of a place to whoever enters it (asked with
+    `_amount_history`): a `chathistory` batch with their times, or NOTICEs that say
+    when to a client without batches, never live lines."""
+    boss = await psyced_user(psyced)
+    await boss.send("JOIN #lounge")
+    await boss.expect("366", timeout=WAIT)
+    await boss.send("PRIVMSG #lounge :said before")
+    await asyncio.sleep(1.5)  # psyced's history has one-second times
+    room = "#" + psyced.place("lounge")
+    alice = await RawClient.connect(ours.port)
+    await alice.register("alice", caps=["batch", "server-time"])
+    await alice.send(f"JOIN {room}")
+    line = await alice.expect("PRIVMSG", timeout=WAIT)
+    assert line.params == [room, "said before"]
+    assert (line.source or "").startswith(psyced.person("boss") + "!")
+    assert "batch" in line.tags and "time" in line.tags
+    opened = next(m for m in alice.history if m.command == "BATCH")
+    assert opened.params[1:] == ["chathistory", room]
+    plain = await RawClient.connect(ours.port)
+    await plain.register("carol")
+    await plain.send(f"JOIN {room}")
+    notice = await plain.expect("NOTICE", where=lambda m: m.params[0] == room, timeout=WAIT)
+    assert notice.params[-1].endswith("<" + psyced.person("boss") + "> said before")
+    assert notice.params[-1].startswith("[20")
+    assert not [m for m in plain.history if m.command == "PRIVMSG"]
