@@ -565,3 +565,20 @@ def test_kicks_to_a_foreign_place_name_the_person_and_are_answered() -> None:
     errors = [p for p in alice.got if p.method.startswith("_error")]
     assert [p.method for p in errors] == ["_error_unavailable_function_place_kick"]
     assert errors[0].get("_nick_place") == "#" + place and "owners" in errors[0].body
+
+
+def test_persistent_assignments_hold_for_the_circuit_and_are_checked_each_time() -> None:
+    """`=` in psyced's syntax keeps a variable for the circuit; each packet it fills
+    in is checked like any other (a kept `_source` is no way around the host check)."""
+    foreign, clock, alice, _, _ = setup()
+    circuit, _ = accepted(foreign, clock)
+    circuit.data_received(
+        f"=_source\tpsyc://{PEER}/~bob\n=_target\t{alice.uniform}\n\n=_nick\tbob\n"
+        "_message_private\nfirst\n.\n\n_message_private\nsecond\n.\n"
+        f"=_source\tpsyc://{ME}/~dave\n\n_message_private\nFORGED\n.\n"
+        "\n_message_private\nFORGED again\n.\n".encode(),
+        clock(),
+    )
+    assert [p.body for p in alice.got] == ["first", "second"]
+    assert all(p.source == f"psyc://{PEER}/~bob" for p in alice.got)
+    assert foreign.refused == 2

@@ -184,7 +184,9 @@ class ForeignCircuit:
         self._close = close
         self.state = OPENING_STATE
         self.syntax = SYNTAX_09 if outbound else ""
-        self.parser: Parser09 | Parser = Parser09(max_packet=PRE_GREETING_PACKET)
+        self.parser: Parser09 | Parser = Parser09(
+            max_packet=PRE_GREETING_PACKET, circuit_state=True
+        )
         self.head = b""  # the peer's first bytes, until its syntax is known
         self.detected = False
         self.greeted = False
