@@ -172,3 +172,23 @@ async def test_federation_over_tls(factory: ServerFactory, tls_cert: tuple[Path,
     await carol.send(f"JOIN {room}")
     error = await carol.expect("403", timeout=WAIT)
     assert "CERTIFICATE_VERIFY_FAILED" in error.params[-1] or "certificate" in error.params[-1]
+
+
+@aio
+async def test_federation_switched_off(factory: ServerFactory) -> None:
+    """[federation] enabled = false: no circuits either way, and users are told."""
+    server, name = network(factory, enabled=False)
+    _, other = network(factory)
+    alice = await RawClient.connect(server.port)
+    await alice.register("alice")
+    await alice.send(f"JOIN #psyc://{other}/@chan")
+    error = await alice.expect("403", "437", "479", timeout=WAIT)
+    assert error.params[1] == f"#psyc://{other}/@chan"
+    await alice.send(f"PRIVMSG psyc://{other}/~bob :hi")
+    await alice.expect("401", timeout=WAIT)
+    reader, writer = await asyncio.open_connection(name, 4404)
+    writer.write(b".\n")
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(), WAIT)  # to the end: it closes
+    assert b"_error_syntax" in answer  # no foreign circuits: not a link either
+    writer.close()
