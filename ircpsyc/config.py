@@ -655,6 +655,22 @@ class AwaylogSection:
     )
 
 
+@dataclass(frozen=True)
+class AccountsSection:
+    """[accounts]: a person of an account, with several connections (multiclient)."""
+
+    multiclient: bool = _key(
+        True,
+        help="A connection that logs in (SASL, or PASS account:password) to an account whose "
+        "person is online here becomes one more session of it: same nick, same channels, "
+        "what one session says is copied to the others (an account may turn it off with "
+        "NickServ SET MULTICLIENT OFF).",
+    )
+    max_sessions: int = _key(
+        10, help="Most connections one account's person may have at once.", ge=1
+    )
+
+
 def _check_guest_prefix(value: str) -> str | None:
     if not re.match(r"^[A-Za-z\[\]\\`_^{|}][A-Za-z0-9\[\]\\`_^{|}-]{0,19}$", value):
         return "must be 1 to 20 nickname characters, not starting with a digit or '-'"
@@ -1151,6 +1167,10 @@ class Config:
     awaylog: AwaylogSection = field(
         default_factory=AwaylogSection,
         metadata={"help": "The away log: what an account missed while it was away."},
+    )
+    accounts: AccountsSection = field(
+        default_factory=AccountsSection,
+        metadata={"help": "A person with several connections to one account (multiclient)."},
     )
     services: ServicesSection = field(
         default_factory=ServicesSection,

@@ -205,6 +205,11 @@ def _m8_account_tombstones(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m9_account_multiclient(db: sqlite_utils.Database) -> None:
+    """NickServ SET MULTICLIENT: whether an account's connections share its person."""
+    db.execute("ALTER TABLE accounts ADD COLUMN multiclient INTEGER NOT NULL DEFAULT 1")
+
+
 MIGRATIONS: list[Migration] = [
     _m1_meta,
     _m2_server_bans,
@@ -214,6 +219,7 @@ MIGRATIONS: list[Migration] = [
     _m6_account_homes,
     _m7_network_server_bans,
     _m8_account_tombstones,
+    _m9_account_multiclient,
 ]
 
 Job = Callable[[sqlite_utils.Database], None]

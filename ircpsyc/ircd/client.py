@@ -9,6 +9,7 @@ dictionary lookup and a transport write per member.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,11 @@ if TYPE_CHECKING:
     from ircpsyc.ircd.session import Session
     from ircpsyc.persons.directory import PersonDirectory
 
+# draft/pre-away: a session away for no stated reason (a connection nobody looks at).
+ABSENT = "*"
+# Lines a person with several sessions sent and whose echo has not come back yet.
+PENDING_ORIGINS = 64
+
 # Idle time in WHOIS is reset by talking, not by keep-alives.
 _NOT_ACTIVITY = frozenset({"PING", "PONG", "AWAY", "ISON", "WHO", "WHOIS", "MONITOR"})
 
@@ -36,7 +42,7 @@ class Client(Person):
     """A person with IRC sessions on this server: renders what it receives as IRC
     lines (the person record is `ircpsyc.persons.person.Person`)."""
 
-    __slots__ = ("core",)
+    __slots__ = ("core", "origins")
     sessions: list[Session]
 
     def __init__(self, core: IRCServer, session: Session, now: float) -> None:
@@ -55,6 +61,9 @@ class Client(Person):
         self.core = core
         self.sessions = [session]
         self.account = session.account
+        # What one of several sessions said to a channel, until its echo comes back:
+        # (casefolded channel, method, text, session).  Local only, never on the wire.
+        self.origins: deque[tuple[str, str, str, Session]] | None = None
         core.cloaks.on_connect(self)  # +x at sign-on, before anyone sees the host
 
     @property
@@ -73,6 +82,56 @@ class Client(Person):
 
     def has_cap(self, cap: str) -> bool:
         return any(cap in s.caps for s in self.sessions)
+
+    # -- several sessions (multiclient)
+
+    def said_to_channel(self, session: Session, channel: str, method: str, text: str) -> None:
+        """`session` sends a line to `channel`: remember it, so that the echo shows it
+        to the person's other sessions (and to `session` only with echo-message)."""
+        if len(self.sessions) < 2:
+            return  # the echo goes to echo-message sessions: that is all of them
+        if self.origins is None:
+            self.origins = deque(maxlen=PENDING_ORIGINS)
+        self.origins.append((casefold(channel), method, text, session))
+
+    def _origin(self, packet: Packet) -> Session | None:
+        """The session that said this line of ours (None: unknown, or the only one)."""
+        origins = self.origins
+        if not origins:
+            return None
+        key = (casefold(packet.get(V.NICK_PLACE)), packet.method, packet.body)
+        for index, (channel, method, text, session) in enumerate(origins):
+            if (channel, method, text) == key:
+                del origins[index]
+                return session if session in self.sessions else None
+        return None
+
+    def aggregate_away(self) -> str:
+        """The person's away message from its sessions': "" while any session is
+        present, else the newest message, a stated one before `*` (draft/pre-away)."""
+        if not self.sessions:
+            return self.away  # no session: what always-on decides stays
+        best, best_at, absent = "", -1.0, False
+        for session in self.sessions:
+            if not session.away:
+                return ""
+            if session.away == ABSENT:
+                absent = True
+            elif session.away_at > best_at:
+                best, best_at = session.away, session.away_at
+        return best or (ABSENT if absent else "")
+
+    def update_away(self) -> bool:
+        """Take the away state from the sessions; tell peers and observers (away-notify,
+        the away log, the roster) when it changed."""
+        away = self.aggregate_away()
+        if away == self.away:
+            return False
+        self.away = away
+        notify_peers(self, "AWAY", *([away] if away else []))
+        for observer in self.core.person_observers:
+            observer.away_changed(self)
+        return True
 
     # -- what the person is shown of itself and of whom it watches
 
@@ -139,7 +198,15 @@ class Client(Person):
     def _on_message_public(self, packet: Packet) -> None:
         # The hot path of every channel line: one cache lookup and one write per session.
         if packet.routing.get(V.SOURCE_RELAY) == self.uniform:
-            sessions = [s for s in self.sessions if C.ECHO_MESSAGE in s.caps]
+            origin = self._origin(packet) if len(self.sessions) > 1 else None
+            if origin is None:  # one session (or unknown): the echo, with echo-message
+                sessions = [s for s in self.sessions if C.ECHO_MESSAGE in s.caps]
+                others: list[Session] = []
+            else:  # what one session said is shown to the others, to itself as an echo
+                sessions = [origin] if C.ECHO_MESSAGE in origin.caps else []
+                others = [s for s in self.sessions if s is not origin]
+            if others:
+                self._cached(packet, render_message, others)
             if sessions:
                 durable = self.core.durable
                 if durable is not None:  # the echo is an acknowledgement: after the commit

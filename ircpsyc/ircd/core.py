@@ -27,7 +27,7 @@ from ircpsyc.ircd import caps as C
 from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.client import Client, notify_watchers
 from ircpsyc.ircd.lines import line
-from ircpsyc.ircd.replies import send_lusers, send_motd
+from ircpsyc.ircd.replies import send_lusers, send_motd, send_names, send_topic
 from ircpsyc.passwords import verify_password
 from ircpsyc.persons import person as persons_person
 from ircpsyc.persons.directory import PersonDirectory
@@ -294,13 +294,24 @@ class IRCServer:
     # -- registration
 
     def try_register(self, session: Session) -> None:
-        if session.registered or session.cap_negotiating or not session.nick or not session.user:
+        if session.registered or session.cap_negotiating or not session.user:
+            return
+        if not session.nick and not (session.account and session.nick_refused):
             return
         if self.hostnames.waiting(session):
             return  # registration goes on when the host name lookup is over
-        if self.nick_taken(session.nick, session):
-            session.numeric(N.ERR_NICKNAMEINUSE, session.nick, "Nickname is already in use")
-            return
+        person = self.account_person(session)
+        if person is None:
+            refusal = self.elsewhere(session)
+            if refusal:
+                session.fail("*", "ACCOUNT_ELSEWHERE", refusal)
+                session.close(refusal)
+                return
+            if not session.nick:
+                return  # its nick was refused: it asks for another
+            if self.nick_taken(session.nick, session):
+                session.numeric(N.ERR_NICKNAMEINUSE, session.nick, "Nickname is already in use")
+                return
         if session.sasl is not None:
             session.sasl.registering(session)  # an unfinished exchange is aborted (906)
         password_hash = self.config.server.password_hash
@@ -312,6 +323,9 @@ class IRCServer:
         if refusal:
             session.close(refusal)
             return
+        if person is not None:
+            self.attach(session, person)
+            return
         if len(self.clients) >= self.config.limits.max_clients:
             session.close("Too many clients on this server")
             return
@@ -321,16 +335,87 @@ class IRCServer:
             return
         self.reserved.pop(casefold(session.nick), None)
         client = Client(self, session, self.clock())
-        client.away = session.pre_away  # draft/pre-away
+        client.away = client.aggregate_away()  # draft/pre-away
         session.client = client
-        session.registered = True
-        self.registered_sessions += 1
-        if self.on_registered is not None:
-            self.on_registered(session)
+        self._registered(session)
         self.persons.add(client)
         self.max_local = max(self.max_local, len(self.clients))
         self.welcome(session)
         self.persons.tell_online(client)
+
+    def _registered(self, session: Session) -> None:
+        session.registered = True
+        self.registered_sessions += 1
+        if self.on_registered is not None:
+            self.on_registered(session)
+
+    # -- several sessions of one person (multiclient)
+
+    def multiclient(self, account: str) -> bool:
+        """Whether connections logged in to `account` attach to its person here."""
+        if not self.config.accounts.multiclient:
+            return False
+        record = self.accounts.get(account) if self.accounts is not None else None
+        return record is None or record.multiclient
+
+    def account_person(self, session: Session) -> Client | None:
+        """The person online here that the logged-in `session` attaches to (None: it
+        registers a person of its own)."""
+        account = session.account
+        if not account or not self.multiclient(account):
+            return None
+        return self.persons.account_person(account)
+
+    def elsewhere(self, session: Session) -> str:
+        """Why a logged-in session may not register here: the nick it asks for is its
+        account's person's, online on another server of the network ("" if not).
+        A person lives on one server; its sessions connect there."""
+        nick = session.nick or session.nick_refused
+        roster = self.persons.roster
+        if not session.account or not nick or roster is None:
+            return ""
+        found = roster.find(casefold(nick))
+        if found is None or casefold(found.account) != casefold(session.account):
+            return ""
+        if not self.multiclient(session.account):
+            return ""
+        return (
+            f"{found.nick} (account {found.account}) is online on {found.server}:"
+            f" connect to {found.server} to use it from one more client"
+        )
+
+    def attach(self, session: Session, person: Client) -> None:
+        """A connection logged in to the account of `person` becomes one more of its
+        sessions: the welcome with its nick, its user modes, the JOIN, topic and NAMES
+        of its channels, and its away state (draft/pre-away)."""
+        limit = self.config.accounts.max_sessions
+        if len(person.sessions) >= limit:
+            reason = f"Too many connections for account {person.account} (at most {limit})"
+            session.fail("*", "TOO_MANY_SESSIONS", reason)
+            session.close(reason)
+            return
+        if session.nick and self.reserved.get(casefold(session.nick)) is session:
+            del self.reserved[casefold(session.nick)]
+        session.nick = person.nick
+        session.client = person
+        person.sessions.append(session)
+        self._registered(session)
+        self.welcome(session)
+        modes = "".join(sorted(person.modes - {"x"}))  # +x was shown by the welcome
+        if modes:
+            session.send(line(person.prefix, "MODE", person.nick, "+" + modes))
+        extended = C.EXTENDED_JOIN in session.caps
+        for view in list(person.channels.values()):
+            extra = [person.account or "*", person.realname] if extended else []
+            session.send(line(person.prefix, "JOIN", view.name, *extra))
+            if view.topic:
+                send_topic(session, view)
+            if C.NO_IMPLICIT_NAMES not in session.caps:
+                send_names(session, view)
+        person.update_away()  # a session that is not away brings the person back
+        if person.away:
+            session.numeric(N.RPL_NOWAWAY, "You have been marked as being away")
+        self.persons.tell_attached(person, session)
 
     def welcome(self, session: Session) -> None:
         nick = session.nick
@@ -385,6 +470,8 @@ class IRCServer:
         if client is not None:
             self.moderation.session_gone(session, reason)
             client.detach(session, reason)
+            if client.sessions:  # another session goes on: is the person away now?
+                client.update_away()
 
     def forget(self, client: Person) -> None:
         """Drop a person from the roster after its last session left."""

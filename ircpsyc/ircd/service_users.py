@@ -97,6 +97,7 @@ def set_account(client: Client, account: str) -> None:
     if account == old:
         return
     client.account = account
+    client.core.persons.account_changed(client, old)
     for view in list(client.channels.values()):
         client.request(V.NOTICE_PERSON_UPDATE, view.uniform, {V.ACCOUNT: account})
     data = line(client.prefix, "ACCOUNT", account or "*")

@@ -42,6 +42,8 @@ class Session:
 
     __slots__ = (
         "account",
+        "away",
+        "away_at",
         "batch_label",
         "cap_negotiating",
         "cap_version",
@@ -52,6 +54,7 @@ class Session:
         "connected_at",
         "core",
         "deferred",
+        "device",
         "fmt",
         "heard",
         "host",
@@ -66,7 +69,6 @@ class Session:
         "password",
         "ping_sent",
         "port",
-        "pre_away",
         "rb",
         "realname",
         "registered",
@@ -113,7 +115,11 @@ class Session:
         self.deferred = False  # the command being handled is answered later (`later`)
         self.multiline: Multiline | None = None  # a client batch being collected
         self.batch_label = ""  # the label of the open client batch: its end is answered
-        self.pre_away = ""  # AWAY before registration (draft/pre-away)
+        # This connection's own AWAY (set before registration too, draft/pre-away); the
+        # person is away only while every session is (`Client.aggregate_away`).
+        self.away = ""
+        self.away_at = 0.0  # when it was set: the newest message is the person's
+        self.device = ""  # the client id of `account@device` logins ("" for none)
 
     # -- output
 

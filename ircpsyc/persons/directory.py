@@ -57,6 +57,9 @@ class PersonDirectory(Generic[C, L]):
         self.observers: list[PersonObserver[Any, Any]] = []
         self.disconnectors: list[Disconnector] = []
         self.roster: Roster | None = None  # the other servers' persons, once linked
+        # casefolded account -> the persons of a session here logged in to it (the first
+        # is the one a new connection of the account attaches to: multiclient)
+        self.by_account: dict[str, list[C]] = {}
 
     # -- finding and taking nicks
 
@@ -88,6 +91,26 @@ class PersonDirectory(Generic[C, L]):
         pending = self.reserved.get(folded)
         return pending is not None and pending is not by
 
+    def account_person(self, account: str) -> C | None:
+        """The person of a session here logged in to `account` (None: nobody is)."""
+        found = self.by_account.get(casefold(account)) if account else None
+        return found[0] if found else None
+
+    def account_changed(self, client: C, old_account: str) -> None:
+        """Keep `by_account` true after `client` logged in, out or elsewhere."""
+        if old_account:
+            self._unindex(client, old_account)
+        if client.account and self.clients.get(casefold(client.nick)) is client:
+            self.by_account.setdefault(casefold(client.account), []).append(client)
+
+    def _unindex(self, client: Person, account: str) -> None:
+        folded = casefold(account)
+        found = self.by_account.get(folded)
+        if found is not None and client in found:
+            found.remove(client)
+            if not found:
+                del self.by_account[folded]
+
     def mode_changed(self, person: Person, mode: str, on: bool) -> None:
         if mode in COUNTED_MODES and self.clients.get(casefold(person.nick)) is person:
             self.mode_counts[mode] += 1 if on else -1
@@ -98,6 +121,8 @@ class PersonDirectory(Generic[C, L]):
         """A person of a session here comes online: found by nick, reached by uniform."""
         self.clients[casefold(client.nick)] = client
         self.router.register(client)
+        if client.account:
+            self.by_account.setdefault(casefold(client.account), []).append(client)
 
     def tell_online(self, client: C) -> None:
         """Tell MONITOR watchers and the observers that `client` came online (after its
@@ -106,6 +131,12 @@ class PersonDirectory(Generic[C, L]):
         for observer in self.observers:
             observer.person_online(client)
 
+    def tell_attached(self, client: C, session: L) -> None:
+        """Tell the observers that `session` attached to `client` (multiclient), after
+        its front-end sent it the welcome and the person's channels."""
+        for observer in self.observers:
+            observer.session_attached(client, session)
+
     def forget(self, client: Person) -> None:
         """Drop a person from the roster after its last session left."""
         folded = casefold(client.nick)
@@ -113,6 +144,8 @@ class PersonDirectory(Generic[C, L]):
             del self.clients[folded]
             for mode in COUNTED_MODES & client.modes:
                 self.mode_counts[mode] -= 1
+        if client.account:
+            self._unindex(client, client.account)
         self.router.unregister(client.uniform, client)
         self.remember(client)
         for folded in list(client.monitoring):

@@ -3,8 +3,8 @@
 PSYC has one identity in several locations: the person `psyc://SERVER/~nick`
 is what places cast to and what other persons address; each of its sessions
 (an IRC connection, ...) is a `Location` a front-end provides and renders to.
-Today a person of this server has at most one session (the IRC front-end
-makes a new person per connection); the record does not assume it.
+A person of this server may have several sessions (an IRC connection that
+logs in to the account of a person online here attaches to it: multiclient).
 
 A person with no session is a service's pseudo-user, a gateway user (its
 front-end renders what it receives some other way) or a person of another
@@ -251,6 +251,11 @@ class PersonObserver(Generic[P, S]):
 
     def person_online(self, client: P) -> None:
         """A connection completed registration (its account, if any, is already set)."""
+
+    def session_attached(self, client: P, session: S) -> None:
+        """One more session joined the person `client` (multiclient), after its
+        welcome and the JOIN, topic and NAMES of the person's channels
+        (`person_online` is told of the first)."""
 
     def person_renamed(self, client: P, old_nick: str) -> None:
         """The person changed nick."""

@@ -71,7 +71,7 @@ an account dropped meanwhile gives it back: the drop is forgotten by then.
 PSYC methods (entity `$accounts`; `<record>` is `_account`, `_time_registered`,
 `_time_updated` (the version), `_host_home`, `_password_hash`, `_scram_salt`,
 `_scram_iterations`, `_scram_stored_key`, `_scram_server_key` (base64),
-`_email`, `_flag_enforce`, `_list_certs`; `<lists>` is the same per account as
+`_email`, `_flag_enforce`, `_flag_multiclient`, `_list_certs`; `<lists>` is the same per account as
 `_list_account`, `_list_time_registered`, ... `_list_host_home`, `_list_certs`
 (space-separated per account), plus tombstones as `_list_dropped_account`,
 `_list_dropped_time_registered`, `_list_dropped_time_dropped`):
@@ -79,6 +79,7 @@ PSYC methods (entity `$accounts`; `<record>` is `_account`, `_time_registered`,
     _request_account_register  {_account, _password_hash, _scram_*, _email}
     _request_account_password  {_account, _password_hash, _scram_*}   SET PASSWORD
     _request_account_enforce   {_account, _flag_enforce}              SET ENFORCE
+    _request_account_multiclient {_account, _flag_multiclient}        SET MULTICLIENT
     _request_account_cert_add  {_account, _fingerprint}               CERT ADD
     _request_account_cert_remove {_account, _fingerprint}             CERT DEL
     _request_account_drop      {_account}                             DROP
@@ -159,10 +160,11 @@ FIELDS = (
     "email",
     "flag_enforce",
     "time_updated",
+    "flag_multiclient",
 )
 # The columns of a tombstone, as `_list_dropped_<name>` in snapshots and restores.
 TOMB_FIELDS = ("account", "time_registered", "time_dropped")
-OPS = ("register", "password", "enforce", "cert_add", "cert_remove", "drop")
+OPS = ("register", "password", "enforce", "multiclient", "cert_add", "cert_remove", "drop")
 
 
 def service_uniform(host: str) -> str:
@@ -190,6 +192,7 @@ def _row(account: Account) -> dict[str, str]:
         "email": account.email,
         "flag_enforce": "1" if account.enforce else "0",
         "time_updated": repr(account.updated_at),
+        "flag_multiclient": "1" if account.multiclient else "0",
     }
 
 
@@ -225,6 +228,7 @@ def _account_of(row: dict[str, str], certs: list[str], home: str) -> Account | N
             [fp for fp in (normalize_fingerprint(c) for c in certs) if fp],
             home,
             float(row.get("time_updated") or registered),  # older peers: no version
+            row.get("flag_multiclient", "1") != "0",  # older peers: the default
         )
     except (KeyError, ValueError, binascii.Error):
         return None
@@ -396,6 +400,10 @@ class AccountSync:
     def set_enforce(self, name: str, enforce: bool, done: Done) -> None:
         self._change(name, "enforce", {V.FLAG_ENFORCE: "1" if enforce else "0"}, done)
 
+    def set_multiclient(self, name: str, multiclient: bool, done: Done) -> None:
+        flag = "1" if multiclient else "0"
+        self._change(name, "multiclient", {V.FLAG_MULTICLIENT: flag}, done)
+
     def add_cert(self, name: str, fingerprint: str, done: Done) -> None:
         fp = normalize_fingerprint(fingerprint)
         if not fp:
@@ -442,6 +450,8 @@ class AccountSync:
             accounts.set_credentials(name, _credentials_of(packet))
         elif op == "enforce":
             accounts.set_enforce(name, packet.get(V.FLAG_ENFORCE) == "1")
+        elif op == "multiclient":
+            accounts.set_multiclient(name, packet.get(V.FLAG_MULTICLIENT) == "1")
         elif op == "cert_add":
             accounts.add_cert(name, packet.get(V.FINGERPRINT))
         elif op == "cert_remove":

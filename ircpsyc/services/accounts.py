@@ -91,6 +91,7 @@ class Account:
     certs: list[str] = field(default_factory=list)
     home: str = ""  # the server that decides about it in a network; "" = this one
     updated_at: float = 0.0  # version: when its home last changed it (newest wins)
+    multiclient: bool = True  # its connections share one person (NickServ SET MULTICLIENT)
 
     @property
     def folded(self) -> str:
@@ -460,7 +461,8 @@ class Accounts:
         self._certs.clear()
         for row in db.execute(
             "SELECT name, password_hash, scram_salt, scram_iterations, scram_stored_key,"
-            " scram_server_key, email, registered_at, enforce, home, updated_at FROM accounts"
+            " scram_server_key, email, registered_at, enforce, home, updated_at, multiclient"
+            " FROM accounts"
         ).fetchall():
             account = Account(
                 row[0],
@@ -476,6 +478,7 @@ class Accounts:
                 bool(row[8]),
                 home=row[9],
                 updated_at=float(row[10]),
+                multiclient=bool(row[11]),
             )
             self._accounts[account.folded] = account
         self.tombstones = {
@@ -631,6 +634,18 @@ class Accounts:
         account.enforce = enforce
         account.updated_at = version
 
+    def set_multiclient(self, name: str, multiclient: bool) -> None:
+        account = self._require(name)
+        version = self._version(account)
+        self.store.write_now(
+            _execute(
+                "UPDATE accounts SET multiclient = ?, updated_at = ? WHERE folded = ?",
+                (int(multiclient), version, account.folded),
+            )
+        )
+        account.multiclient = multiclient
+        account.updated_at = version
+
     def drop(self, name: str, home: str = "", dropped_at: float | None = None) -> Tombstone:
         """Delete the account, leaving a tombstone (dropped by `home`, "" = this server,
         at `dropped_at`, default now) in the same transaction; `dropped` listeners run."""
@@ -743,6 +758,7 @@ class Accounts:
             int(record.enforce),
             record.home,
             record.updated_at,
+            int(record.multiclient),
         )
         now = self.clock()
 
@@ -750,8 +766,8 @@ class Accounts:
             db.execute(
                 "INSERT OR REPLACE INTO accounts (folded, name, password_hash, scram_salt,"
                 " scram_iterations, scram_stored_key, scram_server_key, email,"
-                " registered_at, enforce, home, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " registered_at, enforce, home, updated_at, multiclient)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 row,
             )
             db.execute("DELETE FROM account_certs WHERE account = ?", (folded,))
@@ -779,6 +795,7 @@ class Accounts:
             old.scram = record.scram
             old.email = record.email
             old.enforce = record.enforce
+            old.multiclient = record.multiclient
             old.certs = certs
             old.home = record.home
             old.updated_at = record.updated_at

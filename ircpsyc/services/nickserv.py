@@ -562,6 +562,23 @@ class NickServ(Service):
 
         self.sync.set_enforce(account.name, value == "ON", changed)
 
+    def cmd_set_multiclient(self, request: Request) -> None:
+        account = self._own_account(request)
+        if account is None:
+            return
+        value = request.args[0].upper()
+        if value not in ("ON", "OFF"):
+            self.notice(request, "Syntax: SET MULTICLIENT ON|OFF")
+            return
+
+        def changed(result: Account | AccountError) -> None:
+            if isinstance(result, AccountError):
+                self.notice(request, result.text)
+                return
+            self.notice(request, f"Shared connections for {account.name} are now {value}.")
+
+        self.sync.set_multiclient(account.name, value == "ON", changed)
+
     def cmd_info(self, request: Request) -> None:
         name = request.args[0] if request.args else (request.account or request.nick)
         account = self.accounts.get(name)
@@ -572,6 +589,7 @@ class NickServ(Service):
         self.notice(request, f"Information on {account.name}:")
         self.notice(request, f"Registered: {fmt_time(account.registered_at)}")
         self.notice(request, f"Nick protection: {'on' if account.enforce else 'off'}")
+        self.notice(request, f"Shared connections: {'on' if account.multiclient else 'off'}")
         if own:
             self.notice(request, f"E-mail: {account.email or 'none'}")
             self.notice(request, f"Certificates: {len(account.certs)}")
@@ -708,12 +726,14 @@ COMMANDS: dict[str, CommandSpec] = {
     "SET": CommandSpec(
         NickServ.cmd_set,
         1,
-        "SET PASSWORD <new password> | SET ENFORCE ON|OFF",
-        "Changes your password or nick protection.",
+        "SET PASSWORD <new password> | SET ENFORCE ON|OFF | SET MULTICLIENT ON|OFF",
+        "Changes your password, nick protection or shared connections.",
         (
             "SET PASSWORD <new password>: changes the password of your account.",
             "SET ENFORCE ON|OFF: whether users of your nick who are not logged in to your",
             "account are renamed after a grace time.",
+            "SET MULTICLIENT ON|OFF: whether your connections share one nick and its",
+            "channels.",
         ),
     ),
     "INFO": CommandSpec(
@@ -756,6 +776,18 @@ SET_COMMANDS: dict[str, CommandSpec] = {
         (
             "ON: whoever uses your nick without logging in to your account is asked to",
             "identify and renamed to a guest nick after a grace time. OFF: nobody is.",
+        ),
+    ),
+    "SET MULTICLIENT": CommandSpec(
+        NickServ.cmd_set_multiclient,
+        1,
+        "SET MULTICLIENT ON|OFF",
+        "Lets your connections share one nick, or not.",
+        (
+            "ON: a connection that logs in to your account (SASL, or the server password",
+            "account:password) while you are online becomes one more connection of your",
+            "nick, in your channels; what one says, the others see. OFF: each connection",
+            "needs a nick of its own. The server's [accounts] multiclient decides first.",
         ),
     ),
 }

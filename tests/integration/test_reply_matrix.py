@@ -122,7 +122,7 @@ TYPICAL: dict[str, list[str]] = {
     "NICK": ["", "{peer}", "{me}", "1bad", "#bad x y z", UNICODE],
     "NICKSERV": ["HELP", "INFO"],
     "NOTICE": ["{peer} :hi", "{chan} :hi", "nobody-here :hi"],
-    "NS": ["HELP", "INFO", "INFO {peer}", "SET", "CERT LIST"],
+    "NS": ["HELP", "INFO", "INFO {peer}", "SET", "SET MULTICLIENT ON", "CERT LIST"],
     "OPER": [f"{OPER_NAME} wrong-password", "nobody pw"],
     "PART": ["{chan}x :bye", "#nowhere-here"],
     "PASS": ["secret"],

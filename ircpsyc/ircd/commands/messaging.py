@@ -132,6 +132,7 @@ def _deliver(s: Session, msg: Line, verb: str, multiline: str = "", whole: bool 
                         f"Cannot send to channel: its server {gone} is unreachable",
                     )
                 continue
+            client.said_to_channel(s, name, V.MESSAGE_PUBLIC + suffix, text)
             client.request(V.MESSAGE_PUBLIC + suffix, uniform, vars, text)
         else:
             _private(s, client, target, text, tags, suffix, notice, multiline)
@@ -190,12 +191,20 @@ def _private(
             s.numeric(N.RPL_AWAY, target.nick, target.away)
     for observer in s.core.person_observers:  # history, the away log
         observer.private_message(s, client, target, packet)
-    # To oneself too: the echo is the labeled reply, the delivered copy is not.
+    # The sender's echo (with echo-message; to oneself too: the echo is the labeled
+    # reply, the delivered copy is not), and a copy for the person's other sessions,
+    # which got no delivered copy (unless it went to the person itself).  Nothing said
+    # to a service is copied: its commands carry passwords.
+    copies = target is not client and (target is None or "/$" not in target.uniform)
     for session in client.sessions:
-        if C.ECHO_MESSAGE in session.caps:
-            data = render_message(packet, session.fmt)
-            if data:
-                session.send(data)
+        if session is s:
+            if C.ECHO_MESSAGE not in session.caps:
+                continue
+        elif not copies:
+            continue
+        data = render_message(packet, session.fmt)
+        if data:
+            session.send(data)
 
 
 # PRIVMSG <target>{,<target>} <text to be sent>

@@ -340,22 +340,22 @@ def handle_userhost(s: Session, msg: Line) -> None:
 # AWAY [<text>]
 @command("AWAY", pre_registration=True)
 def handle_away(s: Session, msg: Line) -> None:
+    """AWAY is a session's: the person is away while every session is (draft/pre-away;
+    the newest message shows), as Ergo aggregates its sessions'."""
     client = s.client
     text = msg.params[0] if msg.params else ""
-    if client is None:  # draft/pre-away: kept until registration completes
-        if C.PRE_AWAY not in s.caps:
-            s.numeric(N.ERR_NOTREGISTERED, "You have not registered")
-            return
-        s.pre_away = text[: s.core.config.limits.awaylen]
+    if client is None and C.PRE_AWAY not in s.caps:  # draft/pre-away: kept for registration
+        s.numeric(N.ERR_NOTREGISTERED, "You have not registered")
         return
-    client.away = text[: s.core.config.limits.awaylen]
-    if client.away:
+    s.away = text[: s.core.config.limits.awaylen]
+    s.away_at = s.core.clock()
+    if client is None:
+        return
+    if s.away:
         s.numeric(N.RPL_NOWAWAY, "You have been marked as being away")
     else:
         s.numeric(N.RPL_UNAWAY, "You are no longer marked as being away")
-    notify_peers(client, "AWAY", *([client.away] if client.away else []))
-    for observer in s.core.person_observers:  # the away log
-        observer.away_changed(client)
+    client.update_away()
 
 
 # SETNAME <realname>

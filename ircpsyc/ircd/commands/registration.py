@@ -8,6 +8,7 @@ from irctokens.line import Line
 
 from ircpsyc.ircd import caps as C
 from ircpsyc.ircd import numerics as N
+from ircpsyc.ircd.commands.sasl import pass_login
 from ircpsyc.ircd.core import cap_offered, caps_ls, command
 from ircpsyc.ircd.lines import line
 from ircpsyc.ircd.names import valid_nick
@@ -85,6 +86,8 @@ def handle_pass(s: Session, msg: Line) -> None:
         s.numeric(N.ERR_ALREADYREGISTERED, "You may not reregister")
         return
     s.password = msg.params[0]
+    if not s.core.config.server.password_hash:  # then it may be account[@device]:password
+        pass_login(s, s.password)
 
 
 # NICK <nickname>
@@ -98,7 +101,7 @@ def handle_nick(s: Session, msg: Line) -> None:
     if not valid_nick(nick, core.config.limits.nicklen):
         s.numeric(N.ERR_ERRONEUSNICKNAME, nick, "Erroneous nickname")
         return
-    if core.nick_taken(nick, s):
+    if core.nick_taken(nick, s) and not _own_person(s, nick):
         s.numeric(N.ERR_NICKNAMEINUSE, nick, "Nickname is already in use")
         if not s.registered:
             s.nick_refused = nick
@@ -108,12 +111,22 @@ def handle_nick(s: Session, msg: Line) -> None:
         if s.nick and core.reserved.get(casefold(s.nick)) is s:
             del core.reserved[casefold(s.nick)]
         s.nick = nick
-        core.reserved[casefold(nick)] = s
+        if not core.nick_taken(nick, s):  # else it is its account's person's (attach)
+            core.reserved[casefold(nick)] = s
         core.try_register(s)
         return
     if nick == client.nick:
         return
     client.rename(nick)
+
+
+def _own_person(s: Session, nick: str) -> bool:
+    """A connection logged in before registration asks for the nick of its account's
+    person online here: it will attach to it (multiclient), no 433."""
+    if s.registered:
+        return False
+    person = s.core.account_person(s)
+    return person is not None and casefold(person.nick) == casefold(nick)
 
 
 # USER <username> <mode> <unused> <realname>

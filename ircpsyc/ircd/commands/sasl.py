@@ -113,6 +113,54 @@ def _start(s: Session, state: SaslState, param: str) -> None:
     s.reply("AUTHENTICATE", "+")
 
 
+def split_device(name: str) -> tuple[str, str]:
+    """`account@device` (a client id, as Ergo takes it): the account and the device."""
+    account, _, device = name.partition("@")
+    return account, device
+
+
+def pass_login(s: Session, text: str) -> None:
+    """`PASS account:password` or `PASS account@device:password` before registration,
+    on a server without a server password: a login like SASL PLAIN's.  A wrong one
+    closes the connection (464), as a wrong server password does."""
+    accounts = s.core.accounts
+    name, colon, password = text.partition(":")
+    if accounts is None or not colon or not name or not password or s.account:
+        return
+    name, device = split_device(name)
+    account = accounts.get(name)
+    certified = account is not None and bool(s.certfp) and s.certfp in account.certs
+    limiter = accounts.limiter
+    login = limiter.begin(name, s.ip, s.core.clock(), certified)
+
+    def refuse(reason: str) -> None:
+        s.numeric(N.ERR_PASSWDMISMATCH, "Password incorrect")
+        s.close(reason)
+
+    if login is None:
+        refuse("Too many login attempts, try again later")
+        return
+    if account is None:
+        limiter.finish(login, False, s.core.clock())
+        refuse("Bad account or password")
+        return
+
+    def done(ok: bool | None) -> None:
+        limiter.finish(login, bool(ok), s.core.clock())
+        if s.closed or s.registered:
+            return
+        if not ok or accounts.get(account.name) is not account:
+            refuse("Bad account or password")
+            return
+        s.device = device
+        login_session(s, account.name)
+
+    job = lambda: accounts.check_password(account, password)  # noqa: E731
+    if not s.core.offload([s], job, done, Work.VERIFY):
+        limiter.cancel(login)
+        refuse("Too many password checks from your address, try again")
+
+
 def _plain(s: Session, state: SaslState, raw: bytes) -> None:
     accounts = s.core.accounts
     assert accounts is not None
@@ -125,6 +173,8 @@ def _plain(s: Session, state: SaslState, raw: bytes) -> None:
     except UnicodeDecodeError:
         _fail(s, state)
         return
+    authcid, device = split_device(authcid)  # account@device: a client id
+    authzid = split_device(authzid)[0]
     if not authcid or not password or (authzid and casefold(authzid) != casefold(authcid)):
         _fail(s, state)
         return
@@ -150,6 +200,8 @@ def _plain(s: Session, state: SaslState, raw: bytes) -> None:
         if accounts.get(account.name) is not account:
             _fail(s, state)  # dropped meanwhile
             return
+        if not s.registered:
+            s.device = device
         _succeed(s, state, account)
 
     job = lambda: accounts.check_password(account, password)  # noqa: E731
@@ -170,10 +222,13 @@ def _external(s: Session, state: SaslState, raw: bytes) -> None:
     if account is None:
         _fail(s, state, "SASL authentication failed: certificate not registered (NickServ CERT)")
         return
+    authzid, device = split_device(authzid)  # account@device: a client id
     if authzid and casefold(authzid) != account.folded:
         _fail(s, state)
         return
     accounts.limiter.remember(account.name, s.ip, s.core.clock())
+    if not s.registered:
+        s.device = device
     _succeed(s, state, account)
 
 
