@@ -759,7 +759,7 @@ class Foreign:
         if not host or not self.is_foreign(host):
             return self._refuse(circuit, packet, f"speaks for {host or 'nobody'}")
         if target and authority_of(target) != network.me.lower():
-            return self._refuse(circuit, packet, f"relays to {target}")
+            return self._refuse(circuit, packet, f"relays to {target}", V.FAILURE_UNSUPPORTED_RELAY)
         if V.CONTEXT in routing and V.SOURCE in routing and not target:
             return self._refuse(circuit, packet, "a cast with a _source")
         ok = self._vouch(circuit, host)
@@ -780,12 +780,23 @@ class Foreign:
             del routing[name]  # nothing numbered or routed end to end from outside
         self._deliver(packet)
 
-    def _refuse(self, circuit: ForeignCircuit, packet: Packet, why: str) -> None:
+    def _refuse(
+        self, circuit: ForeignCircuit, packet: Packet, why: str, error: str = V.ERROR_INVALID_HOST
+    ) -> None:
+        """Drop a packet the peer may not send; say so (to the peer, as psyced does,
+        and in the log) for the first few, close the circuit after many."""
         self.refused += 1
         circuit.refused += 1
         if circuit.refused <= REFUSED_LOGGED:
             log.warning("foreign %s: refused %s (%s)", circuit.authority or circuit.address,
                         packet.method, why)  # fmt: skip
+            answer = Packet(  # circuit-level (no `_target`): never routed, never answered
+                error,
+                {V.SOURCE: circuit.me_root},
+                {V.REASON: why[:200], V.METHOD_RELAY: packet.method},
+                f"Refused {packet.method}: {why[:200]}",
+            )
+            circuit.send(answer, self.clock())
         if circuit.refused >= REFUSED_MAX:
             circuit.fail(f"{circuit.refused} packets refused")
 

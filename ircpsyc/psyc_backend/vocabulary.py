@@ -139,6 +139,8 @@ ERROR_PLACE_REDACT_EXPIRED = "_error_place_redact_expired"  # yours, older than 
 ERROR_NECESSARY_MEMBERSHIP = "_error_necessary_membership"  # psyced: you are not a member (442)
 ERROR_NECESSARY_PARAMETER = "_error_necessary_parameter"  # a mode needs a parameter (461)
 ERROR_UNSUPPORTED_METHOD = "_error_unsupported_method"  # the target has no such request
+ERROR_INVALID_HOST = "_error_invalid_host"  # psyced: a foreign peer spoke for a host not its own
+FAILURE_UNSUPPORTED_RELAY = "_failure_unsupported_relay"  # psyced: relay to a third host refused
 
 # -- Place replication: the home and its replicas on other servers -----------
 
