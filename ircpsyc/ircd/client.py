@@ -239,8 +239,10 @@ class Client(Person):
         """A line a foreign place (psyced) replays to its newcomer: a `chathistory`
         batch with server-time for sessions that take one, else a NOTICE that says
         when; never a live line."""
-        said = Packet(V.MESSAGE_PUBLIC, packet.routing, packet.vars, packet.body)
         name = packet.get(V.NICK_PLACE)
+        if casefold(name) not in self.channels:
+            return  # only the history of a channel it is in
+        said = Packet(V.MESSAGE_PUBLIC, packet.routing, packet.vars, packet.body)
         core = self.core
         for session in self.sessions:
             if C.BATCH in session.caps and C.SERVER_TIME in session.caps:

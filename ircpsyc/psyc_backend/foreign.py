@@ -700,6 +700,18 @@ class Foreign:
             return nick[nick.index("/~") + 2 :]
         return nick
 
+    def _kick_answered(self, packet: Packet) -> None:
+        """The place acted on a kick: psyced's `_status_place_banned` to its owner, an
+        error to the kicker (an ircpsyc place: not an operator), or someone left."""
+        routing, method = packet.routing, packet.method
+        if method.startswith((V.STATUS_PLACE_BANNED, V.ERROR)):
+            key = (normalize(routing.get(V.SOURCE, "")), normalize(routing.get(V.TARGET, "")))
+            self.kicks.pop(key, None)
+        elif method.startswith(V.NOTICE_PLACE_LEAVE) and V.CONTEXT in routing:
+            place = normalize(routing[V.CONTEXT])
+            for key in [k for k in self.kicks if k[0] == place]:
+                del self.kicks[key]
+
     def _kicks_due(self, now: float) -> None:
         for key, (deadline, packet) in list(self.kicks.items()):
             if deadline > now:
@@ -848,12 +860,16 @@ class Foreign:
             vars[V.NICK_PLACE] = "#" + routing[V.CONTEXT]
             packet = Packet(V.MESSAGE_PUBLIC_HISTORY, routing, vars, packet.body)
             method = packet.method
-        if method.startswith(V.STATUS_PLACE_BANNED):  # the place did as its owner asked
-            self.kicks.pop((normalize(routing.get(V.SOURCE, "")), normalize(target)), None)
+        if self.kicks:
+            self._kick_answered(packet)
+        named = packet.get(V.NICK_TARGET)
+        if named[:7].lower() == "psyc://" and normalize(named).startswith(self.local_root + "~"):
+            # One of ours, named by uniform (how a foreign user sees her): her nick.
+            packet.vars[V.NICK_TARGET] = named[named.index("/~") + 2 :]
         if method.startswith(V.ERROR) and "/~" in target:
             source = routing.get(V.SOURCE, "")
-            if "/@" in source and not packet.get(V.NICK_PLACE):
-                packet.vars[V.NICK_PLACE] = "#" + source  # the channel, as our users name it
+            if "/@" in source:  # the channel as our users name it, not as its host does
+                packet.vars[V.NICK_PLACE] = "#" + source
             packet.body = psyctext(packet.body, packet)
         if method.startswith(V.MESSAGE) and "/~" in target and V.NICK_TARGET not in packet.vars:
             packet.vars[V.NICK_TARGET] = target[target.index("/~") + 2 :]

@@ -73,6 +73,24 @@ async def test_two_ircpsyc_networks_federate(factory: ServerFactory) -> None:
     assert said == ["hello A", "psst alice"]
     heard = [m.params[-1] for m in bob.history if m.command == "PRIVMSG"]
     assert heard == ["hello B", "psst bob"]
+    # KICK sent to B's channel: B's place decides, as for its own users.
+    carol = await RawClient.connect(b.port)
+    await carol.register("carol")
+    await carol.send("JOIN #chan")
+    await alice.expect("JOIN", timeout=WAIT)
+    carol_there = f"psyc://{b_name}/~carol"
+    await alice.send(f"KICK {room} {carol_there} :out")
+    refused = await alice.expect("482", timeout=WAIT)
+    assert refused.params[1] == room
+    await bob.send(f"MODE #chan +o {alice_there}")
+    await alice.expect("MODE", timeout=WAIT)
+    await alice.send(f"KICK {room} {carol_there} :out")
+    kick = await carol.expect("KICK", timeout=WAIT)
+    assert kick.params[:2] == ["#chan", "carol"]
+    await alice.expect("KICK", timeout=WAIT)
+    await asyncio.sleep(6.0)  # the place acted: no "did not act" afterwards
+    await alice.sync()
+    assert len([m for m in alice.history if m.command == "482"]) == 1
     await bob.send(f"KICK #chan {alice_there} :out")
     kick = await alice.expect("KICK", "PART", timeout=WAIT)
     assert kick.params[0] == room
