@@ -245,7 +245,7 @@ class ForeignCircuit:
                         )
                     )
                 )
-                self.fail(f"bad first line: {error.reason}")
+                self.fail(f"bad first line: {error.reason}", "")
                 return
             if syntax is None:
                 return
@@ -261,13 +261,7 @@ class ForeignCircuit:
         except PacketError as error:
             for packet in error.packets:
                 self._packet(packet, now)
-            if self.state != CLOSED:
-                reason = f"cannot parse your packets: {error.reason}"
-                self.send(
-                    Packet(V.ERROR_SYNTAX, {V.SOURCE: self.me_root}, {V.REASON: reason}),
-                    now,
-                )
-            self.fail(f"cannot parse its packets: {error.reason}")
+            self.fail(f"cannot parse its packets: {error.reason}", V.ERROR_SYNTAX)
             return
         for packet in packets:
             if self.state == CLOSED:
@@ -311,8 +305,14 @@ class ForeignCircuit:
             else:
                 self.close("idle", idle=True)
 
-    def fail(self, reason: str) -> None:
+    def fail(self, reason: str, error: str = V.ERROR_CIRCUIT) -> None:
+        """Close the circuit for `reason`, telling the peer first with `error` (as
+        psyced's `croak` does) once its syntax is known; "" tells it nothing."""
         log.warning("foreign circuit %s: %s", self.authority or self.address, reason)
+        if error and self.state != CLOSED and (self.detected or self.outbound):
+            said = Packet(error, {V.SOURCE: self.me_root}, {V.REASON: reason[:200]})
+            with contextlib.suppress(PacketError):
+                self._write(self.encode(said))
         self.close(reason)
 
     def close(self, reason: str, idle: bool = False) -> None:
@@ -443,20 +443,21 @@ class Foreign:
         if circuit.outbound and authority != circuit.outbound:
             log.info("foreign %s greets as %s", circuit.outbound, authority)
         if not self.is_foreign(split_authority(authority)[0]):
-            circuit.fail(f"greets as {authority}, a server of our network")
+            circuit.fail(f"greets as {authority}, a server of our network", V.ERROR_ILLEGAL_SOURCE)
             return
         ok = self._vouch(circuit, split_authority(authority)[0])
         if ok is None:  # resolving: the greeting comes back through `resolved`
             circuit.held.append(packet)
             return
         if not ok or not self.is_foreign(split_authority(authority)[0]):
-            circuit.fail(f"greets as {authority}, which is not its address {circuit.address}")
+            circuit.fail(
+                f"greets as {authority}, which is not its address {circuit.address}",
+                V.ERROR_INVALID_HOST,
+            )
             return
         refusal = self.policy.caller_refusal(split_authority(authority)[0], circuit.address)
         if refusal:  # psyced's answer to a peer it blocks
-            error = Packet(V.ERROR_ILLEGAL_SOURCE, {V.SOURCE: self.me_root}, {V.REASON: refusal})
-            circuit.send(error, now)
-            circuit.fail(refusal)
+            circuit.fail(refusal, V.ERROR_ILLEGAL_SOURCE)
             return
         circuit.authority = authority
         circuit.state = "open"
@@ -947,7 +948,7 @@ class ForeignProtocol(asyncio.Protocol):
             return
         transport.write(data)
         if transport.get_write_buffer_size() > WRITE_BUFFER_MAX and self.circuit is not None:
-            self.circuit.fail("does not read what we send")
+            self.circuit.fail("does not read what we send", "")
 
     def close(self) -> None:
         if self.transport is not None:

@@ -166,5 +166,6 @@ async def test_a_foreign_server_speaking_psyc_10_calls_us(factory: ServerFactory
     hello = Packet("_notice_circuit_established", {"_source": f"{ours}/"})
     writer.write(b"|\n" + render(hello))
     await writer.drain()
-    assert await closed(reader)
+    said = await asyncio.wait_for(reader.read(), WAIT)  # to the end: it closes
+    assert "_error_illegal_source" in [p.method for p in Parser().feed(said)]
     assert f"greets as {name}, a server of our network" in server.log()
