@@ -249,16 +249,29 @@ def test_hyp_stream_split_anywhere(items: list[Packet], data: st.DataObject) -> 
 
 psycish = st.lists(
     st.sampled_from(
-        [b".\n", b"\n", b":_a\tb\n", b":\tx\n", b"\tmore\n", b"_m\n", b"=_x\t", b"\r", b"\xff"]
+        [
+            b".\n",
+            b"\n",
+            b":_a\tb\n",
+            b":\tx\n",
+            b"\tmore\n",
+            b"_m\n",
+            b"=_x\t",
+            b"\r",
+            b"\xff",
+            b"+_list_a\tc\n",
+            b"-_x\t\n",
+            b"=_s\tv\n",
+        ]
     ),
     max_size=30,
 ).map(b"".join)
 
 
 @FAST
-@given(st.one_of(st.binary(max_size=200), psycish), st.data())
-def test_hyp_garbage_only_packet_error(blob: bytes, data: st.DataObject) -> None:
-    parser = Parser09(max_packet=120)
+@given(st.one_of(st.binary(max_size=200), psycish), st.data(), st.booleans())
+def test_hyp_garbage_only_packet_error(blob: bytes, data: st.DataObject, state: bool) -> None:
+    parser = Parser09(max_packet=120, circuit_state=state)
     cut = data.draw(st.integers(0, len(blob)))
     try:
         for chunk in (blob[:cut], blob[cut:]):
