@@ -324,3 +324,7 @@ def test_circuit_state_is_bounded() -> None:
     data = b"".join(b"\n=_v%d\tx\n_m\n.\n" % i for i in range(9))
     with pytest.raises(PacketError, match="kept for the circuit"):
         parser.feed(data)
+    parser = Parser09(circuit_state=True, max_packet=100)  # and in bytes: one packet's
+    data = b"".join(b"\n=_v%d\t%s\n_m\n.\n" % (i, b"x" * 60) for i in range(3))
+    with pytest.raises(PacketError, match="exceed 100 bytes"):
+        parser.feed(data)

@@ -291,8 +291,15 @@ class Parser09:
                     kept.pop(name, None)
                 elif isinstance(had, list):
                     kept[name] = [x for x in had if x not in items]
-        if len(state) > self.max_routing_lines or len(kept) > self.max_modifiers:
-            raise PacketError("too many variables kept for the circuit")
+        if self._rops or self._mods:  # changed: still within one packet's bounds?
+            if len(state) > self.max_routing_lines or len(kept) > self.max_modifiers:
+                raise PacketError("too many variables kept for the circuit")
+            size = sum(len(k) + len(v) for k, v in state.items()) + sum(
+                len(k) + (sum(map(len, v)) if isinstance(v, list) else len(v))
+                for k, v in kept.items()
+            )
+            if size > self.max_packet:
+                raise PacketError(f"variables kept for the circuit exceed {self.max_packet} bytes")
         return {**state, **self._routing}, {**kept, **self._vars}, []
 
     def _line(self, line: str, packets: list[Packet]) -> None:
