@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import ircpsyc.ircd.commands  # noqa: F401  (fills the command table)
 from ircpsyc.ircd import caps as C
+from ircpsyc.ircd.always_on import AlwaysOn
 from ircpsyc.ircd.awaylog_hooks import AwayHooks, account_present, route_mention
 from ircpsyc.ircd.client import GatewayAway
 from ircpsyc.ircd.cloak import Cloaks
@@ -37,6 +38,7 @@ from ircpsyc.linking import Linking, linked
 from ircpsyc.psyc_backend.uniform import casefold
 from ircpsyc.services import chanserv as CS
 from ircpsyc.services import nickserv as NS
+from ircpsyc.services.always_on import AlwaysOnService
 from ircpsyc.services.awaylog import AwayLog
 from ircpsyc.services.history import History
 
@@ -155,6 +157,9 @@ def install_chanserv(
         lambda: core.config.services,
     )
     chanserv.home = lambda channel: channel_home(core, channel)
+    network = core.net.network
+    chanserv.hashed_home = network.hashed_home
+    chanserv.keep_home = lambda channel: network.moved_to(channel, network.me)
     core.router.register(chanserv)
     core.service_users[casefold(CS.NICK)] = ServiceUser(
         core, CS.NICK, CS.USER, CS.HOST, CS.REALNAME, chanserv.uniform
@@ -164,3 +169,25 @@ def install_chanserv(
     accounts.dropped.append(chanserv.account_dropped)
     chanserv.start()
     return chanserv
+
+
+def install_always_on(core: IRCServer, store: Store | None = None) -> AlwaysOn:
+    """Always-on persons (after `install_accounts`, and after `install_chanserv` has
+    recreated the registered channels): the directory keeps a logged-in person whose
+    account is always-on when its last session leaves, a connection logging in to
+    the account attaches to it, KILL and DROP end it, and the persons kept in
+    `store` come back now.  Returns the feature."""
+    service = AlwaysOnService(lambda: core.config.accounts, core.clock)
+    if store is not None:
+        service.attach(store)
+    always_on = AlwaysOn(core, service)
+    core.persons.keepers.append(always_on.keep)
+    core.persons.disconnectors.append(always_on.disconnect)
+    core.person_observers.append(always_on)
+    core.tickers.append(always_on.tick)
+    if core.accounts is not None:
+        core.accounts.dropped.append(always_on.dropped)
+    if core.nickserv is not None:
+        core.nickserv.always_on = service
+    always_on.restore()
+    return always_on

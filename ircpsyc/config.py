@@ -27,6 +27,7 @@ from typing import Any
 from ircpsyc.passwords import is_argon2_hash
 
 __all__ = [
+    "AccountsSection",
     "AwaylogSection",
     "ChannelsSection",
     "Config",
@@ -655,9 +656,19 @@ class AwaylogSection:
     )
 
 
+ALWAYS_ON_POLICIES = ("opt-in", "opt-out", "mandatory", "disabled")
+
+
+def _check_always_on(value: str) -> str | None:
+    if value not in ALWAYS_ON_POLICIES:
+        return "must be one of " + ", ".join(f'"{p}"' for p in ALWAYS_ON_POLICIES)
+    return None
+
+
 @dataclass(frozen=True)
 class AccountsSection:
-    """[accounts]: a person of an account, with several connections (multiclient)."""
+    """[accounts]: a person of an account: several connections (multiclient), and
+    staying online with none (always-on)."""
 
     multiclient: bool = _key(
         True,
@@ -668,6 +679,25 @@ class AccountsSection:
     )
     max_sessions: int = _key(
         10, help="Most connections one account's person may have at once.", ge=1
+    )
+    always_on: str = _key(
+        "opt-out",
+        help="Whether a logged-in account's person stays online when its last connection "
+        'leaves (keeping its nick and channels, and what it is sent): "opt-out" (yes, unless '
+        'the account says NickServ SET ALWAYS-ON OFF), "opt-in" (only after SET ALWAYS-ON '
+        'ON), "mandatory" (always; SET ALWAYS-ON is refused) or "disabled" (never).',
+        check=_check_always_on,
+    )
+    always_on_expire: float = _key(
+        30.0,
+        help="Days an always-on person with no connection stays online; then it quits. "
+        "0 keeps it until it is ended (NickServ LOGOUT, DROP, GHOST or KILL).",
+        ge=0,
+    )
+    auto_away: bool = _key(
+        True,
+        help='An always-on person with no connection is shown away ("Disconnected") until '
+        "a connection attaches to it again.",
     )
 
 
@@ -1170,7 +1200,10 @@ class Config:
     )
     accounts: AccountsSection = field(
         default_factory=AccountsSection,
-        metadata={"help": "A person with several connections to one account (multiclient)."},
+        metadata={
+            "help": "A person of an account: several connections (multiclient), and "
+            "staying online with none (always-on)."
+        },
     )
     services: ServicesSection = field(
         default_factory=ServicesSection,

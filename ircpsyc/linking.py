@@ -2,8 +2,9 @@
 
 `Linking` wires the pieces of the network (ircpsyc.psyc_backend.network, .link)
 to the places (ircpsyc.channels.master, .replica) and the IRC front-end
-(ircpsyc.ircd.remote) and registers with the router (ircpsyc.psyc_backend.router, the one routing
-table) what arrives from other servers:
+(ircpsyc.ircd.remote, .net_front) and registers with the router
+(ircpsyc.psyc_backend.router, the one routing table) what arrives from other
+servers:
 
 * casts (`_route_servers`): the context slaves, by context: the place replicas
   (every place), the roster (`$roster`), the directory (`$directory`), the
@@ -52,8 +53,9 @@ from ircpsyc.channels.place import PlaceRegistry
 from ircpsyc.channels.replica import Replicas
 from ircpsyc.config import Config, network_servers
 from ircpsyc.ircd.history_hooks import replay_missed
+from ircpsyc.ircd.net_front import NetFront
 from ircpsyc.ircd.operator_service import OperatorService
-from ircpsyc.ircd.remote import NetFront, Roster
+from ircpsyc.ircd.remote import Roster
 from ircpsyc.ircd.serverinfo import ServerInfo
 from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.foreign import Foreign, ForeignService, bind_address

@@ -16,7 +16,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from ircpsyc.admission import FULL, Admission, Connection, Quota
-from ircpsyc.assemble import attach_store, front_end, install_accounts, install_chanserv
+from ircpsyc.assemble import (
+    attach_store,
+    front_end,
+    install_accounts,
+    install_always_on,
+    install_chanserv,
+)
 from ircpsyc.channels.place import PlaceRegistry
 from ircpsyc.config import Config, ConfigError, Overrides, load, parse_hostport
 from ircpsyc.ircd.client import Client
@@ -313,6 +319,8 @@ class Server:
         nickserv.offload = self._offload_for
         # ChanServ recreates the registered channels: before anybody can connect.
         install_chanserv(self.core, ChannelRegistrations(self.store, self.core.clock), accounts)
+        # Always-on persons come back into the channels ChanServ just recreated.
+        install_always_on(self.core, self.store)
         self.core.offload = self.offload
         self._install_resolver()
         loop = asyncio.get_running_loop()

@@ -210,6 +210,36 @@ def _m9_account_multiclient(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE accounts ADD COLUMN multiclient INTEGER NOT NULL DEFAULT 1")
 
 
+def _m10_always_on(db: sqlite_utils.Database) -> None:
+    """Always-on persons (ircpsyc.services.always_on): each account's choice (NickServ
+    SET ALWAYS-ON) and the persons online with no connection, restored at start."""
+    db.execute(
+        """
+        CREATE TABLE IF NOT EXISTS always_on_choices (
+            account TEXT PRIMARY KEY,         -- casefolded account name
+            always_on INTEGER NOT NULL        -- 1 ON, 0 OFF (absent: the policy's default)
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE IF NOT EXISTS always_on_persons (
+            account TEXT PRIMARY KEY,         -- casefolded account name: one person each
+            nick TEXT NOT NULL,
+            user TEXT NOT NULL,
+            host TEXT NOT NULL,               -- as shown (a cloak under +x)
+            realname TEXT NOT NULL,
+            ip TEXT NOT NULL,
+            away TEXT NOT NULL DEFAULT '',
+            modes TEXT NOT NULL DEFAULT '',   -- user modes kept (never +o)
+            channels TEXT NOT NULL DEFAULT '[]',  -- JSON list of channel names
+            signon REAL NOT NULL,
+            last_used REAL NOT NULL           -- when its last connection left
+        )
+        """
+    )
+
+
 MIGRATIONS: list[Migration] = [
     _m1_meta,
     _m2_server_bans,
@@ -220,6 +250,7 @@ MIGRATIONS: list[Migration] = [
     _m7_network_server_bans,
     _m8_account_tombstones,
     _m9_account_multiclient,
+    _m10_always_on,
 ]
 
 Job = Callable[[sqlite_utils.Database], None]

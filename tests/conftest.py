@@ -62,11 +62,21 @@ def oper_password_hash() -> str:
     return hash_password(OPER_PASSWORD)
 
 
+_PORTS_GIVEN: set[int] = set()
+
+
 def free_port() -> int:
-    """A port that was free a moment ago (the caller retries if it is taken again)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
+    """A port that was free a moment ago and was not given out before in this process
+    (the kernel may hand the same ephemeral port to two binds in a row, and one config
+    with the same port twice does not start); the caller retries if another process
+    takes it meanwhile."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((HOST, 0))
+            port = int(sock.getsockname()[1])
+        if port not in _PORTS_GIVEN:
+            _PORTS_GIVEN.add(port)
+            return port
 
 
 # --- TOML writing (tomllib only reads) ----------------------------------------

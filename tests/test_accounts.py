@@ -587,7 +587,7 @@ def test_set_password(world: ServicesWorld) -> None:
     assert notices(alice.send("NS IDENTIFY new-password")) == ["You are now logged in as alice."]
     assert notices(alice.send("NS SET")) == [
         "Not enough parameters. Syntax: SET PASSWORD <new password> | SET ENFORCE ON|OFF"
-        " | SET MULTICLIENT ON|OFF"
+        " | SET MULTICLIENT ON|OFF | SET ALWAYS-ON ON|OFF"
     ]
     assert notices(alice.send("NS SET COLOUR blue")) == ["Unknown setting COLOUR. Try HELP SET."]
     assert "Syntax" in notices(alice.send("NS SET PASSWORD"))[0]

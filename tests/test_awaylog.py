@@ -277,6 +277,19 @@ def test_a_nick_change_while_away_moves_the_watch() -> None:
     assert [e.body for e in awaylog_of(world).entries("bob")] == ["robert?"]
 
 
+def test_a_rename_while_away_moves_the_watch() -> None:
+    world = world_with_accounts()
+    alice = world.client("alice")
+    bob = world.client("bob")
+    world.channel("#c", alice, bob)
+    login(world, bob, "Bob")
+    bob.send("AWAY :x")
+    alice.send("RENAME #c #renamed")
+    alice.send("PRIVMSG #renamed :bob, see the new name")
+    assert [e.body for e in awaylog_of(world).entries("bob")] == ["bob, see the new name"]
+    assert awaylog_of(world).watched_in("#c") == {}
+
+
 def test_joining_while_away_watches_that_channel_too() -> None:
     world = world_with_accounts()
     alice = world.client("alice")

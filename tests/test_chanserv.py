@@ -787,3 +787,45 @@ def test_registration_homed_elsewhere_after_a_network_change_is_not_recreated(
         assert '[channels.pin] "#room"' in caplog.text
     finally:
         again.close()
+
+
+def test_rename_keeps_the_registration_access_list_and_home(tmp_path: Path) -> None:
+    path = tmp_path / "data.sqlite3"
+    world = CSWorld(path=path)
+    world.registered("bob")
+    alice = founded(world, "#old")
+    alice.send("CS ACCESS #old ADD bob OP")
+    # As if the new name hashed to another server: the registration says it stays here.
+    world.chanserv.hashed_home = lambda channel: "elsewhere.test"
+    out = alice.send("RENAME #old #New :moving")
+    assert [m.params for m in out if m.command == "PART"] == [["#old", "moving"]]
+    assert world.registrations.get("#old") is None
+    reg = reloaded(world).get("#new")
+    assert reg is not None and reg.name == "#New" and reg.founder == "alice"
+    assert reg.level_of("bob") == parse_level("op")
+    assert reg.state.home == world.core.name.lower()
+    assert cs(alice.send("CS INFO #new"))[0].startswith("Information on #New")
+    world.close()
+    again = CSWorld(path=path)
+    try:
+        place = again.places.places.get("#new")
+        assert place is not None and place.name == "#New" and "r" in place.flags
+        assert again.places.places.get("#old") is None
+    finally:
+        again.close()
+
+
+def test_only_the_founder_renames_a_registered_channel(world: CSWorld) -> None:
+    bob = world.registered("bob")
+    alice = founded(world, "#mine")
+    alice.send("CS ACCESS #mine ADD bob OP")
+    bob.send("JOIN #mine")
+    fails = [m.params for m in bob.send("RENAME #mine #yours") if m.command == "FAIL"]
+    assert fails == [
+        ["RENAME", "CANNOT_RENAME", "#mine", "#yours", "Only the founder (alice) may rename "
+         "a registered channel"]
+    ]  # fmt: skip
+    carol = world.client("carol")
+    carol.send("JOIN #taken")
+    fails = [m.params for m in alice.send("RENAME #mine #taken") if m.command == "FAIL"]
+    assert fails[0][:4] == ["RENAME", "CHANNEL_NAME_IN_USE", "#mine", "#taken"]

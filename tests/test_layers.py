@@ -54,15 +54,7 @@ def _known(pair: tuple[str, str]) -> bool:
 
 # Import cycles of more than MAX_CYCLE modules still in the code, each named by
 # the package it sits in: the modules of a cycle must all be in that package.
-KNOWN_CYCLES = {
-    # Only type annotations now (at run time, function-level imports included,
-    # ircd has no cycle): core, client and session name each other's types,
-    # and IRCServer holds `net` (remote.NetFront), which with names names them
-    # back. The other parts it holds are typed with protocols (ircd/ports.py,
-    # ircd/moderation_port.py); a protocol of what the front-end uses of
-    # NetFront pays it, once the network of one is in (no `net is None`).
-    "ircpsyc.ircd",
-}
+KNOWN_CYCLES: set[str] = set()
 
 
 def module_name(path: Path, root: Path = PACKAGE) -> str:

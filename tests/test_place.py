@@ -677,3 +677,33 @@ def test_away_member_joining_is_announced_with_away_notify() -> None:
     assert cmds(got) == ["JOIN", "AWAY"]
     assert got[1].source.startswith("bob!")
     assert got[1].params == ["not here"]
+
+
+def test_rename_at_the_packet_level() -> None:
+    world = World()
+    alice, bob = _member(world, "alice"), _member(world, "bob")
+    _enter(world, alice, "#here")
+    _enter(world, bob, "#here")
+    here = world.places.place("#here")
+    assert here is not None
+    old_uniform = here.uniform
+    alice.packets.clear()
+    for bad in ("#two words", "#psyc://elsewhere/@x", "nohash", "#" + "x" * 300, "#here"):
+        _request(world, alice, "#here", "_request_rename", _nick_place_new=bad)
+        assert alice.packets[-1].method == "_error_place_rename_forbidden", bad
+    _request(world, bob, "#here", "_request_rename", _nick_place_new="#there")
+    assert bob.packets[-1].method == "_error_place_privilege_operator"
+    alice.packets.clear()
+    bob.packets.clear()
+    _request(world, alice, "#here", "_request_rename", _nick_place_new="#There", _reason="why")
+    for rec in (alice, bob):
+        (notice,) = rec.packets
+        assert notice.method == "_notice_place_rename"
+        assert notice.context == old_uniform  # replicas find themselves by the old uniform
+        assert (notice.get("_nick_place"), notice.get("_nick_place_new")) == ("#here", "#There")
+        assert notice.get("_reason") == "why"
+    assert world.places.place("#there") is here and world.places.place("#here") is None
+    assert here.name == "#There" and here.uniform == place(SERVER, "There")
+    assert world.router.lookup(place(SERVER, "there")) is here
+    assert world.places.renamed_place(old_uniform) is here
+    assert {m.nick for m in here.members.values()} == {"alice", "bob"}

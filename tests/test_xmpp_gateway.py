@@ -598,3 +598,25 @@ def test_redact_is_a_retraction_and_multiline_one_body(gate: Gate) -> None:
     alice.send("BATCH -m")
     (out,) = gate.take()
     assert body(out) == "one\ntwo"
+
+
+def test_rename_destroys_the_room_and_offers_the_new_one(gate: Gate) -> None:
+    alice = gate.irc("alice", "#chat", caps=("draft/channel-rename",))  # the op
+    gate.join(BOB, "bob")
+    alice.take()
+    seen = [ln.format().split(" ", 1)[1] for ln in alice.send("RENAME #chat #talk :tidier")]
+    assert seen == ["RENAME #chat #talk tidier"], seen
+    out = gate.take()
+    mine = next(e for e in out if e.get("to") == BOB and e.get("type") == "unavailable")
+    assert mine.get("from") == f"{ROOM}/bob" and "110" in codes(mine)
+    x = S.child(mine, "x", S.MUC_USER)
+    destroy = S.child(x, "destroy", S.MUC_USER) if x is not None else None
+    assert destroy is not None and destroy.get("jid") == f"talk@{DOMAIN}", tostring(mine)
+    assert S.child_text(destroy, "reason", S.MUC_USER) == "tidier"
+    # After the cast, the occupant leaves the renamed place (no ghost member) ...
+    gate.gateway.tick(0.0)
+    assert lines(alice) == [":bob!bob@example.org PART #talk tidier"]
+    # ... and joining the new room is an ordinary join.
+    out = gate.join(BOB, "bob", room=f"talk@{DOMAIN}")
+    assert any("110" in codes(e) for e in out if S.local_name(e) == "presence")
+    assert lines(alice) == [":bob!bob@example.org JOIN #talk"]

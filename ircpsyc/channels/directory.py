@@ -15,6 +15,12 @@ is missing, and dropped when the server is lost.
     _request_directory         from a server root, _counter: the last one it has
     _status_directory          to that root: the whole directory, same lists
 
+A renamed place keeps its home (`Network.moved`): every server learns where the
+new name lives from the home's rows (a row whose name hashes elsewhere), and
+for RENAME_REDIRECT seconds what the old name became (`_list_places_renamed`,
+`_list_places_renamed_new`, in casts and whole copies), so that a JOIN of the
+old name can be told the new one (`renamed_to`).
+
 Members are not in the directory.  NAMES of a channel without local members
 asks its home (psyced's methods, answered by the home's directory service):
 
@@ -38,22 +44,25 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ircpsyc.channels.place import Place, PlaceObserver, PlaceRegistry
 from ircpsyc.psyc_backend import vocabulary as V
-from ircpsyc.psyc_backend.context import ContextMaster, ServerContext
+from ircpsyc.psyc_backend.context import ContextMaster, ContextSlave, ServerContext, counter_of
 from ircpsyc.psyc_backend.packet import Packet, Value, columns, number
 from ircpsyc.psyc_backend.requests import Requests
 from ircpsyc.psyc_backend.uniform import casefold, host_of
 
 if TYPE_CHECKING:
+    from ircpsyc.config import Config
     from ircpsyc.psyc_backend.network import Network
     from ircpsyc.psyc_backend.router import Router
 
 log = logging.getLogger(__name__)
 
 SERVICE = "$directory"
+MAX_PENDING = 1000  # casts of another directory kept while its whole copy is on its way
+RENAME_REDIRECT = 3600.0  # seconds a renamed channel's old name answers with the new one
 # A place's summary per row, as parallel columns.
 SUMMARY_COLUMNS = (
     V.LIST_PLACES,
@@ -128,12 +137,19 @@ def _summaries(packet: Packet, home: str) -> list[Summary]:
 
 
 class DirectoryReplica:
-    """The channels of one other server."""
+    """The channels of one other server, and where its casts stand (`context`, kept
+    from one copy of the directory to the next)."""
 
-    def __init__(self, server: str) -> None:
+    def __init__(self, server: str, context: ContextSlave | None = None) -> None:
         self.server = server
-        self.last = -1
+        self.context = context if context is not None else ContextSlave(MAX_PENDING)
         self.places: dict[str, Summary] = {}  # casefolded name -> summary
+
+    @property
+    def last(self) -> int:
+        """The counter of the last cast applied (-1: none)."""
+        last = self.context.last
+        return -1 if last is None else last
 
 
 MembersDone = Callable[[list[tuple[str, str, str, str]] | None], None]
@@ -157,7 +173,7 @@ class Directory(PlaceObserver):
         network: Network,
         router: Router,
         registry: PlaceRegistry,
-        config: Callable[[], Any],
+        config: Callable[[], Config],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.network = network
@@ -172,6 +188,10 @@ class Directory(PlaceObserver):
         self.master = ContextMaster(int(clock() * 1_000_000))
         self.dirty: set[str] = set()  # casefolded names of our places that changed
         self.replicas: dict[str, DirectoryReplica] = {}
+        # Renamed lately, ours and the other servers': folded old name -> (new name,
+        # its home, until when); and ours not cast yet: (old, new).
+        self.renamed: dict[str, tuple[str, str, float]] = {}
+        self.renames_due: list[tuple[str, str]] = []
         # NAMES/WHO requests; a failed one is answered None.
         self.requests: Requests[WhoDone] = Requests(
             "m",
@@ -197,6 +217,21 @@ class Directory(PlaceObserver):
         """How many channels the other servers home (LUSERS): no scan, one per server."""
         return sum(len(replica.places) for replica in self.replicas.values())
 
+    def renamed_to(self, channel: str) -> str:
+        """The new name of a channel renamed lately ("" when it was not, or long ago)."""
+        entry = self.renamed.get(casefold(channel))
+        if entry is None:
+            return ""
+        if entry[2] < self.clock():
+            del self.renamed[casefold(channel)]
+            return ""
+        return entry[0]
+
+    def taken(self, channel: str) -> bool:
+        """Whether another server homes a channel of this name (RENAME)."""
+        folded = casefold(channel)
+        return any(folded in replica.places for replica in list(self.replicas.values()))
+
     def summaries(self) -> Iterator[Summary]:
         for replica in list(self.replicas.values()):
             yield from replica.places.values()
@@ -211,11 +246,37 @@ class Directory(PlaceObserver):
         if packet.method.startswith(V.NOTICE_PLACE):
             self.dirty.add(place.folded)
 
+    def rename_refusal(self, place: Place, new_name: str, request: Packet) -> tuple[str, str]:
+        folded = casefold(new_name)
+        if folded == place.folded:
+            return "", ""  # only its case changes
+        pinned = self.network.pins.get(folded)
+        if pinned and pinned != self.me:
+            return V.ERROR_PLACE_RENAME_FORBIDDEN, f"{new_name} is pinned to {pinned}"
+        if self.taken(folded) or self.registry.get(folded) is not None:
+            return V.ERROR_PLACE_RENAME_IN_USE, "The channel name is already taken"
+        return "", ""
+
+    def place_renamed(self, place: Place, old_name: str, old_uniform: str) -> None:
+        old = casefold(old_name)
+        self.dirty.update((old, place.folded))
+        self.renamed.pop(place.folded, None)  # a live name again, not a redirect
+        if old != place.folded:
+            self.renamed[old] = (place.name, self.me, self.clock() + RENAME_REDIRECT)
+            self.renames_due.append((old_name, place.name))
+            self.network.moved_to(old_name, "")
+        self.network.moved_to(place.name, self.me)
+        self._flush()  # now: the other servers route the new name here from this on
+
     def tick(self, now: float) -> None:
-        """Cast what changed since the last tick; expire NAMES requests."""
+        """Cast what changed since the last tick; expire NAMES requests and redirects."""
         if self.dirty:
             self._flush()
         self.requests.expire()
+        if self.renamed:
+            wall = self.clock()
+            for old in [k for k, (_, _, until) in self.renamed.items() if until < wall]:
+                del self.renamed[old]
 
     def _servers(self) -> list[str]:
         network = self.network
@@ -223,6 +284,7 @@ class Directory(PlaceObserver):
 
     def _flush(self) -> None:
         names, self.dirty = self.dirty, set()
+        renames, self.renames_due = self.renames_due, []
         servers = self._servers()
         if not servers:
             return
@@ -236,6 +298,9 @@ class Directory(PlaceObserver):
                 changed.append(summary_of(place, self.me))
         vars = _columns(changed)
         vars[V.LIST_PLACES_GONE] = gone
+        if renames:
+            vars[V.LIST_PLACES_RENAMED] = [old for old, _ in renames]
+            vars[V.LIST_PLACES_RENAMED_NEW] = [new for _, new in renames]
         packet = self.master.stamp(
             Packet(V.NOTICE_DIRECTORY_PLACES, {V.CONTEXT: self.uniform}, vars)
         )
@@ -251,6 +316,10 @@ class Directory(PlaceObserver):
         if _int(packet.get(V.COUNTER) or "-1") == self.master.counter:
             return True
         vars = _columns([summary_of(p, self.me) for p in self.registry.homed()])
+        ours = [(old, new) for old, (new, home, _) in self.renamed.items() if home == self.me]
+        if ours:
+            vars[V.LIST_PLACES_RENAMED] = [old for old, _ in ours]
+            vars[V.LIST_PLACES_RENAMED_NEW] = [new for _, new in ours]
         self.context.send_copy(server, self.master.counter, vars)
         return True
 
@@ -261,12 +330,19 @@ class Directory(PlaceObserver):
         server = host_of(packet.context)
         if not self.network.in_network(server) or server == self.me:
             return
-        replica = DirectoryReplica(server)
-        replica.last = _int(packet.routing.get(V.COUNTER, "-1"))
-        for summary in _summaries(packet, server):
+        old = self.replicas.get(server)
+        replica = DirectoryReplica(server, old.context if old is not None else None)
+        summaries = _summaries(packet, server)
+        for summary in summaries:
             replica.places[summary.folded] = summary
         self.replicas[server] = replica
-        self.context.got_copy(server)
+        network = self.network
+        for folded in [n for n, home in network.moved.items() if home == server]:
+            if folded not in replica.places:
+                network.moved_to(folded, "")
+        self._learn(packet, server, summaries)
+        for cast in self.context.copy_in(server, replica.context, counter_of(packet)):
+            self._apply(server, replica, cast)  # what came while the copy was on its way
 
     def cast_in(self, packet: Packet) -> None:
         if packet.method.startswith(V.STATUS_DIRECTORY):
@@ -276,17 +352,32 @@ class Directory(PlaceObserver):
         if not self.network.in_network(server) or server == self.me:
             return
         replica = self.replicas.get(server)
-        counter = _int(packet.routing.get(V.COUNTER, "-1"))
         if replica is None:
             self.context.ask(server)
             return
-        if not self.context.in_order(server, replica.last, counter):
-            return
-        replica.last = counter
+        for cast in self.context.offer(server, replica.context, packet):
+            self._apply(server, replica, cast)
+
+    def _apply(self, server: str, replica: DirectoryReplica, packet: Packet) -> None:
+        """A cast of `server`'s directory, in order: places gone and places changed."""
         for folded in packet.get_list(V.LIST_PLACES_GONE):
-            replica.places.pop(casefold(folded), None)
-        for summary in _summaries(packet, server):
+            folded = casefold(folded)
+            replica.places.pop(folded, None)
+            if self.network.moved.get(folded) == server:
+                self.network.moved_to(folded, "")
+        summaries = _summaries(packet, server)
+        for summary in summaries:
             replica.places[summary.folded] = summary
+        self._learn(packet, server, summaries)
+
+    def _learn(self, packet: Packet, server: str, summaries: list[Summary]) -> None:
+        """Where renamed places of `server` live, and what their old names became."""
+        for summary in summaries:
+            self.network.moved_to(summary.name, server)  # forgotten where its hash agrees
+        until = self.clock() + RENAME_REDIRECT
+        for old, new in packet.rows((V.LIST_PLACES_RENAMED, V.LIST_PLACES_RENAMED_NEW)):
+            if old and new.startswith("#"):
+                self.renamed[casefold(old)] = (new, server, until)
 
     # -- NAMES of a channel without local members: its home answers
 

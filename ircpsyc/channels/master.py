@@ -25,12 +25,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ircpsyc.channels import modes as M
 from ircpsyc.channels.place import Member, Place, PlaceObserver, PlaceRegistry, service_request
 from ircpsyc.channels.replica import (
-    _int,
     has_state,
     members_from,
     netburp_id,
@@ -39,7 +38,7 @@ from ircpsyc.channels.replica import (
 from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.context import ContextMaster
 from ircpsyc.psyc_backend.ids import new_id
-from ircpsyc.psyc_backend.packet import Packet, Value
+from ircpsyc.psyc_backend.packet import Packet, Value, number
 from ircpsyc.psyc_backend.router import RemoteEntity, Router
 from ircpsyc.psyc_backend.uniform import (
     casefold,
@@ -53,12 +52,22 @@ from ircpsyc.psyc_backend.uniform import (
 )
 
 if TYPE_CHECKING:
+    from ircpsyc.config import Config
     from ircpsyc.psyc_backend.network import Network
 
 log = logging.getLogger(__name__)
 
 MAX_DEPARTED = 256  # recent departures remembered per place
 MAX_SPLIT_MEMORY = 4096  # netburped members remembered per place
+
+
+T = TypeVar("T")
+
+
+def _rekey(table: dict[str, T], old: str, new: str) -> None:
+    kept = table.pop(old, None)
+    if kept is not None:
+        table[new] = kept
 
 
 class PlaceMasters(PlaceObserver):
@@ -69,7 +78,7 @@ class PlaceMasters(PlaceObserver):
         network: Network,
         router: Router,
         registry: PlaceRegistry,
-        config: Callable[[], Any],
+        config: Callable[[], Config],
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.network = network
@@ -95,7 +104,7 @@ class PlaceMasters(PlaceObserver):
         entity = self.router.lookup(uniform)
         if isinstance(entity, Place) and self.registry.is_home_of(entity):
             return entity
-        return None
+        return self.registry.renamed_place(uniform)  # asked by a replica that missed it
 
     def _buffer_size(self) -> int:
         return int(self.config().network.resync_buffer)
@@ -143,6 +152,17 @@ class PlaceMasters(PlaceObserver):
                 if len(departed) > MAX_DEPARTED:
                     del departed[next(iter(departed))]
 
+    def place_renamed(self, place: Place, old_name: str, old_uniform: str) -> None:
+        old, new = normalize(old_uniform), normalize(place.uniform)
+        if old == new:
+            return
+        _rekey(self.contexts, old, new)
+        _rekey(self.departed, old, new)
+        _rekey(self.split_memory, old, new)
+        if old in self.adopted:
+            self.adopted.discard(old)
+            self.adopted.add(new)
+
     # -- echoes carry the state to a server's first member
 
     def decorate(self, echo: Packet) -> Packet:
@@ -169,17 +189,24 @@ class PlaceMasters(PlaceObserver):
         departed = self.departed.get(key, {})
         return place_state(place, departed.items())
 
-    def _send_state(self, place: Place, server: str) -> None:
+    def _send_state(self, place: Place, server: str, asked: str = "") -> None:
+        """The whole state to `server`; `asked`: the uniform its replica asked for, when
+        that is the place's old one (it missed a RENAME: the state says the new)."""
         self.states_sent += 1
+        vars = self._state(place)
+        renamed = bool(asked) and normalize(asked) != normalize(place.uniform)
+        if renamed:
+            vars[V.NICK_PLACE_NEW] = place.name
+            vars[V.UNIFORM_PLACE_NEW] = place.uniform
         self.router.send(
             Packet(
                 V.STATUS_PLACE_STATE,
                 {
-                    V.CONTEXT: place.uniform,
+                    V.CONTEXT: asked if renamed else place.uniform,
                     V.TARGET: root(server),
                     V.COUNTER: str(place.counter),
                 },
-                self._state(place),
+                vars,
             )
         )
 
@@ -208,7 +235,10 @@ class PlaceMasters(PlaceObserver):
                 )
             )
             return
-        since = _int(packet.get(V.COUNTER), -1)
+        if normalize(place.uniform) != normalize(packet.target):
+            self._send_state(place, server, packet.target)  # renamed since: all of it
+            return
+        since = number(packet.get(V.COUNTER), -1)
         if since >= place.counter:
             return  # up to date
         context = self.contexts.get(normalize(place.uniform))
@@ -272,7 +302,7 @@ class PlaceMasters(PlaceObserver):
             modestr, params = M.render_changes(ranks)
             self._service_mode(place, modestr, params)
         log.info("netjoin of %s from %s: %d members", place.name, server, len(place.members))
-        self._send_state(place, server)
+        self._send_state(place, server, target)
         if not place.members and place.on_empty is not None:
             place.on_empty(place)
 
@@ -304,8 +334,8 @@ class PlaceMasters(PlaceObserver):
         """A place this server lost (it restarted) takes the state a replica kept."""
         place.topic = packet.get(V.TOPIC)
         place.topic_setter = packet.get(V.TOPIC_SETTER)
-        place.topic_time = _int(packet.get(V.TOPIC_TIME))
-        place.created = _int(packet.get(V.TIME_CREATED), place.created)
+        place.topic_time = number(packet.get(V.TOPIC_TIME))
+        place.created = number(packet.get(V.TIME_CREATED), place.created)
         wanted = M.parse_channel_modes(packet.get(V.MODE), packet.get_list(V.LIST_PARAMETERS))
         letters = {c.mode for c in wanted.changes}
         changes = [M.ModeChange(False, f) for f in sorted(place.flags) if f not in letters]

@@ -91,6 +91,7 @@ _ENTRY_RULES = {
     V.ERROR_PLACE_ENTER_NECESSARY_KEY: "+k",
     V.ERROR_PLACE_ENTER_FULL: "+l",
 }
+_NOT_IN_NAMES = " ,\x07:\r\n\0"  # as IRC's channel names (no "psyc://" either)
 _FORMATTING = frozenset("\x02\x03\x04\x0f\x11\x16\x1d\x1e\x1f")
 
 
@@ -221,6 +222,15 @@ class PlaceObserver:
     def said(self, place: Place, msgid: str) -> Said | None:
         """Who said the line `msgid` of this place, if this observer kept it (history)."""
         return None
+
+    def rename_refusal(self, place: Place, new_name: str, request: Packet) -> tuple[str, str]:
+        """Why `place` may not become `new_name`: (an `_error_place_rename_*` method,
+        the text), or ("", "") to let it (the directory: taken elsewhere; ChanServ)."""
+        return "", ""
+
+    def place_renamed(self, place: Place, old_name: str, old_uniform: str) -> None:
+        """`place` has its new name and uniform now (re-key what is kept by name);
+        its rename is cast right after."""
 
 
 def outranks(actor: int, target: int) -> bool:
@@ -501,7 +511,10 @@ class Place(StateHolder):
         self.invited: set[str] = set()  # normalized person uniforms
         self.knocks: dict[str, float] = {}  # normalized uniform -> time of the last KNOCK
         self.counter = 0
+        self.renamed_at = 0.0  # when the last RENAME happened (a cooldown)
         self.on_empty: Callable[[Place], None] | None = None
+        # The registry re-keys a renamed place: True when the new name was free.
+        self.on_rename: Callable[[Place, str], bool] | None = None
         # Seconds a packet from a server may have waited to get here (linking: how
         # long that server was lately unreachable); None: no links.
         self.delayed: Callable[[str], float] | None = None
@@ -578,14 +591,15 @@ class Place(StateHolder):
     def _deny(self, request: Packet, text: str) -> None:
         self._reply(request, V.ERROR_PLACE_PRIVILEGE_OPERATOR, None, text)
 
-    def cast(self, packet: Packet, min_rank: int | None = None) -> None:
+    def cast(self, packet: Packet, min_rank: int | None = None, context: str = "") -> None:
         """Send one copy per route; the same object goes to every local member.
 
         Members on other servers are routes of one copy per server, handed to the
         network together (it picks the links); their server filters by rank.
+        `context`: another uniform for the copies (a rename goes out under the old).
         """
         self.counter += 1
-        packet.routing[V.CONTEXT] = self.uniform
+        packet.routing[V.CONTEXT] = context or self.uniform
         packet.routing[V.COUNTER] = str(self.counter)
         servers: set[str] | None = None
         if min_rank is None:  # the common case, kept tight: it runs once per member
@@ -996,6 +1010,64 @@ class Place(StateHolder):
         self.topic_time = int(self.clock())
         self.cast(event)
 
+    # -- renaming (draft/channel-rename)
+
+    def _rename(self, packet: Packet) -> None:
+        """RENAME: ops (and services, opers with override) give the place a new name;
+        members, modes, lists and topic stay, and so does its home (see the README)."""
+        authority = self._authority(packet)
+        actor = self.members.get(normalize(packet.source))
+        new = packet.get(V.NICK_PLACE_NEW)
+        vars: dict[str, Value] = {V.NICK_PLACE_NEW: new}
+        if actor is None and not authority:
+            return self._reply(packet, V.ERROR_NECESSARY_MEMBERSHIP)
+        rank = actor.rank() if actor is not None else NO_RANK
+        if rank > OP and not authority:
+            return self._deny(packet, _needs(OP, "rename the channel"))
+        forbidden = V.ERROR_PLACE_RENAME_FORBIDDEN
+        if not self._good_name(new) or new == self.name:
+            return self._reply(packet, forbidden, vars, "That is not a new channel name")
+        for observer in self.observers:
+            method, text = observer.rename_refusal(self, new, packet)
+            if method:
+                return self._reply(packet, method, vars, text)
+        now = self.clock()
+        case_only = casefold(new) == self.folded  # no PART/JOIN burst: no cooldown
+        if not authority and not case_only and now - self.renamed_at < RENAME_COOLDOWN:
+            return self._reply(packet, forbidden, vars, "This channel has been renamed recently")
+        old_name, old_uniform = self.name, self.uniform
+        if rank > OP and authority == "override":
+            self._announce_override(packet, actor, f"RENAME {old_name} {new}")
+        if self.on_rename is None or not self.on_rename(self, new):
+            return self._reply(
+                packet, V.ERROR_PLACE_RENAME_IN_USE, vars, "The channel name is already taken"
+            )
+        self.renamed_at = now
+        self.invited.clear()  # invitations name the old channel
+        event = self._actor_event(
+            V.NOTICE_PLACE_RENAME,
+            actor,
+            packet,
+            {
+                V.NICK_PLACE: old_name,
+                V.NICK_PLACE_NEW: self.name,
+                V.UNIFORM_PLACE_NEW: self.uniform,
+                V.REASON: packet.get(V.REASON)[: self.config.limits.kicklen],
+            },
+        )
+        for observer in self.observers:
+            observer.place_renamed(self, old_name, old_uniform)
+        # Under the old uniform: every replica finds itself by it, then takes the new.
+        self.cast(event, context=old_uniform)
+
+    def _good_name(self, name: str) -> bool:
+        """A channel name IRC can show (a peer outside the network may ask too)."""
+        return (
+            1 < len(name) <= self.config.limits.channellen
+            and name[0] == "#"
+            and not any(c in name for c in _NOT_IN_NAMES)
+        )
+
     # -- kicking, inviting and knocking
 
     def _kick_refusal(self, rank: int, actor: Member | None, victim: Member) -> str:
@@ -1306,6 +1378,9 @@ class Place(StateHolder):
 
 
 KNOCK_INTERVAL = 60.0  # seconds between two KNOCKs of one person at one place
+RENAME_COOLDOWN = 10.0  # seconds between two RENAMEs of one place (each one bursts to all)
+RENAMED_ALIAS = 3600.0  # seconds the home answers resyncs and netjoins for an old uniform
+RENAMED_KEPT = 4096  # old uniforms remembered at most
 
 _DISPATCH = Dispatch(
     {
@@ -1319,6 +1394,7 @@ _DISPATCH = Dispatch(
         V.REQUEST_INVITE: Place._invite,
         V.REQUEST_KNOCK: Place._knock,
         V.REQUEST_REDACT: Place._redact,
+        V.REQUEST_RENAME: Place._rename,
         V.REQUEST_SET_MODE: Place._set_mode,
         V.NOTICE_PERSON_NICK: Place._nick_change,
         V.NOTICE_PERSON_UPDATE: Place._person_update,
@@ -1341,6 +1417,9 @@ class PlaceRegistry:
         self.config = config
         self.clock = clock
         self._places: dict[str, Place] = {}  # casefolded "#name" -> place
+        # Renamed places by their old uniform, for replicas that missed the rename:
+        # normalized old uniform -> (place, until when).  Never routed to.
+        self._renamed: dict[str, tuple[Place, float]] = {}
         self.observers: list[PlaceObserver] = []
         self._prefix = normalize(f"psyc://{host}/@")
         router.add_resolver(self._resolve)
@@ -1376,6 +1455,19 @@ class PlaceRegistry:
     def homed(self) -> list[Place]:
         """Every place homed here."""
         return list(self._places.values())
+
+    def renamed_place(self, uniform: str) -> Place | None:
+        """The place that had `uniform` before a recent RENAME (None: none, or too long
+        ago): what a replica that missed the rename still asks for."""
+        key = normalize(uniform)
+        found = self._renamed.get(key)
+        if found is None:
+            return None
+        place, until = found
+        if until < self.clock() or self._places.get(place.folded) is not place:
+            del self._renamed[key]
+            return None
+        return place
 
     def is_home_of(self, view: PlaceView) -> bool:
         """Whether `view` is a place homed here (not a replica)."""
@@ -1420,6 +1512,7 @@ class PlaceRegistry:
             self.router, place_uniform(self.host, display[1:]), display, self.config, self.clock
         )
         place.on_empty = self._drop
+        place.on_rename = self._rename
         place.observers = self.observers
         place.delayed = self.delayed
         self._places[casefold(display)] = place
@@ -1432,6 +1525,27 @@ class PlaceRegistry:
         """Timers (once a second): lift expired flood quiets."""
         for place in [p for p in self._places.values() if p.next_expiry]:
             place.expire()
+
+    def _rename(self, place: Place, new: str) -> bool:
+        """Re-key `place` under the name `new` (False: another place has that name)."""
+        folded = casefold(new)
+        if self._places.get(folded, place) is not place:
+            return False
+        self.router.unregister(place.uniform, place)
+        del self._places[place.folded]
+        now = self.clock()
+        if len(self._renamed) >= RENAMED_KEPT:  # the oldest go first
+            for key in [k for k, (_, until) in self._renamed.items() if until < now] or [
+                next(iter(self._renamed))
+            ]:
+                del self._renamed[key]
+        self._renamed[normalize(place.uniform)] = (place, now + RENAMED_ALIAS)
+        state = place.state
+        state.name, state.folded = new, folded
+        state.uniform = place_uniform(self.host, new[1:])
+        self._places[folded] = place
+        self.router.register(place)
+        return True
 
     def _drop(self, place: Place) -> None:
         if self._places.get(place.folded) is place:

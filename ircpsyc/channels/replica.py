@@ -63,6 +63,7 @@ from ircpsyc.psyc_backend.uniform import (
 )
 
 if TYPE_CHECKING:
+    from ircpsyc.config import Config
     from ircpsyc.psyc_backend.network import Network
 
 log = logging.getLogger(__name__)
@@ -277,6 +278,8 @@ class Replica(StateHolder):
                 # The home lost us for a while; our member never left: take it back.
                 self.replicas.want_netjoin(self)
                 return
+        if method.startswith(V.NOTICE_PLACE_RENAME):
+            self.replicas.renamed(self, packet)  # before the members render it: NAMES
         self.deliver(packet)
         for observe in self.replicas.observers:  # the away log: mentions of local members
             observe(self, packet)
@@ -566,7 +569,7 @@ class Replicas:
         network: Network,
         router: Router,
         registry: PlaceRegistry,
-        config: Callable[[], Any],
+        config: Callable[[], Config],
         clock: Callable[[], float],
     ) -> None:
         self.network = network
@@ -645,6 +648,51 @@ class Replicas:
             del self.by_name[replica.folded]
         self._netjoin_sent.discard(key)
 
+    def renamed(self, replica: Replica, packet: Packet) -> None:
+        """Its home renamed the place: the same replica, under the new name and uniform."""
+        new_name = packet.get(V.NICK_PLACE_NEW)
+        new_uniform = packet.get(V.UNIFORM_PLACE_NEW)
+        if (
+            replica.federated
+            or not new_name.startswith("#")
+            or not is_place(new_uniform)
+            or host_of(new_uniform) != replica.home  # a home names its own places only
+        ):
+            return
+        old_key, old_name = normalize(replica.uniform), replica.name
+        if self.by_uniform.get(old_key) is replica:
+            del self.by_uniform[old_key]
+        if self.by_name.get(replica.folded) is replica:
+            del self.by_name[replica.folded]
+        state = replica.state
+        state.uniform, state.name, state.folded = new_uniform, new_name, casefold(new_name)
+        replica.home_name = new_name
+        key = normalize(new_uniform)
+        self.by_uniform[key] = replica
+        self.by_name[replica.folded] = replica
+        if old_key in self._netjoin_sent:
+            self._netjoin_sent.discard(old_key)
+            self._netjoin_sent.add(key)
+        self.network.moved_to(old_name, "")
+        self.network.moved_to(new_name, replica.home)
+
+    def _missed_rename(self, replica: Replica, packet: Packet) -> None:
+        """A state for our old uniform names the place's new name: the RENAME we missed,
+        shown to the local members as the home would have (from the home server)."""
+        event = replica._synthetic(
+            V.NOTICE_PLACE_RENAME,
+            replica.home,
+            {
+                V.NICK_PLACE_NEW: packet.get(V.NICK_PLACE_NEW),
+                V.UNIFORM_PLACE_NEW: packet.get(V.UNIFORM_PLACE_NEW),
+                V.REASON: "",
+            },
+        )
+        old = replica.uniform
+        self.renamed(replica, event)
+        if replica.uniform != old:
+            replica.deliver_synthetic(event)
+
     def _maybe_forget(self, replica: Replica) -> None:
         if not replica.local:
             self._forget(replica)
@@ -712,6 +760,8 @@ class Replicas:
         counter = _int(packet.routing.get(V.COUNTER, ""), 0)
         if replica.last is not None and counter < replica.last:
             return  # older than what we have (counters grow across restarts of a place)
+        if packet.get(V.UNIFORM_PLACE_NEW):
+            self._missed_rename(replica, packet)
         recovering = (
             normalize(replica.uniform) in self._netjoin_sent
             or self.clock() < replica.recovering_until

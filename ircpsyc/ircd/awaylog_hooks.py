@@ -50,7 +50,7 @@ from ircpsyc.ircd.lines import line
 from ircpsyc.ircd.session import Session
 from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.packet import Packet
-from ircpsyc.psyc_backend.uniform import casefold
+from ircpsyc.psyc_backend.uniform import casefold, is_service
 from ircpsyc.services.awaylog import AwayEntry
 
 
@@ -84,8 +84,10 @@ class AwayHooks(PersonObserver):
             return  # CTCP requests are not messages
         if target is None:
             account, state = packet.get(V.ACCOUNT_TARGET), "not online"
-        elif target.away and target.account and "/$" not in target.uniform:
+        elif target.away and target.account and not is_service(target.uniform):
             account, state = target.account, "away"
+        elif target.account and not target.sessions and isinstance(target, Client):
+            account, state = target.account, "not connected"  # always-on, not shown away
         else:
             return
         nick = packet.get(V.NICK_TARGET)

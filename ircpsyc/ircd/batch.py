@@ -27,6 +27,7 @@ from ircpsyc.ircd.client import (
 from ircpsyc.ircd.lines import add_tag, line
 from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.packet import Dispatch, Packet
+from ircpsyc.psyc_backend.uniform import casefold
 
 if TYPE_CHECKING:
     from ircpsyc.ircd.session import Session
@@ -82,9 +83,20 @@ def send_batch(session: Session, kind: str, params: Iterable[str], lines: Iterab
 
 
 def send_packets(session: Session, target: str, packets: Iterable[Packet]) -> None:
-    """A `chathistory` batch for `target` with these stored packets."""
+    """A `chathistory` batch for `target` with these stored packets (a channel's
+    lines said before a RENAME show its current name)."""
     fmt = session.fmt
+    if target.startswith("#"):
+        packets = (_named(p, target) for p in packets)
     send_batch(session, CHATHISTORY_BATCH, [target], (render(p, fmt) for p in packets))
+
+
+def _named(packet: Packet, channel: str) -> Packet:
+    said = packet.vars.get(V.NICK_PLACE)
+    if not isinstance(said, str) or casefold(said) == casefold(channel):
+        return packet
+    vars = {**packet.vars, V.NICK_PLACE: channel}
+    return Packet(packet.method, packet.routing, vars, packet.body)
 
 
 def when(ms: int) -> str:

@@ -25,6 +25,7 @@ EXTENDED_MONITOR: Final = "extended-monitor"
 STS: Final = "sts"  # advertised only, never requested
 MESSAGE_REDACTION: Final = "draft/message-redaction"
 MULTILINE: Final = "draft/multiline"
+CHANNEL_RENAME: Final = "draft/channel-rename"  # RENAME lines instead of PART and JOIN
 EXTENDED_ISUPPORT: Final = "draft/extended-isupport"  # ISUPPORT command, also before registering
 PRE_AWAY: Final = "draft/pre-away"  # AWAY before registration
 MULTILINE_BATCH: Final = "draft/multiline"  # the client batch type (ircpsyc.ircd.multiline)
@@ -46,6 +47,7 @@ SUPPORTED: dict[str, str] = {
     AWAY_NOTIFY: "",
     BATCH: "",
     CAP_NOTIFY: "",
+    CHANNEL_RENAME: "",
     CHGHOST: "",
     ECHO_MESSAGE: "",
     EXTENDED_ISUPPORT: "",

@@ -11,23 +11,22 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ircpsyc.ircd import caps as C
 from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.lines import add_tag, line, server_time
 from ircpsyc.ircd.replies import send_list_mode, send_names, send_topic
-from ircpsyc.persons.person import Person, PersonObserver
+from ircpsyc.persons.person import Person, PersonObserver, Persons
 from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.ids import new_id
 from ircpsyc.psyc_backend.packet import Dispatch, Packet
-from ircpsyc.psyc_backend.uniform import casefold, person
+from ircpsyc.psyc_backend.uniform import casefold, nick_of, person
 
 if TYPE_CHECKING:
     from ircpsyc.channels.place import PlaceView
     from ircpsyc.ircd.core import IRCServer
     from ircpsyc.ircd.session import Session
-    from ircpsyc.persons.directory import PersonDirectory
 
 # draft/pre-away: a session away for no stated reason (a connection nobody looks at).
 ABSENT = "*"
@@ -65,6 +64,26 @@ class Client(Person):
         # (casefolded channel, method, text, session).  Local only, never on the wire.
         self.origins: deque[tuple[str, str, str, Session]] | None = None
         core.cloaks.on_connect(self)  # +x at sign-on, before anyone sees the host
+
+    @classmethod
+    def restored(
+        cls,
+        core: IRCServer,
+        nick: str,
+        user: str,
+        host: str,
+        realname: str,
+        ip: str,
+        signon: float,
+    ) -> Client:
+        """A person of this front-end with no session yet (an always-on person brought
+        back after a restart, ircpsyc.ircd.always_on): `host` is shown as it was."""
+        client = cls.__new__(cls)
+        Person.__init__(
+            client, core.persons, person(core.name, nick), nick, user, host, realname, ip, signon
+        )
+        client.core = core
+        return client
 
     @property
     def cloak(self) -> str:
@@ -286,6 +305,42 @@ class Client(Person):
             self.channels.pop(casefold(packet.get(V.NICK_PLACE)), None)
         self._cached(packet, render_part)
 
+    def _on_rename(self, packet: Packet) -> None:
+        """draft/channel-rename: RENAME to the sessions with the capability; the others
+        leave the old name and join the new one, with its topic and NAMES, as the
+        specification's fallback says (nothing when only the case changes)."""
+        old, new = packet.get(V.NICK_PLACE), packet.get(V.NICK_PLACE_NEW)
+        view = self.channels.pop(casefold(old), None)
+        if view is not None:
+            self.channels[casefold(new)] = view
+        reason = packet.get(V.REASON)
+        case_only = casefold(old) == casefold(new)
+        for session in self.sessions:
+            if C.CHANNEL_RENAME in session.caps:
+                session.send(
+                    line(
+                        packet.get(V.PREFIX),
+                        "RENAME",
+                        old,
+                        new,
+                        reason,
+                        tags=_tags(packet, session.fmt),
+                        trailing=True,
+                    )
+                )
+                continue
+            if case_only or view is None:
+                continue
+            session.send(line(self.prefix, "PART", old, reason or f"Channel renamed to {new}"))
+            if C.EXTENDED_JOIN in session.caps:
+                session.send(line(self.prefix, "JOIN", new, self.account or "*", self.realname))
+            else:
+                session.send(line(self.prefix, "JOIN", new))
+            if view.topic:
+                send_topic(session, view)
+            if C.NO_IMPLICIT_NAMES not in session.caps:
+                send_names(session, view)
+
     def _on_quit(self, packet: Packet) -> None:
         if self._once(packet):
             self._cached(packet, render_quit)
@@ -355,7 +410,7 @@ class Client(Person):
         self._cached(packet, lambda p, fmt: render_override(server, p, fmt))
         if packet.routing.get(V.SOURCE_RELAY) == self.uniform:
             self.core.moderation.snomasks.send(
-                "v", f"{self.nick} overrode {packet.get('_nick_place')}: {packet.get('_action')}"
+                "v", f"{self.nick} overrode {packet.get(V.NICK_PLACE)}: {packet.get(V.ACTION)}"
             )
 
     def _on_knock(self, packet: Packet) -> None:
@@ -410,9 +465,7 @@ def notify_peers(client: Person, verb: str, *params: str, cap: str = C.AWAY_NOTI
                     session.send(data)
 
 
-def notify_watchers(
-    persons: PersonDirectory[Any, Any], client: Person, data: bytes, cap: str
-) -> set[int]:
+def notify_watchers(persons: Persons, client: Person, data: bytes, cap: str) -> set[int]:
     """extended-monitor: send an event line to watchers with `cap`; returns who got it."""
     done: set[int] = set()
     for watcher in persons.watchers(client.nick):
@@ -490,7 +543,7 @@ def render_message(packet: Packet, fmt: int) -> bytes:
     else:
         # A peer outside the network may leave `_nick_target` out (issue 15): never
         # `PRIVMSG  :text`, the recipient's nick is in its uniform.
-        target = packet.get(V.NICK_TARGET) or packet.target.rpartition("/~")[2] or "*"
+        target = packet.get(V.NICK_TARGET) or nick_of(packet.target) or "*"
     tags = _tags(packet, fmt) if fmt else ""
     if V.MULTILINE in packet.vars:
         return _render_multiline(packet, fmt, verb, target, tags)
@@ -589,7 +642,7 @@ def render_override(server: str, packet: Packet, fmt: int) -> bytes:
         server,
         "NOTICE",
         packet.get(V.NICK_PLACE),
-        f"*** {packet.get('_nick')} used operator override: {packet.get('_action')}",
+        f"*** {packet.get(V.NICK)} used operator override: {packet.get(V.ACTION)}",
         tags=_tags(packet, fmt),
     )
 
@@ -671,6 +724,10 @@ def error_to_numeric(session: Session, packet: Packet) -> None:
             packet.get(V.NICK_TARGET) or packet.get(V.UNIFORM),
             packet.body or "No such nick/channel",
         )
+    elif method == V.ERROR_PLACE_RENAME_IN_USE or method == V.ERROR_PLACE_RENAME_FORBIDDEN:
+        code = "CHANNEL_NAME_IN_USE" if method == V.ERROR_PLACE_RENAME_IN_USE else "CANNOT_RENAME"
+        new = packet.get(V.NICK_PLACE_NEW)
+        session.fail("RENAME", code, channel, new, packet.body or "The channel cannot be renamed")
     elif method in _REDACT_FAILS:
         code, text = _REDACT_FAILS[method]
         session.fail("REDACT", code, channel, packet.get(V.ID_REDACTED), text)
@@ -713,6 +770,7 @@ _DISPATCH = Dispatch(
         V.ECHO_PLACE_INVITE: Client._on_invite_echo,
         V.NOTICE_PLACE_OVERRIDE: Client._on_override,
         V.NOTICE_PLACE_REDACT: Client._on_redact,
+        V.NOTICE_PLACE_RENAME: Client._on_rename,
         V.NOTICE_PRIVATE_REDACT: Client._on_redact_private,
         V.NOTICE_PLACE_KNOCK: Client._on_knock,
         V.ECHO_PLACE_KNOCK: Client._on_knock_echo,

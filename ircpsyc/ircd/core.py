@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from ircpsyc.ircd.durable import DurableEcho
     from ircpsyc.ircd.hostnames import HostLookups
     from ircpsyc.ircd.moderation_port import ModerationPort
-    from ircpsyc.ircd.remote import NetFront
+    from ircpsyc.ircd.net_port import NetPort
     from ircpsyc.ircd.session import Session
     from ircpsyc.psyc_backend.packet import Packet
     from ircpsyc.services.accounts import Accounts
@@ -175,7 +175,7 @@ class IRCServer:
     history: History  # in memory until the server attaches its store
     # The network (ircpsyc.linking), of one server when none is linked: persons
     # and channels on other servers, and the network's services.
-    net: NetFront
+    net: NetPort
     awaylog: AwayLog
     moderation: ModerationPort[Session]  # oper privileges, snomasks, K/D-lines
     cloaks: Cloaks  # host cloaking, user mode +x
@@ -362,9 +362,12 @@ class IRCServer:
         """The person online here that the logged-in `session` attaches to (None: it
         registers a person of its own)."""
         account = session.account
-        if not account or not self.multiclient(account):
+        person = self.persons.account_person(account) if account else None
+        if person is None:
             return None
-        return self.persons.account_person(account)
+        # An always-on person with no connection is its account's to take up, with or
+        # without multiclient (ircpsyc.ircd.always_on).
+        return person if not person.sessions or self.multiclient(account) else None
 
     def elsewhere(self, session: Session) -> str:
         """Why a logged-in session may not register here: the nick it asks for is its

@@ -24,7 +24,7 @@ from ircpsyc.persons.person import Person
 from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.network import host_of
 from ircpsyc.psyc_backend.packet import Packet
-from ircpsyc.psyc_backend.uniform import casefold
+from ircpsyc.psyc_backend.uniform import casefold, is_service
 from ircpsyc.services.history import (
     KIND_MESSAGE,
     KIND_TAGMSG,
@@ -79,7 +79,7 @@ class PrivateHistory(PersonObserver):
         if target is None:
             account = packet.get(V.ACCOUNT_TARGET)
             target_key, target_nick = party_key(account, ""), packet.get(V.NICK_TARGET)
-        elif "/$" in target.uniform:
+        elif is_service(target.uniform):
             return  # services: passwords and such are never kept
         else:
             target_key, target_nick = key_of(target), target.nick
@@ -94,7 +94,7 @@ class PrivateHistory(PersonObserver):
         core = client.core
         history = core.history
         source = packet.routing.get(V.SOURCE, "")
-        if not source or "/$" in source or core.router.is_local(source):
+        if not source or is_service(source) or core.router.is_local(source):
             return
         trusted = core.net.network.in_network(host_of(source))
         nick = packet.get(V.NICK) or source
@@ -105,8 +105,7 @@ class PrivateHistory(PersonObserver):
         """Forget a private line its sender on another server took back (its server
         forgot it already)."""
         source = packet.routing.get(V.SOURCE, "")
-        net = client.core.net
-        trusted = net is not None and net.network.in_network(host_of(source))
+        trusted = client.core.net.network.in_network(host_of(source))
         nick = packet.get(V.NICK) or source
         sender_key = party_key(packet.get(V.ACCOUNT) if trusted else "", nick)
         target = conversation(sender_key, key_of(client))

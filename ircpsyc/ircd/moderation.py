@@ -95,6 +95,7 @@ class Moderation(PersonObserver):
     def kill(self, victim: Person, killer: str, reason: str, text: str) -> bool:
         """Disconnect a local person: KILL from `killer` (a prefix), then QUIT `text`."""
         if victim.sessions:
+            victim.directory.let_go(victim)  # not kept online (always-on) either
             for session in list(victim.sessions):
                 session.send(line(killer, "KILL", victim.nick, reason))
                 session.close(text)
@@ -104,7 +105,7 @@ class Moderation(PersonObserver):
     # -- person events
 
     def person_online(self, client: Client) -> None:
-        if self.snomasks.masks:
+        if self.snomasks.masks and client.sessions:  # (a restored person has none)
             session = client.session
             self.snomasks.send(
                 "c",

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import random
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
-    from ircpsyc.ircd.core import IRCServer
-    from ircpsyc.ircd.session import Session
+    from ircpsyc.ircd.ports import NickCore, PlaceNamingSession
+
+S = TypeVar("S")
 
 # RFC 2812 nick grammar, with the digit and '-' allowed after the first character.
 _NICK = re.compile(r"^[A-Za-z\[\]\\`_^{|}][A-Za-z0-9\[\]\\`_^{|}-]*$")
@@ -27,12 +28,12 @@ def valid_channel(name: str, channellen: int) -> bool:
     )
 
 
-def place_uniform(s: Session, channel: str) -> str:
+def place_uniform(s: PlaceNamingSession, channel: str) -> str:
     """The uniform of a channel's place, on its home server."""
     return s.core.net.place_uniform(channel)
 
 
-def guest_nick(core: IRCServer, by: Session) -> str:
+def guest_nick(core: NickCore[S], by: S) -> str:
     """A free nick like Guest12345."""
     nicklen = core.config.limits.nicklen
     prefix = core.config.services.guest_prefix[: max(1, nicklen - 5)]

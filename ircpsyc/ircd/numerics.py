@@ -111,6 +111,7 @@ ERR_ALREADYREGISTERED: Final = "462"
 ERR_PASSWDMISMATCH: Final = "464"
 ERR_YOUREBANNEDCREEP: Final = "465"
 ERR_KEYSET: Final = "467"
+ERR_LINKCHANNEL: Final = "470"  # JOIN of a renamed channel's old name (channel-rename)
 ERR_CHANNELISFULL: Final = "471"
 ERR_UNKNOWNMODE: Final = "472"
 ERR_INVITEONLYCHAN: Final = "473"

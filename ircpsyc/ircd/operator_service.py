@@ -82,7 +82,7 @@ from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.network import Network, host_of
 from ircpsyc.psyc_backend.packet import Dispatch, Packet, Value, number, seconds
 from ircpsyc.psyc_backend.requests import Failure, Request, Requests
-from ircpsyc.psyc_backend.uniform import casefold, normalize, root
+from ircpsyc.psyc_backend.uniform import casefold, nick_of, normalize, root
 
 if TYPE_CHECKING:
     from ircpsyc.ircd.core import IRCServer
@@ -293,7 +293,7 @@ class OperatorService:
     def _victim(self, server: str, packet: Packet) -> Person | None:
         """The local person a request is about; else 401 back to the operator."""
         uniform = packet.get(V.UNIFORM_TARGET)
-        nick = uniform.rpartition("/~")[2]
+        nick = nick_of(uniform)
         core = self.core
         folded = casefold(nick)
         found = core.clients.get(folded) or core.gateway_users.get(folded)
@@ -368,7 +368,7 @@ class OperatorService:
         self._answer(server, packet, V.STATUS_SANICK, {V.NICK_OLD: old, V.NICK_NEW: new})
 
     def _tell(self, server: str, packet: Packet, action: str) -> None:
-        self.core.moderation.snomasks.send("v", f"{packet.get('_nick')} on {server} used {action}")
+        self.core.moderation.snomasks.send("v", f"{packet.get(V.NICK)} on {server} used {action}")
 
     # answers for our operators
 
@@ -376,7 +376,7 @@ class OperatorService:
         return self._oper_of(packet.get(V.UNIFORM_OPER))
 
     def _oper_of(self, uniform: str) -> Client | None:
-        found = self.core.clients.get(casefold(uniform.rpartition("/~")[2]))
+        found = self.core.clients.get(casefold(nick_of(uniform)))
         if found is None or normalize(found.uniform) != normalize(uniform):
             return None
         return found

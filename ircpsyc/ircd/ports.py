@@ -199,3 +199,32 @@ class BanCore(Protocol):
 
     @property
     def sessions(self) -> AbstractSet[BannableSession]: ...
+
+
+class PlaceNamer(Protocol):
+    """What knows where a channel is homed (`NetFront.place_uniform`)."""
+
+    def place_uniform(self, channel: str) -> str: ...
+
+
+class PlaceNamingCore(Protocol):
+    """The core as the names of channels read it: through its network."""
+
+    @property
+    def net(self) -> PlaceNamer: ...
+
+
+class PlaceNamingSession(Protocol):
+    """A connection naming a channel (ircpsyc.ircd.names.place_uniform)."""
+
+    @property
+    def core(self) -> PlaceNamingCore: ...
+
+
+class NickCore(Protocol[S_contra]):
+    """The core as a free nick is looked up in it (ircpsyc.ircd.names.guest_nick)."""
+
+    @property
+    def config(self) -> Config: ...
+
+    def nick_taken(self, nick: str, by: S_contra) -> bool: ...

@@ -133,9 +133,14 @@ def from_service(client: Client, packet: Packet) -> None:
         if client.account and (not wanted or casefold(wanted) == casefold(client.account)):
             set_account(client, "")
     elif method == NS.RENAME:
-        if casefold(packet.get(V.NICK)) != casefold(client.nick) or not client.sessions:
+        if casefold(packet.get(V.NICK)) != casefold(client.nick):
             return
         owner = packet.get(V.ACCOUNT)
+        if not client.sessions:
+            if not owner:  # RECOVER of an always-on person with no connection: it quits
+                client.directory.let_go(client)
+                client.quit("Nick recovered by its owner")
+            return
         if owner and casefold(owner) == casefold(client.account):
             return  # logged in to the nick's account in time
         new = packet.get(V.NICK_NEW)
@@ -148,6 +153,9 @@ def from_service(client: Client, packet: Packet) -> None:
         if casefold(packet.get(V.NICK)) != casefold(client.nick):
             return
         reason = packet.get(V.REASON) or "Disconnected by services"
+        client.directory.let_go(client)  # GHOST ends an always-on person too
+        if not client.sessions:
+            client.quit(reason)
         for session in list(client.sessions):
             session.close(reason)
 

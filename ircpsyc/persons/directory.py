@@ -15,14 +15,13 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from ircpsyc.persons.person import Person, PersonObserver, WhowasEntry
 from ircpsyc.psyc_backend.uniform import casefold
 
 if TYPE_CHECKING:
     from ircpsyc.channels.place import PlaceRegistry
-    from ircpsyc.persons.roster import Roster
     from ircpsyc.psyc_backend.router import Router
 
 WHOWAS_MAX = 1000  # nicks WHOWAS remembers
@@ -31,9 +30,41 @@ COUNTED_MODES = frozenset("io")  # user modes LUSERS counts
 C = TypeVar("C", bound=Person)  # the persons of the front-end's sessions
 L = TypeVar("L")  # a session that is still registering
 
+
+class FarPerson(Protocol):
+    """A person of another server as the roster has it (`RemotePerson`)."""
+
+    @property
+    def nick(self) -> str: ...
+
+    @property
+    def account(self) -> str: ...
+
+    @property
+    def server(self) -> str:
+        """The server it is online on."""
+
+
+class NetworkPersons(Protocol):
+    """The persons of the other servers (`ircpsyc.persons.roster.Roster`, which
+    imports this module), as the directory finds nicks in them and tells them of its
+    own persons."""
+
+    def find(self, folded: str) -> FarPerson | None: ...
+
+    def find_nick(self, nick: str) -> Person | None: ...
+
+    def person_online(self, client: Person) -> None: ...
+
+    def person_offline(self, client: Person) -> None: ...
+
+
 # Ends a person of a front-end with no sessions (KILL of an XMPP user): True when
 # the person was its own.
 Disconnector = Callable[[Person, str], bool]
+# Asked when a person's last session leaves (with the reason): True keeps the person
+# online with no session (always-on, ircpsyc.ircd.always_on).
+Keeper = Callable[[Person, str], bool]
 
 
 class PersonDirectory(Generic[C, L]):
@@ -56,7 +87,10 @@ class PersonDirectory(Generic[C, L]):
         self.mode_counts: Counter[str] = Counter()  # local clients with +i / +o
         self.observers: list[PersonObserver[Any, Any]] = []
         self.disconnectors: list[Disconnector] = []
-        self.roster: Roster | None = None  # the other servers' persons, once linked
+        self.keepers: list[Keeper] = []
+        # Persons whose sessions are being ended for good (KILL, GHOST): not kept.
+        self.letting_go: set[Person] = set()
+        self.roster: NetworkPersons | None = None  # the other servers' persons, once linked
         # casefolded account -> the persons of a session here logged in to it (the first
         # is the one a new connection of the account attaches to: multiclient)
         self.by_account: dict[str, list[C]] = {}
@@ -131,6 +165,17 @@ class PersonDirectory(Generic[C, L]):
         for observer in self.observers:
             observer.person_online(client)
 
+    def let_go(self, person: Person) -> None:
+        """`person` is ended for good (KILL, GHOST): its last session leaving quits it
+        even if a keeper would keep it online."""
+        self.letting_go.add(person)
+
+    def keeps(self, person: Person, reason: str) -> bool:
+        """Whether `person`, whose last session left, stays online (always-on)."""
+        if person in self.letting_go:
+            return False
+        return any(keep(person, reason) for keep in list(self.keepers))
+
     def tell_attached(self, client: C, session: L) -> None:
         """Tell the observers that `session` attached to `client` (multiclient), after
         its front-end sent it the welcome and the person's channels."""
@@ -139,6 +184,7 @@ class PersonDirectory(Generic[C, L]):
 
     def forget(self, client: Person) -> None:
         """Drop a person from the roster after its last session left."""
+        self.letting_go.discard(client)
         folded = casefold(client.nick)
         if self.clients.get(folded) is client:
             del self.clients[folded]

@@ -23,8 +23,8 @@ from ircpsyc.psyc_backend.packet import Packet, Value
 from ircpsyc.psyc_backend.uniform import casefold, person
 
 if TYPE_CHECKING:
-    from ircpsyc.channels.place import PlaceView
-    from ircpsyc.persons.directory import PersonDirectory
+    from ircpsyc.channels.place import PlaceRegistry, PlaceView
+    from ircpsyc.psyc_backend.router import Router
 
 # WHOWAS and MONITOR address a person by its nick; an unknown address is shown as
 # this (never a real one).
@@ -38,6 +38,47 @@ class Location(Protocol):
 
     def send(self, data: bytes) -> None:
         """Write what the front-end rendered for this session."""
+
+
+class Persons(Protocol):
+    """What a person asks of the directory it is online in (`PersonDirectory`, of
+    ircpsyc.persons.directory, which imports this module: named by this protocol, the
+    two do not import each other)."""
+
+    @property
+    def name(self) -> str:
+        """This server's name (the host of its persons' uniforms)."""
+
+    @property
+    def router(self) -> Router: ...
+
+    @property
+    def places(self) -> PlaceRegistry: ...
+
+    @property
+    def clients(self) -> dict[str, Any]:
+        """Casefolded nick -> person of a session here (the front-end's kind of person)."""
+
+    @property
+    def observers(self) -> list[PersonObserver[Any, Any]]: ...
+
+    def mode_changed(self, person: Person, mode: str, on: bool) -> None: ...
+
+    def forget(self, client: Person) -> None: ...
+
+    def remember(self, person: Person, server: str = "") -> None: ...
+
+    def watchers(self, nick: str) -> set[Person]: ...
+
+    def announce_online(self, found: Person) -> None: ...
+
+    def announce_offline(self, nick: str) -> None: ...
+
+    def let_go(self, person: Person) -> None:
+        """`person` is ended for good (KILL, GHOST): no keeper keeps it online."""
+
+    def keeps(self, person: Person, reason: str) -> bool:
+        """Whether `person`, whose last session left, stays online (always-on)."""
 
 
 class Person:
@@ -66,7 +107,7 @@ class Person:
 
     def __init__(
         self,
-        directory: PersonDirectory[Any, Any],
+        directory: Persons,
         uniform: str,
         nick: str,
         user: str,
@@ -190,7 +231,7 @@ class Person:
     def detach(self, session: Location, reason: str) -> None:
         if session in self.sessions:
             self.sessions.remove(session)
-        if not self.sessions:
+        if not self.sessions and not self.directory.keeps(self, reason):
             self.quit(reason)
 
     def quit(self, reason: str) -> None:

@@ -35,13 +35,14 @@ from typing import TYPE_CHECKING, Any
 
 from ircpsyc.persons.person import NO_ADDRESS, Person, PersonObserver
 from ircpsyc.psyc_backend import vocabulary as V
-from ircpsyc.psyc_backend.context import ContextMaster, ServerContext, counter_of
+from ircpsyc.psyc_backend.context import ContextMaster, ContextSlave, ServerContext, counter_of
 from ircpsyc.psyc_backend.network import Network, host_of
 from ircpsyc.psyc_backend.packet import Packet, Value, columns, number, seconds
 from ircpsyc.psyc_backend.uniform import (
     Uniform,
     UniformError,
     casefold,
+    is_service,
     normalize,
     person,
 )
@@ -55,8 +56,9 @@ FIELDS: tuple[str, ...] = ("nick", "user", "host", "realname", "account", "away"
 FIELDS += ("signon", "since", "active")  # active: last activity (WHOIS idle), coarse
 FIELDS += ("ip",)  # stays inside the network: for DLINE <nick>, and auspex opers' WHOIS
 ACTIVE_STEP = 30  # seconds: idle times are coarse, so the roster is not cast per line
+MAX_PENDING = 1000  # casts of another roster kept while its whole copy is on its way
 # A snapshot: a person per row, as parallel `_list_*` columns.
-SNAPSHOT_COLUMNS: tuple[str, ...] = (V.LIST_MEMBERS, *(f"_list_{name}" for name in FIELDS))
+SNAPSHOT_COLUMNS: tuple[str, ...] = (V.LIST_MEMBERS, *(f"{V.LIST_PREFIX}{name}" for name in FIELDS))
 
 
 class RemotePerson(Person):
@@ -140,13 +142,20 @@ def _from_vars(packet: Packet) -> dict[str, str]:
 
 
 class RosterReplica:
-    """The persons of one other server."""
+    """The persons of one other server, and where its casts stand (`context`, kept
+    from one copy of the roster to the next)."""
 
-    def __init__(self, server: str) -> None:
+    def __init__(self, server: str, context: ContextSlave | None = None) -> None:
         self.server = server
-        self.last = -1
+        self.context = context if context is not None else ContextSlave(MAX_PENDING)
         self.persons: dict[str, RemotePerson] = {}  # normalized uniform -> person
         self.by_nick: dict[str, RemotePerson] = {}
+
+    @property
+    def last(self) -> int:
+        """The counter of the last cast applied (-1: none)."""
+        last = self.context.last
+        return -1 if last is None else last
 
 
 class Roster(PersonObserver[Person, Any]):
@@ -272,7 +281,7 @@ class Roster(PersonObserver[Person, Any]):
     def _locals(self) -> list[Person]:
         directory = self.directory
         found: list[Person] = [*directory.clients.values(), *directory.gateway_users.values()]
-        return [c for c in found if "/$" not in c.uniform]
+        return [c for c in found if not is_service(c.uniform)]
 
     def _update(self, client: Person) -> None:
         key = normalize(client.uniform)
@@ -314,15 +323,14 @@ class Roster(PersonObserver[Person, Any]):
         if not self.network.in_network(server) or server == self.me:
             return
         old = self.replicas.get(server)
-        replica = RosterReplica(server)
-        replica.last = counter_of(packet)
+        replica = RosterReplica(server, old.context if old is not None else None)
         for uniform, *values in packet.rows(SNAPSHOT_COLUMNS):
             fields = dict(zip(FIELDS, values, strict=True))
             found = RemotePerson(self.directory, server, uniform, fields)
             replica.persons[normalize(uniform)] = found
             replica.by_nick[casefold(found.nick)] = found
         self.replicas[server] = replica
-        self.context.got_copy(server)
+        waiting = self.context.copy_in(server, replica.context, counter_of(packet))
         if old is None:  # a netjoin: one notice, not one per person
             self.netjoined(server, len(replica.persons))
         previous = old.by_nick if old is not None else {}
@@ -332,6 +340,8 @@ class Roster(PersonObserver[Person, Any]):
         for folded, found in replica.by_nick.items():
             if folded not in previous:
                 self._online(found)
+        for cast in waiting:  # what came while the copy was on its way
+            self._apply(server, replica, cast)
 
     # -- the replica side: casts from other rosters
 
@@ -342,10 +352,11 @@ class Roster(PersonObserver[Person, Any]):
             if self.context.is_peer(server):
                 self.context.ask(server)
             return
-        counter = counter_of(packet)
-        if not self.context.in_order(server, replica.last, counter):
-            return
-        replica.last = counter
+        for cast in self.context.offer(server, replica.context, packet):
+            self._apply(server, replica, cast)
+
+    def _apply(self, server: str, replica: RosterReplica, packet: Packet) -> None:
+        """A cast of `server`'s roster, in order."""
         method = packet.method
         relay = packet.routing.get(V.SOURCE_RELAY, "")
         key = normalize(relay)

@@ -14,7 +14,8 @@ The per-server contexts of a network (the roster `psyc://SERVER/$roster`, the
 channel directory `$directory`) add `ServerContext`: each server is the master
 of its own, answers `_request_<name>` with `_status_<name>`, its whole copy, and
 asks the others for theirs when it first hears of a server, when one comes
-back, or when a cast shows a gap (`-1`: no copy yet).
+back, or when a cast shows a gap (`-1`: no copy yet); its copy of each other
+server's context follows that server's casts with a `ContextSlave`.
 """
 
 from __future__ import annotations
@@ -195,10 +196,26 @@ class ServerContext:
     def got_copy(self, server: str) -> None:
         self.asked.pop(server, None)
 
-    def in_order(self, server: str, last: int, counter: int) -> bool:
-        """Whether a cast numbered `counter` comes right after `last`; on a gap the
-        whole copy is asked for (an old or repeated cast is just dropped)."""
-        found = order(last, counter)
+    def offer(self, server: str, slave: ContextSlave, packet: Packet) -> list[Packet]:
+        """A cast of `server`'s context, which `slave` follows: the casts to apply now,
+        in order (it, and those that waited for it).  On a gap it waits and the whole
+        copy is asked for, since the last cast applied; an old or repeated cast is
+        dropped."""
+        found = slave.offer(counter_of(packet), packet)
         if found is Order.GAP:
-            self.ask(server, last)
-        return found is Order.NEXT
+            self.ask(server, -1 if slave.last is None else slave.last)
+            return []
+        if found is Order.OLD:
+            return []
+        return [packet, *slave.drain()]
+
+    def copy_in(self, server: str, slave: ContextSlave, counter: int) -> list[Packet]:
+        """`server`'s whole copy, as of cast `counter`, was applied: the casts that
+        waited for it and follow it, to apply now in order (and if some still do not
+        follow, the copy is asked for again)."""
+        self.got_copy(server)
+        slave.reset(counter)
+        casts = list(slave.drain())
+        if slave.gap:
+            self.ask(server, counter if slave.last is None else slave.last)
+        return casts

@@ -50,7 +50,16 @@ from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.hostpolicy import HostPolicy
 from ircpsyc.psyc_backend.packet import Packet, Value
 from ircpsyc.psyc_backend.router import RemoteEntity
-from ircpsyc.psyc_backend.uniform import Uniform, UniformError, normalize, root
+from ircpsyc.psyc_backend.uniform import (
+    Uniform,
+    UniformError,
+    is_person,
+    is_place,
+    is_service,
+    nick_of,
+    normalize,
+    root,
+)
 from ircpsyc.psyc_backend.wire import PacketError, Parser, render
 from ircpsyc.psyc_backend.wire09 import (
     OPENING,
@@ -515,7 +524,7 @@ class Foreign:
         # A circuit lost under its members: psyced calls this a netburp.  Places make
         # the persons of that host leave, replicas of its places lose its members.
         log.info("foreign circuit with %s lost: %s", authority, circuit.reason)
-        self.network._tell_lost(host, "")
+        self.network.tell_lost(host, "")
 
     def _failed(self, authority: str, reason: str) -> None:
         delay = self.delay.get(authority, BACKOFF_MIN)
@@ -668,9 +677,9 @@ class Foreign:
             # uniform, or it would pass for one of its own.
             vars = dict(vars)
             vars[V.NICK] = routing[V.SOURCE]
-        elif nick.startswith("psyc://") and "/~" in nick:  # psyced wants the nick itself
+        elif nick.startswith("psyc://") and is_person(nick):  # psyced wants the nick itself
             vars = dict(vars)
-            vars[V.NICK] = nick[nick.index("/~") + 2 :]
+            vars[V.NICK] = nick_of(nick)
         place = packet.get(V.NICK_PLACE)
         if place.startswith("#") and not place.startswith("#psyc:"):
             vars = dict(vars)
@@ -697,8 +706,8 @@ class Foreign:
         place = packet.routing.get(V.TARGET, "")
         if not nick.startswith("psyc://"):
             return f"{self.local_root}~{nick}"
-        if authority_of(nick) == authority_of(place) and "/~" in nick:
-            return nick[nick.index("/~") + 2 :]
+        if authority_of(nick) == authority_of(place) and is_person(nick):
+            return nick_of(nick)
         return nick
 
     def _kick_answered(self, packet: Packet) -> None:
@@ -829,7 +838,7 @@ class Foreign:
             packet = Packet(
                 V.NOTICE_PLACE_LEAVE,
                 {V.CONTEXT: routing[V.SOURCE], V.SOURCE_RELAY: target},
-                {V.NICK: target[target.rfind("/~") + 2 :]},
+                {V.NICK: nick_of(target)},
             )
             routing, target = packet.routing, ""
         elif method.startswith(V.ECHO_PLACE) and V.CONTEXT not in routing and target:
@@ -838,7 +847,11 @@ class Foreign:
             if method.startswith(V.ECHO_PLACE_ENTER):
                 packet.vars.setdefault(V.TIME_CREATED, "0")
                 routing[V.COUNTER] = str(self.counters.setdefault(context, 0))
-        if method.startswith(V.FAILURE) and "/~" in target and "/~" in routing.get(V.SOURCE, ""):
+        if (
+            method.startswith(V.FAILURE)
+            and is_person(target)
+            and is_person(routing.get(V.SOURCE, ""))
+        ):
             # psyced's refusals (`_failure_filter_strangers`, ...) have no IRC form:
             # its own words, as a NOTICE from whoever refused.
             packet = Packet(
@@ -864,16 +877,16 @@ class Foreign:
         if self.kicks:
             self._kick_answered(packet)
         named = packet.get(V.NICK_TARGET)
-        if named[:7].lower() == "psyc://" and normalize(named).startswith(self.local_root + "~"):
+        if is_person(named) and normalize(named).startswith(self.local_root):
             # One of ours, named by uniform (how a foreign user sees her): her nick.
-            packet.vars[V.NICK_TARGET] = named[named.index("/~") + 2 :]
-        if method.startswith(V.ERROR) and "/~" in target:
+            packet.vars[V.NICK_TARGET] = nick_of(named)
+        if method.startswith(V.ERROR) and is_person(target):
             source = routing.get(V.SOURCE, "")
-            if "/@" in source:  # the channel as our users name it, not as its host does
+            if is_place(source):  # the channel as our users name it, not as its host does
                 packet.vars[V.NICK_PLACE] = "#" + source
             packet.body = psyctext(packet.body, packet)
-        if method.startswith(V.MESSAGE) and "/~" in target and V.NICK_TARGET not in packet.vars:
-            packet.vars[V.NICK_TARGET] = target[target.index("/~") + 2 :]
+        if method.startswith(V.MESSAGE) and is_person(target) and V.NICK_TARGET not in packet.vars:
+            packet.vars[V.NICK_TARGET] = nick_of(target)
         relay = routing.get(V.SOURCE_RELAY, "")
         nick = packet.get(V.NICK)
         if relay and relay == routing.get(V.CONTEXT) and nick and "/" not in nick:
@@ -883,14 +896,14 @@ class Foreign:
             routing[V.SOURCE_RELAY] = relay = nick  # a setter of another host, by uniform
         if not relay and not target and packet.get(V.NICK):
             # psyced leaves `_source_relay` out of a cast to the speaker's own host.
-            mine = f"psyc://{network.me}/~{packet.get('_nick')}"
+            mine = f"psyc://{network.me}/~{packet.get(V.NICK)}"
             entity = network.router.lookup(mine)
             if entity is not None and entity.__class__ is not RemoteEntity:
                 routing[V.SOURCE_RELAY] = relay = mine
-        if "/~" in relay and V.PREFIX not in packet.vars:
+        if is_person(relay) and V.PREFIX not in packet.vars:
             relay_host = split_authority(authority_of(relay))[0]
             if self.is_foreign(relay_host):  # psyced's casts name the speaker only so
-                nick = packet.get(V.NICK) or relay[relay.index("/~") + 2 :]
+                nick = packet.get(V.NICK) or nick_of(relay)
                 packet.vars[V.PREFIX] = f"{relay}!{nick}@{relay_host}"
             else:  # one of ours (its topic, say): as our places show it
                 prefix = getattr(network.router.lookup(relay), "prefix", None)
@@ -899,7 +912,7 @@ class Foreign:
         network.router.foreign_in(packet)
         if not target:
             context = routing.get(V.CONTEXT, "")
-            if "/$" in context:
+            if is_service(context):
                 return  # no services of foreign servers
             count = self.counters.get(context)
             if count is None:

@@ -298,6 +298,9 @@ class Network:
         self.topology = Topology(self.me)
         self.hash_servers = tuple(sorted({s.lower() for s in servers} | {self.me}))
         self.pins = {casefold(k): v.lower() for k, v in (pins or {}).items()}
+        # Renamed places keep their home (RENAME): casefolded new name -> that home,
+        # learnt from the home's directory and its rename casts (`moved_to`).
+        self.moved: dict[str, str] = {}
         self.split_grace = split_grace
         self.seq = 0
         self.listeners: list[NetworkListener] = []
@@ -340,11 +343,31 @@ class Network:
         folded = casefold(channel)
         home = self._home_cache.get(folded)
         if home is None:
-            home = self.pins.get(folded) or rendezvous(folded, self.hash_servers)
+            home = (
+                self.pins.get(folded)
+                or self.moved.get(folded)
+                or rendezvous(folded, self.hash_servers)
+            )
             if len(self._home_cache) > 10000:
                 self._home_cache.clear()
             self._home_cache[folded] = home
         return home
+
+    def hashed_home(self, channel: str) -> str:
+        """Where `channel` lives by configuration alone: its pin, else its hash."""
+        folded = casefold(channel)
+        return self.pins.get(folded) or rendezvous(folded, self.hash_servers)
+
+    def moved_to(self, channel: str, home: str) -> None:
+        """`channel` (renamed) lives on `home`; "" forgets that (its hash decides)."""
+        folded = casefold(channel)
+        if home and home != self.hashed_home(folded):
+            if self.moved.get(folded) == home:
+                return
+            self.moved[folded] = home
+        elif self.moved.pop(folded, None) is None:
+            return
+        self._home_cache.pop(folded, None)
 
     def in_network(self, host: str) -> bool:
         return host in self.hash_servers
@@ -588,7 +611,7 @@ class Network:
             for seq in [s for s, entry in stream.unacked.items() if not entry[2]]:
                 del stream.unacked[seq]
         if name not in self.split:
-            self._tell_lost(name, old_boot)
+            self.tell_lost(name, old_boot)
         self.split.discard(name)
         self.lost_at.pop(name, None)
         if name in self.reachable:
@@ -596,7 +619,8 @@ class Network:
         else:
             self.rebooted.add(name)
 
-    def _tell_lost(self, name: str, boot: str) -> None:
+    def tell_lost(self, name: str, boot: str) -> None:
+        """Tell the listeners that server (or foreign host) `name` is lost."""
         for listener in list(self.listeners):
             try:
                 listener.server_lost(name, boot)
@@ -623,7 +647,7 @@ class Network:
             if name not in self.split and now - since >= self.split_grace:
                 self.split.add(name)
                 log.info("server %s split off (unreachable for %.0fs)", name, now - since)
-                self._tell_lost(name, self.boots.get(name, ""))
+                self.tell_lost(name, self.boots.get(name, ""))
 
     # -- routing
 

@@ -266,7 +266,8 @@ class Router:
         return True
 
     def bounce(self, packet: Packet, reason: str = "") -> None:
-        """Tell the sender its packet reached nobody (`reason`: why, in its words)."""
+        """Tell the sender of `packet` that its target is unknown (an `_error_unknown_name_*`,
+        `reason`: why, in its words), unless the packet is itself an answer."""
         source = packet.routing.get(V.SOURCE)
         if (
             not source

@@ -87,6 +87,7 @@ STATUS_PLACE_BANNED = "_status_place_banned"  # psyced: a kick done, with `_list
 REQUEST_INVITE = "_request_invite"  # invite a person (INVITE)
 REQUEST_KNOCK = "_request_knock"  # ask the operators to be let in (KNOCK)
 REQUEST_REDACT = "_request_redact"  # take back a line said in the place (REDACT)
+REQUEST_RENAME = "_request_rename"  # give the place a new name, keeping everything (RENAME)
 
 # -- Place: answers to the one who asked -------------------------------------
 
@@ -113,6 +114,7 @@ NOTICE_PLACE_INVITED = "_notice_place_invited"  # to who could invite too: an in
 NOTICE_PLACE_KNOCK = "_notice_place_knock"  # to the operators: someone knocks
 NOTICE_PLACE_OVERRIDE = "_notice_place_override"  # an oper overrode the place's rules
 NOTICE_PLACE_REDACT = "_notice_place_redact"  # a line was taken back (IRCv3 REDACT)
+NOTICE_PLACE_RENAME = "_notice_place_rename"  # the place has a new name (draft/channel-rename)
 
 # -- Place: refusals ----------------------------------------------------------
 
@@ -136,6 +138,9 @@ ERROR_PLACE_REDACT = "_error_place_redact"  # family: a REDACT was refused (FAIL
 ERROR_PLACE_REDACT_FORBIDDEN = "_error_place_redact_forbidden"  # not yours, not an op
 ERROR_PLACE_REDACT_UNKNOWN = "_error_place_redact_unknown"  # no such line in history
 ERROR_PLACE_REDACT_EXPIRED = "_error_place_redact_expired"  # yours, older than redact_window
+ERROR_PLACE_RENAME = "_error_place_rename"  # family: a RENAME was refused (FAIL RENAME)
+ERROR_PLACE_RENAME_IN_USE = "_error_place_rename_in_use"  # the new name is taken
+ERROR_PLACE_RENAME_FORBIDDEN = "_error_place_rename_forbidden"  # cannot be renamed (why: body)
 ERROR_NECESSARY_MEMBERSHIP = "_error_necessary_membership"  # psyced: you are not a member (442)
 ERROR_NECESSARY_PARAMETER = "_error_necessary_parameter"  # a mode needs a parameter (461)
 ERROR_UNSUPPORTED_METHOD = "_error_unsupported_method"  # the target has no such request
@@ -176,7 +181,7 @@ ERROR_UNAVAILABLE_FUNCTION_PLACE_KICK = (  # a foreign place did not act on a ki
     "_error_unavailable_function_place_kick"
 )
 
-# -- Roster: who is online on each server (ircd/remote.py) -------------------
+# -- Roster: who is online on each server (persons/roster.py) ----------------
 
 REQUEST_ROSTER = "_request_roster"  # a server asks another for its online persons
 STATUS_ROSTER = "_status_roster"  # the whole roster of a server (snapshot)
@@ -284,6 +289,7 @@ TARGET_RELAY = "_target_relay"  # psyced: the final receiver behind _target
 SOURCE_IDENTITY = "_source_identity"  # psyced: the identity (UNI) behind a location
 TAG = "_tag"  # psyced: a request's tag; the answer carries it as _tag_relay
 TAG_RELAY = "_tag_relay"  # psyced: the tag of the request this packet answers
+TAG_REPLY = "_tag_reply"  # psyced's 0.9 syntax for _tag_relay (wire09 translates it)
 COUNTER = "_counter"  # psyced: a context's sequence number (in-order apply, replay)
 FRAGMENT = "_fragment"  # Spec: fragment number of a split packet (understood, unused)
 AMOUNT_FRAGMENTS = "_amount_fragments"  # Spec: how many fragments (understood, unused)
@@ -353,6 +359,8 @@ TEXT = "_text"  # the text of WALLOPS/GLOBOPS
 
 NICK_PLACE = "_nick_place"  # psyced: the name of the place (#channel)
 UNIFORM_PLACE = "_uniform_place"  # the uniform of the place
+NICK_PLACE_NEW = "_nick_place_new"  # the new name of a renamed place (RENAME)
+UNIFORM_PLACE_NEW = "_uniform_place_new"  # the uniform of a renamed place under its new name
 TOPIC = "_topic"  # psyced: the topic text
 TOPIC_SETTER = "_topic_setter"  # who set the topic
 TOPIC_TIME = "_topic_time"  # when the topic was set
@@ -388,6 +396,8 @@ FLAG_GONE = "_flag_gone"  # the place no longer exists at its home
 
 LIST_PLACES = "_list_places"  # place names (directory rows; SAJOIN/SAPART lists)
 LIST_PLACES_GONE = "_list_places_gone"  # places removed from a directory
+LIST_PLACES_RENAMED = "_list_places_renamed"  # old names of places renamed lately (redirects)
+LIST_PLACES_RENAMED_NEW = "_list_places_renamed_new"  # their new names (same order)
 LIST_AMOUNTS = "_list_amounts"  # member count of each place
 LIST_TOPICS = "_list_topics"  # topic of each place
 LIST_TOPIC_SETTERS = "_list_topic_setters"  # topic setter of each place

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.packet import Modifier, Packet, Value
 from ircpsyc.psyc_backend.wire import PacketError, is_list_name
 
@@ -52,9 +53,6 @@ _ENCODING: Final = "utf-8"
 _ERRORS: Final = "surrogateescape"
 _OPERS: Final = ":=+-?@!"
 _KW: Final = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
-# psyced says `_tag_reply` for what PSYC 1.0 (and `Packet`) call `_tag_relay`.
-_TAG_REPLY: Final = "_tag_reply"
-_TAG_RELAY: Final = "_tag_relay"
 
 
 def detect_syntax(data: bytes) -> str | None:
@@ -114,7 +112,7 @@ def render09(packet: Packet) -> bytes:
             raise PacketError(f"invalid routing variable name {name!r}")
         if "\n" in value:
             raise PacketError(f"routing variable {name} contains a line feed")
-        out.append(f":{_TAG_REPLY if name == _TAG_RELAY else name}\t{value}\n")
+        out.append(f":{V.TAG_REPLY if name == V.TAG_RELAY else name}\t{value}\n")
     content: list[str] = []
     for name, entity_value in packet.vars.items():
         _var_lines(":", name, entity_value, content)
@@ -353,8 +351,8 @@ class Parser09:
         self._nrouting += 1
         if self._nrouting > self.max_routing_lines:
             raise PacketError(f"more than {self.max_routing_lines} routing variables")
-        if name == _TAG_REPLY:
-            name = _TAG_RELAY
+        if name == V.TAG_REPLY:
+            name = V.TAG_RELAY
         self._routing[name] = value
         self._last = ("r", name, 0)
 

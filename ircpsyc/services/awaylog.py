@@ -229,6 +229,9 @@ class AwayLog(PlaceObserver):
     # -- the place observer: mentions, and watches following the members
 
     def place_cast(self, place: PlaceView, packet: Packet) -> None:
+        if packet.method == V.NOTICE_PLACE_RENAME:
+            self._renamed(casefold(packet.get(V.NICK_PLACE)), place.folded)
+            return
         watched = self.watch.get(place.folded)
         if watched is None:
             if packet.method == V.NOTICE_PLACE_LEAVE_DISCONNECT:
@@ -259,10 +262,31 @@ class AwayLog(PlaceObserver):
         finds those of its own members, and of members who quit: `_gone_offline`
         there).  Either way the line goes to the account's away log (`route`), which
         keeps it once."""
+        if packet.method == V.NOTICE_PLACE_RENAME:
+            self.place_cast(place, packet)
+            return
         watched = self.watch.get(place.folded)
         if watched is None or packet.method == V.NOTICE_PLACE_LEAVE_DISCONNECT:
             return
         self.place_cast(place, packet)
+
+    def _renamed(self, old: str, new: str) -> None:
+        """RENAME: the watches of the channel follow it to its new name."""
+        nicks = self.watch.pop(old, None) if old != new else None
+        if not nicks:
+            return
+        kept = self.watch.setdefault(new, {})
+        for nick, account in nicks.items():
+            pairs = self._watching.setdefault(account, set())
+            pairs.discard((old, nick))
+            pairs.add((new, nick))
+            kept[nick] = account
+        if self.writes.store is not None:
+            self.writes.run(
+                lambda db: db.execute(
+                    "UPDATE OR REPLACE awaylog_watch SET channel = ? WHERE channel = ?", [new, old]
+                )
+            )
 
     def _gone_offline(self, place: PlaceView, packet: Packet) -> None:
         """A logged-in member quit: keep what its channel says about it."""

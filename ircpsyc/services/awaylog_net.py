@@ -68,6 +68,7 @@ from ircpsyc.psyc_backend.uniform import host_of
 from ircpsyc.services.awaylog import AwayEntry, AwayLog
 
 if TYPE_CHECKING:
+    from ircpsyc.config import Config
     from ircpsyc.psyc_backend.network import Network
     from ircpsyc.psyc_backend.router import Router
 
@@ -112,7 +113,7 @@ class NetAwayLog:
         network: Network,
         router: Router,
         awaylog: Callable[[], AwayLog | None],
-        config: Callable[[], Any],
+        config: Callable[[], Config],
         clock: Callable[[], float],
     ) -> None:
         self.network = network

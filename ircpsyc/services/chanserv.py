@@ -177,6 +177,10 @@ class ChanServ(Service, PlaceObserver):
         self.settings = settings
         # The home server of a channel (server linking sets it); here: this one.
         self.home: Callable[[str], str] = lambda channel: self.host
+        # Where a name lives by configuration alone (its pin or hash), and how to tell
+        # the network that a renamed channel stays here (server linking sets both).
+        self.hashed_home: Callable[[str], str] = lambda channel: self.host
+        self.keep_home: Callable[[str], None] = lambda channel: None
         self._busy: set[str] = set()  # places whose corrections are being cast
         self._secret = secrets.token_bytes(16)  # DROP confirmation codes
 
@@ -190,8 +194,10 @@ class ChanServ(Service, PlaceObserver):
             for entry in reg.privileged():
                 if self.accounts.get(entry.name) is None:
                     self.regs.forget_account(entry.name)
+            if reg.state.home and casefold(reg.state.home) == casefold(self.host):
+                self.keep_home(reg.name)  # renamed here: its new name hashes elsewhere
             home = self.home(reg.name)
-            if home != self.host:
+            if casefold(home) != casefold(self.host):
                 # [network] servers changed: the channel now hashes elsewhere, and that
                 # server has no registration.  Recreating it here would be unreachable.
                 log.warning(
@@ -282,8 +288,32 @@ class ChanServ(Service, PlaceObserver):
     def keep_empty(self, place: Place) -> bool:
         return self.registered(place) is not None
 
+    def rename_refusal(self, place: Place, new_name: str, request: Packet) -> tuple[str, str]:
+        if casefold(new_name) != place.folded and self.regs.get(new_name) is not None:
+            return V.ERROR_PLACE_RENAME_IN_USE, f"{new_name} is registered"
+        reg = self.registered(place)
+        if (
+            reg is not None
+            and not is_service(request.source)
+            and request.get(V.FLAG_OVERRIDE) != "1"
+            and not reg.is_founder(request.get(V.ACCOUNT))
+        ):
+            return (
+                V.ERROR_PLACE_RENAME_FORBIDDEN,
+                f"Only the founder ({reg.founder}) may rename a registered channel",
+            )
+        return "", ""
+
+    def place_renamed(self, place: Place, old_name: str, old_uniform: str) -> None:
+        reg = self.regs.get(old_name)
+        if reg is None or not self.places.is_home_of(place):
+            return
+        hashed = casefold(self.hashed_home(place.name)) == casefold(self.host)
+        self.regs.rename(reg, place.name, "" if hashed else self.host.lower())
+
     def _save(self, reg: Registration, place: Place) -> None:
         state = ChannelState.of(place)
+        state.home = reg.state.home
         if state != reg.state:
             self.regs.save_state(reg, state)
 
@@ -488,6 +518,8 @@ class ChanServ(Service, PlaceObserver):
             return
         state = ChannelState.of(place)
         state.flags = "".join(sorted(set(state.flags) | {"r"}))
+        if casefold(self.hashed_home(place.name)) != casefold(self.host):
+            state.home = self.host.lower()  # renamed here earlier: it stays here
         reg = self.regs.register(place.name, account.name, state)  # committed, or raises
         self.set_modes(place, [M.ModeChange(True, "r")])
         self._give_mode(reg, place, member)

@@ -527,6 +527,26 @@ class History(PlaceObserver):
             return None
         return Said(entry.source.get(V.PREFIX), entry.source.get(V.ACCOUNT), entry.time)
 
+    def place_renamed(self, place: Place, old_name: str, old_uniform: str) -> None:
+        """RENAME: the channel's lines are its lines under the new name (the home keeps
+        them; rows are renamed behind the queued inserts, which are renamed here)."""
+        old, new = casefold(old_name), place.folded
+        if old == new:
+            return
+        for table in (self._rings, self._memory):
+            kept = table.pop(old, None)
+            if kept is not None:
+                table[new] = kept
+        for entry in self.writes.pending():
+            if entry.target == old:
+                entry.target = new  # read by the writer thread: either way it ends renamed
+        if self.writes.store is not None:
+
+            def rename(db: sqlite_utils.Database) -> None:
+                db.conn.execute("UPDATE history SET target = ? WHERE target = ?", [new, old])
+
+            self.writes.run(rename)
+
     # -- taking lines back
 
     def redact(self, target: str, msgid: str) -> None:

@@ -66,6 +66,7 @@ from ircpsyc.services.history import (
 
 if TYPE_CHECKING:
     from ircpsyc.channels.place import Place, PlaceRegistry
+    from ircpsyc.config import Config
     from ircpsyc.psyc_backend.network import Network
     from ircpsyc.psyc_backend.router import Router
 
@@ -95,7 +96,7 @@ class NetHistory(PlaceObserver):
         router: Router,
         registry: PlaceRegistry,
         history: Callable[[], History | None],
-        config: Callable[[], Any],
+        config: Callable[[], Config],
         clock: Callable[[], float],
     ) -> None:
         self.network = network

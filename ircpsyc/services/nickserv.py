@@ -57,6 +57,7 @@ from ircpsyc.services.accounts import (
     valid_email,
     weak_password,
 )
+from ircpsyc.services.always_on import AlwaysOnService
 from ircpsyc.services.common import SERVICES_HOST, CommandSpec, Request, Service, fmt_time
 from ircpsyc.services.hash_queue import Work
 
@@ -156,6 +157,8 @@ class NickServ(Service):
         self.sync = AccountSync(router, host, accounts, clock, settings)
         # Nicks of the persons on other servers logged in to a (casefolded) account.
         self.elsewhere: Callable[[str], list[str]] = lambda folded: []
+        # Always-on persons (SET ALWAYS-ON), once installed (ircpsyc.assemble).
+        self.always_on: AlwaysOnService | None = None
         accounts.dropped.append(self._account_gone)
         accounts.replaced.append(self._account_replaced)
 
@@ -579,6 +582,35 @@ class NickServ(Service):
 
         self.sync.set_multiclient(account.name, value == "ON", changed)
 
+    def cmd_set_always_on(self, request: Request) -> None:
+        account = self._own_account(request)
+        if account is None:
+            return
+        value = request.args[0].upper()
+        if value not in ("ON", "OFF"):
+            self.notice(request, "Syntax: SET ALWAYS-ON ON|OFF")
+            return
+        service = self.always_on
+        if service is None:
+            self.notice(request, "Always-on is not available on this server.")
+            return
+        refusal = service.choose(account.name, value == "ON")
+        if refusal:
+            self.notice(request, refusal)
+            return
+        if value == "ON":
+            self.notice(
+                request,
+                f"Always-on for {account.name} is now ON: your nick stays online, in its "
+                "channels, when your last connection leaves.",
+            )
+        else:
+            self.notice(
+                request,
+                f"Always-on for {account.name} is now OFF: you quit when your last "
+                "connection leaves.",
+            )
+
     def cmd_info(self, request: Request) -> None:
         name = request.args[0] if request.args else (request.account or request.nick)
         account = self.accounts.get(name)
@@ -590,6 +622,10 @@ class NickServ(Service):
         self.notice(request, f"Registered: {fmt_time(account.registered_at)}")
         self.notice(request, f"Nick protection: {'on' if account.enforce else 'off'}")
         self.notice(request, f"Shared connections: {'on' if account.multiclient else 'off'}")
+        if self.always_on is not None:
+            self.notice(
+                request, f"Always-on: {'on' if self.always_on.enabled(account.name) else 'off'}"
+            )
         if own:
             self.notice(request, f"E-mail: {account.email or 'none'}")
             self.notice(request, f"Certificates: {len(account.certs)}")
@@ -726,14 +762,17 @@ COMMANDS: dict[str, CommandSpec] = {
     "SET": CommandSpec(
         NickServ.cmd_set,
         1,
-        "SET PASSWORD <new password> | SET ENFORCE ON|OFF | SET MULTICLIENT ON|OFF",
-        "Changes your password, nick protection or shared connections.",
+        "SET PASSWORD <new password> | SET ENFORCE ON|OFF | SET MULTICLIENT ON|OFF | "
+        "SET ALWAYS-ON ON|OFF",
+        "Changes your password, nick protection, shared connections or always-on.",
         (
             "SET PASSWORD <new password>: changes the password of your account.",
             "SET ENFORCE ON|OFF: whether users of your nick who are not logged in to your",
             "account are renamed after a grace time.",
             "SET MULTICLIENT ON|OFF: whether your connections share one nick and its",
             "channels.",
+            "SET ALWAYS-ON ON|OFF: whether your nick stays online, in its channels, when",
+            "your last connection leaves (what it is sent waits for your return).",
         ),
     ),
     "INFO": CommandSpec(
@@ -791,6 +830,20 @@ SET_COMMANDS: dict[str, CommandSpec] = {
         ),
     ),
 }
+
+SET_COMMANDS["SET ALWAYS-ON"] = CommandSpec(
+    NickServ.cmd_set_always_on,
+    1,
+    "SET ALWAYS-ON ON|OFF",
+    "Keeps your nick online with no connection, or not.",
+    (
+        "ON: when your last connection leaves, your nick stays online in its channels,",
+        "shown away; private messages to it are kept and shown when you connect again",
+        "(log in with SASL to get your nick and channels back). OFF: you quit with your",
+        "last connection. The server's policy may make it mandatory or disabled.",
+        "LOGOUT, DROP, GHOST and an operator's KILL end it; so do long absences.",
+    ),
+)
 
 NickServ.COMMANDS = COMMANDS
 NickServ.SET_COMMANDS = SET_COMMANDS

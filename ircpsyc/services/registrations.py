@@ -17,6 +17,7 @@ channel exactly one is inserted.  Nothing here knows about IRC.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -84,6 +85,9 @@ class ChannelState:
     topic: str = ""
     topic_setter: str = ""
     topic_time: int = 0
+    # The server that keeps a renamed channel whose new name hashes elsewhere ("":
+    # where its name hashes); not a place's state, carried over by ChanServ.
+    home: str = ""
 
     @classmethod
     def of(cls, place: PlaceView) -> ChannelState:
@@ -126,6 +130,8 @@ class ChannelState:
             "topic_setter": self.topic_setter,
             "topic_time": self.topic_time,
         }
+        if self.home:
+            data["home"] = self.home
         return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
     @classmethod
@@ -154,6 +160,7 @@ class ChannelState:
             str(data.get("topic", "")),
             str(data.get("topic_setter", "")),
             int(data.get("topic_time", 0) or 0),
+            str(data.get("home", "")),
         )
 
 
@@ -355,6 +362,25 @@ class ChannelRegistrations:
             )
         )
         reg.topiclock, reg.founder_auto, reg.mlock = new_topiclock, new_auto, new_mlock
+
+    def rename(self, reg: Registration, name: str, home: str) -> None:
+        """RENAME: the registration, its access list and saved state follow the channel;
+        `home`: the server that keeps it when the new name hashes elsewhere ("": none)."""
+        old, new = reg.folded, casefold(name)
+        state = dataclasses.replace(reg.state, home=home)
+
+        def update(db: sqlite_utils.Database) -> None:
+            db.execute("UPDATE chanserv_access SET channel = ? WHERE channel = ?", (new, old))
+            db.execute(
+                "UPDATE chanserv_channels SET folded = ?, name = ?, state = ? WHERE folded = ?",
+                (new, name, state.to_json(), old),
+            )
+
+        self.store.write_now(update)
+        if self._channels.get(old) is reg:
+            del self._channels[old]
+        reg.name, reg.state = name, state
+        self._channels[new] = reg
 
     def save_state(self, reg: Registration, state: ChannelState) -> None:
         self.store.write_now(

@@ -186,6 +186,12 @@ class Bridge(PlaceObserver):
 
     # -- what the channel does (place observer)
 
+    def rename_refusal(self, place: Place, new_name: str, request: Packet) -> tuple[str, str]:
+        """A bridged channel keeps the name its configuration gives (case aside)."""
+        if place.folded == self.folded and casefold(new_name) != self.folded:
+            return V.ERROR_PLACE_RENAME_FORBIDDEN, f"{self.channel} is bridged to {self.room}"
+        return "", ""
+
     def place_cast(self, place: Place, packet: Packet) -> None:
         if place.folded != self.folded:
             return
@@ -215,7 +221,7 @@ class Bridge(PlaceObserver):
             puppet = self.puppets.get(normalize(member.uniform)) if member is not None else None
             if puppet is not None:
                 self._drop_puppet(
-                    puppet, True, f"Kicked by {packet.get('_nick')}: {packet.get('_reason')}"
+                    puppet, True, f"Kicked by {packet.get(V.NICK)}: {packet.get(V.REASON)}"
                 )
         elif method.startswith(V.NOTICE_PLACE_LEAVE):
             puppet = self.puppets.get(relay)

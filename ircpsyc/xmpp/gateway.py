@@ -41,7 +41,7 @@ from ircpsyc.persons.person import Person, PersonObserver
 from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.ids import new_id
 from ircpsyc.psyc_backend.packet import Packet
-from ircpsyc.psyc_backend.uniform import casefold
+from ircpsyc.psyc_backend.uniform import casefold, normalize
 from ircpsyc.xmpp import jid as J
 from ircpsyc.xmpp import messages, muc, presence, render, rooms
 from ircpsyc.xmpp import stanza as S
@@ -80,6 +80,8 @@ class Gateway:
         # Joining sessions waiting for a remote home's history: (full JID, room JID) ->
         # the stanzas for them meanwhile (sent after the history and the subject).
         self.waiting: dict[tuple[str, str], list[Element]] = {}
+        # Renamed rooms left after the cast that renamed them: (person, uniform, reason).
+        self.leaving: list[tuple[XmppPerson, str, str]] = []
         self.service = Service(core)
         core.router.register(self.service)
         core.persons.observers.append(_IrcPresence(self))
@@ -154,7 +156,10 @@ class Gateway:
                 bridge.link_down()
 
     def tick(self, now: float) -> None:
-        """Once a second (monotonic time): give up on XMPP users after the grace time."""
+        """Once a second (monotonic time): leave renamed rooms; give up on XMPP users
+        after the grace time."""
+        if self.leaving:
+            self._leave_renamed()
         if self.up or self.down_since is None:
             return
         if self.down_since == 0.0:
@@ -332,6 +337,18 @@ class Gateway:
             if state is not None and full in state.sessions:
                 return person
         return None
+
+    def leave_later(self, person: XmppPerson, uniform: str, reason: str) -> None:
+        """Leave the place `uniform` at the next tick (see `render.on_rename`)."""
+        self.leaving.append((person, uniform, reason))
+
+    def _leave_renamed(self) -> None:
+        leaving, self.leaving = self.leaving, []
+        for person, uniform, reason in leaving:
+            if any(normalize(s.uniform) == normalize(uniform) for s in person.rooms.values()):
+                continue  # its client joined the new room meanwhile
+            person.request(V.REQUEST_LEAVE, uniform, {V.REASON: reason})
+            self.forget_if_idle(person)
 
     def forget_if_idle(self, person: XmppPerson) -> None:
         """Forget `person` once it is in no room."""

@@ -53,7 +53,7 @@ def request_of(muc_x: Element | None) -> HistoryRequest:
 def wanted(gw: Host, occ: Occupancy) -> tuple[int, int] | None:
     """How many messages a joining session gets at most, and since when (ms);
     None when it gets none."""
-    if gw.core.history is None or not gw.core.config.history.enabled:
+    if not gw.core.config.history.enabled:
         return None
     asked = occ.history
     count = gw.settings().history
@@ -74,7 +74,7 @@ def local(gw: Host, view: PlaceView, state: RoomState, occ: Occupancy) -> list[E
     """The history of a channel homed here, as the session asked for it."""
     history = gw.core.history
     asked = wanted(gw, occ)
-    if history is None or asked is None:
+    if asked is None:
         return []
     count, min_time = asked
     try:

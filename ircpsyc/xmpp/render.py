@@ -123,6 +123,32 @@ def on_leave(gw: Host, person: XmppPerson, packet: Packet) -> None:
         gw.send(presence)
 
 
+def on_rename(gw: Host, person: XmppPerson, packet: Packet) -> None:
+    """RENAME: the room of the old name goes away (XEP-0045 10.9, its destruction, with
+    the room of the new name as the alternate venue the client may join); the person
+    leaves the renamed place, so what is not joined again is no ghost member."""
+    old, new = casefold(packet.get(V.NICK_PLACE)), packet.get(V.NICK_PLACE_NEW)
+    state = person.rooms.get(old)
+    if state is None:
+        return
+    if casefold(new) == old:
+        state.channel = new  # only the case: the room JID is the same
+        return
+    reason = packet.get(V.REASON) or f"Renamed to {new}"
+    venue = J.room_jid(new, state.jid.partition("@")[2] or gw.domain)
+    for occ in joined(state):
+        presence = muc.self_unavailable(person, state, occ.full, ["110"])
+        x = presence.find(S.qname("x", S.MUC_USER))
+        if x is not None:
+            destroy = SubElement(x, S.qname("destroy", S.MUC_USER), {"jid": venue})
+            S.text_child(destroy, "reason", reason, S.MUC_USER)
+        gw.send(presence)
+    del person.rooms[old]
+    person.channels.pop(old, None)
+    if state.joined:  # after this cast: a leave inside it would overtake it on the links
+        gw.leave_later(person, packet.get(V.UNIFORM_PLACE_NEW) or state.uniform, reason)
+
+
 def on_kick(gw: Host, person: XmppPerson, packet: Packet) -> None:
     room = _room(gw, person, packet)
     if room is None:
@@ -232,7 +258,7 @@ def on_redact(gw: Host, person: XmppPerson, packet: Packet) -> None:
         if reason:
             S.text_child(retract, "reason", reason, S.RETRACT)
         SubElement(message, S.qname("fallback", S.FALLBACK), {"for": S.RETRACT})
-        S.text_child(message, "body", f"{packet.get('_nick')} retracted a message.")
+        S.text_child(message, "body", f"{packet.get(V.NICK)} retracted a message.")
         gw.send(message)
 
 
@@ -392,6 +418,7 @@ DELIVERY: Dispatch[Renderer] = Dispatch(
         V.NOTICE_PLACE_INVITE: on_invite,
         V.MESSAGE_PUBLIC: on_message,
         V.NOTICE_PLACE_REDACT: on_redact,
+        V.NOTICE_PLACE_RENAME: on_rename,
         V.MESSAGE_PRIVATE: on_private,
         V.ERROR: on_error,
     }

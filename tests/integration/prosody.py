@@ -32,6 +32,7 @@ from typing import Any
 from xml.etree.ElementTree import Element
 
 import pytest
+from conftest import free_port
 
 HOST = "127.0.0.1"
 USER_DOMAIN = "localhost"
@@ -94,9 +95,7 @@ def prosody_binary() -> str:
 
 
 def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
+    return free_port()
 
 
 def _answers(port: int) -> bool:

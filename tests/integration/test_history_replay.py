@@ -141,7 +141,10 @@ async def test_away_log_with_nickserv_accounts(ircpsyc_server: ServerStarter) ->
     replay = await bob.collect("BATCH")
     assert [ln.params[-1] for ln in replay[:-1]] == ["while away"]
 
-    # Offline: mentions in its channel and private messages wait for the next login.
+    # Offline (not always-on): mentions in its channel and private messages wait for
+    # the next login.
+    await bob.send("PRIVMSG NickServ :SET ALWAYS-ON OFF")
+    await bob.expect("NOTICE", where=lambda m: "Always-on" in m.params[-1])
     await bob.quit()
     await alice.send(f"PRIVMSG {channel} :{bob_nick}: ping", f"PRIVMSG {bob_nick} :later")
     told = await alice.expect("NOTICE")

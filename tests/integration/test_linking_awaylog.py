@@ -33,6 +33,8 @@ def test_message_to_an_offline_account_is_shown_where_it_logs_in(
         owner = await connect_registered(net.port(home), account)
         await owner.send("PRIVMSG NickServ :REGISTER pass-word!")
         assert (await owner.expect("900", timeout=10.0)).params[2] == account
+        await owner.send("PRIVMSG NickServ :SET ALWAYS-ON OFF")  # offline when it quits
+        await owner.expect("NOTICE", where=lambda m: "Always-on" in m.params[-1])
         await owner.quit()
         await eventually(net.port(other), account, "pass-word!", "903")  # copied there
 

@@ -125,6 +125,9 @@ async def test_two_sessions_share_nick_channels_and_what_they_say(
     assert not find(await bob.sync(), "QUIT")
     await bob.send(f"PRIVMSG {channel} :still there?")
     assert (await laptop.expect("PRIVMSG")).params == [channel, "still there?"]
+    # The last session quits the person (when it is not always-on).
+    await laptop.send("NS SET ALWAYS-ON OFF")
+    await laptop.expect("NOTICE", where=lambda m: "Always-on" in m.params[-1])
     await laptop.quit()
     quit_line = await bob.expect("QUIT")
     assert quit_line.hostmask.nickname == nick

@@ -18,6 +18,8 @@ async def test_recover_tells_the_holder_why_they_are_renamed(
     owner = await connect_registered(server.port, nick)
     await owner.send(f"NS REGISTER {PASSWORD}")
     await owner.expect("900")
+    await owner.send("NS SET ALWAYS-ON OFF")  # the nick is free when the owner quits
+    await owner.expect("NOTICE", where=lambda m: "Always-on" in m.params[-1])
     await owner.quit()
 
     holder = await connect_registered(server.port, nick)
@@ -41,6 +43,8 @@ async def test_identify_from_a_guest_nick_takes_the_nick_back(
     owner = await connect_registered(server.port, nick)
     await owner.send(f"NS REGISTER {PASSWORD}")
     await owner.expect("900")
+    await owner.send("NS SET ALWAYS-ON OFF")  # the nick is free when the owner quits
+    await owner.expect("NOTICE", where=lambda m: "Always-on" in m.params[-1])
     await owner.quit()
 
     # Back without logging in: renamed to a guest nick once the grace time is over.

@@ -93,6 +93,8 @@ TYPICAL: dict[str, list[str]] = {
     "KLINE": ["1m *@192.0.2.2 :matrix", "1m nobody@192.0.2.3", "*@192.0.2.4"],
     "KNOCK": ["{chan}"],
     "REDACT": ["{chan} nosuchid", "{chan} nosuchid :why", "#nowhere-here x", "{peer} x"],
+    # Only renames that fail: the channel is used by the commands after it.
+    "RENAME": ["{chan} {chan}", "{chan} nohash :why", "#nowhere-here #elsewhere-here"],
     "LINKS": ["*", "nowhere.example"],
     "LIST": ["{chan}", ">0", "<100", "#*", "*a*a*a*a*a*a*a*ab", "!{chan}"],
     "LUSERS": ["*"],

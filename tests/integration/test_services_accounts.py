@@ -53,10 +53,12 @@ async def test_register_then_sasl_plain_on_a_new_connection(shared_server: Serve
     commands = [m.command for m in lines]
     assert commands.index("900") < commands.index("903") < commands.index("001"), commands
     assert find(lines, "900")[0].params[2] == account
+    # The account's person stayed online (always-on): the login attached to it.
+    assert find(lines, "001")[0].params[0] == account
 
-    await client.send(f"WHOIS {nick}")
+    await client.send(f"WHOIS {account}")
     whois = await client.collect("318")
-    assert find(whois, "330")[0].params[1:3] == [nick, account]
+    assert find(whois, "330")[0].params[1:3] == [account, account]
 
 
 @aio

@@ -16,6 +16,7 @@ import ircpsyc.ircd.commands.oper
 import ircpsyc.ircd.commands.query
 import ircpsyc.ircd.commands.redact
 import ircpsyc.ircd.commands.registration
+import ircpsyc.ircd.commands.rename
 import ircpsyc.ircd.commands.sasl
 import ircpsyc.ircd.commands.webirc
 import ircpsyc.ircd.commands.xlines  # noqa: F401

@@ -60,6 +60,12 @@ def handle_join(s: Session, msg: Line) -> None:
             continue
         if casefold(name) in client.channels:
             continue
+        if not foreign:
+            redirect = renamed_redirect(s, client, name)
+            if redirect is not None:
+                if not redirect or casefold(redirect) in client.channels:
+                    continue
+                name = redirect
         if len(client.channels) >= limits.max_channels:
             s.numeric(N.ERR_TOOMANYCHANNELS, name, "You have joined too many channels")
             continue
@@ -78,6 +84,25 @@ def handle_join(s: Session, msg: Line) -> None:
             s.numeric(N.ERR_UNAVAILRESOURCE, name, "Channel unavailable: its server is unreachable")
             continue
         client.request(V.REQUEST_ENTER, target, vars)
+
+
+def renamed_redirect(s: Session, client: Client, name: str) -> str | None:
+    """JOIN of a name renamed lately: None to join `name` as asked; "" when the
+    session got FAIL JOIN CHANNEL_RENAMED (it has the capability); else the new name
+    to join instead (470 ERR_LINKCHANNEL was sent, as the specification allows).
+
+    Someone in the renamed channel, or a name that is a live channel again, joins
+    as asked: who took part in the rename means the old name (irctest does this)."""
+    new = s.core.net.directory.renamed_to(name)
+    if not new or casefold(new) in client.channels or s.core.places.get(name) is not None:
+        return None
+    if s.core.net.directory.get(name) is not None:
+        return None
+    if C.CHANNEL_RENAME in s.caps:
+        s.fail("JOIN", "CHANNEL_RENAMED", name, new, "The channel has been renamed")
+        return ""
+    s.numeric(N.ERR_LINKCHANNEL, name, new, "The channel has been renamed")
+    return new
 
 
 # PART <channel>{,<channel>} [<reason>]

@@ -36,7 +36,7 @@ from ircpsyc.ircd.history_hooks import home_elsewhere, key_of
 from ircpsyc.ircd.lines import line, server_time
 from ircpsyc.ircd.session import Session
 from ircpsyc.psyc_backend.packet import Packet
-from ircpsyc.psyc_backend.uniform import casefold
+from ircpsyc.psyc_backend.uniform import casefold, is_service
 from ircpsyc.services.history import (
     KIND_EVENT,
     KIND_MESSAGE,
@@ -205,7 +205,7 @@ def _resolve(s: Session, client: Client, history: History, target: str) -> tuple
     min_time = 0 if client.account else int(client.signon * 1000)
     other = s.core.find(target)
     if other is not None:
-        if "/$" in other.uniform:
+        if is_service(other.uniform):
             return f"{target} is a service: it keeps no conversation history"
         return conversation(me, key_of(other)), min_time
     known = history.conversation_with(me, target)

@@ -16,7 +16,7 @@ from ircpsyc.ircd.session import MAX_TAGS_CLIENT, Session
 from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.ids import new_id
 from ircpsyc.psyc_backend.packet import Packet, Value
-from ircpsyc.psyc_backend.uniform import casefold, person
+from ircpsyc.psyc_backend.uniform import casefold, is_service, person
 
 STATUS_PREFIXES = STATUSMSG  # ~&@%+
 
@@ -60,7 +60,7 @@ def send_multiline(s: Session, batch: Multiline) -> None:
         return
     tags = dict(batch.tags)
     target = s.core.find(batch.target) if not batch.target.startswith("#") else None
-    if target is not None and "/$" in target.uniform:
+    if target is not None and is_service(target.uniform):
         # A service reads one command: the logical line, however it was cut.
         line = Line(
             tags=tags, source=None, command=batch.verb, params=[batch.target, batch.logical()]
@@ -173,7 +173,7 @@ def _private(
         vars[V.ACCOUNT] = client.account
     if target is None:
         vars[V.ACCOUNT_TARGET] = absent
-    elif "/$" in target.uniform:  # a service (NickServ): it rate-limits by address, CERT ADD
+    elif is_service(target.uniform):  # a service (NickServ): it rate-limits by address, CERT ADD
         vars[V.IP] = client.ip
         vars[V.CERTFP] = s.certfp
     packet = Packet(
@@ -195,7 +195,7 @@ def _private(
     # reply, the delivered copy is not), and a copy for the person's other sessions,
     # which got no delivered copy (unless it went to the person itself).  Nothing said
     # to a service is copied: its commands carry passwords.
-    copies = target is not client and (target is None or "/$" not in target.uniform)
+    copies = target is not client and (target is None or not is_service(target.uniform))
     for session in client.sessions:
         if session is s:
             if C.ECHO_MESSAGE not in session.caps:

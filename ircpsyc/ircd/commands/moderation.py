@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from irctokens.line import Line
 
 from ircpsyc.ircd import numerics as N
+from ircpsyc.ircd.client import Client
 from ircpsyc.ircd.core import command
 from ircpsyc.ircd.moderation import (
     force_join,
@@ -68,9 +69,11 @@ def handle_globops(s: Session, msg: Line) -> None:
 
 
 def _victim(s: Session, nick: str) -> Person | None:
-    """A local person with IRC sessions, or one of another server of the network."""
+    """A local person of IRC sessions (an always-on one may have none at the moment),
+    or one of another server of the network."""
     victim = s.core.find(nick)
-    if victim is None or not (victim.sessions or remote_ops(s, victim) is not None):
+    local = victim is not None and (victim.sessions or isinstance(victim, Client))
+    if victim is None or not (local or remote_ops(s, victim) is not None):
         s.numeric(N.ERR_NOSUCHNICK, nick, "No such nick/channel")
         return None
     return victim
@@ -152,7 +155,11 @@ def handle_sanick(s: Session, msg: Line) -> None:
         if new != victim.nick:
             netops.sanick(client, victim, new)  # its server checks the nick again, confirms
         return
-    if s.core.nick_taken(new, victim.sessions[0]):
+    if (
+        s.core.nick_taken(new, victim.sessions[0])
+        if victim.sessions  # an always-on person may have none
+        else s.core.find(new) not in (None, victim) or casefold(new) in s.core.reserved
+    ):
         s.numeric(N.ERR_NICKNAMEINUSE, new, "Nickname is already in use")
         return
     old = victim.nick

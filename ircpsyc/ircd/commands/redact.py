@@ -18,7 +18,7 @@ from ircpsyc.ircd.session import Session
 from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.ids import new_id
 from ircpsyc.psyc_backend.packet import Packet, Value
-from ircpsyc.psyc_backend.uniform import casefold
+from ircpsyc.psyc_backend.uniform import casefold, is_service
 
 
 # REDACT <target> <msgid> [<reason>]
@@ -52,7 +52,7 @@ def handle_redact(s: Session, msg: Line) -> None:
 def _redact_private(s: Session, client: Client, nick: str, msgid: str, reason: str) -> None:
     """A private line: its sender takes it back; both parties' sessions get REDACT."""
     target = s.core.find(nick)
-    if target is None or "/$" in target.uniform:
+    if target is None or is_service(target.uniform):
         s.fail("REDACT", "INVALID_TARGET", nick, "You cannot redact messages there")
         return
     refusal = redact_private(s.core, client, target, msgid)
