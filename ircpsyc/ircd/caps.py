@@ -30,6 +30,7 @@ EXTENDED_ISUPPORT: Final = "draft/extended-isupport"  # ISUPPORT command, also b
 PRE_AWAY: Final = "draft/pre-away"  # AWAY before registration
 READ_MARKER: Final = "draft/read-marker"  # MARKREAD (ircpsyc.ircd.commands.readmarker)
 MULTILINE_BATCH: Final = "draft/multiline"  # the client batch type (ircpsyc.ircd.multiline)
+CHATHISTORY_BATCH: Final = "chathistory"  # the batch type of replayed lines
 MULTILINE_CONCAT: Final = "draft/multiline-concat"  # tag: the line continues the previous one
 MULTILINE_MAX_BYTES: Final = 4096  # text of all the lines of one batch
 MULTILINE_MAX_LINES: Final = 100
