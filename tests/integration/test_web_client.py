@@ -449,7 +449,9 @@ async def test_two_devices_of_one_account(page: Any, web: tuple[int, int]) -> No
         await until(lambda: phone.execute_script("return ircpsyc.state.nick") == nick, "nick")
         names = "return [...document.querySelectorAll('.buffers .name')].map(e => e.textContent)"
         await until(lambda: {channel, extra} <= set(phone.execute_script(names)), "channels")
-        # The channel the phone asked for is the person's: the laptop is in it too.
+        # The channel its URL asked for is the one shown, and the person's: the laptop
+        # is in it too.
+        await until(lambda: phone.find_element(By.ID, "title").text == extra, "asked, shown")
         await until(lambda: extra in page.execute_script(names), "the laptop joins too")
         assert await call(page.execute_script, "return ircpsyc.state.nick") == nick
         device = phone.execute_script("return localStorage.getItem('ircpsyc.device')")

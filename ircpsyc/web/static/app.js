@@ -416,6 +416,7 @@ function onOpen() {
 
 function onClose(delay) {
   state.registered = false;
+  state.focusNext = null;
   for (const buf of state.buffers.values()) {
     buf.joined = false;
     buf.loading = null;
@@ -568,9 +569,12 @@ const handlers = {
       buf.done = false;
       updateBadge(buf);
       rememberConversations();
-      if (state.current.kind === "server" || state.channels.length === 0 || state.focusNext === state.fold(name)) select(buf);
-      else if (settings.last && state.fold(settings.last) === buf.key) select(buf);
-      state.focusNext = null;
+      // The channel asked for (/join, the URL) is shown when it comes, not one the server
+      // joined us to first (a login that attached to the account's person has its channels).
+      const asked = state.focusNext === buf.key;
+      if (asked) state.focusNext = null;
+      if (asked || (!state.focusNext && (state.current.kind === "server" || state.channels.length === 0))) select(buf);
+      else if (!state.focusNext && settings.last && state.fold(settings.last) === buf.key) select(buf);
       requestHistory(buf, "latest");
     } else {
       buf.members.set(state.fold(nick), { nick, modes: "" });
@@ -1259,7 +1263,9 @@ function init() {
   if (settings.showMembers === undefined) settings.showMembers = true;
 
   if (urlNick) {
-    connect(urlNick, splitChannels(urlChannels));
+    const channels = splitChannels(urlChannels);
+    if (channels.length) state.focusNext = state.fold(channels[0]);
+    connect(urlNick, channels);
     return;
   }
   $("f-nick").value = settings.nick || "";
