@@ -194,10 +194,9 @@ function markRead(buf) {
   updateBadge(buf);
   const last = buf.log.lastElementChild;
   const time = last && last.dataset.time;
-  if (time && time > buf.lastRead) {
-    setLastRead(buf, time);
-    shareReadMarker(buf);
-  }
+  if (time && time > buf.lastRead) setLastRead(buf, time);
+  // Also what was read while the connection was down reaches the server once it is back.
+  if (buf.lastRead > (buf.shared || "")) shareReadMarker(buf);
 }
 
 function setLastRead(buf, time) {
@@ -690,9 +689,9 @@ const handlers = {
     const buf = target && buffer(target, isChannel(target) ? "channel" : "query", false);
     if (!buf || !value.startsWith("timestamp=")) return;
     const time = timeOf({ time: value.slice("timestamp=".length) });
+    if (time > (buf.shared || "")) buf.shared = time; // the server has it
     if (time <= buf.lastRead) return;
     setLastRead(buf, time);
-    if (time > (buf.shared || "")) buf.shared = time;
     // Until its history is shown, it says where "new since you left" goes.
     if (!buf.synced && time > buf.leftAt) buf.leftAt = time;
     const last = [...buf.log.querySelectorAll(".msg.privmsg, .msg.action, .msg.notice")].pop();
