@@ -495,6 +495,12 @@ async def test_two_devices_of_one_account(page: Any, web: tuple[int, int]) -> No
         assert "are you there?" in log_text(phone)
         await until(lambda: badges(page) == [], "read on the laptop too")
         await call(screenshot, phone, "second-device")
+        # Leaving a channel on one device leaves it on all.
+        await show(phone, extra)
+        await call(send, phone, "/part")
+        await until(lambda: extra not in page.execute_script(names), "parted on the laptop")
+        assert extra not in phone.execute_script(names)
+        assert extra not in page.execute_script("return ircpsyc.state.channels")
     finally:
         await call(forget, phone)
         await call(phone.quit)

@@ -586,9 +586,11 @@ const handlers = {
     const buf = buffer(msg.params[0], "channel", false);
     if (!buf) return;
     if (isMe(nick)) {
+      // Also a part on another device of the account: the person left, so no device
+      // joins it again when it reconnects.
       buf.joined = false;
-      updateBadge(buf);
-      if (!buf.wanted) closeBuffer(buf);
+      buf.wanted = false;
+      closeBuffer(buf);
       return;
     }
     buf.members.delete(state.fold(nick));
