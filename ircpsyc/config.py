@@ -883,6 +883,71 @@ class NetworkSection:
     )
 
 
+def _check_federation_host(value: str) -> str | None:
+    """A [federation] host entry: `*`, a host name, `*.` and a domain, an address or a
+    network (CIDR)."""
+    if value == "*":
+        return None
+    if "/" in value or ":" in value or value.replace(".", "").isdigit():
+        try:
+            ipaddress.ip_network(value.strip("[]"), strict=False)
+        except ValueError:
+            return f"{value!r} is not an address or network, like 10.0.0.0/8 or ::1"
+        return None
+    name = value[2:] if value.startswith("*.") else value
+    if not name or not all(_HOST_LABEL.match(label) for label in name.split(".")):
+        return (
+            f'{value!r} must be "*", a host name ("psyced.example.org"), "*." and a '
+            'domain ("*.example.org"), an address or a network (CIDR)'
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class FederationSection:
+    """[federation]: PSYC servers outside the network (psyced, other ircpsyc networks)."""
+
+    enabled: bool = _key(
+        True,
+        help="Federate with PSYC servers outside the network: users join "
+        "#psyc://HOST[:PORT]/@place and message psyc://HOST[:PORT]/~nick, which makes "
+        "this server open a circuit to HOST, and such servers may call listen.psyc. "
+        "Off: neither (a JOIN of such a channel gets 403, a message 401).",
+    )
+    allow_hosts: tuple[str, ...] = _key(
+        (),
+        help='The only foreign hosts federated with, both ways: "*" (any host), host names '
+        '("psyced.example.org"), "*." and a domain ("*.example.org"), addresses or '
+        "networks (CIDR, matched against the address a name resolves to or a caller comes "
+        "from). Empty: any host not in deny_hosts.",
+        check=_check_federation_host,
+        example=["*", "10.1.2.3"],
+    )
+    deny_hosts: tuple[str, ...] = _key(
+        (),
+        help="Foreign hosts never federated with, in the forms of allow_hosts; they win "
+        "over allow_hosts. A denied server that calls is refused with "
+        "_error_illegal_source.",
+        check=_check_federation_host,
+    )
+    dial_private: bool = _key(
+        False,
+        help="Let users make this server dial loopback, private (RFC 1918, fc00::/7), "
+        "link-local, shared and other non-public addresses, named in a uniform or "
+        "resolved from its host name. Off, only public addresses are dialled, and those "
+        'named by an allow_hosts entry other than "*", so that IRC users cannot make '
+        "the server connect into the operator's own network. Servers that call this "
+        "one are not concerned.",
+    )
+    verify_tls: bool = _key(
+        True,
+        help="Check the certificate of a foreign server dialled with TLS "
+        "(psyc://HOST:PORTs/, the s after the port) against the system's certificate "
+        "authorities and HOST. Off: any certificate (the server is still trusted only "
+        "for its own host's uniforms, by its address).",
+    )
+
+
 @dataclass(frozen=True)
 class ChannelsSection:
     """[channels]: network-wide channel settings."""
@@ -1163,6 +1228,10 @@ class Config:
     )
     cloaks: CloaksSection = field(
         default_factory=CloaksSection, metadata={"help": "Host cloaking (user mode +x)."}
+    )
+    federation: FederationSection = field(
+        default_factory=FederationSection,
+        metadata={"help": "PSYC servers outside the network (psyced, other ircpsyc networks)."},
     )
     links: tuple[LinkEntry, ...] = field(
         default_factory=tuple,

@@ -61,6 +61,7 @@ from ircpsyc.ircd.remote import Roster
 from ircpsyc.ircd.serverinfo import ServerInfo
 from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.foreign import Foreign, ForeignService, bind_address
+from ircpsyc.psyc_backend.hostpolicy import HostPolicy
 from ircpsyc.psyc_backend.link import LinkConfig, Settings
 from ircpsyc.psyc_backend.link_io import LinkService
 from ircpsyc.psyc_backend.network import Network
@@ -113,6 +114,12 @@ def settings_of(config: Config) -> Settings:
         reconnect_max=net.reconnect_max,
         queue_max=net.queue_max,
     )
+
+
+def host_policy(config: Config) -> HostPolicy:
+    """Which foreign hosts we federate with ([federation])."""
+    federation = config.federation
+    return HostPolicy(federation.allow_hosts, federation.deny_hosts, federation.dial_private)
 
 
 def _foreign_in_use(places: PlaceRegistry, replicas: Replicas, host: str) -> bool:
@@ -172,9 +179,12 @@ class Linking:
         # psyced and other PSYC servers outside the network, on demand (not from a
         # server started `alone`, which federates with nothing until a restart).
         self.foreign: Foreign | None = None
-        if not alone:
+        if not alone and config.federation.enabled:
             self.foreign = network.foreign = Foreign(network, clock)
             self.foreign.in_use = partial(_foreign_in_use, places, self.replicas)
+            self.foreign.policy = host_policy(config)
+            history = config.history
+            self.foreign.history_amount = history.join_replay if history.enabled else 0
         self.foreign_service: ForeignService | None = None
         # Channel history at the homes, the channel directory, and the away log of
         # mentions in channels homed elsewhere (the replicas see those lines).
@@ -261,6 +271,10 @@ class Linking:
         if self.alone:
             return []  # links wait for a restart (the server says so)
         changes = network.links.reconfigure(link_configs(config), settings_of(config))
+        if self.foreign is not None:
+            self.foreign.policy = host_policy(config)  # for circuits opened from now
+        if old.federation.enabled != config.federation.enabled:
+            changes.append("federation.enabled changed: it takes effect at the next restart")
         network.split_grace = config.network.split_grace
         if changes:
             network.links_changed()
@@ -296,13 +310,18 @@ class Linking:
         listen = self.config.listen
         self.service = LinkService(self.network.links, listen.psyc, listen.psyc_tls, server_ssl)
         if self.foreign is not None:
-            self.foreign_service = ForeignService(self.foreign, bind_address(listen.psyc))
+            self.foreign_service = ForeignService(
+                self.foreign, bind_address(listen.psyc), self.config.federation.verify_tls
+            )
             self.service.foreign = self.foreign_service
         await self.service.start()
         if self.foreign is not None and self.service.servers:  # where psyced calls
             sockets = self.service.servers[0].sockets
             if sockets:
                 self.foreign.set_port(int(sockets[0].getsockname()[1]))
+        tls = self.service.tls_listener
+        if self.foreign is not None and tls is not None and tls.addresses():
+            self.foreign.set_tls_port(int(tls.addresses()[0].rsplit(":", 1)[1]))
         self.tick()
         self._ticker = asyncio.create_task(self._run())
         if self.service.addresses():

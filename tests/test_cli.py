@@ -237,3 +237,15 @@ def test_check_config_links_outside_network_servers(runner: CliRunner, tmp_path:
         encoding="utf-8",
     )
     assert runner.invoke(main, ["check-config", str(path)]).exit_code == 0
+
+
+def test_check_config_names_a_bad_federation_host(runner: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(
+        '[federation]\nallow_hosts = ["*", "10.0.0.0/33"]\ndeny_hosts = ["exa mple.org"]\n',
+        encoding="utf-8",
+    )
+    result = runner.invoke(main, ["check-config", str(path)])
+    assert result.exit_code == 2
+    assert f"{path}: federation.allow_hosts[1]: '10.0.0.0/33' is not an address" in result.stderr
+    assert f"{path}: federation.deny_hosts[0]: 'exa mple.org' must be" in result.stderr

@@ -536,3 +536,49 @@ def test_operators_see_the_foreign_circuits() -> None:
     (circuit,) = view["circuits"]
     assert circuit["peer"] == PEER and circuit["state"] == F.OPEN and circuit["syntax"] == "0.9"
     assert circuit["dialled"] is False and view["refused"] == 0
+
+
+def test_kicks_to_a_foreign_place_name_the_person_and_are_answered() -> None:
+    """psyced's `_request_kick` wants `_person`; it answers only its owners' kicks
+    (`_status_place_banned`), so a kick nobody acts on gets our user an error."""
+    foreign, clock, alice, _, _ = setup()
+    circuit, wire = accepted(foreign, clock)
+    place = f"psyc://{PEER}/@lounge"
+    for nick, person in [(f"psyc://{PEER}/~bob", "bob"), ("carol", f"psyc://{ME}/~carol")]:
+        wire.out.clear()
+        kick = Packet(
+            "_request_kick",
+            {"_source": alice.uniform, "_target": place},
+            {"_nick_target": nick, "_nick_place": "#" + place},
+        )
+        foreign.send(kick)
+        assert wire.packets()[0].get("_person") == person
+    clock.now += F.KICK_ANSWER - 1
+    send(
+        circuit, clock, Packet("_status_place_banned", {"_source": place, "_target": alice.uniform})
+    )
+    foreign.tick(clock())
+    assert [p.method for p in alice.got if p.method.startswith("_error")] == []
+    foreign.send(kick)
+    clock.now += F.KICK_ANSWER + 1
+    foreign.tick(clock())
+    errors = [p for p in alice.got if p.method.startswith("_error")]
+    assert [p.method for p in errors] == ["_error_unavailable_function_place_kick"]
+    assert errors[0].get("_nick_place") == "#" + place and "owners" in errors[0].body
+
+
+def test_persistent_assignments_hold_for_the_circuit_and_are_checked_each_time() -> None:
+    """`=` in psyced's syntax keeps a variable for the circuit; each packet it fills
+    in is checked like any other (a kept `_source` is no way around the host check)."""
+    foreign, clock, alice, _, _ = setup()
+    circuit, _ = accepted(foreign, clock)
+    circuit.data_received(
+        f"=_source\tpsyc://{PEER}/~bob\n=_target\t{alice.uniform}\n\n=_nick\tbob\n"
+        "_message_private\nfirst\n.\n\n_message_private\nsecond\n.\n"
+        f"=_source\tpsyc://{ME}/~dave\n\n_message_private\nFORGED\n.\n"
+        "\n_message_private\nFORGED again\n.\n".encode(),
+        clock(),
+    )
+    assert [p.body for p in alice.got] == ["first", "second"]
+    assert all(p.source == f"psyc://{PEER}/~bob" for p in alice.got)
+    assert foreign.refused == 2

@@ -640,3 +640,49 @@ def test_a_responder_speaks_only_after_the_callers_first_line() -> None:
     assert end.take() == b""
     circuit.data_received(b"|\n", 0.0)
     assert end.take() == b"|\n"
+
+
+def responder(la: Links) -> tuple[Circuit, End]:
+    """An accepted circuit of a server that also serves foreign PSYC servers."""
+    end = End()
+    circuit = la.open(None, end.write, end.close, 0.0)
+    circuit.head = bytearray()
+    return circuit, end
+
+
+def test_a_foreign_psyc_10_caller_is_handed_over_with_everything_it_sent() -> None:
+    """Who calls shows in its first packet: a PSYC 1.0 server without our link
+    handshake gets no link (and no link powers), whatever it claims to be."""
+    la, ha = links("a.test", "b.test")
+    for claim in ("psyc://b.test/", "psyc://psyced.example/"):
+        circuit, end = responder(la)
+        hello = Packet("_notice_circuit_established", {"_source": claim}, {})
+        message = Packet("_message_private", {"_source": claim + "~x"}, {}, "hi")
+        sent = b"|\n" + render(hello) + render(message)
+        circuit.data_received(sent[:5], 0.0)
+        assert not circuit.foreign_call  # not yet a whole packet
+        circuit.data_received(sent[5:], 0.0)
+        assert circuit.foreign_call and bytes(circuit.head or b"") == sent
+        assert ha.packets == [] and ha.events == [] and circuit.peer is None
+        assert end.take() == b"|\n"  # our opening; the foreign circuit greets
+    # Bytes that are not PSYC at all: a foreign circuit answers those too.
+    circuit, end = responder(la)
+    circuit.data_received(b"GET / HTTP/1.0\r\n\r\n", 0.0)
+    assert circuit.foreign_call and circuit.state != CLOSED
+
+
+def test_our_link_handshake_is_still_a_link_on_a_listener_serving_foreign_servers() -> None:
+    ca, ea, _la, _ha, _cb, _eb, lb, hb = pair()
+    cb, eb = responder(lb)
+    shuttle(ca, ea, cb, eb)
+    assert cb.head is None and not cb.foreign_call
+    assert ca.state == UP and cb.state == UP
+    assert hb.events == [("up", "a.test")]
+    # A caller with our greeting but not the secret is refused by the handshake.
+    la, _ = links("a.test", "b.test", "not the secret")
+    lb, hb = links("b.test", "a.test")
+    ea = End()
+    ca = la.open(la.peers["b.test"], ea.write, ea.close, 0.0)
+    cb, eb = responder(lb)
+    shuttle(ca, ea, cb, eb)
+    assert cb.state == CLOSED and not cb.foreign_call and hb.events == []

@@ -249,16 +249,29 @@ def test_hyp_stream_split_anywhere(items: list[Packet], data: st.DataObject) -> 
 
 psycish = st.lists(
     st.sampled_from(
-        [b".\n", b"\n", b":_a\tb\n", b":\tx\n", b"\tmore\n", b"_m\n", b"=_x\t", b"\r", b"\xff"]
+        [
+            b".\n",
+            b"\n",
+            b":_a\tb\n",
+            b":\tx\n",
+            b"\tmore\n",
+            b"_m\n",
+            b"=_x\t",
+            b"\r",
+            b"\xff",
+            b"+_list_a\tc\n",
+            b"-_x\t\n",
+            b"=_s\tv\n",
+        ]
     ),
     max_size=30,
 ).map(b"".join)
 
 
 @FAST
-@given(st.one_of(st.binary(max_size=200), psycish), st.data())
-def test_hyp_garbage_only_packet_error(blob: bytes, data: st.DataObject) -> None:
-    parser = Parser09(max_packet=120)
+@given(st.one_of(st.binary(max_size=200), psycish), st.data(), st.booleans())
+def test_hyp_garbage_only_packet_error(blob: bytes, data: st.DataObject, state: bool) -> None:
+    parser = Parser09(max_packet=120, circuit_state=state)
     cut = data.draw(st.integers(0, len(blob)))
     try:
         for chunk in (blob[:cut], blob[cut:]):
@@ -279,3 +292,39 @@ def test_hyp_size_limit(packet: Packet, limit: int) -> None:
     else:
         with pytest.raises(PacketError):
             parser.feed(data)
+
+
+def test_circuit_state_persists_assignments_as_psyced_does() -> None:
+    """psyced's `pvars` (parse.i): `=` keeps a variable for the rest of the circuit
+    (routing or entity), `+` adds to a kept list, `-` takes from it or unsets it, and
+    a packet's own `:` wins for that packet only."""
+    parser = Parser09(circuit_state=True)
+    packets = parser.feed(
+        b".\n"
+        b"=_source\tpsyc://h/~bob\n=_target\tpsyc://us/~alice\n\n"
+        b"=_nick\tbob\n=_list_x\ta\n_message_private\none\n.\n"
+        b"\n_message_private\ntwo\n.\n"
+        b":_source\tpsyc://h/~carol\n\n:_nick\tcarol\n+_list_x\tb\n_message_private\nthree\n.\n"
+        b"=_target\t\n\n-_nick\t\n-_list_x\ta\n_notice_x\n.\n"
+    )
+    one, two, three, four = (p for p in packets if p.method)
+    for packet in (one, two):
+        assert packet.routing == {"_source": "psyc://h/~bob", "_target": "psyc://us/~alice"}
+        assert packet.vars == {"_nick": "bob", "_list_x": ["a"]} and not packet.modifiers
+    assert two.body == "two"
+    assert three.routing["_source"] == "psyc://h/~carol" and three.get("_nick") == "carol"
+    assert three.vars["_list_x"] == ["a", "b"]
+    assert four.routing == {"_source": "psyc://h/~bob"}  # `=_target` with no value unsets
+    assert four.vars == {"_list_x": ["b"]}
+    assert parser.state_vars == {"_list_x": ["b"]}
+
+
+def test_circuit_state_is_bounded() -> None:
+    parser = Parser09(circuit_state=True, max_modifiers=8)
+    data = b"".join(b"\n=_v%d\tx\n_m\n.\n" % i for i in range(9))
+    with pytest.raises(PacketError, match="kept for the circuit"):
+        parser.feed(data)
+    parser = Parser09(circuit_state=True, max_packet=100)  # and in bytes: one packet's
+    data = b"".join(b"\n=_v%d\t%s\n_m\n.\n" % (i, b"x" * 60) for i in range(3))
+    with pytest.raises(PacketError, match="exceed 100 bytes"):
+        parser.feed(data)

@@ -32,7 +32,7 @@ from ircpsyc.psyc_backend.uniform import casefold
 if TYPE_CHECKING:
     from ircpsyc.ircd.session import Session
 
-CHATHISTORY_BATCH = "chathistory"
+CHATHISTORY_BATCH = C.CHATHISTORY_BATCH
 TARGETS_BATCH = "draft/chathistory-targets"
 
 _RENDER = Dispatch(

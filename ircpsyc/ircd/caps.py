@@ -38,6 +38,7 @@ METADATA_CAPS: Final = frozenset({METADATA, METADATA_3})
 METADATA_MAX_SUBS: Final = 50  # keys one session may subscribe to
 READ_MARKER: Final = "draft/read-marker"  # MARKREAD (ircpsyc.ircd.commands.readmarker)
 MULTILINE_BATCH: Final = "draft/multiline"  # the client batch type (ircpsyc.ircd.multiline)
+CHATHISTORY_BATCH: Final = "chathistory"  # the batch type of replayed lines
 MULTILINE_CONCAT: Final = "draft/multiline-concat"  # tag: the line continues the previous one
 MULTILINE_MAX_BYTES: Final = 4096  # text of all the lines of one batch
 MULTILINE_MAX_LINES: Final = 100

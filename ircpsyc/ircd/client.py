@@ -8,6 +8,7 @@ dictionary lookup and a transport write per member.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 from ircpsyc.ircd import caps as C
 from ircpsyc.ircd import metadata as meta
 from ircpsyc.ircd import numerics as N
-from ircpsyc.ircd.lines import line, server_time
+from ircpsyc.ircd.lines import add_tag, line, server_time
 from ircpsyc.ircd.read_markers import send_marker
 from ircpsyc.ircd.replies import send_list_mode, send_names, send_topic
 from ircpsyc.persons.person import Person, PersonObserver, Persons
@@ -254,6 +255,28 @@ class Client(Person):
             for observer in self.core.person_observers:
                 observer.private_arrived(self, packet)
         self._cached(packet, render_message)
+
+    def _on_history(self, packet: Packet) -> None:
+        """A line a foreign place (psyced) replays to its newcomer: a `chathistory`
+        batch with server-time for sessions that take one, else a NOTICE that says
+        when; never a live line."""
+        name = packet.get(V.NICK_PLACE)
+        if casefold(name) not in self.channels:
+            return  # only the history of a channel it is in
+        said = Packet(V.MESSAGE_PUBLIC, packet.routing, packet.vars, packet.body)
+        core = self.core
+        for session in self.sessions:
+            if C.BATCH in session.caps and C.SERVER_TIME in session.caps:
+                ref = core.new_batch_id()
+                session.send(line(core.name, "BATCH", "+" + ref, C.CHATHISTORY_BATCH, name))
+                session.send(add_tag(render_message(said, session.fmt), "batch=" + ref))
+                session.send(line(core.name, "BATCH", "-" + ref))
+                continue
+            stamp = int(packet.get(V.TIME) or 0) // 1000
+            when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(stamp))
+            nick = packet.get(V.PREFIX).split("!", 1)[0] or packet.get(V.NICK)
+            text = f"[{when}] <{nick}> {packet.body}"
+            session.send(line(core.name, "NOTICE", name, text))
 
     def _on_enter(self, packet: Packet) -> None:
         self._cached(packet, render_join)
@@ -742,7 +765,7 @@ def error_to_numeric(session: Session, packet: Packet) -> None:
         session.numeric(
             N.ERR_NOSUCHNICK,
             packet.get(V.NICK_TARGET) or packet.get(V.UNIFORM),
-            "No such nick/channel",
+            packet.body or "No such nick/channel",
         )
     elif method == V.ERROR_PLACE_RENAME_IN_USE or method == V.ERROR_PLACE_RENAME_FORBIDDEN:
         code = "CHANNEL_NAME_IN_USE" if method == V.ERROR_PLACE_RENAME_IN_USE else "CANNOT_RENAME"
@@ -751,6 +774,12 @@ def error_to_numeric(session: Session, packet: Packet) -> None:
     elif method in _REDACT_FAILS:
         code, text = _REDACT_FAILS[method]
         session.fail("REDACT", code, channel, packet.get(V.ID_REDACTED), text)
+    elif channel and method.startswith(
+        (V.ERROR_UNAVAILABLE_FUNCTION_PLACE, V.ERROR_NECESSARY_PRIVILEGE)
+    ):  # a foreign place (psyced) refusing a topic, kick or setting
+        session.numeric(N.ERR_CHANOPRIVSNEEDED, channel, packet.body or "Not for you here")
+    elif packet.body:  # a foreign server's own words
+        session.fail("*", "UNKNOWN_ERROR", method, packet.body[:300])
     else:
         session.fail("*", "UNKNOWN_ERROR", method)
 
@@ -769,6 +798,7 @@ _DISPATCH = Dispatch(
     {
         V.MESSAGE_PUBLIC: Client._on_message_public,
         V.MESSAGE_PRIVATE: Client._on_message_private,
+        V.MESSAGE_PUBLIC_HISTORY: Client._on_history,
         V.NOTICE_PLACE_ENTER: Client._on_enter,
         V.ECHO_PLACE_ENTER: Client._on_echo_enter,
         V.NOTICE_PLACE_LEAVE: Client._on_leave,

@@ -39,6 +39,7 @@ import ipaddress
 import logging
 import re
 import socket
+import ssl
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
@@ -46,12 +47,14 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ircpsyc import __version__
 from ircpsyc.psyc_backend import vocabulary as V
+from ircpsyc.psyc_backend.hostpolicy import HostPolicy
 from ircpsyc.psyc_backend.packet import Packet, Value
 from ircpsyc.psyc_backend.router import RemoteEntity
 from ircpsyc.psyc_backend.uniform import (
     Uniform,
     UniformError,
     is_person,
+    is_place,
     is_service,
     nick_of,
     normalize,
@@ -73,6 +76,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT: Final = 4404
+TLS_TRANSPORT: Final = "s"  # after a uniform's port: the circuit speaks TLS (libpsyc)
 HANDSHAKE_TIMEOUT: Final = 15.0  # seconds from connect/accept to the peer's greeting
 IDLE_TIMEOUT: Final = 600.0  # seconds without a packet either way before closing
 DIAL_TIMEOUT: Final = 10.0
@@ -95,6 +99,7 @@ MAX_QUEUES: Final = 256  # hosts with packets waiting for a circuit
 PONG_EVERY: Final = 120.0  # seconds between our answers to a peer's pings (psyced's rule)
 ENTER_HOLD: Final = 64  # casts of a place kept while our enter request awaits its echo
 MAX_ENTERING: Final = 256
+KICK_ANSWER: Final = 5.0  # seconds a foreign place has to act on our kick (psyced: owners)
 
 # The routing variables psyced accepts (it refuses packets with any other).
 FOREIGN_ROUTING: Final = frozenset(
@@ -107,20 +112,34 @@ CLOSED: Final = "closed"
 
 
 def authority_of(uniform: str) -> str:
-    """`host[:port]` of a uniform, lower-cased, without the default port; "" if none."""
+    """`host[:port[s]]` of a uniform, lower-cased, without the default port; "" if none.
+
+    A port may end in a transport letter (libpsyc's `uniform.h`): `s` is TLS (kept:
+    the circuit is dialled with TLS), `c` plain TCP (dropped: the default)."""
     try:
         parsed = Uniform.parse(uniform)
     except UniformError:
         return ""
-    port = "" if parsed.port in ("", str(DEFAULT_PORT)) else parsed.port
-    if port and not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+    port = parsed.port.lower()
+    if port.endswith("c"):
+        port = port[:-1]
+    digits = port[:-1] if port.endswith(TLS_TRANSPORT) else port
+    if port == str(DEFAULT_PORT):
+        port = ""
+    if port and not (digits.isascii() and digits.isdigit() and 0 < int(digits) < 65536):
         return ""  # no such port: nothing to dial
     return f"{parsed.host}:{port}" if port else parsed.host
 
 
 def split_authority(authority: str) -> tuple[str, int]:
     host, _, port = authority.partition(":")
+    port = port.removesuffix(TLS_TRANSPORT)
     return host, int(port) if port.isdigit() else DEFAULT_PORT
+
+
+def is_tls(authority: str) -> bool:
+    """Whether a circuit to `authority` is TLS (`psyc://host:9404s/`)."""
+    return authority.endswith(TLS_TRANSPORT) and ":" in authority
 
 
 def _literal(host: str) -> str | None:
@@ -164,6 +183,7 @@ class ForeignCircuit:
         write: Callable[[bytes], None],
         close: Callable[[], None],
         now: float,
+        answered: bool = False,
     ) -> None:
         self.foreign = foreign
         self.address = address  # the peer's IP address
@@ -173,7 +193,9 @@ class ForeignCircuit:
         self._close = close
         self.state = OPENING_STATE
         self.syntax = SYNTAX_09 if outbound else ""
-        self.parser: Parser09 | Parser = Parser09(max_packet=PRE_GREETING_PACKET)
+        self.parser: Parser09 | Parser = Parser09(
+            max_packet=PRE_GREETING_PACKET, circuit_state=True
+        )
         self.head = b""  # the peer's first bytes, until its syntax is known
         self.detected = False
         self.greeted = False
@@ -181,7 +203,12 @@ class ForeignCircuit:
         self.last_pong = now
         self.held: deque[Packet] = deque()  # waiting for a name to resolve
         self.reason = ""
+        self.peer_error = ""  # what the peer said was wrong with us, if it did
         self.refused = 0
+        self.opening_sent = answered  # the link listener sent our `|` already
+        # Our root towards this peer: with our TLS port when it called that listener,
+        # so that our answers name us as it named us.
+        self.me_root = foreign.me_root
         if outbound:
             self._greet()
 
@@ -189,13 +216,14 @@ class ForeignCircuit:
         return f"<ForeignCircuit {self.authority or self.address} {self.state}>"
 
     def _greet(self) -> None:
-        me = self.foreign.me_root
+        me = self.me_root
         hello = Packet(
             V.NOTICE_CIRCUIT_ESTABLISHED,
             {V.SOURCE: me},
             {V.IMPLEMENTATION: f"ircpsyc/{__version__}"},
         )
-        opening = OPENING if self.syntax == SYNTAX_09 else b"|\n"
+        opening = b"" if self.opening_sent else OPENING if self.syntax == SYNTAX_09 else b"|\n"
+        self.opening_sent = True
         self._write(opening + self.encode(hello))
 
     def encode(self, packet: Packet) -> bytes:
@@ -216,7 +244,17 @@ class ForeignCircuit:
             try:
                 syntax = detect_syntax(self.head)
             except PacketError as error:
-                self.fail(f"bad first line: {error.reason}")
+                # psyced's answer to a circuit that starts with neither `.` nor `|`.
+                self._write(
+                    render09(
+                        Packet(
+                            V.ERROR_SYNTAX_INITIALIZATION,
+                            {V.SOURCE: self.me_root},
+                            {V.REASON: error.reason},
+                        )
+                    )
+                )
+                self.fail(f"bad first line: {error.reason}", "")
                 return
             if syntax is None:
                 return
@@ -232,7 +270,7 @@ class ForeignCircuit:
         except PacketError as error:
             for packet in error.packets:
                 self._packet(packet, now)
-            self.fail(f"cannot parse its packets: {error.reason}")
+            self.fail(f"cannot parse its packets: {error.reason}", V.ERROR_SYNTAX)
             return
         for packet in packets:
             if self.state == CLOSED:
@@ -257,9 +295,9 @@ class ForeignCircuit:
             return
         if not packet.routing.get(V.TARGET) and not packet.routing.get(V.CONTEXT):
             if method.startswith((V.ERROR, V.FAILURE)):
-                log.info(
-                    "foreign %s says %s: %s", self, method, packet.get(V.REASON) or packet.body
-                )
+                said = (packet.get(V.REASON) or packet.body)[:200]
+                log.info("foreign %s says %s: %s", self, method, said)
+                self.peer_error = f"it says {method}: {said}" if said else f"it says {method}"
             return  # a circuit-level packet we have no use for
         self.foreign.incoming(self, packet)
 
@@ -276,8 +314,14 @@ class ForeignCircuit:
             else:
                 self.close("idle", idle=True)
 
-    def fail(self, reason: str) -> None:
+    def fail(self, reason: str, error: str = V.ERROR_CIRCUIT) -> None:
+        """Close the circuit for `reason`, telling the peer first with `error` (as
+        psyced's `croak` does) once its syntax is known; "" tells it nothing."""
         log.warning("foreign circuit %s: %s", self.authority or self.address, reason)
+        if error and self.state != CLOSED and (self.detected or self.outbound):
+            said = Packet(error, {V.SOURCE: self.me_root}, {V.REASON: reason[:200]})
+            with contextlib.suppress(PacketError):
+                self._write(self.encode(said))
         self.close(reason)
 
     def close(self, reason: str, idle: bool = False) -> None:
@@ -311,6 +355,8 @@ class Foreign:
         self.clock = clock
         self.me_root = root(network.me)
         self.local_root = self.me_root  # our uniforms inside the server
+        self.tls_root = ""  # and towards those that call our TLS listener
+        self.history_amount = 0  # lines a foreign place should replay when we enter
         self.authority = network.me  # and towards foreign servers (with our port)
         self.circuits: set[ForeignCircuit] = set()
         self.by_authority: dict[str, ForeignCircuit] = {}  # open circuits we may send on
@@ -326,8 +372,19 @@ class Foreign:
         # sends the echo to our person's host (a circuit it may still be opening) and
         # its casts along the circuit the request came on.
         self.entering: OrderedDict[str, deque[Packet]] = OrderedDict()
+        # And the requests themselves, answered with an error if the circuit goes
+        # (or the peer refuses us) before the echo: a JOIN never waits for ever.
+        self.requests: OrderedDict[str, Packet] = OrderedDict()
+        # Kicks sent to foreign places, until the place acts on them: psyced answers
+        # its owners' with `_status_place_banned` and nobody else's at all, so after
+        # KICK_ANSWER seconds the kicker hears that the place would not.
+        self.kicks: OrderedDict[tuple[str, str], tuple[float, Packet]] = OrderedDict()
         self.refused = 0
+        self.refused_dials = 0  # packets for hosts [federation] keeps us from dialling
         self.dropped = 0
+        # Which hosts we federate with ([federation]); linking installs the configured
+        # one (whose default keeps users from making us dial non-public addresses).
+        self.policy = HostPolicy(dial_private=True)
         self.dial: Callable[[str], None] = lambda authority: None
         # Whether members of a place sit behind `host` (ours in its places, or its
         # persons in ours): such a circuit is kept when idle (ircpsyc.linking).
@@ -340,6 +397,11 @@ class Foreign:
         me = self.network.me
         self.authority = me if port in (0, DEFAULT_PORT) else f"{me}:{port}"
         self.me_root = root(self.authority)
+
+    def set_tls_port(self, port: int) -> None:
+        """Our TLS PSYC listener's port: a foreign server that calls it names us
+        `psyc://host:PORTs/`, and is answered so."""
+        self.tls_root = root(f"{self.network.me}:{port}{TLS_TRANSPORT}")
 
     def _translate(self, packet: Packet, old: str, new: str) -> Packet:
         """Our uniforms from one form to the other, in routing and entity variables."""
@@ -390,14 +452,21 @@ class Foreign:
         if circuit.outbound and authority != circuit.outbound:
             log.info("foreign %s greets as %s", circuit.outbound, authority)
         if not self.is_foreign(split_authority(authority)[0]):
-            circuit.fail(f"greets as {authority}, a server of our network")
+            circuit.fail(f"greets as {authority}, a server of our network", V.ERROR_ILLEGAL_SOURCE)
             return
         ok = self._vouch(circuit, split_authority(authority)[0])
         if ok is None:  # resolving: the greeting comes back through `resolved`
             circuit.held.append(packet)
             return
         if not ok or not self.is_foreign(split_authority(authority)[0]):
-            circuit.fail(f"greets as {authority}, which is not its address {circuit.address}")
+            circuit.fail(
+                f"greets as {authority}, which is not its address {circuit.address}",
+                V.ERROR_INVALID_HOST,
+            )
+            return
+        refusal = self.policy.caller_refusal(split_authority(authority)[0], circuit.address)
+        if refusal:  # psyced's answer to a peer it blocks
+            circuit.fail(refusal, V.ERROR_ILLEGAL_SOURCE)
             return
         circuit.authority = authority
         circuit.state = "open"
@@ -417,7 +486,7 @@ class Foreign:
             queue = self.queues.pop(circuit.outbound, queue)
             self.by_authority.setdefault(circuit.outbound, circuit)
         for waiting in queue or ():
-            circuit.send(self._outgoing(waiting), now)
+            circuit.send(self._outgoing(waiting, circuit.me_root), now)
 
     def _remember(self, authority: str) -> None:
         self.authorities[authority] = None
@@ -440,12 +509,16 @@ class Foreign:
         if circuit.outbound:
             self.dialing.discard(circuit.outbound)
             if circuit.state != OPEN and not idle and not circuit.greeted:
-                self._failed(circuit.outbound, circuit.reason or "closed before its greeting")
+                reason = circuit.peer_error or circuit.reason or "closed before its greeting"
+                self.dial_failed(circuit.outbound, reason)
         if idle or not authority or authority in self.by_authority:
             return
+        host = split_authority(authority)[0]
+        # Enter requests it will never answer now: the user hears why.
+        why = circuit.peer_error or f"lost the circuit: {circuit.reason or 'closed'}"
+        self._unanswered(authority, f"cannot federate with {authority}: {why}")
         if self.queues.get(authority):
             self.next_dial.setdefault(authority, self.clock())
-        host = split_authority(authority)[0]
         if any(split_authority(a)[0] == host for a in self.by_authority):
             return
         # A circuit lost under its members: psyced calls this a netburp.  Places make
@@ -468,12 +541,25 @@ class Foreign:
         # PRIVMSG its 401) instead of waiting for a server that may never come.
         queue = self.queues.pop(authority, None) or ()
         self.dropped += len(queue)
+        why = f"cannot federate with {authority}: {reason}"
         for packet in queue:
-            self.network.router.bounce(packet)
+            self.network.router.bounce(packet, why)
+        self._unanswered(authority, why, bounce=False)
+
+    def _unanswered(self, authority: str, why: str, bounce: bool = True) -> None:
+        """Forget the enter requests to `authority` (answered with `why`, unless the
+        caller bounced them with the queue they waited in)."""
+        for place in [p for p in self.requests if authority_of(p) == authority]:
+            self.entering.pop(place, None)
+            request = self.requests.pop(place)
+            if bounce:
+                self.network.router.bounce(request, why)
 
     def tick(self, now: float) -> None:
         for circuit in list(self.circuits):
             circuit.tick(now)
+        if self.kicks:
+            self._kicks_due(now)
         for authority, queue in list(self.queues.items()):
             if not queue:
                 del self.queues[authority]
@@ -505,6 +591,7 @@ class Foreign:
             ],
             "queued": sum(len(q) for q in self.queues.values()),
             "refused": self.refused,
+            "refused_dials": self.refused_dials,
             "dropped": self.dropped,
         }
 
@@ -517,16 +604,31 @@ class Foreign:
             authority = authority_of(target)
         if not authority:
             return False
+        circuit = self.by_authority.get(authority)
+        if circuit is not None and circuit.state != OPEN:
+            circuit = None
+        refusal = "" if circuit else self.policy.name_refusal(split_authority(authority)[0])
+        if refusal:  # never dialled: the user hears why at once
+            self.refused_dials += 1
+            self.network.router.bounce(packet, refusal)
+            return True
         method = packet.method
+        if method.startswith(V.REQUEST_KICK) and V.SOURCE in packet.routing:
+            key = (normalize(packet.routing[V.TARGET]), normalize(packet.routing[V.SOURCE]))
+            self.kicks[key] = (self.clock() + KICK_ANSWER, packet)
+            while len(self.kicks) > MAX_ENTERING:
+                self.kicks.popitem(last=False)
         if method.startswith((V.REQUEST_ENTER, V.REQUEST_CONTEXT_ENTER)):
             place = normalize(packet.routing.get(V.TARGET, ""))
             if place not in self.entering:
                 self.entering[place] = deque(maxlen=ENTER_HOLD)
                 while len(self.entering) > MAX_ENTERING:
                     self.entering.popitem(last=False)
-        circuit = self.by_authority.get(authority)
-        if circuit is not None and circuit.state == OPEN:
-            circuit.send(self._outgoing(packet), self.clock())
+            self.requests[place] = packet
+            while len(self.requests) > MAX_ENTERING:
+                self.requests.popitem(last=False)
+        if circuit is not None:
+            circuit.send(self._outgoing(packet, circuit.me_root), self.clock())
             return True
         queue = self.queues.get(authority)
         if queue is None:
@@ -562,7 +664,7 @@ class Foreign:
         if not sent:
             self.dropped += 1
 
-    def _outgoing(self, packet: Packet) -> Packet:
+    def _outgoing(self, packet: Packet, me_root: str) -> Packet:
         routing = {k: v for k, v in packet.routing.items() if k in FOREIGN_ROUTING}
         vars = packet.vars
         if packet.method.startswith(V.ECHO) and V.CONTEXT in routing and V.TARGET in routing:
@@ -570,7 +672,12 @@ class Foreign:
             routing[V.SOURCE] = routing.pop(V.CONTEXT)
             routing.pop(V.SOURCE_RELAY, None)
         nick = packet.get(V.NICK)
-        if nick.startswith("psyc://") and is_person(nick):  # psyced wants the nick itself
+        if packet.method.startswith(V.REQUEST_SET_TOPIC) and V.SOURCE in routing:
+            # psyced names the setter in its topic notice by this `_nick`: our person's
+            # uniform, or it would pass for one of its own.
+            vars = dict(vars)
+            vars[V.NICK] = routing[V.SOURCE]
+        elif nick.startswith("psyc://") and is_person(nick):  # psyced wants the nick itself
             vars = dict(vars)
             vars[V.NICK] = nick_of(nick)
         place = packet.get(V.NICK_PLACE)
@@ -581,10 +688,54 @@ class Foreign:
             tag = self.tags.pop((routing.get(V.TARGET, ""), routing.get(V.SOURCE, "")), "")
             if tag:
                 routing[V.TAG_RELAY] = tag
+        if packet.method.startswith(V.REQUEST_ENTER) and self.history_amount:
+            vars = dict(vars)  # psyced replays that many lines (3 at most) to the newcomer
+            vars.setdefault(V.AMOUNT_HISTORY, str(self.history_amount))
+        if packet.method.startswith(V.REQUEST_KICK) and V.PERSON not in vars:
+            vars = dict(vars)
+            vars[V.PERSON] = self._kicked(packet)
         if any(k.startswith("_INTERNAL") for k in vars):
             vars = {k: v for k, v in vars.items() if not k.startswith("_INTERNAL")}
         out = Packet(packet.method, routing, vars, packet.body, packet.modifiers)
-        return self._translate(out, self.local_root, self.me_root)
+        return self._translate(out, self.local_root, me_root)
+
+    def _kicked(self, packet: Packet) -> str:
+        """psyced's `_person` for a kick: the nick of one of the place's host, else the
+        uniform (IRC names foreign persons by their uniforms, ours by their nicks)."""
+        nick = packet.get(V.NICK_TARGET)
+        place = packet.routing.get(V.TARGET, "")
+        if not nick.startswith("psyc://"):
+            return f"{self.local_root}~{nick}"
+        if authority_of(nick) == authority_of(place) and is_person(nick):
+            return nick_of(nick)
+        return nick
+
+    def _kick_answered(self, packet: Packet) -> None:
+        """The place acted on a kick: psyced's `_status_place_banned` to its owner, an
+        error to the kicker (an ircpsyc place: not an operator), or someone left."""
+        routing, method = packet.routing, packet.method
+        if method.startswith((V.STATUS_PLACE_BANNED, V.ERROR)):
+            key = (normalize(routing.get(V.SOURCE, "")), normalize(routing.get(V.TARGET, "")))
+            self.kicks.pop(key, None)
+        elif method.startswith(V.NOTICE_PLACE_LEAVE) and V.CONTEXT in routing:
+            place = normalize(routing[V.CONTEXT])
+            for key in [k for k in self.kicks if k[0] == place]:
+                del self.kicks[key]
+
+    def _kicks_due(self, now: float) -> None:
+        for key, (deadline, packet) in list(self.kicks.items()):
+            if deadline > now:
+                break
+            del self.kicks[key]
+            place, kicker = packet.routing[V.TARGET], packet.routing[V.SOURCE]
+            error = Packet(
+                V.ERROR_UNAVAILABLE_FUNCTION_PLACE_KICK,
+                {V.SOURCE: place, V.TARGET: kicker},
+                {V.NICK_PLACE: packet.get(V.NICK_PLACE) or "#" + place,
+                 V.NICK_TARGET: packet.get(V.NICK_TARGET)},
+                f"{place} did not act on the kick: only its owners may kick there",
+            )  # fmt: skip
+            self.network.router.link_in(error)
 
     # -- receiving
 
@@ -620,6 +771,8 @@ class Foreign:
     def incoming(self, circuit: ForeignCircuit, packet: Packet) -> None:
         """A packet from a foreign peer: checked, translated, delivered."""
         packet = self._translate(packet, self.me_root, self.local_root)
+        if circuit.me_root != self.me_root:
+            packet = self._translate(packet, circuit.me_root, self.local_root)
         routing = packet.routing
         origin = routing.get(V.SOURCE) or routing.get(V.CONTEXT, "")
         host = split_authority(authority_of(origin))[0]
@@ -628,7 +781,7 @@ class Foreign:
         if not host or not self.is_foreign(host):
             return self._refuse(circuit, packet, f"speaks for {host or 'nobody'}")
         if target and authority_of(target) != network.me.lower():
-            return self._refuse(circuit, packet, f"relays to {target}")
+            return self._refuse(circuit, packet, f"relays to {target}", V.FAILURE_UNSUPPORTED_RELAY)
         if V.CONTEXT in routing and V.SOURCE in routing and not target:
             return self._refuse(circuit, packet, "a cast with a _source")
         ok = self._vouch(circuit, host)
@@ -640,18 +793,32 @@ class Foreign:
             return
         if not ok:
             return self._refuse(circuit, packet, f"{host} is not its address {circuit.address}")
+        refusal = self.policy.caller_refusal(host, circuit.address)
+        if refusal:
+            return self._refuse(circuit, packet, refusal)
         if circuit.state != OPEN:  # no greeting: its first packet vouches for its host
             self.greeting(circuit, Packet("", {V.SOURCE: root(host)}), self.clock())
         for name in [k for k in routing if k.startswith("_route") or k == V.COUNTER]:
             del routing[name]  # nothing numbered or routed end to end from outside
         self._deliver(packet)
 
-    def _refuse(self, circuit: ForeignCircuit, packet: Packet, why: str) -> None:
+    def _refuse(
+        self, circuit: ForeignCircuit, packet: Packet, why: str, error: str = V.ERROR_INVALID_HOST
+    ) -> None:
+        """Drop a packet the peer may not send; say so (to the peer, as psyced does,
+        and in the log) for the first few, close the circuit after many."""
         self.refused += 1
         circuit.refused += 1
         if circuit.refused <= REFUSED_LOGGED:
             log.warning("foreign %s: refused %s (%s)", circuit.authority or circuit.address,
                         packet.method, why)  # fmt: skip
+            answer = Packet(  # circuit-level (no `_target`): never routed, never answered
+                error,
+                {V.SOURCE: circuit.me_root},
+                {V.REASON: why[:200], V.METHOD_RELAY: packet.method},
+                f"Refused {packet.method}: {why[:200]}",
+            )
+            circuit.send(answer, self.clock())
         if circuit.refused >= REFUSED_MAX:
             circuit.fail(f"{circuit.refused} packets refused")
 
@@ -694,6 +861,30 @@ class Foreign:
                 psyctext(packet.body, packet) or method,
             )
             routing, method = packet.routing, packet.method
+        if (
+            method.startswith(V.MESSAGE_PUBLIC)
+            and target
+            and routing.get(V.CONTEXT)
+            and packet.get(V.TIME_PLACE).isdigit()
+        ):
+            # psyced's history on entering: its own lines, with their time, for the
+            # newcomer (a state sync: `_context` and `_target`), never live lines.
+            vars = dict(packet.vars)
+            vars[V.TIME] = str(int(packet.get(V.TIME_PLACE)) * 1000)
+            vars[V.NICK_PLACE] = "#" + routing[V.CONTEXT]
+            packet = Packet(V.MESSAGE_PUBLIC_HISTORY, routing, vars, packet.body)
+            method = packet.method
+        if self.kicks:
+            self._kick_answered(packet)
+        named = packet.get(V.NICK_TARGET)
+        if is_person(named) and normalize(named).startswith(self.local_root):
+            # One of ours, named by uniform (how a foreign user sees her): her nick.
+            packet.vars[V.NICK_TARGET] = nick_of(named)
+        if method.startswith(V.ERROR) and is_person(target):
+            source = routing.get(V.SOURCE, "")
+            if is_place(source):  # the channel as our users name it, not as its host does
+                packet.vars[V.NICK_PLACE] = "#" + source
+            packet.body = psyctext(packet.body, packet)
         if method.startswith(V.MESSAGE) and is_person(target) and V.NICK_TARGET not in packet.vars:
             packet.vars[V.NICK_TARGET] = nick_of(target)
         relay = routing.get(V.SOURCE_RELAY, "")
@@ -701,6 +892,8 @@ class Foreign:
         if relay and relay == routing.get(V.CONTEXT) and nick and "/" not in nick:
             # psyced's place relays its own topic notice, naming the person by `_nick`.
             routing[V.SOURCE_RELAY] = relay = relay[: relay.index("/", 7) + 1] + "~" + nick
+        elif relay and relay == routing.get(V.CONTEXT) and nick.startswith("psyc://"):
+            routing[V.SOURCE_RELAY] = relay = nick  # a setter of another host, by uniform
         if not relay and not target and packet.get(V.NICK):
             # psyced leaves `_source_relay` out of a cast to the speaker's own host.
             mine = f"psyc://{network.me}/~{packet.get(V.NICK)}"
@@ -712,6 +905,10 @@ class Foreign:
             if self.is_foreign(relay_host):  # psyced's casts name the speaker only so
                 nick = packet.get(V.NICK) or nick_of(relay)
                 packet.vars[V.PREFIX] = f"{relay}!{nick}@{relay_host}"
+            else:  # one of ours (its topic, say): as our places show it
+                prefix = getattr(network.router.lookup(relay), "prefix", None)
+                if isinstance(prefix, str):
+                    packet.vars[V.PREFIX] = prefix
         network.router.foreign_in(packet)
         if not target:
             context = routing.get(V.CONTEXT, "")
@@ -731,6 +928,7 @@ class Foreign:
             return  # nothing for our root from outside (roster, states: network only)
         network.router.link_in(packet)
         if packet.method.startswith(V.ECHO_PLACE_ENTER):
+            self.requests.pop(normalize(routing.get(V.CONTEXT, "")), None)
             for cast in self.entering.pop(normalize(routing.get(V.CONTEXT, "")), ()):
                 self._deliver(cast)
 
@@ -763,7 +961,7 @@ class ForeignProtocol(asyncio.Protocol):
             return
         transport.write(data)
         if transport.get_write_buffer_size() > WRITE_BUFFER_MAX and self.circuit is not None:
-            self.circuit.fail("does not read what we send")
+            self.circuit.fail("does not read what we send", "")
 
     def close(self) -> None:
         if self.transport is not None:
@@ -786,9 +984,10 @@ class ForeignProtocol(asyncio.Protocol):
 class ForeignService:
     """The asyncio side of `Foreign`: dialling, name resolution, adopted connections."""
 
-    def __init__(self, foreign: Foreign, bind: str = "") -> None:
+    def __init__(self, foreign: Foreign, bind: str = "", verify_tls: bool = True) -> None:
         self.foreign = foreign
         self.bind = bind  # our PSYC listener's address: psyced checks where we come from
+        self.verify_tls = verify_tls  # check the certificates of servers dialled with TLS
         self.tasks: set[asyncio.Task[None]] = set()
         self.resolving: set[str] = set()
         foreign.dial = self._dial
@@ -800,7 +999,13 @@ class ForeignService:
         task.add_done_callback(self.tasks.discard)
 
     def start_circuit(
-        self, protocol: ForeignProtocol, address: str, authority: str, first: bytes
+        self,
+        protocol: ForeignProtocol,
+        address: str,
+        authority: str,
+        first: bytes,
+        answered: bool = False,
+        tls: bool = False,
     ) -> ForeignCircuit | None:
         foreign = self.foreign
         if not foreign.admit(address):
@@ -810,8 +1015,10 @@ class ForeignService:
                 foreign.dial_failed(authority, "too many circuits with its address")
             return None
         circuit = ForeignCircuit(
-            foreign, address, authority, protocol.write, protocol.close, time.monotonic()
+            foreign, address, authority, protocol.write, protocol.close, time.monotonic(), answered
         )
+        if tls and not authority and foreign.tls_root:
+            circuit.me_root = foreign.tls_root  # it called our TLS listener
         foreign.opened(circuit)
         if first:
             circuit.data_received(first, time.monotonic())
@@ -825,14 +1032,48 @@ class ForeignService:
         loop = asyncio.get_running_loop()
         local = (self.bind, 0) if self.bind else None
         try:
-            await asyncio.wait_for(
-                loop.create_connection(
-                    lambda: ForeignProtocol(self, authority), host, port, local_addr=local
-                ),
-                DIAL_TIMEOUT,
+            # Resolved here and checked against [federation]; the connection goes to an
+            # address checked, never to the name again (which could resolve elsewhere).
+            infos = await asyncio.wait_for(
+                loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), DIAL_TIMEOUT
             )
+            found = list(dict.fromkeys(str(info[4][0]) for info in infos))
+            addresses, refusal = self.foreign.policy.dial_addresses(host, found)
+            if refusal:
+                self.foreign.refused_dials += 1
+                self.foreign.dial_failed(authority, refusal)
+                return
+            context = self._tls_context() if is_tls(authority) else None
+            error: Exception | None = None
+            for address in addresses:
+                try:
+                    await asyncio.wait_for(
+                        loop.create_connection(
+                            lambda: ForeignProtocol(self, authority),
+                            address,
+                            port,
+                            local_addr=local,
+                            ssl=context,
+                            server_hostname=host if context else None,
+                        ),
+                        DIAL_TIMEOUT,
+                    )
+                    return
+                except (OSError, TimeoutError) as failed:
+                    error = failed
+            raise error or OSError(f"{host} does not resolve")
         except (OSError, TimeoutError, ValueError) as error:
             self.foreign.dial_failed(authority, f"dial: {error or type(error).__name__}")
+
+    def _tls_context(self) -> ssl.SSLContext:
+        """For `psyc://host:PORTs/`: the system's authorities and the host name, unless
+        [federation] verify_tls is off (the peer is still trusted for its own host's
+        uniforms only, by its address)."""
+        context = ssl.create_default_context()
+        if not self.verify_tls:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
 
     def _resolve(self, host: str) -> None:
         if host in self.resolving or len(self.resolving) > 64:
@@ -854,15 +1095,20 @@ class ForeignService:
             self.resolving.discard(host)
         self.foreign.resolved(host, found)
 
-    def adopt(self, transport: asyncio.Transport, first: bytes) -> ForeignProtocol:
-        """A connection to our PSYC listener whose first line is psyced's `.`: the
-        link listener hands it over (see ircpsyc.psyc_backend.link_io.LinkProtocol)."""
+    def adopt(
+        self, transport: asyncio.Transport, first: bytes, answered: bool = False
+    ) -> ForeignProtocol:
+        """A connection to our PSYC listener from a foreign server (psyced's `.`, or
+        PSYC 1.0 without our link handshake): the link listener hands it over with
+        what it received (ircpsyc.psyc_backend.link_io.LinkProtocol); `answered`: it
+        sent our `|` opening already."""
         protocol = ForeignProtocol(self, "")
         protocol.transport = transport
         address = ""
         with contextlib.suppress(Exception):
             address = str(transport.get_extra_info("peername")[0])
-        protocol.circuit = self.start_circuit(protocol, address, "", first)
+        tls = transport.get_extra_info("ssl_object") is not None
+        protocol.circuit = self.start_circuit(protocol, address, "", first, answered, tls)
         return protocol
 
     async def stop(self) -> None:

@@ -104,6 +104,7 @@ PRE_AUTH_TOTAL = 64  # and from everywhere
 HANDSHAKE_TIMEOUT = 10.0  # from accept() (or connect) to authenticated
 ACK_EVERY = 256  # data packets between acknowledgements under load
 PROTOCOL = "ircpsyc-link-v2"
+PROTOCOL_FAMILY = "ircpsyc-link"  # any version of it: a link, told its version is wrong
 INITIATOR = "initiator"
 RESPONDER = "responder"
 NONCE_MIN, NONCE_MAX = 32, 128  # hex digits of a challenge
@@ -163,6 +164,17 @@ def is_control(method: str) -> bool:
             V.REQUEST_CIRCUIT,
             V.ERROR_SYNTAX,
         )
+    )
+
+
+def link_greeting(packet: Packet) -> bool:
+    """Whether a circuit's first packet is our link handshake's greeting (an ircpsyc
+    server of the network, whatever its version), not a foreign PSYC server's.
+
+    This only chooses which protocol serves the circuit: the link handshake still
+    has the caller prove the link secret before it gets a link's powers."""
+    return packet.method == V.NOTICE_CIRCUIT_ESTABLISHED and (
+        packet.get(V.PROTOCOL).startswith(PROTOCOL_FAMILY) or bool(packet.get(V.CHALLENGE))
     )
 
 
@@ -371,6 +383,11 @@ class Circuit:
         # A responder answers the peer's first line: psyced (0.9) would take our `|`
         # for its own and close, so we wait to see which syntax calls.
         self.greet_due = False
+        # A responder that may also serve foreign PSYC 1.0 servers keeps what the
+        # caller sent until its first packet shows who calls (`link_greeting`): our
+        # link handshake, or anything else, handed whole to a foreign circuit.
+        self.head: bytearray | None = None
+        self.foreign_call = False
 
     def __repr__(self) -> str:
         return f"<Circuit {self._name()} {'out' if self.outbound else 'in'} {self.state}>"
@@ -425,17 +442,22 @@ class Circuit:
             if self.pre_auth_bytes > PRE_AUTH_BYTES:
                 self.fail(V.ERROR_CIRCUIT_AUTHENTICATION, "too much before authentication")
                 return
+        if self.head is not None:
+            self.head += data
         try:
             packets = self.parser.feed(data)
         except PacketError as error:
             for packet in error.packets:
-                if self.state == CLOSED:
+                if self.state == CLOSED or self.foreign_call:
                     return
                 self._packet(packet)
+            if self.head is not None and not self.foreign_call:
+                self.foreign_call = True  # not our handshake: a foreign circuit says why
+                return
             self.fail(V.ERROR_SYNTAX, f"cannot parse your packets: {error.reason}")
             return
         for packet in packets:
-            if self.state == CLOSED:
+            if self.state == CLOSED or self.foreign_call:
                 return
             self._packet(packet)
 
@@ -461,6 +483,11 @@ class Circuit:
                 self.acknowledge()
             self.links.handler.link_packet(peer, packet)
             return
+        if self.head is not None and (packet.method or packet.routing):
+            if not link_greeting(packet):
+                self.foreign_call = True  # a foreign server's circuit, never a link
+                return
+            self.head = None  # our handshake: the link's rules from here
         if not self.got_empty:
             if packet.method or packet.routing:
                 self.fail(V.ERROR_SYNTAX_INITIALIZATION, "a circuit starts with an empty packet")

@@ -19,7 +19,6 @@ from typing import Any, cast
 
 from ircpsyc.psyc_backend.link import (
     CLOSED,
-    EMPTY,
     Circuit,
     Links,
     Peer,
@@ -27,6 +26,7 @@ from ircpsyc.psyc_backend.link import (
     fingerprint_of,
     normalize_fingerprint,
 )
+from ircpsyc.psyc_backend.wire import Parser
 from ircpsyc.tlsaccept import TLSListener
 
 log = logging.getLogger(__name__)
@@ -94,9 +94,10 @@ class LinkProtocol(asyncio.Protocol):
         )
         if peer is not None:
             peer.dialing = False
-        elif transport.get_extra_info("ssl_object") is not None and self.circuit.greet_due:
-            self.circuit.greet_due = False  # psyced never calls over TLS: greet at once
-            self.circuit.write(EMPTY)
+        elif self.service.foreign is not None:
+            # Who calls shows in its first packet: our link handshake, or a foreign
+            # PSYC server (psyced's 0.9 `.`, or 1.0 without our handshake).
+            self.circuit.head = bytearray()
 
     def abort(self) -> None:
         """Drop the connection at once (its TLS handshake was cancelled)."""
@@ -138,25 +139,31 @@ class LinkProtocol(asyncio.Protocol):
         circuit = self.circuit
         if circuit is None:
             return
-        if (
-            data[:1] == b"."
-            and self.service.foreign is not None
-            and circuit.greet_due
-            and self.transport is not None
-            and not self.transport.get_extra_info("ssl_object")
-        ):
+        if data[:1] == b"." and circuit.head is not None and not circuit.head:
             # PSYC 0.9 (psyced): a foreign circuit, not a link of the network.
-            circuit.state = CLOSED
-            circuit.release()
-            self.service.links.circuits.discard(circuit)
-            self.circuit = None
-            self.foreign = self.service.foreign.adopt(self.transport, data)
+            self._hand_over(circuit, data, answered=False)
             return
         try:
             circuit.data_received(data, time.monotonic())
         except Exception:  # a bug must not take the server down: drop this link
             log.exception("link %s: error handling input", circuit.peer or circuit.address)
             circuit.close("internal error", abort=True)
+            return
+        if circuit.foreign_call and circuit.head is not None:
+            # PSYC 1.0 without our link handshake: a foreign server, with no link powers.
+            self._hand_over(circuit, bytes(circuit.head), answered=True)
+
+    def _hand_over(self, circuit: Circuit, first: bytes, answered: bool) -> None:
+        """The connection is a foreign server's: its `ForeignProtocol` takes over with
+        every byte received (`answered`: our `|` opening went out already)."""
+        self._flush()  # our opening goes before what the foreign circuit writes
+        circuit.state = CLOSED
+        circuit.release()
+        circuit.parser = Parser(max_packet=1)
+        self.service.links.circuits.discard(circuit)
+        self.circuit = None
+        assert self.transport is not None and self.service.foreign is not None
+        self.foreign = self.service.foreign.adopt(self.transport, first, answered)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.foreign is not None:

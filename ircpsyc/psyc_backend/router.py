@@ -265,9 +265,9 @@ class Router:
         entity.receive(packet)
         return True
 
-    def bounce(self, packet: Packet) -> None:
-        """Tell the sender of `packet` that its target is unknown (an `_error_unknown_name_*`),
-        unless the packet is itself an answer."""
+    def bounce(self, packet: Packet, reason: str = "") -> None:
+        """Tell the sender of `packet` that its target is unknown (an `_error_unknown_name_*`,
+        `reason`: why, in its words), unless the packet is itself an answer."""
         source = packet.routing.get(V.SOURCE)
         if (
             not source
@@ -281,6 +281,7 @@ class Router:
             unknown,
             {V.SOURCE: target, V.TARGET: source},
             {V.UNIFORM: target, V.METHOD_RELAY: packet.method, **_names(packet)},
+            reason,
         )
         if V.TAG in packet.routing:
             reply.routing[V.TAG_RELAY] = packet.routing[V.TAG]

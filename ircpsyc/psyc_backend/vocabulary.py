@@ -67,6 +67,7 @@ ERROR_ILLEGAL_TARGET = "_error_illegal_target"  # the circuit was opened to anot
 # -- Messages: what people say -----------------------------------------------
 
 MESSAGE_PUBLIC = "_message_public"  # psyced: a line said in a place (PRIVMSG #chan)
+MESSAGE_PUBLIC_HISTORY = "_message_public_history"  # a foreign place's line replayed on enter
 MESSAGE_PUBLIC_NOTICE = "_message_public_notice"  # NOTICE #chan
 MESSAGE_PUBLIC_TAGMSG = "_message_public_tagmsg"  # TAGMSG #chan (IRCv3 tags only, no text)
 MESSAGE_PRIVATE = "_message_private"  # psyced: a line to one person (PRIVMSG nick)
@@ -82,6 +83,7 @@ REQUEST_LEAVE_DISCONNECT = "_request_leave_disconnect"  # psyced: leaves because
 REQUEST_SET_TOPIC = "_request_set_topic"  # psyced: change the topic (TOPIC)
 REQUEST_SET_MODE = "_request_set_mode"  # change channel or member modes (MODE)
 REQUEST_KICK = "_request_kick"  # psyced: put a member out (KICK)
+STATUS_PLACE_BANNED = "_status_place_banned"  # psyced: a kick done, with `_list_banned`
 REQUEST_INVITE = "_request_invite"  # invite a person (INVITE)
 REQUEST_KNOCK = "_request_knock"  # ask the operators to be let in (KNOCK)
 REQUEST_REDACT = "_request_redact"  # take back a line said in the place (REDACT)
@@ -145,6 +147,8 @@ ERROR_PLACE_RENAME_FORBIDDEN = "_error_place_rename_forbidden"  # cannot be rena
 ERROR_NECESSARY_MEMBERSHIP = "_error_necessary_membership"  # psyced: you are not a member (442)
 ERROR_NECESSARY_PARAMETER = "_error_necessary_parameter"  # a mode needs a parameter (461)
 ERROR_UNSUPPORTED_METHOD = "_error_unsupported_method"  # the target has no such request
+ERROR_INVALID_HOST = "_error_invalid_host"  # psyced: a foreign peer spoke for a host not its own
+FAILURE_UNSUPPORTED_RELAY = "_failure_unsupported_relay"  # psyced: relay to a third host refused
 
 # -- Place replication: the home and its replicas on other servers -----------
 
@@ -174,6 +178,11 @@ ERROR_UNKNOWN_NAME = "_error_unknown_name"  # family: nobody by that uniform (ps
 ERROR_UNKNOWN_NAME_PLACE = "_error_unknown_name_place"  # no such place (403)
 ERROR_UNKNOWN_NAME_USER = "_error_unknown_name_user"  # psyced: no such person (401)
 ERROR_UNAVAILABLE_NICK = "_error_unavailable_nick"  # the nick is taken (433)
+ERROR_UNAVAILABLE_FUNCTION_PLACE = "_error_unavailable_function_place"  # psyced: not yours (482)
+ERROR_NECESSARY_PRIVILEGE = "_error_necessary_privilege"  # psyced: needs an administrator (482)
+ERROR_UNAVAILABLE_FUNCTION_PLACE_KICK = (  # a foreign place did not act on a kick (482)
+    "_error_unavailable_function_place_kick"
+)
 
 # -- Roster: who is online on each server (persons/roster.py) ----------------
 
@@ -316,6 +325,7 @@ NICK = "_nick"  # psyced: the nick of the sender or subject
 NICK_NEW = "_nick_new"  # the new nick of a nick change
 NICK_OLD = "_nick_old"  # the old nick of a nick change
 NICK_TARGET = "_nick_target"  # the nick of the person acted on (kicked, invited, missing)
+PERSON = "_person"  # psyced: whom `_request_kick` puts out (a nick or a uniform)
 UNIFORM = "_uniform"  # a uniform the packet is about
 UNIFORM_NEW = "_uniform_new"  # a person's new uniform after a nick change
 UNIFORM_TARGET = "_uniform_target"  # the uniform of the person acted on
@@ -346,6 +356,8 @@ ID = "_id"  # the id of a line (IRCv3 msgid)
 ID_REDACTED = "_id_redacted"  # the id of the line a REDACT takes back
 MULTILINE = "_multiline"  # a draft/multiline message: one flag per body line, "1": concatenated
 TIME = "_time"  # when a line was said, in ms since the epoch (server-time)
+TIME_PLACE = "_time_place"  # psyced: when a replayed line was said, in seconds
+AMOUNT_HISTORY = "_amount_history"  # psyced: lines of history wanted on entering
 STATUSMSG = "_status"  # rank sigils of a STATUSMSG (@#chan): only those ranks get the line
 TEXT = "_text"  # the text of WALLOPS/GLOBOPS
 

@@ -162,13 +162,17 @@ class Parser09:
         "_nmods",
         "_nrouting",
         "_phase",
+        "_rops",
         "_routing",
         "_size",
         "_vars",
+        "circuit_state",
         "max_modifiers",
         "max_name",
         "max_packet",
         "max_routing_lines",
+        "state_routing",
+        "state_vars",
     )
 
     def __init__(
@@ -178,8 +182,17 @@ class Parser09:
         max_routing_lines: int = 64,
         max_modifiers: int = 256,
         max_name: int = 64,
+        circuit_state: bool = False,
     ) -> None:
         self.max_packet = max_packet
+        # psyced's `pvars` (parse.i): with `circuit_state`, `=` assigns a variable for
+        # the rest of the circuit (an empty value unsets it), `+` adds to such a list,
+        # `-` takes from it (or unsets it), and every later packet carries them unless
+        # it sets them itself with `:`; `?` is ignored.  Without, modifiers stay in
+        # `Packet.modifiers` (the codec's round trip).
+        self.circuit_state = circuit_state
+        self.state_routing: dict[str, str] = {}
+        self.state_vars: dict[str, Value] = {}
         self.max_routing_lines = max_routing_lines
         self.max_modifiers = max_modifiers
         self.max_name = max_name
@@ -194,6 +207,7 @@ class Parser09:
         self._mods: list[Modifier] = []
         self._method = ""
         self._body: list[str] = []
+        self._rops: list[tuple[str, str]] = []  # routing modifiers other than `:`
         self._nmods = 0
         self._nrouting = 0
         self._size = 0  # bytes of the current packet so far
@@ -240,10 +254,51 @@ class Parser09:
         for i, mod in enumerate(self._mods):
             if mod.value == [""]:
                 self._mods[i] = Modifier(mod.op, mod.name, [])
-        packets.append(
-            Packet(self._method, self._routing, self._vars, "\n".join(self._body), self._mods)
-        )
+        routing, vars, mods = self._routing, self._vars, self._mods
+        if self.circuit_state:
+            routing, vars, mods = self._stateful()
+        packets.append(Packet(self._method, routing, vars, "\n".join(self._body), mods))
         self._reset()
+
+    def _stateful(self) -> tuple[dict[str, str], dict[str, Value], list[Modifier]]:
+        """Apply this packet's modifiers to the circuit's state; the packet with it."""
+        state = self.state_routing
+        for op, name in self._rops:
+            value = self._routing.pop(name, "")
+            if op == "=" and value:
+                state[name] = value
+            elif op in "=-":
+                state.pop(name, None)
+            elif op == "+":
+                state[name] = f"{state[name]} {value}" if state.get(name) else value
+        kept = self.state_vars
+        for mod in self._mods:
+            name, given = mod.name, mod.value
+            items = given if isinstance(given, list) else [given]
+            had = kept.get(name)
+            if mod.op == "=":
+                if not given:  # "" or []: unset
+                    kept.pop(name, None)
+                else:
+                    kept[name] = given
+            elif mod.op == "+":
+                before = had if isinstance(had, list) else [had] if had else []
+                kept[name] = [*before, *items]
+            elif mod.op == "-":
+                if not given or had == given:
+                    kept.pop(name, None)
+                elif isinstance(had, list):
+                    kept[name] = [x for x in had if x not in items]
+        if self._rops or self._mods:  # changed: still within one packet's bounds?
+            if len(state) > self.max_routing_lines or len(kept) > self.max_modifiers:
+                raise PacketError("too many variables kept for the circuit")
+            size = sum(len(k) + len(v) for k, v in state.items()) + sum(
+                len(k) + (sum(map(len, v)) if isinstance(v, list) else len(v))
+                for k, v in kept.items()
+            )
+            if size > self.max_packet:
+                raise PacketError(f"variables kept for the circuit exceed {self.max_packet} bytes")
+        return {**state, **self._routing}, {**kept, **self._vars}, []
 
     def _line(self, line: str, packets: list[Packet]) -> None:
         phase = self._phase
@@ -276,6 +331,8 @@ class Parser09:
                 raise PacketError(f"variable name longer than {self.max_name}")
             if phase == _ROUTING:
                 self._add_routing(name, value)
+                if c != ":" and self.circuit_state:
+                    self._rops.append((c, name))
             else:
                 self._add_entity(c, name, value)
             return
@@ -354,7 +411,9 @@ class Parser09:
 
 def parse_one09(data: bytes, **limits: int) -> Packet:
     """Parse bytes holding exactly one complete 0.9 packet (and nothing else)."""
-    parser = Parser09(**limits)
+    parser = Parser09()
+    for name, limit in limits.items():  # max_packet, max_name, ...
+        setattr(parser, name, limit)
     packets = parser.feed(data)
     if len(packets) != 1:
         raise PacketError(f"expected one packet, got {len(packets)}")

@@ -9,7 +9,8 @@ import contextlib
 from conftest import ServerFactory, ServerProcess
 
 from ircpsyc.psyc_backend.packet import Packet
-from ircpsyc.psyc_backend.wire09 import render09
+from ircpsyc.psyc_backend.wire import Parser, render
+from ircpsyc.psyc_backend.wire09 import Parser09, render09
 
 from .support import RawClient, aio
 from .test_psyced import loopback_with_4404
@@ -40,7 +41,7 @@ async def test_forgeries_from_a_foreign_peer_are_refused(factory: ServerFactory)
     await alice.register("alice")
     await alice.send("JOIN #fchan", "TOPIC #fchan :real topic")
     await alice.expect("TOPIC", timeout=WAIT)
-    _, writer = await call(name)
+    reader, writer = await call(name)
     ours = f"psyc://{name}"
     forged = [
         Packet(
@@ -83,6 +84,14 @@ async def test_forgeries_from_a_foreign_peer_are_refused(factory: ServerFactory)
     texts = " ".join(m.format() for m in alice.history)
     assert "FORGED" not in texts
     assert "refused _message_private" in server.log()
+    # The peer hears it too, as psyced says it (circuit-level, never routed).
+    said = b""
+    while said.count(b"_error_invalid_host") < len(forged):
+        said += await asyncio.wait_for(reader.read(1 << 16), WAIT)
+    refusals = [p for p in Parser09().feed(said) if p.method == "_error_invalid_host"]
+    assert {p.get("_method_relay") for p in refusals} == {"_notice_place_topic",
+        "_message_public", "_message_private"}  # fmt: skip
+    assert all("_target" not in p.routing for p in refusals)
     writer.close()
 
 
@@ -111,3 +120,52 @@ async def test_oversized_packets_and_garbage_close_the_circuit(factory: ServerFa
     alice = await RawClient.connect(server.port)
     await alice.register("alice")  # and the server is fine
     assert "cannot parse its packets: packet larger than" in server.log()
+
+
+@aio
+async def test_a_foreign_server_speaking_psyc_10_calls_us(factory: ServerFactory) -> None:
+    """A PSYC 1.0 server without our link handshake is a foreign circuit: its own
+    host's persons reach ours; it cannot speak for ours, nor become a link."""
+    server, name = start(factory)
+    alice = await RawClient.connect(server.port)
+    await alice.register("alice")
+    ours = f"psyc://{name}"
+    reader, writer = await asyncio.open_connection(name, 4404, local_addr=("127.0.0.1", 0))
+    hello = Packet("_notice_circuit_established", {"_source": "psyc://127.0.0.1:5555/"})
+    forged = Packet(
+        "_message_private",
+        {"_source": f"{ours}/~dave", "_target": f"{ours}/~alice"},
+        {"_nick": "dave"},
+        "FORGED private",
+    )
+    honest = Packet(
+        "_message_private",
+        {"_source": "psyc://127.0.0.1:5555/~mallory", "_target": f"{ours}/~alice"},
+        {"_nick": "mallory"},
+        "honest over 1.0",
+    )
+    writer.write(b"|\n" + render(hello) + render(forged) + render(honest))
+    await writer.drain()
+    line = await alice.expect("PRIVMSG", timeout=WAIT)
+    assert line.params == ["alice", "honest over 1.0"]
+    assert (line.source or "").startswith("psyc://127.0.0.1:5555/~mallory!")
+    # It answered in 1.0 with its greeting, once.
+    data = b""
+    while b"_error_invalid_host" not in data:  # its greeting, then the forgery refused
+        data += await asyncio.wait_for(reader.read(1 << 16), WAIT)
+    assert data.startswith(b"|\n") and not data.startswith(b"|\n|\n")
+    answer = [p for p in Parser().feed(data) if p.method]
+    assert [p.method for p in answer] == ["_notice_circuit_established", "_error_invalid_host"]
+    assert answer[0].routing["_source"] == f"{ours}/"
+    assert "FORGED" not in " ".join(m.format() for m in alice.history)
+    assert "refused _message_private" in server.log()
+    assert "foreign circuit with 127.0.0.1:5555 open (accepted, PSYC 1.0)" in server.log()
+    writer.close()
+    # Claiming to be us (a server of the network) without the handshake: closed.
+    reader, writer = await asyncio.open_connection(name, 4404, local_addr=("127.0.0.1", 0))
+    hello = Packet("_notice_circuit_established", {"_source": f"{ours}/"})
+    writer.write(b"|\n" + render(hello))
+    await writer.drain()
+    said = await asyncio.wait_for(reader.read(), WAIT)  # to the end: it closes
+    assert "_error_illegal_source" in [p.method for p in Parser().feed(said)]
+    assert f"greets as {name}, a server of our network" in server.log()

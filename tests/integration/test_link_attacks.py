@@ -370,6 +370,7 @@ def test_half_open_tls_handshakes_are_limited_and_time_out(
         reader, writer = await asyncio.open_connection(
             HOST, port, ssl=context, local_addr=("127.0.4.2", 0)
         )
+        writer.write(b"|\n")  # the responder answers the caller's first line
         assert await asyncio.wait_for(reader.read(2), 5.0) == b"|\n"
         writer.transport.abort()
         waits = await asyncio.gather(*(eof_within(end, TLS_HANDSHAKE_TIMEOUT + 3) for end in held))

@@ -134,6 +134,7 @@ def ours(factory: ServerFactory) -> ServerProcess:
             "server": {"name": name},
             "listen": {"psyc": f"{name}:4404"},
             "limits": {"flood_rate": 1000.0, "flood_burst": 1000},
+            "federation": {"dial_private": True},  # psyced is on loopback
         }
     )
 
@@ -389,6 +390,7 @@ async def test_our_psyc_port_is_not_4404(psyced: Psyced, factory: ServerFactory)
             "server": {"name": name},
             "listen": {"psyc": f"{name}:{free_port()}"},
             "limits": {"flood_rate": 1000.0, "flood_burst": 1000},
+            "federation": {"dial_private": True},
         }
     )
     port = str(ours.config["listen"]["psyc"]).rsplit(":", 1)[1]
@@ -411,3 +413,71 @@ async def test_our_psyc_port_is_not_4404(psyced: Psyced, factory: ServerFactory)
         lines["hello"] = await chat_line(alice, "hello")
     assert lines["psst"].params[0] == "alice"
     assert lines["hello"].params[0] == room
+
+
+@aio
+async def test_topic_and_kick_sent_to_a_psyced_place(psyced: Psyced, ours: ServerProcess) -> None:
+    """psyced decides: a topic from anyone while the place is not public, only from
+    its previous setter or an administrator once it is; a kick only from its owners.
+    Its refusals reach our user as numerics."""
+    boss = await psyced_user(psyced)
+    await boss.send("JOIN #lounge")
+    await boss.expect("366", timeout=WAIT)
+    alice = await RawClient.connect(ours.port)
+    await alice.register("alice")
+    room = "#" + psyced.place("lounge")
+    await alice.send(f"JOIN {room}")
+    await alice.expect("366", timeout=WAIT)
+    await boss.expect("JOIN", where=lambda m: "~alice" in (m.source or ""), timeout=WAIT)
+    await alice.send(f"TOPIC {room} :set from ircpsyc")
+    seen = await boss.expect("TOPIC", timeout=WAIT)
+    assert seen.params == ["#lounge", "set from ircpsyc"]
+    topic = await alice.expect("TOPIC", timeout=WAIT)
+    assert topic.params == [room, "set from ircpsyc"]
+    assert (topic.source or "").startswith("alice!")  # herself, as our places show her
+    assert (seen.source or "").startswith(f"psyc://{our_host(ours)}/~alice!")
+    # The place made public, then topic set by psyced's administrator: ours is refused.
+    await boss.send("PRIVMSG #lounge :+public on")
+    await boss.send("TOPIC #lounge :the administrator's")
+    await alice.expect("TOPIC", where=lambda m: m.params[-1] == "the administrator's", timeout=WAIT)
+    await alice.send(f"TOPIC {room} :again from ircpsyc")
+    refused = await alice.expect("482", timeout=WAIT)
+    assert refused.params[1:] == [room, "This function is not available to you here."]
+    # A kick: psyced acts on its owners' only, and answers nobody else at all; our
+    # user hears that it did not act.
+    await alice.send(f"KICK {room} {psyced.person('boss')} :out")
+    refused = await alice.expect("482", timeout=WAIT)
+    assert refused.params[1] == room and "only its owners may kick" in refused.params[-1]
+    await alice.send(f"NAMES {room}")
+    names = await alice.expect("353", timeout=WAIT)
+    assert psyced.person("boss") in names.params[-1].replace("@", "").split()
+    assert not [m for m in boss.history if m.command in ("KICK", "PART")]
+
+
+@aio
+async def test_psyced_replays_its_history_as_history(psyced: Psyced, ours: ServerProcess) -> None:
+    """psyced replays lines of a place to whoever enters it (asked with
+    `_amount_history`): a `chathistory` batch with their times, or NOTICEs that say
+    when to a client without batches, never live lines."""
+    boss = await psyced_user(psyced)
+    await boss.send("JOIN #lounge")
+    await boss.expect("366", timeout=WAIT)
+    await boss.send("PRIVMSG #lounge :said before")
+    await asyncio.sleep(1.5)  # psyced's history has one-second times
+    room = "#" + psyced.place("lounge")
+    alice = await RawClient.connect(ours.port)
+    await alice.register("alice", caps=["batch", "server-time"])
+    await alice.send(f"JOIN {room}")
+    line = await alice.expect("PRIVMSG", timeout=WAIT)
+    assert line.params == [room, "said before"]
+    assert (line.source or "").startswith(psyced.person("boss") + "!")
+    assert "batch" in line.tags and "time" in line.tags
+    opened = next(m for m in alice.history if m.command == "BATCH")
+    assert opened.params[1:] == ["chathistory", room]
+    plain = await RawClient.connect(ours.port)
+    await plain.register("carol")
+    await plain.send(f"JOIN {room}")
+    notice = await plain.expect("NOTICE", where=lambda m: m.params[0] == room, timeout=WAIT)
+    assert notice.params[-1].endswith("<" + psyced.person("boss") + "> said before")
+    assert notice.params[-1].startswith("[20")
+    assert not [m for m in plain.history if m.command == "PRIVMSG"]
