@@ -40,7 +40,7 @@ def measure(count: int, channel: bool) -> float:
     scram = ScramCredentials("", 4096, "", "")
     records = []
     for i in range(count):
-        name = f"person{i:06d}"
+        name = f"Person{i:06d}"  # capitalized, as nicks often are: keys are copies
         account = Account(name, "", scram, "", 0.0, True)
         record = KeptPerson(
             name,

@@ -264,12 +264,14 @@ class AlwaysOn(PersonObserver):
         client.seen = NOTHING_SEEN
         client.account = account.name
         client.away = record.away
-        core.persons.add(client)
+        key = core.persons.add(client)
         for mode in record.modes:
             if mode in KEPT_MODES:
                 client.set_mode(mode, True)
-        self.persons[account.folded] = client
-        self.service.unused(account.folded, record.last_used)
+        folded = account.folded
+        folded = key if folded == key else folded  # one string for every table
+        self.persons[folded] = client
+        self.service.unused(folded, record.last_used)
         later = []
         for name in record.channels:
             target = core.net.place_uniform(name)

@@ -405,7 +405,7 @@ class IRCServer:
             del self.reserved[casefold(session.nick)]
         session.nick = person.nick
         session.client = person
-        person.sessions.append(session)
+        person.sessions = (*person.sessions, session)
         self._registered(session)
         self.welcome(session)
         modes = "".join(sorted(person.modes - {"x"}))  # +x was shown by the welcome

@@ -151,12 +151,18 @@ class PersonDirectory(Generic[C, L]):
 
     # -- coming and going
 
-    def add(self, client: C) -> None:
-        """A person of a session here comes online: found by nick, reached by uniform."""
-        self.clients[casefold(client.nick)] = client
+    def add(self, client: C) -> str:
+        """A person of a session here comes online: found by nick, reached by uniform.
+
+        Returns its key in `clients` (its casefolded nick), for other tables to share.
+        """
+        key = casefold(client.nick)
+        self.clients[key] = client
         self.router.register(client)
         if client.account:
-            self.by_account.setdefault(casefold(client.account), []).append(client)
+            folded = casefold(client.account)
+            self.by_account.setdefault(key if folded == key else folded, []).append(client)
+        return key
 
     def tell_online(self, client: C) -> None:
         """Tell MONITOR watchers and the observers that `client` came online (after its
@@ -194,7 +200,7 @@ class PersonDirectory(Generic[C, L]):
             self._unindex(client, client.account)
         self.router.unregister(client.uniform, client)
         self.remember(client)
-        for folded in list(client.monitoring):
+        for folded in list(client.monitoring or ()):
             self.unmonitor(client, folded)
         self.announce_offline(client.nick)
         for observer in self.observers:
@@ -239,7 +245,8 @@ class PersonDirectory(Generic[C, L]):
     # -- MONITOR
 
     def unmonitor(self, watcher: Person, folded: str) -> None:
-        watcher.monitoring.pop(folded, None)
+        if watcher.monitoring is not None:
+            watcher.monitoring.pop(folded, None)
         watchers = self.monitors.get(folded)
         if watchers is not None:
             watchers.discard(watcher)
