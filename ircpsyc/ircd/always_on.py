@@ -98,7 +98,12 @@ class AlwaysOn(PersonObserver):
     def here(self, account: Account) -> bool:
         """Whether `account`'s person lives on this server (its home)."""
         nickserv = self.core.nickserv
-        return nickserv is not None and nickserv.sync.home_of(account) == self.core.name
+        # Server names compare folded: the sync keeps its host lowercased, a config may
+        # spell it with capitals (irctest's My.Little.Server).
+        return (
+            nickserv is not None
+            and nickserv.sync.home_of(account).lower() == self.core.name.lower()
+        )
 
     # -- the last session leaves
 
