@@ -37,7 +37,7 @@ def measure(count: int, channel: bool) -> float:
     install_accounts(core, accounts)
     always_on = install_always_on(core, store)
     always_on.service.store = None  # measure memory, not SQLite writes
-    scram = ScramCredentials("", 4096, "", "")
+    scram = ScramCredentials(b"", 4096, b"", b"")
     records = []
     for i in range(count):
         name = f"Person{i:06d}"  # capitalized, as nicks often are: keys are copies
