@@ -92,8 +92,9 @@ class PersonDirectory(Generic[C, L]):
         self.letting_go: set[Person] = set()
         self.roster: NetworkPersons | None = None  # the other servers' persons, once linked
         # casefolded account -> the persons of a session here logged in to it (the first
-        # is the one a new connection of the account attaches to: multiclient)
-        self.by_account: dict[str, list[C]] = {}
+        # is the one a new connection of the account attaches to: multiclient); tuples,
+        # as a list's spare room would cost every always-on person (issue 13)
+        self.by_account: dict[str, tuple[C, ...]] = {}
 
     # -- finding and taking nicks
 
@@ -135,15 +136,20 @@ class PersonDirectory(Generic[C, L]):
         if old_account:
             self._unindex(client, old_account)
         if client.account and self.clients.get(casefold(client.nick)) is client:
-            self.by_account.setdefault(casefold(client.account), []).append(client)
+            self._index(casefold(client.account), client)
 
     def _unindex(self, client: Person, account: str) -> None:
         folded = casefold(account)
         found = self.by_account.get(folded)
         if found is not None and client in found:
-            found.remove(client)
-            if not found:
+            rest = tuple(p for p in found if p is not client)
+            if rest:
+                self.by_account[folded] = rest
+            else:
                 del self.by_account[folded]
+
+    def _index(self, folded: str, client: C) -> None:
+        self.by_account[folded] = (*self.by_account.get(folded, ()), client)
 
     def mode_changed(self, person: Person, mode: str, on: bool) -> None:
         if mode in COUNTED_MODES and self.clients.get(casefold(person.nick)) is person:
@@ -161,7 +167,7 @@ class PersonDirectory(Generic[C, L]):
         self.router.register(client)
         if client.account:
             folded = casefold(client.account)
-            self.by_account.setdefault(key if folded == key else folded, []).append(client)
+            self._index(key if folded == key else folded, client)
         return key
 
     def tell_online(self, client: C) -> None:
