@@ -8,7 +8,7 @@ import dataclasses
 from pathlib import Path
 
 from account_helpers import ServicesWorld, plain
-from helpers import cmds, make_config
+from helpers import FakeClient, cmds, make_config
 
 from ircpsyc.assemble import install_always_on
 from ircpsyc.config import AccountsSection, Config
@@ -241,23 +241,22 @@ def test_a_server_named_with_capitals_keeps_its_persons_and_their_markers(
     world = ServicesWorld(config, path=tmp_path / "s.sqlite3")
     install_always_on(world.core, world.store)
 
-    def device() -> list[object]:
+    def device() -> tuple[FakeClient, list[str]]:
         fake = world.connect()
         for text in ("CAP LS 302", "CAP REQ :draft/read-marker sasl", "AUTHENTICATE PLAIN"):
             fake.send(text)
         fake.send("AUTHENTICATE " + plain("alys", "secret-pw"))
         fake.send("NICK alys")
         fake.send("USER u 0 * :x")
-        return [fake, fake.send("CAP END")]
+        return fake, [m.format() for m in fake.send("CAP END")]
 
     world.registered("alys", "secret-pw").send("QUIT")
     assert world.core.find("alys") is not None
     first, _ = device()
-    first.send("JOIN #test")  # type: ignore[attr-defined]
-    first.send("MARKREAD #test timestamp=2021-05-20T08:30:00.000Z")  # type: ignore[attr-defined]
-    first.session.lost("Connection reset")  # type: ignore[attr-defined]
-    _, out = device()
-    lines = [m.format() for m in out]  # type: ignore[attr-defined]
+    first.send("JOIN #test")
+    first.send("MARKREAD #test timestamp=2021-05-20T08:30:00.000Z")
+    first.session.lost("Connection reset")
+    _, lines = device()
     assert any(text.endswith("JOIN #test") for text in lines), lines
     assert ":My.Little.Server MARKREAD #test timestamp=2021-05-20T08:30:00.000Z" in lines
     world.close()
