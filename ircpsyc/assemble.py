@@ -103,7 +103,7 @@ def _install_history(core: IRCServer) -> None:
     awaylog.route = partial(route_mention, core)
     core.readmarkers = ReadMarkers()
     core.readmarkers.arrived = lambda mine, target, stamp: tell(
-        core.name, core.persons.by_account.get(mine, []), mine, target, stamp
+        core.name, core.persons.by_account.get(mine, ()), mine, target, stamp
     )
     core.lastseen = LastSeen()
     replay = Replay(core)  # what each device missed, the away log, the replay on JOIN

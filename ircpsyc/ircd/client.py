@@ -44,7 +44,7 @@ class Client(Person):
     lines (the person record is `ircpsyc.persons.person.Person`)."""
 
     __slots__ = ("core", "origins")
-    sessions: list[Session]
+    sessions: tuple[Session, ...]
 
     def __init__(self, core: IRCServer, session: Session, now: float) -> None:
         nick = session.nick
@@ -60,7 +60,7 @@ class Client(Person):
             seen=16,
         )
         self.core = core
-        self.sessions = [session]
+        self.sessions = (session,)
         self.account = session.account
         # What one of several sessions said to a channel, until its echo comes back:
         # (casefolded channel, method, text, session).  Local only, never on the wire.

@@ -412,7 +412,7 @@ class IRCServer:
             del self.reserved[casefold(session.nick)]
         session.nick = person.nick
         session.client = person
-        person.sessions.append(session)
+        person.sessions = (*person.sessions, session)
         self._registered(session)
         if session.pre_metadata:  # METADATA * SET before registration: the person's now
             changes = meta.diff(person.metadata, {**person.metadata, **session.pre_metadata})

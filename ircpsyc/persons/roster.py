@@ -35,7 +35,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from ircpsyc.channels.place import metadata_entries
-from ircpsyc.persons.person import NO_ADDRESS, Person, PersonObserver
+from ircpsyc.persons.person import NO_ADDRESS, Person, PersonObserver, mode_set
 from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.context import ContextMaster, ContextSlave, ServerContext, counter_of
 from ircpsyc.psyc_backend.network import Network, host_of
@@ -87,7 +87,7 @@ class RemotePerson(Person):
             if name in fields:
                 setattr(self, name, fields[name])
         if "modes" in fields:
-            self.modes = set(fields["modes"])
+            self.modes = mode_set(fields["modes"])
         if "signon" in fields:
             self.signon = self.last_active = _time(fields["signon"])
         if "since" in fields:
@@ -200,7 +200,9 @@ class Roster(PersonObserver[Person, Any]):
         # Counters grow across restarts: they start at the time in microseconds.
         self.master = ContextMaster(int(directory.clock() * 1_000_000))
         self.since: dict[str, int] = {}  # local person key -> when it took its nick (ms)
-        self.shown: dict[str, tuple[str, ...]] = {}  # local person key -> last fields sent
+        # Local person key -> hash of the last fields sent (a hash, not the fields: a
+        # person kept online with no session must cost little, issue 13).
+        self.shown: dict[str, int] = {}
         self.replicas: dict[str, RosterReplica] = {}
         self.collisions = 0
         directory.roster = self
@@ -269,7 +271,7 @@ class Roster(PersonObserver[Person, Any]):
 
     def person_online(self, client: Person) -> None:
         fields = fields_of(client, self._since(client))
-        self.shown[normalize(client.uniform)] = tuple(fields.values())
+        self.shown[normalize(client.uniform)] = hash(tuple(fields.values()))
         self._cast(V.NOTICE_ROSTER_ENTER, client.uniform, _vars(fields))
         self._check_local(client)
 
@@ -280,7 +282,7 @@ class Roster(PersonObserver[Person, Any]):
         self.shown.pop(old_key, None)
         since = self.since[normalize(client.uniform)] = int(self.directory.clock() * 1000)
         fields = fields_of(client, since)
-        self.shown[normalize(client.uniform)] = tuple(fields.values())
+        self.shown[normalize(client.uniform)] = hash(tuple(fields.values()))
         vars = _vars(fields)
         vars[V.UNIFORM_NEW] = client.uniform
         self._cast(V.NOTICE_ROSTER_NICK, old_uniform, vars)
@@ -317,7 +319,7 @@ class Roster(PersonObserver[Person, Any]):
         if self.local_person(client.nick) is not client:
             return
         fields = fields_of(client, self._since(client))
-        values = tuple(fields.values())
+        values = hash(tuple(fields.values()))
         if self.shown.get(key) == values:
             return
         self.shown[key] = values

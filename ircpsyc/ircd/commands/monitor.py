@@ -33,10 +33,12 @@ def handle_monitor(s: Session, msg: Line) -> None:
     core = s.core
     sub = msg.params[0]
     targets = [t for t in (msg.params[1].split(",") if len(msg.params) > 1 else []) if t]
+    monitoring = client.monitoring or {}
     if sub == "+":
+        monitoring = client.monitoring = monitoring  # made on first use: most never do
         added: list[str] = []
         for index, nick in enumerate(targets):
-            if len(client.monitoring) >= MONITOR_LIMIT:
+            if len(monitoring) >= MONITOR_LIMIT:
                 s.numeric(
                     N.ERR_MONLISTFULL,
                     str(MONITOR_LIMIT),
@@ -45,8 +47,8 @@ def handle_monitor(s: Session, msg: Line) -> None:
                 )
                 break
             folded = casefold(nick)
-            if folded not in client.monitoring:
-                client.monitoring[folded] = nick
+            if folded not in monitoring:
+                monitoring[folded] = nick
                 core.monitors.setdefault(folded, set()).add(client)
             added.append(nick)
         _status(s, added)
@@ -62,14 +64,14 @@ def handle_monitor(s: Session, msg: Line) -> None:
         for nick in targets:
             core.unmonitor(client, casefold(nick))
     elif sub.upper() == "C":
-        for folded in list(client.monitoring):
+        for folded in list(monitoring):
             core.unmonitor(client, folded)
     elif sub.upper() == "L":
-        nicks = list(client.monitoring.values())
+        nicks = list(monitoring.values())
         for start in range(0, len(nicks), 20):
             s.numeric(N.RPL_MONLIST, ",".join(nicks[start : start + 20]))
         s.numeric(N.RPL_ENDOFMONLIST, "End of MONITOR list")
     elif sub.upper() == "S":
-        _status(s, list(client.monitoring.values()))
+        _status(s, list(monitoring.values()))
     else:
         s.numeric(N.ERR_UNKNOWNCOMMAND, "MONITOR", "Unknown MONITOR subcommand")
