@@ -99,6 +99,7 @@ class Person:
         "quit_reason",
         "realname",
         "seen",
+        "seen_limit",
         "sessions",
         "signon",
         "uniform",
@@ -135,9 +136,19 @@ class Person:
         self.signon = signon
         self.last_active = signon
         # Ids of person events (QUIT, NICK) already shown: one copy per place arrives.
-        self.seen: deque[str] = deque(maxlen=seen)
+        # None until the first event: an empty deque costs ~600 bytes per person, and
+        # most never see a QUIT or NICK twice.
+        self.seen: deque[str] | None = None
+        self.seen_limit = seen
         self.monitoring: dict[str, str] = {}  # casefolded nick -> nick as given
         self.quit_reason = ""  # set as the last session goes: the roster tells the network
+
+    def saw(self, event_id: str) -> None:
+        """Remember a person event (QUIT, NICK) shown, so another copy is not."""
+        seen = self.seen
+        if seen is None:
+            seen = self.seen = deque(maxlen=self.seen_limit)
+        seen.append(event_id)
 
     @property
     def prefix(self) -> str:
@@ -261,7 +272,7 @@ class Person:
             directory.announce_offline(old_nick)
             directory.announce_online(self)
         event_id = new_id()
-        self.seen.append(event_id)
+        self.saw(event_id)
         self.renamed_shown(old_prefix)
         for place in list(self.channels.values()):
             directory.router.send(
