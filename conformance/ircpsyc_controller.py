@@ -46,6 +46,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from irctest import patma
 from irctest.basecontrollers import BaseServerController, DirectoryBasedController
 from irctest.runner import NotImplementedByController
 
@@ -259,6 +260,20 @@ class IrcpsycController(BaseServerController, DirectoryBasedController):
     capabilities: frozenset[Any] = frozenset()
     optional_behaviors: frozenset[Any] = frozenset()
     extban_mute_char = "m"  # quiets: MODE #chan +b m:mask
+    # The 005 tokens irctest's isupport.testValues checks (as the server's core
+    # advertises them with its default config).
+    isupport: dict[str, Any] = {
+        "BOT": "B",
+        "CASEMAPPING": "rfc1459",
+        "ELIST": patma.StrRe(".*U.*"),
+        "INVEX": "I",
+        "MONITOR": patma.ANYSTR,
+        "MSGREFTYPES": "msgid,timestamp",
+        "PREFIX": "(qaohv)~&@%+",
+        "STATUSMSG": "~&@%+",
+        "TARGMAX": patma.ANYSTR,
+        "WHOX": None,
+    }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -1,7 +1,9 @@
 """The built-in web client in a real browser (headless Chromium through selenium).
 
 One browser for the module; each test uses its own nicks and channels and starts
-from an empty localStorage. IRC peers are RawClients on the same server, driven in
+from an empty localStorage (a page logged in with the last test's account would
+attach to its always-on person); a second browser, with a profile of its own, is a
+second device. IRC peers are RawClients on the same server, driven in
 the same event loop (selenium's blocking calls run in a thread). Screenshots at
 desktop and phone widths go to test-results/ (git-ignored).
 """
@@ -9,6 +11,7 @@ desktop and phone widths go to test-results/ (git-ignored).
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -39,8 +42,8 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+def new_browser() -> Any:
+    """Headless Chromium with a fresh profile (its own localStorage: one device)."""
     options = Options()
     options.binary_location = str(CHROMIUM)
     for arg in (
@@ -52,7 +55,12 @@ def browser() -> Iterator[Any]:
     ):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
+    return webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    driver = new_browser()
     try:
         yield driver
     finally:
@@ -70,14 +78,28 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, int]]:
         assert not problems, problems
 
 
+# Every origin a page was opened at, so that its storage can be emptied between tests.
+ORIGINS: set[str] = set()
+
+
+def forget(driver: Any) -> None:
+    """Close the page (nothing of it runs on to write storage) and empty the
+    storage of every origin opened: the next test starts as a new browser."""
+    driver.get("about:blank")
+    for origin in ORIGINS:
+        driver.execute_cdp_cmd(
+            "Storage.clearDataForOrigin", {"origin": origin, "storageTypes": "all"}
+        )
+
+
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
     """The browser, at desktop size, with nothing remembered from the test before."""
+    forget(browser)
     browser.set_window_size(*DESKTOP)
     yield browser
     severe = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
-    browser.execute_script("try { localStorage.clear() } catch (e) {}")
-    browser.get("about:blank")
+    forget(browser)
     # A reconnecting page logs its failed WebSocket attempts; anything else is a bug.
     assert not [e for e in severe if "WebSocket connection" not in e["message"]], severe
 
@@ -118,7 +140,25 @@ def send(driver: Any, text: str) -> None:
 
 
 def open_page(driver: Any, port: int, query: str = "") -> None:
+    ORIGINS.add(f"http://{HOST}:{port}")
     driver.get(f"http://{HOST}:{port}/{query}")
+
+
+def badges(driver: Any) -> list[str]:
+    """The unread counts shown in the conversation list."""
+    return [b.text for b in driver.find_elements(By.CSS_SELECTOR, ".buffers .badge") if b.text]
+
+
+async def register_in_page(driver: Any, nick: str, password: str) -> None:
+    """Register the page's nick with the account dialog; logged in at once."""
+    await call(lambda: driver.find_element(By.ID, "b-account").click())
+    await call(lambda: driver.find_element(By.ID, "a-password").send_keys(password))
+    await call(lambda: driver.find_element(By.ID, "a-go").click())
+    await until(
+        lambda: driver.find_element(By.ID, "b-account").text == f"Account: {nick}",
+        "registered",
+        timeout=20,
+    )
 
 
 @aio
@@ -332,49 +372,138 @@ async def test_reconnects_after_server_restart(page: Any, tmp_path: Path) -> Non
 
 @aio
 async def test_come_back_and_see_what_was_said(page: Any, web: tuple[int, int]) -> None:
-    """The issue's story: a registered user closes the tab, others talk (a mention in
-    the channel, a private message), and opening the page again shows the missed lines
-    after a "new since you left" line, and the private conversation as unread."""
+    """The issue's story: a registered user closes the tab and stays online (always-on,
+    shown away), others talk (a mention in the channel, a private message), and opening
+    the page again shows the missed lines after a "new since you left" line, once, and
+    the private conversation as unread."""
     irc_port, web_port = web
     channel = "#" + unique("away")
     nick = unique("leaver")
-    peer = await connect_registered(irc_port, unique("peer"))
+    peer = await connect_registered(irc_port, unique("peer"), caps=["away-notify"])
     await peer.send(f"JOIN {channel}", f"PRIVMSG {channel} :before you came")
     await peer.expect("366")
     await call(open_page, page, web_port, f"?nick={nick}&channels=%23{channel[1:]}")
     await until(lambda: "before you came" in log_text(page), "history")
     await peer.expect("JOIN")
-    await call(lambda: page.find_element(By.ID, "b-account").click())
-    await call(lambda: page.find_element(By.ID, "a-password").send_keys("a fine password"))
-    await call(lambda: page.find_element(By.ID, "a-go").click())
-    await until(
-        lambda: page.find_element(By.ID, "b-account").text == f"Account: {nick}",
-        "registered",
-        timeout=20,
-    )
+    await register_in_page(page, nick, "a fine password")
     await call(page.get, "about:blank")  # the tab is closed
-    await peer.expect("QUIT")
+    # Always-on: the person stays in the channel, away, and does not quit.
+    away = await peer.expect("AWAY", where=lambda m: str(m.source).startswith(nick + "!"))
+    assert away.params, "shown away"
+    await peer.send(f"WHOIS {nick}")
+    whois = await peer.collect("318")
+    assert [m.params[1] for m in whois if m.command == "301"] == [nick]
+    assert any(m.command == "319" and channel in m.params[-1] for m in whois)
     await peer.send(f"PRIVMSG {channel} :{nick}: while you were gone", f"PRIVMSG {nick} :psst")
     await peer.sync()
     await call(open_page, page, web_port)
     await until(lambda: page.find_element(By.ID, "f-nick").is_displayed(), "the connect form")
     assert channel in page.find_element(By.ID, "f-channels").get_attribute("value")
     await call(lambda: page.find_element(By.ID, "f-go").click())
+    # The browser logs in as this device and attaches to the person: back, not away.
+    back = await peer.expect("AWAY", where=lambda m: str(m.source).startswith(nick + "!"))
+    assert back.params == []
     await until(lambda: "while you were gone" in log_text(page), "the missed line", timeout=20)
     await until(lambda: "new since you left" in log_text(page), "the marker")
+    await asyncio.sleep(0.5)  # the history and the away log's replay have both arrived
     text = log_text(page)
     assert text.index("before you came") < text.index("new since you left")
     assert text.index("new since you left") < text.index("while you were gone")
     assert text.count("while you were gone") == 1  # the away log and history agree
-    badges = await until(
-        lambda: [b.text for b in page.find_elements(By.CSS_SELECTOR, ".buffers .badge") if b.text],
-        "the private message as unread",
-    )
-    assert badges == ["1"]
+    assert text.count("new since you left") == 1
+    assert await until(lambda: badges(page), "the private message as unread") == ["1"]
+    assert not [m for m in peer.history if m.command == "QUIT"]
     await call(screenshot, page, "come-back")
     await call(page.set_window_size, *PHONE)  # the hidden list's count is on its button
     assert page.find_element(By.ID, "b-menu").get_attribute("data-unread") == "1"
     await call(screenshot, page, "come-back-phone")
+
+
+@aio
+async def test_two_devices_of_one_account(page: Any, web: tuple[int, int]) -> None:
+    """A laptop and a phone (two browsers, each its own storage) logged in to one
+    account are one person: the second attaches with the person's nick and channels
+    (whatever nick its URL asked for), joins the channel it asked for on both, each
+    shows what the other says, and reading on one clears the unread count on the other."""
+    irc_port, web_port = web
+    channel = "#" + unique("team")
+    extra = "#" + unique("more")
+    nick = unique("duo")
+    peer = await connect_registered(irc_port, unique("peer"))
+    await peer.send(f"JOIN {channel}")
+    await peer.expect("366")
+    await call(open_page, page, web_port, f"?nick={nick}&channels=%23{channel[1:]}")
+    await until(lambda: page.find_element(By.ID, "title").text == channel, "joined")
+    await peer.expect("JOIN")
+    await register_in_page(page, nick, "two devices here")
+    phone = await call(new_browser)
+    try:
+        # The phone remembers the login (as after an earlier visit) and is opened with
+        # another nick and another channel in its URL.
+        await call(open_page, phone, web_port)
+        settings = {"account": nick, "password": "two devices here", "nick": nick}
+        phone.execute_script(
+            "localStorage.setItem('ircpsyc.settings', arguments[0])", json.dumps(settings)
+        )
+        await call(open_page, phone, web_port, f"?nick={nick}phone&channels=%23{extra[1:]}")
+        await until(lambda: phone.execute_script("return ircpsyc.state.nick") == nick, "nick")
+        names = "return [...document.querySelectorAll('.buffers .name')].map(e => e.textContent)"
+        await until(lambda: {channel, extra} <= set(phone.execute_script(names)), "channels")
+        # The channel its URL asked for is the one shown, and the person's: the laptop
+        # is in it too.
+        await until(lambda: phone.find_element(By.ID, "title").text == extra, "asked, shown")
+        await until(lambda: extra in page.execute_script(names), "the laptop joins too")
+        assert await call(page.execute_script, "return ircpsyc.state.nick") == nick
+        device = phone.execute_script("return localStorage.getItem('ircpsyc.device')")
+        assert device and device.startswith("web-")
+        assert device != page.execute_script("return localStorage.getItem('ircpsyc.device')")
+        # NAMES shows the person once; no second nick came in.
+        await peer.send(f"NAMES {channel}")
+        names_line = await peer.expect("353")
+        assert names_line.params[-1].split().count(nick) == 1
+        assert not [
+            m for m in peer.history if m.command == "JOIN" and nick + "phone" in str(m.source)
+        ]
+
+        async def show(driver: Any, name: str) -> None:
+            labels = driver.find_elements(By.CSS_SELECTOR, ".buffers .name")
+            [label] = [e for e in labels if e.text == name]
+            await call(label.click)
+            await until(lambda: driver.find_element(By.ID, "title").text == name, name)
+
+        await show(phone, channel)
+        await show(page, channel)
+        await call(send, page, "from the laptop")
+        said = await peer.expect("PRIVMSG")
+        assert said.params == [channel, "from the laptop"]
+        await until(lambda: "from the laptop" in log_text(phone), "laptop's line on the phone")
+        await call(send, phone, "from the phone")
+        said = await peer.expect("PRIVMSG")
+        assert said.params == [channel, "from the phone"]
+        assert str(said.source).startswith(nick + "!")
+        await until(lambda: "from the phone" in log_text(page), "phone's line on the laptop")
+        # Its own line shows on the phone once, when the server echoes it.
+        await until(lambda: "from the phone" in log_text(phone), "phone's own line")
+        await asyncio.sleep(0.3)
+        for driver in (page, phone):
+            assert log_text(driver).count("from the phone") == 1, log_text(driver)
+        # A private line is unread on both; reading it on the phone reads it everywhere.
+        await peer.send(f"PRIVMSG {nick} :are you there?")
+        for driver in (page, phone):
+            assert await until(lambda d=driver: badges(d), "unread on both") == ["1"]
+        await show(phone, peer.nick)
+        assert "are you there?" in log_text(phone)
+        await until(lambda: badges(page) == [], "read on the laptop too")
+        await call(screenshot, phone, "second-device")
+        # Leaving a channel on one device leaves it on all.
+        await show(phone, extra)
+        await call(send, phone, "/part")
+        await until(lambda: extra not in page.execute_script(names), "parted on the laptop")
+        assert extra not in phone.execute_script(names)
+        assert extra not in page.execute_script("return ircpsyc.state.channels")
+    finally:
+        await call(forget, phone)
+        await call(phone.quit)
 
 
 @aio

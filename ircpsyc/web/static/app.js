@@ -7,13 +7,16 @@ import { render, strip } from "./format.js";
 const $ = (id) => document.getElementById(id);
 const STORE = "ircpsyc.settings";
 const READ = "ircpsyc.read.";
+const DEVICE = "ircpsyc.device";
 const HISTORY_PAGE = 50;
 const SERVER = "\u0000server";
 const WANTED_CAPS = [
   "server-time", "batch", "draft/chathistory", "echo-message", "message-tags", "multi-prefix",
   "away-notify", "account-notify", "extended-join", "cap-notify", "standard-replies",
-  "draft/account-registration", "sasl",
+  "draft/account-registration", "sasl", "draft/read-marker",
 ];
+// A read marker set as the user reads goes to the server at most this often per conversation.
+const MARKREAD_DELAY = 2000;
 
 // -- settings kept in this browser
 
@@ -25,6 +28,23 @@ function loadSettings() {
   }
 }
 let settings = loadSettings();
+
+/**
+ * This browser's client id: the login names it (SASL `account@device`), so the server
+ * keeps what each browser has seen apart from the account's other devices.
+ */
+function deviceId() {
+  let id = "";
+  try {
+    id = localStorage.getItem(DEVICE) || "";
+    if (!/^web-[0-9a-f]{8,}$/.test(id)) {
+      const bytes = crypto.getRandomValues(new Uint8Array(6));
+      id = "web-" + [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+      localStorage.setItem(DEVICE, id);
+    }
+  } catch { /* private mode: a new device each time */ }
+  return id || "web";
+}
 function saveSettings() {
   try {
     localStorage.setItem(STORE, JSON.stringify(settings));
@@ -174,12 +194,28 @@ function markRead(buf) {
   updateBadge(buf);
   const last = buf.log.lastElementChild;
   const time = last && last.dataset.time;
-  if (time && time > buf.lastRead) {
-    buf.lastRead = time;
-    try {
-      localStorage.setItem(READ + buf.key, time);
-    } catch { /* nothing is remembered */ }
-  }
+  if (time && time > buf.lastRead) setLastRead(buf, time);
+  // Also what was read while the connection was down reaches the server once it is back.
+  if (buf.lastRead > (buf.shared || "")) shareReadMarker(buf);
+}
+
+function setLastRead(buf, time) {
+  buf.lastRead = time;
+  try {
+    localStorage.setItem(READ + buf.key, time);
+  } catch { /* nothing is remembered */ }
+}
+
+/** The user read `buf` up to its lastRead: tell the account's other devices (MARKREAD). */
+function shareReadMarker(buf) {
+  if (buf.kind === "server" || buf.markTimer || !state.caps.has("draft/read-marker")) return;
+  buf.markTimer = setTimeout(() => {
+    buf.markTimer = null;
+    if (state.registered && buf.lastRead > (buf.shared || "")) {
+      buf.shared = buf.lastRead;
+      state.conn.send("MARKREAD", buf.name, `timestamp=${buf.lastRead}`);
+    }
+  }, MARKREAD_DELAY);
 }
 
 // -- lines in a buffer, kept in time order
@@ -247,7 +283,8 @@ function addLine(buf, line) {
   // Lines put above what is shown keep the view where it was (an older page stays above).
   else if (next !== null && (log.scrollTop > 0 || line.anchor)) log.scrollTop += log.scrollHeight - before;
 
-  const counts = (line.kind === "privmsg" || line.kind === "action" || line.kind === "notice") && !own;
+  // The server window's notices (MOTD, the away log's summary...) are not conversation.
+  const counts = (line.kind === "privmsg" || line.kind === "action" || line.kind === "notice") && !own && buf.kind !== "server";
   const fresh = !line.history || line.time > buf.lastRead;
   if (counts && fresh && !visible(buf)) {
     buf.unread++;
@@ -334,6 +371,7 @@ function historyDone(buf, count) {
   buf.loading = null;
   if (how === "before" && count < HISTORY_PAGE) buf.done = true;
   if (how === "latest") {
+    buf.synced = true;
     // Not "done" even when short: the away log's batch may have been taken for this one.
     placeMarker(buf);
     markRead(buf);
@@ -377,9 +415,11 @@ function onOpen() {
 
 function onClose(delay) {
   state.registered = false;
+  state.focusNext = null;
   for (const buf of state.buffers.values()) {
     buf.joined = false;
     buf.loading = null;
+    buf.synced = false;
     buf.leftAt = buf.lastRead;
     updateBadge(buf);
   }
@@ -439,8 +479,9 @@ const handlers = {
   },
   AUTHENTICATE(msg) {
     if (msg.params[0] !== "+") return;
+    // account@device: a client id, so the server replays to each browser what it missed.
     const account = settings.account || state.wantedNick;
-    const bytes = new TextEncoder().encode(`${account}\0${account}\0${settings.password}`);
+    const bytes = new TextEncoder().encode(`${account}\0${account}@${deviceId()}\0${settings.password}`);
     let binary = "";
     for (const b of bytes) binary += String.fromCharCode(b);
     const encoded = btoa(binary);
@@ -464,7 +505,14 @@ const handlers = {
   905(msg) { saslFailed(msg); },
   906() { capEnd(); },
   "001"(msg) {
+    // A login that attaches to the account's person (online on another device, or kept
+    // online by the server) gets that person's nick: it is ours from now on.
     state.nick = msg.params[0];
+    if (state.account && !isMe(state.wantedNick)) {
+      state.wantedNick = state.nick;
+      settings.nick = state.nick;
+      saveSettings();
+    }
     state.registered = true;
     state.conn.established();
     setStatus("connected");
@@ -472,7 +520,11 @@ const handlers = {
     const wanted = new Set(state.channels);
     for (const buf of state.buffers.values()) if (buf.kind === "channel" && buf.wanted) wanted.add(buf.name);
     if (wanted.size) state.conn.send("JOIN", [...wanted].join(","));
-    for (const buf of state.buffers.values()) if (buf.kind === "query") requestHistory(buf, "latest");
+    for (const buf of state.buffers.values()) {
+      if (buf.kind !== "query") continue;
+      if (state.caps.has("draft/read-marker")) state.conn.send("MARKREAD", buf.name);
+      requestHistory(buf, "latest");
+    }
     if (state.caps.has("draft/chathistory") && settings.lastActive) {
       // Private conversations that started while this browser was away.
       const now = new Date().toISOString();
@@ -516,9 +568,12 @@ const handlers = {
       buf.done = false;
       updateBadge(buf);
       rememberConversations();
-      if (state.current.kind === "server" || state.channels.length === 0 || state.focusNext === state.fold(name)) select(buf);
-      else if (settings.last && state.fold(settings.last) === buf.key) select(buf);
-      state.focusNext = null;
+      // The channel asked for (/join, the URL) is shown when it comes, not one the server
+      // joined us to first (a login that attached to the account's person has its channels).
+      const asked = state.focusNext === buf.key;
+      if (asked) state.focusNext = null;
+      if (asked || (!state.focusNext && (state.current.kind === "server" || state.channels.length === 0))) select(buf);
+      else if (!state.focusNext && settings.last && state.fold(settings.last) === buf.key) select(buf);
       requestHistory(buf, "latest");
     } else {
       buf.members.set(state.fold(nick), { nick, modes: "" });
@@ -531,9 +586,11 @@ const handlers = {
     const buf = buffer(msg.params[0], "channel", false);
     if (!buf) return;
     if (isMe(nick)) {
+      // Also a part on another device of the account: the person left, so no device
+      // joins it again when it reconnects.
       buf.joined = false;
-      updateBadge(buf);
-      if (!buf.wanted) closeBuffer(buf);
+      buf.wanted = false;
+      closeBuffer(buf);
       return;
     }
     buf.members.delete(state.fold(nick));
@@ -627,6 +684,24 @@ const handlers = {
     if (!buf) return;
     buf.namesOpen = false;
     membersChanged(buf);
+  },
+  MARKREAD(msg) {
+    // Where this account has read a conversation up to, on any of its devices.
+    const [target, value = ""] = msg.params;
+    const buf = target && buffer(target, isChannel(target) ? "channel" : "query", false);
+    if (!buf || !value.startsWith("timestamp=")) return;
+    const time = timeOf({ time: value.slice("timestamp=".length) });
+    if (time > (buf.shared || "")) buf.shared = time; // the server has it
+    if (time <= buf.lastRead) return;
+    setLastRead(buf, time);
+    // Until its history is shown, it says where "new since you left" goes.
+    if (!buf.synced && time > buf.leftAt) buf.leftAt = time;
+    const last = [...buf.log.querySelectorAll(".msg.privmsg, .msg.action, .msg.notice")].pop();
+    if (buf.unread && (!last || last.dataset.time <= time)) {
+      buf.unread = 0;
+      buf.mention = false;
+      updateBadge(buf);
+    }
   },
   PRIVMSG(msg) { message(msg, "privmsg"); },
   NOTICE(msg) { message(msg, "notice"); },
@@ -1189,7 +1264,9 @@ function init() {
   if (settings.showMembers === undefined) settings.showMembers = true;
 
   if (urlNick) {
-    connect(urlNick, splitChannels(urlChannels));
+    const channels = splitChannels(urlChannels);
+    if (channels.length) state.focusNext = state.fold(channels[0]);
+    connect(urlNick, channels);
     return;
   }
   $("f-nick").value = settings.nick || "";
