@@ -37,10 +37,10 @@ def measure(count: int, channel: bool) -> float:
     install_accounts(core, accounts)
     always_on = install_always_on(core, store)
     always_on.service.store = None  # measure memory, not SQLite writes
-    scram = ScramCredentials("", 4096, "", "")
+    scram = ScramCredentials(b"", 4096, b"", b"")
     records = []
     for i in range(count):
-        name = f"person{i:06d}"
+        name = f"Person{i:06d}"  # capitalized, as nicks often are: keys are copies
         account = Account(name, "", scram, "", 0.0, True)
         record = KeptPerson(
             name,

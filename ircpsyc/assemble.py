@@ -24,6 +24,7 @@ from ircpsyc.ircd.cloak import Cloaks
 from ircpsyc.ircd.core import IRCServer
 from ircpsyc.ircd.history_hooks import JoinReplay, PrivateHistory
 from ircpsyc.ircd.hostnames import HostLookups
+from ircpsyc.ircd.metadata import LoginMetadata
 from ircpsyc.ircd.moderation import Moderation
 from ircpsyc.ircd.read_markers import tell
 from ircpsyc.ircd.replay import Replay, ReplayOnJoin
@@ -74,6 +75,7 @@ def front_end(
     moderation = Moderation(core)
     core.moderation = moderation
     core.person_observers.extend([moderation, GatewayAway()])
+    core.person_observers.append(LoginMetadata(core, core.account_metadata))
     core.tickers.append(moderation.tick)
     core.cloaks = Cloaks(core)  # host cloaking, user mode +x
     core.hostnames = HostLookups(core)  # reverse DNS ([limits] resolve_hostnames)
@@ -101,7 +103,7 @@ def _install_history(core: IRCServer) -> None:
     awaylog.route = partial(route_mention, core)
     core.readmarkers = ReadMarkers()
     core.readmarkers.arrived = lambda mine, target, stamp: tell(
-        core.name, core.persons.by_account.get(mine, []), mine, target, stamp
+        core.name, core.persons.by_account.get(mine, ()), mine, target, stamp
     )
     core.lastseen = LastSeen()
     replay = Replay(core)  # what each device missed, the away log, the replay on JOIN
@@ -117,9 +119,10 @@ def _no_value() -> str:
 
 
 def attach_store(core: IRCServer, store: Store) -> None:
-    """Keep history and away logs in the store from now on."""
+    """Keep history, away logs and the metadata of accounts in the store from now on."""
     core.history.attach(store)
     core.awaylog.attach(store)
+    core.account_metadata.attach(store)
     core.readmarkers.attach(store)
     core.lastseen.attach(store)
 

@@ -265,6 +265,21 @@ def _m11_marks(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m12_metadata(db: sqlite_utils.Database) -> None:
+    """IRCv3 metadata of accounts (ircpsyc.ircd.metadata): kept across connections and
+    restarts, and copied from the network's rosters."""
+    db.execute(
+        """
+        CREATE TABLE IF NOT EXISTS account_metadata (
+            account TEXT NOT NULL,            -- casefolded account name
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            PRIMARY KEY (account, key)
+        )
+        """
+    )
+
+
 MIGRATIONS: list[Migration] = [
     _m1_meta,
     _m2_server_bans,
@@ -277,6 +292,7 @@ MIGRATIONS: list[Migration] = [
     _m9_account_multiclient,
     _m10_always_on,
     _m11_marks,
+    _m12_metadata,
 ]
 
 Job = Callable[[sqlite_utils.Database], None]

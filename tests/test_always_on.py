@@ -8,7 +8,7 @@ import dataclasses
 from pathlib import Path
 
 from account_helpers import ServicesWorld, plain
-from helpers import cmds, make_config
+from helpers import FakeClient, cmds, make_config
 
 from ircpsyc.assemble import install_always_on
 from ircpsyc.config import AccountsSection, Config
@@ -226,3 +226,37 @@ def test_the_record_follows_a_kick_while_nobody_is_connected(tmp_path: Path) -> 
     restored = again.core.find("alice")
     assert restored is not None and list(restored.channels) == ["#b"]
     again.close()
+
+
+def test_a_server_named_with_capitals_keeps_its_persons_and_their_markers(
+    tmp_path: Path,
+) -> None:
+    """irctest's testReadMarkerPersistsAcrossReconnect: on `My.Little.Server` (whose
+    name the account sync keeps lowercased) the person stays, and a device that comes
+    back is rejoined with the channel's read marker."""
+    config = _config()
+    config = dataclasses.replace(
+        config, server=dataclasses.replace(config.server, name="My.Little.Server")
+    )
+    world = ServicesWorld(config, path=tmp_path / "s.sqlite3")
+    install_always_on(world.core, world.store)
+
+    def device() -> tuple[FakeClient, list[str]]:
+        fake = world.connect()
+        for text in ("CAP LS 302", "CAP REQ :draft/read-marker sasl", "AUTHENTICATE PLAIN"):
+            fake.send(text)
+        fake.send("AUTHENTICATE " + plain("alys", "secret-pw"))
+        fake.send("NICK alys")
+        fake.send("USER u 0 * :x")
+        return fake, [m.format() for m in fake.send("CAP END")]
+
+    world.registered("alys", "secret-pw").send("QUIT")
+    assert world.core.find("alys") is not None
+    first, _ = device()
+    first.send("JOIN #test")
+    first.send("MARKREAD #test timestamp=2021-05-20T08:30:00.000Z")
+    first.session.lost("Connection reset")
+    _, lines = device()
+    assert any(text.endswith("JOIN #test") for text in lines), lines
+    assert ":My.Little.Server MARKREAD #test timestamp=2021-05-20T08:30:00.000Z" in lines
+    world.close()

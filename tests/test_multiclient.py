@@ -34,7 +34,7 @@ def test_attach_by_pass_keeps_the_device_and_indexes_the_account() -> None:
     lines = tablet.lines
     assert [m.params[0] for m in lines if m.command == "001"] == ["alice"]
     assert tablet.client is alice.client
-    assert alice.client.sessions == [alice.session, tablet.session]
+    assert alice.client.sessions == (alice.session, tablet.session)
     assert tablet.session.device == "tablet" and alice.session.device == ""
     assert world.core.persons.account_person("ALICE") is alice.client
     assert "someone-else" not in world.core.reserved  # the NICK it asked for is not held

@@ -72,7 +72,7 @@ def directory() -> PersonDirectory[Person, Device]:
 def online(persons: PersonDirectory[Person, Device], nick: str, *devices: Device) -> Person:
     """What a front-end does as a session registers: the person in the directory."""
     found = Person(persons, person(HOST, nick), nick, "u", "host.example", nick, "10.0.0.1", NOW)
-    found.sessions.extend(devices)
+    found.sessions = (*found.sessions, *devices)
     persons.add(found)
     persons.tell_online(found)
     return found
@@ -105,7 +105,7 @@ def test_monitor_watchers_are_told_through_their_front_end() -> None:
     persons = directory()
     watcher = Watcher(persons, "Wat")
     persons.monitors["bob"] = {watcher}
-    watcher.monitoring["bob"] = "Bob"
+    watcher.monitoring = {"bob": "Bob"}
     bob = online(persons, "Bob", Device("b.example"))
     bob.rename("Robert")
     bob.quit("done")

@@ -302,6 +302,21 @@ def test_scram_sha_256(world: ServicesWorld) -> None:
     assert fake.client.account == "Scramtest"
 
 
+def test_scram_with_a_device_attaches_as_that_device(world: ServicesWorld) -> None:
+    """SCRAM usernames `account@device` (a client id, issue 13): the account logs
+    in, the device names the session; a wrong password is still refused."""
+    alice = world.registered("alice", "sesame-pw")
+    wrong = sasl_client(world)
+    assert codes(scram_login(wrong, "alice@phone", "not-it")) == ["904"]
+    phone = sasl_client(world)
+    assert codes(scram_login(phone, "alice@phone", "sesame-pw")) == ["900", "903"]
+    phone.send("NICK other")
+    phone.send("USER p 0 * :Phone")
+    welcome = phone.send("CAP END")
+    assert [m.params[0] for m in welcome if m.command == "001"] == ["alice"]
+    assert phone.session.device == "phone" and phone.client is alice.client
+
+
 def test_scram_failures(world: ServicesWorld) -> None:
     fake = sasl_client(world)
     assert codes(scram_login(fake, "jilles", "millet")) == ["904"]

@@ -446,6 +446,22 @@ def test_away_both_ways(gate: Gate) -> None:
     assert first.get("from") == f"{ROOM}/alice" and S.child_text(first, "show") == "away"
 
 
+def test_irc_display_name_shows_as_xep_0172_nick(gate: Gate) -> None:
+    alice = gate.irc("alice", "#chat", caps=("draft/metadata-2",))
+    gate.join(BOB, "bob")
+    gate.take()
+    alice.send("METADATA * SET display-name :Alice Liddell")
+    (shown,) = gate.take()
+    assert shown.get("from") == f"{ROOM}/alice"  # the occupant's nick stays
+    assert S.child_text(shown, "nick", S.NICK) == "Alice Liddell"
+    out = [e for e in gate.join(EVE, "eve") if e.get("from") == f"{ROOM}/alice"]
+    assert S.child_text(out[0], "nick", S.NICK) == "Alice Liddell"
+    alice.send("METADATA * SET display-name")
+    shown_to = {e.get("to"): e for e in gate.take()}
+    assert set(shown_to) == {BOB, EVE}
+    assert all(S.child(e, "nick", S.NICK) is None for e in shown_to.values())
+
+
 def test_irc_invite_becomes_a_mediated_invitation(gate: Gate) -> None:
     alice = gate.irc("alice", "#chat", "#secret")
     gate.join(BOB, "bob")

@@ -28,8 +28,16 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ircpsyc.channels import modes as M
-from ircpsyc.channels.place import Member, Place, PlaceObserver, PlaceRegistry, service_request
+from ircpsyc.channels.place import (
+    Member,
+    Place,
+    PlaceObserver,
+    PlaceRegistry,
+    metadata_entries,
+    service_request,
+)
 from ircpsyc.channels.replica import (
+    METADATA_COLUMNS,
     has_state,
     members_from,
     netburp_id,
@@ -335,6 +343,7 @@ class PlaceMasters(PlaceObserver):
         place.topic = packet.get(V.TOPIC)
         place.topic_setter = packet.get(V.TOPIC_SETTER)
         place.topic_time = number(packet.get(V.TOPIC_TIME))
+        place.metadata = metadata_entries(packet.rows(METADATA_COLUMNS))
         place.created = number(packet.get(V.TIME_CREATED), place.created)
         wanted = M.parse_channel_modes(packet.get(V.MODE), packet.get_list(V.LIST_PARAMETERS))
         letters = {c.mode for c in wanted.changes}

@@ -37,6 +37,7 @@ cast as one `_notice_place_mode`, so every member sees the same sequence.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
@@ -269,6 +270,25 @@ def service_request(
     return Packet(method, {V.SOURCE: service, V.TARGET: place}, out)
 
 
+# IRCv3 metadata limits (draft/metadata-2), the same for channels and persons.
+METADATA_MAX_KEYS = 20  # keys on one channel or person
+METADATA_MAX_VALUE_BYTES = 300  # of one value, in UTF-8
+METADATA_MAX_KEY_LENGTH = 64  # characters of a key name
+METADATA_KEY = re.compile(rf"[a-z0-9_./-]{{1,{METADATA_MAX_KEY_LENGTH}}}")  # the spec's names
+_NOT_IN_VALUES = str.maketrans("\r\n\0", "   ")  # a value never breaks a line
+
+
+def metadata_entries(pairs: Iterable[Sequence[str]]) -> dict[str, str]:
+    """Metadata from a request, a cast or another server: valid keys only, values
+    within `METADATA_MAX_VALUE_BYTES` and without line breaks."""
+    out: dict[str, str] = {}
+    for key, value in pairs:
+        if METADATA_KEY.fullmatch(key):
+            cut = value.encode()[:METADATA_MAX_VALUE_BYTES].decode("utf-8", "ignore")
+            out[key] = cut.translate(_NOT_IN_VALUES)
+    return out
+
+
 def _needs(rank: int, action: str) -> str:
     return f"You must have channel {M.RANK_NAMES[rank]} access or above to {action}"
 
@@ -325,6 +345,7 @@ class PlaceState:
         "lists",
         "lists_version",
         "members",
+        "metadata",
         "name",
         "topic",
         "topic_setter",
@@ -351,6 +372,7 @@ class PlaceState:
         self.lists_version = 0  # bumped on every change to +b/+e (members' mute caches)
         self.members: dict[str, Member] = {}  # normalized uniform -> member
         self.by_nick: dict[str, Member] = {}  # casefolded nick -> member
+        self.metadata: dict[str, str] = {}  # IRCv3 metadata: key -> value
 
     @property
     def secret(self) -> bool:
@@ -429,6 +451,8 @@ class PlaceView(Protocol):
     @property
     def by_nick(self) -> Mapping[str, Member]: ...
     @property
+    def metadata(self) -> Mapping[str, str]: ...
+    @property
     def secret(self) -> bool: ...
     def member(self, uniform: str) -> Member | None: ...
     def member_by_nick(self, nick: str) -> Member | None: ...
@@ -469,6 +493,7 @@ class StateHolder:
     lists_version: int = _in_state("lists_version")
     members: dict[str, Member] = _in_state("members")
     by_nick: dict[str, Member] = _in_state("by_nick")
+    metadata: dict[str, str] = _in_state("metadata")
 
     @property
     def secret(self) -> bool:
@@ -536,9 +561,10 @@ class Place(StateHolder):
         topic: str,
         topic_setter: str,
         topic_time: int,
+        metadata: Mapping[str, str] | None = None,
     ) -> None:
         """Give a new (empty) place the settings a service kept for it (ChanServ, at
-        creation): modes, key, limit, +f, the +b/+e/+I lists and the topic."""
+        creation): modes, key, limit, +f, the +b/+e/+I lists, the topic and metadata."""
         self.flags = set(flags)
         self.key = key
         self.limit = limit
@@ -551,6 +577,7 @@ class Place(StateHolder):
         self.topic = topic
         self.topic_setter = topic_setter
         self.topic_time = topic_time
+        self.metadata = dict(metadata or {})
 
     def date_topic(self, setter: str, when: int) -> None:
         """Credit the topic to who set it first (ChanServ's topic lock puts back a saved
@@ -1010,6 +1037,37 @@ class Place(StateHolder):
         self.topic_time = int(self.clock())
         self.cast(event)
 
+    # -- metadata (IRCv3 draft/metadata-2), set by the place's operators
+
+    def _set_metadata(self, packet: Packet) -> None:
+        authority = self._authority(packet)
+        actor = self.members.get(normalize(packet.source))
+        if actor is None and not authority:
+            return self._reply(packet, V.ERROR_NECESSARY_MEMBERSHIP)
+        if (actor is None or actor.rank() > OP) and not authority:
+            return self._deny(packet, _needs(OP, "change the channel's metadata"))
+        clear = packet.get(V.FLAG_CLEAR) == "1"
+        unset = list(self.metadata) if clear else packet.get_list(V.LIST_METADATA_UNSET)
+        unset = [key for key in unset if key in self.metadata]
+        wanted = packet.rows((V.LIST_METADATA_KEYS, V.LIST_METADATA_VALUES))
+        sets = list(metadata_entries(wanted).items())
+        new_keys = {key for key, _ in sets if key not in self.metadata}
+        if len(self.metadata) + len(new_keys) - len(unset) > METADATA_MAX_KEYS:
+            return self._reply(packet, V.ERROR_PLACE_METADATA_LIMIT)
+        for key in unset:
+            del self.metadata[key]
+        for key, value in sets:
+            self.metadata[key] = value
+        vars: dict[str, Value] = {
+            V.LIST_METADATA_KEYS: [key for key, _ in sets],
+            V.LIST_METADATA_VALUES: [value for _, value in sets],
+            V.LIST_METADATA_UNSET: unset,
+        }
+        if clear:
+            vars[V.FLAG_CLEAR] = "1"
+        if sets or unset or clear:
+            self.cast(self._actor_event(V.NOTICE_PLACE_METADATA, actor, packet, vars))
+
     # -- renaming (draft/channel-rename)
 
     def _rename(self, packet: Packet) -> None:
@@ -1390,6 +1448,7 @@ _DISPATCH = Dispatch(
         V.NOTICE_PLACE_LEAVE: Place._leave,
         V.MESSAGE_PUBLIC: Place._message,
         V.REQUEST_SET_TOPIC: Place._set_topic,
+        V.REQUEST_SET_METADATA: Place._set_metadata,
         V.REQUEST_KICK: Place._kick,
         V.REQUEST_INVITE: Place._invite,
         V.REQUEST_KNOCK: Place._knock,

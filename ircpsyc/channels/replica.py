@@ -43,6 +43,7 @@ from ircpsyc.channels.place import (
     PlaceState,
     PlaceView,
     StateHolder,
+    metadata_entries,
 )
 from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.context import ContextSlave, Order, counter_of
@@ -99,6 +100,7 @@ def place_state(place: PlaceView, departed: Iterable[tuple[str, int]] = ()) -> d
         **columns(MEMBER_COLUMNS, [_member_row(m) for m in members]),
         **columns(MASK_COLUMNS, [(e.mask, mode, e.setter, str(e.set_at)) for mode, e in entries]),
         **columns(DEPARTED_COLUMNS, [(uniform, str(counter)) for uniform, counter in gone]),
+        **columns(METADATA_COLUMNS, list(place.metadata.items())),
     }
 
 
@@ -114,6 +116,16 @@ MEMBER_COLUMNS = (
 )
 MASK_COLUMNS = (V.LIST_MASKS, V.LIST_MASKS_MODES, V.LIST_MASKS_SETTERS, V.LIST_MASKS_TIMES)
 DEPARTED_COLUMNS = (V.LIST_DEPARTED, V.LIST_DEPARTED_COUNTERS)
+METADATA_COLUMNS = (V.LIST_METADATA_KEYS, V.LIST_METADATA_VALUES)
+
+
+def apply_metadata(metadata: dict[str, str], packet: Packet) -> None:
+    """Apply a `_notice_place_metadata` cast to a copy of a place's metadata."""
+    if packet.get(V.FLAG_CLEAR) == "1":
+        metadata.clear()
+    for key in packet.get_list(V.LIST_METADATA_UNSET):
+        metadata.pop(key, None)
+    metadata.update(metadata_entries(packet.rows(METADATA_COLUMNS)))
 
 
 def _member_row(m: Member) -> tuple[str, str, str, str, str, str, str]:
@@ -307,6 +319,8 @@ class Replica(StateHolder):
             self.topic_time = _int(packet.get(V.TIME)) // 1000
         elif method.startswith(V.NOTICE_PLACE_MODE):
             self._apply_modes(packet)
+        elif method.startswith(V.NOTICE_PLACE_METADATA):
+            apply_metadata(self.metadata, packet)
 
     def _rename(self, old_uniform: str, new_uniform: str, home_nick: str) -> None:
         member = self.members.pop(normalize(old_uniform), None)
@@ -390,6 +404,7 @@ class Replica(StateHolder):
         self.topic = packet.get(V.TOPIC)
         self.topic_setter = packet.get(V.TOPIC_SETTER)
         self.topic_time = _int(packet.get(V.TOPIC_TIME))
+        self.metadata = metadata_entries(packet.rows(METADATA_COLUMNS))
         self.flags = set()
         self.key = ""
         self.limit = 0

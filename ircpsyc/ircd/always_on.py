@@ -97,7 +97,12 @@ class AlwaysOn(PersonObserver):
     def here(self, account: Account) -> bool:
         """Whether `account`'s person lives on this server (its home)."""
         nickserv = self.core.nickserv
-        return nickserv is not None and nickserv.sync.home_of(account) == self.core.name
+        # Server names compare folded: the sync keeps its host lowercased, a config may
+        # spell it with capitals (irctest's My.Little.Server).
+        return (
+            nickserv is not None
+            and nickserv.sync.home_of(account).lower() == self.core.name.lower()
+        )
 
     # -- the last session leaves
 
@@ -263,12 +268,15 @@ class AlwaysOn(PersonObserver):
         client.seen = NOTHING_SEEN
         client.account = account.name
         client.away = record.away
-        core.persons.add(client)
+        client.metadata = core.account_metadata.load(account.name)  # IRCv3 metadata
+        key = core.persons.add(client)
         for mode in record.modes:
             if mode in KEPT_MODES:
                 client.set_mode(mode, True)
-        self.persons[account.folded] = client
-        self.service.unused(account.folded, record.last_used)
+        folded = account.folded
+        folded = key if folded == key else folded  # one string for every table
+        self.persons[folded] = client
+        self.service.unused(folded, record.last_used)
         later = []
         for name in record.channels:
             target = core.net.place_uniform(name)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from ircpsyc.channels.place import METADATA_MAX_KEYS, METADATA_MAX_VALUE_BYTES
+
 ACCOUNT_NOTIFY: Final = "account-notify"
 ACCOUNT_TAG: Final = "account-tag"
 AWAY_NOTIFY: Final = "away-notify"
@@ -28,6 +30,12 @@ MULTILINE: Final = "draft/multiline"
 CHANNEL_RENAME: Final = "draft/channel-rename"  # RENAME lines instead of PART and JOIN
 EXTENDED_ISUPPORT: Final = "draft/extended-isupport"  # ISUPPORT command, also before registering
 PRE_AWAY: Final = "draft/pre-away"  # AWAY before registration
+# IRCv3 metadata (ircpsyc.ircd.metadata): the spec's draft name and the one irctest
+# and newer clients ask for; either turns the same feature on.
+METADATA: Final = "draft/metadata-2"
+METADATA_3: Final = "draft/metadata-3"
+METADATA_CAPS: Final = frozenset({METADATA, METADATA_3})
+METADATA_MAX_SUBS: Final = 50  # keys one session may subscribe to
 READ_MARKER: Final = "draft/read-marker"  # MARKREAD (ircpsyc.ircd.commands.readmarker)
 MULTILINE_BATCH: Final = "draft/multiline"  # the client batch type (ircpsyc.ircd.multiline)
 CHATHISTORY_BATCH: Final = "chathistory"  # the batch type of replayed lines
@@ -40,6 +48,11 @@ EVENT_PLAYBACK: Final = "draft/event-playback"
 # Offered only while the account service runs (IRCServer.extra_caps).
 SASL: Final = "sasl"
 ACCOUNT_REGISTRATION: Final = "draft/account-registration"
+
+METADATA_VALUE: Final = (
+    f"before-connect,max-subs={METADATA_MAX_SUBS},max-keys={METADATA_MAX_KEYS},"
+    f"max-value-bytes={METADATA_MAX_VALUE_BYTES}"
+)
 
 # Capabilities offered by default; a value (302) follows "=" in CAP LS.
 SUPPORTED: dict[str, str] = {
@@ -58,6 +71,8 @@ SUPPORTED: dict[str, str] = {
     LABELED_RESPONSE: "",
     MESSAGE_REDACTION: "",
     MESSAGE_TAGS: "",
+    METADATA: METADATA_VALUE,
+    METADATA_3: METADATA_VALUE,
     MULTI_PREFIX: "",
     MULTILINE: f"max-bytes={MULTILINE_MAX_BYTES},max-lines={MULTILINE_MAX_LINES}",
     NO_IMPLICIT_NAMES: "",

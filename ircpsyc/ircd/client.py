@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ircpsyc.ircd import caps as C
+from ircpsyc.ircd import metadata as meta
 from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.lines import add_tag, line, server_time
 from ircpsyc.ircd.read_markers import send_marker
@@ -43,7 +44,7 @@ class Client(Person):
     lines (the person record is `ircpsyc.persons.person.Person`)."""
 
     __slots__ = ("core", "origins")
-    sessions: list[Session]
+    sessions: tuple[Session, ...]
 
     def __init__(self, core: IRCServer, session: Session, now: float) -> None:
         nick = session.nick
@@ -59,7 +60,7 @@ class Client(Person):
             seen=16,
         )
         self.core = core
-        self.sessions = [session]
+        self.sessions = (session,)
         self.account = session.account
         # What one of several sessions said to a channel, until its echo comes back:
         # (casefolded channel, method, text, session).  Local only, never on the wire.
@@ -302,9 +303,46 @@ class Client(Person):
             )  # before the end of NAMES
             if C.NO_IMPLICIT_NAMES not in session.caps:
                 send_names(session, place)
+            if session.metadata_subs and meta.enabled(session.caps):
+                self._metadata_burst(session, place)
         if not self.core.places.is_home_of(place):  # homed elsewhere
             for observer in self.core.person_observers:
                 observer.remote_channel_entered(self, place)
+
+    def _metadata_burst(self, session: Session, place: PlaceView) -> None:
+        """On JOIN: the subscribed keys of the channel and of its other members."""
+        server = self.core.name
+        lines = meta.subscribed_lines(server, session, place.name, dict(place.metadata))
+        for member in list(place.members.values()):
+            if member.uniform == self.uniform:
+                continue
+            found = self.core.find(member.nick)
+            if found is not None and found.metadata:
+                lines += meta.subscribed_lines(server, session, found.nick, found.metadata)
+        if lines:
+            self.core.send_metadata(session, place.name, lines)
+
+    def _on_metadata(self, packet: Packet) -> None:
+        """A channel's metadata changed: the answer to who changed it, and the
+        subscribers' notifications."""
+        changes: dict[str, str | None] = {
+            k: v for k, v in packet.rows((V.LIST_METADATA_KEYS, V.LIST_METADATA_VALUES))
+        }
+        changes.update({k: None for k in packet.get_list(V.LIST_METADATA_UNSET)})
+        target = packet.get(V.NICK_PLACE)
+        server = self.core.name
+        if packet.routing.get(V.SOURCE_RELAY) != self.uniform:
+            meta.tell_change(server, self.sessions, target, changes)
+            return
+        for session in self.sessions:
+            if not meta.enabled(session.caps):
+                continue
+            lines = [meta.key_value(server, session.nick, target, k, v) for k, v in changes.items()]
+            if packet.get(V.FLAG_CLEAR) == "1":
+                self.core.send_metadata(session, target, lines)
+            else:
+                for data in lines:
+                    session.send(data)
 
     def _on_leave(self, packet: Packet) -> None:
         if packet.routing.get(V.SOURCE_RELAY) == self.uniform:
@@ -776,6 +814,7 @@ _DISPATCH = Dispatch(
         V.ECHO_PLACE_INVITE: Client._on_invite_echo,
         V.NOTICE_PLACE_OVERRIDE: Client._on_override,
         V.NOTICE_PLACE_REDACT: Client._on_redact,
+        V.NOTICE_PLACE_METADATA: Client._on_metadata,
         V.NOTICE_PLACE_RENAME: Client._on_rename,
         V.NOTICE_PRIVATE_REDACT: Client._on_redact_private,
         V.NOTICE_PLACE_KNOCK: Client._on_knock,

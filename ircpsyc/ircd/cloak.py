@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING
 from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.lines import line
 from ircpsyc.netaddr import parse_address
+from ircpsyc.persons.person import mode_set
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -139,7 +140,7 @@ class Cloaks:
             return
         cloak = self.cloak_of(client.ip)
         if cloak:
-            client.modes.add(MODE)
+            client.modes = mode_set(client.modes | {MODE})
             client.host = cloak
 
     def welcome(self, session: PersonSession) -> None:

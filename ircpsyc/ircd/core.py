@@ -24,6 +24,7 @@ from ircpsyc.channels.extbans import ACCOUNT as ACCOUNT_EXTBAN
 from ircpsyc.channels.extbans import ISUPPORT_EXTBAN
 from ircpsyc.channels.place import PlaceRegistry
 from ircpsyc.ircd import caps as C
+from ircpsyc.ircd import metadata as meta
 from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.client import Client, notify_watchers
 from ircpsyc.ircd.lines import line
@@ -171,6 +172,8 @@ class IRCServer:
         self.offload: Offload = inline_offload
         # Echoes of channel lines wait for their history commit (the server installs it).
         self.durable: DurableEcho | None = None
+        # IRCv3 metadata of accounts, in the store once the server attaches one.
+        self.account_metadata = meta.AccountMetadata()
         self.apply_config(config)
 
     # Built by the composition root (ircpsyc.assemble.front_end) right after this.
@@ -340,6 +343,10 @@ class IRCServer:
         self.reserved.pop(casefold(session.nick), None)
         client = Client(self, session, self.clock())
         client.away = client.aggregate_away()  # draft/pre-away
+        client.metadata = session.pre_metadata  # METADATA * SET before registration
+        session.pre_metadata = {}
+        if client.account:
+            meta.logged_in(client, self.account_metadata)
         session.client = client
         self._registered(session)
         self.persons.add(client)
@@ -405,8 +412,14 @@ class IRCServer:
             del self.reserved[casefold(session.nick)]
         session.nick = person.nick
         session.client = person
-        person.sessions.append(session)
+        person.sessions = (*person.sessions, session)
         self._registered(session)
+        if session.pre_metadata:  # METADATA * SET before registration: the person's now
+            changes = meta.diff(person.metadata, {**person.metadata, **session.pre_metadata})
+            person.metadata.update(session.pre_metadata)
+            session.pre_metadata = {}
+            self.account_metadata.save(person.account, changes)
+            meta.changed(person, self.name, changes, session)
         self.welcome(session)
         modes = "".join(sorted(person.modes - {"x"}))  # +x was shown by the welcome
         if modes:
@@ -455,9 +468,27 @@ class IRCServer:
         self.send_isupport(session)
         self.cloaks.welcome(session)  # 396: the displayed host
         send_lusers(session)
+        if meta.enabled(session.caps):  # its metadata, before the end of the MOTD
+            self.send_metadata(session, nick, client.metadata)
         send_motd(session)
         self.cloaks.welcomed(session)  # MODE +x
         del nick
+
+    def send_metadata(
+        self, session: Session, target: str, lines: dict[str, str] | list[bytes]
+    ) -> None:
+        """A `metadata` batch for `target`: RPL_KEYVALUE for every key of a dict, or
+        the lines given (bare without batch)."""
+        if isinstance(lines, dict):
+            lines = [
+                meta.key_value(self.name, session.nick, target, k, v) for k, v in lines.items()
+            ]
+        if C.BATCH not in session.caps:
+            for data in lines:
+                session.send(data)
+            return
+        for data in meta.batch_lines(self.name, self.new_batch_id(), target, lines):
+            session.send(data)
 
     def send_isupport(self, session: Session) -> None:
         tokens = self.isupport

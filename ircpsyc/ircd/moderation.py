@@ -119,7 +119,7 @@ class Moderation(PersonObserver):
     def session_gone(self, session: Session, reason: str) -> None:
         """A connection ended; a quit notice when it was a client's last one."""
         client = session.client
-        if client is None or client.sessions != [session] or not self.snomasks.masks:
+        if client is None or client.sessions != (session,) or not self.snomasks.masks:
             return
         self.snomasks.send(
             "q",

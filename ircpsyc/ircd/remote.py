@@ -18,6 +18,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from ircpsyc.ircd import caps as C
+from ircpsyc.ircd import metadata as meta
 from ircpsyc.ircd.client import Client
 from ircpsyc.ircd.lines import line
 from ircpsyc.ircd.names import guest_nick
@@ -55,6 +56,19 @@ class Roster(NetworkRoster):
     def away_changed_far(self, found: RemotePerson) -> None:
         data = line(found.prefix, "AWAY", *([found.away] if found.away else []))
         self._to_sharing(found, data, C.AWAY_NOTIFY)
+
+    def metadata_changed_far(
+        self, found: RemotePerson, old: dict[str, str], new: dict[str, str]
+    ) -> None:
+        """Tell the subscribers here; keep what a person with an account set for the
+        account (a change it made, so the next login anywhere finds it)."""
+        changes = meta.diff(old, new)
+        if found.account:
+            kept: dict[str, str | None] = (
+                changes if old else {k: v for k, v in changes.items() if v is not None}
+            )
+            self.core.account_metadata.save(found.account, kept)
+        meta.tell_change(self.core.name, meta.audience(found), found.nick, changes)
 
     def realname_changed_far(self, found: RemotePerson) -> None:
         self._to_sharing(found, line(found.prefix, "SETNAME", found.realname), C.SETNAME)

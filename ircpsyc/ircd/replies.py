@@ -70,9 +70,9 @@ def send_member_names(
         s.numeric(N.RPL_ENDOFNAMES, channel, "End of /NAMES list")
 
 
-def _modes_of(s: ReplySession, nick: str) -> set[str]:
+def _modes_of(s: ReplySession, nick: str) -> frozenset[str]:
     client = s.core.find(nick)
-    return client.modes if client is not None else set()
+    return client.modes if client is not None else frozenset()
 
 
 _LIST_REPLIES = {

@@ -29,6 +29,15 @@ MAX_TAGS_TOTAL = 8191
 NO_CAPS: frozenset[str] = frozenset()  # a session's capabilities before CAP REQ
 
 
+def _command_of(body: bytes) -> str:
+    """The command of a raw line (without tags), for a FAIL about the line itself."""
+    words = body.split()
+    if words and words[0][:1] == b":":
+        words = words[1:]
+    word = words[0].decode("ascii", "replace").upper() if words else ""
+    return word if word.isalpha() else "*"
+
+
 class Traffic(NamedTuple):
     """What one connection has carried (STATS l): its send queue and both directions."""
 
@@ -64,6 +73,7 @@ class Session:
         "label",
         "last_recv",
         "last_refill",
+        "metadata_subs",
         "multiline",
         "nick",
         "nick_refused",
@@ -71,6 +81,7 @@ class Session:
         "password",
         "ping_sent",
         "port",
+        "pre_metadata",
         "rb",
         "realname",
         "registered",
@@ -122,6 +133,8 @@ class Session:
         self.away = ""
         self.away_at = 0.0  # when it was set: the newest message is the person's
         self.device = ""  # the client id of `account@device` logins ("" for none)
+        self.metadata_subs: dict[str, None] = {}  # metadata keys subscribed to, in order
+        self.pre_metadata: dict[str, str] = {}  # METADATA * SET before registration
 
     # -- output
 
@@ -200,7 +213,7 @@ class Session:
             try:
                 raw.decode("utf-8")
             except UnicodeDecodeError:
-                self.fail("*", "INVALID_UTF8", "Message rejected: not valid UTF-8")
+                self.fail(_command_of(body), "INVALID_UTF8", "Message rejected: not valid UTF-8")
                 return
         if "\0" in text:
             text = text.replace("\0", "")

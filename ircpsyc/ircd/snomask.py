@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from ircpsyc.config import SNOMASK_LETTERS
 from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.lines import line
+from ircpsyc.persons.person import mode_set
 
 if TYPE_CHECKING:
     from ircpsyc.ircd.ports import Named
@@ -77,10 +78,10 @@ class Snomasks:
         """Set a client's mask (and user mode +s with it); empty removes it."""
         if letters and client.is_oper:
             self.masks[client] = letters
-            client.modes.add("s")
+            client.modes = mode_set(client.modes | {"s"})
         else:
             self.masks.pop(client, None)
-            client.modes.discard("s")
+            client.modes = mode_set(client.modes - {"s"})
 
     def forget(self, client: Person) -> None:
         self.masks.pop(client, None)

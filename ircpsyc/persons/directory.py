@@ -92,8 +92,9 @@ class PersonDirectory(Generic[C, L]):
         self.letting_go: set[Person] = set()
         self.roster: NetworkPersons | None = None  # the other servers' persons, once linked
         # casefolded account -> the persons of a session here logged in to it (the first
-        # is the one a new connection of the account attaches to: multiclient)
-        self.by_account: dict[str, list[C]] = {}
+        # is the one a new connection of the account attaches to: multiclient); tuples,
+        # as a list's spare room would cost every always-on person (issue 13)
+        self.by_account: dict[str, tuple[C, ...]] = {}
 
     # -- finding and taking nicks
 
@@ -135,15 +136,20 @@ class PersonDirectory(Generic[C, L]):
         if old_account:
             self._unindex(client, old_account)
         if client.account and self.clients.get(casefold(client.nick)) is client:
-            self.by_account.setdefault(casefold(client.account), []).append(client)
+            self._index(casefold(client.account), client)
 
     def _unindex(self, client: Person, account: str) -> None:
         folded = casefold(account)
         found = self.by_account.get(folded)
         if found is not None and client in found:
-            found.remove(client)
-            if not found:
+            rest = tuple(p for p in found if p is not client)
+            if rest:
+                self.by_account[folded] = rest
+            else:
                 del self.by_account[folded]
+
+    def _index(self, folded: str, client: C) -> None:
+        self.by_account[folded] = (*self.by_account.get(folded, ()), client)
 
     def mode_changed(self, person: Person, mode: str, on: bool) -> None:
         if mode in COUNTED_MODES and self.clients.get(casefold(person.nick)) is person:
@@ -151,12 +157,18 @@ class PersonDirectory(Generic[C, L]):
 
     # -- coming and going
 
-    def add(self, client: C) -> None:
-        """A person of a session here comes online: found by nick, reached by uniform."""
-        self.clients[casefold(client.nick)] = client
+    def add(self, client: C) -> str:
+        """A person of a session here comes online: found by nick, reached by uniform.
+
+        Returns its key in `clients` (its casefolded nick), for other tables to share.
+        """
+        key = casefold(client.nick)
+        self.clients[key] = client
         self.router.register(client)
         if client.account:
-            self.by_account.setdefault(casefold(client.account), []).append(client)
+            folded = casefold(client.account)
+            self._index(key if folded == key else folded, client)
+        return key
 
     def tell_online(self, client: C) -> None:
         """Tell MONITOR watchers and the observers that `client` came online (after its
@@ -194,7 +206,7 @@ class PersonDirectory(Generic[C, L]):
             self._unindex(client, client.account)
         self.router.unregister(client.uniform, client)
         self.remember(client)
-        for folded in list(client.monitoring):
+        for folded in list(client.monitoring or ()):
             self.unmonitor(client, folded)
         self.announce_offline(client.nick)
         for observer in self.observers:
@@ -239,7 +251,8 @@ class PersonDirectory(Generic[C, L]):
     # -- MONITOR
 
     def unmonitor(self, watcher: Person, folded: str) -> None:
-        watcher.monitoring.pop(folded, None)
+        if watcher.monitoring is not None:
+            watcher.monitoring.pop(folded, None)
         watchers = self.monitors.get(folded)
         if watchers is not None:
             watchers.discard(watcher)

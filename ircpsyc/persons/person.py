@@ -31,6 +31,25 @@ if TYPE_CHECKING:
 NO_ADDRESS = "255.255.255.255"
 
 
+NO_MODES: frozenset[str] = frozenset()
+# The distinct user-mode sets in use, shared by the persons that have them (a person
+# kept online with no session must cost little: issue 13).  Bounded, as another
+# server's roster may send any letters.
+_MODE_SETS: dict[frozenset[str], frozenset[str]] = {NO_MODES: NO_MODES}
+_MODE_SETS_MAX = 4096
+
+
+def mode_set(modes: frozenset[str] | set[str] | str) -> frozenset[str]:
+    """The shared frozenset of these user modes."""
+    key = frozenset(modes)
+    found = _MODE_SETS.get(key)
+    if found is not None:
+        return found
+    if len(_MODE_SETS) < _MODE_SETS_MAX:
+        _MODE_SETS[key] = key
+    return key
+
+
 class Location(Protocol):
     """One session of a person, as its front-end provides it."""
 
@@ -92,6 +111,7 @@ class Person:
         "host",
         "ip",
         "last_active",
+        "metadata",
         "modes",
         "monitoring",
         "nick",
@@ -121,7 +141,8 @@ class Person:
         self.directory = directory
         # Its sessions, each a `Location` of its front-end (typed by the front-end's
         # subclass: an IRC `Client` has IRC sessions).
-        self.sessions: list[Any] = []
+        # A tuple, replaced as sessions come and go (rarely): none is the shared ().
+        self.sessions: tuple[Any, ...] = ()
         self.uniform = uniform
         self.nick = nick
         self.user = user
@@ -130,7 +151,8 @@ class Person:
         self.ip = ip
         self.account = ""
         self.away = ""
-        self.modes: set[str] = set()
+        # Shared among persons with the same modes (`mode_set`): most have one of a few.
+        self.modes: frozenset[str] = NO_MODES
         self.oper_name = ""
         self.channels: dict[str, PlaceView] = {}  # casefolded channel name -> place view
         self.signon = signon
@@ -140,8 +162,10 @@ class Person:
         # most never see a QUIT or NICK twice.
         self.seen: deque[str] | None = None
         self.seen_limit = seen
-        self.monitoring: dict[str, str] = {}  # casefolded nick -> nick as given
+        # Casefolded nick -> nick as given; None until it monitors someone.
+        self.monitoring: dict[str, str] | None = None
         self.quit_reason = ""  # set as the last session goes: the roster tells the network
+        self.metadata: dict[str, str] = {}  # IRCv3 metadata (display-name, avatar ...)
 
     def saw(self, event_id: str) -> None:
         """Remember a person event (QUIT, NICK) shown, so another copy is not."""
@@ -182,10 +206,7 @@ class Person:
         """Set or clear a user mode; False when nothing changed."""
         if on == (mode in self.modes):
             return False
-        if on:
-            self.modes.add(mode)
-        else:
-            self.modes.discard(mode)
+        self.modes = mode_set(self.modes | {mode} if on else self.modes - {mode})
         self.directory.mode_changed(self, mode, on)
         return True
 
@@ -241,7 +262,7 @@ class Person:
 
     def detach(self, session: Location, reason: str) -> None:
         if session in self.sessions:
-            self.sessions.remove(session)
+            self.sessions = tuple(s for s in self.sessions if s is not session)
         if not self.sessions and not self.directory.keeps(self, reason):
             self.quit(reason)
 
@@ -324,6 +345,9 @@ class PersonObserver(Generic[P, S]):
 
     def away_changed(self, client: P) -> None:
         """The person set or cleared AWAY."""
+
+    def metadata_changed(self, client: P) -> None:
+        """The person's metadata (`client.metadata`) changed."""
 
     def gateway_away(self, client: Person) -> None:
         """A gateway user (a person whose sessions are another front-end's) set or

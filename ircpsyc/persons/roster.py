@@ -30,10 +30,12 @@ for persons on other servers.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from ircpsyc.persons.person import NO_ADDRESS, Person, PersonObserver
+from ircpsyc.channels.place import metadata_entries
+from ircpsyc.persons.person import NO_ADDRESS, Person, PersonObserver, mode_set
 from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.context import ContextMaster, ContextSlave, ServerContext, counter_of
 from ircpsyc.psyc_backend.network import Network, host_of
@@ -55,6 +57,8 @@ ROSTER = "$roster"
 FIELDS: tuple[str, ...] = ("nick", "user", "host", "realname", "account", "away", "modes")
 FIELDS += ("signon", "since", "active")  # active: last activity (WHOIS idle), coarse
 FIELDS += ("ip",)  # stays inside the network: for DLINE <nick>, and auspex opers' WHOIS
+FIELDS += ("metadata",)  # IRCv3 metadata, a JSON object of key -> value
+METADATA_MAX_BYTES = 32_768  # a longer `_metadata` from a peer is ignored
 ACTIVE_STEP = 30  # seconds: idle times are coarse, so the roster is not cast per line
 MAX_PENDING = 1000  # casts of another roster kept while its whole copy is on its way
 # A snapshot: a person per row, as parallel `_list_*` columns.
@@ -83,7 +87,7 @@ class RemotePerson(Person):
             if name in fields:
                 setattr(self, name, fields[name])
         if "modes" in fields:
-            self.modes = set(fields["modes"])
+            self.modes = mode_set(fields["modes"])
         if "signon" in fields:
             self.signon = self.last_active = _time(fields["signon"])
         if "since" in fields:
@@ -92,6 +96,8 @@ class RemotePerson(Person):
             self.last_active = _time(fields["active"])
         if fields.get("ip"):
             self.ip = fields["ip"]
+        if "metadata" in fields:
+            self.metadata = metadata_of(fields["metadata"])
 
     @property
     def channels(self) -> dict[str, PlaceView]:
@@ -109,6 +115,25 @@ class RemotePerson(Person):
 
 def _int(text: str, default: int = 0) -> int:
     return number(text, default)
+
+
+def metadata_text(metadata: dict[str, str]) -> str:
+    """A person's metadata as the roster carries it (`{}` for none: never empty, so
+    a person that removed its last key is seen to have done so)."""
+    return json.dumps(metadata, sort_keys=True, ensure_ascii=False)
+
+
+def metadata_of(text: str) -> dict[str, str]:
+    """The metadata another server's roster sent; anything malformed reads as none."""
+    if not text or len(text) > METADATA_MAX_BYTES:
+        return {}
+    try:
+        found = json.loads(text)
+    except ValueError:
+        return {}
+    if not isinstance(found, dict):
+        return {}
+    return metadata_entries((k, v) for k, v in found.items() if isinstance(v, str))
 
 
 def _time(text: str) -> float:
@@ -130,6 +155,7 @@ def fields_of(client: Person, since: int) -> dict[str, str]:
         "since": str(since),
         "active": str(int(client.last_active) // ACTIVE_STEP * ACTIVE_STEP),
         "ip": client.ip,
+        "metadata": metadata_text(client.metadata),
     }
 
 
@@ -174,7 +200,9 @@ class Roster(PersonObserver[Person, Any]):
         # Counters grow across restarts: they start at the time in microseconds.
         self.master = ContextMaster(int(directory.clock() * 1_000_000))
         self.since: dict[str, int] = {}  # local person key -> when it took its nick (ms)
-        self.shown: dict[str, tuple[str, ...]] = {}  # local person key -> last fields sent
+        # Local person key -> hash of the last fields sent (a hash, not the fields: a
+        # person kept online with no session must cost little, issue 13).
+        self.shown: dict[str, int] = {}
         self.replicas: dict[str, RosterReplica] = {}
         self.collisions = 0
         directory.roster = self
@@ -243,7 +271,7 @@ class Roster(PersonObserver[Person, Any]):
 
     def person_online(self, client: Person) -> None:
         fields = fields_of(client, self._since(client))
-        self.shown[normalize(client.uniform)] = tuple(fields.values())
+        self.shown[normalize(client.uniform)] = hash(tuple(fields.values()))
         self._cast(V.NOTICE_ROSTER_ENTER, client.uniform, _vars(fields))
         self._check_local(client)
 
@@ -254,7 +282,7 @@ class Roster(PersonObserver[Person, Any]):
         self.shown.pop(old_key, None)
         since = self.since[normalize(client.uniform)] = int(self.directory.clock() * 1000)
         fields = fields_of(client, since)
-        self.shown[normalize(client.uniform)] = tuple(fields.values())
+        self.shown[normalize(client.uniform)] = hash(tuple(fields.values()))
         vars = _vars(fields)
         vars[V.UNIFORM_NEW] = client.uniform
         self._cast(V.NOTICE_ROSTER_NICK, old_uniform, vars)
@@ -274,6 +302,9 @@ class Roster(PersonObserver[Person, Any]):
     def away_changed(self, client: Person) -> None:
         self._update(client)
 
+    def metadata_changed(self, client: Person) -> None:
+        self._update(client)
+
     def local_person(self, nick: str) -> Person | None:
         """A person of this server: of a session here, or a gateway (XMPP) user."""
         return self.directory.local_person(nick)
@@ -288,7 +319,7 @@ class Roster(PersonObserver[Person, Any]):
         if self.local_person(client.nick) is not client:
             return
         fields = fields_of(client, self._since(client))
-        values = tuple(fields.values())
+        values = hash(tuple(fields.values()))
         if self.shown.get(key) == values:
             return
         self.shown[key] = values
@@ -367,6 +398,8 @@ class Roster(PersonObserver[Person, Any]):
             replica.by_nick[casefold(found.nick)] = found
             self._online(found)
             self.connected_far(found)
+            if found.metadata:
+                self.metadata_changed_far(found, {}, found.metadata)
         elif method.startswith(V.NOTICE_ROSTER_LEAVE):
             gone = self._forget(replica, key)
             if gone is not None:
@@ -389,7 +422,10 @@ class Roster(PersonObserver[Person, Any]):
             if person_now is not None:
                 away, old_prefix = person_now.away, person_now.prefix
                 realname, user, host = person_now.realname, person_now.user, person_now.host
+                metadata = person_now.metadata
                 person_now.update(_from_vars(packet))
+                if person_now.metadata != metadata:
+                    self.metadata_changed_far(person_now, metadata, person_now.metadata)
                 if person_now.away != away:
                     self.away_changed_far(person_now)
                 if person_now.realname != realname:
@@ -489,6 +525,11 @@ class Roster(PersonObserver[Person, Any]):
 
     def away_changed_far(self, found: RemotePerson) -> None:
         """A remote person set or cleared AWAY."""
+
+    def metadata_changed_far(
+        self, found: RemotePerson, old: dict[str, str], new: dict[str, str]
+    ) -> None:
+        """A remote person's metadata changed from `old` to `new`."""
 
     def realname_changed_far(self, found: RemotePerson) -> None:
         """A remote person's realname changed."""

@@ -48,7 +48,10 @@ def casefold(name: str) -> str:
     # Names are nearly always ASCII, and this runs a few times per command: lower()
     # and four replace() calls cost a fraction of a translate(), which looks every
     # character up in the table.
-    return name.lower().replace("[", "{").replace("]", "}").replace("\\", "|").replace("~", "^")
+    folded = name.lower().replace("[", "{").replace("]", "}").replace("\\", "|").replace("~", "^")
+    # A name that folds to itself is returned as it is: tables keyed by a folded name
+    # then share one string with it (a person kept online must cost little: issue 13).
+    return name if folded == name else folded
 
 
 class UniformError(ValueError):

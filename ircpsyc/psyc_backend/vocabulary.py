@@ -87,6 +87,7 @@ STATUS_PLACE_BANNED = "_status_place_banned"  # psyced: a kick done, with `_list
 REQUEST_INVITE = "_request_invite"  # invite a person (INVITE)
 REQUEST_KNOCK = "_request_knock"  # ask the operators to be let in (KNOCK)
 REQUEST_REDACT = "_request_redact"  # take back a line said in the place (REDACT)
+REQUEST_SET_METADATA = "_request_set_metadata"  # set, unset or clear channel metadata (METADATA)
 REQUEST_RENAME = "_request_rename"  # give the place a new name, keeping everything (RENAME)
 
 # -- Place: answers to the one who asked -------------------------------------
@@ -114,6 +115,7 @@ NOTICE_PLACE_INVITED = "_notice_place_invited"  # to who could invite too: an in
 NOTICE_PLACE_KNOCK = "_notice_place_knock"  # to the operators: someone knocks
 NOTICE_PLACE_OVERRIDE = "_notice_place_override"  # an oper overrode the place's rules
 NOTICE_PLACE_REDACT = "_notice_place_redact"  # a line was taken back (IRCv3 REDACT)
+NOTICE_PLACE_METADATA = "_notice_place_metadata"  # the place's metadata changed (METADATA)
 NOTICE_PLACE_RENAME = "_notice_place_rename"  # the place has a new name (draft/channel-rename)
 
 # -- Place: refusals ----------------------------------------------------------
@@ -133,6 +135,7 @@ ERROR_PLACE_MESSAGE_FORBIDDEN = "_error_place_message_forbidden"  # cannot speak
 ERROR_PLACE_MODE_INVALID = "_error_place_mode_invalid"  # a mode's parameter is wrong (696)
 ERROR_PLACE_MODE_UNKNOWN = "_error_place_mode_unknown"  # no such mode letter (472)
 ERROR_PLACE_PRIVILEGE_OPERATOR = "_error_place_privilege_operator"  # needs a higher rank (482)
+ERROR_PLACE_METADATA_LIMIT = "_error_place_metadata_limit"  # the place holds its most keys
 ERROR_PLACE_TARGET_MEMBERSHIP = "_error_place_target_membership"  # the target is not in (441)
 ERROR_PLACE_REDACT = "_error_place_redact"  # family: a REDACT was refused (FAIL REDACT)
 ERROR_PLACE_REDACT_FORBIDDEN = "_error_place_redact_forbidden"  # not yours, not an op
@@ -374,6 +377,12 @@ KEY = "_key"  # the place key given with a join (+k)
 LIST_PARAMETERS = "_list_parameters"  # parameters of a mode change
 ACTION = "_action"  # what an oper override did
 FLAG_OVERRIDE = "_flag_override"  # an oper asks to override the place's rules
+FLAG_CLEAR = "_flag_clear"  # metadata: remove every key (METADATA CLEAR)
+LIST_METADATA_KEYS = "_list_metadata_keys"  # metadata keys set (a change, or a place's state)
+LIST_METADATA_VALUES = "_list_metadata_values"  # their values (same order)
+LIST_METADATA_UNSET = "_list_metadata_unset"  # metadata keys removed by a change
+METADATA = "_metadata"  # a person's metadata as a JSON object (roster field)
+LIST_METADATA = "_list_metadata"  # the same per person in a roster snapshot
 REASON = "_reason"  # why (kick, part, quit, errors)
 METHOD_RELAY = "_method_relay"  # the method of the packet an error answers
 LIST_MEMBERS = "_list_members"  # member uniforms (state, echo of an enter)

@@ -656,6 +656,7 @@ class Accounts:
 
         def delete(db: sqlite_utils.Database) -> None:
             db.execute("DELETE FROM account_certs WHERE account = ?", (folded,))
+            db.execute("DELETE FROM account_metadata WHERE account = ?", (folded,))  # IRCv3
             db.execute("DELETE FROM accounts WHERE folded = ?", (folded,))
             _bury(db, tombstone)
 
@@ -887,7 +888,10 @@ class ScramServer:
     def __init__(self, accounts: Accounts, nonce: Callable[[], str] | None = None) -> None:
         self.accounts = accounts
         self._nonce = nonce or (lambda: secrets.token_urlsafe(24))
-        self.username = ""
+        self.username = ""  # the account part of the SCRAM username
+        # `account@device` (a client id, as Ergo takes it): the device part, else "".
+        # The proof covers the username as sent; the salted password does not.
+        self.device = ""
         self.account: Account | None = None
         self._credentials: ScramCredentials | None = None
         self._gs2_header = ""
@@ -913,12 +917,14 @@ class ScramServer:
             raise ScramError("client-first must start with n= and r=")
         if any(key == "m" for key, _ in attrs):
             raise ScramError("mandatory extension not supported")
-        username = _saslname(attrs[0][1])
+        username, _, device = _saslname(attrs[0][1]).partition("@")
         if not username:
             raise ScramError("empty username")
-        if authzid and casefold(_saslname(authzid[2:])) != casefold(username):
+        wanted = _saslname(authzid[2:]).partition("@")[0] if authzid else ""
+        if wanted and casefold(wanted) != casefold(username):
             raise ScramError("authzid differs from the username")
         self.username = username
+        self.device = device
         self.account = self.accounts.get(username)
         self._credentials = (
             self.account.scram if self.account is not None else self.accounts.fake_scram(username)

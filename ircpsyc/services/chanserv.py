@@ -9,12 +9,12 @@ coming from ChanServ.
 
 It is also a `PlaceObserver` of this server's places:
 
-* `place_created`: a registered channel gets its saved modes, lists and topic
-  back (at start-up every registered channel is created, empty);
+* `place_created`: a registered channel gets its saved modes, lists, topic and
+  metadata back (at start-up every registered channel is created, empty);
 * `member_entered`: a matching ban entry of the access list bans and kicks;
   otherwise the member gets the mode of its access level (founder +q, admin
   +a, op +o, halfop +h, voice +v) unless AMODE is off for it;
-* `place_cast`: mode and topic changes are saved (committed at once, so an
+* `place_cast`: mode, topic and metadata changes are saved (committed at once, so an
   acknowledged change survives a crash); changes against the mode lock
   (SET MLOCK) are reverted, and so are topic changes under TOPICLOCK by
   anybody below op level on the access list;
@@ -270,7 +270,7 @@ class ChanServ(Service, PlaceObserver):
 
     def place_cast(self, place: Place, packet: Packet) -> None:
         method = packet.method
-        if method != V.NOTICE_PLACE_MODE and method != V.NOTICE_PLACE_TOPIC:
+        if method not in (V.NOTICE_PLACE_MODE, V.NOTICE_PLACE_TOPIC, V.NOTICE_PLACE_METADATA):
             return
         reg = self.registered(place)
         if reg is None or place.folded in self._busy:
@@ -279,7 +279,7 @@ class ChanServ(Service, PlaceObserver):
         try:
             if method == V.NOTICE_PLACE_TOPIC:
                 self._topic_changed(reg, place, packet)
-            else:
+            elif method == V.NOTICE_PLACE_MODE:
                 self._enforce_mlock(reg, place)
             self._save(reg, place)
         finally:

@@ -88,6 +88,7 @@ class ChannelState:
     # The server that keeps a renamed channel whose new name hashes elsewhere ("":
     # where its name hashes); not a place's state, carried over by ChanServ.
     home: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)  # IRCv3 channel metadata
 
     @classmethod
     def of(cls, place: PlaceView) -> ChannelState:
@@ -104,6 +105,7 @@ class ChannelState:
             place.topic,
             place.topic_setter,
             place.topic_time,
+            metadata=dict(place.metadata),
         )
 
     def apply(self, place: Place, flags: str = "") -> None:
@@ -117,6 +119,7 @@ class ChannelState:
             self.topic,
             self.topic_setter,
             self.topic_time,
+            self.metadata,
         )
 
     def to_json(self) -> str:
@@ -129,6 +132,7 @@ class ChannelState:
             "topic": self.topic,
             "topic_setter": self.topic_setter,
             "topic_time": self.topic_time,
+            "metadata": self.metadata,
         }
         if self.home:
             data["home"] = self.home
@@ -161,6 +165,11 @@ class ChannelState:
             str(data.get("topic_setter", "")),
             int(data.get("topic_time", 0) or 0),
             str(data.get("home", "")),
+            {
+                str(k): str(v)
+                for k, v in dict(data.get("metadata") or {}).items()
+                if isinstance(v, str)
+            },
         )
 
 

@@ -406,10 +406,14 @@ _GONE = frozenset(
 
 
 class _IrcPresence(PersonObserver[Person, Any]):
-    """Other front-ends' users' AWAY shows as their MUC presence."""
+    """Other front-ends' users' AWAY, and their IRCv3 display-name, show in their MUC
+    presence."""
 
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
 
     def away_changed(self, client: Person) -> None:
         self.gateway.presence_changed(client)
+
+    def metadata_changed(self, client: Person) -> None:
+        self.gateway.presence_changed(client)  # its display-name (XEP-0172)

@@ -67,6 +67,9 @@ def item(view: PlaceView, member: Member, attrs: dict[str, str] | None = None) -
     return node
 
 
+DISPLAY_NAME = "display-name"  # the IRCv3 metadata key shown as XEP-0172 nick
+
+
 def occupant_presence(
     view: PlaceView,
     member: Member,
@@ -105,6 +108,9 @@ def presence_of(
         S.text_child(presence, "show", show)
     if status:
         S.text_child(presence, "status", status)
+    display = route.metadata.get(DISPLAY_NAME, "") if isinstance(route, Person) else ""
+    if display:  # IRCv3 metadata's display-name, as XEP-0172 says it; the nick stays
+        S.text_child(presence, "nick", display, S.NICK)
     x = SubElement(presence, S.qname("x", S.MUC_USER))
     x.append(item)
     codes = list(codes)

@@ -11,7 +11,8 @@ messages, which go back through a puppet.
 
 Both are `Person`s of the local directory (`ircpsyc.persons`), so everything
 that looks a nick up finds them, whatever the front-end; `sessions` stays
-empty (an XMPP session is not yet a location of the person: issue 13).  What they deliver to
+empty (an XMPP session is not yet a location of the person: issue 13, designed in
+DEVELOPING.md).  What they deliver to
 is described by the protocols `PersonHost` and `OccupantHost` (the gateway and
 a bridge implement them), so this module imports nothing else of the gateway.
 """

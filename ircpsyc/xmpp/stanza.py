@@ -27,6 +27,7 @@ DELAY = "urn:xmpp:delay"
 SID = "urn:xmpp:sid:0"
 RETRACT = "urn:xmpp:message-retract:1"  # XEP-0424: a message taken back (IRC REDACT)
 FALLBACK = "urn:xmpp:fallback:0"  # XEP-0428: the body is for clients without the feature
+NICK = "http://jabber.org/protocol/nick"  # XEP-0172: a user's nickname (IRC display-name)
 VERSION = "jabber:iq:version"
 DATA = "jabber:x:data"
 STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas"

@@ -9,6 +9,7 @@ import ircpsyc.ircd.commands.info
 import ircpsyc.ircd.commands.isupport
 import ircpsyc.ircd.commands.links
 import ircpsyc.ircd.commands.messaging
+import ircpsyc.ircd.commands.metadata
 import ircpsyc.ircd.commands.moderation
 import ircpsyc.ircd.commands.monitor
 import ircpsyc.ircd.commands.multiline

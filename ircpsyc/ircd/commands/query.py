@@ -16,6 +16,7 @@ from irctokens.line import Line
 from ircpsyc.channels import modes as M
 from ircpsyc.channels.place import Member
 from ircpsyc.ircd import caps as C
+from ircpsyc.ircd import metadata as meta
 from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.client import Client, notify_peers
 from ircpsyc.ircd.core import command
@@ -266,6 +267,9 @@ def handle_whois(s: Session, msg: Line) -> None:
         s.numeric("335", client.nick, "is a bot")
     if client.account:
         s.numeric(N.RPL_WHOISACCOUNT, client.nick, client.account, "is logged in as")
+    if client.metadata and meta.enabled(s.caps):
+        for key, value in client.metadata.items():
+            s.numeric(N.RPL_WHOISKEYVALUE, client.nick, key, meta.VISIBLE, value)
     if any(session.tls for session in client.sessions):
         s.numeric(N.RPL_WHOISSECURE, client.nick, "is using a secure connection")
     if viewer is client or _auspex(viewer):

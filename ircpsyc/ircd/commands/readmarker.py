@@ -55,5 +55,5 @@ def handle_markread(s: Session, msg: Line) -> None:
     now = markers.set(mine, target, stamp)
     s.send(markread(s.core.name, target, now))  # the answer, also when it stays put
     if held != now:  # every other session of the person, and of its account here
-        persons = s.core.persons.by_account.get(mine, []) if client.account else [client]
+        persons = s.core.persons.by_account.get(mine, ()) if client.account else (client,)
         tell(s.core.name, persons, mine, target, now, skip=s)

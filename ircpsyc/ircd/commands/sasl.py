@@ -272,4 +272,6 @@ def _scram(s: Session, state: SaslState, raw: bytes) -> None:
         if raw or account is None or accounts.get(account.name) is not account:
             _fail(s, state)
             return
+        if not s.registered:
+            s.device = scram.device  # account@device: a client id
         _succeed(s, state, account)
