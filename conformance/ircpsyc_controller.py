@@ -119,10 +119,15 @@ def render_config(
     services: dict[str, bool] | None = None,
     server_password_hash: str = "",
     websocket: str | None = None,
+    always_on: str = "opt-in",
 ) -> str:
     """The TOML configuration for one test server.
 
     ``services`` (only when services tests run) becomes a ``[services]`` table.
+    ``always_on`` is `[accounts] always_on`: opt-in, as in irctest's Ergo
+    configuration (its account tests expect the client that registered an account
+    to leave when it quits); a test that wants it otherwise says so in its
+    ``ergo_config`` (see ``IrcpsycController._always_on``).
     """
     # irctest registers many accounts from 127.0.0.1: no per-IP registration limit;
     # its passwords are short ("sesame"): no minimum length beyond one character.
@@ -158,6 +163,9 @@ def render_config(
             "[history]",
             'tagmsg_storage = ["+draft/react", "+react", "+draft/reply", "+reply", '
             '"+draft/persist", "+persist"]',
+            "",
+            "[accounts]",
+            f"always_on = {_toml_str(always_on)}",
             "",
             "[[opers]]",
             f"name = {_toml_str(OPER_NAME)}",
@@ -407,6 +415,17 @@ class IrcpsycController(BaseServerController, DirectoryBasedController):
 
     # helpers -------------------------------------------------------------------
 
+    def _always_on(self) -> str:
+        """`[accounts] always_on` for this test: what its Ergo configuration would say
+        (irctest's base is opt-in; ReadMarkerServiceTestCase makes it opt-out)."""
+        ergo: dict[str, Any] = {"accounts": {"multiclient": {"always-on": "opt-in"}}}
+        change = getattr(self.test_config, "ergo_config", None)
+        if change is not None:
+            with contextlib.suppress(Exception):  # a change of keys Ergo alone has
+                change(ergo)
+        value = ergo["accounts"]["multiclient"].get("always-on", "opt-in")
+        return value if value in ("opt-in", "opt-out", "mandatory", "disabled") else "opt-in"
+
     def _services_settings(self) -> dict[str, bool] | None:
         if not services_enabled():
             return None
@@ -447,6 +466,7 @@ class IrcpsycController(BaseServerController, DirectoryBasedController):
                     services=self._services_settings(),
                     server_password_hash=password_hash(password) if password else "",
                     websocket=websocket,
+                    always_on=self._always_on(),
                 )
             )
 
