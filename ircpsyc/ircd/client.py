@@ -64,7 +64,7 @@ class Client(Person):
         self.account = session.account
         # What one of several sessions said to a channel, until its echo comes back:
         # (casefolded channel, method, text, session).  Local only, never on the wire.
-        self.origins: deque[tuple[str, str, str, Session]] | None = None
+        self.origins: deque[tuple[str, str, str, Session | None]] | None = None
         core.cloaks.on_connect(self)  # +x at sign-on, before anyone sees the host
 
     @classmethod
@@ -115,8 +115,15 @@ class Client(Person):
             self.origins = deque(maxlen=PENDING_ORIGINS)
         self.origins.append((casefold(channel), method, text, session))
 
-    def _origin(self, packet: Packet) -> Session | None:
-        """The session that said this line of ours (None: unknown, or the only one)."""
+    def location_said(self, channel: str, method: str, text: str) -> None:
+        """A packet location (XMPP) said a line: its echo goes to every IRC session."""
+        if self.origins is None:
+            self.origins = deque(maxlen=PENDING_ORIGINS)
+        self.origins.append((casefold(channel), method, text, None))
+
+    def _origin(self, packet: Packet) -> Session | bool | None:
+        """The session that said this line of ours (None: unknown, or the only one;
+        True: a packet location said it)."""
         origins = self.origins
         if not origins:
             return None
@@ -124,6 +131,8 @@ class Client(Person):
         for index, (channel, method, text, session) in enumerate(origins):
             if (channel, method, text) == key:
                 del origins[index]
+                if session is None:
+                    return True
                 return session if session in self.sessions else None
         return None
 
@@ -186,10 +195,15 @@ class Client(Person):
                     session.sink.write(data)
                 else:
                     session.send(data)
+            if self.locations:  # an XMPP presence of the person, say
+                for location in self.locations:
+                    location.deliver(packet)
             return
         handler = _DISPATCH.lookup(packet.method)
         if handler is not None:
             handler(self, packet)
+        for location in self.locations:
+            location.deliver(packet)
 
     def _cached(
         self,
@@ -219,10 +233,14 @@ class Client(Person):
     def _on_message_public(self, packet: Packet) -> None:
         # The hot path of every channel line: one cache lookup and one write per session.
         if packet.routing.get(V.SOURCE_RELAY) == self.uniform:
-            origin = self._origin(packet) if len(self.sessions) > 1 else None
-            if origin is None:  # one session (or unknown): the echo, with echo-message
-                sessions = [s for s in self.sessions if C.ECHO_MESSAGE in s.caps]
-                others: list[Session] = []
+            origin = self._origin(packet) if self.origins else None
+            sessions: list[Session]
+            others: list[Session]
+            if origin is True:  # a packet location (XMPP) said it: a copy to every session
+                sessions, others = [], list(self.sessions)
+            elif origin is None or isinstance(origin, bool):  # one session (or unknown): the echo,
+                sessions = [s for s in self.sessions if C.ECHO_MESSAGE in s.caps]  # echo-message
+                others = []
             else:  # what one session said is shown to the others, to itself as an echo
                 sessions = [origin] if C.ECHO_MESSAGE in origin.caps else []
                 others = [s for s in self.sessions if s is not origin]

@@ -59,6 +59,17 @@ class Location(Protocol):
         """Write what the front-end rendered for this session."""
 
 
+class PacketLocation(Protocol):
+    """A location of a person that takes packets, not IRC text (an XMPP client's
+    presence through the gateway): its front-end renders them itself."""
+
+    def deliver(self, packet: Packet) -> None:
+        """What reached the person, for this location to render."""
+
+    def person_gone(self, reason: str) -> None:
+        """The person quit (KILL, its last location left): the location ends."""
+
+
 class Persons(Protocol):
     """What a person asks of the directory it is online in (`PersonDirectory`, of
     ircpsyc.persons.directory, which imports this module: named by this protocol, the
@@ -111,6 +122,7 @@ class Person:
         "host",
         "ip",
         "last_active",
+        "locations",
         "metadata",
         "modes",
         "monitoring",
@@ -142,6 +154,9 @@ class Person:
         # subclass: an IRC `Client` has IRC sessions).
         # A tuple, replaced as sessions come and go (rarely): none is the shared ().
         self.sessions: tuple[Any, ...] = ()
+        # Locations of other front-ends that take packets (`PacketLocation`): most
+        # persons have none (the shared ()), so the IRC path only tests it for truth.
+        self.locations: tuple[PacketLocation, ...] = ()
         self.uniform = uniform
         self.nick = nick
         self.user = user
@@ -247,16 +262,35 @@ class Person:
     def watched_offline(self, nick: str) -> None:
         """A nick this person MONITORs went offline."""
 
+    # -- packet locations (another front-end's sessions of this person)
+
+    def attach_location(self, location: PacketLocation) -> None:
+        if location not in self.locations:
+            self.locations = (*self.locations, location)
+
+    def detach_location(self, location: PacketLocation, reason: str) -> None:
+        """`location` left; the person quits with it when it was the last one."""
+        self.locations = tuple(loc for loc in self.locations if loc is not location)
+        if not self.sessions and not self.locations and not self.directory.keeps(self, reason):
+            self.quit(reason)
+
+    def location_said(self, channel: str, method: str, text: str) -> None:
+        """A packet location sends a line to `channel` as this person: the front-end
+        shows its echo to all of the person's sessions (as one of several sessions')."""
+
     # -- leaving
 
     def detach(self, session: Location, reason: str) -> None:
         if session in self.sessions:
             self.sessions = tuple(s for s in self.sessions if s is not session)
-        if not self.sessions and not self.directory.keeps(self, reason):
+        if not self.sessions and not self.locations and not self.directory.keeps(self, reason):
             self.quit(reason)
 
     def quit(self, reason: str) -> None:
         event_id = new_id()
+        locations, self.locations = self.locations, ()
+        for location in locations:
+            location.person_gone(reason)
         self.quit_reason = reason
         for place in list(self.channels.values()):
             self.request(

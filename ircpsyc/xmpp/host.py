@@ -65,3 +65,7 @@ class Core(Protocol):
     def net(self) -> Network: ...
 
     def clock(self) -> float: ...
+
+    @property
+    def offload(self) -> Callable[..., bool]:
+        """Runs slow password work off the loop: `offload(sessions, job, done, kind)`."""

@@ -268,13 +268,20 @@ def _message_id(gw: Host, packet: Packet) -> tuple[str, str]:
     if cached is None:
         cached = ("", "")
         sender = gw.core.router.lookup(packet.relay)
+        said: list[XmppPerson] = []
         if isinstance(sender, XmppPerson):
-            state = sender.rooms.get(casefold(packet.get(V.NICK_PLACE)))
+            said = [sender]
+        elif isinstance(sender, Person):  # a person one of whose locations is XMPP
+            said = [loc for loc in sender.locations if isinstance(loc, XmppPerson)]
+        for speaker in said:
+            state = speaker.rooms.get(casefold(packet.get(V.NICK_PLACE)))
             while state is not None and state.sent:
                 pending = gw.pending.pop(state.sent.popleft(), None)
                 if pending is not None:
                     cached = (pending.xid, pending.origin)
                     break
+            if cached != ("", ""):
+                break
         packet.render_cache[_XID] = cached
     xid, origin = cached
     return str(xid), str(origin)
