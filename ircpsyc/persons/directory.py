@@ -182,6 +182,9 @@ class PersonDirectory(Generic[C, L]):
         even if a keeper would keep it online."""
         self.letting_go.add(person)
 
+    def is_let_go(self, person: Person) -> bool:
+        return person in self.letting_go
+
     def keeps(self, person: Person, reason: str) -> bool:
         """Whether `person`, whose last session left, stays online (always-on)."""
         if person in self.letting_go:

@@ -69,6 +69,9 @@ class PacketLocation(Protocol):
     def person_gone(self, reason: str) -> None:
         """The person quit (KILL, its last location left): the location ends."""
 
+    def person_renamed(self, nick: str, uniform: str) -> None:
+        """The person changed nick (before its places are told)."""
+
 
 class Persons(Protocol):
     """What a person asks of the directory it is online in (`PersonDirectory`, of
@@ -109,6 +112,9 @@ class Persons(Protocol):
 
     def keeps(self, person: Person, reason: str) -> bool:
         """Whether `person`, whose last session left, stays online (always-on)."""
+
+    def is_let_go(self, person: Person) -> bool:
+        """Whether `person` is being ended for good (`let_go`)."""
 
 
 class Person:
@@ -274,6 +280,11 @@ class Person:
         if not self.sessions and not self.locations and not self.directory.keeps(self, reason):
             self.quit(reason)
 
+    def locations_renamed(self) -> None:
+        """The packet locations learn the person's new nick and uniform."""
+        for location in self.locations:
+            location.person_renamed(self.nick, self.uniform)
+
     def location_said(self, channel: str, method: str, text: str) -> None:
         """A packet location sends a line to `channel` as this person: the front-end
         shows its echo to all of the person's sessions (as one of several sessions')."""
@@ -283,7 +294,11 @@ class Person:
     def detach(self, session: Location, reason: str) -> None:
         if session in self.sessions:
             self.sessions = tuple(s for s in self.sessions if s is not session)
-        if not self.sessions and not self.locations and not self.directory.keeps(self, reason):
+        if self.sessions:
+            return
+        if self.locations and not self.directory.is_let_go(self):
+            return  # another front-end's location keeps it online
+        if not self.directory.keeps(self, reason):
             self.quit(reason)
 
     def quit(self, reason: str) -> None:
@@ -310,6 +325,8 @@ class Person:
         self.nick = new
         self.uniform = person(directory.name, new)
         self.sessions_renamed(new)
+        if self.locations:
+            self.locations_renamed()
         directory.clients[casefold(new)] = self
         directory.router.register(self)
         if casefold(old_nick) != casefold(new):  # a case change is no MONITOR event

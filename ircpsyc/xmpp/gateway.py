@@ -192,7 +192,14 @@ class Gateway:
         """An operator KILLed one of our XMPP users: every session of it is told it was
         removed (307, the reason), and it quits its channels as a disconnecting IRC user
         does.  False when `victim` is not ours."""
-        if not isinstance(victim, XmppPerson) or victim.gateway is not self:
+        if not isinstance(victim, XmppPerson):
+            if victim.sessions or not any(
+                isinstance(loc, XmppPerson) and loc.gateway is self for loc in victim.locations
+            ):
+                return False
+            victim.quit(reason)  # a person online only by its XMPP locations: they end
+            return True
+        if victim.gateway is not self:
             return False
         event_id = new_id()
         for state in list(victim.rooms.values()):

@@ -151,6 +151,9 @@ class XmppPerson(GatewayUser):
     def person_gone(self, reason: str) -> None:
         self.gateway.location_gone(self, reason)
 
+    def person_renamed(self, nick: str, uniform: str) -> None:
+        self.nick, self.uniform = nick, uniform
+
 
 class RemoteOccupant(GatewayUser):
     """An occupant of a bridged remote MUC, as a member of the bridged channel."""

@@ -562,6 +562,15 @@ async def test_bound_jid_is_a_location_of_the_person(stack: Stack) -> None:
     await eve.sync()
     lines = [m for m in eve.history if m.command == "PRIVMSG"]
     assert [m.params[-1] for m in lines].count("from the phone") == 1
+    # The person changes nick on IRC: its XMPP location follows (110, 303).
+    old = dana.nick
+    dana.nick = unique("dn")
+    await dana.send(f"NICK {dana.nick}")
+    renamed = await phone.expect(presence_from(room, old, "unavailable"))
+    assert {"110", "303"} <= status_codes(renamed)
+    phone.send(f"<message to='{room}' type='groupchat'><body>renamed</body></message>")
+    later = await eve.expect("PRIVMSG", where=lambda m: m.params[-1] == "renamed")
+    assert later.source is not None and later.source.startswith(dana.nick + "!")
     # The XMPP session leaves the room: the person stays in the channel (no PART).
     phone.send(f"<presence to='{room}/danaphone' type='unavailable'/>")
     await phone.expect(presence_from(room, dana.nick, "unavailable"))
