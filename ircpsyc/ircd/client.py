@@ -195,15 +195,15 @@ class Client(Person):
                     session.sink.write(data)
                 else:
                     session.send(data)
-            if self.locations:  # an XMPP presence of the person, say
-                for location in self.locations:
-                    location.deliver(packet)
             return
         handler = _DISPATCH.lookup(packet.method)
         if handler is not None:
             handler(self, packet)
-        for location in self.locations:
-            location.deliver(packet)
+
+    def locations_changed(self) -> None:
+        # A person with packet locations receives through `LocatedClient`, so the
+        # receive of everybody else stays the fast path it is.
+        self.__class__ = LocatedClient if self.locations else Client
 
     def _cached(
         self,
@@ -810,6 +810,20 @@ _REDACT_FAILS: dict[str, tuple[str, str]] = {
         "That message is too old to take back",
     ),
 }
+
+
+class LocatedClient(Client):
+    """A `Client` that also has packet locations (an XMPP presence of the person,
+    ircpsyc.persons.person.PacketLocation): what it receives is rendered for its
+    IRC sessions, then handed to each location.  A client becomes one and back by
+    `locations_changed` (same slots, so its class is simply swapped)."""
+
+    __slots__ = ()
+
+    def receive(self, packet: Packet) -> None:
+        Client.receive(self, packet)
+        for location in self.locations:
+            location.deliver(packet)
 
 
 _DISPATCH = Dispatch(

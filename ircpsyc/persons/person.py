@@ -116,6 +116,10 @@ class Persons(Protocol):
     def is_let_go(self, person: Person) -> bool:
         """Whether `person` is being ended for good (`let_go`)."""
 
+    @property
+    def located(self) -> dict[Person, tuple[PacketLocation, ...]]:
+        """The persons that have packet locations, and those locations."""
+
 
 class Person:
     """The PSYC person entity `psyc://SERVER/~nick` and what front-ends show of it."""
@@ -128,7 +132,6 @@ class Person:
         "host",
         "ip",
         "last_active",
-        "locations",
         "metadata",
         "modes",
         "monitoring",
@@ -160,9 +163,6 @@ class Person:
         # subclass: an IRC `Client` has IRC sessions).
         # A tuple, replaced as sessions come and go (rarely): none is the shared ().
         self.sessions: tuple[Any, ...] = ()
-        # Locations of other front-ends that take packets (`PacketLocation`): most
-        # persons have none (the shared ()), so the IRC path only tests it for truth.
-        self.locations: tuple[PacketLocation, ...] = ()
         self.uniform = uniform
         self.nick = nick
         self.user = user
@@ -269,16 +269,39 @@ class Person:
         """A nick this person MONITORs went offline."""
 
     # -- packet locations (another front-end's sessions of this person)
+    #
+    # Nearly no person has one, so they live in the directory (`located`), not in a
+    # slot: an always-on person stays small, and a front-end gives a person that has
+    # some another `receive` (`locations_changed`), so its fast path stays as it is.
+
+    @property
+    def locations(self) -> tuple[PacketLocation, ...]:
+        """Its locations of other front-ends that take packets (`PacketLocation`)."""
+        return self.directory.located.get(self, ())
 
     def attach_location(self, location: PacketLocation) -> None:
-        if location not in self.locations:
-            self.locations = (*self.locations, location)
+        located = self.directory.located
+        found = located.get(self, ())
+        if location not in found:
+            located[self] = (*found, location)
+            self.locations_changed()
 
     def detach_location(self, location: PacketLocation, reason: str) -> None:
         """`location` left; the person quits with it when it was the last one."""
-        self.locations = tuple(loc for loc in self.locations if loc is not location)
+        self._set_locations(tuple(loc for loc in self.locations if loc is not location))
         if not self.sessions and not self.locations and not self.directory.keeps(self, reason):
             self.quit(reason)
+
+    def _set_locations(self, locations: tuple[PacketLocation, ...]) -> None:
+        if locations:
+            self.directory.located[self] = locations
+        else:
+            self.directory.located.pop(self, None)
+        self.locations_changed()
+
+    def locations_changed(self) -> None:
+        """It gained its first packet location or lost its last: a front-end whose
+        `receive` renders for its own sessions hands packets to them too from now."""
 
     def locations_renamed(self) -> None:
         """The packet locations learn the person's new nick and uniform."""
@@ -303,9 +326,11 @@ class Person:
 
     def quit(self, reason: str) -> None:
         event_id = new_id()
-        locations, self.locations = self.locations, ()
-        for location in locations:
-            location.person_gone(reason)
+        locations = self.locations
+        if locations:
+            self._set_locations(())
+            for location in locations:
+                location.person_gone(reason)
         self.quit_reason = reason
         for place in list(self.channels.values()):
             self.request(
