@@ -571,12 +571,25 @@ async def test_bound_jid_is_a_location_of_the_person(stack: Stack) -> None:
     phone.send(f"<message to='{room}' type='groupchat'><body>renamed</body></message>")
     later = await eve.expect("PRIVMSG", where=lambda m: m.params[-1] == "renamed")
     assert later.source is not None and later.source.startswith(dana.nick + "!")
+    # The person joins another channel from IRC: nothing changes for its XMPP location.
+    other = "#" + unique("loc2")
+    await dana.send(f"JOIN {other}")
+    await dana.expect("366")
+    phone.send(f"<message to='{room}' type='groupchat'><body>still in</body></message>")
+    await eve.expect("PRIVMSG", where=lambda m: m.params[-1] == "still in")
+    await dana.sync()
+    assert not [m for m in dana.history if m.command == "PART"]
     # The XMPP session leaves the room: the person stays in the channel (no PART).
     phone.send(f"<presence to='{room}/danaphone' type='unavailable'/>")
     await phone.expect(presence_from(room, dana.nick, "unavailable"))
     await eve.send(f"NAMES {channel}")
     assert sorted(names_of(await eve.expect("353"))) == sorted([dana.nick, eve.nick])
     assert not [m for m in eve.history if m.command in ("PART", "QUIT")]
+    # It joins again, and the person PARTs on IRC: the XMPP session is out of the room.
+    await phone.join(room, "danaphone")
+    await dana.send(f"PART {channel} :done")
+    gone = await phone.expect(presence_from(room, dana.nick, "unavailable"))
+    assert "110" in status_codes(gone)
 
 
 @xmpp
