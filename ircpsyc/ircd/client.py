@@ -85,6 +85,7 @@ class Client(Person):
             client, core.persons, person(core.name, nick), nick, user, host, realname, ip, signon
         )
         client.core = core
+        client.origins = None
         return client
 
     @property

@@ -153,7 +153,10 @@ def _bound_person(gw: Host, sender: J.JID) -> Person | None:
     account = gw.bindings.get(sender.bare)
     if not account:
         return None
-    found = gw.core.persons.account_person(account)
+    found: Person | None = gw.core.persons.account_person(account)
+    if found is None:  # nobody is on IRC: the XMPP presence brings the person online
+        user = irc_nick(sender.local or sender.domain, 10).lower()
+        found = gw.core.location_person(account, user, sender.domain)
     if found is None or isinstance(found, GatewayUser):
         return None
     owner: Person = found

@@ -629,6 +629,47 @@ async def test_bound_jid_joins_for_the_person_and_keeps_it_online(stack: Stack) 
 
 
 @xmpp
+async def test_bound_jid_brings_an_offline_person_online(stack: Stack) -> None:
+    channel = "#" + unique("loco")
+    room = stack.room(channel)
+    dana = await connect_registered(stack.port, unique("o"))
+    account = dana.nick
+    await dana.send(f"PRIVMSG NickServ :REGISTER {LOCATION_PASSWORD}")
+    await dana.expect("900")
+    await dana.send("PRIVMSG NickServ :SET ALWAYS-ON OFF")
+    await dana.expect("NOTICE")
+    await dana.send("QUIT :gone")
+    eve = await irc_join(stack.port, channel)
+    await eve.send(f"WHOIS {account}")
+    await eve.expect("401")  # nobody is online for the account
+    phone = await XmppClient.connect(stack.prosody)
+    phone.send(
+        f"<message to='{COMPONENT_DOMAIN}' type='chat'>"
+        f"<body>IDENTIFY {account} {LOCATION_PASSWORD}</body></message>"
+    )
+    await phone.expect(chat_reply("chat"), what="the confirmation")
+    got = await phone.join(room, "someone")
+    assert any(e.get("from") == f"{room}/{account}" and "110" in status_codes(e) for e in got)
+    # The person is online by its XMPP location: in NAMES under the account's name,
+    # logged in (WHOIS 330).
+    seen = await eve.expect("JOIN")
+    assert seen.source is not None and seen.source.startswith(account + "!")
+    await eve.send(f"WHOIS {account}")
+    assert (await eve.expect("330")).params[2] == account
+    # An IRC login to the account attaches to that person: it is in the channel.
+    laptop = await RawClient.connect(stack.port)
+    laptop.nick = account
+    await laptop.send(f"PASS {account}:{LOCATION_PASSWORD}", f"NICK {account}", "USER l 0 * :L")
+    await laptop.expect("001")
+    joined_line = await laptop.expect("JOIN")
+    assert joined_line.params[0] == channel
+    phone.send(f"<message to='{room}' type='groupchat'><body>one person</body></message>")
+    copy = await laptop.expect("PRIVMSG")
+    assert copy.params == [channel, "one person"]
+    assert not [m for m in eve.history if m.command in ("PART", "QUIT")]
+
+
+@xmpp
 async def test_unbound_and_logged_out_jids_are_persons_of_their_own(stack: Stack) -> None:
     channel = "#" + unique("unb")
     room = stack.room(channel)
