@@ -16,7 +16,9 @@ output goes to a sink that drops it.  Cases:
 - channel: channels of 5 members, one member speaks (µs per command and per
   delivered line), with channel history in SQLite.
 
-Each figure is the best of a few rounds (µs of process CPU per command).
+Each figure is the best of a few rounds (µs of process CPU per command).  The
+garbage collector is tuned as the server tunes it (`ircpsyc.server.tune_gc`)
+unless `--default-gc` is given.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from ircpsyc.config import Config, load
 from ircpsyc.ircd.core import IRCServer
 from ircpsyc.ircd.session import Session
 from ircpsyc.psyc_backend.router import Router
+from ircpsyc.server import tune_gc
 from ircpsyc.store import Store
 
 ROUNDS = 5
@@ -177,8 +180,15 @@ def show(label: str, cpu: tuple[float, float], members: int = 0) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=20_000, help="commands per round")
+    parser.add_argument(
+        "--default-gc",
+        action="store_true",
+        help="keep Python's default collector thresholds (the server tunes them: tune_gc)",
+    )
     args = parser.parse_args()
     n = args.messages
+    if not args.default_gc:
+        tune_gc()
     print(f"µs of process CPU per command (best of {ROUNDS} rounds of {n})")
     for history in ("off", "memory", "sqlite"):
         show(f"PRIVMSG nick, history {history}", private_case(history, 50, n))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import logging
 import resource
 import signal
@@ -590,6 +591,24 @@ def _opening(key: str, entry: str) -> Iterator[None]:
         raise ListenError(key, entry, error) from error
 
 
+# The cyclic garbage collector's thresholds once the server runs.  Nearly everything a
+# command makes (lines, packets, rendered bytes) is freed by reference counting, yet at
+# the default 700 allocations a young collection ran every few commands, and the older
+# generations, which walk every client and channel, ran in proportion.
+GC_THRESHOLDS = (50_000, 20, 100)
+
+
+def tune_gc() -> None:
+    """Collect less often: what starting made (modules, configuration, the store's
+    state) is set aside for good (`gc.freeze`: never walked again), and a young
+    collection runs every GC_THRESHOLDS[0] allocations.  A garbage cycle lives a
+    little longer; the collector's share of the server's CPU in the privmsg
+    benchmark falls from 15% to 3% (benchmarks/README.md)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 def _raise_fd_limit() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
@@ -621,6 +640,7 @@ async def _main(config: Config, path: str | None, overrides: Overrides) -> int:
     except OSError as error:
         log.error("cannot listen: %s", error)
         return 1
+    tune_gc()
     stopping: list[asyncio.Task[None]] = []
 
     def shutdown(signame: str) -> None:

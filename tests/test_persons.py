@@ -153,3 +153,14 @@ def test_the_nick_collision_rule_is_the_same_on_both_servers() -> None:
     assert loses(local, 2000, "a.example", remote)  # a tie: the lower server name loses
     local.account = "dana"  # logged in to the account of that name: keeps it
     assert not loses(local, 3000, HOST, remote)
+
+
+def test_the_events_a_person_saw_are_kept_only_once_there_is_one() -> None:
+    """An idle person holds no deque (its memory per connection); the first event
+    makes one, bounded by the person's limit."""
+    persons = directory()
+    bob = online(persons, "Bob", Device("b.example"))
+    assert bob.seen is None
+    bob.saw("e1")
+    bob.saw("e2")  # the limit of a plain person is one event
+    assert bob.seen is not None and list(bob.seen) == ["e2"]

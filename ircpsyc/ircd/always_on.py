@@ -50,7 +50,6 @@ KEPT_MODES = "iwBx"  # user modes a restored person keeps (never o: opers log in
 EXPIRED = "Always-on expired: not used for too long"
 EXPIRY_CHECK = 60.0  # seconds between looks for expired persons (at most)
 REJOIN_WINDOW = 600.0  # seconds a restored person waits for its channels' servers
-SEEN_EVENTS = 16  # as a connection's person (Client): QUIT/NICK ids already shown
 # A person with no session renders nothing, so it needs no memory of the events it
 # showed: all of them share this one, which keeps nothing (a deque costs ~600 bytes).
 NOTHING_SEEN: deque[str] = deque(maxlen=0)
@@ -161,7 +160,7 @@ class AlwaysOn(PersonObserver):
         if client.account:
             self.service.used(client.account)
         if client.seen is NOTHING_SEEN:
-            client.seen = deque(maxlen=SEEN_EVENTS)
+            client.seen = None  # made at the first event again
         if not client.away and not self.core.config.accounts.auto_away:
             returned(client)  # it was not shown away: the away log is shown now
 

@@ -226,9 +226,10 @@ class Client(Person):
         event_id = packet.get(V.ID)
         if not event_id:
             return True
-        if event_id in self.seen:
+        seen = self.seen
+        if seen is not None and event_id in seen:
             return False
-        self.seen.append(event_id)
+        self.saw(event_id)
         return True
 
     def _on_message_public(self, packet: Packet) -> None:

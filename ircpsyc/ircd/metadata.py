@@ -46,8 +46,10 @@ class MetaSession(Protocol):
     """What this module needs of an IRC session."""
 
     nick: str
-    caps: set[str]
     metadata_subs: dict[str, None]
+
+    @property
+    def caps(self) -> AbstractSet[str]: ...
 
     def send(self, data: bytes) -> None: ...
 

@@ -8,6 +8,7 @@ marker after JOIN, before the end of NAMES.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Protocol
 
 from ircpsyc.ircd import caps as C
@@ -37,7 +38,7 @@ class MarkerSession(Protocol):
     """A connection a marker is sent to (`ircpsyc.ircd.session.Session`)."""
 
     @property
-    def caps(self) -> set[str]: ...
+    def caps(self) -> AbstractSet[str]: ...
 
     def send(self, data: bytes) -> None: ...
 

@@ -8,6 +8,7 @@ Time is passed in, so timeouts and fake lag are tested without sleeping.
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, NamedTuple
 
 from irctokens.line import tokenise
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 MAX_TAGS_CLIENT = 4094  # bytes of client tag data (IRCv3 message-tags)
 MAX_TAGS_TOTAL = 8191
+NO_CAPS: frozenset[str] = frozenset()  # a session's capabilities before CAP REQ
 
 
 def _command_of(body: bytes) -> str:
@@ -107,7 +109,7 @@ class Session:
         self.user = ""
         self.realname = ""
         self.password = ""
-        self.caps: set[str] = set()
+        self.caps: AbstractSet[str] = NO_CAPS  # shared until CAP: no set per idle client
         self.cap_version = 0
         self.cap_negotiating = False
         self.fmt = 0
@@ -160,7 +162,7 @@ class Session:
         traffic = getattr(self.sink, "traffic", None)
         return traffic() if traffic is not None else Traffic()
 
-    def set_caps(self, caps: set[str]) -> None:
+    def set_caps(self, caps: AbstractSet[str]) -> None:
         self.caps = caps
         fmt = 0
         for cap in caps:

@@ -140,6 +140,7 @@ class Person:
         "quit_reason",
         "realname",
         "seen",
+        "seen_limit",
         "sessions",
         "signon",
         "uniform",
@@ -178,11 +179,21 @@ class Person:
         self.signon = signon
         self.last_active = signon
         # Ids of person events (QUIT, NICK) already shown: one copy per place arrives.
-        self.seen: deque[str] = deque(maxlen=seen)
+        # None until the first event: an empty deque costs ~600 bytes per person, and
+        # most never see a QUIT or NICK twice.
+        self.seen: deque[str] | None = None
+        self.seen_limit = seen
         # Casefolded nick -> nick as given; None until it monitors someone.
         self.monitoring: dict[str, str] | None = None
         self.quit_reason = ""  # set as the last session goes: the roster tells the network
         self.metadata: dict[str, str] = {}  # IRCv3 metadata (display-name, avatar ...)
+
+    def saw(self, event_id: str) -> None:
+        """Remember a person event (QUIT, NICK) shown, so another copy is not."""
+        seen = self.seen
+        if seen is None:
+            seen = self.seen = deque(maxlen=self.seen_limit)
+        seen.append(event_id)
 
     @property
     def prefix(self) -> str:
@@ -358,7 +369,7 @@ class Person:
             directory.announce_offline(old_nick)
             directory.announce_online(self)
         event_id = new_id()
-        self.seen.append(event_id)
+        self.saw(event_id)
         self.renamed_shown(old_prefix)
         for place in list(self.channels.values()):
             directory.router.send(

@@ -29,8 +29,7 @@ def handle_cap(s: Session, msg: Line) -> None:
             version = int(msg.params[1])
         s.cap_version = max(s.cap_version, version)
         if version >= 302:
-            s.caps.add(C.CAP_NOTIFY)  # implied by 302
-            s.set_caps(s.caps)
+            s.set_caps(s.caps | {C.CAP_NOTIFY})  # implied by 302
         if not s.registered:
             s.cap_negotiating = True
         tokens = caps_ls(s)
@@ -55,7 +54,7 @@ def handle_cap(s: Session, msg: Line) -> None:
         if not s.registered:
             s.cap_negotiating = True
         request = msg.params[1] if len(msg.params) > 1 else ""
-        wanted = s.caps.copy()
+        wanted = set(s.caps)
         ok = bool(request.strip())
         for token in request.split():
             name = token[1:] if token.startswith("-") else token
