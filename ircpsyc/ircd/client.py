@@ -64,7 +64,7 @@ class Client(Person):
         self.account = session.account
         # What one of several sessions said to a channel, until its echo comes back:
         # (casefolded channel, method, text, session).  Local only, never on the wire.
-        self.origins: deque[tuple[str, str, str, Session]] | None = None
+        self.origins: deque[tuple[str, str, str, Session | None]] | None = None
         core.cloaks.on_connect(self)  # +x at sign-on, before anyone sees the host
 
     @classmethod
@@ -85,6 +85,7 @@ class Client(Person):
             client, core.persons, person(core.name, nick), nick, user, host, realname, ip, signon
         )
         client.core = core
+        client.origins = None
         return client
 
     @property
@@ -115,8 +116,15 @@ class Client(Person):
             self.origins = deque(maxlen=PENDING_ORIGINS)
         self.origins.append((casefold(channel), method, text, session))
 
-    def _origin(self, packet: Packet) -> Session | None:
-        """The session that said this line of ours (None: unknown, or the only one)."""
+    def location_said(self, channel: str, method: str, text: str) -> None:
+        """A packet location (XMPP) said a line: its echo goes to every IRC session."""
+        if self.origins is None:
+            self.origins = deque(maxlen=PENDING_ORIGINS)
+        self.origins.append((casefold(channel), method, text, None))
+
+    def _origin(self, packet: Packet) -> Session | bool | None:
+        """The session that said this line of ours (None: unknown, or the only one;
+        True: a packet location said it)."""
         origins = self.origins
         if not origins:
             return None
@@ -124,6 +132,8 @@ class Client(Person):
         for index, (channel, method, text, session) in enumerate(origins):
             if (channel, method, text) == key:
                 del origins[index]
+                if session is None:
+                    return True
                 return session if session in self.sessions else None
         return None
 
@@ -191,6 +201,11 @@ class Client(Person):
         if handler is not None:
             handler(self, packet)
 
+    def locations_changed(self) -> None:
+        # A person with packet locations receives through `LocatedClient`, so the
+        # receive of everybody else stays the fast path it is.
+        self.__class__ = LocatedClient if self.locations else Client
+
     def _cached(
         self,
         packet: Packet,
@@ -220,10 +235,14 @@ class Client(Person):
     def _on_message_public(self, packet: Packet) -> None:
         # The hot path of every channel line: one cache lookup and one write per session.
         if packet.routing.get(V.SOURCE_RELAY) == self.uniform:
-            origin = self._origin(packet) if len(self.sessions) > 1 else None
-            if origin is None:  # one session (or unknown): the echo, with echo-message
-                sessions = [s for s in self.sessions if C.ECHO_MESSAGE in s.caps]
-                others: list[Session] = []
+            origin = self._origin(packet) if self.origins else None
+            sessions: list[Session]
+            others: list[Session]
+            if origin is True:  # a packet location (XMPP) said it: a copy to every session
+                sessions, others = [], list(self.sessions)
+            elif origin is None or isinstance(origin, bool):  # one session (or unknown): the echo,
+                sessions = [s for s in self.sessions if C.ECHO_MESSAGE in s.caps]  # echo-message
+                others = []
             else:  # what one session said is shown to the others, to itself as an echo
                 sessions = [origin] if C.ECHO_MESSAGE in origin.caps else []
                 others = [s for s in self.sessions if s is not origin]
@@ -793,6 +812,20 @@ _REDACT_FAILS: dict[str, tuple[str, str]] = {
         "That message is too old to take back",
     ),
 }
+
+
+class LocatedClient(Client):
+    """A `Client` that also has packet locations (an XMPP presence of the person,
+    ircpsyc.persons.person.PacketLocation): what it receives is rendered for its
+    IRC sessions, then handed to each location.  A client becomes one and back by
+    `locations_changed` (same slots, so its class is simply swapped)."""
+
+    __slots__ = ()
+
+    def receive(self, packet: Packet) -> None:
+        Client.receive(self, packet)
+        for location in self.locations:
+            location.deliver(packet)
 
 
 _DISPATCH = Dispatch(

@@ -380,6 +380,32 @@ class IRCServer:
         # without multiclient (ircpsyc.ircd.always_on).
         return person if not person.sessions or self.multiclient(account) else None
 
+    def location_person(self, account_name: str, user: str, host: str) -> Client | None:
+        """The person another front-end's location of `account_name` (an XMPP user
+        bound to it) is part of: the one online here, else a new one with no session
+        under the account's name, as an always-on person is restored (None when the
+        account lives on another server or its name is in use as someone's nick)."""
+        found = self.persons.account_person(account_name)
+        if found is not None:
+            return found
+        accounts = self.accounts
+        account = accounts.get(account_name) if accounts is not None else None
+        nickserv = self.nickserv
+        if account is None or nickserv is None:
+            return None
+        if nickserv.sync.home_of(account).lower() != self.name.lower():
+            return None  # a person lives at its account's home
+        nick = account.name
+        if self.persons.find(nick) is not None or casefold(nick) in self.persons.reserved:
+            return None
+        client = Client.restored(self, nick, user, host, account.name, "0.0.0.0", self.clock())
+        client.account = account.name
+        client.metadata = self.account_metadata.load(account.name)
+        self.persons.add(client)
+        self.max_local = max(self.max_local, len(self.clients))
+        self.persons.tell_online(client)
+        return client
+
     def elsewhere(self, session: Session) -> str:
         """Why a logged-in session may not register here: the nick it asks for is its
         account's person's, online on another server of the network ("" if not).

@@ -17,7 +17,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-from ircpsyc.persons.person import Person, PersonObserver, WhowasEntry
+from ircpsyc.persons.person import PacketLocation, Person, PersonObserver, WhowasEntry
 from ircpsyc.psyc_backend.uniform import casefold
 
 if TYPE_CHECKING:
@@ -90,6 +90,8 @@ class PersonDirectory(Generic[C, L]):
         self.keepers: list[Keeper] = []
         # Persons whose sessions are being ended for good (KILL, GHOST): not kept.
         self.letting_go: set[Person] = set()
+        # Persons with packet locations (an XMPP presence of an IRC person): few.
+        self.located: dict[Person, tuple[PacketLocation, ...]] = {}
         self.roster: NetworkPersons | None = None  # the other servers' persons, once linked
         # casefolded account -> the persons of a session here logged in to it (the first
         # is the one a new connection of the account attaches to: multiclient); tuples,
@@ -181,6 +183,9 @@ class PersonDirectory(Generic[C, L]):
         """`person` is ended for good (KILL, GHOST): its last session leaving quits it
         even if a keeper would keep it online."""
         self.letting_go.add(person)
+
+    def is_let_go(self, person: Person) -> bool:
+        return person in self.letting_go
 
     def keeps(self, person: Person, reason: str) -> bool:
         """Whether `person`, whose last session left, stays online (always-on)."""

@@ -59,6 +59,20 @@ class Location(Protocol):
         """Write what the front-end rendered for this session."""
 
 
+class PacketLocation(Protocol):
+    """A location of a person that takes packets, not IRC text (an XMPP client's
+    presence through the gateway): its front-end renders them itself."""
+
+    def deliver(self, packet: Packet) -> None:
+        """What reached the person, for this location to render."""
+
+    def person_gone(self, reason: str) -> None:
+        """The person quit (KILL, its last location left): the location ends."""
+
+    def person_renamed(self, nick: str, uniform: str) -> None:
+        """The person changed nick (before its places are told)."""
+
+
 class Persons(Protocol):
     """What a person asks of the directory it is online in (`PersonDirectory`, of
     ircpsyc.persons.directory, which imports this module: named by this protocol, the
@@ -98,6 +112,13 @@ class Persons(Protocol):
 
     def keeps(self, person: Person, reason: str) -> bool:
         """Whether `person`, whose last session left, stays online (always-on)."""
+
+    def is_let_go(self, person: Person) -> bool:
+        """Whether `person` is being ended for good (`let_go`)."""
+
+    @property
+    def located(self) -> dict[Person, tuple[PacketLocation, ...]]:
+        """The persons that have packet locations, and those locations."""
 
 
 class Person:
@@ -258,16 +279,69 @@ class Person:
     def watched_offline(self, nick: str) -> None:
         """A nick this person MONITORs went offline."""
 
+    # -- packet locations (another front-end's sessions of this person)
+    #
+    # Nearly no person has one, so they live in the directory (`located`), not in a
+    # slot: an always-on person stays small, and a front-end gives a person that has
+    # some another `receive` (`locations_changed`), so its fast path stays as it is.
+
+    @property
+    def locations(self) -> tuple[PacketLocation, ...]:
+        """Its locations of other front-ends that take packets (`PacketLocation`)."""
+        return self.directory.located.get(self, ())
+
+    def attach_location(self, location: PacketLocation) -> None:
+        located = self.directory.located
+        found = located.get(self, ())
+        if location not in found:
+            located[self] = (*found, location)
+            self.locations_changed()
+
+    def detach_location(self, location: PacketLocation, reason: str) -> None:
+        """`location` left; the person quits with it when it was the last one."""
+        self._set_locations(tuple(loc for loc in self.locations if loc is not location))
+        if not self.sessions and not self.locations and not self.directory.keeps(self, reason):
+            self.quit(reason)
+
+    def _set_locations(self, locations: tuple[PacketLocation, ...]) -> None:
+        if locations:
+            self.directory.located[self] = locations
+        else:
+            self.directory.located.pop(self, None)
+        self.locations_changed()
+
+    def locations_changed(self) -> None:
+        """It gained its first packet location or lost its last: a front-end whose
+        `receive` renders for its own sessions hands packets to them too from now."""
+
+    def locations_renamed(self) -> None:
+        """The packet locations learn the person's new nick and uniform."""
+        for location in self.locations:
+            location.person_renamed(self.nick, self.uniform)
+
+    def location_said(self, channel: str, method: str, text: str) -> None:
+        """A packet location sends a line to `channel` as this person: the front-end
+        shows its echo to all of the person's sessions (as one of several sessions')."""
+
     # -- leaving
 
     def detach(self, session: Location, reason: str) -> None:
         if session in self.sessions:
             self.sessions = tuple(s for s in self.sessions if s is not session)
-        if not self.sessions and not self.directory.keeps(self, reason):
+        if self.sessions:
+            return
+        if self.locations and not self.directory.is_let_go(self):
+            return  # another front-end's location keeps it online
+        if not self.directory.keeps(self, reason):
             self.quit(reason)
 
     def quit(self, reason: str) -> None:
         event_id = new_id()
+        locations = self.locations
+        if locations:
+            self._set_locations(())
+            for location in locations:
+                location.person_gone(reason)
         self.quit_reason = reason
         for place in list(self.channels.values()):
             self.request(
@@ -287,6 +361,8 @@ class Person:
         self.nick = new
         self.uniform = person(directory.name, new)
         self.sessions_renamed(new)
+        if self.locations:
+            self.locations_renamed()
         directory.clients[casefold(new)] = self
         directory.router.register(self)
         if casefold(old_nick) != casefold(new):  # a case change is no MONITOR event

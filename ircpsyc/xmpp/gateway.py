@@ -42,8 +42,8 @@ from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.ids import new_id
 from ircpsyc.psyc_backend.packet import Packet
 from ircpsyc.psyc_backend.uniform import casefold, normalize
+from ircpsyc.xmpp import binding, messages, muc, presence, render, rooms
 from ircpsyc.xmpp import jid as J
-from ircpsyc.xmpp import messages, muc, presence, render, rooms
 from ircpsyc.xmpp import stanza as S
 from ircpsyc.xmpp.person import GatewayUser, XmppPerson
 from ircpsyc.xmpp.state import Pending, Service, joined
@@ -70,6 +70,9 @@ class Gateway:
         self.output: Callable[[Element], None] = lambda element: None
         self.persons: dict[tuple[str, str], XmppPerson] = {}  # (bare JID, requested nick)
         self.by_bare: dict[str, list[XmppPerson]] = {}  # bare JID -> its persons
+        # Bare JID -> the account it proved with IDENTIFY (xmpp/binding.py): its
+        # presence in a room is a location of that account's person.
+        self.bindings: dict[str, str] = {}
         self.pending: OrderedDict[str, Pending] = OrderedDict()
         self.bridges: list[Bridge] = []
         self.up = False
@@ -174,7 +177,7 @@ class Gateway:
         for person in list(self.persons.values()):
             event_id = new_id()
             for state in list(person.rooms.values()):
-                if state.joined:
+                if state.joined and person.bound is None:  # a location leaves no channel
                     person.request(
                         V.REQUEST_LEAVE_DISCONNECT,
                         state.uniform,
@@ -189,7 +192,14 @@ class Gateway:
         """An operator KILLed one of our XMPP users: every session of it is told it was
         removed (307, the reason), and it quits its channels as a disconnecting IRC user
         does.  False when `victim` is not ours."""
-        if not isinstance(victim, XmppPerson) or victim.gateway is not self:
+        if not isinstance(victim, XmppPerson):
+            if victim.sessions or not any(
+                isinstance(loc, XmppPerson) and loc.gateway is self for loc in victim.locations
+            ):
+                return False
+            victim.quit(reason)  # a person online only by its XMPP locations: they end
+            return True
+        if victim.gateway is not self:
             return False
         event_id = new_id()
         for state in list(victim.rooms.values()):
@@ -304,7 +314,10 @@ class Gateway:
         if element.get("type") == "error" and kind != "presence":
             return  # never answer an error
         if not to.local:
-            rooms.service_iq(self, kind, element, sender)
+            if kind == "message":
+                binding.handle(self, element, sender)
+            else:
+                rooms.service_iq(self, kind, element, sender)
             return
         channel = J.channel_of(to.local)
         if not self._valid_channel(channel):
@@ -357,6 +370,15 @@ class Gateway:
 
     def forget(self, person: XmppPerson) -> None:
         """`person` is in no room any more: out of the gateway and the IRC roster."""
+        self._unlist(person)
+        owner = person.bound
+        if owner is not None:  # a location of a person: the person may go with it
+            person.bound = None
+            owner.detach_location(person, "XMPP session left")
+            return
+        self.drop_user(person)
+
+    def _unlist(self, person: XmppPerson) -> None:
         for key, known in list(self.persons.items()):
             if known is person:
                 del self.persons[key]
@@ -366,7 +388,18 @@ class Gateway:
         if not same:
             self.by_bare.pop(person.bare, None)
         person.channels.clear()
-        self.drop_user(person)
+
+    def location_gone(self, person: XmppPerson, reason: str) -> None:
+        """The person `person` is a location of quit (KILL, GHOST, its last IRC session
+        went while this one was leaving): every XMPP session of it leaves its rooms."""
+        for state in list(person.rooms.values()):
+            for occ in joined(state):
+                self.send(
+                    muc.self_unavailable(person, state, occ.full, ["110", "307"], "", "", reason)
+                )
+        person.rooms.clear()
+        person.bound = None  # the person is gone: nothing to detach from
+        self._unlist(person)
 
     def presence_changed(self, user: Person) -> None:
         """Show `user`'s (new) show/status to the XMPP occupants of its channels."""

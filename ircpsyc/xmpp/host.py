@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from ircpsyc.channels.place import PlaceRegistry
     from ircpsyc.config import Config
     from ircpsyc.persons.directory import PersonDirectory
+    from ircpsyc.persons.person import Person
     from ircpsyc.psyc_backend.router import Router
     from ircpsyc.services.accounts import Accounts
     from ircpsyc.services.history import History
@@ -65,3 +66,11 @@ class Core(Protocol):
     def net(self) -> Network: ...
 
     def clock(self) -> float: ...
+
+    def location_person(self, account_name: str, user: str, host: str) -> Person | None:
+        """The person of `account_name` online here, else one made online with no
+        session for a location (None: the account's person cannot live here)."""
+
+    @property
+    def offload(self) -> Callable[..., bool]:
+        """Runs slow password work off the loop: `offload(sessions, job, done, kind)`."""

@@ -93,13 +93,16 @@ def _say(
             ),
         )
         state.sent.append(tag)
+        speaker = person.bound or person  # a location speaks as its person
+        if person.bound is not None:  # its IRC sessions get a copy of the echo
+            person.bound.location_said(state.channel, V.MESSAGE_PUBLIC, text)
         gw.core.router.send(
             Packet(
                 V.MESSAGE_PUBLIC,
-                {V.SOURCE: person.uniform, V.TARGET: state.uniform, V.TAG: tag},
+                {V.SOURCE: speaker.uniform, V.TARGET: state.uniform, V.TAG: tag},
                 {
-                    V.NICK: person.nick,
-                    V.PREFIX: person.prefix,
+                    V.NICK: speaker.nick,
+                    V.PREFIX: speaker.prefix,
                     V.NICK_PLACE: state.channel,
                     V.TIME: str(int(gw.core.clock() * 1000)),
                 },

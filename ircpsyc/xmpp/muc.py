@@ -114,7 +114,7 @@ def presence_of(
     x = SubElement(presence, S.qname("x", S.MUC_USER))
     x.append(item)
     codes = list(codes)
-    if route is viewer:
+    if route is viewer or (route is not None and route is viewer.bound):
         codes = ["110", *codes]
     for code in codes:
         SubElement(x, S.qname("status", S.MUC_USER), {"code": code})

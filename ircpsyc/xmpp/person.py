@@ -11,8 +11,9 @@ messages, which go back through a puppet.
 
 Both are `Person`s of the local directory (`ircpsyc.persons`), so everything
 that looks a nick up finds them, whatever the front-end; `sessions` stays
-empty (an XMPP session is not yet a location of the person: issue 13, designed in
-DEVELOPING.md).  What they deliver to
+empty.  An `XmppPerson` whose bare JID is bound to an account (`xmpp/binding.py`)
+is instead a packet location of that account's person (`bound`), not a person
+of its own.  What they deliver to
 is described by the protocols `PersonHost` and `OccupantHost` (the gateway and
 a bridge implement them), so this module imports nothing else of the gateway.
 """
@@ -86,6 +87,8 @@ class PersonHost(Protocol):
 
     def deliver(self, person: XmppPerson, packet: Packet) -> None: ...
 
+    def location_gone(self, person: XmppPerson, reason: str) -> None: ...
+
 
 class OccupantHost(Protocol):
     """What takes the packets a `RemoteOccupant` receives (its bridge)."""
@@ -114,7 +117,7 @@ class GatewayUser(Person):
 class XmppPerson(GatewayUser):
     """An XMPP user (bare JID) under one nick, in the rooms in `rooms`."""
 
-    __slots__ = ("bare", "gateway", "pm_rooms", "requested", "rooms", "show")
+    __slots__ = ("bare", "bound", "gateway", "pm_rooms", "requested", "rooms", "show")
 
     def __init__(
         self,
@@ -132,9 +135,24 @@ class XmppPerson(GatewayUser):
         self.rooms: dict[str, RoomState] = {}  # casefolded channel -> state
         self.pm_rooms: dict[str, str] = {}  # casefolded nick -> channel its PMs go through
         self.show = ""
+        # The person this is a location of, for a JID bound to an account (IDENTIFY to
+        # the gateway): then this object is never in the router nor the directory; it
+        # shares the person's nick and uniform and takes what the person receives.
+        self.bound: Person | None = None
 
     def receive(self, packet: Packet) -> None:
         self.gateway.deliver(self, packet)
+
+    # -- as a packet location of `bound` (ircpsyc.persons.person.PacketLocation)
+
+    def deliver(self, packet: Packet) -> None:
+        self.gateway.deliver(self, packet)
+
+    def person_gone(self, reason: str) -> None:
+        self.gateway.location_gone(self, reason)
+
+    def person_renamed(self, nick: str, uniform: str) -> None:
+        self.nick, self.uniform = nick, uniform
 
 
 class RemoteOccupant(GatewayUser):

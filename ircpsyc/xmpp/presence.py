@@ -20,7 +20,7 @@ from ircpsyc.xmpp import history, muc
 from ircpsyc.xmpp import jid as J
 from ircpsyc.xmpp import stanza as S
 from ircpsyc.xmpp.nicks import irc_nick, unique_nick
-from ircpsyc.xmpp.person import Occupancy, RoomState, XmppPerson, away_text
+from ircpsyc.xmpp.person import GatewayUser, Occupancy, RoomState, XmppPerson, away_text
 from ircpsyc.xmpp.state import Pending, joined, xmpp_members
 
 if TYPE_CHECKING:
@@ -50,6 +50,13 @@ def handle(gw: Host, element: Element, sender: J.JID, to: J.JID, channel: str) -
         return
     state = person.rooms[folded]
     occ = state.sessions[full]
+    if person.bound is not None:  # a location of a person: its nick is the person's
+        if muc_x is not None and state.joined:
+            occ.history = history.request_of(muc_x)
+            join_sequence(gw, person, state, occ)
+        else:
+            _update_show(gw, person, occ, element)
+        return
     if nick != state.requested and casefold(irc_nick(nick, gw.nicklen())) != casefold(person.nick):
         _change_nick(gw, element, person, state, nick)
         return
@@ -70,6 +77,10 @@ def _join(
     nick: str,
     muc_x: Element | None,
 ) -> None:
+    owner = _bound_person(gw, sender)
+    if owner is not None:
+        _join_as(gw, element, sender, to, channel, nick, muc_x, owner)
+        return
     folded = casefold(channel)
     full = str(sender)
     key = (sender.bare, nick.lower())
@@ -137,6 +148,80 @@ def _join(
     )
 
 
+def _bound_person(gw: Host, sender: J.JID) -> Person | None:
+    """The online person of the account `sender`'s bare JID is bound to, if any."""
+    account = gw.bindings.get(sender.bare)
+    if not account:
+        return None
+    found: Person | None = gw.core.persons.account_person(account)
+    if found is None:  # nobody is on IRC: the XMPP presence brings the person online
+        user = irc_nick(sender.local or sender.domain, 10).lower()
+        found = gw.core.location_person(account, user, sender.domain)
+    if found is None or isinstance(found, GatewayUser):
+        return None
+    owner: Person = found
+    return owner
+
+
+def _join_as(
+    gw: Host,
+    element: Element,
+    sender: J.JID,
+    to: J.JID,
+    channel: str,
+    nick: str,
+    muc_x: Element | None,
+    owner: Person,
+) -> None:
+    """A bound JID joins: its session is one more location of `owner` (the account's
+    person), shown in the room under the person's nick (210), never as a second
+    occupant.  A room the person is in plays the join sequence at once; otherwise
+    the person enters (its IRC sessions see the JOIN) and the echo plays it."""
+    folded = casefold(channel)
+    full = str(sender)
+    occ = Occupancy(full, history=history.request_of(muc_x))
+    _update_show(gw, None, occ, element)
+    location = next((p for p in gw.by_bare.get(sender.bare, ()) if p.bound is owner), None)
+    if location is not None and folded in location.rooms:
+        state = location.rooms[folded]
+        state.sessions[full] = occ
+        if state.joined:
+            join_sequence(gw, location, state, occ)
+        return
+    if location is None:
+        location = XmppPerson(gw, owner.nick, sender.bare, nick, owner.user, owner.host)
+        location.uniform = owner.uniform
+        location.account = owner.account
+        location.bound = owner
+        gw.persons[(sender.bare, "\0" + casefold(owner.account))] = location
+        gw.by_bare.setdefault(sender.bare, []).append(location)
+        owner.attach_location(location)
+    view = gw.view(channel)
+    state = RoomState(view.name if view is not None else channel, to.bare, "", nick)
+    state.uniform = view.uniform if view is not None else gw.place_uniform(channel)
+    state.sessions[full] = occ
+    location.rooms[folded] = state
+    if view is not None and folded in owner.channels:
+        state.joined = True
+        location.channels[folded] = view
+        join_sequence(gw, location, state, occ)
+        return
+    tag = gw.tag()
+    gw.remember(tag, Pending("enter", location, folded, full))
+    vars = owner.enter_vars()
+    vars[V.NICK_PLACE] = state.channel
+    password = S.child_text(muc_x, "password", S.MUC) if muc_x is not None else None
+    if password:
+        vars[V.KEY] = password
+    gw.core.router.send(
+        Packet(
+            V.REQUEST_ENTER,
+            {V.SOURCE: owner.uniform, V.TARGET: state.uniform, V.TAG: tag},
+            {V.NICK: owner.nick, **vars},
+        )
+    )
+
+
 def leave_session(
     gw: Host, person: XmppPerson, folded: str, full: str, status: str, bounced: bool
 ) -> None:
@@ -154,7 +239,8 @@ def leave_session(
     del person.rooms[folded]
     if state.joined:
         person.channels.pop(folded, None)
-        person.request(V.REQUEST_LEAVE, state.uniform, {V.REASON: status})
+        if person.bound is None:  # a location leaves the room, never the person
+            person.request(V.REQUEST_LEAVE, state.uniform, {V.REASON: status})
     gw.forget_if_idle(person)
 
 
@@ -193,7 +279,7 @@ def _update_show(gw: Host, person: XmppPerson | None, occ: Occupancy, element: E
     show = S.child_text(element, "show") or ""
     status = S.child_text(element, "status") or ""
     occ.show, occ.status = show, status
-    if person is None:
+    if person is None or person.bound is not None:  # a location's show is not its AWAY yet
         return
     away = away_text(show, status)[: gw.core.config.limits.awaylen]
     changed = show != person.show or away != person.away

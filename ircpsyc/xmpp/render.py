@@ -67,6 +67,8 @@ def on_echo_enter(gw: Host, person: XmppPerson, packet: Packet) -> None:
     gw.pending.pop(packet.routing.get(V.TAG_RELAY, ""), None)
     folded = casefold(packet.get(V.NICK_PLACE))
     state = person.rooms.get(folded)
+    if state is None and person.bound is not None:
+        return  # the person entered from another of its locations (IRC): not ours
     if state is None:  # entered for a session that left meanwhile: leave again
         person.request(V.REQUEST_LEAVE, packet.context or packet.source, {V.REASON: ""})
         return
@@ -107,6 +109,14 @@ def on_leave(gw: Host, person: XmppPerson, packet: Packet) -> None:
     state, view = room
     nick = packet.get(V.NICK)
     if normalize(packet.relay) == normalize(person.uniform):
+        if person.bound is not None:  # the person left from IRC: so do its XMPP sessions
+            for occ in joined(state):
+                gw.send(
+                    muc.self_unavailable(person, state, occ.full, ["110"], packet.get(V.REASON))
+                )
+            person.rooms.pop(view.folded, None)
+            person.channels.pop(view.folded, None)
+            gw.forget_if_idle(person)
         return  # our own leave: already answered
     member = view.member(packet.relay)
     for occ in joined(state):
@@ -268,13 +278,20 @@ def _message_id(gw: Host, packet: Packet) -> tuple[str, str]:
     if cached is None:
         cached = ("", "")
         sender = gw.core.router.lookup(packet.relay)
+        said: list[XmppPerson] = []
         if isinstance(sender, XmppPerson):
-            state = sender.rooms.get(casefold(packet.get(V.NICK_PLACE)))
+            said = [sender]
+        elif isinstance(sender, Person):  # a person one of whose locations is XMPP
+            said = [loc for loc in sender.locations if isinstance(loc, XmppPerson)]
+        for speaker in said:
+            state = speaker.rooms.get(casefold(packet.get(V.NICK_PLACE)))
             while state is not None and state.sent:
                 pending = gw.pending.pop(state.sent.popleft(), None)
                 if pending is not None:
                     cached = (pending.xid, pending.origin)
                     break
+            if cached != ("", ""):
+                break
         packet.render_cache[_XID] = cached
     xid, origin = cached
     return str(xid), str(origin)

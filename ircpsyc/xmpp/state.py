@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 from xml.etree.ElementTree import Element
 
+from ircpsyc.persons.person import Person
 from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.packet import Packet
 from ircpsyc.xmpp.person import GatewayUser, Occupancy, RoomState, XmppPerson
@@ -77,6 +78,10 @@ class Host(Protocol):
     def by_bare(self) -> dict[str, list[XmppPerson]]: ...
 
     @property
+    def bindings(self) -> dict[str, str]:
+        """Bare JID -> the account it proved (`xmpp/binding.py`)."""
+
+    @property
     def pending(self) -> dict[str, Pending]:
         """Requests waiting for the place's answer, by `_tag`."""
 
@@ -115,6 +120,8 @@ class Host(Protocol):
 
     def deliver(self, person: XmppPerson, packet: Packet) -> None: ...
 
+    def location_gone(self, person: XmppPerson, reason: str) -> None: ...
+
 
 def joined(state: RoomState) -> list[Occupancy]:
     """The sessions of a person in a room that have been through the join sequence."""
@@ -122,7 +129,14 @@ def joined(state: RoomState) -> list[Occupancy]:
 
 
 def xmpp_members(view: PlaceView) -> list[XmppPerson]:
-    return [m.route for m in list(view.members.values()) if isinstance(m.route, XmppPerson)]
+    found: list[XmppPerson] = []
+    for member in list(view.members.values()):
+        route = member.route
+        if isinstance(route, XmppPerson):
+            found.append(route)
+        elif isinstance(route, Person) and route.locations:  # XMPP locations of a person
+            found.extend(loc for loc in route.locations if isinstance(loc, XmppPerson))
+    return found
 
 
 def state_of(person: XmppPerson | None, folded: str) -> RoomState | None:

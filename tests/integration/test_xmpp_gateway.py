@@ -19,6 +19,7 @@ import pytest
 from conftest import ServerFactory
 
 from .prosody import (
+    COMPONENT_DOMAIN,
     DELAY,
     MUC_DOMAIN,
     MUC_USER,
@@ -490,6 +491,195 @@ async def test_relay_to_a_room_on_prosodys_muc(stack: Stack) -> None:
     await sam.send(f"PART {RELAY_CHANNEL} :later")
     await rita.expect(presence_from(RELAY_ROOM, sam.nick, "unavailable"))
     await asyncio.sleep(0)
+
+
+# --- a JID bound to an account is a location of the person -----------------------------
+
+LOCATION_PASSWORD = "location-pass-word"
+
+
+def chat_reply(type_: str) -> Callable[[Element], bool]:
+    return lambda e: (
+        e.tag == tag("message") and e.get("from") == COMPONENT_DOMAIN and e.get("type") == type_
+    )
+
+
+def names_of(line: object) -> list[str]:
+    params = getattr(line, "params", [])
+    return [n.lstrip("~&@%+") for n in params[-1].split()]
+
+
+@xmpp
+async def test_bound_jid_is_a_location_of_the_person(stack: Stack) -> None:
+    channel = "#" + unique("loc")
+    room = stack.room(channel)
+    dana = await irc_join(stack.port, channel)  # the person, on IRC
+    await dana.send(f"PRIVMSG NickServ :REGISTER {LOCATION_PASSWORD}")
+    await dana.expect("900")
+    eve = await irc_join(stack.port, channel)
+    await dana.expect("JOIN")
+    phone = await XmppClient.connect(stack.prosody)
+    identify = "<message to='{to}' type='chat' id='{id}'><body>IDENTIFY {who} {pw}</body></message>"
+    # A wrong password is refused with an XMPP error.
+    phone.send(identify.format(to=COMPONENT_DOMAIN, id="w1", who=dana.nick, pw="wrong"))
+    refused = await phone.expect(chat_reply("error"), what="the refusal")
+    assert refused.get("id") == "w1" and error_condition(refused) == "not-authorized"
+    phone.send(identify.format(to=COMPONENT_DOMAIN, id="r1", who=dana.nick, pw=LOCATION_PASSWORD))
+    bound = await phone.expect(chat_reply("chat"), what="the confirmation")
+    assert f"identified as {dana.nick}" in (text_of(bound, "body") or "")
+    # The join: the occupant is the person, under its nick (210), in one piece.
+    got = await phone.join(room, "danaphone")
+    mine = [e for e in got if "110" in status_codes(e)]
+    assert mine and mine[0].get("from") == f"{room}/{dana.nick}"
+    assert {"110", "210"} <= status_codes(mine[0])
+    occupants = {e.get("from") for e in got if e.tag == tag("presence")}
+    assert occupants == {f"{room}/{dana.nick}", f"{room}/{eve.nick}"}
+    await eve.send(f"NAMES {channel}")
+    names = names_of(await eve.expect("353"))
+    assert sorted(names) == sorted([dana.nick, eve.nick])
+    # A line from XMPP: the others get it once, from the person; its IRC session a copy.
+    phone.send(
+        f"<message to='{room}' type='groupchat' id='p1'><body>from the phone</body></message>"
+    )
+    heard = await eve.expect("PRIVMSG")
+    assert heard.params == [channel, "from the phone"]
+    assert heard.source is not None and heard.source.startswith(dana.nick + "!")
+    copy = await dana.expect("PRIVMSG")
+    assert copy.params == [channel, "from the phone"]
+    assert copy.source is not None and copy.source.startswith(dana.nick + "!")
+    echo = await phone.expect(groupchat("from the phone"), what="the reflection")
+    assert echo.get("id") == "p1" and echo.get("from") == f"{room}/{dana.nick}"
+    # A line to the channel reaches the person's IRC session and its XMPP location.
+    await eve.send(f"PRIVMSG {channel} :to both of you")
+    assert (await dana.expect("PRIVMSG")).params == [channel, "to both of you"]
+    heard_x = await phone.expect(groupchat("to both of you"))
+    assert heard_x.get("from") == f"{room}/{eve.nick}"
+    # What the person says on IRC shows in the XMPP location too.
+    await dana.send(f"PRIVMSG {channel} :from the laptop")
+    said = await phone.expect(groupchat("from the laptop"))
+    assert said.get("from") == f"{room}/{dana.nick}"
+    await eve.expect("PRIVMSG", where=lambda m: m.params[-1] == "from the laptop")
+    await eve.sync()
+    lines = [m for m in eve.history if m.command == "PRIVMSG"]
+    assert [m.params[-1] for m in lines].count("from the phone") == 1
+    # The person changes nick on IRC: its XMPP location follows (110, 303).
+    old = dana.nick
+    dana.nick = unique("dn")
+    await dana.send(f"NICK {dana.nick}")
+    renamed = await phone.expect(presence_from(room, old, "unavailable"))
+    assert {"110", "303"} <= status_codes(renamed)
+    phone.send(f"<message to='{room}' type='groupchat'><body>renamed</body></message>")
+    later = await eve.expect("PRIVMSG", where=lambda m: m.params[-1] == "renamed")
+    assert later.source is not None and later.source.startswith(dana.nick + "!")
+    # The person joins another channel from IRC: nothing changes for its XMPP location.
+    other = "#" + unique("loc2")
+    await dana.send(f"JOIN {other}")
+    await dana.expect("366")
+    phone.send(f"<message to='{room}' type='groupchat'><body>still in</body></message>")
+    await eve.expect("PRIVMSG", where=lambda m: m.params[-1] == "still in")
+    await dana.sync()
+    assert not [m for m in dana.history if m.command == "PART"]
+    # The XMPP session leaves the room: the person stays in the channel (no PART).
+    phone.send(f"<presence to='{room}/danaphone' type='unavailable'/>")
+    await phone.expect(presence_from(room, dana.nick, "unavailable"))
+    await eve.send(f"NAMES {channel}")
+    assert sorted(names_of(await eve.expect("353"))) == sorted([dana.nick, eve.nick])
+    assert not [m for m in eve.history if m.command in ("PART", "QUIT")]
+    # It joins again, and the person PARTs on IRC: the XMPP session is out of the room.
+    await phone.join(room, "danaphone")
+    await dana.send(f"PART {channel} :done")
+    gone = await phone.expect(presence_from(room, dana.nick, "unavailable"))
+    assert "110" in status_codes(gone)
+
+
+@xmpp
+async def test_bound_jid_joins_for_the_person_and_keeps_it_online(stack: Stack) -> None:
+    channel = "#" + unique("locj")
+    room = stack.room(channel)
+    dana = await connect_registered(stack.port, unique("d"))
+    await dana.send(f"PRIVMSG NickServ :REGISTER {LOCATION_PASSWORD}")
+    await dana.expect("900")
+    await dana.send("PRIVMSG NickServ :SET ALWAYS-ON OFF")  # else it stays online anyway
+    await dana.expect("NOTICE")
+    eve = await irc_join(stack.port, channel)
+    phone = await XmppClient.connect(stack.prosody)
+    phone.send(
+        f"<message to='{COMPONENT_DOMAIN}' type='chat'>"
+        f"<body>IDENTIFY {dana.nick} {LOCATION_PASSWORD}</body></message>"
+    )
+    await phone.expect(chat_reply("chat"), what="the confirmation")
+    # The person is not in the channel: it enters, and its IRC session sees the JOIN.
+    await phone.join(room, "whatever")
+    joined_line = await dana.expect("JOIN")
+    assert joined_line.params[0] == channel
+    seen = await eve.expect("JOIN")
+    assert seen.source is not None and seen.source.startswith(dana.nick + "!")
+    # Its IRC connection ends: the XMPP location keeps the person online, in the channel.
+    await dana.send("QUIT :bye")
+    phone.send(f"<message to='{room}' type='groupchat'><body>still here</body></message>")
+    heard = await eve.expect("PRIVMSG")
+    assert heard.source is not None and heard.source.startswith(dana.nick + "!")
+    await eve.send(f"WHOIS {dana.nick}")
+    assert (await eve.expect("330")).params[2] == dana.nick
+    assert not [m for m in eve.history if m.command in ("PART", "QUIT")]
+    # Its last location leaves: now the person (not always-on) quits.
+    phone.send(f"<presence to='{room}/whatever' type='unavailable'/>")
+    quit_line = await eve.expect("QUIT")
+    assert quit_line.source is not None and quit_line.source.startswith(dana.nick + "!")
+
+
+@xmpp
+async def test_bound_jid_brings_an_offline_person_online(stack: Stack) -> None:
+    channel = "#" + unique("loco")
+    room = stack.room(channel)
+    dana = await connect_registered(stack.port, unique("o"))
+    account = dana.nick
+    await dana.send(f"PRIVMSG NickServ :REGISTER {LOCATION_PASSWORD}")
+    await dana.expect("900")
+    await dana.send("PRIVMSG NickServ :SET ALWAYS-ON OFF")
+    await dana.expect("NOTICE")
+    await dana.send("QUIT :gone")
+    eve = await irc_join(stack.port, channel)
+    await eve.send(f"WHOIS {account}")
+    await eve.expect("401")  # nobody is online for the account
+    phone = await XmppClient.connect(stack.prosody)
+    phone.send(
+        f"<message to='{COMPONENT_DOMAIN}' type='chat'>"
+        f"<body>IDENTIFY {account} {LOCATION_PASSWORD}</body></message>"
+    )
+    await phone.expect(chat_reply("chat"), what="the confirmation")
+    got = await phone.join(room, "someone")
+    assert any(e.get("from") == f"{room}/{account}" and "110" in status_codes(e) for e in got)
+    # The person is online by its XMPP location: in NAMES under the account's name,
+    # logged in (WHOIS 330).
+    seen = await eve.expect("JOIN")
+    assert seen.source is not None and seen.source.startswith(account + "!")
+    await eve.send(f"WHOIS {account}")
+    assert (await eve.expect("330")).params[2] == account
+    # An IRC login to the account attaches to that person: it is in the channel.
+    laptop = await RawClient.connect(stack.port)
+    laptop.nick = account
+    await laptop.send(f"PASS {account}:{LOCATION_PASSWORD}", f"NICK {account}", "USER l 0 * :L")
+    await laptop.expect("001")
+    joined_line = await laptop.expect("JOIN")
+    assert joined_line.params[0] == channel
+    phone.send(f"<message to='{room}' type='groupchat'><body>one person</body></message>")
+    copy = await laptop.expect("PRIVMSG")
+    assert copy.params == [channel, "one person"]
+    assert not [m for m in eve.history if m.command in ("PART", "QUIT")]
+
+
+@xmpp
+async def test_unbound_and_logged_out_jids_are_persons_of_their_own(stack: Stack) -> None:
+    channel = "#" + unique("unb")
+    room = stack.room(channel)
+    alice = await irc_join(stack.port, channel)
+    frank = await XmppClient.connect(stack.prosody)
+    frank.send(f"<message to='{COMPONENT_DOMAIN}' type='chat'><body>LOGOUT</body></message>")
+    await frank.expect(chat_reply("chat"))
+    await frank.join(room, "frank")
+    await alice.send(f"NAMES {channel}")
+    assert "frank" in names_of(await alice.expect("353"))
 
 
 def test_prosody_directory_is_private(tmp_path: Path) -> None:
