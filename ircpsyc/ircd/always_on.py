@@ -34,7 +34,6 @@ from collections import deque
 from dataclasses import dataclass
 
 from ircpsyc.ircd import numerics as N
-from ircpsyc.ircd.awaylog_hooks import returned
 from ircpsyc.ircd.client import Client, notify_peers
 from ircpsyc.ircd.core import IRCServer, PersonObserver
 from ircpsyc.ircd.session import Session
@@ -154,15 +153,15 @@ class AlwaysOn(PersonObserver):
 
     def session_attached(self, client: Client, session: Session) -> None:
         """A connection attached to `client` (IRCServer.attach, which also takes the
-        automatic away back, and so replays the away log)."""
+        automatic away back)."""
         if len(client.sessions) != 1:
             return  # it had a connection already
         if client.account:
             self.service.used(client.account)
         if client.seen is NOTHING_SEEN:
             client.seen = None  # made at the first event again
-        if not client.away and not self.core.config.accounts.auto_away:
-            returned(client)  # it was not shown away: the away log is shown now
+        # The away log comes with the device's replay (ircpsyc.ircd.replay), which
+        # leaves out what it showed already.
 
     # -- ending it
 

@@ -135,6 +135,8 @@ class AwayHooks(PersonObserver):
             return
         if client.away:
             awaylog.add_watch(client.account, client.nick, list(client.channels))
+        elif len(client.sessions) == 1 and client.sessions[0] in self.core.attaching:
+            return  # back by a connection: its device replay shows the away log too
         else:
             returned(client)
 

@@ -145,6 +145,7 @@ class IRCServer:
         self.clients = self.persons.clients  # casefolded nick -> registered person
         self.reserved = self.persons.reserved  # nicks taken by unregistered sessions
         self.sessions: set[Session] = set()
+        self.attaching: set[Session] = set()  # sessions inside `attach` (its away change)
         self.whowas = self.persons.whowas
         self.monitors = self.persons.monitors  # casefolded nick -> watchers
         self.command_counts: Counter[str] = Counter()
@@ -461,7 +462,14 @@ class IRCServer:
             )  # before NAMES' end
             if C.NO_IMPLICIT_NAMES not in session.caps:
                 send_names(session, view)
-        person.update_away()  # a session that is not away brings the person back
+        # A session that is not away brings the person back; the away log that
+        # would replay then comes with the device's replay instead (`tell_attached`,
+        # ircpsyc.ircd.replay), which leaves out what it already showed.
+        self.attaching.add(session)
+        try:
+            person.update_away()
+        finally:
+            self.attaching.discard(session)
         if person.away:
             session.numeric(N.RPL_NOWAWAY, "You have been marked as being away")
         self.persons.tell_attached(person, session)

@@ -14,7 +14,7 @@ import re
 from conftest import ServerProcess, ServerStarter
 from irctokens.line import Line
 
-from .support import RawClient, aio, connect_registered, find, unique
+from .support import RawClient, aio, connect_registered, find, show, unique
 
 TIMED = ["batch", "server-time", "message-tags"]
 MARKER = "draft/read-marker"
@@ -343,3 +343,25 @@ async def test_an_always_on_person_s_device_gets_what_it_missed_when_it_comes_ba
     await talker.send(f"PRIVMSG {chan} :and now live")
     live = await laptop.expect("PRIVMSG")
     assert live.params == [chan, "and now live"] and "batch" not in (live.tags or {})
+
+
+@aio
+async def test_an_always_on_person_s_private_line_is_shown_once_when_it_comes_back(
+    shared_server: ServerProcess,
+) -> None:
+    """Coming back takes the automatic away back, which replays the away log; the
+    device replay shows the same private line: the device sees it once (irssi's way:
+    PASS with a client id, no CAP)."""
+    port = shared_server.port
+    account = unique("ao")
+    await register(port, account, always_on=True)
+    me, _ = await with_pass(port, account, "irssi")
+    await me.quit()
+    talker = await connect_registered(port, unique("talk"))
+    await talker.send(f"PRIVMSG {account} :are you there?")
+    await talker.expect("301")  # away: kept for it
+
+    me, burst = await with_pass(port, account, "irssi")
+    burst += await me.sync()
+    said = [m for m in burst if m.command == "PRIVMSG" and m.params[0] == account]
+    assert [m.params[1].endswith("] are you there?") for m in said] == [True], show(burst)
