@@ -513,6 +513,28 @@ def test_oper_bad_host() -> None:
     assert not alice.client.is_oper
 
 
+def test_oper_from_a_wrong_host_tells_nothing_of_the_password() -> None:
+    """The host is checked first: a right and a wrong password get the same 491."""
+    world = oper_world("*@10.0.0.*")
+    alice = world.client("alice")
+    assert only(alice.send("OPER admin wrong"), "491").params[0] == "alice"
+    assert only(alice.send(f"OPER admin {OPER_PASSWORD}"), "491").params[0] == "alice"
+
+
+def test_oper_failures_from_one_address_are_bounded() -> None:
+    """Five wrong passwords from an address: OPER from it is refused, even with the
+    right password, before any check; another address is not affected."""
+    world = oper_world()
+    mallory = world.client("mallory", ip="192.0.2.7")
+    for _ in range(5):
+        assert "464" in cmds(mallory.send("OPER admin guess"))
+    refused = only(mallory.send(f"OPER admin {OPER_PASSWORD}"), "FAIL")
+    assert refused.params[:2] == ["OPER", "TOO_MANY_ATTEMPTS"]
+    assert not mallory.client.is_oper
+    alice = world.client("alice", ip="192.0.2.8")
+    assert "381" in cmds(alice.send(f"OPER admin {OPER_PASSWORD}"))
+
+
 def test_oper_success() -> None:
     world = oper_world("~user@127.0.0.*")
     alice = world.client("alice")

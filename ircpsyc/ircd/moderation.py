@@ -28,6 +28,7 @@ from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.core import PersonObserver
 from ircpsyc.ircd.lines import line
 from ircpsyc.ircd.names import valid_channel
+from ircpsyc.ircd.oper_attempts import OperAttempts
 from ircpsyc.ircd.session import Session
 from ircpsyc.ircd.snomask import Snomasks
 from ircpsyc.ircd.xlines import DLINE, KLINE, XLines, format_duration
@@ -62,6 +63,7 @@ class Moderation(PersonObserver):
         self.core = core
         self.snomasks = Snomasks(core)
         self.xlines = XLines(core)
+        self.oper_attempts = OperAttempts()
         self.disconnectors = core.persons.disconnectors  # front-ends without sessions
 
     def attach_store(self, store: Store) -> None:

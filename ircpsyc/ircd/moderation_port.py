@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 if TYPE_CHECKING:
+    from ircpsyc.ircd.oper_attempts import OperAttempts
     from ircpsyc.ircd.snomask import Snomasks
     from ircpsyc.ircd.xlines import BanRemoval, ServerBan, XLines
     from ircpsyc.persons.person import Person
@@ -55,6 +56,9 @@ class ModerationPort(Protocol[S_contra]):
 
     @property
     def xlines(self) -> XLines: ...
+
+    @property
+    def oper_attempts(self) -> OperAttempts: ...
 
     def attach_store(self, store: Store) -> None: ...
 

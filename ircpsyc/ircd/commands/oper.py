@@ -37,17 +37,33 @@ def handle_oper(s: Session, msg: Line) -> None:
     client = s.client
     assert client is not None
     name, password = msg.params[0], msg.params[1]
+    attempts = s.core.moderation.oper_attempts
+    if attempts.refused(client.ip, s.core.clock()):
+        s.fail(
+            "OPER",
+            "TOO_MANY_ATTEMPTS",
+            "Too many failed OPER attempts from your address; try again in 10 minutes",
+        )
+        _tell_operators(s, name, "too many failed attempts from the address")
+        return
     oper = next((o for o in s.core.config.opers if o.name == name), None)
     if oper is None:
         _oper_failed(s, name, "wrong name or password")
+        return
+    # The host before the password: a password is never checked (nor its rightness
+    # told by a different reply) from a host its operator may not use.
+    if not _host_allowed(s, oper):
+        _oper_failed(s, oper.name, "host does not match")
         return
 
     def done(ok: bool) -> None:
         if s.closed or s.client is not client:
             return
         if not ok:
+            attempts.failed(client.ip, s.core.clock())
             _oper_failed(s, name, "wrong name or password")
             return
+        attempts.succeeded(client.ip)
         _oper_verified(s, oper)
 
     # argon2 is slow on purpose: verify off the event loop (this session's input waits).
@@ -56,13 +72,26 @@ def handle_oper(s: Session, msg: Line) -> None:
         s.note("Too many password checks from your address at once; try again in a moment.")
 
 
-def _oper_failed(s: Session, name: str, why: str) -> None:
+def _host_allowed(s: Session, oper: OperEntry) -> bool:
+    """The real host (its name when it resolved), or the address; never the cloak."""
     client = s.client
     assert client is not None
+    return M.mask_match(oper.hostmask, f"{client.user}@{client.real_host}") or M.mask_match(
+        oper.hostmask, f"{client.user}@{client.ip}"
+    )
+
+
+def _oper_failed(s: Session, name: str, why: str) -> None:
     s.numeric(
         N.ERR_NOOPERHOST if why.startswith("host") else N.ERR_PASSWDMISMATCH,
         "No O-lines for your host" if why.startswith("host") else "Password incorrect",
     )
+    _tell_operators(s, name, why)
+
+
+def _tell_operators(s: Session, name: str, why: str) -> None:
+    client = s.client
+    assert client is not None
     s.core.moderation.snomasks.send(
         "o", f"Failed OPER attempt as {name} by {client.nick} ({client.user}@{client.host}): {why}"
     )
@@ -71,10 +100,7 @@ def _oper_failed(s: Session, name: str, why: str) -> None:
 def _oper_verified(s: Session, oper: OperEntry) -> None:
     client = s.client
     assert client is not None
-    # The real host (its name when it resolved), or the address; never the cloak.
-    if not M.mask_match(oper.hostmask, f"{client.user}@{client.real_host}") and not M.mask_match(
-        oper.hostmask, f"{client.user}@{client.ip}"
-    ):
+    if not _host_allowed(s, oper):  # the host changed while the password was checked
         _oper_failed(s, oper.name, "host does not match")
         return
     snomasks = s.core.moderation.snomasks
