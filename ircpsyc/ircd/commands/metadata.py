@@ -9,6 +9,8 @@ the operator that changed it and tells its members.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from irctokens.line import Line
 
 from ircpsyc.channels.modes import OP
@@ -119,6 +121,21 @@ def _subscriptions(s: Session, sub: str, keys: list[str]) -> None:
             s.core.send_metadata(s, s.nick, current)
 
 
+def _get(s: Session, name: str, args: list[str], metadata: Mapping[str, str]) -> None:
+    """METADATA <target> GET <key>...: the value of each key (of a person or channel)."""
+    if not args:
+        s.numeric(N.ERR_NEEDMOREPARAMS, CMD, "Not enough parameters")
+        return
+    server = s.core.name
+    lines: list[bytes] = []
+    for key in args:
+        if meta.valid_key(key):
+            lines.append(meta.key_value(server, s.nick, name, key, metadata.get(key)))
+        else:
+            lines.append(line(server, "FAIL", CMD, "KEY_INVALID", key, "invalid key"))
+    s.core.send_metadata(s, name, lines)
+
+
 # -- a person's metadata (`client` None: this session, before registration)
 
 
@@ -126,16 +143,7 @@ def _person(s: Session, sub: str, args: list[str], who: Person | None, name: str
     metadata = who.metadata if who is not None else s.pre_metadata
     server = s.core.name
     if sub == "GET":
-        if not args:
-            s.numeric(N.ERR_NEEDMOREPARAMS, CMD, "Not enough parameters")
-            return
-        lines: list[bytes] = []
-        for key in args:
-            if meta.valid_key(key):
-                lines.append(meta.key_value(server, s.nick, name, key, metadata.get(key)))
-            else:
-                lines.append(line(server, "FAIL", CMD, "KEY_INVALID", key, "invalid key"))
-        s.core.send_metadata(s, name, lines)
+        _get(s, name, args, metadata)
     elif sub == "LIST":
         s.core.send_metadata(s, name, dict(metadata))
     elif sub == "SYNC":
@@ -214,16 +222,7 @@ def _channel(s: Session, sub: str, args: list[str], view: PlaceView) -> None:
         return
     metadata = dict(view.metadata)
     if sub == "GET":
-        if not args:
-            s.numeric(N.ERR_NEEDMOREPARAMS, CMD, "Not enough parameters")
-            return
-        lines: list[bytes] = []
-        for key in args:
-            if meta.valid_key(key):
-                lines.append(meta.key_value(server, s.nick, name, key, metadata.get(key)))
-            else:
-                lines.append(line(server, "FAIL", CMD, "KEY_INVALID", key, "invalid key"))
-        s.core.send_metadata(s, name, lines)
+        _get(s, name, args, metadata)
         return
     if sub == "LIST":
         s.core.send_metadata(s, name, metadata)
