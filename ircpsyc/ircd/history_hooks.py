@@ -122,14 +122,8 @@ class JoinReplay(PlaceObserver):
 
     def member_entered(self, place: Place, member: Member) -> None:
         client = member.route
-        if not isinstance(client, Client):
-            return
-        awaylog = self.core.awaylog
-        if client.account:
-            if client.away:
-                awaylog.add_watch(client.account, client.nick, [place.folded])
-            else:
-                awaylog.drop_watches(client.account, place.folded)
+        if isinstance(client, Client):
+            _watch_if_away(client, place.folded)
 
 
 def replay_plain(client: Client, view: PlaceView, sessions: list[Session]) -> None:
@@ -164,12 +158,18 @@ def home_elsewhere(core: IRCServer, view: PlaceView | None) -> str:
 def remote_entered(client: Client, view: PlaceView) -> None:
     """A local client entered a channel homed elsewhere: what `JoinReplay` does for
     local channels (the away log's watch; the replay is ircpsyc.ircd.replay's)."""
+    _watch_if_away(client, view.folded)
+
+
+def _watch_if_away(client: Client, folded: str) -> None:
+    """`client` entered the channel `folded`: while away, the away log watches it for
+    mentions of the account; else it stops watching it."""
     awaylog = client.core.awaylog
     if client.account:
         if client.away:
-            awaylog.add_watch(client.account, client.nick, [view.folded])
+            awaylog.add_watch(client.account, client.nick, [folded])
         else:
-            awaylog.drop_watches(client.account, view.folded)
+            awaylog.drop_watches(client.account, folded)
 
 
 def replay_remote(client: Client, view: PlaceView, wanted: list[Session]) -> None:

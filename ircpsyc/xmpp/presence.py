@@ -14,7 +14,7 @@ from xml.etree.ElementTree import Element
 
 from ircpsyc.persons.person import Person
 from ircpsyc.psyc_backend import vocabulary as V
-from ircpsyc.psyc_backend.packet import Packet
+from ircpsyc.psyc_backend.packet import Packet, Value
 from ircpsyc.psyc_backend.uniform import casefold
 from ircpsyc.xmpp import history, muc
 from ircpsyc.xmpp import jid as J
@@ -134,18 +134,8 @@ def _join(
     tag = gw.tag()
     gw.remember(tag, Pending("enter", person, folded, full))
     vars = person.enter_vars()
-    vars[V.NICK_PLACE] = state.channel
     vars[V.IP] = "0.0.0.0"
-    password = S.child_text(muc_x, "password", S.MUC) if muc_x is not None else None
-    if password:
-        vars[V.KEY] = password
-    gw.core.router.send(
-        Packet(
-            V.REQUEST_ENTER,
-            {V.SOURCE: person.uniform, V.TARGET: state.uniform, V.TAG: tag},
-            {V.NICK: person.nick, **vars},
-        )
-    )
+    _request_enter(gw, person, state, tag, muc_x, vars)
 
 
 def _bound_person(gw: Host, sender: J.JID) -> Person | None:
@@ -208,7 +198,19 @@ def _join_as(
         return
     tag = gw.tag()
     gw.remember(tag, Pending("enter", location, folded, full))
-    vars = owner.enter_vars()
+    _request_enter(gw, owner, state, tag, muc_x, owner.enter_vars())
+
+
+def _request_enter(
+    gw: Host,
+    who: Person,
+    state: RoomState,
+    tag: str,
+    muc_x: Element | None,
+    vars: dict[str, Value],
+) -> None:
+    """`who` asks the room's place to enter (with the room password, if given); the
+    answer comes back tagged `tag`."""
     vars[V.NICK_PLACE] = state.channel
     password = S.child_text(muc_x, "password", S.MUC) if muc_x is not None else None
     if password:
@@ -216,8 +218,8 @@ def _join_as(
     gw.core.router.send(
         Packet(
             V.REQUEST_ENTER,
-            {V.SOURCE: owner.uniform, V.TARGET: state.uniform, V.TAG: tag},
-            {V.NICK: owner.nick, **vars},
+            {V.SOURCE: who.uniform, V.TARGET: state.uniform, V.TAG: tag},
+            {V.NICK: who.nick, **vars},
         )
     )
 
