@@ -140,8 +140,16 @@ def send(driver: Any, text: str) -> None:
 
 
 def open_page(driver: Any, port: int, query: str = "") -> None:
+    """Open the client and wait for its module to have run: `driver.get` returns at
+    the load event, which a module script may still follow on a busy machine."""
     ORIGINS.add(f"http://{HOST}:{port}")
     driver.get(f"http://{HOST}:{port}/{query}")
+    deadline = time.monotonic() + WAIT
+    while not driver.execute_script("return typeof window.ircpsyc === 'object'"):
+        if time.monotonic() > deadline:
+            logs = driver.get_log("browser")
+            raise AssertionError(f"the web client did not start within {WAIT}s: {logs}")
+        time.sleep(0.05)
 
 
 def badges(driver: Any) -> list[str]:
