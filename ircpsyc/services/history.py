@@ -711,7 +711,12 @@ class History(PlaceObserver):
         return rows
 
     def _write(self, db: sqlite_utils.Database, entries: list[Entry]) -> None:
-        """Writer thread: insert a group of entries and keep every target bounded."""
+        """Writer thread: insert a group of entries and keep every target bounded.
+
+        The batch goes to SQLite as one JSON array that `json_each` unpacks, so a
+        batch is one statement: the writer takes the GIL for one `dumps` and
+        releases it for the whole insert, instead of taking it back for every row's
+        bindings while the event loop wants it (that convoy cost more than SQLite)."""
         rows = []
         # The conversation list keeps only the latest of each (owner, conversation):
         # one upsert per pair a batch, not one per message.
@@ -720,31 +725,49 @@ class History(PlaceObserver):
         for e in entries:
             source = e.source
             target = e.target
-            data = encode_row({"v": source.vars, "b": source.body})
-            rows.append((e.seq, target, source.get(V.ID), e.time, e.kind, source.method, data))
+            rows.append(
+                (
+                    e.seq,
+                    target,
+                    source.get(V.ID),
+                    e.time,
+                    e.kind,
+                    source.method,
+                    source.vars,
+                    source.body,
+                )
+            )
             for owner, nick in e.peers:
                 latest[(owner, target)] = (nick, e.time)
             counts[target] = counts.get(target, 0) + 1
         conn = db.conn
         # A row whose id is already there is overwritten, as INSERT OR REPLACE would;
         # but REPLACE makes SQLite look every new id up before inserting it, while
-        # the upsert appends the ascending ids directly (10-15% of a row's cost).
-        conn.executemany(
+        # the upsert appends the ascending ids directly.
+        conn.execute(
             "INSERT INTO history (id, target, msgid, time, kind, method, data) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+            "SELECT " + _items(6) + ", "
+            "json_object('v', json_extract(value, '$[6]'), 'b', json_extract(value, '$[7]')) "
+            "FROM json_each(?) WHERE true "
+            "ON CONFLICT (id) DO UPDATE SET "
             "target = excluded.target, msgid = excluded.msgid, time = excluded.time, "
             "kind = excluded.kind, method = excluded.method, data = excluded.data",
-            rows,
+            [encode_row(rows)],
         )
         if latest:
-            conn.executemany(
+            conn.execute(
                 "INSERT INTO history_dm (owner, target, peer_nick, peer_fold, time) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (owner, target) DO UPDATE SET "
+                "SELECT " + _items(5) + " "
+                "FROM json_each(?) WHERE true ON CONFLICT (owner, target) DO UPDATE SET "
                 "peer_nick = excluded.peer_nick, peer_fold = excluded.peer_fold, "
                 "time = excluded.time",
                 [
-                    (owner, target, nick, casefold(nick), stamp)
-                    for (owner, target), (nick, stamp) in latest.items()
+                    encode_row(
+                        [
+                            (owner, target, nick, casefold(nick), stamp)
+                            for (owner, target), (nick, stamp) in latest.items()
+                        ]
+                    )
                 ],
             )
         history = self.config().history
@@ -763,6 +786,12 @@ class History(PlaceObserver):
             cutoff = self.cutoff()
             conn.execute("DELETE FROM history WHERE time < ?", [cutoff])
             conn.execute("DELETE FROM history_dm WHERE time < ?", [cutoff])
+
+
+def _items(count: int) -> str:
+    """The first `count` items of each array of a `json_each` batch, as columns
+    (`json_extract`, not `->>`: SQLite before 3.38 has the function only)."""
+    return ", ".join(f"json_extract(value, '$[{i}]')" for i in range(count))
 
 
 def _entry(row: Any) -> Entry:
