@@ -3,10 +3,15 @@
     python -m benchmarks.run --server ircpsyc
     python -m benchmarks.run --server ircpsyc --server ngircd --server inspircd
     python -m benchmarks.run --server external=127.0.0.1:6667 --scenario fanout --quick
+    python -m benchmarks.run --server ircpsyc --server ircpsyc-defaults \
+        --scenario fanout-paced --scenario channels-paced --scenario privmsg-paced --repeat 3
 
 Every (server, scenario) pair gets a freshly started server, so one scenario's
-leftovers never weigh on the next. Results go to benchmarks/results/latest.json
-and a summary table is printed.
+leftovers never weigh on the next; the servers take turns within each scenario
+and repeat, so a change in the machine's other load falls on all of them.
+Results go to benchmarks/results/latest.json and a summary table is printed.
+When both ``ircpsyc`` and ``ircpsyc-defaults`` ran a scenario, a further table
+compares their server CPU per line (medians over the repeats).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import platform
 import secrets
 import shlex
 import signal
+import statistics
 import sys
 import traceback
 from collections.abc import Sequence
@@ -31,12 +37,15 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.loadgen import abort_all, raise_nofile_limit, run_async
-from benchmarks.scenarios import SCENARIOS, Context, ScenarioError, make_params
-from benchmarks.servers import REPO, ServerError, ServerSpec, parse_server
+from benchmarks.scenarios import ON_REQUEST, SCENARIOS, Context, ScenarioError, make_params
+from benchmarks.servers import MANAGED, REPO, ServerError, ServerSpec, parse_server
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DEFAULT_OUTPUT = RESULTS_DIR / "latest.json"
 LOG_TAIL_LINES = 25
+# Flood control as shipped may cost at most this much more server CPU per line
+# than flood control off (issue 16).
+DEFAULTS_ALLOWANCE = 1.10
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -49,15 +58,17 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="append",
         default=[],
         metavar="SERVER",
-        help="ircpsyc, ngircd, inspircd, or external=HOST:PORT (a loopback address); "
-        "repeat to compare. Default: ircpsyc",
+        help=f"{', '.join(MANAGED)}, or external=HOST:PORT (a loopback address); "
+        "repeat to compare. ircpsyc-defaults is ircpsyc with flood control as shipped. "
+        "Default: ircpsyc",
     )
     parser.add_argument(
         "--scenario",
         action="append",
         default=[],
         choices=list(SCENARIOS),
-        help="scenario to run; repeat for several. Default: all",
+        help="scenario to run; repeat for several. Default: all but "
+        + ", ".join(sorted(ON_REQUEST)),
     )
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
     parser.add_argument(
@@ -270,22 +281,25 @@ def markdown_tables(results: dict[str, Any]) -> str:
 
 async def _main(args: argparse.Namespace, results: dict[str, Any], console: Console) -> None:
     specs = [parse_server(s) for s in (args.server or ["ircpsyc"])]
-    names = args.scenario or list(SCENARIOS)
+    names = args.scenario or [n for n in SCENARIOS if n not in ON_REQUEST]
     overrides = _overrides(args.set)
     params = {n: make_params(n, args.quick, overrides.get(n, {})) for n in names}
     results["params"] = {n: dataclasses.asdict(p) for n, p in params.items()}
     for spec in specs:
         version = await asyncio.to_thread(spec.version)
-        server: dict[str, Any] = {"version": version, "scenarios": {}}
-        results["servers"][spec.label] = server
-        for name in names:
-            runs = []
-            for i in range(max(1, args.repeat)):
-                run_no = f" (run {i + 1}/{args.repeat})" if args.repeat > 1 else ""
+        results["servers"][spec.label] = {"version": version, "scenarios": {}}
+    repeat = max(1, args.repeat)
+    for name in names:
+        runs: dict[str, list[dict[str, Any]]] = {spec.label: [] for spec in specs}
+        for i in range(repeat):
+            run_no = f" (run {i + 1}/{repeat})" if repeat > 1 else ""
+            for spec in specs:  # the servers take turns: each sees the same machine
                 console.print(f"[bold]{spec.label}[/]: {name}{run_no} …")
-                runs.append(await _run_one(spec, name, params[name], args.keep_workdirs, console))
-            server["scenarios"][name] = _least_disturbed(runs)
-            _write(results, args.output)  # keep what we have if a later step dies
+                entry = await _run_one(spec, name, params[name], args.keep_workdirs, console)
+                runs[spec.label].append(entry)
+                server = results["servers"][spec.label]
+                server["scenarios"][name] = _least_disturbed(runs[spec.label])
+                _write(results, args.output)  # keep what we have if a later step dies
 
 
 def _contention(entry: dict[str, Any]) -> float:
@@ -302,6 +316,107 @@ def _least_disturbed(runs: list[dict[str, Any]]) -> dict[str, Any]:
     if len(runs) > 1:
         best["runs"] = [dict(r) for r in runs]
     return best
+
+
+def _cpu_per_line(entry: dict[str, Any]) -> list[float]:
+    """Server CPU µs per delivered line of each successful run of a scenario entry."""
+    out = []
+    for run in entry.get("runs") or [entry]:
+        value = (run.get("result") or {}).get("server_cpu_us_per_delivery")
+        if not run.get("error") and isinstance(value, int | float):
+            out.append(float(value))
+    return out
+
+
+def _max_latency(entry: dict[str, Any]) -> float | None:
+    values = [
+        float(latency["max"])
+        for run in entry.get("runs") or [entry]
+        if isinstance(latency := (run.get("result") or {}).get("latency"), dict)
+        and "max" in latency
+    ]
+    return max(values) if values else None
+
+
+def defaults_comparison(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per scenario that both ``ircpsyc`` and ``ircpsyc-defaults`` ran: the median
+    server CPU per line of each, their ratio, and whether flood control as shipped
+    stays within DEFAULTS_ALLOWANCE of flood control off."""
+    servers = results.get("servers", {})
+    off, on = servers.get("ircpsyc"), servers.get("ircpsyc-defaults")
+    if not off or not on:
+        return []
+    rows = []
+    for name in SCENARIOS:
+        if name not in off["scenarios"] or name not in on["scenarios"]:
+            continue
+        off_runs = _cpu_per_line(off["scenarios"][name])
+        on_runs = _cpu_per_line(on["scenarios"][name])
+        if not off_runs or not on_runs:
+            continue
+        off_median, on_median = statistics.median(off_runs), statistics.median(on_runs)
+        ratio = on_median / off_median if off_median > 0 else None
+        rows.append(
+            {
+                "scenario": name,
+                "off_us": round(off_median, 3),
+                "defaults_us": round(on_median, 3),
+                "off_runs": off_runs,
+                "defaults_runs": on_runs,
+                "ratio": None if ratio is None else round(ratio, 3),
+                "within_allowance": ratio is not None and ratio <= DEFAULTS_ALLOWANCE,
+                "defaults_max_latency_ms": _max_latency(on["scenarios"][name]),
+            }
+        )
+    return rows
+
+
+_COMPARISON_HEADER = [
+    "scenario",
+    "flood control off, µs/line (runs)",
+    "defaults, µs/line (runs)",
+    "defaults / off",
+    f"≤ +{round((DEFAULTS_ALLOWANCE - 1) * 100)}%",
+    "max latency ms, defaults",
+]
+
+
+def _comparison_rows(rows: list[dict[str, Any]]) -> list[list[str]]:
+    def runs(values: list[float]) -> str:
+        return " · ".join(_fmt(v) for v in values)
+
+    return [
+        [
+            r["scenario"],
+            f"{_fmt(r['off_us'])} ({runs(r['off_runs'])})",
+            f"{_fmt(r['defaults_us'])} ({runs(r['defaults_runs'])})",
+            _fmt(r["ratio"]),
+            _fmt(r["within_allowance"]),
+            _fmt(r["defaults_max_latency_ms"]),
+        ]
+        for r in rows
+    ]
+
+
+def print_comparison(rows: list[dict[str, Any]], console: Console, markdown: bool) -> None:
+    if not rows:
+        return
+    title = "ircpsyc with flood control as shipped vs off: server CPU per line (median)"
+    table = Table(title=title, title_justify="left")
+    for i, col in enumerate(_COMPARISON_HEADER):
+        table.add_column(col, justify="left" if i == 0 else "right")
+    body = _comparison_rows(rows)
+    for row in body:
+        table.add_row(*row)
+    console.print(table)
+    if markdown:
+        lines = [
+            f"**defaults vs flood control off**: {title}\n",
+            "| " + " | ".join(_COMPARISON_HEADER) + " |",
+            "|---" + "|---:" * (len(_COMPARISON_HEADER) - 1) + "|",
+            *("| " + " | ".join(row) + " |" for row in body),
+        ]
+        console.print("\n".join(lines), markup=False, highlight=False)
 
 
 def _write(results: dict[str, Any], path: Path) -> None:
@@ -342,10 +457,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.print(f"[red]{exc}[/]")
         return 2
     results["meta"]["event_loop"] = loop_name
+    comparison = defaults_comparison(results)
+    if comparison:
+        results["defaults_vs_off"] = comparison
     _write(results, args.output)
     print_tables(results, console)
     if args.markdown:
         console.print(markdown_tables(results), markup=False, highlight=False)
+    print_comparison(comparison, console, args.markdown)
     console.print(f"results written to {args.output}")
     failed = any(
         entry.get("error")

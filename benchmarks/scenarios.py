@@ -1,4 +1,4 @@
-"""The benchmark scenarios: connect, fanout, channels, privmsg and idle.
+"""The benchmark scenarios: connect, fanout, channels, privmsg, idle and crowd.
 
 Each scenario gets a freshly started server (see :mod:`benchmarks.run`), sets up
 its clients, brings them to a quiet state with a PING barrier, then measures.
@@ -7,6 +7,12 @@ the deliveries of burst ``b - window`` have all arrived. So the server is kept
 busy without piling an unbounded backlog into its send queues, and the latency
 figures are those of a loaded but not flooded server. Every message carries its
 send time, which the sampling receivers subtract from their receive time.
+
+The ``-paced`` variants of fanout, channels and privmsg send one burst a
+second (each client one line a second, below the shipped flood control's
+refill of 4 lines/s), so they measure the cost of a line at normal chat rates
+instead of at saturation. ``crowd`` is many clients at a realistic rate: each
+sends one line every 10 s at its own random phase, for a fixed time.
 
 Sizes are dataclass fields with the defaults of the full run; ``QUICK`` holds
 smaller ones, and ``--set scenario.field=value`` overrides any of them.
@@ -17,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import math
+import random
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
@@ -34,7 +41,15 @@ from benchmarks.loadgen import (
 )
 from benchmarks.servers import CLK_TCK, ServerHandle
 
-__all__ = ["QUICK", "SCENARIOS", "Context", "Scenario", "ScenarioError"]
+__all__ = [
+    "ON_REQUEST",
+    "QUICK",
+    "SCENARIOS",
+    "Context",
+    "Scenario",
+    "ScenarioError",
+    "crowd_schedule",
+]
 
 Result = dict[str, Any]
 
@@ -506,6 +521,117 @@ async def run_idle(ctx: Context, p: IdleParams) -> Result:
     }
 
 
+# --- at normal chat rates ------------------------------------------------------
+
+# A client's lines per second in the paced variants: below the shipped flood
+# control's refill rate ([limits] flood_rate = 4/s), so it never delays a line.
+PACED_INTERVAL = 1.0
+
+
+@dataclass
+class PacedFanoutParams(FanoutParams):
+    messages: int = 30
+    interval: float = PACED_INTERVAL
+
+
+@dataclass
+class PacedChannelsParams(ChannelsParams):
+    messages: int = 30
+    interval: float = PACED_INTERVAL
+
+
+@dataclass
+class PacedPrivmsgParams(PrivmsgParams):
+    messages: int = 30
+    interval: float = PACED_INTERVAL
+
+
+# --- crowd -------------------------------------------------------------------
+
+
+@dataclass
+class CrowdParams:
+    clients: int = 10000
+    channels: int = 2000  # client i is in channel i % channels: 5 members each by default
+    period: float = 10.0  # seconds between two lines of one client
+    duration: float = 60.0  # measured phase: lines are sent for this long
+    seed: int = 16  # of the random phases, so runs send the same schedule
+    concurrency: int = 500
+    join_concurrency: int = 500
+    stall_timeout: float = 15.0
+    time_limit: float = 900.0
+
+
+def crowd_schedule(
+    clients: int, period: float, duration: float, seed: int
+) -> list[tuple[float, int]]:
+    """(offset in seconds, client index) of every line, in time order: each client
+    sends every ``period`` seconds from its own random phase in [0, period) while
+    the offset is below ``duration``."""
+    rng = random.Random(seed)
+    out: list[tuple[float, int]] = []
+    for i in range(clients):
+        t = rng.uniform(0.0, period)
+        while t < duration:
+            out.append((t, i))
+            t += period
+    out.sort()
+    return out
+
+
+async def run_crowd(ctx: Context, p: CrowdParams) -> Result:
+    rss0 = ctx.server.rss_bytes()
+    conns, report = await ctx.connect("bc", p.clients, concurrency=p.concurrency)
+    channels = max(1, min(p.channels, len(conns)))
+    names = [b"#crowd%d" % (i % channels) for i in range(len(conns))]
+    failed = await join_all(zip(conns, names, strict=True), concurrency=p.join_concurrency)
+    if failed:
+        raise ScenarioError(f"{failed} of {len(conns)} JOINs failed")
+    await ctx.barrier(conns, timeout=300.0)
+    rss1 = ctx.server.rss_bytes()
+    for conn in conns:
+        conn.sample = True
+    ctx.sink.reset()
+    schedule = crowd_schedule(len(conns), p.period, p.duration, p.seed)
+    body = b"crowd benchmark message, some text to make it typical"
+    lateness: list[int] = []  # ns each line went out after its due time
+
+    meter = Meter(ctx.server)
+    meter.start()
+    start = meter.start_ns
+    for offset, i in schedule:
+        due = start + int(offset * 1e9)
+        ahead = due - now_ns()
+        if ahead > 1_000_000:  # more than 1 ms early: sleep; else send at once
+            await asyncio.sleep(ahead / 1e9)
+        lateness.append(max(0, now_ns() - due))
+        conns[i].send_privmsg(names[i], body)
+    # Each member gets the lines of the others in its channel.
+    group_sent = [0] * channels
+    for i, conn in enumerate(conns):
+        group_sent[i % channels] += conn.sent
+    expected = [(c, group_sent[i % channels] - c.sent) for i, c in enumerate(conns)]
+    drained = await ctx.sink.wait_delivered(sum(w for _, w in expected), p.stall_timeout)
+    m = meter.stop(ctx.sink.last_delivery_ns)
+    rss2 = ctx.server.rss_bytes()
+    out = _delivery_report(ctx.sink, m, expected, len(schedule), not drained, "deliveries_per_s")
+    late = latency_summary(lateness)
+    out.update(
+        {
+            "clients": len(conns),
+            "channels": channels,
+            "lines_per_s_offered": round(len(conns) / p.period, 1),
+            "send_lateness": late,  # the load generator's own lag: small when it kept pace
+            "rss_before_mib": None if rss0 is None else round(rss0 / 2**20, 1),
+            "rss_setup_mib": None if rss1 is None else round(rss1 / 2**20, 1),
+            "rss_mib": None if rss2 is None else round(rss2 / 2**20, 1),
+            "setup_registrations_per_s": round(report.rate, 1),
+            "registration_retries": report.retried,
+        }
+    )
+    return out
+
+
 # --- over WebSocket -------------------------------------------------------------
 
 
@@ -608,6 +734,50 @@ SCENARIOS: dict[str, Scenario] = {
             ),
         ),
         Scenario(
+            "fanout-paced",
+            "fanout at a chat rate: each of the 10 senders one line a second",
+            PacedFanoutParams,
+            run_fanout,
+            _DELIVERY_HEADLINE,
+        ),
+        Scenario(
+            "channels-paced",
+            "channels at a chat rate: every member one line a second",
+            PacedChannelsParams,
+            run_channels,
+            _DELIVERY_HEADLINE,
+        ),
+        Scenario(
+            "privmsg-paced",
+            "privmsg at a chat rate: every client one line a second",
+            PacedPrivmsgParams,
+            run_privmsg,
+            (
+                ("messages_per_s", "msgs/s"),
+                ("latency_p50_ms", "p50 ms"),
+                ("latency_p99_ms", "p99 ms"),
+                ("server_cpu_us_per_delivery", "server CPU µs/msg"),
+                ("server_cpu_util", "server CPU util"),
+                ("loadgen_cpu_util", "loadgen CPU util"),
+                ("lost", "lost"),
+            ),
+        ),
+        Scenario(
+            "crowd",
+            "10,000 clients in 2,000 channels of 5, each one line per 10 s at a random phase, 60 s",
+            CrowdParams,
+            run_crowd,
+            (
+                ("deliveries_per_s", "deliveries/s"),
+                ("latency_p50_ms", "p50 ms"),
+                ("latency_p99_ms", "p99 ms"),
+                ("server_cpu_util", "server CPU util"),
+                ("server_cpu_us_per_delivery", "server CPU µs/delivery"),
+                ("rss_mib", "RSS MiB"),
+                ("lost", "lost"),
+            ),
+        ),
+        Scenario(
             "idle",
             "10,000 idle clients: memory per client, PING round trip under that load",
             IdleParams,
@@ -632,7 +802,14 @@ QUICK: dict[str, dict[str, Any]] = {
     "channels": {"channels": 40, "messages": 10},
     "privmsg": {"pairs": 100, "messages": 20},
     "idle": {"clients": 1000, "pings": 50, "quiet": 2.0, "settle": 1.0},
+    "fanout-paced": {"members": 200, "senders": 5, "messages": 5, "interval": 0.5},
+    "channels-paced": {"channels": 40, "messages": 5, "interval": 0.5},
+    "privmsg-paced": {"pairs": 100, "messages": 5, "interval": 0.5},
+    "crowd": {"clients": 1000, "channels": 200, "duration": 15.0, "concurrency": 200},
 }
+
+# Scenarios that run only when named: not part of the default "all".
+ON_REQUEST = frozenset({"fanout-paced", "channels-paced", "privmsg-paced", "crowd"})
 
 
 def make_params(name: str, quick: bool, overrides: dict[str, str]) -> Any:

@@ -4,7 +4,8 @@ Each managed server gets a fresh temporary directory with a generated config:
 a listener on 127.0.0.1 and a free port only, room for at least 12,000
 clients, no flood control or connect throttling, a large send queue, no DNS or
 ident lookups. That keeps the servers comparable: none is slowed by a limit the
-others do not have.
+others do not have. ``ircpsyc-defaults`` is ircpsyc as users run it: the same
+config, but flood control (``flood_burst``, ``flood_rate``) as shipped.
 
 CPU time and memory are read from /proc (``utime + stime`` in
 ``/proc/PID/stat``, ``VmRSS`` in ``/proc/PID/status``), summed over the server
@@ -22,6 +23,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import textwrap
 import time
@@ -31,16 +33,19 @@ from pathlib import Path
 __all__ = [
     "CLK_TCK",
     "KINDS",
+    "MANAGED",
     "REPO",
     "ServerError",
     "ServerHandle",
     "ServerSpec",
     "free_port",
+    "ircpsyc_config",
     "parse_server",
 ]
 
 REPO = Path(__file__).resolve().parent.parent
-KINDS = ("ircpsyc", "ngircd", "inspircd", "external")
+KINDS = ("ircpsyc", "ircpsyc-defaults", "ngircd", "inspircd", "external")
+MANAGED = ("ircpsyc", "ircpsyc-defaults", "ngircd", "inspircd")
 SERVER_NAME = "bench.local"
 MAX_CLIENTS = 20000
 SENDQ_BYTES = 8 * 1024 * 1024
@@ -99,6 +104,7 @@ class ServerSpec:
             "ngircd": ["ngircd", "--version"],
             "inspircd": ["inspircd", "--version"],
             "ircpsyc": [str(_ircpsyc_bin()), "--version"],
+            "ircpsyc-defaults": [str(_ircpsyc_bin()), "--version"],
         }
         if self.kind not in commands:
             return "unknown (external)"
@@ -110,7 +116,7 @@ class ServerSpec:
             return f"unknown ({exc.__class__.__name__})"
         lines = [ln.strip() for ln in (out.stdout + out.stderr).splitlines() if ln.strip()]
         version = lines[0] if lines and out.returncode == 0 else "unknown"
-        if self.kind == "ircpsyc":
+        if self.kind.startswith("ircpsyc"):
             version = f"{version} (git {_git_head()})"
         return version
 
@@ -124,7 +130,12 @@ class ServerSpec:
                 )
             _wait_for_port(self.host, self.port, None, 5.0)
             return ServerHandle(spec=self, host=self.host, port=self.port)
-        starters = {"ircpsyc": _start_ircpsyc, "ngircd": _start_ngircd, "inspircd": _start_inspircd}
+        starters = {
+            "ircpsyc": _start_ircpsyc,
+            "ircpsyc-defaults": _start_ircpsyc_defaults,
+            "ngircd": _start_ngircd,
+            "inspircd": _start_inspircd,
+        }
         if self.kind not in starters:
             raise ServerError(f"unknown server kind {self.kind!r}; one of {', '.join(KINDS)}")
         workdir = Path(tempfile.mkdtemp(prefix=f"bench-{self.kind}-"))
@@ -132,7 +143,7 @@ class ServerSpec:
         try:
             argv = starters[self.kind](workdir, port)
             handle = _spawn(self, argv, workdir, port)
-            if self.kind == "ircpsyc":
+            if self.kind.startswith("ircpsyc"):
                 handle.web_port = int((workdir / WEB_PORT_FILE).read_text())
                 _wait_for_port("127.0.0.1", handle.web_port, handle.proc, _STARTUP_TIMEOUT)
         except BaseException:
@@ -142,9 +153,9 @@ class ServerSpec:
 
 
 def parse_server(text: str) -> ServerSpec:
-    """``ircpsyc``, ``ngircd``, ``inspircd``, ``external=HOST:PORT`` or ``external HOST:PORT``."""
+    """A kind of :data:`MANAGED`, ``external=HOST:PORT`` or ``external HOST:PORT``."""
     text = text.strip()
-    if text in ("ircpsyc", "ngircd", "inspircd"):
+    if text in MANAGED:
         return ServerSpec(text)
     for sep in ("=", " ", ":"):
         prefix = "external" + sep
@@ -152,7 +163,7 @@ def parse_server(text: str) -> ServerSpec:
             address = text[len(prefix) :].strip()
             break
     else:
-        raise ValueError(f"{text!r}: expected ircpsyc, ngircd, inspircd or external=HOST:PORT")
+        raise ValueError(f"{text!r}: expected {', '.join(MANAGED)} or external=HOST:PORT")
     if address.startswith("["):
         host, _, port = address[1:].partition("]:")
     else:
@@ -275,7 +286,12 @@ def _process_tree(root: int) -> list[int]:
 
 
 def _ircpsyc_bin() -> Path:
-    return REPO / ".venv" / "bin" / "ircpsyc"
+    """The repository's venv's ``ircpsyc``; in a git worktree without a venv, the
+    one beside the running interpreter (the server still runs REPO's code: `_spawn`
+    puts REPO first on its PYTHONPATH)."""
+    own = REPO / ".venv" / "bin" / "ircpsyc"
+    beside = Path(sys.executable).parent / "ircpsyc"
+    return own if own.exists() or not beside.exists() else beside
 
 
 def _git_head() -> str:
@@ -299,17 +315,18 @@ def _git_head() -> str:
     return out.stdout.strip() + ("+dirty" if dirty else "")
 
 
-def _start_ircpsyc(workdir: Path, port: int) -> list[str]:
-    binary = _ircpsyc_bin()
-    if not binary.exists():
-        raise ServerError(f"{binary} does not exist (run `make` to install the venv)")
-    conf = workdir / "ircpsyc.toml"
-    web_port = free_port()
-    (workdir / WEB_PORT_FILE).write_text(str(web_port))
-    conf.write_text(
+def ircpsyc_config(workdir: Path, port: int, web_port: int, *, defaults: bool = False) -> str:
+    """The generated ircpsyc.toml: high limits; flood control off unless ``defaults``."""
+    flood = "" if defaults else "flood_rate = 0.0\n"
+    comment = (
+        "flood control as shipped (flood_burst, flood_rate not set)"
+        if defaults
+        else "flood control off"
+    )
+    return (
         textwrap.dedent(
             f"""\
-            # Generated by benchmarks/servers.py: loopback only, high limits.
+            # Generated by benchmarks/servers.py: loopback only, high limits, {comment}.
             [server]
             name = "{SERVER_NAME}"
 
@@ -323,13 +340,27 @@ def _start_ircpsyc(workdir: Path, port: int) -> list[str]:
             [limits]
             max_clients = {MAX_CLIENTS}
             max_per_ip = {MAX_CLIENTS}
-            flood_rate = 0.0
             sendq_bytes = {SENDQ_BYTES}
             registration_timeout = 60.0
             ping_interval = 600.0
             """
         )
+        + flood
     )
+
+
+def _start_ircpsyc_defaults(workdir: Path, port: int) -> list[str]:
+    return _start_ircpsyc(workdir, port, defaults=True)
+
+
+def _start_ircpsyc(workdir: Path, port: int, *, defaults: bool = False) -> list[str]:
+    binary = _ircpsyc_bin()
+    if not binary.exists():
+        raise ServerError(f"{binary} does not exist (run `make` to install the venv)")
+    conf = workdir / "ircpsyc.toml"
+    web_port = free_port()
+    (workdir / WEB_PORT_FILE).write_text(str(web_port))
+    conf.write_text(ircpsyc_config(workdir, port, web_port, defaults=defaults))
     return [str(binary), "serve", "--config", str(conf)]
 
 
@@ -422,9 +453,15 @@ def _start_inspircd(workdir: Path, port: int) -> list[str]:
 
 def _spawn(spec: ServerSpec, argv: list[str], workdir: Path, port: int) -> ServerHandle:
     stdout_path, stderr_path = workdir / "stdout.log", workdir / "stderr.log"
+    env = None
+    if spec.kind.startswith("ircpsyc"):
+        # This checkout's code, whichever venv's interpreter runs it.
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
     with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
         proc = subprocess.Popen(
             argv,
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=err,
