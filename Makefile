@@ -5,7 +5,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit man-check bench bench-compare conformance clean
+.PHONY: run test lint typecheck unit man-check bench bench-compare bench-defaults bench-crowd \
+	conformance clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +40,16 @@ bench: $(STAMP)
 
 bench-compare: $(STAMP)
 	$(BIN)/python -m benchmarks.run --server ircpsyc --server ngircd --server inspircd
+
+# Flood control as shipped against flood control off, at a chat rate (benchmarks/README.md).
+bench-defaults: $(STAMP)
+	$(BIN)/python -m benchmarks.run --server ircpsyc --server ircpsyc-defaults --repeat 3 \
+		--scenario fanout-paced --scenario channels-paced --scenario privmsg-paced
+
+# 10,000 clients in 2,000 channels, one line per client per 10 s.
+bench-crowd: $(STAMP)
+	$(BIN)/python -m benchmarks.run --server ircpsyc-defaults --server ngircd --server inspircd \
+		--scenario crowd
 
 conformance: $(STAMP)
 	$(BIN)/python -m conformance.run
