@@ -466,10 +466,17 @@ class History(PlaceObserver):
         self._keep(entry)
 
     def log_private(
-        self, packet: Packet, sender_key: str, sender_nick: str, target_key: str, target_nick: str
+        self,
+        packet: Packet,
+        sender_key: str,
+        sender_nick: str,
+        target_key: str,
+        target_nick: str,
+        fresh: bool = False,
     ) -> Entry | None:
         """Log a private message between two parties (party_key of each); once per
-        msgid and conversation (a copy that arrives twice is not logged again)."""
+        msgid and conversation (a copy that arrives twice is not logged again).
+        `fresh`: its msgid is new (said here), so it need not be remembered."""
         history = self.config().history
         if not history.enabled or not history.private:
             return None
@@ -478,7 +485,7 @@ class History(PlaceObserver):
             return None
         target = conversation(sender_key, target_key)
         msgid = packet.get(V.ID)
-        if msgid:
+        if msgid and not fresh:
             key = (target, msgid)
             recent = self._recent_private
             if key in recent:
