@@ -1,10 +1,13 @@
-"""Formatting outgoing IRC lines and tags (the parsing side is irctokens)."""
+"""Formatting outgoing IRC lines and tags; parsing incoming ones (irctokens, with a
+fast path for the lines without tags that most commands are)."""
 
 from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
 from functools import lru_cache
+
+from irctokens.line import Line, tokenise
 
 MAX_LINE = 512  # RFC 1459 line length, CR LF included, tags excluded
 
@@ -71,3 +74,27 @@ def add_tag(data: bytes, tag: str) -> bytes:
     if data.startswith(b"@"):
         return b"@" + raw + b";" + data[1:]
     return b"@" + raw + b" " + data
+
+
+def parse(text: str) -> Line:
+    """An incoming line as irctokens parses it.
+
+    A line without tags, NUL, CR or LF (nearly every PRIVMSG) is split here: irctokens
+    scans every character of every line for NUL, CR and LF through a set, which
+    cost as much as the rest of the parse (benchmarks/README.md, issue 16).  The
+    result is the same `Line`; an empty command raises ValueError, as there."""
+    if text[:1] == "@" or "\r" in text or "\n" in text or "\0" in text:
+        return tokenise(text)
+    head, colon, trailing = text.partition(" :")
+    params = head.split(" ")
+    if "" in params:
+        params = [p for p in params if p]
+    source = None
+    if params and params[0][:1] == ":":
+        source = params.pop(0)[1:]
+    if not params:
+        raise ValueError("Cannot tokenise command-less line")
+    command = params.pop(0).upper()
+    if colon:
+        params.append(trailing)
+    return Line(None, source, command, params)
