@@ -93,7 +93,8 @@ def _deliver(s: Session, msg: Line, verb: str, multiline: str = "", whole: bool 
         return
     if tagmsg and not tags:
         return  # a TAGMSG without client tags carries nothing
-    targets = [t for t in msg.params[0].split(",") if t]
+    first = msg.params[0]
+    targets = [t for t in first.split(",") if t] if "," in first else [first]
     if len(targets) > s.core.config.limits.max_targets:
         s.numeric(N.ERR_TOOMANYTARGETS, msg.params[0], "Too many targets")
         return
@@ -202,13 +203,16 @@ def _private(
     if len(sessions) == 1 and C.ECHO_MESSAGE not in s.caps:
         return  # one session and no echo: nothing to copy (the common case)
     copies = target is not client and not service
+    cache = packet.render_cache  # the recipient's line: the same bytes for the same caps
     for session in sessions:
         if session is s:
             if C.ECHO_MESSAGE not in session.caps:
                 continue
         elif not copies:
             continue
-        data = render_message(packet, session.fmt)
+        data = cache.get(session.fmt)
+        if data is None:
+            data = cache[session.fmt] = render_message(packet, session.fmt)
         if data:
             session.send(data)
 
