@@ -32,7 +32,7 @@ from benchmarks.loadgen import (
     now_ns,
     ping_all,
 )
-from benchmarks.servers import CLK_TCK, ServerHandle
+from benchmarks.servers import CLK_TCK, ServerError, ServerHandle
 
 __all__ = ["QUICK", "SCENARIOS", "Context", "Scenario", "ScenarioError"]
 
@@ -52,6 +52,7 @@ class Context:
     conns: list[IRCConn] = field(default_factory=list)
     tag: str = ""  # put into nicks, so runs against one external server do not collide
     websocket: bool = False  # clients connect over WebSocket (the ws- scenarios)
+    spread: int = 0  # clients connected so far: the next one's index for port_of
 
     def track(self, conns: Sequence[IRCConn]) -> None:
         """Remember connections so the runner can close them after the server stopped."""
@@ -69,14 +70,14 @@ class Context:
         retries: int = 3,
     ) -> tuple[list[IRCConn], RegistrationReport]:
         nicks = [f"{prefix}{self.tag}{i}" for i in range(count)]
-        port = self.server.port
-        if self.websocket:
-            if self.server.web_port is None:
-                raise ScenarioError("this server has no WebSocket listener")
-            port = self.server.web_port
+        try:  # one port per client: several linked processes share the clients
+            ports = [self.server.port_of(self.spread + i, self.websocket) for i in range(count)]
+        except ServerError as exc:
+            raise ScenarioError(str(exc)) from None
+        self.spread += count
         conns, report = await connect_many(
             self.server.host,
-            port,
+            ports,
             nicks,
             self.sink,
             concurrency=concurrency,
