@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import importlib.util
 import ipaddress
 import os
 import random
@@ -44,7 +45,10 @@ __all__ = [
     "ServerHandle",
     "ServerSpec",
     "free_port",
+    "linked_names",
+    "network_config",
     "parse_server",
+    "write_ircpsyc_config",
 ]
 
 REPO = Path(__file__).resolve().parent.parent
@@ -61,7 +65,7 @@ SENDQ_BYTES = 8 * 1024 * 1024
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 _STARTUP_TIMEOUT = 30.0
 _STOP_TIMEOUT = 10.0
-WEB_PORT_FILE = "web-port"  # where _start_ircpsyc notes the port of its web listener
+WEB_PORT_FILE = "web-port"  # where write_ircpsyc_config notes the port of its web listener
 _LIVE: set[ServerHandle] = set()  # started and not yet stopped: stopped at exit
 
 
@@ -143,7 +147,11 @@ class ServerSpec:
             return ServerHandle(spec=self, host=self.host, port=self.port)
         if self.kind == "ircpsyc" and self.processes > 1:
             return _start_linked(self)
-        starters = {"ircpsyc": _start_ircpsyc, "ngircd": _start_ngircd, "inspircd": _start_inspircd}
+        starters = {
+            "ircpsyc": write_ircpsyc_config,
+            "ngircd": _start_ngircd,
+            "inspircd": _start_inspircd,
+        }
         if self.kind not in starters:
             raise ServerError(f"unknown server kind {self.kind!r}; one of {', '.join(KINDS)}")
         workdir = Path(tempfile.mkdtemp(prefix=f"bench-{self.kind}-"))
@@ -237,18 +245,23 @@ class ServerHandle:
 
     def cpu_seconds(self) -> float | None:
         """User plus system CPU seconds of the server(s) and children so far."""
+        each = self.cpu_seconds_each()
+        return None if each is None else sum(each)
+
+    def cpu_seconds_each(self) -> list[float] | None:
+        """``cpu_seconds`` of each process of the network (one entry for one)."""
         if self.pid is None:
             return None
-        total = 0
+        out = []
         for root in self.processes:
-            if root.pid is None:
-                continue
-            for pid in _process_tree(root.pid):
+            total = 0
+            for pid in _process_tree(root.pid) if root.pid is not None else ():
                 fields = _stat_fields(pid)
                 if fields is not None:
                     # utime, stime, cutime, cstime: fields 14-17, counted from 1.
                     total += sum(int(x) for x in fields[11:15])
-        return total / CLK_TCK
+            out.append(total / CLK_TCK)
+        return out
 
     def rss_bytes(self) -> int | None:
         """Resident memory (VmRSS) of the server(s) and children, in bytes."""
@@ -365,17 +378,16 @@ def _ircpsyc_argv() -> list[str]:
     binary = _ircpsyc_bin()
     if binary.exists():
         return [str(binary)]
-    try:
-        import ircpsyc  # noqa: F401  (only: is it importable here?)
-    except ImportError:
-        raise ServerError(f"{binary} does not exist (run `make` to install the venv)") from None
+    if importlib.util.find_spec("ircpsyc") is None:
+        raise ServerError(f"{binary} does not exist (run `make` to install the venv)")
     return [sys.executable, "-m", "ircpsyc"]
 
 
-def _start_ircpsyc(
+def write_ircpsyc_config(
     workdir: Path, port: int, name: str = SERVER_NAME, psyc_port: int = 0, network: str = ""
 ) -> list[str]:
-    """Write the config; ``network`` is TOML for its end ([network], [[links]])."""
+    """Write an ircpsyc config into ``workdir``; the command line that serves it.
+    ``network`` is TOML for the config's end ([network], [[links]])."""
     argv = _ircpsyc_argv()
     conf = workdir / "ircpsyc.toml"
     web_port = free_port()
@@ -409,11 +421,11 @@ def _start_ircpsyc(
     return [*argv, "serve", "--config", str(conf)]
 
 
-def _linked_names(count: int) -> list[str]:
+def linked_names(count: int) -> list[str]:
     return [f"s{i}.{SERVER_NAME}" for i in range(count)]
 
 
-def _network_config(names: list[str], index: int, psyc_ports: list[int]) -> str:
+def network_config(names: list[str], index: int, psyc_ports: list[int]) -> str:
     """[network] and [[links]] of process ``index`` of a full mesh (of each pair,
     the lower index dials), as TOML for the end of its config."""
     lines = [
@@ -441,7 +453,7 @@ def _start_linked(spec: ServerSpec) -> ServerHandle:
     """``spec.processes`` ircpsyc processes, every pair linked on loopback; returns
     once each sees all the others (their LUSERS counts every server)."""
     count = spec.processes
-    names = _linked_names(count)
+    names = linked_names(count)
     parent = Path(tempfile.mkdtemp(prefix=f"bench-{spec.label}-"))
     handles: list[ServerHandle] = []
     try:
@@ -450,8 +462,8 @@ def _start_linked(spec: ServerSpec) -> ServerHandle:
             workdir = parent / name
             workdir.mkdir()
             port = free_port()
-            network = _network_config(names, index, psyc_ports)
-            argv = _start_ircpsyc(workdir, port, name, psyc_ports[index], network)
+            network = network_config(names, index, psyc_ports)
+            argv = write_ircpsyc_config(workdir, port, name, psyc_ports[index], network)
             handle = _spawn(spec, argv, workdir, port)
             _LIVE.discard(handle)  # stopped through the first handle
             handle.web_port = int((workdir / WEB_PORT_FILE).read_text())
