@@ -65,6 +65,25 @@ def test_parse_is_irctokens_for_every_short_line() -> None:
     assert checked > 9000
 
 
+def test_tags_parse_as_irctokens_does_for_every_short_line() -> None:
+    # Tags, their escapes (known, unknown, a lone backslash at the end) and
+    # empty keys and values, in every combination of up to six characters.
+    alphabet = "@=;\\s :"
+    checked = 0
+    for n in range(1, 7):
+        for chars in itertools.product(alphabet, repeat=n):
+            text = "@" + "".join(chars) + " CMD p"
+            assert shape(text) == reference(text), repr(text)
+            checked += 1
+    assert checked > 100_000
+
+
+def test_tag_values_are_unescaped() -> None:
+    msg = parse("@label=a\\sb;+draft/reply=x\\:y\\s\\\\z;k;e= PRIVMSG nick :hi")
+    assert msg.tags == {"label": "a b", "+draft/reply": "x;y \\z", "k": "", "e": ""}
+    assert (msg.command, msg.params) == ("PRIVMSG", ["nick", "hi"])
+
+
 def test_a_line_without_a_command_is_refused() -> None:
     with pytest.raises(ValueError):
         parse(":only.a.source")
