@@ -221,7 +221,7 @@ class Session:
             return
         if not msg.command:
             return
-        command = msg.command.upper()
+        command = msg.command  # upper case (parse)
         label = msg.tags.get("label", "") if msg.tags else ""
         if command == "BATCH" and msg.params:
             # A client batch (draft/multiline) is answered when it ends, with its label.
