@@ -38,7 +38,7 @@ from rich.table import Table
 
 from benchmarks.loadgen import abort_all, raise_nofile_limit, run_async
 from benchmarks.scenarios import ON_REQUEST, SCENARIOS, Context, ScenarioError, make_params
-from benchmarks.servers import MANAGED, REPO, ServerError, ServerSpec, parse_server
+from benchmarks.servers import REPO, ServerError, ServerSpec, parse_server
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DEFAULT_OUTPUT = RESULTS_DIR / "latest.json"
@@ -58,9 +58,10 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="append",
         default=[],
         metavar="SERVER",
-        help=f"{', '.join(MANAGED)}, or external=HOST:PORT (a loopback address); "
-        "repeat to compare. ircpsyc-defaults is ircpsyc with flood control as shipped. "
-        "Default: ircpsyc",
+        help="ircpsyc, ircpsyc-defaults (ircpsyc with flood control as shipped), "
+        "ircpsyc-xN (N linked processes), ngircd, inspircd, or "
+        "external=HOST:PORT (a loopback address); "
+        "repeat to compare. Default: ircpsyc",
     )
     parser.add_argument(
         "--scenario",

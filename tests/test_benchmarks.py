@@ -37,7 +37,8 @@ def test_defaults_config_keeps_shipped_flood_control_and_history(tmp_path: Path)
 
 
 def test_server_kinds() -> None:
-    assert parse_server("ircpsyc-defaults") == ServerSpec("ircpsyc-defaults")
+    assert parse_server("ircpsyc-defaults") == ServerSpec("ircpsyc", defaults=True)
+    assert parse_server("ircpsyc-defaults").label == "ircpsyc-defaults"
     assert parse_server("ircpsyc-defaults").managed
     with pytest.raises(ValueError):
         parse_server("ircpsyc-fast")
