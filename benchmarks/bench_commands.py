@@ -85,7 +85,7 @@ def close(store: Store | None) -> None:
 
 
 def register(core: IRCServer, nick: str, sink: NullSink, caps: str = "") -> Session:
-    session = Session(core, sink, "127.0.0.1", 50000, tls=False, now=time.monotonic())
+    session = Session(core, sink, "127.0.0.1", tls=False, now=time.monotonic())
     core.sessions.add(session)
     if caps:
         session.handle_line(b"CAP LS 302", time.monotonic())

@@ -46,7 +46,7 @@ def connect(
     core: IRCServer, sink: NullSink, nick: str, account: str, device: str, caps: str = ""
 ) -> Session:
     """A session that logs in with `PASS account@device:password`, then registers."""
-    session = Session(core, sink, "127.0.0.1", 50000, tls=False, now=time.monotonic())
+    session = Session(core, sink, "127.0.0.1", tls=False, now=time.monotonic())
     core.sessions.add(session)
     now = time.monotonic()
     if caps:

@@ -33,7 +33,7 @@ from ircpsyc.ircd.replies import send_lusers, send_motd, send_names, send_topic
 from ircpsyc.passwords import verify_password
 from ircpsyc.persons import person as persons_person
 from ircpsyc.persons.directory import PersonDirectory
-from ircpsyc.persons.person import Person
+from ircpsyc.persons.person import EMPTY, Person
 from ircpsyc.psyc_backend.router import Router
 from ircpsyc.psyc_backend.uniform import casefold, casemapping
 from ircpsyc.services.hash_queue import Work
@@ -345,7 +345,7 @@ class IRCServer:
         client = Client(self, session, self.clock())
         client.away = client.aggregate_away()  # draft/pre-away
         client.metadata = session.pre_metadata  # METADATA * SET before registration
-        session.pre_metadata = {}
+        session.pre_metadata = EMPTY
         if client.account:
             meta.logged_in(client, self.account_metadata)
         session.client = client
@@ -443,8 +443,8 @@ class IRCServer:
         self._registered(session)
         if session.pre_metadata:  # METADATA * SET before registration: the person's now
             changes = meta.diff(person.metadata, {**person.metadata, **session.pre_metadata})
-            person.metadata.update(session.pre_metadata)
-            session.pre_metadata = {}
+            person.metadata = {**person.metadata, **session.pre_metadata}
+            session.pre_metadata = EMPTY
             self.account_metadata.save(person.account, changes)
             meta.changed(person, self.name, changes, session)
         self.welcome(session)

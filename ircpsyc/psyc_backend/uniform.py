@@ -218,8 +218,11 @@ def normalize(text: str) -> str:
     """The key form of a uniform string; unparsable strings are returned folded.
 
     Cached: the router normalizes the target of every packet, and targets repeat.
+    A string already in key form is returned itself, not an equal copy: the tables
+    keyed by a person's uniform then share the person's own string.
     """
     try:
-        return Uniform.parse(text).key()
+        key = Uniform.parse(text).key()
     except UniformError:
-        return casefold(text)
+        key = casefold(text)
+    return text if key == text else key
