@@ -88,7 +88,7 @@ async def measure(count: int, top: int, depth: int, trace: bool) -> None:
     )
     assert child.stdout is not None and child.stdin is not None
     registered = int(await child.stdout.readline())
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(3.0)  # a few ticks of the server's timer sweep (1 s)
     gc.collect()
     traced1 = tracemalloc.get_traced_memory()[0] if trace else 0
     rss1 = rss()

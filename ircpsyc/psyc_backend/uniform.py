@@ -213,16 +213,23 @@ def with_nick(uniform: str, nick: str) -> str:
     return uniform[: cut + 2] + nick if cut >= 0 else ""
 
 
-@lru_cache(maxsize=65536)
-def normalize(text: str) -> str:
+def key_of(text: str) -> str:
     """The key form of a uniform string; unparsable strings are returned folded.
 
-    Cached: the router normalizes the target of every packet, and targets repeat.
     A string already in key form is returned itself, not an equal copy: the tables
-    keyed by a person's uniform then share the person's own string.
+    keyed by a person's uniform then share the person's own string.  Not cached: for
+    a key made once (an entity registered, a person signing on), so that an idle
+    person costs no entry in `normalize`'s cache.
     """
     try:
         key = Uniform.parse(text).key()
     except UniformError:
         key = casefold(text)
     return text if key == text else key
+
+
+@lru_cache(maxsize=65536)
+def normalize(text: str) -> str:
+    """`key_of`, cached: the router normalizes the target of every packet, and
+    targets repeat."""
+    return key_of(text)

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.packet import Packet, Value
 from ircpsyc.psyc_backend.router import Router
-from ircpsyc.psyc_backend.uniform import casefold, normalize, person, service
+from ircpsyc.psyc_backend.uniform import casefold, key_of, person, service
 from ircpsyc.services.account_sync import AccountSync
 from ircpsyc.services.accounts import (
     Account,
@@ -172,7 +172,7 @@ class NickServ(Service):
         elif method == PRESENT:
             self._present(packet)
         elif method == ABSENT:
-            key = normalize(packet.source)
+            key = key_of(packet.source)
             self.presence.pop(key, None)
             self.pending.pop(key, None)
         # Notices, TAGMSGs, errors and echoes are never answered.
@@ -214,7 +214,7 @@ class NickServ(Service):
     # -- nick protection
 
     def _present(self, packet: Packet) -> None:
-        key = normalize(packet.source)
+        key = key_of(packet.source)  # not cached: once per sign-on or change
         nick, account = packet.get(V.NICK), packet.get(V.ACCOUNT)
         owner = self.accounts.get(nick)
         if owner is None or not owner.enforce or casefold(account) == owner.folded:
