@@ -47,7 +47,7 @@ def connect(
 ) -> Session:
     """A session that logs in with `PASS account@device:password`, then registers."""
     session = Session(core, sink, "127.0.0.1", tls=False, now=time.monotonic())
-    core.sessions.add(session)
+    core.sessions[session] = None
     now = time.monotonic()
     if caps:
         session.handle_line(b"CAP LS 302", now)

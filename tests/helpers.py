@@ -103,7 +103,7 @@ class FakeClient:
         self.world = world
         self.sink = Sink()
         self.session = Session(world.core, self.sink, ip, tls=False, now=world.now)
-        world.core.sessions.add(self.session)
+        world.core.sessions[self.session] = None
         self._mark = 0  # offset into sink.data of the first line not yet "taken"
 
     # -- input

@@ -144,7 +144,9 @@ class IRCServer:
         )
         self.clients = self.persons.clients  # casefolded nick -> registered person
         self.reserved = self.persons.reserved  # nicks taken by unregistered sessions
-        self.sessions: set[Session] = set()
+        # Every connection, registered or not; a dict for its keys (insertion order, and
+        # smaller than a set at 10,000 entries).
+        self.sessions: dict[Session, None] = {}
         self.attaching: set[Session] = set()  # sessions inside `attach` (its away change)
         self.whowas = self.persons.whowas
         self.monitors = self.persons.monitors  # casefolded nick -> watchers
@@ -535,7 +537,7 @@ class IRCServer:
 
     def session_gone(self, session: Session, reason: str) -> None:
         if session in self.sessions:
-            self.sessions.discard(session)
+            del self.sessions[session]
             if session.registered:
                 self.registered_sessions -= 1
         self.hostnames.forget(session)

@@ -108,7 +108,7 @@ class IRCProtocol(asyncio.Protocol):
             self._transport.write(line(None, "ERROR", f"Closing Link: {ip} ({refusal})"))
             self._transport.close()
             return
-        core.sessions.add(session)
+        core.sessions[session] = None
         core.hostnames.start(session, session.connected_at)  # reverse DNS, if configured
         if self._tls:
             session.certfp = _certfp(transport)

@@ -78,7 +78,6 @@ class Session:
         "multiline",
         "nick",
         "nick_refused",
-        "opened",
         "password",
         "ping_sent",
         "pre_metadata",
@@ -111,7 +110,6 @@ class Session:
         self.cap_negotiating = False
         self.fmt = 0
         self.connected_at = now  # on the adapter's clock (monotonic), like `tick`'s now
-        self.opened = core.clock()  # on the server's clock: STATS l's time open
         self.last_recv = now
         self.heard = False  # a line came in (first_line_timeout)
         self.ping_sent = 0.0
