@@ -440,30 +440,38 @@ class History(PlaceObserver):
         return bool(kept) and any(name in kept for name in tag_names(packet.get(V.TAGS)))
 
     def place_cast(self, place: Place, packet: Packet) -> None:
-        if packet.method == V.NOTICE_PLACE_REDACT:
+        # On every channel line: the place's name and the packet's fields read once.
+        method = packet.method
+        if method == V.NOTICE_PLACE_REDACT:
             self.redact(place.folded, packet.get(V.ID_REDACTED))
             return
-        kind = _KINDS.lookup(packet.method)
-        if kind is None or V.STATUSMSG in packet.vars:  # STATUSMSG lines are for ops only
+        kind = _KINDS.lookup(method)
+        vars = packet.vars
+        if kind is None or V.STATUSMSG in vars:  # STATUSMSG lines are for ops only
             return
         if not self.config().history.enabled:
             return
         if kind == KIND_TAGMSG and not self._keeps_tagmsg(packet):
             return
         self._seq += 1
-        stamp = packet.vars.get(V.TIME)
+        stamp = vars.get(V.TIME)
+        folded = place.folded
         entry = Entry(
             self._seq,
-            place.folded,
+            folded,
             kind,
             packet,
             int(stamp) if isinstance(stamp, str) and stamp else self.now_ms(),
         )
         if kind == KIND_MESSAGE:
-            ring = self._rings.get(place.folded)
+            ring = self._rings.get(folded)
             if ring is not None:
                 ring.append(entry)
-        self._keep(entry)
+        writes = self.writes
+        if writes.store is not None:
+            writes.add(entry)
+        else:
+            self._keep(entry)
 
     def log_private(
         self, packet: Packet, sender_key: str, sender_nick: str, target_key: str, target_nick: str
