@@ -733,51 +733,19 @@ class History(PlaceObserver):
         for e in entries:
             source = e.source
             target = e.target
-            rows.append(
-                (
-                    e.seq,
-                    target,
-                    source.get(V.ID),
-                    e.time,
-                    e.kind,
-                    source.method,
-                    source.vars,
-                    source.body,
-                )
-            )
+            row = (e.seq, target, source.get(V.ID), e.time, e.kind, source.method)
+            rows.append((*row, source.vars, source.body))
             for owner, nick in e.peers:
                 latest[(owner, target)] = (nick, e.time)
             counts[target] = counts.get(target, 0) + 1
         conn = db.conn
-        # A row whose id is already there is overwritten, as INSERT OR REPLACE would;
-        # but REPLACE makes SQLite look every new id up before inserting it, while
-        # the upsert appends the ascending ids directly.
-        conn.execute(
-            "INSERT INTO history (id, target, msgid, time, kind, method, data) "
-            "SELECT " + _items(6) + ", "
-            "json_object('v', json_extract(value, '$[6]'), 'b', json_extract(value, '$[7]')) "
-            "FROM json_each(?) WHERE true "
-            "ON CONFLICT (id) DO UPDATE SET "
-            "target = excluded.target, msgid = excluded.msgid, time = excluded.time, "
-            "kind = excluded.kind, method = excluded.method, data = excluded.data",
-            [encode_row(rows)],
-        )
+        conn.execute(_INSERT_ROWS, [encode_row(rows)])
         if latest:
-            conn.execute(
-                "INSERT INTO history_dm (owner, target, peer_nick, peer_fold, time) "
-                "SELECT " + _items(5) + " "
-                "FROM json_each(?) WHERE true ON CONFLICT (owner, target) DO UPDATE SET "
-                "peer_nick = excluded.peer_nick, peer_fold = excluded.peer_fold, "
-                "time = excluded.time",
-                [
-                    encode_row(
-                        [
-                            (owner, target, nick, casefold(nick), stamp)
-                            for (owner, target), (nick, stamp) in latest.items()
-                        ]
-                    )
-                ],
-            )
+            conversations = [
+                (owner, target, nick, casefold(nick), stamp)
+                for (owner, target), (nick, stamp) in latest.items()
+            ]
+            conn.execute(_UPSERT_CONVERSATIONS, [encode_row(conversations)])
         history = self.config().history
         keep = history.max_per_channel
         every = max(16, keep // 8)
@@ -792,7 +760,15 @@ class History(PlaceObserver):
         if history.max_age_days > 0 and now - self._last_age_prune > PRUNE_AGE_EVERY:
             self._last_age_prune = now
             cutoff = self.cutoff()
-            conn.execute("DELETE FROM history WHERE time < ?", [cutoff])
+            # Ids follow arrival, and times follow ids within the skew a line's origin
+            # time may have: the expired rows are the oldest ids, found from the start
+            # of the table without an index on time.  One a few seconds older than a
+            # kept row goes at the next sweep.
+            conn.execute(
+                "DELETE FROM history WHERE id < coalesce((SELECT id FROM history "
+                "WHERE time >= ? ORDER BY id LIMIT 1), (SELECT max(id) + 1 FROM history))",
+                [cutoff],
+            )
             conn.execute("DELETE FROM history_dm WHERE time < ?", [cutoff])
 
 
@@ -800,6 +776,23 @@ def _items(count: int) -> str:
     """The first `count` items of each array of a `json_each` batch, as columns
     (`json_extract`, not `->>`: SQLite before 3.38 has the function only)."""
     return ", ".join(f"json_extract(value, '$[{i}]')" for i in range(count))
+
+
+# A row whose id is already there is overwritten, as INSERT OR REPLACE would; but
+# REPLACE makes SQLite look every new id up before inserting it, while the upsert
+# appends the ascending ids directly.
+_INSERT_ROWS = (
+    "INSERT INTO history (id, target, msgid, time, kind, method, data) "
+    f"SELECT {_items(6)}, json_object('v', json_extract(value, '$[6]'), "
+    "'b', json_extract(value, '$[7]')) FROM json_each(?) WHERE true "
+    "ON CONFLICT (id) DO UPDATE SET target = excluded.target, msgid = excluded.msgid, "
+    "time = excluded.time, kind = excluded.kind, method = excluded.method, data = excluded.data"
+)
+_UPSERT_CONVERSATIONS = (
+    "INSERT INTO history_dm (owner, target, peer_nick, peer_fold, time) "
+    f"SELECT {_items(5)} FROM json_each(?) WHERE true ON CONFLICT (owner, target) DO UPDATE "
+    "SET peer_nick = excluded.peer_nick, peer_fold = excluded.peer_fold, time = excluded.time"
+)
 
 
 def _entry(row: Any) -> Entry:
