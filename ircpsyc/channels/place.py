@@ -53,7 +53,7 @@ from ircpsyc.channels.modes import FOUNDER, HALFOP, NO_RANK, OP, VOICE
 from ircpsyc.config import Config
 from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.ids import new_id
-from ircpsyc.psyc_backend.packet import Dispatch, Packet, Value, number
+from ircpsyc.psyc_backend.packet import Dispatch, Packet, Value
 from ircpsyc.psyc_backend.router import Entity, RemoteEntity, Router
 from ircpsyc.psyc_backend.uniform import (
     SERVICE,
@@ -73,6 +73,9 @@ SERVICES = -1  # a "rank" above founder: only services reach it
 # (clocks, transit, resends) plus the time its server was lately unreachable old.
 CLOCK_SKEW = 5.0
 ORIGIN_SLACK = 10.0
+_SKEW_MS = int(CLOCK_SKEW * 1000)
+_SLACK_MS = int(ORIGIN_SLACK * 1000)
+_STAMP_DIGITS = 15  # ms: good until the year 33658
 # The rank needed to set or unset each mode (see the table above).
 MODE_RANK: dict[str, int] = {
     "q": FOUNDER,
@@ -988,17 +991,27 @@ class Place(StateHolder):
         """The time (ms) the sender's server says the line was said, when plausible
         (`now`: the time in ms); 0: it says none, or one out of bounds (the line
         counts as said now)."""
-        stamp = number(packet.get(V.TIME), -1, 15)
-        if stamp < 0 or stamp > now + CLOCK_SKEW * 1000:
+        # What `number(..., 15)` accepts, but a sign: a stamp before 1970 is out anyway.
+        text = packet.vars.get(V.TIME)
+        if (
+            not isinstance(text, str)
+            or not text
+            or len(text) > _STAMP_DIGITS
+            or not text.isascii()
+            or not text.isdigit()
+        ):
             return 0
-        if stamp < now - ORIGIN_SLACK * 1000:
+        stamp = int(text)
+        if stamp > now + _SKEW_MS:
+            return 0
+        if stamp < now - _SLACK_MS:
             # Older than any line's way here, unless its server was lately
             # unreachable (its lines queued meanwhile): only then is that asked.
             delayed = self.delayed
             slack = ORIGIN_SLACK + (delayed(host_of(packet.source)) if delayed else 0.0)
             if stamp < now - int(slack * 1000):
                 return 0
-        return min(stamp, now)
+        return stamp if stamp < now else now
 
     # -- taking a line back (draft/message-redaction)
 
