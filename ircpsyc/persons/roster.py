@@ -327,6 +327,11 @@ class Roster(PersonObserver[Person, Any]):
 
     def tick(self, now: float) -> None:
         """Modes, realname and host change without a hook: send what differs."""
+        if not self._servers():
+            # Nobody to tell (a network of one, or every server away): no sweep of every
+            # person each second.  A server that comes gets a snapshot; what changed
+            # before goes out at the first sweep after (`shown` is older than it).
+            return
         for client in self._locals():
             self._update(client)
 
