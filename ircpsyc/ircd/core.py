@@ -93,7 +93,7 @@ def command(
 PersonObserver = persons_person.PersonObserver[Client, "Session"]
 # A person observer's `private_message`: (session, sender, target or None, packet);
 # the target is any person (a service's, another server's), as for the observers.
-PrivateHook = Callable[["Session", Client, Any, "Packet"], None]
+PrivateHook = Callable[["Session", Client, "Person | None", "Packet"], None]
 
 
 class Offload(Protocol):
