@@ -405,7 +405,7 @@ class RegistrationReport:
 
 async def connect_many(
     host: str,
-    port: int,
+    port: int | Sequence[int],
     nicks: Sequence[str],
     sink: Sink,
     *,
@@ -421,7 +421,8 @@ async def connect_many(
     client whose attempt fails is tried again up to ``retries`` times, as
     ``NICK_1``, ``NICK_2``...; its latency counts from its first attempt.
     Returns the registered connections, in the order of ``nicks``, and a report.
-    Failed ones are aborted and left out (the report says how many).
+    Failed ones are aborted and left out (the report says how many). ``port`` may
+    be one port per nick (clients spread over the processes of a network).
     """
     loop = asyncio.get_running_loop()
     report = RegistrationReport(attempted=len(nicks))
@@ -435,7 +436,9 @@ async def connect_many(
             async with asyncio.timeout(timeout):
                 kind = WSConn if websocket else IRCConn
                 _, conn = await loop.create_connection(
-                    lambda: kind(nick, sink, sample=wants_sample), host, port
+                    lambda: kind(nick, sink, sample=wants_sample),
+                    host,
+                    port if isinstance(port, int) else port[i],
                 )
                 conn.register()
                 await conn.registered

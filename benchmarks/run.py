@@ -49,7 +49,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="append",
         default=[],
         metavar="SERVER",
-        help="ircpsyc, ngircd, inspircd, or external=HOST:PORT (a loopback address); "
+        help="ircpsyc, ircpsyc-xN (N linked processes), ngircd, inspircd, or "
+        "external=HOST:PORT (a loopback address); "
         "repeat to compare. Default: ircpsyc",
     )
     parser.add_argument(

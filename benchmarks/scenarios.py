@@ -32,7 +32,7 @@ from benchmarks.loadgen import (
     now_ns,
     ping_all,
 )
-from benchmarks.servers import CLK_TCK, ServerHandle
+from benchmarks.servers import CLK_TCK, ServerError, ServerHandle
 
 __all__ = ["QUICK", "SCENARIOS", "Context", "Scenario", "ScenarioError"]
 
@@ -52,6 +52,7 @@ class Context:
     conns: list[IRCConn] = field(default_factory=list)
     tag: str = ""  # put into nicks, so runs against one external server do not collide
     websocket: bool = False  # clients connect over WebSocket (the ws- scenarios)
+    spread: int = 0  # clients connected so far: the next one's index for port_of
 
     def track(self, conns: Sequence[IRCConn]) -> None:
         """Remember connections so the runner can close them after the server stopped."""
@@ -69,14 +70,14 @@ class Context:
         retries: int = 3,
     ) -> tuple[list[IRCConn], RegistrationReport]:
         nicks = [f"{prefix}{self.tag}{i}" for i in range(count)]
-        port = self.server.port
-        if self.websocket:
-            if self.server.web_port is None:
-                raise ScenarioError("this server has no WebSocket listener")
-            port = self.server.web_port
+        try:  # one port per client: several linked processes share the clients
+            ports = [self.server.port_of(self.spread + i, self.websocket) for i in range(count)]
+        except ServerError as exc:
+            raise ScenarioError(str(exc)) from None
+        self.spread += count
         conns, report = await connect_many(
             self.server.host,
-            port,
+            ports,
             nicks,
             self.sink,
             concurrency=concurrency,
@@ -124,11 +125,13 @@ class Meter:
         self.server = server
         self.start_ns = 0
         self.cpu0: float | None = None
+        self.each0: list[float] | None = None
         self.own0 = 0.0
         self.busy0: float | None = None
 
     def start(self) -> None:
-        self.cpu0 = self.server.cpu_seconds()
+        self.each0 = self.server.cpu_seconds_each()
+        self.cpu0 = None if self.each0 is None else sum(self.each0)
         self.own0 = time.process_time()
         self.busy0 = machine_busy_seconds()
         self.start_ns = now_ns()
@@ -136,7 +139,8 @@ class Meter:
     def stop(self, end_ns: int | None = None) -> Result:
         """Stop measuring; ``end_ns`` (e.g. the last delivery) overrides "now" for wall time."""
         stop_ns = now_ns()
-        cpu1 = self.server.cpu_seconds()
+        each1 = self.server.cpu_seconds_each()
+        cpu1 = None if each1 is None else sum(each1)
         own = time.process_time() - self.own0
         busy1 = machine_busy_seconds()
         end = end_ns if end_ns and end_ns > self.start_ns else stop_ns
@@ -152,6 +156,12 @@ class Meter:
             "server_cpu_s": None if server_cpu is None else round(server_cpu, 3),
             "server_cpu_util": (
                 None if server_cpu is None or wall <= 0 else round(server_cpu / wall, 3)
+            ),
+            # ircpsyc-xN: the CPU utilisation of each process (is one of them the limit?)
+            "server_cpu_util_each": (
+                None
+                if each1 is None or self.each0 is None or wall <= 0 or len(each1) < 2
+                else [round((b - a) / wall, 3) for a, b in zip(self.each0, each1, strict=True)]
             ),
             "loadgen_cpu_s": round(own, 3),
             "loadgen_cpu_util": round(own / wall, 3) if wall > 0 else None,

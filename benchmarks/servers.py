@@ -10,18 +10,27 @@ CPU time and memory are read from /proc (``utime + stime`` in
 ``/proc/PID/stat``, ``VmRSS`` in ``/proc/PID/status``), summed over the server
 process and any children, so the load generator's own CPU never counts.
 An ``external`` server is only connected to: there is no PID to measure.
+
+``ircpsyc-xN`` is N ircpsyc processes on this machine linked as one network
+(every pair linked on loopback, a full mesh): its figures are those of all N
+processes together, and the scenarios spread their clients over the N IRC
+ports (see ``ServerHandle.port_of``).
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import importlib.util
 import ipaddress
 import os
+import random
+import re
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import textwrap
 import time
@@ -36,18 +45,27 @@ __all__ = [
     "ServerHandle",
     "ServerSpec",
     "free_port",
+    "linked_names",
+    "network_config",
     "parse_server",
+    "write_ircpsyc_config",
 ]
 
 REPO = Path(__file__).resolve().parent.parent
-KINDS = ("ircpsyc", "ngircd", "inspircd", "external")
+KINDS = ("ircpsyc", "ircpsyc-xN", "ngircd", "inspircd", "external")
 SERVER_NAME = "bench.local"
+LINK_SECRET = "benchmark link secret, long enough"  # loopback only
+MAX_PROCESSES = 8  # ircpsyc-xN: a full mesh of N processes
+_LINKED_TIMEOUT = 30.0  # until every process of an ircpsyc-xN sees all the others
+# The spread of clients over the processes of an ircpsyc-xN: what the kernel's
+# SO_REUSEPORT hashing (or random DNS answers) gives, but the same in every run.
+SPREAD_SEED = 16
 MAX_CLIENTS = 20000
 SENDQ_BYTES = 8 * 1024 * 1024
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 _STARTUP_TIMEOUT = 30.0
 _STOP_TIMEOUT = 10.0
-WEB_PORT_FILE = "web-port"  # where _start_ircpsyc notes the port of its web listener
+WEB_PORT_FILE = "web-port"  # where write_ircpsyc_config notes the port of its web listener
 _LIVE: set[ServerHandle] = set()  # started and not yet stopped: stopped at exit
 
 
@@ -84,10 +102,13 @@ class ServerSpec:
     kind: str
     host: str = "127.0.0.1"
     port: int = 0
+    processes: int = 1  # ircpsyc only: that many linked processes
 
     @property
     def label(self) -> str:
-        return f"external {self.host}:{self.port}" if self.kind == "external" else self.kind
+        if self.kind == "external":
+            return f"external {self.host}:{self.port}"
+        return f"{self.kind}-x{self.processes}" if self.processes > 1 else self.kind
 
     @property
     def managed(self) -> bool:
@@ -124,7 +145,13 @@ class ServerSpec:
                 )
             _wait_for_port(self.host, self.port, None, 5.0)
             return ServerHandle(spec=self, host=self.host, port=self.port)
-        starters = {"ircpsyc": _start_ircpsyc, "ngircd": _start_ngircd, "inspircd": _start_inspircd}
+        if self.kind == "ircpsyc" and self.processes > 1:
+            return _start_linked(self)
+        starters = {
+            "ircpsyc": write_ircpsyc_config,
+            "ngircd": _start_ngircd,
+            "inspircd": _start_inspircd,
+        }
         if self.kind not in starters:
             raise ServerError(f"unknown server kind {self.kind!r}; one of {', '.join(KINDS)}")
         workdir = Path(tempfile.mkdtemp(prefix=f"bench-{self.kind}-"))
@@ -142,17 +169,26 @@ class ServerSpec:
 
 
 def parse_server(text: str) -> ServerSpec:
-    """``ircpsyc``, ``ngircd``, ``inspircd``, ``external=HOST:PORT`` or ``external HOST:PORT``."""
+    """``ircpsyc``, ``ircpsyc-xN``, ``ngircd``, ``inspircd``, ``external=HOST:PORT`` or
+    ``external HOST:PORT``."""
     text = text.strip()
     if text in ("ircpsyc", "ngircd", "inspircd"):
         return ServerSpec(text)
+    linked = re.fullmatch(r"ircpsyc-x(\d+)", text)
+    if linked:
+        count = int(linked.group(1))
+        if not 1 <= count <= MAX_PROCESSES:
+            raise ValueError(f"{text!r}: from ircpsyc-x1 to ircpsyc-x{MAX_PROCESSES}")
+        return ServerSpec("ircpsyc", processes=count)
     for sep in ("=", " ", ":"):
         prefix = "external" + sep
         if text.startswith(prefix):
             address = text[len(prefix) :].strip()
             break
     else:
-        raise ValueError(f"{text!r}: expected ircpsyc, ngircd, inspircd or external=HOST:PORT")
+        raise ValueError(
+            f"{text!r}: expected ircpsyc, ircpsyc-xN, ngircd, inspircd or external=HOST:PORT"
+        )
     if address.startswith("["):
         host, _, port = address[1:].partition("]:")
     else:
@@ -173,56 +209,93 @@ class ServerHandle:
     workdir: Path | None = None
     logs: list[Path] = field(default_factory=list)
     web_port: int | None = None  # IRC over WebSocket (ircpsyc's listen.web), if any
+    # ircpsyc-xN: the other processes of the network (this handle is the first);
+    # figures, stopping and logs cover them all.
+    peers: list[ServerHandle] = field(default_factory=list)
 
     @property
     def pid(self) -> int | None:
         return self.proc.pid if self.proc is not None else None
 
+    @property
+    def processes(self) -> list[ServerHandle]:
+        return [self, *self.peers]
+
+    def port_of(self, index: int, web: bool = False) -> int:
+        """The port client number ``index`` connects to: for several processes, one
+        drawn at random (seeded, so the same in every run and for every server), as
+        the kernel's SO_REUSEPORT hashing would spread them."""
+        ports = [p.web_port if web else p.port for p in self.processes]
+        if len(ports) == 1:
+            chosen = ports[0]
+        else:
+            chosen = ports[random.Random(SPREAD_SEED * 1_000_003 + index).randrange(len(ports))]
+        if chosen is None:
+            raise ServerError("this server has no WebSocket listener")
+        return chosen
+
     def alive(self) -> bool:
-        return self.proc is None or self.proc.poll() is None
+        return all(p.proc is None or p.proc.poll() is None for p in self.processes)
 
     def exit_status(self) -> int | None:
-        return None if self.proc is None else self.proc.poll()
+        for p in self.processes:
+            if p.proc is not None and p.proc.poll() is not None:
+                return p.proc.poll()
+        return None
 
     def cpu_seconds(self) -> float | None:
-        """User plus system CPU seconds of the server and its children so far."""
+        """User plus system CPU seconds of the server(s) and children so far."""
+        each = self.cpu_seconds_each()
+        return None if each is None else sum(each)
+
+    def cpu_seconds_each(self) -> list[float] | None:
+        """``cpu_seconds`` of each process of the network (one entry for one)."""
         if self.pid is None:
             return None
-        total = 0
-        for pid in _process_tree(self.pid):
-            fields = _stat_fields(pid)
-            if fields is not None:
-                # utime, stime, cutime, cstime: fields 14-17, counted from 1.
-                total += sum(int(x) for x in fields[11:15])
-        return total / CLK_TCK
+        out = []
+        for root in self.processes:
+            total = 0
+            for pid in _process_tree(root.pid) if root.pid is not None else ():
+                fields = _stat_fields(pid)
+                if fields is not None:
+                    # utime, stime, cutime, cstime: fields 14-17, counted from 1.
+                    total += sum(int(x) for x in fields[11:15])
+            out.append(total / CLK_TCK)
+        return out
 
     def rss_bytes(self) -> int | None:
-        """Resident memory (VmRSS) of the server and its children, in bytes."""
+        """Resident memory (VmRSS) of the server(s) and children, in bytes."""
         if self.pid is None:
             return None
         total = 0
-        for pid in _process_tree(self.pid):
-            with contextlib.suppress(OSError):
-                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1]) * 1024
-                        break
+        for root in self.processes:
+            if root.pid is None:
+                continue
+            for pid in _process_tree(root.pid):
+                with contextlib.suppress(OSError):
+                    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                        if line.startswith("VmRSS:"):
+                            total += int(line.split()[1]) * 1024
+                            break
         return total
 
     def log_tail(self, lines: int = 30) -> str:
         """The last lines of the server's logs (stderr, stdout, log file)."""
         parts = []
-        for path in self.logs:
-            with contextlib.suppress(OSError):
-                text = path.read_text(errors="replace").splitlines()
-                if text:
-                    parts.append(f"--- {path.name} ---")
-                    parts.extend(text[-lines:])
+        for p in self.processes:
+            for path in p.logs:
+                with contextlib.suppress(OSError):
+                    text = path.read_text(errors="replace").splitlines()
+                    if text:
+                        parts.append(f"--- {path.parent.name}/{path.name} ---")
+                        parts.extend(text[-lines:])
         return "\n".join(parts)
 
     def stop(self, keep_workdir: bool = False) -> None:
-        """SIGTERM the server (SIGKILL after a grace period); remove its directory."""
+        """SIGTERM the server(s) (SIGKILL after a grace period); remove the directory."""
         _LIVE.discard(self)
+        for p in self.peers:
+            p.stop(keep_workdir=True)
         proc = self.proc
         if proc is not None and proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
@@ -299,23 +372,37 @@ def _git_head() -> str:
     return out.stdout.strip() + ("+dirty" if dirty else "")
 
 
-def _start_ircpsyc(workdir: Path, port: int) -> list[str]:
+def _ircpsyc_argv() -> list[str]:
+    """The venv's ``ircpsyc``; in a checkout without a venv (a git worktree run with
+    PYTHONPATH set), this Python's ``-m ircpsyc``."""
     binary = _ircpsyc_bin()
-    if not binary.exists():
+    if binary.exists():
+        return [str(binary)]
+    if importlib.util.find_spec("ircpsyc") is None:
         raise ServerError(f"{binary} does not exist (run `make` to install the venv)")
+    return [sys.executable, "-m", "ircpsyc"]
+
+
+def write_ircpsyc_config(
+    workdir: Path, port: int, name: str = SERVER_NAME, psyc_port: int = 0, network: str = ""
+) -> list[str]:
+    """Write an ircpsyc config into ``workdir``; the command line that serves it.
+    ``network`` is TOML for the config's end ([network], [[links]])."""
+    argv = _ircpsyc_argv()
     conf = workdir / "ircpsyc.toml"
     web_port = free_port()
     (workdir / WEB_PORT_FILE).write_text(str(web_port))
+    psyc = f'\n            psyc = "127.0.0.1:{psyc_port}"' if psyc_port else ""
     conf.write_text(
         textwrap.dedent(
             f"""\
             # Generated by benchmarks/servers.py: loopback only, high limits.
             [server]
-            name = "{SERVER_NAME}"
+            name = "{name}"
 
             [listen]
             irc = ["127.0.0.1:{port}"]
-            web = ["127.0.0.1:{web_port}"]
+            web = ["127.0.0.1:{web_port}"]{psyc}
 
             [storage]
             path = "{workdir / "db.sqlite3"}"
@@ -329,8 +416,106 @@ def _start_ircpsyc(workdir: Path, port: int) -> list[str]:
             ping_interval = 600.0
             """
         )
+        + network
     )
-    return [str(binary), "serve", "--config", str(conf)]
+    return [*argv, "serve", "--config", str(conf)]
+
+
+def linked_names(count: int) -> list[str]:
+    return [f"s{i}.{SERVER_NAME}" for i in range(count)]
+
+
+def network_config(names: list[str], index: int, psyc_ports: list[int]) -> str:
+    """[network] and [[links]] of process ``index`` of a full mesh (of each pair,
+    the lower index dials), as TOML for the end of its config."""
+    lines = [
+        "",
+        "[network]",
+        "servers = [" + ", ".join(f'"{n}"' for n in names) + "]",
+        "reconnect_min = 0.2",
+        "reconnect_max = 1.0",
+    ]
+    for other, name in enumerate(names):
+        if other == index:
+            continue
+        address = f"127.0.0.1:{psyc_ports[other]}" if index < other else ""
+        lines += [
+            "",
+            "[[links]]",
+            f'name = "{name}"',
+            f'address = "{address}"',
+            f'secret = "{LINK_SECRET}"',
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _start_linked(spec: ServerSpec) -> ServerHandle:
+    """``spec.processes`` ircpsyc processes, every pair linked on loopback; returns
+    once each sees all the others (their LUSERS counts every server)."""
+    count = spec.processes
+    names = linked_names(count)
+    parent = Path(tempfile.mkdtemp(prefix=f"bench-{spec.label}-"))
+    handles: list[ServerHandle] = []
+    try:
+        psyc_ports = [free_port() for _ in names]
+        for index, name in enumerate(names):
+            workdir = parent / name
+            workdir.mkdir()
+            port = free_port()
+            network = network_config(names, index, psyc_ports)
+            argv = write_ircpsyc_config(workdir, port, name, psyc_ports[index], network)
+            handle = _spawn(spec, argv, workdir, port)
+            _LIVE.discard(handle)  # stopped through the first handle
+            handle.web_port = int((workdir / WEB_PORT_FILE).read_text())
+            handles.append(handle)
+        first = handles[0]
+        first.peers = handles[1:]
+        first.workdir = parent
+        _LIVE.add(first)
+        for handle in handles:
+            assert handle.web_port is not None
+            _wait_for_port("127.0.0.1", handle.web_port, handle.proc, _STARTUP_TIMEOUT)
+            _wait_linked(handle, count)
+    except BaseException:
+        for handle in handles:
+            handle.stop(keep_workdir=True)
+        shutil.rmtree(parent, ignore_errors=True)
+        raise
+    return first
+
+
+def _wait_linked(handle: ServerHandle, count: int) -> None:
+    """Until a client of ``handle`` is told (LUSERS, 251) that ``count`` servers are up."""
+    deadline = time.monotonic() + _LINKED_TIMEOUT
+    attempt = 0
+    while True:
+        attempt += 1
+        servers = _lusers_servers(handle.port, f"benchlink{attempt}")
+        if servers == count:
+            return
+        if handle.proc is not None and handle.proc.poll() is not None:
+            raise ServerError(f"{handle.workdir}: exited with status {handle.proc.returncode}")
+        if time.monotonic() > deadline:
+            raise ServerError(
+                f"{handle.workdir}: sees {servers} of {count} servers after "
+                f"{_LINKED_TIMEOUT:.0f}s\n{handle.log_tail()}"
+            )
+        time.sleep(0.3)
+
+
+def _lusers_servers(port: int, nick: str) -> int | None:
+    """Register on ``port``; the server count of the 251 reply of the welcome."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5.0) as sock:
+        sock.sendall(f"NICK {nick}\r\nUSER b 0 * :b\r\n".encode())
+        data = b""
+        while b" 376 " not in data and b" 422 " not in data:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        sock.sendall(b"QUIT\r\n")
+    found = re.search(rb" 251 \S+ :There are \d+ users and \d+ invisible on (\d+) servers", data)
+    return int(found.group(1)) if found else None
 
 
 def _start_ngircd(workdir: Path, port: int) -> list[str]:

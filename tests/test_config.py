@@ -13,8 +13,10 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from ircpsyc import config
+from ircpsyc.cli import main
 from ircpsyc.config import Config, ConfigError, Overrides, load, parse_hostport
 from ircpsyc.passwords import hash_password, is_argon2_hash, verify_password
 
@@ -527,3 +529,31 @@ def test_readme_link_examples_pass_check_config(tmp_path: Path) -> None:
         loaded = load(str(path))
         assert loaded.server.name == name
         assert loaded.links
+
+
+def test_readme_several_cores_example_passes_check_config(tmp_path: Path) -> None:
+    """The two processes of one machine in "Using several cores" are a valid pair:
+    each names the other in its links and network, on other ports and databases."""
+    readme = (MAN_PAGE.parent.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## Using several cores", 1)[1].split("\n## ", 1)[0]
+    configs = re.split(r"^    # (\S+).*$", block, flags=re.M)[1:]
+    names = configs[0::2]
+    assert names == ["irc1.example.org", "irc2.example.org"]
+    loaded = []
+    for name, text in zip(names, configs[1::2], strict=True):
+        path = tmp_path / f"{name}.toml"
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+        result = CliRunner().invoke(main, ["check-config", str(path)])
+        assert result.exit_code == 0, result.output
+        config = load(str(path))
+        assert config.server.name == name
+        assert list(config.network.servers) == names
+        assert [link.name for link in config.links] == [n for n in names if n != name]
+        loaded.append(config)
+    first, second = loaded
+    assert first.links[0].address == second.listen.psyc  # irc1 dials irc2
+    assert not second.links[0].address
+    assert first.links[0].secret == second.links[0].secret
+    assert first.cloaks.secret == second.cloaks.secret
+    assert first.storage.path != second.storage.path
+    assert not set(first.listen.irc) & set(second.listen.irc)

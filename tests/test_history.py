@@ -8,6 +8,9 @@ writer has not committed yet.
 from __future__ import annotations
 
 import dataclasses
+import json
+import time
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,7 @@ from ircpsyc.config import Config
 from ircpsyc.ircd.commands.chathistory import parse_timestamp
 from ircpsyc.ircd.lines import server_time
 from ircpsyc.psyc_backend.packet import Packet
-from ircpsyc.services.history import Bound, Entry, Query, merge, select
+from ircpsyc.services.history import Bound, Entry, Query, WriteBehind, merge, select
 from ircpsyc.store import Store
 
 FULL = ["batch", "server-time", "message-tags", "echo-message", "draft/chathistory"]
@@ -661,3 +664,49 @@ def test_store_join_ring_reloads_after_the_channel_emptied(store: Store) -> None
     bob.send("PRIVMSG #h :four")
     carol = world.client("carol", ["batch", "server-time"])
     assert _replayed(carol.send("JOIN #h")) == ["three", "four"]
+
+
+def test_the_age_sweep_deletes_expired_rows_from_the_store(store: Store) -> None:
+    """The sweep finds expired rows by id (there is no index on time): what aged out
+    goes, in every channel and conversation, and what is younger stays."""
+    world = history_world(max_age_days=1)
+    attach_store(world.core, store)
+    alice = world.client("alice", FULL)
+    world.client("bob", FULL)
+    world.channel("#h", alice)
+    world.channel("#other", alice)
+    talk(world, alice, "#h", 2)
+    alice.send("PRIVMSG #other :old elsewhere")
+    alice.send("PRIVMSG bob :old private")
+    store.flush()
+    world.advance(2 * 86400)
+    world.core.history._last_age_prune = 0.0  # the next batch sweeps
+    alice.send("PRIVMSG #h :new")
+    store.flush()
+    bodies = [json.loads(r[0])["b"] for r in store.db.execute("SELECT data FROM history")]
+    assert bodies == ["new"]
+    assert texts(history(alice, "CHATHISTORY LATEST #h * 10")) == ["new"]
+
+
+def test_write_behind_shows_items_until_committed_and_frees_them_after(store: Store) -> None:
+    """Readers see what is queued until the store commits it; then the write-behind
+    holds nothing of it (the writer let go of the job's items)."""
+
+    class Item:
+        pass
+
+    written: list[int] = []
+    writes: WriteBehind[Item] = WriteBehind(lambda db, items: written.append(len(items)))
+    first, second = Item(), Item()
+    gone = weakref.ref(first)
+    store.write_later(lambda db: time.sleep(0.2))  # the writer is busy: both wait
+    writes.store = store
+    writes.add(first)
+    writes.add(second)
+    assert writes.pending() == [first, second]
+    assert not writes.committed(writes.last_ticket)
+    del first, second
+    store.flush()
+    assert writes.committed(writes.last_ticket)
+    assert writes.pending() == [] and written == [2]
+    assert gone() is None

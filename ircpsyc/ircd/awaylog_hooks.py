@@ -75,8 +75,10 @@ class AwayHooks(PersonObserver):
         return awaylog.resolve(nick)
 
     def private_message(
-        self, session: Session, sender: Client, target: Client | None, packet: Packet
+        self, session: Session, sender: Client, target: Person | None, packet: Packet
     ) -> None:
+        if target is not None and (not target.account or (target.sessions and not target.away)):
+            return  # the common case, first: nobody's away log keeps it
         awaylog = self.core.awaylog
         if target is sender or packet.method.endswith(V.TAGMSG_SUFFIX):
             return

@@ -91,6 +91,9 @@ def command(
 # What services and features hear about the persons of IRC sessions
 # (ircpsyc.persons.person.PersonObserver, told by the local directory).
 PersonObserver = persons_person.PersonObserver[Client, "Session"]
+# A person observer's `private_message`: (session, sender, target or None, packet);
+# the target is any person (a service's, another server's), as for the observers.
+PrivateHook = Callable[["Session", Client, "Person | None", "Packet"], None]
 
 
 class Offload(Protocol):
@@ -166,6 +169,10 @@ class IRCServer:
         # Nicks of the XMPP gateway's users (ircpsyc.xmpp): found like local persons, never taken.
         self.gateway_users = self.persons.gateway_users
         self.person_observers = self.persons.observers
+        # The observers that act on a private message (`private_hooks`), and how many
+        # observers there were when that list was made (observers are only appended).
+        self._private_hooks: list[PrivateHook] = []
+        self._private_hooks_of = -1
         # What NickServ asks of a local person (login, logout, renames): the accounts
         # front-end, when there are accounts (ircpsyc.ircd.service_users).
         self.service_requests: Callable[[Client, Packet], None] = _ignore_service
@@ -225,6 +232,18 @@ class IRCServer:
 
     def find(self, nick: str) -> Person | None:
         return self.persons.find(nick)
+
+    def private_hooks(self) -> list[PrivateHook]:
+        """The `private_message` of each person observer that has one (history, the
+        away log): every private line calls them, and not the ten that do nothing."""
+        observers = self.person_observers
+        if len(observers) != self._private_hooks_of:
+            base = persons_person.PersonObserver.private_message
+            self._private_hooks = [
+                o.private_message for o in observers if type(o).private_message is not base
+            ]
+            self._private_hooks_of = len(observers)
+        return self._private_hooks
 
     def nick_taken(self, nick: str, by: Session) -> bool:
         return self.persons.nick_taken(nick, by)

@@ -71,9 +71,11 @@ class PrivateHistory(PersonObserver):
         self.core = core
 
     def private_message(
-        self, session: Session, sender: Client, target: Client | None, packet: Packet
+        self, session: Session, sender: Client, target: Person | None, packet: Packet
     ) -> None:
-        history = self.core.history
+        settings = self.core.config.history
+        if not settings.enabled or not settings.private:
+            return
         if target is None:
             account = packet.get(V.ACCOUNT_TARGET)
             target_key, target_nick = party_key(account, ""), packet.get(V.NICK_TARGET)
@@ -81,7 +83,11 @@ class PrivateHistory(PersonObserver):
             return  # services: passwords and such are never kept
         else:
             target_key, target_nick = key_of(target), target.nick
-        history.log_private(packet, key_of(sender), sender.nick, target_key, target_nick)
+        # Its msgid was made here just now: no copy of it can have been logged before,
+        # and none will arrive later (`private_arrived` skips this server's senders).
+        self.core.history.log_private(
+            packet, key_of(sender), sender.nick, target_key, target_nick, fresh=True
+        )
 
     def private_arrived(self, client: Client, packet: Packet) -> None:
         """A private message from another server for the local person `client`: kept here

@@ -1,10 +1,13 @@
-"""Formatting outgoing IRC lines and tags (the parsing side is irctokens)."""
+"""Formatting outgoing IRC lines and tags; parsing incoming ones (irctokens, with a
+fast path for the lines without tags that most commands are)."""
 
 from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
 from functools import lru_cache
+
+from irctokens.line import Line, tokenise
 
 MAX_LINE = 512  # RFC 1459 line length, CR LF included, tags excluded
 
@@ -71,3 +74,56 @@ def add_tag(data: bytes, tag: str) -> bytes:
     if data.startswith(b"@"):
         return b"@" + raw + b";" + data[1:]
     return b"@" + raw + b" " + data
+
+
+def parse(text: str) -> Line:
+    """An incoming line as irctokens parses it.
+
+    A line without NUL, CR or LF (every line the session hands over) is split
+    here: irctokens scans every character of every line for those through a set,
+    and unescapes tag values a character at a time, which cost as much as the
+    rest of the parse (benchmarks/README.md, issue 16).  The result is the same
+    `Line`; a line without a command raises ValueError or IndexError, as there."""
+    if "\r" in text or "\n" in text or "\0" in text:
+        return tokenise(text)  # cut at the first of them, as irctokens does
+    tags: dict[str, str] | None = None
+    if text[:1] == "@":
+        tags_s, _, text = text.partition(" ")
+        tags = {}
+        for part in tags_s[1:].split(";"):
+            key, _, value = part.partition("=")
+            tags[key] = unescape_tag_value(value) if "\\" in value else value
+    head, colon, trailing = text.partition(" :")
+    params = head.split(" ")
+    if "" in params:
+        params = [p for p in params if p]
+    source = None
+    if params[0][:1] == ":":
+        source = params.pop(0)[1:]
+    if not params:
+        raise ValueError("Cannot tokenise command-less line")
+    command = params.pop(0).upper()
+    if colon:
+        params.append(trailing)
+    return Line(tags, source, command, params)
+
+
+_TAG_UNESCAPES = {":": ";", "s": " ", "\\": "\\", "r": "\r", "n": "\n"}
+
+
+def unescape_tag_value(value: str) -> str:
+    """A tag value as the client meant it (IRCv3 message-tags; irctokens' rules: an
+    unknown escape is the character itself, a lone backslash at the end is dropped)."""
+    out = []
+    i, n = 0, len(value)
+    while i < n:
+        char = value[i]
+        if char == "\\":
+            i += 1
+            if i < n:
+                escaped = value[i]
+                out.append(_TAG_UNESCAPES.get(escaped, escaped))
+        else:
+            out.append(char)
+        i += 1
+    return "".join(out)

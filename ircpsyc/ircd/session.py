@@ -11,11 +11,9 @@ from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, NamedTuple
 
-from irctokens.line import tokenise
-
 from ircpsyc.ircd import caps as C
 from ircpsyc.ircd import numerics as N
-from ircpsyc.ircd.lines import add_tag, line
+from ircpsyc.ircd.lines import add_tag, line, parse
 from ircpsyc.ircd.ports import Sink
 from ircpsyc.persons.person import EMPTY
 
@@ -216,12 +214,12 @@ class Session:
         if "\0" in text:
             text = text.replace("\0", "")
         try:
-            msg = tokenise(text)
+            msg = parse(text)
         except (ValueError, IndexError):  # e.g. a line of tags and no command
             return
         if not msg.command:
             return
-        command = msg.command.upper()
+        command = msg.command  # upper case (parse)
         label = msg.tags.get("label", "") if msg.tags else ""
         if command == "BATCH" and msg.params:
             # A client batch (draft/multiline) is answered when it ends, with its label.

@@ -334,11 +334,12 @@ class Roster(PersonObserver[Person, Any]):
         self._cast(V.NOTICE_ROSTER_UPDATE, client.uniform, _vars(fields))
 
     def tick(self, now: float) -> None:
-        """Modes, realname and host change without a hook: send what differs.  With
-        no server to send to, nothing: a server that comes asks for a snapshot of
-        what is current (`request`, which records it), and the next tick sends it
-        what changed after."""
+        """Modes, realname and host change without a hook: send what differs."""
         if not self._servers():
+            # Nobody to tell (a network of one, or every server away): no sweep of every
+            # person each second.  A server that comes asks for a snapshot of what is
+            # current (`request`, which records what `_update` compares with); what
+            # changes after goes out at the sweeps that follow.
             return
         for client in self._locals():
             self._update(client)

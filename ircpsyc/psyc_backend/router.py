@@ -245,7 +245,15 @@ class Router:
 
     def send(self, packet: Packet) -> bool:
         """Deliver a unicast packet to its `_target`; answer the source when nobody is there."""
-        key = normalize(packet.routing.get(V.TARGET, ""))
+        target = packet.routing.get(V.TARGET, "")
+        # A uniform is mostly written in its key form already (a lower-case nick): then
+        # the lookup needs no normalizing (a key normalizes to itself).
+        entity = self._entities.get(target)
+        if entity is not None:
+            self.delivered += 1
+            entity.receive(packet)
+            return True
+        key = normalize(target)
         entity = self._entities.get(key)
         if entity is None and self.uplink is not None and not key.startswith(self._local):
             if self.uplink.send(packet):

@@ -289,16 +289,18 @@ class WriteBehind(Generic[T]):
     """Items on their way to the store's group-committing writer.
 
     `add` is the hot path: an append to the outbox and, once per writer cycle,
-    one `write_later` job that drains it (the `_scheduled` flag is cleared
-    by the writer before it drains, so no item is ever stranded).  Until the
-    store reports that job committed, the item stays in `pending()` for readers.
+    one `write_later` job (a `_Drain`) that takes the outbox when it runs (the
+    `_scheduled` flag is cleared by the writer as it takes it, so no item is ever
+    stranded).  Until the store reports that job committed, its items stay in
+    `pending()` for readers.  The writer drops a drain's items once committed, so
+    the entries are freed on its thread, not on the event loop's.
     """
 
     def __init__(self, write: Callable[[sqlite_utils.Database, list[T]], None]) -> None:
         self.store: Store | None = None
         self._write = write
-        self._outbox: deque[T] = deque()
-        self._pending: deque[tuple[int, T]] = deque()
+        self._outbox: list[T] = []
+        self._drains: deque[_Drain[T]] = deque()  # scheduled, not known committed
         self._scheduled = False
         self._ticket = 0
         # The flag and the outbox change together, so an item's ticket is exactly the
@@ -318,15 +320,15 @@ class WriteBehind(Generic[T]):
             self._outbox.append(item)
             if not self._scheduled:  # once per writer cycle
                 self._scheduled = True
-                self._ticket = store.write_later(_Drain(self))
+                drain = _Drain(self)
+                drain.ticket = self._ticket = store.write_later(drain)
                 self._trim(store.committed)
-            ticket = self._ticket
-        self._pending.append((ticket, item))
+                self._drains.append(drain)
 
     def _trim(self, committed: int) -> None:
-        queue = self._pending
-        while queue and queue[0][0] <= committed:
-            queue.popleft()
+        drains = self._drains
+        while drains and drains[0].ticket <= committed:
+            drains.popleft()
 
     def run(self, job: Callable[[sqlite_utils.Database], object]) -> int:
         """Queue another write behind the items added so far; its ticket."""
@@ -341,37 +343,55 @@ class WriteBehind(Generic[T]):
         return self.store is None or self.store.committed >= ticket
 
     def pending(self) -> list[T]:
-        """Items not yet known to be committed, oldest first."""
-        if self.store is None:
+        """Items not yet known to be committed, oldest first.
+
+        Read it before the store: an item the writer commits in between is then in
+        both (readers merge by id), never in neither."""
+        store = self.store
+        if store is None:
             return []
-        self._trim(self.store.committed)
-        return [item for _, item in self._pending]
+        found: list[T] = []
+        with self._lock:
+            self._trim(store.committed)
+            for drain in self._drains:
+                items = drain.items
+                if items is None:  # not taken yet: the outbox is this drain's
+                    found += self._outbox
+                else:
+                    found += items
+        return found
 
 
 class _Drain(Generic[T]):
     """One writer job: takes what the outbox holds when it first runs.
 
-    It keeps those items, so the writer's retry of a failed batch writes them again.
+    It keeps those items until the store has committed them, so the writer's
+    retry of a failed batch writes them again and readers see them meanwhile.
     """
 
-    __slots__ = ("items", "owner")
+    __slots__ = ("items", "owner", "ticket")
 
     def __init__(self, owner: WriteBehind[T]) -> None:
         self.owner = owner
+        self.ticket = 0
         self.items: list[T] | None = None
 
     def __call__(self, db: sqlite_utils.Database) -> None:
         # Writer thread.  Clear the flag first: an item added from now on
         # schedules its own job, one added before is drained below.
-        if self.items is None:
+        items = self.items
+        if items is None:
             owner = self.owner
             with owner._lock:
                 owner._scheduled = False
-                items = list(owner._outbox)
-                owner._outbox.clear()
-            self.items = items
-        if self.items:
-            self.owner._write(db, self.items)
+                items = self.items = owner._outbox
+                owner._outbox = []
+        if items:
+            self.owner._write(db, items)
+
+    def after_commit(self) -> None:
+        """Writer thread, once committed (or dropped): the entries are freed here."""
+        self.items = []
 
 
 class History(PlaceObserver):
@@ -440,36 +460,51 @@ class History(PlaceObserver):
         return bool(kept) and any(name in kept for name in tag_names(packet.get(V.TAGS)))
 
     def place_cast(self, place: Place, packet: Packet) -> None:
-        if packet.method == V.NOTICE_PLACE_REDACT:
+        # On every channel line: the place's name and the packet's fields read once.
+        method = packet.method
+        if method == V.NOTICE_PLACE_REDACT:
             self.redact(place.folded, packet.get(V.ID_REDACTED))
             return
-        kind = _KINDS.lookup(packet.method)
-        if kind is None or V.STATUSMSG in packet.vars:  # STATUSMSG lines are for ops only
+        kind = _KINDS.lookup(method)
+        vars = packet.vars
+        if kind is None or V.STATUSMSG in vars:  # STATUSMSG lines are for ops only
             return
         if not self.config().history.enabled:
             return
         if kind == KIND_TAGMSG and not self._keeps_tagmsg(packet):
             return
         self._seq += 1
-        stamp = packet.vars.get(V.TIME)
+        stamp = vars.get(V.TIME)
+        folded = place.folded
         entry = Entry(
             self._seq,
-            place.folded,
+            folded,
             kind,
             packet,
             int(stamp) if isinstance(stamp, str) and stamp else self.now_ms(),
         )
         if kind == KIND_MESSAGE:
-            ring = self._rings.get(place.folded)
+            ring = self._rings.get(folded)
             if ring is not None:
                 ring.append(entry)
-        self._keep(entry)
+        writes = self.writes
+        if writes.store is not None:
+            writes.add(entry)
+        else:
+            self._keep(entry)
 
     def log_private(
-        self, packet: Packet, sender_key: str, sender_nick: str, target_key: str, target_nick: str
+        self,
+        packet: Packet,
+        sender_key: str,
+        sender_nick: str,
+        target_key: str,
+        target_nick: str,
+        fresh: bool = False,
     ) -> Entry | None:
         """Log a private message between two parties (party_key of each); once per
-        msgid and conversation (a copy that arrives twice is not logged again)."""
+        msgid and conversation (a copy that arrives twice is not logged again).
+        `fresh`: its msgid is new (said here), so it need not be remembered."""
         history = self.config().history
         if not history.enabled or not history.private:
             return None
@@ -478,7 +513,7 @@ class History(PlaceObserver):
             return None
         target = conversation(sender_key, target_key)
         msgid = packet.get(V.ID)
-        if msgid:
+        if msgid and not fresh:
             key = (target, msgid)
             recent = self._recent_private
             if key in recent:
@@ -725,51 +760,19 @@ class History(PlaceObserver):
         for e in entries:
             source = e.source
             target = e.target
-            rows.append(
-                (
-                    e.seq,
-                    target,
-                    source.get(V.ID),
-                    e.time,
-                    e.kind,
-                    source.method,
-                    source.vars,
-                    source.body,
-                )
-            )
+            row = (e.seq, target, source.get(V.ID), e.time, e.kind, source.method)
+            rows.append((*row, source.vars, source.body))
             for owner, nick in e.peers:
                 latest[(owner, target)] = (nick, e.time)
             counts[target] = counts.get(target, 0) + 1
         conn = db.conn
-        # A row whose id is already there is overwritten, as INSERT OR REPLACE would;
-        # but REPLACE makes SQLite look every new id up before inserting it, while
-        # the upsert appends the ascending ids directly.
-        conn.execute(
-            "INSERT INTO history (id, target, msgid, time, kind, method, data) "
-            "SELECT " + _items(6) + ", "
-            "json_object('v', json_extract(value, '$[6]'), 'b', json_extract(value, '$[7]')) "
-            "FROM json_each(?) WHERE true "
-            "ON CONFLICT (id) DO UPDATE SET "
-            "target = excluded.target, msgid = excluded.msgid, time = excluded.time, "
-            "kind = excluded.kind, method = excluded.method, data = excluded.data",
-            [encode_row(rows)],
-        )
+        conn.execute(_INSERT_ROWS, [encode_row(rows)])
         if latest:
-            conn.execute(
-                "INSERT INTO history_dm (owner, target, peer_nick, peer_fold, time) "
-                "SELECT " + _items(5) + " "
-                "FROM json_each(?) WHERE true ON CONFLICT (owner, target) DO UPDATE SET "
-                "peer_nick = excluded.peer_nick, peer_fold = excluded.peer_fold, "
-                "time = excluded.time",
-                [
-                    encode_row(
-                        [
-                            (owner, target, nick, casefold(nick), stamp)
-                            for (owner, target), (nick, stamp) in latest.items()
-                        ]
-                    )
-                ],
-            )
+            conversations = [
+                (owner, target, nick, casefold(nick), stamp)
+                for (owner, target), (nick, stamp) in latest.items()
+            ]
+            conn.execute(_UPSERT_CONVERSATIONS, [encode_row(conversations)])
         history = self.config().history
         keep = history.max_per_channel
         every = max(16, keep // 8)
@@ -784,7 +787,15 @@ class History(PlaceObserver):
         if history.max_age_days > 0 and now - self._last_age_prune > PRUNE_AGE_EVERY:
             self._last_age_prune = now
             cutoff = self.cutoff()
-            conn.execute("DELETE FROM history WHERE time < ?", [cutoff])
+            # Ids follow arrival, and times follow ids within the skew a line's origin
+            # time may have: the expired rows are the oldest ids, found from the start
+            # of the table without an index on time.  One a few seconds older than a
+            # kept row goes at the next sweep.
+            conn.execute(
+                "DELETE FROM history WHERE id < coalesce((SELECT id FROM history "
+                "WHERE time >= ? ORDER BY id LIMIT 1), (SELECT max(id) + 1 FROM history))",
+                [cutoff],
+            )
             conn.execute("DELETE FROM history_dm WHERE time < ?", [cutoff])
 
 
@@ -792,6 +803,23 @@ def _items(count: int) -> str:
     """The first `count` items of each array of a `json_each` batch, as columns
     (`json_extract`, not `->>`: SQLite before 3.38 has the function only)."""
     return ", ".join(f"json_extract(value, '$[{i}]')" for i in range(count))
+
+
+# A row whose id is already there is overwritten, as INSERT OR REPLACE would; but
+# REPLACE makes SQLite look every new id up before inserting it, while the upsert
+# appends the ascending ids directly.
+_INSERT_ROWS = (
+    "INSERT INTO history (id, target, msgid, time, kind, method, data) "
+    f"SELECT {_items(6)}, json_object('v', json_extract(value, '$[6]'), "
+    "'b', json_extract(value, '$[7]')) FROM json_each(?) WHERE true "
+    "ON CONFLICT (id) DO UPDATE SET target = excluded.target, msgid = excluded.msgid, "
+    "time = excluded.time, kind = excluded.kind, method = excluded.method, data = excluded.data"
+)
+_UPSERT_CONVERSATIONS = (
+    "INSERT INTO history_dm (owner, target, peer_nick, peer_fold, time) "
+    f"SELECT {_items(5)} FROM json_each(?) WHERE true ON CONFLICT (owner, target) DO UPDATE "
+    "SET peer_nick = excluded.peer_nick, peer_fold = excluded.peer_fold, time = excluded.time"
+)
 
 
 def _entry(row: Any) -> Entry:

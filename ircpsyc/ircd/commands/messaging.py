@@ -93,7 +93,8 @@ def _deliver(s: Session, msg: Line, verb: str, multiline: str = "", whole: bool 
         return
     if tagmsg and not tags:
         return  # a TAGMSG without client tags carries nothing
-    targets = [t for t in msg.params[0].split(",") if t]
+    first = msg.params[0]
+    targets = [t for t in first.split(",") if t] if "," in first else [first]
     if len(targets) > s.core.config.limits.max_targets:
         s.numeric(N.ERR_TOOMANYTARGETS, msg.params[0], "Too many targets")
         return
@@ -105,37 +106,56 @@ def _deliver(s: Session, msg: Line, verb: str, multiline: str = "", whole: bool 
             status = status or name[0]
             name = name[1:]
         if name.startswith("#"):
-            # When it was said: a line queued during a split is dated by its origin.
-            vars: dict[str, Value] = {
-                V.PREFIX: client.prefix,
-                V.NICK_PLACE: name,
-                V.TIME: str(int(s.core.clock() * 1000)),
-            }
-            if client.account:
-                vars[V.ACCOUNT] = client.account  # outside senders: +M, a: bans, account-tag
-            if tags:
-                vars[V.TAGS] = tags
-            if status:
-                vars[V.STATUSMSG] = status
-            if "B" in client.modes:
-                vars[V.FLAG_BOT] = "1"
-            if multiline:
-                vars[V.MULTILINE] = multiline
-            view = client.channels.get(casefold(name))
-            uniform = view.uniform if view is not None else place_uniform(s, name)
-            gone = s.core.net.split_off(uniform)
-            if gone:
-                if not notice:
-                    s.numeric(
-                        N.ERR_CANNOTSENDTOCHAN,
-                        name,
-                        f"Cannot send to channel: its server {gone} is unreachable",
-                    )
-                continue
-            client.said_to_channel(s, name, V.MESSAGE_PUBLIC + suffix, text)
-            client.request(V.MESSAGE_PUBLIC + suffix, uniform, vars, text)
+            _public(s, client, name, status, text, tags, suffix, notice, multiline)
         else:
             _private(s, client, target, text, tags, suffix, notice, multiline)
+
+
+def _public(
+    s: Session,
+    client: Client,
+    name: str,
+    status: str,
+    text: str,
+    tags: str,
+    suffix: str,
+    notice: bool,
+    multiline: str,
+) -> None:
+    """A line to a channel: one packet to its place (every channel line comes here)."""
+    view = client.channels.get(casefold(name))
+    core = s.core
+    uniform = view.uniform if view is not None else place_uniform(s, name)
+    gone = core.net.split_off(uniform)
+    if gone:
+        if not notice:
+            s.numeric(
+                N.ERR_CANNOTSENDTOCHAN,
+                name,
+                f"Cannot send to channel: its server {gone} is unreachable",
+            )
+        return
+    # When it was said: a line queued during a split is dated by its origin.
+    vars: dict[str, Value] = {
+        V.NICK: client.nick,
+        V.PREFIX: client.prefix,
+        V.NICK_PLACE: name,
+        V.TIME: str(int(core.clock() * 1000)),
+    }
+    if client.account:
+        vars[V.ACCOUNT] = client.account  # outside senders: +M, a: bans, account-tag
+    if tags:
+        vars[V.TAGS] = tags
+    if status:
+        vars[V.STATUSMSG] = status
+    if "B" in client.modes:
+        vars[V.FLAG_BOT] = "1"
+    if multiline:
+        vars[V.MULTILINE] = multiline
+    method = V.MESSAGE_PUBLIC + suffix if suffix else V.MESSAGE_PUBLIC
+    client.said_to_channel(s, name, method, text)
+    # What `Person.request` would send, built here in one go.
+    core.router.send(Packet(method, {V.SOURCE: client.uniform, V.TARGET: uniform}, vars, text))
 
 
 def _private(
@@ -148,10 +168,11 @@ def _private(
     notice: bool,
     multiline: str = "",
 ) -> None:
-    target = s.core.find(nick)
+    core = s.core
+    target = core.find(nick)
     absent = ""  # nobody has the nick, but its account keeps messages (the away log)
     if target is None:
-        absent = next((a for o in s.core.person_observers if (a := o.absent_account(nick))), "")
+        absent = next((a for o in core.person_observers if (a := o.absent_account(nick))), "")
         if not absent:
             if not notice:
                 s.numeric(N.ERR_NOSUCHNICK, nick, "No such nick/channel")
@@ -161,7 +182,7 @@ def _private(
         V.PREFIX: client.prefix,
         V.NICK_TARGET: target.nick if target is not None else nick,
         V.ID: new_id(),
-        V.TIME: str(int(s.core.clock() * 1000)),
+        V.TIME: str(int(core.clock() * 1000)),
     }
     if tags:
         vars[V.TAGS] = tags
@@ -171,38 +192,46 @@ def _private(
         vars[V.FLAG_BOT] = "1"
     if client.account:
         vars[V.ACCOUNT] = client.account
+    service = False
     if target is None:
         vars[V.ACCOUNT_TARGET] = absent
     elif is_service(target.uniform):  # a service (NickServ): it rate-limits by address, CERT ADD
+        service = True
         vars[V.IP] = client.ip
         vars[V.CERTFP] = s.certfp
     packet = Packet(
         V.MESSAGE_PRIVATE + suffix,
         {
             V.SOURCE: client.uniform,
-            V.TARGET: target.uniform if target is not None else person(s.core.name, nick),
+            V.TARGET: target.uniform if target is not None else person(core.name, nick),
         },
         vars,
         text,
     )
     if target is not None:
-        s.core.router.send(packet)
+        core.router.send(packet)
         if target.away and not notice and not suffix:
             s.numeric(N.RPL_AWAY, target.nick, target.away)
-    for observer in s.core.person_observers:  # history, the away log
-        observer.private_message(s, client, target, packet)
+    for hook in core.private_hooks():  # history, the away log
+        hook(s, client, target, packet)
     # The sender's echo (with echo-message; to oneself too: the echo is the labeled
     # reply, the delivered copy is not), and a copy for the person's other sessions,
     # which got no delivered copy (unless it went to the person itself).  Nothing said
     # to a service is copied: its commands carry passwords.
-    copies = target is not client and (target is None or not is_service(target.uniform))
-    for session in client.sessions:
+    sessions = client.sessions
+    if len(sessions) == 1 and C.ECHO_MESSAGE not in s.caps:
+        return  # one session and no echo: nothing to copy (the common case)
+    copies = target is not client and not service
+    cache = packet.render_cache  # the recipient's line: the same bytes for the same caps
+    for session in sessions:
         if session is s:
             if C.ECHO_MESSAGE not in session.caps:
                 continue
         elif not copies:
             continue
-        data = render_message(packet, session.fmt)
+        data = cache.get(session.fmt)
+        if data is None:
+            data = cache[session.fmt] = render_message(packet, session.fmt)
         if data:
             session.send(data)
 
