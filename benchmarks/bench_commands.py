@@ -85,8 +85,8 @@ def close(store: Store | None) -> None:
 
 
 def register(core: IRCServer, nick: str, sink: NullSink, caps: str = "") -> Session:
-    session = Session(core, sink, "127.0.0.1", 50000, tls=False, now=time.monotonic())
-    core.sessions.add(session)
+    session = Session(core, sink, "127.0.0.1", tls=False, now=time.monotonic())
+    core.sessions[session] = None
     if caps:
         session.handle_line(b"CAP LS 302", time.monotonic())
         session.handle_line(f"CAP REQ :{caps}".encode(), time.monotonic())

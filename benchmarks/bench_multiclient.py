@@ -46,8 +46,8 @@ def connect(
     core: IRCServer, sink: NullSink, nick: str, account: str, device: str, caps: str = ""
 ) -> Session:
     """A session that logs in with `PASS account@device:password`, then registers."""
-    session = Session(core, sink, "127.0.0.1", 50000, tls=False, now=time.monotonic())
-    core.sessions.add(session)
+    session = Session(core, sink, "127.0.0.1", tls=False, now=time.monotonic())
+    core.sessions[session] = None
     now = time.monotonic()
     if caps:
         session.handle_line(b"CAP LS 302", now)

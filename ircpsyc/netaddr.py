@@ -41,6 +41,7 @@ def address_group(ip: str, v6_prefix: int = DEFAULT_V6_PREFIX) -> str:
     if address is None:
         return ip
     if isinstance(address, ipaddress.IPv4Address):
-        return str(address)
+        text = str(address)
+        return ip if text == ip else text  # the connection's own string: kept per client
     prefix = max(0, min(128, v6_prefix))
     return str(ipaddress.IPv6Network((address, prefix), strict=False))

@@ -457,6 +457,11 @@ class Store:
                 except Exception:
                     log.exception("store writer: dropping one failed write")
         self.committed += len(jobs)
+        for job in jobs:
+            # A job may let go of what it wrote here, on this thread (history.WriteBehind).
+            after = getattr(job, "after_commit", None)
+            if after is not None:
+                after()
         on_commit = self.on_commit
         if on_commit is not None and jobs:
             try:

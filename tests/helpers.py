@@ -99,11 +99,11 @@ def parse_output(data: bytes) -> list[Line]:
 class FakeClient:
     """One connection: `.send(line)` feeds it, `.lines` are the parsed lines received."""
 
-    def __init__(self, world: World, ip: str = "127.0.0.1", port: int = 50000) -> None:
+    def __init__(self, world: World, ip: str = "127.0.0.1") -> None:
         self.world = world
         self.sink = Sink()
-        self.session = Session(world.core, self.sink, ip, port, tls=False, now=world.now)
-        world.core.sessions.add(self.session)
+        self.session = Session(world.core, self.sink, ip, tls=False, now=world.now)
+        world.core.sessions[self.session] = None
         self._mark = 0  # offset into sink.data of the first line not yet "taken"
 
     # -- input

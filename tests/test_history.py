@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ from ircpsyc.config import Config
 from ircpsyc.ircd.commands.chathistory import parse_timestamp
 from ircpsyc.ircd.lines import server_time
 from ircpsyc.psyc_backend.packet import Packet
-from ircpsyc.services.history import Bound, Entry, Query, merge, select
+from ircpsyc.services.history import Bound, Entry, Query, WriteBehind, merge, select
 from ircpsyc.store import Store
 
 FULL = ["batch", "server-time", "message-tags", "echo-message", "draft/chathistory"]
@@ -684,3 +686,27 @@ def test_the_age_sweep_deletes_expired_rows_from_the_store(store: Store) -> None
     bodies = [json.loads(r[0])["b"] for r in store.db.execute("SELECT data FROM history")]
     assert bodies == ["new"]
     assert texts(history(alice, "CHATHISTORY LATEST #h * 10")) == ["new"]
+
+
+def test_write_behind_shows_items_until_committed_and_frees_them_after(store: Store) -> None:
+    """Readers see what is queued until the store commits it; then the write-behind
+    holds nothing of it (the writer let go of the job's items)."""
+
+    class Item:
+        pass
+
+    written: list[int] = []
+    writes: WriteBehind[Item] = WriteBehind(lambda db, items: written.append(len(items)))
+    first, second = Item(), Item()
+    gone = weakref.ref(first)
+    store.write_later(lambda db: time.sleep(0.2))  # the writer is busy: both wait
+    writes.store = store
+    writes.add(first)
+    writes.add(second)
+    assert writes.pending() == [first, second]
+    assert not writes.committed(writes.last_ticket)
+    del first, second
+    store.flush()
+    assert writes.committed(writes.last_ticket)
+    assert writes.pending() == [] and written == [2]
+    assert gone() is None

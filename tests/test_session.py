@@ -246,7 +246,7 @@ def test_quit_before_registration() -> None:
     fake.send("NICK x")
     assert "ERROR" in cmds(fake.send("QUIT"))
     assert fake.closed
-    assert world.core.sessions == set()
+    assert not world.core.sessions
 
 
 # -- CAP

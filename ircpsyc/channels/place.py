@@ -53,7 +53,7 @@ from ircpsyc.channels.modes import FOUNDER, HALFOP, NO_RANK, OP, VOICE
 from ircpsyc.config import Config
 from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.ids import new_id
-from ircpsyc.psyc_backend.packet import Dispatch, Packet, Value, number
+from ircpsyc.psyc_backend.packet import Dispatch, Packet, Value
 from ircpsyc.psyc_backend.router import Entity, RemoteEntity, Router
 from ircpsyc.psyc_backend.uniform import (
     SERVICE,
@@ -73,6 +73,9 @@ SERVICES = -1  # a "rank" above founder: only services reach it
 # (clocks, transit, resends) plus the time its server was lately unreachable old.
 CLOCK_SKEW = 5.0
 ORIGIN_SLACK = 10.0
+_SKEW_MS = int(CLOCK_SKEW * 1000)
+_SLACK_MS = int(ORIGIN_SLACK * 1000)
+_STAMP_DIGITS = 15  # ms: good until the year 33658
 # The rank needed to set or unset each mode (see the table above).
 MODE_RANK: dict[str, int] = {
     "q": FOUNDER,
@@ -625,12 +628,13 @@ class Place(StateHolder):
         network together (it picks the links); their server filters by rank.
         `context`: another uniform for the copies (a rename goes out under the old).
         """
+        state = self.state
         self.counter += 1
-        packet.routing[V.CONTEXT] = context or self.uniform
+        packet.routing[V.CONTEXT] = context or state.uniform
         packet.routing[V.COUNTER] = str(self.counter)
         servers: set[str] | None = None
         if min_rank is None:  # the common case, kept tight: it runs once per member
-            for member in list(self.members.values()):
+            for member in list(state.members.values()):
                 route = member.route
                 if route.__class__ is RemoteEntity:
                     if servers is None:
@@ -931,37 +935,51 @@ class Place(StateHolder):
         return True
 
     def _message(self, packet: Packet) -> None:
-        member = self.members.get(normalize(packet.source))
+        # Every channel line comes here: the state is read once, and the event is
+        # built in one go (what `_event` does, with one clock read for its time and
+        # the origin's).
+        state = self.state
+        member = state.members.get(normalize(packet.source))
         refusal = self._speak_refusal(member, packet)
         if refusal:
             return self._refuse_message(packet, refusal)
+        method = packet.method
         if (
             member is not None
-            and self.flood is not None
-            and not packet.method.endswith(V.TAGMSG_SUFFIX)  # typing notifications do not count
+            and state.flood is not None
+            and not method.endswith(V.TAGMSG_SUFFIX)  # typing notifications do not count
             and self._flooding(member)
         ):
             return self._refuse_message(packet, "Cannot send to channel (flood protection, +f)")
-        vars: dict[str, Value] = {}
-        for name in (V.TAGS, V.STATUSMSG, V.FLAG_BOT, V.MULTILINE):
-            if name in packet.vars:
-                vars[name] = packet.vars[name]
-        event = self._event(packet.method, member, vars, packet.body)
-        stamp = self._origin_time(packet)
-        if stamp:
-            event.vars[V.TIME] = str(stamp)
-        if member is None:
-            event.routing[V.SOURCE_RELAY] = packet.source
-            event.vars[V.PREFIX] = packet.get(V.PREFIX)
-            event.vars[V.NICK] = packet.get(V.NICK)
+        now = int(self.clock() * 1000)
+        stamp = self._origin_time(packet, now)
+        given = packet.vars
+        vars: dict[str, Value] = {
+            V.NICK_PLACE: state.name,
+            V.ID: new_id(),
+            V.TIME: str(stamp or now),
+        }
+        if member is not None:
+            routing = {V.SOURCE_RELAY: member.uniform}
+            vars[V.PREFIX] = member.prefix
+            vars[V.NICK] = member.nick
+            if member.account:
+                vars[V.ACCOUNT] = member.account
+        else:
+            routing = {V.SOURCE_RELAY: packet.source}
+            vars[V.PREFIX] = packet.get(V.PREFIX)
+            vars[V.NICK] = packet.get(V.NICK)
             if packet.get(V.ACCOUNT):
-                event.vars[V.ACCOUNT] = packet.get(V.ACCOUNT)
-        status = packet.get(V.STATUSMSG)
-        min_rank = (
-            M.RANK_ORDER.index(next(m for m, s in M.RANKS.items() if s == status[0]))
-            if status and status[0] in M.STATUSMSG
-            else None
-        )
+                vars[V.ACCOUNT] = packet.get(V.ACCOUNT)
+        for name in _MESSAGE_VARS:
+            if name in given:
+                vars[name] = given[name]
+        event = Packet(method, routing, vars, packet.body)
+        min_rank = None
+        if V.STATUSMSG in given:
+            status = packet.get(V.STATUSMSG)
+            if status and status[0] in M.STATUSMSG:
+                min_rank = M.RANK_ORDER.index(next(m for m, s in M.RANKS.items() if s == status[0]))
         self.cast(event, min_rank)
         if member is None:
             # Outside senders (-n) are not members, so they get their echo directly.
@@ -969,20 +987,31 @@ class Place(StateHolder):
             if route is not None:
                 route.receive(event)
 
-    def _origin_time(self, packet: Packet) -> int:
-        """The time (ms) the sender's server says the line was said, when plausible;
-        0: it says none, or one out of bounds (the line counts as said now)."""
-        stamp = number(packet.get(V.TIME), -1, 15)
-        if stamp < 0:
+    def _origin_time(self, packet: Packet, now: int) -> int:
+        """The time (ms) the sender's server says the line was said, when plausible
+        (`now`: the time in ms); 0: it says none, or one out of bounds (the line
+        counts as said now)."""
+        # What `number(..., 15)` accepts, but a sign: a stamp before 1970 is out anyway.
+        text = packet.vars.get(V.TIME)
+        if (
+            not isinstance(text, str)
+            or not text
+            or len(text) > _STAMP_DIGITS
+            or not text.isascii()
+            or not text.isdigit()
+        ):
             return 0
-        now = int(self.clock() * 1000)
-        slack = ORIGIN_SLACK
-        delayed = self.delayed
-        if delayed is not None:
-            slack += delayed(host_of(packet.source))
-        if stamp > now + CLOCK_SKEW * 1000 or stamp < now - int(slack * 1000):
+        stamp = int(text)
+        if stamp > now + _SKEW_MS:
             return 0
-        return min(stamp, now)
+        if stamp < now - _SLACK_MS:
+            # Older than any line's way here, unless its server was lately
+            # unreachable (its lines queued meanwhile): only then is that asked.
+            delayed = self.delayed
+            slack = ORIGIN_SLACK + (delayed(host_of(packet.source)) if delayed else 0.0)
+            if stamp < now - int(slack * 1000):
+                return 0
+        return stamp if stamp < now else now
 
     # -- taking a line back (draft/message-redaction)
 
@@ -1434,6 +1463,9 @@ class Place(StateHolder):
                 )
             )
 
+
+# What a channel line carries from its sender into the cast, when it has it.
+_MESSAGE_VARS = (V.TAGS, V.STATUSMSG, V.FLAG_BOT, V.MULTILINE)
 
 KNOCK_INTERVAL = 60.0  # seconds between two KNOCKs of one person at one place
 RENAME_COOLDOWN = 10.0  # seconds between two RENAMEs of one place (each one bursts to all)

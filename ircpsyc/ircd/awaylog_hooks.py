@@ -75,7 +75,7 @@ class AwayHooks(PersonObserver):
         return awaylog.resolve(nick)
 
     def private_message(
-        self, session: Session, sender: Client, target: Client | None, packet: Packet
+        self, session: Session, sender: Client, target: Person | None, packet: Packet
     ) -> None:
         if target is not None and (not target.account or (target.sessions and not target.away)):
             return  # the common case, first: nobody's away log keeps it

@@ -311,7 +311,7 @@ class Client(Person):
         place = self.core.places.get(packet.get(V.NICK_PLACE))
         if place is None:
             return
-        self.channels[place.folded] = place
+        self.enter_channel(place.folded, place)
         markers = self.core.readmarkers
         for session in self.sessions:
             session.send(render_join(packet, session.fmt))
@@ -375,7 +375,7 @@ class Client(Person):
         old, new = packet.get(V.NICK_PLACE), packet.get(V.NICK_PLACE_NEW)
         view = self.channels.pop(casefold(old), None)
         if view is not None:
-            self.channels[casefold(new)] = view
+            self.enter_channel(casefold(new), view)
         reason = packet.get(V.REASON)
         case_only = casefold(old) == casefold(new)
         for session in self.sessions:

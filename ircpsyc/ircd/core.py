@@ -33,7 +33,7 @@ from ircpsyc.ircd.replies import send_lusers, send_motd, send_names, send_topic
 from ircpsyc.passwords import verify_password
 from ircpsyc.persons import person as persons_person
 from ircpsyc.persons.directory import PersonDirectory
-from ircpsyc.persons.person import Person
+from ircpsyc.persons.person import EMPTY, Person
 from ircpsyc.psyc_backend.router import Router
 from ircpsyc.psyc_backend.uniform import casefold, casemapping
 from ircpsyc.services.hash_queue import Work
@@ -93,7 +93,7 @@ def command(
 PersonObserver = persons_person.PersonObserver[Client, "Session"]
 # A person observer's `private_message`: (session, sender, target or None, packet);
 # the target is any person (a service's, another server's), as for the observers.
-PrivateHook = Callable[["Session", Client, Any, "Packet"], None]
+PrivateHook = Callable[["Session", Client, "Person | None", "Packet"], None]
 
 
 class Offload(Protocol):
@@ -147,7 +147,9 @@ class IRCServer:
         )
         self.clients = self.persons.clients  # casefolded nick -> registered person
         self.reserved = self.persons.reserved  # nicks taken by unregistered sessions
-        self.sessions: set[Session] = set()
+        # Every connection, registered or not; a dict for its keys (insertion order, and
+        # smaller than a set at 10,000 entries).
+        self.sessions: dict[Session, None] = {}
         self.attaching: set[Session] = set()  # sessions inside `attach` (its away change)
         self.whowas = self.persons.whowas
         self.monitors = self.persons.monitors  # casefolded nick -> watchers
@@ -364,7 +366,7 @@ class IRCServer:
         client = Client(self, session, self.clock())
         client.away = client.aggregate_away()  # draft/pre-away
         client.metadata = session.pre_metadata  # METADATA * SET before registration
-        session.pre_metadata = {}
+        session.pre_metadata = EMPTY
         if client.account:
             meta.logged_in(client, self.account_metadata)
         session.client = client
@@ -462,8 +464,8 @@ class IRCServer:
         self._registered(session)
         if session.pre_metadata:  # METADATA * SET before registration: the person's now
             changes = meta.diff(person.metadata, {**person.metadata, **session.pre_metadata})
-            person.metadata.update(session.pre_metadata)
-            session.pre_metadata = {}
+            person.metadata = {**person.metadata, **session.pre_metadata}
+            session.pre_metadata = EMPTY
             self.account_metadata.save(person.account, changes)
             meta.changed(person, self.name, changes, session)
         self.welcome(session)
@@ -554,7 +556,7 @@ class IRCServer:
 
     def session_gone(self, session: Session, reason: str) -> None:
         if session in self.sessions:
-            self.sessions.discard(session)
+            del self.sessions[session]
             if session.registered:
                 self.registered_sessions -= 1
         self.hostnames.forget(session)

@@ -71,7 +71,7 @@ class PrivateHistory(PersonObserver):
         self.core = core
 
     def private_message(
-        self, session: Session, sender: Client, target: Client | None, packet: Packet
+        self, session: Session, sender: Client, target: Person | None, packet: Packet
     ) -> None:
         settings = self.core.config.history
         if not settings.enabled or not settings.private:

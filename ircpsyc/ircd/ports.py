@@ -10,7 +10,7 @@ structurally.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -198,7 +198,7 @@ class BanCore(Protocol):
     def clock(self) -> Callable[[], float]: ...
 
     @property
-    def sessions(self) -> AbstractSet[BannableSession]: ...
+    def sessions(self) -> Collection[BannableSession]: ...
 
 
 class PlaceNamer(Protocol):

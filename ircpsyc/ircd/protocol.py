@@ -96,19 +96,19 @@ class IRCProtocol(asyncio.Protocol):
         # the server at accept() already and arrive after their handshake.
         self._transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername") or ("unknown", 0)
-        ip, port = str(peer[0]), int(peer[1])
+        ip = str(peer[0])
         if ip.startswith("::ffff:"):
             ip = ip[7:]
         core = self._server.core
         refusal = self._server.admit(ip, self)
-        session = Session(core, self, ip, port, self._tls, time.monotonic())
+        session = Session(core, self, ip, self._tls, time.monotonic())
         self.session = session
         if refusal:
             session.closed = True
             self._transport.write(line(None, "ERROR", f"Closing Link: {ip} ({refusal})"))
             self._transport.close()
             return
-        core.sessions.add(session)
+        core.sessions[session] = None
         core.hostnames.start(session, session.connected_at)  # reverse DNS, if configured
         if self._tls:
             session.certfp = _certfp(transport)

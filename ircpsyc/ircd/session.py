@@ -15,6 +15,7 @@ from ircpsyc.ircd import caps as C
 from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.lines import add_tag, line, parse
 from ircpsyc.ircd.ports import Sink
+from ircpsyc.persons.person import EMPTY
 
 if TYPE_CHECKING:
     from ircpsyc.ircd.client import Client
@@ -75,10 +76,8 @@ class Session:
         "multiline",
         "nick",
         "nick_refused",
-        "opened",
         "password",
         "ping_sent",
-        "port",
         "pre_metadata",
         "rb",
         "realname",
@@ -90,14 +89,11 @@ class Session:
         "user",
     )
 
-    def __init__(
-        self, core: IRCServer, sink: Sink, ip: str, port: int, tls: bool, now: float
-    ) -> None:
+    def __init__(self, core: IRCServer, sink: Sink, ip: str, tls: bool, now: float) -> None:
         self.core = core
         self.sink = sink
         self.ip = ip
         self.host = ip
-        self.port = port
         self.tls = tls
         self.certfp = ""
         self.registered = False
@@ -112,11 +108,11 @@ class Session:
         self.cap_negotiating = False
         self.fmt = 0
         self.connected_at = now  # on the adapter's clock (monotonic), like `tick`'s now
-        self.opened = core.clock()  # on the server's clock: STATS l's time open
         self.last_recv = now
         self.heard = False  # a line came in (first_line_timeout)
         self.ping_sent = 0.0
-        self.tokens = float(core.config.limits.flood_burst)
+        # A full bucket: the configured int (a small int is shared), a float once used.
+        self.tokens: float = core.config.limits.flood_burst
         self.last_refill = now
         self.client: Client | None = None
         self.account = ""  # logged in before registration (SASL, REGISTER); then Client.account
@@ -131,8 +127,10 @@ class Session:
         self.away = ""
         self.away_at = 0.0  # when it was set: the newest message is the person's
         self.device = ""  # the client id of `account@device` logins ("" for none)
-        self.metadata_subs: dict[str, None] = {}  # metadata keys subscribed to, in order
-        self.pre_metadata: dict[str, str] = {}  # METADATA * SET before registration
+        # Metadata keys subscribed to, in order, and METADATA * SET before registration:
+        # the shared EMPTY until the first (`own`).
+        self.metadata_subs: dict[str, None] = EMPTY
+        self.pre_metadata: dict[str, str] = EMPTY
 
     # -- output
 

@@ -39,6 +39,37 @@ _MODE_SETS: dict[frozenset[str], frozenset[str]] = {NO_MODES: NO_MODES}
 _MODE_SETS_MAX = 4096
 
 
+_K = TypeVar("_K")
+_T = TypeVar("_T")
+
+
+class _EmptyDict(dict[Any, Any]):
+    """The one shared empty dict that a person or session holds until it has an entry
+    (channels, IRCv3 metadata, metadata subscriptions): an idle connection then costs
+    no dict of its own.  Writing to it raises, so a writer that forgot to give the
+    holder its own dict first (`own`) fails loudly instead of sharing its entries."""
+
+    __slots__ = ()
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("the shared empty dict is read-only: give the holder its own")
+
+    __setitem__ = _refuse
+    setdefault = _refuse
+    update = _refuse
+    __ior__ = _refuse
+    # pop, popitem, clear and del have nothing to change in an empty dict: they may stay.
+
+
+EMPTY: dict[Any, Any] = _EmptyDict()
+
+
+def own(mapping: dict[_K, _T]) -> dict[_K, _T]:
+    """`mapping`, or a new dict if it is the shared `EMPTY`: assign the result back to
+    its holder before writing to it."""
+    return {} if mapping is EMPTY else mapping
+
+
 def mode_set(modes: frozenset[str] | set[str] | str) -> frozenset[str]:
     """The shared frozenset of these user modes."""
     key = frozenset(modes)
@@ -175,7 +206,9 @@ class Person:
         # Shared among persons with the same modes (`mode_set`): most have one of a few.
         self.modes: frozenset[str] = NO_MODES
         self.oper_name = ""
-        self.channels: dict[str, PlaceView] = {}  # casefolded channel name -> place view
+        # Casefolded channel name -> place view; the shared EMPTY until it enters one
+        # (`enter_channel`).
+        self.channels: dict[str, PlaceView] = EMPTY
         self.signon = signon
         self.last_active = signon
         # Ids of person events (QUIT, NICK) already shown: one copy per place arrives.
@@ -186,7 +219,8 @@ class Person:
         # Casefolded nick -> nick as given; None until it monitors someone.
         self.monitoring: dict[str, str] | None = None
         self.quit_reason = ""  # set as the last session goes: the roster tells the network
-        self.metadata: dict[str, str] = {}  # IRCv3 metadata (display-name, avatar ...)
+        # IRCv3 metadata (display-name, avatar ...): the shared EMPTY until set (`own`).
+        self.metadata: dict[str, str] = EMPTY
 
     def saw(self, event_id: str) -> None:
         """Remember a person event (QUIT, NICK) shown, so another copy is not."""
@@ -194,6 +228,13 @@ class Person:
         if seen is None:
             seen = self.seen = deque(maxlen=self.seen_limit)
         seen.append(event_id)
+
+    def enter_channel(self, folded: str, view: PlaceView) -> None:
+        """Note a channel entered (`channels`: its own dict from the first one on)."""
+        channels = self.channels
+        if channels is EMPTY:
+            channels = self.channels = {}
+        channels[folded] = view
 
     @property
     def prefix(self) -> str:

@@ -45,6 +45,7 @@ from ircpsyc.psyc_backend.uniform import (
     UniformError,
     casefold,
     is_service,
+    key_of,
     normalize,
     person,
 )
@@ -199,9 +200,12 @@ class Roster(PersonObserver[Person, Any]):
         self.uniform = self.context.uniform
         # Counters grow across restarts: they start at the time in microseconds.
         self.master = ContextMaster(int(directory.clock() * 1_000_000))
-        self.since: dict[str, int] = {}  # local person key -> when it took its nick (ms)
+        # Local person key -> when it took its nick (ms), of those that changed nick:
+        # the others took it at sign-on (`_since`).
+        self.since: dict[str, int] = {}
         # Local person key -> hash of the last fields sent (a hash, not the fields: a
-        # person kept online with no session must cost little, issue 13).
+        # person kept online with no session must cost little, issue 13).  Kept while
+        # there are servers to send to; alone, a snapshot request records it.
         self.shown: dict[str, int] = {}
         self.replicas: dict[str, RosterReplica] = {}
         self.collisions = 0
@@ -262,16 +266,20 @@ class Roster(PersonObserver[Person, Any]):
         if servers:
             self.network.cast(packet, servers)
 
-    def _since(self, client: Person) -> int:
-        key = normalize(client.uniform)
-        since = self.since.get(key)
-        if since is None:
-            since = self.since[key] = int(self.directory.clock() * 1000)
-        return since
+    def _since(self, client: Person, key: str = "") -> int:
+        """When `client` took its nick (ms): at sign-on, unless it changed nick since.
+        (Nothing per person for most, and no key made while nobody changed nick.)"""
+        since = self.since
+        if since:
+            found = since.get(key or key_of(client.uniform))
+            if found is not None:
+                return found
+        return int(client.signon * 1000)
 
     def person_online(self, client: Person) -> None:
         fields = fields_of(client, self._since(client))
-        self.shown[normalize(client.uniform)] = hash(tuple(fields.values()))
+        if self._servers():
+            self.shown[key_of(client.uniform)] = hash(tuple(fields.values()))
         self._cast(V.NOTICE_ROSTER_ENTER, client.uniform, _vars(fields))
         self._check_local(client)
 
@@ -289,7 +297,7 @@ class Roster(PersonObserver[Person, Any]):
         self._check_local(client)
 
     def person_offline(self, client: Person) -> None:
-        key = normalize(client.uniform)
+        key = key_of(client.uniform)
         self.since.pop(key, None)
         self.shown.pop(key, None)
         reason = client.quit_reason  # for the operators' far-exit notices
@@ -318,7 +326,7 @@ class Roster(PersonObserver[Person, Any]):
         key = normalize(client.uniform)
         if self.local_person(client.nick) is not client:
             return
-        fields = fields_of(client, self._since(client))
+        fields = fields_of(client, self._since(client, key))
         values = hash(tuple(fields.values()))
         if self.shown.get(key) == values:
             return
@@ -329,8 +337,9 @@ class Roster(PersonObserver[Person, Any]):
         """Modes, realname and host change without a hook: send what differs."""
         if not self._servers():
             # Nobody to tell (a network of one, or every server away): no sweep of every
-            # person each second.  A server that comes gets a snapshot; what changed
-            # before goes out at the first sweep after (`shown` is older than it).
+            # person each second.  A server that comes asks for a snapshot of what is
+            # current (`request`, which records what `_update` compares with); what
+            # changes after goes out at the sweeps that follow.
             return
         for client in self._locals():
             self._update(client)
@@ -348,8 +357,11 @@ class Roster(PersonObserver[Person, Any]):
         if since == self.master.counter:
             return True
         rows = []
+        shown = self.shown
         for client in self._locals():
-            fields = fields_of(client, self._since(client))
+            key = normalize(client.uniform)
+            fields = fields_of(client, self._since(client, key))
+            shown[key] = hash(tuple(fields.values()))  # what `_update` compares with
             rows.append((client.uniform, *(fields[name] for name in FIELDS)))
         self.context.send_copy(server, self.master.counter, columns(SNAPSHOT_COLUMNS, rows))
         return True
@@ -477,7 +489,7 @@ class Roster(PersonObserver[Person, Any]):
     def _collide(self, local: Person, found: RemotePerson) -> None:
         """Two persons with one nick: rename ours if it loses (the other server decides
         the same for its own)."""
-        if not loses(local, self.since.get(normalize(local.uniform), 0), self.me, found):
+        if not loses(local, self._since(local), self.me, found):
             return
         if not local.sessions:
             return

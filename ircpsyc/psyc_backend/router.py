@@ -35,6 +35,7 @@ from ircpsyc.psyc_backend.uniform import (
     host_of,
     is_place,
     is_service,
+    key_of,
     normalize,
     service_name_of,
 )
@@ -117,10 +118,10 @@ class Router:
         self._foreign: list[Hook] = []
 
     def register(self, entity: Entity, uniform: str | None = None) -> None:
-        self._entities[normalize(uniform or entity.uniform)] = entity
+        self._entities[key_of(uniform or entity.uniform)] = entity
 
     def unregister(self, uniform: str, entity: Entity | None = None) -> None:
-        key = normalize(uniform)
+        key = key_of(uniform)
         if entity is None or self._entities.get(key) is entity:
             self._entities.pop(key, None)
 

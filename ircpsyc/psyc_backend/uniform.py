@@ -213,13 +213,28 @@ def with_nick(uniform: str, nick: str) -> str:
     return uniform[: cut + 2] + nick if cut >= 0 else ""
 
 
+def _key(text: str) -> str:
+    try:
+        key = Uniform.parse(text).key()
+    except UniformError:
+        key = casefold(text)
+    return text if key == text else key
+
+
 @lru_cache(maxsize=65536)
 def normalize(text: str) -> str:
     """The key form of a uniform string; unparsable strings are returned folded.
 
     Cached: the router normalizes the target of every packet, and targets repeat.
+    A string already in key form is returned itself, not an equal copy: the tables
+    keyed by a person's uniform then share the person's own string.
     """
-    try:
-        return Uniform.parse(text).key()
-    except UniformError:
-        return casefold(text)
+    return _key(text)
+
+
+def key_of(text: str) -> str:
+    """`normalize` for a key made once (an entity registered, a person signing on):
+    a string already in key form is returned without an entry in the cache, so that
+    an idle person of a lowercase nick costs none; any other is normalized through
+    the cache, so that every table keyed by it shares one string."""
+    return text if _key(text) == text else normalize(text)

@@ -289,16 +289,18 @@ class WriteBehind(Generic[T]):
     """Items on their way to the store's group-committing writer.
 
     `add` is the hot path: an append to the outbox and, once per writer cycle,
-    one `write_later` job that drains it (the `_scheduled` flag is cleared
-    by the writer before it drains, so no item is ever stranded).  Until the
-    store reports that job committed, the item stays in `pending()` for readers.
+    one `write_later` job (a `_Drain`) that takes the outbox when it runs (the
+    `_scheduled` flag is cleared by the writer as it takes it, so no item is ever
+    stranded).  Until the store reports that job committed, its items stay in
+    `pending()` for readers.  The writer drops a drain's items once committed, so
+    the entries are freed on its thread, not on the event loop's.
     """
 
     def __init__(self, write: Callable[[sqlite_utils.Database, list[T]], None]) -> None:
         self.store: Store | None = None
         self._write = write
-        self._outbox: deque[T] = deque()
-        self._pending: deque[tuple[int, T]] = deque()
+        self._outbox: list[T] = []
+        self._drains: deque[_Drain[T]] = deque()  # scheduled, not known committed
         self._scheduled = False
         self._ticket = 0
         # The flag and the outbox change together, so an item's ticket is exactly the
@@ -318,15 +320,15 @@ class WriteBehind(Generic[T]):
             self._outbox.append(item)
             if not self._scheduled:  # once per writer cycle
                 self._scheduled = True
-                self._ticket = store.write_later(_Drain(self))
+                drain = _Drain(self)
+                drain.ticket = self._ticket = store.write_later(drain)
                 self._trim(store.committed)
-            ticket = self._ticket
-        self._pending.append((ticket, item))
+                self._drains.append(drain)
 
     def _trim(self, committed: int) -> None:
-        queue = self._pending
-        while queue and queue[0][0] <= committed:
-            queue.popleft()
+        drains = self._drains
+        while drains and drains[0].ticket <= committed:
+            drains.popleft()
 
     def run(self, job: Callable[[sqlite_utils.Database], object]) -> int:
         """Queue another write behind the items added so far; its ticket."""
@@ -341,37 +343,55 @@ class WriteBehind(Generic[T]):
         return self.store is None or self.store.committed >= ticket
 
     def pending(self) -> list[T]:
-        """Items not yet known to be committed, oldest first."""
-        if self.store is None:
+        """Items not yet known to be committed, oldest first.
+
+        Read it before the store: an item the writer commits in between is then in
+        both (readers merge by id), never in neither."""
+        store = self.store
+        if store is None:
             return []
-        self._trim(self.store.committed)
-        return [item for _, item in self._pending]
+        found: list[T] = []
+        with self._lock:
+            self._trim(store.committed)
+            for drain in self._drains:
+                items = drain.items
+                if items is None:  # not taken yet: the outbox is this drain's
+                    found += self._outbox
+                else:
+                    found += items
+        return found
 
 
 class _Drain(Generic[T]):
     """One writer job: takes what the outbox holds when it first runs.
 
-    It keeps those items, so the writer's retry of a failed batch writes them again.
+    It keeps those items until the store has committed them, so the writer's
+    retry of a failed batch writes them again and readers see them meanwhile.
     """
 
-    __slots__ = ("items", "owner")
+    __slots__ = ("items", "owner", "ticket")
 
     def __init__(self, owner: WriteBehind[T]) -> None:
         self.owner = owner
+        self.ticket = 0
         self.items: list[T] | None = None
 
     def __call__(self, db: sqlite_utils.Database) -> None:
         # Writer thread.  Clear the flag first: an item added from now on
         # schedules its own job, one added before is drained below.
-        if self.items is None:
+        items = self.items
+        if items is None:
             owner = self.owner
             with owner._lock:
                 owner._scheduled = False
-                items = list(owner._outbox)
-                owner._outbox.clear()
-            self.items = items
-        if self.items:
-            self.owner._write(db, self.items)
+                items = self.items = owner._outbox
+                owner._outbox = []
+        if items:
+            self.owner._write(db, items)
+
+    def after_commit(self) -> None:
+        """Writer thread, once committed (or dropped): the entries are freed here."""
+        self.items = []
 
 
 class History(PlaceObserver):
@@ -440,30 +460,38 @@ class History(PlaceObserver):
         return bool(kept) and any(name in kept for name in tag_names(packet.get(V.TAGS)))
 
     def place_cast(self, place: Place, packet: Packet) -> None:
-        if packet.method == V.NOTICE_PLACE_REDACT:
+        # On every channel line: the place's name and the packet's fields read once.
+        method = packet.method
+        if method == V.NOTICE_PLACE_REDACT:
             self.redact(place.folded, packet.get(V.ID_REDACTED))
             return
-        kind = _KINDS.lookup(packet.method)
-        if kind is None or V.STATUSMSG in packet.vars:  # STATUSMSG lines are for ops only
+        kind = _KINDS.lookup(method)
+        vars = packet.vars
+        if kind is None or V.STATUSMSG in vars:  # STATUSMSG lines are for ops only
             return
         if not self.config().history.enabled:
             return
         if kind == KIND_TAGMSG and not self._keeps_tagmsg(packet):
             return
         self._seq += 1
-        stamp = packet.vars.get(V.TIME)
+        stamp = vars.get(V.TIME)
+        folded = place.folded
         entry = Entry(
             self._seq,
-            place.folded,
+            folded,
             kind,
             packet,
             int(stamp) if isinstance(stamp, str) and stamp else self.now_ms(),
         )
         if kind == KIND_MESSAGE:
-            ring = self._rings.get(place.folded)
+            ring = self._rings.get(folded)
             if ring is not None:
                 ring.append(entry)
-        self._keep(entry)
+        writes = self.writes
+        if writes.store is not None:
+            writes.add(entry)
+        else:
+            self._keep(entry)
 
     def log_private(
         self,

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.packet import Packet, Value
 from ircpsyc.psyc_backend.router import Router
-from ircpsyc.psyc_backend.uniform import casefold, normalize, person, service
+from ircpsyc.psyc_backend.uniform import casefold, key_of, person, service
 from ircpsyc.services.account_sync import AccountSync
 from ircpsyc.services.accounts import (
     Account,
@@ -150,7 +150,8 @@ class NickServ(Service):
         self.accounts = accounts
         self.settings = settings
         self.offload: Offload = inline_offload
-        self.presence: dict[str, Presence] = {}  # normalized person uniform -> presence
+        # Normalized person uniform -> presence, of those logged in or pending only.
+        self.presence: dict[str, Presence] = {}
         self.pending: dict[str, Pending] = {}  # normalized person uniform -> enforcement
         # Every change goes through the `$accounts` entity: decided here, or by the
         # account's home server in a network (ircpsyc.services.account_sync).
@@ -171,7 +172,7 @@ class NickServ(Service):
         elif method == PRESENT:
             self._present(packet)
         elif method == ABSENT:
-            key = normalize(packet.source)
+            key = key_of(packet.source)
             self.presence.pop(key, None)
             self.pending.pop(key, None)
         # Notices, TAGMSGs, errors and echoes are never answered.
@@ -213,13 +214,19 @@ class NickServ(Service):
     # -- nick protection
 
     def _present(self, packet: Packet) -> None:
-        key = normalize(packet.source)
+        key = key_of(packet.source)  # not cached: once per sign-on or change
         nick, account = packet.get(V.NICK), packet.get(V.ACCOUNT)
-        self.presence[key] = Presence(packet.source, nick, account)
         owner = self.accounts.get(nick)
         if owner is None or not owner.enforce or casefold(account) == owner.folded:
             self.pending.pop(key, None)
+            # Only the logged-in (`sessions_of`) and those asked to log in (`tick`) are
+            # looked up: the others cost no entry (an idle connection's bytes, issue 16).
+            if account:
+                self.presence[key] = Presence(packet.source, nick, account)
+            else:
+                self.presence.pop(key, None)
             return
+        self.presence[key] = Presence(packet.source, nick, account)
         current = self.pending.get(key)
         if current is not None and casefold(current.nick) == casefold(nick):
             return  # already asked, the clock keeps running

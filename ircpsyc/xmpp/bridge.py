@@ -544,7 +544,7 @@ class Bridge(PlaceObserver):
             remote.entered = True
             view = self.view()
             if view is not None:
-                remote.channels[self.folded] = view
+                remote.enter_channel(self.folded, view)
             self._sync_ranks(remote)
         elif method.startswith(V.ERROR_PLACE_ENTER):
             remote.entered = False

@@ -193,7 +193,7 @@ def _join_as(
     location.rooms[folded] = state
     if view is not None and folded in owner.channels:
         state.joined = True
-        location.channels[folded] = view
+        location.enter_channel(folded, view)
         join_sequence(gw, location, state, occ)
         return
     tag = gw.tag()

@@ -78,7 +78,7 @@ def on_echo_enter(gw: Host, person: XmppPerson, packet: Packet) -> None:
     state.joined = True
     state.channel = view.name
     state.uniform = view.uniform
-    person.channels[folded] = view
+    person.enter_channel(folded, view)
     for occ in list(state.sessions.values()):
         join_sequence(gw, person, state, occ)
 

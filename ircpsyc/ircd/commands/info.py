@@ -194,7 +194,8 @@ def handle_stats(s: Session, msg: Line) -> None:
     elif query == "l":
         client = s.client
         if client is not None and client.is_oper:
-            now = core.clock()
+            # Now on the connections' clock: when this STATS line came in.
+            now = s.last_recv
             for session in list(core.sessions)[:MAX_STATS_SESSIONS]:
                 # RFC 2812 211: sendq (bytes), messages and kilobytes sent, the same
                 # received, and seconds open.
@@ -207,7 +208,7 @@ def handle_stats(s: Session, msg: Line) -> None:
                     str(traffic.bytes_out // 1024),
                     str(traffic.lines_in),
                     str(traffic.bytes_in // 1024),
-                    str(max(0, int(now - session.opened))),
+                    str(max(0, int(now - session.connected_at))),
                 )
         for numeric, params in link_stats(core, "l", False):  # server links
             s.numeric(numeric, *params)

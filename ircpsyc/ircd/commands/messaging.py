@@ -106,37 +106,56 @@ def _deliver(s: Session, msg: Line, verb: str, multiline: str = "", whole: bool 
             status = status or name[0]
             name = name[1:]
         if name.startswith("#"):
-            # When it was said: a line queued during a split is dated by its origin.
-            vars: dict[str, Value] = {
-                V.PREFIX: client.prefix,
-                V.NICK_PLACE: name,
-                V.TIME: str(int(s.core.clock() * 1000)),
-            }
-            if client.account:
-                vars[V.ACCOUNT] = client.account  # outside senders: +M, a: bans, account-tag
-            if tags:
-                vars[V.TAGS] = tags
-            if status:
-                vars[V.STATUSMSG] = status
-            if "B" in client.modes:
-                vars[V.FLAG_BOT] = "1"
-            if multiline:
-                vars[V.MULTILINE] = multiline
-            view = client.channels.get(casefold(name))
-            uniform = view.uniform if view is not None else place_uniform(s, name)
-            gone = s.core.net.split_off(uniform)
-            if gone:
-                if not notice:
-                    s.numeric(
-                        N.ERR_CANNOTSENDTOCHAN,
-                        name,
-                        f"Cannot send to channel: its server {gone} is unreachable",
-                    )
-                continue
-            client.said_to_channel(s, name, V.MESSAGE_PUBLIC + suffix, text)
-            client.request(V.MESSAGE_PUBLIC + suffix, uniform, vars, text)
+            _public(s, client, name, status, text, tags, suffix, notice, multiline)
         else:
             _private(s, client, target, text, tags, suffix, notice, multiline)
+
+
+def _public(
+    s: Session,
+    client: Client,
+    name: str,
+    status: str,
+    text: str,
+    tags: str,
+    suffix: str,
+    notice: bool,
+    multiline: str,
+) -> None:
+    """A line to a channel: one packet to its place (every channel line comes here)."""
+    view = client.channels.get(casefold(name))
+    core = s.core
+    uniform = view.uniform if view is not None else place_uniform(s, name)
+    gone = core.net.split_off(uniform)
+    if gone:
+        if not notice:
+            s.numeric(
+                N.ERR_CANNOTSENDTOCHAN,
+                name,
+                f"Cannot send to channel: its server {gone} is unreachable",
+            )
+        return
+    # When it was said: a line queued during a split is dated by its origin.
+    vars: dict[str, Value] = {
+        V.NICK: client.nick,
+        V.PREFIX: client.prefix,
+        V.NICK_PLACE: name,
+        V.TIME: str(int(core.clock() * 1000)),
+    }
+    if client.account:
+        vars[V.ACCOUNT] = client.account  # outside senders: +M, a: bans, account-tag
+    if tags:
+        vars[V.TAGS] = tags
+    if status:
+        vars[V.STATUSMSG] = status
+    if "B" in client.modes:
+        vars[V.FLAG_BOT] = "1"
+    if multiline:
+        vars[V.MULTILINE] = multiline
+    method = V.MESSAGE_PUBLIC + suffix if suffix else V.MESSAGE_PUBLIC
+    client.said_to_channel(s, name, method, text)
+    # What `Person.request` would send, built here in one go.
+    core.router.send(Packet(method, {V.SOURCE: client.uniform, V.TARGET: uniform}, vars, text))
 
 
 def _private(

@@ -22,7 +22,7 @@ from ircpsyc.ircd.core import command
 from ircpsyc.ircd.lines import line
 from ircpsyc.ircd.moderation import override_vars
 from ircpsyc.ircd.session import Session
-from ircpsyc.persons.person import Person
+from ircpsyc.persons.person import Person, own
 from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.packet import Value
 
@@ -106,6 +106,7 @@ def _subscriptions(s: Session, sub: str, keys: list[str]) -> None:
             failures.append(("TOO_MANY_SUBS", key, "too many subscriptions"))
             break  # the keys after this one are not processed
         else:
+            subs = s.metadata_subs = own(subs)  # the shared EMPTY until the first key
             subs[key] = None
             done.append(key)
             added.add(key)
@@ -193,6 +194,12 @@ def _set_person(
     if value is None:
         del metadata[key]
     else:
+        # An idle person's metadata is the shared EMPTY: it gets its own at the first key.
+        metadata = own(metadata)
+        if who is not None:
+            who.metadata = metadata
+        else:
+            s.pre_metadata = metadata
         metadata[key] = value
     s.send(meta.key_value(s.core.name, s.nick, name, key, value))
     _person_changed(s, who, {key: value})
