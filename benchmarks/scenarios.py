@@ -677,6 +677,15 @@ _DELIVERY_HEADLINE = (
     ("loadgen_cpu_util", "loadgen CPU util"),
     ("lost", "lost"),
 )
+_PRIVMSG_HEADLINE = (
+    ("messages_per_s", "msgs/s"),
+    ("latency_p50_ms", "p50 ms"),
+    ("latency_p99_ms", "p99 ms"),
+    ("server_cpu_us_per_delivery", "server CPU µs/msg"),
+    ("server_cpu_util", "server CPU util"),
+    ("loadgen_cpu_util", "loadgen CPU util"),
+    ("lost", "lost"),
+)
 
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
@@ -733,15 +742,7 @@ SCENARIOS: dict[str, Scenario] = {
             "pairs of clients exchanging private messages",
             PrivmsgParams,
             run_privmsg,
-            (
-                ("messages_per_s", "msgs/s"),
-                ("latency_p50_ms", "p50 ms"),
-                ("latency_p99_ms", "p99 ms"),
-                ("server_cpu_us_per_delivery", "server CPU µs/msg"),
-                ("server_cpu_util", "server CPU util"),
-                ("loadgen_cpu_util", "loadgen CPU util"),
-                ("lost", "lost"),
-            ),
+            _PRIVMSG_HEADLINE,
         ),
         Scenario(
             "fanout-paced",
@@ -762,15 +763,7 @@ SCENARIOS: dict[str, Scenario] = {
             "privmsg at a chat rate: every client one line a second",
             PacedPrivmsgParams,
             run_privmsg,
-            (
-                ("messages_per_s", "msgs/s"),
-                ("latency_p50_ms", "p50 ms"),
-                ("latency_p99_ms", "p99 ms"),
-                ("server_cpu_us_per_delivery", "server CPU µs/msg"),
-                ("server_cpu_util", "server CPU util"),
-                ("loadgen_cpu_util", "loadgen CPU util"),
-                ("lost", "lost"),
-            ),
+            _PRIVMSG_HEADLINE,
         ),
         Scenario(
             "crowd",

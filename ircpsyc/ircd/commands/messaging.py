@@ -142,20 +142,26 @@ def _public(
         V.NICK_PLACE: name,
         V.TIME: str(int(core.clock() * 1000)),
     }
-    if client.account:
-        vars[V.ACCOUNT] = client.account  # outside senders: +M, a: bans, account-tag
-    if tags:
-        vars[V.TAGS] = tags
+    _add_sender_vars(vars, client, tags, multiline)
     if status:
         vars[V.STATUSMSG] = status
-    if "B" in client.modes:
-        vars[V.FLAG_BOT] = "1"
-    if multiline:
-        vars[V.MULTILINE] = multiline
     method = V.MESSAGE_PUBLIC + suffix if suffix else V.MESSAGE_PUBLIC
     client.said_to_channel(s, name, method, text)
     # What `Person.request` would send, built here in one go.
     core.router.send(Packet(method, {V.SOURCE: client.uniform, V.TARGET: uniform}, vars, text))
+
+
+def _add_sender_vars(vars: dict[str, Value], client: Client, tags: str, multiline: str) -> None:
+    """What a line carries of its sender and its form, when there is any: the account
+    (+M, a: bans, account-tag), client tags, the bot flag, a multiline batch."""
+    if client.account:
+        vars[V.ACCOUNT] = client.account
+    if tags:
+        vars[V.TAGS] = tags
+    if "B" in client.modes:
+        vars[V.FLAG_BOT] = "1"
+    if multiline:
+        vars[V.MULTILINE] = multiline
 
 
 def _private(
@@ -184,14 +190,7 @@ def _private(
         V.ID: new_id(),
         V.TIME: str(int(core.clock() * 1000)),
     }
-    if tags:
-        vars[V.TAGS] = tags
-    if multiline:
-        vars[V.MULTILINE] = multiline
-    if "B" in client.modes:
-        vars[V.FLAG_BOT] = "1"
-    if client.account:
-        vars[V.ACCOUNT] = client.account
+    _add_sender_vars(vars, client, tags, multiline)
     service = False
     if target is None:
         vars[V.ACCOUNT_TARGET] = absent
