@@ -23,8 +23,17 @@ from ircpsyc.assemble import attach_store
 from ircpsyc.config import Config
 from ircpsyc.ircd.commands.chathistory import parse_timestamp
 from ircpsyc.ircd.lines import server_time
+from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.packet import Packet
-from ircpsyc.services.history import Bound, Entry, Query, WriteBehind, merge, select
+from ircpsyc.services.history import (
+    Bound,
+    Entry,
+    History,
+    Query,
+    WriteBehind,
+    merge,
+    select,
+)
 from ircpsyc.store import Store
 
 FULL = ["batch", "server-time", "message-tags", "echo-message", "draft/chathistory"]
@@ -710,3 +719,19 @@ def test_write_behind_shows_items_until_committed_and_frees_them_after(store: St
     assert writes.committed(writes.last_ticket)
     assert writes.pending() == [] and written == [2]
     assert gone() is None
+
+
+def test_a_row_keeps_every_character_of_its_text(store: Store) -> None:
+    """What a row holds comes back as it was logged, NUL and quotes included (the
+    batch goes through SQLite's JSON functions)."""
+    history = History(lambda: config())
+    history.attach(store)
+    body = 'he\x00llo "quoted" \\ \u2603 \U0001f600'
+    packet = Packet(V.MESSAGE_PUBLIC, {}, {V.ID: "m1", V.NICK: "x\x00y", "_list": ["a", "b"]}, body)
+    history._keep(Entry(1, "#h", 0, packet, history.now_ms()))
+    store.flush()
+    assert history.writes.pending() == []
+    found = history.find("#h", "m1")
+    assert found is not None
+    assert found.source.body == body
+    assert found.source.vars == packet.vars

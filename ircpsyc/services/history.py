@@ -761,7 +761,7 @@ class History(PlaceObserver):
             source = e.source
             target = e.target
             row = (e.seq, target, source.get(V.ID), e.time, e.kind, source.method)
-            rows.append((*row, source.vars, source.body))
+            rows.append((*row, {"v": source.vars, "b": source.body}))
             for owner, nick in e.peers:
                 latest[(owner, target)] = (nick, e.time)
             counts[target] = counts.get(target, 0) + 1
@@ -810,8 +810,9 @@ def _items(count: int) -> str:
 # appends the ascending ids directly.
 _INSERT_ROWS = (
     "INSERT INTO history (id, target, msgid, time, kind, method, data) "
-    f"SELECT {_items(6)}, json_object('v', json_extract(value, '$[6]'), "
-    "'b', json_extract(value, '$[7]')) FROM json_each(?) WHERE true "
+    # The row's object is extracted whole, as JSON text: a string extracted alone
+    # would lose what follows a NUL (PSYC bodies may hold one).
+    f"SELECT {_items(7)} FROM json_each(?) WHERE true "
     "ON CONFLICT (id) DO UPDATE SET target = excluded.target, msgid = excluded.msgid, "
     "time = excluded.time, kind = excluded.kind, method = excluded.method, data = excluded.data"
 )
