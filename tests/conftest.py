@@ -267,6 +267,18 @@ def _port_answers(host: str, port: int) -> bool:
         return False
 
 
+def _links_listening(config: Mapping[str, Any], stderr_path: Path) -> bool:
+    """The PSYC listener, if configured, is up: it opens after the IRC one, and a test
+    that dials it at once was refused.  Read from the log, since a probe connection
+    would count as a caller at the port the test is about."""
+    if not config.get("listen", {}).get("psyc"):
+        return True
+    try:
+        return "server links listening on" in stderr_path.read_text(errors="replace")
+    except OSError:
+        return False
+
+
 def start_server(
     directory: Path,
     extra: Mapping[str, Any] | None = None,
@@ -313,7 +325,11 @@ def start_server(
         while time.monotonic() < started + START_TIMEOUT:
             if proc.poll() is not None:
                 break
-            if _port_answers(HOST, port) and (tls_port is None or _port_answers(HOST, tls_port)):
+            if (
+                _port_answers(HOST, port)
+                and (tls_port is None or _port_answers(HOST, tls_port))
+                and _links_listening(config, stderr_path)
+            ):
                 return server
             time.sleep(0.05)
         code = proc.poll()
