@@ -29,8 +29,9 @@ from conftest import (
 )
 
 from ircpsyc.ircd.linkinfo import read_rows
+from ircpsyc.psyc_backend.network import rendezvous
 
-from .support import RawClient
+from .support import RawClient, unique
 
 SECRET = "integration tests link secret"
 
@@ -116,6 +117,16 @@ class LinkedNetwork:
 
     def port(self, name: str) -> int:
         return self.servers[name].port
+
+    def homed(self, server: str, prefix: str) -> str:
+        """A new name (a channel if `prefix` starts with #, else an account) whose home
+        on this network is `server`."""
+        key = "{}" if prefix.startswith("#") else "~{}"
+        return next(
+            name
+            for name in (unique(prefix) for _ in range(1000))
+            if rendezvous(key.format(name), self.names) == server
+        )
 
     async def oper(self, name: str) -> RawClient:
         client = await RawClient.connect(self.port(name))

@@ -9,8 +9,6 @@ from typing import Any
 
 from conftest import OPER_NAME, OPER_PASSWORD, ServerFactory, ServerProcess, start_server
 
-from ircpsyc.psyc_backend.network import rendezvous
-
 from .linking_support import LinkedNetwork
 from .support import RawClient, aio, connect_registered, find, unique
 
@@ -236,12 +234,8 @@ def test_on_a_network_the_person_lives_at_its_home_and_comes_back_into_far_chann
     @aio
     async def run() -> None:
         await net.wait_converged()
-        account = next(
-            n for n in (unique("ao") for _ in range(200)) if rendezvous(f"~{n}", net.names) == home
-        )
-        far = next(
-            c for c in (unique("#far") for _ in range(200)) if rendezvous(c, net.names) == other
-        )
+        account = net.homed(home, "ao")
+        far = net.homed(other, "#far")
         alice = await register(net.port(home), account)
         await alice.send(f"JOIN {far}")
         await alice.expect("366", timeout=10.0)

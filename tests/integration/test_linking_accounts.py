@@ -8,10 +8,8 @@ import time
 
 from conftest import ServerFactory
 
-from ircpsyc.psyc_backend.network import rendezvous
-
 from .linking_support import LinkedNetwork
-from .support import RawClient, aio, connect_registered, unique
+from .support import RawClient, aio, connect_registered
 
 
 def plain(account: str, password: str) -> str:
@@ -52,11 +50,7 @@ def test_register_on_one_server_sasl_on_the_others(factory: ServerFactory) -> No
     async def run() -> None:
         await net.wait_converged()
         # Homed on the far end, so the registration crosses two links and back.
-        account = next(
-            name
-            for name in (unique("acct") for _ in range(200))
-            if rendezvous(f"~{name}", net.names) == last
-        )
+        account = net.homed(last, "acct")
         owner = await connect_registered(net.port(first), account)
         await owner.send("PRIVMSG NickServ :REGISTER pass-word!")
         created = await owner.expect("NOTICE", timeout=10.0)
@@ -92,11 +86,7 @@ def test_register_before_connecting_waits_for_a_remote_home(factory: ServerFacto
     @aio
     async def run() -> None:
         await net.wait_converged()
-        account = next(
-            name
-            for name in (unique("pre") for _ in range(200))
-            if rendezvous(f"~{name}", net.names) == second
-        )
+        account = net.homed(second, "pre")
         client = await RawClient.connect(net.port(first))
         await client.send("CAP LS 302", "CAP REQ :draft/account-registration")
         await client.expect("CAP", where=lambda m: m.params[1] == "ACK")

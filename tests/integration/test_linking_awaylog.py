@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from conftest import ServerFactory
 
-from ircpsyc.psyc_backend.network import rendezvous
-
 from .linking_support import LinkedNetwork
 from .support import RawClient, aio, connect_registered, unique
 from .test_history_replay import FULL
@@ -25,11 +23,7 @@ def test_message_to_an_offline_account_is_shown_where_it_logs_in(
     @aio
     async def run() -> None:
         await net.wait_converged()
-        account = next(
-            name
-            for name in (unique("bob") for _ in range(200))
-            if rendezvous(f"~{name}", net.names) == home
-        )
+        account = net.homed(home, "bob")
         owner = await connect_registered(net.port(home), account)
         await owner.send("PRIVMSG NickServ :REGISTER pass-word!")
         assert (await owner.expect("900", timeout=10.0)).params[2] == account

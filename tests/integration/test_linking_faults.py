@@ -11,16 +11,8 @@ import time
 
 from conftest import ServerFactory
 
-from ircpsyc.psyc_backend.network import rendezvous
-
 from .linking_support import LinkedNetwork
 from .support import RawClient, aio
-
-
-def homed(net: LinkedNetwork, server: str, prefix: str) -> str:
-    return next(
-        f"{prefix}{i}" for i in range(1000) if rendezvous(f"{prefix}{i}", net.names) == server
-    )
 
 
 async def member(port: int, nick: str, channel: str) -> RawClient:
@@ -85,7 +77,7 @@ def test_broken_link_and_killed_relay_during_traffic(factory: ServerFactory) -> 
     net = LinkedNetwork(factory, 3, [(0, 1), (1, 2)], split_grace=8.0)  # s0 - s1 - s2
     net.start()
     s0, s1, s2 = net.names
-    channel = homed(net, s0, "#faults")
+    channel = net.homed(s0, "#faults")
 
     @aio
     async def run() -> None:
@@ -140,7 +132,7 @@ def test_killed_home_is_restored_from_the_replicas(factory: ServerFactory) -> No
     net = LinkedNetwork(factory, 3, [(0, 1), (0, 2)], split_grace=8.0)  # s1 - s0 - s2
     net.start()
     s0, s1, s2 = net.names
-    channel = homed(net, s2, "#home")
+    channel = net.homed(s2, "#home")
 
     @aio
     async def run() -> None:

@@ -10,8 +10,6 @@ import base64
 from conftest import ServerFactory, ServerProcess, ServerStarter
 from irctokens.line import Line
 
-from ircpsyc.psyc_backend.network import rendezvous
-
 from .linking_support import LinkedNetwork
 from .support import RawClient, aio, connect_registered, unique
 
@@ -327,7 +325,7 @@ def test_two_linked_servers(factory: ServerFactory) -> None:
     @aio
     async def run() -> None:
         await net.wait_converged()
-        channel = next(f"#lm{i}" for i in range(1000) if rendezvous(f"#lm{i}", net.names) == home)
+        channel = net.homed(home, "#lm")
         account = unique("lacc")
         alice = await register_account(net.port(home), account, "pw-linked")
         bob = await connect_registered(net.port(other), unique("lb"), caps=CAPS)
