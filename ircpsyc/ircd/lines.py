@@ -1,5 +1,5 @@
-"""Formatting outgoing IRC lines and tags; parsing incoming ones (irctokens, with a
-fast path for the lines without tags that most commands are)."""
+"""Formatting outgoing IRC lines and tags; parsing incoming ones (the same `Line` as
+irctokens, which is kept for the rare lines holding NUL, CR or LF)."""
 
 from __future__ import annotations
 
