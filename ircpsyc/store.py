@@ -287,6 +287,45 @@ def _m13_history_without_time_index(db: sqlite_utils.Database) -> None:
     db.execute("DROP INDEX IF EXISTS history_by_time")
 
 
+def _m14_history_chunks(db: sqlite_utils.Database) -> None:
+    """History rows become chunks: each writer batch stores one row per target
+    holding all that target's entries of the batch (a JSON array).  A row per line
+    cost SQLite an insert into the table and two indexes, several microseconds a
+    line; a chunk pays that once for all its lines (benchmarks/README.md, session 6).
+    `history` stays as a view with the old row's columns, one row per line, for
+    operators' ad-hoc queries.  The old rows move over as chunks of one."""
+    db.execute(
+        """
+        CREATE TABLE IF NOT EXISTS history_chunks (
+            id INTEGER PRIMARY KEY,           -- the seq of its first entry (or lower)
+            target TEXT NOT NULL,             -- casefolded #channel, or ~partyA partyB
+            last INTEGER NOT NULL,            -- the seq of its last entry
+            oldest INTEGER NOT NULL,          -- the times (ms) of its entries: min, max
+            newest INTEGER NOT NULL,
+            count INTEGER NOT NULL,           -- entries in it
+            entries TEXT NOT NULL             -- JSON [[seq, time, kind, method,
+                                              --        {"v": variables, "b": body}], ...]
+        )
+        """
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS history_chunks_by_target ON history_chunks(target, id)")
+    db.execute(
+        "INSERT INTO history_chunks (id, target, last, oldest, newest, count, entries) "
+        "SELECT id, target, id, time, time, 1, json_array(json_array(id, time, kind, method, "
+        "json(data))) FROM history ORDER BY id"
+    )
+    db.execute("DROP TABLE history")
+    db.execute(
+        """
+        CREATE VIEW history (id, target, msgid, time, kind, method, data) AS
+        SELECT json_extract(e.value, '$[0]'), c.target, json_extract(e.value, '$[4].v._id'),
+               json_extract(e.value, '$[1]'), json_extract(e.value, '$[2]'),
+               json_extract(e.value, '$[3]'), json_extract(e.value, '$[4]')
+        FROM history_chunks AS c, json_each(c.entries) AS e
+        """
+    )
+
+
 MIGRATIONS: list[Migration] = [
     _m1_meta,
     _m2_server_bans,
@@ -301,6 +340,7 @@ MIGRATIONS: list[Migration] = [
     _m11_marks,
     _m12_metadata,
     _m13_history_without_time_index,
+    _m14_history_chunks,
 ]
 
 Job = Callable[[sqlite_utils.Database], None]

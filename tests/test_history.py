@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sqlite3
 import time
 import weakref
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlite_utils
 from helpers import FakeClient, World, make_config, numerics, only
 from irctokens.line import Line
 
@@ -31,10 +33,11 @@ from ircpsyc.services.history import (
     History,
     Query,
     WriteBehind,
+    encode_row,
     merge,
     select,
 )
-from ircpsyc.store import Store
+from ircpsyc.store import MIGRATIONS, Store
 
 FULL = ["batch", "server-time", "message-tags", "echo-message", "draft/chathistory"]
 EVENTS = [*FULL, "draft/event-playback"]
@@ -655,7 +658,7 @@ def test_store_bounds_each_channel(store: Store) -> None:
             store.flush()  # several writer batches, as in real life
     store.flush()
     count = store.db.execute("SELECT count(*) FROM history WHERE target = '#h'").fetchone()[0]
-    assert 20 <= count < 20 + 20
+    assert count == 20  # the oldest chunk kept gives up its oldest lines
     assert texts(history(alice, "CHATHISTORY LATEST #h * 5")) == [f"m{i}" for i in range(95, 100)]
 
 
@@ -735,3 +738,107 @@ def test_a_row_keeps_every_character_of_its_text(store: Store) -> None:
     assert found is not None
     assert found.source.body == body
     assert found.source.vars == packet.vars
+
+
+def chunks(store: Store, target: str) -> list[int]:
+    """The number of entries in each chunk row of `target`, oldest first."""
+    query = "SELECT count FROM history_chunks WHERE target = ? ORDER BY id"
+    return [row[0] for row in store.db.execute(query, [target])]
+
+
+def test_the_lines_of_one_batch_share_a_chunk_and_every_selector_reads_into_it(
+    store: Store,
+) -> None:
+    world = history_world()
+    attach_store(world.core, store)
+    alice = world.client("alice", FULL)
+    world.channel("#h", alice)
+    echoes = talk(world, alice, "#h", 10)
+    store.flush()
+    later = talk(world, alice, "#h", 2, start=10)
+    store.flush()
+    assert chunks(store, "#h") == [11, 2]  # the JOIN and ten lines, then two more
+    assert world.core.history.writes.pending() == []  # what follows reads the store
+    every = echoes + later
+    assert texts(history(alice, "CHATHISTORY LATEST #h * 3")) == texts(every[-3:])
+    assert texts(history(alice, f"CHATHISTORY BEFORE #h {mid(echoes[6])} 2")) == texts(echoes[4:6])
+    assert texts(history(alice, f"CHATHISTORY AFTER #h {ts(echoes[8])} 3")) == texts(
+        [echoes[9], *later]
+    )
+    assert texts(history(alice, f"CHATHISTORY AROUND #h {mid(echoes[5])} 3")) == texts(echoes[4:7])
+    between = f"CHATHISTORY BETWEEN #h {mid(echoes[2])} {ts(later[1])} 100"
+    assert texts(history(alice, between)) == texts(every[3:-1])
+
+
+def test_redacting_one_line_of_a_chunk_keeps_the_others(store: Store) -> None:
+    world = history_world()
+    attach_store(world.core, store)
+    alice = world.client("alice", FULL)
+    world.channel("#h", alice)
+    echoes = talk(world, alice, "#h", 4)
+    store.flush()
+    history_ = world.core.history
+    gone = mid(echoes[1]).split("=", 1)[1]
+    history_.redact("#h", gone)
+    store.flush()
+    history_._redacted.clear()  # forget the in-memory veil: only the store answers
+    bodies = [json.loads(r[0])["b"] for r in store.db.execute("SELECT data FROM history")]
+    assert bodies == ["", *texts([echoes[0], *echoes[2:]])]  # the JOIN has no body
+    assert history_.find("#h", gone) is None
+    kept = mid(echoes[2]).split("=", 1)[1]
+    found = history_.find("#h", kept)
+    assert found is not None and found.source.body == "message 2"
+    assert chunks(store, "#h") == [4]
+
+
+def test_rows_of_schema_13_become_chunks_and_read_back(tmp_path: Path) -> None:
+    """A store of the previous schema (a row per line) is migrated: every line, NUL and
+    all, comes back through CHATHISTORY, and new lines continue its ids."""
+    path = str(tmp_path / "old.sqlite3")
+    conn = sqlite3.connect(path, isolation_level=None)
+    old = sqlite_utils.Database(conn)
+    for migration in MIGRATIONS[:13]:
+        migration(old)
+    conn.execute("PRAGMA user_version=13")
+    now = int(time.time() * 1000)
+    rows = [
+        (1, "#h", "old1", now - 3000, 0, V.MESSAGE_PUBLIC, "first"),
+        (2, "#other", "old2", now - 2000, 0, V.MESSAGE_PUBLIC, "elsewhere"),
+        (3, "#h", "old3", now - 1000, 0, V.MESSAGE_PUBLIC, "sec\x00ond"),
+    ]
+    for seq, target, msgid, stamp, kind, method, body in rows:
+        data = {"v": {V.ID: msgid, V.TIME: str(stamp), V.NICK: "alice"}, "b": body}
+        conn.execute(
+            "INSERT INTO history VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [seq, target, msgid, stamp, kind, method, json.dumps(data)],
+        )
+    conn.close()
+    migrated = Store(path)
+    try:
+        assert chunks(migrated, "#h") == [1, 1]
+        history_ = History(lambda: config())
+        history_.attach(migrated)
+        got = history_.query(Query("#h", limit=10))
+        assert [e.source.body for e in got] == ["first", "sec\x00ond"]
+        assert [e.seq for e in got] == [1, 3]
+        assert history_.find("#other", "old2") is not None
+        found = history_.find("#h", "old3")
+        assert found is not None and found.time == now - 1000
+        view = [r[0] for r in migrated.db.execute("SELECT msgid FROM history ORDER BY id")]
+        assert view == ["old1", "old2", "old3"]
+        assert history_._seq == 3  # the next line is 4
+        packet = Packet(V.MESSAGE_PUBLIC, {}, {V.ID: "new"}, "new")
+        history_._keep(Entry(4, "#h", 0, packet, history_.now_ms()))
+        migrated.flush()
+        assert [e.seq for e in history_.query(Query("#h", limit=10))] == [1, 3, 4]
+    finally:
+        migrated.close()
+
+
+def test_a_row_with_what_orjson_refuses_is_still_encoded() -> None:
+    """orjson stops at 64-bit integers; the stdlib's encoder takes over, same text."""
+    value = [1, {"v": {"_amount": 2**70, "_nick": "x\x00y"}, "b": "\u2603"}]
+    assert json.loads(encode_row(value)) == value
+    assert encode_row([1, {"b": "a\x00b"}]) == json.dumps(
+        [1, {"b": "a\x00b"}], separators=(",", ":")
+    )

@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+import orjson
+
 from ircpsyc.channels.place import Member, Place, PlaceObserver, Said
 from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.packet import Dispatch, Packet
@@ -68,10 +70,22 @@ _KINDS = Dispatch(
 )
 
 DAY_MS = 86_400_000
-# One encoder for every row (json.dumps with options would build one per call).
-encode_row = json.JSONEncoder(
+# The stdlib's encoder, for what orjson refuses (an integer beyond 64 bits).
+_encode_std = json.JSONEncoder(
     separators=(",", ":"), ensure_ascii=False, check_circular=False
 ).encode
+
+
+def encode_row(value: object) -> str:
+    """JSON text of a stored row: orjson, a tenth of the stdlib's cost per line
+    (benchmarks/bench_json.py), with the same output."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return _encode_std(value)
+
+
+decode_row = orjson.loads
 RECENT_PRIVATE = 4096  # (conversation, msgid) pairs remembered to log each message once
 REDACTED_KEPT = 4096  # (target, msgid) taken back, hidden while their rows may still be read
 PRUNE_AGE_EVERY = 300.0  # seconds between age sweeps of the whole table (writer thread)
@@ -421,7 +435,7 @@ class History(PlaceObserver):
 
     def attach(self, store: Store) -> None:
         """Keep history in `store` from now on (called once the store is open)."""
-        row = store.db.execute("SELECT max(id) FROM history").fetchone()
+        row = store.db.execute("SELECT max(last) FROM history_chunks").fetchone()
         self._seq = max(self._seq, int(row[0] or 0))
         self.writes.store = store
         self._memory.clear()
@@ -578,7 +592,7 @@ class History(PlaceObserver):
         if self.writes.store is not None:
 
             def rename(db: sqlite_utils.Database) -> None:
-                db.conn.execute("UPDATE history SET target = ? WHERE target = ?", [new, old])
+                db.conn.execute("UPDATE history_chunks SET target = ? WHERE target = ?", [new, old])
 
             self.writes.run(rename)
 
@@ -605,9 +619,13 @@ class History(PlaceObserver):
         if self.writes.store is not None:
 
             def delete(db: sqlite_utils.Database) -> None:
-                db.conn.execute(
-                    "DELETE FROM history WHERE target = ? AND msgid = ?", [target, msgid]
-                )
+                conn = db.conn
+                found = conn.execute(_CHUNKS_WITH, [target, encode_row(msgid)]).fetchall()
+                for chunk, text in found:
+                    items = decode_row(text)
+                    kept = [item for item in items if item[4]["v"].get(V.ID) != msgid]
+                    if len(kept) != len(items):
+                        _rewrite_chunk(conn, chunk, kept)
 
             self.writes.run(delete)
 
@@ -661,12 +679,13 @@ class History(PlaceObserver):
         for entry in reversed(self.writes.pending()):
             if entry.target == target and entry.msgid == msgid:
                 return entry
-        row = store.db.execute(
-            "SELECT id, target, msgid, time, kind, method, data FROM history "
-            "WHERE msgid = ? AND target = ? ORDER BY id LIMIT 1",
-            [msgid, target],
-        ).fetchone()
-        return _entry(row) if row is not None else None
+        # No index on msgids (it cost every line an insert): the target's chunks that
+        # hold the id's JSON text, then the entry itself.
+        for _chunk, text in store.db.execute(_CHUNKS_WITH, [target, encode_row(msgid)]):
+            for item in decode_row(text):
+                if item[4]["v"].get(V.ID) == msgid:
+                    return _entry(target, item)
+        return None
 
     def latest(self, target: str, max_kind: int, min_time: int = 0) -> Entry | None:
         found = self.query(Query(target, limit=1, max_kind=max_kind, min_time=min_time))
@@ -727,46 +746,73 @@ class History(PlaceObserver):
     # -- SQLite
 
     def _select_rows(self, store: Store, query: Query) -> list[Entry]:
-        sql = [
-            "SELECT id, target, msgid, time, kind, method, data FROM history "
-            "WHERE target = ? AND kind <= ? AND time >= ?"
-        ]
-        args: list[Any] = [query.target, query.max_kind, query.min_time]
-        if query.after is not None:
-            sql.append(f"AND {query.after.column} > ?")
-            args.append(query.after.value)
-        if query.before is not None:
-            sql.append(f"AND {query.before.column} < ?")
-            args.append(query.before.value)
-        sql.append("ORDER BY id DESC LIMIT ?" if query.newest_first else "ORDER BY id LIMIT ?")
-        args.append(query.limit)
-        rows = [_entry(row) for row in store.db.execute(" ".join(sql), args)]
+        """The committed entries a query picks: the target's chunks that may hold some,
+        nearest the wanted end first, filtered here until `limit` are found."""
+        target, after, before = query.target, query.after, query.before
+        sql = ["SELECT entries FROM history_chunks WHERE target = ? AND newest >= ?"]
+        args: list[Any] = [target, query.min_time]
+        if after is not None:
+            sql.append("AND last > ?" if after.by_seq else "AND newest > ?")
+            args.append(after.value)
+        if before is not None:
+            sql.append("AND id < ?" if before.by_seq else "AND oldest < ?")
+            args.append(before.value)
+        sql.append("ORDER BY id DESC" if query.newest_first else "ORDER BY id")
+        max_kind, min_time, limit = query.max_kind, query.min_time, query.limit
+        found: list[Entry] = []
+        for (text,) in store.db.execute(" ".join(sql), args):
+            items = decode_row(text)
+            if query.newest_first:
+                items.reverse()
+            for item in items:
+                seq, stamp, kind = item[0], item[1], item[2]
+                if kind > max_kind or stamp < min_time:
+                    continue
+                if after is not None and (seq if after.by_seq else stamp) <= after.value:
+                    continue
+                if before is not None and (seq if before.by_seq else stamp) >= before.value:
+                    continue
+                found.append(_entry(target, item))
+                if len(found) >= limit:
+                    break
+            else:
+                continue
+            break
         if query.newest_first:
-            rows.reverse()
-        return rows
+            found.reverse()
+        return found
 
     def _write(self, db: sqlite_utils.Database, entries: list[Entry]) -> None:
-        """Writer thread: insert a group of entries and keep every target bounded.
+        """Writer thread: store a group of entries and keep every target bounded.
 
-        The batch goes to SQLite as one JSON array that `json_each` unpacks, so a
-        batch is one statement: the writer takes the GIL for one `dumps` and
-        releases it for the whole insert, instead of taking it back for every row's
-        bindings while the event loop wants it (that convoy cost more than SQLite)."""
-        rows = []
+        Each target's entries of the group become one chunk row: SQLite inserts a row
+        and an index entry per target and batch instead of per line, and Python
+        encodes each chunk with one `dumps`.  A busy channel's lines share chunks; at
+        chat rates a chunk holds a line or two, as a row did."""
+        chunks: dict[str, list[list[Any]]] = {}
         # The conversation list keeps only the latest of each (owner, conversation):
         # one upsert per pair a batch, not one per message.
         latest: dict[tuple[str, str], tuple[str, int]] = {}
-        counts = self._since_prune
         for e in entries:
             source = e.source
             target = e.target
-            row = (e.seq, target, source.get(V.ID), e.time, e.kind, source.method)
-            rows.append((*row, {"v": source.vars, "b": source.body}))
+            item = [e.seq, e.time, e.kind, source.method, {"v": source.vars, "b": source.body}]
+            items = chunks.get(target)
+            if items is None:
+                chunks[target] = [item]
+            else:
+                items.append(item)
             for owner, nick in e.peers:
                 latest[(owner, target)] = (nick, e.time)
-            counts[target] = counts.get(target, 0) + 1
+        rows = []
+        counts = self._since_prune
+        for target, items in chunks.items():
+            times = [item[1] for item in items]
+            row = (items[0][0], target, items[-1][0], min(times), max(times), len(items))
+            rows.append((*row, encode_row(items)))
+            counts[target] = counts.get(target, 0) + len(items)
         conn = db.conn
-        conn.execute(_INSERT_ROWS, [encode_row(rows)])
+        conn.executemany(_INSERT_CHUNK, rows)
         if latest:
             conversations = [
                 (owner, target, nick, casefold(nick), stamp)
@@ -778,25 +824,54 @@ class History(PlaceObserver):
         every = max(16, keep // 8)
         for target in [t for t, n in counts.items() if n >= every]:
             del counts[target]
-            conn.execute(
-                "DELETE FROM history WHERE target = ? AND id <= (SELECT id FROM history "
-                "WHERE target = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
-                [target, target, keep],
-            )
+            _trim(conn, target, keep)
         now = time.monotonic()
         if history.max_age_days > 0 and now - self._last_age_prune > PRUNE_AGE_EVERY:
             self._last_age_prune = now
             cutoff = self.cutoff()
-            # Ids follow arrival, and times follow ids within the skew a line's origin
-            # time may have: the expired rows are the oldest ids, found from the start
-            # of the table without an index on time.  One a few seconds older than a
-            # kept row goes at the next sweep.
+            # Chunk ids follow arrival, and times follow ids within the skew a line's
+            # origin time may have: the expired chunks are the oldest ids, found from
+            # the start of the table without an index on time.  A chunk that is only
+            # partly expired stays until all of it is (readers skip what expired).
             conn.execute(
-                "DELETE FROM history WHERE id < coalesce((SELECT id FROM history "
-                "WHERE time >= ? ORDER BY id LIMIT 1), (SELECT max(id) + 1 FROM history))",
+                "DELETE FROM history_chunks WHERE id < coalesce((SELECT id FROM history_chunks "
+                "WHERE newest >= ? ORDER BY id LIMIT 1), (SELECT max(id) + 1 FROM history_chunks))",
                 [cutoff],
             )
             conn.execute("DELETE FROM history_dm WHERE time < ?", [cutoff])
+
+
+def _trim(conn: Any, target: str, keep: int) -> None:
+    """Writer thread: delete all but the newest `keep` entries of `target`."""
+    seen = 0
+    for chunk, count in conn.execute(
+        "SELECT id, count FROM history_chunks WHERE target = ? ORDER BY id DESC", [target]
+    ).fetchall():
+        if seen + count <= keep:
+            seen += count
+            continue
+        if seen < keep:  # the oldest chunk kept loses its oldest entries
+            (text,) = conn.execute(
+                "SELECT entries FROM history_chunks WHERE id = ?", [chunk]
+            ).fetchone()
+            _rewrite_chunk(conn, chunk, decode_row(text)[count - (keep - seen) :])
+        else:
+            conn.execute("DELETE FROM history_chunks WHERE id = ?", [chunk])
+        conn.execute("DELETE FROM history_chunks WHERE target = ? AND id < ?", [target, chunk])
+        return
+
+
+def _rewrite_chunk(conn: Any, chunk: int, items: list[list[Any]]) -> None:
+    """Writer thread: a chunk keeps only `items` (it keeps its id: still below them)."""
+    if not items:
+        conn.execute("DELETE FROM history_chunks WHERE id = ?", [chunk])
+        return
+    times = [item[1] for item in items]
+    conn.execute(
+        "UPDATE history_chunks SET last = ?, oldest = ?, newest = ?, count = ?, entries = ? "
+        "WHERE id = ?",
+        [items[-1][0], min(times), max(times), len(items), encode_row(items), chunk],
+    )
 
 
 def _items(count: int) -> str:
@@ -805,16 +880,18 @@ def _items(count: int) -> str:
     return ", ".join(f"json_extract(value, '$[{i}]')" for i in range(count))
 
 
-# A row whose id is already there is overwritten, as INSERT OR REPLACE would; but
-# REPLACE makes SQLite look every new id up before inserting it, while the upsert
-# appends the ascending ids directly.
-_INSERT_ROWS = (
-    "INSERT INTO history (id, target, msgid, time, kind, method, data) "
-    # The row's object is extracted whole, as JSON text: a string extracted alone
-    # would lose what follows a NUL (PSYC bodies may hold one).
-    f"SELECT {_items(7)} FROM json_each(?) WHERE true "
-    "ON CONFLICT (id) DO UPDATE SET target = excluded.target, msgid = excluded.msgid, "
-    "time = excluded.time, kind = excluded.kind, method = excluded.method, data = excluded.data"
+# A chunk whose id is already there (a batch written again after a failure) is
+# overwritten, as INSERT OR REPLACE would; but REPLACE makes SQLite look every new id
+# up before inserting it, while the upsert appends the ascending ids directly.
+_INSERT_CHUNK = (
+    "INSERT INTO history_chunks (id, target, last, oldest, newest, count, entries) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET target = excluded.target, "
+    "last = excluded.last, oldest = excluded.oldest, newest = excluded.newest, "
+    "count = excluded.count, entries = excluded.entries"
+)
+# The chunks of a target that may hold a msgid (its JSON text), oldest first.
+_CHUNKS_WITH = (
+    "SELECT id, entries FROM history_chunks WHERE target = ? AND instr(entries, ?) > 0 ORDER BY id"
 )
 _UPSERT_CONVERSATIONS = (
     "INSERT INTO history_dm (owner, target, peer_nick, peer_fold, time) "
@@ -823,7 +900,7 @@ _UPSERT_CONVERSATIONS = (
 )
 
 
-def _entry(row: Any) -> Entry:
-    seq, target, _msgid, stamp, kind, method, data = row
-    decoded = json.loads(data)
-    return Entry(seq, target, kind, Packet(method, {}, decoded["v"], decoded["b"]), stamp)
+def _entry(target: str, item: list[Any]) -> Entry:
+    """An entry from its item in a chunk: [seq, time, kind, method, {"v", "b"}]."""
+    seq, stamp, kind, method, data = item
+    return Entry(seq, target, kind, Packet(method, {}, data["v"], data["b"]), stamp)
