@@ -786,9 +786,12 @@ class History(PlaceObserver):
         """Writer thread: store a group of entries and keep every target bounded.
 
         Each target's entries of the group become one chunk row: SQLite inserts a row
-        and an index entry per target and batch instead of per line, and Python
-        encodes each chunk with one `dumps`.  A busy channel's lines share chunks; at
-        chat rates a chunk holds a line or two, as a row did."""
+        and an index entry per target and batch instead of per line.  A busy
+        channel's lines share chunks; at chat rates a chunk holds a line or two.
+        The batch goes to SQLite as one JSON array that `json_each` unpacks (each
+        chunk's entries extracted whole, as JSON text), so the writer takes the GIL
+        for one `dumps` a batch and releases it for the whole insert, instead of
+        taking it back for every row's bindings while the event loop wants it."""
         chunks: dict[str, list[list[Any]]] = {}
         # The conversation list keeps only the latest of each (owner, conversation):
         # one upsert per pair a batch, not one per message.
@@ -804,15 +807,15 @@ class History(PlaceObserver):
                 items.append(item)
             for owner, nick in e.peers:
                 latest[(owner, target)] = (nick, e.time)
-        rows = []
+        rows: list[tuple[Any, ...]] = []
         counts = self._since_prune
         for target, items in chunks.items():
             times = [item[1] for item in items]
             row = (items[0][0], target, items[-1][0], min(times), max(times), len(items))
-            rows.append((*row, encode_row(items)))
+            rows.append((*row, items))
             counts[target] = counts.get(target, 0) + len(items)
         conn = db.conn
-        conn.executemany(_INSERT_CHUNK, rows)
+        conn.execute(_INSERT_CHUNKS, [encode_row(rows)])
         if latest:
             conversations = [
                 (owner, target, nick, casefold(nick), stamp)
@@ -883,11 +886,11 @@ def _items(count: int) -> str:
 # A chunk whose id is already there (a batch written again after a failure) is
 # overwritten, as INSERT OR REPLACE would; but REPLACE makes SQLite look every new id
 # up before inserting it, while the upsert appends the ascending ids directly.
-_INSERT_CHUNK = (
+_INSERT_CHUNKS = (
     "INSERT INTO history_chunks (id, target, last, oldest, newest, count, entries) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET target = excluded.target, "
-    "last = excluded.last, oldest = excluded.oldest, newest = excluded.newest, "
-    "count = excluded.count, entries = excluded.entries"
+    f"SELECT {_items(7)} FROM json_each(?) WHERE true ON CONFLICT (id) DO UPDATE SET "
+    "target = excluded.target, last = excluded.last, oldest = excluded.oldest, "
+    "newest = excluded.newest, count = excluded.count, entries = excluded.entries"
 )
 # The chunks of a target that may hold a msgid (its JSON text), oldest first.
 _CHUNKS_WITH = (
