@@ -842,3 +842,35 @@ def test_a_row_with_what_orjson_refuses_is_still_encoded() -> None:
     assert encode_row([1, {"b": "a\x00b"}]) == json.dumps(
         [1, {"b": "a\x00b"}], separators=(",", ":")
     )
+
+
+def test_targets_from_the_store_give_the_latest_message_of_each_conversation(
+    store: Store,
+) -> None:
+    """A conversation's row is not rewritten for every message; its latest time
+    comes from its newest chunk, and TARGETS orders and filters by it."""
+    world = history_world()
+    attach_store(world.core, store)
+    alice = world.client("alice", FULL)
+    world.client("bob", FULL)
+    world.client("carol", FULL)
+    stamps = {}
+    for target in ("bob", "carol", "bob"):
+        world.advance(5)
+        echo = next(ln for ln in alice.send(f"PRIVMSG {target} :hi") if ln.command == "PRIVMSG")
+        assert echo.tags is not None
+        stamps[target] = echo.tags["time"]
+        store.flush()  # each message its own batch
+    rows = store.db.execute("SELECT count(*) FROM history_dm").fetchone()[0]
+    assert rows == 4  # two conversations, two owners each
+    first = "timestamp=2020-01-01T00:00:00.000Z"
+    _params, lines = batch_lines(
+        alice.send(f"CHATHISTORY TARGETS {first} timestamp=2262-01-01T00:00:00.000Z 10"),
+        "draft/chathistory-targets",
+    )
+    assert [(ln.params[1], ln.params[2]) for ln in lines] == [
+        ("carol", stamps["carol"]),
+        ("bob", stamps["bob"]),
+    ]
+    written = store.db.execute("SELECT max(time) FROM history_dm").fetchone()[0]
+    assert written < parse_timestamp(stamps["bob"])  # bob's second line left the row be

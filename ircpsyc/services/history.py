@@ -88,6 +88,8 @@ def encode_row(value: object) -> str:
 decode_row = orjson.loads
 RECENT_PRIVATE = 4096  # (conversation, msgid) pairs remembered to log each message once
 REDACTED_KEPT = 4096  # (target, msgid) taken back, hidden while their rows may still be read
+DM_REFRESH_MS = 3_600_000  # a conversation's row is rewritten at least hourly while active
+DM_WRITTEN_KEPT = 100_000  # conversation rows the writer remembers having written
 PRUNE_AGE_EVERY = 300.0  # seconds between age sweeps of the whole table (writer thread)
 
 
@@ -430,6 +432,8 @@ class History(PlaceObserver):
         # Writer-thread state: inserts per target since its last prune.
         self._since_prune: dict[str, int] = {}
         self._last_age_prune = 0.0
+        # Writer-thread state: the conversation rows as last written (nick, time).
+        self._dm_written: dict[tuple[str, str], tuple[str, int]] = {}
 
     # -- life cycle
 
@@ -704,9 +708,7 @@ class History(PlaceObserver):
         if store is None:
             latest.update(self._dm_memory.get(owner, {}))
         else:
-            for target, nick, stamp in store.db.execute(
-                "SELECT target, peer_nick, time FROM history_dm WHERE owner = ?", [owner]
-            ):
+            for target, nick, stamp in store.db.execute(_CONVERSATIONS, [owner]):
                 latest[target] = (nick, stamp)
             for entry in self.writes.pending():
                 for peer_owner, nick in entry.peers:
@@ -737,8 +739,8 @@ class History(PlaceObserver):
         if best[0]:
             return best[0]
         row = store.db.execute(
-            "SELECT target FROM history_dm WHERE owner = ? AND peer_fold = ? "
-            "ORDER BY time DESC LIMIT 1",
+            f"SELECT target FROM history_dm AS d WHERE owner = ? AND peer_fold = ? "
+            f"ORDER BY {_LATEST} DESC LIMIT 1",
             [owner, folded],
         ).fetchone()
         return str(row[0]) if row is not None else ""
@@ -815,33 +817,48 @@ class History(PlaceObserver):
             rows.append((*row, items))
             counts[target] = counts.get(target, 0) + len(items)
         conn = db.conn
-        conn.execute(_INSERT_CHUNKS, [encode_row(rows)])
-        if latest:
-            conversations = [
-                (owner, target, nick, casefold(nick), stamp)
-                for (owner, target), (nick, stamp) in latest.items()
-            ]
-            conn.execute(_UPSERT_CONVERSATIONS, [encode_row(conversations)])
         history = self.config().history
+        self._sweep_expired(conn, history.max_age_days)
+        conn.execute(_INSERT_CHUNKS, [encode_row(rows)])
+        # A conversation's row is written when it is new, its correspondent's nick
+        # changed, or its time is DM_REFRESH old (for the age sweep): not for every
+        # message.  Readers take the latest time from the conversation's newest chunk.
+        written = self._dm_written
+        if len(written) > DM_WRITTEN_KEPT:
+            written.clear()
+        conversations = []
+        for key, (nick, stamp) in latest.items():
+            last = written.get(key)
+            if last is None or last[0] != nick or stamp - last[1] > DM_REFRESH_MS:
+                written[key] = (nick, stamp)
+                conversations.append((key[0], key[1], nick, casefold(nick), stamp))
+        if conversations:
+            conn.execute(_UPSERT_CONVERSATIONS, [encode_row(conversations)])
         keep = history.max_per_channel
         every = max(16, keep // 8)
         for target in [t for t, n in counts.items() if n >= every]:
             del counts[target]
             _trim(conn, target, keep)
+
+    def _sweep_expired(self, conn: Any, max_age_days: float) -> None:
+        """Writer thread, every few minutes: delete what is older than max_age_days
+        (before a batch is written, so the conversation rows it writes stay)."""
         now = time.monotonic()
-        if history.max_age_days > 0 and now - self._last_age_prune > PRUNE_AGE_EVERY:
-            self._last_age_prune = now
-            cutoff = self.cutoff()
-            # Chunk ids follow arrival, and times follow ids within the skew a line's
-            # origin time may have: the expired chunks are the oldest ids, found from
-            # the start of the table without an index on time.  A chunk that is only
-            # partly expired stays until all of it is (readers skip what expired).
-            conn.execute(
-                "DELETE FROM history_chunks WHERE id < coalesce((SELECT id FROM history_chunks "
-                "WHERE newest >= ? ORDER BY id LIMIT 1), (SELECT max(id) + 1 FROM history_chunks))",
-                [cutoff],
-            )
-            conn.execute("DELETE FROM history_dm WHERE time < ?", [cutoff])
+        if max_age_days <= 0 or now - self._last_age_prune <= PRUNE_AGE_EVERY:
+            return
+        self._last_age_prune = now
+        cutoff = self.cutoff()
+        # Chunk ids follow arrival, and times follow ids within the skew a line's
+        # origin time may have: the expired chunks are the oldest ids, found from
+        # the start of the table without an index on time.  A chunk that is only
+        # partly expired stays until all of it is (readers skip what expired).
+        conn.execute(
+            "DELETE FROM history_chunks WHERE id < coalesce((SELECT id FROM history_chunks "
+            "WHERE newest >= ? ORDER BY id LIMIT 1), (SELECT max(id) + 1 FROM history_chunks))",
+            [cutoff],
+        )
+        conn.execute("DELETE FROM history_dm WHERE time < ?", [cutoff])
+        self._dm_written.clear()  # a row the sweep took is written again
 
 
 def _trim(conn: Any, target: str, keep: int) -> None:
@@ -892,6 +909,13 @@ _INSERT_CHUNKS = (
     "target = excluded.target, last = excluded.last, oldest = excluded.oldest, "
     "newest = excluded.newest, count = excluded.count, entries = excluded.entries"
 )
+# A conversation's latest time: its row's, or its newest chunk's if later (the row is
+# not rewritten for every message: History._write).
+_LATEST = (
+    "max(d.time, coalesce((SELECT c.newest FROM history_chunks AS c "
+    "WHERE c.target = d.target ORDER BY c.id DESC LIMIT 1), 0))"
+)
+_CONVERSATIONS = f"SELECT target, peer_nick, {_LATEST} FROM history_dm AS d WHERE owner = ?"
 # The chunks of a target that may hold a msgid (its JSON text), oldest first.
 _CHUNKS_WITH = (
     "SELECT id, entries FROM history_chunks WHERE target = ? AND instr(entries, ?) > 0 ORDER BY id"
