@@ -28,6 +28,7 @@ from ircpsyc.ircd.lines import server_time
 from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.packet import Packet
 from ircpsyc.services.history import (
+    CHUNKS_PER_INSERT,
     Bound,
     Entry,
     History,
@@ -874,3 +875,18 @@ def test_targets_from_the_store_give_the_latest_message_of_each_conversation(
     ]
     written = store.db.execute("SELECT max(time) FROM history_dm").fetchone()[0]
     assert written < parse_timestamp(stamps["bob"])  # bob's second line left the row be
+
+
+def test_a_batch_of_more_chunks_than_one_insert_takes_is_written_whole(store: Store) -> None:
+    history_ = History(lambda: config())
+    history_.attach(store)
+    targets = [f"#c{i}" for i in range(CHUNKS_PER_INSERT * 2 + 3)]
+    for seq, target in enumerate(targets * 2, start=1):
+        packet = Packet(V.MESSAGE_PUBLIC, {}, {V.ID: f"m{seq}"}, f"line {seq}")
+        history_._keep(Entry(seq, target, 0, packet, history_.now_ms()))
+    store.flush()
+    assert history_.writes.pending() == []
+    assert store.db.execute("SELECT count(*) FROM history_chunks").fetchone()[0] == len(targets)
+    last = targets[-1]
+    got = history_.query(Query(last, limit=10))
+    assert [e.source.body for e in got] == [f"line {len(targets)}", f"line {2 * len(targets)}"]

@@ -91,6 +91,7 @@ REDACTED_KEPT = 4096  # (target, msgid) taken back, hidden while their rows may 
 DM_REFRESH_MS = 3_600_000  # a conversation's row is rewritten at least hourly while active
 DM_WRITTEN_KEPT = 100_000  # conversation rows the writer remembers having written
 PRUNE_AGE_EVERY = 300.0  # seconds between age sweeps of the whole table (writer thread)
+CHUNKS_PER_INSERT = 64  # 448 parameters: under SQLite's oldest limit of 999
 
 
 def time_of(packet: Packet) -> int:
@@ -790,10 +791,10 @@ class History(PlaceObserver):
         Each target's entries of the group become one chunk row: SQLite inserts a row
         and an index entry per target and batch instead of per line.  A busy
         channel's lines share chunks; at chat rates a chunk holds a line or two.
-        The batch goes to SQLite as one JSON array that `json_each` unpacks (each
-        chunk's entries extracted whole, as JSON text), so the writer takes the GIL
-        for one `dumps` a batch and releases it for the whole insert, instead of
-        taking it back for every row's bindings while the event loop wants it."""
+        Chunks go in as multi-row INSERTs of CHUNKS_PER_INSERT: the writer takes the
+        GIL back once per statement, not once per row (`executemany`) while the
+        event loop wants it, and SQLite parses no JSON (`json_each` did, twice the
+        CPU for chunks: benchmarks/README.md, session 6)."""
         chunks: dict[str, list[list[Any]]] = {}
         # The conversation list keeps only the latest of each (owner, conversation):
         # one upsert per pair a batch, not one per message.
@@ -814,12 +815,14 @@ class History(PlaceObserver):
         for target, items in chunks.items():
             times = [item[1] for item in items]
             row = (items[0][0], target, items[-1][0], min(times), max(times), len(items))
-            rows.append((*row, items))
+            rows.append((*row, encode_row(items)))
             counts[target] = counts.get(target, 0) + len(items)
         conn = db.conn
         history = self.config().history
         self._sweep_expired(conn, history.max_age_days)
-        conn.execute(_INSERT_CHUNKS, [encode_row(rows)])
+        for start in range(0, len(rows), CHUNKS_PER_INSERT):
+            group = rows[start : start + CHUNKS_PER_INSERT]
+            conn.execute(_insert_chunks(len(group)), [value for row in group for value in row])
         # A conversation's row is written when it is new, its correspondent's nick
         # changed, or its time is DM_REFRESH old (for the age sweep): not for every
         # message.  Readers take the latest time from the conversation's newest chunk.
@@ -903,12 +906,21 @@ def _items(count: int) -> str:
 # A chunk whose id is already there (a batch written again after a failure) is
 # overwritten, as INSERT OR REPLACE would; but REPLACE makes SQLite look every new id
 # up before inserting it, while the upsert appends the ascending ids directly.
-_INSERT_CHUNKS = (
-    "INSERT INTO history_chunks (id, target, last, oldest, newest, count, entries) "
-    f"SELECT {_items(7)} FROM json_each(?) WHERE true ON CONFLICT (id) DO UPDATE SET "
-    "target = excluded.target, last = excluded.last, oldest = excluded.oldest, "
-    "newest = excluded.newest, count = excluded.count, entries = excluded.entries"
-)
+@lru_cache(maxsize=CHUNKS_PER_INSERT)
+def _insert_chunks(count: int) -> str:
+    """INSERT of `count` chunks.  A chunk whose id is already there (a batch written
+    again after a failure) is overwritten, as INSERT OR REPLACE would; but REPLACE
+    makes SQLite look every new id up before inserting it, while the upsert appends
+    the ascending ids directly."""
+    return (
+        "INSERT INTO history_chunks (id, target, last, oldest, newest, count, entries) VALUES "
+        + ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * count)
+        + " ON CONFLICT (id) DO UPDATE SET target = excluded.target, last = excluded.last, "
+        "oldest = excluded.oldest, newest = excluded.newest, count = excluded.count, "
+        "entries = excluded.entries"
+    )
+
+
 # A conversation's latest time: its row's, or its newest chunk's if later (the row is
 # not rewritten for every message: History._write).
 _LATEST = (
