@@ -36,6 +36,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks import servers
 from benchmarks.loadgen import abort_all, raise_nofile_limit, run_async
 from benchmarks.scenarios import ON_REQUEST, SCENARIOS, Context, ScenarioError, make_params
 from benchmarks.servers import REPO, ServerError, ServerSpec, parse_server
@@ -94,6 +95,12 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "processes (all runs are kept in the JSON)",
     )
     parser.add_argument("--markdown", action="store_true", help="also print the tables as Markdown")
+    parser.add_argument(
+        "--code",
+        metavar="DIR",
+        help="run the started ircpsyc servers from the checkout DIR (e.g. a `git archive` "
+        "of the commit before a change) instead of this one",
+    )
     parser.add_argument(
         "--keep-workdirs",
         action="store_true",
@@ -433,6 +440,12 @@ def _on_sigterm(signum: int, frame: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse_args(argv)
+    if args.code:
+        code = Path(args.code).resolve()
+        if not (code / "ircpsyc" / "__init__.py").exists():
+            print(f"--code {args.code}: no ircpsyc package there", file=sys.stderr)
+            return 2
+        servers.CODE = code
     signal.signal(signal.SIGTERM, _on_sigterm)
     # Wide enough for the tables when the output goes to a file or a pipe.
     console = Console() if sys.stdout.isatty() else Console(width=160)
@@ -446,6 +459,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "machine": _machine(),
             "nofile_limit": [soft, hard],
             "quick": args.quick,
+            "code": str(servers.CODE),  # the checkout the ircpsyc servers ran
         },
         "servers": {},
     }

@@ -54,6 +54,9 @@ __all__ = [
 ]
 
 REPO = Path(__file__).resolve().parent.parent
+# The checkout whose ircpsyc the started servers run (`benchmarks.run --code DIR`: a
+# "before" exported with `git archive`, measured by this harness).
+CODE = REPO
 KINDS = ("ircpsyc", "ircpsyc-defaults", "ircpsyc-xN", "ngircd", "inspircd", "external")
 SERVER_NAME = "bench.local"
 LINK_SECRET = "benchmark link secret, long enough"  # loopback only
@@ -367,7 +370,7 @@ def _ircpsyc_bin() -> Path:
 def _git_head() -> str:
     try:
         out = subprocess.run(
-            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+            ["git", "-C", str(CODE), "rev-parse", "--short", "HEAD"],
             capture_output=True,
             text=True,
             timeout=10,
@@ -376,7 +379,7 @@ def _git_head() -> str:
     except (OSError, subprocess.TimeoutExpired):
         return "?"
     dirty = subprocess.run(
-        ["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
+        ["git", "-C", str(CODE), "status", "--porcelain", "--untracked-files=no"],
         capture_output=True,
         text=True,
         timeout=10,
@@ -653,7 +656,7 @@ def _spawn(spec: ServerSpec, argv: list[str], workdir: Path, port: int) -> Serve
     if spec.kind == "ircpsyc":
         # This checkout's code, whichever venv's interpreter runs it.
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(CODE), env.get("PYTHONPATH")) if p)
     with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
         proc = subprocess.Popen(
             argv,

@@ -13,7 +13,7 @@ import pytest
 
 from benchmarks import run
 from benchmarks.scenarios import PACED_INTERVAL, SCENARIOS, crowd_schedule, make_params
-from benchmarks.servers import ServerSpec, ircpsyc_config, parse_server
+from benchmarks.servers import REPO, ServerSpec, ircpsyc_config, parse_server
 from ircpsyc import config as cfg
 
 
@@ -111,6 +111,7 @@ def test_tiny_crowd_against_the_real_server(tmp_path: Path) -> None:
                 "crowd",
                 "--output",
                 str(out),
+                *("--code", str(REPO)),
                 *("--set", "crowd.clients=20", "--set", "crowd.channels=4"),
                 *("--set", "crowd.period=0.5", "--set", "crowd.duration=2"),
                 *("--set", "crowd.concurrency=20", "--set", "crowd.stall_timeout=5"),
@@ -119,7 +120,9 @@ def test_tiny_crowd_against_the_real_server(tmp_path: Path) -> None:
     finally:
         signal.signal(signal.SIGTERM, sigterm)
     assert status == 0
-    entry = json.loads(out.read_text())["servers"]["ircpsyc-defaults"]["scenarios"]["crowd"]
+    results = json.loads(out.read_text())
+    assert results["meta"]["code"] == str(REPO)
+    entry = results["servers"]["ircpsyc-defaults"]["scenarios"]["crowd"]
     result = entry["result"]
     assert entry["problems"]["disconnects"] == 0 and not entry["problems"]["error_replies"]
     assert (result["clients"], result["channels"]) == (20, 4)
@@ -129,3 +132,7 @@ def test_tiny_crowd_against_the_real_server(tmp_path: Path) -> None:
     assert result["latency"]["count"] == 320
     assert result["server_cpu_s"] is not None and result["rss_mib"] > 0
     assert "crowd" in SCENARIOS
+
+
+def test_code_must_hold_an_ircpsyc_package(tmp_path: Path) -> None:
+    assert run.main(["--code", str(tmp_path), "--scenario", "connect", "--quick"]) == 2
