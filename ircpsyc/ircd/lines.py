@@ -52,6 +52,8 @@ def line(
             last = ":" + last
         if len(params) == 1:
             text = f"{command} {last}"
+        elif len(params) == 2:  # a message: target and text
+            text = f"{command} {params[0]} {last}"
         else:
             text = f"{command} {' '.join(params[:-1])} {last}"
     else:
