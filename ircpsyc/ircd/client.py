@@ -271,9 +271,9 @@ class Client(Person):
         if source == self.uniform:
             # A message to oneself: the delivered copy is not part of a labeled response.
             for session in self.sessions:
-                data = render_message(packet, session.fmt)
-                if data and not session.closed:
-                    session.sink.write(data)
+                own = render_message(packet, session.fmt)
+                if own and not session.closed:
+                    session.sink.write(own)
             return
         core = self.core
         if not core.router.is_local(source):
