@@ -286,7 +286,11 @@ class Client(Person):
             data = cache.get(fmt)
             if data is None:
                 data = cache[fmt] = render_message(packet, fmt)
-            if data:
+            if not data:
+                continue
+            if session.rb is None and not session.closed:  # Session.send, inlined
+                session.sink.write(data)
+            else:
                 session.send(data)
 
     def _on_history(self, packet: Packet) -> None:
