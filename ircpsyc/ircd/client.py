@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from ircpsyc.ircd import caps as C
 from ircpsyc.ircd import metadata as meta
 from ircpsyc.ircd import numerics as N
-from ircpsyc.ircd.lines import add_tag, line, server_time
+from ircpsyc.ircd.lines import add_tag, line, message_line, server_time
 from ircpsyc.ircd.read_markers import send_marker
 from ircpsyc.ircd.replies import send_list_mode, send_names, send_topic
 from ircpsyc.persons.person import Person, PersonObserver, Persons
@@ -631,7 +631,7 @@ def render_message(packet: Packet, fmt: int) -> bytes:
         if not fmt & C.F_TAGS:
             return b""
         return line(packet.get(V.PREFIX), "TAGMSG", target, tags=tags)
-    return line(packet.get(V.PREFIX), verb, target, packet.body, tags=tags, trailing=True)
+    return message_line(packet.get(V.PREFIX), verb, target, packet.body, tags)
 
 
 def _render_multiline(packet: Packet, fmt: int, verb: str, target: str, tags: str) -> bytes:

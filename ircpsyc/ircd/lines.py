@@ -70,6 +70,21 @@ def line(
     return data + b"\r\n"
 
 
+def message_line(source: str, verb: str, target: str, text: str, tags: str = "") -> bytes:
+    """`line(source, verb, target, text, tags=tags, trailing=True)`, the same bytes:
+    a PRIVMSG or NOTICE, the commonest line sent, made in one f-string (two fewer
+    copies of the line, no tuple of parameters)."""
+    out = f":{source} {verb} {target} :{text}" if source else f"{verb} {target} :{text}"
+    if "\r" in out or "\n" in out or "\0" in out:
+        out = out.replace("\r", " ").replace("\n", " ").replace("\0", "")
+    data = out.encode("utf-8", "replace")
+    if len(data) > MAX_LINE - 2:
+        data = data[: MAX_LINE - 2].decode("utf-8", "ignore").encode()
+    if tags:
+        return b"@" + tags.encode("utf-8", "replace") + b" " + data + b"\r\n"
+    return data + b"\r\n"
+
+
 def add_tag(data: bytes, tag: str) -> bytes:
     """Prepend one tag to an already formatted line (labels, batch ids)."""
     raw = tag.encode()
