@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from ircpsyc.ircd.lines import MAX_LINE, line, message_line
+from ircpsyc.ircd.lines import MAX_LINE, line, message_line, server_time
 
 SOURCES = ["nick!user@host", "", "irc.example"]
 VERBS = ["PRIVMSG", "NOTICE"]
@@ -36,3 +36,12 @@ def test_a_long_message_line_is_cut_to_the_limit() -> None:
     assert len(body) <= MAX_LINE
     assert body.endswith(b"\r\n")
     body.decode("utf-8")  # no half a character
+
+
+def test_server_time_has_milliseconds_and_utc() -> None:
+    assert server_time(0) == "1970-01-01T00:00:00.000Z"
+    assert server_time(1_733_616_000_007) == "2024-12-08T00:00:00.007Z"
+    assert server_time(1_733_616_059_999) == "2024-12-08T00:00:59.999Z"
+    assert server_time(-1) == "1969-12-31T23:59:59.999Z"
+    now = server_time()
+    assert len(now) == len("2024-12-08T00:00:00.000Z") and now.endswith("Z")
