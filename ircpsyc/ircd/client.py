@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from ircpsyc.ircd import caps as C
 from ircpsyc.ircd import metadata as meta
 from ircpsyc.ircd import numerics as N
-from ircpsyc.ircd.lines import add_tag, line, server_time
+from ircpsyc.ircd.lines import add_tag, line, message_line, server_time
 from ircpsyc.ircd.read_markers import send_marker
 from ircpsyc.ircd.replies import send_list_mode, send_names, send_topic
 from ircpsyc.persons.person import Person, PersonObserver, Persons
@@ -197,6 +197,9 @@ class Client(Person):
                 else:
                     session.send(data)
             return
+        if packet.method == V.MESSAGE_PRIVATE:  # the hot path of every private line
+            self._on_message_private(packet)
+            return
         handler = _DISPATCH.lookup(packet.method)
         if handler is not None:
             handler(self, packet)
@@ -263,18 +266,32 @@ class Client(Person):
                 session.send(data)
 
     def _on_message_private(self, packet: Packet) -> None:
-        if packet.routing.get(V.SOURCE) == self.uniform:
+        # The hot path of every private line: `_cached` inlined.
+        source = packet.routing.get(V.SOURCE, "")
+        if source == self.uniform:
             # A message to oneself: the delivered copy is not part of a labeled response.
             for session in self.sessions:
-                data = render_message(packet, session.fmt)
-                if data and not session.closed:
-                    session.sink.write(data)
+                own = render_message(packet, session.fmt)
+                if own and not session.closed:
+                    session.sink.write(own)
             return
-        if not self.core.router.is_local(packet.routing.get(V.SOURCE, "")):
+        core = self.core
+        if not core.router.is_local(source):
             # From another server: its private history (and away log) is kept here too.
-            for observer in self.core.person_observers:
+            for observer in core.person_observers:
                 observer.private_arrived(self, packet)
-        self._cached(packet, render_message)
+        cache = packet.render_cache
+        for session in self.sessions:
+            fmt = session.fmt
+            data = cache.get(fmt)
+            if data is None:
+                data = cache[fmt] = render_message(packet, fmt)
+            if not data:
+                continue
+            if session.rb is None and not session.closed:  # Session.send, inlined
+                session.sink.write(data)
+            else:
+                session.send(data)
 
     def _on_history(self, packet: Packet) -> None:
         """A line a foreign place (psyced) replays to its newcomer: a `chathistory`
@@ -614,7 +631,7 @@ def render_message(packet: Packet, fmt: int) -> bytes:
         if not fmt & C.F_TAGS:
             return b""
         return line(packet.get(V.PREFIX), "TAGMSG", target, tags=tags)
-    return line(packet.get(V.PREFIX), verb, target, packet.body, tags=tags, trailing=True)
+    return message_line(packet.get(V.PREFIX), verb, target, packet.body, tags)
 
 
 def _render_multiline(packet: Packet, fmt: int, verb: str, target: str, tags: str) -> bytes:

@@ -82,11 +82,18 @@ class PrivateHistory(PersonObserver):
         elif is_service(target.uniform):
             return  # services: passwords and such are never kept
         else:
-            target_key, target_nick = key_of(target), target.nick
+            target_nick = target.nick
+            target_key = party_key(target.account, target_nick)  # key_of, inlined
         # Its msgid was made here just now: no copy of it can have been logged before,
         # and none will arrive later (`private_arrived` skips this server's senders).
+        sender_nick = sender.nick
         self.core.history.log_private(
-            packet, key_of(sender), sender.nick, target_key, target_nick, fresh=True
+            packet,
+            party_key(sender.account, sender_nick),
+            sender_nick,
+            target_key,
+            target_nick,
+            fresh=True,
         )
 
     def private_arrived(self, client: Client, packet: Packet) -> None:

@@ -87,7 +87,7 @@ def _deliver(s: Session, msg: Line, verb: str, multiline: str = "", whole: bool 
         if not notice:
             s.numeric(N.ERR_NOTEXTTOSEND, "No text to send")
         return
-    tags = _client_tags(s, msg)
+    tags = _client_tags(s, msg) if msg.tags else ""
     if tags is None:
         s.numeric(N.ERR_INPUTTOOLONG, "Input line was too long")
         return
@@ -175,7 +175,7 @@ def _private(
     multiline: str = "",
 ) -> None:
     core = s.core
-    target = core.find(nick)
+    target = core.persons.find(nick)  # IRCServer.find, one call less
     absent = ""  # nobody has the nick, but its account keeps messages (the away log)
     if target is None:
         absent = next((a for o in core.person_observers if (a := o.absent_account(nick))), "")
@@ -194,7 +194,8 @@ def _private(
     service = False
     if target is None:
         vars[V.ACCOUNT_TARGET] = absent
-    elif is_service(target.uniform):  # a service (NickServ): it rate-limits by address, CERT ADD
+    elif "/$" in target.uniform:  # is_service, inlined
+        # A service (NickServ): it rate-limits by address, CERT ADD.
         service = True
         vars[V.IP] = client.ip
         vars[V.CERTFP] = s.certfp
