@@ -184,19 +184,23 @@ class Client(Person):
     # -- packets in
 
     def receive(self, packet: Packet) -> None:
-        if packet.method == V.MESSAGE_PUBLIC and packet.routing.get(V.SOURCE_RELAY) != self.uniform:
-            # The hot path of every channel line, inlined: one cache lookup and one
-            # write per session (the line is rendered once per capability set).
-            cache = packet.render_cache
-            for session in self.sessions:
-                data = cache.get(session.fmt)
-                if data is None:
-                    data = cache[session.fmt] = render_message(packet, session.fmt)
-                if session.rb is None and not session.closed:
-                    session.sink.write(data)
-                else:
-                    session.send(data)
-            return
+        if packet.method == V.MESSAGE_PUBLIC:
+            sessions = self.sessions
+            if packet.routing.get(V.SOURCE_RELAY) != self.uniform:
+                # The hot path of every channel line, inlined: one cache lookup and one
+                # write per session (the line is rendered once per capability set).
+                cache = packet.render_cache
+                for session in sessions:
+                    data = cache.get(session.fmt)
+                    if data is None:
+                        data = cache[session.fmt] = render_message(packet, session.fmt)
+                    if session.rb is None and not session.closed:
+                        session.sink.write(data)
+                    else:
+                        session.send(data)
+                return
+            if len(sessions) == 1 and not self.origins and C.ECHO_MESSAGE not in sessions[0].caps:
+                return  # our own line, one session, no echo-message: nothing to send
         handler = _DISPATCH.lookup(packet.method)
         if handler is not None:
             handler(self, packet)
