@@ -1011,8 +1011,8 @@ class Place(StateHolder):
         ):
             return self._refuse_message(packet, "Cannot send to channel (flood protection, +f)")
         now = int(self.clock() * 1000)
-        stamp = self._origin_time(packet, now)
         given = packet.vars
+        stamp = self._origin_time(packet, now) if V.TIME in given else 0
         vars: dict[str, Value] = {
             V.NICK_PLACE: state.name,
             V.ID: new_id(),

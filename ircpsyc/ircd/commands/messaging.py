@@ -131,7 +131,10 @@ def _public(
         view = channels.get(casefold(name))
     core = s.core
     uniform = view.uniform if view is not None else place_uniform(s, name)
-    gone = core.net.split_off(uniform)
+    net = core.net
+    # A place homed here gets the line at once, and dates it itself.
+    here = uniform.startswith(net.local)
+    gone = "" if here else net.split_off(uniform)
     if gone:
         if not notice:
             s.numeric(
@@ -140,13 +143,13 @@ def _public(
                 f"Cannot send to channel: its server {gone} is unreachable",
             )
         return
-    # When it was said: a line queued during a split is dated by its origin.
     vars: dict[str, Value] = {
         V.NICK: client.nick,
         V.PREFIX: client.prefix,
         V.NICK_PLACE: name,
-        V.TIME: str(int(core.clock() * 1000)),
     }
+    if not here:  # when it was said: a line queued during a split is dated by its origin
+        vars[V.TIME] = str(int(core.clock() * 1000))
     _add_sender_vars(vars, client, tags, multiline)
     if status:
         vars[V.STATUSMSG] = status
