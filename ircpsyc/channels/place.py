@@ -44,7 +44,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from operator import attrgetter
 from types import MappingProxyType
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar, overload
 
 from ircpsyc.channels import extbans as X
 from ircpsyc.channels import modes as M
@@ -367,6 +367,62 @@ def _subject_of(packet: Packet) -> X.Subject:
     )
 
 
+_T = TypeVar("_T")
+
+
+class Members(dict[str, "Member"]):
+    """A place's members by normalized uniform, with where a cast goes worked out once
+    per change of membership, not once per line: `routes`, the local members'
+    routes in order, and `servers`, the servers of the others; None when the
+    members changed since (`Place.cast` works them out again)."""
+
+    __slots__ = ("routes", "servers")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.routes: tuple[Entity, ...] | None = None
+        self.servers: frozenset[str] = frozenset()
+
+    def __setitem__(self, key: str, member: Member) -> None:
+        self.routes = None
+        super().__setitem__(key, member)
+
+    def __delitem__(self, key: str) -> None:
+        self.routes = None
+        super().__delitem__(key)
+
+    @overload
+    def pop(self, key: str, /) -> Member: ...
+    @overload
+    def pop(self, key: str, default: Member, /) -> Member: ...
+    @overload
+    def pop(self, key: str, default: _T, /) -> Member | _T: ...
+    def pop(self, key: str, *default: Any) -> Any:
+        self.routes = None
+        return super().pop(key, *default)
+
+    def popitem(self) -> tuple[str, Member]:
+        self.routes = None
+        return super().popitem()
+
+    def clear(self) -> None:
+        self.routes = None
+        super().clear()
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        self.routes = None
+        return super().setdefault(key, default)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        self.routes = None
+        super().update(*args, **kwargs)
+
+    def __ior__(self, other: Any) -> Members:  # type: ignore[override,misc]
+        self.routes = None
+        super().__ior__(other)
+        return self
+
+
 class PlaceState:
     """The truth of one channel: who is in, topic, modes, lists; and its read side.
 
@@ -413,7 +469,7 @@ class PlaceState:
         self.extra_params: dict[str, str] = {}
         self.lists: dict[str, list[ListEntry]] = {m: [] for m in M.LIST_MODES}
         self.lists_version = 0  # bumped on every change to +b/+e (members' mute caches)
-        self.members: dict[str, Member] = {}  # normalized uniform -> member
+        self.members = Members()  # normalized uniform -> member
         self.by_nick: dict[str, Member] = {}  # casefolded nick -> member
         self.metadata: dict[str, str] = {}  # IRCv3 metadata: key -> value
 
@@ -534,7 +590,7 @@ class StateHolder:
     extra_params: dict[str, str] = _in_state("extra_params")
     lists: dict[str, list[ListEntry]] = _in_state("lists")
     lists_version: int = _in_state("lists_version")
-    members: dict[str, Member] = _in_state("members")
+    members: Members = _in_state("members")
     by_nick: dict[str, Member] = _in_state("by_nick")
     metadata: dict[str, str] = _in_state("metadata")
 
@@ -680,15 +736,15 @@ class Place(StateHolder):
         packet.routing[V.CONTEXT] = context or state.uniform
         packet.routing[V.COUNTER] = str(self.counter)
         servers: set[str] | None = None
-        if min_rank is None:  # the common case, kept tight: it runs once per member
-            for member in list(state.members.values()):
-                route = member.route
-                if route.__class__ is RemoteEntity:
-                    if servers is None:
-                        servers = set()
-                    servers.add(route.server)
-                else:
-                    route.receive(packet)
+        if min_rank is None:  # the common case: the routes of the last change of members
+            members = state.members
+            routes = members.routes
+            if routes is None:
+                routes = self._routes()
+            for route in routes:
+                route.receive(packet)
+            if members.servers:
+                servers = set(members.servers)
         else:
             relay = normalize(packet.routing.get(V.SOURCE_RELAY, ""))
             for key, member in list(self.members.items()):
@@ -704,6 +760,22 @@ class Place(StateHolder):
         observers = self.observers
         for observer in observers.message_casters if message else observers.casters:
             observer.place_cast(self, packet)
+
+    def _routes(self) -> tuple[Entity, ...]:
+        """Where a cast goes: the local members' routes (kept in `Members`), and the
+        servers of the others."""
+        members = self.state.members
+        routes: list[Entity] = []
+        servers: set[str] = set()
+        for member in members.values():
+            route = member.route
+            if route.__class__ is RemoteEntity:
+                servers.add(route.server)
+            else:
+                routes.append(route)
+        members.routes = tuple(routes)
+        members.servers = frozenset(servers)
+        return members.routes
 
     def _event(
         self, method: str, actor: Member | None, vars: dict[str, Value], body: str = ""
