@@ -604,9 +604,12 @@ def _message_shape(method: str) -> tuple[bool, str]:
 
 def render_message(packet: Packet, fmt: int) -> bytes:
     # Every message line is rendered here (once per capability set for a channel).
-    public, verb = _message_shape(packet.method)
+    shape = _MESSAGE_SHAPES.get(packet.method)
+    public, verb = shape if shape is not None else _message_shape(packet.method)
     if public:
-        target = packet.get(V.STATUSMSG) + packet.get(V.NICK_PLACE)
+        target = packet.vars.get(V.NICK_PLACE)
+        if target.__class__ is not str or V.STATUSMSG in packet.vars:  # lists are joined
+            target = packet.get(V.STATUSMSG) + packet.get(V.NICK_PLACE)
     else:
         # A peer outside the network may leave `_nick_target` out (issue 15): never
         # `PRIVMSG  :text`, the recipient's nick is in its uniform.
