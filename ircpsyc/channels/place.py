@@ -1102,9 +1102,10 @@ class Place(StateHolder):
             vars[V.NICK] = packet.get(V.NICK)
             if packet.get(V.ACCOUNT):
                 vars[V.ACCOUNT] = packet.get(V.ACCOUNT)
-        for name in _MESSAGE_VARS:
-            if name in given:
-                vars[name] = given[name]
+        if not _MESSAGE_VAR_SET.isdisjoint(given):  # mostly none: a plain line
+            for name in _MESSAGE_VARS:
+                if name in given:
+                    vars[name] = given[name]
         event = Packet(method, routing, vars, packet.body)
         min_rank = None
         if V.STATUSMSG in given:
@@ -1597,6 +1598,7 @@ class Place(StateHolder):
 
 # What a channel line carries from its sender into the cast, when it has it.
 _MESSAGE_VARS = (V.TAGS, V.STATUSMSG, V.FLAG_BOT, V.MULTILINE)
+_MESSAGE_VAR_SET = frozenset(_MESSAGE_VARS)
 # The modes that may refuse a member's line (see `Place._speak_refusal`).
 _SPEAK_MODES = frozenset("mMCc")
 
