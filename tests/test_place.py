@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from helpers import SERVER, START, FakeClient, Recorder, World, cmds, numerics, only
 
+from ircpsyc.channels.place import Place, PlaceObserver
 from ircpsyc.psyc_backend.packet import Packet
 from ircpsyc.psyc_backend.uniform import person, place
 
@@ -107,6 +108,67 @@ def test_cast_is_one_object_for_all_and_counter_increases() -> None:
     second = recs[2].packets[1]
     assert int(second.routing["_counter"]) == int(first[0].routing["_counter"]) + 1
     assert first[0].get("_id") and first[0].get("_id") != second.get("_id")
+
+
+def test_casts_follow_every_change_of_membership() -> None:
+    # A place works out where its casts go once per change of members (Members):
+    # every entering, leaving, kick and nick change must be seen by the next line.
+    world = World()
+    a, b, c, d = (_member(world, n) for n in ("a", "b", "c", "d"))
+    for rec in (a, b, c):
+        _enter(world, rec, "#c")
+    _request(world, a, "#c", "_message_public", "one")
+    assert [r.methods()[-1] for r in (a, b, c)] == ["_message_public"] * 3
+    _request(world, c, "#c", "_request_leave")
+    for rec in (a, b, c):
+        rec.take()
+    _request(world, a, "#c", "_message_public", "two")
+    assert a.methods() == b.methods() == ["_message_public"] and c.packets == []
+    _enter(world, d, "#c")
+    _request(
+        world, d, "#c", "_notice_person_nick", _nick_new="dee", _uniform_new=person(SERVER, "dee")
+    )
+    for rec in (a, b, d):
+        rec.take()
+    _request(world, b, "#c", "_message_public", "three")
+    assert [r.methods() for r in (a, b, c, d)] == [["_message_public"]] * 2 + [[]] + [
+        ["_message_public"]
+    ]
+    _request(world, a, "#c", "_request_kick", _nick_target="b")
+    for rec in (a, b, d):
+        rec.take()
+    _request(world, a, "#c", "_message_public", "four")
+    assert (a.methods(), b.methods(), d.methods()) == (["_message_public"], [], ["_message_public"])
+
+
+def test_observers_that_want_no_lines_are_not_called_for_them() -> None:
+    seen: list[tuple[str, str]] = []
+
+    class Lines(PlaceObserver):
+        def place_cast(self, place: Place, packet: Packet) -> None:
+            seen.append(("lines", packet.method))
+
+    class Modes(PlaceObserver):
+        casts_messages = False
+
+        def place_cast(self, place: Place, packet: Packet) -> None:
+            seen.append(("modes", packet.method))
+
+    world = World()
+    world.places.observers.extend([Lines(), PlaceObserver()])
+    world.places.observers.append(Modes())  # added later: the places see it too
+    a = _member(world, "a")
+    _enter(world, a, "#c")
+    seen.clear()
+    _request(world, a, "#c", "_message_public", "hi")
+    _request(world, a, "#c", "_message_public_notice", "hi")
+    _request(world, a, "#c", "_request_set_topic", _topic="a topic")
+    assert seen == [
+        ("lines", "_message_public"),
+        ("lines", "_message_public_notice"),
+        ("lines", "_notice_place_topic"),
+        ("modes", "_notice_place_topic"),
+    ]
 
 
 def test_rejoin_is_a_no_op() -> None:

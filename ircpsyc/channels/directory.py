@@ -168,6 +168,8 @@ _MEMBER_COLUMNS = (
 class Directory(PlaceObserver):
     """This server's directory (master) and the replicas of the others'."""
 
+    casts_messages = False  # membership, topic and modes: `_notice_place_*` casts
+
     def __init__(
         self,
         network: Network,

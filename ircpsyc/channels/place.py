@@ -39,12 +39,12 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from operator import attrgetter
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar, overload
 
 from ircpsyc.channels import extbans as X
 from ircpsyc.channels import modes as M
@@ -210,6 +210,11 @@ class PlaceObserver:
     cheap: queue work for the store's writer instead of writing.
     """
 
+    # Whether `place_cast` wants the lines members say (`_message_public` and its
+    # NOTICE and TAGMSG forms): an observer of membership, modes and topic only says
+    # False, and is not called for every channel line.
+    casts_messages: ClassVar[bool] = True
+
     def place_created(self, place: Place) -> None:
         """A place came into existence (load persistent settings here)."""
 
@@ -235,6 +240,41 @@ class PlaceObserver:
     def place_renamed(self, place: Place, old_name: str, old_uniform: str) -> None:
         """`place` has its new name and uniform now (re-key what is kept by name);
         its rename is cast right after."""
+
+
+class Observers:
+    """The observers of places (a registry shares one among its places), with the
+    ones a cast calls worked out when one is added, not on every channel line:
+    those that override `place_cast`, and of them those that want messages."""
+
+    __slots__ = ("_all", "casters", "message_casters")
+
+    def __init__(self, observers: Iterable[PlaceObserver] = ()) -> None:
+        self._all: list[PlaceObserver] = list(observers)
+        self.casters: tuple[PlaceObserver, ...] = ()
+        self.message_casters: tuple[PlaceObserver, ...] = ()
+        self._update()
+
+    def append(self, observer: PlaceObserver) -> None:
+        self._all.append(observer)
+        self._update()
+
+    def extend(self, observers: Iterable[PlaceObserver]) -> None:
+        self._all.extend(observers)
+        self._update()
+
+    def __iter__(self) -> Iterator[PlaceObserver]:
+        return iter(self._all)
+
+    def __len__(self) -> int:
+        return len(self._all)
+
+    def _update(self) -> None:
+        # In the order they came: history queues a line before the network's history
+        # looks for it.
+        own = [o for o in self._all if type(o).place_cast is not PlaceObserver.place_cast]
+        self.casters = tuple(own)
+        self.message_casters = tuple(o for o in own if o.casts_messages)
 
 
 def outranks(actor: int, target: int) -> bool:
@@ -327,6 +367,62 @@ def _subject_of(packet: Packet) -> X.Subject:
     )
 
 
+_T = TypeVar("_T")
+
+
+class Members(dict[str, "Member"]):
+    """A place's members by normalized uniform, with where a cast goes worked out once
+    per change of membership, not once per line: `routes`, the local members'
+    routes in order, and `servers`, the servers of the others; None when the
+    members changed since (`Place.cast` works them out again)."""
+
+    __slots__ = ("routes", "servers")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.routes: tuple[Entity, ...] | None = None
+        self.servers: frozenset[str] = frozenset()
+
+    def __setitem__(self, key: str, member: Member) -> None:
+        self.routes = None
+        super().__setitem__(key, member)
+
+    def __delitem__(self, key: str) -> None:
+        self.routes = None
+        super().__delitem__(key)
+
+    @overload
+    def pop(self, key: str, /) -> Member: ...
+    @overload
+    def pop(self, key: str, default: Member, /) -> Member: ...
+    @overload
+    def pop(self, key: str, default: _T, /) -> Member | _T: ...
+    def pop(self, key: str, *default: Any) -> Any:
+        self.routes = None
+        return super().pop(key, *default)
+
+    def popitem(self) -> tuple[str, Member]:
+        self.routes = None
+        return super().popitem()
+
+    def clear(self) -> None:
+        self.routes = None
+        super().clear()
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        self.routes = None
+        return super().setdefault(key, default)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        self.routes = None
+        super().update(*args, **kwargs)
+
+    def __ior__(self, other: Any) -> Members:  # type: ignore[override,misc]
+        self.routes = None
+        super().__ior__(other)
+        return self
+
+
 class PlaceState:
     """The truth of one channel: who is in, topic, modes, lists; and its read side.
 
@@ -373,7 +469,7 @@ class PlaceState:
         self.extra_params: dict[str, str] = {}
         self.lists: dict[str, list[ListEntry]] = {m: [] for m in M.LIST_MODES}
         self.lists_version = 0  # bumped on every change to +b/+e (members' mute caches)
-        self.members: dict[str, Member] = {}  # normalized uniform -> member
+        self.members = Members()  # normalized uniform -> member
         self.by_nick: dict[str, Member] = {}  # casefolded nick -> member
         self.metadata: dict[str, str] = {}  # IRCv3 metadata: key -> value
 
@@ -494,7 +590,7 @@ class StateHolder:
     extra_params: dict[str, str] = _in_state("extra_params")
     lists: dict[str, list[ListEntry]] = _in_state("lists")
     lists_version: int = _in_state("lists_version")
-    members: dict[str, Member] = _in_state("members")
+    members: Members = _in_state("members")
     by_nick: dict[str, Member] = _in_state("by_nick")
     metadata: dict[str, str] = _in_state("metadata")
 
@@ -546,7 +642,7 @@ class Place(StateHolder):
         # Seconds a packet from a server may have waited to get here (linking: how
         # long that server was lately unreachable); None: no links.
         self.delayed: Callable[[str], float] | None = None
-        self.observers: list[PlaceObserver] = []
+        self.observers = Observers()
 
     def persistent(self) -> bool:
         """Whether an observer keeps this place when it is empty (registered channels)."""
@@ -621,27 +717,34 @@ class Place(StateHolder):
     def _deny(self, request: Packet, text: str) -> None:
         self._reply(request, V.ERROR_PLACE_PRIVILEGE_OPERATOR, None, text)
 
-    def cast(self, packet: Packet, min_rank: int | None = None, context: str = "") -> None:
+    def cast(
+        self,
+        packet: Packet,
+        min_rank: int | None = None,
+        context: str = "",
+        message: bool = False,
+    ) -> None:
         """Send one copy per route; the same object goes to every local member.
 
         Members on other servers are routes of one copy per server, handed to the
         network together (it picks the links); their server filters by rank.
         `context`: another uniform for the copies (a rename goes out under the old).
+        `message`: a line a member said (observers that want none are not called).
         """
         state = self.state
         self.counter += 1
         packet.routing[V.CONTEXT] = context or state.uniform
         packet.routing[V.COUNTER] = str(self.counter)
         servers: set[str] | None = None
-        if min_rank is None:  # the common case, kept tight: it runs once per member
-            for member in list(state.members.values()):
-                route = member.route
-                if route.__class__ is RemoteEntity:
-                    if servers is None:
-                        servers = set()
-                    servers.add(route.server)
-                else:
-                    route.receive(packet)
+        if min_rank is None:  # the common case: the routes of the last change of members
+            members = state.members
+            routes = members.routes
+            if routes is None:
+                routes = self._routes()
+            for route in routes:
+                route.receive(packet)
+            if members.servers:
+                servers = set(members.servers)
         else:
             relay = normalize(packet.routing.get(V.SOURCE_RELAY, ""))
             for key, member in list(self.members.items()):
@@ -654,8 +757,25 @@ class Place(StateHolder):
                     route.receive(packet)
         if servers:
             self.router.cast(packet, servers, min_rank)
-        for observer in self.observers:
+        observers = self.observers
+        for observer in observers.message_casters if message else observers.casters:
             observer.place_cast(self, packet)
+
+    def _routes(self) -> tuple[Entity, ...]:
+        """Where a cast goes: the local members' routes (kept in `Members`), and the
+        servers of the others."""
+        members = self.state.members
+        routes: list[Entity] = []
+        servers: set[str] = set()
+        for member in members.values():
+            route = member.route
+            if route.__class__ is RemoteEntity:
+                servers.add(route.server)
+            else:
+                routes.append(route)
+        members.routes = tuple(routes)
+        members.servers = frozenset(servers)
+        return members.routes
 
     def _event(
         self, method: str, actor: Member | None, vars: dict[str, Value], body: str = ""
@@ -940,9 +1060,20 @@ class Place(StateHolder):
         # the origin's).
         state = self.state
         member = state.members.get(normalize(packet.source))
-        refusal = self._speak_refusal(member, packet)
-        if refusal:
-            return self._refuse_message(packet, refusal)
+        # A member may speak unless a mode of _SPEAK_MODES is set or it is muted: when
+        # neither can be (it has a rank, voice or above, or its mute state is known and
+        # not muted), the full check is skipped.
+        if (
+            member is None
+            or not state.flags.isdisjoint(_SPEAK_MODES)
+            or not (
+                member.modes
+                or (member.mute_state[0] == state.lists_version and not member.mute_state[1])
+            )
+        ):
+            refusal = self._speak_refusal(member, packet)
+            if refusal:
+                return self._refuse_message(packet, refusal)
         method = packet.method
         if (
             member is not None
@@ -952,8 +1083,8 @@ class Place(StateHolder):
         ):
             return self._refuse_message(packet, "Cannot send to channel (flood protection, +f)")
         now = int(self.clock() * 1000)
-        stamp = self._origin_time(packet, now)
         given = packet.vars
+        stamp = self._origin_time(packet, now) if V.TIME in given else 0
         vars: dict[str, Value] = {
             V.NICK_PLACE: state.name,
             V.ID: new_id(),
@@ -971,16 +1102,17 @@ class Place(StateHolder):
             vars[V.NICK] = packet.get(V.NICK)
             if packet.get(V.ACCOUNT):
                 vars[V.ACCOUNT] = packet.get(V.ACCOUNT)
-        for name in _MESSAGE_VARS:
-            if name in given:
-                vars[name] = given[name]
+        if not _MESSAGE_VAR_SET.isdisjoint(given):  # mostly none: a plain line
+            for name in _MESSAGE_VARS:
+                if name in given:
+                    vars[name] = given[name]
         event = Packet(method, routing, vars, packet.body)
         min_rank = None
         if V.STATUSMSG in given:
             status = packet.get(V.STATUSMSG)
             if status and status[0] in M.STATUSMSG:
                 min_rank = M.RANK_ORDER.index(next(m for m, s in M.RANKS.items() if s == status[0]))
-        self.cast(event, min_rank)
+        self.cast(event, min_rank, message=True)
         if member is None:
             # Outside senders (-n) are not members, so they get their echo directly.
             route = self.router.lookup(packet.source)
@@ -1466,6 +1598,9 @@ class Place(StateHolder):
 
 # What a channel line carries from its sender into the cast, when it has it.
 _MESSAGE_VARS = (V.TAGS, V.STATUSMSG, V.FLAG_BOT, V.MULTILINE)
+_MESSAGE_VAR_SET = frozenset(_MESSAGE_VARS)
+# The modes that may refuse a member's line (see `Place._speak_refusal`).
+_SPEAK_MODES = frozenset("mMCc")
 
 KNOCK_INTERVAL = 60.0  # seconds between two KNOCKs of one person at one place
 RENAME_COOLDOWN = 10.0  # seconds between two RENAMEs of one place (each one bursts to all)
@@ -1511,7 +1646,7 @@ class PlaceRegistry:
         # Renamed places by their old uniform, for replicas that missed the rename:
         # normalized old uniform -> (place, until when).  Never routed to.
         self._renamed: dict[str, tuple[Place, float]] = {}
-        self.observers: list[PlaceObserver] = []
+        self.observers = Observers()
         self._prefix = normalize(f"psyc://{host}/@")
         router.add_resolver(self._resolve)
         # Server linking: replicas of places homed elsewhere (ircpsyc.channels.replica).

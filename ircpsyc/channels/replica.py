@@ -39,6 +39,7 @@ from ircpsyc.channels import modes as M
 from ircpsyc.channels.place import (
     ListEntry,
     Member,
+    Members,
     PlaceRegistry,
     PlaceState,
     PlaceView,
@@ -393,7 +394,7 @@ class Replica(StateHolder):
         old_topic = self.topic
         old_ranks = {k: m.modes for k, m in old_members.items()}
         old_modes = self.mode_string(True)
-        self.members = {}
+        self.members = Members()
         self.by_nick = {}
         self.home_nicks = {}
         kept_local = dict(self.local)

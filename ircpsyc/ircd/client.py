@@ -184,19 +184,23 @@ class Client(Person):
     # -- packets in
 
     def receive(self, packet: Packet) -> None:
-        if packet.method == V.MESSAGE_PUBLIC and packet.routing.get(V.SOURCE_RELAY) != self.uniform:
-            # The hot path of every channel line, inlined: one cache lookup and one
-            # write per session (the line is rendered once per capability set).
-            cache = packet.render_cache
-            for session in self.sessions:
-                data = cache.get(session.fmt)
-                if data is None:
-                    data = cache[session.fmt] = render_message(packet, session.fmt)
-                if session.rb is None and not session.closed:
-                    session.sink.write(data)
-                else:
-                    session.send(data)
-            return
+        if packet.method == V.MESSAGE_PUBLIC:
+            sessions = self.sessions
+            if packet.routing.get(V.SOURCE_RELAY) != self.uniform:
+                # The hot path of every channel line, inlined: one cache lookup and one
+                # write per session (the line is rendered once per capability set).
+                cache = packet.render_cache
+                for session in sessions:
+                    data = cache.get(session.fmt)
+                    if data is None:
+                        data = cache[session.fmt] = render_message(packet, session.fmt)
+                    if session.rb is None and not session.closed:
+                        session.sink.write(data)
+                    else:
+                        session.send(data)
+                return
+            if len(sessions) == 1 and not self.origins and C.ECHO_MESSAGE not in sessions[0].caps:
+                return  # our own line, one session, no echo-message: nothing to send
         if packet.method == V.MESSAGE_PRIVATE:  # the hot path of every private line
             self._on_message_private(packet)
             return
@@ -617,9 +621,12 @@ def _message_shape(method: str) -> tuple[bool, str]:
 
 def render_message(packet: Packet, fmt: int) -> bytes:
     # Every message line is rendered here (once per capability set for a channel).
-    public, verb = _message_shape(packet.method)
+    shape = _MESSAGE_SHAPES.get(packet.method)
+    public, verb = shape if shape is not None else _message_shape(packet.method)
     if public:
-        target = packet.get(V.STATUSMSG) + packet.get(V.NICK_PLACE)
+        target = packet.vars.get(V.NICK_PLACE)
+        if target.__class__ is not str or V.STATUSMSG in packet.vars:  # lists are joined
+            target = packet.get(V.STATUSMSG) + packet.get(V.NICK_PLACE)
     else:
         # A peer outside the network may leave `_nick_target` out (issue 15): never
         # `PRIVMSG  :text`, the recipient's nick is in its uniform.

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 class NetPort(Protocol):
     """The network, of one server when none is linked (`NetFront`)."""
 
+    local: str  # "psyc://<this server>/": what a uniform of this server starts with
+
     @property
     def network(self) -> Network: ...
 

@@ -159,6 +159,7 @@ class ChanServ(Service, PlaceObserver):
     INTRO = f"{NICK} lets you register a channel and keep it yours."
     SHORT = "/CS <command>"
     WIDTH = 10
+    casts_messages = False  # it keeps modes, topic and metadata: `place_cast` below
 
     def __init__(
         self,

@@ -123,10 +123,18 @@ def _public(
     multiline: str,
 ) -> None:
     """A line to a channel: one packet to its place (every channel line comes here)."""
-    view = client.channels.get(casefold(name))
+    # The channels are keyed by folded name, and a name as clients mostly write it is
+    # folded already: a key is found without folding (folding a key changes nothing).
+    channels = client.channels
+    view = channels.get(name)
+    if view is None:
+        view = channels.get(casefold(name))
     core = s.core
     uniform = view.uniform if view is not None else place_uniform(s, name)
-    gone = core.net.split_off(uniform)
+    net = core.net
+    # A place homed here gets the line at once, and dates it itself.
+    here = uniform.startswith(net.local)
+    gone = "" if here else net.split_off(uniform)
     if gone:
         if not notice:
             s.numeric(
@@ -135,18 +143,19 @@ def _public(
                 f"Cannot send to channel: its server {gone} is unreachable",
             )
         return
-    # When it was said: a line queued during a split is dated by its origin.
     vars: dict[str, Value] = {
         V.NICK: client.nick,
         V.PREFIX: client.prefix,
         V.NICK_PLACE: name,
-        V.TIME: str(int(core.clock() * 1000)),
     }
+    if not here:  # when it was said: a line queued during a split is dated by its origin
+        vars[V.TIME] = str(int(core.clock() * 1000))
     _add_sender_vars(vars, client, tags, multiline)
     if status:
         vars[V.STATUSMSG] = status
     method = V.MESSAGE_PUBLIC + suffix if suffix else V.MESSAGE_PUBLIC
-    client.said_to_channel(s, name, method, text)
+    if len(client.sessions) > 1:  # for the echo to the other sessions (multiclient)
+        client.said_to_channel(s, name, method, text)
     # What `Person.request` would send, built here in one go.
     core.router.send(Packet(method, {V.SOURCE: client.uniform, V.TARGET: uniform}, vars, text))
 
