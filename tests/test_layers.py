@@ -182,3 +182,17 @@ def test_the_checker_sees_function_level_and_upward_imports(tmp_path: Path) -> N
     graph = import_graph(root)
     assert violations(graph) == {("ircpsyc.channels.place", "ircpsyc.services.svc")}
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [{"a", "b", "c"}]
+
+
+def test_uniform_kinds_are_told_apart_in_one_module() -> None:
+    """Whether a uniform names a person ("/~") or a service ("/$") is asked of
+    ircpsyc.psyc_backend.uniform (is_person, is_service, ...), never by a string test
+    of its own: the wire forms live in one place."""
+    found = [
+        f"{path.relative_to(PACKAGE.parent)}:{number}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path.name != "uniform.py"
+        for number, text in enumerate(path.read_text().splitlines(), start=1)
+        if '"/$"' in text or '"/~"' in text
+    ]
+    assert found == []

@@ -203,8 +203,7 @@ def _private(
     service = False
     if target is None:
         vars[V.ACCOUNT_TARGET] = absent
-    elif "/$" in target.uniform:  # is_service, inlined
-        # A service (NickServ): it rate-limits by address, CERT ADD.
+    elif is_service(target.uniform):  # a service (NickServ): it rate-limits by address, CERT ADD
         service = True
         vars[V.IP] = client.ip
         vars[V.CERTFP] = s.certfp
