@@ -64,6 +64,12 @@ def line(
         text = command
     if source:
         text = f":{source} {text}"
+    return _finished(text, tags)
+
+
+def _finished(text: str, tags: str) -> bytes:
+    """A line's text as sent: CR, LF and NUL out, UTF-8, cut to 512 bytes with its
+    CR LF (a cut never splits a character), after its tags."""
     if "\r" in text or "\n" in text or "\0" in text:
         text = text.replace("\r", " ").replace("\n", " ").replace("\0", "")
     data = text.encode("utf-8", "replace")
@@ -79,14 +85,7 @@ def message_line(source: str, verb: str, target: str, text: str, tags: str = "")
     a PRIVMSG or NOTICE, the commonest line sent, made in one f-string (two fewer
     copies of the line, no tuple of parameters)."""
     out = f":{source} {verb} {target} :{text}" if source else f"{verb} {target} :{text}"
-    if "\r" in out or "\n" in out or "\0" in out:
-        out = out.replace("\r", " ").replace("\n", " ").replace("\0", "")
-    data = out.encode("utf-8", "replace")
-    if len(data) > MAX_LINE - 2:
-        data = data[: MAX_LINE - 2].decode("utf-8", "ignore").encode()
-    if tags:
-        return b"@" + tags.encode("utf-8", "replace") + b" " + data + b"\r\n"
-    return data + b"\r\n"
+    return _finished(out, tags)
 
 
 def add_tag(data: bytes, tag: str) -> bytes:
