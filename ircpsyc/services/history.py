@@ -128,7 +128,7 @@ class Entry:
     """One logged event: the packet as it was cast; `seq` orders all entries of this
     server (it is the row id)."""
 
-    __slots__ = ("kind", "peers", "seq", "source", "target", "time")
+    __slots__ = ("item", "kind", "peers", "seq", "source", "target", "time")
 
     def __init__(
         self,
@@ -145,6 +145,7 @@ class Entry:
         self.source = source  # packets are read-only once sent: no copy needed
         self.time = time_ms
         self.peers = peers  # private messages: (owner party key, correspondent nick)
+        self.item = ""  # its JSON in a chunk, made when it is queued for the store
 
     @property
     def msgid(self) -> str:
@@ -506,11 +507,7 @@ class History(PlaceObserver):
             ring = self._rings.get(folded)
             if ring is not None:
                 ring.append(entry)
-        writes = self.writes
-        if writes.store is not None:
-            writes.add(entry)
-        else:
-            self._keep(entry)
+        self._keep(entry)
 
     def log_private(
         self,
@@ -553,6 +550,9 @@ class History(PlaceObserver):
 
     def _keep(self, entry: Entry) -> None:
         if self.writes.store is not None:
+            # Encoded here, while the packet is in the cache: the writer thread would
+            # find it there no more, and takes the GIL the event loop wants to do it.
+            entry.item = _item(entry)
             self.writes.add(entry)
             return
         entries = self._memory.get(entry.target)
@@ -795,34 +795,32 @@ class History(PlaceObserver):
         GIL back once per statement, not once per row (`executemany`) while the
         event loop wants it, and SQLite parses no JSON (`json_each` did, twice the
         CPU for chunks: benchmarks/README.md, session 6)."""
-        chunks: dict[str, list[list[Any]]] = {}
+        chunks: dict[str, list[Entry]] = {}
         # The conversation list keeps only the latest of each (owner, conversation):
         # one upsert per pair a batch, not one per message.
         latest: dict[tuple[str, str], tuple[str, int]] = {}
         for e in entries:
-            source = e.source
             target = e.target
-            item = [e.seq, e.time, e.kind, source.method, {"v": source.vars, "b": source.body}]
             items = chunks.get(target)
             if items is None:
-                chunks[target] = [item]
+                chunks[target] = [e]
             else:
-                items.append(item)
+                items.append(e)
             for owner, nick in e.peers:
                 latest[(owner, target)] = (nick, e.time)
         rows: list[tuple[Any, ...]] = []
         counts = self._since_prune
-        for target, items in chunks.items():
-            times = [item[1] for item in items]
-            row = (items[0][0], target, items[-1][0], min(times), max(times), len(items))
-            rows.append((*row, encode_row(items)))
-            counts[target] = counts.get(target, 0) + len(items)
+        for target, group in chunks.items():
+            times = [e.time for e in group]
+            row = (group[0].seq, target, group[-1].seq, min(times), max(times), len(group))
+            rows.append((*row, "[" + ",".join([e.item or _item(e) for e in group]) + "]"))
+            counts[target] = counts.get(target, 0) + len(group)
         conn = db.conn
         history = self.config().history
         self._sweep_expired(conn, history.max_age_days)
         for start in range(0, len(rows), CHUNKS_PER_INSERT):
-            group = rows[start : start + CHUNKS_PER_INSERT]
-            conn.execute(_insert_chunks(len(group)), [value for row in group for value in row])
+            part = rows[start : start + CHUNKS_PER_INSERT]
+            conn.execute(_insert_chunks(len(part)), [value for row in part for value in row])
         # A conversation's row is written when it is new, its correspondent's nick
         # changed, or its time is DM_REFRESH old (for the age sweep): not for every
         # message.  Readers take the latest time from the conversation's newest chunk.
@@ -862,6 +860,14 @@ class History(PlaceObserver):
         )
         conn.execute("DELETE FROM history_dm WHERE time < ?", [cutoff])
         self._dm_written.clear()  # a row the sweep took is written again
+
+
+def _item(entry: Entry) -> str:
+    """An entry's JSON in a chunk: [seq, time, kind, method, {"v": vars, "b": body}]."""
+    source = entry.source
+    return encode_row(
+        [entry.seq, entry.time, entry.kind, source.method, {"v": source.vars, "b": source.body}]
+    )
 
 
 def _trim(conn: Any, target: str, keep: int) -> None:
