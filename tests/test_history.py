@@ -62,6 +62,15 @@ def store(tmp_path: Path) -> Iterator[Store]:
         opened.close()
 
 
+def alice_in_h(store: Store, **history: Any) -> tuple[World, FakeClient]:
+    """A world that keeps its history in `store`, with alice (every history cap) in #h."""
+    world = history_world(**history)
+    attach_store(world.core, store)
+    alice = world.client("alice", FULL)
+    world.channel("#h", alice)
+    return world, alice
+
+
 def batch_lines(lines: list[Line], kind: str = "chathistory") -> tuple[list[str], list[Line]]:
     """(the BATCH + parameters, the lines inside) of the one batch in `lines`."""
     starts = [ln for ln in lines if ln.command == "BATCH" and ln.params[0].startswith("+")]
@@ -598,10 +607,7 @@ def test_private_history_can_be_off() -> None:
 
 
 def test_store_reads_merge_pending_and_committed(store: Store) -> None:
-    world = history_world()
-    attach_store(world.core, store)
-    alice = world.client("alice", FULL)
-    world.channel("#h", alice)
+    world, alice = alice_in_h(store)
     echoes = talk(world, alice, "#h", 5)
     # Straight away: the writer may not have committed them, the read still sees them.
     assert texts(history(alice, "CHATHISTORY LATEST #h * 10")) == texts(echoes)
@@ -649,10 +655,7 @@ def test_store_keeps_history_across_a_restart(store: Store, tmp_path: Path) -> N
 
 
 def test_store_bounds_each_channel(store: Store) -> None:
-    world = history_world(max_per_channel=20)
-    attach_store(world.core, store)
-    alice = world.client("alice", FULL)
-    world.channel("#h", alice)
+    _world, alice = alice_in_h(store, max_per_channel=20)
     for i in range(100):
         alice.send(f"PRIVMSG #h :m{i}")
         if i % 10 == 9:
@@ -750,10 +753,7 @@ def chunks(store: Store, target: str) -> list[int]:
 def test_the_lines_of_one_batch_share_a_chunk_and_every_selector_reads_into_it(
     store: Store,
 ) -> None:
-    world = history_world()
-    attach_store(world.core, store)
-    alice = world.client("alice", FULL)
-    world.channel("#h", alice)
+    world, alice = alice_in_h(store)
     echoes = talk(world, alice, "#h", 10)
     store.flush()
     later = talk(world, alice, "#h", 2, start=10)
@@ -772,10 +772,7 @@ def test_the_lines_of_one_batch_share_a_chunk_and_every_selector_reads_into_it(
 
 
 def test_redacting_one_line_of_a_chunk_keeps_the_others(store: Store) -> None:
-    world = history_world()
-    attach_store(world.core, store)
-    alice = world.client("alice", FULL)
-    world.channel("#h", alice)
+    world, alice = alice_in_h(store)
     echoes = talk(world, alice, "#h", 4)
     store.flush()
     history_ = world.core.history
