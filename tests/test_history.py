@@ -666,6 +666,43 @@ def test_store_bounds_each_channel(store: Store) -> None:
     assert texts(history(alice, "CHATHISTORY LATEST #h * 5")) == [f"m{i}" for i in range(95, 100)]
 
 
+def test_a_counted_channel_stays_within_its_bound_batch_after_batch(store: Store) -> None:
+    """Once a trim has counted a channel, the writer keeps its count: the channel holds
+    its newest `max_per_channel` lines, plus at most the slack of one trim, always."""
+    _world, alice = alice_in_h(store, max_per_channel=20)  # a trim every 16 lines over
+    sent = 0
+    for _batch in range(30):
+        for _ in range(3):
+            alice.send(f"PRIVMSG #h :m{sent}")
+            sent += 1
+        store.flush()
+        stored = [
+            json.loads(r[0])["b"]
+            for r in store.db.execute("SELECT data FROM history WHERE target = '#h' ORDER BY id")
+        ]
+        assert len(stored) <= 20 + 16
+        assert stored[-min(sent, 20) :] == [f"m{i}" for i in range(max(0, sent - 20), sent)]
+    assert texts(history(alice, "CHATHISTORY LATEST #h * 5")) == [f"m{i}" for i in range(85, 90)]
+
+
+def test_a_redaction_makes_the_writer_count_a_channel_again(store: Store) -> None:
+    """A count kept from before a redaction would be too high, and the next trim would
+    delete lines it must keep."""
+    world, alice = alice_in_h(store, max_per_channel=20)
+    echoes = talk(world, alice, "#h", 19)  # with the JOIN, 20 lines: counted and kept
+    store.flush()
+    history_ = world.core.history
+    for echo in echoes[:10]:
+        history_.redact("#h", mid(echo).split("=", 1)[1])
+    store.flush()  # 10 lines left
+    talk(world, alice, "#h", 15)
+    store.flush()  # 25
+    alice.send("PRIVMSG #h :last")
+    store.flush()  # 26: counted again, trimmed to 20
+    count = store.db.execute("SELECT count(*) FROM history WHERE target = '#h'").fetchone()[0]
+    assert count == 20
+
+
 def test_store_join_ring_reloads_after_the_channel_emptied(store: Store) -> None:
     world = history_world(join_replay=2)
     attach_store(world.core, store)

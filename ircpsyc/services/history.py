@@ -90,6 +90,7 @@ RECENT_PRIVATE = 4096  # (conversation, msgid) pairs remembered to log each mess
 REDACTED_KEPT = 4096  # (target, msgid) taken back, hidden while their rows may still be read
 DM_REFRESH_MS = 3_600_000  # a conversation's row is rewritten at least hourly while active
 DM_WRITTEN_KEPT = 100_000  # conversation rows the writer remembers having written
+STORED_COUNTS_KEPT = 100_000  # targets whose stored lines the writer keeps count of
 PRUNE_AGE_EVERY = 300.0  # seconds between age sweeps of the whole table (writer thread)
 CHUNKS_PER_INSERT = 64  # 448 parameters: under SQLite's oldest limit of 999
 
@@ -431,8 +432,11 @@ class History(PlaceObserver):
         # Lines taken back (REDACT): the store deletes them behind the queued inserts;
         # until then a read must not show them.
         self._redacted: OrderedDict[tuple[str, str], None] = OrderedDict()
-        # Writer-thread state: inserts per target since its last prune.
-        self._since_prune: dict[str, int] = {}
+        # Writer-thread state: how many lines each target has in the store, once a trim
+        # has counted them (then only a target over its bound is trimmed again), and
+        # the lines stored since start for a target not counted yet.
+        self._stored: dict[str, int] = {}
+        self._since_start: dict[str, int] = {}
         self._last_age_prune = 0.0
         # Writer-thread state: the conversation rows as last written (nick, time).
         self._dm_written: dict[tuple[str, str], tuple[str, int]] = {}
@@ -598,6 +602,7 @@ class History(PlaceObserver):
 
             def rename(db: sqlite_utils.Database) -> None:
                 db.conn.execute("UPDATE history_chunks SET target = ? WHERE target = ?", [new, old])
+                self._forget_counts(old, new)
 
             self.writes.run(rename)
 
@@ -631,6 +636,7 @@ class History(PlaceObserver):
                     kept = [item for item in items if item[4]["v"].get(V.ID) != msgid]
                     if len(kept) != len(items):
                         _rewrite_chunk(conn, chunk, kept)
+                self._forget_counts(target)
 
             self.writes.run(delete)
 
@@ -809,12 +815,10 @@ class History(PlaceObserver):
             for owner, nick in e.peers:
                 latest[(owner, target)] = (nick, e.time)
         rows: list[tuple[Any, ...]] = []
-        counts = self._since_prune
         for target, group in chunks.items():
             times = [e.time for e in group]
             row = (group[0].seq, target, group[-1].seq, min(times), max(times), len(group))
             rows.append((*row, "[" + ",".join([e.item or _item(e) for e in group]) + "]"))
-            counts[target] = counts.get(target, 0) + len(group)
         conn = db.conn
         history = self.config().history
         self._sweep_expired(conn, history.max_age_days)
@@ -835,11 +839,43 @@ class History(PlaceObserver):
                 conversations.append((key[0], key[1], nick, casefold(nick), stamp))
         if conversations:
             conn.execute(_UPSERT_CONVERSATIONS, [encode_row(conversations)])
-        keep = history.max_per_channel
+        self._bound(conn, chunks, history.max_per_channel)
+
+    def _bound(self, conn: Any, chunks: dict[str, list[Entry]], keep: int) -> None:
+        """Writer thread: keep each target of a batch at most `keep` lines, give or take
+        a slack of `every`, so a trim deletes a few chunks at a time.
+
+        A target is counted once (a trim scans its chunks); from then on its count is
+        kept here, and a target under its bound costs no query at all.  Whatever else
+        deletes lines (a redaction, a rename, the age sweep) forgets the counts it
+        makes too high: a count too high would make a trim delete lines it must keep."""
         every = max(16, keep // 8)
-        for target in [t for t, n in counts.items() if n >= every]:
-            del counts[target]
-            _trim(conn, target, keep)
+        stored, since_start = self._stored, self._since_start
+        if len(stored) > STORED_COUNTS_KEPT:
+            stored.clear()
+        if len(since_start) > STORED_COUNTS_KEPT:
+            since_start.clear()  # a quiet target is then trimmed a little later
+        for target, group in chunks.items():
+            total = stored.get(target)
+            if total is None:
+                counted = since_start.get(target, 0) + len(group)
+                if counted < every:
+                    since_start[target] = counted
+                    continue
+                since_start.pop(target, None)
+                stored[target] = _trim(conn, target, keep)
+            elif total + len(group) >= keep + every:
+                _drop_oldest(conn, target, total + len(group) - keep)
+                stored[target] = keep
+            else:
+                stored[target] = total + len(group)
+
+    def _forget_counts(self, *targets: str) -> None:
+        """Writer thread: the stored counts of `targets` (all, when none) may be too high."""
+        if not targets:
+            self._stored.clear()
+        for target in targets:
+            self._stored.pop(target, None)
 
     def _sweep_expired(self, conn: Any, max_age_days: float) -> None:
         """Writer thread, every few minutes: delete what is older than max_age_days
@@ -860,6 +896,7 @@ class History(PlaceObserver):
         )
         conn.execute("DELETE FROM history_dm WHERE time < ?", [cutoff])
         self._dm_written.clear()  # a row the sweep took is written again
+        self._forget_counts()
 
 
 def _item(entry: Entry) -> str:
@@ -870,8 +907,9 @@ def _item(entry: Entry) -> str:
     )
 
 
-def _trim(conn: Any, target: str, keep: int) -> None:
-    """Writer thread: delete all but the newest `keep` entries of `target`."""
+def _trim(conn: Any, target: str, keep: int) -> int:
+    """Writer thread: delete all but the newest `keep` entries of `target`; how many
+    it has now."""
     seen = 0
     for chunk, count in conn.execute(
         "SELECT id, count FROM history_chunks WHERE target = ? ORDER BY id DESC", [target]
@@ -880,14 +918,38 @@ def _trim(conn: Any, target: str, keep: int) -> None:
             seen += count
             continue
         if seen < keep:  # the oldest chunk kept loses its oldest entries
-            (text,) = conn.execute(
-                "SELECT entries FROM history_chunks WHERE id = ?", [chunk]
-            ).fetchone()
-            _rewrite_chunk(conn, chunk, decode_row(text)[count - (keep - seen) :])
+            _cut_chunk(conn, chunk, count - (keep - seen))
         else:
             conn.execute("DELETE FROM history_chunks WHERE id = ?", [chunk])
         conn.execute("DELETE FROM history_chunks WHERE target = ? AND id < ?", [target, chunk])
-        return
+        return keep
+    return seen
+
+
+def _drop_oldest(conn: Any, target: str, excess: int) -> None:
+    """Writer thread: delete the oldest `excess` entries of `target` (it has more).
+    Only the chunks that go are read: at most `excess`, each holds a line or more."""
+    last_whole = None
+    for chunk, count in conn.execute(
+        "SELECT id, count FROM history_chunks WHERE target = ? ORDER BY id LIMIT ?",
+        [target, excess],
+    ).fetchall():
+        if count > excess:  # the oldest chunk kept loses its oldest entries
+            _cut_chunk(conn, chunk, excess)
+            break
+        last_whole, excess = chunk, excess - count
+        if not excess:
+            break
+    if last_whole is not None:
+        conn.execute(
+            "DELETE FROM history_chunks WHERE target = ? AND id <= ?", [target, last_whole]
+        )
+
+
+def _cut_chunk(conn: Any, chunk: int, count: int) -> None:
+    """Writer thread: a chunk loses its oldest `count` entries."""
+    (text,) = conn.execute("SELECT entries FROM history_chunks WHERE id = ?", [chunk]).fetchone()
+    _rewrite_chunk(conn, chunk, decode_row(text)[count:])
 
 
 def _rewrite_chunk(conn: Any, chunk: int, items: list[list[Any]]) -> None:
