@@ -243,3 +243,29 @@ def test_a_new_store_logs_one_line(tmp_path: Path, caplog: pytest.LogCaptureFixt
     caplog.clear()
     Store(str(tmp_path / "new.sqlite3")).close()  # up to date: nothing to say
     assert [r for r in caplog.records if r.name == "ircpsyc.store"] == []
+
+
+def test_the_writer_checkpoints_the_wal_only_after_its_own_threshold(db_path: Path) -> None:
+    """The writer lets the WAL grow past SQLite's default of 1,000 pages before copying
+    it into the database: a page that many commits rewrote is copied once."""
+    store = Store(str(db_path))
+    try:
+        page = 4096
+        blob = "x" * 1000
+        for commit in range(15):  # about 1,500 pages, in commits of 100
+
+            def job(db: sqlite_utils.Database, commit: int = commit) -> None:
+                db.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES "
+                    + ", ".join(["(?, ?)"] * 400),
+                    [v for i in range(400) for v in (f"k{commit}-{i}", blob)],
+                )
+
+            store.write_later(job)
+            store.flush()  # a commit each
+        wal = Path(f"{db_path}-wal").stat().st_size
+        assert 1_200 * page < wal < store_module.WAL_CHECKPOINT_PAGES * (page + 24)
+        cache = store._writer_db.execute("PRAGMA cache_size").fetchone()[0]
+        assert cache == -store_module.WRITER_CACHE_KIB
+    finally:
+        store.close()
