@@ -143,9 +143,11 @@ class Meter:
         self.each0: list[float] | None = None
         self.own0 = 0.0
         self.busy0: float | None = None
+        self.sys0: float | None = None
 
     def start(self) -> None:
         self.each0 = self.server.cpu_seconds_each()
+        self.sys0 = self.server.system_seconds()
         self.cpu0 = None if self.each0 is None else sum(self.each0)
         self.own0 = time.process_time()
         self.busy0 = machine_busy_seconds()
@@ -155,6 +157,7 @@ class Meter:
         """Stop measuring; ``end_ns`` (e.g. the last delivery) overrides "now" for wall time."""
         stop_ns = now_ns()
         each1 = self.server.cpu_seconds_each()
+        sys1 = self.server.system_seconds()
         cpu1 = None if each1 is None else sum(each1)
         own = time.process_time() - self.own0
         busy1 = machine_busy_seconds()
@@ -169,6 +172,10 @@ class Meter:
         return {
             "wall_s": round(wall, 3),
             "server_cpu_s": None if server_cpu is None else round(server_cpu, 3),
+            # The kernel's part (sockets): what a server in C pays as well.
+            "server_sys_s": (
+                None if sys1 is None or self.sys0 is None else round(sys1 - self.sys0, 3)
+            ),
             "server_cpu_util": (
                 None if server_cpu is None or wall <= 0 else round(server_cpu / wall, 3)
             ),
@@ -248,6 +255,7 @@ def _delivery_report(
         "clients_missing_messages": short,
         "stalled": stalled,
         "server_cpu_us_per_delivery": _per(meter["server_cpu_s"], delivered, 1e6),
+        "server_sys_us_per_delivery": _per(meter["server_sys_s"], delivered, 1e6),
         **meter,
     }
 
@@ -673,6 +681,7 @@ _DELIVERY_HEADLINE = (
     ("latency_p50_ms", "p50 ms"),
     ("latency_p99_ms", "p99 ms"),
     ("server_cpu_us_per_delivery", "server CPU µs/delivery"),
+    ("server_sys_us_per_delivery", "of it kernel"),
     ("server_cpu_util", "server CPU util"),
     ("loadgen_cpu_util", "loadgen CPU util"),
     ("lost", "lost"),
@@ -682,6 +691,7 @@ _PRIVMSG_HEADLINE = (
     ("latency_p50_ms", "p50 ms"),
     ("latency_p99_ms", "p99 ms"),
     ("server_cpu_us_per_delivery", "server CPU µs/msg"),
+    ("server_sys_us_per_delivery", "of it kernel"),
     ("server_cpu_util", "server CPU util"),
     ("loadgen_cpu_util", "loadgen CPU util"),
     ("lost", "lost"),

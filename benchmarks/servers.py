@@ -274,6 +274,18 @@ class ServerHandle:
             out.append(total / CLK_TCK)
         return out
 
+    def system_seconds(self) -> float | None:
+        """The system (kernel) part of ``cpu_seconds``: the socket calls, mostly."""
+        if self.pid is None:
+            return None
+        total = 0
+        for root in self.processes:
+            for pid in _process_tree(root.pid) if root.pid is not None else ():
+                fields = _stat_fields(pid)
+                if fields is not None:
+                    total += int(fields[12]) + int(fields[14])  # stime, cstime
+        return total / CLK_TCK
+
     def rss_bytes(self) -> int | None:
         """Resident memory (VmRSS) of the server(s) and children, in bytes."""
         if self.pid is None:

@@ -131,6 +131,7 @@ def test_tiny_crowd_against_the_real_server(tmp_path: Path) -> None:
     assert result["lost"] == 0 and not result["stalled"]
     assert result["latency"]["count"] == 320
     assert result["server_cpu_s"] is not None and result["rss_mib"] > 0
+    assert 0 <= result["server_sys_s"] <= result["server_cpu_s"]
     assert "crowd" in SCENARIOS
 
 
