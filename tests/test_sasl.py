@@ -73,8 +73,29 @@ def test_no_sasl_without_the_account_service() -> None:
 
 def test_authenticate_without_the_cap_fails(world: ServicesWorld) -> None:
     fake = world.connect()
-    assert only(fake.send("AUTHENTICATE PLAIN"), "904")
+    assert [m.format() for m in fake.send("AUTHENTICATE PLAIN")] == [
+        ":irc.localhost 904 * :SASL authentication failed: request the sasl capability first"
+        " (CAP REQ :sasl)"
+    ]
     finish_registration(fake)
+
+
+def test_authenticate_after_registration_without_the_cap(world: ServicesWorld) -> None:
+    """After registration, without the sasl capability (sasl-3.1 needs it; sasl-3.2's
+    reauthentication is for those who have it): logged in already is 907, as Ergo
+    answers; not logged in, a 904 that says what is missing."""
+    fake = world.client("foo")
+    assert [m.format() for m in fake.send("AUTHENTICATE PLAIN")] == [
+        ":irc.localhost 904 foo :SASL authentication failed: request the sasl capability"
+        " first (CAP REQ :sasl)"
+    ]
+    fake.send("PRIVMSG NickServ :IDENTIFY jilles sesame")
+    assert fake.client is not None and fake.client.account == "jilles"
+    for text in ("PLAIN", "*", plain("jilles", "sesame")):
+        assert [m.format() for m in fake.send(f"AUTHENTICATE {text}")] == [
+            ":irc.localhost 907 foo :You are already logged in as jilles"
+        ]
+    assert fake.client.account == "jilles"
 
 
 # -- PLAIN

@@ -24,7 +24,16 @@ from irctokens.line import Line
 from ircpsyc.ircd import caps as C
 from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.core import command
-from ircpsyc.ircd.sasl_state import BUSY, CHUNK, MAX_RESPONSE, MECHANISMS, TOO_MANY, SaslState
+from ircpsyc.ircd.sasl_state import (
+    BUSY,
+    CHUNK,
+    MAX_RESPONSE,
+    MECHANISMS,
+    NO_ACCOUNTS,
+    NO_CAP,
+    TOO_MANY,
+    SaslState,
+)
 from ircpsyc.ircd.service_users import login_session
 from ircpsyc.ircd.session import Session
 from ircpsyc.psyc_backend.uniform import casefold
@@ -56,8 +65,17 @@ def _succeed(s: Session, state: SaslState, account: Account) -> None:
 @command("AUTHENTICATE", min_params=1, pre_registration=True)
 def handle_authenticate(s: Session, msg: Line) -> None:
     param = msg.params[0]
-    if s.core.accounts is None or C.SASL not in s.caps:
-        s.numeric(N.ERR_SASLFAIL, "SASL authentication failed: sasl is not enabled")
+    if s.core.accounts is None:
+        s.numeric(N.ERR_SASLFAIL, NO_ACCOUNTS)
+        return
+    if C.SASL not in s.caps:
+        # sasl-3.1: AUTHENTICATE needs the capability; reauthentication (sasl-3.2) is
+        # for clients that have it.  Logged in already: 907, as Ergo answers.
+        account = s.client.account if s.client is not None else s.account
+        if account:
+            s.numeric(N.ERR_SASLALREADY, f"You are already logged in as {account}")
+        else:
+            s.numeric(N.ERR_SASLFAIL, NO_CAP)
         return
     state = s.sasl
     if state is None:
