@@ -158,23 +158,18 @@ def pass_login(s: Session, text: str) -> None:
     if login is None:
         refuse("Too many login attempts, try again later")
         return
-    if account is None:
-        limiter.finish(login, False, s.core.clock())
-        refuse("Bad account or password")
-        return
 
     def done(ok: bool | None) -> None:
         limiter.finish(login, bool(ok), s.core.clock())
         if s.closed or s.registered:
             return
-        if not ok or accounts.get(account.name) is not account:
+        if not ok or account is None or accounts.get(account.name) is not account:
             refuse("Bad account or password")
             return
         s.device = device
         login_session(s, account.name)
 
-    job = lambda: accounts.check_password(account, password)  # noqa: E731
-    if not s.core.offload([s], job, done, Work.VERIFY):
+    if not s.core.offload([s], accounts.check_job(account, password), done, Work.VERIFY):
         limiter.cancel(login)
         refuse("Too many password checks from your address, try again")
 
@@ -203,16 +198,13 @@ def _plain(s: Session, state: SaslState, raw: bytes) -> None:
     if login is None:
         _fail(s, state, TOO_MANY)
         return
-    if account is None:
-        _fail(s, state)  # counted like a wrong password
-        return
     attempt = state.attempt
 
     def done(ok: bool | None) -> None:
         limiter.finish(login, bool(ok), s.core.clock())
         if s.closed or state.attempt != attempt:
             return  # aborted, or the connection is gone
-        if not ok:
+        if not ok or account is None:
             _fail(s, state)
             return
         if accounts.get(account.name) is not account:
@@ -222,8 +214,7 @@ def _plain(s: Session, state: SaslState, raw: bytes) -> None:
             s.device = device
         _succeed(s, state, account)
 
-    job = lambda: accounts.check_password(account, password)  # noqa: E731
-    if not s.core.offload([s], job, done, Work.VERIFY):
+    if not s.core.offload([s], accounts.check_job(account, password), done, Work.VERIFY):
         limiter.cancel(login)
         _fail(s, state, BUSY)
 
