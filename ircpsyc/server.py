@@ -323,6 +323,9 @@ class Server:
         # Always-on persons come back into the channels ChanServ just recreated.
         install_always_on(self.core, self.store)
         self.core.offload = self.offload
+        # The dummy hash that unknown account names are checked against, made now in a
+        # hashing thread: the first unknown name then costs what later ones cost.
+        self.offload([], functools.partial(accounts.check_unknown, ""), lambda _: None)
         self._install_resolver()
         loop = asyncio.get_running_loop()
         self._durable_echoes(loop, self.store)

@@ -25,6 +25,8 @@ from ircpsyc.services.accounts import (
     scram_client_proof,
     scram_credentials,
 )
+from ircpsyc.services.nickserv import BUSY as NS_BUSY
+from ircpsyc.services.nickserv import TOO_MANY as NS_TOO_MANY
 from ircpsyc.store import Store
 
 FP = "ab" * 32
@@ -424,6 +426,54 @@ def test_identify_forms_and_failures(world: ServicesWorld) -> None:
     assert notices(world.client("carol").send("NS IDENTIFY whatever")) == [
         "Invalid account credentials."
     ]
+
+
+def test_identify_of_an_unknown_name_costs_what_a_wrong_password_costs(
+    world: ServicesWorld,
+) -> None:
+    """An account that does not exist is answered like a wrong password, and no sooner:
+    its check goes through the same hashing queue (held until the queue runs, refused
+    as BUSY when the address has its share queued, counted by the limits) and verifies
+    against a dummy argon2 hash made once."""
+    world.registered("alice", "pw-alice").send("QUIT")
+    verified: list[str] = []
+    hashed: list[str] = []
+
+    def verify(hash: str, password: str) -> bool:
+        verified.append(hash)
+        return fast_verify(hash, password)
+
+    def make_hash(password: str) -> str:
+        hashed.append(password)
+        return fast_hash(password)
+
+    world.accounts._verify, world.accounts._hash = verify, make_hash
+    deferred = Deferred()
+    world.nickserv.offload = deferred
+    bob = world.client("bob", ip="10.0.0.1")
+    assert bob.send("NS IDENTIFY alice wrong") == []  # waits for its check
+    assert bob.send("NS IDENTIFY nosuch wrong") == []  # waits the same
+    assert deferred.run() == 2
+    wrong, unknown = [m.format() for m in bob.take()]
+    assert wrong == ":NickServ!NickServ@services.int NOTICE bob :Invalid account credentials."
+    assert unknown == wrong
+    assert len(verified) == 2 and len(hashed) == 1  # the dummy hash, made on first use
+    bob.send("NS IDENTIFY other wrong-again")
+    assert deferred.run() == 1
+    assert len(verified) == 3 and len(hashed) == 1 and verified[2] == verified[1]
+    # The address's share of the queue is used up: the same refusal for both.
+    world.nickserv.offload = lambda *args: False
+    busy = [":NickServ!NickServ@services.int NOTICE bob :" + NS_BUSY]
+    assert [m.format() for m in bob.send("NS IDENTIFY alice wrong")] == busy
+    assert [m.format() for m in bob.send("NS IDENTIFY nosuch wrong")] == busy
+    # Counted by the limits alike: two more make five failures from the address.
+    world.nickserv.offload = deferred
+    bob.send("NS IDENTIFY nosuch wrong")
+    bob.send("NS IDENTIFY alice wrong")
+    assert deferred.run() == 2
+    bob.take()
+    assert notices(bob.send("NS IDENTIFY nosuch wrong")) == [NS_TOO_MANY]
+    assert deferred.jobs == []
 
 
 def test_logout(world: ServicesWorld) -> None:

@@ -511,6 +511,34 @@ def test_op_deop_voice_devoice(world: CSWorld) -> None:
     assert modes(bob.send("CS OP #room")) == []
 
 
+def test_status_that_is_already_so_is_said_and_sets_no_mode(world: CSWorld) -> None:
+    """OP/VOICE of somebody who already has it, DEOP/DEVOICE of somebody who has not:
+    a NOTICE from ChanServ says so, and no MODE goes to anybody."""
+    alice = founded(world)
+    bob = world.client("bob")
+    bob.send("JOIN #room")
+    alice.send("CS VOICE #room bob")
+    bob.clear()
+    said = {
+        "CS OP #room": "alice is already an operator on #room.",
+        "CS OP #room alice": "alice is already an operator on #room.",
+        "CS VOICE #room bob": "bob is already voiced on #room.",
+        "CS DEOP #room bob": "bob is not an operator on #room.",
+        "CS DEVOICE #room alice": "alice is not voiced on #room.",
+    }
+    for command, text in said.items():
+        out = alice.send(command)
+        assert [m.format() for m in out] == [
+            f":ChanServ!ChanServ@services.int NOTICE alice :{text}"
+        ], command
+    assert bob.take() == []
+    out = bob.send("CS DEVOICE #room")  # one's own: anybody may, and it is done
+    assert [m.format() for m in out] == [":ChanServ!ChanServ@services.int MODE #room -v bob"]
+    assert [m.format() for m in bob.send("CS DEVOICE #room")] == [
+        ":ChanServ!ChanServ@services.int NOTICE bob :bob is not voiced on #room."
+    ]
+
+
 def test_kick_through_chanserv(world: CSWorld) -> None:
     alice = founded(world)
     bob = world.registered("bob")

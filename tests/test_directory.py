@@ -121,6 +121,30 @@ def test_mode_of_a_channel_without_local_members() -> None:
     assert numerics(sim.lines(carol), "403") == [["#nosuch", "No such channel"]]
 
 
+def test_names_of_several_channels_asks_each_home_and_keeps_the_order() -> None:
+    """NAMES of channels homed elsewhere and here in one line: the homes are asked, and
+    each channel gets its 353 and its own 366, in the order asked."""
+    sim = line3()
+    alice = sim[A].client("alice")
+    sim.do(alice, "JOIN #x", "JOIN #hidden", "MODE #hidden +s", "JOIN #big")
+    sim.tick(1.0)
+    carol = sim[C].client("carol")
+    sim.do(carol, "JOIN #here")
+    sim.lines(carol)
+    sim.do(carol, "NAMES #x,#here,#hidden,#nosuch,#big")
+    sim.run()
+    assert [m.format() for m in sim.lines(carol)] == [
+        f":{C} 353 carol = #x @alice",
+        f":{C} 366 carol #x :End of /NAMES list",
+        f":{C} 353 carol = #here @carol",
+        f":{C} 366 carol #here :End of /NAMES list",
+        f":{C} 366 carol #hidden :End of /NAMES list",
+        f":{C} 366 carol #nosuch :End of /NAMES list",
+        f":{C} 353 carol = #big @alice",
+        f":{C} 366 carol #big :End of /NAMES list",
+    ]
+
+
 def test_names_of_a_channel_whose_home_is_gone_ends_empty() -> None:
     sim = line3()
     alice = sim[A].client("alice")

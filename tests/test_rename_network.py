@@ -3,10 +3,16 @@ the channel stays on its home, and a replica that missed the rename catches up."
 
 from __future__ import annotations
 
+import dataclasses
+
+from helpers import make_config
 from netsim import Sim
 from test_replica import LINE, NAMES, homed, join_all, line3, names, view_of
 
+from ircpsyc.config import Config
+
 CAP = "draft/channel-rename"
+OPER_PASSWORD = "oper-pass-word"
 
 
 def test_rename_reaches_every_server_and_keeps_the_home() -> None:
@@ -68,3 +74,42 @@ def test_a_replica_that_missed_the_rename_catches_up() -> None:
     assert sim.texts(carol) == ["after"]
     sim.do(carol, f"PRIVMSG {new} :back")
     assert sim.texts(alice) == ["back"]
+
+
+class OperSim(Sim):
+    """`line3`'s network, where each server has the operator `root`."""
+
+    def config(self, name: str) -> Config:
+        opers = make_config(opers=[("root", OPER_PASSWORD, "*@*")]).opers
+        return dataclasses.replace(super().config(name), opers=opers)
+
+
+def test_an_operator_elsewhere_renames_a_channel_it_is_not_in() -> None:
+    """An operator on c renames a channel homed on a with no member on c: the home
+    tells it the rename was done (a NOTICE, as it has no such channel to RENAME), and
+    a refusal of the home reaches it as FAIL."""
+    sim = OperSim(NAMES, LINE)
+    sim.link_all()
+    old = homed(sim, "a.test", "#old")
+    new = homed(sim, "b.test", "#new")
+    alice = sim["a.test"].client("alice", [CAP])
+    sim.do(alice, f"JOIN {old}")
+    sim.settle()
+    root = sim["c.test"].client("root", [CAP])
+    sim.do(root, f"OPER root {OPER_PASSWORD}")
+    sim.settle()
+    sim.lines(root)
+    sim.lines(alice)
+    sim.do(root, f"RENAME {old} {new} :tidy")
+    sim.settle()
+    assert [m.format() for m in sim.lines(root)] == [
+        f":c.test NOTICE root :Channel {old} renamed to {new}"
+    ]
+    assert [(m.command, m.params) for m in sim.lines(alice) if m.command == "RENAME"] == [
+        ("RENAME", [old, new, "tidy"])
+    ]
+    sim.do(root, f"RENAME {new} {new}")
+    sim.settle()
+    assert [m.format() for m in sim.lines(root)] == [
+        f":c.test FAIL RENAME CANNOT_RENAME {new} {new} :That is not a new channel name"
+    ]

@@ -7,10 +7,11 @@ import dataclasses
 from collections.abc import Iterator
 
 import pytest
-from account_helpers import Deferred, ServicesWorld, plain
+from account_helpers import Deferred, ServicesWorld, fast_verify, plain
 from helpers import FakeClient, World, cmds, only
 from irctokens.line import Line
 
+from ircpsyc.ircd.sasl_state import BUSY
 from ircpsyc.services.accounts import scram_client_proof
 
 FP = "0f" * 32
@@ -73,8 +74,29 @@ def test_no_sasl_without_the_account_service() -> None:
 
 def test_authenticate_without_the_cap_fails(world: ServicesWorld) -> None:
     fake = world.connect()
-    assert only(fake.send("AUTHENTICATE PLAIN"), "904")
+    assert [m.format() for m in fake.send("AUTHENTICATE PLAIN")] == [
+        ":irc.localhost 904 * :SASL authentication failed: request the sasl capability first"
+        " (CAP REQ :sasl)"
+    ]
     finish_registration(fake)
+
+
+def test_authenticate_after_registration_without_the_cap(world: ServicesWorld) -> None:
+    """After registration, without the sasl capability (sasl-3.1 needs it; sasl-3.2's
+    reauthentication is for those who have it): logged in already is 907, as Ergo
+    answers; not logged in, a 904 that says what is missing."""
+    fake = world.client("foo")
+    assert [m.format() for m in fake.send("AUTHENTICATE PLAIN")] == [
+        ":irc.localhost 904 foo :SASL authentication failed: request the sasl capability"
+        " first (CAP REQ :sasl)"
+    ]
+    fake.send("PRIVMSG NickServ :IDENTIFY jilles sesame")
+    assert fake.client is not None and fake.client.account == "jilles"
+    for text in ("PLAIN", "*", plain("jilles", "sesame")):
+        assert [m.format() for m in fake.send(f"AUTHENTICATE {text}")] == [
+            ":irc.localhost 907 foo :You are already logged in as jilles"
+        ]
+    assert fake.client.account == "jilles"
 
 
 # -- PLAIN
@@ -403,6 +425,56 @@ def test_a_full_hashing_queue_refuses_plain_without_counting(world: ServicesWorl
         out = fake.send("AUTHENTICATE " + plain("jilles", "sesame"))
         assert codes(out) == ["904"] and "password checks" in out[0].params[-1]
     assert not world.accounts.limiter._ips  # refused before any check: nothing counted
+
+
+def test_plain_and_pass_for_an_unknown_account_cost_what_a_wrong_password_costs(
+    world: ServicesWorld,
+) -> None:
+    """SASL PLAIN (and PASS account:password) naming an account that does not exist:
+    the same answer as a wrong password, and no sooner, for its check goes through the
+    same hashing queue (and verifies against a dummy argon2 hash)."""
+    verified: list[str] = []
+
+    def verify(hash: str, password: str) -> bool:
+        verified.append(hash)
+        return fast_verify(hash, password)
+
+    world.accounts._verify = verify
+    deferred = Deferred()
+    world.core.offload = deferred
+    answers = []
+    for name in ("jilles", "nosuch"):
+        start(fake := sasl_client(world, ip="10.1.1.1"))
+        assert fake.send("AUTHENTICATE " + plain(name, "millet")) == []  # being checked
+        assert deferred.run() == 1
+        answers.append([m.format() for m in fake.take()])
+    assert answers == [[":irc.localhost 904 * :SASL authentication failed"]] * 2
+    assert len(verified) == 2 and verified[0] != verified[1]  # the dummy hash, not jilles'
+    # The address's share of the queue used up: BUSY for both, and nothing counted.
+    world.core.offload = lambda *args: False
+    for name in ("jilles", "nosuch"):
+        start(fake := sasl_client(world, ip="10.2.2.2"))
+        out = fake.send("AUTHENTICATE " + plain(name, "millet"))
+        assert [m.format() for m in out] == [f":irc.localhost 904 * :{BUSY}"]
+    # PASS: the same wait and the same refusal.
+    world.core.offload = deferred
+    refusals = []
+    for name in ("jilles", "nosuch"):
+        fake = world.connect("10.3.3.3")
+        assert fake.send(f"PASS {name}:millet") == []  # being checked
+        assert deferred.run() == 1
+        refusals.append([m.format() for m in fake.take()])
+    assert (
+        refusals
+        == [
+            [
+                ":irc.localhost 464 * :Password incorrect",
+                "ERROR :Closing Link: 10.3.3.3 (Bad account or password)",
+            ]
+        ]
+        * 2
+    )
+    assert len(verified) == 4
 
 
 def test_a_slow_check_that_returns_after_an_abort_is_ignored(world: ServicesWorld) -> None:

@@ -1278,6 +1278,9 @@ class Place(StateHolder):
             observer.place_renamed(self, old_name, old_uniform)
         # Under the old uniform: every replica finds itself by it, then takes the new.
         self.cast(event, context=old_uniform)
+        if actor is None and authority == "override":  # not a member: the cast misses it
+            renamed: dict[str, Value] = {V.NICK_PLACE: old_name, V.NICK_PLACE_NEW: self.name}
+            self._reply(packet, V.ECHO_PLACE_RENAME, renamed)
 
     def _good_name(self, name: str) -> bool:
         """A channel name IRC can show (a peer outside the network may ask too)."""

@@ -506,6 +506,13 @@ class Client(Person):
                 _knock_text(packet.get(V.REASON)),
             )
 
+    def _on_rename_echo(self, packet: Packet) -> None:
+        """An operator renamed a channel it is not in: no RENAME reaches it (it has no
+        such channel to rename), so the server says it was done."""
+        old, new = packet.get(V.NICK_PLACE), packet.get(V.NICK_PLACE_NEW)
+        for session in self.sessions:
+            session.note(f"Channel {old} renamed to {new}")
+
     def _on_knock_echo(self, packet: Packet) -> None:
         for session in self.sessions:
             session.numeric(
@@ -876,6 +883,7 @@ _DISPATCH = Dispatch(
         V.NOTICE_PRIVATE_REDACT: Client._on_redact_private,
         V.NOTICE_PLACE_KNOCK: Client._on_knock,
         V.ECHO_PLACE_KNOCK: Client._on_knock_echo,
+        V.ECHO_PLACE_RENAME: Client._on_rename_echo,
         V.STATUS_PLACE_LIST: Client._on_list,
         V.ERROR: Client._on_error,
         V.NOTICE_ACCOUNT: Client._on_services,

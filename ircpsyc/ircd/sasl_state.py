@@ -15,6 +15,8 @@ CHUNK = 400  # bytes of base64 per AUTHENTICATE line
 MAX_RESPONSE = 8192  # bytes of base64 in one whole response
 TOO_MANY = "SASL authentication failed: too many attempts, try again later"
 BUSY = "SASL authentication failed: too many password checks from your address, try again"
+NO_ACCOUNTS = "SASL authentication failed: this server has no accounts"
+NO_CAP = "SASL authentication failed: request the sasl capability first (CAP REQ :sasl)"
 
 
 class SaslState:

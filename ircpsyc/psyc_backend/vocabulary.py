@@ -97,6 +97,7 @@ ECHO_PLACE_ENTER = "_echo_place_enter"  # psyced: you are in; carries the member
 ECHO_PLACE_LEAVE_INVALID = "_echo_place_leave_invalid"  # psyced: you were not in (it restarted)
 ECHO_PLACE_INVITE = "_echo_place_invite"  # your invitation was sent (341 RPL_INVITING)
 ECHO_PLACE_KNOCK = "_echo_place_knock"  # your knock was delivered (711 RPL_KNOCKDLVR)
+ECHO_PLACE_RENAME = "_echo_place_rename"  # renamed, to an asker who is not in (RENAME by an oper)
 STATUS_PLACE_LIST = "_status_place_list"  # a list mode's entries (+b/+e/+I lists)
 
 # -- Place: what members see (casts) -----------------------------------------

@@ -33,10 +33,12 @@ import re
 import secrets
 import sqlite3
 import stringprep
+import threading
 import unicodedata
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlite_utils
@@ -453,6 +455,8 @@ class Accounts:
         # (network merges): whoever was logged in to the old one must log out.
         self.replaced: list[Callable[[Account], None]] = []
         self._secret = secrets.token_bytes(32)  # fake SCRAM salts for unknown names
+        self._dummy_hash = ""  # what unknown names are checked against (check_unknown)
+        self._dummy_lock = threading.Lock()  # checks run in the hashing threads
         self.load()
 
     def load(self) -> None:
@@ -528,6 +532,25 @@ class Accounts:
 
     def check_password(self, account: Account, password: str) -> bool:
         return bool(password) and self._verify(account.password_hash, password)
+
+    def check_unknown(self, password: str) -> bool:
+        """`check_password` for a name with no account: the same argon2 verification,
+        against a fixed hash of a random password (made once, on first use), so an
+        unknown name is answered no sooner than a wrong password for a real one and
+        tells nothing of which names exist.  Always False."""
+        with self._dummy_lock:
+            if not self._dummy_hash:
+                self._dummy_hash = self._hash(secrets.token_urlsafe(24))
+        if password:
+            self._verify(self._dummy_hash, password)
+        return False
+
+    def check_job(self, account: Account | None, password: str) -> Callable[[], bool]:
+        """The slow check of a login, to offload; for a name with no account (None),
+        `check_unknown`: the same work and the same False as a wrong password."""
+        if account is None:
+            return partial(self.check_unknown, password)
+        return partial(self.check_password, account, password)
 
     # -- registration
 

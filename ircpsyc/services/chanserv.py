@@ -88,6 +88,7 @@ REALNAME = "Channel registration services"
 
 MODES_PER_REQUEST = 4  # as many changes as one MODE line carries (MODES=4)
 LOCKABLE = "".join(c for c in M.FLAG_MODES if c != "r") + "klf"
+STATUS_NAMES = {"o": "an operator", "v": "voiced"}  # OP/VOICE: "bob is already voiced"
 
 
 def service_uniform(host: str) -> str:
@@ -823,8 +824,12 @@ class ChanServ(Service, PlaceObserver):
             if not own and not adding and not outranks(have, self._target_level(reg, member)):
                 self.notice(request, f"You may not do that to {member.nick}.")
                 return
-        if (letter in member.modes) != adding:
-            self.set_modes(place, [M.ModeChange(adding, letter, member.nick)])
+        if (letter in member.modes) == adding:  # nothing to change: say so, set no MODE
+            status = STATUS_NAMES[letter]
+            state = "already" if adding else "not"
+            self.notice(request, f"{member.nick} is {state} {status} on {place.name}.")
+            return
+        self.set_modes(place, [M.ModeChange(adding, letter, member.nick)])
 
     def cmd_op(self, request: Request) -> None:
         self._status(request, "o", True)

@@ -348,22 +348,27 @@ class NickServ(Service):
     def _with_password(
         self,
         request: Request,
-        account: Account,
+        account: Account | None,
         password: str,
         then: Callable[[], None],
         failure: str = "Invalid account credentials.",
+        name: str = "",
     ) -> None:
-        """Check `password` for `account` (rate limited, off the loop), then call `then`."""
+        """Check `password` for `account` (rate limited, off the loop), then call `then`.
+        No account (`name` has none): the same count, the same slow check (against a
+        dummy hash) and the same failure, so unknown names tell nothing apart, not
+        even by how long the answer takes."""
         limiter = self.accounts.limiter
-        certified = bool(request.certfp) and request.certfp in account.certs
-        attempt = limiter.begin(account.name, request.ip, self.clock(), certified)
+        certified = account is not None and bool(request.certfp) and request.certfp in account.certs
+        who = account.name if account is not None else name
+        attempt = limiter.begin(who, request.ip, self.clock(), certified)
         if attempt is None:
             self.notice(request, TOO_MANY)
             return
 
         def done(ok: bool | None) -> None:
             limiter.finish(attempt, bool(ok), self.clock())
-            if not ok:
+            if not ok or account is None:
                 self.notice(request, failure)
                 return
             if self.accounts.get(account.name) is not account:
@@ -371,8 +376,7 @@ class NickServ(Service):
                 return
             then()
 
-        job = lambda: self.accounts.check_password(account, password)  # noqa: E731
-        if not self._run(request, job, done, Work.VERIFY):
+        if not self._run(request, self.accounts.check_job(account, password), done, Work.VERIFY):
             limiter.cancel(attempt)
 
     def cmd_identify(self, request: Request) -> None:
@@ -382,11 +386,7 @@ class NickServ(Service):
             name, password = request.nick, request.args[0]
         account = self.accounts.get(name)
         if account is None:
-            # Counted like a wrong password, so unknown names tell nothing apart.
-            if self.accounts.limiter.begin(name, request.ip, self.clock()) is None:
-                self.notice(request, TOO_MANY)
-            else:
-                self.notice(request, "Invalid account credentials.")
+            self._with_password(request, None, password, lambda: None, name=name)
             return
         if request.account and casefold(request.account) == account.folded:
             self.notice(request, f"You are already logged in as {account.name}.")

@@ -128,12 +128,25 @@ async def test_an_operator_renames_a_channel_it_is_not_in(shared_server: ServerP
     oper = await connect_registered(port, unique("oper"), caps=CAPS)
     await oper.send(f"OPER {OPER_NAME} :{OPER_PASSWORD}")
     await oper.expect("381")
+    await oper.sync()  # the oper-up lines (MODE +o) are read
     await oper.send(f"RENAME {old} {new} :by the staff")
     notice = await alice.expect("NOTICE", where=lambda m: "override" in m.params[-1])
     assert f"RENAME {old} {new}" in notice.params[-1]
     rename = await alice.expect("RENAME")
     assert rename.params == [old, new, "by the staff"]
     assert (rename.source or "").startswith(oper.nick + "!")
+    # The operator, not in the channel, is told it was done (no RENAME: it has no such
+    # channel), and a refusal by the channel reaches it too.
+    done = await oper.sync()
+    assert [m.format() for m in done] == [
+        f":{shared_server.name} NOTICE {oper.nick} :Channel {old} renamed to {new}"
+    ]
+    await oper.send(f"RENAME {new} {new}")
+    fail = await oper.sync()
+    assert [m.format() for m in fail] == [
+        f":{shared_server.name} FAIL RENAME CANNOT_RENAME {new} {new} :That is not a new channel"
+        " name"
+    ]
 
 
 @aio

@@ -11,6 +11,8 @@ network's directory (ircpsyc.channels.directory) and NAMES asks the home.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from irctokens.line import Line
 
 from ircpsyc.channels import modes as M
@@ -169,52 +171,83 @@ def _remote_topic(s: Session, client: Client, summary: Summary, msg: Line) -> No
 
 
 # NAMES [<channel>{,<channel>}]
+NAMES_REMOTE_MAX = 8  # homes one NAMES line may ask (the others' channels: just their 366)
+
+MemberRows = list[tuple[str, str, str, str]]
+
+
 @command("NAMES")
 def handle_names(s: Session, msg: Line) -> None:
+    """Each channel asked for gets its RPL_NAMREPLY lines and its own RPL_ENDOFNAMES
+    (as InspIRCd answers a list); a public channel without members here is listed by
+    its home, and the whole answer waits for those homes so it keeps the asked order."""
     client = me(s)
     if not msg.params:
         s.numeric(N.RPL_ENDOFNAMES, "*", "End of /NAMES list")
         return
-    names = [n for n in msg.params[0].split(",") if n]
+    seen: set[str] = set()
+    names = []
+    for name in msg.params[0].split(","):
+        if name and casefold(name) not in seen:
+            seen.add(casefold(name))
+            names.append(name)
     if not names:
         s.numeric(N.RPL_ENDOFNAMES, msg.params[0] or "*", "End of /NAMES list")
         return
-    several = len(names) > 1
-    if not several:
-        summary = _view_or_summary(s, names[0])
-        if isinstance(summary, Summary) and not summary.secret:
-            _remote_names(s, summary)  # homed elsewhere, nobody here: ask its home
-            return
+    # What each name shows: a view here, a summary to ask its home about, or nothing.
+    shown: list[tuple[str, PlaceView | Summary | None]] = []
+    remote: list[Summary] = []
     for name in names:
-        view = s.core.places.get(name)
-        if view is None or (view.secret and view.folded not in client.channels):
-            if not several:
+        found = _view_or_summary(s, name)
+        if isinstance(found, Summary):
+            if found.secret or len(remote) >= NAMES_REMOTE_MAX:
+                found = None
+            else:
+                remote.append(found)
+        elif found is not None and found.secret and found.folded not in client.channels:
+            found = None
+        shown.append((name, found))
+    rows: dict[str, MemberRows | None] = {}
+
+    def reply() -> None:
+        for name, found in shown:
+            if found is None:
                 s.numeric(N.RPL_ENDOFNAMES, name, "End of /NAMES list")
-        else:
-            send_names(s, view, end=not several)
-    if several:  # one end for the whole list, as modern.ircdocs.horse shows
-        s.numeric(N.RPL_ENDOFNAMES, msg.params[0], "End of /NAMES list")
+            elif isinstance(found, Summary):
+                members = []
+                for nick, modes, user, host in rows.get(found.folded) or []:
+                    member = Member("", client, nick, user, host, "", "", 0.0)  # only shown
+                    member.modes = modes
+                    members.append(member)
+                send_member_names(s, found.name, found.flags, members, False)
+            else:
+                send_names(s, found)
 
-
-def _remote_names(s: Session, summary: Summary) -> None:
-    """NAMES of a public channel without members here: its home lists them (RFC 2812:
-    visible members only), and an unreachable home leaves the list empty."""
-    directory = s.core.net.directory
+    if not remote:
+        reply()
+        return
+    # Homed elsewhere, nobody here: ask the homes (RFC 2812: visible members only);
+    # an unreachable home leaves its list empty.
     answer = s.later()
+    directory = s.core.net.directory
+    waiting = len(remote)
 
-    def done(rows: list[tuple[str, str, str, str]] | None) -> None:
-        def reply() -> None:
-            members = []
-            for nick, modes, user, host in rows or []:
-                member = Member("", me(s), nick, user, host, "", "", 0.0)  # only shown
-                member.modes = modes
-                members.append(member)
-            send_member_names(s, summary.name, summary.flags, members, False)
+    def asked(summary: Summary) -> Callable[[MemberRows | None], None]:
+        def done(found: MemberRows | None) -> None:
+            nonlocal waiting
+            if summary.folded in rows:
+                return  # answered once already
+            rows[summary.folded] = found
+            waiting -= 1
+            if not waiting:
+                answer(reply)
 
-        answer(reply)
+        return done
 
-    if not directory.members(summary.name, done):
-        done(None)
+    for summary in remote:
+        done = asked(summary)
+        if not directory.members(summary.name, done):
+            done(None)
 
 
 # LIST [<channel>{,<channel>}|<mask>] [<elist conditions>]

@@ -24,7 +24,16 @@ from irctokens.line import Line
 from ircpsyc.ircd import caps as C
 from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.core import command
-from ircpsyc.ircd.sasl_state import BUSY, CHUNK, MAX_RESPONSE, MECHANISMS, TOO_MANY, SaslState
+from ircpsyc.ircd.sasl_state import (
+    BUSY,
+    CHUNK,
+    MAX_RESPONSE,
+    MECHANISMS,
+    NO_ACCOUNTS,
+    NO_CAP,
+    TOO_MANY,
+    SaslState,
+)
 from ircpsyc.ircd.service_users import login_session
 from ircpsyc.ircd.session import Session
 from ircpsyc.psyc_backend.uniform import casefold
@@ -56,8 +65,17 @@ def _succeed(s: Session, state: SaslState, account: Account) -> None:
 @command("AUTHENTICATE", min_params=1, pre_registration=True)
 def handle_authenticate(s: Session, msg: Line) -> None:
     param = msg.params[0]
-    if s.core.accounts is None or C.SASL not in s.caps:
-        s.numeric(N.ERR_SASLFAIL, "SASL authentication failed: sasl is not enabled")
+    if s.core.accounts is None:
+        s.numeric(N.ERR_SASLFAIL, NO_ACCOUNTS)
+        return
+    if C.SASL not in s.caps:
+        # sasl-3.1: AUTHENTICATE needs the capability; reauthentication (sasl-3.2) is
+        # for clients that have it.  Logged in already: 907, as Ergo answers.
+        account = s.client.account if s.client is not None else s.account
+        if account:
+            s.numeric(N.ERR_SASLALREADY, f"You are already logged in as {account}")
+        else:
+            s.numeric(N.ERR_SASLFAIL, NO_CAP)
         return
     state = s.sasl
     if state is None:
@@ -140,23 +158,18 @@ def pass_login(s: Session, text: str) -> None:
     if login is None:
         refuse("Too many login attempts, try again later")
         return
-    if account is None:
-        limiter.finish(login, False, s.core.clock())
-        refuse("Bad account or password")
-        return
 
     def done(ok: bool | None) -> None:
         limiter.finish(login, bool(ok), s.core.clock())
         if s.closed or s.registered:
             return
-        if not ok or accounts.get(account.name) is not account:
+        if not ok or account is None or accounts.get(account.name) is not account:
             refuse("Bad account or password")
             return
         s.device = device
         login_session(s, account.name)
 
-    job = lambda: accounts.check_password(account, password)  # noqa: E731
-    if not s.core.offload([s], job, done, Work.VERIFY):
+    if not s.core.offload([s], accounts.check_job(account, password), done, Work.VERIFY):
         limiter.cancel(login)
         refuse("Too many password checks from your address, try again")
 
@@ -185,16 +198,13 @@ def _plain(s: Session, state: SaslState, raw: bytes) -> None:
     if login is None:
         _fail(s, state, TOO_MANY)
         return
-    if account is None:
-        _fail(s, state)  # counted like a wrong password
-        return
     attempt = state.attempt
 
     def done(ok: bool | None) -> None:
         limiter.finish(login, bool(ok), s.core.clock())
         if s.closed or state.attempt != attempt:
             return  # aborted, or the connection is gone
-        if not ok:
+        if not ok or account is None:
             _fail(s, state)
             return
         if accounts.get(account.name) is not account:
@@ -204,8 +214,7 @@ def _plain(s: Session, state: SaslState, raw: bytes) -> None:
             s.device = device
         _succeed(s, state, account)
 
-    job = lambda: accounts.check_password(account, password)  # noqa: E731
-    if not s.core.offload([s], job, done, Work.VERIFY):
+    if not s.core.offload([s], accounts.check_job(account, password), done, Work.VERIFY):
         limiter.cancel(login)
         _fail(s, state, BUSY)
 
