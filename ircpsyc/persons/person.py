@@ -279,15 +279,21 @@ class Person:
     # -- talking to places and persons
 
     def request(
-        self, method: str, target: str, vars: dict[str, Value] | None = None, body: str = ""
+        self,
+        method: str,
+        target: str,
+        vars: dict[str, Value] | None = None,
+        body: str = "",
+        tag: str = "",
     ) -> None:
-        """Hand a packet from this person to the router."""
+        """Hand a packet from this person to the router (`tag`: its answer's `_tag_relay`)."""
         out: dict[str, Value] = {V.NICK: self.nick}
         if vars:
             out.update(vars)
-        self.directory.router.send(
-            Packet(method, {V.SOURCE: self.uniform, V.TARGET: target}, out, body)
-        )
+        routing = {V.SOURCE: self.uniform, V.TARGET: target}
+        if tag:
+            routing[V.TAG] = tag
+        self.directory.router.send(Packet(method, routing, out, body))
 
     def enter_vars(self) -> dict[str, Value]:
         out: dict[str, Value] = {
