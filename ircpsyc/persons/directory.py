@@ -58,6 +58,8 @@ class NetworkPersons(Protocol):
 
     def person_offline(self, client: Person) -> None: ...
 
+    def person_changed(self, client: Person) -> None: ...
+
 
 # Ends a person of a front-end with no sessions (KILL of an XMPP user): True when
 # the person was its own.
@@ -156,6 +158,15 @@ class PersonDirectory(Generic[C, L]):
     def mode_changed(self, person: Person, mode: str, on: bool) -> None:
         if mode in COUNTED_MODES and self.clients.get(casefold(person.nick)) is person:
             self.mode_counts[mode] += 1 if on else -1
+        self.changed(person)
+
+    def changed(self, person: Person) -> None:
+        """What the roster shows of `person` and has no hook of its own changed (its
+        modes, host, realname, or its activity by a step): the roster compares it at
+        its next sweep, which visits only such persons."""
+        roster = self.roster
+        if roster is not None:
+            roster.person_changed(person)
 
     # -- coming and going
 
@@ -239,6 +250,7 @@ class PersonDirectory(Generic[C, L]):
         """A gateway user's away changed: the other front-ends show it."""
         for observer in self.observers:
             observer.gateway_away(user)
+        self.changed(user)  # and the roster, to the other servers
 
     def remember(self, person: Person, server: str = "") -> None:
         """A nick that quit or changed (here, or on `server`): for WHOWAS."""
