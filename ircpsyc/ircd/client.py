@@ -20,7 +20,6 @@ from ircpsyc.ircd.lines import add_tag, line, message_line, server_time
 from ircpsyc.ircd.read_markers import send_marker
 from ircpsyc.ircd.replies import send_list_mode, send_names, send_topic
 from ircpsyc.persons.person import Person, PersonObserver, Persons
-from ircpsyc.persons.roster import ACTIVE_STEP
 from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.ids import new_id
 from ircpsyc.psyc_backend.packet import Dispatch, Packet
@@ -102,8 +101,9 @@ class Client(Person):
     def touch(self, command: str, now: float) -> None:
         if command not in _NOT_ACTIVITY:
             # The roster shows activity in steps: it compares a person once a step.
-            if now // ACTIVE_STEP != self.last_active // ACTIVE_STEP:
-                self.directory.changed(self)
+            directory = self.directory
+            if self.last_active < directory.step_start or now >= directory.step_end:
+                directory.activity(self, now)
             self.last_active = now
 
     def has_cap(self, cap: str) -> bool:

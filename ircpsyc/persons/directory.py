@@ -17,7 +17,13 @@ from collections import Counter, deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-from ircpsyc.persons.person import PacketLocation, Person, PersonObserver, WhowasEntry
+from ircpsyc.persons.person import (
+    ACTIVE_STEP,
+    PacketLocation,
+    Person,
+    PersonObserver,
+    WhowasEntry,
+)
 from ircpsyc.psyc_backend.uniform import casefold
 
 if TYPE_CHECKING:
@@ -95,6 +101,9 @@ class PersonDirectory(Generic[C, L]):
         # Persons with packet locations (an XMPP presence of an IRC person): few.
         self.located: dict[Person, tuple[PacketLocation, ...]] = {}
         self.roster: NetworkPersons | None = None  # the other servers' persons, once linked
+        # The step of activity (ACTIVE_STEP) `activity` saw last: see `Persons`.
+        self.step_start = 0.0
+        self.step_end = 0.0
         # casefolded account -> the persons of a session here logged in to it (the first
         # is the one a new connection of the account attaches to: multiclient); tuples,
         # as a list's spare room would cost every always-on person (issue 13)
@@ -167,6 +176,16 @@ class PersonDirectory(Generic[C, L]):
         roster = self.roster
         if roster is not None:
             roster.person_changed(person)
+
+    def activity(self, person: Person, now: float) -> None:
+        """`person` is active at `now` (about to be its `last_active`), and was last
+        active before the current step, or `now` is past the step known: the roster
+        shows a new step of its activity."""
+        if not self.step_start <= now < self.step_end:
+            start = now // ACTIVE_STEP * ACTIVE_STEP
+            self.step_start, self.step_end = start, start + ACTIVE_STEP
+        if person.last_active < self.step_start:
+            self.changed(person)
 
     # -- coming and going
 

@@ -35,7 +35,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from ircpsyc.channels.place import metadata_entries
-from ircpsyc.persons.person import NO_ADDRESS, Person, PersonObserver, mode_set
+from ircpsyc.persons.person import ACTIVE_STEP, NO_ADDRESS, Person, PersonObserver, mode_set
 from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.context import ContextMaster, ContextSlave, ServerContext, counter_of
 from ircpsyc.psyc_backend.network import Network, host_of
@@ -60,7 +60,6 @@ FIELDS += ("signon", "since", "active")  # active: last activity (WHOIS idle), c
 FIELDS += ("ip",)  # stays inside the network: for DLINE <nick>, and auspex opers' WHOIS
 FIELDS += ("metadata",)  # IRCv3 metadata, a JSON object of key -> value
 METADATA_MAX_BYTES = 32_768  # a longer `_metadata` from a peer is ignored
-ACTIVE_STEP = 30  # seconds: idle times are coarse, so the roster is not cast per line
 MAX_PENDING = 1000  # casts of another roster kept while its whole copy is on its way
 # A snapshot: a person per row, as parallel `_list_*` columns.
 SNAPSHOT_COLUMNS: tuple[str, ...] = (V.LIST_MEMBERS, *(f"{V.LIST_PREFIX}{name}" for name in FIELDS))
