@@ -215,6 +215,8 @@ class Linking:
         router.register(info)
         network.listeners.append(info.requests)  # timeouts and lost servers
         core.tickers.append(info.requests.tick)
+        # Commands waiting for a channel homed elsewhere fail when its server is lost.
+        network.listeners.append(core.place_answers.requests)
         core.net = NetFront(
             core,
             network,

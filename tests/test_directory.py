@@ -184,7 +184,9 @@ def test_whois_idle_of_a_remote_person() -> None:
     sim = line3()
     bob = sim[C].client("bob")
     alice = sim[A].client("alice")
-    sim[C].core.clients["bob"].last_active -= 300  # five minutes without a word
+    quiet = sim[C].core.clients["bob"]
+    quiet.last_active -= 300  # five minutes without a word
+    quiet.directory.changed(quiet)  # as every change the roster shows is told
     sim.tick(1.0)
     sim.do(alice, "WHOIS bob")
     idle = int(numerics(sim.lines(alice), "317")[0][1])
@@ -212,7 +214,9 @@ def test_setname_and_chghost_of_remote_members() -> None:
     assert [(m.source, m.params) for m in out if m.command == "SETNAME"] == [
         ("bob!~user@127.0.0.1", ["Robert the Builder"])
     ]
-    sim[C].core.clients["bob"].host = "cloaked.example"
+    moved = sim[C].core.clients["bob"]
+    moved.host = "cloaked.example"
+    moved.directory.changed(moved)  # as every change the roster shows is told
     sim.tick(1.0)
     out = sim.lines(alice)
     assert [(m.source, m.params) for m in out if m.command == "CHGHOST"] == [

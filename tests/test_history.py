@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sqlite3
+import threading
 import time
 import weakref
 from collections.abc import Iterator
@@ -36,6 +37,7 @@ from ircpsyc.services.history import (
     WriteBehind,
     encode_row,
     merge,
+    party_key,
     select,
 )
 from ircpsyc.store import MIGRATIONS, Store
@@ -739,6 +741,40 @@ def test_the_age_sweep_deletes_expired_rows_from_the_store(store: Store) -> None
     bodies = [json.loads(r[0])["b"] for r in store.db.execute("SELECT data FROM history")]
     assert bodies == ["new"]
     assert texts(history(alice, "CHATHISTORY LATEST #h * 10")) == ["new"]
+
+
+def test_the_age_sweep_rewrites_chunks_that_straddle_the_cutoff(store: Store) -> None:
+    """A chunk partly expired loses its expired lines and keeps its id; a whole chunk
+    of old lines written after young ones (lines queued during a split) goes too:
+    the `history` view shows no expired line."""
+    world, alice = alice_in_h(store, max_age_days=1)
+    history_ = world.core.history
+    release = threading.Event()
+    store.write_later(lambda db: release.wait(5))  # one batch: one chunk for #h
+    said = world.clock()
+    alice.send("PRIVMSG #h :old")
+    world.advance(0.5 * 86400)
+    alice.send("PRIVMSG #h :young")
+    release.set()
+    store.flush()
+    ((straddling, count),) = store.db.execute("SELECT id, count FROM history_chunks").fetchall()
+    assert count == 3  # the JOIN, old, young
+    late = Packet(V.MESSAGE_PRIVATE, {}, {V.TIME: str(int(said * 1000)), V.ID: "late"}, "late")
+    history_.log_private(late, party_key("", "bob"), "bob", party_key("", "alice"), "alice")
+    store.flush()
+    world.advance(0.75 * 86400)  # the cutoff is a quarter day after "old": it expired
+    history_._last_age_prune = 0.0  # the next batch sweeps
+    alice.send("PRIVMSG #h :new")
+    store.flush()
+    rows = store.db.execute("SELECT id, target, data FROM history ORDER BY id").fetchall()
+    assert [(r[1], json.loads(r[2])["b"]) for r in rows] == [("#h", "young"), ("#h", "new")]
+    kept = store.db.execute("SELECT id, count FROM history_chunks ORDER BY id").fetchall()
+    assert kept[0] == (straddling, 1) and [c for _, c in kept] == [1, 1]
+    oldest, newest = store.db.execute(
+        "SELECT oldest, newest FROM history_chunks WHERE id = ?", [straddling]
+    ).fetchone()
+    assert oldest == newest == int((said + 0.5 * 86400) * 1000)
+    assert texts(history(alice, "CHATHISTORY LATEST #h * 10")) == ["young", "new"]
 
 
 def test_write_behind_shows_items_until_committed_and_frees_them_after(store: Store) -> None:

@@ -32,7 +32,9 @@ def channel_on_a(sim: Sim) -> tuple[FakeClient, FakeClient]:
     ghost = person(sim, A, "ghost")
     sim.do(alice, "JOIN #x", "AWAY :lunch", "JOIN #hidden", "MODE #hidden +s")
     sim.do(ghost, "MODE ghost +i", "JOIN #x")
-    sim[A].core.clients["alice"].account = "alice"
+    known = sim[A].core.clients["alice"]
+    known.account = "alice"
+    known.directory.changed(known)  # told as a login is (`account_changed`)
     sim.tick(1.0)  # the roster and the directory follow
     return alice, ghost
 
@@ -146,7 +148,9 @@ def test_persons_lost_in_a_netsplit_are_in_whowas() -> None:
 def test_remote_addresses_are_shown_to_auspex_only_and_dline_by_nick() -> None:
     sim = net()
     victim = person(sim, C, "victim", "198.51.100.9")
-    sim[C].core.clients["victim"].host = "dsl-9.example.net"  # a resolved host name
+    resolved = sim[C].core.clients["victim"]
+    resolved.host = "dsl-9.example.net"  # a resolved host name
+    resolved.directory.changed(resolved)  # as every change the roster shows is told
     sim.tick(1.0)
     user = person(sim, A, "user")
     sim.do(user, "WHOIS victim", "WHO victim %ni")

@@ -5,10 +5,12 @@ copy was on its way is applied after it."""
 
 from __future__ import annotations
 
+import pytest
 from netsim import Sim
 from test_operator_service import person
 
-from ircpsyc.persons.roster import FIELDS, SNAPSHOT_COLUMNS
+from ircpsyc.persons.person import Person
+from ircpsyc.persons.roster import ACTIVE_STEP, FIELDS, SNAPSHOT_COLUMNS
 from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.packet import Packet, columns
 
@@ -93,3 +95,42 @@ def test_a_lost_directory_cast_brings_the_whole_copy() -> None:
         "#one",
         "#two",
     ]
+
+
+# -- the sweep of local persons
+
+
+def test_the_roster_sweep_visits_only_the_persons_that_changed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Linked, the sweep each second compares only the persons told changed (modes,
+    host, realname, a step of activity), not every person: idle ones cost it nothing,
+    and what changed still reaches the other server."""
+    sim = net()
+    idle = [person(sim, B, f"idle{i}") for i in range(40)]
+    talker = person(sim, B, "talker")
+    sim.tick(1.0)
+    roster = sim[B].linking.roster
+    visited: list[str] = []
+    update = roster._update
+
+    def counted(client: Person) -> None:
+        visited.append(client.nick)
+        update(client)
+
+    monkeypatch.setattr(roster, "_update", counted)
+    sim.tick(ACTIVE_STEP * 2)  # 60 sweeps of 41 idle persons
+    assert visited == []
+    sim.do(talker, "SETNAME :Tom Talker", "PRIVMSG idle0 :one", "PRIVMSG idle0 :two")
+    sim.do(idle[7], "MODE idle7 +i")
+    sim.tick(1.0)
+    assert visited == ["talker", "idle7"]  # once each, however many changes
+    seen = {p.nick: p for p in sim[A].linking.roster.replicas[B].persons.values()}
+    assert seen["talker"].realname == "Tom Talker" and "i" in seen["idle7"].modes
+    assert sim[B].core.clock() - seen["talker"].last_active < ACTIVE_STEP
+    visited.clear()
+    last = sim[B].core.clients["talker"].last_active
+    assert sim[B].core.clock() // ACTIVE_STEP == last // ACTIVE_STEP
+    sim.do(talker, "PRIVMSG idle0 :three")  # the same step of activity: nothing to send
+    sim.tick(ACTIVE_STEP)
+    assert visited == []

@@ -100,6 +100,10 @@ class Client(Person):
 
     def touch(self, command: str, now: float) -> None:
         if command not in _NOT_ACTIVITY:
+            # The roster shows activity in steps: it compares a person once a step.
+            directory = self.directory
+            if self.last_active < directory.step_start or now >= directory.step_end:
+                directory.activity(self, now)
             self.last_active = now
 
     def has_cap(self, cap: str) -> bool:
@@ -374,15 +378,32 @@ class Client(Person):
         if packet.routing.get(V.SOURCE_RELAY) != self.uniform:
             meta.tell_change(server, self.sessions, target, changes)
             return
+        # Our change: the answer of the session that asked, when it waits for it (the
+        # channel is homed elsewhere: ircpsyc.ircd.place_answers).
+        answers = self.core.place_answers
+        waiting = answers.cast(self.uniform, target) if answers.waiting else None
+        clear = packet.get(V.FLAG_CLEAR) == "1"
         for session in self.sessions:
             if not meta.enabled(session.caps):
                 continue
-            lines = [meta.key_value(server, session.nick, target, k, v) for k, v in changes.items()]
-            if packet.get(V.FLAG_CLEAR) == "1":
-                self.core.send_metadata(session, target, lines)
+
+            def reply(session: Session = session) -> None:
+                lines = [
+                    meta.key_value(server, session.nick, target, k, v) for k, v in changes.items()
+                ]
+                if clear:
+                    self.core.send_metadata(session, target, lines)
+                else:
+                    for data in lines:
+                        session.send(data)
+
+            if waiting is not None and waiting.session is session:
+                waiting.answer(reply)
+                waiting = None
             else:
-                for data in lines:
-                    session.send(data)
+                reply()
+        if waiting is not None:  # its session has no metadata cap, or is gone
+            waiting.answer(_nothing)
 
     def _on_leave(self, packet: Packet) -> None:
         if packet.routing.get(V.SOURCE_RELAY) == self.uniform:
@@ -485,6 +506,13 @@ class Client(Person):
             send_list_mode(session, place, packet.get(V.MODE))
 
     def _on_error(self, packet: Packet) -> None:
+        answers = self.core.place_answers
+        if answers.waiting:
+            waiting = answers.error(packet)
+            if waiting is not None:  # the refusal of what a waiting command asked
+                refused = waiting.refused
+                waiting.answer(lambda: refused(packet))
+                return
         for session in self.sessions:
             error_to_numeric(session, packet)
 
@@ -750,6 +778,10 @@ def render_mode(packet: Packet, fmt: int) -> bytes:
         *packet.get_list(V.LIST_PARAMETERS),
         tags=_tags(packet, fmt),
     )
+
+
+def _nothing() -> None:
+    """An answer that sends nothing (a labeled command then gets its empty ACK)."""
 
 
 # -- PSYC errors from places to IRC numerics

@@ -142,6 +142,7 @@ class Cloaks:
         if cloak:
             client.modes = mode_set(client.modes | {MODE})
             client.host = cloak
+            client.directory.changed(client)  # the roster shows modes and host
 
     def welcome(self, session: PersonSession) -> None:
         """In the welcome burst, after 005 (as UnrealIRCd does): a person cloaked at

@@ -27,6 +27,7 @@ from ircpsyc.ircd import metadata as meta
 from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.client import Client, notify_watchers
 from ircpsyc.ircd.lines import line
+from ircpsyc.ircd.place_answers import PlaceAnswers
 from ircpsyc.ircd.read_markers import send_marker
 from ircpsyc.ircd.replies import send_lusers, send_motd, send_names, send_topic
 from ircpsyc.passwords import verify_password
@@ -177,6 +178,10 @@ class IRCServer:
         # front-end, when there are accounts (ircpsyc.ircd.service_users).
         self.service_requests: Callable[[Client, Packet], None] = _ignore_service
         self.tickers: list[Callable[[float], None]] = []
+        # Requests to channels homed elsewhere whose command waits for the answer
+        # (the network tells it of lost servers: ircpsyc.linking).
+        self.place_answers = PlaceAnswers(self.clock, lambda: self.config.network.request_timeout)
+        self.tickers.append(self.place_answers.requests.tick)
         self.extra_caps: dict[str, Callable[[], str]] = {}  # cap -> its CAP LS value
         # Slow work (password hashing) for `sessions`; the server holds their input meanwhile.
         self.offload: Offload = inline_offload

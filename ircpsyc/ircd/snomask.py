@@ -82,6 +82,7 @@ class Snomasks:
         else:
             self.masks.pop(client, None)
             client.modes = mode_set(client.modes - {"s"})
+        client.directory.changed(client)  # the roster shows the modes
 
     def forget(self, client: Person) -> None:
         self.masks.pop(client, None)

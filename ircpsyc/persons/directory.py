@@ -17,7 +17,13 @@ from collections import Counter, deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-from ircpsyc.persons.person import PacketLocation, Person, PersonObserver, WhowasEntry
+from ircpsyc.persons.person import (
+    ACTIVE_STEP,
+    PacketLocation,
+    Person,
+    PersonObserver,
+    WhowasEntry,
+)
 from ircpsyc.psyc_backend.uniform import casefold
 
 if TYPE_CHECKING:
@@ -58,6 +64,8 @@ class NetworkPersons(Protocol):
 
     def person_offline(self, client: Person) -> None: ...
 
+    def person_changed(self, client: Person) -> None: ...
+
 
 # Ends a person of a front-end with no sessions (KILL of an XMPP user): True when
 # the person was its own.
@@ -93,6 +101,9 @@ class PersonDirectory(Generic[C, L]):
         # Persons with packet locations (an XMPP presence of an IRC person): few.
         self.located: dict[Person, tuple[PacketLocation, ...]] = {}
         self.roster: NetworkPersons | None = None  # the other servers' persons, once linked
+        # The step of activity (ACTIVE_STEP) `activity` saw last: see `Persons`.
+        self.step_start = 0.0
+        self.step_end = 0.0
         # casefolded account -> the persons of a session here logged in to it (the first
         # is the one a new connection of the account attaches to: multiclient); tuples,
         # as a list's spare room would cost every always-on person (issue 13)
@@ -156,6 +167,25 @@ class PersonDirectory(Generic[C, L]):
     def mode_changed(self, person: Person, mode: str, on: bool) -> None:
         if mode in COUNTED_MODES and self.clients.get(casefold(person.nick)) is person:
             self.mode_counts[mode] += 1 if on else -1
+        self.changed(person)
+
+    def changed(self, person: Person) -> None:
+        """What the roster shows of `person` and has no hook of its own changed (its
+        modes, host, realname, or its activity by a step): the roster compares it at
+        its next sweep, which visits only such persons."""
+        roster = self.roster
+        if roster is not None:
+            roster.person_changed(person)
+
+    def activity(self, person: Person, now: float) -> None:
+        """`person` is active at `now` (about to be its `last_active`), and was last
+        active before the current step, or `now` is past the step known: the roster
+        shows a new step of its activity."""
+        if not self.step_start <= now < self.step_end:
+            start = now // ACTIVE_STEP * ACTIVE_STEP
+            self.step_start, self.step_end = start, start + ACTIVE_STEP
+        if person.last_active < self.step_start:
+            self.changed(person)
 
     # -- coming and going
 
@@ -239,6 +269,7 @@ class PersonDirectory(Generic[C, L]):
         """A gateway user's away changed: the other front-ends show it."""
         for observer in self.observers:
             observer.gateway_away(user)
+        self.changed(user)  # and the roster, to the other servers
 
     def remember(self, person: Person, server: str = "") -> None:
         """A nick that quit or changed (here, or on `server`): for WHOWAS."""

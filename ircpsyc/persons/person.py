@@ -32,6 +32,9 @@ NO_ADDRESS = "255.255.255.255"
 
 
 NO_MODES: frozenset[str] = frozenset()
+# Seconds: what the roster shows of a person's last activity (WHOIS idle) is coarse,
+# so the network is not told of every line.
+ACTIVE_STEP = 30
 # The distinct user-mode sets in use, shared by the persons that have them (a person
 # kept online with no session must cost little: issue 13).  Bounded, as another
 # server's roster may send any letters.
@@ -127,6 +130,15 @@ class Persons(Protocol):
     def observers(self) -> list[PersonObserver[Any, Any]]: ...
 
     def mode_changed(self, person: Person, mode: str, on: bool) -> None: ...
+
+    def changed(self, person: Person) -> None: ...
+
+    # The step of activity (ACTIVE_STEP) of the latest time `activity` saw: a person
+    # active before it, or a time past it, is `activity`'s (cheap compares per line).
+    step_start: float
+    step_end: float
+
+    def activity(self, person: Person, now: float) -> None: ...
 
     def forget(self, client: Person) -> None: ...
 
@@ -279,15 +291,21 @@ class Person:
     # -- talking to places and persons
 
     def request(
-        self, method: str, target: str, vars: dict[str, Value] | None = None, body: str = ""
+        self,
+        method: str,
+        target: str,
+        vars: dict[str, Value] | None = None,
+        body: str = "",
+        tag: str = "",
     ) -> None:
-        """Hand a packet from this person to the router."""
+        """Hand a packet from this person to the router (`tag`: its answer's `_tag_relay`)."""
         out: dict[str, Value] = {V.NICK: self.nick}
         if vars:
             out.update(vars)
-        self.directory.router.send(
-            Packet(method, {V.SOURCE: self.uniform, V.TARGET: target}, out, body)
-        )
+        routing = {V.SOURCE: self.uniform, V.TARGET: target}
+        if tag:
+            routing[V.TAG] = tag
+        self.directory.router.send(Packet(method, routing, out, body))
 
     def enter_vars(self) -> dict[str, Value]:
         out: dict[str, Value] = {

@@ -35,7 +35,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from ircpsyc.channels.place import metadata_entries
-from ircpsyc.persons.person import NO_ADDRESS, Person, PersonObserver, mode_set
+from ircpsyc.persons.person import ACTIVE_STEP, NO_ADDRESS, Person, PersonObserver, mode_set
 from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.context import ContextMaster, ContextSlave, ServerContext, counter_of
 from ircpsyc.psyc_backend.network import Network, host_of
@@ -60,7 +60,6 @@ FIELDS += ("signon", "since", "active")  # active: last activity (WHOIS idle), c
 FIELDS += ("ip",)  # stays inside the network: for DLINE <nick>, and auspex opers' WHOIS
 FIELDS += ("metadata",)  # IRCv3 metadata, a JSON object of key -> value
 METADATA_MAX_BYTES = 32_768  # a longer `_metadata` from a peer is ignored
-ACTIVE_STEP = 30  # seconds: idle times are coarse, so the roster is not cast per line
 MAX_PENDING = 1000  # casts of another roster kept while its whole copy is on its way
 # A snapshot: a person per row, as parallel `_list_*` columns.
 SNAPSHOT_COLUMNS: tuple[str, ...] = (V.LIST_MEMBERS, *(f"{V.LIST_PREFIX}{name}" for name in FIELDS))
@@ -207,6 +206,10 @@ class Roster(PersonObserver[Person, Any]):
         # person kept online with no session must cost little, issue 13).  Kept while
         # there are servers to send to; alone, a snapshot request records it.
         self.shown: dict[str, int] = {}
+        # Local persons whose fields may differ from what was shown: those told of
+        # by `person_changed` since the last sweep (an ordered set).  Only they are
+        # swept; kept while no server is there to tell, for when one comes back.
+        self.changed: dict[Person, None] = {}
         self.replicas: dict[str, RosterReplica] = {}
         self.collisions = 0
         directory.roster = self
@@ -297,6 +300,7 @@ class Roster(PersonObserver[Person, Any]):
         self._check_local(client)
 
     def person_offline(self, client: Person) -> None:
+        self.changed.pop(client, None)
         key = key_of(client.uniform)
         self.since.pop(key, None)
         self.shown.pop(key, None)
@@ -333,16 +337,25 @@ class Roster(PersonObserver[Person, Any]):
         self.shown[key] = values
         self._cast(V.NOTICE_ROSTER_UPDATE, client.uniform, _vars(fields))
 
+    def person_changed(self, client: Person) -> None:
+        """Its modes, host, realname or activity step changed (`PersonDirectory.changed`):
+        compared at the next sweep (several changes in a second make one cast)."""
+        self.changed[client] = None
+
     def tick(self, now: float) -> None:
-        """Modes, realname and host change without a hook: send what differs."""
-        if not self._servers():
-            # Nobody to tell (a network of one, or every server away): no sweep of every
-            # person each second.  A server that comes asks for a snapshot of what is
-            # current (`request`, which records what `_update` compares with); what
-            # changes after goes out at the sweeps that follow.
+        """Modes, realname, host and activity change without a hook of ours: send what
+        differs of the persons that changed (an idle person costs the sweep nothing)."""
+        changed = self.changed
+        if not changed or not self._servers():
+            # Nobody to tell (a network of one, or every server away): what changed
+            # waits.  A server that comes asks for a snapshot of what is current
+            # (`request`, which records what `_update` compares with); what changed
+            # before, and after, goes out at the sweeps that follow.
             return
-        for client in self._locals():
-            self._update(client)
+        self.changed = {}
+        for client in changed:
+            if not is_service(client.uniform):
+                self._update(client)
 
     # -- snapshots
 

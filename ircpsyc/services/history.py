@@ -886,14 +886,19 @@ class History(PlaceObserver):
         self._last_age_prune = now
         cutoff = self.cutoff()
         # Chunk ids follow arrival, and times follow ids within the skew a line's
-        # origin time may have: the expired chunks are the oldest ids, found from
-        # the start of the table without an index on time.  A chunk that is only
-        # partly expired stays until all of it is (readers skip what expired).
+        # origin time may have: most expired chunks are the oldest ids, deleted from
+        # the start of the table without an index on time.
         conn.execute(
             "DELETE FROM history_chunks WHERE id < coalesce((SELECT id FROM history_chunks "
             "WHERE newest >= ? ORDER BY id LIMIT 1), (SELECT max(id) + 1 FROM history_chunks))",
             [cutoff],
         )
+        # What is left holding expired lines: chunks that straddle the cutoff, and
+        # whole ones past the first young chunk (lines queued during a split).  The
+        # scan reads only their times; only those chunks' entries are decoded, and
+        # they keep their ids (the `history` view shows no expired line).
+        for chunk, text in conn.execute(_EXPIRED_IN, [cutoff]).fetchall():
+            _rewrite_chunk(conn, chunk, [item for item in decode_row(text) if item[1] >= cutoff])
         conn.execute("DELETE FROM history_dm WHERE time < ?", [cutoff])
         self._dm_written.clear()  # a row the sweep took is written again
         self._forget_counts()
@@ -996,6 +1001,8 @@ _LATEST = (
     "WHERE c.target = d.target ORDER BY c.id DESC LIMIT 1), 0))"
 )
 _CONVERSATIONS = f"SELECT target, peer_nick, {_LATEST} FROM history_dm AS d WHERE owner = ?"
+# The chunks holding a line older than a cutoff, left by the age sweep's delete.
+_EXPIRED_IN = "SELECT id, entries FROM history_chunks WHERE oldest < ? ORDER BY id"
 # The chunks of a target that may hold a msgid (its JSON text), oldest first.
 _CHUNKS_WITH = (
     "SELECT id, entries FROM history_chunks WHERE target = ? AND instr(entries, ?) > 0 ORDER BY id"

@@ -531,6 +531,7 @@ def show_host(client: Client, host: str) -> None:
     notify_peers(client, "CHGHOST", client.user, host, cap=C.CHGHOST)  # from the old prefix
     data = line(client.prefix, "CHGHOST", client.user, host)
     client.host = host
+    client.directory.changed(client)  # the roster tells the other servers
     for session in client.sessions:
         if C.CHGHOST in session.caps:
             session.send(data)

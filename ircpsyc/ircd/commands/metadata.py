@@ -4,7 +4,9 @@
 `*` is a target and what is set waits on the session for its person.  A
 person's own metadata changes here (`ircpsyc.ircd.metadata.changed` tells the
 subscribers and the network); a channel's is asked of its place, which answers
-the operator that changed it and tells its members.
+the operator that changed it and tells its members.  A place homed on another
+server answers later: SET and CLEAR wait for it, so their (labeled) reply is the
+home's answer or a FAIL (ircpsyc.ircd.place_answers).
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from ircpsyc.ircd.moderation import override_vars
 from ircpsyc.ircd.session import Session
 from ircpsyc.persons.person import Person, own
 from ircpsyc.psyc_backend import vocabulary as V
-from ircpsyc.psyc_backend.packet import Value
+from ircpsyc.psyc_backend.packet import Packet, Value
+from ircpsyc.psyc_backend.uniform import host_of
 
 CMD = "METADATA"
 SUBCOMMANDS = frozenset({"GET", "LIST", "SET", "CLEAR", "SUB", "UNSUB", "SUBS", "SYNC"})
@@ -261,4 +264,29 @@ def _channel(s: Session, sub: str, args: list[str], view: PlaceView) -> None:
         else:
             vars[V.LIST_METADATA_UNSET] = [args[0]]
     # The place answers with its cast: RPL_KEYVALUE to us, notifications to the others.
-    client.request(V.REQUEST_SET_METADATA, view.uniform, vars)
+    uniform = view.uniform
+    home = host_of(uniform)
+    if s.core.router.is_local(uniform) or not s.core.net.network.in_network(home):
+        client.request(V.REQUEST_SET_METADATA, uniform, vars)  # (a foreign place: no answer)
+        return
+    # Its home is another server of the network: the command waits for its answer.
+    key = args[0] if sub == "SET" else "*"
+    answer = s.later()
+
+    def refused(packet: Packet) -> None:
+        method = packet.method
+        if method.startswith(V.ERROR_PLACE_METADATA_LIMIT):
+            s.fail(CMD, "LIMIT_REACHED", name, "metadata limit reached")
+        elif method.startswith((V.ERROR_PLACE_PRIVILEGE_OPERATOR, V.ERROR_NECESSARY_MEMBERSHIP)):
+            _no_permission(s, name, key)
+        elif method.startswith(V.ERROR_UNKNOWN_NAME_PLACE):
+            s.fail(CMD, "INVALID_TARGET", name, "invalid metadata target")
+        else:
+            s.fail(CMD, "UNKNOWN_ERROR", name, key, packet.body or method)
+
+    def failed() -> None:
+        late = f"{home} did not answer in time (the change may still be made)"
+        s.fail(CMD, "TEMPORARILY_UNAVAILABLE", name, key, late)
+
+    tag = s.core.place_answers.ask(s, answer, client.uniform, name, home, refused, failed)
+    client.request(V.REQUEST_SET_METADATA, uniform, vars, tag=tag)

@@ -372,6 +372,7 @@ def handle_setname(s: Session, msg: Line) -> None:
         s.fail("SETNAME", "INVALID_REALNAME", "Realname is not valid")
         return
     client.realname = realname
+    client.directory.changed(client)  # the roster tells the other servers
     for view in list(client.channels.values()):
         client.request(V.NOTICE_PERSON_UPDATE, view.uniform, {V.REALNAME: realname})
     data = line(client.prefix, "SETNAME", realname)
