@@ -8,9 +8,13 @@ it) and carol (a plain member) are on b."""
 
 from __future__ import annotations
 
-from helpers import FakeClient
+import dataclasses
+
+from helpers import FakeClient, make_config
 from irctokens.line import Line
 from netsim import Sim
+
+from ircpsyc.config import Config
 
 A, B = "a.test", "b.test"
 CAPS = ["labeled-response", "batch"]
@@ -143,4 +147,50 @@ def test_no_answer_from_the_home_is_a_labeled_fail() -> None:
         f"@label=f1 :{B} FAIL MODE TEMPORARILY_UNAVAILABLE #x "
         f":{A} did not answer in time (the change may still be made)"
     ]
+    settled(sim)
+
+
+OPER_PASSWORD = "operator-password"
+
+
+class OperSim(Sim):
+    """A network whose servers have the operator `root` (with the override privilege)."""
+
+    def config(self, name: str) -> Config:
+        opers = make_config(opers=[("root", OPER_PASSWORD, "*@*")]).opers
+        return dataclasses.replace(super().config(name), opers=opers)
+
+
+def test_an_operators_override_at_the_home_is_its_labeled_response() -> None:
+    """An operator on b overrides #x's +t: the override notice and the TOPIC line are
+    its labeled batch; in #y, with nobody on b, a refusal is its labeled reply and a
+    change it cannot see (it is not in) an ACK, once the home made it."""
+    sim = OperSim([A, B], [(A, B)], pins={"#x": A, "#y": A})
+    sim.link_all()
+    alice = sim[A].client("alice", CAPS)
+    root = sim[B].client("root", CAPS)
+    sim.do(root, f"OPER root {OPER_PASSWORD}")
+    sim.do(alice, "JOIN #x", "JOIN #y")
+    sim.do(root, "JOIN #x")
+    sim.tick(1.0)
+    alice.take(), root.take()
+    assert root.send("@label=o1 TOPIC #x :as the operator says") == []
+    sim.run()
+    out = root.take()
+    assert out[0].command == "BATCH" and out[0].tags is not None and out[0].tags["label"] == "o1"
+    parts = labeled(out, "o1")
+    assert [ln.command for ln in parts] == ["NOTICE", "TOPIC"]
+    assert "override: TOPIC" in parts[0].params[1]
+    assert said(parts[1:]) == [("root", "TOPIC", ["#x", "as the operator says"])]
+    assert sim[B].core.places.get("#y") is None  # nobody here: the directory's summary
+    assert root.send("@label=o2 MODE #y +o nobody") == []
+    sim.run()
+    out = root.take()
+    assert [(ln.command, ln.params[1]) for ln in out] == [("401", "nobody")]
+    assert out[0].tags is not None and out[0].tags["label"] == "o2"
+    assert root.send("@label=o3 MODE #y +s") == []
+    sim.run()
+    assert [ln.format() for ln in root.take()] == [f"@label=o3 :{B} ACK"]
+    home = sim[A].core.places.get("#y")
+    assert home is not None and "s" in home.flags
     settled(sim)
