@@ -6,7 +6,9 @@ host (`show_host`: 396 to the person, CHGHOST to those with the cap).
 Requests go to the place as PSYC packets; the place decides.  Queries (NAMES,
 TOPIC, LIST, list modes) answer from the local view of the place; for a channel
 homed on another server without members here, LIST and TOPIC answer from the
-network's directory (ircpsyc.channels.directory) and NAMES asks the home.
+network's directory (ircpsyc.channels.directory) and NAMES asks the home.  A
+TOPIC or MODE change of such a channel waits for the home's answer, so it is the
+command's (labeled) reply (ircpsyc.ircd.commands.changes).
 """
 
 from __future__ import annotations
