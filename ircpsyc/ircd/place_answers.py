@@ -98,13 +98,15 @@ class PlaceAnswers:
         self.waiting.setdefault(key, deque()).append(tag)
         return tag
 
-    def cast(self, person: str, channel: str) -> Request[Waiting] | None:
-        """A cast of `channel` caused by `person` came: the request it answers, if one waits."""
+    def cast(self, person: str, channel: str, echoed: bool = False) -> Request[Waiting] | None:
+        """A cast of `channel` caused by `person` came: the request it answers, if one
+        waits (`echoed`: only an answer of parts: an override notice is one, never
+        all of an answer)."""
         tags = self.waiting.get((normalize(person), casefold(channel)))
         while tags:
             request = self.requests.pending.get(tags[0])
             if request is not None:
-                return request
+                return request if request.data.echoed or not echoed else None
             tags.popleft()  # gone already (never: forgotten with its request)
         return None
 
