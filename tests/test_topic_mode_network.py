@@ -194,3 +194,36 @@ def test_an_operators_override_at_the_home_is_its_labeled_response() -> None:
     home = sim[A].core.places.get("#y")
     assert home is not None and "s" in home.flags
     settled(sim)
+
+
+def test_the_other_sessions_of_the_person_see_the_change_as_ever() -> None:
+    """Two sessions of one account on b: the one that asked gets the MODE line as its
+    labeled response, the other one unlabeled, at once."""
+    sim = Sim([A, B], [(A, B)], services=True, pins={"#x": A})
+    sim.link_all()
+    nickserv = sim[B].core.nickserv
+    assert nickserv is not None
+    name = next(f"acct{i}" for i in range(1000) if nickserv.sync.home_of_name(f"acct{i}") == B)
+    phone = sim[B].client(name, CAPS)
+    sim.do(phone, "PRIVMSG NickServ :REGISTER secret-pw")
+    tablet = FakeClient(sim[B], "127.0.0.1")  # type: ignore[arg-type]
+    for text in ("CAP LS 302", "CAP REQ :labeled-response batch"):
+        tablet.send(text)
+    for text in (f"PASS {name}@tablet:secret-pw", "NICK other", "USER t 0 * :T", "CAP END"):
+        tablet.send(text)
+    sim.run()
+    assert tablet.session.client is phone.session.client
+    alice = sim[A].client("alice")
+    sim.do(alice, "JOIN #x")
+    sim.do(phone, "JOIN #x")
+    sim.do(alice, f"MODE #x +o {name}")
+    sim.tick(1.0)
+    phone.take(), tablet.take()
+    assert tablet.send("@label=mc MODE #x +m") == []
+    sim.run()
+    out = tablet.take()
+    assert len(out) == 1 and out[0].tags is not None and out[0].tags["label"] == "mc"
+    assert said(out) == [(name, "MODE", ["#x", "+m"])]
+    out = phone.take()
+    assert said(out) == [(name, "MODE", ["#x", "+m"])] and not out[0].tags
+    settled(sim)
