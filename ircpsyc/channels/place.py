@@ -1177,9 +1177,20 @@ class Place(StateHolder):
             vars[V.REASON] = reason
         self.cast(self._actor_event(V.NOTICE_PLACE_REDACT, actor, packet, vars))
 
+    def _done(self, packet: Packet, echo: str) -> None:
+        """Tell who asked by a tagged request that it is handled: what it changed was
+        cast and what was refused answered before, so a server waiting for the answer
+        (ircpsyc.ircd.place_answers) knows it has all of it, nothing changed included."""
+        if V.TAG in packet.routing:
+            self._reply(packet, echo)
+
     # -- topic
 
     def _set_topic(self, packet: Packet) -> None:
+        self._decide_topic(packet)
+        self._done(packet, V.ECHO_PLACE_TOPIC)
+
+    def _decide_topic(self, packet: Packet) -> None:
         authority = self._authority(packet)
         actor = self.members.get(normalize(packet.source))
         if actor is None and not authority:
@@ -1423,6 +1434,10 @@ class Place(StateHolder):
         return ""
 
     def _set_mode(self, packet: Packet) -> None:
+        self._decide_modes(packet)
+        self._done(packet, V.ECHO_PLACE_MODE)
+
+    def _decide_modes(self, packet: Packet) -> None:
         actor = self.members.get(normalize(packet.source))
         authority = self._authority(packet)
         parsed = M.parse_channel_modes(packet.get(V.MODE), packet.get_list(V.LIST_PARAMETERS))

@@ -23,11 +23,13 @@ from ircpsyc.persons.person import Person, PersonObserver, Persons
 from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.ids import new_id
 from ircpsyc.psyc_backend.packet import Dispatch, Packet
+from ircpsyc.psyc_backend.requests import Request
 from ircpsyc.psyc_backend.uniform import casefold, nick_of, person
 
 if TYPE_CHECKING:
     from ircpsyc.channels.place import PlaceView
     from ircpsyc.ircd.core import IRCServer
+    from ircpsyc.ircd.place_answers import Waiting
     from ircpsyc.ircd.session import Session
 
 # draft/pre-away: a session away for no stated reason (a connection nobody looks at).
@@ -378,16 +380,12 @@ class Client(Person):
         if packet.routing.get(V.SOURCE_RELAY) != self.uniform:
             meta.tell_change(server, self.sessions, target, changes)
             return
-        # Our change: the answer of the session that asked, when it waits for it (the
-        # channel is homed elsewhere: ircpsyc.ircd.place_answers).
-        answers = self.core.place_answers
-        waiting = answers.cast(self.uniform, target) if answers.waiting else None
         clear = packet.get(V.FLAG_CLEAR) == "1"
-        for session in self.sessions:
-            if not meta.enabled(session.caps):
-                continue
 
-            def reply(session: Session = session) -> None:
+        def tell() -> None:  # our change: the answer to the session that asked
+            for session in self.sessions:
+                if not meta.enabled(session.caps):
+                    continue
                 lines = [
                     meta.key_value(server, session.nick, target, k, v) for k, v in changes.items()
                 ]
@@ -397,13 +395,20 @@ class Client(Person):
                     for data in lines:
                         session.send(data)
 
-            if waiting is not None and waiting.session is session:
-                waiting.answer(reply)
-                waiting = None
-            else:
-                reply()
-        if waiting is not None:  # its session has no metadata cap, or is gone
-            waiting.answer(_nothing)
+        self.core.place_answers.take(self._answering(packet), tell)
+
+    def _answering(self, packet: Packet, echoed: bool = False) -> Request[Waiting] | None:
+        """The request of ours this cast of a channel answers, when a command waits for
+        it (the channel is homed elsewhere: ircpsyc.ircd.place_answers)."""
+        answers = self.core.place_answers
+        if not answers.waiting or packet.routing.get(V.SOURCE_RELAY) != self.uniform:
+            return None
+        return answers.cast(self.uniform, packet.get(V.NICK_PLACE), echoed)
+
+    def _tagged(self, packet: Packet) -> Request[Waiting] | None:
+        """The request of ours this error, list or echo answers, when a command waits."""
+        answers = self.core.place_answers
+        return answers.tagged(packet) if answers.waiting else None
 
     def _on_leave(self, packet: Packet) -> None:
         if packet.routing.get(V.SOURCE_RELAY) == self.uniform:
@@ -460,10 +465,21 @@ class Client(Person):
             self._cached(packet, render_nick)
 
     def _on_topic(self, packet: Packet) -> None:
-        self._cached(packet, render_topic)
+        self.core.place_answers.take(
+            self._answering(packet), lambda: self._cached(packet, render_topic)
+        )
 
     def _on_mode(self, packet: Packet) -> None:
-        self._cached(packet, render_mode)
+        self.core.place_answers.take(
+            self._answering(packet), lambda: self._cached(packet, render_mode)
+        )
+
+    def _on_place_done(self, packet: Packet) -> None:
+        """The home handled a TOPIC or MODE of ours: the answer a command waits for is all
+        there (ircpsyc.ircd.place_answers)."""
+        request = self._tagged(packet)
+        if request is not None:
+            self.core.place_answers.finish(request)
 
     def _on_invite(self, packet: Packet) -> None:
         for session in self.sessions:
@@ -502,24 +518,27 @@ class Client(Person):
         place = self.core.places.get(packet.get(V.NICK_PLACE))
         if place is None:
             return
-        for session in self.sessions:
-            send_list_mode(session, place, packet.get(V.MODE))
+
+        def send() -> None:
+            for session in self.sessions:
+                send_list_mode(session, place, packet.get(V.MODE))
+
+        self.core.place_answers.take(self._tagged(packet), send)
 
     def _on_error(self, packet: Packet) -> None:
-        answers = self.core.place_answers
-        if answers.waiting:
-            waiting = answers.error(packet)
-            if waiting is not None:  # the refusal of what a waiting command asked
-                refused = waiting.refused
-                waiting.answer(lambda: refused(packet))
-                return
-        for session in self.sessions:
-            error_to_numeric(session, packet)
+        def send() -> None:
+            for session in self.sessions:
+                error_to_numeric(session, packet)
+
+        self.core.place_answers.refusal(self._tagged(packet), packet, send)
 
     def _on_override(self, packet: Packet) -> None:
         """An IRC operator overrode the channel's rules: the place tells everybody."""
         server = self.core.name
-        self._cached(packet, lambda p, fmt: render_override(server, p, fmt))
+        self.core.place_answers.take(
+            self._answering(packet, echoed=True),  # a part of a TOPIC's or MODE's answer
+            lambda: self._cached(packet, lambda p, fmt: render_override(server, p, fmt)),
+        )
         if packet.routing.get(V.SOURCE_RELAY) == self.uniform:
             self.core.moderation.snomasks.send(
                 "v", f"{self.nick} overrode {packet.get(V.NICK_PLACE)}: {packet.get(V.ACTION)}"
@@ -780,10 +799,6 @@ def render_mode(packet: Packet, fmt: int) -> bytes:
     )
 
 
-def _nothing() -> None:
-    """An answer that sends nothing (a labeled command then gets its empty ACK)."""
-
-
 # -- PSYC errors from places to IRC numerics
 
 _ERRORS: dict[str, tuple[str, str]] = {
@@ -916,6 +931,8 @@ _DISPATCH = Dispatch(
         V.NOTICE_PLACE_KNOCK: Client._on_knock,
         V.ECHO_PLACE_KNOCK: Client._on_knock_echo,
         V.ECHO_PLACE_RENAME: Client._on_rename_echo,
+        V.ECHO_PLACE_TOPIC: Client._on_place_done,
+        V.ECHO_PLACE_MODE: Client._on_place_done,
         V.STATUS_PLACE_LIST: Client._on_list,
         V.ERROR: Client._on_error,
         V.NOTICE_ACCOUNT: Client._on_services,

@@ -5,14 +5,24 @@ among them) and a refusal with an error to who asked.  A channel homed here does
 both while the command is handled, so they are its reply (its labeled response).
 A channel homed on another server answers over the network, later: the command
 waits for it (`Session.later`, which also holds the connection's input), and the
-answer, when it comes, is the command's reply.
+answer, when it comes, is the command's reply (ircpsyc.ircd.commands.changes).
 
-Matching: an error is matched by the request's `_tag` (the place sends it back as
-`_tag_relay`, as the router does when the place is gone).  A cast carries no tag:
-it answers the oldest request of that person to that channel still waiting (a
-place handles its requests in order, and its answers come back in order over the
-same links).  No answer by network.request_timeout, or the home split off: the
-session gets the command's `failed` reply.
+An answer comes in parts.  METADATA's is one part, a cast or an error.  TOPIC's
+and MODE's may be several (MODE +ob refused for one and done for the other, an
+operator's override notice and its change) or none (MODE +o of an operator): the
+home ends them with an echo (`_echo_place_topic`, `_echo_place_mode`) to a tagged
+request.  What the parts send the asking session is kept and sent with the echo,
+so a labeled command gets it all in its labeled response (an ACK for nothing);
+an unlabeled one gets each part as it comes, as it always did.
+
+Matching: an error, a list and the echo are matched by the request's `_tag` (the
+place sends it back as `_tag_relay`, as the router does when the place is gone:
+an error that names the request's method, `_method_relay`, refuses it as a whole,
+so it ends the answer).  A cast carries no tag: it answers the oldest request of
+that person to that channel still waiting (a place handles its requests in order,
+and its answers come back in order over the same links).  No end by
+network.request_timeout, or the home split off: the session gets what came, then
+the command's `failed` reply.
 
 Sans-IO: the owner ticks `requests` (timeouts) and has the network tell it of
 lost servers; `Client` hands it the casts and errors it receives.
@@ -23,6 +33,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.packet import Packet
@@ -33,21 +44,34 @@ from ircpsyc.psyc_backend.uniform import casefold, normalize
 Answer = Callable[[Callable[[], None]], None]
 
 
+class Asker(Protocol):
+    """What the answers need of the session that asked (`ircpsyc.ircd.session.Session`)."""
+
+    @property
+    def labeled(self) -> bool: ...
+
+    def capture(self, into: list[bytes], send: Callable[[], None]) -> None: ...
+
+    def send(self, data: bytes) -> None: ...
+
+
 @dataclass(slots=True)
 class Waiting:
     """One request to a channel homed elsewhere: the session that asked, how it is
     answered, and what it is sent on a refusal or when no answer comes."""
 
-    session: object
+    session: Asker
     answer: Answer
-    refused: Callable[[Packet], None]
+    refused: Callable[[Packet], None] | None  # None: the refusal's numerics, as ever
     failed: Callable[[], None]
     key: tuple[str, str]  # (the person's uniform, the channel), normalized
+    echoed: bool  # the home ends its answer with an echo; else its first part is all
+    lines: list[bytes] | None  # the asking session's part so far; None: it is not labeled
 
 
 class PlaceAnswers:
     """The requests of local persons to channels homed elsewhere that wait for the
-    home's answer (for now METADATA SET and CLEAR)."""
+    home's answer (METADATA SET and CLEAR, TOPIC, MODE)."""
 
     def __init__(self, clock: Callable[[], float], timeout: Callable[[], float]) -> None:
         self.requests: Requests[Waiting] = Requests("pa", clock, timeout, self._failed)
@@ -55,42 +79,90 @@ class PlaceAnswers:
 
     def ask(
         self,
-        session: object,
+        session: Asker,
         answer: Answer,
         person: str,
         channel: str,
         home: str,
-        refused: Callable[[Packet], None],
         failed: Callable[[], None],
+        refused: Callable[[Packet], None] | None = None,
+        echoed: bool = False,
     ) -> str:
         """`person` (its `session`) asks `channel`, homed on `home`, for a change: the
         tag its request must carry."""
         key = (normalize(person), casefold(channel))
         tag = self.requests.tag()
-        self.requests.add(tag, home, Waiting(session, answer, refused, failed, key))
+        lines: list[bytes] | None = [] if session.labeled else None
+        waiting = Waiting(session, answer, refused, failed, key, echoed, lines)
+        self.requests.add(tag, home, waiting)
         self.waiting.setdefault(key, deque()).append(tag)
         return tag
 
-    def cast(self, person: str, channel: str) -> Waiting | None:
-        """A cast of `channel` caused by `person` came: the request it answers, if one waits."""
+    def cast(self, person: str, channel: str, echoed: bool = False) -> Request[Waiting] | None:
+        """A cast of `channel` caused by `person` came: the request it answers, if one
+        waits (`echoed`: only an answer of parts: an override notice is one, never
+        all of an answer)."""
         tags = self.waiting.get((normalize(person), casefold(channel)))
         while tags:
             request = self.requests.pending.get(tags[0])
-            if request is not None and self.requests.answered_by(request):
-                self._forget(request)
-                return request.data
+            if request is not None:
+                return request if request.data.echoed or not echoed else None
             tags.popleft()  # gone already (never: forgotten with its request)
         return None
 
-    def error(self, packet: Packet) -> Waiting | None:
-        """An error came: the request it refuses, if it refuses one waiting here."""
+    def tagged(self, packet: Packet) -> Request[Waiting] | None:
+        """The waiting request an error, list or echo answers (by its `_tag_relay`)."""
         if V.TAG_RELAY not in packet.routing:
             return None
-        request = self.requests.get(packet)
-        if request is None or not self.requests.answered_by(request):
-            return None
+        return self.requests.get(packet)
+
+    def take(
+        self, request: Request[Waiting] | None, send: Callable[[], None], last: bool = False
+    ) -> None:
+        """`send` sends a part of the answer to `request` (to every session concerned):
+        what it sends the asking session is kept for its labeled reply.  The part is
+        the `last` one, or the only one of an answer without echo: the reply goes out.
+        No request (nobody waits for this packet): `send` as it is."""
+        if request is None:
+            send()
+            return
+        waiting = request.data
+        if waiting.lines is None:
+            send()
+        else:
+            waiting.session.capture(waiting.lines, send)
+        if last or not waiting.echoed:
+            self.finish(request)
+
+    def refusal(
+        self, request: Request[Waiting] | None, packet: Packet, send: Callable[[], None]
+    ) -> None:
+        """An error for `request`: its `refused` reply, else `send` (the numerics).  An
+        error naming the method (no such place, ...) is all the answer there will be."""
+        if request is None:
+            send()
+            return
+        refused = request.data.refused
+        reply = send if refused is None else lambda: refused(packet)
+        self.take(request, reply, V.METHOD_RELAY in packet.vars)
+
+    def finish(self, request: Request[Waiting]) -> None:
+        """All of the answer to `request` came: its reply goes out."""
+        if not self.requests.answered_by(request):
+            return
         self._forget(request)
-        return request.data
+        self._reply(request.data)
+
+    def _reply(self, waiting: Waiting, then: Callable[[], None] | None = None) -> None:
+        lines, session = waiting.lines or [], waiting.session
+
+        def reply() -> None:
+            for data in lines:
+                session.send(data)
+            if then is not None:
+                then()
+
+        waiting.answer(reply)
 
     def _forget(self, request: Request[Waiting]) -> None:
         key = request.data.key
@@ -106,5 +178,4 @@ class PlaceAnswers:
 
     def _failed(self, request: Request[Waiting], why: Failure) -> None:
         self._forget(request)
-        waiting = request.data
-        waiting.answer(waiting.failed)
+        self._reply(request.data, request.data.failed)  # what came, then the failure

@@ -292,6 +292,21 @@ class Session:
 
         return answer
 
+    @property
+    def labeled(self) -> bool:
+        """Whether the command being handled has a label (its replies are buffered)."""
+        return self.rb is not None and bool(self.label)
+
+    def capture(self, into: list[bytes], send: Callable[[], None]) -> None:
+        """Run `send` with what it sends this session appended to `into` instead (a
+        part of the later answer of a command: ircpsyc.ircd.place_answers)."""
+        kept = self.rb
+        self.rb = into
+        try:
+            send()
+        finally:
+            self.rb = kept
+
     def _flush_labeled(self, label: str, lines: list[bytes]) -> None:
         if self.closed:
             return

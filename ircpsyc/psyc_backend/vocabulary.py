@@ -98,6 +98,8 @@ ECHO_PLACE_LEAVE_INVALID = "_echo_place_leave_invalid"  # psyced: you were not i
 ECHO_PLACE_INVITE = "_echo_place_invite"  # your invitation was sent (341 RPL_INVITING)
 ECHO_PLACE_KNOCK = "_echo_place_knock"  # your knock was delivered (711 RPL_KNOCKDLVR)
 ECHO_PLACE_RENAME = "_echo_place_rename"  # renamed, to an asker who is not in (RENAME by an oper)
+ECHO_PLACE_TOPIC = "_echo_place_topic"  # a tagged TOPIC request is done (its cast came first)
+ECHO_PLACE_MODE = "_echo_place_mode"  # a tagged MODE request is done (its casts, errors came first)
 STATUS_PLACE_LIST = "_status_place_list"  # a list mode's entries (+b/+e/+I lists)
 
 # -- Place: what members see (casts) -----------------------------------------

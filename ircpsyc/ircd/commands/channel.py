@@ -6,7 +6,9 @@ host (`show_host`: 396 to the person, CHGHOST to those with the cap).
 Requests go to the place as PSYC packets; the place decides.  Queries (NAMES,
 TOPIC, LIST, list modes) answer from the local view of the place; for a channel
 homed on another server without members here, LIST and TOPIC answer from the
-network's directory (ircpsyc.channels.directory) and NAMES asks the home.
+network's directory (ircpsyc.channels.directory) and NAMES asks the home.  A
+TOPIC or MODE change of such a channel waits for the home's answer, so it is the
+command's (labeled) reply (ircpsyc.ircd.commands.changes).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from ircpsyc.ircd import caps as C
 from ircpsyc.ircd import cloak, snomask
 from ircpsyc.ircd import numerics as N
 from ircpsyc.ircd.client import Client, notify_peers
+from ircpsyc.ircd.commands.changes import request_change
 from ircpsyc.ircd.core import command
 from ircpsyc.ircd.lines import line
 from ircpsyc.ircd.moderation import has_privilege, override_vars
@@ -30,6 +33,7 @@ from ircpsyc.ircd.replies import send_list_mode, send_member_names, send_names, 
 from ircpsyc.ircd.session import Session
 from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.network import host_of
+from ircpsyc.psyc_backend.packet import Value
 from ircpsyc.psyc_backend.uniform import casefold, normalize
 
 
@@ -147,7 +151,7 @@ def handle_topic(s: Session, msg: Line) -> None:
         s.numeric(N.ERR_NOTONCHANNEL, view.name, "You're not on that channel")
         return
     vars = {V.TOPIC: msg.params[1], V.PREFIX: client.prefix, **extra}
-    client.request(V.REQUEST_SET_TOPIC, view.uniform, vars)
+    _change(s, V.REQUEST_SET_TOPIC, view.uniform, view.name, vars)
 
 
 def _remote_topic(s: Session, client: Client, summary: Summary, msg: Line) -> None:
@@ -167,7 +171,15 @@ def _remote_topic(s: Session, client: Client, summary: Summary, msg: Line) -> No
         s.numeric(N.ERR_NOTONCHANNEL, summary.name, "You're not on that channel")
         return
     vars = {V.TOPIC: msg.params[1], V.PREFIX: client.prefix, **extra}
-    client.request(V.REQUEST_SET_TOPIC, place_uniform(s, summary.name), vars)
+    _change(s, V.REQUEST_SET_TOPIC, place_uniform(s, summary.name), summary.name, vars)
+
+
+def _change(s: Session, method: str, uniform: str, name: str, vars: dict[str, Value]) -> None:
+    """Ask the place for a TOPIC or MODE change: a home on another server answers
+    later, and the command waits for all of its answer, which the home ends with an
+    echo (its reply, labeled; a FAIL when it does not come: ircpsyc.ircd.place_answers)."""
+    command = "TOPIC" if method == V.REQUEST_SET_TOPIC else "MODE"
+    request_change(s, method, uniform, name, vars, (command, name), echoed=True)
 
 
 # NAMES [<channel>{,<channel>}]
@@ -432,7 +444,7 @@ def _channel_mode(s: Session, msg: Line) -> None:
         V.PREFIX: client.prefix,
         **override_vars(s),
     }
-    client.request(V.REQUEST_SET_MODE, view.uniform, vars)
+    _change(s, V.REQUEST_SET_MODE, view.uniform, view.name, vars)
 
 
 def _remote_mode(s: Session, client: Client, summary: Summary, msg: Line) -> None:
@@ -454,7 +466,7 @@ def _remote_mode(s: Session, client: Client, summary: Summary, msg: Line) -> Non
         V.PREFIX: client.prefix,
         **extra,
     }
-    client.request(V.REQUEST_SET_MODE, place_uniform(s, summary.name), vars)
+    _change(s, V.REQUEST_SET_MODE, place_uniform(s, summary.name), summary.name, vars)
 
 
 def _user_mode(s: Session, msg: Line) -> None:

@@ -20,6 +20,7 @@ from ircpsyc.channels.place import METADATA_MAX_KEYS, PlaceView
 from ircpsyc.ircd import caps as C
 from ircpsyc.ircd import metadata as meta
 from ircpsyc.ircd import numerics as N
+from ircpsyc.ircd.commands.changes import request_change
 from ircpsyc.ircd.core import command
 from ircpsyc.ircd.lines import line
 from ircpsyc.ircd.moderation import override_vars
@@ -27,7 +28,6 @@ from ircpsyc.ircd.session import Session
 from ircpsyc.persons.person import Person, own
 from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.packet import Packet, Value
-from ircpsyc.psyc_backend.uniform import host_of
 
 CMD = "METADATA"
 SUBCOMMANDS = frozenset({"GET", "LIST", "SET", "CLEAR", "SUB", "UNSUB", "SUBS", "SYNC"})
@@ -263,15 +263,9 @@ def _channel(s: Session, sub: str, args: list[str], view: PlaceView) -> None:
             vars[V.LIST_METADATA_VALUES] = [args[1]]
         else:
             vars[V.LIST_METADATA_UNSET] = [args[0]]
-    # The place answers with its cast: RPL_KEYVALUE to us, notifications to the others.
-    uniform = view.uniform
-    home = host_of(uniform)
-    if s.core.router.is_local(uniform) or not s.core.net.network.in_network(home):
-        client.request(V.REQUEST_SET_METADATA, uniform, vars)  # (a foreign place: no answer)
-        return
-    # Its home is another server of the network: the command waits for its answer.
+    # The place answers with its cast: RPL_KEYVALUE to us, notifications to the others
+    # (a home on another server later: the command waits for it).
     key = args[0] if sub == "SET" else "*"
-    answer = s.later()
 
     def refused(packet: Packet) -> None:
         method = packet.method
@@ -284,9 +278,4 @@ def _channel(s: Session, sub: str, args: list[str], view: PlaceView) -> None:
         else:
             s.fail(CMD, "UNKNOWN_ERROR", name, key, packet.body or method)
 
-    def failed() -> None:
-        late = f"{home} did not answer in time (the change may still be made)"
-        s.fail(CMD, "TEMPORARILY_UNAVAILABLE", name, key, late)
-
-    tag = s.core.place_answers.ask(s, answer, client.uniform, name, home, refused, failed)
-    client.request(V.REQUEST_SET_METADATA, uniform, vars, tag=tag)
+    request_change(s, V.REQUEST_SET_METADATA, view.uniform, name, vars, (CMD, name, key), refused)
