@@ -326,38 +326,6 @@ def _m14_history_chunks(db: sqlite_utils.Database) -> None:
     )
 
 
-def _m15_history_log(db: sqlite_utils.Database) -> None:
-    """History lines are logged first, a row each appended in seq order with no
-    index but the seq, and moved into chunks every few seconds: a commit then
-    writes a few pages of log instead of a page of the (target, id) index per
-    target, and a target's lines of those seconds share one chunk
-    (benchmarks/README.md, session 7).  The view shows the logged lines too."""
-    db.execute(
-        """
-        CREATE TABLE IF NOT EXISTS history_log (
-            seq INTEGER PRIMARY KEY,          -- the entry's seq
-            target TEXT NOT NULL,             -- as in history_chunks
-            item TEXT NOT NULL                -- JSON [seq, time, kind, method, {"v", "b"}]
-        )
-        """
-    )
-    db.execute("DROP VIEW IF EXISTS history")
-    db.execute(
-        """
-        CREATE VIEW history (id, target, msgid, time, kind, method, data) AS
-        SELECT json_extract(e.value, '$[0]'), c.target, json_extract(e.value, '$[4].v._id'),
-               json_extract(e.value, '$[1]'), json_extract(e.value, '$[2]'),
-               json_extract(e.value, '$[3]'), json_extract(e.value, '$[4]')
-        FROM history_chunks AS c, json_each(c.entries) AS e
-        UNION ALL
-        SELECT seq, target, json_extract(item, '$[4].v._id'), json_extract(item, '$[1]'),
-               json_extract(item, '$[2]'), json_extract(item, '$[3]'),
-               json_extract(item, '$[4]')
-        FROM history_log
-        """
-    )
-
-
 MIGRATIONS: list[Migration] = [
     _m1_meta,
     _m2_server_bans,
@@ -373,7 +341,6 @@ MIGRATIONS: list[Migration] = [
     _m12_metadata,
     _m13_history_without_time_index,
     _m14_history_chunks,
-    _m15_history_log,
 ]
 
 Job = Callable[[sqlite_utils.Database], None]
@@ -428,9 +395,6 @@ class Store:
         self._lock = threading.Lock()  # serialises the shared connection of :memory:
         self._queued = 0  # write_later tickets handed out (event loop thread)
         self.committed = 0  # write_later jobs committed so far (or dropped), in order
-        # Transactions of the writer rolled back so far: a job that keeps state across
-        # batches (history's merge) knows that what it did in one was undone.
-        self.rollbacks = 0
         # Called in the writer thread after each commit (the server wakes its loop).
         self.on_commit: Callable[[], None] | None = None
         self._thread = threading.Thread(target=self._writer, name="store-writer", daemon=True)
@@ -537,24 +501,18 @@ class Store:
         except Exception:
             # One bad job must not cost the others: retry them one by one.
             log.exception("store writer: batch of %d failed, retrying singly", len(jobs))
-            self.rollbacks += 1
             for job in jobs:
                 try:
                     with self._lock, transaction(db):
                         job(db)
                 except Exception:
-                    self.rollbacks += 1
                     log.exception("store writer: dropping one failed write")
+        self.committed += len(jobs)
         for job in jobs:
-            # A job may let go of what it wrote here, on this thread (history.WriteBehind),
-            # or hand it on: before `committed` tells readers the job is done with.
+            # A job may let go of what it wrote here, on this thread (history.WriteBehind).
             after = getattr(job, "after_commit", None)
             if after is not None:
-                try:
-                    after()
-                except Exception:  # the writer must live on
-                    log.exception("store writer: after_commit failed")
-        self.committed += len(jobs)
+                after()
         on_commit = self.on_commit
         if on_commit is not None and jobs:
             try:

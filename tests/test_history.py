@@ -28,10 +28,8 @@ from ircpsyc.ircd.commands.chathistory import parse_timestamp
 from ircpsyc.ircd.lines import server_time
 from ircpsyc.psyc_backend import vocabulary as V
 from ircpsyc.psyc_backend.packet import Packet
-from ircpsyc.services import history as history_module
 from ircpsyc.services.history import (
     CHUNKS_PER_INSERT,
-    LOG_ROWS_PER_INSERT,
     Bound,
     Entry,
     History,
@@ -94,14 +92,6 @@ def texts(lines: list[Line]) -> list[str]:
 def history(client: FakeClient, command: str) -> list[Line]:
     """The lines inside the reply batch of a CHATHISTORY command."""
     return batch_lines(client.send(command))[1]
-
-
-def settle(world: World, store: Store) -> None:
-    """Commit what is queued, then merge the logged lines into chunks (the writer does
-    it every STAGE_SECONDS), for the tests that look at the chunks."""
-    store.flush()
-    world.core.history.merge_now()
-    store.flush()
 
 
 def talk(world: World, client: FakeClient, target: str, count: int, start: int = 0) -> list[Line]:
@@ -667,12 +657,12 @@ def test_store_keeps_history_across_a_restart(store: Store, tmp_path: Path) -> N
 
 
 def test_store_bounds_each_channel(store: Store) -> None:
-    world, alice = alice_in_h(store, max_per_channel=20)
+    _world, alice = alice_in_h(store, max_per_channel=20)
     for i in range(100):
         alice.send(f"PRIVMSG #h :m{i}")
         if i % 10 == 9:
-            settle(world, store)  # several writer batches, as in real life
-    settle(world, store)
+            store.flush()  # several writer batches, as in real life
+    store.flush()
     count = store.db.execute("SELECT count(*) FROM history WHERE target = '#h'").fetchone()[0]
     assert count == 20  # the oldest chunk kept gives up its oldest lines
     assert texts(history(alice, "CHATHISTORY LATEST #h * 5")) == [f"m{i}" for i in range(95, 100)]
@@ -681,13 +671,13 @@ def test_store_bounds_each_channel(store: Store) -> None:
 def test_a_counted_channel_stays_within_its_bound_batch_after_batch(store: Store) -> None:
     """Once a trim has counted a channel, the writer keeps its count: the channel holds
     its newest `max_per_channel` lines, plus at most the slack of one trim, always."""
-    world, alice = alice_in_h(store, max_per_channel=20)  # a trim every 16 lines over
+    _world, alice = alice_in_h(store, max_per_channel=20)  # a trim every 16 lines over
     sent = 0
     for _batch in range(30):
         for _ in range(3):
             alice.send(f"PRIVMSG #h :m{sent}")
             sent += 1
-        settle(world, store)
+        store.flush()
         stored = [
             json.loads(r[0])["b"]
             for r in store.db.execute("SELECT data FROM history WHERE target = '#h' ORDER BY id")
@@ -702,15 +692,15 @@ def test_a_redaction_makes_the_writer_count_a_channel_again(store: Store) -> Non
     delete lines it must keep."""
     world, alice = alice_in_h(store, max_per_channel=20)
     echoes = talk(world, alice, "#h", 19)  # with the JOIN, 20 lines: counted and kept
-    settle(world, store)
+    store.flush()
     history_ = world.core.history
     for echo in echoes[:10]:
         history_.redact("#h", mid(echo).split("=", 1)[1])
-    settle(world, store)  # 10 lines left
+    store.flush()  # 10 lines left
     talk(world, alice, "#h", 15)
-    settle(world, store)  # 25
+    store.flush()  # 25
     alice.send("PRIVMSG #h :last")
-    settle(world, store)  # 26: counted again, trimmed to 20
+    store.flush()  # 26: counted again, trimmed to 20
     count = store.db.execute("SELECT count(*) FROM history WHERE target = '#h'").fetchone()[0]
     assert count == 20
 
@@ -743,11 +733,11 @@ def test_the_age_sweep_deletes_expired_rows_from_the_store(store: Store) -> None
     talk(world, alice, "#h", 2)
     alice.send("PRIVMSG #other :old elsewhere")
     alice.send("PRIVMSG bob :old private")
-    settle(world, store)
+    store.flush()
     world.advance(2 * 86400)
     world.core.history._last_age_prune = 0.0  # the next batch sweeps
     alice.send("PRIVMSG #h :new")
-    settle(world, store)
+    store.flush()
     bodies = [json.loads(r[0])["b"] for r in store.db.execute("SELECT data FROM history")]
     assert bodies == ["new"]
     assert texts(history(alice, "CHATHISTORY LATEST #h * 10")) == ["new"]
@@ -766,16 +756,16 @@ def test_the_age_sweep_rewrites_chunks_that_straddle_the_cutoff(store: Store) ->
     world.advance(0.5 * 86400)
     alice.send("PRIVMSG #h :young")
     release.set()
-    settle(world, store)
+    store.flush()
     ((straddling, count),) = store.db.execute("SELECT id, count FROM history_chunks").fetchall()
     assert count == 3  # the JOIN, old, young
     late = Packet(V.MESSAGE_PRIVATE, {}, {V.TIME: str(int(said * 1000)), V.ID: "late"}, "late")
     history_.log_private(late, party_key("", "bob"), "bob", party_key("", "alice"), "alice")
-    settle(world, store)
+    store.flush()
     world.advance(0.75 * 86400)  # the cutoff is a quarter day after "old": it expired
     history_._last_age_prune = 0.0  # the next batch sweeps
     alice.send("PRIVMSG #h :new")
-    settle(world, store)
+    store.flush()
     rows = store.db.execute("SELECT id, target, data FROM history ORDER BY id").fetchall()
     assert [(r[1], json.loads(r[2])["b"]) for r in rows] == [("#h", "young"), ("#h", "new")]
     kept = store.db.execute("SELECT id, count FROM history_chunks ORDER BY id").fetchall()
@@ -838,9 +828,9 @@ def test_the_lines_of_one_batch_share_a_chunk_and_every_selector_reads_into_it(
 ) -> None:
     world, alice = alice_in_h(store)
     echoes = talk(world, alice, "#h", 10)
-    settle(world, store)
+    store.flush()
     later = talk(world, alice, "#h", 2, start=10)
-    settle(world, store)
+    store.flush()
     assert chunks(store, "#h") == [11, 2]  # the JOIN and ten lines, then two more
     assert world.core.history.writes.pending() == []  # what follows reads the store
     every = echoes + later
@@ -857,11 +847,11 @@ def test_the_lines_of_one_batch_share_a_chunk_and_every_selector_reads_into_it(
 def test_redacting_one_line_of_a_chunk_keeps_the_others(store: Store) -> None:
     world, alice = alice_in_h(store)
     echoes = talk(world, alice, "#h", 4)
-    settle(world, store)
+    store.flush()
     history_ = world.core.history
     gone = mid(echoes[1]).split("=", 1)[1]
     history_.redact("#h", gone)
-    settle(world, store)
+    store.flush()
     history_._redacted.clear()  # forget the in-memory veil: only the store answers
     bodies = [json.loads(r[0])["b"] for r in store.db.execute("SELECT data FROM history")]
     assert bodies == ["", *texts([echoes[0], *echoes[2:]])]  # the JOIN has no body
@@ -960,138 +950,13 @@ def test_targets_from_the_store_give_the_latest_message_of_each_conversation(
 def test_a_batch_of_more_chunks_than_one_insert_takes_is_written_whole(store: Store) -> None:
     history_ = History(lambda: config())
     history_.attach(store)
-    # Lines of more targets than one INSERT of chunks takes, twice: more log rows too.
-    targets = [f"#c{i}" for i in range(max(CHUNKS_PER_INSERT * 2, LOG_ROWS_PER_INSERT // 2) + 3)]
+    targets = [f"#c{i}" for i in range(CHUNKS_PER_INSERT * 2 + 3)]
     for seq, target in enumerate(targets * 2, start=1):
         packet = Packet(V.MESSAGE_PUBLIC, {}, {V.ID: f"m{seq}"}, f"line {seq}")
         history_._keep(Entry(seq, target, 0, packet, history_.now_ms()))
     store.flush()
     assert history_.writes.pending() == []
-    logged = store.db.execute("SELECT count(*) FROM history_log").fetchone()[0]
-    assert logged == 2 * len(targets)  # more rows than one INSERT of the log takes, too
-    history_.merge_now()
-    store.flush()
     assert store.db.execute("SELECT count(*) FROM history_chunks").fetchone()[0] == len(targets)
-    assert store.db.execute("SELECT count(*) FROM history_log").fetchone()[0] == 0
     last = targets[-1]
     got = history_.query(Query(last, limit=10))
     assert [e.source.body for e in got] == [f"line {len(targets)}", f"line {2 * len(targets)}"]
-
-
-def logged(store: Store, target: str) -> list[str]:
-    """The bodies of `target`'s lines in the log (not merged into chunks yet)."""
-    rows = store.db.execute("SELECT item FROM history_log WHERE target = ? ORDER BY seq", [target])
-    return [json.loads(item)[4]["b"] for (item,) in rows]
-
-
-def in_chunks(store: Store, target: str) -> list[str]:
-    rows = store.db.execute(
-        "SELECT entries FROM history_chunks WHERE target = ? ORDER BY id", [target]
-    )
-    return [item[4]["b"] for (text,) in rows for item in json.loads(text)]
-
-
-def test_lines_are_logged_then_merged_and_read_the_same_all_along(
-    store: Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A batch appends its lines to the log; the writer moves them into one chunk per
-    target every STAGE_SECONDS.  Readers get the same lines before and after."""
-    world, alice = alice_in_h(store)
-    talk(world, alice, "#h", 3)
-    store.flush()
-    assert logged(store, "#h") == ["", "message 0", "message 1", "message 2"]  # JOIN first
-    assert chunks(store, "#h") == []
-    before = texts(history(alice, "CHATHISTORY LATEST #h * 10"))
-    assert before == ["message 0", "message 1", "message 2"]
-    monkeypatch.setattr(history_module, "STAGE_SECONDS", 0.0)  # the next batch merges
-    talk(world, alice, "#h", 1, start=3)
-    store.flush()
-    assert chunks(store, "#h") == [4]  # the JOIN and three lines, one chunk
-    assert logged(store, "#h") == ["message 3"]
-    assert texts(history(alice, "CHATHISTORY LATEST #h * 10")) == [*before, "message 3"]
-    ids = [r[0] for r in store.db.execute("SELECT id FROM history WHERE target = '#h'")]
-    assert sorted(ids) == sorted(set(ids)) and len(ids) == 5  # the view: both, once
-
-
-def test_lines_logged_before_a_stop_are_merged_at_the_next_start(tmp_path: Path) -> None:
-    path = str(tmp_path / "history.sqlite3")
-    first = Store(path)
-    world, alice = alice_in_h(first)
-    talk(world, alice, "#h", 3)
-    first.close()  # as after kill -9 once committed: the lines are in the log only
-    second = Store(path)
-    try:
-        assert len(logged(second, "#h")) == 4
-        world2, alice2 = alice_in_h(second)
-        assert logged(second, "#h") == []
-        assert in_chunks(second, "#h")[:4] == ["", "message 0", "message 1", "message 2"]
-        got = texts(history(alice2, "CHATHISTORY LATEST #h * 10"))
-        assert got == ["message 0", "message 1", "message 2"]
-        del world2
-    finally:
-        second.close()
-    del world
-
-
-def test_a_redacted_line_that_was_only_logged_never_reaches_a_chunk(store: Store) -> None:
-    """Redacted while staged, or in the very batch that logged it (before it was
-    staged): its log row goes, and the merge leaves it out."""
-    world, alice = alice_in_h(store)
-    history_ = world.core.history
-    staged = talk(world, alice, "#h", 2)
-    store.flush()
-    history_.redact("#h", mid(staged[0]).split("=", 1)[1])
-    release = threading.Event()
-    store.write_later(lambda db: release.wait(5))  # the next lines and the redaction: one batch
-    same = talk(world, alice, "#h", 2, start=2)
-    history_.redact("#h", mid(same[1]).split("=", 1)[1])
-    release.set()
-    settle(world, store)
-    history_._redacted.clear()  # forget the in-memory veil: only the store answers
-    assert in_chunks(store, "#h") == ["", "message 1", "message 2"]
-    assert logged(store, "#h") == []
-    assert texts(history(alice, "CHATHISTORY LATEST #h * 10")) == ["message 1", "message 2"]
-
-
-def test_a_channel_renamed_while_its_lines_are_staged_keeps_them(store: Store) -> None:
-    world, alice = alice_in_h(store)
-    talk(world, alice, "#h", 2)
-    store.flush()  # staged under #h
-    alice.send("RENAME #h #renamed")
-    got = texts(history(alice, "CHATHISTORY LATEST #renamed * 10"))
-    assert got == ["message 0", "message 1"]
-    settle(world, store)
-    assert in_chunks(store, "#renamed")[:3] == ["", "message 0", "message 1"]
-    assert in_chunks(store, "#h") == [] and logged(store, "#h") == []
-    assert texts(history(alice, "CHATHISTORY LATEST #renamed * 10")) == got
-
-
-def test_a_merge_undone_by_a_failed_batch_is_not_taken_as_done(
-    store: Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A batch that fails is rolled back and its jobs retried one by one.  The merge
-    it held was undone: if the retry does not merge again, the lines stay staged
-    (readers keep finding them) and logged, and a later merge takes them."""
-    world, alice = alice_in_h(store)
-    talk(world, alice, "#h", 3)
-    store.flush()
-    monkeypatch.setattr(history_module, "STAGE_SECONDS", 0.0)
-    release = threading.Event()
-    store.write_later(lambda db: release.wait(5))
-    talk(world, alice, "#h", 1, start=3)  # its batch merges the staged lines ...
-
-    def fail(db: sqlite_utils.Database) -> None:
-        monkeypatch.setattr(history_module, "STAGE_SECONDS", 3600.0)  # no merge on retry
-        raise RuntimeError("disk trouble")
-
-    store.write_later(fail)  # ... and fails
-    release.set()
-    store.flush()
-    assert store.rollbacks >= 1
-    assert chunks(store, "#h") == []
-    assert logged(store, "#h") == ["", "message 0", "message 1", "message 2", "message 3"]
-    every = ["message 0", "message 1", "message 2", "message 3"]
-    assert texts(history(alice, "CHATHISTORY LATEST #h * 10")) == every
-    settle(world, store)
-    assert in_chunks(store, "#h") == ["", *every] and logged(store, "#h") == []
-    assert texts(history(alice, "CHATHISTORY LATEST #h * 10")) == every

@@ -10,18 +10,15 @@ nicks).  A private message between persons of two servers is logged by both
 whole conversation, one entry per message.
 
 Logging is on the delivery path, so it costs a small constant: an entry
-object with its JSON, an append to the write-behind outbox and, for channel
-messages, an append to the place's recent ring (what JOIN replays).  The
-store's writer thread appends the outbox to `history_log` in groups, committed
-at least every 100 ms (`Store.write_later`); the committed lines stay staged
-in memory, and every STAGE_SECONDS the writer moves them into chunks (one row
-per target in `history_chunks`) and prunes each target to `max_per_channel`.
-Lines logged and not merged when the server stops are merged at the next start.
+object, an append to the write-behind outbox and, for channel messages, an
+append to the place's recent ring (what JOIN replays).  The store's writer
+thread serialises and inserts the outbox in groups, committed at least every
+100 ms (`Store.write_later`), and prunes each target to `max_per_channel`.
 
-Reads (CHATHISTORY) are rare and may query SQLite; they merge the chunks with
-the entries not in chunks yet (`History._unmerged`: queued, then staged), so a
-reader never misses a line that was already delivered.  Without a store (unit
-tests, or before `attach`) the history lives in memory.
+Reads (CHATHISTORY) are rare and may query SQLite; they merge what is
+committed with `WriteBehind.pending()`, the entries queued but not yet
+committed, so a reader never misses a line that was already delivered.
+Without a store (unit tests, or before `attach`) the history lives in memory.
 """
 
 from __future__ import annotations
@@ -96,9 +93,6 @@ DM_WRITTEN_KEPT = 100_000  # conversation rows the writer remembers having writt
 STORED_COUNTS_KEPT = 100_000  # targets whose stored lines the writer keeps count of
 PRUNE_AGE_EVERY = 300.0  # seconds between age sweeps of the whole table (writer thread)
 CHUNKS_PER_INSERT = 64  # 448 parameters: under SQLite's oldest limit of 999
-LOG_ROWS_PER_INSERT = 300  # 900 parameters
-STAGE_SECONDS = 10.0  # lines are merged from the log into chunks this often
-STAGE_LINES = 16_384  # ... or once this many are staged (their memory is bounded)
 
 
 def time_of(packet: Packet) -> int:
@@ -321,16 +315,9 @@ class WriteBehind(Generic[T]):
     the entries are freed on its thread, not on the event loop's.
     """
 
-    def __init__(
-        self,
-        write: Callable[[sqlite_utils.Database, list[T]], None],
-        on_committed: Callable[[list[T]], None] | None = None,
-    ) -> None:
+    def __init__(self, write: Callable[[sqlite_utils.Database, list[T]], None]) -> None:
         self.store: Store | None = None
         self._write = write
-        # Writer thread, once a drain's items are committed (or dropped): who keeps
-        # them from then on (history's staged lines); without it they are freed.
-        self._on_committed = on_committed
         self._outbox: list[T] = []
         self._drains: deque[_Drain[T]] = deque()  # scheduled, not known committed
         self._scheduled = False
@@ -422,27 +409,8 @@ class _Drain(Generic[T]):
             self.owner._write(db, items)
 
     def after_commit(self) -> None:
-        """Writer thread, once committed (or dropped): the entries are handed on
-        (before they leave `pending()`, so readers always find them), else freed."""
-        hand_on = self.owner._on_committed
-        if hand_on is not None:
-            hand_on(self.items or [])
+        """Writer thread, once committed (or dropped): the entries are freed here."""
         self.items = []
-
-
-class _Merge:
-    """A writer job that moves the staged lines into chunks now (`History.merge_now`)."""
-
-    __slots__ = ("history",)
-
-    def __init__(self, history: History) -> None:
-        self.history = history
-
-    def __call__(self, db: sqlite_utils.Database) -> None:
-        self.history._merge_job(db)
-
-    def after_commit(self) -> None:
-        self.history._staged_committed([])
 
 
 class History(PlaceObserver):
@@ -455,7 +423,7 @@ class History(PlaceObserver):
     ) -> None:
         self.config = config
         self.clock = clock
-        self.writes: WriteBehind[Entry] = WriteBehind(self._write, self._staged_committed)
+        self.writes: WriteBehind[Entry] = WriteBehind(self._write)
         self._seq = 0
         self._rings: dict[str, deque[Entry]] = {}  # channel -> last messages, for JOIN
         self._memory: dict[str, deque[Entry]] = {}  # target -> entries, without a store
@@ -470,27 +438,13 @@ class History(PlaceObserver):
         self._stored: dict[str, int] = {}
         self._since_start: dict[str, int] = {}
         self._last_age_prune = 0.0
-        # Staged lines: committed to `history_log`, not yet moved into chunks, by
-        # target in seq order.  Readers see them here (the log has no target index);
-        # the writer replaces the whole dict under the lock, readers copy from it.
-        self._staged: dict[str, list[Entry]] = {}
-        self._staged_lock = threading.Lock()
-        self._staged_count = 0
-        self._staged_since = 0.0  # monotonic time of the oldest staged line
-        self._staged_max = 0  # the highest seq staged
-        self._merged = False  # this transaction moved the staged lines into chunks
-        self._rollbacks_seen = 0  # Store.rollbacks when the writer last looked
-        self._gone: set[int] = set()  # seqs redacted before they were merged
         # Writer-thread state: the conversation rows as last written (nick, time).
         self._dm_written: dict[tuple[str, str], tuple[str, int]] = {}
 
     # -- life cycle
 
     def attach(self, store: Store) -> None:
-        """Keep history in `store` from now on (called once the store is open).
-        Lines logged but not merged before a stop or a crash are merged first."""
-        keep = self.config().history.max_per_channel
-        store.write_now(lambda db: self._replay_log(db.conn, keep))
+        """Keep history in `store` from now on (called once the store is open)."""
         row = store.db.execute("SELECT max(last) FROM history_chunks").fetchone()
         self._seq = max(self._seq, int(row[0] or 0))
         self.writes.store = store
@@ -641,18 +595,13 @@ class History(PlaceObserver):
             kept = table.pop(old, None)
             if kept is not None:
                 table[new] = kept
-        for entry in self._unmerged():
+        for entry in self.writes.pending():
             if entry.target == old:
                 entry.target = new  # read by the writer thread: either way it ends renamed
-        with self._staged_lock:
-            moved = self._staged.pop(old, None)
-            if moved:
-                self._staged[new] = sorted(self._staged.get(new, []) + moved, key=_by_seq)
         if self.writes.store is not None:
 
             def rename(db: sqlite_utils.Database) -> None:
                 db.conn.execute("UPDATE history_chunks SET target = ? WHERE target = ?", [new, old])
-                db.conn.execute("UPDATE history_log SET target = ? WHERE target = ?", [new, old])
                 self._forget_counts(old, new)
 
             self.writes.run(rename)
@@ -687,12 +636,6 @@ class History(PlaceObserver):
                     kept = [item for item in items if item[4]["v"].get(V.ID) != msgid]
                     if len(kept) != len(items):
                         _rewrite_chunk(conn, chunk, kept)
-                # Logged, not merged yet: its row goes, and neither staging nor the
-                # merge takes it (the log has no target index; it holds seconds).
-                for seq, item in conn.execute(_LOG_WITH, [target, encode_row(msgid)]).fetchall():
-                    if decode_row(item)[4]["v"].get(V.ID) == msgid:
-                        conn.execute("DELETE FROM history_log WHERE seq = ?", [seq])
-                        self._gone.add(seq)
                 self._forget_counts(target)
 
             self.writes.run(delete)
@@ -734,7 +677,7 @@ class History(PlaceObserver):
         store = self.writes.store
         if store is None:
             return select(self._memory.get(query.target, ()), query)
-        pending = self._visible(self._unmerged(query.target))
+        pending = [e for e in self._visible(self.writes.pending()) if e.target == query.target]
         return merge(self._visible(self._select_rows(store, query)), select(pending, query), query)
 
     def find(self, target: str, msgid: str) -> Entry | None:
@@ -744,8 +687,8 @@ class History(PlaceObserver):
         store = self.writes.store
         if store is None:
             return next((e for e in self._memory.get(target, ()) if e.msgid == msgid), None)
-        for entry in reversed(self._unmerged(target)):
-            if entry.msgid == msgid:
+        for entry in reversed(self.writes.pending()):
+            if entry.target == target and entry.msgid == msgid:
                 return entry
         # No index on msgids (it cost every line an insert): the target's chunks that
         # hold the id's JSON text, then the entry itself.
@@ -774,7 +717,7 @@ class History(PlaceObserver):
         else:
             for target, nick, stamp in store.db.execute(_CONVERSATIONS, [owner]):
                 latest[target] = (nick, stamp)
-            for entry in self._unmerged():
+            for entry in self.writes.pending():
                 for peer_owner, nick in entry.peers:
                     if peer_owner == owner:
                         latest[entry.target] = (nick, entry.time)
@@ -796,7 +739,7 @@ class History(PlaceObserver):
                 if casefold(peer) == folded and stamp > best[1]:
                     best = (target, stamp)
             return best[0]
-        for entry in self._unmerged():
+        for entry in self.writes.pending():
             for peer_owner, peer in entry.peers:
                 if peer_owner == owner and casefold(peer) == folded and entry.time > best[1]:
                     best = (entry.target, entry.time)
@@ -808,25 +751,6 @@ class History(PlaceObserver):
             [owner, folded],
         ).fetchone()
         return str(row[0]) if row is not None else ""
-
-    def _unmerged(self, target: str | None = None) -> list[Entry]:
-        """The entries not in chunks yet, `target`'s or all, each once, oldest first:
-        queued (`WriteBehind.pending`), then staged.  In that order, and before the
-        store: an entry moves from the one to the other, and into chunks, only after
-        it is in the next (`_Drain.after_commit`), so a reader finds it somewhere."""
-        pending = self.writes.pending()
-        with self._staged_lock:
-            if target is None:
-                staged = [e for group in self._staged.values() for e in group]
-            else:
-                staged = list(self._staged.get(target, ()))
-        if target is not None:
-            pending = [e for e in pending if e.target == target]
-        if not staged:
-            return pending
-        found = {e.seq: e for e in staged}
-        found.update((e.seq, e) for e in pending)
-        return [found[seq] for seq in sorted(found)]
 
     # -- SQLite
 
@@ -868,48 +792,42 @@ class History(PlaceObserver):
         return found
 
     def _write(self, db: sqlite_utils.Database, entries: list[Entry]) -> None:
-        """Writer thread: log a group of entries, and every STAGE_SECONDS (or
-        STAGE_LINES) move what was logged before into chunks.
+        """Writer thread: store a group of entries and keep every target bounded.
 
-        A log row is appended in seq order and has no index but the seq, so a commit
-        writes a few pages however many targets it touches; a chunk row costs a page
-        of the (target, id) index per target.  Merged every few seconds, a target's
-        lines of those seconds share one chunk, where a chunk per commit (100 ms, or
-        10 ms for a durable echo) held a line or two at chat rates
-        (benchmarks/README.md, session 7).  Rows go in as multi-row INSERTs: the
-        writer takes the GIL back once per statement, not once per row."""
-        conn = db.conn
-        history = self.config().history
-        try:
-            self._after_rollback()
-            self._sweep_expired(conn, history.max_age_days)
-            if self._staged_count and (
-                self._staged_count >= STAGE_LINES
-                or time.monotonic() - self._staged_since >= STAGE_SECONDS
-            ):
-                self._merge(conn, history.max_per_channel)
-            values = [value for e in entries for value in (e.seq, e.target, e.item or _item(e))]
-            step = LOG_ROWS_PER_INSERT * 3
-            for start in range(0, len(values), step):
-                part = values[start : start + step]
-                conn.execute(_insert_log(len(part) // 3), part)
-            self._write_conversations(conn, entries)
-        except BaseException:
-            self._merged = False
-            self._forget_counts()
-            raise
-
-    def _write_conversations(self, conn: Any, entries: list[Entry]) -> None:
-        """Writer thread: a conversation's row is written when it is new, its
-        correspondent's nick changed, or its time is DM_REFRESH old (for the age
-        sweep): not for every message.  Readers take the latest time from the
-        conversation's newest chunk, and from the lines not merged yet."""
+        Each target's entries of the group become one chunk row: SQLite inserts a row
+        and an index entry per target and batch instead of per line.  A busy
+        channel's lines share chunks; at chat rates a chunk holds a line or two.
+        Chunks go in as multi-row INSERTs of CHUNKS_PER_INSERT: the writer takes the
+        GIL back once per statement, not once per row (`executemany`) while the
+        event loop wants it, and SQLite parses no JSON (`json_each` did, twice the
+        CPU for chunks: benchmarks/README.md, session 6)."""
+        chunks: dict[str, list[Entry]] = {}
+        # The conversation list keeps only the latest of each (owner, conversation):
+        # one upsert per pair a batch, not one per message.
         latest: dict[tuple[str, str], tuple[str, int]] = {}
         for e in entries:
+            target = e.target
+            items = chunks.get(target)
+            if items is None:
+                chunks[target] = [e]
+            else:
+                items.append(e)
             for owner, nick in e.peers:
-                latest[(owner, e.target)] = (nick, e.time)
-        if not latest:
-            return
+                latest[(owner, target)] = (nick, e.time)
+        rows: list[tuple[Any, ...]] = []
+        for target, group in chunks.items():
+            times = [e.time for e in group]
+            row = (group[0].seq, target, group[-1].seq, min(times), max(times), len(group))
+            rows.append((*row, "[" + ",".join([e.item or _item(e) for e in group]) + "]"))
+        conn = db.conn
+        history = self.config().history
+        self._sweep_expired(conn, history.max_age_days)
+        for start in range(0, len(rows), CHUNKS_PER_INSERT):
+            part = rows[start : start + CHUNKS_PER_INSERT]
+            conn.execute(_insert_chunks(len(part)), [value for row in part for value in row])
+        # A conversation's row is written when it is new, its correspondent's nick
+        # changed, or its time is DM_REFRESH old (for the age sweep): not for every
+        # message.  Readers take the latest time from the conversation's newest chunk.
         written = self._dm_written
         if len(written) > DM_WRITTEN_KEPT:
             written.clear()
@@ -921,110 +839,11 @@ class History(PlaceObserver):
                 conversations.append((key[0], key[1], nick, casefold(nick), stamp))
         if conversations:
             conn.execute(_UPSERT_CONVERSATIONS, [encode_row(conversations)])
+        self._bound(conn, chunks, history.max_per_channel)
 
-    def _merge(self, conn: Any, keep: int) -> None:
-        """Writer thread, in a transaction: the staged lines become chunks, one per
-        target, and leave the log.  They stay staged for readers until the commit
-        (`_staged_committed`)."""
-        with self._staged_lock:
-            groups = list(self._staged.values())
-        gone = self._gone
-        chunks: dict[str, list[Entry]] = {}
-        for group in groups:
-            for e in group:
-                if gone and e.seq in gone:
-                    continue  # redacted before it was merged
-                found = chunks.get(e.target)  # a renamed line: under its new name
-                if found is None:
-                    chunks[e.target] = [e]
-                else:
-                    found.append(e)
-        rows: list[tuple[Any, ...]] = []
-        for target, group in chunks.items():
-            group.sort(key=_by_seq)
-            times = [e.time for e in group]
-            row = (group[0].seq, target, group[-1].seq, min(times), max(times), len(group))
-            rows.append((*row, "[" + ",".join([e.item or _item(e) for e in group]) + "]"))
-        _insert_chunk_rows(conn, rows)
-        self._bound(conn, {target: len(group) for target, group in chunks.items()}, keep)
-        conn.execute("DELETE FROM history_log WHERE seq <= ?", [self._staged_max])
-        self._merged = True
-
-    def _merge_job(self, db: sqlite_utils.Database) -> None:
-        """Writer thread: `merge_now`'s job."""
-        try:
-            self._after_rollback()
-            if self._staged_count:
-                self._merge(db.conn, self.config().history.max_per_channel)
-        except BaseException:
-            self._merged = False
-            self._forget_counts()
-            raise
-
-    def merge_now(self) -> None:
-        """Move the staged lines into chunks with the writer's next batch, instead of
-        within STAGE_SECONDS (tools and tests that look at the chunks)."""
-        store = self.writes.store
-        if store is not None:
-            store.write_later(_Merge(self))
-
-    def _staged_committed(self, entries: list[Entry]) -> None:
-        """Writer thread, once a batch is committed: a merge in it is done (the merged
-        lines are read from their chunks now), and `entries`, logged, are staged."""
-        with self._staged_lock:
-            if self._merged:
-                self._merged = False
-                self._staged = {}
-                self._staged_count = 0
-                merged = self._staged_max
-                self._gone = {seq for seq in self._gone if seq > merged}
-            if not entries:
-                return
-            staged, gone = self._staged, self._gone
-            if not self._staged_count:
-                self._staged_since = time.monotonic()
-            for e in entries:
-                if gone and e.seq in gone:
-                    continue
-                group = staged.get(e.target)
-                if group is None:
-                    staged[e.target] = [e]
-                else:
-                    group.append(e)
-            self._staged_count += len(entries)
-            self._staged_max = max(self._staged_max, entries[-1].seq)
-
-    def _after_rollback(self) -> None:
-        """Writer thread: after a rolled-back batch (the store retries its jobs one by
-        one), no merge of it happened and the counts it made may be too high."""
-        store = self.writes.store
-        if store is not None and store.rollbacks != self._rollbacks_seen:
-            self._rollbacks_seen = store.rollbacks
-            self._merged = False
-            self._forget_counts()
-
-    def _replay_log(self, conn: Any, keep: int) -> None:
-        """At start: the lines logged and not merged before the server stopped (or
-        crashed) become chunks, one per target."""
-        groups: dict[str, list[tuple[int, str]]] = {}
-        for seq, target, item in conn.execute(
-            "SELECT seq, target, item FROM history_log ORDER BY seq"
-        ):
-            groups.setdefault(target, []).append((seq, item))
-        if not groups:
-            return
-        rows: list[tuple[Any, ...]] = []
-        for target, group in groups.items():
-            times = [decode_row(item)[1] for _, item in group]
-            row = (group[0][0], target, group[-1][0], min(times), max(times), len(group))
-            rows.append((*row, "[" + ",".join(item for _, item in group) + "]"))
-        _insert_chunk_rows(conn, rows)
-        self._bound(conn, {target: len(group) for target, group in groups.items()}, keep)
-        conn.execute("DELETE FROM history_log")
-
-    def _bound(self, conn: Any, counts: dict[str, int], keep: int) -> None:
-        """Writer thread: keep each target that got `counts` new lines at most `keep`
-        lines, give or take a slack of `every`, so a trim deletes a few chunks at a time.
+    def _bound(self, conn: Any, chunks: dict[str, list[Entry]], keep: int) -> None:
+        """Writer thread: keep each target of a batch at most `keep` lines, give or take
+        a slack of `every`, so a trim deletes a few chunks at a time.
 
         A target is counted once (a trim scans its chunks); from then on its count is
         kept here, and a target under its bound costs no query at all.  Whatever else
@@ -1036,20 +855,20 @@ class History(PlaceObserver):
             stored.clear()
         if len(since_start) > STORED_COUNTS_KEPT:
             since_start.clear()  # a quiet target is then trimmed a little later
-        for target, added in counts.items():
+        for target, group in chunks.items():
             total = stored.get(target)
             if total is None:
-                counted = since_start.get(target, 0) + added
+                counted = since_start.get(target, 0) + len(group)
                 if counted < every:
                     since_start[target] = counted
                     continue
                 since_start.pop(target, None)
                 stored[target] = _trim(conn, target, keep)
-            elif total + added >= keep + every:
-                _drop_oldest(conn, target, total + added - keep)
+            elif total + len(group) >= keep + every:
+                _drop_oldest(conn, target, total + len(group) - keep)
                 stored[target] = keep
             else:
-                stored[target] = total + added
+                stored[target] = total + len(group)
 
     def _forget_counts(self, *targets: str) -> None:
         """Writer thread: the stored counts of `targets` (all, when none) may be too high."""
@@ -1138,28 +957,6 @@ def _cut_chunk(conn: Any, chunk: int, count: int) -> None:
     _rewrite_chunk(conn, chunk, decode_row(text)[count:])
 
 
-def _by_seq(entry: Entry) -> int:
-    return entry.seq
-
-
-def _insert_chunk_rows(conn: Any, rows: list[tuple[Any, ...]]) -> None:
-    """Writer thread: chunk rows, CHUNKS_PER_INSERT to a statement."""
-    for start in range(0, len(rows), CHUNKS_PER_INSERT):
-        part = rows[start : start + CHUNKS_PER_INSERT]
-        conn.execute(_insert_chunks(len(part)), [value for row in part for value in row])
-
-
-@lru_cache(maxsize=LOG_ROWS_PER_INSERT + 1)
-def _insert_log(count: int) -> str:
-    """INSERT of `count` log rows; one already there (a batch written again after a
-    failure) is overwritten (an upsert: see `_insert_chunks`)."""
-    return (
-        "INSERT INTO history_log (seq, target, item) VALUES "
-        + ", ".join(["(?, ?, ?)"] * count)
-        + " ON CONFLICT (seq) DO UPDATE SET target = excluded.target, item = excluded.item"
-    )
-
-
 def _rewrite_chunk(conn: Any, chunk: int, items: list[list[Any]]) -> None:
     """Writer thread: a chunk keeps only `items` (it keeps its id: still below them)."""
     if not items:
@@ -1210,7 +1007,6 @@ _EXPIRED_IN = "SELECT id, entries FROM history_chunks WHERE oldest < ? ORDER BY 
 _CHUNKS_WITH = (
     "SELECT id, entries FROM history_chunks WHERE target = ? AND instr(entries, ?) > 0 ORDER BY id"
 )
-_LOG_WITH = "SELECT seq, item FROM history_log WHERE target = ? AND instr(item, ?) > 0"
 _UPSERT_CONVERSATIONS = (
     "INSERT INTO history_dm (owner, target, peer_nick, peer_fold, time) "
     f"SELECT {_items(5)} FROM json_each(?) WHERE true ON CONFLICT (owner, target) DO UPDATE "
