@@ -693,6 +693,10 @@ def test_names_of_several_channels_ends_each_one() -> None:
         ":irc.localhost 366 alice #nosuch :End of /NAMES list",
         ":irc.localhost 366 alice #s :End of /NAMES list",
     ]
+    start = len(alice.sink.data)
+    alice.send("NAMES #b")
+    raw = bytes(alice.sink.data[start:]).split(b"\r\n")[0]
+    assert raw == b":irc.localhost 353 alice = #b :@bob"  # the list is always trailing
 
 
 def test_private_channel_names_symbol() -> None:

@@ -58,14 +58,31 @@ def send_member_names(
     room = 510 - len(head.encode())
     chunk: list[str] = []
     size = 0
+
+    def reply() -> None:
+        # The names are always the trailing parameter, one name too (as other servers
+        # write it): clients that look for " :" to find the list find it.
+        names_line = " ".join(chunk)
+        s.send(
+            line(
+                s.core.name,
+                N.RPL_NAMREPLY,
+                s.nick or "*",
+                symbol,
+                channel,
+                names_line,
+                trailing=True,
+            )
+        )
+
     for name in names:
         if chunk and size + len(name) + 1 > room:
-            s.numeric(N.RPL_NAMREPLY, symbol, channel, " ".join(chunk))
+            reply()
             chunk, size = [], 0
         chunk.append(name)
         size += len(name) + 1
     if chunk:
-        s.numeric(N.RPL_NAMREPLY, symbol, channel, " ".join(chunk))
+        reply()
     if end:
         s.numeric(N.RPL_ENDOFNAMES, channel, "End of /NAMES list")
 
