@@ -675,10 +675,11 @@ def test_names_of_secret_channel_hidden_from_outsiders() -> None:
     assert cmds(out) == ["366"]
 
 
-def test_names_of_several_channels_ends_each_one() -> None:
-    """NAMES #a,#b: each channel its 353 lines and its own 366 (as InspIRCd does); a
-    channel that does not exist or is secret to the asker gets its 366 alone, and a
-    name given twice is answered once."""
+def test_names_of_several_channels_ends_the_list_once() -> None:
+    """NAMES #a,#b: each channel its 353 lines, then one 366 naming the list (RFC 2812,
+    modern.ircdocs.horse; irctest's testNamesMultipleChannels2812); a channel that does
+    not exist or is secret to the asker is left out, and a name given twice is answered
+    once."""
     world = World()
     alice, bob = _join(world, "#a", "alice", "bob")
     world.channel("#b", bob)
@@ -687,11 +688,8 @@ def test_names_of_several_channels_ends_each_one() -> None:
     out = alice.send("NAMES #a,#b,#nosuch,#s,#A")
     assert [m.format() for m in out] == [
         ":irc.localhost 353 alice = #a :@alice bob",
-        ":irc.localhost 366 alice #a :End of /NAMES list",
         ":irc.localhost 353 alice = #b @bob",
-        ":irc.localhost 366 alice #b :End of /NAMES list",
-        ":irc.localhost 366 alice #nosuch :End of /NAMES list",
-        ":irc.localhost 366 alice #s :End of /NAMES list",
+        ":irc.localhost 366 alice #a,#b,#nosuch,#s,#A :End of /NAMES list",
     ]
     start = len(alice.sink.data)
     alice.send("NAMES #b")

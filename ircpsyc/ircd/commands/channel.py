@@ -183,16 +183,17 @@ def _change(s: Session, method: str, uniform: str, name: str, vars: dict[str, Va
 
 
 # NAMES [<channel>{,<channel>}]
-NAMES_REMOTE_MAX = 8  # homes one NAMES line may ask (the others' channels: just their 366)
+NAMES_REMOTE_MAX = 8  # homes one NAMES line may ask (the others' channels are left out)
 
 MemberRows = list[tuple[str, str, str, str]]
 
 
 @command("NAMES")
 def handle_names(s: Session, msg: Line) -> None:
-    """Each channel asked for gets its RPL_NAMREPLY lines and its own RPL_ENDOFNAMES
-    (as InspIRCd answers a list); a public channel without members here is listed by
-    its home, and the whole answer waits for those homes so it keeps the asked order."""
+    """Each channel asked for gets its RPL_NAMREPLY lines, in the asked order, and the
+    list one RPL_ENDOFNAMES naming it all (RFC 2812 and modern.ircdocs.horse, as
+    irctest checks; one channel: its own); a public channel without members here is
+    listed by its home, and the whole answer waits for those homes."""
     client = me(s)
     if not msg.params:
         s.numeric(N.RPL_ENDOFNAMES, "*", "End of /NAMES list")
@@ -221,19 +222,24 @@ def handle_names(s: Session, msg: Line) -> None:
         shown.append((name, found))
     rows: dict[str, MemberRows | None] = {}
 
+    several = len(shown) > 1
+
     def reply() -> None:
         for name, found in shown:
             if found is None:
-                s.numeric(N.RPL_ENDOFNAMES, name, "End of /NAMES list")
+                if not several:
+                    s.numeric(N.RPL_ENDOFNAMES, name, "End of /NAMES list")
             elif isinstance(found, Summary):
                 members = []
                 for nick, modes, user, host in rows.get(found.folded) or []:
                     member = Member("", client, nick, user, host, "", "", 0.0)  # only shown
                     member.modes = modes
                     members.append(member)
-                send_member_names(s, found.name, found.flags, members, False)
+                send_member_names(s, found.name, found.flags, members, False, not several)
             else:
-                send_names(s, found)
+                send_names(s, found, not several)
+        if several:  # one end for the whole list (RFC 2812, modern.ircdocs.horse)
+            s.numeric(N.RPL_ENDOFNAMES, msg.params[0], "End of /NAMES list")
 
     if not remote:
         reply()
