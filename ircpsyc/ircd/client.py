@@ -458,7 +458,9 @@ class Client(Person):
     def _on_kick(self, packet: Packet) -> None:
         if casefold(packet.get(V.NICK_TARGET)) == casefold(self.nick):
             self.channels.pop(casefold(packet.get(V.NICK_PLACE)), None)
-        self._cached(packet, render_kick)
+        self.core.place_answers.take(
+            self._answering(packet), lambda: self._cached(packet, render_kick)
+        )
 
     def _on_nick(self, packet: Packet) -> None:
         if self._once(packet):
@@ -511,8 +513,11 @@ class Client(Person):
                 )
 
     def _on_invite_echo(self, packet: Packet) -> None:
-        for session in self.sessions:
-            session.numeric(N.RPL_INVITING, packet.get(V.NICK_TARGET), packet.get(V.NICK_PLACE))
+        def send() -> None:
+            for session in self.sessions:
+                session.numeric(N.RPL_INVITING, packet.get(V.NICK_TARGET), packet.get(V.NICK_PLACE))
+
+        self.core.place_answers.take(self._tagged(packet), send)  # an INVITE's answer
 
     def _on_list(self, packet: Packet) -> None:
         place = self.core.places.get(packet.get(V.NICK_PLACE))

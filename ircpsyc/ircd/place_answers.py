@@ -7,7 +7,8 @@ A channel homed on another server answers over the network, later: the command
 waits for it (`Session.later`, which also holds the connection's input), and the
 answer, when it comes, is the command's reply (ircpsyc.ircd.commands.changes).
 
-An answer comes in parts.  METADATA's is one part, a cast or an error.  TOPIC's
+An answer comes in parts.  METADATA's and KICK's are one part, a cast or an error;
+INVITE's is one too, its echo (`_echo_place_invite`, 341) or an error.  TOPIC's
 and MODE's may be several (MODE +ob refused for one and done for the other, an
 operator's override notice and its change) or none (MODE +o of an operator): the
 home ends them with an echo (`_echo_place_topic`, `_echo_place_mode`) to a tagged
@@ -67,11 +68,12 @@ class Waiting:
     key: tuple[str, str]  # (the person's uniform, the channel), normalized
     echoed: bool  # the home ends its answer with an echo; else its first part is all
     lines: list[bytes] | None  # the asking session's part so far; None: it is not labeled
+    after: Callable[[], None] | None = None  # the command's own lines after the answer
 
 
 class PlaceAnswers:
     """The requests of local persons to channels homed elsewhere that wait for the
-    home's answer (METADATA SET and CLEAR, TOPIC, MODE)."""
+    home's answer (METADATA SET and CLEAR, TOPIC, MODE, KICK, INVITE)."""
 
     def __init__(self, clock: Callable[[], float], timeout: Callable[[], float]) -> None:
         self.requests: Requests[Waiting] = Requests("pa", clock, timeout, self._failed)
@@ -87,13 +89,15 @@ class PlaceAnswers:
         failed: Callable[[], None],
         refused: Callable[[Packet], None] | None = None,
         echoed: bool = False,
+        after: Callable[[], None] | None = None,
     ) -> str:
         """`person` (its `session`) asks `channel`, homed on `home`, for a change: the
-        tag its request must carry."""
+        tag its request must carry.  `after` sends what the command itself says after
+        the answer (INVITE's 301 RPL_AWAY), or after the failure."""
         key = (normalize(person), casefold(channel))
         tag = self.requests.tag()
         lines: list[bytes] | None = [] if session.labeled else None
-        waiting = Waiting(session, answer, refused, failed, key, echoed, lines)
+        waiting = Waiting(session, answer, refused, failed, key, echoed, lines, after)
         self.requests.add(tag, home, waiting)
         self.waiting.setdefault(key, deque()).append(tag)
         return tag
@@ -154,13 +158,15 @@ class PlaceAnswers:
         self._reply(request.data)
 
     def _reply(self, waiting: Waiting, then: Callable[[], None] | None = None) -> None:
-        lines, session = waiting.lines or [], waiting.session
+        lines, session, after = waiting.lines or [], waiting.session, waiting.after
 
         def reply() -> None:
             for data in lines:
                 session.send(data)
             if then is not None:
                 then()
+            if after is not None:
+                after()
 
         waiting.answer(reply)
 
