@@ -8,9 +8,13 @@ carol and dave (plain members) are on b, erin (not in #x) too."""
 
 from __future__ import annotations
 
-from helpers import FakeClient
+import dataclasses
+
+from helpers import FakeClient, make_config
 from irctokens.line import Line
 from netsim import Sim
+
+from ircpsyc.config import Config
 
 A, B = "a.test", "b.test"
 CAPS = ["labeled-response", "batch"]
@@ -180,3 +184,46 @@ def test_no_answer_from_the_home_is_a_labeled_fail() -> None:
         sim.link_all()
         sim.tick(1.0)
         bob.take()
+
+
+OPER_PASSWORD = "operator-password"
+
+
+class OperSim(Sim):
+    """A network whose servers have the operator `root` (with the override privilege)."""
+
+    def config(self, name: str) -> Config:
+        opers = make_config(opers=[("root", OPER_PASSWORD, "*@*")]).opers
+        return dataclasses.replace(super().config(name), opers=opers)
+
+
+def test_an_operators_override_at_the_home_is_its_labeled_response() -> None:
+    """An operator on b, a plain member of #x (+i), kicks and invites there: the
+    override notice and the KICK line, or the notice and 341, are one labeled batch."""
+    sim = OperSim([A, B], [(A, B)], pins={"#x": A})
+    sim.link_all()
+    alice = sim[A].client("alice", CAPS)
+    root = sim[B].client("root", CAPS)
+    carol = sim[B].client("carol", CAPS)
+    erin = sim[B].client("erin", CAPS)
+    sim.do(root, f"OPER root {OPER_PASSWORD}")
+    sim.do(alice, "JOIN #x")
+    sim.do(root, "JOIN #x")
+    sim.do(carol, "JOIN #x")
+    sim.do(alice, "MODE #x +i")
+    sim.tick(1.0)
+    for client in (alice, root, carol, erin):
+        client.take()
+    for label, command, last in (("o1", "KICK #x carol", "KICK"), ("o2", "INVITE erin #x", "341")):
+        assert root.send(f"@label={label} {command}") == []
+        sim.run()
+        out = root.take()
+        assert out[0].command == "BATCH" and out[0].tags is not None
+        assert out[0].tags["label"] == label
+        parts = out[1:-1]
+        assert [ln.command for ln in parts] == ["NOTICE", last], [ln.format() for ln in out]
+        assert "override" in parts[0].params[1]
+        assert out[-1].command == "BATCH" and out[-1].params[0] == "-" + out[0].params[0][1:]
+        settled(sim)
+    assert "carol" not in members_of_home(sim)
+    assert [ln.command for ln in erin.take()] == ["INVITE"]

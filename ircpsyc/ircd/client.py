@@ -397,13 +397,13 @@ class Client(Person):
 
         self.core.place_answers.take(self._answering(packet), tell)
 
-    def _answering(self, packet: Packet, echoed: bool = False) -> Request[Waiting] | None:
+    def _answering(self, packet: Packet, override: bool = False) -> Request[Waiting] | None:
         """The request of ours this cast of a channel answers, when a command waits for
         it (the channel is homed elsewhere: ircpsyc.ircd.place_answers)."""
         answers = self.core.place_answers
         if not answers.waiting or packet.routing.get(V.SOURCE_RELAY) != self.uniform:
             return None
-        return answers.cast(self.uniform, packet.get(V.NICK_PLACE), echoed)
+        return answers.cast(self.uniform, packet.get(V.NICK_PLACE), override)
 
     def _tagged(self, packet: Packet) -> Request[Waiting] | None:
         """The request of ours this error, list or echo answers, when a command waits."""
@@ -541,8 +541,9 @@ class Client(Person):
         """An IRC operator overrode the channel's rules: the place tells everybody."""
         server = self.core.name
         self.core.place_answers.take(
-            self._answering(packet, echoed=True),  # a part of a TOPIC's or MODE's answer
+            self._answering(packet, override=True),  # a part of a TOPIC's, KICK's... answer
             lambda: self._cached(packet, lambda p, fmt: render_override(server, p, fmt)),
+            more=True,  # the change (or the echo) follows
         )
         if packet.routing.get(V.SOURCE_RELAY) == self.uniform:
             self.core.moderation.snomasks.send(

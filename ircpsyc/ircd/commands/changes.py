@@ -24,6 +24,7 @@ def request_change(
     refused: Callable[[Packet], None] | None = None,
     echoed: bool = False,
     after: Callable[[], None] | None = None,
+    overridable: bool = False,
 ) -> None:
     """The person of `s` asks the place `uniform` (the channel `name`) for a change.
 
@@ -35,7 +36,8 @@ def request_change(
     `echoed`: the home ends its answer with an echo (TOPIC, MODE); else the answer is
     one part (METADATA, KICK: a cast or an error; INVITE: its echo or an error).
     `after`: what the command says after the answer (`after()` at once when there is
-    nothing to wait for)."""
+    nothing to wait for).  `overridable`: an answer of one part that the home may
+    precede with an operator's override notice (KICK, INVITE)."""
     client = s.client
     assert client is not None
     home = host_of(uniform)
@@ -52,5 +54,7 @@ def request_change(
         s.fail(command, "TEMPORARILY_UNAVAILABLE", *context, late)
 
     answers = s.core.place_answers
-    tag = answers.ask(s, answer, client.uniform, name, home, failed, refused, echoed, after)
+    tag = answers.ask(
+        s, answer, client.uniform, name, home, failed, refused, echoed, after, overridable
+    )
     client.request(method, uniform, vars, tag=tag)

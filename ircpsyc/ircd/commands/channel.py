@@ -375,7 +375,14 @@ def handle_invite(s: Session, msg: Line) -> None:
 
     # A home elsewhere answers later: 341 (its echo) or the refusal is the reply.
     request_change(
-        s, V.REQUEST_INVITE, view.uniform, view.name, vars, ("INVITE", view.name), after=after
+        s,
+        V.REQUEST_INVITE,
+        view.uniform,
+        view.name,
+        vars,
+        ("INVITE", view.name),
+        after=after,
+        overridable=True,
     )
 
 
@@ -408,7 +415,8 @@ def handle_kick(s: Session, msg: Line) -> None:
         # outside gets none) or its refusal is the reply.  One labeled reply cannot
         # wait for several homes: each answers those when it can.
         if len(pairs) == 1 and view.folded in client.channels:
-            request_change(s, V.REQUEST_KICK, view.uniform, view.name, vars, ("KICK", view.name))
+            fail = ("KICK", view.name)
+            request_change(s, V.REQUEST_KICK, view.uniform, view.name, vars, fail, overridable=True)
         else:
             client.request(V.REQUEST_KICK, view.uniform, vars)
 
