@@ -876,9 +876,9 @@ class NetworkSection:
         "(CHATHISTORY or the replay on JOIN of a channel homed there, NAMES or WHO of a "
         "channel without local members, an operator's KILL or SAJOIN/SAPART/SANICK of a "
         "user there, VERSION/MOTD/TIME/ADMIN/INFO of that server, a TOPIC, MODE or "
-        "METADATA change of a channel homed there); then CHATHISTORY fails with "
-        "MESSAGE_ERROR, the server queries with 402 and the changes with FAIL "
-        "TEMPORARILY_UNAVAILABLE.  The echo of a line "
+        "METADATA change, an INVITE or a KICK in a channel homed there); then "
+        "CHATHISTORY fails with MESSAGE_ERROR, the server queries with 402 and the "
+        "changes with FAIL TEMPORARILY_UNAVAILABLE.  The echo of a line "
         "in a channel homed there waits at most three times this for the home to say "
         "the line is committed.",
         gt=0,

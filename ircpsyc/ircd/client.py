@@ -397,13 +397,13 @@ class Client(Person):
 
         self.core.place_answers.take(self._answering(packet), tell)
 
-    def _answering(self, packet: Packet, echoed: bool = False) -> Request[Waiting] | None:
+    def _answering(self, packet: Packet, override: bool = False) -> Request[Waiting] | None:
         """The request of ours this cast of a channel answers, when a command waits for
         it (the channel is homed elsewhere: ircpsyc.ircd.place_answers)."""
         answers = self.core.place_answers
         if not answers.waiting or packet.routing.get(V.SOURCE_RELAY) != self.uniform:
             return None
-        return answers.cast(self.uniform, packet.get(V.NICK_PLACE), echoed)
+        return answers.cast(self.uniform, packet.get(V.NICK_PLACE), override)
 
     def _tagged(self, packet: Packet) -> Request[Waiting] | None:
         """The request of ours this error, list or echo answers, when a command waits."""
@@ -458,7 +458,9 @@ class Client(Person):
     def _on_kick(self, packet: Packet) -> None:
         if casefold(packet.get(V.NICK_TARGET)) == casefold(self.nick):
             self.channels.pop(casefold(packet.get(V.NICK_PLACE)), None)
-        self._cached(packet, render_kick)
+        self.core.place_answers.take(
+            self._answering(packet), lambda: self._cached(packet, render_kick)
+        )
 
     def _on_nick(self, packet: Packet) -> None:
         if self._once(packet):
@@ -511,8 +513,11 @@ class Client(Person):
                 )
 
     def _on_invite_echo(self, packet: Packet) -> None:
-        for session in self.sessions:
-            session.numeric(N.RPL_INVITING, packet.get(V.NICK_TARGET), packet.get(V.NICK_PLACE))
+        def send() -> None:
+            for session in self.sessions:
+                session.numeric(N.RPL_INVITING, packet.get(V.NICK_TARGET), packet.get(V.NICK_PLACE))
+
+        self.core.place_answers.take(self._tagged(packet), send)  # an INVITE's answer
 
     def _on_list(self, packet: Packet) -> None:
         place = self.core.places.get(packet.get(V.NICK_PLACE))
@@ -536,8 +541,9 @@ class Client(Person):
         """An IRC operator overrode the channel's rules: the place tells everybody."""
         server = self.core.name
         self.core.place_answers.take(
-            self._answering(packet, echoed=True),  # a part of a TOPIC's or MODE's answer
+            self._answering(packet, override=True),  # a part of a TOPIC's, KICK's... answer
             lambda: self._cached(packet, lambda p, fmt: render_override(server, p, fmt)),
+            more=True,  # the change (or the echo) follows
         )
         if packet.routing.get(V.SOURCE_RELAY) == self.uniform:
             self.core.moderation.snomasks.send(

@@ -7,7 +7,9 @@ A channel homed on another server answers over the network, later: the command
 waits for it (`Session.later`, which also holds the connection's input), and the
 answer, when it comes, is the command's reply (ircpsyc.ircd.commands.changes).
 
-An answer comes in parts.  METADATA's is one part, a cast or an error.  TOPIC's
+An answer comes in parts.  METADATA's and KICK's are one part, a cast or an error;
+INVITE's is one too, its echo (`_echo_place_invite`, 341) or an error (KICK's and
+INVITE's after an operator's override notice, which never ends an answer).  TOPIC's
 and MODE's may be several (MODE +ob refused for one and done for the other, an
 operator's override notice and its change) or none (MODE +o of an operator): the
 home ends them with an echo (`_echo_place_topic`, `_echo_place_mode`) to a tagged
@@ -67,11 +69,13 @@ class Waiting:
     key: tuple[str, str]  # (the person's uniform, the channel), normalized
     echoed: bool  # the home ends its answer with an echo; else its first part is all
     lines: list[bytes] | None  # the asking session's part so far; None: it is not labeled
+    after: Callable[[], None] | None = None  # the command's own lines after the answer
+    overridable: bool = False  # an operator's override notice may come first (KICK, INVITE)
 
 
 class PlaceAnswers:
     """The requests of local persons to channels homed elsewhere that wait for the
-    home's answer (METADATA SET and CLEAR, TOPIC, MODE)."""
+    home's answer (METADATA SET and CLEAR, TOPIC, MODE, KICK, INVITE)."""
 
     def __init__(self, clock: Callable[[], float], timeout: Callable[[], float]) -> None:
         self.requests: Requests[Waiting] = Requests("pa", clock, timeout, self._failed)
@@ -87,26 +91,32 @@ class PlaceAnswers:
         failed: Callable[[], None],
         refused: Callable[[Packet], None] | None = None,
         echoed: bool = False,
+        after: Callable[[], None] | None = None,
+        overridable: bool = False,
     ) -> str:
         """`person` (its `session`) asks `channel`, homed on `home`, for a change: the
-        tag its request must carry."""
+        tag its request must carry.  `after` sends what the command itself says after
+        the answer (INVITE's 301 RPL_AWAY), or after the failure.  `overridable`: the
+        home may announce an operator's override before an answer of one part."""
         key = (normalize(person), casefold(channel))
         tag = self.requests.tag()
         lines: list[bytes] | None = [] if session.labeled else None
-        waiting = Waiting(session, answer, refused, failed, key, echoed, lines)
+        waiting = Waiting(
+            session, answer, refused, failed, key, echoed, lines, after, echoed or overridable
+        )
         self.requests.add(tag, home, waiting)
         self.waiting.setdefault(key, deque()).append(tag)
         return tag
 
-    def cast(self, person: str, channel: str, echoed: bool = False) -> Request[Waiting] | None:
+    def cast(self, person: str, channel: str, override: bool = False) -> Request[Waiting] | None:
         """A cast of `channel` caused by `person` came: the request it answers, if one
-        waits (`echoed`: only an answer of parts: an override notice is one, never
-        all of an answer)."""
+        waits (`override`: an override notice, a part of the answer to a request that
+        may be overridden, never all of it)."""
         tags = self.waiting.get((normalize(person), casefold(channel)))
         while tags:
             request = self.requests.pending.get(tags[0])
             if request is not None:
-                return request if request.data.echoed or not echoed else None
+                return request if request.data.overridable or not override else None
             tags.popleft()  # gone already (never: forgotten with its request)
         return None
 
@@ -117,11 +127,16 @@ class PlaceAnswers:
         return self.requests.get(packet)
 
     def take(
-        self, request: Request[Waiting] | None, send: Callable[[], None], last: bool = False
+        self,
+        request: Request[Waiting] | None,
+        send: Callable[[], None],
+        last: bool = False,
+        more: bool = False,
     ) -> None:
         """`send` sends a part of the answer to `request` (to every session concerned):
         what it sends the asking session is kept for its labeled reply.  The part is
-        the `last` one, or the only one of an answer without echo: the reply goes out.
+        the `last` one, or the only one of an answer without echo: the reply goes out;
+        never after a part that `more` is to follow (an override notice).
         No request (nobody waits for this packet): `send` as it is."""
         if request is None:
             send()
@@ -131,7 +146,7 @@ class PlaceAnswers:
             send()
         else:
             waiting.session.capture(waiting.lines, send)
-        if last or not waiting.echoed:
+        if last or not (waiting.echoed or more):
             self.finish(request)
 
     def refusal(
@@ -154,13 +169,15 @@ class PlaceAnswers:
         self._reply(request.data)
 
     def _reply(self, waiting: Waiting, then: Callable[[], None] | None = None) -> None:
-        lines, session = waiting.lines or [], waiting.session
+        lines, session, after = waiting.lines or [], waiting.session, waiting.after
 
         def reply() -> None:
             for data in lines:
                 session.send(data)
             if then is not None:
                 then()
+            if after is not None:
+                after()
 
         waiting.answer(reply)
 

@@ -23,6 +23,8 @@ def request_change(
     fail: tuple[str, ...],
     refused: Callable[[Packet], None] | None = None,
     echoed: bool = False,
+    after: Callable[[], None] | None = None,
+    overridable: bool = False,
 ) -> None:
     """The person of `s` asks the place `uniform` (the channel `name`) for a change.
 
@@ -31,12 +33,18 @@ def request_change(
     its reply is the home's answer, `refused`'s reply to a refusal (None: the error's
     numerics), or `FAIL <command> TEMPORARILY_UNAVAILABLE <context...>` (`fail` is
     (command, *context)) when it does not come in time or the home is lost.
-    `echoed`: the home ends its answer with an echo (TOPIC, MODE)."""
+    `echoed`: the home ends its answer with an echo (TOPIC, MODE); else the answer is
+    one part (METADATA, KICK: a cast or an error; INVITE: its echo or an error).
+    `after`: what the command says after the answer (`after()` at once when there is
+    nothing to wait for).  `overridable`: an answer of one part that the home may
+    precede with an operator's override notice (KICK, INVITE)."""
     client = s.client
     assert client is not None
     home = host_of(uniform)
     if s.core.router.is_local(uniform) or not s.core.net.network.in_network(home):
         client.request(method, uniform, vars)
+        if after is not None:
+            after()
         return
     answer = s.later()
     command, *context = fail
@@ -46,5 +54,7 @@ def request_change(
         s.fail(command, "TEMPORARILY_UNAVAILABLE", *context, late)
 
     answers = s.core.place_answers
-    tag = answers.ask(s, answer, client.uniform, name, home, failed, refused, echoed)
+    tag = answers.ask(
+        s, answer, client.uniform, name, home, failed, refused, echoed, after, overridable
+    )
     client.request(method, uniform, vars, tag=tag)

@@ -7,8 +7,9 @@ Requests go to the place as PSYC packets; the place decides.  Queries (NAMES,
 TOPIC, LIST, list modes) answer from the local view of the place; for a channel
 homed on another server without members here, LIST and TOPIC answer from the
 network's directory (ircpsyc.channels.directory) and NAMES asks the home.  A
-TOPIC or MODE change of such a channel waits for the home's answer, so it is the
-command's (labeled) reply (ircpsyc.ircd.commands.changes).
+TOPIC or MODE change, an INVITE or a KICK (of one user) in such a channel waits
+for the home's answer, so it is the command's (labeled) reply
+(ircpsyc.ircd.commands.changes).
 """
 
 from __future__ import annotations
@@ -366,18 +367,29 @@ def handle_invite(s: Session, msg: Line) -> None:
     if view.folded not in client.channels and not extra:
         s.numeric(N.ERR_NOTONCHANNEL, view.name, "You're not on that channel")
         return
-    client.request(
+    vars: dict[str, Value] = {
+        V.NICK_TARGET: target.nick,
+        V.UNIFORM_TARGET: target.uniform,
+        V.PREFIX: client.prefix,
+        **extra,
+    }
+    away = target.away
+
+    def after() -> None:  # 301 after the home's answer (341 or its refusal)
+        if away:
+            s.numeric(N.RPL_AWAY, target.nick, away)
+
+    # A home elsewhere answers later: 341 (its echo) or the refusal is the reply.
+    request_change(
+        s,
         V.REQUEST_INVITE,
         view.uniform,
-        {
-            V.NICK_TARGET: target.nick,
-            V.UNIFORM_TARGET: target.uniform,
-            V.PREFIX: client.prefix,
-            **extra,
-        },
+        view.name,
+        vars,
+        ("INVITE", view.name),
+        after=after,
+        overridable=True,
     )
-    if target.away:
-        s.numeric(N.RPL_AWAY, target.nick, target.away)
 
 
 # KICK <channel>{,<channel>} <user>{,<user>} [<comment>]
@@ -395,7 +407,8 @@ def handle_kick(s: Session, msg: Line) -> None:
         s.numeric(N.ERR_NEEDMOREPARAMS, "KICK", "Not enough parameters")
         return
     extra = override_vars(s)
-    for name, nick in pairs[: s.core.config.limits.max_targets]:
+    pairs = pairs[: s.core.config.limits.max_targets]
+    for name, nick in pairs:
         view = s.core.places.get(name)
         if view is None:
             s.numeric(N.ERR_NOSUCHCHANNEL, name, "No such channel")
@@ -404,7 +417,14 @@ def handle_kick(s: Session, msg: Line) -> None:
             s.numeric(N.ERR_NOTONCHANNEL, view.name, "You're not on that channel")
             continue
         vars = {V.NICK_TARGET: nick, V.REASON: reason, V.PREFIX: client.prefix, **extra}
-        client.request(V.REQUEST_KICK, view.uniform, vars)
+        # A home elsewhere answers later: its KICK (cast to the members: an operator
+        # outside gets none) or its refusal is the reply.  One labeled reply cannot
+        # wait for several homes: each answers those when it can.
+        if len(pairs) == 1 and view.folded in client.channels:
+            fail = ("KICK", view.name)
+            request_change(s, V.REQUEST_KICK, view.uniform, view.name, vars, fail, overridable=True)
+        else:
+            client.request(V.REQUEST_KICK, view.uniform, vars)
 
 
 # MODE <target> [<modestring> [<mode arguments>...]]
