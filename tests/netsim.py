@@ -277,3 +277,14 @@ class Sim:
             for peer in server.network.links.peers.values():
                 out[(name, peer.name)] = peer.stats.casts_out
         return out
+
+
+OPER_PASSWORD = "operator-password"
+
+
+class OperSim(Sim):
+    """A network whose servers have the operator `root` (with the override privilege)."""
+
+    def config(self, name: str) -> Config:
+        opers = make_config(opers=[("root", OPER_PASSWORD, "*@*")]).opers
+        return dataclasses.replace(super().config(name), opers=opers)

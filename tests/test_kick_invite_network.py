@@ -8,13 +8,9 @@ carol and dave (plain members) are on b, erin (not in #x) too."""
 
 from __future__ import annotations
 
-import dataclasses
-
-from helpers import FakeClient, make_config
+from helpers import FakeClient
 from irctokens.line import Line
-from netsim import Sim
-
-from ircpsyc.config import Config
+from netsim import OPER_PASSWORD, OperSim, Sim
 
 A, B = "a.test", "b.test"
 CAPS = ["labeled-response", "batch"]
@@ -184,17 +180,6 @@ def test_no_answer_from_the_home_is_a_labeled_fail() -> None:
         sim.link_all()
         sim.tick(1.0)
         bob.take()
-
-
-OPER_PASSWORD = "operator-password"
-
-
-class OperSim(Sim):
-    """A network whose servers have the operator `root` (with the override privilege)."""
-
-    def config(self, name: str) -> Config:
-        opers = make_config(opers=[("root", OPER_PASSWORD, "*@*")]).opers
-        return dataclasses.replace(super().config(name), opers=opers)
 
 
 def test_an_operators_override_at_the_home_is_its_labeled_response() -> None:
