@@ -512,7 +512,10 @@ class Store:
             # A job may let go of what it wrote here, on this thread (history.WriteBehind).
             after = getattr(job, "after_commit", None)
             if after is not None:
-                after()
+                try:
+                    after()
+                except Exception:  # the writer lives on, or every later write would wait
+                    log.exception("store writer: after_commit failed")
         on_commit = self.on_commit
         if on_commit is not None and jobs:
             try:

@@ -269,3 +269,23 @@ def test_the_writer_checkpoints_the_wal_only_after_its_own_threshold(db_path: Pa
         assert cache == -store_module.WRITER_CACHE_KIB
     finally:
         store.close()
+
+
+def test_a_failing_after_commit_does_not_stop_the_writer(db_path: Path) -> None:
+    store = Store(str(db_path))
+
+    class Job:
+        def __call__(self, db: sqlite_utils.Database) -> None:
+            _insert("first")(db)
+
+        def after_commit(self) -> None:
+            raise RuntimeError("a bug in what lets go of the written")
+
+    try:
+        store.write_later(Job())
+        assert store.flush()
+        store.write_later(_insert("second"))
+        assert store.flush()
+        assert [k for k, _ in _rows(db_path)] == ["first", "second"]
+    finally:
+        store.close()
