@@ -261,6 +261,17 @@ class ServerHandle:
 
     def cpu_seconds_each(self) -> list[float] | None:
         """``cpu_seconds`` of each process of the network (one entry for one)."""
+        # utime, stime, cutime, cstime: fields 14-17, counted from 1.
+        return self._seconds_each((11, 12, 13, 14))
+
+    def system_seconds(self) -> float | None:
+        """The system (kernel) part of ``cpu_seconds``: the socket calls, mostly."""
+        each = self._seconds_each((12, 14))  # stime, cstime
+        return None if each is None else sum(each)
+
+    def _seconds_each(self, columns: tuple[int, ...]) -> list[float] | None:
+        """The sum of these /proc stat `columns` (clock ticks) over each process of
+        the network and its children, in seconds."""
         if self.pid is None:
             return None
         out = []
@@ -269,22 +280,9 @@ class ServerHandle:
             for pid in _process_tree(root.pid) if root.pid is not None else ():
                 fields = _stat_fields(pid)
                 if fields is not None:
-                    # utime, stime, cutime, cstime: fields 14-17, counted from 1.
-                    total += sum(int(x) for x in fields[11:15])
+                    total += sum(int(fields[i]) for i in columns)
             out.append(total / CLK_TCK)
         return out
-
-    def system_seconds(self) -> float | None:
-        """The system (kernel) part of ``cpu_seconds``: the socket calls, mostly."""
-        if self.pid is None:
-            return None
-        total = 0
-        for root in self.processes:
-            for pid in _process_tree(root.pid) if root.pid is not None else ():
-                fields = _stat_fields(pid)
-                if fields is not None:
-                    total += int(fields[12]) + int(fields[14])  # stime, cstime
-        return total / CLK_TCK
 
     def rss_bytes(self) -> int | None:
         """Resident memory (VmRSS) of the server(s) and children, in bytes."""

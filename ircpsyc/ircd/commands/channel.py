@@ -199,12 +199,11 @@ def handle_names(s: Session, msg: Line) -> None:
     if not msg.params:
         s.numeric(N.RPL_ENDOFNAMES, "*", "End of /NAMES list")
         return
-    seen: set[str] = set()
-    names = []
+    first: dict[str, str] = {}  # each channel once, as and where it was first named
     for name in msg.params[0].split(","):
-        if name and casefold(name) not in seen:
-            seen.add(casefold(name))
-            names.append(name)
+        if name:
+            first.setdefault(casefold(name), name)
+    names = list(first.values())
     if not names:
         s.numeric(N.RPL_ENDOFNAMES, msg.params[0] or "*", "End of /NAMES list")
         return
@@ -222,7 +221,6 @@ def handle_names(s: Session, msg: Line) -> None:
             found = None
         shown.append((name, found))
     rows: dict[str, MemberRows | None] = {}
-
     several = len(shown) > 1
 
     def reply() -> None:
